@@ -1,0 +1,8 @@
+//! Spanlite's multi-node and Jepsen-style suites (DESIGN.md §9): real
+//! `spanlite` processes on loopback, a nemesis (kill, pause, partition, clock
+//! skew), bank and list-append workloads, and history checkers.
+//!
+//! Status: not built yet — the Jepsen-suite issue fills it. It exports nothing.
+
+// No unwrap()/expect() outside tests: input, network and I/O errors are returned.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

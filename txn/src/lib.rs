@@ -1,0 +1,12 @@
+//! Spanlite transactions (DESIGN.md §6): the lock table with wound-wait, the
+//! two-phase-commit coordinator and participant, OCC and SSI, the timestamp
+//! rules that give external consistency, and safe time for lock-free reads.
+//!
+//! Pure protocol logic: no networking, no tonic, no openraft. Participants are
+//! reached through traits so the protocols run deterministically in one
+//! process under a `ManualClock`.
+//!
+//! Status: not built yet — the Transactions issue fills it. It exports nothing.
+
+// No unwrap()/expect() outside tests: input, network and I/O errors are returned.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
