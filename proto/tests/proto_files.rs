@@ -2,7 +2,7 @@
 //! carries a comment (STYLE.md #14), and the generated code round-trips.
 
 use std::fs;
-use std::path::Path;
+use std::path::PathBuf;
 
 use prost::Message;
 use spanlite_proto::{common, sql};
@@ -11,7 +11,13 @@ use spanlite_proto::{common, sql};
 /// preceded by a `//` comment line.
 #[test]
 fn every_field_and_rpc_is_commented() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/spanlite");
+    // Cargo sets CARGO_MANIFEST_DIR when it runs the test; prefer that over the
+    // compile-time value so a binary built from another checkout of the same
+    // target dir still reads this checkout's files.
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let dir = root.join("proto/spanlite");
     let mut uncommented = Vec::new();
     let mut files = 0;
     for entry in fs::read_dir(&dir).expect("proto dir") {
