@@ -1,11 +1,28 @@
 //! Spanlite storage (DESIGN.md §4).
 //!
-//! This crate will hold the order-preserving key encoding, MVCC versions and
-//! intents on RocksDB, the node's ARIES-style write-ahead log with group commit,
-//! the Raft log store on that WAL, fuzzy checkpoints and three-pass recovery.
+//! ```text
+//!   Raft log entries, votes ──▶ raftlog ──▶ wal (node WAL, group commit, fsync)
+//!                                               ▲        │ recovery: analysis,
+//!   checkpoint begin/end ────────────────────────┘        ▼ redo, undo
+//!   tablet state machine ──▶ mvcc ──▶ engine (RocksDB, its WAL off) ◀── meta
+//!                                       keys: keycode (order-preserving)
+//! ```
 //!
-//! Status: not built yet — the Storage issue fills it. It exports nothing, so
-//! nothing can mistake it for a working engine.
+//! - [`keycode`]: order-preserving key encoding.
+//! - [`engine`]: the key-value engine trait, RocksDB and in-memory engines.
+//! - [`mvcc`]: versions, intents, snapshot reads, GC.
+//! - [`meta`]: per-tablet applied index (pageLSN) and the GC watermark.
+//!
+//! INVARIANT: the node WAL is the only log. RocksDB's own WAL is disabled;
+//! RocksDB's memtables play the ARIES buffer pool (steal, no-force).
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod engine;
+mod error;
+pub mod keycode;
+pub mod meta;
+pub mod mvcc;
+
+pub use error::{Result, StorageError};

@@ -18,7 +18,11 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// A point in time: nanoseconds since 1970-01-01T00:00:00Z.
 ///
 /// INVARIANT: ordering of `Timestamp`s is ordering of the instants they name.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// Serialises as its nanosecond count (serde `transparent`).
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(u64);
 
 impl Timestamp {

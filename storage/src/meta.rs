@@ -1,0 +1,86 @@
+//! The `meta` column family: small per-node and per-tablet bookkeeping.
+//!
+//! Keys are the [`MetaKey`] enum in keycode order; values are fixed-width
+//! big-endian integers.
+//!
+//! INVARIANT (pageLSN): a tablet's `AppliedIndex` is written in the same atomic
+//! batch as the data of the Raft entry it names, so after a crash the flushed
+//! RocksDB state says exactly which entries it contains. Redo re-applies the
+//! entries after it.
+
+use serde::{Deserialize, Serialize};
+use spanlite_truetime::Timestamp;
+
+use crate::engine::{Cf, Engine, WriteBatch};
+use crate::error::{Result, StorageError};
+use crate::keycode;
+
+/// Identifies a tablet (and its Raft group) on this node.
+pub type TabletId = u64;
+
+/// The keyspace of the `meta` column family.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum MetaKey {
+    /// The last Raft index of the tablet applied to the engine (its pageLSN).
+    AppliedIndex(TabletId),
+    /// Versions older than this timestamp may have been garbage-collected.
+    GcWatermark,
+}
+
+impl MetaKey {
+    /// The encoded key.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        Ok(keycode::serialize(self)?)
+    }
+}
+
+fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| StorageError::Corrupt {
+        what,
+        cf: Cf::Meta.name(),
+        reason: format!("expected 8 bytes, found {}", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// The tablet's applied index as of the engine's current state (0 if none).
+pub fn applied_index(engine: &dyn Engine, tablet: TabletId) -> Result<u64> {
+    match engine.get(Cf::Meta, &MetaKey::AppliedIndex(tablet).encode()?)? {
+        Some(bytes) => decode_u64(&bytes, "applied index"),
+        None => Ok(0),
+    }
+}
+
+/// Queues `tablet`'s applied index; put it in the same batch as the entry's data.
+pub fn set_applied_index(batch: &mut WriteBatch, tablet: TabletId, index: u64) -> Result<()> {
+    batch.put(
+        Cf::Meta,
+        MetaKey::AppliedIndex(tablet).encode()?,
+        index.to_be_bytes().to_vec(),
+    );
+    Ok(())
+}
+
+/// Queues removal of a tablet's applied index (the tablet left this node).
+pub fn clear_applied_index(batch: &mut WriteBatch, tablet: TabletId) -> Result<()> {
+    batch.delete(Cf::Meta, MetaKey::AppliedIndex(tablet).encode()?);
+    Ok(())
+}
+
+/// The stored GC watermark (`Timestamp::MIN` if GC never ran).
+pub fn gc_watermark(engine: &dyn Engine) -> Result<Timestamp> {
+    match engine.get(Cf::Meta, &MetaKey::GcWatermark.encode()?)? {
+        Some(bytes) => Ok(Timestamp::from_nanos(decode_u64(&bytes, "GC watermark")?)),
+        None => Ok(Timestamp::MIN),
+    }
+}
+
+/// Queues a new GC watermark.
+pub fn set_gc_watermark(batch: &mut WriteBatch, watermark: Timestamp) -> Result<()> {
+    batch.put(
+        Cf::Meta,
+        MetaKey::GcWatermark.encode()?,
+        watermark.as_nanos().to_be_bytes().to_vec(),
+    );
+    Ok(())
+}

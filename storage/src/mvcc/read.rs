@@ -1,0 +1,283 @@
+//! MVCC reads: point reads, scans in both directions, the latest version.
+
+use std::ops::Bound;
+
+use spanlite_truetime::Timestamp;
+
+use super::keys::{decode_version_key, encode_intent_key, encode_version_key, last_version_key};
+use super::{BlockingIntent, Intent, Mvcc};
+use crate::engine::{Cf, Direction, ScanRange};
+use crate::error::{Result, StorageError};
+
+/// What a read found: the data, or the intents the caller must wait for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadOutcome<T> {
+    /// No intent stood in the way; this is the snapshot at the read timestamp.
+    Ready(T),
+    /// Intents with `prepare_ts ≤ ts` cover keys of the read. Their owners may
+    /// still commit at or below the read timestamp: wait for them to resolve
+    /// (or ask their coordinators), then read again.
+    Blocked(Vec<BlockingIntent>),
+}
+
+impl<T> ReadOutcome<T> {
+    /// The data, or `None` when blocked.
+    pub fn ready(self) -> Option<T> {
+        match self {
+            ReadOutcome::Ready(t) => Some(t),
+            ReadOutcome::Blocked(_) => None,
+        }
+    }
+}
+
+/// A user key and its value, as returned by scans.
+pub type Row = (Vec<u8>, Vec<u8>);
+
+/// One committed version of a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    /// Commit timestamp.
+    pub ts: Timestamp,
+    /// The value, or `None` for a delete (tombstone).
+    pub value: Option<Vec<u8>>,
+}
+
+/// Stored form of a version: a tag byte, then the value for a put.
+pub(super) enum VersionValue {}
+
+const TAG_TOMBSTONE: u8 = 0;
+const TAG_PUT: u8 = 1;
+
+impl VersionValue {
+    pub(super) fn encode_put(value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(value.len() + 1);
+        out.push(TAG_PUT);
+        out.extend_from_slice(value);
+        out
+    }
+
+    pub(super) fn encode_tombstone() -> Vec<u8> {
+        vec![TAG_TOMBSTONE]
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+        match bytes.split_first() {
+            Some((&TAG_PUT, value)) => Ok(Some(value.to_vec())),
+            Some((&TAG_TOMBSTONE, [])) => Ok(None),
+            other => Err(StorageError::Corrupt {
+                what: "version value",
+                cf: Cf::Versions.name(),
+                reason: format!(
+                    "bad tag or length: {:?}",
+                    other.map(|(t, rest)| (*t, rest.len()))
+                ),
+            }),
+        }
+    }
+}
+
+/// The `versions`-family range holding every version of user keys in `range`.
+fn version_range(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> ScanRange {
+    let start = match start {
+        Bound::Included(k) => Bound::Included(encode_intent_key(k)),
+        Bound::Excluded(k) => Bound::Excluded(last_version_key(k)),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    let end = match end {
+        Bound::Included(k) => Bound::Included(last_version_key(k)),
+        Bound::Excluded(k) => Bound::Excluded(encode_intent_key(k)),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    ScanRange::new(start, end)
+}
+
+fn intent_range(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> ScanRange {
+    let enc = |b: &Bound<Vec<u8>>| match b {
+        Bound::Included(k) => Bound::Included(encode_intent_key(k)),
+        Bound::Excluded(k) => Bound::Excluded(encode_intent_key(k)),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    ScanRange::new(enc(start), enc(end))
+}
+
+impl Mvcc {
+    /// The value of `key` at `ts` (`None` if absent or deleted), or the intent
+    /// blocking it.
+    pub fn get(&self, key: &[u8], ts: Timestamp) -> Result<ReadOutcome<Option<Vec<u8>>>> {
+        self.check_readable(ts)?;
+        // INVARIANT: intents before versions (see the module docs).
+        if let Some(intent) = self.intent(key)? {
+            if intent.prepare_ts <= ts {
+                return Ok(ReadOutcome::Blocked(vec![BlockingIntent {
+                    key: key.to_vec(),
+                    txn: intent.txn,
+                    prepare_ts: intent.prepare_ts,
+                }]));
+            }
+        }
+        Ok(ReadOutcome::Ready(
+            self.version_at(key, ts)?.and_then(|v| v.value),
+        ))
+    }
+
+    /// The newest version of `key` with `commit_ts ≤ ts`, tombstones included.
+    /// Ignores intents.
+    pub fn version_at(&self, key: &[u8], ts: Timestamp) -> Result<Option<Version>> {
+        let range = ScanRange {
+            start: Bound::Included(encode_version_key(key, ts)),
+            end: Bound::Included(last_version_key(key)),
+            single_prefix: true,
+        };
+        let mut iter = self
+            .engine()
+            .scan(Cf::Versions, range, Direction::Forward)?;
+        match iter.next() {
+            Some(item) => {
+                let (k, v) = item?;
+                let (_, ts) = decode_version_key(&k)?;
+                Ok(Some(Version {
+                    ts,
+                    value: VersionValue::decode(&v)?,
+                }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The newest committed version of `key` at any timestamp (tombstones
+    /// included), e.g. for optimistic validation and timestamp rules.
+    pub fn latest_version(&self, key: &[u8]) -> Result<Option<Version>> {
+        self.version_at(key, Timestamp::MAX)
+    }
+
+    /// Key-value pairs of user keys in `[start, end]` bounds visible at `ts`,
+    /// in `direction`, at most `limit` of them (`None` = no limit), or the
+    /// intents blocking the part of the range the scan covered.
+    pub fn scan(
+        &self,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        ts: Timestamp,
+        direction: Direction,
+        limit: Option<usize>,
+    ) -> Result<ReadOutcome<Vec<Row>>> {
+        self.check_readable(ts)?;
+        // INVARIANT: intents before versions (see the module docs).
+        let blocking = self.blocking_intents(&start, &end, ts)?;
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut rows = Vec::new();
+        if limit > 0 {
+            let iter = self
+                .engine()
+                .scan(Cf::Versions, version_range(&start, &end), direction)?;
+            match direction {
+                Direction::Forward => scan_forward(iter, ts, limit, &mut rows)?,
+                Direction::Reverse => scan_reverse(iter, ts, limit, &mut rows)?,
+            }
+        }
+        if blocking.is_empty() {
+            return Ok(ReadOutcome::Ready(rows));
+        }
+        // With a limit, only intents up to the last row returned matter.
+        let blocking: Vec<_> = match (rows.len() == limit, rows.last()) {
+            (true, Some((last, _))) => blocking
+                .into_iter()
+                .filter(|b| match direction {
+                    Direction::Forward => b.key <= *last,
+                    Direction::Reverse => b.key >= *last,
+                })
+                .collect(),
+            _ => blocking,
+        };
+        if blocking.is_empty() {
+            Ok(ReadOutcome::Ready(rows))
+        } else {
+            Ok(ReadOutcome::Blocked(blocking))
+        }
+    }
+
+    /// Every intent in the user-key range with `prepare_ts ≤ ts`.
+    fn blocking_intents(
+        &self,
+        start: &Bound<Vec<u8>>,
+        end: &Bound<Vec<u8>>,
+        ts: Timestamp,
+    ) -> Result<Vec<BlockingIntent>> {
+        let mut out = Vec::new();
+        for item in self
+            .engine()
+            .scan(Cf::Intents, intent_range(start, end), Direction::Forward)?
+        {
+            let (k, v) = item?;
+            let intent = Intent::decode(&v)?;
+            if intent.prepare_ts <= ts {
+                let (key, _) = crate::keycode::decode_bytes(&k)?;
+                out.push(BlockingIntent {
+                    key,
+                    txn: intent.txn,
+                    prepare_ts: intent.prepare_ts,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Forward: within a key, versions come newest first; the first one `≤ ts` wins.
+fn scan_forward(
+    iter: crate::engine::KvIter<'_>,
+    ts: Timestamp,
+    limit: usize,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let mut done_key: Option<Vec<u8>> = None;
+    for item in iter {
+        let (k, v) = item?;
+        let (key, version_ts) = decode_version_key(&k)?;
+        if version_ts > ts || done_key.as_ref() == Some(&key) {
+            continue;
+        }
+        if let Some(value) = VersionValue::decode(&v)? {
+            rows.push((key.clone(), value));
+            if rows.len() >= limit {
+                break;
+            }
+        }
+        done_key = Some(key);
+    }
+    Ok(())
+}
+
+/// Reverse: within a key, versions come oldest first; the last one `≤ ts`
+/// before the key changes wins.
+fn scan_reverse(
+    iter: crate::engine::KvIter<'_>,
+    ts: Timestamp,
+    limit: usize,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    // (key, newest visible value so far) of the key being walked.
+    let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
+    for item in iter {
+        let (k, v) = item?;
+        let (key, version_ts) = decode_version_key(&k)?;
+        if current.as_ref().is_some_and(|(c, _)| *c != key) {
+            if let Some((ckey, Some(value))) = current.take() {
+                rows.push((ckey, value));
+                if rows.len() >= limit {
+                    return Ok(());
+                }
+            }
+            current = None;
+        }
+        if version_ts <= ts {
+            current = Some((key, VersionValue::decode(&v)?));
+        } else if current.is_none() {
+            current = Some((key, None));
+        }
+    }
+    if let Some((ckey, Some(value))) = current {
+        rows.push((ckey, value));
+    }
+    Ok(())
+}
