@@ -7,6 +7,7 @@ use thiserror::Error;
 use spanlite_truetime::Timestamp;
 
 use crate::keycode::KeycodeError;
+use crate::wal::WalError;
 
 /// Result alias for storage operations.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -34,6 +35,15 @@ pub enum StorageError {
         #[source]
         source: io::Error,
     },
+
+    /// The node write-ahead log failed; see the inner error.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+
+    /// The Raft log store failed or found the log inconsistent; see the
+    /// inner error.
+    #[error(transparent)]
+    RaftLog(#[from] crate::raftlog::RaftLogError),
 
     /// A key or value could not be encoded or decoded.
     #[error(transparent)]

@@ -12,6 +12,9 @@
 //! - [`engine`]: the key-value engine trait, RocksDB and in-memory engines.
 //! - [`mvcc`]: versions, intents, snapshot reads, GC.
 //! - [`meta`]: per-tablet applied index (pageLSN) and the GC watermark.
+//! - [`wal`]: the node write-ahead log with group commit.
+//! - [`raftlog`]: the Raft logs of every tablet on the node, in the WAL.
+//! - [`recovery`]: fuzzy checkpoints; analysis, redo and undo.
 //!
 //! INVARIANT: the node WAL is the only log. RocksDB's own WAL is disabled;
 //! RocksDB's memtables play the ARIES buffer pool (steal, no-force).
@@ -24,5 +27,8 @@ mod error;
 pub mod keycode;
 pub mod meta;
 pub mod mvcc;
+pub mod raftlog;
+pub mod recovery;
+pub mod wal;
 
 pub use error::{Result, StorageError};

@@ -11,7 +11,9 @@
 use serde::{Deserialize, Serialize};
 use spanlite_truetime::Timestamp;
 
-use crate::engine::{Cf, Engine, WriteBatch};
+use std::ops::Bound;
+
+use crate::engine::{Cf, Direction, Engine, ScanRange, WriteBatch};
 use crate::error::{Result, StorageError};
 use crate::keycode;
 
@@ -25,6 +27,16 @@ pub enum MetaKey {
     AppliedIndex(TabletId),
     /// Versions older than this timestamp may have been garbage-collected.
     GcWatermark,
+    /// The tablet's last applied Raft log id, opaque bytes owned by the Raft
+    /// glue; written in the same batch as `AppliedIndex`.
+    AppliedLogId(TabletId),
+    /// The tablet's last applied Raft membership, opaque bytes owned by the
+    /// Raft glue; written in the batch of the entry that changed it.
+    Membership(TabletId),
+    /// This node hosts a replica of the tablet: opaque bytes owned by the
+    /// node (its range and generation). Written and flushed when the replica
+    /// is created, deleted when it leaves.
+    LocalReplica(TabletId),
 }
 
 impl MetaKey {
@@ -64,6 +76,53 @@ pub fn set_applied_index(batch: &mut WriteBatch, tablet: TabletId, index: u64) -
 /// Queues removal of a tablet's applied index (the tablet left this node).
 pub fn clear_applied_index(batch: &mut WriteBatch, tablet: TabletId) -> Result<()> {
     batch.delete(Cf::Meta, MetaKey::AppliedIndex(tablet).encode()?);
+    Ok(())
+}
+
+/// Reads an opaque per-tablet value (`AppliedLogId`, `Membership`).
+pub fn get_bytes(engine: &dyn Engine, key: &MetaKey) -> Result<Option<Vec<u8>>> {
+    engine.get(Cf::Meta, &key.encode()?)
+}
+
+/// Queues an opaque per-tablet value; put it in the batch it belongs with.
+pub fn put_bytes(batch: &mut WriteBatch, key: &MetaKey, value: Vec<u8>) -> Result<()> {
+    batch.put(Cf::Meta, key.encode()?, value);
+    Ok(())
+}
+
+/// Every `LocalReplica` entry: the tablets this node hosts, with their bytes.
+pub fn local_replicas(engine: &dyn Engine) -> Result<Vec<(TabletId, Vec<u8>)>> {
+    let range = ScanRange::new(
+        Bound::Included(MetaKey::LocalReplica(0).encode()?),
+        Bound::Included(MetaKey::LocalReplica(TabletId::MAX).encode()?),
+    );
+    let mut out = Vec::new();
+    for item in engine.scan(Cf::Meta, range, Direction::Forward)? {
+        let (key, value) = item?;
+        match keycode::deserialize::<MetaKey>(&key)? {
+            MetaKey::LocalReplica(tablet) => out.push((tablet, value.into_vec())),
+            other => {
+                return Err(StorageError::Corrupt {
+                    what: "meta key",
+                    cf: Cf::Meta.name(),
+                    reason: format!("{other:?} inside the LocalReplica range"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Queues removal of every meta key of a tablet (the tablet left this node).
+pub fn clear_tablet(batch: &mut WriteBatch, tablet: TabletId) -> Result<()> {
+    for key in [
+        MetaKey::AppliedIndex(tablet),
+        MetaKey::AppliedLogId(tablet),
+        MetaKey::Membership(tablet),
+        MetaKey::LocalReplica(tablet),
+    ] {
+        batch.delete(Cf::Meta, key.encode()?);
+    }
     Ok(())
 }
 

@@ -263,10 +263,10 @@ fn run(mvcc: &Mvcc, ops: &[Op]) {
                     rows.truncate(*l);
                 }
                 let mut blocking = model.blocking(s, e, *t);
-                if let (Some(l), Some((last, _))) = (limit, rows.last()) {
-                    if rows.len() == *l {
-                        blocking.retain(|(k, _)| if *reverse { k >= last } else { k <= last });
-                    }
+                if let (Some(l), Some((last, _))) = (limit, rows.last())
+                    && rows.len() == *l
+                {
+                    blocking.retain(|(k, _)| if *reverse { k >= last } else { k <= last });
                 }
                 match got.unwrap() {
                     ReadOutcome::Ready(r) => {

@@ -106,14 +106,14 @@ impl Mvcc {
     pub fn get(&self, key: &[u8], ts: Timestamp) -> Result<ReadOutcome<Option<Vec<u8>>>> {
         self.check_readable(ts)?;
         // INVARIANT: intents before versions (see the module docs).
-        if let Some(intent) = self.intent(key)? {
-            if intent.prepare_ts <= ts {
-                return Ok(ReadOutcome::Blocked(vec![BlockingIntent {
-                    key: key.to_vec(),
-                    txn: intent.txn,
-                    prepare_ts: intent.prepare_ts,
-                }]));
-            }
+        if let Some(intent) = self.intent(key)?
+            && intent.prepare_ts <= ts
+        {
+            return Ok(ReadOutcome::Blocked(vec![BlockingIntent {
+                key: key.to_vec(),
+                txn: intent.txn,
+                prepare_ts: intent.prepare_ts,
+            }]));
         }
         Ok(ReadOutcome::Ready(
             self.version_at(key, ts)?.and_then(|v| v.value),

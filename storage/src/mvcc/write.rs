@@ -43,12 +43,12 @@ impl Mvcc {
     /// (a re-prepare or a second write to the key); an intent of another
     /// transaction is [`StorageError::IntentConflict`].
     pub fn write_intent(&self, batch: &mut WriteBatch, key: &[u8], intent: &Intent) -> Result<()> {
-        if let Some(existing) = self.intent(key)? {
-            if existing.txn != intent.txn {
-                return Err(StorageError::IntentConflict {
-                    holder: existing.txn,
-                });
-            }
+        if let Some(existing) = self.intent(key)?
+            && existing.txn != intent.txn
+        {
+            return Err(StorageError::IntentConflict {
+                holder: existing.txn,
+            });
         }
         batch.put(Cf::Intents, encode_intent_key(key), intent.encode()?);
         Ok(())

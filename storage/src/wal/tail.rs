@@ -1,0 +1,123 @@
+//! Finding the end of the log: validating the last segment and telling a torn
+//! tail from corruption.
+//!
+//! ```text
+//!   last segment:  [rec][rec][rec][rec][re▒▒▒▒ EOF        torn: cut at ▒
+//!                  [rec][rec][rec][▒▒▒]000000000 EOF      torn: cut at ▒
+//!                  [rec][rec][▒▒▒][rec][rec] EOF          corruption at ▒
+//! ```
+//!
+//! Rule: a bad record (short, CRC mismatch, unknown kind) is a **torn tail**
+//! when nothing but EOF or zero bytes follows it and no valid record starts
+//! anywhere after its first byte. The crash cut the last group write short;
+//! that group was never acknowledged, so dropping it loses nothing.
+//! Anything else is [`WalError::Corruption`].
+//!
+//! NB: "no valid record after it" also guards against a flipped bit in a
+//! length field, which makes a record look short and would otherwise cut off
+//! acknowledged records behind it.
+//!
+//! HAZARD: if the disk wrote back the pages of the last, unacknowledged group
+//! out of order before power failed, a valid record can follow a hole of
+//! zeros. That is reported as corruption (the WAL cannot prove those records
+//! were never acknowledged); an operator may truncate the segment at the
+//! reported offset after checking that the node did not acknowledge them.
+
+use std::os::unix::fs::FileExt;
+
+use super::record::{Parsed, declared_len, looks_valid, parse};
+use super::segment::{Segment, file_len};
+use super::{HEADER_LEN, WalError};
+
+/// Hashing done while looking for a valid record after a damaged one, before
+/// giving up and calling the damage a torn tail. Bounds open time on a huge,
+/// torn record whose payload bytes happen to look like plausible headers.
+const SEARCH_BUDGET: usize = 256 << 20;
+
+/// What validating the last segment found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TailScan {
+    /// Offset just past the last valid record: where the log ends.
+    pub valid_len: u64,
+    /// A torn tail at `valid_len`: bytes to drop.
+    pub torn_bytes: Option<u64>,
+}
+
+/// Validates every record of `segment` (the last one).
+pub(crate) fn scan_last_segment(segment: &Segment) -> Result<TailScan, WalError> {
+    let len = file_len(segment)?;
+    let len = usize::try_from(len).map_err(|_| WalError::Corruption {
+        segment: segment.path.clone(),
+        offset: 0,
+        reason: format!("segment of {len} bytes does not fit in memory"),
+    })?;
+    let mut buf = vec![0u8; len];
+    segment
+        .file
+        .read_exact_at(&mut buf, 0)
+        .map_err(WalError::io(format!("reading {}", segment.path.display())))?;
+    scan(&buf).map_err(|(offset, reason)| WalError::Corruption {
+        segment: segment.path.clone(),
+        offset: offset as u64,
+        reason,
+    })
+}
+
+/// The rule, over the bytes of a segment. `Err((offset, reason))` is
+/// corruption at `offset`.
+pub(crate) fn scan(buf: &[u8]) -> Result<TailScan, (usize, String)> {
+    let mut pos = 0usize;
+    while pos < buf.len() {
+        let reason = match parse(&buf[pos..]) {
+            Parsed::Ok(_, len) => {
+                pos += len;
+                continue;
+            }
+            Parsed::Short => "record runs past the end of the file".to_string(),
+            Parsed::Bad(reason) => reason,
+        };
+        // Where the damaged record claims to end (EOF if it is short).
+        let frame_end = match buf[pos..].first_chunk::<HEADER_LEN>() {
+            Some(h) => usize::try_from(declared_len(h))
+                .map_or(buf.len(), |l| pos.saturating_add(l).min(buf.len())),
+            None => buf.len(),
+        };
+        if let Some(nonzero) = buf[frame_end..].iter().position(|&b| b != 0) {
+            return Err((
+                pos,
+                format!(
+                    "{reason}; non-zero bytes follow at offset {}",
+                    frame_end + nonzero
+                ),
+            ));
+        }
+        if let Some(next) = find_valid_record(buf, pos + 1) {
+            return Err((
+                pos,
+                format!("{reason}; a valid record follows at offset {next}"),
+            ));
+        }
+        return Ok(TailScan {
+            valid_len: pos as u64,
+            torn_bytes: Some((buf.len() - pos) as u64),
+        });
+    }
+    Ok(TailScan {
+        valid_len: pos as u64,
+        torn_bytes: None,
+    })
+}
+
+/// The first offset at or after `from` where a complete, valid record starts,
+/// within [`SEARCH_BUDGET`] bytes of hashing. Only used on the damage path.
+fn find_valid_record(buf: &[u8], from: usize) -> Option<usize> {
+    let mut budget = SEARCH_BUDGET;
+    for p in from..buf.len() {
+        let (valid, hashed) = looks_valid(&buf[p..]);
+        if valid {
+            return Some(p);
+        }
+        budget = budget.checked_sub(hashed)?;
+    }
+    None
+}

@@ -1,0 +1,243 @@
+//! The group-commit writer thread.
+//!
+//! ```text
+//!  append ─┐                                          ┌─▶ waiter 1: lsns
+//!  append ─┼─▶ queue ─▶ wal-writer: block for one, ───┼─▶ waiter 2
+//!  append ─┘            drain the rest, encode all,   └─▶ waiter 3
+//!                       one write_all + one fdatasync
+//! ```
+//!
+//! While one group is being fsynced, the next one queues up, so the number of
+//! fsyncs per second stays at what the disk does and the appends per fsync
+//! grow with the number of concurrent appenders. There is no artificial delay.
+//!
+//! INVARIANT: a waiter is completed only after the fdatasync covering all its
+//! records returned successfully, and `Shared::durable` is advanced before
+//! any waiter of the group is completed.
+//! INVARIANT: records of one request are contiguous; requests are written in
+//! arrival order.
+//! HAZARD: a failed write or fsync fails the whole WAL for good. After a
+//! failed fsync the kernel may have dropped the dirty pages and cleared the
+//! error ("fsyncgate"); retrying would report success for lost data.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+
+use tokio::sync::oneshot;
+
+#[cfg(test)]
+use super::handle::Fault;
+use super::handle::Shared;
+use super::segment::{self, Segment};
+use super::{AppendAck, Lsn, Record, WalError};
+
+/// Stop draining the queue into one group past this many bytes, to bound the
+/// write buffer and the latency of the first waiter.
+const MAX_GROUP_BYTES: u64 = 16 << 20;
+
+/// Where a request's result goes.
+pub(crate) enum Reply {
+    /// An [`super::AppendFuture`].
+    Future(oneshot::Sender<Result<AppendAck, WalError>>),
+    /// A thread blocked in `append_blocking`.
+    Blocking(std::sync::mpsc::SyncSender<Result<AppendAck, WalError>>),
+    /// An `append_with` callback, run on the writer thread.
+    Callback(Box<dyn FnOnce(Result<AppendAck, WalError>) + Send>),
+    /// Nobody waits (`append_lazy`).
+    Ignore,
+}
+
+impl Reply {
+    fn send(self, result: Result<AppendAck, WalError>) {
+        // A waiter that went away no longer cares: nothing to do.
+        match self {
+            Reply::Future(tx) => drop(tx.send(result)),
+            Reply::Blocking(tx) => drop(tx.send(result)),
+            Reply::Callback(f) => f(result),
+            Reply::Ignore => {}
+        }
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reply::Future(_) => "Reply::Future",
+            Reply::Blocking(_) => "Reply::Blocking",
+            Reply::Callback(_) => "Reply::Callback",
+            Reply::Ignore => "Reply::Ignore",
+        })
+    }
+}
+
+/// One append call.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub records: Vec<Record>,
+    pub reply: Reply,
+}
+
+impl Request {
+    fn framed_len(&self) -> u64 {
+        self.records.iter().map(Record::framed_len).sum()
+    }
+}
+
+/// State owned by the writer thread.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    /// The segment being written (also the last one in `Shared::segments`).
+    active: Segment,
+    /// LSN of the next byte written: the end of what was handed to the OS.
+    next: Lsn,
+    /// Encoding buffer, reused across groups.
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>, active: Segment, next: Lsn) -> Self {
+        Self {
+            shared,
+            active,
+            next,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Commits groups until the queue is closed and drained.
+    pub(crate) fn run(mut self, rx: Receiver<Request>) {
+        while let Ok(first) = rx.recv() {
+            let mut bytes = first.framed_len();
+            let mut group = vec![first];
+            while bytes < MAX_GROUP_BYTES {
+                let Ok(req) = rx.try_recv() else { break };
+                bytes += req.framed_len();
+                group.push(req);
+            }
+            self.commit(group);
+        }
+    }
+
+    /// Writes one group and completes its waiters.
+    fn commit(&mut self, group: Vec<Request>) {
+        if let Some(cause) = self.shared.failure() {
+            for req in group {
+                req.reply.send(Err(WalError::Failed {
+                    cause: cause.clone(),
+                }));
+            }
+            return;
+        }
+        match self.write_group(&group) {
+            Ok(acks) => {
+                let stats = &self.shared.stats;
+                stats.groups.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .appends
+                    .fetch_add(group.len() as u64, Ordering::Relaxed);
+                stats.records.fetch_add(
+                    group.iter().map(|r| r.records.len() as u64).sum(),
+                    Ordering::Relaxed,
+                );
+                for (req, ack) in group.into_iter().zip(acks) {
+                    req.reply.send(Ok(ack));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, segment = %self.active.path.display(), "WAL write failed; the WAL refuses appends until restart");
+                let cause = Arc::new(e);
+                self.shared.fail(cause.clone());
+                for req in group {
+                    req.reply.send(Err(WalError::Failed {
+                        cause: cause.clone(),
+                    }));
+                }
+            }
+        }
+        if self.buf.capacity() > 4 * MAX_GROUP_BYTES as usize {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Encodes, writes and syncs one group; returns each request's ack.
+    fn write_group(&mut self, group: &[Request]) -> io::Result<Vec<AppendAck>> {
+        let segment_size = self.shared.config.segment_size;
+        self.buf.clear();
+        let mut acks = Vec::with_capacity(group.len());
+        for req in group {
+            let mut lsns = Vec::with_capacity(req.records.len());
+            for record in &req.records {
+                let len = record.framed_len();
+                // Bytes in the active segment, counting those still buffered.
+                let used = self.next - self.active.start + self.buf.len() as u64;
+                // NB: an empty segment takes any record, so a record larger
+                // than the segment size gets a segment of its own.
+                if used > 0 && used + len > segment_size {
+                    self.write_buf()?;
+                    self.roll()?;
+                }
+                lsns.push(self.next + self.buf.len() as u64);
+                // Lengths were checked when the request was queued.
+                record
+                    .encode_into(&mut self.buf)
+                    .map_err(io::Error::other)?;
+            }
+            acks.push(AppendAck {
+                lsns,
+                end: self.next + self.buf.len() as u64,
+            });
+        }
+        // Only empty requests: everything before them is already durable.
+        if !self.buf.is_empty() {
+            self.write_buf()?;
+            self.sync()?;
+        }
+        self.shared.durable.store(self.next, Ordering::Release);
+        Ok(acks)
+    }
+
+    /// Hands the buffer to the OS.
+    fn write_buf(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        #[cfg(test)]
+        if self.shared.take_fault(Fault::Write) {
+            return Err(io::Error::other("injected write failure"));
+        }
+        (&*self.active.file).write_all(&self.buf)?;
+        self.next += self.buf.len() as u64;
+        self.shared
+            .stats
+            .bytes
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// fdatasync of the active segment.
+    fn sync(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        if self.shared.take_fault(Fault::Sync) {
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        self.active.file.sync_data()?;
+        self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Seals the active segment (fsync) and starts a new one at `next`, made
+    /// durable in the directory before anything is written to it.
+    fn roll(&mut self) -> io::Result<()> {
+        self.sync()?;
+        let dir = &self.shared.config.dir;
+        let fresh = segment::create(dir, self.next)?;
+        segment::sync_dir(dir)?;
+        self.shared.segments().push(fresh.clone());
+        self.active = fresh;
+        Ok(())
+    }
+}
