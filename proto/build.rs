@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/spanlite/tablet.proto",
     "proto/spanlite/sql.proto",
     "proto/spanlite/admin.proto",
+    "proto/spanlite/kv.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -8,6 +8,7 @@
 //! | `tablet` | `TabletService`  | reads, 2PC participant/coordinator, status     |
 //! | `sql`    | `SqlService`     | client sessions (shell, driver)                |
 //! | `admin`  | `AdminService`   | join/init, status, split/move, fault injection |
+//! | `kv`     | `KvService`      | raw key-value access for tools and tests       |
 //!
 //! Generated code only: conversions to domain types live with the code that
 //! owns those types (the server crate), one small file per area.
@@ -44,6 +45,12 @@ pub mod tablet {
 #[allow(clippy::all)]
 pub mod sql {
     tonic::include_proto!("spanlite.sql");
+}
+
+/// Raw key-value access for tools.
+#[allow(clippy::all)]
+pub mod kv {
+    tonic::include_proto!("spanlite.kv");
 }
 
 /// Administration and fault injection.

@@ -1,23 +1,307 @@
-//! The `spanlite` command line. `main` only parses and calls `run`.
+//! The `spanlite` command line. `main` only parses and calls [`run`].
 
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+use spanlite_proto::admin::InitRequest;
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::kv::kv_service_client::KvServiceClient;
+use spanlite_proto::kv::{DeleteRequest, GetRequest, PutRequest, ScanRequest};
+use spanlite_truetime::Timestamp;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::node::{self, NodeConfig};
+use crate::raft::RaftTiming;
 
 /// Spanlite: a Spanner-style distributed SQL database.
-///
-/// No subcommands are built yet: `start`, `init`, `sql`, `demo` and
-/// `workload` arrive with the issues that build them (see README.md).
 #[derive(Debug, Parser)]
 #[command(name = "spanlite", version, about, long_about = None)]
-pub struct Cli {}
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node.
+    Start(StartArgs),
+    /// Bootstrap a new cluster on the first three nodes that joined.
+    Init(InitArgs),
+    /// Raw key-value access (before SQL): put, get, del, scan.
+    Kv(KvArgs),
+}
+
+#[derive(Debug, Args)]
+struct StartArgs {
+    /// This node's id: a positive integer, fixed for the life of its data dir.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    node_id: u64,
+    /// Address to listen on for gRPC (clients and other nodes).
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    listen: SocketAddr,
+    /// Address others use to reach this node (default: the listen address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Nodes to join, comma-separated `host:port` (may include this node).
+    #[arg(long, value_delimiter = ',')]
+    join: Vec<String>,
+    /// Data directory (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Refuse to hand out time past this clock uncertainty, e.g. `5ms`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
+    max_clock_uncertainty: Duration,
+    /// Time masters to synchronize with, comma-separated `host:port`. A node
+    /// listed here serves as a master from its own clock; without the option
+    /// every node trusts its own clock (development).
+    #[arg(long, value_delimiter = ',')]
+    time_masters: Vec<String>,
+    /// Accept fault injection (clock skew) through the Admin service.
+    #[arg(long)]
+    enable_fault_injection: bool,
+    /// Raft heartbeat period.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
+    raft_heartbeat: Duration,
+    /// Minimum Raft election timeout (the maximum is 1.5× this).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    raft_election_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// A node of the new cluster.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    url: String,
+}
+
+#[derive(Debug, Args)]
+struct KvArgs {
+    /// Nodes to try, comma-separated `host:port`; the next is used when one
+    /// cannot be reached.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    url: Vec<String>,
+    #[command(subcommand)]
+    op: KvOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum KvOp {
+    /// Write KEY = VALUE.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Print KEY's value on stdout (exit code 1 if it does not exist).
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Delete KEY.
+    Del {
+        /// The key.
+        key: String,
+    },
+    /// Print `key<TAB>value` lines for keys in [START, END).
+    Scan {
+        /// First key (default: the first).
+        #[arg(default_value = "")]
+        start: String,
+        /// End key, exclusive (default: the end of the keyspace).
+        #[arg(default_value = "")]
+        end: String,
+        /// At most this many pairs (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+}
 
 /// Runs the command line. Returns the process exit code.
-pub fn run(_cli: Cli) -> ExitCode {
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("spanlite: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Start(args) => start(args).await,
+            Command::Init(args) => init(args).await,
+            Command::Kv(args) => kv(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("spanlite: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn start(args: StartArgs) -> Result<ExitCode, String> {
+    init_logging();
+    let mut config = NodeConfig::new(args.node_id, args.listen, args.data_dir);
+    config.advertise = args.advertise;
+    config.join = args.join;
+    config.max_clock_uncertainty = args.max_clock_uncertainty;
+    config.time_masters = args.time_masters;
+    config.fault_injection = args.enable_fault_injection;
+    config.timing = RaftTiming {
+        heartbeat: args.raft_heartbeat,
+        election_min: args.raft_election_timeout,
+        election_max: args.raft_election_timeout * 3 / 2,
+        ..RaftTiming::default()
+    };
+    let running = node::start(config).await.map_err(|e| e.to_string())?;
+    let report = running.context.store.recovery_report().clone();
     eprintln!(
-        "spanlite {}: no subcommands are built yet (start, init, sql, demo and workload are coming); \
-         see `spanlite --help` and README.md",
-        env!("CARGO_PKG_VERSION")
+        "spanlite node {} listening on {} ({report})",
+        running.context.node_id, running.addr
     );
-    ExitCode::from(2)
+    wait_for_signal().await?;
+    eprintln!("spanlite: shutting down");
+    running.shutdown().await.map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_signal() -> Result<(), String> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot install the SIGTERM handler: {e}"))?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("waiting for Ctrl-C: {e}")),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+async fn connect(url: &str) -> Result<Channel, String> {
+    Endpoint::from_shared(format!("http://{url}"))
+        .map_err(|e| format!("bad address {url:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))
+}
+
+async fn init(args: InitArgs) -> Result<ExitCode, String> {
+    let channel = connect(&args.url).await?;
+    let resp = AdminServiceClient::new(channel)
+        .init(InitRequest {})
+        .await
+        .map_err(|s| format!("init: {}", s.message()))?
+        .into_inner();
+    if !resp.error.is_empty() {
+        return Err(format!("init: {}", resp.error));
+    }
+    println!("cluster {} initialized", resp.cluster_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// True when another node may succeed where this one failed.
+fn try_next(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+    )
+}
+
+async fn kv(args: KvArgs) -> Result<ExitCode, String> {
+    let mut last = String::from("no --url given");
+    for url in &args.url {
+        let channel = match connect(url).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let mut client = KvServiceClient::new(channel);
+        let outcome = kv_op(&mut client, &args.op).await;
+        match outcome {
+            Ok(code) => return Ok(code),
+            Err(status) if try_next(&status) => last = format!("{url}: {}", status.message()),
+            Err(status) => return Err(status.message().to_string()),
+        }
+    }
+    Err(last)
+}
+
+async fn kv_op(
+    client: &mut KvServiceClient<Channel>,
+    op: &KvOp,
+) -> Result<ExitCode, tonic::Status> {
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| tonic::Status::internal(format!("writing stdout: {e}"));
+    match op {
+        KvOp::Put { key, value } => {
+            let resp = client
+                .put(PutRequest {
+                    key: key.clone().into_bytes(),
+                    value: value.clone().into_bytes(),
+                })
+                .await?
+                .into_inner();
+            writeln!(out, "OK {}", Timestamp::from_nanos(resp.commit_ts)).map_err(io)?;
+        }
+        KvOp::Get { key } => {
+            let resp = client
+                .get(GetRequest {
+                    key: key.clone().into_bytes(),
+                })
+                .await?
+                .into_inner();
+            if !resp.found {
+                eprintln!("key {key:?} not found");
+                return Ok(ExitCode::from(1));
+            }
+            out.write_all(&resp.value).map_err(io)?;
+            writeln!(out).map_err(io)?;
+        }
+        KvOp::Del { key } => {
+            let resp = client
+                .delete(DeleteRequest {
+                    key: key.clone().into_bytes(),
+                })
+                .await?
+                .into_inner();
+            writeln!(out, "OK {}", Timestamp::from_nanos(resp.commit_ts)).map_err(io)?;
+        }
+        KvOp::Scan { start, end, limit } => {
+            let resp = client
+                .scan(ScanRequest {
+                    start: start.clone().into_bytes(),
+                    end: end.clone().into_bytes(),
+                    limit: *limit,
+                })
+                .await?
+                .into_inner();
+            for p in resp.pairs {
+                out.write_all(&p.key).map_err(io)?;
+                out.write_all(b"\t").map_err(io)?;
+                out.write_all(&p.value).map_err(io)?;
+                writeln!(out).map_err(io)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

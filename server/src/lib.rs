@@ -2,13 +2,21 @@
 //! Raft group per tablet, routing, SQL sessions, metrics, and the `spanlite`
 //! command line.
 //!
-//! Today only the command line's frame exists (`spanlite --version`,
-//! `spanlite --help`); `start`, `init`, `sql`, `demo` and `workload` arrive
-//! with the issues that build them, and until then are not offered at all.
+//! - [`raft`]: the openraft glue (type config, log store on the node WAL,
+//!   tablet state machine, snapshots, gRPC transport).
+//! - [`directory`]: key ranges and tablet descriptors.
+//!
+//! The command line offers only what is built (`spanlite --help`).
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cli;
+pub mod directory;
+pub mod gateway;
+pub mod node;
+pub mod raft;
+pub mod service;
+pub mod tablet;
 
 pub use cli::{Cli, run};

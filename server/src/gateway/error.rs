@@ -1,0 +1,32 @@
+//! Errors a gateway reports to its client.
+
+use thiserror::Error;
+
+/// Why a gateway request failed.
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    /// The request is malformed (e.g. a reserved key); fix it.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The cluster is not initialized yet (no meta tablet known); run
+    /// `spanlite init` or wait for this node to join.
+    #[error("cluster not initialized or not yet known to this node: {0}")]
+    NotInitialized(String),
+    /// No replica could serve the request before the deadline (no leader,
+    /// no quorum, nodes down); retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A replica failed in a way retrying will not fix.
+    #[error("tablet error: {0}")]
+    Failed(String),
+}
+
+impl GatewayError {
+    /// True when retrying the same request later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::Unavailable(_) | GatewayError::NotInitialized(_)
+        )
+    }
+}

@@ -1,0 +1,19 @@
+//! The gateway: serves a request on behalf of a client by finding the tablet
+//! that owns each key and calling its leader, wherever it is.
+//!
+//! ```text
+//!   client ──▶ any node (gateway) ──route──▶ RouteCache ──miss──▶ meta tablet
+//!                 │                               ▲ descriptors, node addresses
+//!                 └──TabletService──▶ leader ─────┘ NotLeader{hint}: retry there
+//!                                                    WrongTablet: evict, re-route
+//! ```
+//!
+//! Retries are bounded by a deadline per request; between rounds over all
+//! replicas it backs off (50 ms doubling to 1 s), so an election or a
+//! restarting node is waited out rather than failed.
+
+mod error;
+mod route;
+
+pub use error::GatewayError;
+pub use route::{Gateway, GatewayConfig};

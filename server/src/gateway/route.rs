@@ -1,0 +1,311 @@
+//! Routing and retries of gateway requests.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spanlite_proto::common::{self, tablet_error::Kind};
+use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
+use spanlite_proto::tablet::{
+    CommitRequest, Mutation as WireMutation, ReadRequest, ScanRequest, mutation,
+};
+use spanlite_truetime::Timestamp;
+use tonic::transport::Channel;
+
+use super::GatewayError;
+use crate::directory::{
+    KeyRange, META_TABLET, RouteCache, TabletDescriptor, descriptor_keys, is_system_key,
+    node_id_of, node_keys,
+};
+use crate::raft::{Mutation, Peers};
+
+/// Gateway settings.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Give up on a request after this long.
+    pub deadline: Duration,
+    /// Deadline of one call to one replica.
+    pub rpc_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Routes requests to tablet leaders through the node's route cache.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    cache: Arc<RouteCache>,
+    peers: Peers,
+    config: GatewayConfig,
+}
+
+type WireResult<T> = Result<Result<T, common::TabletError>, tonic::Status>;
+
+impl Gateway {
+    /// A gateway over `cache`, reaching nodes through `peers`.
+    pub fn new(cache: Arc<RouteCache>, peers: Peers, config: GatewayConfig) -> Self {
+        Self {
+            cache,
+            peers,
+            config,
+        }
+    }
+
+    /// The route cache.
+    pub fn cache(&self) -> &Arc<RouteCache> {
+        &self.cache
+    }
+
+    /// Re-reads every descriptor and node address from the meta tablet.
+    pub async fn refresh(&self) -> Result<(), GatewayError> {
+        for (key, value) in self.scan(&node_keys(), 0).await? {
+            if let (Some(id), Ok(addr)) = (node_id_of(&key), String::from_utf8(value)) {
+                self.cache.set_node(id, addr);
+            }
+        }
+        for (_, value) in self.scan(&descriptor_keys(), 0).await? {
+            let d: TabletDescriptor = crate::raft::decode_meta(&value, "tablet descriptor")
+                .map_err(|e| GatewayError::Failed(e.to_string()))?;
+            self.cache.insert(d);
+        }
+        Ok(())
+    }
+
+    /// The cached tablet for `key`, refreshing from the meta tablet on a
+    /// miss (never for system keys: the meta tablet's own descriptor comes
+    /// from join or init).
+    async fn route(&self, key: &[u8]) -> Result<TabletDescriptor, GatewayError> {
+        if let Some(d) = self.cache.lookup(key) {
+            return Ok(d);
+        }
+        if is_system_key(key) {
+            return Err(GatewayError::NotInitialized(
+                "the meta tablet's location is not known yet".to_string(),
+            ));
+        }
+        Box::pin(self.refresh()).await?;
+        self.cache
+            .lookup(key)
+            .ok_or_else(|| GatewayError::Unavailable("no tablet owns the key".to_string()))
+    }
+
+    /// Calls `f` on the leader of the tablet owning `key`, following hints
+    /// and re-routing until it answers or the deadline passes.
+    async fn call<T, F, Fut>(
+        &self,
+        key: &[u8],
+        mut f: F,
+    ) -> Result<(T, TabletDescriptor), GatewayError>
+    where
+        F: FnMut(TabletServiceClient<Channel>, TabletDescriptor) -> Fut,
+        Fut: Future<Output = WireResult<T>>,
+    {
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        let mut last = String::from("no replica answered");
+        loop {
+            let d = match self.route(key).await {
+                Ok(d) => d,
+                Err(e) if e.is_retryable() && start.elapsed() < self.config.deadline => {
+                    last = e.to_string();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut reroute = false;
+            let mut hinted = false;
+            for node in self.cache.candidates(&d) {
+                let Some(addr) = self.cache.node_addr(node) else {
+                    last = format!("no address known for node {node}");
+                    continue;
+                };
+                let channel = match self.peers.channel(&addr) {
+                    Ok(ch) => ch,
+                    Err(e) => {
+                        last = format!("node {node} at {addr}: {e}");
+                        continue;
+                    }
+                };
+                let client = TabletServiceClient::new(channel).max_decoding_message_size(64 << 20);
+                let answer =
+                    tokio::time::timeout(self.config.rpc_timeout, f(client, d.clone())).await;
+                match answer {
+                    Err(_) => {
+                        last = format!(
+                            "node {node} did not answer in {:?}",
+                            self.config.rpc_timeout
+                        )
+                    }
+                    Ok(Err(status)) => match status.code() {
+                        tonic::Code::InvalidArgument | tonic::Code::Unimplemented => {
+                            return Err(GatewayError::Invalid(status.message().to_string()));
+                        }
+                        _ => last = format!("node {node}: {}", status.message()),
+                    },
+                    Ok(Ok(Ok(t))) => {
+                        self.cache.set_leader(d.id, node);
+                        return Ok((t, d));
+                    }
+                    Ok(Ok(Err(e))) => match e.kind {
+                        Some(Kind::NotLeader(nl)) => {
+                            last = format!("tablet {}: node {node} is not the leader", d.id);
+                            if let Some(h) = nl
+                                .leader_hint
+                                .filter(|h| h.node_id != node && h.node_id != 0)
+                            {
+                                if !h.address.is_empty() {
+                                    self.cache.set_node(h.node_id, h.address);
+                                }
+                                self.cache.set_leader(d.id, h.node_id);
+                                hinted = true;
+                                break;
+                            }
+                        }
+                        Some(Kind::WrongTablet(_)) | Some(Kind::TabletNotFound(_)) => {
+                            last = format!("tablet {} moved or split", d.id);
+                            self.cache.evict(d.id);
+                            reroute = true;
+                            break;
+                        }
+                        Some(Kind::ClockUnsynchronized(c)) => {
+                            last = format!("node {node}: clock unsynchronized: {}", c.message);
+                        }
+                        Some(Kind::TxnAborted(a)) => return Err(GatewayError::Failed(a.reason)),
+                        Some(Kind::Internal(i)) => return Err(GatewayError::Failed(i.message)),
+                        None => last = format!("node {node}: empty error"),
+                    },
+                }
+            }
+            if start.elapsed() >= self.config.deadline {
+                return Err(GatewayError::Unavailable(last));
+            }
+            if reroute && d.id != META_TABLET {
+                // Best effort: the next round routes again either way.
+                let _ = Box::pin(self.refresh()).await;
+            }
+            let pause = if hinted {
+                Duration::from_millis(10)
+            } else {
+                backoff
+            };
+            tokio::time::sleep(pause).await;
+            if !hinted {
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// The latest committed value of `key`.
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        let (values, _) = self
+            .call(key, |mut client, d| {
+                let req = ReadRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    keys: vec![key.to_vec()],
+                    ..Default::default()
+                };
+                async move {
+                    let resp = client.read(req).await?.into_inner();
+                    Ok(match resp.error {
+                        Some(e) => Err(e),
+                        None => Ok(resp.values),
+                    })
+                }
+            })
+            .await?;
+        Ok(values.into_iter().next().map(|kv| kv.value))
+    }
+
+    /// Writes `mutation` (one key) linearizably; returns its commit timestamp.
+    pub async fn write(&self, mutation: Mutation) -> Result<Timestamp, GatewayError> {
+        let key = mutation.key().to_vec();
+        let wire = match mutation {
+            Mutation::Put { key, value } => WireMutation {
+                key,
+                op: Some(mutation::Op::Put(value)),
+            },
+            Mutation::Delete { key } => WireMutation {
+                key,
+                op: Some(mutation::Op::Delete(true)),
+            },
+        };
+        let (ts, _) = self
+            .call(&key, |mut client, d| {
+                let req = CommitRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    writes: vec![wire.clone()],
+                    ..Default::default()
+                };
+                async move {
+                    let resp = client.commit(req).await?.into_inner();
+                    Ok(match (resp.error, resp.commit_ts) {
+                        (Some(e), _) => Err(e),
+                        (None, Some(ts)) => Ok(Timestamp::from_nanos(ts.nanos)),
+                        (None, None) => Err(common::TabletError {
+                            kind: Some(Kind::Internal(common::Internal {
+                                message: "commit without a timestamp".to_string(),
+                            })),
+                        }),
+                    })
+                }
+            })
+            .await?;
+        Ok(ts)
+    }
+
+    /// Latest committed pairs in `range`, across tablets, at most `limit`
+    /// (0: all).
+    pub async fn scan(
+        &self,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        let mut out = Vec::new();
+        let mut start = range.start.clone();
+        loop {
+            let want = if limit == 0 { 0 } else { limit - out.len() };
+            let piece = KeyRange::new(start.clone(), range.end.clone());
+            let (pairs, d) = self
+                .call(&start, |mut client, d| {
+                    let req = ScanRequest {
+                        tablet_id: d.id,
+                        generation: d.generation,
+                        range: Some(common::KeyRange {
+                            start: piece.start.clone(),
+                            end: piece.end.clone(),
+                        }),
+                        limit: u32::try_from(want).unwrap_or(u32::MAX),
+                        ..Default::default()
+                    };
+                    async move {
+                        let resp = client.scan(req).await?.into_inner();
+                        Ok(match resp.error {
+                            Some(e) => Err(e),
+                            None => Ok(resp.pairs),
+                        })
+                    }
+                })
+                .await?;
+            out.extend(pairs.into_iter().map(|kv| (kv.key, kv.value)));
+            let tablet_end = d.range.end;
+            let done = (limit > 0 && out.len() >= limit)
+                || tablet_end.is_empty()
+                || (!range.end.is_empty() && tablet_end >= range.end);
+            if done {
+                out.truncate(if limit > 0 { limit } else { out.len() });
+                return Ok(out);
+            }
+            start = tablet_end;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The node: identity, storage and hosted replicas ([`Store`]), the running
+//! process ([`start`]).
+
+mod cluster;
+mod identity;
+mod server;
+mod store;
+
+pub use cluster::ClusterView;
+pub use identity::{Identity, IdentityError};
+pub use server::{NodeConfig, NodeContext, NodeError, RunningNode, start};
+pub use store::{LocalReplica, Store, StoreConfig, StoreError};

@@ -1,0 +1,148 @@
+//! The Raft transport, server side: the node's one `RaftService`, which hands
+//! each message to the Raft group of the tablet it names.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::Snapshot;
+use openraft::raft::{AppendEntriesRequest, VoteRequest};
+use serde::Serialize;
+use spanlite_proto::raft::raft_reply::Result as ReplyResult;
+use spanlite_proto::raft::raft_service_server::RaftService;
+use spanlite_proto::raft::{RaftError as WireError, RaftReply, RaftRequest, SnapshotChunk};
+use spanlite_storage::meta::TabletId;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::types::{Node, NodeId, Raft, RaftVote, TypeConfig};
+
+/// Finds the Raft group of a tablet hosted on this node.
+pub trait RaftRouter: Send + Sync + 'static {
+    /// This node's id.
+    fn node_id(&self) -> NodeId;
+    /// The tablet's Raft group here, if this node hosts a replica of it.
+    fn raft(&self, tablet: TabletId) -> Option<Raft>;
+}
+
+/// The gRPC `RaftService` of a node.
+#[derive(Clone)]
+pub struct RaftGrpc {
+    router: Arc<dyn RaftRouter>,
+}
+
+impl std::fmt::Debug for RaftGrpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftGrpc")
+            .field("node_id", &self.router.node_id())
+            .finish()
+    }
+}
+
+impl RaftGrpc {
+    /// A service routing by `router`.
+    pub fn new(router: Arc<dyn RaftRouter>) -> Self {
+        Self { router }
+    }
+
+    /// The tablet's group, or the refusal to send back.
+    fn route(&self, tablet: TabletId, target: NodeId) -> Result<Raft, RaftReply> {
+        let refuse = |code: &str, message: String| RaftReply {
+            result: Some(ReplyResult::Error(WireError {
+                code: code.to_string(),
+                message,
+            })),
+        };
+        let me = self.router.node_id();
+        if target != me {
+            return Err(refuse(
+                "wrong_node",
+                format!("message for node {target} reached node {me}"),
+            ));
+        }
+        self.router.raft(tablet).ok_or_else(|| {
+            refuse(
+                "tablet_not_found",
+                format!("node {me} hosts no replica of tablet {tablet}"),
+            )
+        })
+    }
+}
+
+fn payload_reply<T: Serialize>(result: &T) -> Result<Response<RaftReply>, Status> {
+    let bytes = postcard::to_stdvec(result)
+        .map_err(|e| Status::internal(format!("cannot encode Raft reply: {e}")))?;
+    Ok(Response::new(RaftReply {
+        result: Some(ReplyResult::Payload(bytes)),
+    }))
+}
+
+fn bad_payload(what: &str, e: postcard::Error) -> Status {
+    Status::invalid_argument(format!("{what} does not decode: {e}"))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftGrpc {
+    async fn append_entries(
+        &self,
+        request: Request<RaftRequest>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let req = request.into_inner();
+        let raft = match self.route(req.tablet_id, req.target_node_id) {
+            Ok(raft) => raft,
+            Err(refusal) => return Ok(Response::new(refusal)),
+        };
+        let rpc: AppendEntriesRequest<TypeConfig> =
+            postcard::from_bytes(&req.payload).map_err(|e| bad_payload("AppendEntries", e))?;
+        payload_reply(&raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let req = request.into_inner();
+        let raft = match self.route(req.tablet_id, req.target_node_id) {
+            Ok(raft) => raft,
+            Err(refusal) => return Ok(Response::new(refusal)),
+        };
+        let rpc: VoteRequest<NodeId> =
+            postcard::from_bytes(&req.payload).map_err(|e| bad_payload("Vote", e))?;
+        payload_reply(&raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let mut stream = request.into_inner();
+        let Some(first) = stream.message().await? else {
+            return Err(Status::invalid_argument("empty snapshot stream"));
+        };
+        let raft = match self.route(first.tablet_id, first.target_node_id) {
+            Ok(raft) => raft,
+            Err(refusal) => return Ok(Response::new(refusal)),
+        };
+        let (vote, meta): (RaftVote, openraft::SnapshotMeta<NodeId, Node>) =
+            postcard::from_bytes(&first.header).map_err(|e| bad_payload("snapshot header", e))?;
+        let mut data = Vec::new();
+        let mut chunk = first;
+        loop {
+            if chunk.offset != data.len() as u64 {
+                return Err(Status::invalid_argument(format!(
+                    "snapshot chunk at offset {} but {} bytes received",
+                    chunk.offset,
+                    data.len()
+                )));
+            }
+            data.extend_from_slice(&chunk.data);
+            if chunk.done {
+                break;
+            }
+            chunk = stream
+                .message()
+                .await?
+                .ok_or_else(|| Status::invalid_argument("snapshot stream ended before done"))?;
+        }
+        let snapshot = Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        };
+        payload_reply(&raft.install_full_snapshot(vote, snapshot).await)
+    }
+}

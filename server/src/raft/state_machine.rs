@@ -1,0 +1,277 @@
+//! openraft's `RaftStateMachine` for one tablet replica: applies committed
+//! entries to MVCC storage ([`super::apply`]) and builds and installs
+//! snapshots ([`super::snapshot`]).
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta};
+use spanlite_storage::engine::WriteBatch;
+use spanlite_storage::meta::TabletId;
+use spanlite_storage::mvcc::Mvcc;
+use spanlite_storage::raftlog::RaftLogStore;
+use spanlite_storage::recovery::DirtyTablets;
+use spanlite_truetime::Timestamp;
+use tokio::sync::watch;
+
+use super::apply::{AppliedMark, apply_entry, load_applied};
+use super::codec::io_error;
+use super::snapshot;
+use super::types::{
+    CommandResponse, Entry, Node, NodeId, RaftLogId, RaftStorageError, StoredMembership, TypeConfig,
+};
+use crate::directory::KeyRange;
+
+/// What a replica has applied, published after every apply (reads wait on
+/// it; the leader's timestamp floor comes from `max_ts`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Index of the last applied entry (0: none).
+    pub index: u64,
+    /// Highest timestamp carried by an applied entry.
+    pub max_ts: Timestamp,
+}
+
+/// The last snapshot built or installed, kept for replication.
+#[derive(Debug)]
+struct CurrentSnapshot {
+    meta: SnapshotMeta<NodeId, Node>,
+    data: Arc<Vec<u8>>,
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One tablet replica's state machine.
+#[derive(Debug)]
+pub struct TabletStateMachine {
+    tablet: TabletId,
+    mvcc: Mvcc,
+    range: KeyRange,
+    mark: AppliedMark,
+    membership: StoredMembership,
+    current: Shared<Option<CurrentSnapshot>>,
+    applied: watch::Sender<Applied>,
+    snapshots_built: u64,
+    /// The node's dirty-tablet table (for checkpoints) and Raft log store
+    /// (to find the LSN of the entries applied).
+    dirty: Arc<DirtyTablets>,
+    raftlog: RaftLogStore,
+}
+
+impl TabletStateMachine {
+    /// The state machine of `tablet` (owning `range`), resuming from what the
+    /// engine holds. Returns it with a receiver of its [`Applied`] progress.
+    pub fn open(
+        tablet: TabletId,
+        mvcc: Mvcc,
+        range: KeyRange,
+        dirty: Arc<DirtyTablets>,
+        raftlog: RaftLogStore,
+    ) -> Result<(Self, watch::Receiver<Applied>), RaftStorageError> {
+        let (mark, membership) = load_applied(&mvcc, tablet)
+            .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
+        let (applied, rx) = watch::channel(Applied {
+            index: mark.log_id.map_or(0, |id| id.index),
+            max_ts: mark.max_ts,
+        });
+        Ok((
+            Self {
+                tablet,
+                mvcc,
+                range,
+                mark,
+                membership,
+                current: Arc::new(Mutex::new(None)),
+                applied,
+                snapshots_built: 0,
+                dirty,
+                raftlog,
+            },
+            rx,
+        ))
+    }
+
+    fn publish(&self) {
+        let applied = Applied {
+            index: self.mark.log_id.map_or(0, |id| id.index),
+            max_ts: self.mark.max_ts,
+        };
+        self.applied.send_replace(applied);
+    }
+}
+
+fn sm_err(verb: ErrorVerb, e: impl ToString) -> RaftStorageError {
+    io_error(ErrorSubject::StateMachine, verb, e.to_string())
+}
+
+fn snap_err(verb: ErrorVerb, e: impl ToString) -> RaftStorageError {
+    io_error(ErrorSubject::Snapshot(None), verb, e.to_string())
+}
+
+/// Builds the snapshot captured by `get_snapshot_builder`: flushes the
+/// engine (so the log may be purged up to it), then keeps it as current.
+#[derive(Debug)]
+pub struct TabletSnapshotBuilder {
+    mvcc: Mvcc,
+    captured: Result<(SnapshotMeta<NodeId, Node>, Vec<u8>), RaftStorageError>,
+    current: Shared<Option<CurrentSnapshot>>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for TabletSnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, RaftStorageError> {
+        let (meta, data) = std::mem::replace(
+            &mut self.captured,
+            Err(snap_err(ErrorVerb::Read, "snapshot builder used twice")),
+        )?;
+        let engine = self.mvcc.engine().clone();
+        tokio::task::spawn_blocking(move || engine.flush())
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        let data = Arc::new(data);
+        *lock(&self.current) = Some(CurrentSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        });
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data.as_ref().clone())),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for TabletStateMachine {
+    type SnapshotBuilder = TabletSnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<RaftLogId>, StoredMembership), RaftStorageError> {
+        Ok((self.mark.log_id, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResponse>, RaftStorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        // One atomic batch for the whole run of entries, ending with the
+        // last one's applied mark.
+        let mut batch = WriteBatch::new();
+        let mut mark = self.mark;
+        let mut membership = None;
+        let mut responses = Vec::new();
+        let mut first_index = None;
+        for entry in entries {
+            first_index.get_or_insert(entry.log_id.index);
+            let (response, m) = apply_entry(&self.mvcc, self.tablet, &entry, &mut mark, &mut batch)
+                .map_err(|e| {
+                    io_error(
+                        ErrorSubject::Apply(entry.log_id),
+                        ErrorVerb::Write,
+                        e.to_string(),
+                    )
+                })?;
+            membership = m.or(membership);
+            responses.push(response);
+        }
+        self.mvcc
+            .apply(batch)
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        if let Some(index) = first_index {
+            // recLSN: where redo would have to start for this tablet. An
+            // entry committed by followers before the leader's own fsync has
+            // no LSN yet; the durable end of the WAL is below it, so it is a
+            // safe (earlier) stand-in.
+            let lsn = self
+                .raftlog
+                .lsn_of(self.tablet, index)
+                .unwrap_or_else(|| self.raftlog.wal().durable_lsn());
+            self.dirty.note_applied(self.tablet, lsn);
+        }
+        self.mark = mark;
+        if let Some(m) = membership {
+            self.membership = m;
+        }
+        self.publish();
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.snapshots_built += 1;
+        // Runs on the state-machine task: nothing is applied while we scan.
+        let captured = snapshot::build(&self.mvcc, self.tablet, &self.range, self.mark.max_ts)
+            .map_err(|e| snap_err(ErrorVerb::Read, e))
+            .map(|data| {
+                let snapshot_id = format!(
+                    "t{}-{}-{}",
+                    self.tablet,
+                    self.mark.log_id.map_or(0, |id| id.index),
+                    self.snapshots_built
+                );
+                let meta = SnapshotMeta {
+                    last_log_id: self.mark.log_id,
+                    last_membership: self.membership.clone(),
+                    snapshot_id,
+                };
+                (meta, data)
+            });
+        TabletSnapshotBuilder {
+            mvcc: self.mvcc.clone(),
+            captured,
+            current: self.current.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, Node>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), RaftStorageError> {
+        let data = snapshot.into_inner();
+        let mvcc = self.mvcc.clone();
+        let tablet = self.tablet;
+        let membership = meta.last_membership.clone();
+        let (log_id, prior_max_ts) = (meta.last_log_id, self.mark.max_ts);
+        let bytes = data.clone();
+        let installed = tokio::task::spawn_blocking(move || {
+            snapshot::install(&mvcc, tablet, &bytes, log_id, prior_max_ts, &membership)
+        })
+        .await
+        .map_err(|e| snap_err(ErrorVerb::Write, e))?
+        .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        tracing::info!(
+            tablet = self.tablet,
+            snapshot = %meta.snapshot_id,
+            keys = installed.keys,
+            range = %installed.range,
+            "installed snapshot"
+        );
+        self.mark = installed.mark;
+        self.membership = meta.last_membership.clone();
+        self.range = installed.range;
+        *lock(&self.current) = Some(CurrentSnapshot {
+            meta: meta.clone(),
+            data: Arc::new(data),
+        });
+        self.publish();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
+        Ok(lock(&self.current).as_ref().map(|c| Snapshot {
+            meta: c.meta.clone(),
+            snapshot: Box::new(Cursor::new(c.data.as_ref().clone())),
+        }))
+    }
+}

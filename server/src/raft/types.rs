@@ -1,0 +1,114 @@
+//! The openraft type configuration and the tablet commands (log entry
+//! payloads) with their responses.
+//!
+//! INVARIANT: commands are deterministic. Anything that is not (a timestamp,
+//! a decision) is chosen by the leader before proposing and carried inside
+//! the command, so every replica applying the same log reaches the same state.
+
+use serde::{Deserialize, Serialize};
+use spanlite_truetime::Timestamp;
+
+/// A node's id, fixed at first start (`--node-id`).
+pub type NodeId = u64;
+
+/// Where a Raft peer listens (its advertised gRPC address).
+pub type Node = openraft::BasicNode;
+
+openraft::declare_raft_types!(
+    /// openraft's type configuration for every tablet's Raft group.
+    pub TypeConfig:
+        D = Command,
+        R = CommandResponse,
+        NodeId = NodeId,
+        Node = Node,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = std::io::Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+        Responder = openraft::impls::OneshotResponder<TypeConfig>,
+);
+
+/// A Raft handle of one tablet replica.
+pub type Raft = openraft::Raft<TypeConfig>;
+/// A log entry of a tablet's Raft group.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// openraft's log id with our node id type.
+pub type RaftLogId = openraft::LogId<NodeId>;
+/// openraft's vote with our node id type.
+pub type RaftVote = openraft::Vote<NodeId>;
+/// openraft's storage error with our node id type.
+pub type RaftStorageError = openraft::StorageError<NodeId>;
+/// A membership with its log id, as the state machine stores it.
+pub type StoredMembership = openraft::StoredMembership<NodeId, Node>;
+
+/// One write of a [`Command::Write`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mutation {
+    /// Store `value` under `key`.
+    Put {
+        /// The key (order-preserving encoding; inside the tablet's range).
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Delete `key` (a tombstone version).
+    Delete {
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+impl Mutation {
+    /// The key written.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Mutation::Put { key, .. } | Mutation::Delete { key } => key,
+        }
+    }
+}
+
+/// What a tablet's Raft log carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Committed writes at a timestamp the leader chose (raw KV; one atomic
+    /// batch). The transaction layer adds prepare/commit/abort commands.
+    Write {
+        /// The commit timestamp of every mutation, chosen by the leader.
+        ts: Timestamp,
+        /// The writes, applied in order.
+        mutations: Vec<Mutation>,
+    },
+    /// The leader's first entry after winning an election: its lease begins
+    /// and no later entry carries a timestamp ≤ `floor` (DESIGN.md §3).
+    LeaseStart {
+        /// The new leader.
+        leader: NodeId,
+        /// `TT.now().latest` at election, and above every timestamp in the log.
+        floor: Timestamp,
+    },
+}
+
+impl Command {
+    /// The highest timestamp the command carries (for the `s_max` rule).
+    pub fn max_ts(&self) -> Timestamp {
+        match self {
+            Command::Write { ts, .. } => *ts,
+            Command::LeaseStart { floor, .. } => *floor,
+        }
+    }
+}
+
+/// What applying a log entry returns to the proposer.
+///
+/// openraft needs one response per entry, blank and membership entries
+/// included: those get [`CommandResponse::None`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResponse {
+    /// Nothing to report (blank, membership or lease entries).
+    #[default]
+    None,
+    /// The writes were applied at `ts`.
+    Written {
+        /// Their commit timestamp.
+        ts: Timestamp,
+    },
+}

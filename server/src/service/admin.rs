@@ -1,0 +1,379 @@
+//! The gRPC `AdminService`: joining, bootstrapping (`init`), status,
+//! creating replicas, and clock fault injection.
+//!
+//! Not built yet, and answered with `UNIMPLEMENTED` saying so: splitting a
+//! tablet, changing or moving replicas, and leadership transfer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::admin_service_server::AdminService;
+use spanlite_proto::admin::{
+    ChangeReplicasRequest, ChangeReplicasResponse, CreateReplicaRequest, CreateReplicaResponse,
+    InitRequest, InitResponse, JoinRequest, JoinResponse, SetClockSkewRequest,
+    SetClockSkewResponse, SplitTabletRequest, SplitTabletResponse, StatusRequest, StatusResponse,
+    TabletStatus, TransferLeaderRequest, TransferLeaderResponse,
+};
+use spanlite_proto::common::{self, NodeAddress};
+use tonic::{Request, Response, Status};
+
+use crate::directory::{META_TABLET, TabletDescriptor, node_key};
+use crate::node::NodeContext;
+use crate::raft::{Mutation, Node, NodeId};
+
+/// How many replicas init gives the meta tablet and the first data tablet.
+const INIT_REPLICAS: usize = 3;
+
+/// The Admin service of a node.
+#[derive(Clone, Debug)]
+pub struct AdminGrpc {
+    ctx: Arc<NodeContext>,
+}
+
+impl AdminGrpc {
+    /// The service of the node `ctx`.
+    pub fn new(ctx: Arc<NodeContext>) -> Self {
+        Self { ctx }
+    }
+
+    fn known_nodes(&self) -> Vec<NodeAddress> {
+        self.ctx
+            .cluster
+            .nodes_in_join_order()
+            .into_iter()
+            .map(|(node_id, address)| NodeAddress { node_id, address })
+            .collect()
+    }
+
+    /// Creates a replica of `d` on node `id` (here or over gRPC).
+    async fn create_replica_on(
+        &self,
+        id: NodeId,
+        addr: &str,
+        d: &TabletDescriptor,
+    ) -> Result<(), String> {
+        if id == self.ctx.node_id {
+            self.ctx.gateway.cache().insert(d.clone());
+            return self
+                .ctx
+                .store
+                .create_replica(d.id, d.range.clone())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string());
+        }
+        let channel = self
+            .ctx
+            .store
+            .peers()
+            .channel(addr)
+            .map_err(|e| e.to_string())?;
+        let resp = AdminServiceClient::new(channel)
+            .create_replica(CreateReplicaRequest {
+                descriptor: Some(d.into()),
+            })
+            .await
+            .map_err(|s| format!("node {id} at {addr}: {}", s.message()))?
+            .into_inner();
+        if resp.error.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("node {id} at {addr}: {}", resp.error))
+        }
+    }
+
+    async fn init(&self) -> Result<InitResponse, String> {
+        if !self.ctx.cluster.cluster_id().is_empty() {
+            return Err(format!(
+                "the cluster is already initialized (cluster id {})",
+                self.ctx.cluster.cluster_id()
+            ));
+        }
+        let nodes = self.ctx.cluster.nodes_in_join_order();
+        if nodes.len() < INIT_REPLICAS {
+            return Err(format!(
+                "init needs {INIT_REPLICAS} nodes that have joined; node {} knows {}: {:?}. Start more nodes with --join {}",
+                self.ctx.node_id,
+                nodes.len(),
+                nodes.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                self.ctx.advertise
+            ));
+        }
+        let chosen: Vec<(NodeId, String)> = nodes.into_iter().take(INIT_REPLICAS).collect();
+        let ids: Vec<NodeId> = chosen.iter().map(|(n, _)| *n).collect();
+        let meta = TabletDescriptor::meta(ids.clone());
+        let data = TabletDescriptor::first_data(ids);
+        for d in [&meta, &data] {
+            for (id, addr) in &chosen {
+                self.create_replica_on(*id, addr, d).await?;
+            }
+        }
+        let members: BTreeMap<NodeId, Node> = chosen
+            .iter()
+            .map(|(id, addr)| (*id, Node { addr: addr.clone() }))
+            .collect();
+        for d in [&meta, &data] {
+            let replica = self
+                .ctx
+                .store
+                .replica(d.id)
+                .ok_or_else(|| format!("tablet {} vanished during init", d.id))?;
+            replica
+                .raft()
+                .initialize(members.clone())
+                .await
+                .map_err(|e| format!("tablet {}: initialize: {e}", d.id))?;
+        }
+        let cluster_id = new_cluster_id(self.ctx.node_id);
+        self.ctx
+            .learn(&cluster_id, &self.known_nodes(), Some(meta.clone()))
+            .map_err(|e| e.to_string())?;
+        self.ctx.gateway.cache().insert(data.clone());
+        // The directory in the meta tablet: descriptors and node addresses.
+        for d in [&meta, &data] {
+            let value = crate::raft::encode_meta(d).map_err(|e| e.to_string())?;
+            self.ctx
+                .gateway
+                .write(Mutation::Put {
+                    key: d.key(),
+                    value,
+                })
+                .await
+                .map_err(|e| format!("writing descriptor of tablet {}: {e}", d.id))?;
+        }
+        for n in self.known_nodes() {
+            self.ctx
+                .gateway
+                .write(Mutation::Put {
+                    key: node_key(n.node_id),
+                    value: n.address.into_bytes(),
+                })
+                .await
+                .map_err(|e| format!("writing node address: {e}"))?;
+        }
+        tracing::info!(cluster_id, "cluster initialized");
+        Ok(InitResponse {
+            cluster_id,
+            meta_tablet: Some((&meta).into()),
+            error: String::new(),
+        })
+    }
+}
+
+/// A cluster id: the bootstrapping node and the time, in hex.
+fn new_cluster_id(node: NodeId) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{node:x}")
+}
+
+fn unimplemented(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not built yet"))
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminGrpc {
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let req = request.into_inner();
+        let node = req
+            .node
+            .ok_or_else(|| Status::invalid_argument("join without a node"))?;
+        let ours = self.ctx.cluster.cluster_id();
+        let refuse = |error: String| {
+            Ok(Response::new(JoinResponse {
+                cluster_id: ours.clone(),
+                error,
+                ..Default::default()
+            }))
+        };
+        if !req.cluster_id.is_empty() && !ours.is_empty() && req.cluster_id != ours {
+            return refuse(format!(
+                "node {} belongs to cluster {}, this is cluster {ours}",
+                node.node_id, req.cluster_id
+            ));
+        }
+        if node.node_id == 0 {
+            return refuse("node id 0 is not allowed".to_string());
+        }
+        if node.node_id == self.ctx.node_id && node.address != self.ctx.advertise {
+            return refuse(format!(
+                "node id {} is already taken by the node at {}",
+                node.node_id, self.ctx.advertise
+            ));
+        }
+        let known_before = self
+            .ctx
+            .cluster
+            .identity()
+            .nodes
+            .get(&node.node_id)
+            .cloned();
+        self.ctx
+            .learn("", std::slice::from_ref(&node), None)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        // An initialized cluster records the (new) address in the meta tablet.
+        if !ours.is_empty() && known_before.as_deref() != Some(node.address.as_str()) {
+            let gateway = self.ctx.gateway.clone();
+            let (id, addr) = (node.node_id, node.address.clone());
+            tokio::spawn(async move {
+                let put = Mutation::Put {
+                    key: node_key(id),
+                    value: addr.into_bytes(),
+                };
+                if let Err(e) = gateway.write(put).await {
+                    tracing::warn!(node = id, "recording node address: {e}");
+                }
+            });
+        }
+        Ok(Response::new(JoinResponse {
+            cluster_id: ours,
+            nodes: self.known_nodes(),
+            error: String::new(),
+            meta_tablet: self.ctx.cluster.meta().as_ref().map(Into::into),
+        }))
+    }
+
+    async fn init(&self, _request: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
+        match self.init().await {
+            Ok(resp) => Ok(Response::new(resp)),
+            Err(error) => Ok(Response::new(InitResponse {
+                error,
+                ..Default::default()
+            })),
+        }
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let mut tablets = Vec::new();
+        for r in self.ctx.store.replicas() {
+            let m = r.raft().metrics().borrow().clone();
+            let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+            tablets.push(TabletStatus {
+                descriptor: Some(common::TabletDescriptor {
+                    tablet_id: r.tablet(),
+                    range: Some(common::KeyRange {
+                        start: r.range().start,
+                        end: r.range().end,
+                    }),
+                    replicas: voters,
+                    learners: m.membership_config.membership().learner_ids().collect(),
+                    generation: 0,
+                }),
+                is_leader: r.is_serving(),
+                term: m.current_term,
+                applied_index: r.applied().index,
+                safe_time: None,
+            });
+        }
+        let sync = self.ctx.sync.status();
+        let tt = self.ctx.store.truetime();
+        let (now, epsilon, clock_error) = match (tt.now(), tt.epsilon()) {
+            (Ok(i), Ok(e)) => (
+                Some(common::TtInterval {
+                    earliest: Some(common::Timestamp {
+                        nanos: i.earliest.as_nanos(),
+                    }),
+                    latest: Some(common::Timestamp {
+                        nanos: i.latest.as_nanos(),
+                    }),
+                }),
+                u64::try_from(e.as_nanos()).unwrap_or(u64::MAX),
+                String::new(),
+            ),
+            (Err(e), _) | (_, Err(e)) => (None, 0, e.to_string()),
+        };
+        Ok(Response::new(StatusResponse {
+            node: Some(NodeAddress {
+                node_id: self.ctx.node_id,
+                address: self.ctx.advertise.clone(),
+            }),
+            cluster_id: self.ctx.cluster.cluster_id(),
+            tablets,
+            now,
+            epsilon_nanos: epsilon,
+            clock_error,
+            masters_accepted: sync.accepted,
+            masters_rejected: sync
+                .rejected
+                .into_iter()
+                .map(|(m, why)| format!("{m}: {why}"))
+                .collect(),
+        }))
+    }
+
+    async fn split_tablet(
+        &self,
+        _request: Request<SplitTabletRequest>,
+    ) -> Result<Response<SplitTabletResponse>, Status> {
+        Err(unimplemented("splitting a tablet"))
+    }
+
+    async fn change_replicas(
+        &self,
+        _request: Request<ChangeReplicasRequest>,
+    ) -> Result<Response<ChangeReplicasResponse>, Status> {
+        Err(unimplemented("changing a tablet's replicas"))
+    }
+
+    async fn transfer_leader(
+        &self,
+        _request: Request<TransferLeaderRequest>,
+    ) -> Result<Response<TransferLeaderResponse>, Status> {
+        Err(unimplemented("leadership transfer"))
+    }
+
+    async fn set_clock_skew(
+        &self,
+        request: Request<SetClockSkewRequest>,
+    ) -> Result<Response<SetClockSkewResponse>, Status> {
+        if !self.ctx.fault_injection {
+            return Ok(Response::new(SetClockSkewResponse {
+                error: "fault injection is disabled on this node (start it with --enable-fault-injection)"
+                    .to_string(),
+            }));
+        }
+        let req = request.into_inner();
+        if !req.drift_ppm.is_finite() || req.drift_ppm.abs() >= 1_000_000.0 {
+            return Ok(Response::new(SetClockSkewResponse {
+                error: format!("drift {} ppm is out of range", req.drift_ppm),
+            }));
+        }
+        self.ctx.clock.set_offset_nanos(req.offset_nanos);
+        self.ctx.clock.set_drift_ppm(req.drift_ppm);
+        tracing::warn!(
+            offset_ns = req.offset_nanos,
+            drift_ppm = req.drift_ppm,
+            "clock skew injected"
+        );
+        Ok(Response::new(SetClockSkewResponse {
+            error: String::new(),
+        }))
+    }
+
+    async fn create_replica(
+        &self,
+        request: Request<CreateReplicaRequest>,
+    ) -> Result<Response<CreateReplicaResponse>, Status> {
+        let d = request
+            .into_inner()
+            .descriptor
+            .map(|d| TabletDescriptor::from(&d))
+            .ok_or_else(|| Status::invalid_argument("CreateReplica without a descriptor"))?;
+        self.ctx.gateway.cache().insert(d.clone());
+        if d.id == META_TABLET {
+            self.ctx
+                .learn("", &[], Some(d.clone()))
+                .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        let error = match self.ctx.store.create_replica(d.id, d.range.clone()).await {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        Ok(Response::new(CreateReplicaResponse { error }))
+    }
+}

@@ -1,0 +1,116 @@
+//! The gRPC `KvService`: raw key-value access for tools, served through the
+//! node's gateway.
+
+use spanlite_proto::kv::kv_service_server::KvService;
+use spanlite_proto::kv::{
+    DeleteRequest, DeleteResponse, GetRequest, GetResponse, Pair, PutRequest, PutResponse,
+    ScanRequest, ScanResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::directory::{KeyRange, USER_KEYS_START, is_system_key};
+use crate::gateway::{Gateway, GatewayError};
+use crate::raft::Mutation;
+
+/// The KV service of a node.
+#[derive(Clone, Debug)]
+pub struct KvGrpc {
+    gateway: Gateway,
+}
+
+impl KvGrpc {
+    /// The service over `gateway`.
+    pub fn new(gateway: Gateway) -> Self {
+        Self { gateway }
+    }
+}
+
+fn user_key(key: &[u8]) -> Result<(), Status> {
+    if is_system_key(key) {
+        return Err(Status::invalid_argument(
+            "keys must not be empty or start with byte 0x00 (reserved for the system)",
+        ));
+    }
+    Ok(())
+}
+
+/// A gateway error as a gRPC status the CLI can explain.
+pub fn gateway_status(e: GatewayError) -> Status {
+    match e {
+        GatewayError::Invalid(m) => Status::invalid_argument(m),
+        GatewayError::NotInitialized(m) => Status::failed_precondition(format!(
+            "cluster not initialized or not known to this node yet ({m}); run `spanlite init`"
+        )),
+        GatewayError::Unavailable(m) => Status::unavailable(m),
+        GatewayError::Failed(m) => Status::internal(m),
+    }
+}
+
+#[tonic::async_trait]
+impl KvService for KvGrpc {
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let req = request.into_inner();
+        user_key(&req.key)?;
+        let value = self.gateway.get(&req.key).await.map_err(gateway_status)?;
+        Ok(Response::new(GetResponse {
+            found: value.is_some(),
+            value: value.unwrap_or_default(),
+        }))
+    }
+
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let req = request.into_inner();
+        user_key(&req.key)?;
+        let ts = self
+            .gateway
+            .write(Mutation::Put {
+                key: req.key,
+                value: req.value,
+            })
+            .await
+            .map_err(gateway_status)?;
+        Ok(Response::new(PutResponse {
+            commit_ts: ts.as_nanos(),
+        }))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let req = request.into_inner();
+        user_key(&req.key)?;
+        let ts = self
+            .gateway
+            .write(Mutation::Delete { key: req.key })
+            .await
+            .map_err(gateway_status)?;
+        Ok(Response::new(DeleteResponse {
+            commit_ts: ts.as_nanos(),
+        }))
+    }
+
+    async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
+        let req = request.into_inner();
+        // Scans never see system keys: they start at the first user key.
+        let start = if req.start.as_slice() < USER_KEYS_START {
+            USER_KEYS_START.to_vec()
+        } else {
+            req.start
+        };
+        if !req.end.is_empty() && req.end <= start {
+            return Ok(Response::new(ScanResponse { pairs: Vec::new() }));
+        }
+        let pairs = self
+            .gateway
+            .scan(&KeyRange::new(start, req.end), req.limit as usize)
+            .await
+            .map_err(gateway_status)?;
+        Ok(Response::new(ScanResponse {
+            pairs: pairs
+                .into_iter()
+                .map(|(key, value)| Pair { key, value })
+                .collect(),
+        }))
+    }
+}

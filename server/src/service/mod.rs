@@ -1,0 +1,13 @@
+//! The node's gRPC services (DESIGN.md §8). Raft's own service lives in
+//! `crate::raft`.
+
+mod admin;
+mod convert;
+mod kv;
+mod tablet;
+mod time;
+
+pub use admin::AdminGrpc;
+pub use kv::{KvGrpc, gateway_status};
+pub use tablet::TabletGrpc;
+pub use time::{GrpcTimeSource, TimeGrpc};

@@ -1,0 +1,400 @@
+//! One tablet replica: its Raft group, its lease, and the leader's timestamp
+//! assignment; the raw reads and writes the KV interface needs.
+//!
+//! Timestamp rules (DESIGN.md §3, §6): a leader assigns timestamps only
+//! while it holds its lease and after its `LeaseStart` entry of the current
+//! term is applied; each is `> TT.now().latest`, `>` the last it assigned,
+//! and `>` every timestamp applied from the log (`s_max`). A write is
+//! acknowledged only after commit wait (`TT.after(ts)`), which runs while
+//! the entry replicates.
+
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use spanlite_storage::engine::Direction;
+use spanlite_storage::meta::TabletId;
+use spanlite_storage::mvcc::{Mvcc, ReadOutcome, Row};
+use spanlite_truetime::{Timestamp, TrueTime, TrueTimeError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::error::TabletError;
+use super::lease::{LeaseTracker, LeaseView};
+use crate::directory::KeyRange;
+use crate::raft::{Applied, Command, Mutation, Node, NodeId, Raft};
+
+/// Timestamp state of the leader.
+#[derive(Debug, Default)]
+struct Clock {
+    /// The last timestamp this replica assigned.
+    last_assigned: Timestamp,
+    /// The term whose `LeaseStart` entry this replica applied as leader.
+    serving_term: Option<u64>,
+}
+
+/// A tablet replica hosted on this node.
+pub struct Replica {
+    tablet: TabletId,
+    node_id: NodeId,
+    range: RwLock<KeyRange>,
+    raft: Raft,
+    mvcc: Mvcc,
+    applied: watch::Receiver<Applied>,
+    lease: LeaseTracker,
+    truetime: Arc<TrueTime>,
+    clock: Arc<Mutex<Clock>>,
+    follower: JoinHandle<()>,
+}
+
+/// What a replica is made of (see [`Replica::start`]).
+#[allow(missing_debug_implementations)]
+pub struct ReplicaParts {
+    /// The tablet.
+    pub tablet: TabletId,
+    /// This node.
+    pub node_id: NodeId,
+    /// The tablet's key range.
+    pub range: KeyRange,
+    /// Its Raft group, started.
+    pub raft: Raft,
+    /// MVCC over the node's engine.
+    pub mvcc: Mvcc,
+    /// The state machine's applied progress.
+    pub applied: watch::Receiver<Applied>,
+    /// Lease length (shorter than the minimum election timeout).
+    pub lease: Duration,
+    /// The node's clock.
+    pub truetime: Arc<TrueTime>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("tablet", &self.tablet)
+            .field("node_id", &self.node_id)
+            .field("range", &self.range())
+            .field("applied", &self.applied())
+            .field("lease", &self.lease.view())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Replica {
+    /// Wraps a started Raft group; follows its metrics to keep the lease and
+    /// proposes `LeaseStart` in every term in which it leads.
+    pub fn start(parts: ReplicaParts) -> Arc<Self> {
+        let lease = LeaseTracker::new(parts.lease);
+        let clock = Arc::new(Mutex::new(Clock::default()));
+        let follower = {
+            let lease = lease.clone();
+            let raft = parts.raft.clone();
+            let metrics = raft.metrics();
+            let truetime = parts.truetime.clone();
+            let applied = parts.applied.clone();
+            let clock = clock.clone();
+            let (tablet, me) = (parts.tablet, parts.node_id);
+            let tracker = lease.clone();
+            tokio::spawn(lease.follow(me, metrics, move |term| {
+                tokio::spawn(start_lease(
+                    LeaseStarter {
+                        tablet,
+                        me,
+                        raft: raft.clone(),
+                        truetime: truetime.clone(),
+                        applied: applied.clone(),
+                        clock: clock.clone(),
+                        tracker: tracker.clone(),
+                    },
+                    term,
+                ));
+            }))
+        };
+        Arc::new(Self {
+            tablet: parts.tablet,
+            node_id: parts.node_id,
+            range: RwLock::new(parts.range),
+            raft: parts.raft,
+            mvcc: parts.mvcc,
+            applied: parts.applied,
+            lease,
+            truetime: parts.truetime,
+            clock,
+            follower,
+        })
+    }
+
+    /// The tablet.
+    pub fn tablet(&self) -> TabletId {
+        self.tablet
+    }
+
+    /// The Raft group.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The key range this replica serves.
+    pub fn range(&self) -> KeyRange {
+        self.range
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applied progress.
+    pub fn applied(&self) -> Applied {
+        *self.applied.borrow()
+    }
+
+    /// The lease as last observed.
+    pub fn lease(&self) -> LeaseView {
+        self.lease.view()
+    }
+
+    /// True when this replica serves as leader now (lease held, lease start
+    /// applied).
+    pub fn is_serving(&self) -> bool {
+        self.check_serving().is_ok()
+    }
+
+    /// Stops the Raft group.
+    pub async fn shutdown(&self) {
+        self.follower.abort();
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(tablet = self.tablet, "raft shutdown: {e}");
+        }
+    }
+
+    fn not_leader(&self, view: LeaseView) -> TabletError {
+        let leader = view.leader;
+        let leader_addr = leader.and_then(|id| {
+            self.raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n: &Node| n.addr.clone())
+        });
+        TabletError::NotLeader {
+            tablet: self.tablet,
+            leader,
+            leader_addr,
+        }
+    }
+
+    fn check_serving(&self) -> Result<LeaseView, TabletError> {
+        let view = self.lease.view();
+        let serving_term = lock(&self.clock).serving_term;
+        if view.holds_at(Instant::now()) && serving_term == Some(view.term) {
+            Ok(view)
+        } else {
+            Err(self.not_leader(view))
+        }
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), TabletError> {
+        let range = self.range.read().unwrap_or_else(PoisonError::into_inner);
+        if range.contains(key) {
+            Ok(())
+        } else {
+            Err(TabletError::WrongTablet {
+                tablet: self.tablet,
+                range: range.to_string(),
+            })
+        }
+    }
+
+    fn clock_error(e: TrueTimeError) -> TabletError {
+        TabletError::ClockUnsynchronized(e.to_string())
+    }
+
+    /// A new timestamp: above `TT.now().latest`, the last one assigned and
+    /// every timestamp applied from the log.
+    fn assign_ts(&self) -> Result<Timestamp, TabletError> {
+        let now = self.truetime.now().map_err(Self::clock_error)?;
+        let max_applied = self.applied.borrow().max_ts;
+        let mut clock = lock(&self.clock);
+        let floor = now.latest.max(clock.last_assigned).max(max_applied);
+        let ts = floor.next().ok_or_else(|| {
+            TabletError::ClockUnsynchronized("timestamp space exhausted".to_string())
+        })?;
+        clock.last_assigned = ts;
+        Ok(ts)
+    }
+
+    fn write_error(&self, e: RaftError<NodeId, ClientWriteError<NodeId, Node>>) -> TabletError {
+        if let Some(fwd) = e.forward_to_leader::<Node>() {
+            return TabletError::NotLeader {
+                tablet: self.tablet,
+                leader: fwd.leader_id,
+                leader_addr: fwd.leader_node.as_ref().map(|n| n.addr.clone()),
+            };
+        }
+        TabletError::Replication {
+            tablet: self.tablet,
+            message: e.to_string(),
+        }
+    }
+
+    /// Writes `mutations` atomically at a new timestamp through Raft; returns
+    /// once they are applied on the leader and commit wait is over.
+    ///
+    /// Errors: `NotLeader` (retry at the hint), `WrongTablet`,
+    /// `ClockUnsynchronized`, `Replication` (outcome unknown; retry).
+    pub async fn write(&self, mutations: Vec<Mutation>) -> Result<Timestamp, TabletError> {
+        for m in &mutations {
+            self.check_key(m.key())?;
+        }
+        self.check_serving()?;
+        let ts = self.assign_ts()?;
+        // Commit wait overlaps replication.
+        let (written, waited) = tokio::join!(
+            self.raft.client_write(Command::Write { ts, mutations }),
+            self.truetime.wait_until_after(ts)
+        );
+        written.map_err(|e| self.write_error(e))?;
+        waited.map_err(Self::clock_error)?;
+        Ok(ts)
+    }
+
+    /// The latest committed value of `key` (a linearizable read at the
+    /// leader under its lease).
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TabletError> {
+        self.check_key(key)?;
+        self.check_serving()?;
+        let out = self
+            .mvcc
+            .get(key, Timestamp::MAX)
+            .map_err(|source| TabletError::Storage {
+                tablet: self.tablet,
+                source,
+            })?;
+        // NB: checked again so a lease that ran out during the read (a long
+        // pause) does not return possibly stale data.
+        self.check_serving()?;
+        match out {
+            ReadOutcome::Ready(v) => Ok(v),
+            ReadOutcome::Blocked(_) => Err(TabletError::Locked {
+                tablet: self.tablet,
+            }),
+        }
+    }
+
+    /// Latest committed pairs of the part of `range` this tablet owns, in
+    /// key order, at most `limit` (0: all).
+    pub fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<Row>, TabletError> {
+        let own = self.range();
+        let start = range.start.clone().max(own.start.clone());
+        let end = match (range.end.is_empty(), own.end.is_empty()) {
+            (true, _) => own.end.clone(),
+            (false, true) => range.end.clone(),
+            (false, false) => range.end.clone().min(own.end.clone()),
+        };
+        self.check_serving()?;
+        let end_bound = if end.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(end)
+        };
+        let out = self
+            .mvcc
+            .scan(
+                Bound::Included(start),
+                end_bound,
+                Timestamp::MAX,
+                Direction::Forward,
+                (limit > 0).then_some(limit),
+            )
+            .map_err(|source| TabletError::Storage {
+                tablet: self.tablet,
+                source,
+            })?;
+        self.check_serving()?;
+        match out {
+            ReadOutcome::Ready(rows) => Ok(rows),
+            ReadOutcome::Blocked(_) => Err(TabletError::Locked {
+                tablet: self.tablet,
+            }),
+        }
+    }
+
+    /// The latest committed value of `key` in this replica's local state,
+    /// whether or not it leads (for tests and tools that check replicas).
+    pub fn get_local(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TabletError> {
+        match self.mvcc.get(key, Timestamp::MAX) {
+            Ok(ReadOutcome::Ready(v)) => Ok(v),
+            Ok(ReadOutcome::Blocked(_)) => Err(TabletError::Locked {
+                tablet: self.tablet,
+            }),
+            Err(source) => Err(TabletError::Storage {
+                tablet: self.tablet,
+                source,
+            }),
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+/// What proposing a lease start needs.
+struct LeaseStarter {
+    tablet: TabletId,
+    me: NodeId,
+    raft: Raft,
+    truetime: Arc<TrueTime>,
+    applied: watch::Receiver<Applied>,
+    clock: Arc<Mutex<Clock>>,
+    tracker: LeaseTracker,
+}
+
+/// Proposes `LeaseStart` for `term` and, once it is applied, lets the
+/// replica serve in that term. Retries while the clock cannot vouch for
+/// time and this replica still leads in `term`.
+async fn start_lease(s: LeaseStarter, term: u64) {
+    loop {
+        let view = s.tracker.view();
+        if view.term != term || !view.is_leader {
+            return;
+        }
+        let floor = match s.truetime.now() {
+            Ok(now) => now.latest.max(s.applied.borrow().max_ts),
+            Err(e) => {
+                tracing::warn!(tablet = s.tablet, "cannot start lease: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match s
+            .raft
+            .client_write(Command::LeaseStart {
+                leader: s.me,
+                floor,
+            })
+            .await
+        {
+            Ok(resp) if resp.log_id.leader_id.term == term => {
+                let mut clock = lock(&s.clock);
+                clock.last_assigned = clock.last_assigned.max(floor);
+                clock.serving_term = Some(term);
+                tracing::info!(tablet = s.tablet, term, "leader serving");
+                return;
+            }
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!(tablet = s.tablet, term, "lease start not committed: {e}");
+                return;
+            }
+        }
+    }
+}

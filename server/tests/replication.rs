@@ -1,0 +1,182 @@
+//! Replicated tablets: leaders fail over, restarted and wiped replicas catch
+//! up, and a partitioned leader stops serving once its lease runs out. Every
+//! test ends by checking that every acknowledged write is on every replica.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::{Cluster, test_timing, wait_for};
+use spanlite_server::directory::KeyRange;
+use spanlite_server::raft::Mutation;
+use spanlite_server::tablet::TabletError;
+
+const TABLET: u64 = 1;
+const WAIT: Duration = Duration::from_secs(20);
+
+fn kv(i: usize) -> (Vec<u8>, Vec<u8>) {
+    (
+        format!("key{i:05}").into_bytes(),
+        format!("value{i}").into_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_new_leader_elected_writes_continue_and_restarted_node_catches_up() {
+    let timing = test_timing();
+    let mut cluster = Cluster::start(3, &[TABLET], timing).await;
+    let mut acked = BTreeMap::new();
+    for i in 0..30 {
+        let (k, v) = kv(i);
+        cluster.put(TABLET, &k, &v, WAIT).await;
+        acked.insert(k, v);
+    }
+    cluster.wait_converged(TABLET, &acked, WAIT).await;
+
+    // Kill the leader: a new one is elected within 3× the election timeout.
+    let old = cluster.leader(TABLET, WAIT).await;
+    cluster.nodes[old].stop().await;
+    let killed_at = Instant::now();
+    let new = cluster
+        .leader(TABLET, timing.election_max * 3 + Duration::from_secs(1))
+        .await;
+    assert_ne!(new, old);
+    let failover = killed_at.elapsed();
+    assert!(
+        failover <= timing.election_max * 3,
+        "failover took {failover:?}, more than 3× the election timeout"
+    );
+
+    for i in 30..60 {
+        let (k, v) = kv(i);
+        cluster.put(TABLET, &k, &v, WAIT).await;
+        acked.insert(k, v);
+    }
+
+    // Restart the old leader from its data dir: recovery, then catch-up.
+    cluster.nodes[old].restart().await;
+    cluster.wait_converged(TABLET, &acked, WAIT).await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_leader_stops_serving_when_its_lease_expires() {
+    let timing = test_timing();
+    let mut cluster = Cluster::start(3, &[TABLET], timing).await;
+    let (k, v) = kv(1);
+    cluster.put(TABLET, &k, &v, WAIT).await;
+    let old = cluster.leader(TABLET, WAIT).await;
+    let replica = cluster.nodes[old].replica(TABLET).unwrap();
+    assert_eq!(replica.get(&k).unwrap(), Some(v.clone()));
+
+    cluster.isolate(old);
+    let cut = Instant::now();
+    let lease = cluster.nodes[old].store().lease_duration();
+    wait_for(
+        lease + Duration::from_secs(2),
+        "the old leader to stop serving",
+        || async { (!replica.is_serving()).then_some(()) },
+    )
+    .await;
+    let stopped_after = cut.elapsed();
+    assert!(
+        stopped_after <= lease + timing.heartbeat * 4,
+        "stopped serving {stopped_after:?} after the cut; lease is {lease:?}"
+    );
+    match replica.get(&k) {
+        Err(TabletError::NotLeader { .. }) => {}
+        other => panic!("a leaseless leader served a read: {other:?}"),
+    }
+    let put = Mutation::Put {
+        key: b"nope".to_vec(),
+        value: b"x".to_vec(),
+    };
+    assert!(matches!(
+        replica.write(vec![put]).await,
+        Err(TabletError::NotLeader { .. })
+    ));
+
+    // The majority elects a new leader and keeps accepting writes.
+    let mut acked = BTreeMap::from([(k, v)]);
+    for i in 2..10 {
+        let (k, v) = kv(i);
+        cluster.put(TABLET, &k, &v, WAIT).await;
+        acked.insert(k, v);
+    }
+    assert_ne!(cluster.leader(TABLET, WAIT).await, old);
+    cluster.heal();
+    cluster.wait_converged(TABLET, &acked, WAIT).await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wiped_replica_re_added_gets_a_snapshot() {
+    let mut timing = test_timing();
+    timing.snapshot_every = 50;
+    let mut cluster = Cluster::start(3, &[TABLET], timing).await;
+    let mut acked = BTreeMap::new();
+    for i in 0..200 {
+        let (k, v) = kv(i);
+        cluster.put(TABLET, &k, &v, WAIT).await;
+        acked.insert(k, v);
+    }
+    cluster.wait_converged(TABLET, &acked, WAIT).await;
+
+    // Remove a follower from the group and wipe its replica.
+    let leader = cluster.leader(TABLET, WAIT).await;
+    let victim = (leader + 1) % 3;
+    let victim_id = cluster.nodes[victim].id;
+    let raft = cluster.nodes[leader]
+        .replica(TABLET)
+        .unwrap()
+        .raft()
+        .clone();
+    let remaining: BTreeSet<_> = cluster
+        .voters()
+        .into_iter()
+        .filter(|&id| id != victim_id)
+        .collect();
+    raft.change_membership(remaining.clone(), false)
+        .await
+        .unwrap();
+    cluster.nodes[victim]
+        .store()
+        .destroy_replica(TABLET)
+        .await
+        .unwrap();
+    assert!(cluster.nodes[victim].replica(TABLET).is_none());
+
+    // Writes continue on two voters; the log is compacted past the wipe.
+    for i in 200..300 {
+        let (k, v) = kv(i);
+        cluster.put(TABLET, &k, &v, WAIT).await;
+        acked.insert(k, v);
+    }
+
+    // Re-add it: empty replica, learner, then voter. Its log starts past
+    // the leader's purged prefix, so it must be sent a snapshot.
+    let fresh = cluster.nodes[victim]
+        .store()
+        .create_replica(TABLET, KeyRange::all())
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.get_local(&kv(0).0).unwrap(),
+        None,
+        "the wipe left data behind"
+    );
+    raft.add_learner(victim_id, cluster.nodes[victim].node(), true)
+        .await
+        .unwrap();
+    raft.change_membership(cluster.voters(), false)
+        .await
+        .unwrap();
+    cluster.wait_converged(TABLET, &acked, WAIT).await;
+    let installed = fresh.raft().metrics().borrow().snapshot;
+    assert!(
+        installed.is_some(),
+        "the re-added replica caught up without a snapshot"
+    );
+    cluster.stop().await;
+}
