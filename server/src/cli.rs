@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use spanlite_proto::admin::InitRequest;
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::{InitRequest, SplitTabletRequest, StatusRequest};
 use spanlite_proto::kv::kv_service_client::KvServiceClient;
 use spanlite_proto::kv::{DeleteRequest, GetRequest, PutRequest, ScanRequest};
 use spanlite_truetime::Timestamp;
@@ -33,6 +33,33 @@ enum Command {
     Init(InitArgs),
     /// Raw key-value access (before SQL): put, get, del, scan.
     Kv(KvArgs),
+    /// Cluster administration: node status, tablet splits.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// Nodes to ask, comma-separated `host:port`.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    url: Vec<String>,
+    #[command(subcommand)]
+    op: AdminOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminOp {
+    /// Print each node's tablets (range, leader or follower, term, applied
+    /// index) and clock state.
+    Status,
+    /// Split a tablet at a key; the node among --url that leads it does it.
+    Split {
+        /// The tablet to split.
+        #[arg(long)]
+        tablet: u64,
+        /// First key of the new right-hand tablet.
+        #[arg(long)]
+        at: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +165,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Start(args) => start(args).await,
             Command::Init(args) => init(args).await,
             Command::Kv(args) => kv(args).await,
+            Command::Admin(args) => admin(args).await,
         }
     });
     match result {
@@ -304,4 +332,92 @@ async fn kv_op(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn show_range(r: Option<&spanlite_proto::common::KeyRange>) -> String {
+    let r = r.cloned().unwrap_or_default();
+    crate::directory::KeyRange::new(r.start, r.end).to_string()
+}
+
+async fn admin(args: AdminArgs) -> Result<ExitCode, String> {
+    match args.op {
+        AdminOp::Status => {
+            for url in &args.url {
+                let status = match connect(url).await {
+                    Ok(ch) => AdminServiceClient::new(ch)
+                        .status(StatusRequest {})
+                        .await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|s| s.message().to_string()),
+                    Err(e) => Err(e),
+                };
+                match status {
+                    Err(e) => println!("{url}: unreachable: {e}"),
+                    Ok(s) => {
+                        let node = s.node.unwrap_or_default();
+                        let clock = if s.clock_error.is_empty() {
+                            format!("ε={:?}", Duration::from_nanos(s.epsilon_nanos))
+                        } else {
+                            format!("clock: {}", s.clock_error)
+                        };
+                        println!(
+                            "node {} at {} cluster {} {clock}",
+                            node.node_id,
+                            node.address,
+                            if s.cluster_id.is_empty() {
+                                "(not initialized)"
+                            } else {
+                                &s.cluster_id
+                            }
+                        );
+                        for t in s.tablets {
+                            let d = t.descriptor.unwrap_or_default();
+                            println!(
+                                "  tablet {:>4} {:<40} {} term {} applied {} voters {:?}",
+                                d.tablet_id,
+                                show_range(d.range.as_ref()),
+                                if t.is_leader { "leader  " } else { "follower" },
+                                t.term,
+                                t.applied_index,
+                                d.replicas
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminOp::Split { tablet, at } => {
+            let mut errors = Vec::new();
+            for url in &args.url {
+                let resp = match connect(url).await {
+                    Ok(ch) => AdminServiceClient::new(ch)
+                        .split_tablet(SplitTabletRequest {
+                            tablet_id: tablet,
+                            split_key: at.clone().into_bytes(),
+                        })
+                        .await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|s| s.message().to_string()),
+                    Err(e) => Err(e),
+                };
+                match resp {
+                    Ok(r) if r.error.is_empty() => {
+                        let (l, r) = (r.left.unwrap_or_default(), r.right.unwrap_or_default());
+                        println!(
+                            "tablet {} {} | new tablet {} {}",
+                            l.tablet_id,
+                            show_range(l.range.as_ref()),
+                            r.tablet_id,
+                            show_range(r.range.as_ref())
+                        );
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Ok(r) => errors.push(format!("{url}: {}", r.error)),
+                    Err(e) => errors.push(format!("{url}: {e}")),
+                }
+            }
+            Err(format!("split failed:\n  {}", errors.join("\n  ")))
+        }
+    }
 }

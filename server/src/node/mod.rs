@@ -9,4 +9,4 @@ mod store;
 pub use cluster::ClusterView;
 pub use identity::{Identity, IdentityError};
 pub use server::{NodeConfig, NodeContext, NodeError, RunningNode, start};
-pub use store::{LocalReplica, Store, StoreConfig, StoreError};
+pub use store::{Store, StoreConfig, StoreError};

@@ -17,9 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use spanlite_storage::engine::{Engine, RocksConfig, RocksEngine, WriteBatch};
-use spanlite_storage::meta::{self, MetaKey, TabletId};
+use spanlite_storage::meta::{self, TabletId};
 use spanlite_storage::mvcc::Mvcc;
 use spanlite_storage::raftlog::RaftLogStore;
 use spanlite_storage::recovery::{self, DirtyTablets, MvccUndo, RecoveryReport, TxnTable};
@@ -29,10 +28,12 @@ use thiserror::Error;
 
 use crate::directory::KeyRange;
 use crate::raft::{
-    NodeId, Peers, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig, TabletApplier,
-    TabletLogStore, TabletNetworkFactory, TabletStateMachine, raft_config,
+    LocalReplica, NodeId, Peers, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig,
+    SplitApplied, TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine,
+    raft_config,
 };
 use crate::tablet::{Replica, ReplicaParts};
+use tokio::sync::mpsc;
 
 /// Settings of a [`Store`].
 #[derive(Clone, Debug)]
@@ -102,13 +103,6 @@ pub enum StoreError {
     Config(String),
 }
 
-/// What the store records about each replica it hosts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LocalReplica {
-    /// The tablet's key range when the replica was created.
-    pub range: KeyRange,
-}
-
 /// A node's storage and replicas.
 #[derive(Debug)]
 pub struct Store {
@@ -122,6 +116,9 @@ pub struct Store {
     truetime: Arc<TrueTime>,
     replicas: RwLock<HashMap<TabletId, Arc<Replica>>>,
     recovery: RecoveryReport,
+    /// State machines report applied splits here; a task starts the new
+    /// tablets' groups.
+    splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
 }
 
 impl Store {
@@ -158,6 +155,7 @@ impl Store {
             .map_err(|e| StoreError::Config(format!("recovery task failed: {e}")))??
         };
         tracing::info!(node = config.node_id, "{}", recovered.report);
+        let (splits, split_rx) = mpsc::unbounded_channel();
         let store = Arc::new(Self {
             peers: Peers::new(config.transport.clone()),
             config,
@@ -169,11 +167,13 @@ impl Store {
             truetime,
             replicas: RwLock::default(),
             recovery: recovered.report,
+            splits,
         });
         for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
             let local: LocalReplica = crate::raft::decode_meta(&bytes, "local replica")?;
-            store.start_replica(tablet, local.range).await?;
+            store.start_replica(tablet, local).await?;
         }
+        tokio::spawn(follow_splits(Arc::downgrade(&store), split_rx));
         Ok(store)
     }
 
@@ -251,33 +251,35 @@ impl Store {
         }
         let mut batch = WriteBatch::new();
         let record = LocalReplica {
-            range: range.clone(),
+            range,
+            initial_members: None,
         };
-        meta::put_bytes(
-            &mut batch,
-            &MetaKey::LocalReplica(tablet),
-            crate::raft::encode_meta(&record)?,
-        )?;
+        crate::raft::write_local_replica(&mut batch, tablet, &record)?;
         self.engine.write(batch)?;
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || engine.flush())
             .await
             .map_err(|e| StoreError::Config(format!("flush task failed: {e}")))??;
-        self.start_replica(tablet, range).await
+        self.start_replica(tablet, record).await
     }
 
+    /// Starts the Raft group of a replica recorded here. A tablet born of a
+    /// split whose group was never initialized is initialized now, with the
+    /// members every replica of it uses.
     async fn start_replica(
         &self,
         tablet: TabletId,
-        range: KeyRange,
+        record: LocalReplica,
     ) -> Result<Arc<Replica>, StoreError> {
         let raft_err = |message: String| StoreError::Raft { tablet, message };
+        let range = record.range.clone();
         let (sm, applied) = TabletStateMachine::open(
             tablet,
             self.mvcc.clone(),
             range.clone(),
             self.dirty.clone(),
             self.raftlog.clone(),
+            self.splits.clone(),
         )
         .map_err(|e| raft_err(e.to_string()))?;
         let raft = Raft::new(
@@ -289,6 +291,16 @@ impl Store {
         )
         .await
         .map_err(|e| raft_err(e.to_string()))?;
+        if let Some(members) = record.initial_members
+            && !raft
+                .is_initialized()
+                .await
+                .map_err(|e| raft_err(e.to_string()))?
+        {
+            raft.initialize(members)
+                .await
+                .map_err(|e| raft_err(format!("initializing the split-off group: {e}")))?;
+        }
         let replica = Replica::start(ReplicaParts {
             tablet,
             node_id: self.config.node_id,
@@ -390,6 +402,33 @@ impl Store {
     /// The gRPC Raft service of this store.
     pub fn raft_service(self: &Arc<Self>) -> RaftGrpc {
         RaftGrpc::new(Arc::new(StoreRouter(self.clone())))
+    }
+}
+
+/// Starts the group of every tablet a split creates, and narrows the
+/// parent's served range, until the store is dropped.
+async fn follow_splits(
+    store: std::sync::Weak<Store>,
+    mut splits: mpsc::UnboundedReceiver<(TabletId, SplitApplied)>,
+) {
+    while let Some((left, split)) = splits.recv().await {
+        let Some(store) = store.upgrade() else { return };
+        if let Some(parent) = store.replica(left) {
+            let mut range = parent.range();
+            range.end = split.replica.range.start.clone();
+            parent.set_range(range);
+        }
+        if store.replica(split.right).is_some() {
+            continue;
+        }
+        match store.start_replica(split.right, split.replica).await {
+            Ok(_) => tracing::info!(left, right = split.right, "split: new tablet started"),
+            Err(e) => tracing::error!(
+                left,
+                right = split.right,
+                "split: cannot start the new tablet: {e}"
+            ),
+        }
     }
 }
 

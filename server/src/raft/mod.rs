@@ -33,7 +33,10 @@ mod snapshot;
 mod state_machine;
 mod types;
 
-pub use apply::{AppliedMark, TabletApplier, decode as decode_meta, encode as encode_meta};
+pub use apply::{
+    AppliedMark, LocalReplica, SplitApplied, TabletApplier, decode as decode_meta,
+    encode as encode_meta, load_local_replica, write_local_replica,
+};
 pub use config::{RaftTiming, raft_config};
 pub use log_store::TabletLogStore;
 pub use network::{Peers, RaftTransportConfig, TabletNetworkFactory};

@@ -24,7 +24,9 @@ use spanlite_storage::{Result as StorageResult, StorageError};
 
 use spanlite_truetime::Timestamp;
 
-use super::apply::{AppliedMark, decode, encode, write_mark, write_membership};
+use super::apply::{
+    AppliedMark, LocalReplica, decode, encode, write_local_replica, write_mark, write_membership,
+};
 use super::types::{RaftLogId, StoredMembership};
 use crate::directory::KeyRange;
 
@@ -116,6 +118,14 @@ pub fn install(
     };
     write_mark(&mut batch, tablet, &mark)?;
     write_membership(&mut batch, tablet, membership)?;
+    write_local_replica(
+        &mut batch,
+        tablet,
+        &LocalReplica {
+            range: body.range.clone(),
+            initial_members: None,
+        },
+    )?;
     mvcc.apply(batch)?;
     mvcc.engine().flush()?;
     Ok(Installed {

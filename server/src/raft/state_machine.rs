@@ -13,9 +13,9 @@ use spanlite_storage::mvcc::Mvcc;
 use spanlite_storage::raftlog::RaftLogStore;
 use spanlite_storage::recovery::DirtyTablets;
 use spanlite_truetime::Timestamp;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::apply::{AppliedMark, apply_entry, load_applied};
+use super::apply::{ApplyState, SplitApplied, apply_entry, load_applied};
 use super::codec::io_error;
 use super::snapshot;
 use super::types::{
@@ -51,9 +51,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct TabletStateMachine {
     tablet: TabletId,
     mvcc: Mvcc,
-    range: KeyRange,
-    mark: AppliedMark,
-    membership: StoredMembership,
+    state: ApplyState,
     current: Shared<Option<CurrentSnapshot>>,
     applied: watch::Sender<Applied>,
     snapshots_built: u64,
@@ -61,6 +59,8 @@ pub struct TabletStateMachine {
     /// (to find the LSN of the entries applied).
     dirty: Arc<DirtyTablets>,
     raftlog: RaftLogStore,
+    /// Splits applied, for the node to start the new tablets' groups.
+    splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
 }
 
 impl TabletStateMachine {
@@ -72,6 +72,7 @@ impl TabletStateMachine {
         range: KeyRange,
         dirty: Arc<DirtyTablets>,
         raftlog: RaftLogStore,
+        splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
     ) -> Result<(Self, watch::Receiver<Applied>), RaftStorageError> {
         let (mark, membership) = load_applied(&mvcc, tablet)
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
@@ -83,14 +84,17 @@ impl TabletStateMachine {
             Self {
                 tablet,
                 mvcc,
-                range,
-                mark,
-                membership,
+                state: ApplyState {
+                    mark,
+                    range,
+                    membership,
+                },
                 current: Arc::new(Mutex::new(None)),
                 applied,
                 snapshots_built: 0,
                 dirty,
                 raftlog,
+                splits,
             },
             rx,
         ))
@@ -98,8 +102,8 @@ impl TabletStateMachine {
 
     fn publish(&self) {
         let applied = Applied {
-            index: self.mark.log_id.map_or(0, |id| id.index),
-            max_ts: self.mark.max_ts,
+            index: self.state.mark.log_id.map_or(0, |id| id.index),
+            max_ts: self.state.mark.max_ts,
         };
         self.applied.send_replace(applied);
     }
@@ -151,7 +155,7 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<RaftLogId>, StoredMembership), RaftStorageError> {
-        Ok((self.mark.log_id, self.membership.clone()))
+        Ok((self.state.mark.log_id, self.state.membership.clone()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResponse>, RaftStorageError>
@@ -162,21 +166,24 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
         // One atomic batch for the whole run of entries, ending with the
         // last one's applied mark.
         let mut batch = WriteBatch::new();
-        let mut mark = self.mark;
-        let mut membership = None;
+        // Applied to a copy: if the batch fails, nothing changes.
+        let mut state = self.state.clone();
+        let mut splits = Vec::new();
         let mut responses = Vec::new();
         let mut first_index = None;
         for entry in entries {
             first_index.get_or_insert(entry.log_id.index);
-            let (response, m) = apply_entry(&self.mvcc, self.tablet, &entry, &mut mark, &mut batch)
-                .map_err(|e| {
-                    io_error(
-                        ErrorSubject::Apply(entry.log_id),
-                        ErrorVerb::Write,
-                        e.to_string(),
-                    )
-                })?;
-            membership = m.or(membership);
+            let (response, split) =
+                apply_entry(&self.mvcc, self.tablet, &entry, &mut state, &mut batch).map_err(
+                    |e| {
+                        io_error(
+                            ErrorSubject::Apply(entry.log_id),
+                            ErrorVerb::Write,
+                            e.to_string(),
+                        )
+                    },
+                )?;
+            splits.extend(split);
             responses.push(response);
         }
         self.mvcc
@@ -193,9 +200,11 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
                 .unwrap_or_else(|| self.raftlog.wal().durable_lsn());
             self.dirty.note_applied(self.tablet, lsn);
         }
-        self.mark = mark;
-        if let Some(m) = membership {
-            self.membership = m;
+        self.state = state;
+        for split in splits {
+            // The node may be shutting down; the replica record is in the
+            // batch either way and the group starts at the next open.
+            let _ = self.splits.send((self.tablet, split));
         }
         self.publish();
         Ok(responses)
@@ -204,22 +213,27 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.snapshots_built += 1;
         // Runs on the state-machine task: nothing is applied while we scan.
-        let captured = snapshot::build(&self.mvcc, self.tablet, &self.range, self.mark.max_ts)
-            .map_err(|e| snap_err(ErrorVerb::Read, e))
-            .map(|data| {
-                let snapshot_id = format!(
-                    "t{}-{}-{}",
-                    self.tablet,
-                    self.mark.log_id.map_or(0, |id| id.index),
-                    self.snapshots_built
-                );
-                let meta = SnapshotMeta {
-                    last_log_id: self.mark.log_id,
-                    last_membership: self.membership.clone(),
-                    snapshot_id,
-                };
-                (meta, data)
-            });
+        let captured = snapshot::build(
+            &self.mvcc,
+            self.tablet,
+            &self.state.range,
+            self.state.mark.max_ts,
+        )
+        .map_err(|e| snap_err(ErrorVerb::Read, e))
+        .map(|data| {
+            let snapshot_id = format!(
+                "t{}-{}-{}",
+                self.tablet,
+                self.state.mark.log_id.map_or(0, |id| id.index),
+                self.snapshots_built
+            );
+            let meta = SnapshotMeta {
+                last_log_id: self.state.mark.log_id,
+                last_membership: self.state.membership.clone(),
+                snapshot_id,
+            };
+            (meta, data)
+        });
         TabletSnapshotBuilder {
             mvcc: self.mvcc.clone(),
             captured,
@@ -240,7 +254,7 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
         let mvcc = self.mvcc.clone();
         let tablet = self.tablet;
         let membership = meta.last_membership.clone();
-        let (log_id, prior_max_ts) = (meta.last_log_id, self.mark.max_ts);
+        let (log_id, prior_max_ts) = (meta.last_log_id, self.state.mark.max_ts);
         let bytes = data.clone();
         let installed = tokio::task::spawn_blocking(move || {
             snapshot::install(&mvcc, tablet, &bytes, log_id, prior_max_ts, &membership)
@@ -255,9 +269,11 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
             range = %installed.range,
             "installed snapshot"
         );
-        self.mark = installed.mark;
-        self.membership = meta.last_membership.clone();
-        self.range = installed.range;
+        self.state = ApplyState {
+            mark: installed.mark,
+            range: installed.range,
+            membership: meta.last_membership.clone(),
+        };
         *lock(&self.current) = Some(CurrentSnapshot {
             meta: meta.clone(),
             data: Arc::new(data),

@@ -77,6 +77,14 @@ pub enum Command {
         /// The writes, applied in order.
         mutations: Vec<Mutation>,
     },
+    /// Split the tablet at `at`: it keeps `[start, at)`, and the new tablet
+    /// `right` owns `[at, end)` with the same replicas (DESIGN.md §2).
+    Split {
+        /// First key of the right-hand tablet; strictly inside the range.
+        at: Vec<u8>,
+        /// The new tablet's id, chosen by the proposer.
+        right: spanlite_storage::meta::TabletId,
+    },
     /// The leader's first entry after winning an election: its lease begins
     /// and no later entry carries a timestamp ≤ `floor` (DESIGN.md §3).
     LeaseStart {
@@ -93,6 +101,7 @@ impl Command {
         match self {
             Command::Write { ts, .. } => *ts,
             Command::LeaseStart { floor, .. } => *floor,
+            Command::Split { .. } => Timestamp::MIN,
         }
     }
 }
@@ -111,4 +120,17 @@ pub enum CommandResponse {
         /// Their commit timestamp.
         ts: Timestamp,
     },
+    /// Nothing was applied: a key lies outside the tablet's range (it was
+    /// split after the write was proposed). Route again.
+    WrongTablet,
+    /// The tablet was split; the new tablet owns `range`.
+    Split {
+        /// The new tablet.
+        right: spanlite_storage::meta::TabletId,
+        /// Its range.
+        range: crate::directory::KeyRange,
+    },
+    /// The split was refused: `at` is not strictly inside the range (or the
+    /// range changed since it was proposed).
+    SplitRefused,
 }

@@ -1,8 +1,8 @@
 //! The gRPC `AdminService`: joining, bootstrapping (`init`), status,
 //! creating replicas, and clock fault injection.
 //!
-//! Not built yet, and answered with `UNIMPLEMENTED` saying so: splitting a
-//! tablet, changing or moving replicas, and leadership transfer.
+//! Not built yet, and answered with `UNIMPLEMENTED` saying so: changing or
+//! moving replicas, and leadership transfer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +17,8 @@ use spanlite_proto::admin::{
 };
 use spanlite_proto::common::{self, NodeAddress};
 use tonic::{Request, Response, Status};
+
+use spanlite_storage::meta::TabletId;
 
 use crate::directory::{META_TABLET, TabletDescriptor, node_key};
 use crate::node::NodeContext;
@@ -158,6 +160,93 @@ impl AdminGrpc {
             meta_tablet: Some((&meta).into()),
             error: String::new(),
         })
+    }
+}
+
+impl AdminGrpc {
+    /// Splits `tablet` at `at` on this node, which must be its leader, and
+    /// records both descriptors in the meta tablet.
+    ///
+    /// HAZARD: the new tablet's id is one above every id known to this node
+    /// after a directory refresh; two splits started at the same moment on
+    /// different leaders could pick the same id. Split one tablet at a time
+    /// until ids come from a meta-tablet transaction (transactions issue).
+    async fn split(
+        &self,
+        tablet: TabletId,
+        at: Vec<u8>,
+    ) -> Result<(TabletDescriptor, TabletDescriptor), String> {
+        let replica = self.ctx.store.replica(tablet).ok_or_else(|| {
+            format!(
+                "node {} hosts no replica of tablet {tablet}",
+                self.ctx.node_id
+            )
+        })?;
+        if !replica.is_serving() {
+            return Err(format!(
+                "node {} is not the leader of tablet {tablet}; ask its leader (node {:?})",
+                self.ctx.node_id,
+                replica.lease().leader
+            ));
+        }
+        if tablet == META_TABLET {
+            return Err("the meta tablet is not split".to_string());
+        }
+        self.ctx
+            .gateway
+            .refresh()
+            .await
+            .map_err(|e| e.to_string())?;
+        let cache = self.ctx.gateway.cache();
+        let old = cache
+            .tablet(tablet)
+            .ok_or_else(|| format!("tablet {tablet} is not in the directory"))?;
+        let right_id = cache
+            .tablets()
+            .iter()
+            .map(|d| d.id)
+            .chain(self.ctx.store.replicas().iter().map(|r| r.tablet()))
+            .max()
+            .unwrap_or(tablet)
+            + 1;
+        let right_range = replica
+            .split(at.clone(), right_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let voters: Vec<NodeId> = replica
+            .raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        let left = TabletDescriptor {
+            id: tablet,
+            range: crate::directory::KeyRange::new(old.range.start.clone(), at),
+            replicas: voters.clone(),
+            generation: old.generation + 1,
+        };
+        let right = TabletDescriptor {
+            id: right_id,
+            range: right_range,
+            replicas: voters,
+            generation: 1,
+        };
+        for d in [&right, &left] {
+            let value = crate::raft::encode_meta(d).map_err(|e| e.to_string())?;
+            self.ctx
+                .gateway
+                .write(Mutation::Put {
+                    key: d.key(),
+                    value,
+                })
+                .await
+                .map_err(|e| format!("split applied, but recording tablet {} failed: {e}", d.id))?;
+            cache.insert(d.clone());
+        }
+        tracing::info!(tablet, right = right.id, "split");
+        Ok((left, right))
     }
 }
 
@@ -308,9 +397,20 @@ impl AdminService for AdminGrpc {
 
     async fn split_tablet(
         &self,
-        _request: Request<SplitTabletRequest>,
+        request: Request<SplitTabletRequest>,
     ) -> Result<Response<SplitTabletResponse>, Status> {
-        Err(unimplemented("splitting a tablet"))
+        let req = request.into_inner();
+        match self.split(req.tablet_id, req.split_key).await {
+            Ok((left, right)) => Ok(Response::new(SplitTabletResponse {
+                left: Some((&left).into()),
+                right: Some((&right).into()),
+                error: String::new(),
+            })),
+            Err(error) => Ok(Response::new(SplitTabletResponse {
+                error,
+                ..Default::default()
+            })),
+        }
     }
 
     async fn change_replicas(

@@ -31,7 +31,7 @@ pub fn tablet_error_to_wire(e: &TabletError) -> common::TabletError {
         TabletError::ClockUnsynchronized(m) => {
             Kind::ClockUnsynchronized(common::ClockUnsynchronized { message: m.clone() })
         }
-        TabletError::Locked { .. } | TabletError::Storage { .. } => {
+        TabletError::Locked { .. } | TabletError::Storage { .. } | TabletError::Refused { .. } => {
             Kind::Internal(common::Internal {
                 message: e.to_string(),
             })

@@ -56,6 +56,16 @@ pub enum TabletError {
         message: String,
     },
 
+    /// The request cannot be done as asked (e.g. a split key outside the
+    /// range); not retryable.
+    #[error("tablet {tablet}: {reason}")]
+    Refused {
+        /// The tablet.
+        tablet: TabletId,
+        /// Why.
+        reason: String,
+    },
+
     /// Local storage failed; not retryable on this node.
     #[error("tablet {tablet}: storage error: {source}")]
     Storage {
@@ -79,6 +89,9 @@ impl TabletError {
     /// True when the same request may succeed if retried (here, elsewhere
     /// or after a route refresh).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, TabletError::Storage { .. })
+        !matches!(
+            self,
+            TabletError::Storage { .. } | TabletError::Refused { .. }
+        )
     }
 }

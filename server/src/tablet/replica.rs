@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use super::error::TabletError;
 use super::lease::{LeaseTracker, LeaseView};
 use crate::directory::KeyRange;
-use crate::raft::{Applied, Command, Mutation, Node, NodeId, Raft};
+use crate::raft::{Applied, Command, CommandResponse, Mutation, Node, NodeId, Raft};
 
 /// Timestamp state of the leader.
 #[derive(Debug, Default)]
@@ -147,6 +147,41 @@ impl Replica {
             .clone()
     }
 
+    /// Narrows the served range after a split was applied.
+    pub fn set_range(&self, range: KeyRange) {
+        *self.range.write().unwrap_or_else(PoisonError::into_inner) = range;
+    }
+
+    /// Splits the tablet at `at` through Raft; the new tablet `right` gets
+    /// `[at, end)`. Returns the new tablet's range once the split is applied
+    /// on this (leader) replica.
+    pub async fn split(&self, at: Vec<u8>, right: TabletId) -> Result<KeyRange, TabletError> {
+        if !self.range().can_split_at(&at) {
+            return Err(TabletError::Refused {
+                tablet: self.tablet,
+                reason: format!(
+                    "split key is not strictly inside the range {}",
+                    self.range()
+                ),
+            });
+        }
+        self.check_serving()?;
+        let resp = self
+            .raft
+            .client_write(Command::Split { at, right })
+            .await
+            .map_err(|e| self.write_error(e))?;
+        match resp.data {
+            CommandResponse::Split { range, .. } => Ok(range),
+            other => Err(TabletError::Refused {
+                tablet: self.tablet,
+                reason: format!(
+                    "split refused ({other:?}): the range changed or a membership change is in progress"
+                ),
+            }),
+        }
+    }
+
     /// Applied progress.
     pub fn applied(&self) -> Applied {
         *self.applied.borrow()
@@ -259,7 +294,14 @@ impl Replica {
             self.raft.client_write(Command::Write { ts, mutations }),
             self.truetime.wait_until_after(ts)
         );
-        written.map_err(|e| self.write_error(e))?;
+        let written = written.map_err(|e| self.write_error(e))?;
+        if written.data == CommandResponse::WrongTablet {
+            // Split between proposal and apply: nothing was written.
+            return Err(TabletError::WrongTablet {
+                tablet: self.tablet,
+                range: self.range().to_string(),
+            });
+        }
         waited.map_err(Self::clock_error)?;
         Ok(ts)
     }

@@ -1,0 +1,218 @@
+//! Splitting a tablet while clients write: no acknowledged key is lost or
+//! duplicated, the new tablet has replicas on every node, and later writes
+//! above the split key go to it. Real nodes in this process, over gRPC.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::{InitRequest, SplitTabletRequest};
+use spanlite_proto::kv::kv_service_client::KvServiceClient;
+use spanlite_proto::kv::{PutRequest, ScanRequest};
+use spanlite_server::directory::{FIRST_DATA_TABLET, KeyRange, USER_KEYS_START};
+use spanlite_server::node::{self, NodeConfig, RunningNode};
+use spanlite_server::raft::RaftTiming;
+use tonic::transport::Channel;
+
+fn timing() -> RaftTiming {
+    RaftTiming {
+        heartbeat: Duration::from_millis(100),
+        election_min: Duration::from_millis(500),
+        election_max: Duration::from_millis(750),
+        snapshot_every: 10_000,
+    }
+}
+
+async fn channel(addr: &str) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy()
+}
+
+async fn start_cluster(dir: &std::path::Path) -> (Vec<RunningNode>, Vec<String>) {
+    let addrs: Vec<String> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, a) in addrs.iter().enumerate() {
+        let mut c = NodeConfig::new(i as u64 + 1, a.parse().unwrap(), dir.join(format!("n{i}")));
+        c.join = addrs.clone();
+        c.timing = timing();
+        nodes.push(node::start(c).await.unwrap());
+    }
+    let start = Instant::now();
+    loop {
+        let r = AdminServiceClient::new(channel(&addrs[0]).await)
+            .init(InitRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if r.error.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "init: {}",
+            r.error
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (nodes, addrs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splitting_a_tablet_during_writes_loses_and_duplicates_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = start_cluster(dir.path()).await;
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+
+    // Writers: 4 tasks, each its own keys, each put retried until it is
+    // acknowledged (the gateway itself retries NotLeader/WrongTablet).
+    let mut writers = Vec::new();
+    for w in 0..4usize {
+        let (acked, addr) = (acked.clone(), addrs[w % 3].clone());
+        writers.push(tokio::spawn(async move {
+            let mut kv = KvServiceClient::new(channel(&addr).await);
+            for i in (w..400).step_by(4) {
+                let key = format!("k{i:04}");
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let put = PutRequest {
+                        key: key.clone().into_bytes(),
+                        value: format!("v{i}").into_bytes(),
+                    };
+                    match kv.put(put).await {
+                        Ok(_) => {
+                            acked.lock().unwrap().insert(key.clone());
+                            break;
+                        }
+                        Err(e) => {
+                            assert!(Instant::now() < deadline, "put {key}: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    // Split the data tablet at k0200 once writing is under way.
+    let start = Instant::now();
+    while acked.lock().unwrap().len() < 60 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "writes do not progress"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let right = 'split: loop {
+        for a in &addrs {
+            let r = AdminServiceClient::new(channel(a).await)
+                .split_tablet(SplitTabletRequest {
+                    tablet_id: FIRST_DATA_TABLET,
+                    split_key: b"k0200".to_vec(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if r.error.is_empty() {
+                break 'split r.right.unwrap();
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no node could split"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let acked_at_split = acked.lock().unwrap().len();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().iter().cloned().collect();
+    assert_eq!(acked.len(), 400);
+    assert!(
+        acked_at_split < 400,
+        "the split did not happen during the writes"
+    );
+
+    // Every acknowledged key exactly once, with its value, across both tablets.
+    let scan = KvServiceClient::new(channel(&addrs[1]).await)
+        .scan(ScanRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let keys: Vec<String> = scan
+        .pairs
+        .iter()
+        .map(|p| String::from_utf8(p.key.clone()).unwrap())
+        .collect();
+    assert_eq!(keys, acked, "lost or duplicated keys");
+    for p in &scan.pairs {
+        let i: usize = std::str::from_utf8(&p.key[1..]).unwrap().parse().unwrap();
+        assert_eq!(p.value, format!("v{i}").into_bytes());
+    }
+
+    // Both tablets have a replica on every node, with the split ranges, and
+    // the new tablet took writes.
+    let left_range = KeyRange::new(USER_KEYS_START.to_vec(), b"k0200".to_vec());
+    let right_range = KeyRange::new(b"k0200".to_vec(), Vec::new());
+    for n in &nodes {
+        let store = &n.context.store;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = store
+                .replica(FIRST_DATA_TABLET)
+                .is_some_and(|r| r.range() == left_range)
+                && store
+                    .replica(right.tablet_id)
+                    .is_some_and(|r| r.range() == right_range);
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} lacks the split tablets",
+                n.context.node_id
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for k in &acked {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while store
+                .replica(FIRST_DATA_TABLET)
+                .unwrap()
+                .get_local(k.as_bytes())
+                .unwrap()
+                .is_none()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "node {} misses {k}",
+                    n.context.node_id
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let right_applied = nodes
+        .iter()
+        .filter_map(|n| n.context.store.replica(right.tablet_id))
+        .map(|r| r.applied().index)
+        .max()
+        .unwrap();
+    assert!(
+        right_applied > 3,
+        "the new tablet took no writes (applied {right_applied})"
+    );
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
