@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{InitRequest, SplitTabletRequest, StatusRequest};
+use spanlite_proto::admin::{
+    ChangeReplicasRequest, InitRequest, SplitTabletRequest, StatusRequest, TransferLeaderRequest,
+};
 use spanlite_proto::kv::kv_service_client::KvServiceClient;
 use spanlite_proto::kv::{DeleteRequest, GetRequest, PutRequest, ScanRequest};
 use spanlite_truetime::Timestamp;
@@ -59,6 +61,29 @@ enum AdminOp {
         /// First key of the new right-hand tablet.
         #[arg(long)]
         at: String,
+    },
+    /// Add, remove or move (both) a tablet's replica; the tablet's leader
+    /// among --url does it.
+    Replicas {
+        /// The tablet.
+        #[arg(long)]
+        tablet: u64,
+        /// Node to add (as a learner, then a voter).
+        #[arg(long, default_value_t = 0)]
+        add: u64,
+        /// Node to remove.
+        #[arg(long, default_value_t = 0)]
+        remove: u64,
+    },
+    /// Hand a tablet's leadership off (the leader steps down; openraft 0.9
+    /// cannot pick the successor, so `--to` is checked but may not win).
+    TransferLeader {
+        /// The tablet.
+        #[arg(long)]
+        tablet: u64,
+        /// The voter that should lead.
+        #[arg(long)]
+        to: u64,
     },
 }
 
@@ -387,6 +412,53 @@ async fn admin(args: AdminArgs) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        AdminOp::Replicas {
+            tablet,
+            add,
+            remove,
+        } => {
+            let req = ChangeReplicasRequest {
+                tablet_id: tablet,
+                add_node_id: add,
+                remove_node_id: remove,
+            };
+            on_leader(&args.url, |ch| {
+                let req = req.clone();
+                async move {
+                    let r = AdminServiceClient::new(ch)
+                        .change_replicas(req)
+                        .await
+                        .map_err(|s| s.message().to_string())?
+                        .into_inner();
+                    if !r.error.is_empty() {
+                        return Err(r.error);
+                    }
+                    let d = r.descriptor.unwrap_or_default();
+                    Ok(format!("tablet {} voters {:?}", d.tablet_id, d.replicas))
+                }
+            })
+            .await
+        }
+        AdminOp::TransferLeader { tablet, to } => {
+            on_leader(&args.url, |ch| async move {
+                let r = AdminServiceClient::new(ch)
+                    .transfer_leader(TransferLeaderRequest {
+                        tablet_id: tablet,
+                        to_node_id: to,
+                    })
+                    .await
+                    .map_err(|s| s.message().to_string())?
+                    .into_inner();
+                if !r.error.is_empty() {
+                    return Err(r.error);
+                }
+                Ok(format!(
+                    "tablet {tablet} is now led by node {}",
+                    r.leader_node_id
+                ))
+            })
+            .await
+        }
         AdminOp::Split { tablet, at } => {
             let mut errors = Vec::new();
             for url in &args.url {
@@ -420,4 +492,27 @@ async fn admin(args: AdminArgs) -> Result<ExitCode, String> {
             Err(format!("split failed:\n  {}", errors.join("\n  ")))
         }
     }
+}
+
+/// Runs `call` against each of `urls` until one succeeds (the tablet's
+/// leader); prints its answer, or fails with every node's error.
+async fn on_leader<F, Fut>(urls: &[String], call: F) -> Result<ExitCode, String>
+where
+    F: Fn(Channel) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let mut errors = Vec::new();
+    for url in urls {
+        match connect(url).await {
+            Ok(ch) => match call(ch).await {
+                Ok(line) => {
+                    println!("{line}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => errors.push(format!("{url}: {e}")),
+            },
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(format!("failed on every node:\n  {}", errors.join("\n  ")))
 }

@@ -187,6 +187,11 @@ impl Store {
         &self.config.data_dir
     }
 
+    /// The Raft timing of every group here.
+    pub fn timing(&self) -> RaftTiming {
+        self.config.timing
+    }
+
     /// How long a leader's lease lasts past each quorum acknowledgement.
     pub fn lease_duration(&self) -> Duration {
         self.config.lease()

@@ -1,19 +1,20 @@
 //! The gRPC `AdminService`: joining, bootstrapping (`init`), status,
-//! creating replicas, and clock fault injection.
-//!
-//! Not built yet, and answered with `UNIMPLEMENTED` saying so: changing or
-//! moving replicas, and leadership transfer.
+//! splitting tablets, adding, removing and moving replicas (learner → voter
+//! → remove, openraft membership changes), handing leadership off (by
+//! stepping down: openraft 0.9 has no targeted transfer), creating and
+//! destroying replicas (internal), and clock fault injection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
 use spanlite_proto::admin::admin_service_server::AdminService;
 use spanlite_proto::admin::{
     ChangeReplicasRequest, ChangeReplicasResponse, CreateReplicaRequest, CreateReplicaResponse,
-    InitRequest, InitResponse, JoinRequest, JoinResponse, SetClockSkewRequest,
-    SetClockSkewResponse, SplitTabletRequest, SplitTabletResponse, StatusRequest, StatusResponse,
-    TabletStatus, TransferLeaderRequest, TransferLeaderResponse,
+    DestroyReplicaRequest, DestroyReplicaResponse, InitRequest, InitResponse, JoinRequest,
+    JoinResponse, SetClockSkewRequest, SetClockSkewResponse, SplitTabletRequest,
+    SplitTabletResponse, StatusRequest, StatusResponse, TabletStatus, TransferLeaderRequest,
+    TransferLeaderResponse,
 };
 use spanlite_proto::common::{self, NodeAddress};
 use tonic::{Request, Response, Status};
@@ -250,16 +251,180 @@ impl AdminGrpc {
     }
 }
 
+impl AdminGrpc {
+    /// This node's replica of `tablet`, which must be serving as leader.
+    fn leader_replica(&self, tablet: TabletId) -> Result<Arc<crate::tablet::Replica>, String> {
+        let replica = self.ctx.store.replica(tablet).ok_or_else(|| {
+            format!(
+                "node {} hosts no replica of tablet {tablet}",
+                self.ctx.node_id
+            )
+        })?;
+        if !replica.is_serving() {
+            return Err(format!(
+                "node {} is not the leader of tablet {tablet}; ask its leader (node {:?})",
+                self.ctx.node_id,
+                replica.lease().leader
+            ));
+        }
+        Ok(replica)
+    }
+
+    /// Adds (learner, then voter) and/or removes a voter of `tablet`; both
+    /// is a move. Runs on the leader; records the new descriptor.
+    async fn change_replicas(
+        &self,
+        tablet: TabletId,
+        add: NodeId,
+        remove: NodeId,
+    ) -> Result<TabletDescriptor, String> {
+        if add == 0 && remove == 0 {
+            return Err("nothing to change: give a node to add and/or one to remove".to_string());
+        }
+        let replica = self.leader_replica(tablet)?;
+        let raft = replica.raft().clone();
+        let mut voters: BTreeSet<NodeId> = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        self.ctx
+            .gateway
+            .refresh()
+            .await
+            .map_err(|e| e.to_string())?;
+        let cache = self.ctx.gateway.cache();
+        let old = cache
+            .tablet(tablet)
+            .ok_or_else(|| format!("tablet {tablet} is not in the directory"))?;
+        if add != 0 {
+            if voters.contains(&add) {
+                return Err(format!(
+                    "node {add} already holds a voting replica of tablet {tablet}"
+                ));
+            }
+            let addr = cache
+                .node_addr(add)
+                .ok_or_else(|| format!("node {add} is not known to the cluster"))?;
+            self.create_replica_on(add, &addr, &old).await?;
+            raft.add_learner(add, Node { addr }, true)
+                .await
+                .map_err(|e| format!("adding node {add} as a learner: {e}"))?;
+            voters.insert(add);
+            raft.change_membership(voters.clone(), false)
+                .await
+                .map_err(|e| format!("promoting node {add} to voter: {e}"))?;
+        }
+        if remove != 0 {
+            if !voters.remove(&remove) {
+                return Err(format!(
+                    "node {remove} holds no voting replica of tablet {tablet}"
+                ));
+            }
+            if voters.is_empty() {
+                return Err("cannot remove the last replica".to_string());
+            }
+            raft.change_membership(voters.clone(), false)
+                .await
+                .map_err(|e| format!("removing node {remove}: {e}"))?;
+            self.destroy_replica_on(remove, tablet).await?;
+        }
+        let d = TabletDescriptor {
+            id: tablet,
+            range: replica.range(),
+            replicas: voters.into_iter().collect(),
+            generation: old.generation + 1,
+        };
+        let value = crate::raft::encode_meta(&d).map_err(|e| e.to_string())?;
+        self.ctx
+            .gateway
+            .write(Mutation::Put {
+                key: d.key(),
+                value,
+            })
+            .await
+            .map_err(|e| format!("replicas changed, but recording the descriptor failed: {e}"))?;
+        cache.insert(d.clone());
+        Ok(d)
+    }
+
+    async fn destroy_replica_on(&self, id: NodeId, tablet: TabletId) -> Result<(), String> {
+        if id == self.ctx.node_id {
+            return self
+                .ctx
+                .store
+                .destroy_replica(tablet)
+                .await
+                .map_err(|e| e.to_string());
+        }
+        let addr = self
+            .ctx
+            .gateway
+            .cache()
+            .node_addr(id)
+            .ok_or_else(|| format!("node {id} is not known"))?;
+        let channel = self
+            .ctx
+            .store
+            .peers()
+            .channel(&addr)
+            .map_err(|e| e.to_string())?;
+        let resp = AdminServiceClient::new(channel)
+            .destroy_replica(DestroyReplicaRequest { tablet_id: tablet })
+            .await
+            .map_err(|s| {
+                format!(
+                    "removed node {id} from the group, but it did not delete its replica: {}",
+                    s.message()
+                )
+            })?
+            .into_inner();
+        if resp.error.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "removed node {id} from the group, but it did not delete its replica: {}",
+                resp.error
+            ))
+        }
+    }
+
+    /// Hands leadership of `tablet` off by stepping down (see
+    /// `Replica::step_down`); returns the new leader, which is `to` only if
+    /// it wins the election.
+    async fn transfer_leader(&self, tablet: TabletId, to: NodeId) -> Result<NodeId, String> {
+        let replica = self.leader_replica(tablet)?;
+        if to == self.ctx.node_id {
+            return Ok(to);
+        }
+        let voters: BTreeSet<NodeId> = replica
+            .raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        if !voters.contains(&to) {
+            return Err(format!(
+                "node {to} holds no voting replica of tablet {tablet}"
+            ));
+        }
+        replica
+            .step_down(self.ctx.store.timing().election_max * 4)
+            .await
+            .ok_or_else(|| "no new leader was elected in time; this node leads again".to_string())
+    }
+}
+
 /// A cluster id: the bootstrapping node and the time, in hex.
 fn new_cluster_id(node: NodeId) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{nanos:x}-{node:x}")
-}
-
-fn unimplemented(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not built yet"))
 }
 
 #[tonic::async_trait]
@@ -415,16 +580,55 @@ impl AdminService for AdminGrpc {
 
     async fn change_replicas(
         &self,
-        _request: Request<ChangeReplicasRequest>,
+        request: Request<ChangeReplicasRequest>,
     ) -> Result<Response<ChangeReplicasResponse>, Status> {
-        Err(unimplemented("changing a tablet's replicas"))
+        let req = request.into_inner();
+        Ok(Response::new(
+            match self
+                .change_replicas(req.tablet_id, req.add_node_id, req.remove_node_id)
+                .await
+            {
+                Ok(d) => ChangeReplicasResponse {
+                    descriptor: Some((&d).into()),
+                    error: String::new(),
+                },
+                Err(error) => ChangeReplicasResponse {
+                    descriptor: None,
+                    error,
+                },
+            },
+        ))
     }
 
     async fn transfer_leader(
         &self,
-        _request: Request<TransferLeaderRequest>,
+        request: Request<TransferLeaderRequest>,
     ) -> Result<Response<TransferLeaderResponse>, Status> {
-        Err(unimplemented("leadership transfer"))
+        let req = request.into_inner();
+        Ok(Response::new(
+            match self.transfer_leader(req.tablet_id, req.to_node_id).await {
+                Ok(leader) => TransferLeaderResponse {
+                    error: String::new(),
+                    leader_node_id: leader,
+                },
+                Err(error) => TransferLeaderResponse {
+                    error,
+                    leader_node_id: 0,
+                },
+            },
+        ))
+    }
+
+    async fn destroy_replica(
+        &self,
+        request: Request<DestroyReplicaRequest>,
+    ) -> Result<Response<DestroyReplicaResponse>, Status> {
+        let tablet = request.into_inner().tablet_id;
+        let error = match self.ctx.store.destroy_replica(tablet).await {
+            Ok(()) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        Ok(Response::new(DestroyReplicaResponse { error }))
     }
 
     async fn set_clock_skew(

@@ -32,6 +32,8 @@ struct Clock {
     last_assigned: Timestamp,
     /// The term whose `LeaseStart` entry this replica applied as leader.
     serving_term: Option<u64>,
+    /// Handing leadership off: refuse to serve until a new leader is elected.
+    stepping_down: bool,
 }
 
 /// A tablet replica hosted on this node.
@@ -182,6 +184,34 @@ impl Replica {
         }
     }
 
+    /// Steps down as leader: stops serving and stops heartbeats and
+    /// elections here, so the other voters elect a new leader after their
+    /// election timeout; returns the new leader once one is known, or `None`
+    /// after `deadline`. openraft 0.9 has no targeted leadership transfer:
+    /// whichever voter wins the election leads.
+    pub async fn step_down(&self, deadline: std::time::Duration) -> Option<NodeId> {
+        lock(&self.clock).stepping_down = true;
+        let rt = self.raft.runtime_config();
+        rt.heartbeat(false);
+        rt.elect(false);
+        let start = Instant::now();
+        let mut metrics = self.raft.metrics();
+        let new_leader = loop {
+            let leader = metrics.borrow_and_update().current_leader;
+            if let Some(l) = leader.filter(|&l| l != self.node_id) {
+                break Some(l);
+            }
+            let left = deadline.saturating_sub(start.elapsed());
+            if left.is_zero() || tokio::time::timeout(left, metrics.changed()).await.is_err() {
+                break None;
+            }
+        };
+        rt.heartbeat(true);
+        rt.elect(true);
+        lock(&self.clock).stepping_down = false;
+        new_leader
+    }
+
     /// Applied progress.
     pub fn applied(&self) -> Applied {
         *self.applied.borrow()
@@ -226,8 +256,11 @@ impl Replica {
 
     fn check_serving(&self) -> Result<LeaseView, TabletError> {
         let view = self.lease.view();
-        let serving_term = lock(&self.clock).serving_term;
-        if view.holds_at(Instant::now()) && serving_term == Some(view.term) {
+        let (serving_term, stepping_down) = {
+            let clock = lock(&self.clock);
+            (clock.serving_term, clock.stepping_down)
+        };
+        if view.holds_at(Instant::now()) && serving_term == Some(view.term) && !stepping_down {
             Ok(view)
         } else {
             Err(self.not_leader(view))

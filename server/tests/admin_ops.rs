@@ -1,15 +1,18 @@
-//! Splitting a tablet while clients write: no acknowledged key is lost or
-//! duplicated, the new tablet has replicas on every node, and later writes
-//! above the split key go to it. Real nodes in this process, over gRPC.
+//! Admin operations on a live cluster of real nodes in this process, over
+//! gRPC: splitting a tablet while clients write (no acknowledged key lost or
+//! duplicated), adding, moving and removing replicas, and handing
+//! leadership off.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{InitRequest, SplitTabletRequest};
+use spanlite_proto::admin::{
+    ChangeReplicasRequest, InitRequest, SplitTabletRequest, TransferLeaderRequest,
+};
 use spanlite_proto::kv::kv_service_client::KvServiceClient;
-use spanlite_proto::kv::{PutRequest, ScanRequest};
+use spanlite_proto::kv::{GetRequest, PutRequest, ScanRequest};
 use spanlite_server::directory::{FIRST_DATA_TABLET, KeyRange, USER_KEYS_START};
 use spanlite_server::node::{self, NodeConfig, RunningNode};
 use spanlite_server::raft::RaftTiming;
@@ -30,8 +33,8 @@ async fn channel(addr: &str) -> Channel {
         .connect_lazy()
 }
 
-async fn start_cluster(dir: &std::path::Path) -> (Vec<RunningNode>, Vec<String>) {
-    let addrs: Vec<String> = (0..3)
+async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>, Vec<String>) {
+    let addrs: Vec<String> = (0..n)
         .map(|_| {
             std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -70,7 +73,7 @@ async fn start_cluster(dir: &std::path::Path) -> (Vec<RunningNode>, Vec<String>)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splitting_a_tablet_during_writes_loses_and_duplicates_no_key() {
     let dir = tempfile::tempdir().unwrap();
-    let (nodes, addrs) = start_cluster(dir.path()).await;
+    let (nodes, addrs) = start_cluster(dir.path(), 3).await;
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
 
     // Writers: 4 tasks, each its own keys, each put retried until it is
@@ -212,6 +215,164 @@ async fn splitting_a_tablet_during_writes_loses_and_duplicates_no_key() {
         right_applied > 3,
         "the new tablet took no writes (applied {right_applied})"
     );
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// Runs an admin call on each node until one (the leader) accepts it.
+async fn on_leader<T, F, Fut>(addrs: &[String], mut call: F) -> T
+where
+    F: FnMut(AdminServiceClient<Channel>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let mut errors = Vec::new();
+        for a in addrs {
+            match call(AdminServiceClient::new(channel(a).await)).await {
+                Ok(t) => return t,
+                Err(e) => errors.push(e),
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no node accepted: {errors:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_added_moved_removed_and_leadership_handed_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = start_cluster(dir.path(), 4).await;
+    let tablet = FIRST_DATA_TABLET;
+    // init put tablets on nodes 1-3 (the first three that joined node 1).
+    let hosting = |nodes: &[RunningNode]| -> Vec<u64> {
+        nodes
+            .iter()
+            .filter(|n| n.context.store.replica(tablet).is_some())
+            .map(|n| n.context.node_id)
+            .collect()
+    };
+    let before = hosting(&nodes);
+    assert_eq!(before.len(), 3);
+    let spare = nodes
+        .iter()
+        .map(|n| n.context.node_id)
+        .find(|id| !before.contains(id))
+        .unwrap();
+    let mut kv = KvServiceClient::new(channel(&addrs[0]).await);
+    for i in 0..50 {
+        let put = PutRequest {
+            key: format!("r{i:03}").into_bytes(),
+            value: format!("v{i}").into_bytes(),
+        };
+        kv.put(put).await.unwrap();
+    }
+
+    // Move a replica from one of the three to the spare node.
+    let from = before[0];
+    let voters = on_leader(&addrs, |mut c| async move {
+        let r = c
+            .change_replicas(ChangeReplicasRequest {
+                tablet_id: tablet,
+                add_node_id: spare,
+                remove_node_id: from,
+            })
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        if r.error.is_empty() {
+            Ok(r.descriptor.unwrap().replicas)
+        } else {
+            Err(r.error)
+        }
+    })
+    .await;
+    let mut expect: Vec<u64> = before
+        .iter()
+        .copied()
+        .filter(|&n| n != from)
+        .chain([spare])
+        .collect();
+    expect.sort_unstable();
+    let mut got = voters.clone();
+    got.sort_unstable();
+    assert_eq!(got, expect);
+    assert!(hosting(&nodes).contains(&spare));
+    assert!(
+        !hosting(&nodes).contains(&from),
+        "the removed node kept its replica"
+    );
+
+    // The new replica holds every earlier write; writes go on.
+    let spare_node = nodes.iter().find(|n| n.context.node_id == spare).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for i in 0..50 {
+        let key = format!("r{i:03}");
+        while spare_node
+            .context
+            .store
+            .replica(tablet)
+            .unwrap()
+            .get_local(key.as_bytes())
+            .unwrap()
+            .is_none()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the moved-to replica misses {key}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    kv.put(PutRequest {
+        key: b"after-move".to_vec(),
+        value: b"ok".to_vec(),
+    })
+    .await
+    .unwrap();
+
+    // Hand leadership off: some other voter leads afterwards.
+    let leader_before = nodes
+        .iter()
+        .find(|n| {
+            n.context
+                .store
+                .replica(tablet)
+                .is_some_and(|r| r.is_serving())
+        })
+        .map(|n| n.context.node_id)
+        .unwrap();
+    let target = *voters.iter().find(|&&v| v != leader_before).unwrap();
+    let new_leader = on_leader(&addrs, |mut c| async move {
+        let r = c
+            .transfer_leader(TransferLeaderRequest {
+                tablet_id: tablet,
+                to_node_id: target,
+            })
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        if r.error.is_empty() {
+            Ok(r.leader_node_id)
+        } else {
+            Err(r.error)
+        }
+    })
+    .await;
+    assert_ne!(new_leader, leader_before);
+    assert!(voters.contains(&new_leader));
+    let got = kv
+        .get(GetRequest {
+            key: b"after-move".to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.value, b"ok".to_vec());
     for n in nodes {
         n.shutdown().await.unwrap();
     }
