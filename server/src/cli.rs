@@ -422,20 +422,17 @@ async fn admin(args: AdminArgs) -> Result<ExitCode, String> {
                 add_node_id: add,
                 remove_node_id: remove,
             };
-            on_leader(&args.url, |ch| {
-                let req = req.clone();
-                async move {
-                    let r = AdminServiceClient::new(ch)
-                        .change_replicas(req)
-                        .await
-                        .map_err(|s| s.message().to_string())?
-                        .into_inner();
-                    if !r.error.is_empty() {
-                        return Err(r.error);
-                    }
-                    let d = r.descriptor.unwrap_or_default();
-                    Ok(format!("tablet {} voters {:?}", d.tablet_id, d.replicas))
+            on_leader(&args.url, |ch| async move {
+                let r = AdminServiceClient::new(ch)
+                    .change_replicas(req)
+                    .await
+                    .map_err(|s| s.message().to_string())?
+                    .into_inner();
+                if !r.error.is_empty() {
+                    return Err(r.error);
                 }
+                let d = r.descriptor.unwrap_or_default();
+                Ok(format!("tablet {} voters {:?}", d.tablet_id, d.replicas))
             })
             .await
         }
