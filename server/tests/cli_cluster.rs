@@ -162,8 +162,17 @@ fn three_processes_init_kv_kill_restart() {
         text(&bad.stderr)
     );
 
-    // SIGKILL node 1; the CLI fails over to the next address, writes go on.
-    nodes[0].kill();
+    // SIGKILL the node leading the data tablet (id 2); the CLI fails over
+    // to the next address and writes go on once a new leader is elected.
+    let leader = (0..3)
+        .find(|&i| {
+            let out = spanlite(&["admin", "--url", &addrs[i], "status"]);
+            text(&out.stdout)
+                .lines()
+                .any(|l| l.trim_start().starts_with("tablet    2 ") && l.contains("leader"))
+        })
+        .expect("no node reports leading tablet 2");
+    nodes[leader].kill();
     for i in 20..30 {
         until_ok(
             Duration::from_secs(30),
@@ -183,7 +192,7 @@ fn three_processes_init_kv_kill_restart() {
     );
 
     // Restart it: recovery, catch-up; it serves every acknowledged write.
-    nodes[0].restart();
+    nodes[leader].restart();
     let scan = until_ok(Duration::from_secs(30), &["kv", "--url", &urls, "scan"]);
     let lines: Vec<String> = text(&scan.stdout).lines().map(str::to_string).collect();
     let expected: Vec<String> = (1..30).map(|i| format!("k{i:02}\tv{i}")).collect();
@@ -191,7 +200,7 @@ fn three_processes_init_kv_kill_restart() {
     for i in [1, 15, 29] {
         let out = until_ok(
             Duration::from_secs(30),
-            &["kv", "--url", &addrs[0], "get", &format!("k{i:02}")],
+            &["kv", "--url", &addrs[leader], "get", &format!("k{i:02}")],
         );
         assert_eq!(text(&out.stdout), format!("v{i}"));
     }

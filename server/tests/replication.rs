@@ -7,56 +7,62 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{Cluster, test_timing, wait_for};
-use spanlite_server::directory::KeyRange;
+use common::{Cluster, kv, tablet_range, test_timing, wait_for};
 use spanlite_server::raft::Mutation;
 use spanlite_server::tablet::TabletError;
 
 const TABLET: u64 = 1;
 const WAIT: Duration = Duration::from_secs(20);
 
-fn kv(i: usize) -> (Vec<u8>, Vec<u8>) {
-    (
-        format!("key{i:05}").into_bytes(),
-        format!("value{i}").into_bytes(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_killed_new_leader_elected_writes_continue_and_restarted_node_catches_up() {
     let timing = test_timing();
-    let mut cluster = Cluster::start(3, &[TABLET], timing).await;
-    let mut acked = BTreeMap::new();
-    for i in 0..30 {
-        let (k, v) = kv(i);
-        cluster.put(TABLET, &k, &v, WAIT).await;
-        acked.insert(k, v);
+    let tablets: Vec<u64> = (1..=10).collect();
+    let mut cluster = Cluster::start(3, &tablets, timing).await;
+    let mut acked: BTreeMap<u64, BTreeMap<Vec<u8>, Vec<u8>>> = BTreeMap::new();
+    for &t in &tablets {
+        for i in 0..5 {
+            let (k, v) = kv(t, i);
+            cluster.put(t, &k, &v, WAIT).await;
+            acked.entry(t).or_default().insert(k, v);
+        }
     }
-    cluster.wait_converged(TABLET, &acked, WAIT).await;
+    for (&t, keys) in &acked {
+        cluster.wait_converged(t, keys, WAIT).await;
+    }
 
-    // Kill the leader: a new one is elected within 3× the election timeout.
+    // Kill the node leading tablet 1 (it leads others too, typically): every
+    // tablet has a serving leader within 3× the election timeout.
     let old = cluster.leader(TABLET, WAIT).await;
     cluster.nodes[old].stop().await;
     let killed_at = Instant::now();
-    let new = cluster
-        .leader(TABLET, timing.election_max * 3 + Duration::from_secs(1))
-        .await;
-    assert_ne!(new, old);
+    for &t in &tablets {
+        let new = cluster
+            .leader(t, timing.election_max * 3 + Duration::from_secs(1))
+            .await;
+        assert_ne!(new, old);
+    }
     let failover = killed_at.elapsed();
     assert!(
         failover <= timing.election_max * 3,
-        "failover took {failover:?}, more than 3× the election timeout"
+        "failover of every tablet took {failover:?}, more than 3× the election timeout"
     );
 
-    for i in 30..60 {
-        let (k, v) = kv(i);
-        cluster.put(TABLET, &k, &v, WAIT).await;
-        acked.insert(k, v);
+    // Writes continue on every tablet.
+    for &t in &tablets {
+        for i in 5..10 {
+            let (k, v) = kv(t, i);
+            cluster.put(t, &k, &v, WAIT).await;
+            acked.entry(t).or_default().insert(k, v);
+        }
     }
 
-    // Restart the old leader from its data dir: recovery, then catch-up.
+    // Restart the killed node from its data dir: recovery, then catch-up of
+    // every tablet.
     cluster.nodes[old].restart().await;
-    cluster.wait_converged(TABLET, &acked, WAIT).await;
+    for (&t, keys) in &acked {
+        cluster.wait_converged(t, keys, WAIT).await;
+    }
     cluster.stop().await;
 }
 
@@ -64,7 +70,7 @@ async fn leader_killed_new_leader_elected_writes_continue_and_restarted_node_cat
 async fn partitioned_leader_stops_serving_when_its_lease_expires() {
     let timing = test_timing();
     let mut cluster = Cluster::start(3, &[TABLET], timing).await;
-    let (k, v) = kv(1);
+    let (k, v) = kv(TABLET, 1);
     cluster.put(TABLET, &k, &v, WAIT).await;
     let old = cluster.leader(TABLET, WAIT).await;
     let replica = cluster.nodes[old].replica(TABLET).unwrap();
@@ -89,7 +95,7 @@ async fn partitioned_leader_stops_serving_when_its_lease_expires() {
         other => panic!("a leaseless leader served a read: {other:?}"),
     }
     let put = Mutation::Put {
-        key: b"nope".to_vec(),
+        key: kv(TABLET, 999).0,
         value: b"x".to_vec(),
     };
     assert!(matches!(
@@ -100,7 +106,7 @@ async fn partitioned_leader_stops_serving_when_its_lease_expires() {
     // The majority elects a new leader and keeps accepting writes.
     let mut acked = BTreeMap::from([(k, v)]);
     for i in 2..10 {
-        let (k, v) = kv(i);
+        let (k, v) = kv(TABLET, i);
         cluster.put(TABLET, &k, &v, WAIT).await;
         acked.insert(k, v);
     }
@@ -117,7 +123,7 @@ async fn wiped_replica_re_added_gets_a_snapshot() {
     let mut cluster = Cluster::start(3, &[TABLET], timing).await;
     let mut acked = BTreeMap::new();
     for i in 0..200 {
-        let (k, v) = kv(i);
+        let (k, v) = kv(TABLET, i);
         cluster.put(TABLET, &k, &v, WAIT).await;
         acked.insert(k, v);
     }
@@ -149,7 +155,7 @@ async fn wiped_replica_re_added_gets_a_snapshot() {
 
     // Writes continue on two voters; the log is compacted past the wipe.
     for i in 200..300 {
-        let (k, v) = kv(i);
+        let (k, v) = kv(TABLET, i);
         cluster.put(TABLET, &k, &v, WAIT).await;
         acked.insert(k, v);
     }
@@ -158,11 +164,11 @@ async fn wiped_replica_re_added_gets_a_snapshot() {
     // the leader's purged prefix, so it must be sent a snapshot.
     let fresh = cluster.nodes[victim]
         .store()
-        .create_replica(TABLET, KeyRange::all())
+        .create_replica(TABLET, tablet_range(TABLET))
         .await
         .unwrap();
     assert_eq!(
-        fresh.get_local(&kv(0).0).unwrap(),
+        fresh.get_local(&kv(TABLET, 0).0).unwrap(),
         None,
         "the wipe left data behind"
     );

@@ -140,7 +140,20 @@ impl TestNode {
     }
 }
 
-/// A cluster of in-process nodes with one tablet replicated on all of them.
+/// The range of tablet `t` in test clusters: keys starting with byte `t`.
+pub fn tablet_range(t: u64) -> KeyRange {
+    let b = u8::try_from(t).expect("test tablets are numbered below 255");
+    KeyRange::new(vec![b], vec![b + 1])
+}
+
+/// Key number `i` of tablet `t`, with its value.
+pub fn kv(t: u64, i: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut key = tablet_range(t).start;
+    key.extend_from_slice(format!("key{i:05}").as_bytes());
+    (key, format!("value{i}").into_bytes())
+}
+
+/// A cluster of in-process nodes with tablets replicated on all of them.
 pub struct Cluster {
     pub nodes: Vec<TestNode>,
     _dirs: Vec<tempfile::TempDir>,
@@ -148,7 +161,8 @@ pub struct Cluster {
 
 impl Cluster {
     /// `n` nodes (ids 1..=n), each hosting a replica of each tablet in
-    /// `tablets`, initialized with all nodes as voters.
+    /// `tablets` (tablet `t` owns the keys starting with byte `t`, see
+    /// [`tablet_range`]), initialized with all nodes as voters.
     pub async fn start(n: u64, tablets: &[u64], timing: RaftTiming) -> Self {
         let mut nodes = Vec::new();
         let mut dirs = Vec::new();
@@ -168,7 +182,7 @@ impl Cluster {
         for &tablet in tablets {
             for node in &nodes {
                 node.store()
-                    .create_replica(tablet, KeyRange::all())
+                    .create_replica(tablet, tablet_range(tablet))
                     .await
                     .unwrap();
             }
