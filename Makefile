@@ -1,8 +1,14 @@
 # Spanlite — one-command build, test and benchmarks.
 #
 #   make test    everything CI checks: fmt, clippy -D warnings, all tests
-#   make bench   criterion micro-benchmarks (release profile)
+#   make bench   every benchmark (release profile): truetime, MVCC, WAL group
+#                commit, 3-node replicated writes
+#   make idle-cpu  CPU used by an idle 3-node cluster with 20 tablets
 #   make deps    install missing system packages (done by test/bench/build)
+#
+# NB: everything builds with --workspace (and --all-targets where it builds):
+# a narrower build resolves dependency features differently and recompiles
+# RocksDB's C++ (20+ minutes on 2 cores).
 #
 # System packages are installed with apt-get only when missing, and the
 # installer prints what it installs; when everything is present it costs one
@@ -17,7 +23,7 @@ CARGO ?= cargo
 #   make          (already here if you are reading this, but listed for clarity)
 SYSTEM_PACKAGES := libclang-dev g++ make
 
-.PHONY: all build test check fmt-check clippy unit-test bench deps demo clean-cache
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo clean-cache
 
 all: build
 
@@ -42,6 +48,10 @@ test: fmt-check clippy unit-test
 
 bench: deps
 	$(CARGO) bench --workspace
+
+idle-cpu: deps
+	$(CARGO) build --release --workspace --all-targets
+	./scripts/idle-cpu.sh "$${CARGO_TARGET_DIR:-target}/release/spanlite"
 
 demo:
 	@echo "make demo: not built yet. It arrives with the SQL issue (embedded 3-node cluster + SQL shell)." >&2
