@@ -177,19 +177,7 @@ impl AdminGrpc {
         tablet: TabletId,
         at: Vec<u8>,
     ) -> Result<(TabletDescriptor, TabletDescriptor), String> {
-        let replica = self.ctx.store.replica(tablet).ok_or_else(|| {
-            format!(
-                "node {} hosts no replica of tablet {tablet}",
-                self.ctx.node_id
-            )
-        })?;
-        if !replica.is_serving() {
-            return Err(format!(
-                "node {} is not the leader of tablet {tablet}; ask its leader (node {:?})",
-                self.ctx.node_id,
-                replica.lease().leader
-            ));
-        }
+        let replica = self.leader_replica(tablet)?;
         if tablet == META_TABLET {
             return Err("the meta tablet is not split".to_string());
         }

@@ -344,20 +344,24 @@ impl Replica {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TabletError> {
         self.check_key(key)?;
         self.check_serving()?;
-        let out = self
-            .mvcc
-            .get(key, Timestamp::MAX)
-            .map_err(|source| TabletError::Storage {
-                tablet: self.tablet,
-                source,
-            })?;
+        let out = self.mvcc.get(key, Timestamp::MAX);
         // NB: checked again so a lease that ran out during the read (a long
         // pause) does not return possibly stale data.
         self.check_serving()?;
+        self.ready(out)
+    }
+
+    /// A read's result as the caller sees it: blocked by an intent is
+    /// `Locked`, a storage failure is `Storage`.
+    fn ready<T>(&self, out: spanlite_storage::Result<ReadOutcome<T>>) -> Result<T, TabletError> {
         match out {
-            ReadOutcome::Ready(v) => Ok(v),
-            ReadOutcome::Blocked(_) => Err(TabletError::Locked {
+            Ok(ReadOutcome::Ready(v)) => Ok(v),
+            Ok(ReadOutcome::Blocked(_)) => Err(TabletError::Locked {
                 tablet: self.tablet,
+            }),
+            Err(source) => Err(TabletError::Storage {
+                tablet: self.tablet,
+                source,
             }),
         }
     }
@@ -378,41 +382,21 @@ impl Replica {
         } else {
             Bound::Excluded(end)
         };
-        let out = self
-            .mvcc
-            .scan(
-                Bound::Included(start),
-                end_bound,
-                Timestamp::MAX,
-                Direction::Forward,
-                (limit > 0).then_some(limit),
-            )
-            .map_err(|source| TabletError::Storage {
-                tablet: self.tablet,
-                source,
-            })?;
+        let out = self.mvcc.scan(
+            Bound::Included(start),
+            end_bound,
+            Timestamp::MAX,
+            Direction::Forward,
+            (limit > 0).then_some(limit),
+        );
         self.check_serving()?;
-        match out {
-            ReadOutcome::Ready(rows) => Ok(rows),
-            ReadOutcome::Blocked(_) => Err(TabletError::Locked {
-                tablet: self.tablet,
-            }),
-        }
+        self.ready(out)
     }
 
     /// The latest committed value of `key` in this replica's local state,
     /// whether or not it leads (for tests and tools that check replicas).
     pub fn get_local(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TabletError> {
-        match self.mvcc.get(key, Timestamp::MAX) {
-            Ok(ReadOutcome::Ready(v)) => Ok(v),
-            Ok(ReadOutcome::Blocked(_)) => Err(TabletError::Locked {
-                tablet: self.tablet,
-            }),
-            Err(source) => Err(TabletError::Storage {
-                tablet: self.tablet,
-                source,
-            }),
-        }
+        self.ready(self.mvcc.get(key, Timestamp::MAX))
     }
 }
 
