@@ -225,16 +225,22 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
         election_max: args.raft_election_timeout * 3 / 2,
         ..RaftTiming::default()
     };
-    let running = node::start(config).await.map_err(|e| e.to_string())?;
+    let mut running = node::start(config).await.map_err(|e| e.to_string())?;
     let report = running.context.store.recovery_report().clone();
     eprintln!(
         "spanlite node {} listening on {} ({report})",
         running.context.node_id, running.addr
     );
-    wait_for_signal().await?;
+    let fatal = tokio::select! {
+        signal = wait_for_signal() => { signal?; None }
+        reason = running.fatal_error() => Some(reason),
+    };
     eprintln!("spanlite: shutting down");
     running.shutdown().await.map_err(|e| e.to_string())?;
-    Ok(ExitCode::SUCCESS)
+    match fatal {
+        None => Ok(ExitCode::SUCCESS),
+        Some(reason) => Err(reason),
+    }
 }
 
 /// Waits for Ctrl-C or SIGTERM.

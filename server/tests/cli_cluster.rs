@@ -133,6 +133,50 @@ fn three_processes_init_kv_kill_restart() {
     assert!(!again.status.success());
     assert!(text(&again.stderr).contains("already initialized"));
 
+    // A node whose data dir belongs to another cluster is refused and stops.
+    let foreign = tmp.path().join("n9");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(
+        foreign.join("NODE_IDENTITY"),
+        "format=1\nnode_id=9\ncluster_id=some-other-cluster\n",
+    )
+    .unwrap();
+    let mut stray = Command::new(BIN)
+        .args([
+            "start",
+            "--node-id",
+            "9",
+            "--listen",
+            &free_addr(),
+            "--join",
+            &join,
+        ])
+        .arg("--data-dir")
+        .arg(&foreign)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = stray.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = stray.kill();
+            panic!("a node of another cluster kept running");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(stray.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("belongs to cluster some-other-cluster"),
+        "{stderr}"
+    );
+
     let urls = join.clone();
     for i in 0..20 {
         until_ok(

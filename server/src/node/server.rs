@@ -125,6 +125,8 @@ pub struct NodeContext {
     pub sync: Arc<TimeSync>,
     /// Whether fault injection is accepted.
     pub fault_injection: bool,
+    /// Errors after which the node must stop (e.g. the cluster refused it).
+    pub fatal: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 impl NodeContext {
@@ -164,6 +166,7 @@ pub struct RunningNode {
     /// Shared state.
     pub context: Arc<NodeContext>,
     stop: Option<oneshot::Sender<()>>,
+    fatal: tokio::sync::mpsc::UnboundedReceiver<String>,
     server: JoinHandle<Result<(), String>>,
     background: Vec<JoinHandle<()>>,
     _sync: SyncTask,
@@ -240,6 +243,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         cache.insert(meta.clone());
     }
     let gateway = Gateway::new(cache, store.peers().clone(), GatewayConfig::default());
+    let (fatal_tx, fatal) = tokio::sync::mpsc::unbounded_channel();
     let context = Arc::new(NodeContext {
         node_id: config.node_id,
         advertise: advertise.clone(),
@@ -249,6 +253,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         clock,
         sync: sync.clone(),
         fault_injection: config.fault_injection,
+        fatal: fatal_tx,
     });
     context.cluster.update(|_| {})?;
 
@@ -283,6 +288,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         addr,
         context,
         stop: Some(stop),
+        fatal,
         server,
         background,
         _sync: sync_task,
@@ -290,6 +296,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
 }
 
 impl RunningNode {
+    /// Resolves with the reason if the node hit an error it cannot run on
+    /// with (its data dir belongs to another cluster, its id is taken); the
+    /// caller should shut it down and exit.
+    pub async fn fatal_error(&mut self) -> String {
+        self.fatal
+            .recv()
+            .await
+            .unwrap_or_else(|| "the node's background tasks stopped".to_string())
+    }
+
     /// Stops serving, stops every Raft group and flushes the WAL queue.
     pub async fn shutdown(mut self) -> Result<(), NodeError> {
         for task in &self.background {
@@ -349,7 +365,12 @@ async fn join_once(ctx: &NodeContext, addr: &str) -> Result<(), String> {
     .map_err(|s| s.message().to_string())?
     .into_inner();
     if !resp.error.is_empty() {
-        tracing::error!(node = ctx.node_id, addr, "join refused: {}", resp.error);
+        // A refusal is final: another cluster, or this id taken by another
+        // node. Running on would serve nobody.
+        let _ = ctx.fatal.send(format!(
+            "the cluster at {addr} refused this node: {}",
+            resp.error
+        ));
         return Err(resp.error);
     }
     ctx.learn(
