@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{Cluster, kv, tablet_range, test_timing, wait_for};
+use common::{Cluster, kv, tablet_range, test_timing};
 use spanlite_server::raft::Mutation;
 use spanlite_server::tablet::TabletError;
 
@@ -79,13 +79,31 @@ async fn partitioned_leader_stops_serving_when_its_lease_expires() {
     cluster.isolate(old);
     let cut = Instant::now();
     let lease = cluster.nodes[old].store().lease_duration();
-    wait_for(
-        lease + Duration::from_secs(2),
-        "the old leader to stop serving",
-        || async { (!replica.is_serving()).then_some(()) },
-    )
-    .await;
-    let stopped_after = cut.elapsed();
+    // Leases are disjoint: sampled every 2 ms from the cut until another
+    // replica serves, never two serving leaders at once.
+    let mut stopped_after = None;
+    loop {
+        let serving: Vec<usize> = (0..cluster.nodes.len())
+            .filter(|&i| {
+                cluster.nodes[i]
+                    .replica(TABLET)
+                    .is_some_and(|r| r.is_serving())
+            })
+            .collect();
+        assert!(
+            serving.len() <= 1,
+            "two serving leaders at once: {serving:?}"
+        );
+        if !serving.contains(&old) && stopped_after.is_none() {
+            stopped_after = Some(cut.elapsed());
+        }
+        if serving.iter().any(|&i| i != old) {
+            break;
+        }
+        assert!(cut.elapsed() < WAIT, "no new leader after the partition");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let stopped_after = stopped_after.unwrap_or_default();
     assert!(
         stopped_after <= lease + timing.heartbeat * 4,
         "stopped serving {stopped_after:?} after the cut; lease is {lease:?}"
