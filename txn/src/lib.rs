@@ -6,7 +6,11 @@
 //! reached through traits so the protocols run deterministically in one
 //! process under a `ManualClock`.
 //!
-//! Status: not built yet — the Transactions issue fills it. It exports nothing.
+//! - [`lock`]: the lock table (wound-wait, range locks, FIFO waiters).
+//!
+//! Status: the lock table is built; participants, the coordinator, safe
+//! time and read-only transactions are not yet.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+pub mod lock;

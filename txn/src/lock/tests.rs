@@ -1,0 +1,267 @@
+//! Lock-table scenarios, each named by the property it shows. Priorities
+//! are begin times: a smaller one is older and wins under wound-wait.
+
+use std::time::Duration;
+
+use spanlite_storage::mvcc::TxnId;
+use spanlite_truetime::Timestamp;
+
+use super::LockMode::{Exclusive, Shared};
+use super::{Acquired, LockError, LockMode, LockState, LockTable, LockTarget, Refused};
+
+fn t(n: u128) -> TxnId {
+    TxnId(n)
+}
+
+/// Transaction `n` began at time `n`: lower numbers are older.
+fn prio(n: u128) -> Timestamp {
+    Timestamp::from_nanos(n as u64)
+}
+
+fn key(k: &str) -> LockTarget {
+    LockTarget::key(k.as_bytes().to_vec())
+}
+
+fn range(s: &str, e: &str) -> LockTarget {
+    LockTarget::range(s.as_bytes().to_vec(), e.as_bytes().to_vec())
+}
+
+/// Verb helpers (STYLE #12).
+fn must_grant(s: &mut LockState, n: u128, target: LockTarget, mode: LockMode) {
+    let (a, _) = s.acquire(t(n), prio(n), target, mode).unwrap();
+    assert_eq!(a, Acquired::Granted, "txn {n} should get the lock");
+}
+
+fn must_wait(s: &mut LockState, n: u128, target: LockTarget, mode: LockMode) -> (u64, Vec<TxnId>) {
+    let (a, effects) = s.acquire(t(n), prio(n), target, mode).unwrap();
+    match a {
+        Acquired::Waiting(ticket) => (ticket, effects.wounded),
+        Acquired::Granted => panic!("txn {n} should wait"),
+    }
+}
+
+#[test]
+fn shared_locks_coexist() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("k"), Shared);
+    must_grant(&mut s, 2, key("k"), Shared);
+}
+
+#[test]
+fn younger_writer_waits_for_older_reader() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("k"), Shared);
+    let (_, wounded) = must_wait(&mut s, 2, key("k"), Exclusive);
+    assert!(wounded.is_empty(), "a younger requester wounds nobody");
+}
+
+#[test]
+fn older_writer_wounds_younger_holder_then_gets_the_lock_after_its_abort() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 5, key("k"), Shared);
+    let (ticket, wounded) = must_wait(&mut s, 1, key("k"), Exclusive);
+    assert_eq!(wounded, vec![t(5)]);
+    assert!(s.is_wounded(t(5)));
+    // The wounded transaction keeps its lock until it aborts.
+    assert_eq!(s.waiting(), 1);
+    let effects = s.release_all(t(5));
+    assert_eq!(effects.granted, vec![ticket]);
+}
+
+#[test]
+fn prepared_holder_is_never_wounded() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 5, key("k"), Exclusive);
+    s.mark_prepared(t(5), prio(5));
+    let (_, wounded) = must_wait(&mut s, 1, key("k"), Exclusive);
+    assert!(wounded.is_empty());
+    assert!(!s.is_wounded(t(5)));
+}
+
+#[test]
+fn wounded_transaction_cannot_take_new_locks() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 5, key("a"), Exclusive);
+    must_wait(&mut s, 1, key("a"), Exclusive);
+    assert_eq!(
+        s.acquire(t(5), prio(5), key("b"), Shared),
+        Err(Refused::Wounded)
+    );
+}
+
+#[test]
+fn prepared_transaction_cannot_take_new_locks() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("a"), Exclusive);
+    s.mark_prepared(t(1), prio(1));
+    assert_eq!(
+        s.acquire(t(1), prio(1), key("b"), Shared),
+        Err(Refused::Prepared)
+    );
+    // Asking again for what it holds is fine.
+    must_grant(&mut s, 1, key("a"), Exclusive);
+}
+
+#[test]
+fn waiters_are_served_in_arrival_order_within_compatibility() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("k"), Shared);
+    // 2 waits for 1 (younger). 3 only wants shared, compatible with the
+    // holder, but must not jump ahead of 2's exclusive request.
+    let (w2, _) = must_wait(&mut s, 2, key("k"), Exclusive);
+    let (w3, _) = must_wait(&mut s, 3, key("k"), Shared);
+    let effects = s.release_all(t(1));
+    assert_eq!(effects.granted, vec![w2]);
+    let effects = s.release_all(t(2));
+    assert_eq!(effects.granted, vec![w3]);
+}
+
+#[test]
+fn compatible_waiters_are_granted_together() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("k"), Exclusive);
+    let (w2, _) = must_wait(&mut s, 2, key("k"), Shared);
+    let (w3, _) = must_wait(&mut s, 3, key("k"), Shared);
+    assert_eq!(s.release_all(t(1)).granted, vec![w2, w3]);
+}
+
+#[test]
+fn sole_shared_holder_upgrades_to_exclusive() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("k"), Shared);
+    must_grant(&mut s, 1, key("k"), Exclusive);
+    must_wait(&mut s, 2, key("k"), Shared);
+}
+
+#[test]
+fn upgrade_waits_while_others_share_and_older_upgrader_wounds_them() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("k"), Shared);
+    must_grant(&mut s, 2, key("k"), Shared);
+    let (ticket, wounded) = must_wait(&mut s, 1, key("k"), Exclusive);
+    assert_eq!(wounded, vec![t(2)]);
+    assert_eq!(s.release_all(t(2)).granted, vec![ticket]);
+}
+
+#[test]
+fn range_lock_makes_a_writer_inside_the_range_wait_phantom_prevented() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, range("a", "m"), Shared);
+    must_wait(&mut s, 2, key("c"), Exclusive);
+    must_grant(&mut s, 3, key("x"), Exclusive);
+    // Readers inside the range are fine (but queue behind the waiting
+    // writer of "c", so probe another key).
+    must_grant(&mut s, 4, key("b"), Shared);
+}
+
+#[test]
+fn writer_makes_a_younger_scan_over_its_key_wait() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("c"), Exclusive);
+    must_wait(&mut s, 2, range("a", "z"), Shared);
+    must_grant(&mut s, 3, range("d", "z"), Shared);
+}
+
+#[test]
+fn no_deadlock_under_a_cycle_of_waits() {
+    // 1 holds a, 2 holds b; each then asks for the other's key. Wound-wait:
+    // 1 (older) wounds 2, 2's request is refused, 2 aborts, 1 proceeds.
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("a"), Exclusive);
+    must_grant(&mut s, 2, key("b"), Exclusive);
+    let (ticket, wounded) = must_wait(&mut s, 1, key("b"), Exclusive);
+    assert_eq!(wounded, vec![t(2)]);
+    assert_eq!(
+        s.acquire(t(2), prio(2), key("a"), Exclusive),
+        Err(Refused::Wounded)
+    );
+    assert_eq!(s.release_all(t(2)).granted, vec![ticket]);
+}
+
+#[test]
+fn older_requester_queued_behind_a_younger_waiter_wounds_it() {
+    // 2 holds k; 3 waits for k; 1 (oldest) asks for k: it wounds 2 (holder)
+    // and 3 (an earlier waiter it would queue behind), so no wait cycle can
+    // form through the queue. 3's wait fails.
+    let mut s = LockState::new();
+    must_grant(&mut s, 2, key("k"), Exclusive);
+    let (w3, _) = must_wait(&mut s, 3, key("k"), Exclusive);
+    let (a, effects) = s.acquire(t(1), prio(1), key("k"), Exclusive).unwrap();
+    assert!(matches!(a, Acquired::Waiting(_)));
+    assert_eq!(effects.wounded, vec![t(2), t(3)]);
+    assert_eq!(effects.failed, vec![w3]);
+}
+
+#[test]
+fn cancelled_wait_unblocks_the_waiters_behind_it() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("k"), Shared);
+    let (w2, _) = must_wait(&mut s, 2, key("k"), Exclusive);
+    let (w3, _) = must_wait(&mut s, 3, key("k"), Shared);
+    let (was_waiting, effects) = s.cancel(w2);
+    assert!(was_waiting);
+    assert_eq!(effects.granted, vec![w3]);
+}
+
+#[test]
+fn restored_prepared_locks_block_others_and_cannot_be_wounded() {
+    let mut s = LockState::new();
+    s.restore_prepared(t(9), prio(9), vec![b"k".to_vec()]);
+    let (_, wounded) = must_wait(&mut s, 1, key("k"), Shared);
+    assert!(wounded.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lock_wait_ends_at_its_deadline() {
+    let (table, _wounded) = LockTable::new();
+    table
+        .acquire(t(1), prio(1), key("k"), Exclusive, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let err = table
+        .acquire(
+            t(2),
+            prio(2),
+            key("k"),
+            Exclusive,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, LockError::Timeout(Duration::from_millis(300)));
+    // The timed-out request left no trace: a third can queue and be granted.
+    table.release_all(t(1));
+    table
+        .acquire(
+            t(3),
+            prio(3),
+            key("k"),
+            Exclusive,
+            Duration::from_millis(10),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiter_is_granted_when_the_holder_releases_and_wounded_are_reported() {
+    let (table, mut wounded) = LockTable::new();
+    let table = std::sync::Arc::new(table);
+    table
+        .acquire(t(5), prio(5), key("k"), Exclusive, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let waiter = {
+        let table = table.clone();
+        tokio::spawn(async move {
+            table
+                .acquire(t(1), prio(1), key("k"), Exclusive, Duration::from_secs(10))
+                .await
+        })
+    };
+    // The older waiter wounded 5; its coordinator aborts it.
+    assert_eq!(wounded.recv().await, Some(t(5)));
+    assert!(table.is_wounded(t(5)));
+    table.release_all(t(5));
+    waiter.await.unwrap().unwrap();
+}
