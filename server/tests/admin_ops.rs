@@ -3,72 +3,20 @@
 //! duplicated), adding, moving and removing replicas, and handing
 //! leadership off.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{channel, start_cluster};
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{
-    ChangeReplicasRequest, InitRequest, SplitTabletRequest, TransferLeaderRequest,
-};
+use spanlite_proto::admin::{ChangeReplicasRequest, SplitTabletRequest, TransferLeaderRequest};
 use spanlite_proto::kv::kv_service_client::KvServiceClient;
 use spanlite_proto::kv::{GetRequest, PutRequest, ScanRequest};
 use spanlite_server::directory::{FIRST_DATA_TABLET, KeyRange, USER_KEYS_START};
-use spanlite_server::node::{self, NodeConfig, RunningNode};
-use spanlite_server::raft::RaftTiming;
+use spanlite_server::node::RunningNode;
 use tonic::transport::Channel;
-
-fn timing() -> RaftTiming {
-    RaftTiming {
-        heartbeat: Duration::from_millis(100),
-        election_min: Duration::from_millis(500),
-        election_max: Duration::from_millis(750),
-        snapshot_every: 10_000,
-    }
-}
-
-async fn channel(addr: &str) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy()
-}
-
-async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>, Vec<String>) {
-    let addrs: Vec<String> = (0..n)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    let mut nodes = Vec::new();
-    for (i, a) in addrs.iter().enumerate() {
-        let mut c = NodeConfig::new(i as u64 + 1, a.parse().unwrap(), dir.join(format!("n{i}")));
-        c.join = addrs.clone();
-        c.timing = timing();
-        nodes.push(node::start(c).await.unwrap());
-    }
-    let start = Instant::now();
-    loop {
-        let r = AdminServiceClient::new(channel(&addrs[0]).await)
-            .init(InitRequest {})
-            .await
-            .unwrap()
-            .into_inner();
-        if r.error.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "init: {}",
-            r.error
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (nodes, addrs)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splitting_a_tablet_during_writes_loses_and_duplicates_no_key() {

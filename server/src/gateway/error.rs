@@ -16,6 +16,10 @@ pub enum GatewayError {
     /// no quorum, nodes down); retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The transaction was aborted (wounded, lock timeout, leader change);
+    /// retry the whole transaction.
+    #[error("transaction aborted: {0}")]
+    Aborted(String),
     /// A replica failed in a way retrying will not fix.
     #[error("tablet error: {0}")]
     Failed(String),
@@ -26,7 +30,9 @@ impl GatewayError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            GatewayError::Unavailable(_) | GatewayError::NotInitialized(_)
+            GatewayError::Unavailable(_)
+                | GatewayError::NotInitialized(_)
+                | GatewayError::Aborted(_)
         )
     }
 }

@@ -14,6 +14,8 @@
 
 mod error;
 mod route;
+mod txn;
 
 pub use error::GatewayError;
 pub use route::{Gateway, GatewayConfig};
+pub use txn::Transaction;

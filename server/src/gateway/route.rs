@@ -45,7 +45,7 @@ pub struct Gateway {
     config: GatewayConfig,
 }
 
-type WireResult<T> = Result<Result<T, common::TabletError>, tonic::Status>;
+pub(super) type WireResult<T> = Result<Result<T, common::TabletError>, tonic::Status>;
 
 impl Gateway {
     /// A gateway over `cache`, reaching nodes through `peers`.
@@ -80,7 +80,7 @@ impl Gateway {
     /// The cached tablet for `key`, refreshing from the meta tablet on a
     /// miss (never for system keys: the meta tablet's own descriptor comes
     /// from join or init).
-    async fn route(&self, key: &[u8]) -> Result<TabletDescriptor, GatewayError> {
+    pub(super) async fn route(&self, key: &[u8]) -> Result<TabletDescriptor, GatewayError> {
         if let Some(d) = self.cache.lookup(key) {
             return Ok(d);
         }
@@ -97,7 +97,7 @@ impl Gateway {
 
     /// Calls `f` on the leader of the tablet owning `key`, following hints
     /// and re-routing until it answers or the deadline passes.
-    async fn call<T, F, Fut>(
+    pub(super) async fn call<T, F, Fut>(
         &self,
         key: &[u8],
         mut f: F,
@@ -178,7 +178,7 @@ impl Gateway {
                         Some(Kind::ClockUnsynchronized(c)) => {
                             last = format!("node {node}: clock unsynchronized: {}", c.message);
                         }
-                        Some(Kind::TxnAborted(a)) => return Err(GatewayError::Failed(a.reason)),
+                        Some(Kind::TxnAborted(a)) => return Err(GatewayError::Aborted(a.reason)),
                         Some(Kind::Internal(i)) => return Err(GatewayError::Failed(i.message)),
                         None => last = format!("node {node}: empty error"),
                     },

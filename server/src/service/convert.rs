@@ -28,14 +28,19 @@ pub fn tablet_error_to_wire(e: &TabletError) -> common::TabletError {
             Kind::TabletNotFound(common::TabletNotFound { tablet_id: *tablet })
         }
         TabletError::WrongTablet { .. } => Kind::WrongTablet(common::WrongTablet { current: None }),
+        TabletError::TxnAborted { reason, .. } => Kind::TxnAborted(common::TxnAborted {
+            txn_id: None,
+            reason: reason.clone(),
+        }),
         TabletError::ClockUnsynchronized(m) => {
             Kind::ClockUnsynchronized(common::ClockUnsynchronized { message: m.clone() })
         }
-        TabletError::Locked { .. } | TabletError::Storage { .. } | TabletError::Refused { .. } => {
-            Kind::Internal(common::Internal {
-                message: e.to_string(),
-            })
-        }
+        TabletError::Locked { .. }
+        | TabletError::Storage { .. }
+        | TabletError::Refused { .. }
+        | TabletError::Ambiguous { .. } => Kind::Internal(common::Internal {
+            message: e.to_string(),
+        }),
     };
     common::TabletError { kind: Some(kind) }
 }

@@ -42,6 +42,8 @@ pub fn gateway_status(e: GatewayError) -> Status {
             "cluster not initialized or not known to this node yet ({m}); run `spanlite init`"
         )),
         GatewayError::Unavailable(m) => Status::unavailable(m),
+        // 40001-style: the client retries the whole transaction.
+        GatewayError::Aborted(m) => Status::aborted(m),
         GatewayError::Failed(m) => Status::internal(m),
     }
 }

@@ -4,20 +4,26 @@
 //! Built so far: raw reads (`Read`, `Scan` without a transaction: the latest
 //! committed values at the leader under its lease) and raw writes (`Commit`
 //! without a transaction or participants: one atomic Raft entry at a new
-//! timestamp, with commit wait). The transaction calls (`Prepare`, `Abort`,
-//! `TxnStatus`, and `Commit`/`Read` with a transaction) answer
-//! `UNIMPLEMENTED` until the transaction layer exists.
+//! timestamp, with commit wait); and single-tablet read-write transactions
+//! under 2PL (`Read`/`Scan` with a transaction take locks, `Commit` with a
+//! transaction and no participants is the one-phase fast path, `Abort`
+//! releases). Two-phase commit (`Prepare`, `TxnStatus`, `Commit` with
+//! participants), snapshot reads at a timestamp and the OCC/SSI modes answer
+//! `UNIMPLEMENTED` until they are built.
 
 use std::sync::Arc;
 
 use spanlite_proto::common;
 use spanlite_proto::tablet::tablet_service_server::TabletService;
 use spanlite_proto::tablet::{
-    AbortRequest, AbortResponse, CommitRequest, CommitResponse, KeyValue, PrepareRequest,
-    PrepareResponse, ReadRequest, ReadResponse, ScanRequest, ScanResponse, TxnStatusRequest,
-    TxnStatusResponse, mutation,
+    AbortRequest, AbortResponse, CommitRequest, CommitResponse, KeyValue, LockStrength,
+    PrepareRequest, PrepareResponse, ReadRequest, ReadResponse, ScanRequest, ScanResponse, TxnMeta,
+    TxnStatusRequest, TxnStatusResponse, mutation,
 };
 use spanlite_storage::meta::TabletId;
+use spanlite_storage::mvcc::TxnId;
+use spanlite_truetime::Timestamp;
+use spanlite_txn::lock::LockMode;
 use tonic::{Request, Response, Status};
 
 use super::convert::tablet_error_to_wire;
@@ -45,6 +51,43 @@ impl TabletGrpc {
     }
 }
 
+/// How long a transactional request waits for a lock before its
+/// transaction is aborted (and retried by its client).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The transaction id and wound-wait priority of a 2PL transaction.
+fn txn_of(meta: &TxnMeta) -> Result<(TxnId, Timestamp), Status> {
+    if meta.mode != common::ConcurrencyMode::Unspecified as i32
+        && meta.mode != common::ConcurrencyMode::ConcurrencyMode2pl as i32
+    {
+        return Err(Status::unimplemented(
+            "only 2PL transactions are built; OCC, SSI and SI come later",
+        ));
+    }
+    let id = meta
+        .txn_id
+        .as_ref()
+        .and_then(|t| <[u8; 16]>::try_from(t.id.as_slice()).ok())
+        .ok_or_else(|| Status::invalid_argument("transaction id must be 16 bytes"))?;
+    let priority = meta
+        .priority
+        .as_ref()
+        .map(|p| Timestamp::from_nanos(p.nanos))
+        .ok_or_else(|| Status::invalid_argument("transaction without a priority"))?;
+    Ok((TxnId(u128::from_be_bytes(id)), priority))
+}
+
+fn mutations_of(writes: Vec<spanlite_proto::tablet::Mutation>) -> Result<Vec<Mutation>, Status> {
+    writes
+        .into_iter()
+        .map(|w| match w.op {
+            Some(mutation::Op::Put(value)) => Ok(Mutation::Put { key: w.key, value }),
+            Some(mutation::Op::Delete(_)) => Ok(Mutation::Delete { key: w.key }),
+            None => Err(Status::invalid_argument("a write without put or delete")),
+        })
+        .collect()
+}
+
 fn no_txn_yet(what: &str) -> Status {
     Status::unimplemented(format!(
         "{what}: transactions are not built yet; only raw reads and writes are served"
@@ -55,8 +98,37 @@ fn no_txn_yet(what: &str) -> Status {
 impl TabletService for TabletGrpc {
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let req = request.into_inner();
-        if req.txn.is_some() || req.read_ts.is_some() {
-            return Err(no_txn_yet("transactional and snapshot reads"));
+        if req.read_ts.is_some() {
+            return Err(no_txn_yet("snapshot reads at a timestamp"));
+        }
+        if let Some(meta) = &req.txn {
+            let (txn, priority) = txn_of(meta)?;
+            let mode = if req.lock == LockStrength::Exclusive as i32 {
+                LockMode::Exclusive
+            } else {
+                LockMode::Shared
+            };
+            let result = match self.replica(req.tablet_id) {
+                Ok(r) => r.txn_read(txn, priority, req.keys, mode, LOCK_WAIT).await,
+                Err(e) => Err(e),
+            };
+            return Ok(Response::new(match result {
+                Ok(pairs) => ReadResponse {
+                    values: pairs
+                        .into_iter()
+                        .map(|(key, value)| KeyValue {
+                            key,
+                            value,
+                            version_ts: None,
+                        })
+                        .collect(),
+                    error: None,
+                },
+                Err(e) => ReadResponse {
+                    values: Vec::new(),
+                    error: Some(tablet_error_to_wire(&e)),
+                },
+            }));
         }
         let result = self.replica(req.tablet_id).and_then(|r| {
             let mut values = Vec::new();
@@ -85,8 +157,8 @@ impl TabletService for TabletGrpc {
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
         let req = request.into_inner();
-        if req.txn.is_some() || req.read_ts.is_some() {
-            return Err(no_txn_yet("transactional and snapshot scans"));
+        if req.read_ts.is_some() {
+            return Err(no_txn_yet("snapshot scans at a timestamp"));
         }
         if req.reverse {
             return Err(Status::unimplemented("reverse raw scans are not offered"));
@@ -96,9 +168,14 @@ impl TabletService for TabletGrpc {
             .map(|r| KeyRange::new(r.start, r.end))
             .unwrap_or_default();
         let limit = req.limit as usize;
-        let result = self
-            .replica(req.tablet_id)
-            .and_then(|r| r.scan(&range, limit));
+        let txn = req.txn.as_ref().map(txn_of).transpose()?;
+        let result = match (self.replica(req.tablet_id), txn) {
+            (Ok(r), Some((txn, priority))) => {
+                r.txn_scan(txn, priority, &range, limit, LOCK_WAIT).await
+            }
+            (Ok(r), None) => r.scan(&range, limit),
+            (Err(e), _) => Err(e),
+        };
         Ok(Response::new(match result {
             Ok(rows) => {
                 let resume_key = if limit > 0 && rows.len() == limit {
@@ -143,23 +220,21 @@ impl TabletService for TabletGrpc {
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
         let req = request.into_inner();
-        if req.txn.is_some() || !req.participants.is_empty() || req.commit_ts.is_some() {
-            return Err(no_txn_yet("transactional Commit"));
+        if !req.participants.is_empty() || req.commit_ts.is_some() {
+            return Err(no_txn_yet("two-phase commit"));
         }
-        let mut mutations = Vec::with_capacity(req.writes.len());
-        for w in req.writes {
-            mutations.push(match w.op {
-                Some(mutation::Op::Put(value)) => Mutation::Put { key: w.key, value },
-                Some(mutation::Op::Delete(_)) => Mutation::Delete { key: w.key },
-                None => return Err(Status::invalid_argument("a write without put or delete")),
-            });
-        }
+        let mutations = mutations_of(req.writes)?;
         if mutations.is_empty() {
             return Err(Status::invalid_argument("Commit without writes"));
         }
-        let result = match self.replica(req.tablet_id) {
-            Ok(r) => r.write(mutations).await,
-            Err(e) => Err(e),
+        let txn = req.txn.as_ref().map(txn_of).transpose()?;
+        let result = match (self.replica(req.tablet_id), txn) {
+            (Ok(r), Some((txn, priority))) => {
+                r.txn_commit(txn, priority, mutations, req.has_reads, LOCK_WAIT)
+                    .await
+            }
+            (Ok(r), None) => r.write(mutations).await,
+            (Err(e), _) => Err(e),
         };
         Ok(Response::new(match result {
             Ok(ts) => CommitResponse {
@@ -177,9 +252,23 @@ impl TabletService for TabletGrpc {
 
     async fn abort(
         &self,
-        _request: Request<AbortRequest>,
+        request: Request<AbortRequest>,
     ) -> Result<Response<AbortResponse>, Status> {
-        Err(no_txn_yet("Abort"))
+        let req = request.into_inner();
+        let id = req
+            .txn_id
+            .as_ref()
+            .and_then(|t| <[u8; 16]>::try_from(t.id.as_slice()).ok())
+            .ok_or_else(|| Status::invalid_argument("transaction id must be 16 bytes"))?;
+        let error = match self.replica(req.tablet_id) {
+            Ok(r) => {
+                // Unprepared here (2PL fast path): nothing durable to undo.
+                r.txn_finish(TxnId(u128::from_be_bytes(id)));
+                None
+            }
+            Err(e) => Some(tablet_error_to_wire(&e)),
+        };
+        Ok(Response::new(AbortResponse { error }))
     }
 
     async fn txn_status(

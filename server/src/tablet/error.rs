@@ -66,6 +66,28 @@ pub enum TabletError {
         reason: String,
     },
 
+    /// The transaction was aborted here (wounded by an older one, a lock
+    /// wait timed out, or the leader that held its locks changed); retry the
+    /// whole transaction.
+    #[error("tablet {tablet}: transaction aborted: {reason}")]
+    TxnAborted {
+        /// The tablet.
+        tablet: TabletId,
+        /// Why.
+        reason: String,
+    },
+
+    /// A transaction's commit may or may not have taken effect (replication
+    /// failed after the entry was proposed). Not retried automatically:
+    /// the client must find out (e.g. read back) before retrying.
+    #[error("tablet {tablet}: commit outcome unknown: {message}")]
+    Ambiguous {
+        /// The tablet.
+        tablet: TabletId,
+        /// What failed.
+        message: String,
+    },
+
     /// Local storage failed; not retryable on this node.
     #[error("tablet {tablet}: storage error: {source}")]
     Storage {
@@ -91,7 +113,9 @@ impl TabletError {
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
-            TabletError::Storage { .. } | TabletError::Refused { .. }
+            TabletError::Storage { .. }
+                | TabletError::Refused { .. }
+                | TabletError::Ambiguous { .. }
         )
     }
 }

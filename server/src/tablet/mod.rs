@@ -4,6 +4,7 @@
 mod error;
 mod lease;
 mod replica;
+mod txn;
 
 pub use error::TabletError;
 pub use lease::{LeaseTracker, LeaseView};

@@ -24,6 +24,8 @@ use super::error::TabletError;
 use super::lease::{LeaseTracker, LeaseView};
 use crate::directory::KeyRange;
 use crate::raft::{Applied, Command, CommandResponse, Mutation, Node, NodeId, Raft};
+use spanlite_storage::mvcc::TxnId;
+use spanlite_txn::lock::LockTable;
 
 /// Timestamp state of the leader.
 #[derive(Debug, Default)]
@@ -38,7 +40,7 @@ struct Clock {
 
 /// A tablet replica hosted on this node.
 pub struct Replica {
-    tablet: TabletId,
+    pub(super) tablet: TabletId,
     node_id: NodeId,
     range: RwLock<KeyRange>,
     raft: Raft,
@@ -48,6 +50,22 @@ pub struct Replica {
     truetime: Arc<TrueTime>,
     clock: Arc<Mutex<Clock>>,
     follower: JoinHandle<()>,
+    /// The leader's lock table (2PL); reset when a new term starts serving.
+    pub(super) locks: Arc<LockTable>,
+    /// Transactions known to this leader's lock table, and aborted ones.
+    pub(super) txns: Arc<Mutex<TxnBook>>,
+    /// Aborts transactions the lock table wounds.
+    reaper: JoinHandle<()>,
+}
+
+/// What a leader remembers about transactions between their calls.
+#[derive(Debug, Default)]
+pub(super) struct TxnBook {
+    /// Took locks here in the current term.
+    pub(super) known: std::collections::HashSet<TxnId>,
+    /// Aborted here, with the reason, until the transaction's own abort or
+    /// commit call arrives.
+    pub(super) aborted: std::collections::HashMap<TxnId, String>,
 }
 
 /// What a replica is made of (see [`Replica::start`]).
@@ -83,7 +101,7 @@ impl std::fmt::Debug for Replica {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -93,6 +111,24 @@ impl Replica {
     pub fn start(parts: ReplicaParts) -> Arc<Self> {
         let lease = LeaseTracker::new(parts.lease);
         let clock = Arc::new(Mutex::new(Clock::default()));
+        let (locks, mut wounded) = LockTable::new();
+        let locks = Arc::new(locks);
+        let txns: Arc<Mutex<TxnBook>> = Arc::default();
+        // NB: a wounded transaction is unprepared (prepared ones cannot be
+        // wounded) and its writes are buffered at its gateway, so aborting it
+        // here is only forgetting its locks.
+        let reaper = {
+            let (locks, txns) = (locks.clone(), txns.clone());
+            tokio::spawn(async move {
+                while let Some(txn) = wounded.recv().await {
+                    locks.release_all(txn);
+                    let mut book = lock(&txns);
+                    book.known.remove(&txn);
+                    book.aborted
+                        .insert(txn, "wounded by an older transaction".to_string());
+                }
+            })
+        };
         let follower = {
             let lease = lease.clone();
             let raft = parts.raft.clone();
@@ -102,6 +138,7 @@ impl Replica {
             let clock = clock.clone();
             let (tablet, me) = (parts.tablet, parts.node_id);
             let tracker = lease.clone();
+            let (locks, txns) = (locks.clone(), txns.clone());
             tokio::spawn(lease.follow(me, metrics, move |term| {
                 tokio::spawn(start_lease(
                     LeaseStarter {
@@ -112,6 +149,8 @@ impl Replica {
                         applied: applied.clone(),
                         clock: clock.clone(),
                         tracker: tracker.clone(),
+                        locks: locks.clone(),
+                        txns: txns.clone(),
                     },
                     term,
                 ));
@@ -128,6 +167,9 @@ impl Replica {
             truetime: parts.truetime,
             clock,
             follower,
+            locks,
+            txns,
+            reaper,
         })
     }
 
@@ -254,7 +296,7 @@ impl Replica {
         }
     }
 
-    fn check_serving(&self) -> Result<LeaseView, TabletError> {
+    pub(super) fn check_serving(&self) -> Result<LeaseView, TabletError> {
         let view = self.lease.view();
         let (serving_term, stepping_down) = {
             let clock = lock(&self.clock);
@@ -267,7 +309,7 @@ impl Replica {
         }
     }
 
-    fn check_key(&self, key: &[u8]) -> Result<(), TabletError> {
+    pub(super) fn check_key(&self, key: &[u8]) -> Result<(), TabletError> {
         let range = self.range.read().unwrap_or_else(PoisonError::into_inner);
         if range.contains(key) {
             Ok(())
@@ -403,6 +445,7 @@ impl Replica {
 impl Drop for Replica {
     fn drop(&mut self) {
         self.follower.abort();
+        self.reaper.abort();
     }
 }
 
@@ -415,6 +458,8 @@ struct LeaseStarter {
     applied: watch::Receiver<Applied>,
     clock: Arc<Mutex<Clock>>,
     tracker: LeaseTracker,
+    locks: Arc<LockTable>,
+    txns: Arc<Mutex<TxnBook>>,
 }
 
 /// Proposes `LeaseStart` for `term` and, once it is applied, lets the
@@ -443,6 +488,10 @@ async fn start_lease(s: LeaseStarter, term: u64) {
             .await
         {
             Ok(resp) if resp.log_id.leader_id.term == term => {
+                // Locks of an earlier term mean nothing now: transactions
+                // that read under them are aborted at commit (has_reads).
+                s.locks.reset();
+                *lock(&s.txns) = TxnBook::default();
                 let mut clock = lock(&s.clock);
                 clock.last_assigned = clock.last_assigned.max(floor);
                 clock.serving_term = Some(term);

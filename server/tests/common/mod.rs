@@ -13,9 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use spanlite_proto::admin::InitRequest;
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
 use spanlite_proto::raft::raft_service_server::RaftServiceServer;
 use spanlite_server::directory::KeyRange;
-use spanlite_server::node::{Store, StoreConfig};
+use spanlite_server::node::{self, NodeConfig, RunningNode, Store, StoreConfig};
 use spanlite_server::raft::{Mutation, Node, NodeId, RaftTiming};
 use spanlite_server::tablet::{Replica, TabletError};
 use spanlite_truetime::{SystemClock, TrueTime, TrueTimeConfig};
@@ -23,6 +25,7 @@ use tokio::net::TcpSocket;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Channel;
 
 /// Fast timing for tests: elections in a few hundred ms.
 pub fn test_timing() -> RaftTiming {
@@ -287,4 +290,60 @@ impl Cluster {
             n.stop().await;
         }
     }
+}
+
+/// Raft timing of the real-node test clusters.
+pub fn node_timing() -> RaftTiming {
+    RaftTiming {
+        heartbeat: Duration::from_millis(100),
+        election_min: Duration::from_millis(500),
+        election_max: Duration::from_millis(750),
+        snapshot_every: 10_000,
+    }
+}
+
+/// A lazily connecting channel to `addr`.
+pub async fn channel(addr: &str) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy()
+}
+
+/// `n` real nodes (gRPC on loopback, ports chosen freely) with one join
+/// list, initialized; returns them with their addresses.
+pub async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>, Vec<String>) {
+    let addrs: Vec<String> = (0..n)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, a) in addrs.iter().enumerate() {
+        let mut c = NodeConfig::new(i as u64 + 1, a.parse().unwrap(), dir.join(format!("n{i}")));
+        c.join = addrs.clone();
+        c.timing = node_timing();
+        nodes.push(node::start(c).await.unwrap());
+    }
+    let start = Instant::now();
+    loop {
+        let r = AdminServiceClient::new(channel(&addrs[0]).await)
+            .init(InitRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if r.error.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "init: {}",
+            r.error
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (nodes, addrs)
 }

@@ -289,6 +289,10 @@ impl LockState {
 
     /// Releases every lock and wait of `txn` (commit or abort) and grants
     /// whoever can go now.
+    ///
+    /// INVARIANT: a wounded transaction stays marked wounded after its locks
+    /// are released (until [`LockState::forget`]), so a request of it that
+    /// races with its abort is refused rather than granted afresh.
     pub fn release_all(&mut self, txn: TxnId) -> Effects {
         self.keys.retain(|_, holders| {
             holders.retain(|(h, _)| *h != txn);
@@ -306,8 +310,18 @@ impl LockState {
             self.waiters.remove(&t);
             effects.failed.push(t);
         }
-        self.txns.remove(&txn);
+        if !self.is_wounded(txn) {
+            self.txns.remove(&txn);
+        }
         effects.granted = self.grant_waiters();
+        effects
+    }
+
+    /// Releases everything of `txn` and forgets it entirely, wounded or not
+    /// (its client has finished it).
+    pub fn forget(&mut self, txn: TxnId) -> Effects {
+        let effects = self.release_all(txn);
+        self.txns.remove(&txn);
         effects
     }
 

@@ -149,6 +149,14 @@ impl LockTable {
         self.deliver(&mut inner, effects);
     }
 
+    /// Releases everything of `txn` and forgets it, wounded or not: its
+    /// client finished it (committed, or acknowledged the abort).
+    pub fn forget(&self, txn: TxnId) {
+        let mut inner = self.lock();
+        let effects = inner.state.forget(txn);
+        self.deliver(&mut inner, effects);
+    }
+
     /// `txn` prepared here: it can no longer be wounded.
     pub fn mark_prepared(&self, txn: TxnId, priority: Timestamp) {
         self.lock().state.mark_prepared(txn, priority);
@@ -157,6 +165,16 @@ impl LockTable {
     /// Re-takes a prepared transaction's exclusive locks from its intents.
     pub fn restore_prepared(&self, txn: TxnId, priority: Timestamp, keys: Vec<Vec<u8>>) {
         self.lock().state.restore_prepared(txn, priority, keys);
+    }
+
+    /// Drops every lock and fails every wait (`Wounded`): a leader starting
+    /// a new term, whose old locks mean nothing any more.
+    pub fn reset(&self) {
+        let mut inner = self.lock();
+        inner.state = LockState::new();
+        for (_, tx) in inner.waiting.drain() {
+            let _ = tx.send(Err(LockError::Wounded));
+        }
     }
 
     /// True when `txn` was wounded and must abort.

@@ -90,6 +90,23 @@ fn wounded_transaction_cannot_take_new_locks() {
 }
 
 #[test]
+fn wounded_transaction_stays_refused_after_its_locks_are_released() {
+    // The abort of a wounded transaction (releasing its locks) may race with
+    // a request of its own; that request must not be granted afresh.
+    let mut s = LockState::new();
+    must_grant(&mut s, 5, key("a"), Shared);
+    must_wait(&mut s, 1, key("a"), Exclusive);
+    s.release_all(t(5));
+    assert_eq!(
+        s.acquire(t(5), prio(5), key("a"), Exclusive),
+        Err(Refused::Wounded)
+    );
+    // Once its client has finished it, the id is free again.
+    s.forget(t(5));
+    assert!(!s.is_wounded(t(5)));
+}
+
+#[test]
 fn prepared_transaction_cannot_take_new_locks() {
     let mut s = LockState::new();
     must_grant(&mut s, 1, key("a"), Exclusive);

@@ -1,0 +1,242 @@
+//! Read-write transactions as a gateway runs them for its client (2PL):
+//! reads go to the owning tablet's leader, which locks; writes are buffered
+//! here (the transaction reads its own writes) and sent with the commit.
+//!
+//! Built so far: transactions whose reads and writes fall in one tablet,
+//! committed with the one-phase fast path. A transaction touching several
+//! tablets is refused at commit (two-phase commit is not built yet) and
+//! rolled back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use spanlite_proto::common::{self, tablet_error::Kind};
+use spanlite_proto::tablet::{
+    AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, ReadRequest, TxnMeta,
+    mutation,
+};
+use spanlite_storage::meta::TabletId;
+use spanlite_storage::mvcc::TxnId;
+use spanlite_truetime::Timestamp;
+
+use super::{Gateway, GatewayError};
+
+/// A read-write transaction (see the module docs). Finish it with
+/// [`Transaction::commit`] or [`Transaction::rollback`]; dropping it leaves
+/// its read locks to time out on the leaders.
+#[derive(Debug)]
+pub struct Transaction {
+    gateway: Gateway,
+    id: TxnId,
+    priority: Timestamp,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    read_tablets: BTreeSet<TabletId>,
+}
+
+/// Outcome of a commit attempt so far (for not re-sending an ambiguous one).
+const NOT_SENT: u8 = 0;
+const IN_FLIGHT: u8 = 1;
+
+impl Gateway {
+    /// Starts a transaction. Its priority (wound-wait) is its begin time;
+    /// `id` must be unique in the cluster (node id and a counter, say).
+    pub fn begin(&self, id: TxnId, priority: Timestamp) -> Transaction {
+        Transaction {
+            gateway: self.clone(),
+            id,
+            priority,
+            writes: BTreeMap::new(),
+            read_tablets: BTreeSet::new(),
+        }
+    }
+}
+
+impl Transaction {
+    /// The transaction's id.
+    pub fn id(&self) -> TxnId {
+        self.id
+    }
+
+    fn meta(&self) -> TxnMeta {
+        TxnMeta {
+            txn_id: Some(common::TxnId {
+                id: self.id.0.to_be_bytes().to_vec(),
+            }),
+            priority: Some(common::Timestamp {
+                nanos: self.priority.as_nanos(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The value of `key` as this transaction sees it: its own buffered
+    /// write, or the latest committed value read under a shared lock
+    /// (`for_update`: an exclusive lock).
+    pub async fn get(
+        &mut self,
+        key: &[u8],
+        for_update: bool,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        if let Some(w) = self.writes.get(key) {
+            return Ok(w.clone());
+        }
+        let meta = self.meta();
+        let lock = if for_update {
+            LockStrength::Exclusive
+        } else {
+            LockStrength::Shared
+        };
+        let (values, d) = self
+            .gateway
+            .call(key, |mut client, d| {
+                let req = ReadRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    txn: Some(meta.clone()),
+                    keys: vec![key.to_vec()],
+                    lock: lock as i32,
+                    ..Default::default()
+                };
+                async move {
+                    let resp = client.read(req).await?.into_inner();
+                    Ok(match resp.error {
+                        Some(e) => Err(e),
+                        None => Ok(resp.values),
+                    })
+                }
+            })
+            .await?;
+        self.read_tablets.insert(d.id);
+        Ok(values.into_iter().next().map(|kv| kv.value))
+    }
+
+    /// Buffers `key = value`.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    /// Buffers a delete of `key`.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    /// Commits; returns the commit timestamp (after commit wait). A
+    /// transaction without writes just releases its read locks.
+    ///
+    /// Errors: `Aborted` (retry the transaction), `Invalid` (it spans
+    /// tablets: not built yet; rolled back), `Failed` when the outcome is
+    /// unknown (not retried automatically).
+    pub async fn commit(self) -> Result<Timestamp, GatewayError> {
+        let Some(first) = self.writes.keys().next().cloned() else {
+            self.rollback().await;
+            return Ok(Timestamp::MIN);
+        };
+        let mut tablets = BTreeSet::new();
+        for key in self.writes.keys() {
+            tablets.insert(self.gateway.route(key).await?.id);
+        }
+        tablets.extend(self.read_tablets.iter().copied());
+        if tablets.len() > 1 {
+            self.rollback().await;
+            return Err(GatewayError::Invalid(
+                "the transaction touches several tablets; two-phase commit is not built yet"
+                    .to_string(),
+            ));
+        }
+        let writes: Vec<WireMutation> = self
+            .writes
+            .iter()
+            .map(|(key, value)| WireMutation {
+                key: key.clone(),
+                op: Some(match value {
+                    Some(v) => mutation::Op::Put(v.clone()),
+                    None => mutation::Op::Delete(true),
+                }),
+            })
+            .collect();
+        let meta = self.meta();
+        let read_tablets = self.read_tablets.clone();
+        let state = Arc::new(AtomicU8::new(NOT_SENT));
+        let (ts, _) = self
+            .gateway
+            .call(&first, |mut client, d| {
+                let req = CommitRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    txn: Some(meta.clone()),
+                    writes: writes.clone(),
+                    has_reads: read_tablets.contains(&d.id),
+                    ..Default::default()
+                };
+                let state = state.clone();
+                async move {
+                    // NB: an earlier attempt that neither answered nor was
+                    // refused may have committed; sending again could apply
+                    // the transaction twice.
+                    if state.swap(IN_FLIGHT, Ordering::SeqCst) == IN_FLIGHT {
+                        return Ok(Err(common::TabletError {
+                            kind: Some(Kind::Internal(common::Internal {
+                                message: "commit outcome unknown: an earlier attempt got no answer"
+                                    .to_string(),
+                            })),
+                        }));
+                    }
+                    let resp = client.commit(req).await?.into_inner();
+                    match (resp.error, resp.commit_ts) {
+                        // Refusals before anything was proposed: safe to retry.
+                        (Some(e), _) => {
+                            if matches!(
+                                e.kind,
+                                Some(
+                                    Kind::NotLeader(_)
+                                        | Kind::WrongTablet(_)
+                                        | Kind::TabletNotFound(_)
+                                )
+                            ) {
+                                state.store(NOT_SENT, Ordering::SeqCst);
+                            }
+                            Ok(Err(e))
+                        }
+                        (None, Some(ts)) => Ok(Ok(Timestamp::from_nanos(ts.nanos))),
+                        (None, None) => Ok(Err(common::TabletError {
+                            kind: Some(Kind::Internal(common::Internal {
+                                message: "commit without a timestamp".to_string(),
+                            })),
+                        })),
+                    }
+                }
+            })
+            .await?;
+        Ok(ts)
+    }
+
+    /// Releases whatever the transaction holds on every tablet it read from
+    /// (best effort: locks of a vanished leader died with its term).
+    pub async fn rollback(self) {
+        let meta_id = self.meta().txn_id;
+        for &tablet in &self.read_tablets {
+            let Some(d) = self.gateway.cache().tablet(tablet) else {
+                continue;
+            };
+            let txn_id = meta_id.clone();
+            let _ = self
+                .gateway
+                .call(&d.range.start, |mut client, d| {
+                    let req = AbortRequest {
+                        tablet_id: d.id,
+                        txn_id: txn_id.clone(),
+                        reason: "rolled back".to_string(),
+                    };
+                    async move {
+                        let resp = client.abort(req).await?.into_inner();
+                        Ok(match resp.error {
+                            Some(e) => Err(e),
+                            None => Ok(()),
+                        })
+                    }
+                })
+                .await;
+        }
+    }
+}
