@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::start_cluster;
+use spanlite_server::directory::FIRST_DATA_TABLET;
 use spanlite_server::gateway::{Gateway, GatewayError, Transaction};
 use spanlite_server::raft::Mutation;
 use spanlite_storage::mvcc::TxnId;
@@ -187,6 +188,124 @@ async fn anomaly_dirty_read_is_prevented_and_transactions_read_their_own_writes(
         100,
         "a rolled-back write became visible"
     );
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomaly_read_skew_is_prevented() {
+    // Transfers keep a + b = 100; a reader summing a and b while transfers
+    // run must always see 100.
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = start_cluster(dir.path(), 3).await;
+    let gw = nodes[0].context.gateway.clone();
+    set(&gw, "bal/a", 50).await;
+    set(&gw, "bal/b", 50).await;
+    let transfers = {
+        let gw = nodes[1].context.gateway.clone();
+        tokio::spawn(async move {
+            for i in 0..20 {
+                let priority = now();
+                loop {
+                    let mut t = begin(&gw, priority);
+                    let r = async {
+                        let a = int(t.get(b"bal/a", true).await?);
+                        let b = int(t.get(b"bal/b", true).await?);
+                        let amount = if i % 2 == 0 { 7 } else { -7 };
+                        t.put(b"bal/a".to_vec(), (a - amount).to_string().into_bytes());
+                        t.put(b"bal/b".to_vec(), (b + amount).to_string().into_bytes());
+                        Ok::<_, GatewayError>(())
+                    }
+                    .await;
+                    match r {
+                        Ok(()) => match t.commit().await {
+                            Ok(_) => break,
+                            Err(GatewayError::Aborted(_)) => continue,
+                            Err(e) => panic!("{e}"),
+                        },
+                        Err(e) if e.is_retryable() => t.rollback().await,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        })
+    };
+    let mut sums = 0;
+    while !transfers.is_finished() {
+        let mut t = begin(&gw, now());
+        let r = async {
+            let a = int(t.get(b"bal/a", false).await?);
+            tokio::task::yield_now().await;
+            let b = int(t.get(b"bal/b", false).await?);
+            Ok::<_, GatewayError>(a + b)
+        }
+        .await;
+        match r {
+            Ok(sum) => {
+                assert_eq!(sum, 100, "read skew: a + b = {sum}");
+                sums += 1;
+                t.commit().await.unwrap();
+            }
+            Err(e) if e.is_retryable() => t.rollback().await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    transfers.await.unwrap();
+    assert!(sums > 0, "no read overlapped the transfers");
+    assert_eq!(read(&gw, "bal/a").await + read(&gw, "bal/b").await, 100);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomaly_phantom_is_prevented() {
+    // A scan's range lock keeps inserts out of the range until the scanning
+    // transaction ends: scanning twice in one transaction gives the same rows.
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = start_cluster(dir.path(), 3).await;
+    let gw = nodes[0].context.gateway.clone();
+    set(&gw, "emp/1", 1).await;
+    set(&gw, "emp/2", 1).await;
+    // The scanner is older, so the inserter waits rather than wounding it.
+    let mut scanner = begin(&gw, now());
+    let first = scanner.scan(b"emp/", b"emp0").await.unwrap();
+    assert_eq!(first.len(), 2);
+    let inserter = {
+        let gw = nodes[1].context.gateway.clone();
+        tokio::spawn(async move {
+            let mut t = begin(&gw, now());
+            t.put(b"emp/3".to_vec(), b"1".to_vec());
+            t.commit().await
+        })
+    };
+    // The insert reaches the leader and queues behind the range lock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !nodes.iter().any(|n| {
+        n.context
+            .store
+            .replica(FIRST_DATA_TABLET)
+            .is_some_and(|r| r.lock_waiters() > 0)
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the insert never waited for the range lock"
+        );
+        assert!(
+            !inserter.is_finished(),
+            "the insert did not wait for the scan's range lock"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!inserter.is_finished());
+    let second = scanner.scan(b"emp/", b"emp0").await.unwrap();
+    assert_eq!(second, first, "phantom: the second scan saw a new row");
+    scanner.commit().await.unwrap();
+    inserter.await.unwrap().unwrap();
+    let mut after = begin(&gw, now());
+    assert_eq!(after.scan(b"emp/", b"emp0").await.unwrap().len(), 3);
+    after.commit().await.unwrap();
     for n in nodes {
         n.shutdown().await.unwrap();
     }

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::{
-    AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, ReadRequest, TxnMeta,
-    mutation,
+    AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, ReadRequest, ScanRequest,
+    TxnMeta, mutation,
 };
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
@@ -109,6 +109,67 @@ impl Transaction {
             .await?;
         self.read_tablets.insert(d.id);
         Ok(values.into_iter().next().map(|kv| kv.value))
+    }
+
+    /// The pairs in `[start, end)` as this transaction sees them (its
+    /// buffered writes over the latest committed values), under a shared
+    /// range lock, so no other transaction can insert into the range until
+    /// this one ends (no phantoms). One tablet only for now: the range must
+    /// lie in the tablet owning `start`.
+    pub async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        let meta = self.meta();
+        let (pairs, d) = self
+            .gateway
+            .call(start, |mut client, d| {
+                let req = ScanRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    txn: Some(meta.clone()),
+                    range: Some(common::KeyRange {
+                        start: start.to_vec(),
+                        end: end.to_vec(),
+                    }),
+                    ..Default::default()
+                };
+                async move {
+                    let resp = client.scan(req).await?.into_inner();
+                    Ok(match resp.error {
+                        Some(e) => Err(e),
+                        None => Ok(resp.pairs),
+                    })
+                }
+            })
+            .await?;
+        self.read_tablets.insert(d.id);
+        let tablet_end_covers =
+            d.range.end.is_empty() || (!end.is_empty() && end <= d.range.end.as_slice());
+        if !tablet_end_covers {
+            return Err(GatewayError::Invalid(
+                "the scanned range spans tablets; multi-tablet transactions are not built yet"
+                    .to_string(),
+            ));
+        }
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
+            pairs.into_iter().map(|kv| (kv.key, kv.value)).collect();
+        for (k, w) in &self.writes {
+            let inside = k.as_slice() >= start && (end.is_empty() || k.as_slice() < end);
+            if !inside {
+                continue;
+            }
+            match w {
+                Some(v) => {
+                    merged.insert(k.clone(), v.clone());
+                }
+                None => {
+                    merged.remove(k);
+                }
+            }
+        }
+        Ok(merged.into_iter().collect())
     }
 
     /// Buffers `key = value`.

@@ -160,6 +160,11 @@ impl Replica {
         result
     }
 
+    /// Requests waiting in this replica's lock table.
+    pub fn lock_waiters(&self) -> usize {
+        self.locks.waiting()
+    }
+
     /// Aborts `txn` here (idempotent): releases its locks and forgets it.
     pub fn txn_finish(&self, txn: TxnId) {
         self.locks.forget(txn);

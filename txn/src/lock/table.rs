@@ -177,6 +177,11 @@ impl LockTable {
         }
     }
 
+    /// Number of requests waiting for a lock (metrics, tests).
+    pub fn waiting(&self) -> usize {
+        self.lock().state.waiting()
+    }
+
     /// True when `txn` was wounded and must abort.
     pub fn is_wounded(&self, txn: TxnId) -> bool {
         self.lock().state.is_wounded(txn)
