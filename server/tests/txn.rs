@@ -310,3 +310,40 @@ async fn anomaly_phantom_is_prevented() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_of_a_vanished_client_are_released_when_it_goes_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = start_cluster(dir.path(), 3).await;
+    let gw = nodes[0].context.gateway.clone();
+    set(&gw, "held", 1).await;
+    // An old transaction locks the key and is never heard from again.
+    let mut vanished = begin(&gw, now());
+    vanished.get(b"held", true).await.unwrap();
+    std::mem::forget(vanished);
+    // A younger writer cannot wound it, only wait; the leader aborts the
+    // silent one after the idle timeout (1 s here; waiting for a lock does
+    // not count as silence) and the writer goes on.
+    let start = Instant::now();
+    let priority = now();
+    loop {
+        let mut writer = begin(&gw, priority);
+        writer.put(b"held".to_vec(), b"2".to_vec());
+        match writer.commit().await {
+            Ok(_) => break,
+            // E.g. a leader change under load; a client retries.
+            Err(GatewayError::Aborted(_)) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Well before one lock wait (5 s) would have run out.
+    assert!(
+        start.elapsed() < Duration::from_millis(4500),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(read(&gw, "held").await, 2);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -60,6 +60,8 @@ pub struct NodeConfig {
     pub sync_interval: Duration,
     /// Time between fuzzy checkpoints.
     pub checkpoint_interval: Duration,
+    /// Unprepared transactions silent this long are aborted.
+    pub txn_idle_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -79,6 +81,7 @@ impl NodeConfig {
             timing: RaftTiming::default(),
             sync_interval: Duration::from_secs(2),
             checkpoint_interval: Duration::from_secs(60),
+            txn_idle_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -201,6 +204,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let is_master = config.time_masters.is_empty() || config.time_masters.contains(&advertise);
     let mut store_config = StoreConfig::new(config.node_id, config.data_dir.clone());
     store_config.timing = config.timing;
+    store_config.txn_idle_timeout = config.txn_idle_timeout;
     let peers = crate::raft::Peers::new(store_config.transport.clone());
     let sources: Vec<Arc<dyn TimeSource>> = if is_master {
         vec![Arc::new(ReferenceClockSource::new(

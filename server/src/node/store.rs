@@ -52,6 +52,8 @@ pub struct StoreConfig {
     pub wal_segment_bytes: u64,
     /// RocksDB block cache.
     pub block_cache_bytes: usize,
+    /// Unprepared transactions silent this long are aborted by the leader.
+    pub txn_idle_timeout: Duration,
 }
 
 impl StoreConfig {
@@ -65,6 +67,7 @@ impl StoreConfig {
             raft_cache_bytes: 4 << 20,
             wal_segment_bytes: spanlite_storage::wal::DEFAULT_SEGMENT_SIZE,
             block_cache_bytes: 64 << 20,
+            txn_idle_timeout: Duration::from_secs(10),
         }
     }
 
@@ -314,6 +317,7 @@ impl Store {
             mvcc: self.mvcc.clone(),
             applied,
             lease: self.config.lease(),
+            txn_idle_timeout: self.config.txn_idle_timeout,
             truetime: self.truetime.clone(),
         });
         self.replicas

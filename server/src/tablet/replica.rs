@@ -66,6 +66,8 @@ pub(super) struct TxnBook {
     /// Aborted here, with the reason, until the transaction's own abort or
     /// commit call arrives.
     pub(super) aborted: std::collections::HashMap<TxnId, String>,
+    /// When each known transaction last asked for something here.
+    pub(super) last_seen: std::collections::HashMap<TxnId, Instant>,
 }
 
 /// What a replica is made of (see [`Replica::start`]).
@@ -87,6 +89,9 @@ pub struct ReplicaParts {
     pub lease: Duration,
     /// The node's clock.
     pub truetime: Arc<TrueTime>,
+    /// An unprepared transaction silent for this long (its client vanished)
+    /// is aborted and its locks released.
+    pub txn_idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for Replica {
@@ -117,15 +122,39 @@ impl Replica {
         // NB: a wounded transaction is unprepared (prepared ones cannot be
         // wounded) and its writes are buffered at its gateway, so aborting it
         // here is only forgetting its locks.
+        // It also aborts unprepared transactions whose client went silent:
+        // their locks would otherwise block every younger transaction, which
+        // can only wait (wound-wait), for ever.
         let reaper = {
             let (locks, txns) = (locks.clone(), txns.clone());
+            let idle = parts.txn_idle_timeout;
             tokio::spawn(async move {
-                while let Some(txn) = wounded.recv().await {
-                    locks.release_all(txn);
-                    let mut book = lock(&txns);
-                    book.known.remove(&txn);
-                    book.aborted
-                        .insert(txn, "wounded by an older transaction".to_string());
+                let mut sweep = tokio::time::interval((idle / 4).max(Duration::from_millis(10)));
+                loop {
+                    let doomed: Vec<(TxnId, &str)> = tokio::select! {
+                        txn = wounded.recv() => match txn {
+                            Some(txn) => vec![(txn, "wounded by an older transaction")],
+                            None => return,
+                        },
+                        _ = sweep.tick() => lock(&txns)
+                            .last_seen
+                            .iter()
+                            .filter(|(txn, seen)| {
+                                // Waiting for a lock is not silence.
+                                seen.elapsed() > idle
+                                    && !locks.is_prepared(**txn)
+                                    && !locks.is_waiting(**txn)
+                            })
+                            .map(|(txn, _)| (*txn, "idle too long: its client went silent"))
+                            .collect(),
+                    };
+                    for (txn, reason) in doomed {
+                        locks.release_all(txn);
+                        let mut book = lock(&txns);
+                        book.known.remove(&txn);
+                        book.last_seen.remove(&txn);
+                        book.aborted.insert(txn, reason.to_string());
+                    }
                 }
             })
         };

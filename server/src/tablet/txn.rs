@@ -32,6 +32,7 @@ impl Replica {
         let reason = reason.into();
         let mut book = lock(&self.txns);
         book.known.remove(&txn);
+        book.last_seen.remove(&txn);
         book.aborted.insert(txn, reason.clone());
         TabletError::TxnAborted {
             tablet: self.tablet,
@@ -39,8 +40,14 @@ impl Replica {
         }
     }
 
+    /// Refuses requests of a transaction aborted here; notes that the
+    /// transaction is alive otherwise.
     fn check_not_aborted(&self, txn: TxnId) -> Result<(), TabletError> {
-        match lock(&self.txns).aborted.get(&txn) {
+        let mut book = lock(&self.txns);
+        if !book.aborted.contains_key(&txn) {
+            book.last_seen.insert(txn, std::time::Instant::now());
+        }
+        match book.aborted.get(&txn) {
             Some(reason) => Err(TabletError::TxnAborted {
                 tablet: self.tablet,
                 reason: reason.clone(),
@@ -62,9 +69,12 @@ impl Replica {
                 lock(&self.txns).known.insert(txn);
                 Ok(())
             }
-            Err(e @ (LockError::Wounded | LockError::Timeout(_) | LockError::Prepared)) => {
-                Err(self.aborted(txn, e.to_string()))
-            }
+            Err(
+                e @ (LockError::Wounded
+                | LockError::Timeout(_)
+                | LockError::Prepared
+                | LockError::LeaderChanged),
+            ) => Err(self.aborted(txn, e.to_string())),
         }
     }
 
@@ -171,5 +181,6 @@ impl Replica {
         let mut book = lock(&self.txns);
         book.known.remove(&txn);
         book.aborted.remove(&txn);
+        book.last_seen.remove(&txn);
     }
 }

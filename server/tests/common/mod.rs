@@ -326,6 +326,7 @@ pub async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>
         let mut c = NodeConfig::new(i as u64 + 1, a.parse().unwrap(), dir.join(format!("n{i}")));
         c.join = addrs.clone();
         c.timing = node_timing();
+        c.txn_idle_timeout = Duration::from_secs(1);
         nodes.push(node::start(c).await.unwrap());
     }
     let start = Instant::now();

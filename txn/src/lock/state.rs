@@ -363,6 +363,16 @@ impl LockState {
         }
     }
 
+    /// True when `txn` has a request waiting for a lock.
+    pub fn is_waiting(&self, txn: TxnId) -> bool {
+        self.waiters.values().any(|w| w.txn == txn)
+    }
+
+    /// True when `txn` prepared here.
+    pub fn is_prepared(&self, txn: TxnId) -> bool {
+        self.txns.get(&txn).is_some_and(|t| t.prepared)
+    }
+
     /// True when `txn` was wounded (it must abort).
     pub fn is_wounded(&self, txn: TxnId) -> bool {
         self.txns.get(&txn).is_some_and(|t| t.wounded)

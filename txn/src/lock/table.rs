@@ -27,6 +27,9 @@ pub enum LockError {
     /// A prepared transaction asked for a new lock.
     #[error("a prepared transaction cannot take new locks")]
     Prepared,
+    /// The leader started a new term and dropped every lock.
+    #[error("the tablet's leader changed; its locks were lost")]
+    LeaderChanged,
 }
 
 impl LockError {
@@ -167,14 +170,24 @@ impl LockTable {
         self.lock().state.restore_prepared(txn, priority, keys);
     }
 
-    /// Drops every lock and fails every wait (`Wounded`): a leader starting
-    /// a new term, whose old locks mean nothing any more.
+    /// Drops every lock and fails every wait (`LeaderChanged`): a leader
+    /// starting a new term, whose old locks mean nothing any more.
     pub fn reset(&self) {
         let mut inner = self.lock();
         inner.state = LockState::new();
         for (_, tx) in inner.waiting.drain() {
-            let _ = tx.send(Err(LockError::Wounded));
+            let _ = tx.send(Err(LockError::LeaderChanged));
         }
+    }
+
+    /// True when `txn` has a request waiting for a lock.
+    pub fn is_waiting(&self, txn: TxnId) -> bool {
+        self.lock().state.is_waiting(txn)
+    }
+
+    /// True when `txn` prepared here.
+    pub fn is_prepared(&self, txn: TxnId) -> bool {
+        self.lock().state.is_prepared(txn)
     }
 
     /// Number of requests waiting for a lock (metrics, tests).
