@@ -193,6 +193,37 @@ async fn anomaly_dirty_read_is_prevented_and_transactions_read_their_own_writes(
     }
 }
 
+/// Runs `n` transfers of 7 between `bal/a` and `bal/b` (a + b stays
+/// constant), each a 2PL transaction retried until it commits.
+fn spawn_transfers(gw: Gateway, n: usize) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for i in 0..n {
+            let priority = now();
+            loop {
+                let mut t = begin(&gw, priority);
+                let r = async {
+                    let a = int(t.get(b"bal/a", true).await?);
+                    let b = int(t.get(b"bal/b", true).await?);
+                    let amount = if i % 2 == 0 { 7 } else { -7 };
+                    t.put(b"bal/a".to_vec(), (a - amount).to_string().into_bytes());
+                    t.put(b"bal/b".to_vec(), (b + amount).to_string().into_bytes());
+                    Ok::<_, GatewayError>(())
+                }
+                .await;
+                match r {
+                    Ok(()) => match t.commit().await {
+                        Ok(_) => break,
+                        Err(GatewayError::Aborted(_)) => continue,
+                        Err(e) => panic!("{e}"),
+                    },
+                    Err(e) if e.is_retryable() => t.rollback().await,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anomaly_read_skew_is_prevented() {
     // Transfers keep a + b = 100; a reader summing a and b while transfers
@@ -202,35 +233,7 @@ async fn anomaly_read_skew_is_prevented() {
     let gw = nodes[0].context.gateway.clone();
     set(&gw, "bal/a", 50).await;
     set(&gw, "bal/b", 50).await;
-    let transfers = {
-        let gw = nodes[1].context.gateway.clone();
-        tokio::spawn(async move {
-            for i in 0..20 {
-                let priority = now();
-                loop {
-                    let mut t = begin(&gw, priority);
-                    let r = async {
-                        let a = int(t.get(b"bal/a", true).await?);
-                        let b = int(t.get(b"bal/b", true).await?);
-                        let amount = if i % 2 == 0 { 7 } else { -7 };
-                        t.put(b"bal/a".to_vec(), (a - amount).to_string().into_bytes());
-                        t.put(b"bal/b".to_vec(), (b + amount).to_string().into_bytes());
-                        Ok::<_, GatewayError>(())
-                    }
-                    .await;
-                    match r {
-                        Ok(()) => match t.commit().await {
-                            Ok(_) => break,
-                            Err(GatewayError::Aborted(_)) => continue,
-                            Err(e) => panic!("{e}"),
-                        },
-                        Err(e) if e.is_retryable() => t.rollback().await,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            }
-        })
-    };
+    let transfers = spawn_transfers(nodes[1].context.gateway.clone(), 20);
     let mut sums = 0;
     while !transfers.is_finished() {
         let mut t = begin(&gw, now());
@@ -343,6 +346,64 @@ async fn locks_of_a_vanished_client_are_released_when_it_goes_idle() {
         start.elapsed()
     );
     assert_eq!(read(&gw, "held").await, 2);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_transactions_take_no_locks_and_read_one_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = start_cluster(dir.path(), 3).await;
+    let gw = nodes[0].context.gateway.clone();
+    set(&gw, "bal/a", 50).await;
+    set(&gw, "bal/b", 50).await;
+
+    // Not blocked by a writer's exclusive lock: sees the committed value.
+    let mut writer = begin(&gw, now());
+    writer.get(b"bal/a", true).await.unwrap();
+    writer.put(b"bal/a".to_vec(), b"0".to_vec());
+    let mut ro = gw.read_only();
+    let a = tokio::time::timeout(Duration::from_secs(2), ro.get(b"bal/a"))
+        .await
+        .expect("a read-only read waited for a lock")
+        .unwrap();
+    assert_eq!(int(a), 50);
+    writer.rollback().await;
+
+    // A snapshot stays put: a commit after it is chosen is not seen by it,
+    // and is seen by the next read-only transaction.
+    let mut before = gw.read_only();
+    assert_eq!(int(before.get(b"bal/b").await.unwrap()), 50);
+    set(&gw, "bal/b", 51).await;
+    assert_eq!(
+        int(before.get(b"bal/b").await.unwrap()),
+        50,
+        "the snapshot moved"
+    );
+    let mut after = gw.read_only();
+    assert_eq!(int(after.get(b"bal/b").await.unwrap()), 51);
+    assert!(after.timestamp() > before.timestamp());
+    set(&gw, "bal/b", 50).await;
+
+    // Read skew is impossible: every read-only sum during transfers is 100.
+    let transfers = spawn_transfers(nodes[1].context.gateway.clone(), 20);
+    let mut sums = 0;
+    while !transfers.is_finished() {
+        let mut ro = nodes[2].context.gateway.read_only();
+        let a = int(ro.get(b"bal/a").await.unwrap());
+        tokio::task::yield_now().await;
+        let b = int(ro.get(b"bal/b").await.unwrap());
+        assert_eq!(
+            a + b,
+            100,
+            "read-only snapshot at {:?} is inconsistent",
+            ro.timestamp()
+        );
+        sums += 1;
+    }
+    transfers.await.unwrap();
+    assert!(sums > 0);
     for n in nodes {
         n.shutdown().await.unwrap();
     }

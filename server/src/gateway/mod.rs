@@ -18,4 +18,4 @@ mod txn;
 
 pub use error::GatewayError;
 pub use route::{Gateway, GatewayConfig};
-pub use txn::Transaction;
+pub use txn::{ReadOnly, Transaction};

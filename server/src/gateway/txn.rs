@@ -301,3 +301,68 @@ impl Transaction {
         }
     }
 }
+
+/// A read-only transaction: lock-free reads at one snapshot timestamp,
+/// chosen by the leader of the first tablet read (at least its
+/// `TT.now().latest`, so it sees every transaction committed before it
+/// began) and used for every later read, on any tablet.
+#[derive(Debug)]
+pub struct ReadOnly {
+    gateway: Gateway,
+    ts: Option<Timestamp>,
+}
+
+impl Gateway {
+    /// Starts a read-only transaction.
+    pub fn read_only(&self) -> ReadOnly {
+        ReadOnly {
+            gateway: self.clone(),
+            ts: None,
+        }
+    }
+}
+
+impl ReadOnly {
+    /// The snapshot timestamp, once the first read chose it.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.ts
+    }
+
+    /// The value of `key` in the snapshot.
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        let at = self.ts;
+        let (resp, _) = self
+            .gateway
+            .call(key, |mut client, d| {
+                let req = ReadRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    keys: vec![key.to_vec()],
+                    read_ts: at.map(|t| common::Timestamp {
+                        nanos: t.as_nanos(),
+                    }),
+                    choose_read_ts: at.is_none(),
+                    ..Default::default()
+                };
+                async move {
+                    let resp = client.read(req).await?.into_inner();
+                    Ok(match resp.error {
+                        Some(e) => Err(e),
+                        None => Ok((resp.values, resp.read_ts)),
+                    })
+                }
+            })
+            .await?;
+        let (values, read_ts) = resp;
+        if self.ts.is_none() {
+            self.ts = Some(Timestamp::from_nanos(
+                read_ts
+                    .ok_or_else(|| {
+                        GatewayError::Failed("snapshot read without a timestamp".to_string())
+                    })?
+                    .nanos,
+            ));
+        }
+        Ok(values.into_iter().next().map(|kv| kv.value))
+    }
+}

@@ -98,8 +98,43 @@ fn no_txn_yet(what: &str) -> Status {
 impl TabletService for TabletGrpc {
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let req = request.into_inner();
-        if req.read_ts.is_some() {
-            return Err(no_txn_yet("snapshot reads at a timestamp"));
+        if req.any_replica {
+            return Err(no_txn_yet(
+                "snapshot reads from any replica (follower reads)",
+            ));
+        }
+        if req.read_ts.is_some() || req.choose_read_ts {
+            if req.txn.is_some() {
+                return Err(Status::invalid_argument(
+                    "a snapshot read takes no transaction (read-only transactions take no locks)",
+                ));
+            }
+            let at = req.read_ts.map(|t| Timestamp::from_nanos(t.nanos));
+            let result = match self.replica(req.tablet_id) {
+                Ok(r) => r.snapshot_read(req.keys, at, LOCK_WAIT).await,
+                Err(e) => Err(e),
+            };
+            return Ok(Response::new(match result {
+                Ok((ts, pairs)) => ReadResponse {
+                    values: pairs
+                        .into_iter()
+                        .map(|(key, value)| KeyValue {
+                            key,
+                            value,
+                            version_ts: None,
+                        })
+                        .collect(),
+                    error: None,
+                    read_ts: Some(common::Timestamp {
+                        nanos: ts.as_nanos(),
+                    }),
+                },
+                Err(e) => ReadResponse {
+                    values: Vec::new(),
+                    error: Some(tablet_error_to_wire(&e)),
+                    read_ts: None,
+                },
+            }));
         }
         if let Some(meta) = &req.txn {
             let (txn, priority) = txn_of(meta)?;
@@ -123,10 +158,12 @@ impl TabletService for TabletGrpc {
                         })
                         .collect(),
                     error: None,
+                    read_ts: None,
                 },
                 Err(e) => ReadResponse {
                     values: Vec::new(),
                     error: Some(tablet_error_to_wire(&e)),
+                    read_ts: None,
                 },
             }));
         }
@@ -147,10 +184,12 @@ impl TabletService for TabletGrpc {
             Ok(values) => ReadResponse {
                 values,
                 error: None,
+                read_ts: None,
             },
             Err(e) => ReadResponse {
                 values: Vec::new(),
                 error: Some(tablet_error_to_wire(&e)),
+                read_ts: None,
             },
         }))
     }

@@ -36,6 +36,23 @@ struct Clock {
     serving_term: Option<u64>,
     /// Handing leadership off: refuse to serve until a new leader is elected.
     stepping_down: bool,
+    /// Timestamps assigned to writes not yet applied here: snapshot reads at
+    /// or above one of them wait for it.
+    inflight: std::collections::BTreeSet<Timestamp>,
+}
+
+/// Removes an in-flight write timestamp when the write is done (or
+/// abandoned) and wakes snapshot readers.
+struct InFlight<'a> {
+    replica: &'a Replica,
+    ts: Timestamp,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.replica.clock).inflight.remove(&self.ts);
+        self.replica.inflight_done.notify_waiters();
+    }
 }
 
 /// A tablet replica hosted on this node.
@@ -56,6 +73,8 @@ pub struct Replica {
     pub(super) txns: Arc<Mutex<TxnBook>>,
     /// Aborts transactions the lock table wounds.
     reaper: JoinHandle<()>,
+    /// Signalled whenever an in-flight write finishes.
+    inflight_done: tokio::sync::Notify,
 }
 
 /// What a leader remembers about transactions between their calls.
@@ -199,6 +218,7 @@ impl Replica {
             locks,
             txns,
             reaper,
+            inflight_done: tokio::sync::Notify::new(),
         })
     }
 
@@ -365,7 +385,62 @@ impl Replica {
             TabletError::ClockUnsynchronized("timestamp space exhausted".to_string())
         })?;
         clock.last_assigned = ts;
+        clock.inflight.insert(ts);
         Ok(ts)
+    }
+
+    /// The timestamp of a snapshot read (DESIGN.md §6): `at` if given, else
+    /// `max(TT.now().latest, last assigned, max applied)`. Either way no
+    /// later write of this leader gets a timestamp at or below it (the last
+    /// assigned timestamp is raised to it), so once the writes in flight at
+    /// or below it are applied, the snapshot at it never changes.
+    ///
+    /// Errors: `at` more than a second past `TT.now().latest` (it would push
+    /// every later write's timestamp, and commit wait, that far).
+    pub(super) fn snapshot_ts(&self, at: Option<Timestamp>) -> Result<Timestamp, TabletError> {
+        let now = self.truetime.now().map_err(Self::clock_error)?;
+        let max_applied = self.applied.borrow().max_ts;
+        let mut clock = lock(&self.clock);
+        let s = match at {
+            Some(t) => {
+                if t > now.latest.saturating_add(Duration::from_secs(1)) {
+                    return Err(TabletError::Refused {
+                        tablet: self.tablet,
+                        reason: format!("read timestamp {t} is in the future"),
+                    });
+                }
+                t
+            }
+            None => now.latest.max(clock.last_assigned).max(max_applied),
+        };
+        clock.last_assigned = clock.last_assigned.max(s);
+        Ok(s)
+    }
+
+    /// Waits until no write assigned a timestamp `≤ s` is still in flight.
+    pub(super) async fn wait_applied_through(
+        &self,
+        s: Timestamp,
+        deadline: Duration,
+    ) -> Result<(), TabletError> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let notified = self.inflight_done.notified();
+            if lock(&self.clock).inflight.range(..=s).next().is_none() {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return Err(TabletError::Replication {
+                    tablet: self.tablet,
+                    message: format!("writes at or below {s} still in flight after {deadline:?}"),
+                });
+            }
+        }
+    }
+
+    /// The MVCC view of the replica (snapshot reads).
+    pub(super) fn mvcc(&self) -> &Mvcc {
+        &self.mvcc
     }
 
     fn write_error(&self, e: RaftError<NodeId, ClientWriteError<NodeId, Node>>) -> TabletError {
@@ -393,9 +468,18 @@ impl Replica {
         }
         self.check_serving()?;
         let ts = self.assign_ts()?;
-        // Commit wait overlaps replication.
+        let inflight = InFlight { replica: self, ts };
+        // Commit wait overlaps replication; the write stops being in flight
+        // once applied here (or failed), before commit wait ends.
         let (written, waited) = tokio::join!(
-            self.raft.client_write(Command::Write { ts, mutations }),
+            async {
+                let written = self
+                    .raft
+                    .client_write(Command::Write { ts, mutations })
+                    .await;
+                drop(inflight);
+                written
+            },
             self.truetime.wait_until_after(ts)
         );
         let written = written.map_err(|e| self.write_error(e))?;

@@ -170,6 +170,46 @@ impl Replica {
         result
     }
 
+    /// A lock-free snapshot read of `keys` at `at`, or, when `at` is `None`
+    /// (a read-only transaction's first read), at a timestamp this leader
+    /// picks (see `snapshot_ts`). Returns the timestamp with the values.
+    /// Served by the leader under its lease once every write at or below the
+    /// timestamp is applied (waiting at most `wait`).
+    pub async fn snapshot_read(
+        &self,
+        keys: Vec<Vec<u8>>,
+        at: Option<Timestamp>,
+        wait: Duration,
+    ) -> Result<(Timestamp, Vec<(Vec<u8>, Vec<u8>)>), TabletError> {
+        for k in &keys {
+            self.check_key(k)?;
+        }
+        self.check_serving()?;
+        let s = self.snapshot_ts(at)?;
+        self.wait_applied_through(s, wait).await?;
+        let mut out = Vec::new();
+        for k in keys {
+            match self.mvcc().get(&k, s) {
+                Ok(spanlite_storage::mvcc::ReadOutcome::Ready(Some(v))) => out.push((k, v)),
+                Ok(spanlite_storage::mvcc::ReadOutcome::Ready(None)) => {}
+                Ok(spanlite_storage::mvcc::ReadOutcome::Blocked(_)) => {
+                    return Err(TabletError::Locked {
+                        tablet: self.tablet,
+                    });
+                }
+                Err(source) => {
+                    return Err(TabletError::Storage {
+                        tablet: self.tablet,
+                        source,
+                    });
+                }
+            }
+        }
+        // The lease must still hold: `s` was chosen as this term's leader.
+        self.check_serving()?;
+        Ok((s, out))
+    }
+
     /// Requests waiting in this replica's lock table.
     pub fn lock_waiters(&self) -> usize {
         self.locks.waiting()
