@@ -19,13 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{cluster, data_leader, env_or};
 use hdrhistogram::Histogram;
-use spanlite_proto::admin::InitRequest;
-use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_server::directory::FIRST_DATA_TABLET;
-use spanlite_server::node::{self, NodeConfig, RunningNode};
 use spanlite_server::raft::Mutation;
 use spanlite_server::tablet::Replica;
+
+mod common;
 
 struct Side {
     clients: usize,
@@ -96,63 +95,6 @@ impl Side {
     }
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn cluster(dir: &std::path::Path) -> Result<Vec<RunningNode>, Box<dyn Error>> {
-    // Ports: bind, note, release; the nodes bind them again at once.
-    let addrs: Vec<String> = (0..3)
-        .map(|_| {
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            Ok::<_, std::io::Error>(l.local_addr()?.to_string())
-        })
-        .collect::<Result<_, _>>()?;
-    let mut nodes = Vec::new();
-    for (i, addr) in addrs.iter().enumerate() {
-        let mut config = NodeConfig::new(i as u64 + 1, addr.parse()?, dir.join(format!("n{i}")));
-        config.join = addrs.clone();
-        nodes.push(node::start(config).await?);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", addrs[0]))?
-        .connect()
-        .await?;
-    loop {
-        let resp = AdminServiceClient::new(channel.clone())
-            .init(InitRequest {})
-            .await?
-            .into_inner();
-        if resp.error.is_empty() {
-            return Ok(nodes);
-        }
-        if Instant::now() > deadline {
-            return Err(resp.error.into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn leader(nodes: &[RunningNode]) -> Result<Arc<Replica>, Box<dyn Error>> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for n in nodes {
-            if let Some(r) = n.context.store.replica(FIRST_DATA_TABLET)
-                && r.is_serving()
-            {
-                return Ok(r);
-            }
-        }
-        if Instant::now() > deadline {
-            return Err("no leader for the data tablet".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
     // `cargo bench` passes --bench; `cargo test --benches` wants a smoke run.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -163,8 +105,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build()?;
     let dir = tempfile::tempdir_in(std::env::temp_dir())?;
     rt.block_on(async {
-        let nodes = cluster(dir.path()).await?;
-        let leader = leader(&nodes).await?;
+        let nodes = cluster(dir.path(), |_| {}).await?;
+        let leader = data_leader(&nodes).await?;
         let mut one = Side::new(1)?;
         let mut many = Side::new(64)?;
         for round in 0..rounds {

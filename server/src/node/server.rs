@@ -52,6 +52,8 @@ pub struct NodeConfig {
     pub time_masters: Vec<String>,
     /// Declared error of a time master's own clock.
     pub master_clock_error: Duration,
+    /// ε is never reported below this (TrueTime's floor).
+    pub epsilon_floor: Duration,
     /// Accept fault injection through the Admin service (tests).
     pub fault_injection: bool,
     /// Raft timing.
@@ -77,6 +79,7 @@ impl NodeConfig {
             max_clock_uncertainty: TrueTimeConfig::default().max_epsilon,
             time_masters: Vec::new(),
             master_clock_error: Duration::from_millis(1),
+            epsilon_floor: TrueTimeConfig::default().epsilon_floor,
             fault_injection: false,
             timing: RaftTiming::default(),
             sync_interval: Duration::from_secs(2),
@@ -198,6 +201,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         clock.clone(),
         TrueTimeConfig {
             max_epsilon: config.max_clock_uncertainty,
+            epsilon_floor: config.epsilon_floor,
             ..TrueTimeConfig::default()
         },
     ));
