@@ -280,7 +280,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .add_service(AdminServiceServer::new(AdminGrpc::new(context.clone())));
     let server = tokio::spawn(async move {
         router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            .serve_with_incoming_shutdown(incoming(listener), async {
                 let _ = stopped.await;
             })
             .await
@@ -329,6 +329,19 @@ impl RunningNode {
             Err(e) => Err(NodeError::Server(e.to_string())),
         }
     }
+}
+
+/// The accepted connections of `listener`, with Nagle's algorithm off:
+/// small replies must not wait for the peer's delayed ACK (40 ms on Linux).
+pub fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        Ok(conn)
+    })
 }
 
 /// Asks the `--join` nodes for the cluster until one answers, then keeps

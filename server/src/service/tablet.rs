@@ -21,7 +21,7 @@ use spanlite_proto::tablet::{
     TxnStatusRequest, TxnStatusResponse, mutation,
 };
 use spanlite_storage::meta::TabletId;
-use spanlite_storage::mvcc::TxnId;
+use spanlite_storage::mvcc::{Row, TxnId};
 use spanlite_truetime::Timestamp;
 use spanlite_txn::lock::LockMode;
 use tonic::{Request, Response, Status};
@@ -88,6 +88,34 @@ fn mutations_of(writes: Vec<spanlite_proto::tablet::Mutation>) -> Result<Vec<Mut
         .collect()
 }
 
+/// A read's answer: the pairs found (and the snapshot timestamp, for
+/// snapshot reads), or why it was not served.
+fn read_response(
+    result: Result<(Option<Timestamp>, Vec<Row>), TabletError>,
+) -> Response<ReadResponse> {
+    Response::new(match result {
+        Ok((ts, pairs)) => ReadResponse {
+            values: pairs
+                .into_iter()
+                .map(|(key, value)| KeyValue {
+                    key,
+                    value,
+                    version_ts: None,
+                })
+                .collect(),
+            error: None,
+            read_ts: ts.map(|t| common::Timestamp {
+                nanos: t.as_nanos(),
+            }),
+        },
+        Err(e) => ReadResponse {
+            values: Vec::new(),
+            error: Some(tablet_error_to_wire(&e)),
+            read_ts: None,
+        },
+    })
+}
+
 fn no_txn_yet(what: &str) -> Status {
     Status::unimplemented(format!(
         "{what}: transactions are not built yet; only raw reads and writes are served"
@@ -114,27 +142,7 @@ impl TabletService for TabletGrpc {
                 Ok(r) => r.snapshot_read(req.keys, at, LOCK_WAIT).await,
                 Err(e) => Err(e),
             };
-            return Ok(Response::new(match result {
-                Ok((ts, pairs)) => ReadResponse {
-                    values: pairs
-                        .into_iter()
-                        .map(|(key, value)| KeyValue {
-                            key,
-                            value,
-                            version_ts: None,
-                        })
-                        .collect(),
-                    error: None,
-                    read_ts: Some(common::Timestamp {
-                        nanos: ts.as_nanos(),
-                    }),
-                },
-                Err(e) => ReadResponse {
-                    values: Vec::new(),
-                    error: Some(tablet_error_to_wire(&e)),
-                    read_ts: None,
-                },
-            }));
+            return Ok(read_response(result.map(|(ts, pairs)| (Some(ts), pairs))));
         }
         if let Some(meta) = &req.txn {
             let (txn, priority) = txn_of(meta)?;
@@ -147,51 +155,18 @@ impl TabletService for TabletGrpc {
                 Ok(r) => r.txn_read(txn, priority, req.keys, mode, LOCK_WAIT).await,
                 Err(e) => Err(e),
             };
-            return Ok(Response::new(match result {
-                Ok(pairs) => ReadResponse {
-                    values: pairs
-                        .into_iter()
-                        .map(|(key, value)| KeyValue {
-                            key,
-                            value,
-                            version_ts: None,
-                        })
-                        .collect(),
-                    error: None,
-                    read_ts: None,
-                },
-                Err(e) => ReadResponse {
-                    values: Vec::new(),
-                    error: Some(tablet_error_to_wire(&e)),
-                    read_ts: None,
-                },
-            }));
+            return Ok(read_response(result.map(|pairs| (None, pairs))));
         }
         let result = self.replica(req.tablet_id).and_then(|r| {
-            let mut values = Vec::new();
+            let mut pairs = Vec::new();
             for key in req.keys {
                 if let Some(value) = r.get(&key)? {
-                    values.push(KeyValue {
-                        key,
-                        value,
-                        version_ts: None,
-                    });
+                    pairs.push((key, value));
                 }
             }
-            Ok(values)
+            Ok((None, pairs))
         });
-        Ok(Response::new(match result {
-            Ok(values) => ReadResponse {
-                values,
-                error: None,
-                read_ts: None,
-            },
-            Err(e) => ReadResponse {
-                values: Vec::new(),
-                error: Some(tablet_error_to_wire(&e)),
-                read_ts: None,
-            },
-        }))
+        Ok(read_response(result))
     }
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {

@@ -24,7 +24,6 @@ use spanlite_truetime::{SystemClock, TrueTime, TrueTimeConfig};
 use tokio::net::TcpSocket;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
 
 /// Fast timing for tests: elections in a few hundred ms.
@@ -92,7 +91,7 @@ impl TestNode {
         let server = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                .serve_with_incoming_shutdown(node::incoming(listener), async {
                     let _ = stopped.await;
                 })
                 .await;

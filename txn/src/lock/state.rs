@@ -185,6 +185,20 @@ impl LockState {
         }
     }
 
+    /// Removes every waiting request of `txn`, reporting them as failed.
+    fn fail_waits(&mut self, txn: TxnId, effects: &mut Effects) {
+        let tickets: Vec<Ticket> = self
+            .waiters
+            .iter()
+            .filter(|(_, w)| w.txn == txn)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in tickets {
+            self.waiters.remove(&t);
+            effects.failed.push(t);
+        }
+    }
+
     /// Marks `txn` wounded and fails its waits; no effect on a prepared or
     /// already wounded transaction.
     fn wound(&mut self, txn: TxnId, effects: &mut Effects) {
@@ -196,16 +210,7 @@ impl LockState {
         }
         info.wounded = true;
         effects.wounded.push(txn);
-        let tickets: Vec<Ticket> = self
-            .waiters
-            .iter()
-            .filter(|(_, w)| w.txn == txn)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in tickets {
-            self.waiters.remove(&t);
-            effects.failed.push(t);
-        }
+        self.fail_waits(txn, effects);
     }
 
     /// Asks for `mode` on `target` for `txn` with wound-wait `priority`
@@ -300,16 +305,7 @@ impl LockState {
         });
         self.ranges.retain(|(h, ..)| *h != txn);
         let mut effects = Effects::default();
-        let tickets: Vec<Ticket> = self
-            .waiters
-            .iter()
-            .filter(|(_, w)| w.txn == txn)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in tickets {
-            self.waiters.remove(&t);
-            effects.failed.push(t);
-        }
+        self.fail_waits(txn, &mut effects);
         if !self.is_wounded(txn) {
             self.txns.remove(&txn);
         }
