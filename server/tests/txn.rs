@@ -408,3 +408,40 @@ async fn read_only_transactions_take_no_locks_and_read_one_snapshot() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// `hist` as of `ts`, through a read-only transaction at that timestamp.
+async fn read_at(gw: &Gateway, ts: Timestamp) -> Option<String> {
+    let mut ro = gw.read_only_at(ts);
+    let v = ro.get(b"hist").await.unwrap();
+    assert_eq!(ro.timestamp(), Some(ts));
+    v.map(|v| String::from_utf8(v).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_read_at_a_past_timestamp_sees_the_state_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = start_cluster(dir.path(), 3).await;
+    let gw = nodes[0].context.gateway.clone();
+    let put = |v: &str| Mutation::Put {
+        key: b"hist".to_vec(),
+        value: v.as_bytes().to_vec(),
+    };
+    let t1 = gw.write(put("1")).await.unwrap();
+    let t2 = gw.write(put("2")).await.unwrap();
+    assert!(t1 < t2);
+    let reader = nodes[1].context.gateway.clone();
+    assert_eq!(
+        read_at(&reader, t1.prev().unwrap()).await,
+        None,
+        "before the first write"
+    );
+    assert_eq!(read_at(&reader, t1).await.as_deref(), Some("1"));
+    assert_eq!(
+        read_at(&reader, t2.prev().unwrap()).await.as_deref(),
+        Some("1")
+    );
+    assert_eq!(read_at(&reader, t2).await.as_deref(), Some("2"));
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -320,6 +320,16 @@ impl Gateway {
             ts: None,
         }
     }
+
+    /// A read-only transaction at the exact timestamp `ts` (a snapshot read,
+    /// `AS OF SYSTEM TIME`): it sees every write committed at or before
+    /// `ts` and none after. Reads below the GC watermark fail.
+    pub fn read_only_at(&self, ts: Timestamp) -> ReadOnly {
+        ReadOnly {
+            gateway: self.clone(),
+            ts: Some(ts),
+        }
+    }
 }
 
 impl ReadOnly {
