@@ -19,6 +19,15 @@ use crate::directory::{
 };
 use crate::raft::{Mutation, Peers};
 
+/// One key's answer from its leader.
+#[derive(Debug)]
+pub(super) struct KeyRead {
+    /// The value, if the key exists.
+    pub value: Option<Vec<u8>>,
+    /// The snapshot timestamp, for snapshot reads.
+    pub read_ts: Option<Timestamp>,
+}
+
 /// Gateway settings.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
@@ -205,24 +214,38 @@ impl Gateway {
 
     /// The latest committed value of `key`.
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
-        let (values, _) = self
-            .call(key, |mut client, d| {
-                let req = ReadRequest {
-                    tablet_id: d.id,
-                    generation: d.generation,
-                    keys: vec![key.to_vec()],
-                    ..Default::default()
-                };
-                async move {
-                    let resp = client.read(req).await?.into_inner();
-                    Ok(match resp.error {
-                        Some(e) => Err(e),
-                        None => Ok(resp.values),
-                    })
-                }
-            })
-            .await?;
-        Ok(values.into_iter().next().map(|kv| kv.value))
+        let (read, _) = self.read_key(key, |_| {}).await?;
+        Ok(read.value)
+    }
+
+    /// Reads one key from the leader of its tablet; `shape` fills in the
+    /// request's transaction, lock or timestamp fields. Returns the answer
+    /// with the descriptor of the tablet that gave it.
+    pub(super) async fn read_key(
+        &self,
+        key: &[u8],
+        shape: impl Fn(&mut ReadRequest),
+    ) -> Result<(KeyRead, TabletDescriptor), GatewayError> {
+        self.call(key, |mut client, d| {
+            let mut req = ReadRequest {
+                tablet_id: d.id,
+                generation: d.generation,
+                keys: vec![key.to_vec()],
+                ..Default::default()
+            };
+            shape(&mut req);
+            async move {
+                let resp = client.read(req).await?.into_inner();
+                Ok(match resp.error {
+                    Some(e) => Err(e),
+                    None => Ok(KeyRead {
+                        value: resp.values.into_iter().next().map(|kv| kv.value),
+                        read_ts: resp.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                    }),
+                })
+            }
+        })
+        .await
     }
 
     /// Writes `mutation` (one key) linearizably; returns its commit timestamp.

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::{
-    AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, ReadRequest, ScanRequest,
-    TxnMeta, mutation,
+    AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, ScanRequest, TxnMeta,
+    mutation,
 };
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
@@ -87,28 +87,15 @@ impl Transaction {
         } else {
             LockStrength::Shared
         };
-        let (values, d) = self
+        let (read, d) = self
             .gateway
-            .call(key, |mut client, d| {
-                let req = ReadRequest {
-                    tablet_id: d.id,
-                    generation: d.generation,
-                    txn: Some(meta.clone()),
-                    keys: vec![key.to_vec()],
-                    lock: lock as i32,
-                    ..Default::default()
-                };
-                async move {
-                    let resp = client.read(req).await?.into_inner();
-                    Ok(match resp.error {
-                        Some(e) => Err(e),
-                        None => Ok(resp.values),
-                    })
-                }
+            .read_key(key, |req| {
+                req.txn = Some(meta.clone());
+                req.lock = lock as i32;
             })
             .await?;
         self.read_tablets.insert(d.id);
-        Ok(values.into_iter().next().map(|kv| kv.value))
+        Ok(read.value)
     }
 
     /// The pairs in `[start, end)` as this transaction sees them (its
@@ -341,38 +328,20 @@ impl ReadOnly {
     /// The value of `key` in the snapshot.
     pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
         let at = self.ts;
-        let (resp, _) = self
+        let (read, _) = self
             .gateway
-            .call(key, |mut client, d| {
-                let req = ReadRequest {
-                    tablet_id: d.id,
-                    generation: d.generation,
-                    keys: vec![key.to_vec()],
-                    read_ts: at.map(|t| common::Timestamp {
-                        nanos: t.as_nanos(),
-                    }),
-                    choose_read_ts: at.is_none(),
-                    ..Default::default()
-                };
-                async move {
-                    let resp = client.read(req).await?.into_inner();
-                    Ok(match resp.error {
-                        Some(e) => Err(e),
-                        None => Ok((resp.values, resp.read_ts)),
-                    })
-                }
+            .read_key(key, |req| {
+                req.read_ts = at.map(|t| common::Timestamp {
+                    nanos: t.as_nanos(),
+                });
+                req.choose_read_ts = at.is_none();
             })
             .await?;
-        let (values, read_ts) = resp;
         if self.ts.is_none() {
-            self.ts = Some(Timestamp::from_nanos(
-                read_ts
-                    .ok_or_else(|| {
-                        GatewayError::Failed("snapshot read without a timestamp".to_string())
-                    })?
-                    .nanos,
-            ));
+            self.ts = Some(read.read_ts.ok_or_else(|| {
+                GatewayError::Failed("snapshot read without a timestamp".to_string())
+            })?);
         }
-        Ok(values.into_iter().next().map(|kv| kv.value))
+        Ok(read.value)
     }
 }
