@@ -84,9 +84,24 @@ pub(super) struct TxnBook {
     pub(super) known: std::collections::HashSet<TxnId>,
     /// Aborted here, with the reason, until the transaction's own abort or
     /// commit call arrives.
-    pub(super) aborted: std::collections::HashMap<TxnId, String>,
+    pub(super) aborted: std::collections::HashMap<TxnId, (String, Instant)>,
     /// When each known transaction last asked for something here.
     pub(super) last_seen: std::collections::HashMap<TxnId, Instant>,
+}
+
+/// How long an abort is remembered for a client that never calls back, in
+/// units of the idle timeout. Forgetting it is safe: a late commit that read
+/// here is refused anyway (its read locks are gone), a late write-only commit
+/// is a valid commit.
+const ABORT_MEMORY: u32 = 10;
+
+impl TxnBook {
+    /// Records that `txn` was aborted here (its locks already released).
+    pub(super) fn note_aborted(&mut self, txn: TxnId, reason: String) {
+        self.known.remove(&txn);
+        self.last_seen.remove(&txn);
+        self.aborted.insert(txn, (reason, Instant::now()));
+    }
 }
 
 /// What a replica is made of (see [`Replica::start`]).
@@ -155,24 +170,25 @@ impl Replica {
                             Some(txn) => vec![(txn, "wounded by an older transaction")],
                             None => return,
                         },
-                        _ = sweep.tick() => lock(&txns)
-                            .last_seen
-                            .iter()
-                            .filter(|(txn, seen)| {
-                                // Waiting for a lock is not silence.
-                                seen.elapsed() > idle
-                                    && !locks.is_prepared(**txn)
-                                    && !locks.is_waiting(**txn)
-                            })
-                            .map(|(txn, _)| (*txn, "idle too long: its client went silent"))
-                            .collect(),
+                        _ = sweep.tick() => {
+                            let mut book = lock(&txns);
+                            book.aborted
+                                .retain(|_, (_, at)| at.elapsed() < idle * ABORT_MEMORY);
+                            book.last_seen
+                                .iter()
+                                .filter(|(txn, seen)| {
+                                    // Waiting for a lock is not silence.
+                                    seen.elapsed() > idle
+                                        && !locks.is_prepared(**txn)
+                                        && !locks.is_waiting(**txn)
+                                })
+                                .map(|(txn, _)| (*txn, "idle too long: its client went silent"))
+                                .collect()
+                        }
                     };
                     for (txn, reason) in doomed {
                         locks.release_all(txn);
-                        let mut book = lock(&txns);
-                        book.known.remove(&txn);
-                        book.last_seen.remove(&txn);
-                        book.aborted.insert(txn, reason.to_string());
+                        lock(&txns).note_aborted(txn, reason.to_string());
                     }
                 }
             })

@@ -30,10 +30,7 @@ impl Replica {
     fn aborted(&self, txn: TxnId, reason: impl Into<String>) -> TabletError {
         self.locks.release_all(txn);
         let reason = reason.into();
-        let mut book = lock(&self.txns);
-        book.known.remove(&txn);
-        book.last_seen.remove(&txn);
-        book.aborted.insert(txn, reason.clone());
+        lock(&self.txns).note_aborted(txn, reason.clone());
         TabletError::TxnAborted {
             tablet: self.tablet,
             reason,
@@ -48,7 +45,7 @@ impl Replica {
             book.last_seen.insert(txn, std::time::Instant::now());
         }
         match book.aborted.get(&txn) {
-            Some(reason) => Err(TabletError::TxnAborted {
+            Some((reason, _)) => Err(TabletError::TxnAborted {
                 tablet: self.tablet,
                 reason: reason.clone(),
             }),
