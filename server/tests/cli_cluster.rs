@@ -113,6 +113,18 @@ fn until_ok(deadline: Duration, args: &[&str]) -> Output {
     }
 }
 
+/// Writes `k<i> = v<i>` for each `i` through the CLI, retrying each until
+/// it is acknowledged.
+fn put_keys(urls: &str, keys: std::ops::Range<usize>) {
+    for i in keys {
+        let (k, v) = (format!("k{i:02}"), format!("v{i}"));
+        until_ok(
+            Duration::from_secs(30),
+            &["kv", "--url", urls, "put", &k, &v],
+        );
+    }
+}
+
 #[test]
 fn three_processes_init_kv_kill_restart() {
     let tmp = tempfile::tempdir().unwrap();
@@ -178,19 +190,7 @@ fn three_processes_init_kv_kill_restart() {
     );
 
     let urls = join.clone();
-    for i in 0..20 {
-        until_ok(
-            Duration::from_secs(30),
-            &[
-                "kv",
-                "--url",
-                &urls,
-                "put",
-                &format!("k{i:02}"),
-                &format!("v{i}"),
-            ],
-        );
-    }
+    put_keys(&urls, 0..20);
     let got = until_ok(
         Duration::from_secs(10),
         &["kv", "--url", &addrs[2], "get", "k07"],
@@ -217,19 +217,7 @@ fn three_processes_init_kv_kill_restart() {
         })
         .expect("no node reports leading tablet 2");
     nodes[leader].kill();
-    for i in 20..30 {
-        until_ok(
-            Duration::from_secs(30),
-            &[
-                "kv",
-                "--url",
-                &urls,
-                "put",
-                &format!("k{i:02}"),
-                &format!("v{i}"),
-            ],
-        );
-    }
+    put_keys(&urls, 20..30);
     until_ok(
         Duration::from_secs(30),
         &["kv", "--url", &urls, "del", "k00"],

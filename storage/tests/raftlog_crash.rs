@@ -3,9 +3,12 @@
 //! crash survive only as a prefix, in order (never a hole, never a later write
 //! without an earlier one of the same group).
 
+mod common;
+
+use common::segments;
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 
@@ -33,27 +36,6 @@ fn open(dir: &Path) -> Wal {
     })
     .unwrap()
     .0
-}
-
-fn segments(dir: &Path) -> Vec<(Lsn, PathBuf)> {
-    let mut v: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-        .map(|p| {
-            (
-                p.file_stem()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .parse::<u64>()
-                    .unwrap(),
-                p,
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// A copy of the WAL in `from`, cut at LSN `cut` as a crash would leave it.

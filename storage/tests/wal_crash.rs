@@ -4,8 +4,11 @@
 //! inside a record, and takes new appends after it. Damage before the tail is
 //! an error naming the segment and offset, never a silent truncation.
 
+mod common;
+
+use common::segments;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use spanlite_storage::wal::{
     Lsn, OpenReport, Record, RecordKind, TornTail, Wal, WalConfig, WalError,
@@ -37,27 +40,6 @@ fn write_log(dir: &Path, n: usize) -> Vec<(Lsn, Lsn)> {
             (ack.lsns[0], ack.end)
         })
         .collect()
-}
-
-fn segments(dir: &Path) -> Vec<(Lsn, PathBuf)> {
-    let mut v: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-        .map(|p| {
-            (
-                p.file_stem()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .parse::<u64>()
-                    .unwrap(),
-                p,
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn copy_dir(from: &Path, to: &Path) {
