@@ -14,6 +14,7 @@
 mod cli;
 pub mod directory;
 pub mod gateway;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod service;

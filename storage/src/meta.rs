@@ -37,6 +37,13 @@ pub enum MetaKey {
     /// node (its range and generation). Written and flushed when the replica
     /// is created, deleted when it leaves.
     LocalReplica(TabletId),
+    /// A transaction prepared on the tablet and not yet resolved (two-phase
+    /// commit): opaque bytes owned by the Raft glue, written in the batch
+    /// of the entry that prepared it, deleted with its resolution.
+    PreparedTxn(TabletId, u128),
+    /// A decision the tablet recorded as a 2PC coordinator, kept until
+    /// every participant applied it.
+    DecidedTxn(TabletId, u128),
 }
 
 impl MetaKey {
@@ -113,7 +120,56 @@ pub fn local_replicas(engine: &dyn Engine) -> Result<Vec<(TabletId, Vec<u8>)>> {
     Ok(out)
 }
 
-/// Queues removal of every meta key of a tablet (the tablet left this node).
+/// Every `PreparedTxn` (`decided == false`) or `DecidedTxn` entry of
+/// `tablet`: transaction id and bytes.
+pub fn txn_records(
+    engine: &dyn Engine,
+    tablet: TabletId,
+    decided: bool,
+) -> Result<Vec<(u128, Vec<u8>)>> {
+    let key = |t: u128| {
+        if decided {
+            MetaKey::DecidedTxn(tablet, t)
+        } else {
+            MetaKey::PreparedTxn(tablet, t)
+        }
+    };
+    let range = ScanRange::new(
+        Bound::Included(key(0).encode()?),
+        Bound::Included(key(u128::MAX).encode()?),
+    );
+    let mut out = Vec::new();
+    for item in engine.scan(Cf::Meta, range, Direction::Forward)? {
+        let (k, value) = item?;
+        match keycode::deserialize::<MetaKey>(&k)? {
+            MetaKey::PreparedTxn(t, txn) | MetaKey::DecidedTxn(t, txn) if t == tablet => {
+                out.push((txn, value.into_vec()))
+            }
+            other => {
+                return Err(StorageError::Corrupt {
+                    what: "meta key",
+                    cf: Cf::Meta.name(),
+                    reason: format!("{other:?} inside tablet {tablet}'s transaction records"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Queues removal of every transaction record of `tablet`.
+pub fn clear_txn_records(engine: &dyn Engine, batch: &mut WriteBatch, tablet: TabletId) -> Result<()> {
+    for (txn, _) in txn_records(engine, tablet, false)? {
+        batch.delete(Cf::Meta, MetaKey::PreparedTxn(tablet, txn).encode()?);
+    }
+    for (txn, _) in txn_records(engine, tablet, true)? {
+        batch.delete(Cf::Meta, MetaKey::DecidedTxn(tablet, txn).encode()?);
+    }
+    Ok(())
+}
+
+/// Queues removal of every meta key of a tablet (the tablet left this node)
+/// but its transaction records ([`clear_txn_records`]).
 pub fn clear_tablet(batch: &mut WriteBatch, tablet: TabletId) -> Result<()> {
     for key in [
         MetaKey::AppliedIndex(tablet),

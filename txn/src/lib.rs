@@ -7,10 +7,14 @@
 //! process under a `ManualClock`.
 //!
 //! - [`lock`]: the lock table (wound-wait, range locks, FIFO waiters).
+//! - [`twopc`]: two-phase commit records (prepare, decide, resolve, the
+//!   termination protocol with presumed abort) and the commit timestamp rule.
 //!
-//! Status: the lock table is built; participants, the coordinator, safe
-//! time and read-only transactions are not yet.
+//! The server applies these through each tablet's Raft log and runs the
+//! participant and coordinator actions at tablet leaders. OCC and SSI are
+//! not built yet.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod lock;
+pub mod twopc;

@@ -25,7 +25,45 @@ pub enum GatewayError {
     Failed(String),
 }
 
+/// Why a transaction was aborted, for callers that react differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbortReason {
+    /// An older transaction wounded it (wound-wait).
+    Wounded,
+    /// A lock wait passed its deadline.
+    LockTimeout,
+    /// A participant voted no or could not prepare.
+    PrepareFailed,
+    /// The leader holding its locks changed.
+    LeaderChanged,
+    /// Its client was silent too long.
+    Idle,
+    /// Anything else (e.g. presumed abort after a coordinator failure).
+    Other,
+}
+
 impl GatewayError {
+    /// Why the transaction was aborted, for `Aborted` errors.
+    pub fn abort_reason(&self) -> Option<AbortReason> {
+        let GatewayError::Aborted(reason) = self else {
+            return None;
+        };
+        let r = reason.as_str();
+        Some(if r.contains("prepare failed") || r.contains("prepare refused") {
+            AbortReason::PrepareFailed
+        } else if r.contains("wounded") {
+            AbortReason::Wounded
+        } else if r.contains("timed out") || r.contains("deadline") {
+            AbortReason::LockTimeout
+        } else if r.contains("leader") {
+            AbortReason::LeaderChanged
+        } else if r.contains("idle") {
+            AbortReason::Idle
+        } else {
+            AbortReason::Other
+        })
+    }
+
     /// True when retrying the same request later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(

@@ -13,9 +13,10 @@
 //! restarting node is waited out rather than failed.
 
 mod error;
+mod peers;
 mod route;
 mod txn;
 
-pub use error::GatewayError;
+pub use error::{AbortReason, GatewayError};
 pub use route::{Gateway, GatewayConfig};
-pub use txn::{ReadOnly, Transaction};
+pub use txn::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions};

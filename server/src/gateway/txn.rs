@@ -2,10 +2,14 @@
 //! reads go to the owning tablet's leader, which locks; writes are buffered
 //! here (the transaction reads its own writes) and sent with the commit.
 //!
-//! Built so far: transactions whose reads and writes fall in one tablet,
-//! committed with the one-phase fast path. A transaction touching several
-//! tablets is refused at commit (two-phase commit is not built yet) and
-//! rolled back.
+//! A transaction that touched one tablet commits with the one-phase fast
+//! path; one that touched several commits with two-phase commit: every
+//! other tablet prepares (in parallel), then the coordinator tablet (the
+//! first one written) decides, commit-waits and answers; it tells the
+//! participants after.
+//!
+//! [`Gateway::run_txn`] runs a transaction body with retries (backoff,
+//! same priority, so a retried transaction ages and wins wound-wait).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,12 +17,13 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::{
-    AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, ScanRequest, TxnMeta,
-    mutation,
+    AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, PrepareRequest,
+    PreparedParticipant, ScanRequest, TxnMeta, mutation,
 };
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
+use spanlite_txn::twopc::Decision;
 
 use super::{Gateway, GatewayError};
 
@@ -37,6 +42,53 @@ pub struct Transaction {
 /// Outcome of a commit attempt so far (for not re-sending an ambiguous one).
 const NOT_SENT: u8 = 0;
 const IN_FLIGHT: u8 = 1;
+
+fn internal(message: String) -> common::TabletError {
+    common::TabletError {
+        kind: Some(Kind::Internal(common::Internal { message })),
+    }
+}
+
+/// A commit call for [`Gateway::call`] that sends `make(descriptor)` at
+/// most once unless refused before anything was proposed (not the leader,
+/// wrong tablet): an attempt that got no answer may have committed, and
+/// sending again could apply the transaction twice.
+fn once_only(
+    make: impl Fn(&crate::directory::TabletDescriptor) -> CommitRequest,
+) -> impl FnMut(
+    spanlite_proto::tablet::tablet_service_client::TabletServiceClient<tonic::transport::Channel>,
+    crate::directory::TabletDescriptor,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = super::route::WireResult<Timestamp>> + Send>,
+> {
+    let state = Arc::new(AtomicU8::new(NOT_SENT));
+    move |mut client, d| {
+        let req = make(&d);
+        let state = state.clone();
+        Box::pin(async move {
+            if state.swap(IN_FLIGHT, Ordering::SeqCst) == IN_FLIGHT {
+                return Ok(Err(internal(
+                    "commit outcome unknown: an earlier attempt got no answer".to_string(),
+                )));
+            }
+            let resp = client.commit(req).await?.into_inner();
+            match (resp.error, resp.commit_ts) {
+                // Refusals before anything was proposed: safe to retry.
+                (Some(e), _) => {
+                    if matches!(
+                        e.kind,
+                        Some(Kind::NotLeader(_) | Kind::WrongTablet(_) | Kind::TabletNotFound(_))
+                    ) {
+                        state.store(NOT_SENT, Ordering::SeqCst);
+                    }
+                    Ok(Err(e))
+                }
+                (None, Some(ts)) => Ok(Ok(Timestamp::from_nanos(ts.nanos))),
+                (None, None) => Ok(Err(internal("commit without a timestamp".to_string()))),
+            }
+        })
+    }
+}
 
 impl Gateway {
     /// Starts a transaction. Its priority (wound-wait) is its begin time;
@@ -172,91 +224,168 @@ impl Transaction {
     /// Commits; returns the commit timestamp (after commit wait). A
     /// transaction without writes just releases its read locks.
     ///
-    /// Errors: `Aborted` (retry the transaction), `Invalid` (it spans
-    /// tablets: not built yet; rolled back), `Failed` when the outcome is
-    /// unknown (not retried automatically).
+    /// Errors: `Aborted` (retry the transaction; it was rolled back),
+    /// `Failed` when the outcome is unknown (not retried automatically).
     pub async fn commit(self) -> Result<Timestamp, GatewayError> {
-        let Some(first) = self.writes.keys().next().cloned() else {
+        if self.writes.is_empty() {
             self.rollback().await;
             return Ok(Timestamp::MIN);
-        };
-        let mut tablets = BTreeSet::new();
-        for key in self.writes.keys() {
-            tablets.insert(self.gateway.route(key).await?.id);
         }
-        tablets.extend(self.read_tablets.iter().copied());
-        if tablets.len() > 1 {
-            self.rollback().await;
-            return Err(GatewayError::Invalid(
-                "the transaction touches several tablets; two-phase commit is not built yet"
-                    .to_string(),
-            ));
-        }
-        let writes: Vec<WireMutation> = self
-            .writes
-            .iter()
-            .map(|(key, value)| WireMutation {
+        let mut by_tablet: BTreeMap<TabletId, Vec<WireMutation>> = BTreeMap::new();
+        for (key, value) in &self.writes {
+            let d = self.gateway.route(key).await?;
+            by_tablet.entry(d.id).or_default().push(WireMutation {
                 key: key.clone(),
                 op: Some(match value {
                     Some(v) => mutation::Op::Put(v.clone()),
                     None => mutation::Op::Delete(true),
                 }),
-            })
-            .collect();
+            });
+        }
+        let mut tablets: BTreeSet<TabletId> = by_tablet.keys().copied().collect();
+        tablets.extend(self.read_tablets.iter().copied());
+        if tablets.len() > 1 {
+            return self.commit_two_phase(by_tablet, tablets).await;
+        }
+        let Some(first) = self.writes.keys().next().cloned() else {
+            return Ok(Timestamp::MIN);
+        };
+        let writes: Vec<WireMutation> = by_tablet.into_values().flatten().collect();
         let meta = self.meta();
         let read_tablets = self.read_tablets.clone();
-        let state = Arc::new(AtomicU8::new(NOT_SENT));
         let (ts, _) = self
             .gateway
-            .call(&first, |mut client, d| {
-                let req = CommitRequest {
-                    tablet_id: d.id,
-                    generation: d.generation,
-                    txn: Some(meta.clone()),
-                    writes: writes.clone(),
-                    has_reads: read_tablets.contains(&d.id),
-                    ..Default::default()
-                };
-                let state = state.clone();
-                async move {
-                    // NB: an earlier attempt that neither answered nor was
-                    // refused may have committed; sending again could apply
-                    // the transaction twice.
-                    if state.swap(IN_FLIGHT, Ordering::SeqCst) == IN_FLIGHT {
-                        return Ok(Err(common::TabletError {
-                            kind: Some(Kind::Internal(common::Internal {
-                                message: "commit outcome unknown: an earlier attempt got no answer"
-                                    .to_string(),
-                            })),
-                        }));
-                    }
-                    let resp = client.commit(req).await?.into_inner();
-                    match (resp.error, resp.commit_ts) {
-                        // Refusals before anything was proposed: safe to retry.
-                        (Some(e), _) => {
-                            if matches!(
-                                e.kind,
-                                Some(
-                                    Kind::NotLeader(_)
-                                        | Kind::WrongTablet(_)
-                                        | Kind::TabletNotFound(_)
-                                )
-                            ) {
-                                state.store(NOT_SENT, Ordering::SeqCst);
-                            }
-                            Ok(Err(e))
-                        }
-                        (None, Some(ts)) => Ok(Ok(Timestamp::from_nanos(ts.nanos))),
-                        (None, None) => Ok(Err(common::TabletError {
-                            kind: Some(Kind::Internal(common::Internal {
-                                message: "commit without a timestamp".to_string(),
-                            })),
-                        })),
-                    }
-                }
-            })
+            .call(&first, once_only(move |d| CommitRequest {
+                tablet_id: d.id,
+                generation: d.generation,
+                txn: Some(meta.clone()),
+                writes: writes.clone(),
+                has_reads: read_tablets.contains(&d.id),
+                ..Default::default()
+            }))
             .await?;
         Ok(ts)
+    }
+
+    /// Two-phase commit: prepares every tablet but the coordinator (the
+    /// first one written) in parallel, then asks the coordinator to decide.
+    async fn commit_two_phase(
+        self,
+        mut by_tablet: BTreeMap<TabletId, Vec<WireMutation>>,
+        tablets: BTreeSet<TabletId>,
+    ) -> Result<Timestamp, GatewayError> {
+        let Some(coordinator) = by_tablet.keys().next().copied() else {
+            return Err(GatewayError::Failed("two-phase commit without writes".to_string()));
+        };
+        let coordinator_writes = by_tablet.remove(&coordinator).unwrap_or_default();
+        let participants: Vec<TabletId> =
+            tablets.iter().copied().filter(|t| *t != coordinator).collect();
+        let mut meta = self.meta();
+        meta.coordinator_tablet_id = coordinator;
+        let mut prepares = tokio::task::JoinSet::new();
+        for &p in &participants {
+            let gateway = self.gateway.clone();
+            let writes = by_tablet.remove(&p).unwrap_or_default();
+            let meta = meta.clone();
+            let has_reads = self.read_tablets.contains(&p);
+            prepares.spawn(async move {
+                let voted = gateway
+                    .call_tablet(p, |mut client, d| {
+                        let req = PrepareRequest {
+                            tablet_id: d.id,
+                            generation: d.generation,
+                            txn: Some(meta.clone()),
+                            writes: writes.clone(),
+                            has_reads,
+                            ..Default::default()
+                        };
+                        async move {
+                            let resp = client.prepare(req).await?.into_inner();
+                            Ok(match (resp.error, resp.prepare_ts) {
+                                (Some(e), _) => Err(e),
+                                (None, Some(ts)) if resp.prepared => {
+                                    Ok(Timestamp::from_nanos(ts.nanos))
+                                }
+                                (None, _) => Err(internal(format!(
+                                    "prepare voted no: {}",
+                                    resp.no_reason
+                                ))),
+                            })
+                        }
+                    })
+                    .await;
+                (p, voted.map(|(ts, _)| ts))
+            });
+        }
+        let mut votes = Vec::new();
+        let mut failure = None;
+        while let Some(joined) = prepares.join_next().await {
+            match joined {
+                Ok((p, Ok(ts))) => votes.push(PreparedParticipant {
+                    tablet_id: p,
+                    prepare_ts: Some(common::Timestamp {
+                        nanos: ts.as_nanos(),
+                    }),
+                }),
+                Ok((p, Err(e))) => {
+                    failure.get_or_insert((p, e));
+                }
+                Err(e) => {
+                    failure.get_or_insert((0, GatewayError::Failed(e.to_string())));
+                }
+            }
+        }
+        if let Some((p, e)) = failure {
+            // Presumed abort: nothing was decided, so every participant
+            // (and the coordinator's read locks) can just be aborted.
+            self.abort_all(tablets.iter().copied()).await;
+            return Err(match e {
+                GatewayError::Aborted(r) => {
+                    GatewayError::Aborted(format!("prepare failed on tablet {p}: {r}"))
+                }
+                GatewayError::Unavailable(r) => {
+                    GatewayError::Aborted(format!("prepare failed on tablet {p}: {r}"))
+                }
+                other => other,
+            });
+        }
+        let has_reads = self.read_tablets.contains(&coordinator);
+        let decided = self
+            .gateway
+            .call_tablet(coordinator, once_only(move |d| CommitRequest {
+                tablet_id: d.id,
+                generation: d.generation,
+                txn: Some(meta.clone()),
+                writes: coordinator_writes.clone(),
+                participants: votes.clone(),
+                has_reads,
+                ..Default::default()
+            }))
+            .await;
+        match decided {
+            Ok((ts, _)) => Ok(ts),
+            Err(GatewayError::Aborted(r)) => {
+                self.abort_all(participants.iter().copied()).await;
+                Err(GatewayError::Aborted(r))
+            }
+            // The outcome may be unknown: the participants learn it from
+            // the coordinator tablet (termination protocol).
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Aborts the transaction on `tablets` (best effort: a participant
+    /// that misses it asks the coordinator and hears abort).
+    async fn abort_all(&self, tablets: impl Iterator<Item = TabletId>) {
+        let mut set = tokio::task::JoinSet::new();
+        for t in tablets {
+            let gateway = self.gateway.clone();
+            let txn = self.id;
+            set.spawn(async move {
+                let _ = gateway.resolve_at(t, txn, Decision::Abort).await;
+            });
+        }
+        while set.join_next().await.is_some() {}
     }
 
     /// Releases whatever the transaction holds on every tablet it read from
@@ -343,5 +472,221 @@ impl ReadOnly {
             })?);
         }
         Ok(read.value)
+    }
+}
+
+/// How a transaction controls concurrency (DESIGN.md §6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TxnMode {
+    /// Two-phase locking with wound-wait (the default).
+    #[default]
+    TwoPhaseLocking,
+    /// Optimistic concurrency control (not built yet).
+    Optimistic,
+    /// Serializable snapshot isolation (not built yet).
+    SerializableSnapshot,
+}
+
+/// Options of [`Gateway::begin_with`] and [`Gateway::run_txn`].
+#[derive(Clone, Debug, Default)]
+pub struct TxnOptions {
+    /// Concurrency control of a read-write transaction.
+    pub mode: TxnMode,
+    /// A read-only transaction: lock-free reads at one snapshot.
+    pub read_only: bool,
+    /// Read-only at exactly this timestamp (`AS OF SYSTEM TIME`).
+    pub as_of: Option<Timestamp>,
+}
+
+/// A transaction of either kind, as [`Gateway::begin_with`] starts it.
+#[derive(Debug)]
+pub enum Txn {
+    /// Read-write (2PL).
+    ReadWrite(Transaction),
+    /// Read-only (lock-free snapshot).
+    ReadOnly(ReadOnly),
+}
+
+fn read_only_refuses(what: &str) -> GatewayError {
+    GatewayError::Invalid(format!("{what} in a read-only transaction"))
+}
+
+impl Txn {
+    /// The value of `key` as the transaction sees it.
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.get(key, false).await,
+            Txn::ReadOnly(r) => r.get(key).await,
+        }
+    }
+
+    /// The value of `key` under an exclusive lock (`SELECT … FOR UPDATE`).
+    pub async fn get_for_update(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.get(key, true).await,
+            Txn::ReadOnly(_) => Err(read_only_refuses("a locking read")),
+        }
+    }
+
+    /// The pairs in `[start, end)` (read-write transactions; one tablet).
+    pub async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.scan(start, end).await,
+            Txn::ReadOnly(_) => Err(GatewayError::Invalid(
+                "scans in read-only transactions are not built yet".to_string(),
+            )),
+        }
+    }
+
+    /// Buffers `key = value`.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => {
+                t.put(key, value);
+                Ok(())
+            }
+            Txn::ReadOnly(_) => Err(read_only_refuses("a write")),
+        }
+    }
+
+    /// Buffers a delete of `key`.
+    pub fn delete(&mut self, key: Vec<u8>) -> Result<(), GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => {
+                t.delete(key);
+                Ok(())
+            }
+            Txn::ReadOnly(_) => Err(read_only_refuses("a delete")),
+        }
+    }
+
+    /// Commits; returns the commit timestamp (a read-only transaction: its
+    /// snapshot timestamp, `Timestamp::MIN` if it read nothing).
+    pub async fn commit(self) -> Result<Timestamp, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.commit().await,
+            Txn::ReadOnly(r) => Ok(r.timestamp().unwrap_or(Timestamp::MIN)),
+        }
+    }
+
+    /// Gives up, releasing whatever the transaction holds.
+    pub async fn rollback(self) {
+        if let Txn::ReadWrite(t) = self {
+            t.rollback().await;
+        }
+    }
+}
+
+/// A cluster-unique transaction id: a per-process random-ish prefix and a
+/// counter.
+fn next_txn_id() -> TxnId {
+    use std::sync::OnceLock;
+    use std::sync::atomic::AtomicU64;
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let prefix = *PREFIX.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        nanos ^ (u64::from(std::process::id()) << 40) ^ 0x9e37_79b9_7f4a_7c15
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    TxnId((u128::from(prefix) << 64) | u128::from(n))
+}
+
+/// Now by the local clock, as a wound-wait priority.
+fn priority_now() -> Timestamp {
+    Timestamp::from_nanos(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+    )
+}
+
+/// How long [`Gateway::run_txn`] keeps retrying.
+const RUN_TXN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Gateway {
+    /// Starts a transaction as `options` say; read-write transactions get a
+    /// fresh id and their begin time as priority.
+    pub fn begin_with(&self, options: &TxnOptions) -> Result<Txn, GatewayError> {
+        self.begin_at_priority(options, priority_now())
+    }
+
+    fn begin_at_priority(
+        &self,
+        options: &TxnOptions,
+        priority: Timestamp,
+    ) -> Result<Txn, GatewayError> {
+        if options.mode != TxnMode::TwoPhaseLocking {
+            return Err(GatewayError::Invalid(format!(
+                "{:?} transactions are not built yet; use 2PL",
+                options.mode
+            )));
+        }
+        if options.read_only || options.as_of.is_some() {
+            return Ok(Txn::ReadOnly(match options.as_of {
+                Some(ts) => self.read_only_at(ts),
+                None => self.read_only(),
+            }));
+        }
+        Ok(Txn::ReadWrite(self.begin(next_txn_id(), priority)))
+    }
+
+    /// Runs `body` in a transaction and commits it, retrying the whole
+    /// transaction (with backoff, for up to 30 s) while it fails with a
+    /// retryable error: aborted (wounded, lock timeout, prepare failed) or
+    /// unavailable. Retries keep the first attempt's priority. Returns the
+    /// body's result and the commit timestamp.
+    ///
+    /// ```ignore
+    /// let (balance, ts) = gateway
+    ///     .run_txn(&TxnOptions::default(), |txn| Box::pin(async move {
+    ///         let v = txn.get(b"k").await?;
+    ///         txn.put(b"k".to_vec(), b"v".to_vec())?;
+    ///         Ok(v)
+    ///     }))
+    ///     .await?;
+    /// ```
+    pub async fn run_txn<T, F>(
+        &self,
+        options: &TxnOptions,
+        mut body: F,
+    ) -> Result<(T, Timestamp), GatewayError>
+    where
+        F: for<'t> FnMut(
+            &'t mut Txn,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, GatewayError>> + Send + 't>,
+        >,
+    {
+        let priority = priority_now();
+        let start = std::time::Instant::now();
+        let mut backoff = std::time::Duration::from_millis(2);
+        loop {
+            let mut txn = self.begin_at_priority(options, priority)?;
+            let outcome = match body(&mut txn).await {
+                Ok(v) => txn.commit().await.map(|ts| (v, ts)),
+                Err(e) => {
+                    txn.rollback().await;
+                    Err(e)
+                }
+            };
+            match outcome {
+                Err(e) if e.is_retryable() && start.elapsed() + backoff < RUN_TXN_DEADLINE => {
+                    // Jitter from the clock's low bits: retries of clashing
+                    // transactions spread out.
+                    let jitter = u64::from(priority_now().as_nanos() as u32 % 1000);
+                    let pause = backoff + backoff * u32::try_from(jitter).unwrap_or(0) / 1000;
+                    tokio::time::sleep(pause).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
     }
 }

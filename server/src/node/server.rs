@@ -251,6 +251,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         cache.insert(meta.clone());
     }
     let gateway = Gateway::new(cache, store.peers().clone(), GatewayConfig::default());
+    // Ignored if already set: one gateway per store.
+    let _ = store
+        .txn_peers()
+        .set(Arc::new(gateway.clone()) as Arc<dyn crate::tablet::TxnPeers>);
     let (fatal_tx, fatal) = tokio::sync::mpsc::unbounded_channel();
     let context = Arc::new(NodeContext {
         node_id: config.node_id,

@@ -32,7 +32,8 @@ use crate::raft::{
     SplitApplied, TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine,
     raft_config,
 };
-use crate::tablet::{Replica, ReplicaParts};
+use crate::metrics::TxnMetrics;
+use crate::tablet::{PeersSlot, Replica, ReplicaParts};
 use tokio::sync::mpsc;
 
 /// Settings of a [`Store`].
@@ -52,8 +53,12 @@ pub struct StoreConfig {
     pub wal_segment_bytes: u64,
     /// RocksDB block cache.
     pub block_cache_bytes: usize,
-    /// Unprepared transactions silent this long are aborted by the leader.
+    /// Unprepared transactions silent this long are aborted by the leader;
+    /// prepared ones undecided this long ask their coordinator.
     pub txn_idle_timeout: Duration,
+    /// An idle leader proposes a `SafeTime` entry this often, so followers
+    /// can serve snapshot reads at recent timestamps (zero: never).
+    pub safe_time_every: Duration,
 }
 
 impl StoreConfig {
@@ -68,6 +73,7 @@ impl StoreConfig {
             wal_segment_bytes: spanlite_storage::wal::DEFAULT_SEGMENT_SIZE,
             block_cache_bytes: 64 << 20,
             txn_idle_timeout: Duration::from_secs(10),
+            safe_time_every: Duration::from_secs(1),
         }
     }
 
@@ -119,6 +125,11 @@ pub struct Store {
     truetime: Arc<TrueTime>,
     replicas: RwLock<HashMap<TabletId, Arc<Replica>>>,
     recovery: RecoveryReport,
+    /// Other tablets, for 2PC steps leaders run on their own (set by the
+    /// node once its gateway exists).
+    txn_peers: PeersSlot,
+    /// Transaction counters of every replica here.
+    metrics: Arc<TxnMetrics>,
     /// State machines report applied splits here; a task starts the new
     /// tablets' groups.
     splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
@@ -171,10 +182,26 @@ impl Store {
             replicas: RwLock::default(),
             recovery: recovered.report,
             splits,
+            txn_peers: PeersSlot::default(),
+            metrics: Arc::default(),
         });
+        let mut in_doubt = 0;
         for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
             let local: LocalReplica = crate::raft::decode_meta(&bytes, "local replica")?;
+            in_doubt += crate::raft::load_txn_records(&store.mvcc, tablet)?
+                .all_prepared()
+                .count();
             store.start_replica(tablet, local).await?;
+        }
+        if in_doubt > 0 {
+            // Their records were redone with the tablets' logs; whichever
+            // replica leads takes their locks again and asks their
+            // coordinators.
+            tracing::info!(
+                node = store.config.node_id,
+                in_doubt,
+                "prepared transactions in doubt after recovery"
+            );
         }
         tokio::spawn(follow_splits(Arc::downgrade(&store), split_rx));
         Ok(store)
@@ -220,7 +247,17 @@ impl Store {
         &self.mvcc
     }
 
-    /// The replica of `tablet`, if hosted here.
+    /// Where replicas find other tablets for 2PC (set once by the node).
+    pub fn txn_peers(&self) -> &PeersSlot {
+        &self.txn_peers
+    }
+
+    /// The node's transaction metrics.
+    pub fn metrics(&self) -> &Arc<TxnMetrics> {
+        &self.metrics
+    }
+
+    /// The replica of `tablet` hosted here, if any.
     pub fn replica(&self, tablet: TabletId) -> Option<Arc<Replica>> {
         self.replicas
             .read()
@@ -319,6 +356,9 @@ impl Store {
             lease: self.config.lease(),
             txn_idle_timeout: self.config.txn_idle_timeout,
             truetime: self.truetime.clone(),
+            peers: self.txn_peers.clone(),
+            safe_time_every: self.config.safe_time_every,
+            metrics: self.metrics.clone(),
         });
         self.replicas
             .write()
@@ -353,6 +393,7 @@ impl Store {
             }
         }
         meta::clear_tablet(&mut batch, tablet)?;
+        meta::clear_txn_records(self.engine.as_ref(), &mut batch, tablet)?;
         self.engine.write(batch)?;
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || engine.flush())

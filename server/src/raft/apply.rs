@@ -22,6 +22,7 @@ use spanlite_storage::raftlog::LogEntry;
 use spanlite_storage::recovery::EntryApplier;
 use spanlite_storage::{Result as StorageResult, StorageError};
 use spanlite_truetime::Timestamp;
+use spanlite_txn::twopc::TxnRecords;
 
 use super::codec::{decode_entry, decode_stored, encode_stored};
 use super::types::{
@@ -60,6 +61,9 @@ pub struct ApplyState {
     pub range: KeyRange,
     /// The last applied membership.
     pub membership: StoredMembership,
+    /// The tablet's 2PC records (kept here, not read back from the engine:
+    /// a run of entries is applied in one batch the engine has not seen).
+    pub txns: TxnRecords,
 }
 
 /// A split applied by an entry: the node must start the new tablet's group.
@@ -90,7 +94,30 @@ pub fn apply_entry(
                 Command::Write { ts, mutations } => {
                     apply_write(mvcc, &state.range, *ts, mutations, batch)
                 }
-                Command::LeaseStart { .. } => CommandResponse::None,
+                Command::LeaseStart { .. } | Command::SafeTime { .. } => CommandResponse::None,
+                Command::Prepare { txn, record } => {
+                    super::apply_txn::prepare(mvcc, tablet, state, *txn, record, batch)?
+                }
+                Command::Resolve { txn, decision } => {
+                    super::apply_txn::resolve(mvcc, tablet, state, *txn, *decision, batch)?
+                }
+                Command::Decide {
+                    txn,
+                    decision,
+                    participants,
+                    writes,
+                } => super::apply_txn::decide(
+                    mvcc,
+                    tablet,
+                    state,
+                    (*txn, *decision),
+                    participants,
+                    writes,
+                    batch,
+                )?,
+                Command::Forget { txns } => {
+                    super::apply_txn::forget(tablet, state, txns, batch)?
+                }
                 Command::Split { at, right } => match split_at(tablet, state, at, *right, batch)? {
                     Some(applied) => {
                         let response = CommandResponse::Split {
@@ -116,7 +143,7 @@ pub fn apply_entry(
     Ok((response, split))
 }
 
-fn apply_write(
+pub(super) fn apply_write(
     mvcc: &Mvcc,
     range: &KeyRange,
     ts: Timestamp,
@@ -148,7 +175,12 @@ fn split_at(
     batch: &mut WriteBatch,
 ) -> StorageResult<Option<SplitApplied>> {
     let membership = state.membership.membership();
-    if !state.range.can_split_at(at) || membership.get_joint_config().len() != 1 || right == tablet
+    // NB: prepared transactions' records belong to this tablet; a split
+    // waits until they are resolved.
+    if !state.range.can_split_at(at)
+        || membership.get_joint_config().len() != 1
+        || right == tablet
+        || !state.txns.nothing_prepared()
     {
         return Ok(None);
     }
@@ -284,6 +316,7 @@ impl EntryApplier for TabletApplier {
             mark,
             range,
             membership,
+            txns: super::apply_txn::load_txn_records(&self.mvcc, tablet)?,
         };
         apply_entry(&self.mvcc, tablet, &entry, &mut state, batch).map(drop)
     }

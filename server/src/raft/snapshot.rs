@@ -2,7 +2,8 @@
 //! for a new or lagging replica (DESIGN.md §3).
 //!
 //! ```text
-//!   [format u8][postcard SnapshotBody { tablet, range, versions, intents }]
+//!   [format u8][postcard SnapshotBody { tablet, range, max_ts, versions, intents,
+//!                                       prepared, decided }]
 //! ```
 //!
 //! Built on the state-machine task (no entry is applied meanwhile, so the
@@ -18,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use spanlite_storage::engine::{Cf, Direction, WriteBatch};
-use spanlite_storage::meta::TabletId;
+use spanlite_storage::meta::{self, MetaKey, TabletId};
 use spanlite_storage::mvcc::Mvcc;
 use spanlite_storage::{Result as StorageResult, StorageError};
 
@@ -39,6 +40,9 @@ struct SnapshotBody {
     max_ts: Timestamp,
     versions: Vec<(Vec<u8>, Vec<u8>)>,
     intents: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The tablet's 2PC records (stored bytes), by transaction id.
+    prepared: Vec<(u128, Vec<u8>)>,
+    decided: Vec<(u128, Vec<u8>)>,
 }
 
 fn scan_cf(mvcc: &Mvcc, cf: Cf, range: &KeyRange) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -62,6 +66,8 @@ pub fn build(
         max_ts,
         versions: scan_cf(mvcc, Cf::Versions, range)?,
         intents: scan_cf(mvcc, Cf::Intents, range)?,
+        prepared: meta::txn_records(mvcc.engine().as_ref(), tablet, false)?,
+        decided: meta::txn_records(mvcc.engine().as_ref(), tablet, true)?,
     };
     encode(&body)
 }
@@ -76,6 +82,8 @@ pub struct Installed {
     /// The applied mark written: the snapshot's log id, and the higher of
     /// the receiver's and the snapshot's `max_ts`.
     pub mark: AppliedMark,
+    /// The 2PC records installed.
+    pub txns: spanlite_txn::twopc::TxnRecords,
 }
 
 /// Replaces `tablet`'s data with the snapshot `data`, and sets its applied
@@ -105,6 +113,13 @@ pub fn install(
             batch.delete(cf, key);
         }
     }
+    meta::clear_txn_records(mvcc.engine().as_ref(), &mut batch, tablet)?;
+    for (txn, bytes) in body.prepared {
+        batch.put(Cf::Meta, MetaKey::PreparedTxn(tablet, txn).encode()?, bytes);
+    }
+    for (txn, bytes) in body.decided {
+        batch.put(Cf::Meta, MetaKey::DecidedTxn(tablet, txn).encode()?, bytes);
+    }
     let keys = body.versions.len() + body.intents.len();
     for (k, v) in body.versions {
         batch.put(Cf::Versions, k, v);
@@ -132,6 +147,7 @@ pub fn install(
         range: body.range,
         keys,
         mark,
+        txns: super::apply_txn::load_txn_records(mvcc, tablet)?,
     })
 }
 

@@ -76,6 +76,8 @@ impl TabletStateMachine {
     ) -> Result<(Self, watch::Receiver<Applied>), RaftStorageError> {
         let (mark, membership) = load_applied(&mvcc, tablet)
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
+        let txns = super::apply_txn::load_txn_records(&mvcc, tablet)
+            .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
         let (applied, rx) = watch::channel(Applied {
             index: mark.log_id.map_or(0, |id| id.index),
             max_ts: mark.max_ts,
@@ -88,6 +90,7 @@ impl TabletStateMachine {
                     mark,
                     range,
                     membership,
+                    txns,
                 },
                 current: Arc::new(Mutex::new(None)),
                 applied,
@@ -273,6 +276,7 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
             mark: installed.mark,
             range: installed.range,
             membership: meta.last_membership.clone(),
+            txns: installed.txns,
         };
         *lock(&self.current) = Some(CurrentSnapshot {
             meta: meta.clone(),

@@ -6,7 +6,10 @@
 //! the command, so every replica applying the same log reaches the same state.
 
 use serde::{Deserialize, Serialize};
+use spanlite_storage::meta::TabletId;
+use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
+use spanlite_txn::twopc::{Decision, Prepared};
 
 /// A node's id, fixed at first start (`--node-id`).
 pub type NodeId = u64;
@@ -69,8 +72,8 @@ impl Mutation {
 /// What a tablet's Raft log carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Committed writes at a timestamp the leader chose (raw KV; one atomic
-    /// batch). The transaction layer adds prepare/commit/abort commands.
+    /// Committed writes at a timestamp the leader chose (raw KV and the
+    /// one-phase commit of a single-tablet transaction; one atomic batch).
     Write {
         /// The commit timestamp of every mutation, chosen by the leader.
         ts: Timestamp,
@@ -84,6 +87,47 @@ pub enum Command {
         at: Vec<u8>,
         /// The new tablet's id, chosen by the proposer.
         right: spanlite_storage::meta::TabletId,
+    },
+    /// 2PC phase one on a participant: intents for `record.writes` and the
+    /// durable prepare record (its locks, its coordinator) at
+    /// `record.prepare_ts`.
+    Prepare {
+        /// The transaction.
+        txn: TxnId,
+        /// What to keep until the outcome is known.
+        record: Prepared,
+    },
+    /// A participant applies the outcome: intents become versions at the
+    /// commit timestamp, or vanish. No-op when nothing is prepared.
+    Resolve {
+        /// The transaction.
+        txn: TxnId,
+        /// The coordinator's decision.
+        decision: Decision,
+    },
+    /// The coordinator tablet records the outcome (the first decision for a
+    /// transaction wins) and, on commit, writes its own share at the commit
+    /// timestamp.
+    Decide {
+        /// The transaction.
+        txn: TxnId,
+        /// Commit at a timestamp, or abort.
+        decision: Decision,
+        /// The other participants (to tell them, or a new leader to).
+        participants: Vec<TabletId>,
+        /// The coordinator tablet's own writes.
+        writes: Vec<Mutation>,
+    },
+    /// Drops decision records every participant has applied.
+    Forget {
+        /// The transactions.
+        txns: Vec<TxnId>,
+    },
+    /// The leader's promise that no later entry carries a timestamp `≤ ts`:
+    /// advances followers' safe time on an idle tablet.
+    SafeTime {
+        /// The promised floor.
+        ts: Timestamp,
     },
     /// The leader's first entry after winning an election: its lease begins
     /// and no later entry carries a timestamp ≤ `floor` (DESIGN.md §3).
@@ -99,9 +143,13 @@ impl Command {
     /// The highest timestamp the command carries (for the `s_max` rule).
     pub fn max_ts(&self) -> Timestamp {
         match self {
-            Command::Write { ts, .. } => *ts,
+            Command::Write { ts, .. } | Command::SafeTime { ts } => *ts,
             Command::LeaseStart { floor, .. } => *floor,
-            Command::Split { .. } => Timestamp::MIN,
+            Command::Prepare { record, .. } => record.prepare_ts,
+            Command::Resolve { decision, .. } | Command::Decide { decision, .. } => {
+                decision.commit_ts().unwrap_or(Timestamp::MIN)
+            }
+            Command::Split { .. } | Command::Forget { .. } => Timestamp::MIN,
         }
     }
 }
@@ -131,6 +179,21 @@ pub enum CommandResponse {
         range: crate::directory::KeyRange,
     },
     /// The split was refused: `at` is not strictly inside the range (or the
-    /// range changed since it was proposed).
+    /// range changed since it was proposed, or transactions are prepared).
     SplitRefused,
+    /// Prepared (now or by an earlier copy of the request) at `ts`.
+    Prepared {
+        /// The prepare timestamp recorded.
+        ts: Timestamp,
+    },
+    /// The prepare was refused; nothing was recorded.
+    PrepareRefused {
+        /// Why.
+        reason: String,
+    },
+    /// The recorded decision (the first one proposed, maybe not this one).
+    Decided {
+        /// The outcome.
+        decision: Decision,
+    },
 }

@@ -7,9 +7,12 @@
 //! timestamp, with commit wait); and single-tablet read-write transactions
 //! under 2PL (`Read`/`Scan` with a transaction take locks, `Commit` with a
 //! transaction and no participants is the one-phase fast path, `Abort`
-//! releases). Two-phase commit (`Prepare`, `TxnStatus`, `Commit` with
-//! participants), snapshot reads at a timestamp and the OCC/SSI modes answer
-//! `UNIMPLEMENTED` until they are built.
+//! releases); two-phase commit (`Prepare` on participants, `Commit` with
+//! participants on the coordinator, `Commit` with a commit timestamp on a
+//! participant, `TxnStatus` for the termination protocol); snapshot reads at
+//! a timestamp, from the leader or any replica whose safe time covers it.
+//! Snapshot scans, reverse scans and the OCC/SSI modes answer
+//! `UNIMPLEMENTED`.
 
 use std::sync::Arc;
 
@@ -18,12 +21,13 @@ use spanlite_proto::tablet::tablet_service_server::TabletService;
 use spanlite_proto::tablet::{
     AbortRequest, AbortResponse, CommitRequest, CommitResponse, KeyValue, LockStrength,
     PrepareRequest, PrepareResponse, ReadRequest, ReadResponse, ScanRequest, ScanResponse, TxnMeta,
-    TxnStatusRequest, TxnStatusResponse, mutation,
+    TxnOutcome, TxnStatusRequest, TxnStatusResponse, mutation,
 };
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::{Row, TxnId};
 use spanlite_truetime::Timestamp;
 use spanlite_txn::lock::LockMode;
+use spanlite_txn::twopc::Decision;
 use tonic::{Request, Response, Status};
 
 use super::convert::tablet_error_to_wire;
@@ -117,18 +121,37 @@ fn read_response(
 }
 
 fn no_txn_yet(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "{what}: transactions are not built yet; only raw reads and writes are served"
-    ))
+    Status::unimplemented(format!("{what} is not built yet"))
+}
+
+fn txn_id_of(id: Option<&common::TxnId>) -> Result<TxnId, Status> {
+    id.and_then(|t| <[u8; 16]>::try_from(t.id.as_slice()).ok())
+        .map(|b| TxnId(u128::from_be_bytes(b)))
+        .ok_or_else(|| Status::invalid_argument("transaction id must be 16 bytes"))
+}
+
+fn commit_response(result: Result<Timestamp, TabletError>) -> Response<CommitResponse> {
+    Response::new(match result {
+        Ok(ts) => CommitResponse {
+            commit_ts: Some(common::Timestamp {
+                nanos: ts.as_nanos(),
+            }),
+            error: None,
+        },
+        Err(e) => CommitResponse {
+            commit_ts: None,
+            error: Some(tablet_error_to_wire(&e)),
+        },
+    })
 }
 
 #[tonic::async_trait]
 impl TabletService for TabletGrpc {
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let req = request.into_inner();
-        if req.any_replica {
-            return Err(no_txn_yet(
-                "snapshot reads from any replica (follower reads)",
+        if req.any_replica && req.read_ts.is_none() {
+            return Err(Status::invalid_argument(
+                "a read from any replica needs a read timestamp",
             ));
         }
         if req.read_ts.is_some() || req.choose_read_ts {
@@ -139,7 +162,7 @@ impl TabletService for TabletGrpc {
             }
             let at = req.read_ts.map(|t| Timestamp::from_nanos(t.nanos));
             let result = match self.replica(req.tablet_id) {
-                Ok(r) => r.snapshot_read(req.keys, at, LOCK_WAIT).await,
+                Ok(r) => r.snapshot_read(req.keys, at, req.any_replica, LOCK_WAIT).await,
                 Err(e) => Err(e),
             };
             return Ok(read_response(result.map(|(ts, pairs)| (Some(ts), pairs))));
@@ -224,9 +247,47 @@ impl TabletService for TabletGrpc {
 
     async fn prepare(
         &self,
-        _request: Request<PrepareRequest>,
+        request: Request<PrepareRequest>,
     ) -> Result<Response<PrepareResponse>, Status> {
-        Err(no_txn_yet("Prepare"))
+        let req = request.into_inner();
+        if !req.read_set.is_empty() || !req.scanned_ranges.is_empty() {
+            return Err(no_txn_yet("OCC/SSI validation at prepare"));
+        }
+        let meta = req
+            .txn
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument("Prepare without a transaction"))?;
+        let (txn, priority) = txn_of(meta)?;
+        let coordinator = meta.coordinator_tablet_id;
+        if coordinator == 0 || coordinator == req.tablet_id {
+            return Err(Status::invalid_argument(
+                "Prepare needs a coordinator tablet other than the participant",
+            ));
+        }
+        let mutations = mutations_of(req.writes)?;
+        let result = match self.replica(req.tablet_id) {
+            Ok(r) => {
+                r.txn_prepare(txn, priority, coordinator, mutations, req.has_reads, LOCK_WAIT)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        Ok(Response::new(match result {
+            Ok(ts) => PrepareResponse {
+                prepared: true,
+                prepare_ts: Some(common::Timestamp {
+                    nanos: ts.as_nanos(),
+                }),
+                no_reason: String::new(),
+                error: None,
+            },
+            Err(e) => PrepareResponse {
+                prepared: false,
+                prepare_ts: None,
+                no_reason: e.to_string(),
+                error: Some(tablet_error_to_wire(&e)),
+            },
+        }))
     }
 
     async fn commit(
@@ -234,14 +295,61 @@ impl TabletService for TabletGrpc {
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
         let req = request.into_inner();
-        if !req.participants.is_empty() || req.commit_ts.is_some() {
-            return Err(no_txn_yet("two-phase commit"));
-        }
         let mutations = mutations_of(req.writes)?;
+        let txn = req.txn.as_ref().map(txn_of).transpose()?;
+        // A participant told the decision.
+        if let Some(commit_ts) = req.commit_ts {
+            let (txn, _) = txn.ok_or_else(|| {
+                Status::invalid_argument("a commit timestamp without a transaction")
+            })?;
+            if !mutations.is_empty() || !req.participants.is_empty() {
+                return Err(Status::invalid_argument(
+                    "a participant's commit carries no writes or participants",
+                ));
+            }
+            let ts = Timestamp::from_nanos(commit_ts.nanos);
+            let result = match self.replica(req.tablet_id) {
+                Ok(r) => r.txn_resolve(txn, Decision::Commit(ts)).await.map(|()| ts),
+                Err(e) => Err(e),
+            };
+            return Ok(commit_response(result));
+        }
+        // The coordinator of a two-phase commit.
+        if !req.participants.is_empty() {
+            let (txn, priority) = txn.ok_or_else(|| {
+                Status::invalid_argument("participants without a transaction")
+            })?;
+            let mut participants = Vec::with_capacity(req.participants.len());
+            for p in &req.participants {
+                let ts = p.prepare_ts.as_ref().ok_or_else(|| {
+                    Status::invalid_argument("a participant without a prepare timestamp")
+                })?;
+                if p.tablet_id == req.tablet_id {
+                    return Err(Status::invalid_argument(
+                        "the coordinator tablet is not among the participants",
+                    ));
+                }
+                participants.push((p.tablet_id, Timestamp::from_nanos(ts.nanos)));
+            }
+            let result = match self.replica(req.tablet_id) {
+                Ok(r) => {
+                    r.txn_coordinate(
+                        txn,
+                        priority,
+                        mutations,
+                        req.has_reads,
+                        participants,
+                        LOCK_WAIT,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            return Ok(commit_response(result));
+        }
         if mutations.is_empty() {
             return Err(Status::invalid_argument("Commit without writes"));
         }
-        let txn = req.txn.as_ref().map(txn_of).transpose()?;
         let result = match (self.replica(req.tablet_id), txn) {
             (Ok(r), Some((txn, priority))) => {
                 r.txn_commit(txn, priority, mutations, req.has_reads, LOCK_WAIT)
@@ -250,18 +358,7 @@ impl TabletService for TabletGrpc {
             (Ok(r), None) => r.write(mutations).await,
             (Err(e), _) => Err(e),
         };
-        Ok(Response::new(match result {
-            Ok(ts) => CommitResponse {
-                commit_ts: Some(common::Timestamp {
-                    nanos: ts.as_nanos(),
-                }),
-                error: None,
-            },
-            Err(e) => CommitResponse {
-                commit_ts: None,
-                error: Some(tablet_error_to_wire(&e)),
-            },
-        }))
+        Ok(commit_response(result))
     }
 
     async fn abort(
@@ -269,26 +366,49 @@ impl TabletService for TabletGrpc {
         request: Request<AbortRequest>,
     ) -> Result<Response<AbortResponse>, Status> {
         let req = request.into_inner();
-        let id = req
-            .txn_id
-            .as_ref()
-            .and_then(|t| <[u8; 16]>::try_from(t.id.as_slice()).ok())
-            .ok_or_else(|| Status::invalid_argument("transaction id must be 16 bytes"))?;
-        let error = match self.replica(req.tablet_id) {
-            Ok(r) => {
-                // Unprepared here (2PL fast path): nothing durable to undo.
-                r.txn_finish(TxnId(u128::from_be_bytes(id)));
-                None
-            }
-            Err(e) => Some(tablet_error_to_wire(&e)),
+        let txn = txn_id_of(req.txn_id.as_ref())?;
+        let result = match self.replica(req.tablet_id) {
+            Ok(r) => r.txn_abort(txn).await,
+            Err(e) => Err(e),
         };
-        Ok(Response::new(AbortResponse { error }))
+        Ok(Response::new(AbortResponse {
+            error: result.err().map(|e| tablet_error_to_wire(&e)),
+        }))
     }
 
     async fn txn_status(
         &self,
-        _request: Request<TxnStatusRequest>,
+        request: Request<TxnStatusRequest>,
     ) -> Result<Response<TxnStatusResponse>, Status> {
-        Err(no_txn_yet("TxnStatus"))
+        let req = request.into_inner();
+        let txn = txn_id_of(req.txn_id.as_ref())?;
+        let result = match self.replica(req.tablet_id) {
+            Ok(r) => r.txn_status(txn).await,
+            Err(e) => Err(e),
+        };
+        Ok(Response::new(match result {
+            Ok(Some(Decision::Commit(ts))) => TxnStatusResponse {
+                outcome: TxnOutcome::Committed as i32,
+                commit_ts: Some(common::Timestamp {
+                    nanos: ts.as_nanos(),
+                }),
+                error: None,
+            },
+            Ok(Some(Decision::Abort)) => TxnStatusResponse {
+                outcome: TxnOutcome::Aborted as i32,
+                commit_ts: None,
+                error: None,
+            },
+            Ok(None) => TxnStatusResponse {
+                outcome: TxnOutcome::Pending as i32,
+                commit_ts: None,
+                error: None,
+            },
+            Err(e) => TxnStatusResponse {
+                outcome: TxnOutcome::Unspecified as i32,
+                commit_ts: None,
+                error: Some(tablet_error_to_wire(&e)),
+            },
+        }))
     }
 }

@@ -1,11 +1,16 @@
 //! Tablet replicas as the rest of the node sees them: leases, timestamp
-//! assignment, and reads and writes on the leader (DESIGN.md §3).
+//! assignment, reads and writes on the leader (DESIGN.md §3), and the
+//! transaction actions (DESIGN.md §6): reads under locks and the one-phase
+//! commit (`txn.rs`), the 2PC participant (`participant.rs`) and
+//! coordinator (`coordinator.rs`).
 
+mod coordinator;
 mod error;
 mod lease;
+mod participant;
 mod replica;
 mod txn;
 
 pub use error::TabletError;
 pub use lease::{LeaseTracker, LeaseView};
-pub use replica::{Replica, ReplicaParts};
+pub use replica::{PeersSlot, Replica, ReplicaParts, TxnPeers};

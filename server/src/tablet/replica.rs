@@ -8,11 +8,14 @@
 //! acknowledged only after commit wait (`TT.after(ts)`), which runs while
 //! the entry replicates.
 
+use std::future::Future;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
+use openraft::raft::ClientWriteResponse;
 use spanlite_storage::engine::Direction;
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::{Mvcc, ReadOutcome, Row};
@@ -23,9 +26,10 @@ use tokio::task::JoinHandle;
 use super::error::TabletError;
 use super::lease::{LeaseTracker, LeaseView};
 use crate::directory::KeyRange;
-use crate::raft::{Applied, Command, CommandResponse, Mutation, Node, NodeId, Raft};
+use crate::raft::{Applied, Command, CommandResponse, Mutation, Node, NodeId, Raft, TypeConfig};
 use spanlite_storage::mvcc::TxnId;
 use spanlite_txn::lock::LockTable;
+use spanlite_txn::twopc::Decision;
 
 /// Timestamp state of the leader.
 #[derive(Debug, Default)]
@@ -39,19 +43,62 @@ struct Clock {
     /// Timestamps assigned to writes not yet applied here: snapshot reads at
     /// or above one of them wait for it.
     inflight: std::collections::BTreeSet<Timestamp>,
+    /// When this leader last proposed a timestamped entry (an idle tablet
+    /// proposes `SafeTime` so followers' safe time keeps up).
+    last_proposal: Option<Instant>,
 }
+
+/// A proposal submitted to Raft, not yet applied.
+type Pending = Pin<Box<dyn Future<Output = Result<ClientWriteResponse<TypeConfig>, TabletError>> + Send>>;
+
+/// How a proposal is timestamped (see [`Replica::submit`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Stamp {
+    /// A new timestamp, at least this.
+    AtLeast(Timestamp),
+    /// None of its own (it carries timestamps chosen elsewhere, or none).
+    Carried,
+}
+
+/// Reaches other tablets for the two-phase-commit steps a leader runs on
+/// its own: asking a coordinator tablet for an outcome (termination
+/// protocol) and telling participants the outcome. The node's gateway
+/// implements it.
+pub trait TxnPeers: Send + Sync + std::fmt::Debug + 'static {
+    /// The outcome of `txn` recorded by `coordinator` (`None`: still being
+    /// decided). Asking records an abort when nothing is recorded.
+    fn status(
+        &self,
+        coordinator: TabletId,
+        txn: TxnId,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Decision>, String>> + Send>>;
+    /// Tells `participant` the outcome of `txn`; done once it applied it.
+    fn resolve(
+        &self,
+        participant: TabletId,
+        txn: TxnId,
+        decision: Decision,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+}
+
+/// Where a node's replicas find their [`TxnPeers`] (set once the gateway
+/// exists).
+pub type PeersSlot = Arc<OnceLock<Arc<dyn TxnPeers>>>;
 
 /// Removes an in-flight write timestamp when the write is done (or
 /// abandoned) and wakes snapshot readers.
-struct InFlight<'a> {
-    replica: &'a Replica,
-    ts: Timestamp,
+struct InFlightOwned {
+    clock: Arc<Mutex<Clock>>,
+    ts: Option<Timestamp>,
+    done: Arc<tokio::sync::Notify>,
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlightOwned {
     fn drop(&mut self) {
-        lock(&self.replica.clock).inflight.remove(&self.ts);
-        self.replica.inflight_done.notify_waiters();
+        if let Some(ts) = self.ts {
+            lock(&self.clock).inflight.remove(&ts);
+            self.done.notify_waiters();
+        }
     }
 }
 
@@ -64,7 +111,7 @@ pub struct Replica {
     mvcc: Mvcc,
     applied: watch::Receiver<Applied>,
     lease: LeaseTracker,
-    truetime: Arc<TrueTime>,
+    pub(super) truetime: Arc<TrueTime>,
     clock: Arc<Mutex<Clock>>,
     follower: JoinHandle<()>,
     /// The leader's lock table (2PL); reset when a new term starts serving.
@@ -74,7 +121,18 @@ pub struct Replica {
     /// Aborts transactions the lock table wounds.
     reaper: JoinHandle<()>,
     /// Signalled whenever an in-flight write finishes.
-    inflight_done: tokio::sync::Notify,
+    inflight_done: Arc<tokio::sync::Notify>,
+    /// Held while a timestamp is assigned and its entry handed to Raft, so
+    /// entries reach the log in timestamp order (followers' safe time).
+    propose_order: tokio::sync::Mutex<()>,
+    /// Other tablets, for the termination protocol and decisions.
+    pub(super) peers: PeersSlot,
+    /// A prepared transaction undecided this long asks its coordinator.
+    pub(super) in_doubt_after: Duration,
+    /// An idle leader proposes `SafeTime` this often.
+    safe_time_every: Duration,
+    /// Transaction counters.
+    pub(super) metrics: Arc<crate::metrics::TxnMetrics>,
 }
 
 /// What a leader remembers about transactions between their calls.
@@ -87,6 +145,16 @@ pub(super) struct TxnBook {
     pub(super) aborted: std::collections::HashMap<TxnId, (String, Instant)>,
     /// When each known transaction last asked for something here.
     pub(super) last_seen: std::collections::HashMap<TxnId, Instant>,
+    /// Prepared here and not yet resolved: coordinator tablet and since when.
+    pub(super) prepared: std::collections::HashMap<TxnId, (TabletId, Instant)>,
+    /// Prepared transactions whose coordinator is being asked right now.
+    pub(super) asking: std::collections::HashSet<TxnId>,
+    /// Being decided by this (coordinator) leader right now.
+    pub(super) deciding: std::collections::HashSet<TxnId>,
+    /// Decisions every participant applied: to drop from the records.
+    pub(super) forgettable: Vec<TxnId>,
+    /// Decisions whose participants are being told right now.
+    pub(super) finishing: std::collections::HashSet<TxnId>,
 }
 
 /// How long an abort is remembered for a client that never calls back, in
@@ -124,8 +192,15 @@ pub struct ReplicaParts {
     /// The node's clock.
     pub truetime: Arc<TrueTime>,
     /// An unprepared transaction silent for this long (its client vanished)
-    /// is aborted and its locks released.
+    /// is aborted and its locks released; a prepared one undecided this
+    /// long asks its coordinator (termination protocol).
     pub txn_idle_timeout: Duration,
+    /// Other tablets (2PC), once the node's gateway is up.
+    pub peers: PeersSlot,
+    /// An idle leader proposes `SafeTime` this often (followers' safe time).
+    pub safe_time_every: Duration,
+    /// The node's transaction counters.
+    pub metrics: Arc<crate::metrics::TxnMetrics>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -148,93 +223,66 @@ impl Replica {
     /// Wraps a started Raft group; follows its metrics to keep the lease and
     /// proposes `LeaseStart` in every term in which it leads.
     pub fn start(parts: ReplicaParts) -> Arc<Self> {
-        let lease = LeaseTracker::new(parts.lease);
-        let clock = Arc::new(Mutex::new(Clock::default()));
-        let (locks, mut wounded) = LockTable::new();
-        let locks = Arc::new(locks);
-        let txns: Arc<Mutex<TxnBook>> = Arc::default();
-        // NB: a wounded transaction is unprepared (prepared ones cannot be
-        // wounded) and its writes are buffered at its gateway, so aborting it
-        // here is only forgetting its locks.
-        // It also aborts unprepared transactions whose client went silent:
-        // their locks would otherwise block every younger transaction, which
-        // can only wait (wound-wait), for ever.
-        let reaper = {
-            let (locks, txns) = (locks.clone(), txns.clone());
-            let idle = parts.txn_idle_timeout;
-            tokio::spawn(async move {
-                let mut sweep = tokio::time::interval((idle / 4).max(Duration::from_millis(10)));
-                loop {
-                    let doomed: Vec<(TxnId, &str)> = tokio::select! {
-                        txn = wounded.recv() => match txn {
-                            Some(txn) => vec![(txn, "wounded by an older transaction")],
-                            None => return,
+        Arc::new_cyclic(|me: &Weak<Replica>| {
+            let lease = LeaseTracker::new(parts.lease);
+            let clock = Arc::new(Mutex::new(Clock::default()));
+            let (locks, wounded) = LockTable::new();
+            let locks = Arc::new(locks);
+            let txns: Arc<Mutex<TxnBook>> = Arc::default();
+            let reaper = tokio::spawn(reap(
+                me.clone(),
+                locks.clone(),
+                txns.clone(),
+                wounded,
+                parts.txn_idle_timeout,
+            ));
+            let follower = {
+                let lease = lease.clone();
+                let raft = parts.raft.clone();
+                let metrics = raft.metrics();
+                let truetime = parts.truetime.clone();
+                let applied = parts.applied.clone();
+                let clock = clock.clone();
+                let (tablet, node) = (parts.tablet, parts.node_id);
+                let tracker = lease.clone();
+                let me = me.clone();
+                tokio::spawn(lease.follow(node, metrics, move |term| {
+                    tokio::spawn(start_lease(
+                        LeaseStarter {
+                            tablet,
+                            me: node,
+                            raft: raft.clone(),
+                            truetime: truetime.clone(),
+                            applied: applied.clone(),
+                            clock: clock.clone(),
+                            tracker: tracker.clone(),
+                            replica: me.clone(),
                         },
-                        _ = sweep.tick() => {
-                            let mut book = lock(&txns);
-                            book.aborted
-                                .retain(|_, (_, at)| at.elapsed() < idle * ABORT_MEMORY);
-                            book.last_seen
-                                .iter()
-                                .filter(|(txn, seen)| {
-                                    // Waiting for a lock is not silence.
-                                    seen.elapsed() > idle
-                                        && !locks.is_prepared(**txn)
-                                        && !locks.is_waiting(**txn)
-                                })
-                                .map(|(txn, _)| (*txn, "idle too long: its client went silent"))
-                                .collect()
-                        }
-                    };
-                    for (txn, reason) in doomed {
-                        locks.release_all(txn);
-                        lock(&txns).note_aborted(txn, reason.to_string());
-                    }
-                }
-            })
-        };
-        let follower = {
-            let lease = lease.clone();
-            let raft = parts.raft.clone();
-            let metrics = raft.metrics();
-            let truetime = parts.truetime.clone();
-            let applied = parts.applied.clone();
-            let clock = clock.clone();
-            let (tablet, me) = (parts.tablet, parts.node_id);
-            let tracker = lease.clone();
-            let (locks, txns) = (locks.clone(), txns.clone());
-            tokio::spawn(lease.follow(me, metrics, move |term| {
-                tokio::spawn(start_lease(
-                    LeaseStarter {
-                        tablet,
-                        me,
-                        raft: raft.clone(),
-                        truetime: truetime.clone(),
-                        applied: applied.clone(),
-                        clock: clock.clone(),
-                        tracker: tracker.clone(),
-                        locks: locks.clone(),
-                        txns: txns.clone(),
-                    },
-                    term,
-                ));
-            }))
-        };
-        Arc::new(Self {
-            tablet: parts.tablet,
-            node_id: parts.node_id,
-            range: RwLock::new(parts.range),
-            raft: parts.raft,
-            mvcc: parts.mvcc,
-            applied: parts.applied,
-            lease,
-            truetime: parts.truetime,
-            clock,
-            follower,
-            locks,
-            txns,
-            reaper,
-            inflight_done: tokio::sync::Notify::new(),
+                        term,
+                    ));
+                }))
+            };
+            Self {
+                tablet: parts.tablet,
+                node_id: parts.node_id,
+                range: RwLock::new(parts.range),
+                raft: parts.raft,
+                mvcc: parts.mvcc,
+                applied: parts.applied,
+                lease,
+                truetime: parts.truetime,
+                clock,
+                follower,
+                locks,
+                txns,
+                reaper,
+                inflight_done: Arc::new(tokio::sync::Notify::new()),
+                propose_order: tokio::sync::Mutex::new(()),
+                peers: parts.peers,
+                in_doubt_after: parts.txn_idle_timeout,
+                safe_time_every: parts.safe_time_every,
+                metrics: parts.metrics,
+            }
         })
     }
 
@@ -391,13 +439,18 @@ impl Replica {
     }
 
     /// A new timestamp: above `TT.now().latest`, the last one assigned and
-    /// every timestamp applied from the log.
-    fn assign_ts(&self) -> Result<Timestamp, TabletError> {
+    /// every timestamp applied from the log, and at least `min` (a 2PC
+    /// commit timestamp is at least every prepare timestamp).
+    fn assign_ts(&self, min: Timestamp) -> Result<Timestamp, TabletError> {
         let now = self.truetime.now().map_err(Self::clock_error)?;
         let max_applied = self.applied.borrow().max_ts;
         let mut clock = lock(&self.clock);
-        let floor = now.latest.max(clock.last_assigned).max(max_applied);
-        let ts = floor.next().ok_or_else(|| {
+        let ts = spanlite_txn::twopc::commit_timestamp(
+            [min],
+            now.latest.max(max_applied),
+            clock.last_assigned,
+        )
+        .ok_or_else(|| {
             TabletError::ClockUnsynchronized("timestamp space exhausted".to_string())
         })?;
         clock.last_assigned = ts;
@@ -454,6 +507,41 @@ impl Replica {
         }
     }
 
+    /// True when this idle leader should propose `SafeTime`: nothing
+    /// timestamped proposed for `safe_time_every` (zero: never).
+    pub(super) fn safe_time_due(&self) -> bool {
+        !self.safe_time_every.is_zero()
+            && lock(&self.clock)
+                .last_proposal
+                .is_none_or(|at| at.elapsed() >= self.safe_time_every)
+    }
+
+    /// Waits until this replica applied an entry at or above `t` (its
+    /// Paxos safe time covers `t`), until `until`.
+    pub(super) async fn wait_safe_time(
+        &self,
+        t: Timestamp,
+        until: tokio::time::Instant,
+    ) -> Result<(), TabletError> {
+        let mut applied = self.applied.clone();
+        loop {
+            if applied.borrow_and_update().max_ts >= t {
+                return Ok(());
+            }
+            if !matches!(
+                tokio::time::timeout_at(until, applied.changed()).await,
+                Ok(Ok(()))
+            ) {
+                return Err(self.not_leader(self.lease.view()));
+            }
+        }
+    }
+
+    /// A receiver of the applied progress (changes on every apply).
+    pub(super) fn applied_watch(&self) -> watch::Receiver<Applied> {
+        self.applied.clone()
+    }
+
     /// The MVCC view of the replica (snapshot reads).
     pub(super) fn mvcc(&self) -> &Mvcc {
         &self.mvcc
@@ -483,31 +571,91 @@ impl Replica {
             self.check_key(m.key())?;
         }
         self.check_serving()?;
-        let ts = self.assign_ts()?;
-        let inflight = InFlight { replica: self, ts };
-        // Commit wait overlaps replication; the write stops being in flight
-        // once applied here (or failed), before commit wait ends.
-        let (written, waited) = tokio::join!(
-            async {
-                let written = self
-                    .raft
-                    .client_write(Command::Write { ts, mutations })
-                    .await;
-                drop(inflight);
-                written
-            },
-            self.truetime.wait_until_after(ts)
-        );
-        let written = written.map_err(|e| self.write_error(e))?;
-        if written.data == CommandResponse::WrongTablet {
+        let (ts, pending) = self
+            .submit(Stamp::AtLeast(Timestamp::MIN), |ts| Command::Write {
+                ts,
+                mutations,
+            })
+            .await?;
+        // Commit wait overlaps replication.
+        let (written, waited) = tokio::join!(pending, self.truetime.wait_until_after(ts));
+        if written?.data == CommandResponse::WrongTablet {
             // Split between proposal and apply: nothing was written.
             return Err(TabletError::WrongTablet {
                 tablet: self.tablet,
                 range: self.range().to_string(),
             });
         }
-        waited.map_err(Self::clock_error)?;
+        self.metrics.note_commit_wait(waited.map_err(Self::clock_error)?);
         Ok(ts)
+    }
+
+    /// Hands the command `make(ts)` to Raft. With [`Stamp::AtLeast`] it gets
+    /// a new timestamp `ts`; either way no later proposal of this leader
+    /// gets a timestamp at or below the ones it carries. Assigning and
+    /// handing over happen under one lock, so timestamps rise in log order:
+    /// a replica that applied an entry at `t` has every write at or below
+    /// `t` but those of transactions still prepared (whose intents block
+    /// reads): that is its safe time.
+    ///
+    /// Returns the timestamp (`Timestamp::MIN` for `Carried`) and the
+    /// pending outcome; the timestamp stays in flight (snapshot reads at or
+    /// above it wait) until the outcome is known.
+    pub(super) async fn submit(
+        &self,
+        stamp: Stamp,
+        make: impl FnOnce(Timestamp) -> Command,
+    ) -> Result<(Timestamp, Pending), TabletError> {
+        let _order = self.propose_order.lock().await;
+        let ts = match stamp {
+            Stamp::AtLeast(min) => self.assign_ts(min)?,
+            Stamp::Carried => Timestamp::MIN,
+        };
+        let command = make(ts);
+        {
+            let mut clock = lock(&self.clock);
+            clock.last_assigned = clock.last_assigned.max(command.max_ts());
+            clock.last_proposal = Some(Instant::now());
+        }
+        let inflight = InFlightOwned {
+            clock: self.clock.clone(),
+            ts: matches!(stamp, Stamp::AtLeast(_)).then_some(ts),
+            done: self.inflight_done_handle(),
+        };
+        let rx = self
+            .raft
+            .client_write_ff(command)
+            .await
+            .map_err(|e| TabletError::Replication {
+                tablet: self.tablet,
+                message: e.to_string(),
+            })?;
+        let tablet = self.tablet;
+        let pending: Pending = Box::pin(async move {
+            let out = rx.await;
+            drop(inflight);
+            match out {
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err(TabletError::NotLeader {
+                    tablet,
+                    leader: f.leader_id,
+                    leader_addr: f.leader_node.as_ref().map(|n| n.addr.clone()),
+                }),
+                Ok(Err(e)) => Err(TabletError::Replication {
+                    tablet,
+                    message: e.to_string(),
+                }),
+                Err(_) => Err(TabletError::Replication {
+                    tablet,
+                    message: "the Raft group stopped before answering".to_string(),
+                }),
+            }
+        });
+        Ok((ts, pending))
+    }
+
+    fn inflight_done_handle(&self) -> Arc<tokio::sync::Notify> {
+        self.inflight_done.clone()
     }
 
     /// The latest committed value of `key` (a linearizable read at the
@@ -578,6 +726,62 @@ impl Drop for Replica {
     }
 }
 
+/// Aborts transactions the lock table wounds and unprepared ones whose
+/// client went silent (their locks would otherwise block every younger
+/// transaction, which can only wait, for ever), and runs the leader's
+/// periodic transaction duties ([`Replica::housekeeping`]).
+///
+/// NB: a wounded transaction is unprepared (prepared ones cannot be
+/// wounded) and its writes are buffered at its gateway, so aborting it here
+/// is only forgetting its locks.
+async fn reap(
+    me: Weak<Replica>,
+    locks: Arc<LockTable>,
+    txns: Arc<Mutex<TxnBook>>,
+    mut wounded: tokio::sync::mpsc::UnboundedReceiver<TxnId>,
+    idle: Duration,
+) {
+    let tick = (idle / 4).clamp(Duration::from_millis(10), HOUSEKEEPING_EVERY);
+    let mut sweep = tokio::time::interval(tick);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let doomed: Vec<(TxnId, &str)> = tokio::select! {
+            txn = wounded.recv() => match txn {
+                Some(txn) => vec![(txn, "wounded by an older transaction")],
+                None => return,
+            },
+            _ = sweep.tick() => {
+                let Some(replica) = me.upgrade() else { return };
+                replica.housekeeping();
+                let mut book = lock(&txns);
+                book.aborted
+                    .retain(|_, (_, at)| at.elapsed() < idle * ABORT_MEMORY);
+                book.last_seen
+                    .iter()
+                    .filter(|(txn, seen)| {
+                        // Waiting for a lock is not silence.
+                        seen.elapsed() > idle
+                            && !locks.is_prepared(**txn)
+                            && !locks.is_waiting(**txn)
+                    })
+                    .map(|(txn, _)| (*txn, "idle too long: its client went silent"))
+                    .collect()
+            }
+        };
+        for (txn, reason) in doomed {
+            locks.release_all(txn);
+            lock(&txns).note_aborted(txn, reason.to_string());
+            if let Some(r) = me.upgrade() {
+                r.metrics.note_abort(reason);
+            }
+        }
+    }
+}
+
+/// How often a leader looks at its in-doubt transactions, decision
+/// records and safe time (at most).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(250);
+
 /// What proposing a lease start needs.
 struct LeaseStarter {
     tablet: TabletId,
@@ -587,8 +791,7 @@ struct LeaseStarter {
     applied: watch::Receiver<Applied>,
     clock: Arc<Mutex<Clock>>,
     tracker: LeaseTracker,
-    locks: Arc<LockTable>,
-    txns: Arc<Mutex<TxnBook>>,
+    replica: Weak<Replica>,
 }
 
 /// Proposes `LeaseStart` for `term` and, once it is applied, lets the
@@ -617,10 +820,17 @@ async fn start_lease(s: LeaseStarter, term: u64) {
             .await
         {
             Ok(resp) if resp.log_id.leader_id.term == term => {
-                // Locks of an earlier term mean nothing now: transactions
-                // that read under them are aborted at commit (has_reads).
-                s.locks.reset();
-                *lock(&s.txns) = TxnBook::default();
+                let Some(replica) = s.replica.upgrade() else {
+                    return;
+                };
+                // Locks of an earlier term mean nothing now (transactions
+                // that read under them are aborted at commit: has_reads),
+                // except those of prepared transactions, kept in their
+                // records.
+                if let Err(e) = replica.restore_txns() {
+                    tracing::error!(tablet = s.tablet, term, "cannot restore prepared transactions: {e}");
+                    return;
+                }
                 let mut clock = lock(&s.clock);
                 clock.last_assigned = clock.last_assigned.max(floor);
                 clock.serving_term = Some(term);

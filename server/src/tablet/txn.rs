@@ -11,8 +11,10 @@
 //!   wound     ──▶ (unprepared) forget its locks, remember it aborted
 //! ```
 //!
-//! Not here: transactions spanning tablets (two-phase commit), lock-free
-//! read-only and snapshot transactions, OCC and SSI.
+//! Snapshot reads (lock-free, at a timestamp) are served here too, by the
+//! leader or by any replica whose safe time covers the timestamp.
+//! Two-phase commit is in `participant.rs` and `coordinator.rs`; OCC and
+//! SSI are not built.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -27,9 +29,10 @@ use crate::directory::KeyRange;
 use crate::raft::Mutation;
 
 impl Replica {
-    fn aborted(&self, txn: TxnId, reason: impl Into<String>) -> TabletError {
+    pub(super) fn aborted(&self, txn: TxnId, reason: impl Into<String>) -> TabletError {
         self.locks.release_all(txn);
         let reason = reason.into();
+        self.metrics.note_abort(&reason);
         lock(&self.txns).note_aborted(txn, reason.clone());
         TabletError::TxnAborted {
             tablet: self.tablet,
@@ -39,7 +42,7 @@ impl Replica {
 
     /// Refuses requests of a transaction aborted here; notes that the
     /// transaction is alive otherwise.
-    fn check_not_aborted(&self, txn: TxnId) -> Result<(), TabletError> {
+    pub(super) fn check_not_aborted(&self, txn: TxnId) -> Result<(), TabletError> {
         let mut book = lock(&self.txns);
         if !book.aborted.contains_key(&txn) {
             book.last_seen.insert(txn, std::time::Instant::now());
@@ -61,7 +64,10 @@ impl Replica {
         mode: LockMode,
         wait: Duration,
     ) -> Result<(), TabletError> {
-        match self.locks.acquire(txn, priority, target, mode, wait).await {
+        let started = std::time::Instant::now();
+        let acquired = self.locks.acquire(txn, priority, target, mode, wait).await;
+        self.metrics.note_lock_wait(started.elapsed());
+        match acquired {
             Ok(()) => {
                 lock(&self.txns).known.insert(txn);
                 Ok(())
@@ -120,20 +126,21 @@ impl Replica {
         self.scan(range, limit)
     }
 
-    /// Commits `txn` on this tablet alone (the one-phase fast path): its
-    /// buffered `mutations` are written atomically at a new timestamp.
-    /// `has_reads`: it read here under locks, which this leader must still
-    /// hold (a leadership change since loses them; then it aborts).
-    pub async fn txn_commit(
+    /// What every commit or prepare does first: refuses an aborted
+    /// transaction, keys outside the range and a leader that lost the
+    /// transaction's read locks (`has_reads`: it read here); takes the
+    /// exclusive locks of the writes; marks the transaction prepared (it can
+    /// no longer be wounded).
+    pub(super) async fn lock_for_commit(
         &self,
         txn: TxnId,
         priority: Timestamp,
-        mutations: Vec<Mutation>,
+        mutations: &[Mutation],
         has_reads: bool,
         wait: Duration,
-    ) -> Result<Timestamp, TabletError> {
+    ) -> Result<(), TabletError> {
         self.check_not_aborted(txn)?;
-        for m in &mutations {
+        for m in mutations {
             self.check_key(m.key())?;
         }
         self.check_serving()?;
@@ -153,6 +160,23 @@ impl Replica {
         if self.locks.is_wounded(txn) {
             return Err(self.aborted(txn, "wounded by an older transaction"));
         }
+        Ok(())
+    }
+
+    /// Commits `txn` on this tablet alone (the one-phase fast path): its
+    /// buffered `mutations` are written atomically at a new timestamp.
+    /// `has_reads`: it read here under locks, which this leader must still
+    /// hold (a leadership change since loses them; then it aborts).
+    pub async fn txn_commit(
+        &self,
+        txn: TxnId,
+        priority: Timestamp,
+        mutations: Vec<Mutation>,
+        has_reads: bool,
+        wait: Duration,
+    ) -> Result<Timestamp, TabletError> {
+        self.lock_for_commit(txn, priority, &mutations, has_reads, wait)
+            .await?;
         // NB: openraft answers ForwardToLeader only for entries that were
         // not committed (not appended, or truncated), so NotLeader is safe
         // to retry; any other replication failure leaves the outcome open.
@@ -163,6 +187,9 @@ impl Replica {
             }),
             other => other,
         };
+        if result.is_ok() {
+            self.metrics.note_commit(false);
+        }
         self.txn_finish(txn);
         result
     }
@@ -170,40 +197,74 @@ impl Replica {
     /// A lock-free snapshot read of `keys` at `at`, or, when `at` is `None`
     /// (a read-only transaction's first read), at a timestamp this leader
     /// picks (see `snapshot_ts`). Returns the timestamp with the values.
-    /// Served by the leader under its lease once every write at or below the
-    /// timestamp is applied (waiting at most `wait`).
+    ///
+    /// The leader serves it under its lease once every write at or below
+    /// the timestamp is applied. With `any_replica` and a timestamp, a
+    /// follower serves it once its safe time reaches the timestamp: it
+    /// applied an entry at or above it (entries rise in timestamp order),
+    /// and prepared transactions' intents at or below it are resolved
+    /// (`t_tm`). Either waits at most `wait`; a follower that cannot catch
+    /// up in time answers `NotLeader` so the caller asks the leader.
     pub async fn snapshot_read(
         &self,
         keys: Vec<Vec<u8>>,
         at: Option<Timestamp>,
+        any_replica: bool,
         wait: Duration,
     ) -> Result<(Timestamp, Vec<(Vec<u8>, Vec<u8>)>), TabletError> {
         for k in &keys {
             self.check_key(k)?;
         }
-        self.check_serving()?;
-        let s = self.snapshot_ts(at)?;
-        self.wait_applied_through(s, wait).await?;
-        let mut out = Vec::new();
-        for k in keys {
-            match self.mvcc().get(&k, s) {
-                Ok(spanlite_storage::mvcc::ReadOutcome::Ready(Some(v))) => out.push((k, v)),
-                Ok(spanlite_storage::mvcc::ReadOutcome::Ready(None)) => {}
-                Ok(spanlite_storage::mvcc::ReadOutcome::Blocked(_)) => {
-                    return Err(TabletError::Locked {
-                        tablet: self.tablet,
-                    });
-                }
-                Err(source) => {
-                    return Err(TabletError::Storage {
-                        tablet: self.tablet,
-                        source,
-                    });
+        let until = tokio::time::Instant::now() + wait;
+        let (s, leader) = match (self.check_serving(), at) {
+            (Ok(_), _) => {
+                let s = self.snapshot_ts(at)?;
+                self.wait_applied_through(s, wait).await?;
+                (s, true)
+            }
+            (Err(_), Some(t)) if any_replica => {
+                self.wait_safe_time(t, until).await?;
+                (t, false)
+            }
+            (Err(e), _) => return Err(e),
+        };
+        let mut applied = self.applied_watch();
+        let out = loop {
+            let mut out = Vec::new();
+            let mut blocked = false;
+            for k in &keys {
+                match self.mvcc().get(k, s) {
+                    Ok(spanlite_storage::mvcc::ReadOutcome::Ready(Some(v))) => {
+                        out.push((k.clone(), v))
+                    }
+                    Ok(spanlite_storage::mvcc::ReadOutcome::Ready(None)) => {}
+                    Ok(spanlite_storage::mvcc::ReadOutcome::Blocked(_)) => blocked = true,
+                    Err(source) => {
+                        return Err(TabletError::Storage {
+                            tablet: self.tablet,
+                            source,
+                        });
+                    }
                 }
             }
+            if !blocked {
+                break out;
+            }
+            // A prepared transaction may commit at or below `s`: wait until
+            // it is resolved here.
+            if !matches!(
+                tokio::time::timeout_at(until, applied.changed()).await,
+                Ok(Ok(()))
+            ) {
+                return Err(TabletError::Locked {
+                    tablet: self.tablet,
+                });
+            }
+        };
+        if leader {
+            // The lease must still hold: `s` was chosen as this term's leader.
+            self.check_serving()?;
         }
-        // The lease must still hold: `s` was chosen as this term's leader.
-        self.check_serving()?;
         Ok((s, out))
     }
 
@@ -212,12 +273,14 @@ impl Replica {
         self.locks.waiting()
     }
 
-    /// Aborts `txn` here (idempotent): releases its locks and forgets it.
+    /// Ends `txn` here (idempotent): releases its locks and forgets it.
+    /// For a transaction prepared here, see `txn_resolve`.
     pub fn txn_finish(&self, txn: TxnId) {
         self.locks.forget(txn);
         let mut book = lock(&self.txns);
         book.known.remove(&txn);
         book.aborted.remove(&txn);
         book.last_seen.remove(&txn);
+        book.prepared.remove(&txn);
     }
 }

@@ -85,6 +85,19 @@ impl Mvcc {
         Ok(true)
     }
 
+    /// Queues an intent on `key` without looking at what is stored: for
+    /// callers that track intents themselves (a tablet's transaction
+    /// records, applied in batches the engine has not seen yet).
+    pub fn put_intent(&self, batch: &mut WriteBatch, key: &[u8], intent: &Intent) -> Result<()> {
+        batch.put(Cf::Intents, encode_intent_key(key), intent.encode()?);
+        Ok(())
+    }
+
+    /// Queues removal of whatever intent `key` has (see [`Mvcc::put_intent`]).
+    pub fn remove_intent(&self, batch: &mut WriteBatch, key: &[u8]) {
+        batch.delete(Cf::Intents, encode_intent_key(key));
+    }
+
     /// The intent on `key`, if any.
     pub fn intent(&self, key: &[u8]) -> Result<Option<Intent>> {
         self.engine()

@@ -3,7 +3,9 @@
 use std::fmt;
 
 /// How a transaction holds a lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum LockMode {
     /// Readers: many transactions may hold it together.
     Shared,

@@ -344,19 +344,35 @@ impl LockState {
             .prepared = true;
     }
 
-    /// Re-takes the exclusive locks of a prepared transaction from its
-    /// intents (a new leader, or a restart): granted unconditionally, since
-    /// the intents prove no one else can hold them.
+    /// Re-takes the locks of a prepared transaction from its durable
+    /// prepare record (a new leader, or a restart): granted unconditionally,
+    /// since the record proves no one else can hold conflicting ones.
     pub fn restore_prepared(
         &mut self,
         txn: TxnId,
         priority: Timestamp,
-        keys: impl IntoIterator<Item = Vec<u8>>,
+        locks: impl IntoIterator<Item = (LockTarget, LockMode)>,
     ) {
         self.mark_prepared(txn, priority);
-        for k in keys {
-            self.grant(txn, LockTarget::Key(k), LockMode::Exclusive);
+        for (target, mode) in locks {
+            self.grant(txn, target, mode);
         }
+    }
+
+    /// Every lock `txn` holds (what a prepare record must keep).
+    pub fn held_by(&self, txn: TxnId) -> Vec<(LockTarget, LockMode)> {
+        let keys = self.keys.iter().flat_map(|(k, holders)| {
+            holders
+                .iter()
+                .filter(move |(h, _)| *h == txn)
+                .map(move |(_, m)| (LockTarget::Key(k.clone()), *m))
+        });
+        let ranges = self
+            .ranges
+            .iter()
+            .filter(|(h, ..)| *h == txn)
+            .map(|(_, s, e, m)| (LockTarget::range(s.clone(), e.clone()), *m));
+        keys.chain(ranges).collect()
     }
 
     /// True when `txn` has a request waiting for a lock.

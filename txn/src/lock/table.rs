@@ -165,9 +165,19 @@ impl LockTable {
         self.lock().state.mark_prepared(txn, priority);
     }
 
-    /// Re-takes a prepared transaction's exclusive locks from its intents.
-    pub fn restore_prepared(&self, txn: TxnId, priority: Timestamp, keys: Vec<Vec<u8>>) {
-        self.lock().state.restore_prepared(txn, priority, keys);
+    /// Re-takes a prepared transaction's locks from its prepare record.
+    pub fn restore_prepared(
+        &self,
+        txn: TxnId,
+        priority: Timestamp,
+        locks: Vec<(super::LockTarget, super::LockMode)>,
+    ) {
+        self.lock().state.restore_prepared(txn, priority, locks);
+    }
+
+    /// Every lock `txn` holds.
+    pub fn held_by(&self, txn: TxnId) -> Vec<(super::LockTarget, super::LockMode)> {
+        self.lock().state.held_by(txn)
     }
 
     /// Drops every lock and fails every wait (`LeaderChanged`): a leader

@@ -1,7 +1,7 @@
 //! What a lock covers: one key, or a range of keys (a scan).
 
 /// A locked key or key range.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum LockTarget {
     /// One key.
     Key(Vec<u8>),

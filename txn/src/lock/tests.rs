@@ -223,7 +223,11 @@ fn cancelled_wait_unblocks_the_waiters_behind_it() {
 #[test]
 fn restored_prepared_locks_block_others_and_cannot_be_wounded() {
     let mut s = LockState::new();
-    s.restore_prepared(t(9), prio(9), vec![b"k".to_vec()]);
+    s.restore_prepared(
+        t(9),
+        prio(9),
+        vec![(LockTarget::key(b"k".to_vec()), LockMode::Exclusive)],
+    );
     let (_, wounded) = must_wait(&mut s, 1, key("k"), Shared);
     assert!(wounded.is_empty());
 }

@@ -1,0 +1,143 @@
+//! Transaction counters and histograms of a node (DESIGN.md §6): commits
+//! (one-phase and two-phase), aborts by reason, commit-wait and lock-wait
+//! times. Kept in memory; read with [`TxnMetrics::snapshot`].
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// A node's transaction metrics, shared by its replicas.
+#[derive(Debug)]
+pub struct TxnMetrics {
+    one_phase: AtomicU64,
+    two_phase: AtomicU64,
+    aborts: Mutex<BTreeMap<String, u64>>,
+    commit_wait: Mutex<Option<Histogram<u64>>>,
+    lock_wait: Mutex<Option<Histogram<u64>>>,
+}
+
+/// A copy of the metrics at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxnMetricsSnapshot {
+    /// Transactions committed on one tablet (one Raft round).
+    pub one_phase_commits: u64,
+    /// Transactions committed by two-phase commit (counted at the coordinator).
+    pub two_phase_commits: u64,
+    /// Aborts by reason (first words of the reason).
+    pub aborts: BTreeMap<String, u64>,
+    /// Commit wait, µs: count, p50, p99.
+    pub commit_wait_us: (u64, u64, u64),
+    /// Lock waits that had to wait, µs: count, p50, p99.
+    pub lock_wait_us: (u64, u64, u64),
+}
+
+/// An auto-resizing histogram at 3 significant digits (`None` only if
+/// hdrhistogram refused that precision, which it accepts up to 5).
+fn histogram() -> Option<Histogram<u64>> {
+    Histogram::new(3).ok()
+}
+
+fn record(h: &Mutex<Option<Histogram<u64>>>, d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+    let mut h = h.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // `record` grows the auto-resizing histogram; past its hard limit,
+    // clamp.
+    if let Some(h) = h.as_mut()
+        && h.record(us).is_err()
+    {
+        h.saturating_record(us);
+    }
+}
+
+fn summary(h: &Mutex<Option<Histogram<u64>>>) -> (u64, u64, u64) {
+    let h = h.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    h.as_ref().map_or((0, 0, 0), |h| {
+        (h.len(), h.value_at_quantile(0.5), h.value_at_quantile(0.99))
+    })
+}
+
+impl Default for TxnMetrics {
+    fn default() -> Self {
+        Self {
+            one_phase: AtomicU64::new(0),
+            two_phase: AtomicU64::new(0),
+            aborts: Mutex::new(BTreeMap::new()),
+            commit_wait: Mutex::new(histogram()),
+            lock_wait: Mutex::new(histogram()),
+        }
+    }
+}
+
+impl TxnMetrics {
+    /// A transaction committed (`two_phase`: by 2PC, as its coordinator).
+    pub fn note_commit(&self, two_phase: bool) {
+        let counter = if two_phase {
+            &self.two_phase
+        } else {
+            &self.one_phase
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A transaction was aborted here; `reason` is grouped by its first
+    /// three words.
+    pub fn note_abort(&self, reason: &str) {
+        let key: Vec<&str> = reason.split_whitespace().take(3).collect();
+        let mut aborts = self
+            .aborts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *aborts.entry(key.join(" ")).or_default() += 1;
+    }
+
+    /// Time spent in commit wait.
+    pub fn note_commit_wait(&self, d: Duration) {
+        record(&self.commit_wait, d);
+    }
+
+    /// Time a lock request waited.
+    pub fn note_lock_wait(&self, d: Duration) {
+        record(&self.lock_wait, d);
+    }
+
+    /// The metrics now.
+    pub fn snapshot(&self) -> TxnMetricsSnapshot {
+        TxnMetricsSnapshot {
+            one_phase_commits: self.one_phase.load(Ordering::Relaxed),
+            two_phase_commits: self.two_phase.load(Ordering::Relaxed),
+            aborts: self
+                .aborts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            commit_wait_us: summary(&self.commit_wait),
+            lock_wait_us: summary(&self.lock_wait),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_summaries() {
+        let m = TxnMetrics::default();
+        m.note_commit(false);
+        m.note_commit(true);
+        m.note_commit(true);
+        m.note_abort("wounded by an older transaction");
+        m.note_abort("wounded by an older transaction");
+        m.note_commit_wait(Duration::from_millis(10));
+        let s = m.snapshot();
+        assert_eq!((s.one_phase_commits, s.two_phase_commits), (1, 2));
+        assert_eq!(s.aborts.get("wounded by an"), Some(&2));
+        assert_eq!(s.commit_wait_us.0, 1);
+        let p50 = s.commit_wait_us.1;
+        assert!((9_900..=10_100).contains(&p50), "p50 {p50}");
+        assert_eq!(s.lock_wait_us.0, 0);
+    }
+}
