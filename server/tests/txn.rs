@@ -445,3 +445,58 @@ async fn snapshot_read_at_a_past_timestamp_sees_the_state_then() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_serves_snapshot_reads_with_the_leader_and_quorum_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nodes, _) = start_cluster(dir.path(), 3).await;
+    let gw = nodes[0].context.gateway.clone();
+    let t1 = gw
+        .write(Mutation::Put {
+            key: b"f/k".to_vec(),
+            value: b"1".to_vec(),
+        })
+        .await
+        .unwrap();
+    let t2 = gw
+        .write(Mutation::Put {
+            key: b"f/k".to_vec(),
+            value: b"2".to_vec(),
+        })
+        .await
+        .unwrap();
+    // The survivor must have applied the writes; which node leads does not
+    // matter, since two of three nodes go away and no leader remains.
+    let survivor = nodes.pop().unwrap();
+    let replica = survivor
+        .context
+        .store
+        .replica(FIRST_DATA_TABLET)
+        .expect("every node hosts the data tablet");
+    common::wait_for(Duration::from_secs(20), "the survivor applies t2", || {
+        let r = replica.clone();
+        async move { (r.applied().max_ts >= t2).then_some(()) }
+    })
+    .await;
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+    let reader = survivor.context.gateway.clone();
+    let read_at = |ts| {
+        let reader = reader.clone();
+        async move {
+            let mut ro = reader.read_only_at(ts);
+            ro.get(b"f/k").await.unwrap()
+        }
+    };
+    assert_eq!(read_at(t1).await.as_deref(), Some(&b"1"[..]));
+    assert_eq!(read_at(t2).await.as_deref(), Some(&b"2"[..]));
+    // A timestamp past its safe time cannot be served: refused after the
+    // wait, not answered with possibly missing writes.
+    let later = t2.saturating_add(Duration::from_secs(60));
+    let refused = replica
+        .snapshot_read(vec![b"f/k".to_vec()], Some(later), true, Duration::from_millis(200))
+        .await;
+    assert!(refused.is_err(), "served a read beyond its safe time");
+    survivor.shutdown().await.unwrap();
+}

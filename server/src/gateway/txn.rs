@@ -464,6 +464,9 @@ impl ReadOnly {
                     nanos: t.as_nanos(),
                 });
                 req.choose_read_ts = at.is_none();
+                // At a known timestamp any up-to-date replica will do (the
+                // leader is asked first; a follower serves if it is down).
+                req.any_replica = at.is_some();
             })
             .await?;
         if self.ts.is_none() {
