@@ -495,7 +495,12 @@ async fn a_follower_serves_snapshot_reads_with_the_leader_and_quorum_gone() {
     // wait, not answered with possibly missing writes.
     let later = t2.saturating_add(Duration::from_secs(60));
     let refused = replica
-        .snapshot_read(vec![b"f/k".to_vec()], Some(later), true, Duration::from_millis(200))
+        .snapshot_read(
+            vec![b"f/k".to_vec()],
+            Some(later),
+            true,
+            Duration::from_millis(200),
+        )
         .await;
     assert!(refused.is_err(), "served a read beyond its safe time");
     survivor.shutdown().await.unwrap();

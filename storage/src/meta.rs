@@ -158,7 +158,11 @@ pub fn txn_records(
 }
 
 /// Queues removal of every transaction record of `tablet`.
-pub fn clear_txn_records(engine: &dyn Engine, batch: &mut WriteBatch, tablet: TabletId) -> Result<()> {
+pub fn clear_txn_records(
+    engine: &dyn Engine,
+    batch: &mut WriteBatch,
+    tablet: TabletId,
+) -> Result<()> {
     for (txn, _) in txn_records(engine, tablet, false)? {
         batch.delete(Cf::Meta, MetaKey::PreparedTxn(tablet, txn).encode()?);
     }

@@ -135,8 +135,7 @@ impl TxnRecords {
             return PrepareOutcome::AlreadyPrepared(existing.prepare_ts);
         }
         for (other, p) in &self.prepared {
-            if p
-                .writes
+            if p.writes
                 .iter()
                 .any(|(k, _)| record.writes.iter().any(|(mine, _)| mine == k))
             {

@@ -49,19 +49,21 @@ impl GatewayError {
             return None;
         };
         let r = reason.as_str();
-        Some(if r.contains("prepare failed") || r.contains("prepare refused") {
-            AbortReason::PrepareFailed
-        } else if r.contains("wounded") {
-            AbortReason::Wounded
-        } else if r.contains("timed out") || r.contains("deadline") {
-            AbortReason::LockTimeout
-        } else if r.contains("leader") {
-            AbortReason::LeaderChanged
-        } else if r.contains("idle") {
-            AbortReason::Idle
-        } else {
-            AbortReason::Other
-        })
+        Some(
+            if r.contains("prepare failed") || r.contains("prepare refused") {
+                AbortReason::PrepareFailed
+            } else if r.contains("wounded") {
+                AbortReason::Wounded
+            } else if r.contains("timed out") || r.contains("deadline") {
+                AbortReason::LockTimeout
+            } else if r.contains("leader") {
+                AbortReason::LeaderChanged
+            } else if r.contains("idle") {
+                AbortReason::Idle
+            } else {
+                AbortReason::Other
+            },
+        )
     }
 
     /// True when retrying the same request later may succeed.

@@ -7,9 +7,7 @@ use std::pin::Pin;
 
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
-use spanlite_proto::tablet::{
-    AbortRequest, CommitRequest, TxnMeta, TxnOutcome, TxnStatusRequest,
-};
+use spanlite_proto::tablet::{AbortRequest, CommitRequest, TxnMeta, TxnOutcome, TxnStatusRequest};
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_txn::twopc::Decision;
@@ -72,7 +70,11 @@ impl Gateway {
         .await
     }
 
-    async fn status_of(&self, coordinator: TabletId, txn: TxnId) -> Result<Option<Decision>, GatewayError> {
+    async fn status_of(
+        &self,
+        coordinator: TabletId,
+        txn: TxnId,
+    ) -> Result<Option<Decision>, GatewayError> {
         let (answer, _) = self
             .call_tablet(coordinator, |mut client, d| {
                 let req = TxnStatusRequest {

@@ -49,6 +49,22 @@ fn internal(message: String) -> common::TabletError {
     }
 }
 
+/// True when a call failed before the request left this node (no
+/// connection could be made: the node is down), so it cannot have taken
+/// effect anywhere.
+fn never_sent(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let mut text = status.message().to_lowercase();
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        text.push_str(&e.to_string().to_lowercase());
+        source = e.source();
+    }
+    text.contains("connect")
+}
+
 /// A commit call for [`Gateway::call`] that sends `make(descriptor)` at
 /// most once unless refused before anything was proposed (not the leader,
 /// wrong tablet): an attempt that got no answer may have committed, and
@@ -71,7 +87,15 @@ fn once_only(
                     "commit outcome unknown: an earlier attempt got no answer".to_string(),
                 )));
             }
-            let resp = client.commit(req).await?.into_inner();
+            let resp = match client.commit(req).await {
+                Ok(resp) => resp.into_inner(),
+                Err(status) => {
+                    if never_sent(&status) {
+                        state.store(NOT_SENT, Ordering::SeqCst);
+                    }
+                    return Err(status);
+                }
+            };
             match (resp.error, resp.commit_ts) {
                 // Refusals before anything was proposed: safe to retry.
                 (Some(e), _) => {
@@ -255,14 +279,17 @@ impl Transaction {
         let read_tablets = self.read_tablets.clone();
         let (ts, _) = self
             .gateway
-            .call(&first, once_only(move |d| CommitRequest {
-                tablet_id: d.id,
-                generation: d.generation,
-                txn: Some(meta.clone()),
-                writes: writes.clone(),
-                has_reads: read_tablets.contains(&d.id),
-                ..Default::default()
-            }))
+            .call(
+                &first,
+                once_only(move |d| CommitRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    txn: Some(meta.clone()),
+                    writes: writes.clone(),
+                    has_reads: read_tablets.contains(&d.id),
+                    ..Default::default()
+                }),
+            )
             .await?;
         Ok(ts)
     }
@@ -275,11 +302,16 @@ impl Transaction {
         tablets: BTreeSet<TabletId>,
     ) -> Result<Timestamp, GatewayError> {
         let Some(coordinator) = by_tablet.keys().next().copied() else {
-            return Err(GatewayError::Failed("two-phase commit without writes".to_string()));
+            return Err(GatewayError::Failed(
+                "two-phase commit without writes".to_string(),
+            ));
         };
         let coordinator_writes = by_tablet.remove(&coordinator).unwrap_or_default();
-        let participants: Vec<TabletId> =
-            tablets.iter().copied().filter(|t| *t != coordinator).collect();
+        let participants: Vec<TabletId> = tablets
+            .iter()
+            .copied()
+            .filter(|t| *t != coordinator)
+            .collect();
         let mut meta = self.meta();
         meta.coordinator_tablet_id = coordinator;
         let mut prepares = tokio::task::JoinSet::new();
@@ -306,10 +338,9 @@ impl Transaction {
                                 (None, Some(ts)) if resp.prepared => {
                                     Ok(Timestamp::from_nanos(ts.nanos))
                                 }
-                                (None, _) => Err(internal(format!(
-                                    "prepare voted no: {}",
-                                    resp.no_reason
-                                ))),
+                                (None, _) => {
+                                    Err(internal(format!("prepare voted no: {}", resp.no_reason)))
+                                }
                             })
                         }
                     })
@@ -352,15 +383,18 @@ impl Transaction {
         let has_reads = self.read_tablets.contains(&coordinator);
         let decided = self
             .gateway
-            .call_tablet(coordinator, once_only(move |d| CommitRequest {
-                tablet_id: d.id,
-                generation: d.generation,
-                txn: Some(meta.clone()),
-                writes: coordinator_writes.clone(),
-                participants: votes.clone(),
-                has_reads,
-                ..Default::default()
-            }))
+            .call_tablet(
+                coordinator,
+                once_only(move |d| CommitRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    txn: Some(meta.clone()),
+                    writes: coordinator_writes.clone(),
+                    participants: votes.clone(),
+                    has_reads,
+                    ..Default::default()
+                }),
+            )
             .await;
         match decided {
             Ok((ts, _)) => Ok(ts),

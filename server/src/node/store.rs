@@ -27,12 +27,12 @@ use spanlite_truetime::TrueTime;
 use thiserror::Error;
 
 use crate::directory::KeyRange;
+use crate::metrics::TxnMetrics;
 use crate::raft::{
     LocalReplica, NodeId, Peers, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig,
     SplitApplied, TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine,
     raft_config,
 };
-use crate::metrics::TxnMetrics;
 use crate::tablet::{PeersSlot, Replica, ReplicaParts};
 use tokio::sync::mpsc;
 

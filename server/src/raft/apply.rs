@@ -115,9 +115,7 @@ pub fn apply_entry(
                     writes,
                     batch,
                 )?,
-                Command::Forget { txns } => {
-                    super::apply_txn::forget(tablet, state, txns, batch)?
-                }
+                Command::Forget { txns } => super::apply_txn::forget(tablet, state, txns, batch)?,
                 Command::Split { at, right } => match split_at(tablet, state, at, *right, batch)? {
                     Some(applied) => {
                         let response = CommandResponse::Split {

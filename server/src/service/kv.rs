@@ -1,5 +1,9 @@
-//! The gRPC `KvService`: raw key-value access for tools, served through the
-//! node's gateway.
+//! The gRPC `KvService`: key-value access for tools (`spanlite kv`), served
+//! through the node's gateway with the transaction API: a get is a
+//! read-only transaction, a put or delete a one-write transaction
+//! (retried by `run_txn` when aborted, never re-sent after an unknown
+//! outcome). Scans read the latest committed values tablet by tablet
+//! (snapshot scans are not built yet).
 
 use spanlite_proto::kv::kv_service_server::KvService;
 use spanlite_proto::kv::{
@@ -9,8 +13,7 @@ use spanlite_proto::kv::{
 use tonic::{Request, Response, Status};
 
 use crate::directory::{KeyRange, USER_KEYS_START, is_system_key};
-use crate::gateway::{Gateway, GatewayError};
-use crate::raft::Mutation;
+use crate::gateway::{Gateway, GatewayError, Txn, TxnOptions};
 
 /// The KV service of a node.
 #[derive(Clone, Debug)]
@@ -53,7 +56,19 @@ impl KvService for KvGrpc {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let req = request.into_inner();
         user_key(&req.key)?;
-        let value = self.gateway.get(&req.key).await.map_err(gateway_status)?;
+        let read_only = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let key = req.key;
+        let (value, _) = self
+            .gateway
+            .run_txn(&read_only, |txn: &mut Txn| {
+                let key = key.clone();
+                Box::pin(async move { txn.get(&key).await })
+            })
+            .await
+            .map_err(gateway_status)?;
         Ok(Response::new(GetResponse {
             found: value.is_some(),
             value: value.unwrap_or_default(),
@@ -63,11 +78,12 @@ impl KvService for KvGrpc {
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let req = request.into_inner();
         user_key(&req.key)?;
-        let ts = self
+        let (key, value) = (req.key, req.value);
+        let ((), ts) = self
             .gateway
-            .write(Mutation::Put {
-                key: req.key,
-                value: req.value,
+            .run_txn(&TxnOptions::default(), |txn: &mut Txn| {
+                let (key, value) = (key.clone(), value.clone());
+                Box::pin(async move { txn.put(key, value) })
             })
             .await
             .map_err(gateway_status)?;
@@ -82,9 +98,13 @@ impl KvService for KvGrpc {
     ) -> Result<Response<DeleteResponse>, Status> {
         let req = request.into_inner();
         user_key(&req.key)?;
-        let ts = self
+        let key = req.key;
+        let ((), ts) = self
             .gateway
-            .write(Mutation::Delete { key: req.key })
+            .run_txn(&TxnOptions::default(), |txn: &mut Txn| {
+                let key = key.clone();
+                Box::pin(async move { txn.delete(key) })
+            })
             .await
             .map_err(gateway_status)?;
         Ok(Response::new(DeleteResponse {

@@ -162,7 +162,10 @@ impl TabletService for TabletGrpc {
             }
             let at = req.read_ts.map(|t| Timestamp::from_nanos(t.nanos));
             let result = match self.replica(req.tablet_id) {
-                Ok(r) => r.snapshot_read(req.keys, at, req.any_replica, LOCK_WAIT).await,
+                Ok(r) => {
+                    r.snapshot_read(req.keys, at, req.any_replica, LOCK_WAIT)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             return Ok(read_response(result.map(|(ts, pairs)| (Some(ts), pairs))));
@@ -267,8 +270,15 @@ impl TabletService for TabletGrpc {
         let mutations = mutations_of(req.writes)?;
         let result = match self.replica(req.tablet_id) {
             Ok(r) => {
-                r.txn_prepare(txn, priority, coordinator, mutations, req.has_reads, LOCK_WAIT)
-                    .await
+                r.txn_prepare(
+                    txn,
+                    priority,
+                    coordinator,
+                    mutations,
+                    req.has_reads,
+                    LOCK_WAIT,
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -316,9 +326,8 @@ impl TabletService for TabletGrpc {
         }
         // The coordinator of a two-phase commit.
         if !req.participants.is_empty() {
-            let (txn, priority) = txn.ok_or_else(|| {
-                Status::invalid_argument("participants without a transaction")
-            })?;
+            let (txn, priority) =
+                txn.ok_or_else(|| Status::invalid_argument("participants without a transaction"))?;
             let mut participants = Vec::with_capacity(req.participants.len());
             for p in &req.participants {
                 let ts = p.prepare_ts.as_ref().ok_or_else(|| {

@@ -125,12 +125,11 @@ impl Replica {
     pub async fn txn_status(&self, txn: TxnId) -> Result<Option<Decision>, TabletError> {
         self.check_serving()?;
         let deciding = lock(&self.txns).deciding.contains(&txn);
-        let records = load_txn_records(self.mvcc(), self.tablet).map_err(|source| {
-            TabletError::Storage {
+        let records =
+            load_txn_records(self.mvcc(), self.tablet).map_err(|source| TabletError::Storage {
                 tablet: self.tablet,
                 source,
-            }
-        })?;
+            })?;
         match records.status(txn, deciding) {
             StatusAnswer::Known(d) => Ok(Some(d)),
             StatusAnswer::Pending => Ok(None),
@@ -178,7 +177,9 @@ impl Replica {
                     loop {
                         match peers.resolve(p, txn, decision).await {
                             Ok(()) => return true,
-                            Err(e) => tracing::debug!(%txn, participant = p, "telling the decision: {e}"),
+                            Err(e) => {
+                                tracing::debug!(%txn, participant = p, "telling the decision: {e}")
+                            }
                         }
                         tokio::time::sleep(TELL_RETRY).await;
                         if !me.upgrade().is_some_and(|r| r.is_serving()) {
@@ -278,7 +279,10 @@ impl Replica {
             let me = self.clone();
             tokio::spawn(async move {
                 let txns = forget.clone();
-                let done = match me.submit(Stamp::Carried, |_| Command::Forget { txns }).await {
+                let done = match me
+                    .submit(Stamp::Carried, |_| Command::Forget { txns })
+                    .await
+                {
                     Ok((_, pending)) => pending.await.is_ok(),
                     Err(_) => false,
                 };
@@ -292,7 +296,9 @@ impl Replica {
             let me = self.clone();
             tokio::spawn(async move {
                 let proposed = me
-                    .submit(Stamp::AtLeast(Timestamp::MIN), |ts| Command::SafeTime { ts })
+                    .submit(Stamp::AtLeast(Timestamp::MIN), |ts| Command::SafeTime {
+                        ts,
+                    })
                     .await;
                 if let Ok((_, pending)) = proposed {
                     let _ = pending.await;

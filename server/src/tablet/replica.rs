@@ -49,7 +49,8 @@ struct Clock {
 }
 
 /// A proposal submitted to Raft, not yet applied.
-type Pending = Pin<Box<dyn Future<Output = Result<ClientWriteResponse<TypeConfig>, TabletError>> + Send>>;
+type Pending =
+    Pin<Box<dyn Future<Output = Result<ClientWriteResponse<TypeConfig>, TabletError>> + Send>>;
 
 /// How a proposal is timestamped (see [`Replica::submit`]).
 #[derive(Clone, Copy, Debug)]
@@ -450,9 +451,7 @@ impl Replica {
             now.latest.max(max_applied),
             clock.last_assigned,
         )
-        .ok_or_else(|| {
-            TabletError::ClockUnsynchronized("timestamp space exhausted".to_string())
-        })?;
+        .ok_or_else(|| TabletError::ClockUnsynchronized("timestamp space exhausted".to_string()))?;
         clock.last_assigned = ts;
         clock.inflight.insert(ts);
         Ok(ts)
@@ -586,7 +585,8 @@ impl Replica {
                 range: self.range().to_string(),
             });
         }
-        self.metrics.note_commit_wait(waited.map_err(Self::clock_error)?);
+        self.metrics
+            .note_commit_wait(waited.map_err(Self::clock_error)?);
         Ok(ts)
     }
 
@@ -622,14 +622,14 @@ impl Replica {
             ts: matches!(stamp, Stamp::AtLeast(_)).then_some(ts),
             done: self.inflight_done_handle(),
         };
-        let rx = self
-            .raft
-            .client_write_ff(command)
-            .await
-            .map_err(|e| TabletError::Replication {
-                tablet: self.tablet,
-                message: e.to_string(),
-            })?;
+        let rx =
+            self.raft
+                .client_write_ff(command)
+                .await
+                .map_err(|e| TabletError::Replication {
+                    tablet: self.tablet,
+                    message: e.to_string(),
+                })?;
         let tablet = self.tablet;
         let pending: Pending = Box::pin(async move {
             let out = rx.await;
@@ -828,7 +828,11 @@ async fn start_lease(s: LeaseStarter, term: u64) {
                 // except those of prepared transactions, kept in their
                 // records.
                 if let Err(e) = replica.restore_txns() {
-                    tracing::error!(tablet = s.tablet, term, "cannot restore prepared transactions: {e}");
+                    tracing::error!(
+                        tablet = s.tablet,
+                        term,
+                        "cannot restore prepared transactions: {e}"
+                    );
                     return;
                 }
                 let mut clock = lock(&s.clock);

@@ -31,16 +31,29 @@ fn prepared(at: u64, key: &str) -> Prepared {
         priority: ts(1),
         coordinator: COORD,
         writes: vec![(key.as_bytes().to_vec(), Some(b"v".to_vec()))],
-        locks: vec![(LockTarget::key(key.as_bytes().to_vec()), LockMode::Exclusive)],
+        locks: vec![(
+            LockTarget::key(key.as_bytes().to_vec()),
+            LockMode::Exclusive,
+        )],
     }
 }
 
 /// Messages between the tablets of one transaction.
 #[derive(Clone, Debug, PartialEq)]
 enum Msg {
-    Prepare { to: TabletId, at: u64, key: &'static str },
-    Vote { from: TabletId, ts: Option<Timestamp> },
-    Resolve { to: TabletId, decision: Decision },
+    Prepare {
+        to: TabletId,
+        at: u64,
+        key: &'static str,
+    },
+    Vote {
+        from: TabletId,
+        ts: Option<Timestamp>,
+    },
+    Resolve {
+        to: TabletId,
+        decision: Decision,
+    },
 }
 
 /// Three tablets' records and a network that can lose and duplicate.
@@ -65,8 +78,14 @@ impl Sim {
     fn deliver(&mut self, m: Msg) {
         match m {
             Msg::Prepare { to, at, key } => {
-                let vote = match self.parts.get_mut(&to).map(|r| r.prepare(txn(7), prepared(at, key))) {
-                    Some(PrepareOutcome::Prepared(t) | PrepareOutcome::AlreadyPrepared(t)) => Some(t),
+                let vote = match self
+                    .parts
+                    .get_mut(&to)
+                    .map(|r| r.prepare(txn(7), prepared(at, key)))
+                {
+                    Some(PrepareOutcome::Prepared(t) | PrepareOutcome::AlreadyPrepared(t)) => {
+                        Some(t)
+                    }
                     _ => None,
                 };
                 self.net.push_back(Msg::Vote { from: to, ts: vote });
@@ -131,16 +150,33 @@ impl Sim {
 #[test]
 fn both_vote_yes_and_every_participant_applies_the_commit_once() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare { to: P1, at: 10, key: "a" });
-    s.net.push_back(Msg::Prepare { to: P2, at: 20, key: "b" });
+    s.net.push_back(Msg::Prepare {
+        to: P1,
+        at: 10,
+        key: "a",
+    });
+    s.net.push_back(Msg::Prepare {
+        to: P2,
+        at: 20,
+        key: "b",
+    });
     s.run();
     let d = s.decide(ts(15));
     assert_eq!(d, Decision::Commit(ts(20)), "s ≥ every prepare timestamp");
     // The resolve to P2 is duplicated.
     for m in [
-        Msg::Resolve { to: P1, decision: d },
-        Msg::Resolve { to: P2, decision: d },
-        Msg::Resolve { to: P2, decision: d },
+        Msg::Resolve {
+            to: P1,
+            decision: d,
+        },
+        Msg::Resolve {
+            to: P2,
+            decision: d,
+        },
+        Msg::Resolve {
+            to: P2,
+            decision: d,
+        },
     ] {
         s.net.push_back(m);
     }
@@ -152,35 +188,69 @@ fn both_vote_yes_and_every_participant_applies_the_commit_once() {
 #[test]
 fn duplicated_prepare_keeps_the_first_timestamp() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare { to: P1, at: 10, key: "a" });
-    s.net.push_back(Msg::Prepare { to: P1, at: 30, key: "a" });
+    s.net.push_back(Msg::Prepare {
+        to: P1,
+        at: 10,
+        key: "a",
+    });
+    s.net.push_back(Msg::Prepare {
+        to: P1,
+        at: 30,
+        key: "a",
+    });
     s.run();
     assert_eq!(s.votes[&P1], Some(ts(10)));
-    assert_eq!(s.parts[&P1].prepared(txn(7)).map(|p| p.prepare_ts), Some(ts(10)));
+    assert_eq!(
+        s.parts[&P1].prepared(txn(7)).map(|p| p.prepare_ts),
+        Some(ts(10))
+    );
 }
 
 #[test]
 fn a_prepare_on_a_key_with_a_foreign_intent_votes_no() {
     let mut r = TxnRecords::new();
-    assert_eq!(r.prepare(txn(1), prepared(5, "k")), PrepareOutcome::Prepared(ts(5)));
-    assert!(matches!(r.prepare(txn(2), prepared(6, "k")), PrepareOutcome::Refused(_)));
-    assert_eq!(r.prepare(txn(3), prepared(6, "other")), PrepareOutcome::Prepared(ts(6)));
+    assert_eq!(
+        r.prepare(txn(1), prepared(5, "k")),
+        PrepareOutcome::Prepared(ts(5))
+    );
+    assert!(matches!(
+        r.prepare(txn(2), prepared(6, "k")),
+        PrepareOutcome::Refused(_)
+    ));
+    assert_eq!(
+        r.prepare(txn(3), prepared(6, "other")),
+        PrepareOutcome::Prepared(ts(6))
+    );
     assert_eq!(r.min_prepare_ts(), Some(ts(5)));
 }
 
 #[test]
 fn participant_crashing_before_voting_aborts_the_transaction_and_its_late_prepare_is_cleaned_up() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare { to: P1, at: 10, key: "a" });
+    s.net.push_back(Msg::Prepare {
+        to: P1,
+        at: 10,
+        key: "a",
+    });
     // P2 crashed before voting: its prepare is lost.
     s.run();
     assert_eq!(s.decide(ts(15)), Decision::Abort);
-    s.net.push_back(Msg::Resolve { to: P1, decision: Decision::Abort });
-    s.net.push_back(Msg::Resolve { to: P2, decision: Decision::Abort });
+    s.net.push_back(Msg::Resolve {
+        to: P1,
+        decision: Decision::Abort,
+    });
+    s.net.push_back(Msg::Resolve {
+        to: P2,
+        decision: Decision::Abort,
+    });
     s.run();
     // The lost prepare turns up late (replayed by a restarted gateway):
     // P2 is now in doubt, asks, and learns the recorded abort.
-    s.net.push_back(Msg::Prepare { to: P2, at: 12, key: "b" });
+    s.net.push_back(Msg::Prepare {
+        to: P2,
+        at: 12,
+        key: "b",
+    });
     s.run();
     assert_eq!(s.in_doubt(), vec![P2]);
     assert_eq!(s.ask(P2, false), Some(Decision::Abort));
@@ -191,13 +261,24 @@ fn participant_crashing_before_voting_aborts_the_transaction_and_its_late_prepar
 #[test]
 fn participant_crashing_after_voting_learns_the_commit_from_the_coordinator() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare { to: P1, at: 10, key: "a" });
-    s.net.push_back(Msg::Prepare { to: P2, at: 11, key: "b" });
+    s.net.push_back(Msg::Prepare {
+        to: P1,
+        at: 10,
+        key: "a",
+    });
+    s.net.push_back(Msg::Prepare {
+        to: P2,
+        at: 11,
+        key: "b",
+    });
     s.run();
     let d = s.decide(ts(12));
     // P2 crashed after voting: the resolve sent to it is lost. Its record
     // survives (replicated); the new leader is in doubt and asks.
-    s.net.push_back(Msg::Resolve { to: P1, decision: d });
+    s.net.push_back(Msg::Resolve {
+        to: P1,
+        decision: d,
+    });
     s.run();
     assert_eq!(s.in_doubt(), vec![P2]);
     assert_eq!(s.ask(P2, false), Some(d));
@@ -207,8 +288,16 @@ fn participant_crashing_after_voting_learns_the_commit_from_the_coordinator() {
 #[test]
 fn coordinator_crashing_before_deciding_means_presumed_abort_and_a_late_commit_loses() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare { to: P1, at: 10, key: "a" });
-    s.net.push_back(Msg::Prepare { to: P2, at: 11, key: "b" });
+    s.net.push_back(Msg::Prepare {
+        to: P1,
+        at: 10,
+        key: "a",
+    });
+    s.net.push_back(Msg::Prepare {
+        to: P2,
+        at: 11,
+        key: "b",
+    });
     s.run();
     // The coordinator's leader crashed before deciding: its successor has no
     // record and is not deciding, so a participant's question records abort.
@@ -222,8 +311,16 @@ fn coordinator_crashing_before_deciding_means_presumed_abort_and_a_late_commit_l
 #[test]
 fn coordinator_crashing_after_deciding_keeps_the_commit() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare { to: P1, at: 10, key: "a" });
-    s.net.push_back(Msg::Prepare { to: P2, at: 11, key: "b" });
+    s.net.push_back(Msg::Prepare {
+        to: P1,
+        at: 10,
+        key: "a",
+    });
+    s.net.push_back(Msg::Prepare {
+        to: P2,
+        at: 11,
+        key: "b",
+    });
     s.run();
     let d = s.decide(ts(12));
     assert!(matches!(d, Decision::Commit(_)));
@@ -237,7 +334,11 @@ fn coordinator_crashing_after_deciding_keeps_the_commit() {
 #[test]
 fn a_participant_asking_while_the_coordinator_decides_is_told_to_wait() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare { to: P1, at: 10, key: "a" });
+    s.net.push_back(Msg::Prepare {
+        to: P1,
+        at: 10,
+        key: "a",
+    });
     s.run();
     assert_eq!(s.ask(P1, true), None);
     assert_eq!(s.in_doubt(), vec![P1]);
@@ -256,7 +357,10 @@ fn forgotten_decisions_are_gone_and_forgetting_twice_is_harmless() {
 fn commit_timestamp_follows_the_rules() {
     // Above now.latest and the last assigned; at least every prepare.
     assert_eq!(commit_timestamp([ts(3)], ts(10), ts(7)), Some(ts(11)));
-    assert_eq!(commit_timestamp([ts(3), ts(40)], ts(10), ts(7)), Some(ts(40)));
+    assert_eq!(
+        commit_timestamp([ts(3), ts(40)], ts(10), ts(7)),
+        Some(ts(40))
+    );
     assert_eq!(commit_timestamp([], ts(10), ts(70)), Some(ts(71)));
     assert_eq!(commit_timestamp([], Timestamp::MAX, ts(0)), None);
 }
@@ -282,5 +386,8 @@ async fn commit_wait_lasts_about_two_epsilon() {
     assert!(!waiter.is_finished(), "commit wait ended before 2ε");
     clock.advance(Duration::from_micros(20));
     let waited = tokio::time::timeout(Duration::from_secs(1), waiter).await;
-    assert!(matches!(waited, Ok(Ok(Ok(_)))), "commit wait did not end after 2ε");
+    assert!(
+        matches!(waited, Ok(Ok(Ok(_)))),
+        "commit wait did not end after 2ε"
+    );
 }
