@@ -13,10 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{channel, start_cluster};
+use common::{split_tablet as split, start_cluster};
 use rand::Rng;
-use spanlite_proto::admin::SplitTabletRequest;
-use spanlite_proto::admin::admin_service_client::AdminServiceClient;
 use spanlite_server::directory::FIRST_DATA_TABLET;
 use spanlite_server::gateway::{Gateway, GatewayError, Txn, TxnOptions};
 use spanlite_server::node::RunningNode;
@@ -36,28 +34,6 @@ fn balance(v: Option<Vec<u8>>) -> Result<i64, GatewayError> {
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| GatewayError::Failed("a balance is not a number".to_string()))
-}
-
-/// Splits `tablet` at `key` through any node; returns the new tablet's id.
-async fn split(addrs: &[String], tablet: u64, key: &[u8]) -> u64 {
-    let start = Instant::now();
-    loop {
-        for a in addrs {
-            let r = AdminServiceClient::new(channel(a).await)
-                .split_tablet(SplitTabletRequest {
-                    tablet_id: tablet,
-                    split_key: key.to_vec(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            if r.error.is_empty() {
-                return r.right.unwrap().tablet_id;
-            }
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "cannot split");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// One transfer of `amount` from `from` to `to` unless `from` is short.

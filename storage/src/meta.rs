@@ -70,6 +70,15 @@ pub fn applied_index(engine: &dyn Engine, tablet: TabletId) -> Result<u64> {
     }
 }
 
+/// The tablet's stored applied index, `None` when nothing was applied (an
+/// entry at index 0 may have been).
+pub fn stored_applied_index(engine: &dyn Engine, tablet: TabletId) -> Result<Option<u64>> {
+    engine
+        .get(Cf::Meta, &MetaKey::AppliedIndex(tablet).encode()?)?
+        .map(|bytes| decode_u64(&bytes, "applied index"))
+        .transpose()
+}
+
 /// Queues `tablet`'s applied index; put it in the same batch as the entry's data.
 pub fn set_applied_index(batch: &mut WriteBatch, tablet: TabletId, index: u64) -> Result<()> {
     batch.put(

@@ -293,6 +293,10 @@ impl TabletApplier {
 }
 
 impl EntryApplier for TabletApplier {
+    fn hosts(&mut self, tablet: TabletId) -> StorageResult<bool> {
+        Ok(load_local_replica(&self.mvcc, tablet)?.is_some())
+    }
+
     fn apply(
         &mut self,
         tablet: TabletId,

@@ -57,7 +57,7 @@ impl TabletGrpc {
 
 /// How long a transactional request waits for a lock before its
 /// transaction is aborted (and retried by its client).
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// The transaction id and wound-wait priority of a 2PL transaction.
 fn txn_of(meta: &TxnMeta) -> Result<(TxnId, Timestamp), Status> {

@@ -320,14 +320,7 @@ pub async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>
                 .to_string()
         })
         .collect();
-    let mut nodes = Vec::new();
-    for (i, a) in addrs.iter().enumerate() {
-        let mut c = NodeConfig::new(i as u64 + 1, a.parse().unwrap(), dir.join(format!("n{i}")));
-        c.join = addrs.clone();
-        c.timing = node_timing();
-        c.txn_idle_timeout = Duration::from_secs(1);
-        nodes.push(node::start(c).await.unwrap());
-    }
+    let nodes = start_nodes(dir, &addrs).await;
     let start = Instant::now();
     loop {
         let r = AdminServiceClient::new(channel(&addrs[0]).await)
@@ -346,4 +339,42 @@ pub async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (nodes, addrs)
+}
+
+/// Starts (or restarts, on the same data dirs and ports) the nodes of
+/// [`start_cluster`].
+pub async fn start_nodes(dir: &std::path::Path, addrs: &[String]) -> Vec<RunningNode> {
+    let mut nodes = Vec::new();
+    for (i, a) in addrs.iter().enumerate() {
+        let mut c = NodeConfig::new(i as u64 + 1, a.parse().unwrap(), dir.join(format!("n{i}")));
+        c.join = addrs.to_vec();
+        c.timing = node_timing();
+        c.txn_idle_timeout = Duration::from_secs(1);
+        nodes.push(node::start(c).await.unwrap());
+    }
+    nodes
+}
+
+/// Splits `tablet` at `key` through any node of `addrs`; returns the new
+/// (right-hand) tablet's id.
+pub async fn split_tablet(addrs: &[String], tablet: u64, key: &[u8]) -> u64 {
+    use spanlite_proto::admin::SplitTabletRequest;
+    let start = Instant::now();
+    loop {
+        for a in addrs {
+            let r = AdminServiceClient::new(channel(a).await)
+                .split_tablet(SplitTabletRequest {
+                    tablet_id: tablet,
+                    split_key: key.to_vec(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if r.error.is_empty() {
+                return r.right.unwrap().tablet_id;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "cannot split");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
