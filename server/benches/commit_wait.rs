@@ -8,6 +8,9 @@
 //! per measurement it times, through a gateway:
 //! - a single-tablet read-write transaction (read for update, write,
 //!   commit: locks, one Raft round, commit wait of about 2ε);
+//! - a two-tablet read-write transaction (the same on both tablets:
+//!   two-phase commit, a prepare round on one tablet and the decision on
+//!   the other, commit wait overlapped with the decision's replication);
 //! - a single-tablet read-only transaction (one lock-free snapshot read);
 //! - a multi-tablet read-only transaction (one read on each tablet, same
 //!   snapshot).
@@ -31,6 +34,7 @@ mod common;
 
 struct Figures {
     commit: Histogram<u64>,
+    commit_2pc: Histogram<u64>,
     ro_single: Histogram<u64>,
     ro_multi: Histogram<u64>,
     epsilon: Duration,
@@ -92,6 +96,7 @@ async fn run(error: Duration, secs: f64) -> Result<Figures, Box<dyn Error>> {
     let hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3);
     let mut f = Figures {
         commit: hist()?,
+        commit_2pc: hist()?,
         ro_single: hist()?,
         ro_multi: hist()?,
         epsilon: nodes[0].context.store.truetime().epsilon()?,
@@ -109,6 +114,24 @@ async fn run(error: Duration, secs: f64) -> Result<Figures, Box<dyn Error>> {
         timed(&mut f.commit, async {
             let v = txn.get(b"a/acct", true).await?.unwrap_or_default();
             txn.put(b"a/acct".to_vec(), [v.as_slice(), b"1"].concat());
+            txn.commit().await
+        })
+        .await?;
+    }
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < until {
+        id += 1;
+        let priority = Timestamp::from_nanos(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_nanos() as u64,
+        );
+        let mut txn = gw.begin(TxnId(id), priority);
+        timed(&mut f.commit_2pc, async {
+            for k in [&b"a/acct"[..], &b"z/acct"[..]] {
+                let v = txn.get(k, true).await?.unwrap_or_default();
+                txn.put(k.to_vec(), [v.as_slice(), b"1"].concat());
+            }
             txn.commit().await
         })
         .await?;
@@ -149,6 +172,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     for (name, a, b) in [
         ("single-tablet commit", &five.commit, &zero.commit),
+        (
+            "two-tablet commit (2PC)",
+            &five.commit_2pc,
+            &zero.commit_2pc,
+        ),
         ("single-tablet read-only", &five.ro_single, &zero.ro_single),
         ("two-tablet read-only", &five.ro_multi, &zero.ro_multi),
     ] {

@@ -62,12 +62,14 @@ pub fn redo(
 ) -> Result<RedoReport> {
     let mut report = RedoReport::default();
     for tablet in raft.groups() {
-        // NB: openraft's first entry (the initial membership) has index 0,
-        // so "nothing applied" is not index 0.
-        let first = meta::stored_applied_index(engine, tablet)?.map_or(0, |a| a + 1);
         let Some(committed) = raft.read_committed(tablet).map(|c| c.index) else {
             continue;
         };
+        // NB: openraft's first entry (the initial membership) has index 0,
+        // so "nothing applied" is not "index 0 applied": with nothing
+        // applied, redo starts at the first entry the log holds.
+        let stored = meta::stored_applied_index(engine, tablet)?;
+        let first = stored.map_or(0, |applied| applied + 1);
         if committed < first || !applier.hosts(tablet)? {
             continue;
         }
@@ -81,7 +83,10 @@ pub fn redo(
             )));
         }
         let entries = raft.entries(tablet, first..=committed)?;
-        let mut expected = first;
+        let mut expected = match (stored, entries.first()) {
+            (None, Some(e)) => e.log_id.index,
+            _ => first,
+        };
         for entry in &entries {
             if entry.log_id.index != expected {
                 return Err(StorageError::Recovery(format!(
