@@ -1,8 +1,8 @@
 //! Tablet replicas as the rest of the node sees them: leases, timestamp
 //! assignment, reads and writes on the leader (DESIGN.md §3), and the
-//! transaction actions (DESIGN.md §6): reads under locks and the one-phase
-//! commit (`txn.rs`), the 2PC participant (`participant.rs`) and
-//! coordinator (`coordinator.rs`).
+//! transaction actions (DESIGN.md §6): the one-phase commit and snapshot
+//! reads (`txn.rs`), the participant (`participant/`: reads under locks,
+//! prepare, commit, abort) and the 2PC coordinator (`coordinator.rs`).
 
 mod coordinator;
 mod error;

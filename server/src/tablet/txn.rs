@@ -1,31 +1,26 @@
-//! Read-write transactions on one tablet under two-phase locking
-//! (DESIGN.md §6): reads take shared locks (range locks for scans) at the
-//! leader and return the latest committed values; writes are buffered at
-//! the gateway and arrive with the commit, which takes exclusive locks, marks
-//! the transaction prepared (it can no longer be wounded), writes one Raft
-//! entry at a new timestamp, waits out commit wait, and releases the locks.
+//! What every transaction action on a tablet leader shares (locks, aborts,
+//! the commit prologue), the one-phase commit of a transaction that touched
+//! only this tablet, and lock-free snapshot reads (DESIGN.md §6).
 //!
 //! ```text
-//!   read(k)   ──▶ S lock k ──▶ latest value          (locks kept)
 //!   commit(w) ──▶ X locks on w ──▶ prepared ──▶ Raft write @ s ──▶ TT.after(s) ──▶ release all
 //!   wound     ──▶ (unprepared) forget its locks, remember it aborted
+//!   snapshot  ──▶ leader: s chosen, writes ≤ s applied ──▶ read @ s (waiting on intents ≤ s)
+//!                 follower: applied an entry ≥ s (safe time) ──▶ read @ s
 //! ```
 //!
-//! Snapshot reads (lock-free, at a timestamp) are served here too, by the
-//! leader or by any replica whose safe time covers the timestamp.
-//! Two-phase commit is in `participant.rs` and `coordinator.rs`; OCC and
-//! SSI are not built.
+//! The participant's reads and 2PC steps are in `participant/`, the
+//! coordinator's in `coordinator.rs`; OCC and SSI are not built.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use spanlite_storage::mvcc::{Row, TxnId};
+use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
 use spanlite_txn::lock::{LockError, LockMode, LockTarget};
 
 use super::TabletError;
 use super::replica::{Replica, lock};
-use crate::directory::KeyRange;
 use crate::raft::Mutation;
 
 impl Replica {
@@ -56,7 +51,7 @@ impl Replica {
         }
     }
 
-    async fn take_lock(
+    pub(super) async fn take_lock(
         &self,
         txn: TxnId,
         priority: Timestamp,
@@ -79,51 +74,6 @@ impl Replica {
                 | LockError::LeaderChanged),
             ) => Err(self.aborted(txn, e.to_string())),
         }
-    }
-
-    /// Reads `keys` for `txn` under locks of `mode` (shared, or exclusive for
-    /// `SELECT … FOR UPDATE`), waiting at most `wait` for each.
-    pub async fn txn_read(
-        &self,
-        txn: TxnId,
-        priority: Timestamp,
-        keys: Vec<Vec<u8>>,
-        mode: LockMode,
-        wait: Duration,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TabletError> {
-        self.check_not_aborted(txn)?;
-        for k in &keys {
-            self.check_key(k)?;
-        }
-        self.check_serving()?;
-        for k in &keys {
-            self.take_lock(txn, priority, LockTarget::key(k.clone()), mode, wait)
-                .await?;
-        }
-        let mut out = Vec::new();
-        for k in keys {
-            if let Some(v) = self.get(&k)? {
-                out.push((k, v));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Scans `range` for `txn` under a shared range lock (no phantoms).
-    pub async fn txn_scan(
-        &self,
-        txn: TxnId,
-        priority: Timestamp,
-        range: &KeyRange,
-        limit: usize,
-        wait: Duration,
-    ) -> Result<Vec<Row>, TabletError> {
-        self.check_not_aborted(txn)?;
-        self.check_serving()?;
-        let target = LockTarget::range(range.start.clone(), range.end.clone());
-        self.take_lock(txn, priority, target, LockMode::Shared, wait)
-            .await?;
-        self.scan(range, limit)
     }
 
     /// What every commit or prepare does first: refuses an aborted

@@ -1,24 +1,16 @@
-//! The participant side of two-phase commit (DESIGN.md §6) on a tablet
-//! leader: prepare, resolve (commit or abort), and abort. Each is
-//! idempotent: a repeated prepare returns the first prepare timestamp, a
-//! repeated resolve or abort does nothing.
-//!
-//! ```text
-//!   prepare(w) ──▶ X locks on w ──▶ prepared ──▶ Raft: Prepare{intents, locks, coordinator} @ p
-//!   resolve(d) ──▶ Raft: Resolve{d} ──▶ intents → versions @ s (or gone) ──▶ release locks
-//!   in doubt   ──▶ (reaper) ask the coordinator tablet ──▶ resolve(answer)
-//! ```
+//! Participant action: 2PC prepare. Idempotent: a repeated prepare of the
+//! same transaction returns the first prepare timestamp.
 
 use std::time::{Duration, Instant};
 
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
-use spanlite_txn::twopc::{Decision, Prepared};
+use spanlite_txn::twopc::Prepared;
 
-use super::TabletError;
-use super::replica::{Replica, Stamp, lock};
 use crate::raft::{Command, CommandResponse, Mutation};
+use crate::tablet::TabletError;
+use crate::tablet::replica::{Replica, Stamp, lock};
 
 impl Replica {
     /// Prepares `txn` here for two-phase commit coordinated by the tablet
@@ -95,39 +87,6 @@ impl Replica {
                     .insert(txn, (coordinator, Instant::now()));
                 Err(e)
             }
-        }
-    }
-
-    /// True when `txn` is (or may be) prepared here.
-    fn maybe_prepared(&self, txn: TxnId) -> bool {
-        lock(&self.txns).prepared.contains_key(&txn) || self.locks.is_prepared(txn)
-    }
-
-    /// Applies the outcome of `txn` here (the coordinator's decision): its
-    /// intents become versions at the commit timestamp, or are removed;
-    /// then its locks are released. Idempotent.
-    pub async fn txn_resolve(&self, txn: TxnId, decision: Decision) -> Result<(), TabletError> {
-        self.check_serving()?;
-        if self.maybe_prepared(txn) {
-            let (_, pending) = self
-                .submit(Stamp::Carried, |_| Command::Resolve { txn, decision })
-                .await?;
-            pending.await?;
-        }
-        self.txn_finish(txn);
-        Ok(())
-    }
-
-    /// Aborts `txn` here, whether it only read (locks released) or
-    /// prepared (intents removed through Raft). Idempotent.
-    pub async fn txn_abort(&self, txn: TxnId) -> Result<(), TabletError> {
-        // Only the leader knows what the transaction holds here.
-        self.check_serving()?;
-        if self.maybe_prepared(txn) {
-            self.txn_resolve(txn, Decision::Abort).await
-        } else {
-            self.txn_finish(txn);
-            Ok(())
         }
     }
 }

@@ -1,0 +1,59 @@
+//! Participant action: reads under locks (2PL). Idempotent: a lock already
+//! held is granted again, and the values are the latest committed ones.
+
+use std::time::Duration;
+
+use spanlite_storage::mvcc::{Row, TxnId};
+use spanlite_truetime::Timestamp;
+use spanlite_txn::lock::{LockMode, LockTarget};
+
+use crate::directory::KeyRange;
+use crate::tablet::TabletError;
+use crate::tablet::replica::Replica;
+
+impl Replica {
+    /// Reads `keys` for `txn` under locks of `mode` (shared, or exclusive for
+    /// `SELECT … FOR UPDATE`), waiting at most `wait` for each.
+    pub async fn txn_read(
+        &self,
+        txn: TxnId,
+        priority: Timestamp,
+        keys: Vec<Vec<u8>>,
+        mode: LockMode,
+        wait: Duration,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TabletError> {
+        self.check_not_aborted(txn)?;
+        for k in &keys {
+            self.check_key(k)?;
+        }
+        self.check_serving()?;
+        for k in &keys {
+            self.take_lock(txn, priority, LockTarget::key(k.clone()), mode, wait)
+                .await?;
+        }
+        let mut out = Vec::new();
+        for k in keys {
+            if let Some(v) = self.get(&k)? {
+                out.push((k, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Scans `range` for `txn` under a shared range lock (no phantoms).
+    pub async fn txn_scan(
+        &self,
+        txn: TxnId,
+        priority: Timestamp,
+        range: &KeyRange,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<Row>, TabletError> {
+        self.check_not_aborted(txn)?;
+        self.check_serving()?;
+        let target = LockTarget::range(range.start.clone(), range.end.clone());
+        self.take_lock(txn, priority, target, LockMode::Shared, wait)
+            .await?;
+        self.scan(range, limit)
+    }
+}
