@@ -121,6 +121,11 @@ struct StartArgs {
     /// Minimum Raft election timeout (the maximum is 1.5× this).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     raft_election_timeout: Duration,
+    /// How often an idle tablet leader advances its followers' safe time
+    /// (a small Raft entry), so they can serve snapshot reads at recent
+    /// timestamps; `0s` turns it off.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    safe_time_interval: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +224,7 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     config.max_clock_uncertainty = args.max_clock_uncertainty;
     config.time_masters = args.time_masters;
     config.fault_injection = args.enable_fault_injection;
+    config.safe_time_every = args.safe_time_interval;
     config.timing = RaftTiming {
         heartbeat: args.raft_heartbeat,
         election_min: args.raft_election_timeout,

@@ -74,10 +74,17 @@ async fn anomaly_dirty_write_is_prevented_across_tablets() {
         let gw = gws[1].clone();
         tokio::spawn(async move {
             let mut audits = 0;
-            for _ in 0..40 {
+            for i in 0..40 {
                 let mut ro = gw.read_only();
-                let x = ro.get(b"a/x").await.unwrap();
-                let y = ro.get(b"b/y").await.unwrap();
+                let (x, y) = if i % 2 == 0 {
+                    (ro.get(b"a/x").await.unwrap(), ro.get(b"b/y").await.unwrap())
+                } else {
+                    // One snapshot scan across both tablets.
+                    let rows = ro.scan(b"a/", b"c/", 0).await.unwrap();
+                    let find =
+                        |k: &[u8]| rows.iter().find(|(rk, _)| rk == k).map(|(_, v)| v.clone());
+                    (find(b"a/x"), find(b"b/y"))
+                };
                 assert_eq!(x, y, "a snapshot saw half of a transaction");
                 audits += 1;
             }
@@ -101,6 +108,52 @@ async fn anomaly_dirty_write_is_prevented_across_tablets() {
         .map(|n| n.context.store.metrics().snapshot().two_phase_commits)
         .sum();
     assert_eq!(two_phase, 80, "every writer transaction spans both tablets");
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomaly_phantom_is_prevented_across_tablets() {
+    // A scan over both tablets takes a range lock on each: an insert into
+    // the second tablet's part waits until the scanning transaction ends.
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _, _, b) = two_tablets(dir.path()).await;
+    let gw = nodes[0].context.gateway.clone();
+    put(&gw, b"a/emp1", b"1").await;
+    put(&gw, b"b/emp2", b"1").await;
+    // The scanner is older, so the inserter waits rather than wounding it.
+    let mut scanner = gw.begin_with(&TxnOptions::default()).unwrap();
+    let first = scanner.scan(b"a/", b"c/").await.unwrap();
+    assert_eq!(first.len(), 2);
+    let inserter = {
+        let gw = nodes[1].context.gateway.clone();
+        tokio::spawn(async move {
+            let mut t = gw.begin_with(&TxnOptions::default()).unwrap();
+            t.put(b"b/emp3".to_vec(), b"1".to_vec()).unwrap();
+            t.commit().await
+        })
+    };
+    let stores: Vec<_> = nodes.iter().map(|n| n.context.store.clone()).collect();
+    wait_for(
+        Duration::from_secs(10),
+        "the insert to wait for the range lock",
+        || {
+            let stores = stores.clone();
+            async move {
+                stores
+                    .iter()
+                    .any(|s| s.replica(b).is_some_and(|r| r.lock_waiters() > 0))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    assert!(!inserter.is_finished(), "the insert did not wait");
+    let second = scanner.scan(b"a/", b"c/").await.unwrap();
+    assert_eq!(second, first, "phantom: the second scan saw a new row");
+    scanner.commit().await.unwrap();
+    inserter.await.unwrap().unwrap();
+    let mut after = gw.read_only();
+    assert_eq!(after.scan(b"a/", b"c/", 0).await.unwrap().len(), 3);
     shutdown(nodes).await;
 }
 

@@ -85,6 +85,8 @@ struct Node {
     mvcc: Mvcc,
     dirty: DirtyTablets,
     next_index: BTreeMap<TabletId, u64>,
+    /// Index of each tablet's first entry (openraft's logs start at 0).
+    first_index: u64,
 }
 
 fn open_wal(dir: &Path) -> (Wal, spanlite_storage::wal::OpenReport) {
@@ -105,12 +107,13 @@ impl Node {
             mvcc,
             dirty: DirtyTablets::default(),
             next_index: BTreeMap::new(),
+            first_index: 1,
         }
     }
 
     /// Replicate (append + commit) and apply one command, as the live path does.
     fn run(&mut self, rt: &tokio::runtime::Runtime, tablet: TabletId, cmd: &Cmd) {
-        let index = self.next_index.entry(tablet).or_insert(1);
+        let index = self.next_index.entry(tablet).or_insert(self.first_index);
         let log_id = LogId {
             term: 1,
             node: 1,
@@ -202,10 +205,14 @@ fn recover(dir: &Path, engine: Arc<dyn Engine>) -> (Wal, recovery::Recovered) {
 #[test]
 fn redo_restores_every_acknowledged_write_after_memtables_are_lost() {
     let rt = rt();
-    for flush_every in [0u64, 17, 50] {
+    // Logs starting at 1, and at 0 like openraft's (whose entry 0, the
+    // initial membership, must be redone too: "nothing applied" is not
+    // "entry 0 applied").
+    for (flush_every, first_index) in [(0u64, 1), (17, 1), (50, 1), (0, 0), (17, 0)] {
         let dir = tempfile::tempdir().unwrap();
         let engine = MemoryEngine::new();
         let mut node = Node::fresh(dir.path(), Arc::new(engine.clone()));
+        node.first_index = first_index;
         for i in 1..=120 {
             let (tablet, cmd) = workload(i);
             node.run(&rt, tablet, &cmd);

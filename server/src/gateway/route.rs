@@ -293,42 +293,115 @@ impl Gateway {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
-        let mut out = Vec::new();
+        let out = self.scan_tablets(range, limit, ScanKind::Latest).await?;
+        Ok(out.pairs)
+    }
+
+    /// Scans `range` tablet by tablet (each piece clipped to its tablet)
+    /// as `kind` says, at most `limit` pairs (0: all).
+    pub(super) async fn scan_tablets(
+        &self,
+        range: &KeyRange,
+        limit: usize,
+        mut kind: ScanKind,
+    ) -> Result<Scanned, GatewayError> {
+        let mut out = Scanned::default();
         let mut start = range.start.clone();
         loop {
-            let want = if limit == 0 { 0 } else { limit - out.len() };
-            let piece = KeyRange::new(start.clone(), range.end.clone());
-            let (pairs, d) = self
+            let want = if limit == 0 {
+                0
+            } else {
+                limit - out.pairs.len()
+            };
+            let end = range.end.clone();
+            let shape = kind.clone();
+            let ((pairs, read_ts), d) = self
                 .call(&start, |mut client, d| {
-                    let req = ScanRequest {
+                    // Clipped to the tablet: a transaction's range lock
+                    // covers only what this tablet owns.
+                    let piece_end = match (end.is_empty(), d.range.end.is_empty()) {
+                        (true, _) => d.range.end.clone(),
+                        (false, true) => end.clone(),
+                        (false, false) => end.clone().min(d.range.end.clone()),
+                    };
+                    let mut req = ScanRequest {
                         tablet_id: d.id,
                         generation: d.generation,
                         range: Some(common::KeyRange {
-                            start: piece.start.clone(),
-                            end: piece.end.clone(),
+                            start: start.clone(),
+                            end: piece_end,
                         }),
                         limit: u32::try_from(want).unwrap_or(u32::MAX),
                         ..Default::default()
                     };
+                    shape.shape(&mut req);
                     async move {
                         let resp = client.scan(req).await?.into_inner();
                         Ok(match resp.error {
                             Some(e) => Err(e),
-                            None => Ok(resp.pairs),
+                            None => Ok((
+                                resp.pairs,
+                                resp.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                            )),
                         })
                     }
                 })
                 .await?;
-            out.extend(pairs.into_iter().map(|kv| (kv.key, kv.value)));
+            out.tablets.push(d.id);
+            out.pairs
+                .extend(pairs.into_iter().map(|kv| (kv.key, kv.value)));
+            if let (ScanKind::Snapshot(ts @ None), Some(chosen)) = (&mut kind, read_ts) {
+                *ts = Some(chosen);
+                out.read_ts = Some(chosen);
+            }
             let tablet_end = d.range.end;
-            let done = (limit > 0 && out.len() >= limit)
+            let done = (limit > 0 && out.pairs.len() >= limit)
                 || tablet_end.is_empty()
                 || (!range.end.is_empty() && tablet_end >= range.end);
             if done {
-                out.truncate(if limit > 0 { limit } else { out.len() });
+                out.pairs
+                    .truncate(if limit > 0 { limit } else { out.pairs.len() });
                 return Ok(out);
             }
             start = tablet_end;
         }
     }
+}
+
+/// How [`Gateway::scan_tablets`] reads.
+#[derive(Clone, Debug)]
+pub(super) enum ScanKind {
+    /// The latest committed values at each leader (raw).
+    Latest,
+    /// A snapshot at the timestamp, or one the first leader picks.
+    Snapshot(Option<Timestamp>),
+    /// Under a read-write transaction's shared range locks.
+    Locked(spanlite_proto::tablet::TxnMeta),
+}
+
+impl ScanKind {
+    fn shape(&self, req: &mut ScanRequest) {
+        match self {
+            ScanKind::Latest => {}
+            ScanKind::Snapshot(Some(ts)) => {
+                req.read_ts = Some(common::Timestamp {
+                    nanos: ts.as_nanos(),
+                });
+                req.any_replica = true;
+            }
+            ScanKind::Snapshot(None) => req.choose_read_ts = true,
+            ScanKind::Locked(meta) => req.txn = Some(meta.clone()),
+        }
+    }
+}
+
+/// What [`Gateway::scan_tablets`] found.
+#[derive(Debug, Default)]
+pub(super) struct Scanned {
+    /// Pairs in key order.
+    pub pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The tablets read.
+    pub tablets: Vec<spanlite_storage::meta::TabletId>,
+    /// For a snapshot without a timestamp: the one the first leader picked.
+    pub read_ts: Option<Timestamp>,
 }

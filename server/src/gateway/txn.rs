@@ -18,13 +18,14 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::{
     AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, PrepareRequest,
-    PreparedParticipant, ScanRequest, TxnMeta, mutation,
+    PreparedParticipant, TxnMeta, mutation,
 };
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
 use spanlite_txn::twopc::Decision;
 
+use super::route::ScanKind;
 use super::{Gateway, GatewayError};
 
 /// A read-write transaction (see the module docs). Finish it with
@@ -174,50 +175,23 @@ impl Transaction {
         Ok(read.value)
     }
 
-    /// The pairs in `[start, end)` as this transaction sees them (its
-    /// buffered writes over the latest committed values), under a shared
-    /// range lock, so no other transaction can insert into the range until
-    /// this one ends (no phantoms). One tablet only for now: the range must
-    /// lie in the tablet owning `start`.
+    /// The pairs in `[start, end)` (empty `end`: to the end of the
+    /// keyspace) as this transaction sees them (its buffered writes over
+    /// the latest committed values), under shared range locks on every
+    /// tablet the range covers, so no other transaction can insert into the
+    /// range until this one ends (no phantoms).
     pub async fn scan(
         &mut self,
         start: &[u8],
         end: &[u8],
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
-        let meta = self.meta();
-        let (pairs, d) = self
+        let range = crate::directory::KeyRange::new(start.to_vec(), end.to_vec());
+        let scanned = self
             .gateway
-            .call(start, |mut client, d| {
-                let req = ScanRequest {
-                    tablet_id: d.id,
-                    generation: d.generation,
-                    txn: Some(meta.clone()),
-                    range: Some(common::KeyRange {
-                        start: start.to_vec(),
-                        end: end.to_vec(),
-                    }),
-                    ..Default::default()
-                };
-                async move {
-                    let resp = client.scan(req).await?.into_inner();
-                    Ok(match resp.error {
-                        Some(e) => Err(e),
-                        None => Ok(resp.pairs),
-                    })
-                }
-            })
+            .scan_tablets(&range, 0, ScanKind::Locked(self.meta()))
             .await?;
-        self.read_tablets.insert(d.id);
-        let tablet_end_covers =
-            d.range.end.is_empty() || (!end.is_empty() && end <= d.range.end.as_slice());
-        if !tablet_end_covers {
-            return Err(GatewayError::Invalid(
-                "the scanned range spans tablets; multi-tablet transactions are not built yet"
-                    .to_string(),
-            ));
-        }
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
-            pairs.into_iter().map(|kv| (kv.key, kv.value)).collect();
+        self.read_tablets.extend(scanned.tablets.iter().copied());
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = scanned.pairs.into_iter().collect();
         for (k, w) in &self.writes {
             let inside = k.as_slice() >= start && (end.is_empty() || k.as_slice() < end);
             if !inside {
@@ -483,6 +457,27 @@ impl Gateway {
 }
 
 impl ReadOnly {
+    /// The pairs in `[start, end)` (empty `end`: to the end of the
+    /// keyspace) in the snapshot, across tablets, at most `limit` (0: all).
+    pub async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        let range = crate::directory::KeyRange::new(start.to_vec(), end.to_vec());
+        let scanned = self
+            .gateway
+            .scan_tablets(&range, limit, ScanKind::Snapshot(self.ts))
+            .await?;
+        if self.ts.is_none() {
+            // An empty range may have read nothing anywhere: pick no
+            // timestamp then, the next read will.
+            self.ts = scanned.read_ts;
+        }
+        Ok(scanned.pairs)
+    }
+
     /// The snapshot timestamp, once the first read chose it.
     pub fn timestamp(&self) -> Option<Timestamp> {
         self.ts
@@ -533,6 +528,9 @@ pub struct TxnOptions {
     pub read_only: bool,
     /// Read-only at exactly this timestamp (`AS OF SYSTEM TIME`).
     pub as_of: Option<Timestamp>,
+    /// Read-only at exactly this long ago by the gateway's clock (exact
+    /// staleness): any up-to-date replica may serve it, followers too.
+    pub staleness: Option<std::time::Duration>,
 }
 
 /// A transaction of either kind, as [`Gateway::begin_with`] starts it.
@@ -565,7 +563,8 @@ impl Txn {
         }
     }
 
-    /// The pairs in `[start, end)` (read-write transactions; one tablet).
+    /// The pairs in `[start, end)` (empty `end`: to the end of the
+    /// keyspace), across tablets.
     pub async fn scan(
         &mut self,
         start: &[u8],
@@ -573,9 +572,7 @@ impl Txn {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
         match self {
             Txn::ReadWrite(t) => t.scan(start, end).await,
-            Txn::ReadOnly(_) => Err(GatewayError::Invalid(
-                "scans in read-only transactions are not built yet".to_string(),
-            )),
+            Txn::ReadOnly(r) => r.scan(start, end, 0).await,
         }
     }
 
@@ -665,8 +662,19 @@ impl Gateway {
                 options.mode
             )));
         }
-        if options.read_only || options.as_of.is_some() {
-            return Ok(Txn::ReadOnly(match options.as_of {
+        let as_of = match (options.as_of, options.staleness) {
+            (Some(_), Some(_)) => {
+                return Err(GatewayError::Invalid(
+                    "a read-only transaction takes a timestamp or a staleness, not both"
+                        .to_string(),
+                ));
+            }
+            (Some(ts), None) => Some(ts),
+            (None, Some(ago)) => Some(priority_now().saturating_sub(ago)),
+            (None, None) => None,
+        };
+        if options.read_only || as_of.is_some() {
+            return Ok(Txn::ReadOnly(match as_of {
                 Some(ts) => self.read_only_at(ts),
                 None => self.read_only(),
             }));

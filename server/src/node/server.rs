@@ -62,8 +62,12 @@ pub struct NodeConfig {
     pub sync_interval: Duration,
     /// Time between fuzzy checkpoints.
     pub checkpoint_interval: Duration,
-    /// Unprepared transactions silent this long are aborted.
+    /// Unprepared transactions silent this long are aborted; prepared ones
+    /// undecided this long ask their coordinator.
     pub txn_idle_timeout: Duration,
+    /// An idle leader advances its followers' safe time this often (zero:
+    /// never).
+    pub safe_time_every: Duration,
 }
 
 impl NodeConfig {
@@ -85,6 +89,7 @@ impl NodeConfig {
             sync_interval: Duration::from_secs(2),
             checkpoint_interval: Duration::from_secs(60),
             txn_idle_timeout: Duration::from_secs(10),
+            safe_time_every: Duration::from_secs(5),
         }
     }
 }
@@ -209,6 +214,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let mut store_config = StoreConfig::new(config.node_id, config.data_dir.clone());
     store_config.timing = config.timing;
     store_config.txn_idle_timeout = config.txn_idle_timeout;
+    store_config.safe_time_every = config.safe_time_every;
     let peers = crate::raft::Peers::new(store_config.transport.clone());
     let sources: Vec<Arc<dyn TimeSource>> = if is_master {
         vec![Arc::new(ReferenceClockSource::new(

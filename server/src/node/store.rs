@@ -73,7 +73,7 @@ impl StoreConfig {
             wal_segment_bytes: spanlite_storage::wal::DEFAULT_SEGMENT_SIZE,
             block_cache_bytes: 64 << 20,
             txn_idle_timeout: Duration::from_secs(10),
-            safe_time_every: Duration::from_secs(1),
+            safe_time_every: Duration::from_secs(5),
         }
     }
 

@@ -10,8 +10,8 @@
 //! releases); two-phase commit (`Prepare` on participants, `Commit` with
 //! participants on the coordinator, `Commit` with a commit timestamp on a
 //! participant, `TxnStatus` for the termination protocol); snapshot reads at
-//! a timestamp, from the leader or any replica whose safe time covers it.
-//! Snapshot scans, reverse scans and the OCC/SSI modes answer
+//! a timestamp (point reads and scans), from the leader or any replica
+//! whose safe time covers it. Reverse scans and the OCC/SSI modes answer
 //! `UNIMPLEMENTED`.
 
 use std::sync::Arc;
@@ -197,11 +197,8 @@ impl TabletService for TabletGrpc {
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
         let req = request.into_inner();
-        if req.read_ts.is_some() {
-            return Err(no_txn_yet("snapshot scans at a timestamp"));
-        }
         if req.reverse {
-            return Err(Status::unimplemented("reverse raw scans are not offered"));
+            return Err(Status::unimplemented("reverse scans are not offered yet"));
         }
         let range = req
             .range
@@ -209,7 +206,30 @@ impl TabletService for TabletGrpc {
             .unwrap_or_default();
         let limit = req.limit as usize;
         let txn = req.txn.as_ref().map(txn_of).transpose()?;
+        let snapshot = req.read_ts.is_some() || req.choose_read_ts;
+        if snapshot && txn.is_some() {
+            return Err(Status::invalid_argument(
+                "a snapshot scan takes no transaction (read-only transactions take no locks)",
+            ));
+        }
+        if req.any_replica && req.read_ts.is_none() {
+            return Err(Status::invalid_argument(
+                "a scan from any replica needs a read timestamp",
+            ));
+        }
+        let mut read_ts = None;
         let result = match (self.replica(req.tablet_id), txn) {
+            (Ok(r), _) if snapshot => {
+                let at = req.read_ts.map(|t| Timestamp::from_nanos(t.nanos));
+                r.snapshot_scan(&range, at, req.any_replica, limit, LOCK_WAIT)
+                    .await
+                    .map(|(ts, rows)| {
+                        read_ts = Some(common::Timestamp {
+                            nanos: ts.as_nanos(),
+                        });
+                        rows
+                    })
+            }
             (Ok(r), Some((txn, priority))) => {
                 r.txn_scan(txn, priority, &range, limit, LOCK_WAIT).await
             }
@@ -238,12 +258,14 @@ impl TabletService for TabletGrpc {
                         .collect(),
                     resume_key: resume_key.unwrap_or_default(),
                     error: None,
+                    read_ts,
                 }
             }
             Err(e) => ScanResponse {
                 pairs: Vec::new(),
                 resume_key: Vec::new(),
                 error: Some(tablet_error_to_wire(&e)),
+                read_ts: None,
             },
         }))
     }

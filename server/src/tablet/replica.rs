@@ -688,6 +688,21 @@ impl Replica {
     /// Latest committed pairs of the part of `range` this tablet owns, in
     /// key order, at most `limit` (0: all).
     pub fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<Row>, TabletError> {
+        let (start, end) = self.clip(range);
+        self.check_serving()?;
+        let out = self.mvcc.scan(
+            start,
+            end,
+            Timestamp::MAX,
+            Direction::Forward,
+            (limit > 0).then_some(limit),
+        );
+        self.check_serving()?;
+        self.ready(out)
+    }
+
+    /// The bounds of the part of `range` this tablet owns.
+    pub(super) fn clip(&self, range: &KeyRange) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
         let own = self.range();
         let start = range.start.clone().max(own.start.clone());
         let end = match (range.end.is_empty(), own.end.is_empty()) {
@@ -695,21 +710,12 @@ impl Replica {
             (false, true) => range.end.clone(),
             (false, false) => range.end.clone().min(own.end.clone()),
         };
-        self.check_serving()?;
-        let end_bound = if end.is_empty() {
+        let end = if end.is_empty() {
             Bound::Unbounded
         } else {
             Bound::Excluded(end)
         };
-        let out = self.mvcc.scan(
-            Bound::Included(start),
-            end_bound,
-            Timestamp::MAX,
-            Direction::Forward,
-            (limit > 0).then_some(limit),
-        );
-        self.check_serving()?;
-        self.ready(out)
+        (Bound::Included(start), end)
     }
 
     /// The latest committed value of `key` in this replica's local state,

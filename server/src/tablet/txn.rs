@@ -15,12 +15,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use spanlite_storage::mvcc::TxnId;
+use spanlite_storage::engine::Direction;
+use spanlite_storage::mvcc::{Mvcc, ReadOutcome, Row, TxnId};
 use spanlite_truetime::Timestamp;
 use spanlite_txn::lock::{LockError, LockMode, LockTarget};
 
 use super::TabletError;
 use super::replica::{Replica, lock};
+use crate::directory::KeyRange;
 use crate::raft::Mutation;
 
 impl Replica {
@@ -165,6 +167,55 @@ impl Replica {
         for k in &keys {
             self.check_key(k)?;
         }
+        self.snapshot(at, any_replica, wait, |mvcc, s| {
+            let mut out = Vec::new();
+            for k in &keys {
+                match mvcc.get(k, s)? {
+                    ReadOutcome::Ready(Some(v)) => out.push((k.clone(), v)),
+                    ReadOutcome::Ready(None) => {}
+                    ReadOutcome::Blocked(b) => return Ok(ReadOutcome::Blocked(b)),
+                }
+            }
+            Ok(ReadOutcome::Ready(out))
+        })
+        .await
+    }
+
+    /// A lock-free snapshot scan of the part of `range` this tablet owns,
+    /// at most `limit` pairs (0: all), with the same timestamp rules and
+    /// replicas as [`Replica::snapshot_read`].
+    pub async fn snapshot_scan(
+        &self,
+        range: &KeyRange,
+        at: Option<Timestamp>,
+        any_replica: bool,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<(Timestamp, Vec<Row>), TabletError> {
+        let (start, end) = self.clip(range);
+        self.snapshot(at, any_replica, wait, |mvcc, s| {
+            mvcc.scan(
+                start.clone(),
+                end.clone(),
+                s,
+                Direction::Forward,
+                (limit > 0).then_some(limit),
+            )
+        })
+        .await
+    }
+
+    /// Picks the snapshot timestamp (see [`Replica::snapshot_read`]) and
+    /// runs `read` at it, again each time an undecided transaction's intent
+    /// at or below it blocks the read, until it is resolved here or `wait`
+    /// is over.
+    async fn snapshot<T>(
+        &self,
+        at: Option<Timestamp>,
+        any_replica: bool,
+        wait: Duration,
+        read: impl Fn(&Mvcc, Timestamp) -> spanlite_storage::Result<ReadOutcome<T>>,
+    ) -> Result<(Timestamp, T), TabletError> {
         let until = tokio::time::Instant::now() + wait;
         let (s, leader) = match (self.check_serving(), at) {
             (Ok(_), _) => {
@@ -180,35 +231,26 @@ impl Replica {
         };
         let mut applied = self.applied_watch();
         let out = loop {
-            let mut out = Vec::new();
-            let mut blocked = false;
-            for k in &keys {
-                match self.mvcc().get(k, s) {
-                    Ok(spanlite_storage::mvcc::ReadOutcome::Ready(Some(v))) => {
-                        out.push((k.clone(), v))
-                    }
-                    Ok(spanlite_storage::mvcc::ReadOutcome::Ready(None)) => {}
-                    Ok(spanlite_storage::mvcc::ReadOutcome::Blocked(_)) => blocked = true,
-                    Err(source) => {
-                        return Err(TabletError::Storage {
+            match read(self.mvcc(), s) {
+                Ok(ReadOutcome::Ready(out)) => break out,
+                // A prepared transaction may commit at or below `s`: wait
+                // until it is resolved here.
+                Ok(ReadOutcome::Blocked(_)) => {
+                    if !matches!(
+                        tokio::time::timeout_at(until, applied.changed()).await,
+                        Ok(Ok(()))
+                    ) {
+                        return Err(TabletError::Locked {
                             tablet: self.tablet,
-                            source,
                         });
                     }
                 }
-            }
-            if !blocked {
-                break out;
-            }
-            // A prepared transaction may commit at or below `s`: wait until
-            // it is resolved here.
-            if !matches!(
-                tokio::time::timeout_at(until, applied.changed()).await,
-                Ok(Ok(()))
-            ) {
-                return Err(TabletError::Locked {
-                    tablet: self.tablet,
-                });
+                Err(source) => {
+                    return Err(TabletError::Storage {
+                        tablet: self.tablet,
+                        source,
+                    });
+                }
             }
         };
         if leader {
