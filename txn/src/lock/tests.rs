@@ -232,6 +232,30 @@ fn restored_prepared_locks_block_others_and_cannot_be_wounded() {
     assert!(wounded.is_empty());
 }
 
+#[test]
+fn held_by_lists_key_and_range_locks_of_one_transaction() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("a"), Shared);
+    must_grant(&mut s, 1, range("m", "p"), Shared);
+    must_grant(&mut s, 1, key("b"), Exclusive);
+    must_grant(&mut s, 2, key("a"), Shared);
+    let mut held = s.held_by(t(1));
+    held.sort_by_key(|(target, _)| format!("{target:?}"));
+    assert_eq!(
+        held,
+        vec![
+            (key("a"), Shared),
+            (key("b"), Exclusive),
+            (range("m", "p"), Shared),
+        ]
+    );
+    // What a new leader restores from a prepare record blocks as before.
+    let mut restored = LockState::new();
+    restored.restore_prepared(t(1), prio(1), held);
+    let (_, wounded) = must_wait(&mut restored, 0, key("n"), Exclusive);
+    assert!(wounded.is_empty(), "a prepared holder was wounded");
+}
+
 #[tokio::test(start_paused = true)]
 async fn lock_wait_ends_at_its_deadline() {
     let (table, _wounded) = LockTable::new();

@@ -75,6 +75,21 @@ impl Sim {
         s
     }
 
+    /// A fresh simulation where both participants prepared (at `at1`
+    /// and `at2`) and voted.
+    fn prepared_on_both(at1: u64, at2: u64) -> Self {
+        let mut s = Sim::new();
+        s.prepare(P1, at1, "a");
+        s.prepare(P2, at2, "b");
+        s.run();
+        s
+    }
+
+    /// Sends a prepare of `key` to `to` (delivered by [`Sim::run`]).
+    fn prepare(&mut self, to: TabletId, at: u64, key: &'static str) {
+        self.net.push_back(Msg::Prepare { to, at, key });
+    }
+
     fn deliver(&mut self, m: Msg) {
         match m {
             Msg::Prepare { to, at, key } => {
@@ -149,18 +164,7 @@ impl Sim {
 
 #[test]
 fn both_vote_yes_and_every_participant_applies_the_commit_once() {
-    let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare {
-        to: P1,
-        at: 10,
-        key: "a",
-    });
-    s.net.push_back(Msg::Prepare {
-        to: P2,
-        at: 20,
-        key: "b",
-    });
-    s.run();
+    let mut s = Sim::prepared_on_both(10, 20);
     let d = s.decide(ts(15));
     assert_eq!(d, Decision::Commit(ts(20)), "s ≥ every prepare timestamp");
     // The resolve to P2 is duplicated.
@@ -188,16 +192,8 @@ fn both_vote_yes_and_every_participant_applies_the_commit_once() {
 #[test]
 fn duplicated_prepare_keeps_the_first_timestamp() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare {
-        to: P1,
-        at: 10,
-        key: "a",
-    });
-    s.net.push_back(Msg::Prepare {
-        to: P1,
-        at: 30,
-        key: "a",
-    });
+    s.prepare(P1, 10, "a");
+    s.prepare(P1, 30, "a");
     s.run();
     assert_eq!(s.votes[&P1], Some(ts(10)));
     assert_eq!(
@@ -227,11 +223,7 @@ fn a_prepare_on_a_key_with_a_foreign_intent_votes_no() {
 #[test]
 fn participant_crashing_before_voting_aborts_the_transaction_and_its_late_prepare_is_cleaned_up() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare {
-        to: P1,
-        at: 10,
-        key: "a",
-    });
+    s.prepare(P1, 10, "a");
     // P2 crashed before voting: its prepare is lost.
     s.run();
     assert_eq!(s.decide(ts(15)), Decision::Abort);
@@ -246,11 +238,7 @@ fn participant_crashing_before_voting_aborts_the_transaction_and_its_late_prepar
     s.run();
     // The lost prepare turns up late (replayed by a restarted gateway):
     // P2 is now in doubt, asks, and learns the recorded abort.
-    s.net.push_back(Msg::Prepare {
-        to: P2,
-        at: 12,
-        key: "b",
-    });
+    s.prepare(P2, 12, "b");
     s.run();
     assert_eq!(s.in_doubt(), vec![P2]);
     assert_eq!(s.ask(P2, false), Some(Decision::Abort));
@@ -260,18 +248,7 @@ fn participant_crashing_before_voting_aborts_the_transaction_and_its_late_prepar
 
 #[test]
 fn participant_crashing_after_voting_learns_the_commit_from_the_coordinator() {
-    let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare {
-        to: P1,
-        at: 10,
-        key: "a",
-    });
-    s.net.push_back(Msg::Prepare {
-        to: P2,
-        at: 11,
-        key: "b",
-    });
-    s.run();
+    let mut s = Sim::prepared_on_both(10, 11);
     let d = s.decide(ts(12));
     // P2 crashed after voting: the resolve sent to it is lost. Its record
     // survives (replicated); the new leader is in doubt and asks.
@@ -287,18 +264,7 @@ fn participant_crashing_after_voting_learns_the_commit_from_the_coordinator() {
 
 #[test]
 fn coordinator_crashing_before_deciding_means_presumed_abort_and_a_late_commit_loses() {
-    let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare {
-        to: P1,
-        at: 10,
-        key: "a",
-    });
-    s.net.push_back(Msg::Prepare {
-        to: P2,
-        at: 11,
-        key: "b",
-    });
-    s.run();
+    let mut s = Sim::prepared_on_both(10, 11);
     // The coordinator's leader crashed before deciding: its successor has no
     // record and is not deciding, so a participant's question records abort.
     assert_eq!(s.ask(P1, false), Some(Decision::Abort));
@@ -310,18 +276,7 @@ fn coordinator_crashing_before_deciding_means_presumed_abort_and_a_late_commit_l
 
 #[test]
 fn coordinator_crashing_after_deciding_keeps_the_commit() {
-    let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare {
-        to: P1,
-        at: 10,
-        key: "a",
-    });
-    s.net.push_back(Msg::Prepare {
-        to: P2,
-        at: 11,
-        key: "b",
-    });
-    s.run();
+    let mut s = Sim::prepared_on_both(10, 11);
     let d = s.decide(ts(12));
     assert!(matches!(d, Decision::Commit(_)));
     // Crash: nobody was told. The new coordinator leader answers from the log.
@@ -334,11 +289,7 @@ fn coordinator_crashing_after_deciding_keeps_the_commit() {
 #[test]
 fn a_participant_asking_while_the_coordinator_decides_is_told_to_wait() {
     let mut s = Sim::new();
-    s.net.push_back(Msg::Prepare {
-        to: P1,
-        at: 10,
-        key: "a",
-    });
+    s.prepare(P1, 10, "a");
     s.run();
     assert_eq!(s.ask(P1, true), None);
     assert_eq!(s.in_doubt(), vec![P1]);
