@@ -7,12 +7,11 @@ use spanlite_proto::admin::admin_service_client::AdminServiceClient;
 use spanlite_proto::admin::{SetClockSkewRequest, StatusRequest};
 use spanlite_server::node::{self, NodeConfig};
 
-fn free_addr() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
+/// A listener on a free loopback port, bound now (no race), with its address.
+async fn listener() -> (tokio::net::TcpListener, String) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    (l, addr)
 }
 
 async fn admin(addr: &str) -> AdminServiceClient<tonic::transport::Channel> {
@@ -26,7 +25,8 @@ async fn admin(addr: &str) -> AdminServiceClient<tonic::transport::Channel> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follower_syncs_with_the_master_and_skew_needs_fault_injection() {
     let dir = tempfile::tempdir().unwrap();
-    let (master_addr, follower_addr) = (free_addr(), free_addr());
+    let ((master_l, master_addr), (follower_l, follower_addr)) =
+        (listener().await, listener().await);
     let mut configs = Vec::new();
     for (i, addr) in [&master_addr, &follower_addr].into_iter().enumerate() {
         let mut c = NodeConfig::new(
@@ -40,8 +40,10 @@ async fn follower_syncs_with_the_master_and_skew_needs_fault_injection() {
         c.fault_injection = i == 1;
         configs.push(c);
     }
-    let master = node::start(configs[0].clone()).await.unwrap();
-    let follower = node::start(configs[1].clone()).await.unwrap();
+    let master = node::start_on(configs[0].clone(), master_l).await.unwrap();
+    let follower = node::start_on(configs[1].clone(), follower_l)
+        .await
+        .unwrap();
 
     // The follower's clock becomes usable once a round against the master
     // succeeds; its status names the master as accepted.

@@ -8,5 +8,5 @@ mod store;
 
 pub use cluster::ClusterView;
 pub use identity::{Identity, IdentityError};
-pub use server::{NodeConfig, NodeContext, NodeError, RunningNode, incoming, start};
+pub use server::{NodeConfig, NodeContext, NodeError, RunningNode, incoming, start, start_on};
 pub use store::{Store, StoreConfig, StoreError};

@@ -186,13 +186,30 @@ pub struct RunningNode {
 /// Starts a node: checks the data dir, binds, opens and recovers storage,
 /// serves gRPC and joins the cluster in the background.
 pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    start_inner(config, None).await
+}
+
+/// [`start`] on a listener already bound (to `config.listen` or wherever:
+/// the node serves where the listener is), e.g. so that tests can choose
+/// every node's port before any node starts, without a race.
+pub async fn start_on(config: NodeConfig, listener: TcpListener) -> Result<RunningNode, NodeError> {
+    start_inner(config, Some(listener)).await
+}
+
+async fn start_inner(
+    config: NodeConfig,
+    listener: Option<TcpListener>,
+) -> Result<RunningNode, NodeError> {
     let identity = Identity::load_or_create(&config.data_dir, config.node_id)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| NodeError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = match listener {
+        Some(l) => l,
+        None => TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| NodeError::Listen {
+                addr: config.listen,
+                source,
+            })?,
+    };
     let addr = listener.local_addr().map_err(|source| NodeError::Listen {
         addr: config.listen,
         source,

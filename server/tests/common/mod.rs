@@ -311,16 +311,21 @@ pub async fn channel(addr: &str) -> Channel {
 /// `n` real nodes (gRPC on loopback, ports chosen freely) with one join
 /// list, initialized; returns them with their addresses.
 pub async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>, Vec<String>) {
-    let addrs: Vec<String> = (0..n)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .to_string()
-        })
+    // Every listener is bound before any node starts: picking a port and
+    // binding it later races with other tests' connections.
+    let mut listeners = Vec::new();
+    for _ in 0..n {
+        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let addrs: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
         .collect();
-    let nodes = start_nodes(dir, &addrs).await;
+    let mut nodes = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let config = node_config(dir, &addrs, i);
+        nodes.push(node::start_on(config, listener).await.unwrap());
+    }
     let start = Instant::now();
     loop {
         let r = AdminServiceClient::new(channel(&addrs[0]).await)
@@ -341,16 +346,34 @@ pub async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>
     (nodes, addrs)
 }
 
-/// Starts (or restarts, on the same data dirs and ports) the nodes of
-/// [`start_cluster`].
+fn node_config(dir: &std::path::Path, addrs: &[String], i: usize) -> NodeConfig {
+    let mut c = NodeConfig::new(
+        i as u64 + 1,
+        addrs[i].parse().unwrap(),
+        dir.join(format!("n{i}")),
+    );
+    c.join = addrs.to_vec();
+    c.timing = node_timing();
+    c.txn_idle_timeout = Duration::from_secs(1);
+    c
+}
+
+/// Restarts the nodes of [`start_cluster`] on their data dirs and ports
+/// (a port just freed is retried for a while if something holds it).
 pub async fn start_nodes(dir: &std::path::Path, addrs: &[String]) -> Vec<RunningNode> {
     let mut nodes = Vec::new();
     for (i, a) in addrs.iter().enumerate() {
-        let mut c = NodeConfig::new(i as u64 + 1, a.parse().unwrap(), dir.join(format!("n{i}")));
-        c.join = addrs.to_vec();
-        c.timing = node_timing();
-        c.txn_idle_timeout = Duration::from_secs(1);
-        nodes.push(node::start(c).await.unwrap());
+        let listener = wait_for(
+            Duration::from_secs(10),
+            &format!("port {a} to be free"),
+            || async { tokio::net::TcpListener::bind(a.as_str()).await.ok() },
+        )
+        .await;
+        nodes.push(
+            node::start_on(node_config(dir, addrs, i), listener)
+                .await
+                .unwrap(),
+        );
     }
     nodes
 }
