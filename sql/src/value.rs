@@ -1,0 +1,208 @@
+//! SQL types and values, with NULL and three-valued logic.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use spanlite_truetime::Timestamp;
+
+use crate::error::{Result, SqlError};
+
+/// A column type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataType {
+    /// BOOL / BOOLEAN.
+    Bool,
+    /// INT / INTEGER / BIGINT / SMALLINT (64-bit).
+    Int,
+    /// FLOAT / DOUBLE PRECISION / REAL (64-bit).
+    Float,
+    /// TEXT / VARCHAR / CHAR.
+    Text,
+    /// BYTEA / BYTES.
+    Bytes,
+    /// TIMESTAMP (UTC, nanoseconds).
+    Timestamp,
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataType::Bool => "BOOL",
+            DataType::Int => "INT",
+            DataType::Float => "FLOAT",
+            DataType::Text => "TEXT",
+            DataType::Bytes => "BYTEA",
+            DataType::Timestamp => "TIMESTAMP",
+        })
+    }
+}
+
+impl DataType {
+    /// The type named in SQL, or 0A000.
+    pub fn from_sql(t: &sqlparser::ast::DataType) -> Result<Self> {
+        use sqlparser::ast::DataType as D;
+        Ok(match t {
+            D::Bool | D::Boolean => DataType::Bool,
+            D::Int(_)
+            | D::Integer(_)
+            | D::BigInt(_)
+            | D::SmallInt(_)
+            | D::Int2(_)
+            | D::Int4(_)
+            | D::Int8(_)
+            | D::Int64 => DataType::Int,
+            D::Float(_)
+            | D::Double(_)
+            | D::DoublePrecision
+            | D::Real
+            | D::Float4
+            | D::Float8
+            | D::Float64 => DataType::Float,
+            D::Text | D::Varchar(_) | D::Char(_) | D::CharVarying(_) | D::String(_) => {
+                DataType::Text
+            }
+            D::Bytea | D::Bytes(_) => DataType::Bytes,
+            D::Timestamp(_, _) => DataType::Timestamp,
+            other => return Err(SqlError::not_supported(format!("type {other}"))),
+        })
+    }
+}
+
+/// A SQL value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+    /// A timestamp.
+    Timestamp(Timestamp),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Bool(b) => f.write_str(if *b { "t" } else { "f" }),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Text(s) => f.write_str(s),
+            Value::Bytes(b) => {
+                f.write_str("\\x")?;
+                b.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+            }
+            Value::Timestamp(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl Value {
+    /// The value's type (`None` for NULL).
+    pub fn data_type(&self) -> Option<DataType> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Bool(_) => DataType::Bool,
+            Value::Int(_) => DataType::Int,
+            Value::Float(_) => DataType::Float,
+            Value::Text(_) => DataType::Text,
+            Value::Bytes(_) => DataType::Bytes,
+            Value::Timestamp(_) => DataType::Timestamp,
+        })
+    }
+
+    /// This value as a value of `ty` (assignment cast): integers widen to
+    /// floats, text converts to timestamps and bytes; anything else of the
+    /// wrong type is 42804.
+    pub fn cast_to(self, ty: DataType) -> Result<Value> {
+        Ok(match (self, ty) {
+            (Value::Null, _) => Value::Null,
+            (v, t) if v.data_type() == Some(t) => v,
+            (Value::Int(i), DataType::Float) => Value::Float(i as f64),
+            (Value::Float(x), DataType::Int) if x.fract() == 0.0 && x.abs() < 9.2e18 => {
+                Value::Int(x as i64)
+            }
+            (Value::Text(s), DataType::Timestamp) => Value::Timestamp(
+                Timestamp::parse_rfc3339(&s)
+                    .map_err(|e| SqlError::invalid_text(format!("timestamp {s:?}: {e}")))?,
+            ),
+            (Value::Text(s), DataType::Bytes) => Value::Bytes(s.into_bytes()),
+            (Value::Text(s), DataType::Int) => Value::Int(s.trim().parse().map_err(|_| {
+                SqlError::invalid_text(format!("invalid input for type INT: {s:?}"))
+            })?),
+            (Value::Text(s), DataType::Float) => Value::Float(s.trim().parse().map_err(|_| {
+                SqlError::invalid_text(format!("invalid input for type FLOAT: {s:?}"))
+            })?),
+            (Value::Text(s), DataType::Bool) => match s.trim().to_ascii_lowercase().as_str() {
+                "t" | "true" | "yes" | "on" | "1" => Value::Bool(true),
+                "f" | "false" | "no" | "off" | "0" => Value::Bool(false),
+                _ => {
+                    return Err(SqlError::invalid_text(format!(
+                        "invalid input for type BOOL: {s:?}"
+                    )));
+                }
+            },
+            (v, t) => {
+                return Err(SqlError::datatype_mismatch(format!(
+                    "value {v} is not of type {t}"
+                )));
+            }
+        })
+    }
+
+    /// SQL comparison: `None` when either side is NULL; 42804 for values
+    /// that cannot be compared.
+    pub fn compare(&self, other: &Value) -> Result<Option<Ordering>> {
+        Ok(Some(match (self, other) {
+            (Value::Null, _) | (_, Value::Null) => return Ok(None),
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Float(a), Value::Float(b)) => a.total_cmp(b),
+            (Value::Int(a), Value::Float(b)) => (*a as f64).total_cmp(b),
+            (Value::Float(a), Value::Int(b)) => a.total_cmp(&(*b as f64)),
+            (Value::Text(a), Value::Text(b)) => a.cmp(b),
+            (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
+            (Value::Timestamp(a), Value::Timestamp(b)) => a.cmp(b),
+            (Value::Timestamp(_), Value::Text(s)) => {
+                return self.compare(&Value::Text(s.clone()).cast_to(DataType::Timestamp)?);
+            }
+            (Value::Text(_), Value::Timestamp(_)) => {
+                return Ok(other.compare(self)?.map(Ordering::reverse));
+            }
+            (a, b) => {
+                return Err(SqlError::undefined_function(format!(
+                    "cannot compare {a} with {b}"
+                )));
+            }
+        }))
+    }
+
+    /// The total order ORDER BY uses: NULLs last, then [`Value::compare`].
+    pub fn sort_cmp(&self, other: &Value) -> Ordering {
+        match (self, other) {
+            (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Null, _) => Ordering::Greater,
+            (_, Value::Null) => Ordering::Less,
+            (a, b) => a.compare(b).ok().flatten().unwrap_or(Ordering::Equal),
+        }
+    }
+
+    /// The truth value of a condition: TRUE, FALSE or NULL (`None`).
+    pub fn truth(&self) -> Result<Option<bool>> {
+        match self {
+            Value::Null => Ok(None),
+            Value::Bool(b) => Ok(Some(*b)),
+            v => Err(SqlError::datatype_mismatch(format!(
+                "argument of WHERE/AND/OR/NOT must be BOOL, not {v}"
+            ))),
+        }
+    }
+}
