@@ -37,6 +37,32 @@ enum Command {
     Kv(KvArgs),
     /// Cluster administration: node status, tablet splits.
     Admin(AdminArgs),
+    /// The SQL shell (interactive on a terminal; `-e`, `-f` or standard
+    /// input otherwise).
+    Sql(SqlArgs),
+    /// Three nodes in this process with a sample `accounts` table, then
+    /// the SQL shell.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct SqlArgs {
+    /// Nodes to connect to (the first that answers), comma-separated `host:port`.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    url: Vec<String>,
+    /// Run these statements and exit (non-zero at the first error).
+    #[arg(short = 'e', long = "execute", conflicts_with = "file")]
+    execute: Option<String>,
+    /// Run the statements in this file and exit (non-zero at the first error).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Run these statements instead of the interactive shell.
+    #[arg(short = 'e', long = "execute")]
+    execute: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +222,13 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Init(args) => init(args).await,
             Command::Kv(args) => kv(args).await,
             Command::Admin(args) => admin(args).await,
+            Command::Sql(args) => sql(args).await,
+            Command::Demo(args) => {
+                if std::env::var_os("RUST_LOG").is_some() {
+                    init_logging();
+                }
+                crate::demo::run(args.execute).await
+            }
         }
     });
     match result {
@@ -246,6 +279,21 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     match fatal {
         None => Ok(ExitCode::SUCCESS),
         Some(reason) => Err(reason),
+    }
+}
+
+async fn sql(args: SqlArgs) -> Result<ExitCode, String> {
+    let mut client = crate::shell::SqlClient::connect(&args.url).await?;
+    let script = match (args.execute, args.file) {
+        (Some(e), _) => Some(e),
+        (None, Some(f)) => {
+            Some(std::fs::read_to_string(&f).map_err(|e| format!("reading {}: {e}", f.display()))?)
+        }
+        (None, None) => None,
+    };
+    match script {
+        Some(s) => crate::shell::run_script(&mut client, &s).await,
+        None => crate::shell::interactive(&mut client).await,
     }
 }
 

@@ -12,12 +12,15 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cli;
+mod demo;
 pub mod directory;
 pub mod gateway;
 pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod service;
+pub mod shell;
+pub mod sql;
 pub mod tablet;
 
 pub use cli::{Cli, run};

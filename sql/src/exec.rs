@@ -120,6 +120,52 @@ pub async fn execute(txn: &mut dyn KvTxn, stmt: &Statement) -> Result<QueryResul
             ..
         } => update(txn, table, assignments, selection.as_ref()).await,
         Statement::Delete(delete) => delete_rows(txn, delete).await,
+        Statement::ShowTables { .. } => {
+            let rows: Vec<Vec<Value>> = tables(txn)
+                .await?
+                .into_iter()
+                .map(|t| vec![Value::Text(t.name)])
+                .collect();
+            Ok(rows_result(vec![("table", Some(DataType::Text))], rows))
+        }
+        Statement::ShowColumns { show_options, .. } => {
+            let Some(name) = show_options
+                .show_in
+                .as_ref()
+                .and_then(|i| i.parent_name.as_ref())
+            else {
+                return Err(SqlError::syntax("SHOW COLUMNS FROM <table>"));
+            };
+            let def = table(txn, name).await?;
+            let rows = def
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    vec![
+                        Value::Text(c.name.clone()),
+                        Value::Text(c.ty.to_string()),
+                        Value::Bool(c.nullable),
+                        Value::Text(
+                            c.default
+                                .as_ref()
+                                .map_or(String::new(), ToString::to_string),
+                        ),
+                        Value::Bool(def.primary_key == Some(i)),
+                    ]
+                })
+                .collect();
+            Ok(rows_result(
+                vec![
+                    ("column", Some(DataType::Text)),
+                    ("type", Some(DataType::Text)),
+                    ("nullable", Some(DataType::Bool)),
+                    ("default", Some(DataType::Text)),
+                    ("primary_key", Some(DataType::Bool)),
+                ],
+                rows,
+            ))
+        }
         Statement::StartTransaction { .. }
         | Statement::Commit { .. }
         | Statement::Rollback { .. } => Err(SqlError::not_supported(
@@ -129,6 +175,19 @@ pub async fn execute(txn: &mut dyn KvTxn, stmt: &Statement) -> Result<QueryResul
             "statement not supported yet: {}",
             first_words(&other.to_string())
         ))),
+    }
+}
+
+fn rows_result(columns: Vec<(&str, Option<DataType>)>, rows: Vec<Vec<Value>>) -> QueryResult {
+    let n = rows.len() as u64;
+    QueryResult {
+        columns: columns
+            .into_iter()
+            .map(|(c, t)| (c.to_string(), t))
+            .collect(),
+        rows,
+        tag: format!("SHOW {n}"),
+        rows_affected: n,
     }
 }
 

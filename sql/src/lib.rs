@@ -23,6 +23,8 @@ mod value;
 pub use catalog::{Column, TableDef};
 pub use error::{Result, SqlError};
 pub use exec::{BoxFuture, KvTxn, Pairs, QueryResult, execute, parse, tables};
+/// The SQL parser, re-exported so callers match on the same AST.
+pub use sqlparser;
 pub use value::{DataType, Value};
 
 #[cfg(test)]

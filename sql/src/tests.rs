@@ -273,6 +273,30 @@ async fn bad_input_gets_sqlstates_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn show_tables_and_columns() {
+    let mut txn = accounts().await;
+    run(&mut txn, "CREATE TABLE b (x TEXT)").await.unwrap();
+    assert_eq!(
+        rows(&mut txn, "SHOW TABLES").await,
+        vec![vec![t("accounts")], vec![t("b")]]
+    );
+    let cols = rows(&mut txn, "SHOW COLUMNS FROM accounts").await;
+    assert_eq!(cols.len(), 3);
+    assert_eq!(
+        cols[0],
+        vec![
+            t("id"),
+            t("INT"),
+            Value::Bool(false),
+            t(""),
+            Value::Bool(true)
+        ]
+    );
+    assert_eq!(cols[2][3], t("0"));
+    assert_eq!(code(&mut txn, "SHOW COLUMNS FROM nope").await, "42P01");
+}
+
+#[tokio::test]
 async fn on_conflict_do_nothing_and_drop_table() {
     let mut txn = accounts().await;
     let r = run(

@@ -13,6 +13,7 @@ use spanlite_proto::admin::admin_service_server::AdminServiceServer;
 use spanlite_proto::common::NodeAddress;
 use spanlite_proto::kv::kv_service_server::KvServiceServer;
 use spanlite_proto::raft::raft_service_server::RaftServiceServer;
+use spanlite_proto::sql::sql_service_server::SqlServiceServer;
 use spanlite_proto::tablet::tablet_service_server::TabletServiceServer;
 use spanlite_proto::time::time_service_server::TimeServiceServer;
 use spanlite_truetime::{
@@ -31,7 +32,7 @@ use super::{Store, StoreConfig, StoreError};
 use crate::directory::{RouteCache, TabletDescriptor};
 use crate::gateway::{Gateway, GatewayConfig};
 use crate::raft::{NodeId, RaftTiming};
-use crate::service::{AdminGrpc, GrpcTimeSource, KvGrpc, TabletGrpc, TimeGrpc};
+use crate::service::{AdminGrpc, GrpcTimeSource, KvGrpc, SqlGrpc, TabletGrpc, TimeGrpc};
 
 /// How to run a node (`spanlite start`).
 #[derive(Clone, Debug)]
@@ -298,7 +299,8 @@ async fn start_inner(
             RaftServiceServer::new(store.raft_service()).max_decoding_message_size(256 << 20),
         )
         .add_service(TabletServiceServer::new(TabletGrpc::new(store.clone())))
-        .add_service(KvServiceServer::new(KvGrpc::new(gateway)))
+        .add_service(KvServiceServer::new(KvGrpc::new(gateway.clone())))
+        .add_service(SqlServiceServer::new(SqlGrpc::new(gateway)))
         .add_service(TimeServiceServer::new(TimeGrpc::new(
             config.node_id,
             is_master,
@@ -360,14 +362,27 @@ impl RunningNode {
 
 /// The accepted connections of `listener`, with Nagle's algorithm off:
 /// small replies must not wait for the peer's delayed ACK (40 ms on Linux).
+///
+/// NB: never yields an error. tonic stops serving when its incoming stream
+/// does, so one failed accept (out of file descriptors, say) or a
+/// connection reset before it could be configured would take the whole
+/// node off the network; such a connection is dropped and logged instead.
 pub fn incoming(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|conn| {
-        let conn = conn?;
-        conn.set_nodelay(true)?;
-        Ok(conn)
+    TcpListenerStream::new(listener).filter_map(|conn| match conn {
+        Ok(conn) => match conn.set_nodelay(true) {
+            Ok(()) => Some(Ok(conn)),
+            Err(e) => {
+                tracing::debug!("dropping a connection that cannot be configured: {e}");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!("accepting a connection failed: {e}");
+            None
+        }
     })
 }
 

@@ -4,10 +4,12 @@
 mod admin;
 mod convert;
 mod kv;
+mod sql;
 mod tablet;
 mod time;
 
 pub use admin::AdminGrpc;
 pub use kv::{KvGrpc, gateway_status};
+pub use sql::{SqlGrpc, value_from_wire, value_to_wire};
 pub use tablet::TabletGrpc;
 pub use time::{GrpcTimeSource, TimeGrpc};

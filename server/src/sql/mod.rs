@@ -1,0 +1,7 @@
+//! SQL sessions on a gateway node (DESIGN.md §7, §8): statements run in
+//! explicit transactions (BEGIN … COMMIT/ROLLBACK) or, one at a time, in
+//! implicit transactions retried on 40001.
+
+mod session;
+
+pub use session::{Session, StatementResult};
