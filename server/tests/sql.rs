@@ -23,12 +23,8 @@ async fn err(c: &mut SqlClient, sql: &str) -> String {
     }
 }
 
-// KNOWN BUG, under investigation: after session b's `UPDATE kv SET v = 'uno'
-// WHERE k = 1`, the next statement reading k = 1 (from either session)
-// never answers, and node 1 stops answering Raft RPCs too (its peers time
-// out and elect new leaders); no thread is blocked and the CPU is idle.
-// Run it with `cargo test --workspace --test sql -- --ignored`.
-#[ignore = "hangs: a read after an UPDATE stalls node 1 (known bug, see the comment)"]
+// Ends with the nodes shutting down while sessions a and b are still open:
+// a node's shutdown ends its sessions rather than waiting for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_run_statements_transactions_and_report_sqlstates() {
     let dir = tempfile::tempdir().unwrap();

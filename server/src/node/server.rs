@@ -178,6 +178,9 @@ pub struct RunningNode {
     /// Shared state.
     pub context: Arc<NodeContext>,
     stop: Option<oneshot::Sender<()>>,
+    /// Ends every SQL session (their streams would keep the graceful
+    /// shutdown of the gRPC server waiting for ever).
+    end_sessions: tokio::sync::watch::Sender<bool>,
     fatal: tokio::sync::mpsc::UnboundedReceiver<String>,
     server: JoinHandle<Result<(), String>>,
     background: Vec<JoinHandle<()>>,
@@ -294,13 +297,14 @@ async fn start_inner(
     context.cluster.update(|_| {})?;
 
     let (stop, stopped) = oneshot::channel::<()>();
+    let (end_sessions, sessions_ended) = tokio::sync::watch::channel(false);
     let router = tonic::transport::Server::builder()
         .add_service(
             RaftServiceServer::new(store.raft_service()).max_decoding_message_size(256 << 20),
         )
         .add_service(TabletServiceServer::new(TabletGrpc::new(store.clone())))
         .add_service(KvServiceServer::new(KvGrpc::new(gateway.clone())))
-        .add_service(SqlServiceServer::new(SqlGrpc::new(gateway)))
+        .add_service(SqlServiceServer::new(SqlGrpc::new(gateway, sessions_ended)))
         .add_service(TimeServiceServer::new(TimeGrpc::new(
             config.node_id,
             is_master,
@@ -325,6 +329,7 @@ async fn start_inner(
         addr,
         context,
         stop: Some(stop),
+        end_sessions,
         fatal,
         server,
         background,
@@ -348,6 +353,7 @@ impl RunningNode {
         for task in &self.background {
             task.abort();
         }
+        self.end_sessions.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

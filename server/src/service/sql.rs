@@ -28,12 +28,14 @@ const BATCH: usize = 256;
 #[derive(Clone, Debug)]
 pub struct SqlGrpc {
     gateway: Gateway,
+    /// Becomes true when the node stops: every session ends (rolled back).
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl SqlGrpc {
-    /// The service over `gateway`.
-    pub fn new(gateway: Gateway) -> Self {
-        Self { gateway }
+    /// The service over `gateway`; sessions end when `stopping` turns true.
+    pub fn new(gateway: Gateway, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { gateway, stopping }
     }
 }
 
@@ -144,6 +146,19 @@ fn responses(
     }
 }
 
+/// Resolves once `stopping` is true (never, if its sender is gone).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let now = *stopping.borrow_and_update();
+        if now {
+            return;
+        }
+        if stopping.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 type SessionStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<SessionResponse, Status>> + Send>>;
 
@@ -158,12 +173,22 @@ impl SqlService for SqlGrpc {
         let mut requests = request.into_inner();
         let (tx, rx) = mpsc::channel::<Result<SessionResponse, Status>>(16);
         let mut session = Session::new(self.gateway.clone());
+        let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut started = false;
-            while let Some(next) = requests.next().await {
+            loop {
+                let next = tokio::select! {
+                    next = requests.next() => next,
+                    () = stopped(&mut stopping) => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("the node is shutting down")))
+                            .await;
+                        break;
+                    }
+                };
                 let request = match next {
-                    Ok(r) => r,
-                    Err(_) => break,
+                    Some(Ok(r)) => r,
+                    Some(Err(_)) | None => break,
                 };
                 match request.kind {
                     Some(session_request::Kind::Start(_)) => started = true,

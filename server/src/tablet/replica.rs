@@ -685,10 +685,10 @@ impl Replica {
         }
     }
 
-    /// Latest committed pairs of the part of `range` this tablet owns, in
+    /// Latest committed pairs of `range` (inside this tablet's range), in
     /// key order, at most `limit` (0: all).
     pub fn scan(&self, range: &KeyRange, limit: usize) -> Result<Vec<Row>, TabletError> {
-        let (start, end) = self.clip(range);
+        let (start, end) = self.clip(range)?;
         self.check_serving()?;
         let out = self.mvcc.scan(
             start,
@@ -701,21 +701,29 @@ impl Replica {
         self.ready(out)
     }
 
-    /// The bounds of the part of `range` this tablet owns.
-    pub(super) fn clip(&self, range: &KeyRange) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    /// The bounds of `range`, which must lie inside this tablet's range:
+    /// a caller that routed with a stale descriptor (the tablet split
+    /// since) gets `WrongTablet` and routes again, rather than a silently
+    /// shorter answer it would take for the whole range.
+    pub(super) fn clip(
+        &self,
+        range: &KeyRange,
+    ) -> Result<(Bound<Vec<u8>>, Bound<Vec<u8>>), TabletError> {
         let own = self.range();
-        let start = range.start.clone().max(own.start.clone());
-        let end = match (range.end.is_empty(), own.end.is_empty()) {
-            (true, _) => own.end.clone(),
-            (false, true) => range.end.clone(),
-            (false, false) => range.end.clone().min(own.end.clone()),
-        };
-        let end = if end.is_empty() {
+        let starts_inside = range.start >= own.start;
+        let ends_inside = own.end.is_empty() || (!range.end.is_empty() && range.end <= own.end);
+        if !starts_inside || !ends_inside {
+            return Err(TabletError::WrongTablet {
+                tablet: self.tablet,
+                range: own.to_string(),
+            });
+        }
+        let end = if range.end.is_empty() {
             Bound::Unbounded
         } else {
-            Bound::Excluded(end)
+            Bound::Excluded(range.end.clone())
         };
-        (Bound::Included(start), end)
+        Ok((Bound::Included(range.start.clone()), end))
     }
 
     /// The latest committed value of `key` in this replica's local state,

@@ -192,7 +192,7 @@ impl Replica {
         limit: usize,
         wait: Duration,
     ) -> Result<(Timestamp, Vec<Row>), TabletError> {
-        let (start, end) = self.clip(range);
+        let (start, end) = self.clip(range)?;
         self.snapshot(at, any_replica, wait, |mvcc, s| {
             mvcc.scan(
                 start.clone(),

@@ -51,6 +51,8 @@ impl Replica {
     ) -> Result<Vec<Row>, TabletError> {
         self.check_not_aborted(txn)?;
         self.check_serving()?;
+        // Refused before locking if the range is not (any more) all here.
+        self.clip(range)?;
         let target = LockTarget::range(range.start.clone(), range.end.clone());
         self.take_lock(txn, priority, target, LockMode::Shared, wait)
             .await?;
