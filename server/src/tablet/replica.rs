@@ -48,6 +48,9 @@ struct Clock {
     last_proposal: Option<Instant>,
 }
 
+/// Start and end bounds of a key range.
+pub(super) type KeyBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// A proposal submitted to Raft, not yet applied.
 type Pending =
     Pin<Box<dyn Future<Output = Result<ClientWriteResponse<TypeConfig>, TabletError>> + Send>>;
@@ -705,10 +708,7 @@ impl Replica {
     /// a caller that routed with a stale descriptor (the tablet split
     /// since) gets `WrongTablet` and routes again, rather than a silently
     /// shorter answer it would take for the whole range.
-    pub(super) fn clip(
-        &self,
-        range: &KeyRange,
-    ) -> Result<(Bound<Vec<u8>>, Bound<Vec<u8>>), TabletError> {
+    pub(super) fn clip(&self, range: &KeyRange) -> Result<KeyBounds, TabletError> {
         let own = self.range();
         let starts_inside = range.start >= own.start;
         let ends_inside = own.end.is_empty() || (!range.end.is_empty() && range.end <= own.end);
