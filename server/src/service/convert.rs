@@ -35,8 +35,12 @@ pub fn tablet_error_to_wire(e: &TabletError) -> common::TabletError {
         TabletError::ClockUnsynchronized(m) => {
             Kind::ClockUnsynchronized(common::ClockUnsynchronized { message: m.clone() })
         }
-        TabletError::Locked { .. }
-        | TabletError::Storage { .. }
+        // An intent that did not resolve in time: the transaction retries.
+        TabletError::Locked { .. } => Kind::TxnAborted(common::TxnAborted {
+            txn_id: None,
+            reason: e.to_string(),
+        }),
+        TabletError::Storage { .. }
         | TabletError::Refused { .. }
         | TabletError::Ambiguous { .. } => Kind::Internal(common::Internal {
             message: e.to_string(),

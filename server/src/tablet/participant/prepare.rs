@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
-use spanlite_txn::twopc::Prepared;
+use spanlite_txn::twopc::{Decision, Prepared};
 
 use crate::raft::{Command, CommandResponse, Mutation};
 use crate::tablet::TabletError;
@@ -60,6 +60,13 @@ impl Replica {
                     lock(&self.txns)
                         .prepared
                         .insert(txn, (coordinator, Instant::now()));
+                    if !self.locks.is_prepared(txn) {
+                        // An abort overtook this prepare (the gateway gave
+                        // up waiting): its Resolve may have reached the log
+                        // first, so undo the intents just written.
+                        let _ = self.txn_resolve(txn, Decision::Abort).await;
+                        return Err(self.aborted(txn, "aborted while preparing"));
+                    }
                     Ok(ts)
                 }
                 CommandResponse::PrepareRefused { reason } => {

@@ -31,13 +31,38 @@ impl Replica {
             self.take_lock(txn, priority, LockTarget::key(k.clone()), mode, wait)
                 .await?;
         }
+        let until = tokio::time::Instant::now() + wait;
         let mut out = Vec::new();
         for k in keys {
-            if let Some(v) = self.get(&k)? {
+            if let Some(v) = self.until_resolved(until, || self.get(&k)).await? {
                 out.push((k, v));
             }
         }
         Ok(out)
+    }
+
+    /// Runs `read` again each time an undecided transaction's intent blocks
+    /// it (`Locked`: an intent this leader's locks do not cover, e.g. of a
+    /// prepare that an abort overtook, resolving now), until `until`.
+    async fn until_resolved<T>(
+        &self,
+        until: tokio::time::Instant,
+        read: impl Fn() -> Result<T, TabletError>,
+    ) -> Result<T, TabletError> {
+        let mut applied = self.applied_watch();
+        loop {
+            match read() {
+                Err(TabletError::Locked { .. }) => {
+                    if !matches!(
+                        tokio::time::timeout_at(until, applied.changed()).await,
+                        Ok(Ok(()))
+                    ) {
+                        return read();
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Scans `range` for `txn` under a shared range lock (no phantoms).
@@ -56,6 +81,7 @@ impl Replica {
         let target = LockTarget::range(range.start.clone(), range.end.clone());
         self.take_lock(txn, priority, target, LockMode::Shared, wait)
             .await?;
-        self.scan(range, limit)
+        let until = tokio::time::Instant::now() + wait;
+        self.until_resolved(until, || self.scan(range, limit)).await
     }
 }
