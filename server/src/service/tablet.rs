@@ -92,6 +92,17 @@ fn mutations_of(writes: Vec<spanlite_proto::tablet::Mutation>) -> Result<Vec<Mut
         .collect()
 }
 
+/// Pairs as the wire carries them.
+fn key_values(rows: Vec<Row>) -> Vec<KeyValue> {
+    rows.into_iter()
+        .map(|(key, value)| KeyValue {
+            key,
+            value,
+            version_ts: None,
+        })
+        .collect()
+}
+
 /// A read's answer: the pairs found (and the snapshot timestamp, for
 /// snapshot reads), or why it was not served.
 fn read_response(
@@ -99,14 +110,7 @@ fn read_response(
 ) -> Response<ReadResponse> {
     Response::new(match result {
         Ok((ts, pairs)) => ReadResponse {
-            values: pairs
-                .into_iter()
-                .map(|(key, value)| KeyValue {
-                    key,
-                    value,
-                    version_ts: None,
-                })
-                .collect(),
+            values: key_values(pairs),
             error: None,
             read_ts: ts.map(|t| common::Timestamp {
                 nanos: t.as_nanos(),
@@ -248,14 +252,7 @@ impl TabletService for TabletGrpc {
                     None
                 };
                 ScanResponse {
-                    pairs: rows
-                        .into_iter()
-                        .map(|(key, value)| KeyValue {
-                            key,
-                            value,
-                            version_ts: None,
-                        })
-                        .collect(),
+                    pairs: key_values(rows),
                     resume_key: resume_key.unwrap_or_default(),
                     error: None,
                     read_ts,
