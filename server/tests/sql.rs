@@ -102,6 +102,16 @@ async fn sessions_run_statements_transactions_and_report_sqlstates() {
     ok(&mut c, "UPDATE kv SET v = 'held' WHERE k = 1").await;
     drop(c);
     ok(&mut b, "UPDATE kv SET v = 'uno' WHERE k = 1").await;
+    // Released by the rollback, not by the leader's idle sweep (which would
+    // also let b through, a second later, and count an "idle" abort).
+    for n in &nodes {
+        let aborts = n.context.store.metrics().snapshot().aborts;
+        assert!(
+            !aborts.keys().any(|k| k.starts_with("idle")),
+            "node {}: the vanished client's transaction was only idle-aborted: {aborts:?}",
+            n.context.node_id
+        );
+    }
     assert_eq!(
         ok(&mut a, "SELECT v FROM kv WHERE k = 1").await,
         vec![vec![Value::Text("uno".into())]]

@@ -66,11 +66,11 @@ impl TableDef {
     pub fn key_range(&self) -> (Vec<u8>, Vec<u8>) {
         let mut start = vec![TABLES];
         start.extend_from_slice(&self.id.to_be_bytes());
-        let mut end = vec![TABLES];
-        end.extend_from_slice(&(u64::from(self.id) + 1).to_be_bytes()[4..]);
-        if self.id == u32::MAX {
-            end = vec![TABLES + 1];
-        }
+        let end = match self.id.checked_add(1) {
+            Some(next) => [&[TABLES][..], &next.to_be_bytes()].concat(),
+            // The last possible table: up to the next prefix.
+            None => vec![TABLES + 1],
+        };
         (start, end)
     }
 

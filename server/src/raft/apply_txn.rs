@@ -27,6 +27,14 @@ pub fn load_txn_records(mvcc: &Mvcc, tablet: TabletId) -> StorageResult<TxnRecor
     Ok(TxnRecords::from_parts(prepared, decided))
 }
 
+/// The decision record of `txn` on `tablet`, if one is stored (one key
+/// read: what a coordinator answers a participant in doubt).
+pub fn load_decision(mvcc: &Mvcc, tablet: TabletId, txn: TxnId) -> StorageResult<Option<Decided>> {
+    meta::get_bytes(mvcc.engine().as_ref(), &MetaKey::DecidedTxn(tablet, txn.0))?
+        .map(|b| decode::<Decided>(&b, "decision record"))
+        .transpose()
+}
+
 fn outside(state: &ApplyState, keys: impl IntoIterator<Item = Vec<u8>>) -> bool {
     keys.into_iter().any(|k| !state.range.contains(&k))
 }

@@ -38,7 +38,7 @@ pub use apply::{
     AppliedMark, LocalReplica, SplitApplied, TabletApplier, decode as decode_meta,
     encode as encode_meta, load_local_replica, write_local_replica,
 };
-pub use apply_txn::load_txn_records;
+pub use apply_txn::{load_decision, load_txn_records};
 pub use config::{RaftTiming, raft_config};
 pub use log_store::TabletLogStore;
 pub use network::{Peers, RaftTransportConfig, TabletNetworkFactory};

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
-use spanlite_txn::twopc::{Decision, StatusAnswer};
+use spanlite_txn::twopc::{Decision, StatusAnswer, TxnRecords};
 
 use super::TabletError;
 use super::replica::{Replica, Stamp, TxnBook, lock};
-use crate::raft::{Command, CommandResponse, Mutation, load_txn_records};
+use crate::raft::{Command, CommandResponse, Mutation, load_decision, load_txn_records};
 
 /// Backoff between attempts to tell a participant a decision.
 const TELL_RETRY: Duration = Duration::from_millis(200);
@@ -125,11 +125,13 @@ impl Replica {
     pub async fn txn_status(&self, txn: TxnId) -> Result<Option<Decision>, TabletError> {
         self.check_serving()?;
         let deciding = lock(&self.txns).deciding.contains(&txn);
-        let records =
-            load_txn_records(self.mvcc(), self.tablet).map_err(|source| TabletError::Storage {
+        let decided = load_decision(self.mvcc(), self.tablet, txn).map_err(|source| {
+            TabletError::Storage {
                 tablet: self.tablet,
                 source,
-            })?;
+            }
+        })?;
+        let records = TxnRecords::from_parts([], decided.map(|d| (txn, d)));
         match records.status(txn, deciding) {
             StatusAnswer::Known(d) => Ok(Some(d)),
             StatusAnswer::Pending => Ok(None),

@@ -623,7 +623,7 @@ impl Replica {
         let inflight = InFlightOwned {
             clock: self.clock.clone(),
             ts: matches!(stamp, Stamp::AtLeast(_)).then_some(ts),
-            done: self.inflight_done_handle(),
+            done: self.inflight_done.clone(),
         };
         let rx =
             self.raft
@@ -655,10 +655,6 @@ impl Replica {
             }
         });
         Ok((ts, pending))
-    }
-
-    fn inflight_done_handle(&self) -> Arc<tokio::sync::Notify> {
-        self.inflight_done.clone()
     }
 
     /// The latest committed value of `key` (a linearizable read at the
