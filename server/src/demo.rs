@@ -133,7 +133,7 @@ async fn populate_and_shell(
         .ok_or("the accounts table vanished")?;
     let mut tablet = FIRST_DATA_TABLET;
     for id in [26, 51, 76] {
-        let key = def.row_key(&Value::Int(id)).map_err(|e| e.to_string())?;
+        let key = def.row_key(&[Value::Int(id)]).map_err(|e| e.to_string())?;
         tablet = loop {
             let mut split = None;
             for a in addrs {

@@ -6,11 +6,17 @@
 //!   0x02 'c' <table name>                 → TableDef (postcard)
 //!   0x02 'n'                              → next table id (u32, big-endian)
 //!   0x03 <table id u32 BE> <primary key>  → row: every column's value (postcard)
+//!   0x04 <table id u32 BE> <index id u32 BE> <indexed values> [<primary key>]
+//!                                         → the row's key
 //! ```
 //!
-//! The primary key is order-preserving (keycode), so a range of keys is a
-//! range of rows in key order. A table without a primary key gets a hidden
-//! unique row id.
+//! Keys are order-preserving (keycode), so a range of keys is a range of
+//! rows (or index entries) in key order; a composite key is its columns'
+//! encodings one after another. A table without a primary key gets a hidden
+//! unique row id. An index entry ends with the row's primary key, so equal
+//! indexed values do not collide — except in a unique index, whose entries
+//! for values without NULLs end without it: a second row with the same
+//! values would write the same key, which is how uniqueness is checked.
 
 use serde::{Deserialize, Serialize};
 use spanlite_storage::keycode;
@@ -21,6 +27,7 @@ use crate::value::{DataType, Value};
 const CATALOG: &[u8] = &[0x02, b'c'];
 const NEXT_TABLE_ID: &[u8] = &[0x02, b'n'];
 const TABLES: u8 = 0x03;
+const INDEXES: u8 = 0x04;
 
 /// A column of a table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,8 +51,25 @@ pub struct TableDef {
     pub name: String,
     /// Its columns, in order.
     pub columns: Vec<Column>,
-    /// The primary-key column, or `None` for a hidden row id.
-    pub primary_key: Option<usize>,
+    /// The primary-key columns in key order; empty for a hidden row id.
+    pub primary_key: Vec<usize>,
+    /// Secondary indexes.
+    pub indexes: Vec<IndexDef>,
+    /// The id the next index of this table gets.
+    pub next_index_id: u32,
+}
+
+/// A secondary index (kept up to date in the same transaction as its rows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexDef {
+    /// Unique within the table; index keys start with it.
+    pub id: u32,
+    /// Its name (unique in the database).
+    pub name: String,
+    /// The indexed columns, in order.
+    pub columns: Vec<usize>,
+    /// No two rows may have equal values (unless one of them is NULL).
+    pub unique: bool,
 }
 
 impl TableDef {
@@ -74,12 +98,95 @@ impl TableDef {
         (start, end)
     }
 
-    /// The key of the row whose primary key (or row id) is `pk`.
-    pub fn row_key(&self, pk: &Value) -> Result<Vec<u8>> {
+    /// The key of the row whose primary-key values (or row id) are `pk`,
+    /// or the prefix of the keys of the rows that start with `pk`.
+    pub fn row_key(&self, pk: &[Value]) -> Result<Vec<u8>> {
         let (mut key, _) = self.key_range();
-        encode_key_value(&mut key, pk)?;
+        for v in pk {
+            encode_key_value(&mut key, v)?;
+        }
         Ok(key)
     }
+
+    /// The primary-key values of `row` (its row id, for tables without a
+    /// primary key, is not part of the row: see [`TableDef::row_key`]).
+    pub fn primary_key_values(&self, row: &[Value]) -> Vec<Value> {
+        self.primary_key.iter().map(|&i| row[i].clone()).collect()
+    }
+
+    /// True when the table has a primary key (else a hidden row id).
+    pub fn has_primary_key(&self) -> bool {
+        !self.primary_key.is_empty()
+    }
+
+    /// The index named `name`.
+    pub fn index(&self, name: &str) -> Option<&IndexDef> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    /// First and past-the-end keys of the entries of `index`.
+    pub fn index_range(&self, index: &IndexDef) -> (Vec<u8>, Vec<u8>) {
+        let mut start = vec![INDEXES];
+        start.extend_from_slice(&self.id.to_be_bytes());
+        start.extend_from_slice(&index.id.to_be_bytes());
+        let end = prefix_end(&start);
+        (start, end)
+    }
+
+    /// The prefix of the entries of `index` whose first columns equal
+    /// `values`.
+    pub fn index_prefix(&self, index: &IndexDef, values: &[Value]) -> Result<Vec<u8>> {
+        let (mut key, _) = self.index_range(index);
+        for v in values {
+            encode_index_value(&mut key, v)?;
+        }
+        Ok(key)
+    }
+
+    /// The key of `row`'s entry in `index`; `row_key` is the row's key.
+    pub fn index_key(&self, index: &IndexDef, row: &[Value], row_key: &[u8]) -> Result<Vec<u8>> {
+        let values: Vec<Value> = index.columns.iter().map(|&c| row[c].clone()).collect();
+        let mut key = self.index_prefix(index, &values)?;
+        if !index.unique || values.contains(&Value::Null) {
+            let (table_prefix, _) = self.key_range();
+            key.extend_from_slice(row_key.get(table_prefix.len()..).unwrap_or_default());
+        }
+        Ok(key)
+    }
+
+    /// The column names of `index`, comma-separated.
+    pub fn index_columns(&self, index: &IndexDef) -> String {
+        index
+            .columns
+            .iter()
+            .map(|&c| self.columns[c].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The first key after every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xff: nothing sorts after it but longer 0xff runs.
+    vec![0xff; prefix.len() + 1]
+}
+
+/// Appends an index value: NULL sorts first (a 0x00 tag), other values
+/// follow a 0x01 tag.
+fn encode_index_value(out: &mut Vec<u8>, v: &Value) -> Result<()> {
+    if *v == Value::Null {
+        out.push(0x00);
+        return Ok(());
+    }
+    out.push(0x01);
+    encode_key_value(out, v)
 }
 
 /// Appends the order-preserving encoding of a key value.
@@ -143,7 +250,9 @@ mod tests {
             id,
             name: "t".into(),
             columns: vec![],
-            primary_key: None,
+            primary_key: vec![0],
+            indexes: vec![],
+            next_index_id: 1,
         }
     }
 
@@ -153,19 +262,24 @@ mod tests {
         let (start, end) = t.key_range();
         let mut keys: Vec<Vec<u8>> = [-5i64, 3, -100, 0, 42]
             .iter()
-            .map(|i| t.row_key(&Value::Int(*i)).unwrap())
+            .map(|i| t.row_key(&[Value::Int(*i)]).unwrap())
             .collect();
         keys.sort();
         let back: Vec<Vec<u8>> = [-100i64, -5, 0, 3, 42]
             .iter()
-            .map(|i| t.row_key(&Value::Int(*i)).unwrap())
+            .map(|i| t.row_key(&[Value::Int(*i)]).unwrap())
             .collect();
         assert_eq!(keys, back);
         assert!(keys.iter().all(|k| *k >= start && *k < end));
-        let a = t.row_key(&Value::Text("ab".into())).unwrap();
-        let b = t.row_key(&Value::Text("abc".into())).unwrap();
+        let a = t.row_key(&[Value::Text("ab".into())]).unwrap();
+        let b = t.row_key(&[Value::Text("abc".into())]).unwrap();
         assert!(a < b);
-        assert!(t.row_key(&Value::Null).is_err());
+        assert!(t.row_key(&[Value::Null]).is_err());
+        // Composite keys sort by their first column, then the next.
+        let k = |a: i64, b: &str| t.row_key(&[Value::Int(a), Value::Text(b.into())]).unwrap();
+        assert!(k(1, "zz") < k(2, "a"));
+        assert!(k(2, "a") < k(2, "ab"));
+        assert!(k(2, "ab") < prefix_end(&t.row_key(&[Value::Int(2)]).unwrap()));
         // Tables do not overlap.
         let (s8, _) = table(8).key_range();
         assert_eq!(end, s8);

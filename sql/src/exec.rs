@@ -1,22 +1,24 @@
-//! Executing statements over a transaction: DDL on the catalog, INSERT,
-//! UPDATE, DELETE and single-table SELECT (filter, project, aggregate
-//! without GROUP BY, DISTINCT, ORDER BY, LIMIT/OFFSET). Access path: a
-//! primary-key point lookup when the WHERE clause pins the key
-//! (`pk = literal`), else a scan of the table's key range.
+//! Executing statements over a transaction: DDL on the catalog (tables,
+//! indexes), INSERT/UPDATE/DELETE with index maintenance and constraint
+//! checks, queries (bound by [`crate::bind`], run by [`crate::run`]),
+//! EXPLAIN and SHOW.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use sqlparser::ast::{
     self, ColumnOption, Expr, FromTable, ObjectName, ObjectNamePart, ObjectType, OnConflictAction,
-    OnInsert, SelectItem, SetExpr, Statement, TableConstraint, TableFactor, TableObject,
+    OnInsert, SetExpr, Statement, TableConstraint, TableFactor, TableObject,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use crate::catalog::{self, Column, TableDef};
+use crate::bind::{self, Binder, Tables};
+use crate::catalog::{self, Column, IndexDef, TableDef};
 use crate::error::{Result, SqlError};
-use crate::expr::{self, Scope};
+use crate::explain;
+use crate::plan::{BExpr, Scan};
+use crate::run::{self, Env};
 use crate::value::{DataType, Value};
 
 /// A future the [`KvTxn`] methods return.
@@ -26,10 +28,17 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// What the executor needs of a transaction: key-value reads (under the
-/// transaction's concurrency control) and buffered writes.
+/// transaction's concurrency control) and buffered writes, which later
+/// reads of the same transaction see.
 pub trait KvTxn: Send {
     /// The value of `key`.
     fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+    /// The value of `key`, locked for writing (SELECT … FOR UPDATE, and the
+    /// rows UPDATE and DELETE read). Plain [`KvTxn::get`] unless the
+    /// transaction can lock.
+    fn get_for_update<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        self.get(key)
+    }
     /// The pairs in `[start, end)`, in key order.
     fn scan<'a>(&'a mut self, start: &'a [u8], end: &'a [u8]) -> BoxFuture<'a, Result<Pairs>>;
     /// Buffers `key = value`.
@@ -65,13 +74,17 @@ pub(crate) fn ident(i: &ast::Ident) -> String {
     }
 }
 
-fn object_name(name: &ObjectName) -> Result<String> {
+pub(crate) fn object_name(name: &ObjectName) -> Result<String> {
     match name.0.as_slice() {
         [ObjectNamePart::Identifier(i)] => Ok(ident(i)),
         _ => Err(SqlError::not_supported(format!(
             "qualified name {name}: there are no schemas"
         ))),
     }
+}
+
+pub(crate) fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 async fn load_table(txn: &mut dyn KvTxn, name: &str) -> Result<Option<TableDef>> {
@@ -98,19 +111,142 @@ pub async fn tables(txn: &mut dyn KvTxn) -> Result<Vec<TableDef>> {
         .collect()
 }
 
-/// Executes one statement in `txn`. Transaction control (BEGIN, COMMIT,
-/// ROLLBACK) belongs to the session and is refused here.
-pub async fn execute(txn: &mut dyn KvTxn, stmt: &Statement) -> Result<QueryResult> {
+// ---------------------------------------------------------------------------
+// Which tables a statement names (read before binding).
+
+fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
+    if let Some(with) = &q.with {
+        for cte in &with.cte_tables {
+            query_tables(&cte.query, out);
+        }
+    }
+    set_expr_tables(&q.body, out);
+    if let Some(o) = &q.order_by
+        && let ast::OrderByKind::Expressions(keys) = &o.kind
+    {
+        for k in keys {
+            expr_tables(&k.expr, out);
+        }
+    }
+}
+
+fn set_expr_tables(e: &SetExpr, out: &mut Vec<String>) {
+    match e {
+        SetExpr::Select(s) => {
+            for twj in &s.from {
+                factor_tables(&twj.relation, out);
+                for j in &twj.joins {
+                    factor_tables(&j.relation, out);
+                    let c = match &j.join_operator {
+                        ast::JoinOperator::Join(c)
+                        | ast::JoinOperator::Inner(c)
+                        | ast::JoinOperator::Left(c)
+                        | ast::JoinOperator::LeftOuter(c) => Some(c),
+                        _ => None,
+                    };
+                    if let Some(ast::JoinConstraint::On(e)) = c {
+                        expr_tables(e, out);
+                    }
+                }
+            }
+            for item in &s.projection {
+                if let ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
+                {
+                    expr_tables(e, out);
+                }
+            }
+            for e in s.selection.iter().chain(s.having.iter()) {
+                expr_tables(e, out);
+            }
+            if let ast::GroupByExpr::Expressions(es, _) = &s.group_by {
+                for e in es {
+                    expr_tables(e, out);
+                }
+            }
+        }
+        SetExpr::Query(q) => query_tables(q, out),
+        SetExpr::SetOperation { left, right, .. } => {
+            set_expr_tables(left, out);
+            set_expr_tables(right, out);
+        }
+        SetExpr::Values(v) => {
+            for e in v.rows.iter().flatten() {
+                expr_tables(e, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn factor_tables(f: &TableFactor, out: &mut Vec<String>) {
+    match f {
+        TableFactor::Table { name, .. } => {
+            if let Ok(n) = object_name(name)
+                && !out.contains(&n)
+            {
+                out.push(n);
+            }
+        }
+        TableFactor::Derived { subquery, .. } => query_tables(subquery, out),
+        _ => {}
+    }
+}
+
+fn expr_tables(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Subquery(q) | Expr::Exists { subquery: q, .. } => query_tables(q, out),
+        Expr::InSubquery { expr, subquery, .. } => {
+            expr_tables(expr, out);
+            query_tables(subquery, out);
+        }
+        other => {
+            for c in bind::ast_children(other) {
+                expr_tables(c, out);
+            }
+        }
+    }
+}
+
+/// Loads the definitions of `names` (missing ones are left out: binding
+/// reports them).
+async fn load_tables(txn: &mut dyn KvTxn, names: &[String]) -> Result<Tables> {
+    let mut out = Tables::new();
+    for n in names {
+        if let Some(def) = load_table(txn, n).await? {
+            out.insert(n.clone(), def);
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+
+/// Executes one statement in `txn`, with `params` for `$1`, `$2`, ….
+/// Transaction control (BEGIN, COMMIT, ROLLBACK) belongs to the session and
+/// is refused here.
+pub async fn execute(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+) -> Result<QueryResult> {
     match stmt {
         Statement::CreateTable(create) => create_table(txn, create).await,
+        Statement::CreateIndex(create) => create_index(txn, create).await,
         Statement::Drop {
             object_type: ObjectType::Table,
             if_exists,
             names,
             ..
         } => drop_tables(txn, names, *if_exists).await,
-        Statement::Insert(insert) => insert_rows(txn, insert).await,
-        Statement::Query(query) => select(txn, query).await,
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            if_exists,
+            names,
+            ..
+        } => drop_indexes(txn, names, *if_exists).await,
+        Statement::Insert(insert) => insert_rows(txn, insert, params).await,
+        Statement::Query(q) => select(txn, q, params).await,
         Statement::Update {
             table,
             assignments,
@@ -118,15 +254,24 @@ pub async fn execute(txn: &mut dyn KvTxn, stmt: &Statement) -> Result<QueryResul
             selection,
             returning: None,
             ..
-        } => update(txn, table, assignments, selection.as_ref()).await,
-        Statement::Delete(delete) => delete_rows(txn, delete).await,
+        } => update(txn, table, assignments, selection.as_ref(), params).await,
+        Statement::Delete(delete) => delete_rows(txn, delete, params).await,
+        Statement::Explain {
+            statement,
+            analyze: false,
+            ..
+        } => explain_statement(txn, statement, params).await,
         Statement::ShowTables { .. } => {
             let rows: Vec<Vec<Value>> = tables(txn)
                 .await?
                 .into_iter()
                 .map(|t| vec![Value::Text(t.name)])
                 .collect();
-            Ok(rows_result(vec![("table", Some(DataType::Text))], rows))
+            Ok(rows_result(
+                vec![("table", Some(DataType::Text))],
+                rows,
+                "SHOW",
+            ))
         }
         Statement::ShowColumns { show_options, .. } => {
             let Some(name) = show_options
@@ -137,34 +282,7 @@ pub async fn execute(txn: &mut dyn KvTxn, stmt: &Statement) -> Result<QueryResul
                 return Err(SqlError::syntax("SHOW COLUMNS FROM <table>"));
             };
             let def = table(txn, name).await?;
-            let rows = def
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    vec![
-                        Value::Text(c.name.clone()),
-                        Value::Text(c.ty.to_string()),
-                        Value::Bool(c.nullable),
-                        Value::Text(
-                            c.default
-                                .as_ref()
-                                .map_or(String::new(), ToString::to_string),
-                        ),
-                        Value::Bool(def.primary_key == Some(i)),
-                    ]
-                })
-                .collect();
-            Ok(rows_result(
-                vec![
-                    ("column", Some(DataType::Text)),
-                    ("type", Some(DataType::Text)),
-                    ("nullable", Some(DataType::Bool)),
-                    ("default", Some(DataType::Text)),
-                    ("primary_key", Some(DataType::Bool)),
-                ],
-                rows,
-            ))
+            Ok(describe(&def))
         }
         Statement::StartTransaction { .. }
         | Statement::Commit { .. }
@@ -172,13 +290,59 @@ pub async fn execute(txn: &mut dyn KvTxn, stmt: &Statement) -> Result<QueryResul
             "transaction control is handled by the session",
         )),
         other => Err(SqlError::not_supported(format!(
-            "statement not supported yet: {}",
+            "statement not supported: {}",
             first_words(&other.to_string())
         ))),
     }
 }
 
-fn rows_result(columns: Vec<(&str, Option<DataType>)>, rows: Vec<Vec<Value>>) -> QueryResult {
+/// SHOW COLUMNS: one row per column, then one per index.
+fn describe(def: &TableDef) -> QueryResult {
+    let rows: Vec<Vec<Value>> = def
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            vec![
+                Value::Text(c.name.clone()),
+                Value::Text(c.ty.to_string()),
+                Value::Bool(c.nullable),
+                Value::Text(
+                    c.default
+                        .as_ref()
+                        .map_or(String::new(), ToString::to_string),
+                ),
+                Value::Bool(def.primary_key.contains(&i)),
+                Value::Text(
+                    def.indexes
+                        .iter()
+                        .filter(|x| x.columns.contains(&i))
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ]
+        })
+        .collect();
+    rows_result(
+        vec![
+            ("column", Some(DataType::Text)),
+            ("type", Some(DataType::Text)),
+            ("nullable", Some(DataType::Bool)),
+            ("default", Some(DataType::Text)),
+            ("primary_key", Some(DataType::Bool)),
+            ("indexes", Some(DataType::Text)),
+        ],
+        rows,
+        "SHOW",
+    )
+}
+
+fn rows_result(
+    columns: Vec<(&str, Option<DataType>)>,
+    rows: Vec<Vec<Value>>,
+    verb: &str,
+) -> QueryResult {
     let n = rows.len() as u64;
     QueryResult {
         columns: columns
@@ -186,13 +350,9 @@ fn rows_result(columns: Vec<(&str, Option<DataType>)>, rows: Vec<Vec<Value>>) ->
             .map(|(c, t)| (c.to_string(), t))
             .collect(),
         rows,
-        tag: format!("SHOW {n}"),
+        tag: format!("{verb} {n}"),
         rows_affected: n,
     }
-}
-
-fn first_words(s: &str) -> String {
-    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 fn done(tag: impl Into<String>, rows_affected: u64) -> QueryResult {
@@ -203,8 +363,27 @@ fn done(tag: impl Into<String>, rows_affected: u64) -> QueryResult {
     }
 }
 
+// ---------------------------------------------------------------------------
+// DDL.
+
+fn column_index(columns: &[Column], e: &Expr) -> Result<usize> {
+    let Expr::Identifier(id) = e else {
+        return Err(SqlError::not_supported(format!(
+            "{e}: keys and indexes are on plain columns"
+        )));
+    };
+    let name = ident(id);
+    columns
+        .iter()
+        .position(|c| c.name == name)
+        .ok_or_else(|| SqlError::undefined_column(format!("column \"{name}\" does not exist")))
+}
+
 async fn create_table(txn: &mut dyn KvTxn, create: &ast::CreateTable) -> Result<QueryResult> {
     let name = object_name(&create.name)?;
+    if create.query.is_some() {
+        return Err(SqlError::not_supported("CREATE TABLE … AS"));
+    }
     if load_table(txn, &name).await?.is_some() {
         if create.if_not_exists {
             return Ok(done("CREATE TABLE", 0));
@@ -214,7 +393,12 @@ async fn create_table(txn: &mut dyn KvTxn, create: &ast::CreateTable) -> Result<
         )));
     }
     let mut columns: Vec<Column> = Vec::new();
-    let mut primary_key = None;
+    let mut primary_key: Option<Vec<usize>> = None;
+    let mut unique: Vec<Vec<usize>> = Vec::new();
+    let two_keys = || SqlError {
+        code: "42P16",
+        message: format!("multiple primary keys for table \"{name}\" are not allowed"),
+    };
     for (i, c) in create.columns.iter().enumerate() {
         let col_name = ident(&c.name);
         if columns.iter().any(|x| x.name == col_name) {
@@ -234,22 +418,23 @@ async fn create_table(txn: &mut dyn KvTxn, create: &ast::CreateTable) -> Result<
                 ColumnOption::Null => column.nullable = true,
                 ColumnOption::NotNull => column.nullable = false,
                 ColumnOption::Default(e) => {
-                    column.default = Some(expr::constant(e)?.cast_to(ty)?);
+                    let tables = Tables::new();
+                    let b = Binder::new(&tables, &[]).constant(e)?;
+                    column.default = Some(run::eval(&b, &Env::EMPTY)?.cast_to(ty)?);
                 }
                 ColumnOption::Unique {
                     is_primary: true, ..
                 } => {
-                    if primary_key.replace(i).is_some() {
-                        return Err(SqlError::not_supported(
-                            "multiple primary keys (composite keys are not supported yet)",
-                        ));
+                    if primary_key.replace(vec![i]).is_some() {
+                        return Err(two_keys());
                     }
                     column.nullable = false;
                 }
+                ColumnOption::Unique {
+                    is_primary: false, ..
+                } => unique.push(vec![i]),
                 other => {
-                    return Err(SqlError::not_supported(format!(
-                        "column option {other} (UNIQUE needs secondary indexes, not built yet)"
-                    )));
+                    return Err(SqlError::not_supported(format!("column option {other}")));
                 }
             }
         }
@@ -258,24 +443,28 @@ async fn create_table(txn: &mut dyn KvTxn, create: &ast::CreateTable) -> Result<
     for constraint in &create.constraints {
         match constraint {
             TableConstraint::PrimaryKey { columns: pk, .. } => {
-                let [only] = pk.as_slice() else {
-                    return Err(SqlError::not_supported(
-                        "composite primary keys are not supported yet",
-                    ));
-                };
-                let Expr::Identifier(id) = &only.column.expr else {
-                    return Err(SqlError::syntax("a primary key names a column"));
-                };
-                let name = ident(id);
-                let i = columns.iter().position(|c| c.name == name).ok_or_else(|| {
-                    SqlError::undefined_column(format!("column \"{name}\" does not exist"))
-                })?;
-                if primary_key.replace(i).is_some_and(|old| old != i) {
-                    return Err(SqlError::not_supported(
-                        "multiple primary keys (composite keys are not supported yet)",
-                    ));
+                let mut key = Vec::new();
+                for c in pk {
+                    let i = column_index(&columns, &c.column.expr)?;
+                    if key.contains(&i) {
+                        return Err(SqlError::duplicate_column(format!(
+                            "column \"{}\" appears twice in primary key constraint",
+                            columns[i].name
+                        )));
+                    }
+                    columns[i].nullable = false;
+                    key.push(i);
                 }
-                columns[i].nullable = false;
+                if primary_key.replace(key).is_some() {
+                    return Err(two_keys());
+                }
+            }
+            TableConstraint::Unique { columns: cols, .. } => {
+                let key = cols
+                    .iter()
+                    .map(|c| column_index(&columns, &c.column.expr))
+                    .collect::<Result<Vec<_>>>()?;
+                unique.push(key);
             }
             other => {
                 return Err(SqlError::not_supported(format!("constraint {other}")));
@@ -298,14 +487,123 @@ async fn create_table(txn: &mut dyn KvTxn, create: &ast::CreateTable) -> Result<
         catalog::next_table_id_key().to_vec(),
         next.to_be_bytes().to_vec(),
     )?;
-    let def = TableDef {
+    let mut def = TableDef {
         id,
         name: name.clone(),
         columns,
-        primary_key,
+        primary_key: primary_key.unwrap_or_default(),
+        indexes: Vec::new(),
+        next_index_id: 1,
     };
+    for cols in unique {
+        let index_name = format!(
+            "{name}_{}_key",
+            cols.iter()
+                .map(|&c| def.columns[c].name.as_str())
+                .collect::<Vec<_>>()
+                .join("_")
+        );
+        if def.index(&index_name).is_none() {
+            def.indexes.push(IndexDef {
+                id: def.next_index_id,
+                name: index_name,
+                columns: cols,
+                unique: true,
+            });
+            def.next_index_id += 1;
+        }
+    }
     txn.put(catalog::table_key(&name), catalog::encode(&def)?)?;
     Ok(done("CREATE TABLE", 0))
+}
+
+/// The table that has index `name`, if any.
+async fn index_owner(txn: &mut dyn KvTxn, name: &str) -> Result<Option<TableDef>> {
+    Ok(tables(txn)
+        .await?
+        .into_iter()
+        .find(|t| t.index(name).is_some()))
+}
+
+async fn create_index(txn: &mut dyn KvTxn, create: &ast::CreateIndex) -> Result<QueryResult> {
+    if create.predicate.is_some() || !create.include.is_empty() || create.using.is_some() {
+        return Err(SqlError::not_supported(
+            "partial indexes, INCLUDE and USING",
+        ));
+    }
+    let mut def = table(txn, &create.table_name).await?;
+    let columns = create
+        .columns
+        .iter()
+        .map(|c| column_index(&def.columns, &c.column.expr))
+        .collect::<Result<Vec<_>>>()?;
+    let name = match &create.name {
+        Some(n) => object_name(n)?,
+        None => format!(
+            "{}_{}_idx",
+            def.name,
+            columns
+                .iter()
+                .map(|&c| def.columns[c].name.as_str())
+                .collect::<Vec<_>>()
+                .join("_")
+        ),
+    };
+    if index_owner(txn, &name).await?.is_some() || load_table(txn, &name).await?.is_some() {
+        if create.if_not_exists {
+            return Ok(done("CREATE INDEX", 0));
+        }
+        return Err(SqlError::duplicate_table(format!(
+            "relation \"{name}\" already exists"
+        )));
+    }
+    let index = IndexDef {
+        id: def.next_index_id,
+        name,
+        columns,
+        unique: create.unique,
+    };
+    def.next_index_id = def
+        .next_index_id
+        .checked_add(1)
+        .ok_or_else(|| SqlError::internal("index ids exhausted"))?;
+    // Entries for the rows there are.
+    let (start, end) = def.key_range();
+    for (key, value) in txn.scan(&start, &end).await? {
+        let row: Vec<Value> = catalog::decode(&value, "row")?;
+        put_index_entry(txn, &def, &index, &row, &key).await?;
+    }
+    def.indexes.push(index);
+    txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
+    Ok(done("CREATE INDEX", 0))
+}
+
+async fn drop_indexes(
+    txn: &mut dyn KvTxn,
+    names: &[ObjectName],
+    if_exists: bool,
+) -> Result<QueryResult> {
+    for n in names {
+        let name = object_name(n)?;
+        let Some(mut def) = index_owner(txn, &name).await? else {
+            if if_exists {
+                continue;
+            }
+            return Err(SqlError::undefined_table(format!(
+                "index \"{name}\" does not exist"
+            )));
+        };
+        let Some(pos) = def.indexes.iter().position(|i| i.name == name) else {
+            continue;
+        };
+        let index = def.indexes.remove(pos);
+        let (start, end) = def.index_range(&index);
+        for (k, _) in txn.scan(&start, &end).await? {
+            txn.delete(k)?;
+        }
+        txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
+    }
+    Ok(done("DROP INDEX", 0))
 }
 
 async fn drop_tables(
@@ -323,14 +621,20 @@ async fn drop_tables(
                 "table \"{name}\" does not exist"
             )));
         };
-        let (start, end) = def.key_range();
-        for (k, _) in txn.scan(&start, &end).await? {
-            txn.delete(k)?;
+        let mut ranges = vec![def.key_range()];
+        ranges.extend(def.indexes.iter().map(|i| def.index_range(i)));
+        for (start, end) in ranges {
+            for (k, _) in txn.scan(&start, &end).await? {
+                txn.delete(k)?;
+            }
         }
         txn.delete(catalog::table_key(&name))?;
     }
     Ok(done("DROP TABLE", 0))
 }
+
+// ---------------------------------------------------------------------------
+// DML.
 
 /// A process-unique row id for tables without a primary key.
 fn next_row_id() -> i64 {
@@ -365,14 +669,64 @@ fn check_row(def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>> {
         .collect()
 }
 
-fn row_key(def: &TableDef, row: &[Value]) -> Result<Vec<u8>> {
-    match def.primary_key {
-        Some(i) => def.row_key(&row[i]),
-        None => def.row_key(&Value::Int(next_row_id())),
-    }
+fn unique_violation(name: &str) -> SqlError {
+    SqlError::unique_violation(format!(
+        "duplicate key value violates unique constraint \"{name}\""
+    ))
 }
 
-async fn insert_rows(txn: &mut dyn KvTxn, insert: &ast::Insert) -> Result<QueryResult> {
+/// Writes `row`'s entry in `index`; 23505 when a unique index already has
+/// the values for another row.
+async fn put_index_entry(
+    txn: &mut dyn KvTxn,
+    def: &TableDef,
+    index: &IndexDef,
+    row: &[Value],
+    row_key: &[u8],
+) -> Result<()> {
+    let key = def.index_key(index, row, row_key)?;
+    if index.unique
+        && let Some(existing) = txn.get(&key).await?
+        && existing != row_key
+    {
+        return Err(unique_violation(&index.name));
+    }
+    txn.put(key, row_key.to_vec())
+}
+
+/// The first unique constraint `row` (to be stored at `row_key`) would
+/// violate, if any.
+async fn conflict(
+    txn: &mut dyn KvTxn,
+    def: &TableDef,
+    row: &[Value],
+    row_key: &[u8],
+) -> Result<Option<String>> {
+    if def.has_primary_key() && txn.get(row_key).await?.is_some() {
+        return Ok(Some(format!("{}_pkey", def.name)));
+    }
+    for index in def.indexes.iter().filter(|i| i.unique) {
+        let key = def.index_key(index, row, row_key)?;
+        if let Some(existing) = txn.get(&key).await?
+            && existing != row_key
+        {
+            return Ok(Some(index.name.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs a bound query: reads, then computes.
+async fn run_query(txn: &mut dyn KvTxn, q: &mut crate::plan::Query) -> Result<Vec<Vec<Value>>> {
+    run::fetch(txn, q).await?;
+    run::query(q, &[])
+}
+
+async fn insert_rows(
+    txn: &mut dyn KvTxn,
+    insert: &ast::Insert,
+    params: &[Value],
+) -> Result<QueryResult> {
     let TableObject::TableName(name) = &insert.table else {
         return Err(SqlError::not_supported("INSERT into a table function"));
     };
@@ -402,38 +756,42 @@ async fn insert_rows(txn: &mut dyn KvTxn, insert: &ast::Insert) -> Result<QueryR
         t
     };
     let Some(source) = &insert.source else {
-        return Err(SqlError::syntax("INSERT without VALUES"));
+        return Err(SqlError::syntax("INSERT without VALUES or SELECT"));
     };
-    let SetExpr::Values(values) = source.body.as_ref() else {
-        return Err(SqlError::not_supported("INSERT … SELECT"));
-    };
+    let mut names = Vec::new();
+    query_tables(source, &mut names);
+    let tables = load_tables(txn, &names).await?;
+    let mut bound = Binder::new(&tables, params).query(source)?;
+    if bound.columns.len() > targets.len() {
+        return Err(SqlError::syntax(
+            "INSERT has more expressions than target columns",
+        ));
+    }
+    let rows = run_query(txn, &mut bound).await?;
     let mut inserted = 0;
-    for exprs in &values.rows {
-        if exprs.len() != targets.len() {
-            return Err(SqlError::syntax(format!(
-                "INSERT has {} expressions for {} target columns",
-                exprs.len(),
-                targets.len()
-            )));
-        }
+    for values in rows {
         let mut row: Vec<Value> = def
             .columns
             .iter()
             .map(|c| c.default.clone().unwrap_or(Value::Null))
             .collect();
-        for (e, &i) in exprs.iter().zip(&targets) {
-            row[i] = expr::constant(e)?;
+        for (v, &i) in values.into_iter().zip(&targets) {
+            row[i] = v;
         }
         let row = check_row(&def, row)?;
-        let key = row_key(&def, &row)?;
-        if txn.get(&key).await?.is_some() {
+        let key = if def.has_primary_key() {
+            def.row_key(&def.primary_key_values(&row))?
+        } else {
+            def.row_key(&[Value::Int(next_row_id())])?
+        };
+        if let Some(constraint) = conflict(txn, &def, &row, &key).await? {
             if do_nothing {
                 continue;
             }
-            return Err(SqlError::unique_violation(format!(
-                "duplicate key value violates unique constraint \"{}_pkey\"",
-                def.name
-            )));
+            return Err(unique_violation(&constraint));
+        }
+        for index in &def.indexes {
+            put_index_entry(txn, &def, index, &row, &key).await?;
         }
         txn.put(key, catalog::encode(&row)?)?;
         inserted += 1;
@@ -441,86 +799,43 @@ async fn insert_rows(txn: &mut dyn KvTxn, insert: &ast::Insert) -> Result<QueryR
     Ok(done(format!("INSERT 0 {inserted}"), inserted))
 }
 
-/// The rows of `def` that satisfy `filter`, with their keys.
-async fn matching_rows(
+/// Reads the rows a DML statement's WHERE selects: (key, row) pairs.
+async fn dml_rows(
     txn: &mut dyn KvTxn,
-    def: &TableDef,
-    filter: Option<&Expr>,
+    scan: &mut Scan,
+    later: &mut Option<BExpr>,
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    let pairs = match point_lookup(def, filter)? {
-        Some(key) => txn
-            .get(&key)
-            .await?
-            .map(|v| vec![(key, v)])
-            .unwrap_or_default(),
-        None => {
-            let (start, end) = def.key_range();
-            txn.scan(&start, &end).await?
-        }
-    };
+    run::fetch_scan(txn, scan).await?;
+    if let Some(f) = &mut scan.filter {
+        run::fetch_expr(txn, f).await?;
+    }
+    if let Some(f) = later {
+        run::fetch_expr(txn, f).await?;
+    }
     let mut out = Vec::new();
-    for (k, v) in pairs {
-        let row: Vec<Value> = catalog::decode(&v, "row")?;
-        let keep = match filter {
-            None => true,
-            Some(f) => expr::eval(f, &Scope::row(def, &row))?.truth()? == Some(true),
+    let rows = std::mem::take(&mut scan.rows);
+    let keys = std::mem::take(&mut scan.keys);
+    for (row, key) in rows.into_iter().zip(keys) {
+        let env = Env {
+            row: &row,
+            ..Env::EMPTY
         };
-        if keep {
-            out.push((k, row));
+        if run::passes(&scan.filter, &env)? && run::passes(later, &env)? {
+            out.push((key, row));
         }
     }
     Ok(out)
 }
 
-/// The key a WHERE clause pins (`pk = constant`, possibly inside ANDs).
-fn point_lookup(def: &TableDef, filter: Option<&Expr>) -> Result<Option<Vec<u8>>> {
-    let (Some(pk), Some(filter)) = (def.primary_key, filter) else {
-        return Ok(None);
-    };
-    let pk_name = &def.columns[pk].name;
-    let is_pk = |e: &Expr| matches!(e, Expr::Identifier(i) if &ident(i) == pk_name);
-    match filter {
-        Expr::BinaryOp {
-            left,
-            op: ast::BinaryOperator::Eq,
-            right,
-        } => {
-            let constant = if is_pk(left) {
-                right
-            } else if is_pk(right) {
-                left
-            } else {
-                return Ok(None);
-            };
-            match expr::constant(constant) {
-                Ok(Value::Null) | Err(_) => Ok(None),
-                Ok(v) => match v.cast_to(def.columns[pk].ty) {
-                    Ok(v) => def.row_key(&v).map(Some),
-                    Err(_) => Ok(None),
-                },
-            }
-        }
-        Expr::BinaryOp {
-            left,
-            op: ast::BinaryOperator::And,
-            right,
-        } => Ok(match point_lookup(def, Some(left))? {
-            Some(k) => Some(k),
-            None => point_lookup(def, Some(right))?,
-        }),
-        Expr::Nested(inner) => point_lookup(def, Some(inner)),
-        _ => Ok(None),
+fn dml_table(from: &ast::TableWithJoins) -> Result<&ObjectName> {
+    if !from.joins.is_empty() {
+        return Err(SqlError::not_supported("joins in UPDATE/DELETE"));
     }
-}
-
-fn single_table(from: &[ast::TableWithJoins]) -> Result<Option<&ObjectName>> {
-    match from {
-        [] => Ok(None),
-        [t] if t.joins.is_empty() => match &t.relation {
-            TableFactor::Table { name, .. } => Ok(Some(name)),
-            other => Err(SqlError::not_supported(format!("FROM {other}"))),
-        },
-        _ => Err(SqlError::not_supported("joins are not supported yet")),
+    match &from.relation {
+        TableFactor::Table {
+            name, alias: None, ..
+        } => Ok(name),
+        other => Err(SqlError::not_supported(format!("UPDATE/DELETE of {other}"))),
     }
 }
 
@@ -529,208 +844,147 @@ async fn update(
     target: &ast::TableWithJoins,
     assignments: &[ast::Assignment],
     selection: Option<&Expr>,
+    params: &[Value],
 ) -> Result<QueryResult> {
-    let Some(name) = single_table(std::slice::from_ref(target))? else {
-        return Err(SqlError::syntax("UPDATE without a table"));
-    };
-    let def = table(txn, name).await?;
-    let mut sets = Vec::new();
+    let def = table(txn, dml_table(target)?).await?;
+    let mut names = vec![def.name.clone()];
+    for e in selection
+        .into_iter()
+        .chain(assignments.iter().map(|a| &a.value))
+    {
+        expr_tables(e, &mut names);
+    }
+    let tables = load_tables(txn, &names).await?;
+    let mut binder = Binder::new(&tables, params);
+    let mut columns = Vec::new();
+    let mut exprs = Vec::new();
     for a in assignments {
         let ast::AssignmentTarget::ColumnName(col) = &a.target else {
             return Err(SqlError::not_supported("tuple assignments"));
         };
-        sets.push((def.column(&object_name(col)?)?, &a.value));
+        let i = def.column(&object_name(col)?)?;
+        if columns.contains(&i) {
+            return Err(SqlError {
+                code: "42601",
+                message: format!(
+                    "multiple assignments to same column \"{}\"",
+                    def.columns[i].name
+                ),
+            });
+        }
+        columns.push(i);
+        exprs.push(&a.value);
     }
-    let rows = matching_rows(txn, &def, selection).await?;
+    let mut sets = binder.in_table(&def, &exprs)?;
+    let (mut scan, mut later) = binder.dml_scan(&def, selection)?;
+    for e in &mut sets {
+        run::fetch_expr(txn, e).await?;
+    }
+    let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
     for (key, old) in rows {
         let mut new = old.clone();
-        for (i, e) in &sets {
-            new[*i] = expr::eval(e, &Scope::row(&def, &old))?;
+        let env = Env {
+            row: &old,
+            ..Env::EMPTY
+        };
+        for (&i, e) in columns.iter().zip(&sets) {
+            new[i] = run::eval(e, &env)?;
         }
         let new = check_row(&def, new)?;
-        let new_key = match def.primary_key {
-            Some(pk) if new[pk] != old[pk] => {
-                let k = def.row_key(&new[pk])?;
-                if txn.get(&k).await?.is_some() {
-                    return Err(SqlError::unique_violation(format!(
-                        "duplicate key value violates unique constraint \"{}_pkey\"",
-                        def.name
-                    )));
-                }
-                txn.delete(key)?;
-                k
+        let pk_changed = def.primary_key.iter().any(|&i| new[i] != old[i]);
+        let new_key = if pk_changed {
+            let k = def.row_key(&def.primary_key_values(&new))?;
+            if txn.get(&k).await?.is_some() {
+                return Err(unique_violation(&format!("{}_pkey", def.name)));
             }
-            _ => key,
+            k
+        } else {
+            key.clone()
         };
+        // Check every unique index before writing anything.
+        let mut moved = Vec::new();
+        for index in &def.indexes {
+            let old_entry = def.index_key(index, &old, &key)?;
+            let new_entry = def.index_key(index, &new, &new_key)?;
+            if old_entry != new_entry || new_key != key {
+                if index.unique
+                    && let Some(existing) = txn.get(&new_entry).await?
+                    && existing != key
+                {
+                    return Err(unique_violation(&index.name));
+                }
+                moved.push((old_entry, new_entry));
+            }
+        }
+        for (old_entry, new_entry) in moved {
+            txn.delete(old_entry)?;
+            txn.put(new_entry, new_key.clone())?;
+        }
+        if new_key != key {
+            txn.delete(key)?;
+        }
         txn.put(new_key, catalog::encode(&new)?)?;
     }
     Ok(done(format!("UPDATE {count}"), count))
 }
 
-async fn delete_rows(txn: &mut dyn KvTxn, delete: &ast::Delete) -> Result<QueryResult> {
+async fn delete_rows(
+    txn: &mut dyn KvTxn,
+    delete: &ast::Delete,
+    params: &[Value],
+) -> Result<QueryResult> {
     let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
-    let Some(name) = single_table(from)? else {
-        return Err(SqlError::syntax("DELETE without a table"));
+    let [from] = from.as_slice() else {
+        return Err(SqlError::not_supported("DELETE from several tables"));
     };
     if delete.using.is_some() || delete.returning.is_some() || delete.limit.is_some() {
         return Err(SqlError::not_supported("DELETE … USING/RETURNING/LIMIT"));
     }
-    let def = table(txn, name).await?;
-    let rows = matching_rows(txn, &def, delete.selection.as_ref()).await?;
+    let def = table(txn, dml_table(from)?).await?;
+    let mut names = vec![def.name.clone()];
+    if let Some(e) = &delete.selection {
+        expr_tables(e, &mut names);
+    }
+    let tables = load_tables(txn, &names).await?;
+    let (mut scan, mut later) =
+        Binder::new(&tables, params).dml_scan(&def, delete.selection.as_ref())?;
+    let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
-    for (key, _) in rows {
+    for (key, row) in rows {
+        for index in &def.indexes {
+            txn.delete(def.index_key(index, &row, &key)?)?;
+        }
         txn.delete(key)?;
     }
     Ok(done(format!("DELETE {count}"), count))
 }
 
-async fn select(txn: &mut dyn KvTxn, query: &ast::Query) -> Result<QueryResult> {
-    if query.with.is_some() || query.fetch.is_some() || !query.locks.is_empty() {
-        return Err(SqlError::not_supported(
-            "WITH, FETCH and FOR UPDATE are not supported yet",
-        ));
-    }
-    let SetExpr::Select(s) = query.body.as_ref() else {
-        return Err(SqlError::not_supported(
-            "UNION, VALUES and other set operations",
-        ));
-    };
-    match &s.group_by {
-        ast::GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty() => {}
-        _ => return Err(SqlError::not_supported("GROUP BY is not supported yet")),
-    }
-    if s.having.is_some() {
-        return Err(SqlError::not_supported("HAVING is not supported yet"));
-    }
-    let def = match single_table(&s.from)? {
-        Some(name) => Some(table(txn, name).await?),
-        None => None,
-    };
-    // Source rows: the table's (filtered), or one empty row.
-    let rows: Vec<Vec<Value>> = match &def {
-        Some(d) => matching_rows(txn, d, s.selection.as_ref())
-            .await?
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect(),
-        None => {
-            let keep = match &s.selection {
-                None => true,
-                Some(f) => expr::eval(f, &Scope::empty())?.truth()? == Some(true),
-            };
-            if keep { vec![Vec::new()] } else { Vec::new() }
-        }
-    };
-    // Projection.
-    let mut items: Vec<(String, &Expr)> = Vec::new();
-    let mut wildcard = Vec::new();
-    for item in &s.projection {
-        match item {
-            SelectItem::Wildcard(_) => {
-                let d = def
-                    .as_ref()
-                    .ok_or_else(|| SqlError::syntax("SELECT * with no tables"))?;
-                wildcard.push(items.len());
-                for c in &d.columns {
-                    items.push((c.name.clone(), &DUMMY));
-                }
-            }
-            SelectItem::UnnamedExpr(e) => items.push((expr::column_name(e), e)),
-            SelectItem::ExprWithAlias { expr, alias } => items.push((ident(alias), expr)),
-            SelectItem::QualifiedWildcard(..) => {
-                return Err(SqlError::not_supported("table.* is not supported yet"));
-            }
-        }
-    }
-    let is_star = |i: usize| -> Option<usize> {
-        let d = def.as_ref()?;
-        wildcard
-            .iter()
-            .find(|&&w| i >= w && i < w + d.columns.len())
-            .map(|&w| i - w)
-    };
-    let aggregate = items
+// ---------------------------------------------------------------------------
+// Queries.
+
+async fn bind_query(
+    txn: &mut dyn KvTxn,
+    q: &ast::Query,
+    params: &[Value],
+) -> Result<crate::plan::Query> {
+    let mut names = Vec::new();
+    query_tables(q, &mut names);
+    let tables = load_tables(txn, &names).await?;
+    Binder::new(&tables, params).query(q)
+}
+
+async fn select(txn: &mut dyn KvTxn, q: &ast::Query, params: &[Value]) -> Result<QueryResult> {
+    let mut bound = bind_query(txn, q, params).await?;
+    let rows = run_query(txn, &mut bound).await?;
+    let columns = bound
+        .columns
         .iter()
         .enumerate()
-        .any(|(i, (_, e))| is_star(i).is_none() && expr::has_aggregate(e));
-    let mut out: Vec<(Vec<Value>, Vec<Value>)> = Vec::new(); // (projected, source)
-    if aggregate {
-        if !wildcard.is_empty() {
-            return Err(SqlError::grouping("SELECT * with an aggregate"));
-        }
-        let scopes: Vec<Scope> = rows.iter().map(|r| scope_of(&def, r)).collect();
-        let mut projected = Vec::new();
-        for (_, e) in &items {
-            projected.push(expr::eval_aggregate(e, &scopes)?);
-        }
-        out.push((projected, Vec::new()));
-    } else {
-        for r in &rows {
-            let scope = scope_of(&def, r);
-            let mut projected = Vec::with_capacity(items.len());
-            for (i, (_, e)) in items.iter().enumerate() {
-                projected.push(match is_star(i) {
-                    Some(c) => r[c].clone(),
-                    None => expr::eval(e, &scope)?,
-                });
-            }
-            out.push((projected, r.clone()));
-        }
-    }
-    if matches!(s.distinct, Some(ast::Distinct::Distinct)) {
-        let mut seen: Vec<Vec<Value>> = Vec::new();
-        out.retain(|(p, _)| {
-            if seen.contains(p) {
-                false
-            } else {
-                seen.push(p.clone());
-                true
-            }
-        });
-    } else if s.distinct.is_some() {
-        return Err(SqlError::not_supported("DISTINCT ON"));
-    }
-    if let Some(order) = &query.order_by {
-        let ast::OrderByKind::Expressions(keys) = &order.kind else {
-            return Err(SqlError::not_supported("ORDER BY ALL"));
-        };
-        let mut keyed = Vec::with_capacity(out.len());
-        for (p, src) in out {
-            let mut k = Vec::with_capacity(keys.len());
-            for key in keys {
-                k.push(order_value(&key.expr, &items, &p, &src, &def, aggregate)?);
-            }
-            keyed.push((k, p, src));
-        }
-        keyed.sort_by(|a, b| {
-            for (i, key) in keys.iter().enumerate() {
-                let mut o = a.0[i].sort_cmp(&b.0[i]);
-                if key.options.asc == Some(false) {
-                    o = o.reverse();
-                }
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
-        out = keyed.into_iter().map(|(_, p, s)| (p, s)).collect();
-    }
-    let (limit, offset) = limit_offset(query)?;
-    let rows: Vec<Vec<Value>> = out
-        .into_iter()
-        .map(|(p, _)| p)
-        .skip(offset)
-        .take(limit.unwrap_or(usize::MAX))
-        .collect();
-    let columns = items
-        .iter()
-        .enumerate()
-        .map(|(i, (n, _))| {
-            let ty = rows.iter().find_map(|r| r[i].data_type()).or_else(|| {
-                let d = def.as_ref()?;
-                is_star(i).map(|c| d.columns[c].ty)
+        .map(|(i, (n, ty))| {
+            let ty = ty.or_else(|| {
+                rows.iter()
+                    .find_map(|r| r.get(i).and_then(Value::data_type))
             });
             (n.clone(), ty)
         })
@@ -744,86 +998,74 @@ async fn select(txn: &mut dyn KvTxn, query: &ast::Query) -> Result<QueryResult> 
     })
 }
 
-fn scope_of<'a>(def: &'a Option<TableDef>, row: &'a [Value]) -> Scope<'a> {
-    match def {
-        Some(d) => Scope::row(d, row),
-        None => Scope::empty(),
-    }
-}
-
-/// Placeholder expression for the columns of `*` (never evaluated).
-static DUMMY: Expr = Expr::Value(ast::ValueWithSpan {
-    value: ast::Value::Null,
-    span: sqlparser::tokenizer::Span::empty(),
-});
-
-/// An ORDER BY key: an output column by position (`ORDER BY 2`) or alias,
-/// or an expression over the source row.
-fn order_value(
-    e: &Expr,
-    items: &[(String, &Expr)],
-    projected: &[Value],
-    source: &[Value],
-    def: &Option<TableDef>,
-    aggregate: bool,
-) -> Result<Value> {
-    if let Ok(Value::Int(pos)) = expr::constant(e) {
-        let i = usize::try_from(pos)
-            .ok()
-            .and_then(|p| p.checked_sub(1))
-            .filter(|&i| i < projected.len())
-            .ok_or_else(|| {
-                SqlError::invalid_parameter(format!(
-                    "ORDER BY position {pos} is not in select list"
-                ))
-            })?;
-        return Ok(projected[i].clone());
-    }
-    if let Expr::Identifier(id) = e {
-        let name = ident(id);
-        let from_table = def.as_ref().is_some_and(|d| d.column(&name).is_ok());
-        if let Some(i) = items.iter().position(|(n, _)| *n == name)
-            && (!from_table || aggregate)
-        {
-            return Ok(projected[i].clone());
+async fn explain_statement(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+) -> Result<QueryResult> {
+    let lines = match stmt {
+        Statement::Query(q) => explain::query(&bind_query(txn, q, params).await?),
+        Statement::Update {
+            table: target,
+            selection,
+            ..
+        } => {
+            let def = table(txn, dml_table(target)?).await?;
+            let mut names = vec![def.name.clone()];
+            if let Some(e) = selection {
+                expr_tables(e, &mut names);
+            }
+            let tables = load_tables(txn, &names).await?;
+            let (scan, later) = Binder::new(&tables, params).dml_scan(&def, selection.as_ref())?;
+            explain::dml("Update", &scan, later.as_ref())
         }
-    }
-    if aggregate {
-        return Err(SqlError::grouping(
-            "ORDER BY of an aggregate query must name an output column",
-        ));
-    }
-    match def {
-        Some(d) => expr::eval(e, &Scope::row(d, source)),
-        None => expr::eval(e, &Scope::empty()),
-    }
-}
-
-fn limit_offset(query: &ast::Query) -> Result<(Option<usize>, usize)> {
-    let count = |e: &Expr, what: &str| -> Result<usize> {
-        match expr::constant(e)? {
-            Value::Int(n) if n >= 0 => usize::try_from(n)
-                .map_err(|_| SqlError::invalid_parameter(format!("{what} is too large"))),
-            other => Err(SqlError::invalid_parameter(format!(
-                "{what} must be a non-negative integer, not {other}"
-            ))),
+        Statement::Delete(delete) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+            let [from] = from.as_slice() else {
+                return Err(SqlError::not_supported("DELETE from several tables"));
+            };
+            let def = table(txn, dml_table(from)?).await?;
+            let mut names = vec![def.name.clone()];
+            if let Some(e) = &delete.selection {
+                expr_tables(e, &mut names);
+            }
+            let tables = load_tables(txn, &names).await?;
+            let (scan, later) =
+                Binder::new(&tables, params).dml_scan(&def, delete.selection.as_ref())?;
+            explain::dml("Delete", &scan, later.as_ref())
+        }
+        Statement::Insert(insert) => {
+            let TableObject::TableName(name) = &insert.table else {
+                return Err(SqlError::not_supported("INSERT into a table function"));
+            };
+            let def = table(txn, name).await?;
+            let mut lines = vec![format!(
+                "Insert into {} (checks: primary key{})",
+                def.name,
+                def.indexes
+                    .iter()
+                    .filter(|i| i.unique)
+                    .map(|i| format!(", {}", i.name))
+                    .collect::<String>()
+            )];
+            if let Some(source) = &insert.source {
+                for l in explain::query(&bind_query(txn, source, params).await?) {
+                    lines.push(format!("  {l}"));
+                }
+            }
+            lines
+        }
+        other => {
+            return Err(SqlError::not_supported(format!(
+                "EXPLAIN {}",
+                first_words(&other.to_string())
+            )));
         }
     };
-    match &query.limit_clause {
-        None => Ok((None, 0)),
-        Some(ast::LimitClause::LimitOffset {
-            limit,
-            offset,
-            limit_by,
-        }) if limit_by.is_empty() => {
-            let limit = limit.as_ref().map(|l| count(l, "LIMIT")).transpose()?;
-            let offset = offset
-                .as_ref()
-                .map(|o| count(&o.value, "OFFSET"))
-                .transpose()?
-                .unwrap_or(0);
-            Ok((limit, offset))
-        }
-        Some(other) => Err(SqlError::not_supported(format!("{other}"))),
-    }
+    let rows = lines.into_iter().map(|l| vec![Value::Text(l)]).collect();
+    Ok(rows_result(
+        vec![("QUERY PLAN", Some(DataType::Text))],
+        rows,
+        "EXPLAIN",
+    ))
 }

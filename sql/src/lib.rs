@@ -1,26 +1,38 @@
 //! Spanlite SQL (DESIGN.md §7): sqlparser (PostgreSQL dialect) → binder
-//! and planner → executor over a transaction ([`KvTxn`]).
+//! and planner ([`bind`]) → executor ([`run`]) over a transaction
+//! ([`KvTxn`]).
 //!
-//! Built so far: types with NULL and three-valued logic, SQLSTATE errors,
-//! the catalog as transactional data, CREATE/DROP TABLE (single-column
-//! primary key or a hidden row id; NOT NULL; DEFAULT), INSERT (multi-row,
-//! ON CONFLICT DO NOTHING), UPDATE, DELETE, and single-table SELECT with
-//! WHERE, DISTINCT, ORDER BY, LIMIT/OFFSET and COUNT/SUM/MIN/MAX/AVG
-//! without GROUP BY; primary-key point lookups when WHERE pins the key.
+//! - Types with NULL and three-valued logic; errors with SQLSTATEs.
+//! - The catalog is transactional data: CREATE/DROP TABLE (single or
+//!   composite primary key, or a hidden row id; NOT NULL; DEFAULT; UNIQUE)
+//!   and CREATE/DROP [UNIQUE] INDEX commit or abort with their transaction.
+//! - INSERT (multi-row, INSERT … SELECT, ON CONFLICT DO NOTHING), UPDATE and
+//!   DELETE keep secondary indexes up to date and check unique constraints.
+//! - SELECT: inner, cross and left joins (hash joins on equalities), WHERE,
+//!   GROUP BY/HAVING, COUNT/SUM/AVG/MIN/MAX (with DISTINCT), DISTINCT,
+//!   ORDER BY, LIMIT/OFFSET, UNION/INTERSECT/EXCEPT, VALUES, subqueries in
+//!   FROM and in expressions (scalar, IN, EXISTS; correlated or not), CASE,
+//!   LIKE, common scalar functions, FOR UPDATE; parameters `$1`, `$2`, ….
+//! - Access paths chosen from the predicates: primary-key lookups (also
+//!   `IN` lists), primary-key ranges, secondary-index ranges, full scans;
+//!   EXPLAIN shows them.
 //!
-//! Not yet: sessions (BEGIN/COMMIT live there), joins, GROUP BY, secondary
-//! indexes, subqueries, EXPLAIN, SHOW, parameters, `AS OF SYSTEM TIME`.
+//! Sessions (BEGIN/COMMIT, SET, SHOW of cluster state, `AS OF SYSTEM TIME`)
+//! live in the server.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod bind;
 mod catalog;
 mod error;
 mod exec;
-mod expr;
+mod explain;
+mod plan;
+mod run;
 mod value;
 
-pub use catalog::{Column, TableDef};
+pub use catalog::{Column, IndexDef, TableDef};
 pub use error::{Result, SqlError};
 pub use exec::{BoxFuture, KvTxn, Pairs, QueryResult, execute, parse, tables};
 /// The SQL parser, re-exported so callers match on the same AST.

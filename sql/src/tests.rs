@@ -6,9 +6,14 @@ use std::collections::BTreeMap;
 use crate::{BoxFuture, KvTxn, Pairs, QueryResult, Result, SqlError, Value, execute, parse};
 
 #[derive(Default)]
-struct MemTxn(BTreeMap<Vec<u8>, Vec<u8>>);
+struct MemTxn(BTreeMap<Vec<u8>, Vec<u8>>, Vec<Vec<u8>>);
 
 impl KvTxn for MemTxn {
+    fn get_for_update<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        self.1.push(key.to_vec());
+        self.get(key)
+    }
+
     fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
         Box::pin(async move { Ok(self.0.get(key).cloned()) })
     }
@@ -35,9 +40,13 @@ impl KvTxn for MemTxn {
 }
 
 async fn run(txn: &mut MemTxn, sql: &str) -> Result<QueryResult> {
+    run_with(txn, sql, &[]).await
+}
+
+async fn run_with(txn: &mut MemTxn, sql: &str, params: &[Value]) -> Result<QueryResult> {
     let mut last = QueryResult::default();
     for stmt in parse(sql)? {
-        last = execute(txn, &stmt).await?;
+        last = execute(txn, &stmt, params).await?;
     }
     Ok(last)
 }
@@ -255,12 +264,27 @@ async fn bad_input_gets_sqlstates_and_changes_nothing() {
         ("SELECT 1 / 0", "22012"),
         ("SELECT 9223372036854775807 + 1", "22003"),
         (
-            "SELECT * FROM accounts a JOIN accounts b ON a.id = b.id",
-            "0A000",
+            "SELECT * FROM accounts a JOIN nope b ON a.id = b.id",
+            "42P01",
         ),
         ("SELECT owner, count(*) FROM accounts", "42803"),
-        ("SELECT 1 LIMIT -1", "22023"),
+        ("SELECT id FROM accounts GROUP BY owner", "42803"),
+        ("SELECT * FROM accounts WHERE count(*) > 1", "42803"),
+        ("SELECT id FROM accounts a, accounts b", "42702"),
+        ("SELECT c.id FROM accounts a", "42P01"),
+        ("SELECT (SELECT id FROM accounts)", "21000"),
+        ("SELECT 1 LIMIT -1", "2201W"),
         ("SELECT 'a' + 1", "42883"),
+        ("SELECT nosuchfunction(1)", "42883"),
+        ("SELECT $1", "42P02"),
+        ("SELECT 1 UNION SELECT 1, 2", "42601"),
+        ("SELECT 1 ORDER BY 2", "42P10"),
+        (
+            "CREATE TABLE two (a INT PRIMARY KEY, b INT PRIMARY KEY)",
+            "42P16",
+        ),
+        ("CREATE INDEX ON accounts (nope)", "42703"),
+        ("UPDATE accounts SET id = 2 WHERE id = 1", "23505"),
     ] {
         assert_eq!(code(&mut txn, sql).await, want, "{sql}");
     }
@@ -289,7 +313,8 @@ async fn show_tables_and_columns() {
             t("INT"),
             Value::Bool(false),
             t(""),
-            Value::Bool(true)
+            Value::Bool(true),
+            t("")
         ]
     );
     assert_eq!(cols[2][3], t("0"));
@@ -344,4 +369,548 @@ fn arbitrary_input_never_panics() {
         }
         let _ = rt.block_on(run(&mut txn, &sql));
     }
+}
+
+fn n() -> Value {
+    Value::Null
+}
+
+/// Two tables for joins: accounts and transfers between them.
+async fn bank() -> MemTxn {
+    let mut txn = accounts().await;
+    run(
+        &mut txn,
+        "CREATE TABLE transfers (id INT PRIMARY KEY, src INT, dst INT, amount INT);
+         INSERT INTO transfers VALUES (1, 1, 2, 5), (2, 1, 3, 7), (3, 2, 3, 1), (4, 3, NULL, 2);",
+    )
+    .await
+    .unwrap();
+    txn
+}
+
+#[tokio::test]
+async fn inner_left_and_comma_joins() {
+    let mut txn = bank().await;
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT t.id, a.owner, b.owner FROM transfers t JOIN accounts a ON t.src = a.id \
+             JOIN accounts b ON b.id = t.dst ORDER BY t.id"
+        )
+        .await,
+        vec![
+            vec![i(1), t("alice"), t("bob")],
+            vec![i(2), t("alice"), t("carol")],
+            vec![i(3), t("bob"), t("carol")],
+        ]
+    );
+    // LEFT JOIN keeps unmatched rows with NULLs; an ON condition on the
+    // right table filters before matching.
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT a.id, t.id FROM accounts a LEFT JOIN transfers t ON t.src = a.id AND t.amount > 4 \
+             ORDER BY a.id, t.id"
+        )
+        .await,
+        vec![
+            vec![i(1), i(1)],
+            vec![i(1), i(2)],
+            vec![i(2), n()],
+            vec![i(3), n()],
+            vec![i(4), n()],
+        ]
+    );
+    // WHERE after a LEFT JOIN sees the NULLs.
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT a.owner FROM accounts a LEFT JOIN transfers t ON t.dst = a.id WHERE t.id IS NULL"
+        )
+        .await,
+        vec![vec![t("alice")], vec![t("dave")]]
+    );
+    // Comma join with the equality in WHERE (a hash join), any FROM order.
+    let q1 = "SELECT a.owner, t.amount FROM accounts a, transfers t WHERE a.id = t.dst ORDER BY 2";
+    let q2 = "SELECT a.owner, t.amount FROM transfers t, accounts a WHERE t.dst = a.id ORDER BY 2";
+    let want = vec![
+        vec![t("carol"), i(1)],
+        vec![t("bob"), i(5)],
+        vec![t("carol"), i(7)],
+    ];
+    assert_eq!(rows(&mut txn, q1).await, want);
+    assert_eq!(rows(&mut txn, q2).await, want);
+    let plan = rows(&mut txn, &format!("EXPLAIN {q1}")).await;
+    assert!(
+        plan.iter().any(|r| r[0].to_string().contains("Hash join")),
+        "{plan:?}"
+    );
+    // CROSS JOIN.
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT count(*) FROM accounts CROSS JOIN transfers"
+        )
+        .await,
+        vec![vec![i(16)]]
+    );
+    // Three tables where the first two share nothing: the planner joins
+    // through the third.
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT a.owner, b.owner FROM accounts a, accounts b, transfers t \
+             WHERE a.id = t.src AND b.id = t.dst AND t.amount = 7"
+        )
+        .await,
+        vec![vec![t("alice"), t("carol")]]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT x.n FROM (SELECT owner AS n, balance FROM accounts) AS x WHERE x.balance > 15 ORDER BY 1"
+        )
+        .await,
+        vec![vec![t("bob")], vec![t("carol")]]
+    );
+}
+
+#[tokio::test]
+async fn group_by_having_and_aggregates() {
+    let mut txn = bank().await;
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT src, count(*), sum(amount), max(dst) FROM transfers GROUP BY src ORDER BY src"
+        )
+        .await,
+        vec![
+            vec![i(1), i(2), i(12), i(3)],
+            vec![i(2), i(1), i(1), i(3)],
+            vec![i(3), i(1), i(2), n()],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT src FROM transfers GROUP BY src HAVING sum(amount) > 1 ORDER BY count(*) DESC, src"
+        )
+        .await,
+        vec![vec![i(1)], vec![i(3)]]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT a.owner, count(t.id) FROM accounts a LEFT JOIN transfers t ON t.src = a.id \
+             GROUP BY a.owner ORDER BY 2 DESC, 1"
+        )
+        .await,
+        vec![
+            vec![t("alice"), i(2)],
+            vec![t("bob"), i(1)],
+            vec![t("carol"), i(1)],
+            vec![t("dave"), i(0)],
+        ]
+    );
+    // GROUP BY an expression and by position; count(DISTINCT).
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT amount % 2 AS odd, count(DISTINCT src) FROM transfers GROUP BY 1 ORDER BY odd"
+        )
+        .await,
+        vec![vec![i(0), i(1)], vec![i(1), i(2)]]
+    );
+    // Aggregates over nothing.
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT count(*), sum(amount), avg(amount) FROM transfers WHERE id > 100"
+        )
+        .await,
+        vec![vec![i(0), n(), n()]]
+    );
+    assert!(
+        rows(
+            &mut txn,
+            "SELECT src, count(*) FROM transfers WHERE id > 100 GROUP BY src"
+        )
+        .await
+        .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn subqueries_in_where_and_select() {
+    let mut txn = bank().await;
+    // IN / NOT IN (with a NULL in the list: NOT IN is never true).
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT id FROM accounts WHERE id IN (SELECT src FROM transfers) ORDER BY id"
+        )
+        .await,
+        vec![vec![i(1)], vec![i(2)], vec![i(3)]]
+    );
+    assert!(
+        rows(
+            &mut txn,
+            "SELECT id FROM accounts WHERE id NOT IN (SELECT dst FROM transfers)"
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT id FROM accounts WHERE id NOT IN (SELECT dst FROM transfers WHERE dst IS NOT NULL) ORDER BY id"
+        )
+        .await,
+        vec![vec![i(1)], vec![i(4)]]
+    );
+    // Correlated EXISTS and scalar subqueries.
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT owner FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.src = a.id)"
+        )
+        .await,
+        vec![vec![t("dave")]]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT owner, (SELECT count(*) FROM transfers WHERE src = accounts.id) FROM accounts ORDER BY id"
+        )
+        .await,
+        vec![
+            vec![t("alice"), i(2)],
+            vec![t("bob"), i(1)],
+            vec![t("carol"), i(1)],
+            vec![t("dave"), i(0)],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT owner FROM accounts WHERE balance = (SELECT max(balance) FROM accounts)"
+        )
+        .await,
+        vec![vec![t("carol")]]
+    );
+    // A subquery in UPDATE and DELETE.
+    run(
+        &mut txn,
+        "UPDATE accounts SET balance = (SELECT sum(amount) FROM transfers WHERE dst = accounts.id) \
+         WHERE id IN (SELECT dst FROM transfers)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&mut txn, "SELECT balance FROM accounts ORDER BY id").await,
+        vec![vec![i(10)], vec![i(5)], vec![i(8)], vec![i(0)]]
+    );
+    run(
+        &mut txn,
+        "DELETE FROM accounts WHERE id NOT IN (SELECT src FROM transfers)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&mut txn, "SELECT count(*) FROM accounts").await,
+        vec![vec![i(3)]]
+    );
+}
+
+#[tokio::test]
+async fn set_operations_values_case_like_and_functions() {
+    let mut txn = bank().await;
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT src FROM transfers UNION SELECT dst FROM transfers ORDER BY 1"
+        )
+        .await,
+        vec![vec![i(1)], vec![i(2)], vec![i(3)], vec![n()]]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT src FROM transfers INTERSECT SELECT dst FROM transfers ORDER BY 1"
+        )
+        .await,
+        vec![vec![i(2)], vec![i(3)]]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT id FROM accounts EXCEPT SELECT src FROM transfers"
+        )
+        .await,
+        vec![vec![i(4)]]
+    );
+    assert_eq!(
+        rows(&mut txn, "SELECT 1 UNION ALL SELECT 1").await,
+        vec![vec![i(1)], vec![i(1)]]
+    );
+    assert_eq!(
+        rows(&mut txn, "VALUES (2, 'b'), (1, 'a') ORDER BY 1").await,
+        vec![vec![i(1), t("a")], vec![i(2), t("b")]]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT owner, CASE WHEN balance >= 20 THEN 'rich' WHEN balance > 0 THEN 'ok' ELSE 'broke' END \
+             FROM accounts WHERE owner LIKE '%a%' ORDER BY id"
+        )
+        .await,
+        vec![
+            vec![t("alice"), t("ok")],
+            vec![t("carol"), t("rich")],
+            vec![t("dave"), t("broke")],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT upper(owner), length(owner), substr(owner, 2, 3), coalesce(NULL, 'x'), \
+             nullif(1, 1), abs(-3), CASE 2 WHEN 1 THEN 'one' WHEN 2 THEN 'two' END, 7 / 2, 7.0 / 2, \
+             'a' || 'b', 5 BETWEEN 1 AND 10, NULL IS DISTINCT FROM 1, round(2.5), trim('  x  ') \
+             FROM accounts WHERE id = 1"
+        )
+        .await,
+        vec![vec![
+            t("ALICE"),
+            i(5),
+            t("lic"),
+            t("x"),
+            n(),
+            i(3),
+            t("two"),
+            i(3),
+            Value::Float(3.5),
+            t("ab"),
+            Value::Bool(true),
+            Value::Bool(true),
+            Value::Float(3.0),
+            t("x"),
+        ]]
+    );
+    // Three-valued logic.
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT NULL AND false, NULL OR true, NOT (NULL = 1) IS NULL, 1 IN (2, NULL)"
+        )
+        .await,
+        // NOT binds looser than IS: NOT ((NULL = 1) IS NULL).
+        vec![vec![
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::Bool(false),
+            n()
+        ]]
+    );
+}
+
+#[tokio::test]
+async fn secondary_indexes_are_used_and_maintained() {
+    let mut txn = bank().await;
+    run(&mut txn, "CREATE INDEX by_src ON transfers (src, amount)")
+        .await
+        .unwrap();
+    assert_eq!(
+        code(&mut txn, "CREATE UNIQUE INDEX twice ON transfers (dst)").await,
+        "23505"
+    );
+    let q = "SELECT id FROM transfers WHERE src = 1 ORDER BY id";
+    assert_eq!(rows(&mut txn, q).await, vec![vec![i(1)], vec![i(2)]]);
+    let plan = rows(&mut txn, &format!("EXPLAIN {q}")).await;
+    assert!(
+        plan.iter()
+            .any(|r| r[0].to_string().contains("index by_src range")),
+        "{plan:?}"
+    );
+    // A range on the second column after an equality on the first.
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT id FROM transfers WHERE src = 1 AND amount > 5"
+        )
+        .await,
+        vec![vec![i(2)]]
+    );
+    // UPDATE moves entries, DELETE removes them.
+    run(&mut txn, "UPDATE transfers SET src = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT id FROM transfers WHERE src = 2 ORDER BY id"
+        )
+        .await,
+        vec![vec![i(1)], vec![i(3)]]
+    );
+    assert_eq!(rows(&mut txn, q).await, vec![vec![i(2)]]);
+    run(&mut txn, "DELETE FROM transfers WHERE src = 2")
+        .await
+        .unwrap();
+    assert!(
+        rows(&mut txn, "SELECT id FROM transfers WHERE src = 2")
+            .await
+            .is_empty()
+    );
+    // Unique indexes and UNIQUE columns: 23505, NULLs do not collide.
+    run(
+        &mut txn,
+        "CREATE TABLE users (id INT PRIMARY KEY, email TEXT UNIQUE, nick TEXT);
+         CREATE UNIQUE INDEX users_nick ON users (nick);
+         INSERT INTO users VALUES (1, 'a@x', 'a'), (2, NULL, NULL), (3, NULL, NULL);",
+    )
+    .await
+    .unwrap();
+    let before = txn.0.clone();
+    assert_eq!(
+        code(&mut txn, "INSERT INTO users VALUES (4, 'a@x', 'd')").await,
+        "23505"
+    );
+    assert_eq!(
+        code(&mut txn, "UPDATE users SET nick = 'a' WHERE id = 2").await,
+        "23505"
+    );
+    assert_eq!(txn.0, before);
+    run(
+        &mut txn,
+        "INSERT INTO users VALUES (4, 'a@x', 'd') ON CONFLICT DO NOTHING",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&mut txn, "SELECT id FROM users WHERE email = 'a@x'").await,
+        vec![vec![i(1)]]
+    );
+    // Changing a unique value to itself is not a conflict.
+    run(&mut txn, "UPDATE users SET nick = 'a' WHERE id = 1")
+        .await
+        .unwrap();
+    // DROP INDEX removes the entries; lookups fall back to a scan.
+    run(&mut txn, "DROP INDEX by_src").await.unwrap();
+    let with_prefix = |txn: &MemTxn, p: &[u8]| txn.0.keys().filter(|k| k.starts_with(p)).count();
+    // Index keys: 0x04, table id, index id (transfers = 2, by_src = 1).
+    assert_eq!(with_prefix(&txn, &[4, 0, 0, 0, 2, 0, 0, 0, 1]), 0);
+    assert_eq!(
+        with_prefix(&txn, &[4, 0, 0, 0, 3]),
+        6,
+        "users' entries remain"
+    );
+    assert_eq!(
+        rows(&mut txn, "SELECT id FROM transfers WHERE src = 1").await,
+        vec![vec![i(2)]]
+    );
+    assert_eq!(code(&mut txn, "DROP INDEX by_src").await, "42P01");
+    run(&mut txn, "DROP INDEX IF EXISTS by_src").await.unwrap();
+    // DROP TABLE removes index entries too.
+    run(&mut txn, "DROP TABLE users").await.unwrap();
+    assert_eq!(with_prefix(&txn, &[4, 0, 0, 0, 3]), 0);
+}
+
+#[tokio::test]
+async fn composite_primary_keys_points_and_ranges() {
+    let mut txn = MemTxn::default();
+    run(
+        &mut txn,
+        "CREATE TABLE stock (shop INT, item TEXT, qty INT, PRIMARY KEY (shop, item));
+         INSERT INTO stock VALUES (1, 'b', 2), (1, 'a', 1), (2, 'a', 3), (10, 'z', 4);",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        code(&mut txn, "INSERT INTO stock VALUES (1, 'a', 9)").await,
+        "23505"
+    );
+    let point = "SELECT qty FROM stock WHERE item = 'b' AND shop = 1";
+    assert_eq!(rows(&mut txn, point).await, vec![vec![i(2)]]);
+    let plan = rows(&mut txn, &format!("EXPLAIN {point}")).await;
+    assert!(
+        plan[1][0].to_string().contains("primary key lookup"),
+        "{plan:?}"
+    );
+    let prefix = "SELECT item FROM stock WHERE shop = 1";
+    assert_eq!(
+        rows(&mut txn, prefix).await,
+        vec![vec![t("a")], vec![t("b")]]
+    );
+    let plan = rows(&mut txn, &format!("EXPLAIN {prefix}")).await;
+    assert!(
+        plan[1][0].to_string().contains("primary key range"),
+        "{plan:?}"
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT shop FROM stock WHERE shop > 1 AND shop <= 10"
+        )
+        .await,
+        vec![vec![i(2)], vec![i(10)]]
+    );
+    assert_eq!(
+        rows(
+            &mut txn,
+            "SELECT shop, item FROM stock WHERE shop IN (2, 10) AND item = 'a'"
+        )
+        .await,
+        vec![vec![i(2), t("a")]]
+    );
+    // A constant of another type falls back to a scan and compares.
+    assert_eq!(
+        rows(&mut txn, "SELECT count(*) FROM stock WHERE shop = 1.5").await,
+        vec![vec![i(0)]]
+    );
+}
+
+#[tokio::test]
+async fn parameters_insert_select_and_for_update() {
+    let mut txn = accounts().await;
+    let r = run_with(
+        &mut txn,
+        "SELECT owner FROM accounts WHERE id = $1 OR owner = $2 ORDER BY id",
+        &[i(2), t("dave")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.rows, vec![vec![t("bob")], vec![t("dave")]]);
+    run_with(
+        &mut txn,
+        "INSERT INTO accounts VALUES ($1, $2, $3)",
+        &[i(5), t("erin"), i(50)],
+    )
+    .await
+    .unwrap();
+    run(
+        &mut txn,
+        "CREATE TABLE rich (id INT PRIMARY KEY, owner TEXT);
+         INSERT INTO rich SELECT id, owner FROM accounts WHERE balance >= 30",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&mut txn, "SELECT owner FROM rich").await,
+        vec![vec![t("carol")], vec![t("erin")]]
+    );
+    // FOR UPDATE locks the rows it returns (and only reads others).
+    txn.1.clear();
+    rows(&mut txn, "SELECT * FROM accounts WHERE id = 1 FOR UPDATE").await;
+    assert_eq!(txn.1.len(), 1);
+    txn.1.clear();
+    rows(&mut txn, "SELECT * FROM accounts WHERE id = 1").await;
+    assert!(txn.1.is_empty());
+    // UPDATE and DELETE lock what they read.
+    run(
+        &mut txn,
+        "UPDATE accounts SET balance = balance + 1 WHERE id IN (1, 2)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(txn.1.len(), 2);
 }

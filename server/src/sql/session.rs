@@ -164,7 +164,7 @@ impl Session {
                     message: "current transaction is aborted, commands ignored until end of transaction block".into(),
                 }),
                 Some(open) => {
-                    let r = execute(&mut Kv(&mut open.txn), stmt).await;
+                    let r = execute(&mut Kv(&mut open.txn), stmt, &[]).await;
                     if r.is_err() {
                         open.failed = true;
                     }
@@ -221,7 +221,7 @@ impl Session {
                 .gateway
                 .begin_with(&TxnOptions::default())
                 .map_err(sql_error)?;
-            let result = match execute(&mut Kv(&mut txn), stmt).await {
+            let result = match execute(&mut Kv(&mut txn), stmt, &[]).await {
                 Ok(r) => txn.commit().await.map(|_| r).map_err(sql_error),
                 Err(e) => {
                     txn.rollback().await;

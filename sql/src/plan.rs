@@ -1,0 +1,364 @@
+//! Bound queries: what the binder ([`crate::bind`]) makes of the AST and
+//! the executor ([`crate::run`]) runs.
+//!
+//! Names are resolved to row positions, so evaluation never looks a name
+//! up. A query block's rows are *full width*: every table of its FROM
+//! clause has a fixed slice of the row (`offset .. offset + width`), so a
+//! join only copies slices, and a condition can run as soon as the tables
+//! it names are joined, whatever order the planner joins them in.
+//!
+//! Execution has two phases. [`crate::run::fetch`] reads every table a plan
+//! needs through the transaction (point lookups, key ranges, index ranges:
+//! the access paths are chosen here, from constant predicates, so they are
+//! known before anything runs). Then [`crate::run::query`] computes the
+//! result from memory: filters, joins, grouping, subqueries (correlated or
+//! not), sorting. Reads happen once per table reference, however often a
+//! correlated subquery runs.
+
+use std::sync::OnceLock;
+
+use crate::catalog::TableDef;
+use crate::value::{DataType, Value};
+
+/// A row.
+pub type Row = Vec<Value>;
+
+/// A bound scalar expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BExpr {
+    /// A constant (literals and parameters).
+    Const(Value),
+    /// A position of the current row.
+    Column(usize),
+    /// A position of an enclosing query's row (`depth` 1 = the nearest).
+    Outer { depth: usize, index: usize },
+    /// A position of the result row (ORDER BY keys naming output columns).
+    Output(usize),
+    /// NOT.
+    Not(Box<BExpr>),
+    /// Unary minus.
+    Neg(Box<BExpr>),
+    /// A binary operator.
+    Binary(Box<BExpr>, BinOp, Box<BExpr>),
+    /// `IS [NOT] NULL`.
+    IsNull(Box<BExpr>, bool),
+    /// `IS [NOT] TRUE` / `IS [NOT] FALSE`: (expr, value, negated).
+    IsBool(Box<BExpr>, bool, bool),
+    /// `IS [NOT] DISTINCT FROM`: (left, right, negated).
+    IsDistinct(Box<BExpr>, Box<BExpr>, bool),
+    /// `[NOT] IN (list)`.
+    InList(Box<BExpr>, Vec<BExpr>, bool),
+    /// `CASE [operand] WHEN … THEN … [ELSE …] END`.
+    Case {
+        operand: Option<Box<BExpr>>,
+        whens: Vec<(BExpr, BExpr)>,
+        otherwise: Option<Box<BExpr>>,
+    },
+    /// `CAST(e AS type)`.
+    Cast(Box<BExpr>, DataType),
+    /// A scalar function.
+    Func(Func, Vec<BExpr>),
+    /// `[NOT] LIKE` / `ILIKE`.
+    Like {
+        expr: Box<BExpr>,
+        pattern: Box<BExpr>,
+        negated: bool,
+        case_insensitive: bool,
+    },
+    /// A scalar subquery.
+    Subquery(Box<Subquery>),
+    /// `[NOT] EXISTS (subquery)`.
+    Exists(Box<Subquery>, bool),
+    /// `e [NOT] IN (subquery)`.
+    InSubquery(Box<BExpr>, Box<Subquery>, bool),
+}
+
+/// Binary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    And,
+    Or,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    Plus,
+    Minus,
+    Multiply,
+    Divide,
+    Modulo,
+    Concat,
+}
+
+/// Scalar functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    Abs,
+    Lower,
+    Upper,
+    Length,
+    Coalesce,
+    NullIf,
+    Substr,
+    Trim,
+    Ltrim,
+    Rtrim,
+    Replace,
+    Round,
+    Ceil,
+    Floor,
+    Greatest,
+    Least,
+    Concat,
+    Position,
+    Now,
+}
+
+impl Func {
+    /// The function called `name` (lower case), if there is one.
+    pub fn named(name: &str) -> Option<Func> {
+        Some(match name {
+            "abs" => Func::Abs,
+            "lower" => Func::Lower,
+            "upper" => Func::Upper,
+            "length" | "char_length" | "character_length" => Func::Length,
+            "coalesce" | "ifnull" => Func::Coalesce,
+            "nullif" => Func::NullIf,
+            "substr" | "substring" => Func::Substr,
+            "trim" | "btrim" => Func::Trim,
+            "ltrim" => Func::Ltrim,
+            "rtrim" => Func::Rtrim,
+            "replace" => Func::Replace,
+            "round" => Func::Round,
+            "ceil" | "ceiling" => Func::Ceil,
+            "floor" => Func::Floor,
+            "greatest" => Func::Greatest,
+            "least" => Func::Least,
+            "concat" => Func::Concat,
+            "strpos" => Func::Position,
+            "now" | "current_timestamp" => Func::Now,
+            _ => return None,
+        })
+    }
+}
+
+/// A subquery inside an expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subquery {
+    /// Its plan.
+    pub query: Query,
+    /// True when it names columns of an enclosing query (it is then run
+    /// once per row; otherwise once).
+    pub correlated: bool,
+    /// The rows of an uncorrelated subquery, once computed.
+    pub cache: Cache,
+}
+
+/// A computed-once result (never part of a plan's identity).
+#[derive(Default)]
+pub struct Cache(pub OnceLock<Vec<Row>>);
+
+impl Clone for Cache {
+    fn clone(&self) -> Self {
+        Cache::default()
+    }
+}
+
+impl PartialEq for Cache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cache")
+    }
+}
+
+/// Aggregate functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl AggFunc {
+    /// The aggregate called `name` (lower case), if there is one.
+    pub fn named(name: &str) -> Option<AggFunc> {
+        Some(match name {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "avg" => AggFunc::Avg,
+            "min" => AggFunc::Min,
+            "max" => AggFunc::Max,
+            _ => return None,
+        })
+    }
+}
+
+/// One aggregate call of a grouped query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggCall {
+    pub func: AggFunc,
+    /// The argument; `None` for `count(*)`.
+    pub arg: Option<BExpr>,
+    pub distinct: bool,
+}
+
+/// A query: a body, then ORDER BY, OFFSET and LIMIT.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    pub body: Body,
+    /// Sort keys (computed per row by the body) and their directions.
+    pub order: Vec<SortKey>,
+    pub limit: Option<BExpr>,
+    pub offset: Option<BExpr>,
+    /// Output column names and types.
+    pub columns: Vec<(String, Option<DataType>)>,
+}
+
+/// Direction of a sort key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortKey {
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// What a query computes before sorting.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    Select(Box<Select>),
+    /// `VALUES (…), (…)`; the sort keys (if any) are in `order`.
+    Values {
+        rows: Vec<Vec<BExpr>>,
+        order: Vec<BExpr>,
+    },
+    /// UNION / INTERSECT / EXCEPT; sort keys name output columns.
+    SetOp {
+        op: SetOp,
+        all: bool,
+        left: Box<Body>,
+        right: Box<Body>,
+        order: Vec<BExpr>,
+    },
+}
+
+/// Set operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    Intersect,
+    Except,
+}
+
+/// One SELECT block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Select {
+    /// Sources and how they are joined, in execution order.
+    pub steps: Vec<Step>,
+    /// Width of the block's rows (all sources).
+    pub width: usize,
+    /// Conditions left after the joins (those with subqueries, or WHERE
+    /// conditions above an outer join).
+    pub filter: Option<BExpr>,
+    /// GROUP BY and the aggregates, for grouped queries.
+    pub grouping: Option<Grouping>,
+    /// HAVING, over the grouped row.
+    pub having: Option<BExpr>,
+    /// The output expressions (over the grouped row when grouped).
+    pub projection: Vec<BExpr>,
+    pub distinct: bool,
+    /// Sort keys, evaluated per result row (may name `Output` columns).
+    pub order: Vec<BExpr>,
+}
+
+/// GROUP BY keys and aggregate calls. A grouped row is the keys' values
+/// followed by the aggregates' values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grouping {
+    pub keys: Vec<BExpr>,
+    pub aggs: Vec<AggCall>,
+}
+
+/// How a step joins its source to the rows so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    /// The first step (nothing to join to).
+    First,
+    Inner,
+    Left,
+}
+
+/// One source of a SELECT block and how it joins the steps before it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub source: Source,
+    pub kind: JoinKind,
+    /// Equality keys: (over the rows so far, over this source's rows). A
+    /// hash join when non-empty.
+    pub keys: Vec<(BExpr, BExpr)>,
+    /// A LEFT JOIN's remaining ON condition (decides what matches).
+    pub on: Option<BExpr>,
+    /// Conditions checked once this step is joined (inner joins).
+    pub after: Option<BExpr>,
+}
+
+/// A source of rows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// One empty row (a SELECT without FROM).
+    Unit,
+    Scan(Box<Scan>),
+    /// A subquery in FROM.
+    Derived {
+        query: Box<Query>,
+        alias: String,
+        offset: usize,
+        width: usize,
+        /// Conditions on its rows alone.
+        filter: Option<BExpr>,
+    },
+}
+
+/// A read of one table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scan {
+    pub table: TableDef,
+    /// The name the query uses for it.
+    pub alias: String,
+    /// Where its columns start in the block's rows, and the block's width.
+    pub offset: usize,
+    pub width: usize,
+    pub access: Access,
+    /// Conditions on its rows alone (checked after the read).
+    pub filter: Option<BExpr>,
+    /// Take exclusive locks on the rows read (FOR UPDATE, UPDATE, DELETE).
+    pub for_update: bool,
+    /// Filled by `fetch`: the rows read (full width) and their keys.
+    pub rows: Vec<Row>,
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// How a table is read. Every expression in it is constant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Access {
+    /// Every row.
+    Full,
+    /// Rows by their whole primary key: one tuple per row.
+    Points(Vec<Vec<BExpr>>),
+    /// A key range of the primary key (`index` = None) or of a secondary
+    /// index: equal to `eq` on the first columns, then optionally bounded
+    /// on the next column.
+    Range {
+        index: Option<u32>,
+        eq: Vec<BExpr>,
+        lower: Option<BExpr>,
+        upper: Option<(BExpr, bool)>,
+    },
+}
