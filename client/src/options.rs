@@ -1,0 +1,94 @@
+//! [`ClientOptions`]: timeouts, retry budget and session settings, built
+//! with chained setters from the defaults.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How a [`Client`](crate::Client) connects and retries.
+///
+/// ```
+/// use std::time::Duration;
+/// use spanlite_client::ClientOptions;
+///
+/// let options = ClientOptions::default()
+///     .connect_timeout(Duration::from_secs(1))
+///     .transaction_deadline(Duration::from_secs(10))
+///     .application_name("billing");
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) transaction_deadline: Duration,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) max_idle_sessions: usize,
+    pub(crate) application_name: String,
+    pub(crate) settings: HashMap<String, String>,
+}
+
+impl Default for ClientOptions {
+    /// Connect timeout 3 s, transaction deadline 30 s, backoff from 5 ms up
+    /// to 1 s, at most 16 idle sessions, application name `spanlite-client`,
+    /// no session settings.
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            transaction_deadline: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_secs(1),
+            max_idle_sessions: 16,
+            application_name: "spanlite-client".to_string(),
+            settings: HashMap::new(),
+        }
+    }
+}
+
+impl ClientOptions {
+    /// How long opening a session on one node may take (TCP connect and the
+    /// session's first response) before the next node is tried.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long [`Client::transaction`](crate::Client::transaction) keeps
+    /// re-running a transaction that fails with a retryable error, counted
+    /// from its first `BEGIN`. When the deadline would pass during the next
+    /// backoff, the last error is returned.
+    pub fn transaction_deadline(mut self, deadline: Duration) -> Self {
+        self.transaction_deadline = deadline;
+        self
+    }
+
+    /// The backoff between transaction attempts: the first wait is about
+    /// `initial`, each next one twice the previous, at most `max`; each is
+    /// jittered down by up to half, so clients that collided spread out.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// How many idle sessions the client keeps open for reuse; sessions
+    /// returned beyond that are closed.
+    pub fn max_idle_sessions(mut self, n: usize) -> Self {
+        self.max_idle_sessions = n;
+        self
+    }
+
+    /// The name every session reports (shown by `SHOW SESSIONS`).
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = name.into();
+        self
+    }
+
+    /// A session setting (like `default_transaction_isolation`) every
+    /// session starts with. Prefer this to `SET` through
+    /// [`Client::execute`](crate::Client::execute), which would change one
+    /// pooled session only.
+    pub fn setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.insert(name.into(), value.into());
+        self
+    }
+}
