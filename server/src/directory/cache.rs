@@ -107,6 +107,11 @@ impl RouteCache {
         self.write().leaders.insert(tablet, leader);
     }
 
+    /// The last known leader of `tablet`, if any.
+    pub fn leader(&self, tablet: TabletId) -> Option<NodeId> {
+        self.read().leaders.get(&tablet).copied()
+    }
+
     /// Nodes to try for `d`, the last known leader first.
     pub fn candidates(&self, d: &TabletDescriptor) -> Vec<NodeId> {
         let leader = self.read().leaders.get(&d.id).copied();

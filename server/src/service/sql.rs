@@ -193,7 +193,8 @@ impl SqlService for SqlGrpc {
                 match request.kind {
                     Some(session_request::Kind::Start(_)) => started = true,
                     Some(session_request::Kind::Query(q)) if started => {
-                        for result in session.run(&q.sql).await {
+                        let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
+                        for result in session.run_with(&q.sql, &params).await {
                             for r in responses(q.request_id, result, &session) {
                                 if tx.send(Ok(r)).await.is_err() {
                                     session.close().await;

@@ -1,4 +1,5 @@
-//! One SQL session: its transaction state and statement execution.
+//! One SQL session: its transaction state, its settings, and statement
+//! execution.
 //!
 //! ```text
 //!   idle ──BEGIN──▶ in transaction ──COMMIT/ROLLBACK──▶ idle
@@ -11,11 +12,24 @@
 //! transaction, retried with backoff while it fails with 40001. Inside one,
 //! any error fails the whole transaction (as in PostgreSQL), so a statement
 //! that failed half-way never commits its earlier writes.
+//!
+//! Session-level statements handled here: BEGIN [READ ONLY | READ WRITE]
+//! [ISOLATION LEVEL …], COMMIT, ROLLBACK, SET TRANSACTION …, SET SESSION
+//! CHARACTERISTICS AS TRANSACTION …, `SET name = value`, `SHOW name`,
+//! SHOW TABLETS, SHOW NODES, and `AS OF SYSTEM TIME '<RFC 3339>' | '-10s'`
+//! after BEGIN, SET TRANSACTION or a SELECT (a read-only snapshot read at
+//! that time).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use spanlite_sql::sqlparser::ast::{Statement, TransactionAccessMode, TransactionMode};
-use spanlite_sql::{BoxFuture, KvTxn, Pairs, QueryResult, SqlError, execute, parse};
+use spanlite_sql::sqlparser::ast::{Expr, Set, Statement, TransactionAccessMode, TransactionMode};
+use spanlite_sql::sqlparser::dialect::PostgreSqlDialect;
+use spanlite_sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use spanlite_sql::{
+    BoxFuture, DataType, KvTxn, Pairs, QueryResult, SqlError, Value, execute, parse,
+};
+use spanlite_truetime::Timestamp;
 
 use crate::gateway::{Gateway, GatewayError, Txn, TxnOptions};
 
@@ -43,6 +57,13 @@ impl KvTxn for Kv<'_> {
         Box::pin(async move { self.0.get(key).await.map_err(sql_error) })
     }
 
+    fn get_for_update<'a>(
+        &'a mut self,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
+        Box::pin(async move { self.0.get_for_update(key).await.map_err(sql_error) })
+    }
+
     fn scan<'a>(
         &'a mut self,
         start: &'a [u8],
@@ -64,17 +85,37 @@ impl KvTxn for Kv<'_> {
 #[derive(Debug)]
 struct Open {
     txn: Txn,
+    options: TxnOptions,
     failed: bool,
+    /// A statement ran in it (SET TRANSACTION is too late then).
+    used: bool,
 }
 
 /// How long an implicit transaction is retried on 40001.
 const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// Settings every session starts with (what PostgreSQL clients ask for).
+const DEFAULT_SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "serializable"),
+    ("default_transaction_read_only", "off"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "16.0 (Spanlite 0.1)"),
+    ("standard_conforming_strings", "on"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "serializable"),
+];
 
 /// A SQL session on a gateway.
 #[derive(Debug)]
 pub struct Session {
     gateway: Gateway,
     open: Option<Open>,
+    settings: BTreeMap<String, String>,
 }
 
 fn tag(t: &str) -> QueryResult {
@@ -84,12 +125,184 @@ fn tag(t: &str) -> QueryResult {
     }
 }
 
+/// When a read-only transaction reads: `AS OF SYSTEM TIME` values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum AsOf {
+    At(Timestamp),
+    Ago(Duration),
+}
+
+impl AsOf {
+    fn parse(s: &str) -> Result<AsOf, SqlError> {
+        let bad = |why: String| SqlError {
+            code: "22007",
+            message: format!("AS OF SYSTEM TIME '{s}': {why}"),
+        };
+        if let Some(ago) = s.trim().strip_prefix('-') {
+            let d = humantime::parse_duration(ago.trim()).map_err(|e| bad(e.to_string()))?;
+            return Ok(AsOf::Ago(d));
+        }
+        Timestamp::parse_rfc3339(s.trim())
+            .map(AsOf::At)
+            .map_err(|e| {
+                bad(format!(
+                    "{e} (use RFC 3339, or a negative interval like '-10s')"
+                ))
+            })
+    }
+
+    fn apply(self, options: &mut TxnOptions) {
+        options.read_only = true;
+        match self {
+            AsOf::At(ts) => options.as_of = Some(ts),
+            AsOf::Ago(d) => options.staleness = Some(d),
+        }
+    }
+}
+
+/// One statement's text and its `AS OF SYSTEM TIME`, cut out of the text.
+#[derive(Debug, PartialEq)]
+struct Piece {
+    text: String,
+    as_of: Option<AsOf>,
+}
+
+/// Byte offsets of a tokenizer location (1-based line and column in
+/// characters) in `sql`.
+fn byte_offsets(sql: &str) -> Vec<Vec<usize>> {
+    let mut lines = vec![Vec::new()];
+    for (i, c) in sql.char_indices() {
+        if let Some(line) = lines.last_mut() {
+            line.push(i);
+        }
+        if c == '\n' {
+            lines.push(Vec::new());
+        }
+    }
+    lines
+}
+
+/// Splits `sql` into statements at top-level semicolons and cuts out
+/// `AS OF SYSTEM TIME '…'` clauses.
+fn split(sql: &str) -> Result<Vec<Piece>, SqlError> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::syntax(e.to_string()))?;
+    let lines = byte_offsets(sql);
+    let offset = |t: &TokenWithSpan, end: bool| -> usize {
+        let loc = if end { t.span.end } else { t.span.start };
+        let line = usize::try_from(loc.line).unwrap_or(0);
+        let col = usize::try_from(loc.column).unwrap_or(0);
+        line.checked_sub(1)
+            .and_then(|l| lines.get(l))
+            .and_then(|l| {
+                col.checked_sub(1)
+                    .map(|c| l.get(c).copied().unwrap_or(sql.len()))
+            })
+            .unwrap_or(sql.len())
+    };
+    let mut pieces = Vec::new();
+    let mut chunk: Vec<&TokenWithSpan> = Vec::new();
+    let mut flush = |chunk: &mut Vec<&TokenWithSpan>| -> Result<(), SqlError> {
+        let significant: Vec<&&TokenWithSpan> = chunk
+            .iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .collect();
+        if significant.is_empty() {
+            chunk.clear();
+            return Ok(());
+        }
+        let start = offset(significant[0], false);
+        let end = offset(significant[significant.len() - 1], true);
+        let mut text = sql.get(start..end).unwrap_or_default().to_string();
+        let mut as_of = None;
+        let word = |t: &TokenWithSpan, w: &str| matches!(&t.token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+        for i in 0..significant.len() {
+            let s = &significant[i..];
+            if s.len() >= 5
+                && word(s[0], "as")
+                && word(s[1], "of")
+                && word(s[2], "system")
+                && word(s[3], "time")
+            {
+                let Token::SingleQuotedString(value) = &s[4].token else {
+                    return Err(SqlError::syntax("AS OF SYSTEM TIME takes a quoted time"));
+                };
+                if as_of.is_some() {
+                    return Err(SqlError::syntax("AS OF SYSTEM TIME given twice"));
+                }
+                as_of = Some(AsOf::parse(value)?);
+                let (cut_start, cut_end) =
+                    (offset(s[0], false) - start, offset(s[4], true) - start);
+                text.replace_range(cut_start..cut_end, "");
+                break;
+            }
+        }
+        pieces.push(Piece {
+            text: text.trim().to_string(),
+            as_of,
+        });
+        chunk.clear();
+        Ok(())
+    };
+    for t in &tokens {
+        if t.token == Token::SemiColon {
+            flush(&mut chunk)?;
+        } else {
+            chunk.push(t);
+        }
+    }
+    flush(&mut chunk)?;
+    Ok(pieces)
+}
+
+/// The text of a SET value: a string literal's contents, or the
+/// expression as written.
+fn setting_value(e: &Expr) -> String {
+    match e {
+        Expr::Value(v) => match &v.value {
+            spanlite_sql::sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn rows(columns: &[(&str, DataType)], rows: Vec<Vec<Value>>, verb: &str) -> QueryResult {
+    let n = rows.len() as u64;
+    QueryResult {
+        columns: columns
+            .iter()
+            .map(|(c, t)| (c.to_string(), Some(*t)))
+            .collect(),
+        rows,
+        tag: format!("{verb} {n}"),
+        rows_affected: n,
+    }
+}
+
+/// A key as people read it: printable bytes as they are, others escaped.
+fn show_key(k: &[u8]) -> String {
+    if k.is_empty() {
+        return "∞".to_string();
+    }
+    k.iter()
+        .flat_map(|b| std::ascii::escape_default(*b))
+        .map(char::from)
+        .collect()
+}
+
 impl Session {
     /// A session on `gateway`, outside any transaction.
     pub fn new(gateway: Gateway) -> Self {
         Self {
             gateway,
             open: None,
+            settings: DEFAULT_SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -114,23 +327,57 @@ impl Session {
         self.open.as_ref().is_some_and(|o| o.failed)
     }
 
+    /// The value of setting `name` (as `SHOW name` gives it).
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(&name.to_lowercase()).map(String::as_str)
+    }
+
+    /// Sets `name` to `value` (as `SET name = value` does).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.settings.insert(name.to_lowercase(), value.to_string());
+    }
+
     /// Runs the statements of `sql` in order; stops at the first error.
     pub async fn run(&mut self, sql: &str) -> Vec<StatementResult> {
-        let statements = match parse(sql) {
-            Ok(s) => s,
+        self.run_with(sql, &[]).await
+    }
+
+    /// Runs the statements of `sql` with `params` for `$1`, `$2`, …; stops
+    /// at the first error. Text without statements gives one empty result
+    /// (tag `EMPTY`), so every request gets an answer.
+    pub async fn run_with(&mut self, sql: &str, params: &[Value]) -> Vec<StatementResult> {
+        let pieces = match split(sql) {
+            Ok(p) => p,
             Err(e) => {
                 self.fail();
                 return vec![Err(e)];
             }
         };
         let mut out = Vec::new();
-        for stmt in &statements {
-            let r = self.statement(stmt).await;
-            let stop = r.is_err();
-            out.push(r);
+        for piece in pieces {
+            let statements = match parse(&piece.text) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.fail();
+                    out.push(Err(e));
+                    break;
+                }
+            };
+            let mut stop = false;
+            for stmt in &statements {
+                let r = self.statement(stmt, params, piece.as_of).await;
+                stop = r.is_err();
+                out.push(r);
+                if stop {
+                    break;
+                }
+            }
             if stop {
                 break;
             }
+        }
+        if out.is_empty() {
+            out.push(Ok(tag("EMPTY")));
         }
         out
     }
@@ -148,9 +395,32 @@ impl Session {
         }
     }
 
-    async fn statement(&mut self, stmt: &Statement) -> StatementResult {
+    fn default_options(&self) -> TxnOptions {
+        TxnOptions {
+            read_only: self.setting("default_transaction_read_only") == Some("on"),
+            ..TxnOptions::default()
+        }
+    }
+
+    async fn statement(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        as_of: Option<AsOf>,
+    ) -> StatementResult {
+        let as_of_allowed = matches!(
+            stmt,
+            Statement::StartTransaction { .. }
+                | Statement::Query(_)
+                | Statement::Set(Set::SetTransaction { session: false, .. })
+        );
+        if as_of.is_some() && !as_of_allowed {
+            return self.failing(SqlError::syntax(
+                "AS OF SYSTEM TIME goes with BEGIN, SET TRANSACTION or a SELECT",
+            ));
+        }
         match stmt {
-            Statement::StartTransaction { modes, .. } => self.begin(modes),
+            Statement::StartTransaction { modes, .. } => self.begin(modes, as_of),
             Statement::Commit { .. } => self.commit().await,
             Statement::Rollback { .. } => {
                 if let Some(open) = self.open.take() {
@@ -158,45 +428,250 @@ impl Session {
                 }
                 Ok(tag("ROLLBACK"))
             }
+            _ if self.failed() => Err(SqlError {
+                code: "25P02",
+                message: "current transaction is aborted, commands ignored until end of transaction block".into(),
+            }),
+            Statement::Set(Set::SetTransaction {
+                modes,
+                session,
+                snapshot: None,
+            }) => self.set_transaction(modes, *session, as_of),
+            Statement::Set(Set::SingleAssignment {
+                variable, values, ..
+            }) => {
+                let name = variable.to_string().to_lowercase();
+                let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                if name == "transaction_isolation" || name == "default_transaction_isolation" {
+                    // Every level runs serializable (stronger is allowed).
+                    return Ok(tag("SET"));
+                }
+                self.settings.insert(name, value);
+                Ok(tag("SET"))
+            }
+            Statement::Set(Set::SetTimeZone { value, .. }) => {
+                self.settings.insert("timezone".into(), setting_value(value));
+                Ok(tag("SET"))
+            }
+            Statement::ShowVariable { variable } => {
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let r = self.show(&name).await;
+                if r.is_err() {
+                    self.fail();
+                }
+                r
+            }
+            Statement::Query(_) if as_of.is_some() && self.open.is_some() => {
+                self.failing(SqlError::not_supported(
+                    "AS OF SYSTEM TIME on a statement inside a transaction: use BEGIN … AS OF SYSTEM TIME",
+                ))
+            }
             _ => match &mut self.open {
-                Some(open) if open.failed => Err(SqlError {
-                    code: "25P02",
-                    message: "current transaction is aborted, commands ignored until end of transaction block".into(),
-                }),
                 Some(open) => {
-                    let r = execute(&mut Kv(&mut open.txn), stmt, &[]).await;
+                    open.used = true;
+                    let r = execute(&mut Kv(&mut open.txn), stmt, params).await;
                     if r.is_err() {
                         open.failed = true;
                     }
                     r
                 }
-                None => self.implicit(stmt).await,
+                None => self.implicit(stmt, params, as_of).await,
             },
         }
     }
 
-    fn begin(&mut self, modes: &[TransactionMode]) -> StatementResult {
+    fn failing(&mut self, e: SqlError) -> StatementResult {
+        self.fail();
+        Err(e)
+    }
+
+    fn apply_modes(options: &mut TxnOptions, modes: &[TransactionMode]) {
+        for m in modes {
+            match m {
+                TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
+                    options.read_only = true;
+                }
+                TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
+                    options.read_only = false;
+                }
+                // Every isolation level gets serializable 2PL (stronger
+                // than asked is allowed).
+                TransactionMode::IsolationLevel(_) => {}
+            }
+        }
+    }
+
+    fn begin(&mut self, modes: &[TransactionMode], as_of: Option<AsOf>) -> StatementResult {
         if self.open.is_some() {
             return Err(SqlError {
                 code: "25001",
                 message: "there is already a transaction in progress".into(),
             });
         }
-        let mut options = TxnOptions::default();
-        for m in modes {
-            match m {
-                TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
-                    options.read_only = true;
-                }
-                TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {}
-                // Every isolation level gets serializable 2PL (stronger
-                // than asked is allowed).
-                TransactionMode::IsolationLevel(_) => {}
-            }
+        let mut options = self.default_options();
+        Self::apply_modes(&mut options, modes);
+        if let Some(a) = as_of {
+            a.apply(&mut options);
         }
         let txn = self.gateway.begin_with(&options).map_err(sql_error)?;
-        self.open = Some(Open { txn, failed: false });
+        self.open = Some(Open {
+            txn,
+            options,
+            failed: false,
+            used: false,
+        });
         Ok(tag("BEGIN"))
+    }
+
+    fn set_transaction(
+        &mut self,
+        modes: &[TransactionMode],
+        session: bool,
+        as_of: Option<AsOf>,
+    ) -> StatementResult {
+        if session {
+            let mut options = self.default_options();
+            Self::apply_modes(&mut options, modes);
+            let v = if options.read_only { "on" } else { "off" };
+            self.settings
+                .insert("default_transaction_read_only".into(), v.into());
+            return Ok(tag("SET"));
+        }
+        let Some(open) = &mut self.open else {
+            // PostgreSQL warns and does nothing outside a transaction.
+            return Ok(tag("SET"));
+        };
+        if open.used {
+            open.failed = true;
+            return Err(SqlError {
+                code: "25001",
+                message: "SET TRANSACTION must be called before any query".into(),
+            });
+        }
+        let mut options = open.options.clone();
+        Self::apply_modes(&mut options, modes);
+        if let Some(a) = as_of {
+            a.apply(&mut options);
+        }
+        match self.gateway.begin_with(&options) {
+            Ok(txn) => {
+                // Nothing ran in the old one: dropping it releases nothing.
+                open.txn = txn;
+                open.options = options;
+                Ok(tag("SET"))
+            }
+            Err(e) => {
+                open.failed = true;
+                Err(sql_error(e))
+            }
+        }
+    }
+
+    async fn show(&mut self, name: &str) -> StatementResult {
+        match name {
+            "tablets" => self.show_tablets().await,
+            "nodes" => self.show_nodes().await,
+            "all" => Ok(rows(
+                &[("name", DataType::Text), ("setting", DataType::Text)],
+                self.settings
+                    .iter()
+                    .map(|(k, v)| vec![Value::Text(k.clone()), Value::Text(v.clone())])
+                    .collect(),
+                "SHOW",
+            )),
+            "transaction isolation level" => Ok(rows(
+                &[("transaction_isolation", DataType::Text)],
+                vec![vec![Value::Text("serializable".into())]],
+                "SHOW",
+            )),
+            other => match self.settings.get(other) {
+                Some(v) => Ok(rows(
+                    &[(other, DataType::Text)],
+                    vec![vec![Value::Text(v.clone())]],
+                    "SHOW",
+                )),
+                None => Err(SqlError {
+                    code: "42704",
+                    message: format!("unrecognized configuration parameter \"{other}\""),
+                }),
+            },
+        }
+    }
+
+    async fn show_tablets(&self) -> StatementResult {
+        self.gateway.refresh().await.map_err(sql_error)?;
+        let cache = self.gateway.cache();
+        let tablets = cache
+            .tablets()
+            .into_iter()
+            .map(|d| {
+                let replicas = d
+                    .replicas
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                vec![
+                    Value::Int(d.id as i64),
+                    Value::Text(show_key(&d.range.start)),
+                    Value::Text(show_key(&d.range.end)),
+                    Value::Text(replicas),
+                    cache
+                        .leader(d.id)
+                        .map_or(Value::Null, |l| Value::Int(l as i64)),
+                    Value::Int(d.generation as i64),
+                ]
+            })
+            .collect();
+        Ok(rows(
+            &[
+                ("tablet_id", DataType::Int),
+                ("start_key", DataType::Text),
+                ("end_key", DataType::Text),
+                ("replicas", DataType::Text),
+                ("leader", DataType::Int),
+                ("generation", DataType::Int),
+            ],
+            tablets,
+            "SHOW",
+        ))
+    }
+
+    async fn show_nodes(&self) -> StatementResult {
+        self.gateway.refresh().await.map_err(sql_error)?;
+        let cache = self.gateway.cache();
+        let tablets = cache.tablets();
+        let nodes = cache
+            .nodes()
+            .into_iter()
+            .map(|(id, addr)| {
+                let replicas = tablets.iter().filter(|d| d.replicas.contains(&id)).count();
+                let leads = tablets
+                    .iter()
+                    .filter(|d| cache.leader(d.id) == Some(id))
+                    .count();
+                vec![
+                    Value::Int(id as i64),
+                    Value::Text(addr),
+                    Value::Int(replicas as i64),
+                    Value::Int(leads as i64),
+                ]
+            })
+            .collect();
+        Ok(rows(
+            &[
+                ("node_id", DataType::Int),
+                ("address", DataType::Text),
+                ("replicas", DataType::Int),
+                ("leaders_known", DataType::Int),
+            ],
+            nodes,
+            "SHOW",
+        ))
     }
 
     async fn commit(&mut self) -> StatementResult {
@@ -213,15 +688,21 @@ impl Session {
     }
 
     /// One statement in its own transaction, retried on 40001.
-    async fn implicit(&mut self, stmt: &Statement) -> StatementResult {
+    async fn implicit(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        as_of: Option<AsOf>,
+    ) -> StatementResult {
         let start = Instant::now();
         let mut backoff = Duration::from_millis(2);
+        let mut options = self.default_options();
+        if let Some(a) = as_of {
+            a.apply(&mut options);
+        }
         loop {
-            let mut txn = self
-                .gateway
-                .begin_with(&TxnOptions::default())
-                .map_err(sql_error)?;
-            let result = match execute(&mut Kv(&mut txn), stmt, &[]).await {
+            let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
+            let result = match execute(&mut Kv(&mut txn), stmt, params).await {
                 Ok(r) => txn.commit().await.map(|_| r).map_err(sql_error),
                 Err(e) => {
                     txn.rollback().await;
@@ -236,5 +717,57 @@ impl Session {
                 other => return other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(sql: &str) -> Vec<(String, Option<AsOf>)> {
+        split(sql)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.text, p.as_of))
+            .collect()
+    }
+
+    #[test]
+    fn split_cuts_statements_and_as_of_clauses() {
+        assert_eq!(
+            pieces("SELECT 'a;b'; SELECT 2 ;\n  "),
+            vec![("SELECT 'a;b'".into(), None), ("SELECT 2".into(), None)]
+        );
+        assert_eq!(
+            pieces("SELECT * FROM t AS OF SYSTEM TIME '-10s' WHERE x = 'it''s'"),
+            vec![(
+                "SELECT * FROM t  WHERE x = 'it''s'".into(),
+                Some(AsOf::Ago(Duration::from_secs(10)))
+            )]
+        );
+        assert_eq!(
+            pieces("BEGIN AS OF SYSTEM TIME '2026-11-23T10:00:00Z';\nSELECT 'é'"),
+            vec![
+                (
+                    "BEGIN".into(),
+                    Some(AsOf::At(
+                        Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").unwrap()
+                    ))
+                ),
+                ("SELECT 'é'".into(), None)
+            ]
+        );
+        assert!(pieces("  ; -- nothing\n").is_empty());
+        assert_eq!(
+            split("SELECT 1 AS OF SYSTEM TIME 'yesterday'")
+                .unwrap_err()
+                .code,
+            "22007"
+        );
+        assert_eq!(
+            split("SELECT 1 AS OF SYSTEM TIME 5").unwrap_err().code,
+            "42601"
+        );
+        assert_eq!(split("SELECT 'unterminated").unwrap_err().code, "42601");
     }
 }
