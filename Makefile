@@ -4,6 +4,7 @@
 #   make bench   every benchmark (release profile): truetime, MVCC, WAL group
 #                commit, 3-node replicated writes
 #   make idle-cpu  CPU used by an idle 3-node cluster with 20 tablets
+#   make fuzz-sql  the SQL fuzz tests with many more cases (FUZZ_CASES)
 #   make deps    install missing system packages (done by test/bench/build)
 #
 # NB: everything builds with --workspace (and --all-targets where it builds):
@@ -23,7 +24,7 @@ CARGO ?= cargo
 #   make          (already here if you are reading this, but listed for clarity)
 SYSTEM_PACKAGES := libclang-dev g++ make
 
-.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo clean-cache
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo clean-cache fuzz-sql
 
 all: build
 
@@ -59,3 +60,9 @@ idle-cpu: deps
 demo: deps
 	$(CARGO) build --workspace --all-targets
 	"$${CARGO_TARGET_DIR:-target}/debug/spanlite" demo
+
+# Arbitrary text, token soup and random SELECTs through parse → bind → plan
+# → execute; `make test` runs 256 cases of each, this many more.
+FUZZ_CASES ?= 100000
+fuzz-sql: deps
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --workspace --lib -- fuzz

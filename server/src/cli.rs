@@ -206,8 +206,12 @@ enum KvOp {
 
 /// Runs the command line. Returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
+    // SQL binding and evaluation recurse on expression trees (bounded in
+    // depth by the binder); 8 MiB stacks leave a wide margin (it is
+    // virtual memory until used).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(rt) => rt,

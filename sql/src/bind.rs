@@ -68,7 +68,13 @@ pub struct Binder<'a> {
     tables: &'a Tables,
     params: &'a [Value],
     scopes: Vec<Scope>,
+    /// Nesting of the expression being bound (see [`MAX_DEPTH`]).
+    depth: usize,
 }
+
+/// The deepest expression the binder takes: binding and evaluation recurse
+/// on the expression tree, and a session's stack is not unlimited.
+const MAX_DEPTH: usize = 128;
 
 /// The conjuncts of a condition (`a AND b AND c` → `[a, b, c]`).
 pub fn conjuncts(e: BExpr, out: &mut Vec<BExpr>) {
@@ -321,6 +327,14 @@ fn binop(op: &B) -> Result<BinOp> {
     })
 }
 
+/// 54001: the statement is too complex to run.
+pub fn too_complex(why: String) -> SqlError {
+    SqlError {
+        code: "54001",
+        message: format!("statement too complex: {why}"),
+    }
+}
+
 fn numeric(t: Option<DataType>) -> bool {
     matches!(t, Some(DataType::Int | DataType::Float))
 }
@@ -342,6 +356,7 @@ impl<'a> Binder<'a> {
             tables,
             params,
             scopes: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -1293,6 +1308,18 @@ impl<'a> Binder<'a> {
 
     /// Binds an expression in the current block.
     pub fn expr(&mut self, e: &Expr) -> Result<BExpr> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_complex(format!(
+                "expressions nest deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        self.depth += 1;
+        let r = self.expr_inner(e);
+        self.depth -= 1;
+        r
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Result<BExpr> {
         // In a grouped block, aggregates and GROUP BY expressions become
         // positions of the grouped row.
         if self.scopes.last().is_some_and(|s| s.grouped) {

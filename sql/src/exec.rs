@@ -60,8 +60,70 @@ pub struct QueryResult {
     pub rows_affected: u64,
 }
 
-/// Parses `sql` (PostgreSQL dialect) into statements; 42601 on errors.
+/// The most binary operators one statement may have. Operator chains
+/// (`1 + 1 + …`) parse into trees as deep as they are long, and trees are
+/// walked (and dropped) recursively: this bounds the depth. Nesting by
+/// parentheses is bounded by the parser itself.
+const MAX_OPERATORS: usize = 2000;
+
+/// Refuses statements with more than [`MAX_OPERATORS`] binary operators
+/// (54001), counted on tokens before anything builds a tree.
+fn check_operators(sql: &str) -> Result<()> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize()
+        .map_err(|e| SqlError::syntax(e.to_string()))?;
+    let mut count = 0usize;
+    let mut operand_before = false;
+    for t in &tokens {
+        if matches!(t, Token::Whitespace(_)) {
+            continue;
+        }
+        if *t == Token::SemiColon {
+            count = 0;
+        }
+        let binary = match t {
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq => operand_before,
+            Token::Word(w) => {
+                w.quote_style.is_none()
+                    && (w.value.eq_ignore_ascii_case("and") || w.value.eq_ignore_ascii_case("or"))
+            }
+            _ => false,
+        };
+        if binary {
+            count += 1;
+            if count > MAX_OPERATORS {
+                return Err(bind::too_complex(format!(
+                    "more than {MAX_OPERATORS} operators in one statement"
+                )));
+            }
+        }
+        operand_before = matches!(
+            t,
+            Token::Number(..)
+                | Token::SingleQuotedString(_)
+                | Token::RParen
+                | Token::Placeholder(_)
+        ) || matches!(t, Token::Word(w) if !binary && w.keyword == sqlparser::keywords::Keyword::NoKeyword);
+    }
+    Ok(())
+}
+
+/// Parses `sql` (PostgreSQL dialect) into statements; 42601 on errors,
+/// 54001 for statements too large to take apart safely.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    check_operators(sql)?;
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::syntax(e.to_string()))
 }
 

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+mod fuzz;
+
 use crate::{BoxFuture, KvTxn, Pairs, QueryResult, Result, SqlError, Value, execute, parse};
 
 #[derive(Default)]
