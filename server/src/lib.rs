@@ -5,6 +5,7 @@
 //! - [`raft`]: the openraft glue (type config, log store on the node WAL,
 //!   tablet state machine, snapshots, gRPC transport).
 //! - [`directory`]: key ranges and tablet descriptors.
+//! - [`embedded`]: a whole cluster inside this process (`spanlite demo`).
 //!
 //! The command line offers only what is built (`spanlite --help`).
 
@@ -14,6 +15,7 @@
 mod cli;
 mod demo;
 pub mod directory;
+pub mod embedded;
 pub mod gateway;
 pub mod metrics;
 pub mod node;
