@@ -12,6 +12,8 @@
 //!
 //! - [`run`]: files, isolation between files, halts and labels, counting.
 //! - [`db`]: the `AsyncDB` over a session, with a time limit per record.
+//! - [`compare`]: rows against expected results (row-wise, value-wise as
+//!   in SQLite's corpus, or by MD5 hash).
 //! - [`format`]: how values are written (NULL, `(empty)`, `t`/`f`, floats
 //!   with three decimals, RFC 3339 timestamps).
 //! - [`summary`]: results and their printing.
@@ -24,6 +26,7 @@
 //!
 //! Not here: `--override` (rewriting expected results), parallel files.
 
+mod compare;
 mod db;
 mod format;
 mod run;

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use sqllogictest::{Condition, DefaultColumnType, Record, RecordOutput, Runner, TestErrorKind};
 
+use super::compare;
 use super::db::SessionDb;
 use super::summary::{Failure, FileResult, Summary};
 use crate::embedded::EmbeddedCluster;
@@ -81,14 +82,20 @@ pub async fn run_files(paths: &[PathBuf], options: &SltOptions) -> Summary {
             },
         }
         if options.print {
-            println!("{result}");
+            print(&result);
         }
         summary.files.push(result);
     }
     if options.print {
-        println!("{summary}");
+        print(&summary);
     }
     summary
+}
+
+/// Prints a line to stdout; a closed stdout (`| head`) is not an error.
+fn print(what: &dyn std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{what}");
 }
 
 /// The files of `paths`: files as given, directories searched recursively
@@ -123,10 +130,36 @@ fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn file_records(path: &Path) -> Result<Vec<Record<DefaultColumnType>>, String> {
-    if !path.is_file() {
-        return Err("no such file".to_string());
+    let script = std::fs::read_to_string(path).map_err(|e| format!("reading: {e}"))?;
+    let records = sqllogictest::parse_with_name(
+        &without_condition_comments(&script),
+        path.display().to_string(),
+    )
+    .map_err(|e| e.to_string())?;
+    if records.iter().any(|r| matches!(r, Record::Include { .. })) {
+        return Err("`include` is not supported".to_string());
     }
-    sqllogictest::parse_file(path).map_err(|e| e.to_string())
+    Ok(records)
+}
+
+/// `script` with anything after the label of `skipif` / `onlyif` lines
+/// removed: SQLite's corpus writes comments there (`onlyif sqlite # why`),
+/// which its own runner ignores and the crate's parser refuses.
+fn without_condition_comments(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    for line in script.lines() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(c @ ("skipif" | "onlyif")), Some(label), Some(_)) => {
+                out.push_str(c);
+                out.push(' ');
+                out.push_str(label);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// True when `conditions` say the record is not for Spanlite.
@@ -171,6 +204,7 @@ async fn run_records(
     for label in LABELS {
         runner.add_label(label);
     }
+    runner.with_validator(compare::validator);
 
     // Conditions written since the last SQL record, and how many of them
     // belonged to halts (the parser passes those on to the next record).
@@ -307,6 +341,23 @@ mod tests {
             vec![Condition::OnlyIf {
                 label: "mssql".into()
             }]
+        );
+    }
+
+    #[test]
+    fn comments_after_a_condition_are_dropped() {
+        let script = "onlyif sqlite # empty RHS\nskipif mysql\nSELECT 'onlyif a b'\n";
+        assert_eq!(
+            without_condition_comments(script),
+            "onlyif sqlite\nskipif mysql\nSELECT 'onlyif a b'\n"
+        );
+        let records = parse(&without_condition_comments(
+            "onlyif sqlite # why\nstatement ok\nSELECT 1\n",
+        ));
+        assert!(
+            records
+                .iter()
+                .any(|r| matches!(r, Record::Statement { .. }))
         );
     }
 

@@ -6,7 +6,7 @@
 //!       SQL:      SELECT id, v FROM t ORDER BY id
 //!       expected: 1 a | 2 b
 //!       actual:   1 a | 2 c
-//!   total: 400/420 records passed (95.2%) in 12 files, 3 skipped, 1 file failed to run
+//!   total: 400/420 records passed (95.2%) in 12 files, 3 skipped, 1 file not run
 //! ```
 //!
 //! A record is a `statement`, `query`, `let` or `system` entry that ran;
@@ -138,6 +138,14 @@ impl fmt::Display for Failure {
 
 impl fmt::Display for FileResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(e) = &self.error {
+            return write!(
+                f,
+                "{}: could not run: {}",
+                self.path.display(),
+                abbreviate(e, 300)
+            );
+        }
         write!(
             f,
             "{}: {}/{} records passed ({:.1}%)",
@@ -148,9 +156,6 @@ impl fmt::Display for FileResult {
         )?;
         if self.skipped > 0 {
             write!(f, ", {} skipped", self.skipped)?;
-        }
-        if let Some(e) = &self.error {
-            write!(f, "\n    could not run: {}", abbreviate(e, 300))?;
         }
         for failure in &self.failures {
             write!(f, "\n    {failure}")?;
@@ -180,7 +185,11 @@ impl fmt::Display for Summary {
         }
         let broken = self.files.iter().filter(|r| r.error.is_some()).count();
         if broken > 0 {
-            write!(f, ", {broken} files could not run")?;
+            write!(
+                f,
+                ", {broken} file{} not run",
+                if broken == 1 { "" } else { "s" }
+            )?;
         }
         Ok(())
     }
