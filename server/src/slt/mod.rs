@@ -10,13 +10,13 @@
 //!                                  Summary: N/M records passed per file
 //! ```
 //!
-//! - [`run`]: files, isolation between files, halts and labels, counting.
-//! - [`db`]: the `AsyncDB` over a session, with a time limit per record.
-//! - [`compare`]: rows against expected results (row-wise, value-wise as
+//! - `run.rs`: files, isolation between files, halts and labels, counting.
+//! - `db.rs`: the `AsyncDB` over a session, with a time limit per record.
+//! - `compare.rs`: rows against expected results (row-wise, value-wise as
 //!   in SQLite's corpus, or by MD5 hash).
-//! - [`format`]: how values are written (NULL, `(empty)`, `t`/`f`, floats
+//! - `format.rs`: how values are written (NULL, `(empty)`, `t`/`f`, floats
 //!   with three decimals, RFC 3339 timestamps).
-//! - [`summary`]: results and their printing.
+//! - `summary.rs`: results and their printing.
 //!
 //! Records run under the labels `postgresql` and `spanlite` (`onlyif
 //! postgresql` runs, `skipif postgresql` skips). Column type letters
