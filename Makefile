@@ -5,6 +5,9 @@
 #                commit, 3-node replicated writes
 #   make idle-cpu  CPU used by an idle 3-node cluster with 20 tablets
 #   make fuzz-sql  the SQL fuzz tests with many more cases (FUZZ_CASES)
+#   make slt     the SQL logic tests of tests/slt (also part of make test)
+#   make slt-corpus  SQLite's public sqllogictest files from ../shared/slt/sqlite:
+#                pass rate per file, never fails the build
 #   make deps    install missing system packages (done by test/bench/build)
 #
 # NB: everything builds with --workspace (and --all-targets where it builds):
@@ -24,7 +27,7 @@ CARGO ?= cargo
 #   make          (already here if you are reading this, but listed for clarity)
 SYSTEM_PACKAGES := libclang-dev g++ make
 
-.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo clean-cache fuzz-sql
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql
 
 all: build
 
@@ -60,6 +63,25 @@ idle-cpu: deps
 demo: deps
 	$(CARGO) build --workspace --all-targets
 	"$${CARGO_TARGET_DIR:-target}/debug/spanlite" demo
+
+# SQL logic tests (sqllogictest format): each file on a fresh 3-node cluster
+# in one process; prints every file's pass rate, fails if a record fails.
+SPANLITE_BIN = "$${CARGO_TARGET_DIR:-target}/debug/spanlite"
+SLT_CORPUS ?= ../shared/slt/sqlite
+
+slt: deps
+	$(CARGO) build --workspace --all-targets
+	$(SPANLITE_BIN) sqllogictest tests/slt
+
+# The public corpus is not ours to fix file by file: report its pass rates
+# and never fail on them.
+slt-corpus: deps
+	@if [ ! -d "$(SLT_CORPUS)" ]; then \
+		echo "slt-corpus: $(SLT_CORPUS) not found; skipping"; \
+	else \
+		$(CARGO) build --workspace --all-targets && \
+		$(SPANLITE_BIN) sqllogictest --report-only $(SLT_CORPUS); \
+	fi
 
 # Arbitrary text, token soup and random SELECTs through parse → bind → plan
 # → execute; `make test` runs 256 cases of each, this many more.

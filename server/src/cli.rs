@@ -43,6 +43,26 @@ enum Command {
     /// Three nodes in this process with a sample `accounts` table, then
     /// the SQL shell.
     Demo(DemoArgs),
+    /// Run SQL logic test files (sqllogictest format) against a 3-node
+    /// cluster in this process; each file on an empty database. Prints
+    /// each file's pass rate; exits non-zero if any record failed.
+    Sqllogictest(SltArgs),
+}
+
+#[derive(Debug, Args)]
+struct SltArgs {
+    /// Files, or directories searched recursively for `*.slt` and `*.test`.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// A record taking longer fails.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    timeout: Duration,
+    /// Failures printed per file.
+    #[arg(long, default_value_t = 5)]
+    show_failures: usize,
+    /// Exit with status 0 even if records failed (to report pass rates).
+    #[arg(long)]
+    report_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +253,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
                 crate::demo::run(args.execute).await
             }
+            Command::Sqllogictest(args) => sqllogictest(args).await,
         }
     });
     match result {
@@ -299,6 +320,23 @@ async fn sql(args: SqlArgs) -> Result<ExitCode, String> {
         Some(s) => crate::shell::run_script(&mut client, &s).await,
         None => crate::shell::interactive(&mut client).await,
     }
+}
+
+async fn sqllogictest(args: SltArgs) -> Result<ExitCode, String> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        init_logging();
+    }
+    let options = crate::slt::SltOptions {
+        record_timeout: args.timeout,
+        failures_shown: args.show_failures,
+        ..crate::slt::SltOptions::default()
+    };
+    let summary = crate::slt::run_files(&args.paths, &options).await;
+    Ok(if summary.ok() || args.report_only {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Waits for Ctrl-C or SIGTERM.

@@ -1,18 +1,14 @@
-//! `spanlite demo`: three nodes inside this process on loopback, in a
-//! temporary directory, with a sample `accounts` table spread over four
+//! `spanlite demo`: three nodes inside this process on loopback
+//! ([`EmbeddedCluster`]), with a sample `accounts` table spread over four
 //! tablets; then the SQL shell on the first node. Everything is removed on
 //! exit.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{InitRequest, SplitTabletRequest};
 use spanlite_sql::Value;
-use tonic::transport::Endpoint;
 
 use crate::directory::FIRST_DATA_TABLET;
-use crate::node::{self, NodeConfig, RunningNode};
+use crate::embedded::EmbeddedCluster;
 use crate::shell::{self, SqlClient};
 use crate::sql::Session;
 
@@ -21,88 +17,19 @@ const ACCOUNTS: i64 = 100;
 /// Runs the demo; `script`: statements to run instead of the interactive
 /// shell (standard input is used when it is not a terminal).
 pub async fn run(script: Option<String>) -> Result<ExitCode, String> {
-    let dir = std::env::temp_dir().join(format!(
-        "spanlite-demo-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let result = demo(&dir, script).await;
-    if let Err(e) = std::fs::remove_dir_all(&dir) {
-        eprintln!("spanlite demo: could not remove {}: {e}", dir.display());
-    }
-    result
-}
-
-async fn demo(dir: &std::path::Path, script: Option<String>) -> Result<ExitCode, String> {
-    eprintln!("Starting a 3-node cluster in {} …", dir.display());
-    let mut listeners = Vec::new();
-    for _ in 0..3 {
-        listeners.push(
-            tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| format!("binding a loopback port: {e}"))?,
-        );
-    }
-    let addrs: Vec<String> = listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.to_string()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let mut nodes: Vec<RunningNode> = Vec::new();
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let mut config = NodeConfig::new(
-            i as u64 + 1,
-            addrs[i].parse().map_err(|e| format!("{e}"))?,
-            dir.join(format!("node{}", i + 1)),
-        );
-        config.join = addrs.clone();
-        let started = node::start_on(config, listener).await;
-        nodes.push(started.map_err(|e| e.to_string())?);
-    }
-    let outcome = populate_and_shell(&addrs, &nodes, script).await;
-    for n in nodes {
-        if let Err(e) = n.shutdown().await {
-            eprintln!("spanlite demo: shutting a node down: {e}");
-        }
-    }
+    eprintln!("Starting a 3-node cluster …");
+    let cluster = EmbeddedCluster::start(3).await?;
+    eprintln!("Data in {}", cluster.dir().display());
+    let outcome = populate_and_shell(&cluster, script).await;
+    cluster.shutdown().await;
     outcome
 }
 
-async fn admin(addr: &str) -> Result<AdminServiceClient<tonic::transport::Channel>, String> {
-    let ch = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .connect()
-        .await
-        .map_err(|e| format!("{addr}: {e}"))?;
-    Ok(AdminServiceClient::new(ch))
-}
-
 async fn populate_and_shell(
-    addrs: &[String],
-    nodes: &[RunningNode],
+    cluster: &EmbeddedCluster,
     script: Option<String>,
 ) -> Result<ExitCode, String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    // Init once every node has joined.
-    loop {
-        let r = admin(&addrs[0])
-            .await?
-            .init(InitRequest {})
-            .await
-            .map_err(|s| s.message().to_string())?
-            .into_inner();
-        if r.error.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(format!("init: {}", r.error));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut session = Session::new(nodes[0].context.gateway.clone());
+    let mut session = Session::new(cluster.gateway());
     let mut sql = String::from(
         "CREATE TABLE accounts (id INT PRIMARY KEY, owner TEXT NOT NULL, balance INT NOT NULL DEFAULT 0);",
     );
@@ -134,32 +61,9 @@ async fn populate_and_shell(
     let mut tablet = FIRST_DATA_TABLET;
     for id in [26, 51, 76] {
         let key = def.row_key(&[Value::Int(id)]).map_err(|e| e.to_string())?;
-        tablet = loop {
-            let mut split = None;
-            for a in addrs {
-                let r = admin(a)
-                    .await?
-                    .split_tablet(SplitTabletRequest {
-                        tablet_id: tablet,
-                        split_key: key.clone(),
-                    })
-                    .await
-                    .map_err(|s| s.message().to_string())?
-                    .into_inner();
-                if r.error.is_empty() {
-                    split = r.right.map(|d| d.tablet_id);
-                    break;
-                }
-            }
-            if let Some(right) = split {
-                break right;
-            }
-            if Instant::now() > deadline {
-                return Err("could not split the accounts table".into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        tablet = cluster.split(tablet, &key).await?;
     }
+    let addrs = cluster.addrs();
     eprintln!(
         "Ready: table accounts ({ACCOUNTS} rows, 1000 each) over 4 tablets; nodes at {}.\n\
          Try: SELECT * FROM accounts LIMIT 5;\n     \

@@ -5,6 +5,9 @@
 //! - [`raft`]: the openraft glue (type config, log store on the node WAL,
 //!   tablet state machine, snapshots, gRPC transport).
 //! - [`directory`]: key ranges and tablet descriptors.
+//! - [`embedded`]: a whole cluster inside this process (demo, SQL logic
+//!   tests).
+//! - [`slt`]: the sqllogictest runner (`spanlite sqllogictest`).
 //!
 //! The command line offers only what is built (`spanlite --help`).
 
@@ -14,12 +17,14 @@
 mod cli;
 mod demo;
 pub mod directory;
+pub mod embedded;
 pub mod gateway;
 pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod service;
 pub mod shell;
+pub mod slt;
 pub mod sql;
 pub mod tablet;
 
