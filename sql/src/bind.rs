@@ -34,6 +34,9 @@ struct Entry {
     name: String,
     columns: Vec<String>,
     offset: usize,
+    /// Columns merged into an earlier table's by JOIN … USING / NATURAL:
+    /// not found by unqualified names, not in `*`.
+    hidden: Vec<usize>,
 }
 
 /// The grouping of a grouped block, while its select list is bound.
@@ -345,6 +348,8 @@ struct Item {
     source: Source,
     kind: JoinKind,
     on: Option<Expr>,
+    /// Equalities of JOIN … USING / NATURAL JOIN.
+    using: Vec<BExpr>,
     offset: usize,
     width: usize,
 }
@@ -442,6 +447,7 @@ impl<'a> Binder<'a> {
             name: name.to_string(),
             columns: def.columns.iter().map(|c| c.name.clone()).collect(),
             offset,
+            hidden: Vec::new(),
         });
         scope.types.extend(def.columns.iter().map(|c| Some(c.ty)));
     }
@@ -666,6 +672,8 @@ impl<'a> Binder<'a> {
                 let (kind, constraint) = match &join.join_operator {
                     JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c),
                     JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+                    JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (JoinKind::Right, c),
+                    JoinOperator::FullOuter(c) => (JoinKind::Full, c),
                     JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
                     other => {
                         return Err(SqlError::not_supported(format!(
@@ -676,17 +684,38 @@ impl<'a> Binder<'a> {
                 };
                 let on = match constraint {
                     JoinConstraint::On(e) => Some(e.clone()),
-                    JoinConstraint::None => None,
-                    JoinConstraint::Using(_) | JoinConstraint::Natural => {
-                        return Err(SqlError::not_supported(
-                            "JOIN … USING and NATURAL JOIN (write the ON condition)",
-                        ));
-                    }
+                    _ => None,
                 };
-                if kind == JoinKind::Left && on.is_none() {
-                    return Err(SqlError::syntax("LEFT JOIN needs an ON condition"));
+                if matches!(kind, JoinKind::Left | JoinKind::Right | JoinKind::Full)
+                    && matches!(constraint, JoinConstraint::None)
+                {
+                    return Err(SqlError::syntax("an outer join needs ON or USING"));
                 }
                 self.add_item(&join.relation, kind, on, for_update, &mut items)?;
+                let names: Option<Vec<String>> = match constraint {
+                    JoinConstraint::Using(cols) => {
+                        Some(cols.iter().map(object_name).collect::<Result<Vec<_>>>()?)
+                    }
+                    JoinConstraint::Natural => {
+                        let scope = self.scope();
+                        let (last, earlier) = scope.entries.split_last().unzip();
+                        let earlier = earlier.unwrap_or_default();
+                        Some(last.map_or(Vec::new(), |l| {
+                            l.columns
+                                .iter()
+                                .filter(|c| earlier.iter().any(|e| e.columns.contains(c)))
+                                .cloned()
+                                .collect()
+                        }))
+                    }
+                    _ => None,
+                };
+                if let Some(names) = names {
+                    let eqs = self.using(&names, kind == JoinKind::Right)?;
+                    if let Some(item) = items.last_mut() {
+                        item.using = eqs;
+                    }
+                }
             }
         }
         if items.is_empty() {
@@ -694,6 +723,7 @@ impl<'a> Binder<'a> {
                 source: Source::Unit,
                 kind: JoinKind::First,
                 on: None,
+                using: Vec::new(),
                 offset: 0,
                 width: 0,
             });
@@ -758,7 +788,7 @@ impl<'a> Binder<'a> {
                         return Err(SqlError::syntax("SELECT * with no tables specified"));
                     }
                     for e in 0..n {
-                        self.expand(e, &mut projection, &mut columns)?;
+                        self.expand(e, false, &mut projection, &mut columns)?;
                     }
                 }
                 SelectItem::QualifiedWildcard(kind, _) => {
@@ -778,7 +808,7 @@ impl<'a> Binder<'a> {
                                 "missing FROM-clause entry for table \"{name}\""
                             ))
                         })?;
-                    self.expand(e, &mut projection, &mut columns)?;
+                    self.expand(e, true, &mut projection, &mut columns)?;
                 }
                 SelectItem::UnnamedExpr(e) => {
                     let b = self.expr(e)?;
@@ -870,18 +900,67 @@ impl<'a> Binder<'a> {
         Ok(g)
     }
 
+    /// The equalities of `JOIN … USING (names)` between the last FROM
+    /// entry and the one earlier entry with each name; the last entry's
+    /// columns (the earlier one's for a RIGHT JOIN) are merged away.
+    fn using(&mut self, names: &[String], right: bool) -> Result<Vec<BExpr>> {
+        let scope = self.scope();
+        let Some((last, earlier)) = scope.entries.split_last_mut() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let r = last.columns.iter().position(|c| c == name).ok_or_else(|| {
+                SqlError::undefined_column(format!(
+                    "column \"{name}\" specified in USING clause does not exist in right table"
+                ))
+            })?;
+            let mut found = earlier
+                .iter_mut()
+                .filter_map(|e| e.columns.iter().position(|c| c == name).map(|c| (e, c)));
+            let Some((left, l)) = found.next() else {
+                return Err(SqlError::undefined_column(format!(
+                    "column \"{name}\" specified in USING clause does not exist in left table"
+                )));
+            };
+            if found.next().is_some() {
+                return Err(SqlError {
+                    code: "42702",
+                    message: format!(
+                        "common column name \"{name}\" appears more than once in left table"
+                    ),
+                });
+            }
+            out.push(BExpr::Binary(
+                Box::new(BExpr::Column(left.offset + l)),
+                BinOp::Eq,
+                Box::new(BExpr::Column(last.offset + r)),
+            ));
+            if right {
+                left.hidden.push(l);
+            } else {
+                last.hidden.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     /// The columns of FROM entry `e` as select items.
     fn expand(
         &mut self,
         e: usize,
+        all: bool,
         projection: &mut Vec<BExpr>,
         columns: &mut Vec<(String, Option<DataType>)>,
     ) -> Result<()> {
-        let (offset, names) = {
+        let (offset, names, hidden) = {
             let entry = &self.scope().entries[e];
-            (entry.offset, entry.columns.clone())
+            (entry.offset, entry.columns.clone(), entry.hidden.clone())
         };
         for (i, name) in names.into_iter().enumerate() {
+            if !all && hidden.contains(&i) {
+                continue;
+            }
             let b = self.column_ref(0, offset + i, &name)?;
             columns.push((name, self.type_of(&b)));
             projection.push(b);
@@ -946,6 +1025,7 @@ impl<'a> Binder<'a> {
                     name: entry_name.clone(),
                     columns: names,
                     offset,
+                    hidden: Vec::new(),
                 });
                 scope.types.extend(def.columns.iter().map(|c| Some(c.ty)));
                 items.push(Item {
@@ -962,6 +1042,7 @@ impl<'a> Binder<'a> {
                     })),
                     kind,
                     on,
+                    using: Vec::new(),
                     offset,
                     width,
                 });
@@ -988,6 +1069,7 @@ impl<'a> Binder<'a> {
                     name: entry_name.clone(),
                     columns: names,
                     offset,
+                    hidden: Vec::new(),
                 });
                 scope.types.extend(types);
                 items.push(Item {
@@ -1000,6 +1082,7 @@ impl<'a> Binder<'a> {
                     },
                     kind,
                     on,
+                    using: Vec::new(),
                     offset,
                     width,
                 });
@@ -1035,17 +1118,43 @@ impl<'a> Binder<'a> {
             columns_of(e, &mut cols);
             cols.iter().fold(0u64, |m, &c| m | (1 << owner[c]))
         };
-        let outer_join = items.iter().any(|i| i.kind == JoinKind::Left);
+        let outer_join = items
+            .iter()
+            .any(|i| matches!(i.kind, JoinKind::Left | JoinKind::Right | JoinKind::Full));
+        let mut items = items;
+        // `a RIGHT JOIN b` is `b LEFT JOIN a` (rows keep their layout, so
+        // only the order of the steps changes).
+        let mut syntax_order: Vec<usize> = (0..items.len()).collect();
+        for i in 1..items.len() {
+            if items[i].kind == JoinKind::Right {
+                if i != 1 {
+                    return Err(SqlError::not_supported(
+                        "RIGHT JOIN after other joins (write it as a LEFT JOIN)",
+                    ));
+                }
+                items[0].kind = JoinKind::Left;
+                items[1].kind = JoinKind::First;
+                items[0].on = items[1].on.take();
+                items[0].using = std::mem::take(&mut items[1].using);
+                syntax_order.swap(0, 1);
+            }
+        }
         let mut filters: Vec<Vec<BExpr>> = vec![Vec::new(); items.len()];
         let mut final_filter = Vec::new();
         let mut item_on: Vec<Vec<BExpr>> = vec![Vec::new(); items.len()];
         let mut pool: Vec<(BExpr, u64)> = Vec::new();
         let mut nullable = vec![false; items.len()];
         for (i, item) in items.iter().enumerate() {
-            nullable[i] = item.kind == JoinKind::Left;
+            match item.kind {
+                JoinKind::Left => nullable[i] = true,
+                // Both sides of a FULL JOIN (everything joined before it).
+                JoinKind::Full => nullable[..=i].iter_mut().for_each(|n| *n = true),
+                _ => {}
+            }
         }
         // ON conditions.
-        for (i, item) in items.iter().enumerate() {
+        for (i, item) in items.iter_mut().enumerate() {
+            let mut cs = std::mem::take(&mut item.using);
             if let Some(on) = &item.on {
                 if has_aggregate(on) {
                     return Err(SqlError::grouping(
@@ -1053,8 +1162,9 @@ impl<'a> Binder<'a> {
                     ));
                 }
                 let b = self.expr(on)?;
-                let mut cs = Vec::new();
                 conjuncts(b, &mut cs);
+            }
+            {
                 if outer_join {
                     item_on[i] = cs;
                 } else {
@@ -1091,12 +1201,12 @@ impl<'a> Binder<'a> {
         // Join order: FROM order with outer joins; otherwise greedy, each
         // next item sharing an equality with the ones joined.
         let n = items.len();
-        let mut order = vec![0usize];
-        let mut joined: u64 = 1;
+        let mut order = vec![syntax_order[0]];
+        let mut joined: u64 = 1 << syntax_order[0];
         while order.len() < n {
             let remaining: Vec<usize> = (0..n).filter(|i| joined & (1 << i) == 0).collect();
             let next = if outer_join {
-                remaining[0]
+                syntax_order[order.len()]
             } else {
                 let links = |j: usize, equi_only: bool| {
                     rest.iter().any(|(c, m)| {
@@ -1130,7 +1240,7 @@ impl<'a> Binder<'a> {
             if outer_join {
                 for c in std::mem::take(&mut item_on[i]) {
                     let m = mask_of(&c);
-                    if m == bit && !has_subquery(&c) {
+                    if m == bit && !has_subquery(&c) && item.kind != JoinKind::Full {
                         // A condition on the joined table alone filters it
                         // before matching (also right for LEFT JOIN).
                         filters[i].push(c);
@@ -1138,7 +1248,7 @@ impl<'a> Binder<'a> {
                         && let Some(k) = self.equi_key(&c, joined, i, &mask_of)
                     {
                         keys.push(k);
-                    } else if item.kind == JoinKind::Left {
+                    } else if matches!(item.kind, JoinKind::Left | JoinKind::Full) {
                         on.push(c);
                     } else {
                         after.push(c);
@@ -1162,8 +1272,8 @@ impl<'a> Binder<'a> {
             }
             let kind = if pos == 0 {
                 JoinKind::First
-            } else if item.kind == JoinKind::Left {
-                JoinKind::Left
+            } else if matches!(item.kind, JoinKind::Left | JoinKind::Full) {
+                item.kind
             } else {
                 JoinKind::Inner
             };
@@ -1258,7 +1368,9 @@ impl<'a> Binder<'a> {
                     continue;
                 }
                 qualifier_seen = true;
-                if let Some(c) = e.columns.iter().position(|x| x == name) {
+                if let Some(c) = e.columns.iter().position(|x| x == name)
+                    && (qualifier.is_some() || !e.hidden.contains(&c))
+                {
                     if found.is_some() {
                         return Err(SqlError {
                             code: "42702",
@@ -1363,6 +1475,13 @@ impl<'a> Binder<'a> {
                 DataType::from_sql(&t.data_type)?,
             ),
             Expr::Nested(inner) => self.expr(inner)?,
+            // -9223372036854775808 is an INT, though its digits alone are not.
+            Expr::UnaryOp { op: U::Minus, expr }
+                if matches!(&**expr, Expr::Value(v) if matches!(&v.value, ast::Value::Number(n, _)
+                    if format!("-{n}").parse::<i64>().is_ok() && n.parse::<i64>().is_err())) =>
+            {
+                BExpr::Const(Value::Int(i64::MIN))
+            }
             Expr::UnaryOp { op, expr } => {
                 let b = self.expr(expr)?;
                 match op {

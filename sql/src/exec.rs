@@ -651,9 +651,10 @@ async fn drop_indexes(
             if if_exists {
                 continue;
             }
-            return Err(SqlError::undefined_table(format!(
-                "index \"{name}\" does not exist"
-            )));
+            return Err(SqlError {
+                code: "42704",
+                message: format!("index \"{name}\" does not exist"),
+            });
         };
         let Some(pos) = def.indexes.iter().position(|i| i.name == name) else {
             continue;

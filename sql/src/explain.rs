@@ -98,7 +98,8 @@ fn joins(s: &Select, n: usize, depth: usize, out: &mut Vec<String>) {
         return;
     }
     let kind = match step.kind {
-        JoinKind::Left => "Left",
+        JoinKind::Left | JoinKind::Right => "Left",
+        JoinKind::Full => "Full",
         _ => "Inner",
     };
     let how = if step.keys.is_empty() {

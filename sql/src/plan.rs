@@ -293,6 +293,9 @@ pub enum JoinKind {
     First,
     Inner,
     Left,
+    /// Planned as a LEFT JOIN with the sides swapped.
+    Right,
+    Full,
 }
 
 /// One source of a SELECT block and how it joins the steps before it.

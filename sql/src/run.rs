@@ -351,8 +351,7 @@ pub fn query(q: &Query, outer: &[&[Value]]) -> Result<Vec<Row>> {
     if !q.order.is_empty() {
         rows.sort_by(|a, b| {
             for (i, key) in q.order.iter().enumerate() {
-                let o = sort_cmp(&a.1[i], &b.1[i], key.nulls_first);
-                let o = if key.descending { o.reverse() } else { o };
+                let o = sort_cmp(&a.1[i], &b.1[i], key.nulls_first, key.descending);
                 if o != Ordering::Equal {
                     return o;
                 }
@@ -387,8 +386,9 @@ pub fn query(q: &Query, outer: &[&[Value]]) -> Result<Vec<Row>> {
         .collect())
 }
 
-/// The NULL-aware total order of ORDER BY.
-fn sort_cmp(a: &Value, b: &Value, nulls_first: bool) -> Ordering {
+/// The NULL-aware total order of ORDER BY: values in the direction asked,
+/// NULLs first or last whatever the direction.
+fn sort_cmp(a: &Value, b: &Value, nulls_first: bool, descending: bool) -> Ordering {
     match (a, b) {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => {
@@ -405,7 +405,10 @@ fn sort_cmp(a: &Value, b: &Value, nulls_first: bool) -> Ordering {
                 Ordering::Less
             }
         }
-        (a, b) => a.compare(b).ok().flatten().unwrap_or(Ordering::Equal),
+        (a, b) => {
+            let o = a.compare(b).ok().flatten().unwrap_or(Ordering::Equal);
+            if descending { o.reverse() } else { o }
+        }
     }
 }
 
@@ -637,6 +640,8 @@ fn from_rows(s: &Select, outer: &[&[Value]]) -> Result<Vec<Row>> {
                 Some(t)
             };
             let all: Vec<usize> = (0..right.len()).collect();
+            let outer_join = matches!(step.kind, JoinKind::Left | JoinKind::Full);
+            let mut right_matched = vec![false; right.len()];
             for left in &rows {
                 let env = Env {
                     row: left,
@@ -666,14 +671,23 @@ fn from_rows(s: &Select, outer: &[&[Value]]) -> Result<Vec<Row>> {
                         outer,
                         output: &[],
                     };
-                    if step.kind == JoinKind::Left && !passes(&step.on, &menv)? {
+                    if outer_join && !passes(&step.on, &menv)? {
                         continue;
                     }
                     matched = true;
+                    right_matched[j] = true;
                     joined.push(m);
                 }
-                if step.kind == JoinKind::Left && !matched {
+                if outer_join && !matched {
                     joined.push(left.clone());
+                }
+            }
+            if step.kind == JoinKind::Full {
+                // Right rows nothing matched, with NULLs on the left.
+                for (r, matched) in right.iter().zip(right_matched) {
+                    if !matched {
+                        joined.push(r.clone());
+                    }
                 }
             }
             rows = joined;
@@ -1030,6 +1044,11 @@ fn in_values<'a>(
     items: impl Iterator<Item = &'a Value>,
     negated: bool,
 ) -> Result<Value> {
+    let mut items = items.peekable();
+    if items.peek().is_none() {
+        // Nothing to be in: false (NOT IN: true), even for NULL.
+        return Ok(Value::Bool(negated));
+    }
     if *v == Value::Null {
         return Ok(Value::Null);
     }

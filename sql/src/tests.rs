@@ -810,7 +810,7 @@ async fn secondary_indexes_are_used_and_maintained() {
         rows(&mut txn, "SELECT id FROM transfers WHERE src = 1").await,
         vec![vec![i(2)]]
     );
-    assert_eq!(code(&mut txn, "DROP INDEX by_src").await, "42P01");
+    assert_eq!(code(&mut txn, "DROP INDEX by_src").await, "42704");
     run(&mut txn, "DROP INDEX IF EXISTS by_src").await.unwrap();
     // DROP TABLE removes index entries too.
     run(&mut txn, "DROP TABLE users").await.unwrap();

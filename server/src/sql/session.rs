@@ -507,10 +507,9 @@ impl Session {
 
     fn begin(&mut self, modes: &[TransactionMode], as_of: Option<AsOf>) -> StatementResult {
         if self.open.is_some() {
-            return Err(SqlError {
-                code: "25001",
-                message: "there is already a transaction in progress".into(),
-            });
+            // PostgreSQL warns ("there is already a transaction in
+            // progress") and carries on with the open transaction.
+            return Ok(tag("BEGIN"));
         }
         let mut options = self.default_options();
         Self::apply_modes(&mut options, modes);
@@ -699,6 +698,14 @@ impl Session {
         let mut options = self.default_options();
         if let Some(a) = as_of {
             a.apply(&mut options);
+        }
+        // A lone SELECT is a strong read-only read: lock-free at a
+        // timestamp after everything committed before it (as in Spanner),
+        // so it neither blocks nor is blocked by transactions in progress.
+        if let Statement::Query(q) = stmt
+            && q.locks.is_empty()
+        {
+            options.read_only = true;
         }
         loop {
             let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
