@@ -150,15 +150,13 @@ impl SqlClient {
     }
 }
 
-/// Splits a script into statements (by parsing it); a syntax error is
-/// reported as the statement that failed.
+/// Splits a script into statements as written (the server parses them);
+/// an unterminated string or comment is reported as a syntax error.
 fn statements(script: &str) -> Result<Vec<String>, Outcome> {
-    spanlite_sql::parse(script)
-        .map(|s| s.iter().map(ToString::to_string).collect())
-        .map_err(|e| Outcome::Error {
-            sqlstate: e.code.to_string(),
-            message: e.message,
-        })
+    crate::sql::split_statements(script).map_err(|e| Outcome::Error {
+        sqlstate: e.code.to_string(),
+        message: e.message,
+    })
 }
 
 /// Prints an outcome; returns false for an error.

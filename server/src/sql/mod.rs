@@ -4,4 +4,4 @@
 
 mod session;
 
-pub use session::{Session, StatementResult};
+pub use session::{Session, StatementResult, split_statements};

@@ -182,9 +182,20 @@ fn byte_offsets(sql: &str) -> Vec<Vec<usize>> {
     lines
 }
 
+/// Splits `sql` into the texts of its statements, at top-level
+/// semicolons (not those in strings or comments); what a client sends one
+/// by one.
+pub fn split_statements(sql: &str) -> Result<Vec<String>, SqlError> {
+    Ok(pieces(sql, false)?.into_iter().map(|p| p.text).collect())
+}
+
 /// Splits `sql` into statements at top-level semicolons and cuts out
 /// `AS OF SYSTEM TIME '…'` clauses.
 fn split(sql: &str) -> Result<Vec<Piece>, SqlError> {
+    pieces(sql, true)
+}
+
+fn pieces(sql: &str, cut_as_of: bool) -> Result<Vec<Piece>, SqlError> {
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
         .tokenize_with_location()
         .map_err(|e| SqlError::syntax(e.to_string()))?;
@@ -218,6 +229,9 @@ fn split(sql: &str) -> Result<Vec<Piece>, SqlError> {
         let mut as_of = None;
         let word = |t: &TokenWithSpan, w: &str| matches!(&t.token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
         for i in 0..significant.len() {
+            if !cut_as_of {
+                break;
+            }
             let s = &significant[i..];
             if s.len() >= 5
                 && word(s[0], "as")
