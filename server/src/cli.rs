@@ -172,6 +172,11 @@ struct StartArgs {
     /// timestamps; `0s` turns it off.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     safe_time_interval: Duration,
+    /// Fault injection (needs --enable-fault-injection): dial peer address
+    /// PEER through PROXY instead, e.g. `127.0.0.1:7002=127.0.0.1:9012`; a
+    /// test harness puts a proxy it controls on every link to cut it.
+    #[arg(long, value_delimiter = ',', value_name = "PEER=PROXY")]
+    dial_via: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -283,6 +288,15 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     config.time_masters = args.time_masters;
     config.fault_injection = args.enable_fault_injection;
     config.safe_time_every = args.safe_time_interval;
+    if !args.dial_via.is_empty() && !args.enable_fault_injection {
+        return Err("--dial-via is a fault-injection aid: it needs --enable-fault-injection".into());
+    }
+    for pair in &args.dial_via {
+        let Some((peer, proxy)) = pair.split_once('=') else {
+            return Err(format!("--dial-via {pair}: expected PEER=PROXY"));
+        };
+        config.dial_via.insert(peer.to_string(), proxy.to_string());
+    }
     config.timing = RaftTiming {
         heartbeat: args.raft_heartbeat,
         election_min: args.raft_election_timeout,

@@ -2,7 +2,12 @@
 //! `spanlite` processes on loopback, a nemesis (kill, pause, partition, clock
 //! skew), bank and list-append workloads, and history checkers.
 //!
-//! Status: not built yet — the Jepsen-suite issue fills it. It exports nothing.
+//! - [`proxy`]: TCP proxies on every link between nodes (partitions);
+//! - [`cluster`]: real `spanlite` processes with kill/restart, pause,
+//!   partitions, clock skew and leader lookup.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod cluster;
+pub mod proxy;

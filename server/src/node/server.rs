@@ -69,6 +69,9 @@ pub struct NodeConfig {
     /// An idle leader advances its followers' safe time this often (zero:
     /// never).
     pub safe_time_every: Duration,
+    /// Fault injection: reach peer addresses through these proxies
+    /// (`peer → proxy`); see `RaftTransportConfig::dial_via`.
+    pub dial_via: std::collections::HashMap<String, String>,
 }
 
 impl NodeConfig {
@@ -91,6 +94,7 @@ impl NodeConfig {
             checkpoint_interval: Duration::from_secs(60),
             txn_idle_timeout: Duration::from_secs(10),
             safe_time_every: Duration::from_secs(5),
+            dial_via: std::collections::HashMap::new(),
         }
     }
 }
@@ -236,6 +240,7 @@ async fn start_inner(
     store_config.timing = config.timing;
     store_config.txn_idle_timeout = config.txn_idle_timeout;
     store_config.safe_time_every = config.safe_time_every;
+    store_config.transport.dial_via = config.dial_via.clone();
     let peers = crate::raft::Peers::new(store_config.transport.clone());
     let sources: Vec<Arc<dyn TimeSource>> = if is_master {
         vec![Arc::new(ReferenceClockSource::new(

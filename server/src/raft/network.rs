@@ -44,6 +44,10 @@ pub struct RaftTransportConfig {
     pub snapshot_chunk_bytes: usize,
     /// Pause after a peer was unreachable before openraft retries it.
     pub unreachable_backoff: Duration,
+    /// Fault injection: dial these addresses through others instead
+    /// (`peer address → proxy address`), so a test harness can put a proxy
+    /// it controls on every link between nodes. Empty in production.
+    pub dial_via: HashMap<String, String>,
 }
 
 impl Default for RaftTransportConfig {
@@ -53,6 +57,7 @@ impl Default for RaftTransportConfig {
             snapshot_timeout: Duration::from_secs(120),
             snapshot_chunk_bytes: 1 << 20,
             unreachable_backoff: Duration::from_millis(200),
+            dial_via: HashMap::new(),
         }
     }
 }
@@ -115,7 +120,8 @@ impl Peers {
         if let Some(ch) = channels.get(addr) {
             return Ok(ch.clone());
         }
-        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+        let target = self.config.dial_via.get(addr).map_or(addr, String::as_str);
+        let ch = Endpoint::from_shared(format!("http://{target}"))?
             .connect_timeout(self.config.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))

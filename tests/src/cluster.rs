@@ -1,0 +1,355 @@
+//! A cluster of real `spanlite` processes on loopback, each link between
+//! them through a [`Proxies`] proxy, with the controls a nemesis needs:
+//! SIGKILL and restart, SIGSTOP/SIGCONT, partitions, clock skew, and who
+//! leads which tablet.
+//!
+//! Processes are started and stopped by PID (never by name); the data and
+//! logs live in a temporary directory removed on drop, unless the run
+//! asks to keep it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::{InitRequest, SetClockSkewRequest, StatusRequest};
+use tokio::process::{Child, Command};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::proxy::Proxies;
+
+/// Errors of the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// Starting or controlling a process failed.
+    #[error("process: {0}")]
+    Process(String),
+    /// The cluster did not reach a state in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// I/O (temp dirs, ports, logs).
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Results of the harness.
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+
+/// One node process.
+#[derive(Debug)]
+struct NodeProc {
+    id: u64,
+    addr: String,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+/// A cluster of `spanlite start` processes.
+#[derive(Debug)]
+pub struct ProcessCluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    nodes: Vec<NodeProc>,
+    proxies: Proxies,
+}
+
+/// A free loopback port: bound, read, released (the process binds it a
+/// moment later; a clash makes it exit, and start reports that).
+fn free_port() -> Result<String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.to_string())
+}
+
+async fn admin(addr: &str) -> Result<AdminServiceClient<Channel>> {
+    let ch = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| HarnessError::Process(e.to_string()))?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|e| HarnessError::Process(format!("{addr}: {e}")))?;
+    Ok(AdminServiceClient::new(ch))
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid` with kill(1).
+async fn signal(pid: u32, signal: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .await?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(HarnessError::Process(format!("kill -{signal} {pid}: {status}")))
+    }
+}
+
+impl ProcessCluster {
+    /// Starts `n` nodes of `bin` with proxies on every link, initializes
+    /// the cluster and waits until it serves SQL. `extra` arguments go to
+    /// every `spanlite start`.
+    pub async fn start(bin: &Path, n: usize, extra: &[String]) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("spanlite-jepsen-").tempdir()?;
+        let addrs: Vec<String> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
+        let mut proxies = Proxies::new();
+        for i in 0..n {
+            for j in 0..n {
+                if i != j {
+                    proxies.add(i, j, addrs[j].clone()).await?;
+                }
+            }
+        }
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let mut join = vec![addrs[i].clone()];
+            let mut via = Vec::new();
+            for j in (0..n).filter(|&j| j != i) {
+                join.push(addrs[j].clone());
+                let proxy = proxies
+                    .addr(i, j)
+                    .ok_or_else(|| HarnessError::Process("missing proxy".into()))?;
+                via.push(format!("{}={proxy}", addrs[j]));
+            }
+            let data = dir.path().join(format!("node{}", i + 1));
+            let mut args = vec![
+                "start".to_string(),
+                "--node-id".into(),
+                (i + 1).to_string(),
+                "--listen".into(),
+                addrs[i].clone(),
+                "--join".into(),
+                join.join(","),
+                "--data-dir".into(),
+                data.display().to_string(),
+                "--enable-fault-injection".into(),
+                "--dial-via".into(),
+                via.join(","),
+            ];
+            args.extend(extra.iter().cloned());
+            nodes.push(NodeProc {
+                id: i as u64 + 1,
+                addr: addrs[i].clone(),
+                args,
+                log: dir.path().join(format!("node{}.log", i + 1)),
+                child: None,
+                paused: false,
+            });
+        }
+        let mut cluster = ProcessCluster {
+            bin: bin.to_path_buf(),
+            dir,
+            nodes,
+            proxies,
+        };
+        for i in 0..n {
+            cluster.spawn(i)?;
+        }
+        cluster.init().await?;
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<()> {
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)?;
+        let child = Command::new(&self.bin)
+            .args(&node.args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| HarnessError::Process(format!("{}: {e}", self.bin.display())))?;
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    /// Initializes the cluster once every node answers.
+    async fn init(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let first = self.nodes[0].addr.clone();
+        loop {
+            let attempt = async {
+                let mut c = admin(&first).await?;
+                let r = c
+                    .init(InitRequest {})
+                    .await
+                    .map_err(|s| HarnessError::Process(s.message().to_string()))?
+                    .into_inner();
+                if r.error.is_empty() || r.error.contains("already") {
+                    Ok(())
+                } else {
+                    Err(HarnessError::Process(r.error))
+                }
+            };
+            match attempt.await {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(HarnessError::Timeout(format!("cluster init: {e}")));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True for a cluster without nodes (never, once started).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The SQL/gRPC address of every node.
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr.clone()).collect()
+    }
+
+    /// The temporary directory (data and logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The proxies (for partitions).
+    pub fn proxies(&self) -> &Proxies {
+        &self.proxies
+    }
+
+    /// SIGKILLs node `i` (no clean shutdown) and reaps it.
+    pub async fn kill(&mut self, i: usize) -> Result<()> {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            if self.nodes[i].paused
+                && let Some(pid) = child.id()
+            {
+                // A stopped process dies of SIGKILL too; resume it anyway
+                // so nothing lingers half-stopped.
+                let _ = signal(pid, "CONT").await;
+            }
+            child.kill().await?;
+        }
+        self.nodes[i].paused = false;
+        Ok(())
+    }
+
+    /// Starts node `i` again with the same arguments and data dir.
+    pub async fn restart(&mut self, i: usize) -> Result<()> {
+        if self.nodes[i].child.is_none() {
+            // Its port may take a moment to be free again.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpListener::bind(&self.nodes[i].addr).is_err() {
+                if Instant::now() > deadline {
+                    return Err(HarnessError::Timeout(format!(
+                        "port {} of node {} to be free",
+                        self.nodes[i].addr, self.nodes[i].id
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            self.spawn(i)?;
+        }
+        Ok(())
+    }
+
+    /// SIGSTOPs node `i`.
+    pub async fn pause(&mut self, i: usize) -> Result<()> {
+        if let Some(pid) = self.nodes[i].child.as_ref().and_then(Child::id) {
+            signal(pid, "STOP").await?;
+            self.nodes[i].paused = true;
+        }
+        Ok(())
+    }
+
+    /// SIGCONTs node `i`.
+    pub async fn resume(&mut self, i: usize) -> Result<()> {
+        if let Some(pid) = self.nodes[i].child.as_ref().and_then(Child::id) {
+            signal(pid, "CONT").await?;
+        }
+        self.nodes[i].paused = false;
+        Ok(())
+    }
+
+    /// Sets node `i`'s clock offset (through the Admin fault hook).
+    pub async fn skew(&self, i: usize, offset: Duration, ahead: bool) -> Result<()> {
+        let nanos = i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
+        let r = admin(&self.nodes[i].addr)
+            .await?
+            .set_clock_skew(SetClockSkewRequest {
+                offset_nanos: if ahead { nanos } else { -nanos },
+                drift_ppm: 0.0,
+            })
+            .await
+            .map_err(|s| HarnessError::Process(s.message().to_string()))?
+            .into_inner();
+        if r.error.is_empty() {
+            Ok(())
+        } else {
+            Err(HarnessError::Process(r.error))
+        }
+    }
+
+    /// The node (index) that leads the tablet holding `key`, if one
+    /// answers as leader.
+    pub async fn leader_of(&self, key: &[u8]) -> Option<usize> {
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.child.is_none() || n.paused {
+                continue;
+            }
+            let Ok(mut c) = admin(&n.addr).await else {
+                continue;
+            };
+            let Ok(status) = c.status(StatusRequest {}).await else {
+                continue;
+            };
+            for t in status.into_inner().tablets {
+                let Some(d) = t.descriptor else { continue };
+                let Some(r) = d.range else { continue };
+                let inside = key >= r.start.as_slice() && (r.end.is_empty() || key < r.end.as_slice());
+                if t.is_leader && inside {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
+    /// Heals partitions, resumes paused nodes, restarts dead ones and
+    /// clears clock skew: the state checks run in.
+    pub async fn recover(&mut self) -> Result<()> {
+        self.proxies.heal();
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].paused {
+                self.resume(i).await?;
+            }
+            if self.nodes[i].child.is_none() {
+                self.restart(i).await?;
+            }
+        }
+        for i in 0..self.nodes.len() {
+            // A node just restarted may not answer yet; retry a while.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match self.skew(i, Duration::ZERO, true).await {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() > deadline => return Err(e),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the data dir and logs after the run (for a failed check).
+    pub fn keep(self) -> PathBuf {
+        let ProcessCluster { dir, .. } = self;
+        dir.keep()
+    }
+}
