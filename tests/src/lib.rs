@@ -2,7 +2,15 @@
 //! `spanlite` processes on loopback, a nemesis (kill, pause, partition, clock
 //! skew), bank and list-append workloads, and history checkers.
 //!
-//! Status: not built yet — the Jepsen-suite issue fills it. It exports nothing.
+//! Built so far:
+//!
+//! - [`history`]: the history model (invocations and their `Ok`/`Fail`/`Info`
+//!   completions), a concurrent [`history::Recorder`], JSON-lines files.
+//!
+//! Not built yet: the checkers, the process harness, the nemesis and the
+//! workloads' clients.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod history;
