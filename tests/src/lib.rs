@@ -2,6 +2,8 @@
 //! `spanlite` processes on loopback, a nemesis (kill, pause, partition, clock
 //! skew), bank and list-append workloads, and history checkers.
 //!
+//! - [`history`]: the history model (invocations and their `Ok`/`Fail`/`Info`
+//!   completions), a concurrent [`history::Recorder`], JSON-lines files;
 //! - [`proxy`]: TCP proxies on every link between nodes (partitions);
 //! - [`cluster`]: real `spanlite` processes with kill/restart, pause,
 //!   partitions, clock skew and leader lookup.
@@ -10,4 +12,5 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cluster;
+pub mod history;
 pub mod proxy;
