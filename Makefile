@@ -5,6 +5,8 @@
 #                commit, 3-node replicated writes
 #   make idle-cpu  CPU used by an idle 3-node cluster with 20 tablets
 #   make fuzz-sql  the SQL fuzz tests with many more cases (FUZZ_CASES)
+#   make jepsen  the Jepsen-style run (real processes, every fault) for
+#                TIME seconds (default 600); make test runs a short one
 #   make slt     the SQL logic tests of tests/slt (also part of make test)
 #   make slt-corpus  SQLite's public sqllogictest files from ../shared/slt/sqlite:
 #                pass rate per file, never fails the build
@@ -27,7 +29,7 @@ CARGO ?= cargo
 #   make          (already here if you are reading this, but listed for clarity)
 SYSTEM_PACKAGES := libclang-dev g++ make
 
-.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen
 
 all: build
 
@@ -88,3 +90,10 @@ slt-corpus: deps
 FUZZ_CASES ?= 100000
 fuzz-sql: deps
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --workspace --lib -- fuzz
+
+# The Jepsen-style valid run for TIME seconds: 3 spanlite processes, bank and
+# list-append clients, every nemesis kind. Results (history, result.json,
+# summary.txt, latency.svg) go to $CARGO_TARGET_DIR/tmp/jepsen/.
+TIME ?= 600
+jepsen: deps
+	JEPSEN_SECS=$(TIME) JEPSEN_MIN_OPS=5000 $(CARGO) test --workspace --test jepsen -- --nocapture

@@ -92,7 +92,12 @@ impl ProcessCluster {
     /// the cluster and waits until it serves SQL. `extra` arguments go to
     /// every `spanlite start`.
     pub async fn start(bin: &Path, n: usize, extra: &[String]) -> Result<Self> {
-        let dir = tempfile::Builder::new().prefix("spanlite-jepsen-").tempdir()?;
+        // SPANLITE_KEEP_DIRS=1 keeps data and logs for a post-mortem.
+        let keep = std::env::var("SPANLITE_KEEP_DIRS").is_ok_and(|v| v == "1");
+        let dir = tempfile::Builder::new()
+            .prefix("spanlite-jepsen-")
+            .disable_cleanup(keep)
+            .tempdir()?;
         let addrs: Vec<String> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
         let mut proxies = Proxies::new();
         for i in 0..n {

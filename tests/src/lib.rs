@@ -6,11 +6,15 @@
 //!   completions), a concurrent [`history::Recorder`], JSON-lines files;
 //! - [`proxy`]: TCP proxies on every link between nodes (partitions);
 //! - [`cluster`]: real `spanlite` processes with kill/restart, pause,
-//!   partitions, clock skew and leader lookup.
+//!   partitions, clock skew and leader lookup;
+//! - [`nemesis`]: one fault at a time, every kind in turn, logged;
+//! - [`workload`]: bank and list-append clients recording their histories.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cluster;
 pub mod history;
+pub mod nemesis;
 pub mod proxy;
+pub mod workload;

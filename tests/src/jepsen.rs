@@ -1,0 +1,314 @@
+//! One Jepsen-style run: start a process cluster, load the tables, run the
+//! bank and list-append clients while the nemesis injects faults, then
+//! recover the cluster, take final reads through every node, check the
+//! histories and write the results.
+//!
+//! Files written to the run's output directory: `history.jsonl` (every
+//! invocation and completion), `result.json` (counts, faults, checker
+//! reports), `summary.txt` (the same in a paragraph) and `latency.svg`
+//! (latency over time, fault windows shaded).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use serde::Serialize;
+use spanlite_client::{Client, ClientOptions};
+use tokio::sync::{Mutex, watch};
+
+use crate::checker::bank::{self, BankReport};
+use crate::checker::list_append::{self, ListAppendReport};
+use crate::cluster::{HarnessError, ProcessCluster};
+use crate::history::{History, Outcome, Recorder};
+use crate::nemesis::{self, Fault, NemesisConfig, NemesisLog};
+use crate::workload::{self, Processes, WorkloadConfig};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The `spanlite` binary.
+    pub bin: PathBuf,
+    pub nodes: usize,
+    /// How long the clients run (faults included).
+    pub duration: Duration,
+    pub bank_clients: usize,
+    pub list_clients: usize,
+    pub workload: WorkloadConfig,
+    pub faults: Vec<Fault>,
+    pub hold: Duration,
+    pub rest: Duration,
+    /// Skew the list tablet's leader this far ahead for the whole run:
+    /// beyond ε, the run is *meant* to be found invalid.
+    pub skew_beyond_epsilon: Option<Duration>,
+    /// Where the files go.
+    pub out_dir: PathBuf,
+}
+
+impl RunConfig {
+    /// The default run for `bin`: 3 nodes, every fault kind.
+    pub fn new(bin: PathBuf, duration: Duration, out_dir: PathBuf) -> Self {
+        Self {
+            bin,
+            nodes: 3,
+            duration,
+            bank_clients: 4,
+            list_clients: 6,
+            workload: WorkloadConfig::default(),
+            faults: Fault::ALL.to_vec(),
+            hold: Duration::from_secs(4),
+            rest: Duration::from_secs(3),
+            skew_beyond_epsilon: None,
+            out_dir,
+        }
+    }
+}
+
+/// What a run found.
+#[derive(Debug, Serialize)]
+pub struct RunResult {
+    /// Every checker passed.
+    pub valid: bool,
+    /// Operations invoked, and how they ended.
+    pub ops: usize,
+    pub outcomes: BTreeMap<String, usize>,
+    pub nemesis: NemesisLog,
+    pub bank: BankReport,
+    pub list_append: ListAppendReport,
+    /// The final balances read through each node.
+    pub final_reads: Vec<BTreeMap<u64, i64>>,
+    /// The summary paragraph (also in `summary.txt`).
+    pub summary: String,
+    /// Where the files are.
+    pub out_dir: PathBuf,
+}
+
+/// The `spanlite` binary next to the running test executable (`cargo
+/// test` builds it in the same target dir), or `SPANLITE_BIN`.
+pub fn spanlite_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("SPANLITE_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/<test> → target/<profile>/spanlite
+    let profile_dir = exe.parent()?.parent()?;
+    let bin = profile_dir.join("spanlite");
+    bin.exists().then_some(bin)
+}
+
+/// The key prefix of a table's rows (table ids count from 1 in creation
+/// order; the bank table is created first).
+fn table_prefix(id: u32) -> Vec<u8> {
+    let mut k = vec![0x03];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+async fn client(addrs: &[String]) -> Result<Client, HarnessError> {
+    let options = ClientOptions::default()
+        .connect_timeout(Duration::from_secs(1))
+        .transaction_deadline(Duration::from_secs(5));
+    Client::connect_with(addrs.to_vec(), options)
+        .await
+        .map_err(|e| HarnessError::Process(format!("connecting: {e}")))
+}
+
+/// Runs one test end to end.
+pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
+    std::fs::create_dir_all(&cfg.out_dir)?;
+    let cluster = ProcessCluster::start(&cfg.bin, cfg.nodes, &[]).await?;
+    let addrs = cluster.addrs();
+    let setup_client = client(&addrs).await?;
+    workload::setup(&setup_client, &cfg.workload, Duration::from_secs(60))
+        .await
+        .map_err(HarnessError::Timeout)?;
+    let cluster = Arc::new(Mutex::new(cluster));
+
+    if let Some(skew) = cfg.skew_beyond_epsilon {
+        let c = cluster.lock().await;
+        let leader = c
+            .leader_of(&table_prefix(2))
+            .await
+            .ok_or_else(|| HarnessError::Process("no leader for the list table".into()))?;
+        c.skew(leader, skew, true).await?;
+    }
+
+    let recorder = Recorder::new();
+    let processes = Arc::new(Processes::default());
+    let elements = Arc::new(AtomicU64::new(1));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut clients = Vec::new();
+    for i in 0..cfg.bank_clients + cfg.list_clients {
+        // Each client prefers a different node first (then fails over).
+        let mut mine = addrs.clone();
+        mine.rotate_left(i % addrs.len());
+        let c = client(&mine).await?;
+        let task = if i < cfg.bank_clients {
+            tokio::spawn(workload::bank_client(
+                c,
+                cfg.workload.clone(),
+                recorder.clone(),
+                processes.clone(),
+                stop_rx.clone(),
+            ))
+        } else {
+            tokio::spawn(workload::list_append_client(
+                c,
+                cfg.workload.clone(),
+                recorder.clone(),
+                processes.clone(),
+                elements.clone(),
+                stop_rx.clone(),
+            ))
+        };
+        clients.push(task);
+    }
+    let nemesis = tokio::spawn(nemesis::run(
+        cluster.clone(),
+        NemesisConfig {
+            faults: cfg.faults.clone(),
+            hold: cfg.hold,
+            rest: cfg.rest,
+            leader_key: table_prefix(1),
+            small_skew: Duration::from_micros(200),
+        },
+        recorder.clone(),
+        stop_rx,
+    ));
+    tokio::time::sleep(cfg.duration).await;
+    stop_tx.send_replace(true);
+    let nemesis_log = nemesis
+        .await
+        .map_err(|e| HarnessError::Process(format!("nemesis: {e}")))?;
+    for c in clients {
+        let _ = c.await;
+    }
+
+    // Quiet the cluster, then read the final state through every node.
+    let mut cluster = match Arc::try_unwrap(cluster) {
+        Ok(m) => m.into_inner(),
+        Err(_) => return Err(HarnessError::Process("the cluster is still shared".into())),
+    };
+    if cfg.skew_beyond_epsilon.is_none() {
+        cluster.recover().await?;
+    }
+    let mut final_reads = Vec::new();
+    for a in &addrs {
+        let c = client(std::slice::from_ref(a)).await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match workload::read_balances(&c).await {
+                Ok(b) => {
+                    final_reads.push(b);
+                    break;
+                }
+                Err(e) if std::time::Instant::now() > deadline => {
+                    return Err(HarnessError::Timeout(format!("final read through {a}: {e}")));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+
+    let history = recorder.history();
+    let result = check(cfg, &history, nemesis_log, final_reads)?;
+    write_files(&cfg.out_dir, &history, &result)?;
+    if !result.valid {
+        // Keep the data and logs of an invalid run next to its results.
+        let kept = cluster.keep();
+        let _ = std::fs::write(
+            cfg.out_dir.join("cluster-dir.txt"),
+            kept.display().to_string(),
+        );
+    }
+    Ok(result)
+}
+
+fn check(
+    cfg: &RunConfig,
+    history: &History,
+    nemesis: NemesisLog,
+    final_reads: Vec<BTreeMap<u64, i64>>,
+) -> Result<RunResult, HarnessError> {
+    let total = cfg.workload.initial_balance * cfg.workload.accounts as i64;
+    let accounts: Vec<u64> = (0..cfg.workload.accounts).collect();
+    let initial: BTreeMap<u64, i64> = accounts
+        .iter()
+        .map(|&a| (a, cfg.workload.initial_balance))
+        .collect();
+    let bank = bank::check(history, &initial, &final_reads)
+        .map_err(|e| HarnessError::Process(format!("bank checker: {e}")))?;
+    let list_append = list_append::check(history)
+        .map_err(|e| HarnessError::Process(format!("list-append checker: {e}")))?;
+    let mut outcomes = BTreeMap::new();
+    let pairs = history
+        .pairs()
+        .map_err(|e| HarnessError::Process(format!("history: {e}")))?;
+    for p in &pairs {
+        let name = match p.outcome() {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        };
+        *outcomes.entry(name.to_string()).or_default() += 1;
+    }
+    let valid = bank.valid && list_append.valid;
+    let faults: Vec<String> = nemesis
+        .counts
+        .iter()
+        .map(|(k, v)| format!("{k} ×{v}"))
+        .collect();
+    let summary = format!(
+        "{verdict}: {ops} operations checked ({ok} ok, {fail} failed, {info} indeterminate) \
+         in {secs} s on {nodes} nodes; total {total} over {n} accounts. Faults injected: {faults}{errors}. \
+         Bank: {bank_s}. List-append: {la_s}.",
+        verdict = if valid { "VALID" } else { "INVALID" },
+        ops = pairs.len(),
+        ok = outcomes.get("ok").copied().unwrap_or(0),
+        fail = outcomes.get("fail").copied().unwrap_or(0),
+        info = outcomes.get("info").copied().unwrap_or(0),
+        secs = cfg.duration.as_secs(),
+        nodes = cfg.nodes,
+        n = accounts.len(),
+        faults = if faults.is_empty() { "none".to_string() } else { faults.join(", ") },
+        errors = if nemesis.errors.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} could not be injected: {})", nemesis.errors.len(), nemesis.errors.join("; "))
+        },
+        bank_s = bank.summary(),
+        la_s = list_append.summary(),
+    );
+    Ok(RunResult {
+        valid,
+        ops: pairs.len(),
+        outcomes,
+        nemesis,
+        bank,
+        list_append,
+        final_reads,
+        summary,
+        out_dir: cfg.out_dir.clone(),
+    })
+}
+
+fn write_files(dir: &Path, history: &History, result: &RunResult) -> Result<(), HarnessError> {
+    let file = std::fs::File::create(dir.join("history.jsonl"))?;
+    history
+        .write_json_lines(std::io::BufWriter::new(file))
+        .map_err(|e| HarnessError::Process(e.to_string()))?;
+    let json = serde_json::to_string_pretty(result)
+        .map_err(|e| HarnessError::Process(e.to_string()))?;
+    std::fs::write(dir.join("result.json"), json)?;
+    std::fs::write(dir.join("summary.txt"), format!("{}\n", result.summary))?;
+    let windows: Vec<(u64, u64, String)> = result
+        .nemesis
+        .windows
+        .iter()
+        .map(|w| (w.start_ns, w.end_ns, format!("{:?}", w.fault)))
+        .collect();
+    crate::plot::latency_svg(history, &windows, &dir.join("latency.svg"))
+        .map_err(|e| HarnessError::Process(format!("plot: {e}")))?;
+    Ok(())
+}
