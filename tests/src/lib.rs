@@ -6,11 +6,14 @@
 //!
 //! - [`history`]: the history model (invocations and their `Ok`/`Fail`/`Info`
 //!   completions), a concurrent [`history::Recorder`], JSON-lines files.
+//! - [`checker`]: the bank checker (conserved total, no negative balance,
+//!   final state reachable from the acknowledged transfers).
 //!
-//! Not built yet: the checkers, the process harness, the nemesis and the
-//! workloads' clients.
+//! Not built yet: the list-append checker, the process harness, the nemesis
+//! and the workloads' clients that produce histories.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod checker;
 pub mod history;
