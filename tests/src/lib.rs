@@ -7,10 +7,11 @@
 //! - [`history`]: the history model (invocations and their `Ok`/`Fail`/`Info`
 //!   completions), a concurrent [`history::Recorder`], JSON-lines files.
 //! - [`checker`]: the bank checker (conserved total, no negative balance,
-//!   final state reachable from the acknowledged transfers).
+//!   final state reachable from the acknowledged transfers) and an Elle-style
+//!   list-append checker (G0, G1a, G1b, G1c, G-single, G2, real-time cycles).
 //!
-//! Not built yet: the list-append checker, the process harness, the nemesis
-//! and the workloads' clients that produce histories.
+//! Not built yet: latency plots, the process harness, the nemesis and the
+//! workloads' clients that produce histories.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
