@@ -15,8 +15,9 @@ pub fn check(history: &History) -> Result<ListAppendReport, HistoryError> {
     let pairs = history.pairs()?;
     let txns: Vec<Txn<'_>> = pairs.iter().filter_map(Txn::from_pair).collect();
     let mut checker = Checker::new(txns)?;
-    checker.check_reads();
     checker.build_orders();
+    checker.check_reads();
+    checker.find_unobserved_appends();
     checker.check_intermediate_reads();
     checker.add_write_edges();
     checker.add_read_edges();
@@ -207,7 +208,35 @@ impl<'h> Checker<'h> {
 
     /// Per committed read: internal consistency, duplicates, garbage, G1a;
     /// marks indeterminate writers whose appends were read as committed.
+    ///
+    /// NB: most reads are prefixes of their key's version order, so the
+    /// writers of the order's elements are looked up once per key, and such a
+    /// read only needs the order's bad positions before its end. Other reads
+    /// (and reads with duplicates) are checked element by element.
     fn check_reads(&mut self) {
+        let mut bad_positions: HashMap<Key, (Vec<usize>, usize)> = HashMap::new();
+        let keys: Vec<Key> = self.orders.keys().copied().collect();
+        for key in keys {
+            let elements = self.orders[&key].elements;
+            let mut bad = Vec::new();
+            for (i, element) in elements.iter().enumerate() {
+                match self.writers.get(&(key, *element)).map(|w| w.txn) {
+                    None => bad.push(i),
+                    Some(w) => match self.txns[w].outcome {
+                        Outcome::Ok => {}
+                        Outcome::Info => self.committed[w] = true,
+                        Outcome::Fail => bad.push(i),
+                    },
+                }
+            }
+            let position = &self.orders[&key].position;
+            let first_duplicate = elements
+                .iter()
+                .enumerate()
+                .find(|(i, e)| position.get(e) != Some(i))
+                .map_or(usize::MAX, |(i, _)| i);
+            bad_positions.insert(key, (bad, first_duplicate));
+        }
         for t in 0..self.txns.len() {
             if self.txns[t].outcome != Outcome::Ok {
                 continue;
@@ -215,7 +244,19 @@ impl<'h> Checker<'h> {
             self.check_internal(t);
             let reads: Vec<(Key, &'h [Element])> = self.txns[t].reads().collect();
             for (key, list) in reads {
-                self.check_read_elements(t, key, list);
+                let order = self.orders.get(&key).map_or(&[][..], |o| o.elements);
+                match bad_positions.get(&key) {
+                    Some((bad, first_duplicate))
+                        if list.len() <= *first_duplicate && order.starts_with(list) =>
+                    {
+                        let seen = bad.iter().take_while(|i| **i < list.len());
+                        if seen.clone().next().is_some() {
+                            let elements: Vec<Element> = seen.map(|i| order[*i]).collect();
+                            self.check_read_elements(t, key, &elements);
+                        }
+                    }
+                    _ => self.check_read_elements(t, key, list),
+                }
             }
         }
     }
@@ -409,6 +450,11 @@ impl<'h> Checker<'h> {
                 },
             );
         }
+    }
+
+    /// The committed appends that no read saw, per key with an order (they
+    /// come after every observed element).
+    fn find_unobserved_appends(&mut self) {
         for (t, txn) in self.txns.iter().enumerate() {
             if !self.committed[t] {
                 continue;

@@ -472,15 +472,30 @@ impl Rng {
     }
 }
 
-fn simulate(seed: u64, txns: usize, clients: usize) -> History {
+/// How the simulated database runs a transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Database {
+    /// Atomically at its completion: strict serializable.
+    Serial,
+    /// Reads see the lists as of the invocation (plus the transaction's own
+    /// appends), appends apply at completion, nothing conflicts: read skew,
+    /// lost updates, write skew and stale reads.
+    SnapshotReadsNoConflicts,
+}
+
+/// The lists of some keys.
+type Lists = HashMap<Key, Vec<Element>>;
+
+fn simulate(seed: u64, txns: usize, clients: usize, database: Database) -> History {
     let mut rng = Rng(seed);
     let mut run = Run::default();
     let mut db: HashMap<Key, Vec<Element>> = HashMap::new();
     let mut next_element: HashMap<Key, Element> = HashMap::new();
-    // Per client slot: its process and its outstanding transaction.
+    // Per client slot: its process, its outstanding transaction and (for
+    // snapshot reads) the lists its reads will see.
     let mut process: Vec<ProcessId> = (0..clients as u64).collect();
     let mut next_process = clients as u64;
-    let mut outstanding: Vec<Option<Vec<MicroOp>>> = vec![None; clients];
+    let mut outstanding: Vec<Option<(Vec<MicroOp>, Lists)>> = vec![None; clients];
     let mut invoked = 0;
     while invoked < txns || outstanding.iter().any(Option::is_some) {
         let slot = rng.below(clients as u64) as usize;
@@ -503,23 +518,40 @@ fn simulate(seed: u64, txns: usize, clients: usize) -> History {
                         }
                     })
                     .collect::<Vec<_>>();
+                let snapshot = match database {
+                    Database::Serial => HashMap::new(),
+                    Database::SnapshotReadsNoConflicts => mops
+                        .iter()
+                        .map(|mop| (mop.key(), db.get(&mop.key()).cloned().unwrap_or_default()))
+                        .collect(),
+                };
                 run.invoke(process[slot], &mops);
-                outstanding[slot] = Some(mops);
+                outstanding[slot] = Some((mops, snapshot));
                 invoked += 1;
             }
             None => {}
-            Some(mops) => {
+            Some((mops, mut snapshot)) => {
                 let roll = rng.below(100);
                 let applies = roll < 90 || (roll >= 95 && rng.below(2) == 0);
                 let mut done = mops.clone();
                 if applies {
                     for mop in &mut done {
-                        match mop {
-                            MicroOp::Append { key, value } => {
+                        match (database, mop) {
+                            (Database::Serial, MicroOp::Append { key, value }) => {
                                 db.entry(*key).or_default().push(*value)
                             }
-                            MicroOp::Read { key, list } => {
+                            (Database::Serial, MicroOp::Read { key, list }) => {
                                 *list = Some(db.get(key).cloned().unwrap_or_default())
+                            }
+                            (
+                                Database::SnapshotReadsNoConflicts,
+                                MicroOp::Append { key, value },
+                            ) => {
+                                db.entry(*key).or_default().push(*value);
+                                snapshot.entry(*key).or_default().push(*value);
+                            }
+                            (Database::SnapshotReadsNoConflicts, MicroOp::Read { key, list }) => {
+                                *list = Some(snapshot.get(key).cloned().unwrap_or_default())
                             }
                         }
                     }
@@ -542,7 +574,7 @@ fn simulate(seed: u64, txns: usize, clients: usize) -> History {
 #[test]
 fn simulated_strict_serializable_runs_are_valid() {
     for seed in 0..20 {
-        let history = simulate(seed, 300, 5);
+        let history = simulate(seed, 300, 5, Database::Serial);
         let report = check(&history).unwrap();
         assert!(
             report.valid,
@@ -558,7 +590,7 @@ fn simulated_strict_serializable_runs_are_valid() {
 fn simulated_run_with_a_stale_read_is_not_strict_serializable() {
     // Take a valid run and make one late read miss the last element it saw
     // of a key that an earlier, completed transaction appended to.
-    let mut history = simulate(7, 300, 5);
+    let mut history = simulate(7, 300, 5, Database::Serial);
     let pairs = history.pairs().unwrap();
     let completion_of: BTreeMap<OpIndex, OpIndex> = pairs
         .iter()
@@ -620,20 +652,43 @@ fn simulated_run_with_a_stale_read_is_not_strict_serializable() {
     );
 }
 
-/// Prints how long a 10,000-transaction history takes to check; asserts
-/// only that it is valid, never on the time.
 #[test]
-fn performance_of_a_10k_transaction_history() {
-    let history = simulate(42, 10_000, 10);
-    let started = Instant::now();
-    let report = check(&history).unwrap();
-    let elapsed = started.elapsed();
-    println!(
-        "list-append checker: {} transactions ({} ops, {} edges) checked in {:.1} ms",
-        report.txns_checked,
-        history.ops.len(),
-        report.edges,
-        elapsed.as_secs_f64() * 1e3
-    );
-    assert!(report.valid, "{}", report.summary());
+fn simulated_runs_without_isolation_are_invalid() {
+    for seed in 0..5 {
+        let history = simulate(seed, 300, 5, Database::SnapshotReadsNoConflicts);
+        let report = check(&history).unwrap();
+        assert!(!report.valid, "seed {seed}: {}", report.summary());
+        assert!(
+            report.counts.contains_key(&AnomalyKind::GSingle)
+                || report.counts.contains_key(&AnomalyKind::G2),
+            "seed {seed}: {}",
+            report.summary()
+        );
+    }
+}
+
+/// Prints how long 10,000-transaction histories take to check, a valid one
+/// and one full of anomalies (large strongly connected components); asserts
+/// only their validity, never the time.
+#[test]
+fn performance_of_10k_transaction_histories() {
+    for database in [Database::Serial, Database::SnapshotReadsNoConflicts] {
+        let history = simulate(42, 10_000, 10, database);
+        let started = Instant::now();
+        let report = check(&history).unwrap();
+        let elapsed = started.elapsed();
+        println!(
+            "list-append checker: {} ops, {} edges checked in {:.1} ms: {}",
+            history.ops.len(),
+            report.edges,
+            elapsed.as_secs_f64() * 1e3,
+            report.summary()
+        );
+        assert_eq!(
+            report.valid,
+            database == Database::Serial,
+            "{}",
+            report.summary()
+        );
+    }
 }
