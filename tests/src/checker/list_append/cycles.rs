@@ -58,10 +58,10 @@ impl Checker<'_> {
     }
 
     pub(super) fn find_cycles(&mut self) {
-        const WW: u8 = 1;
-        const WW_WR: u8 = 1 | 2;
-        const WW_WR_RW: u8 = 1 | 2 | 4;
-        const ALL: u8 = 1 | 2 | 4 | 8;
+        const WW: u8 = EdgeKind::Ww.bit();
+        const WW_WR: u8 = WW | EdgeKind::Wr.bit();
+        const WW_WR_RW: u8 = WW_WR | EdgeKind::Rw.bit();
+        const ALL: u8 = WW_WR_RW | EdgeKind::Rt.bit();
         let mut search = Search::new(self.txns.len());
 
         // G0: any ww edge inside a ww component closes a ww cycle.

@@ -31,9 +31,9 @@ pub fn check(history: &History) -> Result<ListAppendReport, HistoryError> {
 #[derive(Debug)]
 pub(super) struct Txn<'h> {
     pub(super) id: OpIndex,
-    pub(super) outcome: Outcome,
-    pub(super) mops: &'h [MicroOp],
-    pub(super) pair: Completed<'h>,
+    outcome: Outcome,
+    mops: &'h [MicroOp],
+    pair: Completed<'h>,
 }
 
 impl<'h> Txn<'h> {
@@ -72,7 +72,7 @@ impl<'h> Txn<'h> {
 /// Who appended an element: the transaction, and which of its appends to
 /// that key it was (`nth` of `count`).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Writer {
+struct Writer {
     txn: usize,
     nth: usize,
     count: usize,
@@ -80,7 +80,7 @@ pub(super) struct Writer {
 
 /// The version order of one key.
 #[derive(Debug)]
-pub(super) struct Order<'h> {
+struct Order<'h> {
     /// The longest list read (empty if every read was empty).
     elements: &'h [Element],
     /// Element -> position in `elements` (first occurrence).
@@ -98,7 +98,8 @@ pub(super) enum EdgeKind {
 }
 
 impl EdgeKind {
-    pub(super) fn bit(self) -> u8 {
+    /// The kind's bit in an edge-kind mask.
+    pub(super) const fn bit(self) -> u8 {
         match self {
             EdgeKind::Ww => 1,
             EdgeKind::Wr => 2,
@@ -141,6 +142,7 @@ impl Why {
     }
 }
 
+/// One dependency between two transactions (checker-internal ids).
 #[derive(Debug)]
 pub(super) struct Edge {
     pub(super) from: usize,
@@ -148,16 +150,19 @@ pub(super) struct Edge {
     pub(super) why: Why,
 }
 
+/// One check in progress: the transactions, who appended what, the version
+/// orders, the graph (edges with adjacency lists) and the anomalies so far.
+/// `check` runs its steps in order; each step reads what earlier ones built.
 pub(super) struct Checker<'h> {
     pub(super) txns: Vec<Txn<'h>>,
-    pub(super) writers: HashMap<(Key, Element), Writer>,
+    writers: HashMap<(Key, Element), Writer>,
     /// Ok, or Info with an observed append.
-    pub(super) committed: Vec<bool>,
-    pub(super) orders: BTreeMap<Key, Order<'h>>,
+    committed: Vec<bool>,
+    orders: BTreeMap<Key, Order<'h>>,
     pub(super) edges: Vec<Edge>,
     /// Node -> ids of its outgoing edges.
     pub(super) out: Vec<Vec<usize>>,
-    pub(super) edge_set: HashSet<(usize, usize, EdgeKind)>,
+    edge_set: HashSet<(usize, usize, EdgeKind)>,
     pub(super) found: Found,
 }
 
