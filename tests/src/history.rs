@@ -35,7 +35,7 @@
 //! Histories serialize with serde: [`History::write_json_lines`] writes one
 //! [`Op`] per line, [`History::read_json_lines`] reads them back.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -353,11 +353,6 @@ impl History {
             }
         }
         Ok(pairs)
-    }
-
-    /// The processes that appear in the history.
-    pub fn processes(&self) -> HashSet<ProcessId> {
-        self.ops.iter().map(|op| op.process).collect()
     }
 
     /// Writes one JSON [`Op`] per line.

@@ -302,11 +302,15 @@ fn write_files(dir: &Path, history: &History, result: &RunResult) -> Result<(), 
         .map_err(|e| HarnessError::Process(e.to_string()))?;
     std::fs::write(dir.join("result.json"), json)?;
     std::fs::write(dir.join("summary.txt"), format!("{}\n", result.summary))?;
-    let windows: Vec<(u64, u64, String)> = result
+    let windows: Vec<crate::plot::NemesisWindow> = result
         .nemesis
         .windows
         .iter()
-        .map(|w| (w.start_ns, w.end_ns, format!("{:?}", w.fault)))
+        .map(|w| crate::plot::NemesisWindow {
+            start_ns: w.start_ns,
+            end_ns: w.end_ns,
+            label: format!("{:?}: {}", w.fault, w.detail),
+        })
         .collect();
     crate::plot::latency_svg(history, &windows, &dir.join("latency.svg"))
         .map_err(|e| HarnessError::Process(format!("plot: {e}")))?;
