@@ -289,7 +289,9 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     config.fault_injection = args.enable_fault_injection;
     config.safe_time_every = args.safe_time_interval;
     if !args.dial_via.is_empty() && !args.enable_fault_injection {
-        return Err("--dial-via is a fault-injection aid: it needs --enable-fault-injection".into());
+        return Err(
+            "--dial-via is a fault-injection aid: it needs --enable-fault-injection".into(),
+        );
     }
     for pair in &args.dial_via {
         let Some((peer, proxy)) = pair.split_once('=') else {

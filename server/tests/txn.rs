@@ -505,3 +505,60 @@ async fn a_follower_serves_snapshot_reads_with_the_leader_and_quorum_gone() {
     assert!(refused.is_err(), "served a read beyond its safe time");
     survivor.shutdown().await.unwrap();
 }
+
+/// Found by the Jepsen bank run (money vanished after a leader was cut
+/// off): a transaction reads `a` under the old leader, the leadership
+/// moves, another transaction changes `a`, and the first then reads `b` at
+/// the new leader. That read made the new leader "know" the transaction,
+/// so its commit of a value computed from the stale `a` passed the check
+/// that a leader still holds the transaction's read locks — a lost update.
+/// Now the read at the new leader aborts it (retryable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leadership_change_between_reads_aborts_the_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = start_cluster(dir.path(), 3).await;
+    let gw = nodes[0].context.gateway.clone();
+    set(&gw, "a", 1).await;
+    set(&gw, "b", 1).await;
+    let mut txn = begin(&gw, now());
+    assert_eq!(int(txn.get(b"a", false).await.unwrap()), 1);
+
+    let leader = nodes
+        .iter()
+        .find_map(|n| {
+            n.context
+                .store
+                .replica(FIRST_DATA_TABLET)
+                .filter(|r| r.is_serving())
+        })
+        .expect("a serving leader");
+    let new_leader = leader.step_down(Duration::from_secs(20)).await;
+    assert!(new_leader.is_some(), "no new leader was elected");
+    // Another transaction changes `a` under the new leader (retried until
+    // the new leader serves).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // Through the same gateway, which so learns the new leader.
+        let mut other = begin(&gw, now());
+        let _ = other.get(b"a", false).await;
+        other.put(b"a".to_vec(), b"100".to_vec());
+        match other.commit().await {
+            Ok(_) => break,
+            Err(e) => assert!(Instant::now() < deadline, "the write never committed: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The first transaction's next read here must abort it...
+    let second = txn.get(b"b", false).await;
+    assert!(
+        matches!(second, Err(GatewayError::Aborted(_))),
+        "a read after the leadership change was served: {second:?}"
+    );
+    txn.rollback().await;
+    // ... so nothing computed from the stale `a` can commit.
+    assert_eq!(read(&gw, "a").await, 100);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}

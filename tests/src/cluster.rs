@@ -12,7 +12,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{InitRequest, SetClockSkewRequest, StatusRequest};
+use spanlite_proto::admin::{
+    InitRequest, SetClockSkewRequest, SplitTabletRequest, StatusRequest, TransferLeaderRequest,
+};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 
@@ -83,7 +85,9 @@ async fn signal(pid: u32, signal: &str) -> Result<()> {
     if status.success() {
         Ok(())
     } else {
-        Err(HarnessError::Process(format!("kill -{signal} {pid}: {status}")))
+        Err(HarnessError::Process(format!(
+            "kill -{signal} {pid}: {status}"
+        )))
     }
 }
 
@@ -101,9 +105,9 @@ impl ProcessCluster {
         let addrs: Vec<String> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
         let mut proxies = Proxies::new();
         for i in 0..n {
-            for j in 0..n {
+            for (j, target) in addrs.iter().enumerate() {
                 if i != j {
-                    proxies.add(i, j, addrs[j].clone()).await?;
+                    proxies.add(i, j, target.clone()).await?;
                 }
             }
         }
@@ -304,6 +308,20 @@ impl ProcessCluster {
     /// The node (index) that leads the tablet holding `key`, if one
     /// answers as leader.
     pub async fn leader_of(&self, key: &[u8]) -> Option<usize> {
+        // Right after a fault there may be no leader for a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(i) = self.leader_now(key).await {
+                return Some(i);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn leader_now(&self, key: &[u8]) -> Option<usize> {
         for (i, n) in self.nodes.iter().enumerate() {
             if n.child.is_none() || n.paused {
                 continue;
@@ -317,13 +335,78 @@ impl ProcessCluster {
             for t in status.into_inner().tablets {
                 let Some(d) = t.descriptor else { continue };
                 let Some(r) = d.range else { continue };
-                let inside = key >= r.start.as_slice() && (r.end.is_empty() || key < r.end.as_slice());
+                let inside =
+                    key >= r.start.as_slice() && (r.end.is_empty() || key < r.end.as_slice());
                 if t.is_leader && inside {
                     return Some(i);
                 }
             }
         }
         None
+    }
+
+    /// Splits tablet `tablet` at `key` (asking each node until its leader
+    /// does it); returns the new right tablet's id.
+    pub async fn split(&self, tablet: u64, key: &[u8]) -> Result<u64> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            for n in &self.nodes {
+                let Ok(mut c) = admin(&n.addr).await else {
+                    continue;
+                };
+                let r = c
+                    .split_tablet(SplitTabletRequest {
+                        tablet_id: tablet,
+                        split_key: key.to_vec(),
+                    })
+                    .await;
+                match r.map(tonic::Response::into_inner) {
+                    Ok(r) if r.error.is_empty() => {
+                        if let Some(right) = r.right {
+                            return Ok(right.tablet_id);
+                        }
+                    }
+                    Ok(r) => last = r.error,
+                    Err(s) => last = s.message().to_string(),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(HarnessError::Timeout(format!(
+            "splitting tablet {tablet}: {last}"
+        )))
+    }
+
+    /// Moves the leadership of `tablet` to node index `to`.
+    pub async fn transfer_leader(&self, tablet: u64, to: usize) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            for n in &self.nodes {
+                let Ok(mut c) = admin(&n.addr).await else {
+                    continue;
+                };
+                let r = c
+                    .transfer_leader(TransferLeaderRequest {
+                        tablet_id: tablet,
+                        to_node_id: self.nodes[to].id,
+                    })
+                    .await;
+                match r.map(tonic::Response::into_inner) {
+                    Ok(r) if r.error.is_empty() && r.leader_node_id == self.nodes[to].id => {
+                        return Ok(());
+                    }
+                    Ok(r) => last = format!("{} (leader now {})", r.error, r.leader_node_id),
+                    Err(s) => last = s.message().to_string(),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(HarnessError::Timeout(format!(
+            "moving tablet {tablet}'s leadership to node {}: {last}",
+            self.nodes[to].id
+        )))
     }
 
     /// Heals partitions, resumes paused nodes, restarts dead ones and

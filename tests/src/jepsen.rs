@@ -39,9 +39,6 @@ pub struct RunConfig {
     pub faults: Vec<Fault>,
     pub hold: Duration,
     pub rest: Duration,
-    /// Skew the list tablet's leader this far ahead for the whole run:
-    /// beyond ε, the run is *meant* to be found invalid.
-    pub skew_beyond_epsilon: Option<Duration>,
     /// Where the files go.
     pub out_dir: PathBuf,
 }
@@ -59,7 +56,6 @@ impl RunConfig {
             faults: Fault::ALL.to_vec(),
             hold: Duration::from_secs(4),
             rest: Duration::from_secs(3),
-            skew_beyond_epsilon: None,
             out_dir,
         }
     }
@@ -78,6 +74,9 @@ pub struct RunResult {
     pub list_append: ListAppendReport,
     /// The final balances read through each node.
     pub final_reads: Vec<BTreeMap<u64, i64>>,
+    /// Writes whose UPDATE found no row although every row exists from
+    /// the start (wrong reads; the transactions were aborted).
+    pub missing_rows: u64,
     /// The summary paragraph (also in `summary.txt`).
     pub summary: String,
     /// Where the files are.
@@ -124,15 +123,6 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
         .await
         .map_err(HarnessError::Timeout)?;
     let cluster = Arc::new(Mutex::new(cluster));
-
-    if let Some(skew) = cfg.skew_beyond_epsilon {
-        let c = cluster.lock().await;
-        let leader = c
-            .leader_of(&table_prefix(2))
-            .await
-            .ok_or_else(|| HarnessError::Process("no leader for the list table".into()))?;
-        c.skew(leader, skew, true).await?;
-    }
 
     let recorder = Recorder::new();
     let processes = Arc::new(Processes::default());
@@ -190,9 +180,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
         Ok(m) => m.into_inner(),
         Err(_) => return Err(HarnessError::Process("the cluster is still shared".into())),
     };
-    if cfg.skew_beyond_epsilon.is_none() {
-        cluster.recover().await?;
-    }
+    cluster.recover().await?;
     let mut final_reads = Vec::new();
     for a in &addrs {
         let c = client(std::slice::from_ref(a)).await?;
@@ -204,7 +192,9 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
                     break;
                 }
                 Err(e) if std::time::Instant::now() > deadline => {
-                    return Err(HarnessError::Timeout(format!("final read through {a}: {e}")));
+                    return Err(HarnessError::Timeout(format!(
+                        "final read through {a}: {e}"
+                    )));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
             }
@@ -253,7 +243,8 @@ fn check(
         };
         *outcomes.entry(name.to_string()).or_default() += 1;
     }
-    let valid = bank.valid && list_append.valid;
+    let missing_rows = workload::MISSING_ROWS.load(std::sync::atomic::Ordering::Relaxed);
+    let valid = bank.valid && list_append.valid && missing_rows == 0;
     let faults: Vec<String> = nemesis
         .counts
         .iter()
@@ -262,7 +253,7 @@ fn check(
     let summary = format!(
         "{verdict}: {ops} operations checked ({ok} ok, {fail} failed, {info} indeterminate) \
          in {secs} s on {nodes} nodes; total {total} over {n} accounts. Faults injected: {faults}{errors}. \
-         Bank: {bank_s}. List-append: {la_s}.",
+         Bank: {bank_s} List-append: {la_s} Writes that found no row: {missing_rows}.",
         verdict = if valid { "VALID" } else { "INVALID" },
         ops = pairs.len(),
         ok = outcomes.get("ok").copied().unwrap_or(0),
@@ -271,11 +262,19 @@ fn check(
         secs = cfg.duration.as_secs(),
         nodes = cfg.nodes,
         n = accounts.len(),
-        faults = if faults.is_empty() { "none".to_string() } else { faults.join(", ") },
+        faults = if faults.is_empty() {
+            "none".to_string()
+        } else {
+            faults.join(", ")
+        },
         errors = if nemesis.errors.is_empty() {
             String::new()
         } else {
-            format!(" ({} could not be injected: {})", nemesis.errors.len(), nemesis.errors.join("; "))
+            format!(
+                " ({} could not be injected: {})",
+                nemesis.errors.len(),
+                nemesis.errors.join("; ")
+            )
         },
         bank_s = bank.summary(),
         la_s = list_append.summary(),
@@ -288,6 +287,7 @@ fn check(
         bank,
         list_append,
         final_reads,
+        missing_rows,
         summary,
         out_dir: cfg.out_dir.clone(),
     })
@@ -298,8 +298,8 @@ fn write_files(dir: &Path, history: &History, result: &RunResult) -> Result<(), 
     history
         .write_json_lines(std::io::BufWriter::new(file))
         .map_err(|e| HarnessError::Process(e.to_string()))?;
-    let json = serde_json::to_string_pretty(result)
-        .map_err(|e| HarnessError::Process(e.to_string()))?;
+    let json =
+        serde_json::to_string_pretty(result).map_err(|e| HarnessError::Process(e.to_string()))?;
     std::fs::write(dir.join("result.json"), json)?;
     std::fs::write(dir.join("summary.txt"), format!("{}\n", result.summary))?;
     let windows: Vec<crate::plot::NemesisWindow> = result

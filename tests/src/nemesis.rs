@@ -128,7 +128,11 @@ pub async fn run(
     }
 }
 
-async fn inject(cluster: &Mutex<ProcessCluster>, fault: Fault, cfg: &NemesisConfig) -> Result<String, String> {
+async fn inject(
+    cluster: &Mutex<ProcessCluster>,
+    fault: Fault,
+    cfg: &NemesisConfig,
+) -> Result<String, String> {
     let mut c = cluster.lock().await;
     let n = c.len();
     let (node, ahead) = {
@@ -165,7 +169,10 @@ async fn inject(cluster: &Mutex<ProcessCluster>, fault: Fault, cfg: &NemesisConf
             nodes.shuffle(&mut rand::rng());
             let minority = nodes.split_off(n - n / 2);
             c.proxies().partition(&[minority.clone(), nodes]);
-            format!("minority {:?}", minority.iter().map(|i| i + 1).collect::<Vec<_>>())
+            format!(
+                "minority {:?}",
+                minority.iter().map(|i| i + 1).collect::<Vec<_>>()
+            )
         }
         Fault::Bridge => {
             let a = node;

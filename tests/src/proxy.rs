@@ -108,7 +108,9 @@ impl Proxies {
     /// Cuts exactly the links in `cut` (both directions), heals the rest.
     pub fn cut_pairs(&self, cut: &[(usize, usize)]) {
         for &(from, to) in self.links.keys() {
-            let c = cut.iter().any(|&(a, b)| (a, b) == (from, to) || (b, a) == (from, to));
+            let c = cut
+                .iter()
+                .any(|&(a, b)| (a, b) == (from, to) || (b, a) == (from, to));
             self.set_cut(from, to, c);
         }
     }

@@ -49,15 +49,25 @@ impl Default for WorkloadConfig {
     }
 }
 
+/// Appends whose UPDATE found no row (each list exists from the start,
+/// so each is a wrong read), across the process.
+pub static MISSING_ROWS: AtomicU64 = AtomicU64::new(0);
+
 /// Table names.
 pub const BANK_TABLE: &str = "jepsen_bank";
 pub const LIST_TABLE: &str = "jepsen_lists";
 
 /// Creates and fills the tables (retried until the cluster serves SQL).
-pub async fn setup(client: &Client, cfg: &WorkloadConfig, deadline: Duration) -> Result<(), String> {
+pub async fn setup(
+    client: &Client,
+    cfg: &WorkloadConfig,
+    deadline: Duration,
+) -> Result<(), String> {
     let started = std::time::Instant::now();
     let statements = [
-        format!("CREATE TABLE IF NOT EXISTS {BANK_TABLE} (id INT PRIMARY KEY, balance INT NOT NULL)"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {BANK_TABLE} (id INT PRIMARY KEY, balance INT NOT NULL)"
+        ),
         format!(
             "INSERT INTO {BANK_TABLE} VALUES {} ON CONFLICT DO NOTHING",
             (0..cfg.accounts)
@@ -140,12 +150,18 @@ async fn transfer(client: &Client, from: u64, to: u64, amount: i64) -> Result<bo
         return Ok(false);
     }
     for (id, delta) in [(from, -amount), (to, amount)] {
-        tx.execute(
-            &format!("UPDATE {BANK_TABLE} SET balance = balance + $1 WHERE id = $2"),
-            &[Value::Int(delta), Value::Int(id as i64)],
-        )
-        .await
-        .map_err(|_| Failure::Definite)?;
+        let n = tx
+            .execute(
+                &format!("UPDATE {BANK_TABLE} SET balance = balance + $1 WHERE id = $2"),
+                &[Value::Int(delta), Value::Int(id as i64)],
+            )
+            .await
+            .map_err(|_| Failure::Definite)?;
+        if n != 1 {
+            let _ = tx.rollback().await;
+            MISSING_ROWS.fetch_add(1, Ordering::Relaxed);
+            return Err(Failure::Definite);
+        }
     }
     tx.commit().await.map_err(|e| at_commit(&e))?;
     Ok(true)
@@ -164,9 +180,14 @@ pub async fn read_balances(client: &Client) -> Result<BTreeMap<u64, i64>, String
     let _ = tx.commit().await;
     r.rows
         .iter()
-        .map(|row| match (row.values().first().and_then(int), row.values().get(1).and_then(int)) {
-            (Some(id), Some(b)) => Ok((id as u64, b)),
-            _ => Err("a balance row of the wrong shape".to_string()),
+        .map(|row| {
+            match (
+                row.values().first().and_then(int),
+                row.values().get(1).and_then(int),
+            ) {
+                (Some(id), Some(b)) => Ok((id as u64, b)),
+                _ => Err("a balance row of the wrong shape".to_string()),
+            }
         })
         .collect()
 }
@@ -213,11 +234,12 @@ pub async fn bank_client(
         }
         let value = OpValue::Transfer { from, to, amount };
         let call = recorder.invoke(process, value.clone());
-        let outcome = match tokio::time::timeout(cfg.op_timeout, transfer(&client, from, to, amount)).await {
-            Ok(Ok(true)) => Outcome::Ok,
-            Ok(Ok(false)) | Ok(Err(Failure::Definite)) => Outcome::Fail,
-            Ok(Err(Failure::Unknown)) | Err(_) => Outcome::Info,
-        };
+        let outcome =
+            match tokio::time::timeout(cfg.op_timeout, transfer(&client, from, to, amount)).await {
+                Ok(Ok(true)) => Outcome::Ok,
+                Ok(Ok(false)) | Ok(Err(Failure::Definite)) => Outcome::Fail,
+                Ok(Err(Failure::Unknown)) | Err(_) => Outcome::Info,
+            };
         recorder.complete(call, outcome, value);
         if outcome == Outcome::Info {
             process = processes.next();
@@ -231,13 +253,20 @@ fn parse_list(v: &str) -> Vec<u64> {
 
 /// Runs one list-append transaction; returns the micro-ops with reads
 /// filled in.
-async fn list_txn(client: &Client, ops: &[MicroOp], read_only: bool) -> Result<Vec<MicroOp>, Failure> {
+async fn list_txn(
+    client: &Client,
+    ops: &[MicroOp],
+    read_only: bool,
+) -> Result<Vec<MicroOp>, Failure> {
     let mode = if read_only {
         TransactionMode::ReadOnly
     } else {
         TransactionMode::ReadWrite
     };
-    let mut tx = client.begin_with(mode).await.map_err(|_| Failure::Definite)?;
+    let mut tx = client
+        .begin_with(mode)
+        .await
+        .map_err(|_| Failure::Definite)?;
     let mut done = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
@@ -259,12 +288,21 @@ async fn list_txn(client: &Client, ops: &[MicroOp], read_only: bool) -> Result<V
                 });
             }
             MicroOp::Append { key, value } => {
-                tx.execute(
-                    &format!("UPDATE {LIST_TABLE} SET v = v || $1 WHERE k = $2"),
-                    &[Value::Text(format!(",{value}")), Value::Int(*key as i64)],
-                )
-                .await
-                .map_err(|_| Failure::Definite)?;
+                let n = tx
+                    .execute(
+                        &format!("UPDATE {LIST_TABLE} SET v = v || $1 WHERE k = $2"),
+                        &[Value::Text(format!(",{value}")), Value::Int(*key as i64)],
+                    )
+                    .await
+                    .map_err(|_| Failure::Definite)?;
+                if n != 1 {
+                    // Every list exists from the start: a read that did
+                    // not find one is wrong. Abort (nothing is applied) and
+                    // say so; the run reports these.
+                    let _ = tx.rollback().await;
+                    MISSING_ROWS.fetch_add(1, Ordering::Relaxed);
+                    return Err(Failure::Definite);
+                }
                 done.push(op.clone());
             }
         }
@@ -315,7 +353,9 @@ pub async fn list_append_client(
                 Ok(Ok(done)) => (Outcome::Ok, OpValue::Txn(done)),
                 Ok(Err(Failure::Definite)) => (Outcome::Fail, OpValue::Txn(ops)),
                 // A read-only transaction that did not finish changed nothing.
-                Ok(Err(Failure::Unknown)) | Err(_) if read_only => (Outcome::Fail, OpValue::Txn(ops)),
+                Ok(Err(Failure::Unknown)) | Err(_) if read_only => {
+                    (Outcome::Fail, OpValue::Txn(ops))
+                }
                 Ok(Err(Failure::Unknown)) | Err(_) => (Outcome::Info, OpValue::Txn(ops)),
             };
         recorder.complete(call, outcome, value);

@@ -27,7 +27,10 @@ async fn insert(client: &Client, id: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match client
-            .execute("INSERT INTO t VALUES ($1) ON CONFLICT DO NOTHING", &[Value::Int(id)])
+            .execute(
+                "INSERT INTO t VALUES ($1) ON CONFLICT DO NOTHING",
+                &[Value::Int(id)],
+            )
             .await
         {
             Ok(_) => return,
@@ -41,9 +44,15 @@ async fn insert(client: &Client, id: i64) {
 async fn a_process_cluster_serves_through_kills_pauses_and_partitions() {
     let mut cluster = ProcessCluster::start(&bin(), 3, &[]).await.unwrap();
     let options = ClientOptions::default().connect_timeout(Duration::from_secs(1));
-    let client = Client::connect_with(cluster.addrs(), options).await.unwrap();
+    let client = Client::connect_with(cluster.addrs(), options)
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while client.execute("CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY)", &[]).await.is_err() {
+    while client
+        .execute("CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY)", &[])
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "the cluster never served SQL");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -51,10 +60,17 @@ async fn a_process_cluster_serves_through_kills_pauses_and_partitions() {
 
     // The node leading the table's tablet is cut off: the others elect a
     // new leader and go on.
-    let leader = cluster.leader_of(&[0x03, 0, 0, 0, 1]).await.expect("a leader");
+    let leader = cluster
+        .leader_of(&[0x03, 0, 0, 0, 1])
+        .await
+        .expect("a leader");
     let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
-    cluster.proxies().partition(&[vec![leader], others]);
-    insert(&client, 2).await;
+    cluster.proxies().partition(&[vec![leader], others.clone()]);
+    // A client on the majority side (one on the cut-off node cannot commit).
+    let majority: Vec<String> = others.iter().map(|&i| cluster.addrs()[i].clone()).collect();
+    let options = ClientOptions::default().connect_timeout(Duration::from_secs(1));
+    let majority_client = Client::connect_with(majority, options).await.unwrap();
+    insert(&majority_client, 2).await;
     cluster.proxies().heal();
 
     // SIGKILL and restart; SIGSTOP and SIGCONT.

@@ -35,7 +35,12 @@ async fn bank_and_list_append_stay_valid_under_every_fault() {
     assert!(r.valid, "{}", r.summary);
     for f in Fault::ALL {
         assert!(
-            r.nemesis.counts.get(&format!("{f:?}")).copied().unwrap_or(0) >= 1,
+            r.nemesis
+                .counts
+                .get(&format!("{f:?}"))
+                .copied()
+                .unwrap_or(0)
+                >= 1,
             "{f:?} was never injected: {}",
             r.summary
         );

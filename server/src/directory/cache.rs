@@ -107,6 +107,14 @@ impl RouteCache {
         self.write().leaders.insert(tablet, leader);
     }
 
+    /// Forgets the leader of `tablet` if it is `node` (it stopped answering).
+    pub fn clear_leader(&self, tablet: TabletId, node: NodeId) {
+        let mut inner = self.write();
+        if inner.leaders.get(&tablet) == Some(&node) {
+            inner.leaders.remove(&tablet);
+        }
+    }
+
     /// The last known leader of `tablet`, if any.
     pub fn leader(&self, tablet: TabletId) -> Option<NodeId> {
         self.read().leaders.get(&tablet).copied()

@@ -17,7 +17,7 @@ use crate::directory::{
     KeyRange, META_TABLET, RouteCache, TabletDescriptor, descriptor_keys, is_system_key,
     node_id_of, node_keys,
 };
-use crate::raft::{Mutation, Peers};
+use crate::raft::{Mutation, NodeId, Peers};
 
 /// One key's answer from its leader.
 #[derive(Debug)]
@@ -118,6 +118,10 @@ impl Gateway {
         let start = Instant::now();
         let mut backoff = Duration::from_millis(50);
         let mut last = String::from("no replica answered");
+        // Nodes that did not answer in time during this call: tried last
+        // (and hints pointing at them ignored), so a leader cut off from
+        // this node does not eat the whole deadline round after round.
+        let mut silent: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
         loop {
             let d = match self.route(key).await {
                 Ok(d) => d,
@@ -131,7 +135,9 @@ impl Gateway {
             };
             let mut reroute = false;
             let mut hinted = false;
-            for node in self.cache.candidates(&d) {
+            let mut candidates = self.cache.candidates(&d);
+            candidates.sort_by_key(|n| silent.contains(n));
+            for node in candidates {
                 let Some(addr) = self.cache.node_addr(node) else {
                     last = format!("no address known for node {node}");
                     continue;
@@ -151,7 +157,9 @@ impl Gateway {
                         last = format!(
                             "node {node} did not answer in {:?}",
                             self.config.rpc_timeout
-                        )
+                        );
+                        silent.insert(node);
+                        self.cache.clear_leader(d.id, node);
                     }
                     Ok(Err(status)) => match status.code() {
                         tonic::Code::InvalidArgument | tonic::Code::Unimplemented => {
@@ -166,10 +174,9 @@ impl Gateway {
                     Ok(Ok(Err(e))) => match e.kind {
                         Some(Kind::NotLeader(nl)) => {
                             last = format!("tablet {}: node {node} is not the leader", d.id);
-                            if let Some(h) = nl
-                                .leader_hint
-                                .filter(|h| h.node_id != node && h.node_id != 0)
-                            {
+                            if let Some(h) = nl.leader_hint.filter(|h| {
+                                h.node_id != node && h.node_id != 0 && !silent.contains(&h.node_id)
+                            }) {
                                 if !h.address.is_empty() {
                                     self.cache.set_node(h.node_id, h.address);
                                 }

@@ -143,6 +143,7 @@ impl Transaction {
             priority: Some(common::Timestamp {
                 nanos: self.priority.as_nanos(),
             }),
+            read_tablets: self.read_tablets.iter().copied().collect(),
             ..Default::default()
         }
     }

@@ -182,7 +182,11 @@ impl TabletService for TabletGrpc {
                 LockMode::Shared
             };
             let result = match self.replica(req.tablet_id) {
-                Ok(r) => r.txn_read(txn, priority, req.keys, mode, LOCK_WAIT).await,
+                Ok(r) => {
+                    let read_before = meta.read_tablets.contains(&req.tablet_id);
+                    r.txn_read(txn, priority, req.keys, mode, read_before, LOCK_WAIT)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             return Ok(read_response(result.map(|pairs| (None, pairs))));
@@ -235,7 +239,12 @@ impl TabletService for TabletGrpc {
                     })
             }
             (Ok(r), Some((txn, priority))) => {
-                r.txn_scan(txn, priority, &range, limit, LOCK_WAIT).await
+                let read_before = req
+                    .txn
+                    .as_ref()
+                    .is_some_and(|m| m.read_tablets.contains(&req.tablet_id));
+                r.txn_scan(txn, priority, &range, limit, read_before, LOCK_WAIT)
+                    .await
             }
             (Ok(r), None) => r.scan(&range, limit),
             (Err(e), _) => Err(e),

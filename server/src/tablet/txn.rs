@@ -53,6 +53,25 @@ impl Replica {
         }
     }
 
+    /// Refuses (aborts) a transaction that read here before under another
+    /// leader: this one holds none of its locks, so what it read may have
+    /// changed since. Without this, a later read here would make it known
+    /// again and its commit would pass the `has_reads` check with stale
+    /// values (a lost update: the Jepsen bank run lost money this way).
+    pub(crate) fn check_reads_still_locked(
+        &self,
+        txn: TxnId,
+        read_before: bool,
+    ) -> Result<(), TabletError> {
+        if read_before && !lock(&self.txns).known.contains(&txn) {
+            return Err(self.aborted(
+                txn,
+                "this leader holds none of its earlier read locks (leadership changed); its reads may be stale",
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) async fn take_lock(
         &self,
         txn: TxnId,

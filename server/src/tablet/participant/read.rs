@@ -14,12 +14,16 @@ use crate::tablet::replica::Replica;
 impl Replica {
     /// Reads `keys` for `txn` under locks of `mode` (shared, or exclusive for
     /// `SELECT … FOR UPDATE`), waiting at most `wait` for each.
+    /// `read_before`: the transaction already read from this tablet (the
+    /// gateway says so); if this leader does not know it, the leadership
+    /// changed since and those reads' locks are gone — it aborts.
     pub async fn txn_read(
         &self,
         txn: TxnId,
         priority: Timestamp,
         keys: Vec<Vec<u8>>,
         mode: LockMode,
+        read_before: bool,
         wait: Duration,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TabletError> {
         self.check_not_aborted(txn)?;
@@ -27,6 +31,7 @@ impl Replica {
             self.check_key(k)?;
         }
         self.check_serving()?;
+        self.check_reads_still_locked(txn, read_before)?;
         for k in &keys {
             self.take_lock(txn, priority, LockTarget::key(k.clone()), mode, wait)
                 .await?;
@@ -65,17 +70,20 @@ impl Replica {
         }
     }
 
-    /// Scans `range` for `txn` under a shared range lock (no phantoms).
+    /// Scans `range` for `txn` under a shared range lock (no phantoms);
+    /// `read_before` as for [`Replica::txn_read`].
     pub async fn txn_scan(
         &self,
         txn: TxnId,
         priority: Timestamp,
         range: &KeyRange,
         limit: usize,
+        read_before: bool,
         wait: Duration,
     ) -> Result<Vec<Row>, TabletError> {
         self.check_not_aborted(txn)?;
         self.check_serving()?;
+        self.check_reads_still_locked(txn, read_before)?;
         // Refused before locking if the range is not (any more) all here.
         self.clip(range)?;
         let target = LockTarget::range(range.start.clone(), range.end.clone());
