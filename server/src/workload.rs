@@ -101,7 +101,7 @@ async fn spanlite(command: &WorkloadCommand, quiet: bool) -> Result<Report, Stri
         );
     }
     let cluster = EmbeddedCluster::start(command.nodes).await?;
-    let endpoint = format!("embedded, {} nodes in this process", command.nodes);
+    let endpoint = format!("embedded, {} nodes", command.nodes);
     let outcome = match Spanlite::connect(cluster.addrs(), sessions, endpoint).await {
         Ok(target) => run(&target, &command.options)
             .await

@@ -103,7 +103,7 @@ impl Target for Postgres {
             let value: String = row.try_get(0).map_err(db_error)?;
             shown.push(format!("{name}={value}"));
         }
-        Ok(format!("{} (single server)", shown.join(", ")))
+        Ok(shown.join(", "))
     }
 
     async fn connect(&self) -> Result<Box<dyn Connection>, DbError> {

@@ -55,14 +55,14 @@ impl Target for Spanlite {
     }
 
     fn isolation(&self) -> &str {
-        "serializable (2PL, wound-wait; lone SELECTs lock-free)"
+        "serializable (2PL, wound-wait)"
     }
 
     async fn durability(&self) -> Result<String, DbError> {
         // NB: not configurable in Spanlite, so not asked: every node's WAL
         // fdatasyncs each group commit, and a write is acknowledged once a
         // majority of its tablet's replicas logged it.
-        Ok("WAL fdatasync per group commit (always on); Raft majority of 3 replicas".into())
+        Ok("WAL fdatasync per group commit, Raft majority of 3".into())
     }
 
     async fn connect(&self) -> Result<Box<dyn Connection>, DbError> {

@@ -157,9 +157,10 @@ fn sqlstate_name(state: &str) -> Option<&'static str> {
     })
 }
 
-/// A failed statement, transaction or connection.
+/// A failed statement, transaction or connection. Displays the driver's
+/// error with its causes (tokio-postgres says only `db error` at the top).
 #[derive(Debug, thiserror::Error)]
-#[error("{source}")]
+#[error("{}", chain(.source.as_ref()))]
 pub struct DbError {
     /// What the report counts it as.
     pub kind: FailureKind,
@@ -180,6 +181,21 @@ impl DbError {
             source: what.into().into(),
         }
     }
+}
+
+/// `error: cause: cause's cause …`, each message once.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let message = cause.to_string();
+        if !out.contains(&message) {
+            out.push_str(": ");
+            out.push_str(&message);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// Reads an integer cell; a `NULL` or another type is a
@@ -214,6 +230,21 @@ mod tests {
         assert_eq!(FailureKind::Sql("XX000".into()).to_string(), "XX000");
         assert_eq!(FailureKind::Disconnected.to_string(), "disconnected");
     }
+
+    #[test]
+    fn errors_show_their_causes() {
+        let io = std::io::Error::other("connection refused");
+        let e = DbError {
+            kind: FailureKind::Connect,
+            retryable: false,
+            source: Box::new(Outer(io)),
+        };
+        assert_eq!(e.to_string(), "db error: connection refused");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("db error")]
+    struct Outer(#[source] std::io::Error);
 
     #[test]
     fn int_cells_refuse_nulls_and_missing_rows() {
