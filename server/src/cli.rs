@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use spanlite_benches::workload::{Mode, Stop, WorkloadKind, WorkloadOptions};
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
 use spanlite_proto::admin::{
     ChangeReplicasRequest, InitRequest, SplitTabletRequest, StatusRequest, TransferLeaderRequest,
@@ -47,6 +48,73 @@ enum Command {
     /// cluster in this process; each file on an empty database. Prints
     /// each file's pass rate; exits non-zero if any record failed.
     Sqllogictest(SltArgs),
+    /// Run a benchmark workload (bank, kv, readonly) against Spanlite — a
+    /// cluster given by --url, or one started in this process — and/or
+    /// PostgreSQL (--pg-url) with the same transactions; prints throughput,
+    /// latency percentiles, retries and aborts side by side.
+    Workload(WorkloadArgs),
+}
+
+/// The workloads of `spanlite workload`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum WorkloadName {
+    /// Transfers between random accounts; the total must be conserved.
+    Bank,
+    /// Point reads (--read-fraction) and updates of a key-value table.
+    Kv,
+    /// Point reads only (lock-free strong reads on Spanlite).
+    Readonly,
+}
+
+#[derive(Debug, Args)]
+struct WorkloadArgs {
+    /// The workload.
+    #[arg(value_enum)]
+    workload: WorkloadName,
+    /// Spanlite nodes, comma-separated `host:port`. Without it, Spanlite runs
+    /// on a cluster started in this process (unless only --pg-url is given).
+    #[arg(long, value_delimiter = ',', conflicts_with = "embedded")]
+    url: Vec<String>,
+    /// PostgreSQL to run the same workload against, after Spanlite, e.g.
+    /// `postgres://bench:bench@127.0.0.1/bench`.
+    #[arg(long)]
+    pg_url: Option<String>,
+    /// Run Spanlite on a cluster in this process even with --pg-url.
+    #[arg(long)]
+    embedded: bool,
+    /// Nodes of the embedded cluster (at least 3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(3..))]
+    nodes: u16,
+    /// Concurrent workers, each with its own connection.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// How long each system runs, e.g. `30s`, `2m`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    duration: Duration,
+    /// Stop after this many transactions instead of after --duration.
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Accounts of the bank workload.
+    #[arg(long, default_value_t = 1000)]
+    accounts: u64,
+    /// Keys of the kv and readonly workloads.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// The kv workload's share of reads (0 to 1).
+    #[arg(long, default_value_t = 0.9)]
+    read_fraction: f64,
+    /// Use the table as it is instead of dropping, creating and loading it.
+    #[arg(long)]
+    no_setup: bool,
+    /// Spanlite's transaction mode; only `2pl` is built (OCC and SSI are not).
+    #[arg(long, default_value = "2pl", value_parser = |s: &str| s.parse::<Mode>())]
+    mode: Mode,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress spinner or notes on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +327,12 @@ pub fn run(cli: Cli) -> ExitCode {
                 crate::demo::run(args.execute).await
             }
             Command::Sqllogictest(args) => sqllogictest(args).await,
+            Command::Workload(args) => {
+                if std::env::var_os("RUST_LOG").is_some() {
+                    init_logging();
+                }
+                crate::workload::run_command(workload_command(args)).await
+            }
         }
     });
     match result {
@@ -353,6 +427,36 @@ async fn sqllogictest(args: SltArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn workload_command(args: WorkloadArgs) -> crate::workload::WorkloadCommand {
+    let options = WorkloadOptions {
+        workload: match args.workload {
+            WorkloadName::Bank => WorkloadKind::Bank,
+            WorkloadName::Kv => WorkloadKind::Kv,
+            WorkloadName::Readonly => WorkloadKind::Readonly,
+        },
+        concurrency: args.concurrency,
+        stop: match args.ops {
+            Some(n) => Stop::Ops(n),
+            None => Stop::After(args.duration),
+        },
+        accounts: args.accounts,
+        keys: args.keys,
+        read_fraction: args.read_fraction,
+        setup: !args.no_setup,
+        mode: args.mode,
+        progress: !args.quiet,
+    };
+    crate::workload::WorkloadCommand {
+        options,
+        urls: args.url,
+        pg_url: args.pg_url,
+        embedded: args.embedded,
+        nodes: usize::from(args.nodes),
+        json: args.json,
+        quiet: args.quiet,
+    }
 }
 
 /// Waits for Ctrl-C or SIGTERM.

@@ -8,6 +8,7 @@
 //! - [`embedded`]: a whole cluster inside this process (demo, SQL logic
 //!   tests).
 //! - [`slt`]: the sqllogictest runner (`spanlite sqllogictest`).
+//! - [`workload`]: `spanlite workload`, Spanlite and PostgreSQL side by side.
 //!
 //! The command line offers only what is built (`spanlite --help`).
 
@@ -27,5 +28,6 @@ pub mod shell;
 pub mod slt;
 pub mod sql;
 pub mod tablet;
+pub mod workload;
 
 pub use cli::{Cli, run};
