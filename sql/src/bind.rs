@@ -1579,13 +1579,8 @@ impl<'a> Binder<'a> {
                 expr,
                 pattern,
                 escape_char: None,
-            } => BExpr::Like {
-                expr: Box::new(self.expr(expr)?),
-                pattern: Box::new(self.expr(pattern)?),
-                negated: *negated,
-                case_insensitive: false,
-            },
-            Expr::ILike {
+            }
+            | Expr::ILike {
                 negated,
                 any: false,
                 expr,
@@ -1595,7 +1590,7 @@ impl<'a> Binder<'a> {
                 expr: Box::new(self.expr(expr)?),
                 pattern: Box::new(self.expr(pattern)?),
                 negated: *negated,
-                case_insensitive: true,
+                case_insensitive: matches!(e, Expr::ILike { .. }),
             },
             Expr::Subquery(q) => {
                 let sub = self.subquery(q)?;

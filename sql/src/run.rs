@@ -692,36 +692,28 @@ fn from_rows(s: &Select, outer: &[&[Value]]) -> Result<Vec<Row>> {
             }
             rows = joined;
         }
-        if step.after.is_some() {
-            let mut kept = Vec::with_capacity(rows.len());
-            for r in rows {
-                let env = Env {
-                    row: &r,
-                    outer,
-                    output: &[],
-                };
-                if passes(&step.after, &env)? {
-                    kept.push(r);
-                }
-            }
-            rows = kept;
+        rows = keep_passing(rows, &step.after, outer)?;
+    }
+    keep_passing(rows, &s.filter, outer)
+}
+
+/// The rows for which `cond` (if any) holds.
+fn keep_passing(rows: Vec<Row>, cond: &Option<BExpr>, outer: &[&[Value]]) -> Result<Vec<Row>> {
+    if cond.is_none() {
+        return Ok(rows);
+    }
+    let mut kept = Vec::with_capacity(rows.len());
+    for r in rows {
+        let env = Env {
+            row: &r,
+            outer,
+            output: &[],
+        };
+        if passes(cond, &env)? {
+            kept.push(r);
         }
     }
-    if s.filter.is_some() {
-        let mut kept = Vec::with_capacity(rows.len());
-        for r in rows {
-            let env = Env {
-                row: &r,
-                outer,
-                output: &[],
-            };
-            if passes(&s.filter, &env)? {
-                kept.push(r);
-            }
-        }
-        rows = kept;
-    }
-    Ok(rows)
+    Ok(kept)
 }
 
 fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
