@@ -352,3 +352,96 @@ async fn malformed_bytes_and_abrupt_disconnects_leave_the_server_serving() {
     }
     pg.shutdown().await;
 }
+
+/// pgbench's transfer script: money moves between accounts, never leaves.
+const TRANSFER: &str = "\\set a random(1, 10)
+\\set b random(1, 10)
+BEGIN;
+UPDATE acct SET bal = bal - 1 WHERE id = :a;
+UPDATE acct SET bal = bal + 1 WHERE id = :b;
+COMMIT;
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pgbench_transfers_keep_the_total() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE acct (id INT PRIMARY KEY, bal INT)")
+        .await
+        .unwrap();
+    // Untyped parameters are described as text (the engine has no
+    // parameter type inference): a typed prepare gives them their type.
+    let insert = c
+        .prepare_typed("INSERT INTO acct VALUES ($1, 100)", &[Type::INT8])
+        .await
+        .unwrap();
+    for id in 1..=10i64 {
+        c.execute(&insert, &[&id]).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("transfer.sql");
+    std::fs::write(&script, TRANSFER).unwrap();
+    for mode in ["simple", "extended"] {
+        let mut cmd = Command::new("pgbench");
+        cmd.args(["-n", "-c", "4", "-t", "20", "--max-tries", "50", "-M", mode])
+            .args(["-h", "127.0.0.1", "-p", &pg.addr.port().to_string()])
+            .args(["-U", "any", "-f"])
+            .arg(&script)
+            .arg("spanlite");
+        let out = match tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+        {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!("pgbench is not installed: skipping");
+                return pg.shutdown().await;
+            }
+            Err(e) => panic!("running pgbench: {e}"),
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "pgbench -M {mode}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("number of failed transactions: 0"),
+            "pgbench -M {mode}: {stdout}\n{stderr}"
+        );
+    }
+    let rows = c.query("SELECT sum(bal) FROM acct", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 1000);
+    pg.shutdown().await;
+}
+
+// The node's own port (`--pg-listen`): one node, not initialised, still
+// answers what needs no data; its shutdown ends the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_serves_pg_listen_and_ends_connections_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = spanlite_server::node::NodeConfig::new(
+        1,
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("node1"),
+    );
+    config.pg_listen = Some("127.0.0.1:0".parse().unwrap());
+    let node = spanlite_server::node::start(config).await.unwrap();
+    let port = node.pg_addr.unwrap().port();
+    let (c, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=any dbname=spanlite"),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let rows = c.query("SELECT current_database()", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), "spanlite");
+    node.shutdown().await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = ended.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("57P01"), "{e:?}");
+}
