@@ -212,6 +212,11 @@ struct StartArgs {
     /// Address others use to reach this node (default: the listen address).
     #[arg(long)]
     advertise: Option<String>,
+    /// Address to listen on for PostgreSQL clients (psql, pgbench,
+    /// drivers), e.g. `127.0.0.1:5433`; without it the node has no
+    /// PostgreSQL port. No TLS and no authentication: keep it private.
+    #[arg(long)]
+    pg_listen: Option<SocketAddr>,
     /// Nodes to join, comma-separated `host:port` (may include this node).
     #[arg(long, value_delimiter = ',')]
     join: Vec<String>,
@@ -357,6 +362,7 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     init_logging();
     let mut config = NodeConfig::new(args.node_id, args.listen, args.data_dir);
     config.advertise = args.advertise;
+    config.pg_listen = args.pg_listen;
     config.join = args.join;
     config.max_clock_uncertainty = args.max_clock_uncertainty;
     config.time_masters = args.time_masters;
@@ -385,6 +391,12 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
         "spanlite node {} listening on {} ({report})",
         running.context.node_id, running.addr
     );
+    if let Some(pg) = running.pg_addr {
+        eprintln!(
+            "spanlite node {}: PostgreSQL clients on {pg}",
+            running.context.node_id
+        );
+    }
     let fatal = tokio::select! {
         signal = wait_for_signal() => { signal?; None }
         reason = running.fatal_error() => Some(reason),

@@ -7,6 +7,7 @@
 //! - [`directory`]: key ranges and tablet descriptors.
 //! - [`embedded`]: a whole cluster inside this process (demo, SQL logic
 //!   tests).
+//! - [`pgwire`]: the PostgreSQL wire protocol (`--pg-listen`).
 //! - [`slt`]: the sqllogictest runner (`spanlite sqllogictest`).
 //! - [`workload`]: `spanlite workload`, Spanlite and PostgreSQL side by side.
 //!
@@ -22,6 +23,7 @@ pub mod embedded;
 pub mod gateway;
 pub mod metrics;
 pub mod node;
+pub mod pgwire;
 pub mod raft;
 pub mod service;
 pub mod shell;

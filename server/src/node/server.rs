@@ -72,6 +72,9 @@ pub struct NodeConfig {
     /// Fault injection: reach peer addresses through these proxies
     /// (`peer → proxy`); see `RaftTransportConfig::dial_via`.
     pub dial_via: std::collections::HashMap<String, String>,
+    /// Address for PostgreSQL clients (`--pg-listen`; `None`: no
+    /// PostgreSQL port). See [`crate::pgwire`].
+    pub pg_listen: Option<SocketAddr>,
 }
 
 impl NodeConfig {
@@ -95,6 +98,7 @@ impl NodeConfig {
             txn_idle_timeout: Duration::from_secs(10),
             safe_time_every: Duration::from_secs(5),
             dial_via: std::collections::HashMap::new(),
+            pg_listen: None,
         }
     }
 }
@@ -179,6 +183,9 @@ impl NodeContext {
 pub struct RunningNode {
     /// The address it listens on (the real port if 0 was asked for).
     pub addr: SocketAddr,
+    /// The PostgreSQL port's address, if it has one (the real port if 0
+    /// was asked for).
+    pub pg_addr: Option<SocketAddr>,
     /// Shared state.
     pub context: Arc<NodeContext>,
     stop: Option<oneshot::Sender<()>>,
@@ -303,6 +310,24 @@ async fn start_inner(
 
     let (stop, stopped) = oneshot::channel::<()>();
     let (end_sessions, sessions_ended) = tokio::sync::watch::channel(false);
+    let mut background = Vec::new();
+    let pg_addr = match config.pg_listen {
+        Some(pg) => {
+            let listener = TcpListener::bind(pg)
+                .await
+                .map_err(|source| NodeError::Listen { addr: pg, source })?;
+            let pg_addr = listener
+                .local_addr()
+                .map_err(|source| NodeError::Listen { addr: pg, source })?;
+            background.push(tokio::spawn(crate::pgwire::serve(
+                listener,
+                gateway.clone(),
+                sessions_ended.clone(),
+            )));
+            Some(pg_addr)
+        }
+        None => None,
+    };
     let router = tonic::transport::Server::builder()
         .add_service(
             RaftServiceServer::new(store.raft_service()).max_decoding_message_size(256 << 20),
@@ -325,13 +350,18 @@ async fn start_inner(
             .map_err(|e| e.to_string())
     });
     let sync_task = sync.spawn();
-    let background = vec![
-        tokio::spawn(join_loop(context.clone(), config.join.clone())),
-        tokio::spawn(checkpoint_loop(store.clone(), config.checkpoint_interval)),
-    ];
-    tracing::info!(node = config.node_id, %addr, advertise, "node started");
+    background.push(tokio::spawn(join_loop(
+        context.clone(),
+        config.join.clone(),
+    )));
+    background.push(tokio::spawn(checkpoint_loop(
+        store.clone(),
+        config.checkpoint_interval,
+    )));
+    tracing::info!(node = config.node_id, %addr, ?pg_addr, advertise, "node started");
     Ok(RunningNode {
         addr,
+        pg_addr,
         context,
         stop: Some(stop),
         end_sessions,

@@ -1,0 +1,35 @@
+//! The PostgreSQL wire protocol (version 3.0), so that `psql`, `pgbench`
+//! and PostgreSQL drivers can talk to a node. Each connection is one
+//! [`crate::sql::Session`]; the protocol is a thin translation layer.
+//!
+//! ```text
+//!   client ──StartupMessage──▶ AuthenticationOk, ParameterStatus…, ReadyForQuery(I)
+//!          ──Query(sql)──────▶ per statement: RowDescription, DataRow…, CommandComplete
+//!                              (or ErrorResponse, which ends the script), ReadyForQuery(I|T|E)
+//!          ──Parse/Bind/Describe/Execute…/Sync──▶ the same, one statement per portal
+//!          ──Terminate / EOF─▶ session.close() (an open transaction is rolled back)
+//! ```
+//!
+//! - [`message`]: reading frontend messages and writing backend ones.
+//! - [`types`]: type OIDs and value encodings (text and binary).
+//! - [`connection`]: one client, from startup to close.
+//! - [`listener`]: the accept loop of a node's `--pg-listen` address.
+//!
+//! NB: the `pgwire` crate was the first choice, but every version of it
+//! depends on `lazy-regex`, whose proc macro enables `regex`'s default
+//! features for the host; that changes the features of RocksDB's build
+//! dependency `bindgen` and so rebuilds RocksDB. The protocol subset used
+//! here is small enough to write out.
+//!
+//! Not here: TLS (an SSLRequest is answered `N`), authentication (any
+//! user and password is accepted: put the port behind a firewall), the
+//! COPY sub-protocol, query cancellation, notifications, and catalog
+//! tables (`pg_catalog`), so psql's `\d` commands do not work.
+
+pub mod connection;
+pub mod listener;
+pub mod message;
+pub mod types;
+
+pub use connection::Connection;
+pub use listener::serve;

@@ -1,0 +1,447 @@
+//! The PostgreSQL wire protocol on a 3-node cluster in this process: psql
+//! (simple protocol), tokio-postgres (extended protocol, binary formats),
+//! and raw sockets that break the protocol or vanish mid-transaction.
+//!
+//! psql tests print a message and pass when `psql` is not installed.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use spanlite_server::embedded::EmbeddedCluster;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::Type;
+
+/// A cluster with a PostgreSQL port on node 1.
+struct PgCluster {
+    cluster: EmbeddedCluster,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+}
+
+impl PgCluster {
+    async fn start() -> PgCluster {
+        let cluster = EmbeddedCluster::start(3).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopping) = watch::channel(false);
+        tokio::spawn(spanlite_server::pgwire::serve(
+            listener,
+            cluster.gateway(),
+            stopping,
+        ));
+        PgCluster {
+            cluster,
+            addr,
+            stop,
+        }
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=any dbname=spanlite",
+                self.addr.port()
+            ),
+            NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    /// `psql -c sql` (each `-c` a query): exit success, stdout, stderr.
+    /// `None` when psql is not installed.
+    async fn psql(&self, sqls: &[&str]) -> Option<(bool, String, String)> {
+        let mut cmd = Command::new("psql");
+        cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+            .args([
+                "-p",
+                &self.addr.port().to_string(),
+                "-U",
+                "any",
+                "-d",
+                "spanlite",
+            ])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .env("PGSSLMODE", "prefer");
+        for s in sqls {
+            cmd.args(["-c", s]);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap();
+        match out {
+            Ok(o) => Some((
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!("psql is not installed: skipping the psql part of this test");
+                None
+            }
+            Err(e) => panic!("running psql: {e}"),
+        }
+    }
+
+    async fn shutdown(self) {
+        self.stop.send_replace(true);
+        self.cluster.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psql_creates_inserts_selects_and_sees_sqlstates() {
+    let pg = PgCluster::start().await;
+    let Some((ok, out, err)) = pg
+        .psql(&[
+            "CREATE TABLE kv (k INT PRIMARY KEY, v TEXT, f FLOAT, b BOOL)",
+            "INSERT INTO kv VALUES (1, 'one', 1.5, true), (2, 'two', NULL, false)",
+            "SELECT k, v, f, b FROM kv ORDER BY k",
+        ])
+        .await
+    else {
+        return pg.shutdown().await;
+    };
+    assert!(ok, "psql failed: {err}");
+    assert_eq!(out, "CREATE TABLE\nINSERT 0 2\n1|one|1.5|t\n2|two||f\n");
+
+    // version() and current_database() are answered by the pgwire layer.
+    let (ok, out, err) = pg
+        .psql(&["SELECT version()", "select current_database();"])
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Spanlite "), "{out}");
+    assert!(out.ends_with("spanlite\n"), "{out}");
+
+    // An error: psql exits non-zero and prints the server's message; the
+    // SQLSTATE is visible with VERBOSITY verbose.
+    let (ok, _, err) = pg.psql(&["SELECT * FROM missing"]).await.unwrap();
+    assert!(!ok);
+    assert!(err.contains("ERROR:") && err.contains("missing"), "{err}");
+    let (ok, _, err) = pg
+        .psql(&[
+            "\\set VERBOSITY verbose",
+            "INSERT INTO kv VALUES (1, 'dup', 0, true)",
+        ])
+        .await
+        .unwrap();
+    assert!(!ok);
+    assert!(err.contains("ERROR:  23505:"), "{err}");
+
+    // A transaction in one simple query; then one across statements.
+    let (ok, out, err) = pg
+        .psql(&[
+            "BEGIN; INSERT INTO kv VALUES (3, 'three', 3.0, true); COMMIT",
+            "SELECT count(*) FROM kv",
+        ])
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    // psql 15 shows every statement's result of a multi-statement query.
+    assert_eq!(out, "BEGIN\nINSERT 0 1\nCOMMIT\n3\n");
+    pg.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psql_transaction_status_and_rollback_on_error() {
+    let pg = PgCluster::start().await;
+    let Some((ok, _, err)) = pg
+        .psql(&["CREATE TABLE acct (id INT PRIMARY KEY, bal INT)"])
+        .await
+    else {
+        return pg.shutdown().await;
+    };
+    assert!(ok, "{err}");
+    // Every -c is one Query on one connection: the failed INSERT leaves
+    // the block failed (E), the SELECT is refused (25P02), and COMMIT
+    // rolls back, as in PostgreSQL.
+    let (_, out, err) = pg
+        .psql(&[
+            "\\set ON_ERROR_STOP 0",
+            "BEGIN",
+            "INSERT INTO acct VALUES (1, 100)",
+            "INSERT INTO acct VALUES (1, 100)",
+            "SELECT 1",
+            "COMMIT",
+            "SELECT count(*) FROM acct",
+        ])
+        .await
+        .unwrap();
+    assert!(err.contains("23505") || err.contains("duplicate"), "{err}");
+    assert!(err.contains("25P02") || err.contains("aborted"), "{err}");
+    assert!(out.ends_with("0\n"), "{out}");
+    pg.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn driver_uses_extended_protocol_with_binary_values() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE t (k INT PRIMARY KEY, v TEXT, x FLOAT, b BYTES)")
+        .await
+        .unwrap();
+    let insert = c
+        .prepare_typed(
+            "INSERT INTO t VALUES ($1, $2, $3, $4)",
+            &[Type::INT8, Type::TEXT, Type::FLOAT8, Type::BYTEA],
+        )
+        .await
+        .unwrap();
+    for k in 0..3i64 {
+        let n = c
+            .execute(
+                &insert,
+                &[
+                    &k,
+                    &format!("v{k}"),
+                    &(k as f64 / 2.0),
+                    &vec![k as u8, 0xff],
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let select = c
+        .prepare_typed(
+            "SELECT k, v, x, b FROM t WHERE k >= $1 ORDER BY k",
+            &[Type::INT8],
+        )
+        .await
+        .unwrap();
+    let rows = c.query(&select, &[&1i64]).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
+    assert_eq!(rows[0].get::<_, String>(1), "v1");
+    assert_eq!(rows[1].get::<_, f64>(2), 1.0);
+    assert_eq!(rows[1].get::<_, Vec<u8>>(3), vec![2, 0xff]);
+
+    // Errors carry their SQLSTATE and leave the connection usable.
+    let e = c
+        .execute(&insert, &[&1i64, &"dup", &0.0f64, &vec![0u8]])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("23505"));
+    let e = c.simple_query("SELEC 1").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42601"));
+
+    // A transaction through the driver.
+    c.batch_execute("BEGIN").await.unwrap();
+    c.execute(&insert, &[&9i64, &"nine", &9.0f64, &vec![9u8]])
+        .await
+        .unwrap();
+    c.batch_execute("ROLLBACK").await.unwrap();
+    let rows = c.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 3);
+    pg.shutdown().await;
+}
+
+/// Reads backend messages until ReadyForQuery or end of stream; returns
+/// their type bytes.
+async fn read_until_ready(s: &mut TcpStream) -> Vec<u8> {
+    let mut kinds = Vec::new();
+    loop {
+        let mut head = [0u8; 5];
+        if s.read_exact(&mut head).await.is_err() {
+            return kinds;
+        }
+        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0; len - 4];
+        s.read_exact(&mut body).await.unwrap();
+        kinds.push(head[0]);
+        if head[0] == b'Z' {
+            return kinds;
+        }
+    }
+}
+
+fn startup() -> Vec<u8> {
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    body.extend(b"user\0any\0database\0spanlite\0\0");
+    let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    msg.extend(body);
+    msg
+}
+
+fn query(sql: &str) -> Vec<u8> {
+    let mut msg = vec![b'Q'];
+    msg.extend(((sql.len() + 5) as i32).to_be_bytes());
+    msg.extend(sql.as_bytes());
+    msg.push(0);
+    msg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_bytes_and_abrupt_disconnects_leave_the_server_serving() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE kv (k INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+
+    // Not PostgreSQL at all: a FATAL 08P01, then the connection closes.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_until_ready(&mut s).await, vec![b'E']);
+
+    // A valid startup, then a message whose length is impossible.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup()).await.unwrap();
+    assert_eq!(read_until_ready(&mut s).await.last(), Some(&b'Z'));
+    s.write_all(&[b'Q', 0, 0, 0, 1]).await.unwrap();
+    assert_eq!(read_until_ready(&mut s).await, vec![b'E']);
+
+    // A Bind whose parameter runs past its message.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup()).await.unwrap();
+    read_until_ready(&mut s).await;
+    s.write_all(&[b'B', 0, 0, 0, 12, 0, 0, 0, 0, 0, 1, 0, 0])
+        .await
+        .unwrap();
+    assert_eq!(read_until_ready(&mut s).await, vec![b'E']);
+
+    // Half a message, then gone.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup()).await.unwrap();
+    read_until_ready(&mut s).await;
+    s.write_all(&[b'Q', 0, 0, 0, 40, b'S']).await.unwrap();
+    drop(s);
+
+    // Gone mid-transaction, holding a write: it is rolled back, so the
+    // row is not there and another session can write the same key.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup()).await.unwrap();
+    read_until_ready(&mut s).await;
+    s.write_all(&query("BEGIN; INSERT INTO kv VALUES (1, 'lost')"))
+        .await
+        .unwrap();
+    let kinds = read_until_ready(&mut s).await;
+    assert_eq!(kinds, vec![b'C', b'C', b'Z']);
+    drop(s);
+
+    let rows = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match c.execute("INSERT INTO kv VALUES (1, 'kept')", &[]).await {
+                Ok(_) => break,
+                Err(e) if e.code().map(|c| c.code()) == Some("40001") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        c.query("SELECT v FROM kv", &[]).await.unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "kept");
+
+    // psql still connects.
+    if let Some((ok, out, err)) = pg.psql(&["SELECT count(*) FROM kv"]).await {
+        assert!(ok, "{err}");
+        assert_eq!(out, "1\n");
+    }
+    pg.shutdown().await;
+}
+
+/// pgbench's transfer script: money moves between accounts, never leaves.
+const TRANSFER: &str = "\\set a random(1, 10)
+\\set b random(1, 10)
+BEGIN;
+UPDATE acct SET bal = bal - 1 WHERE id = :a;
+UPDATE acct SET bal = bal + 1 WHERE id = :b;
+COMMIT;
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pgbench_transfers_keep_the_total() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE acct (id INT PRIMARY KEY, bal INT)")
+        .await
+        .unwrap();
+    // Untyped parameters are described as text (the engine has no
+    // parameter type inference): a typed prepare gives them their type.
+    let insert = c
+        .prepare_typed("INSERT INTO acct VALUES ($1, 100)", &[Type::INT8])
+        .await
+        .unwrap();
+    for id in 1..=10i64 {
+        c.execute(&insert, &[&id]).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("transfer.sql");
+    std::fs::write(&script, TRANSFER).unwrap();
+    for mode in ["simple", "extended"] {
+        let mut cmd = Command::new("pgbench");
+        cmd.args(["-n", "-c", "4", "-t", "20", "--max-tries", "50", "-M", mode])
+            .args(["-h", "127.0.0.1", "-p", &pg.addr.port().to_string()])
+            .args(["-U", "any", "-f"])
+            .arg(&script)
+            .arg("spanlite");
+        let out = match tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+        {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!("pgbench is not installed: skipping");
+                return pg.shutdown().await;
+            }
+            Err(e) => panic!("running pgbench: {e}"),
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "pgbench -M {mode}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("number of failed transactions: 0"),
+            "pgbench -M {mode}: {stdout}\n{stderr}"
+        );
+    }
+    let rows = c.query("SELECT sum(bal) FROM acct", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 1000);
+    pg.shutdown().await;
+}
+
+// The node's own port (`--pg-listen`): one node, not initialised, still
+// answers what needs no data; its shutdown ends the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_serves_pg_listen_and_ends_connections_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = spanlite_server::node::NodeConfig::new(
+        1,
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("node1"),
+    );
+    config.pg_listen = Some("127.0.0.1:0".parse().unwrap());
+    let node = spanlite_server::node::start(config).await.unwrap();
+    let port = node.pg_addr.unwrap().port();
+    let (c, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=any dbname=spanlite"),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let rows = c.query("SELECT current_database()", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), "spanlite");
+    node.shutdown().await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = ended.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("57P01"), "{e:?}");
+}
