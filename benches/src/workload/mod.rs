@@ -29,6 +29,7 @@
 mod bank;
 mod error;
 mod kv;
+mod load;
 mod options;
 mod postgres;
 mod progress;
