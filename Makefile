@@ -10,6 +10,9 @@
 #   make slt     the SQL logic tests of tests/slt (also part of make test)
 #   make slt-corpus  SQLite's public sqllogictest files from ../shared/slt/sqlite:
 #                pass rate per file, never fails the build
+#   make workload ARGS="bank --duration 30s"  the end-to-end workload
+#                (release build): bank, kv or readonly on a cluster in this
+#                process; add --pg-url postgres://… for PostgreSQL side by side
 #   make deps    install missing system packages (done by test/bench/build)
 #
 # NB: everything builds with --workspace (and --all-targets where it builds):
@@ -29,7 +32,7 @@ CARGO ?= cargo
 #   make          (already here if you are reading this, but listed for clarity)
 SYSTEM_PACKAGES := libclang-dev g++ make
 
-.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen workload
 
 all: build
 
@@ -58,6 +61,14 @@ bench: deps
 idle-cpu: deps
 	$(CARGO) build --release --workspace --all-targets
 	./scripts/idle-cpu.sh "$${CARGO_TARGET_DIR:-target}/release/spanlite"
+
+# `spanlite workload` on a release build (see README, Benchmarks), e.g.
+#   make workload ARGS="kv --read-fraction 0.9 --duration 20s"
+#   make workload ARGS="bank --embedded --pg-url postgres://bench:bench@127.0.0.1/bench"
+ARGS ?= bank --duration 30s
+workload: deps
+	$(CARGO) build --release --workspace --all-targets
+	"$${CARGO_TARGET_DIR:-target}/release/spanlite" workload $(ARGS)
 
 # Three nodes in one process with a sample `accounts` table, then the SQL
 # shell. Built like everything else (--workspace --all-targets) so it

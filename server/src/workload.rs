@@ -65,9 +65,10 @@ pub async fn run_command(command: WorkloadCommand) -> Result<ExitCode, String> {
         );
     }
     if command.json {
-        let json = match <[Report; 2]>::try_from(reports.clone()) {
-            Ok([a, b]) => serde_json::to_string_pretty(&Comparison::new(a, b)),
-            Err(_) => serde_json::to_string_pretty(&reports[0]),
+        let json = match reports.as_slice() {
+            [a, b] => serde_json::to_string_pretty(&Comparison::new(a.clone(), b.clone())),
+            [one] => serde_json::to_string_pretty(one),
+            all => serde_json::to_string_pretty(all),
         }
         .map_err(|e| format!("writing JSON: {e}"))?;
         println!("{json}");

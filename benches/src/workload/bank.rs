@@ -22,6 +22,7 @@
 
 use rand::Rng;
 
+use super::load::{TableDef, recreate};
 use super::report::Check;
 use super::target::{Connection, DbError, Param, Txn, int_cell};
 
@@ -30,9 +31,6 @@ pub const INITIAL_BALANCE: i64 = 1000;
 
 /// A transfer moves between 1 and this much.
 const MAX_AMOUNT: i64 = 100;
-
-/// Rows per `INSERT` while loading.
-const LOAD_BATCH: u64 = 100;
 
 /// Outcome of a transfer that moved money.
 pub(crate) const MOVED: &str = "transfers";
@@ -61,26 +59,18 @@ impl Transfer {
     }
 }
 
+/// `bank_accounts`.
+const TABLE: TableDef = TableDef {
+    name: "bank_accounts",
+    columns: "id BIGINT PRIMARY KEY, balance BIGINT NOT NULL",
+    insert_columns: "id, balance",
+};
+
 /// Drops and recreates `bank_accounts` with `accounts` accounts of
 /// [`INITIAL_BALANCE`].
 pub(crate) async fn setup(conn: &mut dyn Connection, accounts: u64) -> Result<(), DbError> {
-    conn.batch("DROP TABLE IF EXISTS bank_accounts").await?;
-    conn.batch("CREATE TABLE bank_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")
-        .await?;
-    let mut start = 0;
-    while start < accounts {
-        let end = (start + LOAD_BATCH).min(accounts);
-        let values: Vec<String> = (start..end)
-            .map(|id| format!("({id}, {INITIAL_BALANCE})"))
-            .collect();
-        conn.batch(&format!(
-            "INSERT INTO bank_accounts (id, balance) VALUES {}",
-            values.join(", ")
-        ))
-        .await?;
-        start = end;
-    }
-    Ok(())
+    let rows = (0..accounts).map(|id| format!("({id}, {INITIAL_BALANCE})"));
+    recreate(conn, TABLE, rows).await
 }
 
 /// One attempt at `t`: a transaction that commits or is rolled back.

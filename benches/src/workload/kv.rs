@@ -14,11 +14,9 @@
 
 use rand::Rng;
 
+use super::load::{TableDef, recreate};
 use super::report::Check;
 use super::target::{Connection, DbError, Param, int_cell};
-
-/// Rows per `INSERT` while loading.
-const LOAD_BATCH: u64 = 100;
 
 /// Outcome of a point read.
 pub(crate) const READ: &str = "reads";
@@ -52,29 +50,21 @@ fn value(rng: &mut impl Rng) -> String {
     format!("{:032x}", rng.random::<u128>())
 }
 
+/// `kv`.
+const TABLE: TableDef = TableDef {
+    name: "kv",
+    columns: "k BIGINT PRIMARY KEY, v TEXT",
+    insert_columns: "k, v",
+};
+
 /// Drops and recreates `kv` with keys `0..keys`.
 pub(crate) async fn setup(
     conn: &mut dyn Connection,
     keys: u64,
-    rng: &mut impl Rng,
+    rng: &mut (impl Rng + Send),
 ) -> Result<(), DbError> {
-    conn.batch("DROP TABLE IF EXISTS kv").await?;
-    conn.batch("CREATE TABLE kv (k BIGINT PRIMARY KEY, v TEXT)")
-        .await?;
-    let mut start = 0;
-    while start < keys {
-        let end = (start + LOAD_BATCH).min(keys);
-        let values: Vec<String> = (start..end)
-            .map(|k| format!("({k}, '{}')", value(rng)))
-            .collect();
-        conn.batch(&format!(
-            "INSERT INTO kv (k, v) VALUES {}",
-            values.join(", ")
-        ))
-        .await?;
-        start = end;
-    }
-    Ok(())
+    let rows = (0..keys).map(|k| format!("({k}, '{}')", value(rng)));
+    recreate(conn, TABLE, rows).await
 }
 
 /// One attempt at `op`; returns the outcome to count ([`READ`] or

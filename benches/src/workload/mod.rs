@@ -10,8 +10,8 @@
 //!                                                            (retry loop, backoff)
 //! ```
 //!
-//! - [`target`](Target): the [`Target`] / [`Connection`] / [`Txn`] traits the
-//!   workloads are written against, once for both systems.
+//! - [`Target`] / [`Connection`] / [`Txn`]: what the workloads are written
+//!   against, once for both systems ([`Spanlite`], [`Postgres`]).
 //! - Workloads: `bank` (transfers; total conserved), `kv` (point reads
 //!   and updates), `readonly` (point reads); see [`WorkloadKind`].
 //! - The retry loop is the workload's, not the driver's: both systems' aborts
@@ -29,6 +29,7 @@
 mod bank;
 mod error;
 mod kv;
+mod load;
 mod options;
 mod postgres;
 mod progress;
