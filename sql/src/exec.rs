@@ -270,6 +270,24 @@ fn expr_tables(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
+/// The tables an UPDATE or DELETE of `def` needs: `def` and those its
+/// expressions' subqueries name.
+async fn dml_tables(txn: &mut dyn KvTxn, def: &TableDef, exprs: &[&Expr]) -> Result<Tables> {
+    let mut names = vec![def.name.clone()];
+    for e in exprs {
+        expr_tables(e, &mut names);
+    }
+    load_tables(txn, &names).await
+}
+
+/// Deletes every key in `[start, end)`.
+async fn delete_range(txn: &mut dyn KvTxn, (start, end): (Vec<u8>, Vec<u8>)) -> Result<()> {
+    for (k, _) in txn.scan(&start, &end).await? {
+        txn.delete(k)?;
+    }
+    Ok(())
+}
+
 /// Loads the definitions of `names` (missing ones are left out: binding
 /// reports them).
 async fn load_tables(txn: &mut dyn KvTxn, names: &[String]) -> Result<Tables> {
@@ -660,10 +678,7 @@ async fn drop_indexes(
             continue;
         };
         let index = def.indexes.remove(pos);
-        let (start, end) = def.index_range(&index);
-        for (k, _) in txn.scan(&start, &end).await? {
-            txn.delete(k)?;
-        }
+        delete_range(txn, def.index_range(&index)).await?;
         txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
     }
     Ok(done("DROP INDEX", 0))
@@ -686,10 +701,8 @@ async fn drop_tables(
         };
         let mut ranges = vec![def.key_range()];
         ranges.extend(def.indexes.iter().map(|i| def.index_range(i)));
-        for (start, end) in ranges {
-            for (k, _) in txn.scan(&start, &end).await? {
-                txn.delete(k)?;
-            }
+        for range in ranges {
+            delete_range(txn, range).await?;
         }
         txn.delete(catalog::table_key(&name))?;
     }
@@ -910,14 +923,11 @@ async fn update(
     params: &[Value],
 ) -> Result<QueryResult> {
     let def = table(txn, dml_table(target)?).await?;
-    let mut names = vec![def.name.clone()];
-    for e in selection
+    let exprs: Vec<&Expr> = selection
         .into_iter()
         .chain(assignments.iter().map(|a| &a.value))
-    {
-        expr_tables(e, &mut names);
-    }
-    let tables = load_tables(txn, &names).await?;
+        .collect();
+    let tables = dml_tables(txn, &def, &exprs).await?;
     let mut binder = Binder::new(&tables, params);
     let mut columns = Vec::new();
     let mut exprs = Vec::new();
@@ -1005,11 +1015,7 @@ async fn delete_rows(
         return Err(SqlError::not_supported("DELETE … USING/RETURNING/LIMIT"));
     }
     let def = table(txn, dml_table(from)?).await?;
-    let mut names = vec![def.name.clone()];
-    if let Some(e) = &delete.selection {
-        expr_tables(e, &mut names);
-    }
-    let tables = load_tables(txn, &names).await?;
+    let tables = dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
     let (mut scan, mut later) =
         Binder::new(&tables, params).dml_scan(&def, delete.selection.as_ref())?;
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
@@ -1074,11 +1080,7 @@ async fn explain_statement(
             ..
         } => {
             let def = table(txn, dml_table(target)?).await?;
-            let mut names = vec![def.name.clone()];
-            if let Some(e) = selection {
-                expr_tables(e, &mut names);
-            }
-            let tables = load_tables(txn, &names).await?;
+            let tables = dml_tables(txn, &def, &selection.iter().collect::<Vec<_>>()).await?;
             let (scan, later) = Binder::new(&tables, params).dml_scan(&def, selection.as_ref())?;
             explain::dml("Update", &scan, later.as_ref())
         }
@@ -1088,11 +1090,8 @@ async fn explain_statement(
                 return Err(SqlError::not_supported("DELETE from several tables"));
             };
             let def = table(txn, dml_table(from)?).await?;
-            let mut names = vec![def.name.clone()];
-            if let Some(e) = &delete.selection {
-                expr_tables(e, &mut names);
-            }
-            let tables = load_tables(txn, &names).await?;
+            let tables =
+                dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
             let (scan, later) =
                 Binder::new(&tables, params).dml_scan(&def, delete.selection.as_ref())?;
             explain::dml("Delete", &scan, later.as_ref())

@@ -12,9 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{
-    InitRequest, SetClockSkewRequest, SplitTabletRequest, StatusRequest, TransferLeaderRequest,
-};
+use spanlite_proto::admin::{InitRequest, SetClockSkewRequest, StatusRequest};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 
@@ -343,70 +341,6 @@ impl ProcessCluster {
             }
         }
         None
-    }
-
-    /// Splits tablet `tablet` at `key` (asking each node until its leader
-    /// does it); returns the new right tablet's id.
-    pub async fn split(&self, tablet: u64, key: &[u8]) -> Result<u64> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            for n in &self.nodes {
-                let Ok(mut c) = admin(&n.addr).await else {
-                    continue;
-                };
-                let r = c
-                    .split_tablet(SplitTabletRequest {
-                        tablet_id: tablet,
-                        split_key: key.to_vec(),
-                    })
-                    .await;
-                match r.map(tonic::Response::into_inner) {
-                    Ok(r) if r.error.is_empty() => {
-                        if let Some(right) = r.right {
-                            return Ok(right.tablet_id);
-                        }
-                    }
-                    Ok(r) => last = r.error,
-                    Err(s) => last = s.message().to_string(),
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Err(HarnessError::Timeout(format!(
-            "splitting tablet {tablet}: {last}"
-        )))
-    }
-
-    /// Moves the leadership of `tablet` to node index `to`.
-    pub async fn transfer_leader(&self, tablet: u64, to: usize) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            for n in &self.nodes {
-                let Ok(mut c) = admin(&n.addr).await else {
-                    continue;
-                };
-                let r = c
-                    .transfer_leader(TransferLeaderRequest {
-                        tablet_id: tablet,
-                        to_node_id: self.nodes[to].id,
-                    })
-                    .await;
-                match r.map(tonic::Response::into_inner) {
-                    Ok(r) if r.error.is_empty() && r.leader_node_id == self.nodes[to].id => {
-                        return Ok(());
-                    }
-                    Ok(r) => last = format!("{} (leader now {})", r.error, r.leader_node_id),
-                    Err(s) => last = s.message().to_string(),
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Err(HarnessError::Timeout(format!(
-            "moving tablet {tablet}'s leadership to node {}: {last}",
-            self.nodes[to].id
-        )))
     }
 
     /// Heals partitions, resumes paused nodes, restarts dead ones and
