@@ -64,12 +64,19 @@ async fn populate_and_shell(
         tablet = cluster.split(tablet, &key).await?;
     }
     let addrs = cluster.addrs();
+    let psql = cluster.pg_addrs().first().map_or(String::new(), |a| {
+        format!(
+            "\nOr from another terminal: psql -h {} -p {} -U spanlite -d spanlite",
+            a.ip(),
+            a.port()
+        )
+    });
     eprintln!(
         "Ready: table accounts ({ACCOUNTS} rows, 1000 each) over 4 tablets; nodes at {}.\n\
          Try: SELECT * FROM accounts LIMIT 5;\n     \
          BEGIN; UPDATE accounts SET balance = balance - 10 WHERE id = 1; \
          UPDATE accounts SET balance = balance + 10 WHERE id = 80; COMMIT;\n     \
-         SELECT sum(balance) FROM accounts;",
+         SELECT sum(balance) FROM accounts;{psql}",
         addrs.join(", ")
     );
     let mut client = SqlClient::connect(&addrs[..1]).await?;

@@ -83,6 +83,8 @@ impl EmbeddedCluster {
                 cluster.dir.path().join(format!("node{}", i + 1)),
             );
             config.join = cluster.addrs.clone();
+            // A PostgreSQL port too, wherever the system puts it.
+            config.pg_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
             match node::start_on(config, listener).await {
                 Ok(n) => cluster.nodes.push(n),
                 Err(e) => {
@@ -121,6 +123,11 @@ impl EmbeddedCluster {
     /// The directory holding the nodes' data.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The nodes' PostgreSQL-protocol addresses, node 1 first.
+    pub fn pg_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.nodes.iter().filter_map(|n| n.pg_addr).collect()
     }
 
     /// The nodes' gRPC addresses (`host:port`), node 1 first.
