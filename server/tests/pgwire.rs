@@ -218,6 +218,29 @@ async fn driver_uses_extended_protocol_with_binary_values() {
         .unwrap();
     let rows = c.query(&select, &[&1i64]).await.unwrap();
     assert_eq!(rows.len(), 2);
+    // Untyped parameters get the types their uses show, so the driver
+    // binds Rust values without declaring them.
+    let untyped = c
+        .query(
+            "SELECT v FROM t WHERE k = $1 AND x < $2",
+            &[&2i64, &10.0f64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(untyped[0].get::<_, String>(0), "v2");
+    let updated = c
+        .execute("UPDATE t SET v = $1 WHERE k = $2", &[&"two", &2i64])
+        .await
+        .unwrap();
+    assert_eq!(updated, 1);
+    let n = c
+        .execute("INSERT INTO t (k, v) VALUES ($1, $2)", &[&7i64, &"seven"])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    c.execute("DELETE FROM t WHERE k = $1", &[&7i64])
+        .await
+        .unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 1);
     assert_eq!(rows[0].get::<_, String>(1), "v1");
     assert_eq!(rows[1].get::<_, f64>(2), 1.0);

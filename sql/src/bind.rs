@@ -73,6 +73,24 @@ pub struct Binder<'a> {
     scopes: Vec<Scope>,
     /// Nesting of the expression being bound (see [`MAX_DEPTH`]).
     depth: usize,
+    /// Types parameters must have, as far as their use shows (`col = $1`):
+    /// what a client is told when it asks (PostgreSQL's Describe).
+    param_hints: Vec<Option<DataType>>,
+}
+
+/// The parameter number of `$n` (0-based), if `e` is one.
+fn placeholder(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            ast::Value::Placeholder(p) => p
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1)),
+            _ => None,
+        },
+        Expr::Nested(inner) => placeholder(inner),
+        _ => None,
+    }
 }
 
 /// The deepest expression the binder takes: binding and evaluation recurse
@@ -362,6 +380,7 @@ impl<'a> Binder<'a> {
             params,
             scopes: Vec::new(),
             depth: 0,
+            param_hints: vec![None; params.len()],
         }
     }
 
@@ -1501,8 +1520,10 @@ impl<'a> Binder<'a> {
             }
             Expr::BinaryOp { left, op, right } => {
                 let op = binop(op)?;
-                // `-9223372036854775808` parses as minus a number too large.
-                BExpr::Binary(Box::new(self.expr(left)?), op, Box::new(self.expr(right)?))
+                let (l, r) = (self.expr(left)?, self.expr(right)?);
+                self.hint(left, &r);
+                self.hint(right, &l);
+                BExpr::Binary(Box::new(l), op, Box::new(r))
             }
             Expr::IsNull(a) => BExpr::IsNull(Box::new(self.expr(a)?), false),
             Expr::IsNotNull(a) => BExpr::IsNull(Box::new(self.expr(a)?), true),
@@ -1520,11 +1541,17 @@ impl<'a> Binder<'a> {
                 expr,
                 list,
                 negated,
-            } => BExpr::InList(
-                Box::new(self.expr(expr)?),
-                list.iter().map(|x| self.expr(x)).collect::<Result<_>>()?,
-                *negated,
-            ),
+            } => {
+                let v = self.expr(expr)?;
+                let items = list
+                    .iter()
+                    .map(|x| self.expr(x))
+                    .collect::<Result<Vec<_>>>()?;
+                for x in list {
+                    self.hint(x, &v);
+                }
+                BExpr::InList(Box::new(v), items, *negated)
+            }
             Expr::Between {
                 expr,
                 negated,
@@ -1781,6 +1808,30 @@ impl<'a> Binder<'a> {
             .map(|a| self.expr(a))
             .collect::<Result<Vec<_>>>()?;
         Ok(BExpr::Func(func, args))
+    }
+
+    /// Notes that parameter `param` (if it is one) is compared with, or
+    /// stored into, something of `other`'s type.
+    fn hint(&mut self, param: &Expr, other: &BExpr) {
+        if let Some(k) = placeholder(param)
+            && let Some(ty) = self.type_of(other)
+            && let Some(slot) = self.param_hints.get_mut(k)
+        {
+            slot.get_or_insert(ty);
+        }
+    }
+
+    /// Notes that parameter `param` (if it is one) is stored into a column
+    /// of type `ty`.
+    pub fn hint_type(&mut self, param: &Expr, ty: DataType) {
+        if let Some(slot) = placeholder(param).and_then(|k| self.param_hints.get_mut(k)) {
+            slot.get_or_insert(ty);
+        }
+    }
+
+    /// The parameters' types as their uses showed them.
+    pub fn param_hints(&self) -> &[Option<DataType>] {
+        &self.param_hints
     }
 
     /// The static type of `e` in the current block, when known.

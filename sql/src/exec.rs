@@ -815,22 +815,7 @@ async fn insert_rows(
     if insert.returning.is_some() {
         return Err(SqlError::not_supported("INSERT … RETURNING"));
     }
-    let targets: Vec<usize> = if insert.columns.is_empty() {
-        (0..def.columns.len()).collect()
-    } else {
-        let mut t = Vec::new();
-        for c in &insert.columns {
-            let i = def.column(&ident(c))?;
-            if t.contains(&i) {
-                return Err(SqlError::duplicate_column(format!(
-                    "column \"{}\" specified more than once",
-                    def.columns[i].name
-                )));
-            }
-            t.push(i);
-        }
-        t
-    };
+    let targets = insert_targets(&def, insert)?;
     let Some(source) = &insert.source else {
         return Err(SqlError::syntax("INSERT without VALUES or SELECT"));
     };
@@ -873,6 +858,106 @@ async fn insert_rows(
         inserted += 1;
     }
     Ok(done(format!("INSERT 0 {inserted}"), inserted))
+}
+
+/// The columns an INSERT fills, in its order.
+fn insert_targets(def: &TableDef, insert: &ast::Insert) -> Result<Vec<usize>> {
+    if insert.columns.is_empty() {
+        return Ok((0..def.columns.len()).collect());
+    }
+    let mut t = Vec::new();
+    for c in &insert.columns {
+        let i = def.column(&ident(c))?;
+        if t.contains(&i) {
+            return Err(SqlError::duplicate_column(format!(
+                "column \"{}\" specified more than once",
+                def.columns[i].name
+            )));
+        }
+        t.push(i);
+    }
+    Ok(t)
+}
+
+/// The types the `count` parameters of `stmt` must have, as far as their
+/// uses show (`col = $1`, `INSERT … VALUES ($1)`, `SET col = $1`); `None`
+/// where nothing says. What PostgreSQL clients are told when they ask.
+pub async fn param_types(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    count: usize,
+) -> Result<Vec<Option<DataType>>> {
+    let nulls = vec![Value::Null; count];
+    match stmt {
+        Statement::Query(q) => {
+            let mut names = Vec::new();
+            query_tables(q, &mut names);
+            let tables = load_tables(txn, &names).await?;
+            let mut b = Binder::new(&tables, &nulls);
+            b.query(q)?;
+            Ok(b.param_hints().to_vec())
+        }
+        Statement::Insert(insert) => {
+            let TableObject::TableName(name) = &insert.table else {
+                return Ok(vec![None; count]);
+            };
+            let def = table(txn, name).await?;
+            let targets = insert_targets(&def, insert)?;
+            let Some(source) = &insert.source else {
+                return Ok(vec![None; count]);
+            };
+            let mut names = Vec::new();
+            query_tables(source, &mut names);
+            let tables = load_tables(txn, &names).await?;
+            let mut b = Binder::new(&tables, &nulls);
+            if let SetExpr::Values(values) = source.body.as_ref() {
+                for row in &values.rows {
+                    for (e, &i) in row.iter().zip(&targets) {
+                        b.hint_type(e, def.columns[i].ty);
+                    }
+                }
+            }
+            b.query(source)?;
+            Ok(b.param_hints().to_vec())
+        }
+        Statement::Update {
+            table: target,
+            assignments,
+            selection,
+            ..
+        } => {
+            let def = table(txn, dml_table(target)?).await?;
+            let exprs: Vec<&Expr> = selection
+                .iter()
+                .chain(assignments.iter().map(|a| &a.value))
+                .collect();
+            let tables = dml_tables(txn, &def, &exprs).await?;
+            let mut b = Binder::new(&tables, &nulls);
+            for a in assignments {
+                if let ast::AssignmentTarget::ColumnName(col) = &a.target {
+                    let i = def.column(&object_name(col)?)?;
+                    b.hint_type(&a.value, def.columns[i].ty);
+                }
+            }
+            let values: Vec<&Expr> = assignments.iter().map(|a| &a.value).collect();
+            b.in_table(&def, &values)?;
+            b.dml_scan(&def, selection.as_ref())?;
+            Ok(b.param_hints().to_vec())
+        }
+        Statement::Delete(delete) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+            let [from] = from.as_slice() else {
+                return Ok(vec![None; count]);
+            };
+            let def = table(txn, dml_table(from)?).await?;
+            let tables =
+                dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
+            let mut b = Binder::new(&tables, &nulls);
+            b.dml_scan(&def, delete.selection.as_ref())?;
+            Ok(b.param_hints().to_vec())
+        }
+        _ => Ok(vec![None; count]),
+    }
 }
 
 /// Reads the rows a DML statement's WHERE selects: (key, row) pairs.

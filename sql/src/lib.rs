@@ -34,7 +34,7 @@ mod value;
 
 pub use catalog::{Column, IndexDef, TableDef};
 pub use error::{Result, SqlError};
-pub use exec::{BoxFuture, KvTxn, Pairs, QueryResult, execute, parse, tables};
+pub use exec::{BoxFuture, KvTxn, Pairs, QueryResult, execute, param_types, parse, tables};
 /// The SQL parser, re-exported so callers match on the same AST.
 pub use sqlparser;
 pub use value::{DataType, Value};

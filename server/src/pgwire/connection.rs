@@ -137,8 +137,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Frontend::Parse {
                     name,
                     sql,
-                    param_types,
+                    mut param_types,
                 } => {
+                    // Undeclared parameters get the types their uses show
+                    // (`k = $1` with k an INT: int8), so drivers bind them
+                    // as such; the rest stay unknown (described as text).
+                    let count = param_types.len().max(max_placeholder(&sql));
+                    param_types.resize(count, 0);
+                    if param_types.contains(&0) {
+                        let inferred = self.session.param_types(&sql, count).await;
+                        for (declared, ty) in param_types.iter_mut().zip(inferred) {
+                            if *declared == 0 && ty.is_some() {
+                                *declared = types::oid_of(ty).0;
+                            }
+                        }
+                    }
                     self.statements.insert(name, Prepared { sql, param_types });
                     self.out.parse_complete();
                 }

@@ -367,6 +367,35 @@ impl Session {
         Ok(tables.into_iter().find(|t| t.name == name))
     }
 
+    /// The types the `count` parameters of statement `sql` must have, as
+    /// far as their uses show (read in a read-only snapshot of the
+    /// catalog); `None` where nothing says or the statement does not bind.
+    pub async fn param_types(&self, sql: &str, count: usize) -> Vec<Option<DataType>> {
+        let unknown = vec![None; count];
+        let Ok(pieces) = split(sql) else {
+            return unknown;
+        };
+        let [piece] = pieces.as_slice() else {
+            return unknown;
+        };
+        let Ok(statements) = parse(&piece.text) else {
+            return unknown;
+        };
+        let [stmt] = statements.as_slice() else {
+            return unknown;
+        };
+        let options = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let Ok(mut txn) = self.gateway.begin_with(&options) else {
+            return unknown;
+        };
+        spanlite_sql::param_types(&mut Kv(&mut txn), stmt, count)
+            .await
+            .unwrap_or(unknown)
+    }
+
     /// True inside BEGIN … COMMIT.
     pub fn in_transaction(&self) -> bool {
         self.open.is_some()
