@@ -916,3 +916,39 @@ async fn parameters_insert_select_and_for_update() {
     .unwrap();
     assert_eq!(txn.1.len(), 2);
 }
+
+#[tokio::test]
+async fn parameter_types_come_from_their_uses() {
+    use crate::{DataType, param_types};
+    let mut txn = bank().await;
+    for (sql, n, want) in [
+        (
+            "SELECT owner FROM accounts WHERE id = $1 AND $2 < balance",
+            2,
+            vec![Some(DataType::Int), Some(DataType::Int)],
+        ),
+        (
+            "SELECT 1 FROM accounts WHERE owner IN ($1, $2)",
+            2,
+            vec![Some(DataType::Text), Some(DataType::Text)],
+        ),
+        (
+            "INSERT INTO accounts (owner, id) VALUES ($1, $2)",
+            2,
+            vec![Some(DataType::Text), Some(DataType::Int)],
+        ),
+        (
+            "UPDATE accounts SET owner = $1 WHERE id = $2",
+            2,
+            vec![Some(DataType::Text), Some(DataType::Int)],
+        ),
+        ("SELECT $1", 1, vec![None]),
+    ] {
+        let stmt = parse(sql).unwrap().remove(0);
+        assert_eq!(
+            param_types(&mut txn, &stmt, n).await.unwrap(),
+            want,
+            "{sql}"
+        );
+    }
+}
