@@ -1,0 +1,611 @@
+//! Binding expressions: names, literals and parameters, operators,
+//! CASE/LIKE/CAST, scalar functions, aggregates of grouped blocks,
+//! subqueries; parameter type hints; static types.
+
+use sqlparser::ast::{
+    self, BinaryOperator as B, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    UnaryOperator as U,
+};
+
+use super::Binder;
+use super::walk::{function_name, has_aggregate, references_outer};
+use crate::error::{Result, SqlError};
+use crate::exec::ident;
+use crate::plan::{AggCall, AggFunc, BExpr, BinOp, Cache, Func, Subquery};
+use crate::value::{DataType, Value};
+
+/// The parameter number of `$n` (0-based), if `e` is one.
+pub(crate) fn placeholder(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            ast::Value::Placeholder(p) => p
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1)),
+            _ => None,
+        },
+        Expr::Nested(inner) => placeholder(inner),
+        _ => None,
+    }
+}
+
+/// The deepest expression the binder takes: binding and evaluation recurse
+/// on the expression tree, and a session's stack is not unlimited.
+pub(super) const MAX_DEPTH: usize = 128;
+
+/// The literal value of `v`.
+pub(crate) fn literal(v: &ast::Value, params: &[Value]) -> Result<Value> {
+    Ok(match v {
+        ast::Value::Null => Value::Null,
+        ast::Value::Boolean(b) => Value::Bool(*b),
+        ast::Value::Number(n, _) => match n.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::Float(n.parse::<f64>().map_err(|_| {
+                SqlError::numeric_out_of_range(format!("number {n} is out of range"))
+            })?),
+        },
+        ast::Value::SingleQuotedString(s)
+        | ast::Value::EscapedStringLiteral(s)
+        | ast::Value::NationalStringLiteral(s) => Value::Text(s.clone()),
+        ast::Value::DollarQuotedString(s) => Value::Text(s.value.clone()),
+        ast::Value::HexStringLiteral(h) => Value::Bytes(decode_hex(h)?),
+        ast::Value::Placeholder(p) => {
+            let n = p
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| {
+                    SqlError::syntax(format!("parameter {p}: use $1, $2, … for parameters"))
+                })?;
+            params.get(n - 1).cloned().ok_or_else(|| SqlError {
+                code: "42P02",
+                message: format!("there is no parameter ${n} ({} given)", params.len()),
+            })?
+        }
+        other => return Err(SqlError::not_supported(format!("literal {other}"))),
+    })
+}
+
+pub(crate) fn decode_hex(h: &str) -> Result<Vec<u8>> {
+    if !h.len().is_multiple_of(2) {
+        return Err(SqlError::invalid_text(format!(
+            "odd number of hex digits: {h}"
+        )));
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| {
+            h.get(i..i + 2)
+                .and_then(|d| u8::from_str_radix(d, 16).ok())
+                .ok_or_else(|| SqlError::invalid_text(format!("invalid hex digits: {h}")))
+        })
+        .collect()
+}
+
+pub(crate) fn binop(op: &B) -> Result<BinOp> {
+    Ok(match op {
+        B::And => BinOp::And,
+        B::Or => BinOp::Or,
+        B::Eq => BinOp::Eq,
+        B::NotEq => BinOp::NotEq,
+        B::Lt => BinOp::Lt,
+        B::LtEq => BinOp::LtEq,
+        B::Gt => BinOp::Gt,
+        B::GtEq => BinOp::GtEq,
+        B::Plus => BinOp::Plus,
+        B::Minus => BinOp::Minus,
+        B::Multiply => BinOp::Multiply,
+        B::Divide => BinOp::Divide,
+        B::Modulo => BinOp::Modulo,
+        B::StringConcat => BinOp::Concat,
+        other => return Err(SqlError::not_supported(format!("operator {other}"))),
+    })
+}
+
+/// 54001: the statement is too complex to run.
+pub fn too_complex(why: String) -> SqlError {
+    SqlError {
+        code: "54001",
+        message: format!("statement too complex: {why}"),
+    }
+}
+
+pub(crate) fn numeric(t: Option<DataType>) -> bool {
+    matches!(t, Some(DataType::Int | DataType::Float))
+}
+
+/// The output name of a select item without an alias.
+pub(crate) fn column_name(e: &Expr) -> String {
+    match e {
+        Expr::Identifier(i) => ident(i),
+        Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
+        Expr::Function(f) => function_name(f),
+        Expr::Nested(inner) => column_name(inner),
+        Expr::Cast { expr, .. } => column_name(expr),
+        Expr::Case { .. } => "case".to_string(),
+        Expr::Exists { .. } => "exists".to_string(),
+        Expr::Substring { .. } => "substring".to_string(),
+        Expr::Trim { .. } => "btrim".to_string(),
+        Expr::Ceil { .. } => "ceil".to_string(),
+        Expr::Floor { .. } => "floor".to_string(),
+        _ => "?column?".to_string(),
+    }
+}
+
+impl Binder<'_> {
+    pub(super) fn subquery(&mut self, q: &ast::Query) -> Result<Subquery> {
+        let query = self.query(q)?;
+        // Correlated: it names a column of this block or one further out.
+        let correlated = references_outer(&query, 1);
+        Ok(Subquery {
+            query,
+            correlated,
+            cache: Cache::default(),
+        })
+    }
+
+    /// Binds an expression in the current block.
+    pub fn expr(&mut self, e: &Expr) -> Result<BExpr> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_complex(format!(
+                "expressions nest deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        self.depth += 1;
+        let r = self.expr_inner(e);
+        self.depth -= 1;
+        r
+    }
+
+    pub(super) fn expr_inner(&mut self, e: &Expr) -> Result<BExpr> {
+        // In a grouped block, aggregates and GROUP BY expressions become
+        // positions of the grouped row.
+        if self.scopes.last().is_some_and(|s| s.grouped) {
+            if let Expr::Function(f) = e
+                && let Some(func) = AggFunc::named(&function_name(f))
+            {
+                return self.aggregate(func, f);
+            }
+            if !matches!(
+                e,
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)
+            ) {
+                let scope = self.scope();
+                scope.grouped = false;
+                let plain = self.expr(e);
+                let scope = self.scope();
+                scope.grouped = true;
+                if let Ok(b) = plain
+                    && let Some(k) = scope
+                        .group
+                        .as_ref()
+                        .and_then(|g| g.keys.iter().position(|k| *k == b))
+                {
+                    return Ok(BExpr::Column(k));
+                }
+            }
+        }
+        Ok(match e {
+            Expr::Identifier(i) => self.resolve(None, &ident(i))?,
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [t, c] => self.resolve(Some(&ident(t)), &ident(c))?,
+                _ => {
+                    return Err(SqlError::not_supported(format!(
+                        "name {e} (there are no schemas)"
+                    )));
+                }
+            },
+            Expr::Value(v) => BExpr::Const(literal(&v.value, self.params)?),
+            Expr::TypedString(t) => BExpr::Cast(
+                Box::new(BExpr::Const(literal(&t.value.value, self.params)?)),
+                DataType::from_sql(&t.data_type)?,
+            ),
+            Expr::Nested(inner) => self.expr(inner)?,
+            // -9223372036854775808 is an INT, though its digits alone are not.
+            Expr::UnaryOp { op: U::Minus, expr }
+                if matches!(&**expr, Expr::Value(v) if matches!(&v.value, ast::Value::Number(n, _)
+                    if format!("-{n}").parse::<i64>().is_ok() && n.parse::<i64>().is_err())) =>
+            {
+                BExpr::Const(Value::Int(i64::MIN))
+            }
+            Expr::UnaryOp { op, expr } => {
+                let b = self.expr(expr)?;
+                match op {
+                    U::Not => BExpr::Not(Box::new(b)),
+                    U::Minus => match b {
+                        BExpr::Const(Value::Int(i)) => {
+                            BExpr::Const(Value::Int(i.checked_neg().ok_or_else(|| {
+                                SqlError::numeric_out_of_range("integer out of range")
+                            })?))
+                        }
+                        BExpr::Const(Value::Float(x)) => BExpr::Const(Value::Float(-x)),
+                        b => BExpr::Neg(Box::new(b)),
+                    },
+                    U::Plus => b,
+                    other => return Err(SqlError::not_supported(format!("operator {other}"))),
+                }
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let op = binop(op)?;
+                let (l, r) = (self.expr(left)?, self.expr(right)?);
+                self.hint(left, &r);
+                self.hint(right, &l);
+                BExpr::Binary(Box::new(l), op, Box::new(r))
+            }
+            Expr::IsNull(a) => BExpr::IsNull(Box::new(self.expr(a)?), false),
+            Expr::IsNotNull(a) => BExpr::IsNull(Box::new(self.expr(a)?), true),
+            Expr::IsTrue(a) => BExpr::IsBool(Box::new(self.expr(a)?), true, false),
+            Expr::IsNotTrue(a) => BExpr::IsBool(Box::new(self.expr(a)?), true, true),
+            Expr::IsFalse(a) => BExpr::IsBool(Box::new(self.expr(a)?), false, false),
+            Expr::IsNotFalse(a) => BExpr::IsBool(Box::new(self.expr(a)?), false, true),
+            Expr::IsDistinctFrom(a, b) => {
+                BExpr::IsDistinct(Box::new(self.expr(a)?), Box::new(self.expr(b)?), false)
+            }
+            Expr::IsNotDistinctFrom(a, b) => {
+                BExpr::IsDistinct(Box::new(self.expr(a)?), Box::new(self.expr(b)?), true)
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let v = self.expr(expr)?;
+                let items = list
+                    .iter()
+                    .map(|x| self.expr(x))
+                    .collect::<Result<Vec<_>>>()?;
+                for x in list {
+                    self.hint(x, &v);
+                }
+                BExpr::InList(Box::new(v), items, *negated)
+            }
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let v = self.expr(expr)?;
+                let both = BExpr::Binary(
+                    Box::new(BExpr::Binary(
+                        Box::new(v.clone()),
+                        BinOp::GtEq,
+                        Box::new(self.expr(low)?),
+                    )),
+                    BinOp::And,
+                    Box::new(BExpr::Binary(
+                        Box::new(v),
+                        BinOp::LtEq,
+                        Box::new(self.expr(high)?),
+                    )),
+                );
+                if *negated {
+                    BExpr::Not(Box::new(both))
+                } else {
+                    both
+                }
+            }
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => BExpr::Case {
+                operand: operand
+                    .as_ref()
+                    .map(|o| self.expr(o).map(Box::new))
+                    .transpose()?,
+                whens: conditions
+                    .iter()
+                    .map(|c| Ok((self.expr(&c.condition)?, self.expr(&c.result)?)))
+                    .collect::<Result<_>>()?,
+                otherwise: else_result
+                    .as_ref()
+                    .map(|o| self.expr(o).map(Box::new))
+                    .transpose()?,
+            },
+            Expr::Cast {
+                expr, data_type, ..
+            } => BExpr::Cast(Box::new(self.expr(expr)?), DataType::from_sql(data_type)?),
+            Expr::Like {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char: None,
+            }
+            | Expr::ILike {
+                negated,
+                any: false,
+                expr,
+                pattern,
+                escape_char: None,
+            } => BExpr::Like {
+                expr: Box::new(self.expr(expr)?),
+                pattern: Box::new(self.expr(pattern)?),
+                negated: *negated,
+                case_insensitive: matches!(e, Expr::ILike { .. }),
+            },
+            Expr::Subquery(q) => {
+                let sub = self.subquery(q)?;
+                if sub.query.columns.len() != 1 {
+                    return Err(SqlError::syntax("subquery must return only one column"));
+                }
+                BExpr::Subquery(Box::new(sub))
+            }
+            Expr::Exists { subquery, negated } => {
+                BExpr::Exists(Box::new(self.subquery(subquery)?), *negated)
+            }
+            Expr::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } => {
+                let v = self.expr(expr)?;
+                let sub = self.subquery(subquery)?;
+                if sub.query.columns.len() != 1 {
+                    return Err(SqlError::syntax("subquery has too many columns"));
+                }
+                BExpr::InSubquery(Box::new(v), Box::new(sub), *negated)
+            }
+            Expr::Function(f) => self.function(f)?,
+            Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![self.expr(expr)?];
+                args.push(match substring_from {
+                    Some(f) => self.expr(f)?,
+                    None => BExpr::Const(Value::Int(1)),
+                });
+                if let Some(f) = substring_for {
+                    args.push(self.expr(f)?);
+                }
+                BExpr::Func(Func::Substr, args)
+            }
+            Expr::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                trim_characters: None,
+            } => {
+                let func = match trim_where {
+                    None | Some(ast::TrimWhereField::Both) => Func::Trim,
+                    Some(ast::TrimWhereField::Leading) => Func::Ltrim,
+                    Some(ast::TrimWhereField::Trailing) => Func::Rtrim,
+                };
+                let mut args = vec![self.expr(expr)?];
+                if let Some(w) = trim_what {
+                    args.push(self.expr(w)?);
+                }
+                BExpr::Func(func, args)
+            }
+            Expr::Ceil {
+                expr,
+                field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime),
+            } => BExpr::Func(Func::Ceil, vec![self.expr(expr)?]),
+            Expr::Floor {
+                expr,
+                field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime),
+            } => BExpr::Func(Func::Floor, vec![self.expr(expr)?]),
+            Expr::Position { expr, r#in } => {
+                BExpr::Func(Func::Position, vec![self.expr(r#in)?, self.expr(expr)?])
+            }
+            other => {
+                return Err(SqlError::not_supported(format!(
+                    "expression {}",
+                    crate::exec::first_words(&other.to_string())
+                )));
+            }
+        })
+    }
+
+    /// The arguments of a call: plain expressions, or `*` (`None`).
+    pub(super) fn call_args(f: &ast::Function) -> Result<(Option<Vec<&Expr>>, bool)> {
+        if f.over.is_some()
+            || f.filter.is_some()
+            || !f.within_group.is_empty()
+            || f.null_treatment.is_some()
+        {
+            return Err(SqlError::not_supported(format!(
+                "{} (window functions, FILTER and WITHIN GROUP)",
+                crate::exec::first_words(&f.to_string())
+            )));
+        }
+        match &f.args {
+            FunctionArguments::None => Ok((Some(Vec::new()), false)),
+            FunctionArguments::List(list) => {
+                if !list.clauses.is_empty() {
+                    return Err(SqlError::not_supported(format!("{f}")));
+                }
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
+                let mut out = Vec::new();
+                for a in &list.args {
+                    match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => out.push(e),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => {
+                            return Ok((None, distinct));
+                        }
+                        other => return Err(SqlError::not_supported(format!("argument {other}"))),
+                    }
+                }
+                Ok((Some(out), distinct))
+            }
+            FunctionArguments::Subquery(_) => Err(SqlError::not_supported(format!("{f}"))),
+        }
+    }
+
+    pub(super) fn aggregate(&mut self, func: AggFunc, f: &ast::Function) -> Result<BExpr> {
+        let (args, distinct) = Self::call_args(f)?;
+        let arg = match (args, func) {
+            (None, AggFunc::Count) => None,
+            (None, _) => {
+                return Err(SqlError::syntax(format!(
+                    "{}(*) is not defined",
+                    function_name(f)
+                )));
+            }
+            (Some(a), _) if a.len() == 1 => {
+                if has_aggregate(a[0]) {
+                    return Err(SqlError::grouping(
+                        "aggregate function calls cannot be nested",
+                    ));
+                }
+                let scope = self.scope();
+                scope.grouped = false;
+                let b = self.expr(a[0]);
+                self.scope().grouped = true;
+                Some(b?)
+            }
+            (Some(_), _) => {
+                return Err(SqlError::undefined_function(format!(
+                    "{} takes exactly one argument",
+                    function_name(f)
+                )));
+            }
+        };
+        let ty = match func {
+            AggFunc::Count => Some(DataType::Int),
+            AggFunc::Avg => Some(DataType::Float),
+            _ => arg.as_ref().and_then(|a| self.type_of(a)),
+        };
+        let call = AggCall {
+            func,
+            arg,
+            distinct,
+        };
+        let scope = self.scope();
+        let Some(group) = scope.group.as_mut() else {
+            return Err(SqlError::internal("aggregate outside a grouped block"));
+        };
+        let i = match group.aggs.iter().position(|a| *a == call) {
+            Some(i) => i,
+            None => {
+                group.aggs.push(call);
+                group.types.push(ty);
+                group.aggs.len() - 1
+            }
+        };
+        Ok(BExpr::Column(group.keys.len() + i))
+    }
+
+    pub(super) fn function(&mut self, f: &ast::Function) -> Result<BExpr> {
+        let name = function_name(f);
+        if AggFunc::named(&name).is_some() {
+            return Err(SqlError::grouping(format!(
+                "aggregate function {name} is not allowed here"
+            )));
+        }
+        let func = Func::named(&name).ok_or_else(|| {
+            SqlError::undefined_function(format!("function {name} does not exist"))
+        })?;
+        let (args, distinct) = Self::call_args(f)?;
+        let Some(args) = args.filter(|_| !distinct) else {
+            return Err(SqlError::syntax(format!(
+                "{name}(*) or DISTINCT is not allowed here"
+            )));
+        };
+        let args = args
+            .iter()
+            .map(|a| self.expr(a))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BExpr::Func(func, args))
+    }
+
+    /// Notes that parameter `param` (if it is one) is compared with, or
+    /// stored into, something of `other`'s type.
+    pub(super) fn hint(&mut self, param: &Expr, other: &BExpr) {
+        if let Some(k) = placeholder(param)
+            && let Some(ty) = self.type_of(other)
+            && let Some(slot) = self.param_hints.get_mut(k)
+        {
+            slot.get_or_insert(ty);
+        }
+    }
+
+    /// Notes that parameter `param` (if it is one) is stored into a column
+    /// of type `ty`.
+    pub fn hint_type(&mut self, param: &Expr, ty: DataType) {
+        if let Some(slot) = placeholder(param).and_then(|k| self.param_hints.get_mut(k)) {
+            slot.get_or_insert(ty);
+        }
+    }
+
+    /// The parameters' types as their uses showed them.
+    pub fn param_hints(&self) -> &[Option<DataType>] {
+        &self.param_hints
+    }
+
+    /// The static type of `e` in the current block, when known.
+    pub fn type_of(&self, e: &BExpr) -> Option<DataType> {
+        let scope = self.scopes.last()?;
+        Some(match e {
+            BExpr::Const(v) => return v.data_type(),
+            BExpr::Column(i) => {
+                return if scope.grouped {
+                    scope
+                        .group
+                        .as_ref()
+                        .and_then(|g| g.types.get(*i).copied().flatten())
+                } else {
+                    scope.types.get(*i).copied().flatten()
+                };
+            }
+            BExpr::Outer { .. } | BExpr::Output(_) => return None,
+            BExpr::Neg(a) => return self.type_of(a),
+            BExpr::Binary(a, op, b) => match op {
+                BinOp::Plus | BinOp::Minus | BinOp::Multiply | BinOp::Divide | BinOp::Modulo => {
+                    match (self.type_of(a), self.type_of(b)) {
+                        (Some(DataType::Int), Some(DataType::Int)) => DataType::Int,
+                        (x, y) if numeric(x) && numeric(y) => DataType::Float,
+                        _ => return None,
+                    }
+                }
+                BinOp::Concat => DataType::Text,
+                _ => DataType::Bool,
+            },
+            BExpr::Not(_)
+            | BExpr::IsNull(..)
+            | BExpr::IsBool(..)
+            | BExpr::IsDistinct(..)
+            | BExpr::InList(..)
+            | BExpr::Like { .. }
+            | BExpr::Exists(..)
+            | BExpr::InSubquery(..) => DataType::Bool,
+            BExpr::Case {
+                whens, otherwise, ..
+            } => {
+                return whens
+                    .iter()
+                    .map(|(_, t)| t)
+                    .chain(otherwise.iter().map(|b| &**b))
+                    .find_map(|t| self.type_of(t));
+            }
+            BExpr::Cast(_, t) => *t,
+            BExpr::Subquery(s) => return s.query.columns.first().and_then(|c| c.1),
+            BExpr::Func(f, args) => match f {
+                Func::Abs | Func::Round | Func::Ceil | Func::Floor => {
+                    return args.first().and_then(|a| self.type_of(a));
+                }
+                Func::Lower
+                | Func::Upper
+                | Func::Substr
+                | Func::Trim
+                | Func::Ltrim
+                | Func::Rtrim
+                | Func::Replace
+                | Func::Concat => DataType::Text,
+                Func::Length | Func::Position => DataType::Int,
+                Func::Coalesce | Func::NullIf | Func::Greatest | Func::Least => {
+                    return args.iter().find_map(|a| self.type_of(a));
+                }
+                Func::Now => DataType::Timestamp,
+            },
+        })
+    }
+}

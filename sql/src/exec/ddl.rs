@@ -1,0 +1,294 @@
+//! DDL: tables (primary keys, NOT NULL, DEFAULT, UNIQUE) and secondary
+//! indexes, built from the rows there are and dropped with their entries.
+//! The catalog is ordinary transactional data: DDL commits or aborts with
+//! its transaction.
+
+use sqlparser::ast::{self, ColumnOption, Expr, ObjectName, TableConstraint};
+
+use super::dml::put_index_entry;
+use super::{KvTxn, QueryResult, done, ident, load_table, object_name, table, tables};
+use crate::bind::{Binder, Tables};
+use crate::catalog::{self, Column, IndexDef, TableDef};
+use crate::error::{Result, SqlError};
+use crate::run::{self, Env};
+use crate::value::{DataType, Value};
+
+/// Deletes every key in `[start, end)`.
+pub(super) async fn delete_range(
+    txn: &mut dyn KvTxn,
+    (start, end): (Vec<u8>, Vec<u8>),
+) -> Result<()> {
+    for (k, _) in txn.scan(&start, &end).await? {
+        txn.delete(k)?;
+    }
+    Ok(())
+}
+
+pub(super) fn column_index(columns: &[Column], e: &Expr) -> Result<usize> {
+    let Expr::Identifier(id) = e else {
+        return Err(SqlError::not_supported(format!(
+            "{e}: keys and indexes are on plain columns"
+        )));
+    };
+    let name = ident(id);
+    columns
+        .iter()
+        .position(|c| c.name == name)
+        .ok_or_else(|| SqlError::undefined_column(format!("column \"{name}\" does not exist")))
+}
+
+pub(super) async fn create_table(
+    txn: &mut dyn KvTxn,
+    create: &ast::CreateTable,
+) -> Result<QueryResult> {
+    let name = object_name(&create.name)?;
+    if create.query.is_some() {
+        return Err(SqlError::not_supported("CREATE TABLE … AS"));
+    }
+    if load_table(txn, &name).await?.is_some() {
+        if create.if_not_exists {
+            return Ok(done("CREATE TABLE", 0));
+        }
+        return Err(SqlError::duplicate_table(format!(
+            "relation \"{name}\" already exists"
+        )));
+    }
+    let mut columns: Vec<Column> = Vec::new();
+    let mut primary_key: Option<Vec<usize>> = None;
+    let mut unique: Vec<Vec<usize>> = Vec::new();
+    let two_keys = || SqlError {
+        code: "42P16",
+        message: format!("multiple primary keys for table \"{name}\" are not allowed"),
+    };
+    for (i, c) in create.columns.iter().enumerate() {
+        let col_name = ident(&c.name);
+        if columns.iter().any(|x| x.name == col_name) {
+            return Err(SqlError::duplicate_column(format!(
+                "column \"{col_name}\" specified more than once"
+            )));
+        }
+        let ty = DataType::from_sql(&c.data_type)?;
+        let mut column = Column {
+            name: col_name,
+            ty,
+            nullable: true,
+            default: None,
+        };
+        for opt in &c.options {
+            match &opt.option {
+                ColumnOption::Null => column.nullable = true,
+                ColumnOption::NotNull => column.nullable = false,
+                ColumnOption::Default(e) => {
+                    let tables = Tables::new();
+                    let b = Binder::new(&tables, &[]).constant(e)?;
+                    column.default = Some(run::eval(&b, &Env::EMPTY)?.cast_to(ty)?);
+                }
+                ColumnOption::Unique {
+                    is_primary: true, ..
+                } => {
+                    if primary_key.replace(vec![i]).is_some() {
+                        return Err(two_keys());
+                    }
+                    column.nullable = false;
+                }
+                ColumnOption::Unique {
+                    is_primary: false, ..
+                } => unique.push(vec![i]),
+                other => {
+                    return Err(SqlError::not_supported(format!("column option {other}")));
+                }
+            }
+        }
+        columns.push(column);
+    }
+    for constraint in &create.constraints {
+        match constraint {
+            TableConstraint::PrimaryKey { columns: pk, .. } => {
+                let mut key = Vec::new();
+                for c in pk {
+                    let i = column_index(&columns, &c.column.expr)?;
+                    if key.contains(&i) {
+                        return Err(SqlError::duplicate_column(format!(
+                            "column \"{}\" appears twice in primary key constraint",
+                            columns[i].name
+                        )));
+                    }
+                    columns[i].nullable = false;
+                    key.push(i);
+                }
+                if primary_key.replace(key).is_some() {
+                    return Err(two_keys());
+                }
+            }
+            TableConstraint::Unique { columns: cols, .. } => {
+                let key = cols
+                    .iter()
+                    .map(|c| column_index(&columns, &c.column.expr))
+                    .collect::<Result<Vec<_>>>()?;
+                unique.push(key);
+            }
+            other => {
+                return Err(SqlError::not_supported(format!("constraint {other}")));
+            }
+        }
+    }
+    if columns.is_empty() {
+        return Err(SqlError::syntax("a table needs at least one column"));
+    }
+    let id = match txn.get(catalog::next_table_id_key()).await? {
+        Some(b) => <[u8; 4]>::try_from(b.as_slice())
+            .map(u32::from_be_bytes)
+            .map_err(|_| SqlError::internal("corrupt table id counter"))?,
+        None => 1,
+    };
+    let next = id
+        .checked_add(1)
+        .ok_or_else(|| SqlError::internal("table ids exhausted"))?;
+    txn.put(
+        catalog::next_table_id_key().to_vec(),
+        next.to_be_bytes().to_vec(),
+    )?;
+    let mut def = TableDef {
+        id,
+        name: name.clone(),
+        columns,
+        primary_key: primary_key.unwrap_or_default(),
+        indexes: Vec::new(),
+        next_index_id: 1,
+    };
+    for cols in unique {
+        let index_name = format!(
+            "{name}_{}_key",
+            cols.iter()
+                .map(|&c| def.columns[c].name.as_str())
+                .collect::<Vec<_>>()
+                .join("_")
+        );
+        if def.index(&index_name).is_none() {
+            def.indexes.push(IndexDef {
+                id: def.next_index_id,
+                name: index_name,
+                columns: cols,
+                unique: true,
+            });
+            def.next_index_id += 1;
+        }
+    }
+    txn.put(catalog::table_key(&name), catalog::encode(&def)?)?;
+    Ok(done("CREATE TABLE", 0))
+}
+
+/// The table that has index `name`, if any.
+pub(super) async fn index_owner(txn: &mut dyn KvTxn, name: &str) -> Result<Option<TableDef>> {
+    Ok(tables(txn)
+        .await?
+        .into_iter()
+        .find(|t| t.index(name).is_some()))
+}
+
+pub(super) async fn create_index(
+    txn: &mut dyn KvTxn,
+    create: &ast::CreateIndex,
+) -> Result<QueryResult> {
+    if create.predicate.is_some() || !create.include.is_empty() || create.using.is_some() {
+        return Err(SqlError::not_supported(
+            "partial indexes, INCLUDE and USING",
+        ));
+    }
+    let mut def = table(txn, &create.table_name).await?;
+    let columns = create
+        .columns
+        .iter()
+        .map(|c| column_index(&def.columns, &c.column.expr))
+        .collect::<Result<Vec<_>>>()?;
+    let name = match &create.name {
+        Some(n) => object_name(n)?,
+        None => format!(
+            "{}_{}_idx",
+            def.name,
+            columns
+                .iter()
+                .map(|&c| def.columns[c].name.as_str())
+                .collect::<Vec<_>>()
+                .join("_")
+        ),
+    };
+    if index_owner(txn, &name).await?.is_some() || load_table(txn, &name).await?.is_some() {
+        if create.if_not_exists {
+            return Ok(done("CREATE INDEX", 0));
+        }
+        return Err(SqlError::duplicate_table(format!(
+            "relation \"{name}\" already exists"
+        )));
+    }
+    let index = IndexDef {
+        id: def.next_index_id,
+        name,
+        columns,
+        unique: create.unique,
+    };
+    def.next_index_id = def
+        .next_index_id
+        .checked_add(1)
+        .ok_or_else(|| SqlError::internal("index ids exhausted"))?;
+    // Entries for the rows there are.
+    let (start, end) = def.key_range();
+    for (key, value) in txn.scan(&start, &end).await? {
+        let row: Vec<Value> = catalog::decode(&value, "row")?;
+        put_index_entry(txn, &def, &index, &row, &key).await?;
+    }
+    def.indexes.push(index);
+    txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
+    Ok(done("CREATE INDEX", 0))
+}
+
+pub(super) async fn drop_indexes(
+    txn: &mut dyn KvTxn,
+    names: &[ObjectName],
+    if_exists: bool,
+) -> Result<QueryResult> {
+    for n in names {
+        let name = object_name(n)?;
+        let Some(mut def) = index_owner(txn, &name).await? else {
+            if if_exists {
+                continue;
+            }
+            return Err(SqlError {
+                code: "42704",
+                message: format!("index \"{name}\" does not exist"),
+            });
+        };
+        let Some(pos) = def.indexes.iter().position(|i| i.name == name) else {
+            continue;
+        };
+        let index = def.indexes.remove(pos);
+        delete_range(txn, def.index_range(&index)).await?;
+        txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
+    }
+    Ok(done("DROP INDEX", 0))
+}
+
+pub(super) async fn drop_tables(
+    txn: &mut dyn KvTxn,
+    names: &[ObjectName],
+    if_exists: bool,
+) -> Result<QueryResult> {
+    for n in names {
+        let name = object_name(n)?;
+        let Some(def) = load_table(txn, &name).await? else {
+            if if_exists {
+                continue;
+            }
+            return Err(SqlError::undefined_table(format!(
+                "table \"{name}\" does not exist"
+            )));
+        };
+        let mut ranges = vec![def.key_range()];
+        ranges.extend(def.indexes.iter().map(|i| def.index_range(i)));
+        for range in ranges {
+            delete_range(txn, range).await?;
+        }
+        txn.delete(catalog::table_key(&name))?;
+    }
+    Ok(done("DROP TABLE", 0))
+}

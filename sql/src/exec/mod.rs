@@ -1,0 +1,505 @@
+//! Executing statements over a transaction: DDL on the catalog (tables,
+//! indexes), INSERT/UPDATE/DELETE with index maintenance and constraint
+//! checks, queries (bound by [`crate::bind`], run by [`crate::run`]),
+//! EXPLAIN and SHOW.
+
+mod ddl;
+mod dml;
+mod names;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlparser::ast::{
+    self, Expr, FromTable, ObjectName, ObjectNamePart, ObjectType, SetExpr, Statement, TableObject,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::bind::{self, Binder};
+use crate::catalog::{self, TableDef};
+use crate::error::{Result, SqlError};
+use crate::explain;
+use crate::value::{DataType, Value};
+use ddl::{create_index, create_table, drop_indexes, drop_tables};
+use dml::{delete_rows, dml_table, insert_rows, insert_targets, run_query, update};
+use names::{dml_tables, load_tables, query_tables};
+
+/// A future the [`KvTxn`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Key-value pairs in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What the executor needs of a transaction: key-value reads (under the
+/// transaction's concurrency control) and buffered writes, which later
+/// reads of the same transaction see.
+pub trait KvTxn: Send {
+    /// The value of `key`.
+    fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+    /// The value of `key`, locked for writing (SELECT … FOR UPDATE, and the
+    /// rows UPDATE and DELETE read). Plain [`KvTxn::get`] unless the
+    /// transaction can lock.
+    fn get_for_update<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        self.get(key)
+    }
+    /// The pairs in `[start, end)`, in key order.
+    fn scan<'a>(&'a mut self, start: &'a [u8], end: &'a [u8]) -> BoxFuture<'a, Result<Pairs>>;
+    /// Buffers `key = value`.
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()>;
+    /// Buffers a delete of `key`.
+    fn delete(&mut self, key: Vec<u8>) -> Result<()>;
+}
+
+/// A statement's result.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryResult {
+    /// Column names and types (empty for statements without rows).
+    pub columns: Vec<(String, Option<DataType>)>,
+    /// The rows.
+    pub rows: Vec<Vec<Value>>,
+    /// The command tag (`SELECT 3`, `INSERT 0 2`, `CREATE TABLE`, …).
+    pub tag: String,
+    /// Rows inserted, updated, deleted or returned.
+    pub rows_affected: u64,
+}
+
+/// The most binary operators one statement may have. Operator chains
+/// (`1 + 1 + …`) parse into trees as deep as they are long, and trees are
+/// walked (and dropped) recursively: this bounds the depth. Nesting by
+/// parentheses is bounded by the parser itself.
+const MAX_OPERATORS: usize = 2000;
+
+/// Refuses statements with more than [`MAX_OPERATORS`] binary operators
+/// (54001), counted on tokens before anything builds a tree.
+fn check_operators(sql: &str) -> Result<()> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize()
+        .map_err(|e| SqlError::syntax(e.to_string()))?;
+    let mut count = 0usize;
+    let mut operand_before = false;
+    for t in &tokens {
+        if matches!(t, Token::Whitespace(_)) {
+            continue;
+        }
+        if *t == Token::SemiColon {
+            count = 0;
+        }
+        let binary = match t {
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq => operand_before,
+            Token::Word(w) => {
+                w.quote_style.is_none()
+                    && (w.value.eq_ignore_ascii_case("and") || w.value.eq_ignore_ascii_case("or"))
+            }
+            _ => false,
+        };
+        if binary {
+            count += 1;
+            if count > MAX_OPERATORS {
+                return Err(bind::too_complex(format!(
+                    "more than {MAX_OPERATORS} operators in one statement"
+                )));
+            }
+        }
+        operand_before = matches!(
+            t,
+            Token::Number(..)
+                | Token::SingleQuotedString(_)
+                | Token::RParen
+                | Token::Placeholder(_)
+        ) || matches!(t, Token::Word(w) if !binary && w.keyword == sqlparser::keywords::Keyword::NoKeyword);
+    }
+    Ok(())
+}
+
+/// Parses `sql` (PostgreSQL dialect) into statements; 42601 on errors,
+/// 54001 for statements too large to take apart safely.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    check_operators(sql)?;
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::syntax(e.to_string()))
+}
+
+/// An identifier as Spanlite names things: unquoted ones fold to lower case.
+pub(crate) fn ident(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+pub(crate) fn object_name(name: &ObjectName) -> Result<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(i)] => Ok(ident(i)),
+        _ => Err(SqlError::not_supported(format!(
+            "qualified name {name}: there are no schemas"
+        ))),
+    }
+}
+
+pub(crate) fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+async fn load_table(txn: &mut dyn KvTxn, name: &str) -> Result<Option<TableDef>> {
+    match txn.get(&catalog::table_key(name)).await? {
+        Some(bytes) => Ok(Some(catalog::decode(&bytes, "table definition")?)),
+        None => Ok(None),
+    }
+}
+
+async fn table(txn: &mut dyn KvTxn, name: &ObjectName) -> Result<TableDef> {
+    let name = object_name(name)?;
+    load_table(txn, &name)
+        .await?
+        .ok_or_else(|| SqlError::undefined_table(format!("relation \"{name}\" does not exist")))
+}
+
+/// Every table, by name.
+pub async fn tables(txn: &mut dyn KvTxn) -> Result<Vec<TableDef>> {
+    let (start, end) = catalog::catalog_range();
+    txn.scan(&start, &end)
+        .await?
+        .iter()
+        .map(|(_, v)| catalog::decode(v, "table definition"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+
+/// Executes one statement in `txn`, with `params` for `$1`, `$2`, ….
+/// Transaction control (BEGIN, COMMIT, ROLLBACK) belongs to the session and
+/// is refused here.
+pub async fn execute(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+) -> Result<QueryResult> {
+    match stmt {
+        Statement::CreateTable(create) => create_table(txn, create).await,
+        Statement::CreateIndex(create) => create_index(txn, create).await,
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            if_exists,
+            names,
+            ..
+        } => drop_tables(txn, names, *if_exists).await,
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            if_exists,
+            names,
+            ..
+        } => drop_indexes(txn, names, *if_exists).await,
+        Statement::Insert(insert) => insert_rows(txn, insert, params).await,
+        Statement::Query(q) => select(txn, q, params).await,
+        Statement::Update {
+            table,
+            assignments,
+            from: None,
+            selection,
+            returning: None,
+            ..
+        } => update(txn, table, assignments, selection.as_ref(), params).await,
+        Statement::Delete(delete) => delete_rows(txn, delete, params).await,
+        Statement::Explain {
+            statement,
+            analyze: false,
+            ..
+        } => explain_statement(txn, statement, params).await,
+        Statement::ShowTables { .. } => {
+            let rows: Vec<Vec<Value>> = tables(txn)
+                .await?
+                .into_iter()
+                .map(|t| vec![Value::Text(t.name)])
+                .collect();
+            Ok(rows_result(
+                vec![("table", Some(DataType::Text))],
+                rows,
+                "SHOW",
+            ))
+        }
+        Statement::ShowColumns { show_options, .. } => {
+            let Some(name) = show_options
+                .show_in
+                .as_ref()
+                .and_then(|i| i.parent_name.as_ref())
+            else {
+                return Err(SqlError::syntax("SHOW COLUMNS FROM <table>"));
+            };
+            let def = table(txn, name).await?;
+            Ok(describe(&def))
+        }
+        Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. } => Err(SqlError::not_supported(
+            "transaction control is handled by the session",
+        )),
+        other => Err(SqlError::not_supported(format!(
+            "statement not supported: {}",
+            first_words(&other.to_string())
+        ))),
+    }
+}
+
+/// SHOW COLUMNS: one row per column, then one per index.
+fn describe(def: &TableDef) -> QueryResult {
+    let rows: Vec<Vec<Value>> = def
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            vec![
+                Value::Text(c.name.clone()),
+                Value::Text(c.ty.to_string()),
+                Value::Bool(c.nullable),
+                Value::Text(
+                    c.default
+                        .as_ref()
+                        .map_or(String::new(), ToString::to_string),
+                ),
+                Value::Bool(def.primary_key.contains(&i)),
+                Value::Text(
+                    def.indexes
+                        .iter()
+                        .filter(|x| x.columns.contains(&i))
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ]
+        })
+        .collect();
+    rows_result(
+        vec![
+            ("column", Some(DataType::Text)),
+            ("type", Some(DataType::Text)),
+            ("nullable", Some(DataType::Bool)),
+            ("default", Some(DataType::Text)),
+            ("primary_key", Some(DataType::Bool)),
+            ("indexes", Some(DataType::Text)),
+        ],
+        rows,
+        "SHOW",
+    )
+}
+
+fn rows_result(
+    columns: Vec<(&str, Option<DataType>)>,
+    rows: Vec<Vec<Value>>,
+    verb: &str,
+) -> QueryResult {
+    let n = rows.len() as u64;
+    QueryResult {
+        columns: columns
+            .into_iter()
+            .map(|(c, t)| (c.to_string(), t))
+            .collect(),
+        rows,
+        tag: format!("{verb} {n}"),
+        rows_affected: n,
+    }
+}
+
+fn done(tag: impl Into<String>, rows_affected: u64) -> QueryResult {
+    QueryResult {
+        tag: tag.into(),
+        rows_affected,
+        ..QueryResult::default()
+    }
+}
+
+/// The types the `count` parameters of `stmt` must have, as far as their
+/// uses show (`col = $1`, `INSERT … VALUES ($1)`, `SET col = $1`); `None`
+/// where nothing says. What PostgreSQL clients are told when they ask.
+pub async fn param_types(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    count: usize,
+) -> Result<Vec<Option<DataType>>> {
+    let nulls = vec![Value::Null; count];
+    match stmt {
+        Statement::Query(q) => {
+            let mut names = Vec::new();
+            query_tables(q, &mut names);
+            let tables = load_tables(txn, &names).await?;
+            let mut b = Binder::new(&tables, &nulls);
+            b.query(q)?;
+            Ok(b.param_hints().to_vec())
+        }
+        Statement::Insert(insert) => {
+            let TableObject::TableName(name) = &insert.table else {
+                return Ok(vec![None; count]);
+            };
+            let def = table(txn, name).await?;
+            let targets = insert_targets(&def, insert)?;
+            let Some(source) = &insert.source else {
+                return Ok(vec![None; count]);
+            };
+            let mut names = Vec::new();
+            query_tables(source, &mut names);
+            let tables = load_tables(txn, &names).await?;
+            let mut b = Binder::new(&tables, &nulls);
+            if let SetExpr::Values(values) = source.body.as_ref() {
+                for row in &values.rows {
+                    for (e, &i) in row.iter().zip(&targets) {
+                        b.hint_type(e, def.columns[i].ty);
+                    }
+                }
+            }
+            b.query(source)?;
+            Ok(b.param_hints().to_vec())
+        }
+        Statement::Update {
+            table: target,
+            assignments,
+            selection,
+            ..
+        } => {
+            let def = table(txn, dml_table(target)?).await?;
+            let exprs: Vec<&Expr> = selection
+                .iter()
+                .chain(assignments.iter().map(|a| &a.value))
+                .collect();
+            let tables = dml_tables(txn, &def, &exprs).await?;
+            let mut b = Binder::new(&tables, &nulls);
+            for a in assignments {
+                if let ast::AssignmentTarget::ColumnName(col) = &a.target {
+                    let i = def.column(&object_name(col)?)?;
+                    b.hint_type(&a.value, def.columns[i].ty);
+                }
+            }
+            let values: Vec<&Expr> = assignments.iter().map(|a| &a.value).collect();
+            b.in_table(&def, &values)?;
+            b.dml_scan(&def, selection.as_ref())?;
+            Ok(b.param_hints().to_vec())
+        }
+        Statement::Delete(delete) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+            let [from] = from.as_slice() else {
+                return Ok(vec![None; count]);
+            };
+            let def = table(txn, dml_table(from)?).await?;
+            let tables =
+                dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
+            let mut b = Binder::new(&tables, &nulls);
+            b.dml_scan(&def, delete.selection.as_ref())?;
+            Ok(b.param_hints().to_vec())
+        }
+        _ => Ok(vec![None; count]),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Queries.
+
+async fn bind_query(
+    txn: &mut dyn KvTxn,
+    q: &ast::Query,
+    params: &[Value],
+) -> Result<crate::plan::Query> {
+    let mut names = Vec::new();
+    query_tables(q, &mut names);
+    let tables = load_tables(txn, &names).await?;
+    Binder::new(&tables, params).query(q)
+}
+
+async fn select(txn: &mut dyn KvTxn, q: &ast::Query, params: &[Value]) -> Result<QueryResult> {
+    let mut bound = bind_query(txn, q, params).await?;
+    let rows = run_query(txn, &mut bound).await?;
+    let columns = bound
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (n, ty))| {
+            let ty = ty.or_else(|| {
+                rows.iter()
+                    .find_map(|r| r.get(i).and_then(Value::data_type))
+            });
+            (n.clone(), ty)
+        })
+        .collect();
+    let n = rows.len() as u64;
+    Ok(QueryResult {
+        columns,
+        rows,
+        tag: format!("SELECT {n}"),
+        rows_affected: n,
+    })
+}
+
+async fn explain_statement(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+) -> Result<QueryResult> {
+    let lines = match stmt {
+        Statement::Query(q) => explain::query(&bind_query(txn, q, params).await?),
+        Statement::Update {
+            table: target,
+            selection,
+            ..
+        } => {
+            let def = table(txn, dml_table(target)?).await?;
+            let tables = dml_tables(txn, &def, &selection.iter().collect::<Vec<_>>()).await?;
+            let (scan, later) = Binder::new(&tables, params).dml_scan(&def, selection.as_ref())?;
+            explain::dml("Update", &scan, later.as_ref())
+        }
+        Statement::Delete(delete) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+            let [from] = from.as_slice() else {
+                return Err(SqlError::not_supported("DELETE from several tables"));
+            };
+            let def = table(txn, dml_table(from)?).await?;
+            let tables =
+                dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
+            let (scan, later) =
+                Binder::new(&tables, params).dml_scan(&def, delete.selection.as_ref())?;
+            explain::dml("Delete", &scan, later.as_ref())
+        }
+        Statement::Insert(insert) => {
+            let TableObject::TableName(name) = &insert.table else {
+                return Err(SqlError::not_supported("INSERT into a table function"));
+            };
+            let def = table(txn, name).await?;
+            let mut lines = vec![format!(
+                "Insert into {} (checks: primary key{})",
+                def.name,
+                def.indexes
+                    .iter()
+                    .filter(|i| i.unique)
+                    .map(|i| format!(", {}", i.name))
+                    .collect::<String>()
+            )];
+            if let Some(source) = &insert.source {
+                for l in explain::query(&bind_query(txn, source, params).await?) {
+                    lines.push(format!("  {l}"));
+                }
+            }
+            lines
+        }
+        other => {
+            return Err(SqlError::not_supported(format!(
+                "EXPLAIN {}",
+                first_words(&other.to_string())
+            )));
+        }
+    };
+    let rows = lines.into_iter().map(|l| vec![Value::Text(l)]).collect();
+    Ok(rows_result(
+        vec![("QUERY PLAN", Some(DataType::Text))],
+        rows,
+        "EXPLAIN",
+    ))
+}

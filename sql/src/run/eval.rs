@@ -1,0 +1,499 @@
+//! Expression evaluation with SQL semantics: NULL propagation and
+//! three-valued logic, checked integer arithmetic (22003), division by
+//! zero (22012), subqueries (run once unless correlated), LIKE, CAST and
+//! the scalar functions.
+
+use std::cmp::Ordering;
+
+use crate::error::{Result, SqlError};
+use crate::plan::{BExpr, BinOp, Func, Row, Subquery};
+use crate::value::{DataType, Value};
+
+use super::{Env, query};
+
+/// Evaluates `e`.
+pub fn eval(e: &BExpr, env: &Env) -> Result<Value> {
+    match e {
+        BExpr::Const(v) => Ok(v.clone()),
+        BExpr::Column(i) => env
+            .row
+            .get(*i)
+            .cloned()
+            .ok_or_else(|| SqlError::internal(format!("column position {i} out of range"))),
+        BExpr::Outer { depth, index } => env
+            .outer
+            .len()
+            .checked_sub(*depth)
+            .and_then(|d| env.outer[d].get(*index))
+            .cloned()
+            .ok_or_else(|| SqlError::internal("outer column out of range")),
+        BExpr::Output(i) => env
+            .output
+            .get(*i)
+            .cloned()
+            .ok_or_else(|| SqlError::internal("output column out of range")),
+        BExpr::Not(a) => Ok(match eval(a, env)?.truth()? {
+            None => Value::Null,
+            Some(b) => Value::Bool(!b),
+        }),
+        BExpr::Neg(a) => match eval(a, env)? {
+            Value::Null => Ok(Value::Null),
+            Value::Int(i) => i
+                .checked_neg()
+                .map(Value::Int)
+                .ok_or_else(|| SqlError::numeric_out_of_range("integer out of range")),
+            Value::Float(x) => Ok(Value::Float(-x)),
+            v => Err(SqlError::undefined_function(format!(
+                "operator does not exist: - {}",
+                type_name(&v)
+            ))),
+        },
+        BExpr::Binary(l, op, r) => {
+            let lv = eval(l, env)?;
+            // Short-circuit where the answer is known (and skip errors of
+            // the other side, as PostgreSQL may).
+            match (op, lv.truth()) {
+                (BinOp::And, Ok(Some(false))) => return Ok(Value::Bool(false)),
+                (BinOp::Or, Ok(Some(true))) => return Ok(Value::Bool(true)),
+                _ => {}
+            }
+            binary(lv, *op, eval(r, env)?)
+        }
+        BExpr::IsNull(a, negated) => Ok(Value::Bool((eval(a, env)? == Value::Null) != *negated)),
+        BExpr::IsBool(a, want, negated) => {
+            let t = eval(a, env)?.truth()?;
+            Ok(Value::Bool((t == Some(*want)) != *negated))
+        }
+        BExpr::IsDistinct(a, b, negated) => {
+            let (x, y) = (eval(a, env)?, eval(b, env)?);
+            let distinct = match (&x, &y) {
+                (Value::Null, Value::Null) => false,
+                (Value::Null, _) | (_, Value::Null) => true,
+                _ => x.compare(&y)? != Some(Ordering::Equal),
+            };
+            Ok(Value::Bool(distinct != *negated))
+        }
+        BExpr::InList(a, list, negated) => {
+            let v = eval(a, env)?;
+            let mut items = Vec::with_capacity(list.len());
+            for item in list {
+                items.push(eval(item, env)?);
+            }
+            in_values(&v, items.iter(), *negated)
+        }
+        BExpr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            let subject = operand.as_ref().map(|o| eval(o, env)).transpose()?;
+            for (w, t) in whens {
+                let hit = match &subject {
+                    Some(s) => s.compare(&eval(w, env)?)? == Some(Ordering::Equal),
+                    None => eval(w, env)?.truth()? == Some(true),
+                };
+                if hit {
+                    return eval(t, env);
+                }
+            }
+            match otherwise {
+                Some(o) => eval(o, env),
+                None => Ok(Value::Null),
+            }
+        }
+        BExpr::Cast(a, ty) => cast(eval(a, env)?, *ty),
+        BExpr::Func(f, args) => {
+            let values = args
+                .iter()
+                .map(|a| eval(a, env))
+                .collect::<Result<Vec<_>>>()?;
+            function(*f, values)
+        }
+        BExpr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => match (eval(expr, env)?, eval(pattern, env)?) {
+            (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+            (Value::Text(s), Value::Text(p)) => {
+                let hit = if *case_insensitive {
+                    like(&s.to_lowercase(), &p.to_lowercase())
+                } else {
+                    like(&s, &p)
+                };
+                Ok(Value::Bool(hit != *negated))
+            }
+            (a, b) => Err(SqlError::undefined_function(format!(
+                "operator does not exist: {} LIKE {}",
+                type_name(&a),
+                type_name(&b)
+            ))),
+        },
+        BExpr::Subquery(s) => {
+            let rows = subquery_rows(s, env)?;
+            match &*rows {
+                [] => Ok(Value::Null),
+                [row] => Ok(row.first().cloned().unwrap_or(Value::Null)),
+                _ => Err(SqlError {
+                    code: "21000",
+                    message: "more than one row returned by a subquery used as an expression"
+                        .into(),
+                }),
+            }
+        }
+        BExpr::Exists(s, negated) => {
+            let rows = subquery_rows(s, env)?;
+            Ok(Value::Bool(rows.is_empty() == *negated))
+        }
+        BExpr::InSubquery(a, s, negated) => {
+            let v = eval(a, env)?;
+            let rows = subquery_rows(s, env)?;
+            in_values(
+                &v,
+                rows.iter().map(|r| r.first().unwrap_or(&Value::Null)),
+                *negated,
+            )
+        }
+    }
+}
+
+/// The rows of a subquery seen from `env` (computed once if uncorrelated).
+fn subquery_rows<'a>(s: &'a Subquery, env: &Env) -> Result<std::borrow::Cow<'a, [Row]>> {
+    let run = || {
+        let mut outer: Vec<&[Value]> = env.outer.to_vec();
+        outer.push(env.row);
+        query(&s.query, &outer)
+    };
+    if s.correlated {
+        return Ok(std::borrow::Cow::Owned(run()?));
+    }
+    if let Some(rows) = s.cache.0.get() {
+        return Ok(std::borrow::Cow::Borrowed(rows));
+    }
+    let rows = run()?;
+    Ok(std::borrow::Cow::Borrowed(s.cache.0.get_or_init(|| rows)))
+}
+
+/// `v [NOT] IN (items)` with three-valued logic.
+fn in_values<'a>(
+    v: &Value,
+    items: impl Iterator<Item = &'a Value>,
+    negated: bool,
+) -> Result<Value> {
+    let mut items = items.peekable();
+    if items.peek().is_none() {
+        // Nothing to be in: false (NOT IN: true), even for NULL.
+        return Ok(Value::Bool(negated));
+    }
+    if *v == Value::Null {
+        return Ok(Value::Null);
+    }
+    let mut saw_null = false;
+    for item in items {
+        match v.compare(item)? {
+            Some(Ordering::Equal) => return Ok(Value::Bool(!negated)),
+            None => saw_null = true,
+            Some(_) => {}
+        }
+    }
+    Ok(if saw_null {
+        Value::Null
+    } else {
+        Value::Bool(negated)
+    })
+}
+
+/// SQL LIKE: `%` any run, `_` any one character, `\` escapes.
+fn like(s: &str, p: &str) -> bool {
+    let s: Vec<char> = s.chars().collect();
+    let p: Vec<char> = p.chars().collect();
+    // Iterative matching with backtracking to the last `%`.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        if j < p.len() && p[j] == '\\' && j + 1 < p.len() {
+            if s[i] == p[j + 1] {
+                i += 1;
+                j += 2;
+                continue;
+            }
+        } else if j < p.len() && (p[j] == '_' || (p[j] != '%' && p[j] == s[i])) {
+            i += 1;
+            j += 1;
+            continue;
+        } else if j < p.len() && p[j] == '%' {
+            star = Some((j, i));
+            j += 1;
+            continue;
+        }
+        match star {
+            Some((sj, si)) => {
+                j = sj + 1;
+                i = si + 1;
+                star = Some((sj, si + 1));
+            }
+            None => return false,
+        }
+    }
+    while j < p.len() && p[j] == '%' {
+        j += 1;
+    }
+    j == p.len()
+}
+
+fn type_name(v: &Value) -> String {
+    v.data_type()
+        .map_or("unknown".to_string(), |t| t.to_string())
+}
+
+/// An explicit CAST: like an assignment cast, plus anything to text and
+/// floats to integers with rounding.
+fn cast(v: Value, ty: DataType) -> Result<Value> {
+    match (v, ty) {
+        (Value::Null, _) => Ok(Value::Null),
+        (Value::Text(s), DataType::Text) => Ok(Value::Text(s)),
+        (v, DataType::Text) => Ok(Value::Text(v.to_string())),
+        (Value::Float(x), DataType::Int) => {
+            let r = x.round();
+            if r.is_finite() && r.abs() < 9.2e18 {
+                Ok(Value::Int(r as i64))
+            } else {
+                Err(SqlError::numeric_out_of_range("integer out of range"))
+            }
+        }
+        (Value::Bool(b), DataType::Int) => Ok(Value::Int(i64::from(b))),
+        (Value::Int(i), DataType::Bool) => Ok(Value::Bool(i != 0)),
+        (v, ty) => v.cast_to(ty),
+    }
+}
+
+fn function(f: Func, values: Vec<Value>) -> Result<Value> {
+    let arity = |n: std::ops::RangeInclusive<usize>| -> Result<()> {
+        if n.contains(&values.len()) {
+            Ok(())
+        } else {
+            Err(SqlError::undefined_function(format!(
+                "function {f:?}() takes {} arguments, not {}",
+                if n.start() == n.end() {
+                    n.start().to_string()
+                } else {
+                    format!("{} to {}", n.start(), n.end())
+                },
+                values.len()
+            )))
+        }
+    };
+    match f {
+        Func::Coalesce => {
+            return Ok(values
+                .into_iter()
+                .find(|v| *v != Value::Null)
+                .unwrap_or(Value::Null));
+        }
+        Func::NullIf => {
+            arity(2..=2)?;
+            let equal = values[0].compare(&values[1])? == Some(Ordering::Equal);
+            return Ok(if equal {
+                Value::Null
+            } else {
+                values[0].clone()
+            });
+        }
+        Func::Greatest | Func::Least => {
+            let mut best: Option<Value> = None;
+            for v in values.into_iter().filter(|v| *v != Value::Null) {
+                best = Some(match best {
+                    None => v,
+                    Some(b) => {
+                        let o = v.compare(&b)?.unwrap_or(Ordering::Equal);
+                        if (f == Func::Greatest && o.is_gt()) || (f == Func::Least && o.is_lt()) {
+                            v
+                        } else {
+                            b
+                        }
+                    }
+                });
+            }
+            return Ok(best.unwrap_or(Value::Null));
+        }
+        Func::Concat => {
+            return Ok(Value::Text(
+                values
+                    .iter()
+                    .filter(|v| **v != Value::Null)
+                    .map(ToString::to_string)
+                    .collect(),
+            ));
+        }
+        Func::Now => {
+            arity(0..=0)?;
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            return Ok(Value::Timestamp(spanlite_truetime::Timestamp::from_nanos(
+                nanos,
+            )));
+        }
+        _ => {}
+    }
+    if values.contains(&Value::Null) {
+        return Ok(Value::Null);
+    }
+    let bad = |values: &[Value]| {
+        SqlError::undefined_function(format!(
+            "function {}({}) does not exist",
+            format!("{f:?}").to_lowercase(),
+            values.iter().map(type_name).collect::<Vec<_>>().join(", ")
+        ))
+    };
+    Ok(match (f, values.as_slice()) {
+        (Func::Abs, [Value::Int(i)]) => Value::Int(
+            i.checked_abs()
+                .ok_or_else(|| SqlError::numeric_out_of_range("integer out of range"))?,
+        ),
+        (Func::Abs, [Value::Float(x)]) => Value::Float(x.abs()),
+        (Func::Lower, [Value::Text(s)]) => Value::Text(s.to_lowercase()),
+        (Func::Upper, [Value::Text(s)]) => Value::Text(s.to_uppercase()),
+        (Func::Length, [Value::Text(s)]) => Value::Int(s.chars().count() as i64),
+        (Func::Length, [Value::Bytes(b)]) => Value::Int(b.len() as i64),
+        (Func::Substr, [Value::Text(s), Value::Int(start), rest @ ..]) => {
+            // 1-based; a start before 1 eats into the length.
+            let len = match rest {
+                [] => None,
+                [Value::Int(n)] if *n >= 0 => Some(*n),
+                [Value::Int(_)] => {
+                    return Err(SqlError {
+                        code: "22011",
+                        message: "negative substring length not allowed".into(),
+                    });
+                }
+                _ => return Err(bad(&values)),
+            };
+            let from = (*start).max(1);
+            let to = len.map(|n| start.saturating_add(n));
+            let chars = s.chars().enumerate().filter(|(i, _)| {
+                let pos = *i as i64 + 1;
+                pos >= from && to.is_none_or(|t| pos < t)
+            });
+            Value::Text(chars.map(|(_, c)| c).collect())
+        }
+        (Func::Trim | Func::Ltrim | Func::Rtrim, [Value::Text(s), rest @ ..]) => {
+            let set: Vec<char> = match rest {
+                [] => vec![' '],
+                [Value::Text(chars)] => chars.chars().collect(),
+                _ => return Err(bad(&values)),
+            };
+            let t: &str = match f {
+                Func::Ltrim => s.trim_start_matches(set.as_slice()),
+                Func::Rtrim => s.trim_end_matches(set.as_slice()),
+                _ => s.trim_matches(set.as_slice()),
+            };
+            Value::Text(t.to_string())
+        }
+        (Func::Replace, [Value::Text(s), Value::Text(from), Value::Text(to)]) => {
+            if from.is_empty() {
+                Value::Text(s.clone())
+            } else {
+                Value::Text(s.replace(from.as_str(), to))
+            }
+        }
+        (Func::Round, [Value::Int(i)]) => Value::Int(*i),
+        (Func::Round, [Value::Float(x)]) => Value::Float(x.round()),
+        (Func::Round, [Value::Float(x), Value::Int(d)]) => {
+            let p = 10f64.powi((*d).clamp(-300, 300) as i32);
+            Value::Float((x * p).round() / p)
+        }
+        (Func::Round, [Value::Int(i), Value::Int(_)]) => Value::Int(*i),
+        (Func::Ceil, [Value::Float(x)]) => Value::Float(x.ceil()),
+        (Func::Floor, [Value::Float(x)]) => Value::Float(x.floor()),
+        (Func::Ceil | Func::Floor, [Value::Int(i)]) => Value::Int(*i),
+        (Func::Position, [Value::Text(s), Value::Text(sub)]) => Value::Int(
+            s.find(sub.as_str())
+                .map_or(0, |byte| s[..byte].chars().count() as i64 + 1),
+        ),
+        _ => return Err(bad(&values)),
+    })
+}
+
+/// `l op r` with SQL semantics.
+pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
+    let cmp = |want: &dyn Fn(Ordering) -> bool| -> Result<Value> {
+        Ok(match l.compare(&r)? {
+            None => Value::Null,
+            Some(o) => Value::Bool(want(o)),
+        })
+    };
+    match op {
+        BinOp::And => Ok(match (l.truth()?, r.truth()?) {
+            (Some(false), _) | (_, Some(false)) => Value::Bool(false),
+            (Some(true), Some(true)) => Value::Bool(true),
+            _ => Value::Null,
+        }),
+        BinOp::Or => Ok(match (l.truth()?, r.truth()?) {
+            (Some(true), _) | (_, Some(true)) => Value::Bool(true),
+            (Some(false), Some(false)) => Value::Bool(false),
+            _ => Value::Null,
+        }),
+        BinOp::Eq => cmp(&|o| o == Ordering::Equal),
+        BinOp::NotEq => cmp(&|o| o != Ordering::Equal),
+        BinOp::Lt => cmp(&|o| o == Ordering::Less),
+        BinOp::LtEq => cmp(&|o| o != Ordering::Greater),
+        BinOp::Gt => cmp(&|o| o == Ordering::Greater),
+        BinOp::GtEq => cmp(&|o| o != Ordering::Less),
+        BinOp::Concat => Ok(match (l, r) {
+            (Value::Null, _) | (_, Value::Null) => Value::Null,
+            (a, b) => Value::Text(format!("{a}{b}")),
+        }),
+        BinOp::Plus | BinOp::Minus | BinOp::Multiply | BinOp::Divide | BinOp::Modulo => {
+            arithmetic(l, op, r)
+        }
+    }
+}
+
+pub(super) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
+    let overflow = || SqlError::numeric_out_of_range("integer out of range");
+    Ok(match (l, r) {
+        (Value::Null, _) | (_, Value::Null) => Value::Null,
+        (Value::Int(a), Value::Int(b)) => Value::Int(match op {
+            BinOp::Plus => a.checked_add(b).ok_or_else(overflow)?,
+            BinOp::Minus => a.checked_sub(b).ok_or_else(overflow)?,
+            BinOp::Multiply => a.checked_mul(b).ok_or_else(overflow)?,
+            BinOp::Divide | BinOp::Modulo if b == 0 => {
+                return Err(SqlError::division_by_zero("division by zero"));
+            }
+            BinOp::Divide => a.checked_div(b).ok_or_else(overflow)?,
+            _ => a.checked_rem(b).unwrap_or(0),
+        }),
+        (a @ (Value::Int(_) | Value::Float(_)), b @ (Value::Int(_) | Value::Float(_))) => {
+            let (Value::Float(x), Value::Float(y)) =
+                (a.cast_to(DataType::Float)?, b.cast_to(DataType::Float)?)
+            else {
+                return Err(SqlError::internal("numeric cast"));
+            };
+            if matches!(op, BinOp::Divide | BinOp::Modulo) && y == 0.0 {
+                return Err(SqlError::division_by_zero("division by zero"));
+            }
+            let z = match op {
+                BinOp::Plus => x + y,
+                BinOp::Minus => x - y,
+                BinOp::Multiply => x * y,
+                BinOp::Divide => x / y,
+                _ => x % y,
+            };
+            if !z.is_finite() {
+                return Err(SqlError::numeric_out_of_range(
+                    "value out of range: overflow",
+                ));
+            }
+            Value::Float(z)
+        }
+        (a, b) => {
+            return Err(SqlError::undefined_function(format!(
+                "operator does not exist: {} {op:?} {}",
+                type_name(&a),
+                type_name(&b)
+            )));
+        }
+    })
+}

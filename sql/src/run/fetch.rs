@@ -1,0 +1,318 @@
+//! The fetch phase: every read a plan needs, through the transaction,
+//! before anything is computed. Access paths turn into keys and key ranges
+//! here; the rows read are stored in the plan's scans.
+
+use crate::catalog::{self, prefix_end};
+use crate::error::{Result, SqlError};
+use crate::exec::{BoxFuture, KvTxn};
+use crate::plan::{Access, BExpr, Body, Query, Scan, Select, Source};
+use crate::value::{DataType, Value};
+
+use super::{Env, eval};
+
+/// Reads every table `q` names (its subqueries' too).
+pub fn fetch<'a>(txn: &'a mut dyn KvTxn, q: &'a mut Query) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        for e in q.limit.iter_mut().chain(q.offset.iter_mut()) {
+            fetch_expr(txn, e).await?;
+        }
+        fetch_body(txn, &mut q.body).await
+    })
+}
+
+fn fetch_body<'a>(txn: &'a mut dyn KvTxn, b: &'a mut Body) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        match b {
+            Body::Values { rows, order } => {
+                for e in rows.iter_mut().flatten().chain(order.iter_mut()) {
+                    fetch_expr(txn, e).await?;
+                }
+            }
+            Body::SetOp {
+                left, right, order, ..
+            } => {
+                fetch_body(txn, left).await?;
+                fetch_body(txn, right).await?;
+                for e in order {
+                    fetch_expr(txn, e).await?;
+                }
+            }
+            Body::Select(s) => fetch_select(txn, s).await?,
+        }
+        Ok(())
+    })
+}
+
+async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
+    for step in &mut s.steps {
+        match &mut step.source {
+            Source::Unit => {}
+            Source::Scan(scan) => {
+                fetch_scan(txn, scan).await?;
+                if let Some(f) = &mut scan.filter {
+                    fetch_expr(txn, f).await?;
+                }
+            }
+            Source::Derived { query, filter, .. } => {
+                fetch(txn, query).await?;
+                if let Some(f) = filter {
+                    fetch_expr(txn, f).await?;
+                }
+            }
+        }
+        for (l, r) in &mut step.keys {
+            fetch_expr(txn, l).await?;
+            fetch_expr(txn, r).await?;
+        }
+        for e in step.on.iter_mut().chain(step.after.iter_mut()) {
+            fetch_expr(txn, e).await?;
+        }
+    }
+    let mut exprs: Vec<&mut BExpr> = Vec::new();
+    exprs.extend(s.filter.iter_mut());
+    exprs.extend(s.having.iter_mut());
+    exprs.extend(s.projection.iter_mut());
+    exprs.extend(s.order.iter_mut());
+    if let Some(g) = &mut s.grouping {
+        exprs.extend(g.keys.iter_mut());
+        exprs.extend(g.aggs.iter_mut().filter_map(|a| a.arg.as_mut()));
+    }
+    for e in exprs {
+        fetch_expr(txn, e).await?;
+    }
+    Ok(())
+}
+
+/// Reads the tables of the subqueries in `e`.
+pub fn fetch_expr<'a>(txn: &'a mut dyn KvTxn, e: &'a mut BExpr) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        match e {
+            BExpr::Subquery(s) | BExpr::Exists(s, _) => fetch(txn, &mut s.query).await,
+            BExpr::InSubquery(v, s, _) => {
+                fetch_expr(txn, v).await?;
+                fetch(txn, &mut s.query).await
+            }
+            other => {
+                for c in children_mut(other) {
+                    fetch_expr(txn, c).await?;
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+fn children_mut(e: &mut BExpr) -> Vec<&mut BExpr> {
+    match e {
+        BExpr::Const(_)
+        | BExpr::Column(_)
+        | BExpr::Outer { .. }
+        | BExpr::Output(_)
+        | BExpr::Subquery(_)
+        | BExpr::Exists(..) => vec![],
+        BExpr::Not(a) | BExpr::Neg(a) | BExpr::IsNull(a, _) | BExpr::IsBool(a, ..) => vec![a],
+        BExpr::Cast(a, _) | BExpr::InSubquery(a, ..) => vec![a],
+        BExpr::Binary(a, _, b) | BExpr::IsDistinct(a, b, _) => vec![a, b],
+        BExpr::InList(a, list, _) => std::iter::once(&mut **a).chain(list.iter_mut()).collect(),
+        BExpr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            let mut v: Vec<&mut BExpr> = operand.iter_mut().map(|b| &mut **b).collect();
+            for (w, t) in whens {
+                v.push(w);
+                v.push(t);
+            }
+            v.extend(otherwise.iter_mut().map(|b| &mut **b));
+            v
+        }
+        BExpr::Func(_, args) => args.iter_mut().collect(),
+        BExpr::Like { expr, pattern, .. } => vec![expr, pattern],
+    }
+}
+
+/// A constant of an access path, cast to the column's type. `None` when it
+/// does not convert (the scan then reads the whole table and the filter
+/// decides, with the error the comparison gives, if any).
+fn key_value(e: &BExpr, ty: DataType) -> Result<Option<Value>> {
+    let v = eval(e, &Env::EMPTY)?;
+    Ok(v.cast_to(ty).ok())
+}
+
+/// What an access path reads: keys, or key ranges (of the table or of an
+/// index), or `None` for "no row can match".
+enum Reads {
+    Keys(Vec<Vec<u8>>),
+    Range(Vec<u8>, Vec<u8>),
+    IndexRange(Vec<u8>, Vec<u8>),
+    Nothing,
+}
+
+fn plan_reads(scan: &Scan) -> Result<Reads> {
+    let def = &scan.table;
+    let full = || {
+        let (s, e) = def.key_range();
+        Reads::Range(s, e)
+    };
+    let typed = |values: &[BExpr], columns: &[usize]| -> Result<Option<Option<Vec<Value>>>> {
+        // Some(Some(values)), Some(None) = a NULL (nothing matches), None =
+        // does not convert.
+        let mut out = Vec::new();
+        for (e, &c) in values.iter().zip(columns) {
+            match key_value(e, def.columns[c].ty)? {
+                None => return Ok(None),
+                Some(Value::Null) => return Ok(Some(None)),
+                Some(v) => out.push(v),
+            }
+        }
+        Ok(Some(Some(out)))
+    };
+    Ok(match &scan.access {
+        Access::Full => full(),
+        Access::Points(tuples) => {
+            let mut keys = Vec::new();
+            for t in tuples {
+                match typed(t, &def.primary_key)? {
+                    None => return Ok(full()),
+                    Some(None) => {}
+                    Some(Some(values)) => {
+                        let k = def.row_key(&values)?;
+                        if !keys.contains(&k) {
+                            keys.push(k);
+                        }
+                    }
+                }
+            }
+            Reads::Keys(keys)
+        }
+        Access::Range {
+            index,
+            eq,
+            lower,
+            upper,
+        } => {
+            let index_def = match index {
+                None => None,
+                Some(id) => Some(
+                    def.indexes
+                        .iter()
+                        .find(|i| i.id == *id)
+                        .ok_or_else(|| SqlError::internal("the plan names a dropped index"))?,
+                ),
+            };
+            let columns: &[usize] = index_def.map_or(&def.primary_key, |i| &i.columns);
+            let Some(prefix_values) = typed(eq, columns)? else {
+                return Ok(full());
+            };
+            let Some(prefix_values) = prefix_values else {
+                return Ok(Reads::Nothing);
+            };
+            let key = |values: &[Value]| match index_def {
+                None => def.row_key(values),
+                Some(i) => def.index_prefix(i, values),
+            };
+            let next = columns.get(eq.len()).map(|&c| def.columns[c].ty);
+            let bound = |e: &BExpr| -> Result<Option<Option<Vec<Value>>>> {
+                let Some(ty) = next else { return Ok(None) };
+                Ok(match key_value(e, ty)? {
+                    None => None,
+                    Some(Value::Null) => Some(None),
+                    Some(v) => {
+                        let mut vs = prefix_values.clone();
+                        vs.push(v);
+                        Some(Some(vs))
+                    }
+                })
+            };
+            let start = match lower {
+                None => key(&prefix_values)?,
+                Some(l) => match bound(l)? {
+                    None => return Ok(full()),
+                    Some(None) => return Ok(Reads::Nothing),
+                    Some(Some(vs)) => key(&vs)?,
+                },
+            };
+            let end = match upper {
+                None => prefix_end(&key(&prefix_values)?),
+                Some((u, inclusive)) => match bound(u)? {
+                    None => return Ok(full()),
+                    Some(None) => return Ok(Reads::Nothing),
+                    Some(Some(vs)) if *inclusive => prefix_end(&key(&vs)?),
+                    Some(Some(vs)) => key(&vs)?,
+                },
+            };
+            if start >= end {
+                Reads::Nothing
+            } else if index_def.is_some() {
+                Reads::IndexRange(start, end)
+            } else {
+                Reads::Range(start, end)
+            }
+        }
+    })
+}
+
+async fn read(txn: &mut dyn KvTxn, key: &[u8], for_update: bool) -> Result<Option<Vec<u8>>> {
+    if for_update {
+        txn.get_for_update(key).await
+    } else {
+        txn.get(key).await
+    }
+}
+
+/// Reads the rows of one table the scan's access path covers.
+pub async fn fetch_scan(txn: &mut dyn KvTxn, scan: &mut Scan) -> Result<()> {
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    match plan_reads(scan)? {
+        Reads::Nothing => {}
+        Reads::Keys(keys) => {
+            for k in keys {
+                if let Some(v) = read(txn, &k, scan.for_update).await? {
+                    pairs.push((k, v));
+                }
+            }
+        }
+        Reads::Range(start, end) => {
+            pairs = txn.scan(&start, &end).await?;
+            if scan.for_update {
+                for (k, _) in &pairs {
+                    txn.get_for_update(k).await?;
+                }
+            }
+        }
+        Reads::IndexRange(start, end) => {
+            for (_, row_key) in txn.scan(&start, &end).await? {
+                match read(txn, &row_key, scan.for_update).await? {
+                    Some(v) => pairs.push((row_key, v)),
+                    None => {
+                        return Err(SqlError::internal(format!(
+                            "index of table \"{}\" names a missing row",
+                            scan.table.name
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    scan.rows.clear();
+    scan.keys.clear();
+    let n = scan.table.columns.len();
+    for (k, v) in pairs {
+        let values: Vec<Value> = catalog::decode(&v, "row")?;
+        if values.len() != n {
+            return Err(SqlError::internal(format!(
+                "a row of \"{}\" has {} values for {n} columns",
+                scan.table.name,
+                values.len()
+            )));
+        }
+        let mut row = vec![Value::Null; scan.width.max(scan.offset + n)];
+        for (slot, v) in row[scan.offset..scan.offset + n].iter_mut().zip(values) {
+            *slot = v;
+        }
+        scan.rows.push(row);
+        scan.keys.push(k);
+    }
+    Ok(())
+}

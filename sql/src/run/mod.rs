@@ -1,0 +1,556 @@
+//! Running bound plans: [`fetch`] reads what a plan needs through the
+//! transaction, then [`query`] computes the result in memory (see
+//! [`crate::plan`]): filters, joins, grouping, sorting, set operations.
+//! Expressions are evaluated by [`eval`].
+
+mod eval;
+mod fetch;
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{Result, SqlError};
+use crate::plan::{
+    AggCall, AggFunc, BExpr, BinOp, Body, JoinKind, Query, Row, Select, SetOp, Source,
+};
+use crate::value::Value;
+
+use eval::arithmetic;
+pub use eval::eval;
+pub use fetch::{fetch, fetch_expr, fetch_scan};
+
+/// What an expression sees: the current row, the rows of the enclosing
+/// queries (innermost last) and the result row (ORDER BY).
+#[derive(Clone, Copy, Debug)]
+pub struct Env<'a> {
+    pub row: &'a [Value],
+    pub outer: &'a [&'a [Value]],
+    pub output: &'a [Value],
+}
+
+impl Env<'_> {
+    /// No rows at all.
+    pub const EMPTY: Env<'static> = Env {
+        row: &[],
+        outer: &[],
+        output: &[],
+    };
+}
+
+/// Runs a fetched query; `outer` holds the enclosing queries' rows.
+pub fn query(q: &Query, outer: &[&[Value]]) -> Result<Vec<Row>> {
+    let mut rows = body(&q.body, outer)?;
+    if !q.order.is_empty() {
+        rows.sort_by(|a, b| {
+            for (i, key) in q.order.iter().enumerate() {
+                let o = sort_cmp(&a.1[i], &b.1[i], key.nulls_first, key.descending);
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        });
+    }
+    let count = |e: &Option<BExpr>, what: &str| -> Result<Option<usize>> {
+        let Some(e) = e else { return Ok(None) };
+        match eval(
+            e,
+            &Env {
+                outer,
+                ..Env::EMPTY
+            },
+        )? {
+            Value::Null => Ok(None),
+            Value::Int(n) if n >= 0 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+            other => Err(SqlError {
+                code: if what == "LIMIT" { "2201W" } else { "2201X" },
+                message: format!("{what} must not be negative or non-integer: {other}"),
+            }),
+        }
+    };
+    let offset = count(&q.offset, "OFFSET")?.unwrap_or(0);
+    let limit = count(&q.limit, "LIMIT")?.unwrap_or(usize::MAX);
+    Ok(rows
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(r, _)| r)
+        .collect())
+}
+
+/// The NULL-aware total order of ORDER BY: values in the direction asked,
+/// NULLs first or last whatever the direction.
+fn sort_cmp(a: &Value, b: &Value, nulls_first: bool, descending: bool) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => {
+            if nulls_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (_, Value::Null) => {
+            if nulls_first {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (a, b) => {
+            let o = a.compare(b).ok().flatten().unwrap_or(Ordering::Equal);
+            if descending { o.reverse() } else { o }
+        }
+    }
+}
+
+/// A value as a hash key: equal under `=` means equal keys (1 = 1.0).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum HKey {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Timestamp(u64),
+}
+
+fn hkey(v: &Value) -> HKey {
+    match v {
+        Value::Null => HKey::Null,
+        Value::Bool(b) => HKey::Bool(*b),
+        Value::Int(i) => HKey::Int(*i),
+        Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => HKey::Int(*x as i64),
+        Value::Float(x) => HKey::Float(if *x == 0.0 { 0 } else { x.to_bits() }),
+        Value::Text(s) => HKey::Text(s.clone()),
+        Value::Bytes(b) => HKey::Bytes(b.clone()),
+        Value::Timestamp(t) => HKey::Timestamp(t.as_nanos()),
+    }
+}
+
+fn hrow(r: &[Value]) -> Vec<HKey> {
+    r.iter().map(hkey).collect()
+}
+
+/// Rows with their sort keys.
+type Keyed = Vec<(Row, Row)>;
+
+fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
+    match b {
+        Body::Select(s) => select(s, outer),
+        Body::Values { rows, order } => {
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let env = Env {
+                    outer,
+                    ..Env::EMPTY
+                };
+                let row = r.iter().map(|e| eval(e, &env)).collect::<Result<Row>>()?;
+                let keys = sort_keys(order, &row, outer)?;
+                out.push((row, keys));
+            }
+            Ok(out)
+        }
+        Body::SetOp {
+            op,
+            all,
+            left,
+            right,
+            order,
+        } => {
+            let l = body(left, outer)?;
+            let r = body(right, outer)?;
+            let rows: Vec<Row> = set_op(*op, *all, l, r);
+            rows.into_iter()
+                .map(|row| {
+                    let keys = sort_keys(order, &row, outer)?;
+                    Ok((row, keys))
+                })
+                .collect()
+        }
+    }
+}
+
+fn sort_keys(order: &[BExpr], row: &[Value], outer: &[&[Value]]) -> Result<Row> {
+    order
+        .iter()
+        .map(|e| {
+            eval(
+                e,
+                &Env {
+                    row,
+                    outer,
+                    output: row,
+                },
+            )
+        })
+        .collect()
+}
+
+fn set_op(op: SetOp, all: bool, left: Keyed, right: Keyed) -> Vec<Row> {
+    let left: Vec<Row> = left.into_iter().map(|(r, _)| r).collect();
+    let right: Vec<Row> = right.into_iter().map(|(r, _)| r).collect();
+    match (op, all) {
+        (SetOp::Union, true) => left.into_iter().chain(right).collect(),
+        (SetOp::Union, false) => {
+            let mut seen = HashSet::new();
+            left.into_iter()
+                .chain(right)
+                .filter(|r| seen.insert(hrow(r)))
+                .collect()
+        }
+        (SetOp::Intersect | SetOp::Except, _) => {
+            let mut counts: HashMap<Vec<HKey>, usize> = HashMap::new();
+            for r in &right {
+                *counts.entry(hrow(r)).or_default() += 1;
+            }
+            let mut seen = HashSet::new();
+            let mut out = Vec::new();
+            for r in left {
+                let k = hrow(&r);
+                let in_right = match counts.get_mut(&k) {
+                    Some(n) if *n > 0 => {
+                        if all {
+                            *n -= 1;
+                        }
+                        true
+                    }
+                    _ => false,
+                };
+                let keep = if op == SetOp::Intersect {
+                    in_right
+                } else {
+                    !in_right
+                };
+                if keep && (all || seen.insert(k)) {
+                    out.push(r);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// True when `cond` (if any) holds for `env`.
+pub fn passes(cond: &Option<BExpr>, env: &Env) -> Result<bool> {
+    match cond {
+        None => Ok(true),
+        Some(c) => Ok(eval(c, env)?.truth()? == Some(true)),
+    }
+}
+
+/// The rows of one source, filtered by its own conditions.
+fn source_rows(source: &Source, width: usize, outer: &[&[Value]]) -> Result<Vec<Row>> {
+    match source {
+        Source::Unit => Ok(vec![vec![Value::Null; width]]),
+        Source::Scan(scan) => {
+            let mut out = Vec::with_capacity(scan.rows.len());
+            for row in &scan.rows {
+                let env = Env {
+                    row,
+                    outer,
+                    output: &[],
+                };
+                if passes(&scan.filter, &env)? {
+                    out.push(row.clone());
+                }
+            }
+            Ok(out)
+        }
+        Source::Derived {
+            query: q,
+            offset,
+            width: w,
+            filter,
+            ..
+        } => {
+            let mut out = Vec::new();
+            for r in query(q, outer)? {
+                let mut row = vec![Value::Null; width];
+                for (slot, v) in row[*offset..*offset + *w].iter_mut().zip(r) {
+                    *slot = v;
+                }
+                let env = Env {
+                    row: &row,
+                    outer,
+                    output: &[],
+                };
+                if passes(filter, &env)? {
+                    out.push(row);
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The positions a source fills.
+fn span(source: &Source) -> (usize, usize) {
+    match source {
+        Source::Unit => (0, 0),
+        Source::Scan(s) => (s.offset, s.table.columns.len()),
+        Source::Derived { offset, width, .. } => (*offset, *width),
+    }
+}
+
+/// The joined, filtered rows of a SELECT block's FROM clause.
+fn from_rows(s: &Select, outer: &[&[Value]]) -> Result<Vec<Row>> {
+    let mut rows: Vec<Row> = Vec::new();
+    for (i, step) in s.steps.iter().enumerate() {
+        let right = source_rows(&step.source, s.width, outer)?;
+        if i == 0 {
+            rows = right;
+        } else {
+            let (offset, w) = span(&step.source);
+            let merge = |left: &Row, r: &Row| {
+                let mut m = left.clone();
+                m[offset..offset + w].clone_from_slice(&r[offset..offset + w]);
+                m
+            };
+            let mut joined = Vec::new();
+            // Candidate right rows per left row: by hash on the keys, or all.
+            let table: Option<HashMap<Vec<HKey>, Vec<usize>>> = if step.keys.is_empty() {
+                None
+            } else {
+                let mut t: HashMap<Vec<HKey>, Vec<usize>> = HashMap::new();
+                for (j, r) in right.iter().enumerate() {
+                    let env = Env {
+                        row: r,
+                        outer,
+                        output: &[],
+                    };
+                    let k = step
+                        .keys
+                        .iter()
+                        .map(|(_, rk)| eval(rk, &env))
+                        .collect::<Result<Row>>()?;
+                    if !k.contains(&Value::Null) {
+                        t.entry(hrow(&k)).or_default().push(j);
+                    }
+                }
+                Some(t)
+            };
+            let all: Vec<usize> = (0..right.len()).collect();
+            let outer_join = matches!(step.kind, JoinKind::Left | JoinKind::Full);
+            let mut right_matched = vec![false; right.len()];
+            for left in &rows {
+                let env = Env {
+                    row: left,
+                    outer,
+                    output: &[],
+                };
+                let candidates: &[usize] = match &table {
+                    None => &all,
+                    Some(t) => {
+                        let k = step
+                            .keys
+                            .iter()
+                            .map(|(lk, _)| eval(lk, &env))
+                            .collect::<Result<Row>>()?;
+                        if k.contains(&Value::Null) {
+                            &[]
+                        } else {
+                            t.get(&hrow(&k)).map_or(&[], |v| v.as_slice())
+                        }
+                    }
+                };
+                let mut matched = false;
+                for &j in candidates {
+                    let m = merge(left, &right[j]);
+                    let menv = Env {
+                        row: &m,
+                        outer,
+                        output: &[],
+                    };
+                    if outer_join && !passes(&step.on, &menv)? {
+                        continue;
+                    }
+                    matched = true;
+                    right_matched[j] = true;
+                    joined.push(m);
+                }
+                if outer_join && !matched {
+                    joined.push(left.clone());
+                }
+            }
+            if step.kind == JoinKind::Full {
+                // Right rows nothing matched, with NULLs on the left.
+                for (r, matched) in right.iter().zip(right_matched) {
+                    if !matched {
+                        joined.push(r.clone());
+                    }
+                }
+            }
+            rows = joined;
+        }
+        rows = keep_passing(rows, &step.after, outer)?;
+    }
+    keep_passing(rows, &s.filter, outer)
+}
+
+/// The rows for which `cond` (if any) holds.
+fn keep_passing(rows: Vec<Row>, cond: &Option<BExpr>, outer: &[&[Value]]) -> Result<Vec<Row>> {
+    if cond.is_none() {
+        return Ok(rows);
+    }
+    let mut kept = Vec::with_capacity(rows.len());
+    for r in rows {
+        let env = Env {
+            row: &r,
+            outer,
+            output: &[],
+        };
+        if passes(cond, &env)? {
+            kept.push(r);
+        }
+    }
+    Ok(kept)
+}
+
+fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
+    let rows = from_rows(s, outer)?;
+    let rows = match &s.grouping {
+        None => rows,
+        Some(g) => {
+            // Groups in first-seen order.
+            let mut index: HashMap<Vec<HKey>, usize> = HashMap::new();
+            let mut groups: Vec<(Row, Vec<Vec<Value>>)> = Vec::new();
+            if g.keys.is_empty() {
+                groups.push((Vec::new(), vec![Vec::new(); g.aggs.len()]));
+            }
+            for r in &rows {
+                let env = Env {
+                    row: r,
+                    outer,
+                    output: &[],
+                };
+                let key = g
+                    .keys
+                    .iter()
+                    .map(|k| eval(k, &env))
+                    .collect::<Result<Row>>()?;
+                let i = if g.keys.is_empty() {
+                    0
+                } else {
+                    *index.entry(hrow(&key)).or_insert_with(|| {
+                        groups.push((key, vec![Vec::new(); g.aggs.len()]));
+                        groups.len() - 1
+                    })
+                };
+                for (a, acc) in g.aggs.iter().zip(groups[i].1.iter_mut()) {
+                    let v = match &a.arg {
+                        None => Value::Bool(true),
+                        Some(e) => eval(e, &env)?,
+                    };
+                    if v != Value::Null {
+                        acc.push(v);
+                    }
+                }
+            }
+            let mut out = Vec::with_capacity(groups.len());
+            for (mut key, accs) in groups {
+                for (a, values) in g.aggs.iter().zip(accs) {
+                    key.push(aggregate(a, values)?);
+                }
+                let env = Env {
+                    row: &key,
+                    outer,
+                    output: &[],
+                };
+                if passes(&s.having, &env)? {
+                    out.push(key);
+                }
+            }
+            out
+        }
+    };
+    let mut out: Keyed = Vec::with_capacity(rows.len());
+    let mut seen = HashSet::new();
+    for r in &rows {
+        let env = Env {
+            row: r,
+            outer,
+            output: &[],
+        };
+        let projected = s
+            .projection
+            .iter()
+            .map(|e| eval(e, &env))
+            .collect::<Result<Row>>()?;
+        if s.distinct && !seen.insert(hrow(&projected)) {
+            continue;
+        }
+        let keys = s
+            .order
+            .iter()
+            .map(|e| {
+                eval(
+                    e,
+                    &Env {
+                        row: r,
+                        outer,
+                        output: &projected,
+                    },
+                )
+            })
+            .collect::<Result<Row>>()?;
+        out.push((projected, keys));
+    }
+    Ok(out)
+}
+
+fn aggregate(a: &AggCall, mut values: Vec<Value>) -> Result<Value> {
+    if a.distinct {
+        let mut seen = HashSet::new();
+        values.retain(|v| seen.insert(hkey(v)));
+    }
+    match a.func {
+        AggFunc::Count => Ok(Value::Int(values.len() as i64)),
+        AggFunc::Min | AggFunc::Max => {
+            let mut best: Option<Value> = None;
+            for v in values {
+                best = Some(match best {
+                    None => v,
+                    Some(b) => {
+                        let o = v.compare(&b)?.unwrap_or(Ordering::Equal);
+                        let better = if a.func == AggFunc::Min {
+                            o.is_lt()
+                        } else {
+                            o.is_gt()
+                        };
+                        if better { v } else { b }
+                    }
+                });
+            }
+            Ok(best.unwrap_or(Value::Null))
+        }
+        AggFunc::Sum | AggFunc::Avg => {
+            if values.is_empty() {
+                return Ok(Value::Null);
+            }
+            let n = values.len();
+            let mut sum = Value::Int(0);
+            for v in values {
+                if !matches!(v, Value::Int(_) | Value::Float(_)) {
+                    return Err(SqlError::undefined_function(format!(
+                        "function {}({}) does not exist",
+                        if a.func == AggFunc::Sum { "sum" } else { "avg" },
+                        v.data_type()
+                            .map_or("unknown".to_string(), |t| t.to_string())
+                    )));
+                }
+                sum = arithmetic(sum, BinOp::Plus, v)?;
+            }
+            if a.func == AggFunc::Sum {
+                return Ok(sum);
+            }
+            let total = match sum {
+                Value::Int(i) => i as f64,
+                Value::Float(x) => x,
+                _ => 0.0,
+            };
+            Ok(Value::Float(total / n as f64))
+        }
+    }
+}
