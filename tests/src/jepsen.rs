@@ -207,10 +207,10 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     if !result.valid {
         // Keep the data and logs of an invalid run next to its results.
         let kept = cluster.keep();
-        let _ = std::fs::write(
+        std::fs::write(
             cfg.out_dir.join("cluster-dir.txt"),
             kept.display().to_string(),
-        );
+        )?;
     }
     Ok(result)
 }

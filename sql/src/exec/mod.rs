@@ -15,6 +15,7 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::bind::{self, Binder};
 use crate::catalog::{self, TableDef};
@@ -72,14 +73,10 @@ const MAX_OPERATORS: usize = 2000;
 
 /// Refuses statements with more than [`MAX_OPERATORS`] binary operators
 /// (54001), counted on tokens before anything builds a tree.
-fn check_operators(sql: &str) -> Result<()> {
-    use sqlparser::tokenizer::{Token, Tokenizer};
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize()
-        .map_err(|e| SqlError::syntax(e.to_string()))?;
+fn check_operators(tokens: &[TokenWithSpan]) -> Result<()> {
     let mut count = 0usize;
     let mut operand_before = false;
-    for t in &tokens {
+    for t in tokens.iter().map(|t| &t.token) {
         if matches!(t, Token::Whitespace(_)) {
             continue;
         }
@@ -127,8 +124,15 @@ fn check_operators(sql: &str) -> Result<()> {
 /// Parses `sql` (PostgreSQL dialect) into statements; 42601 on errors,
 /// 54001 for statements too large to take apart safely.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    check_operators(sql)?;
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::syntax(e.to_string()))
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::syntax(e.to_string()))?;
+    check_operators(&tokens)?;
+    Parser::new(&dialect)
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .map_err(|e| SqlError::syntax(e.to_string()))
 }
 
 /// An identifier as Spanlite names things: unquoted ones fold to lower case.
