@@ -185,16 +185,6 @@ impl Value {
         }))
     }
 
-    /// The total order ORDER BY uses: NULLs last, then [`Value::compare`].
-    pub fn sort_cmp(&self, other: &Value) -> Ordering {
-        match (self, other) {
-            (Value::Null, Value::Null) => Ordering::Equal,
-            (Value::Null, _) => Ordering::Greater,
-            (_, Value::Null) => Ordering::Less,
-            (a, b) => a.compare(b).ok().flatten().unwrap_or(Ordering::Equal),
-        }
-    }
-
     /// The truth value of a condition: TRUE, FALSE or NULL (`None`).
     pub fn truth(&self) -> Result<Option<bool>> {
         match self {
