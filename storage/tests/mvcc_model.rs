@@ -11,7 +11,7 @@ use spanlite_storage::StorageError;
 use spanlite_storage::engine::{
     Cf, Direction, Engine, MemoryEngine, RocksConfig, RocksEngine, ScanRange, WriteBatch,
 };
-use spanlite_storage::mvcc::{Intent, Mvcc, ReadOutcome, TxnId, Version};
+use spanlite_storage::mvcc::{Change, Intent, Mvcc, ReadOutcome, TxnId, Version};
 use spanlite_truetime::Timestamp;
 
 type Key = Vec<u8>;
@@ -27,6 +27,7 @@ enum Op {
     Latest(Key),
     Scan(Bound<Key>, Bound<Key>, u64, bool, Option<usize>),
     Gc(u64),
+    FirstChange(Bound<Key>, Bound<Key>, u64, u128),
 }
 
 fn key() -> impl Strategy<Value = Key> {
@@ -56,6 +57,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (bound(), bound(), 0u64..70, any::<bool>(), prop::option::of(0usize..4))
             .prop_map(|(s, e, t, r, l)| Op::Scan(s, e, t, r, l)),
         1 => (0u64..50).prop_map(Op::Gc),
+        2 => (bound(), bound(), 0u64..70, 1u128..4)
+            .prop_map(|(s, e, t, own)| Op::FirstChange(s, e, t, own)),
     ]
 }
 
@@ -278,6 +281,35 @@ fn run(mvcc: &Mvcc, ops: &[Op]) {
                         assert_eq!(b, blocking, "{ctx}");
                     }
                 }
+            }
+            Op::FirstChange(s, e, since, own) => {
+                let got = mvcc
+                    .first_change(s.clone(), e.clone(), ts(*since), TxnId(*own))
+                    .unwrap();
+                let want = if !range_ok(s, e) {
+                    None
+                } else if let Some((k, (txn, _, _))) = model
+                    .intents
+                    .range((s.clone(), e.clone()))
+                    .find(|(_, (txn, _, _))| txn != own)
+                {
+                    Some(Change::Intent {
+                        key: k.clone(),
+                        txn: TxnId(*txn),
+                    })
+                } else {
+                    model
+                        .versions
+                        .range((s.clone(), e.clone()))
+                        .find_map(|(k, v)| {
+                            let (newest, _) = v.last_key_value()?;
+                            (*newest > *since).then(|| Change::Version {
+                                key: k.clone(),
+                                ts: ts(*newest),
+                            })
+                        })
+                };
+                assert_eq!(got, want, "{ctx}");
             }
             Op::Gc(w) => {
                 mvcc.gc(ts(*w)).unwrap();

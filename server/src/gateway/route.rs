@@ -355,6 +355,13 @@ impl Gateway {
                 })
                 .await?;
             out.tablets.push(d.id);
+            let piece_end = match (range.end.is_empty(), d.range.end.is_empty()) {
+                (true, _) => d.range.end.clone(),
+                (false, true) => range.end.clone(),
+                (false, false) => range.end.clone().min(d.range.end.clone()),
+            };
+            out.pieces
+                .push((d.id, KeyRange::new(start.clone(), piece_end)));
             out.pairs
                 .extend(pairs.into_iter().map(|kv| (kv.key, kv.value)));
             if let (ScanKind::Snapshot(ts @ None), Some(chosen)) = (&mut kind, read_ts) {
@@ -409,6 +416,8 @@ pub(super) struct Scanned {
     pub pairs: Vec<(Vec<u8>, Vec<u8>)>,
     /// The tablets read.
     pub tablets: Vec<spanlite_storage::meta::TabletId>,
+    /// The piece of the range each tablet read (clipped to the tablet).
+    pub pieces: Vec<(spanlite_storage::meta::TabletId, KeyRange)>,
     /// For a snapshot without a timestamp: the one the first leader picked.
     pub read_ts: Option<Timestamp>,
 }

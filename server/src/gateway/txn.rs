@@ -1,5 +1,7 @@
-//! Read-write transactions as a gateway runs them for its client (2PL):
-//! reads go to the owning tablet's leader, which locks; writes are buffered
+//! Read-write transactions as a gateway runs them for its client. Under
+//! 2PL reads go to the owning tablet's leader, which locks; under OCC, SSI
+//! and SI they are lock-free snapshot reads, remembered here and validated
+//! by the tablets at commit (`tablet/validate.rs`). Writes are buffered
 //! here (the transaction reads its own writes) and sent with the commit.
 //!
 //! A transaction that touched one tablet commits with the one-phase fast
@@ -37,7 +39,15 @@ pub struct Transaction {
     id: TxnId,
     priority: Timestamp,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// 2PL: tablets read under locks.
     read_tablets: BTreeSet<TabletId>,
+    mode: TxnMode,
+    /// SSI/SI: the snapshot every read is at, chosen by the leader of the
+    /// first tablet read (at least its `TT.now().latest`).
+    snapshot: Option<Timestamp>,
+    /// OCC/SSI (SI: only `SELECT … FOR UPDATE` reads): lock-free reads,
+    /// validated at commit by the tablets they were read from.
+    spans: BTreeMap<TabletId, BTreeMap<(Vec<u8>, Vec<u8>, bool), Timestamp>>,
 }
 
 /// Outcome of a commit attempt so far (for not re-sending an ambiguous one).
@@ -119,12 +129,20 @@ impl Gateway {
     /// Starts a transaction. Its priority (wound-wait) is its begin time;
     /// `id` must be unique in the cluster (node id and a counter, say).
     pub fn begin(&self, id: TxnId, priority: Timestamp) -> Transaction {
+        self.begin_mode(id, priority, TxnMode::TwoPhaseLocking)
+    }
+
+    /// Starts a read-write transaction of `mode`.
+    pub fn begin_mode(&self, id: TxnId, priority: Timestamp, mode: TxnMode) -> Transaction {
         Transaction {
             gateway: self.clone(),
             id,
             priority,
             writes: BTreeMap::new(),
             read_tablets: BTreeSet::new(),
+            mode,
+            snapshot: None,
+            spans: BTreeMap::new(),
         }
     }
 }
@@ -144,7 +162,109 @@ impl Transaction {
                 nanos: self.priority.as_nanos(),
             }),
             read_tablets: self.read_tablets.iter().copied().collect(),
+            mode: self.mode.wire() as i32,
+            snapshot_ts: match self.mode {
+                TxnMode::SerializableSnapshot | TxnMode::Snapshot => {
+                    self.snapshot.map(|t| common::Timestamp {
+                        nanos: t.as_nanos(),
+                    })
+                }
+                TxnMode::TwoPhaseLocking | TxnMode::Optimistic => None,
+            },
             ..Default::default()
+        }
+    }
+
+    /// The transaction's concurrency control.
+    pub fn mode(&self) -> TxnMode {
+        self.mode
+    }
+
+    /// Remembers a lock-free read of `[start, end)` (a point read of
+    /// `start` if `point`) from `tablet` at `ts`, to validate at commit.
+    /// A span read twice keeps its earlier timestamp (the stricter check).
+    fn note_span(
+        &mut self,
+        tablet: TabletId,
+        start: &[u8],
+        end: &[u8],
+        point: bool,
+        ts: Timestamp,
+    ) {
+        self.spans
+            .entry(tablet)
+            .or_default()
+            .entry((start.to_vec(), end.to_vec(), point))
+            .and_modify(|t| *t = (*t).min(ts))
+            .or_insert(ts);
+    }
+
+    /// Whether a lock-free read is validated at commit: always under OCC
+    /// and SSI; under SI only a locking read (`SELECT … FOR UPDATE`).
+    fn validates(&self, for_update: bool) -> bool {
+        match self.mode {
+            TxnMode::Optimistic | TxnMode::SerializableSnapshot => true,
+            TxnMode::Snapshot => for_update,
+            TxnMode::TwoPhaseLocking => false,
+        }
+    }
+
+    /// The read spans to validate on `tablet`, as the wire carries them.
+    fn spans_on(&self, tablet: TabletId) -> Vec<spanlite_proto::tablet::ReadSpan> {
+        self.spans
+            .get(&tablet)
+            .map(|spans| {
+                spans
+                    .iter()
+                    .map(
+                        |((start, end, point), ts)| spanlite_proto::tablet::ReadSpan {
+                            start: start.clone(),
+                            end: end.clone(),
+                            point: *point,
+                            read_ts: Some(common::Timestamp {
+                                nanos: ts.as_nanos(),
+                            }),
+                        },
+                    )
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// OCC/SSI/SI: a lock-free read of `key` at the snapshot (OCC: at the
+    /// leader's newest one, every time).
+    async fn read_optimistic(
+        &mut self,
+        key: &[u8],
+        for_update: bool,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        let at = self.snapshot;
+        let (read, d) = self
+            .gateway
+            .read_key(key, |req| {
+                req.read_ts = at.map(|t| common::Timestamp {
+                    nanos: t.as_nanos(),
+                });
+                req.choose_read_ts = at.is_none();
+                req.any_replica = at.is_some();
+            })
+            .await?;
+        let ts = read
+            .read_ts
+            .ok_or_else(|| GatewayError::Failed("snapshot read without a timestamp".to_string()))?;
+        self.after_read(ts);
+        if self.validates(for_update) {
+            self.note_span(d.id, key, &[], true, ts);
+        }
+        Ok(read.value)
+    }
+
+    /// SSI/SI: the first read fixes the snapshot.
+    fn after_read(&mut self, ts: Timestamp) {
+        if matches!(self.mode, TxnMode::SerializableSnapshot | TxnMode::Snapshot)
+            && self.snapshot.is_none()
+        {
+            self.snapshot = Some(ts);
         }
     }
 
@@ -158,6 +278,9 @@ impl Transaction {
     ) -> Result<Option<Vec<u8>>, GatewayError> {
         if let Some(w) = self.writes.get(key) {
             return Ok(w.clone());
+        }
+        if self.mode != TxnMode::TwoPhaseLocking {
+            return self.read_optimistic(key, for_update).await;
         }
         let meta = self.meta();
         let lock = if for_update {
@@ -187,11 +310,28 @@ impl Transaction {
         end: &[u8],
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
         let range = crate::directory::KeyRange::new(start.to_vec(), end.to_vec());
-        let scanned = self
-            .gateway
-            .scan_tablets(&range, 0, ScanKind::Locked(self.meta()))
-            .await?;
-        self.read_tablets.extend(scanned.tablets.iter().copied());
+        let scanned = if self.mode == TxnMode::TwoPhaseLocking {
+            let scanned = self
+                .gateway
+                .scan_tablets(&range, 0, ScanKind::Locked(self.meta()))
+                .await?;
+            self.read_tablets.extend(scanned.tablets.iter().copied());
+            scanned
+        } else {
+            let scanned = self
+                .gateway
+                .scan_tablets(&range, 0, ScanKind::Snapshot(self.snapshot))
+                .await?;
+            if let Some(ts) = self.snapshot.or(scanned.read_ts) {
+                self.after_read(ts);
+                if self.validates(false) {
+                    for (tablet, piece) in &scanned.pieces {
+                        self.note_span(*tablet, &piece.start, &piece.end, false, ts);
+                    }
+                }
+            }
+            scanned
+        };
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = scanned.pairs.into_iter().collect();
         for (k, w) in &self.writes {
             let inside = k.as_slice() >= start && (end.is_empty() || k.as_slice() < end);
@@ -226,9 +366,12 @@ impl Transaction {
     /// Errors: `Aborted` (retry the transaction; it was rolled back),
     /// `Failed` when the outcome is unknown (not retried automatically).
     pub async fn commit(self) -> Result<Timestamp, GatewayError> {
-        if self.writes.is_empty() {
+        if self.writes.is_empty() && self.spans.is_empty() {
+            // 2PL: nothing to do but release the read locks. SSI and SI:
+            // the reads were one snapshot, serializable as they are.
+            let snapshot = self.snapshot.unwrap_or(Timestamp::MIN);
             self.rollback().await;
-            return Ok(Timestamp::MIN);
+            return Ok(snapshot);
         }
         let mut by_tablet: BTreeMap<TabletId, Vec<WireMutation>> = BTreeMap::new();
         for (key, value) in &self.writes {
@@ -243,29 +386,32 @@ impl Transaction {
         }
         let mut tablets: BTreeSet<TabletId> = by_tablet.keys().copied().collect();
         tablets.extend(self.read_tablets.iter().copied());
+        tablets.extend(self.spans.keys().copied());
         if tablets.len() > 1 {
             return self.commit_two_phase(by_tablet, tablets).await;
         }
-        let Some(first) = self.writes.keys().next().cloned() else {
+        let Some(tablet) = tablets.first().copied() else {
             return Ok(Timestamp::MIN);
         };
         let writes: Vec<WireMutation> = by_tablet.into_values().flatten().collect();
         let meta = self.meta();
         let read_tablets = self.read_tablets.clone();
-        let (ts, _) = self
-            .gateway
-            .call(
-                &first,
-                once_only(move |d| CommitRequest {
-                    tablet_id: d.id,
-                    generation: d.generation,
-                    txn: Some(meta.clone()),
-                    writes: writes.clone(),
-                    has_reads: read_tablets.contains(&d.id),
-                    ..Default::default()
-                }),
-            )
-            .await?;
+        let reads = self.spans_on(tablet);
+        let commit = once_only(move |d| CommitRequest {
+            tablet_id: d.id,
+            generation: d.generation,
+            txn: Some(meta.clone()),
+            writes: writes.clone(),
+            has_reads: read_tablets.contains(&d.id),
+            reads: reads.clone(),
+            ..Default::default()
+        });
+        // Routed by key while a write says where (the tablet may have moved
+        // and split: the key finds its new home), by tablet id otherwise.
+        let (ts, _) = match self.writes.keys().next() {
+            Some(first) => self.gateway.call(first, commit).await?,
+            None => self.gateway.call_tablet(tablet, commit).await?,
+        };
         Ok(ts)
     }
 
@@ -276,9 +422,11 @@ impl Transaction {
         mut by_tablet: BTreeMap<TabletId, Vec<WireMutation>>,
         tablets: BTreeSet<TabletId>,
     ) -> Result<Timestamp, GatewayError> {
-        let Some(coordinator) = by_tablet.keys().next().copied() else {
+        // The first tablet written, or (an OCC transaction that only read)
+        // the first one read.
+        let Some(coordinator) = by_tablet.keys().next().or_else(|| tablets.first()).copied() else {
             return Err(GatewayError::Failed(
-                "two-phase commit without writes".to_string(),
+                "two-phase commit without participants".to_string(),
             ));
         };
         let coordinator_writes = by_tablet.remove(&coordinator).unwrap_or_default();
@@ -295,6 +443,7 @@ impl Transaction {
             let writes = by_tablet.remove(&p).unwrap_or_default();
             let meta = meta.clone();
             let has_reads = self.read_tablets.contains(&p);
+            let reads = self.spans_on(p);
             prepares.spawn(async move {
                 let voted = gateway
                     .call_tablet(p, |mut client, d| {
@@ -304,6 +453,7 @@ impl Transaction {
                             txn: Some(meta.clone()),
                             writes: writes.clone(),
                             has_reads,
+                            reads: reads.clone(),
                             ..Default::default()
                         };
                         async move {
@@ -356,6 +506,7 @@ impl Transaction {
             });
         }
         let has_reads = self.read_tablets.contains(&coordinator);
+        let reads = self.spans_on(coordinator);
         let decided = self
             .gateway
             .call_tablet(
@@ -367,6 +518,7 @@ impl Transaction {
                     writes: coordinator_writes.clone(),
                     participants: votes.clone(),
                     has_reads,
+                    reads: reads.clone(),
                     ..Default::default()
                 }),
             )
@@ -508,16 +660,69 @@ impl ReadOnly {
     }
 }
 
-/// How a transaction controls concurrency (DESIGN.md §6).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How a read-write transaction controls concurrency (DESIGN.md §6; the
+/// optimistic modes' algorithm is in `tablet/validate.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TxnMode {
-    /// Two-phase locking with wound-wait (the default).
+    /// Two-phase locking with wound-wait (the default): reads lock.
     #[default]
     TwoPhaseLocking,
-    /// Optimistic concurrency control (not built yet).
+    /// Optimistic: lock-free reads of the newest data, validated at commit.
     Optimistic,
-    /// Serializable snapshot isolation (not built yet).
+    /// Serializable snapshot isolation: lock-free reads at one snapshot,
+    /// validated at commit (read refresh), first committer wins.
     SerializableSnapshot,
+    /// Snapshot isolation, weaker than serializable (write skew is
+    /// possible): reads at one snapshot, first committer wins.
+    Snapshot,
+}
+
+impl TxnMode {
+    /// Every mode, in the order tables print them.
+    pub const ALL: [TxnMode; 4] = [
+        TxnMode::TwoPhaseLocking,
+        TxnMode::Optimistic,
+        TxnMode::SerializableSnapshot,
+        TxnMode::Snapshot,
+    ];
+
+    /// The name SQL uses (`SET TRANSACTION CONCURRENCY '2pl'`): `2pl`,
+    /// `occ`, `ssi`, `si`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TxnMode::TwoPhaseLocking => "2pl",
+            TxnMode::Optimistic => "occ",
+            TxnMode::SerializableSnapshot => "ssi",
+            TxnMode::Snapshot => "si",
+        }
+    }
+
+    /// The mode called `name` (case-insensitive).
+    pub fn parse(name: &str) -> Option<TxnMode> {
+        TxnMode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// True for the serializable modes (all but SI).
+    pub fn is_serializable(self) -> bool {
+        self != TxnMode::Snapshot
+    }
+
+    fn wire(self) -> common::ConcurrencyMode {
+        match self {
+            TxnMode::TwoPhaseLocking => common::ConcurrencyMode::ConcurrencyMode2pl,
+            TxnMode::Optimistic => common::ConcurrencyMode::Occ,
+            TxnMode::SerializableSnapshot => common::ConcurrencyMode::Ssi,
+            TxnMode::Snapshot => common::ConcurrencyMode::Si,
+        }
+    }
+}
+
+impl std::fmt::Display for TxnMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Options of [`Gateway::begin_with`] and [`Gateway::run_txn`].
@@ -537,7 +742,7 @@ pub struct TxnOptions {
 /// A transaction of either kind, as [`Gateway::begin_with`] starts it.
 #[derive(Debug)]
 pub enum Txn {
-    /// Read-write (2PL).
+    /// Read-write (2PL, OCC, SSI or SI).
     ReadWrite(Transaction),
     /// Read-only (lock-free snapshot).
     ReadOnly(ReadOnly),
@@ -657,12 +862,6 @@ impl Gateway {
         options: &TxnOptions,
         priority: Timestamp,
     ) -> Result<Txn, GatewayError> {
-        if options.mode != TxnMode::TwoPhaseLocking {
-            return Err(GatewayError::Invalid(format!(
-                "{:?} transactions are not built yet; use 2PL",
-                options.mode
-            )));
-        }
         let as_of = match (options.as_of, options.staleness) {
             (Some(_), Some(_)) => {
                 return Err(GatewayError::Invalid(
@@ -680,7 +879,11 @@ impl Gateway {
                 None => self.read_only(),
             }));
         }
-        Ok(Txn::ReadWrite(self.begin(next_txn_id(), priority)))
+        Ok(Txn::ReadWrite(self.begin_mode(
+            next_txn_id(),
+            priority,
+            options.mode,
+        )))
     }
 
     /// Runs `body` in a transaction and commits it, retrying the whole

@@ -34,7 +34,7 @@ use super::convert::tablet_error_to_wire;
 use crate::directory::KeyRange;
 use crate::node::Store;
 use crate::raft::Mutation;
-use crate::tablet::{Replica, TabletError};
+use crate::tablet::{ReadSpan, Replica, TabletError, Validation};
 
 /// The Tablet service over a node's store.
 #[derive(Clone, Debug)]
@@ -59,14 +59,44 @@ impl TabletGrpc {
 /// transaction is aborted (and retried by its client).
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
-/// The transaction id and wound-wait priority of a 2PL transaction.
+/// What a commit or prepare of the transaction `meta` validates: 2PL's
+/// `has_reads`, optimistic `reads`, and the SSI/SI snapshot.
+fn validation_of(
+    meta: &TxnMeta,
+    has_reads: bool,
+    reads: Vec<spanlite_proto::tablet::ReadSpan>,
+) -> Result<Validation, Status> {
+    let reads = reads
+        .into_iter()
+        .map(|r| {
+            let ts = r
+                .read_ts
+                .ok_or_else(|| Status::invalid_argument("a read span without a timestamp"))?;
+            Ok(ReadSpan {
+                start: r.start,
+                end: r.end,
+                point: r.point,
+                read_ts: Timestamp::from_nanos(ts.nanos),
+            })
+        })
+        .collect::<Result<Vec<_>, Status>>()?;
+    Ok(Validation {
+        has_reads,
+        reads,
+        snapshot: meta
+            .snapshot_ts
+            .as_ref()
+            .map(|t| Timestamp::from_nanos(t.nanos)),
+    })
+}
+
+/// The transaction id and wound-wait priority of a read-write transaction.
 fn txn_of(meta: &TxnMeta) -> Result<(TxnId, Timestamp), Status> {
-    if meta.mode != common::ConcurrencyMode::Unspecified as i32
-        && meta.mode != common::ConcurrencyMode::ConcurrencyMode2pl as i32
-    {
-        return Err(Status::unimplemented(
-            "only 2PL transactions are built; OCC, SSI and SI come later",
-        ));
+    if common::ConcurrencyMode::try_from(meta.mode).is_err() {
+        return Err(Status::invalid_argument(format!(
+            "unknown concurrency mode {}",
+            meta.mode
+        )));
     }
     let id = meta
         .txn_id
@@ -95,11 +125,7 @@ fn mutations_of(writes: Vec<spanlite_proto::tablet::Mutation>) -> Result<Vec<Mut
 /// Pairs as the wire carries them.
 fn key_values(rows: Vec<Row>) -> Vec<KeyValue> {
     rows.into_iter()
-        .map(|(key, value)| KeyValue {
-            key,
-            value,
-            version_ts: None,
-        })
+        .map(|(key, value)| KeyValue { key, value })
         .collect()
 }
 
@@ -122,10 +148,6 @@ fn read_response(
             read_ts: None,
         },
     })
-}
-
-fn no_txn_yet(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not built yet"))
 }
 
 fn txn_id_of(id: Option<&common::TxnId>) -> Result<TxnId, Status> {
@@ -281,9 +303,6 @@ impl TabletService for TabletGrpc {
         request: Request<PrepareRequest>,
     ) -> Result<Response<PrepareResponse>, Status> {
         let req = request.into_inner();
-        if !req.read_set.is_empty() || !req.scanned_ranges.is_empty() {
-            return Err(no_txn_yet("OCC/SSI validation at prepare"));
-        }
         let meta = req
             .txn
             .as_ref()
@@ -296,6 +315,7 @@ impl TabletService for TabletGrpc {
             ));
         }
         let mutations = mutations_of(req.writes)?;
+        let validation = validation_of(meta, req.has_reads, req.reads)?;
         let result = match self.replica(req.tablet_id) {
             Ok(r) => {
                 r.txn_prepare(
@@ -303,7 +323,7 @@ impl TabletService for TabletGrpc {
                     priority,
                     coordinator,
                     mutations,
-                    req.has_reads,
+                    &validation,
                     LOCK_WAIT,
                 )
                 .await
@@ -335,6 +355,11 @@ impl TabletService for TabletGrpc {
         let req = request.into_inner();
         let mutations = mutations_of(req.writes)?;
         let txn = req.txn.as_ref().map(txn_of).transpose()?;
+        let validation = match &req.txn {
+            Some(meta) => validation_of(meta, req.has_reads, req.reads)?,
+            None if req.reads.is_empty() => Validation::default(),
+            None => return Err(Status::invalid_argument("reads without a transaction")),
+        };
         // A participant told the decision.
         if let Some(commit_ts) = req.commit_ts {
             let (txn, _) = txn.ok_or_else(|| {
@@ -374,7 +399,7 @@ impl TabletService for TabletGrpc {
                         txn,
                         priority,
                         mutations,
-                        req.has_reads,
+                        &validation,
                         participants,
                         LOCK_WAIT,
                     )
@@ -384,12 +409,12 @@ impl TabletService for TabletGrpc {
             };
             return Ok(commit_response(result));
         }
-        if mutations.is_empty() {
-            return Err(Status::invalid_argument("Commit without writes"));
+        if mutations.is_empty() && validation.reads.is_empty() {
+            return Err(Status::invalid_argument("Commit without writes or reads"));
         }
         let result = match (self.replica(req.tablet_id), txn) {
             (Ok(r), Some((txn, priority))) => {
-                r.txn_commit(txn, priority, mutations, req.has_reads, LOCK_WAIT)
+                r.txn_commit(txn, priority, mutations, &validation, LOCK_WAIT)
                     .await
             }
             (Ok(r), None) => r.write(mutations).await,

@@ -23,7 +23,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use spanlite_sql::sqlparser::ast::{Expr, Set, Statement, TransactionAccessMode, TransactionMode};
+use spanlite_sql::sqlparser::ast::{
+    Expr, Set, Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+};
 use spanlite_sql::sqlparser::dialect::PostgreSqlDialect;
 use spanlite_sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use spanlite_sql::{
@@ -31,7 +33,7 @@ use spanlite_sql::{
 };
 use spanlite_truetime::Timestamp;
 
-use crate::gateway::{Gateway, GatewayError, Txn, TxnOptions};
+use crate::gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions};
 
 /// What one statement produced.
 pub type StatementResult = Result<QueryResult, SqlError>;
@@ -98,6 +100,7 @@ const RETRY_FOR: Duration = Duration::from_secs(30);
 const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("client_encoding", "UTF8"),
+    ("concurrency", "2pl"),
     ("datestyle", "ISO, MDY"),
     ("default_transaction_isolation", "serializable"),
     ("default_transaction_read_only", "off"),
@@ -116,6 +119,23 @@ pub struct Session {
     gateway: Gateway,
     open: Option<Open>,
     settings: BTreeMap<String, String>,
+    /// The cluster's `default_concurrency` was read (at the first request).
+    cluster_defaults_read: bool,
+}
+
+/// Where `SET CLUSTER SETTING default_concurrency` keeps its value (on the
+/// meta tablet, with the rest of the system keys).
+const DEFAULT_CONCURRENCY_KEY: &[u8] = b"\x00settings/default_concurrency";
+
+/// The isolation names `default_transaction_isolation` takes, as shown:
+/// every level up to serializable runs serializable; repeatable read and
+/// snapshot run snapshot isolation (SI).
+fn isolation_name(level: &str) -> Option<&'static str> {
+    match level.trim().to_lowercase().as_str() {
+        "serializable" | "read committed" | "read uncommitted" => Some("serializable"),
+        "snapshot" | "repeatable read" => Some("snapshot"),
+        _ => None,
+    }
 }
 
 fn tag(t: &str) -> QueryResult {
@@ -165,6 +185,8 @@ impl AsOf {
 struct Piece {
     text: String,
     as_of: Option<AsOf>,
+    /// `CONCURRENCY '<mode>'` of a BEGIN or SET TRANSACTION, cut out.
+    concurrency: Option<TxnMode>,
 }
 
 /// Byte offsets of a tokenizer location (1-based line and column in
@@ -252,9 +274,52 @@ fn pieces(sql: &str, cut_as_of: bool) -> Result<Vec<Piece>, SqlError> {
                 break;
             }
         }
+        let mut concurrency = None;
+        let opens = significant
+            .first()
+            .is_some_and(|t| word(t, "begin") || word(t, "start") || word(t, "set"));
+        if cut_as_of && opens {
+            for i in 0..significant.len() {
+                let s = &significant[i..];
+                if !word(s[0], "concurrency") {
+                    continue;
+                }
+                let value_at = if s.get(1).is_some_and(|t| t.token == Token::Eq) {
+                    2
+                } else {
+                    1
+                };
+                let value = match s.get(value_at).map(|t| &t.token) {
+                    Some(Token::SingleQuotedString(v)) => v.clone(),
+                    Some(Token::Word(w)) => w.value.clone(),
+                    Some(Token::Number(n, _)) => n.clone(),
+                    _ => {
+                        return Err(SqlError::syntax(
+                            "CONCURRENCY takes a quoted mode: '2pl', 'occ', 'ssi' or 'si'",
+                        ));
+                    }
+                };
+                let mode = TxnMode::parse(&value).ok_or_else(|| SqlError {
+                    code: "22023",
+                    message: format!(
+                        "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
+                    ),
+                })?;
+                // Positions shift if AS OF was cut before: find the clause
+                // again in the text.
+                let (from, to) = (offset(s[0], false), offset(s[value_at], true));
+                let clause = sql.get(from..to).unwrap_or_default();
+                if let Some(at) = text.find(clause) {
+                    text.replace_range(at..at + clause.len(), "");
+                }
+                concurrency = Some(mode);
+                break;
+            }
+        }
         pieces.push(Piece {
             text: text.trim().to_string(),
             as_of,
+            concurrency,
         });
         chunk.clear();
         Ok(())
@@ -349,6 +414,7 @@ impl Session {
         Self {
             gateway,
             open: None,
+            cluster_defaults_read: false,
             settings: DEFAULT_SETTINGS
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -432,8 +498,36 @@ impl Session {
                 return vec![Err(e)];
             }
         };
+        self.read_cluster_defaults().await;
         let mut out = Vec::new();
         for piece in pieces {
+            let plain = piece
+                .text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            let special = match (piece.concurrency, plain.as_str()) {
+                (Some(mode), "set transaction") if !self.failed() => {
+                    Some(self.set_concurrency(mode, false))
+                }
+                (Some(mode), "set session characteristics as transaction") if !self.failed() => {
+                    Some(self.set_concurrency(mode, true))
+                }
+                (None, _) if !self.failed() => self.cluster_setting(&plain).await,
+                _ => None,
+            };
+            if let Some(r) = special {
+                let stop = r.is_err();
+                if stop {
+                    self.fail();
+                }
+                out.push(r);
+                if stop {
+                    break;
+                }
+                continue;
+            }
             let statements = match parse(&piece.text) {
                 Ok(s) => s,
                 Err(e) => {
@@ -444,7 +538,9 @@ impl Session {
             };
             let mut stop = false;
             for stmt in &statements {
-                let r = self.statement(stmt, params, piece.as_of).await;
+                let r = self
+                    .statement(stmt, params, piece.as_of, piece.concurrency)
+                    .await;
                 stop = r.is_err();
                 out.push(r);
                 if stop {
@@ -477,8 +573,111 @@ impl Session {
     fn default_options(&self) -> TxnOptions {
         TxnOptions {
             read_only: self.setting("default_transaction_read_only") == Some("on"),
+            mode: self.default_mode(),
             ..TxnOptions::default()
         }
+    }
+
+    /// The session's serializable concurrency control (`SET concurrency`).
+    fn serializable_default(&self) -> TxnMode {
+        self.setting("concurrency")
+            .and_then(TxnMode::parse)
+            .filter(|m| m.is_serializable())
+            .unwrap_or_default()
+    }
+
+    /// The mode of a transaction that does not choose: SI when
+    /// `default_transaction_isolation` is snapshot, else `concurrency`.
+    fn default_mode(&self) -> TxnMode {
+        if self.setting("default_transaction_isolation") == Some("snapshot")
+            || self.setting("concurrency") == Some("si")
+        {
+            TxnMode::Snapshot
+        } else {
+            self.serializable_default()
+        }
+    }
+
+    /// Reads the cluster's default concurrency once per session; it
+    /// applies unless the session chose its own.
+    async fn read_cluster_defaults(&mut self) {
+        if self.cluster_defaults_read {
+            return;
+        }
+        self.cluster_defaults_read = true;
+        if let Ok(Some(v)) = self.gateway.get(DEFAULT_CONCURRENCY_KEY).await
+            && let Some(mode) = std::str::from_utf8(&v).ok().and_then(TxnMode::parse)
+            && self.setting("concurrency") == Some("2pl")
+        {
+            self.set("concurrency", mode.name());
+        }
+    }
+
+    /// `SET CLUSTER SETTING name = value` and `SHOW CLUSTER SETTING name`
+    /// (`text` lower-cased, spaces collapsed); `None` for other statements.
+    async fn cluster_setting(&mut self, text: &str) -> Option<StatementResult> {
+        let unknown = |name: &str| SqlError {
+            code: "42704",
+            message: format!(
+                "unrecognized cluster setting \"{name}\" (there is one: default_concurrency)"
+            ),
+        };
+        if let Some(name) = text.strip_prefix("show cluster setting ") {
+            let name = name.trim();
+            if name != "default_concurrency" {
+                return Some(Err(unknown(name)));
+            }
+            let value = match self.gateway.get(DEFAULT_CONCURRENCY_KEY).await {
+                Ok(v) => v
+                    .and_then(|v| String::from_utf8(v).ok())
+                    .unwrap_or_else(|| TxnMode::default().name().to_string()),
+                Err(e) => return Some(Err(sql_error(e))),
+            };
+            return Some(Ok(rows(
+                &[("default_concurrency", DataType::Text)],
+                vec![vec![Value::Text(value)]],
+                "SHOW",
+            )));
+        }
+        let rest = text.strip_prefix("set cluster setting ")?;
+        let (name, value) = rest
+            .split_once('=')
+            .or_else(|| rest.split_once(" to "))
+            .map(|(n, v)| (n.trim(), v.trim().trim_matches('\'')))
+            .unwrap_or((rest.trim(), ""));
+        if name != "default_concurrency" {
+            return Some(Err(unknown(name)));
+        }
+        let Some(mode) = TxnMode::parse(value) else {
+            return Some(Err(SqlError {
+                code: "22023",
+                message: format!(
+                    "invalid default_concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
+                ),
+            }));
+        };
+        let put = crate::raft::Mutation::Put {
+            key: DEFAULT_CONCURRENCY_KEY.to_vec(),
+            value: mode.name().as_bytes().to_vec(),
+        };
+        Some(match self.gateway.write(put).await {
+            Ok(_) => {
+                // This session follows it too (others from their next start).
+                self.set("concurrency", mode.name());
+                Ok(tag("SET CLUSTER SETTING"))
+            }
+            Err(e) => Err(sql_error(e)),
+        })
+    }
+
+    /// `SET TRANSACTION CONCURRENCY 'm'` (or `SET SESSION CHARACTERISTICS
+    /// AS TRANSACTION CONCURRENCY 'm'` when `session`).
+    fn set_concurrency(&mut self, mode: TxnMode, session: bool) -> StatementResult {
+        if session {
+            self.set("concurrency", mode.name());
+            return Ok(tag("SET"));
+        }
+        self.set_transaction(&[], false, None, Some(mode))
     }
 
     async fn statement(
@@ -486,7 +685,17 @@ impl Session {
         stmt: &Statement,
         params: &[Value],
         as_of: Option<AsOf>,
+        concurrency: Option<TxnMode>,
     ) -> StatementResult {
+        let sets_modes = matches!(
+            stmt,
+            Statement::StartTransaction { .. } | Statement::Set(Set::SetTransaction { .. })
+        );
+        if concurrency.is_some() && !sets_modes {
+            return self.failing(SqlError::syntax(
+                "CONCURRENCY goes with BEGIN or SET TRANSACTION",
+            ));
+        }
         let as_of_allowed = matches!(
             stmt,
             Statement::StartTransaction { .. }
@@ -499,7 +708,7 @@ impl Session {
             ));
         }
         match stmt {
-            Statement::StartTransaction { modes, .. } => self.begin(modes, as_of),
+            Statement::StartTransaction { modes, .. } => self.begin(modes, as_of, concurrency),
             Statement::Commit { .. } => self.commit().await,
             Statement::Rollback { .. } => {
                 if let Some(open) = self.open.take() {
@@ -515,17 +724,52 @@ impl Session {
                 modes,
                 session,
                 snapshot: None,
-            }) => self.set_transaction(modes, *session, as_of),
+            }) => self.set_transaction(modes, *session, as_of, concurrency),
             Statement::Set(Set::SingleAssignment {
                 variable, values, ..
             }) => {
                 let name = variable.to_string().to_lowercase();
                 let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
-                if name == "transaction_isolation" || name == "default_transaction_isolation" {
-                    // Every level runs serializable (stronger is allowed).
-                    return Ok(tag("SET"));
+                match name.as_str() {
+                    "default_transaction_isolation" | "transaction_isolation" => {
+                        let Some(level) = isolation_name(&value) else {
+                            return self.failing(SqlError {
+                                code: "22023",
+                                message: format!(
+                                    "invalid value for parameter \"{name}\": \"{value}\""
+                                ),
+                            });
+                        };
+                        if name == "transaction_isolation" {
+                            let level = if level == "snapshot" {
+                                TransactionIsolationLevel::Snapshot
+                            } else {
+                                TransactionIsolationLevel::Serializable
+                            };
+                            return self.set_transaction(
+                                &[TransactionMode::IsolationLevel(level)],
+                                false,
+                                None,
+                                None,
+                            );
+                        }
+                        self.settings.insert(name, level.to_string());
+                    }
+                    "concurrency" => {
+                        let Some(mode) = TxnMode::parse(&value) else {
+                            return self.failing(SqlError {
+                                code: "22023",
+                                message: format!(
+                                    "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
+                                ),
+                            });
+                        };
+                        self.settings.insert(name, mode.name().to_string());
+                    }
+                    _ => {
+                        self.settings.insert(name, value);
+                    }
                 }
-                self.settings.insert(name, value);
                 Ok(tag("SET"))
             }
             Statement::Set(Set::SetTimeZone { value, .. }) => {
@@ -568,7 +812,17 @@ impl Session {
         Err(e)
     }
 
-    fn apply_modes(options: &mut TxnOptions, modes: &[TransactionMode]) {
+    /// Applies BEGIN's or SET TRANSACTION's modes: READ ONLY / READ WRITE;
+    /// ISOLATION LEVEL SNAPSHOT or REPEATABLE READ runs SI, every other
+    /// level the session's serializable mode (stronger than asked is
+    /// allowed); `CONCURRENCY 'm'` picks the mode outright.
+    fn apply_modes(
+        &self,
+        options: &mut TxnOptions,
+        modes: &[TransactionMode],
+        concurrency: Option<TxnMode>,
+    ) -> Result<(), SqlError> {
+        let mut snapshot_asked = false;
         for m in modes {
             match m {
                 TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
@@ -577,21 +831,46 @@ impl Session {
                 TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
                     options.read_only = false;
                 }
-                // Every isolation level gets serializable 2PL (stronger
-                // than asked is allowed).
-                TransactionMode::IsolationLevel(_) => {}
+                TransactionMode::IsolationLevel(
+                    TransactionIsolationLevel::Snapshot | TransactionIsolationLevel::RepeatableRead,
+                ) => {
+                    options.mode = TxnMode::Snapshot;
+                    snapshot_asked = true;
+                }
+                TransactionMode::IsolationLevel(_) => {
+                    if options.mode == TxnMode::Snapshot {
+                        options.mode = self.serializable_default();
+                    }
+                }
             }
         }
+        if let Some(mode) = concurrency {
+            if snapshot_asked && mode.is_serializable() {
+                return Err(SqlError {
+                    code: "22023",
+                    message: format!(
+                        "ISOLATION LEVEL SNAPSHOT runs CONCURRENCY 'si', not '{mode}'"
+                    ),
+                });
+            }
+            options.mode = mode;
+        }
+        Ok(())
     }
 
-    fn begin(&mut self, modes: &[TransactionMode], as_of: Option<AsOf>) -> StatementResult {
+    fn begin(
+        &mut self,
+        modes: &[TransactionMode],
+        as_of: Option<AsOf>,
+        concurrency: Option<TxnMode>,
+    ) -> StatementResult {
         if self.open.is_some() {
             // PostgreSQL warns ("there is already a transaction in
             // progress") and carries on with the open transaction.
             return Ok(tag("BEGIN"));
         }
         let mut options = self.default_options();
-        Self::apply_modes(&mut options, modes);
+        self.apply_modes(&mut options, modes, concurrency)?;
         if let Some(a) = as_of {
             a.apply(&mut options);
         }
@@ -610,13 +889,25 @@ impl Session {
         modes: &[TransactionMode],
         session: bool,
         as_of: Option<AsOf>,
+        concurrency: Option<TxnMode>,
     ) -> StatementResult {
         if session {
             let mut options = self.default_options();
-            Self::apply_modes(&mut options, modes);
+            self.apply_modes(&mut options, modes, concurrency)?;
             let v = if options.read_only { "on" } else { "off" };
             self.settings
                 .insert("default_transaction_read_only".into(), v.into());
+            if options.mode == TxnMode::Snapshot {
+                self.settings
+                    .insert("default_transaction_isolation".into(), "snapshot".into());
+            } else {
+                self.settings.insert(
+                    "default_transaction_isolation".into(),
+                    "serializable".into(),
+                );
+                self.settings
+                    .insert("concurrency".into(), options.mode.name().into());
+            }
             return Ok(tag("SET"));
         }
         let Some(open) = &mut self.open else {
@@ -631,7 +922,14 @@ impl Session {
             });
         }
         let mut options = open.options.clone();
-        Self::apply_modes(&mut options, modes);
+        let applied = self.apply_modes(&mut options, modes, concurrency);
+        let Some(open) = &mut self.open else {
+            return Ok(tag("SET"));
+        };
+        if let Err(e) = applied {
+            open.failed = true;
+            return Err(e);
+        }
         if let Some(a) = as_of {
             a.apply(&mut options);
         }
@@ -661,11 +959,33 @@ impl Session {
                     .collect(),
                 "SHOW",
             )),
-            "transaction isolation level" => Ok(rows(
-                &[("transaction_isolation", DataType::Text)],
-                vec![vec![Value::Text("serializable".into())]],
-                "SHOW",
-            )),
+            "transaction isolation level" | "transaction_isolation" => {
+                let mode = self
+                    .open
+                    .as_ref()
+                    .map_or_else(|| self.default_mode(), |o| o.options.mode);
+                let level = if mode == TxnMode::Snapshot {
+                    "snapshot"
+                } else {
+                    "serializable"
+                };
+                Ok(rows(
+                    &[("transaction_isolation", DataType::Text)],
+                    vec![vec![Value::Text(level.into())]],
+                    "SHOW",
+                ))
+            }
+            "transaction_concurrency" => {
+                let mode = self
+                    .open
+                    .as_ref()
+                    .map_or_else(|| self.default_mode(), |o| o.options.mode);
+                Ok(rows(
+                    &[("transaction_concurrency", DataType::Text)],
+                    vec![vec![Value::Text(mode.name().into())]],
+                    "SHOW",
+                ))
+            }
             other => match self.settings.get(other) {
                 Some(v) => Ok(rows(
                     &[(other, DataType::Text)],

@@ -23,6 +23,7 @@ use spanlite_txn::twopc::{Decision, StatusAnswer, TxnRecords};
 
 use super::TabletError;
 use super::replica::{Replica, Stamp, TxnBook, lock};
+use super::validate::Validation;
 use crate::raft::{Command, CommandResponse, Mutation, load_decision, load_txn_records};
 
 /// Backoff between attempts to tell a participant a decision.
@@ -38,11 +39,11 @@ impl Replica {
         txn: TxnId,
         priority: Timestamp,
         mutations: Vec<Mutation>,
-        has_reads: bool,
+        validation: &Validation,
         participants: Vec<(TabletId, Timestamp)>,
         wait: Duration,
     ) -> Result<Timestamp, TabletError> {
-        self.lock_for_commit(txn, priority, &mutations, has_reads, wait)
+        self.lock_for_commit(txn, priority, &mutations, validation, wait)
             .await?;
         let min = participants
             .iter()

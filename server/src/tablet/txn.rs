@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The participant's reads and 2PC steps are in `participant/`, the
-//! coordinator's in `coordinator.rs`; OCC and SSI are not built.
+//! coordinator's in `coordinator.rs`, the optimistic modes' commit-time
+//! validation in `validate.rs`.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use spanlite_txn::lock::{LockError, LockMode, LockTarget};
 
 use super::TabletError;
 use super::replica::{Replica, lock};
+use super::validate::Validation;
 use crate::directory::KeyRange;
 use crate::raft::Mutation;
 
@@ -99,17 +101,19 @@ impl Replica {
 
     /// What every commit or prepare does first: refuses an aborted
     /// transaction, keys outside the range and a leader that lost the
-    /// transaction's read locks (`has_reads`: it read here); takes the
-    /// exclusive locks of the writes; marks the transaction prepared (it can
-    /// no longer be wounded).
+    /// transaction's read locks (2PL: it read here); takes the exclusive
+    /// locks of the writes; validates lock-free reads and snapshot writes
+    /// (OCC, SSI, SI: see `validate.rs`); marks the transaction prepared (it
+    /// can no longer be wounded).
     pub(super) async fn lock_for_commit(
         &self,
         txn: TxnId,
         priority: Timestamp,
         mutations: &[Mutation],
-        has_reads: bool,
+        validation: &Validation,
         wait: Duration,
     ) -> Result<(), TabletError> {
+        let has_reads = validation.has_reads;
         self.check_not_aborted(txn)?;
         for m in mutations {
             self.check_key(m.key())?;
@@ -126,6 +130,8 @@ impl Replica {
             self.take_lock(txn, priority, LockTarget::Key(k), LockMode::Exclusive, wait)
                 .await?;
         }
+        self.validate(txn, priority, mutations, validation, wait)
+            .await?;
         // From here on it cannot be wounded; check it was not just before.
         self.locks.mark_prepared(txn, priority);
         if self.locks.is_wounded(txn) {
@@ -135,19 +141,26 @@ impl Replica {
     }
 
     /// Commits `txn` on this tablet alone (the one-phase fast path): its
-    /// buffered `mutations` are written atomically at a new timestamp.
-    /// `has_reads`: it read here under locks, which this leader must still
-    /// hold (a leadership change since loses them; then it aborts).
+    /// buffered `mutations` are written atomically at a new timestamp,
+    /// after `validation` (a 2PL transaction's read locks must still be
+    /// held here; optimistic reads must still be current). Without
+    /// mutations (an OCC transaction that only read) it only validates and
+    /// returns a timestamp its reads are current at.
     pub async fn txn_commit(
         &self,
         txn: TxnId,
         priority: Timestamp,
         mutations: Vec<Mutation>,
-        has_reads: bool,
+        validation: &Validation,
         wait: Duration,
     ) -> Result<Timestamp, TabletError> {
-        self.lock_for_commit(txn, priority, &mutations, has_reads, wait)
+        self.lock_for_commit(txn, priority, &mutations, validation, wait)
             .await?;
+        if mutations.is_empty() {
+            let now = self.snapshot_ts(None);
+            self.txn_finish(txn);
+            return now;
+        }
         // NB: openraft answers ForwardToLeader only for entries that were
         // not committed (not appended, or truncated), so NotLeader is safe
         // to retry; any other replication failure leaves the outcome open.

@@ -55,5 +55,5 @@ mod write;
 pub use gc::GcStats;
 pub use intent::{BlockingIntent, Intent, TxnId};
 pub use keys::{decode_version_key, encode_intent_key, encode_version_key};
-pub use read::{ReadOutcome, Row, Version};
+pub use read::{Change, ReadOutcome, Row, Version};
 pub use store::Mvcc;

@@ -5,7 +5,7 @@ use std::ops::Bound;
 use spanlite_truetime::Timestamp;
 
 use super::keys::{decode_version_key, encode_intent_key, encode_version_key, last_version_key};
-use super::{BlockingIntent, Intent, Mvcc};
+use super::{BlockingIntent, Intent, Mvcc, TxnId};
 use crate::engine::{Cf, Direction, ScanRange};
 use crate::error::{Result, StorageError};
 
@@ -220,6 +220,73 @@ impl Mvcc {
             }
         }
         Ok(out)
+    }
+}
+
+/// What [`Mvcc::first_change`] found in a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A version (a tombstone too) committed after the timestamp asked about.
+    Version {
+        /// The user key.
+        key: Vec<u8>,
+        /// Its commit timestamp.
+        ts: Timestamp,
+    },
+    /// Another transaction's intent: it may commit at any timestamp.
+    Intent {
+        /// The user key.
+        key: Vec<u8>,
+        /// The owner of the intent.
+        txn: TxnId,
+    },
+}
+
+impl Mvcc {
+    /// The first sign in user keys within `start`..`end` that a read at
+    /// `since` no longer reads the same now: a committed version newer than
+    /// `since` (tombstones included), or an intent of a transaction other
+    /// than `own`. `None`: a read at the newest timestamp would see exactly
+    /// what a read at `since` saw (optimistic validation, DESIGN.md §6).
+    pub fn first_change(
+        &self,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        since: Timestamp,
+        own: TxnId,
+    ) -> Result<Option<Change>> {
+        for item in
+            self.engine()
+                .scan(Cf::Intents, intent_range(&start, &end), Direction::Forward)?
+        {
+            let (k, v) = item?;
+            let intent = Intent::decode(&v)?;
+            if intent.txn != own {
+                let (key, _) = crate::keycode::decode_bytes(&k)?;
+                return Ok(Some(Change::Intent {
+                    key,
+                    txn: intent.txn,
+                }));
+            }
+        }
+        // Within a user key the newest version comes first.
+        let mut last: Option<Vec<u8>> = None;
+        for item in self.engine().scan(
+            Cf::Versions,
+            version_range(&start, &end),
+            Direction::Forward,
+        )? {
+            let (k, _) = item?;
+            let (key, ts) = decode_version_key(&k)?;
+            if last.as_ref() == Some(&key) {
+                continue;
+            }
+            if ts > since {
+                return Ok(Some(Change::Version { key, ts }));
+            }
+            last = Some(key);
+        }
+        Ok(None)
     }
 }
 

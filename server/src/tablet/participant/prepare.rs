@@ -11,6 +11,7 @@ use spanlite_txn::twopc::{Decision, Prepared};
 use crate::raft::{Command, CommandResponse, Mutation};
 use crate::tablet::TabletError;
 use crate::tablet::replica::{Replica, Stamp, lock};
+use crate::tablet::validate::Validation;
 
 impl Replica {
     /// Prepares `txn` here for two-phase commit coordinated by the tablet
@@ -25,10 +26,10 @@ impl Replica {
         priority: Timestamp,
         coordinator: TabletId,
         mutations: Vec<Mutation>,
-        has_reads: bool,
+        validation: &Validation,
         wait: Duration,
     ) -> Result<Timestamp, TabletError> {
-        self.lock_for_commit(txn, priority, &mutations, has_reads, wait)
+        self.lock_for_commit(txn, priority, &mutations, validation, wait)
             .await?;
         let record = |prepare_ts| Prepared {
             prepare_ts,
