@@ -26,7 +26,7 @@ use crate::options::ClientOptions;
 use crate::pool::Pool;
 use crate::row::QueryResult;
 use crate::statement::{StatementKind, classify};
-use crate::transaction::{BoxFuture, Transaction, TransactionMode};
+use crate::transaction::{BoxFuture, Concurrency, Transaction, TransactionMode};
 use crate::value::Value;
 
 /// A connection to a Spanlite cluster: cheap to clone, usable from many
@@ -255,6 +255,17 @@ impl Client {
         F: for<'t> FnMut(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T>>,
     {
         self.retrying(TransactionMode::ReadWrite, f).await
+    }
+
+    /// Like [`transaction`](Client::transaction), under the concurrency
+    /// control `concurrency` (2PL, OCC, SSI, or SI, which is not
+    /// serializable).
+    pub async fn transaction_with<'c, T, F>(&'c self, concurrency: Concurrency, f: F) -> Result<T>
+    where
+        F: for<'t> FnMut(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T>>,
+    {
+        self.retrying(TransactionMode::ReadWriteWith(concurrency), f)
+            .await
     }
 
     /// Like [`transaction`](Client::transaction), in a read-only transaction

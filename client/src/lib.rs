@@ -83,5 +83,5 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use options::ClientOptions;
 pub use row::{Column, ColumnIndex, FromValue, QueryResult, Row};
-pub use transaction::{BoxFuture, Transaction, TransactionMode};
+pub use transaction::{BoxFuture, Concurrency, Transaction, TransactionMode};
 pub use value::{SqlType, Timestamp, Value};

@@ -53,8 +53,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What kind of transaction `BEGIN` opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransactionMode {
-    /// Reads and writes, serializable: `BEGIN`.
+    /// Reads and writes in the session's default concurrency control
+    /// (serializable unless the session or cluster chose SI): `BEGIN`.
     ReadWrite,
+    /// Reads and writes under the given concurrency control:
+    /// `BEGIN CONCURRENCY 'occ'`, say, or `BEGIN ISOLATION LEVEL SNAPSHOT`.
+    ReadWriteWith(Concurrency),
     /// Reads at a snapshot of the present, without locks: `BEGIN READ ONLY`.
     ReadOnly,
     /// Reads at a snapshot this far in the past, which any up-to-date
@@ -78,6 +82,15 @@ impl TransactionMode {
     pub fn begin_statement(&self) -> String {
         match self {
             TransactionMode::ReadWrite => "BEGIN".to_string(),
+            TransactionMode::ReadWriteWith(Concurrency::Snapshot) => {
+                "BEGIN ISOLATION LEVEL SNAPSHOT".to_string()
+            }
+            TransactionMode::ReadWriteWith(c) => {
+                format!(
+                    "BEGIN ISOLATION LEVEL SERIALIZABLE CONCURRENCY '{}'",
+                    c.name()
+                )
+            }
             TransactionMode::ReadOnly => "BEGIN READ ONLY".to_string(),
             TransactionMode::StaleRead(staleness) => format!(
                 "BEGIN READ ONLY AS OF SYSTEM TIME '-{}ms'",
@@ -88,7 +101,63 @@ impl TransactionMode {
 
     /// True for the modes that cannot write.
     pub fn is_read_only(&self) -> bool {
-        !matches!(self, TransactionMode::ReadWrite)
+        !matches!(
+            self,
+            TransactionMode::ReadWrite | TransactionMode::ReadWriteWith(_)
+        )
+    }
+}
+
+/// How a read-write transaction controls concurrency (Spanlite's
+/// `CONCURRENCY` setting; README, "Isolation modes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Concurrency {
+    /// Two-phase locking with wound-wait: reads lock (`'2pl'`).
+    TwoPhaseLocking,
+    /// Optimistic: lock-free reads validated at commit (`'occ'`).
+    Optimistic,
+    /// Serializable snapshot isolation: reads at one snapshot, validated
+    /// at commit (`'ssi'`).
+    SerializableSnapshot,
+    /// Snapshot isolation, not serializable: write skew is possible
+    /// (`'si'`).
+    Snapshot,
+}
+
+impl Concurrency {
+    /// Every mode.
+    pub const ALL: [Concurrency; 4] = [
+        Concurrency::TwoPhaseLocking,
+        Concurrency::Optimistic,
+        Concurrency::SerializableSnapshot,
+        Concurrency::Snapshot,
+    ];
+
+    /// The name SQL uses: `2pl`, `occ`, `ssi` or `si`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Concurrency::TwoPhaseLocking => "2pl",
+            Concurrency::Optimistic => "occ",
+            Concurrency::SerializableSnapshot => "ssi",
+            Concurrency::Snapshot => "si",
+        }
+    }
+}
+
+impl std::fmt::Display for Concurrency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Concurrency {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Concurrency::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown concurrency {s:?}: use 2pl, occ, ssi or si"))
     }
 }
 
@@ -339,6 +408,16 @@ mod tests {
             "BEGIN READ ONLY AS OF SYSTEM TIME '-15ms'"
         );
         assert!(!TransactionMode::ReadWrite.is_read_only());
+        assert_eq!(
+            TransactionMode::ReadWriteWith(Concurrency::Optimistic).begin_statement(),
+            "BEGIN ISOLATION LEVEL SERIALIZABLE CONCURRENCY 'occ'"
+        );
+        assert_eq!(
+            TransactionMode::ReadWriteWith(Concurrency::Snapshot).begin_statement(),
+            "BEGIN ISOLATION LEVEL SNAPSHOT"
+        );
+        assert_eq!("SSI".parse(), Ok(Concurrency::SerializableSnapshot));
+        assert!("mvcc".parse::<Concurrency>().is_err());
         assert!(TransactionMode::StaleRead(Duration::ZERO).is_read_only());
     }
 }

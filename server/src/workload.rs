@@ -38,7 +38,14 @@ pub struct WorkloadCommand {
     pub json: bool,
     /// Print nothing on stderr but errors (no spinner, no notes).
     pub quiet: bool,
+    /// `spanlite workload modes`: the bank workload at every size of
+    /// [`MODES_ACCOUNTS`] under every mode, as one table.
+    pub modes_table: bool,
 }
+
+/// The bank sizes `spanlite workload modes` compares: low contention
+/// (10,000 accounts) and high contention (10).
+pub const MODES_ACCOUNTS: [u64; 2] = [10_000, 10];
 
 impl WorkloadCommand {
     /// Spanlite runs when given, embedded or remote, or when nothing else is.
@@ -51,6 +58,9 @@ impl WorkloadCommand {
 /// workload's check failed.
 pub async fn run_command(command: WorkloadCommand) -> Result<ExitCode, String> {
     command.options.validate()?;
+    if command.modes_table {
+        return modes_table(command).await;
+    }
     let quiet = command.quiet;
     let mut reports = Vec::new();
     if command.runs_spanlite() {
@@ -90,7 +100,8 @@ async fn spanlite(command: &WorkloadCommand, quiet: bool) -> Result<Report, Stri
     if !command.urls.is_empty() {
         let target = Spanlite::connect(&command.urls, sessions, command.urls.join(","))
             .await
-            .map_err(|e| format!("--url: {e}"))?;
+            .map_err(|e| format!("--url: {e}"))?
+            .with_mode(command.options.mode);
         return run(&target, &command.options)
             .await
             .map_err(|e| e.to_string());
@@ -104,11 +115,113 @@ async fn spanlite(command: &WorkloadCommand, quiet: bool) -> Result<Report, Stri
     let cluster = EmbeddedCluster::start(command.nodes).await?;
     let endpoint = format!("embedded, {} nodes", command.nodes);
     let outcome = match Spanlite::connect(cluster.addrs(), sessions, endpoint).await {
-        Ok(target) => run(&target, &command.options)
+        Ok(target) => run(&target.with_mode(command.options.mode), &command.options)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(format!("connecting to the embedded cluster: {e}")),
     };
     cluster.shutdown().await;
     outcome
+}
+
+/// `spanlite workload modes`: the bank workload at low and high contention
+/// under each concurrency control mode, each run on a fresh cluster (or on
+/// `--url`, the table set up again), then one table: throughput, p99
+/// latency and the share of attempts that aborted.
+async fn modes_table(mut command: WorkloadCommand) -> Result<ExitCode, String> {
+    use spanlite_benches::workload::{Mode, WorkloadKind};
+    if command.pg_url.is_some() {
+        return Err("`spanlite workload modes` compares Spanlite's modes; drop --pg-url".into());
+    }
+    command.options.workload = WorkloadKind::Bank;
+    command.options.setup = true;
+    let mut rows = Vec::new();
+    let mut reports = Vec::new();
+    for accounts in MODES_ACCOUNTS {
+        for mode in Mode::ALL {
+            command.options.accounts = accounts;
+            command.options.mode = mode;
+            if !command.quiet {
+                eprintln!("bank, {accounts} accounts, {mode} …");
+            }
+            let report = spanlite(&command, command.quiet).await?;
+            rows.push(ModesRow::of(accounts, mode, &report));
+            reports.push(report);
+        }
+    }
+    if command.json {
+        let json =
+            serde_json::to_string_pretty(&reports).map_err(|e| format!("writing JSON: {e}"))?;
+        println!("{json}");
+    } else {
+        print!(
+            "{}",
+            render_modes(&rows, command.options.concurrency, &command.options.stop)
+        );
+    }
+    if reports.iter().all(Report::passed) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("spanlite: a workload check FAILED (the bank total was not conserved)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// One line of the modes table.
+#[derive(Debug)]
+struct ModesRow {
+    accounts: u64,
+    mode: String,
+    throughput: f64,
+    p99_ms: f64,
+    abort_rate: f64,
+    passed: bool,
+}
+
+impl ModesRow {
+    fn of(accounts: u64, mode: spanlite_benches::workload::Mode, r: &Report) -> ModesRow {
+        let aborted: u64 = r.aborts.values().sum();
+        ModesRow {
+            accounts,
+            mode: mode.to_string(),
+            throughput: r.throughput,
+            p99_ms: r.latency_ms.p99,
+            abort_rate: if r.attempts == 0 {
+                0.0
+            } else {
+                aborted as f64 / r.attempts as f64
+            },
+            passed: r.passed(),
+        }
+    }
+}
+
+fn render_modes(
+    rows: &[ModesRow],
+    workers: usize,
+    stop: &spanlite_benches::workload::Stop,
+) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    table.set_header([
+        "accounts",
+        "mode",
+        "committed txn/s",
+        "p99 latency (ms)",
+        "aborted attempts",
+        "total conserved",
+    ]);
+    for r in rows {
+        table.add_row([
+            r.accounts.to_string(),
+            r.mode.clone(),
+            format!("{:.0}", r.throughput),
+            format!("{:.1}", r.p99_ms),
+            format!("{:.1} %", r.abort_rate * 100.0),
+            if r.passed { "yes" } else { "NO" }.to_string(),
+        ]);
+    }
+    format!(
+        "bank workload, {workers} workers, {stop} per run, each mode on a fresh cluster\n{table}\n"
+    )
 }

@@ -149,3 +149,114 @@ fn demo_runs_a_script_against_its_sample_data() {
     assert!(!bad.status.success(), "an error must fail a script");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("42P01"));
 }
+
+fn text(s: &str) -> Vec<Vec<Value>> {
+    vec![vec![Value::Text(s.into())]]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_modes_are_chosen_per_transaction_session_and_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = start_cluster(dir.path(), 3).await;
+    let mut a = SqlClient::connect(&addrs[..1]).await.unwrap();
+    let mut b = SqlClient::connect(&addrs[1..2]).await.unwrap();
+    let mode = "SHOW transaction_concurrency";
+
+    // Per transaction.
+    assert_eq!(ok(&mut a, mode).await, text("2pl"));
+    ok(&mut a, "BEGIN ISOLATION LEVEL SNAPSHOT").await;
+    assert_eq!(ok(&mut a, mode).await, text("si"));
+    assert_eq!(
+        ok(&mut a, "SHOW transaction_isolation").await,
+        text("snapshot")
+    );
+    ok(&mut a, "COMMIT").await;
+    ok(&mut a, "BEGIN").await;
+    ok(&mut a, "SET TRANSACTION CONCURRENCY 'occ'").await;
+    assert_eq!(ok(&mut a, mode).await, text("occ"));
+    ok(&mut a, "ROLLBACK").await;
+    ok(
+        &mut a,
+        "BEGIN ISOLATION LEVEL SERIALIZABLE CONCURRENCY 'ssi'",
+    )
+    .await;
+    assert_eq!(ok(&mut a, mode).await, text("ssi"));
+    ok(&mut a, "COMMIT").await;
+    assert_eq!(err(&mut a, "BEGIN CONCURRENCY 'mvcc'").await, "22023");
+    assert_eq!(
+        err(&mut a, "BEGIN ISOLATION LEVEL SNAPSHOT CONCURRENCY 'occ'").await,
+        "22023"
+    );
+    assert_eq!(err(&mut a, "SELECT 1 CONCURRENCY 'occ'").await, "42601");
+
+    // Per session.
+    ok(&mut a, "SET concurrency = 'occ'").await;
+    ok(&mut a, "BEGIN").await;
+    assert_eq!(ok(&mut a, mode).await, text("occ"));
+    ok(&mut a, "COMMIT").await;
+    ok(
+        &mut a,
+        "SET default_transaction_isolation = 'repeatable read'",
+    )
+    .await;
+    assert_eq!(ok(&mut a, mode).await, text("si"));
+    ok(&mut a, "SET default_transaction_isolation = 'serializable'").await;
+    assert_eq!(ok(&mut a, mode).await, text("occ"));
+    assert_eq!(err(&mut a, "SET concurrency = 'fast'").await, "22023");
+
+    // Per cluster: sessions started after the change follow it.
+    assert_eq!(
+        ok(&mut b, "SHOW CLUSTER SETTING default_concurrency").await,
+        text("2pl")
+    );
+    ok(&mut b, "SET CLUSTER SETTING default_concurrency = 'ssi'").await;
+    let mut c = SqlClient::connect(&addrs[2..3]).await.unwrap();
+    assert_eq!(ok(&mut c, "SHOW concurrency").await, text("ssi"));
+    assert_eq!(ok(&mut c, mode).await, text("ssi"));
+    assert_eq!(
+        err(&mut c, "SET CLUSTER SETTING default_concurrency = 'fast'").await,
+        "22023"
+    );
+    assert_eq!(err(&mut c, "SHOW CLUSTER SETTING speed").await, "42704");
+    ok(&mut c, "SET CLUSTER SETTING default_concurrency = '2pl'").await;
+
+    // Write skew through SQL: under SI both doctors go off call; under SSI
+    // the second commit fails with 40001 and one stays on call.
+    ok(
+        &mut a,
+        "CREATE TABLE oncall (id INT PRIMARY KEY, on_call BOOLEAN)",
+    )
+    .await;
+    for (level, expect_skew) in [
+        ("SNAPSHOT", true),
+        ("SERIALIZABLE CONCURRENCY 'ssi'", false),
+    ] {
+        ok(&mut a, "DELETE FROM oncall").await;
+        ok(&mut a, "INSERT INTO oncall VALUES (1, true), (2, true)").await;
+        for (s, _) in [(&mut a, 1), (&mut b, 2)] {
+            ok(s, &format!("BEGIN ISOLATION LEVEL {level}")).await;
+            assert_eq!(
+                ok(s, "SELECT count(*) FROM oncall WHERE on_call").await,
+                vec![vec![Value::Int(2)]]
+            );
+        }
+        ok(&mut a, "UPDATE oncall SET on_call = false WHERE id = 1").await;
+        ok(&mut b, "UPDATE oncall SET on_call = false WHERE id = 2").await;
+        ok(&mut a, "COMMIT").await;
+        let second = b.statement("COMMIT").await.unwrap();
+        let on_call = ok(&mut a, "SELECT count(*) FROM oncall WHERE on_call").await;
+        if expect_skew {
+            assert!(matches!(second, Outcome::Rows { .. }), "{second:?}");
+            assert_eq!(on_call, vec![vec![Value::Int(0)]], "SI: write skew");
+        } else {
+            match second {
+                Outcome::Error { sqlstate, .. } => assert_eq!(sqlstate, "40001"),
+                other => panic!("SSI let write skew commit: {other:?}"),
+            }
+            assert_eq!(on_call, vec![vec![Value::Int(1)]]);
+        }
+    }
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}

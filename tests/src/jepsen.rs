@@ -252,7 +252,7 @@ fn check(
         .collect();
     let summary = format!(
         "{verdict}: {ops} operations checked ({ok} ok, {fail} failed, {info} indeterminate) \
-         in {secs} s on {nodes} nodes; total {total} over {n} accounts. Faults injected: {faults}{errors}. \
+         in {secs} s on {nodes} nodes, read-write transactions in {concurrency}; total {total} over {n} accounts. Faults injected: {faults}{errors}. \
          Bank: {bank_s} List-append: {la_s} Writes that found no row: {missing_rows}.",
         verdict = if valid { "VALID" } else { "INVALID" },
         ops = pairs.len(),
@@ -261,6 +261,7 @@ fn check(
         info = outcomes.get("info").copied().unwrap_or(0),
         secs = cfg.duration.as_secs(),
         nodes = cfg.nodes,
+        concurrency = cfg.workload.concurrency,
         n = accounts.len(),
         faults = if faults.is_empty() {
             "none".to_string()

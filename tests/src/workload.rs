@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
-use spanlite_client::{Client, Error, TransactionMode, Value};
+use spanlite_client::{Client, Concurrency, Error, TransactionMode, Value};
 use tokio::sync::watch;
 
 use crate::history::{MicroOp, OpValue, Outcome, Recorder};
@@ -35,6 +35,8 @@ pub struct WorkloadConfig {
     /// List-append: share of transactions that only read (run read-only,
     /// at a snapshot).
     pub read_only_share: f64,
+    /// Concurrency control of the read-write transactions.
+    pub concurrency: Concurrency,
 }
 
 impl Default for WorkloadConfig {
@@ -45,6 +47,7 @@ impl Default for WorkloadConfig {
             keys: 8,
             op_timeout: Duration::from_secs(5),
             read_only_share: 0.3,
+            concurrency: Concurrency::TwoPhaseLocking,
         }
     }
 }
@@ -131,8 +134,17 @@ fn int(v: &Value) -> Option<i64> {
 }
 
 /// One transfer; `Ok(false)` when the source lacked the money (rolled back).
-async fn transfer(client: &Client, from: u64, to: u64, amount: i64) -> Result<bool, Failure> {
-    let mut tx = client.begin().await.map_err(|_| Failure::Definite)?;
+async fn transfer(
+    client: &Client,
+    concurrency: Concurrency,
+    from: u64,
+    to: u64,
+    amount: i64,
+) -> Result<bool, Failure> {
+    let mut tx = client
+        .begin_with(TransactionMode::ReadWriteWith(concurrency))
+        .await
+        .map_err(|_| Failure::Definite)?;
     let read = tx
         .query(
             &format!("SELECT balance FROM {BANK_TABLE} WHERE id = $1"),
@@ -234,12 +246,16 @@ pub async fn bank_client(
         }
         let value = OpValue::Transfer { from, to, amount };
         let call = recorder.invoke(process, value.clone());
-        let outcome =
-            match tokio::time::timeout(cfg.op_timeout, transfer(&client, from, to, amount)).await {
-                Ok(Ok(true)) => Outcome::Ok,
-                Ok(Ok(false)) | Ok(Err(Failure::Definite)) => Outcome::Fail,
-                Ok(Err(Failure::Unknown)) | Err(_) => Outcome::Info,
-            };
+        let outcome = match tokio::time::timeout(
+            cfg.op_timeout,
+            transfer(&client, cfg.concurrency, from, to, amount),
+        )
+        .await
+        {
+            Ok(Ok(true)) => Outcome::Ok,
+            Ok(Ok(false)) | Ok(Err(Failure::Definite)) => Outcome::Fail,
+            Ok(Err(Failure::Unknown)) | Err(_) => Outcome::Info,
+        };
         recorder.complete(call, outcome, value);
         if outcome == Outcome::Info {
             process = processes.next();
@@ -257,11 +273,12 @@ async fn list_txn(
     client: &Client,
     ops: &[MicroOp],
     read_only: bool,
+    concurrency: Concurrency,
 ) -> Result<Vec<MicroOp>, Failure> {
     let mode = if read_only {
         TransactionMode::ReadOnly
     } else {
-        TransactionMode::ReadWrite
+        TransactionMode::ReadWriteWith(concurrency)
     };
     let mut tx = client
         .begin_with(mode)
@@ -348,16 +365,18 @@ pub async fn list_append_client(
             (ops, read_only)
         };
         let call = recorder.invoke(process, OpValue::Txn(ops.clone()));
-        let (outcome, value) =
-            match tokio::time::timeout(cfg.op_timeout, list_txn(&client, &ops, read_only)).await {
-                Ok(Ok(done)) => (Outcome::Ok, OpValue::Txn(done)),
-                Ok(Err(Failure::Definite)) => (Outcome::Fail, OpValue::Txn(ops)),
-                // A read-only transaction that did not finish changed nothing.
-                Ok(Err(Failure::Unknown)) | Err(_) if read_only => {
-                    (Outcome::Fail, OpValue::Txn(ops))
-                }
-                Ok(Err(Failure::Unknown)) | Err(_) => (Outcome::Info, OpValue::Txn(ops)),
-            };
+        let (outcome, value) = match tokio::time::timeout(
+            cfg.op_timeout,
+            list_txn(&client, &ops, read_only, cfg.concurrency),
+        )
+        .await
+        {
+            Ok(Ok(done)) => (Outcome::Ok, OpValue::Txn(done)),
+            Ok(Err(Failure::Definite)) => (Outcome::Fail, OpValue::Txn(ops)),
+            // A read-only transaction that did not finish changed nothing.
+            Ok(Err(Failure::Unknown)) | Err(_) if read_only => (Outcome::Fail, OpValue::Txn(ops)),
+            Ok(Err(Failure::Unknown)) | Err(_) => (Outcome::Info, OpValue::Txn(ops)),
+        };
         recorder.complete(call, outcome, value);
         if outcome == Outcome::Info {
             process = processes.next();

@@ -22,8 +22,10 @@
 //! INVARIANT: both targets run the same statements, in the same order, at
 //! serializable isolation; only the drivers differ.
 //!
-//! Not here: OCC/SSI modes on Spanlite (`--mode` accepts only `2pl`),
-//! skewed key distributions, open-loop (rate-limited) load, multi-tablet
+//! Spanlite runs its read-write transactions in the `--mode` asked for
+//! (2PL, OCC, SSI or SI); PostgreSQL always at SERIALIZABLE.
+//!
+//! Not here: skewed key distributions, open-loop (rate-limited) load, multi-tablet
 //! placement (the table lives where the cluster puts it).
 
 mod bank;

@@ -39,38 +39,71 @@ impl fmt::Display for WorkloadKind {
     }
 }
 
-/// How Spanlite runs read-write transactions. Only two-phase locking is
-/// built; the flag exists so scripts can name the mode they measure.
+/// How Spanlite runs read-write transactions (README, "Isolation
+/// modes"): 2PL, OCC and SSI are serializable; SI is snapshot isolation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum Mode {
     /// Two-phase locking with wound-wait, two-phase commit across tablets.
     #[default]
     #[serde(rename = "2pl")]
     TwoPhaseLocking,
+    /// Optimistic: lock-free reads, validated at commit.
+    #[serde(rename = "occ")]
+    Optimistic,
+    /// Serializable snapshot isolation (reads at one snapshot, validated at
+    /// commit).
+    #[serde(rename = "ssi")]
+    SerializableSnapshot,
+    /// Snapshot isolation (not serializable).
+    #[serde(rename = "si")]
+    Snapshot,
+}
+
+impl Mode {
+    /// Every mode, in table order.
+    pub const ALL: [Mode; 4] = [
+        Mode::TwoPhaseLocking,
+        Mode::Optimistic,
+        Mode::SerializableSnapshot,
+        Mode::Snapshot,
+    ];
+
+    /// The driver's name for it.
+    pub fn concurrency(self) -> spanlite_client::Concurrency {
+        match self {
+            Mode::TwoPhaseLocking => spanlite_client::Concurrency::TwoPhaseLocking,
+            Mode::Optimistic => spanlite_client::Concurrency::Optimistic,
+            Mode::SerializableSnapshot => spanlite_client::Concurrency::SerializableSnapshot,
+            Mode::Snapshot => spanlite_client::Concurrency::Snapshot,
+        }
+    }
+
+    /// What the transactions get, for reports.
+    pub fn isolation(self) -> &'static str {
+        match self {
+            Mode::TwoPhaseLocking => "serializable (2PL, wound-wait)",
+            Mode::Optimistic => "serializable (OCC, validated at commit)",
+            Mode::SerializableSnapshot => "serializable (SSI, read refresh at commit)",
+            Mode::Snapshot => "snapshot isolation (SI, not serializable)",
+        }
+    }
 }
 
 impl FromStr for Mode {
     type Err = String;
 
-    /// `2pl`; `occ`, `ssi` and `si` are refused as not built yet.
+    /// `2pl`, `occ`, `ssi` or `si` (any case).
     fn from_str(s: &str) -> Result<Mode, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "2pl" => Ok(Mode::TwoPhaseLocking),
-            m @ ("occ" | "ssi" | "si") => Err(format!(
-                "transaction mode {m} is not built yet (OCC and SSI are a separate issue); only 2pl runs"
-            )),
-            other => Err(format!(
-                "unknown transaction mode {other:?}: only 2pl runs (occ and ssi are planned)"
-            )),
-        }
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.to_string().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown transaction mode {s:?}: use 2pl, occ, ssi or si"))
     }
 }
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Mode::TwoPhaseLocking => f.write_str("2pl"),
-        }
+        f.write_str(self.concurrency().name())
     }
 }
 
@@ -178,10 +211,10 @@ mod tests {
     fn only_2pl_is_accepted_and_the_others_say_why() {
         assert_eq!("2pl".parse::<Mode>(), Ok(Mode::TwoPhaseLocking));
         assert_eq!("2PL".parse::<Mode>(), Ok(Mode::TwoPhaseLocking));
-        let occ = "occ".parse::<Mode>().unwrap_err();
-        assert!(occ.contains("not built yet"), "{occ}");
+        assert_eq!("ssi".parse::<Mode>(), Ok(Mode::SerializableSnapshot));
+        assert_eq!(Mode::Snapshot.to_string(), "si");
         let bad = "mvcc".parse::<Mode>().unwrap_err();
-        assert!(bad.contains("only 2pl"), "{bad}");
+        assert!(bad.contains("2pl, occ, ssi or si"), "{bad}");
     }
 
     #[test]

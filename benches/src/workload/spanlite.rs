@@ -4,15 +4,17 @@
 //! session per worker, so each statement or transaction reuses a session
 //! (new sessions rotate over the nodes given).
 //!
-//! NB: transactions are begun with [`Client::begin`] and committed by hand,
+//! NB: transactions are begun with [`Client::begin_with`] (in the run's
+//! [`Mode`]) and committed by hand,
 //! not with `Client::transaction`, so the runner's own retry loop (the same
 //! for every target) sees and counts every abort. A single statement outside
 //! a transaction is retried by the node itself on 40001: those retries are
 //! not visible here.
 
 use async_trait::async_trait;
-use spanlite_client::{Client, ClientOptions, Error, Transaction, Value};
+use spanlite_client::{Client, ClientOptions, Error, Transaction, TransactionMode, Value};
 
+use super::options::Mode;
 use super::target::{Cell, Connection, DbError, FailureKind, Param, Rows, Target, Txn};
 
 /// A Spanlite cluster reached through `spanlite-client`.
@@ -20,6 +22,7 @@ use super::target::{Cell, Connection, DbError, FailureKind, Param, Rows, Target,
 pub struct Spanlite {
     client: Client,
     endpoint: String,
+    mode: Mode,
 }
 
 impl Spanlite {
@@ -40,7 +43,14 @@ impl Spanlite {
         Ok(Spanlite {
             client,
             endpoint: endpoint.into(),
+            mode: Mode::default(),
         })
+    }
+
+    /// Runs read-write transactions in `mode` (default 2PL).
+    pub fn with_mode(mut self, mode: Mode) -> Spanlite {
+        self.mode = mode;
+        self
     }
 }
 
@@ -55,7 +65,7 @@ impl Target for Spanlite {
     }
 
     fn isolation(&self) -> &str {
-        "serializable (2PL, wound-wait)"
+        self.mode.isolation()
     }
 
     async fn durability(&self) -> Result<String, DbError> {
@@ -68,6 +78,7 @@ impl Target for Spanlite {
     async fn connect(&self) -> Result<Box<dyn Connection>, DbError> {
         Ok(Box::new(SpanliteConnection {
             client: self.client.clone(),
+            mode: TransactionMode::ReadWriteWith(self.mode.concurrency()),
         }))
     }
 }
@@ -76,6 +87,7 @@ impl Target for Spanlite {
 #[derive(Debug)]
 struct SpanliteConnection {
     client: Client,
+    mode: TransactionMode,
 }
 
 #[async_trait]
@@ -105,7 +117,7 @@ impl Connection for SpanliteConnection {
     }
 
     async fn begin<'a>(&'a mut self) -> Result<Box<dyn Txn + 'a>, DbError> {
-        let tx = self.client.begin().await.map_err(db_error)?;
+        let tx = self.client.begin_with(self.mode).await.map_err(db_error)?;
         Ok(Box::new(SpanliteTxn { tx }))
     }
 }

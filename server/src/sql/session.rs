@@ -275,9 +275,15 @@ fn pieces(sql: &str, cut_as_of: bool) -> Result<Vec<Piece>, SqlError> {
             }
         }
         let mut concurrency = None;
-        let opens = significant
-            .first()
-            .is_some_and(|t| word(t, "begin") || word(t, "start") || word(t, "set"));
+        // BEGIN, START TRANSACTION, SET TRANSACTION and SET SESSION
+        // CHARACTERISTICS (not `SET concurrency = …`, a setting).
+        let opens = match significant.as_slice() {
+            [first, ..] if word(first, "begin") || word(first, "start") => true,
+            [first, second, ..] if word(first, "set") => {
+                word(second, "transaction") || word(second, "session")
+            }
+            _ => false,
+        };
         if cut_as_of && opens {
             for i in 0..significant.len() {
                 let s = &significant[i..];
