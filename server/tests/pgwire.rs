@@ -605,3 +605,33 @@ async fn cancel_request_ends_a_statement_blocked_on_a_lock() {
     assert_eq!(rows[0].get::<_, String>(0), "after");
     pg.shutdown().await;
 }
+
+// psycopg 3 (server-side binding, so the extended protocol): parameters,
+// a committed and a rolled-back transaction, UniqueViolation and
+// SerializationFailure as exceptions. See tests/pgwire_psycopg.py.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psycopg_binds_parameters_commits_rolls_back_and_raises() {
+    let pg = PgCluster::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pgwire_psycopg.py");
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=any dbname=spanlite connect_timeout=10",
+        pg.addr.port()
+    );
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(dsn);
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || cmd.output()),
+    )
+    .await
+    .expect("the psycopg script hangs")
+    .unwrap()
+    .unwrap_or_else(|e| panic!("running python3: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout == "ok\n",
+        "psycopg script failed (`make deps` installs psycopg):\n{stdout}\n{stderr}"
+    );
+    pg.shutdown().await;
+}
