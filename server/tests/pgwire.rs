@@ -635,3 +635,69 @@ async fn psycopg_binds_parameters_commits_rolls_back_and_raises() {
     );
     pg.shutdown().await;
 }
+
+// psql's \dt and \d NAME are answered from Spanlite's catalog; other
+// catalog queries are refused with 0A000 rather than answered wrongly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psql_lists_and_describes_tables() {
+    let pg = PgCluster::start().await;
+    let (ok, _, err) = pg
+        .psql(&[
+            "CREATE TABLE accounts (id INT PRIMARY KEY, owner TEXT NOT NULL, balance INT DEFAULT 0, note TEXT)",
+            "CREATE INDEX accounts_owner ON accounts (owner)",
+            "CREATE TABLE kv (k TEXT PRIMARY KEY, v BYTEA, at TIMESTAMP, f FLOAT, b BOOL)",
+        ])
+        .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = pg.psql(&["\\dt"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "public|accounts|table|spanlite\npublic|kv|table|spanlite\n"
+    );
+    let (ok, out, err) = pg.psql(&["\\dt acc*"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "public|accounts|table|spanlite\n");
+
+    // Columns with types, nullability and defaults; the primary key and
+    // the secondary index.
+    // (Footers like "Indexes:" need tuples_only off.)
+    let (ok, out, err) = pg.psql(&["\\pset tuples_only off", "\\d accounts"]).await;
+    assert!(ok, "{err}");
+    for line in [
+        "id|bigint||not null|",
+        "owner|text||not null|",
+        "balance|bigint|||0",
+        "note|text|||",
+        "\"accounts_pkey\" PRIMARY KEY, btree (id)",
+        "\"accounts_owner\" btree (owner)",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
+    let (ok, out, err) = pg.psql(&["\\pset tuples_only off", "\\d kv"]).await;
+    assert!(ok, "{err}");
+    for line in [
+        "k|text||not null|",
+        "v|bytea|||",
+        "at|timestamp without time zone|||",
+        "f|double precision|||",
+        "b|boolean|||",
+        "\"kv_pkey\" PRIMARY KEY, btree (k)",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
+    let (ok, _, err) = pg.psql(&["\\d nosuch"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("Did not find any relation named \"nosuch\""),
+        "{err}"
+    );
+
+    // Not answered: a clear 0A000, never made-up rows.
+    for cmd in ["\\di", "\\dt+", "SELECT typname FROM pg_catalog.pg_type"] {
+        let (ok, _, err) = pg.psql(&["\\set VERBOSITY verbose", cmd]).await;
+        assert!(!ok, "{cmd}");
+        assert!(err.contains("0A000"), "{cmd}: {err}");
+    }
+    pg.shutdown().await;
+}

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 
 use super::auth::{Auth, MECHANISM, ScramError, ScramServer, ScramVerifier};
 use super::cancel::BackendKey;
+use super::catalog;
 use super::listener::Port;
 use super::message::{
     FieldDescription, Frontend, Out, ProtocolError, Startup, Target, TxnStatus, read_message,
@@ -352,11 +353,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Runs `sql`, answering intercepted functions here (see [`intercept`]).
+    /// Catalog queries (psql's `\d`) are answered by [`catalog`] or
+    /// refused with 0A000.
     async fn run_sql(&mut self, sql: &str, params: &[Value]) -> Vec<Result<QueryResult, SqlError>> {
-        match intercept(sql) {
-            Some(r) => vec![Ok(r)],
-            None => self.session.run_with(sql, params).await,
+        if let Some(r) = intercept(sql) {
+            return vec![Ok(r)];
         }
+        if let Some(q) = catalog::recognize(sql) {
+            let answer = match self.session.tables().await {
+                Ok(tables) => catalog::answer(&q, &tables),
+                Err(e) => Err(e),
+            };
+            return vec![answer];
+        }
+        if catalog::reads_pg_catalog(sql) {
+            return vec![Err(SqlError::not_supported(
+                "Spanlite has no pg_catalog or information_schema tables; \\dt and \\d NAME \
+                 of psql are answered, other catalog queries are not supported",
+            ))];
+        }
+        self.session.run_with(sql, params).await
     }
 
     async fn simple_query(&mut self, sql: &str) {

@@ -14,6 +14,7 @@
 //! - [`types`]: type OIDs and value encodings (text and binary).
 //! - [`auth`]: trust, or SCRAM-SHA-256 against `--pg-password`.
 //! - [`cancel`]: BackendKeyData keys and CancelRequest (57014).
+//! - [`catalog`]: psql's `\dt` and `\d NAME` answered from the catalog.
 //! - [`connection`]: one client, from startup to close.
 //! - [`listener`]: the accept loop of a node's `--pg-listen` address.
 //!
@@ -26,10 +27,12 @@
 //! Not here: TLS (an SSLRequest is answered `N`), per-user passwords
 //! (one password for every user name, or none: trust), the COPY
 //! sub-protocol, notifications (LISTEN/NOTIFY), and catalog tables
-//! (`pg_catalog`), so psql's `\d` commands do not work.
+//! (`pg_catalog`, `information_schema`): only the queries of psql's `\dt`
+//! and `\d NAME` are answered; others get 0A000.
 
 pub mod auth;
 pub mod cancel;
+pub mod catalog;
 pub mod connection;
 pub mod listener;
 pub mod message;

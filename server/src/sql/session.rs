@@ -416,6 +416,16 @@ impl Session {
         self.interrupt.clone()
     }
 
+    /// Every table's definition, read in a read-only transaction.
+    pub async fn tables(&self) -> Result<Vec<spanlite_sql::TableDef>, SqlError> {
+        let options = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
+        spanlite_sql::tables(&mut kv(&mut txn)).await
+    }
+
     /// The definition of table `name`, read in a read-only transaction.
     pub async fn table(&self, name: &str) -> Result<Option<spanlite_sql::TableDef>, SqlError> {
         let options = TxnOptions {
