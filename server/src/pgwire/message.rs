@@ -155,7 +155,7 @@ pub enum Frontend {
     /// SASLInitialResponse or SASLResponse, kept raw (see
     /// [`sasl_initial_response`]).
     Password(Vec<u8>),
-    /// Any other message (COPY data, a password…): refused.
+    /// Any other message (COPY data, function calls…): refused.
     Other(u8),
 }
 
