@@ -30,14 +30,22 @@ CARGO ?= cargo
 #   libclang-dev  bindgen (RocksDB's Rust bindings) loads libclang at build time
 #   g++           RocksDB's C++ sources are compiled from source
 #   make          (already here if you are reading this, but listed for clarity)
-SYSTEM_PACKAGES := libclang-dev g++ make
+#   postgresql-client  psql and pgbench, which the PostgreSQL protocol tests drive
+SYSTEM_PACKAGES := libclang-dev g++ make postgresql-client
 
 .PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen workload
 
 all: build
 
+# psycopg 3 (the PostgreSQL protocol tests drive it) comes from PyPI, only
+# when `import psycopg` fails (with Debian's python3-pip if there is no pip).
 deps:
 	@./.ci/install-packages $(SYSTEM_PACKAGES)
+	@python3 -c 'import psycopg' 2>/dev/null || { \
+		python3 -m pip --version >/dev/null 2>&1 || ./.ci/install-packages python3-pip; \
+		echo "deps: installing psycopg[binary] from PyPI"; \
+		python3 -m pip install --quiet 'psycopg[binary]' || \
+		python3 -m pip install --quiet --break-system-packages 'psycopg[binary]'; }
 
 build: deps
 	$(CARGO) build --workspace --all-targets

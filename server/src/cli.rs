@@ -219,9 +219,19 @@ struct StartArgs {
     advertise: Option<String>,
     /// Address to listen on for PostgreSQL clients (psql, pgbench,
     /// drivers), e.g. `127.0.0.1:5433`; without it the node has no
-    /// PostgreSQL port. No TLS and no authentication: keep it private.
+    /// PostgreSQL port. No TLS; without --pg-password anyone who reaches
+    /// the port is in (trust): keep it private.
     #[arg(long)]
     pg_listen: Option<SocketAddr>,
+    /// Require this password on the PostgreSQL port (SCRAM-SHA-256, any
+    /// user name). Visible to other local users in the process list:
+    /// prefer --pg-password-file.
+    #[arg(long, conflicts_with = "pg_password_file")]
+    pg_password: Option<String>,
+    /// Require the password in this file (its first line) on the
+    /// PostgreSQL port (SCRAM-SHA-256).
+    #[arg(long)]
+    pg_password_file: Option<PathBuf>,
     /// Nodes to join, comma-separated `host:port` (may include this node).
     #[arg(long, value_delimiter = ',')]
     join: Vec<String>,
@@ -368,6 +378,21 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     let mut config = NodeConfig::new(args.node_id, args.listen, args.data_dir);
     config.advertise = args.advertise;
     config.pg_listen = args.pg_listen;
+    let password = match (&args.pg_password, &args.pg_password_file) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--pg-password-file {}: {e}", path.display()))?;
+            Some(text.lines().next().unwrap_or_default().to_string())
+        }
+        (None, None) => None,
+    };
+    if let Some(p) = password {
+        if p.is_empty() {
+            return Err("the PostgreSQL password is empty".to_string());
+        }
+        config.pg_auth = crate::pgwire::Auth::password(&p);
+    }
     config.join = args.join;
     config.max_clock_uncertainty = args.max_clock_uncertainty;
     config.time_masters = args.time_masters;

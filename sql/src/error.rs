@@ -60,6 +60,8 @@ codes! {
     serialization_failure = "40001";
     /// 25006: a write in a read-only transaction.
     read_only = "25006";
+    /// 57014: the client cancelled the statement.
+    query_canceled = "57014";
     /// 08006: the cluster could not be reached.
     unavailable = "08006";
     /// XX000: an internal error (a bug, or corrupt data).

@@ -549,6 +549,27 @@ impl Transaction {
         while set.join_next().await.is_some() {}
     }
 
+    /// Rolls back like [`Transaction::rollback`], and also on every tablet
+    /// the route cache places in `[start, end)` (empty `end`: to the end):
+    /// for a caller that gave up on a read of that range mid-flight
+    /// (dropped its future, e.g. to cancel a statement blocked on a lock),
+    /// whose lock the leader may have queued or granted without the
+    /// transaction learning of the tablet.
+    ///
+    /// HAZARD: the abort and the abandoned read travel separately; a read
+    /// that reaches the leader after the abort may still be granted, and
+    /// holds its lock until the leader's idle-transaction timeout.
+    pub async fn rollback_abandoning(mut self, start: &[u8], end: &[u8]) {
+        for d in self.gateway.cache().tablets() {
+            let after_start = d.range.end.is_empty() || d.range.end.as_slice() > start;
+            let before_end = end.is_empty() || d.range.start.as_slice() < end;
+            if after_start && before_end {
+                self.read_tablets.insert(d.id);
+            }
+        }
+        self.rollback().await;
+    }
+
     /// Releases whatever the transaction holds on every tablet it read from
     /// (best effort: locks of a vanished leader died with its term).
     pub async fn rollback(self) {
@@ -817,6 +838,14 @@ impl Txn {
     pub async fn rollback(self) {
         if let Txn::ReadWrite(t) = self {
             t.rollback().await;
+        }
+    }
+
+    /// Gives up after abandoning a read of `[start, end)` mid-flight; see
+    /// [`Transaction::rollback_abandoning`].
+    pub async fn rollback_abandoning(self, start: &[u8], end: &[u8]) {
+        if let Txn::ReadWrite(t) = self {
+            t.rollback_abandoning(start, end).await;
         }
     }
 }

@@ -75,6 +75,9 @@ pub struct NodeConfig {
     /// Address for PostgreSQL clients (`--pg-listen`; `None`: no
     /// PostgreSQL port). See [`crate::pgwire`].
     pub pg_listen: Option<SocketAddr>,
+    /// How PostgreSQL clients log in (`--pg-password`: SCRAM-SHA-256;
+    /// default: trust).
+    pub pg_auth: crate::pgwire::Auth,
 }
 
 impl NodeConfig {
@@ -99,6 +102,7 @@ impl NodeConfig {
             safe_time_every: Duration::from_secs(5),
             dial_via: std::collections::HashMap::new(),
             pg_listen: None,
+            pg_auth: crate::pgwire::Auth::Trust,
         }
     }
 }
@@ -323,6 +327,7 @@ async fn start_inner(
                 listener,
                 gateway.clone(),
                 sessions_ended.clone(),
+                config.pg_auth.clone(),
             )));
             Some(pg_addr)
         }

@@ -22,14 +22,19 @@
 //! closed, so an open transaction is rolled back.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use spanlite_sql::{QueryResult, SqlError, Value};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
+use super::auth::{Auth, MECHANISM, ScramError, ScramServer, ScramVerifier};
+use super::cancel::BackendKey;
+use super::catalog;
+use super::listener::Port;
 use super::message::{
     FieldDescription, Frontend, Out, ProtocolError, Startup, Target, TxnStatus, read_message,
-    read_startup,
+    read_startup, sasl_initial_response,
 };
 use super::types;
 use crate::gateway::Gateway;
@@ -74,12 +79,21 @@ pub struct Connection<S> {
     portals: HashMap<String, Portal>,
     /// After an error in the extended protocol: skip until Sync.
     skipping: bool,
+    /// The port's shared state (authentication, cancellation).
+    port: Arc<Port>,
+    /// This session's key, once registered for cancellation.
+    key: Option<BackendKey>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// A connection on `stream` with a new session on `gateway`; it ends
     /// when `stopping` turns true.
-    pub fn new(stream: S, gateway: Gateway, stopping: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        stream: S,
+        gateway: Gateway,
+        stopping: watch::Receiver<bool>,
+        port: Arc<Port>,
+    ) -> Self {
         Self {
             stream: BufReader::new(stream),
             out: Out::default(),
@@ -88,6 +102,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             statements: HashMap::new(),
             portals: HashMap::new(),
             skipping: false,
+            port,
+            key: None,
         }
     }
 
@@ -102,7 +118,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 self.out.error("FATAL", "08P01", m);
                 let _ = self.flush().await;
             }
+            Err(ProtocolError::AuthFailed(m)) => {
+                tracing::info!("pgwire: {m}");
+                self.out.error("FATAL", "28P01", m);
+                let _ = self.flush().await;
+            }
             Err(ProtocolError::Io(e)) => tracing::debug!("pgwire: connection ended: {e}"),
+        }
+        if let Some(key) = self.key {
+            self.port.cancels.forget(key);
         }
         self.session.close().await;
         let _ = self.stream.get_mut().shutdown().await;
@@ -194,6 +218,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
                 Frontend::Flush => {}
                 Frontend::Terminate => return Ok(()),
+                Frontend::Password(_) => {
+                    return Err(ProtocolError::Malformed(
+                        "a password message outside authentication".to_string(),
+                    ));
+                }
                 Frontend::Other(kind) => {
                     return Err(ProtocolError::Malformed(format!(
                         "unsupported message type {:?}",
@@ -221,7 +250,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.out.refuse_encryption();
                     self.flush().await?;
                 }
-                Startup::Cancel => return Ok(false),
+                Startup::Cancel(key) => {
+                    let cancelled = self.port.cancels.cancel(key);
+                    tracing::debug!(pid = key.pid, cancelled, "pgwire: cancel request");
+                    return Ok(false);
+                }
                 Startup::Start(params) => break params,
             }
         };
@@ -231,6 +264,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         self.session.set("application_name", &app);
+        let port = self.port.clone();
+        if let Auth::Scram(verifier) = &port.auth {
+            let user = params
+                .iter()
+                .find(|(k, _)| k == "user")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
+            self.scram(verifier, user).await?;
+        }
         self.out.authentication_ok();
         for name in [
             "server_version",
@@ -245,10 +287,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let value = self.session.setting(name).unwrap_or("").to_string();
             self.out.parameter_status(name, &value);
         }
-        self.out
-            .backend_key_data(std::process::id() as i32, rand::random());
+        let key = self.port.cancels.register(self.session.interrupt());
+        self.key = Some(key);
+        self.out.backend_key_data(key);
         self.ready();
         Ok(true)
+    }
+
+    /// The SCRAM-SHA-256 exchange (see [`super::auth`]); `Err` ends the
+    /// connection (FATAL 28P01 on a wrong password).
+    async fn scram(&mut self, verifier: &ScramVerifier, user: &str) -> Result<(), ProtocolError> {
+        let failed = || {
+            ProtocolError::AuthFailed(format!(
+                "password authentication failed for user \"{user}\""
+            ))
+        };
+        let scram_error = |e: ScramError| match e {
+            ScramError::Malformed(m) => ProtocolError::Malformed(m),
+            ScramError::WrongPassword => failed(),
+        };
+        self.out.authentication_sasl(&[MECHANISM]);
+        self.flush().await?;
+        let body = self.password_message().await?;
+        let (mechanism, first) = sasl_initial_response(&body)?;
+        if mechanism != MECHANISM {
+            return Err(ProtocolError::Malformed(format!(
+                "SASL mechanism {mechanism:?} is not supported (use {MECHANISM})"
+            )));
+        }
+        let mut server = ScramServer::new(verifier, rand::random());
+        let server_first = server.client_first(&first).map_err(scram_error)?;
+        self.out
+            .authentication_sasl_step(false, server_first.as_bytes());
+        self.flush().await?;
+        let last = self.password_message().await?;
+        let server_final = server.client_final(&last).map_err(scram_error)?;
+        self.out
+            .authentication_sasl_step(true, server_final.as_bytes());
+        Ok(())
+    }
+
+    /// The next message, which must be a password message. NB: psql
+    /// without a password closes its first connection here, asks for one
+    /// and connects again: that is an I/O end, not an attempt that failed.
+    async fn password_message(&mut self) -> Result<Vec<u8>, ProtocolError> {
+        match read_message(&mut self.stream).await? {
+            Some(Frontend::Password(body)) => Ok(body),
+            Some(_) => Err(ProtocolError::Malformed(
+                "expected a SASL response message".to_string(),
+            )),
+            None => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
+        }
     }
 
     fn status(&self) -> TxnStatus {
@@ -264,11 +353,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Runs `sql`, answering intercepted functions here (see [`intercept`]).
+    /// Catalog queries (psql's `\d`) are answered by [`catalog`] or
+    /// refused with 0A000.
     async fn run_sql(&mut self, sql: &str, params: &[Value]) -> Vec<Result<QueryResult, SqlError>> {
-        match intercept(sql) {
-            Some(r) => vec![Ok(r)],
-            None => self.session.run_with(sql, params).await,
+        if let Some(r) = intercept(sql) {
+            return vec![Ok(r)];
         }
+        if let Some(q) = catalog::recognize(sql) {
+            let answer = match self.session.tables().await {
+                Ok(tables) => catalog::answer(&q, &tables),
+                Err(e) => Err(e),
+            };
+            return vec![answer];
+        }
+        if catalog::reads_pg_catalog(sql) {
+            return vec![Err(SqlError::not_supported(
+                "Spanlite has no pg_catalog or information_schema tables; \\dt and \\d NAME \
+                 of psql are answered, other catalog queries are not supported",
+            ))];
+        }
+        self.session.run_with(sql, params).await
     }
 
     async fn simple_query(&mut self, sql: &str) {

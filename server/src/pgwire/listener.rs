@@ -5,15 +5,37 @@
 //! loop; only `stopping` does, and it also ends every connection (each
 //! gets a FATAL 57P01 and its open transaction is rolled back).
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::Connection;
+use super::auth::Auth;
+use super::cancel::Cancels;
 use crate::gateway::Gateway;
 
-/// Serves PostgreSQL clients on `listener` with sessions on `gateway`
-/// until `stopping` turns true.
-pub async fn serve(listener: TcpListener, gateway: Gateway, mut stopping: watch::Receiver<bool>) {
+/// What every connection on one PostgreSQL port shares.
+#[derive(Debug, Default)]
+pub struct Port {
+    /// How clients log in.
+    pub auth: Auth,
+    /// The sessions a CancelRequest can reach.
+    pub cancels: Cancels,
+}
+
+/// Serves PostgreSQL clients on `listener` with sessions on `gateway`,
+/// logging them in as `auth` says, until `stopping` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Gateway,
+    mut stopping: watch::Receiver<bool>,
+    auth: Auth,
+) {
+    let port = Arc::new(Port {
+        auth,
+        cancels: Cancels::default(),
+    });
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -25,7 +47,7 @@ pub async fn serve(listener: TcpListener, gateway: Gateway, mut stopping: watch:
                     tracing::debug!(%peer, "pgwire: dropping a connection: {e}");
                     continue;
                 }
-                let conn = Connection::new(stream, gateway.clone(), stopping.clone());
+                let conn = Connection::new(stream, gateway.clone(), stopping.clone(), port.clone());
                 tokio::spawn(conn.run());
             }
             Err(e) => {

@@ -9,6 +9,8 @@ use bytes::{BufMut, BytesMut};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::cancel::BackendKey;
+
 /// The largest frontend message accepted (bytes, length field included).
 pub const MAX_MESSAGE: usize = 64 << 20;
 
@@ -34,6 +36,10 @@ pub enum ProtocolError {
     /// A message is malformed: close the connection (SQLSTATE 08P01).
     #[error("protocol violation: {0}")]
     Malformed(String),
+    /// The client did not prove the password: close the connection
+    /// (SQLSTATE 28P01).
+    #[error("{0}")]
+    AuthFailed(String),
 }
 
 fn malformed(what: impl Into<String>) -> ProtocolError {
@@ -49,8 +55,9 @@ pub enum Startup {
     Ssl,
     /// GSSENCRequest: answered `N` too.
     GssEnc,
-    /// CancelRequest: not supported; the connection is closed.
-    Cancel,
+    /// CancelRequest: cancel the running statement of the session with
+    /// this key; the connection is then closed without an answer.
+    Cancel(BackendKey),
 }
 
 /// Reads the first packet of a connection (it has no type byte).
@@ -66,7 +73,10 @@ pub async fn read_startup<R: AsyncRead + Unpin>(r: &mut R) -> Result<Startup, Pr
     match b.i32()? {
         SSL_REQUEST => Ok(Startup::Ssl),
         GSSENC_REQUEST => Ok(Startup::GssEnc),
-        CANCEL_REQUEST => Ok(Startup::Cancel),
+        CANCEL_REQUEST => Ok(Startup::Cancel(BackendKey {
+            pid: b.i32()?,
+            secret: b.i32()?,
+        })),
         PROTOCOL_3_0 => {
             let mut params = Vec::new();
             loop {
@@ -141,7 +151,11 @@ pub enum Frontend {
     Flush,
     /// Terminate: the client is leaving.
     Terminate,
-    /// Any other message (COPY data, a password…): refused.
+    /// A password message (`p`): during authentication, a
+    /// SASLInitialResponse or SASLResponse, kept raw (see
+    /// [`sasl_initial_response`]).
+    Password(Vec<u8>),
+    /// Any other message (COPY data, function calls…): refused.
     Other(u8),
 }
 
@@ -228,9 +242,22 @@ pub fn parse(kind: u8, body: &[u8]) -> Result<Frontend, ProtocolError> {
         b'S' => Frontend::Sync,
         b'H' => Frontend::Flush,
         b'X' => Frontend::Terminate,
+        b'p' => Frontend::Password(body.to_vec()),
         other => return Ok(Frontend::Other(other)),
     };
     Ok(msg)
+}
+
+/// The mechanism and the client-first-message of a SASLInitialResponse.
+pub fn sasl_initial_response(body: &[u8]) -> Result<(String, Vec<u8>), ProtocolError> {
+    let mut b = Body::new(body);
+    let mechanism = b.cstr()?;
+    let len = b.i32()?;
+    let data = match usize::try_from(len) {
+        Ok(n) => b.bytes(n)?.to_vec(),
+        Err(_) => Vec::new(),
+    };
+    Ok((mechanism, data))
 }
 
 /// A cursor over a message body; every read is bounds-checked.
@@ -338,6 +365,26 @@ impl Out {
         self.message(b'R', |b| b.put_i32(0));
     }
 
+    /// AuthenticationSASL: the mechanisms the client may choose from.
+    pub fn authentication_sasl(&mut self, mechanisms: &[&str]) {
+        self.message(b'R', |b| {
+            b.put_i32(10);
+            for m in mechanisms {
+                put_cstr(b, m);
+            }
+            b.put_u8(0);
+        });
+    }
+
+    /// AuthenticationSASLContinue (`final_ = false`) or
+    /// AuthenticationSASLFinal with the mechanism's `data`.
+    pub fn authentication_sasl_step(&mut self, final_: bool, data: &[u8]) {
+        self.message(b'R', |b| {
+            b.put_i32(if final_ { 12 } else { 11 });
+            b.put_slice(data);
+        });
+    }
+
     /// ParameterStatus.
     pub fn parameter_status(&mut self, name: &str, value: &str) {
         self.message(b'S', |b| {
@@ -346,11 +393,11 @@ impl Out {
         });
     }
 
-    /// BackendKeyData (cancellation is not supported; the key is a token).
-    pub fn backend_key_data(&mut self, pid: i32, key: i32) {
+    /// BackendKeyData: what a CancelRequest for this session quotes.
+    pub fn backend_key_data(&mut self, key: BackendKey) {
         self.message(b'K', |b| {
-            b.put_i32(pid);
-            b.put_i32(key);
+            b.put_i32(key.pid);
+            b.put_i32(key.secret);
         });
     }
 

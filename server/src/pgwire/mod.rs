@@ -12,6 +12,9 @@
 //!
 //! - [`message`]: reading frontend messages and writing backend ones.
 //! - [`types`]: type OIDs and value encodings (text and binary).
+//! - [`auth`]: trust, or SCRAM-SHA-256 against `--pg-password`.
+//! - [`cancel`]: BackendKeyData keys and CancelRequest (57014).
+//! - [`catalog`]: psql's `\dt` and `\d NAME` answered from the catalog.
 //! - [`connection`]: one client, from startup to close.
 //! - [`listener`]: the accept loop of a node's `--pg-listen` address.
 //!
@@ -21,15 +24,20 @@
 //! dependency `bindgen` and so rebuilds RocksDB. The protocol subset used
 //! here is small enough to write out.
 //!
-//! Not here: TLS (an SSLRequest is answered `N`), authentication (any
-//! user and password is accepted: put the port behind a firewall), the
-//! COPY sub-protocol, query cancellation, notifications, and catalog
-//! tables (`pg_catalog`), so psql's `\d` commands do not work.
+//! Not here: TLS (an SSLRequest is answered `N`), per-user passwords
+//! (one password for every user name, or none: trust), the COPY
+//! sub-protocol, notifications (LISTEN/NOTIFY), and catalog tables
+//! (`pg_catalog`, `information_schema`): only the queries of psql's `\dt`
+//! and `\d NAME` are answered; others get 0A000.
 
+pub mod auth;
+pub mod cancel;
+pub mod catalog;
 pub mod connection;
 pub mod listener;
 pub mod message;
 pub mod types;
 
+pub use auth::Auth;
 pub use connection::Connection;
-pub use listener::serve;
+pub use listener::{Port, serve};

@@ -2,6 +2,8 @@
 //! explicit transactions (BEGIN … COMMIT/ROLLBACK) or, one at a time, in
 //! implicit transactions retried on 40001.
 
+mod interrupt;
 mod session;
 
+pub use interrupt::{Interrupt, canceled};
 pub use session::{Session, StatementResult, split_statements};

@@ -21,6 +21,7 @@
 //! that time).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spanlite_sql::sqlparser::ast::{
@@ -33,13 +34,47 @@ use spanlite_sql::{
 };
 use spanlite_truetime::Timestamp;
 
+use super::interrupt::{Interrupt, canceled};
 use crate::gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions};
+
+/// Rolls back a transaction whose statement was cancelled, also where the
+/// read it abandoned may have queued a lock.
+async fn abandon(txn: Txn, reading: Reading) {
+    match reading {
+        Some((start, end)) => txn.rollback_abandoning(&start, &end).await,
+        None => txn.rollback().await,
+    }
+}
 
 /// What one statement produced.
 pub type StatementResult = Result<QueryResult, SqlError>;
 
-/// A gateway transaction as the SQL executor sees it.
-struct Kv<'a>(&'a mut Txn);
+/// A gateway transaction as the SQL executor sees it; with a slot, the
+/// key range of the read in flight is kept there while it is (so a
+/// cancelled statement can release what that read may have locked).
+struct Kv<'a>(&'a mut Txn, Option<&'a mut Reading>);
+
+/// The key range `[start, end)` of a read in flight.
+type Reading = Option<(Vec<u8>, Vec<u8>)>;
+
+fn kv(txn: &mut Txn) -> Kv<'_> {
+    Kv(txn, None)
+}
+
+impl Kv<'_> {
+    fn note(&mut self, reading: Reading) {
+        if let Some(slot) = &mut self.1 {
+            **slot = reading;
+        }
+    }
+}
+
+/// `key`'s successor: `[key, after(key))` holds `key` alone.
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.push(0);
+    k
+}
 
 /// A gateway error as SQL sees it.
 fn sql_error(e: GatewayError) -> SqlError {
@@ -56,14 +91,24 @@ fn sql_error(e: GatewayError) -> SqlError {
 
 impl KvTxn for Kv<'_> {
     fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
-        Box::pin(async move { self.0.get(key).await.map_err(sql_error) })
+        Box::pin(async move {
+            self.note(Some((key.to_vec(), after(key))));
+            let r = self.0.get(key).await.map_err(sql_error);
+            self.note(None);
+            r
+        })
     }
 
     fn get_for_update<'a>(
         &'a mut self,
         key: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
-        Box::pin(async move { self.0.get_for_update(key).await.map_err(sql_error) })
+        Box::pin(async move {
+            self.note(Some((key.to_vec(), after(key))));
+            let r = self.0.get_for_update(key).await.map_err(sql_error);
+            self.note(None);
+            r
+        })
     }
 
     fn scan<'a>(
@@ -71,7 +116,12 @@ impl KvTxn for Kv<'_> {
         start: &'a [u8],
         end: &'a [u8],
     ) -> BoxFuture<'a, Result<Pairs, SqlError>> {
-        Box::pin(async move { self.0.scan(start, end).await.map_err(sql_error) })
+        Box::pin(async move {
+            self.note(Some((start.to_vec(), end.to_vec())));
+            let r = self.0.scan(start, end).await.map_err(sql_error);
+            self.note(None);
+            r
+        })
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), SqlError> {
@@ -121,6 +171,7 @@ pub struct Session {
     settings: BTreeMap<String, String>,
     /// The cluster's `default_concurrency` was read (at the first request).
     cluster_defaults_read: bool,
+    interrupt: Arc<Interrupt>,
 }
 
 /// Where `SET CLUSTER SETTING default_concurrency` keeps its value (on the
@@ -425,7 +476,26 @@ impl Session {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            interrupt: Arc::default(),
         }
+    }
+
+    /// The handle that cancels this session's running statement (see
+    /// [`Interrupt`]): the statement fails with 57014; inside BEGIN …
+    /// COMMIT the transaction is rolled back at once and the block is
+    /// failed (only ROLLBACK helps), as in PostgreSQL.
+    pub fn interrupt(&self) -> Arc<Interrupt> {
+        self.interrupt.clone()
+    }
+
+    /// Every table's definition, read in a read-only transaction.
+    pub async fn tables(&self) -> Result<Vec<spanlite_sql::TableDef>, SqlError> {
+        let options = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
+        spanlite_sql::tables(&mut kv(&mut txn)).await
     }
 
     /// The definition of table `name`, read in a read-only transaction.
@@ -435,7 +505,7 @@ impl Session {
             ..TxnOptions::default()
         };
         let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
-        let tables = spanlite_sql::tables(&mut Kv(&mut txn)).await?;
+        let tables = spanlite_sql::tables(&mut kv(&mut txn)).await?;
         Ok(tables.into_iter().find(|t| t.name == name))
     }
 
@@ -463,7 +533,7 @@ impl Session {
         let Ok(mut txn) = self.gateway.begin_with(&options) else {
             return unknown;
         };
-        spanlite_sql::param_types(&mut Kv(&mut txn), stmt, count)
+        spanlite_sql::param_types(&mut kv(&mut txn), stmt, count)
             .await
             .unwrap_or(unknown)
     }
@@ -497,6 +567,7 @@ impl Session {
     /// at the first error. Text without statements gives one empty result
     /// (tag `EMPTY`), so every request gets an answer.
     pub async fn run_with(&mut self, sql: &str, params: &[Value]) -> Vec<StatementResult> {
+        self.interrupt.clear();
         let pieces = match split(sql) {
             Ok(p) => p,
             Err(e) => {
@@ -802,9 +873,26 @@ impl Session {
             _ => match &mut self.open {
                 Some(open) => {
                     open.used = true;
-                    let r = execute(&mut Kv(&mut open.txn), stmt, params).await;
+                    let mut reading = None;
+                    let r = self
+                        .interrupt
+                        .race(execute(
+                            &mut Kv(&mut open.txn, Some(&mut reading)),
+                            stmt,
+                            params,
+                        ))
+                        .await;
                     if r.is_err() {
                         open.failed = true;
+                    }
+                    if r.as_ref().is_err_and(|e| e.code == canceled().code) {
+                        // Release the locks now, not at ROLLBACK: the block
+                        // stays failed on a fresh transaction that does
+                        // nothing (as after SET TRANSACTION).
+                        if let Ok(fresh) = self.gateway.begin_with(&open.options) {
+                            let old = std::mem::replace(&mut open.txn, fresh);
+                            abandon(old, reading).await;
+                        }
                     }
                     r
                 }
@@ -1014,7 +1102,7 @@ impl Session {
                 ..TxnOptions::default()
             };
             let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
-            spanlite_sql::tables(&mut Kv(&mut txn))
+            spanlite_sql::tables(&mut kv(&mut txn))
                 .await?
                 .into_iter()
                 .map(|t| (t.id, t.name))
@@ -1126,8 +1214,19 @@ impl Session {
         }
         loop {
             let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
-            let result = match execute(&mut Kv(&mut txn), stmt, params).await {
+            let mut reading = None;
+            let executed = self
+                .interrupt
+                .race(execute(&mut Kv(&mut txn, Some(&mut reading)), stmt, params))
+                .await;
+            // NB: the commit is not raced: once sent, its outcome is the
+            // transaction's, and a cancel must not make it ambiguous.
+            let result = match executed {
                 Ok(r) => txn.commit().await.map(|_| r).map_err(sql_error),
+                Err(e) if e.code == canceled().code => {
+                    abandon(txn, reading).await;
+                    Err(e)
+                }
                 Err(e) => {
                     txn.rollback().await;
                     Err(e)
@@ -1135,7 +1234,12 @@ impl Session {
             };
             match result {
                 Err(e) if e.is_retryable() && start.elapsed() + backoff < RETRY_FOR => {
-                    tokio::time::sleep(backoff).await;
+                    self.interrupt
+                        .race(async {
+                            tokio::time::sleep(backoff).await;
+                            Ok(())
+                        })
+                        .await?;
                     backoff = (backoff * 2).min(Duration::from_millis(500));
                 }
                 other => return other,

@@ -1,0 +1,85 @@
+"""psycopg 3 against a Spanlite PostgreSQL port (run by server/tests/pgwire.rs).
+
+Usage: python3 pgwire_psycopg.py DSN. Prints "ok" and exits 0 when every
+check holds; any failure is an exception (exit 1). psycopg 3 binds
+parameters on the server: every execute with parameters is the extended
+protocol (Parse/Bind/Describe/Execute/Sync).
+"""
+
+import sys
+
+import psycopg
+from psycopg import errors
+
+dsn = sys.argv[1]
+
+with psycopg.connect(dsn, autocommit=True) as setup:
+    assert setup.info.server_version >= 160000, setup.info.server_version
+    setup.execute(
+        "CREATE TABLE people (id INT PRIMARY KEY, name TEXT, score FLOAT, ok BOOL, b BYTEA)"
+    )
+
+with psycopg.connect(dsn) as conn:
+    # A committed transaction, with parameters of several types.
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO people VALUES (%s, %s, %s, %s, %s)",
+            (1, "ada", 1.5, True, b"\x00\xff"),
+        )
+        conn.execute(
+            "INSERT INTO people (id, name, score) VALUES (%s, %s, %s)",
+            (2, "bob", None),
+        )
+    row = conn.execute(
+        "SELECT name, score, ok, b FROM people WHERE id = %s", (1,)
+    ).fetchone()
+    assert row == ("ada", 1.5, True, b"\x00\xff"), row
+    conn.commit()
+
+    # A rolled-back transaction: its writes are gone.
+    conn.execute("INSERT INTO people (id, name) VALUES (%s, %s)", (3, "cy"))
+    conn.execute("UPDATE people SET name = %s WHERE id = %s", ("ADA", 1))
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    conn.rollback()
+    rows = conn.execute("SELECT id, name FROM people ORDER BY id").fetchall()
+    assert rows == [(1, "ada"), (2, "bob")], rows
+    conn.commit()
+
+    # A constraint error is psycopg's UniqueViolation; the block is failed
+    # until rollback, then the connection carries on.
+    try:
+        conn.execute("INSERT INTO people (id, name) VALUES (%s, %s)", (1, "dup"))
+        raise AssertionError("a duplicate key was accepted")
+    except errors.UniqueViolation as e:
+        assert e.sqlstate == "23505", e.sqlstate
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+    try:
+        conn.execute("SELECT 1")
+        raise AssertionError("a failed block ran a statement")
+    except errors.InFailedSqlTransaction:
+        pass
+    conn.rollback()
+    (n,) = conn.execute("SELECT count(*) FROM people WHERE id > %s", (0,)).fetchone()
+    assert n == 2, n
+    conn.commit()
+
+# 40001: the older of two transactions wounds the younger (wound-wait);
+# the younger's commit fails with SerializationFailure, and a retry works.
+with psycopg.connect(dsn) as older, psycopg.connect(dsn) as younger:
+    older.execute("SELECT name FROM people WHERE id = %s", (2,)).fetchone()
+    younger.execute("UPDATE people SET score = %s WHERE id = %s", (9.0, 1))
+    older.execute("UPDATE people SET score = %s WHERE id = %s", (7.0, 1))
+    older.commit()
+    try:
+        younger.execute("UPDATE people SET score = %s WHERE id = %s", (8.0, 2))
+        younger.commit()
+        raise AssertionError("the wounded transaction committed")
+    except errors.SerializationFailure as e:
+        assert e.sqlstate == "40001", e.sqlstate
+    younger.rollback()
+    with younger.transaction():
+        younger.execute("UPDATE people SET score = %s WHERE id = %s", (8.0, 2))
+    rows = younger.execute("SELECT id, score FROM people ORDER BY id").fetchall()
+    assert rows == [(1, 7.0), (2, 8.0)], rows
+
+print("ok")
