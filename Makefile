@@ -13,6 +13,8 @@
 #   make workload ARGS="bank --duration 30s"  the end-to-end workload
 #                (release build): bank, kv or readonly on a cluster in this
 #                process; add --pg-url postgres://… for PostgreSQL side by side
+#   make modes-bench  the bank workload under every concurrency mode, at low
+#                and high contention (MODES_TIME per run, default 20s)
 #   make deps    install missing system packages (done by test/bench/build)
 #
 # NB: everything builds with --workspace (and --all-targets where it builds):
@@ -33,7 +35,7 @@ CARGO ?= cargo
 #   postgresql-client  psql and pgbench, which the PostgreSQL protocol tests drive
 SYSTEM_PACKAGES := libclang-dev g++ make postgresql-client
 
-.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen workload
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen workload modes-bench
 
 all: build
 
@@ -77,6 +79,13 @@ ARGS ?= bank --duration 30s
 workload: deps
 	$(CARGO) build --release --workspace --all-targets
 	"$${CARGO_TARGET_DIR:-target}/release/spanlite" workload $(ARGS)
+
+# The concurrency-control trade-off: the bank workload at 10,000 and at 10
+# accounts under 2pl, occ, ssi and si, one table (README, Isolation modes).
+MODES_TIME ?= 20s
+modes-bench: deps
+	$(CARGO) build --release --workspace --all-targets
+	"$${CARGO_TARGET_DIR:-target}/release/spanlite" workload modes --duration $(MODES_TIME) --quiet
 
 # Three nodes in one process with a sample `accounts` table, then the SQL
 # shell. Built like everything else (--workspace --all-targets) so it

@@ -124,15 +124,45 @@ fn the_command_prints_json_for_an_embedded_run() {
 }
 
 #[test]
-fn the_command_refuses_modes_that_are_not_built() {
+fn the_command_refuses_unknown_modes() {
     let out = Command::new(BIN)
-        .args(["workload", "bank", "--mode", "occ"])
+        .args(["workload", "bank", "--mode", "mvcc"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("occ is not built yet"), "{stderr}");
-    assert!(stderr.contains("only 2pl runs"), "{stderr}");
+    assert!(stderr.contains("use 2pl, occ, ssi or si"), "{stderr}");
+}
+
+/// `spanlite workload modes`: one row per bank size and mode, each run on
+/// a fresh cluster, every total conserved (short runs: 30 transactions).
+#[test]
+fn the_modes_command_prints_a_row_per_size_and_mode() {
+    let out = Command::new(BIN)
+        .args([
+            "workload",
+            "modes",
+            "--ops",
+            "30",
+            "--concurrency",
+            "4",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    for accounts in ["10000", "10"] {
+        for mode in ["2pl", "occ", "ssi", "si"] {
+            let cells: Vec<&str> = stdout
+                .lines()
+                .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+                .find(|c| c.get(1) == Some(&accounts) && c.get(2) == Some(&mode))
+                .unwrap_or_else(|| panic!("no row for {accounts} accounts, {mode}: {stdout}"));
+            assert_eq!(cells.get(6), Some(&"yes"), "total conserved: {cells:?}");
+        }
+    }
 }
 
 /// Runs only when SPANLITE_TEST_PG_URL is set (e.g.

@@ -47,8 +47,11 @@ pub struct Transaction {
     snapshot: Option<Timestamp>,
     /// OCC/SSI (SI: only `SELECT … FOR UPDATE` reads): lock-free reads,
     /// validated at commit by the tablets they were read from.
-    spans: BTreeMap<TabletId, BTreeMap<(Vec<u8>, Vec<u8>, bool), Timestamp>>,
+    spans: BTreeMap<TabletId, BTreeMap<SpanKey, Timestamp>>,
 }
+
+/// A read span's start, end and whether it is a point read.
+type SpanKey = (Vec<u8>, Vec<u8>, bool);
 
 /// Outcome of a commit attempt so far (for not re-sending an ambiguous one).
 const NOT_SENT: u8 = 0;
@@ -454,7 +457,6 @@ impl Transaction {
                             writes: writes.clone(),
                             has_reads,
                             reads: reads.clone(),
-                            ..Default::default()
                         };
                         async move {
                             let resp = client.prepare(req).await?.into_inner();
