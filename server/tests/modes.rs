@@ -11,22 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::start_cluster;
+use common::{int, now, read, set, start_cluster};
 use spanlite_server::gateway::{Gateway, GatewayError, Transaction, TxnMode};
-use spanlite_server::raft::Mutation;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
 use tokio::sync::Barrier;
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
-
-fn now() -> Timestamp {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    Timestamp::from_nanos(nanos as u64)
-}
 
 fn begin(gw: &Gateway, mode: TxnMode, priority: Timestamp) -> Transaction {
     gw.begin_mode(
@@ -34,26 +25,6 @@ fn begin(gw: &Gateway, mode: TxnMode, priority: Timestamp) -> Transaction {
         priority,
         mode,
     )
-}
-
-fn int(v: Option<Vec<u8>>) -> i64 {
-    String::from_utf8(v.unwrap_or_else(|| b"0".to_vec()))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-async fn set(gw: &Gateway, key: &str, value: i64) {
-    gw.write(Mutation::Put {
-        key: key.as_bytes().to_vec(),
-        value: value.to_string().into_bytes(),
-    })
-    .await
-    .unwrap();
-}
-
-async fn read(gw: &Gateway, key: &str) -> i64 {
-    int(gw.get(key.as_bytes()).await.unwrap())
 }
 
 fn key(mode: TxnMode, name: &str) -> String {

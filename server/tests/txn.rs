@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::start_cluster;
+use common::{int, now, read, set, start_cluster};
 use spanlite_server::directory::FIRST_DATA_TABLET;
 use spanlite_server::gateway::{Gateway, GatewayError, Transaction};
 use spanlite_server::raft::Mutation;
@@ -18,14 +18,6 @@ use tokio::sync::Barrier;
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
 
-fn now() -> Timestamp {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    Timestamp::from_nanos(nanos as u64)
-}
-
 /// A new transaction keeping `priority` across retries (wound-wait: a
 /// restarted transaction keeps its age, so it cannot starve).
 fn begin(gw: &Gateway, priority: Timestamp) -> Transaction {
@@ -33,26 +25,6 @@ fn begin(gw: &Gateway, priority: Timestamp) -> Transaction {
         TxnId(u128::from(NEXT_TXN.fetch_add(1, Ordering::SeqCst))),
         priority,
     )
-}
-
-fn int(v: Option<Vec<u8>>) -> i64 {
-    String::from_utf8(v.unwrap_or_else(|| b"0".to_vec()))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-async fn set(gw: &Gateway, key: &str, value: i64) {
-    gw.write(Mutation::Put {
-        key: key.as_bytes().to_vec(),
-        value: value.to_string().into_bytes(),
-    })
-    .await
-    .unwrap();
-}
-
-async fn read(gw: &Gateway, key: &str) -> i64 {
-    int(gw.get(key.as_bytes()).await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

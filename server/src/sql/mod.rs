@@ -4,6 +4,8 @@
 
 mod interrupt;
 mod session;
+mod split;
 
 pub use interrupt::{Interrupt, canceled};
-pub use session::{Session, StatementResult, split_statements};
+pub use session::{Session, StatementResult};
+pub use split::split_statements;

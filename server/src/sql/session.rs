@@ -25,16 +25,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spanlite_sql::sqlparser::ast::{
-    Expr, Set, Statement, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+    Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
 };
-use spanlite_sql::sqlparser::dialect::PostgreSqlDialect;
-use spanlite_sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use spanlite_sql::{
     BoxFuture, DataType, KvTxn, Pairs, QueryResult, SqlError, Value, execute, parse,
 };
-use spanlite_truetime::Timestamp;
+
+mod modes;
+
+use modes::isolation_name;
 
 use super::interrupt::{Interrupt, canceled};
+use super::split::{AsOf, split};
 use crate::gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions};
 
 /// Rolls back a transaction whose statement was cancelled, also where the
@@ -174,222 +176,11 @@ pub struct Session {
     interrupt: Arc<Interrupt>,
 }
 
-/// Where `SET CLUSTER SETTING default_concurrency` keeps its value (on the
-/// meta tablet, with the rest of the system keys).
-const DEFAULT_CONCURRENCY_KEY: &[u8] = b"\x00settings/default_concurrency";
-
-/// The isolation names `default_transaction_isolation` takes, as shown:
-/// every level up to serializable runs serializable; repeatable read and
-/// snapshot run snapshot isolation (SI).
-fn isolation_name(level: &str) -> Option<&'static str> {
-    match level.trim().to_lowercase().as_str() {
-        "serializable" | "read committed" | "read uncommitted" => Some("serializable"),
-        "snapshot" | "repeatable read" => Some("snapshot"),
-        _ => None,
-    }
-}
-
 fn tag(t: &str) -> QueryResult {
     QueryResult {
         tag: t.to_string(),
         ..QueryResult::default()
     }
-}
-
-/// When a read-only transaction reads: `AS OF SYSTEM TIME` values.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum AsOf {
-    At(Timestamp),
-    Ago(Duration),
-}
-
-impl AsOf {
-    fn parse(s: &str) -> Result<AsOf, SqlError> {
-        let bad = |why: String| SqlError {
-            code: "22007",
-            message: format!("AS OF SYSTEM TIME '{s}': {why}"),
-        };
-        if let Some(ago) = s.trim().strip_prefix('-') {
-            let d = humantime::parse_duration(ago.trim()).map_err(|e| bad(e.to_string()))?;
-            return Ok(AsOf::Ago(d));
-        }
-        Timestamp::parse_rfc3339(s.trim())
-            .map(AsOf::At)
-            .map_err(|e| {
-                bad(format!(
-                    "{e} (use RFC 3339, or a negative interval like '-10s')"
-                ))
-            })
-    }
-
-    fn apply(self, options: &mut TxnOptions) {
-        options.read_only = true;
-        match self {
-            AsOf::At(ts) => options.as_of = Some(ts),
-            AsOf::Ago(d) => options.staleness = Some(d),
-        }
-    }
-}
-
-/// One statement's text and its `AS OF SYSTEM TIME`, cut out of the text.
-#[derive(Debug, PartialEq)]
-struct Piece {
-    text: String,
-    as_of: Option<AsOf>,
-    /// `CONCURRENCY '<mode>'` of a BEGIN or SET TRANSACTION, cut out.
-    concurrency: Option<TxnMode>,
-}
-
-/// Byte offsets of a tokenizer location (1-based line and column in
-/// characters) in `sql`.
-fn byte_offsets(sql: &str) -> Vec<Vec<usize>> {
-    let mut lines = vec![Vec::new()];
-    for (i, c) in sql.char_indices() {
-        if let Some(line) = lines.last_mut() {
-            line.push(i);
-        }
-        if c == '\n' {
-            lines.push(Vec::new());
-        }
-    }
-    lines
-}
-
-/// Splits `sql` into the texts of its statements, at top-level
-/// semicolons (not those in strings or comments); what a client sends one
-/// by one.
-pub fn split_statements(sql: &str) -> Result<Vec<String>, SqlError> {
-    Ok(pieces(sql, false)?.into_iter().map(|p| p.text).collect())
-}
-
-/// Splits `sql` into statements at top-level semicolons and cuts out
-/// `AS OF SYSTEM TIME '…'` clauses.
-fn split(sql: &str) -> Result<Vec<Piece>, SqlError> {
-    pieces(sql, true)
-}
-
-fn pieces(sql: &str, cut_as_of: bool) -> Result<Vec<Piece>, SqlError> {
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize_with_location()
-        .map_err(|e| SqlError::syntax(e.to_string()))?;
-    let lines = byte_offsets(sql);
-    let offset = |t: &TokenWithSpan, end: bool| -> usize {
-        let loc = if end { t.span.end } else { t.span.start };
-        let line = usize::try_from(loc.line).unwrap_or(0);
-        let col = usize::try_from(loc.column).unwrap_or(0);
-        line.checked_sub(1)
-            .and_then(|l| lines.get(l))
-            .and_then(|l| {
-                col.checked_sub(1)
-                    .map(|c| l.get(c).copied().unwrap_or(sql.len()))
-            })
-            .unwrap_or(sql.len())
-    };
-    let mut pieces = Vec::new();
-    let mut chunk: Vec<&TokenWithSpan> = Vec::new();
-    let mut flush = |chunk: &mut Vec<&TokenWithSpan>| -> Result<(), SqlError> {
-        let significant: Vec<&&TokenWithSpan> = chunk
-            .iter()
-            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-            .collect();
-        if significant.is_empty() {
-            chunk.clear();
-            return Ok(());
-        }
-        let start = offset(significant[0], false);
-        let end = offset(significant[significant.len() - 1], true);
-        let mut text = sql.get(start..end).unwrap_or_default().to_string();
-        let mut as_of = None;
-        let word = |t: &TokenWithSpan, w: &str| matches!(&t.token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
-        for i in 0..significant.len() {
-            if !cut_as_of {
-                break;
-            }
-            let s = &significant[i..];
-            if s.len() >= 5
-                && word(s[0], "as")
-                && word(s[1], "of")
-                && word(s[2], "system")
-                && word(s[3], "time")
-            {
-                let Token::SingleQuotedString(value) = &s[4].token else {
-                    return Err(SqlError::syntax("AS OF SYSTEM TIME takes a quoted time"));
-                };
-                if as_of.is_some() {
-                    return Err(SqlError::syntax("AS OF SYSTEM TIME given twice"));
-                }
-                as_of = Some(AsOf::parse(value)?);
-                let (cut_start, cut_end) =
-                    (offset(s[0], false) - start, offset(s[4], true) - start);
-                text.replace_range(cut_start..cut_end, "");
-                break;
-            }
-        }
-        let mut concurrency = None;
-        // BEGIN, START TRANSACTION, SET TRANSACTION and SET SESSION
-        // CHARACTERISTICS (not `SET concurrency = …`, a setting).
-        let opens = match significant.as_slice() {
-            [first, ..] if word(first, "begin") || word(first, "start") => true,
-            [first, second, ..] if word(first, "set") => {
-                word(second, "transaction") || word(second, "session")
-            }
-            _ => false,
-        };
-        if cut_as_of && opens {
-            for i in 0..significant.len() {
-                let s = &significant[i..];
-                if !word(s[0], "concurrency") {
-                    continue;
-                }
-                let value_at = if s.get(1).is_some_and(|t| t.token == Token::Eq) {
-                    2
-                } else {
-                    1
-                };
-                let value = match s.get(value_at).map(|t| &t.token) {
-                    Some(Token::SingleQuotedString(v)) => v.clone(),
-                    Some(Token::Word(w)) => w.value.clone(),
-                    Some(Token::Number(n, _)) => n.clone(),
-                    _ => {
-                        return Err(SqlError::syntax(
-                            "CONCURRENCY takes a quoted mode: '2pl', 'occ', 'ssi' or 'si'",
-                        ));
-                    }
-                };
-                let mode = TxnMode::parse(&value).ok_or_else(|| SqlError {
-                    code: "22023",
-                    message: format!(
-                        "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
-                    ),
-                })?;
-                // Positions shift if AS OF was cut before: find the clause
-                // again in the text.
-                let (from, to) = (offset(s[0], false), offset(s[value_at], true));
-                let clause = sql.get(from..to).unwrap_or_default();
-                if let Some(at) = text.find(clause) {
-                    text.replace_range(at..at + clause.len(), "");
-                }
-                concurrency = Some(mode);
-                break;
-            }
-        }
-        pieces.push(Piece {
-            text: text.trim().to_string(),
-            as_of,
-            concurrency,
-        });
-        chunk.clear();
-        Ok(())
-    };
-    for t in &tokens {
-        if t.token == Token::SemiColon {
-            flush(&mut chunk)?;
-        } else {
-            chunk.push(t);
-        }
-    }
-    flush(&mut chunk)?;
-    Ok(pieces)
 }
 
 /// The text of a SET value: a string literal's contents, or the
@@ -655,108 +446,6 @@ impl Session {
         }
     }
 
-    /// The session's serializable concurrency control (`SET concurrency`).
-    fn serializable_default(&self) -> TxnMode {
-        self.setting("concurrency")
-            .and_then(TxnMode::parse)
-            .filter(|m| m.is_serializable())
-            .unwrap_or_default()
-    }
-
-    /// The mode of a transaction that does not choose: SI when
-    /// `default_transaction_isolation` is snapshot, else `concurrency`.
-    fn default_mode(&self) -> TxnMode {
-        if self.setting("default_transaction_isolation") == Some("snapshot")
-            || self.setting("concurrency") == Some("si")
-        {
-            TxnMode::Snapshot
-        } else {
-            self.serializable_default()
-        }
-    }
-
-    /// Reads the cluster's default concurrency once per session; it
-    /// applies unless the session chose its own.
-    async fn read_cluster_defaults(&mut self) {
-        if self.cluster_defaults_read {
-            return;
-        }
-        self.cluster_defaults_read = true;
-        if let Ok(Some(v)) = self.gateway.get(DEFAULT_CONCURRENCY_KEY).await
-            && let Some(mode) = std::str::from_utf8(&v).ok().and_then(TxnMode::parse)
-            && self.setting("concurrency") == Some("2pl")
-        {
-            self.set("concurrency", mode.name());
-        }
-    }
-
-    /// `SET CLUSTER SETTING name = value` and `SHOW CLUSTER SETTING name`
-    /// (`text` lower-cased, spaces collapsed); `None` for other statements.
-    async fn cluster_setting(&mut self, text: &str) -> Option<StatementResult> {
-        let unknown = |name: &str| SqlError {
-            code: "42704",
-            message: format!(
-                "unrecognized cluster setting \"{name}\" (there is one: default_concurrency)"
-            ),
-        };
-        if let Some(name) = text.strip_prefix("show cluster setting ") {
-            let name = name.trim();
-            if name != "default_concurrency" {
-                return Some(Err(unknown(name)));
-            }
-            let value = match self.gateway.get(DEFAULT_CONCURRENCY_KEY).await {
-                Ok(v) => v
-                    .and_then(|v| String::from_utf8(v).ok())
-                    .unwrap_or_else(|| TxnMode::default().name().to_string()),
-                Err(e) => return Some(Err(sql_error(e))),
-            };
-            return Some(Ok(rows(
-                &[("default_concurrency", DataType::Text)],
-                vec![vec![Value::Text(value)]],
-                "SHOW",
-            )));
-        }
-        let rest = text.strip_prefix("set cluster setting ")?;
-        let (name, value) = rest
-            .split_once('=')
-            .or_else(|| rest.split_once(" to "))
-            .map(|(n, v)| (n.trim(), v.trim().trim_matches('\'')))
-            .unwrap_or((rest.trim(), ""));
-        if name != "default_concurrency" {
-            return Some(Err(unknown(name)));
-        }
-        let Some(mode) = TxnMode::parse(value) else {
-            return Some(Err(SqlError {
-                code: "22023",
-                message: format!(
-                    "invalid default_concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
-                ),
-            }));
-        };
-        let put = crate::raft::Mutation::Put {
-            key: DEFAULT_CONCURRENCY_KEY.to_vec(),
-            value: mode.name().as_bytes().to_vec(),
-        };
-        Some(match self.gateway.write(put).await {
-            Ok(_) => {
-                // This session follows it too (others from their next start).
-                self.set("concurrency", mode.name());
-                Ok(tag("SET CLUSTER SETTING"))
-            }
-            Err(e) => Err(sql_error(e)),
-        })
-    }
-
-    /// `SET TRANSACTION CONCURRENCY 'm'` (or `SET SESSION CHARACTERISTICS
-    /// AS TRANSACTION CONCURRENCY 'm'` when `session`).
-    fn set_concurrency(&mut self, mode: TxnMode, session: bool) -> StatementResult {
-        if session {
-            self.set("concurrency", mode.name());
-            return Ok(tag("SET"));
-        }
-        self.set_transaction(&[], false, None, Some(mode))
-    }
-
     async fn statement(
         &mut self,
         stmt: &Statement,
@@ -904,52 +593,6 @@ impl Session {
     fn failing(&mut self, e: SqlError) -> StatementResult {
         self.fail();
         Err(e)
-    }
-
-    /// Applies BEGIN's or SET TRANSACTION's modes: READ ONLY / READ WRITE;
-    /// ISOLATION LEVEL SNAPSHOT or REPEATABLE READ runs SI, every other
-    /// level the session's serializable mode (stronger than asked is
-    /// allowed); `CONCURRENCY 'm'` picks the mode outright.
-    fn apply_modes(
-        &self,
-        options: &mut TxnOptions,
-        modes: &[TransactionMode],
-        concurrency: Option<TxnMode>,
-    ) -> Result<(), SqlError> {
-        let mut snapshot_asked = false;
-        for m in modes {
-            match m {
-                TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
-                    options.read_only = true;
-                }
-                TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
-                    options.read_only = false;
-                }
-                TransactionMode::IsolationLevel(
-                    TransactionIsolationLevel::Snapshot | TransactionIsolationLevel::RepeatableRead,
-                ) => {
-                    options.mode = TxnMode::Snapshot;
-                    snapshot_asked = true;
-                }
-                TransactionMode::IsolationLevel(_) => {
-                    if options.mode == TxnMode::Snapshot {
-                        options.mode = self.serializable_default();
-                    }
-                }
-            }
-        }
-        if let Some(mode) = concurrency {
-            if snapshot_asked && mode.is_serializable() {
-                return Err(SqlError {
-                    code: "22023",
-                    message: format!(
-                        "ISOLATION LEVEL SNAPSHOT runs CONCURRENCY 'si', not '{mode}'"
-                    ),
-                });
-            }
-            options.mode = mode;
-        }
-        Ok(())
     }
 
     fn begin(
@@ -1252,14 +895,6 @@ impl Session {
 mod tests {
     use super::*;
 
-    fn pieces(sql: &str) -> Vec<(String, Option<AsOf>)> {
-        split(sql)
-            .unwrap()
-            .into_iter()
-            .map(|p| (p.text, p.as_of))
-            .collect()
-    }
-
     #[test]
     fn tablet_boundaries_read_as_tables_and_keys() {
         let names = BTreeMap::from([(1, "accounts".to_string())]);
@@ -1274,44 +909,5 @@ mod tests {
         assert_eq!(show_key(&[], false, &names), "+∞");
         assert_eq!(show_key(&[0x01], true, &names), "/user");
         assert_eq!(show_key(b"\x02cab", true, &names), "/catalog/ab");
-    }
-
-    #[test]
-    fn split_cuts_statements_and_as_of_clauses() {
-        assert_eq!(
-            pieces("SELECT 'a;b'; SELECT 2 ;\n  "),
-            vec![("SELECT 'a;b'".into(), None), ("SELECT 2".into(), None)]
-        );
-        assert_eq!(
-            pieces("SELECT * FROM t AS OF SYSTEM TIME '-10s' WHERE x = 'it''s'"),
-            vec![(
-                "SELECT * FROM t  WHERE x = 'it''s'".into(),
-                Some(AsOf::Ago(Duration::from_secs(10)))
-            )]
-        );
-        assert_eq!(
-            pieces("BEGIN AS OF SYSTEM TIME '2026-11-23T10:00:00Z';\nSELECT 'é'"),
-            vec![
-                (
-                    "BEGIN".into(),
-                    Some(AsOf::At(
-                        Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").unwrap()
-                    ))
-                ),
-                ("SELECT 'é'".into(), None)
-            ]
-        );
-        assert!(pieces("  ; -- nothing\n").is_empty());
-        assert_eq!(
-            split("SELECT 1 AS OF SYSTEM TIME 'yesterday'")
-                .unwrap_err()
-                .code,
-            "22007"
-        );
-        assert_eq!(
-            split("SELECT 1 AS OF SYSTEM TIME 5").unwrap_err().code,
-            "42601"
-        );
-        assert_eq!(split("SELECT 'unterminated").unwrap_err().code, "42601");
     }
 }

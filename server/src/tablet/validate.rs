@@ -116,43 +116,39 @@ impl Replica {
         v: &Validation,
         wait: std::time::Duration,
     ) -> Result<(), TabletError> {
-        let mut targets = Vec::with_capacity(v.reads.len());
+        // Each span's bounds (refused if not all on this tablet) and lock.
+        let mut spans = Vec::with_capacity(v.reads.len());
         for span in &v.reads {
-            if span.point {
+            let (bounds, target) = if span.point {
                 self.check_key(&span.start)?;
-                targets.push(LockTarget::key(span.start.clone()));
+                let key = std::ops::Bound::Included(span.start.clone());
+                ((key.clone(), key), LockTarget::key(span.start.clone()))
             } else {
-                self.clip(&KeyRange::new(span.start.clone(), span.end.clone()))?;
-                targets.push(LockTarget::range(span.start.clone(), span.end.clone()));
-            }
+                (
+                    self.clip(&KeyRange::new(span.start.clone(), span.end.clone()))?,
+                    LockTarget::range(span.start.clone(), span.end.clone()),
+                )
+            };
+            spans.push((span.read_ts, bounds, target));
         }
-        for target in targets {
-            self.take_lock(txn, priority, target, LockMode::Shared, wait)
+        for (_, _, target) in &spans {
+            self.take_lock(txn, priority, target.clone(), LockMode::Shared, wait)
                 .await?;
         }
         let storage = |source| TabletError::Storage {
             tablet: self.tablet,
             source,
         };
-        for span in &v.reads {
-            let (start, end) = if span.point {
-                (
-                    std::ops::Bound::Included(span.start.clone()),
-                    std::ops::Bound::Included(span.start.clone()),
-                )
-            } else {
-                self.clip(&KeyRange::new(span.start.clone(), span.end.clone()))?
-            };
+        for (read_ts, (start, end), _) in spans {
             let change = self
                 .mvcc()
-                .first_change(start, end, span.read_ts, txn)
+                .first_change(start, end, read_ts, txn)
                 .map_err(storage)?;
             if let Some(change) = change {
                 let what = match change {
                     Change::Version { key, ts } => format!(
-                        "key {} changed at {ts}, after it was read at {}",
-                        show(&key),
-                        span.read_ts
+                        "key {} changed at {ts}, after it was read at {read_ts}",
+                        show(&key)
                     ),
                     Change::Intent { key, .. } => {
                         format!("key {} has another transaction's intent", show(&key))

@@ -401,3 +401,35 @@ pub async fn split_tablet(addrs: &[String], tablet: u64, key: &[u8]) -> u64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Now by the system clock, as a transaction priority.
+pub fn now() -> spanlite_truetime::Timestamp {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    spanlite_truetime::Timestamp::from_nanos(nanos as u64)
+}
+
+/// A value written by [`set`] (absent: 0).
+pub fn int(v: Option<Vec<u8>>) -> i64 {
+    String::from_utf8(v.unwrap_or_else(|| b"0".to_vec()))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Writes `key = value` (decimal text) outside any transaction.
+pub async fn set(gw: &spanlite_server::gateway::Gateway, key: &str, value: i64) {
+    gw.write(Mutation::Put {
+        key: key.as_bytes().to_vec(),
+        value: value.to_string().into_bytes(),
+    })
+    .await
+    .unwrap();
+}
+
+/// The latest committed value of `key`, as [`int`] reads it.
+pub async fn read(gw: &spanlite_server::gateway::Gateway, key: &str) -> i64 {
+    int(gw.get(key.as_bytes()).await.unwrap())
+}
