@@ -57,7 +57,10 @@
 //! Cahill et al. would let commit (a lone `T →rw U` is harmless there),
 //! but needs no SIREAD state on the tablets and no cross-tablet
 //! bookkeeping. A read-only SSI transaction reads at one snapshot and
-//! needs no validation at all.
+//! needs no validation at all: every writer is serialized at its commit
+//! timestamp, and none can commit at or below a snapshot once it was read,
+//! so the gateway commits it at the snapshot without asking the tablets
+//! (`Transaction::read_only_at`); it never aborts for a later write.
 //!
 //! OCC differs in when it reads: each read sees the newest data (its own
 //! snapshot), so a long transaction sees fresh values but not one
