@@ -390,6 +390,7 @@ async fn an_in_doubt_participant_keeps_its_locks_and_intents_across_a_full_resta
                 tablet_id: b,
                 txn_id: meta(txn, 999).txn_id,
                 reason: "test".to_string(),
+                fence: false,
             })
             .await
             .ok()?

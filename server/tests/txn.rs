@@ -324,6 +324,47 @@ async fn locks_of_a_vanished_client_are_released_when_it_goes_idle() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_arriving_after_its_fenced_abort_is_refused() {
+    // A cancelled statement's locking read may reach the leader after the
+    // session rolled back: the rollback's abort is fenced, so the leader
+    // refuses the late read instead of granting a lock nobody would free.
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = start_cluster(dir.path(), 3).await;
+    let gw = nodes[0].context.gateway.clone();
+    set(&gw, "fenced", 1).await;
+    let id = TxnId(u128::from(NEXT_TXN.fetch_add(1, Ordering::SeqCst)));
+    let priority = now();
+    gw.begin(id, priority)
+        .rollback_abandoning(b"fenced", b"fenced\0")
+        .await;
+    let mut late = gw.begin(id, priority);
+    match late.get(b"fenced", true).await {
+        Err(e @ GatewayError::Aborted(_)) => {
+            assert!(e.to_string().contains("rolled back by its client"), "{e}")
+        }
+        other => panic!("a read after its transaction's abort: {other:?}"),
+    }
+    // A transaction rolled back the usual way is forgotten, not fenced:
+    // its id is not refused (a read-only 2PL transaction ends so, and the
+    // leader must not remember every one of them).
+    let id = TxnId(u128::from(NEXT_TXN.fetch_add(1, Ordering::SeqCst)));
+    let mut first = gw.begin(id, priority);
+    first.get(b"fenced", false).await.unwrap();
+    first.rollback().await;
+    let mut again = gw.begin(id, priority);
+    assert_eq!(int(again.get(b"fenced", false).await.unwrap()), 1);
+    again.rollback().await;
+    // Nothing holds the key: a writer commits.
+    let mut writer = begin(&gw, now());
+    writer.put(b"fenced".to_vec(), b"2".to_vec());
+    writer.commit().await.unwrap();
+    assert_eq!(read(&gw, "fenced").await, 2);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_transactions_take_no_locks_and_read_one_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let (nodes, _) = start_cluster(dir.path(), 3).await;

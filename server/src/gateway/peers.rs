@@ -137,6 +137,7 @@ impl Gateway {
                             tablet_id: d.id,
                             txn_id: Some(id),
                             reason: "aborted".to_string(),
+                            fence: false,
                         };
                         client.abort(req).await?.into_inner().error
                     }

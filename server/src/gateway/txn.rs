@@ -579,11 +579,13 @@ impl Transaction {
     /// for a caller that gave up on a read of that range mid-flight
     /// (dropped its future, e.g. to cancel a statement blocked on a lock),
     /// whose lock the leader may have queued or granted without the
-    /// transaction learning of the tablet.
+    /// transaction learning of the tablet. The aborts are fenced
+    /// (`AbortRequest.fence`): a read still on its way when its abort
+    /// arrives is refused rather than granted.
     ///
-    /// HAZARD: the abort and the abandoned read travel separately; a read
-    /// that reaches the leader after the abort may still be granted, and
-    /// holds its lock until the leader's idle-transaction timeout.
+    /// HAZARD: a read that reaches a different leader (the leadership
+    /// moved meanwhile) is not refused there; its lock stays until that
+    /// leader's idle-transaction timeout.
     pub async fn rollback_abandoning(mut self, start: &[u8], end: &[u8]) {
         for d in self.gateway.cache().tablets() {
             let after_start = d.range.end.is_empty() || d.range.end.as_slice() > start;
@@ -592,12 +594,18 @@ impl Transaction {
                 self.read_tablets.insert(d.id);
             }
         }
-        self.rollback().await;
+        self.abort_everywhere(true).await;
     }
 
     /// Releases whatever the transaction holds on every tablet it read from
     /// (best effort: locks of a vanished leader died with its term).
     pub async fn rollback(self) {
+        self.abort_everywhere(false).await;
+    }
+
+    /// Sends an abort to every tablet read from; `fence`: see
+    /// [`Transaction::rollback_abandoning`].
+    async fn abort_everywhere(self, fence: bool) {
         let meta_id = self.meta().txn_id;
         for &tablet in &self.read_tablets {
             let Some(d) = self.gateway.cache().tablet(tablet) else {
@@ -611,6 +619,7 @@ impl Transaction {
                         tablet_id: d.id,
                         txn_id: txn_id.clone(),
                         reason: "rolled back".to_string(),
+                        fence,
                     };
                     async move {
                         let resp = client.abort(req).await?.into_inner();

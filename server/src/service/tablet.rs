@@ -430,7 +430,7 @@ impl TabletService for TabletGrpc {
         let req = request.into_inner();
         let txn = txn_id_of(req.txn_id.as_ref())?;
         let result = match self.replica(req.tablet_id) {
-            Ok(r) => r.txn_abort(txn).await,
+            Ok(r) => r.txn_abort(txn, req.fence).await,
             Err(e) => Err(e),
         };
         Ok(Response::new(AbortResponse {

@@ -779,8 +779,9 @@ async fn reap(
             }
         };
         for (txn, reason) in doomed {
-            locks.release_all(txn);
+            // Noted first, as in `Replica::aborted`.
             lock(&txns).note_aborted(txn, reason.to_string());
+            locks.release_all(txn);
             if let Some(r) = me.upgrade() {
                 r.metrics.note_abort(reason);
             }

@@ -29,10 +29,12 @@ use crate::raft::Mutation;
 
 impl Replica {
     pub(super) fn aborted(&self, txn: TxnId, reason: impl Into<String>) -> TabletError {
-        self.locks.release_all(txn);
         let reason = reason.into();
         self.metrics.note_abort(&reason);
+        // Noted before the locks go: a lock granted to `txn` meanwhile is
+        // either released here or refused by `take_lock`'s check.
         lock(&self.txns).note_aborted(txn, reason.clone());
+        self.locks.release_all(txn);
         TabletError::TxnAborted {
             tablet: self.tablet,
             reason,
@@ -87,7 +89,19 @@ impl Replica {
         self.metrics.note_lock_wait(started.elapsed());
         match acquired {
             Ok(()) => {
-                lock(&self.txns).known.insert(txn);
+                let mut book = lock(&self.txns);
+                // Aborted while it waited or while its request was on its
+                // way (after `check_not_aborted`): give the lock back.
+                if let Some((reason, _)) = book.aborted.get(&txn) {
+                    let reason = reason.clone();
+                    drop(book);
+                    self.locks.release_all(txn);
+                    return Err(TabletError::TxnAborted {
+                        tablet: self.tablet,
+                        reason,
+                    });
+                }
+                book.known.insert(txn);
                 Ok(())
             }
             Err(
