@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -143,17 +145,24 @@ async fn transactions_of_different_modes_on_one_key_stay_serializable() {
     }
 }
 
-/// Two doctors on call (`x`, `y` = 1); each, in its mode, goes off call
-/// (sets its key to 0) only if both are on call. Both read before either
-/// commits. Returns how many are on call after.
-async fn doctors(gw: &Gateway, prefix: &str, modes: [TxnMode; 2]) -> i64 {
-    let (x, y) = (format!("{prefix}/x"), format!("{prefix}/y"));
-    set(gw, &x, 1).await;
-    set(gw, &y, 1).await;
+/// What one racer of [`race`] reads, then what it writes (if anything).
+type Decide = for<'a> fn(
+    &'a mut Transaction,
+    &'a str,
+    usize,
+) -> Pin<
+    Box<dyn Future<Output = Result<Option<(String, i64)>, GatewayError>> + Send + 'a>,
+>;
+
+/// Two transactions, one in each of `modes`, each retried until it
+/// commits: `decide(txn, prefix, me)` reads and names a key and the value
+/// to write there.
+/// Both have read (or failed to) before either commits, the skew races.
+async fn race(gw: &Gateway, prefix: &str, modes: [TxnMode; 2], decide: Decide) {
     let barrier = Arc::new(Barrier::new(2));
     let mut tasks = Vec::new();
-    for (me, mode) in [(x.clone(), modes[0]), (y.clone(), modes[1])] {
-        let (gw, barrier, x, y) = (gw.clone(), barrier.clone(), x.clone(), y.clone());
+    for (me, mode) in modes.into_iter().enumerate() {
+        let (gw, barrier, prefix) = (gw.clone(), barrier.clone(), prefix.to_string());
         tasks.push(tokio::spawn(async move {
             let priority = now();
             let mut first = true;
@@ -161,27 +170,19 @@ async fn doctors(gw: &Gateway, prefix: &str, modes: [TxnMode; 2]) -> i64 {
             loop {
                 assert!(Instant::now() < deadline, "{mode}: starved");
                 let mut txn = begin(&gw, mode, priority);
-                let read_both = async {
-                    let a = int(txn.get(x.as_bytes(), false).await?);
-                    let b = int(txn.get(y.as_bytes(), false).await?);
-                    Ok::<_, GatewayError>(a + b)
-                };
-                let on_call = read_both.await;
+                let write = decide(&mut txn, &prefix, me).await;
                 if first {
-                    // Both have read (or failed to) before either commits.
                     barrier.wait().await;
                     first = false;
                 }
-                let on_call = match on_call {
-                    Ok(n) => n,
+                match write {
+                    Ok(Some((key, v))) => txn.put(key.into_bytes(), v.to_string().into_bytes()),
+                    Ok(None) => {}
                     Err(e) if e.is_retryable() => {
                         txn.rollback().await;
                         continue;
                     }
                     Err(e) => panic!("{e}"),
-                };
-                if on_call >= 2 {
-                    txn.put(me.as_bytes().to_vec(), b"0".to_vec());
                 }
                 match txn.commit().await {
                     Ok(_) => return,
@@ -194,6 +195,24 @@ async fn doctors(gw: &Gateway, prefix: &str, modes: [TxnMode; 2]) -> i64 {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+/// Two doctors on call (`x`, `y` = 1); each, in its mode, goes off call
+/// (sets its key to 0) only if both are on call. Both read before either
+/// commits. Returns how many are on call after.
+async fn doctors(gw: &Gateway, prefix: &str, modes: [TxnMode; 2]) -> i64 {
+    let (x, y) = (format!("{prefix}/x"), format!("{prefix}/y"));
+    set(gw, &x, 1).await;
+    set(gw, &y, 1).await;
+    race(gw, prefix, modes, |txn, prefix, me| {
+        Box::pin(async move {
+            let x = int(txn.get(format!("{prefix}/x").as_bytes(), false).await?);
+            let y = int(txn.get(format!("{prefix}/y").as_bytes(), false).await?);
+            let mine = if me == 0 { "x" } else { "y" };
+            Ok((x + y == 2).then(|| (format!("{prefix}/{mine}"), 0)))
+        })
+    })
+    .await;
     read(gw, &x).await + read(gw, &y).await
 }
 
@@ -451,45 +470,14 @@ async fn phantom_write_skew_is_prevented_except_under_snapshot_isolation() {
         let end = key(mode, "emp0");
         set(&gw, &format!("{prefix}1"), 1).await;
         set(&gw, &format!("{prefix}2"), 1).await;
-        let barrier = Arc::new(Barrier::new(2));
-        let mut tasks = Vec::new();
-        for me in ["3a", "3b"] {
-            let (gw, barrier) = (gw.clone(), barrier.clone());
-            let (prefix, end) = (prefix.clone(), end.clone());
-            tasks.push(tokio::spawn(async move {
-                let priority = now();
-                let mut first = true;
-                let deadline = Instant::now() + Duration::from_secs(60);
-                loop {
-                    assert!(Instant::now() < deadline, "{mode}: starved");
-                    let mut txn = begin(&gw, mode, priority);
-                    let rows = txn.scan(prefix.as_bytes(), end.as_bytes()).await;
-                    if first {
-                        barrier.wait().await;
-                        first = false;
-                    }
-                    let rows = match rows {
-                        Ok(r) => r.len(),
-                        Err(e) if e.is_retryable() => {
-                            txn.rollback().await;
-                            continue;
-                        }
-                        Err(e) => panic!("{e}"),
-                    };
-                    if rows < 3 {
-                        txn.put(format!("{prefix}{me}").into_bytes(), b"1".to_vec());
-                    }
-                    match txn.commit().await {
-                        Ok(_) => return,
-                        Err(GatewayError::Aborted(_)) => continue,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        race(&gw, &prefix, [mode, mode], |txn, prefix, me| {
+            Box::pin(async move {
+                let end = format!("{}0", prefix.trim_end_matches('/'));
+                let rows = txn.scan(prefix.as_bytes(), end.as_bytes()).await?;
+                Ok((rows.len() < 3).then(|| (format!("{prefix}3{me}"), 1)))
+            })
+        })
+        .await;
         let rows = gw
             .scan(
                 &spanlite_server::directory::KeyRange::new(
