@@ -145,7 +145,8 @@ pub(super) struct TxnBook {
     /// Took locks here in the current term.
     pub(super) known: std::collections::HashSet<TxnId>,
     /// Aborted here, with the reason, until the transaction's own abort or
-    /// commit call arrives.
+    /// commit call arrives (a fenced abort is itself noted here), or for
+    /// `ABORT_MEMORY` idle timeouts.
     pub(super) aborted: std::collections::HashMap<TxnId, (String, Instant)>,
     /// When each known transaction last asked for something here.
     pub(super) last_seen: std::collections::HashMap<TxnId, Instant>,
