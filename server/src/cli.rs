@@ -255,11 +255,17 @@ struct StartArgs {
     /// Minimum Raft election timeout (the maximum is 1.5× this).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     raft_election_timeout: Duration,
-    /// How often an idle tablet leader advances its followers' safe time
-    /// (a small Raft entry), so they can serve snapshot reads at recent
-    /// timestamps; `0s` turns it off.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-    safe_time_interval: Duration,
+    /// How often this node sends each other node the closed timestamps of
+    /// the tablets it leads (one message per node pair), so followers serve
+    /// snapshot reads at recent timestamps; `0s` turns it off.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
+    closed_ts_interval: Duration,
+    /// The smallest clock uncertainty ε this node ever reports, whatever
+    /// its time sync achieved (default 500µs). Raising it on one node
+    /// reproduces unequal clocks (e.g. `20ms`): its commits wait longer and
+    /// its timestamps reach further ahead of the others'.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500us")]
+    clock_uncertainty_floor: Duration,
     /// Fault injection (needs --enable-fault-injection): dial peer address
     /// PEER through PROXY instead, e.g. `127.0.0.1:7002=127.0.0.1:9012`; a
     /// test harness puts a proxy it controls on every link to cut it.
@@ -397,7 +403,14 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     config.max_clock_uncertainty = args.max_clock_uncertainty;
     config.time_masters = args.time_masters;
     config.fault_injection = args.enable_fault_injection;
-    config.safe_time_every = args.safe_time_interval;
+    config.closed_ts_every = args.closed_ts_interval;
+    if args.clock_uncertainty_floor >= args.max_clock_uncertainty {
+        return Err(format!(
+            "--clock-uncertainty-floor {:?} must be below --max-clock-uncertainty {:?}",
+            args.clock_uncertainty_floor, args.max_clock_uncertainty
+        ));
+    }
+    config.epsilon_floor = args.clock_uncertainty_floor;
     if !args.dial_via.is_empty() && !args.enable_fault_injection {
         return Err(
             "--dial-via is a fault-injection aid: it needs --enable-fault-injection".into(),

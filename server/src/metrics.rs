@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use spanlite_txn::AbortReason;
 
 /// A node's transaction metrics, shared by its replicas.
 #[derive(Debug)]
 pub struct TxnMetrics {
     one_phase: AtomicU64,
     two_phase: AtomicU64,
-    aborts: Mutex<BTreeMap<String, u64>>,
+    aborts: Mutex<BTreeMap<&'static str, u64>>,
     commit_wait: Mutex<Option<Histogram<u64>>>,
     lock_wait: Mutex<Option<Histogram<u64>>>,
 }
@@ -26,8 +27,8 @@ pub struct TxnMetricsSnapshot {
     pub one_phase_commits: u64,
     /// Transactions committed by two-phase commit (counted at the coordinator).
     pub two_phase_commits: u64,
-    /// Aborts by reason (first words of the reason).
-    pub aborts: BTreeMap<String, u64>,
+    /// Aborted answers by reason (`AbortReason::name`).
+    pub aborts: BTreeMap<&'static str, u64>,
     /// Commit wait, µs: count, p50, p99.
     pub commit_wait_us: (u64, u64, u64),
     /// Lock waits that had to wait, µs: count, p50, p99.
@@ -82,15 +83,13 @@ impl TxnMetrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A transaction was aborted here; `reason` is grouped by its first
-    /// three words.
-    pub fn note_abort(&self, reason: &str) {
-        let key: Vec<&str> = reason.split_whitespace().take(3).collect();
+    /// A request was answered that its transaction is aborted.
+    pub fn note_abort(&self, reason: AbortReason) {
         let mut aborts = self
             .aborts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *aborts.entry(key.join(" ")).or_default() += 1;
+        *aborts.entry(reason.name()).or_default() += 1;
     }
 
     /// Time spent in commit wait.
@@ -129,12 +128,12 @@ mod tests {
         m.note_commit(false);
         m.note_commit(true);
         m.note_commit(true);
-        m.note_abort("wounded by an older transaction");
-        m.note_abort("wounded by an older transaction");
+        m.note_abort(AbortReason::Wounded);
+        m.note_abort(AbortReason::Wounded);
         m.note_commit_wait(Duration::from_millis(10));
         let s = m.snapshot();
         assert_eq!((s.one_phase_commits, s.two_phase_commits), (1, 2));
-        assert_eq!(s.aborts.get("wounded by an"), Some(&2));
+        assert_eq!(s.aborts.get("wounded"), Some(&2));
         assert_eq!(s.commit_wait_us.0, 1);
         let p50 = s.commit_wait_us.1;
         assert!((9_900..=10_100).contains(&p50), "p50 {p50}");

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use common::{int, now, read, set, start_cluster};
 use spanlite_server::gateway::{Gateway, GatewayError, Transaction, TxnMode};
 use spanlite_storage::mvcc::TxnId;
+use spanlite_txn::AbortReason;
 use spanlite_truetime::Timestamp;
 use tokio::sync::Barrier;
 
@@ -58,7 +59,7 @@ async fn increment(gw: Gateway, mode: TxnMode, counter: String, times: usize) ->
             );
             match txn.commit().await {
                 Ok(_) => break,
-                Err(GatewayError::Aborted(_)) => {
+                Err(GatewayError::Aborted { .. }) => {
                     aborts += 1;
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
@@ -186,7 +187,7 @@ async fn race(gw: &Gateway, prefix: &str, modes: [TxnMode; 2], decide: Decide) {
                 }
                 match txn.commit().await {
                     Ok(_) => return,
-                    Err(GatewayError::Aborted(_)) => continue,
+                    Err(GatewayError::Aborted { .. }) => continue,
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -251,8 +252,8 @@ async fn a_failed_validation_says_so_and_nothing_is_written() {
         set(&gw, &a, 2).await;
         txn.put(b.clone().into_bytes(), b"9".to_vec());
         match txn.commit().await {
-            Err(GatewayError::Aborted(reason)) => {
-                assert!(reason.contains("validation"), "{mode}: {reason}")
+            Err(GatewayError::Aborted { reason, message }) => {
+                assert_eq!(reason, AbortReason::ReadChanged, "{mode}: {message}")
             }
             other => panic!("{mode}: a stale read committed: {other:?}"),
         }
@@ -272,8 +273,8 @@ async fn a_failed_validation_says_so_and_nothing_is_written() {
         set(&gw, &c, 5).await;
         txn.put(c.clone().into_bytes(), b"6".to_vec());
         match txn.commit().await {
-            Err(GatewayError::Aborted(reason)) => {
-                assert!(reason.contains("write-write"), "{mode}: {reason}")
+            Err(GatewayError::Aborted { reason, message }) => {
+                assert_eq!(reason, AbortReason::WriteConflict, "{mode}: {message}")
             }
             other => panic!("{mode}: lost the first committer's write: {other:?}"),
         }
@@ -348,7 +349,7 @@ async fn read_skew_never_commits_in_any_mode() {
                         match r {
                             Ok(()) => match t.commit().await {
                                 Ok(_) => break,
-                                Err(GatewayError::Aborted(_)) => continue,
+                                Err(GatewayError::Aborted { .. }) => continue,
                                 Err(e) => panic!("{e}"),
                             },
                             Err(e) if e.is_retryable() => t.rollback().await,
@@ -383,7 +384,7 @@ async fn read_skew_never_commits_in_any_mode() {
                             assert_eq!(sum, 100, "{mode}: committed a read skew");
                             committed += 1;
                         }
-                        Err(GatewayError::Aborted(_)) => aborted += 1,
+                        Err(GatewayError::Aborted { .. }) => aborted += 1,
                         Err(e) => panic!("{e}"),
                     }
                 }
@@ -441,12 +442,12 @@ async fn a_snapshot_reader_commits_at_its_snapshot_after_later_writes() {
                     "{mode}: committed at {at}, not before {written}"
                 );
             }
-            Err(GatewayError::Aborted(reason)) => {
+            Err(GatewayError::Aborted { reason, message }) => {
                 assert!(
                     !commits,
-                    "{mode} (for update: {for_update}) aborted: {reason}"
+                    "{mode} (for update: {for_update}) aborted: {message}"
                 );
-                assert!(reason.contains("validation"), "{reason}");
+                assert_eq!(reason, AbortReason::ReadChanged, "{message}");
             }
             Err(e) => panic!("{mode}: {e}"),
         }

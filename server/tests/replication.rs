@@ -74,7 +74,7 @@ async fn partitioned_leader_stops_serving_when_its_lease_expires() {
     cluster.put(TABLET, &k, &v, WAIT).await;
     let old = cluster.leader(TABLET, WAIT).await;
     let replica = cluster.nodes[old].replica(TABLET).unwrap();
-    assert_eq!(replica.get(&k).unwrap(), Some(v.clone()));
+    assert_eq!(replica.get(&k).await.unwrap(), Some(v.clone()));
 
     cluster.isolate(old);
     let cut = Instant::now();
@@ -108,7 +108,7 @@ async fn partitioned_leader_stops_serving_when_its_lease_expires() {
         stopped_after <= lease + timing.heartbeat * 4,
         "stopped serving {stopped_after:?} after the cut; lease is {lease:?}"
     );
-    match replica.get(&k) {
+    match replica.get(&k).await {
         Err(TabletError::NotLeader { .. }) => {}
         other => panic!("a leaseless leader served a read: {other:?}"),
     }
@@ -182,7 +182,7 @@ async fn wiped_replica_re_added_gets_a_snapshot() {
     // the leader's purged prefix, so it must be sent a snapshot.
     let fresh = cluster.nodes[victim]
         .store()
-        .create_replica(TABLET, tablet_range(TABLET))
+        .create_replica(TABLET, tablet_range(TABLET), 0)
         .await
         .unwrap();
     assert_eq!(

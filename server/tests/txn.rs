@@ -13,6 +13,7 @@ use spanlite_server::directory::FIRST_DATA_TABLET;
 use spanlite_server::gateway::{Gateway, GatewayError, Transaction};
 use spanlite_server::raft::Mutation;
 use spanlite_storage::mvcc::TxnId;
+use spanlite_txn::AbortReason;
 use spanlite_truetime::Timestamp;
 use tokio::sync::Barrier;
 
@@ -55,7 +56,7 @@ async fn anomaly_lost_update_is_prevented() {
                     txn.put(b"counter".to_vec(), (v + 1).to_string().into_bytes());
                     match txn.commit().await {
                         Ok(_) => break,
-                        Err(e @ GatewayError::Aborted(_)) => {
+                        Err(e @ GatewayError::Aborted { .. }) => {
                             assert!(Instant::now() < deadline, "starved: {e}");
                             aborts.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -120,7 +121,7 @@ async fn anomaly_write_skew_is_prevented() {
                 }
                 match txn.commit().await {
                     Ok(_) => return,
-                    Err(GatewayError::Aborted(_)) => continue,
+                    Err(GatewayError::Aborted { .. }) => continue,
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -185,7 +186,7 @@ fn spawn_transfers(gw: Gateway, n: usize) -> tokio::task::JoinHandle<()> {
                 match r {
                     Ok(()) => match t.commit().await {
                         Ok(_) => break,
-                        Err(GatewayError::Aborted(_)) => continue,
+                        Err(GatewayError::Aborted { .. }) => continue,
                         Err(e) => panic!("{e}"),
                     },
                     Err(e) if e.is_retryable() => t.rollback().await,
@@ -309,11 +310,14 @@ async fn locks_of_a_vanished_client_are_released_when_it_goes_idle() {
             Ok(_) => break,
             // Not by waiting out its whole lock wait (5 s): the idle
             // timeout must free the lock first.
-            Err(GatewayError::Aborted(reason)) if reason.contains("lock wait timed out") => {
-                panic!("the vanished client's lock was never released: {reason}")
+            Err(GatewayError::Aborted {
+                reason: AbortReason::LockTimeout,
+                message,
+            }) => {
+                panic!("the vanished client's lock was never released: {message}")
             }
             // E.g. a leader change under load; a client retries.
-            Err(GatewayError::Aborted(_)) => continue,
+            Err(GatewayError::Aborted { .. }) => continue,
             Err(e) => panic!("{e}"),
         }
     }
@@ -339,7 +343,7 @@ async fn a_read_arriving_after_its_fenced_abort_is_refused() {
         .await;
     let mut late = gw.begin(id, priority);
     match late.get(b"fenced", true).await {
-        Err(e @ GatewayError::Aborted(_)) => {
+        Err(e @ GatewayError::Aborted { .. }) => {
             assert!(e.to_string().contains("rolled back by its client"), "{e}")
         }
         other => panic!("a read after its transaction's abort: {other:?}"),
@@ -478,17 +482,18 @@ async fn a_follower_serves_snapshot_reads_with_the_leader_and_quorum_gone() {
         })
         .await
         .unwrap();
-    // The survivor must have applied the writes; which node leads does not
-    // matter, since two of three nodes go away and no leader remains.
+    // The survivor's safe time (its leader's closed timestamps) must cover
+    // the writes; which node leads does not matter, since two of three
+    // nodes go away and no leader remains.
     let survivor = nodes.pop().unwrap();
     let replica = survivor
         .context
         .store
         .replica(FIRST_DATA_TABLET)
         .expect("every node hosts the data tablet");
-    common::wait_for(Duration::from_secs(20), "the survivor applies t2", || {
+    common::wait_for(Duration::from_secs(20), "the survivor's safe time to pass t2", || {
         let r = replica.clone();
-        async move { (r.applied().max_ts >= t2).then_some(()) }
+        async move { (r.follower_safe_time() >= t2).then_some(()) }
     })
     .await;
     for n in nodes {
@@ -510,7 +515,10 @@ async fn a_follower_serves_snapshot_reads_with_the_leader_and_quorum_gone() {
     let refused = replica
         .snapshot_read(
             vec![b"f/k".to_vec()],
-            Some(later),
+            spanlite_server::tablet::ReadAt {
+                ts: Some(later),
+                single_tablet: false,
+            },
             true,
             Duration::from_millis(200),
         )
@@ -565,7 +573,7 @@ async fn a_leadership_change_between_reads_aborts_the_transaction() {
     // The first transaction's next read here must abort it...
     let second = txn.get(b"b", false).await;
     assert!(
-        matches!(second, Err(GatewayError::Aborted(_))),
+        matches!(second, Err(GatewayError::Aborted { .. })),
         "a read after the leadership change was served: {second:?}"
     );
     txn.rollback().await;

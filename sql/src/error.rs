@@ -58,6 +58,9 @@ codes! {
     not_supported = "0A000";
     /// 40001: the transaction was aborted by a conflict; retry it.
     serialization_failure = "40001";
+    /// 40003: a commit was sent and its outcome is unknown (statement
+    /// completion unknown): find out before retrying.
+    statement_completion_unknown = "40003";
     /// 25006: a write in a read-only transaction.
     read_only = "25006";
     /// 57014: the client cancelled the statement.

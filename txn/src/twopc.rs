@@ -27,10 +27,8 @@ use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
 
+use crate::Mutation;
 use crate::lock::{LockMode, LockTarget};
-
-/// One buffered write: the key and its new value (`None`: delete).
-pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
 /// The outcome of a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +60,7 @@ pub struct Prepared {
     /// The tablet whose log holds (or will hold) the decision.
     pub coordinator: TabletId,
     /// The writes, kept as intents until resolved.
-    pub writes: Vec<Write>,
+    pub writes: Vec<Mutation>,
     /// Every lock the transaction held here at prepare (its read locks
     /// too): a new leader takes them again, so 2PL holds to the end.
     pub locks: Vec<(LockTarget, LockMode)>,
@@ -85,8 +83,9 @@ pub enum PrepareOutcome {
     /// Already prepared (a duplicate request): this is the first timestamp,
     /// nothing to write.
     AlreadyPrepared(Timestamp),
-    /// Voted no, with the reason; nothing recorded.
-    Refused(String),
+    /// Voted no: this other prepared transaction has an intent on one of
+    /// the keys; nothing recorded.
+    Refused(TxnId),
 }
 
 /// What the coordinator tablet answers a participant in doubt.
@@ -137,11 +136,9 @@ impl TxnRecords {
         for (other, p) in &self.prepared {
             if p.writes
                 .iter()
-                .any(|(k, _)| record.writes.iter().any(|(mine, _)| mine == k))
+                .any(|theirs| record.writes.iter().any(|mine| mine.key() == theirs.key()))
             {
-                return PrepareOutcome::Refused(format!(
-                    "{other} holds an intent on a key it writes"
-                ));
+                return PrepareOutcome::Refused(*other);
             }
         }
         let ts = record.prepare_ts;
@@ -190,11 +187,7 @@ impl TxnRecords {
     /// The answer to a participant asking about `txn`; `deciding`: this
     /// tablet's leader is deciding it right now.
     pub fn status(&self, txn: TxnId, deciding: bool) -> StatusAnswer {
-        match self.decided.get(&txn) {
-            Some(d) => StatusAnswer::Known(d.decision),
-            None if deciding => StatusAnswer::Pending,
-            None => StatusAnswer::RecordAbort,
-        }
+        status_answer(self.decided.get(&txn).map(|d| d.decision), deciding)
     }
 
     /// The prepare record of `txn`.
@@ -224,17 +217,15 @@ impl TxnRecords {
     }
 }
 
-/// The commit timestamp a coordinator picks (DESIGN.md §6): at least every
-/// prepare timestamp, above `TT.now().latest` at the commit request and
-/// above the last timestamp it assigned. `None`: the timestamp space is
-/// exhausted.
-pub fn commit_timestamp(
-    prepare_ts: impl IntoIterator<Item = Timestamp>,
-    now_latest: Timestamp,
-    last_assigned: Timestamp,
-) -> Option<Timestamp> {
-    let floor = now_latest.max(last_assigned).next()?;
-    Some(prepare_ts.into_iter().fold(floor, Timestamp::max))
+/// What a coordinator answers a participant in doubt: the decision
+/// `recorded` in its log; else wait if it is `deciding` right now; else
+/// record an abort (presumed abort).
+pub fn status_answer(recorded: Option<Decision>, deciding: bool) -> StatusAnswer {
+    match recorded {
+        Some(d) => StatusAnswer::Known(d),
+        None if deciding => StatusAnswer::Pending,
+        None => StatusAnswer::RecordAbort,
+    }
 }
 
 #[cfg(test)]

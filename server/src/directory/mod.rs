@@ -7,11 +7,10 @@
 
 mod cache;
 mod descriptor;
-mod range;
 
 pub use cache::RouteCache;
 pub use descriptor::{
     FIRST_DATA_TABLET, META_TABLET, TabletDescriptor, USER_KEYS_START, descriptor_key,
     descriptor_keys, is_system_key, node_id_of, node_key, node_keys,
 };
-pub use range::KeyRange;
+pub use spanlite_txn::KeyRange;

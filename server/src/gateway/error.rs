@@ -1,5 +1,6 @@
 //! Errors a gateway reports to its client.
 
+use spanlite_txn::AbortReason;
 use thiserror::Error;
 
 /// Why a gateway request failed.
@@ -16,54 +17,38 @@ pub enum GatewayError {
     /// no quorum, nodes down); retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
-    /// The transaction was aborted (wounded, lock timeout, leader change);
-    /// retry the whole transaction.
-    #[error("transaction aborted: {0}")]
-    Aborted(String),
+    /// The transaction was aborted; retry the whole transaction.
+    #[error("transaction aborted: {message}")]
+    Aborted {
+        /// Why, as every layer acts on it.
+        reason: AbortReason,
+        /// What happened, for people.
+        message: String,
+    },
+    /// A commit was sent and its outcome is unknown (it may have taken
+    /// effect): find out before retrying. SQLSTATE 40003.
+    #[error("commit outcome unknown: {0}")]
+    Ambiguous(String),
     /// A replica failed in a way retrying will not fix.
     #[error("tablet error: {0}")]
     Failed(String),
 }
 
-/// Why a transaction was aborted, for callers that react differently.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AbortReason {
-    /// An older transaction wounded it (wound-wait).
-    Wounded,
-    /// A lock wait passed its deadline.
-    LockTimeout,
-    /// A participant voted no or could not prepare.
-    PrepareFailed,
-    /// The leader holding its locks changed.
-    LeaderChanged,
-    /// Its client was silent too long.
-    Idle,
-    /// Anything else (e.g. presumed abort after a coordinator failure).
-    Other,
-}
-
 impl GatewayError {
+    /// An abort for `reason`, with what happened.
+    pub fn aborted(reason: AbortReason, message: impl Into<String>) -> Self {
+        GatewayError::Aborted {
+            reason,
+            message: message.into(),
+        }
+    }
+
     /// Why the transaction was aborted, for `Aborted` errors.
     pub fn abort_reason(&self) -> Option<AbortReason> {
-        let GatewayError::Aborted(reason) = self else {
-            return None;
-        };
-        let r = reason.as_str();
-        Some(
-            if r.contains("prepare failed") || r.contains("prepare refused") {
-                AbortReason::PrepareFailed
-            } else if r.contains("wounded") {
-                AbortReason::Wounded
-            } else if r.contains("timed out") || r.contains("deadline") {
-                AbortReason::LockTimeout
-            } else if r.contains("leader") {
-                AbortReason::LeaderChanged
-            } else if r.contains("idle") {
-                AbortReason::Idle
-            } else {
-                AbortReason::Other
-            },
-        )
+        match self {
+            GatewayError::Aborted { reason, .. } => Some(*reason),
+            _ => None,
+        }
     }
 
     /// True when retrying the same request later may succeed.
@@ -72,7 +57,7 @@ impl GatewayError {
             self,
             GatewayError::Unavailable(_)
                 | GatewayError::NotInitialized(_)
-                | GatewayError::Aborted(_)
+                | GatewayError::Aborted { .. }
         )
     }
 }

@@ -17,6 +17,6 @@ mod peers;
 mod route;
 mod txn;
 
-pub use error::{AbortReason, GatewayError};
+pub use error::GatewayError;
 pub use route::{Gateway, GatewayConfig};
-pub use txn::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions};
+pub use txn::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions, jitter};

@@ -3,20 +3,20 @@
 //! for an outcome, and telling a participant one.
 
 use std::future::Future;
-use std::pin::Pin;
 
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
 use spanlite_proto::tablet::{AbortRequest, CommitRequest, TxnMeta, TxnOutcome, TxnStatusRequest};
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
+use spanlite_txn::AbortReason;
+use spanlite_txn::peers::{PeerError, PeerFuture, TxnPeers};
 use spanlite_txn::twopc::Decision;
 use tonic::transport::Channel;
 
 use super::route::WireResult;
 use super::{Gateway, GatewayError};
 use crate::directory::TabletDescriptor;
-use crate::tablet::TxnPeers;
 
 /// The wire form of a transaction id.
 pub(super) fn wire_txn_id(txn: TxnId) -> common::TxnId {
@@ -32,6 +32,7 @@ fn tablet_moved(tablet: TabletId) -> common::TabletError {
         kind: Some(Kind::TxnAborted(common::TxnAborted {
             txn_id: None,
             reason: format!("tablet {tablet} split or moved during the transaction"),
+            code: crate::service::abort_reason_to_wire(AbortReason::TabletMoved) as i32,
         })),
     }
 }
@@ -132,12 +133,15 @@ impl Gateway {
                         };
                         client.commit(req).await?.into_inner().error
                     }
+                    // Fenced: a prepare still waiting there for a lock is
+                    // refused when it is granted, rather than preparing an
+                    // orphan (`spanlite_txn::actions::resolve`).
                     Decision::Abort => {
                         let req = AbortRequest {
                             tablet_id: d.id,
                             txn_id: Some(id),
                             reason: "aborted".to_string(),
-                            fence: false,
+                            fence: true,
                         };
                         client.abort(req).await?.into_inner().error
                     }
@@ -154,32 +158,23 @@ impl Gateway {
 }
 
 impl TxnPeers for Gateway {
-    fn status(
-        &self,
-        coordinator: TabletId,
-        txn: TxnId,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<Decision>, String>> + Send>> {
+    fn status(&self, coordinator: TabletId, txn: TxnId) -> PeerFuture<Option<Decision>> {
         let gateway = self.clone();
         Box::pin(async move {
             gateway
                 .status_of(coordinator, txn)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| PeerError(e.to_string()))
         })
     }
 
-    fn resolve(
-        &self,
-        participant: TabletId,
-        txn: TxnId,
-        decision: Decision,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+    fn resolve(&self, participant: TabletId, txn: TxnId, decision: Decision) -> PeerFuture<()> {
         let gateway = self.clone();
         Box::pin(async move {
             gateway
                 .resolve_at(participant, txn, decision)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| PeerError(e.to_string()))
         })
     }
 }

@@ -194,7 +194,13 @@ impl Gateway {
                         Some(Kind::ClockUnsynchronized(c)) => {
                             last = format!("node {node}: clock unsynchronized: {}", c.message);
                         }
-                        Some(Kind::TxnAborted(a)) => return Err(GatewayError::Aborted(a.reason)),
+                        Some(Kind::TxnAborted(a)) => {
+                            return Err(GatewayError::aborted(
+                                crate::service::abort_reason_from_wire(a.code),
+                                a.reason,
+                            ));
+                        }
+                        Some(Kind::Ambiguous(a)) => return Err(GatewayError::Ambiguous(a.message)),
                         Some(Kind::Internal(i)) => return Err(GatewayError::Failed(i.message)),
                         None => last = format!("node {node}: empty error"),
                     },

@@ -25,6 +25,8 @@ use spanlite_proto::tablet::{
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
+use spanlite_txn::AbortReason;
+use spanlite_txn::retry::Retry;
 use spanlite_txn::twopc::Decision;
 
 use super::route::ScanKind;
@@ -50,6 +52,14 @@ pub struct Transaction {
     spans: BTreeMap<TabletId, BTreeMap<SpanKey, Timestamp>>,
 }
 
+/// One tablet's share of a two-phase commit.
+#[derive(Clone, Debug)]
+struct Share {
+    writes: Vec<WireMutation>,
+    has_reads: bool,
+    reads: Vec<spanlite_proto::tablet::ReadSpan>,
+}
+
 /// A read span's start, end and whether it is a point read.
 type SpanKey = (Vec<u8>, Vec<u8>, bool);
 
@@ -60,6 +70,12 @@ const IN_FLIGHT: u8 = 1;
 fn internal(message: String) -> common::TabletError {
     common::TabletError {
         kind: Some(Kind::Internal(common::Internal { message })),
+    }
+}
+
+fn ambiguous(message: String) -> common::TabletError {
+    common::TabletError {
+        kind: Some(Kind::Ambiguous(common::Ambiguous { message })),
     }
 }
 
@@ -79,11 +95,35 @@ fn never_sent(status: &tonic::Status) -> bool {
     text.contains("connect")
 }
 
+/// Whether a commit request may have reached a leader (see [`once_only`]).
+#[derive(Clone, Debug, Default)]
+struct Sent(Arc<AtomicU8>);
+
+impl Sent {
+    /// True when a commit attempt got no answer: it may have committed.
+    fn maybe(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == IN_FLIGHT
+    }
+
+    /// A failed commit call as the client must see it: if an attempt may
+    /// have committed, the outcome is unknown (never "unavailable", which
+    /// invites a retry that could apply the transaction twice).
+    fn outcome<T>(&self, result: Result<T, GatewayError>) -> Result<T, GatewayError> {
+        match result {
+            Err(GatewayError::Unavailable(m)) if self.maybe() => Err(GatewayError::Ambiguous(
+                format!("the commit was sent and no answer came: {m}"),
+            )),
+            other => other,
+        }
+    }
+}
+
 /// A commit call for [`Gateway::call`] that sends `make(descriptor)` at
 /// most once unless refused before anything was proposed (not the leader,
 /// wrong tablet): an attempt that got no answer may have committed, and
 /// sending again could apply the transaction twice.
 fn once_only(
+    sent: &Sent,
     make: impl Fn(&crate::directory::TabletDescriptor) -> CommitRequest,
 ) -> impl FnMut(
     spanlite_proto::tablet::tablet_service_client::TabletServiceClient<tonic::transport::Channel>,
@@ -91,14 +131,14 @@ fn once_only(
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = super::route::WireResult<Timestamp>> + Send>,
 > {
-    let state = Arc::new(AtomicU8::new(NOT_SENT));
+    let state = sent.0.clone();
     move |mut client, d| {
         let req = make(&d);
         let state = state.clone();
         Box::pin(async move {
             if state.swap(IN_FLIGHT, Ordering::SeqCst) == IN_FLIGHT {
-                return Ok(Err(internal(
-                    "commit outcome unknown: an earlier attempt got no answer".to_string(),
+                return Ok(Err(ambiguous(
+                    "an earlier attempt got no answer".to_string(),
                 )));
             }
             let resp = match client.commit(req).await {
@@ -368,7 +408,7 @@ impl Transaction {
     /// it commits at its snapshot without validation (see `read_only_at`).
     ///
     /// Errors: `Aborted` (retry the transaction; it was rolled back),
-    /// `Failed` when the outcome is unknown (not retried automatically).
+    /// `Ambiguous` when the outcome is unknown (not retried automatically).
     pub async fn commit(self) -> Result<Timestamp, GatewayError> {
         if let Some(ts) = self.read_only_at() {
             self.rollback().await;
@@ -398,7 +438,8 @@ impl Transaction {
         let meta = self.meta();
         let read_tablets = self.read_tablets.clone();
         let reads = self.spans_on(tablet);
-        let commit = once_only(move |d| CommitRequest {
+        let sent = Sent::default();
+        let commit = once_only(&sent, move |d| CommitRequest {
             tablet_id: d.id,
             generation: d.generation,
             txn: Some(meta.clone()),
@@ -409,10 +450,11 @@ impl Transaction {
         });
         // Routed by key while a write says where (the tablet may have moved
         // and split: the key finds its new home), by tablet id otherwise.
-        let (ts, _) = match self.writes.keys().next() {
-            Some(first) => self.gateway.call(first, commit).await?,
-            None => self.gateway.call_tablet(tablet, commit).await?,
+        let called = match self.writes.keys().next() {
+            Some(first) => self.gateway.call(first, commit).await,
+            None => self.gateway.call_tablet(tablet, commit).await,
         };
+        let (ts, _) = sent.outcome(called)?;
         Ok(ts)
     }
 
@@ -441,8 +483,18 @@ impl Transaction {
         (self.spans.is_empty() || one_snapshot).then(|| self.snapshot.unwrap_or(Timestamp::MIN))
     }
 
-    /// Two-phase commit: prepares every tablet but the coordinator (the
-    /// first one written) in parallel, then asks the coordinator to decide.
+    /// Two-phase commit (DESIGN.md §6):
+    ///
+    /// 1. the lock phase on every tablet, the coordinator (the first one
+    ///    written) included, in parallel: locks taken and reads validated,
+    ///    nothing prepared, the transaction still woundable;
+    /// 2. every tablet but the coordinator prepares, in parallel (their
+    ///    locks are held: a prepared transaction never waits for a lock,
+    ///    so wound-wait stays deadlock-free);
+    /// 3. the coordinator decides, commit-waits, answers, and tells the
+    ///    participants after.
+    ///
+    /// Any failure before the decision aborts every tablet (fenced).
     async fn commit_two_phase(
         self,
         mut by_tablet: BTreeMap<TabletId, Vec<WireMutation>>,
@@ -455,31 +507,100 @@ impl Transaction {
                 "two-phase commit without participants".to_string(),
             ));
         };
-        let coordinator_writes = by_tablet.remove(&coordinator).unwrap_or_default();
-        let participants: Vec<TabletId> = tablets
+        let mut meta = self.meta();
+        meta.coordinator_tablet_id = coordinator;
+        let share = |t: TabletId, by_tablet: &BTreeMap<TabletId, Vec<WireMutation>>| Share {
+            writes: by_tablet.get(&t).cloned().unwrap_or_default(),
+            has_reads: self.read_tablets.contains(&t),
+            reads: self.spans_on(t),
+        };
+        let locked = self
+            .each_tablet(&tablets, &meta, &by_tablet, share, true)
+            .await;
+        if let Err((p, e)) = locked {
+            return Err(self.abandon_two_phase(&tablets, p, e).await);
+        }
+        let participants: BTreeSet<TabletId> = tablets
             .iter()
             .copied()
             .filter(|t| *t != coordinator)
             .collect();
-        let mut meta = self.meta();
-        meta.coordinator_tablet_id = coordinator;
-        let mut prepares = tokio::task::JoinSet::new();
-        for &p in &participants {
+        let votes = match self
+            .each_tablet(&participants, &meta, &by_tablet, share, false)
+            .await
+        {
+            Ok(votes) => votes,
+            Err((p, e)) => return Err(self.abandon_two_phase(&tablets, p, e).await),
+        };
+        let votes: Vec<PreparedParticipant> = votes
+            .into_iter()
+            .map(|(tablet_id, ts)| PreparedParticipant {
+                tablet_id,
+                prepare_ts: Some(common::Timestamp {
+                    nanos: ts.as_nanos(),
+                }),
+            })
+            .collect();
+        let coordinator_writes = by_tablet.remove(&coordinator).unwrap_or_default();
+        let has_reads = self.read_tablets.contains(&coordinator);
+        let reads = self.spans_on(coordinator);
+        let sent = Sent::default();
+        let decided = self
+            .gateway
+            .call_tablet(
+                coordinator,
+                once_only(&sent, move |d| CommitRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    txn: Some(meta.clone()),
+                    writes: coordinator_writes.clone(),
+                    participants: votes.clone(),
+                    has_reads,
+                    reads: reads.clone(),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        match sent.outcome(decided) {
+            Ok((ts, _)) => Ok(ts),
+            Err(e) if !sent.maybe() || e.abort_reason().is_some() => {
+                // Nothing was decided: presumed abort.
+                self.abort_all(tablets.iter().copied()).await;
+                Err(e)
+            }
+            // The outcome may be unknown: the participants learn it from
+            // the coordinator tablet (termination protocol).
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends the lock phase (`lock_only`) or the prepare of this
+    /// transaction to each of `tablets` in parallel; their prepare
+    /// timestamps, or the first failure.
+    async fn each_tablet(
+        &self,
+        tablets: &BTreeSet<TabletId>,
+        meta: &TxnMeta,
+        by_tablet: &BTreeMap<TabletId, Vec<WireMutation>>,
+        share: impl Fn(TabletId, &BTreeMap<TabletId, Vec<WireMutation>>) -> Share,
+        lock_only: bool,
+    ) -> Result<Vec<(TabletId, Timestamp)>, (TabletId, GatewayError)> {
+        let mut calls = tokio::task::JoinSet::new();
+        for &t in tablets {
             let gateway = self.gateway.clone();
-            let writes = by_tablet.remove(&p).unwrap_or_default();
             let meta = meta.clone();
-            let has_reads = self.read_tablets.contains(&p);
-            let reads = self.spans_on(p);
-            prepares.spawn(async move {
+            let share = share(t, by_tablet);
+            calls.spawn(async move {
                 let voted = gateway
-                    .call_tablet(p, |mut client, d| {
+                    .call_tablet(t, |mut client, d| {
                         let req = PrepareRequest {
                             tablet_id: d.id,
                             generation: d.generation,
                             txn: Some(meta.clone()),
-                            writes: writes.clone(),
-                            has_reads,
-                            reads: reads.clone(),
+                            writes: share.writes.clone(),
+                            has_reads: share.has_reads,
+                            reads: share.reads.clone(),
+                            lock_only,
                         };
                         async move {
                             let resp = client.prepare(req).await?.into_inner();
@@ -495,68 +616,48 @@ impl Transaction {
                         }
                     })
                     .await;
-                (p, voted.map(|(ts, _)| ts))
+                (t, voted.map(|(ts, _)| ts))
             });
         }
-        let mut votes = Vec::new();
+        let mut out = Vec::new();
         let mut failure = None;
-        while let Some(joined) = prepares.join_next().await {
+        while let Some(joined) = calls.join_next().await {
             match joined {
-                Ok((p, Ok(ts))) => votes.push(PreparedParticipant {
-                    tablet_id: p,
-                    prepare_ts: Some(common::Timestamp {
-                        nanos: ts.as_nanos(),
-                    }),
-                }),
-                Ok((p, Err(e))) => {
-                    failure.get_or_insert((p, e));
+                Ok((t, Ok(ts))) => out.push((t, ts)),
+                Ok((t, Err(e))) => {
+                    failure.get_or_insert((t, e));
                 }
                 Err(e) => {
                     failure.get_or_insert((0, GatewayError::Failed(e.to_string())));
                 }
             }
         }
-        if let Some((p, e)) = failure {
-            // Presumed abort: nothing was decided, so every participant
-            // (and the coordinator's read locks) can just be aborted.
-            self.abort_all(tablets.iter().copied()).await;
-            return Err(match e {
-                GatewayError::Aborted(r) => {
-                    GatewayError::Aborted(format!("prepare failed on tablet {p}: {r}"))
-                }
-                GatewayError::Unavailable(r) => {
-                    GatewayError::Aborted(format!("prepare failed on tablet {p}: {r}"))
-                }
-                other => other,
-            });
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(out),
         }
-        let has_reads = self.read_tablets.contains(&coordinator);
-        let reads = self.spans_on(coordinator);
-        let decided = self
-            .gateway
-            .call_tablet(
-                coordinator,
-                once_only(move |d| CommitRequest {
-                    tablet_id: d.id,
-                    generation: d.generation,
-                    txn: Some(meta.clone()),
-                    writes: coordinator_writes.clone(),
-                    participants: votes.clone(),
-                    has_reads,
-                    reads: reads.clone(),
-                    ..Default::default()
-                }),
-            )
-            .await;
-        match decided {
-            Ok((ts, _)) => Ok(ts),
-            Err(GatewayError::Aborted(r)) => {
-                self.abort_all(participants.iter().copied()).await;
-                Err(GatewayError::Aborted(r))
-            }
-            // The outcome may be unknown: the participants learn it from
-            // the coordinator tablet (termination protocol).
-            Err(e) => Err(e),
+    }
+
+    /// A 2PC that failed before its decision: every tablet aborts it
+    /// (presumed abort: nothing was decided), and the client hears an
+    /// abort it may retry.
+    async fn abandon_two_phase(
+        &self,
+        tablets: &BTreeSet<TabletId>,
+        failed: TabletId,
+        e: GatewayError,
+    ) -> GatewayError {
+        self.abort_all(tablets.iter().copied()).await;
+        match e {
+            GatewayError::Aborted { reason, message } => GatewayError::aborted(
+                reason,
+                format!("prepare failed on tablet {failed}: {message}"),
+            ),
+            GatewayError::Unavailable(m) => GatewayError::aborted(
+                AbortReason::PrepareFailed,
+                format!("prepare failed on tablet {failed}: {m}"),
+            ),
+            other => other,
         }
     }
 
@@ -913,14 +1014,28 @@ fn priority_now() -> Timestamp {
 /// How long [`Gateway::run_txn`] keeps retrying.
 const RUN_TXN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Jitter for retry pauses, from the clock's low bits: retries of
+/// clashing transactions spread out.
+pub fn jitter() -> u32 {
+    priority_now().as_nanos() as u32 % 1000
+}
+
 impl Gateway {
+    /// Retries of a transaction beginning now: every attempt keeps this
+    /// first attempt's priority (`spanlite_txn::retry`).
+    pub fn retry(&self) -> Retry {
+        Retry::new(priority_now(), RUN_TXN_DEADLINE)
+    }
+
     /// Starts a transaction as `options` say; read-write transactions get a
     /// fresh id and their begin time as priority.
     pub fn begin_with(&self, options: &TxnOptions) -> Result<Txn, GatewayError> {
         self.begin_at_priority(options, priority_now())
     }
 
-    fn begin_at_priority(
+    /// Starts a transaction as `options` say at wound-wait `priority` (a
+    /// retried transaction's first attempt's, see [`Gateway::retry`]).
+    pub fn begin_at_priority(
         &self,
         options: &TxnOptions,
         priority: Timestamp,
@@ -976,11 +1091,10 @@ impl Gateway {
             Box<dyn std::future::Future<Output = Result<T, GatewayError>> + Send + 't>,
         >,
     {
-        let priority = priority_now();
+        let mut retry = self.retry();
         let start = std::time::Instant::now();
-        let mut backoff = std::time::Duration::from_millis(2);
         loop {
-            let mut txn = self.begin_at_priority(options, priority)?;
+            let mut txn = self.begin_at_priority(options, retry.priority())?;
             let outcome = match body(&mut txn).await {
                 Ok(v) => txn.commit().await.map(|ts| (v, ts)),
                 Err(e) => {
@@ -989,14 +1103,10 @@ impl Gateway {
                 }
             };
             match outcome {
-                Err(e) if e.is_retryable() && start.elapsed() + backoff < RUN_TXN_DEADLINE => {
-                    // Jitter from the clock's low bits: retries of clashing
-                    // transactions spread out.
-                    let jitter = u64::from(priority_now().as_nanos() as u32 % 1000);
-                    let pause = backoff + backoff * u32::try_from(jitter).unwrap_or(0) / 1000;
-                    tokio::time::sleep(pause).await;
-                    backoff = (backoff * 2).min(std::time::Duration::from_millis(500));
-                }
+                Err(e) if e.is_retryable() => match retry.next(start.elapsed(), jitter()) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => return Err(e),
+                },
                 other => return other,
             }
         }

@@ -1,6 +1,7 @@
 //! The node: identity, storage and hosted replicas ([`Store`]), the running
 //! process ([`start`]).
 
+mod closed;
 mod cluster;
 mod identity;
 mod server;

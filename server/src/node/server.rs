@@ -66,9 +66,9 @@ pub struct NodeConfig {
     /// Unprepared transactions silent this long are aborted; prepared ones
     /// undecided this long ask their coordinator.
     pub txn_idle_timeout: Duration,
-    /// An idle leader advances its followers' safe time this often (zero:
+    /// Leaders send their followers closed timestamps this often (zero:
     /// never).
-    pub safe_time_every: Duration,
+    pub closed_ts_every: Duration,
     /// Fault injection: reach peer addresses through these proxies
     /// (`peer → proxy`); see `RaftTransportConfig::dial_via`.
     pub dial_via: std::collections::HashMap<String, String>,
@@ -99,7 +99,7 @@ impl NodeConfig {
             sync_interval: Duration::from_secs(2),
             checkpoint_interval: Duration::from_secs(60),
             txn_idle_timeout: Duration::from_secs(10),
-            safe_time_every: Duration::from_secs(5),
+            closed_ts_every: Duration::from_millis(200),
             dial_via: std::collections::HashMap::new(),
             pg_listen: None,
             pg_auth: crate::pgwire::Auth::Trust,
@@ -250,7 +250,7 @@ async fn start_inner(
     let mut store_config = StoreConfig::new(config.node_id, config.data_dir.clone());
     store_config.timing = config.timing;
     store_config.txn_idle_timeout = config.txn_idle_timeout;
-    store_config.safe_time_every = config.safe_time_every;
+    store_config.closed_ts_every = config.closed_ts_every;
     store_config.transport.dial_via = config.dial_via.clone();
     let peers = crate::raft::Peers::new(store_config.transport.clone());
     let sources: Vec<Arc<dyn TimeSource>> = if is_master {

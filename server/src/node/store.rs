@@ -56,9 +56,10 @@ pub struct StoreConfig {
     /// Unprepared transactions silent this long are aborted by the leader;
     /// prepared ones undecided this long ask their coordinator.
     pub txn_idle_timeout: Duration,
-    /// An idle leader proposes a `SafeTime` entry this often, so followers
-    /// can serve snapshot reads at recent timestamps (zero: never).
-    pub safe_time_every: Duration,
+    /// Every leader sends its followers a closed timestamp this often (one
+    /// message per node pair), so followers serve recent snapshot reads
+    /// (zero: never; followers then serve none).
+    pub closed_ts_every: Duration,
 }
 
 impl StoreConfig {
@@ -73,7 +74,7 @@ impl StoreConfig {
             wal_segment_bytes: spanlite_storage::wal::DEFAULT_SEGMENT_SIZE,
             block_cache_bytes: 64 << 20,
             txn_idle_timeout: Duration::from_secs(10),
-            safe_time_every: Duration::from_secs(5),
+            closed_ts_every: Duration::from_millis(200),
         }
     }
 
@@ -204,6 +205,12 @@ impl Store {
             );
         }
         tokio::spawn(follow_splits(Arc::downgrade(&store), split_rx));
+        if !store.config.closed_ts_every.is_zero() {
+            tokio::spawn(super::closed::publish(
+                Arc::downgrade(&store),
+                store.config.closed_ts_every,
+            ));
+        }
         Ok(store)
     }
 
@@ -287,6 +294,7 @@ impl Store {
         &self,
         tablet: TabletId,
         range: KeyRange,
+        generation: u64,
     ) -> Result<Arc<Replica>, StoreError> {
         if self.replica(tablet).is_some() {
             return Err(StoreError::Replica(
@@ -297,6 +305,8 @@ impl Store {
         let mut batch = WriteBatch::new();
         let record = LocalReplica {
             range,
+            generation,
+            floor: spanlite_truetime::Timestamp::MIN,
             initial_members: None,
         };
         crate::raft::write_local_replica(&mut batch, tablet, &record)?;
@@ -321,7 +331,7 @@ impl Store {
         let (sm, applied) = TabletStateMachine::open(
             tablet,
             self.mvcc.clone(),
-            range.clone(),
+            &record,
             self.dirty.clone(),
             self.raftlog.clone(),
             self.splits.clone(),
@@ -350,6 +360,7 @@ impl Store {
             tablet,
             node_id: self.config.node_id,
             range,
+            generation: record.generation,
             raft,
             mvcc: self.mvcc.clone(),
             applied,
@@ -357,7 +368,6 @@ impl Store {
             txn_idle_timeout: self.config.txn_idle_timeout,
             truetime: self.truetime.clone(),
             peers: self.txn_peers.clone(),
-            safe_time_every: self.config.safe_time_every,
             metrics: self.metrics.clone(),
         });
         self.replicas
@@ -466,7 +476,7 @@ async fn follow_splits(
         if let Some(parent) = store.replica(left) {
             let mut range = parent.range();
             range.end = split.replica.range.start.clone();
-            parent.set_range(range);
+            parent.set_range(range, split.left_generation);
         }
         if store.replica(split.right).is_some() {
             continue;
@@ -493,5 +503,21 @@ impl RaftRouter for StoreRouter {
 
     fn raft(&self, tablet: TabletId) -> Option<Raft> {
         self.0.replica(tablet).map(|r| r.raft().clone())
+    }
+
+    fn vote_allowed(&self, tablet: TabletId, term: u64) -> bool {
+        self.0
+            .replica(tablet)
+            .is_none_or(|r| r.vote_allowed(term))
+    }
+
+    fn note_closed(&self, tablet: TabletId, closed: spanlite_txn::actions::safe_time::Closed) -> bool {
+        match self.0.replica(tablet) {
+            Some(r) => {
+                r.note_closed(closed);
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -22,12 +22,10 @@ use spanlite_storage::raftlog::LogEntry;
 use spanlite_storage::recovery::EntryApplier;
 use spanlite_storage::{Result as StorageResult, StorageError};
 use spanlite_truetime::Timestamp;
-use spanlite_txn::twopc::TxnRecords;
+use spanlite_txn::apply::{TabletState, apply_command, load_txn_records};
 
 use super::codec::{decode_entry, decode_stored, encode_stored};
-use super::types::{
-    Command, CommandResponse, Entry, Mutation, Node, NodeId, RaftLogId, StoredMembership,
-};
+use super::types::{Command, CommandResponse, Entry, Node, NodeId, RaftLogId, StoredMembership};
 use crate::directory::KeyRange;
 
 /// How far a tablet replica has applied its log: stored under
@@ -46,6 +44,13 @@ pub struct AppliedMark {
 pub struct LocalReplica {
     /// The tablet's key range as of the last applied entry.
     pub range: KeyRange,
+    /// Its descriptor generation as of its last split (requests routed
+    /// with an older one are refused).
+    pub generation: u64,
+    /// For a tablet born of a split: no timestamp at or below this was
+    /// handed out for its keys (the parent's `s_max` and the split's
+    /// floor); its `s_max` starts here.
+    pub floor: Timestamp,
     /// For a tablet born of a split: its first voters and their addresses.
     /// Every replica initializes the new group with exactly these (openraft
     /// allows initializing on all members with an identical membership).
@@ -55,15 +60,23 @@ pub struct LocalReplica {
 /// The state applying reads and advances, besides the data.
 #[derive(Clone, Debug)]
 pub struct ApplyState {
-    /// Applied mark.
-    pub mark: AppliedMark,
-    /// The tablet's range.
-    pub range: KeyRange,
+    /// The last applied entry.
+    pub log_id: Option<RaftLogId>,
+    /// The tablet's transactional state (`s_max`, range, generation, 2PC
+    /// records).
+    pub tablet: TabletState,
     /// The last applied membership.
     pub membership: StoredMembership,
-    /// The tablet's 2PC records (kept here, not read back from the engine:
-    /// a run of entries is applied in one batch the engine has not seen).
-    pub txns: TxnRecords,
+}
+
+impl ApplyState {
+    /// The applied mark to store.
+    pub fn mark(&self) -> AppliedMark {
+        AppliedMark {
+            log_id: self.log_id,
+            max_ts: self.tablet.max_ts,
+        }
+    }
 }
 
 /// A split applied by an entry: the node must start the new tablet's group.
@@ -73,6 +86,8 @@ pub struct SplitApplied {
     pub right: TabletId,
     /// Its record (range and initial members).
     pub replica: LocalReplica,
+    /// The split tablet's new generation.
+    pub left_generation: u64,
 }
 
 /// Queues the effects of `entry` on `tablet` into `batch` and advances
@@ -88,46 +103,20 @@ pub fn apply_entry(
     let mut split = None;
     let response = match &entry.payload {
         EntryPayload::Blank => CommandResponse::None,
+        // A split waits for a membership change in progress to end: the new
+        // tablet's voters must be one configuration.
+        EntryPayload::Normal(command @ Command::Split { .. })
+            if state.membership.membership().get_joint_config().len() != 1 =>
+        {
+            state.tablet.max_ts = state.tablet.max_ts.max(command.max_ts());
+            CommandResponse::SplitRefused
+        }
         EntryPayload::Normal(command) => {
-            state.mark.max_ts = state.mark.max_ts.max(command.max_ts());
-            match command {
-                Command::Write { ts, mutations } => {
-                    apply_write(mvcc, &state.range, *ts, mutations, batch)
-                }
-                Command::LeaseStart { .. } | Command::SafeTime { .. } => CommandResponse::None,
-                Command::Prepare { txn, record } => {
-                    super::apply_txn::prepare(mvcc, tablet, state, *txn, record, batch)?
-                }
-                Command::Resolve { txn, decision } => {
-                    super::apply_txn::resolve(mvcc, tablet, state, *txn, *decision, batch)?
-                }
-                Command::Decide {
-                    txn,
-                    decision,
-                    participants,
-                    writes,
-                } => super::apply_txn::decide(
-                    mvcc,
-                    tablet,
-                    state,
-                    (*txn, *decision),
-                    participants,
-                    writes,
-                    batch,
-                )?,
-                Command::Forget { txns } => super::apply_txn::forget(tablet, state, txns, batch)?,
-                Command::Split { at, right } => match split_at(tablet, state, at, *right, batch)? {
-                    Some(applied) => {
-                        let response = CommandResponse::Split {
-                            right: applied.right,
-                            range: applied.replica.range.clone(),
-                        };
-                        split = Some(applied);
-                        response
-                    }
-                    None => CommandResponse::SplitRefused,
-                },
+            let (response, out) = apply_command(mvcc, tablet, command, &mut state.tablet, batch)?;
+            if let Some(out) = out {
+                split = Some(record_split(tablet, state, out, batch)?);
             }
+            response
         }
         EntryPayload::Membership(m) => {
             let stored = StoredMembership::new(Some(entry.log_id), m.clone());
@@ -136,72 +125,49 @@ pub fn apply_entry(
             CommandResponse::None
         }
     };
-    state.mark.log_id = Some(entry.log_id);
-    write_mark(batch, tablet, &state.mark)?;
+    state.log_id = Some(entry.log_id);
+    write_mark(batch, tablet, &state.mark())?;
     Ok((response, split))
 }
 
-pub(super) fn apply_write(
-    mvcc: &Mvcc,
-    range: &KeyRange,
-    ts: Timestamp,
-    mutations: &[Mutation],
-    batch: &mut WriteBatch,
-) -> CommandResponse {
-    // INVARIANT: a tablet never writes outside its range, even for a write
-    // proposed before a split that is applied after it.
-    if mutations.iter().any(|m| !range.contains(m.key())) {
-        return CommandResponse::WrongTablet;
-    }
-    for m in mutations {
-        match m {
-            Mutation::Put { key, value } => mvcc.put(batch, key, ts, value),
-            Mutation::Delete { key } => mvcc.delete(batch, key, ts),
-        }
-    }
-    CommandResponse::Written { ts }
-}
-
-/// Shrinks the range to `[start, at)` and records the new tablet
-/// `[at, end)`, or refuses (`None`) when `at` is not strictly inside the
-/// range or a membership change is in flight.
-fn split_at(
+/// The node's records of a split: the left tablet's new range and
+/// generation, and the new tablet's record with the parent's voters (so
+/// all replicas start its group alike) and its floor (its first `s_max`,
+/// so its leaders start above what the parent handed out).
+///
+/// NB: only records keyed by the split tablet's own entry are written:
+/// redo may repeat this entry after the new tablet applied entries of its
+/// own, so nothing of the new tablet's applied state may be written here.
+fn record_split(
     tablet: TabletId,
-    state: &mut ApplyState,
-    at: &[u8],
-    right: TabletId,
+    state: &ApplyState,
+    out: spanlite_txn::apply::SplitOut,
     batch: &mut WriteBatch,
-) -> StorageResult<Option<SplitApplied>> {
+) -> StorageResult<SplitApplied> {
     let membership = state.membership.membership();
-    // NB: prepared transactions' records belong to this tablet; a split
-    // waits until they are resolved.
-    if !state.range.can_split_at(at)
-        || membership.get_joint_config().len() != 1
-        || right == tablet
-        || !state.txns.nothing_prepared()
-    {
-        return Ok(None);
-    }
     let members: BTreeMap<NodeId, Node> = membership
         .voter_ids()
         .filter_map(|id| membership.get_node(&id).map(|n| (id, n.clone())))
         .collect();
-    let right_range = KeyRange::new(at.to_vec(), state.range.end.clone());
-    state.range = KeyRange::new(state.range.start.clone(), at.to_vec());
-    let left_record = LocalReplica {
-        range: state.range.clone(),
+    let left = LocalReplica {
+        range: state.tablet.range.clone(),
+        generation: state.tablet.generation,
+        floor: Timestamp::MIN,
         initial_members: None,
     };
-    let right_record = LocalReplica {
-        range: right_range,
+    let right = LocalReplica {
+        range: out.range,
+        generation: 1,
+        floor: out.max_ts,
         initial_members: Some(members),
     };
-    write_local_replica(batch, tablet, &left_record)?;
-    write_local_replica(batch, right, &right_record)?;
-    Ok(Some(SplitApplied {
-        right,
-        replica: right_record,
-    }))
+    write_local_replica(batch, tablet, &left)?;
+    write_local_replica(batch, out.right, &right)?;
+    Ok(SplitApplied {
+        right: out.right,
+        replica: right,
+        left_generation: state.tablet.generation,
+    })
 }
 
 /// Queues the applied index and [`AppliedMark`] of `tablet`.
@@ -307,18 +273,20 @@ impl EntryApplier for TabletApplier {
         // NB: redo writes one batch per entry, so the stored state is the
         // previous entry's.
         let (mark, membership) = load_applied(&self.mvcc, tablet)?;
-        let range = load_local_replica(&self.mvcc, tablet)?
-            .ok_or_else(|| {
-                StorageError::Recovery(format!(
-                    "tablet {tablet} has Raft entries to redo but no replica record"
-                ))
-            })?
-            .range;
+        let record = load_local_replica(&self.mvcc, tablet)?.ok_or_else(|| {
+            StorageError::Recovery(format!(
+                "tablet {tablet} has Raft entries to redo but no replica record"
+            ))
+        })?;
         let mut state = ApplyState {
-            mark,
-            range,
+            log_id: mark.log_id,
+            tablet: TabletState {
+                max_ts: mark.max_ts.max(record.floor),
+                range: record.range,
+                generation: record.generation,
+                txns: load_txn_records(&self.mvcc, tablet)?,
+            },
             membership,
-            txns: super::apply_txn::load_txn_records(&self.mvcc, tablet)?,
         };
         apply_entry(&self.mvcc, tablet, &entry, &mut state, batch).map(drop)
     }

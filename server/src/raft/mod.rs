@@ -24,7 +24,6 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
-mod apply_txn;
 mod codec;
 mod config;
 mod log_store;
@@ -38,7 +37,7 @@ pub use apply::{
     AppliedMark, LocalReplica, SplitApplied, TabletApplier, decode as decode_meta,
     encode as encode_meta, load_local_replica, write_local_replica,
 };
-pub use apply_txn::{load_decision, load_txn_records};
+pub use spanlite_txn::apply::{load_decision, load_txn_records};
 pub use config::{RaftTiming, raft_config};
 pub use log_store::TabletLogStore;
 pub use network::{Peers, RaftTransportConfig, TabletNetworkFactory};

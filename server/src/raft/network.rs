@@ -101,7 +101,8 @@ impl Peers {
             .clear();
     }
 
-    fn is_blocked(&self, node: NodeId) -> bool {
+    /// True when messages to `node` are dropped (fault injection).
+    pub fn is_blocked(&self, node: NodeId) -> bool {
         self.blocked
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -5,13 +5,17 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::Snapshot;
-use openraft::raft::{AppendEntriesRequest, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, VoteRequest, VoteResponse};
 use serde::Serialize;
 use spanlite_proto::raft::raft_reply::Result as ReplyResult;
 use spanlite_proto::raft::raft_service_server::RaftService;
 use spanlite_proto::raft::{RaftError as WireError, RaftReply, RaftRequest, SnapshotChunk};
 use spanlite_storage::meta::TabletId;
 use tonic::{Request, Response, Status, Streaming};
+
+use spanlite_proto::raft::{ClosedReply, ClosedTimestamps};
+use spanlite_truetime::Timestamp;
+use spanlite_txn::actions::safe_time::Closed;
 
 use super::types::{Node, NodeId, Raft, RaftVote, TypeConfig};
 
@@ -21,6 +25,12 @@ pub trait RaftRouter: Send + Sync + 'static {
     fn node_id(&self) -> NodeId;
     /// The tablet's Raft group here, if this node hosts a replica of it.
     fn raft(&self, tablet: TabletId) -> Option<Raft>;
+    /// False when this node's replica of `tablet` refuses any vote in
+    /// `term` (it holds a lease: `spanlite_txn::lease`).
+    fn vote_allowed(&self, tablet: TabletId, term: u64) -> bool;
+    /// Hands a closed timestamp of `tablet` to its replica here; false if
+    /// there is none.
+    fn note_closed(&self, tablet: TabletId, closed: Closed) -> bool;
 }
 
 /// The gRPC `RaftService` of a node.
@@ -103,7 +113,48 @@ impl RaftService for RaftGrpc {
         };
         let rpc: VoteRequest<NodeId> =
             postcard::from_bytes(&req.payload).map_err(|e| bad_payload("Vote", e))?;
+        if !self
+            .router
+            .vote_allowed(req.tablet_id, rpc.vote.leader_id().term)
+        {
+            // This replica holds a lease: granting would let a new leader
+            // be elected while it still serves (leases must be disjoint).
+            let refusal: Result<VoteResponse<NodeId>, openraft::error::RaftError<NodeId>> =
+                Ok(VoteResponse {
+                    vote: raft.metrics().borrow().vote,
+                    vote_granted: false,
+                    last_log_id: None,
+                });
+            return payload_reply(&refusal);
+        }
         payload_reply(&raft.vote(rpc).await)
+    }
+
+    async fn close_timestamps(
+        &self,
+        request: Request<ClosedTimestamps>,
+    ) -> Result<Response<ClosedReply>, Status> {
+        let req = request.into_inner();
+        let me = self.router.node_id();
+        if req.target_node_id != me {
+            return Err(Status::failed_precondition(format!(
+                "closed timestamps for node {} reached node {me}",
+                req.target_node_id
+            )));
+        }
+        let mut unknown = Vec::new();
+        for t in req.tablets {
+            let closed = Closed {
+                ts: Timestamp::from_nanos(t.closed_ts),
+                index: t.applied_index,
+            };
+            if !self.router.note_closed(t.tablet_id, closed) {
+                unknown.push(t.tablet_id);
+            }
+        }
+        Ok(Response::new(ClosedReply {
+            unknown_tablets: unknown,
+        }))
     }
 
     async fn install_snapshot(

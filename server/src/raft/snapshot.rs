@@ -36,6 +36,8 @@ use crate::directory::KeyRange;
 struct SnapshotBody {
     tablet: TabletId,
     range: KeyRange,
+    /// The range's descriptor generation.
+    generation: u64,
     /// The highest timestamp applied (the receiver's `s_max` floor).
     max_ts: Timestamp,
     versions: Vec<(Vec<u8>, Vec<u8>)>,
@@ -57,13 +59,14 @@ fn scan_cf(mvcc: &Mvcc, cf: Cf, range: &KeyRange) -> StorageResult<Vec<(Vec<u8>,
 pub fn build(
     mvcc: &Mvcc,
     tablet: TabletId,
-    range: &KeyRange,
-    max_ts: Timestamp,
+    state: &spanlite_txn::apply::TabletState,
 ) -> StorageResult<Vec<u8>> {
+    let range = &state.range;
     let body = SnapshotBody {
         tablet,
         range: range.clone(),
-        max_ts,
+        generation: state.generation,
+        max_ts: state.max_ts,
         versions: scan_cf(mvcc, Cf::Versions, range)?,
         intents: scan_cf(mvcc, Cf::Intents, range)?,
         prepared: meta::txn_records(mvcc.engine().as_ref(), tablet, false)?,
@@ -77,6 +80,8 @@ pub fn build(
 pub struct Installed {
     /// The key range the snapshot covered.
     pub range: KeyRange,
+    /// Its descriptor generation.
+    pub generation: u64,
     /// Versions and intents written.
     pub keys: usize,
     /// The applied mark written: the snapshot's log id, and the higher of
@@ -138,6 +143,8 @@ pub fn install(
         tablet,
         &LocalReplica {
             range: body.range.clone(),
+            generation: body.generation,
+            floor: Timestamp::MIN,
             initial_members: None,
         },
     )?;
@@ -145,9 +152,10 @@ pub fn install(
     mvcc.engine().flush()?;
     Ok(Installed {
         range: body.range,
+        generation: body.generation,
         keys,
         mark,
-        txns: super::apply_txn::load_txn_records(mvcc, tablet)?,
+        txns: spanlite_txn::apply::load_txn_records(mvcc, tablet)?,
     })
 }
 
@@ -170,6 +178,15 @@ mod tests {
         m.apply(b).unwrap();
     }
 
+    fn state(range: KeyRange, max_ts: u64) -> spanlite_txn::apply::TabletState {
+        spanlite_txn::apply::TabletState {
+            max_ts: Timestamp::from_nanos(max_ts),
+            range,
+            generation: 3,
+            txns: Default::default(),
+        }
+    }
+
     fn get(m: &Mvcc, key: &[u8]) -> Option<Vec<u8>> {
         m.get(key, Timestamp::MAX).unwrap().ready().unwrap()
     }
@@ -182,7 +199,7 @@ mod tests {
         put(&src, b"c", 5, b"x");
         put(&src, b"z", 5, b"other tablet");
         let range = KeyRange::new(b"b".to_vec(), b"d".to_vec());
-        let data = build(&src, 7, &range, Timestamp::from_nanos(9)).unwrap();
+        let data = build(&src, 7, &state(range.clone(), 9)).unwrap();
 
         let dst = mvcc();
         put(&dst, b"b2", 3, b"stale, not in the snapshot");
@@ -197,6 +214,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(installed.range, range);
+        assert_eq!(installed.generation, 3);
         assert_eq!(installed.mark.max_ts, Timestamp::from_nanos(9));
         assert_eq!(installed.keys, 3);
         assert_eq!(get(&dst, b"b1"), Some(b"new".to_vec()));
@@ -217,7 +235,7 @@ mod tests {
     #[test]
     fn snapshot_of_another_tablet_is_refused() {
         let src = mvcc();
-        let data = build(&src, 7, &KeyRange::all(), Timestamp::MIN).unwrap();
+        let data = build(&src, 7, &state(KeyRange::all(), 0)).unwrap();
         let err = install(
             &mvcc(),
             8,

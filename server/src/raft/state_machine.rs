@@ -21,7 +21,6 @@ use super::snapshot;
 use super::types::{
     CommandResponse, Entry, Node, NodeId, RaftLogId, RaftStorageError, StoredMembership, TypeConfig,
 };
-use crate::directory::KeyRange;
 
 /// What a replica has applied, published after every apply (reads wait on
 /// it; the leader's timestamp floor comes from `max_ts`).
@@ -31,6 +30,8 @@ pub struct Applied {
     pub index: u64,
     /// Highest timestamp carried by an applied entry.
     pub max_ts: Timestamp,
+    /// The range's descriptor generation as applied (splits, snapshots).
+    pub generation: u64,
 }
 
 /// The last snapshot built or installed, kept for replication.
@@ -69,28 +70,35 @@ impl TabletStateMachine {
     pub fn open(
         tablet: TabletId,
         mvcc: Mvcc,
-        range: KeyRange,
+        record: &crate::raft::LocalReplica,
         dirty: Arc<DirtyTablets>,
         raftlog: RaftLogStore,
         splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
     ) -> Result<(Self, watch::Receiver<Applied>), RaftStorageError> {
         let (mark, membership) = load_applied(&mvcc, tablet)
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
-        let txns = super::apply_txn::load_txn_records(&mvcc, tablet)
+        let txns = spanlite_txn::apply::load_txn_records(&mvcc, tablet)
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
+        // A tablet born of a split starts above its parent's floor.
+        let max_ts = mark.max_ts.max(record.floor);
         let (applied, rx) = watch::channel(Applied {
             index: mark.log_id.map_or(0, |id| id.index),
-            max_ts: mark.max_ts,
+            max_ts,
+            generation: record.generation,
         });
         Ok((
             Self {
                 tablet,
                 mvcc,
                 state: ApplyState {
-                    mark,
-                    range,
+                    log_id: mark.log_id,
+                    tablet: spanlite_txn::apply::TabletState {
+                        max_ts,
+                        range: record.range.clone(),
+                        generation: record.generation,
+                        txns,
+                    },
                     membership,
-                    txns,
                 },
                 current: Arc::new(Mutex::new(None)),
                 applied,
@@ -105,8 +113,9 @@ impl TabletStateMachine {
 
     fn publish(&self) {
         let applied = Applied {
-            index: self.state.mark.log_id.map_or(0, |id| id.index),
-            max_ts: self.state.mark.max_ts,
+            index: self.state.log_id.map_or(0, |id| id.index),
+            max_ts: self.state.tablet.max_ts,
+            generation: self.state.tablet.generation,
         };
         self.applied.send_replace(applied);
     }
@@ -158,7 +167,7 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<RaftLogId>, StoredMembership), RaftStorageError> {
-        Ok((self.state.mark.log_id, self.state.membership.clone()))
+        Ok((self.state.log_id, self.state.membership.clone()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResponse>, RaftStorageError>
@@ -216,22 +225,17 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.snapshots_built += 1;
         // Runs on the state-machine task: nothing is applied while we scan.
-        let captured = snapshot::build(
-            &self.mvcc,
-            self.tablet,
-            &self.state.range,
-            self.state.mark.max_ts,
-        )
+        let captured = snapshot::build(&self.mvcc, self.tablet, &self.state.tablet)
         .map_err(|e| snap_err(ErrorVerb::Read, e))
         .map(|data| {
             let snapshot_id = format!(
                 "t{}-{}-{}",
                 self.tablet,
-                self.state.mark.log_id.map_or(0, |id| id.index),
+                self.state.log_id.map_or(0, |id| id.index),
                 self.snapshots_built
             );
             let meta = SnapshotMeta {
-                last_log_id: self.state.mark.log_id,
+                last_log_id: self.state.log_id,
                 last_membership: self.state.membership.clone(),
                 snapshot_id,
             };
@@ -257,7 +261,7 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
         let mvcc = self.mvcc.clone();
         let tablet = self.tablet;
         let membership = meta.last_membership.clone();
-        let (log_id, prior_max_ts) = (meta.last_log_id, self.state.mark.max_ts);
+        let (log_id, prior_max_ts) = (meta.last_log_id, self.state.tablet.max_ts);
         let bytes = data.clone();
         let installed = tokio::task::spawn_blocking(move || {
             snapshot::install(&mvcc, tablet, &bytes, log_id, prior_max_ts, &membership)
@@ -273,10 +277,14 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
             "installed snapshot"
         );
         self.state = ApplyState {
-            mark: installed.mark,
-            range: installed.range,
+            log_id: installed.mark.log_id,
+            tablet: spanlite_txn::apply::TabletState {
+                max_ts: installed.mark.max_ts,
+                range: installed.range,
+                generation: installed.generation,
+                txns: installed.txns,
+            },
             membership: meta.last_membership.clone(),
-            txns: installed.txns,
         };
         *lock(&self.current) = Some(CurrentSnapshot {
             meta: meta.clone(),

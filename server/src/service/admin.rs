@@ -61,7 +61,7 @@ impl AdminGrpc {
             return self
                 .ctx
                 .store
-                .create_replica(d.id, d.range.clone())
+                .create_replica(d.id, d.range.clone(), 0)
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string());
@@ -199,7 +199,7 @@ impl AdminGrpc {
             .unwrap_or(tablet)
             + 1;
         let right_range = replica
-            .split(at.clone(), right_id)
+            .split(at.clone(), right_id, old.generation + 1)
             .await
             .map_err(|e| e.to_string())?;
         let voters: Vec<NodeId> = replica
@@ -662,7 +662,7 @@ impl AdminService for AdminGrpc {
                 .learn("", &[], Some(d.clone()))
                 .map_err(|e| Status::internal(e.to_string()))?;
         }
-        let error = match self.ctx.store.create_replica(d.id, d.range.clone()).await {
+        let error = match self.ctx.store.create_replica(d.id, d.range.clone(), 0).await {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
         };

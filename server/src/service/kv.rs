@@ -46,7 +46,8 @@ pub fn gateway_status(e: GatewayError) -> Status {
         )),
         GatewayError::Unavailable(m) => Status::unavailable(m),
         // 40001-style: the client retries the whole transaction.
-        GatewayError::Aborted(m) => Status::aborted(m),
+        GatewayError::Aborted { message, .. } => Status::aborted(message),
+        GatewayError::Ambiguous(m) => Status::unknown(format!("commit outcome unknown: {m}")),
         GatewayError::Failed(m) => Status::internal(m),
     }
 }

@@ -1,18 +1,21 @@
 //! The gRPC `TabletService` of a node: reads and writes on the tablet
 //! replicas it hosts.
 //!
-//! Built so far: raw reads (`Read`, `Scan` without a transaction: the latest
-//! committed values at the leader under its lease) and raw writes (`Commit`
-//! without a transaction or participants: one atomic Raft entry at a new
-//! timestamp, with commit wait); and single-tablet read-write transactions
-//! under 2PL (`Read`/`Scan` with a transaction take locks, `Commit` with a
-//! transaction and no participants is the one-phase fast path, `Abort`
-//! releases); two-phase commit (`Prepare` on participants, `Commit` with
-//! participants on the coordinator, `Commit` with a commit timestamp on a
-//! participant, `TxnStatus` for the termination protocol); snapshot reads at
-//! a timestamp (point reads and scans), from the leader or any replica
-//! whose safe time covers it. Reverse scans and the OCC/SSI modes answer
-//! `UNIMPLEMENTED`.
+//! - `Read`/`Scan` with a transaction: 2PL reads under locks; with a read
+//!   timestamp or `choose_read_ts` (or neither, raw): lock-free snapshot
+//!   reads, on the leader or, with `any_replica`, a follower whose safe
+//!   time covers the timestamp.
+//! - `Prepare`: 2PC's lock phase (`lock_only`) or prepare.
+//! - `Commit`: the one-phase commit (a transaction, no participants), the
+//!   coordinator's decision (participants), a participant told the commit
+//!   (a commit timestamp), or a raw write (no transaction).
+//! - `Abort`, `TxnStatus`: abort; the termination protocol.
+//!
+//! Every request's protocol work runs in a task of its own: if the caller
+//! goes away (hyper drops the handler when the client's deadline passes),
+//! the task still finishes and releases what it holds — a commit is never
+//! cut in half between its locks, its proposal and commit wait.
+//! Reverse scans answer `UNIMPLEMENTED`.
 
 use std::sync::Arc;
 
@@ -23,6 +26,7 @@ use spanlite_proto::tablet::{
     PrepareRequest, PrepareResponse, ReadRequest, ReadResponse, ScanRequest, ScanResponse, TxnMeta,
     TxnOutcome, TxnStatusRequest, TxnStatusResponse, mutation,
 };
+use std::future::Future;
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::{Row, TxnId};
 use spanlite_truetime::Timestamp;
@@ -34,7 +38,20 @@ use super::convert::tablet_error_to_wire;
 use crate::directory::KeyRange;
 use crate::node::Store;
 use crate::raft::Mutation;
-use crate::tablet::{ReadSpan, Replica, TabletError, Validation};
+use crate::tablet::{
+    CommitRequest as TabletCommit, ReadAt, ReadSpan, Replica, TabletError, TxnReadRequest,
+    Validation,
+};
+
+/// Runs a request's protocol work in a task of its own (see the module
+/// docs); a panic in it becomes an internal error.
+async fn spawned<T: Send + 'static>(
+    work: impl Future<Output = Result<T, TabletError>> + Send + 'static,
+) -> Result<Result<T, TabletError>, Status> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| Status::internal(format!("the request's task failed: {e}")))
+}
 
 /// The Tablet service over a node's store.
 #[derive(Clone, Debug)]
@@ -150,6 +167,34 @@ fn read_response(
     })
 }
 
+fn scan_error(e: &TabletError) -> ScanResponse {
+    ScanResponse {
+        pairs: Vec::new(),
+        resume_key: Vec::new(),
+        error: Some(tablet_error_to_wire(e)),
+        read_ts: None,
+    }
+}
+
+fn prepare_response(result: Result<Timestamp, TabletError>) -> PrepareResponse {
+    match result {
+        Ok(ts) => PrepareResponse {
+            prepared: true,
+            prepare_ts: Some(common::Timestamp {
+                nanos: ts.as_nanos(),
+            }),
+            no_reason: String::new(),
+            error: None,
+        },
+        Err(e) => PrepareResponse {
+            prepared: false,
+            prepare_ts: None,
+            no_reason: e.to_string(),
+            error: Some(tablet_error_to_wire(&e)),
+        },
+    }
+}
+
 fn txn_id_of(id: Option<&common::TxnId>) -> Result<TxnId, Status> {
     id.and_then(|t| <[u8; 16]>::try_from(t.id.as_slice()).ok())
         .map(|b| TxnId(u128::from_be_bytes(b)))
@@ -180,49 +225,43 @@ impl TabletService for TabletGrpc {
                 "a read from any replica needs a read timestamp",
             ));
         }
-        if req.read_ts.is_some() || req.choose_read_ts {
-            if req.txn.is_some() {
-                return Err(Status::invalid_argument(
-                    "a snapshot read takes no transaction (read-only transactions take no locks)",
-                ));
-            }
-            let at = req.read_ts.map(|t| Timestamp::from_nanos(t.nanos));
-            let result = match self.replica(req.tablet_id) {
-                Ok(r) => {
-                    r.snapshot_read(req.keys, at, req.any_replica, LOCK_WAIT)
-                        .await
-                }
-                Err(e) => Err(e),
+        let replica = match self.replica(req.tablet_id) {
+            Ok(r) => r,
+            Err(e) => return Ok(read_response(Err(e))),
+        };
+        let Some(meta) = &req.txn else {
+            let at = ReadAt {
+                ts: req.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                single_tablet: req.single_tablet,
             };
+            let result = spawned(async move {
+                replica
+                    .snapshot_read(req.keys, at, req.any_replica, LOCK_WAIT)
+                    .await
+            })
+            .await?;
             return Ok(read_response(result.map(|(ts, pairs)| (Some(ts), pairs))));
+        };
+        if req.read_ts.is_some() || req.choose_read_ts {
+            return Err(Status::invalid_argument(
+                "a snapshot read takes no transaction (read-only transactions take no locks)",
+            ));
         }
-        if let Some(meta) = &req.txn {
-            let (txn, priority) = txn_of(meta)?;
-            let mode = if req.lock == LockStrength::Exclusive as i32 {
+        let (txn, priority) = txn_of(meta)?;
+        let read = TxnReadRequest {
+            txn,
+            priority,
+            mode: if req.lock == LockStrength::Exclusive as i32 {
                 LockMode::Exclusive
             } else {
                 LockMode::Shared
-            };
-            let result = match self.replica(req.tablet_id) {
-                Ok(r) => {
-                    let read_before = meta.read_tablets.contains(&req.tablet_id);
-                    r.txn_read(txn, priority, req.keys, mode, read_before, LOCK_WAIT)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            return Ok(read_response(result.map(|pairs| (None, pairs))));
-        }
-        let result = self.replica(req.tablet_id).and_then(|r| {
-            let mut pairs = Vec::new();
-            for key in req.keys {
-                if let Some(value) = r.get(&key)? {
-                    pairs.push((key, value));
-                }
-            }
-            Ok((None, pairs))
-        });
-        Ok(read_response(result))
+            },
+            read_before: meta.read_tablets.contains(&req.tablet_id),
+            generation: req.generation,
+        };
+        let result =
+            spawned(async move { replica.txn_read(&read, req.keys, LOCK_WAIT).await }).await?;
+        Ok(read_response(result.map(|pairs| (None, pairs))))
     }
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
@@ -236,8 +275,7 @@ impl TabletService for TabletGrpc {
             .unwrap_or_default();
         let limit = req.limit as usize;
         let txn = req.txn.as_ref().map(txn_of).transpose()?;
-        let snapshot = req.read_ts.is_some() || req.choose_read_ts;
-        if snapshot && txn.is_some() {
+        if (req.read_ts.is_some() || req.choose_read_ts) && txn.is_some() {
             return Err(Status::invalid_argument(
                 "a snapshot scan takes no transaction (read-only transactions take no locks)",
             ));
@@ -247,29 +285,50 @@ impl TabletService for TabletGrpc {
                 "a scan from any replica needs a read timestamp",
             ));
         }
-        let mut read_ts = None;
-        let result = match (self.replica(req.tablet_id), txn) {
-            (Ok(r), _) if snapshot => {
-                let at = req.read_ts.map(|t| Timestamp::from_nanos(t.nanos));
-                r.snapshot_scan(&range, at, req.any_replica, limit, LOCK_WAIT)
-                    .await
-                    .map(|(ts, rows)| {
-                        read_ts = Some(common::Timestamp {
+        let replica = match self.replica(req.tablet_id) {
+            Ok(r) => r,
+            Err(e) => return Ok(Response::new(scan_error(&e))),
+        };
+        let (result, read_ts) = match txn {
+            Some((txn, priority)) => {
+                let read = TxnReadRequest {
+                    txn,
+                    priority,
+                    mode: LockMode::Shared,
+                    read_before: req
+                        .txn
+                        .as_ref()
+                        .is_some_and(|m| m.read_tablets.contains(&req.tablet_id)),
+                    generation: req.generation,
+                };
+                let rows = spawned(async move {
+                    replica.txn_scan(&read, &range, limit, LOCK_WAIT).await
+                })
+                .await?;
+                (rows, None)
+            }
+            None => {
+                let at = ReadAt {
+                    ts: req.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                    single_tablet: false,
+                };
+                let any_replica = req.any_replica;
+                let read = spawned(async move {
+                    replica
+                        .snapshot_scan(&range, at, any_replica, limit, LOCK_WAIT)
+                        .await
+                })
+                .await?;
+                match read {
+                    Ok((ts, rows)) => (
+                        Ok(rows),
+                        Some(common::Timestamp {
                             nanos: ts.as_nanos(),
-                        });
-                        rows
-                    })
+                        }),
+                    ),
+                    Err(e) => (Err(e), None),
+                }
             }
-            (Ok(r), Some((txn, priority))) => {
-                let read_before = req
-                    .txn
-                    .as_ref()
-                    .is_some_and(|m| m.read_tablets.contains(&req.tablet_id));
-                r.txn_scan(txn, priority, &range, limit, read_before, LOCK_WAIT)
-                    .await
-            }
-            (Ok(r), None) => r.scan(&range, limit),
-            (Err(e), _) => Err(e),
         };
         Ok(Response::new(match result {
             Ok(rows) => {
@@ -289,12 +348,7 @@ impl TabletService for TabletGrpc {
                     read_ts,
                 }
             }
-            Err(e) => ScanResponse {
-                pairs: Vec::new(),
-                resume_key: Vec::new(),
-                error: Some(tablet_error_to_wire(&e)),
-                read_ts: None,
-            },
+            Err(e) => scan_error(&e),
         }))
     }
 
@@ -309,43 +363,35 @@ impl TabletService for TabletGrpc {
             .ok_or_else(|| Status::invalid_argument("Prepare without a transaction"))?;
         let (txn, priority) = txn_of(meta)?;
         let coordinator = meta.coordinator_tablet_id;
-        if coordinator == 0 || coordinator == req.tablet_id {
+        if coordinator == 0 || (coordinator == req.tablet_id && !req.lock_only) {
             return Err(Status::invalid_argument(
                 "Prepare needs a coordinator tablet other than the participant",
             ));
         }
-        let mutations = mutations_of(req.writes)?;
-        let validation = validation_of(meta, req.has_reads, req.reads)?;
-        let result = match self.replica(req.tablet_id) {
-            Ok(r) => {
-                r.txn_prepare(
-                    txn,
-                    priority,
-                    coordinator,
-                    mutations,
-                    &validation,
-                    LOCK_WAIT,
-                )
-                .await
-            }
-            Err(e) => Err(e),
+        let commit = TabletCommit {
+            txn,
+            priority,
+            writes: mutations_of(req.writes)?,
+            validation: validation_of(meta, req.has_reads, req.reads)?,
+            generation: req.generation,
         };
-        Ok(Response::new(match result {
-            Ok(ts) => PrepareResponse {
-                prepared: true,
-                prepare_ts: Some(common::Timestamp {
-                    nanos: ts.as_nanos(),
-                }),
-                no_reason: String::new(),
-                error: None,
-            },
-            Err(e) => PrepareResponse {
-                prepared: false,
-                prepare_ts: None,
-                no_reason: e.to_string(),
-                error: Some(tablet_error_to_wire(&e)),
-            },
-        }))
+        let replica = match self.replica(req.tablet_id) {
+            Ok(r) => r,
+            Err(e) => return Ok(Response::new(prepare_response(Err(e)))),
+        };
+        let lock_only = req.lock_only;
+        let result = spawned(async move {
+            if lock_only {
+                replica
+                    .txn_lock(&commit, LOCK_WAIT)
+                    .await
+                    .map(|()| Timestamp::MIN)
+            } else {
+                replica.txn_prepare(&commit, coordinator, LOCK_WAIT).await
+            }
+        })
+        .await?;
+        Ok(Response::new(prepare_response(result)))
     }
 
     async fn commit(
@@ -371,10 +417,17 @@ impl TabletService for TabletGrpc {
                 ));
             }
             let ts = Timestamp::from_nanos(commit_ts.nanos);
-            let result = match self.replica(req.tablet_id) {
-                Ok(r) => r.txn_resolve(txn, Decision::Commit(ts)).await.map(|()| ts),
-                Err(e) => Err(e),
+            let replica = match self.replica(req.tablet_id) {
+                Ok(r) => r,
+                Err(e) => return Ok(commit_response(Err(e))),
             };
+            let result = spawned(async move {
+                replica
+                    .txn_resolve(txn, Decision::Commit(ts))
+                    .await
+                    .map(|()| ts)
+            })
+            .await?;
             return Ok(commit_response(result));
         }
         // The coordinator of a two-phase commit.
@@ -393,33 +446,49 @@ impl TabletService for TabletGrpc {
                 }
                 participants.push((p.tablet_id, Timestamp::from_nanos(ts.nanos)));
             }
-            let result = match self.replica(req.tablet_id) {
-                Ok(r) => {
-                    r.txn_coordinate(
-                        txn,
-                        priority,
-                        mutations,
-                        &validation,
-                        participants,
-                        LOCK_WAIT,
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
+            let commit = TabletCommit {
+                txn,
+                priority,
+                writes: mutations,
+                validation,
+                generation: req.generation,
             };
+            let replica = match self.replica(req.tablet_id) {
+                Ok(r) => r,
+                Err(e) => return Ok(commit_response(Err(e))),
+            };
+            let result = spawned(async move {
+                replica
+                    .txn_coordinate(&commit, participants, LOCK_WAIT)
+                    .await
+            })
+            .await?;
             return Ok(commit_response(result));
         }
         if mutations.is_empty() && validation.reads.is_empty() {
             return Err(Status::invalid_argument("Commit without writes or reads"));
         }
-        let result = match (self.replica(req.tablet_id), txn) {
-            (Ok(r), Some((txn, priority))) => {
-                r.txn_commit(txn, priority, mutations, &validation, LOCK_WAIT)
-                    .await
-            }
-            (Ok(r), None) => r.write(mutations).await,
-            (Err(e), _) => Err(e),
+        let replica = match self.replica(req.tablet_id) {
+            Ok(r) => r,
+            Err(e) => return Ok(commit_response(Err(e))),
         };
+        let generation = req.generation;
+        let result = spawned(async move {
+            match txn {
+                Some((txn, priority)) => {
+                    let commit = TabletCommit {
+                        txn,
+                        priority,
+                        writes: mutations,
+                        validation,
+                        generation,
+                    };
+                    replica.txn_commit(&commit, LOCK_WAIT).await
+                }
+                None => replica.write(mutations).await,
+            }
+        })
+        .await?;
         Ok(commit_response(result))
     }
 
@@ -430,7 +499,10 @@ impl TabletService for TabletGrpc {
         let req = request.into_inner();
         let txn = txn_id_of(req.txn_id.as_ref())?;
         let result = match self.replica(req.tablet_id) {
-            Ok(r) => r.txn_abort(txn, req.fence).await,
+            Ok(r) => {
+                let fence = req.fence;
+                spawned(async move { r.txn_abort(txn, fence).await }).await?
+            }
             Err(e) => Err(e),
         };
         Ok(Response::new(AbortResponse {
@@ -445,7 +517,7 @@ impl TabletService for TabletGrpc {
         let req = request.into_inner();
         let txn = txn_id_of(req.txn_id.as_ref())?;
         let result = match self.replica(req.tablet_id) {
-            Ok(r) => r.txn_status(txn).await,
+            Ok(r) => spawned(async move { r.txn_status(txn).await }).await?,
             Err(e) => Err(e),
         };
         Ok(Response::new(match result {

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use spanlite_sql::sqlparser::ast::{
     Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
@@ -37,7 +37,7 @@ use modes::isolation_name;
 
 use super::interrupt::{Interrupt, canceled};
 use super::split::{AsOf, split};
-use crate::gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions};
+use crate::gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions, jitter};
 
 /// Rolls back a transaction whose statement was cancelled, also where the
 /// read it abandoned may have queued a lock.
@@ -81,8 +81,11 @@ fn after(key: &[u8]) -> Vec<u8> {
 /// A gateway error as SQL sees it.
 fn sql_error(e: GatewayError) -> SqlError {
     match e {
-        GatewayError::Aborted(m) => {
-            SqlError::serialization_failure(format!("restart transaction: {m}"))
+        GatewayError::Aborted { message, .. } => {
+            SqlError::serialization_failure(format!("restart transaction: {message}"))
+        }
+        GatewayError::Ambiguous(m) => {
+            SqlError::statement_completion_unknown(format!("commit outcome unknown: {m}"))
         }
         GatewayError::Unavailable(m) | GatewayError::NotInitialized(m) => SqlError::unavailable(m),
         GatewayError::Invalid(m) if m.contains("read-only") => SqlError::read_only(m),
@@ -145,8 +148,6 @@ struct Open {
     used: bool,
 }
 
-/// How long an implicit transaction is retried on 40001.
-const RETRY_FOR: Duration = Duration::from_secs(30);
 
 /// Settings every session starts with (what PostgreSQL clients ask for).
 const DEFAULT_SETTINGS: &[(&str, &str)] = &[
@@ -842,7 +843,9 @@ impl Session {
         as_of: Option<AsOf>,
     ) -> StatementResult {
         let start = Instant::now();
-        let mut backoff = Duration::from_millis(2);
+        // Every attempt keeps the first one's priority, so a retried
+        // statement ages and wins wound-wait instead of starving.
+        let mut retry = self.gateway.retry();
         let mut options = self.default_options();
         if let Some(a) = as_of {
             a.apply(&mut options);
@@ -856,7 +859,10 @@ impl Session {
             options.read_only = true;
         }
         loop {
-            let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
+            let mut txn = self
+                .gateway
+                .begin_at_priority(&options, retry.priority())
+                .map_err(sql_error)?;
             let mut reading = None;
             let executed = self
                 .interrupt
@@ -876,14 +882,16 @@ impl Session {
                 }
             };
             match result {
-                Err(e) if e.is_retryable() && start.elapsed() + backoff < RETRY_FOR => {
+                Err(e) if e.is_retryable() => {
+                    let Some(pause) = retry.next(start.elapsed(), jitter()) else {
+                        return Err(e);
+                    };
                     self.interrupt
                         .race(async {
-                            tokio::time::sleep(backoff).await;
+                            tokio::time::sleep(pause).await;
                             Ok(())
                         })
                         .await?;
-                    backoff = (backoff * 2).min(Duration::from_millis(500));
                 }
                 other => return other,
             }

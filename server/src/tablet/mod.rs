@@ -1,19 +1,33 @@
-//! Tablet replicas as the rest of the node sees them: leases, timestamp
-//! assignment, reads and writes on the leader (DESIGN.md §3), and the
-//! transaction actions (DESIGN.md §6): the one-phase commit and snapshot
-//! reads (`txn.rs`), the participant (`participant/`: reads under locks,
-//! prepare, commit, abort), the 2PC coordinator (`coordinator.rs`) and the
-//! optimistic modes' commit-time validation (`validate.rs`).
+//! Tablet replicas as the rest of the node sees them (DESIGN.md §3, §6):
+//! the glue between a tablet's Raft group and the transaction protocol of
+//! `spanlite_txn`, whose steps decide everything; here they are proposed,
+//! applied, commit-waited and answered.
+//!
+//! - `replica.rs`: the replica, its lease, proposals in timestamp order,
+//!   commit wait, splits.
+//! - `steps.rs`: the leader state behind its mutex; lock waits.
+//! - `reads.rs`: locked reads, strong and snapshot reads (leader and
+//!   follower), closed timestamps.
+//! - `commits.rs`: one-phase commit, 2PC lock phase, prepare, decision,
+//!   resolve, abort, status.
+//! - `duties.rs`: term start, the sweep, telling participants.
+//! - `lease.rs`: the lease fed from openraft's metrics; votes.
 
-mod coordinator;
+mod commits;
+mod duties;
 mod error;
 mod lease;
-mod participant;
+mod reads;
 mod replica;
-mod txn;
-mod validate;
+mod steps;
 
+pub use commits::CommitRequest;
 pub use error::TabletError;
 pub use lease::{LeaseTracker, LeaseView};
-pub use replica::{PeersSlot, Replica, ReplicaParts, TxnPeers};
-pub use validate::{ReadSpan, Validation};
+pub use reads::{ReadAt, TxnReadRequest};
+pub use replica::{PeersSlot, Replica, ReplicaParts};
+pub use spanlite_txn::actions::validate::{ReadSpan, Validation};
+pub use spanlite_txn::peers::TxnPeers;
+
+/// Start and end bounds of a key range.
+pub(crate) type KeyBounds = (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>);

@@ -184,7 +184,7 @@ impl Cluster {
         for &tablet in tablets {
             for node in &nodes {
                 node.store()
-                    .create_replica(tablet, tablet_range(tablet))
+                    .create_replica(tablet, tablet_range(tablet), 0)
                     .await
                     .unwrap();
             }
@@ -361,6 +361,7 @@ fn node_config(dir: &std::path::Path, addrs: &[String], i: usize) -> NodeConfig 
 /// Restarts the nodes of [`start_cluster`] on their data dirs and ports
 /// (a port just freed is retried for a while if something holds it).
 pub async fn start_nodes(dir: &std::path::Path, addrs: &[String]) -> Vec<RunningNode> {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
     let mut nodes = Vec::new();
     for (i, a) in addrs.iter().enumerate() {
         let listener = wait_for(

@@ -5,21 +5,17 @@
 //!
 //! - [`LockMode`]: the modes and the compatibility matrix.
 //! - [`LockTarget`]: a key or a key range.
-//! - [`LockState`]: the deterministic core (tests drive it directly).
-//! - [`LockTable`]: the core behind a mutex, with waits as futures.
+//! - [`LockState`]: the deterministic core; the leader state
+//!   (`crate::leader`) owns one, and its callers wait on tickets.
 //!
-//! Not here: what a transaction does with its locks (participant actions),
-//! and the leader's rebuilding of prepared transactions' locks from intents
-//! after a leadership change, which calls [`LockTable::restore_prepared`].
+//! Not here: what a transaction does with its locks (`crate::actions`).
 
 mod mode;
 mod state;
-mod table;
 mod target;
 #[cfg(test)]
 mod tests;
 
 pub use mode::LockMode;
 pub use state::{Acquired, Effects, LockState, Refused, Ticket};
-pub use table::{LockError, LockTable};
 pub use target::LockTarget;

@@ -375,6 +375,31 @@ impl LockState {
         keys.chain(ranges).collect()
     }
 
+    /// Every transaction holding or waiting for a lock that overlaps
+    /// `target` (a split moving those keys away must end them), sorted.
+    pub fn holders_overlapping(&self, target: &LockTarget) -> Vec<TxnId> {
+        let mut out: HashSet<TxnId> = HashSet::new();
+        for (k, holders) in &self.keys {
+            if target.overlaps(&LockTarget::Key(k.clone())) {
+                out.extend(holders.iter().map(|(h, _)| *h));
+            }
+        }
+        for (h, s, e, _) in &self.ranges {
+            if target.overlaps(&LockTarget::range(s.clone(), e.clone())) {
+                out.insert(*h);
+            }
+        }
+        out.extend(
+            self.waiters
+                .values()
+                .filter(|w| w.target.overlaps(target))
+                .map(|w| w.txn),
+        );
+        let mut out: Vec<TxnId> = out.into_iter().collect();
+        out.sort_unstable();
+        out
+    }
+
     /// True when `txn` has a request waiting for a lock.
     pub fn is_waiting(&self, txn: TxnId) -> bool {
         self.waiters.values().any(|w| w.txn == txn)

@@ -1,13 +1,11 @@
 //! Lock-table scenarios, each named by the property it shows. Priorities
 //! are begin times: a smaller one is older and wins under wound-wait.
 
-use std::time::Duration;
-
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
 
 use super::LockMode::{Exclusive, Shared};
-use super::{Acquired, LockError, LockMode, LockState, LockTable, LockTarget, Refused};
+use super::{Acquired, LockMode, LockState, LockTarget, Refused};
 
 fn t(n: u128) -> TxnId {
     TxnId(n)
@@ -254,59 +252,4 @@ fn held_by_lists_key_and_range_locks_of_one_transaction() {
     restored.restore_prepared(t(1), prio(1), held);
     let (_, wounded) = must_wait(&mut restored, 0, key("n"), Exclusive);
     assert!(wounded.is_empty(), "a prepared holder was wounded");
-}
-
-#[tokio::test(start_paused = true)]
-async fn lock_wait_ends_at_its_deadline() {
-    let (table, _wounded) = LockTable::new();
-    table
-        .acquire(t(1), prio(1), key("k"), Exclusive, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let err = table
-        .acquire(
-            t(2),
-            prio(2),
-            key("k"),
-            Exclusive,
-            Duration::from_millis(300),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err, LockError::Timeout(Duration::from_millis(300)));
-    // The timed-out request left no trace: a third can queue and be granted.
-    table.release_all(t(1));
-    table
-        .acquire(
-            t(3),
-            prio(3),
-            key("k"),
-            Exclusive,
-            Duration::from_millis(10),
-        )
-        .await
-        .unwrap();
-}
-
-#[tokio::test(start_paused = true)]
-async fn waiter_is_granted_when_the_holder_releases_and_wounded_are_reported() {
-    let (table, mut wounded) = LockTable::new();
-    let table = std::sync::Arc::new(table);
-    table
-        .acquire(t(5), prio(5), key("k"), Exclusive, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let waiter = {
-        let table = table.clone();
-        tokio::spawn(async move {
-            table
-                .acquire(t(1), prio(1), key("k"), Exclusive, Duration::from_secs(10))
-                .await
-        })
-    };
-    // The older waiter wounded 5; its coordinator aborts it.
-    assert_eq!(wounded.recv().await, Some(t(5)));
-    assert!(table.is_wounded(t(5)));
-    table.release_all(t(5));
-    waiter.await.unwrap().unwrap();
 }

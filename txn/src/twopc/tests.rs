@@ -1,15 +1,12 @@
 //! Deterministic 2PC scenarios: the records of a coordinator tablet and two
 //! participant tablets driven through lost, duplicated and reordered
 //! messages and crashes (a crash keeps the records: they are replicated
-//! state, and a new leader starts from them), with a ManualClock for commit
-//! wait.
+//! state, and a new leader starts from them).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::time::Duration;
 
 use spanlite_storage::mvcc::TxnId;
-use spanlite_truetime::{ManualClock, Timestamp, TrueTime, TrueTimeConfig};
+use spanlite_truetime::Timestamp;
 
 use super::*;
 
@@ -30,7 +27,7 @@ fn prepared(at: u64, key: &str) -> Prepared {
         prepare_ts: ts(at),
         priority: ts(1),
         coordinator: COORD,
-        writes: vec![(key.as_bytes().to_vec(), Some(b"v".to_vec()))],
+        writes: vec![crate::Mutation::Put { key: key.as_bytes().to_vec(), value: b"v".to_vec() }],
         locks: vec![(
             LockTarget::key(key.as_bytes().to_vec()),
             LockMode::Exclusive,
@@ -133,8 +130,13 @@ impl Sim {
             .iter()
             .all(|p| self.votes.get(p).copied().flatten().is_some());
         let decision = if all_yes {
-            let prepares = self.votes.values().flatten().copied();
-            Decision::Commit(commit_timestamp(prepares, now_latest, ts(0)).unwrap())
+            let min = self.votes.values().flatten().copied().max().unwrap();
+            let now = spanlite_truetime::TTInterval {
+                earliest: now_latest,
+                latest: now_latest,
+            };
+            let mut clock = crate::leader::TsClock::default();
+            Decision::Commit(clock.assign(min, now, ts(0)).unwrap())
         } else {
             Decision::Abort
         };
@@ -302,43 +304,4 @@ fn forgotten_decisions_are_gone_and_forgetting_twice_is_harmless() {
     assert_eq!(r.forget(&[txn(1), txn(2)]), vec![txn(1)]);
     assert!(r.forget(&[txn(1)]).is_empty());
     assert_eq!(r.all_decided().count(), 0);
-}
-
-#[test]
-fn commit_timestamp_follows_the_rules() {
-    // Above now.latest and the last assigned; at least every prepare.
-    assert_eq!(commit_timestamp([ts(3)], ts(10), ts(7)), Some(ts(11)));
-    assert_eq!(
-        commit_timestamp([ts(3), ts(40)], ts(10), ts(7)),
-        Some(ts(40))
-    );
-    assert_eq!(commit_timestamp([], ts(10), ts(70)), Some(ts(71)));
-    assert_eq!(commit_timestamp([], Timestamp::MAX, ts(0)), None);
-}
-
-#[tokio::test(start_paused = true)]
-async fn commit_wait_lasts_about_two_epsilon() {
-    let eps = Duration::from_millis(5);
-    let clock = Arc::new(ManualClock::new(ts(1_000_000_000)));
-    let config = TrueTimeConfig {
-        epsilon_floor: eps,
-        ..TrueTimeConfig::default()
-    };
-    let tt = Arc::new(TrueTime::assume_synced(clock.clone(), config, eps));
-    let now = tt.now().unwrap();
-    let s = commit_timestamp([], now.latest, ts(0)).unwrap();
-    let waiter = {
-        let tt = tt.clone();
-        tokio::spawn(async move { tt.wait_until_after(s).await })
-    };
-    // Just under 2ε of clock movement: still waiting.
-    clock.advance(eps * 2 - Duration::from_micros(10));
-    tokio::task::yield_now().await;
-    assert!(!waiter.is_finished(), "commit wait ended before 2ε");
-    clock.advance(Duration::from_micros(20));
-    let waited = tokio::time::timeout(Duration::from_secs(1), waiter).await;
-    assert!(
-        matches!(waited, Ok(Ok(Ok(_)))),
-        "commit wait did not end after 2ε"
-    );
 }

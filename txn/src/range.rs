@@ -1,4 +1,4 @@
-//! Key ranges of tablets.
+//! Key ranges: what a tablet owns, what a scan or a range lock covers.
 
 use std::fmt;
 use std::ops::Bound;

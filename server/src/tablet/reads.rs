@@ -1,0 +1,416 @@
+//! Reads on a replica: under locks (2PL, on the leader) and lock-free at a
+//! timestamp (strong and snapshot reads, on the leader at once or on a
+//! follower whose safe time covers the timestamp). The rules are
+//! `spanlite_txn::actions::{read, timestamp, safe_time}`'s.
+//!
+//! ```text
+//!   locked    ──▶ lock_for_read (may wait) ──▶ latest version (an intent: wait)
+//!   leader    ──▶ snapshot_ts: t ──▶ wait while a write is pending ≤ t ──▶ read @ t
+//!   follower  ──▶ t ≤ closed ts and applied through its index? read @ t
+//!                 t in the past: wait a little for the next closed ts
+//!                 otherwise NotLeader (ask the leader)
+//! ```
+
+use std::time::{Duration, Instant};
+
+use spanlite_storage::engine::Direction;
+use spanlite_storage::mvcc::{Mvcc, ReadOutcome, Row, TxnId};
+use spanlite_truetime::Timestamp;
+use spanlite_txn::actions::read::{LockedRead, lock_for_read};
+use spanlite_txn::actions::safe_time::{self, Closed};
+use spanlite_txn::actions::timestamp::{SnapshotRead, pending_at_or_below, snapshot_ts};
+use spanlite_txn::lock::{LockMode, LockTarget};
+use spanlite_txn::{AbortReason, KeyRange, TxnError};
+
+use super::error::TabletError;
+use super::replica::Replica;
+
+/// How a snapshot read's timestamp is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadAt {
+    /// The timestamp; `None`: a strong read, the leader picks.
+    pub ts: Option<Timestamp>,
+    /// The read-only transaction reads this tablet alone (the leader may
+    /// pick its last commit timestamp).
+    pub single_tablet: bool,
+}
+
+/// The longest a follower waits for its safe time to reach a read in the
+/// past before it sends the reader to the leader.
+const FOLLOWER_WAIT: Duration = Duration::from_millis(500);
+
+/// A read further ahead of `TT.now().latest` than this is refused at once
+/// (it would push every later write's timestamp, and commit wait, that
+/// far); a nearer one waits until the leader's lease covers it.
+const FUTURE_READ_MAX: Duration = Duration::from_secs(1);
+
+/// A locked read's request.
+#[derive(Clone, Debug)]
+pub struct TxnReadRequest {
+    /// The transaction.
+    pub txn: TxnId,
+    /// Its wound-wait priority.
+    pub priority: Timestamp,
+    /// Shared, or exclusive (`FOR UPDATE`).
+    pub mode: LockMode,
+    /// It read from this tablet before (see `LockedRead::read_before`).
+    pub read_before: bool,
+    /// The descriptor generation it was routed with (0: unknown).
+    pub generation: u64,
+}
+
+impl Replica {
+    /// Reads `keys` for a read-write transaction under locks, waiting at
+    /// most `wait` for them.
+    pub async fn txn_read(
+        &self,
+        req: &TxnReadRequest,
+        keys: Vec<Vec<u8>>,
+        wait: Duration,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TabletError> {
+        self.check_serving()?;
+        let targets: Vec<LockTarget> = keys.iter().map(|k| LockTarget::key(k.clone())).collect();
+        self.lock_targets(req, &targets, wait).await?;
+        let until = tokio::time::Instant::now() + wait;
+        let mut out = Vec::new();
+        for k in keys {
+            if let Some(v) = self
+                .read_resolved(until, |m| m.get(&k, Timestamp::MAX))
+                .await?
+            {
+                out.push((k, v));
+            }
+        }
+        self.check_serving()?;
+        Ok(out)
+    }
+
+    /// Scans `range` for a read-write transaction under a shared range
+    /// lock (no phantoms); at most `limit` pairs (0: all).
+    pub async fn txn_scan(
+        &self,
+        req: &TxnReadRequest,
+        range: &KeyRange,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<Row>, TabletError> {
+        self.check_serving()?;
+        let (start, end) = self.clip(range)?;
+        let target = LockTarget::range(range.start.clone(), range.end.clone());
+        self.lock_targets(req, std::slice::from_ref(&target), wait)
+            .await?;
+        let until = tokio::time::Instant::now() + wait;
+        let rows = self
+            .read_resolved(until, |m| {
+                m.scan(
+                    start.clone(),
+                    end.clone(),
+                    Timestamp::MAX,
+                    Direction::Forward,
+                    (limit > 0).then_some(limit),
+                )
+            })
+            .await?;
+        self.check_serving()?;
+        Ok(rows)
+    }
+
+    async fn lock_targets(
+        &self,
+        req: &TxnReadRequest,
+        targets: &[LockTarget],
+        wait: Duration,
+    ) -> Result<(), TabletError> {
+        let read = LockedRead {
+            txn: req.txn,
+            priority: req.priority,
+            targets,
+            mode: req.mode,
+            read_before: req.read_before,
+            generation: req.generation,
+        };
+        self.run_step(req.txn, wait, |leader, now| {
+            lock_for_read(leader, &read, now)
+        })
+        .await
+    }
+
+    /// The value of `key` now: a strong read at the leader.
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TabletError> {
+        let (_, mut pairs) = self
+            .snapshot_read(
+                vec![key.to_vec()],
+                ReadAt::default(),
+                false,
+                Duration::from_secs(4),
+            )
+            .await?;
+        Ok(pairs.pop().map(|(_, v)| v))
+    }
+
+    /// A lock-free read of `keys` at a timestamp (see [`ReadAt`]); with
+    /// `any_replica` and a timestamp, a follower may serve it. Returns the
+    /// timestamp with the values.
+    pub async fn snapshot_read(
+        &self,
+        keys: Vec<Vec<u8>>,
+        at: ReadAt,
+        any_replica: bool,
+        wait: Duration,
+    ) -> Result<(Timestamp, Vec<(Vec<u8>, Vec<u8>)>), TabletError> {
+        for k in &keys {
+            self.check_key(k)?;
+        }
+        self.snapshot(at, any_replica, wait, |mvcc, s| {
+            let mut out = Vec::new();
+            for k in &keys {
+                match mvcc.get(k, s)? {
+                    ReadOutcome::Ready(Some(v)) => out.push((k.clone(), v)),
+                    ReadOutcome::Ready(None) => {}
+                    ReadOutcome::Blocked(b) => return Ok(ReadOutcome::Blocked(b)),
+                }
+            }
+            Ok(ReadOutcome::Ready(out))
+        })
+        .await
+    }
+
+    /// A lock-free scan of `range` (inside this tablet) at a timestamp, at
+    /// most `limit` pairs (0: all), as [`Replica::snapshot_read`].
+    pub async fn snapshot_scan(
+        &self,
+        range: &KeyRange,
+        at: ReadAt,
+        any_replica: bool,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<(Timestamp, Vec<Row>), TabletError> {
+        let (start, end) = self.clip(range)?;
+        self.snapshot(at, any_replica, wait, |mvcc, s| {
+            mvcc.scan(
+                start.clone(),
+                end.clone(),
+                s,
+                Direction::Forward,
+                (limit > 0).then_some(limit),
+            )
+        })
+        .await
+    }
+
+    /// Picks the read's timestamp and replica role, then runs `read` at it
+    /// (again each time an undecided transaction's intent blocks it).
+    async fn snapshot<T>(
+        &self,
+        at: ReadAt,
+        any_replica: bool,
+        wait: Duration,
+        read: impl Fn(&Mvcc, Timestamp) -> spanlite_storage::Result<ReadOutcome<T>>,
+    ) -> Result<(Timestamp, T), TabletError> {
+        let until = tokio::time::Instant::now() + wait;
+        let (t, leader) = match (self.check_serving(), at.ts) {
+            (Ok(_), _) => (self.leader_snapshot_ts(at, until).await?, true),
+            (Err(_), Some(t)) if any_replica => {
+                self.wait_follower_safe_time(t, until).await?;
+                (t, false)
+            }
+            (Err(e), _) => return Err(e),
+        };
+        let out = self.read_resolved(until, |m| read(m, t)).await?;
+        if leader {
+            // The lease must still hold: `t` was chosen under it.
+            self.check_serving()?;
+        }
+        Ok((t, out))
+    }
+
+    /// The leader's timestamp for a snapshot read, once every write pending
+    /// at or below it is visible.
+    async fn leader_snapshot_ts(
+        &self,
+        at: ReadAt,
+        until: tokio::time::Instant,
+    ) -> Result<Timestamp, TabletError> {
+        let t = loop {
+            let view = self.check_serving()?;
+            let now = self
+                .truetime
+                .now()
+                .map_err(|e| TabletError::ClockUnsynchronized(e.to_string()))?;
+            let read = SnapshotRead {
+                at: at.ts,
+                single_tablet: at.single_tablet,
+                now,
+                max_applied: self.applied().max_ts,
+                read_limit: now
+                    .earliest
+                    .saturating_add(view.remaining_at(Instant::now())),
+            };
+            match self.with_core(|core| snapshot_ts(&mut core.leader, &read)) {
+                Ok(t) => break t,
+                // Beyond what this lease covers: the lease is renewed and
+                // time moves on, so a timestamp a little ahead fits soon;
+                // one more than a lease ahead never will.
+                Err(TxnError::FutureRead { ts, .. })
+                    if ts <= now.latest.saturating_add(FUTURE_READ_MAX)
+                        && tokio::time::Instant::now() < until =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(self.txn_error(e)),
+            }
+        };
+        loop {
+            let notified = self.visible.notified();
+            let blocked = {
+                let core = self.core_lock();
+                pending_at_or_below(&core.leader, t)
+            };
+            let Some(pending) = blocked else {
+                return Ok(t);
+            };
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return Err(TabletError::Aborted {
+                    tablet: self.tablet,
+                    reason: AbortReason::Unresolved,
+                    detail: format!("a write at {pending} was still in flight at the read's deadline"),
+                });
+            }
+        }
+    }
+
+    /// Waits until this follower may serve a read at `t`: its safe time
+    /// reaches `t`. A timestamp in the past gets a short wait (the next
+    /// closed timestamp will cover it); one that is not is the leader's.
+    async fn wait_follower_safe_time(
+        &self,
+        t: Timestamp,
+        until: tokio::time::Instant,
+    ) -> Result<(), TabletError> {
+        let past = self.truetime.now().is_ok_and(|now| t < now.earliest);
+        let until = if past {
+            until.min(tokio::time::Instant::now() + FOLLOWER_WAIT)
+        } else {
+            tokio::time::Instant::now()
+        };
+        let mut applied = self.applied_watch();
+        loop {
+            let notified = self.visible.notified();
+            let index = applied.borrow_and_update().index;
+            let safe = self
+                .safe_time
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .safe_ts(index);
+            if t <= safe {
+                return Ok(());
+            }
+            let changed = tokio::select! {
+                _ = tokio::time::sleep_until(until) => false,
+                _ = notified => true,
+                r = applied.changed() => r.is_ok(),
+            };
+            if !changed {
+                return Err(self.not_leader(self.lease.view()));
+            }
+        }
+    }
+
+    /// Runs `read` again each time an undecided transaction's intent blocks
+    /// it, until it is resolved here or `until` passes.
+    async fn read_resolved<T>(
+        &self,
+        until: tokio::time::Instant,
+        read: impl Fn(&Mvcc) -> spanlite_storage::Result<ReadOutcome<T>>,
+    ) -> Result<T, TabletError> {
+        let mut applied = self.applied_watch();
+        loop {
+            match read(self.mvcc()) {
+                Ok(ReadOutcome::Ready(out)) => return Ok(out),
+                Ok(ReadOutcome::Blocked(b)) => {
+                    if !matches!(
+                        tokio::time::timeout_at(until, applied.changed()).await,
+                        Ok(Ok(()))
+                    ) {
+                        let detail = b
+                            .first()
+                            .map(|i| format!("{} prepared at {}", i.txn, i.prepare_ts))
+                            .unwrap_or_default();
+                        self.metrics.note_abort(AbortReason::Unresolved);
+                        return Err(TabletError::Aborted {
+                            tablet: self.tablet,
+                            reason: AbortReason::Unresolved,
+                            detail,
+                        });
+                    }
+                }
+                Err(source) => {
+                    return Err(TabletError::Storage {
+                        tablet: self.tablet,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The bounds of `range`, which must lie inside this tablet's range:
+    /// a caller that routed with a stale descriptor (the tablet split
+    /// since) gets `WrongTablet` and routes again, rather than a silently
+    /// shorter answer it would take for the whole range.
+    pub(super) fn clip(&self, range: &KeyRange) -> Result<super::KeyBounds, TabletError> {
+        use std::ops::Bound;
+        let own = self.range();
+        let starts_inside = range.start >= own.start;
+        let ends_inside = own.end.is_empty() || (!range.end.is_empty() && range.end <= own.end);
+        if !starts_inside || !ends_inside {
+            return Err(TabletError::WrongTablet {
+                tablet: self.tablet,
+                reason: format!("range outside its range {own}"),
+            });
+        }
+        let end = if range.end.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(range.end.clone())
+        };
+        Ok((Bound::Included(range.start.clone()), end))
+    }
+
+    /// Closes a timestamp for this tablet's followers, if this replica
+    /// serves as leader (`spanlite_txn::actions::safe_time`).
+    pub fn close_timestamp(&self) -> Option<Closed> {
+        self.check_serving().ok()?;
+        let now = self.truetime.now().ok()?;
+        let closed = self.with_core(|core| {
+            let mut closed = safe_time::close(&mut core.leader, now, 0);
+            // Read after closing: every write at or below the closed
+            // timestamp is visible, hence applied at or below this index.
+            closed.index = self.applied().index;
+            closed
+        });
+        // The promise holds for this replica too, should it serve as a
+        // follower later.
+        self.note_closed(closed);
+        Some(closed)
+    }
+
+    /// The highest timestamp this replica may serve follower reads at now
+    /// (its leaders' closed timestamps it has applied far enough for).
+    pub fn follower_safe_time(&self) -> Timestamp {
+        let index = self.applied().index;
+        self.safe_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .safe_ts(index)
+    }
+
+    /// Notes a closed timestamp this tablet's leader sent.
+    pub fn note_closed(&self, closed: Closed) {
+        self.safe_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .note(closed);
+        self.visible.notify_waiters();
+    }
+}

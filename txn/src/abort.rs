@@ -1,0 +1,153 @@
+//! Why a transaction ends without committing, as one enum from the step
+//! that decides it to the client: the tablet answers with it (the proto
+//! enum `AbortReason`), the gateway keeps it, SQL maps it to a SQLSTATE.
+//! No layer classifies an abort by reading its message.
+//!
+//! | reason            | decided by                         | SQLSTATE |
+//! |-------------------|------------------------------------|----------|
+//! | `Wounded`         | lock table: an older txn needed it  | 40001    |
+//! | `LockTimeout`     | a lock wait passed its deadline     | 40001    |
+//! | `LeaderChanged`   | the leader holding its locks changed| 40001    |
+//! | `Idle`            | reap: its client went silent        | 40001    |
+//! | `RolledBack`      | its client (a fenced abort)         | 40001    |
+//! | `ReadChanged`     | validate: a read span changed       | 40001    |
+//! | `WriteConflict`   | validate: first committer wins      | 40001    |
+//! | `IntentConflict`  | apply: another txn's intent on a key| 40001    |
+//! | `PresumedAbort`   | coordinator: abort recorded first   | 40001    |
+//! | `TabletMoved`     | a tablet it used split or moved     | 40001    |
+//! | `Unresolved`      | an intent did not resolve in time   | 40001    |
+//! | `PrepareFailed`   | gateway: a participant unavailable  | 40001    |
+//!
+//! An *ambiguous* outcome is not an abort: the commit may have happened.
+//! It has its own kind everywhere (`TxnError::Ambiguous`, the wire's
+//! `Ambiguous`, the gateway's `Ambiguous`) and SQLSTATE [`AMBIGUOUS`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// SQLSTATE of every abort: serialization failure, retry the transaction.
+pub const SERIALIZATION_FAILURE: &str = "40001";
+
+/// SQLSTATE of an ambiguous commit: statement completion unknown. The
+/// client must find out (read back) before retrying.
+pub const AMBIGUOUS: &str = "40003";
+
+/// Why a transaction was aborted (see the module table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AbortReason {
+    /// An older transaction needed one of its locks (wound-wait).
+    Wounded,
+    /// A lock wait passed its deadline.
+    LockTimeout,
+    /// The leader that held its locks changed; what it read may be stale.
+    LeaderChanged,
+    /// Its client was silent too long; its locks were released.
+    Idle,
+    /// Its client rolled it back (a fenced abort, remembered here).
+    RolledBack,
+    /// Optimistic validation: something it read changed since.
+    ReadChanged,
+    /// SSI/SI: a key it writes was committed after its snapshot.
+    WriteConflict,
+    /// Its prepare met another prepared transaction's intent.
+    IntentConflict,
+    /// Its coordinator recorded an abort before any decision (a
+    /// participant in doubt asked first).
+    PresumedAbort,
+    /// A tablet it used split or moved during the transaction.
+    TabletMoved,
+    /// An undecided transaction's intent it had to read did not resolve in
+    /// time.
+    Unresolved,
+    /// A participant could not be prepared (unavailable, or it refused).
+    PrepareFailed,
+}
+
+impl AbortReason {
+    /// Every reason, in the order of the module table.
+    pub const ALL: [AbortReason; 12] = [
+        AbortReason::Wounded,
+        AbortReason::LockTimeout,
+        AbortReason::LeaderChanged,
+        AbortReason::Idle,
+        AbortReason::RolledBack,
+        AbortReason::ReadChanged,
+        AbortReason::WriteConflict,
+        AbortReason::IntentConflict,
+        AbortReason::PresumedAbort,
+        AbortReason::TabletMoved,
+        AbortReason::Unresolved,
+        AbortReason::PrepareFailed,
+    ];
+
+    /// A short stable name (metrics labels, logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            AbortReason::Wounded => "wounded",
+            AbortReason::LockTimeout => "lock_timeout",
+            AbortReason::LeaderChanged => "leader_changed",
+            AbortReason::Idle => "idle",
+            AbortReason::RolledBack => "rolled_back",
+            AbortReason::ReadChanged => "read_changed",
+            AbortReason::WriteConflict => "write_conflict",
+            AbortReason::IntentConflict => "intent_conflict",
+            AbortReason::PresumedAbort => "presumed_abort",
+            AbortReason::TabletMoved => "tablet_moved",
+            AbortReason::Unresolved => "unresolved",
+            AbortReason::PrepareFailed => "prepare_failed",
+        }
+    }
+
+    /// Every abort may succeed when the whole transaction is retried.
+    pub fn is_retryable(self) -> bool {
+        true
+    }
+
+    /// The SQLSTATE a SQL client sees.
+    pub fn sqlstate(self) -> &'static str {
+        SERIALIZATION_FAILURE
+    }
+}
+
+impl fmt::Display for AbortReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AbortReason::Wounded => "wounded by an older transaction",
+            AbortReason::LockTimeout => "a lock wait timed out",
+            AbortReason::LeaderChanged => {
+                "the leader holding its locks changed; its reads may be stale"
+            }
+            AbortReason::Idle => "idle too long: its client went silent",
+            AbortReason::RolledBack => "rolled back by its client",
+            AbortReason::ReadChanged => "validation failed: something it read changed",
+            AbortReason::WriteConflict => {
+                "validation failed: write-write conflict (first committer wins)"
+            }
+            AbortReason::IntentConflict => "prepare refused: another transaction's intent",
+            AbortReason::PresumedAbort => {
+                "presumed abort: its coordinator recorded an abort before a decision"
+            }
+            AbortReason::TabletMoved => "a tablet it used split or moved",
+            AbortReason::Unresolved => "an undecided transaction's intent did not resolve in time",
+            AbortReason::PrepareFailed => "a participant could not prepare",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_a_distinct_name_and_is_a_serialization_failure() {
+        let names: std::collections::BTreeSet<_> =
+            AbortReason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names.len(), AbortReason::ALL.len());
+        for r in AbortReason::ALL {
+            assert!(r.is_retryable());
+            assert_eq!(r.sqlstate(), "40001");
+        }
+        assert_eq!(AMBIGUOUS, "40003");
+    }
+}

@@ -1,0 +1,133 @@
+//! Step: the one-phase commit of a transaction that touched only this
+//! tablet (DESIGN.md §6).
+//!
+//! ```text
+//!   commit(w) ──▶ lock phase ──▶ Deciding (never wounded) ──▶ s assigned (pending)
+//!             ──▶ Command::Write{w} @ s ──▶ applied AND TT.after(s) ──▶ committed:
+//!                 s visible, locks released, reply
+//!   nothing written (OCC validation only) ──▶ commits at a snapshot ts, at once
+//! ```
+//!
+//! INVARIANT: the locks and the pending mark go only when both the write is
+//! applied and commit wait is over. If commit wait cannot finish (the
+//! clock failed), both stay until it can: releasing the locks would let a
+//! reader see the write before `TT.after(s)`.
+
+use std::time::Instant;
+
+use spanlite_storage::mvcc::{Mvcc, TxnId};
+use spanlite_truetime::Timestamp;
+
+use super::prepare::{CommitInput, Now, lock};
+use super::timestamp::assign;
+use crate::command::{Command, CommandResponse};
+use crate::leader::{CommitWaited, Leader, Progress};
+use crate::{AbortReason, TxnError};
+
+/// What a one-phase commit does next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// Nothing to write (an OCC transaction that only read here): its reads
+    /// are current at this timestamp; it is finished here.
+    ReadOnly(Timestamp),
+    /// Propose `command`; commit-wait `ts`; then [`committed`].
+    Write {
+        /// The commit timestamp (pending).
+        ts: Timestamp,
+        /// The `Write` command.
+        command: Command,
+    },
+}
+
+/// Commits `input.txn` on this tablet alone.
+pub fn commit(
+    leader: &mut Leader,
+    mvcc: &Mvcc,
+    input: &CommitInput<'_>,
+    now: Now,
+) -> Result<Progress<Commit>, TxnError> {
+    if let Progress::Wait(ticket) = lock(leader, mvcc, input, now.instant)? {
+        return Ok(Progress::Wait(ticket));
+    }
+    let txn = input.txn;
+    if input.writes.is_empty() {
+        let t = now
+            .tt
+            .latest
+            .max(leader.clock.last_assigned())
+            .max(now.max_applied);
+        leader.clock.raise(t);
+        leader.finish(txn, now.instant);
+        return Ok(Progress::Done(Commit::ReadOnly(t)));
+    }
+    let ts = assign(leader, Timestamp::MIN, now.tt, now.max_applied)?;
+    leader.book.decide(txn, ts)?;
+    leader.locks.mark_prepared(txn, input.priority);
+    Ok(Progress::Done(Commit::Write {
+        ts,
+        command: Command::Write {
+            ts,
+            mutations: input.writes.to_vec(),
+        },
+    }))
+}
+
+/// How a proposed write ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Applied (its response), and commit wait is over.
+    Done(CommandResponse, CommitWaited),
+    /// Never reached the log (the leader changed first).
+    NotLogged,
+    /// May or may not be in the log; this leader is losing its term.
+    Unknown,
+}
+
+/// Records how the commit of `txn` at `ts` ended: the timestamp becomes
+/// visible (or is abandoned), the locks go, the transaction is forgotten.
+/// Returns the commit timestamp, or what to tell the client.
+pub fn committed(
+    leader: &mut Leader,
+    txn: TxnId,
+    ts: Timestamp,
+    outcome: WriteOutcome,
+    now: Instant,
+) -> Result<Timestamp, TxnError> {
+    let result = match outcome {
+        WriteOutcome::Done(CommandResponse::Written { ts: written }, waited) => {
+            if !waited.covers(written) {
+                // Not a proof for this write: nothing may be released.
+                return Err(TxnError::Refused(format!(
+                    "commit wait is not over for {written}"
+                )));
+            }
+            leader.clock.visible(ts);
+            Ok(written)
+        }
+        WriteOutcome::Done(CommandResponse::WrongTablet, _) => {
+            leader.clock.abandon(ts);
+            Err(TxnError::WrongTablet(
+                "the tablet split before the write applied; nothing was written".to_string(),
+            ))
+        }
+        WriteOutcome::Done(other, _) => {
+            leader.clock.abandon(ts);
+            Err(TxnError::Refused(format!("write answered {other:?}")))
+        }
+        WriteOutcome::NotLogged => {
+            leader.clock.abandon(ts);
+            Err(TxnError::aborted_because(
+                AbortReason::LeaderChanged,
+                "the commit never reached the log",
+            ))
+        }
+        WriteOutcome::Unknown => {
+            leader.clock.abandon(ts);
+            Err(TxnError::Ambiguous(
+                "replication failed after the commit was proposed".to_string(),
+            ))
+        }
+    };
+    leader.finish(txn, now);
+    result
+}

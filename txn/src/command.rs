@@ -1,0 +1,150 @@
+//! What a tablet's Raft log carries (its commands) and what applying one
+//! answers the proposer.
+//!
+//! INVARIANT: commands are deterministic. Anything that is not (a
+//! timestamp, a decision, a floor) is chosen by the leader's step before
+//! proposing and carried inside the command, so every replica applying the
+//! same log — and recovery's redo — reaches the same state.
+
+use serde::{Deserialize, Serialize};
+use spanlite_storage::meta::TabletId;
+use spanlite_storage::mvcc::TxnId;
+use spanlite_truetime::Timestamp;
+
+use crate::twopc::{Decision, Prepared};
+use crate::{KeyRange, Mutation};
+
+/// A node's id, fixed at first start (`--node-id`).
+pub type NodeId = u64;
+
+/// One entry's command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Committed writes at a timestamp the leader chose (the one-phase
+    /// commit of a single-tablet transaction; one atomic batch).
+    Write {
+        /// The commit timestamp of every mutation, chosen by the leader.
+        ts: Timestamp,
+        /// The writes, applied in order.
+        mutations: Vec<Mutation>,
+    },
+    /// Split the tablet at `at`: it keeps `[start, at)`, and the new tablet
+    /// `right` owns `[at, end)` with the same replicas (DESIGN.md §2).
+    Split {
+        /// First key of the right-hand tablet; strictly inside the range.
+        at: Vec<u8>,
+        /// The new tablet's id, chosen by the proposer.
+        right: TabletId,
+        /// No timestamp at or below this was handed out for the moved keys
+        /// by the parent's leader (its last assigned, reads included): the
+        /// new tablet's leaders start above it.
+        floor: Timestamp,
+        /// The left tablet's descriptor generation after the split (the
+        /// new tablet's is 1); requests routed with an older one are
+        /// refused.
+        left_generation: u64,
+    },
+    /// 2PC phase one on a participant: intents for `record.writes` and the
+    /// durable prepare record (its locks, its coordinator) at
+    /// `record.prepare_ts`.
+    Prepare {
+        /// The transaction.
+        txn: TxnId,
+        /// What to keep until the outcome is known.
+        record: Prepared,
+    },
+    /// A participant applies the outcome: intents become versions at the
+    /// commit timestamp, or vanish. No-op when nothing is prepared.
+    Resolve {
+        /// The transaction.
+        txn: TxnId,
+        /// The coordinator's decision.
+        decision: Decision,
+    },
+    /// The coordinator tablet records the outcome (the first decision for a
+    /// transaction wins) and, on commit, writes its own share at the commit
+    /// timestamp.
+    Decide {
+        /// The transaction.
+        txn: TxnId,
+        /// Commit at a timestamp, or abort.
+        decision: Decision,
+        /// The other participants (to tell them, or a new leader to).
+        participants: Vec<TabletId>,
+        /// The coordinator tablet's own writes.
+        writes: Vec<Mutation>,
+    },
+    /// Drops decision records every participant has applied.
+    Forget {
+        /// The transactions.
+        txns: Vec<TxnId>,
+    },
+    /// The leader's first entry after winning an election: its lease begins
+    /// and no later entry carries a timestamp ≤ `floor` (DESIGN.md §3).
+    LeaseStart {
+        /// The new leader.
+        leader: NodeId,
+        /// `TT.now().latest` at election, and above every timestamp in the log.
+        floor: Timestamp,
+    },
+}
+
+impl Command {
+    /// The highest timestamp the command carries (Spanner's `s_max`: a new
+    /// leader's timestamps exceed every one in its log).
+    pub fn max_ts(&self) -> Timestamp {
+        match self {
+            Command::Write { ts, .. } => *ts,
+            Command::LeaseStart { floor, .. } | Command::Split { floor, .. } => *floor,
+            Command::Prepare { record, .. } => record.prepare_ts,
+            Command::Resolve { decision, .. } | Command::Decide { decision, .. } => {
+                decision.commit_ts().unwrap_or(Timestamp::MIN)
+            }
+            Command::Forget { .. } => Timestamp::MIN,
+        }
+    }
+}
+
+/// What applying a command returns to the proposer. Blank and membership
+/// entries of the Raft group answer [`CommandResponse::None`] too.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResponse {
+    /// Nothing to report.
+    #[default]
+    None,
+    /// The writes were applied at `ts`.
+    Written {
+        /// Their commit timestamp.
+        ts: Timestamp,
+    },
+    /// Nothing was applied: a key lies outside the tablet's range (it was
+    /// split after the write was proposed). Route again.
+    WrongTablet,
+    /// The tablet was split; the new tablet owns `range`.
+    Split {
+        /// The new tablet.
+        right: TabletId,
+        /// Its range.
+        range: KeyRange,
+    },
+    /// The split was refused: `at` is not strictly inside the range (or the
+    /// range changed since it was proposed, transactions are prepared, or a
+    /// membership change is in progress).
+    SplitRefused,
+    /// Prepared (now or by an earlier copy of the request) at `ts`.
+    Prepared {
+        /// The prepare timestamp recorded.
+        ts: Timestamp,
+    },
+    /// The prepare was refused (another prepared transaction's intent on a
+    /// key); nothing was recorded.
+    PrepareRefused {
+        /// Who holds the intent.
+        holder: TxnId,
+    },
+    /// The recorded decision (the first one proposed, maybe not this one).
+    Decided {
+        /// The outcome.
+        decision: Decision,
+    },
+}
