@@ -127,12 +127,95 @@ enum Mode {
     ReadOnly,
 }
 
+/// What a read covers.
+#[derive(Clone, Debug)]
+enum Target {
+    Key(Vec<u8>),
+    /// `[start, end)`, inside one tablet.
+    Range(Vec<u8>, Vec<u8>),
+}
+
+impl Target {
+    fn lock(&self) -> LockTarget {
+        match self {
+            Target::Key(k) => LockTarget::key(k.clone()),
+            Target::Range(s, e) => LockTarget::range(s.clone(), e.clone()),
+        }
+    }
+
+    fn span(&self, read_ts: Timestamp) -> ReadSpan {
+        match self {
+            Target::Key(k) => ReadSpan {
+                start: k.clone(),
+                end: Vec::new(),
+                point: true,
+                read_ts,
+            },
+            Target::Range(s, e) => ReadSpan {
+                start: s.clone(),
+                end: e.clone(),
+                point: false,
+                read_ts,
+            },
+        }
+    }
+
+    /// `read x` or `scan a..c`, as the script says it.
+    fn verb(&self) -> String {
+        match self {
+            Target::Key(k) => format!("read {}", String::from_utf8_lossy(k)),
+            Target::Range(s, e) => format!(
+                "scan {}..{}",
+                String::from_utf8_lossy(s),
+                String::from_utf8_lossy(e)
+            ),
+        }
+    }
+
+    /// Reads it from `mvcc` at `ts`: the value, or the pairs found.
+    fn read(&self, mvcc: &Mvcc, ts: Timestamp) -> Res<ReadOutcome<String>> {
+        Ok(match self {
+            Target::Key(k) => match mvcc.get(k, ts)? {
+                ReadOutcome::Ready(v) => ReadOutcome::Ready(text(&v)),
+                ReadOutcome::Blocked(b) => ReadOutcome::Blocked(b),
+            },
+            Target::Range(s, e) => {
+                use std::ops::Bound;
+                match mvcc.scan(
+                    Bound::Included(s.clone()),
+                    Bound::Excluded(e.clone()),
+                    ts,
+                    spanlite_storage::engine::Direction::Forward,
+                    None,
+                )? {
+                    ReadOutcome::Ready(rows) if rows.is_empty() => {
+                        ReadOutcome::Ready("(nothing)".to_string())
+                    }
+                    ReadOutcome::Ready(rows) => ReadOutcome::Ready(
+                        rows.iter()
+                            .map(|(k, v)| {
+                                format!(
+                                    "{}={}",
+                                    String::from_utf8_lossy(k),
+                                    String::from_utf8_lossy(v)
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    ReadOutcome::Blocked(b) => ReadOutcome::Blocked(b),
+                }
+            }
+        })
+    }
+}
+
 /// What a transaction is doing that may have to wait.
 #[derive(Clone, Debug)]
 enum Op {
     LockedRead {
         tablet: String,
-        key: Vec<u8>,
+        target: Target,
         mode: LockMode,
         ticket: Option<Ticket>,
         /// Blocked by an intent at this apply count.
@@ -140,7 +223,7 @@ enum Op {
     },
     SnapshotRead {
         tablet: String,
-        key: Vec<u8>,
+        target: Target,
         /// The timestamp asked for (`None`: the leader picks).
         at: Option<Timestamp>,
         /// The timestamp the leader chose (it waits for writes pending at
@@ -576,7 +659,7 @@ impl World {
     fn poll_locked_read(&mut self, name: &str, op: Op) -> Res<(Polled, Option<Op>)> {
         let Op::LockedRead {
             tablet,
-            key: k,
+            target,
             mode,
             mut ticket,
             blocked_at,
@@ -584,14 +667,15 @@ impl World {
         else {
             unreachable!()
         };
+        let verb = target.verb();
         if let Some(t) = ticket.take() {
             if let Some(Err(reason)) = self.take_wakeup(&tablet, t) {
                 self.txns.get_mut(name).ok_or("no txn")?.done = true;
-                return self.finish(name, format!("aborted ({})", reason.name()));
+                return self.finish(name, format!("{verb} → aborted ({})", reason.name()));
             }
         }
         let txn = &self.txns[name];
-        let targets = [LockTarget::key(k.clone())];
+        let targets = [target.lock()];
         let read = LockedRead {
             txn: txn.id,
             priority: txn.priority,
@@ -601,28 +685,22 @@ impl World {
             generation: 0,
         };
         let instant = self.instant();
-        let locked = lock_for_read(&mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader, &read, instant);
-        match locked {
+        let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
+        match lock_for_read(leader, &read, instant) {
             Err(e) => {
                 self.txns.get_mut(name).ok_or("no txn")?.done = true;
-                let line = Self::abort_line(&e);
-                self.finish(name, format!("read {} → {line}", text(&Some(k))))
+                self.finish(name, format!("{verb} → {}", Self::abort_line(&e)))
             }
             Ok(Progress::Wait(t)) => {
-                self.say(format!(
-                    "{name}: read {} → waits for a lock on {tablet}",
-                    text(&Some(k.clone()))
-                ));
-                Ok((
-                    Polled::Waits,
-                    Some(Op::LockedRead {
-                        tablet,
-                        key: k,
-                        mode,
-                        ticket: Some(t),
-                        blocked_at,
-                    }),
-                ))
+                self.say(format!("{name}: {verb} → waits for a lock on {tablet}"));
+                let op = Op::LockedRead {
+                    tablet,
+                    target,
+                    mode,
+                    ticket: Some(t),
+                    blocked_at,
+                };
+                Ok((Polled::Waits, Some(op)))
             }
             Ok(Progress::Done(())) => {
                 self.txns
@@ -630,28 +708,21 @@ impl World {
                     .ok_or("no txn")?
                     .read_tablets
                     .insert(tablet.clone());
-                match self.leader_mvcc(&tablet).get(&k, Timestamp::MAX)? {
-                    ReadOutcome::Ready(v) => {
-                        self.finish(name, format!("read {} → {}", text(&Some(k)), text(&v)))
-                    }
+                match target.read(&self.leader_mvcc(&tablet), Timestamp::MAX)? {
+                    ReadOutcome::Ready(v) => self.finish(name, format!("{verb} → {v}")),
                     ReadOutcome::Blocked(_) => {
                         let first = blocked_at.is_none();
                         if first {
-                            self.say(format!(
-                                "{name}: read {} → waits for an undecided intent",
-                                text(&Some(k.clone()))
-                            ));
+                            self.say(format!("{name}: {verb} → waits for an undecided intent"));
                         }
-                        Ok((
-                            if first { Polled::Waits } else { Polled::Idle },
-                            Some(Op::LockedRead {
-                                tablet,
-                                key: k,
-                                mode,
-                                ticket: None,
-                                blocked_at: Some(self.applies),
-                            }),
-                        ))
+                        let op = Op::LockedRead {
+                            tablet,
+                            target,
+                            mode,
+                            ticket: None,
+                            blocked_at: Some(self.applies),
+                        };
+                        Ok((if first { Polled::Waits } else { Polled::Idle }, Some(op)))
                     }
                 }
             }
@@ -663,7 +734,7 @@ impl World {
     fn poll_snapshot_read(&mut self, name: &str, op: Op) -> Res<(Polled, Option<Op>)> {
         let Op::SnapshotRead {
             tablet,
-            key: k,
+            target,
             at,
             chosen,
             follower,
@@ -672,10 +743,10 @@ impl World {
         else {
             unreachable!()
         };
-        let shown = text(&Some(k.clone()));
+        let verb = target.verb();
         let (t, node) = match (&follower, chosen) {
             (Some(f), _) => {
-                let t = at.ok_or("a follower read needs at=")?;
+                let t = at.ok_or("a follower read needs a timestamp")?;
                 let r = self
                     .tablets
                     .get_mut(&tablet)
@@ -688,7 +759,7 @@ impl World {
                     return self.finish(
                         name,
                         format!(
-                            "read {shown} @{} on {f} → not served: its safe time is {} (ask the leader)",
+                            "{verb} @{} on {f} → not served: its safe time is {} (ask the leader)",
                             show(t),
                             show(safe)
                         ),
@@ -701,7 +772,7 @@ impl World {
                 let node = self.tablets[&tablet].leader_node.clone();
                 let now = match self.tt_now(&node) {
                     Ok(now) => now,
-                    Err(e) => return self.finish(name, format!("read {shown} → refused: {e}")),
+                    Err(e) => return self.finish(name, format!("{verb} → refused: {e}")),
                 };
                 let read = SnapshotRead {
                     at,
@@ -711,69 +782,63 @@ impl World {
                     read_limit: self.read_limit(&tablet, now),
                 };
                 let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
-                match snapshot_ts(leader, &read) {
-                    Ok(t) => {
-                        if let Some(p) = pending_at_or_below(leader, t) {
-                            self.say(format!(
-                                "{name}: read {shown} @{} → waits for the write in flight at {}",
-                                show(t),
-                                show(p)
-                            ));
-                            return Ok((
-                                Polled::Waits,
-                                Some(Op::SnapshotRead {
-                                    tablet,
-                                    key: k,
-                                    at,
-                                    chosen: Some(t),
-                                    follower,
-                                    blocked_at,
-                                }),
-                            ));
-                        }
-                        (t, node)
-                    }
-                    Err(e) => return self.finish(name, format!("read {shown} → refused: {e}")),
+                let t = match snapshot_ts(leader, &read) {
+                    Ok(t) => t,
+                    Err(e) => return self.finish(name, format!("{verb} → refused: {e}")),
+                };
+                if let Some(p) = pending_at_or_below(leader, t) {
+                    self.say(format!(
+                        "{name}: {verb} @{} → waits for the write in flight at {}",
+                        show(t),
+                        show(p)
+                    ));
+                    let op = Op::SnapshotRead {
+                        tablet,
+                        target,
+                        at,
+                        chosen: Some(t),
+                        follower,
+                        blocked_at,
+                    };
+                    return Ok((Polled::Waits, Some(op)));
                 }
+                (t, node)
             }
         };
         let mvcc = self.node(&node)?.mvcc.clone();
-        match mvcc.get(&k, t)? {
+        match target.read(&mvcc, t)? {
             ReadOutcome::Blocked(_) => {
                 let first = blocked_at.is_none();
                 if first {
                     self.say(format!(
-                        "{name}: read {shown} @{} → waits for an undecided intent",
+                        "{name}: {verb} @{} → waits for an undecided intent",
                         show(t)
                     ));
                 }
-                Ok((
-                    if first { Polled::Waits } else { Polled::Idle },
-                    Some(Op::SnapshotRead {
-                        tablet,
-                        key: k,
-                        at,
-                        chosen: Some(t),
-                        follower,
-                        blocked_at: Some(self.applies),
-                    }),
-                ))
+                let op = Op::SnapshotRead {
+                    tablet,
+                    target,
+                    at,
+                    chosen: Some(t),
+                    follower,
+                    blocked_at: Some(self.applies),
+                };
+                Ok((if first { Polled::Waits } else { Polled::Idle }, Some(op)))
             }
             ReadOutcome::Ready(v) => {
                 let txn = self.txns.get_mut(name).ok_or("no txn")?;
-                if matches!(txn.mode, Mode::Ssi | Mode::Si | Mode::ReadOnly) && txn.snapshot.is_none() {
+                if matches!(txn.mode, Mode::Ssi | Mode::Si | Mode::ReadOnly) && txn.snapshot.is_none()
+                {
                     txn.snapshot = Some(t);
                 }
                 if matches!(txn.mode, Mode::Occ | Mode::Ssi) {
-                    txn.spans.entry(tablet.clone()).or_default().push(ReadSpan {
-                        start: k.clone(),
-                        end: Vec::new(),
-                        point: true,
-                        read_ts: t,
-                    });
+                    txn.spans
+                        .entry(tablet.clone())
+                        .or_default()
+                        .push(target.span(t));
                 }
                 let on = follower.map(|f| format!(" on {f}")).unwrap_or_default();
-                self.finish(name, format!("read {shown} @{}{on} → {}", show(t), text(&v)))
+                self.finish(name, format!("{verb} @{}{on} → {v}", show(t)))
             }
         }
     }
@@ -1161,8 +1226,9 @@ impl Args {
 }
 
 impl World {
-    /// A timestamp argument: `at=t1` (a transaction's commit timestamp),
-    /// `at=t1-1ns` (just below it), `in=7ms` (true time now plus 7 ms),
+    /// A timestamp argument: `at=t1` (a transaction's commit timestamp, or
+    /// its snapshot), `at=t1-1ns` (just below it), `at=903ms` (that long
+    /// after the script's start), `in=7ms` (true time now plus 7 ms),
     /// `ago=5ms` (true time now minus 5 ms).
     fn ts_arg(&self, a: &Args) -> Res<Option<Timestamp>> {
         if let Some(d) = a.opt("in") {
@@ -1175,6 +1241,9 @@ impl World {
     }
 
     fn ts_expr(&self, e: &str) -> Res<Timestamp> {
+        if let Some(d) = humantime_like(e) {
+            return Ok(Timestamp::from_nanos(T0).saturating_add(d));
+        }
         let (name, minus) = match e.split_once('-') {
             Some((n, d)) => (n, parse_duration(d)?),
             None => (e, Duration::ZERO),
@@ -1182,8 +1251,8 @@ impl World {
         let ts = self
             .txns
             .get(name)
-            .and_then(|t| t.committed)
-            .ok_or(format!("{name} has not committed"))?;
+            .and_then(|t| t.committed.or(t.snapshot))
+            .ok_or(format!("{name} has neither committed nor read"))?;
         Ok(ts.saturating_sub(minus))
     }
 
@@ -1572,14 +1641,22 @@ impl World {
             return Err(format!("{name} is still waiting").into());
         }
         match verb {
-            "read" => {
-                let k = key(a.pos(1)?);
-                let tablet = self.tablet_of(&k)?;
+            "read" | "scan" => {
+                let target = if verb == "read" {
+                    Target::Key(key(a.pos(1)?))
+                } else {
+                    let (start, end) = a.pos(1)?.split_once("..").ok_or("scan a..b")?;
+                    Target::Range(key(start), key(end))
+                };
+                let first = match &target {
+                    Target::Key(k) | Target::Range(k, _) => k.clone(),
+                };
+                let tablet = self.tablet_of(&first)?;
                 let txn = &self.txns[name];
                 let op = match (txn.mode, a.flag("for_update")) {
                     (Mode::TwoPl, for_update) | (_, for_update @ true) => Op::LockedRead {
                         tablet,
-                        key: k,
+                        target,
                         mode: if for_update {
                             LockMode::Exclusive
                         } else {
@@ -1590,7 +1667,7 @@ impl World {
                     },
                     (mode, false) => Op::SnapshotRead {
                         tablet,
-                        key: k,
+                        target,
                         at: match self.ts_arg(a)? {
                             Some(t) => Some(t),
                             None if mode == Mode::Occ => None,
@@ -1778,5 +1855,20 @@ macro_rules! scenarios {
 }
 
 scenarios!(
+    ambiguous_commit,
+    anomaly_dirty_reads_and_writes,
+    anomaly_lost_update,
+    anomaly_phantom,
+    anomaly_read_skew,
+    anomaly_write_skew,
+    cancelled_lock_wait,
+    clock_failure_in_commit_wait,
+    future_read_and_new_leader,
+    lease_votes,
+    prepared_waits_for_nothing,
+    retry_keeps_its_priority,
+    split_forgets_no_locks,
+    strong_read_needs_no_wait,
+    unfenced_abort_racing_a_prepare,
     visible_before_commit_wait,
 );

@@ -79,7 +79,8 @@ pub enum WriteOutcome {
     Done(CommandResponse, CommitWaited),
     /// Never reached the log (the leader changed first).
     NotLogged,
-    /// May or may not be in the log; this leader is losing its term.
+    /// May or may not be in the log; this leader is losing its term. The
+    /// locks and the pending mark stay (the term's end drops them).
     Unknown,
 }
 
@@ -121,11 +122,13 @@ pub fn committed(
                 "the commit never reached the log",
             ))
         }
+        // It may be in the log: keep its locks and its pending mark (this
+        // leader is losing its term; the next one starts above it, waits
+        // it out, and serves it as it finds it).
         WriteOutcome::Unknown => {
-            leader.clock.abandon(ts);
-            Err(TxnError::Ambiguous(
+            return Err(TxnError::Ambiguous(
                 "replication failed after the commit was proposed".to_string(),
-            ))
+            ));
         }
     };
     leader.finish(txn, now);

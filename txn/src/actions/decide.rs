@@ -71,7 +71,7 @@ pub enum DecideOutcome {
     Done(CommandResponse, Option<CommitWaited>),
     /// Never reached the log (the leader changed first).
     NotLogged,
-    /// May or may not be in the log.
+    /// May or may not be in the log; the locks and the pending mark stay.
     Unknown,
 }
 
@@ -94,9 +94,9 @@ pub fn decided(
             // Nothing decided: the participants will hear abort.
             return Err(leader.abort(txn, AbortReason::LeaderChanged, now));
         }
+        // It may be in the log: keep the locks and the pending mark (see
+        // `commit::committed`).
         DecideOutcome::Unknown => {
-            leader.clock.abandon(s);
-            leader.finish(txn, now);
             return Err(TxnError::Ambiguous(
                 "replication failed after the decision was proposed".to_string(),
             ));
