@@ -2,7 +2,7 @@
 //!
 //! | variant          | did the statement take effect? | what to do                           |
 //! |------------------|--------------------------------|--------------------------------------|
-//! | `Sql`            | no (it failed)                 | retry the transaction if retryable   |
+//! | `Sql`            | no (it failed); **unknown** for SQLSTATE 40003 (the node lost its commit's answer) | retry the transaction if retryable (40001); check the data first on 40003 |
 //! | `Disconnected`   | no                             | retry; the driver already failed over |
 //! | `Ambiguous`      | **unknown**                    | check the data before retrying       |
 //! | `Connect`        | no                             | check addresses / cluster health     |

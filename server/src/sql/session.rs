@@ -904,6 +904,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_ambiguous_commit_is_40003_and_an_abort_40001() {
+        let e = sql_error(GatewayError::Ambiguous("no reply".to_string()));
+        assert_eq!(e.code, "40003");
+        assert!(!e.is_retryable(), "an ambiguous commit must not be retried");
+        let e = sql_error(GatewayError::aborted(
+            spanlite_txn::AbortReason::Wounded,
+            "wounded",
+        ));
+        assert_eq!(e.code, "40001");
+        assert!(e.is_retryable());
+    }
+
+    #[test]
     fn tablet_boundaries_read_as_tables_and_keys() {
         let names = BTreeMap::from([(1, "accounts".to_string())]);
         let mut row = vec![0x03, 0, 0, 0, 1];
