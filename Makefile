@@ -7,6 +7,8 @@
 #   make fuzz-sql  the SQL fuzz tests with many more cases (FUZZ_CASES)
 #   make jepsen  the Jepsen-style run (real processes, every fault) for
 #                TIME seconds (default 600); make test runs a short one
+#   make jepsen-soak  2PL, OCC and SSI, SOAK_TIME seconds each (default
+#                1200) under every fault, one summary table
 #   make slt     the SQL logic tests of tests/slt (also part of make test)
 #   make slt-corpus  SQLite's public sqllogictest files from ../shared/slt/sqlite:
 #                pass rate per file, never fails the build
@@ -35,7 +37,7 @@ CARGO ?= cargo
 #   postgresql-client  psql and pgbench, which the PostgreSQL protocol tests drive
 SYSTEM_PACKAGES := libclang-dev g++ make postgresql-client
 
-.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen workload modes-bench
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen jepsen-soak workload modes-bench
 
 all: build
 
@@ -125,3 +127,11 @@ fuzz-sql: deps
 TIME ?= 600
 jepsen: deps
 	JEPSEN_SECS=$(TIME) JEPSEN_MIN_OPS=5000 $(CARGO) test --workspace --test jepsen -- --nocapture
+
+# The soak: 2PL, OCC and SSI in turn, each SOAK_TIME seconds (default 20
+# minutes) under every fault kind, then one summary table (printed, and in
+# $CARGO_TARGET_DIR/tmp/jepsen/soak-summary.md). About an hour.
+SOAK_TIME ?= 1200
+jepsen-soak: deps
+	$(CARGO) build --workspace --all-targets
+	JEPSEN_SOAK_SECS=$(SOAK_TIME) $(CARGO) test --workspace --test jepsen -- --ignored --nocapture soak

@@ -68,6 +68,9 @@ enum WorkloadName {
     /// concurrency control mode (2pl, occ, ssi, si): one table of
     /// throughput, p99 latency and abort rate.
     Modes,
+    /// Lone strong reads on the demo's table (4 tablets), each timed on
+    /// its own: the sum of every balance and one balance (--runs each).
+    StrongReads,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +123,9 @@ struct WorkloadArgs {
     /// No progress spinner or notes on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Statements of each kind `strong-reads` times.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
 }
 
 #[derive(Debug, Args)]
@@ -357,7 +363,12 @@ pub fn run(cli: Cli) -> ExitCode {
                 if std::env::var_os("RUST_LOG").is_some() {
                     init_logging();
                 }
-                crate::workload::run_command(workload_command(args)).await
+                if matches!(args.workload, WorkloadName::StrongReads) {
+                    crate::workload::strong_reads(args.runs, usize::from(args.nodes), args.quiet)
+                        .await
+                } else {
+                    crate::workload::run_command(workload_command(args)).await
+                }
             }
         }
     });
@@ -490,7 +501,7 @@ fn workload_command(args: WorkloadArgs) -> crate::workload::WorkloadCommand {
             WorkloadName::Bank => WorkloadKind::Bank,
             WorkloadName::Kv => WorkloadKind::Kv,
             WorkloadName::Readonly => WorkloadKind::Readonly,
-            WorkloadName::Modes => WorkloadKind::Bank,
+            WorkloadName::Modes | WorkloadName::StrongReads => WorkloadKind::Bank,
         },
         concurrency: args.concurrency,
         stop: match args.ops {

@@ -29,6 +29,33 @@ async fn populate_and_shell(
     cluster: &EmbeddedCluster,
     script: Option<String>,
 ) -> Result<ExitCode, String> {
+    populate(cluster).await?;
+    let addrs = cluster.addrs();
+    let psql = cluster.pg_addrs().first().map_or(String::new(), |a| {
+        format!(
+            "\nOr from another terminal: psql -h {} -p {} -U spanlite -d spanlite",
+            a.ip(),
+            a.port()
+        )
+    });
+    eprintln!(
+        "Ready: table accounts ({ACCOUNTS} rows, 1000 each) over 4 tablets; nodes at {}.\n\
+         Try: SELECT * FROM accounts LIMIT 5;\n     \
+         BEGIN; UPDATE accounts SET balance = balance - 10 WHERE id = 1; \
+         UPDATE accounts SET balance = balance + 10 WHERE id = 80; COMMIT;\n     \
+         SELECT sum(balance) FROM accounts;{psql}",
+        addrs.join(", ")
+    );
+    let mut client = SqlClient::connect(&addrs[..1]).await?;
+    match script {
+        Some(s) => shell::run_script(&mut client, &s).await,
+        None => shell::interactive(&mut client).await,
+    }
+}
+
+/// The demo's sample data: table `accounts` with [`ACCOUNTS`] rows of 1000
+/// each, split over four tablets (at accounts 26, 51 and 76).
+pub(crate) async fn populate(cluster: &EmbeddedCluster) -> Result<(), String> {
     let mut session = Session::new(cluster.gateway());
     let mut sql = String::from(
         "CREATE TABLE accounts (id INT PRIMARY KEY, owner TEXT NOT NULL, balance INT NOT NULL DEFAULT 0);",
@@ -63,25 +90,5 @@ async fn populate_and_shell(
         let key = def.row_key(&[Value::Int(id)]).map_err(|e| e.to_string())?;
         tablet = cluster.split(tablet, &key).await?;
     }
-    let addrs = cluster.addrs();
-    let psql = cluster.pg_addrs().first().map_or(String::new(), |a| {
-        format!(
-            "\nOr from another terminal: psql -h {} -p {} -U spanlite -d spanlite",
-            a.ip(),
-            a.port()
-        )
-    });
-    eprintln!(
-        "Ready: table accounts ({ACCOUNTS} rows, 1000 each) over 4 tablets; nodes at {}.\n\
-         Try: SELECT * FROM accounts LIMIT 5;\n     \
-         BEGIN; UPDATE accounts SET balance = balance - 10 WHERE id = 1; \
-         UPDATE accounts SET balance = balance + 10 WHERE id = 80; COMMIT;\n     \
-         SELECT sum(balance) FROM accounts;{psql}",
-        addrs.join(", ")
-    );
-    let mut client = SqlClient::connect(&addrs[..1]).await?;
-    match script {
-        Some(s) => shell::run_script(&mut client, &s).await,
-        None => shell::interactive(&mut client).await,
-    }
+    Ok(())
 }

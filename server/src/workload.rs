@@ -225,3 +225,97 @@ fn render_modes(
         "bank workload, {workers} workers, {stop} per run, each mode on a fresh cluster\n{table}\n"
     )
 }
+
+/// `spanlite workload strong-reads`: the demo's table (100 accounts over
+/// four tablets) on a cluster in this process, then lone strong reads
+/// through a SQL session on the first node, each timed on its own: the
+/// sum over all four tablets, and one account's balance (one tablet).
+/// Prints p50, p90 and the slowest of `runs` of each.
+pub async fn strong_reads(runs: usize, nodes: usize, quiet: bool) -> Result<ExitCode, String> {
+    if !quiet {
+        eprintln!("Starting a {nodes}-node cluster in this process with the demo's table …");
+    }
+    let cluster = EmbeddedCluster::start(nodes).await?;
+    let timed = async {
+        crate::demo::populate(&cluster).await?;
+        time_strong_reads(cluster.addrs(), runs).await
+    }
+    .await;
+    cluster.shutdown().await;
+    let rows = timed?;
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    table.set_header([
+        "lone strong read",
+        "tablets",
+        "runs",
+        "p50 (ms)",
+        "p90 (ms)",
+        "max (ms)",
+    ]);
+    for r in &rows {
+        table.add_row([
+            r.query.to_string(),
+            r.tablets.to_string(),
+            r.times.len().to_string(),
+            format!("{:.1}", r.quantile(0.5)),
+            format!("{:.1}", r.quantile(0.9)),
+            format!("{:.1}", r.quantile(1.0)),
+        ]);
+    }
+    println!(
+        "strong reads on the demo's table, {nodes} nodes, each statement timed alone\n{table}"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One query's timings.
+#[derive(Debug)]
+struct Timed {
+    query: &'static str,
+    tablets: usize,
+    /// Milliseconds, sorted.
+    times: Vec<f64>,
+}
+
+impl Timed {
+    /// The `q` quantile (nearest rank).
+    fn quantile(&self, q: f64) -> f64 {
+        if self.times.is_empty() {
+            return 0.0;
+        }
+        let rank = ((q * self.times.len() as f64).ceil() as usize).clamp(1, self.times.len());
+        self.times[rank - 1]
+    }
+}
+
+async fn time_strong_reads(addrs: &[String], runs: usize) -> Result<Vec<Timed>, String> {
+    use crate::shell::{Outcome, SqlClient};
+    let mut client = SqlClient::connect(&addrs[..1]).await?;
+    let mut out = Vec::new();
+    for (query, tablets, expected) in [
+        ("SELECT sum(balance) FROM accounts", 4, "100000"),
+        ("SELECT balance FROM accounts WHERE id = 42", 1, "1000"),
+    ] {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = std::time::Instant::now();
+            let outcome = client.statement(query).await?;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            match outcome {
+                Outcome::Rows { rows, .. }
+                    if rows.len() == 1
+                        && rows[0].len() == 1
+                        && rows[0][0].to_string() == expected => {}
+                other => return Err(format!("{query}: expected {expected}, got {other:?}")),
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        out.push(Timed {
+            query,
+            tablets,
+            times,
+        });
+    }
+    Ok(out)
+}

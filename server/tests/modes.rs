@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use common::{int, now, read, set, start_cluster};
 use spanlite_server::gateway::{Gateway, GatewayError, Transaction, TxnMode};
 use spanlite_storage::mvcc::TxnId;
-use spanlite_txn::AbortReason;
 use spanlite_truetime::Timestamp;
+use spanlite_txn::AbortReason;
 use tokio::sync::Barrier;
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);

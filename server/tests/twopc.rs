@@ -380,7 +380,9 @@ async fn an_in_doubt_participant_keeps_its_locks_and_intents_across_a_full_resta
     let mut writer = gw.begin_with(&TxnOptions::default()).unwrap();
     writer.put(b"b/z".to_vec(), b"new".to_vec()).unwrap();
     match writer.commit().await {
-        Err(e @ GatewayError::Aborted { .. }) => println!("writer blocked by the in-doubt lock: {e}"),
+        Err(e @ GatewayError::Aborted { .. }) => {
+            println!("writer blocked by the in-doubt lock: {e}")
+        }
         other => panic!("a write went past an in-doubt transaction's lock: {other:?}"),
     }
     // The abort arrives: intents gone, lock released, the value unchanged.

@@ -13,8 +13,8 @@ use spanlite_server::directory::FIRST_DATA_TABLET;
 use spanlite_server::gateway::{Gateway, GatewayError, Transaction};
 use spanlite_server::raft::Mutation;
 use spanlite_storage::mvcc::TxnId;
-use spanlite_txn::AbortReason;
 use spanlite_truetime::Timestamp;
+use spanlite_txn::AbortReason;
 use tokio::sync::Barrier;
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);
@@ -491,10 +491,14 @@ async fn a_follower_serves_snapshot_reads_with_the_leader_and_quorum_gone() {
         .store
         .replica(FIRST_DATA_TABLET)
         .expect("every node hosts the data tablet");
-    common::wait_for(Duration::from_secs(20), "the survivor's safe time to pass t2", || {
-        let r = replica.clone();
-        async move { (r.follower_safe_time() >= t2).then_some(()) }
-    })
+    common::wait_for(
+        Duration::from_secs(20),
+        "the survivor's safe time to pass t2",
+        || {
+            let r = replica.clone();
+            async move { (r.follower_safe_time() >= t2).then_some(()) }
+        },
+    )
     .await;
     for n in nodes {
         n.shutdown().await.unwrap();
@@ -579,6 +583,51 @@ async fn a_leadership_change_between_reads_aborts_the_transaction() {
     txn.rollback().await;
     // ... so nothing computed from the stale `a` can commit.
     assert_eq!(read(&gw, "a").await, 100);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// A commit whose caller goes away (its RPC dropped, e.g. at the gateway's
+/// deadline) still finishes on the leader and releases its locks: the
+/// protocol work runs in a task of its own. Commit wait lasts 600 ms here
+/// (ε = 300 ms), and the caller gives up after 100 ms, in the middle of it.
+/// (Before, the dropped handler left the transaction prepared with its
+/// locks, which nothing released: the next writer of the key waited out
+/// every lock wait until its retries ran out.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_caller_went_away_still_finishes_and_releases_its_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, _) = common::start_cluster_with(dir.path(), 3, |c| {
+        c.epsilon_floor = Duration::from_millis(300);
+    })
+    .await;
+    let gw = nodes[0].context.gateway.clone();
+    set(&gw, "gone/k", 0).await;
+    let mut writer = begin(&gw, now());
+    assert_eq!(int(writer.get(b"gone/k", true).await.unwrap()), 0);
+    writer.put(b"gone/k".to_vec(), b"1".to_vec());
+    let dropped = tokio::time::timeout(Duration::from_millis(100), writer.commit()).await;
+    assert!(
+        dropped.is_err(),
+        "the commit ended before its caller gave up"
+    );
+    // The commit lands by itself, and the key is free for the next writer.
+    common::wait_for(
+        Duration::from_secs(10),
+        "the dropped commit to land",
+        || {
+            let gw = gw.clone();
+            async move { (read(&gw, "gone/k").await == 1).then_some(()) }
+        },
+    )
+    .await;
+    gw.run_txn(&spanlite_server::gateway::TxnOptions::default(), |txn| {
+        Box::pin(async move { txn.put(b"gone/k".to_vec(), b"2".to_vec()) })
+    })
+    .await
+    .expect("the next writer got the lock");
+    assert_eq!(read(&gw, "gone/k").await, 2);
     for n in nodes {
         n.shutdown().await.unwrap();
     }

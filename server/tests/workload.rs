@@ -183,3 +183,30 @@ async fn postgres_runs_the_same_workloads_if_spanlite_test_pg_url_is_set() {
         assert_sane(&r);
     }
 }
+
+/// `spanlite workload strong-reads` answers every lone strong read
+/// correctly (it checks each result) and prints a row per query with its
+/// runs; the figures themselves are for people (machines are noisy).
+#[test]
+fn strong_reads_prints_a_row_per_query() {
+    let out = Command::new(BIN)
+        .args(["workload", "strong-reads", "--runs", "3", "--quiet"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for query in [
+        "SELECT sum(balance) FROM accounts",
+        "SELECT balance FROM accounts WHERE id = 42",
+    ] {
+        let row = stdout
+            .lines()
+            .find(|l| l.contains(query))
+            .unwrap_or_else(|| panic!("no row for {query}: {stdout}"));
+        assert!(row.contains("| 3 "), "{row}");
+    }
+}

@@ -35,6 +35,9 @@ pub enum HarnessError {
 /// Results of the harness.
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
 
+/// Tablet id → (node id, that node's replica's key/value pairs) per replica.
+pub type ReplicaContents = std::collections::BTreeMap<u64, Vec<(u64, Vec<(Vec<u8>, Vec<u8>)>)>>;
+
 /// One node process.
 #[derive(Debug)]
 struct NodeProc {
@@ -52,7 +55,11 @@ pub struct ProcessCluster {
     bin: PathBuf,
     dir: tempfile::TempDir,
     nodes: Vec<NodeProc>,
+    /// Links between nodes.
     proxies: Proxies,
+    /// Links from the workload's clients to each node (link `(0, j)`), so
+    /// clients can be cut off from a node the nodes still reach.
+    client_proxies: Proxies,
 }
 
 /// A free loopback port: bound, read, released (the process binds it a
@@ -94,6 +101,17 @@ impl ProcessCluster {
     /// the cluster and waits until it serves SQL. `extra` arguments go to
     /// every `spanlite start`.
     pub async fn start(bin: &Path, n: usize, extra: &[String]) -> Result<Self> {
+        Self::start_with(bin, n, extra, &[]).await
+    }
+
+    /// [`ProcessCluster::start`], with `per_node[i]` added to node `i`'s
+    /// arguments (e.g. its own `--clock-uncertainty-floor`).
+    pub async fn start_with(
+        bin: &Path,
+        n: usize,
+        extra: &[String],
+        per_node: &[Vec<String>],
+    ) -> Result<Self> {
         // SPANLITE_KEEP_DIRS=1 keeps data and logs for a post-mortem.
         let keep = std::env::var("SPANLITE_KEEP_DIRS").is_ok_and(|v| v == "1");
         let dir = tempfile::Builder::new()
@@ -102,12 +120,14 @@ impl ProcessCluster {
             .tempdir()?;
         let addrs: Vec<String> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
         let mut proxies = Proxies::new();
+        let mut client_proxies = Proxies::new();
         for i in 0..n {
             for (j, target) in addrs.iter().enumerate() {
                 if i != j {
                     proxies.add(i, j, target.clone()).await?;
                 }
             }
+            client_proxies.add(0, i, addrs[i].clone()).await?;
         }
         let mut nodes = Vec::new();
         for i in 0..n {
@@ -136,6 +156,7 @@ impl ProcessCluster {
                 via.join(","),
             ];
             args.extend(extra.iter().cloned());
+            args.extend(per_node.get(i).into_iter().flatten().cloned());
             nodes.push(NodeProc {
                 id: i as u64 + 1,
                 addr: addrs[i].clone(),
@@ -150,6 +171,7 @@ impl ProcessCluster {
             dir,
             nodes,
             proxies,
+            client_proxies,
         };
         for i in 0..n {
             cluster.spawn(i)?;
@@ -219,6 +241,21 @@ impl ProcessCluster {
     /// The SQL/gRPC address of every node.
     pub fn addrs(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.addr.clone()).collect()
+    }
+
+    /// The address the workload's clients reach each node at (through
+    /// the client-link proxies).
+    pub fn client_addrs(&self) -> Vec<String> {
+        (0..self.nodes.len())
+            .filter_map(|j| self.client_proxies.addr(0, j).map(str::to_string))
+            .collect()
+    }
+
+    /// Cuts (or heals) the clients' links to node `i`: its clients' calls
+    /// hang as if the network between them lost every packet, while the
+    /// nodes still reach each other.
+    pub fn cut_clients(&self, i: usize, cut: bool) {
+        self.client_proxies.set_cut(0, i, cut);
     }
 
     /// The temporary directory (data and logs).
@@ -347,6 +384,7 @@ impl ProcessCluster {
     /// clears clock skew: the state checks run in.
     pub async fn recover(&mut self) -> Result<()> {
         self.proxies.heal();
+        self.client_proxies.heal();
         for i in 0..self.nodes.len() {
             if self.nodes[i].paused {
                 self.resume(i).await?;
@@ -367,6 +405,155 @@ impl ProcessCluster {
             }
         }
         Ok(())
+    }
+
+    /// Splits the tablet holding `key` at `key` (through any node that
+    /// answers); returns the new tablet's id.
+    pub async fn split_at(&self, key: &[u8]) -> Result<u64> {
+        use spanlite_proto::admin::SplitTabletRequest;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let tablet = self.tablet_of(key).await;
+            for n in &self.nodes {
+                let (Some(tablet), Ok(mut c)) = (tablet, admin(&n.addr).await) else {
+                    continue;
+                };
+                let Ok(r) = c
+                    .split_tablet(SplitTabletRequest {
+                        tablet_id: tablet,
+                        split_key: key.to_vec(),
+                    })
+                    .await
+                else {
+                    continue;
+                };
+                let r = r.into_inner();
+                if r.error.is_empty()
+                    && let Some(right) = r.right
+                {
+                    return Ok(right.tablet_id);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Timeout(format!(
+                    "splitting at {}",
+                    String::from_utf8_lossy(key)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The tablet holding `key`, as some node's status says.
+    async fn tablet_of(&self, key: &[u8]) -> Option<u64> {
+        for n in &self.nodes {
+            let Ok(mut c) = admin(&n.addr).await else {
+                continue;
+            };
+            let Ok(status) = c.status(StatusRequest {}).await else {
+                continue;
+            };
+            for t in status.into_inner().tablets {
+                let Some(d) = t.descriptor else { continue };
+                let Some(r) = d.range else { continue };
+                if key >= r.start.as_slice() && (r.end.is_empty() || key < r.end.as_slice()) {
+                    return Some(d.tablet_id);
+                }
+            }
+        }
+        None
+    }
+
+    /// Moves the leadership of the tablet holding `key` off node `i` (to
+    /// whichever voter wins), until another node leads it.
+    pub async fn move_leader_off(&self, key: &[u8], i: usize) -> Result<()> {
+        use spanlite_proto::admin::TransferLeaderRequest;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.leader_now(key).await {
+                Some(l) if l != i => return Ok(()),
+                _ if Instant::now() > deadline => {
+                    return Err(HarnessError::Timeout(format!(
+                        "moving the leader of {} off node {}",
+                        String::from_utf8_lossy(key),
+                        i + 1
+                    )));
+                }
+                Some(_) => {
+                    if let (Some(tablet), Ok(mut c)) =
+                        (self.tablet_of(key).await, admin(&self.nodes[i].addr).await)
+                    {
+                        let to = self.nodes[(i + 1) % self.nodes.len()].id;
+                        let _ = c
+                            .transfer_leader(TransferLeaderRequest {
+                                tablet_id: tablet,
+                                to_node_id: to,
+                            })
+                            .await;
+                    }
+                }
+                None => {}
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Each replica of the range `[start, end)`, read on its own node
+    /// (whatever its role), once every replica of each tablet has applied
+    /// the same log index: tablet id → the pairs of each node's replica.
+    /// Replicas that never agree on an index in time are an error.
+    pub async fn replica_contents(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        deadline: Duration,
+    ) -> Result<ReplicaContents> {
+        use spanlite_proto::admin::ScanReplicasRequest;
+        let until = Instant::now() + deadline;
+        loop {
+            let mut by_tablet: ReplicaContents = std::collections::BTreeMap::new();
+            let mut indices: std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>> =
+                std::collections::BTreeMap::new();
+            let mut complete = true;
+            for n in &self.nodes {
+                let scanned = async {
+                    admin(&n.addr)
+                        .await?
+                        .scan_replicas(ScanReplicasRequest {
+                            range: Some(spanlite_proto::common::KeyRange {
+                                start: start.to_vec(),
+                                end: end.to_vec(),
+                            }),
+                        })
+                        .await
+                        .map_err(|s| HarnessError::Process(s.message().to_string()))
+                };
+                let Ok(resp) = scanned.await else {
+                    complete = false;
+                    continue;
+                };
+                for r in resp.into_inner().replicas {
+                    indices
+                        .entry(r.tablet_id)
+                        .or_default()
+                        .insert(r.applied_index);
+                    by_tablet.entry(r.tablet_id).or_default().push((
+                        n.id,
+                        r.pairs.into_iter().map(|p| (p.key, p.value)).collect(),
+                    ));
+                }
+            }
+            let settled = complete && indices.values().all(|i| i.len() == 1);
+            if settled {
+                return Ok(by_tablet);
+            }
+            if Instant::now() > until {
+                return Err(HarnessError::Timeout(format!(
+                    "replicas to apply the same index: {indices:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Keeps the data dir and logs after the run (for a failed check).

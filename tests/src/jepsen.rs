@@ -1,7 +1,9 @@
 //! One Jepsen-style run: start a process cluster, load the tables, run the
-//! bank and list-append clients while the nemesis injects faults, then
-//! recover the cluster, take final reads through every node, check the
-//! histories and write the results.
+//! bank and list-append clients (SQL, and the catalog-free list-append
+//! through the KV service) while the nemesis injects faults, then recover
+//! the cluster, take final reads through every node, compare every
+//! replica's data on its own node, check the histories and write the
+//! results.
 //!
 //! Files written to the run's output directory: `history.jsonl` (every
 //! invocation and completion), `result.json` (counts, faults, checker
@@ -35,6 +37,16 @@ pub struct RunConfig {
     pub duration: Duration,
     pub bank_clients: usize,
     pub list_clients: usize,
+    /// Clients of the catalog-free list-append (KV service `Transact`).
+    pub kv_list_clients: usize,
+    /// Split the catalog-free workload's keys over two tablets (led on
+    /// different nodes), so its transactions cross tablets.
+    pub kv_split: bool,
+    /// Extra `spanlite start` arguments of each node (e.g. its own
+    /// `--clock-uncertainty-floor`).
+    pub per_node: Vec<Vec<String>>,
+    /// How far [`Fault::SkewBeyondEpsilon`] skews (far beyond any ε).
+    pub big_skew: Duration,
     pub workload: WorkloadConfig,
     pub faults: Vec<Fault>,
     pub hold: Duration,
@@ -52,6 +64,10 @@ impl RunConfig {
             duration,
             bank_clients: 4,
             list_clients: 6,
+            kv_list_clients: 3,
+            kv_split: true,
+            per_node: Vec::new(),
+            big_skew: Duration::from_millis(250),
             workload: WorkloadConfig::default(),
             faults: Fault::ALL.to_vec(),
             hold: Duration::from_secs(4),
@@ -74,6 +90,12 @@ pub struct RunResult {
     pub list_append: ListAppendReport,
     /// The final balances read through each node.
     pub final_reads: Vec<BTreeMap<u64, i64>>,
+    /// Every replica of every tablet held the same data, read on its own
+    /// node once all had applied the same log index.
+    pub replicas_agree: bool,
+    /// Replicas compared, and what differed (tablet and nodes).
+    pub replicas_compared: usize,
+    pub replica_differences: Vec<String>,
     /// Writes whose UPDATE found no row although every row exists from
     /// the start (wrong reads; the transactions were aborted).
     pub missing_rows: u64,
@@ -116,12 +138,30 @@ async fn client(addrs: &[String]) -> Result<Client, HarnessError> {
 /// Runs one test end to end.
 pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     std::fs::create_dir_all(&cfg.out_dir)?;
-    let cluster = ProcessCluster::start(&cfg.bin, cfg.nodes, &[]).await?;
+    let cluster = ProcessCluster::start_with(&cfg.bin, cfg.nodes, &[], &cfg.per_node).await?;
     let addrs = cluster.addrs();
-    let setup_client = client(&addrs).await?;
-    workload::setup(&setup_client, &cfg.workload, Duration::from_secs(60))
-        .await
-        .map_err(HarnessError::Timeout)?;
+    let sql = cfg.bank_clients + cfg.list_clients > 0;
+    if sql {
+        let setup_client = client(&addrs).await?;
+        workload::setup(&setup_client, &cfg.workload, Duration::from_secs(60))
+            .await
+            .map_err(HarnessError::Timeout)?;
+    }
+    let middle = workload::kv_list_key(cfg.workload.keys / 2);
+    if cfg.kv_split {
+        cluster.split_at(&middle).await?;
+        // The two halves led on different nodes (transactions across them
+        // meet two leaders' clocks).
+        let first = workload::kv_list_key(0);
+        if let (Some(a), Some(b)) = (
+            cluster.leader_of(&first).await,
+            cluster.leader_of(&middle).await,
+        ) && a == b
+        {
+            cluster.move_leader_off(&middle, b).await?;
+        }
+    }
+    let client_addrs = cluster.client_addrs();
     let cluster = Arc::new(Mutex::new(cluster));
 
     let recorder = Recorder::new();
@@ -129,10 +169,22 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     let elements = Arc::new(AtomicU64::new(1));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut clients = Vec::new();
-    for i in 0..cfg.bank_clients + cfg.list_clients {
-        // Each client prefers a different node first (then fails over).
-        let mut mine = addrs.clone();
-        mine.rotate_left(i % addrs.len());
+    for i in 0..cfg.bank_clients + cfg.list_clients + cfg.kv_list_clients {
+        // Each client prefers a different node first (then fails over),
+        // through the client links the nemesis can cut.
+        let mut mine = client_addrs.clone();
+        mine.rotate_left(i % client_addrs.len());
+        if i >= cfg.bank_clients + cfg.list_clients {
+            clients.push(tokio::spawn(workload::kv_list_append_client(
+                mine,
+                cfg.workload.clone(),
+                recorder.clone(),
+                processes.clone(),
+                elements.clone(),
+                stop_rx.clone(),
+            )));
+            continue;
+        }
         let c = client(&mine).await?;
         let task = if i < cfg.bank_clients {
             tokio::spawn(workload::bank_client(
@@ -162,6 +214,8 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
             rest: cfg.rest,
             leader_key: table_prefix(1),
             small_skew: Duration::from_micros(200),
+            skew_key: middle.clone(),
+            big_skew: cfg.big_skew,
         },
         recorder.clone(),
         stop_rx,
@@ -182,7 +236,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     };
     cluster.recover().await?;
     let mut final_reads = Vec::new();
-    for a in &addrs {
+    for a in addrs.iter().filter(|_| sql) {
         let c = client(std::slice::from_ref(a)).await?;
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -201,8 +255,11 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
         }
     }
 
+    let replicas = cluster
+        .replica_contents(&[0x01], &[], Duration::from_secs(60))
+        .await?;
     let history = recorder.history();
-    let result = check(cfg, &history, nemesis_log, final_reads)?;
+    let result = check(cfg, &history, nemesis_log, final_reads, &replicas)?;
     write_files(&cfg.out_dir, &history, &result)?;
     if !result.valid {
         // Keep the data and logs of an invalid run next to its results.
@@ -215,11 +272,40 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     Ok(result)
 }
 
+/// Differences between the replicas of each tablet, and how many replicas
+/// were compared.
+fn compare_replicas(replicas: &crate::cluster::ReplicaContents) -> (usize, Vec<String>) {
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for (tablet, copies) in replicas {
+        compared += copies.len();
+        let Some((first_node, first)) = copies.first() else {
+            continue;
+        };
+        for (node, pairs) in &copies[1..] {
+            if pairs != first {
+                let differing = first
+                    .iter()
+                    .zip(pairs.iter())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(first.len().min(pairs.len()));
+                differences.push(format!(
+                    "tablet {tablet}: node {node} differs from node {first_node} ({} vs {} pairs, first difference at pair {differing})",
+                    pairs.len(),
+                    first.len()
+                ));
+            }
+        }
+    }
+    (compared, differences)
+}
+
 fn check(
     cfg: &RunConfig,
     history: &History,
     nemesis: NemesisLog,
     final_reads: Vec<BTreeMap<u64, i64>>,
+    replicas: &crate::cluster::ReplicaContents,
 ) -> Result<RunResult, HarnessError> {
     let total = cfg.workload.initial_balance * cfg.workload.accounts as i64;
     let accounts: Vec<u64> = (0..cfg.workload.accounts).collect();
@@ -244,7 +330,12 @@ fn check(
         *outcomes.entry(name.to_string()).or_default() += 1;
     }
     let missing_rows = workload::MISSING_ROWS.load(std::sync::atomic::Ordering::Relaxed);
-    let valid = bank.valid && list_append.valid && missing_rows == 0;
+    let (replicas_compared, replica_differences) = compare_replicas(replicas);
+    let replicas_agree = replica_differences.is_empty();
+    // A run without bank clients has no bank to check.
+    let bank_ran = cfg.bank_clients > 0;
+    let valid =
+        (bank.valid || !bank_ran) && list_append.valid && missing_rows == 0 && replicas_agree;
     let faults: Vec<String> = nemesis
         .counts
         .iter()
@@ -253,7 +344,8 @@ fn check(
     let summary = format!(
         "{verdict}: {ops} operations checked ({ok} ok, {fail} failed, {info} indeterminate) \
          in {secs} s on {nodes} nodes, read-write transactions in {concurrency}; total {total} over {n} accounts. Faults injected: {faults}{errors}. \
-         Bank: {bank_s} List-append: {la_s} Writes that found no row: {missing_rows}.",
+         Bank: {bank_s} List-append: {la_s} Writes that found no row: {missing_rows}. \
+         Replicas compared directly: {replicas_compared}, {agree}.",
         verdict = if valid { "VALID" } else { "INVALID" },
         ops = pairs.len(),
         ok = outcomes.get("ok").copied().unwrap_or(0),
@@ -277,8 +369,17 @@ fn check(
                 nemesis.errors.join("; ")
             )
         },
-        bank_s = bank.summary(),
+        bank_s = if bank_ran {
+            bank.summary()
+        } else {
+            "not run.".to_string()
+        },
         la_s = list_append.summary(),
+        agree = if replicas_agree {
+            "all agree".to_string()
+        } else {
+            replica_differences.join("; ")
+        },
     );
     Ok(RunResult {
         valid,
@@ -288,6 +389,9 @@ fn check(
         bank,
         list_append,
         final_reads,
+        replicas_agree,
+        replicas_compared,
+        replica_differences,
         missing_rows,
         summary,
         out_dir: cfg.out_dir.clone(),

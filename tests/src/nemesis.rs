@@ -33,11 +33,19 @@ pub enum Fault {
     Bridge,
     /// Skew one node's clock by less than ε (TrueTime stays correct).
     SkewWithinEpsilon,
+    /// Cut the clients off from one node (their gateway), which still
+    /// reaches the others: its clients' calls hang, commits in flight
+    /// become indeterminate, and the clients fail over.
+    IsolateClients,
+    /// Designed to break the guarantees, never in a valid run: skew the
+    /// leader of the skew key's tablet ahead by far more than its ε
+    /// (TrueTime cannot tell), for the whole hold.
+    SkewBeyondEpsilon,
 }
 
 impl Fault {
-    /// Every kind (what a full run injects).
-    pub const ALL: [Fault; 7] = [
+    /// Every kind a valid run injects.
+    pub const ALL: [Fault; 8] = [
         Fault::Kill,
         Fault::Pause,
         Fault::IsolateOne,
@@ -45,6 +53,7 @@ impl Fault {
         Fault::MajorityMinority,
         Fault::Bridge,
         Fault::SkewWithinEpsilon,
+        Fault::IsolateClients,
     ];
 }
 
@@ -71,6 +80,10 @@ pub struct NemesisConfig {
     pub leader_key: Vec<u8>,
     /// Clock offset of [`Fault::SkewWithinEpsilon`].
     pub small_skew: Duration,
+    /// A key of the tablet whose leader [`Fault::SkewBeyondEpsilon`]
+    /// skews, and by how much (ahead).
+    pub skew_key: Vec<u8>,
+    pub big_skew: Duration,
 }
 
 /// What the nemesis did.
@@ -191,14 +204,34 @@ async fn inject(
                 cfg.small_skew
             )
         }
+        Fault::IsolateClients => {
+            c.cut_clients(node, true);
+            format!("clients cut off from node {}", node + 1)
+        }
+        Fault::SkewBeyondEpsilon => {
+            let leader = c
+                .leader_of(&cfg.skew_key)
+                .await
+                .ok_or("no node answers as the leader")?;
+            c.skew(leader, cfg.big_skew, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            format!("node {} (leader) clock +{:?}", leader + 1, cfg.big_skew)
+        }
     })
 }
 
 async fn undo(cluster: &Mutex<ProcessCluster>, fault: Fault) -> Result<(), String> {
     let mut c = cluster.lock().await;
     match fault {
-        Fault::Kill | Fault::Pause | Fault::SkewWithinEpsilon => {
+        Fault::Kill | Fault::Pause | Fault::SkewWithinEpsilon | Fault::SkewBeyondEpsilon => {
             c.recover().await.map_err(|e| e.to_string())
+        }
+        Fault::IsolateClients => {
+            for i in 0..c.len() {
+                c.cut_clients(i, false);
+            }
+            Ok(())
         }
         Fault::IsolateOne | Fault::IsolateLeader | Fault::MajorityMinority | Fault::Bridge => {
             c.proxies().heal();

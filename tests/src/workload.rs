@@ -384,6 +384,156 @@ pub async fn list_append_client(
     }
 }
 
+/// Key number `k` of the catalog-free list-append workload, as the KV
+/// service stores it (zero-padded: keys sort by number).
+pub fn kv_list_key(k: u64) -> Vec<u8> {
+    format!("jl/{k:06}").into_bytes()
+}
+
+/// The catalog-free list-append workload's keys in the history start here
+/// (the SQL one's are below), so both can share one checker.
+pub const KV_KEY_BASE: u64 = 1_000;
+
+/// Runs one list-append transaction through a node's KV service
+/// (`Transact`: it touches only its own keys, never the SQL catalog).
+async fn kv_list_txn(
+    client: &mut spanlite_proto::kv::kv_service_client::KvServiceClient<tonic::transport::Channel>,
+    ops: &[MicroOp],
+    read_only: bool,
+    concurrency: Concurrency,
+) -> Result<Vec<MicroOp>, Failure> {
+    use spanlite_proto::common::ConcurrencyMode;
+    use spanlite_proto::kv::{KvOp, TransactRequest, kv_op};
+    let wire: Vec<KvOp> = ops
+        .iter()
+        .map(|op| match op {
+            MicroOp::Read { key, .. } => KvOp {
+                key: kv_list_key(key - KV_KEY_BASE),
+                op: Some(kv_op::Op::Read(true)),
+            },
+            MicroOp::Append { key, value } => KvOp {
+                key: kv_list_key(key - KV_KEY_BASE),
+                op: Some(kv_op::Op::Append(*value)),
+            },
+        })
+        .collect();
+    let mode = match concurrency {
+        Concurrency::TwoPhaseLocking => ConcurrencyMode::ConcurrencyMode2pl,
+        Concurrency::Optimistic => ConcurrencyMode::Occ,
+        Concurrency::SerializableSnapshot => ConcurrencyMode::Ssi,
+        Concurrency::Snapshot => ConcurrencyMode::Si,
+    };
+    let resp = client
+        .transact(TransactRequest {
+            ops: wire,
+            read_only,
+            mode: mode as i32,
+        })
+        .await;
+    let resp = match resp {
+        Ok(r) => r.into_inner(),
+        // Aborted until the gateway gave up, or refused before it began:
+        // nothing took effect.
+        Err(s)
+            if matches!(
+                s.code(),
+                tonic::Code::Aborted | tonic::Code::InvalidArgument
+            ) =>
+        {
+            return Err(Failure::Definite);
+        }
+        // Anything else (no answer, unknown outcome, a cut connection)
+        // may have committed.
+        Err(_) => return Err(Failure::Unknown),
+    };
+    let mut reads = resp.reads.into_iter();
+    let mut done = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            MicroOp::Read { key, .. } => {
+                let bytes = reads.next().ok_or(Failure::Unknown)?;
+                done.push(MicroOp::Read {
+                    key: *key,
+                    list: Some(parse_list(&String::from_utf8_lossy(&bytes))),
+                });
+            }
+            append => done.push(append.clone()),
+        }
+    }
+    Ok(done)
+}
+
+/// Runs catalog-free list-append transactions (see [`kv_list_txn`]) on
+/// keys `KV_KEY_BASE..KV_KEY_BASE + cfg.keys` through `addrs` (the first
+/// one first, the next after a failure) until `stop`.
+pub async fn kv_list_append_client(
+    addrs: Vec<String>,
+    cfg: WorkloadConfig,
+    recorder: Recorder,
+    processes: Arc<Processes>,
+    next: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use spanlite_proto::kv::kv_service_client::KvServiceClient;
+    let clients: Vec<_> = addrs
+        .iter()
+        .filter_map(|a| {
+            let ch = tonic::transport::Endpoint::from_shared(format!("http://{a}"))
+                .ok()?
+                .connect_timeout(Duration::from_secs(1))
+                .connect_lazy();
+            Some(KvServiceClient::new(ch))
+        })
+        .collect();
+    if clients.is_empty() {
+        return;
+    }
+    let mut which = 0usize;
+    let mut process = processes.next();
+    while !*stop.borrow_and_update() {
+        let (ops, read_only) = {
+            let mut rng = rand::rng();
+            let read_only = rng.random_bool(cfg.read_only_share);
+            let n = rng.random_range(1..=4);
+            let ops: Vec<MicroOp> = (0..n)
+                .map(|_| {
+                    let key = KV_KEY_BASE + rng.random_range(0..cfg.keys);
+                    if read_only || rng.random_bool(0.5) {
+                        MicroOp::Read { key, list: None }
+                    } else {
+                        MicroOp::Append {
+                            key,
+                            value: next.fetch_add(1, Ordering::Relaxed),
+                        }
+                    }
+                })
+                .collect();
+            (ops, read_only)
+        };
+        let mut client = clients[which % clients.len()].clone();
+        let call = recorder.invoke(process, OpValue::Txn(ops.clone()));
+        let (outcome, value) = match tokio::time::timeout(
+            cfg.op_timeout,
+            kv_list_txn(&mut client, &ops, read_only, cfg.concurrency),
+        )
+        .await
+        {
+            Ok(Ok(done)) => (Outcome::Ok, OpValue::Txn(done)),
+            Ok(Err(Failure::Definite)) => (Outcome::Fail, OpValue::Txn(ops)),
+            Ok(Err(Failure::Unknown)) | Err(_) if read_only => (Outcome::Fail, OpValue::Txn(ops)),
+            Ok(Err(Failure::Unknown)) | Err(_) => (Outcome::Info, OpValue::Txn(ops)),
+        };
+        recorder.complete(call, outcome, value);
+        if outcome != Outcome::Ok {
+            // Try the next node (a dead or cut-off gateway).
+            which += 1;
+        }
+        if outcome == Outcome::Info {
+            process = processes.next();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! Jepsen-style runs against real `spanlite` processes (see the crate
 //! note). `make test` runs the short ones; `make jepsen TIME=600` the same
 //! valid run for longer (`JEPSEN_SECS`; `JEPSEN_MODE_SECS` for the OCC and
-//! SSI runs). The runs take turns (each starts its own cluster).
+//! SSI runs, `JEPSEN_CLOCK_SECS` for the unequal-clock run); `make
+//! jepsen-soak` every serializable mode for a long time (`soak`). The runs
+//! take turns (each starts its own cluster).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,14 +34,8 @@ fn env_secs(name: &str, default: u64) -> Duration {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn bank_and_list_append_stay_valid_under_every_fault() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let bin = spanlite_bin().expect("the spanlite binary (built by cargo test --workspace)");
-    let cfg = RunConfig::new(bin, env_secs("JEPSEN_SECS", 75), out_dir("valid"));
-    let r = run(&cfg).await.expect("the run");
-    println!("{}\nfiles: {}", r.summary, r.out_dir.display());
-    assert!(r.valid, "{}", r.summary);
+/// Fails unless every kind of a valid run's faults was injected.
+fn assert_every_fault(r: &spanlite_tests::jepsen::RunResult) {
     for f in Fault::ALL {
         assert!(
             r.nemesis
@@ -52,6 +48,17 @@ async fn bank_and_list_append_stay_valid_under_every_fault() {
             r.summary
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bank_and_list_append_stay_valid_under_every_fault() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let bin = spanlite_bin().expect("the spanlite binary (built by cargo test --workspace)");
+    let cfg = RunConfig::new(bin, env_secs("JEPSEN_SECS", 75), out_dir("valid"));
+    let r = run(&cfg).await.expect("the run");
+    println!("{}\nfiles: {}", r.summary, r.out_dir.display());
+    assert!(r.valid, "{}", r.summary);
+    assert_every_fault(&r);
     let min_ops: usize = std::env::var("JEPSEN_MIN_OPS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -60,7 +67,8 @@ async fn bank_and_list_append_stay_valid_under_every_fault() {
 }
 
 /// OCC and SSI: the same run (bank and list-append, faults of every kind
-/// in turn), shorter, each mode on its own cluster.
+/// in turn, shorter holds), each mode on its own cluster; every fault kind
+/// must be injected in each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn occ_and_ssi_stay_valid_under_faults() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -68,13 +76,16 @@ async fn occ_and_ssi_stay_valid_under_faults() {
     for mode in [Concurrency::Optimistic, Concurrency::SerializableSnapshot] {
         let mut cfg = RunConfig::new(
             bin.clone(),
-            env_secs("JEPSEN_MODE_SECS", 35),
+            env_secs("JEPSEN_MODE_SECS", 44),
             out_dir(&format!("valid-{mode}")),
         );
         cfg.workload.concurrency = mode;
+        cfg.hold = Duration::from_secs(3);
+        cfg.rest = Duration::from_secs(2);
         let r = run(&cfg).await.expect("the run");
         println!("{mode}: {}\nfiles: {}", r.summary, r.out_dir.display());
         assert!(r.valid, "{mode}: {}", r.summary);
+        assert_every_fault(&r);
         assert!(
             r.list_append.txns_ok >= 100 && r.bank.transfers_ok >= 50,
             "{mode}: too little was checked: {}",
@@ -119,4 +130,157 @@ async fn list_append_under_snapshot_isolation_is_reported_invalid() {
         "SI keeps the bank total (every transfer writes what it checks): {}",
         r.summary
     );
+}
+
+/// Unequal clocks: node 1's ε is 20 ms, the others' 0.5 ms (set from
+/// outside with `--clock-uncertainty-floor`, as anyone can). Under every
+/// fault, bank and both list-append workloads (the catalog-free one commits
+/// on one tablet, timestamps from one leader's clock) must stay strictly
+/// serializable: the list-append checker orders by real time too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unequal_clocks_stay_strictly_serializable() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let bin = spanlite_bin().expect("the spanlite binary (built by cargo test --workspace)");
+    let mut cfg = RunConfig::new(
+        bin,
+        env_secs("JEPSEN_CLOCK_SECS", 44),
+        out_dir("unequal-clocks"),
+    );
+    cfg.per_node = vec![vec![
+        "--clock-uncertainty-floor".to_string(),
+        "20ms".to_string(),
+    ]];
+    cfg.hold = Duration::from_secs(3);
+    cfg.rest = Duration::from_secs(2);
+    cfg.kv_list_clients = 4;
+    let r = run(&cfg).await.expect("the run");
+    println!(
+        "unequal clocks: {}\nfiles: {}",
+        r.summary,
+        r.out_dir.display()
+    );
+    assert!(r.valid, "{}", r.summary);
+    assert_every_fault(&r);
+    assert!(
+        r.list_append.txns_ok >= 100,
+        "too little was checked: {}",
+        r.summary
+    );
+}
+
+/// Designed to fail: the catalog-free list-append over two tablets led on
+/// different nodes, one leader's clock skewed 250 ms ahead — far beyond
+/// its ε, which TrueTime cannot see. Its commits get timestamps from the
+/// future, so a transaction on the other tablet that starts after one of
+/// them commits can get a smaller timestamp, and a snapshot between them
+/// shows the later one without the earlier: the checker must report the
+/// run invalid (a cycle through a real-time edge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clock_skewed_beyond_epsilon_is_reported_invalid() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let bin = spanlite_bin().expect("the spanlite binary (built by cargo test --workspace)");
+    let mut cfg = RunConfig::new(
+        bin,
+        Duration::from_secs(20),
+        out_dir("skew-designed-to-fail"),
+    );
+    cfg.bank_clients = 0;
+    cfg.list_clients = 0;
+    cfg.kv_list_clients = 8;
+    cfg.workload.keys = 4;
+    cfg.faults = vec![Fault::SkewBeyondEpsilon];
+    cfg.rest = Duration::from_secs(1);
+    cfg.hold = Duration::from_secs(60);
+    let r = run(&cfg).await.expect("the run");
+    println!(
+        "skew beyond ε: {}\nfiles: {}",
+        r.summary,
+        r.out_dir.display()
+    );
+    assert!(
+        r.nemesis
+            .counts
+            .get("SkewBeyondEpsilon")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "the skew was never injected: {}",
+        r.summary
+    );
+    assert!(
+        !r.list_append.valid,
+        "a leader skewed far beyond ε, yet the run was valid: {}",
+        r.summary
+    );
+}
+
+/// `make jepsen-soak`: every serializable mode (2PL, OCC, SSI) in turn,
+/// each for `JEPSEN_SOAK_SECS` (default 20 minutes) under every fault,
+/// with one summary table at the end (also written to
+/// `target/tmp/jepsen/soak-summary.md`). Ignored by `make test`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a long soak: make jepsen-soak"]
+async fn soak() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let bin = spanlite_bin().expect("the spanlite binary (built by cargo test --workspace)");
+    let secs = env_secs("JEPSEN_SOAK_SECS", 1200);
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for mode in [
+        Concurrency::TwoPhaseLocking,
+        Concurrency::Optimistic,
+        Concurrency::SerializableSnapshot,
+    ] {
+        let mut cfg = RunConfig::new(bin.clone(), secs, out_dir(&format!("soak-{mode}")));
+        cfg.workload.concurrency = mode;
+        let started = std::time::Instant::now();
+        let r = run(&cfg).await.expect("the run");
+        println!("{mode}: {}\nfiles: {}", r.summary, r.out_dir.display());
+        let faults: Vec<String> = r
+            .nemesis
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let anomalies: usize = r.list_append.counts.values().sum::<usize>()
+            + usize::from(!r.bank.valid)
+            + r.missing_rows as usize
+            + r.replica_differences.len();
+        rows.push(format!(
+            "| {mode} | {} min | {} | {} | {} | {} | {} | {} | {} |",
+            started.elapsed().as_secs() / 60,
+            r.ops,
+            r.outcomes.get("ok").copied().unwrap_or(0),
+            r.list_append.txns_checked,
+            r.bank.transfers_ok,
+            faults.join(", "),
+            anomalies,
+            if r.valid { "valid" } else { "INVALID" },
+        ));
+        if !r.valid {
+            failures.push(format!("{mode}: {}", r.summary));
+        }
+        for f in Fault::ALL {
+            if r.nemesis
+                .counts
+                .get(&format!("{f:?}"))
+                .copied()
+                .unwrap_or(0)
+                == 0
+            {
+                failures.push(format!("{mode}: {f:?} was never injected"));
+            }
+        }
+    }
+    let table = format!(
+        "| mode | run | operations | ok | list-append txns checked | transfers ok | faults injected | anomalies | verdict |\n\
+         |------|-----|-----------:|---:|-------------------------:|-------------:|-----------------|----------:|---------|\n{}\n",
+        rows.join("\n")
+    );
+    println!("\n{table}");
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("jepsen")
+        .join("soak-summary.md");
+    std::fs::write(&path, &table).expect("writing the soak summary");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

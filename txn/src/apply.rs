@@ -64,9 +64,7 @@ pub fn apply_command(
         Command::Write { ts, mutations } => write(mvcc, &state.range, *ts, mutations, batch),
         Command::LeaseStart { .. } => CommandResponse::None,
         Command::Prepare { txn, record } => prepare(mvcc, tablet, state, *txn, record, batch)?,
-        Command::Resolve { txn, decision } => {
-            resolve(mvcc, tablet, state, *txn, *decision, batch)?
-        }
+        Command::Resolve { txn, decision } => resolve(mvcc, tablet, state, *txn, *decision, batch)?,
         Command::Decide {
             txn,
             decision,

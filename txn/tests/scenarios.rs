@@ -338,7 +338,10 @@ impl World {
     }
 
     fn tt_now(&self, node: &str) -> Result<TTInterval, TxnError> {
-        let n = self.nodes.get(node).ok_or_else(|| TxnError::Refused(format!("no node {node}")))?;
+        let n = self
+            .nodes
+            .get(node)
+            .ok_or_else(|| TxnError::Refused(format!("no node {node}")))?;
         if n.failed {
             return Err(TxnError::Refused(format!("node {node}'s clock failed")));
         }
@@ -372,7 +375,6 @@ impl World {
             instant: self.instant(),
         })
     }
-
 
     /// Appends `command` to the log of `tablet` and applies it on every
     /// replica that keeps up; returns the leader's response.
@@ -442,7 +444,10 @@ impl World {
         let name = match name {
             Some(n) => n,
             None => {
-                let name = self.pending_child.clone().ok_or("a split nobody asked for")?;
+                let name = self
+                    .pending_child
+                    .clone()
+                    .ok_or("a split nobody asked for")?;
                 let leader_node = self.tablets[parent].leader_node.clone();
                 let floor = self
                     .tt_now(&leader_node)
@@ -501,11 +506,7 @@ impl World {
             .saturating_add(t.lease_end.saturating_sub(self.now))
     }
 
-    fn input<'a>(
-        txn: &Txn,
-        writes: &'a [Mutation],
-        validation: &'a Validation,
-    ) -> CommitInput<'a> {
+    fn input<'a>(txn: &Txn, writes: &'a [Mutation], validation: &'a Validation) -> CommitInput<'a> {
         CommitInput {
             txn: txn.id,
             priority: txn.priority,
@@ -648,10 +649,9 @@ impl World {
     fn abort_line(e: &TxnError) -> String {
         match e {
             TxnError::Aborted { reason, .. } => format!("aborted ({})", reason.name()),
-            TxnError::Ambiguous(_) => format!(
-                "outcome unknown (SQLSTATE {})",
-                spanlite_txn::AMBIGUOUS
-            ),
+            TxnError::Ambiguous(_) => {
+                format!("outcome unknown (SQLSTATE {})", spanlite_txn::AMBIGUOUS)
+            }
             other => format!("refused: {other}"),
         }
     }
@@ -668,11 +668,11 @@ impl World {
             unreachable!()
         };
         let verb = target.verb();
-        if let Some(t) = ticket.take() {
-            if let Some(Err(reason)) = self.take_wakeup(&tablet, t) {
-                self.txns.get_mut(name).ok_or("no txn")?.done = true;
-                return self.finish(name, format!("{verb} → aborted ({})", reason.name()));
-            }
+        if let Some(t) = ticket.take()
+            && let Some(Err(reason)) = self.take_wakeup(&tablet, t)
+        {
+            self.txns.get_mut(name).ok_or("no txn")?.done = true;
+            return self.finish(name, format!("{verb} → aborted ({})", reason.name()));
         }
         let txn = &self.txns[name];
         let targets = [target.lock()];
@@ -827,7 +827,8 @@ impl World {
             }
             ReadOutcome::Ready(v) => {
                 let txn = self.txns.get_mut(name).ok_or("no txn")?;
-                if matches!(txn.mode, Mode::Ssi | Mode::Si | Mode::ReadOnly) && txn.snapshot.is_none()
+                if matches!(txn.mode, Mode::Ssi | Mode::Si | Mode::ReadOnly)
+                    && txn.snapshot.is_none()
                 {
                     txn.snapshot = Some(t);
                 }
@@ -845,7 +846,12 @@ impl World {
 
     /// Aborts `name` on every tablet it used (fenced, as a gateway does
     /// after a failed commit) and ends its commit with `e`.
-    fn commit_failed(&mut self, name: &str, c: &CommitOp, e: TxnError) -> Res<(Polled, Option<Op>)> {
+    fn commit_failed(
+        &mut self,
+        name: &str,
+        c: &CommitOp,
+        e: TxnError,
+    ) -> Res<(Polled, Option<Op>)> {
         let id = self.txns[name].id;
         let instant = self.instant();
         for (tablet, ticket) in &c.waiting {
@@ -957,10 +963,10 @@ impl World {
                             PrepareOutcome::Applied(response),
                             instant,
                         ) {
-                            Ok(ts) => {
+                            prepare::Vote::Yes(ts) => {
                                 c.votes.insert(p.clone(), ts);
                             }
-                            Err((e, undo)) => {
+                            prepare::Vote::No { error: e, undo } => {
                                 if let Some(command) = undo {
                                     self.propose(&p, command)?;
                                 }
@@ -994,8 +1000,11 @@ impl World {
         let id = self.txns[name].id;
         let input = Self::input(&self.txns[name], &writes, &validation);
         let mvcc = self.leader_mvcc(&tablet);
-        let tablet_ids: BTreeMap<String, TabletId> =
-            self.tablets.iter().map(|(n, t)| (n.clone(), t.id)).collect();
+        let tablet_ids: BTreeMap<String, TabletId> = self
+            .tablets
+            .iter()
+            .map(|(n, t)| (n.clone(), t.id))
+            .collect();
         let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
         let proposal = if c.tablets.len() == 1 {
             match commit::commit(leader, &mvcc, &input, now) {
@@ -1005,16 +1014,16 @@ impl World {
                     let txn = self.txns.get_mut(name).ok_or("no txn")?;
                     txn.committed = Some(t);
                     txn.done = true;
-                    return self.finish(name, format!("commit → committed @{} (nothing written)", show(t)));
+                    return self.finish(
+                        name,
+                        format!("commit → committed @{} (nothing written)", show(t)),
+                    );
                 }
                 Ok(Progress::Done(Commit::Write { ts, command })) => (ts, command),
             }
         } else {
-            let votes: Vec<(TabletId, Timestamp)> = c
-                .votes
-                .iter()
-                .map(|(t, ts)| (tablet_ids[t], *ts))
-                .collect();
+            let votes: Vec<(TabletId, Timestamp)> =
+                c.votes.iter().map(|(t, ts)| (tablet_ids[t], *ts)).collect();
             match decide::decide(leader, &mvcc, &input, &votes, now) {
                 Err(e) => return self.commit_failed(name, &c, e),
                 Ok(Progress::Wait(_)) => return Err("a decision had to wait for a lock".into()),
@@ -1022,7 +1031,11 @@ impl World {
             }
         };
         let (ts, command) = proposal;
-        let kind = if c.tablets.len() == 1 { "Write" } else { "Decide" };
+        let kind = if c.tablets.len() == 1 {
+            "Write"
+        } else {
+            "Decide"
+        };
         let response = self.propose(&tablet, command)?;
         if c.lose_reply {
             // Replication failed after the proposal: the outcome is unknown.
@@ -1035,7 +1048,10 @@ impl World {
             };
             self.txns.get_mut(name).ok_or("no txn")?.done = true;
             let line = e.map_or("committed".to_string(), |e| Self::abort_line(&e));
-            return self.finish(name, format!("commit → {kind} @{} proposed, no reply: {line}", show(ts)));
+            return self.finish(
+                name,
+                format!("commit → {kind} @{} proposed, no reply: {line}", show(ts)),
+            );
         }
         let node = self.tablets[&tablet].leader_node.clone();
         self.say(format!(
@@ -1058,13 +1074,25 @@ impl World {
         let response = c.response.clone().ok_or("no response")?;
         let id = self.txns[name].id;
         let instant = self.instant();
-        let participants: Vec<String> = c.tablets.iter().filter(|t| **t != tablet).cloned().collect();
+        let participants: Vec<String> = c
+            .tablets
+            .iter()
+            .filter(|t| **t != tablet)
+            .cloned()
+            .collect();
         let ids: Vec<TabletId> = participants.iter().map(|p| self.tablets[p].id).collect();
         let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
         let result = if c.tablets.len() == 1 {
             commit::committed(leader, id, ts, WriteOutcome::Done(response, proof), instant)
         } else {
-            decide::decided(leader, id, ts, ids, DecideOutcome::Done(response, Some(proof)), instant)
+            decide::decided(
+                leader,
+                id,
+                ts,
+                ids,
+                DecideOutcome::Done(response, Some(proof)),
+                instant,
+            )
         };
         match result {
             Ok(s) => {
@@ -1109,11 +1137,18 @@ impl World {
             } => (tablet.clone(), Some(coordinator.clone()), *ticket),
             _ => unreachable!(),
         };
-        let what = if coordinator.is_some() { "prepare" } else { "lock" };
-        if let Some(t) = ticket {
-            if let Some(Err(reason)) = self.take_wakeup(&tablet, t) {
-                return self.finish(name, format!("{what} on {tablet} → aborted ({})", reason.name()));
-            }
+        let what = if coordinator.is_some() {
+            "prepare"
+        } else {
+            "lock"
+        };
+        if let Some(t) = ticket
+            && let Some(Err(reason)) = self.take_wakeup(&tablet, t)
+        {
+            return self.finish(
+                name,
+                format!("{what} on {tablet} → aborted ({})", reason.name()),
+            );
         }
         let (writes, validation) = self.share(name, &tablet)?;
         let input = Self::input(&self.txns[name], &writes, &validation);
@@ -1135,7 +1170,10 @@ impl World {
             }),
         };
         match stepped {
-            Err(e) => self.finish(name, format!("{what} on {tablet} → {}", Self::abort_line(&e))),
+            Err(e) => self.finish(
+                name,
+                format!("{what} on {tablet} → {}", Self::abort_line(&e)),
+            ),
             Ok(Progress::Wait(t)) => {
                 self.say(format!("{name}: {what} on {tablet} → waits for a lock"));
                 let op = match op {
@@ -1161,13 +1199,25 @@ impl World {
                 let response = self.propose(&tablet, command)?;
                 let id = self.txns[name].id;
                 let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
-                match prepare::prepared(leader, id, p, PrepareOutcome::Applied(response), now.instant) {
-                    Ok(ts) => self.finish(name, format!("prepare on {tablet} → prepared @{}", show(ts))),
-                    Err((e, undo)) => {
+                match prepare::prepared(
+                    leader,
+                    id,
+                    p,
+                    PrepareOutcome::Applied(response),
+                    now.instant,
+                ) {
+                    prepare::Vote::Yes(ts) => self.finish(
+                        name,
+                        format!("prepare on {tablet} → prepared @{}", show(ts)),
+                    ),
+                    prepare::Vote::No { error: e, undo } => {
                         if let Some(command) = undo {
                             self.propose(&tablet, command)?;
                         }
-                        self.finish(name, format!("prepare on {tablet} → {}", Self::abort_line(&e)))
+                        self.finish(
+                            name,
+                            format!("prepare on {tablet} → {}", Self::abort_line(&e)),
+                        )
                     }
                 }
             }
@@ -1455,7 +1505,13 @@ impl World {
                     )
                     .into());
                 }
-                if let Some(r) = self.tablets.get_mut(&tablet).ok_or("no tablet")?.replicas.get_mut(&to) {
+                if let Some(r) = self
+                    .tablets
+                    .get_mut(&tablet)
+                    .ok_or("no tablet")?
+                    .replicas
+                    .get_mut(&to)
+                {
                     r.lagging = false;
                 }
                 self.catch_up(&tablet)?;
@@ -1465,7 +1521,7 @@ impl World {
                 let r = t.replicas.get(&to).ok_or("no replica there")?;
                 // The new leader serves once TT.after(s_max) (duties.rs):
                 // a script advances time past it first.
-                if !(r.state.max_ts < now.earliest) {
+                if r.state.max_ts >= now.earliest {
                     return Err(format!(
                         "{to} serves {tablet} only after TT.after({})",
                         show(r.state.max_ts)
@@ -1473,7 +1529,13 @@ impl World {
                     .into());
                 }
                 let floor = now.latest.max(r.state.max_ts);
-                let mut leader = Leader::new(t.id, r.state.range.clone(), r.state.generation, floor, self.config);
+                let mut leader = Leader::new(
+                    t.id,
+                    r.state.range.clone(),
+                    r.state.generation,
+                    floor,
+                    self.config,
+                );
                 leader.restore(&r.state.txns, instant);
                 let end = self.now + LEASE;
                 let t = self.tablets.get_mut(&tablet).ok_or("no tablet")?;
@@ -1496,7 +1558,11 @@ impl World {
                         .filter(|(_, x)| ids.contains(&x.id))
                         .map(|(n, _)| n.clone())
                         .collect();
-                    if v.is_empty() { "none".to_string() } else { v.join(", ") }
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
                 };
                 let doubt: Vec<TxnId> = sweep.in_doubt.iter().map(|(t, _)| *t).collect();
                 let line = format!(
@@ -1591,7 +1657,9 @@ impl World {
             self.next_txn += 1;
             let id = TxnId(self.next_txn);
             // Priority: the begin time, made unique by the order of begins.
-            let fresh = self.true_now().saturating_add(Duration::from_nanos(self.next_txn as u64));
+            let fresh = self
+                .true_now()
+                .saturating_add(Duration::from_nanos(self.next_txn as u64));
             let (priority, mode, retry) = match (verb, self.txns.get_mut(name)) {
                 ("retry", Some(old)) => {
                     // A new attempt of the same transaction: the retry
@@ -1612,7 +1680,11 @@ impl World {
             if let Some(old) = self.txns.get(name)
                 && !old.done
             {
-                self.abort_on(name, &old.read_tablets.iter().cloned().collect::<Vec<_>>(), false)?;
+                self.abort_on(
+                    name,
+                    &old.read_tablets.iter().cloned().collect::<Vec<_>>(),
+                    false,
+                )?;
             }
             self.txns.insert(
                 name.to_string(),
@@ -1631,7 +1703,10 @@ impl World {
                 },
             );
             let attempt = if verb == "retry" { " (a retry)" } else { "" };
-            self.say(format!("{name}: begin{attempt}, priority {}", show(priority)));
+            self.say(format!(
+                "{name}: begin{attempt}, priority {}",
+                show(priority)
+            ));
             return Ok(());
         }
         if !self.txns.contains_key(name) {
@@ -1713,11 +1788,33 @@ impl World {
                 };
                 if let Some(ts) = read_only_at.or(tablets.is_empty().then_some(Timestamp::MIN)) {
                     let reads: Vec<String> = txn.read_tablets.iter().cloned().collect();
+                    // 2PL reads on several tablets are serializable only if
+                    // every lock was still held at once: each tablet
+                    // confirms (its lock phase), as the gateway does.
+                    if txn.mode == Mode::TwoPl && reads.len() > 1 {
+                        for tablet in &reads {
+                            let (writes, validation) = self.share(name, tablet)?;
+                            let input = Self::input(&self.txns[name], &writes, &validation);
+                            let mvcc = self.leader_mvcc(tablet);
+                            let instant = self.instant();
+                            let leader =
+                                &mut self.tablets.get_mut(tablet).ok_or("no tablet")?.leader;
+                            if let Err(e) = prepare::lock(leader, &mvcc, &input, instant) {
+                                self.abort_on(name, &reads, true)?;
+                                self.txns.get_mut(name).ok_or("no txn")?.done = true;
+                                self.say(format!("{name}: commit → {}", Self::abort_line(&e)));
+                                return Ok(());
+                            }
+                        }
+                    }
                     self.abort_on(name, &reads, false)?;
                     let txn = self.txns.get_mut(name).ok_or("no txn")?;
                     txn.done = true;
                     txn.committed = (ts != Timestamp::MIN).then_some(ts);
-                    self.say(format!("{name}: commit → committed @{} (read only)", show(ts)));
+                    self.say(format!(
+                        "{name}: commit → committed @{} (read only)",
+                        show(ts)
+                    ));
                     self.pump()?;
                     return Ok(());
                 }
@@ -1839,7 +1936,10 @@ impl Runner for World {
 }
 
 fn run(script: &str) {
-    let path = format!("{}/tests/scenarios/{script}.txt", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/scenarios/{script}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
     goldenscript::run(&mut World::default(), &path).expect("goldenscript failed");
 }
 

@@ -9,6 +9,9 @@ pub enum GatewayError {
     /// The request is malformed (e.g. a reserved key); fix it.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A write or a locking read in a read-only transaction.
+    #[error("{0} in a read-only transaction")]
+    ReadOnly(String),
     /// The cluster is not initialized yet (no meta tablet known); run
     /// `spanlite init` or wait for this node to join.
     #[error("cluster not initialized or not yet known to this node: {0}")]

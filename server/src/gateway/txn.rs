@@ -411,6 +411,10 @@ impl Transaction {
     /// `Ambiguous` when the outcome is unknown (not retried automatically).
     pub async fn commit(self) -> Result<Timestamp, GatewayError> {
         if let Some(ts) = self.read_only_at() {
+            if let Err(e) = self.confirm_read_locks().await {
+                self.abort_all(self.read_tablets.iter().copied()).await;
+                return Err(e);
+            }
             self.rollback().await;
             return Ok(ts);
         }
@@ -460,8 +464,9 @@ impl Transaction {
 
     /// The timestamp a transaction that wrote nothing is serialized at,
     /// if it needs no validation:
-    /// - 2PL: its reads are locked until now; it commits at any time
-    ///   before the locks go (`Timestamp::MIN` stands for "now").
+    /// - 2PL: its reads are locked until now (once `confirm_read_locks`
+    ///   says so); it commits at any time before the locks go
+    ///   (`Timestamp::MIN` stands for "now").
     /// - SSI and SI with no read to validate: every read was at the one
     ///   snapshot. The leaders that served it raised their clocks to it
     ///   and waited for every write at or below it, so no write can
@@ -481,6 +486,40 @@ impl Transaction {
         }
         let one_snapshot = self.mode == TxnMode::SerializableSnapshot;
         (self.spans.is_empty() || one_snapshot).then(|| self.snapshot.unwrap_or(Timestamp::MIN))
+    }
+
+    /// A 2PL transaction that wrote nothing is serializable at any moment
+    /// all its read locks are held together. On one tablet they are until
+    /// now (a wound would have refused its later reads there). On several,
+    /// a wound on one tablet releases that lock while the others know
+    /// nothing of it, and a later read elsewhere could see what the wounder
+    /// wrote: every read tablet confirms it still holds the transaction's
+    /// locks (the lock phase, `has_reads`), or the commit aborts.
+    async fn confirm_read_locks(&self) -> Result<(), GatewayError> {
+        if self.mode != TxnMode::TwoPhaseLocking || self.read_tablets.len() < 2 {
+            return Ok(());
+        }
+        let meta = self.meta();
+        let none = BTreeMap::new();
+        let share = |_: TabletId, _: &BTreeMap<TabletId, Vec<WireMutation>>| Share {
+            writes: Vec::new(),
+            has_reads: true,
+            reads: Vec::new(),
+        };
+        self.each_tablet(&self.read_tablets, &meta, &none, share, true)
+            .await
+            .map(drop)
+            .map_err(|(t, e)| match e {
+                GatewayError::Aborted { reason, message } => GatewayError::aborted(
+                    reason,
+                    format!("its read locks on tablet {t} are gone: {message}"),
+                ),
+                GatewayError::Unavailable(m) => GatewayError::aborted(
+                    AbortReason::PrepareFailed,
+                    format!("tablet {t} could not confirm its read locks: {m}"),
+                ),
+                other => other,
+            })
     }
 
     /// Two-phase commit (DESIGN.md §6):
@@ -905,7 +944,7 @@ pub enum Txn {
 }
 
 fn read_only_refuses(what: &str) -> GatewayError {
-    GatewayError::Invalid(format!("{what} in a read-only transaction"))
+    GatewayError::ReadOnly(what.to_string())
 }
 
 impl Txn {

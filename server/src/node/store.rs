@@ -506,12 +506,14 @@ impl RaftRouter for StoreRouter {
     }
 
     fn vote_allowed(&self, tablet: TabletId, term: u64) -> bool {
-        self.0
-            .replica(tablet)
-            .is_none_or(|r| r.vote_allowed(term))
+        self.0.replica(tablet).is_none_or(|r| r.vote_allowed(term))
     }
 
-    fn note_closed(&self, tablet: TabletId, closed: spanlite_txn::actions::safe_time::Closed) -> bool {
+    fn note_closed(
+        &self,
+        tablet: TabletId,
+        closed: spanlite_txn::actions::safe_time::Closed,
+    ) -> bool {
         match self.0.replica(tablet) {
             Some(r) => {
                 r.note_closed(closed);

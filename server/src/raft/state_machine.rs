@@ -226,21 +226,21 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
         self.snapshots_built += 1;
         // Runs on the state-machine task: nothing is applied while we scan.
         let captured = snapshot::build(&self.mvcc, self.tablet, &self.state.tablet)
-        .map_err(|e| snap_err(ErrorVerb::Read, e))
-        .map(|data| {
-            let snapshot_id = format!(
-                "t{}-{}-{}",
-                self.tablet,
-                self.state.log_id.map_or(0, |id| id.index),
-                self.snapshots_built
-            );
-            let meta = SnapshotMeta {
-                last_log_id: self.state.log_id,
-                last_membership: self.state.membership.clone(),
-                snapshot_id,
-            };
-            (meta, data)
-        });
+            .map_err(|e| snap_err(ErrorVerb::Read, e))
+            .map(|data| {
+                let snapshot_id = format!(
+                    "t{}-{}-{}",
+                    self.tablet,
+                    self.state.log_id.map_or(0, |id| id.index),
+                    self.snapshots_built
+                );
+                let meta = SnapshotMeta {
+                    last_log_id: self.state.log_id,
+                    last_membership: self.state.membership.clone(),
+                    snapshot_id,
+                };
+                (meta, data)
+            });
         TabletSnapshotBuilder {
             mvcc: self.mvcc.clone(),
             captured,

@@ -12,9 +12,9 @@ use spanlite_proto::admin::admin_service_server::AdminService;
 use spanlite_proto::admin::{
     ChangeReplicasRequest, ChangeReplicasResponse, CreateReplicaRequest, CreateReplicaResponse,
     DestroyReplicaRequest, DestroyReplicaResponse, InitRequest, InitResponse, JoinRequest,
-    JoinResponse, SetClockSkewRequest, SetClockSkewResponse, SplitTabletRequest,
-    SplitTabletResponse, StatusRequest, StatusResponse, TabletStatus, TransferLeaderRequest,
-    TransferLeaderResponse,
+    JoinResponse, ReplicaScan, ScanReplicasRequest, ScanReplicasResponse, SetClockSkewRequest,
+    SetClockSkewResponse, SplitTabletRequest, SplitTabletResponse, StatusRequest, StatusResponse,
+    TabletStatus, TransferLeaderRequest, TransferLeaderResponse,
 };
 use spanlite_proto::common::{self, NodeAddress};
 use tonic::{Request, Response, Status};
@@ -504,12 +504,14 @@ impl AdminService for AdminGrpc {
                     }),
                     replicas: voters,
                     learners: m.membership_config.membership().learner_ids().collect(),
-                    generation: 0,
+                    generation: r.generation(),
                 }),
                 is_leader: r.is_serving(),
                 term: m.current_term,
                 applied_index: r.applied().index,
-                safe_time: None,
+                safe_time: Some(common::Timestamp {
+                    nanos: r.follower_safe_time().as_nanos(),
+                }),
             });
         }
         let sync = self.ctx.sync.status();
@@ -607,6 +609,39 @@ impl AdminService for AdminGrpc {
         ))
     }
 
+    async fn scan_replicas(
+        &self,
+        request: Request<ScanReplicasRequest>,
+    ) -> Result<Response<ScanReplicasResponse>, Status> {
+        let range = request
+            .into_inner()
+            .range
+            .map(|r| crate::directory::KeyRange::new(r.start, r.end))
+            .unwrap_or_default();
+        let mut replicas = Vec::new();
+        for r in self.ctx.store.replicas() {
+            let own = r.range();
+            let overlaps = (range.end.is_empty() || own.start < range.end)
+                && (own.end.is_empty() || range.start < own.end);
+            if !overlaps {
+                continue;
+            }
+            let applied_index = r.applied().index;
+            let pairs = r
+                .scan_local(&range)
+                .map_err(|e| Status::unavailable(e.to_string()))?
+                .into_iter()
+                .map(|(key, value)| common::KeyValuePair { key, value })
+                .collect();
+            replicas.push(ReplicaScan {
+                tablet_id: r.tablet(),
+                applied_index,
+                pairs,
+            });
+        }
+        Ok(Response::new(ScanReplicasResponse { replicas }))
+    }
+
     async fn destroy_replica(
         &self,
         request: Request<DestroyReplicaRequest>,
@@ -662,7 +697,12 @@ impl AdminService for AdminGrpc {
                 .learn("", &[], Some(d.clone()))
                 .map_err(|e| Status::internal(e.to_string()))?;
         }
-        let error = match self.ctx.store.create_replica(d.id, d.range.clone(), 0).await {
+        let error = match self
+            .ctx
+            .store
+            .create_replica(d.id, d.range.clone(), 0)
+            .await
+        {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
         };

@@ -3,17 +3,20 @@
 //! read-only transaction, a put or delete a one-write transaction
 //! (retried by `run_txn` when aborted, never re-sent after an unknown
 //! outcome). Scans read the latest committed values tablet by tablet
-//! (snapshot scans are not built yet).
+//! (snapshot scans are not built yet). `Transact` runs one transaction of
+//! reads and list appends: a workload that touches only its own keys (the
+//! Jepsen-style suite's catalog-free list-append).
 
+use spanlite_proto::common::ConcurrencyMode;
 use spanlite_proto::kv::kv_service_server::KvService;
 use spanlite_proto::kv::{
-    DeleteRequest, DeleteResponse, GetRequest, GetResponse, Pair, PutRequest, PutResponse,
-    ScanRequest, ScanResponse,
+    DeleteRequest, DeleteResponse, GetRequest, GetResponse, KvOp, Pair, PutRequest, PutResponse,
+    ScanRequest, ScanResponse, TransactRequest, TransactResponse, kv_op,
 };
 use tonic::{Request, Response, Status};
 
 use crate::directory::{KeyRange, USER_KEYS_START, is_system_key};
-use crate::gateway::{Gateway, GatewayError, Txn, TxnOptions};
+use crate::gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions};
 
 /// The KV service of a node.
 #[derive(Clone, Debug)]
@@ -41,6 +44,7 @@ fn user_key(key: &[u8]) -> Result<(), Status> {
 pub fn gateway_status(e: GatewayError) -> Status {
     match e {
         GatewayError::Invalid(m) => Status::invalid_argument(m),
+        e @ GatewayError::ReadOnly(_) => Status::invalid_argument(e.to_string()),
         GatewayError::NotInitialized(m) => Status::failed_precondition(format!(
             "cluster not initialized or not known to this node yet ({m}); run `spanlite init`"
         )),
@@ -113,6 +117,56 @@ impl KvService for KvGrpc {
         }))
     }
 
+    async fn transact(
+        &self,
+        request: Request<TransactRequest>,
+    ) -> Result<Response<TransactResponse>, Status> {
+        let req = request.into_inner();
+        let mut ops = Vec::with_capacity(req.ops.len());
+        for op in req.ops {
+            user_key(&op.key)?;
+            match op.op {
+                Some(kv_op::Op::Append(_)) if req.read_only => {
+                    return Err(Status::invalid_argument(
+                        "an append in a read-only transaction",
+                    ));
+                }
+                Some(_) => ops.push(op),
+                None => return Err(Status::invalid_argument("an op without read or append")),
+            }
+        }
+        let mode = match ConcurrencyMode::try_from(req.mode) {
+            Ok(ConcurrencyMode::Unspecified) => TxnMode::default(),
+            Ok(ConcurrencyMode::ConcurrencyMode2pl) => TxnMode::TwoPhaseLocking,
+            Ok(ConcurrencyMode::Occ) => TxnMode::Optimistic,
+            Ok(ConcurrencyMode::Ssi) => TxnMode::SerializableSnapshot,
+            Ok(ConcurrencyMode::Si) => TxnMode::Snapshot,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown mode {}",
+                    req.mode
+                )));
+            }
+        };
+        let options = TxnOptions {
+            mode,
+            read_only: req.read_only,
+            ..TxnOptions::default()
+        };
+        let (reads, ts) = self
+            .gateway
+            .run_txn(&options, |txn: &mut Txn| {
+                let ops = ops.clone();
+                Box::pin(async move { run_ops(txn, &ops).await })
+            })
+            .await
+            .map_err(gateway_status)?;
+        Ok(Response::new(TransactResponse {
+            reads,
+            commit_ts: ts.as_nanos(),
+        }))
+    }
+
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
         let req = request.into_inner();
         // Scans never see system keys: they start at the first user key.
@@ -136,4 +190,25 @@ impl KvService for KvGrpc {
                 .collect(),
         }))
     }
+}
+
+/// Runs `ops` in `txn`: reads return the list as stored, appends add
+/// `,n` (or `n` to an empty list).
+async fn run_ops(txn: &mut Txn, ops: &[KvOp]) -> Result<Vec<Vec<u8>>, GatewayError> {
+    let mut reads = Vec::new();
+    for op in ops {
+        match op.op {
+            Some(kv_op::Op::Read(_)) => reads.push(txn.get(&op.key).await?.unwrap_or_default()),
+            Some(kv_op::Op::Append(n)) => {
+                let mut list = txn.get_for_update(&op.key).await?.unwrap_or_default();
+                if !list.is_empty() {
+                    list.push(b',');
+                }
+                list.extend_from_slice(n.to_string().as_bytes());
+                txn.put(op.key.clone(), list)?;
+            }
+            None => {}
+        }
+    }
+    Ok(reads)
 }

@@ -26,12 +26,12 @@ use spanlite_proto::tablet::{
     PrepareRequest, PrepareResponse, ReadRequest, ReadResponse, ScanRequest, ScanResponse, TxnMeta,
     TxnOutcome, TxnStatusRequest, TxnStatusResponse, mutation,
 };
-use std::future::Future;
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::{Row, TxnId};
 use spanlite_truetime::Timestamp;
 use spanlite_txn::lock::LockMode;
 use spanlite_txn::twopc::Decision;
+use std::future::Future;
 use tonic::{Request, Response, Status};
 
 use super::convert::tablet_error_to_wire;
@@ -301,10 +301,9 @@ impl TabletService for TabletGrpc {
                         .is_some_and(|m| m.read_tablets.contains(&req.tablet_id)),
                     generation: req.generation,
                 };
-                let rows = spawned(async move {
-                    replica.txn_scan(&read, &range, limit, LOCK_WAIT).await
-                })
-                .await?;
+                let rows =
+                    spawned(async move { replica.txn_scan(&read, &range, limit, LOCK_WAIT).await })
+                        .await?;
                 (rows, None)
             }
             None => {

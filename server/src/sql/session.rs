@@ -88,7 +88,7 @@ fn sql_error(e: GatewayError) -> SqlError {
             SqlError::statement_completion_unknown(format!("commit outcome unknown: {m}"))
         }
         GatewayError::Unavailable(m) | GatewayError::NotInitialized(m) => SqlError::unavailable(m),
-        GatewayError::Invalid(m) if m.contains("read-only") => SqlError::read_only(m),
+        e @ GatewayError::ReadOnly(_) => SqlError::read_only(e.to_string()),
         GatewayError::Invalid(m) => SqlError::not_supported(m),
         GatewayError::Failed(m) => SqlError::internal(m),
     }
@@ -147,7 +147,6 @@ struct Open {
     /// A statement ran in it (SET TRANSACTION is too late then).
     used: bool,
 }
-
 
 /// Settings every session starts with (what PostgreSQL clients ask for).
 const DEFAULT_SETTINGS: &[(&str, &str)] = &[

@@ -193,8 +193,8 @@ impl Replica {
             prepare::prepared(&mut core.leader, req.txn, p, outcome, Instant::now())
         });
         match result {
-            Ok(ts) => Ok(ts),
-            Err((e, undo)) => {
+            prepare::Vote::Yes(ts) => Ok(ts),
+            prepare::Vote::No { error: e, undo } => {
                 if let Some(command) = undo {
                     // Best effort: the termination protocol resolves it
                     // otherwise (the coordinator records an abort).
@@ -318,13 +318,15 @@ impl Replica {
         match answer {
             StatusAnswer::Known(d) => Ok(Some(d)),
             StatusAnswer::Pending => Ok(None),
-            StatusAnswer::RecordAbort => match self.propose_applied(decide::record_abort(txn)).await? {
-                CommandResponse::Decided { decision } => Ok(Some(decision)),
-                other => Err(TabletError::Refused {
-                    tablet: self.tablet,
-                    reason: format!("abort record answered {other:?}"),
-                }),
-            },
+            StatusAnswer::RecordAbort => {
+                match self.propose_applied(decide::record_abort(txn)).await? {
+                    CommandResponse::Decided { decision } => Ok(Some(decision)),
+                    other => Err(TabletError::Refused {
+                        tablet: self.tablet,
+                        reason: format!("abort record answered {other:?}"),
+                    }),
+                }
+            }
         }
     }
 

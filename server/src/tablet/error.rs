@@ -61,7 +61,10 @@ pub enum TabletError {
     },
 
     /// The transaction was aborted here; retry the whole transaction.
-    #[error("tablet {tablet}: transaction aborted: {reason}{}", detail_suffix(detail))]
+    #[error(
+        "tablet {tablet}: transaction aborted: {reason}{}",
+        detail_suffix(detail)
+    )]
     Aborted {
         /// The tablet.
         tablet: TabletId,

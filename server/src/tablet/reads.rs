@@ -273,7 +273,9 @@ impl Replica {
                 return Err(TabletError::Aborted {
                     tablet: self.tablet,
                     reason: AbortReason::Unresolved,
-                    detail: format!("a write at {pending} was still in flight at the read's deadline"),
+                    detail: format!(
+                        "a write at {pending} was still in flight at the read's deadline"
+                    ),
                 });
             }
         }

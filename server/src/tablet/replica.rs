@@ -328,14 +328,14 @@ impl Replica {
         let _order = self.propose_order.lock().await;
         self.check_serving()?;
         let (out, command) = self.with_core(step).map_err(|e| self.txn_error(e))?;
-        let rx = self
-            .raft
-            .client_write_ff(command)
-            .await
-            .map_err(|e| TabletError::Replication {
-                tablet: self.tablet,
-                message: e.to_string(),
-            })?;
+        let rx =
+            self.raft
+                .client_write_ff(command)
+                .await
+                .map_err(|e| TabletError::Replication {
+                    tablet: self.tablet,
+                    message: e.to_string(),
+                })?;
         let tablet = self.tablet;
         let pending: Pending = Box::pin(async move {
             match rx.await {
@@ -482,6 +482,41 @@ impl Replica {
     /// Requests waiting in this replica's lock table.
     pub fn lock_waiters(&self) -> usize {
         self.core_lock().leader.locks().waiting()
+    }
+
+    /// The latest committed pairs of `range` (clipped to this replica's
+    /// range) in this replica's local state, whatever its role (tools and
+    /// tests that compare replicas).
+    pub fn scan_local(
+        &self,
+        range: &KeyRange,
+    ) -> Result<Vec<spanlite_storage::mvcc::Row>, TabletError> {
+        use std::ops::Bound;
+        let own = self.range();
+        let start = range.start.clone().max(own.start.clone());
+        let end = match (range.end.is_empty(), own.end.is_empty()) {
+            (true, true) => Bound::Unbounded,
+            (true, false) => Bound::Excluded(own.end),
+            (false, true) => Bound::Excluded(range.end.clone()),
+            (false, false) => Bound::Excluded(range.end.clone().min(own.end)),
+        };
+        match self.mvcc.scan(
+            Bound::Included(start),
+            end,
+            Timestamp::MAX,
+            spanlite_storage::engine::Direction::Forward,
+            None,
+        ) {
+            Ok(spanlite_storage::mvcc::ReadOutcome::Ready(rows)) => Ok(rows),
+            Ok(spanlite_storage::mvcc::ReadOutcome::Blocked(_)) => Err(TabletError::aborted(
+                self.tablet,
+                spanlite_txn::AbortReason::Unresolved,
+            )),
+            Err(source) => Err(TabletError::Storage {
+                tablet: self.tablet,
+                source,
+            }),
+        }
     }
 
     /// The latest committed value of `key` in this replica's local state,

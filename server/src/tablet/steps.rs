@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use spanlite_storage::mvcc::TxnId;
 use spanlite_txn::AbortReason;
+use spanlite_txn::TxnError;
 use spanlite_txn::leader::{Leader, Progress};
 use spanlite_txn::lock::Ticket;
-use spanlite_txn::TxnError;
 use tokio::sync::oneshot;
 
 use super::error::TabletError;
@@ -129,14 +129,12 @@ impl Replica {
         let deadline = tokio::time::Instant::now() + wait;
         let mut waited_since: Option<Instant> = None;
         loop {
-            let waiting = self.with_core(|core| {
-                match step(&mut core.leader, Instant::now())? {
-                    Progress::Done(t) => Ok(Err(t)),
-                    Progress::Wait(ticket) => {
-                        let (tx, rx) = oneshot::channel();
-                        core.waiters.insert(ticket, tx);
-                        Ok(Ok((ticket, rx)))
-                    }
+            let waiting = self.with_core(|core| match step(&mut core.leader, Instant::now())? {
+                Progress::Done(t) => Ok(Err(t)),
+                Progress::Wait(ticket) => {
+                    let (tx, rx) = oneshot::channel();
+                    core.waiters.insert(ticket, tx);
+                    Ok(Ok((ticket, rx)))
                 }
             });
             let (ticket, rx) = match waiting.map_err(|e| self.txn_error(e))? {

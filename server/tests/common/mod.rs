@@ -311,6 +311,15 @@ pub async fn channel(addr: &str) -> Channel {
 /// `n` real nodes (gRPC on loopback, ports chosen freely) with one join
 /// list, initialized; returns them with their addresses.
 pub async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>, Vec<String>) {
+    start_cluster_with(dir, n, |_| {}).await
+}
+
+/// [`start_cluster`] with every node's configuration changed by `tweak`.
+pub async fn start_cluster_with(
+    dir: &std::path::Path,
+    n: usize,
+    tweak: impl Fn(&mut NodeConfig),
+) -> (Vec<RunningNode>, Vec<String>) {
     // Every listener is bound before any node starts: picking a port and
     // binding it later races with other tests' connections.
     let mut listeners = Vec::new();
@@ -323,7 +332,8 @@ pub async fn start_cluster(dir: &std::path::Path, n: usize) -> (Vec<RunningNode>
         .collect();
     let mut nodes = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let config = node_config(dir, &addrs, i);
+        let mut config = node_config(dir, &addrs, i);
+        tweak(&mut config);
         nodes.push(node::start_on(config, listener).await.unwrap());
     }
     let start = Instant::now();
@@ -361,7 +371,6 @@ fn node_config(dir: &std::path::Path, addrs: &[String], i: usize) -> NodeConfig 
 /// Restarts the nodes of [`start_cluster`] on their data dirs and ports
 /// (a port just freed is retried for a while if something holds it).
 pub async fn start_nodes(dir: &std::path::Path, addrs: &[String]) -> Vec<RunningNode> {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
     let mut nodes = Vec::new();
     for (i, a) in addrs.iter().enumerate() {
         let listener = wait_for(

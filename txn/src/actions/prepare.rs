@@ -171,6 +171,25 @@ pub enum PrepareOutcome {
     Unknown,
 }
 
+/// The participant's vote after its prepare ended.
+#[derive(Debug)]
+pub enum Vote {
+    /// Prepared at this timestamp.
+    Yes(Timestamp),
+    /// Not prepared: answer `error`; with `undo`, an abort overtook the
+    /// prepare and its intents must be removed (propose it).
+    No {
+        /// What to tell the coordinator's caller.
+        error: TxnError,
+        /// A `Resolve{Abort}` to propose.
+        undo: Option<Command>,
+    },
+}
+
+fn no(error: TxnError, undo: Option<Command>) -> Vote {
+    Vote::No { error, undo }
+}
+
 /// Records how the prepare of `txn` at `p` ended (see [`PrepareOutcome`]).
 pub fn prepared(
     leader: &mut Leader,
@@ -178,7 +197,7 @@ pub fn prepared(
     p: Timestamp,
     outcome: PrepareOutcome,
     now: Instant,
-) -> Result<Timestamp, (TxnError, Option<Command>)> {
+) -> Vote {
     let response = match outcome {
         PrepareOutcome::Applied(response) => {
             leader.clock.visible(p);
@@ -187,62 +206,62 @@ pub fn prepared(
         PrepareOutcome::NotLogged => {
             leader.clock.abandon(p);
             leader.finish(txn, now);
-            return Err((
+            return no(
                 TxnError::aborted_because(AbortReason::LeaderChanged, "prepare not logged"),
                 None,
-            ));
+            );
         }
         // Maybe prepared: keep the locks; the coordinator's abort, or the
         // termination protocol, resolves it.
         PrepareOutcome::Unknown => {
             leader.clock.abandon(p);
-            return Err((
+            return no(
                 TxnError::aborted_because(
                     AbortReason::PrepareFailed,
                     "prepare outcome unknown: replication failed",
                 ),
                 None,
-            ));
+            );
         }
     };
     match response {
-        CommandResponse::Prepared { ts } if leader.book.is_committing(txn) => Ok(ts),
+        CommandResponse::Prepared { ts } if leader.book.is_committing(txn) => Vote::Yes(ts),
         CommandResponse::Prepared { .. } => {
             // Its abort was applied before the prepare (they crossed):
             // remove what the prepare just wrote.
-            let reason = leader
-                .book
-                .aborted(txn)
-                .unwrap_or(AbortReason::RolledBack);
-            Err((
+            let reason = leader.book.aborted(txn).unwrap_or(AbortReason::RolledBack);
+            no(
                 TxnError::aborted_because(reason, "aborted while preparing"),
                 Some(Command::Resolve {
                     txn,
                     decision: Decision::Abort,
                 }),
-            ))
+            )
         }
         CommandResponse::PrepareRefused { holder } => {
             leader.finish(txn, now);
             leader.abort(txn, AbortReason::IntentConflict, now);
-            Err((
+            no(
                 TxnError::aborted_because(
                     AbortReason::IntentConflict,
                     format!("{holder} holds an intent on a key it writes"),
                 ),
                 None,
-            ))
+            )
         }
         CommandResponse::WrongTablet => {
             leader.finish(txn, now);
-            Err((
+            no(
                 TxnError::WrongTablet("the tablet split before the prepare applied".to_string()),
                 None,
-            ))
+            )
         }
         other => {
             leader.finish(txn, now);
-            Err((TxnError::Refused(format!("prepare answered {other:?}")), None))
+            no(
+                TxnError::Refused(format!("prepare answered {other:?}")),
+                None,
+            )
         }
     }
 }

@@ -73,10 +73,7 @@ impl FollowerSafeTime {
     /// The highest timestamp a read may be served at on a replica that
     /// applied through `applied_index` (`Timestamp::MIN`: none).
     pub fn safe_ts(&mut self, applied_index: u64) -> Timestamp {
-        let usable = self
-            .promises
-            .iter()
-            .rposition(|c| c.index <= applied_index);
+        let usable = self.promises.iter().rposition(|c| c.index <= applied_index);
         match usable {
             Some(i) => {
                 self.promises.drain(..i);

@@ -157,10 +157,7 @@ pub(crate) fn validate(
     }
     if let Some(snapshot) = v.snapshot {
         for m in writes {
-            if let Some(newest) = mvcc
-                .latest_version(m.key())?
-                .filter(|n| n.ts > snapshot)
-            {
+            if let Some(newest) = mvcc.latest_version(m.key())?.filter(|n| n.ts > snapshot) {
                 return Err(TxnError::aborted_because(
                     AbortReason::WriteConflict,
                     format!(

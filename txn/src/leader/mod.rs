@@ -119,14 +119,14 @@ impl Leader {
     /// Locks of earlier terms are gone: a transaction that read under them
     /// is refused at commit (`LeaderChanged`).
     pub fn restore(&mut self, records: &crate::twopc::TxnRecords, now: Instant) {
-        let asked_at = now
-            .checked_sub(self.config.idle_timeout)
-            .unwrap_or(now);
+        let asked_at = now.checked_sub(self.config.idle_timeout).unwrap_or(now);
         for (txn, p) in records.all_prepared() {
             self.locks
                 .restore_prepared(*txn, p.priority, p.locks.clone());
             // Infallible from an empty book.
-            let _ = self.book.prepare(*txn, p.coordinator, p.prepare_ts, asked_at);
+            let _ = self
+                .book
+                .prepare(*txn, p.coordinator, p.prepare_ts, asked_at);
         }
         for (txn, d) in records.all_decided() {
             self.book.decided(*txn, d.decision, d.participants.clone());
@@ -292,7 +292,8 @@ impl Leader {
         now: Instant,
     ) -> Result<Progress<()>, TxnError> {
         for (target, mode) in targets {
-            if let Progress::Wait(ticket) = self.acquire(txn, priority, target.clone(), mode, now)?
+            if let Progress::Wait(ticket) =
+                self.acquire(txn, priority, target.clone(), mode, now)?
             {
                 return Ok(Progress::Wait(ticket));
             }

@@ -27,7 +27,10 @@ fn prepared(at: u64, key: &str) -> Prepared {
         prepare_ts: ts(at),
         priority: ts(1),
         coordinator: COORD,
-        writes: vec![crate::Mutation::Put { key: key.as_bytes().to_vec(), value: b"v".to_vec() }],
+        writes: vec![crate::Mutation::Put {
+            key: key.as_bytes().to_vec(),
+            value: b"v".to_vec(),
+        }],
         locks: vec![(
             LockTarget::key(key.as_bytes().to_vec()),
             LockMode::Exclusive,
