@@ -590,8 +590,8 @@ async fn a_leadership_change_between_reads_aborts_the_transaction() {
 
 /// A commit whose caller goes away (its RPC dropped, e.g. at the gateway's
 /// deadline) still finishes on the leader and releases its locks: the
-/// protocol work runs in a task of its own. Commit wait lasts 600 ms here
-/// (ε = 300 ms), and the caller gives up after 100 ms, in the middle of it.
+/// protocol work runs in a task of its own. Commit wait lasts 200 ms here
+/// (ε = 100 ms), and the caller gives up after 60 ms, in the middle of it.
 /// (Before, the dropped handler left the transaction prepared with its
 /// locks, which nothing released: the next writer of the key waited out
 /// every lock wait until its retries ran out.)
@@ -599,7 +599,7 @@ async fn a_leadership_change_between_reads_aborts_the_transaction() {
 async fn a_commit_whose_caller_went_away_still_finishes_and_releases_its_locks() {
     let dir = tempfile::tempdir().unwrap();
     let (nodes, _) = common::start_cluster_with(dir.path(), 3, |c| {
-        c.epsilon_floor = Duration::from_millis(300);
+        c.epsilon_floor = Duration::from_millis(100);
     })
     .await;
     let gw = nodes[0].context.gateway.clone();
@@ -607,7 +607,7 @@ async fn a_commit_whose_caller_went_away_still_finishes_and_releases_its_locks()
     let mut writer = begin(&gw, now());
     assert_eq!(int(writer.get(b"gone/k", true).await.unwrap()), 0);
     writer.put(b"gone/k".to_vec(), b"1".to_vec());
-    let dropped = tokio::time::timeout(Duration::from_millis(100), writer.commit()).await;
+    let dropped = tokio::time::timeout(Duration::from_millis(60), writer.commit()).await;
     assert!(
         dropped.is_err(),
         "the commit ended before its caller gave up"

@@ -362,7 +362,9 @@ impl TabletService for TabletGrpc {
             .ok_or_else(|| Status::invalid_argument("Prepare without a transaction"))?;
         let (txn, priority) = txn_of(meta)?;
         let coordinator = meta.coordinator_tablet_id;
-        if coordinator == 0 || (coordinator == req.tablet_id && !req.lock_only) {
+        // The lock phase needs no coordinator (a read-only transaction
+        // confirming its locks has none); a prepare does.
+        if !req.lock_only && (coordinator == 0 || coordinator == req.tablet_id) {
             return Err(Status::invalid_argument(
                 "Prepare needs a coordinator tablet other than the participant",
             ));

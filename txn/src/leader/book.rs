@@ -349,11 +349,11 @@ impl TxnBook {
         }
     }
 
-    /// Transactions that prepared here or are being decided.
-    pub fn committing(&self) -> impl Iterator<Item = TxnId> + '_ {
+    /// Transactions prepared here (their records belong to this tablet).
+    pub fn prepared(&self) -> impl Iterator<Item = TxnId> + '_ {
         self.txns
             .iter()
-            .filter(|(_, s)| matches!(s, TxnState::Prepared { .. } | TxnState::Deciding { .. }))
+            .filter(|(_, s)| matches!(s, TxnState::Prepared { .. }))
             .map(|(t, _)| *t)
     }
 }
