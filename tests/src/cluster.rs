@@ -80,6 +80,23 @@ async fn admin(addr: &str) -> Result<AdminServiceClient<Channel>> {
     Ok(AdminServiceClient::new(ch))
 }
 
+/// The node at `addr`'s replica of the tablet holding `key` (its id, and
+/// whether it leads), as the node's status says.
+async fn replica_holding(addr: &str, key: &[u8]) -> Option<(u64, bool)> {
+    let status = admin(addr)
+        .await
+        .ok()?
+        .status(StatusRequest {})
+        .await
+        .ok()?;
+    status.into_inner().tablets.into_iter().find_map(|t| {
+        let d = t.descriptor?;
+        let r = d.range?;
+        let inside = key >= r.start.as_slice() && (r.end.is_empty() || key < r.end.as_slice());
+        inside.then_some((d.tablet_id, t.is_leader))
+    })
+}
+
 /// Sends `signal` (`STOP`, `CONT`) to process `pid` with kill(1).
 async fn signal(pid: u32, signal: &str) -> Result<()> {
     let status = Command::new("kill")
@@ -361,20 +378,11 @@ impl ProcessCluster {
             if n.child.is_none() || n.paused {
                 continue;
             }
-            let Ok(mut c) = admin(&n.addr).await else {
-                continue;
-            };
-            let Ok(status) = c.status(StatusRequest {}).await else {
-                continue;
-            };
-            for t in status.into_inner().tablets {
-                let Some(d) = t.descriptor else { continue };
-                let Some(r) = d.range else { continue };
-                let inside =
-                    key >= r.start.as_slice() && (r.end.is_empty() || key < r.end.as_slice());
-                if t.is_leader && inside {
-                    return Some(i);
-                }
+            if replica_holding(&n.addr, key)
+                .await
+                .is_some_and(|(_, leads)| leads)
+            {
+                return Some(i);
             }
         }
         None
@@ -447,18 +455,8 @@ impl ProcessCluster {
     /// The tablet holding `key`, as some node's status says.
     async fn tablet_of(&self, key: &[u8]) -> Option<u64> {
         for n in &self.nodes {
-            let Ok(mut c) = admin(&n.addr).await else {
-                continue;
-            };
-            let Ok(status) = c.status(StatusRequest {}).await else {
-                continue;
-            };
-            for t in status.into_inner().tablets {
-                let Some(d) = t.descriptor else { continue };
-                let Some(r) = d.range else { continue };
-                if key >= r.start.as_slice() && (r.end.is_empty() || key < r.end.as_slice()) {
-                    return Some(d.tablet_id);
-                }
+            if let Some((tablet, _)) = replica_holding(&n.addr, key).await {
+                return Some(tablet);
             }
         }
         None

@@ -333,6 +333,33 @@ async fn list_txn(
     Ok(done)
 }
 
+/// A random list-append transaction: 1–4 micro-ops on keys `base..base +
+/// cfg.keys`, reads or (unless it is read-only) appends of fresh elements
+/// from `next`; and whether it is read-only.
+fn random_txn(
+    rng: &mut impl Rng,
+    cfg: &WorkloadConfig,
+    base: u64,
+    next: &AtomicU64,
+) -> (Vec<MicroOp>, bool) {
+    let read_only = rng.random_bool(cfg.read_only_share);
+    let n = rng.random_range(1..=4);
+    let ops = (0..n)
+        .map(|_| {
+            let key = base + rng.random_range(0..cfg.keys);
+            if read_only || rng.random_bool(0.5) {
+                MicroOp::Read { key, list: None }
+            } else {
+                MicroOp::Append {
+                    key,
+                    value: next.fetch_add(1, Ordering::Relaxed),
+                }
+            }
+        })
+        .collect();
+    (ops, read_only)
+}
+
 /// Runs list-append transactions until `stop`. `next` hands out elements
 /// (unique across the run, so unique per key).
 pub async fn list_append_client(
@@ -347,22 +374,7 @@ pub async fn list_append_client(
     while !*stop.borrow_and_update() {
         let (ops, read_only) = {
             let mut rng = rand::rng();
-            let read_only = rng.random_bool(cfg.read_only_share);
-            let n = rng.random_range(1..=4);
-            let ops: Vec<MicroOp> = (0..n)
-                .map(|_| {
-                    let key = rng.random_range(0..cfg.keys);
-                    if read_only || rng.random_bool(0.5) {
-                        MicroOp::Read { key, list: None }
-                    } else {
-                        MicroOp::Append {
-                            key,
-                            value: next.fetch_add(1, Ordering::Relaxed),
-                        }
-                    }
-                })
-                .collect();
-            (ops, read_only)
+            random_txn(&mut rng, &cfg, 0, &next)
         };
         let call = recorder.invoke(process, OpValue::Txn(ops.clone()));
         let (outcome, value) = match tokio::time::timeout(
@@ -493,22 +505,7 @@ pub async fn kv_list_append_client(
     while !*stop.borrow_and_update() {
         let (ops, read_only) = {
             let mut rng = rand::rng();
-            let read_only = rng.random_bool(cfg.read_only_share);
-            let n = rng.random_range(1..=4);
-            let ops: Vec<MicroOp> = (0..n)
-                .map(|_| {
-                    let key = KV_KEY_BASE + rng.random_range(0..cfg.keys);
-                    if read_only || rng.random_bool(0.5) {
-                        MicroOp::Read { key, list: None }
-                    } else {
-                        MicroOp::Append {
-                            key,
-                            value: next.fetch_add(1, Ordering::Relaxed),
-                        }
-                    }
-                })
-                .collect();
-            (ops, read_only)
+            random_txn(&mut rng, &cfg, KV_KEY_BASE, &next)
         };
         let mut client = clients[which % clients.len()].clone();
         let call = recorder.invoke(process, OpValue::Txn(ops.clone()));

@@ -60,6 +60,17 @@ impl CommitRequest {
     }
 }
 
+/// A step run after its lock phase: it must not wait (its locks are held;
+/// had it been wounded meanwhile it would have failed instead).
+fn locks_held<T>(progress: Progress<T>, what: &str) -> Result<T, TxnError> {
+    match progress {
+        Progress::Done(t) => Ok(t),
+        Progress::Wait(_) => Err(TxnError::Refused(format!(
+            "the {what}'s locks were lost after its lock phase"
+        ))),
+    }
+}
+
 /// A raw write's transaction id: the top bit set (gateways never set it).
 fn raw_txn_id() -> TxnId {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,11 +146,11 @@ impl Replica {
         let (ts, pending) = self
             .propose(|core| {
                 let now = self.now()?;
-                match commit(&mut core.leader, &mvcc, &input, now)? {
-                    Progress::Done(Commit::Write { ts, command }) => Ok((ts, command)),
-                    other => Err(TxnError::Refused(format!(
-                        "the commit's locks were lost after its lock phase: {other:?}"
-                    ))),
+                match locks_held(commit(&mut core.leader, &mvcc, &input, now)?, "commit")? {
+                    Commit::Write { ts, command } => Ok((ts, command)),
+                    Commit::ReadOnly(_) => Err(TxnError::Refused(
+                        "a commit with writes found nothing to write".to_string(),
+                    )),
                 }
             })
             .await?;
@@ -176,12 +187,10 @@ impl Replica {
         let (p, pending) = self
             .propose(|core| {
                 let now = self.now()?;
-                match prepare::prepare(&mut core.leader, &mvcc, &input, coordinator, now)? {
-                    Progress::Done(prepared) => Ok(prepared),
-                    Progress::Wait(_) => Err(TxnError::Refused(
-                        "the prepare's locks were lost after its lock phase".to_string(),
-                    )),
-                }
+                locks_held(
+                    prepare::prepare(&mut core.leader, &mvcc, &input, coordinator, now)?,
+                    "prepare",
+                )
             })
             .await?;
         let outcome = match pending.await {
@@ -225,12 +234,10 @@ impl Replica {
         let (s, pending) = self
             .propose(|core| {
                 let now = self.now()?;
-                match decide::decide(&mut core.leader, &mvcc, &input, &participants, now)? {
-                    Progress::Done(decided) => Ok(decided),
-                    Progress::Wait(_) => Err(TxnError::Refused(
-                        "the decision's locks were lost after its lock phase".to_string(),
-                    )),
-                }
+                locks_held(
+                    decide::decide(&mut core.leader, &mvcc, &input, &participants, now)?,
+                    "decision",
+                )
             })
             .await?;
         let (proposed, waited) = tokio::join!(pending, self.commit_wait(s, term));

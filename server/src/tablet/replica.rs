@@ -500,29 +500,28 @@ impl Replica {
             (false, true) => Bound::Excluded(range.end.clone()),
             (false, false) => Bound::Excluded(range.end.clone().min(own.end)),
         };
-        match self.mvcc.scan(
+        self.local(self.mvcc.scan(
             Bound::Included(start),
             end,
             Timestamp::MAX,
             spanlite_storage::engine::Direction::Forward,
             None,
-        ) {
-            Ok(spanlite_storage::mvcc::ReadOutcome::Ready(rows)) => Ok(rows),
-            Ok(spanlite_storage::mvcc::ReadOutcome::Blocked(_)) => Err(TabletError::aborted(
-                self.tablet,
-                spanlite_txn::AbortReason::Unresolved,
-            )),
-            Err(source) => Err(TabletError::Storage {
-                tablet: self.tablet,
-                source,
-            }),
-        }
+        ))
     }
 
     /// The latest committed value of `key` in this replica's local state,
     /// whether or not it leads (for tests and tools that check replicas).
     pub fn get_local(&self, key: &[u8]) -> Result<Option<Vec<u8>>, TabletError> {
-        match self.mvcc.get(key, Timestamp::MAX) {
+        self.local(self.mvcc.get(key, Timestamp::MAX))
+    }
+
+    /// A local read's outcome: an undecided intent in the way is
+    /// `Unresolved`.
+    fn local<T>(
+        &self,
+        read: spanlite_storage::Result<spanlite_storage::mvcc::ReadOutcome<T>>,
+    ) -> Result<T, TabletError> {
+        match read {
             Ok(spanlite_storage::mvcc::ReadOutcome::Ready(v)) => Ok(v),
             Ok(spanlite_storage::mvcc::ReadOutcome::Blocked(_)) => Err(TabletError::aborted(
                 self.tablet,
