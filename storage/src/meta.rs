@@ -1,13 +1,16 @@
 //! The `meta` column family: small per-node and per-tablet bookkeeping.
 //!
 //! Keys are the [`MetaKey`] enum in keycode order; values are fixed-width
-//! big-endian integers.
+//! big-endian integers, or structures encoded by [`encode_value`] (a format
+//! byte, then postcard) — transaction records, tablet descriptors, the
+//! replicas a node hosts, Raft votes and memberships.
 //!
 //! INVARIANT (pageLSN): a tablet's `AppliedIndex` is written in the same atomic
 //! batch as the data of the Raft entry it names, so after a crash the flushed
 //! RocksDB state says exactly which entries it contains. Redo re-applies the
 //! entries after it.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use spanlite_truetime::Timestamp;
 
@@ -16,6 +19,46 @@ use std::ops::Bound;
 use crate::engine::{Cf, Direction, Engine, ScanRange, WriteBatch};
 use crate::error::{Result, StorageError};
 use crate::keycode;
+
+/// Format byte in front of every structure stored with [`encode_value`], so
+/// a later build can read what an earlier one wrote.
+const VALUE_FORMAT_V1: u8 = 1;
+
+/// A structure as stored: the format byte, then postcard.
+pub fn encode_versioned<T: Serialize>(value: &T) -> std::result::Result<Vec<u8>, postcard::Error> {
+    let mut out = vec![VALUE_FORMAT_V1];
+    out.extend(postcard::to_stdvec(value)?);
+    Ok(out)
+}
+
+/// Decodes [`encode_versioned`]'s output; the error says what is wrong.
+pub fn decode_versioned<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    match bytes.split_first() {
+        Some((&VALUE_FORMAT_V1, body)) => postcard::from_bytes(body).map_err(|e| e.to_string()),
+        Some((v, _)) => Err(format!("unknown format version {v}")),
+        None => Err("empty value".to_string()),
+    }
+}
+
+/// [`encode_versioned`] for a value of the meta family; `what` names it in
+/// the error.
+pub fn encode_value<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>> {
+    encode_versioned(value).map_err(|e| StorageError::Corrupt {
+        what,
+        cf: Cf::Meta.name(),
+        reason: format!("cannot encode: {e}"),
+    })
+}
+
+/// Decodes [`encode_value`]'s output; `what` names it in the corruption
+/// error.
+pub fn decode_value<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T> {
+    decode_versioned(bytes).map_err(|reason| StorageError::Corrupt {
+        what,
+        cf: Cf::Meta.name(),
+        reason,
+    })
+}
 
 /// Identifies a tablet (and its Raft group) on this node.
 pub type TabletId = u64;

@@ -13,10 +13,10 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use spanlite_storage::Result as StorageResult;
 use spanlite_storage::engine::{Cf, WriteBatch};
 use spanlite_storage::meta::{self, MetaKey, TabletId};
 use spanlite_storage::mvcc::{Intent, Mvcc, TxnId};
-use spanlite_storage::{Result as StorageResult, StorageError};
 use spanlite_truetime::Timestamp;
 
 use crate::command::{Command, CommandResponse};
@@ -252,34 +252,12 @@ fn forget(
     Ok(CommandResponse::None)
 }
 
-/// Format byte in front of every stored 2PC record.
-const RECORD_FORMAT_V1: u8 = 1;
-
 fn encode_record<T: Serialize>(value: &T) -> StorageResult<Vec<u8>> {
-    let mut out = vec![RECORD_FORMAT_V1];
-    out.extend(
-        postcard::to_stdvec(value).map_err(|e| StorageError::Corrupt {
-            what: "transaction record",
-            cf: Cf::Meta.name(),
-            reason: format!("cannot encode: {e}"),
-        })?,
-    );
-    Ok(out)
+    meta::encode_value(value, "transaction record")
 }
 
 fn decode_record<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> StorageResult<T> {
-    let corrupt = |reason: String| StorageError::Corrupt {
-        what,
-        cf: Cf::Meta.name(),
-        reason,
-    };
-    match bytes.split_first() {
-        Some((&RECORD_FORMAT_V1, body)) => {
-            postcard::from_bytes(body).map_err(|e| corrupt(e.to_string()))
-        }
-        Some((v, _)) => Err(corrupt(format!("unknown format version {v}"))),
-        None => Err(corrupt("empty value".to_string())),
-    }
+    meta::decode_value(bytes, what)
 }
 
 /// The 2PC records stored for `tablet`.

@@ -7,7 +7,7 @@ use std::sync::{PoisonError, RwLock};
 use spanlite_storage::meta::TabletId;
 
 use super::TabletDescriptor;
-use crate::raft::NodeId;
+use spanlite_txn::NodeId;
 
 #[derive(Debug, Default)]
 struct Inner {

@@ -15,7 +15,7 @@ use spanlite_proto::common;
 use spanlite_storage::meta::TabletId;
 
 use super::KeyRange;
-use crate::raft::NodeId;
+use spanlite_txn::NodeId;
 
 /// The meta tablet's id.
 pub const META_TABLET: TabletId = 1;

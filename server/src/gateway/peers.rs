@@ -32,7 +32,7 @@ fn tablet_moved(tablet: TabletId) -> common::TabletError {
         kind: Some(Kind::TxnAborted(common::TxnAborted {
             txn_id: None,
             reason: format!("tablet {tablet} split or moved during the transaction"),
-            code: crate::service::abort_reason_to_wire(AbortReason::TabletMoved) as i32,
+            code: crate::directory::wire::abort_reason_to_wire(AbortReason::TabletMoved) as i32,
         })),
     }
 }

@@ -14,10 +14,10 @@ use tonic::transport::Channel;
 
 use super::GatewayError;
 use crate::directory::{
-    KeyRange, META_TABLET, RouteCache, TabletDescriptor, descriptor_keys, is_system_key,
+    KeyRange, META_TABLET, Peers, RouteCache, TabletDescriptor, descriptor_keys, is_system_key,
     node_id_of, node_keys,
 };
-use crate::raft::{Mutation, NodeId, Peers};
+use spanlite_txn::{Mutation, NodeId};
 
 /// One key's answer from its leader.
 #[derive(Debug)]
@@ -79,8 +79,9 @@ impl Gateway {
             }
         }
         for (_, value) in self.scan(&descriptor_keys(), 0).await? {
-            let d: TabletDescriptor = crate::raft::decode_meta(&value, "tablet descriptor")
-                .map_err(|e| GatewayError::Failed(e.to_string()))?;
+            let d: TabletDescriptor =
+                spanlite_storage::meta::decode_value(&value, "tablet descriptor")
+                    .map_err(|e| GatewayError::Failed(e.to_string()))?;
             self.cache.insert(d);
         }
         Ok(())
@@ -196,7 +197,7 @@ impl Gateway {
                         }
                         Some(Kind::TxnAborted(a)) => {
                             return Err(GatewayError::aborted(
-                                crate::service::abort_reason_from_wire(a.code),
+                                crate::directory::wire::abort_reason_from_wire(a.code),
                                 a.reason,
                             ));
                         }

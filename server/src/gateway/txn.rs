@@ -1,7 +1,7 @@
 //! Read-write transactions as a gateway runs them for its client. Under
 //! 2PL reads go to the owning tablet's leader, which locks; under OCC, SSI
 //! and SI they are lock-free snapshot reads, remembered here and validated
-//! by the tablets at commit (`tablet/validate.rs`). Writes are buffered
+//! by the tablets at commit (`spanlite_txn::actions::validate`). Writes are buffered
 //! here (the transaction reads its own writes) and sent with the commit.
 //!
 //! A transaction that touched one tablet commits with the one-phase fast
@@ -856,7 +856,7 @@ impl ReadOnly {
 }
 
 /// How a read-write transaction controls concurrency (DESIGN.md §6; the
-/// optimistic modes' algorithm is in `tablet/validate.rs`).
+/// optimistic modes' algorithm is in `spanlite_txn::actions::validate`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TxnMode {
     /// Two-phase locking with wound-wait (the default): reads lock.

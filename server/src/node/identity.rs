@@ -143,7 +143,7 @@ impl Identity {
                     let bytes =
                         decode_hex(value).ok_or_else(|| malformed("meta: bad hex".to_string()))?;
                     id.meta = Some(
-                        crate::raft::decode_meta(&bytes, "meta descriptor")
+                        spanlite_storage::meta::decode_value(&bytes, "meta descriptor")
                             .map_err(|e| malformed(format!("meta: {e}")))?,
                     );
                 }
@@ -181,11 +181,14 @@ impl Identity {
             self.node_id, self.cluster_id
         );
         if let Some(meta) = &self.meta {
-            let bytes = crate::raft::encode_meta(meta).map_err(|e| IdentityError::Malformed {
-                path: path.clone(),
-                line: 0,
-                reason: e.to_string(),
-            })?;
+            let bytes =
+                spanlite_storage::meta::encode_value(meta, "meta descriptor").map_err(|e| {
+                    IdentityError::Malformed {
+                        path: path.clone(),
+                        line: 0,
+                        reason: e.to_string(),
+                    }
+                })?;
             text.push_str(&format!("meta={}\n", encode_hex(&bytes)));
         }
         for (n, addr) in &self.nodes {

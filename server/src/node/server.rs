@@ -70,7 +70,7 @@ pub struct NodeConfig {
     /// never).
     pub closed_ts_every: Duration,
     /// Fault injection: reach peer addresses through these proxies
-    /// (`peer → proxy`); see `RaftTransportConfig::dial_via`.
+    /// (`peer → proxy`); see `PeersConfig::dial_via`.
     pub dial_via: std::collections::HashMap<String, String>,
     /// Address for PostgreSQL clients (`--pg-listen`; `None`: no
     /// PostgreSQL port). See [`crate::pgwire`].
@@ -251,8 +251,8 @@ async fn start_inner(
     store_config.timing = config.timing;
     store_config.txn_idle_timeout = config.txn_idle_timeout;
     store_config.closed_ts_every = config.closed_ts_every;
-    store_config.transport.dial_via = config.dial_via.clone();
-    let peers = crate::raft::Peers::new(store_config.transport.clone());
+    store_config.peers.dial_via = config.dial_via.clone();
+    let peers = crate::directory::Peers::new(store_config.peers.clone());
     let sources: Vec<Arc<dyn TimeSource>> = if is_master {
         vec![Arc::new(ReferenceClockSource::new(
             format!("local clock of node {}", config.node_id),

@@ -26,10 +26,10 @@ use spanlite_storage::wal::{Wal, WalConfig};
 use spanlite_truetime::TrueTime;
 use thiserror::Error;
 
-use crate::directory::KeyRange;
+use crate::directory::{KeyRange, Peers, PeersConfig};
 use crate::metrics::TxnMetrics;
 use crate::raft::{
-    LocalReplica, NodeId, Peers, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig,
+    LocalReplica, NodeId, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig,
     SplitApplied, TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine,
     raft_config,
 };
@@ -45,7 +45,9 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// Raft timing shared by every group.
     pub timing: RaftTiming,
-    /// Raft transport settings.
+    /// How this node dials its peers (shared by every Raft group).
+    pub peers: PeersConfig,
+    /// Raft transport settings (snapshots, backoff).
     pub transport: RaftTransportConfig,
     /// Recent Raft entry payloads cached per group.
     pub raft_cache_bytes: usize,
@@ -69,6 +71,7 @@ impl StoreConfig {
             node_id,
             data_dir: data_dir.into(),
             timing: RaftTiming::default(),
+            peers: PeersConfig::default(),
             transport: RaftTransportConfig::default(),
             raft_cache_bytes: 4 << 20,
             wal_segment_bytes: spanlite_storage::wal::DEFAULT_SEGMENT_SIZE,
@@ -122,6 +125,7 @@ pub struct Store {
     raftlog: RaftLogStore,
     dirty: Arc<DirtyTablets>,
     peers: Peers,
+    transport: Arc<RaftTransportConfig>,
     raft_config: Arc<openraft::Config>,
     truetime: Arc<TrueTime>,
     replicas: RwLock<HashMap<TabletId, Arc<Replica>>>,
@@ -172,7 +176,8 @@ impl Store {
         tracing::info!(node = config.node_id, "{}", recovered.report);
         let (splits, split_rx) = mpsc::unbounded_channel();
         let store = Arc::new(Self {
-            peers: Peers::new(config.transport.clone()),
+            peers: Peers::new(config.peers.clone()),
+            transport: Arc::new(config.transport.clone()),
             config,
             engine,
             mvcc,
@@ -188,7 +193,8 @@ impl Store {
         });
         let mut in_doubt = 0;
         for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
-            let local: LocalReplica = crate::raft::decode_meta(&bytes, "local replica")?;
+            let local: LocalReplica =
+                spanlite_storage::meta::decode_value(&bytes, "local replica")?;
             in_doubt += crate::raft::load_txn_records(&store.mvcc, tablet)?
                 .all_prepared()
                 .count();
@@ -340,7 +346,12 @@ impl Store {
         let raft = Raft::new(
             self.config.node_id,
             self.raft_config.clone(),
-            TabletNetworkFactory::new(tablet, self.config.node_id, self.peers.clone()),
+            TabletNetworkFactory::new(
+                tablet,
+                self.config.node_id,
+                self.peers.clone(),
+                self.transport.clone(),
+            ),
             TabletLogStore::new(self.raftlog.clone(), tablet),
             sm,
         )

@@ -24,7 +24,7 @@ use spanlite_storage::{Result as StorageResult, StorageError};
 use spanlite_truetime::Timestamp;
 use spanlite_txn::apply::{TabletState, apply_command, load_txn_records};
 
-use super::codec::{decode_entry, decode_stored, encode_stored};
+use super::codec::decode_entry;
 use super::types::{Command, CommandResponse, Entry, Node, NodeId, RaftLogId, StoredMembership};
 use crate::directory::KeyRange;
 
@@ -177,7 +177,11 @@ pub fn write_mark(
     mark: &AppliedMark,
 ) -> StorageResult<()> {
     meta::set_applied_index(batch, tablet, mark.log_id.map_or(0, |id| id.index))?;
-    meta::put_bytes(batch, &MetaKey::AppliedLogId(tablet), encode(mark)?)
+    meta::put_bytes(
+        batch,
+        &MetaKey::AppliedLogId(tablet),
+        meta::encode_value(mark, "raft state")?,
+    )
 }
 
 /// Queues `membership` as the tablet's applied membership.
@@ -186,7 +190,11 @@ pub fn write_membership(
     tablet: TabletId,
     membership: &StoredMembership,
 ) -> StorageResult<()> {
-    meta::put_bytes(batch, &MetaKey::Membership(tablet), encode(membership)?)
+    meta::put_bytes(
+        batch,
+        &MetaKey::Membership(tablet),
+        meta::encode_value(membership, "raft state")?,
+    )
 }
 
 /// Queues the node's record of its replica of `tablet`.
@@ -195,13 +203,17 @@ pub fn write_local_replica(
     tablet: TabletId,
     record: &LocalReplica,
 ) -> StorageResult<()> {
-    meta::put_bytes(batch, &MetaKey::LocalReplica(tablet), encode(record)?)
+    meta::put_bytes(
+        batch,
+        &MetaKey::LocalReplica(tablet),
+        meta::encode_value(record, "raft state")?,
+    )
 }
 
 /// The node's record of its replica of `tablet`, if it hosts one.
 pub fn load_local_replica(mvcc: &Mvcc, tablet: TabletId) -> StorageResult<Option<LocalReplica>> {
     meta::get_bytes(mvcc.engine().as_ref(), &MetaKey::LocalReplica(tablet))?
-        .map(|b| decode(&b, "local replica"))
+        .map(|b| meta::decode_value(&b, "local replica"))
         .transpose()
 }
 
@@ -213,35 +225,14 @@ pub fn load_applied(
 ) -> StorageResult<(AppliedMark, StoredMembership)> {
     let engine = mvcc.engine().as_ref();
     let applied = meta::get_bytes(engine, &MetaKey::AppliedLogId(tablet))?
-        .map(|b| decode(&b, "applied mark"))
+        .map(|b| meta::decode_value(&b, "applied mark"))
         .transpose()?
         .unwrap_or_default();
     let membership = meta::get_bytes(engine, &MetaKey::Membership(tablet))?
-        .map(|b| decode(&b, "membership"))
+        .map(|b| meta::decode_value(&b, "membership"))
         .transpose()?
         .unwrap_or_default();
     Ok((applied, membership))
-}
-
-/// Encodes a value the Raft glue or the node keeps in the `meta` family.
-pub fn encode<T: serde::Serialize>(value: &T) -> StorageResult<Vec<u8>> {
-    encode_stored(value).map_err(|e| StorageError::Corrupt {
-        what: "raft state",
-        cf: "meta",
-        reason: format!("cannot encode: {e}"),
-    })
-}
-
-/// Decodes [`encode`]'s output; `what` names it in the corruption error.
-pub fn decode<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    what: &'static str,
-) -> StorageResult<T> {
-    decode_stored(bytes).map_err(|reason| StorageError::Corrupt {
-        what,
-        cf: "meta",
-        reason,
-    })
 }
 
 /// Recovery's redo pass applies entries with this: the same code as the live

@@ -6,30 +6,15 @@
 
 use bytes::Bytes;
 use openraft::{CommittedLeaderId, ErrorSubject, ErrorVerb, LogId};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use spanlite_storage::raftlog;
 
 use super::types::{Entry, NodeId, RaftLogId, RaftStorageError};
 
-/// Format byte of stored entries and votes.
-const FORMAT_V1: u8 = 1;
-
-/// Encodes a value for storage: the format byte, then postcard.
-pub fn encode_stored<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
-    let mut out = vec![FORMAT_V1];
-    out.extend(postcard::to_stdvec(value)?);
-    Ok(out)
-}
-
-/// Decodes [`encode_stored`]'s output.
-pub fn decode_stored<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    match bytes.split_first() {
-        Some((&FORMAT_V1, body)) => postcard::from_bytes(body).map_err(|e| e.to_string()),
-        Some((v, _)) => Err(format!("unknown format version {v}")),
-        None => Err("empty value".to_string()),
-    }
-}
+/// Entries and votes are stored as the meta family's values are: a format
+/// byte, then postcard.
+pub use spanlite_storage::meta::{
+    decode_versioned as decode_stored, encode_versioned as encode_stored,
+};
 
 /// openraft log id → storage log id.
 pub fn to_store_log_id(id: &RaftLogId) -> raftlog::LogId {

@@ -34,12 +34,11 @@ mod state_machine;
 mod types;
 
 pub use apply::{
-    AppliedMark, LocalReplica, SplitApplied, TabletApplier, decode as decode_meta,
-    encode as encode_meta, load_local_replica, write_local_replica,
+    AppliedMark, LocalReplica, SplitApplied, TabletApplier, load_local_replica, write_local_replica,
 };
 pub use config::{RaftTiming, raft_config};
 pub use log_store::TabletLogStore;
-pub use network::{Peers, RaftTransportConfig, TabletNetworkFactory};
+pub use network::{RaftTransportConfig, TabletNetworkFactory};
 pub use service::{RaftGrpc, RaftRouter};
 pub use spanlite_txn::apply::{load_decision, load_txn_records};
 pub use state_machine::{Applied, TabletStateMachine};

@@ -9,9 +9,8 @@
 //! ([`RaftTransportConfig::snapshot_timeout`]) instead of openraft's 200 ms
 //! per chunk.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -29,107 +28,29 @@ use spanlite_proto::raft::raft_reply::Result as ReplyResult;
 use spanlite_proto::raft::raft_service_client::RaftServiceClient;
 use spanlite_proto::raft::{RaftReply, RaftRequest, SnapshotChunk};
 use spanlite_storage::meta::TabletId;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::types::{Node, NodeId, RaftVote, TypeConfig};
+use crate::directory::Peers;
 
 /// Timeouts and chunking of the Raft transport.
 #[derive(Clone, Debug)]
 pub struct RaftTransportConfig {
-    /// How long to wait for a TCP connection to a peer.
-    pub connect_timeout: Duration,
     /// Deadline for sending and installing one whole snapshot.
     pub snapshot_timeout: Duration,
     /// Bytes of snapshot data per stream message.
     pub snapshot_chunk_bytes: usize,
     /// Pause after a peer was unreachable before openraft retries it.
     pub unreachable_backoff: Duration,
-    /// Fault injection: dial these addresses through others instead
-    /// (`peer address → proxy address`), so a test harness can put a proxy
-    /// it controls on every link between nodes. Empty in production.
-    pub dial_via: HashMap<String, String>,
 }
 
 impl Default for RaftTransportConfig {
     fn default() -> Self {
         Self {
-            connect_timeout: Duration::from_secs(1),
             snapshot_timeout: Duration::from_secs(120),
             snapshot_chunk_bytes: 1 << 20,
             unreachable_backoff: Duration::from_millis(200),
-            dial_via: HashMap::new(),
         }
-    }
-}
-
-/// gRPC channels to peers, one per address, created lazily and shared by
-/// every tablet's Raft group (and by other services that talk to peers).
-#[derive(Clone, Debug)]
-pub struct Peers {
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
-    config: Arc<RaftTransportConfig>,
-    /// Fault injection: Raft messages to these nodes are dropped (the peer
-    /// looks unreachable). Empty unless a test or the Admin hook set it.
-    blocked: Arc<Mutex<HashSet<NodeId>>>,
-}
-
-impl Peers {
-    /// An empty pool.
-    pub fn new(config: RaftTransportConfig) -> Self {
-        Self {
-            channels: Arc::default(),
-            config: Arc::new(config),
-            blocked: Arc::default(),
-        }
-    }
-
-    /// Fault injection: drop Raft messages to `nodes` from now on (until
-    /// [`Peers::unblock_all`]). Blocking a node on every other node and every
-    /// other node on it partitions it away.
-    pub fn block(&self, nodes: impl IntoIterator<Item = NodeId>) {
-        self.blocked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(nodes);
-    }
-
-    /// Ends every [`Peers::block`].
-    pub fn unblock_all(&self) {
-        self.blocked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-
-    /// True when messages to `node` are dropped (fault injection).
-    pub fn is_blocked(&self, node: NodeId) -> bool {
-        self.blocked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&node)
-    }
-
-    /// The transport settings.
-    pub fn config(&self) -> &RaftTransportConfig {
-        &self.config
-    }
-
-    /// The channel to `addr` (`host:port`); connects on first use and
-    /// reconnects by itself after failures.
-    pub fn channel(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
-        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(ch) = channels.get(addr) {
-            return Ok(ch.clone());
-        }
-        let target = self.config.dial_via.get(addr).map_or(addr, String::as_str);
-        let ch = Endpoint::from_shared(format!("http://{target}"))?
-            .connect_timeout(self.config.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_while_idle(true)
-            .connect_lazy();
-        channels.insert(addr.to_string(), ch.clone());
-        Ok(ch)
     }
 }
 
@@ -139,15 +60,22 @@ pub struct TabletNetworkFactory {
     tablet: TabletId,
     node_id: NodeId,
     peers: Peers,
+    config: Arc<RaftTransportConfig>,
 }
 
 impl TabletNetworkFactory {
     /// Clients for `tablet`'s group on node `node_id`, over `peers`.
-    pub fn new(tablet: TabletId, node_id: NodeId, peers: Peers) -> Self {
+    pub fn new(
+        tablet: TabletId,
+        node_id: NodeId,
+        peers: Peers,
+        config: Arc<RaftTransportConfig>,
+    ) -> Self {
         Self {
             tablet,
             node_id,
             peers,
+            config,
         }
     }
 }
@@ -166,6 +94,7 @@ impl RaftNetworkFactory<TypeConfig> for TabletNetworkFactory {
                 .channel(&node.addr)
                 .map_err(|e| format!("bad address {:?} of node {target}: {e}", node.addr)),
             peers: self.peers.clone(),
+            config: self.config.clone(),
         }
     }
 }
@@ -178,6 +107,7 @@ pub struct TabletNetwork {
     target: NodeId,
     channel: Result<Channel, String>,
     peers: Peers,
+    config: Arc<RaftTransportConfig>,
 }
 
 fn unreachable(message: impl Into<String>) -> Unreachable {
@@ -317,10 +247,10 @@ impl RaftNetwork<TypeConfig> for TabletNetwork {
             self.target,
             header,
             &data,
-            self.peers.config.snapshot_chunk_bytes,
+            self.config.snapshot_chunk_bytes,
         );
         let mut client = self.client()?;
-        let deadline = self.peers.config.snapshot_timeout;
+        let deadline = self.config.snapshot_timeout;
         let send = tokio::time::timeout(
             deadline,
             client.install_snapshot(tokio_stream::iter(chunks)),
@@ -347,7 +277,7 @@ impl RaftNetwork<TypeConfig> for TabletNetwork {
     }
 
     fn backoff(&self) -> Backoff {
-        Backoff::new(std::iter::repeat(self.peers.config.unreachable_backoff))
+        Backoff::new(std::iter::repeat(self.config.unreachable_backoff))
     }
 }
 

@@ -25,9 +25,7 @@ use spanlite_storage::{Result as StorageResult, StorageError};
 
 use spanlite_truetime::Timestamp;
 
-use super::apply::{
-    AppliedMark, LocalReplica, decode, encode, write_local_replica, write_mark, write_membership,
-};
+use super::apply::{AppliedMark, LocalReplica, write_local_replica, write_mark, write_membership};
 use super::types::{RaftLogId, StoredMembership};
 use crate::directory::KeyRange;
 
@@ -72,7 +70,7 @@ pub fn build(
         prepared: meta::txn_records(mvcc.engine().as_ref(), tablet, false)?,
         decided: meta::txn_records(mvcc.engine().as_ref(), tablet, true)?,
     };
-    encode(&body)
+    meta::encode_value(&body, "snapshot")
 }
 
 /// What [`install`] found in a snapshot.
@@ -101,7 +99,7 @@ pub fn install(
     prior_max_ts: Timestamp,
     membership: &StoredMembership,
 ) -> StorageResult<Installed> {
-    let body: SnapshotBody = decode(data, "snapshot")?;
+    let body: SnapshotBody = meta::decode_value(data, "snapshot")?;
     if body.tablet != tablet {
         return Err(StorageError::Corrupt {
             what: "snapshot",

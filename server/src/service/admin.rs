@@ -135,7 +135,8 @@ impl AdminGrpc {
         self.ctx.gateway.cache().insert(data.clone());
         // The directory in the meta tablet: descriptors and node addresses.
         for d in [&meta, &data] {
-            let value = crate::raft::encode_meta(d).map_err(|e| e.to_string())?;
+            let value = spanlite_storage::meta::encode_value(d, "tablet descriptor")
+                .map_err(|e| e.to_string())?;
             self.ctx
                 .gateway
                 .write(Mutation::Put {
@@ -223,7 +224,8 @@ impl AdminGrpc {
             generation: 1,
         };
         for d in [&right, &left] {
-            let value = crate::raft::encode_meta(d).map_err(|e| e.to_string())?;
+            let value = spanlite_storage::meta::encode_value(d, "tablet descriptor")
+                .map_err(|e| e.to_string())?;
             self.ctx
                 .gateway
                 .write(Mutation::Put {
@@ -325,7 +327,8 @@ impl AdminGrpc {
             replicas: voters.into_iter().collect(),
             generation: old.generation + 1,
         };
-        let value = crate::raft::encode_meta(&d).map_err(|e| e.to_string())?;
+        let value = spanlite_storage::meta::encode_value(&d, "tablet descriptor")
+            .map_err(|e| e.to_string())?;
         self.ctx
             .gateway
             .write(Mutation::Put {

@@ -9,7 +9,6 @@ mod tablet;
 mod time;
 
 pub use admin::AdminGrpc;
-pub use convert::{abort_reason_from_wire, abort_reason_to_wire};
 pub use kv::{KvGrpc, gateway_status};
 pub use sql::{SqlGrpc, value_from_wire, value_to_wire};
 pub use tablet::TabletGrpc;

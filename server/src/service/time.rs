@@ -11,7 +11,8 @@ use spanlite_proto::time::{NowRequest, NowResponse};
 use spanlite_truetime::{BoxFuture, MasterReading, SourceError, TimeSource, Timestamp, TrueTime};
 use tonic::{Request, Response, Status};
 
-use crate::raft::{NodeId, Peers};
+use crate::directory::Peers;
+use spanlite_txn::NodeId;
 
 /// The Time service of a node.
 #[derive(Clone, Debug)]

@@ -106,7 +106,7 @@ impl Session {
                 ),
             }));
         };
-        let put = crate::raft::Mutation::Put {
+        let put = spanlite_txn::Mutation::Put {
             key: DEFAULT_CONCURRENCY_KEY.to_vec(),
             value: mode.name().as_bytes().to_vec(),
         };
