@@ -1,0 +1,805 @@
+//! The `spanlite` command line. `main` only parses and calls [`run`].
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use spanlite_benches::workload::{Mode, Stop, WorkloadKind, WorkloadOptions};
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::{
+    ChangeReplicasRequest, InitRequest, SplitTabletRequest, StatusRequest, TransferLeaderRequest,
+};
+use spanlite_proto::kv::kv_service_client::KvServiceClient;
+use spanlite_proto::kv::{DeleteRequest, GetRequest, PutRequest, ScanRequest};
+use spanlite_truetime::Timestamp;
+use tonic::transport::{Channel, Endpoint};
+
+use spanlite_node::{self as node, NodeConfig};
+use spanlite_replica::raft::RaftTiming;
+
+/// Spanlite: a Spanner-style distributed SQL database.
+#[derive(Debug, Parser)]
+#[command(name = "spanlite", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node.
+    Start(StartArgs),
+    /// Bootstrap a new cluster on the first three nodes that joined.
+    Init(InitArgs),
+    /// Raw key-value access (before SQL): put, get, del, scan.
+    Kv(KvArgs),
+    /// Cluster administration: node status, tablet splits.
+    Admin(AdminArgs),
+    /// The SQL shell (interactive on a terminal; `-e`, `-f` or standard
+    /// input otherwise).
+    Sql(SqlArgs),
+    /// Three nodes in this process with a sample `accounts` table, then
+    /// the SQL shell.
+    Demo(DemoArgs),
+    /// Run SQL logic test files (sqllogictest format) against a 3-node
+    /// cluster in this process; each file on an empty database. Prints
+    /// each file's pass rate; exits non-zero if any record failed.
+    Sqllogictest(SltArgs),
+    /// Run a benchmark workload (bank, kv, readonly) against Spanlite — a
+    /// cluster given by --url, or one started in this process — and/or
+    /// PostgreSQL (--pg-url) with the same transactions; prints throughput,
+    /// latency percentiles, retries and aborts side by side.
+    Workload(WorkloadArgs),
+}
+
+/// The workloads of `spanlite workload`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum WorkloadName {
+    /// Transfers between random accounts; the total must be conserved.
+    Bank,
+    /// Point reads (--read-fraction) and updates of a key-value table.
+    Kv,
+    /// Point reads only (lock-free strong reads on Spanlite).
+    Readonly,
+    /// The bank workload at 10,000 and at 10 accounts under every
+    /// concurrency control mode (2pl, occ, ssi, si): one table of
+    /// throughput, p99 latency and abort rate.
+    Modes,
+    /// Lone strong reads on the demo's table (4 tablets), each timed on
+    /// its own: the sum of every balance and one balance (--runs each).
+    StrongReads,
+}
+
+#[derive(Debug, Args)]
+struct WorkloadArgs {
+    /// The workload.
+    #[arg(value_enum)]
+    workload: WorkloadName,
+    /// Spanlite nodes, comma-separated `host:port`. Without it, Spanlite runs
+    /// on a cluster started in this process (unless only --pg-url is given).
+    #[arg(long, value_delimiter = ',', conflicts_with = "embedded")]
+    url: Vec<String>,
+    /// PostgreSQL to run the same workload against, after Spanlite, e.g.
+    /// `postgres://bench:bench@127.0.0.1/bench`.
+    #[arg(long)]
+    pg_url: Option<String>,
+    /// Run Spanlite on a cluster in this process even with --pg-url.
+    #[arg(long)]
+    embedded: bool,
+    /// Nodes of the embedded cluster (at least 3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(3..))]
+    nodes: u16,
+    /// Concurrent workers, each with its own connection.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// How long each system runs, e.g. `30s`, `2m`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    duration: Duration,
+    /// Stop after this many transactions instead of after --duration.
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Accounts of the bank workload.
+    #[arg(long, default_value_t = 1000)]
+    accounts: u64,
+    /// Keys of the kv and readonly workloads.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// The kv workload's share of reads (0 to 1).
+    #[arg(long, default_value_t = 0.9)]
+    read_fraction: f64,
+    /// Use the table as it is instead of dropping, creating and loading it.
+    #[arg(long)]
+    no_setup: bool,
+    /// Spanlite's concurrency control for read-write transactions: `2pl`,
+    /// `occ`, `ssi` (serializable) or `si` (snapshot isolation).
+    #[arg(long, default_value = "2pl", value_parser = |s: &str| s.parse::<Mode>())]
+    mode: Mode,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress spinner or notes on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Statements of each kind `strong-reads` times.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+}
+
+#[derive(Debug, Args)]
+struct SltArgs {
+    /// Files, or directories searched recursively for `*.slt` and `*.test`.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// A record taking longer fails.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    timeout: Duration,
+    /// Failures printed per file.
+    #[arg(long, default_value_t = 5)]
+    show_failures: usize,
+    /// Exit with status 0 even if records failed (to report pass rates).
+    #[arg(long)]
+    report_only: bool,
+}
+
+#[derive(Debug, Args)]
+struct SqlArgs {
+    /// Nodes to connect to (the first that answers), comma-separated `host:port`.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    url: Vec<String>,
+    /// Run these statements and exit (non-zero at the first error).
+    #[arg(short = 'e', long = "execute", conflicts_with = "file")]
+    execute: Option<String>,
+    /// Run the statements in this file and exit (non-zero at the first error).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Run these statements instead of the interactive shell.
+    #[arg(short = 'e', long = "execute")]
+    execute: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// Nodes to ask, comma-separated `host:port`.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    url: Vec<String>,
+    #[command(subcommand)]
+    op: AdminOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminOp {
+    /// Print each node's tablets (range, leader or follower, term, applied
+    /// index) and clock state.
+    Status,
+    /// Split a tablet at a key; the node among --url that leads it does it.
+    Split {
+        /// The tablet to split.
+        #[arg(long)]
+        tablet: u64,
+        /// First key of the new right-hand tablet.
+        #[arg(long)]
+        at: String,
+    },
+    /// Add, remove or move (both) a tablet's replica; the tablet's leader
+    /// among --url does it.
+    Replicas {
+        /// The tablet.
+        #[arg(long)]
+        tablet: u64,
+        /// Node to add (as a learner, then a voter).
+        #[arg(long, default_value_t = 0)]
+        add: u64,
+        /// Node to remove.
+        #[arg(long, default_value_t = 0)]
+        remove: u64,
+    },
+    /// Hand a tablet's leadership off (the leader steps down; openraft 0.9
+    /// cannot pick the successor, so `--to` is checked but may not win).
+    TransferLeader {
+        /// The tablet.
+        #[arg(long)]
+        tablet: u64,
+        /// The voter that should lead.
+        #[arg(long)]
+        to: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+struct StartArgs {
+    /// This node's id: a positive integer, fixed for the life of its data dir.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    node_id: u64,
+    /// Address to listen on for gRPC (clients and other nodes).
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    listen: SocketAddr,
+    /// Address others use to reach this node (default: the listen address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Address to listen on for PostgreSQL clients (psql, pgbench,
+    /// drivers), e.g. `127.0.0.1:5433`; without it the node has no
+    /// PostgreSQL port. No TLS; without --pg-password anyone who reaches
+    /// the port is in (trust): keep it private.
+    #[arg(long)]
+    pg_listen: Option<SocketAddr>,
+    /// Require this password on the PostgreSQL port (SCRAM-SHA-256, any
+    /// user name). Visible to other local users in the process list:
+    /// prefer --pg-password-file.
+    #[arg(long, conflicts_with = "pg_password_file")]
+    pg_password: Option<String>,
+    /// Require the password in this file (its first line) on the
+    /// PostgreSQL port (SCRAM-SHA-256).
+    #[arg(long)]
+    pg_password_file: Option<PathBuf>,
+    /// Nodes to join, comma-separated `host:port` (may include this node).
+    #[arg(long, value_delimiter = ',')]
+    join: Vec<String>,
+    /// Data directory (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Refuse to hand out time past this clock uncertainty, e.g. `5ms`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
+    max_clock_uncertainty: Duration,
+    /// Time masters to synchronize with, comma-separated `host:port`. A node
+    /// listed here serves as a master from its own clock; without the option
+    /// every node trusts its own clock (development).
+    #[arg(long, value_delimiter = ',')]
+    time_masters: Vec<String>,
+    /// Accept fault injection (clock skew) through the Admin service.
+    #[arg(long)]
+    enable_fault_injection: bool,
+    /// Raft heartbeat period.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
+    raft_heartbeat: Duration,
+    /// Minimum Raft election timeout (the maximum is 1.5× this).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    raft_election_timeout: Duration,
+    /// How often this node sends each other node the closed timestamps of
+    /// the tablets it leads (one message per node pair), so followers serve
+    /// snapshot reads at recent timestamps; `0s` turns it off.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
+    closed_ts_interval: Duration,
+    /// The smallest clock uncertainty ε this node ever reports, whatever
+    /// its time sync achieved (default 500µs). Raising it on one node
+    /// reproduces unequal clocks (e.g. `20ms`): its commits wait longer and
+    /// its timestamps reach further ahead of the others'.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500us")]
+    clock_uncertainty_floor: Duration,
+    /// Fault injection (needs --enable-fault-injection): dial peer address
+    /// PEER through PROXY instead, e.g. `127.0.0.1:7002=127.0.0.1:9012`; a
+    /// test harness puts a proxy it controls on every link to cut it.
+    #[arg(long, value_delimiter = ',', value_name = "PEER=PROXY")]
+    dial_via: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// A node of the new cluster.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    url: String,
+}
+
+#[derive(Debug, Args)]
+struct KvArgs {
+    /// Nodes to try, comma-separated `host:port`; the next is used when one
+    /// cannot be reached.
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    url: Vec<String>,
+    #[command(subcommand)]
+    op: KvOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum KvOp {
+    /// Write KEY = VALUE.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Print KEY's value on stdout (exit code 1 if it does not exist).
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Delete KEY.
+    Del {
+        /// The key.
+        key: String,
+    },
+    /// Print `key<TAB>value` lines for keys in [START, END).
+    Scan {
+        /// First key (default: the first).
+        #[arg(default_value = "")]
+        start: String,
+        /// End key, exclusive (default: the end of the keyspace).
+        #[arg(default_value = "")]
+        end: String,
+        /// At most this many pairs (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
+    },
+}
+
+/// Runs the command line. Returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    // SQL binding and evaluation recurse on expression trees (bounded in
+    // depth by the binder); 8 MiB stacks leave a wide margin (it is
+    // virtual memory until used).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("spanlite: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Start(args) => start(args).await,
+            Command::Init(args) => init(args).await,
+            Command::Kv(args) => kv(args).await,
+            Command::Admin(args) => admin(args).await,
+            Command::Sql(args) => sql(args).await,
+            Command::Demo(args) => {
+                if std::env::var_os("RUST_LOG").is_some() {
+                    init_logging();
+                }
+                crate::demo::run(args.execute).await
+            }
+            Command::Sqllogictest(args) => sqllogictest(args).await,
+            Command::Workload(args) => {
+                if std::env::var_os("RUST_LOG").is_some() {
+                    init_logging();
+                }
+                if matches!(args.workload, WorkloadName::StrongReads) {
+                    crate::workload::strong_reads(args.runs, usize::from(args.nodes), args.quiet)
+                        .await
+                } else {
+                    crate::workload::run_command(workload_command(args)).await
+                }
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("spanlite: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn start(args: StartArgs) -> Result<ExitCode, String> {
+    init_logging();
+    let mut config = NodeConfig::new(args.node_id, args.listen, args.data_dir);
+    config.advertise = args.advertise;
+    config.pg_listen = args.pg_listen;
+    let password = match (&args.pg_password, &args.pg_password_file) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--pg-password-file {}: {e}", path.display()))?;
+            Some(text.lines().next().unwrap_or_default().to_string())
+        }
+        (None, None) => None,
+    };
+    if let Some(p) = password {
+        if p.is_empty() {
+            return Err("the PostgreSQL password is empty".to_string());
+        }
+        config.pg_auth = spanlite_pgwire::Auth::password(&p);
+    }
+    config.join = args.join;
+    config.max_clock_uncertainty = args.max_clock_uncertainty;
+    config.time_masters = args.time_masters;
+    config.fault_injection = args.enable_fault_injection;
+    config.closed_ts_every = args.closed_ts_interval;
+    if args.clock_uncertainty_floor >= args.max_clock_uncertainty {
+        return Err(format!(
+            "--clock-uncertainty-floor {:?} must be below --max-clock-uncertainty {:?}",
+            args.clock_uncertainty_floor, args.max_clock_uncertainty
+        ));
+    }
+    config.epsilon_floor = args.clock_uncertainty_floor;
+    if !args.dial_via.is_empty() && !args.enable_fault_injection {
+        return Err(
+            "--dial-via is a fault-injection aid: it needs --enable-fault-injection".into(),
+        );
+    }
+    for pair in &args.dial_via {
+        let Some((peer, proxy)) = pair.split_once('=') else {
+            return Err(format!("--dial-via {pair}: expected PEER=PROXY"));
+        };
+        config.dial_via.insert(peer.to_string(), proxy.to_string());
+    }
+    config.timing = RaftTiming {
+        heartbeat: args.raft_heartbeat,
+        election_min: args.raft_election_timeout,
+        election_max: args.raft_election_timeout * 3 / 2,
+        ..RaftTiming::default()
+    };
+    let mut running = node::start(config).await.map_err(|e| e.to_string())?;
+    let report = running.context.store.recovery_report().clone();
+    eprintln!(
+        "spanlite node {} listening on {} ({report})",
+        running.context.node_id, running.addr
+    );
+    if let Some(pg) = running.pg_addr {
+        eprintln!(
+            "spanlite node {}: PostgreSQL clients on {pg}",
+            running.context.node_id
+        );
+    }
+    let fatal = tokio::select! {
+        signal = wait_for_signal() => { signal?; None }
+        reason = running.fatal_error() => Some(reason),
+    };
+    eprintln!("spanlite: shutting down");
+    running.shutdown().await.map_err(|e| e.to_string())?;
+    match fatal {
+        None => Ok(ExitCode::SUCCESS),
+        Some(reason) => Err(reason),
+    }
+}
+
+async fn sql(args: SqlArgs) -> Result<ExitCode, String> {
+    let mut client = crate::shell::SqlClient::connect(&args.url).await?;
+    let script = match (args.execute, args.file) {
+        (Some(e), _) => Some(e),
+        (None, Some(f)) => {
+            Some(std::fs::read_to_string(&f).map_err(|e| format!("reading {}: {e}", f.display()))?)
+        }
+        (None, None) => None,
+    };
+    match script {
+        Some(s) => crate::shell::run_script(&mut client, &s).await,
+        None => crate::shell::interactive(&mut client).await,
+    }
+}
+
+async fn sqllogictest(args: SltArgs) -> Result<ExitCode, String> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        init_logging();
+    }
+    let options = crate::slt::SltOptions {
+        record_timeout: args.timeout,
+        failures_shown: args.show_failures,
+        ..crate::slt::SltOptions::default()
+    };
+    let summary = crate::slt::run_files(&args.paths, &options).await;
+    Ok(if summary.ok() || args.report_only {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn workload_command(args: WorkloadArgs) -> crate::workload::WorkloadCommand {
+    let options = WorkloadOptions {
+        workload: match args.workload {
+            WorkloadName::Bank => WorkloadKind::Bank,
+            WorkloadName::Kv => WorkloadKind::Kv,
+            WorkloadName::Readonly => WorkloadKind::Readonly,
+            WorkloadName::Modes | WorkloadName::StrongReads => WorkloadKind::Bank,
+        },
+        concurrency: args.concurrency,
+        stop: match args.ops {
+            Some(n) => Stop::Ops(n),
+            None => Stop::After(args.duration),
+        },
+        accounts: args.accounts,
+        keys: args.keys,
+        read_fraction: args.read_fraction,
+        setup: !args.no_setup,
+        mode: args.mode,
+        progress: !args.quiet,
+    };
+    crate::workload::WorkloadCommand {
+        options,
+        urls: args.url,
+        pg_url: args.pg_url,
+        embedded: args.embedded,
+        nodes: usize::from(args.nodes),
+        json: args.json,
+        quiet: args.quiet,
+        modes_table: matches!(args.workload, WorkloadName::Modes),
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_signal() -> Result<(), String> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot install the SIGTERM handler: {e}"))?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| format!("waiting for Ctrl-C: {e}")),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+async fn connect(url: &str) -> Result<Channel, String> {
+    Endpoint::from_shared(format!("http://{url}"))
+        .map_err(|e| format!("bad address {url:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))
+}
+
+async fn init(args: InitArgs) -> Result<ExitCode, String> {
+    let channel = connect(&args.url).await?;
+    let resp = AdminServiceClient::new(channel)
+        .init(InitRequest {})
+        .await
+        .map_err(|s| format!("init: {}", s.message()))?
+        .into_inner();
+    if !resp.error.is_empty() {
+        return Err(format!("init: {}", resp.error));
+    }
+    println!("cluster {} initialized", resp.cluster_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// True when another node may succeed where this one failed.
+fn try_next(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+    )
+}
+
+async fn kv(args: KvArgs) -> Result<ExitCode, String> {
+    let mut last = String::from("no --url given");
+    for url in &args.url {
+        let channel = match connect(url).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let mut client = KvServiceClient::new(channel);
+        let outcome = kv_op(&mut client, &args.op).await;
+        match outcome {
+            Ok(code) => return Ok(code),
+            Err(status) if try_next(&status) => last = format!("{url}: {}", status.message()),
+            Err(status) => return Err(status.message().to_string()),
+        }
+    }
+    Err(last)
+}
+
+async fn kv_op(
+    client: &mut KvServiceClient<Channel>,
+    op: &KvOp,
+) -> Result<ExitCode, tonic::Status> {
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| tonic::Status::internal(format!("writing stdout: {e}"));
+    match op {
+        KvOp::Put { key, value } => {
+            let resp = client
+                .put(PutRequest {
+                    key: key.clone().into_bytes(),
+                    value: value.clone().into_bytes(),
+                })
+                .await?
+                .into_inner();
+            writeln!(out, "OK {}", Timestamp::from_nanos(resp.commit_ts)).map_err(io)?;
+        }
+        KvOp::Get { key } => {
+            let resp = client
+                .get(GetRequest {
+                    key: key.clone().into_bytes(),
+                })
+                .await?
+                .into_inner();
+            if !resp.found {
+                eprintln!("key {key:?} not found");
+                return Ok(ExitCode::from(1));
+            }
+            out.write_all(&resp.value).map_err(io)?;
+            writeln!(out).map_err(io)?;
+        }
+        KvOp::Del { key } => {
+            let resp = client
+                .delete(DeleteRequest {
+                    key: key.clone().into_bytes(),
+                })
+                .await?
+                .into_inner();
+            writeln!(out, "OK {}", Timestamp::from_nanos(resp.commit_ts)).map_err(io)?;
+        }
+        KvOp::Scan { start, end, limit } => {
+            let resp = client
+                .scan(ScanRequest {
+                    start: start.clone().into_bytes(),
+                    end: end.clone().into_bytes(),
+                    limit: *limit,
+                })
+                .await?
+                .into_inner();
+            for p in resp.pairs {
+                out.write_all(&p.key).map_err(io)?;
+                out.write_all(b"\t").map_err(io)?;
+                out.write_all(&p.value).map_err(io)?;
+                writeln!(out).map_err(io)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_range(r: Option<&spanlite_proto::common::KeyRange>) -> String {
+    let r = r.cloned().unwrap_or_default();
+    spanlite_directory::KeyRange::new(r.start, r.end).to_string()
+}
+
+async fn admin(args: AdminArgs) -> Result<ExitCode, String> {
+    match args.op {
+        AdminOp::Status => {
+            for url in &args.url {
+                let status = match connect(url).await {
+                    Ok(ch) => AdminServiceClient::new(ch)
+                        .status(StatusRequest {})
+                        .await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|s| s.message().to_string()),
+                    Err(e) => Err(e),
+                };
+                match status {
+                    Err(e) => println!("{url}: unreachable: {e}"),
+                    Ok(s) => {
+                        let node = s.node.unwrap_or_default();
+                        let clock = if s.clock_error.is_empty() {
+                            format!("ε={:?}", Duration::from_nanos(s.epsilon_nanos))
+                        } else {
+                            format!("clock: {}", s.clock_error)
+                        };
+                        println!(
+                            "node {} at {} cluster {} {clock}",
+                            node.node_id,
+                            node.address,
+                            if s.cluster_id.is_empty() {
+                                "(not initialized)"
+                            } else {
+                                &s.cluster_id
+                            }
+                        );
+                        for t in s.tablets {
+                            let d = t.descriptor.unwrap_or_default();
+                            println!(
+                                "  tablet {:>4} {:<40} {} term {} applied {} voters {:?}",
+                                d.tablet_id,
+                                show_range(d.range.as_ref()),
+                                if t.is_leader { "leader  " } else { "follower" },
+                                t.term,
+                                t.applied_index,
+                                d.replicas
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminOp::Replicas {
+            tablet,
+            add,
+            remove,
+        } => {
+            let req = ChangeReplicasRequest {
+                tablet_id: tablet,
+                add_node_id: add,
+                remove_node_id: remove,
+            };
+            on_leader(&args.url, |ch| async move {
+                let r = AdminServiceClient::new(ch)
+                    .change_replicas(req)
+                    .await
+                    .map_err(|s| s.message().to_string())?
+                    .into_inner();
+                if !r.error.is_empty() {
+                    return Err(r.error);
+                }
+                let d = r.descriptor.unwrap_or_default();
+                Ok(format!("tablet {} voters {:?}", d.tablet_id, d.replicas))
+            })
+            .await
+        }
+        AdminOp::TransferLeader { tablet, to } => {
+            on_leader(&args.url, |ch| async move {
+                let r = AdminServiceClient::new(ch)
+                    .transfer_leader(TransferLeaderRequest {
+                        tablet_id: tablet,
+                        to_node_id: to,
+                    })
+                    .await
+                    .map_err(|s| s.message().to_string())?
+                    .into_inner();
+                if !r.error.is_empty() {
+                    return Err(r.error);
+                }
+                Ok(format!(
+                    "tablet {tablet} is now led by node {}",
+                    r.leader_node_id
+                ))
+            })
+            .await
+        }
+        AdminOp::Split { tablet, at } => {
+            let mut errors = Vec::new();
+            for url in &args.url {
+                let resp = match connect(url).await {
+                    Ok(ch) => AdminServiceClient::new(ch)
+                        .split_tablet(SplitTabletRequest {
+                            tablet_id: tablet,
+                            split_key: at.clone().into_bytes(),
+                        })
+                        .await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|s| s.message().to_string()),
+                    Err(e) => Err(e),
+                };
+                match resp {
+                    Ok(r) if r.error.is_empty() => {
+                        let (l, r) = (r.left.unwrap_or_default(), r.right.unwrap_or_default());
+                        println!(
+                            "tablet {} {} | new tablet {} {}",
+                            l.tablet_id,
+                            show_range(l.range.as_ref()),
+                            r.tablet_id,
+                            show_range(r.range.as_ref())
+                        );
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Ok(r) => errors.push(format!("{url}: {}", r.error)),
+                    Err(e) => errors.push(format!("{url}: {e}")),
+                }
+            }
+            Err(format!("split failed:\n  {}", errors.join("\n  ")))
+        }
+    }
+}
+
+/// Runs `call` against each of `urls` until one succeeds (the tablet's
+/// leader); prints its answer, or fails with every node's error.
+async fn on_leader<F, Fut>(urls: &[String], call: F) -> Result<ExitCode, String>
+where
+    F: Fn(Channel) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let mut errors = Vec::new();
+    for url in urls {
+        match connect(url).await {
+            Ok(ch) => match call(ch).await {
+                Ok(line) => {
+                    println!("{line}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => errors.push(format!("{url}: {e}")),
+            },
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(format!("failed on every node:\n  {}", errors.join("\n  ")))
+}

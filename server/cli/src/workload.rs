@@ -1,0 +1,321 @@
+//! `spanlite workload`: runs a workload of `spanlite_benches::workload`
+//! against a Spanlite cluster (given by `--url`, or embedded in this
+//! process), then against PostgreSQL (`--pg-url`) with the same settings,
+//! and prints both side by side (or JSON).
+//!
+//! ```text
+//!   --url A,B,C ──────────┐
+//!   (none) or --embedded ─┴─▶ Spanlite run ─▶ cluster shut down ─▶ PostgreSQL run ─▶ table | JSON
+//!                                                                   (if --pg-url)
+//! ```
+//!
+//! NB: an embedded cluster is shut down before PostgreSQL runs, so the two
+//! runs do not share the CPU.
+
+use std::process::ExitCode;
+
+use spanlite_benches::workload::{
+    Comparison, Postgres, Report, Spanlite, WorkloadOptions, render, run,
+};
+
+use spanlite_node::embedded::EmbeddedCluster;
+
+/// What `spanlite workload` was asked to do.
+#[derive(Debug)]
+pub struct WorkloadCommand {
+    /// The workload and its settings, the same for every system.
+    pub options: WorkloadOptions,
+    /// Spanlite nodes (`host:port`); empty: an embedded cluster, if Spanlite
+    /// runs at all.
+    pub urls: Vec<String>,
+    /// PostgreSQL to compare with.
+    pub pg_url: Option<String>,
+    /// Run Spanlite embedded even though `--pg-url` is given.
+    pub embedded: bool,
+    /// Nodes of an embedded cluster.
+    pub nodes: usize,
+    /// Print JSON instead of the table.
+    pub json: bool,
+    /// Print nothing on stderr but errors (no spinner, no notes).
+    pub quiet: bool,
+    /// `spanlite workload modes`: the bank workload at every size of
+    /// [`MODES_ACCOUNTS`] under every mode, as one table.
+    pub modes_table: bool,
+}
+
+/// The bank sizes `spanlite workload modes` compares: low contention
+/// (10,000 accounts) and high contention (10).
+pub const MODES_ACCOUNTS: [u64; 2] = [10_000, 10];
+
+impl WorkloadCommand {
+    /// Spanlite runs when given, embedded or remote, or when nothing else is.
+    fn runs_spanlite(&self) -> bool {
+        !self.urls.is_empty() || self.embedded || self.pg_url.is_none()
+    }
+}
+
+/// Runs the command; fails if a run could not happen, exits non-zero if a
+/// workload's check failed.
+pub async fn run_command(command: WorkloadCommand) -> Result<ExitCode, String> {
+    command.options.validate()?;
+    if command.modes_table {
+        return modes_table(command).await;
+    }
+    let quiet = command.quiet;
+    let mut reports = Vec::new();
+    if command.runs_spanlite() {
+        reports.push(spanlite(&command, quiet).await?);
+    }
+    if let Some(url) = &command.pg_url {
+        let target = Postgres::new(url).map_err(|e| format!("--pg-url: {e}"))?;
+        reports.push(
+            run(&target, &command.options)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if command.json {
+        let json = match reports.as_slice() {
+            [a, b] => serde_json::to_string_pretty(&Comparison::new(a.clone(), b.clone())),
+            [one] => serde_json::to_string_pretty(one),
+            all => serde_json::to_string_pretty(all),
+        }
+        .map_err(|e| format!("writing JSON: {e}"))?;
+        println!("{json}");
+    } else {
+        print!("{}", render(&reports));
+    }
+    if reports.iter().all(Report::passed) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("spanlite: a workload check FAILED (see the check row)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The Spanlite run: on `--url`, or on a cluster started (and shut down)
+/// here.
+async fn spanlite(command: &WorkloadCommand, quiet: bool) -> Result<Report, String> {
+    let sessions = command.options.concurrency;
+    if !command.urls.is_empty() {
+        let target = Spanlite::connect(&command.urls, sessions, command.urls.join(","))
+            .await
+            .map_err(|e| format!("--url: {e}"))?
+            .with_mode(command.options.mode);
+        return run(&target, &command.options)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    if !quiet {
+        eprintln!(
+            "Starting a {}-node cluster in this process …",
+            command.nodes
+        );
+    }
+    let cluster = EmbeddedCluster::start(command.nodes).await?;
+    let endpoint = format!("embedded, {} nodes", command.nodes);
+    let outcome = match Spanlite::connect(cluster.addrs(), sessions, endpoint).await {
+        Ok(target) => run(&target.with_mode(command.options.mode), &command.options)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("connecting to the embedded cluster: {e}")),
+    };
+    cluster.shutdown().await;
+    outcome
+}
+
+/// `spanlite workload modes`: the bank workload at low and high contention
+/// under each concurrency control mode, each run on a fresh cluster (or on
+/// `--url`, the table set up again), then one table: throughput, p99
+/// latency and the share of attempts that aborted.
+async fn modes_table(mut command: WorkloadCommand) -> Result<ExitCode, String> {
+    use spanlite_benches::workload::{Mode, WorkloadKind};
+    if command.pg_url.is_some() {
+        return Err("`spanlite workload modes` compares Spanlite's modes; drop --pg-url".into());
+    }
+    command.options.workload = WorkloadKind::Bank;
+    command.options.setup = true;
+    let mut rows = Vec::new();
+    let mut reports = Vec::new();
+    for accounts in MODES_ACCOUNTS {
+        for mode in Mode::ALL {
+            command.options.accounts = accounts;
+            command.options.mode = mode;
+            if !command.quiet {
+                eprintln!("bank, {accounts} accounts, {mode} …");
+            }
+            let report = spanlite(&command, command.quiet).await?;
+            rows.push(ModesRow::of(accounts, mode, &report));
+            reports.push(report);
+        }
+    }
+    if command.json {
+        let json =
+            serde_json::to_string_pretty(&reports).map_err(|e| format!("writing JSON: {e}"))?;
+        println!("{json}");
+    } else {
+        print!(
+            "{}",
+            render_modes(&rows, command.options.concurrency, &command.options.stop)
+        );
+    }
+    if reports.iter().all(Report::passed) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("spanlite: a workload check FAILED (the bank total was not conserved)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// One line of the modes table.
+#[derive(Debug)]
+struct ModesRow {
+    accounts: u64,
+    mode: String,
+    throughput: f64,
+    p99_ms: f64,
+    abort_rate: f64,
+    passed: bool,
+}
+
+impl ModesRow {
+    fn of(accounts: u64, mode: spanlite_benches::workload::Mode, r: &Report) -> ModesRow {
+        let aborted: u64 = r.aborts.values().sum();
+        ModesRow {
+            accounts,
+            mode: mode.to_string(),
+            throughput: r.throughput,
+            p99_ms: r.latency_ms.p99,
+            abort_rate: if r.attempts == 0 {
+                0.0
+            } else {
+                aborted as f64 / r.attempts as f64
+            },
+            passed: r.passed(),
+        }
+    }
+}
+
+fn render_modes(
+    rows: &[ModesRow],
+    workers: usize,
+    stop: &spanlite_benches::workload::Stop,
+) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    table.set_header([
+        "accounts",
+        "mode",
+        "committed txn/s",
+        "p99 latency (ms)",
+        "aborted attempts",
+        "total conserved",
+    ]);
+    for r in rows {
+        table.add_row([
+            r.accounts.to_string(),
+            r.mode.clone(),
+            format!("{:.0}", r.throughput),
+            format!("{:.1}", r.p99_ms),
+            format!("{:.1} %", r.abort_rate * 100.0),
+            if r.passed { "yes" } else { "NO" }.to_string(),
+        ]);
+    }
+    format!(
+        "bank workload, {workers} workers, {stop} per run, each mode on a fresh cluster\n{table}\n"
+    )
+}
+
+/// `spanlite workload strong-reads`: the demo's table (100 accounts over
+/// four tablets) on a cluster in this process, then lone strong reads
+/// through a SQL session on the first node, each timed on its own: the
+/// sum over all four tablets, and one account's balance (one tablet).
+/// Prints p50, p90 and the slowest of `runs` of each.
+pub async fn strong_reads(runs: usize, nodes: usize, quiet: bool) -> Result<ExitCode, String> {
+    if !quiet {
+        eprintln!("Starting a {nodes}-node cluster in this process with the demo's table …");
+    }
+    let cluster = EmbeddedCluster::start(nodes).await?;
+    let timed = async {
+        crate::demo::populate(&cluster).await?;
+        time_strong_reads(cluster.addrs(), runs).await
+    }
+    .await;
+    cluster.shutdown().await;
+    let rows = timed?;
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    table.set_header([
+        "lone strong read",
+        "tablets",
+        "runs",
+        "p50 (ms)",
+        "p90 (ms)",
+        "max (ms)",
+    ]);
+    for r in &rows {
+        table.add_row([
+            r.query.to_string(),
+            r.tablets.to_string(),
+            r.times.len().to_string(),
+            format!("{:.1}", r.quantile(0.5)),
+            format!("{:.1}", r.quantile(0.9)),
+            format!("{:.1}", r.quantile(1.0)),
+        ]);
+    }
+    println!(
+        "strong reads on the demo's table, {nodes} nodes, each statement timed alone\n{table}"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One query's timings.
+#[derive(Debug)]
+struct Timed {
+    query: &'static str,
+    tablets: usize,
+    /// Milliseconds, sorted.
+    times: Vec<f64>,
+}
+
+impl Timed {
+    /// The `q` quantile (nearest rank).
+    fn quantile(&self, q: f64) -> f64 {
+        if self.times.is_empty() {
+            return 0.0;
+        }
+        let rank = ((q * self.times.len() as f64).ceil() as usize).clamp(1, self.times.len());
+        self.times[rank - 1]
+    }
+}
+
+async fn time_strong_reads(addrs: &[String], runs: usize) -> Result<Vec<Timed>, String> {
+    use crate::shell::{Outcome, SqlClient};
+    let mut client = SqlClient::connect(&addrs[..1]).await?;
+    let mut out = Vec::new();
+    for (query, tablets, expected) in [
+        ("SELECT sum(balance) FROM accounts", 4, "100000"),
+        ("SELECT balance FROM accounts WHERE id = 42", 1, "1000"),
+    ] {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = std::time::Instant::now();
+            let outcome = client.statement(query).await?;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            match outcome {
+                Outcome::Rows { rows, .. }
+                    if rows.len() == 1
+                        && rows[0].len() == 1
+                        && rows[0][0].to_string() == expected => {}
+                other => return Err(format!("{query}: expected {expected}, got {other:?}")),
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        out.push(Timed {
+            query,
+            tablets,
+            times,
+        });
+    }
+    Ok(out)
+}

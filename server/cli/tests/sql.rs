@@ -1,0 +1,273 @@
+//! SQL sessions over gRPC on a real 3-node cluster in this process, and the
+//! `spanlite demo` binary end to end.
+
+use std::process::Command;
+use std::time::Duration;
+
+use spanlite_cli::shell::{Outcome, SqlClient};
+use spanlite_node::NodeConfig;
+use spanlite_node::embedded::EmbeddedCluster;
+use spanlite_replica::raft::RaftTiming;
+use spanlite_sql::Value;
+
+/// Three nodes with fast elections; idle transactions reaped after a second.
+async fn cluster() -> (EmbeddedCluster, Vec<String>) {
+    let tweak = |c: &mut NodeConfig| {
+        c.timing = RaftTiming {
+            heartbeat: Duration::from_millis(100),
+            election_min: Duration::from_millis(500),
+            election_max: Duration::from_millis(750),
+            snapshot_every: 10_000,
+        };
+        c.txn_idle_timeout = Duration::from_secs(1);
+    };
+    let cluster = EmbeddedCluster::start_with(3, &tweak).await.unwrap();
+    let addrs = cluster.addrs().to_vec();
+    (cluster, addrs)
+}
+
+async fn ok(c: &mut SqlClient, sql: &str) -> Vec<Vec<Value>> {
+    match c.statement(sql).await.unwrap() {
+        Outcome::Rows { rows, .. } => rows,
+        Outcome::Error { sqlstate, message } => panic!("{sql}: {message} ({sqlstate})"),
+    }
+}
+
+async fn err(c: &mut SqlClient, sql: &str) -> String {
+    match c.statement(sql).await.unwrap() {
+        Outcome::Rows { tag, .. } => panic!("{sql}: expected an error, got {tag}"),
+        Outcome::Error { sqlstate, .. } => sqlstate,
+    }
+}
+
+// Ends with the nodes shutting down while sessions a and b are still open:
+// a node's shutdown ends its sessions rather than waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_run_statements_transactions_and_report_sqlstates() {
+    let (cluster, addrs) = cluster().await;
+    let mut a = SqlClient::connect(&addrs[..1]).await.unwrap();
+    let mut b = SqlClient::connect(&addrs[1..2]).await.unwrap();
+    ok(&mut a, "CREATE TABLE kv (k INT PRIMARY KEY, v TEXT)").await;
+    ok(&mut a, "INSERT INTO kv VALUES (1, 'one'), (2, 'two')").await;
+    // Another node's session sees the committed rows.
+    assert_eq!(
+        ok(&mut b, "SELECT v FROM kv ORDER BY k DESC").await,
+        vec![
+            vec![Value::Text("two".into())],
+            vec![Value::Text("one".into())]
+        ]
+    );
+
+    // Errors leave the session usable.
+    assert_eq!(err(&mut a, "SELEC 1").await, "42601");
+    assert_eq!(err(&mut a, "SELECT * FROM missing").await, "42P01");
+    assert_eq!(
+        err(&mut a, "INSERT INTO kv VALUES (1, 'dup')").await,
+        "23505"
+    );
+    assert_eq!(
+        ok(&mut a, "SELECT count(*) FROM kv").await,
+        vec![vec![Value::Int(2)]]
+    );
+
+    // An explicit transaction: invisible to others until COMMIT.
+    ok(&mut a, "BEGIN").await;
+    ok(&mut a, "INSERT INTO kv VALUES (3, 'three')").await;
+    assert_eq!(
+        ok(&mut a, "SELECT count(*) FROM kv").await,
+        vec![vec![Value::Int(3)]],
+        "a transaction reads its own writes"
+    );
+    ok(&mut a, "COMMIT").await;
+    assert_eq!(
+        ok(&mut b, "SELECT count(*) FROM kv").await,
+        vec![vec![Value::Int(3)]]
+    );
+
+    // An error fails the transaction: later statements are refused, and
+    // COMMIT rolls back (the earlier insert does not survive).
+    ok(&mut a, "BEGIN").await;
+    ok(&mut a, "INSERT INTO kv VALUES (4, 'four')").await;
+    assert_eq!(
+        err(&mut a, "INSERT INTO kv VALUES (1, 'dup')").await,
+        "23505"
+    );
+    assert_eq!(err(&mut a, "SELECT 1").await, "25P02");
+    match a.statement("COMMIT").await.unwrap() {
+        Outcome::Rows { tag, .. } => assert_eq!(tag, "ROLLBACK"),
+        Outcome::Error { message, .. } => panic!("COMMIT: {message}"),
+    }
+    assert!(ok(&mut b, "SELECT * FROM kv WHERE k = 4").await.is_empty());
+
+    // A read-only transaction refuses writes.
+    ok(&mut a, "BEGIN READ ONLY").await;
+    assert_eq!(
+        ok(&mut a, "SELECT count(*) FROM kv").await,
+        vec![vec![Value::Int(3)]]
+    );
+    assert_eq!(
+        err(&mut a, "INSERT INTO kv VALUES (5, 'five')").await,
+        "25006"
+    );
+    ok(&mut a, "ROLLBACK").await;
+
+    // A client that vanishes mid-transaction has it rolled back: its lock
+    // does not block others.
+    let mut c = SqlClient::connect(&addrs[2..3]).await.unwrap();
+    ok(&mut c, "BEGIN").await;
+    ok(&mut c, "UPDATE kv SET v = 'held' WHERE k = 1").await;
+    drop(c);
+    ok(&mut b, "UPDATE kv SET v = 'uno' WHERE k = 1").await;
+    // Released by the rollback, not by the leader's idle sweep (which would
+    // also let b through, a second later, and count an "idle" abort).
+    for n in cluster.nodes() {
+        let aborts = n.context.store.metrics().snapshot().aborts;
+        assert!(
+            !aborts.keys().any(|k| k.starts_with("idle")),
+            "node {}: the vanished client's transaction was only idle-aborted: {aborts:?}",
+            n.context.node_id
+        );
+    }
+    assert_eq!(
+        ok(&mut a, "SELECT v FROM kv WHERE k = 1").await,
+        vec![vec![Value::Text("uno".into())]]
+    );
+    cluster.shutdown().await;
+}
+
+#[test]
+fn demo_runs_a_script_against_its_sample_data() {
+    let out = Command::new(env!("CARGO_BIN_EXE_spanlite"))
+        .args([
+            "demo",
+            "-e",
+            "SELECT count(*), sum(balance) FROM accounts; \
+             BEGIN; UPDATE accounts SET balance = balance - 10 WHERE id = 1; \
+             UPDATE accounts SET balance = balance + 10 WHERE id = 90; COMMIT; \
+             SELECT balance FROM accounts WHERE id = 90;",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("100000"), "{stdout}");
+    assert!(stdout.contains("1010"), "{stdout}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_spanlite"))
+        .args(["demo", "-e", "SELECT * FROM nope;"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success(), "an error must fail a script");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("42P01"));
+}
+
+fn text(s: &str) -> Vec<Vec<Value>> {
+    vec![vec![Value::Text(s.into())]]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_modes_are_chosen_per_transaction_session_and_cluster() {
+    let (cluster, addrs) = cluster().await;
+    let mut a = SqlClient::connect(&addrs[..1]).await.unwrap();
+    let mut b = SqlClient::connect(&addrs[1..2]).await.unwrap();
+    let mode = "SHOW transaction_concurrency";
+
+    // Per transaction.
+    assert_eq!(ok(&mut a, mode).await, text("2pl"));
+    ok(&mut a, "BEGIN ISOLATION LEVEL SNAPSHOT").await;
+    assert_eq!(ok(&mut a, mode).await, text("si"));
+    assert_eq!(
+        ok(&mut a, "SHOW transaction_isolation").await,
+        text("snapshot")
+    );
+    ok(&mut a, "COMMIT").await;
+    ok(&mut a, "BEGIN").await;
+    ok(&mut a, "SET TRANSACTION CONCURRENCY 'occ'").await;
+    assert_eq!(ok(&mut a, mode).await, text("occ"));
+    ok(&mut a, "ROLLBACK").await;
+    ok(
+        &mut a,
+        "BEGIN ISOLATION LEVEL SERIALIZABLE CONCURRENCY 'ssi'",
+    )
+    .await;
+    assert_eq!(ok(&mut a, mode).await, text("ssi"));
+    ok(&mut a, "COMMIT").await;
+    assert_eq!(err(&mut a, "BEGIN CONCURRENCY 'mvcc'").await, "22023");
+    assert_eq!(
+        err(&mut a, "BEGIN ISOLATION LEVEL SNAPSHOT CONCURRENCY 'occ'").await,
+        "22023"
+    );
+    assert_eq!(err(&mut a, "SELECT 1 CONCURRENCY 'occ'").await, "42601");
+
+    // Per session.
+    ok(&mut a, "SET concurrency = 'occ'").await;
+    ok(&mut a, "BEGIN").await;
+    assert_eq!(ok(&mut a, mode).await, text("occ"));
+    ok(&mut a, "COMMIT").await;
+    ok(
+        &mut a,
+        "SET default_transaction_isolation = 'repeatable read'",
+    )
+    .await;
+    assert_eq!(ok(&mut a, mode).await, text("si"));
+    ok(&mut a, "SET default_transaction_isolation = 'serializable'").await;
+    assert_eq!(ok(&mut a, mode).await, text("occ"));
+    assert_eq!(err(&mut a, "SET concurrency = 'fast'").await, "22023");
+
+    // Per cluster: sessions started after the change follow it.
+    assert_eq!(
+        ok(&mut b, "SHOW CLUSTER SETTING default_concurrency").await,
+        text("2pl")
+    );
+    ok(&mut b, "SET CLUSTER SETTING default_concurrency = 'ssi'").await;
+    let mut c = SqlClient::connect(&addrs[2..3]).await.unwrap();
+    assert_eq!(ok(&mut c, "SHOW concurrency").await, text("ssi"));
+    assert_eq!(ok(&mut c, mode).await, text("ssi"));
+    assert_eq!(
+        err(&mut c, "SET CLUSTER SETTING default_concurrency = 'fast'").await,
+        "22023"
+    );
+    assert_eq!(err(&mut c, "SHOW CLUSTER SETTING speed").await, "42704");
+    ok(&mut c, "SET CLUSTER SETTING default_concurrency = '2pl'").await;
+
+    // Write skew through SQL: under SI both doctors go off call; under SSI
+    // the second commit fails with 40001 and one stays on call.
+    ok(
+        &mut a,
+        "CREATE TABLE oncall (id INT PRIMARY KEY, on_call BOOLEAN)",
+    )
+    .await;
+    for (level, expect_skew) in [
+        ("SNAPSHOT", true),
+        ("SERIALIZABLE CONCURRENCY 'ssi'", false),
+    ] {
+        ok(&mut a, "DELETE FROM oncall").await;
+        ok(&mut a, "INSERT INTO oncall VALUES (1, true), (2, true)").await;
+        for (s, _) in [(&mut a, 1), (&mut b, 2)] {
+            ok(s, &format!("BEGIN ISOLATION LEVEL {level}")).await;
+            assert_eq!(
+                ok(s, "SELECT count(*) FROM oncall WHERE on_call").await,
+                vec![vec![Value::Int(2)]]
+            );
+        }
+        ok(&mut a, "UPDATE oncall SET on_call = false WHERE id = 1").await;
+        ok(&mut b, "UPDATE oncall SET on_call = false WHERE id = 2").await;
+        ok(&mut a, "COMMIT").await;
+        let second = b.statement("COMMIT").await.unwrap();
+        let on_call = ok(&mut a, "SELECT count(*) FROM oncall WHERE on_call").await;
+        if expect_skew {
+            assert!(matches!(second, Outcome::Rows { .. }), "{second:?}");
+            assert_eq!(on_call, vec![vec![Value::Int(0)]], "SI: write skew");
+        } else {
+            match second {
+                Outcome::Error { sqlstate, .. } => assert_eq!(sqlstate, "40001"),
+                other => panic!("SSI let write skew commit: {other:?}"),
+            }
+            assert_eq!(on_call, vec![vec![Value::Int(1)]]);
+        }
+    }
+    cluster.shutdown().await;
+}

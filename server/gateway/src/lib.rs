@@ -1,0 +1,25 @@
+//! The gateway: serves a request on behalf of a client by finding the tablet
+//! that owns each key and calling its leader, wherever it is.
+//!
+//! ```text
+//!   client ──▶ any node (gateway) ──route──▶ RouteCache ──miss──▶ meta tablet
+//!                 │                               ▲ descriptors, node addresses
+//!                 └──TabletService──▶ leader ─────┘ NotLeader{hint}: retry there
+//!                                                    WrongTablet: evict, re-route
+//! ```
+//!
+//! Retries are bounded by a deadline per request; between rounds over all
+//! replicas it backs off (50 ms doubling to 1 s), so an election or a
+//! restarting node is waited out rather than failed.
+
+// No unwrap()/expect() outside tests: input, network and I/O errors are returned.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+mod peers;
+mod route;
+mod txn;
+
+pub use error::GatewayError;
+pub use route::{Gateway, GatewayConfig};
+pub use txn::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions, jitter};

@@ -1,0 +1,430 @@
+//! Routing and retries of gateway requests.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spanlite_proto::common::{self, tablet_error::Kind};
+use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
+use spanlite_proto::tablet::{
+    CommitRequest, Mutation as WireMutation, ReadRequest, ScanRequest, mutation,
+};
+use spanlite_truetime::Timestamp;
+use tonic::transport::Channel;
+
+use super::GatewayError;
+use spanlite_directory::{
+    KeyRange, META_TABLET, Peers, RouteCache, TabletDescriptor, descriptor_keys, is_system_key,
+    node_id_of, node_keys,
+};
+use spanlite_txn::{Mutation, NodeId};
+
+/// One key's answer from its leader.
+#[derive(Debug)]
+pub(super) struct KeyRead {
+    /// The value, if the key exists.
+    pub value: Option<Vec<u8>>,
+    /// The snapshot timestamp, for snapshot reads.
+    pub read_ts: Option<Timestamp>,
+}
+
+/// Gateway settings.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Give up on a request after this long.
+    pub deadline: Duration,
+    /// Deadline of one call to one replica.
+    pub rpc_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Routes requests to tablet leaders through the node's route cache.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    cache: Arc<RouteCache>,
+    peers: Peers,
+    config: GatewayConfig,
+}
+
+pub(super) type WireResult<T> = Result<Result<T, common::TabletError>, tonic::Status>;
+
+impl Gateway {
+    /// A gateway over `cache`, reaching nodes through `peers`.
+    pub fn new(cache: Arc<RouteCache>, peers: Peers, config: GatewayConfig) -> Self {
+        Self {
+            cache,
+            peers,
+            config,
+        }
+    }
+
+    /// The route cache.
+    pub fn cache(&self) -> &Arc<RouteCache> {
+        &self.cache
+    }
+
+    /// Re-reads every descriptor and node address from the meta tablet.
+    pub async fn refresh(&self) -> Result<(), GatewayError> {
+        for (key, value) in self.scan(&node_keys(), 0).await? {
+            if let (Some(id), Ok(addr)) = (node_id_of(&key), String::from_utf8(value)) {
+                self.cache.set_node(id, addr);
+            }
+        }
+        for (_, value) in self.scan(&descriptor_keys(), 0).await? {
+            let d: TabletDescriptor =
+                spanlite_storage::meta::decode_value(&value, "tablet descriptor")
+                    .map_err(|e| GatewayError::Failed(e.to_string()))?;
+            self.cache.insert(d);
+        }
+        Ok(())
+    }
+
+    /// The cached tablet for `key`, refreshing from the meta tablet on a
+    /// miss (never for system keys: the meta tablet's own descriptor comes
+    /// from join or init).
+    pub(super) async fn route(&self, key: &[u8]) -> Result<TabletDescriptor, GatewayError> {
+        if let Some(d) = self.cache.lookup(key) {
+            return Ok(d);
+        }
+        if is_system_key(key) {
+            return Err(GatewayError::NotInitialized(
+                "the meta tablet's location is not known yet".to_string(),
+            ));
+        }
+        Box::pin(self.refresh()).await?;
+        self.cache
+            .lookup(key)
+            .ok_or_else(|| GatewayError::Unavailable("no tablet owns the key".to_string()))
+    }
+
+    /// Calls `f` on the leader of the tablet owning `key`, following hints
+    /// and re-routing until it answers or the deadline passes.
+    pub(super) async fn call<T, F, Fut>(
+        &self,
+        key: &[u8],
+        mut f: F,
+    ) -> Result<(T, TabletDescriptor), GatewayError>
+    where
+        F: FnMut(TabletServiceClient<Channel>, TabletDescriptor) -> Fut,
+        Fut: Future<Output = WireResult<T>>,
+    {
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        let mut last = String::from("no replica answered");
+        // Nodes that did not answer in time during this call: tried last
+        // (and hints pointing at them ignored), so a leader cut off from
+        // this node does not eat the whole deadline round after round.
+        let mut silent: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
+        loop {
+            let d = match self.route(key).await {
+                Ok(d) => d,
+                Err(e) if e.is_retryable() && start.elapsed() < self.config.deadline => {
+                    last = e.to_string();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut reroute = false;
+            let mut hinted = false;
+            let mut candidates = self.cache.candidates(&d);
+            candidates.sort_by_key(|n| silent.contains(n));
+            for node in candidates {
+                let Some(addr) = self.cache.node_addr(node) else {
+                    last = format!("no address known for node {node}");
+                    continue;
+                };
+                let channel = match self.peers.channel(&addr) {
+                    Ok(ch) => ch,
+                    Err(e) => {
+                        last = format!("node {node} at {addr}: {e}");
+                        continue;
+                    }
+                };
+                let client = TabletServiceClient::new(channel).max_decoding_message_size(64 << 20);
+                let answer =
+                    tokio::time::timeout(self.config.rpc_timeout, f(client, d.clone())).await;
+                match answer {
+                    Err(_) => {
+                        last = format!(
+                            "node {node} did not answer in {:?}",
+                            self.config.rpc_timeout
+                        );
+                        silent.insert(node);
+                        self.cache.clear_leader(d.id, node);
+                    }
+                    Ok(Err(status)) => match status.code() {
+                        tonic::Code::InvalidArgument | tonic::Code::Unimplemented => {
+                            return Err(GatewayError::Invalid(status.message().to_string()));
+                        }
+                        _ => last = format!("node {node}: {}", status.message()),
+                    },
+                    Ok(Ok(Ok(t))) => {
+                        self.cache.set_leader(d.id, node);
+                        return Ok((t, d));
+                    }
+                    Ok(Ok(Err(e))) => match e.kind {
+                        Some(Kind::NotLeader(nl)) => {
+                            last = format!("tablet {}: node {node} is not the leader", d.id);
+                            if let Some(h) = nl.leader_hint.filter(|h| {
+                                h.node_id != node && h.node_id != 0 && !silent.contains(&h.node_id)
+                            }) {
+                                if !h.address.is_empty() {
+                                    self.cache.set_node(h.node_id, h.address);
+                                }
+                                self.cache.set_leader(d.id, h.node_id);
+                                hinted = true;
+                                break;
+                            }
+                        }
+                        Some(Kind::WrongTablet(_)) | Some(Kind::TabletNotFound(_)) => {
+                            last = format!("tablet {} moved or split", d.id);
+                            self.cache.evict(d.id);
+                            reroute = true;
+                            break;
+                        }
+                        Some(Kind::ClockUnsynchronized(c)) => {
+                            last = format!("node {node}: clock unsynchronized: {}", c.message);
+                        }
+                        Some(Kind::TxnAborted(a)) => {
+                            return Err(GatewayError::aborted(
+                                spanlite_directory::wire::abort_reason_from_wire(a.code),
+                                a.reason,
+                            ));
+                        }
+                        Some(Kind::Ambiguous(a)) => return Err(GatewayError::Ambiguous(a.message)),
+                        Some(Kind::Internal(i)) => return Err(GatewayError::Failed(i.message)),
+                        None => last = format!("node {node}: empty error"),
+                    },
+                }
+            }
+            if start.elapsed() >= self.config.deadline {
+                return Err(GatewayError::Unavailable(last));
+            }
+            if reroute && d.id != META_TABLET {
+                // Best effort: the next round routes again either way.
+                let _ = Box::pin(self.refresh()).await;
+            }
+            let pause = if hinted {
+                Duration::from_millis(10)
+            } else {
+                backoff
+            };
+            tokio::time::sleep(pause).await;
+            if !hinted {
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// The latest committed value of `key`.
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        let (read, _) = self.read_key(key, |_| {}).await?;
+        Ok(read.value)
+    }
+
+    /// Reads one key from the leader of its tablet; `shape` fills in the
+    /// request's transaction, lock or timestamp fields. Returns the answer
+    /// with the descriptor of the tablet that gave it.
+    pub(super) async fn read_key(
+        &self,
+        key: &[u8],
+        shape: impl Fn(&mut ReadRequest),
+    ) -> Result<(KeyRead, TabletDescriptor), GatewayError> {
+        self.call(key, |mut client, d| {
+            let mut req = ReadRequest {
+                tablet_id: d.id,
+                generation: d.generation,
+                keys: vec![key.to_vec()],
+                ..Default::default()
+            };
+            shape(&mut req);
+            async move {
+                let resp = client.read(req).await?.into_inner();
+                Ok(match resp.error {
+                    Some(e) => Err(e),
+                    None => Ok(KeyRead {
+                        value: resp.values.into_iter().next().map(|kv| kv.value),
+                        read_ts: resp.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                    }),
+                })
+            }
+        })
+        .await
+    }
+
+    /// Writes `mutation` (one key) linearizably; returns its commit timestamp.
+    pub async fn write(&self, mutation: Mutation) -> Result<Timestamp, GatewayError> {
+        let key = mutation.key().to_vec();
+        let wire = match mutation {
+            Mutation::Put { key, value } => WireMutation {
+                key,
+                op: Some(mutation::Op::Put(value)),
+            },
+            Mutation::Delete { key } => WireMutation {
+                key,
+                op: Some(mutation::Op::Delete(true)),
+            },
+        };
+        let (ts, _) = self
+            .call(&key, |mut client, d| {
+                let req = CommitRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    writes: vec![wire.clone()],
+                    ..Default::default()
+                };
+                async move {
+                    let resp = client.commit(req).await?.into_inner();
+                    Ok(match (resp.error, resp.commit_ts) {
+                        (Some(e), _) => Err(e),
+                        (None, Some(ts)) => Ok(Timestamp::from_nanos(ts.nanos)),
+                        (None, None) => Err(common::TabletError {
+                            kind: Some(Kind::Internal(common::Internal {
+                                message: "commit without a timestamp".to_string(),
+                            })),
+                        }),
+                    })
+                }
+            })
+            .await?;
+        Ok(ts)
+    }
+
+    /// Latest committed pairs in `range`, across tablets, at most `limit`
+    /// (0: all).
+    pub async fn scan(
+        &self,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        let out = self.scan_tablets(range, limit, ScanKind::Latest).await?;
+        Ok(out.pairs)
+    }
+
+    /// Scans `range` tablet by tablet (each piece clipped to its tablet)
+    /// as `kind` says, at most `limit` pairs (0: all).
+    pub(super) async fn scan_tablets(
+        &self,
+        range: &KeyRange,
+        limit: usize,
+        mut kind: ScanKind,
+    ) -> Result<Scanned, GatewayError> {
+        let mut out = Scanned::default();
+        let mut start = range.start.clone();
+        loop {
+            let want = if limit == 0 {
+                0
+            } else {
+                limit - out.pairs.len()
+            };
+            let end = range.end.clone();
+            let shape = kind.clone();
+            let ((pairs, read_ts), d) = self
+                .call(&start, |mut client, d| {
+                    // Clipped to the tablet: a transaction's range lock
+                    // covers only what this tablet owns.
+                    let piece_end = match (end.is_empty(), d.range.end.is_empty()) {
+                        (true, _) => d.range.end.clone(),
+                        (false, true) => end.clone(),
+                        (false, false) => end.clone().min(d.range.end.clone()),
+                    };
+                    let mut req = ScanRequest {
+                        tablet_id: d.id,
+                        generation: d.generation,
+                        range: Some(common::KeyRange {
+                            start: start.clone(),
+                            end: piece_end,
+                        }),
+                        limit: u32::try_from(want).unwrap_or(u32::MAX),
+                        ..Default::default()
+                    };
+                    shape.shape(&mut req);
+                    async move {
+                        let resp = client.scan(req).await?.into_inner();
+                        Ok(match resp.error {
+                            Some(e) => Err(e),
+                            None => Ok((
+                                resp.pairs,
+                                resp.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                            )),
+                        })
+                    }
+                })
+                .await?;
+            out.tablets.push(d.id);
+            let piece_end = match (range.end.is_empty(), d.range.end.is_empty()) {
+                (true, _) => d.range.end.clone(),
+                (false, true) => range.end.clone(),
+                (false, false) => range.end.clone().min(d.range.end.clone()),
+            };
+            out.pieces
+                .push((d.id, KeyRange::new(start.clone(), piece_end)));
+            out.pairs
+                .extend(pairs.into_iter().map(|kv| (kv.key, kv.value)));
+            if let (ScanKind::Snapshot(ts @ None), Some(chosen)) = (&mut kind, read_ts) {
+                *ts = Some(chosen);
+                out.read_ts = Some(chosen);
+            }
+            let tablet_end = d.range.end;
+            let done = (limit > 0 && out.pairs.len() >= limit)
+                || tablet_end.is_empty()
+                || (!range.end.is_empty() && tablet_end >= range.end);
+            if done {
+                out.pairs
+                    .truncate(if limit > 0 { limit } else { out.pairs.len() });
+                return Ok(out);
+            }
+            start = tablet_end;
+        }
+    }
+}
+
+/// How [`Gateway::scan_tablets`] reads.
+#[derive(Clone, Debug)]
+pub(super) enum ScanKind {
+    /// The latest committed values at each leader (raw).
+    Latest,
+    /// A snapshot at the timestamp, or one the first leader picks.
+    Snapshot(Option<Timestamp>),
+    /// Under a read-write transaction's shared range locks.
+    Locked(spanlite_proto::tablet::TxnMeta),
+}
+
+impl ScanKind {
+    fn shape(&self, req: &mut ScanRequest) {
+        match self {
+            ScanKind::Latest => {}
+            ScanKind::Snapshot(Some(ts)) => {
+                req.read_ts = Some(common::Timestamp {
+                    nanos: ts.as_nanos(),
+                });
+                req.any_replica = true;
+            }
+            ScanKind::Snapshot(None) => req.choose_read_ts = true,
+            ScanKind::Locked(meta) => req.txn = Some(meta.clone()),
+        }
+    }
+}
+
+/// What [`Gateway::scan_tablets`] found.
+#[derive(Debug, Default)]
+pub(super) struct Scanned {
+    /// Pairs in key order.
+    pub pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The tablets read.
+    pub tablets: Vec<spanlite_storage::meta::TabletId>,
+    /// The piece of the range each tablet read (clipped to the tablet).
+    pub pieces: Vec<(spanlite_storage::meta::TabletId, KeyRange)>,
+    /// For a snapshot without a timestamp: the one the first leader picked.
+    pub read_ts: Option<Timestamp>,
+}

@@ -1,0 +1,1153 @@
+//! Read-write transactions as a gateway runs them for its client. Under
+//! 2PL reads go to the owning tablet's leader, which locks; under OCC, SSI
+//! and SI they are lock-free snapshot reads, remembered here and validated
+//! by the tablets at commit (`spanlite_txn::actions::validate`). Writes are buffered
+//! here (the transaction reads its own writes) and sent with the commit.
+//!
+//! A transaction that touched one tablet commits with the one-phase fast
+//! path; one that touched several commits with two-phase commit: every
+//! other tablet prepares (in parallel), then the coordinator tablet (the
+//! first one written) decides, commit-waits and answers; it tells the
+//! participants after.
+//!
+//! [`Gateway::run_txn`] runs a transaction body with retries (backoff,
+//! same priority, so a retried transaction ages and wins wound-wait).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use spanlite_proto::common::{self, tablet_error::Kind};
+use spanlite_proto::tablet::{
+    AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, PrepareRequest,
+    PreparedParticipant, TxnMeta, mutation,
+};
+use spanlite_storage::meta::TabletId;
+use spanlite_storage::mvcc::TxnId;
+use spanlite_truetime::Timestamp;
+use spanlite_txn::AbortReason;
+use spanlite_txn::retry::Retry;
+use spanlite_txn::twopc::Decision;
+
+use super::route::ScanKind;
+use super::{Gateway, GatewayError};
+
+/// A read-write transaction (see the module docs). Finish it with
+/// [`Transaction::commit`] or [`Transaction::rollback`]; dropping it leaves
+/// its read locks to time out on the leaders.
+#[derive(Debug)]
+pub struct Transaction {
+    gateway: Gateway,
+    id: TxnId,
+    priority: Timestamp,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// 2PL: tablets read under locks.
+    read_tablets: BTreeSet<TabletId>,
+    mode: TxnMode,
+    /// SSI/SI: the snapshot every read is at, chosen by the leader of the
+    /// first tablet read (at least its `TT.now().latest`).
+    snapshot: Option<Timestamp>,
+    /// OCC/SSI (SI: only `SELECT … FOR UPDATE` reads): lock-free reads,
+    /// validated at commit by the tablets they were read from.
+    spans: BTreeMap<TabletId, BTreeMap<SpanKey, Timestamp>>,
+}
+
+/// One tablet's share of a two-phase commit.
+#[derive(Clone, Debug)]
+struct Share {
+    writes: Vec<WireMutation>,
+    has_reads: bool,
+    reads: Vec<spanlite_proto::tablet::ReadSpan>,
+}
+
+/// A read span's start, end and whether it is a point read.
+type SpanKey = (Vec<u8>, Vec<u8>, bool);
+
+/// Outcome of a commit attempt so far (for not re-sending an ambiguous one).
+const NOT_SENT: u8 = 0;
+const IN_FLIGHT: u8 = 1;
+
+fn internal(message: String) -> common::TabletError {
+    common::TabletError {
+        kind: Some(Kind::Internal(common::Internal { message })),
+    }
+}
+
+fn ambiguous(message: String) -> common::TabletError {
+    common::TabletError {
+        kind: Some(Kind::Ambiguous(common::Ambiguous { message })),
+    }
+}
+
+/// True when a call failed before the request left this node (no
+/// connection could be made: the node is down), so it cannot have taken
+/// effect anywhere.
+fn never_sent(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let mut text = status.message().to_lowercase();
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        text.push_str(&e.to_string().to_lowercase());
+        source = e.source();
+    }
+    text.contains("connect")
+}
+
+/// Whether a commit request may have reached a leader (see [`once_only`]).
+#[derive(Clone, Debug, Default)]
+struct Sent(Arc<AtomicU8>);
+
+impl Sent {
+    /// True when a commit attempt got no answer: it may have committed.
+    fn maybe(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == IN_FLIGHT
+    }
+
+    /// A failed commit call as the client must see it: if an attempt may
+    /// have committed, the outcome is unknown (never "unavailable", which
+    /// invites a retry that could apply the transaction twice).
+    fn outcome<T>(&self, result: Result<T, GatewayError>) -> Result<T, GatewayError> {
+        match result {
+            Err(GatewayError::Unavailable(m)) if self.maybe() => Err(GatewayError::Ambiguous(
+                format!("the commit was sent and no answer came: {m}"),
+            )),
+            other => other,
+        }
+    }
+}
+
+/// A commit call for [`Gateway::call`] that sends `make(descriptor)` at
+/// most once unless refused before anything was proposed (not the leader,
+/// wrong tablet): an attempt that got no answer may have committed, and
+/// sending again could apply the transaction twice.
+fn once_only(
+    sent: &Sent,
+    make: impl Fn(&spanlite_directory::TabletDescriptor) -> CommitRequest,
+) -> impl FnMut(
+    spanlite_proto::tablet::tablet_service_client::TabletServiceClient<tonic::transport::Channel>,
+    spanlite_directory::TabletDescriptor,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = super::route::WireResult<Timestamp>> + Send>,
+> {
+    let state = sent.0.clone();
+    move |mut client, d| {
+        let req = make(&d);
+        let state = state.clone();
+        Box::pin(async move {
+            if state.swap(IN_FLIGHT, Ordering::SeqCst) == IN_FLIGHT {
+                return Ok(Err(ambiguous(
+                    "an earlier attempt got no answer".to_string(),
+                )));
+            }
+            let resp = match client.commit(req).await {
+                Ok(resp) => resp.into_inner(),
+                Err(status) => {
+                    if never_sent(&status) {
+                        state.store(NOT_SENT, Ordering::SeqCst);
+                    }
+                    return Err(status);
+                }
+            };
+            match (resp.error, resp.commit_ts) {
+                // Refusals before anything was proposed: safe to retry.
+                (Some(e), _) => {
+                    if matches!(
+                        e.kind,
+                        Some(Kind::NotLeader(_) | Kind::WrongTablet(_) | Kind::TabletNotFound(_))
+                    ) {
+                        state.store(NOT_SENT, Ordering::SeqCst);
+                    }
+                    Ok(Err(e))
+                }
+                (None, Some(ts)) => Ok(Ok(Timestamp::from_nanos(ts.nanos))),
+                (None, None) => Ok(Err(internal("commit without a timestamp".to_string()))),
+            }
+        })
+    }
+}
+
+impl Gateway {
+    /// Starts a transaction. Its priority (wound-wait) is its begin time;
+    /// `id` must be unique in the cluster (node id and a counter, say).
+    pub fn begin(&self, id: TxnId, priority: Timestamp) -> Transaction {
+        self.begin_mode(id, priority, TxnMode::TwoPhaseLocking)
+    }
+
+    /// Starts a read-write transaction of `mode`.
+    pub fn begin_mode(&self, id: TxnId, priority: Timestamp, mode: TxnMode) -> Transaction {
+        Transaction {
+            gateway: self.clone(),
+            id,
+            priority,
+            writes: BTreeMap::new(),
+            read_tablets: BTreeSet::new(),
+            mode,
+            snapshot: None,
+            spans: BTreeMap::new(),
+        }
+    }
+}
+
+impl Transaction {
+    /// The transaction's id.
+    pub fn id(&self) -> TxnId {
+        self.id
+    }
+
+    fn meta(&self) -> TxnMeta {
+        TxnMeta {
+            txn_id: Some(common::TxnId {
+                id: self.id.0.to_be_bytes().to_vec(),
+            }),
+            priority: Some(common::Timestamp {
+                nanos: self.priority.as_nanos(),
+            }),
+            read_tablets: self.read_tablets.iter().copied().collect(),
+            mode: self.mode.wire() as i32,
+            snapshot_ts: match self.mode {
+                TxnMode::SerializableSnapshot | TxnMode::Snapshot => {
+                    self.snapshot.map(|t| common::Timestamp {
+                        nanos: t.as_nanos(),
+                    })
+                }
+                TxnMode::TwoPhaseLocking | TxnMode::Optimistic => None,
+            },
+            ..Default::default()
+        }
+    }
+
+    /// The transaction's concurrency control.
+    pub fn mode(&self) -> TxnMode {
+        self.mode
+    }
+
+    /// Remembers a lock-free read of `[start, end)` (a point read of
+    /// `start` if `point`) from `tablet` at `ts`, to validate at commit.
+    /// A span read twice keeps its earlier timestamp (the stricter check).
+    fn note_span(
+        &mut self,
+        tablet: TabletId,
+        start: &[u8],
+        end: &[u8],
+        point: bool,
+        ts: Timestamp,
+    ) {
+        self.spans
+            .entry(tablet)
+            .or_default()
+            .entry((start.to_vec(), end.to_vec(), point))
+            .and_modify(|t| *t = (*t).min(ts))
+            .or_insert(ts);
+    }
+
+    /// Whether a lock-free read is validated at commit: always under OCC
+    /// and SSI; under SI only a locking read (`SELECT … FOR UPDATE`).
+    fn validates(&self, for_update: bool) -> bool {
+        match self.mode {
+            TxnMode::Optimistic | TxnMode::SerializableSnapshot => true,
+            TxnMode::Snapshot => for_update,
+            TxnMode::TwoPhaseLocking => false,
+        }
+    }
+
+    /// The read spans to validate on `tablet`, as the wire carries them.
+    fn spans_on(&self, tablet: TabletId) -> Vec<spanlite_proto::tablet::ReadSpan> {
+        self.spans
+            .get(&tablet)
+            .map(|spans| {
+                spans
+                    .iter()
+                    .map(
+                        |((start, end, point), ts)| spanlite_proto::tablet::ReadSpan {
+                            start: start.clone(),
+                            end: end.clone(),
+                            point: *point,
+                            read_ts: Some(common::Timestamp {
+                                nanos: ts.as_nanos(),
+                            }),
+                        },
+                    )
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// OCC/SSI/SI: a lock-free read of `key` at the snapshot (OCC: at the
+    /// leader's newest one, every time).
+    async fn read_optimistic(
+        &mut self,
+        key: &[u8],
+        for_update: bool,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        let at = self.snapshot;
+        let (read, d) = self
+            .gateway
+            .read_key(key, |req| {
+                req.read_ts = at.map(|t| common::Timestamp {
+                    nanos: t.as_nanos(),
+                });
+                req.choose_read_ts = at.is_none();
+                req.any_replica = at.is_some();
+            })
+            .await?;
+        let ts = read
+            .read_ts
+            .ok_or_else(|| GatewayError::Failed("snapshot read without a timestamp".to_string()))?;
+        self.after_read(ts);
+        if self.validates(for_update) {
+            self.note_span(d.id, key, &[], true, ts);
+        }
+        Ok(read.value)
+    }
+
+    /// SSI/SI: the first read fixes the snapshot.
+    fn after_read(&mut self, ts: Timestamp) {
+        if matches!(self.mode, TxnMode::SerializableSnapshot | TxnMode::Snapshot)
+            && self.snapshot.is_none()
+        {
+            self.snapshot = Some(ts);
+        }
+    }
+
+    /// The value of `key` as this transaction sees it: its own buffered
+    /// write, or the latest committed value read under a shared lock
+    /// (`for_update`: an exclusive lock).
+    pub async fn get(
+        &mut self,
+        key: &[u8],
+        for_update: bool,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        if let Some(w) = self.writes.get(key) {
+            return Ok(w.clone());
+        }
+        if self.mode != TxnMode::TwoPhaseLocking {
+            return self.read_optimistic(key, for_update).await;
+        }
+        let meta = self.meta();
+        let lock = if for_update {
+            LockStrength::Exclusive
+        } else {
+            LockStrength::Shared
+        };
+        let (read, d) = self
+            .gateway
+            .read_key(key, |req| {
+                req.txn = Some(meta.clone());
+                req.lock = lock as i32;
+            })
+            .await?;
+        self.read_tablets.insert(d.id);
+        Ok(read.value)
+    }
+
+    /// The pairs in `[start, end)` (empty `end`: to the end of the
+    /// keyspace) as this transaction sees them (its buffered writes over
+    /// the latest committed values), under shared range locks on every
+    /// tablet the range covers, so no other transaction can insert into the
+    /// range until this one ends (no phantoms).
+    pub async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
+        let scanned = if self.mode == TxnMode::TwoPhaseLocking {
+            let scanned = self
+                .gateway
+                .scan_tablets(&range, 0, ScanKind::Locked(self.meta()))
+                .await?;
+            self.read_tablets.extend(scanned.tablets.iter().copied());
+            scanned
+        } else {
+            let scanned = self
+                .gateway
+                .scan_tablets(&range, 0, ScanKind::Snapshot(self.snapshot))
+                .await?;
+            if let Some(ts) = self.snapshot.or(scanned.read_ts) {
+                self.after_read(ts);
+                if self.validates(false) {
+                    for (tablet, piece) in &scanned.pieces {
+                        self.note_span(*tablet, &piece.start, &piece.end, false, ts);
+                    }
+                }
+            }
+            scanned
+        };
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = scanned.pairs.into_iter().collect();
+        for (k, w) in &self.writes {
+            let inside = k.as_slice() >= start && (end.is_empty() || k.as_slice() < end);
+            if !inside {
+                continue;
+            }
+            match w {
+                Some(v) => {
+                    merged.insert(k.clone(), v.clone());
+                }
+                None => {
+                    merged.remove(k);
+                }
+            }
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    /// Buffers `key = value`.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    /// Buffers a delete of `key`.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    /// Commits; returns the commit timestamp (after commit wait). A
+    /// transaction without writes just releases its read locks; under SSI
+    /// it commits at its snapshot without validation (see `read_only_at`).
+    ///
+    /// Errors: `Aborted` (retry the transaction; it was rolled back),
+    /// `Ambiguous` when the outcome is unknown (not retried automatically).
+    pub async fn commit(self) -> Result<Timestamp, GatewayError> {
+        if let Some(ts) = self.read_only_at() {
+            if let Err(e) = self.confirm_read_locks().await {
+                self.abort_all(self.read_tablets.iter().copied()).await;
+                return Err(e);
+            }
+            self.rollback().await;
+            return Ok(ts);
+        }
+        let mut by_tablet: BTreeMap<TabletId, Vec<WireMutation>> = BTreeMap::new();
+        for (key, value) in &self.writes {
+            let d = self.gateway.route(key).await?;
+            by_tablet.entry(d.id).or_default().push(WireMutation {
+                key: key.clone(),
+                op: Some(match value {
+                    Some(v) => mutation::Op::Put(v.clone()),
+                    None => mutation::Op::Delete(true),
+                }),
+            });
+        }
+        let mut tablets: BTreeSet<TabletId> = by_tablet.keys().copied().collect();
+        tablets.extend(self.read_tablets.iter().copied());
+        tablets.extend(self.spans.keys().copied());
+        if tablets.len() > 1 {
+            return self.commit_two_phase(by_tablet, tablets).await;
+        }
+        let Some(tablet) = tablets.first().copied() else {
+            return Ok(Timestamp::MIN);
+        };
+        let writes: Vec<WireMutation> = by_tablet.into_values().flatten().collect();
+        let meta = self.meta();
+        let read_tablets = self.read_tablets.clone();
+        let reads = self.spans_on(tablet);
+        let sent = Sent::default();
+        let commit = once_only(&sent, move |d| CommitRequest {
+            tablet_id: d.id,
+            generation: d.generation,
+            txn: Some(meta.clone()),
+            writes: writes.clone(),
+            has_reads: read_tablets.contains(&d.id),
+            reads: reads.clone(),
+            ..Default::default()
+        });
+        // Routed by key while a write says where (the tablet may have moved
+        // and split: the key finds its new home), by tablet id otherwise.
+        let called = match self.writes.keys().next() {
+            Some(first) => self.gateway.call(first, commit).await,
+            None => self.gateway.call_tablet(tablet, commit).await,
+        };
+        let (ts, _) = sent.outcome(called)?;
+        Ok(ts)
+    }
+
+    /// The timestamp a transaction that wrote nothing is serialized at,
+    /// if it needs no validation:
+    /// - 2PL: its reads are locked until now (once `confirm_read_locks`
+    ///   says so); it commits at any time before the locks go
+    ///   (`Timestamp::MIN` stands for "now").
+    /// - SSI and SI with no read to validate: every read was at the one
+    ///   snapshot. The leaders that served it raised their clocks to it
+    ///   and waited for every write at or below it, so no write can
+    ///   commit at or below the snapshot afterwards, and every writer is
+    ///   serialized at its commit timestamp (its own reads were validated
+    ///   up to it). The reads are therefore exactly the state after the
+    ///   writers before the snapshot: serializable at the snapshot, and
+    ///   no later change can make them wrong. Validating them would only
+    ///   abort reporting queries under a steady write load.
+    ///
+    /// SI keeps validating `SELECT … FOR UPDATE` reads even then, as
+    /// PostgreSQL's repeatable read does; OCC read each key at its own
+    /// time, so it must validate.
+    fn read_only_at(&self) -> Option<Timestamp> {
+        if !self.writes.is_empty() {
+            return None;
+        }
+        let one_snapshot = self.mode == TxnMode::SerializableSnapshot;
+        (self.spans.is_empty() || one_snapshot).then(|| self.snapshot.unwrap_or(Timestamp::MIN))
+    }
+
+    /// A 2PL transaction that wrote nothing is serializable at any moment
+    /// all its read locks are held together. On one tablet they are until
+    /// now (a wound would have refused its later reads there). On several,
+    /// a wound on one tablet releases that lock while the others know
+    /// nothing of it, and a later read elsewhere could see what the wounder
+    /// wrote: every read tablet confirms it still holds the transaction's
+    /// locks (the lock phase, `has_reads`), or the commit aborts.
+    async fn confirm_read_locks(&self) -> Result<(), GatewayError> {
+        if self.mode != TxnMode::TwoPhaseLocking || self.read_tablets.len() < 2 {
+            return Ok(());
+        }
+        let meta = self.meta();
+        let none = BTreeMap::new();
+        let share = |_: TabletId, _: &BTreeMap<TabletId, Vec<WireMutation>>| Share {
+            writes: Vec::new(),
+            has_reads: true,
+            reads: Vec::new(),
+        };
+        self.each_tablet(&self.read_tablets, &meta, &none, share, true)
+            .await
+            .map(drop)
+            .map_err(|(t, e)| match e {
+                GatewayError::Aborted { reason, message } => GatewayError::aborted(
+                    reason,
+                    format!("its read locks on tablet {t} are gone: {message}"),
+                ),
+                GatewayError::Unavailable(m) => GatewayError::aborted(
+                    AbortReason::PrepareFailed,
+                    format!("tablet {t} could not confirm its read locks: {m}"),
+                ),
+                other => other,
+            })
+    }
+
+    /// Two-phase commit (DESIGN.md §6):
+    ///
+    /// 1. the lock phase on every tablet, the coordinator (the first one
+    ///    written) included, in parallel: locks taken and reads validated,
+    ///    nothing prepared, the transaction still woundable;
+    /// 2. every tablet but the coordinator prepares, in parallel (their
+    ///    locks are held: a prepared transaction never waits for a lock,
+    ///    so wound-wait stays deadlock-free);
+    /// 3. the coordinator decides, commit-waits, answers, and tells the
+    ///    participants after.
+    ///
+    /// Any failure before the decision aborts every tablet (fenced).
+    async fn commit_two_phase(
+        self,
+        mut by_tablet: BTreeMap<TabletId, Vec<WireMutation>>,
+        tablets: BTreeSet<TabletId>,
+    ) -> Result<Timestamp, GatewayError> {
+        // The first tablet written, or (an OCC transaction that only read)
+        // the first one read.
+        let Some(coordinator) = by_tablet.keys().next().or_else(|| tablets.first()).copied() else {
+            return Err(GatewayError::Failed(
+                "two-phase commit without participants".to_string(),
+            ));
+        };
+        let mut meta = self.meta();
+        meta.coordinator_tablet_id = coordinator;
+        let share = |t: TabletId, by_tablet: &BTreeMap<TabletId, Vec<WireMutation>>| Share {
+            writes: by_tablet.get(&t).cloned().unwrap_or_default(),
+            has_reads: self.read_tablets.contains(&t),
+            reads: self.spans_on(t),
+        };
+        let locked = self
+            .each_tablet(&tablets, &meta, &by_tablet, share, true)
+            .await;
+        if let Err((p, e)) = locked {
+            return Err(self.abandon_two_phase(&tablets, p, e).await);
+        }
+        let participants: BTreeSet<TabletId> = tablets
+            .iter()
+            .copied()
+            .filter(|t| *t != coordinator)
+            .collect();
+        let votes = match self
+            .each_tablet(&participants, &meta, &by_tablet, share, false)
+            .await
+        {
+            Ok(votes) => votes,
+            Err((p, e)) => return Err(self.abandon_two_phase(&tablets, p, e).await),
+        };
+        let votes: Vec<PreparedParticipant> = votes
+            .into_iter()
+            .map(|(tablet_id, ts)| PreparedParticipant {
+                tablet_id,
+                prepare_ts: Some(common::Timestamp {
+                    nanos: ts.as_nanos(),
+                }),
+            })
+            .collect();
+        let coordinator_writes = by_tablet.remove(&coordinator).unwrap_or_default();
+        let has_reads = self.read_tablets.contains(&coordinator);
+        let reads = self.spans_on(coordinator);
+        let sent = Sent::default();
+        let decided = self
+            .gateway
+            .call_tablet(
+                coordinator,
+                once_only(&sent, move |d| CommitRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    txn: Some(meta.clone()),
+                    writes: coordinator_writes.clone(),
+                    participants: votes.clone(),
+                    has_reads,
+                    reads: reads.clone(),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        match sent.outcome(decided) {
+            Ok((ts, _)) => Ok(ts),
+            Err(e) if !sent.maybe() || e.abort_reason().is_some() => {
+                // Nothing was decided: presumed abort.
+                self.abort_all(tablets.iter().copied()).await;
+                Err(e)
+            }
+            // The outcome may be unknown: the participants learn it from
+            // the coordinator tablet (termination protocol).
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends the lock phase (`lock_only`) or the prepare of this
+    /// transaction to each of `tablets` in parallel; their prepare
+    /// timestamps, or the first failure.
+    async fn each_tablet(
+        &self,
+        tablets: &BTreeSet<TabletId>,
+        meta: &TxnMeta,
+        by_tablet: &BTreeMap<TabletId, Vec<WireMutation>>,
+        share: impl Fn(TabletId, &BTreeMap<TabletId, Vec<WireMutation>>) -> Share,
+        lock_only: bool,
+    ) -> Result<Vec<(TabletId, Timestamp)>, (TabletId, GatewayError)> {
+        let mut calls = tokio::task::JoinSet::new();
+        for &t in tablets {
+            let gateway = self.gateway.clone();
+            let meta = meta.clone();
+            let share = share(t, by_tablet);
+            calls.spawn(async move {
+                let voted = gateway
+                    .call_tablet(t, |mut client, d| {
+                        let req = PrepareRequest {
+                            tablet_id: d.id,
+                            generation: d.generation,
+                            txn: Some(meta.clone()),
+                            writes: share.writes.clone(),
+                            has_reads: share.has_reads,
+                            reads: share.reads.clone(),
+                            lock_only,
+                        };
+                        async move {
+                            let resp = client.prepare(req).await?.into_inner();
+                            Ok(match (resp.error, resp.prepare_ts) {
+                                (Some(e), _) => Err(e),
+                                (None, Some(ts)) if resp.prepared => {
+                                    Ok(Timestamp::from_nanos(ts.nanos))
+                                }
+                                (None, _) => {
+                                    Err(internal(format!("prepare voted no: {}", resp.no_reason)))
+                                }
+                            })
+                        }
+                    })
+                    .await;
+                (t, voted.map(|(ts, _)| ts))
+            });
+        }
+        let mut out = Vec::new();
+        let mut failure = None;
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok((t, Ok(ts))) => out.push((t, ts)),
+                Ok((t, Err(e))) => {
+                    failure.get_or_insert((t, e));
+                }
+                Err(e) => {
+                    failure.get_or_insert((0, GatewayError::Failed(e.to_string())));
+                }
+            }
+        }
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(out),
+        }
+    }
+
+    /// A 2PC that failed before its decision: every tablet aborts it
+    /// (presumed abort: nothing was decided), and the client hears an
+    /// abort it may retry.
+    async fn abandon_two_phase(
+        &self,
+        tablets: &BTreeSet<TabletId>,
+        failed: TabletId,
+        e: GatewayError,
+    ) -> GatewayError {
+        self.abort_all(tablets.iter().copied()).await;
+        match e {
+            GatewayError::Aborted { reason, message } => GatewayError::aborted(
+                reason,
+                format!("prepare failed on tablet {failed}: {message}"),
+            ),
+            GatewayError::Unavailable(m) => GatewayError::aborted(
+                AbortReason::PrepareFailed,
+                format!("prepare failed on tablet {failed}: {m}"),
+            ),
+            other => other,
+        }
+    }
+
+    /// Aborts the transaction on `tablets` (best effort: a participant
+    /// that misses it asks the coordinator and hears abort).
+    async fn abort_all(&self, tablets: impl Iterator<Item = TabletId>) {
+        let mut set = tokio::task::JoinSet::new();
+        for t in tablets {
+            let gateway = self.gateway.clone();
+            let txn = self.id;
+            set.spawn(async move {
+                let _ = gateway.resolve_at(t, txn, Decision::Abort).await;
+            });
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    /// Rolls back like [`Transaction::rollback`], and also on every tablet
+    /// the route cache places in `[start, end)` (empty `end`: to the end):
+    /// for a caller that gave up on a read of that range mid-flight
+    /// (dropped its future, e.g. to cancel a statement blocked on a lock),
+    /// whose lock the leader may have queued or granted without the
+    /// transaction learning of the tablet. The aborts are fenced
+    /// (`AbortRequest.fence`): a read still on its way when its abort
+    /// arrives is refused rather than granted.
+    ///
+    /// HAZARD: a read that reaches a different leader (the leadership
+    /// moved meanwhile) is not refused there; its lock stays until that
+    /// leader's idle-transaction timeout.
+    pub async fn rollback_abandoning(mut self, start: &[u8], end: &[u8]) {
+        for d in self.gateway.cache().tablets() {
+            let after_start = d.range.end.is_empty() || d.range.end.as_slice() > start;
+            let before_end = end.is_empty() || d.range.start.as_slice() < end;
+            if after_start && before_end {
+                self.read_tablets.insert(d.id);
+            }
+        }
+        self.abort_everywhere(true).await;
+    }
+
+    /// Releases whatever the transaction holds on every tablet it read from
+    /// (best effort: locks of a vanished leader died with its term).
+    pub async fn rollback(self) {
+        self.abort_everywhere(false).await;
+    }
+
+    /// Sends an abort to every tablet read from; `fence`: see
+    /// [`Transaction::rollback_abandoning`].
+    async fn abort_everywhere(self, fence: bool) {
+        let meta_id = self.meta().txn_id;
+        for &tablet in &self.read_tablets {
+            let Some(d) = self.gateway.cache().tablet(tablet) else {
+                continue;
+            };
+            let txn_id = meta_id.clone();
+            let _ = self
+                .gateway
+                .call(&d.range.start, |mut client, d| {
+                    let req = AbortRequest {
+                        tablet_id: d.id,
+                        txn_id: txn_id.clone(),
+                        reason: "rolled back".to_string(),
+                        fence,
+                    };
+                    async move {
+                        let resp = client.abort(req).await?.into_inner();
+                        Ok(match resp.error {
+                            Some(e) => Err(e),
+                            None => Ok(()),
+                        })
+                    }
+                })
+                .await;
+        }
+    }
+}
+
+/// A read-only transaction: lock-free reads at one snapshot timestamp,
+/// chosen by the leader of the first tablet read (at least its
+/// `TT.now().latest`, so it sees every transaction committed before it
+/// began) and used for every later read, on any tablet.
+#[derive(Debug)]
+pub struct ReadOnly {
+    gateway: Gateway,
+    ts: Option<Timestamp>,
+}
+
+impl Gateway {
+    /// Starts a read-only transaction.
+    pub fn read_only(&self) -> ReadOnly {
+        ReadOnly {
+            gateway: self.clone(),
+            ts: None,
+        }
+    }
+
+    /// A read-only transaction at the exact timestamp `ts` (a snapshot read,
+    /// `AS OF SYSTEM TIME`): it sees every write committed at or before
+    /// `ts` and none after. Reads below the GC watermark fail.
+    pub fn read_only_at(&self, ts: Timestamp) -> ReadOnly {
+        ReadOnly {
+            gateway: self.clone(),
+            ts: Some(ts),
+        }
+    }
+}
+
+impl ReadOnly {
+    /// The pairs in `[start, end)` (empty `end`: to the end of the
+    /// keyspace) in the snapshot, across tablets, at most `limit` (0: all).
+    pub async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
+        let scanned = self
+            .gateway
+            .scan_tablets(&range, limit, ScanKind::Snapshot(self.ts))
+            .await?;
+        if self.ts.is_none() {
+            // An empty range may have read nothing anywhere: pick no
+            // timestamp then, the next read will.
+            self.ts = scanned.read_ts;
+        }
+        Ok(scanned.pairs)
+    }
+
+    /// The snapshot timestamp, once the first read chose it.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.ts
+    }
+
+    /// The value of `key` in the snapshot.
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        let at = self.ts;
+        let (read, _) = self
+            .gateway
+            .read_key(key, |req| {
+                req.read_ts = at.map(|t| common::Timestamp {
+                    nanos: t.as_nanos(),
+                });
+                req.choose_read_ts = at.is_none();
+                // At a known timestamp any up-to-date replica will do (the
+                // leader is asked first; a follower serves if it is down).
+                req.any_replica = at.is_some();
+            })
+            .await?;
+        if self.ts.is_none() {
+            self.ts = Some(read.read_ts.ok_or_else(|| {
+                GatewayError::Failed("snapshot read without a timestamp".to_string())
+            })?);
+        }
+        Ok(read.value)
+    }
+}
+
+/// How a read-write transaction controls concurrency (DESIGN.md §6; the
+/// optimistic modes' algorithm is in `spanlite_txn::actions::validate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TxnMode {
+    /// Two-phase locking with wound-wait (the default): reads lock.
+    #[default]
+    TwoPhaseLocking,
+    /// Optimistic: lock-free reads of the newest data, validated at commit.
+    Optimistic,
+    /// Serializable snapshot isolation: lock-free reads at one snapshot,
+    /// validated at commit (read refresh), first committer wins.
+    SerializableSnapshot,
+    /// Snapshot isolation, weaker than serializable (write skew is
+    /// possible): reads at one snapshot, first committer wins.
+    Snapshot,
+}
+
+impl TxnMode {
+    /// Every mode, in the order tables print them.
+    pub const ALL: [TxnMode; 4] = [
+        TxnMode::TwoPhaseLocking,
+        TxnMode::Optimistic,
+        TxnMode::SerializableSnapshot,
+        TxnMode::Snapshot,
+    ];
+
+    /// The name SQL uses (`SET TRANSACTION CONCURRENCY '2pl'`): `2pl`,
+    /// `occ`, `ssi`, `si`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TxnMode::TwoPhaseLocking => "2pl",
+            TxnMode::Optimistic => "occ",
+            TxnMode::SerializableSnapshot => "ssi",
+            TxnMode::Snapshot => "si",
+        }
+    }
+
+    /// The mode called `name` (case-insensitive).
+    pub fn parse(name: &str) -> Option<TxnMode> {
+        TxnMode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// True for the serializable modes (all but SI).
+    pub fn is_serializable(self) -> bool {
+        self != TxnMode::Snapshot
+    }
+
+    fn wire(self) -> common::ConcurrencyMode {
+        match self {
+            TxnMode::TwoPhaseLocking => common::ConcurrencyMode::ConcurrencyMode2pl,
+            TxnMode::Optimistic => common::ConcurrencyMode::Occ,
+            TxnMode::SerializableSnapshot => common::ConcurrencyMode::Ssi,
+            TxnMode::Snapshot => common::ConcurrencyMode::Si,
+        }
+    }
+}
+
+impl std::fmt::Display for TxnMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Options of [`Gateway::begin_with`] and [`Gateway::run_txn`].
+#[derive(Clone, Debug, Default)]
+pub struct TxnOptions {
+    /// Concurrency control of a read-write transaction.
+    pub mode: TxnMode,
+    /// A read-only transaction: lock-free reads at one snapshot.
+    pub read_only: bool,
+    /// Read-only at exactly this timestamp (`AS OF SYSTEM TIME`).
+    pub as_of: Option<Timestamp>,
+    /// Read-only at exactly this long ago by the gateway's clock (exact
+    /// staleness): any up-to-date replica may serve it, followers too.
+    pub staleness: Option<std::time::Duration>,
+}
+
+/// A transaction of either kind, as [`Gateway::begin_with`] starts it.
+#[derive(Debug)]
+pub enum Txn {
+    /// Read-write (2PL, OCC, SSI or SI).
+    ReadWrite(Transaction),
+    /// Read-only (lock-free snapshot).
+    ReadOnly(ReadOnly),
+}
+
+fn read_only_refuses(what: &str) -> GatewayError {
+    GatewayError::ReadOnly(what.to_string())
+}
+
+impl Txn {
+    /// The value of `key` as the transaction sees it.
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.get(key, false).await,
+            Txn::ReadOnly(r) => r.get(key).await,
+        }
+    }
+
+    /// The value of `key` under an exclusive lock (`SELECT … FOR UPDATE`).
+    pub async fn get_for_update(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.get(key, true).await,
+            Txn::ReadOnly(_) => Err(read_only_refuses("a locking read")),
+        }
+    }
+
+    /// The pairs in `[start, end)` (empty `end`: to the end of the
+    /// keyspace), across tablets.
+    pub async fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.scan(start, end).await,
+            Txn::ReadOnly(r) => r.scan(start, end, 0).await,
+        }
+    }
+
+    /// Buffers `key = value`.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => {
+                t.put(key, value);
+                Ok(())
+            }
+            Txn::ReadOnly(_) => Err(read_only_refuses("a write")),
+        }
+    }
+
+    /// Buffers a delete of `key`.
+    pub fn delete(&mut self, key: Vec<u8>) -> Result<(), GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => {
+                t.delete(key);
+                Ok(())
+            }
+            Txn::ReadOnly(_) => Err(read_only_refuses("a delete")),
+        }
+    }
+
+    /// Commits; returns the commit timestamp (a read-only transaction: its
+    /// snapshot timestamp, `Timestamp::MIN` if it read nothing).
+    pub async fn commit(self) -> Result<Timestamp, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.commit().await,
+            Txn::ReadOnly(r) => Ok(r.timestamp().unwrap_or(Timestamp::MIN)),
+        }
+    }
+
+    /// Gives up, releasing whatever the transaction holds.
+    pub async fn rollback(self) {
+        if let Txn::ReadWrite(t) = self {
+            t.rollback().await;
+        }
+    }
+
+    /// Gives up after abandoning a read of `[start, end)` mid-flight; see
+    /// [`Transaction::rollback_abandoning`].
+    pub async fn rollback_abandoning(self, start: &[u8], end: &[u8]) {
+        if let Txn::ReadWrite(t) = self {
+            t.rollback_abandoning(start, end).await;
+        }
+    }
+}
+
+/// A cluster-unique transaction id: a per-process random-ish prefix and a
+/// counter.
+fn next_txn_id() -> TxnId {
+    use std::sync::OnceLock;
+    use std::sync::atomic::AtomicU64;
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let prefix = *PREFIX.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        nanos ^ (u64::from(std::process::id()) << 40) ^ 0x9e37_79b9_7f4a_7c15
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    TxnId((u128::from(prefix) << 64) | u128::from(n))
+}
+
+/// Now by the local clock, as a wound-wait priority.
+fn priority_now() -> Timestamp {
+    Timestamp::from_nanos(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+    )
+}
+
+/// How long [`Gateway::run_txn`] keeps retrying.
+const RUN_TXN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Jitter for retry pauses, from the clock's low bits: retries of
+/// clashing transactions spread out.
+pub fn jitter() -> u32 {
+    priority_now().as_nanos() as u32 % 1000
+}
+
+impl Gateway {
+    /// Retries of a transaction beginning now: every attempt keeps this
+    /// first attempt's priority (`spanlite_txn::retry`).
+    pub fn retry(&self) -> Retry {
+        Retry::new(priority_now(), RUN_TXN_DEADLINE)
+    }
+
+    /// Starts a transaction as `options` say; read-write transactions get a
+    /// fresh id and their begin time as priority.
+    pub fn begin_with(&self, options: &TxnOptions) -> Result<Txn, GatewayError> {
+        self.begin_at_priority(options, priority_now())
+    }
+
+    /// Starts a transaction as `options` say at wound-wait `priority` (a
+    /// retried transaction's first attempt's, see [`Gateway::retry`]).
+    pub fn begin_at_priority(
+        &self,
+        options: &TxnOptions,
+        priority: Timestamp,
+    ) -> Result<Txn, GatewayError> {
+        let as_of = match (options.as_of, options.staleness) {
+            (Some(_), Some(_)) => {
+                return Err(GatewayError::Invalid(
+                    "a read-only transaction takes a timestamp or a staleness, not both"
+                        .to_string(),
+                ));
+            }
+            (Some(ts), None) => Some(ts),
+            (None, Some(ago)) => Some(priority_now().saturating_sub(ago)),
+            (None, None) => None,
+        };
+        if options.read_only || as_of.is_some() {
+            return Ok(Txn::ReadOnly(match as_of {
+                Some(ts) => self.read_only_at(ts),
+                None => self.read_only(),
+            }));
+        }
+        Ok(Txn::ReadWrite(self.begin_mode(
+            next_txn_id(),
+            priority,
+            options.mode,
+        )))
+    }
+
+    /// Runs `body` in a transaction and commits it, retrying the whole
+    /// transaction (with backoff, for up to 30 s) while it fails with a
+    /// retryable error: aborted (wounded, lock timeout, prepare failed) or
+    /// unavailable. Retries keep the first attempt's priority. Returns the
+    /// body's result and the commit timestamp.
+    ///
+    /// ```ignore
+    /// let (balance, ts) = gateway
+    ///     .run_txn(&TxnOptions::default(), |txn| Box::pin(async move {
+    ///         let v = txn.get(b"k").await?;
+    ///         txn.put(b"k".to_vec(), b"v".to_vec())?;
+    ///         Ok(v)
+    ///     }))
+    ///     .await?;
+    /// ```
+    pub async fn run_txn<T, F>(
+        &self,
+        options: &TxnOptions,
+        mut body: F,
+    ) -> Result<(T, Timestamp), GatewayError>
+    where
+        F: for<'t> FnMut(
+            &'t mut Txn,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, GatewayError>> + Send + 't>,
+        >,
+    {
+        let mut retry = self.retry();
+        let start = std::time::Instant::now();
+        loop {
+            let mut txn = self.begin_at_priority(options, retry.priority())?;
+            let outcome = match body(&mut txn).await {
+                Ok(v) => txn.commit().await.map(|ts| (v, ts)),
+                Err(e) => {
+                    txn.rollback().await;
+                    Err(e)
+                }
+            };
+            match outcome {
+                Err(e) if e.is_retryable() => match retry.next(start.elapsed(), jitter()) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => return Err(e),
+                },
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! Running a node: identity check, clock and time sync, storage and
+//! recovery, the gRPC services, joining the cluster, checkpoints; clean
+//! shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spanlite_proto::admin::JoinRequest;
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::admin_service_server::AdminServiceServer;
+use spanlite_proto::common::NodeAddress;
+use spanlite_proto::kv::kv_service_server::KvServiceServer;
+use spanlite_proto::raft::raft_service_server::RaftServiceServer;
+use spanlite_proto::sql::sql_service_server::SqlServiceServer;
+use spanlite_proto::tablet::tablet_service_server::TabletServiceServer;
+use spanlite_proto::time::time_service_server::TimeServiceServer;
+use spanlite_truetime::{
+    ReferenceClockSource, SkewedClock, SyncConfig, SyncTask, SystemClock, TimeSource, TimeSync,
+    TrueTime, TrueTimeConfig,
+};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use super::cluster::ClusterView;
+use super::identity::{Identity, IdentityError};
+use super::{Store, StoreConfig, StoreError};
+use crate::service::{AdminGrpc, GrpcTimeSource, KvGrpc, SqlGrpc, TabletGrpc, TimeGrpc};
+use spanlite_directory::{RouteCache, TabletDescriptor};
+use spanlite_gateway::{Gateway, GatewayConfig};
+use spanlite_replica::raft::{NodeId, RaftTiming};
+
+/// How to run a node (`spanlite start`).
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node's id (fixed for the life of its data dir).
+    pub node_id: NodeId,
+    /// Address to listen on for gRPC.
+    pub listen: SocketAddr,
+    /// Address other nodes and clients use to reach it (default: listen).
+    pub advertise: Option<String>,
+    /// Addresses of nodes to join (may include this node's own).
+    pub join: Vec<String>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// `now()` refuses past this uncertainty.
+    pub max_clock_uncertainty: Duration,
+    /// Time masters to poll (`host:port`); empty: trust the local clock.
+    pub time_masters: Vec<String>,
+    /// Declared error of a time master's own clock.
+    pub master_clock_error: Duration,
+    /// ε is never reported below this (TrueTime's floor).
+    pub epsilon_floor: Duration,
+    /// Accept fault injection through the Admin service (tests).
+    pub fault_injection: bool,
+    /// Raft timing.
+    pub timing: RaftTiming,
+    /// Time between clock sync rounds.
+    pub sync_interval: Duration,
+    /// Time between fuzzy checkpoints.
+    pub checkpoint_interval: Duration,
+    /// Unprepared transactions silent this long are aborted; prepared ones
+    /// undecided this long ask their coordinator.
+    pub txn_idle_timeout: Duration,
+    /// Leaders send their followers closed timestamps this often (zero:
+    /// never).
+    pub closed_ts_every: Duration,
+    /// Fault injection: reach peer addresses through these proxies
+    /// (`peer → proxy`); see `PeersConfig::dial_via`.
+    pub dial_via: std::collections::HashMap<String, String>,
+    /// Address for PostgreSQL clients (`--pg-listen`; `None`: no
+    /// PostgreSQL port). See [`crate::pgwire`].
+    pub pg_listen: Option<SocketAddr>,
+    /// How PostgreSQL clients log in (`--pg-password`: SCRAM-SHA-256;
+    /// default: trust).
+    pub pg_auth: spanlite_pgwire::Auth,
+}
+
+impl NodeConfig {
+    /// Defaults for node `node_id` listening on `listen` with data in
+    /// `data_dir`.
+    pub fn new(node_id: NodeId, listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            node_id,
+            listen,
+            advertise: None,
+            join: Vec::new(),
+            data_dir,
+            max_clock_uncertainty: TrueTimeConfig::default().max_epsilon,
+            time_masters: Vec::new(),
+            master_clock_error: Duration::from_millis(1),
+            epsilon_floor: TrueTimeConfig::default().epsilon_floor,
+            fault_injection: false,
+            timing: RaftTiming::default(),
+            sync_interval: Duration::from_secs(2),
+            checkpoint_interval: Duration::from_secs(60),
+            txn_idle_timeout: Duration::from_secs(10),
+            closed_ts_every: Duration::from_millis(200),
+            dial_via: std::collections::HashMap::new(),
+            pg_listen: None,
+            pg_auth: spanlite_pgwire::Auth::Trust,
+        }
+    }
+}
+
+/// Why a node did not start.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// The data dir belongs elsewhere or its identity file is unreadable.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why (e.g. address in use).
+        #[source]
+        source: std::io::Error,
+    },
+    /// Storage failed to open or recover.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Server(String),
+}
+
+/// Shared pieces of a running node, for the services.
+#[derive(Debug)]
+pub struct NodeContext {
+    /// This node.
+    pub node_id: NodeId,
+    /// Its advertised address.
+    pub advertise: String,
+    /// Storage and replicas.
+    pub store: Arc<Store>,
+    /// Cluster view (identity file).
+    pub cluster: ClusterView,
+    /// Route cache and gateway.
+    pub gateway: Gateway,
+    /// The physical clock, skewable for fault injection.
+    pub clock: Arc<SkewedClock>,
+    /// Clock sync state.
+    pub sync: Arc<TimeSync>,
+    /// Whether fault injection is accepted.
+    pub fault_injection: bool,
+    /// Errors after which the node must stop (e.g. the cluster refused it).
+    pub fatal: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl NodeContext {
+    /// Learns what a join reply or init says about the cluster.
+    pub fn learn(
+        &self,
+        cluster_id: &str,
+        nodes: &[NodeAddress],
+        meta: Option<TabletDescriptor>,
+    ) -> Result<(), IdentityError> {
+        let cache = self.gateway.cache();
+        for n in nodes {
+            cache.set_node(n.node_id, n.address.clone());
+        }
+        if let Some(m) = &meta {
+            cache.insert(m.clone());
+        }
+        self.cluster.update(|id| {
+            if id.cluster_id.is_empty() {
+                id.cluster_id = cluster_id.to_string();
+            }
+            for n in nodes {
+                id.nodes.insert(n.node_id, n.address.clone());
+            }
+            if meta.is_some() {
+                id.meta = meta;
+            }
+        })
+    }
+}
+
+/// A node serving until [`RunningNode::shutdown`].
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The address it listens on (the real port if 0 was asked for).
+    pub addr: SocketAddr,
+    /// The PostgreSQL port's address, if it has one (the real port if 0
+    /// was asked for).
+    pub pg_addr: Option<SocketAddr>,
+    /// Shared state.
+    pub context: Arc<NodeContext>,
+    stop: Option<oneshot::Sender<()>>,
+    /// Ends every SQL session (their streams would keep the graceful
+    /// shutdown of the gRPC server waiting for ever).
+    end_sessions: tokio::sync::watch::Sender<bool>,
+    fatal: tokio::sync::mpsc::UnboundedReceiver<String>,
+    server: JoinHandle<Result<(), String>>,
+    background: Vec<JoinHandle<()>>,
+    _sync: SyncTask,
+}
+
+/// Starts a node: checks the data dir, binds, opens and recovers storage,
+/// serves gRPC and joins the cluster in the background.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    start_inner(config, None).await
+}
+
+/// [`start`] on a listener already bound (to `config.listen` or wherever:
+/// the node serves where the listener is), e.g. so that tests can choose
+/// every node's port before any node starts, without a race.
+pub async fn start_on(config: NodeConfig, listener: TcpListener) -> Result<RunningNode, NodeError> {
+    start_inner(config, Some(listener)).await
+}
+
+async fn start_inner(
+    config: NodeConfig,
+    listener: Option<TcpListener>,
+) -> Result<RunningNode, NodeError> {
+    let identity = Identity::load_or_create(&config.data_dir, config.node_id)?;
+    let listener = match listener {
+        Some(l) => l,
+        None => TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| NodeError::Listen {
+                addr: config.listen,
+                source,
+            })?,
+    };
+    let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let advertise = config.advertise.clone().unwrap_or_else(|| addr.to_string());
+
+    // Clock: the system clock through a skew layer (fault injection), an
+    // interval clock over it, synchronized with the masters.
+    let clock = Arc::new(SkewedClock::new(Arc::new(SystemClock::new())));
+    let truetime = Arc::new(TrueTime::new(
+        clock.clone(),
+        TrueTimeConfig {
+            max_epsilon: config.max_clock_uncertainty,
+            epsilon_floor: config.epsilon_floor,
+            ..TrueTimeConfig::default()
+        },
+    ));
+    let is_master = config.time_masters.is_empty() || config.time_masters.contains(&advertise);
+    let mut store_config = StoreConfig::new(config.node_id, config.data_dir.clone());
+    store_config.timing = config.timing;
+    store_config.txn_idle_timeout = config.txn_idle_timeout;
+    store_config.closed_ts_every = config.closed_ts_every;
+    store_config.peers.dial_via = config.dial_via.clone();
+    let peers = spanlite_directory::Peers::new(store_config.peers.clone());
+    let sources: Vec<Arc<dyn TimeSource>> = if is_master {
+        vec![Arc::new(ReferenceClockSource::new(
+            format!("local clock of node {}", config.node_id),
+            clock.clone(),
+            config.master_clock_error,
+        ))]
+    } else {
+        config
+            .time_masters
+            .iter()
+            .map(|m| {
+                Arc::new(GrpcTimeSource::new(
+                    m.clone(),
+                    peers.clone(),
+                    config.node_id,
+                )) as Arc<dyn TimeSource>
+            })
+            .collect()
+    };
+    let sync = Arc::new(TimeSync::new(
+        truetime.clone(),
+        sources,
+        SyncConfig {
+            interval: config.sync_interval,
+            ..SyncConfig::default()
+        },
+    ));
+    if is_master && let Err(e) = sync.sync_once().await {
+        tracing::warn!("first clock sync failed: {e}");
+    }
+
+    let store = Store::open(store_config, truetime.clone()).await?;
+    let cache = Arc::new(RouteCache::new());
+    for (n, a) in &identity.nodes {
+        cache.set_node(*n, a.clone());
+    }
+    cache.set_node(config.node_id, advertise.clone());
+    if let Some(meta) = &identity.meta {
+        cache.insert(meta.clone());
+    }
+    let gateway = Gateway::new(cache, store.peers().clone(), GatewayConfig::default());
+    // Ignored if already set: one gateway per store.
+    let _ = store
+        .txn_peers()
+        .set(Arc::new(gateway.clone()) as Arc<dyn spanlite_replica::tablet::TxnPeers>);
+    let (fatal_tx, fatal) = tokio::sync::mpsc::unbounded_channel();
+    let context = Arc::new(NodeContext {
+        node_id: config.node_id,
+        advertise: advertise.clone(),
+        store: store.clone(),
+        cluster: ClusterView::new(config.data_dir.clone(), identity, &advertise),
+        gateway: gateway.clone(),
+        clock,
+        sync: sync.clone(),
+        fault_injection: config.fault_injection,
+        fatal: fatal_tx,
+    });
+    context.cluster.update(|_| {})?;
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (end_sessions, sessions_ended) = tokio::sync::watch::channel(false);
+    let mut background = Vec::new();
+    let pg_addr = match config.pg_listen {
+        Some(pg) => {
+            let listener = TcpListener::bind(pg)
+                .await
+                .map_err(|source| NodeError::Listen { addr: pg, source })?;
+            let pg_addr = listener
+                .local_addr()
+                .map_err(|source| NodeError::Listen { addr: pg, source })?;
+            background.push(tokio::spawn(spanlite_pgwire::serve(
+                listener,
+                gateway.clone(),
+                sessions_ended.clone(),
+                config.pg_auth.clone(),
+            )));
+            Some(pg_addr)
+        }
+        None => None,
+    };
+    let router = tonic::transport::Server::builder()
+        .add_service(
+            RaftServiceServer::new(store.raft_service()).max_decoding_message_size(256 << 20),
+        )
+        .add_service(TabletServiceServer::new(TabletGrpc::new(store.clone())))
+        .add_service(KvServiceServer::new(KvGrpc::new(gateway.clone())))
+        .add_service(SqlServiceServer::new(SqlGrpc::new(gateway, sessions_ended)))
+        .add_service(TimeServiceServer::new(TimeGrpc::new(
+            config.node_id,
+            is_master,
+            truetime,
+        )))
+        .add_service(AdminServiceServer::new(AdminGrpc::new(context.clone())));
+    let server = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(incoming(listener), async {
+                let _ = stopped.await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let sync_task = sync.spawn();
+    background.push(tokio::spawn(join_loop(
+        context.clone(),
+        config.join.clone(),
+    )));
+    background.push(tokio::spawn(checkpoint_loop(
+        store.clone(),
+        config.checkpoint_interval,
+    )));
+    tracing::info!(node = config.node_id, %addr, ?pg_addr, advertise, "node started");
+    Ok(RunningNode {
+        addr,
+        pg_addr,
+        context,
+        stop: Some(stop),
+        end_sessions,
+        fatal,
+        server,
+        background,
+        _sync: sync_task,
+    })
+}
+
+impl RunningNode {
+    /// Resolves with the reason if the node hit an error it cannot run on
+    /// with (its data dir belongs to another cluster, its id is taken); the
+    /// caller should shut it down and exit.
+    pub async fn fatal_error(&mut self) -> String {
+        self.fatal
+            .recv()
+            .await
+            .unwrap_or_else(|| "the node's background tasks stopped".to_string())
+    }
+
+    /// Stops serving, stops every Raft group and flushes the WAL queue.
+    pub async fn shutdown(mut self) -> Result<(), NodeError> {
+        for task in &self.background {
+            task.abort();
+        }
+        self.end_sessions.send_replace(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.context.store.shutdown().await;
+        match (&mut self.server).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(NodeError::Server(e)),
+            Err(e) => Err(NodeError::Server(e.to_string())),
+        }
+    }
+}
+
+/// The accepted connections of `listener`, with Nagle's algorithm off:
+/// small replies must not wait for the peer's delayed ACK (40 ms on Linux).
+///
+/// NB: never yields an error. tonic stops serving when its incoming stream
+/// does, so one failed accept (out of file descriptors, say) or a
+/// connection reset before it could be configured would take the whole
+/// node off the network; such a connection is dropped and logged instead.
+pub fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).filter_map(|conn| match conn {
+        Ok(conn) => match conn.set_nodelay(true) {
+            Ok(()) => Some(Ok(conn)),
+            Err(e) => {
+                tracing::debug!("dropping a connection that cannot be configured: {e}");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!("accepting a connection failed: {e}");
+            None
+        }
+    })
+}
+
+/// Asks the `--join` nodes for the cluster until one answers, then keeps
+/// refreshing (new nodes, the meta tablet) at a slower pace.
+async fn join_loop(ctx: Arc<NodeContext>, join: Vec<String>) {
+    let targets: Vec<String> = join.into_iter().filter(|a| *a != ctx.advertise).collect();
+    loop {
+        let mut joined = false;
+        for addr in &targets {
+            match join_once(&ctx, addr).await {
+                Ok(()) => {
+                    joined = true;
+                    break;
+                }
+                Err(e) => tracing::debug!(node = ctx.node_id, addr, "join: {e}"),
+            }
+        }
+        let known = ctx.cluster.meta().is_some();
+        let pause = if joined && known {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_millis(500)
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+async fn join_once(ctx: &NodeContext, addr: &str) -> Result<(), String> {
+    let channel = ctx.store.peers().channel(addr).map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(
+        Duration::from_secs(2),
+        AdminServiceClient::new(channel).join(JoinRequest {
+            node: Some(NodeAddress {
+                node_id: ctx.node_id,
+                address: ctx.advertise.clone(),
+            }),
+            cluster_id: ctx.cluster.cluster_id(),
+        }),
+    )
+    .await
+    .map_err(|_| "timed out".to_string())?
+    .map_err(|s| s.message().to_string())?
+    .into_inner();
+    if !resp.error.is_empty() {
+        // A refusal is final: another cluster, or this id taken by another
+        // node. Running on would serve nobody.
+        let _ = ctx.fatal.send(format!(
+            "the cluster at {addr} refused this node: {}",
+            resp.error
+        ));
+        return Err(resp.error);
+    }
+    ctx.learn(
+        &resp.cluster_id,
+        &resp.nodes,
+        resp.meta_tablet.as_ref().map(TabletDescriptor::from),
+    )
+    .map_err(|e| e.to_string())
+}
+
+async fn checkpoint_loop(store: Arc<Store>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match store.checkpoint().await {
+            Ok(report) => tracing::debug!(?report, "checkpoint"),
+            Err(e) => tracing::warn!("checkpoint failed: {e}"),
+        }
+    }
+}

@@ -1,0 +1,721 @@
+//! The gRPC `AdminService`: joining, bootstrapping (`init`), status,
+//! splitting tablets, adding, removing and moving replicas (learner → voter
+//! → remove, openraft membership changes), handing leadership off (by
+//! stepping down: openraft 0.9 has no targeted transfer), creating and
+//! destroying replicas (internal), and clock fault injection.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::admin_service_server::AdminService;
+use spanlite_proto::admin::{
+    ChangeReplicasRequest, ChangeReplicasResponse, CreateReplicaRequest, CreateReplicaResponse,
+    DestroyReplicaRequest, DestroyReplicaResponse, InitRequest, InitResponse, JoinRequest,
+    JoinResponse, ReplicaScan, ScanReplicasRequest, ScanReplicasResponse, SetClockSkewRequest,
+    SetClockSkewResponse, SplitTabletRequest, SplitTabletResponse, StatusRequest, StatusResponse,
+    TabletStatus, TransferLeaderRequest, TransferLeaderResponse,
+};
+use spanlite_proto::common::{self, NodeAddress};
+use tonic::{Request, Response, Status};
+
+use spanlite_storage::meta::TabletId;
+
+use crate::NodeContext;
+use spanlite_directory::{META_TABLET, TabletDescriptor, node_key};
+use spanlite_replica::raft::{Mutation, Node, NodeId};
+
+/// How many replicas init gives the meta tablet and the first data tablet.
+const INIT_REPLICAS: usize = 3;
+
+/// The Admin service of a node.
+#[derive(Clone, Debug)]
+pub struct AdminGrpc {
+    ctx: Arc<NodeContext>,
+}
+
+impl AdminGrpc {
+    /// The service of the node `ctx`.
+    pub fn new(ctx: Arc<NodeContext>) -> Self {
+        Self { ctx }
+    }
+
+    fn known_nodes(&self) -> Vec<NodeAddress> {
+        self.ctx
+            .cluster
+            .nodes_in_join_order()
+            .into_iter()
+            .map(|(node_id, address)| NodeAddress { node_id, address })
+            .collect()
+    }
+
+    /// Creates a replica of `d` on node `id` (here or over gRPC).
+    async fn create_replica_on(
+        &self,
+        id: NodeId,
+        addr: &str,
+        d: &TabletDescriptor,
+    ) -> Result<(), String> {
+        if id == self.ctx.node_id {
+            self.ctx.gateway.cache().insert(d.clone());
+            return self
+                .ctx
+                .store
+                .create_replica(d.id, d.range.clone(), 0)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string());
+        }
+        let channel = self
+            .ctx
+            .store
+            .peers()
+            .channel(addr)
+            .map_err(|e| e.to_string())?;
+        let resp = AdminServiceClient::new(channel)
+            .create_replica(CreateReplicaRequest {
+                descriptor: Some(d.into()),
+            })
+            .await
+            .map_err(|s| format!("node {id} at {addr}: {}", s.message()))?
+            .into_inner();
+        if resp.error.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("node {id} at {addr}: {}", resp.error))
+        }
+    }
+
+    async fn init(&self) -> Result<InitResponse, String> {
+        let existing = self.ctx.cluster.cluster_id();
+        if !existing.is_empty() {
+            return Ok(InitResponse {
+                error: format!("the cluster is already initialized (cluster id {existing})"),
+                cluster_id: existing,
+                already_initialized: true,
+                ..Default::default()
+            });
+        }
+        let nodes = self.ctx.cluster.nodes_in_join_order();
+        if nodes.len() < INIT_REPLICAS {
+            return Err(format!(
+                "init needs {INIT_REPLICAS} nodes that have joined; node {} knows {}: {:?}. Start more nodes with --join {}",
+                self.ctx.node_id,
+                nodes.len(),
+                nodes.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                self.ctx.advertise
+            ));
+        }
+        let chosen: Vec<(NodeId, String)> = nodes.into_iter().take(INIT_REPLICAS).collect();
+        let ids: Vec<NodeId> = chosen.iter().map(|(n, _)| *n).collect();
+        let meta = TabletDescriptor::meta(ids.clone());
+        let data = TabletDescriptor::first_data(ids);
+        for d in [&meta, &data] {
+            for (id, addr) in &chosen {
+                self.create_replica_on(*id, addr, d).await?;
+            }
+        }
+        let members: BTreeMap<NodeId, Node> = chosen
+            .iter()
+            .map(|(id, addr)| (*id, Node { addr: addr.clone() }))
+            .collect();
+        for d in [&meta, &data] {
+            let replica = self
+                .ctx
+                .store
+                .replica(d.id)
+                .ok_or_else(|| format!("tablet {} vanished during init", d.id))?;
+            replica
+                .raft()
+                .initialize(members.clone())
+                .await
+                .map_err(|e| format!("tablet {}: initialize: {e}", d.id))?;
+        }
+        let cluster_id = new_cluster_id(self.ctx.node_id);
+        self.ctx
+            .learn(&cluster_id, &self.known_nodes(), Some(meta.clone()))
+            .map_err(|e| e.to_string())?;
+        self.ctx.gateway.cache().insert(data.clone());
+        // The directory in the meta tablet: descriptors and node addresses.
+        for d in [&meta, &data] {
+            let value = spanlite_storage::meta::encode_value(d, "tablet descriptor")
+                .map_err(|e| e.to_string())?;
+            self.ctx
+                .gateway
+                .write(Mutation::Put {
+                    key: d.key(),
+                    value,
+                })
+                .await
+                .map_err(|e| format!("writing descriptor of tablet {}: {e}", d.id))?;
+        }
+        for n in self.known_nodes() {
+            self.ctx
+                .gateway
+                .write(Mutation::Put {
+                    key: node_key(n.node_id),
+                    value: n.address.into_bytes(),
+                })
+                .await
+                .map_err(|e| format!("writing node address: {e}"))?;
+        }
+        tracing::info!(cluster_id, "cluster initialized");
+        Ok(InitResponse {
+            cluster_id,
+            meta_tablet: Some((&meta).into()),
+            error: String::new(),
+            already_initialized: false,
+        })
+    }
+}
+
+impl AdminGrpc {
+    /// Splits `tablet` at `at` on this node, which must be its leader, and
+    /// records both descriptors in the meta tablet.
+    ///
+    /// HAZARD: the new tablet's id is one above every id known to this node
+    /// after a directory refresh; two splits started at the same moment on
+    /// different leaders could pick the same id. Split one tablet at a time
+    /// until ids come from a meta-tablet transaction (transactions issue).
+    async fn split(
+        &self,
+        tablet: TabletId,
+        at: Vec<u8>,
+    ) -> Result<(TabletDescriptor, TabletDescriptor), String> {
+        let replica = self.leader_replica(tablet)?;
+        if tablet == META_TABLET {
+            return Err("the meta tablet is not split".to_string());
+        }
+        self.ctx
+            .gateway
+            .refresh()
+            .await
+            .map_err(|e| e.to_string())?;
+        let cache = self.ctx.gateway.cache();
+        let old = cache
+            .tablet(tablet)
+            .ok_or_else(|| format!("tablet {tablet} is not in the directory"))?;
+        let right_id = cache
+            .tablets()
+            .iter()
+            .map(|d| d.id)
+            .chain(self.ctx.store.replicas().iter().map(|r| r.tablet()))
+            .max()
+            .unwrap_or(tablet)
+            + 1;
+        let right_range = replica
+            .split(at.clone(), right_id, old.generation + 1)
+            .await
+            .map_err(|e| e.to_string())?;
+        let voters: Vec<NodeId> = replica
+            .raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        let left = TabletDescriptor {
+            id: tablet,
+            range: spanlite_directory::KeyRange::new(old.range.start.clone(), at),
+            replicas: voters.clone(),
+            generation: old.generation + 1,
+        };
+        let right = TabletDescriptor {
+            id: right_id,
+            range: right_range,
+            replicas: voters,
+            generation: 1,
+        };
+        for d in [&right, &left] {
+            let value = spanlite_storage::meta::encode_value(d, "tablet descriptor")
+                .map_err(|e| e.to_string())?;
+            self.ctx
+                .gateway
+                .write(Mutation::Put {
+                    key: d.key(),
+                    value,
+                })
+                .await
+                .map_err(|e| format!("split applied, but recording tablet {} failed: {e}", d.id))?;
+            cache.insert(d.clone());
+        }
+        tracing::info!(tablet, right = right.id, "split");
+        Ok((left, right))
+    }
+}
+
+impl AdminGrpc {
+    /// This node's replica of `tablet`, which must be serving as leader.
+    fn leader_replica(
+        &self,
+        tablet: TabletId,
+    ) -> Result<Arc<spanlite_replica::tablet::Replica>, String> {
+        let replica = self.ctx.store.replica(tablet).ok_or_else(|| {
+            format!(
+                "node {} hosts no replica of tablet {tablet}",
+                self.ctx.node_id
+            )
+        })?;
+        if !replica.is_serving() {
+            return Err(format!(
+                "node {} is not the leader of tablet {tablet}; ask its leader (node {:?})",
+                self.ctx.node_id,
+                replica.lease().leader
+            ));
+        }
+        Ok(replica)
+    }
+
+    /// Adds (learner, then voter) and/or removes a voter of `tablet`; both
+    /// is a move. Runs on the leader; records the new descriptor.
+    async fn change_replicas(
+        &self,
+        tablet: TabletId,
+        add: NodeId,
+        remove: NodeId,
+    ) -> Result<TabletDescriptor, String> {
+        if add == 0 && remove == 0 {
+            return Err("nothing to change: give a node to add and/or one to remove".to_string());
+        }
+        let replica = self.leader_replica(tablet)?;
+        let raft = replica.raft().clone();
+        let mut voters: BTreeSet<NodeId> = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        self.ctx
+            .gateway
+            .refresh()
+            .await
+            .map_err(|e| e.to_string())?;
+        let cache = self.ctx.gateway.cache();
+        let old = cache
+            .tablet(tablet)
+            .ok_or_else(|| format!("tablet {tablet} is not in the directory"))?;
+        if add != 0 {
+            if voters.contains(&add) {
+                return Err(format!(
+                    "node {add} already holds a voting replica of tablet {tablet}"
+                ));
+            }
+            let addr = cache
+                .node_addr(add)
+                .ok_or_else(|| format!("node {add} is not known to the cluster"))?;
+            self.create_replica_on(add, &addr, &old).await?;
+            raft.add_learner(add, Node { addr }, true)
+                .await
+                .map_err(|e| format!("adding node {add} as a learner: {e}"))?;
+            voters.insert(add);
+            raft.change_membership(voters.clone(), false)
+                .await
+                .map_err(|e| format!("promoting node {add} to voter: {e}"))?;
+        }
+        if remove != 0 {
+            if !voters.remove(&remove) {
+                return Err(format!(
+                    "node {remove} holds no voting replica of tablet {tablet}"
+                ));
+            }
+            if voters.is_empty() {
+                return Err("cannot remove the last replica".to_string());
+            }
+            raft.change_membership(voters.clone(), false)
+                .await
+                .map_err(|e| format!("removing node {remove}: {e}"))?;
+            self.destroy_replica_on(remove, tablet).await?;
+        }
+        let d = TabletDescriptor {
+            id: tablet,
+            range: replica.range(),
+            replicas: voters.into_iter().collect(),
+            generation: old.generation + 1,
+        };
+        let value = spanlite_storage::meta::encode_value(&d, "tablet descriptor")
+            .map_err(|e| e.to_string())?;
+        self.ctx
+            .gateway
+            .write(Mutation::Put {
+                key: d.key(),
+                value,
+            })
+            .await
+            .map_err(|e| format!("replicas changed, but recording the descriptor failed: {e}"))?;
+        cache.insert(d.clone());
+        Ok(d)
+    }
+
+    async fn destroy_replica_on(&self, id: NodeId, tablet: TabletId) -> Result<(), String> {
+        if id == self.ctx.node_id {
+            return self
+                .ctx
+                .store
+                .destroy_replica(tablet)
+                .await
+                .map_err(|e| e.to_string());
+        }
+        let addr = self
+            .ctx
+            .gateway
+            .cache()
+            .node_addr(id)
+            .ok_or_else(|| format!("node {id} is not known"))?;
+        let channel = self
+            .ctx
+            .store
+            .peers()
+            .channel(&addr)
+            .map_err(|e| e.to_string())?;
+        let resp = AdminServiceClient::new(channel)
+            .destroy_replica(DestroyReplicaRequest { tablet_id: tablet })
+            .await
+            .map_err(|s| {
+                format!(
+                    "removed node {id} from the group, but it did not delete its replica: {}",
+                    s.message()
+                )
+            })?
+            .into_inner();
+        if resp.error.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "removed node {id} from the group, but it did not delete its replica: {}",
+                resp.error
+            ))
+        }
+    }
+
+    /// Hands leadership of `tablet` off by stepping down (see
+    /// `Replica::step_down`); returns the new leader, which is `to` only if
+    /// it wins the election.
+    async fn transfer_leader(&self, tablet: TabletId, to: NodeId) -> Result<NodeId, String> {
+        let replica = self.leader_replica(tablet)?;
+        if to == self.ctx.node_id {
+            return Ok(to);
+        }
+        let voters: BTreeSet<NodeId> = replica
+            .raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        if !voters.contains(&to) {
+            return Err(format!(
+                "node {to} holds no voting replica of tablet {tablet}"
+            ));
+        }
+        replica
+            .step_down(self.ctx.store.timing().election_max * 4)
+            .await
+            .ok_or_else(|| "no new leader was elected in time; this node leads again".to_string())
+    }
+}
+
+/// A cluster id: the bootstrapping node and the time, in hex.
+fn new_cluster_id(node: NodeId) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{node:x}")
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminGrpc {
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let req = request.into_inner();
+        let node = req
+            .node
+            .ok_or_else(|| Status::invalid_argument("join without a node"))?;
+        let ours = self.ctx.cluster.cluster_id();
+        let refuse = |error: String| {
+            Ok(Response::new(JoinResponse {
+                cluster_id: ours.clone(),
+                error,
+                ..Default::default()
+            }))
+        };
+        if !req.cluster_id.is_empty() && !ours.is_empty() && req.cluster_id != ours {
+            return refuse(format!(
+                "node {} belongs to cluster {}, this is cluster {ours}",
+                node.node_id, req.cluster_id
+            ));
+        }
+        if node.node_id == 0 {
+            return refuse("node id 0 is not allowed".to_string());
+        }
+        if node.node_id == self.ctx.node_id && node.address != self.ctx.advertise {
+            return refuse(format!(
+                "node id {} is already taken by the node at {}",
+                node.node_id, self.ctx.advertise
+            ));
+        }
+        let known_before = self
+            .ctx
+            .cluster
+            .identity()
+            .nodes
+            .get(&node.node_id)
+            .cloned();
+        self.ctx
+            .learn("", std::slice::from_ref(&node), None)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        // An initialized cluster records the (new) address in the meta tablet.
+        if !ours.is_empty() && known_before.as_deref() != Some(node.address.as_str()) {
+            let gateway = self.ctx.gateway.clone();
+            let (id, addr) = (node.node_id, node.address.clone());
+            tokio::spawn(async move {
+                let put = Mutation::Put {
+                    key: node_key(id),
+                    value: addr.into_bytes(),
+                };
+                if let Err(e) = gateway.write(put).await {
+                    tracing::warn!(node = id, "recording node address: {e}");
+                }
+            });
+        }
+        Ok(Response::new(JoinResponse {
+            cluster_id: ours,
+            nodes: self.known_nodes(),
+            error: String::new(),
+            meta_tablet: self.ctx.cluster.meta().as_ref().map(Into::into),
+        }))
+    }
+
+    async fn init(&self, _request: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
+        match self.init().await {
+            Ok(resp) => Ok(Response::new(resp)),
+            Err(error) => Ok(Response::new(InitResponse {
+                error,
+                ..Default::default()
+            })),
+        }
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let mut tablets = Vec::new();
+        for r in self.ctx.store.replicas() {
+            let m = r.raft().metrics().borrow().clone();
+            let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+            tablets.push(TabletStatus {
+                descriptor: Some(common::TabletDescriptor {
+                    tablet_id: r.tablet(),
+                    range: Some(common::KeyRange {
+                        start: r.range().start,
+                        end: r.range().end,
+                    }),
+                    replicas: voters,
+                    learners: m.membership_config.membership().learner_ids().collect(),
+                    generation: r.generation(),
+                }),
+                is_leader: r.is_serving(),
+                term: m.current_term,
+                applied_index: r.applied().index,
+                safe_time: Some(common::Timestamp {
+                    nanos: r.follower_safe_time().as_nanos(),
+                }),
+            });
+        }
+        let sync = self.ctx.sync.status();
+        let tt = self.ctx.store.truetime();
+        let (now, epsilon, clock_error) = match (tt.now(), tt.epsilon()) {
+            (Ok(i), Ok(e)) => (
+                Some(common::TtInterval {
+                    earliest: Some(common::Timestamp {
+                        nanos: i.earliest.as_nanos(),
+                    }),
+                    latest: Some(common::Timestamp {
+                        nanos: i.latest.as_nanos(),
+                    }),
+                }),
+                u64::try_from(e.as_nanos()).unwrap_or(u64::MAX),
+                String::new(),
+            ),
+            (Err(e), _) | (_, Err(e)) => (None, 0, e.to_string()),
+        };
+        Ok(Response::new(StatusResponse {
+            node: Some(NodeAddress {
+                node_id: self.ctx.node_id,
+                address: self.ctx.advertise.clone(),
+            }),
+            cluster_id: self.ctx.cluster.cluster_id(),
+            tablets,
+            now,
+            epsilon_nanos: epsilon,
+            clock_error,
+            masters_accepted: sync.accepted,
+            masters_rejected: sync
+                .rejected
+                .into_iter()
+                .map(|(m, why)| format!("{m}: {why}"))
+                .collect(),
+        }))
+    }
+
+    async fn split_tablet(
+        &self,
+        request: Request<SplitTabletRequest>,
+    ) -> Result<Response<SplitTabletResponse>, Status> {
+        let req = request.into_inner();
+        match self.split(req.tablet_id, req.split_key).await {
+            Ok((left, right)) => Ok(Response::new(SplitTabletResponse {
+                left: Some((&left).into()),
+                right: Some((&right).into()),
+                error: String::new(),
+            })),
+            Err(error) => Ok(Response::new(SplitTabletResponse {
+                error,
+                ..Default::default()
+            })),
+        }
+    }
+
+    async fn change_replicas(
+        &self,
+        request: Request<ChangeReplicasRequest>,
+    ) -> Result<Response<ChangeReplicasResponse>, Status> {
+        let req = request.into_inner();
+        Ok(Response::new(
+            match self
+                .change_replicas(req.tablet_id, req.add_node_id, req.remove_node_id)
+                .await
+            {
+                Ok(d) => ChangeReplicasResponse {
+                    descriptor: Some((&d).into()),
+                    error: String::new(),
+                },
+                Err(error) => ChangeReplicasResponse {
+                    descriptor: None,
+                    error,
+                },
+            },
+        ))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<TransferLeaderRequest>,
+    ) -> Result<Response<TransferLeaderResponse>, Status> {
+        let req = request.into_inner();
+        Ok(Response::new(
+            match self.transfer_leader(req.tablet_id, req.to_node_id).await {
+                Ok(leader) => TransferLeaderResponse {
+                    error: String::new(),
+                    leader_node_id: leader,
+                },
+                Err(error) => TransferLeaderResponse {
+                    error,
+                    leader_node_id: 0,
+                },
+            },
+        ))
+    }
+
+    async fn scan_replicas(
+        &self,
+        request: Request<ScanReplicasRequest>,
+    ) -> Result<Response<ScanReplicasResponse>, Status> {
+        let range = request
+            .into_inner()
+            .range
+            .map(|r| spanlite_directory::KeyRange::new(r.start, r.end))
+            .unwrap_or_default();
+        let mut replicas = Vec::new();
+        for r in self.ctx.store.replicas() {
+            let own = r.range();
+            let overlaps = (range.end.is_empty() || own.start < range.end)
+                && (own.end.is_empty() || range.start < own.end);
+            if !overlaps {
+                continue;
+            }
+            let applied_index = r.applied().index;
+            let pairs = r
+                .scan_local(&range)
+                .map_err(|e| Status::unavailable(e.to_string()))?
+                .into_iter()
+                .map(|(key, value)| common::KeyValuePair { key, value })
+                .collect();
+            replicas.push(ReplicaScan {
+                tablet_id: r.tablet(),
+                applied_index,
+                pairs,
+            });
+        }
+        Ok(Response::new(ScanReplicasResponse { replicas }))
+    }
+
+    async fn destroy_replica(
+        &self,
+        request: Request<DestroyReplicaRequest>,
+    ) -> Result<Response<DestroyReplicaResponse>, Status> {
+        let tablet = request.into_inner().tablet_id;
+        let error = match self.ctx.store.destroy_replica(tablet).await {
+            Ok(()) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        Ok(Response::new(DestroyReplicaResponse { error }))
+    }
+
+    async fn set_clock_skew(
+        &self,
+        request: Request<SetClockSkewRequest>,
+    ) -> Result<Response<SetClockSkewResponse>, Status> {
+        if !self.ctx.fault_injection {
+            return Ok(Response::new(SetClockSkewResponse {
+                error: "fault injection is disabled on this node (start it with --enable-fault-injection)"
+                    .to_string(),
+            }));
+        }
+        let req = request.into_inner();
+        if !req.drift_ppm.is_finite() || req.drift_ppm.abs() >= 1_000_000.0 {
+            return Ok(Response::new(SetClockSkewResponse {
+                error: format!("drift {} ppm is out of range", req.drift_ppm),
+            }));
+        }
+        self.ctx.clock.set_offset_nanos(req.offset_nanos);
+        self.ctx.clock.set_drift_ppm(req.drift_ppm);
+        tracing::warn!(
+            offset_ns = req.offset_nanos,
+            drift_ppm = req.drift_ppm,
+            "clock skew injected"
+        );
+        Ok(Response::new(SetClockSkewResponse {
+            error: String::new(),
+        }))
+    }
+
+    async fn create_replica(
+        &self,
+        request: Request<CreateReplicaRequest>,
+    ) -> Result<Response<CreateReplicaResponse>, Status> {
+        let d = request
+            .into_inner()
+            .descriptor
+            .map(|d| TabletDescriptor::from(&d))
+            .ok_or_else(|| Status::invalid_argument("CreateReplica without a descriptor"))?;
+        self.ctx.gateway.cache().insert(d.clone());
+        if d.id == META_TABLET {
+            self.ctx
+                .learn("", &[], Some(d.clone()))
+                .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        let error = match self
+            .ctx
+            .store
+            .create_replica(d.id, d.range.clone(), 0)
+            .await
+        {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        Ok(Response::new(CreateReplicaResponse { error }))
+    }
+}

@@ -1,0 +1,227 @@
+//! The gRPC `SqlService`: one bidirectional stream per session. Each
+//! `Query` is answered, statement by statement, with its columns, its rows
+//! in batches and a `CommandComplete`, or with one `SqlError` (after which
+//! the rest of that query's statements are skipped). A client that goes
+//! away mid-transaction has it rolled back.
+
+use std::pin::Pin;
+
+use spanlite_proto::common;
+use spanlite_proto::sql::sql_service_server::SqlService;
+use spanlite_proto::sql::{
+    self as wire, CommandComplete, RowBatch, RowDescription, SessionRequest, SessionResponse,
+    TxnState, session_request, session_response,
+};
+use spanlite_sql::{DataType, QueryResult, SqlError, Value};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use spanlite_gateway::Gateway;
+use spanlite_session::Session;
+
+/// Rows per `RowBatch`.
+const BATCH: usize = 256;
+
+/// The SQL service of a node.
+#[derive(Clone, Debug)]
+pub struct SqlGrpc {
+    gateway: Gateway,
+    /// Becomes true when the node stops: every session ends (rolled back).
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl SqlGrpc {
+    /// The service over `gateway`; sessions end when `stopping` turns true.
+    pub fn new(gateway: Gateway, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { gateway, stopping }
+    }
+}
+
+/// A value on the wire.
+pub fn value_to_wire(v: &Value) -> wire::Value {
+    use wire::value::Kind;
+    wire::Value {
+        kind: Some(match v {
+            Value::Null => Kind::Null(true),
+            Value::Bool(b) => Kind::Bool(*b),
+            Value::Int(i) => Kind::Int(*i),
+            Value::Float(x) => Kind::Float(*x),
+            Value::Text(s) => Kind::Text(s.clone()),
+            Value::Bytes(b) => Kind::Bytes(b.clone()),
+            Value::Timestamp(t) => Kind::Timestamp(common::Timestamp {
+                nanos: t.as_nanos(),
+            }),
+        }),
+    }
+}
+
+/// A value from the wire.
+pub fn value_from_wire(v: &wire::Value) -> Value {
+    use wire::value::Kind;
+    match &v.kind {
+        None | Some(Kind::Null(_)) => Value::Null,
+        Some(Kind::Bool(b)) => Value::Bool(*b),
+        Some(Kind::Int(i)) => Value::Int(*i),
+        Some(Kind::Float(x)) => Value::Float(*x),
+        Some(Kind::Text(s)) => Value::Text(s.clone()),
+        Some(Kind::Bytes(b)) => Value::Bytes(b.clone()),
+        Some(Kind::Timestamp(t)) => {
+            Value::Timestamp(spanlite_truetime::Timestamp::from_nanos(t.nanos))
+        }
+    }
+}
+
+fn type_to_wire(t: Option<DataType>) -> wire::SqlType {
+    match t {
+        None => wire::SqlType::Unspecified,
+        Some(DataType::Bool) => wire::SqlType::Bool,
+        Some(DataType::Int) => wire::SqlType::Int,
+        Some(DataType::Float) => wire::SqlType::Float,
+        Some(DataType::Text) => wire::SqlType::Text,
+        Some(DataType::Bytes) => wire::SqlType::Bytes,
+        Some(DataType::Timestamp) => wire::SqlType::Timestamp,
+    }
+}
+
+fn state(session: &Session) -> TxnState {
+    match (session.in_transaction(), session.failed()) {
+        (false, _) => TxnState::Idle,
+        (true, false) => TxnState::InTransaction,
+        (true, true) => TxnState::Failed,
+    }
+}
+
+fn responses(
+    request_id: u64,
+    result: Result<QueryResult, SqlError>,
+    session: &Session,
+) -> Vec<SessionResponse> {
+    let msg = |kind| SessionResponse {
+        request_id,
+        kind: Some(kind),
+    };
+    match result {
+        Ok(r) => {
+            let mut out = Vec::new();
+            if !r.columns.is_empty() {
+                out.push(msg(session_response::Kind::Columns(RowDescription {
+                    columns: r
+                        .columns
+                        .iter()
+                        .map(|(name, ty)| wire::Column {
+                            name: name.clone(),
+                            r#type: type_to_wire(*ty) as i32,
+                        })
+                        .collect(),
+                })));
+                for chunk in r.rows.chunks(BATCH) {
+                    out.push(msg(session_response::Kind::Rows(RowBatch {
+                        rows: chunk
+                            .iter()
+                            .map(|row| wire::Row {
+                                values: row.iter().map(value_to_wire).collect(),
+                            })
+                            .collect(),
+                    })));
+                }
+            }
+            out.push(msg(session_response::Kind::Complete(CommandComplete {
+                tag: r.tag,
+                rows_affected: r.rows_affected,
+                txn_state: state(session) as i32,
+                commit_ts: None,
+            })));
+            out
+        }
+        Err(e) => vec![msg(session_response::Kind::Error(wire::SqlError {
+            sqlstate: e.code.to_string(),
+            message: e.message.clone(),
+            detail: String::new(),
+            hint: String::new(),
+            retryable: e.is_retryable(),
+            txn_state: state(session) as i32,
+        }))],
+    }
+}
+
+/// Resolves once `stopping` is true (never, if its sender is gone).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let now = *stopping.borrow_and_update();
+        if now {
+            return;
+        }
+        if stopping.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+type SessionStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<SessionResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SqlService for SqlGrpc {
+    type SessionStream = SessionStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<SessionRequest>>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let mut requests = request.into_inner();
+        let (tx, rx) = mpsc::channel::<Result<SessionResponse, Status>>(16);
+        let mut session = Session::new(self.gateway.clone());
+        let mut stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            let mut started = false;
+            loop {
+                let next = tokio::select! {
+                    next = requests.next() => next,
+                    () = stopped(&mut stopping) => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("the node is shutting down")))
+                            .await;
+                        break;
+                    }
+                };
+                let request = match next {
+                    Some(Ok(r)) => r,
+                    Some(Err(_)) | None => break,
+                };
+                match request.kind {
+                    Some(session_request::Kind::Start(_)) => started = true,
+                    Some(session_request::Kind::Query(q)) if started => {
+                        let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
+                        for result in session.run_with(&q.sql, &params).await {
+                            for r in responses(q.request_id, result, &session) {
+                                if tx.send(Ok(r)).await.is_err() {
+                                    session.close().await;
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Some(session_request::Kind::Query(_)) => {
+                        let _ = tx
+                            .send(Err(Status::failed_precondition(
+                                "the first message of a session must be `start`",
+                            )))
+                            .await;
+                        break;
+                    }
+                    None => {
+                        let _ = tx
+                            .send(Err(Status::invalid_argument("an empty session request")))
+                            .await;
+                        break;
+                    }
+                }
+            }
+            // The client went away (or broke the protocol): roll back.
+            session.close().await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,327 @@
+//! Admin operations on a live cluster of real nodes in this process, over
+//! gRPC: splitting a tablet while clients write (no acknowledged key lost or
+//! duplicated), adding, moving and removing replicas, and handing
+//! leadership off.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{channel, start_cluster};
+use spanlite_directory::{FIRST_DATA_TABLET, KeyRange, USER_KEYS_START};
+use spanlite_node::RunningNode;
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::{ChangeReplicasRequest, SplitTabletRequest, TransferLeaderRequest};
+use spanlite_proto::kv::kv_service_client::KvServiceClient;
+use spanlite_proto::kv::{GetRequest, PutRequest, ScanRequest};
+use tonic::transport::Channel;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splitting_a_tablet_during_writes_loses_and_duplicates_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = start_cluster(dir.path(), 3).await;
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+
+    // Writers: 4 tasks, each its own keys, each put retried until it is
+    // acknowledged (the gateway itself retries NotLeader/WrongTablet).
+    let mut writers = Vec::new();
+    for w in 0..4usize {
+        let (acked, addr) = (acked.clone(), addrs[w % 3].clone());
+        writers.push(tokio::spawn(async move {
+            let mut kv = KvServiceClient::new(channel(&addr).await);
+            for i in (w..400).step_by(4) {
+                let key = format!("k{i:04}");
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let put = PutRequest {
+                        key: key.clone().into_bytes(),
+                        value: format!("v{i}").into_bytes(),
+                    };
+                    match kv.put(put).await {
+                        Ok(_) => {
+                            acked.lock().unwrap().insert(key.clone());
+                            break;
+                        }
+                        Err(e) => {
+                            assert!(Instant::now() < deadline, "put {key}: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    // Split the data tablet at k0200 once writing is under way.
+    let start = Instant::now();
+    while acked.lock().unwrap().len() < 60 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "writes do not progress"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let right = 'split: loop {
+        for a in &addrs {
+            let r = AdminServiceClient::new(channel(a).await)
+                .split_tablet(SplitTabletRequest {
+                    tablet_id: FIRST_DATA_TABLET,
+                    split_key: b"k0200".to_vec(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if r.error.is_empty() {
+                break 'split r.right.unwrap();
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no node could split"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let acked_at_split = acked.lock().unwrap().len();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().iter().cloned().collect();
+    assert_eq!(acked.len(), 400);
+    assert!(
+        acked_at_split < 400,
+        "the split did not happen during the writes"
+    );
+
+    // Every acknowledged key exactly once, with its value, across both tablets.
+    let scan = KvServiceClient::new(channel(&addrs[1]).await)
+        .scan(ScanRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let keys: Vec<String> = scan
+        .pairs
+        .iter()
+        .map(|p| String::from_utf8(p.key.clone()).unwrap())
+        .collect();
+    assert_eq!(keys, acked, "lost or duplicated keys");
+    for p in &scan.pairs {
+        let i: usize = std::str::from_utf8(&p.key[1..]).unwrap().parse().unwrap();
+        assert_eq!(p.value, format!("v{i}").into_bytes());
+    }
+
+    // Both tablets have a replica on every node, with the split ranges, and
+    // the new tablet took writes.
+    let left_range = KeyRange::new(USER_KEYS_START.to_vec(), b"k0200".to_vec());
+    let right_range = KeyRange::new(b"k0200".to_vec(), Vec::new());
+    for n in &nodes {
+        let store = &n.context.store;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = store
+                .replica(FIRST_DATA_TABLET)
+                .is_some_and(|r| r.range() == left_range)
+                && store
+                    .replica(right.tablet_id)
+                    .is_some_and(|r| r.range() == right_range);
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} lacks the split tablets",
+                n.context.node_id
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for k in &acked {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while store
+                .replica(FIRST_DATA_TABLET)
+                .unwrap()
+                .get_local(k.as_bytes())
+                .unwrap()
+                .is_none()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "node {} misses {k}",
+                    n.context.node_id
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let right_applied = nodes
+        .iter()
+        .filter_map(|n| n.context.store.replica(right.tablet_id))
+        .map(|r| r.applied().index)
+        .max()
+        .unwrap();
+    assert!(
+        right_applied > 3,
+        "the new tablet took no writes (applied {right_applied})"
+    );
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// Runs an admin call on each node until one (the leader) accepts it.
+async fn on_leader<T, F, Fut>(addrs: &[String], mut call: F) -> T
+where
+    F: FnMut(AdminServiceClient<Channel>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let mut errors = Vec::new();
+        for a in addrs {
+            match call(AdminServiceClient::new(channel(a).await)).await {
+                Ok(t) => return t,
+                Err(e) => errors.push(e),
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no node accepted: {errors:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_added_moved_removed_and_leadership_handed_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = start_cluster(dir.path(), 4).await;
+    let tablet = FIRST_DATA_TABLET;
+    // init put tablets on nodes 1-3 (the first three that joined node 1).
+    let hosting = |nodes: &[RunningNode]| -> Vec<u64> {
+        nodes
+            .iter()
+            .filter(|n| n.context.store.replica(tablet).is_some())
+            .map(|n| n.context.node_id)
+            .collect()
+    };
+    let before = hosting(&nodes);
+    assert_eq!(before.len(), 3);
+    let spare = nodes
+        .iter()
+        .map(|n| n.context.node_id)
+        .find(|id| !before.contains(id))
+        .unwrap();
+    let mut kv = KvServiceClient::new(channel(&addrs[0]).await);
+    for i in 0..50 {
+        let put = PutRequest {
+            key: format!("r{i:03}").into_bytes(),
+            value: format!("v{i}").into_bytes(),
+        };
+        kv.put(put).await.unwrap();
+    }
+
+    // Move a replica from one of the three to the spare node.
+    let from = before[0];
+    let voters = on_leader(&addrs, |mut c| async move {
+        let r = c
+            .change_replicas(ChangeReplicasRequest {
+                tablet_id: tablet,
+                add_node_id: spare,
+                remove_node_id: from,
+            })
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        if r.error.is_empty() {
+            Ok(r.descriptor.unwrap().replicas)
+        } else {
+            Err(r.error)
+        }
+    })
+    .await;
+    let mut expect: Vec<u64> = before
+        .iter()
+        .copied()
+        .filter(|&n| n != from)
+        .chain([spare])
+        .collect();
+    expect.sort_unstable();
+    let mut got = voters.clone();
+    got.sort_unstable();
+    assert_eq!(got, expect);
+    assert!(hosting(&nodes).contains(&spare));
+    assert!(
+        !hosting(&nodes).contains(&from),
+        "the removed node kept its replica"
+    );
+
+    // The new replica holds every earlier write; writes go on.
+    let spare_node = nodes.iter().find(|n| n.context.node_id == spare).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for i in 0..50 {
+        let key = format!("r{i:03}");
+        while spare_node
+            .context
+            .store
+            .replica(tablet)
+            .unwrap()
+            .get_local(key.as_bytes())
+            .unwrap()
+            .is_none()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the moved-to replica misses {key}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    kv.put(PutRequest {
+        key: b"after-move".to_vec(),
+        value: b"ok".to_vec(),
+    })
+    .await
+    .unwrap();
+
+    // Hand leadership off: some other voter leads afterwards.
+    let leader_before = nodes
+        .iter()
+        .find(|n| {
+            n.context
+                .store
+                .replica(tablet)
+                .is_some_and(|r| r.is_serving())
+        })
+        .map(|n| n.context.node_id)
+        .unwrap();
+    let target = *voters.iter().find(|&&v| v != leader_before).unwrap();
+    let new_leader = on_leader(&addrs, |mut c| async move {
+        let r = c
+            .transfer_leader(TransferLeaderRequest {
+                tablet_id: tablet,
+                to_node_id: target,
+            })
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        if r.error.is_empty() {
+            Ok(r.leader_node_id)
+        } else {
+            Err(r.error)
+        }
+    })
+    .await;
+    assert_ne!(new_leader, leader_before);
+    assert!(voters.contains(&new_leader));
+    let got = kv
+        .get(GetRequest {
+            key: b"after-move".to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.value, b"ok".to_vec());
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -1,0 +1,700 @@
+//! The PostgreSQL wire protocol on a 3-node cluster in this process: psql
+//! (simple protocol), tokio-postgres (extended protocol, binary formats),
+//! and raw sockets that break the protocol or vanish mid-transaction.
+//!
+//! The psql, pgbench and psycopg tests fail when the tool is missing:
+//! `make deps` (part of `make test`) installs them.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use spanlite_node::embedded::EmbeddedCluster;
+use spanlite_pgwire::Auth;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::Type;
+
+/// A cluster with a PostgreSQL port on node 1.
+struct PgCluster {
+    cluster: EmbeddedCluster,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+}
+
+impl PgCluster {
+    async fn start() -> PgCluster {
+        Self::start_with(Auth::Trust).await
+    }
+
+    async fn start_with(auth: Auth) -> PgCluster {
+        let cluster = EmbeddedCluster::start(3).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopping) = watch::channel(false);
+        tokio::spawn(spanlite_pgwire::serve(
+            listener,
+            cluster.gateway(),
+            stopping,
+            auth,
+        ));
+        PgCluster {
+            cluster,
+            addr,
+            stop,
+        }
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=any dbname=spanlite",
+                self.addr.port()
+            ),
+            NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    /// `psql -c sql` (each `-c` a query): exit success, stdout, stderr.
+    /// Fails the test when psql is not installed (`make deps` installs it).
+    async fn psql(&self, sqls: &[&str]) -> (bool, String, String) {
+        self.psql_with(&[], sqls).await
+    }
+
+    /// [`PgCluster::psql`] with extra environment variables.
+    async fn psql_with(&self, env: &[(&str, &str)], sqls: &[&str]) -> (bool, String, String) {
+        let mut cmd = Command::new("psql");
+        cmd.envs(env.iter().copied());
+        cmd.args([
+            "-X",
+            "-w",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+        ])
+        .args([
+            "-p",
+            &self.addr.port().to_string(),
+            "-U",
+            "any",
+            "-d",
+            "spanlite",
+        ])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env("PGSSLMODE", "prefer");
+        for s in sqls {
+            cmd.args(["-c", s]);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap();
+        let o = out.unwrap_or_else(|e| panic!("running psql (`make deps` installs it): {e}"));
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    async fn shutdown(self) {
+        self.stop.send_replace(true);
+        self.cluster.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psql_creates_inserts_selects_and_sees_sqlstates() {
+    let pg = PgCluster::start().await;
+    let (ok, out, err) = pg
+        .psql(&[
+            "CREATE TABLE kv (k INT PRIMARY KEY, v TEXT, f FLOAT, b BOOL)",
+            "INSERT INTO kv VALUES (1, 'one', 1.5, true), (2, 'two', NULL, false)",
+            "SELECT k, v, f, b FROM kv ORDER BY k",
+        ])
+        .await;
+    assert!(ok, "psql failed: {err}");
+    assert_eq!(out, "CREATE TABLE\nINSERT 0 2\n1|one|1.5|t\n2|two||f\n");
+
+    // version() and current_database() are answered by the pgwire layer.
+    let (ok, out, err) = pg
+        .psql(&["SELECT version()", "select current_database();"])
+        .await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Spanlite "), "{out}");
+    assert!(out.ends_with("spanlite\n"), "{out}");
+
+    // An error: psql exits non-zero and prints the server's message; the
+    // SQLSTATE is visible with VERBOSITY verbose.
+    let (ok, _, err) = pg.psql(&["SELECT * FROM missing"]).await;
+    assert!(!ok);
+    assert!(err.contains("ERROR:") && err.contains("missing"), "{err}");
+    let (ok, _, err) = pg
+        .psql(&[
+            "\\set VERBOSITY verbose",
+            "INSERT INTO kv VALUES (1, 'dup', 0, true)",
+        ])
+        .await;
+    assert!(!ok);
+    assert!(err.contains("ERROR:  23505:"), "{err}");
+
+    // A transaction in one simple query; then one across statements.
+    let (ok, out, err) = pg
+        .psql(&[
+            "BEGIN; INSERT INTO kv VALUES (3, 'three', 3.0, true); COMMIT",
+            "SELECT count(*) FROM kv",
+        ])
+        .await;
+    assert!(ok, "{err}");
+    // psql 15 shows every statement's result of a multi-statement query.
+    assert_eq!(out, "BEGIN\nINSERT 0 1\nCOMMIT\n3\n");
+    pg.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psql_transaction_status_and_rollback_on_error() {
+    let pg = PgCluster::start().await;
+    let (ok, _, err) = pg
+        .psql(&["CREATE TABLE acct (id INT PRIMARY KEY, bal INT)"])
+        .await;
+    assert!(ok, "{err}");
+    // Every -c is one Query on one connection: the failed INSERT leaves
+    // the block failed (E), the SELECT is refused (25P02), and COMMIT
+    // rolls back, as in PostgreSQL.
+    let (_, out, err) = pg
+        .psql(&[
+            "\\set ON_ERROR_STOP 0",
+            "BEGIN",
+            "INSERT INTO acct VALUES (1, 100)",
+            "INSERT INTO acct VALUES (1, 100)",
+            "SELECT 1",
+            "COMMIT",
+            "SELECT count(*) FROM acct",
+        ])
+        .await;
+    assert!(err.contains("23505") || err.contains("duplicate"), "{err}");
+    assert!(err.contains("25P02") || err.contains("aborted"), "{err}");
+    assert!(out.ends_with("0\n"), "{out}");
+    pg.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn driver_uses_extended_protocol_with_binary_values() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE t (k INT PRIMARY KEY, v TEXT, x FLOAT, b BYTES)")
+        .await
+        .unwrap();
+    let insert = c
+        .prepare_typed(
+            "INSERT INTO t VALUES ($1, $2, $3, $4)",
+            &[Type::INT8, Type::TEXT, Type::FLOAT8, Type::BYTEA],
+        )
+        .await
+        .unwrap();
+    for k in 0..3i64 {
+        let n = c
+            .execute(
+                &insert,
+                &[
+                    &k,
+                    &format!("v{k}"),
+                    &(k as f64 / 2.0),
+                    &vec![k as u8, 0xff],
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let select = c
+        .prepare_typed(
+            "SELECT k, v, x, b FROM t WHERE k >= $1 ORDER BY k",
+            &[Type::INT8],
+        )
+        .await
+        .unwrap();
+    let rows = c.query(&select, &[&1i64]).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    // Untyped parameters get the types their uses show, so the driver
+    // binds Rust values without declaring them.
+    let untyped = c
+        .query(
+            "SELECT v FROM t WHERE k = $1 AND x < $2",
+            &[&2i64, &10.0f64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(untyped[0].get::<_, String>(0), "v2");
+    let updated = c
+        .execute("UPDATE t SET v = $1 WHERE k = $2", &[&"two", &2i64])
+        .await
+        .unwrap();
+    assert_eq!(updated, 1);
+    let n = c
+        .execute("INSERT INTO t (k, v) VALUES ($1, $2)", &[&7i64, &"seven"])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    c.execute("DELETE FROM t WHERE k = $1", &[&7i64])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
+    assert_eq!(rows[0].get::<_, String>(1), "v1");
+    assert_eq!(rows[1].get::<_, f64>(2), 1.0);
+    assert_eq!(rows[1].get::<_, Vec<u8>>(3), vec![2, 0xff]);
+
+    // Errors carry their SQLSTATE and leave the connection usable.
+    let e = c
+        .execute(&insert, &[&1i64, &"dup", &0.0f64, &vec![0u8]])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("23505"));
+    let e = c.simple_query("SELEC 1").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42601"));
+
+    // A transaction through the driver.
+    c.batch_execute("BEGIN").await.unwrap();
+    c.execute(&insert, &[&9i64, &"nine", &9.0f64, &vec![9u8]])
+        .await
+        .unwrap();
+    c.batch_execute("ROLLBACK").await.unwrap();
+    let rows = c.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 3);
+    pg.shutdown().await;
+}
+
+/// Reads backend messages until ReadyForQuery or end of stream; returns
+/// their type bytes.
+async fn read_until_ready(s: &mut TcpStream) -> Vec<u8> {
+    let mut kinds = Vec::new();
+    loop {
+        let mut head = [0u8; 5];
+        if s.read_exact(&mut head).await.is_err() {
+            return kinds;
+        }
+        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0; len - 4];
+        s.read_exact(&mut body).await.unwrap();
+        kinds.push(head[0]);
+        if head[0] == b'Z' {
+            return kinds;
+        }
+    }
+}
+
+fn startup() -> Vec<u8> {
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    body.extend(b"user\0any\0database\0spanlite\0\0");
+    let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    msg.extend(body);
+    msg
+}
+
+fn query(sql: &str) -> Vec<u8> {
+    let mut msg = vec![b'Q'];
+    msg.extend(((sql.len() + 5) as i32).to_be_bytes());
+    msg.extend(sql.as_bytes());
+    msg.push(0);
+    msg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_bytes_and_abrupt_disconnects_leave_the_server_serving() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE kv (k INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+
+    // Not PostgreSQL at all: a FATAL 08P01, then the connection closes.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_until_ready(&mut s).await, vec![b'E']);
+
+    // A valid startup, then a message whose length is impossible.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup()).await.unwrap();
+    assert_eq!(read_until_ready(&mut s).await.last(), Some(&b'Z'));
+    s.write_all(&[b'Q', 0, 0, 0, 1]).await.unwrap();
+    assert_eq!(read_until_ready(&mut s).await, vec![b'E']);
+
+    // A Bind whose parameter runs past its message.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup()).await.unwrap();
+    read_until_ready(&mut s).await;
+    s.write_all(&[b'B', 0, 0, 0, 12, 0, 0, 0, 0, 0, 1, 0, 0])
+        .await
+        .unwrap();
+    assert_eq!(read_until_ready(&mut s).await, vec![b'E']);
+
+    // Half a message, then gone.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup()).await.unwrap();
+    read_until_ready(&mut s).await;
+    s.write_all(&[b'Q', 0, 0, 0, 40, b'S']).await.unwrap();
+    drop(s);
+
+    // Gone mid-transaction, holding a write: it is rolled back, so the
+    // row is not there and another session can write the same key.
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup()).await.unwrap();
+    read_until_ready(&mut s).await;
+    s.write_all(&query("BEGIN; INSERT INTO kv VALUES (1, 'lost')"))
+        .await
+        .unwrap();
+    let kinds = read_until_ready(&mut s).await;
+    assert_eq!(kinds, vec![b'C', b'C', b'Z']);
+    drop(s);
+
+    let rows = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match c.execute("INSERT INTO kv VALUES (1, 'kept')", &[]).await {
+                Ok(_) => break,
+                Err(e) if e.code().map(|c| c.code()) == Some("40001") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        c.query("SELECT v FROM kv", &[]).await.unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "kept");
+
+    // psql still connects.
+    let (ok, out, err) = pg.psql(&["SELECT count(*) FROM kv"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "1\n");
+    pg.shutdown().await;
+}
+
+/// pgbench's transfer script: money moves between accounts, never leaves.
+const TRANSFER: &str = "\\set a random(1, 10)
+\\set b random(1, 10)
+BEGIN;
+UPDATE acct SET bal = bal - 1 WHERE id = :a;
+UPDATE acct SET bal = bal + 1 WHERE id = :b;
+COMMIT;
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pgbench_transfers_keep_the_total() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE acct (id INT PRIMARY KEY, bal INT)")
+        .await
+        .unwrap();
+    // Untyped parameters are described as text (the engine has no
+    // parameter type inference): a typed prepare gives them their type.
+    let insert = c
+        .prepare_typed("INSERT INTO acct VALUES ($1, 100)", &[Type::INT8])
+        .await
+        .unwrap();
+    for id in 1..=10i64 {
+        c.execute(&insert, &[&id]).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("transfer.sql");
+    std::fs::write(&script, TRANSFER).unwrap();
+    for mode in ["simple", "extended"] {
+        let mut cmd = Command::new("pgbench");
+        cmd.args(["-n", "-c", "4", "-t", "20", "--max-tries", "50", "-M", mode])
+            .args(["-h", "127.0.0.1", "-p", &pg.addr.port().to_string()])
+            .args(["-U", "any", "-f"])
+            .arg(&script)
+            .arg("spanlite");
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("running pgbench (`make deps` installs it): {e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "pgbench -M {mode}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("number of failed transactions: 0"),
+            "pgbench -M {mode}: {stdout}\n{stderr}"
+        );
+    }
+    let rows = c.query("SELECT sum(bal) FROM acct", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 1000);
+    pg.shutdown().await;
+}
+
+// The node's own port (`--pg-listen`): one node, not initialised, still
+// answers what needs no data; its shutdown ends the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_serves_pg_listen_and_ends_connections_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        spanlite_node::NodeConfig::new(1, "127.0.0.1:0".parse().unwrap(), dir.path().join("node1"));
+    config.pg_listen = Some("127.0.0.1:0".parse().unwrap());
+    let node = spanlite_node::start(config).await.unwrap();
+    let port = node.pg_addr.unwrap().port();
+    let (c, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=any dbname=spanlite"),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let rows = c.query("SELECT current_database()", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), "spanlite");
+    node.shutdown().await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = ended.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("57P01"), "{e:?}");
+}
+
+/// Connects with `password`; the driver's error if refused.
+async fn connect_with_password(
+    pg: &PgCluster,
+    password: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=alice password='{password}' dbname=spanlite",
+            pg.addr.port()
+        ),
+        NoTls,
+    )
+    .await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+// `--pg-password`: SCRAM-SHA-256. The right password logs in (driver and
+// psql); a wrong one is refused with FATAL 28P01 and the connection closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scram_password_admits_the_right_password_only() {
+    let pg = PgCluster::start_with(Auth::password("s3cret pass")).await;
+    let c = connect_with_password(&pg, "s3cret pass").await.unwrap();
+    let rows = c.query("SELECT 1 + 1", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
+
+    let e = connect_with_password(&pg, "wrong").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("28P01"), "{e:?}");
+
+    let (ok, out, err) = pg
+        .psql_with(&[("PGPASSWORD", "s3cret pass")], &["SELECT 7"])
+        .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "7\n");
+    let (ok, _, err) = pg.psql_with(&[("PGPASSWORD", "nope")], &["SELECT 7"]).await;
+    assert!(!ok);
+    assert!(err.contains("password authentication failed"), "{err}");
+    // Without a password psql cannot answer the challenge (-w: no prompt).
+    let (ok, _, err) = pg.psql(&["SELECT 7"]).await;
+    assert!(!ok, "{err}");
+    pg.shutdown().await;
+}
+
+/// Sends a CancelRequest for (`pid`, `secret`) to `addr`; the server
+/// closes the connection without an answer.
+async fn send_cancel(addr: SocketAddr, pid: i32, secret: i32) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut msg = 16i32.to_be_bytes().to_vec();
+    msg.extend(80_877_102i32.to_be_bytes());
+    msg.extend(pid.to_be_bytes());
+    msg.extend(secret.to_be_bytes());
+    s.write_all(&msg).await.unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+}
+
+// CancelRequest: a statement blocked behind another transaction's lock
+// ends with 57014 and the connection stays usable; in BEGIN … the block is
+// failed (25P02) until ROLLBACK. A wrong key cancels nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_request_ends_a_statement_blocked_on_a_lock() {
+    let pg = PgCluster::start().await;
+    let holder = pg.client().await;
+    holder
+        .batch_execute(
+            "CREATE TABLE kv (k INT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES (1, 'a')",
+        )
+        .await
+        .unwrap();
+    holder
+        .batch_execute("BEGIN; UPDATE kv SET v = 'held' WHERE k = 1")
+        .await
+        .unwrap();
+
+    let waiter = std::sync::Arc::new(pg.client().await);
+    let token = waiter.cancel_token();
+    for explicit in [false, true] {
+        if explicit {
+            waiter.batch_execute("BEGIN").await.unwrap();
+        }
+        let w = waiter.clone();
+        let blocked = tokio::spawn(async move {
+            w.execute("UPDATE kv SET v = 'waiter' WHERE k = 1", &[])
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !blocked.is_finished(),
+            "the UPDATE should wait for the lock"
+        );
+
+        // A CancelRequest with a wrong key is ignored.
+        send_cancel(pg.addr, 1, 12345).await;
+        send_cancel(pg.addr, 2, 12345).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!blocked.is_finished(), "a wrong key must not cancel");
+
+        token.cancel_query(NoTls).await.unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(10), blocked)
+            .await
+            .expect("the cancel ends the statement")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e:?}");
+        assert!(
+            e.as_db_error()
+                .is_some_and(|d| d.message() == "canceling statement due to user request"),
+            "{e:?}"
+        );
+        if explicit {
+            let e = waiter.simple_query("SELECT 1").await.unwrap_err();
+            assert_eq!(e.code().map(|c| c.code()), Some("25P02"), "{e:?}");
+            waiter.batch_execute("ROLLBACK").await.unwrap();
+        }
+        // The connection is usable.
+        let rows = waiter
+            .query("SELECT v FROM kv WHERE k = 1", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<_, String>(0), "a");
+    }
+
+    // The holder's transaction was untouched and commits; the cancelled
+    // statements left nothing behind, so a new write gets the lock.
+    holder.batch_execute("COMMIT").await.unwrap();
+    let n = tokio::time::timeout(
+        Duration::from_secs(30),
+        waiter.execute("UPDATE kv SET v = 'after' WHERE k = 1", &[]),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(n, 1);
+    let rows = holder.query("SELECT v FROM kv", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), "after");
+    pg.shutdown().await;
+}
+
+// psycopg 3 (server-side binding, so the extended protocol): parameters,
+// a committed and a rolled-back transaction, UniqueViolation and
+// SerializationFailure as exceptions. See tests/pgwire_psycopg.py.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psycopg_binds_parameters_commits_rolls_back_and_raises() {
+    let pg = PgCluster::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pgwire_psycopg.py");
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=any dbname=spanlite connect_timeout=10",
+        pg.addr.port()
+    );
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(dsn);
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || cmd.output()),
+    )
+    .await
+    .expect("the psycopg script hangs")
+    .unwrap()
+    .unwrap_or_else(|e| panic!("running python3: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout == "ok\n",
+        "psycopg script failed (`make deps` installs psycopg):\n{stdout}\n{stderr}"
+    );
+    pg.shutdown().await;
+}
+
+// psql's \dt and \d NAME are answered from Spanlite's catalog; other
+// catalog queries are refused with 0A000 rather than answered wrongly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psql_lists_and_describes_tables() {
+    let pg = PgCluster::start().await;
+    let (ok, _, err) = pg
+        .psql(&[
+            "CREATE TABLE accounts (id INT PRIMARY KEY, owner TEXT NOT NULL, balance INT DEFAULT 0, note TEXT)",
+            "CREATE INDEX accounts_owner ON accounts (owner)",
+            "CREATE TABLE kv (k TEXT PRIMARY KEY, v BYTEA, at TIMESTAMP, f FLOAT, b BOOL)",
+        ])
+        .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = pg.psql(&["\\dt"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "public|accounts|table|spanlite\npublic|kv|table|spanlite\n"
+    );
+    let (ok, out, err) = pg.psql(&["\\dt acc*"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "public|accounts|table|spanlite\n");
+
+    // Columns with types, nullability and defaults; the primary key and
+    // the secondary index.
+    // (Footers like "Indexes:" need tuples_only off.)
+    let (ok, out, err) = pg.psql(&["\\pset tuples_only off", "\\d accounts"]).await;
+    assert!(ok, "{err}");
+    for line in [
+        "id|bigint||not null|",
+        "owner|text||not null|",
+        "balance|bigint|||0",
+        "note|text|||",
+        "\"accounts_pkey\" PRIMARY KEY, btree (id)",
+        "\"accounts_owner\" btree (owner)",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
+    let (ok, out, err) = pg.psql(&["\\pset tuples_only off", "\\d kv"]).await;
+    assert!(ok, "{err}");
+    for line in [
+        "k|text||not null|",
+        "v|bytea|||",
+        "at|timestamp without time zone|||",
+        "f|double precision|||",
+        "b|boolean|||",
+        "\"kv_pkey\" PRIMARY KEY, btree (k)",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
+    let (ok, _, err) = pg.psql(&["\\d nosuch"]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("Did not find any relation named \"nosuch\""),
+        "{err}"
+    );
+
+    // Not answered: a clear 0A000, never made-up rows.
+    for cmd in ["\\di", "\\dt+", "SELECT typname FROM pg_catalog.pg_type"] {
+        let (ok, _, err) = pg.psql(&["\\set VERBOSITY verbose", cmd]).await;
+        assert!(!ok, "{cmd}");
+        assert!(err.contains("0A000"), "{cmd}: {err}");
+    }
+    pg.shutdown().await;
+}

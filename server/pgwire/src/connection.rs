@@ -1,0 +1,667 @@
+//! One PostgreSQL client: startup, then the simple and extended query
+//! protocols over one [`Session`].
+//!
+//! ```text
+//!  startup ──▶ ready ──Query──▶ run script ──▶ ready
+//!                │
+//!                └─Parse/Bind/Describe/Execute…──▶ (error: skip to Sync) ──Sync──▶ ready
+//! ```
+//!
+//! Extended protocol: a portal runs when it is first described or
+//! executed, and its result is kept until Execute sends it (or the portal
+//! is closed or replaced). A row description needs the result's columns,
+//! and only running the statement gives them.
+//!
+//! HAZARD: Describe of a *statement* cannot run it (its parameters are
+//! not bound yet). For a read-only statement (`SELECT`, `VALUES`, `SHOW`,
+//! `WITH`) it is run once with every parameter NULL to learn the columns;
+//! for anything else the answer is NoData. Clients that prepare a write
+//! and then expect rows from it (`INSERT … RETURNING`) are not served.
+//!
+//! INVARIANT: when the connection ends, however it ends, the session is
+//! closed, so an open transaction is rolled back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use spanlite_sql::{QueryResult, SqlError, Value};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use super::auth::{Auth, MECHANISM, ScramError, ScramServer, ScramVerifier};
+use super::cancel::BackendKey;
+use super::catalog;
+use super::listener::Port;
+use super::message::{
+    FieldDescription, Frontend, Out, ProtocolError, Startup, Target, TxnStatus, read_message,
+    read_startup, sasl_initial_response,
+};
+use super::types;
+use spanlite_gateway::Gateway;
+use spanlite_session::Session;
+
+/// What `SELECT version()` answers.
+pub const VERSION: &str = concat!(
+    "Spanlite ",
+    env!("CARGO_PKG_VERSION"),
+    " (PostgreSQL wire protocol 3.0, as PostgreSQL 16)"
+);
+
+/// The one database a node serves, whatever name the client connects to.
+pub const DATABASE: &str = "spanlite";
+
+/// A statement prepared by Parse.
+#[derive(Debug, Clone)]
+struct Prepared {
+    sql: String,
+    param_types: Vec<u32>,
+}
+
+/// A portal made by Bind.
+#[derive(Debug)]
+struct Portal {
+    sql: String,
+    params: Vec<Value>,
+    result_formats: Vec<i16>,
+    /// The result once the portal ran, and how many rows were sent.
+    result: Option<Result<QueryResult, SqlError>>,
+    sent: usize,
+}
+
+/// One client connection and its session.
+#[derive(Debug)]
+pub struct Connection<S> {
+    stream: BufReader<S>,
+    out: Out,
+    session: Session,
+    stopping: watch::Receiver<bool>,
+    statements: HashMap<String, Prepared>,
+    portals: HashMap<String, Portal>,
+    /// After an error in the extended protocol: skip until Sync.
+    skipping: bool,
+    /// The port's shared state (authentication, cancellation).
+    port: Arc<Port>,
+    /// This session's key, once registered for cancellation.
+    key: Option<BackendKey>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// A connection on `stream` with a new session on `gateway`; it ends
+    /// when `stopping` turns true.
+    pub fn new(
+        stream: S,
+        gateway: Gateway,
+        stopping: watch::Receiver<bool>,
+        port: Arc<Port>,
+    ) -> Self {
+        Self {
+            stream: BufReader::new(stream),
+            out: Out::default(),
+            session: Session::new(gateway),
+            stopping,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            skipping: false,
+            port,
+            key: None,
+        }
+    }
+
+    /// Serves the client until it leaves, breaks the protocol, or the node
+    /// stops; then closes the session (rolling back an open transaction).
+    pub async fn run(mut self) {
+        let result = self.serve().await;
+        match &result {
+            Ok(()) => {}
+            Err(ProtocolError::Malformed(m)) => {
+                tracing::debug!("pgwire: closing a connection: {m}");
+                self.out.error("FATAL", "08P01", m);
+                let _ = self.flush().await;
+            }
+            Err(ProtocolError::AuthFailed(m)) => {
+                tracing::info!("pgwire: {m}");
+                self.out.error("FATAL", "28P01", m);
+                let _ = self.flush().await;
+            }
+            Err(ProtocolError::Io(e)) => tracing::debug!("pgwire: connection ended: {e}"),
+        }
+        if let Some(key) = self.key {
+            self.port.cancels.forget(key);
+        }
+        self.session.close().await;
+        let _ = self.stream.get_mut().shutdown().await;
+    }
+
+    async fn serve(&mut self) -> Result<(), ProtocolError> {
+        if !self.startup().await? {
+            return Ok(());
+        }
+        loop {
+            self.flush().await?;
+            let stopping = &mut self.stopping;
+            let next = tokio::select! {
+                next = read_message(&mut self.stream) => next?,
+                () = super::listener::stopped(stopping) => {
+                    self.out.error("FATAL", "57P01", "terminating connection: the node is shutting down");
+                    self.flush().await?;
+                    return Ok(());
+                }
+            };
+            let Some(msg) = next else {
+                return Ok(());
+            };
+            if self.skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
+                continue;
+            }
+            match msg {
+                Frontend::Query(sql) => {
+                    self.simple_query(&sql).await;
+                    self.ready();
+                }
+                Frontend::Parse {
+                    name,
+                    sql,
+                    mut param_types,
+                } => {
+                    // Undeclared parameters get the types their uses show
+                    // (`k = $1` with k an INT: int8), so drivers bind them
+                    // as such; the rest stay unknown (described as text).
+                    let count = param_types.len().max(max_placeholder(&sql));
+                    param_types.resize(count, 0);
+                    if param_types.contains(&0) {
+                        let inferred = self.session.param_types(&sql, count).await;
+                        for (declared, ty) in param_types.iter_mut().zip(inferred) {
+                            if *declared == 0 && ty.is_some() {
+                                *declared = types::oid_of(ty).0;
+                            }
+                        }
+                    }
+                    self.statements.insert(name, Prepared { sql, param_types });
+                    self.out.parse_complete();
+                }
+                Frontend::Bind {
+                    portal,
+                    statement,
+                    param_formats,
+                    params,
+                    result_formats,
+                } => match self.bind(&statement, &param_formats, &params) {
+                    Ok((sql, params)) => {
+                        self.portals.insert(
+                            portal,
+                            Portal {
+                                sql,
+                                params,
+                                result_formats,
+                                result: None,
+                                sent: 0,
+                            },
+                        );
+                        self.out.bind_complete();
+                    }
+                    Err(e) => self.extended_error(&e),
+                },
+                Frontend::Describe(Target::Portal, name) => self.describe_portal(&name).await,
+                Frontend::Describe(Target::Statement, name) => self.describe_statement(&name).await,
+                Frontend::Execute { portal, max_rows } => self.execute(&portal, max_rows).await,
+                Frontend::Close(target, name) => {
+                    match target {
+                        Target::Statement => drop(self.statements.remove(&name)),
+                        Target::Portal => drop(self.portals.remove(&name)),
+                    }
+                    self.out.close_complete();
+                }
+                Frontend::Sync => {
+                    self.skipping = false;
+                    self.portals.remove("");
+                    self.ready();
+                }
+                Frontend::Flush => {}
+                Frontend::Terminate => return Ok(()),
+                Frontend::Password(_) => {
+                    return Err(ProtocolError::Malformed(
+                        "a password message outside authentication".to_string(),
+                    ));
+                }
+                Frontend::Other(kind) => {
+                    return Err(ProtocolError::Malformed(format!(
+                        "unsupported message type {:?}",
+                        char::from(kind)
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), ProtocolError> {
+        if !self.out.buf.is_empty() {
+            self.stream.get_mut().write_all(&self.out.buf).await?;
+            self.out.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Reads the startup packet(s); false if the client is to be dropped
+    /// without a session (a cancel request).
+    async fn startup(&mut self) -> Result<bool, ProtocolError> {
+        let params = loop {
+            match read_startup(&mut self.stream).await? {
+                Startup::Ssl | Startup::GssEnc => {
+                    self.out.refuse_encryption();
+                    self.flush().await?;
+                }
+                Startup::Cancel(key) => {
+                    let cancelled = self.port.cancels.cancel(key);
+                    tracing::debug!(pid = key.pid, cancelled, "pgwire: cancel request");
+                    return Ok(false);
+                }
+                Startup::Start(params) => break params,
+            }
+        };
+        let app = params
+            .iter()
+            .find(|(k, _)| k == "application_name")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        self.session.set("application_name", &app);
+        let port = self.port.clone();
+        if let Auth::Scram(verifier) = &port.auth {
+            let user = params
+                .iter()
+                .find(|(k, _)| k == "user")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
+            self.scram(verifier, user).await?;
+        }
+        self.out.authentication_ok();
+        for name in [
+            "server_version",
+            "server_encoding",
+            "client_encoding",
+            "DateStyle",
+            "TimeZone",
+            "integer_datetimes",
+            "standard_conforming_strings",
+            "application_name",
+        ] {
+            let value = self.session.setting(name).unwrap_or("").to_string();
+            self.out.parameter_status(name, &value);
+        }
+        let key = self.port.cancels.register(self.session.interrupt());
+        self.key = Some(key);
+        self.out.backend_key_data(key);
+        self.ready();
+        Ok(true)
+    }
+
+    /// The SCRAM-SHA-256 exchange (see [`super::auth`]); `Err` ends the
+    /// connection (FATAL 28P01 on a wrong password).
+    async fn scram(&mut self, verifier: &ScramVerifier, user: &str) -> Result<(), ProtocolError> {
+        let failed = || {
+            ProtocolError::AuthFailed(format!(
+                "password authentication failed for user \"{user}\""
+            ))
+        };
+        let scram_error = |e: ScramError| match e {
+            ScramError::Malformed(m) => ProtocolError::Malformed(m),
+            ScramError::WrongPassword => failed(),
+        };
+        self.out.authentication_sasl(&[MECHANISM]);
+        self.flush().await?;
+        let body = self.password_message().await?;
+        let (mechanism, first) = sasl_initial_response(&body)?;
+        if mechanism != MECHANISM {
+            return Err(ProtocolError::Malformed(format!(
+                "SASL mechanism {mechanism:?} is not supported (use {MECHANISM})"
+            )));
+        }
+        let mut server = ScramServer::new(verifier, rand::random());
+        let server_first = server.client_first(&first).map_err(scram_error)?;
+        self.out
+            .authentication_sasl_step(false, server_first.as_bytes());
+        self.flush().await?;
+        let last = self.password_message().await?;
+        let server_final = server.client_final(&last).map_err(scram_error)?;
+        self.out
+            .authentication_sasl_step(true, server_final.as_bytes());
+        Ok(())
+    }
+
+    /// The next message, which must be a password message. NB: psql
+    /// without a password closes its first connection here, asks for one
+    /// and connects again: that is an I/O end, not an attempt that failed.
+    async fn password_message(&mut self) -> Result<Vec<u8>, ProtocolError> {
+        match read_message(&mut self.stream).await? {
+            Some(Frontend::Password(body)) => Ok(body),
+            Some(_) => Err(ProtocolError::Malformed(
+                "expected a SASL response message".to_string(),
+            )),
+            None => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
+        }
+    }
+
+    fn status(&self) -> TxnStatus {
+        match (self.session.in_transaction(), self.session.failed()) {
+            (false, _) => TxnStatus::Idle,
+            (true, false) => TxnStatus::InBlock,
+            (true, true) => TxnStatus::Failed,
+        }
+    }
+
+    fn ready(&mut self) {
+        self.out.ready_for_query(self.status());
+    }
+
+    /// Runs `sql`, answering intercepted functions here (see [`intercept`]).
+    /// Catalog queries (psql's `\d`) are answered by [`catalog`] or
+    /// refused with 0A000.
+    async fn run_sql(&mut self, sql: &str, params: &[Value]) -> Vec<Result<QueryResult, SqlError>> {
+        if let Some(r) = intercept(sql) {
+            return vec![Ok(r)];
+        }
+        if let Some(q) = catalog::recognize(sql) {
+            let answer = match self.session.tables().await {
+                Ok(tables) => catalog::answer(&q, &tables),
+                Err(e) => Err(e),
+            };
+            return vec![answer];
+        }
+        if catalog::reads_pg_catalog(sql) {
+            return vec![Err(SqlError::not_supported(
+                "Spanlite has no pg_catalog or information_schema tables; \\dt and \\d NAME \
+                 of psql are answered, other catalog queries are not supported",
+            ))];
+        }
+        self.session.run_with(sql, params).await
+    }
+
+    async fn simple_query(&mut self, sql: &str) {
+        for result in self.run_sql(sql, &[]).await {
+            match result {
+                Ok(r) if r.tag == "EMPTY" && r.columns.is_empty() => self.out.empty_query(),
+                Ok(r) => {
+                    if !r.columns.is_empty() {
+                        self.out.row_description(&fields(&r, &[]));
+                    }
+                    for row in &r.rows {
+                        self.data_row(row, &[]);
+                    }
+                    self.out.command_complete(&pg_tag(&r.tag));
+                }
+                Err(e) => self.out.error("ERROR", e.code, &e.message),
+            }
+        }
+    }
+
+    fn data_row(&mut self, row: &[Value], formats: &[i16]) {
+        let values: Vec<Option<Vec<u8>>> = row
+            .iter()
+            .enumerate()
+            .map(|(i, v)| types::encode(v, format_of(formats, i)))
+            .collect();
+        self.out.data_row(&values);
+    }
+
+    fn extended_error(&mut self, e: &SqlError) {
+        self.out.error("ERROR", e.code, &e.message);
+        self.skipping = true;
+    }
+
+    /// The SQL and parameter values of a Bind.
+    fn bind(
+        &self,
+        statement: &str,
+        formats: &[i16],
+        raw: &[Option<Vec<u8>>],
+    ) -> Result<(String, Vec<Value>), SqlError> {
+        let prepared = self.statements.get(statement).ok_or_else(|| SqlError {
+            code: "26000",
+            message: format!("prepared statement {statement:?} does not exist"),
+        })?;
+        if formats.len() > 1 && formats.len() != raw.len() {
+            return Err(SqlError {
+                code: "08P01",
+                message: format!(
+                    "bind has {} parameter formats for {} parameters",
+                    formats.len(),
+                    raw.len()
+                ),
+            });
+        }
+        let params = raw
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let oid = prepared.param_types.get(i).copied().unwrap_or(0);
+                types::decode_param(v.as_deref(), format_of(formats, i), oid)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((prepared.sql.clone(), params))
+    }
+
+    /// Runs portal `name` unless it ran already; its result stays in it.
+    async fn run_portal(&mut self, name: &str) -> Result<(), SqlError> {
+        let Some(portal) = self.portals.get(name) else {
+            return Err(SqlError {
+                code: "34000",
+                message: format!("portal {name:?} does not exist"),
+            });
+        };
+        if portal.result.is_some() {
+            return Ok(());
+        }
+        let (sql, params) = (portal.sql.clone(), portal.params.clone());
+        let result = first(self.run_sql(&sql, &params).await);
+        if let Some(portal) = self.portals.get_mut(name) {
+            portal.result = Some(result);
+        }
+        Ok(())
+    }
+
+    async fn describe_portal(&mut self, name: &str) {
+        if let Err(e) = self.run_portal(name).await {
+            return self.extended_error(&e);
+        }
+        let Some(portal) = self.portals.get(name) else {
+            return;
+        };
+        match &portal.result {
+            Some(Ok(r)) if !r.columns.is_empty() => {
+                let f = fields(r, &portal.result_formats);
+                self.out.row_description(&f);
+            }
+            Some(Err(e)) => {
+                let e = e.clone();
+                self.extended_error(&e);
+            }
+            _ => self.out.no_data(),
+        }
+    }
+
+    async fn describe_statement(&mut self, name: &str) {
+        let Some(prepared) = self.statements.get(name).cloned() else {
+            return self.extended_error(&SqlError {
+                code: "26000",
+                message: format!("prepared statement {name:?} does not exist"),
+            });
+        };
+        let count = prepared
+            .param_types
+            .len()
+            .max(max_placeholder(&prepared.sql));
+        let declared: Vec<u32> = (0..count)
+            .map(|i| match prepared.param_types.get(i) {
+                Some(&t) if t != 0 => t,
+                _ => types::TEXT,
+            })
+            .collect();
+        self.out.parameter_description(&declared);
+        if !is_read_only(&prepared.sql) || self.session.failed() {
+            return self.out.no_data();
+        }
+        let nulls = vec![Value::Null; count];
+        match first(self.run_sql(&prepared.sql, &nulls).await) {
+            Ok(r) if !r.columns.is_empty() => self.out.row_description(&fields(&r, &[])),
+            _ => self.out.no_data(),
+        }
+    }
+
+    async fn execute(&mut self, name: &str, max_rows: i32) {
+        if let Err(e) = self.run_portal(name).await {
+            return self.extended_error(&e);
+        }
+        let Some(portal) = self.portals.get_mut(name) else {
+            return;
+        };
+        let result = match &portal.result {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                let e = e.clone();
+                return self.extended_error(&e);
+            }
+            None => return,
+        };
+        if result.tag == "EMPTY" && result.columns.is_empty() {
+            self.out.empty_query();
+            return;
+        }
+        let limit = usize::try_from(max_rows)
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or(usize::MAX);
+        let end = portal.sent.saturating_add(limit).min(result.rows.len());
+        let formats = portal.result_formats.clone();
+        let rows: Vec<Vec<Value>> = result.rows[portal.sent..end].to_vec();
+        let done = end == result.rows.len();
+        let tag = pg_tag(&result.tag);
+        portal.sent = end;
+        for row in &rows {
+            self.data_row(row, &formats);
+        }
+        if done {
+            self.out.command_complete(&tag);
+        } else {
+            self.out.portal_suspended();
+        }
+    }
+}
+
+/// The first result of a one-statement run.
+fn first(results: Vec<Result<QueryResult, SqlError>>) -> Result<QueryResult, SqlError> {
+    results
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Ok(QueryResult::default()))
+}
+
+/// Format code `i` of a format list (none: text; one: for all).
+fn format_of(formats: &[i16], i: usize) -> i16 {
+    match formats {
+        [] => 0,
+        [f] => *f,
+        fs => fs.get(i).copied().unwrap_or(0),
+    }
+}
+
+fn fields(r: &QueryResult, formats: &[i16]) -> Vec<FieldDescription> {
+    r.columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ty))| {
+            let (type_oid, type_size) = types::oid_of(*ty);
+            FieldDescription {
+                name: name.clone(),
+                type_oid,
+                type_size,
+                format: format_of(formats, i),
+            }
+        })
+        .collect()
+}
+
+/// PostgreSQL's command tags where they differ from the session's:
+/// `INSERT n` is `INSERT 0 n` (the 0 is an obsolete OID).
+pub fn pg_tag(tag: &str) -> String {
+    match tag.strip_prefix("INSERT ") {
+        Some(n) if n.parse::<u64>().is_ok() => format!("INSERT 0 {n}"),
+        _ => tag.to_string(),
+    }
+}
+
+/// Answers the functions clients call on connecting, which the SQL
+/// engine does not have: `SELECT version()` and `SELECT
+/// current_database()`, alone in the query (any case, optional `;`).
+pub fn intercept(sql: &str) -> Option<QueryResult> {
+    let words: Vec<String> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let (name, value) = match words.join(" ").as_str() {
+        "select version()" | "select pg_catalog.version()" => ("version", VERSION),
+        "select current_database()" | "select pg_catalog.current_database()" => {
+            ("current_database", DATABASE)
+        }
+        _ => return None,
+    };
+    Some(QueryResult {
+        columns: vec![(name.to_string(), Some(spanlite_sql::DataType::Text))],
+        rows: vec![vec![Value::Text(value.to_string())]],
+        tag: "SELECT 1".to_string(),
+        rows_affected: 1,
+    })
+}
+
+/// The highest `$n` in `sql` (0 if none). NB: `$n` inside string literals
+/// counts too; a harmless over-estimate for ParameterDescription.
+fn max_placeholder(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let mut max = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' {
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if let Ok(n) = sql[start..j].parse::<usize>() {
+                max = max.max(n.min(u16::MAX as usize));
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    max
+}
+
+/// Whether running `sql` cannot write: a single SELECT, VALUES, SHOW or
+/// WITH … SELECT (a data-modifying WITH is not supported by the engine).
+fn is_read_only(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(first.as_str(), "select" | "values" | "show" | "with") && !sql.contains(';')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_intercepts() {
+        assert_eq!(pg_tag("INSERT 3"), "INSERT 0 3");
+        assert_eq!(pg_tag("UPDATE 3"), "UPDATE 3");
+        assert!(intercept("  SELECT   VERSION() ; ").is_some());
+        assert!(intercept("select current_database()").is_some());
+        assert!(intercept("select version(), 1").is_none());
+        assert_eq!(max_placeholder("select $1, $12 from t where a = $3"), 12);
+        assert!(is_read_only(" SELECT 1"));
+        assert!(!is_read_only("insert into t values (1)"));
+    }
+}

@@ -1,0 +1,46 @@
+//! The PostgreSQL wire protocol (version 3.0), so that `psql`, `pgbench`
+//! and PostgreSQL drivers can talk to a node. Each connection is one
+//! [`spanlite_session::Session`]; the protocol is a thin translation layer.
+//!
+//! ```text
+//!   client ──StartupMessage──▶ AuthenticationOk, ParameterStatus…, ReadyForQuery(I)
+//!          ──Query(sql)──────▶ per statement: RowDescription, DataRow…, CommandComplete
+//!                              (or ErrorResponse, which ends the script), ReadyForQuery(I|T|E)
+//!          ──Parse/Bind/Describe/Execute…/Sync──▶ the same, one statement per portal
+//!          ──Terminate / EOF─▶ session.close() (an open transaction is rolled back)
+//! ```
+//!
+//! - [`message`]: reading frontend messages and writing backend ones.
+//! - [`types`]: type OIDs and value encodings (text and binary).
+//! - [`auth`]: trust, or SCRAM-SHA-256 against `--pg-password`.
+//! - [`cancel`]: BackendKeyData keys and CancelRequest (57014).
+//! - [`catalog`]: psql's `\dt` and `\d NAME` answered from the catalog.
+//! - [`connection`]: one client, from startup to close.
+//! - [`listener`]: the accept loop of a node's `--pg-listen` address.
+//!
+//! NB: the `pgwire` crate was the first choice, but every version of it
+//! depends on `lazy-regex`, whose proc macro enables `regex`'s default
+//! features for the host; that changes the features of RocksDB's build
+//! dependency `bindgen` and so rebuilds RocksDB. The protocol subset used
+//! here is small enough to write out.
+//!
+//! Not here: TLS (an SSLRequest is answered `N`), per-user passwords
+//! (one password for every user name, or none: trust), the COPY
+//! sub-protocol, notifications (LISTEN/NOTIFY), and catalog tables
+//! (`pg_catalog`, `information_schema`): only the queries of psql's `\dt`
+//! and `\d NAME` are answered; others get 0A000.
+
+// No unwrap()/expect() outside tests: input, network and I/O errors are returned.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod auth;
+pub mod cancel;
+pub mod catalog;
+pub mod connection;
+pub mod listener;
+pub mod message;
+pub mod types;
+
+pub use auth::Auth;
+pub use connection::Connection;
+pub use listener::{Port, serve};

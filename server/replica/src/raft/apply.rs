@@ -1,0 +1,284 @@
+//! Applying a committed log entry to a tablet's MVCC storage: the one
+//! deterministic function shared by the live state machine and by recovery's
+//! redo pass (so redo produces exactly the batches the live path wrote).
+//!
+//! Every entry's effects go into one batch together with the tablet's
+//! applied index (pageLSN), applied mark and, when they change, its
+//! membership and replica record: after a crash RocksDB holds all of an
+//! entry or none of it.
+//!
+//! A split changes the tablet's range here, deterministically: every replica
+//! shrinks its range at the same log position and records the new tablet
+//! with the parent's voters, so all replicas start the new group alike.
+
+use std::collections::BTreeMap;
+
+use openraft::EntryPayload;
+use serde::{Deserialize, Serialize};
+use spanlite_storage::engine::WriteBatch;
+use spanlite_storage::meta::{self, MetaKey, TabletId};
+use spanlite_storage::mvcc::Mvcc;
+use spanlite_storage::raftlog::LogEntry;
+use spanlite_storage::recovery::EntryApplier;
+use spanlite_storage::{Result as StorageResult, StorageError};
+use spanlite_truetime::Timestamp;
+use spanlite_txn::apply::{TabletState, apply_command, load_txn_records};
+
+use super::codec::decode_entry;
+use super::types::{Command, CommandResponse, Entry, Node, NodeId, RaftLogId, StoredMembership};
+use spanlite_directory::KeyRange;
+
+/// How far a tablet replica has applied its log: stored under
+/// `MetaKey::AppliedLogId` in the batch of each applied entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedMark {
+    /// The last applied entry (`None`: nothing applied yet).
+    pub log_id: Option<RaftLogId>,
+    /// The highest timestamp any applied entry carried (Spanner's `s_max`:
+    /// a new leader's timestamps must exceed it).
+    pub max_ts: Timestamp,
+}
+
+/// A node's record of a replica it hosts (`MetaKey::LocalReplica`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalReplica {
+    /// The tablet's key range as of the last applied entry.
+    pub range: KeyRange,
+    /// Its descriptor generation as of its last split (requests routed
+    /// with an older one are refused).
+    pub generation: u64,
+    /// For a tablet born of a split: no timestamp at or below this was
+    /// handed out for its keys (the parent's `s_max` and the split's
+    /// floor); its `s_max` starts here.
+    pub floor: Timestamp,
+    /// For a tablet born of a split: its first voters and their addresses.
+    /// Every replica initializes the new group with exactly these (openraft
+    /// allows initializing on all members with an identical membership).
+    pub initial_members: Option<BTreeMap<NodeId, Node>>,
+}
+
+/// The state applying reads and advances, besides the data.
+#[derive(Clone, Debug)]
+pub struct ApplyState {
+    /// The last applied entry.
+    pub log_id: Option<RaftLogId>,
+    /// The tablet's transactional state (`s_max`, range, generation, 2PC
+    /// records).
+    pub tablet: TabletState,
+    /// The last applied membership.
+    pub membership: StoredMembership,
+}
+
+impl ApplyState {
+    /// The applied mark to store.
+    pub fn mark(&self) -> AppliedMark {
+        AppliedMark {
+            log_id: self.log_id,
+            max_ts: self.tablet.max_ts,
+        }
+    }
+}
+
+/// A split applied by an entry: the node must start the new tablet's group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitApplied {
+    /// The new tablet.
+    pub right: TabletId,
+    /// Its record (range and initial members).
+    pub replica: LocalReplica,
+    /// The split tablet's new generation.
+    pub left_generation: u64,
+}
+
+/// Queues the effects of `entry` on `tablet` into `batch` and advances
+/// `state`. Returns the response for the proposer and the split it applied,
+/// if any.
+pub fn apply_entry(
+    mvcc: &Mvcc,
+    tablet: TabletId,
+    entry: &Entry,
+    state: &mut ApplyState,
+    batch: &mut WriteBatch,
+) -> StorageResult<(CommandResponse, Option<SplitApplied>)> {
+    let mut split = None;
+    let response = match &entry.payload {
+        EntryPayload::Blank => CommandResponse::None,
+        // A split waits for a membership change in progress to end: the new
+        // tablet's voters must be one configuration.
+        EntryPayload::Normal(command @ Command::Split { .. })
+            if state.membership.membership().get_joint_config().len() != 1 =>
+        {
+            state.tablet.max_ts = state.tablet.max_ts.max(command.max_ts());
+            CommandResponse::SplitRefused
+        }
+        EntryPayload::Normal(command) => {
+            let (response, out) = apply_command(mvcc, tablet, command, &mut state.tablet, batch)?;
+            if let Some(out) = out {
+                split = Some(record_split(tablet, state, out, batch)?);
+            }
+            response
+        }
+        EntryPayload::Membership(m) => {
+            let stored = StoredMembership::new(Some(entry.log_id), m.clone());
+            write_membership(batch, tablet, &stored)?;
+            state.membership = stored;
+            CommandResponse::None
+        }
+    };
+    state.log_id = Some(entry.log_id);
+    write_mark(batch, tablet, &state.mark())?;
+    Ok((response, split))
+}
+
+/// The node's records of a split: the left tablet's new range and
+/// generation, and the new tablet's record with the parent's voters (so
+/// all replicas start its group alike) and its floor (its first `s_max`,
+/// so its leaders start above what the parent handed out).
+///
+/// NB: only records keyed by the split tablet's own entry are written:
+/// redo may repeat this entry after the new tablet applied entries of its
+/// own, so nothing of the new tablet's applied state may be written here.
+fn record_split(
+    tablet: TabletId,
+    state: &ApplyState,
+    out: spanlite_txn::apply::SplitOut,
+    batch: &mut WriteBatch,
+) -> StorageResult<SplitApplied> {
+    let membership = state.membership.membership();
+    let members: BTreeMap<NodeId, Node> = membership
+        .voter_ids()
+        .filter_map(|id| membership.get_node(&id).map(|n| (id, n.clone())))
+        .collect();
+    let left = LocalReplica {
+        range: state.tablet.range.clone(),
+        generation: state.tablet.generation,
+        floor: Timestamp::MIN,
+        initial_members: None,
+    };
+    let right = LocalReplica {
+        range: out.range,
+        generation: 1,
+        floor: out.max_ts,
+        initial_members: Some(members),
+    };
+    write_local_replica(batch, tablet, &left)?;
+    write_local_replica(batch, out.right, &right)?;
+    Ok(SplitApplied {
+        right: out.right,
+        replica: right,
+        left_generation: state.tablet.generation,
+    })
+}
+
+/// Queues the applied index and [`AppliedMark`] of `tablet`.
+pub fn write_mark(
+    batch: &mut WriteBatch,
+    tablet: TabletId,
+    mark: &AppliedMark,
+) -> StorageResult<()> {
+    meta::set_applied_index(batch, tablet, mark.log_id.map_or(0, |id| id.index))?;
+    meta::put_bytes(
+        batch,
+        &MetaKey::AppliedLogId(tablet),
+        meta::encode_value(mark, "raft state")?,
+    )
+}
+
+/// Queues `membership` as the tablet's applied membership.
+pub fn write_membership(
+    batch: &mut WriteBatch,
+    tablet: TabletId,
+    membership: &StoredMembership,
+) -> StorageResult<()> {
+    meta::put_bytes(
+        batch,
+        &MetaKey::Membership(tablet),
+        meta::encode_value(membership, "raft state")?,
+    )
+}
+
+/// Queues the node's record of its replica of `tablet`.
+pub fn write_local_replica(
+    batch: &mut WriteBatch,
+    tablet: TabletId,
+    record: &LocalReplica,
+) -> StorageResult<()> {
+    meta::put_bytes(
+        batch,
+        &MetaKey::LocalReplica(tablet),
+        meta::encode_value(record, "raft state")?,
+    )
+}
+
+/// The node's record of its replica of `tablet`, if it hosts one.
+pub fn load_local_replica(mvcc: &Mvcc, tablet: TabletId) -> StorageResult<Option<LocalReplica>> {
+    meta::get_bytes(mvcc.engine().as_ref(), &MetaKey::LocalReplica(tablet))?
+        .map(|b| meta::decode_value(&b, "local replica"))
+        .transpose()
+}
+
+/// The applied mark and membership stored for `tablet` (defaults for a new
+/// replica).
+pub fn load_applied(
+    mvcc: &Mvcc,
+    tablet: TabletId,
+) -> StorageResult<(AppliedMark, StoredMembership)> {
+    let engine = mvcc.engine().as_ref();
+    let applied = meta::get_bytes(engine, &MetaKey::AppliedLogId(tablet))?
+        .map(|b| meta::decode_value(&b, "applied mark"))
+        .transpose()?
+        .unwrap_or_default();
+    let membership = meta::get_bytes(engine, &MetaKey::Membership(tablet))?
+        .map(|b| meta::decode_value(&b, "membership"))
+        .transpose()?
+        .unwrap_or_default();
+    Ok((applied, membership))
+}
+
+/// Recovery's redo pass applies entries with this: the same code as the live
+/// state machine.
+#[derive(Debug)]
+pub struct TabletApplier {
+    mvcc: Mvcc,
+}
+
+impl TabletApplier {
+    /// An applier writing through `mvcc`.
+    pub fn new(mvcc: Mvcc) -> Self {
+        Self { mvcc }
+    }
+}
+
+impl EntryApplier for TabletApplier {
+    fn hosts(&mut self, tablet: TabletId) -> StorageResult<bool> {
+        Ok(load_local_replica(&self.mvcc, tablet)?.is_some())
+    }
+
+    fn apply(
+        &mut self,
+        tablet: TabletId,
+        entry: &LogEntry,
+        batch: &mut WriteBatch,
+    ) -> StorageResult<()> {
+        let entry = decode_entry(entry).map_err(|e| StorageError::Recovery(e.to_string()))?;
+        // NB: redo writes one batch per entry, so the stored state is the
+        // previous entry's.
+        let (mark, membership) = load_applied(&self.mvcc, tablet)?;
+        let record = load_local_replica(&self.mvcc, tablet)?.ok_or_else(|| {
+            StorageError::Recovery(format!(
+                "tablet {tablet} has Raft entries to redo but no replica record"
+            ))
+        })?;
+        let mut state = ApplyState {
+            log_id: mark.log_id,
+            tablet: TabletState {
+                max_ts: mark.max_ts.max(record.floor),
+                range: record.range,
+                generation: record.generation,
+                txns: load_txn_records(&self.mvcc, tablet)?,
+            },
+            membership,
+        };
+        apply_entry(&self.mvcc, tablet, &entry, &mut state, batch).map(drop)
+    }
+}

@@ -1,0 +1,536 @@
+//! The node's storage and the tablet replicas on it (CockroachDB calls this a
+//! store): one RocksDB engine, one node WAL, one Raft log store shared by
+//! every replica, recovery at open, and periodic fuzzy checkpoints.
+//!
+//! ```text
+//!   data-dir/ ── db/   RocksDB (its WAL off): versions, intents, meta
+//!             └─ wal/  node WAL segments: Raft logs of every replica, checkpoints
+//! ```
+//!
+//! Open runs ARIES recovery (analysis, redo with the tablet state machine's
+//! own apply function, undo) and then starts a Raft group for every replica
+//! recorded in the engine (`MetaKey::LocalReplica`); openraft catches each
+//! up from its peers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use spanlite_storage::engine::{Engine, RocksConfig, RocksEngine, WriteBatch};
+use spanlite_storage::meta::{self, TabletId};
+use spanlite_storage::mvcc::Mvcc;
+use spanlite_storage::raftlog::RaftLogStore;
+use spanlite_storage::recovery::{self, DirtyTablets, MvccUndo, RecoveryReport, TxnTable};
+use spanlite_storage::wal::{Wal, WalConfig};
+use spanlite_truetime::TrueTime;
+use thiserror::Error;
+
+use crate::metrics::TxnMetrics;
+use crate::raft::{
+    LocalReplica, NodeId, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig,
+    SplitApplied, TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine,
+    raft_config,
+};
+use crate::tablet::{PeersSlot, Replica, ReplicaParts};
+use spanlite_directory::{KeyRange, Peers, PeersConfig};
+use tokio::sync::mpsc;
+
+/// Settings of a [`Store`].
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// This node.
+    pub node_id: NodeId,
+    /// Data directory (`db/` and `wal/` inside).
+    pub data_dir: PathBuf,
+    /// Raft timing shared by every group.
+    pub timing: RaftTiming,
+    /// How this node dials its peers (shared by every Raft group).
+    pub peers: PeersConfig,
+    /// Raft transport settings (snapshots, backoff).
+    pub transport: RaftTransportConfig,
+    /// Recent Raft entry payloads cached per group.
+    pub raft_cache_bytes: usize,
+    /// WAL segment size.
+    pub wal_segment_bytes: u64,
+    /// RocksDB block cache.
+    pub block_cache_bytes: usize,
+    /// Unprepared transactions silent this long are aborted by the leader;
+    /// prepared ones undecided this long ask their coordinator.
+    pub txn_idle_timeout: Duration,
+    /// Every leader sends its followers a closed timestamp this often (one
+    /// message per node pair), so followers serve recent snapshot reads
+    /// (zero: never; followers then serve none).
+    pub closed_ts_every: Duration,
+}
+
+impl StoreConfig {
+    /// Defaults for node `node_id` with data in `data_dir`.
+    pub fn new(node_id: NodeId, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            node_id,
+            data_dir: data_dir.into(),
+            timing: RaftTiming::default(),
+            peers: PeersConfig::default(),
+            transport: RaftTransportConfig::default(),
+            raft_cache_bytes: 4 << 20,
+            wal_segment_bytes: spanlite_storage::wal::DEFAULT_SEGMENT_SIZE,
+            block_cache_bytes: 64 << 20,
+            txn_idle_timeout: Duration::from_secs(10),
+            closed_ts_every: Duration::from_millis(200),
+        }
+    }
+
+    /// The lease length: shorter than the minimum election timeout by two
+    /// heartbeats (see `crate::tablet::lease`).
+    pub fn lease(&self) -> Duration {
+        self.timing
+            .election_min
+            .saturating_sub(self.timing.heartbeat * 2)
+            .max(self.timing.heartbeat)
+    }
+}
+
+/// What can go wrong opening or changing a store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Storage failed (open, recovery, or a write).
+    #[error("storage: {0}")]
+    Storage(#[from] spanlite_storage::StorageError),
+    /// The node WAL failed.
+    #[error("WAL: {0}")]
+    Wal(#[from] spanlite_storage::wal::WalError),
+    /// A Raft group could not start.
+    #[error("tablet {tablet}: cannot start Raft: {message}")]
+    Raft {
+        /// The tablet.
+        tablet: TabletId,
+        /// openraft's message.
+        message: String,
+    },
+    /// The request names a tablet that is (or is not) hosted here.
+    #[error("tablet {0}: {1}")]
+    Replica(TabletId, &'static str),
+    /// Bad settings.
+    #[error("invalid Raft settings: {0}")]
+    Config(String),
+}
+
+/// A node's storage and replicas.
+#[derive(Debug)]
+pub struct Store {
+    config: StoreConfig,
+    engine: Arc<dyn Engine>,
+    mvcc: Mvcc,
+    raftlog: RaftLogStore,
+    dirty: Arc<DirtyTablets>,
+    peers: Peers,
+    transport: Arc<RaftTransportConfig>,
+    raft_config: Arc<openraft::Config>,
+    truetime: Arc<TrueTime>,
+    replicas: RwLock<HashMap<TabletId, Arc<Replica>>>,
+    recovery: RecoveryReport,
+    /// Other tablets, for 2PC steps leaders run on their own (set by the
+    /// node once its gateway exists).
+    txn_peers: PeersSlot,
+    /// Transaction counters of every replica here.
+    metrics: Arc<TxnMetrics>,
+    /// State machines report applied splits here; a task starts the new
+    /// tablets' groups.
+    splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `config.data_dir`, runs recovery and
+    /// starts every hosted replica's Raft group.
+    pub async fn open(
+        config: StoreConfig,
+        truetime: Arc<TrueTime>,
+    ) -> Result<Arc<Self>, StoreError> {
+        let raft_config =
+            raft_config(config.timing).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut rocks = RocksConfig::new(config.data_dir.join("db"));
+        rocks.block_cache_bytes = config.block_cache_bytes;
+        let engine: Arc<dyn Engine> = Arc::new(RocksEngine::open(rocks)?);
+        let mvcc = Mvcc::open(engine.clone())?;
+        let (wal, opened) = Wal::open(WalConfig {
+            dir: config.data_dir.join("wal"),
+            segment_size: config.wal_segment_bytes,
+        })?;
+        let recovered = {
+            let (engine, mvcc, cache) = (engine.clone(), mvcc.clone(), config.raft_cache_bytes);
+            tokio::task::spawn_blocking(move || {
+                recovery::recover(
+                    &wal,
+                    &opened,
+                    engine.as_ref(),
+                    &mvcc,
+                    &mut TabletApplier::new(mvcc.clone()),
+                    &mut MvccUndo(&mvcc),
+                    cache,
+                )
+            })
+            .await
+            .map_err(|e| StoreError::Config(format!("recovery task failed: {e}")))??
+        };
+        tracing::info!(node = config.node_id, "{}", recovered.report);
+        let (splits, split_rx) = mpsc::unbounded_channel();
+        let store = Arc::new(Self {
+            peers: Peers::new(config.peers.clone()),
+            transport: Arc::new(config.transport.clone()),
+            config,
+            engine,
+            mvcc,
+            raftlog: recovered.raft,
+            dirty: Arc::new(recovered.dirty),
+            raft_config,
+            truetime,
+            replicas: RwLock::default(),
+            recovery: recovered.report,
+            splits,
+            txn_peers: PeersSlot::default(),
+            metrics: Arc::default(),
+        });
+        let mut in_doubt = 0;
+        for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
+            let local: LocalReplica =
+                spanlite_storage::meta::decode_value(&bytes, "local replica")?;
+            in_doubt += crate::raft::load_txn_records(&store.mvcc, tablet)?
+                .all_prepared()
+                .count();
+            store.start_replica(tablet, local).await?;
+        }
+        if in_doubt > 0 {
+            // Their records were redone with the tablets' logs; whichever
+            // replica leads takes their locks again and asks their
+            // coordinators.
+            tracing::info!(
+                node = store.config.node_id,
+                in_doubt,
+                "prepared transactions in doubt after recovery"
+            );
+        }
+        tokio::spawn(follow_splits(Arc::downgrade(&store), split_rx));
+        if !store.config.closed_ts_every.is_zero() {
+            tokio::spawn(super::closed::publish(
+                Arc::downgrade(&store),
+                store.config.closed_ts_every,
+            ));
+        }
+        Ok(store)
+    }
+
+    /// This node.
+    pub fn node_id(&self) -> NodeId {
+        self.config.node_id
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The Raft timing of every group here.
+    pub fn timing(&self) -> RaftTiming {
+        self.config.timing
+    }
+
+    /// How long a leader's lease lasts past each quorum acknowledgement.
+    pub fn lease_duration(&self) -> Duration {
+        self.config.lease()
+    }
+
+    /// What recovery did at open.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// The shared peer channels.
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// The node's clock.
+    pub fn truetime(&self) -> &Arc<TrueTime> {
+        &self.truetime
+    }
+
+    /// MVCC over the node's engine.
+    pub fn mvcc(&self) -> &Mvcc {
+        &self.mvcc
+    }
+
+    /// Where replicas find other tablets for 2PC (set once by the node).
+    pub fn txn_peers(&self) -> &PeersSlot {
+        &self.txn_peers
+    }
+
+    /// The node's transaction metrics.
+    pub fn metrics(&self) -> &Arc<TxnMetrics> {
+        &self.metrics
+    }
+
+    /// The replica of `tablet` hosted here, if any.
+    pub fn replica(&self, tablet: TabletId) -> Option<Arc<Replica>> {
+        self.replicas
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tablet)
+            .cloned()
+    }
+
+    /// Every hosted replica, by tablet id.
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        let mut all: Vec<_> = self
+            .replicas
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_key(|r| r.tablet());
+        all
+    }
+
+    /// Creates a replica of `tablet` here (empty; Raft fills it from the
+    /// leader, with a snapshot if needed) and starts its Raft group. The
+    /// record of it is flushed before the group starts, so a restart brings
+    /// it back.
+    pub async fn create_replica(
+        &self,
+        tablet: TabletId,
+        range: KeyRange,
+        generation: u64,
+    ) -> Result<Arc<Replica>, StoreError> {
+        if self.replica(tablet).is_some() {
+            return Err(StoreError::Replica(
+                tablet,
+                "a replica already exists on this node",
+            ));
+        }
+        let mut batch = WriteBatch::new();
+        let record = LocalReplica {
+            range,
+            generation,
+            floor: spanlite_truetime::Timestamp::MIN,
+            initial_members: None,
+        };
+        crate::raft::write_local_replica(&mut batch, tablet, &record)?;
+        self.engine.write(batch)?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.flush())
+            .await
+            .map_err(|e| StoreError::Config(format!("flush task failed: {e}")))??;
+        self.start_replica(tablet, record).await
+    }
+
+    /// Starts the Raft group of a replica recorded here. A tablet born of a
+    /// split whose group was never initialized is initialized now, with the
+    /// members every replica of it uses.
+    async fn start_replica(
+        &self,
+        tablet: TabletId,
+        record: LocalReplica,
+    ) -> Result<Arc<Replica>, StoreError> {
+        let raft_err = |message: String| StoreError::Raft { tablet, message };
+        let range = record.range.clone();
+        let (sm, applied) = TabletStateMachine::open(
+            tablet,
+            self.mvcc.clone(),
+            &record,
+            self.dirty.clone(),
+            self.raftlog.clone(),
+            self.splits.clone(),
+        )
+        .map_err(|e| raft_err(e.to_string()))?;
+        let raft = Raft::new(
+            self.config.node_id,
+            self.raft_config.clone(),
+            TabletNetworkFactory::new(
+                tablet,
+                self.config.node_id,
+                self.peers.clone(),
+                self.transport.clone(),
+            ),
+            TabletLogStore::new(self.raftlog.clone(), tablet),
+            sm,
+        )
+        .await
+        .map_err(|e| raft_err(e.to_string()))?;
+        if let Some(members) = record.initial_members
+            && !raft
+                .is_initialized()
+                .await
+                .map_err(|e| raft_err(e.to_string()))?
+        {
+            raft.initialize(members)
+                .await
+                .map_err(|e| raft_err(format!("initializing the split-off group: {e}")))?;
+        }
+        let replica = Replica::start(ReplicaParts {
+            tablet,
+            node_id: self.config.node_id,
+            range,
+            generation: record.generation,
+            raft,
+            mvcc: self.mvcc.clone(),
+            applied,
+            lease: self.config.lease(),
+            txn_idle_timeout: self.config.txn_idle_timeout,
+            truetime: self.truetime.clone(),
+            peers: self.txn_peers.clone(),
+            metrics: self.metrics.clone(),
+        });
+        self.replicas
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tablet, replica.clone());
+        Ok(replica)
+    }
+
+    /// Stops and forgets the replica of `tablet` (it was removed from the
+    /// group): its Raft log and its data on this node are deleted.
+    pub async fn destroy_replica(&self, tablet: TabletId) -> Result<(), StoreError> {
+        let replica = self
+            .replicas
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&tablet)
+            .ok_or(StoreError::Replica(tablet, "no replica on this node"))?;
+        let range = replica.range();
+        replica.shutdown().await;
+        let mut batch = WriteBatch::new();
+        for cf in [
+            spanlite_storage::engine::Cf::Versions,
+            spanlite_storage::engine::Cf::Intents,
+        ] {
+            for item in self.engine.scan(
+                cf,
+                range.storage_range(),
+                spanlite_storage::engine::Direction::Forward,
+            )? {
+                let (key, _) = item?;
+                batch.delete(cf, key.into_vec());
+            }
+        }
+        meta::clear_tablet(&mut batch, tablet)?;
+        meta::clear_txn_records(self.engine.as_ref(), &mut batch, tablet)?;
+        self.engine.write(batch)?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.flush())
+            .await
+            .map_err(|e| StoreError::Config(format!("flush task failed: {e}")))??;
+        self.raftlog
+            .remove_group(tablet)
+            .await
+            .map_err(|e| StoreError::Raft {
+                tablet,
+                message: e.to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// Takes a fuzzy checkpoint and deletes WAL segments no longer needed.
+    pub async fn checkpoint(&self) -> Result<recovery::CheckpointReport, StoreError> {
+        let wal: Wal = self.raftlog.wal().clone();
+        let (engine, raftlog, dirty) = (
+            self.engine.clone(),
+            self.raftlog.clone(),
+            self.dirty.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            // The transaction layer has no table yet: raw KV writes are
+            // single Raft entries with nothing to undo.
+            recovery::checkpoint(
+                &wal,
+                engine.as_ref(),
+                &raftlog,
+                dirty.as_ref(),
+                TxnTable::new(),
+            )
+        })
+        .await
+        .map_err(|e| StoreError::Config(format!("checkpoint task failed: {e}")))?
+        .map_err(StoreError::from)
+    }
+
+    /// Stops every replica's Raft group (clean shutdown).
+    pub async fn shutdown(&self) {
+        let all: Vec<_> = self
+            .replicas
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        for replica in all {
+            replica.shutdown().await;
+        }
+        // Everything queued (lazy committed ids) reaches the disk.
+        let _ = self.raftlog.flush().await;
+    }
+
+    /// The gRPC Raft service of this store.
+    pub fn raft_service(self: &Arc<Self>) -> RaftGrpc {
+        RaftGrpc::new(Arc::new(StoreRouter(self.clone())))
+    }
+}
+
+/// Starts the group of every tablet a split creates, and narrows the
+/// parent's served range, until the store is dropped.
+async fn follow_splits(
+    store: std::sync::Weak<Store>,
+    mut splits: mpsc::UnboundedReceiver<(TabletId, SplitApplied)>,
+) {
+    while let Some((left, split)) = splits.recv().await {
+        let Some(store) = store.upgrade() else { return };
+        if let Some(parent) = store.replica(left) {
+            let mut range = parent.range();
+            range.end = split.replica.range.start.clone();
+            parent.set_range(range, split.left_generation);
+        }
+        if store.replica(split.right).is_some() {
+            continue;
+        }
+        match store.start_replica(split.right, split.replica).await {
+            Ok(_) => tracing::info!(left, right = split.right, "split: new tablet started"),
+            Err(e) => tracing::error!(
+                left,
+                right = split.right,
+                "split: cannot start the new tablet: {e}"
+            ),
+        }
+    }
+}
+
+/// Routes Raft messages to the store's replicas.
+#[derive(Debug)]
+struct StoreRouter(Arc<Store>);
+
+impl RaftRouter for StoreRouter {
+    fn node_id(&self) -> NodeId {
+        self.0.node_id()
+    }
+
+    fn raft(&self, tablet: TabletId) -> Option<Raft> {
+        self.0.replica(tablet).map(|r| r.raft().clone())
+    }
+
+    fn vote_allowed(&self, tablet: TabletId, term: u64) -> bool {
+        self.0.replica(tablet).is_none_or(|r| r.vote_allowed(term))
+    }
+
+    fn note_closed(
+        &self,
+        tablet: TabletId,
+        closed: spanlite_txn::actions::safe_time::Closed,
+    ) -> bool {
+        match self.0.replica(tablet) {
+            Some(r) => {
+                r.note_closed(closed);
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! SQL sessions on a gateway node (DESIGN.md §7, §8): statements run in
+//! explicit transactions (BEGIN … COMMIT/ROLLBACK) or, one at a time, in
+//! implicit transactions retried on 40001.
+
+// No unwrap()/expect() outside tests: input, network and I/O errors are returned.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod interrupt;
+mod session;
+mod split;
+
+pub use interrupt::{Interrupt, canceled};
+pub use session::{Session, StatementResult};
+pub use split::split_statements;

@@ -1,0 +1,933 @@
+//! One SQL session: its transaction state, its settings, and statement
+//! execution.
+//!
+//! ```text
+//!   idle ──BEGIN──▶ in transaction ──COMMIT/ROLLBACK──▶ idle
+//!                        │ error
+//!                        ▼
+//!                      failed ──COMMIT (= rollback) / ROLLBACK──▶ idle
+//! ```
+//!
+//! Outside an explicit transaction each statement runs in its own
+//! transaction, retried with backoff while it fails with 40001. Inside one,
+//! any error fails the whole transaction (as in PostgreSQL), so a statement
+//! that failed half-way never commits its earlier writes.
+//!
+//! Session-level statements handled here: BEGIN [READ ONLY | READ WRITE]
+//! [ISOLATION LEVEL …], COMMIT, ROLLBACK, SET TRANSACTION …, SET SESSION
+//! CHARACTERISTICS AS TRANSACTION …, `SET name = value`, `SHOW name`,
+//! SHOW TABLETS, SHOW NODES, and `AS OF SYSTEM TIME '<RFC 3339>' | '-10s'`
+//! after BEGIN, SET TRANSACTION or a SELECT (a read-only snapshot read at
+//! that time).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use spanlite_sql::sqlparser::ast::{
+    Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
+};
+use spanlite_sql::{
+    BoxFuture, DataType, KvTxn, Pairs, QueryResult, SqlError, Value, execute, parse,
+};
+
+mod modes;
+
+use modes::isolation_name;
+
+use super::interrupt::{Interrupt, canceled};
+use super::split::{AsOf, split};
+use spanlite_gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions, jitter};
+
+/// Rolls back a transaction whose statement was cancelled, also where the
+/// read it abandoned may have queued a lock.
+async fn abandon(txn: Txn, reading: Reading) {
+    match reading {
+        Some((start, end)) => txn.rollback_abandoning(&start, &end).await,
+        None => txn.rollback().await,
+    }
+}
+
+/// What one statement produced.
+pub type StatementResult = Result<QueryResult, SqlError>;
+
+/// A gateway transaction as the SQL executor sees it; with a slot, the
+/// key range of the read in flight is kept there while it is (so a
+/// cancelled statement can release what that read may have locked).
+struct Kv<'a>(&'a mut Txn, Option<&'a mut Reading>);
+
+/// The key range `[start, end)` of a read in flight.
+type Reading = Option<(Vec<u8>, Vec<u8>)>;
+
+fn kv(txn: &mut Txn) -> Kv<'_> {
+    Kv(txn, None)
+}
+
+impl Kv<'_> {
+    fn note(&mut self, reading: Reading) {
+        if let Some(slot) = &mut self.1 {
+            **slot = reading;
+        }
+    }
+}
+
+/// `key`'s successor: `[key, after(key))` holds `key` alone.
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.push(0);
+    k
+}
+
+/// A gateway error as SQL sees it.
+fn sql_error(e: GatewayError) -> SqlError {
+    match e {
+        GatewayError::Aborted { message, .. } => {
+            SqlError::serialization_failure(format!("restart transaction: {message}"))
+        }
+        GatewayError::Ambiguous(m) => {
+            SqlError::statement_completion_unknown(format!("commit outcome unknown: {m}"))
+        }
+        GatewayError::Unavailable(m) | GatewayError::NotInitialized(m) => SqlError::unavailable(m),
+        e @ GatewayError::ReadOnly(_) => SqlError::read_only(e.to_string()),
+        GatewayError::Invalid(m) => SqlError::not_supported(m),
+        GatewayError::Failed(m) => SqlError::internal(m),
+    }
+}
+
+impl KvTxn for Kv<'_> {
+    fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
+        Box::pin(async move {
+            self.note(Some((key.to_vec(), after(key))));
+            let r = self.0.get(key).await.map_err(sql_error);
+            self.note(None);
+            r
+        })
+    }
+
+    fn get_for_update<'a>(
+        &'a mut self,
+        key: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
+        Box::pin(async move {
+            self.note(Some((key.to_vec(), after(key))));
+            let r = self.0.get_for_update(key).await.map_err(sql_error);
+            self.note(None);
+            r
+        })
+    }
+
+    fn scan<'a>(
+        &'a mut self,
+        start: &'a [u8],
+        end: &'a [u8],
+    ) -> BoxFuture<'a, Result<Pairs, SqlError>> {
+        Box::pin(async move {
+            self.note(Some((start.to_vec(), end.to_vec())));
+            let r = self.0.scan(start, end).await.map_err(sql_error);
+            self.note(None);
+            r
+        })
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), SqlError> {
+        self.0.put(key, value).map_err(sql_error)
+    }
+
+    fn delete(&mut self, key: Vec<u8>) -> Result<(), SqlError> {
+        self.0.delete(key).map_err(sql_error)
+    }
+}
+
+/// An explicit transaction and whether a statement in it failed.
+#[derive(Debug)]
+struct Open {
+    txn: Txn,
+    options: TxnOptions,
+    failed: bool,
+    /// A statement ran in it (SET TRANSACTION is too late then).
+    used: bool,
+}
+
+/// Settings every session starts with (what PostgreSQL clients ask for).
+const DEFAULT_SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("concurrency", "2pl"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "serializable"),
+    ("default_transaction_read_only", "off"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "16.0 (Spanlite 0.1)"),
+    ("standard_conforming_strings", "on"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "serializable"),
+];
+
+/// A SQL session on a gateway.
+#[derive(Debug)]
+pub struct Session {
+    gateway: Gateway,
+    open: Option<Open>,
+    settings: BTreeMap<String, String>,
+    /// The cluster's `default_concurrency` was read (at the first request).
+    cluster_defaults_read: bool,
+    interrupt: Arc<Interrupt>,
+}
+
+fn tag(t: &str) -> QueryResult {
+    QueryResult {
+        tag: t.to_string(),
+        ..QueryResult::default()
+    }
+}
+
+/// The text of a SET value: a string literal's contents, or the
+/// expression as written.
+fn setting_value(e: &Expr) -> String {
+    match e {
+        Expr::Value(v) => match &v.value {
+            spanlite_sql::sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn rows(columns: &[(&str, DataType)], rows: Vec<Vec<Value>>, verb: &str) -> QueryResult {
+    let n = rows.len() as u64;
+    QueryResult {
+        columns: columns
+            .iter()
+            .map(|(c, t)| (c.to_string(), Some(*t)))
+            .collect(),
+        rows,
+        tag: format!("{verb} {n}"),
+        rows_affected: n,
+    }
+}
+
+/// A key as people read it: printable bytes as they are, others escaped.
+/// A tablet boundary as people read it: `/table/accounts/26` for the row
+/// of `accounts` whose integer key is 26, `/catalog`, `/index/…`, or the
+/// escaped bytes; `names` maps table ids to names. An empty start is the
+/// beginning of the key space, an empty end its end.
+fn show_key(k: &[u8], start: bool, names: &BTreeMap<u32, String>) -> String {
+    let escaped = |b: &[u8]| -> String {
+        b.iter()
+            .flat_map(|c| std::ascii::escape_default(*c))
+            .map(char::from)
+            .collect()
+    };
+    let table = |id: &[u8]| -> Option<String> {
+        let id = u32::from_be_bytes(id.try_into().ok()?);
+        Some(names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
+    };
+    match k {
+        [] if start => "-∞".to_string(),
+        [] => "+∞".to_string(),
+        [0x00, ..] => format!("/system/{}", escaped(&k[1..])),
+        [0x01] => "/user".to_string(),
+        [0x02, b'c', name @ ..] => format!("/catalog/{}", escaped(name)),
+        [0x02, ..] => "/catalog".to_string(),
+        [0x03, rest @ ..] if rest.len() >= 4 => {
+            let name = table(&rest[..4]).unwrap_or_default();
+            match &rest[4..] {
+                [] => format!("/table/{name}"),
+                // An integer key (keycode: big-endian, sign bit flipped).
+                [b0, more @ ..] if more.len() == 7 => {
+                    let mut be = [0u8; 8];
+                    be[0] = b0 ^ 0x80;
+                    be[1..].copy_from_slice(more);
+                    format!("/table/{name}/{}", i64::from_be_bytes(be))
+                }
+                pk => format!("/table/{name}/{}", escaped(pk)),
+            }
+        }
+        [0x04, rest @ ..] if rest.len() >= 8 => format!(
+            "/index/{}/{}/{}",
+            table(&rest[..4]).unwrap_or_default(),
+            u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]),
+            escaped(&rest[8..])
+        ),
+        other => escaped(other),
+    }
+}
+
+impl Session {
+    /// A session on `gateway`, outside any transaction.
+    pub fn new(gateway: Gateway) -> Self {
+        Self {
+            gateway,
+            open: None,
+            cluster_defaults_read: false,
+            settings: DEFAULT_SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            interrupt: Arc::default(),
+        }
+    }
+
+    /// The handle that cancels this session's running statement (see
+    /// [`Interrupt`]): the statement fails with 57014; inside BEGIN …
+    /// COMMIT the transaction is rolled back at once and the block is
+    /// failed (only ROLLBACK helps), as in PostgreSQL.
+    pub fn interrupt(&self) -> Arc<Interrupt> {
+        self.interrupt.clone()
+    }
+
+    /// Every table's definition, read in a read-only transaction.
+    pub async fn tables(&self) -> Result<Vec<spanlite_sql::TableDef>, SqlError> {
+        let options = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
+        spanlite_sql::tables(&mut kv(&mut txn)).await
+    }
+
+    /// The definition of table `name`, read in a read-only transaction.
+    pub async fn table(&self, name: &str) -> Result<Option<spanlite_sql::TableDef>, SqlError> {
+        let options = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
+        let tables = spanlite_sql::tables(&mut kv(&mut txn)).await?;
+        Ok(tables.into_iter().find(|t| t.name == name))
+    }
+
+    /// The types the `count` parameters of statement `sql` must have, as
+    /// far as their uses show (read in a read-only snapshot of the
+    /// catalog); `None` where nothing says or the statement does not bind.
+    pub async fn param_types(&self, sql: &str, count: usize) -> Vec<Option<DataType>> {
+        let unknown = vec![None; count];
+        let Ok(pieces) = split(sql) else {
+            return unknown;
+        };
+        let [piece] = pieces.as_slice() else {
+            return unknown;
+        };
+        let Ok(statements) = parse(&piece.text) else {
+            return unknown;
+        };
+        let [stmt] = statements.as_slice() else {
+            return unknown;
+        };
+        let options = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let Ok(mut txn) = self.gateway.begin_with(&options) else {
+            return unknown;
+        };
+        spanlite_sql::param_types(&mut kv(&mut txn), stmt, count)
+            .await
+            .unwrap_or(unknown)
+    }
+
+    /// True inside BEGIN … COMMIT.
+    pub fn in_transaction(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// True when the open transaction failed (only ROLLBACK helps).
+    pub fn failed(&self) -> bool {
+        self.open.as_ref().is_some_and(|o| o.failed)
+    }
+
+    /// The value of setting `name` (as `SHOW name` gives it).
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(&name.to_lowercase()).map(String::as_str)
+    }
+
+    /// Sets `name` to `value` (as `SET name = value` does).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.settings.insert(name.to_lowercase(), value.to_string());
+    }
+
+    /// Runs the statements of `sql` in order; stops at the first error.
+    pub async fn run(&mut self, sql: &str) -> Vec<StatementResult> {
+        self.run_with(sql, &[]).await
+    }
+
+    /// Runs the statements of `sql` with `params` for `$1`, `$2`, …; stops
+    /// at the first error. Text without statements gives one empty result
+    /// (tag `EMPTY`), so every request gets an answer.
+    pub async fn run_with(&mut self, sql: &str, params: &[Value]) -> Vec<StatementResult> {
+        self.interrupt.clear();
+        let pieces = match split(sql) {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail();
+                return vec![Err(e)];
+            }
+        };
+        self.read_cluster_defaults().await;
+        let mut out = Vec::new();
+        for piece in pieces {
+            let plain = piece
+                .text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            let special = match (piece.concurrency, plain.as_str()) {
+                (Some(mode), "set transaction") if !self.failed() => {
+                    Some(self.set_concurrency(mode, false))
+                }
+                (Some(mode), "set session characteristics as transaction") if !self.failed() => {
+                    Some(self.set_concurrency(mode, true))
+                }
+                (None, _) if !self.failed() => self.cluster_setting(&plain).await,
+                _ => None,
+            };
+            if let Some(r) = special {
+                let stop = r.is_err();
+                if stop {
+                    self.fail();
+                }
+                out.push(r);
+                if stop {
+                    break;
+                }
+                continue;
+            }
+            let statements = match parse(&piece.text) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.fail();
+                    out.push(Err(e));
+                    break;
+                }
+            };
+            let mut stop = false;
+            for stmt in &statements {
+                let r = self
+                    .statement(stmt, params, piece.as_of, piece.concurrency)
+                    .await;
+                stop = r.is_err();
+                out.push(r);
+                if stop {
+                    break;
+                }
+            }
+            if stop {
+                break;
+            }
+        }
+        if out.is_empty() {
+            out.push(Ok(tag("EMPTY")));
+        }
+        out
+    }
+
+    fn fail(&mut self) {
+        if let Some(open) = &mut self.open {
+            open.failed = true;
+        }
+    }
+
+    /// Ends the session: an open transaction is rolled back.
+    pub async fn close(&mut self) {
+        if let Some(open) = self.open.take() {
+            open.txn.rollback().await;
+        }
+    }
+
+    fn default_options(&self) -> TxnOptions {
+        TxnOptions {
+            read_only: self.setting("default_transaction_read_only") == Some("on"),
+            mode: self.default_mode(),
+            ..TxnOptions::default()
+        }
+    }
+
+    async fn statement(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        as_of: Option<AsOf>,
+        concurrency: Option<TxnMode>,
+    ) -> StatementResult {
+        let sets_modes = matches!(
+            stmt,
+            Statement::StartTransaction { .. } | Statement::Set(Set::SetTransaction { .. })
+        );
+        if concurrency.is_some() && !sets_modes {
+            return self.failing(SqlError::syntax(
+                "CONCURRENCY goes with BEGIN or SET TRANSACTION",
+            ));
+        }
+        let as_of_allowed = matches!(
+            stmt,
+            Statement::StartTransaction { .. }
+                | Statement::Query(_)
+                | Statement::Set(Set::SetTransaction { session: false, .. })
+        );
+        if as_of.is_some() && !as_of_allowed {
+            return self.failing(SqlError::syntax(
+                "AS OF SYSTEM TIME goes with BEGIN, SET TRANSACTION or a SELECT",
+            ));
+        }
+        match stmt {
+            Statement::StartTransaction { modes, .. } => self.begin(modes, as_of, concurrency),
+            Statement::Commit { .. } => self.commit().await,
+            Statement::Rollback { .. } => {
+                if let Some(open) = self.open.take() {
+                    open.txn.rollback().await;
+                }
+                Ok(tag("ROLLBACK"))
+            }
+            _ if self.failed() => Err(SqlError {
+                code: "25P02",
+                message: "current transaction is aborted, commands ignored until end of transaction block".into(),
+            }),
+            Statement::Set(Set::SetTransaction {
+                modes,
+                session,
+                snapshot: None,
+            }) => self.set_transaction(modes, *session, as_of, concurrency),
+            Statement::Set(Set::SingleAssignment {
+                variable, values, ..
+            }) => {
+                let name = variable.to_string().to_lowercase();
+                let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                match name.as_str() {
+                    "default_transaction_isolation" | "transaction_isolation" => {
+                        let Some(level) = isolation_name(&value) else {
+                            return self.failing(SqlError {
+                                code: "22023",
+                                message: format!(
+                                    "invalid value for parameter \"{name}\": \"{value}\""
+                                ),
+                            });
+                        };
+                        if name == "transaction_isolation" {
+                            let level = if level == "snapshot" {
+                                TransactionIsolationLevel::Snapshot
+                            } else {
+                                TransactionIsolationLevel::Serializable
+                            };
+                            return self.set_transaction(
+                                &[TransactionMode::IsolationLevel(level)],
+                                false,
+                                None,
+                                None,
+                            );
+                        }
+                        self.settings.insert(name, level.to_string());
+                    }
+                    "concurrency" => {
+                        let Some(mode) = TxnMode::parse(&value) else {
+                            return self.failing(SqlError {
+                                code: "22023",
+                                message: format!(
+                                    "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
+                                ),
+                            });
+                        };
+                        self.settings.insert(name, mode.name().to_string());
+                    }
+                    _ => {
+                        self.settings.insert(name, value);
+                    }
+                }
+                Ok(tag("SET"))
+            }
+            Statement::Set(Set::SetTimeZone { value, .. }) => {
+                self.settings.insert("timezone".into(), setting_value(value));
+                Ok(tag("SET"))
+            }
+            Statement::ShowVariable { variable } => {
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let r = self.show(&name).await;
+                if r.is_err() {
+                    self.fail();
+                }
+                r
+            }
+            Statement::Query(_) if as_of.is_some() && self.open.is_some() => {
+                self.failing(SqlError::not_supported(
+                    "AS OF SYSTEM TIME on a statement inside a transaction: use BEGIN … AS OF SYSTEM TIME",
+                ))
+            }
+            _ => match &mut self.open {
+                Some(open) => {
+                    open.used = true;
+                    let mut reading = None;
+                    let r = self
+                        .interrupt
+                        .race(execute(
+                            &mut Kv(&mut open.txn, Some(&mut reading)),
+                            stmt,
+                            params,
+                        ))
+                        .await;
+                    if r.is_err() {
+                        open.failed = true;
+                    }
+                    if r.as_ref().is_err_and(|e| e.code == canceled().code) {
+                        // Release the locks now, not at ROLLBACK: the block
+                        // stays failed on a fresh transaction that does
+                        // nothing (as after SET TRANSACTION).
+                        if let Ok(fresh) = self.gateway.begin_with(&open.options) {
+                            let old = std::mem::replace(&mut open.txn, fresh);
+                            abandon(old, reading).await;
+                        }
+                    }
+                    r
+                }
+                None => self.implicit(stmt, params, as_of).await,
+            },
+        }
+    }
+
+    fn failing(&mut self, e: SqlError) -> StatementResult {
+        self.fail();
+        Err(e)
+    }
+
+    fn begin(
+        &mut self,
+        modes: &[TransactionMode],
+        as_of: Option<AsOf>,
+        concurrency: Option<TxnMode>,
+    ) -> StatementResult {
+        if self.open.is_some() {
+            // PostgreSQL warns ("there is already a transaction in
+            // progress") and carries on with the open transaction.
+            return Ok(tag("BEGIN"));
+        }
+        let mut options = self.default_options();
+        self.apply_modes(&mut options, modes, concurrency)?;
+        if let Some(a) = as_of {
+            a.apply(&mut options);
+        }
+        let txn = self.gateway.begin_with(&options).map_err(sql_error)?;
+        self.open = Some(Open {
+            txn,
+            options,
+            failed: false,
+            used: false,
+        });
+        Ok(tag("BEGIN"))
+    }
+
+    fn set_transaction(
+        &mut self,
+        modes: &[TransactionMode],
+        session: bool,
+        as_of: Option<AsOf>,
+        concurrency: Option<TxnMode>,
+    ) -> StatementResult {
+        if session {
+            let mut options = self.default_options();
+            self.apply_modes(&mut options, modes, concurrency)?;
+            let v = if options.read_only { "on" } else { "off" };
+            self.settings
+                .insert("default_transaction_read_only".into(), v.into());
+            if options.mode == TxnMode::Snapshot {
+                self.settings
+                    .insert("default_transaction_isolation".into(), "snapshot".into());
+            } else {
+                self.settings.insert(
+                    "default_transaction_isolation".into(),
+                    "serializable".into(),
+                );
+                self.settings
+                    .insert("concurrency".into(), options.mode.name().into());
+            }
+            return Ok(tag("SET"));
+        }
+        let Some(open) = &mut self.open else {
+            // PostgreSQL warns and does nothing outside a transaction.
+            return Ok(tag("SET"));
+        };
+        if open.used {
+            open.failed = true;
+            return Err(SqlError {
+                code: "25001",
+                message: "SET TRANSACTION must be called before any query".into(),
+            });
+        }
+        let mut options = open.options.clone();
+        let applied = self.apply_modes(&mut options, modes, concurrency);
+        let Some(open) = &mut self.open else {
+            return Ok(tag("SET"));
+        };
+        if let Err(e) = applied {
+            open.failed = true;
+            return Err(e);
+        }
+        if let Some(a) = as_of {
+            a.apply(&mut options);
+        }
+        match self.gateway.begin_with(&options) {
+            Ok(txn) => {
+                // Nothing ran in the old one: dropping it releases nothing.
+                open.txn = txn;
+                open.options = options;
+                Ok(tag("SET"))
+            }
+            Err(e) => {
+                open.failed = true;
+                Err(sql_error(e))
+            }
+        }
+    }
+
+    async fn show(&mut self, name: &str) -> StatementResult {
+        match name {
+            "tablets" => self.show_tablets().await,
+            "nodes" => self.show_nodes().await,
+            "all" => Ok(rows(
+                &[("name", DataType::Text), ("setting", DataType::Text)],
+                self.settings
+                    .iter()
+                    .map(|(k, v)| vec![Value::Text(k.clone()), Value::Text(v.clone())])
+                    .collect(),
+                "SHOW",
+            )),
+            "transaction isolation level" | "transaction_isolation" => {
+                let mode = self
+                    .open
+                    .as_ref()
+                    .map_or_else(|| self.default_mode(), |o| o.options.mode);
+                let level = if mode == TxnMode::Snapshot {
+                    "snapshot"
+                } else {
+                    "serializable"
+                };
+                Ok(rows(
+                    &[("transaction_isolation", DataType::Text)],
+                    vec![vec![Value::Text(level.into())]],
+                    "SHOW",
+                ))
+            }
+            "transaction_concurrency" => {
+                let mode = self
+                    .open
+                    .as_ref()
+                    .map_or_else(|| self.default_mode(), |o| o.options.mode);
+                Ok(rows(
+                    &[("transaction_concurrency", DataType::Text)],
+                    vec![vec![Value::Text(mode.name().into())]],
+                    "SHOW",
+                ))
+            }
+            other => match self.settings.get(other) {
+                Some(v) => Ok(rows(
+                    &[(other, DataType::Text)],
+                    vec![vec![Value::Text(v.clone())]],
+                    "SHOW",
+                )),
+                None => Err(SqlError {
+                    code: "42704",
+                    message: format!("unrecognized configuration parameter \"{other}\""),
+                }),
+            },
+        }
+    }
+
+    async fn show_tablets(&self) -> StatementResult {
+        self.gateway.refresh().await.map_err(sql_error)?;
+        let names: BTreeMap<u32, String> = {
+            let options = TxnOptions {
+                read_only: true,
+                ..TxnOptions::default()
+            };
+            let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
+            spanlite_sql::tables(&mut kv(&mut txn))
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t.name))
+                .collect()
+        };
+        let cache = self.gateway.cache();
+        let tablets = cache
+            .tablets()
+            .into_iter()
+            .map(|d| {
+                let replicas = d
+                    .replicas
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                vec![
+                    Value::Int(d.id as i64),
+                    Value::Text(show_key(&d.range.start, true, &names)),
+                    Value::Text(show_key(&d.range.end, false, &names)),
+                    Value::Text(replicas),
+                    cache
+                        .leader(d.id)
+                        .map_or(Value::Null, |l| Value::Int(l as i64)),
+                    Value::Int(d.generation as i64),
+                ]
+            })
+            .collect();
+        Ok(rows(
+            &[
+                ("tablet_id", DataType::Int),
+                ("start_key", DataType::Text),
+                ("end_key", DataType::Text),
+                ("replicas", DataType::Text),
+                ("leader", DataType::Int),
+                ("generation", DataType::Int),
+            ],
+            tablets,
+            "SHOW",
+        ))
+    }
+
+    async fn show_nodes(&self) -> StatementResult {
+        self.gateway.refresh().await.map_err(sql_error)?;
+        let cache = self.gateway.cache();
+        let tablets = cache.tablets();
+        let nodes = cache
+            .nodes()
+            .into_iter()
+            .map(|(id, addr)| {
+                let replicas = tablets.iter().filter(|d| d.replicas.contains(&id)).count();
+                let leads = tablets
+                    .iter()
+                    .filter(|d| cache.leader(d.id) == Some(id))
+                    .count();
+                vec![
+                    Value::Int(id as i64),
+                    Value::Text(addr),
+                    Value::Int(replicas as i64),
+                    Value::Int(leads as i64),
+                ]
+            })
+            .collect();
+        Ok(rows(
+            &[
+                ("node_id", DataType::Int),
+                ("address", DataType::Text),
+                ("replicas", DataType::Int),
+                ("leaders_known", DataType::Int),
+            ],
+            nodes,
+            "SHOW",
+        ))
+    }
+
+    async fn commit(&mut self) -> StatementResult {
+        let Some(open) = self.open.take() else {
+            // PostgreSQL warns and succeeds.
+            return Ok(tag("COMMIT"));
+        };
+        if open.failed {
+            open.txn.rollback().await;
+            return Ok(tag("ROLLBACK"));
+        }
+        open.txn.commit().await.map_err(sql_error)?;
+        Ok(tag("COMMIT"))
+    }
+
+    /// One statement in its own transaction, retried on 40001.
+    async fn implicit(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        as_of: Option<AsOf>,
+    ) -> StatementResult {
+        let start = Instant::now();
+        // Every attempt keeps the first one's priority, so a retried
+        // statement ages and wins wound-wait instead of starving.
+        let mut retry = self.gateway.retry();
+        let mut options = self.default_options();
+        if let Some(a) = as_of {
+            a.apply(&mut options);
+        }
+        // A lone SELECT is a strong read-only read: lock-free at a
+        // timestamp after everything committed before it (as in Spanner),
+        // so it neither blocks nor is blocked by transactions in progress.
+        if let Statement::Query(q) = stmt
+            && q.locks.is_empty()
+        {
+            options.read_only = true;
+        }
+        loop {
+            let mut txn = self
+                .gateway
+                .begin_at_priority(&options, retry.priority())
+                .map_err(sql_error)?;
+            let mut reading = None;
+            let executed = self
+                .interrupt
+                .race(execute(&mut Kv(&mut txn, Some(&mut reading)), stmt, params))
+                .await;
+            // NB: the commit is not raced: once sent, its outcome is the
+            // transaction's, and a cancel must not make it ambiguous.
+            let result = match executed {
+                Ok(r) => txn.commit().await.map(|_| r).map_err(sql_error),
+                Err(e) if e.code == canceled().code => {
+                    abandon(txn, reading).await;
+                    Err(e)
+                }
+                Err(e) => {
+                    txn.rollback().await;
+                    Err(e)
+                }
+            };
+            match result {
+                Err(e) if e.is_retryable() => {
+                    let Some(pause) = retry.next(start.elapsed(), jitter()) else {
+                        return Err(e);
+                    };
+                    self.interrupt
+                        .race(async {
+                            tokio::time::sleep(pause).await;
+                            Ok(())
+                        })
+                        .await?;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ambiguous_commit_is_40003_and_an_abort_40001() {
+        let e = sql_error(GatewayError::Ambiguous("no reply".to_string()));
+        assert_eq!(e.code, "40003");
+        assert!(!e.is_retryable(), "an ambiguous commit must not be retried");
+        let e = sql_error(GatewayError::aborted(
+            spanlite_txn::AbortReason::Wounded,
+            "wounded",
+        ));
+        assert_eq!(e.code, "40001");
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn tablet_boundaries_read_as_tables_and_keys() {
+        let names = BTreeMap::from([(1, "accounts".to_string())]);
+        let mut row = vec![0x03, 0, 0, 0, 1];
+        row.extend_from_slice(&(26i64 as u64 ^ (1 << 63)).to_be_bytes());
+        assert_eq!(show_key(&row, true, &names), "/table/accounts/26");
+        let mut neg = vec![0x03, 0, 0, 0, 1];
+        neg.extend_from_slice(&((-3i64) as u64 ^ (1 << 63)).to_be_bytes());
+        assert_eq!(show_key(&neg, true, &names), "/table/accounts/-3");
+        assert_eq!(show_key(&[0x03, 0, 0, 0, 9], true, &names), "/table/#9");
+        assert_eq!(show_key(&[], true, &names), "-∞");
+        assert_eq!(show_key(&[], false, &names), "+∞");
+        assert_eq!(show_key(&[0x01], true, &names), "/user");
+        assert_eq!(show_key(b"\x02cab", true, &names), "/catalog/ab");
+    }
+}
