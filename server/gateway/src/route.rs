@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
-use spanlite_proto::tablet::{
-    CommitRequest, Mutation as WireMutation, ReadRequest, ScanRequest, mutation,
-};
+use spanlite_proto::tablet::{CommitRequest, ReadRequest, ScanRequest};
 use spanlite_truetime::Timestamp;
 use tonic::transport::Channel;
 
 use super::GatewayError;
+use spanlite_directory::wire::mutation_to_wire;
 use spanlite_directory::{
     KeyRange, META_TABLET, Peers, RouteCache, TabletDescriptor, descriptor_keys, is_system_key,
     node_id_of, node_keys,
@@ -265,16 +264,7 @@ impl Gateway {
     /// Writes `mutation` (one key) linearizably; returns its commit timestamp.
     pub async fn write(&self, mutation: Mutation) -> Result<Timestamp, GatewayError> {
         let key = mutation.key().to_vec();
-        let wire = match mutation {
-            Mutation::Put { key, value } => WireMutation {
-                key,
-                op: Some(mutation::Op::Put(value)),
-            },
-            Mutation::Delete { key } => WireMutation {
-                key,
-                op: Some(mutation::Op::Delete(true)),
-            },
-        };
+        let wire = mutation_to_wire(mutation);
         let (ts, _) = self
             .call(&key, |mut client, d| {
                 let req = CommitRequest {

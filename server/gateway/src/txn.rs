@@ -17,17 +17,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use spanlite_directory::wire::mutation_to_wire;
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::{
     AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, PrepareRequest,
-    PreparedParticipant, TxnMeta, mutation,
+    PreparedParticipant, TxnMeta,
 };
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
-use spanlite_txn::AbortReason;
 use spanlite_txn::retry::Retry;
 use spanlite_txn::twopc::Decision;
+use spanlite_txn::{AbortReason, Mutation};
 
 use super::route::ScanKind;
 use super::{Gateway, GatewayError};
@@ -40,7 +41,7 @@ pub struct Transaction {
     gateway: Gateway,
     id: TxnId,
     priority: Timestamp,
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: BTreeMap<Vec<u8>, Mutation>,
     /// 2PL: tablets read under locks.
     read_tablets: BTreeSet<TabletId>,
     mode: TxnMode,
@@ -320,7 +321,7 @@ impl Transaction {
         for_update: bool,
     ) -> Result<Option<Vec<u8>>, GatewayError> {
         if let Some(w) = self.writes.get(key) {
-            return Ok(w.clone());
+            return Ok(w.value().map(<[u8]>::to_vec));
         }
         if self.mode != TxnMode::TwoPhaseLocking {
             return self.read_optimistic(key, for_update).await;
@@ -381,9 +382,9 @@ impl Transaction {
             if !inside {
                 continue;
             }
-            match w {
+            match w.value() {
                 Some(v) => {
-                    merged.insert(k.clone(), v.clone());
+                    merged.insert(k.clone(), v.to_vec());
                 }
                 None => {
                     merged.remove(k);
@@ -395,12 +396,13 @@ impl Transaction {
 
     /// Buffers `key = value`.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert(key, Some(value));
+        self.writes
+            .insert(key.clone(), Mutation::Put { key, value });
     }
 
     /// Buffers a delete of `key`.
     pub fn delete(&mut self, key: Vec<u8>) {
-        self.writes.insert(key, None);
+        self.writes.insert(key.clone(), Mutation::Delete { key });
     }
 
     /// Commits; returns the commit timestamp (after commit wait). A
@@ -419,15 +421,12 @@ impl Transaction {
             return Ok(ts);
         }
         let mut by_tablet: BTreeMap<TabletId, Vec<WireMutation>> = BTreeMap::new();
-        for (key, value) in &self.writes {
+        for (key, m) in &self.writes {
             let d = self.gateway.route(key).await?;
-            by_tablet.entry(d.id).or_default().push(WireMutation {
-                key: key.clone(),
-                op: Some(match value {
-                    Some(v) => mutation::Op::Put(v.clone()),
-                    None => mutation::Op::Delete(true),
-                }),
-            });
+            by_tablet
+                .entry(d.id)
+                .or_default()
+                .push(mutation_to_wire(m.clone()));
         }
         let mut tablets: BTreeSet<TabletId> = by_tablet.keys().copied().collect();
         tablets.extend(self.read_tablets.iter().copied());

@@ -26,8 +26,8 @@ use spanlite_directory::FIRST_DATA_TABLET;
 use spanlite_gateway::{Gateway, GatewayError, TxnOptions};
 use spanlite_proto::admin::SplitTabletRequest;
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_replica::raft::Mutation;
 use spanlite_truetime::Timestamp;
+use spanlite_txn::Mutation;
 
 mod common;
 

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use common::{cluster, data_leader, env_or};
 use hdrhistogram::Histogram;
-use spanlite_replica::raft::Mutation;
 use spanlite_replica::tablet::Replica;
+use spanlite_txn::Mutation;
 
 mod common;
 

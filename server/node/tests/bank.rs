@@ -18,7 +18,7 @@ use rand::Rng;
 use spanlite_directory::FIRST_DATA_TABLET;
 use spanlite_gateway::{Gateway, GatewayError, Txn, TxnOptions};
 use spanlite_node::RunningNode;
-use spanlite_replica::raft::Mutation;
+use spanlite_txn::Mutation;
 
 const ACCOUNTS: usize = 32;
 const INITIAL: i64 = 100;

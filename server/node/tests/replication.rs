@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::{Cluster, kv, tablet_range, test_timing};
-use spanlite_replica::raft::Mutation;
 use spanlite_replica::tablet::TabletError;
+use spanlite_txn::Mutation;
 
 const TABLET: u64 = 1;
 const WAIT: Duration = Duration::from_secs(20);

@@ -19,9 +19,10 @@ use spanlite_proto::tablet::{
     AbortRequest, CommitRequest, Mutation as WireMutation, PrepareRequest, PreparedParticipant,
     TxnMeta, TxnOutcome, TxnStatusRequest, mutation,
 };
-use spanlite_replica::raft::{Mutation, load_txn_records};
+use spanlite_replica::raft::load_txn_records;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
+use spanlite_txn::Mutation;
 
 /// Tablets A = [start, "b/") and B = ["b/", end) on a fresh 3-node cluster.
 async fn two_tablets(dir: &std::path::Path) -> (Vec<RunningNode>, Vec<String>, u64, u64) {

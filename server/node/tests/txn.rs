@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use common::{int, now, read, set, start_cluster};
 use spanlite_directory::FIRST_DATA_TABLET;
 use spanlite_gateway::{Gateway, GatewayError, Transaction};
-use spanlite_replica::raft::Mutation;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_truetime::Timestamp;
 use spanlite_txn::AbortReason;
+use spanlite_txn::Mutation;
 use tokio::sync::Barrier;
 
 static NEXT_TXN: AtomicU64 = AtomicU64::new(1);

@@ -23,7 +23,8 @@ use spanlite_storage::meta::TabletId;
 
 use crate::NodeContext;
 use spanlite_directory::{META_TABLET, TabletDescriptor, node_key};
-use spanlite_replica::raft::{Mutation, Node, NodeId};
+use spanlite_replica::raft::{Node, NodeId};
+use spanlite_txn::Mutation;
 
 /// How many replicas init gives the meta tablet and the first data tablet.
 const INIT_REPLICAS: usize = 3;

@@ -24,7 +24,7 @@ use spanlite_proto::tablet::tablet_service_server::TabletService;
 use spanlite_proto::tablet::{
     AbortRequest, AbortResponse, CommitRequest, CommitResponse, KeyValue, LockStrength,
     PrepareRequest, PrepareResponse, ReadRequest, ReadResponse, ScanRequest, ScanResponse, TxnMeta,
-    TxnOutcome, TxnStatusRequest, TxnStatusResponse, mutation,
+    TxnOutcome, TxnStatusRequest, TxnStatusResponse,
 };
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::{Row, TxnId};
@@ -37,11 +37,12 @@ use tonic::{Request, Response, Status};
 use super::convert::tablet_error_to_wire;
 use crate::Store;
 use spanlite_directory::KeyRange;
-use spanlite_replica::raft::Mutation;
+use spanlite_directory::wire::mutation_from_wire;
 use spanlite_replica::tablet::{
     CommitRequest as TabletCommit, ReadAt, ReadSpan, Replica, TabletError, TxnReadRequest,
     Validation,
 };
+use spanlite_txn::Mutation;
 
 /// Runs a request's protocol work in a task of its own (see the module
 /// docs); a panic in it becomes an internal error.
@@ -131,11 +132,7 @@ fn txn_of(meta: &TxnMeta) -> Result<(TxnId, Timestamp), Status> {
 fn mutations_of(writes: Vec<spanlite_proto::tablet::Mutation>) -> Result<Vec<Mutation>, Status> {
     writes
         .into_iter()
-        .map(|w| match w.op {
-            Some(mutation::Op::Put(value)) => Ok(Mutation::Put { key: w.key, value }),
-            Some(mutation::Op::Delete(_)) => Ok(Mutation::Delete { key: w.key }),
-            None => Err(Status::invalid_argument("a write without put or delete")),
-        })
+        .map(|w| mutation_from_wire(w).map_err(Status::invalid_argument))
         .collect()
 }
 

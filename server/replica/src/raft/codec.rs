@@ -66,7 +66,8 @@ mod tests {
     use openraft::EntryPayload;
 
     use super::*;
-    use crate::raft::types::{Command, Mutation};
+    use crate::raft::types::Command;
+    use spanlite_txn::Mutation;
 
     #[test]
     fn entry_round_trips_through_store_format() {

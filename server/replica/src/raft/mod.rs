@@ -43,6 +43,6 @@ pub use service::{RaftGrpc, RaftRouter};
 pub use spanlite_txn::apply::{load_decision, load_txn_records};
 pub use state_machine::{Applied, TabletStateMachine};
 pub use types::{
-    Command, CommandResponse, Entry, Mutation, Node, NodeId, Raft, RaftLogId, RaftVote,
-    StoredMembership, TypeConfig,
+    Command, CommandResponse, Entry, Node, NodeId, Raft, RaftLogId, RaftVote, StoredMembership,
+    TypeConfig,
 };

@@ -1,7 +1,7 @@
 //! The openraft type configuration. The tablet commands (log entry
 //! payloads) and their responses are `spanlite_txn::command`'s.
 
-pub use spanlite_txn::{Command, CommandResponse, Mutation, NodeId};
+pub use spanlite_txn::{Command, CommandResponse, NodeId};
 
 /// Where a Raft peer listens (its advertised gRPC address).
 pub type Node = openraft::BasicNode;
