@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use spanlite_proto::sql::TxnState;
 
-use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
 use crate::pool::Pool;
@@ -28,6 +27,7 @@ use crate::row::QueryResult;
 use crate::statement::{StatementKind, classify};
 use crate::transaction::{BoxFuture, Concurrency, Transaction, TransactionMode};
 use crate::value::Value;
+use spanlite_truetime::Backoff;
 
 /// A connection to a Spanlite cluster: cheap to clone, usable from many
 /// tasks at once (each call takes a session of its own from a small pool).

@@ -64,7 +64,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
-mod backoff;
 mod client;
 mod error;
 mod options;

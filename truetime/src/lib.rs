@@ -25,6 +25,8 @@
 //!   run time, for fault injection).
 //! * [`TrueTime`]: the interval clock; `after`, `before`, `wait_until_after`
 //!   (commit wait).
+//! * [`Backoff`]: exponential backoff with jitter, the one retry policy of
+//!   every crate (waiting is a matter of time).
 //! * [`TimeSync`]: polls several [`TimeSource`]s, bounds each offset by the
 //!   round trip (Cristian), intersects them with [`marzullo`] and updates the
 //!   offset and ε; runs periodically and reports a [`SyncStatus`].
@@ -35,6 +37,7 @@
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod backoff;
 mod clock;
 mod error;
 mod interval;
@@ -42,6 +45,7 @@ mod sync;
 mod timestamp;
 mod truetime;
 
+pub use backoff::{Backoff, random_jitter};
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use error::{SourceError, SyncError, TimestampError, TrueTimeError};
 pub use interval::TTInterval;

@@ -5,20 +5,20 @@
 //! older transaction wins, so a retried transaction ages and eventually
 //! wins; a fresh priority per attempt would make a hot one the youngest
 //! every time, wounded by everyone, starving
-//! (`retry_keeps_its_priority`). Pauses double from `first` to `max`, with
-//! jitter so clashing retries spread out, until `deadline`.
+//! (`retry_keeps_its_priority`). Pauses follow the shared [`Backoff`]
+//! (4 ms doubling to 1 s, jittered so clashing retries spread out), until
+//! `deadline`.
 
 use std::time::Duration;
 
-use spanlite_truetime::Timestamp;
+use spanlite_truetime::{Backoff, Timestamp};
 
 /// A retry loop's state.
 #[derive(Clone, Debug)]
 pub struct Retry {
     priority: Timestamp,
     elapsed: Duration,
-    next_pause: Duration,
-    max_pause: Duration,
+    backoff: Backoff,
     deadline: Duration,
     attempts: u32,
 }
@@ -30,8 +30,7 @@ impl Retry {
         Self {
             priority,
             elapsed: Duration::ZERO,
-            next_pause: Duration::from_millis(2),
-            max_pause: Duration::from_millis(500),
+            backoff: Backoff::new(Duration::from_millis(4), Duration::from_secs(1)),
             deadline,
             attempts: 1,
         }
@@ -49,16 +48,15 @@ impl Retry {
 
     /// After a retryable failure at `elapsed` since the first attempt: the
     /// pause before the next attempt, or `None` once the deadline would
-    /// pass. `jitter` in `[0, 1000)` spreads the pause by up to 100%.
+    /// pass. `jitter` in `[0, 1000)` places the pause between half and all
+    /// of its nominal length ([`Backoff::next_with`]).
     pub fn next(&mut self, elapsed: Duration, jitter: u32) -> Option<Duration> {
         self.elapsed = elapsed;
-        if elapsed + self.next_pause >= self.deadline {
+        if elapsed + self.backoff.nominal() >= self.deadline {
             return None;
         }
-        let pause = self.next_pause + self.next_pause * jitter.min(999) / 1000;
-        self.next_pause = (self.next_pause * 2).min(self.max_pause);
         self.attempts += 1;
-        Some(pause)
+        Some(self.backoff.next_with(jitter))
     }
 }
 
@@ -68,14 +66,15 @@ mod tests {
 
     #[test]
     fn pauses_double_up_to_the_cap_and_stop_at_the_deadline() {
-        let mut r = Retry::new(Timestamp::from_nanos(7), Duration::from_secs(1));
-        let pauses: Vec<_> = (0..10)
-            .map_while(|_| r.next(Duration::from_millis(10), 0))
-            .collect();
-        assert_eq!(pauses[0], Duration::from_millis(2));
-        assert_eq!(pauses[1], Duration::from_millis(4));
-        assert_eq!(*pauses.last().unwrap(), Duration::from_millis(500));
+        let ms = Duration::from_millis;
+        let mut r = Retry::new(Timestamp::from_nanos(7), Duration::from_secs(10));
+        let pauses: Vec<_> = (0..10).map_while(|_| r.next(ms(10), 0)).collect();
+        // Jitter 0: half of each nominal pause (4 ms doubling to 1 s).
+        assert_eq!(pauses[..3], [ms(2), ms(4), ms(8)]);
+        assert_eq!(pauses[9], ms(500));
+        assert_eq!(r.next(ms(10), 999), Some(ms(1000)));
         assert_eq!(r.priority(), Timestamp::from_nanos(7));
-        assert_eq!(r.next(Duration::from_millis(999), 0), None);
+        assert_eq!(r.attempts(), 12);
+        assert_eq!(r.next(ms(9_500), 0), None);
     }
 }

@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use spanlite_truetime::Backoff;
 
 use super::bank::{self, Transfer};
 use super::kv::{self, KvOp};
@@ -62,7 +63,7 @@ pub(crate) async fn run_op(
     rng: &mut impl Rng,
 ) -> Ending {
     let start = Instant::now();
-    let mut wait = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     for attempt in 1..=MAX_ATTEMPTS {
         stats.attempts += 1;
         if attempt > 1 {
@@ -81,8 +82,7 @@ pub(crate) async fn run_op(
                     });
                     return Ending::Continue;
                 }
-                tokio::time::sleep(jittered(wait, rng)).await;
-                wait = (wait * 2).min(MAX_BACKOFF);
+                tokio::time::sleep(backoff.next_with(rng.random_range(0..1000))).await;
             }
             Err(e) => {
                 stats.failed(e.kind.to_string(), || format!("{op:?}: {e}"));
@@ -96,12 +96,6 @@ pub(crate) async fn run_op(
     Ending::Continue
 }
 
-/// `wait` shortened by up to half at random, so workers that collided do
-/// not collide again in step.
-fn jittered(wait: Duration, rng: &mut impl Rng) -> Duration {
-    wait.mul_f64(rng.random_range(0.5..=1.0))
-}
-
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -113,7 +107,8 @@ mod tests {
     fn jitter_shortens_by_at_most_half() {
         let mut rng = StdRng::seed_from_u64(3);
         for _ in 0..1000 {
-            let d = jittered(Duration::from_millis(10), &mut rng);
+            let mut backoff = Backoff::new(Duration::from_millis(10), MAX_BACKOFF);
+            let d = backoff.next_with(rng.random_range(0..1000));
             assert!(d >= Duration::from_millis(5) && d <= Duration::from_millis(10));
         }
     }

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Retries are bounded by a deadline per request; between rounds over all
-//! replicas it backs off (50 ms doubling to 1 s), so an election or a
+//! replicas it backs off (50 ms doubling to 1 s, jittered: `spanlite_truetime::Backoff`), so an election or a
 //! restarting node is waited out rather than failed.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.

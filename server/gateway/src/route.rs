@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
 use spanlite_proto::tablet::{CommitRequest, ReadRequest, ScanRequest};
-use spanlite_truetime::Timestamp;
+use spanlite_truetime::{Backoff, Timestamp};
 use tonic::transport::Channel;
 
 use super::GatewayError;
@@ -116,7 +116,7 @@ impl Gateway {
         Fut: Future<Output = WireResult<T>>,
     {
         let start = Instant::now();
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         let mut last = String::from("no replica answered");
         // Nodes that did not answer in time during this call: tried last
         // (and hints pointing at them ignored), so a leader cut off from
@@ -127,8 +127,7 @@ impl Gateway {
                 Ok(d) => d,
                 Err(e) if e.is_retryable() && start.elapsed() < self.config.deadline => {
                     last = e.to_string();
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -216,12 +215,9 @@ impl Gateway {
             let pause = if hinted {
                 Duration::from_millis(10)
             } else {
-                backoff
+                backoff.next_delay()
             };
             tokio::time::sleep(pause).await;
-            if !hinted {
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
         }
     }
 

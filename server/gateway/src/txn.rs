@@ -1052,10 +1052,10 @@ fn priority_now() -> Timestamp {
 /// How long [`Gateway::run_txn`] keeps retrying.
 const RUN_TXN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Jitter for retry pauses, from the clock's low bits: retries of
+/// Jitter for retry pauses (`spanlite_truetime::Backoff`): retries of
 /// clashing transactions spread out.
 pub fn jitter() -> u32 {
-    priority_now().as_nanos() as u32 % 1000
+    spanlite_truetime::random_jitter()
 }
 
 impl Gateway {
