@@ -72,6 +72,15 @@ codes! {
 }
 
 impl SqlError {
+    /// 54001: the statement is too complex to run (too many operators,
+    /// expressions nested too deep).
+    pub fn too_complex(why: impl Into<String>) -> Self {
+        SqlError {
+            code: "54001",
+            message: format!("statement too complex: {}", why.into()),
+        }
+    }
+
     /// True when retrying the whole transaction may succeed (40001).
     pub fn is_retryable(&self) -> bool {
         self.code == "40001"

@@ -1,6 +1,19 @@
 //! Spanlite SQL (DESIGN.md §7): sqlparser (PostgreSQL dialect) → binder
-//! and planner ([`bind`]) → executor ([`run`]) over a transaction
-//! ([`KvTxn`]).
+//! and planner (`bind`) → evaluation (`eval`) over a transaction
+//! ([`KvTxn`]), one statement at a time (`statement`).
+//!
+//! ```text
+//!   statement ─▶ bind ─▶ plan ─▶ catalog ─▶ value ─▶ error
+//!       │  └──▶ explain ─┘         ▲
+//!       └──▶ eval ─────────────────┘        syntax (parse, names) and kv
+//!                                          (KvTxn) sit below bind/eval
+//! ```
+//!
+//! Modules import downward only (checked by `tests/layering.rs`):
+//! `statement` runs DDL, DML, queries, EXPLAIN and SHOW; `bind` turns the
+//! AST into a plan (`plan`); `eval` fetches what a plan needs through
+//! [`KvTxn`] and computes it; `syntax` parses and holds the naming rules;
+//! `kv` is the transaction interface; `catalog` the table definitions.
 //!
 //! - Types with NULL and three-valued logic; errors with SQLSTATEs.
 //! - The catalog is transactional data: CREATE/DROP TABLE (single or
@@ -26,17 +39,21 @@
 mod bind;
 mod catalog;
 mod error;
-mod exec;
+mod eval;
 mod explain;
+mod kv;
 mod plan;
-mod run;
+mod statement;
+mod syntax;
 mod value;
 
 pub use catalog::{Column, IndexDef, TableDef};
 pub use error::{Result, SqlError};
-pub use exec::{BoxFuture, KvTxn, Pairs, QueryResult, execute, param_types, parse, tables};
+pub use kv::{BoxFuture, KvTxn, Pairs};
 /// The SQL parser, re-exported so callers match on the same AST.
 pub use sqlparser;
+pub use statement::{QueryResult, execute, param_types, tables};
+pub use syntax::parse;
 pub use value::{DataType, Value};
 
 #[cfg(test)]

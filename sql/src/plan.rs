@@ -1,5 +1,5 @@
 //! Bound queries: what the binder ([`crate::bind`]) makes of the AST and
-//! the executor ([`crate::run`]) runs.
+//! the executor ([`crate::eval`]) runs.
 //!
 //! Names are resolved to row positions, so evaluation never looks a name
 //! up. A query block's rows are *full width*: every table of its FROM
@@ -7,10 +7,10 @@
 //! join only copies slices, and a condition can run as soon as the tables
 //! it names are joined, whatever order the planner joins them in.
 //!
-//! Execution has two phases. [`crate::run::fetch`] reads every table a plan
+//! Execution has two phases. [`crate::eval::fetch`] reads every table a plan
 //! needs through the transaction (point lookups, key ranges, index ranges:
 //! the access paths are chosen here, from constant predicates, so they are
-//! known before anything runs). Then [`crate::run::query`] computes the
+//! known before anything runs). Then [`crate::eval::query`] computes the
 //! result from memory: filters, joins, grouping, subqueries (correlated or
 //! not), sorting. Reads happen once per table reference, however often a
 //! correlated subquery runs.

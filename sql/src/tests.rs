@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 mod fuzz;
+mod layering;
 
 use crate::{BoxFuture, KvTxn, Pairs, QueryResult, Result, SqlError, Value, execute, parse};
 

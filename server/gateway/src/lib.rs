@@ -18,8 +18,8 @@
 mod error;
 mod peers;
 mod route;
-mod txn;
+mod transaction;
 
 pub use error::GatewayError;
 pub use route::{Gateway, GatewayConfig};
-pub use txn::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions, jitter};
+pub use transaction::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions, jitter};

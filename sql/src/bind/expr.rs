@@ -10,8 +10,8 @@ use sqlparser::ast::{
 use super::Binder;
 use super::walk::{function_name, has_aggregate, references_outer};
 use crate::error::{Result, SqlError};
-use crate::exec::ident;
 use crate::plan::{AggCall, AggFunc, BExpr, BinOp, Cache, Func, Subquery};
+use crate::syntax::ident;
 use crate::value::{DataType, Value};
 
 /// The parameter number of `$n` (0-based), if `e` is one.
@@ -102,14 +102,6 @@ pub(crate) fn binop(op: &B) -> Result<BinOp> {
     })
 }
 
-/// 54001: the statement is too complex to run.
-pub fn too_complex(why: String) -> SqlError {
-    SqlError {
-        code: "54001",
-        message: format!("statement too complex: {why}"),
-    }
-}
-
 pub(crate) fn numeric(t: Option<DataType>) -> bool {
     matches!(t, Some(DataType::Int | DataType::Float))
 }
@@ -147,7 +139,7 @@ impl Binder<'_> {
     /// Binds an expression in the current block.
     pub fn expr(&mut self, e: &Expr) -> Result<BExpr> {
         if self.depth >= MAX_DEPTH {
-            return Err(too_complex(format!(
+            return Err(SqlError::too_complex(format!(
                 "expressions nest deeper than {MAX_DEPTH} levels"
             )));
         }
@@ -396,7 +388,7 @@ impl Binder<'_> {
             other => {
                 return Err(SqlError::not_supported(format!(
                     "expression {}",
-                    crate::exec::first_words(&other.to_string())
+                    crate::syntax::first_words(&other.to_string())
                 )));
             }
         })
@@ -411,7 +403,7 @@ impl Binder<'_> {
         {
             return Err(SqlError::not_supported(format!(
                 "{} (window functions, FILTER and WITHIN GROUP)",
-                crate::exec::first_words(&f.to_string())
+                crate::syntax::first_words(&f.to_string())
             )));
         }
         match &f.args {

@@ -16,15 +16,14 @@ use sqlparser::ast::{self, Expr, JoinConstraint, JoinOperator, SelectItem, SetEx
 
 use crate::catalog::TableDef;
 use crate::error::{Result, SqlError};
-use crate::exec::{ident, object_name};
 use crate::plan::{
     Access, AggCall, BExpr, BinOp, Body, Grouping, JoinKind, Query, Scan, Select, SetOp, SortKey,
     Source,
 };
+use crate::syntax::{ident, object_name};
 use crate::value::{DataType, Value};
 
 use expr::column_name;
-pub(crate) use expr::too_complex;
 use joins::choose_access;
 use walk::{and_all, conjuncts, has_aggregate};
 pub(crate) use walk::{ast_children, has_subquery};
@@ -361,7 +360,7 @@ impl<'a> Binder<'a> {
             }
             other => Err(SqlError::not_supported(format!(
                 "query {}",
-                crate::exec::first_words(&other.to_string())
+                crate::syntax::first_words(&other.to_string())
             ))),
         }
     }
@@ -388,7 +387,7 @@ impl<'a> Binder<'a> {
         {
             return Err(SqlError::not_supported(format!(
                 "SELECT clause in {}",
-                crate::exec::first_words(&s.to_string())
+                crate::syntax::first_words(&s.to_string())
             )));
         }
         self.scopes.push(Scope::default());
@@ -422,7 +421,7 @@ impl<'a> Binder<'a> {
                     other => {
                         return Err(SqlError::not_supported(format!(
                             "join {}",
-                            crate::exec::first_words(&format!("{other:?}"))
+                            crate::syntax::first_words(&format!("{other:?}"))
                         )));
                     }
                 };

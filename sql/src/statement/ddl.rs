@@ -6,11 +6,13 @@
 use sqlparser::ast::{self, ColumnOption, Expr, ObjectName, TableConstraint};
 
 use super::dml::put_index_entry;
-use super::{KvTxn, QueryResult, done, ident, load_table, object_name, table, tables};
+use super::{QueryResult, done, load_table, table, tables};
 use crate::bind::{Binder, Tables};
 use crate::catalog::{self, Column, IndexDef, TableDef};
 use crate::error::{Result, SqlError};
-use crate::run::{self, Env};
+use crate::eval::{self, Env};
+use crate::kv::KvTxn;
+use crate::syntax::{ident, object_name};
 use crate::value::{DataType, Value};
 
 /// Deletes every key in `[start, end)`.
@@ -81,7 +83,7 @@ pub(super) async fn create_table(
                 ColumnOption::Default(e) => {
                     let tables = Tables::new();
                     let b = Binder::new(&tables, &[]).constant(e)?;
-                    column.default = Some(run::eval(&b, &Env::EMPTY)?.cast_to(ty)?);
+                    column.default = Some(eval::eval(&b, &Env::EMPTY)?.cast_to(ty)?);
                 }
                 ColumnOption::Unique {
                     is_primary: true, ..

@@ -3,10 +3,12 @@
 
 use sqlparser::ast::{self, Expr, SetExpr, TableFactor};
 
-use super::{KvTxn, load_table, object_name};
+use super::load_table;
 use crate::bind::{self, Tables};
 use crate::catalog::TableDef;
 use crate::error::Result;
+use crate::kv::KvTxn;
+use crate::syntax::object_name;
 
 pub(super) fn query_tables(q: &ast::Query, out: &mut Vec<String>) {
     if let Some(with) = &q.with {

@@ -4,7 +4,7 @@
 
 use crate::catalog::{self, prefix_end};
 use crate::error::{Result, SqlError};
-use crate::exec::{BoxFuture, KvTxn};
+use crate::kv::{BoxFuture, KvTxn};
 use crate::plan::{Access, BExpr, Body, Query, Scan, Select, Source};
 use crate::value::{DataType, Value};
 

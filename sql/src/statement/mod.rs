@@ -1,56 +1,26 @@
 //! Executing statements over a transaction: DDL on the catalog (tables,
 //! indexes), INSERT/UPDATE/DELETE with index maintenance and constraint
-//! checks, queries (bound by [`crate::bind`], run by [`crate::run`]),
+//! checks, queries (bound by [`crate::bind`], run by [`crate::eval`]),
 //! EXPLAIN and SHOW.
 
 mod ddl;
 mod dml;
-mod names;
-
-use std::future::Future;
-use std::pin::Pin;
+mod table_refs;
 
 use sqlparser::ast::{
-    self, Expr, FromTable, ObjectName, ObjectNamePart, ObjectType, SetExpr, Statement, TableObject,
+    self, Expr, FromTable, ObjectName, ObjectType, SetExpr, Statement, TableObject,
 };
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-use crate::bind::{self, Binder};
+use crate::bind::Binder;
 use crate::catalog::{self, TableDef};
 use crate::error::{Result, SqlError};
 use crate::explain;
+use crate::kv::KvTxn;
+use crate::syntax::{first_words, object_name};
 use crate::value::{DataType, Value};
 use ddl::{create_index, create_table, drop_indexes, drop_tables};
 use dml::{delete_rows, dml_table, insert_rows, insert_targets, run_query, update};
-use names::{dml_tables, load_tables, query_tables};
-
-/// A future the [`KvTxn`] methods return.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Key-value pairs in key order.
-pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// What the executor needs of a transaction: key-value reads (under the
-/// transaction's concurrency control) and buffered writes, which later
-/// reads of the same transaction see.
-pub trait KvTxn: Send {
-    /// The value of `key`.
-    fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
-    /// The value of `key`, locked for writing (SELECT … FOR UPDATE, and the
-    /// rows UPDATE and DELETE read). Plain [`KvTxn::get`] unless the
-    /// transaction can lock.
-    fn get_for_update<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        self.get(key)
-    }
-    /// The pairs in `[start, end)`, in key order.
-    fn scan<'a>(&'a mut self, start: &'a [u8], end: &'a [u8]) -> BoxFuture<'a, Result<Pairs>>;
-    /// Buffers `key = value`.
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()>;
-    /// Buffers a delete of `key`.
-    fn delete(&mut self, key: Vec<u8>) -> Result<()>;
-}
+use table_refs::{dml_tables, load_tables, query_tables};
 
 /// A statement's result.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -63,98 +33,6 @@ pub struct QueryResult {
     pub tag: String,
     /// Rows inserted, updated, deleted or returned.
     pub rows_affected: u64,
-}
-
-/// The most binary operators one statement may have. Operator chains
-/// (`1 + 1 + …`) parse into trees as deep as they are long, and trees are
-/// walked (and dropped) recursively: this bounds the depth. Nesting by
-/// parentheses is bounded by the parser itself.
-const MAX_OPERATORS: usize = 2000;
-
-/// Refuses statements with more than [`MAX_OPERATORS`] binary operators
-/// (54001), counted on tokens before anything builds a tree.
-fn check_operators(tokens: &[TokenWithSpan]) -> Result<()> {
-    let mut count = 0usize;
-    let mut operand_before = false;
-    for t in tokens.iter().map(|t| &t.token) {
-        if matches!(t, Token::Whitespace(_)) {
-            continue;
-        }
-        if *t == Token::SemiColon {
-            count = 0;
-        }
-        let binary = match t {
-            Token::Plus
-            | Token::Minus
-            | Token::Mul
-            | Token::Div
-            | Token::Mod
-            | Token::StringConcat
-            | Token::Eq
-            | Token::Neq
-            | Token::Lt
-            | Token::Gt
-            | Token::LtEq
-            | Token::GtEq => operand_before,
-            Token::Word(w) => {
-                w.quote_style.is_none()
-                    && (w.value.eq_ignore_ascii_case("and") || w.value.eq_ignore_ascii_case("or"))
-            }
-            _ => false,
-        };
-        if binary {
-            count += 1;
-            if count > MAX_OPERATORS {
-                return Err(bind::too_complex(format!(
-                    "more than {MAX_OPERATORS} operators in one statement"
-                )));
-            }
-        }
-        operand_before = matches!(
-            t,
-            Token::Number(..)
-                | Token::SingleQuotedString(_)
-                | Token::RParen
-                | Token::Placeholder(_)
-        ) || matches!(t, Token::Word(w) if !binary && w.keyword == sqlparser::keywords::Keyword::NoKeyword);
-    }
-    Ok(())
-}
-
-/// Parses `sql` (PostgreSQL dialect) into statements; 42601 on errors,
-/// 54001 for statements too large to take apart safely.
-pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
-        .tokenize_with_location()
-        .map_err(|e| SqlError::syntax(e.to_string()))?;
-    check_operators(&tokens)?;
-    Parser::new(&dialect)
-        .with_tokens_with_locations(tokens)
-        .parse_statements()
-        .map_err(|e| SqlError::syntax(e.to_string()))
-}
-
-/// An identifier as Spanlite names things: unquoted ones fold to lower case.
-pub(crate) fn ident(i: &ast::Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_lowercase()
-    }
-}
-
-pub(crate) fn object_name(name: &ObjectName) -> Result<String> {
-    match name.0.as_slice() {
-        [ObjectNamePart::Identifier(i)] => Ok(ident(i)),
-        _ => Err(SqlError::not_supported(format!(
-            "qualified name {name}: there are no schemas"
-        ))),
-    }
-}
-
-pub(crate) fn first_words(s: &str) -> String {
-    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 async fn load_table(txn: &mut dyn KvTxn, name: &str) -> Result<Option<TableDef>> {

@@ -7,13 +7,15 @@ use sqlparser::ast::{
     self, Expr, FromTable, ObjectName, OnConflictAction, OnInsert, TableFactor, TableObject,
 };
 
-use super::names::{dml_tables, load_tables, query_tables};
-use super::{KvTxn, QueryResult, done, ident, object_name, table};
+use super::table_refs::{dml_tables, load_tables, query_tables};
+use super::{QueryResult, done, table};
 use crate::bind::Binder;
 use crate::catalog::{self, IndexDef, TableDef};
 use crate::error::{Result, SqlError};
+use crate::eval::{self, Env};
+use crate::kv::KvTxn;
 use crate::plan::{BExpr, Scan};
-use crate::run::{self, Env};
+use crate::syntax::{ident, object_name};
 use crate::value::Value;
 
 /// A process-unique row id for tables without a primary key.
@@ -101,8 +103,8 @@ pub(super) async fn run_query(
     txn: &mut dyn KvTxn,
     q: &mut crate::plan::Query,
 ) -> Result<Vec<Vec<Value>>> {
-    run::fetch(txn, q).await?;
-    run::query(q, &[])
+    eval::fetch(txn, q).await?;
+    eval::query(q, &[])
 }
 
 pub(super) async fn insert_rows(
@@ -192,12 +194,12 @@ pub(super) async fn dml_rows(
     scan: &mut Scan,
     later: &mut Option<BExpr>,
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    run::fetch_scan(txn, scan).await?;
+    eval::fetch_scan(txn, scan).await?;
     if let Some(f) = &mut scan.filter {
-        run::fetch_expr(txn, f).await?;
+        eval::fetch_expr(txn, f).await?;
     }
     if let Some(f) = later {
-        run::fetch_expr(txn, f).await?;
+        eval::fetch_expr(txn, f).await?;
     }
     let mut out = Vec::new();
     let rows = std::mem::take(&mut scan.rows);
@@ -207,7 +209,7 @@ pub(super) async fn dml_rows(
             row: &row,
             ..Env::EMPTY
         };
-        if run::passes(&scan.filter, &env)? && run::passes(later, &env)? {
+        if eval::passes(&scan.filter, &env)? && eval::passes(later, &env)? {
             out.push((key, row));
         }
     }
@@ -262,7 +264,7 @@ pub(super) async fn update(
     let mut sets = binder.in_table(&def, &exprs)?;
     let (mut scan, mut later) = binder.dml_scan(&def, selection)?;
     for e in &mut sets {
-        run::fetch_expr(txn, e).await?;
+        eval::fetch_expr(txn, e).await?;
     }
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
@@ -273,7 +275,7 @@ pub(super) async fn update(
             ..Env::EMPTY
         };
         for (&i, e) in columns.iter().zip(&sets) {
-            new[i] = run::eval(e, &env)?;
+            new[i] = eval::eval(e, &env)?;
         }
         let new = check_row(&def, new)?;
         let pk_changed = def.primary_key.iter().any(|&i| new[i] != old[i]);

@@ -3,7 +3,7 @@
 //! [`crate::plan`]): filters, joins, grouping, sorting, set operations.
 //! Expressions are evaluated by [`eval`].
 
-mod eval;
+mod expr;
 mod fetch;
 
 use std::cmp::Ordering;
@@ -15,8 +15,8 @@ use crate::plan::{
 };
 use crate::value::Value;
 
-use eval::arithmetic;
-pub use eval::eval;
+use expr::arithmetic;
+pub use expr::eval;
 pub use fetch::{fetch, fetch_expr, fetch_scan};
 
 /// What an expression sees: the current row, the rows of the enclosing

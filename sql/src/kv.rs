@@ -1,0 +1,33 @@
+//! What the executor needs of a transaction ([`KvTxn`]); the server's
+//! sessions implement it over the gateway, the tests over a map.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::Result;
+
+/// A future the [`KvTxn`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Key-value pairs in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What the executor needs of a transaction: key-value reads (under the
+/// transaction's concurrency control) and buffered writes, which later
+/// reads of the same transaction see.
+pub trait KvTxn: Send {
+    /// The value of `key`.
+    fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+    /// The value of `key`, locked for writing (SELECT … FOR UPDATE, and the
+    /// rows UPDATE and DELETE read). Plain [`KvTxn::get`] unless the
+    /// transaction can lock.
+    fn get_for_update<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        self.get(key)
+    }
+    /// The pairs in `[start, end)`, in key order.
+    fn scan<'a>(&'a mut self, start: &'a [u8], end: &'a [u8]) -> BoxFuture<'a, Result<Pairs>>;
+    /// Buffers `key = value`.
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()>;
+    /// Buffers a delete of `key`.
+    fn delete(&mut self, key: Vec<u8>) -> Result<()>;
+}
