@@ -53,8 +53,11 @@ impl Side {
                     tokio::spawn(async move {
                         let mut n = 0u64;
                         while !stop.load(Ordering::Relaxed) {
-                            wal.append(vec![Record::new(RecordKind::Txn, vec![7u8; 128])])
-                                .await?;
+                            wal.append(vec![Record::new(
+                                RecordKind::CheckpointBegin,
+                                vec![7u8; 128],
+                            )])
+                            .await?;
                             n += 1;
                         }
                         Ok::<u64, WalError>(n)

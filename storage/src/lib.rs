@@ -3,7 +3,7 @@
 //! ```text
 //!   Raft log entries, votes ──▶ raftlog ──▶ wal (node WAL, group commit, fsync)
 //!                                               ▲        │ recovery: analysis,
-//!   checkpoint begin/end ────────────────────────┘        ▼ redo, undo
+//!   checkpoint begin/end ────────────────────────┘        ▼ redo
 //!   tablet state machine ──▶ mvcc ──▶ engine (RocksDB, its WAL off) ◀── meta
 //!                                       keys: keycode (order-preserving)
 //! ```
@@ -14,7 +14,7 @@
 //! - [`meta`]: per-tablet applied index (pageLSN) and the GC watermark.
 //! - [`wal`]: the node write-ahead log with group commit.
 //! - [`raftlog`]: the Raft logs of every tablet on the node, in the WAL.
-//! - [`recovery`]: fuzzy checkpoints; analysis, redo and undo.
+//! - [`recovery`]: fuzzy checkpoints; analysis and redo.
 //!
 //! INVARIANT: the node WAL is the only log. RocksDB's own WAL is disabled;
 //! RocksDB's memtables play the ARIES buffer pool (steal, no-force).

@@ -1,9 +1,10 @@
 //! Claims about checkpoints and recovery, each pass alone and together:
 //! redo brings the engine back to its pre-crash state for every acknowledged
-//! write; undo rolls back losers with CLRs and is safe to repeat after a crash
-//! during undo; analysis rebuilds the tables from the log and checkpoints.
+//! write and is safe to repeat; the intents of undecided transactions are
+//! kept, never rolled back by one node (there is no undo pass: docs/wal.md);
+//! analysis rebuilds the tables from the log and checkpoints.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,11 +16,8 @@ use spanlite_storage::engine::{
 use spanlite_storage::meta::{self, TabletId};
 use spanlite_storage::mvcc::{Intent, Mvcc, TxnId};
 use spanlite_storage::raftlog::{LogEntry, LogId, RaftLogStore};
-use spanlite_storage::recovery::{
-    self, Clr, DirtyTablets, EntryApplier, MvccUndo, TxnLog, TxnRecordBody, TxnState, TxnTable,
-    UndoTarget,
-};
-use spanlite_storage::wal::{RecordKind, Wal, WalConfig};
+use spanlite_storage::recovery::{self, DirtyTablets, EntryApplier};
+use spanlite_storage::wal::{Record, RecordKind, Wal, WalConfig};
 use spanlite_storage::{Result, StorageError};
 use spanlite_truetime::Timestamp;
 
@@ -185,7 +183,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Recovery with the test applier and a local undo target.
+/// Recovery with the test applier.
 fn recover(dir: &Path, engine: Arc<dyn Engine>) -> (Wal, recovery::Recovered) {
     let (wal, opened) = open_wal(dir);
     let mvcc = Mvcc::open(engine.clone()).unwrap();
@@ -193,9 +191,7 @@ fn recover(dir: &Path, engine: Arc<dyn Engine>) -> (Wal, recovery::Recovered) {
         &wal,
         &opened,
         engine.as_ref(),
-        &mvcc,
         &mut Applier(mvcc.clone()),
-        &mut MvccUndo(&mvcc),
         1 << 20,
     )
     .unwrap();
@@ -288,247 +284,83 @@ fn redo_on_rocksdb_after_a_crash() {
     assert!(recovered.report.entries_redone >= 30);
 }
 
-/// Writes a transaction's intents to MVCC and logs its Write record.
-fn txn_write(log: &TxnLog, mvcc: &Mvcc, txn: u128, tablet: TabletId, keys: &[&str]) {
-    let mut batch = WriteBatch::new();
-    for k in keys {
-        let intent = Intent {
-            txn: TxnId(txn),
-            prepare_ts: Timestamp::from_nanos(5),
-            value: Some(b"x".to_vec()),
-        };
-        mvcc.write_intent(&mut batch, k.as_bytes(), &intent)
-            .unwrap();
-    }
-    mvcc.apply(batch).unwrap();
-    let keys = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
-    log.log_blocking(TxnId(txn), TxnRecordBody::Write { tablet, keys })
-        .unwrap();
-}
-
 fn intent_owners(mvcc: &Mvcc, keys: &[&str]) -> Vec<Option<u128>> {
     keys.iter()
         .map(|k| mvcc.intent(k.as_bytes()).unwrap().map(|i| i.txn.0))
         .collect()
 }
 
-/// Logs the standard cast: 1 loser (active), 2 in doubt, 3 decided,
-/// 4 coordinator without decision (presumed abort), 5 ended.
-fn cast(dir: &Path, engine: &MemoryEngine) {
-    let (wal, _) = open_wal(dir);
-    let mvcc = Mvcc::open(Arc::new(engine.clone())).unwrap();
-    let log = TxnLog::new(wal, Default::default());
-    let begin = |t: u128, coordinator| {
-        log.log_blocking(
-            TxnId(t),
-            TxnRecordBody::Begin {
-                coordinator,
-                detail: vec![t as u8],
-            },
-        )
-        .unwrap()
-    };
-    begin(1, false);
-    txn_write(&log, &mvcc, 1, 1, &["a", "b"]);
-    txn_write(&log, &mvcc, 1, 2, &["c"]);
-    begin(2, false);
-    txn_write(&log, &mvcc, 2, 1, &["d"]);
-    log.log_blocking(
-        TxnId(2),
-        TxnRecordBody::Prepared {
-            prepare_ts: Timestamp::from_nanos(9),
-        },
-    )
-    .unwrap();
-    begin(3, true);
-    txn_write(&log, &mvcc, 3, 1, &["e"]);
-    log.log_blocking(
-        TxnId(3),
-        TxnRecordBody::Committed {
-            commit_ts: Timestamp::from_nanos(11),
-        },
-    )
-    .unwrap();
-    begin(4, true);
-    txn_write(&log, &mvcc, 4, 2, &["f"]);
-    log.log_blocking(
-        TxnId(4),
-        TxnRecordBody::Prepared {
-            prepare_ts: Timestamp::from_nanos(12),
-        },
-    )
-    .unwrap();
-    begin(5, false);
-    txn_write(&log, &mvcc, 5, 1, &["g"]);
-    log.log_blocking(TxnId(5), TxnRecordBody::Aborted).unwrap();
-    let mut b = WriteBatch::new();
-    mvcc.abort_intent(&mut b, b"g", TxnId(5)).unwrap();
-    mvcc.apply(b).unwrap();
-    log.log_blocking(TxnId(5), TxnRecordBody::End).unwrap();
-    engine.flush().unwrap();
-}
-
-const KEYS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
-
+/// A prepared participant's intents come from a committed Raft entry; its
+/// outcome is the coordinator's to decide, through Raft. Recovery redoes
+/// the intents and leaves them: a node that rolled them back alone would
+/// break the participant's promise and make its replica differ from the
+/// others.
 #[test]
-fn analysis_rebuilds_the_transaction_table() {
+fn the_intents_of_undecided_transactions_survive_recovery() {
+    let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let engine = MemoryEngine::new();
-    cast(dir.path(), &engine);
-    let (wal, _) = open_wal(dir.path());
-    let found = recovery::analysis(&wal, 1 << 20).unwrap();
-    let states: BTreeMap<u128, (TxnState, bool)> = found
-        .txns
-        .txns
-        .iter()
-        .map(|(id, t)| (id.0, (t.state, t.coordinator)))
-        .collect();
-    assert_eq!(
-        states,
-        BTreeMap::from([
-            (1, (TxnState::Active, false)),
-            (
-                2,
-                (
-                    TxnState::Prepared {
-                        prepare_ts: Timestamp::from_nanos(9)
-                    },
-                    false
-                )
-            ),
-            (
-                3,
-                (
-                    TxnState::Committed {
-                        commit_ts: Timestamp::from_nanos(11)
-                    },
-                    true
-                )
-            ),
-            (
-                4,
-                (
-                    TxnState::Prepared {
-                        prepare_ts: Timestamp::from_nanos(12)
-                    },
-                    true
-                )
-            ),
-        ])
-    );
-    assert_eq!(found.txns.txns[&TxnId(2)].detail, vec![2]);
-    assert!(found.clrs.is_empty());
-}
-
-#[test]
-fn undo_rolls_back_losers_with_clrs_and_reports_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = MemoryEngine::new();
-    cast(dir.path(), &engine);
-    let (wal, recovered) = recover(dir.path(), Arc::new(engine.clone()));
-    let r = &recovered.report;
-    assert_eq!(r.txns_undone, vec![TxnId(1), TxnId(4)]);
-    assert_eq!(r.txns_in_doubt, vec![TxnId(2)]);
-    assert_eq!(r.txns_decided, vec![TxnId(3)]);
-    assert_eq!(r.clrs_written, 3, "T1 wrote twice, T4 once");
-    let mvcc = Mvcc::open(Arc::new(engine.clone())).unwrap();
-    // Losers' intents are gone; the in-doubt and decided ones stay for the txn layer.
-    assert_eq!(
-        intent_owners(&mvcc, &KEYS),
-        vec![None, None, None, Some(2), Some(3), None, None]
-    );
-    assert_eq!(
-        recovered.txns.txns.keys().map(|t| t.0).collect::<Vec<_>>(),
-        vec![2, 3]
-    );
-    // The log holds the CLRs.
-    let clrs = wal
-        .iter_from(0)
-        .unwrap()
-        .filter(|r| r.as_ref().unwrap().1.kind == RecordKind::Clr)
-        .count();
-    assert_eq!(clrs, 3);
-    // Recovering again undoes nothing more.
-    drop((wal, recovered));
-    let (_wal, again) = recover(dir.path(), Arc::new(engine.clone()));
-    assert!(again.report.txns_undone.is_empty());
-    assert_eq!(again.report.clrs_written, 0);
-    assert_eq!(again.report.clrs_redone, 3);
-}
-
-/// Fails after `left` successful compensations, like a crash mid-undo.
-struct CrashingUndo<'a> {
-    inner: MvccUndo<'a>,
-    left: usize,
-}
-
-impl UndoTarget for CrashingUndo<'_> {
-    fn undo_write(&mut self, txn: TxnId, tablet: TabletId, keys: &[Vec<u8>]) -> Result<()> {
-        if self.left == 0 {
-            return Err(StorageError::Recovery("simulated crash during undo".into()));
-        }
-        self.left -= 1;
-        self.inner.undo_write(txn, tablet, keys)
-    }
-}
-
-#[test]
-fn a_crash_during_undo_is_safe_to_repeat() {
-    for crash_after in 0..3 {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = MemoryEngine::new();
-        cast(dir.path(), &engine);
-        {
-            let (wal, opened) = open_wal(dir.path());
-            let mvcc = Mvcc::open(Arc::new(engine.clone())).unwrap();
-            let mut target = CrashingUndo {
-                inner: MvccUndo(&mvcc),
-                left: crash_after,
-            };
-            let result = recovery::recover(
-                &wal,
-                &opened,
-                &engine,
-                &mvcc,
-                &mut Applier(mvcc.clone()),
-                &mut target,
-                1 << 20,
-            );
-            assert!(result.is_err(), "crash_after {crash_after}");
-        }
-        engine.crash(); // and the engine loses what undo did in memory
-        let (wal, recovered) = recover(dir.path(), Arc::new(engine.clone()));
-        // T1 finished (End logged) before the crash when two compensations
-        // went through; T4 never did.
-        let expect = if crash_after >= 2 {
-            vec![TxnId(4)]
-        } else {
-            vec![TxnId(1), TxnId(4)]
+    let mut node = Node::fresh(dir.path(), Arc::new(engine.clone()));
+    for (i, key) in ["a", "b"].iter().enumerate() {
+        let cmd = Cmd::Intent {
+            key: key.as_bytes().to_vec(),
+            txn: 7,
+            prepare_ts: 10 + i as u64,
+            value: vec![1],
         };
-        assert_eq!(
-            recovered.report.txns_undone, expect,
-            "crash_after {crash_after}"
-        );
-        let mvcc = Mvcc::open(Arc::new(engine.clone())).unwrap();
-        assert_eq!(
-            intent_owners(&mvcc, &KEYS),
-            vec![None, None, None, Some(2), Some(3), None, None]
-        );
-        // Each Write was compensated exactly once across both runs.
-        let mut undone = HashSet::new();
-        for item in wal.iter_from(0).unwrap() {
-            let (_, record) = item.unwrap();
-            if record.kind == RecordKind::Clr {
-                let clr: Clr = postcard::from_bytes(&record.payload[1..]).unwrap();
-                assert!(
-                    undone.insert(clr.undone_lsn),
-                    "write at LSN {} compensated twice",
-                    clr.undone_lsn
-                );
-            }
-        }
-        assert_eq!(undone.len(), 3);
+        node.run(&rt, 0, &cmd);
     }
+    // One decided on the same tablet, for contrast.
+    node.run(
+        &rt,
+        0,
+        &Cmd::Intent {
+            key: b"c".to_vec(),
+            txn: 8,
+            prepare_ts: 20,
+            value: vec![2],
+        },
+    );
+    node.run(
+        &rt,
+        0,
+        &Cmd::Commit {
+            key: b"c".to_vec(),
+            txn: 8,
+            ts: 21,
+        },
+    );
+    drop(node);
+    engine.crash();
+    let (_wal, recovered) = recover(dir.path(), Arc::new(engine.clone()));
+    assert_eq!(recovered.report.entries_redone, 4);
+    let mvcc = Mvcc::open(Arc::new(engine.clone())).unwrap();
+    assert_eq!(
+        intent_owners(&mvcc, &["a", "b", "c"]),
+        vec![Some(7), Some(7), None]
+    );
+}
+
+/// A checkpoint end record of the format that carried a transaction table
+/// (format 1, before the undo pass was removed) is refused with its LSN,
+/// not misread as today's.
+#[test]
+fn a_checkpoint_of_the_old_format_is_refused_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (wal, _) = open_wal(dir.path());
+        wal.append_blocking(vec![Record::new(
+            RecordKind::CheckpointEnd,
+            vec![1u8, 0, 0, 0, 0],
+        )])
+        .unwrap();
+    }
+    let (wal, opened) = open_wal(dir.path());
+    let engine = MemoryEngine::new();
+    let mvcc = Mvcc::open(Arc::new(engine.clone())).unwrap();
+    let err = recovery::recover(&wal, &opened, &engine, &mut Applier(mvcc), 1 << 20)
+        .expect_err("an old checkpoint must be refused");
+    assert!(err.to_string().contains("unknown format 1"), "{err}");
 }
 
 #[test]
@@ -554,8 +386,7 @@ fn checkpoint_frees_segments_and_recovery_still_has_everything() {
         rt.block_on(node.raft.purge(tablet, upto)).unwrap();
     }
     let segments_before = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
-    let report =
-        recovery::checkpoint(&node.wal, &engine, &node.raft, &node.dirty, TxnTable::new()).unwrap();
+    let report = recovery::checkpoint(&node.wal, &engine, &node.raft, &node.dirty).unwrap();
     assert!(report.segments_removed > 0, "{report:?}");
     let segments_after = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
     assert_eq!(segments_before - report.segments_removed, segments_after);
@@ -583,12 +414,19 @@ fn checkpoint_frees_segments_and_recovery_still_has_everything() {
 
 #[test]
 fn recovery_report_is_one_readable_line() {
+    let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let engine = MemoryEngine::new();
-    cast(dir.path(), &engine);
+    let mut node = Node::fresh(dir.path(), Arc::new(engine.clone()));
+    for i in 1..=10 {
+        let (tablet, cmd) = workload(i);
+        node.run(&rt, tablet, &cmd);
+    }
+    drop(node);
+    engine.crash();
     let (_wal, recovered) = recover(dir.path(), Arc::new(engine));
     let line = recovered.report.to_string();
     assert!(line.starts_with("recovery: "), "{line}");
-    assert!(line.contains("undo 2 txns with 3 CLRs"), "{line}");
+    assert!(line.contains("redo 10 entries on 3 tablets"), "{line}");
     assert!(!line.contains('\n'));
 }

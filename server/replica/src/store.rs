@@ -7,8 +7,8 @@
 //!             └─ wal/  node WAL segments: Raft logs of every replica, checkpoints
 //! ```
 //!
-//! Open runs ARIES recovery (analysis, redo with the tablet state machine's
-//! own apply function, undo) and then starts a Raft group for every replica
+//! Open runs ARIES recovery (analysis, then redo with the tablet state
+//! machine's own apply function; no undo: docs/wal.md) and then starts a Raft group for every replica
 //! recorded in the engine (`MetaKey::LocalReplica`); openraft catches each
 //! up from its peers.
 
@@ -21,7 +21,7 @@ use spanlite_storage::engine::{Engine, RocksConfig, RocksEngine, WriteBatch};
 use spanlite_storage::meta::{self, TabletId};
 use spanlite_storage::mvcc::Mvcc;
 use spanlite_storage::raftlog::RaftLogStore;
-use spanlite_storage::recovery::{self, DirtyTablets, MvccUndo, RecoveryReport, TxnTable};
+use spanlite_storage::recovery::{self, DirtyTablets, RecoveryReport};
 use spanlite_storage::wal::{Wal, WalConfig};
 use spanlite_truetime::TrueTime;
 use thiserror::Error;
@@ -164,9 +164,7 @@ impl Store {
                     &wal,
                     &opened,
                     engine.as_ref(),
-                    &mvcc,
                     &mut TabletApplier::new(mvcc.clone()),
-                    &mut MvccUndo(&mvcc),
                     cache,
                 )
             })
@@ -439,15 +437,7 @@ impl Store {
             self.dirty.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            // The transaction layer has no table yet: raw KV writes are
-            // single Raft entries with nothing to undo.
-            recovery::checkpoint(
-                &wal,
-                engine.as_ref(),
-                &raftlog,
-                dirty.as_ref(),
-                TxnTable::new(),
-            )
+            recovery::checkpoint(&wal, engine.as_ref(), &raftlog, dirty.as_ref())
         })
         .await
         .map_err(|e| StoreError::Config(format!("checkpoint task failed: {e}")))?

@@ -202,10 +202,7 @@ impl RaftRecord {
                 let (h, _) = unframe::<GroupHeader>("Raft remove-group record", lsn, p)?;
                 RaftRecord::RemoveGroup { group: h.group }
             }
-            RecordKind::CheckpointBegin
-            | RecordKind::CheckpointEnd
-            | RecordKind::Txn
-            | RecordKind::Clr => {
+            RecordKind::CheckpointBegin | RecordKind::CheckpointEnd => {
                 return Ok(None);
             }
         }))

@@ -496,7 +496,7 @@ fn a_hole_of_dead_entries_in_the_retained_suffix_replays_fine() {
 #[test]
 fn replay_ignores_other_kinds_and_reports_the_group_of_raft_records() {
     let mut replay = RaftLogReplay::new();
-    let other = Record::new(RecordKind::Txn, b"not ours".to_vec());
+    let other = Record::new(RecordKind::CheckpointBegin, b"not ours".to_vec());
     assert_eq!(replay.apply(0, &other).unwrap(), None);
     let rec = RaftRecord::Vote {
         group: 4,

@@ -3,26 +3,18 @@
 //! ```text
 //!   oldest retained segment ─────────────────────────────────────▶ end of log
 //!   │ Raft records → RaftLogStore (entries index, votes, committed, purge)
-//!   │ CheckpointEnd → dirty-tablet and transaction tables (last complete one)
-//!   │ Txn / Clr     → transaction table, undo-next LSNs, CLRs for redo
+//!   │ CheckpointEnd → dirty-tablet table, Raft metadata (last complete one)
 //! ```
 //!
 //! The whole retained log is scanned because the Raft log index needs every
 //! live entry; checkpoint tables are merged as the scan meets them. A
 //! `CheckpointBegin` without its end (crash during a checkpoint) is ignored.
-//!
-//! Merge rule for a checkpoint's transaction table (it is fuzzy: taken while
-//! records kept arriving): a row wins over what the scan built only if its
-//! `last_lsn` is newer, and never resurrects a transaction whose `End` the
-//! scan saw after that row's `last_lsn`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use super::records::{self, CheckpointEnd, Clr, TxnRecord, TxnRecordBody};
-use super::{TxnEntry, TxnState, TxnTable};
-use crate::error::{Result, StorageError};
+use super::records::{self, CheckpointEnd};
+use crate::error::Result;
 use crate::meta::TabletId;
-use crate::mvcc::TxnId;
 use crate::raftlog::{MetaSnapshot, RaftLogStore};
 use crate::wal::{Lsn, RecordKind, Wal};
 
@@ -34,10 +26,6 @@ pub struct Analysis {
     /// Tablet → recLSN (from the last checkpoint, plus tablets with entries
     /// appended after its begin).
     pub dirty_tablets: BTreeMap<TabletId, Lsn>,
-    /// Transactions not ended.
-    pub txns: TxnTable,
-    /// Every CLR in the retained log, in LSN order (redo repeats them).
-    pub clrs: Vec<(Lsn, Clr)>,
     /// LSN of the last complete checkpoint's end record.
     pub checkpoint: Option<Lsn>,
     /// Records read.
@@ -48,9 +36,6 @@ pub struct Analysis {
 /// `raft_cache_bytes` sizes the Raft log store's per-group entry cache.
 pub fn analysis(wal: &Wal, raft_cache_bytes: usize) -> Result<Analysis> {
     let raft = RaftLogStore::new(wal.clone(), raft_cache_bytes);
-    let mut txns = TxnTable::new();
-    let mut ended: HashMap<TxnId, Lsn> = HashMap::new();
-    let mut clrs = Vec::new();
     let mut dirty_tablets = BTreeMap::new();
     let mut checkpoint = None;
     let mut checkpoint_raft_meta = None;
@@ -82,46 +67,15 @@ pub fn analysis(wal: &Wal, raft_cache_bytes: usize) -> Result<Analysis> {
             }
             RecordKind::CheckpointBegin => since_begin.push((lsn, BTreeMap::new())),
             RecordKind::CheckpointEnd => {
-                let end: CheckpointEnd = records::decode("checkpoint end", lsn, &record.payload)?;
-                if end.txn_table.version != super::TXN_TABLE_VERSION {
-                    return Err(StorageError::Recovery(format!(
-                        "checkpoint at LSN {lsn} has transaction table version {}, this build reads {}",
-                        end.txn_table.version,
-                        super::TXN_TABLE_VERSION
-                    )));
-                }
+                let end: CheckpointEnd =
+                    records::decode("checkpoint end", records::END_FORMAT, lsn, &record.payload)?;
                 // This checkpoint's dirty table replaces older ones: it is
                 // complete, so everything before its begin that it does not
                 // list was flushed.
                 dirty_tablets = end.dirty_tablets;
                 complete_begin = Some(end.begin_lsn);
-                for (txn, row) in end.txn_table.txns {
-                    if ended.get(&txn).is_some_and(|&e| e > row.last_lsn) {
-                        continue;
-                    }
-                    if txns
-                        .txns
-                        .get(&txn)
-                        .is_none_or(|ours| ours.last_lsn < row.last_lsn)
-                    {
-                        txns.txns.insert(txn, row);
-                    }
-                }
                 checkpoint = Some(lsn);
                 checkpoint_raft_meta = Some(end.raft_meta);
-            }
-            RecordKind::Txn => {
-                let rec: TxnRecord = records::decode("txn", lsn, &record.payload)?;
-                apply_txn_record(&mut txns, &mut ended, lsn, rec);
-            }
-            RecordKind::Clr => {
-                let clr: Clr = records::decode("clr", lsn, &record.payload)?;
-                if let Some(row) = txns.txns.get_mut(&clr.txn) {
-                    row.undo_next_lsn = clr.undo_next_lsn;
-                    row.last_lsn = lsn;
-                    row.state = TxnState::Aborted;
-                }
-                clrs.push((lsn, clr));
             }
         }
     }
@@ -144,57 +98,7 @@ pub fn analysis(wal: &Wal, raft_cache_bytes: usize) -> Result<Analysis> {
     Ok(Analysis {
         raft,
         dirty_tablets,
-        txns,
-        clrs,
         checkpoint,
         records_scanned,
     })
-}
-
-/// Folds one transaction record into the table.
-fn apply_txn_record(
-    txns: &mut TxnTable,
-    ended: &mut HashMap<TxnId, Lsn>,
-    lsn: Lsn,
-    rec: TxnRecord,
-) {
-    if let TxnRecordBody::End = rec.body {
-        txns.txns.remove(&rec.txn);
-        ended.insert(rec.txn, lsn);
-        return;
-    }
-    let row = txns.txns.entry(rec.txn).or_insert_with(|| TxnEntry {
-        state: TxnState::Active,
-        coordinator: false,
-        first_lsn: lsn,
-        last_lsn: lsn,
-        undo_next_lsn: None,
-        detail: Vec::new(),
-    });
-    row.last_lsn = lsn;
-    match rec.body {
-        TxnRecordBody::Begin {
-            coordinator,
-            detail,
-        } => {
-            row.coordinator = coordinator;
-            row.detail = detail;
-            row.undo_next_lsn = Some(lsn);
-        }
-        TxnRecordBody::Write { .. } => row.undo_next_lsn = Some(lsn),
-        TxnRecordBody::Prepared { prepare_ts } => {
-            row.state = TxnState::Prepared { prepare_ts };
-            row.undo_next_lsn = Some(lsn);
-        }
-        TxnRecordBody::Committed { commit_ts } => row.state = TxnState::Committed { commit_ts },
-        // Undo continues from where it was; the Aborted record's prev_lsn
-        // chain leads back to the writes.
-        TxnRecordBody::Aborted => {
-            if row.state != TxnState::Aborted {
-                row.undo_next_lsn = Some(lsn);
-            }
-            row.state = TxnState::Aborted;
-        }
-        TxnRecordBody::End => {}
-    }
 }

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  append CheckpointBegin ─▶ swap dirty-tablet table ─▶ RocksDB atomic flush
-//!        ─▶ append CheckpointEnd{begin, dirty tablets, txn table, raft meta}
-//!        ─▶ delete segments below min(recLSNs, live Raft entries, live txns, begin)
+//!        ─▶ append CheckpointEnd{begin, dirty tablets, raft meta}
+//!        ─▶ delete segments below min(recLSNs, live Raft entries, begin)
 //! ```
 //!
 //! Fuzzy: writes keep flowing during the checkpoint. A tablet that applies an
@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use spanlite_truetime::{Clock, SystemClock};
 
-use super::TxnTable;
 use super::records::{self, CheckpointBegin, CheckpointEnd};
 use crate::engine::Engine;
 use crate::error::Result;
@@ -81,21 +80,17 @@ pub struct CheckpointReport {
     pub segments_removed: usize,
     /// Tablets listed dirty in the end record.
     pub dirty_tablets: usize,
-    /// Transactions in the end record.
-    pub txns: usize,
     /// Wall time taken.
     pub duration: Duration,
 }
 
 /// Takes a fuzzy checkpoint (blocking: it waits for a RocksDB flush and two
-/// WAL fsyncs; call it from a blocking thread). `txn_table` is the
-/// transaction layer's table as of now.
+/// WAL fsyncs; call it from a blocking thread).
 pub fn checkpoint(
     wal: &Wal,
     engine: &dyn Engine,
     raft: &RaftLogStore,
     dirty: &DirtyTablets,
-    txn_table: TxnTable,
 ) -> Result<CheckpointReport> {
     let started = Instant::now();
     let begin = CheckpointBegin {
@@ -104,7 +99,7 @@ pub fn checkpoint(
     let begin_lsn = wal
         .append_blocking(vec![Record::new(
             RecordKind::CheckpointBegin,
-            records::encode("checkpoint begin", &begin)?,
+            records::encode("checkpoint begin", records::BEGIN_FORMAT, &begin)?,
         )])?
         .lsns[0];
 
@@ -117,22 +112,19 @@ pub fn checkpoint(
     let end = CheckpointEnd {
         begin_lsn,
         dirty_tablets: dirty_tablets.clone(),
-        txn_table: txn_table.clone(),
         raft_meta: raft.meta_snapshot().encode()?,
     };
     let end_lsn = wal
         .append_blocking(vec![Record::new(
             RecordKind::CheckpointEnd,
-            records::encode("checkpoint end", &end)?,
+            records::encode("checkpoint end", records::END_FORMAT, &end)?,
         )])?
         .lsns[0];
 
     let retention_lsn = [
         dirty_tablets.values().min().copied(),
         raft.min_lsn_needed(),
-        txn_table.min_first_lsn(),
-        // NB: not the end record: transactions that began during the flush
-        // are in no table, and their records lie after the begin record.
+        // NB: never past the begin record, whatever the tables say.
         Some(begin_lsn),
     ]
     .into_iter()
@@ -146,7 +138,6 @@ pub fn checkpoint(
         retention_lsn,
         segments_removed,
         dirty_tablets: dirty_tablets.len(),
-        txns: txn_table.txns.len(),
         duration: started.elapsed(),
     })
 }

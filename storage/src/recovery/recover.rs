@@ -1,13 +1,12 @@
-//! The three passes in order, and the report the node logs at start.
+//! The two passes in order, and the report the node logs at start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::{DirtyTablets, EntryApplier, TxnLog, TxnTable, UndoTarget, analysis, redo, undo};
+use super::{DirtyTablets, EntryApplier, analysis, redo};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::mvcc::{Mvcc, TxnId};
 use crate::raftlog::RaftLogStore;
 use crate::wal::{Lsn, OpenReport, TornTail, Wal};
 
@@ -25,17 +24,7 @@ pub struct RecoveryReport {
     pub tablets_redone: usize,
     /// Raft entries re-applied.
     pub entries_redone: u64,
-    /// CLRs repeated by redo.
-    pub clrs_redone: u64,
-    /// Prepared participants waiting for their coordinators.
-    pub txns_in_doubt: Vec<TxnId>,
-    /// Transactions with a commit decision still to be finished.
-    pub txns_decided: Vec<TxnId>,
-    /// Losers rolled back.
-    pub txns_undone: Vec<TxnId>,
-    /// CLRs written by undo.
-    pub clrs_written: u64,
-    /// Wall time of the three passes.
+    /// Wall time of the two passes.
     pub duration: Duration,
 }
 
@@ -43,8 +32,7 @@ impl fmt::Display for RecoveryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "recovery: {} records scanned from checkpoint {}; torn tail {}; redo {} entries on {} tablets, {} CLRs; \
-             undo {} txns with {} CLRs; {} in doubt, {} decided; {:?}",
+            "recovery: {} records scanned from checkpoint {}; torn tail {}; redo {} entries on {} tablets; {:?}",
             self.records_scanned,
             self.checkpoint
                 .map_or("none".to_string(), |l| format!("at LSN {l}")),
@@ -58,11 +46,6 @@ impl fmt::Display for RecoveryReport {
                 )),
             self.entries_redone,
             self.tablets_redone,
-            self.clrs_redone,
-            self.txns_undone.len(),
-            self.clrs_written,
-            self.txns_in_doubt.len(),
-            self.txns_decided.len(),
             self.duration,
         )
     }
@@ -73,52 +56,34 @@ impl fmt::Display for RecoveryReport {
 pub struct Recovered {
     /// The Raft log store, rebuilt.
     pub raft: RaftLogStore,
-    /// Transactions still open (in doubt or decided), for the txn layer.
-    pub txns: TxnTable,
-    /// The transaction log, with the chains of open transactions.
-    pub txn_log: TxnLog,
     /// The dirty-tablet table as analysis found it.
     pub dirty: DirtyTablets,
     /// The report to log.
     pub report: RecoveryReport,
 }
 
-/// Runs analysis, redo and undo over an opened WAL and engine.
+/// Runs analysis and redo over an opened WAL and engine.
 pub fn recover(
     wal: &Wal,
     opened: &OpenReport,
     engine: &dyn Engine,
-    mvcc: &Mvcc,
     applier: &mut dyn EntryApplier,
-    undo_target: &mut dyn UndoTarget,
     raft_cache_bytes: usize,
 ) -> Result<Recovered> {
     let started = Instant::now();
     let found = analysis(wal, raft_cache_bytes)?;
-    let redone = redo(engine, mvcc, &found.raft, &found.clrs, applier)?;
-    let mut txns = found.txns;
-    let last_lsns: HashMap<TxnId, Lsn> =
-        txns.txns.iter().map(|(id, t)| (*id, t.last_lsn)).collect();
-    let txn_log = TxnLog::new(wal.clone(), last_lsns);
-    let undone = undo(wal, &txn_log, &mut txns, undo_target)?;
+    let redone = redo(engine, &found.raft, applier)?;
     let report = RecoveryReport {
         torn_tail: opened.torn_tail.clone(),
         records_scanned: found.records_scanned,
         checkpoint: found.checkpoint,
         tablets_redone: redone.tablets_redone,
         entries_redone: redone.entries_redone,
-        clrs_redone: redone.clrs_redone,
-        txns_in_doubt: undone.in_doubt,
-        txns_decided: undone.decided,
-        txns_undone: undone.undone,
-        clrs_written: undone.clrs_written,
         duration: started.elapsed(),
     };
     let dirty: BTreeMap<_, _> = found.dirty_tablets;
     Ok(Recovered {
         raft: found.raft,
-        txns,
-        txn_log,
         dirty: DirtyTablets::new(dirty),
         report,
     })

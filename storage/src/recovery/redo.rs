@@ -9,20 +9,17 @@
 //! For every tablet, the committed Raft entries after its applied index are
 //! applied again through the [`EntryApplier`] — the same code the live state
 //! machine runs, so redo produces the same batches. Entries of undecided
-//! transactions (their intents) are re-applied like any other. Then every CLR
-//! found by analysis is repeated: removing an intent is idempotent and a CLR
-//! never removes another transaction's intent.
+//! transactions (their intents) are re-applied like any other: their
+//! outcome is decided through Raft (docs/wal.md, "Why there is no undo
+//! pass").
 //!
 //! Entries after the committed index are left to Raft: the leader will say
 //! whether they commit.
 
-use super::records::Clr;
 use crate::engine::{Engine, WriteBatch};
 use crate::error::{Result, StorageError};
 use crate::meta::{self, TabletId};
-use crate::mvcc::Mvcc;
 use crate::raftlog::{LogEntry, RaftLogStore};
-use crate::wal::Lsn;
 
 /// Turns a committed Raft entry into engine writes: the tablet state machine.
 pub trait EntryApplier {
@@ -47,17 +44,12 @@ pub struct RedoReport {
     pub tablets_redone: usize,
     /// Entries re-applied.
     pub entries_redone: u64,
-    /// CLRs repeated.
-    pub clrs_redone: u64,
 }
 
-/// Re-applies committed entries past each tablet's applied index, then the
-/// CLRs (in LSN order).
+/// Re-applies committed entries past each tablet's applied index.
 pub fn redo(
     engine: &dyn Engine,
-    mvcc: &Mvcc,
     raft: &RaftLogStore,
-    clrs: &[(Lsn, Clr)],
     applier: &mut dyn EntryApplier,
 ) -> Result<RedoReport> {
     let mut report = RedoReport::default();
@@ -107,14 +99,6 @@ pub fn redo(
             )));
         }
         report.tablets_redone += 1;
-    }
-    for (_, clr) in clrs {
-        let mut batch = WriteBatch::new();
-        for key in &clr.keys {
-            mvcc.abort_intent(&mut batch, key, clr.txn)?;
-        }
-        mvcc.apply(batch)?;
-        report.clrs_redone += 1;
     }
     Ok(report)
 }

@@ -264,7 +264,7 @@ impl Wal {
     /// arrived before. The future resolves with their LSNs only once they are
     /// durable (fdatasync'ed), or with the error that failed the WAL.
     ///
-    /// Example: `let lsn = wal.append(vec![Record::new(RecordKind::Txn, body)]).await?.lsns[0];`
+    /// Example: `let lsn = wal.append(vec![Record::new(RecordKind::CheckpointBegin, body)]).await?.lsns[0];`
     pub fn append(&self, records: Vec<Record>) -> AppendFuture {
         let (tx, rx) = oneshot::channel();
         match self.submit(records, Reply::Future(tx)) {

@@ -46,15 +46,14 @@ pub enum RecordKind {
     CheckpointBegin = 16,
     /// A checkpoint's tables, after the RocksDB flush (`recovery`).
     CheckpointEnd = 17,
-    /// A transaction record: begin, write, prepare, decision, end (`recovery`).
-    Txn = 32,
-    /// A compensation log record written by undo (`recovery`).
-    Clr = 33,
 }
+// NB: bytes 32 and 33 held transaction records and CLRs of a node-local
+// undo pass that a Raft-replicated design does not need (docs/wal.md,
+// "Why there is no undo pass"); they are never reused.
 
 impl RecordKind {
     /// Every kind, in byte order.
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 8] = [
         RecordKind::RaftEntries,
         RecordKind::RaftVote,
         RecordKind::RaftCommitted,
@@ -63,8 +62,6 @@ impl RecordKind {
         RecordKind::RaftRemoveGroup,
         RecordKind::CheckpointBegin,
         RecordKind::CheckpointEnd,
-        RecordKind::Txn,
-        RecordKind::Clr,
     ];
 
     /// The kind for a byte, or `None` for an unknown byte (corruption).

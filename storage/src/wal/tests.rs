@@ -12,7 +12,7 @@ use super::tail::{TailScan, scan};
 use super::*;
 
 fn rec(i: usize) -> Record {
-    Record::new(RecordKind::Txn, vec![i as u8; i % 50])
+    Record::new(RecordKind::CheckpointBegin, vec![i as u8; i % 50])
 }
 
 fn encode(records: &[Record]) -> Vec<u8> {
@@ -55,7 +55,7 @@ fn framing_round_trips_every_kind() {
         assert_eq!(buf[8], kind as u8);
         assert_eq!(parse(&buf), Parsed::Ok(r, buf.len()));
     }
-    let empty = Record::new(RecordKind::Clr, Vec::new());
+    let empty = Record::new(RecordKind::CheckpointBegin, Vec::new());
     assert_eq!(
         parse(&encode(std::slice::from_ref(&empty))),
         Parsed::Ok(empty, HEADER_LEN)
@@ -207,7 +207,7 @@ fn one_append_call_is_contiguous_and_ordered() {
 fn an_oversized_record_gets_a_segment_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = must_open(dir.path(), 64);
-    let big = Record::new(RecordKind::Txn, vec![9u8; 500]);
+    let big = Record::new(RecordKind::CheckpointBegin, vec![9u8; 500]);
     let ack = wal
         .append_blocking(vec![rec(1), big.clone(), rec(2)])
         .unwrap();
@@ -302,7 +302,10 @@ fn a_too_large_payload_is_refused_without_failing_the_wal() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = must_open(dir.path(), DEFAULT_SEGMENT_SIZE);
     let len = u32::MAX as usize + 1;
-    let huge = Record::new(RecordKind::Txn, bytes::Bytes::from(vec![0u8; len]));
+    let huge = Record::new(
+        RecordKind::CheckpointBegin,
+        bytes::Bytes::from(vec![0u8; len]),
+    );
     assert!(
         matches!(wal.append_blocking(vec![huge]), Err(WalError::RecordTooLarge { len: l }) if l == len)
     );
