@@ -1,5 +1,6 @@
 //! SQL errors with PostgreSQL SQLSTATE codes (DESIGN.md §7).
 
+use spanlite_sqlstate as sqlstate;
 use thiserror::Error;
 
 /// A SQL error: a five-character SQLSTATE and a message for people.
@@ -13,62 +14,96 @@ pub struct SqlError {
 }
 
 macro_rules! codes {
-    ($($(#[$doc:meta])* $name:ident = $code:literal;)*) => {
+    ($($(#[$doc:meta])* $name:ident = $code:ident;)*) => {
         impl SqlError {
             $(
                 $(#[$doc])*
                 pub fn $name(message: impl Into<String>) -> Self {
-                    SqlError { code: $code, message: message.into() }
+                    SqlError { code: sqlstate::$code, message: message.into() }
                 }
             )*
         }
     };
 }
 
+// One constructor per code the SQL layer and the sessions raise; the codes
+// themselves are the table of `spanlite_sqlstate`.
 codes! {
     /// 42601: the statement does not parse.
-    syntax = "42601";
+    syntax = SYNTAX_ERROR;
     /// 42P01: no such table.
-    undefined_table = "42P01";
+    undefined_table = UNDEFINED_TABLE;
     /// 42703: no such column.
-    undefined_column = "42703";
+    undefined_column = UNDEFINED_COLUMN;
+    /// 42704: no such object (index, setting).
+    undefined_object = UNDEFINED_OBJECT;
+    /// 42P02: a parameter beyond those given.
+    undefined_parameter = UNDEFINED_PARAMETER;
     /// 42P07: the table exists already.
-    duplicate_table = "42P07";
+    duplicate_table = DUPLICATE_TABLE;
     /// 42701: a column is named twice.
-    duplicate_column = "42701";
+    duplicate_column = DUPLICATE_COLUMN;
+    /// 42712: a table alias is used twice.
+    duplicate_alias = DUPLICATE_ALIAS;
+    /// 42702: a column name that matches several tables' columns.
+    ambiguous_column = AMBIGUOUS_COLUMN;
+    /// 42P10: a position in ORDER BY or GROUP BY out of range.
+    invalid_column_reference = INVALID_COLUMN_REFERENCE;
+    /// 42P16: a table definition that cannot be.
+    invalid_table_definition = INVALID_TABLE_DEFINITION;
     /// 42804: a value of the wrong type.
-    datatype_mismatch = "42804";
+    datatype_mismatch = DATATYPE_MISMATCH;
     /// 42883: no such function or operator for these types.
-    undefined_function = "42883";
+    undefined_function = UNDEFINED_FUNCTION;
     /// 42803: an aggregate where it is not allowed (or a column outside one).
-    grouping = "42803";
+    grouping = GROUPING_ERROR;
     /// 23505: a unique key (or primary key) would be duplicated.
-    unique_violation = "23505";
+    unique_violation = UNIQUE_VIOLATION;
     /// 23502: NULL in a NOT NULL column.
-    not_null_violation = "23502";
+    not_null_violation = NOT_NULL_VIOLATION;
+    /// 21000: a subquery used as a value returned several rows.
+    cardinality_violation = CARDINALITY_VIOLATION;
     /// 22P02: text that does not convert to the column's type.
-    invalid_text = "22P02";
+    invalid_text = INVALID_TEXT_REPRESENTATION;
     /// 22003: a number out of range (overflow).
-    numeric_out_of_range = "22003";
+    numeric_out_of_range = NUMERIC_VALUE_OUT_OF_RANGE;
     /// 22012: division by zero.
-    division_by_zero = "22012";
-    /// 22023: an invalid parameter value (e.g. a negative LIMIT).
-    invalid_parameter = "22023";
+    division_by_zero = DIVISION_BY_ZERO;
+    /// 22011: a substring with a negative length.
+    substring_error = SUBSTRING_ERROR;
+    /// 22007: a time that does not parse.
+    invalid_datetime = INVALID_DATETIME_FORMAT;
+    /// 2201W: a negative LIMIT.
+    invalid_limit = INVALID_ROW_COUNT_IN_LIMIT_CLAUSE;
+    /// 2201X: a negative OFFSET.
+    invalid_offset = INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE;
+    /// 22023: an invalid parameter value (e.g. a setting's).
+    invalid_parameter = INVALID_PARAMETER_VALUE;
     /// 0A000: valid SQL that Spanlite does not support (yet).
-    not_supported = "0A000";
+    not_supported = FEATURE_NOT_SUPPORTED;
     /// 40001: the transaction was aborted by a conflict; retry it.
-    serialization_failure = "40001";
+    serialization_failure = SERIALIZATION_FAILURE;
     /// 40003: a commit was sent and its outcome is unknown (statement
     /// completion unknown): find out before retrying.
-    statement_completion_unknown = "40003";
+    statement_completion_unknown = STATEMENT_COMPLETION_UNKNOWN;
+    /// 25001: SET TRANSACTION after the transaction's first statement.
+    active_transaction = ACTIVE_SQL_TRANSACTION;
     /// 25006: a write in a read-only transaction.
-    read_only = "25006";
+    read_only = READ_ONLY_SQL_TRANSACTION;
+    /// 25P02: a statement in a transaction that already failed.
+    in_failed_transaction = IN_FAILED_SQL_TRANSACTION;
+    /// 26000: no prepared statement or portal of that name.
+    invalid_statement_name = INVALID_SQL_STATEMENT_NAME;
+    /// 34000: no portal of that name.
+    invalid_cursor_name = INVALID_CURSOR_NAME;
+    /// 08P01: a protocol message out of place or malformed.
+    protocol_violation = PROTOCOL_VIOLATION;
     /// 57014: the client cancelled the statement.
-    query_canceled = "57014";
+    query_canceled = QUERY_CANCELED;
     /// 08006: the cluster could not be reached.
-    unavailable = "08006";
+    unavailable = CONNECTION_FAILURE;
     /// XX000: an internal error (a bug, or corrupt data).
-    internal = "XX000";
+    internal = INTERNAL_ERROR;
 }
 
 impl SqlError {
@@ -76,14 +111,14 @@ impl SqlError {
     /// expressions nested too deep).
     pub fn too_complex(why: impl Into<String>) -> Self {
         SqlError {
-            code: "54001",
+            code: sqlstate::STATEMENT_TOO_COMPLEX,
             message: format!("statement too complex: {}", why.into()),
         }
     }
 
     /// True when retrying the whole transaction may succeed (40001).
     pub fn is_retryable(&self) -> bool {
-        self.code == "40001"
+        self.code == sqlstate::SERIALIZATION_FAILURE
     }
 }
 

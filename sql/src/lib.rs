@@ -50,6 +50,8 @@ mod value;
 pub use catalog::{Column, IndexDef, TableDef};
 pub use error::{Result, SqlError};
 pub use kv::{BoxFuture, KvTxn, Pairs};
+/// The table of SQLSTATE codes, re-exported for the sessions and the wire.
+pub use spanlite_sqlstate as sqlstate;
 /// The SQL parser, re-exported so callers match on the same AST.
 pub use sqlparser;
 pub use statement::{QueryResult, execute, param_types, tables};

@@ -554,6 +554,42 @@ impl ProcessCluster {
         }
     }
 
+    /// Every node's view of every replica it hosts, one line each (role,
+    /// term, the leader it knows, applied index), for a post-mortem; a node
+    /// that does not answer says so.
+    pub async fn status_report(&self) -> String {
+        use spanlite_proto::admin::StatusRequest;
+        let mut out = String::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let status = match admin(&n.addr).await {
+                Ok(mut c) => c
+                    .status(StatusRequest {})
+                    .await
+                    .map(|r| r.into_inner())
+                    .map_err(|e| e.message().to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match status {
+                Ok(s) => {
+                    for t in s.tablets {
+                        let id = t.descriptor.as_ref().map_or(0, |d| d.tablet_id);
+                        out.push_str(&format!(
+                            "node {}: tablet {id}: {} term {} leader {} serving {} applied {}\n",
+                            i + 1,
+                            t.raft_state,
+                            t.term,
+                            t.raft_leader,
+                            t.is_leader,
+                            t.applied_index
+                        ));
+                    }
+                }
+                Err(e) => out.push_str(&format!("node {}: no status: {e}\n", i + 1)),
+            }
+        }
+        out
+    }
+
     /// Keeps the data dir and logs after the run (for a failed check).
     pub fn keep(self) -> PathBuf {
         let ProcessCluster { dir, .. } = self;

@@ -236,7 +236,8 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     };
     cluster.recover().await?;
     let mut final_reads = Vec::new();
-    for a in addrs.iter().filter(|_| sql) {
+    let mut stuck = None;
+    'nodes: for a in addrs.iter().filter(|_| sql) {
         let c = client(std::slice::from_ref(a)).await?;
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -246,18 +247,33 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
                     break;
                 }
                 Err(e) if std::time::Instant::now() > deadline => {
-                    return Err(HarnessError::Timeout(format!(
-                        "final read through {a}: {e}"
-                    )));
+                    stuck = Some(format!("final read through {a}: {e}"));
+                    break 'nodes;
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
             }
         }
     }
-
-    let replicas = cluster
-        .replica_contents(&[0x01], &[], Duration::from_secs(60))
-        .await?;
+    let replicas = match stuck {
+        Some(e) => Err(HarnessError::Timeout(e)),
+        None => {
+            cluster
+                .replica_contents(&[0x01], &[], Duration::from_secs(60))
+                .await
+        }
+    };
+    let replicas = match replicas {
+        Ok(r) => r,
+        Err(e) => {
+            // Keep what a post-mortem needs: every node's view, data, logs.
+            let status = cluster.status_report().await;
+            let kept = cluster.keep();
+            return Err(HarnessError::Timeout(format!(
+                "{e}\nreplicas:\n{status}data and logs kept in {}",
+                kept.display()
+            )));
+        }
+    };
     let history = recorder.history();
     let result = check(cfg, &history, nemesis_log, final_reads, &replicas)?;
     write_files(&cfg.out_dir, &history, &result)?;

@@ -119,7 +119,7 @@ enum Failure {
 }
 
 fn at_commit(e: &Error) -> Failure {
-    if e.sqlstate() == Some("40001") {
+    if e.sqlstate() == Some(spanlite_sqlstate::SERIALIZATION_FAILURE) {
         Failure::Definite
     } else {
         Failure::Unknown

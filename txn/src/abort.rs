@@ -27,11 +27,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// SQLSTATE of every abort: serialization failure, retry the transaction.
-pub const SERIALIZATION_FAILURE: &str = "40001";
+pub use spanlite_sqlstate::SERIALIZATION_FAILURE;
 
 /// SQLSTATE of an ambiguous commit: statement completion unknown. The
 /// client must find out (read back) before retrying.
-pub const AMBIGUOUS: &str = "40003";
+pub use spanlite_sqlstate::STATEMENT_COMPLETION_UNKNOWN as AMBIGUOUS;
 
 /// Why a transaction was aborted (see the module table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

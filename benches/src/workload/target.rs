@@ -142,19 +142,9 @@ impl fmt::Display for FailureKind {
     }
 }
 
-/// PostgreSQL's condition names of the SQLSTATEs the workloads can meet.
+/// PostgreSQL's condition name of a SQLSTATE (the one table of codes).
 fn sqlstate_name(state: &str) -> Option<&'static str> {
-    Some(match state {
-        "40001" => "serialization_failure",
-        "40P01" => "deadlock_detected",
-        "40003" => "statement_completion_unknown",
-        "25P02" => "in_failed_sql_transaction",
-        "57014" => "query_canceled",
-        "53300" => "too_many_connections",
-        "55P03" => "lock_not_available",
-        "42P01" => "undefined_table",
-        _ => return None,
-    })
+    spanlite_sqlstate::name(state)
 }
 
 /// A failed statement, transaction or connection. Displays the driver's
@@ -227,7 +217,12 @@ mod tests {
             FailureKind::Sql("40P01".into()).to_string(),
             "40P01 deadlock_detected"
         );
-        assert_eq!(FailureKind::Sql("XX000".into()).to_string(), "XX000");
+        assert_eq!(
+            FailureKind::Sql("XX000".into()).to_string(),
+            "XX000 internal_error"
+        );
+        // A code outside the table shows as it came.
+        assert_eq!(FailureKind::Sql("99999".into()).to_string(), "99999");
         assert_eq!(FailureKind::Disconnected.to_string(), "disconnected");
     }
 

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use spanlite_sql::{QueryResult, SqlError, Value};
+use spanlite_sql::{QueryResult, SqlError, Value, sqlstate};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
@@ -115,12 +115,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Ok(()) => {}
             Err(ProtocolError::Malformed(m)) => {
                 tracing::debug!("pgwire: closing a connection: {m}");
-                self.out.error("FATAL", "08P01", m);
+                self.out.error("FATAL", sqlstate::PROTOCOL_VIOLATION, m);
                 let _ = self.flush().await;
             }
             Err(ProtocolError::AuthFailed(m)) => {
                 tracing::info!("pgwire: {m}");
-                self.out.error("FATAL", "28P01", m);
+                self.out.error("FATAL", sqlstate::INVALID_PASSWORD, m);
                 let _ = self.flush().await;
             }
             Err(ProtocolError::Io(e)) => tracing::debug!("pgwire: connection ended: {e}"),
@@ -142,7 +142,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let next = tokio::select! {
                 next = read_message(&mut self.stream) => next?,
                 () = super::listener::stopped(stopping) => {
-                    self.out.error("FATAL", "57P01", "terminating connection: the node is shutting down");
+                    self.out.error(
+                        "FATAL",
+                        sqlstate::ADMIN_SHUTDOWN,
+                        "terminating connection: the node is shutting down",
+                    );
                     self.flush().await?;
                     return Ok(());
                 }
@@ -414,19 +418,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         formats: &[i16],
         raw: &[Option<Vec<u8>>],
     ) -> Result<(String, Vec<Value>), SqlError> {
-        let prepared = self.statements.get(statement).ok_or_else(|| SqlError {
-            code: "26000",
-            message: format!("prepared statement {statement:?} does not exist"),
+        let prepared = self.statements.get(statement).ok_or_else(|| {
+            SqlError::invalid_statement_name(format!(
+                "prepared statement {statement:?} does not exist"
+            ))
         })?;
         if formats.len() > 1 && formats.len() != raw.len() {
-            return Err(SqlError {
-                code: "08P01",
-                message: format!(
-                    "bind has {} parameter formats for {} parameters",
-                    formats.len(),
-                    raw.len()
-                ),
-            });
+            return Err(SqlError::protocol_violation(format!(
+                "bind has {} parameter formats for {} parameters",
+                formats.len(),
+                raw.len()
+            )));
         }
         let params = raw
             .iter()
@@ -442,10 +444,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Runs portal `name` unless it ran already; its result stays in it.
     async fn run_portal(&mut self, name: &str) -> Result<(), SqlError> {
         let Some(portal) = self.portals.get(name) else {
-            return Err(SqlError {
-                code: "34000",
-                message: format!("portal {name:?} does not exist"),
-            });
+            return Err(SqlError::invalid_cursor_name(format!(
+                "portal {name:?} does not exist"
+            )));
         };
         if portal.result.is_some() {
             return Ok(());
@@ -480,10 +481,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     async fn describe_statement(&mut self, name: &str) {
         let Some(prepared) = self.statements.get(name).cloned() else {
-            return self.extended_error(&SqlError {
-                code: "26000",
-                message: format!("prepared statement {name:?} does not exist"),
-            });
+            return self.extended_error(&SqlError::invalid_statement_name(format!(
+                "prepared statement {name:?} does not exist"
+            )));
         };
         let count = prepared
             .param_types

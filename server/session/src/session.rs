@@ -28,14 +28,14 @@ use spanlite_sql::sqlparser::ast::{
     Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
 };
 use spanlite_sql::{
-    BoxFuture, DataType, KvTxn, Pairs, QueryResult, SqlError, Value, execute, parse,
+    BoxFuture, DataType, KvTxn, Pairs, QueryResult, SqlError, Value, execute, parse, sqlstate,
 };
 
 mod modes;
 
 use modes::isolation_name;
 
-use super::interrupt::{Interrupt, canceled};
+use super::interrupt::Interrupt;
 use super::split::{AsOf, split};
 use spanlite_gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions, jitter};
 
@@ -482,10 +482,7 @@ impl Session {
                 }
                 Ok(tag("ROLLBACK"))
             }
-            _ if self.failed() => Err(SqlError {
-                code: "25P02",
-                message: "current transaction is aborted, commands ignored until end of transaction block".into(),
-            }),
+            _ if self.failed() => Err(SqlError::in_failed_transaction("current transaction is aborted, commands ignored until end of transaction block")),
             Statement::Set(Set::SetTransaction {
                 modes,
                 session,
@@ -499,12 +496,9 @@ impl Session {
                 match name.as_str() {
                     "default_transaction_isolation" | "transaction_isolation" => {
                         let Some(level) = isolation_name(&value) else {
-                            return self.failing(SqlError {
-                                code: "22023",
-                                message: format!(
+                            return self.failing(SqlError::invalid_parameter(format!(
                                     "invalid value for parameter \"{name}\": \"{value}\""
-                                ),
-                            });
+                                )));
                         };
                         if name == "transaction_isolation" {
                             let level = if level == "snapshot" {
@@ -523,12 +517,9 @@ impl Session {
                     }
                     "concurrency" => {
                         let Some(mode) = TxnMode::parse(&value) else {
-                            return self.failing(SqlError {
-                                code: "22023",
-                                message: format!(
+                            return self.failing(SqlError::invalid_parameter(format!(
                                     "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
-                                ),
-                            });
+                                )));
                         };
                         self.settings.insert(name, mode.name().to_string());
                     }
@@ -574,7 +565,7 @@ impl Session {
                     if r.is_err() {
                         open.failed = true;
                     }
-                    if r.as_ref().is_err_and(|e| e.code == canceled().code) {
+                    if r.as_ref().is_err_and(|e| e.code == sqlstate::QUERY_CANCELED) {
                         // Release the locks now, not at ROLLBACK: the block
                         // stays failed on a fresh transaction that does
                         // nothing (as after SET TRANSACTION).
@@ -653,10 +644,9 @@ impl Session {
         };
         if open.used {
             open.failed = true;
-            return Err(SqlError {
-                code: "25001",
-                message: "SET TRANSACTION must be called before any query".into(),
-            });
+            return Err(SqlError::active_transaction(
+                "SET TRANSACTION must be called before any query",
+            ));
         }
         let mut options = open.options.clone();
         let applied = self.apply_modes(&mut options, modes, concurrency);
@@ -729,10 +719,9 @@ impl Session {
                     vec![vec![Value::Text(v.clone())]],
                     "SHOW",
                 )),
-                None => Err(SqlError {
-                    code: "42704",
-                    message: format!("unrecognized configuration parameter \"{other}\""),
-                }),
+                None => Err(SqlError::undefined_object(format!(
+                    "unrecognized configuration parameter \"{other}\""
+                ))),
             },
         }
     }
@@ -871,7 +860,7 @@ impl Session {
             // transaction's, and a cancel must not make it ambiguous.
             let result = match executed {
                 Ok(r) => txn.commit().await.map(|_| r).map_err(sql_error),
-                Err(e) if e.code == canceled().code => {
+                Err(e) if e.code == sqlstate::QUERY_CANCELED => {
                     abandon(txn, reading).await;
                     Err(e)
                 }

@@ -28,10 +28,8 @@ pub(super) enum AsOf {
 
 impl AsOf {
     fn parse(s: &str) -> Result<AsOf, SqlError> {
-        let bad = |why: String| SqlError {
-            code: "22007",
-            message: format!("AS OF SYSTEM TIME '{s}': {why}"),
-        };
+        let bad =
+            |why: String| SqlError::invalid_datetime(format!("AS OF SYSTEM TIME '{s}': {why}"));
         if let Some(ago) = s.trim().strip_prefix('-') {
             let d = humantime::parse_duration(ago.trim()).map_err(|e| bad(e.to_string()))?;
             return Ok(AsOf::Ago(d));
@@ -150,9 +148,10 @@ fn find_concurrency(
             ));
         }
     };
-    let mode = TxnMode::parse(&value).ok_or_else(|| SqlError {
-        code: "22023",
-        message: format!("invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"),
+    let mode = TxnMode::parse(&value).ok_or_else(|| {
+        SqlError::invalid_parameter(format!(
+            "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
+        ))
     })?;
     Ok(Some((mode, i, value_at)))
 }

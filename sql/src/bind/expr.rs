@@ -57,9 +57,11 @@ pub(crate) fn literal(v: &ast::Value, params: &[Value]) -> Result<Value> {
                 .ok_or_else(|| {
                     SqlError::syntax(format!("parameter {p}: use $1, $2, … for parameters"))
                 })?;
-            params.get(n - 1).cloned().ok_or_else(|| SqlError {
-                code: "42P02",
-                message: format!("there is no parameter ${n} ({} given)", params.len()),
+            params.get(n - 1).cloned().ok_or_else(|| {
+                SqlError::undefined_parameter(format!(
+                    "there is no parameter ${n} ({} given)",
+                    params.len()
+                ))
             })?
         }
         other => return Err(SqlError::not_supported(format!("literal {other}"))),

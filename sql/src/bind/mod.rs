@@ -576,7 +576,7 @@ impl<'a> Binder<'a> {
             }
             let key = match output_key(&k.expr, &columns) {
                 Ok(k) => k,
-                Err(e) if e.code == "42P10" => return Err(e),
+                Err(e) if e.code == spanlite_sqlstate::INVALID_COLUMN_REFERENCE => return Err(e),
                 Err(_) => self.expr(&k.expr)?,
             };
             order.push(key);
@@ -618,10 +618,9 @@ impl<'a> Binder<'a> {
                 Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => {
                     Ok(e)
                 }
-                _ => Err(SqlError {
-                    code: "42P10",
-                    message: format!("GROUP BY position {n} is not in select list"),
-                }),
+                _ => Err(SqlError::invalid_column_reference(format!(
+                    "GROUP BY position {n} is not in select list"
+                ))),
             };
         }
         if let Expr::Identifier(id) = g {
@@ -667,12 +666,9 @@ impl<'a> Binder<'a> {
                 )));
             };
             if found.next().is_some() {
-                return Err(SqlError {
-                    code: "42702",
-                    message: format!(
-                        "common column name \"{name}\" appears more than once in left table"
-                    ),
-                });
+                return Err(SqlError::ambiguous_column(format!(
+                    "common column name \"{name}\" appears more than once in left table"
+                )));
             }
             out.push(BExpr::Binary(
                 Box::new(BExpr::Column(left.offset + l)),
@@ -724,10 +720,9 @@ impl<'a> Binder<'a> {
         let alias_of = |alias: &Option<ast::TableAlias>| alias.as_ref().map(|a| ident(&a.name));
         let check_unique = |scope: &Scope, name: &str| -> Result<()> {
             if scope.entries.iter().any(|e| e.name == name) {
-                return Err(SqlError {
-                    code: "42712",
-                    message: format!("table name \"{name}\" specified more than once"),
-                });
+                return Err(SqlError::duplicate_alias(format!(
+                    "table name \"{name}\" specified more than once"
+                )));
             }
             Ok(())
         };
@@ -880,10 +875,9 @@ impl<'a> Binder<'a> {
                     && (qualifier.is_some() || !e.hidden.contains(&c))
                 {
                     if found.is_some() {
-                        return Err(SqlError {
-                            code: "42702",
-                            message: format!("column reference \"{name}\" is ambiguous"),
-                        });
+                        return Err(SqlError::ambiguous_column(format!(
+                            "column reference \"{name}\" is ambiguous"
+                        )));
                     }
                     found = Some(e.offset + c);
                 }
@@ -927,9 +921,10 @@ fn output_key(e: &Expr, columns: &[(String, Option<DataType>)]) -> Result<BExpr>
             .and_then(|p| p.checked_sub(1))
             .filter(|&i| i < columns.len())
             .map(BExpr::Output)
-            .ok_or_else(|| SqlError {
-                code: "42P10",
-                message: format!("ORDER BY position {n} is not in select list"),
+            .ok_or_else(|| {
+                SqlError::invalid_column_reference(format!(
+                    "ORDER BY position {n} is not in select list"
+                ))
             });
     }
     if let Expr::Identifier(id) = e {

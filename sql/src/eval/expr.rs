@@ -135,11 +135,9 @@ pub fn eval(e: &BExpr, env: &Env) -> Result<Value> {
             match &*rows {
                 [] => Ok(Value::Null),
                 [row] => Ok(row.first().cloned().unwrap_or(Value::Null)),
-                _ => Err(SqlError {
-                    code: "21000",
-                    message: "more than one row returned by a subquery used as an expression"
-                        .into(),
-                }),
+                _ => Err(SqlError::cardinality_violation(
+                    "more than one row returned by a subquery used as an expression",
+                )),
             }
         }
         BExpr::Exists(s, negated) => {
@@ -363,10 +361,9 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
                 [] => None,
                 [Value::Int(n)] if *n >= 0 => Some(*n),
                 [Value::Int(_)] => {
-                    return Err(SqlError {
-                        code: "22011",
-                        message: "negative substring length not allowed".into(),
-                    });
+                    return Err(SqlError::substring_error(
+                        "negative substring length not allowed",
+                    ));
                 }
                 _ => return Err(bad(&values)),
             };

@@ -62,10 +62,14 @@ pub fn query(q: &Query, outer: &[&[Value]]) -> Result<Vec<Row>> {
         )? {
             Value::Null => Ok(None),
             Value::Int(n) if n >= 0 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-            other => Err(SqlError {
-                code: if what == "LIMIT" { "2201W" } else { "2201X" },
-                message: format!("{what} must not be negative or non-integer: {other}"),
-            }),
+            other => {
+                let message = format!("{what} must not be negative or non-integer: {other}");
+                Err(if what == "LIMIT" {
+                    SqlError::invalid_limit(message)
+                } else {
+                    SqlError::invalid_offset(message)
+                })
+            }
         }
     };
     let offset = count(&q.offset, "OFFSET")?.unwrap_or(0);

@@ -58,9 +58,10 @@ pub(super) async fn create_table(
     let mut columns: Vec<Column> = Vec::new();
     let mut primary_key: Option<Vec<usize>> = None;
     let mut unique: Vec<Vec<usize>> = Vec::new();
-    let two_keys = || SqlError {
-        code: "42P16",
-        message: format!("multiple primary keys for table \"{name}\" are not allowed"),
+    let two_keys = || {
+        SqlError::invalid_table_definition(format!(
+            "multiple primary keys for table \"{name}\" are not allowed"
+        ))
     };
     for (i, c) in create.columns.iter().enumerate() {
         let col_name = ident(&c.name);
@@ -255,10 +256,9 @@ pub(super) async fn drop_indexes(
             if if_exists {
                 continue;
             }
-            return Err(SqlError {
-                code: "42704",
-                message: format!("index \"{name}\" does not exist"),
-            });
+            return Err(SqlError::undefined_object(format!(
+                "index \"{name}\" does not exist"
+            )));
         };
         let Some(pos) = def.indexes.iter().position(|i| i.name == name) else {
             continue;

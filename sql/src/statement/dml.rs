@@ -250,13 +250,10 @@ pub(super) async fn update(
         };
         let i = def.column(&object_name(col)?)?;
         if columns.contains(&i) {
-            return Err(SqlError {
-                code: "42601",
-                message: format!(
-                    "multiple assignments to same column \"{}\"",
-                    def.columns[i].name
-                ),
-            });
+            return Err(SqlError::syntax(format!(
+                "multiple assignments to same column \"{}\"",
+                def.columns[i].name
+            )));
         }
         columns.push(i);
         exprs.push(&a.value);

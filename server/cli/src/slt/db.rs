@@ -21,10 +21,6 @@ use super::format;
 use spanlite_gateway::Gateway;
 use spanlite_session::Session;
 
-/// 57014: the statement was cancelled (PostgreSQL's code for a statement
-/// timeout).
-const QUERY_CANCELED: &str = "57014";
-
 /// A sqllogictest connection: a SQL session with a time limit per record.
 #[derive(Debug)]
 pub struct SessionDb {
@@ -68,10 +64,11 @@ impl SessionDb {
             Err(_) => {
                 task.abort();
                 self.session = Some(Session::new(self.gateway.clone()));
-                return Err(SqlError {
-                    code: QUERY_CANCELED,
-                    message: format!("no answer within {:?}", self.timeout),
-                });
+                // 57014, PostgreSQL's code for a statement timeout too.
+                return Err(SqlError::query_canceled(format!(
+                    "no answer within {:?}",
+                    self.timeout
+                )));
             }
         };
         match results.into_iter().last() {

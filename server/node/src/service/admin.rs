@@ -523,6 +523,8 @@ impl AdminService for AdminGrpc {
                 safe_time: Some(common::Timestamp {
                     nanos: r.follower_safe_time().as_nanos(),
                 }),
+                raft_leader: m.current_leader.unwrap_or(0),
+                raft_state: format!("{:?}", m.state),
             });
         }
         let sync = self.ctx.sync.status();

@@ -66,11 +66,10 @@ impl Session {
     /// `SET CLUSTER SETTING name = value` and `SHOW CLUSTER SETTING name`
     /// (`text` lower-cased, spaces collapsed); `None` for other statements.
     pub(super) async fn cluster_setting(&mut self, text: &str) -> Option<StatementResult> {
-        let unknown = |name: &str| SqlError {
-            code: "42704",
-            message: format!(
+        let unknown = |name: &str| {
+            SqlError::undefined_object(format!(
                 "unrecognized cluster setting \"{name}\" (there is one: default_concurrency)"
-            ),
+            ))
         };
         if let Some(name) = text.strip_prefix("show cluster setting ") {
             let name = name.trim();
@@ -99,12 +98,9 @@ impl Session {
             return Some(Err(unknown(name)));
         }
         let Some(mode) = TxnMode::parse(value) else {
-            return Some(Err(SqlError {
-                code: "22023",
-                message: format!(
-                    "invalid default_concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
-                ),
-            }));
+            return Some(Err(SqlError::invalid_parameter(format!(
+                "invalid default_concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
+            ))));
         };
         let put = spanlite_txn::Mutation::Put {
             key: DEFAULT_CONCURRENCY_KEY.to_vec(),
@@ -164,12 +160,9 @@ impl Session {
         }
         if let Some(mode) = concurrency {
             if snapshot_asked && mode.is_serializable() {
-                return Err(SqlError {
-                    code: "22023",
-                    message: format!(
-                        "ISOLATION LEVEL SNAPSHOT runs CONCURRENCY 'si', not '{mode}'"
-                    ),
-                });
+                return Err(SqlError::invalid_parameter(format!(
+                    "ISOLATION LEVEL SNAPSHOT runs CONCURRENCY 'si', not '{mode}'"
+                )));
             }
             options.mode = mode;
         }

@@ -1,0 +1,144 @@
+//! The one table of SQLSTATE codes (PostgreSQL's appendix A): every code
+//! Spanlite raises, and the few it only reports (from PostgreSQL as the
+//! workload's comparison target), each a constant with PostgreSQL's
+//! condition name. Code anywhere in the workspace names a code through this
+//! table, never as a literal: the SQL errors (`spanlite_sql::SqlError`), the
+//! abort reasons of the transaction core, the PostgreSQL port's protocol
+//! errors, the workload driver's report and the test harness.
+//!
+//! A leaf crate with no dependencies, so the driver and the test harness
+//! (which must not pull in the storage engine) can use it too.
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $konst:ident = $code:literal, $name:literal; )*) => {
+        $( $(#[$doc])* pub const $konst: &str = $code; )*
+
+        /// Every code in the table with its condition name, in table order.
+        pub const ALL: &[(&str, &str)] = &[$(($code, $name)),*];
+
+        /// PostgreSQL's condition name of `code` (`"40001"` →
+        /// `serialization_failure`), if the table has it.
+        pub fn name(code: &str) -> Option<&'static str> {
+            match code {
+                $($code => Some($name),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+codes! {
+    /// Class 08: the connection failed or the cluster could not be reached.
+    CONNECTION_FAILURE = "08006", "connection_failure";
+    /// A message out of place or malformed on the wire protocol.
+    PROTOCOL_VIOLATION = "08P01", "protocol_violation";
+    /// Valid SQL that Spanlite does not support (yet).
+    FEATURE_NOT_SUPPORTED = "0A000", "feature_not_supported";
+    /// A subquery used as a value returned more than one row.
+    CARDINALITY_VIOLATION = "21000", "cardinality_violation";
+    /// A number out of range (overflow).
+    NUMERIC_VALUE_OUT_OF_RANGE = "22003", "numeric_value_out_of_range";
+    /// A time that does not parse (`AS OF SYSTEM TIME`).
+    INVALID_DATETIME_FORMAT = "22007", "invalid_datetime_format";
+    /// A substring with a negative length.
+    SUBSTRING_ERROR = "22011", "substring_error";
+    /// Division by zero.
+    DIVISION_BY_ZERO = "22012", "division_by_zero";
+    /// An invalid parameter value (a setting, a mode name).
+    INVALID_PARAMETER_VALUE = "22023", "invalid_parameter_value";
+    /// A negative LIMIT.
+    INVALID_ROW_COUNT_IN_LIMIT_CLAUSE = "2201W", "invalid_row_count_in_limit_clause";
+    /// A negative OFFSET.
+    INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE = "2201X", "invalid_row_count_in_result_offset_clause";
+    /// Text that does not convert to the type asked for.
+    INVALID_TEXT_REPRESENTATION = "22P02", "invalid_text_representation";
+    /// NULL in a NOT NULL column.
+    NOT_NULL_VIOLATION = "23502", "not_null_violation";
+    /// A unique (or primary) key would be duplicated.
+    UNIQUE_VIOLATION = "23505", "unique_violation";
+    /// A CHECK constraint failed (reported by PostgreSQL; not raised yet).
+    CHECK_VIOLATION = "23514", "check_violation";
+    /// SET TRANSACTION after the transaction's first statement.
+    ACTIVE_SQL_TRANSACTION = "25001", "active_sql_transaction";
+    /// A write in a read-only transaction.
+    READ_ONLY_SQL_TRANSACTION = "25006", "read_only_sql_transaction";
+    /// A statement in a transaction that already failed (until ROLLBACK).
+    IN_FAILED_SQL_TRANSACTION = "25P02", "in_failed_sql_transaction";
+    /// No prepared statement or portal of that name.
+    INVALID_SQL_STATEMENT_NAME = "26000", "invalid_sql_statement_name";
+    /// The password was wrong (or missing).
+    INVALID_PASSWORD = "28P01", "invalid_password";
+    /// No portal (cursor) of that name.
+    INVALID_CURSOR_NAME = "34000", "invalid_cursor_name";
+    /// The transaction was aborted by a conflict and had no effect: retry it.
+    SERIALIZATION_FAILURE = "40001", "serialization_failure";
+    /// A commit whose outcome could not be learned: it may or may not have
+    /// committed; find out before retrying.
+    STATEMENT_COMPLETION_UNKNOWN = "40003", "statement_completion_unknown";
+    /// A deadlock was broken by aborting this transaction (PostgreSQL).
+    DEADLOCK_DETECTED = "40P01", "deadlock_detected";
+    /// The statement does not parse.
+    SYNTAX_ERROR = "42601", "syntax_error";
+    /// A column is named twice.
+    DUPLICATE_COLUMN = "42701", "duplicate_column";
+    /// A column name matches columns of several tables.
+    AMBIGUOUS_COLUMN = "42702", "ambiguous_column";
+    /// No such column.
+    UNDEFINED_COLUMN = "42703", "undefined_column";
+    /// No such object (index, setting).
+    UNDEFINED_OBJECT = "42704", "undefined_object";
+    /// A table alias is used twice in one FROM.
+    DUPLICATE_ALIAS = "42712", "duplicate_alias";
+    /// An aggregate where it is not allowed, or a column outside one.
+    GROUPING_ERROR = "42803", "grouping_error";
+    /// A value of the wrong type.
+    DATATYPE_MISMATCH = "42804", "datatype_mismatch";
+    /// No such function or operator for these types.
+    UNDEFINED_FUNCTION = "42883", "undefined_function";
+    /// No such table.
+    UNDEFINED_TABLE = "42P01", "undefined_table";
+    /// A parameter `$n` beyond those given.
+    UNDEFINED_PARAMETER = "42P02", "undefined_parameter";
+    /// The table exists already.
+    DUPLICATE_TABLE = "42P07", "duplicate_table";
+    /// A position in ORDER BY or GROUP BY out of range.
+    INVALID_COLUMN_REFERENCE = "42P10", "invalid_column_reference";
+    /// A table definition that cannot be (two primary keys).
+    INVALID_TABLE_DEFINITION = "42P16", "invalid_table_definition";
+    /// The statement is too complex to run (operators, nesting).
+    STATEMENT_TOO_COMPLEX = "54001", "statement_too_complex";
+    /// Too many connections (PostgreSQL).
+    TOO_MANY_CONNECTIONS = "53300", "too_many_connections";
+    /// A lock could not be taken at once (PostgreSQL's NOWAIT).
+    LOCK_NOT_AVAILABLE = "55P03", "lock_not_available";
+    /// The client cancelled the statement.
+    QUERY_CANCELED = "57014", "query_canceled";
+    /// The node is shutting down.
+    ADMIN_SHUTDOWN = "57P01", "admin_shutdown";
+    /// An internal error: a bug, or corrupt data.
+    INTERNAL_ERROR = "XX000", "internal_error";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_five_characters_and_named_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (code, name) in ALL {
+            assert_eq!(code.len(), 5, "{code}");
+            assert!(
+                code.chars()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+            );
+            assert!(seen.insert(*code), "{code} twice");
+            assert_eq!(super::name(code), Some(*name));
+        }
+        assert_eq!(super::name("99999"), None);
+        assert_eq!(
+            super::name(SERIALIZATION_FAILURE),
+            Some("serialization_failure")
+        );
+    }
+}
