@@ -3,7 +3,7 @@
 
 Runs each file against a real PostgreSQL, on a fresh database per file
 (C collation, UTC), writing values the way `spanlite sqllogictest` does
-(server/src/slt/format.rs): NULL, (empty), t/f, floats and numerics with
+(server/cli/src/slt/format.rs): NULL, (empty), t/f, floats and numerics with
 three decimals, bytea as \\x hex, timestamps in RFC 3339 UTC. Records under
 `onlyif spanlite` are skipped (PostgreSQL runs as the label `postgresql`).
 

@@ -1,5 +1,5 @@
 //! Replicated single-key write benchmark:
-//! `cargo bench -p spanlite-server --bench replicated_write`.
+//! `cargo bench --workspace --bench replicated_write`.
 //!
 //! Starts a 3-node cluster in this process (real nodes: RocksDB, node WAL
 //! with fsync, Raft over gRPC on loopback), initializes it, then writes

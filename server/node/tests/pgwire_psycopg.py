@@ -1,4 +1,4 @@
-"""psycopg 3 against a Spanlite PostgreSQL port (run by server/tests/pgwire.rs).
+"""psycopg 3 against a Spanlite PostgreSQL port (run by server/node/tests/pgwire.rs).
 
 Usage: python3 pgwire_psycopg.py DSN. Prints "ok" and exits 0 when every
 check holds; any failure is an exception (exit 1). psycopg 3 binds
