@@ -205,7 +205,14 @@ impl ProcessCluster {
             .open(&node.log)?;
         let child = Command::new(&self.bin)
             .args(&node.args)
-            .env("RUST_LOG", "warn")
+            // Our own crates at info (leadership, recovery, splits), the
+            // rest at warn; SPANLITE_NODE_LOG overrides.
+            .env(
+                "RUST_LOG",
+                std::env::var("SPANLITE_NODE_LOG").unwrap_or_else(|_| {
+                    "warn,spanlite_replica=info,spanlite_node=info".to_string()
+                }),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -574,13 +581,14 @@ impl ProcessCluster {
                     for t in s.tablets {
                         let id = t.descriptor.as_ref().map_or(0, |d| d.tablet_id);
                         out.push_str(&format!(
-                            "node {}: tablet {id}: {} term {} leader {} serving {} applied {}\n",
+                            "node {}: tablet {id}: {} term {} leader {} serving {} applied {}\n    {}\n",
                             i + 1,
                             t.raft_state,
                             t.term,
                             t.raft_leader,
                             t.is_leader,
-                            t.applied_index
+                            t.applied_index,
+                            t.raft_metrics
                         ));
                     }
                 }

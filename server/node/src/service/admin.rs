@@ -525,6 +525,7 @@ impl AdminService for AdminGrpc {
                 }),
                 raft_leader: m.current_leader.unwrap_or(0),
                 raft_state: format!("{:?}", m.state),
+                raft_metrics: format!("{m:?}"),
             });
         }
         let sync = self.ctx.sync.status();

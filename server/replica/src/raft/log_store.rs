@@ -42,6 +42,17 @@ fn vote_err(verb: ErrorVerb, e: impl ToString) -> RaftStorageError {
     io_error(ErrorSubject::Vote, verb, e.to_string())
 }
 
+/// The most entry bytes one AppendEntries carries (a single larger entry
+/// goes alone). openraft 0.9 gives an AppendEntries one heartbeat to be
+/// sent, appended, fsynced and answered; a lagging follower's catch-up
+/// batch of `max_payload_entries` large entries (megabytes) never made it in
+/// time, so the follower never caught up and the leader never heard its
+/// answers — not even that it had moved to a higher term.
+pub const MAX_BATCH_BYTES: usize = 256 << 10;
+
+/// Entries fetched at a time while filling a batch.
+const FETCH_STEP: u64 = 16;
+
 impl RaftLogReader<TypeConfig> for TabletLogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
@@ -54,6 +65,37 @@ impl RaftLogReader<TypeConfig> for TabletLogStore {
             .entries(self.group, range)
             .map_err(|e| log_err(ErrorVerb::Read, e))?;
         entries.iter().map(decode_entry).collect()
+    }
+
+    /// The entries of `[start, end)` up to [`MAX_BATCH_BYTES`] (at least
+    /// one): what replication sends in one AppendEntries.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, RaftStorageError> {
+        let mut raw = Vec::new();
+        let mut bytes = 0;
+        let mut next = start;
+        'fill: while next < end {
+            let step_end = end.min(next.saturating_add(FETCH_STEP));
+            let got = self
+                .store
+                .entries(self.group, next..step_end)
+                .map_err(|e| log_err(ErrorVerb::Read, e))?;
+            if got.is_empty() {
+                break;
+            }
+            for e in got {
+                if !raw.is_empty() && bytes + e.payload.len() > MAX_BATCH_BYTES {
+                    break 'fill;
+                }
+                bytes += e.payload.len();
+                next = e.log_id.index + 1;
+                raw.push(e);
+            }
+        }
+        raw.iter().map(decode_entry).collect()
     }
 }
 

@@ -200,7 +200,7 @@ pub(super) async fn start_term(me: Weak<Replica>, term: u64) {
             }
             Ok(_) => return,
             Err(e) => {
-                tracing::debug!(term, "lease start not committed: {e}");
+                tracing::info!(term, "lease start not committed: {e}");
                 return;
             }
         }
