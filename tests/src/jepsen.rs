@@ -47,6 +47,10 @@ pub struct RunConfig {
     pub per_node: Vec<Vec<String>>,
     /// How far [`Fault::SkewBeyondEpsilon`] skews (far beyond any ε).
     pub big_skew: Duration,
+    /// Keep the nodes' data and logs when the checker finds the run
+    /// invalid (for a post-mortem). Off for runs designed to fail, which
+    /// would otherwise leave a directory behind every time.
+    pub keep_if_invalid: bool,
     pub workload: WorkloadConfig,
     pub faults: Vec<Fault>,
     pub hold: Duration,
@@ -68,6 +72,7 @@ impl RunConfig {
             kv_split: true,
             per_node: Vec::new(),
             big_skew: Duration::from_millis(250),
+            keep_if_invalid: true,
             workload: WorkloadConfig::default(),
             faults: Fault::ALL.to_vec(),
             hold: Duration::from_secs(4),
@@ -277,7 +282,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     let history = recorder.history();
     let result = check(cfg, &history, nemesis_log, final_reads, &replicas)?;
     write_files(&cfg.out_dir, &history, &result)?;
-    if !result.valid {
+    if !result.valid && cfg.keep_if_invalid {
         // Keep the data and logs of an invalid run next to its results.
         let kept = cluster.keep();
         std::fs::write(

@@ -109,6 +109,7 @@ async fn list_append_under_snapshot_isolation_is_reported_invalid() {
     cfg.bank_clients = 1;
     cfg.list_clients = 8;
     cfg.faults = Vec::new();
+    cfg.keep_if_invalid = false;
     let r = run(&cfg).await.expect("the run");
     println!("SI: {}\nfiles: {}", r.summary, r.out_dir.display());
     assert!(
@@ -189,6 +190,7 @@ async fn a_clock_skewed_beyond_epsilon_is_reported_invalid() {
     cfg.kv_list_clients = 8;
     cfg.workload.keys = 4;
     cfg.faults = vec![Fault::SkewBeyondEpsilon];
+    cfg.keep_if_invalid = false;
     cfg.rest = Duration::from_secs(1);
     cfg.hold = Duration::from_secs(60);
     let r = run(&cfg).await.expect("the run");
