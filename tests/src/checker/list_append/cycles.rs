@@ -14,7 +14,10 @@ pub const SEARCH_BUDGET: usize = 2_000_000;
 
 impl Checker<'_> {
     /// Strongly connected components of the graph of `mask`'s edge kinds:
-    /// component id per node, and the non-trivial components.
+    /// component id per node, and the non-trivial components. Kosaraju's
+    /// algorithm, whose depth-first searches keep their stack on the heap:
+    /// petgraph's Tarjan recurses once per node along a path, and the
+    /// real-time chain of a 20-minute soak overflowed the thread's stack.
     fn components(&self, mask: u8) -> (Vec<usize>, Vec<Vec<usize>>) {
         let mut graph: DiGraph<(), ()> = DiGraph::with_capacity(self.txns.len(), self.edges.len());
         for _ in 0..self.txns.len() {
@@ -27,7 +30,7 @@ impl Checker<'_> {
         }
         let mut id = vec![usize::MAX; self.txns.len()];
         let mut nontrivial = Vec::new();
-        for (c, component) in petgraph::algo::tarjan_scc(&graph).into_iter().enumerate() {
+        for (c, component) in petgraph::algo::kosaraju_scc(&graph).into_iter().enumerate() {
             let mut nodes: Vec<usize> = component.into_iter().map(|n| n.index()).collect();
             for &n in &nodes {
                 id[n] = c;

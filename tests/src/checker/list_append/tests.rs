@@ -110,6 +110,20 @@ fn assert_involves(report: &ListAppendReport, kind: AnomalyKind, txns: &[OpIndex
     anomaly
 }
 
+/// The soak's histories are long: the dependency graph's longest path
+/// (here the real-time chain of 200,000 serial transactions) must not be
+/// walked on the thread's stack. With petgraph's recursive Tarjan this
+/// test overflowed its stack and aborted.
+#[test]
+fn a_long_serial_history_checks_without_overflowing_the_stack() {
+    let mut run = Run::default();
+    for i in 0..200_000u64 {
+        run.serial(0, Outcome::Ok, &[a(i, 1)]);
+    }
+    let report = run.must_check();
+    assert_counts(&report, &[]);
+}
+
 #[test]
 fn valid_serial_history() {
     let mut run = Run::default();
