@@ -5,6 +5,7 @@
 //! ```text
 //!   0x02 'c' <table name>                 → TableDef (postcard)
 //!   0x02 'n'                              → next table id (u32, big-endian)
+//!   0x02 'v'                              → SchemaVersion (postcard)
 //!   0x03 <table id u32 BE> <primary key>  → row: every column's value (postcard)
 //!   0x04 <table id u32 BE> <index id u32 BE> <indexed values> [<primary key>]
 //!                                         → the row's key
@@ -26,6 +27,7 @@ use crate::value::{DataType, Value};
 
 const CATALOG: &[u8] = &[0x02, b'c'];
 const NEXT_TABLE_ID: &[u8] = &[0x02, b'n'];
+const SCHEMA_VERSION: &[u8] = &[0x02, b'v'];
 const TABLES: u8 = 0x03;
 const INDEXES: u8 = 0x04;
 
@@ -224,6 +226,49 @@ pub fn catalog_range() -> (Vec<u8>, Vec<u8>) {
     let mut end = CATALOG.to_vec();
     end.push(0xff);
     (CATALOG.to_vec(), end)
+}
+
+/// The catalog's version record (schema leases, DESIGN.md §7): every DDL
+/// transaction writes it, so a transaction that read it under its
+/// concurrency control knows the schema it bound against is still the
+/// one at its commit timestamp.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaVersion {
+    /// Raised by every DDL transaction.
+    pub version: u64,
+    /// A schema change that needs every lease on this version gone is
+    /// under way: no lease granted on this version reaches past this
+    /// timestamp (nanoseconds).
+    pub closing_at: Option<u64>,
+}
+
+/// The key of the [`SchemaVersion`] record.
+pub fn schema_version_key() -> &'static [u8] {
+    SCHEMA_VERSION
+}
+
+/// Every catalog key: the table definitions, the table-id counter and the
+/// version record (what a node's schema cache reads in one scan).
+pub fn schema_span() -> (Vec<u8>, Vec<u8>) {
+    (vec![0x02], vec![0x03])
+}
+
+/// The version record and the table definitions among `pairs` (a scan of
+/// [`schema_span`]).
+pub fn decode_schema(
+    pairs: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(SchemaVersion, std::collections::BTreeMap<String, TableDef>)> {
+    let mut version = SchemaVersion::default();
+    let mut tables = std::collections::BTreeMap::new();
+    for (k, v) in pairs {
+        if k.as_slice() == SCHEMA_VERSION {
+            version = decode(v, "schema version")?;
+        } else if k.starts_with(CATALOG) {
+            let def: TableDef = decode(v, "table definition")?;
+            tables.insert(def.name.clone(), def);
+        }
+    }
+    Ok((version, tables))
 }
 
 /// The key holding the next table id.

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::catalog::{self, TableDef};
 use crate::error::Result;
 
 /// A future the [`KvTxn`] methods return.
@@ -30,4 +31,16 @@ pub trait KvTxn: Send {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()>;
     /// Buffers a delete of `key`.
     fn delete(&mut self, key: Vec<u8>) -> Result<()>;
+    /// The definition of table `name` as this transaction's statements
+    /// bind it. By default read through the transaction (the catalog key
+    /// joins its reads); a server session answers from its node's schema
+    /// cache under a lease instead (DESIGN.md §7, "Schema leases").
+    fn table_def<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, Result<Option<TableDef>>> {
+        Box::pin(async move {
+            match self.get(&catalog::table_key(name)).await? {
+                Some(bytes) => Ok(Some(catalog::decode(&bytes, "table definition")?)),
+                None => Ok(None),
+            }
+        })
+    }
 }

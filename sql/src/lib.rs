@@ -47,14 +47,17 @@ mod statement;
 mod syntax;
 mod value;
 
-pub use catalog::{Column, IndexDef, TableDef};
+pub use catalog::{
+    Column, IndexDef, SchemaVersion, TableDef, decode, decode_schema, encode, schema_span,
+    schema_version_key, table_key,
+};
 pub use error::{Result, SqlError};
 pub use kv::{BoxFuture, KvTxn, Pairs};
 /// The table of SQLSTATE codes, re-exported for the sessions and the wire.
 pub use spanlite_sqlstate as sqlstate;
 /// The SQL parser, re-exported so callers match on the same AST.
 pub use sqlparser;
-pub use statement::{QueryResult, execute, param_types, tables};
+pub use statement::{QueryResult, SchemaChange, execute, param_types, schema_change, tables};
 pub use syntax::parse;
 pub use value::{DataType, Value};
 

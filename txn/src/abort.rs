@@ -17,6 +17,7 @@
 //! | `TabletMoved`     | a tablet it used split or moved     | 40001    |
 //! | `Unresolved`      | an intent did not resolve in time   | 40001    |
 //! | `PrepareFailed`   | gateway: a participant unavailable  | 40001    |
+//! | `SchemaChanged`   | commit: past its schema lease       | 40001    |
 //!
 //! An *ambiguous* outcome is not an abort: the commit may have happened.
 //! It has its own kind everywhere (`TxnError::Ambiguous`, the wire's
@@ -62,11 +63,15 @@ pub enum AbortReason {
     Unresolved,
     /// A participant could not be prepared (unavailable, or it refused).
     PrepareFailed,
+    /// Its commit timestamp would fall at or after the end of the schema
+    /// lease its statements were bound under (`commit_before`): the schema
+    /// may have changed by then.
+    SchemaChanged,
 }
 
 impl AbortReason {
     /// Every reason, in the order of the module table.
-    pub const ALL: [AbortReason; 12] = [
+    pub const ALL: [AbortReason; 13] = [
         AbortReason::Wounded,
         AbortReason::LockTimeout,
         AbortReason::LeaderChanged,
@@ -79,6 +84,7 @@ impl AbortReason {
         AbortReason::TabletMoved,
         AbortReason::Unresolved,
         AbortReason::PrepareFailed,
+        AbortReason::SchemaChanged,
     ];
 
     /// A short stable name (metrics labels, logs).
@@ -96,6 +102,7 @@ impl AbortReason {
             AbortReason::TabletMoved => "tablet_moved",
             AbortReason::Unresolved => "unresolved",
             AbortReason::PrepareFailed => "prepare_failed",
+            AbortReason::SchemaChanged => "schema_changed",
         }
     }
 
@@ -131,6 +138,9 @@ impl fmt::Display for AbortReason {
             AbortReason::TabletMoved => "a tablet it used split or moved",
             AbortReason::Unresolved => "an undecided transaction's intent did not resolve in time",
             AbortReason::PrepareFailed => "a participant could not prepare",
+            AbortReason::SchemaChanged => {
+                "the schema lease its statements were bound under ended before its commit"
+            }
         })
     }
 }

@@ -285,6 +285,8 @@ struct Txn {
     committed: Option<Timestamp>,
     done: bool,
     retry: Option<Retry>,
+    /// Its commit must get a timestamp below this (a schema lease's end).
+    commit_before: Option<Timestamp>,
 }
 
 #[derive(Default)]
@@ -513,6 +515,7 @@ impl World {
             writes,
             validation,
             generation: 0,
+            commit_before: txn.commit_before,
         }
     }
 
@@ -1677,6 +1680,12 @@ impl World {
                 ("retry", None) => return Err(format!("{name} never began").into()),
                 _ => (fresh, mode, None),
             };
+            // `commit_before=5ms`: the schema lease its statements were
+            // bound under ends at T0 + 5ms.
+            let commit_before = match a.opt("commit_before") {
+                Some(d) => Some(Timestamp::from_nanos(T0).saturating_add(parse_duration(d)?)),
+                None => None,
+            };
             if let Some(old) = self.txns.get(name)
                 && !old.done
             {
@@ -1700,6 +1709,7 @@ impl World {
                     committed: None,
                     done: false,
                     retry,
+                    commit_before,
                 },
             );
             let attempt = if verb == "retry" { " (a retry)" } else { "" };
@@ -1963,6 +1973,7 @@ scenarios!(
     anomaly_write_skew,
     cancelled_lock_wait,
     clock_failure_in_commit_wait,
+    commit_before_schema_lease,
     future_read_and_new_leader,
     lease_votes,
     prepared_waits_for_nothing,

@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a node.
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Bootstrap a new cluster on the first three nodes that joined.
     Init(InitArgs),
     /// Raw key-value access (before SQL): put, get, del, scan.
@@ -266,6 +266,15 @@ struct StartArgs {
     /// snapshot reads at recent timestamps; `0s` turns it off.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
     closed_ts_interval: Duration,
+    /// How long this node's SQL sessions may bind statements against a
+    /// cached schema without reading the catalog (a schema lease). A DROP
+    /// or CREATE INDEX waits out one lease before it commits; a
+    /// transaction open longer than half a lease checks the schema version
+    /// at commit. It must be the same on every node: a DROP waits out its
+    /// own node's lease, so a node with a longer one could commit a
+    /// transaction bound before the DROP after it.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    schema_lease: Duration,
     /// The smallest clock uncertainty ε this node ever reports, whatever
     /// its time sync achieved (default 500µs). Raising it on one node
     /// reproduces unequal clocks (e.g. `20ms`): its commits wait longer and
@@ -347,7 +356,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Start(args) => start(args).await,
+            Command::Start(args) => start(*args).await,
             Command::Init(args) => init(args).await,
             Command::Kv(args) => kv(args).await,
             Command::Admin(args) => admin(args).await,
@@ -415,6 +424,7 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     config.time_masters = args.time_masters;
     config.fault_injection = args.enable_fault_injection;
     config.closed_ts_every = args.closed_ts_interval;
+    config.schema_lease = args.schema_lease;
     if args.clock_uncertainty_floor >= args.max_clock_uncertainty {
         return Err(format!(
             "--clock-uncertainty-floor {:?} must be below --max-clock-uncertainty {:?}",

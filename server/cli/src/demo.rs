@@ -56,7 +56,7 @@ async fn populate_and_shell(
 /// The demo's sample data: table `accounts` with [`ACCOUNTS`] rows of 1000
 /// each, split over four tablets (at accounts 26, 51 and 76).
 pub(crate) async fn populate(cluster: &EmbeddedCluster) -> Result<(), String> {
-    let mut session = Session::new(cluster.gateway());
+    let mut session = Session::on(cluster.schema_of(0));
     let mut sql = String::from(
         "CREATE TABLE accounts (id INT PRIMARY KEY, owner TEXT NOT NULL, balance INT NOT NULL DEFAULT 0);",
     );

@@ -117,14 +117,14 @@ async fn a_record_past_its_time_limit_fails_and_the_session_is_replaced() {
 
     let cluster = EmbeddedCluster::start(3).await.unwrap();
     // No time at all: a write, which needs a Raft round trip, cannot make it.
-    let mut impatient = SessionDb::new(cluster.gateway(), std::time::Duration::ZERO);
+    let mut impatient = SessionDb::new(cluster.schema_of(0), std::time::Duration::ZERO);
     let err = impatient
         .run("CREATE TABLE t (k INT PRIMARY KEY)")
         .await
         .err()
         .expect("a timeout");
     assert_eq!(err.code, "57014");
-    let mut patient = SessionDb::new(cluster.gateway(), std::time::Duration::from_secs(60));
+    let mut patient = SessionDb::new(cluster.schema_of(0), std::time::Duration::from_secs(60));
     assert!(patient.run("SELECT 1").await.is_ok());
     impatient.shutdown().await;
     patient.shutdown().await;

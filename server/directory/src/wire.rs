@@ -45,6 +45,7 @@ pub fn abort_reason_to_wire(reason: AbortReason) -> common::AbortReason {
         AbortReason::TabletMoved => W::TabletMoved,
         AbortReason::Unresolved => W::Unresolved,
         AbortReason::PrepareFailed => W::PrepareFailed,
+        AbortReason::SchemaChanged => W::SchemaChanged,
     }
 }
 
@@ -65,6 +66,7 @@ pub fn abort_reason_from_wire(code: i32) -> AbortReason {
         W::TabletMoved => AbortReason::TabletMoved,
         W::Unresolved => AbortReason::Unresolved,
         W::PrepareFailed | W::Unspecified => AbortReason::PrepareFailed,
+        W::SchemaChanged => AbortReason::SchemaChanged,
     }
 }
 

@@ -51,6 +51,10 @@ pub struct Transaction {
     /// OCC/SSI (SI: only `SELECT … FOR UPDATE` reads): lock-free reads,
     /// validated at commit by the tablets they were read from.
     spans: BTreeMap<TabletId, BTreeMap<SpanKey, Timestamp>>,
+    /// Its commit timestamp must be below this, or it aborts
+    /// (`SchemaChanged`): the end of the schema lease its SQL statements
+    /// were bound under.
+    commit_before: Option<Timestamp>,
 }
 
 /// One tablet's share of a two-phase commit.
@@ -187,6 +191,7 @@ impl Gateway {
             mode,
             snapshot: None,
             spans: BTreeMap::new(),
+            commit_before: None,
         }
     }
 }
@@ -215,8 +220,27 @@ impl Transaction {
                 }
                 TxnMode::TwoPhaseLocking | TxnMode::Optimistic => None,
             },
+            commit_before: self.commit_before.map(|t| common::Timestamp {
+                nanos: t.as_nanos(),
+            }),
             ..Default::default()
         }
+    }
+
+    /// The commit must get a timestamp below `ts` or abort
+    /// (`AbortReason::SchemaChanged`); the earliest of several limits holds.
+    pub fn commit_before(&mut self, ts: Timestamp) {
+        self.commit_before = Some(self.commit_before.map_or(ts, |t| t.min(ts)));
+    }
+
+    /// SSI/SI: the snapshot its reads are at, once the first read chose it.
+    pub fn snapshot(&self) -> Option<Timestamp> {
+        self.snapshot
+    }
+
+    /// True once it buffered a write.
+    pub fn has_writes(&self) -> bool {
+        !self.writes.is_empty()
     }
 
     /// The transaction's concurrency control.
@@ -413,6 +437,18 @@ impl Transaction {
     /// `Ambiguous` when the outcome is unknown (not retried automatically).
     pub async fn commit(self) -> Result<Timestamp, GatewayError> {
         if let Some(ts) = self.read_only_at() {
+            // Serialized at its snapshot (a 2PL one at "now", which the
+            // caller checks against its own limit before committing).
+            if let Some(limit) = self.commit_before
+                && ts != Timestamp::MIN
+                && ts >= limit
+            {
+                self.rollback().await;
+                return Err(GatewayError::aborted(
+                    AbortReason::SchemaChanged,
+                    format!("its snapshot {ts} is past its schema lease ({limit})"),
+                ));
+            }
             if let Err(e) = self.confirm_read_locks().await {
                 self.abort_all(self.read_tablets.iter().copied()).await;
                 return Err(e);
@@ -947,6 +983,14 @@ fn read_only_refuses(what: &str) -> GatewayError {
 }
 
 impl Txn {
+    /// The read-write transaction, if it is one.
+    pub fn read_write(&mut self) -> Option<&mut Transaction> {
+        match self {
+            Txn::ReadWrite(t) => Some(t),
+            Txn::ReadOnly(_) => None,
+        }
+    }
+
     /// The value of `key` as the transaction sees it.
     pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
         match self {

@@ -259,6 +259,14 @@ impl EmbeddedCluster {
         self.nodes[i].context.gateway.clone()
     }
 
+    /// The schema cache of node `i` (0-based): sessions made with
+    /// `Session::on` bind tables as that node's own sessions do.
+    ///
+    /// Panics if there is no node `i`.
+    pub fn schema_of(&self, i: usize) -> std::sync::Arc<spanlite_session::SchemaCache> {
+        self.nodes[i].context.schema.clone()
+    }
+
     /// Splits `tablet` at `key` ([`split`]). Returns the new tablet's id.
     pub async fn split(&self, tablet: TabletId, key: &[u8]) -> Result<TabletId, String> {
         split(&self.addrs, tablet, key).await

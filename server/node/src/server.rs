@@ -78,6 +78,9 @@ pub struct NodeConfig {
     /// How PostgreSQL clients log in (`--pg-password`: SCRAM-SHA-256;
     /// default: trust).
     pub pg_auth: spanlite_pgwire::Auth,
+    /// How long a schema lease lasts (`--schema-lease`, DESIGN.md §7): a
+    /// DROP or CREATE INDEX waits this long before it commits.
+    pub schema_lease: Duration,
 }
 
 impl NodeConfig {
@@ -103,6 +106,7 @@ impl NodeConfig {
             dial_via: std::collections::HashMap::new(),
             pg_listen: None,
             pg_auth: spanlite_pgwire::Auth::Trust,
+            schema_lease: spanlite_session::DEFAULT_SCHEMA_LEASE,
         }
     }
 }
@@ -143,6 +147,8 @@ pub struct NodeContext {
     pub cluster: ClusterView,
     /// Route cache and gateway.
     pub gateway: Gateway,
+    /// The schema cache its SQL sessions share.
+    pub schema: Arc<spanlite_session::SchemaCache>,
     /// The physical clock, skewable for fault injection.
     pub clock: Arc<SkewedClock>,
     /// Clock sync state.
@@ -298,6 +304,11 @@ async fn start_inner(
     let _ = store
         .txn_peers()
         .set(Arc::new(gateway.clone()) as Arc<dyn spanlite_replica::tablet::TxnPeers>);
+    let schema = spanlite_session::SchemaCache::new(
+        gateway.clone(),
+        Some(truetime.clone()),
+        config.schema_lease,
+    );
     let (fatal_tx, fatal) = tokio::sync::mpsc::unbounded_channel();
     let context = Arc::new(NodeContext {
         node_id: config.node_id,
@@ -305,6 +316,7 @@ async fn start_inner(
         store: store.clone(),
         cluster: ClusterView::new(config.data_dir.clone(), identity, &advertise),
         gateway: gateway.clone(),
+        schema: schema.clone(),
         clock,
         sync: sync.clone(),
         fault_injection: config.fault_injection,
@@ -325,7 +337,7 @@ async fn start_inner(
                 .map_err(|source| NodeError::Listen { addr: pg, source })?;
             background.push(tokio::spawn(spanlite_pgwire::serve(
                 listener,
-                gateway.clone(),
+                schema.clone(),
                 sessions_ended.clone(),
                 config.pg_auth.clone(),
             )));
@@ -339,7 +351,7 @@ async fn start_inner(
         )
         .add_service(TabletServiceServer::new(TabletGrpc::new(store.clone())))
         .add_service(KvServiceServer::new(KvGrpc::new(gateway.clone())))
-        .add_service(SqlServiceServer::new(SqlGrpc::new(gateway, sessions_ended)))
+        .add_service(SqlServiceServer::new(SqlGrpc::new(schema, sessions_ended)))
         .add_service(TimeServiceServer::new(TimeGrpc::new(
             config.node_id,
             is_master,

@@ -36,7 +36,7 @@ impl PgCluster {
         let (stop, stopping) = watch::channel(false);
         tokio::spawn(spanlite_pgwire::serve(
             listener,
-            cluster.gateway(),
+            cluster.schema_of(0),
             stopping,
             auth,
         ));

@@ -37,7 +37,7 @@ use super::message::{
     read_startup, sasl_initial_response,
 };
 use super::types;
-use spanlite_gateway::Gateway;
+use spanlite_session::SchemaCache;
 use spanlite_session::Session;
 
 /// What `SELECT version()` answers.
@@ -90,14 +90,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// when `stopping` turns true.
     pub fn new(
         stream: S,
-        gateway: Gateway,
+        schema: Arc<SchemaCache>,
         stopping: watch::Receiver<bool>,
         port: Arc<Port>,
     ) -> Self {
         Self {
             stream: BufReader::new(stream),
             out: Out::default(),
-            session: Session::new(gateway),
+            session: Session::on(schema),
             stopping,
             statements: HashMap::new(),
             portals: HashMap::new(),

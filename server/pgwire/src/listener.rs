@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::Connection;
 use super::auth::Auth;
 use super::cancel::Cancels;
-use spanlite_gateway::Gateway;
+use spanlite_session::SchemaCache;
 
 /// What every connection on one PostgreSQL port shares.
 #[derive(Debug, Default)]
@@ -28,7 +28,7 @@ pub struct Port {
 /// logging them in as `auth` says, until `stopping` turns true.
 pub async fn serve(
     listener: TcpListener,
-    gateway: Gateway,
+    schema: Arc<SchemaCache>,
     mut stopping: watch::Receiver<bool>,
     auth: Auth,
 ) {
@@ -47,7 +47,7 @@ pub async fn serve(
                     tracing::debug!(%peer, "pgwire: dropping a connection: {e}");
                     continue;
                 }
-                let conn = Connection::new(stream, gateway.clone(), stopping.clone(), port.clone());
+                let conn = Connection::new(stream, schema.clone(), stopping.clone(), port.clone());
                 tokio::spawn(conn.run());
             }
             Err(e) => {

@@ -18,6 +18,8 @@ pub struct TxnMetrics {
     aborts: Mutex<BTreeMap<&'static str, u64>>,
     commit_wait: Mutex<Option<Histogram<u64>>>,
     lock_wait: Mutex<Option<Histogram<u64>>>,
+    rpcs: Mutex<BTreeMap<(&'static str, u64), u64>>,
+    proposals: Mutex<BTreeMap<u64, u64>>,
 }
 
 /// A copy of the metrics at one moment.
@@ -33,6 +35,10 @@ pub struct TxnMetricsSnapshot {
     pub commit_wait_us: (u64, u64, u64),
     /// Lock waits that had to wait, µs: count, p50, p99.
     pub lock_wait_us: (u64, u64, u64),
+    /// Tablet-service calls served, by method and tablet id.
+    pub rpcs: BTreeMap<(&'static str, u64), u64>,
+    /// Raft entries proposed by the transaction protocol, by tablet id.
+    pub proposals: BTreeMap<u64, u64>,
 }
 
 /// An auto-resizing histogram at 3 significant digits (`None` only if
@@ -68,6 +74,8 @@ impl Default for TxnMetrics {
             aborts: Mutex::new(BTreeMap::new()),
             commit_wait: Mutex::new(histogram()),
             lock_wait: Mutex::new(histogram()),
+            rpcs: Mutex::new(BTreeMap::new()),
+            proposals: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -92,6 +100,24 @@ impl TxnMetrics {
         *aborts.entry(reason.name()).or_default() += 1;
     }
 
+    /// A tablet-service call (`method`) for `tablet` was received.
+    pub fn note_rpc(&self, method: &'static str, tablet: u64) {
+        let mut rpcs = self
+            .rpcs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *rpcs.entry((method, tablet)).or_default() += 1;
+    }
+
+    /// The transaction protocol proposed a Raft entry on `tablet`.
+    pub fn note_proposal(&self, tablet: u64) {
+        let mut proposals = self
+            .proposals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *proposals.entry(tablet).or_default() += 1;
+    }
+
     /// Time spent in commit wait.
     pub fn note_commit_wait(&self, d: Duration) {
         record(&self.commit_wait, d);
@@ -114,6 +140,16 @@ impl TxnMetrics {
                 .clone(),
             commit_wait_us: summary(&self.commit_wait),
             lock_wait_us: summary(&self.lock_wait),
+            rpcs: self
+                .rpcs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            proposals: self
+                .proposals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         }
     }
 }

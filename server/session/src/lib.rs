@@ -6,9 +6,11 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod interrupt;
+mod schema;
 mod session;
 mod split;
 
 pub use interrupt::{Interrupt, canceled};
+pub use schema::{DEFAULT_SCHEMA_LEASE, SchemaCache};
 pub use session::{Session, StatementResult};
 pub use split::split_statements;

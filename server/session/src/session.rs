@@ -28,7 +28,8 @@ use spanlite_sql::sqlparser::ast::{
     Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
 };
 use spanlite_sql::{
-    BoxFuture, DataType, KvTxn, Pairs, QueryResult, SqlError, Value, execute, parse, sqlstate,
+    BoxFuture, DataType, KvTxn, Pairs, QueryResult, SchemaChange, SqlError, TableDef, Value,
+    execute, parse, schema_change, sqlstate,
 };
 
 mod modes;
@@ -36,6 +37,7 @@ mod modes;
 use modes::isolation_name;
 
 use super::interrupt::Interrupt;
+use super::schema::{DEFAULT_SCHEMA_LEASE, SchemaCache, SchemaUse};
 use super::split::{AsOf, split};
 use spanlite_gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions, jitter};
 
@@ -53,19 +55,29 @@ pub type StatementResult = Result<QueryResult, SqlError>;
 
 /// A gateway transaction as the SQL executor sees it; with a slot, the
 /// key range of the read in flight is kept there while it is (so a
-/// cancelled statement can release what that read may have locked).
-struct Kv<'a>(&'a mut Txn, Option<&'a mut Reading>);
+/// cancelled statement can release what that read may have locked); with
+/// a schema cache, tables are bound from it (DESIGN.md §7, "Schema
+/// leases") and what was used is recorded for the commit.
+struct Kv<'a> {
+    txn: &'a mut Txn,
+    reading: Option<&'a mut Reading>,
+    schema: Option<(&'a SchemaCache, &'a mut SchemaUse)>,
+}
 
 /// The key range `[start, end)` of a read in flight.
 type Reading = Option<(Vec<u8>, Vec<u8>)>;
 
 fn kv(txn: &mut Txn) -> Kv<'_> {
-    Kv(txn, None)
+    Kv {
+        txn,
+        reading: None,
+        schema: None,
+    }
 }
 
 impl Kv<'_> {
     fn note(&mut self, reading: Reading) {
-        if let Some(slot) = &mut self.1 {
+        if let Some(slot) = &mut self.reading {
             **slot = reading;
         }
     }
@@ -79,7 +91,7 @@ fn after(key: &[u8]) -> Vec<u8> {
 }
 
 /// A gateway error as SQL sees it.
-fn sql_error(e: GatewayError) -> SqlError {
+pub(crate) fn sql_error(e: GatewayError) -> SqlError {
     match e {
         GatewayError::Aborted { message, .. } => {
             SqlError::serialization_failure(format!("restart transaction: {message}"))
@@ -98,7 +110,7 @@ impl KvTxn for Kv<'_> {
     fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
         Box::pin(async move {
             self.note(Some((key.to_vec(), after(key))));
-            let r = self.0.get(key).await.map_err(sql_error);
+            let r = self.txn.get(key).await.map_err(sql_error);
             self.note(None);
             r
         })
@@ -110,7 +122,7 @@ impl KvTxn for Kv<'_> {
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
         Box::pin(async move {
             self.note(Some((key.to_vec(), after(key))));
-            let r = self.0.get_for_update(key).await.map_err(sql_error);
+            let r = self.txn.get_for_update(key).await.map_err(sql_error);
             self.note(None);
             r
         })
@@ -123,19 +135,82 @@ impl KvTxn for Kv<'_> {
     ) -> BoxFuture<'a, Result<Pairs, SqlError>> {
         Box::pin(async move {
             self.note(Some((start.to_vec(), end.to_vec())));
-            let r = self.0.scan(start, end).await.map_err(sql_error);
+            let r = self.txn.scan(start, end).await.map_err(sql_error);
             self.note(None);
             r
         })
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), SqlError> {
-        self.0.put(key, value).map_err(sql_error)
+        self.txn.put(key, value).map_err(sql_error)
     }
 
     fn delete(&mut self, key: Vec<u8>) -> Result<(), SqlError> {
-        self.0.delete(key).map_err(sql_error)
+        self.txn.delete(key).map_err(sql_error)
     }
+
+    fn table_def<'a>(
+        &'a mut self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TableDef>, SqlError>> {
+        Box::pin(async move {
+            if let Some((cache, used)) = &mut self.schema
+                && !used.changing
+            {
+                match cache.table(name, used).await {
+                    Ok(def) => return Ok(def),
+                    Err(Some(e)) => return Err(e),
+                    // No lease to be had: through the transaction.
+                    Err(None) => {}
+                }
+            }
+            match self.get(&spanlite_sql::table_key(name)).await? {
+                Some(bytes) => Ok(Some(spanlite_sql::decode(&bytes, "table definition")?)),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+/// Runs `stmt` in `txn`, binding tables from the node's schema cache
+/// unless the transaction reads at a fixed timestamp (`AS OF`: the
+/// catalog at that time is read through it) or changed the schema. A
+/// schema change closes the version it replaces first if it is
+/// destructive, and raises the version in `txn` (the first change of the
+/// transaction does; later ones ride on it).
+async fn run_statement(
+    schema: &SchemaCache,
+    txn: &mut Txn,
+    options: &TxnOptions,
+    used: &mut SchemaUse,
+    reading: &mut Reading,
+    stmt: &Statement,
+    params: &[Value],
+) -> StatementResult {
+    let change = schema_change(stmt);
+    let first_change = change.is_some() && !used.changing;
+    if let Some(change) = change {
+        if change == SchemaChange::Destructive && used.changing && used.closed.is_none() {
+            return Err(SqlError::not_supported(
+                "DROP or CREATE INDEX after CREATE TABLE in one transaction: run it first, or in a transaction of its own",
+            ));
+        }
+        if first_change && change == SchemaChange::Destructive {
+            used.closed = Some(schema.close_version().await?);
+        }
+        used.changing = true;
+    }
+    let fixed_time = options.as_of.is_some() || options.staleness.is_some();
+    let mut kv = Kv {
+        txn,
+        reading: Some(reading),
+        schema: (!fixed_time).then_some((schema, &mut *used)),
+    };
+    let result = execute(&mut kv, stmt, params).await?;
+    if first_change {
+        schema.raise_version(txn, used.closed).await?;
+    }
+    Ok(result)
 }
 
 /// An explicit transaction and whether a statement in it failed.
@@ -146,6 +221,8 @@ struct Open {
     failed: bool,
     /// A statement ran in it (SET TRANSACTION is too late then).
     used: bool,
+    /// What its statements took from the schema cache.
+    schema: SchemaUse,
 }
 
 /// Settings every session starts with (what PostgreSQL clients ask for).
@@ -169,6 +246,7 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
 #[derive(Debug)]
 pub struct Session {
     gateway: Gateway,
+    schema: Arc<SchemaCache>,
     open: Option<Open>,
     settings: BTreeMap<String, String>,
     /// The cluster's `default_concurrency` was read (at the first request).
@@ -257,10 +335,19 @@ fn show_key(k: &[u8], start: bool, names: &BTreeMap<u32, String>) -> String {
 }
 
 impl Session {
-    /// A session on `gateway`, outside any transaction.
+    /// A session on `gateway`, outside any transaction, with a schema
+    /// cache of its own that has no clock: its statements read the catalog
+    /// through their transactions (tools and tests; a node's sessions share
+    /// the node's cache: [`Session::on`]).
     pub fn new(gateway: Gateway) -> Self {
+        Self::on(SchemaCache::new(gateway, None, DEFAULT_SCHEMA_LEASE))
+    }
+
+    /// A session on the node whose schema cache is `schema`.
+    pub fn on(schema: Arc<SchemaCache>) -> Self {
         Self {
-            gateway,
+            gateway: schema.gateway().clone(),
+            schema,
             open: None,
             cluster_defaults_read: false,
             settings: DEFAULT_SETTINGS
@@ -554,10 +641,15 @@ impl Session {
                 Some(open) => {
                     open.used = true;
                     let mut reading = None;
+                    let schema = &*self.schema;
                     let r = self
                         .interrupt
-                        .race(execute(
-                            &mut Kv(&mut open.txn, Some(&mut reading)),
+                        .race(run_statement(
+                            schema,
+                            &mut open.txn,
+                            &open.options,
+                            &mut open.schema,
+                            &mut reading,
                             stmt,
                             params,
                         ))
@@ -608,6 +700,7 @@ impl Session {
             options,
             failed: false,
             used: false,
+            schema: SchemaUse::default(),
         });
         Ok(tag("BEGIN"))
     }
@@ -819,7 +912,7 @@ impl Session {
             open.txn.rollback().await;
             return Ok(tag("ROLLBACK"));
         }
-        open.txn.commit().await.map_err(sql_error)?;
+        self.schema.commit(open.txn, &open.schema).await?;
         Ok(tag("COMMIT"))
     }
 
@@ -852,14 +945,23 @@ impl Session {
                 .begin_at_priority(&options, retry.priority())
                 .map_err(sql_error)?;
             let mut reading = None;
+            let mut used = SchemaUse::default();
             let executed = self
                 .interrupt
-                .race(execute(&mut Kv(&mut txn, Some(&mut reading)), stmt, params))
+                .race(run_statement(
+                    &self.schema,
+                    &mut txn,
+                    &options,
+                    &mut used,
+                    &mut reading,
+                    stmt,
+                    params,
+                ))
                 .await;
             // NB: the commit is not raced: once sent, its outcome is the
             // transaction's, and a cancel must not make it ambiguous.
             let result = match executed {
-                Ok(r) => txn.commit().await.map(|_| r).map_err(sql_error),
+                Ok(r) => self.schema.commit(txn, &used).await.map(|()| r),
                 Err(e) if e.code == sqlstate::QUERY_CANCELED => {
                     abandon(txn, reading).await;
                     Err(e)

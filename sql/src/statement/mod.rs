@@ -36,9 +36,32 @@ pub struct QueryResult {
 }
 
 async fn load_table(txn: &mut dyn KvTxn, name: &str) -> Result<Option<TableDef>> {
-    match txn.get(&catalog::table_key(name)).await? {
-        Some(bytes) => Ok(Some(catalog::decode(&bytes, "table definition")?)),
-        None => Ok(None),
+    txn.table_def(name).await
+}
+
+/// How a statement changes the schema (what its session must do about
+/// schema leases, DESIGN.md §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaChange {
+    /// Only adds (CREATE TABLE): a statement bound against the version
+    /// before it is still right after it, so old leases may run out.
+    Additive,
+    /// Removes or restructures (DROP, CREATE INDEX): no transaction bound
+    /// against the version before may commit after it, so every lease on
+    /// that version must have ended before it commits.
+    Destructive,
+}
+
+/// Whether and how `stmt` changes the schema.
+pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
+    match stmt {
+        Statement::CreateTable(_) => Some(SchemaChange::Additive),
+        Statement::CreateIndex(_)
+        | Statement::Drop {
+            object_type: ObjectType::Table | ObjectType::Index,
+            ..
+        } => Some(SchemaChange::Destructive),
+        _ => None,
     }
 }
 

@@ -56,11 +56,18 @@ pub fn commit(
             .latest
             .max(leader.clock.last_assigned())
             .max(now.max_applied);
+        if let Err(reason) = input.check_deadline(t) {
+            return Err(leader.abort(txn, reason, now.instant));
+        }
         leader.clock.raise(t);
         leader.finish(txn, now.instant);
         return Ok(Progress::Done(Commit::ReadOnly(t)));
     }
     let ts = assign(leader, Timestamp::MIN, now.tt, now.max_applied)?;
+    if let Err(reason) = input.check_deadline(ts) {
+        leader.clock.abandon(ts);
+        return Err(leader.abort(txn, reason, now.instant));
+    }
     leader.book.decide(txn, ts)?;
     leader.locks.mark_prepared(txn, input.priority);
     Ok(Progress::Done(Commit::Write {

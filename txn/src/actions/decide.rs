@@ -50,6 +50,10 @@ pub fn decide(
         .max()
         .unwrap_or(Timestamp::MIN);
     let s = assign(leader, min, now.tt, now.max_applied)?;
+    if let Err(reason) = input.check_deadline(s) {
+        leader.clock.abandon(s);
+        return Err(leader.abort(txn, reason, now.instant));
+    }
     leader.book.decide(txn, s)?;
     leader.locks.mark_prepared(txn, input.priority);
     Ok(Progress::Done((

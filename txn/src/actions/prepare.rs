@@ -49,6 +49,21 @@ pub struct CommitInput<'a> {
     pub validation: &'a Validation,
     /// The descriptor generation it was routed with (0: unknown).
     pub generation: u64,
+    /// Its commit timestamp must be below this (the end of the schema
+    /// lease its SQL statements were bound under), or it aborts with
+    /// `SchemaChanged`. Checked where the timestamp is chosen: the
+    /// one-phase commit and the coordinator's decision.
+    pub commit_before: Option<Timestamp>,
+}
+
+impl CommitInput<'_> {
+    /// `SchemaChanged` if `ts` is not below `commit_before`.
+    pub(crate) fn check_deadline(&self, ts: Timestamp) -> Result<(), AbortReason> {
+        match self.commit_before {
+            Some(limit) if ts >= limit => Err(AbortReason::SchemaChanged),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The clocks a step that assigns a timestamp reads.

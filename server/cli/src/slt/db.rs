@@ -18,24 +18,26 @@ use spanlite_sql::SqlError;
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
 use super::format;
-use spanlite_gateway::Gateway;
-use spanlite_session::Session;
+use std::sync::Arc;
+
+use spanlite_session::{SchemaCache, Session};
 
 /// A sqllogictest connection: a SQL session with a time limit per record.
 #[derive(Debug)]
 pub struct SessionDb {
-    gateway: Gateway,
+    schema: Arc<SchemaCache>,
     /// `None` only while a record runs (the task owns it).
     session: Option<Session>,
     timeout: Duration,
 }
 
 impl SessionDb {
-    /// A new session on `gateway`; each record may take up to `timeout`.
-    pub fn new(gateway: Gateway, timeout: Duration) -> Self {
+    /// A new session on the node of `schema`; each record may take up to
+    /// `timeout`.
+    pub fn new(schema: Arc<SchemaCache>, timeout: Duration) -> Self {
         Self {
-            session: Some(Session::new(gateway.clone())),
-            gateway,
+            session: Some(Session::on(schema.clone())),
+            schema,
             timeout,
         }
     }
@@ -46,7 +48,7 @@ impl SessionDb {
         let mut session = self
             .session
             .take()
-            .unwrap_or_else(|| Session::new(self.gateway.clone()));
+            .unwrap_or_else(|| Session::on(self.schema.clone()));
         let script = sql.to_string();
         let mut task = tokio::spawn(async move {
             let results = session.run(&script).await;
@@ -58,12 +60,12 @@ impl SessionDb {
                 results
             }
             Ok(Err(join)) => {
-                self.session = Some(Session::new(self.gateway.clone()));
+                self.session = Some(Session::on(self.schema.clone()));
                 return Err(SqlError::internal(format!("the engine panicked: {join}")));
             }
             Err(_) => {
                 task.abort();
-                self.session = Some(Session::new(self.gateway.clone()));
+                self.session = Some(Session::on(self.schema.clone()));
                 // 57014, PostgreSQL's code for a statement timeout too.
                 return Err(SqlError::query_canceled(format!(
                     "no answer within {:?}",

@@ -32,7 +32,6 @@ use sqllogictest::{Condition, DefaultColumnType, Record, RecordOutput, Runner, T
 use super::compare;
 use super::db::SessionDb;
 use super::summary::{Failure, FileResult, Summary};
-use spanlite_gateway::Gateway;
 use spanlite_node::embedded::EmbeddedCluster;
 
 /// The labels `skipif` and `onlyif` test: Spanlite follows PostgreSQL.
@@ -191,8 +190,8 @@ async fn run_records(
 ) {
     // Connection k (the default first) is a session on node k mod N, so a
     // file's `connection` records talk to different gateways.
-    let gateways: Vec<Gateway> = (0..cluster.addrs().len())
-        .map(|i| cluster.gateway_of(i))
+    let gateways: Vec<_> = (0..cluster.addrs().len())
+        .map(|i| cluster.schema_of(i))
         .collect();
     let timeout = options.record_timeout;
     let mut next = 0;

@@ -5,6 +5,7 @@
 //! away mid-transaction has it rolled back.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use spanlite_proto::common;
 use spanlite_proto::sql::sql_service_server::SqlService;
@@ -18,7 +19,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use spanlite_gateway::Gateway;
+use spanlite_session::SchemaCache;
 use spanlite_session::Session;
 
 /// Rows per `RowBatch`.
@@ -27,15 +28,15 @@ const BATCH: usize = 256;
 /// The SQL service of a node.
 #[derive(Clone, Debug)]
 pub struct SqlGrpc {
-    gateway: Gateway,
+    schema: Arc<SchemaCache>,
     /// Becomes true when the node stops: every session ends (rolled back).
     stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl SqlGrpc {
     /// The service over `gateway`; sessions end when `stopping` turns true.
-    pub fn new(gateway: Gateway, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
-        Self { gateway, stopping }
+    pub fn new(schema: Arc<SchemaCache>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { schema, stopping }
     }
 }
 
@@ -172,7 +173,7 @@ impl SqlService for SqlGrpc {
     ) -> Result<Response<SessionStream>, Status> {
         let mut requests = request.into_inner();
         let (tx, rx) = mpsc::channel::<Result<SessionResponse, Status>>(16);
-        let mut session = Session::new(self.gateway.clone());
+        let mut session = Session::on(self.schema.clone());
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut started = false;

@@ -66,6 +66,10 @@ impl TabletGrpc {
         Self { store }
     }
 
+    fn note_rpc(&self, method: &'static str, tablet: TabletId) {
+        self.store.metrics().note_rpc(method, tablet);
+    }
+
     fn replica(&self, tablet: TabletId) -> Result<Arc<Replica>, TabletError> {
         self.store
             .replica(tablet)
@@ -106,6 +110,12 @@ fn validation_of(
             .as_ref()
             .map(|t| Timestamp::from_nanos(t.nanos)),
     })
+}
+
+/// The end of the schema lease a transaction's commit must fall before.
+fn commit_before(meta: Option<&TxnMeta>) -> Option<Timestamp> {
+    meta.and_then(|m| m.commit_before.as_ref())
+        .map(|t| Timestamp::from_nanos(t.nanos))
 }
 
 /// The transaction id and wound-wait priority of a read-write transaction.
@@ -217,6 +227,7 @@ fn commit_response(result: Result<Timestamp, TabletError>) -> Response<CommitRes
 impl TabletService for TabletGrpc {
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let req = request.into_inner();
+        self.note_rpc("read", req.tablet_id);
         if req.any_replica && req.read_ts.is_none() {
             return Err(Status::invalid_argument(
                 "a read from any replica needs a read timestamp",
@@ -263,6 +274,7 @@ impl TabletService for TabletGrpc {
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
         let req = request.into_inner();
+        self.note_rpc("scan", req.tablet_id);
         if req.reverse {
             return Err(Status::unimplemented("reverse scans are not offered yet"));
         }
@@ -353,6 +365,7 @@ impl TabletService for TabletGrpc {
         request: Request<PrepareRequest>,
     ) -> Result<Response<PrepareResponse>, Status> {
         let req = request.into_inner();
+        self.note_rpc("prepare", req.tablet_id);
         let meta = req
             .txn
             .as_ref()
@@ -372,6 +385,7 @@ impl TabletService for TabletGrpc {
             writes: mutations_of(req.writes)?,
             validation: validation_of(meta, req.has_reads, req.reads)?,
             generation: req.generation,
+            commit_before: commit_before(Some(meta)),
         };
         let replica = match self.replica(req.tablet_id) {
             Ok(r) => r,
@@ -397,6 +411,7 @@ impl TabletService for TabletGrpc {
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
         let req = request.into_inner();
+        self.note_rpc("commit", req.tablet_id);
         let mutations = mutations_of(req.writes)?;
         let txn = req.txn.as_ref().map(txn_of).transpose()?;
         let validation = match &req.txn {
@@ -450,6 +465,7 @@ impl TabletService for TabletGrpc {
                 writes: mutations,
                 validation,
                 generation: req.generation,
+                commit_before: commit_before(req.txn.as_ref()),
             };
             let replica = match self.replica(req.tablet_id) {
                 Ok(r) => r,
@@ -471,6 +487,7 @@ impl TabletService for TabletGrpc {
             Err(e) => return Ok(commit_response(Err(e))),
         };
         let generation = req.generation;
+        let commit_before = commit_before(req.txn.as_ref());
         let result = spawned(async move {
             match txn {
                 Some((txn, priority)) => {
@@ -480,6 +497,7 @@ impl TabletService for TabletGrpc {
                         writes: mutations,
                         validation,
                         generation,
+                        commit_before,
                     };
                     replica.txn_commit(&commit, LOCK_WAIT).await
                 }
@@ -495,6 +513,7 @@ impl TabletService for TabletGrpc {
         request: Request<AbortRequest>,
     ) -> Result<Response<AbortResponse>, Status> {
         let req = request.into_inner();
+        self.note_rpc("abort", req.tablet_id);
         let txn = txn_id_of(req.txn_id.as_ref())?;
         let result = match self.replica(req.tablet_id) {
             Ok(r) => {
@@ -513,6 +532,7 @@ impl TabletService for TabletGrpc {
         request: Request<TxnStatusRequest>,
     ) -> Result<Response<TxnStatusResponse>, Status> {
         let req = request.into_inner();
+        self.note_rpc("txn_status", req.tablet_id);
         let txn = txn_id_of(req.txn_id.as_ref())?;
         let result = match self.replica(req.tablet_id) {
             Ok(r) => spawned(async move { r.txn_status(txn).await }).await?,

@@ -46,6 +46,9 @@ pub struct CommitRequest {
     pub validation: Validation,
     /// The descriptor generation it was routed with (0: unknown).
     pub generation: u64,
+    /// The commit timestamp must be below this (see
+    /// [`CommitInput::commit_before`]).
+    pub commit_before: Option<Timestamp>,
 }
 
 impl CommitRequest {
@@ -56,6 +59,7 @@ impl CommitRequest {
             writes: &self.writes,
             validation: &self.validation,
             generation: self.generation,
+            commit_before: self.commit_before,
         }
     }
 }
@@ -113,6 +117,7 @@ impl Replica {
             writes: mutations,
             validation: Validation::default(),
             generation: 0,
+            commit_before: None,
         };
         self.txn_commit(&req, Duration::from_secs(4)).await
     }

@@ -328,6 +328,7 @@ impl Replica {
         let _order = self.propose_order.lock().await;
         self.check_serving()?;
         let (out, command) = self.with_core(step).map_err(|e| self.txn_error(e))?;
+        self.metrics.note_proposal(self.tablet);
         let rx =
             self.raft
                 .client_write_ff(command)

@@ -1,0 +1,281 @@
+//! SQL sessions on a 3-node cluster in this process: what a statement
+//! costs in RPCs and Raft entries, and schema leases (DESIGN.md §7): the
+//! catalog joins no DML transaction, and no statement bound against a
+//! schema commits after a change that replaced it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use spanlite_node::embedded::EmbeddedCluster;
+use spanlite_session::Session;
+use spanlite_sql::{QueryResult, Value};
+
+/// The first tablet of user data (the embedded cluster's layout).
+const FIRST_DATA_TABLET: u64 = 2;
+
+async fn cluster(lease: Duration) -> EmbeddedCluster {
+    EmbeddedCluster::start_with(3, &|c| c.schema_lease = lease)
+        .await
+        .unwrap()
+}
+
+async fn run(session: &mut Session, sql: &str) -> Result<QueryResult, String> {
+    let mut results = session.run(sql).await;
+    match results.pop() {
+        Some(r) => r.map_err(|e| format!("{}: {}", e.code, e.message)),
+        None => Err("no result".to_string()),
+    }
+}
+
+/// What every node's tablet services and Raft groups did, summed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Work {
+    rpcs: BTreeMap<(&'static str, u64), u64>,
+    proposals: BTreeMap<u64, u64>,
+    one_phase: u64,
+    two_phase: u64,
+}
+
+fn work(cluster: &EmbeddedCluster) -> Work {
+    let mut w = Work::default();
+    for n in cluster.nodes() {
+        let m = n.context.store.metrics().snapshot();
+        for (k, v) in m.rpcs {
+            *w.rpcs.entry(k).or_default() += v;
+        }
+        for (k, v) in m.proposals {
+            *w.proposals.entry(k).or_default() += v;
+        }
+        w.one_phase += m.one_phase_commits;
+        w.two_phase += m.two_phase_commits;
+    }
+    w
+}
+
+fn sub<K: Ord + Copy>(a: &BTreeMap<K, u64>, b: &BTreeMap<K, u64>) -> BTreeMap<K, u64> {
+    a.iter()
+        .filter_map(|(k, v)| {
+            let d = v - b.get(k).copied().unwrap_or(0);
+            (d > 0).then_some((*k, d))
+        })
+        .collect()
+}
+
+/// `after - before`, leaving out what did not change.
+fn delta(before: &Work, after: &Work) -> Work {
+    Work {
+        rpcs: sub(&after.rpcs, &before.rpcs),
+        proposals: sub(&after.proposals, &before.proposals),
+        one_phase: after.one_phase - before.one_phase,
+        two_phase: after.two_phase - before.two_phase,
+    }
+}
+
+/// A single-row UPDATE by primary key on a table whose rows live on
+/// another tablet than the catalog: one Read (the row, locked) and one
+/// Commit RPC, one Raft entry, a one-phase commit, nothing on the
+/// catalog's tablet. A lone SELECT by key: one Read, no entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_row_update_is_one_raft_round_without_the_catalog() {
+    // A lease far longer than the test: no refresh in the measured part.
+    let cluster = cluster(Duration::from_secs(600)).await;
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    run(&mut s, "INSERT INTO t VALUES (1, 0), (5, 0), (9, 0)")
+        .await
+        .unwrap();
+    // The rows on a tablet of their own, the catalog on the first one.
+    let def = s.table("t").await.unwrap().unwrap();
+    let (rows_start, _) = def.key_range();
+    let rows = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
+    let update = "UPDATE t SET v = v + 1 WHERE id = 5";
+    let select = "SELECT v FROM t WHERE id = 5";
+    // Warm the route and schema caches.
+    run(&mut s, update).await.unwrap();
+    run(&mut s, select).await.unwrap();
+
+    let before = work(&cluster);
+    let r = run(&mut s, update).await.unwrap();
+    assert_eq!(r.rows_affected, 1);
+    let after = work(&cluster);
+    assert_eq!(
+        delta(&before, &after),
+        Work {
+            rpcs: BTreeMap::from([(("read", rows), 1), (("commit", rows), 1)]),
+            proposals: BTreeMap::from([(rows, 1)]),
+            one_phase: 1,
+            two_phase: 0,
+        },
+        "one UPDATE by key (rows on tablet {rows}, catalog on {FIRST_DATA_TABLET})"
+    );
+
+    let before = work(&cluster);
+    let r = run(&mut s, select).await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(2)]]);
+    let after = work(&cluster);
+    assert_eq!(
+        delta(&before, &after),
+        Work {
+            rpcs: BTreeMap::from([(("read", rows), 1)]),
+            ..Work::default()
+        },
+        "one SELECT by key"
+    );
+    cluster.shutdown().await;
+}
+
+/// A table made on one node is there at once for a session on another
+/// (its cache, older than the table, is read again on a miss).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_created_on_one_node_is_usable_at_once_on_another() {
+    let cluster = cluster(Duration::from_secs(600)).await;
+    let mut a = Session::on(cluster.schema_of(0));
+    let mut b = Session::on(cluster.schema_of(1));
+    // b's cache is loaded before the table exists.
+    run(&mut b, "CREATE TABLE other (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    run(&mut b, "SELECT * FROM other").await.unwrap();
+    run(&mut a, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    run(&mut b, "INSERT INTO t VALUES (1, 1)").await.unwrap();
+    let r = run(&mut a, "SELECT v FROM t").await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(1)]]);
+    cluster.shutdown().await;
+}
+
+/// Waits until `table` has 10 rows or more.
+async fn wait_for_rows(s: &mut Session, table: &str) {
+    let started = Instant::now();
+    loop {
+        let r = run(s, &format!("SELECT count(*) FROM {table}"))
+            .await
+            .unwrap();
+        if matches!(r.rows.first().and_then(|r| r.first()), Some(Value::Int(n)) if *n >= 10) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no inserts into {table}"
+        );
+    }
+}
+
+/// Inserts from one node race a DROP TABLE on another: every insert
+/// either committed before the drop (and was dropped with the table) or
+/// failed; none leaves a row behind in the dropped table's keys. Then a
+/// CREATE INDEX races inserts: the index has an entry for every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_statement_bound_before_a_schema_change_commits_after_it() {
+    let lease = Duration::from_millis(300);
+    let cluster = cluster(lease).await;
+    let mut a = Session::on(cluster.schema_of(0));
+    run(&mut a, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    let def = a.table("t").await.unwrap().unwrap();
+
+    let inserting = |node: usize, table: &'static str, from: i64| {
+        let schema = cluster.schema_of(node);
+        tokio::spawn(async move {
+            let mut b = Session::on(schema);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut ok = 0;
+            let mut id = from;
+            while Instant::now() < deadline {
+                id += 1;
+                match run(&mut b, &format!("INSERT INTO {table} VALUES ({id}, {id})")).await {
+                    Ok(_) => ok += 1,
+                    Err(e) if e.starts_with("42P01") => return ok,
+                    Err(e) => panic!("insert {id}: {e}"),
+                }
+                if ok >= 400 {
+                    return ok;
+                }
+            }
+            ok
+        })
+    };
+
+    // DROP TABLE while node 2 inserts.
+    let writer = inserting(1, "t", 0);
+    wait_for_rows(&mut a, "t").await;
+    let t0 = Instant::now();
+    run(&mut a, "DROP TABLE t").await.unwrap();
+    assert!(
+        t0.elapsed() >= lease,
+        "a DROP waits out the schema lease ({:?})",
+        t0.elapsed()
+    );
+    let inserted = writer.await.unwrap();
+    assert!(inserted > 0);
+    let (start, end) = def.key_range();
+    let left = cluster
+        .gateway()
+        .read_only()
+        .scan(&start, &end, 0)
+        .await
+        .unwrap();
+    assert!(
+        left.is_empty(),
+        "{} rows of the dropped table are left (inserted {inserted})",
+        left.len()
+    );
+
+    // CREATE INDEX while node 3 inserts: every row has its entry.
+    run(&mut a, "CREATE TABLE u (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    let writer = inserting(2, "u", 0);
+    wait_for_rows(&mut a, "u").await;
+    run(&mut a, "CREATE INDEX u_v ON u (v)").await.unwrap();
+    let inserted = writer.await.unwrap();
+    let rows = run(&mut a, "SELECT count(*) FROM u").await.unwrap();
+    let def = a.table("u").await.unwrap().unwrap();
+    let index = def.index("u_v").unwrap();
+    let (start, end) = def.index_range(index);
+    let entries = cluster
+        .gateway()
+        .read_only()
+        .scan(&start, &end, 0)
+        .await
+        .unwrap();
+    assert_eq!(rows.rows, vec![vec![Value::Int(inserted)]]);
+    assert_eq!(
+        entries.len() as i64,
+        inserted,
+        "index entries for {inserted} rows"
+    );
+    cluster.shutdown().await;
+}
+
+/// A transaction open longer than its schema lease still commits (it
+/// checks the version itself), unless the schema changed meanwhile: then
+/// it is refused with 40001 and nothing of it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_outliving_its_lease_commits_unless_the_schema_changed() {
+    let lease = Duration::from_millis(200);
+    let cluster = cluster(lease).await;
+    let mut a = Session::on(cluster.schema_of(0));
+    let mut b = Session::on(cluster.schema_of(1));
+    run(&mut a, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    run(&mut a, "BEGIN").await.unwrap();
+    run(&mut a, "INSERT INTO t VALUES (1, 1)").await.unwrap();
+    // The transaction is still open when its lease ends.
+    tokio::time::sleep(lease * 2).await;
+    run(&mut a, "COMMIT").await.unwrap();
+
+    run(&mut a, "BEGIN").await.unwrap();
+    run(&mut a, "INSERT INTO t VALUES (2, 2)").await.unwrap();
+    run(&mut b, "CREATE INDEX t_v ON t (v)").await.unwrap();
+    let e = run(&mut a, "COMMIT").await.unwrap_err();
+    assert!(e.starts_with("40001"), "{e}");
+    let r = run(&mut b, "SELECT id FROM t ORDER BY id").await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(1)]]);
+    cluster.shutdown().await;
+}

@@ -1,0 +1,374 @@
+//! A node's schema cache under leases (DESIGN.md §7, "Schema leases";
+//! F1's online schema change, Spanner's schema changes at a timestamp).
+//!
+//! Statements bind against table definitions cached per node instead of
+//! reading the catalog through their transaction, so the catalog's tablet
+//! joins no DML transaction (no read, no lock, no 2PC participant).
+//!
+//! ```text
+//!   refresh: strong read of the catalog at T ──▶ version v, tables,
+//!            lease_end = min(T + lease, closing_at)
+//!   bind:    a statement uses the cache while now.latest + lease/2 < lease_end
+//!            (else refreshes); the transaction records v and lease_end
+//!   commit:  commit_before = lease_end (the tablet that picks the commit
+//!            timestamp s refuses s ≥ lease_end: SchemaChanged, 40001)
+//!            — or, with the lease nearly over, the transaction reads the
+//!            version record itself (under its concurrency control) and
+//!            commits only if it is still v
+//!   DDL:     CREATE TABLE raises v (statements bound at v are still right);
+//!            DROP / CREATE INDEX first close v (closing_at = now + lease,
+//!            in a transaction of its own, committed at d1), wait until
+//!            TT.after(max(closing_at, d1 + lease)), then run, and raise v
+//!            only if v is still closed by them.
+//! ```
+//!
+//! INVARIANT: a transaction bound against version v commits at s below
+//! the commit timestamp of the destructive change that replaced v. Every
+//! lease on v was granted by a read at T: before d1, it ends by
+//! T + lease < d1 + lease; from d1 on, the read saw the marker and its
+//! lease ends by closing_at. The change commits after both. A read of the
+//! catalog at T sees every change committed at or below T, so a statement
+//! that misses a table refreshes and never reports a table missing that a
+//! finished CREATE TABLE made.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use spanlite_gateway::{Gateway, Txn, TxnOptions};
+use spanlite_sql::{SchemaVersion, SqlError, TableDef};
+use spanlite_truetime::{TTInterval, Timestamp, TrueTime};
+
+use super::session::sql_error;
+
+/// How long a schema lease lasts unless the node says otherwise
+/// (`spanlite start --schema-lease`): a destructive DDL waits this long.
+pub const DEFAULT_SCHEMA_LEASE: Duration = Duration::from_secs(1);
+
+/// The catalog as one read saw it.
+#[derive(Debug)]
+struct Snapshot {
+    version: u64,
+    tables: std::collections::BTreeMap<String, TableDef>,
+    /// The lease's end: no transaction bound against this snapshot may
+    /// commit at or after it.
+    lease_end: Timestamp,
+}
+
+/// A node's schema cache (shared by its sessions).
+#[derive(Debug)]
+pub struct SchemaCache {
+    gateway: Gateway,
+    clock: Option<Arc<TrueTime>>,
+    lease: Duration,
+    current: Mutex<Option<Arc<Snapshot>>>,
+    /// One refresh at a time.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+/// What one transaction's statements took from the cache.
+#[derive(Debug, Default)]
+pub(crate) struct SchemaUse {
+    /// A DDL statement ran in it: its later statements read the catalog
+    /// through the transaction (they must see its own change).
+    pub(crate) changing: bool,
+    /// Its first schema change was destructive and closed this version.
+    pub(crate) closed: Option<u64>,
+    /// The versions its statements were bound against from the cache.
+    versions: std::collections::BTreeSet<u64>,
+    /// The earliest lease end among them.
+    lease_end: Option<Timestamp>,
+}
+
+impl SchemaUse {
+    fn note(&mut self, s: &Snapshot) {
+        self.versions.insert(s.version);
+        self.lease_end = Some(self.lease_end.map_or(s.lease_end, |t| t.min(s.lease_end)));
+    }
+}
+
+impl SchemaCache {
+    /// A cache over `gateway`'s cluster with leases of `lease`; without a
+    /// clock no lease is ever granted and statements read the catalog
+    /// through their transactions.
+    pub fn new(gateway: Gateway, clock: Option<Arc<TrueTime>>, lease: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            gateway,
+            clock,
+            lease,
+            current: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The gateway the sessions run on.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    fn now(&self) -> Option<TTInterval> {
+        self.clock.as_ref().and_then(|c| c.now().ok())
+    }
+
+    fn cached(&self) -> Option<Arc<Snapshot>> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A snapshot with at least half a lease left, refreshed if needed
+    /// (`force`: refreshed unless one newer than `since` is there). `None`
+    /// when no lease can be had (no clock, or a schema change is closing
+    /// the current version): read the catalog through the transaction.
+    async fn snapshot(&self, force: Option<Timestamp>) -> Result<Option<Arc<Snapshot>>, SqlError> {
+        let fresh = |s: &Snapshot| {
+            self.now().is_some_and(|now| {
+                now.latest.saturating_add(self.lease / 2) < s.lease_end
+                    && force.is_none_or(|since| s.lease_end > since.saturating_add(self.lease))
+            })
+        };
+        if let Some(s) = self.cached()
+            && fresh(&s)
+        {
+            return Ok(Some(s));
+        }
+        let _one = self.refreshing.lock().await;
+        if let Some(s) = self.cached()
+            && fresh(&s)
+        {
+            return Ok(Some(s));
+        }
+        let Some(_) = self.now() else {
+            return Ok(None);
+        };
+        let mut read = self.gateway.read_only();
+        let (start, end) = spanlite_sql::schema_span();
+        let pairs = read.scan(&start, &end, 0).await.map_err(sql_error)?;
+        let Some(t) = read.timestamp() else {
+            return Ok(None);
+        };
+        let (version, tables) = spanlite_sql::decode_schema(&pairs)?;
+        if let (Some(c), Some(now)) = (version.closing_at, self.now())
+            && Timestamp::from_nanos(c).saturating_add(self.lease * STALE_MARKER_LEASES)
+                < now.earliest
+        {
+            self.clear_marker(version).await;
+        }
+        let mut lease_end = t.saturating_add(self.lease);
+        if let Some(c) = version.closing_at {
+            lease_end = lease_end.min(Timestamp::from_nanos(c));
+        }
+        let snapshot = Arc::new(Snapshot {
+            version: version.version,
+            tables,
+            lease_end,
+        });
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(snapshot.clone());
+        Ok(fresh(&snapshot).then_some(snapshot))
+    }
+
+    /// Table `name` from the cache, recorded in `used`; `Err(None)` when
+    /// the cache cannot answer (read the catalog through the transaction).
+    /// A name the cache lacks is looked up again in a fresh read first.
+    pub(crate) async fn table(
+        &self,
+        name: &str,
+        used: &mut SchemaUse,
+    ) -> Result<Option<TableDef>, Option<SqlError>> {
+        let Some(mut s) = self.snapshot(None).await.map_err(Some)? else {
+            return Err(None);
+        };
+        if !s.tables.contains_key(name) {
+            let since = s.lease_end.saturating_sub(self.lease);
+            match self.snapshot(Some(since)).await.map_err(Some)? {
+                Some(newer) => s = newer,
+                None => return Err(None),
+            }
+        }
+        used.note(&s);
+        Ok(s.tables.get(name).cloned())
+    }
+
+    /// Commits `txn` (whose statements used the cache as `used` says) so
+    /// that it is serialized where its schema was current.
+    pub(crate) async fn commit(&self, mut txn: Txn, used: &SchemaUse) -> Result<(), SqlError> {
+        let Some(lease_end) = used.lease_end else {
+            return txn.commit().await.map(drop).map_err(sql_error);
+        };
+        let margin = self.lease / 4;
+        let in_lease = self
+            .now()
+            .is_some_and(|now| now.latest.saturating_add(margin) < lease_end);
+        match txn.read_write() {
+            None => {
+                // Read-only: serialized at its snapshot.
+                let ts = txn.commit().await.map_err(sql_error)?;
+                if ts >= lease_end {
+                    return Err(SqlError::serialization_failure(format!(
+                        "restart transaction: its snapshot {ts} is past its schema lease"
+                    )));
+                }
+                Ok(())
+            }
+            Some(t) if in_lease => {
+                t.commit_before(lease_end);
+                txn.commit().await.map(drop).map_err(sql_error)
+            }
+            Some(t) => {
+                // The lease is (nearly) over: check the version itself,
+                // under the transaction's concurrency control.
+                let current = match t.get(spanlite_sql::schema_version_key(), false).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        txn.rollback().await;
+                        return Err(sql_error(e));
+                    }
+                };
+                let version = match current {
+                    Some(b) => spanlite_sql::decode::<SchemaVersion>(&b, "schema version")?,
+                    None => SchemaVersion::default(),
+                };
+                let same = used.versions.len() == 1 && used.versions.contains(&version.version);
+                if !same {
+                    txn.rollback().await;
+                    return Err(SqlError::serialization_failure(
+                        "restart transaction: the schema changed while it ran",
+                    ));
+                }
+                txn.commit().await.map(drop).map_err(sql_error)
+            }
+        }
+    }
+
+    /// Closes the current schema version before a destructive change:
+    /// commits the marker in a transaction of its own, then waits until
+    /// every lease on the version has ended. Returns the closed version
+    /// (the change must find it still current and closed).
+    pub(crate) async fn close_version(&self) -> Result<u64, SqlError> {
+        let Some(clock) = self.clock.clone() else {
+            return Err(SqlError::unavailable(
+                "a schema change needs the node's clock",
+            ));
+        };
+        let key = spanlite_sql::schema_version_key();
+        let now = clock
+            .now()
+            .map_err(|e| SqlError::unavailable(e.to_string()))?;
+        let deadline = now.latest.saturating_add(self.lease);
+        let mut txn = self
+            .gateway
+            .begin_with(&TxnOptions::default())
+            .map_err(sql_error)?;
+        let current = match txn.get_for_update(key).await {
+            Ok(Some(b)) => spanlite_sql::decode::<SchemaVersion>(&b, "schema version")?,
+            Ok(None) => SchemaVersion::default(),
+            Err(e) => {
+                txn.rollback().await;
+                return Err(sql_error(e));
+            }
+        };
+        // Never later than a marker already there: the change that wrote
+        // it relies on leases ending by then.
+        let closing_at = current
+            .closing_at
+            .map_or(deadline.as_nanos(), |c| c.min(deadline.as_nanos()));
+        let marker = SchemaVersion {
+            version: current.version,
+            closing_at: Some(closing_at),
+        };
+        if let Err(e) = txn.put(key.to_vec(), spanlite_sql::encode(&marker)?) {
+            txn.rollback().await;
+            return Err(sql_error(e));
+        }
+        let d1 = txn.commit().await.map_err(sql_error)?;
+        let until = Timestamp::from_nanos(closing_at).max(d1.saturating_add(self.lease));
+        wait_until_after(&clock, until).await?;
+        Ok(current.version)
+    }
+
+    /// Raises the version in `txn` (a DDL statement's transaction): the
+    /// change is committed with it. A destructive change (`closed`) must
+    /// find the version it closed still current and still closed.
+    pub(crate) async fn raise_version(
+        &self,
+        txn: &mut Txn,
+        closed: Option<u64>,
+    ) -> Result<(), SqlError> {
+        let key = spanlite_sql::schema_version_key();
+        let current = match txn.get_for_update(key).await.map_err(sql_error)? {
+            Some(b) => spanlite_sql::decode::<SchemaVersion>(&b, "schema version")?,
+            None => SchemaVersion::default(),
+        };
+        if let Some(v) = closed
+            && (current.version != v || current.closing_at.is_none())
+        {
+            return Err(SqlError::serialization_failure(
+                "restart transaction: another schema change committed first",
+            ));
+        }
+        let next = SchemaVersion {
+            version: current.version.saturating_add(1),
+            closing_at: None,
+        };
+        txn.put(key.to_vec(), spanlite_sql::encode(&next)?)
+            .map_err(sql_error)
+    }
+}
+
+/// A closing marker this many leases old belongs to a schema change that
+/// failed or was abandoned (a change waits one lease, then commits): it is
+/// cleared, so that leases are granted again.
+const STALE_MARKER_LEASES: u32 = 10;
+
+impl SchemaCache {
+    /// Clears `seen`'s closing marker if it is still there. Safe even if
+    /// its change is still running: the change reads the version record
+    /// in its own transaction and requires the marker, so under every
+    /// concurrency mode it either commits before this write or aborts.
+    async fn clear_marker(&self, seen: SchemaVersion) {
+        let key = spanlite_sql::schema_version_key();
+        let Ok(mut txn) = self.gateway.begin_with(&TxnOptions::default()) else {
+            return;
+        };
+        let still = match txn.get_for_update(key).await {
+            Ok(Some(b)) => spanlite_sql::decode::<SchemaVersion>(&b, "schema version").ok(),
+            _ => None,
+        };
+        if still != Some(seen) {
+            txn.rollback().await;
+            return;
+        }
+        let cleared = SchemaVersion {
+            version: seen.version,
+            closing_at: None,
+        };
+        let put = spanlite_sql::encode(&cleared)
+            .ok()
+            .map(|v| txn.put(key.to_vec(), v));
+        match put {
+            Some(Ok(())) => {
+                if let Err(e) = txn.commit().await {
+                    tracing::info!("clearing a stale schema-change marker: {e}");
+                }
+            }
+            _ => txn.rollback().await,
+        }
+    }
+}
+
+/// Waits until `TT.after(t)` on `clock`.
+async fn wait_until_after(clock: &TrueTime, t: Timestamp) -> Result<(), SqlError> {
+    loop {
+        let now = clock
+            .now()
+            .map_err(|e| SqlError::unavailable(e.to_string()))?;
+        if now.earliest > t {
+            return Ok(());
+        }
+        let left = t.saturating_duration_since(now.earliest);
+        tokio::time::sleep(left.max(Duration::from_millis(1))).await;
+    }
+}
