@@ -15,11 +15,13 @@
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod client;
 mod error;
 mod peers;
 mod route;
 mod transaction;
 
+pub use client::TabletClient;
 pub use error::GatewayError;
 pub use route::{Gateway, GatewayConfig};
 pub use transaction::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions, jitter};

@@ -4,15 +4,14 @@
 
 use std::future::Future;
 
+use crate::TabletClient;
 use spanlite_proto::common::{self, tablet_error::Kind};
-use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
 use spanlite_proto::tablet::{AbortRequest, CommitRequest, TxnMeta, TxnOutcome, TxnStatusRequest};
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_txn::AbortReason;
 use spanlite_txn::peers::{PeerError, PeerFuture, TxnPeers};
 use spanlite_txn::twopc::Decision;
-use tonic::transport::Channel;
 
 use super::route::WireResult;
 use super::{Gateway, GatewayError};
@@ -47,7 +46,7 @@ impl Gateway {
         mut f: F,
     ) -> Result<(T, TabletDescriptor), GatewayError>
     where
-        F: FnMut(TabletServiceClient<Channel>, TabletDescriptor) -> Fut,
+        F: FnMut(TabletClient, TabletDescriptor) -> Fut,
         Fut: Future<Output = WireResult<T>>,
     {
         let d = match self.cache().tablet(tablet) {

@@ -4,11 +4,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::TabletClient;
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
+use spanlite_proto::tablet::tablet_service_server::TabletService;
 use spanlite_proto::tablet::{CommitRequest, ReadRequest, ScanRequest};
 use spanlite_truetime::{Backoff, Timestamp};
-use tonic::transport::Channel;
 
 use super::GatewayError;
 use spanlite_directory::wire::mutation_to_wire;
@@ -51,6 +52,24 @@ pub struct Gateway {
     cache: Arc<RouteCache>,
     peers: Peers,
     config: GatewayConfig,
+    /// This node's own Tablet service, called in process (see
+    /// [`Gateway::serve_locally`]).
+    local: Arc<std::sync::OnceLock<Local>>,
+    /// Tablet calls made in process and over gRPC.
+    calls: Arc<[std::sync::atomic::AtomicU64; 2]>,
+}
+
+/// The gateway's own node and its Tablet service.
+#[derive(Clone)]
+struct Local {
+    node: NodeId,
+    service: Arc<dyn TabletService>,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Local(node {})", self.node)
+    }
 }
 
 pub(super) type WireResult<T> = Result<Result<T, common::TabletError>, tonic::Status>;
@@ -62,7 +81,38 @@ impl Gateway {
             cache,
             peers,
             config,
+            local: Arc::default(),
+            calls: Arc::default(),
         }
+    }
+
+    /// Tablet calls made so far: (in process, over gRPC).
+    pub fn calls(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.calls[0].load(Relaxed), self.calls[1].load(Relaxed))
+    }
+
+    /// Calls to node `node`'s tablets go to `service` in this process (no
+    /// serialization, no socket): the node's own Tablet service. Set once;
+    /// later calls are ignored.
+    pub fn serve_locally(&self, node: NodeId, service: Arc<dyn TabletService>) {
+        let _ = self.local.set(Local { node, service });
+    }
+
+    /// The Tablet service of `node` at `addr`.
+    fn tablet_client(&self, node: NodeId, addr: &str) -> Result<TabletClient, String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(local) = self.local.get()
+            && local.node == node
+        {
+            self.calls[0].fetch_add(1, Relaxed);
+            return Ok(TabletClient::Local(local.service.clone()));
+        }
+        self.calls[1].fetch_add(1, Relaxed);
+        let channel = self.peers.channel(addr).map_err(|e| e.to_string())?;
+        Ok(TabletClient::Remote(
+            TabletServiceClient::new(channel).max_decoding_message_size(64 << 20),
+        ))
     }
 
     /// The route cache.
@@ -112,7 +162,7 @@ impl Gateway {
         mut f: F,
     ) -> Result<(T, TabletDescriptor), GatewayError>
     where
-        F: FnMut(TabletServiceClient<Channel>, TabletDescriptor) -> Fut,
+        F: FnMut(TabletClient, TabletDescriptor) -> Fut,
         Fut: Future<Output = WireResult<T>>,
     {
         let start = Instant::now();
@@ -141,14 +191,13 @@ impl Gateway {
                     last = format!("no address known for node {node}");
                     continue;
                 };
-                let channel = match self.peers.channel(&addr) {
-                    Ok(ch) => ch,
+                let client = match self.tablet_client(node, &addr) {
+                    Ok(c) => c,
                     Err(e) => {
                         last = format!("node {node} at {addr}: {e}");
                         continue;
                     }
                 };
-                let client = TabletServiceClient::new(channel).max_decoding_message_size(64 << 20);
                 let answer =
                     tokio::time::timeout(self.config.rpc_timeout, f(client, d.clone())).await;
                 match answer {

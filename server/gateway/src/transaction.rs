@@ -131,7 +131,7 @@ fn once_only(
     sent: &Sent,
     make: impl Fn(&spanlite_directory::TabletDescriptor) -> CommitRequest,
 ) -> impl FnMut(
-    spanlite_proto::tablet::tablet_service_client::TabletServiceClient<tonic::transport::Channel>,
+    crate::TabletClient,
     spanlite_directory::TabletDescriptor,
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = super::route::WireResult<Timestamp>> + Send>,

@@ -304,6 +304,8 @@ async fn start_inner(
     let _ = store
         .txn_peers()
         .set(Arc::new(gateway.clone()) as Arc<dyn spanlite_replica::tablet::TxnPeers>);
+    // The gateway calls this node's own tablets in process.
+    gateway.serve_locally(config.node_id, Arc::new(TabletGrpc::new(store.clone())));
     let schema = spanlite_session::SchemaCache::new(
         gateway.clone(),
         Some(truetime.clone()),

@@ -96,6 +96,29 @@ async fn a_single_row_update_is_one_raft_round_without_the_catalog() {
     run(&mut s, update).await.unwrap();
     run(&mut s, select).await.unwrap();
 
+    // A session on the rows' leader calls it in process (no gRPC).
+    let at = cluster
+        .nodes()
+        .iter()
+        .position(|n| {
+            n.context
+                .store
+                .replica(rows)
+                .is_some_and(|r| r.is_serving())
+        })
+        .unwrap();
+    let mut local = Session::on(cluster.schema_of(at));
+    run(&mut local, update).await.unwrap();
+    let gateway = cluster.gateway_of(at);
+    let (in_process, grpc) = gateway.calls();
+    run(&mut local, update).await.unwrap();
+    let (in_process2, grpc2) = gateway.calls();
+    assert_eq!(
+        (in_process2 - in_process, grpc2 - grpc),
+        (2, 0),
+        "a session on the leader's node: its Read and Commit in process"
+    );
+
     let before = work(&cluster);
     let r = run(&mut s, update).await.unwrap();
     assert_eq!(r.rows_affected, 1);
@@ -113,7 +136,7 @@ async fn a_single_row_update_is_one_raft_round_without_the_catalog() {
 
     let before = work(&cluster);
     let r = run(&mut s, select).await.unwrap();
-    assert_eq!(r.rows, vec![vec![Value::Int(2)]]);
+    assert_eq!(r.rows, vec![vec![Value::Int(4)]]);
     let after = work(&cluster);
     assert_eq!(
         delta(&before, &after),
