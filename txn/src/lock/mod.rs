@@ -11,6 +11,8 @@
 //! Not here: what a transaction does with its locks (`crate::actions`).
 
 mod mode;
+#[cfg(test)]
+mod reference;
 mod state;
 mod target;
 #[cfg(test)]

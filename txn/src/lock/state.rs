@@ -17,8 +17,14 @@
 //! INVARIANT (fairness): a waiter is granted only if it conflicts with no
 //! holder and with no earlier waiter still waiting (FIFO within
 //! compatibility).
+//!
+//! Cost: every operation touches only the keys involved — a transaction's
+//! own locks and waits are indexed by transaction, waiting requests by key
+//! — so releasing, listing a transaction's locks and granting waiters are
+//! O(log n) per key involved, not O(all locks held). Range locks and range
+//! waits (2PL scans) are kept in a list and checked one by one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
 use spanlite_storage::mvcc::TxnId;
@@ -74,6 +80,20 @@ struct Waiter {
     mode: LockMode,
 }
 
+/// What one transaction holds and waits for (an index of the tables).
+#[derive(Clone, Debug, Default)]
+struct Owned {
+    keys: BTreeSet<Vec<u8>>,
+    ranges: usize,
+    waits: BTreeSet<Ticket>,
+}
+
+impl Owned {
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.ranges == 0 && self.waits.is_empty()
+    }
+}
+
 /// The lock table's state.
 #[derive(Debug, Default)]
 pub struct LockState {
@@ -83,8 +103,24 @@ pub struct LockState {
     ranges: Vec<(TxnId, Vec<u8>, Vec<u8>, LockMode)>,
     /// Waiting requests in arrival order.
     waiters: BTreeMap<Ticket, Waiter>,
+    /// Waiting requests for a key, by key.
+    key_waiters: BTreeMap<Vec<u8>, BTreeSet<Ticket>>,
+    /// Waiting requests for a range.
+    range_waiters: BTreeSet<Ticket>,
+    /// Each transaction's locks and waits.
+    owned: HashMap<TxnId, Owned>,
     txns: HashMap<TxnId, TxnInfo>,
     next_ticket: Ticket,
+}
+
+/// The key range `[start, end)` (empty `end`: to the end) as bounds.
+fn bounds(start: &[u8], end: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let upper = if end.is_empty() {
+        Bound::Unbounded
+    } else {
+        Bound::Excluded(end.to_vec())
+    };
+    (Bound::Included(start.to_vec()), upper)
 }
 
 impl LockState {
@@ -120,12 +156,7 @@ impl LockState {
                 }
             }
             LockTarget::Range { start, end } => {
-                let upper = if end.is_empty() {
-                    Bound::Unbounded
-                } else {
-                    Bound::Excluded(end.clone())
-                };
-                for (_, holders) in self.keys.range((Bound::Included(start.clone()), upper)) {
+                for (_, holders) in self.keys.range(bounds(start, end)) {
                     for &(h, m) in holders {
                         check(h, m);
                     }
@@ -149,13 +180,76 @@ impl LockState {
         mode: LockMode,
         before: Option<Ticket>,
     ) -> HashSet<TxnId> {
-        self.waiters
-            .range(..before.unwrap_or(Ticket::MAX))
-            .filter(|(_, w)| {
-                w.txn != txn && !mode.compatible_with(w.mode) && w.target.overlaps(target)
-            })
-            .map(|(_, w)| w.txn)
+        let before = before.unwrap_or(Ticket::MAX);
+        self.waiters_overlapping(target)
+            .into_iter()
+            .filter(|t| *t < before)
+            .filter_map(|t| self.waiters.get(&t))
+            .filter(|w| w.txn != txn && !mode.compatible_with(w.mode))
+            .map(|w| w.txn)
             .collect()
+    }
+
+    /// The waiting requests whose targets overlap `target`, in order.
+    fn waiters_overlapping(&self, target: &LockTarget) -> BTreeSet<Ticket> {
+        let mut out: BTreeSet<Ticket> = match target {
+            LockTarget::Key(k) => self.key_waiters.get(k).cloned().unwrap_or_default(),
+            LockTarget::Range { start, end } => self
+                .key_waiters
+                .range(bounds(start, end))
+                .flat_map(|(_, ts)| ts.iter().copied())
+                .collect(),
+        };
+        out.extend(self.range_waiters.iter().copied().filter(|t| {
+            self.waiters
+                .get(t)
+                .is_some_and(|w| w.target.overlaps(target))
+        }));
+        out
+    }
+
+    fn add_waiter(&mut self, ticket: Ticket, waiter: Waiter) {
+        match &waiter.target {
+            LockTarget::Key(k) => {
+                self.key_waiters
+                    .entry(k.clone())
+                    .or_default()
+                    .insert(ticket);
+            }
+            LockTarget::Range { .. } => {
+                self.range_waiters.insert(ticket);
+            }
+        }
+        self.owned
+            .entry(waiter.txn)
+            .or_default()
+            .waits
+            .insert(ticket);
+        self.waiters.insert(ticket, waiter);
+    }
+
+    fn remove_waiter(&mut self, ticket: Ticket) -> Option<Waiter> {
+        let w = self.waiters.remove(&ticket)?;
+        match &w.target {
+            LockTarget::Key(k) => {
+                if let Some(ts) = self.key_waiters.get_mut(k) {
+                    ts.remove(&ticket);
+                    if ts.is_empty() {
+                        self.key_waiters.remove(k);
+                    }
+                }
+            }
+            LockTarget::Range { .. } => {
+                self.range_waiters.remove(&ticket);
+            }
+        }
+        if let Some(o) = self.owned.get_mut(&w.txn) {
+            o.waits.remove(&ticket);
+            if o.is_empty() {
+                self.owned.remove(&w.txn);
+            }
+        }
+        Some(w)
     }
 
     fn holds(&self, txn: TxnId, target: &LockTarget, mode: LockMode) -> bool {
@@ -172,36 +266,45 @@ impl LockState {
     }
 
     fn grant(&mut self, txn: TxnId, target: LockTarget, mode: LockMode) {
+        let owned = self.owned.entry(txn).or_default();
         match target {
             LockTarget::Key(k) => {
-                let holders = self.keys.entry(k).or_default();
+                let holders = self.keys.entry(k.clone()).or_default();
                 match holders.iter_mut().find(|(h, _)| *h == txn) {
                     // An upgrade replaces the weaker lock.
                     Some(held) => held.1 = held.1.max(mode),
-                    None => holders.push((txn, mode)),
+                    None => {
+                        holders.push((txn, mode));
+                        owned.keys.insert(k);
+                    }
                 }
             }
-            LockTarget::Range { start, end } => self.ranges.push((txn, start, end, mode)),
+            LockTarget::Range { start, end } => {
+                owned.ranges += 1;
+                self.ranges.push((txn, start, end, mode));
+            }
         }
     }
 
-    /// Removes every waiting request of `txn`, reporting them as failed.
-    fn fail_waits(&mut self, txn: TxnId, effects: &mut Effects) {
+    /// Removes every waiting request of `txn`, reporting them as failed;
+    /// adds their targets to `changed`.
+    fn fail_waits(&mut self, txn: TxnId, effects: &mut Effects, changed: &mut Vec<LockTarget>) {
         let tickets: Vec<Ticket> = self
-            .waiters
-            .iter()
-            .filter(|(_, w)| w.txn == txn)
-            .map(|(t, _)| *t)
-            .collect();
+            .owned
+            .get(&txn)
+            .map(|o| o.waits.iter().copied().collect())
+            .unwrap_or_default();
         for t in tickets {
-            self.waiters.remove(&t);
+            if let Some(w) = self.remove_waiter(t) {
+                changed.push(w.target);
+            }
             effects.failed.push(t);
         }
     }
 
     /// Marks `txn` wounded and fails its waits; no effect on a prepared or
     /// already wounded transaction.
-    fn wound(&mut self, txn: TxnId, effects: &mut Effects) {
+    fn wound(&mut self, txn: TxnId, effects: &mut Effects, changed: &mut Vec<LockTarget>) {
         let Some(info) = self.txns.get_mut(&txn) else {
             return;
         };
@@ -210,7 +313,7 @@ impl LockState {
         }
         info.wounded = true;
         effects.wounded.push(txn);
-        self.fail_waits(txn, effects);
+        self.fail_waits(txn, effects, changed);
     }
 
     /// Asks for `mode` on `target` for `txn` with wound-wait `priority`
@@ -245,14 +348,15 @@ impl LockState {
         }
         let mut blockers: Vec<TxnId> = blockers.into_iter().collect();
         blockers.sort_unstable();
+        let mut changed = Vec::new();
         for b in blockers {
             if self.older(txn, b) {
-                self.wound(b, &mut effects);
+                self.wound(b, &mut effects, &mut changed);
             }
         }
         // Wounding failed waits, which may unblock others (not this one:
         // wounded holders keep their locks until aborted).
-        effects.granted.extend(self.grant_waiters());
+        effects.granted.extend(self.grant_waiters(&changed));
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         // Re-check: the wounds may have removed every blocking waiter and
@@ -265,14 +369,19 @@ impl LockState {
             self.grant(txn, target, mode);
             return Ok((Acquired::Granted, effects));
         }
-        self.waiters.insert(ticket, Waiter { txn, target, mode });
+        self.add_waiter(ticket, Waiter { txn, target, mode });
         Ok((Acquired::Waiting(ticket), effects))
     }
 
-    /// Grants waiting requests in arrival order where possible.
-    fn grant_waiters(&mut self) -> Vec<Ticket> {
+    /// Grants waiting requests in arrival order where possible, among those
+    /// that overlap a `changed` target (a lock released or a wait gone
+    /// there): no other waiter can have become grantable.
+    fn grant_waiters(&mut self, changed: &[LockTarget]) -> Vec<Ticket> {
         let mut granted = Vec::new();
-        let tickets: Vec<Ticket> = self.waiters.keys().copied().collect();
+        let mut tickets = BTreeSet::new();
+        for target in changed {
+            tickets.extend(self.waiters_overlapping(target));
+        }
         for t in tickets {
             let Some(w) = self.waiters.get(&t).cloned() else {
                 continue;
@@ -284,7 +393,7 @@ impl LockState {
                     .conflicting_waiters(w.txn, &w.target, w.mode, Some(t))
                     .is_empty()
             {
-                self.waiters.remove(&t);
+                self.remove_waiter(t);
                 self.grant(w.txn, w.target, w.mode);
                 granted.push(t);
             }
@@ -299,17 +408,35 @@ impl LockState {
     /// are released (until [`LockState::forget`]), so a request of it that
     /// races with its abort is refused rather than granted afresh.
     pub fn release_all(&mut self, txn: TxnId) -> Effects {
-        self.keys.retain(|_, holders| {
-            holders.retain(|(h, _)| *h != txn);
-            !holders.is_empty()
-        });
-        self.ranges.retain(|(h, ..)| *h != txn);
+        let mut changed = Vec::new();
         let mut effects = Effects::default();
-        self.fail_waits(txn, &mut effects);
+        self.fail_waits(txn, &mut effects, &mut changed);
+        if let Some(owned) = self.owned.remove(&txn) {
+            for k in owned.keys {
+                if let Some(holders) = self.keys.get_mut(&k) {
+                    holders.retain(|(h, _)| *h != txn);
+                    if holders.is_empty() {
+                        self.keys.remove(&k);
+                    }
+                }
+                changed.push(LockTarget::Key(k));
+            }
+            if owned.ranges > 0 {
+                let mut released = Vec::new();
+                self.ranges.retain(|(h, s, e, _)| {
+                    let mine = *h == txn;
+                    if mine {
+                        released.push(LockTarget::range(s.clone(), e.clone()));
+                    }
+                    !mine
+                });
+                changed.extend(released);
+            }
+        }
         if !self.is_wounded(txn) {
             self.txns.remove(&txn);
         }
-        effects.granted = self.grant_waiters();
+        effects.granted = self.grant_waiters(&changed);
         effects
     }
 
@@ -324,9 +451,11 @@ impl LockState {
     /// Gives up a wait (deadline passed). Returns `false` if the ticket was
     /// no longer waiting (granted or failed meanwhile).
     pub fn cancel(&mut self, ticket: Ticket) -> (bool, Effects) {
-        let was_waiting = self.waiters.remove(&ticket).is_some();
+        let removed = self.remove_waiter(ticket);
+        let was_waiting = removed.is_some();
+        let changed: Vec<LockTarget> = removed.into_iter().map(|w| w.target).collect();
         let effects = Effects {
-            granted: self.grant_waiters(),
+            granted: self.grant_waiters(&changed),
             ..Effects::default()
         };
         (was_waiting, effects)
@@ -361,28 +490,40 @@ impl LockState {
 
     /// Every lock `txn` holds (what a prepare record must keep).
     pub fn held_by(&self, txn: TxnId) -> Vec<(LockTarget, LockMode)> {
-        let keys = self.keys.iter().flat_map(|(k, holders)| {
-            holders
-                .iter()
-                .filter(move |(h, _)| *h == txn)
-                .map(move |(_, m)| (LockTarget::Key(k.clone()), *m))
+        let Some(owned) = self.owned.get(&txn) else {
+            return Vec::new();
+        };
+        let keys = owned.keys.iter().filter_map(|k| {
+            let holders = self.keys.get(k)?;
+            let (_, m) = holders.iter().find(|(h, _)| *h == txn)?;
+            Some((LockTarget::Key(k.clone()), *m))
         });
-        let ranges = self
-            .ranges
-            .iter()
-            .filter(|(h, ..)| *h == txn)
-            .map(|(_, s, e, m)| (LockTarget::range(s.clone(), e.clone()), *m));
-        keys.chain(ranges).collect()
+        let mut out: Vec<(LockTarget, LockMode)> = keys.collect();
+        if owned.ranges > 0 {
+            out.extend(
+                self.ranges
+                    .iter()
+                    .filter(|(h, ..)| *h == txn)
+                    .map(|(_, s, e, m)| (LockTarget::range(s.clone(), e.clone()), *m)),
+            );
+        }
+        out
     }
 
     /// Every transaction holding or waiting for a lock that overlaps
     /// `target` (a split moving those keys away must end them), sorted.
     pub fn holders_overlapping(&self, target: &LockTarget) -> Vec<TxnId> {
         let mut out: HashSet<TxnId> = HashSet::new();
-        for (k, holders) in &self.keys {
-            if target.overlaps(&LockTarget::Key(k.clone())) {
-                out.extend(holders.iter().map(|(h, _)| *h));
-            }
+        let keys: Vec<&Vec<(TxnId, LockMode)>> = match target {
+            LockTarget::Key(k) => self.keys.get(k).into_iter().collect(),
+            LockTarget::Range { start, end } => self
+                .keys
+                .range(bounds(start, end))
+                .map(|(_, h)| h)
+                .collect(),
+        };
+        for holders in keys {
+            out.extend(holders.iter().map(|(h, _)| *h));
         }
         for (h, s, e, _) in &self.ranges {
             if target.overlaps(&LockTarget::range(s.clone(), e.clone())) {
@@ -402,7 +543,7 @@ impl LockState {
 
     /// True when `txn` has a request waiting for a lock.
     pub fn is_waiting(&self, txn: TxnId) -> bool {
-        self.waiters.values().any(|w| w.txn == txn)
+        self.owned.get(&txn).is_some_and(|o| !o.waits.is_empty())
     }
 
     /// True when `txn` prepared here.
