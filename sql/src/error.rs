@@ -102,6 +102,8 @@ codes! {
     query_canceled = QUERY_CANCELED;
     /// 08006: the cluster could not be reached.
     unavailable = CONNECTION_FAILURE;
+    /// 72000: a read older than the garbage-collection watermark.
+    snapshot_too_old = SNAPSHOT_TOO_OLD;
     /// XX000: an internal error (a bug, or corrupt data).
     internal = INTERNAL_ERROR;
 }

@@ -275,6 +275,12 @@ struct StartArgs {
     /// transaction bound before the DROP after it.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     schema_lease: Duration,
+    /// Versions older than this are garbage-collected: the oldest
+    /// `AS OF SYSTEM TIME` that can be read, and the longest an optimistic
+    /// (OCC, SSI, SI) transaction can run before its reads are too old to
+    /// validate.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    gc_ttl: Duration,
     /// The smallest clock uncertainty ε this node ever reports, whatever
     /// its time sync achieved (default 500µs). Raising it on one node
     /// reproduces unequal clocks (e.g. `20ms`): its commits wait longer and
@@ -425,6 +431,7 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     config.fault_injection = args.enable_fault_injection;
     config.closed_ts_every = args.closed_ts_interval;
     config.schema_lease = args.schema_lease;
+    config.gc_ttl = args.gc_ttl;
     if args.clock_uncertainty_floor >= args.max_clock_uncertainty {
         return Err(format!(
             "--clock-uncertainty-floor {:?} must be below --max-clock-uncertainty {:?}",

@@ -32,6 +32,10 @@ pub enum GatewayError {
     /// effect): find out before retrying. SQLSTATE 40003.
     #[error("commit outcome unknown: {0}")]
     Ambiguous(String),
+    /// A read below a tablet's garbage-collection watermark: its versions
+    /// may be gone. SQLSTATE 72000.
+    #[error("snapshot too old: {0}")]
+    SnapshotTooOld(String),
     /// A replica failed in a way retrying will not fix.
     #[error("tablet error: {0}")]
     Failed(String),

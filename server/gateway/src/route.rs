@@ -250,6 +250,9 @@ impl Gateway {
                         }
                         Some(Kind::Ambiguous(a)) => return Err(GatewayError::Ambiguous(a.message)),
                         Some(Kind::Internal(i)) => return Err(GatewayError::Failed(i.message)),
+                        Some(Kind::SnapshotTooOld(s)) => {
+                            return Err(GatewayError::SnapshotTooOld(s.message));
+                        }
                         None => last = format!("node {node}: empty error"),
                     },
                 }

@@ -81,6 +81,12 @@ pub struct NodeConfig {
     /// How long a schema lease lasts (`--schema-lease`, DESIGN.md §7): a
     /// DROP or CREATE INDEX waits this long before it commits.
     pub schema_lease: Duration,
+    /// MVCC versions older than this are collected (`--gc-ttl`): the oldest
+    /// `AS OF SYSTEM TIME` allowed, and the longest an optimistic
+    /// transaction may run before its reads are too old to validate.
+    pub gc_ttl: Duration,
+    /// How often garbage collection runs.
+    pub gc_interval: Duration,
 }
 
 impl NodeConfig {
@@ -107,6 +113,8 @@ impl NodeConfig {
             pg_listen: None,
             pg_auth: spanlite_pgwire::Auth::Trust,
             schema_lease: spanlite_session::DEFAULT_SCHEMA_LEASE,
+            gc_ttl: Duration::from_secs(600),
+            gc_interval: Duration::from_secs(60),
         }
     }
 }
@@ -357,7 +365,7 @@ async fn start_inner(
         .add_service(TimeServiceServer::new(TimeGrpc::new(
             config.node_id,
             is_master,
-            truetime,
+            truetime.clone(),
         )))
         .add_service(AdminServiceServer::new(AdminGrpc::new(context.clone())));
     let server = tokio::spawn(async move {
@@ -376,6 +384,12 @@ async fn start_inner(
     background.push(tokio::spawn(checkpoint_loop(
         store.clone(),
         config.checkpoint_interval,
+    )));
+    background.push(tokio::spawn(gc_loop(
+        store.clone(),
+        truetime.clone(),
+        config.gc_ttl,
+        config.gc_interval,
     )));
     tracing::info!(node = config.node_id, %addr, ?pg_addr, advertise, "node started");
     Ok(RunningNode {
@@ -502,6 +516,29 @@ async fn join_once(ctx: &NodeContext, addr: &str) -> Result<(), String> {
         resp.meta_tablet.as_ref().map(TabletDescriptor::from),
     )
     .map_err(|e| e.to_string())
+}
+
+/// MVCC garbage collection (DESIGN.md §4): every `every`, the versions no
+/// read at or above `TT.now().earliest − ttl` can see are removed, on a
+/// blocking thread (foreground work goes on; RocksDB handles the
+/// concurrent writes). The watermark only rises, and reads, validations
+/// and snapshots below it are refused, so collecting on each replica on
+/// its own is safe whatever it has applied yet: a version ≤ the watermark
+/// that arrives later is simply newer than the one kept.
+async fn gc_loop(store: Arc<Store>, truetime: Arc<TrueTime>, ttl: Duration, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(now) = truetime.now() else {
+            continue;
+        };
+        let watermark = now.earliest.saturating_sub(ttl);
+        let mvcc = store.mvcc().clone();
+        match tokio::task::spawn_blocking(move || mvcc.gc(watermark)).await {
+            Ok(Ok(stats)) => tracing::debug!(?stats, %watermark, "mvcc gc"),
+            Ok(Err(e)) => tracing::warn!("mvcc gc failed: {e}"),
+            Err(e) => tracing::warn!("mvcc gc task failed: {e}"),
+        }
+    }
 }
 
 async fn checkpoint_loop(store: Arc<Store>, every: Duration) {

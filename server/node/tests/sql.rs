@@ -302,3 +302,53 @@ async fn a_transaction_outliving_its_lease_commits_unless_the_schema_changed() {
     assert_eq!(r.rows, vec![vec![Value::Int(1)]]);
     cluster.shutdown().await;
 }
+
+/// Every node collects old versions in the background: a row updated 50
+/// times is back to one stored version on every replica once its updates
+/// are older than `gc_ttl`, and reading it as of before then is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_versions_are_collected_on_every_replica() {
+    let cluster = EmbeddedCluster::start_with(3, &|c| {
+        c.gc_ttl = Duration::from_millis(500);
+        c.gc_interval = Duration::from_millis(100);
+    })
+    .await
+    .unwrap();
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    run(&mut s, "INSERT INTO t VALUES (1, 0)").await.unwrap();
+    for _ in 0..50 {
+        run(&mut s, "UPDATE t SET v = v + 1 WHERE id = 1")
+            .await
+            .unwrap();
+    }
+    let def = s.table("t").await.unwrap().unwrap();
+    let key = def.row_key(&[Value::Int(1)]).unwrap();
+    let counts = || -> Vec<usize> {
+        cluster
+            .nodes()
+            .iter()
+            .map(|n| n.context.store.mvcc().version_count(&key).unwrap())
+            .collect()
+    };
+    let most = counts().into_iter().max().unwrap();
+    assert!(most >= 2, "versions before collection: {most}");
+    let started = Instant::now();
+    while counts() != vec![1, 1, 1] {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "versions per replica: {:?}",
+            counts()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = run(&mut s, "SELECT v FROM t").await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(50)]]);
+    let e = run(&mut s, "SELECT v FROM t AS OF SYSTEM TIME '-5s'")
+        .await
+        .unwrap_err();
+    assert!(e.starts_with("72000"), "a read below the GC watermark: {e}");
+    cluster.shutdown().await;
+}

@@ -102,6 +102,7 @@ pub(crate) fn sql_error(e: GatewayError) -> SqlError {
         GatewayError::Unavailable(m) | GatewayError::NotInitialized(m) => SqlError::unavailable(m),
         e @ GatewayError::ReadOnly(_) => SqlError::read_only(e.to_string()),
         GatewayError::Invalid(m) => SqlError::not_supported(m),
+        GatewayError::SnapshotTooOld(m) => SqlError::snapshot_too_old(m),
         GatewayError::Failed(m) => SqlError::internal(m),
     }
 }

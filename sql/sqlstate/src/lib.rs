@@ -115,6 +115,8 @@ codes! {
     QUERY_CANCELED = "57014", "query_canceled";
     /// The node is shutting down.
     ADMIN_SHUTDOWN = "57P01", "admin_shutdown";
+    /// A read older than the garbage-collection watermark (`gc_ttl`).
+    SNAPSHOT_TOO_OLD = "72000", "snapshot_too_old";
     /// An internal error: a bug, or corrupt data.
     INTERNAL_ERROR = "XX000", "internal_error";
 }

@@ -89,4 +89,38 @@ impl Mvcc {
         }
         Ok(stats)
     }
+
+    /// Raises the watermark to `watermark` (persisted first) without
+    /// collecting anything: a replica that installs a snapshot taken where
+    /// versions below it are already gone must refuse reads below it too.
+    pub fn raise_watermark(&self, watermark: Timestamp) -> Result<()> {
+        if watermark <= self.gc_watermark() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        meta::set_gc_watermark(&mut batch, watermark)?;
+        self.apply(batch)?;
+        self.raise_gc_watermark(watermark);
+        Ok(())
+    }
+
+    /// How many versions of `key` are stored (tombstones included).
+    pub fn version_count(&self, key: &[u8]) -> Result<usize> {
+        let mut n = 0;
+        for item in self.engine().scan(
+            Cf::Versions,
+            super::read::version_range(
+                &std::ops::Bound::Included(key.to_vec()),
+                &std::ops::Bound::Included(key.to_vec()),
+            ),
+            Direction::Forward,
+        )? {
+            let (k, _) = item?;
+            let (user_key, _) = decode_version_key(&k)?;
+            if user_key == key {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
 }

@@ -77,7 +77,7 @@ impl VersionValue {
 }
 
 /// The `versions`-family range holding every version of user keys in `range`.
-fn version_range(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> ScanRange {
+pub(super) fn version_range(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> ScanRange {
     let start = match start {
         Bound::Included(k) => Bound::Included(encode_intent_key(k)),
         Bound::Excluded(k) => Bound::Excluded(last_version_key(k)),

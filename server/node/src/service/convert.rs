@@ -40,6 +40,12 @@ pub fn tablet_error_to_wire(e: &TabletError) -> common::TabletError {
         TabletError::Ambiguous { .. } => Kind::Ambiguous(common::Ambiguous {
             message: e.to_string(),
         }),
+        TabletError::Storage {
+            source: spanlite_storage::StorageError::BelowGcWatermark { .. },
+            ..
+        } => Kind::SnapshotTooOld(common::SnapshotTooOld {
+            message: e.to_string(),
+        }),
         TabletError::Storage { .. } | TabletError::Refused { .. } => {
             Kind::Internal(common::Internal {
                 message: e.to_string(),

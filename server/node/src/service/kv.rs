@@ -52,6 +52,7 @@ pub fn gateway_status(e: GatewayError) -> Status {
         // 40001-style: the client retries the whole transaction.
         GatewayError::Aborted { message, .. } => Status::aborted(message),
         GatewayError::Ambiguous(m) => Status::unknown(format!("commit outcome unknown: {m}")),
+        GatewayError::SnapshotTooOld(m) => Status::out_of_range(format!("snapshot too old: {m}")),
         GatewayError::Failed(m) => Status::internal(m),
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   [format u8][postcard SnapshotBody { tablet, range, max_ts, versions, intents,
-//!                                       prepared, decided }]
+//!                                       prepared, decided, gc_watermark }]
 //! ```
 //!
 //! Built on the state-machine task (no entry is applied meanwhile, so the
@@ -43,6 +43,9 @@ struct SnapshotBody {
     /// The tablet's 2PC records (stored bytes), by transaction id.
     prepared: Vec<(u128, Vec<u8>)>,
     decided: Vec<(u128, Vec<u8>)>,
+    /// The sender's GC watermark: versions below it may be missing, so the
+    /// receiver refuses reads below it from then on.
+    gc_watermark: Timestamp,
 }
 
 fn scan_cf(mvcc: &Mvcc, cf: Cf, range: &KeyRange) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -69,6 +72,7 @@ pub fn build(
         intents: scan_cf(mvcc, Cf::Intents, range)?,
         prepared: meta::txn_records(mvcc.engine().as_ref(), tablet, false)?,
         decided: meta::txn_records(mvcc.engine().as_ref(), tablet, true)?,
+        gc_watermark: mvcc.gc_watermark(),
     };
     meta::encode_value(&body, "snapshot")
 }
@@ -110,6 +114,8 @@ pub fn install(
             ),
         });
     }
+    // Before the data: no read below it may start once it is there.
+    mvcc.raise_watermark(body.gc_watermark)?;
     let mut batch = WriteBatch::new();
     for cf in [Cf::Versions, Cf::Intents] {
         for (key, _) in scan_cf(mvcc, cf, &body.range)? {
