@@ -17,6 +17,10 @@
 #                process; add --pg-url postgres://… for PostgreSQL side by side
 #   make modes-bench  the bank workload under every concurrency mode, at low
 #                and high contention (MODES_TIME per run, default 20s)
+#   make perf-compare  Spanlite against PostgreSQL on this machine in one run:
+#                the bank, readonly and kv workloads and sysbench oltp_point_select,
+#                oltp_read_only and oltp_read_write through the PostgreSQL port,
+#                with ratios (PG_URL=postgres://… or a private PostgreSQL it starts)
 #   make deps    install missing system packages (done by test/bench/build)
 #
 # NB: everything builds with --workspace (and --all-targets where it builds):
@@ -35,9 +39,11 @@ CARGO ?= cargo
 #   g++           RocksDB's C++ sources are compiled from source
 #   make          (already here if you are reading this, but listed for clarity)
 #   postgresql-client  psql and pgbench, which the PostgreSQL protocol tests drive
-SYSTEM_PACKAGES := libclang-dev g++ make postgresql-client
+SYSTEM_PACKAGES := libclang-dev g++ make postgresql-client sysbench
+# What `make perf-compare` needs besides: a PostgreSQL server to compare with.
+PERF_PACKAGES := postgresql
 
-.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu deps demo slt slt-corpus clean-cache fuzz-sql jepsen jepsen-soak workload modes-bench
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu perf-compare deps demo slt slt-corpus clean-cache fuzz-sql jepsen jepsen-soak workload modes-bench
 
 all: build
 
@@ -73,6 +79,11 @@ bench: deps
 idle-cpu: deps
 	$(CARGO) build --release --workspace --all-targets
 	./scripts/idle-cpu.sh "$${CARGO_TARGET_DIR:-target}/release/spanlite"
+
+perf-compare: deps
+	@./.ci/install-packages $(PERF_PACKAGES)
+	$(CARGO) build --release --workspace --all-targets
+	SPANLITE="$${CARGO_TARGET_DIR:-target}/release/spanlite" ./scripts/perf-compare.sh
 
 # `spanlite workload` on a release build (see README, Benchmarks), e.g.
 #   make workload ARGS="kv --read-fraction 0.9 --duration 20s"
