@@ -25,6 +25,26 @@ pub trait KvTxn: Send {
     fn get_for_update<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
         self.get(key)
     }
+    /// The values of `keys`, in their order (`for_update`: locked for
+    /// writing, as [`KvTxn::get_for_update`]). One at a time by default; a
+    /// server session reads every key of one tablet in one call.
+    fn get_many<'a>(
+        &'a mut self,
+        keys: &'a [Vec<u8>],
+        for_update: bool,
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys {
+                out.push(if for_update {
+                    self.get_for_update(k).await?
+                } else {
+                    self.get(k).await?
+                });
+            }
+            Ok(out)
+        })
+    }
     /// The pairs in `[start, end)`, in key order.
     fn scan<'a>(&'a mut self, start: &'a [u8], end: &'a [u8]) -> BoxFuture<'a, Result<Pairs>>;
     /// Buffers `key = value`.

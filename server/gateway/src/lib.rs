@@ -23,5 +23,5 @@ mod transaction;
 
 pub use client::TabletClient;
 pub use error::GatewayError;
-pub use route::{Gateway, GatewayConfig};
+pub use route::{Gateway, GatewayConfig, LocalTablets};
 pub use transaction::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions, jitter};

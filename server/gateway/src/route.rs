@@ -1,8 +1,11 @@
 //! Routing and retries of gateway requests.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use spanlite_storage::meta::TabletId;
 
 use crate::TabletClient;
 use spanlite_proto::common::{self, tablet_error::Kind};
@@ -18,6 +21,22 @@ use spanlite_directory::{
     node_id_of, node_keys,
 };
 use spanlite_txn::{Mutation, NodeId};
+
+/// Re-routing rounds of [`Gateway::read_many`] before it gives up.
+const MAX_REROUTES: usize = 8;
+
+/// One tablet's answer to [`Gateway::read_many`].
+#[derive(Debug)]
+pub(super) struct ManyRead {
+    /// The tablet.
+    pub tablet: TabletId,
+    /// The keys it was asked.
+    pub keys: Vec<Vec<u8>>,
+    /// Those that exist, with their values.
+    pub values: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The snapshot timestamp, for snapshot reads.
+    pub read_ts: Option<Timestamp>,
+}
 
 /// One key's answer from its leader.
 #[derive(Debug)]
@@ -59,12 +78,17 @@ pub struct Gateway {
     calls: Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
-/// The gateway's own node and its Tablet service.
+/// The gateway's own node and how to reach its Tablet service in process.
 #[derive(Clone)]
 struct Local {
     node: NodeId,
-    service: Arc<dyn TabletService>,
+    service: LocalTablets,
 }
+
+/// The node's Tablet service while the node runs (`None` once it stopped):
+/// a function, so that the gateway does not keep the node's store alive
+/// (the store holds the gateway).
+pub type LocalTablets = Arc<dyn Fn() -> Option<Arc<dyn TabletService>> + Send + Sync>;
 
 impl std::fmt::Debug for Local {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,7 +119,7 @@ impl Gateway {
     /// Calls to node `node`'s tablets go to `service` in this process (no
     /// serialization, no socket): the node's own Tablet service. Set once;
     /// later calls are ignored.
-    pub fn serve_locally(&self, node: NodeId, service: Arc<dyn TabletService>) {
+    pub fn serve_locally(&self, node: NodeId, service: LocalTablets) {
         let _ = self.local.set(Local { node, service });
     }
 
@@ -104,9 +128,10 @@ impl Gateway {
         use std::sync::atomic::Ordering::Relaxed;
         if let Some(local) = self.local.get()
             && local.node == node
+            && let Some(service) = (local.service)()
         {
             self.calls[0].fetch_add(1, Relaxed);
-            return Ok(TabletClient::Local(local.service.clone()));
+            return Ok(TabletClient::Local(service));
         }
         self.calls[1].fetch_add(1, Relaxed);
         let channel = self.peers.channel(addr).map_err(|e| e.to_string())?;
@@ -307,6 +332,99 @@ impl Gateway {
             }
         })
         .await
+    }
+
+    /// Reads `keys` with one Read call per tablet they fall in, the tablets
+    /// in parallel; `shape` fills in each request (transaction, lock,
+    /// timestamp). A key that a split moved out of the tablet it was routed
+    /// to is routed again. Returns each tablet's answer; on an error, the
+    /// tablets asked so far come with it (a locking read may have taken
+    /// locks there).
+    pub(super) async fn read_many(
+        &self,
+        keys: Vec<Vec<u8>>,
+        shape: Arc<dyn Fn(&mut ReadRequest) + Send + Sync>,
+    ) -> Result<Vec<ManyRead>, (GatewayError, Vec<TabletId>)> {
+        let mut pending = keys;
+        let mut out = Vec::new();
+        let mut asked = Vec::new();
+        for _round in 0..MAX_REROUTES {
+            if pending.is_empty() {
+                return Ok(out);
+            }
+            let mut groups: BTreeMap<TabletId, Vec<Vec<u8>>> = BTreeMap::new();
+            for k in pending.drain(..) {
+                let d = self.route(&k).await.map_err(|e| (e, asked.clone()))?;
+                groups.entry(d.id).or_default().push(k);
+            }
+            asked.extend(groups.keys().copied());
+            let mut calls = tokio::task::JoinSet::new();
+            for (_, keys) in groups {
+                let gateway = self.clone();
+                let shape = shape.clone();
+                calls.spawn(async move {
+                    let first = keys[0].clone();
+                    let all = keys.clone();
+                    let read = gateway
+                        .call(&first, move |mut client, d| {
+                            let inside: Vec<Vec<u8>> = all
+                                .iter()
+                                .filter(|k| d.range.contains(k))
+                                .cloned()
+                                .collect();
+                            let mut req = ReadRequest {
+                                tablet_id: d.id,
+                                generation: d.generation,
+                                keys: inside.clone(),
+                                ..Default::default()
+                            };
+                            shape(&mut req);
+                            async move {
+                                let resp = client.read(req).await?.into_inner();
+                                Ok(match resp.error {
+                                    Some(e) => Err(e),
+                                    None => Ok((inside, resp.values, resp.read_ts)),
+                                })
+                            }
+                        })
+                        .await;
+                    (keys, read)
+                });
+            }
+            let mut failure = None;
+            while let Some(joined) = calls.join_next().await {
+                let (keys, read) = match joined {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failure.get_or_insert(GatewayError::Failed(e.to_string()));
+                        continue;
+                    }
+                };
+                match read {
+                    Ok(((inside, values, read_ts), d)) => {
+                        asked.push(d.id);
+                        let covered: std::collections::HashSet<&Vec<u8>> = inside.iter().collect();
+                        pending.extend(keys.iter().filter(|k| !covered.contains(k)).cloned());
+                        out.push(ManyRead {
+                            tablet: d.id,
+                            keys: inside,
+                            values: values.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+                            read_ts: read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                        });
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = failure {
+                return Err((e, asked));
+            }
+        }
+        Err((
+            GatewayError::Unavailable("the keys kept moving between tablets".to_string()),
+            asked,
+        ))
     }
 
     /// Writes `mutation` (one key) linearizably; returns its commit timestamp.

@@ -21,7 +21,7 @@ use spanlite_directory::wire::mutation_to_wire;
 use spanlite_proto::common::{self, tablet_error::Kind};
 use spanlite_proto::tablet::{
     AbortRequest, CommitRequest, LockStrength, Mutation as WireMutation, PrepareRequest,
-    PreparedParticipant, TxnMeta,
+    PreparedParticipant, ReadRequest, TxnMeta,
 };
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
@@ -365,6 +365,90 @@ impl Transaction {
             .await?;
         self.read_tablets.insert(d.id);
         Ok(read.value)
+    }
+
+    /// The values of `keys` as this transaction sees them, as
+    /// [`Transaction::get`] would give them one by one, with one Read call
+    /// per tablet (in parallel) instead of one per key.
+    pub async fn get_many(
+        &mut self,
+        keys: &[Vec<u8>],
+        for_update: bool,
+    ) -> Result<Vec<Option<Vec<u8>>>, GatewayError> {
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        let mut need: Vec<usize> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            match self.writes.get(k) {
+                Some(w) => out[i] = w.value().map(<[u8]>::to_vec),
+                None => need.push(i),
+            }
+        }
+        // SSI and SI: the first read fixes the snapshot every other read
+        // is at, so it goes alone.
+        if self.snapshot.is_none()
+            && matches!(self.mode, TxnMode::SerializableSnapshot | TxnMode::Snapshot)
+            && let Some(first) = need.first().copied()
+        {
+            out[first] = self.read_optimistic(&keys[first], for_update).await?;
+            need.remove(0);
+        }
+        if need.is_empty() {
+            return Ok(out);
+        }
+        let shape: Arc<dyn Fn(&mut ReadRequest) + Send + Sync> =
+            if self.mode == TxnMode::TwoPhaseLocking {
+                let meta = self.meta();
+                let lock = if for_update {
+                    LockStrength::Exclusive
+                } else {
+                    LockStrength::Shared
+                };
+                Arc::new(move |req: &mut ReadRequest| {
+                    req.txn = Some(meta.clone());
+                    req.lock = lock as i32;
+                })
+            } else {
+                let at = self.snapshot;
+                Arc::new(move |req: &mut ReadRequest| {
+                    req.read_ts = at.map(|t| common::Timestamp {
+                        nanos: t.as_nanos(),
+                    });
+                    req.choose_read_ts = at.is_none();
+                    req.any_replica = at.is_some();
+                })
+            };
+        let wanted: Vec<Vec<u8>> = need.iter().map(|&i| keys[i].clone()).collect();
+        let reads = match self.gateway.read_many(wanted, shape).await {
+            Ok(r) => r,
+            Err((e, asked)) => {
+                if self.mode == TxnMode::TwoPhaseLocking {
+                    // Locks may have been taken there: rollback must go.
+                    self.read_tablets.extend(asked);
+                }
+                return Err(e);
+            }
+        };
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for r in reads {
+            if self.mode == TxnMode::TwoPhaseLocking {
+                self.read_tablets.insert(r.tablet);
+            } else {
+                let ts = r.read_ts.ok_or_else(|| {
+                    GatewayError::Failed("snapshot read without a timestamp".to_string())
+                })?;
+                self.after_read(ts);
+                if self.validates(for_update) {
+                    for k in &r.keys {
+                        self.note_span(r.tablet, k, &[], true, ts);
+                    }
+                }
+            }
+            found.extend(r.values);
+        }
+        for i in need {
+            out[i] = found.remove(&keys[i]);
+        }
+        Ok(out)
     }
 
     /// The pairs in `[start, end)` (empty `end`: to the end of the
@@ -866,6 +950,44 @@ impl ReadOnly {
         self.ts
     }
 
+    /// The values of `keys` in the snapshot, one Read call per tablet (in
+    /// parallel) once the first read fixed the snapshot.
+    pub async fn get_many(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, GatewayError> {
+        let mut out = Vec::with_capacity(keys.len());
+        let mut rest = keys;
+        if self.ts.is_none()
+            && let Some((first, others)) = keys.split_first()
+        {
+            out.push(self.get(first).await?);
+            rest = others;
+        }
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        let at = self.ts;
+        let shape = Arc::new(move |req: &mut ReadRequest| {
+            req.read_ts = at.map(|t| common::Timestamp {
+                nanos: t.as_nanos(),
+            });
+            req.choose_read_ts = at.is_none();
+            req.any_replica = at.is_some();
+        });
+        let reads = self
+            .gateway
+            .read_many(rest.to_vec(), shape)
+            .await
+            .map_err(|(e, _)| e)?;
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for r in reads {
+            found.extend(r.values);
+        }
+        out.extend(rest.iter().map(|k| found.remove(k)));
+        Ok(out)
+    }
+
     /// The value of `key` in the snapshot.
     pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
         let at = self.ts;
@@ -983,6 +1105,20 @@ fn read_only_refuses(what: &str) -> GatewayError {
 }
 
 impl Txn {
+    /// The values of `keys` (locked for writing if `for_update`), with
+    /// one Read call per tablet.
+    pub async fn get_many(
+        &mut self,
+        keys: &[Vec<u8>],
+        for_update: bool,
+    ) -> Result<Vec<Option<Vec<u8>>>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.get_many(keys, for_update).await,
+            Txn::ReadOnly(_) if for_update => Err(read_only_refuses("a locking read")),
+            Txn::ReadOnly(r) => r.get_many(keys).await,
+        }
+    }
+
     /// The read-write transaction, if it is one.
     pub fn read_write(&mut self) -> Option<&mut Transaction> {
         match self {

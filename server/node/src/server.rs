@@ -313,7 +313,17 @@ async fn start_inner(
         .txn_peers()
         .set(Arc::new(gateway.clone()) as Arc<dyn spanlite_replica::tablet::TxnPeers>);
     // The gateway calls this node's own tablets in process.
-    gateway.serve_locally(config.node_id, Arc::new(TabletGrpc::new(store.clone())));
+    // (Through a weak reference: the store holds the gateway.)
+    let weak_store = Arc::downgrade(&store);
+    gateway.serve_locally(
+        config.node_id,
+        Arc::new(move || {
+            weak_store.upgrade().map(|s| {
+                Arc::new(TabletGrpc::new(s))
+                    as Arc<dyn spanlite_proto::tablet::tablet_service_server::TabletService>
+            })
+        }),
+    );
     let schema = spanlite_session::SchemaCache::new(
         gateway.clone(),
         Some(truetime.clone()),

@@ -149,6 +149,69 @@ async fn a_single_row_update_is_one_raft_round_without_the_catalog() {
     cluster.shutdown().await;
 }
 
+/// Several keys a statement needs are read with one Read call per tablet
+/// (in parallel), not one per key: an IN list over two tablets, and the
+/// rows an index range names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_reads_each_tablet_once_for_all_its_keys() {
+    let cluster = cluster(Duration::from_secs(600)).await;
+    let mut s = Session::on(cluster.schema_of(0));
+    // A UNIQUE column has an index from the start (a CREATE INDEX would
+    // wait out the test's long schema lease).
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v INT UNIQUE)")
+        .await
+        .unwrap();
+    run(
+        &mut s,
+        "INSERT INTO t VALUES (1, 10), (5, 50), (9, 90), (12, 120)",
+    )
+    .await
+    .unwrap();
+    let def = s.table("t").await.unwrap().unwrap();
+    let (rows_start, _) = def.key_range();
+    let low = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
+    let high = cluster
+        .split(low, &def.row_key(&[Value::Int(5)]).unwrap())
+        .await
+        .unwrap();
+    for sql in [
+        "SELECT v FROM t WHERE id IN (1, 5, 9, 12)",
+        "SELECT id FROM t WHERE v BETWEEN 10 AND 90",
+    ] {
+        run(&mut s, sql).await.unwrap();
+    }
+
+    let before = work(&cluster);
+    let r = run(
+        &mut s,
+        "SELECT v FROM t WHERE id IN (1, 5, 9, 12) ORDER BY v",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.rows.len(), 4);
+    let d = delta(&before, &work(&cluster));
+    assert_eq!(
+        d.rpcs,
+        BTreeMap::from([(("read", low), 1), (("read", high), 1)]),
+        "an IN list of 4 keys on 2 tablets"
+    );
+
+    // The index (its keys sort after every row: on the last tablet) is
+    // scanned once; the 3 rows it names are read with one call per tablet.
+    let before = work(&cluster);
+    let r = run(&mut s, "SELECT id FROM t WHERE v BETWEEN 10 AND 90")
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 3);
+    let d = delta(&before, &work(&cluster));
+    assert_eq!(
+        d.rpcs,
+        BTreeMap::from([(("read", low), 1), (("read", high), 1), (("scan", high), 1)]),
+        "an index range naming 3 rows on 2 tablets"
+    );
+    cluster.shutdown().await;
+}
+
 /// A table made on one node is there at once for a session on another
 /// (its cache, older than the table, is read again on a miss).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

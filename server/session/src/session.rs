@@ -129,6 +129,24 @@ impl KvTxn for Kv<'_> {
         })
     }
 
+    fn get_many<'a>(
+        &'a mut self,
+        keys: &'a [Vec<u8>],
+        for_update: bool,
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, SqlError>> {
+        Box::pin(async move {
+            let span = keys
+                .iter()
+                .min()
+                .zip(keys.iter().max())
+                .map(|(lo, hi)| (lo.clone(), after(hi)));
+            self.note(span);
+            let r = self.txn.get_many(keys, for_update).await.map_err(sql_error);
+            self.note(None);
+            r
+        })
+    }
+
     fn scan<'a>(
         &'a mut self,
         start: &'a [u8],

@@ -253,22 +253,15 @@ fn plan_reads(scan: &Scan) -> Result<Reads> {
     })
 }
 
-async fn read(txn: &mut dyn KvTxn, key: &[u8], for_update: bool) -> Result<Option<Vec<u8>>> {
-    if for_update {
-        txn.get_for_update(key).await
-    } else {
-        txn.get(key).await
-    }
-}
-
 /// Reads the rows of one table the scan's access path covers.
 pub async fn fetch_scan(txn: &mut dyn KvTxn, scan: &mut Scan) -> Result<()> {
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     match plan_reads(scan)? {
         Reads::Nothing => {}
         Reads::Keys(keys) => {
-            for k in keys {
-                if let Some(v) = read(txn, &k, scan.for_update).await? {
+            let values = txn.get_many(&keys, scan.for_update).await?;
+            for (k, v) in keys.into_iter().zip(values) {
+                if let Some(v) = v {
                     pairs.push((k, v));
                 }
             }
@@ -276,14 +269,21 @@ pub async fn fetch_scan(txn: &mut dyn KvTxn, scan: &mut Scan) -> Result<()> {
         Reads::Range(start, end) => {
             pairs = txn.scan(&start, &end).await?;
             if scan.for_update {
-                for (k, _) in &pairs {
-                    txn.get_for_update(k).await?;
-                }
+                // Lock every row found, one call per tablet.
+                let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
+                txn.get_many(&keys, true).await?;
             }
         }
         Reads::IndexRange(start, end) => {
-            for (_, row_key) in txn.scan(&start, &end).await? {
-                match read(txn, &row_key, scan.for_update).await? {
+            let row_keys: Vec<Vec<u8>> = txn
+                .scan(&start, &end)
+                .await?
+                .into_iter()
+                .map(|(_, row_key)| row_key)
+                .collect();
+            let values = txn.get_many(&row_keys, scan.for_update).await?;
+            for (row_key, v) in row_keys.into_iter().zip(values) {
+                match v {
                     Some(v) => pairs.push((row_key, v)),
                     None => {
                         return Err(SqlError::internal(format!(
