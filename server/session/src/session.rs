@@ -271,7 +271,14 @@ pub struct Session {
     /// The cluster's `default_concurrency` was read (at the first request).
     cluster_defaults_read: bool,
     interrupt: Arc<Interrupt>,
+    /// Statement text → its parse: a client that sends the same text again
+    /// (a prepared statement executed many times, a loop) is not parsed
+    /// again. Cleared when it reaches [`PARSE_CACHE_ENTRIES`].
+    parsed: std::collections::HashMap<String, Arc<Vec<Statement>>>,
 }
+
+/// Parsed statement texts a session keeps.
+const PARSE_CACHE_ENTRIES: usize = 256;
 
 fn tag(t: &str) -> QueryResult {
     QueryResult {
@@ -374,6 +381,7 @@ impl Session {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             interrupt: Arc::default(),
+            parsed: std::collections::HashMap::new(),
         }
     }
 
@@ -502,7 +510,7 @@ impl Session {
                 }
                 continue;
             }
-            let statements = match parse(&piece.text) {
+            let statements = match self.parse_cached(&piece.text) {
                 Ok(s) => s,
                 Err(e) => {
                     self.fail();
@@ -511,7 +519,7 @@ impl Session {
                 }
             };
             let mut stop = false;
-            for stmt in &statements {
+            for stmt in statements.iter() {
                 let r = self
                     .statement(stmt, params, piece.as_of, piece.concurrency)
                     .await;
@@ -529,6 +537,19 @@ impl Session {
             out.push(Ok(tag("EMPTY")));
         }
         out
+    }
+
+    /// `text` parsed, from the session's cache when it was seen before.
+    fn parse_cached(&mut self, text: &str) -> Result<Arc<Vec<Statement>>, SqlError> {
+        if let Some(p) = self.parsed.get(text) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(parse(text)?);
+        if self.parsed.len() >= PARSE_CACHE_ENTRIES {
+            self.parsed.clear();
+        }
+        self.parsed.insert(text.to_string(), p.clone());
+        Ok(p)
     }
 
     fn fail(&mut self) {
