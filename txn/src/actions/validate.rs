@@ -139,6 +139,21 @@ pub(crate) fn validate(
     writes: &[Mutation],
     v: &Validation,
 ) -> Result<(), TxnError> {
+    // Below the GC watermark a deleted key's tombstone may be gone: a
+    // change could no longer be seen, so such a read counts as changed.
+    let watermark = mvcc.gc_watermark();
+    if let Some(old) = v
+        .reads
+        .iter()
+        .map(|s| s.read_ts)
+        .chain(v.snapshot)
+        .find(|ts| *ts < watermark)
+    {
+        return Err(TxnError::aborted_because(
+            AbortReason::ReadChanged,
+            format!("it read at {old}, below the GC watermark {watermark} (older than gc_ttl)"),
+        ));
+    }
     for span in &v.reads {
         let (start, end) = span.bounds();
         if let Some(change) = mvcc.first_change(start, end, span.read_ts, txn)? {
