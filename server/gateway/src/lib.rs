@@ -18,10 +18,12 @@
 mod client;
 mod error;
 mod peers;
+mod read_only;
 mod route;
 mod transaction;
 
 pub use client::TabletClient;
 pub use error::GatewayError;
+pub use read_only::ReadOnly;
 pub use route::{Gateway, GatewayConfig, LocalTablets};
-pub use transaction::{ReadOnly, Transaction, Txn, TxnMode, TxnOptions, jitter};
+pub use transaction::{Transaction, Txn, TxnMode, TxnOptions, jitter};

@@ -30,6 +30,7 @@ use spanlite_txn::retry::Retry;
 use spanlite_txn::twopc::Decision;
 use spanlite_txn::{AbortReason, Mutation};
 
+use super::read_only::ReadOnly;
 use super::route::ScanKind;
 use super::{Gateway, GatewayError};
 
@@ -55,6 +56,17 @@ pub struct Transaction {
     /// (`SchemaChanged`): the end of the schema lease its SQL statements
     /// were bound under.
     commit_before: Option<Timestamp>,
+}
+
+/// Shapes a lock-free snapshot read: at a known timestamp `at` any
+/// up-to-date replica will do (the leader is asked first; a follower serves
+/// if it is down); without one, the leader chooses the timestamp.
+pub(crate) fn at_snapshot(req: &mut ReadRequest, at: Option<Timestamp>) {
+    req.read_ts = at.map(|t| common::Timestamp {
+        nanos: t.as_nanos(),
+    });
+    req.choose_read_ts = at.is_none();
+    req.any_replica = at.is_some();
 }
 
 /// One tablet's share of a two-phase commit.
@@ -233,16 +245,6 @@ impl Transaction {
         self.commit_before = Some(self.commit_before.map_or(ts, |t| t.min(ts)));
     }
 
-    /// SSI/SI: the snapshot its reads are at, once the first read chose it.
-    pub fn snapshot(&self) -> Option<Timestamp> {
-        self.snapshot
-    }
-
-    /// True once it buffered a write.
-    pub fn has_writes(&self) -> bool {
-        !self.writes.is_empty()
-    }
-
     /// The transaction's concurrency control.
     pub fn mode(&self) -> TxnMode {
         self.mode
@@ -309,13 +311,7 @@ impl Transaction {
         let at = self.snapshot;
         let (read, d) = self
             .gateway
-            .read_key(key, |req| {
-                req.read_ts = at.map(|t| common::Timestamp {
-                    nanos: t.as_nanos(),
-                });
-                req.choose_read_ts = at.is_none();
-                req.any_replica = at.is_some();
-            })
+            .read_key(key, |req| at_snapshot(req, at))
             .await?;
         let ts = read
             .read_ts
@@ -409,13 +405,7 @@ impl Transaction {
                 })
             } else {
                 let at = self.snapshot;
-                Arc::new(move |req: &mut ReadRequest| {
-                    req.read_ts = at.map(|t| common::Timestamp {
-                        nanos: t.as_nanos(),
-                    });
-                    req.choose_read_ts = at.is_none();
-                    req.any_replica = at.is_some();
-                })
+                Arc::new(move |req: &mut ReadRequest| at_snapshot(req, at))
             };
         let wanted: Vec<Vec<u8>> = need.iter().map(|&i| keys[i].clone()).collect();
         let reads = match self.gateway.read_many(wanted, shape).await {
@@ -890,125 +880,6 @@ impl Transaction {
                 })
                 .await;
         }
-    }
-}
-
-/// A read-only transaction: lock-free reads at one snapshot timestamp,
-/// chosen by the leader of the first tablet read (at least its
-/// `TT.now().latest`, so it sees every transaction committed before it
-/// began) and used for every later read, on any tablet.
-#[derive(Debug)]
-pub struct ReadOnly {
-    gateway: Gateway,
-    ts: Option<Timestamp>,
-}
-
-impl Gateway {
-    /// Starts a read-only transaction.
-    pub fn read_only(&self) -> ReadOnly {
-        ReadOnly {
-            gateway: self.clone(),
-            ts: None,
-        }
-    }
-
-    /// A read-only transaction at the exact timestamp `ts` (a snapshot read,
-    /// `AS OF SYSTEM TIME`): it sees every write committed at or before
-    /// `ts` and none after. Reads below the GC watermark fail.
-    pub fn read_only_at(&self, ts: Timestamp) -> ReadOnly {
-        ReadOnly {
-            gateway: self.clone(),
-            ts: Some(ts),
-        }
-    }
-}
-
-impl ReadOnly {
-    /// The pairs in `[start, end)` (empty `end`: to the end of the
-    /// keyspace) in the snapshot, across tablets, at most `limit` (0: all).
-    pub async fn scan(
-        &mut self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
-        let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
-        let scanned = self
-            .gateway
-            .scan_tablets(&range, limit, ScanKind::Snapshot(self.ts))
-            .await?;
-        if self.ts.is_none() {
-            // An empty range may have read nothing anywhere: pick no
-            // timestamp then, the next read will.
-            self.ts = scanned.read_ts;
-        }
-        Ok(scanned.pairs)
-    }
-
-    /// The snapshot timestamp, once the first read chose it.
-    pub fn timestamp(&self) -> Option<Timestamp> {
-        self.ts
-    }
-
-    /// The values of `keys` in the snapshot, one Read call per tablet (in
-    /// parallel) once the first read fixed the snapshot.
-    pub async fn get_many(
-        &mut self,
-        keys: &[Vec<u8>],
-    ) -> Result<Vec<Option<Vec<u8>>>, GatewayError> {
-        let mut out = Vec::with_capacity(keys.len());
-        let mut rest = keys;
-        if self.ts.is_none()
-            && let Some((first, others)) = keys.split_first()
-        {
-            out.push(self.get(first).await?);
-            rest = others;
-        }
-        if rest.is_empty() {
-            return Ok(out);
-        }
-        let at = self.ts;
-        let shape = Arc::new(move |req: &mut ReadRequest| {
-            req.read_ts = at.map(|t| common::Timestamp {
-                nanos: t.as_nanos(),
-            });
-            req.choose_read_ts = at.is_none();
-            req.any_replica = at.is_some();
-        });
-        let reads = self
-            .gateway
-            .read_many(rest.to_vec(), shape)
-            .await
-            .map_err(|(e, _)| e)?;
-        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for r in reads {
-            found.extend(r.values);
-        }
-        out.extend(rest.iter().map(|k| found.remove(k)));
-        Ok(out)
-    }
-
-    /// The value of `key` in the snapshot.
-    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
-        let at = self.ts;
-        let (read, _) = self
-            .gateway
-            .read_key(key, |req| {
-                req.read_ts = at.map(|t| common::Timestamp {
-                    nanos: t.as_nanos(),
-                });
-                req.choose_read_ts = at.is_none();
-                // At a known timestamp any up-to-date replica will do (the
-                // leader is asked first; a follower serves if it is down).
-                req.any_replica = at.is_some();
-            })
-            .await?;
-        if self.ts.is_none() {
-            self.ts = Some(read.read_ts.ok_or_else(|| {
-                GatewayError::Failed("snapshot read without a timestamp".to_string())
-            })?);
-        }
-        Ok(read.value)
     }
 }
 
