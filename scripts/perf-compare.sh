@@ -137,30 +137,55 @@ for system in spanlite postgresql; do
 		exit 1
 	}
 done
-# oltp_read_write once per concurrency control (the cluster's default,
-# which every new session takes); PostgreSQL runs at its default level.
-for test in oltp_point_select oltp_read_only oltp_read_write:2pl oltp_read_write:occ oltp_read_write:ssi; do
-	mode=${test#*:}
-	test=${test%%:*}
-	label="sysbench $test"
-	if [[ $mode != "$test" ]]; then
-		psql -q "$SPANLITE_URL" -c "SET CLUSTER SETTING default_concurrency = '$mode'"
-		label="$label ($mode)"
-	fi
-	tps=()
-	errs=()
+# Runs sysbench `$2` on system `$1` (with PGOPTIONS `$3` for PostgreSQL)
+# into $WORK/$4.out; sets TPS and ERRS (ignored errors: 40001, aborted
+# attempts) from it.
+sb_run() {
+	local system=$1 test=$2 pgopts=$3 out=$4
+	echo "== sysbench $test ($out)" >&2
+	PGOPTIONS="$pgopts" sb "$system" "$test" run >"$WORK/$out.out" 2>&1 || true
+	TPS=$(awk '/transactions:/ {gsub("\\(","",$3); print $3}' "$WORK/$out.out")
+	ERRS=$(awk '/ignored errors:/ {gsub("\\(","",$4); print $4}' "$WORK/$out.out")
+	grep -E "transactions:|ignored errors:|FATAL" "$WORK/$out.out" >&2 || true
+}
+declare -A TPS_OF ERRS_OF
+# One row: label, Spanlite run, PostgreSQL run (aborted attempts per
+# commit: sysbench's ignored errors per transaction, both per second).
+row_of() {
+	local label=$1 s=$2 p=$3 per_commit
+	per_commit=$(python3 -c "import sys; t,e,tp,ep=(float(x or 0) for x in sys.argv[1:]); print(f'{e/t if t else 0:.2f} / {ep/tp if tp else 0:.2f}')" "${TPS_OF[$s]}" "${ERRS_OF[$s]:-0}" "${TPS_OF[$p]}" "${ERRS_OF[$p]:-0}")
+	printf '%s\t%s\t%s\t%s\n' "$label" "${TPS_OF[$s]}" "${TPS_OF[$p]}" "$per_commit" >>"$RESULTS"
+}
+for test in oltp_point_select oltp_read_only; do
 	for system in spanlite postgresql; do
-		echo "== sysbench $test ($system${mode:+, $mode})" >&2
-		sb "$system" "$test" run >"$WORK/$test-$system.out" 2>&1 || true
-		tps+=("$(awk '/transactions:/ {gsub("\\(","",$3); print $3}' "$WORK/$test-$system.out")")
-		errs+=("$(awk '/ignored errors:/ {gsub("\\(","",$4); print $4}' "$WORK/$test-$system.out")")
-		grep -E "transactions:|ignored errors:|FATAL" "$WORK/$test-$system.out" >&2 || true
+		sb_run "$system" "$test" "" "$test-$system"
+		TPS_OF[$test-$system]=$TPS
+		ERRS_OF[$test-$system]=$ERRS
 	done
-	# Aborted attempts (sysbench's ignored errors: 40001) per commit: both
-	# per second.
-	per_commit=$(python3 -c "import sys; t,e,tp,ep=(float(x or 0) for x in sys.argv[1:]); print(f'{e/t if t else 0:.2f} / {ep/tp if tp else 0:.2f}')" "${tps[0]}" "${errs[0]:-0}" "${tps[1]}" "${errs[1]:-0}")
-	printf '%s\t%s\t%s\t%s\n' "$label" "${tps[0]}" "${tps[1]}" "$per_commit" >>"$RESULTS"
+	row_of "sysbench $test" "$test-spanlite" "$test-postgresql"
 done
+# oltp_read_write once per concurrency control of Spanlite (the cluster's
+# default, which every new session takes) and once per isolation level of
+# PostgreSQL: its default (read committed, not serializable), serializable
+# (what 2PL, OCC and SSI give) and repeatable read (snapshot isolation,
+# what SI gives).
+for mode in 2pl occ ssi si; do
+	psql -q "$SPANLITE_URL" -c "SET CLUSTER SETTING default_concurrency = '$mode'"
+	sb_run spanlite oltp_read_write "" "rw-$mode"
+	TPS_OF[rw-$mode]=$TPS
+	ERRS_OF[rw-$mode]=$ERRS
+done
+for level in read_committed serializable repeatable_read; do
+	sb_run postgresql oltp_read_write "-c default_transaction_isolation=${level/_/\\ }" "rw-pg-$level"
+	TPS_OF[rw-pg-$level]=$TPS
+	ERRS_OF[rw-pg-$level]=$ERRS
+done
+for mode in 2pl occ ssi si; do
+	row_of "sysbench oltp_read_write ($mode)" "rw-$mode" rw-pg-read_committed
+done
+row_of "rw (2pl) vs PG serializable" rw-2pl rw-pg-serializable
+row_of "rw (ssi) vs PG serializable" rw-ssi rw-pg-serializable
+row_of "rw (si) vs PG repeatable rd" rw-si rw-pg-repeatable_read
 psql -q "$SPANLITE_URL" -c "SET CLUSTER SETTING default_concurrency = '2pl'"
 
 echo

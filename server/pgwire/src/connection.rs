@@ -392,7 +392,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                     self.out.command_complete(&pg_tag(&r.tag));
                 }
-                Err(e) => self.out.error("ERROR", e.code, &e.message),
+                Err(e) => {
+                    tracing::debug!(code = e.code, "pgwire: statement failed: {}", e.message);
+                    self.out.error("ERROR", e.code, &e.message)
+                }
             }
         }
     }
@@ -407,6 +410,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     fn extended_error(&mut self, e: &SqlError) {
+        tracing::debug!(code = e.code, "pgwire: statement failed: {}", e.message);
         self.out.error("ERROR", e.code, &e.message);
         self.skipping = true;
     }
