@@ -40,6 +40,10 @@ use super::types;
 use spanlite_session::SchemaCache;
 use spanlite_session::Session;
 
+/// Replies buffered past this many bytes go out even while the client has
+/// more requests queued.
+const FLUSH_AT: usize = 64 << 10;
+
 /// What `SELECT version()` answers.
 pub const VERSION: &str = concat!(
     "Spanlite ",
@@ -137,7 +141,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             return Ok(());
         }
         loop {
-            self.flush().await?;
+            // Replies go out when the client has nothing more queued for us
+            // (as PostgreSQL does): a pipelined Bind, Execute, Sync gets
+            // its answers in one write, not one per message. A client
+            // waits for answers only after a whole message it sent (Sync,
+            // Flush, a simple Query), so bytes still buffered here mean
+            // more requests to serve first (up to a bound on what waits).
+            if self.stream.buffer().is_empty() || self.out.buf.len() >= FLUSH_AT {
+                self.flush().await?;
+            }
             let stopping = &mut self.stopping;
             let next = tokio::select! {
                 next = read_message(&mut self.stream) => next?,
@@ -220,7 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.portals.remove("");
                     self.ready();
                 }
-                Frontend::Flush => {}
+                Frontend::Flush => self.flush().await?,
                 Frontend::Terminate => return Ok(()),
                 Frontend::Password(_) => {
                     return Err(ProtocolError::Malformed(
