@@ -18,6 +18,7 @@
 //! | `Unresolved`      | an intent did not resolve in time   | 40001    |
 //! | `PrepareFailed`   | gateway: a participant unavailable  | 40001    |
 //! | `SchemaChanged`   | commit: past its schema lease       | 40001    |
+//! | `SnapshotBehind`  | read: a commit above its LastTS snapshot | 40001 |
 //!
 //! An *ambiguous* outcome is not an abort: the commit may have happened.
 //! It has its own kind everywhere (`TxnError::Ambiguous`, the wire's
@@ -67,11 +68,16 @@ pub enum AbortReason {
     /// lease its statements were bound under (`commit_before`): the schema
     /// may have changed by then.
     SchemaChanged,
+    /// A read-only transaction's snapshot is the last commit timestamp of
+    /// the tablet it read first (LastTS); a tablet it read next already
+    /// shows a commit above it, which may have finished before the
+    /// transaction began. Retried at a fresh strong timestamp.
+    SnapshotBehind,
 }
 
 impl AbortReason {
     /// Every reason, in the order of the module table.
-    pub const ALL: [AbortReason; 13] = [
+    pub const ALL: [AbortReason; 14] = [
         AbortReason::Wounded,
         AbortReason::LockTimeout,
         AbortReason::LeaderChanged,
@@ -85,6 +91,7 @@ impl AbortReason {
         AbortReason::Unresolved,
         AbortReason::PrepareFailed,
         AbortReason::SchemaChanged,
+        AbortReason::SnapshotBehind,
     ];
 
     /// A short stable name (metrics labels, logs).
@@ -103,6 +110,7 @@ impl AbortReason {
             AbortReason::Unresolved => "unresolved",
             AbortReason::PrepareFailed => "prepare_failed",
             AbortReason::SchemaChanged => "schema_changed",
+            AbortReason::SnapshotBehind => "snapshot_behind",
         }
     }
 
@@ -140,6 +148,9 @@ impl fmt::Display for AbortReason {
             AbortReason::PrepareFailed => "a participant could not prepare",
             AbortReason::SchemaChanged => {
                 "the schema lease its statements were bound under ended before its commit"
+            }
+            AbortReason::SnapshotBehind => {
+                "its snapshot (the first tablet's last commit) is older than a commit on a tablet it read next"
             }
         })
     }

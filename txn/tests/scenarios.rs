@@ -232,6 +232,10 @@ enum Op {
         /// A follower on this node serves it.
         follower: Option<String>,
         blocked_at: Option<u64>,
+        /// `last_ts`: the leader may pick its LastTS; `nothing_newer`: the
+        /// snapshot is another tablet's LastTS (refused if behind).
+        last_ts: bool,
+        nothing_newer: bool,
     },
     Commit(CommitOp),
     /// 2PC steps sent one at a time.
@@ -742,6 +746,8 @@ impl World {
             chosen,
             follower,
             blocked_at,
+            last_ts,
+            nothing_newer,
         } = op
         else {
             unreachable!()
@@ -779,9 +785,11 @@ impl World {
                 };
                 let read = SnapshotRead {
                     at,
-                    single_tablet: false,
+                    single_tablet: last_ts,
+                    nothing_newer,
                     now,
                     max_applied: self.max_applied(&tablet),
+                    gc_floor: Timestamp::MIN,
                     read_limit: self.read_limit(&tablet, now),
                 };
                 let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
@@ -802,6 +810,8 @@ impl World {
                         chosen: Some(t),
                         follower,
                         blocked_at,
+                        last_ts,
+                        nothing_newer,
                     };
                     return Ok((Polled::Waits, Some(op)));
                 }
@@ -825,6 +835,8 @@ impl World {
                     chosen: Some(t),
                     follower,
                     blocked_at: Some(self.applies),
+                    last_ts,
+                    nothing_newer,
                 };
                 Ok((if first { Polled::Waits } else { Polled::Idle }, Some(op)))
             }
@@ -1761,6 +1773,8 @@ impl World {
                         chosen: None,
                         follower: a.opt("on").map(str::to_string),
                         blocked_at: None,
+                        last_ts: a.flag("last_ts"),
+                        nothing_newer: a.flag("nothing_newer"),
                     },
                 };
                 self.txns.get_mut(name).ok_or("no txn")?.op = Some(op);
@@ -1975,6 +1989,7 @@ scenarios!(
     clock_failure_in_commit_wait,
     commit_before_schema_lease,
     future_read_and_new_leader,
+    last_ts_beyond_one_tablet,
     lease_votes,
     prepared_waits_for_nothing,
     retry_keeps_its_priority,

@@ -46,6 +46,7 @@ pub fn abort_reason_to_wire(reason: AbortReason) -> common::AbortReason {
         AbortReason::Unresolved => W::Unresolved,
         AbortReason::PrepareFailed => W::PrepareFailed,
         AbortReason::SchemaChanged => W::SchemaChanged,
+        AbortReason::SnapshotBehind => W::SnapshotBehind,
     }
 }
 
@@ -67,6 +68,7 @@ pub fn abort_reason_from_wire(code: i32) -> AbortReason {
         W::Unresolved => AbortReason::Unresolved,
         W::PrepareFailed | W::Unspecified => AbortReason::PrepareFailed,
         W::SchemaChanged => AbortReason::SchemaChanged,
+        W::SnapshotBehind => AbortReason::SnapshotBehind,
     }
 }
 

@@ -1,6 +1,12 @@
 //! Read-only transactions: lock-free reads at one snapshot timestamp
 //! (DESIGN.md §6), strong (the first read's leader picks the timestamp) or
 //! at an exact one (`AS OF SYSTEM TIME`, stale reads).
+//!
+//! A lone statement's read-only transaction may take the LastTS of the
+//! tablet of its first point read (that tablet's last commit timestamp:
+//! no wait for writes in flight there); its later reads then go to
+//! leaders with `nothing_newer`, which refuse (`SnapshotBehind`) where a
+//! commit above it is applied — see `spanlite_txn::actions::timestamp`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +26,10 @@ use super::{Gateway, GatewayError};
 pub struct ReadOnly {
     gateway: Gateway,
     ts: Option<Timestamp>,
+    /// The first point read may use its tablet's LastTS.
+    last_ts: bool,
+    /// `ts` is a tablet's LastTS: later reads check `nothing_newer`.
+    pinned: bool,
 }
 
 impl Gateway {
@@ -28,6 +38,18 @@ impl Gateway {
         ReadOnly {
             gateway: self.clone(),
             ts: None,
+            last_ts: false,
+            pinned: false,
+        }
+    }
+
+    /// A read-only transaction of one statement: its first point read may
+    /// be served at its tablet's last commit timestamp (see the module
+    /// docs); it may then fail with `SnapshotBehind`.
+    pub fn read_only_last_ts(&self) -> ReadOnly {
+        ReadOnly {
+            last_ts: true,
+            ..self.read_only()
         }
     }
 
@@ -38,6 +60,8 @@ impl Gateway {
         ReadOnly {
             gateway: self.clone(),
             ts: Some(ts),
+            last_ts: false,
+            pinned: false,
         }
     }
 }
@@ -52,10 +76,11 @@ impl ReadOnly {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
         let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
-        let scanned = self
-            .gateway
-            .scan_tablets(&range, limit, ScanKind::Snapshot(self.ts))
-            .await?;
+        let kind = match self.ts {
+            Some(ts) if self.pinned => ScanKind::AfterLastTs(ts),
+            ts => ScanKind::Snapshot(ts),
+        };
+        let scanned = self.gateway.scan_tablets(&range, limit, kind).await?;
         if self.ts.is_none() {
             // An empty range may have read nothing anywhere: pick no
             // timestamp then, the next read will.
@@ -86,8 +111,11 @@ impl ReadOnly {
         if rest.is_empty() {
             return Ok(out);
         }
-        let at = self.ts;
-        let shape = Arc::new(move |req: &mut ReadRequest| at_snapshot(req, at));
+        let (at, pinned) = (self.ts, self.pinned);
+        let shape = Arc::new(move |req: &mut ReadRequest| {
+            at_snapshot(req, at);
+            after_last_ts(req, pinned);
+        });
         let reads = self
             .gateway
             .read_many(rest.to_vec(), shape)
@@ -103,16 +131,31 @@ impl ReadOnly {
 
     /// The value of `key` in the snapshot.
     pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
-        let at = self.ts;
+        let (at, pinned) = (self.ts, self.pinned);
+        let last_ts = at.is_none() && self.last_ts;
         let (read, _) = self
             .gateway
-            .read_key(key, |req| at_snapshot(req, at))
+            .read_key(key, |req| {
+                at_snapshot(req, at);
+                after_last_ts(req, pinned);
+                req.single_tablet = last_ts;
+            })
             .await?;
         if self.ts.is_none() {
             self.ts = Some(read.read_ts.ok_or_else(|| {
                 GatewayError::Failed("snapshot read without a timestamp".to_string())
             })?);
+            self.pinned = last_ts;
         }
         Ok(read.value)
+    }
+}
+
+/// A read at another tablet's LastTS goes to the leader, which checks that
+/// it applied nothing newer.
+fn after_last_ts(req: &mut ReadRequest, pinned: bool) {
+    if pinned {
+        req.any_replica = false;
+        req.nothing_newer = true;
     }
 }

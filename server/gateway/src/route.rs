@@ -552,6 +552,9 @@ pub(super) enum ScanKind {
     Latest,
     /// A snapshot at the timestamp, or one the first leader picks.
     Snapshot(Option<Timestamp>),
+    /// A snapshot at another tablet's LastTS: leaders only, refused where
+    /// a newer commit is applied (`nothing_newer`).
+    AfterLastTs(Timestamp),
     /// Under a read-write transaction's shared range locks.
     Locked(spanlite_proto::tablet::TxnMeta),
 }
@@ -567,6 +570,12 @@ impl ScanKind {
                 req.any_replica = true;
             }
             ScanKind::Snapshot(None) => req.choose_read_ts = true,
+            ScanKind::AfterLastTs(ts) => {
+                req.read_ts = Some(common::Timestamp {
+                    nanos: ts.as_nanos(),
+                });
+                req.nothing_newer = true;
+            }
             ScanKind::Locked(meta) => req.txn = Some(meta.clone()),
         }
     }

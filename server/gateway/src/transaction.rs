@@ -960,6 +960,11 @@ pub struct TxnOptions {
     /// Read-only at exactly this long ago by the gateway's clock (exact
     /// staleness): any up-to-date replica may serve it, followers too.
     pub staleness: Option<std::time::Duration>,
+    /// Read-only, one statement (a lone SELECT): its first point read may
+    /// be served at its tablet's last commit timestamp (LastTS), without
+    /// waiting for writes in flight; a later read of a tablet with a newer
+    /// commit then fails with `SnapshotBehind` (retry without it).
+    pub last_ts: bool,
 }
 
 /// A transaction of either kind, as [`Gateway::begin_with`] starts it.
@@ -1143,6 +1148,7 @@ impl Gateway {
         if options.read_only || as_of.is_some() {
             return Ok(Txn::ReadOnly(match as_of {
                 Some(ts) => self.read_only_at(ts),
+                None if options.last_ts => self.read_only_last_ts(),
                 None => self.read_only(),
             }));
         }

@@ -521,7 +521,7 @@ async fn a_follower_serves_snapshot_reads_with_the_leader_and_quorum_gone() {
             vec![b"f/k".to_vec()],
             spanlite_replica::tablet::ReadAt {
                 ts: Some(later),
-                single_tablet: false,
+                ..Default::default()
             },
             true,
             Duration::from_millis(200),

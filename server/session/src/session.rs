@@ -974,10 +974,14 @@ impl Session {
         // A lone SELECT is a strong read-only read: lock-free at a
         // timestamp after everything committed before it (as in Spanner),
         // so it neither blocks nor is blocked by transactions in progress.
+        // Its first point read may take its tablet's last commit timestamp
+        // (LastTS: no wait for writes in flight there); should a tablet it
+        // reads next have a newer commit, it is retried without.
         if let Statement::Query(q) = stmt
             && q.locks.is_empty()
         {
             options.read_only = true;
+            options.last_ts = options.as_of.is_none() && options.staleness.is_none();
         }
         loop {
             let mut txn = self
@@ -1016,6 +1020,7 @@ impl Session {
                     let Some(pause) = retry.next(start.elapsed(), jitter()) else {
                         return Err(e);
                     };
+                    options.last_ts = false;
                     self.interrupt
                         .race(async {
                             tokio::time::sleep(pause).await;

@@ -241,6 +241,7 @@ impl TabletService for TabletGrpc {
             let at = ReadAt {
                 ts: req.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
                 single_tablet: req.single_tablet,
+                nothing_newer: req.nothing_newer,
             };
             let result = spawned(async move {
                 replica
@@ -319,6 +320,7 @@ impl TabletService for TabletGrpc {
                 let at = ReadAt {
                     ts: req.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
                     single_tablet: false,
+                    nothing_newer: req.nothing_newer,
                 };
                 let any_replica = req.any_replica;
                 let read = spawned(async move {

@@ -33,6 +33,10 @@ pub struct ReadAt {
     /// The read-only transaction reads this tablet alone (the leader may
     /// pick its last commit timestamp).
     pub single_tablet: bool,
+    /// With `ts`: it is another tablet's last commit timestamp; refused
+    /// (`SnapshotBehind`) if this tablet applied a commit above it. Only
+    /// the leader serves it.
+    pub nothing_newer: bool,
 }
 
 /// The longest a follower waits for its safe time to reach a read in the
@@ -210,7 +214,7 @@ impl Replica {
         let until = tokio::time::Instant::now() + wait;
         let (t, leader) = match (self.check_serving(), at.ts) {
             (Ok(_), _) => (self.leader_snapshot_ts(at, until).await?, true),
-            (Err(_), Some(t)) if any_replica => {
+            (Err(_), Some(t)) if any_replica && !at.nothing_newer => {
                 self.wait_follower_safe_time(t, until).await?;
                 (t, false)
             }
@@ -240,8 +244,10 @@ impl Replica {
             let read = SnapshotRead {
                 at: at.ts,
                 single_tablet: at.single_tablet,
+                nothing_newer: at.nothing_newer,
                 now,
                 max_applied: self.applied().max_ts,
+                gc_floor: self.mvcc().gc_watermark(),
                 read_limit: now
                     .earliest
                     .saturating_add(view.remaining_at(Instant::now())),
