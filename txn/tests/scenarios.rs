@@ -1960,10 +1960,12 @@ impl Runner for World {
 }
 
 fn run(script: &str) {
-    let path = format!(
-        "{}/tests/scenarios/{script}.txt",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    // This checkout's scripts (cargo sets the variable when it runs tests),
+    // not those of the checkout the binary was built in.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{}/tests/scenarios/{script}.txt", manifest.display());
     goldenscript::run(&mut World::default(), &path).expect("goldenscript failed");
 }
 

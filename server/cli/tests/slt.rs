@@ -3,14 +3,16 @@
 //! On failure, each file's pass rate and its failing records (SQL,
 //! expected, actual) are printed.
 
-use std::path::Path;
-
 use spanlite_cli::slt::{SltOptions, run_files};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sql_logic_test_passes() {
     // server/cli → the workspace root.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // This checkout's files (cargo sets the variable when it runs tests).
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let root = manifest
         .ancestors()
         .nth(2)
         .expect("the cli crate is server/cli in the workspace");

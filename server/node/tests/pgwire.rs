@@ -609,7 +609,11 @@ async fn cancel_request_ends_a_statement_blocked_on_a_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn psycopg_binds_parameters_commits_rolls_back_and_raises() {
     let pg = PgCluster::start().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pgwire_psycopg.py");
+    // This checkout's script (cargo sets the variable when it runs tests).
+    let script = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("tests/pgwire_psycopg.py");
     let dsn = format!(
         "host=127.0.0.1 port={} user=any dbname=spanlite connect_timeout=10",
         pg.addr.port()

@@ -9,7 +9,13 @@ use std::path::Path;
 /// Top-level module of every source file (tests excluded) → the modules
 /// its code names through `crate::`.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    // The directory cargo runs the test for, not the one it was compiled
+    // in: a binary built from another checkout sharing the target dir
+    // must read this checkout's files.
+    let src = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("src");
     let mut files = Vec::new();
     let mut dirs = vec![src.clone()];
     while let Some(d) = dirs.pop() {
