@@ -13,7 +13,7 @@
 //! [`Gateway::run_txn`] runs a transaction body with retries (backoff,
 //! same priority, so a retried transaction ages and wins wound-wait).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -45,6 +45,14 @@ pub struct Transaction {
     writes: BTreeMap<Vec<u8>, Mutation>,
     /// 2PL: tablets read under locks.
     read_tablets: BTreeSet<TabletId>,
+    /// 2PL: what point reads found under a lock this transaction still
+    /// holds (shared or exclusive), so no one can have changed it: read
+    /// again, it is answered from here without a call. A read for update
+    /// of a key held shared is answered here too: if the transaction
+    /// writes the key, its commit's lock phase takes the exclusive lock
+    /// (the upgrade happens at commit, still under wound-wait); if the
+    /// leader lost the locks meanwhile, the commit is refused.
+    locked_reads: HashMap<Vec<u8>, Option<Vec<u8>>>,
     mode: TxnMode,
     /// SSI/SI: the snapshot every read is at, chosen by the leader of the
     /// first tablet read (at least its `TT.now().latest`).
@@ -200,6 +208,7 @@ impl Gateway {
             priority,
             writes: BTreeMap::new(),
             read_tablets: BTreeSet::new(),
+            locked_reads: HashMap::new(),
             mode,
             snapshot: None,
             spans: BTreeMap::new(),
@@ -346,6 +355,9 @@ impl Transaction {
         if self.mode != TxnMode::TwoPhaseLocking {
             return self.read_optimistic(key, for_update).await;
         }
+        if let Some(v) = self.locked_reads.get(key) {
+            return Ok(v.clone());
+        }
         let meta = self.meta();
         let lock = if for_update {
             LockStrength::Exclusive
@@ -360,6 +372,7 @@ impl Transaction {
             })
             .await?;
         self.read_tablets.insert(d.id);
+        self.locked_reads.insert(key.to_vec(), read.value.clone());
         Ok(read.value)
     }
 
@@ -374,9 +387,10 @@ impl Transaction {
         let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
         let mut need: Vec<usize> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
-            match self.writes.get(k) {
-                Some(w) => out[i] = w.value().map(<[u8]>::to_vec),
-                None => need.push(i),
+            match (self.writes.get(k), self.locked_reads.get(k)) {
+                (Some(w), _) => out[i] = w.value().map(<[u8]>::to_vec),
+                (None, Some(v)) if self.mode == TxnMode::TwoPhaseLocking => out[i] = v.clone(),
+                (None, _) => need.push(i),
             }
         }
         // SSI and SI: the first read fixes the snapshot every other read
@@ -437,6 +451,9 @@ impl Transaction {
         }
         for i in need {
             out[i] = found.remove(&keys[i]);
+            if self.mode == TxnMode::TwoPhaseLocking {
+                self.locked_reads.insert(keys[i].clone(), out[i].clone());
+            }
         }
         Ok(out)
     }

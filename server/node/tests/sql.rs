@@ -146,6 +146,32 @@ async fn a_single_row_update_is_one_raft_round_without_the_catalog() {
         },
         "one SELECT by key"
     );
+
+    // Under 2PL, a row read in the transaction is held under its lock:
+    // the UPDATE after the SELECT reads it from the transaction (no second
+    // Read), and the commit takes the exclusive lock. Without the cache:
+    // 2 Reads.
+    let before = work(&cluster);
+    run(&mut s, "BEGIN").await.unwrap();
+    let r = run(&mut s, select).await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(4)]]);
+    run(&mut s, update).await.unwrap();
+    let r = run(&mut s, select).await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(5)]], "its own write");
+    run(&mut s, "COMMIT").await.unwrap();
+    let after = work(&cluster);
+    assert_eq!(
+        delta(&before, &after),
+        Work {
+            rpcs: BTreeMap::from([(("read", rows), 1), (("commit", rows), 1)]),
+            proposals: BTreeMap::from([(rows, 1)]),
+            one_phase: 1,
+            two_phase: 0,
+        },
+        "BEGIN; SELECT; UPDATE; SELECT; COMMIT of one row"
+    );
+    let r = run(&mut s, select).await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(5)]]);
     cluster.shutdown().await;
 }
 
