@@ -292,6 +292,55 @@ async fn a_lone_select_at_last_ts_never_misses_a_newer_commit_elsewhere() {
     cluster.shutdown().await;
 }
 
+/// A prepared statement is split and parsed once and bound at each run,
+/// against the schema of that moment: with other parameters, and after its
+/// table was dropped and made again with other columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_statement_binds_against_the_schema_of_each_run() {
+    let cluster = cluster(Duration::from_millis(200)).await;
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE p (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    run(&mut s, "INSERT INTO p VALUES (1, 10), (2, 20)")
+        .await
+        .unwrap();
+    let select = s.prepare("SELECT * FROM p WHERE id = $1");
+    let first = |mut r: Vec<spanlite_session::StatementResult>| r.remove(0).unwrap();
+    let r = first(s.run_prepared(&select, &[Value::Int(1)]).await);
+    assert_eq!(r.rows, vec![vec![Value::Int(1), Value::Int(10)]]);
+    let r = first(s.run_prepared(&select, &[Value::Int(2)]).await);
+    assert_eq!(r.rows, vec![vec![Value::Int(2), Value::Int(20)]]);
+    run(&mut s, "DROP TABLE p").await.unwrap();
+    let gone = s.run_prepared(&select, &[Value::Int(1)]).await.remove(0);
+    assert_eq!(gone.unwrap_err().code, "42P01");
+    run(
+        &mut s,
+        "CREATE TABLE p (id INT PRIMARY KEY, name TEXT, v INT)",
+    )
+    .await
+    .unwrap();
+    run(&mut s, "INSERT INTO p VALUES (1, 'one', 11)")
+        .await
+        .unwrap();
+    let r = first(s.run_prepared(&select, &[Value::Int(1)]).await);
+    assert_eq!(
+        r.rows,
+        vec![vec![
+            Value::Int(1),
+            Value::Text("one".into()),
+            Value::Int(11)
+        ]]
+    );
+    // A text that does not parse is reported when it runs, every time.
+    let bad = s.prepare("SELEC 1");
+    for _ in 0..2 {
+        let e = s.run_prepared(&bad, &[]).await.remove(0).unwrap_err();
+        assert_eq!(e.code, "42601");
+    }
+    cluster.shutdown().await;
+}
+
 /// A table made on one node is there at once for a session on another
 /// (its cache, older than the table, is read again on a miss).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,12 +59,16 @@ pub const DATABASE: &str = "spanlite";
 struct Prepared {
     sql: String,
     param_types: Vec<u32>,
+    /// Split and parsed at Parse, for the session to run at each Execute
+    /// (`None`: a text this port answers itself, see [`Connection::run_sql`]).
+    parsed: Option<Arc<spanlite_session::Prepared>>,
 }
 
 /// A portal made by Bind.
 #[derive(Debug)]
 struct Portal {
     sql: String,
+    parsed: Option<Arc<spanlite_session::Prepared>>,
     params: Vec<Value>,
     result_formats: Vec<i16>,
     /// The result once the portal ran, and how many rows were sent.
@@ -192,7 +196,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             }
                         }
                     }
-                    self.statements.insert(name, Prepared { sql, param_types });
+                    let parsed = (!answered_here(&sql)).then(|| self.session.prepare(&sql));
+                    self.statements.insert(
+                        name,
+                        Prepared {
+                            sql,
+                            param_types,
+                            parsed,
+                        },
+                    );
                     self.out.parse_complete();
                 }
                 Frontend::Bind {
@@ -202,11 +214,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     params,
                     result_formats,
                 } => match self.bind(&statement, &param_formats, &params) {
-                    Ok((sql, params)) => {
+                    Ok((sql, parsed, params)) => {
                         self.portals.insert(
                             portal,
                             Portal {
                                 sql,
+                                parsed,
                                 params,
                                 result_formats,
                                 result: None,
@@ -369,6 +382,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Runs `sql`, answering intercepted functions here (see [`intercept`]).
+    /// (What [`answered_here`] says is answered here, the session runs.)
     /// Catalog queries (psql's `\d`) are answered by [`catalog`] or
     /// refused with 0A000.
     async fn run_sql(&mut self, sql: &str, params: &[Value]) -> Vec<Result<QueryResult, SqlError>> {
@@ -433,7 +447,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         statement: &str,
         formats: &[i16],
         raw: &[Option<Vec<u8>>],
-    ) -> Result<(String, Vec<Value>), SqlError> {
+    ) -> Result<(String, Option<Arc<spanlite_session::Prepared>>, Vec<Value>), SqlError> {
         let prepared = self.statements.get(statement).ok_or_else(|| {
             SqlError::invalid_statement_name(format!(
                 "prepared statement {statement:?} does not exist"
@@ -454,7 +468,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 types::decode_param(v.as_deref(), format_of(formats, i), oid)
             })
             .collect::<Result<_, _>>()?;
-        Ok((prepared.sql.clone(), params))
+        Ok((prepared.sql.clone(), prepared.parsed.clone(), params))
     }
 
     /// Runs portal `name` unless it ran already; its result stays in it.
@@ -467,8 +481,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if portal.result.is_some() {
             return Ok(());
         }
-        let (sql, params) = (portal.sql.clone(), portal.params.clone());
-        let result = first(self.run_sql(&sql, &params).await);
+        let (sql, parsed, params) = (
+            portal.sql.clone(),
+            portal.parsed.clone(),
+            portal.params.clone(),
+        );
+        let result = first(match parsed {
+            Some(p) => self.session.run_prepared(&p, &params).await,
+            None => self.run_sql(&sql, &params).await,
+        });
         if let Some(portal) = self.portals.get_mut(name) {
             portal.result = Some(result);
         }
@@ -607,6 +628,12 @@ pub fn pg_tag(tag: &str) -> String {
 /// Answers the functions clients call on connecting, which the SQL
 /// engine does not have: `SELECT version()` and `SELECT
 /// current_database()`, alone in the query (any case, optional `;`).
+/// True when [`Connection::run_sql`] answers `sql` itself (intercepted
+/// functions and psql's catalog queries) rather than the session.
+fn answered_here(sql: &str) -> bool {
+    intercept(sql).is_some() || catalog::recognize(sql).is_some() || catalog::reads_pg_catalog(sql)
+}
+
 pub fn intercept(sql: &str) -> Option<QueryResult> {
     let words: Vec<String> = sql
         .trim()

@@ -12,5 +12,5 @@ mod split;
 
 pub use interrupt::{Interrupt, canceled};
 pub use schema::{DEFAULT_SCHEMA_LEASE, SchemaCache};
-pub use session::{Session, StatementResult};
+pub use session::{Prepared, Session, StatementResult};
 pub use split::split_statements;

@@ -38,7 +38,7 @@ use modes::isolation_name;
 
 use super::interrupt::Interrupt;
 use super::schema::{DEFAULT_SCHEMA_LEASE, SchemaCache, SchemaUse};
-use super::split::{AsOf, split};
+use super::split::{AsOf, Piece, split};
 use spanlite_gateway::{Gateway, GatewayError, Txn, TxnMode, TxnOptions, jitter};
 
 /// Rolls back a transaction whose statement was cancelled, also where the
@@ -271,14 +271,58 @@ pub struct Session {
     /// The cluster's `default_concurrency` was read (at the first request).
     cluster_defaults_read: bool,
     interrupt: Arc<Interrupt>,
-    /// Statement text → its parse: a client that sends the same text again
-    /// (a prepared statement executed many times, a loop) is not parsed
-    /// again. Cleared when it reaches [`PARSE_CACHE_ENTRIES`].
-    parsed: std::collections::HashMap<String, Arc<Vec<Statement>>>,
+    /// Statement text → it split and parsed: a client that sends the same
+    /// text again (a prepared statement executed many times, a loop) is
+    /// not split or parsed again. Cleared when it reaches
+    /// [`PARSE_CACHE_ENTRIES`].
+    parsed: std::collections::HashMap<String, Arc<Prepared>>,
 }
 
 /// Parsed statement texts a session keeps.
 const PARSE_CACHE_ENTRIES: usize = 256;
+
+/// A SQL text split into statements and parsed, once ([`Session::prepare`]):
+/// what a PostgreSQL Parse or a driver's `prepare` keeps, and what a
+/// session keeps for every text it ran. Parsing depends on the text alone
+/// (not on the schema), so it never goes stale; binding happens at each
+/// run, against the schema then.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The pieces, or why the text does not split (an unterminated
+    /// string, a misplaced clause): reported when it runs.
+    pieces: Result<Vec<PreparedPiece>, SqlError>,
+}
+
+#[derive(Debug)]
+struct PreparedPiece {
+    piece: Piece,
+    /// The text in lower case with single spaces (session commands).
+    plain: String,
+    /// Its statements, or its syntax error (reported when reached: the
+    /// pieces before it run first).
+    statements: Result<Vec<Statement>, SqlError>,
+}
+
+impl Prepared {
+    fn of(sql: &str) -> Prepared {
+        let pieces = split(sql).map(|pieces| {
+            pieces
+                .into_iter()
+                .map(|piece| PreparedPiece {
+                    plain: piece
+                        .text
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .to_lowercase(),
+                    statements: parse(&piece.text),
+                    piece,
+                })
+                .collect()
+        });
+        Prepared { pieces }
+    }
+}
 
 fn tag(t: &str) -> QueryResult {
     QueryResult {
@@ -472,31 +516,51 @@ impl Session {
     /// at the first error. Text without statements gives one empty result
     /// (tag `EMPTY`), so every request gets an answer.
     pub async fn run_with(&mut self, sql: &str, params: &[Value]) -> Vec<StatementResult> {
+        let prepared = self.prepare(sql);
+        self.run_prepared(&prepared, params).await
+    }
+
+    /// `sql` split and parsed, from the session's cache when it was seen
+    /// before; errors in it are reported when it runs.
+    pub fn prepare(&mut self, sql: &str) -> Arc<Prepared> {
+        if let Some(p) = self.parsed.get(sql) {
+            return p.clone();
+        }
+        let p = Arc::new(Prepared::of(sql));
+        if self.parsed.len() >= PARSE_CACHE_ENTRIES {
+            self.parsed.clear();
+        }
+        self.parsed.insert(sql.to_string(), p.clone());
+        p
+    }
+
+    /// Runs the statements of `prepared` with `params` for `$1`, `$2`, …,
+    /// as [`Session::run_with`] runs a text.
+    pub async fn run_prepared(
+        &mut self,
+        prepared: &Prepared,
+        params: &[Value],
+    ) -> Vec<StatementResult> {
         self.interrupt.clear();
-        let pieces = match split(sql) {
+        let pieces = match &prepared.pieces {
             Ok(p) => p,
             Err(e) => {
                 self.fail();
-                return vec![Err(e)];
+                return vec![Err(e.clone())];
             }
         };
         self.read_cluster_defaults().await;
         let mut out = Vec::new();
-        for piece in pieces {
-            let plain = piece
-                .text
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase();
-            let special = match (piece.concurrency, plain.as_str()) {
+        for p in pieces {
+            let piece = &p.piece;
+            let special = match (piece.concurrency, p.plain.as_str()) {
                 (Some(mode), "set transaction") if !self.failed() => {
                     Some(self.set_concurrency(mode, false))
                 }
                 (Some(mode), "set session characteristics as transaction") if !self.failed() => {
                     Some(self.set_concurrency(mode, true))
                 }
-                (None, _) if !self.failed() => self.cluster_setting(&plain).await,
+                (None, plain) if !self.failed() => self.cluster_setting(plain).await,
                 _ => None,
             };
             if let Some(r) = special {
@@ -510,16 +574,16 @@ impl Session {
                 }
                 continue;
             }
-            let statements = match self.parse_cached(&piece.text) {
+            let statements = match &p.statements {
                 Ok(s) => s,
                 Err(e) => {
                     self.fail();
-                    out.push(Err(e));
+                    out.push(Err(e.clone()));
                     break;
                 }
             };
             let mut stop = false;
-            for stmt in statements.iter() {
+            for stmt in statements {
                 let r = self
                     .statement(stmt, params, piece.as_of, piece.concurrency)
                     .await;
@@ -537,19 +601,6 @@ impl Session {
             out.push(Ok(tag("EMPTY")));
         }
         out
-    }
-
-    /// `text` parsed, from the session's cache when it was seen before.
-    fn parse_cached(&mut self, text: &str) -> Result<Arc<Vec<Statement>>, SqlError> {
-        if let Some(p) = self.parsed.get(text) {
-            return Ok(p.clone());
-        }
-        let p = Arc::new(parse(text)?);
-        if self.parsed.len() >= PARSE_CACHE_ENTRIES {
-            self.parsed.clear();
-        }
-        self.parsed.insert(text.to_string(), p.clone());
-        Ok(p)
     }
 
     fn fail(&mut self) {
