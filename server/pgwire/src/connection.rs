@@ -54,6 +54,10 @@ pub const VERSION: &str = concat!(
 /// The one database a node serves, whatever name the client connects to.
 pub const DATABASE: &str = "spanlite";
 
+/// A statement's text split and parsed at Parse (`None`: answered by this
+/// port itself).
+type Parsed = Option<Arc<spanlite_session::Prepared>>;
+
 /// A statement prepared by Parse.
 #[derive(Debug, Clone)]
 struct Prepared {
@@ -61,14 +65,14 @@ struct Prepared {
     param_types: Vec<u32>,
     /// Split and parsed at Parse, for the session to run at each Execute
     /// (`None`: a text this port answers itself, see [`Connection::run_sql`]).
-    parsed: Option<Arc<spanlite_session::Prepared>>,
+    parsed: Parsed,
 }
 
 /// A portal made by Bind.
 #[derive(Debug)]
 struct Portal {
     sql: String,
-    parsed: Option<Arc<spanlite_session::Prepared>>,
+    parsed: Parsed,
     params: Vec<Value>,
     result_formats: Vec<i16>,
     /// The result once the portal ran, and how many rows were sent.
@@ -447,7 +451,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         statement: &str,
         formats: &[i16],
         raw: &[Option<Vec<u8>>],
-    ) -> Result<(String, Option<Arc<spanlite_session::Prepared>>, Vec<Value>), SqlError> {
+    ) -> Result<(String, Parsed, Vec<Value>), SqlError> {
         let prepared = self.statements.get(statement).ok_or_else(|| {
             SqlError::invalid_statement_name(format!(
                 "prepared statement {statement:?} does not exist"
