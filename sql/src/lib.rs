@@ -57,7 +57,10 @@ pub use kv::{BoxFuture, KvTxn, Pairs};
 pub use spanlite_sqlstate as sqlstate;
 /// The SQL parser, re-exported so callers match on the same AST.
 pub use sqlparser;
-pub use statement::{QueryResult, SchemaChange, execute, param_types, schema_change, tables};
+pub use statement::{
+    PlanCache, QueryResult, SchemaChange, execute, execute_cached, param_types, schema_change,
+    tables,
+};
 pub use syntax::parse;
 pub use value::{DataType, Value};
 

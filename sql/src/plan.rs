@@ -26,8 +26,13 @@ pub type Row = Vec<Value>;
 /// A bound scalar expression.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BExpr {
-    /// A constant (literals and parameters).
+    /// A constant (literals, and parameters once given: see
+    /// [`with_params`]).
     Const(Value),
+    /// Parameter `$n + 1` of a plan made to be run again with other
+    /// values ([`crate::PlanCache`]); replaced by its value before the plan
+    /// runs.
+    Param(usize),
     /// A position of the current row.
     Column(usize),
     /// A position of an enclosing query's row (`depth` 1 = the nearest).

@@ -953,3 +953,57 @@ async fn parameter_types_come_from_their_uses() {
         );
     }
 }
+
+/// A kept plan runs again with other parameter values (point lookups,
+/// ranges, LIMIT, a subquery), and is bound again when a parameter's type
+/// or a table's definition changes; every run gives what an unkept plan
+/// gives.
+#[tokio::test]
+async fn a_kept_plan_runs_again_with_other_values_and_rebinds_on_change() {
+    let mut txn = accounts().await;
+    let queries = [
+        "SELECT id, balance FROM accounts WHERE id = $1",
+        "SELECT id FROM accounts WHERE id >= $1 ORDER BY id LIMIT $2",
+        "SELECT $1, (SELECT count(*) FROM accounts WHERE balance > $2)",
+        "SELECT -$1, id FROM accounts WHERE id IN ($1, $2) ORDER BY id",
+    ];
+    let param_sets = [
+        vec![i(1), i(2)],
+        vec![i(2), i(1)],
+        vec![i(3), i(100)],
+        vec![t("x"), i(0)],
+    ];
+    for sql in queries {
+        let stmt = parse(sql).unwrap().remove(0);
+        let plans = crate::PlanCache::default();
+        for params in &param_sets {
+            let kept = crate::execute_cached(&mut txn, &stmt, params, &plans).await;
+            let fresh = execute(&mut txn, &stmt, params).await;
+            assert_eq!(kept, fresh, "{sql} with {params:?}");
+            assert!(plans.is_filled() || fresh.is_err(), "{sql}: no plan kept");
+        }
+    }
+    // The table's definition changes under a kept plan: bound again.
+    let stmt = parse("SELECT * FROM accounts WHERE id = $1")
+        .unwrap()
+        .remove(0);
+    let plans = crate::PlanCache::default();
+    let before = crate::execute_cached(&mut txn, &stmt, &[i(1)], &plans)
+        .await
+        .unwrap();
+    assert_eq!(before.columns.len(), 3);
+    run(&mut txn, "DROP TABLE accounts").await.unwrap();
+    run(
+        &mut txn,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, note TEXT)",
+    )
+    .await
+    .unwrap();
+    run(&mut txn, "INSERT INTO accounts VALUES (1, 'n')")
+        .await
+        .unwrap();
+    let after = crate::execute_cached(&mut txn, &stmt, &[i(1)], &plans)
+        .await
+        .unwrap();
+    assert_eq!(after.rows, vec![vec![i(1), t("n")]]);
+}

@@ -292,9 +292,10 @@ async fn a_lone_select_at_last_ts_never_misses_a_newer_commit_elsewhere() {
     cluster.shutdown().await;
 }
 
-/// A prepared statement is split and parsed once and bound at each run,
-/// against the schema of that moment: with other parameters, and after its
-/// table was dropped and made again with other columns.
+/// A prepared statement is split and parsed once and its plan kept; it
+/// runs with other parameters, and is bound again against the schema of
+/// the moment after its table was dropped and made again with other
+/// columns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_statement_binds_against_the_schema_of_each_run() {
     let cluster = cluster(Duration::from_millis(200)).await;
@@ -306,9 +307,11 @@ async fn a_prepared_statement_binds_against_the_schema_of_each_run() {
         .await
         .unwrap();
     let select = s.prepare("SELECT * FROM p WHERE id = $1");
+    assert_eq!(select.plans_kept(), 0);
     let first = |mut r: Vec<spanlite_session::StatementResult>| r.remove(0).unwrap();
     let r = first(s.run_prepared(&select, &[Value::Int(1)]).await);
     assert_eq!(r.rows, vec![vec![Value::Int(1), Value::Int(10)]]);
+    assert_eq!(select.plans_kept(), 1, "the query's plan is kept");
     let r = first(s.run_prepared(&select, &[Value::Int(2)]).await);
     assert_eq!(r.rows, vec![vec![Value::Int(2), Value::Int(20)]]);
     run(&mut s, "DROP TABLE p").await.unwrap();

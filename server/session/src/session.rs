@@ -28,8 +28,8 @@ use spanlite_sql::sqlparser::ast::{
     Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
 };
 use spanlite_sql::{
-    BoxFuture, DataType, KvTxn, Pairs, QueryResult, SchemaChange, SqlError, TableDef, Value,
-    execute, parse, schema_change, sqlstate,
+    BoxFuture, DataType, KvTxn, Pairs, PlanCache, QueryResult, SchemaChange, SqlError, TableDef,
+    Value, execute, parse, schema_change, sqlstate,
 };
 
 mod modes;
@@ -203,9 +203,10 @@ async fn run_statement(
     options: &TxnOptions,
     used: &mut SchemaUse,
     reading: &mut Reading,
-    stmt: &Statement,
+    run: ToRun<'_>,
     params: &[Value],
 ) -> StatementResult {
+    let stmt = run.stmt;
     let change = schema_change(stmt);
     let first_change = change.is_some() && !used.changing;
     if let Some(change) = change {
@@ -225,11 +226,22 @@ async fn run_statement(
         reading: Some(reading),
         schema: (!fixed_time).then_some((schema, &mut *used)),
     };
-    let result = execute(&mut kv, stmt, params).await?;
+    let result = match run.plans {
+        Some(plans) => spanlite_sql::execute_cached(&mut kv, stmt, params, plans).await?,
+        None => execute(&mut kv, stmt, params).await?,
+    };
     if first_change {
         schema.raise_version(txn, used.closed).await?;
     }
     Ok(result)
+}
+
+/// A statement to run and, when it was prepared, where its plan is kept
+/// between runs.
+#[derive(Clone, Copy, Debug)]
+struct ToRun<'a> {
+    stmt: &'a Statement,
+    plans: Option<&'a PlanCache>,
 }
 
 /// An explicit transaction and whether a statement in it failed.
@@ -301,22 +313,40 @@ struct PreparedPiece {
     /// Its statements, or its syntax error (reported when reached: the
     /// pieces before it run first).
     statements: Result<Vec<Statement>, SqlError>,
+    /// One kept plan per statement.
+    plans: Vec<PlanCache>,
 }
 
 impl Prepared {
+    /// How many of its statements have a plan kept for their next run.
+    pub fn plans_kept(&self) -> usize {
+        self.pieces.as_ref().map_or(0, |pieces| {
+            pieces
+                .iter()
+                .flat_map(|p| &p.plans)
+                .filter(|c| c.is_filled())
+                .count()
+        })
+    }
+
     fn of(sql: &str) -> Prepared {
         let pieces = split(sql).map(|pieces| {
             pieces
                 .into_iter()
-                .map(|piece| PreparedPiece {
-                    plain: piece
-                        .text
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .to_lowercase(),
-                    statements: parse(&piece.text),
-                    piece,
+                .map(|piece| {
+                    let statements = parse(&piece.text);
+                    let count = statements.as_ref().map_or(0, Vec::len);
+                    PreparedPiece {
+                        plain: piece
+                            .text
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .to_lowercase(),
+                        statements,
+                        plans: (0..count).map(|_| PlanCache::default()).collect(),
+                        piece,
+                    }
                 })
                 .collect()
         });
@@ -583,9 +613,9 @@ impl Session {
                 }
             };
             let mut stop = false;
-            for stmt in statements {
+            for (i, stmt) in statements.iter().enumerate() {
                 let r = self
-                    .statement(stmt, params, piece.as_of, piece.concurrency)
+                    .statement(stmt, params, piece.as_of, piece.concurrency, p.plans.get(i))
                     .await;
                 stop = r.is_err();
                 out.push(r);
@@ -630,6 +660,7 @@ impl Session {
         params: &[Value],
         as_of: Option<AsOf>,
         concurrency: Option<TxnMode>,
+        plans: Option<&PlanCache>,
     ) -> StatementResult {
         let sets_modes = matches!(
             stmt,
@@ -741,7 +772,7 @@ impl Session {
                             &open.options,
                             &mut open.schema,
                             &mut reading,
-                            stmt,
+                            ToRun { stmt, plans },
                             params,
                         ))
                         .await;
@@ -759,7 +790,7 @@ impl Session {
                     }
                     r
                 }
-                None => self.implicit(stmt, params, as_of).await,
+                None => self.implicit(stmt, params, as_of, plans).await,
             },
         }
     }
@@ -1013,6 +1044,7 @@ impl Session {
         stmt: &Statement,
         params: &[Value],
         as_of: Option<AsOf>,
+        plans: Option<&PlanCache>,
     ) -> StatementResult {
         let start = Instant::now();
         // Every attempt keeps the first one's priority, so a retried
@@ -1049,7 +1081,7 @@ impl Session {
                     &options,
                     &mut used,
                     &mut reading,
-                    stmt,
+                    ToRun { stmt, plans },
                     params,
                 ))
                 .await;

@@ -189,7 +189,17 @@ impl Binder<'_> {
                     )));
                 }
             },
-            Expr::Value(v) => BExpr::Const(literal(&v.value, self.params)?),
+            Expr::Value(v) => match &v.value {
+                // Kept as a parameter (its value checked now), so the plan
+                // can run again with other values of the same types.
+                ast::Value::Placeholder(_) => {
+                    literal(&v.value, self.params)?;
+                    BExpr::Param(placeholder(e).ok_or_else(|| {
+                        SqlError::syntax(format!("parameter {e}: use $1, $2, … for parameters"))
+                    })?)
+                }
+                other => BExpr::Const(literal(other, self.params)?),
+            },
             Expr::TypedString(t) => BExpr::Cast(
                 Box::new(BExpr::Const(literal(&t.value.value, self.params)?)),
                 DataType::from_sql(&t.data_type)?,
@@ -540,6 +550,7 @@ impl Binder<'_> {
         let scope = self.scopes.last()?;
         Some(match e {
             BExpr::Const(v) => return v.data_type(),
+            BExpr::Param(i) => return self.params.get(*i).and_then(Value::data_type),
             BExpr::Column(i) => {
                 return if scope.grouped {
                     scope

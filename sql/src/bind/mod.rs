@@ -8,6 +8,7 @@
 
 mod expr;
 mod joins;
+pub(crate) mod params;
 mod walk;
 
 use std::collections::HashMap;

@@ -27,7 +27,7 @@ pub fn and_all(conds: Vec<BExpr>) -> Option<BExpr> {
 /// True when `e` names no row (it can be computed before reading).
 pub fn is_const(e: &BExpr) -> bool {
     match e {
-        BExpr::Const(_) => true,
+        BExpr::Const(_) | BExpr::Param(_) => true,
         BExpr::Column(_)
         | BExpr::Outer { .. }
         | BExpr::Output(_)
@@ -50,6 +50,7 @@ pub fn has_subquery(e: &BExpr) -> bool {
 pub fn children(e: &BExpr) -> Vec<&BExpr> {
     match e {
         BExpr::Const(_)
+        | BExpr::Param(_)
         | BExpr::Column(_)
         | BExpr::Outer { .. }
         | BExpr::Output(_)

@@ -15,6 +15,10 @@ use super::{Env, query};
 pub fn eval(e: &BExpr, env: &Env) -> Result<Value> {
     match e {
         BExpr::Const(v) => Ok(v.clone()),
+        BExpr::Param(i) => Err(SqlError::internal(format!(
+            "parameter ${} was not given a value before the plan ran",
+            i + 1
+        ))),
         BExpr::Column(i) => env
             .row
             .get(*i)

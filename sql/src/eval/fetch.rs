@@ -102,9 +102,10 @@ pub fn fetch_expr<'a>(txn: &'a mut dyn KvTxn, e: &'a mut BExpr) -> BoxFuture<'a,
     })
 }
 
-fn children_mut(e: &mut BExpr) -> Vec<&mut BExpr> {
+pub(crate) fn children_mut(e: &mut BExpr) -> Vec<&mut BExpr> {
     match e {
         BExpr::Const(_)
+        | BExpr::Param(_)
         | BExpr::Column(_)
         | BExpr::Outer { .. }
         | BExpr::Output(_)

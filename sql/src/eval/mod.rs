@@ -4,7 +4,7 @@
 //! Expressions are evaluated by [`eval`].
 
 mod expr;
-mod fetch;
+pub(crate) mod fetch;
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};

@@ -132,6 +132,7 @@ pub(super) async fn insert_rows(
     query_tables(source, &mut names);
     let tables = load_tables(txn, &names).await?;
     let mut bound = Binder::new(&tables, params).query(source)?;
+    crate::bind::params::query(&mut bound, params)?;
     if bound.columns.len() > targets.len() {
         return Err(SqlError::syntax(
             "INSERT has more expressions than target columns",
@@ -260,6 +261,10 @@ pub(super) async fn update(
     }
     let mut sets = binder.in_table(&def, &exprs)?;
     let (mut scan, mut later) = binder.dml_scan(&def, selection)?;
+    super::dml_params(&mut scan, &mut later, params)?;
+    for e in &mut sets {
+        crate::bind::params::expr(e, params)?;
+    }
     for e in &mut sets {
         eval::fetch_expr(txn, e).await?;
     }
@@ -328,6 +333,7 @@ pub(super) async fn delete_rows(
     let tables = dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
     let (mut scan, mut later) =
         Binder::new(&tables, params).dml_scan(&def, delete.selection.as_ref())?;
+    super::dml_params(&mut scan, &mut later, params)?;
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
     for (key, row) in rows {

@@ -11,7 +11,7 @@ use sqlparser::ast::{
     self, Expr, FromTable, ObjectName, ObjectType, SetExpr, Statement, TableObject,
 };
 
-use crate::bind::Binder;
+use crate::bind::{Binder, Tables};
 use crate::catalog::{self, TableDef};
 use crate::error::{Result, SqlError};
 use crate::explain;
@@ -317,11 +317,108 @@ async fn bind_query(
     let mut names = Vec::new();
     query_tables(q, &mut names);
     let tables = load_tables(txn, &names).await?;
-    Binder::new(&tables, params).query(q)
+    let mut bound = Binder::new(&tables, params).query(q)?;
+    crate::bind::params::query(&mut bound, params)?;
+    Ok(bound)
+}
+
+/// Gives a DML statement's bound scan and later condition their
+/// parameters' values.
+pub(crate) fn dml_params(
+    scan: &mut crate::plan::Scan,
+    later: &mut Option<crate::plan::BExpr>,
+    params: &[Value],
+) -> Result<()> {
+    crate::bind::params::scan(scan, params)?;
+    if let Some(e) = later {
+        crate::bind::params::expr(e, params)?;
+    }
+    Ok(())
 }
 
 async fn select(txn: &mut dyn KvTxn, q: &ast::Query, params: &[Value]) -> Result<QueryResult> {
-    let mut bound = bind_query(txn, q, params).await?;
+    let bound = bind_query(txn, q, params).await?;
+    run_select(txn, bound).await
+}
+
+/// A statement's bound plan kept between its runs (a prepared statement's,
+/// one per statement): a query is bound once per schema of its tables and
+/// types of its parameters, and each run clones the plan and gives it its
+/// parameters' values. The tables are loaded at each run (from the schema
+/// cache, under the run's schema lease), and a plan bound against other
+/// definitions, or other parameter types, is bound again.
+#[derive(Debug, Default)]
+pub struct PlanCache(std::sync::Mutex<Option<CachedPlan>>);
+
+#[derive(Debug)]
+struct CachedPlan {
+    tables: Tables,
+    param_types: Vec<Option<DataType>>,
+    plan: crate::plan::Query,
+}
+
+impl PlanCache {
+    fn get(&self, tables: &Tables, param_types: &[Option<DataType>]) -> Option<crate::plan::Query> {
+        let cached = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached
+            .as_ref()
+            .filter(|c| c.param_types == param_types && &c.tables == tables)
+            .map(|c| c.plan.clone())
+    }
+
+    fn put(&self, tables: Tables, param_types: Vec<Option<DataType>>, plan: crate::plan::Query) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(CachedPlan {
+            tables,
+            param_types,
+            plan,
+        });
+    }
+
+    /// True once a plan is kept (tests).
+    pub fn is_filled(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+}
+
+/// Executes `stmt` as [`execute`] does, keeping a query's plan in `plans`
+/// for its next run (see [`PlanCache`]); other statements are bound each
+/// time.
+pub async fn execute_cached(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+    plans: &PlanCache,
+) -> Result<QueryResult> {
+    let Statement::Query(q) = stmt else {
+        return execute(txn, stmt, params).await;
+    };
+    let mut names = Vec::new();
+    query_tables(q, &mut names);
+    let tables = load_tables(txn, &names).await?;
+    let types: Vec<Option<DataType>> = params.iter().map(Value::data_type).collect();
+    let mut bound = match plans.get(&tables, &types) {
+        Some(plan) => plan,
+        None => {
+            let plan = Binder::new(&tables, params).query(q)?;
+            plans.put(tables, types, plan.clone());
+            plan
+        }
+    };
+    crate::bind::params::query(&mut bound, params)?;
+    run_select(txn, bound).await
+}
+
+/// Runs a bound query whose parameters have their values.
+async fn run_select(txn: &mut dyn KvTxn, mut bound: crate::plan::Query) -> Result<QueryResult> {
     let rows = run_query(txn, &mut bound).await?;
     let columns = bound
         .columns
@@ -358,7 +455,9 @@ async fn explain_statement(
         } => {
             let def = table(txn, dml_table(target)?).await?;
             let tables = dml_tables(txn, &def, &selection.iter().collect::<Vec<_>>()).await?;
-            let (scan, later) = Binder::new(&tables, params).dml_scan(&def, selection.as_ref())?;
+            let (mut scan, mut later) =
+                Binder::new(&tables, params).dml_scan(&def, selection.as_ref())?;
+            dml_params(&mut scan, &mut later, params)?;
             explain::dml("Update", &scan, later.as_ref())
         }
         Statement::Delete(delete) => {
@@ -369,8 +468,9 @@ async fn explain_statement(
             let def = table(txn, dml_table(from)?).await?;
             let tables =
                 dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
-            let (scan, later) =
+            let (mut scan, mut later) =
                 Binder::new(&tables, params).dml_scan(&def, delete.selection.as_ref())?;
+            dml_params(&mut scan, &mut later, params)?;
             explain::dml("Delete", &scan, later.as_ref())
         }
         Statement::Insert(insert) => {
