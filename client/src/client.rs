@@ -23,6 +23,7 @@ use spanlite_proto::sql::TxnState;
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
 use crate::pool::Pool;
+use crate::prepared::{PreparedStatement, Sql};
 use crate::row::QueryResult;
 use crate::statement::{StatementKind, classify};
 use crate::transaction::{BoxFuture, Concurrency, Transaction, TransactionMode};
@@ -108,6 +109,57 @@ impl Client {
                     .into(),
             ));
         }
+        self.run(Sql::Text(sql), kind, params).await
+    }
+
+    /// Checks `sql` (one statement, not transaction control) and gives it an
+    /// id, to run it again and again with
+    /// [`query_prepared`](Client::query_prepared) and
+    /// [`Transaction::query_prepared`]: each session prepares it once (the
+    /// node keeps its parse and its query plan), later runs send only the
+    /// id and the parameters. A syntax error shows at its first run.
+    ///
+    /// ```no_run
+    /// # async fn example(client: spanlite_client::Client) -> spanlite_client::Result<()> {
+    /// let by_id = client.prepare("SELECT name FROM users WHERE id = $1")?;
+    /// for id in 1..=3i64 {
+    ///     let r = client.query_prepared(&by_id, &[id.into()]).await?;
+    ///     println!("{id}: {} rows", r.rows.len());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prepare(&self, sql: &str) -> Result<PreparedStatement> {
+        PreparedStatement::new(sql)
+    }
+
+    /// Runs a prepared statement like [`query`](Client::query).
+    pub async fn query_prepared(
+        &self,
+        statement: &PreparedStatement,
+        params: &[Value],
+    ) -> Result<QueryResult> {
+        self.run(Sql::Prepared(statement), statement.kind(), params)
+            .await
+    }
+
+    /// Runs a prepared statement like [`execute`](Client::execute).
+    pub async fn execute_prepared(
+        &self,
+        statement: &PreparedStatement,
+        params: &[Value],
+    ) -> Result<u64> {
+        self.query_prepared(statement, params)
+            .await
+            .map(|r| r.rows_affected)
+    }
+
+    async fn run(
+        &self,
+        sql: Sql<'_>,
+        kind: StatementKind,
+        params: &[Value],
+    ) -> Result<QueryResult> {
         let (session, result) = self
             .pool
             .run_anywhere(sql, params, kind == StatementKind::Read)
@@ -152,7 +204,7 @@ impl Client {
     pub async fn begin_with(&self, mode: TransactionMode) -> Result<Transaction<'_>> {
         let (session, result) = self
             .pool
-            .run_anywhere(&mode.begin_statement(), &[], true)
+            .run_anywhere(Sql::Text(&mode.begin_statement()), &[], true)
             .await?;
         if session.txn_state() != TxnState::InTransaction {
             return Err(Error::Protocol(format!(

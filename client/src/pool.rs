@@ -25,6 +25,7 @@ use tonic::transport::Endpoint;
 
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
+use crate::prepared::Sql;
 use crate::row::QueryResult;
 use crate::session::{Failure, Session};
 use crate::value::Value;
@@ -130,7 +131,7 @@ impl Pool {
     /// most one attempt per node, plus one, is made.
     pub(crate) async fn run_anywhere(
         &self,
-        sql: &str,
+        sql: Sql<'_>,
         params: &[Value],
         resend_after_loss: bool,
     ) -> Result<(Session, QueryResult)> {

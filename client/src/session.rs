@@ -40,8 +40,8 @@ use std::time::Duration;
 
 use spanlite_proto::sql::sql_service_client::SqlServiceClient;
 use spanlite_proto::sql::{
-    self as pb, Query, SessionRequest, SessionResponse, StartSession, TxnState, session_request,
-    session_response,
+    self as pb, Prepare, Query, SessionRequest, SessionResponse, StartSession, TxnState,
+    session_request, session_response,
 };
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
@@ -51,6 +51,7 @@ use tonic::{Status, Streaming};
 
 use crate::error::{Error, Result};
 use crate::options::ClientOptions;
+use crate::prepared::{PreparedStatement, Sql};
 use crate::row::{Column, QueryResult, Row};
 use crate::value::Value;
 use crate::wire::{column_from_wire, value_from_wire, value_to_wire};
@@ -93,6 +94,8 @@ pub(crate) struct Session {
     /// Why the session is over, once it is. NB: a finished stream must not
     /// be polled again, so this is checked first.
     dead: Option<Status>,
+    /// Ids of the statements prepared on this session.
+    prepared: std::collections::HashSet<u64>,
 }
 
 impl fmt::Debug for Session {
@@ -153,6 +156,7 @@ impl Session {
                 txn_state: TxnState::Idle,
                 in_flight: false,
                 dead: None,
+                prepared: std::collections::HashSet::new(),
             })
         };
         tokio::time::timeout(options.connect_timeout, open)
@@ -180,19 +184,29 @@ impl Session {
     /// `params` for `$1`, `$2`, …, and reads its whole answer.
     pub(crate) async fn run(
         &mut self,
-        sql: &str,
+        sql: Sql<'_>,
         params: &[Value],
     ) -> Result<QueryResult, Failure> {
         if let Some(status) = self.check_idle() {
             return Err(Failure::NotSent(status));
         }
+        let (text, statement_id) = match sql {
+            Sql::Text(text) => (text.to_string(), 0),
+            Sql::Prepared(p) => {
+                if !self.prepared.contains(&p.id()) {
+                    self.prepare(p).await?;
+                }
+                (String::new(), p.id())
+            }
+        };
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         let request = SessionRequest {
             kind: Some(session_request::Kind::Query(Query {
                 request_id,
-                sql: sql.to_string(),
+                sql: text,
                 params: params.iter().map(value_to_wire).collect(),
+                statement_id,
             })),
         };
         self.in_flight = true;
@@ -207,6 +221,39 @@ impl Session {
             self.in_flight = false;
         }
         answer
+    }
+
+    /// Prepares `p` on this session (once: later runs send its id). A
+    /// broken stream here means the statement itself was not sent.
+    async fn prepare(&mut self, p: &PreparedStatement) -> Result<(), Failure> {
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let request = SessionRequest {
+            kind: Some(session_request::Kind::Prepare(Prepare {
+                request_id,
+                statement_id: p.id(),
+                sql: p.sql().to_string(),
+            })),
+        };
+        self.in_flight = true;
+        if self.requests.send(request).await.is_err() {
+            let status = Status::unavailable("the session's request stream has closed");
+            return Err(Failure::NotSent(self.die(status)));
+        }
+        match self.answer(request_id).await {
+            Ok(_) => {
+                self.in_flight = false;
+                self.prepared.insert(p.id());
+                Ok(())
+            }
+            Err(Failure::Lost(status) | Failure::NotSent(status)) => {
+                Err(Failure::NotSent(self.die(status)))
+            }
+            Err(e) => {
+                self.in_flight = false;
+                Err(e)
+            }
+        }
     }
 
     /// `None` if the session can take a request; otherwise why not (and the

@@ -40,6 +40,7 @@ use tonic::Status;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::prepared::{PreparedStatement, Sql};
 use crate::row::QueryResult;
 use crate::session::{Failure, Session};
 use crate::statement::{StatementKind, classify};
@@ -254,6 +255,31 @@ impl<'c> Transaction<'c> {
                     .into(),
             ));
         }
+        self.run(Sql::Text(sql), params).await
+    }
+
+    /// Runs a statement prepared by [`Client::prepare`](crate::Client::prepare)
+    /// like [`query`](Transaction::query).
+    pub async fn query_prepared(
+        &mut self,
+        statement: &PreparedStatement,
+        params: &[Value],
+    ) -> Result<QueryResult> {
+        self.run(Sql::Prepared(statement), params).await
+    }
+
+    /// Runs a prepared statement like [`execute`](Transaction::execute).
+    pub async fn execute_prepared(
+        &mut self,
+        statement: &PreparedStatement,
+        params: &[Value],
+    ) -> Result<u64> {
+        self.query_prepared(statement, params)
+            .await
+            .map(|r| r.rows_affected)
+    }
+
+    async fn run(&mut self, sql: Sql<'_>, params: &[Value]) -> Result<QueryResult> {
         if let Some(doomed) = &self.doomed {
             return Err(doomed.to_error());
         }
@@ -312,7 +338,7 @@ impl<'c> Transaction<'c> {
         let Some(mut session) = self.session.take() else {
             return Err(Error::Protocol("the transaction has no session".into()));
         };
-        match session.run("COMMIT", &[]).await {
+        match session.run(Sql::Text("COMMIT"), &[]).await {
             Ok(result) if session.txn_state() != TxnState::Idle => Err(Error::Protocol(format!(
                 "the session is still in a transaction after COMMIT ({})",
                 result.tag
@@ -360,7 +386,7 @@ impl<'c> Transaction<'c> {
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
-        match session.run(sql, &[]).await {
+        match session.run(Sql::Text(sql), &[]).await {
             Ok(_) => {
                 self.client.pool.release(session);
                 Ok(())

@@ -2,7 +2,9 @@
 //!
 //! One [`Client`] is shared by every worker; its pool keeps up to one idle
 //! session per worker, so each statement or transaction reuses a session
-//! (new sessions rotate over the nodes given).
+//! (new sessions rotate over the nodes given). Each worker prepares its
+//! statements at first use (`Client::prepare`), as the PostgreSQL target
+//! does; later runs send the statement's id and its parameters.
 //!
 //! NB: transactions are begun with [`Client::begin_with`] (in the run's
 //! [`Mode`]) and committed by hand,
@@ -12,7 +14,11 @@
 //! not visible here.
 
 use async_trait::async_trait;
-use spanlite_client::{Client, ClientOptions, Error, Transaction, TransactionMode, Value};
+use std::collections::HashMap;
+
+use spanlite_client::{
+    Client, ClientOptions, Error, PreparedStatement, Transaction, TransactionMode, Value,
+};
 
 use super::options::Mode;
 use super::target::{Cell, Connection, DbError, FailureKind, Param, Rows, Target, Txn};
@@ -79,6 +85,7 @@ impl Target for Spanlite {
         Ok(Box::new(SpanliteConnection {
             client: self.client.clone(),
             mode: TransactionMode::ReadWriteWith(self.mode.concurrency()),
+            prepared: Prepared::default(),
         }))
     }
 }
@@ -88,22 +95,41 @@ impl Target for Spanlite {
 struct SpanliteConnection {
     client: Client,
     mode: TransactionMode,
+    prepared: Prepared,
+}
+
+/// The worker's statements, prepared at first use (as the PostgreSQL
+/// target prepares them with tokio-postgres): later runs send an id.
+#[derive(Debug, Default)]
+struct Prepared(HashMap<String, PreparedStatement>);
+
+impl Prepared {
+    fn get(&mut self, client: &Client, sql: &str) -> Result<PreparedStatement, DbError> {
+        if let Some(p) = self.0.get(sql) {
+            return Ok(p.clone());
+        }
+        let p = client.prepare(sql).map_err(db_error)?;
+        self.0.insert(sql.to_string(), p.clone());
+        Ok(p)
+    }
 }
 
 #[async_trait]
 impl Connection for SpanliteConnection {
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
+        let stmt = self.prepared.get(&self.client, sql)?;
         let result = self
             .client
-            .query(sql, &values(params))
+            .query_prepared(&stmt, &values(params))
             .await
             .map_err(db_error)?;
         Ok(rows(result))
     }
 
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, DbError> {
+        let stmt = self.prepared.get(&self.client, sql)?;
         self.client
-            .execute(sql, &values(params))
+            .execute_prepared(&stmt, &values(params))
             .await
             .map_err(db_error)
     }
@@ -118,7 +144,11 @@ impl Connection for SpanliteConnection {
 
     async fn begin<'a>(&'a mut self) -> Result<Box<dyn Txn + 'a>, DbError> {
         let tx = self.client.begin_with(self.mode).await.map_err(db_error)?;
-        Ok(Box::new(SpanliteTxn { tx }))
+        Ok(Box::new(SpanliteTxn {
+            tx,
+            client: &self.client,
+            prepared: &mut self.prepared,
+        }))
     }
 }
 
@@ -126,22 +156,26 @@ impl Connection for SpanliteConnection {
 #[derive(Debug)]
 struct SpanliteTxn<'c> {
     tx: Transaction<'c>,
+    client: &'c Client,
+    prepared: &'c mut Prepared,
 }
 
 #[async_trait]
 impl Txn for SpanliteTxn<'_> {
     async fn query(&mut self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
+        let stmt = self.prepared.get(self.client, sql)?;
         let result = self
             .tx
-            .query(sql, &values(params))
+            .query_prepared(&stmt, &values(params))
             .await
             .map_err(db_error)?;
         Ok(rows(result))
     }
 
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, DbError> {
+        let stmt = self.prepared.get(self.client, sql)?;
         self.tx
-            .execute(sql, &values(params))
+            .execute_prepared(&stmt, &values(params))
             .await
             .map_err(db_error)
     }

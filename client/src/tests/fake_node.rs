@@ -184,6 +184,8 @@ impl FakeService {
     ) {
         let mut state = TxnState::Idle;
         let mut hang_up = self.hang_up.clone();
+        // Prepared statements by id, as a node keeps them per session.
+        let mut prepared: std::collections::HashMap<u64, String> = Default::default();
         loop {
             let request = tokio::select! {
                 r = requests.message() => r,
@@ -193,16 +195,47 @@ impl FakeService {
                 Ok(Some(SessionRequest {
                     kind: Some(session_request::Kind::Query(q)),
                 })) => q,
+                Ok(Some(SessionRequest {
+                    kind: Some(session_request::Kind::Prepare(p)),
+                })) => {
+                    // Recorded as `PREPARE <sql>`; always accepted.
+                    self.received.lock().unwrap().push(Received {
+                        session,
+                        sql: format!("PREPARE {}", p.sql),
+                        params: Vec::new(),
+                    });
+                    prepared.insert(p.statement_id, p.sql);
+                    let kinds = answer(Reply::Done("PREPARE", 0), "PREPARE", &mut state);
+                    for kind in kinds.into_iter().flatten() {
+                        let response = SessionResponse {
+                            request_id: p.request_id,
+                            kind: Some(kind),
+                        };
+                        if tx.send(Ok(response)).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 Ok(Some(_)) => continue, // StartSession
                 Ok(None) | Err(_) => return,
             };
+            // A prepared statement run by id is recorded as `EXECUTE <sql>`.
+            let sql = match query.statement_id {
+                0 => query.sql.clone(),
+                id => prepared.get(&id).cloned().unwrap_or_default(),
+            };
             self.received.lock().unwrap().push(Received {
                 session,
-                sql: query.sql.clone(),
+                sql: if query.statement_id == 0 {
+                    sql.clone()
+                } else {
+                    format!("EXECUTE {sql}")
+                },
                 params: query.params.into_iter().map(value_from_wire).collect(),
             });
-            let reply = (self.script)(&query.sql).unwrap_or_else(|| default_reply(&query.sql));
-            let Some(kinds) = answer(reply, &query.sql, &mut state) else {
+            let reply = (self.script)(&sql).unwrap_or_else(|| default_reply(&sql));
+            let Some(kinds) = answer(reply, &sql, &mut state) else {
                 return;
             };
             for kind in kinds {

@@ -202,3 +202,46 @@ async fn concurrent_callers_each_get_a_session_and_sessions_are_reused() {
     sessions.dedup();
     assert_eq!(sessions, [1, 2]);
 }
+
+#[tokio::test]
+async fn a_prepared_statement_is_prepared_once_per_session_then_run_by_id() {
+    let node = FakeNode::start().await;
+    let client = connect(&[&node]).await;
+    let stmt = client.prepare("UPDATE t SET v = $1 WHERE k = $2").unwrap();
+    for k in 0..3i64 {
+        let n = client
+            .execute_prepared(&stmt, &[k.into(), (k * 10).into()])
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    // One session (reused): prepared once, then three runs by id, each with
+    // its parameters.
+    let sql: Vec<String> = node.received().into_iter().map(|r| r.sql).collect();
+    assert_eq!(
+        sql,
+        vec![
+            "PREPARE UPDATE t SET v = $1 WHERE k = $2",
+            "EXECUTE UPDATE t SET v = $1 WHERE k = $2",
+            "EXECUTE UPDATE t SET v = $1 WHERE k = $2",
+            "EXECUTE UPDATE t SET v = $1 WHERE k = $2",
+        ]
+    );
+    assert_eq!(
+        node.received()[3].params,
+        vec![Value::Int(2), Value::Int(20)]
+    );
+    // Inside a transaction, on the same session: no second PREPARE.
+    let mut tx = client.begin().await.unwrap();
+    tx.execute_prepared(&stmt, &[1i64.into(), 2i64.into()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let prepares = node
+        .received()
+        .iter()
+        .filter(|r| r.sql.starts_with("PREPARE"))
+        .count();
+    assert_eq!(prepares, 1);
+    assert!(matches!(client.prepare("BEGIN"), Err(Error::Usage(_))));
+}

@@ -106,6 +106,7 @@ impl SqlClient {
                     request_id,
                     sql: sql.to_string(),
                     params: Vec::new(),
+                    statement_id: 0,
                 })),
             })
             .await

@@ -231,3 +231,68 @@ async fn the_driver_runs_queries_and_transactions_on_a_cluster() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// Prepared statements: run again and again on several sessions (each
+/// prepares it once), inside and outside transactions, with other
+/// parameters each time; a syntax error shows at the first run and leaves
+/// the session usable; transaction control cannot be prepared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_prepares_statements_once_per_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = start_cluster(dir.path(), 3).await;
+    let client = Client::connect(addrs.clone()).await.unwrap();
+    client
+        .execute("CREATE TABLE kv (k INT PRIMARY KEY, v TEXT)", &[])
+        .await
+        .unwrap();
+    let insert = client.prepare("INSERT INTO kv VALUES ($1, $2)").unwrap();
+    let get = client.prepare("SELECT v FROM kv WHERE k = $1").unwrap();
+    let set = client.prepare("UPDATE kv SET v = $2 WHERE k = $1").unwrap();
+    assert_eq!(get.sql(), "SELECT v FROM kv WHERE k = $1");
+    for k in 0..20i64 {
+        let n = client
+            .execute_prepared(&insert, &[k.into(), format!("v{k}").into()])
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    // Concurrent users: several sessions, each preparing once.
+    let mut tasks = Vec::new();
+    for w in 0..4i64 {
+        let (client, get, set) = (client.clone(), get.clone(), set.clone());
+        tasks.push(tokio::spawn(async move {
+            for k in (w * 5)..(w * 5 + 5) {
+                let r = client.query_prepared(&get, &[k.into()]).await.unwrap();
+                assert_eq!(r.rows[0].get::<String>(0).unwrap(), format!("v{k}"));
+                let mut tx = client.begin().await.unwrap();
+                tx.execute_prepared(&set, &[k.into(), format!("w{k}").into()])
+                    .await
+                    .unwrap();
+                let r = tx.query_prepared(&get, &[k.into()]).await.unwrap();
+                assert_eq!(r.rows[0].get::<String>(0).unwrap(), format!("w{k}"));
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for k in 0..20i64 {
+        let r = client.query_prepared(&get, &[k.into()]).await.unwrap();
+        assert_eq!(r.rows[0].get::<String>(0).unwrap(), format!("w{k}"));
+    }
+    let bad = client.prepare("SELEC v FROM kv").unwrap();
+    let e = client.query_prepared(&bad, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "42601");
+    let r = client.query_prepared(&get, &[1i64.into()]).await.unwrap();
+    assert_eq!(r.rows.len(), 1, "the session is usable after the error");
+    assert!(matches!(client.prepare("COMMIT"), Err(Error::Usage(_))));
+    assert!(matches!(
+        client.prepare("SELECT 1; SELECT 2"),
+        Err(Error::Usage(_))
+    ));
+    drop(client);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}

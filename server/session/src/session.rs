@@ -318,6 +318,15 @@ struct PreparedPiece {
 }
 
 impl Prepared {
+    /// Its first error (it does not split, or a piece does not parse), as
+    /// running it would report.
+    pub fn error(&self) -> Option<&SqlError> {
+        match &self.pieces {
+            Err(e) => Some(e),
+            Ok(pieces) => pieces.iter().find_map(|p| p.statements.as_ref().err()),
+        }
+    }
+
     /// How many of its statements have a plan kept for their next run.
     pub fn plans_kept(&self) -> usize {
         self.pieces.as_ref().map_or(0, |pieces| {

@@ -4,6 +4,7 @@
 //! the rest of that query's statements are skipped). A client that goes
 //! away mid-transaction has it rolled back.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -147,6 +148,38 @@ fn responses(
     }
 }
 
+/// Prepared statements a session keeps at most.
+const MAX_PREPARED: usize = 10_000;
+
+/// Prepares `sql` in `session` under the client's `id` (kept in
+/// `prepared`): a syntax error is reported now, as PostgreSQL's Parse does.
+fn prepare(
+    session: &mut Session,
+    prepared: &mut HashMap<u64, Arc<spanlite_session::Prepared>>,
+    id: u64,
+    sql: &str,
+) -> Result<QueryResult, SqlError> {
+    if id == 0 {
+        return Err(SqlError::protocol_violation(
+            "a prepared statement needs a non-zero id",
+        ));
+    }
+    if prepared.len() >= MAX_PREPARED && !prepared.contains_key(&id) {
+        return Err(SqlError::invalid_parameter(format!(
+            "a session keeps at most {MAX_PREPARED} prepared statements"
+        )));
+    }
+    let p = session.prepare(sql);
+    if let Some(e) = p.error() {
+        return Err(e.clone());
+    }
+    prepared.insert(id, p);
+    Ok(QueryResult {
+        tag: "PREPARE".to_string(),
+        ..QueryResult::default()
+    })
+}
+
 /// Resolves once `stopping` is true (never, if its sender is gone).
 async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
     loop {
@@ -177,6 +210,8 @@ impl SqlService for SqlGrpc {
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut started = false;
+            // Statements the client prepared, by its ids.
+            let mut prepared: HashMap<u64, Arc<spanlite_session::Prepared>> = HashMap::new();
             loop {
                 let next = tokio::select! {
                     next = requests.next() => next,
@@ -193,9 +228,27 @@ impl SqlService for SqlGrpc {
                 };
                 match request.kind {
                     Some(session_request::Kind::Start(_)) => started = true,
+                    Some(session_request::Kind::Prepare(p)) if started => {
+                        let result = prepare(&mut session, &mut prepared, p.statement_id, &p.sql);
+                        for r in responses(p.request_id, result, &session) {
+                            if tx.send(Ok(r)).await.is_err() {
+                                session.close().await;
+                                return;
+                            }
+                        }
+                    }
                     Some(session_request::Kind::Query(q)) if started => {
                         let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
-                        for result in session.run_with(&q.sql, &params).await {
+                        let results = match q.statement_id {
+                            0 => session.run_with(&q.sql, &params).await,
+                            id => match prepared.get(&id).cloned() {
+                                Some(p) => session.run_prepared(&p, &params).await,
+                                None => vec![Err(SqlError::invalid_statement_name(format!(
+                                    "prepared statement {id} does not exist in this session"
+                                )))],
+                            },
+                        };
+                        for result in results {
                             for r in responses(q.request_id, result, &session) {
                                 if tx.send(Ok(r)).await.is_err() {
                                     session.close().await;
@@ -204,7 +257,7 @@ impl SqlService for SqlGrpc {
                             }
                         }
                     }
-                    Some(session_request::Kind::Query(_)) => {
+                    Some(session_request::Kind::Query(_) | session_request::Kind::Prepare(_)) => {
                         let _ = tx
                             .send(Err(Status::failed_precondition(
                                 "the first message of a session must be `start`",
