@@ -1007,3 +1007,45 @@ async fn a_kept_plan_runs_again_with_other_values_and_rebinds_on_change() {
         .unwrap();
     assert_eq!(after.rows, vec![vec![i(1), t("n")]]);
 }
+
+/// UPDATE and DELETE keep their plans too: the same runs with a kept plan
+/// and bound afresh give the same answers and leave the same rows.
+#[tokio::test]
+async fn kept_update_and_delete_plans_do_what_fresh_ones_do() {
+    let mut kept_txn = accounts().await;
+    let mut fresh_txn = accounts().await;
+    let runs: [(&str, Vec<Value>); 6] = [
+        (
+            "UPDATE accounts SET balance = balance + $1 WHERE id = $2",
+            vec![i(5), i(1)],
+        ),
+        (
+            "UPDATE accounts SET balance = balance + $1 WHERE id = $2",
+            vec![i(-3), i(2)],
+        ),
+        (
+            "UPDATE accounts SET owner = $1 WHERE balance > $2",
+            vec![t("rich"), i(15)],
+        ),
+        (
+            "UPDATE accounts SET owner = $1 WHERE balance > $2",
+            vec![i(7), i(0)],
+        ),
+        ("DELETE FROM accounts WHERE id = $1", vec![i(4)]),
+        ("DELETE FROM accounts WHERE id = $1", vec![i(9)]),
+    ];
+    let mut plans: std::collections::HashMap<&str, crate::PlanCache> = Default::default();
+    for (sql, params) in &runs {
+        let stmt = parse(sql).unwrap().remove(0);
+        let cache = plans.entry(sql).or_default();
+        let kept = crate::execute_cached(&mut kept_txn, &stmt, params, cache).await;
+        let fresh = execute(&mut fresh_txn, &stmt, params).await;
+        assert_eq!(kept, fresh, "{sql} with {params:?}");
+        assert!(cache.is_filled(), "{sql}: no plan kept");
+    }
+    let all = "SELECT * FROM accounts ORDER BY id";
+    assert_eq!(
+        rows(&mut kept_txn, all).await,
+        rows(&mut fresh_txn, all).await
+    );
+}

@@ -229,12 +229,30 @@ pub(super) fn dml_table(from: &ast::TableWithJoins) -> Result<&ObjectName> {
     }
 }
 
+/// An UPDATE bound: the columns set, their new values, the rows' access
+/// and a condition checked on them after they are read.
+#[derive(Clone, Debug)]
+pub(crate) struct UpdatePlan {
+    columns: Vec<usize>,
+    sets: Vec<BExpr>,
+    scan: Scan,
+    later: Option<BExpr>,
+}
+
+/// A DELETE bound: the rows' access and a later condition.
+#[derive(Clone, Debug)]
+pub(crate) struct DeletePlan {
+    scan: Scan,
+    later: Option<BExpr>,
+}
+
 pub(super) async fn update(
     txn: &mut dyn KvTxn,
     target: &ast::TableWithJoins,
     assignments: &[ast::Assignment],
     selection: Option<&Expr>,
     params: &[Value],
+    plans: Option<&super::PlanCache>,
 ) -> Result<QueryResult> {
     let def = table(txn, dml_table(target)?).await?;
     let exprs: Vec<&Expr> = selection
@@ -242,7 +260,26 @@ pub(super) async fn update(
         .chain(assignments.iter().map(|a| &a.value))
         .collect();
     let tables = dml_tables(txn, &def, &exprs).await?;
-    let mut binder = Binder::new(&tables, params);
+    let plan = match plans {
+        Some(cache) => cache.get_or_bind(tables, params, |tables| {
+            bind_update(tables, &def, assignments, selection, params).map(super::Plan::Update)
+        })?,
+        None => super::Plan::Update(bind_update(&tables, &def, assignments, selection, params)?),
+    };
+    let super::Plan::Update(plan) = plan else {
+        return Err(SqlError::internal("a kept plan of another kind"));
+    };
+    run_update(txn, &def, plan, params).await
+}
+
+fn bind_update(
+    tables: &crate::bind::Tables,
+    def: &TableDef,
+    assignments: &[ast::Assignment],
+    selection: Option<&Expr>,
+    params: &[Value],
+) -> Result<UpdatePlan> {
+    let mut binder = Binder::new(tables, params);
     let mut columns = Vec::new();
     let mut exprs = Vec::new();
     for a in assignments {
@@ -259,8 +296,28 @@ pub(super) async fn update(
         columns.push(i);
         exprs.push(&a.value);
     }
-    let mut sets = binder.in_table(&def, &exprs)?;
-    let (mut scan, mut later) = binder.dml_scan(&def, selection)?;
+    let sets = binder.in_table(def, &exprs)?;
+    let (scan, later) = binder.dml_scan(def, selection)?;
+    Ok(UpdatePlan {
+        columns,
+        sets,
+        scan,
+        later,
+    })
+}
+
+async fn run_update(
+    txn: &mut dyn KvTxn,
+    def: &TableDef,
+    plan: UpdatePlan,
+    params: &[Value],
+) -> Result<QueryResult> {
+    let UpdatePlan {
+        columns,
+        mut sets,
+        mut scan,
+        mut later,
+    } = plan;
     super::dml_params(&mut scan, &mut later, params)?;
     for e in &mut sets {
         crate::bind::params::expr(e, params)?;
@@ -279,7 +336,7 @@ pub(super) async fn update(
         for (&i, e) in columns.iter().zip(&sets) {
             new[i] = eval::eval(e, &env)?;
         }
-        let new = check_row(&def, new)?;
+        let new = check_row(def, new)?;
         let pk_changed = def.primary_key.iter().any(|&i| new[i] != old[i]);
         let new_key = if pk_changed {
             let k = def.row_key(&def.primary_key_values(&new))?;
@@ -321,6 +378,7 @@ pub(super) async fn delete_rows(
     txn: &mut dyn KvTxn,
     delete: &ast::Delete,
     params: &[Value],
+    plans: Option<&super::PlanCache>,
 ) -> Result<QueryResult> {
     let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
     let [from] = from.as_slice() else {
@@ -331,8 +389,22 @@ pub(super) async fn delete_rows(
     }
     let def = table(txn, dml_table(from)?).await?;
     let tables = dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
-    let (mut scan, mut later) =
-        Binder::new(&tables, params).dml_scan(&def, delete.selection.as_ref())?;
+    let bind = |tables: &crate::bind::Tables| {
+        Binder::new(tables, params)
+            .dml_scan(&def, delete.selection.as_ref())
+            .map(|(scan, later)| super::Plan::Delete(DeletePlan { scan, later }))
+    };
+    let plan = match plans {
+        Some(cache) => cache.get_or_bind(tables, params, bind)?,
+        None => bind(&tables)?,
+    };
+    let super::Plan::Delete(DeletePlan {
+        mut scan,
+        mut later,
+    }) = plan
+    else {
+        return Err(SqlError::internal("a kept plan of another kind"));
+    };
     super::dml_params(&mut scan, &mut later, params)?;
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;

@@ -116,8 +116,8 @@ pub async fn execute(
             selection,
             returning: None,
             ..
-        } => update(txn, table, assignments, selection.as_ref(), params).await,
-        Statement::Delete(delete) => delete_rows(txn, delete, params).await,
+        } => update(txn, table, assignments, selection.as_ref(), params, None).await,
+        Statement::Delete(delete) => delete_rows(txn, delete, params, None).await,
         Statement::Explain {
             statement,
             analyze: false,
@@ -354,30 +354,49 @@ pub struct PlanCache(std::sync::Mutex<Option<CachedPlan>>);
 struct CachedPlan {
     tables: Tables,
     param_types: Vec<Option<DataType>>,
-    plan: crate::plan::Query,
+    plan: Plan,
+}
+
+/// A bound statement, before its parameters get their values.
+#[derive(Clone, Debug)]
+pub(crate) enum Plan {
+    Query(crate::plan::Query),
+    Update(dml::UpdatePlan),
+    Delete(dml::DeletePlan),
 }
 
 impl PlanCache {
-    fn get(&self, tables: &Tables, param_types: &[Option<DataType>]) -> Option<crate::plan::Query> {
-        let cached = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cached
-            .as_ref()
-            .filter(|c| c.param_types == param_types && &c.tables == tables)
-            .map(|c| c.plan.clone())
-    }
-
-    fn put(&self, tables: Tables, param_types: Vec<Option<DataType>>, plan: crate::plan::Query) {
+    /// The kept plan if it was bound against `tables` with parameters of
+    /// the types of `params`; otherwise `bind`'s, kept for next time.
+    pub(crate) fn get_or_bind(
+        &self,
+        tables: Tables,
+        params: &[Value],
+        bind: impl FnOnce(&Tables) -> Result<Plan>,
+    ) -> Result<Plan> {
+        let types: Vec<Option<DataType>> = params.iter().map(Value::data_type).collect();
+        {
+            let cached = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(c) = cached
+                .as_ref()
+                .filter(|c| c.param_types == types && c.tables == tables)
+            {
+                return Ok(c.plan.clone());
+            }
+        }
+        let plan = bind(&tables)?;
         *self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(CachedPlan {
             tables,
-            param_types,
-            plan,
+            param_types: types,
+            plan: plan.clone(),
         });
+        Ok(plan)
     }
 
     /// True once a plan is kept (tests).
@@ -389,32 +408,50 @@ impl PlanCache {
     }
 }
 
-/// Executes `stmt` as [`execute`] does, keeping a query's plan in `plans`
-/// for its next run (see [`PlanCache`]); other statements are bound each
-/// time.
+/// Executes `stmt` as [`execute`] does, keeping the plan of a query, an
+/// UPDATE or a DELETE in `plans` for its next run (see [`PlanCache`]);
+/// other statements are bound each time.
 pub async fn execute_cached(
     txn: &mut dyn KvTxn,
     stmt: &Statement,
     params: &[Value],
     plans: &PlanCache,
 ) -> Result<QueryResult> {
-    let Statement::Query(q) = stmt else {
-        return execute(txn, stmt, params).await;
-    };
-    let mut names = Vec::new();
-    query_tables(q, &mut names);
-    let tables = load_tables(txn, &names).await?;
-    let types: Vec<Option<DataType>> = params.iter().map(Value::data_type).collect();
-    let mut bound = match plans.get(&tables, &types) {
-        Some(plan) => plan,
-        None => {
-            let plan = Binder::new(&tables, params).query(q)?;
-            plans.put(tables, types, plan.clone());
-            plan
+    match stmt {
+        Statement::Query(q) => {
+            let mut names = Vec::new();
+            query_tables(q, &mut names);
+            let tables = load_tables(txn, &names).await?;
+            let plan = plans.get_or_bind(tables, params, |tables| {
+                Binder::new(tables, params).query(q).map(Plan::Query)
+            })?;
+            let Plan::Query(mut bound) = plan else {
+                return Err(SqlError::internal("a kept plan of another kind"));
+            };
+            crate::bind::params::query(&mut bound, params)?;
+            run_select(txn, bound).await
         }
-    };
-    crate::bind::params::query(&mut bound, params)?;
-    run_select(txn, bound).await
+        Statement::Update {
+            table,
+            assignments,
+            from: None,
+            selection,
+            returning: None,
+            ..
+        } => {
+            update(
+                txn,
+                table,
+                assignments,
+                selection.as_ref(),
+                params,
+                Some(plans),
+            )
+            .await
+        }
+        Statement::Delete(delete) => delete_rows(txn, delete, params, Some(plans)).await,
+        _ => execute(txn, stmt, params).await,
+    }
 }
 
 /// Runs a bound query whose parameters have their values.
