@@ -47,6 +47,22 @@ pub trait KvTxn: Send {
     }
     /// The pairs in `[start, end)`, in key order.
     fn scan<'a>(&'a mut self, start: &'a [u8], end: &'a [u8]) -> BoxFuture<'a, Result<Pairs>>;
+    /// The pairs in `[start, end)` with the rows found locked for writing
+    /// (a ranged `SELECT … FOR UPDATE`). By default a scan, then the keys
+    /// found read for update; a server session does both in one call per
+    /// tablet under 2PL.
+    fn scan_for_update<'a>(
+        &'a mut self,
+        start: &'a [u8],
+        end: &'a [u8],
+    ) -> BoxFuture<'a, Result<Pairs>> {
+        Box::pin(async move {
+            let pairs = self.scan(start, end).await?;
+            let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
+            self.get_many(&keys, true).await?;
+            Ok(pairs)
+        })
+    }
     /// Buffers `key = value`.
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<()>;
     /// Buffers a delete of `key`.

@@ -555,8 +555,12 @@ pub(super) enum ScanKind {
     /// A snapshot at another tablet's LastTS: leaders only, refused where
     /// a newer commit is applied (`nothing_newer`).
     AfterLastTs(Timestamp),
-    /// Under a read-write transaction's shared range locks.
-    Locked(spanlite_proto::tablet::TxnMeta),
+    /// Under a read-write transaction's shared range locks (with
+    /// `Exclusive`, the rows found are locked exclusively too).
+    Locked(
+        spanlite_proto::tablet::TxnMeta,
+        spanlite_proto::tablet::LockStrength,
+    ),
 }
 
 impl ScanKind {
@@ -576,7 +580,10 @@ impl ScanKind {
                 });
                 req.nothing_newer = true;
             }
-            ScanKind::Locked(meta) => req.txn = Some(meta.clone()),
+            ScanKind::Locked(meta, lock) => {
+                req.txn = Some(meta.clone());
+                req.lock = *lock as i32;
+            }
         }
     }
 }

@@ -468,13 +468,49 @@ impl Transaction {
         start: &[u8],
         end: &[u8],
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        self.scan_locking(start, end, false).await
+    }
+
+    /// The pairs in `[start, end)` as [`Transaction::scan`] gives them, with
+    /// the rows found locked for update. Under 2PL one call per tablet
+    /// scans under the shared range lock and locks the rows exclusively;
+    /// otherwise the rows are read for update after the scan.
+    pub async fn scan_for_update(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        if self.mode == TxnMode::TwoPhaseLocking {
+            return self.scan_locking(start, end, true).await;
+        }
+        let pairs = self.scan(start, end).await?;
+        let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
+        self.get_many(&keys, true).await?;
+        Ok(pairs)
+    }
+
+    async fn scan_locking(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        for_update: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
         let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
         let scanned = if self.mode == TxnMode::TwoPhaseLocking {
+            let lock = if for_update {
+                LockStrength::Exclusive
+            } else {
+                LockStrength::Shared
+            };
             let scanned = self
                 .gateway
-                .scan_tablets(&range, 0, ScanKind::Locked(self.meta()))
+                .scan_tablets(&range, 0, ScanKind::Locked(self.meta(), lock))
                 .await?;
             self.read_tablets.extend(scanned.tablets.iter().copied());
+            // Held under the range lock: read again, they need no call.
+            for (k, v) in &scanned.pairs {
+                self.locked_reads.insert(k.clone(), Some(v.clone()));
+            }
             scanned
         } else {
             let scanned = self
@@ -1046,6 +1082,19 @@ impl Txn {
         match self {
             Txn::ReadWrite(t) => t.scan(start, end).await,
             Txn::ReadOnly(r) => r.scan(start, end, 0).await,
+        }
+    }
+
+    /// The pairs in `[start, end)` with the rows found locked for update
+    /// (see [`Transaction::scan_for_update`]).
+    pub async fn scan_for_update(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.scan_for_update(start, end).await,
+            Txn::ReadOnly(_) => Err(read_only_refuses("a locking read")),
         }
     }
 

@@ -240,6 +240,89 @@ async fn a_statement_reads_each_tablet_once_for_all_its_keys() {
         "an index range naming 3 rows on 2 tablets"
     );
     run(&mut s, "COMMIT").await.unwrap();
+
+    // A ranged SELECT … FOR UPDATE under 2PL: one Scan per tablet, which
+    // locks the rows it finds too (a Scan, then a locking Read per tablet,
+    // before); an UPDATE of a row it locked then reads only the unique
+    // index's new entry (on the last tablet), not the row.
+    run(&mut s, "BEGIN").await.unwrap();
+    let before = work(&cluster);
+    let r = run(
+        &mut s,
+        "SELECT v FROM t WHERE id BETWEEN 1 AND 12 FOR UPDATE",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.rows.len(), 4);
+    run(&mut s, "UPDATE t SET v = v + 1 WHERE id = 9")
+        .await
+        .unwrap();
+    let d = delta(&before, &work(&cluster));
+    assert_eq!(
+        d.rpcs,
+        BTreeMap::from([(("scan", low), 1), (("scan", high), 1), (("read", high), 1)]),
+        "a ranged FOR UPDATE over 2 tablets, then an UPDATE of a row it locked"
+    );
+    run(&mut s, "COMMIT").await.unwrap();
+    let r = run(&mut s, "SELECT v FROM t WHERE id = 9").await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(91)]]);
+    cluster.shutdown().await;
+}
+
+/// A ranged SELECT … FOR UPDATE locks the rows it finds exclusively in its
+/// one call: another 2PL transaction's plain read of such a row waits for
+/// it (a shared range lock alone would let that read through) and then
+/// sees its write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ranged_for_update_locks_its_rows_exclusively() {
+    let cluster = cluster(Duration::from_secs(600)).await;
+    let mut a = Session::on(cluster.schema_of(0));
+    run(&mut a, "CREATE TABLE f (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    run(&mut a, "INSERT INTO f VALUES (1, 10), (5, 50), (9, 90)")
+        .await
+        .unwrap();
+    run(&mut a, "BEGIN").await.unwrap();
+    let r = run(
+        &mut a,
+        "SELECT v FROM f WHERE id BETWEEN 1 AND 9 FOR UPDATE",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.rows.len(), 3);
+    let waiters = |c: &EmbeddedCluster| -> usize {
+        c.nodes()
+            .iter()
+            .flat_map(|n| n.context.store.replicas())
+            .map(|r| r.lock_waiters())
+            .sum()
+    };
+    let mut b = Session::on(cluster.schema_of(1));
+    run(&mut b, "BEGIN").await.unwrap();
+    let reader = tokio::spawn(async move {
+        let r = run(&mut b, "SELECT v FROM f WHERE id = 5").await;
+        (b, r)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while waiters(&cluster) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the read never waited for the row lock"
+        );
+        assert!(
+            !reader.is_finished(),
+            "the read went through a row locked FOR UPDATE"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    run(&mut a, "UPDATE f SET v = 55 WHERE id = 5")
+        .await
+        .unwrap();
+    run(&mut a, "COMMIT").await.unwrap();
+    let (mut b, r) = reader.await.unwrap();
+    assert_eq!(r.unwrap().rows, vec![vec![Value::Int(55)]]);
+    run(&mut b, "COMMIT").await.unwrap();
     cluster.shutdown().await;
 }
 

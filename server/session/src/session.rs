@@ -160,6 +160,23 @@ impl KvTxn for Kv<'_> {
         })
     }
 
+    fn scan_for_update<'a>(
+        &'a mut self,
+        start: &'a [u8],
+        end: &'a [u8],
+    ) -> BoxFuture<'a, Result<Pairs, SqlError>> {
+        Box::pin(async move {
+            self.note(Some((start.to_vec(), end.to_vec())));
+            let r = self
+                .txn
+                .scan_for_update(start, end)
+                .await
+                .map_err(sql_error);
+            self.note(None);
+            r
+        })
+    }
+
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), SqlError> {
         self.txn.put(key, value).map_err(sql_error)
     }

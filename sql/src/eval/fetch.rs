@@ -268,12 +268,11 @@ pub async fn fetch_scan(txn: &mut dyn KvTxn, scan: &mut Scan) -> Result<()> {
             }
         }
         Reads::Range(start, end) => {
-            pairs = txn.scan(&start, &end).await?;
-            if scan.for_update {
-                // Lock every row found, one call per tablet.
-                let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
-                txn.get_many(&keys, true).await?;
-            }
+            pairs = if scan.for_update {
+                txn.scan_for_update(&start, &end).await?
+            } else {
+                txn.scan(&start, &end).await?
+            };
         }
         Reads::IndexRange(start, end) => {
             let row_keys: Vec<Vec<u8>> = txn

@@ -311,9 +311,13 @@ impl TabletService for TabletGrpc {
                         .is_some_and(|m| m.read_tablets.contains(&req.tablet_id)),
                     generation: req.generation,
                 };
-                let rows =
-                    spawned(async move { replica.txn_scan(&read, &range, limit, LOCK_WAIT).await })
-                        .await?;
+                let lock_rows = req.lock == LockStrength::Exclusive as i32;
+                let rows = spawned(async move {
+                    replica
+                        .txn_scan(&read, &range, limit, lock_rows, LOCK_WAIT)
+                        .await
+                })
+                .await?;
                 (rows, None)
             }
             None => {

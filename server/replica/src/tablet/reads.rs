@@ -96,6 +96,7 @@ impl Replica {
         req: &TxnReadRequest,
         range: &KeyRange,
         limit: usize,
+        lock_rows: bool,
         wait: Duration,
     ) -> Result<Vec<Row>, TabletError> {
         self.check_serving()?;
@@ -115,6 +116,21 @@ impl Replica {
                 )
             })
             .await?;
+        if lock_rows && !rows.is_empty() {
+            // SELECT … FOR UPDATE in the same call: the rows found are
+            // locked exclusively. The shared range lock held meanwhile keeps
+            // every writer out, so what was read is what is locked.
+            let targets: Vec<LockTarget> = rows
+                .iter()
+                .map(|(k, _)| LockTarget::key(k.clone()))
+                .collect();
+            let exclusive = TxnReadRequest {
+                mode: LockMode::Exclusive,
+                read_before: true,
+                ..req.clone()
+            };
+            self.lock_targets(&exclusive, &targets, wait).await?;
+        }
         self.check_serving()?;
         Ok(rows)
     }
