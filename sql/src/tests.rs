@@ -1008,13 +1008,29 @@ async fn a_kept_plan_runs_again_with_other_values_and_rebinds_on_change() {
     assert_eq!(after.rows, vec![vec![i(1), t("n")]]);
 }
 
-/// UPDATE and DELETE keep their plans too: the same runs with a kept plan
-/// and bound afresh give the same answers and leave the same rows.
+/// INSERT, UPDATE and DELETE keep their plans too: the same runs with a
+/// kept plan and bound afresh give the same answers and leave the same rows.
 #[tokio::test]
-async fn kept_update_and_delete_plans_do_what_fresh_ones_do() {
+async fn kept_insert_update_and_delete_plans_do_what_fresh_ones_do() {
     let mut kept_txn = accounts().await;
     let mut fresh_txn = accounts().await;
-    let runs: [(&str, Vec<Value>); 6] = [
+    let runs: [(&str, Vec<Value>); 10] = [
+        (
+            "INSERT INTO accounts VALUES ($1, $2, $3)",
+            vec![i(10), t("x"), i(1)],
+        ),
+        (
+            "INSERT INTO accounts VALUES ($1, $2, $3)",
+            vec![i(11), t("y"), i(2)],
+        ),
+        (
+            "INSERT INTO accounts VALUES ($1, $2, $3)",
+            vec![i(11), t("dup"), i(2)],
+        ),
+        (
+            "INSERT INTO accounts (id, owner) VALUES ($1, $2)",
+            vec![i(12), t("z")],
+        ),
         (
             "UPDATE accounts SET balance = balance + $1 WHERE id = $2",
             vec![i(5), i(1)],

@@ -111,6 +111,7 @@ pub(super) async fn insert_rows(
     txn: &mut dyn KvTxn,
     insert: &ast::Insert,
     params: &[Value],
+    plans: Option<&super::PlanCache>,
 ) -> Result<QueryResult> {
     let TableObject::TableName(name) = &insert.table else {
         return Err(SqlError::not_supported("INSERT into a table function"));
@@ -131,7 +132,20 @@ pub(super) async fn insert_rows(
     let mut names = Vec::new();
     query_tables(source, &mut names);
     let tables = load_tables(txn, &names).await?;
-    let mut bound = Binder::new(&tables, params).query(source)?;
+    // The rows' source (VALUES or a query) is what is bound; the target
+    // columns are read from the table's definition at each run.
+    let bind = |tables: &crate::bind::Tables| {
+        Binder::new(tables, params)
+            .query(source)
+            .map(super::Plan::Query)
+    };
+    let plan = match plans {
+        Some(cache) => cache.get_or_bind(tables, params, bind)?,
+        None => bind(&tables)?,
+    };
+    let super::Plan::Query(mut bound) = plan else {
+        return Err(SqlError::internal("a kept plan of another kind"));
+    };
     crate::bind::params::query(&mut bound, params)?;
     if bound.columns.len() > targets.len() {
         return Err(SqlError::syntax(

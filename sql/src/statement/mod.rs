@@ -107,7 +107,7 @@ pub async fn execute(
             names,
             ..
         } => drop_indexes(txn, names, *if_exists).await,
-        Statement::Insert(insert) => insert_rows(txn, insert, params).await,
+        Statement::Insert(insert) => insert_rows(txn, insert, params, None).await,
         Statement::Query(q) => select(txn, q, params).await,
         Statement::Update {
             table,
@@ -409,8 +409,8 @@ impl PlanCache {
 }
 
 /// Executes `stmt` as [`execute`] does, keeping the plan of a query, an
-/// UPDATE or a DELETE in `plans` for its next run (see [`PlanCache`]);
-/// other statements are bound each time.
+/// INSERT (its rows' source), an UPDATE or a DELETE in `plans` for its
+/// next run (see [`PlanCache`]); other statements are bound each time.
 pub async fn execute_cached(
     txn: &mut dyn KvTxn,
     stmt: &Statement,
@@ -450,6 +450,7 @@ pub async fn execute_cached(
             .await
         }
         Statement::Delete(delete) => delete_rows(txn, delete, params, Some(plans)).await,
+        Statement::Insert(insert) => insert_rows(txn, insert, params, Some(plans)).await,
         _ => execute(txn, stmt, params).await,
     }
 }
