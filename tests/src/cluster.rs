@@ -62,11 +62,13 @@ pub struct ProcessCluster {
     client_proxies: Proxies,
 }
 
-/// A free loopback port: bound, read, released (the process binds it a
-/// moment later; a clash makes it exit, and start reports that).
-fn free_port() -> Result<String> {
+/// A free loopback port and the listener that holds it: the caller keeps
+/// it bound until just before the node's process binds the port, so the
+/// proxies (which bind port 0 meanwhile) cannot be given it. A clash with
+/// anything else makes the process exit.
+fn free_port() -> Result<(String, std::net::TcpListener)> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.to_string())
+    Ok((l.local_addr()?.to_string(), l))
 }
 
 async fn admin(addr: &str) -> Result<AdminServiceClient<Channel>> {
@@ -135,7 +137,12 @@ impl ProcessCluster {
             .prefix("spanlite-jepsen-")
             .disable_cleanup(keep)
             .tempdir()?;
-        let addrs: Vec<String> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
+        let (addrs, mut held): (Vec<String>, Vec<_>) = (0..n)
+            .map(|_| free_port())
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .map(|(addr, l)| (addr, Some(l)))
+            .unzip();
         let mut proxies = Proxies::new();
         let mut client_proxies = Proxies::new();
         for i in 0..n {
@@ -190,7 +197,8 @@ impl ProcessCluster {
             proxies,
             client_proxies,
         };
-        for i in 0..n {
+        for (i, port) in held.iter_mut().enumerate() {
+            drop(port.take());
             cluster.spawn(i)?;
         }
         cluster.init().await?;
