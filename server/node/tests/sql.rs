@@ -27,6 +27,24 @@ async fn run(session: &mut Session, sql: &str) -> Result<QueryResult, String> {
     }
 }
 
+/// Splits the rows of `table` (integer keys) off the catalog's tablet and
+/// again at key `at`: the tablets of the rows below and from `at`.
+async fn rows_on_two_tablets(
+    cluster: &EmbeddedCluster,
+    s: &Session,
+    table: &str,
+    at: i64,
+) -> (u64, u64) {
+    let def = s.table(table).await.unwrap().unwrap();
+    let (rows_start, _) = def.key_range();
+    let low = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
+    let high = cluster
+        .split(low, &def.row_key(&[Value::Int(at)]).unwrap())
+        .await
+        .unwrap();
+    (low, high)
+}
+
 /// What every node's tablet services and Raft groups did, summed.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Work {
@@ -193,13 +211,7 @@ async fn a_statement_reads_each_tablet_once_for_all_its_keys() {
     )
     .await
     .unwrap();
-    let def = s.table("t").await.unwrap().unwrap();
-    let (rows_start, _) = def.key_range();
-    let low = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
-    let high = cluster
-        .split(low, &def.row_key(&[Value::Int(5)]).unwrap())
-        .await
-        .unwrap();
+    let (low, high) = rows_on_two_tablets(&cluster, &s, "t", 5).await;
     for sql in [
         "SELECT v FROM t WHERE id IN (1, 5, 9, 12)",
         "SELECT id FROM t WHERE v BETWEEN 10 AND 90",
@@ -341,13 +353,7 @@ async fn a_lone_select_at_last_ts_never_misses_a_newer_commit_elsewhere() {
     run(&mut s, "INSERT INTO t VALUES (1, 10), (9, 90)")
         .await
         .unwrap();
-    let def = s.table("t").await.unwrap().unwrap();
-    let (rows_start, _) = def.key_range();
-    let low = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
-    cluster
-        .split(low, &def.row_key(&[Value::Int(5)]).unwrap())
-        .await
-        .unwrap();
+    rows_on_two_tablets(&cluster, &s, "t", 5).await;
     let behind = |c: &EmbeddedCluster| -> u64 {
         c.nodes()
             .iter()

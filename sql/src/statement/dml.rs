@@ -139,10 +139,7 @@ pub(super) async fn insert_rows(
             .query(source)
             .map(super::Plan::Query)
     };
-    let plan = match plans {
-        Some(cache) => cache.get_or_bind(tables, params, bind)?,
-        None => bind(&tables)?,
-    };
+    let plan = super::bind_with(plans, tables, params, bind)?;
     let super::Plan::Query(mut bound) = plan else {
         return Err(SqlError::internal("a kept plan of another kind"));
     };
@@ -274,12 +271,9 @@ pub(super) async fn update(
         .chain(assignments.iter().map(|a| &a.value))
         .collect();
     let tables = dml_tables(txn, &def, &exprs).await?;
-    let plan = match plans {
-        Some(cache) => cache.get_or_bind(tables, params, |tables| {
-            bind_update(tables, &def, assignments, selection, params).map(super::Plan::Update)
-        })?,
-        None => super::Plan::Update(bind_update(&tables, &def, assignments, selection, params)?),
-    };
+    let plan = super::bind_with(plans, tables, params, |tables| {
+        bind_update(tables, &def, assignments, selection, params).map(super::Plan::Update)
+    })?;
     let super::Plan::Update(plan) = plan else {
         return Err(SqlError::internal("a kept plan of another kind"));
     };
@@ -408,10 +402,7 @@ pub(super) async fn delete_rows(
             .dml_scan(&def, delete.selection.as_ref())
             .map(|(scan, later)| super::Plan::Delete(DeletePlan { scan, later }))
     };
-    let plan = match plans {
-        Some(cache) => cache.get_or_bind(tables, params, bind)?,
-        None => bind(&tables)?,
-    };
+    let plan = super::bind_with(plans, tables, params, bind)?;
     let super::Plan::Delete(DeletePlan {
         mut scan,
         mut later,

@@ -92,6 +92,27 @@ pub async fn execute(
     stmt: &Statement,
     params: &[Value],
 ) -> Result<QueryResult> {
+    execute_with(txn, stmt, params, None).await
+}
+
+/// Executes `stmt` as [`execute`] does, keeping the plan of a query, an
+/// INSERT (its rows' source), an UPDATE or a DELETE in `plans` for its
+/// next run (see [`PlanCache`]); other statements are bound each time.
+pub async fn execute_cached(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+    plans: &PlanCache,
+) -> Result<QueryResult> {
+    execute_with(txn, stmt, params, Some(plans)).await
+}
+
+async fn execute_with(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+    plans: Option<&PlanCache>,
+) -> Result<QueryResult> {
     match stmt {
         Statement::CreateTable(create) => create_table(txn, create).await,
         Statement::CreateIndex(create) => create_index(txn, create).await,
@@ -107,8 +128,8 @@ pub async fn execute(
             names,
             ..
         } => drop_indexes(txn, names, *if_exists).await,
-        Statement::Insert(insert) => insert_rows(txn, insert, params, None).await,
-        Statement::Query(q) => select(txn, q, params).await,
+        Statement::Insert(insert) => insert_rows(txn, insert, params, plans).await,
+        Statement::Query(q) => select(txn, q, params, plans).await,
         Statement::Update {
             table,
             assignments,
@@ -116,8 +137,8 @@ pub async fn execute(
             selection,
             returning: None,
             ..
-        } => update(txn, table, assignments, selection.as_ref(), params, None).await,
-        Statement::Delete(delete) => delete_rows(txn, delete, params, None).await,
+        } => update(txn, table, assignments, selection.as_ref(), params, plans).await,
+        Statement::Delete(delete) => delete_rows(txn, delete, params, plans).await,
         Statement::Explain {
             statement,
             analyze: false,
@@ -309,15 +330,22 @@ pub async fn param_types(
 // ---------------------------------------------------------------------------
 // Queries.
 
+/// `q` bound (or its plan kept in `plans`) and given its parameters.
 async fn bind_query(
     txn: &mut dyn KvTxn,
     q: &ast::Query,
     params: &[Value],
+    plans: Option<&PlanCache>,
 ) -> Result<crate::plan::Query> {
     let mut names = Vec::new();
     query_tables(q, &mut names);
     let tables = load_tables(txn, &names).await?;
-    let mut bound = Binder::new(&tables, params).query(q)?;
+    let plan = bind_with(plans, tables, params, |tables| {
+        Binder::new(tables, params).query(q).map(Plan::Query)
+    })?;
+    let Plan::Query(mut bound) = plan else {
+        return Err(SqlError::internal("a kept plan of another kind"));
+    };
     crate::bind::params::query(&mut bound, params)?;
     Ok(bound)
 }
@@ -336,9 +364,28 @@ pub(crate) fn dml_params(
     Ok(())
 }
 
-async fn select(txn: &mut dyn KvTxn, q: &ast::Query, params: &[Value]) -> Result<QueryResult> {
-    let bound = bind_query(txn, q, params).await?;
+async fn select(
+    txn: &mut dyn KvTxn,
+    q: &ast::Query,
+    params: &[Value],
+    plans: Option<&PlanCache>,
+) -> Result<QueryResult> {
+    let bound = bind_query(txn, q, params, plans).await?;
     run_select(txn, bound).await
+}
+
+/// `bind`'s plan against `tables`, or the one `plans` kept (see
+/// [`PlanCache::get_or_bind`]).
+pub(crate) fn bind_with(
+    plans: Option<&PlanCache>,
+    tables: Tables,
+    params: &[Value],
+    bind: impl FnOnce(&Tables) -> Result<Plan>,
+) -> Result<Plan> {
+    match plans {
+        Some(cache) => cache.get_or_bind(tables, params, bind),
+        None => bind(&tables),
+    }
 }
 
 /// A statement's bound plan kept between its runs (a prepared statement's,
@@ -408,53 +455,6 @@ impl PlanCache {
     }
 }
 
-/// Executes `stmt` as [`execute`] does, keeping the plan of a query, an
-/// INSERT (its rows' source), an UPDATE or a DELETE in `plans` for its
-/// next run (see [`PlanCache`]); other statements are bound each time.
-pub async fn execute_cached(
-    txn: &mut dyn KvTxn,
-    stmt: &Statement,
-    params: &[Value],
-    plans: &PlanCache,
-) -> Result<QueryResult> {
-    match stmt {
-        Statement::Query(q) => {
-            let mut names = Vec::new();
-            query_tables(q, &mut names);
-            let tables = load_tables(txn, &names).await?;
-            let plan = plans.get_or_bind(tables, params, |tables| {
-                Binder::new(tables, params).query(q).map(Plan::Query)
-            })?;
-            let Plan::Query(mut bound) = plan else {
-                return Err(SqlError::internal("a kept plan of another kind"));
-            };
-            crate::bind::params::query(&mut bound, params)?;
-            run_select(txn, bound).await
-        }
-        Statement::Update {
-            table,
-            assignments,
-            from: None,
-            selection,
-            returning: None,
-            ..
-        } => {
-            update(
-                txn,
-                table,
-                assignments,
-                selection.as_ref(),
-                params,
-                Some(plans),
-            )
-            .await
-        }
-        Statement::Delete(delete) => delete_rows(txn, delete, params, Some(plans)).await,
-        Statement::Insert(insert) => insert_rows(txn, insert, params, Some(plans)).await,
-        _ => execute(txn, stmt, params).await,
-    }
-}
-
 /// Runs a bound query whose parameters have their values.
 async fn run_select(txn: &mut dyn KvTxn, mut bound: crate::plan::Query) -> Result<QueryResult> {
     let rows = run_query(txn, &mut bound).await?;
@@ -485,7 +485,7 @@ async fn explain_statement(
     params: &[Value],
 ) -> Result<QueryResult> {
     let lines = match stmt {
-        Statement::Query(q) => explain::query(&bind_query(txn, q, params).await?),
+        Statement::Query(q) => explain::query(&bind_query(txn, q, params, None).await?),
         Statement::Update {
             table: target,
             selection,
@@ -526,7 +526,7 @@ async fn explain_statement(
                     .collect::<String>()
             )];
             if let Some(source) = &insert.source {
-                for l in explain::query(&bind_query(txn, source, params).await?) {
+                for l in explain::query(&bind_query(txn, source, params, None).await?) {
                     lines.push(format!("  {l}"));
                 }
             }
