@@ -21,9 +21,11 @@ mod peers;
 mod read_only;
 mod route;
 mod transaction;
+mod txn;
 
 pub use client::TabletClient;
 pub use error::GatewayError;
 pub use read_only::ReadOnly;
 pub use route::{Gateway, GatewayConfig, LocalTablets};
-pub use transaction::{Transaction, Txn, TxnMode, TxnOptions, jitter};
+pub use transaction::Transaction;
+pub use txn::{Txn, TxnMode, TxnOptions, jitter};
