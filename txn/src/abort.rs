@@ -19,6 +19,7 @@
 //! | `PrepareFailed`   | gateway: a participant unavailable  | 40001    |
 //! | `SchemaChanged`   | commit: past its schema lease       | 40001    |
 //! | `SnapshotBehind`  | read: a commit above its LastTS snapshot | 40001 |
+//! | `ReadLocksExpired`| commit: past a read-only participant's lease | 40001 |
 //!
 //! An *ambiguous* outcome is not an abort: the commit may have happened.
 //! It has its own kind everywhere (`TxnError::Ambiguous`, the wire's
@@ -73,11 +74,14 @@ pub enum AbortReason {
     /// shows a commit above it, which may have finished before the
     /// transaction began. Retried at a fresh strong timestamp.
     SnapshotBehind,
+    /// Its commit timestamp would not be below the end of the lease under
+    /// which a tablet it only read holds its read locks (`read_locks_until`).
+    ReadLocksExpired,
 }
 
 impl AbortReason {
     /// Every reason, in the order of the module table.
-    pub const ALL: [AbortReason; 14] = [
+    pub const ALL: [AbortReason; 15] = [
         AbortReason::Wounded,
         AbortReason::LockTimeout,
         AbortReason::LeaderChanged,
@@ -92,6 +96,7 @@ impl AbortReason {
         AbortReason::PrepareFailed,
         AbortReason::SchemaChanged,
         AbortReason::SnapshotBehind,
+        AbortReason::ReadLocksExpired,
     ];
 
     /// A short stable name (metrics labels, logs).
@@ -111,6 +116,7 @@ impl AbortReason {
             AbortReason::PrepareFailed => "prepare_failed",
             AbortReason::SchemaChanged => "schema_changed",
             AbortReason::SnapshotBehind => "snapshot_behind",
+            AbortReason::ReadLocksExpired => "read_locks_expired",
         }
     }
 
@@ -148,6 +154,9 @@ impl fmt::Display for AbortReason {
             AbortReason::PrepareFailed => "a participant could not prepare",
             AbortReason::SchemaChanged => {
                 "the schema lease its statements were bound under ended before its commit"
+            }
+            AbortReason::ReadLocksExpired => {
+                "a tablet it only read holds its read locks under a lease that ends before its commit timestamp"
             }
             AbortReason::SnapshotBehind => {
                 "its snapshot (the first tablet's last commit) is older than a commit on a tablet it read next"

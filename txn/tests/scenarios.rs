@@ -260,12 +260,36 @@ struct CommitOp {
     /// Lock waits of the lock phase, by tablet.
     waiting: BTreeMap<String, Ticket>,
     votes: BTreeMap<String, Timestamp>,
+    /// 2PL tablets it only read: their lock phase keeps the read locks for
+    /// the decision (`prepare::read_lock`); no prepare, no Raft entry.
+    read_only: BTreeSet<String>,
+    /// The earliest lease end under which they hold them.
+    read_until: Option<Timestamp>,
     /// The commit timestamp, once chosen.
     ts: Option<Timestamp>,
     /// What applying the commit answered (kept through commit wait).
     response: Option<CommandResponse>,
     /// The commit's proposal outcome is unknown (replication failed).
     lose_reply: bool,
+    /// The gateway never tells the read-only tablets (it crashed): they
+    /// release at their lease end.
+    keep_read_locks: bool,
+}
+
+impl CommitOp {
+    /// Tablets that prepare (not the coordinator, not read-only ones).
+    fn prepared_participants(&self) -> Vec<String> {
+        self.tablets
+            .iter()
+            .filter(|t| **t != self.coordinator && !self.read_only.contains(*t))
+            .cloned()
+            .collect()
+    }
+
+    /// The coordinator commits in one phase: nobody else prepared.
+    fn one_phase(&self) -> bool {
+        self.prepared_participants().is_empty()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -520,6 +544,7 @@ impl World {
             validation,
             generation: 0,
             commit_before: txn.commit_before,
+            read_locks_until: None,
         }
     }
 
@@ -914,7 +939,8 @@ impl World {
                 Phase::Lock => {
                     let mut waits = Vec::new();
                     for tablet in c.tablets.clone() {
-                        if c.locked.contains(&tablet) {
+                        // A 2PL tablet it only read holds its locks already.
+                        if c.locked.contains(&tablet) || c.read_only.contains(&tablet) {
                             continue;
                         }
                         let (writes, validation) = self.share(name, &tablet)?;
@@ -922,7 +948,8 @@ impl World {
                         let mvcc = self.leader_mvcc(&tablet);
                         let instant = self.instant();
                         let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
-                        match prepare::lock(leader, &mvcc, &input, instant) {
+                        let stepped = prepare::lock(leader, &mvcc, &input, instant);
+                        match stepped {
                             Err(e) => return self.commit_failed(name, &c, e),
                             Ok(Progress::Wait(t)) => {
                                 c.waiting.insert(tablet.clone(), t);
@@ -948,10 +975,32 @@ impl World {
                 }
                 Phase::Prepare => {
                     let coordinator_id = self.tablets[&c.coordinator].id;
-                    for p in c.tablets.clone() {
-                        if p == c.coordinator {
-                            continue;
-                        }
+                    for p in c.read_only.clone() {
+                        let (writes, validation) = self.share(name, &p)?;
+                        let now = match self.step_now(&p) {
+                            Ok(now) => now,
+                            Err(e) => return self.commit_failed(name, &c, e),
+                        };
+                        let lease_end = self.read_limit(&p, now.tt);
+                        let input = Self::input(&self.txns[name], &writes, &validation);
+                        let mvcc = self.leader_mvcc(&p);
+                        let leader = &mut self.tablets.get_mut(&p).ok_or("no tablet")?.leader;
+                        let until =
+                            match prepare::read_lock(leader, &mvcc, &input, lease_end, now.instant)
+                            {
+                                Err(e) => return self.commit_failed(name, &c, e),
+                                Ok(Progress::Wait(_)) => {
+                                    return Err("a read-only lock phase had to wait".into());
+                                }
+                                Ok(Progress::Done(until)) => until,
+                            };
+                        self.say(format!(
+                            "{name}: commit → read locks on {p} kept until @{}",
+                            show(until)
+                        ));
+                        c.read_until = Some(c.read_until.map_or(until, |u| u.min(until)));
+                    }
+                    for p in c.prepared_participants() {
                         let (writes, validation) = self.share(name, &p)?;
                         let now = match self.step_now(&p) {
                             Ok(now) => now,
@@ -994,7 +1043,9 @@ impl World {
                         .iter()
                         .map(|(t, ts)| format!("{t} @{}", show(*ts)))
                         .collect();
-                    self.say(format!("{name}: commit → prepared on {}", votes.join(", ")));
+                    if !votes.is_empty() {
+                        self.say(format!("{name}: commit → prepared on {}", votes.join(", ")));
+                    }
                     c.phase = Phase::Decide;
                 }
                 Phase::Decide => return self.decide(name, c),
@@ -1013,7 +1064,10 @@ impl World {
             Err(e) => return self.commit_failed(name, &c, e),
         };
         let id = self.txns[name].id;
-        let input = Self::input(&self.txns[name], &writes, &validation);
+        let input = CommitInput {
+            read_locks_until: c.read_until,
+            ..Self::input(&self.txns[name], &writes, &validation)
+        };
         let mvcc = self.leader_mvcc(&tablet);
         let tablet_ids: BTreeMap<String, TabletId> = self
             .tablets
@@ -1021,7 +1075,7 @@ impl World {
             .map(|(n, t)| (n.clone(), t.id))
             .collect();
         let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
-        let proposal = if c.tablets.len() == 1 {
+        let proposal = if c.one_phase() {
             match commit::commit(leader, &mvcc, &input, now) {
                 Err(e) => return self.commit_failed(name, &c, e),
                 Ok(Progress::Wait(_)) => return Err("a commit had to wait for a lock".into()),
@@ -1046,17 +1100,13 @@ impl World {
             }
         };
         let (ts, command) = proposal;
-        let kind = if c.tablets.len() == 1 {
-            "Write"
-        } else {
-            "Decide"
-        };
+        let kind = if c.one_phase() { "Write" } else { "Decide" };
         let response = self.propose(&tablet, command)?;
         if c.lose_reply {
             // Replication failed after the proposal: the outcome is unknown.
             let instant = self.instant();
             let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
-            let e = if c.tablets.len() == 1 {
+            let e = if c.one_phase() {
                 commit::committed(leader, id, ts, WriteOutcome::Unknown, instant).err()
             } else {
                 decide::decided(leader, id, ts, Vec::new(), DecideOutcome::Unknown, instant).err()
@@ -1089,15 +1139,10 @@ impl World {
         let response = c.response.clone().ok_or("no response")?;
         let id = self.txns[name].id;
         let instant = self.instant();
-        let participants: Vec<String> = c
-            .tablets
-            .iter()
-            .filter(|t| **t != tablet)
-            .cloned()
-            .collect();
+        let participants = c.prepared_participants();
         let ids: Vec<TabletId> = participants.iter().map(|p| self.tablets[p].id).collect();
         let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
-        let result = if c.tablets.len() == 1 {
+        let result = if c.one_phase() {
             commit::committed(leader, id, ts, WriteOutcome::Done(response, proof), instant)
         } else {
             decide::decided(
@@ -1117,7 +1162,7 @@ impl World {
                     let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
                     decide::start_telling(leader, id);
                     for p in &participants {
-                        let leader = &self.tablets[p].leader;
+                        let leader = &mut self.tablets.get_mut(p).ok_or("no tablet")?.leader;
                         if let Some(command) = resolve::resolve(leader, id, Decision::Commit(s)) {
                             self.propose(p, command)?;
                         }
@@ -1127,6 +1172,17 @@ impl World {
                     let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
                     if decide::told(leader, id, true) {
                         self.propose(&tablet, Command::Forget { txns: vec![id] })?;
+                    }
+                }
+                // The gateway tells the read-only tablets after the reply
+                // (unless told otherwise: `keep_read_locks`).
+                if !c.keep_read_locks {
+                    for p in &c.read_only {
+                        let leader = &mut self.tablets.get_mut(p).ok_or("no tablet")?.leader;
+                        if resolve::resolve(leader, id, Decision::Commit(s)).is_some() {
+                            return Err("a read-only participant had something to resolve".into());
+                        }
+                        resolve::resolved(leader, id, instant);
                     }
                 }
                 let txn = self.txns.get_mut(name).ok_or("no txn")?;
@@ -1440,6 +1496,38 @@ impl World {
                 self.catch_up(&tablet)?;
                 self.pump()?;
             }
+            "locks" => {
+                // Who holds or waits for a lock on a tablet, and in what state.
+                let tablet = a.pos(0)?.to_string();
+                let leader = &self.tablets[&tablet].leader;
+                let everything = LockTarget::range(Vec::new(), Vec::new());
+                let holders = leader.locks().holders_overlapping(&everything);
+                let names: Vec<String> = self
+                    .txns
+                    .iter()
+                    .filter(|(_, t)| holders.contains(&t.id))
+                    .map(|(n, t)| match leader.book().get(t.id) {
+                        Some(state) => format!("{n} ({state:?})"),
+                        None => n.clone(),
+                    })
+                    .collect();
+                let line = format!("{tablet} locks: [{}]", names.join(", "));
+                self.say(line);
+            }
+            "log" => {
+                // The commands in a tablet's Raft log, by kind.
+                let tablet = a.pos(0)?.to_string();
+                let kinds: Vec<String> = self.tablets[&tablet]
+                    .log
+                    .iter()
+                    .map(|c| {
+                        let s = format!("{c:?}");
+                        s.split([' ', '{', '(']).next().unwrap_or("").to_string()
+                    })
+                    .collect();
+                let line = format!("{tablet} log: [{}]", kinds.join(", "));
+                self.say(line);
+            }
             "partition" => {
                 let tablet = a.pos(0)?;
                 self.tablets.get_mut(tablet).ok_or("no tablet")?.partitioned = true;
@@ -1565,8 +1653,11 @@ impl World {
             "sweep" => {
                 let tablet = a.pos(0)?.to_string();
                 let instant = self.instant();
+                let node = self.tablets[&tablet].leader_node.clone();
+                let earliest = self.tt_now(&node)?.earliest;
                 let t = self.tablets.get_mut(&tablet).ok_or("no tablet")?;
                 let sweep = reap::sweep(&mut t.leader, instant);
+                let released = reap::expire_read_locks(&mut t.leader, earliest, instant);
                 let names = |ids: &[TxnId], txns: &BTreeMap<String, Txn>| -> String {
                     let v: Vec<String> = txns
                         .iter()
@@ -1580,11 +1671,17 @@ impl World {
                     }
                 };
                 let doubt: Vec<TxnId> = sweep.in_doubt.iter().map(|(t, _)| *t).collect();
-                let line = format!(
+                let mut line = format!(
                     "{tablet}: sweep aborted {}; in doubt: {}",
                     names(&sweep.aborted, &self.txns),
                     names(&doubt, &self.txns)
                 );
+                if !released.is_empty() {
+                    line.push_str(&format!(
+                        "; read locks past their lease end released: {}",
+                        names(&released, &self.txns)
+                    ));
+                }
                 self.say(line);
                 self.pump()?;
             }
@@ -1848,6 +1945,22 @@ impl World {
                     .or_else(|| tablets.iter().next())
                     .cloned()
                     .ok_or("nothing to commit")?;
+                // As the gateway: 2PL tablets it only read keep their read
+                // locks for the decision instead of preparing.
+                let read_only: BTreeSet<String> = if txn.mode == Mode::TwoPl {
+                    tablets
+                        .iter()
+                        .filter(|t| {
+                            **t != coordinator
+                                && !written.contains(*t)
+                                && txn.read_tablets.contains(*t)
+                                && !txn.spans.contains_key(*t)
+                        })
+                        .cloned()
+                        .collect()
+                } else {
+                    BTreeSet::new()
+                };
                 let op = Op::Commit(CommitOp {
                     phase: Phase::Lock,
                     tablets: tablets.into_iter().collect(),
@@ -1855,9 +1968,12 @@ impl World {
                     locked: BTreeSet::new(),
                     waiting: BTreeMap::new(),
                     votes: BTreeMap::new(),
+                    read_only,
+                    read_until: None,
                     ts: None,
                     response: None,
                     lose_reply: a.flag("lose_reply"),
+                    keep_read_locks: a.flag("keep_read_locks"),
                 });
                 self.txns.get_mut(name).ok_or("no txn")?.op = Some(op);
                 self.poll(name)?;
@@ -1994,6 +2110,7 @@ scenarios!(
     last_ts_beyond_one_tablet,
     lease_votes,
     prepared_waits_for_nothing,
+    read_only_participant_needs_no_log_entry,
     retry_keeps_its_priority,
     split_forgets_no_locks,
     strong_read_needs_no_wait,

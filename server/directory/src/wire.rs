@@ -47,6 +47,7 @@ pub fn abort_reason_to_wire(reason: AbortReason) -> common::AbortReason {
         AbortReason::PrepareFailed => W::PrepareFailed,
         AbortReason::SchemaChanged => W::SchemaChanged,
         AbortReason::SnapshotBehind => W::SnapshotBehind,
+        AbortReason::ReadLocksExpired => W::ReadLocksExpired,
     }
 }
 
@@ -69,6 +70,7 @@ pub fn abort_reason_from_wire(code: i32) -> AbortReason {
         W::PrepareFailed | W::Unspecified => AbortReason::PrepareFailed,
         W::SchemaChanged => AbortReason::SchemaChanged,
         W::SnapshotBehind => AbortReason::SnapshotBehind,
+        W::ReadLocksExpired => AbortReason::ReadLocksExpired,
     }
 }
 

@@ -82,6 +82,9 @@ struct Share {
     writes: Vec<WireMutation>,
     has_reads: bool,
     reads: Vec<spanlite_proto::tablet::ReadSpan>,
+    /// A 2PL participant that only read: its lock phase keeps the read
+    /// locks for the decision (`PrepareRequest.read_only`); no prepare.
+    read_only: bool,
 }
 
 /// A read span's start, end and whether it is a point read.
@@ -666,6 +669,7 @@ impl Transaction {
             writes: Vec::new(),
             has_reads: true,
             reads: Vec::new(),
+            read_only: false,
         };
         self.each_tablet(&self.read_tablets, &meta, &none, share, true)
             .await
@@ -685,14 +689,24 @@ impl Transaction {
 
     /// Two-phase commit (DESIGN.md §6):
     ///
-    /// 1. the lock phase on every tablet, the coordinator (the first one
-    ///    written) included, in parallel: locks taken and reads validated,
-    ///    nothing prepared, the transaction still woundable;
+    /// 1. the lock phase on every tablet it wrote or validates on, the
+    ///    coordinator (the first one written) included, in parallel: locks
+    ///    taken and reads validated, nothing prepared, the transaction
+    ///    still woundable (a 2PL tablet it only read holds its locks from
+    ///    the reads already);
     /// 2. every tablet but the coordinator prepares, in parallel (their
     ///    locks are held: a prepared transaction never waits for a lock,
-    ///    so wound-wait stays deadlock-free);
-    /// 3. the coordinator decides, commit-waits, answers, and tells the
-    ///    participants after.
+    ///    so wound-wait stays deadlock-free) — except a 2PL tablet it only
+    ///    read, which keeps its read locks for the decision from then on,
+    ///    unwoundable, and says until when (the end of its leader's
+    ///    lease): no Raft entry there, ever;
+    /// 3. the coordinator decides below every read-only tablet's lease
+    ///    end, commit-waits, answers, and tells the prepared participants
+    ///    after; with none (only read-only ones), it commits in one phase:
+    ///    one Raft entry in all;
+    /// 4. the read-only tablets are told the commit timestamp (they raise
+    ///    their clocks to it and release), in the background: one that
+    ///    misses it releases at its lease end.
     ///
     /// Any failure before the decision aborts every tablet (fenced).
     async fn commit_two_phase(
@@ -709,15 +723,32 @@ impl Transaction {
         };
         let mut meta = self.meta();
         meta.coordinator_tablet_id = coordinator;
+        let read_only: BTreeSet<TabletId> = if self.mode == TxnMode::TwoPhaseLocking {
+            tablets
+                .iter()
+                .copied()
+                .filter(|t| {
+                    *t != coordinator
+                        && !by_tablet.contains_key(t)
+                        && self.read_tablets.contains(t)
+                        && self.spans_on(*t).is_empty()
+                })
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         let share = |t: TabletId, by_tablet: &BTreeMap<TabletId, Vec<WireMutation>>| Share {
             writes: by_tablet.get(&t).cloned().unwrap_or_default(),
             has_reads: self.read_tablets.contains(&t),
             reads: self.spans_on(t),
+            read_only: read_only.contains(&t),
         };
-        let locked = self
-            .each_tablet(&tablets, &meta, &by_tablet, share, true)
-            .await;
-        if let Err((p, e)) = locked {
+        // The read-only tablets hold their locks from the reads already.
+        let to_lock: BTreeSet<TabletId> = tablets.difference(&read_only).copied().collect();
+        if let Err((p, e)) = self
+            .each_tablet(&to_lock, &meta, &by_tablet, share, true)
+            .await
+        {
             return Err(self.abandon_two_phase(&tablets, p, e).await);
         }
         let participants: BTreeSet<TabletId> = tablets
@@ -725,13 +756,25 @@ impl Transaction {
             .copied()
             .filter(|t| *t != coordinator)
             .collect();
-        let votes = match self
+        let answers = match self
             .each_tablet(&participants, &meta, &by_tablet, share, false)
             .await
         {
-            Ok(votes) => votes,
+            Ok(answers) => answers,
             Err((p, e)) => return Err(self.abandon_two_phase(&tablets, p, e).await),
         };
+        let (read_locked, votes): (Vec<_>, Vec<_>) = answers
+            .into_iter()
+            .partition(|(t, _)| read_only.contains(t));
+        // The commit must fall before every read-only tablet's lease end.
+        meta.read_locks_until =
+            read_locked
+                .iter()
+                .map(|(_, until)| *until)
+                .min()
+                .map(|t| common::Timestamp {
+                    nanos: t.as_nanos(),
+                });
         let votes: Vec<PreparedParticipant> = votes
             .into_iter()
             .map(|(tablet_id, ts)| PreparedParticipant {
@@ -762,21 +805,60 @@ impl Transaction {
             )
             .await;
         match sent.outcome(decided) {
-            Ok((ts, _)) => Ok(ts),
+            Ok((ts, _)) => {
+                self.release_read_locks(&read_only, ts);
+                Ok(ts)
+            }
             Err(e) if !sent.maybe() || e.abort_reason().is_some() => {
                 // Nothing was decided: presumed abort.
                 self.abort_all(tablets.iter().copied()).await;
                 Err(e)
             }
             // The outcome may be unknown: the participants learn it from
-            // the coordinator tablet (termination protocol).
+            // the coordinator tablet (termination protocol); the read-only
+            // ones release at their lease end.
             Err(e) => Err(e),
+        }
+    }
+
+    /// Tells the read-only tablets of a transaction committed at `ts`
+    /// (in the background; one that misses it releases at its lease end).
+    fn release_read_locks(&self, tablets: &BTreeSet<TabletId>, ts: Timestamp) {
+        for &t in tablets {
+            let gateway = self.gateway.clone();
+            let txn = self.meta();
+            tokio::spawn(async move {
+                let told = gateway
+                    .call_tablet(t, |mut client, d| {
+                        let req = CommitRequest {
+                            tablet_id: d.id,
+                            generation: d.generation,
+                            txn: Some(txn.clone()),
+                            commit_ts: Some(common::Timestamp {
+                                nanos: ts.as_nanos(),
+                            }),
+                            ..Default::default()
+                        };
+                        async move {
+                            let resp = client.commit(req).await?.into_inner();
+                            Ok(match resp.error {
+                                Some(e) => Err(e),
+                                None => Ok(()),
+                            })
+                        }
+                    })
+                    .await;
+                if let Err(e) = told {
+                    tracing::debug!(tablet = t, "telling a read-only participant: {e}");
+                }
+            });
         }
     }
 
     /// Sends the lock phase (`lock_only`) or the prepare of this
     /// transaction to each of `tablets` in parallel; their prepare
-    /// timestamps, or the first failure.
+    /// timestamps (for a read-only lock phase: its lease end), or the first
+    /// failure.
     async fn each_tablet(
         &self,
         tablets: &BTreeSet<TabletId>,
@@ -800,12 +882,20 @@ impl Transaction {
                             writes: share.writes.clone(),
                             has_reads: share.has_reads,
                             reads: share.reads.clone(),
-                            lock_only,
+                            lock_only: lock_only || share.read_only,
+                            read_only: share.read_only,
                         };
+                        let read_only = req.read_only;
                         async move {
                             let resp = client.prepare(req).await?.into_inner();
                             Ok(match (resp.error, resp.prepare_ts) {
                                 (Some(e), _) => Err(e),
+                                (None, _) if read_only => match resp.read_locked_until {
+                                    Some(until) => Ok(Timestamp::from_nanos(until.nanos)),
+                                    None => Err(internal(
+                                        "a read-only lock phase without its lease end".into(),
+                                    )),
+                                },
                                 (None, Some(ts)) if resp.prepared => {
                                     Ok(Timestamp::from_nanos(ts.nanos))
                                 }

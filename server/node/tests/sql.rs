@@ -193,6 +193,76 @@ async fn a_single_row_update_is_one_raft_round_without_the_catalog() {
     cluster.shutdown().await;
 }
 
+/// A 2PL transaction that reads a row on one tablet and writes a row on
+/// another: the tablet it only read keeps its read lock for the decision
+/// with no Raft entry (one Prepare RPC, then the commit timestamp in a
+/// participant's Commit, sent after the reply), and the written tablet
+/// commits in one phase: one Raft entry in all. Before: a Prepare and a
+/// Resolve entry on the read tablet and a two-phase Decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tablet_a_transaction_only_read_logs_nothing_for_its_commit() {
+    let cluster = cluster(Duration::from_secs(600)).await;
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    run(&mut s, "INSERT INTO t VALUES (1, 10), (5, 50)")
+        .await
+        .unwrap();
+    let (low, high) = rows_on_two_tablets(&cluster, &s, "t", 5).await;
+    let transfer = [
+        "BEGIN",
+        "SELECT v FROM t WHERE id = 1",
+        "UPDATE t SET v = v + 1 WHERE id = 5",
+        "COMMIT",
+    ];
+    // The read tablet hears the commit timestamp after the reply: waits
+    // until it has heard `n` of them.
+    let told = async |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let w = work(&cluster);
+            if w.rpcs.get(&("commit", low)).copied().unwrap_or(0) >= n {
+                return w;
+            }
+            assert!(Instant::now() < deadline, "the read tablet was never told");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    for sql in transfer {
+        run(&mut s, sql).await.unwrap();
+    }
+    let before = told(1).await;
+    for sql in transfer {
+        run(&mut s, sql).await.unwrap();
+    }
+    let after = told(before.rpcs[&("commit", low)] + 1).await;
+    assert_eq!(
+        delta(&before, &after),
+        Work {
+            rpcs: BTreeMap::from([
+                (("read", low), 1),
+                (("prepare", low), 1),
+                (("commit", low), 1),
+                (("read", high), 1),
+                (("prepare", high), 1),
+                (("commit", high), 1),
+            ]),
+            proposals: BTreeMap::from([(high, 1)]),
+            one_phase: 1,
+            two_phase: 0,
+        },
+        "read on tablet {low}, write on tablet {high}"
+    );
+    let r = run(&mut s, "SELECT v FROM t WHERE id = 5").await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(52)]]);
+    // Its read lock is gone: a write of the row it read commits at once.
+    run(&mut s, "UPDATE t SET v = 0 WHERE id = 1")
+        .await
+        .unwrap();
+    cluster.shutdown().await;
+}
+
 /// Several keys a statement needs are read with one Read call per tablet
 /// (in parallel), not one per key: an IN list over two tablets, and the
 /// rows an index range names.

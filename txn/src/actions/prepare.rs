@@ -54,13 +54,19 @@ pub struct CommitInput<'a> {
     /// `SchemaChanged`. Checked where the timestamp is chosen: the
     /// one-phase commit and the coordinator's decision.
     pub commit_before: Option<Timestamp>,
+    /// Its commit timestamp must be below this too (the earliest end of
+    /// the leases under which its read-only participants hold its read
+    /// locks, see [`read_lock`]), or it aborts with `ReadLocksExpired`.
+    pub read_locks_until: Option<Timestamp>,
 }
 
 impl CommitInput<'_> {
-    /// `SchemaChanged` if `ts` is not below `commit_before`.
+    /// `SchemaChanged` if `ts` is not below `commit_before`,
+    /// `ReadLocksExpired` if not below `read_locks_until`.
     pub(crate) fn check_deadline(&self, ts: Timestamp) -> Result<(), AbortReason> {
-        match self.commit_before {
-            Some(limit) if ts >= limit => Err(AbortReason::SchemaChanged),
+        match (self.commit_before, self.read_locks_until) {
+            (Some(limit), _) if ts >= limit => Err(AbortReason::SchemaChanged),
+            (_, Some(limit)) if ts >= limit => Err(AbortReason::ReadLocksExpired),
             _ => Ok(()),
         }
     }
@@ -173,6 +179,45 @@ pub fn prepare(
         locks: leader.locks.held_by(txn),
     };
     Ok(Progress::Done((p, Command::Prepare { txn, record })))
+}
+
+/// The lock phase of a 2PL participant that only read here, holding its
+/// read locks for the decision without preparing: no Raft entry here, ever.
+/// `lease_until` is when this leader's lease ends, as a timestamp no later
+/// than the real end (`TT.now().earliest` plus the lease left). Returns it:
+/// the coordinator must commit below it (`CommitInput::read_locks_until`).
+///
+/// Why no record is needed (DESIGN.md §6, read-only participants): the
+/// locks keep every conflicting writer out while this leader serves, and
+/// they go only when the decision is told here (the clock raised to the
+/// commit timestamp first) or when `TT.now().earliest` passes
+/// `lease_until`. Whatever happens to them, a write after them gets a
+/// timestamp above the commit timestamp: here, because this clock is past
+/// it; under a new leader, because a new lease starts only after the old
+/// one ended, so its timestamps exceed `lease_until`, which exceeds the
+/// commit timestamp.
+pub fn read_lock(
+    leader: &mut Leader,
+    mvcc: &Mvcc,
+    input: &CommitInput<'_>,
+    lease_until: Timestamp,
+    now: Instant,
+) -> Result<Progress<Timestamp>, TxnError> {
+    if !input.writes.is_empty() || !input.validation.reads.is_empty() || !input.validation.has_reads
+    {
+        return Err(TxnError::Refused(
+            "holding read locks for a decision is for a 2PL participant that only read".into(),
+        ));
+    }
+    if let Some(TxnState::ReadLocked { until }) = leader.book.get(input.txn) {
+        return Ok(Progress::Done(*until));
+    }
+    if let Progress::Wait(ticket) = lock(leader, mvcc, input, now)? {
+        return Ok(Progress::Wait(ticket));
+    }
+    let until = leader.book.read_lock(input.txn, lease_until)?;
+    leader.locks.mark_prepared(input.txn, input.priority);
+    Ok(Progress::Done(until))
 }
 
 /// How a proposed prepare ended.

@@ -6,6 +6,8 @@
 //!                  (their client vanished; waiting for a lock is not silence)
 //!              ──▶ prepared ones undecided that long: ask their coordinator
 //!              ──▶ decisions not yet told to every participant: tell them
+//!   expire_read_locks(earliest) ──▶ read locks held for a decision past
+//!                  their lease end: released
 //! ```
 //!
 //! Why aborting a silent transaction is safe: it is `Active`, so it holds
@@ -17,6 +19,7 @@ use std::time::Instant;
 
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::TxnId;
+use spanlite_truetime::Timestamp;
 
 use crate::AbortReason;
 use crate::leader::{Leader, TxnState};
@@ -59,6 +62,18 @@ pub fn sweep(leader: &mut Leader, now: Instant) -> Sweep {
     }
     out.to_tell.sort_by_key(|(t, ..)| *t);
     out
+}
+
+/// Releases the read locks held for a decision (`TxnState::ReadLocked`)
+/// whose lease end is at or below `earliest` (`TT.now().earliest`): any
+/// commit that relied on them is below it, and every later timestamp here
+/// is above it. Returns the transactions released.
+pub fn expire_read_locks(leader: &mut Leader, earliest: Timestamp, now: Instant) -> Vec<TxnId> {
+    let expired = leader.book.read_locks_expired(earliest);
+    for &txn in &expired {
+        leader.finish(txn, now);
+    }
+    expired
 }
 
 /// Asking the coordinator of prepared `txn` gave no answer: ask again at

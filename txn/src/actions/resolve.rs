@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   resolve(d) ──▶ prepared here? Command::Resolve{d} ──▶ applied ──▶ resolved:
-//!                  release locks, forget        (nothing prepared: just release)
+//!                  release locks, forget        (nothing prepared: just release;
+//!                  read-locked and committed at s: clock raised to s first)
 //!   abort      ──▶ prepared here? Command::Resolve{Abort} (as above)
 //!              ──▶ fenced? Aborted(RolledBack), remembered: late requests refused
 //!              ──▶ otherwise release and forget
@@ -27,10 +28,18 @@ use crate::{AbortReason, TxnError};
 
 /// The `Resolve` command to propose for `txn` with `decision`, if it
 /// prepared here; `None`: nothing prepared here (call [`resolved`] at
-/// once).
-pub fn resolve(leader: &Leader, txn: TxnId, decision: Decision) -> Option<Command> {
-    matches!(leader.book.get(txn), Some(TxnState::Prepared { .. }))
-        .then_some(Command::Resolve { txn, decision })
+/// once). A read-only participant holding its read locks for a commit at
+/// `s` (`TxnState::ReadLocked`) raises this leader's clock to `s` first:
+/// every write after its locks go commits above `s`.
+pub fn resolve(leader: &mut Leader, txn: TxnId, decision: Decision) -> Option<Command> {
+    match (leader.book.get(txn), decision) {
+        (Some(TxnState::Prepared { .. }), _) => Some(Command::Resolve { txn, decision }),
+        (Some(TxnState::ReadLocked { .. }), Decision::Commit(s)) => {
+            leader.clock.raise(s);
+            None
+        }
+        _ => None,
+    }
 }
 
 /// The outcome of `txn` is applied here: its locks go and it is forgotten.
@@ -60,6 +69,14 @@ pub fn abort(
             txn,
             decision: Decision::Abort,
         })),
+        // Its gateway aborts only what was not committed: the locks go.
+        Some(TxnState::ReadLocked { .. }) => {
+            leader.finish(txn, now);
+            if fence {
+                leader.abort(txn, AbortReason::RolledBack, now);
+            }
+            Ok(AbortPlan::Released)
+        }
         Some(TxnState::Deciding { .. } | TxnState::Finishing { .. }) => Err(TxnError::Refused(
             format!("{txn} is being decided here; only its decision ends it"),
         )),

@@ -54,6 +54,15 @@ pub enum TxnState {
         /// Its coordinator is being asked right now.
         asking: bool,
     },
+    /// A 2PL participant that only read here finished its lock phase as
+    /// such (`actions::prepare::read_lock`): its read locks are held, never
+    /// wounded and with no Raft entry, until the decision is told here or
+    /// `until` passes (its commit timestamp is below `until`, the end of
+    /// this leader's lease when it locked).
+    ReadLocked {
+        /// The commit timestamp is below this.
+        until: Timestamp,
+    },
     /// Its commit is being made durable and commit-waited here: a one-phase
     /// commit, or a coordinator's decision. Holds its locks; never wounded.
     Deciding {
@@ -85,6 +94,7 @@ impl TxnState {
         match self {
             TxnState::Active { .. } => "active",
             TxnState::Prepared { .. } => "prepared",
+            TxnState::ReadLocked { .. } => "read-locked",
             TxnState::Deciding { .. } => "deciding",
             TxnState::Finishing { .. } => "finishing",
             TxnState::Aborted { .. } => "aborted",
@@ -126,7 +136,9 @@ impl TxnBook {
     pub fn is_committing(&self, txn: TxnId) -> bool {
         matches!(
             self.txns.get(&txn),
-            Some(TxnState::Prepared { .. } | TxnState::Deciding { .. })
+            Some(
+                TxnState::Prepared { .. } | TxnState::ReadLocked { .. } | TxnState::Deciding { .. }
+            )
         )
     }
 
@@ -165,6 +177,36 @@ impl TxnBook {
             self.txns.get(&txn),
             Some(TxnState::Active { locked: true, .. })
         )
+    }
+
+    /// `read_lock` transition: `Active` after its lock phase becomes
+    /// `ReadLocked` until `until`; a repeated one keeps the first.
+    pub fn read_lock(&mut self, txn: TxnId, until: Timestamp) -> Result<Timestamp, TxnError> {
+        match self.txns.get(&txn) {
+            Some(TxnState::Active { locked: true, .. }) => {
+                self.txns.insert(txn, TxnState::ReadLocked { until });
+                Ok(until)
+            }
+            Some(TxnState::ReadLocked { until }) => Ok(*until),
+            Some(other) => Err(refused(txn, other, "hold its read locks for a decision")),
+            None => Err(TxnError::Refused(format!(
+                "{txn} holds no locks here to keep for a decision"
+            ))),
+        }
+    }
+
+    /// `ReadLocked` transactions whose `until` is at or below `earliest`
+    /// (every later timestamp here is above it, so no decision can need
+    /// their locks any more), sorted.
+    pub fn read_locks_expired(&self, earliest: Timestamp) -> Vec<TxnId> {
+        let mut out: Vec<TxnId> = self
+            .txns
+            .iter()
+            .filter(|(_, s)| matches!(s, TxnState::ReadLocked { until } if *until <= earliest))
+            .map(|(t, _)| *t)
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// `prepare` transition: `Active` (or absent) becomes `Prepared`; a

@@ -118,6 +118,13 @@ fn commit_before(meta: Option<&TxnMeta>) -> Option<Timestamp> {
         .map(|t| Timestamp::from_nanos(t.nanos))
 }
 
+/// The end of the leases its read-only participants hold its read locks
+/// under: its commit must fall before it too.
+fn read_locks_until(meta: Option<&TxnMeta>) -> Option<Timestamp> {
+    meta.and_then(|m| m.read_locks_until.as_ref())
+        .map(|t| Timestamp::from_nanos(t.nanos))
+}
+
 /// The transaction id and wound-wait priority of a read-write transaction.
 fn txn_of(meta: &TxnMeta) -> Result<(TxnId, Timestamp), Status> {
     if common::ConcurrencyMode::try_from(meta.mode).is_err() {
@@ -192,12 +199,14 @@ fn prepare_response(result: Result<Timestamp, TabletError>) -> PrepareResponse {
             }),
             no_reason: String::new(),
             error: None,
+            read_locked_until: None,
         },
         Err(e) => PrepareResponse {
             prepared: false,
             prepare_ts: None,
             no_reason: e.to_string(),
             error: Some(tablet_error_to_wire(&e)),
+            read_locked_until: None,
         },
     }
 }
@@ -380,7 +389,7 @@ impl TabletService for TabletGrpc {
         let coordinator = meta.coordinator_tablet_id;
         // The lock phase needs no coordinator (a read-only transaction
         // confirming its locks has none); a prepare does.
-        if !req.lock_only && (coordinator == 0 || coordinator == req.tablet_id) {
+        if !req.lock_only && !req.read_only && (coordinator == 0 || coordinator == req.tablet_id) {
             return Err(Status::invalid_argument(
                 "Prepare needs a coordinator tablet other than the participant",
             ));
@@ -392,12 +401,25 @@ impl TabletService for TabletGrpc {
             validation: validation_of(meta, req.has_reads, req.reads)?,
             generation: req.generation,
             commit_before: commit_before(Some(meta)),
+            read_locks_until: read_locks_until(Some(meta)),
         };
         let replica = match self.replica(req.tablet_id) {
             Ok(r) => r,
             Err(e) => return Ok(Response::new(prepare_response(Err(e)))),
         };
-        let lock_only = req.lock_only;
+        let (lock_only, read_only) = (req.lock_only, req.read_only);
+        if read_only {
+            let result =
+                spawned(async move { replica.txn_read_lock(&commit, LOCK_WAIT).await }).await?;
+            let until = result.as_ref().ok().copied();
+            let mut resp = prepare_response(result.map(|_| Timestamp::MIN));
+            if let Some(until) = until {
+                resp.read_locked_until = Some(common::Timestamp {
+                    nanos: until.as_nanos(),
+                });
+            }
+            return Ok(Response::new(resp));
+        }
         let result = spawned(async move {
             if lock_only {
                 replica
@@ -472,6 +494,7 @@ impl TabletService for TabletGrpc {
                 validation,
                 generation: req.generation,
                 commit_before: commit_before(req.txn.as_ref()),
+                read_locks_until: read_locks_until(req.txn.as_ref()),
             };
             let replica = match self.replica(req.tablet_id) {
                 Ok(r) => r,
@@ -494,6 +517,7 @@ impl TabletService for TabletGrpc {
         };
         let generation = req.generation;
         let commit_before = commit_before(req.txn.as_ref());
+        let read_locks_until = read_locks_until(req.txn.as_ref());
         let result = spawned(async move {
             match txn {
                 Some((txn, priority)) => {
@@ -504,6 +528,7 @@ impl TabletService for TabletGrpc {
                         validation,
                         generation,
                         commit_before,
+                        read_locks_until,
                     };
                     replica.txn_commit(&commit, LOCK_WAIT).await
                 }

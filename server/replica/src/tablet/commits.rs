@@ -49,6 +49,9 @@ pub struct CommitRequest {
     /// The commit timestamp must be below this (see
     /// [`CommitInput::commit_before`]).
     pub commit_before: Option<Timestamp>,
+    /// The commit timestamp must be below this too (see
+    /// [`CommitInput::read_locks_until`]).
+    pub read_locks_until: Option<Timestamp>,
 }
 
 impl CommitRequest {
@@ -60,6 +63,7 @@ impl CommitRequest {
             validation: &self.validation,
             generation: self.generation,
             commit_before: self.commit_before,
+            read_locks_until: self.read_locks_until,
         }
     }
 }
@@ -118,6 +122,7 @@ impl Replica {
             validation: Validation::default(),
             generation: 0,
             commit_before: None,
+            read_locks_until: None,
         };
         self.txn_commit(&req, Duration::from_secs(4)).await
     }
@@ -176,10 +181,44 @@ impl Replica {
         result
     }
 
+    /// The lock phase of a 2PL participant that only read here: its read
+    /// locks are kept for the decision, with no Raft entry, until the
+    /// returned timestamp (the end of this leader's lease), which the
+    /// commit timestamp must be below (`prepare::read_lock`).
+    pub async fn txn_read_lock(
+        &self,
+        req: &CommitRequest,
+        wait: Duration,
+    ) -> Result<Timestamp, TabletError> {
+        self.check_serving()?;
+        let input = req.input();
+        let mvcc = self.mvcc().clone();
+        let truetime = self.truetime.clone();
+        let lease = self.lease.clone();
+        self.run_step(req.txn, wait, |leader, now| {
+            // Measured at each attempt (a wait for a lock uses up lease),
+            // the clock first: earliest + remaining never passes the
+            // lease's real end.
+            let earliest = truetime.now()?.earliest;
+            let remaining = lease.view().remaining_at(Instant::now());
+            if remaining.is_zero() {
+                return Err(TxnError::aborted_because(
+                    spanlite_txn::AbortReason::LeaderChanged,
+                    "this leader holds no lease to keep read locks under",
+                ));
+            }
+            let remaining = u64::try_from(remaining.as_nanos()).unwrap_or(u64::MAX);
+            let until = Timestamp::from_nanos(earliest.as_nanos().saturating_add(remaining));
+            prepare::read_lock(leader, &mvcc, &input, until, now)
+        })
+        .await
+    }
+
     /// Prepares `req` here for two-phase commit coordinated by the tablet
-    /// `coordinator`; returns the prepare timestamp. A transaction with no
-    /// writes here (it only read) prepares too: its read locks must last
-    /// until the decision.
+    /// `coordinator`; returns the prepare timestamp. A 2PL transaction that
+    /// only read here holds its read locks with `txn_read_lock` instead;
+    /// an optimistic one that only read here prepares (its validated reads
+    /// must stay so until the decision).
     pub async fn txn_prepare(
         &self,
         req: &CommitRequest,
@@ -290,7 +329,7 @@ impl Replica {
     /// then its locks are released. Idempotent.
     pub async fn txn_resolve(&self, txn: TxnId, decision: Decision) -> Result<(), TabletError> {
         self.check_serving()?;
-        let command = self.with_core(|core| resolve::resolve(&core.leader, txn, decision));
+        let command = self.with_core(|core| resolve::resolve(&mut core.leader, txn, decision));
         if let Some(command) = command {
             self.propose_applied(command).await?;
         }

@@ -6,7 +6,8 @@
 //! ```text
 //!   new term ──▶ LeaseStart{floor} applied ──▶ TT.after(s_max) ──▶ fresh
 //!                Leader, prepared txns' locks restored ──▶ serving
-//!   every tick ──▶ sweep: idle aborts, in doubt → ask, decided → tell
+//!   every tick ──▶ sweep: idle aborts, in doubt → ask, decided → tell,
+//!                  read locks held past their lease end → released
 //!              ──▶ told by all → Forget
 //! ```
 
@@ -42,8 +43,12 @@ pub(super) async fn run(me: Weak<Replica>, idle: Duration) {
 
 impl Replica {
     fn sweep(self: &Arc<Self>) {
+        let earliest = self.truetime.now().ok().map(|tt| tt.earliest);
         let (sweep, forget) = self.with_core(|core| {
             let sweep = reap::sweep(&mut core.leader, Instant::now());
+            if let Some(earliest) = earliest {
+                reap::expire_read_locks(&mut core.leader, earliest, Instant::now());
+            }
             (sweep, std::mem::take(&mut core.forgettable))
         });
         for _ in &sweep.aborted {
