@@ -15,7 +15,8 @@
 //!
 //! - **LSN** ([`Lsn`]) = global byte position of a record's first byte. A
 //!   segment is named by its first LSN and the next one starts where it ends.
-//! - **Framing** ([`record`](Record)): `[len u32][crc32c u32][kind u8][payload]`;
+//! - **Framing** ([`record`](Record)): `[len u32][crc32c u32][kind u8][payload]`,
+//!   the CRC over the length, kind and payload;
 //!   [`RecordKind`] is the one table of every record kind on the node.
 //! - **Group commit**: one writer thread takes every queued append, writes
 //!   them with one `write` and one `fdatasync`, then completes every waiter.

@@ -6,8 +6,13 @@
 //!  │len u32 │crc32c  │ k │ payload                   │
 //!  │  LE    │ u32 LE │   │                           │
 //!  └────────┴────────┴───┴───────────────────────────┘
-//!  len = payload length; crc32c covers the kind byte and the payload
+//!  len = payload length; k = kind | 0x80; crc32c covers len, k and the
+//!  payload, so a flipped bit in the length is caught like any other
 //! ```
+//!
+//! Records written before the CRC covered the length have k = kind (high
+//! bit clear) and a crc32c over k and the payload only; they are still read
+//! (a log written by an older build opens), never written.
 //!
 //! INVARIANT: a record's LSN is the global byte position of its first header
 //! byte, and the next record starts at `lsn + HEADER_LEN + len`.
@@ -102,11 +107,15 @@ impl Record {
 
     /// Appends the framed record to `out`.
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), WalError> {
-        let len = self.stored_len()?;
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&[self.kind as u8]), &self.payload);
-        out.extend_from_slice(&len.to_le_bytes());
+        let len = self.stored_len()?.to_le_bytes();
+        let kind = self.kind as u8 | LEN_COVERED;
+        let crc = crc32c::crc32c_append(
+            crc32c::crc32c_append(crc32c::crc32c(&len), &[kind]),
+            &self.payload,
+        );
+        out.extend_from_slice(&len);
         out.extend_from_slice(&crc.to_le_bytes());
-        out.push(self.kind as u8);
+        out.push(kind);
         out.extend_from_slice(&self.payload);
         Ok(())
     }
@@ -132,6 +141,53 @@ pub(crate) fn declared_len(header: &[u8; HEADER_LEN]) -> u64 {
         ]))
 }
 
+/// The kind byte's flag: the CRC covers the length too (every record this
+/// build writes).
+const LEN_COVERED: u8 = 0x80;
+
+/// The kind of a framed record (`frame`: header and payload) whose CRC
+/// matches, or why not.
+fn check(frame: &[u8]) -> Result<RecordKind, String> {
+    let Some(header) = frame.first_chunk::<HEADER_LEN>() else {
+        return Err("record shorter than its header".into());
+    };
+    let k = header[8];
+    let Some(kind) = RecordKind::from_byte(k & !LEN_COVERED) else {
+        return Err(format!("unknown record kind {k}"));
+    };
+    let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let crc = if k & LEN_COVERED != 0 {
+        crc32c::crc32c_append(crc32c::crc32c(&header[..4]), &frame[8..])
+    } else {
+        // Written before the CRC covered the length.
+        crc32c::crc32c(&frame[8..])
+    };
+    if crc == stored {
+        Ok(kind)
+    } else {
+        Err("CRC mismatch".into())
+    }
+}
+
+/// True when `frame` (header and payload) is a record this build wrote,
+/// intact but for its length field: its CRC, which covers the length,
+/// matches the frame's real length. A record that seems to run past the end
+/// of the log but passes this was damaged after it was written, not torn.
+pub(crate) fn intact_with_other_len(frame: &[u8]) -> bool {
+    let Some(header) = frame.first_chunk::<HEADER_LEN>() else {
+        return false;
+    };
+    let Ok(len) = u32::try_from(frame.len() - HEADER_LEN) else {
+        return false;
+    };
+    if header[8] & LEN_COVERED == 0 || header[..4] == len.to_le_bytes() {
+        return false;
+    }
+    let mut fixed = frame.to_vec();
+    fixed[..4].copy_from_slice(&len.to_le_bytes());
+    check(&fixed).is_ok()
+}
+
 /// Parses the record at the start of `buf` (which may hold more after it).
 pub(crate) fn parse(buf: &[u8]) -> Parsed {
     let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
@@ -143,16 +199,12 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
     }
     // In range: total <= buf.len().
     let total = total as usize;
-    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    if crc32c::crc32c(&buf[8..total]) != crc {
-        return Parsed::Bad("CRC mismatch".into());
-    }
-    match RecordKind::from_byte(header[8]) {
-        Some(kind) => Parsed::Ok(
+    match check(&buf[..total]) {
+        Ok(kind) => Parsed::Ok(
             Record::new(kind, Bytes::copy_from_slice(&buf[HEADER_LEN..total])),
             total,
         ),
-        None => Parsed::Bad(format!("unknown record kind {}", header[8])),
+        Err(reason) => Parsed::Bad(reason),
     }
 }
 
@@ -163,7 +215,7 @@ pub(crate) fn looks_valid(buf: &[u8]) -> (bool, usize) {
     let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
         return (false, 0);
     };
-    if RecordKind::from_byte(header[8]).is_none() {
+    if RecordKind::from_byte(header[8] & !LEN_COVERED).is_none() {
         return (false, 0);
     }
     let total = declared_len(header);
@@ -171,6 +223,5 @@ pub(crate) fn looks_valid(buf: &[u8]) -> (bool, usize) {
         return (false, 0);
     }
     let total = total as usize;
-    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    (crc32c::crc32c(&buf[8..total]) == crc, total - 8)
+    (check(&buf[..total]).is_ok(), total - 8)
 }

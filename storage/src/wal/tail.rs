@@ -15,7 +15,10 @@
 //!
 //! NB: "no valid record after it" also guards against a flipped bit in a
 //! length field, which makes a record look short and would otherwise cut off
-//! acknowledged records behind it.
+//! acknowledged records behind it. For the last record, whose damaged length
+//! makes it run past the end of the file, the CRC decides: it covers the
+//! length, so a record that checks with its real length was written whole
+//! and damaged since (corruption), while a torn one does not check at all.
 //!
 //! HAZARD: if the disk wrote back the pages of the last, unacknowledged group
 //! out of order before power failed, a valid record can follow a hole of
@@ -25,7 +28,7 @@
 
 use std::os::unix::fs::FileExt;
 
-use super::record::{Parsed, declared_len, looks_valid, parse};
+use super::record::{Parsed, declared_len, intact_with_other_len, looks_valid, parse};
 use super::segment::{Segment, file_len};
 use super::{HEADER_LEN, WalError};
 
@@ -73,7 +76,31 @@ pub(crate) fn scan(buf: &[u8]) -> Result<TailScan, (usize, String)> {
                 pos += len;
                 continue;
             }
-            Parsed::Short => "record runs past the end of the file".to_string(),
+            Parsed::Short => {
+                // A torn write leaves a record cut short; an intact record
+                // whose length field was damaged only looks so. Its CRC
+                // (which covers the length) tells them apart: the bytes up to
+                // the end of the file, or up to the zeros after them, form
+                // the record it was written as.
+                let data_end = buf
+                    .iter()
+                    .rposition(|&b| b != 0)
+                    .map_or(pos, |i| i + 1)
+                    .max(pos + HEADER_LEN.min(buf.len() - pos));
+                for end in [buf.len(), data_end] {
+                    if end >= pos + HEADER_LEN && intact_with_other_len(&buf[pos..end]) {
+                        return Err((
+                            pos,
+                            format!(
+                                "the length field of an intact record is damaged (it declares \
+                                 more bytes than the log holds; the record has {})",
+                                end - pos
+                            ),
+                        ));
+                    }
+                }
+                "record runs past the end of the file".to_string()
+            }
             Parsed::Bad(reason) => reason,
         };
         // Where the damaged record claims to end (EOF if it is short).

@@ -52,7 +52,7 @@ fn framing_round_trips_every_kind() {
             &7u32.to_le_bytes(),
             "len is the payload length, little-endian"
         );
-        assert_eq!(buf[8], kind as u8);
+        assert_eq!(buf[8] & 0x7f, kind as u8);
         assert_eq!(parse(&buf), Parsed::Ok(r, buf.len()));
     }
     let empty = Record::new(RecordKind::CheckpointBegin, Vec::new());
@@ -138,6 +138,55 @@ fn tail_rule_transcript() {
     let mut long_len = good.clone();
     long_len[second + 2] ^= 0x40;
     assert!(matches!(scan(&long_len), Err((o, _)) if o == second));
+    // The same flip in the last record, with nothing after it to give it
+    // away: the CRC covers the length, so the record, whole, checks with
+    // its real length. Corruption, not a torn tail (before the CRC covered
+    // the length, this log lost its last, acknowledged record on open).
+    let mut last_len = good.clone();
+    last_len[third + 2] ^= 0x40;
+    assert!(
+        matches!(scan(&last_len), Err((o, ref reason)) if o == third && reason.contains("length field")),
+        "{:?}",
+        scan(&last_len)
+    );
+    // Followed by zeros (a preallocated or zero-filled tail): the same.
+    let mut last_len_zeros = last_len.clone();
+    last_len_zeros.extend_from_slice(&[0; 16]);
+    assert!(matches!(scan(&last_len_zeros), Err((o, _)) if o == third));
+    // A torn last record stays a torn tail (cut anywhere, zeros or not).
+    for cut in third + 1..good.len() {
+        assert_eq!(
+            scan(&good[..cut]).map(|s| s.valid_len),
+            Ok(third as u64),
+            "cut at {cut}"
+        );
+        let mut zeroed = good.clone();
+        zeroed[cut..].fill(0);
+        assert_eq!(
+            scan(&zeroed).map(|s| s.valid_len),
+            Ok(third as u64),
+            "zeros from {cut}"
+        );
+    }
+}
+
+#[test]
+fn the_crc_covers_the_length_and_old_records_still_read() {
+    let r = Record::new(RecordKind::RaftVote, b"hello".to_vec());
+    let buf = encode(std::slice::from_ref(&r));
+    assert_eq!(buf[8], RecordKind::RaftVote as u8 | 0x80, "the flag");
+    let mut covered = 5u32.to_le_bytes().to_vec();
+    covered.push(buf[8]);
+    covered.extend_from_slice(b"hello");
+    assert_eq!(&buf[4..8], &crc32c::crc32c(&covered).to_le_bytes());
+    // A record written before (kind byte without the flag, CRC over kind
+    // and payload) parses as it always did.
+    let mut old = 5u32.to_le_bytes().to_vec();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&[RecordKind::RaftVote as u8]), b"hello");
+    old.extend_from_slice(&crc.to_le_bytes());
+    old.push(RecordKind::RaftVote as u8);
+    old.extend_from_slice(b"hello");
+    assert_eq!(parse(&old), Parsed::Ok(r, old.len()));
 }
 
 // --- appends, segments, reads ------------------------------------------------
