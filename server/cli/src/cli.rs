@@ -238,6 +238,13 @@ struct StartArgs {
     /// PostgreSQL port (SCRAM-SHA-256).
     #[arg(long)]
     pg_password_file: Option<PathBuf>,
+    /// PostgreSQL clients served at once; one more gets FATAL 53300
+    /// (too_many_connections) and is closed.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pg_max_connections: u32,
+    /// Time a PostgreSQL client has from connecting to logging in.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pg_login_timeout: Duration,
     /// Nodes to join, comma-separated `host:port` (may include this node).
     #[arg(long, value_delimiter = ',')]
     join: Vec<String>,
@@ -432,6 +439,10 @@ async fn start(args: StartArgs) -> Result<ExitCode, String> {
     config.closed_ts_every = args.closed_ts_interval;
     config.schema_lease = args.schema_lease;
     config.gc_ttl = args.gc_ttl;
+    config.pg_limits = spanlite_pgwire::Limits {
+        max_connections: args.pg_max_connections as usize,
+        login_timeout: args.pg_login_timeout,
+    };
     if args.clock_uncertainty_floor >= args.max_clock_uncertainty {
         return Err(format!(
             "--clock-uncertainty-floor {:?} must be below --max-clock-uncertainty {:?}",

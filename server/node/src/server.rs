@@ -78,6 +78,9 @@ pub struct NodeConfig {
     /// How PostgreSQL clients log in (`--pg-password`: SCRAM-SHA-256;
     /// default: trust).
     pub pg_auth: spanlite_pgwire::Auth,
+    /// The PostgreSQL port's connection limit and login timeout
+    /// (`--pg-max-connections`, `--pg-login-timeout`).
+    pub pg_limits: spanlite_pgwire::Limits,
     /// How long a schema lease lasts (`--schema-lease`, DESIGN.md §7): a
     /// DROP or CREATE INDEX waits this long before it commits.
     pub schema_lease: Duration,
@@ -112,6 +115,7 @@ impl NodeConfig {
             dial_via: std::collections::HashMap::new(),
             pg_listen: None,
             pg_auth: spanlite_pgwire::Auth::Trust,
+            pg_limits: spanlite_pgwire::Limits::default(),
             schema_lease: spanlite_session::DEFAULT_SCHEMA_LEASE,
             gc_ttl: Duration::from_secs(600),
             gc_interval: Duration::from_secs(60),
@@ -360,6 +364,7 @@ async fn start_inner(
                 schema.clone(),
                 sessions_ended.clone(),
                 config.pg_auth.clone(),
+                config.pg_limits,
             )));
             Some(pg_addr)
         }

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use spanlite_node::embedded::EmbeddedCluster;
-use spanlite_pgwire::Auth;
+use spanlite_pgwire::{Auth, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -30,6 +30,10 @@ impl PgCluster {
     }
 
     async fn start_with(auth: Auth) -> PgCluster {
+        Self::start_limited(auth, Limits::default()).await
+    }
+
+    async fn start_limited(auth: Auth, limits: Limits) -> PgCluster {
         let cluster = EmbeddedCluster::start(3).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -39,6 +43,7 @@ impl PgCluster {
             cluster.schema_of(0),
             stopping,
             auth,
+            limits,
         ));
         PgCluster {
             cluster,
@@ -700,5 +705,128 @@ async fn psql_lists_and_describes_tables() {
         assert!(!ok, "{cmd}");
         assert!(err.contains("0A000"), "{cmd}: {err}");
     }
+    pg.shutdown().await;
+}
+
+/// A startup packet for `user` (protocol 3.0).
+fn startup_packet(user: &str) -> Vec<u8> {
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    for s in ["user", user, "database", "spanlite"] {
+        body.extend_from_slice(s.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    packet
+}
+
+/// Reads what the server sends until it closes the connection (or 10 s).
+async fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    out
+}
+
+/// `max_connections` and the login timeout: 2,000 sockets that connect and
+/// say nothing take the free slots (until their login timeout) and get
+/// FATAL 53300 beyond them, while a logged-in client keeps committing; once
+/// the idle ones time out, new clients log in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_connections_beyond_max_connections_are_refused_and_the_port_keeps_serving() {
+    let limits = Limits {
+        max_connections: 10,
+        login_timeout: Duration::from_secs(3),
+    };
+    let pg = PgCluster::start_limited(Auth::Trust, limits).await;
+    let a = pg.client().await;
+    a.batch_execute("CREATE TABLE c (k INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        idle.push(TcpStream::connect(pg.addr).await.unwrap());
+    }
+    // The logged-in client keeps committing meanwhile.
+    for k in 0..50i64 {
+        a.execute("INSERT INTO c VALUES ($1, 0)", &[&k])
+            .await
+            .unwrap();
+    }
+    // A new client is turned away with 53300 (every slot is taken).
+    let refused = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=any dbname=spanlite",
+            pg.addr.port()
+        ),
+        NoTls,
+    )
+    .await
+    .err()
+    .expect("an 11th client is refused");
+    assert_eq!(
+        refused.code().map(|c| c.code()),
+        Some("53300"),
+        "{refused:?}"
+    );
+    // So was the last idle socket, without reading anything from it.
+    let last = idle.last_mut().unwrap();
+    let told = read_to_close(last).await;
+    assert_eq!(told.first(), Some(&b'E'));
+    assert!(String::from_utf8_lossy(&told).contains("53300"));
+    // The idle ones holding slots are dropped at their login timeout: a
+    // new client gets in (waited for with a deadline).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let b = loop {
+        match tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=any dbname=spanlite",
+                pg.addr.port()
+            ),
+            NoTls,
+        )
+        .await
+        {
+            Ok((client, conn)) => {
+                tokio::spawn(conn);
+                break client;
+            }
+            Err(e) => {
+                assert_eq!(e.code().map(|c| c.code()), Some("53300"), "{e:?}");
+                assert!(std::time::Instant::now() < deadline, "no slot freed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let n: i64 = b
+        .query_one("SELECT count(*) FROM c", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 50);
+    drop(idle);
+    pg.shutdown().await;
+}
+
+/// Before login a client's messages are small: a 100 KB password message
+/// is refused (FATAL 08P01) without being read into memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_large_message_before_login_is_refused() {
+    let pg = PgCluster::start_with(Auth::password("s3cret pass")).await;
+    let mut s = TcpStream::connect(pg.addr).await.unwrap();
+    s.write_all(&startup_packet("any")).await.unwrap();
+    // AuthenticationSASL arrives; answer with a huge SASLInitialResponse.
+    let mut first = [0u8; 1];
+    s.read_exact(&mut first).await.unwrap();
+    assert_eq!(first[0], b'R');
+    let mut huge = vec![b'p'];
+    huge.extend_from_slice(&100_004i32.to_be_bytes());
+    s.write_all(&huge).await.unwrap();
+    let told = read_to_close(&mut s).await;
+    let text = String::from_utf8_lossy(&told);
+    assert!(
+        text.contains("08P01") && text.contains("at most 8192"),
+        "{text}"
+    );
     pg.shutdown().await;
 }

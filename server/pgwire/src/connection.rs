@@ -33,8 +33,8 @@ use super::cancel::BackendKey;
 use super::catalog;
 use super::listener::Port;
 use super::message::{
-    FieldDescription, Frontend, Out, ProtocolError, Startup, Target, TxnStatus, read_message,
-    read_startup, sasl_initial_response,
+    FieldDescription, Frontend, MAX_AUTH_MESSAGE, Out, ProtocolError, Startup, Target, TxnStatus,
+    read_message, read_message_within, read_startup, sasl_initial_response,
 };
 use super::types;
 use spanlite_session::SchemaCache;
@@ -145,8 +145,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     async fn serve(&mut self) -> Result<(), ProtocolError> {
-        if !self.startup().await? {
-            return Ok(());
+        let timeout = self.port.limits.login_timeout;
+        match tokio::time::timeout(timeout, self.startup()).await {
+            Ok(started) => {
+                if !started? {
+                    return Ok(());
+                }
+            }
+            Err(_) => {
+                return Err(ProtocolError::Malformed(format!(
+                    "canceling authentication due to timeout ({timeout:?})"
+                )));
+            }
         }
         loop {
             // Replies go out when the client has nothing more queued for us
@@ -364,7 +374,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// without a password closes its first connection here, asks for one
     /// and connects again: that is an I/O end, not an attempt that failed.
     async fn password_message(&mut self) -> Result<Vec<u8>, ProtocolError> {
-        match read_message(&mut self.stream).await? {
+        match read_message_within(&mut self.stream, MAX_AUTH_MESSAGE).await? {
             Some(Frontend::Password(body)) => Ok(body),
             Some(_) => Err(ProtocolError::Malformed(
                 "expected a SASL response message".to_string(),

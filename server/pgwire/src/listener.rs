@@ -4,11 +4,19 @@
 //! INVARIANT: a failed accept or a misbehaving client never stops the
 //! loop; only `stopping` does, and it also ends every connection (each
 //! gets a FATAL 57P01 and its open transaction is rolled back).
+//!
+//! Limits ([`Limits`]): at most `max_connections` clients at once (one
+//! more gets FATAL 53300 and is closed, as PostgreSQL's "too many
+//! clients"), and a client has `login_timeout` to finish its startup and
+//! authentication, with messages of at most
+//! [`MAX_AUTH_MESSAGE`](crate::message::MAX_AUTH_MESSAGE) bytes until then.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use super::Connection;
 use super::auth::Auth;
@@ -22,19 +30,44 @@ pub struct Port {
     pub auth: Auth,
     /// The sessions a CancelRequest can reach.
     pub cancels: Cancels,
+    /// Connection limits.
+    pub limits: Limits,
+}
+
+/// How many clients a port serves and how long they may take to log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Clients served at once (PostgreSQL's `max_connections`).
+    pub max_connections: usize,
+    /// Time from connecting to the end of authentication (PostgreSQL's
+    /// `authentication_timeout`).
+    pub login_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 100,
+            login_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Serves PostgreSQL clients on `listener` with sessions on `gateway`,
-/// logging them in as `auth` says, until `stopping` turns true.
+/// logging them in as `auth` says, within `limits`, until `stopping` turns
+/// true.
 pub async fn serve(
     listener: TcpListener,
     schema: Arc<SchemaCache>,
     mut stopping: watch::Receiver<bool>,
     auth: Auth,
+    limits: Limits,
 ) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let port = Arc::new(Port {
         auth,
         cancels: Cancels::default(),
+        limits,
     });
     loop {
         let accepted = tokio::select! {
@@ -47,8 +80,16 @@ pub async fn serve(
                     tracing::debug!(%peer, "pgwire: dropping a connection: {e}");
                     continue;
                 }
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::info!(%peer, "pgwire: too many connections: refusing one");
+                    tokio::spawn(refuse(stream, limits.max_connections));
+                    continue;
+                };
                 let conn = Connection::new(stream, schema.clone(), stopping.clone(), port.clone());
-                tokio::spawn(conn.run());
+                tokio::spawn(async move {
+                    conn.run().await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 tracing::warn!("pgwire: accepting a connection failed: {e}");
@@ -57,6 +98,23 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// Tells a client beyond `max_connections` so (FATAL 53300, before its
+/// startup packet, as PostgreSQL does) and closes; a client that does not
+/// read it is dropped after a second.
+async fn refuse(mut stream: tokio::net::TcpStream, max: usize) {
+    let mut out = crate::message::Out::default();
+    out.error(
+        "FATAL",
+        spanlite_sql::sqlstate::TOO_MANY_CONNECTIONS,
+        &format!("sorry, too many clients already (max_connections is {max})"),
+    );
+    let write = async {
+        stream.write_all(&out.buf).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
 }
 
 /// Resolves once `stopping` is true (never, if its sender is gone).

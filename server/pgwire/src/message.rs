@@ -14,6 +14,11 @@ use super::cancel::BackendKey;
 /// The largest frontend message accepted (bytes, length field included).
 pub const MAX_MESSAGE: usize = 64 << 20;
 
+/// The largest message accepted before the client has logged in (a
+/// password or SASL message): a stranger cannot make the node allocate
+/// more.
+pub const MAX_AUTH_MESSAGE: usize = 8 << 10;
+
 /// The largest startup packet accepted (PostgreSQL's own limit).
 pub const MAX_STARTUP: usize = 10_000;
 
@@ -164,6 +169,15 @@ pub enum Frontend {
 pub async fn read_message<R: AsyncRead + Unpin>(
     r: &mut R,
 ) -> Result<Option<Frontend>, ProtocolError> {
+    read_message_within(r, MAX_MESSAGE).await
+}
+
+/// [`read_message`] of a message of at most `max` bytes (before login:
+/// [`MAX_AUTH_MESSAGE`]).
+pub async fn read_message_within<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Option<Frontend>, ProtocolError> {
     let kind = match r.read_u8().await {
         Ok(k) => k,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -171,8 +185,10 @@ pub async fn read_message<R: AsyncRead + Unpin>(
     };
     let len = r.read_i32().await?;
     let len = usize::try_from(len).map_err(|_| malformed("negative message length"))?;
-    if !(4..=MAX_MESSAGE).contains(&len) {
-        return Err(malformed(format!("message of {len} bytes")));
+    if !(4..=max).contains(&len) {
+        return Err(malformed(format!(
+            "message of {len} bytes (at most {max} here)"
+        )));
     }
     let mut body = vec![0; len - 4];
     r.read_exact(&mut body).await?;

@@ -105,6 +105,9 @@ codes! {
     INVALID_COLUMN_REFERENCE = "42P10", "invalid_column_reference";
     /// A table definition that cannot be (two primary keys).
     INVALID_TABLE_DEFINITION = "42P16", "invalid_table_definition";
+    /// A value or result beyond an implementation limit (a string
+    /// function's output over the cap).
+    PROGRAM_LIMIT_EXCEEDED = "54000", "program_limit_exceeded";
     /// The statement is too complex to run (operators, nesting).
     STATEMENT_TOO_COMPLEX = "54001", "statement_too_complex";
     /// Too many connections (PostgreSQL).

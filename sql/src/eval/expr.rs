@@ -206,6 +206,21 @@ fn in_values<'a>(
     })
 }
 
+/// The largest text value a string function or `||` makes (PostgreSQL's
+/// limit is 1 GB; a node serving many sessions cannot give one query that):
+/// beyond it the statement fails with 54000 before allocating.
+pub const MAX_TEXT_BYTES: usize = 64 << 20;
+
+/// 54000 unless a text of `len` bytes fits under [`MAX_TEXT_BYTES`].
+fn check_text_len(len: usize, what: &str) -> Result<()> {
+    if len > MAX_TEXT_BYTES {
+        return Err(SqlError::program_limit_exceeded(format!(
+            "{what} would make a string of {len} bytes; the limit is {MAX_TEXT_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
 /// SQL LIKE: `%` any run, `_` any one character, `\` escapes.
 fn like(s: &str, p: &str) -> bool {
     let s: Vec<char> = s.chars().collect();
@@ -320,13 +335,13 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
             return Ok(best.unwrap_or(Value::Null));
         }
         Func::Concat => {
-            return Ok(Value::Text(
-                values
-                    .iter()
-                    .filter(|v| **v != Value::Null)
-                    .map(ToString::to_string)
-                    .collect(),
-            ));
+            let parts: Vec<String> = values
+                .iter()
+                .filter(|v| **v != Value::Null)
+                .map(ToString::to_string)
+                .collect();
+            check_text_len(parts.iter().map(String::len).sum(), "concat()")?;
+            return Ok(Value::Text(parts.concat()));
         }
         Func::Now => {
             arity(0..=0)?;
@@ -355,8 +370,15 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
                 .ok_or_else(|| SqlError::numeric_out_of_range("integer out of range"))?,
         ),
         (Func::Abs, [Value::Float(x)]) => Value::Float(x.abs()),
-        (Func::Lower, [Value::Text(s)]) => Value::Text(s.to_lowercase()),
-        (Func::Upper, [Value::Text(s)]) => Value::Text(s.to_uppercase()),
+        (Func::Lower, [Value::Text(s)]) => {
+            // Case mapping can grow a string, at most threefold in UTF-8.
+            check_text_len(s.len().saturating_mul(3), "lower()")?;
+            Value::Text(s.to_lowercase())
+        }
+        (Func::Upper, [Value::Text(s)]) => {
+            check_text_len(s.len().saturating_mul(3), "upper()")?;
+            Value::Text(s.to_uppercase())
+        }
         (Func::Length, [Value::Text(s)]) => Value::Int(s.chars().count() as i64),
         (Func::Length, [Value::Bytes(b)]) => Value::Int(b.len() as i64),
         (Func::Substr, [Value::Text(s), Value::Int(start), rest @ ..]) => {
@@ -396,6 +418,10 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
             if from.is_empty() {
                 Value::Text(s.clone())
             } else {
+                // The output's size, known before it is made.
+                let n = s.matches(from.as_str()).count();
+                let len = (s.len() - n * from.len()).saturating_add(n.saturating_mul(to.len()));
+                check_text_len(len, "replace()")?;
                 Value::Text(s.replace(from.as_str(), to))
             }
         }
@@ -444,7 +470,11 @@ pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
         BinOp::GtEq => cmp(&|o| o != Ordering::Less),
         BinOp::Concat => Ok(match (l, r) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
-            (a, b) => Value::Text(format!("{a}{b}")),
+            (a, b) => {
+                let (a, b) = (a.to_string(), b.to_string());
+                check_text_len(a.len() + b.len(), "||")?;
+                Value::Text(a + &b)
+            }
         }),
         BinOp::Plus | BinOp::Minus | BinOp::Multiply | BinOp::Divide | BinOp::Modulo => {
             arithmetic(l, op, r)
