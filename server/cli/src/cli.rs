@@ -212,6 +212,11 @@ enum AdminOp {
     },
 }
 
+/// A node address as a command-line value (`host:port`, checked).
+fn node_address(s: &str) -> Result<String, String> {
+    spanlite_directory::validate_address(s).map(|()| s.to_string())
+}
+
 #[derive(Debug, Args)]
 struct StartArgs {
     /// This node's id: a positive integer, fixed for the life of its data dir.
@@ -221,7 +226,7 @@ struct StartArgs {
     #[arg(long, default_value = "127.0.0.1:7001")]
     listen: SocketAddr,
     /// Address others use to reach this node (default: the listen address).
-    #[arg(long)]
+    #[arg(long, value_parser = node_address)]
     advertise: Option<String>,
     /// Address to listen on for PostgreSQL clients (psql, pgbench,
     /// drivers), e.g. `127.0.0.1:5433`; without it the node has no
@@ -246,7 +251,7 @@ struct StartArgs {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     pg_login_timeout: Duration,
     /// Nodes to join, comma-separated `host:port` (may include this node).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = node_address)]
     join: Vec<String>,
     /// Data directory (created if missing).
     #[arg(long)]

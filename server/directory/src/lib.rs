@@ -8,11 +8,13 @@
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod address;
 mod cache;
 mod descriptor;
 mod peers;
 pub mod wire;
 
+pub use address::validate_address;
 pub use cache::RouteCache;
 pub use descriptor::{
     FIRST_DATA_TABLET, META_TABLET, TabletDescriptor, USER_KEYS_START, descriptor_key,

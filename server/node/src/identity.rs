@@ -1,14 +1,18 @@
 //! The node identity file in the data directory: which node and cluster the
-//! data belongs to, and what the node learned about the cluster.
+//! data belongs to, and what the node learned about the cluster. JSON:
 //!
 //! ```text
-//!   # Spanlite node identity. Written by the node; do not edit.
-//!   format=1
-//!   node_id=2
-//!   cluster_id=5f0c…            (empty before init)
-//!   meta=<hex postcard TabletDescriptor>   (once known)
-//!   node=1@127.0.0.1:7001       (one line per known node)
+//!   {"format": 2, "node_id": 2,
+//!    "cluster_id": "5f0c…",                      ("" before init)
+//!    "meta": "<hex postcard TabletDescriptor>",   (once known)
+//!    "nodes": {"1": "127.0.0.1:7001", …}}
 //! ```
+//!
+//! Every address is checked (`spanlite_directory::validate_address`) and
+//! the cluster id is letters, digits and hyphens, both when the file is
+//! read and before it is written: no value can add a field. The line format
+//! of earlier builds (`format=1`) is still read, and replaced by JSON at the
+//! next save.
 //!
 //! Written atomically (temporary file, fsync, rename, fsync of the
 //! directory), so a crash leaves the old or the new file, never half.
@@ -24,7 +28,32 @@ use spanlite_directory::TabletDescriptor;
 use spanlite_replica::raft::NodeId;
 
 const FILE: &str = "NODE_IDENTITY";
-const FORMAT: &str = "1";
+/// The line format earlier builds wrote.
+const LINE_FORMAT: &str = "1";
+/// The JSON format.
+const FORMAT: u32 = 2;
+
+/// The file as JSON.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityFile {
+    format: u32,
+    node_id: NodeId,
+    cluster_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    meta: Option<String>,
+    #[serde(default)]
+    nodes: BTreeMap<NodeId, String>,
+}
+
+/// `Err` unless `id` is a cluster id: letters, digits and hyphens.
+pub fn validate_cluster_id(id: &str) -> Result<(), String> {
+    if id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(())
+    } else {
+        Err(format!("invalid cluster id {id:?}"))
+    }
+}
 
 /// What the identity file holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -113,6 +142,61 @@ impl Identity {
     }
 
     fn parse(path: &Path, text: &str) -> Result<Self, IdentityError> {
+        let id = if text.trim_start().starts_with('{') {
+            Self::parse_json(path, text)?
+        } else {
+            Self::parse_lines(path, text)?
+        };
+        let malformed = |reason: String| IdentityError::Malformed {
+            path: path.to_path_buf(),
+            line: 0,
+            reason,
+        };
+        validate_cluster_id(&id.cluster_id).map_err(malformed)?;
+        for addr in id.nodes.values() {
+            spanlite_directory::validate_address(addr).map_err(malformed)?;
+        }
+        Ok(id)
+    }
+
+    fn parse_json(path: &Path, text: &str) -> Result<Self, IdentityError> {
+        let file: IdentityFile =
+            serde_json::from_str(text).map_err(|e| IdentityError::Malformed {
+                path: path.to_path_buf(),
+                line: e.line(),
+                reason: e.to_string(),
+            })?;
+        let malformed = |reason: String| IdentityError::Malformed {
+            path: path.to_path_buf(),
+            line: 0,
+            reason,
+        };
+        if file.format != FORMAT {
+            return Err(malformed(format!(
+                "unknown format {} (this build reads {FORMAT})",
+                file.format
+            )));
+        }
+        let meta = match &file.meta {
+            None => None,
+            Some(hex) => {
+                let bytes = decode_hex(hex).ok_or_else(|| malformed("meta: bad hex".into()))?;
+                Some(
+                    spanlite_storage::meta::decode_value(&bytes, "meta descriptor")
+                        .map_err(|e| malformed(format!("meta: {e}")))?,
+                )
+            }
+        };
+        Ok(Identity {
+            node_id: file.node_id,
+            cluster_id: file.cluster_id,
+            meta,
+            nodes: file.nodes,
+        })
+    }
+
+    /// The line format of earlier builds.
+    fn parse_lines(path: &Path, text: &str) -> Result<Self, IdentityError> {
         let mut id = Identity::default();
         let mut format = None;
         let mut node_id = None;
@@ -157,11 +241,13 @@ impl Identity {
                 other => return Err(malformed(format!("unknown key {other:?}"))),
             }
         }
-        if format.as_deref() != Some(FORMAT) {
+        if format.as_deref() != Some(LINE_FORMAT) {
             return Err(IdentityError::Malformed {
                 path: path.to_path_buf(),
                 line: 1,
-                reason: format!("unknown or missing format {format:?} (this build reads {FORMAT})"),
+                reason: format!(
+                    "unknown or missing format {format:?} (this build reads {LINE_FORMAT} and JSON)"
+                ),
             });
         }
         id.node_id = node_id.ok_or_else(|| IdentityError::Malformed {
@@ -172,28 +258,36 @@ impl Identity {
         Ok(id)
     }
 
-    /// Writes the file atomically into `dir`.
+    /// Writes the file atomically into `dir`; refuses an invalid address or
+    /// cluster id (nothing is written then).
     pub fn save(&self, dir: &Path) -> Result<(), IdentityError> {
         let path = dir.join(FILE);
         let tmp = dir.join(format!("{FILE}.tmp"));
-        let mut text = format!(
-            "# Spanlite node identity. Written by the node; do not edit.\nformat={FORMAT}\nnode_id={}\ncluster_id={}\n",
-            self.node_id, self.cluster_id
-        );
-        if let Some(meta) = &self.meta {
-            let bytes =
-                spanlite_storage::meta::encode_value(meta, "meta descriptor").map_err(|e| {
-                    IdentityError::Malformed {
-                        path: path.clone(),
-                        line: 0,
-                        reason: e.to_string(),
-                    }
-                })?;
-            text.push_str(&format!("meta={}\n", encode_hex(&bytes)));
+        let malformed = |reason: String| IdentityError::Malformed {
+            path: path.clone(),
+            line: 0,
+            reason,
+        };
+        validate_cluster_id(&self.cluster_id).map_err(malformed)?;
+        for addr in self.nodes.values() {
+            spanlite_directory::validate_address(addr).map_err(malformed)?;
         }
-        for (n, addr) in &self.nodes {
-            text.push_str(&format!("node={n}@{addr}\n"));
-        }
+        let meta = match &self.meta {
+            None => None,
+            Some(meta) => Some(encode_hex(
+                &spanlite_storage::meta::encode_value(meta, "meta descriptor")
+                    .map_err(|e| malformed(e.to_string()))?,
+            )),
+        };
+        let file = IdentityFile {
+            format: FORMAT,
+            node_id: self.node_id,
+            cluster_id: self.cluster_id.clone(),
+            meta,
+            nodes: self.nodes.clone(),
+        };
+        let mut text = serde_json::to_string_pretty(&file).map_err(|e| malformed(e.to_string()))?;
+        text.push('\n');
         let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(text.as_bytes()).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
@@ -238,6 +332,37 @@ mod tests {
             err.to_string().contains("belongs to node 3, not node 4"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_address_cannot_add_a_field_and_old_files_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut id = Identity::load_or_create(dir.path(), 3).unwrap();
+        id.nodes.insert(9, "127.0.0.1:7001\nnode_id=9".into());
+        let err = id.save(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("invalid node address"), "{err}");
+        // Nothing was written: the file still loads as node 3.
+        assert_eq!(Identity::load_or_create(dir.path(), 3).unwrap().node_id, 3);
+        // The line format of earlier builds loads, and saves as JSON.
+        fs::write(
+            dir.path().join(FILE),
+            "format=1\nnode_id=3\ncluster_id=c0ffee\nnode=1@127.0.0.1:7001\n",
+        )
+        .unwrap();
+        let old = Identity::load_or_create(dir.path(), 3).unwrap();
+        assert_eq!(old.nodes[&1], "127.0.0.1:7001");
+        old.save(dir.path()).unwrap();
+        let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
+        assert!(text.trim_start().starts_with('{'), "{text}");
+        assert_eq!(Identity::load_or_create(dir.path(), 3).unwrap(), old);
+        // A file whose address was tampered with is refused.
+        fs::write(
+            dir.path().join(FILE),
+            text.replace("127.0.0.1:7001", "127.0.0.1:7001 evil"),
+        )
+        .unwrap();
+        let err = Identity::load_or_create(dir.path(), 3).unwrap_err();
+        assert!(err.to_string().contains("invalid node address"), "{err}");
     }
 
     #[test]

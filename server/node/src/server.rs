@@ -144,6 +144,9 @@ pub enum NodeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Server(String),
+    /// A setting is invalid (an advertised address, say).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Shared pieces of a running node, for the services.
@@ -179,8 +182,24 @@ impl NodeContext {
         nodes: &[NodeAddress],
         meta: Option<TabletDescriptor>,
     ) -> Result<(), IdentityError> {
+        // What other nodes tell is checked like a Join: a bad address or
+        // cluster id is dropped, never stored.
+        let nodes: Vec<&NodeAddress> = nodes
+            .iter()
+            .filter(|n| match spanlite_directory::validate_address(&n.address) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(node = n.node_id, "ignoring a node address: {e}");
+                    false
+                }
+            })
+            .collect();
+        if let Err(e) = crate::identity::validate_cluster_id(cluster_id) {
+            tracing::warn!("ignoring a cluster id: {e}");
+            return Ok(());
+        }
         let cache = self.gateway.cache();
-        for n in nodes {
+        for n in &nodes {
             cache.set_node(n.node_id, n.address.clone());
         }
         if let Some(m) = &meta {
@@ -190,7 +209,7 @@ impl NodeContext {
             if id.cluster_id.is_empty() {
                 id.cluster_id = cluster_id.to_string();
             }
-            for n in nodes {
+            for n in &nodes {
                 id.nodes.insert(n.node_id, n.address.clone());
             }
             if meta.is_some() {
@@ -252,6 +271,7 @@ async fn start_inner(
         source,
     })?;
     let advertise = config.advertise.clone().unwrap_or_else(|| addr.to_string());
+    spanlite_directory::validate_address(&advertise).map_err(NodeError::Config)?;
 
     // Clock: the system clock through a skew layer (fault injection), an
     // interval clock over it, synchronized with the masters.

@@ -13,7 +13,9 @@ use common::{channel, start_cluster};
 use spanlite_directory::{FIRST_DATA_TABLET, KeyRange, USER_KEYS_START};
 use spanlite_node::RunningNode;
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{ChangeReplicasRequest, SplitTabletRequest, TransferLeaderRequest};
+use spanlite_proto::admin::{
+    ChangeReplicasRequest, JoinRequest, SplitTabletRequest, TransferLeaderRequest,
+};
 use spanlite_proto::kv::kv_service_client::KvServiceClient;
 use spanlite_proto::kv::{GetRequest, PutRequest, ScanRequest};
 use tonic::transport::Channel;
@@ -323,5 +325,57 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
     assert_eq!(got.value, b"ok".to_vec());
     for n in nodes {
         n.shutdown().await.unwrap();
+    }
+}
+
+/// A Join whose address would add a line to the identity file (the old
+/// `node_id=` injection, after which the node refused every restart) is
+/// refused before anything is stored; the node restarts as itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_with_a_malformed_address_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = start_cluster(dir.path(), 3).await;
+    let mut admin = AdminServiceClient::new(channel(&addrs[0]).await);
+    for address in ["127.0.0.1:7009\nnode_id=9", "127.0.0.1", "evil host:1"] {
+        let refused = admin
+            .join(JoinRequest {
+                node: Some(spanlite_proto::common::NodeAddress {
+                    node_id: 7,
+                    address: address.to_string(),
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        assert!(
+            refused.message().contains("invalid node address"),
+            "{refused:?}"
+        );
+    }
+    // Wherever the harness put the nodes' data.
+    let mut files = Vec::new();
+    walk(dir.path(), "NODE_IDENTITY", &mut files);
+    assert_eq!(files.len(), 3, "{files:?}");
+    for f in files {
+        let identity = std::fs::read_to_string(&f).unwrap();
+        assert!(!identity.contains("7009"), "{f:?}: {identity}");
+    }
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// Every file called `name` under `dir`.
+fn walk(dir: &std::path::Path, name: &str, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.file_name().is_some_and(|n| n == name) {
+            out.push(path);
+        } else if path.is_dir() {
+            walk(&path, name, out);
+        }
     }
 }

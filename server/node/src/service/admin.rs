@@ -450,6 +450,13 @@ impl AdminService for AdminGrpc {
         if node.node_id == 0 {
             return refuse("node id 0 is not allowed".to_string());
         }
+        // Checked before anything stores it (identity file, meta tablet).
+        if let Err(e) = spanlite_directory::validate_address(&node.address) {
+            return Err(Status::invalid_argument(e));
+        }
+        if let Err(e) = crate::identity::validate_cluster_id(&req.cluster_id) {
+            return Err(Status::invalid_argument(e));
+        }
         if node.node_id == self.ctx.node_id && node.address != self.ctx.advertise {
             return refuse(format!(
                 "node id {} is already taken by the node at {}",
