@@ -24,12 +24,23 @@ use spanlite_replica::raft::RaftTiming;
 #[derive(Debug, Parser)]
 #[command(name = "spanlite", version, about, long_about = None)]
 pub struct Cli {
+    /// Certificates dir (`spanlite cert` makes it): `start` serves with
+    /// its node certificate; every other command connects with the client
+    /// certificate of --user.
+    #[arg(long, global = true, env = "SPANLITE_CERTS_DIR")]
+    certs_dir: Option<PathBuf>,
+    /// The user whose client certificate (`client.<user>.crt`) connects,
+    /// with --certs-dir.
+    #[arg(long, global = true, default_value = "root")]
+    user: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Make the certificates of a secure cluster.
+    Cert(CertArgs),
     /// Run a node.
     Start(Box<StartArgs>),
     /// Bootstrap a new cluster on the first three nodes that joined.
@@ -142,6 +153,35 @@ struct SltArgs {
     /// Exit with status 0 even if records failed (to report pass rates).
     #[arg(long)]
     report_only: bool,
+}
+
+#[derive(Debug, Args)]
+struct CertArgs {
+    /// Where the CA's key is (default: ca.key in --certs-dir; keep it
+    /// elsewhere in production).
+    #[arg(long, global = true)]
+    ca_key: Option<PathBuf>,
+    #[command(subcommand)]
+    op: CertOp,
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::enum_variant_names)] // the commands are create-ca, create-node, create-client
+enum CertOp {
+    /// A new CA: ca.crt (and ca.key).
+    CreateCa,
+    /// A node certificate (node.crt, node.key) for the host names and
+    /// addresses it is reached by.
+    CreateNode {
+        /// Host names and IP addresses (at least one).
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    /// A client certificate for USER (client.USER.crt, client.USER.key).
+    CreateClient {
+        /// The user name (`root` is the admin).
+        user: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -299,6 +339,11 @@ struct StartArgs {
     /// its timestamps reach further ahead of the others'.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "500us")]
     clock_uncertainty_floor: Duration,
+    /// Run without TLS: anyone who reaches the ports can read and change
+    /// everything. Without --certs-dir a node refuses to listen on an
+    /// address other than loopback unless this is given.
+    #[arg(long)]
+    insecure: bool,
     /// Fault injection (needs --enable-fault-injection): dial peer address
     /// PEER through PROXY instead, e.g. `127.0.0.1:7002=127.0.0.1:9012`; a
     /// test harness puts a proxy it controls on every link to cut it.
@@ -357,6 +402,25 @@ enum KvOp {
 }
 
 /// Runs the command line. Returns the process exit code.
+/// The client certificate every connecting command uses (`--certs-dir`
+/// with `--user`), set once in [`run`].
+static CLIENT_TLS: std::sync::OnceLock<Option<spanlite_directory::tls::TlsConfig>> =
+    std::sync::OnceLock::new();
+
+/// An endpoint for `url` (`host:port`), with the client certificate when
+/// there is one.
+pub(crate) fn endpoint(url: &str) -> Result<Endpoint, String> {
+    let tls = CLIENT_TLS.get().and_then(Option::as_ref);
+    let e = Endpoint::from_shared(format!("{}://{url}", spanlite_directory::tls::scheme(tls)))
+        .map_err(|e| format!("bad address {url:?}: {e}"))?;
+    match tls {
+        Some(tls) => e
+            .tls_config(tls.client())
+            .map_err(|e| format!("TLS for {url}: {e}")),
+        None => Ok(e),
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     // SQL binding and evaluation recurse on expression trees (bounded in
     // depth by the binder); 8 MiB stacks leave a wide margin (it is
@@ -372,9 +436,23 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let client_tls = match (&cli.command, &cli.certs_dir) {
+        (Command::Start(_) | Command::Cert(_), _) | (_, None) => Ok(None),
+        (_, Some(dir)) => spanlite_directory::tls::TlsConfig::user(dir, &cli.user).map(Some),
+    };
+    let client_tls = match client_tls {
+        Ok(t) => t,
+        Err(message) => {
+            eprintln!("spanlite: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _ = CLIENT_TLS.set(client_tls);
+    let certs_dir = cli.certs_dir.clone();
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Start(args) => start(*args).await,
+            Command::Start(args) => start(*args, certs_dir).await,
+            Command::Cert(args) => cert(args, certs_dir),
             Command::Init(args) => init(args).await,
             Command::Kv(args) => kv(args).await,
             Command::Admin(args) => admin(args).await,
@@ -417,9 +495,47 @@ fn init_logging() {
         .try_init();
 }
 
-async fn start(args: StartArgs) -> Result<ExitCode, String> {
+fn cert(args: CertArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, String> {
+    let dir = certs_dir.ok_or("spanlite cert needs --certs-dir")?;
+    let ca_key = args.ca_key.as_deref();
+    match args.op {
+        CertOp::CreateCa => crate::cert::create_ca(&dir, ca_key)?,
+        CertOp::CreateNode { hosts } => crate::cert::create_node(&dir, ca_key, &hosts)?,
+        CertOp::CreateClient { user } => crate::cert::create_client(&dir, ca_key, &user)?,
+    }
+    println!("wrote certificates to {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, String> {
     init_logging();
+    // Secure by default: TLS with --certs-dir; without it, loopback only,
+    // unless --insecure says the operator means it.
+    let tls = match (&certs_dir, args.insecure) {
+        (Some(_), true) => return Err("--insecure and --certs-dir contradict each other".into()),
+        (Some(dir), false) => Some(spanlite_directory::tls::TlsConfig::node(dir)?),
+        (None, insecure) => {
+            let exposed: Vec<String> = std::iter::once(args.listen)
+                .chain(args.pg_listen)
+                .filter(|a| !a.ip().is_loopback())
+                .map(|a| a.to_string())
+                .collect();
+            if !exposed.is_empty() && !insecure {
+                return Err(format!(
+                    "refusing to listen on {} without TLS: anyone who reaches it could read and \
+                     change every row and take the cluster apart. Give --certs-dir (make the \
+                     certificates with `spanlite cert`), or --insecure if that is what you mean",
+                    exposed.join(", ")
+                ));
+            }
+            if insecure {
+                tracing::warn!("running insecure (--insecure): no TLS, no authentication");
+            }
+            None
+        }
+    };
     let mut config = NodeConfig::new(args.node_id, args.listen, args.data_dir);
+    config.tls = tls;
     config.advertise = args.advertise;
     config.pg_listen = args.pg_listen;
     let password = match (&args.pg_password, &args.pg_password_file) {
@@ -571,8 +687,7 @@ async fn wait_for_signal() -> Result<(), String> {
 }
 
 async fn connect(url: &str) -> Result<Channel, String> {
-    Endpoint::from_shared(format!("http://{url}"))
-        .map_err(|e| format!("bad address {url:?}: {e}"))?
+    endpoint(url)?
         .connect_timeout(Duration::from_secs(2))
         .connect()
         .await

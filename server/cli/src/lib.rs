@@ -12,6 +12,7 @@
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod cert;
 mod cli;
 mod demo;
 pub mod shell;

@@ -18,7 +18,7 @@ use spanlite_proto::sql::{
 use spanlite_sql::Value;
 use tokio::sync::mpsc;
 use tonic::Streaming;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use spanlite_node::service::value_from_wire;
 
@@ -52,8 +52,7 @@ pub enum Outcome {
 }
 
 async fn channel(url: &str) -> Result<Channel, String> {
-    Endpoint::from_shared(format!("http://{url}"))
-        .map_err(|e| format!("bad address {url:?}: {e}"))?
+    crate::cli::endpoint(url)?
         .connect_timeout(std::time::Duration::from_secs(2))
         .connect()
         .await

@@ -12,6 +12,7 @@ mod address;
 mod cache;
 mod descriptor;
 mod peers;
+pub mod tls;
 pub mod wire;
 
 pub use address::validate_address;

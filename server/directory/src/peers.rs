@@ -18,6 +18,9 @@ pub struct PeersConfig {
     /// (`peer address → proxy address`), so a test harness can put a proxy
     /// it controls on every link between nodes. Empty in production.
     pub dial_via: HashMap<String, String>,
+    /// Mutual TLS with the node's certificate (`None`: an insecure
+    /// cluster, plain HTTP/2).
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for PeersConfig {
@@ -25,6 +28,7 @@ impl Default for PeersConfig {
         Self {
             connect_timeout: Duration::from_secs(1),
             dial_via: HashMap::new(),
+            tls: None,
         }
     }
 }
@@ -89,7 +93,17 @@ impl Peers {
             return Ok(ch.clone());
         }
         let target = self.config.dial_via.get(addr).map_or(addr, String::as_str);
-        let ch = Endpoint::from_shared(format!("http://{target}"))?
+        let tls = self.config.tls.as_ref();
+        let mut endpoint =
+            Endpoint::from_shared(format!("{}://{target}", crate::tls::scheme(tls)))?;
+        if let Some(tls) = tls {
+            // The peer's certificate must name the address dialed for, even
+            // through a proxy.
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            endpoint = endpoint.tls_config(tls.client().domain_name(host))?;
+        }
+        let ch = endpoint
             .connect_timeout(self.config.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))

@@ -78,6 +78,9 @@ pub struct NodeConfig {
     /// How PostgreSQL clients log in (`--pg-password`: SCRAM-SHA-256;
     /// default: trust).
     pub pg_auth: spanlite_pgwire::Auth,
+    /// Mutual TLS on every gRPC link with this node certificate (`None`:
+    /// insecure, plain HTTP/2, no caller checks).
+    pub tls: Option<spanlite_directory::tls::TlsConfig>,
     /// The PostgreSQL port's connection limit and login timeout
     /// (`--pg-max-connections`, `--pg-login-timeout`).
     pub pg_limits: spanlite_pgwire::Limits,
@@ -116,6 +119,7 @@ impl NodeConfig {
             pg_listen: None,
             pg_auth: spanlite_pgwire::Auth::Trust,
             pg_limits: spanlite_pgwire::Limits::default(),
+            tls: None,
             schema_lease: spanlite_session::DEFAULT_SCHEMA_LEASE,
             gc_ttl: Duration::from_secs(600),
             gc_interval: Duration::from_secs(60),
@@ -290,6 +294,7 @@ async fn start_inner(
     store_config.txn_idle_timeout = config.txn_idle_timeout;
     store_config.closed_ts_every = config.closed_ts_every;
     store_config.peers.dial_via = config.dial_via.clone();
+    store_config.peers.tls = config.tls.clone();
     let peers = spanlite_directory::Peers::new(store_config.peers.clone());
     let sources: Vec<Arc<dyn TimeSource>> = if is_master {
         vec![Arc::new(ReferenceClockSource::new(
@@ -390,19 +395,43 @@ async fn start_inner(
         }
         None => None,
     };
-    let router = tonic::transport::Server::builder()
-        .add_service(
+    // Who may call what (with TLS; an insecure node lets everyone in): the
+    // cluster's own traffic needs a node certificate, administration and
+    // raw key-value access the admin user's, SQL any user's.
+    use spanlite_directory::tls::{Callers, authorize};
+    use tonic::service::interceptor::InterceptedService;
+    let secure = config.tls.is_some();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder
+            .tls_config(tls.server())
+            .map_err(|e| NodeError::Config(format!("TLS: {e}")))?;
+    }
+    let router = builder
+        .add_service(InterceptedService::new(
             RaftServiceServer::new(store.raft_service()).max_decoding_message_size(256 << 20),
-        )
-        .add_service(TabletServiceServer::new(TabletGrpc::new(store.clone())))
-        .add_service(KvServiceServer::new(KvGrpc::new(gateway.clone())))
-        .add_service(SqlServiceServer::new(SqlGrpc::new(schema, sessions_ended)))
-        .add_service(TimeServiceServer::new(TimeGrpc::new(
-            config.node_id,
-            is_master,
-            truetime.clone(),
-        )))
-        .add_service(AdminServiceServer::new(AdminGrpc::new(context.clone())));
+            authorize(secure, Callers::Nodes),
+        ))
+        .add_service(InterceptedService::new(
+            TabletServiceServer::new(TabletGrpc::new(store.clone())),
+            authorize(secure, Callers::Nodes),
+        ))
+        .add_service(InterceptedService::new(
+            KvServiceServer::new(KvGrpc::new(gateway.clone())),
+            authorize(secure, Callers::Admin),
+        ))
+        .add_service(InterceptedService::new(
+            SqlServiceServer::new(SqlGrpc::new(schema, sessions_ended)),
+            authorize(secure, Callers::Users),
+        ))
+        .add_service(InterceptedService::new(
+            TimeServiceServer::new(TimeGrpc::new(config.node_id, is_master, truetime.clone())),
+            authorize(secure, Callers::Nodes),
+        ))
+        .add_service(InterceptedService::new(
+            AdminServiceServer::new(AdminGrpc::new(context.clone())),
+            authorize(secure, Callers::Admin),
+        ));
     let server = tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(incoming(listener), async {
@@ -499,16 +528,34 @@ pub fn incoming(
 /// refreshing (new nodes, the meta tablet) at a slower pace.
 async fn join_loop(ctx: Arc<NodeContext>, join: Vec<String>) {
     let targets: Vec<String> = join.into_iter().filter(|a| *a != ctx.advertise).collect();
+    let mut failed_rounds = 0u64;
     loop {
         let mut joined = false;
+        let mut last_error = String::new();
         for addr in &targets {
             match join_once(&ctx, addr).await {
                 Ok(()) => {
                     joined = true;
                     break;
                 }
-                Err(e) => tracing::debug!(node = ctx.node_id, addr, "join: {e}"),
+                Err(e) => {
+                    tracing::debug!(node = ctx.node_id, addr, "join: {e}");
+                    last_error = format!("{addr}: {e}");
+                }
             }
+        }
+        // An operator should hear that a node cannot join (a wrong
+        // address, another CA's certificate), but not twice a second.
+        if joined || targets.is_empty() {
+            failed_rounds = 0;
+        } else {
+            if failed_rounds.is_multiple_of(20) && ctx.cluster.meta().is_none() {
+                tracing::warn!(
+                    node = ctx.node_id,
+                    "could not join the cluster yet ({last_error})"
+                );
+            }
+            failed_rounds += 1;
         }
         let known = ctx.cluster.meta().is_some();
         let pause = if joined && known {

@@ -426,9 +426,23 @@ fn new_cluster_id(node: NodeId) -> String {
     format!("{nanos:x}-{node:x}")
 }
 
+/// Membership and replica creation and destruction are the cluster's own
+/// business: with TLS only a node certificate may ask (the admin user asks
+/// for them through `ChangeReplicas`, which a node carries out). Without
+/// TLS there is no name to check.
+fn nodes_only<T>(request: &Request<T>) -> Result<(), Status> {
+    match spanlite_directory::tls::peer_name(request) {
+        Some(name) if name != spanlite_directory::tls::NODE_NAME => Err(Status::permission_denied(
+            format!("user {name:?} may not call this (node certificates only)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminGrpc {
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        nodes_only(&request)?;
         let req = request.into_inner();
         let node = req
             .node
@@ -667,6 +681,7 @@ impl AdminService for AdminGrpc {
         &self,
         request: Request<DestroyReplicaRequest>,
     ) -> Result<Response<DestroyReplicaResponse>, Status> {
+        nodes_only(&request)?;
         let tablet = request.into_inner().tablet_id;
         let error = match self.ctx.store.destroy_replica(tablet).await {
             Ok(()) => String::new(),
@@ -707,6 +722,7 @@ impl AdminService for AdminGrpc {
         &self,
         request: Request<CreateReplicaRequest>,
     ) -> Result<Response<CreateReplicaResponse>, Status> {
+        nodes_only(&request)?;
         let d = request
             .into_inner()
             .descriptor

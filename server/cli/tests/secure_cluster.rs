@@ -1,0 +1,482 @@
+//! A secure cluster of real `spanlite` processes: certificates made by
+//! `spanlite cert`, mutual TLS on every gRPC link, and who may call what.
+//!
+//! - three nodes started with `--certs-dir` form a cluster (`init`, SQL over
+//!   TLS with the root and another user's certificate);
+//! - every RPC of every internal and admin service refuses a caller without
+//!   a certificate (`Unauthenticated`) and a user's certificate
+//!   (`PermissionDenied`), and a plain-HTTP caller gets nowhere;
+//! - a node with a certificate of another CA cannot join;
+//! - without `--certs-dir`, `start` refuses a non-loopback address unless
+//!   `--insecure` is given.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use spanlite_directory::tls::TlsConfig;
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::kv::kv_service_client::KvServiceClient;
+use spanlite_proto::raft::raft_service_client::RaftServiceClient;
+use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
+use spanlite_proto::time::time_service_client::TimeServiceClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+const BIN: &str = env!("CARGO_BIN_EXE_spanlite");
+
+/// A node process, killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+fn spanlite(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).trim().to_string()
+}
+
+fn must(args: &[&str]) -> String {
+    let out = spanlite(args);
+    assert!(
+        out.status.success(),
+        "`spanlite {}`: {}",
+        args.join(" "),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn until_ok(args: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = spanlite(args);
+        if out.status.success() {
+            return text(&out.stdout);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`spanlite {}` kept failing: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn start(id: u64, addr: &str, join: &str, dir: &Path, certs: &Path) -> Proc {
+    let log = std::fs::File::create(dir.join(format!("node{id}.log"))).unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "start",
+            "--node-id",
+            &id.to_string(),
+            "--listen",
+            addr,
+            "--join",
+            join,
+        ])
+        .arg("--data-dir")
+        .arg(dir.join(format!("n{id}")))
+        .arg("--certs-dir")
+        .arg(certs)
+        .args([
+            "--raft-heartbeat",
+            "100ms",
+            "--raft-election-timeout",
+            "500ms",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+fn make_certs(dir: &Path) {
+    let d = dir.to_str().unwrap();
+    must(&["cert", "create-ca", "--certs-dir", d]);
+    must(&[
+        "cert",
+        "create-node",
+        "127.0.0.1",
+        "localhost",
+        "--certs-dir",
+        d,
+    ]);
+    must(&["cert", "create-client", "root", "--certs-dir", d]);
+    must(&["cert", "create-client", "alice", "--certs-dir", d]);
+}
+
+/// A TLS channel to `addr` trusting `certs`'s CA, showing `as_user`'s
+/// client certificate (or none).
+fn channel(addr: &str, certs: &Path, as_user: Option<&str>) -> Channel {
+    let tls = match as_user {
+        Some(user) => TlsConfig::user(certs, user).unwrap().client(),
+        None => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(
+            std::fs::read(certs.join("ca.crt")).unwrap(),
+        )),
+    };
+    Endpoint::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls.domain_name("127.0.0.1"))
+        .unwrap()
+        .connect_lazy()
+}
+
+/// The status codes every RPC of the internal and admin services answers
+/// on `ch` with; `Ok` where a call went through.
+async fn every_internal_rpc(ch: Channel) -> Vec<(&'static str, tonic::Code)> {
+    fn code<T>(r: Result<T, tonic::Status>) -> tonic::Code {
+        r.map_or_else(|s| s.code(), |_| tonic::Code::Ok)
+    }
+    let mut raft = RaftServiceClient::new(ch.clone());
+    let mut tablet = TabletServiceClient::new(ch.clone());
+    let mut time = TimeServiceClient::new(ch.clone());
+    let mut admin = AdminServiceClient::new(ch.clone());
+    let mut kv = KvServiceClient::new(ch);
+    vec![
+        (
+            "Raft.AppendEntries",
+            code(
+                raft.append_entries(spanlite_proto::raft::RaftRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Raft.Vote",
+            code(
+                raft.vote(spanlite_proto::raft::RaftRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Raft.InstallSnapshot",
+            code(
+                raft.install_snapshot(tokio_stream::iter(
+                    Vec::<spanlite_proto::raft::SnapshotChunk>::new(),
+                ))
+                .await,
+            ),
+        ),
+        (
+            "Raft.CloseTimestamps",
+            code(
+                raft.close_timestamps(spanlite_proto::raft::ClosedTimestamps::default())
+                    .await,
+            ),
+        ),
+        (
+            "Tablet.Read",
+            code(
+                tablet
+                    .read(spanlite_proto::tablet::ReadRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Tablet.Scan",
+            code(
+                tablet
+                    .scan(spanlite_proto::tablet::ScanRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Tablet.Prepare",
+            code(
+                tablet
+                    .prepare(spanlite_proto::tablet::PrepareRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Tablet.Commit",
+            code(
+                tablet
+                    .commit(spanlite_proto::tablet::CommitRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Tablet.Abort",
+            code(
+                tablet
+                    .abort(spanlite_proto::tablet::AbortRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Tablet.TxnStatus",
+            code(
+                tablet
+                    .txn_status(spanlite_proto::tablet::TxnStatusRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Time.Now",
+            code(time.now(spanlite_proto::time::NowRequest::default()).await),
+        ),
+        (
+            "Admin.Join",
+            code(
+                admin
+                    .join(spanlite_proto::admin::JoinRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.Init",
+            code(
+                admin
+                    .init(spanlite_proto::admin::InitRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.Status",
+            code(
+                admin
+                    .status(spanlite_proto::admin::StatusRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.SplitTablet",
+            code(
+                admin
+                    .split_tablet(spanlite_proto::admin::SplitTabletRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.ChangeReplicas",
+            code(
+                admin
+                    .change_replicas(spanlite_proto::admin::ChangeReplicasRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.TransferLeader",
+            code(
+                admin
+                    .transfer_leader(spanlite_proto::admin::TransferLeaderRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.SetClockSkew",
+            code(
+                admin
+                    .set_clock_skew(spanlite_proto::admin::SetClockSkewRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.CreateReplica",
+            code(
+                admin
+                    .create_replica(spanlite_proto::admin::CreateReplicaRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.DestroyReplica",
+            code(
+                admin
+                    .destroy_replica(spanlite_proto::admin::DestroyReplicaRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Admin.ScanReplicas",
+            code(
+                admin
+                    .scan_replicas(spanlite_proto::admin::ScanReplicasRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Kv.Get",
+            code(kv.get(spanlite_proto::kv::GetRequest::default()).await),
+        ),
+        (
+            "Kv.Put",
+            code(kv.put(spanlite_proto::kv::PutRequest::default()).await),
+        ),
+        (
+            "Kv.Delete",
+            code(
+                kv.delete(spanlite_proto::kv::DeleteRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Kv.Scan",
+            code(kv.scan(spanlite_proto::kv::ScanRequest::default()).await),
+        ),
+        (
+            "Kv.Transact",
+            code(
+                kv.transact(spanlite_proto::kv::TransactRequest::default())
+                    .await,
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn a_secure_cluster_lets_in_only_whom_it_should() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    make_certs(&certs);
+    let c = certs.to_str().unwrap();
+    let addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
+    let join = addrs.join(",");
+    let _nodes: Vec<Proc> = (0..3)
+        .map(|i| start(i as u64 + 1, &addrs[i], &join, dir.path(), &certs))
+        .collect();
+    until_ok(&["init", "--url", &addrs[0], "--certs-dir", c]);
+    let out = until_ok(&[
+        "sql",
+        "--url",
+        &addrs[1],
+        "--certs-dir",
+        c,
+        "-e",
+        "CREATE TABLE t (k INT PRIMARY KEY); INSERT INTO t VALUES (1), (2); SELECT count(*) FROM t",
+    ]);
+    assert!(out.contains('2'), "{out}");
+    // Another user's certificate runs SQL too.
+    let out = must(&[
+        "sql",
+        "--url",
+        &addrs[2],
+        "--certs-dir",
+        c,
+        "--user",
+        "alice",
+        "-e",
+        "SELECT count(*) FROM t",
+    ]);
+    assert!(out.contains('2'), "{out}");
+    // Without certificates (plain HTTP/2) nothing gets through.
+    let plain = spanlite(&["admin", "--url", &addrs[0], "status"]);
+    let said = format!("{}{}", text(&plain.stdout), text(&plain.stderr));
+    assert!(
+        !plain.status.success() || said.contains("unreachable"),
+        "{said}"
+    );
+    // A user other than root may not administer.
+    let alice = spanlite(&[
+        "admin",
+        "--url",
+        &addrs[0],
+        "--certs-dir",
+        c,
+        "--user",
+        "alice",
+        "status",
+    ]);
+    let said = format!("{}{}", text(&alice.stdout), text(&alice.stderr));
+    assert!(said.contains("may not call"), "{said}");
+    must(&["admin", "--url", &addrs[0], "--certs-dir", c, "status"]);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Every internal and admin RPC: no certificate → Unauthenticated.
+        for (rpc, code) in every_internal_rpc(channel(&addrs[0], &certs, None)).await {
+            assert_eq!(
+                code,
+                tonic::Code::Unauthenticated,
+                "{rpc} without a certificate"
+            );
+        }
+        // A user's certificate → PermissionDenied.
+        for (rpc, code) in every_internal_rpc(channel(&addrs[0], &certs, Some("alice"))).await {
+            assert_eq!(code, tonic::Code::PermissionDenied, "{rpc} as alice");
+        }
+        // Root may administer and use KV, never speak for a node.
+        for (rpc, code) in every_internal_rpc(channel(&addrs[0], &certs, Some("root"))).await {
+            let internal = rpc.starts_with("Raft.")
+                || rpc.starts_with("Tablet.")
+                || rpc.starts_with("Time.")
+                || ["Admin.Join", "Admin.CreateReplica", "Admin.DestroyReplica"].contains(&rpc);
+            if internal {
+                assert_eq!(code, tonic::Code::PermissionDenied, "{rpc} as root");
+            } else {
+                assert!(
+                    !matches!(
+                        code,
+                        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
+                    ),
+                    "{rpc} as root: {code:?}"
+                );
+            }
+        }
+    });
+
+    // A node whose certificate another CA signed cannot join.
+    let other = dir.path().join("other-certs");
+    let o = other.to_str().unwrap();
+    must(&["cert", "create-ca", "--certs-dir", o]);
+    must(&["cert", "create-node", "127.0.0.1", "--certs-dir", o]);
+    let impostor_addr = free_addr();
+    let _impostor = start(4, &impostor_addr, &join, dir.path(), &other);
+    // It says it cannot join (its TLS handshakes fail)…
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let log = loop {
+        let log = std::fs::read_to_string(dir.path().join("node4.log")).unwrap_or_default();
+        if log.contains("could not join the cluster") {
+            break log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 4 never reported its join failing: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // …and the cluster never heard of it.
+    let status = must(&["admin", "--url", &addrs[0], "--certs-dir", c, "status"]);
+    assert!(!status.contains(&impostor_addr), "{status}\n{log}");
+}
+
+#[test]
+fn start_refuses_a_public_address_without_certificates_unless_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = spanlite(&[
+        "start",
+        "--node-id",
+        "1",
+        "--listen",
+        "0.0.0.0:0",
+        "--data-dir",
+        dir.path().join("n1").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without TLS"),
+        "{err}"
+    );
+    assert!(err.contains("--insecure"), "{err}");
+}
