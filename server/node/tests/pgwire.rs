@@ -830,3 +830,71 @@ async fn a_large_message_before_login_is_refused() {
     );
     pg.shutdown().await;
 }
+
+/// `statement_timeout`: a statement blocked behind another transaction's
+/// lock ends with 57014 ("statement timeout") once it passes, and the
+/// connection goes on; `idle_in_transaction_session_timeout`: a client that
+/// leaves a transaction open and idle is disconnected (FATAL 25P03) and its
+/// locks go, so the blocked writer gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statement_and_idle_in_transaction_timeouts() {
+    let pg = PgCluster::start().await;
+    let holder = pg.client().await;
+    holder
+        .batch_execute(
+            "CREATE TABLE kv (k INT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES (1, 'a')",
+        )
+        .await
+        .unwrap();
+    holder
+        .batch_execute(
+            "SET idle_in_transaction_session_timeout = '1s'; BEGIN; UPDATE kv SET v = 'held' WHERE k = 1",
+        )
+        .await
+        .unwrap();
+
+    let waiter = pg.client().await;
+    waiter
+        .batch_execute("SET statement_timeout = 200")
+        .await
+        .unwrap();
+    let e = waiter
+        .execute("UPDATE kv SET v = 'waiter' WHERE k = 1", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e:?}");
+    assert!(
+        e.as_db_error()
+            .is_some_and(|d| d.message() == "canceling statement due to statement timeout"),
+        "{e:?}"
+    );
+    let e = waiter
+        .batch_execute("SET statement_timeout = '5 parsecs'")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("22023"), "{e:?}");
+
+    // The holder sits idle in its transaction: after 1 s it is cut off.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !holder.is_closed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle holder was never cut off"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its lock went with it: the waiter (no timeout now) gets the row.
+    waiter
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(
+        Duration::from_secs(30),
+        waiter.execute("UPDATE kv SET v = 'waiter' WHERE k = 1", &[]),
+    )
+    .await
+    .expect("the lock was released")
+    .unwrap();
+    assert_eq!(n, 1);
+    pg.shutdown().await;
+}

@@ -168,9 +168,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if self.stream.buffer().is_empty() || self.out.buf.len() >= FLUSH_AT {
                 self.flush().await?;
             }
+            // A transaction left open and idle past the session's
+            // idle_in_transaction_session_timeout ends the connection (and
+            // so the transaction, with its locks), as in PostgreSQL.
+            let idle_limit = if self.session.in_transaction() {
+                self.session
+                    .setting("idle_in_transaction_session_timeout")
+                    .and_then(|v| spanlite_session::duration_setting(v).ok().flatten())
+            } else {
+                None
+            };
+            let idle_timer = async {
+                match idle_limit {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             let stopping = &mut self.stopping;
             let next = tokio::select! {
                 next = read_message(&mut self.stream) => next?,
+                () = idle_timer => {
+                    self.out.error(
+                        "FATAL",
+                        sqlstate::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                        "terminating connection due to idle-in-transaction timeout",
+                    );
+                    self.flush().await?;
+                    return Ok(());
+                }
                 () = super::listener::stopped(stopping) => {
                     self.out.error(
                         "FATAL",

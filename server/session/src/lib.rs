@@ -10,7 +10,7 @@ mod schema;
 mod session;
 mod split;
 
-pub use interrupt::{Interrupt, canceled};
+pub use interrupt::{Interrupt, canceled, duration_setting, timed_out};
 pub use schema::{DEFAULT_SCHEMA_LEASE, SchemaCache};
 pub use session::{Prepared, Session, StatementResult};
 pub use split::split_statements;

@@ -282,10 +282,12 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("default_transaction_isolation", "serializable"),
     ("default_transaction_read_only", "off"),
     ("extra_float_digits", "1"),
+    ("idle_in_transaction_session_timeout", "0"),
     ("integer_datetimes", "on"),
     ("server_encoding", "UTF8"),
     ("server_version", "16.0 (Spanlite 0.1)"),
     ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
     ("timezone", "UTC"),
     ("transaction_isolation", "serializable"),
 ];
@@ -300,6 +302,8 @@ pub struct Session {
     /// The cluster's `default_concurrency` was read (at the first request).
     cluster_defaults_read: bool,
     interrupt: Arc<Interrupt>,
+    /// When the running statement passes `statement_timeout`.
+    deadline: Option<tokio::time::Instant>,
     /// Statement text → it split and parsed: a client that sends the same
     /// text again (a prepared statement executed many times, a loop) is
     /// not split or parsed again. Cleared when it reaches
@@ -481,6 +485,7 @@ impl Session {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             interrupt: Arc::default(),
+            deadline: None,
             parsed: std::collections::HashMap::new(),
         }
     }
@@ -640,6 +645,11 @@ impl Session {
             };
             let mut stop = false;
             for (i, stmt) in statements.iter().enumerate() {
+                // statement_timeout counts from each statement's start.
+                self.deadline = self
+                    .setting("statement_timeout")
+                    .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten())
+                    .map(|d| tokio::time::Instant::now() + d);
                 let r = self
                     .statement(stmt, params, piece.as_of, piece.concurrency, p.plans.get(i))
                     .await;
@@ -750,6 +760,14 @@ impl Session {
                         }
                         self.settings.insert(name, level.to_string());
                     }
+                    "statement_timeout" | "idle_in_transaction_session_timeout" => {
+                        if let Err(e) = crate::interrupt::duration_setting(&value) {
+                            return self.failing(SqlError::invalid_parameter(format!(
+                                "invalid value for parameter \"{name}\": {e}"
+                            )));
+                        }
+                        self.settings.insert(name, value);
+                    }
                     "concurrency" => {
                         let Some(mode) = TxnMode::parse(&value) else {
                             return self.failing(SqlError::invalid_parameter(format!(
@@ -790,9 +808,10 @@ impl Session {
                     open.used = true;
                     let mut reading = None;
                     let schema = &*self.schema;
+                    let deadline = self.deadline;
                     let r = self
                         .interrupt
-                        .race(run_statement(
+                        .race(deadline, run_statement(
                             schema,
                             &mut open.txn,
                             &open.options,
@@ -1101,15 +1120,18 @@ impl Session {
             let mut used = SchemaUse::default();
             let executed = self
                 .interrupt
-                .race(run_statement(
-                    &self.schema,
-                    &mut txn,
-                    &options,
-                    &mut used,
-                    &mut reading,
-                    ToRun { stmt, plans },
-                    params,
-                ))
+                .race(
+                    self.deadline,
+                    run_statement(
+                        &self.schema,
+                        &mut txn,
+                        &options,
+                        &mut used,
+                        &mut reading,
+                        ToRun { stmt, plans },
+                        params,
+                    ),
+                )
                 .await;
             // NB: the commit is not raced: once sent, its outcome is the
             // transaction's, and a cancel must not make it ambiguous.
@@ -1131,7 +1153,7 @@ impl Session {
                     };
                     options.last_ts = false;
                     self.interrupt
-                        .race(async {
+                        .race(self.deadline, async {
                             tokio::time::sleep(pause).await;
                             Ok(())
                         })

@@ -64,6 +64,9 @@ codes! {
     READ_ONLY_SQL_TRANSACTION = "25006", "read_only_sql_transaction";
     /// A statement in a transaction that already failed (until ROLLBACK).
     IN_FAILED_SQL_TRANSACTION = "25P02", "in_failed_sql_transaction";
+    /// A transaction left idle past `idle_in_transaction_session_timeout`:
+    /// the connection is closed.
+    IDLE_IN_TRANSACTION_SESSION_TIMEOUT = "25P03", "idle_in_transaction_session_timeout";
     /// No prepared statement or portal of that name.
     INVALID_SQL_STATEMENT_NAME = "26000", "invalid_sql_statement_name";
     /// The password was wrong (or missing).
