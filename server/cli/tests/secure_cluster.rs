@@ -81,6 +81,10 @@ fn until_ok(args: &[&str]) -> String {
 }
 
 fn start(id: u64, addr: &str, join: &str, dir: &Path, certs: &Path) -> Proc {
+    start_with(id, addr, join, dir, certs, &[])
+}
+
+fn start_with(id: u64, addr: &str, join: &str, dir: &Path, certs: &Path, extra: &[&str]) -> Proc {
     let log = std::fs::File::create(dir.join(format!("node{id}.log"))).unwrap();
     let child = Command::new(BIN)
         .args([
@@ -92,6 +96,7 @@ fn start(id: u64, addr: &str, join: &str, dir: &Path, certs: &Path) -> Proc {
             "--join",
             join,
         ])
+        .args(extra)
         .arg("--data-dir")
         .arg(dir.join(format!("n{id}")))
         .arg("--certs-dir")
@@ -352,8 +357,12 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
     let c = certs.to_str().unwrap();
     let addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
     let join = addrs.join(",");
+    let pg = free_addr();
     let _nodes: Vec<Proc> = (0..3)
-        .map(|i| start(i as u64 + 1, &addrs[i], &join, dir.path(), &certs))
+        .map(|i| {
+            let extra: &[&str] = if i == 0 { &["--pg-listen", &pg] } else { &[] };
+            start_with(i as u64 + 1, &addrs[i], &join, dir.path(), &certs, extra)
+        })
         .collect();
     until_ok(&["init", "--url", &addrs[0], "--certs-dir", c]);
     let out = until_ok(&[
@@ -379,6 +388,30 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
         "SELECT count(*) FROM t",
     ]);
     assert!(out.contains('2'), "{out}");
+    // psql over TLS, checking the node's certificate against the CA and
+    // its address (verify-full); without TLS it is turned away.
+    let (pg_host, pg_port) = pg.rsplit_once(':').unwrap();
+    let psql = |sslmode: &str| {
+        Command::new("psql")
+            .args(["-X", "-A", "-t", "-w", "-c", "SELECT count(*) FROM t"])
+            .arg(format!(
+                "host={pg_host} port={pg_port} user=root dbname=spanlite sslmode={sslmode} sslrootcert={}",
+                certs.join("ca.crt").display()
+            ))
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .unwrap_or_else(|e| panic!("running psql (`make deps` installs it): {e}"))
+    };
+    let out = psql("verify-full");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "2");
+    let out = psql("disable");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("TLS only"),
+        "{}",
+        text(&out.stderr)
+    );
     // Without certificates (plain HTTP/2) nothing gets through.
     let plain = spanlite(&["admin", "--url", &addrs[0], "status"]);
     let said = format!("{}{}", text(&plain.stdout), text(&plain.stderr));

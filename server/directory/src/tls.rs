@@ -107,6 +107,12 @@ impl TlsConfig {
         })
     }
 
+    /// This side's certificate and key, PEM (the PostgreSQL port serves
+    /// with the node's).
+    pub fn pem(&self) -> (&[u8], &[u8]) {
+        (&self.cert, &self.key)
+    }
+
     /// Serving: this certificate, and callers' certificates checked against
     /// the CA when they show one.
     pub fn server(&self) -> ServerTlsConfig {

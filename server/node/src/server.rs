@@ -376,6 +376,13 @@ async fn start_inner(
     let (stop, stopped) = oneshot::channel::<()>();
     let (end_sessions, sessions_ended) = tokio::sync::watch::channel(false);
     let mut background = Vec::new();
+    let pg_tls = match &config.tls {
+        Some(tls) => {
+            let (cert, key) = tls.pem();
+            Some(spanlite_pgwire::tls_acceptor(cert, key).map_err(NodeError::Config)?)
+        }
+        None => None,
+    };
     let pg_addr = match config.pg_listen {
         Some(pg) => {
             let listener = TcpListener::bind(pg)
@@ -390,6 +397,7 @@ async fn start_inner(
                 sessions_ended.clone(),
                 config.pg_auth.clone(),
                 config.pg_limits,
+                pg_tls,
             )));
             Some(pg_addr)
         }

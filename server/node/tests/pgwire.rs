@@ -44,6 +44,7 @@ impl PgCluster {
             stopping,
             auth,
             limits,
+            None,
         ));
         PgCluster {
             cluster,

@@ -43,4 +43,4 @@ pub mod types;
 
 pub use auth::Auth;
 pub use connection::Connection;
-pub use listener::{Limits, Port, serve};
+pub use listener::{Limits, Port, serve, tls_acceptor};

@@ -14,14 +14,36 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 
 use super::Connection;
 use super::auth::Auth;
 use super::cancel::Cancels;
 use spanlite_session::SchemaCache;
+
+/// TLS for PostgreSQL clients from a PEM certificate chain and key (the
+/// node's certificate). A port with it answers SSLRequest with `S` and
+/// requires TLS: a client that does not ask for it gets FATAL 28000.
+pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("the key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
 
 /// What every connection on one PostgreSQL port shares.
 #[derive(Debug, Default)]
@@ -62,6 +84,7 @@ pub async fn serve(
     mut stopping: watch::Receiver<bool>,
     auth: Auth,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let port = Arc::new(Port {
@@ -85,11 +108,33 @@ pub async fn serve(
                     tokio::spawn(refuse(stream, limits.max_connections));
                     continue;
                 };
-                let conn = Connection::new(stream, schema.clone(), stopping.clone(), port.clone());
-                tokio::spawn(async move {
-                    conn.run().await;
-                    drop(slot);
-                });
+                let (schema, stopping, port) = (schema.clone(), stopping.clone(), port.clone());
+                match tls.clone() {
+                    None => {
+                        let conn = Connection::new(stream, schema, stopping, port);
+                        tokio::spawn(async move {
+                            conn.run().await;
+                            drop(slot);
+                        });
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(async move {
+                            let timeout = port.limits.login_timeout;
+                            match tokio::time::timeout(timeout, negotiate(stream, &acceptor)).await
+                            {
+                                Ok(Ok(Negotiated::Tls(s))) => {
+                                    Connection::new(*s, schema, stopping, port).run().await;
+                                }
+                                Ok(Ok(Negotiated::Cancel(s))) => {
+                                    Connection::new(s, schema, stopping, port).run().await;
+                                }
+                                Ok(Err(e)) => tracing::debug!(%peer, "pgwire: TLS: {e}"),
+                                Err(_) => tracing::debug!(%peer, "pgwire: TLS: timed out"),
+                            }
+                            drop(slot);
+                        });
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!("pgwire: accepting a connection failed: {e}");
@@ -98,6 +143,54 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// How a connection to a port that requires TLS began.
+enum Negotiated {
+    /// SSLRequest, `S`, a TLS handshake: the session runs over TLS.
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+    /// A CancelRequest (libpq sends them in the clear): served as is.
+    Cancel(tokio::net::TcpStream),
+}
+
+/// The start of a connection to a port that requires TLS: the first packet
+/// is looked at without being consumed; an SSLRequest is answered `S` and
+/// the handshake done; a CancelRequest is let through; anything else gets
+/// FATAL 28000 and the connection is closed.
+async fn negotiate(
+    mut stream: tokio::net::TcpStream,
+    acceptor: &TlsAcceptor,
+) -> std::io::Result<Negotiated> {
+    use crate::message::{CANCEL_REQUEST, SSL_REQUEST};
+    let mut first = [0u8; 8];
+    loop {
+        let n = stream.peek(&mut first).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if n == first.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let code = i32::from_be_bytes([first[4], first[5], first[6], first[7]]);
+    if code == CANCEL_REQUEST {
+        return Ok(Negotiated::Cancel(stream));
+    }
+    if code != SSL_REQUEST {
+        let mut out = crate::message::Out::default();
+        out.error(
+            "FATAL",
+            spanlite_sql::sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+            "this node accepts PostgreSQL clients over TLS only (sslmode=require or verify-full)",
+        );
+        stream.write_all(&out.buf).await?;
+        let _ = stream.shutdown().await;
+        return Err(std::io::Error::other("a client without TLS was refused"));
+    }
+    stream.read_exact(&mut first).await?;
+    stream.write_all(b"S").await?;
+    Ok(Negotiated::Tls(Box::new(acceptor.accept(stream).await?)))
 }
 
 /// Tells a client beyond `max_connections` so (FATAL 53300, before its

@@ -117,6 +117,9 @@ codes! {
     TOO_MANY_CONNECTIONS = "53300", "too_many_connections";
     /// A lock could not be taken at once (PostgreSQL's NOWAIT).
     LOCK_NOT_AVAILABLE = "55P03", "lock_not_available";
+    /// Not allowed in this way (a node that requires TLS, a plain
+    /// connection).
+    INVALID_AUTHORIZATION_SPECIFICATION = "28000", "invalid_authorization_specification";
     /// The client cancelled the statement.
     QUERY_CANCELED = "57014", "query_canceled";
     /// The node is shutting down.
