@@ -25,6 +25,7 @@ pub struct ClientOptions {
     pub(crate) max_idle_sessions: usize,
     pub(crate) application_name: String,
     pub(crate) settings: HashMap<String, String>,
+    pub(crate) tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Default for ClientOptions {
@@ -40,11 +41,47 @@ impl Default for ClientOptions {
             max_idle_sessions: 16,
             application_name: "spanlite-client".to_string(),
             settings: HashMap::new(),
+            tls: None,
         }
     }
 }
 
 impl ClientOptions {
+    /// Connects over TLS with `user`'s client certificate from a certs dir
+    /// as `spanlite cert` lays it out (`ca.crt`, `client.<user>.crt`,
+    /// `client.<user>.key`; the key must not be readable by others). Node
+    /// addresses then need no scheme (`https` is used).
+    pub fn certs_dir(mut self, dir: &std::path::Path, user: &str) -> crate::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path)
+                .map_err(|e| crate::Error::Usage(format!("{}: {e}", path.display())))
+        };
+        let key_name = format!("client.{user}.key");
+        let key_path = dir.join(&key_name);
+        let mode = std::fs::metadata(&key_path)
+            .map_err(|e| crate::Error::Usage(format!("{}: {e}", key_path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(crate::Error::Usage(format!(
+                "{}: the key is readable by others (mode {:o}); chmod 600 it",
+                key_path.display(),
+                mode & 0o777
+            )));
+        }
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read("ca.crt")?))
+            .identity(Identity::from_pem(
+                read(&format!("client.{user}.crt"))?,
+                read(&key_name)?,
+            ));
+        self.tls = Some(tls);
+        Ok(self)
+    }
+
     /// How long opening a session on one node may take (TCP connect and the
     /// session's first response) before the next node is tried.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {

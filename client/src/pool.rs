@@ -51,7 +51,7 @@ impl Pool {
     ) -> Result<Self> {
         let nodes = urls
             .into_iter()
-            .map(|url| node_url(url.into()))
+            .map(|url| node_url(url.into(), options.tls.is_some()))
             .collect::<Result<Vec<_>>>()?;
         if nodes.is_empty() {
             return Err(Error::Usage("no node address given".into()));
@@ -183,11 +183,14 @@ impl Pool {
     }
 }
 
-/// `url` with a scheme (`http://` if it has none), checked to be a valid URI.
-fn node_url(url: String) -> Result<Arc<str>> {
+/// `url` with a scheme (`http://`, or `https://` with TLS, if it has
+/// none), checked to be a valid URI.
+fn node_url(url: String, tls: bool) -> Result<Arc<str>> {
     let url = url.trim();
     let url = if url.contains("://") {
         url.to_string()
+    } else if tls {
+        format!("https://{url}")
     } else {
         format!("http://{url}")
     };
@@ -205,12 +208,15 @@ mod tests {
     #[test]
     fn addresses_get_a_scheme_and_are_checked() {
         assert_eq!(
-            &*node_url("127.0.0.1:7000".into()).unwrap(),
+            &*node_url("127.0.0.1:7000".into(), false).unwrap(),
             "http://127.0.0.1:7000"
         );
-        assert_eq!(&*node_url(" http://h:1 ".into()).unwrap(), "http://h:1");
+        assert_eq!(
+            &*node_url(" http://h:1 ".into(), false).unwrap(),
+            "http://h:1"
+        );
         assert!(matches!(
-            node_url("bad host:1".into()),
+            node_url("bad host:1".into(), false),
             Err(Error::Connect { .. })
         ));
     }

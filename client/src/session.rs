@@ -119,8 +119,14 @@ impl Session {
             url: node.to_string(),
             source,
         };
-        let endpoint = Endpoint::from_shared(node.to_string())
-            .map_err(|e| connect_error(e.into()))?
+        let mut endpoint =
+            Endpoint::from_shared(node.to_string()).map_err(|e| connect_error(e.into()))?;
+        if let Some(tls) = &options.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| connect_error(e.into()))?;
+        }
+        let endpoint = endpoint
             .connect_timeout(options.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

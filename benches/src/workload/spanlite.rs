@@ -40,7 +40,17 @@ impl Spanlite {
         sessions: usize,
         endpoint: impl Into<String>,
     ) -> Result<Spanlite, DbError> {
-        let options = ClientOptions::default()
+        Self::connect_with(urls, sessions, endpoint, ClientOptions::default()).await
+    }
+
+    /// [`Spanlite::connect`] with driver options (TLS, say).
+    pub async fn connect_with(
+        urls: &[String],
+        sessions: usize,
+        endpoint: impl Into<String>,
+        options: ClientOptions,
+    ) -> Result<Spanlite, DbError> {
+        let options = options
             .max_idle_sessions(sessions)
             .application_name("spanlite-workload");
         let client = Client::connect_with(urls.iter().cloned(), options)

@@ -449,6 +449,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let _ = CLIENT_TLS.set(client_tls);
     let certs_dir = cli.certs_dir.clone();
+    let workload_certs = cli.certs_dir.clone().map(|d| (d, cli.user.clone()));
     let result = runtime.block_on(async {
         match cli.command {
             Command::Start(args) => start(*args, certs_dir).await,
@@ -472,7 +473,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     crate::workload::strong_reads(args.runs, usize::from(args.nodes), args.quiet)
                         .await
                 } else {
-                    crate::workload::run_command(workload_command(args)).await
+                    crate::workload::run_command(workload_command(args, workload_certs)).await
                 }
             }
         }
@@ -644,7 +645,10 @@ async fn sqllogictest(args: SltArgs) -> Result<ExitCode, String> {
     })
 }
 
-fn workload_command(args: WorkloadArgs) -> crate::workload::WorkloadCommand {
+fn workload_command(
+    args: WorkloadArgs,
+    certs: Option<(PathBuf, String)>,
+) -> crate::workload::WorkloadCommand {
     let options = WorkloadOptions {
         workload: match args.workload {
             WorkloadName::Bank => WorkloadKind::Bank,
@@ -673,6 +677,7 @@ fn workload_command(args: WorkloadArgs) -> crate::workload::WorkloadCommand {
         json: args.json,
         quiet: args.quiet,
         modes_table: matches!(args.workload, WorkloadName::Modes),
+        certs,
     }
 }
 

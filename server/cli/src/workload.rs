@@ -38,6 +38,9 @@ pub struct WorkloadCommand {
     pub json: bool,
     /// Print nothing on stderr but errors (no spinner, no notes).
     pub quiet: bool,
+    /// Connect to `urls` over TLS with this certs dir and user's client
+    /// certificate (`--certs-dir`, `--user`).
+    pub certs: Option<(std::path::PathBuf, String)>,
     /// `spanlite workload modes`: the bank workload at every size of
     /// [`MODES_ACCOUNTS`] under every mode, as one table.
     pub modes_table: bool,
@@ -98,10 +101,17 @@ pub async fn run_command(command: WorkloadCommand) -> Result<ExitCode, String> {
 async fn spanlite(command: &WorkloadCommand, quiet: bool) -> Result<Report, String> {
     let sessions = command.options.concurrency;
     if !command.urls.is_empty() {
-        let target = Spanlite::connect(&command.urls, sessions, command.urls.join(","))
-            .await
-            .map_err(|e| format!("--url: {e}"))?
-            .with_mode(command.options.mode);
+        let mut options = spanlite_client::ClientOptions::default();
+        if let Some((dir, user)) = &command.certs {
+            options = options
+                .certs_dir(dir, user)
+                .map_err(|e| format!("--certs-dir: {e}"))?;
+        }
+        let target =
+            Spanlite::connect_with(&command.urls, sessions, command.urls.join(","), options)
+                .await
+                .map_err(|e| format!("--url: {e}"))?
+                .with_mode(command.options.mode);
         return run(&target, &command.options)
             .await
             .map_err(|e| e.to_string());

@@ -412,6 +412,23 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
         "{}",
         text(&out.stderr)
     );
+    // The Rust driver over TLS: the bank workload with root's certificate.
+    let out = must(&[
+        "workload",
+        "bank",
+        "--url",
+        &join,
+        "--certs-dir",
+        c,
+        "--duration",
+        "2s",
+        "--accounts",
+        "20",
+        "--concurrency",
+        "2",
+        "--quiet",
+    ]);
+    assert!(out.contains("committed"), "{out}");
     // Without certificates (plain HTTP/2) nothing gets through.
     let plain = spanlite(&["admin", "--url", &addrs[0], "status"]);
     let said = format!("{}{}", text(&plain.stdout), text(&plain.stderr));
