@@ -60,6 +60,8 @@ pub struct ProcessCluster {
     /// Links from the workload's clients to each node (link `(0, j)`), so
     /// clients can be cut off from a node the nodes still reach.
     client_proxies: Proxies,
+    /// The certs dir of a cluster started with TLS on every link.
+    certs: Option<PathBuf>,
 }
 
 /// A free loopback port and the listener that holds it: the caller keeps
@@ -71,9 +73,32 @@ fn free_port() -> Result<(String, std::net::TcpListener)> {
     Ok((l.local_addr()?.to_string(), l))
 }
 
-async fn admin(addr: &str) -> Result<AdminServiceClient<Channel>> {
-    let ch = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| HarnessError::Process(e.to_string()))?
+/// An endpoint to the node at `addr`: plain HTTP/2, or (`certs`: the
+/// cluster's certs dir) TLS with the root user's client certificate.
+pub fn endpoint(addr: &str, certs: Option<&Path>) -> Result<Endpoint> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let process = |e: String| HarnessError::Process(e);
+    match certs {
+        None => Endpoint::from_shared(format!("http://{addr}")).map_err(|e| process(e.to_string())),
+        Some(dir) => {
+            let read =
+                |f: &str| std::fs::read(dir.join(f)).map_err(|e| process(format!("{f}: {e}")));
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(read("ca.crt")?))
+                .identity(Identity::from_pem(
+                    read("client.root.crt")?,
+                    read("client.root.key")?,
+                ));
+            Endpoint::from_shared(format!("https://{addr}"))
+                .map_err(|e| process(e.to_string()))?
+                .tls_config(tls)
+                .map_err(|e| process(e.to_string()))
+        }
+    }
+}
+
+async fn admin(addr: &str, certs: Option<&Path>) -> Result<AdminServiceClient<Channel>> {
+    let ch = endpoint(addr, certs)?
         .connect_timeout(Duration::from_millis(500))
         .timeout(Duration::from_secs(2))
         .connect()
@@ -84,8 +109,8 @@ async fn admin(addr: &str) -> Result<AdminServiceClient<Channel>> {
 
 /// The node at `addr`'s replica of the tablet holding `key` (its id, and
 /// whether it leads), as the node's status says.
-async fn replica_holding(addr: &str, key: &[u8]) -> Option<(u64, bool)> {
-    let status = admin(addr)
+async fn replica_holding(addr: &str, key: &[u8], certs: Option<&Path>) -> Option<(u64, bool)> {
+    let status = admin(addr, certs)
         .await
         .ok()?
         .status(StatusRequest {})
@@ -131,6 +156,20 @@ impl ProcessCluster {
         extra: &[String],
         per_node: &[Vec<String>],
     ) -> Result<Self> {
+        Self::start_opts(bin, n, extra, per_node, false).await
+    }
+
+    /// [`ProcessCluster::start_with`]; `tls`: certificates made with
+    /// `spanlite cert` (a CA, a node certificate for 127.0.0.1, root's
+    /// client certificate) and mutual TLS on every link, the proxied ones
+    /// included.
+    pub async fn start_opts(
+        bin: &Path,
+        n: usize,
+        extra: &[String],
+        per_node: &[Vec<String>],
+        tls: bool,
+    ) -> Result<Self> {
         // SPANLITE_KEEP_DIRS=1 keeps data and logs for a post-mortem.
         let keep = std::env::var("SPANLITE_KEEP_DIRS").is_ok_and(|v| v == "1");
         let dir = tempfile::Builder::new()
@@ -143,6 +182,34 @@ impl ProcessCluster {
             .into_iter()
             .map(|(addr, l)| (addr, Some(l)))
             .unzip();
+        let certs = if tls {
+            let certs = dir.path().join("certs");
+            let c = certs.display().to_string();
+            for args in [
+                vec!["cert", "create-ca", "--certs-dir", &c],
+                vec![
+                    "cert",
+                    "create-node",
+                    "127.0.0.1",
+                    "localhost",
+                    "--certs-dir",
+                    &c,
+                ],
+                vec!["cert", "create-client", "root", "--certs-dir", &c],
+            ] {
+                let out = Command::new(bin).args(&args).output().await?;
+                if !out.status.success() {
+                    return Err(HarnessError::Process(format!(
+                        "spanlite {}: {}",
+                        args.join(" "),
+                        String::from_utf8_lossy(&out.stderr)
+                    )));
+                }
+            }
+            Some(certs)
+        } else {
+            None
+        };
         let mut proxies = Proxies::new();
         let mut client_proxies = Proxies::new();
         for i in 0..n {
@@ -179,6 +246,9 @@ impl ProcessCluster {
                 "--dial-via".into(),
                 via.join(","),
             ];
+            if let Some(certs) = &certs {
+                args.extend(["--certs-dir".to_string(), certs.display().to_string()]);
+            }
             args.extend(extra.iter().cloned());
             args.extend(per_node.get(i).into_iter().flatten().cloned());
             nodes.push(NodeProc {
@@ -196,6 +266,7 @@ impl ProcessCluster {
             nodes,
             proxies,
             client_proxies,
+            certs,
         };
         for (i, port) in held.iter_mut().enumerate() {
             drop(port.take());
@@ -238,7 +309,7 @@ impl ProcessCluster {
         let first = self.nodes[0].addr.clone();
         loop {
             let attempt = async {
-                let mut c = admin(&first).await?;
+                let mut c = admin(&first, self.certs.as_deref()).await?;
                 let r = c
                     .init(InitRequest {})
                     .await
@@ -291,6 +362,11 @@ impl ProcessCluster {
     }
 
     /// The temporary directory (data and logs).
+    /// The certs dir, when the cluster runs with TLS.
+    pub fn certs(&self) -> Option<&Path> {
+        self.certs.as_deref()
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -356,7 +432,7 @@ impl ProcessCluster {
     /// Sets node `i`'s clock offset (through the Admin fault hook).
     pub async fn skew(&self, i: usize, offset: Duration, ahead: bool) -> Result<()> {
         let nanos = i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
-        let r = admin(&self.nodes[i].addr)
+        let r = admin(&self.nodes[i].addr, self.certs.as_deref())
             .await?
             .set_clock_skew(SetClockSkewRequest {
                 offset_nanos: if ahead { nanos } else { -nanos },
@@ -393,7 +469,7 @@ impl ProcessCluster {
             if n.child.is_none() || n.paused {
                 continue;
             }
-            if replica_holding(&n.addr, key)
+            if replica_holding(&n.addr, key, self.certs.as_deref())
                 .await
                 .is_some_and(|(_, leads)| leads)
             {
@@ -438,7 +514,9 @@ impl ProcessCluster {
         loop {
             let tablet = self.tablet_of(key).await;
             for n in &self.nodes {
-                let (Some(tablet), Ok(mut c)) = (tablet, admin(&n.addr).await) else {
+                let (Some(tablet), Ok(mut c)) =
+                    (tablet, admin(&n.addr, self.certs.as_deref()).await)
+                else {
                     continue;
                 };
                 let Ok(r) = c
@@ -470,7 +548,7 @@ impl ProcessCluster {
     /// The tablet holding `key`, as some node's status says.
     async fn tablet_of(&self, key: &[u8]) -> Option<u64> {
         for n in &self.nodes {
-            if let Some((tablet, _)) = replica_holding(&n.addr, key).await {
+            if let Some((tablet, _)) = replica_holding(&n.addr, key, self.certs.as_deref()).await {
                 return Some(tablet);
             }
         }
@@ -493,9 +571,10 @@ impl ProcessCluster {
                     )));
                 }
                 Some(_) => {
-                    if let (Some(tablet), Ok(mut c)) =
-                        (self.tablet_of(key).await, admin(&self.nodes[i].addr).await)
-                    {
+                    if let (Some(tablet), Ok(mut c)) = (
+                        self.tablet_of(key).await,
+                        admin(&self.nodes[i].addr, self.certs.as_deref()).await,
+                    ) {
                         let to = self.nodes[(i + 1) % self.nodes.len()].id;
                         let _ = c
                             .transfer_leader(TransferLeaderRequest {
@@ -530,7 +609,7 @@ impl ProcessCluster {
             let mut complete = true;
             for n in &self.nodes {
                 let scanned = async {
-                    admin(&n.addr)
+                    admin(&n.addr, self.certs.as_deref())
                         .await?
                         .scan_replicas(ScanReplicasRequest {
                             range: Some(spanlite_proto::common::KeyRange {
@@ -576,7 +655,7 @@ impl ProcessCluster {
         use spanlite_proto::admin::StatusRequest;
         let mut out = String::new();
         for (i, n) in self.nodes.iter().enumerate() {
-            let status = match admin(&n.addr).await {
+            let status = match admin(&n.addr, self.certs.as_deref()).await {
                 Ok(mut c) => c
                     .status(StatusRequest {})
                     .await

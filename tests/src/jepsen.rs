@@ -57,6 +57,8 @@ pub struct RunConfig {
     pub rest: Duration,
     /// Where the files go.
     pub out_dir: PathBuf,
+    /// Certificates and mutual TLS on every link (nodes, proxies, clients).
+    pub tls: bool,
 }
 
 impl RunConfig {
@@ -78,6 +80,7 @@ impl RunConfig {
             hold: Duration::from_secs(4),
             rest: Duration::from_secs(3),
             out_dir,
+            tls: false,
         }
     }
 }
@@ -131,10 +134,15 @@ fn table_prefix(id: u32) -> Vec<u8> {
     k
 }
 
-async fn client(addrs: &[String]) -> Result<Client, HarnessError> {
-    let options = ClientOptions::default()
+async fn client(addrs: &[String], certs: Option<&Path>) -> Result<Client, HarnessError> {
+    let mut options = ClientOptions::default()
         .connect_timeout(Duration::from_secs(1))
         .transaction_deadline(Duration::from_secs(5));
+    if let Some(dir) = certs {
+        options = options
+            .certs_dir(dir, "root")
+            .map_err(|e| HarnessError::Process(format!("certs: {e}")))?;
+    }
     Client::connect_with(addrs.to_vec(), options)
         .await
         .map_err(|e| HarnessError::Process(format!("connecting: {e}")))
@@ -143,11 +151,16 @@ async fn client(addrs: &[String]) -> Result<Client, HarnessError> {
 /// Runs one test end to end.
 pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     std::fs::create_dir_all(&cfg.out_dir)?;
-    let cluster = ProcessCluster::start_with(&cfg.bin, cfg.nodes, &[], &cfg.per_node).await?;
+    let cluster =
+        ProcessCluster::start_opts(&cfg.bin, cfg.nodes, &[], &cfg.per_node, cfg.tls).await?;
     let addrs = cluster.addrs();
+    let certs = cluster.certs().map(Path::to_path_buf);
+    let mut cfg = cfg.clone();
+    cfg.workload.certs = certs.clone();
+    let cfg = &cfg;
     let sql = cfg.bank_clients + cfg.list_clients > 0;
     if sql {
-        let setup_client = client(&addrs).await?;
+        let setup_client = client(&addrs, certs.as_deref()).await?;
         workload::setup(&setup_client, &cfg.workload, Duration::from_secs(60))
             .await
             .map_err(HarnessError::Timeout)?;
@@ -190,7 +203,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
             )));
             continue;
         }
-        let c = client(&mine).await?;
+        let c = client(&mine, certs.as_deref()).await?;
         let task = if i < cfg.bank_clients {
             tokio::spawn(workload::bank_client(
                 c,
@@ -243,7 +256,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
     let mut final_reads = Vec::new();
     let mut stuck = None;
     'nodes: for a in addrs.iter().filter(|_| sql) {
-        let c = client(std::slice::from_ref(a)).await?;
+        let c = client(std::slice::from_ref(a), certs.as_deref()).await?;
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             match workload::read_balances(&c).await {

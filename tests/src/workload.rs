@@ -37,6 +37,8 @@ pub struct WorkloadConfig {
     pub read_only_share: f64,
     /// Concurrency control of the read-write transactions.
     pub concurrency: Concurrency,
+    /// The cluster's certs dir: clients connect over TLS as root.
+    pub certs: Option<std::path::PathBuf>,
 }
 
 impl Default for WorkloadConfig {
@@ -48,6 +50,7 @@ impl Default for WorkloadConfig {
             op_timeout: Duration::from_secs(5),
             read_only_share: 0.3,
             concurrency: Concurrency::TwoPhaseLocking,
+            certs: None,
         }
     }
 }
@@ -490,7 +493,7 @@ pub async fn kv_list_append_client(
     let clients: Vec<_> = addrs
         .iter()
         .filter_map(|a| {
-            let ch = tonic::transport::Endpoint::from_shared(format!("http://{a}"))
+            let ch = crate::cluster::endpoint(a, cfg.certs.as_deref())
                 .ok()?
                 .connect_timeout(Duration::from_secs(1))
                 .connect_lazy();
