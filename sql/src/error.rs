@@ -104,6 +104,8 @@ codes! {
     unavailable = CONNECTION_FAILURE;
     /// 72000: a read older than the garbage-collection watermark.
     snapshot_too_old = SNAPSHOT_TOO_OLD;
+    /// 53200: a query past its memory budget.
+    out_of_memory = OUT_OF_MEMORY;
     /// 54000: a value beyond an implementation limit.
     program_limit_exceeded = PROGRAM_LIMIT_EXCEEDED;
     /// XX000: an internal error (a bug, or corrupt data).

@@ -52,6 +52,7 @@ pub use catalog::{
     schema_version_key, table_key,
 };
 pub use error::{Result, SqlError};
+pub use eval::{DEFAULT_MEMORY_BUDGET, memory_budget, set_memory_budget};
 pub use kv::{BoxFuture, KvTxn, Pairs};
 /// The table of SQLSTATE codes, re-exported for the sessions and the wire.
 pub use spanlite_sqlstate as sqlstate;

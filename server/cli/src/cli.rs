@@ -252,6 +252,30 @@ enum AdminOp {
     },
 }
 
+/// A size: bytes, or a number with KiB, MiB or GiB.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a size such as 256MiB"))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "kB" | "KB" => 1 << 10,
+        "MiB" | "MB" => 1 << 20,
+        "GiB" | "GB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|b| *b > 0)
+        .ok_or_else(|| format!("{s:?}: out of range"))
+}
+
 /// A node address as a command-line value (`host:port`, checked).
 fn node_address(s: &str) -> Result<String, String> {
     spanlite_directory::validate_address(s).map(|()| s.to_string())
@@ -287,6 +311,11 @@ struct StartArgs {
     /// (too_many_connections) and is closed.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pg_max_connections: u32,
+    /// The memory one query's computation may hold (joins, groups, sorts,
+    /// DISTINCT, results): past it the statement fails with 53200
+    /// (out_of_memory) and the node goes on. Bytes, or with KiB, MiB, GiB.
+    #[arg(long, default_value = "256MiB", value_parser = parse_bytes)]
+    sql_memory_budget: usize,
     /// Time a PostgreSQL client has from connecting to logging in.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     pg_login_timeout: Duration,
@@ -561,6 +590,7 @@ async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, 
     config.closed_ts_every = args.closed_ts_interval;
     config.schema_lease = args.schema_lease;
     config.gc_ttl = args.gc_ttl;
+    config.sql_memory_budget = args.sql_memory_budget;
     config.pg_limits = spanlite_pgwire::Limits {
         max_connections: args.pg_max_connections as usize,
         login_timeout: args.pg_login_timeout,

@@ -78,6 +78,10 @@ pub struct NodeConfig {
     /// How PostgreSQL clients log in (`--pg-password`: SCRAM-SHA-256;
     /// default: trust).
     pub pg_auth: spanlite_pgwire::Auth,
+    /// The memory one query's computation may hold (joins, groups, sorts,
+    /// results), in bytes: past it the statement fails with 53200
+    /// (`--sql-memory-budget`). Process-wide.
+    pub sql_memory_budget: usize,
     /// Mutual TLS on every gRPC link with this node certificate (`None`:
     /// insecure, plain HTTP/2, no caller checks).
     pub tls: Option<spanlite_directory::tls::TlsConfig>,
@@ -120,6 +124,7 @@ impl NodeConfig {
             pg_auth: spanlite_pgwire::Auth::Trust,
             pg_limits: spanlite_pgwire::Limits::default(),
             tls: None,
+            sql_memory_budget: spanlite_sql::DEFAULT_MEMORY_BUDGET,
             schema_lease: spanlite_session::DEFAULT_SCHEMA_LEASE,
             gc_ttl: Duration::from_secs(600),
             gc_interval: Duration::from_secs(60),
@@ -275,6 +280,7 @@ async fn start_inner(
         source,
     })?;
     let advertise = config.advertise.clone().unwrap_or_else(|| addr.to_string());
+    spanlite_sql::set_memory_budget(config.sql_memory_budget);
     spanlite_directory::validate_address(&advertise).map_err(NodeError::Config)?;
 
     // Clock: the system clock through a skew layer (fault injection), an

@@ -111,6 +111,8 @@ codes! {
     /// A value or result beyond an implementation limit (a string
     /// function's output over the cap).
     PROGRAM_LIMIT_EXCEEDED = "54000", "program_limit_exceeded";
+    /// A query needed more memory than its budget.
+    OUT_OF_MEMORY = "53200", "out_of_memory";
     /// The statement is too complex to run (operators, nesting).
     STATEMENT_TOO_COMPLEX = "54001", "statement_too_complex";
     /// Too many connections (PostgreSQL).

@@ -3,6 +3,7 @@
 //! [`crate::plan`]): filters, joins, grouping, sorting, set operations.
 //! Expressions are evaluated by [`eval`].
 
+mod budget;
 mod expr;
 pub(crate) mod fetch;
 
@@ -15,6 +16,8 @@ use crate::plan::{
 };
 use crate::value::Value;
 
+use budget::charge_row;
+pub use budget::{DEFAULT_MEMORY_BUDGET, budgeted, memory_budget, set_memory_budget};
 use expr::arithmetic;
 pub use expr::eval;
 pub use fetch::{fetch, fetch_expr, fetch_scan};
@@ -372,9 +375,11 @@ fn from_rows(s: &Select, outer: &[&[Value]]) -> Result<Vec<Row>> {
                     }
                     matched = true;
                     right_matched[j] = true;
+                    charge_row(&m)?;
                     joined.push(m);
                 }
                 if outer_join && !matched {
+                    charge_row(left)?;
                     joined.push(left.clone());
                 }
             }
@@ -448,6 +453,7 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
                         Some(e) => eval(e, &env)?,
                     };
                     if v != Value::Null {
+                        charge_row(std::slice::from_ref(&v))?;
                         acc.push(v);
                     }
                 }
@@ -484,6 +490,11 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
             .collect::<Result<Row>>()?;
         if s.distinct && !seen.insert(hrow(&projected)) {
             continue;
+        }
+        // DISTINCT's set holds a key per row kept, the result the row.
+        charge_row(&projected)?;
+        if s.distinct {
+            charge_row(&projected)?;
         }
         let keys = s
             .order
