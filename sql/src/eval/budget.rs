@@ -9,10 +9,12 @@
 //! The budget is a process-wide setting ([`set_memory_budget`]; a node's
 //! `--sql-memory-budget`).
 //!
-//! The computation is synchronous. On a multi-threaded runtime it runs in
-//! `block_in_place`, which hands this worker's other tasks (Raft heartbeats,
-//! lease renewals, other sessions) to another thread first, so a long query
-//! never starves them.
+//! The computation is synchronous. A large one (its estimated work — the
+//! product of the rows its joins combine — over [`INLINE_WORK`]) runs, on
+//! a multi-threaded runtime, in `block_in_place`, which hands this worker's
+//! other tasks (Raft heartbeats, lease renewals, other sessions) to another
+//! thread first, so a long query never starves them; a small one runs
+//! where it is (handing a worker over costs more than a point query).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,9 +42,12 @@ pub fn memory_budget() -> usize {
     BUDGET.load(Ordering::Relaxed)
 }
 
-/// Runs `f` (a query's computation) against a fresh budget, off the
-/// runtime's reactor when it can.
-pub fn budgeted<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+/// Estimated work (rows combined) up to which a computation runs inline.
+pub const INLINE_WORK: usize = 10_000;
+
+/// Runs `f` (a query's computation, of estimated `work`) against a fresh
+/// budget, off the runtime's reactor when it is large.
+pub fn budgeted<T>(work: usize, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let limit = memory_budget();
     let run = move || {
         let previous = CHARGED.with(|c| c.replace(Some((0, limit))));
@@ -51,7 +56,10 @@ pub fn budgeted<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
         out
     };
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+        Ok(h)
+            if work > INLINE_WORK
+                && h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+        {
             tokio::task::block_in_place(run)
         }
         _ => run(),
@@ -112,7 +120,7 @@ mod tests {
         let per_row = row_bytes(&row);
         let limit = memory_budget();
         let rows = limit / per_row + 1;
-        let e = budgeted(|| {
+        let e = budgeted(0, || {
             for _ in 0..rows {
                 charge_row(&row)?;
             }
@@ -120,7 +128,7 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.code, "53200");
-        assert!(budgeted(|| charge_row(&row)).is_ok(), "a fresh budget");
+        assert!(budgeted(0, || charge_row(&row)).is_ok(), "a fresh budget");
         assert!(
             charge(usize::MAX).is_ok(),
             "outside a computation: no budget"

@@ -18,6 +18,27 @@ use crate::value::Value;
 
 use budget::charge_row;
 pub use budget::{DEFAULT_MEMORY_BUDGET, budgeted, memory_budget, set_memory_budget};
+
+/// The work a fetched query's computation will do, roughly: the rows its
+/// joins combine (the product of their inputs), summed over set operations.
+pub fn work(q: &Query) -> usize {
+    fn body_work(b: &Body) -> usize {
+        match b {
+            Body::Select(s) => s
+                .steps
+                .iter()
+                .map(|step| match &step.source {
+                    Source::Unit => 1,
+                    Source::Scan(scan) => scan.rows.len().max(1),
+                    Source::Derived { query, .. } => work(query).max(1),
+                })
+                .fold(1usize, usize::saturating_mul),
+            Body::Values { rows, .. } => rows.len(),
+            Body::SetOp { left, right, .. } => body_work(left).saturating_add(body_work(right)),
+        }
+    }
+    body_work(&q.body)
+}
 use expr::arithmetic;
 pub use expr::eval;
 pub use fetch::{fetch, fetch_expr, fetch_scan};

@@ -104,7 +104,7 @@ pub(super) async fn run_query(
     q: &mut crate::plan::Query,
 ) -> Result<Vec<Vec<Value>>> {
     eval::fetch(txn, q).await?;
-    eval::budgeted(|| eval::query(q, &[]))
+    eval::budgeted(eval::work(q), || eval::query(q, &[]))
 }
 
 pub(super) async fn insert_rows(
