@@ -33,6 +33,69 @@ pub trait RaftRouter: Send + Sync + 'static {
     fn note_closed(&self, tablet: TabletId, closed: Closed) -> bool;
 }
 
+/// The largest snapshot a node accepts in one stream (it is held in memory
+/// until installed): a peer cannot make it allocate more.
+pub const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
+
+/// What the chunks of a snapshot stream carry, `first` included, checked
+/// chunk by chunk: offsets contiguous, at most `cap` bytes in all (past it:
+/// `ResourceExhausted`, before the chunk is copied).
+async fn collect_chunks<S>(
+    first: SnapshotChunk,
+    rest: &mut S,
+    cap: usize,
+) -> Result<Vec<u8>, Status>
+where
+    S: chunk_source::ChunkSource,
+{
+    let mut data = Vec::new();
+    let mut chunk = first;
+    loop {
+        if chunk.offset != data.len() as u64 {
+            return Err(Status::invalid_argument(format!(
+                "snapshot chunk at offset {} but {} bytes received",
+                chunk.offset,
+                data.len()
+            )));
+        }
+        if data.len().saturating_add(chunk.data.len()) > cap {
+            return Err(Status::resource_exhausted(format!(
+                "snapshot larger than {cap} bytes"
+            )));
+        }
+        data.extend_from_slice(&chunk.data);
+        if chunk.done {
+            return Ok(data);
+        }
+        chunk = rest
+            .next_chunk()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("snapshot stream ended before done"))?;
+    }
+}
+
+mod chunk_source {
+    use spanlite_proto::raft::SnapshotChunk;
+    use tonic::{Status, Streaming};
+
+    /// A source of snapshot chunks: the gRPC stream, or a test's list.
+    pub(super) trait ChunkSource {
+        async fn next_chunk(&mut self) -> Result<Option<SnapshotChunk>, Status>;
+    }
+
+    impl ChunkSource for Streaming<SnapshotChunk> {
+        async fn next_chunk(&mut self) -> Result<Option<SnapshotChunk>, Status> {
+            self.message().await
+        }
+    }
+
+    impl ChunkSource for std::collections::VecDeque<SnapshotChunk> {
+        async fn next_chunk(&mut self) -> Result<Option<SnapshotChunk>, Status> {
+            Ok(self.pop_front())
+        }
+    }
+}
+
 /// The gRPC `RaftService` of a node.
 #[derive(Clone)]
 pub struct RaftGrpc {
@@ -171,29 +234,53 @@ impl RaftService for RaftGrpc {
         };
         let (vote, meta): (RaftVote, openraft::SnapshotMeta<NodeId, Node>) =
             postcard::from_bytes(&first.header).map_err(|e| bad_payload("snapshot header", e))?;
-        let mut data = Vec::new();
-        let mut chunk = first;
-        loop {
-            if chunk.offset != data.len() as u64 {
-                return Err(Status::invalid_argument(format!(
-                    "snapshot chunk at offset {} but {} bytes received",
-                    chunk.offset,
-                    data.len()
-                )));
-            }
-            data.extend_from_slice(&chunk.data);
-            if chunk.done {
-                break;
-            }
-            chunk = stream
-                .message()
-                .await?
-                .ok_or_else(|| Status::invalid_argument("snapshot stream ended before done"))?;
-        }
+        let data = collect_chunks(first, &mut stream, MAX_SNAPSHOT_BYTES).await?;
         let snapshot = Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
         };
         payload_reply(&raft.install_full_snapshot(vote, snapshot).await)
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    fn chunk(offset: u64, len: usize, done: bool) -> SnapshotChunk {
+        SnapshotChunk {
+            offset,
+            data: vec![7; len],
+            done,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_stream_is_bounded_and_contiguous() {
+        let mut rest: std::collections::VecDeque<_> =
+            [chunk(4, 4, false), chunk(8, 2, true)].into();
+        let data = collect_chunks(chunk(0, 4, false), &mut rest, 10)
+            .await
+            .unwrap();
+        assert_eq!(data.len(), 10);
+        // One byte more than the cap: refused before it is copied.
+        let mut rest: std::collections::VecDeque<_> =
+            [chunk(4, 4, false), chunk(8, 3, true)].into();
+        let e = collect_chunks(chunk(0, 4, false), &mut rest, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+        // A gap, and a stream that ends early.
+        let mut rest: std::collections::VecDeque<_> = [chunk(5, 4, true)].into();
+        let e = collect_chunks(chunk(0, 4, false), &mut rest, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let mut rest = std::collections::VecDeque::new();
+        let e = collect_chunks(chunk(0, 4, false), &mut rest, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
     }
 }
