@@ -50,33 +50,16 @@ fn params(cn: &str, years: i32) -> Result<CertificateParams, String> {
     dn.push(DnType::OrganizationName, "Spanlite");
     dn.push(DnType::CommonName, cn);
     p.distinguished_name = dn;
-    let now = time_now();
-    p.not_before = rcgen::date_time_ymd(now.0, now.1, now.2);
-    p.not_after = rcgen::date_time_ymd(now.0 + years, now.1, now.2.min(28));
-    Ok(p)
-}
-
-/// Today's (year, month, day) in UTC, from the system clock.
-fn time_now() -> (i32, u8, u8) {
+    // From an hour ago (a node whose clock is a little behind must not find
+    // a fresh certificate not yet valid) for `years` of 365 days.
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    civil_from_days((secs / 86_400) as i64)
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i32, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
+    let now = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(0))
+        .map_err(|e| format!("the system clock: {e}"))?;
+    p.not_before = now - time::Duration::hours(1);
+    p.not_after = now + time::Duration::days(365 * i64::from(years));
+    Ok(p)
 }
 
 fn load_ca(certs_dir: &Path, ca_key: Option<&Path>) -> Result<Issuer<'static, KeyPair>, String> {
@@ -179,13 +162,6 @@ pub fn create_client(certs_dir: &Path, ca_key: Option<&Path>, user: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn days_become_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_790), (2026, 12, 3));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 
     #[test]
     fn a_ca_signs_node_and_client_certificates_readable_by_their_owners_only() {

@@ -5,10 +5,12 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_spanlite");
+mod common;
+
+use common::{BIN, free_addr, spanlite, text, until_ok};
 
 /// A node process, killed (SIGKILL) when dropped.
 struct Proc {
@@ -75,41 +77,6 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-fn spanlite(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).trim().to_string()
-}
-
-/// Runs `spanlite args…` until it succeeds; panics after `deadline`.
-fn until_ok(deadline: Duration, args: &[&str]) -> Output {
-    let start = Instant::now();
-    loop {
-        let out = spanlite(args);
-        if out.status.success() {
-            return out;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "`spanlite {}` kept failing: {}",
-            args.join(" "),
-            text(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -10,9 +10,8 @@
 //! - without `--certs-dir`, `start` refuses a non-loopback address unless
 //!   `--insecure` is given.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use spanlite_directory::tls::TlsConfig;
@@ -23,7 +22,9 @@ use spanlite_proto::tablet::tablet_service_client::TabletServiceClient;
 use spanlite_proto::time::time_service_client::TimeServiceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
-const BIN: &str = env!("CARGO_BIN_EXE_spanlite");
+mod common;
+
+use common::{BIN, free_addr, spanlite, text, until_ok};
 
 /// A node process, killed when dropped.
 struct Proc(Child);
@@ -33,23 +34,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-fn spanlite(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).trim().to_string()
 }
 
 fn must(args: &[&str]) -> String {
@@ -63,21 +47,8 @@ fn must(args: &[&str]) -> String {
     text(&out.stdout)
 }
 
-fn until_ok(args: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = spanlite(args);
-        if out.status.success() {
-            return text(&out.stdout);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "`spanlite {}` kept failing: {}",
-            args.join(" "),
-            text(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn until_ok_text(args: &[&str]) -> String {
+    text(&until_ok(Duration::from_secs(60), args).stdout)
 }
 
 fn start(id: u64, addr: &str, join: &str, dir: &Path, certs: &Path) -> Proc {
@@ -364,8 +335,8 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
             start_with(i as u64 + 1, &addrs[i], &join, dir.path(), &certs, extra)
         })
         .collect();
-    until_ok(&["init", "--url", &addrs[0], "--certs-dir", c]);
-    let out = until_ok(&[
+    until_ok_text(&["init", "--url", &addrs[0], "--certs-dir", c]);
+    let out = until_ok_text(&[
         "sql",
         "--url",
         &addrs[1],

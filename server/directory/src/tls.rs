@@ -162,6 +162,17 @@ pub enum Callers {
     Users,
 }
 
+impl Callers {
+    /// True when the holder of a certificate named `name` may call.
+    pub fn admit(self, name: &str) -> bool {
+        match self {
+            Callers::Nodes => name == NODE_NAME,
+            Callers::Admin => name == NODE_NAME || name == ADMIN_USER,
+            Callers::Users => true,
+        }
+    }
+}
+
 /// The interceptor that lets `callers` through: `Unauthenticated` without
 /// a certificate, `PermissionDenied` with one of somebody else. Without TLS
 /// (`tls` false: an insecure node) everyone is let through.
@@ -178,12 +189,7 @@ pub fn authorize(
                 "a client certificate of this cluster's CA is required",
             ));
         };
-        let allowed = match callers {
-            Callers::Nodes => name == NODE_NAME,
-            Callers::Admin => name == NODE_NAME || name == ADMIN_USER,
-            Callers::Users => true,
-        };
-        if allowed {
+        if callers.admit(&name) {
             Ok(request)
         } else {
             Err(tonic::Status::permission_denied(format!(

@@ -824,9 +824,10 @@ impl Transaction {
     /// Tells the read-only tablets of a transaction committed at `ts`
     /// (in the background; one that misses it releases at its lease end).
     fn release_read_locks(&self, tablets: &BTreeSet<TabletId>, ts: Timestamp) {
+        let meta = self.meta();
         for &t in tablets {
             let gateway = self.gateway.clone();
-            let txn = self.meta();
+            let txn = meta.clone();
             tokio::spawn(async move {
                 let told = gateway
                     .call_tablet(t, |mut client, d| {

@@ -431,10 +431,11 @@ fn new_cluster_id(node: NodeId) -> String {
 /// for them through `ChangeReplicas`, which a node carries out). Without
 /// TLS there is no name to check.
 fn nodes_only<T>(request: &Request<T>) -> Result<(), Status> {
-    match spanlite_directory::tls::peer_name(request) {
-        Some(name) if name != spanlite_directory::tls::NODE_NAME => Err(Status::permission_denied(
-            format!("user {name:?} may not call this (node certificates only)"),
-        )),
+    use spanlite_directory::tls::{Callers, peer_name};
+    match peer_name(request) {
+        Some(name) if !Callers::Nodes.admit(&name) => Err(Status::permission_denied(format!(
+            "user {name:?} may not call this (node certificates only)"
+        ))),
         _ => Ok(()),
     }
 }

@@ -167,19 +167,6 @@ fn tell(replica: &Arc<Replica>, txn: TxnId) {
 /// `s_max`). Retries while the clock cannot vouch for time and this replica
 /// still leads in `term`.
 pub(super) async fn start_term(me: Weak<Replica>, term: u64) {
-    // A node restarted as the leader of its committed vote (openraft takes
-    // that leadership up again at once) reports it while its `Replica` is
-    // still being built (`Arc::new_cyclic`), when `me` cannot be upgraded
-    // yet. Giving up then left the tablet led but never served in that
-    // term (seen in a Jepsen run after a kill): wait for it briefly.
-    let mut waited = 0;
-    while me.upgrade().is_none() {
-        if waited == 200 {
-            return;
-        }
-        waited += 1;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     loop {
         let Some(replica) = me.upgrade() else { return };
         let view = replica.lease.view();

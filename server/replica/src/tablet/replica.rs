@@ -135,8 +135,19 @@ const ABORT_MEMORY: u32 = 10;
 impl Replica {
     /// Wraps a started Raft group; follows its metrics to keep the lease and
     /// starts serving in every term in which it leads (`duties.rs`).
+    ///
+    /// The follower and the duties start only once the `Replica` is built:
+    /// inside `Arc::new_cyclic` their `Weak` cannot be upgraded yet, and a
+    /// group that reports leadership at once (a node restarted as the
+    /// leader of its committed vote) would otherwise start its term against
+    /// nothing and never serve it (seen in a Jepsen run after a kill).
     pub fn start(parts: ReplicaParts) -> Arc<Self> {
-        Arc::new_cyclic(|me: &Weak<Replica>| {
+        let (built, ready) = tokio::sync::watch::channel(false);
+        let when_built = move || {
+            let mut ready = ready.clone();
+            async move { ready.wait_for(|b| *b).await.is_ok() }
+        };
+        let replica = Arc::new_cyclic(|me: &Weak<Replica>| {
             let lease = LeaseTracker::new(parts.lease);
             let config = LeaderConfig {
                 idle_timeout: parts.txn_idle_timeout,
@@ -145,11 +156,25 @@ impl Replica {
             let follower = {
                 let metrics = parts.raft.metrics();
                 let me = me.clone();
-                tokio::spawn(lease.clone().follow(parts.node_id, metrics, move |term| {
+                let follow = lease.clone().follow(parts.node_id, metrics, move |term| {
                     tokio::spawn(super::duties::start_term(me.clone(), term));
-                }))
+                });
+                let built = when_built();
+                tokio::spawn(async move {
+                    if built.await {
+                        follow.await;
+                    }
+                })
             };
-            let duties = tokio::spawn(super::duties::run(me.clone(), parts.txn_idle_timeout));
+            let duties = {
+                let run = super::duties::run(me.clone(), parts.txn_idle_timeout);
+                let built = when_built();
+                tokio::spawn(async move {
+                    if built.await {
+                        run.await;
+                    }
+                })
+            };
             let leader = Leader::new(
                 parts.tablet,
                 parts.range.clone(),
@@ -177,7 +202,9 @@ impl Replica {
                 follower,
                 duties,
             }
-        })
+        });
+        built.send_replace(true);
+        replica
     }
 
     /// The tablet.
