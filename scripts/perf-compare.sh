@@ -114,7 +114,7 @@ for i in 1 2 3; do
 	PIDS+=($!)
 done
 wait_for "$SPANLITE" init --url "127.0.0.1:$N1"
-SPANLITE_URL="postgres://bench@127.0.0.1:$PGPORT/spanlite"
+SPANLITE_URL="postgres://root@127.0.0.1:$PGPORT/spanlite"
 wait_for psql "$SPANLITE_URL" -c "select 1"
 
 sb() { # system, test, then sysbench's verb
@@ -122,7 +122,7 @@ sb() { # system, test, then sysbench's verb
 	local args=(--db-driver=pgsql --tables=1 --table-size="$ROWS" --auto_inc=off
 		--threads="$THREADS" --time="$SECS" --report-interval=0 --db-ps-mode=auto)
 	if [[ $system == spanlite ]]; then
-		args+=(--pgsql-host=127.0.0.1 --pgsql-port="$PGPORT" --pgsql-user=bench --pgsql-db=spanlite)
+		args+=(--pgsql-host=127.0.0.1 --pgsql-port="$PGPORT" --pgsql-user=root --pgsql-db=spanlite)
 	else
 		args+=(--pgsql-host="$PGH" --pgsql-port="$PGP" --pgsql-user="$PGU" --pgsql-password="$PGW" --pgsql-db="$PGD")
 	fi

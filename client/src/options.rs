@@ -26,6 +26,10 @@ pub struct ClientOptions {
     pub(crate) application_name: String,
     pub(crate) settings: HashMap<String, String>,
     pub(crate) tls: Option<tonic::transport::ClientTlsConfig>,
+    /// The user sessions run as (empty: the client certificate's, or root).
+    pub(crate) user: String,
+    /// The user's password, if it logs in with one.
+    pub(crate) password: String,
 }
 
 impl Default for ClientOptions {
@@ -42,6 +46,8 @@ impl Default for ClientOptions {
             application_name: "spanlite-client".to_string(),
             settings: HashMap::new(),
             tls: None,
+            user: String::new(),
+            password: String::new(),
         }
     }
 }
@@ -79,7 +85,32 @@ impl ClientOptions {
                 read(&key_name)?,
             ));
         self.tls = Some(tls);
+        self.user = user.to_string();
         Ok(self)
+    }
+
+    /// Connects over TLS checking the nodes' certificates against the CA
+    /// in `ca_pem_file` (`ca.crt` of a certs dir), without a client
+    /// certificate: log in with [`ClientOptions::password`].
+    pub fn ca_certificate(mut self, ca_pem_file: &std::path::Path) -> crate::Result<Self> {
+        use tonic::transport::{Certificate, ClientTlsConfig};
+        let ca = std::fs::read(ca_pem_file)
+            .map_err(|e| crate::Error::Usage(format!("{}: {e}", ca_pem_file.display())))?;
+        self.tls = Some(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)));
+        Ok(self)
+    }
+
+    /// Runs sessions as `user` (a role that may log in).
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = user.to_string();
+        self
+    }
+
+    /// Logs in with `password` (checked by the node against the user's
+    /// SCRAM-SHA-256 verifier; use TLS on a network).
+    pub fn password(mut self, password: &str) -> Self {
+        self.password = password.to_string();
+        self
     }
 
     /// How long opening a session on one node may take (TCP connect and the

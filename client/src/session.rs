@@ -136,6 +136,8 @@ impl Session {
             kind: Some(session_request::Kind::Start(StartSession {
                 application_name: options.application_name.clone(),
                 settings: options.settings.clone(),
+                user: options.user.clone(),
+                password: options.password.clone(),
             })),
         };
         let open = async {

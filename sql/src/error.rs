@@ -108,6 +108,18 @@ codes! {
     out_of_memory = OUT_OF_MEMORY;
     /// 54000: a value beyond an implementation limit.
     program_limit_exceeded = PROGRAM_LIMIT_EXCEEDED;
+    /// 42501: the user lacks a privilege the statement needs.
+    insufficient_privilege = INSUFFICIENT_PRIVILEGE;
+    /// 42710: the role exists already.
+    duplicate_object = DUPLICATE_OBJECT;
+    /// 42939: a reserved role name.
+    reserved_name = RESERVED_NAME;
+    /// 2BP01: a role still referred to.
+    dependent_objects = DEPENDENT_OBJECTS_STILL_EXIST;
+    /// 0LP01: a role membership that would make a cycle.
+    invalid_grant = INVALID_GRANT_OPERATION;
+    /// 55006: the object is in use (the current user).
+    object_in_use = OBJECT_IN_USE;
     /// XX000: an internal error (a bug, or corrupt data).
     internal = INTERNAL_ERROR;
 }

@@ -4,6 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
+use crate::access::{self, Access};
 use crate::catalog::{self, TableDef};
 use crate::error::Result;
 
@@ -78,5 +81,29 @@ pub trait KvTxn: Send {
                 None => Ok(None),
             }
         })
+    }
+
+    /// The user the statements run as, whose privileges they are checked
+    /// against; `None`: an internal caller that may do everything.
+    fn user(&self) -> Option<&str> {
+        None
+    }
+    /// The roles and privileges as this transaction's statements see them.
+    /// By default read through the transaction; a server session answers
+    /// from its node's schema cache, as for [`KvTxn::table_def`].
+    fn access(&mut self) -> BoxFuture<'_, Result<Arc<Access>>> {
+        Box::pin(async move {
+            let (start, end) = access::roles_range();
+            let mut pairs = self.scan(&start, &end).await?;
+            let (start, end) = access::grants_range();
+            pairs.extend(self.scan(&start, &end).await?);
+            Ok(Arc::new(Access::decode(&pairs)?))
+        })
+    }
+    /// [`KvTxn::access`] as of now: what a privilege check that failed
+    /// against a cached copy asks before it reports 42501 (a grant just
+    /// committed elsewhere counts). By default the same as `access`.
+    fn access_now(&mut self) -> BoxFuture<'_, Result<Arc<Access>>> {
+        self.access()
     }
 }

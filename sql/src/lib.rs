@@ -36,17 +36,20 @@
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod access;
 mod bind;
 mod catalog;
 mod error;
 mod eval;
 mod explain;
 mod kv;
+pub mod password;
 mod plan;
 mod statement;
 mod syntax;
 mod value;
 
+pub use access::{Access, RoleDef};
 pub use catalog::{
     Column, IndexDef, SchemaVersion, TableDef, decode, decode_schema, encode, schema_span,
     schema_version_key, table_key,

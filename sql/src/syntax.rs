@@ -73,10 +73,219 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         .tokenize_with_location()
         .map_err(|e| SqlError::syntax(e.to_string()))?;
     check_operators(&tokens)?;
-    Parser::new(&dialect)
+    let statements = split_statements(&tokens);
+    if !statements.iter().any(|t| role_form(t).is_some()) {
+        return parse_tokens(tokens);
+    }
+    // Forms sqlparser does not take: parsed here, one statement at a time.
+    let mut out = Vec::new();
+    for t in statements {
+        match role_form(t) {
+            None => out.extend(parse_tokens(t.to_vec())?),
+            Some(RoleForm::User) => {
+                // CREATE/ALTER USER is CREATE/ALTER ROLE; CREATE USER
+                // defaults to LOGIN.
+                let mut t = t.to_vec();
+                let creates = first_word(&t, 0).is_some_and(|w| w.eq_ignore_ascii_case("create"));
+                if let Some(i) = word_index(&t, 1) {
+                    t[i].token = Token::make_keyword("ROLE");
+                }
+                for mut stmt in parse_tokens(t)? {
+                    if let Statement::CreateRole { login, .. } = &mut stmt
+                        && creates
+                        && login.is_none()
+                    {
+                        *login = Some(true);
+                    }
+                    out.push(stmt);
+                }
+            }
+            Some(RoleForm::Membership) => out.push(role_membership(t)?),
+        }
+    }
+    Ok(out)
+}
+
+fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<Statement>> {
+    Parser::new(&PostgreSqlDialect {})
         .with_tokens_with_locations(tokens)
         .parse_statements()
         .map_err(|e| SqlError::syntax(e.to_string()))
+}
+
+/// The statements of `tokens`, split at semicolons (a semicolon inside a
+/// string literal is inside one token), each with its semicolon.
+fn split_statements(tokens: &[TokenWithSpan]) -> Vec<&[TokenWithSpan]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        if t.token == Token::SemiColon {
+            out.push(&tokens[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < tokens.len() {
+        out.push(&tokens[start..]);
+    }
+    out
+}
+
+/// Role statements in forms sqlparser does not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RoleForm {
+    /// `CREATE USER …` / `ALTER USER …`.
+    User,
+    /// `GRANT role [, …] TO role [, …]` / `REVOKE role [, …] FROM …`.
+    Membership,
+}
+
+/// The position of the `n`th word-or-symbol token (whitespace skipped).
+fn word_index(tokens: &[TokenWithSpan], n: usize) -> Option<usize> {
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .nth(n)
+        .map(|(i, _)| i)
+}
+
+/// The `n`th significant token, if it is an unquoted word.
+fn first_word(tokens: &[TokenWithSpan], n: usize) -> Option<&str> {
+    match &tokens[word_index(tokens, n)?].token {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.as_str()),
+        _ => None,
+    }
+}
+
+fn role_form(tokens: &[TokenWithSpan]) -> Option<RoleForm> {
+    let first = first_word(tokens, 0)?;
+    let second = first_word(tokens, 1);
+    if (first.eq_ignore_ascii_case("create") || first.eq_ignore_ascii_case("alter"))
+        && second.is_some_and(|w| w.eq_ignore_ascii_case("user"))
+    {
+        return Some(RoleForm::User);
+    }
+    if first.eq_ignore_ascii_case("grant") || first.eq_ignore_ascii_case("revoke") {
+        // A privilege grant always says ON <objects>; a membership never.
+        let on = tokens.iter().any(
+            |t| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("on")),
+        );
+        return (!on).then_some(RoleForm::Membership);
+    }
+    None
+}
+
+/// Parses `GRANT role [, …] TO role [, …]` or `REVOKE role [, …] FROM role
+/// [, …] [CASCADE | RESTRICT]` into a GRANT/REVOKE whose privileges are
+/// `Action::Role`s and whose objects are none.
+fn role_membership(tokens: &[TokenWithSpan]) -> Result<Statement> {
+    use sqlparser::ast::{Action, Grantee, GranteeName, GranteesType, Privileges};
+    let words: Vec<&Token> = tokens
+        .iter()
+        .map(|t| &t.token)
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon | Token::EOF))
+        .collect();
+    let is_word = |t: &Token, kw: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
+    let grant = words.first().is_some_and(|t| is_word(t, "grant"));
+    let (to, usage) = if grant {
+        ("to", "GRANT role [, …] TO role [, …]")
+    } else {
+        ("from", "REVOKE role [, …] FROM role [, …]")
+    };
+    let bad = || SqlError::syntax(format!("expected {usage}"));
+    let ident_of = |t: &Token| -> Option<ast::Ident> {
+        match t {
+            Token::Word(w) => Some(ast::Ident {
+                value: w.value.clone(),
+                quote_style: w.quote_style,
+                span: sqlparser::tokenizer::Span::empty(),
+            }),
+            _ => None,
+        }
+    };
+    // A comma-separated list of names starting at `i`; returns them and
+    // the index after the list.
+    let list = |mut i: usize| -> Result<(Vec<ast::Ident>, usize)> {
+        let mut names = Vec::new();
+        loop {
+            let name = words.get(i).and_then(|t| ident_of(t)).ok_or_else(bad)?;
+            names.push(name);
+            i += 1;
+            if words.get(i) == Some(&&Token::Comma) {
+                i += 1;
+            } else {
+                return Ok((names, i));
+            }
+        }
+    };
+    let (roles, i) = list(1)?;
+    if !words.get(i).is_some_and(|t| is_word(t, to)) {
+        if words
+            .get(i)
+            .is_some_and(|t| is_word(t, "option") || is_word(t, "for"))
+        {
+            return Err(SqlError::not_supported("ADMIN OPTION of role memberships"));
+        }
+        return Err(bad());
+    }
+    let (members, mut i) = list(i + 1)?;
+    if !grant
+        && words
+            .get(i)
+            .is_some_and(|t| is_word(t, "cascade") || is_word(t, "restrict"))
+    {
+        i += 1;
+    }
+    if let Some(rest) = words.get(i) {
+        if is_word(rest, "with") || is_word(rest, "granted") {
+            return Err(SqlError::not_supported(
+                "WITH ADMIN OPTION / GRANTED BY on role memberships",
+            ));
+        }
+        return Err(bad());
+    }
+    let name = |i: ast::Ident| ObjectName(vec![ObjectNamePart::Identifier(i)]);
+    let privileges = Privileges::Actions(
+        roles
+            .into_iter()
+            .map(|r| Action::Role { role: name(r) })
+            .collect(),
+    );
+    let grantees = members
+        .into_iter()
+        .map(|m| {
+            if m.quote_style.is_none() && m.value.eq_ignore_ascii_case("public") {
+                Grantee {
+                    grantee_type: GranteesType::Public,
+                    name: None,
+                }
+            } else {
+                Grantee {
+                    grantee_type: GranteesType::None,
+                    name: Some(GranteeName::ObjectName(name(m))),
+                }
+            }
+        })
+        .collect();
+    Ok(if grant {
+        Statement::Grant {
+            privileges,
+            objects: None,
+            grantees,
+            with_grant_option: false,
+            as_grantor: None,
+            granted_by: None,
+            current_grants: None,
+        }
+    } else {
+        Statement::Revoke {
+            privileges,
+            objects: None,
+            grantees,
+            granted_by: None,
+            cascade: None,
+        }
+    })
 }
 
 /// An identifier as Spanlite names things: unquoted ones fold to lower case.

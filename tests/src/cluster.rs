@@ -311,7 +311,7 @@ impl ProcessCluster {
             let attempt = async {
                 let mut c = admin(&first, self.certs.as_deref()).await?;
                 let r = c
-                    .init(InitRequest {})
+                    .init(InitRequest::default())
                     .await
                     .map_err(|s| HarnessError::Process(s.message().to_string()))?
                     .into_inner();

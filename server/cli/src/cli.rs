@@ -29,10 +29,15 @@ pub struct Cli {
     /// certificate of --user.
     #[arg(long, global = true, env = "SPANLITE_CERTS_DIR")]
     certs_dir: Option<PathBuf>,
-    /// The user whose client certificate (`client.<user>.crt`) connects,
-    /// with --certs-dir.
+    /// The user to connect as: its client certificate
+    /// (`client.<user>.crt`) with --certs-dir, else its password
+    /// (--password-file) or, on an insecure cluster, its word.
     #[arg(long, global = true, default_value = "root")]
     user: String,
+    /// A file whose first line is --user's password (SQL sessions log in
+    /// with it when there is no client certificate).
+    #[arg(long, global = true, env = "SPANLITE_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -294,19 +299,16 @@ struct StartArgs {
     advertise: Option<String>,
     /// Address to listen on for PostgreSQL clients (psql, pgbench,
     /// drivers), e.g. `127.0.0.1:5433`; without it the node has no
-    /// PostgreSQL port. No TLS; without --pg-password anyone who reaches
-    /// the port is in (trust): keep it private.
+    /// PostgreSQL port. With --certs-dir it requires TLS and each user's
+    /// password (or client certificate).
     #[arg(long)]
     pg_listen: Option<SocketAddr>,
-    /// Require this password on the PostgreSQL port (SCRAM-SHA-256, any
-    /// user name). Visible to other local users in the process list:
-    /// prefer --pg-password-file.
-    #[arg(long, conflicts_with = "pg_password_file")]
-    pg_password: Option<String>,
-    /// Require the password in this file (its first line) on the
-    /// PostgreSQL port (SCRAM-SHA-256).
-    #[arg(long)]
-    pg_password_file: Option<PathBuf>,
+    /// How PostgreSQL clients log in: `password` (each role's password by
+    /// SCRAM-SHA-256, or a client certificate over TLS; the default with
+    /// --certs-dir) or `trust` (any role that may log in, on its word; the
+    /// default with --insecure, and refused with --certs-dir).
+    #[arg(long, value_parser = ["password", "trust"])]
+    pg_auth: Option<String>,
     /// PostgreSQL clients served at once; one more gets FATAL 53300
     /// (too_many_connections) and is closed.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -385,6 +387,14 @@ struct InitArgs {
     /// A node of the new cluster.
     #[arg(long, default_value = "127.0.0.1:7001")]
     url: String,
+    /// The password of `root`, the administrator (a superuser). Visible to
+    /// other local users in the process list: prefer --root-password-file.
+    /// Only its SCRAM-SHA-256 verifier is sent to the cluster.
+    #[arg(long, conflicts_with = "root_password_file")]
+    root_password: Option<String>,
+    /// Read root's password from this file (its first line).
+    #[arg(long)]
+    root_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -436,6 +446,10 @@ enum KvOp {
 static CLIENT_TLS: std::sync::OnceLock<Option<spanlite_directory::tls::TlsConfig>> =
     std::sync::OnceLock::new();
 
+/// Who SQL sessions log in as (`--user`, and the password of
+/// `--password-file`), set once in [`run`].
+pub(crate) static LOGIN: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
 /// An endpoint for `url` (`host:port`), with the client certificate when
 /// there is one.
 pub(crate) fn endpoint(url: &str) -> Result<Endpoint, String> {
@@ -477,6 +491,17 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let _ = CLIENT_TLS.set(client_tls);
+    let password = match &cli.password_file {
+        None => String::new(),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => text.lines().next().unwrap_or_default().to_string(),
+            Err(e) => {
+                eprintln!("spanlite: --password-file {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let _ = LOGIN.set((cli.user.clone(), password));
     let certs_dir = cli.certs_dir.clone();
     let workload_certs = cli.certs_dir.clone().map(|d| (d, cli.user.clone()));
     let result = runtime.block_on(async {
@@ -568,21 +593,14 @@ async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, 
     config.tls = tls;
     config.advertise = args.advertise;
     config.pg_listen = args.pg_listen;
-    let password = match (&args.pg_password, &args.pg_password_file) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("--pg-password-file {}: {e}", path.display()))?;
-            Some(text.lines().next().unwrap_or_default().to_string())
+    config.pg_auth = match (args.pg_auth.as_deref(), config.tls.is_some()) {
+        (Some("trust"), true) => {
+            return Err("--pg-auth trust with --certs-dir: a secure node checks passwords".into());
         }
-        (None, None) => None,
+        (Some("trust"), false) => spanlite_pgwire::Auth::Trust,
+        (Some(_), _) | (None, true) => spanlite_pgwire::Auth::Password,
+        (None, false) => spanlite_pgwire::Auth::Trust,
     };
-    if let Some(p) = password {
-        if p.is_empty() {
-            return Err("the PostgreSQL password is empty".to_string());
-        }
-        config.pg_auth = spanlite_pgwire::Auth::password(&p);
-    }
     config.join = args.join;
     config.max_clock_uncertainty = args.max_clock_uncertainty;
     config.time_masters = args.time_masters;
@@ -730,9 +748,25 @@ async fn connect(url: &str) -> Result<Channel, String> {
 }
 
 async fn init(args: InitArgs) -> Result<ExitCode, String> {
+    let password = match (&args.root_password, &args.root_password_file) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--root-password-file {}: {e}", path.display()))?;
+            Some(text.lines().next().unwrap_or_default().to_string())
+        }
+        (None, None) => None,
+    };
+    let root_password_verifier = match password {
+        Some(p) if p.is_empty() => return Err("the root password is empty".to_string()),
+        Some(p) => spanlite_sql::password::ScramVerifier::generate(&p).to_text(),
+        None => String::new(),
+    };
     let channel = connect(&args.url).await?;
     let resp = AdminServiceClient::new(channel)
-        .init(InitRequest {})
+        .init(InitRequest {
+            root_password_verifier,
+        })
         .await
         .map_err(|s| format!("init: {}", s.message()))?
         .into_inner();

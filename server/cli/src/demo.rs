@@ -33,7 +33,7 @@ async fn populate_and_shell(
     let addrs = cluster.addrs();
     let psql = cluster.pg_addrs().first().map_or(String::new(), |a| {
         format!(
-            "\nOr from another terminal: psql -h {} -p {} -U spanlite -d spanlite",
+            "\nOr from another terminal: psql -h {} -p {} -U root -d spanlite",
             a.ip(),
             a.port()
         )

@@ -79,6 +79,14 @@ impl SqlClient {
             kind: Some(session_request::Kind::Start(StartSession {
                 application_name: "spanlite sql".to_string(),
                 settings: Default::default(),
+                user: crate::cli::LOGIN
+                    .get()
+                    .map(|l| l.0.clone())
+                    .unwrap_or_default(),
+                password: crate::cli::LOGIN
+                    .get()
+                    .map(|l| l.1.clone())
+                    .unwrap_or_default(),
             })),
         })
         .await

@@ -335,7 +335,18 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
             start_with(i as u64 + 1, &addrs[i], &join, dir.path(), &certs, extra)
         })
         .collect();
-    until_ok_text(&["init", "--url", &addrs[0], "--certs-dir", c]);
+    let pw_file = dir.path().join("root-password");
+    std::fs::write(&pw_file, "r00t pass\n").unwrap();
+    let pw = pw_file.to_str().unwrap();
+    until_ok_text(&[
+        "init",
+        "--url",
+        &addrs[0],
+        "--certs-dir",
+        c,
+        "--root-password-file",
+        pw,
+    ]);
     let out = until_ok_text(&[
         "sql",
         "--url",
@@ -343,10 +354,39 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
         "--certs-dir",
         c,
         "-e",
-        "CREATE TABLE t (k INT PRIMARY KEY); INSERT INTO t VALUES (1), (2); SELECT count(*) FROM t",
+        "CREATE TABLE t (k INT PRIMARY KEY); INSERT INTO t VALUES (1), (2); CREATE USER alice; SELECT count(*) FROM t",
     ]);
     assert!(out.contains('2'), "{out}");
-    // Another user's certificate runs SQL too.
+    // Another user's certificate logs in as that user, who may read t
+    // only once granted.
+    let alice_reads = || {
+        spanlite(&[
+            "sql",
+            "--url",
+            &addrs[2],
+            "--certs-dir",
+            c,
+            "--user",
+            "alice",
+            "-e",
+            "SELECT count(*) FROM t",
+        ])
+    };
+    let denied = alice_reads();
+    let said = format!("{}{}", text(&denied.stdout), text(&denied.stderr));
+    assert!(
+        said.contains("42501") && said.contains("permission denied for table t"),
+        "{said}"
+    );
+    must(&[
+        "sql",
+        "--url",
+        &addrs[0],
+        "--certs-dir",
+        c,
+        "-e",
+        "GRANT SELECT ON t TO alice",
+    ]);
     let out = must(&[
         "sql",
         "--url",
@@ -362,21 +402,48 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
     // psql over TLS, checking the node's certificate against the CA and
     // its address (verify-full); without TLS it is turned away.
     let (pg_host, pg_port) = pg.rsplit_once(':').unwrap();
-    let psql = |sslmode: &str| {
+    let psql = |sslmode: &str, extra: &str, password: &str| {
         Command::new("psql")
             .args(["-X", "-A", "-t", "-w", "-c", "SELECT count(*) FROM t"])
             .arg(format!(
-                "host={pg_host} port={pg_port} user=root dbname=spanlite sslmode={sslmode} sslrootcert={}",
+                "host={pg_host} port={pg_port} user=root dbname=spanlite sslmode={sslmode} sslrootcert={} {extra}",
                 certs.join("ca.crt").display()
             ))
             .env("PGCONNECT_TIMEOUT", "10")
+            .env("PGPASSWORD", password)
             .output()
             .unwrap_or_else(|e| panic!("running psql (`make deps` installs it): {e}"))
     };
-    let out = psql("verify-full");
+    // root's password by SCRAM-SHA-256-PLUS: bound to the node's
+    // certificate (channel_binding=require fails unless the server binds).
+    let out = psql("verify-full", "channel_binding=require", "r00t pass");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "2");
-    let out = psql("disable");
+    let out = psql("verify-full", "channel_binding=require", "wrong");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("password authentication failed for user \"root\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // root's client certificate instead of a password (no PGPASSWORD).
+    let cert_args = format!(
+        "sslcert={} sslkey={}",
+        certs.join("client.root.crt").display(),
+        certs.join("client.root.key").display()
+    );
+    let out = psql("verify-full", &cert_args, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "2");
+    // alice's certificate does not log in as root.
+    let alice_cert = format!(
+        "sslcert={} sslkey={}",
+        certs.join("client.alice.crt").display(),
+        certs.join("client.alice.key").display()
+    );
+    let out = psql("verify-full", &alice_cert, "");
+    assert!(!out.status.success());
+    let out = psql("disable", "", "r00t pass");
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("TLS only"),
@@ -424,6 +491,47 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
+        // The driver over TLS without a client certificate: root's password
+        // logs in; a wrong one, an unknown user and no password do not.
+        use spanlite_client::{Client, ClientOptions};
+        let ca = certs.join("ca.crt");
+        let with = |user: &str, password: &str| {
+            ClientOptions::default()
+                .ca_certificate(&ca)
+                .unwrap()
+                .user(user)
+                .password(password)
+        };
+        let url = format!("https://{}", addrs[1]);
+        let client = Client::connect_with([url.clone()], with("root", "r00t pass"))
+            .await
+            .unwrap();
+        let r = client.query("SELECT count(*) FROM t", &[]).await.unwrap();
+        assert_eq!(r.rows[0].get::<i64>(0).unwrap(), 2);
+        let failed = |r: spanlite_client::Result<Client>| match r {
+            Ok(_) => panic!("logged in"),
+            // (Debug escapes the quotes around the user name.)
+            Err(e) => format!("{e:?}").replace('\\', ""),
+        };
+        let wrong = failed(Client::connect_with([url.clone()], with("root", "nope")).await);
+        assert!(
+            wrong.contains("password authentication failed for user \"root\""),
+            "{wrong}"
+        );
+        let unknown = failed(Client::connect_with([url.clone()], with("mallory", "nope")).await);
+        // The same refusal whether or not the user exists.
+        assert!(
+            unknown
+                .contains("password authentication failed for user \"mallory\" (SQLSTATE 28P01)"),
+            "{unknown}"
+        );
+        assert!(wrong.contains("(SQLSTATE 28P01)"), "{wrong}");
+        let none = failed(Client::connect_with([url.clone()], with("root", "")).await);
+        assert!(
+            none.contains("a client certificate of this cluster's CA or a password"),
+            "{none}"
+        );
+
         // Every internal and admin RPC: no certificate → Unauthenticated.
         for (rpc, code) in every_internal_rpc(channel(&addrs[0], &certs, None)).await {
             assert_eq!(

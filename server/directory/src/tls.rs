@@ -113,6 +113,12 @@ impl TlsConfig {
         (&self.cert, &self.key)
     }
 
+    /// The CA's certificate, PEM (what client certificates are checked
+    /// against on the PostgreSQL port).
+    pub fn ca_pem(&self) -> &[u8] {
+        &self.ca
+    }
+
     /// Serving: this certificate, and callers' certificates checked against
     /// the CA when they show one.
     pub fn server(&self) -> ServerTlsConfig {
@@ -160,6 +166,10 @@ pub enum Callers {
     Admin,
     /// Any holder of a certificate of the cluster's CA.
     Users,
+    /// Anyone who completes the TLS handshake: the service authenticates
+    /// each session itself (the SQL service: a client certificate or a
+    /// user's password).
+    Sessions,
 }
 
 impl Callers {
@@ -168,7 +178,7 @@ impl Callers {
         match self {
             Callers::Nodes => name == NODE_NAME,
             Callers::Admin => name == NODE_NAME || name == ADMIN_USER,
-            Callers::Users => true,
+            Callers::Users | Callers::Sessions => true,
         }
     }
 }
@@ -181,7 +191,7 @@ pub fn authorize(
     callers: Callers,
 ) -> impl Fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
     move |request: tonic::Request<()>| {
-        if !tls {
+        if !tls || callers == Callers::Sessions {
             return Ok(request);
         }
         let Some(name) = peer_name(&request) else {

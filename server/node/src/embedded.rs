@@ -123,7 +123,7 @@ pub async fn init(addrs: &[String]) -> Result<(), String> {
     loop {
         let r = admin(first)
             .await?
-            .init(InitRequest {})
+            .init(InitRequest::default())
             .await
             .map_err(|s| format!("init: {}", s.message()))?
             .into_inner();

@@ -385,7 +385,10 @@ async fn start_inner(
     let pg_tls = match &config.tls {
         Some(tls) => {
             let (cert, key) = tls.pem();
-            Some(spanlite_pgwire::tls_acceptor(cert, key).map_err(NodeError::Config)?)
+            Some(
+                spanlite_pgwire::tls_acceptor(cert, key, tls.ca_pem())
+                    .map_err(NodeError::Config)?,
+            )
         }
         None => None,
     };
@@ -401,7 +404,7 @@ async fn start_inner(
                 listener,
                 schema.clone(),
                 sessions_ended.clone(),
-                config.pg_auth.clone(),
+                config.pg_auth,
                 config.pg_limits,
                 pg_tls,
             )));
@@ -411,7 +414,8 @@ async fn start_inner(
     };
     // Who may call what (with TLS; an insecure node lets everyone in): the
     // cluster's own traffic needs a node certificate, administration and
-    // raw key-value access the admin user's, SQL any user's.
+    // raw key-value access the admin user's; SQL sessions authenticate
+    // themselves (a client certificate, or a user's password).
     use spanlite_directory::tls::{Callers, authorize};
     use tonic::service::interceptor::InterceptedService;
     let secure = config.tls.is_some();
@@ -435,8 +439,8 @@ async fn start_inner(
             authorize(secure, Callers::Admin),
         ))
         .add_service(InterceptedService::new(
-            SqlServiceServer::new(SqlGrpc::new(schema, sessions_ended)),
-            authorize(secure, Callers::Users),
+            SqlServiceServer::new(SqlGrpc::new(schema, sessions_ended, secure)),
+            authorize(secure, Callers::Sessions),
         ))
         .add_service(InterceptedService::new(
             TimeServiceServer::new(TimeGrpc::new(config.node_id, is_master, truetime.clone())),

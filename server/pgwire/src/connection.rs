@@ -28,10 +28,11 @@ use spanlite_sql::{QueryResult, SqlError, Value, sqlstate};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
-use super::auth::{Auth, MECHANISM, ScramError, ScramServer, ScramVerifier};
+use super::auth::{Auth, MECHANISM, MECHANISM_PLUS, ScramError, ScramServer};
 use super::cancel::BackendKey;
 use super::catalog;
 use super::listener::Port;
+use super::listener::TlsPeer;
 use super::message::{
     FieldDescription, Frontend, MAX_AUTH_MESSAGE, Out, ProtocolError, Startup, Target, TxnStatus,
     read_message, read_message_within, read_startup, sasl_initial_response,
@@ -39,6 +40,7 @@ use super::message::{
 use super::types;
 use spanlite_session::SchemaCache;
 use spanlite_session::Session;
+use spanlite_sql::password::ScramVerifier;
 
 /// Replies buffered past this many bytes go out even while the client has
 /// more requests queued.
@@ -95,6 +97,8 @@ pub struct Connection<S> {
     port: Arc<Port>,
     /// This session's key, once registered for cancellation.
     key: Option<BackendKey>,
+    /// The TLS session's channel binding and client certificate, over TLS.
+    tls: Option<TlsPeer>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -105,6 +109,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         schema: Arc<SchemaCache>,
         stopping: watch::Receiver<bool>,
         port: Arc<Port>,
+        tls: Option<TlsPeer>,
     ) -> Self {
         Self {
             stream: BufReader::new(stream),
@@ -116,6 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             skipping: false,
             port,
             key: None,
+            tls,
         }
     }
 
@@ -133,6 +139,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Err(ProtocolError::AuthFailed(m)) => {
                 tracing::info!("pgwire: {m}");
                 self.out.error("FATAL", sqlstate::INVALID_PASSWORD, m);
+                let _ = self.flush().await;
+            }
+            Err(ProtocolError::NotAuthorized(m)) => {
+                tracing::info!("pgwire: {m}");
+                self.out
+                    .error("FATAL", sqlstate::INVALID_AUTHORIZATION_SPECIFICATION, m);
+                let _ = self.flush().await;
+            }
+            Err(ProtocolError::Unavailable(m)) => {
+                tracing::info!("pgwire: {m}");
+                self.out.error("FATAL", sqlstate::CONNECTION_FAILURE, m);
                 let _ = self.flush().await;
             }
             Err(ProtocolError::Io(e)) => tracing::debug!("pgwire: connection ended: {e}"),
@@ -332,15 +349,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         self.session.set("application_name", &app);
-        let port = self.port.clone();
-        if let Auth::Scram(verifier) = &port.auth {
-            let user = params
-                .iter()
-                .find(|(k, _)| k == "user")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or_default();
-            self.scram(verifier, user).await?;
-        }
+        let user = params
+            .iter()
+            .find(|(k, _)| k == "user")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        self.log_in(&user).await?;
         self.out.authentication_ok();
         for name in [
             "server_version",
@@ -362,8 +376,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(true)
     }
 
-    /// The SCRAM-SHA-256 exchange (see [`super::auth`]); `Err` ends the
-    /// connection (FATAL 28P01 on a wrong password).
+    /// Logs the client in as `user` (see [`super::auth`]): by a client
+    /// certificate for `user`, by the role's password, or (trust) on its
+    /// word; then the role must exist and may log in. `Err` ends the
+    /// connection: 28P01 for a password not proven (whether or not the
+    /// user exists), 28000 for a role that may not log in.
+    async fn log_in(&mut self, user: &str) -> Result<(), ProtocolError> {
+        if user.is_empty() {
+            return Err(ProtocolError::NotAuthorized(
+                "no PostgreSQL user name specified in startup packet".to_string(),
+            ));
+        }
+        let role = self.session.schema().login_role(user).await.map_err(|e| {
+            ProtocolError::Unavailable(format!("reading role \"{user}\": {}", e.message))
+        })?;
+        let certified = self
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_name.as_deref() == Some(user));
+        if self.port.auth == Auth::Password && !certified {
+            let verifier = role
+                .as_ref()
+                .and_then(|r| r.password.as_deref())
+                .and_then(ScramVerifier::parse)
+                .unwrap_or_else(|| ScramVerifier::unmatchable(user, &self.port.secret));
+            self.scram(&verifier, user).await?;
+        }
+        match role {
+            None => Err(ProtocolError::NotAuthorized(format!(
+                "role \"{user}\" does not exist"
+            ))),
+            Some(r) if !r.login => Err(ProtocolError::NotAuthorized(format!(
+                "role \"{user}\" is not permitted to log in"
+            ))),
+            Some(_) => {
+                self.session.set_user(user);
+                Ok(())
+            }
+        }
+    }
+
+    /// The SCRAM-SHA-256 exchange (see [`super::auth`]), with channel
+    /// binding offered over TLS; `Err` ends the connection (FATAL 28P01 on
+    /// a wrong password).
     async fn scram(&mut self, verifier: &ScramVerifier, user: &str) -> Result<(), ProtocolError> {
         let failed = || {
             ProtocolError::AuthFailed(format!(
@@ -374,16 +429,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             ScramError::Malformed(m) => ProtocolError::Malformed(m),
             ScramError::WrongPassword => failed(),
         };
-        self.out.authentication_sasl(&[MECHANISM]);
+        let binding = self.tls.as_ref().map(|t| t.end_point.clone());
+        if binding.is_some() {
+            self.out.authentication_sasl(&[MECHANISM_PLUS, MECHANISM]);
+        } else {
+            self.out.authentication_sasl(&[MECHANISM]);
+        }
         self.flush().await?;
         let body = self.password_message().await?;
         let (mechanism, first) = sasl_initial_response(&body)?;
-        if mechanism != MECHANISM {
-            return Err(ProtocolError::Malformed(format!(
-                "SASL mechanism {mechanism:?} is not supported (use {MECHANISM})"
-            )));
-        }
-        let mut server = ScramServer::new(verifier, rand::random());
+        let mut server = ScramServer::new(
+            verifier,
+            &mechanism,
+            binding.as_deref().map(Vec::as_slice),
+            rand::random(),
+        )
+        .map_err(scram_error)?;
         let server_first = server.client_first(&first).map_err(scram_error)?;
         self.out
             .authentication_sasl_step(false, server_first.as_bytes());

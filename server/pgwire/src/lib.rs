@@ -12,7 +12,8 @@
 //!
 //! - [`message`]: reading frontend messages and writing backend ones.
 //! - [`types`]: type OIDs and value encodings (text and binary).
-//! - [`auth`]: trust, or SCRAM-SHA-256 against `--pg-password`.
+//! - [`auth`]: trust, or each role's password by SCRAM-SHA-256 (with
+//!   channel binding over TLS), or a client certificate.
 //! - [`cancel`]: BackendKeyData keys and CancelRequest (57014).
 //! - [`catalog`]: psql's `\dt` and `\d NAME` answered from the catalog.
 //! - [`connection`]: one client, from startup to close.
@@ -43,4 +44,4 @@ pub mod types;
 
 pub use auth::Auth;
 pub use connection::Connection;
-pub use listener::{Limits, Port, serve, tls_acceptor};
+pub use listener::{Limits, PgTls, Port, TlsPeer, serve, tls_acceptor};

@@ -24,25 +24,71 @@ use super::auth::Auth;
 use super::cancel::Cancels;
 use spanlite_session::SchemaCache;
 
+/// TLS on a PostgreSQL port: the acceptor and what SCRAM channel binding
+/// binds to.
+#[derive(Clone)]
+pub struct PgTls {
+    acceptor: TlsAcceptor,
+    /// `tls-server-end-point` data of the node's certificate.
+    end_point: Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PgTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgTls(…)")
+    }
+}
+
+/// What a connection knows of its TLS session.
+#[derive(Clone, Debug)]
+pub struct TlsPeer {
+    /// The channel-binding data (the node's certificate's hash).
+    pub end_point: Arc<Vec<u8>>,
+    /// The common name of the client certificate the client proved it
+    /// holds (checked against the cluster's CA), if it showed one.
+    pub client_name: Option<String>,
+}
+
 /// TLS for PostgreSQL clients from a PEM certificate chain and key (the
-/// node's certificate). A port with it answers SSLRequest with `S` and
-/// requires TLS: a client that does not ask for it gets FATAL 28000.
-pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, String> {
+/// node's certificate); client certificates of `ca_pem`'s CA are asked for
+/// and checked, but not required. A port with it answers SSLRequest with
+/// `S` and requires TLS: a client that does not ask for it gets FATAL 28000.
+pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8], ca_pem: &[u8]) -> Result<PgTls, String> {
     use tokio_rustls::rustls;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("the certificate: {e}"))?;
+    let end_point = certs
+        .first()
+        .map(|c| super::auth::end_point_binding(c.as_ref()))
+        .ok_or("the certificate file holds no certificate")?;
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("the key: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(ca.map_err(|e| format!("the CA certificate: {e}"))?)
+            .map_err(|e| format!("the CA certificate: {e}"))?;
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| format!("client certificate verifier: {e}"))?;
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
         .map_err(|e| e.to_string())?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(PgTls {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        end_point: Arc::new(end_point),
+    })
 }
 
 /// What every connection on one PostgreSQL port shares.
@@ -50,6 +96,9 @@ pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, Stri
 pub struct Port {
     /// How clients log in.
     pub auth: Auth,
+    /// Derives the verifiers that logins for unknown users fail against
+    /// (random per port, so nothing about them is predictable).
+    pub secret: [u8; 32],
     /// The sessions a CancelRequest can reach.
     pub cancels: Cancels,
     /// Connection limits.
@@ -84,11 +133,12 @@ pub async fn serve(
     mut stopping: watch::Receiver<bool>,
     auth: Auth,
     limits: Limits,
-    tls: Option<TlsAcceptor>,
+    tls: Option<PgTls>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let port = Arc::new(Port {
         auth,
+        secret: rand::random(),
         cancels: Cancels::default(),
         limits,
     });
@@ -111,7 +161,7 @@ pub async fn serve(
                 let (schema, stopping, port) = (schema.clone(), stopping.clone(), port.clone());
                 match tls.clone() {
                     None => {
-                        let conn = Connection::new(stream, schema, stopping, port);
+                        let conn = Connection::new(stream, schema, stopping, port, None);
                         tokio::spawn(async move {
                             conn.run().await;
                             drop(slot);
@@ -123,10 +173,24 @@ pub async fn serve(
                             match tokio::time::timeout(timeout, negotiate(stream, &acceptor)).await
                             {
                                 Ok(Ok(Negotiated::Tls(s))) => {
-                                    Connection::new(*s, schema, stopping, port).run().await;
+                                    let client_name = s
+                                        .get_ref()
+                                        .1
+                                        .peer_certificates()
+                                        .and_then(|c| c.first())
+                                        .and_then(|c| {
+                                            spanlite_directory::tls::common_name(c.as_ref())
+                                        });
+                                    let peer = TlsPeer {
+                                        end_point: acceptor.end_point.clone(),
+                                        client_name,
+                                    };
+                                    Connection::new(*s, schema, stopping, port, Some(peer))
+                                        .run()
+                                        .await;
                                 }
                                 Ok(Ok(Negotiated::Cancel(s))) => {
-                                    Connection::new(s, schema, stopping, port).run().await;
+                                    Connection::new(s, schema, stopping, port, None).run().await;
                                 }
                                 Ok(Err(e)) => tracing::debug!(%peer, "pgwire: TLS: {e}"),
                                 Err(_) => tracing::debug!(%peer, "pgwire: TLS: timed out"),
@@ -157,10 +221,7 @@ enum Negotiated {
 /// is looked at without being consumed; an SSLRequest is answered `S` and
 /// the handshake done; a CancelRequest is let through; anything else gets
 /// FATAL 28000 and the connection is closed.
-async fn negotiate(
-    mut stream: tokio::net::TcpStream,
-    acceptor: &TlsAcceptor,
-) -> std::io::Result<Negotiated> {
+async fn negotiate(mut stream: tokio::net::TcpStream, tls: &PgTls) -> std::io::Result<Negotiated> {
     use crate::message::{CANCEL_REQUEST, SSL_REQUEST};
     let mut first = [0u8; 8];
     loop {
@@ -190,7 +251,9 @@ async fn negotiate(
     }
     stream.read_exact(&mut first).await?;
     stream.write_all(b"S").await?;
-    Ok(Negotiated::Tls(Box::new(acceptor.accept(stream).await?)))
+    Ok(Negotiated::Tls(Box::new(
+        tls.acceptor.accept(stream).await?,
+    )))
 }
 
 /// Tells a client beyond `max_connections` so (FATAL 53300, before its

@@ -45,6 +45,14 @@ pub enum ProtocolError {
     /// (SQLSTATE 28P01).
     #[error("{0}")]
     AuthFailed(String),
+    /// The client may not log in as it asked: close the connection
+    /// (SQLSTATE 28000).
+    #[error("{0}")]
+    NotAuthorized(String),
+    /// The cluster could not answer who the client is: close the
+    /// connection (SQLSTATE 08006).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn malformed(what: impl Into<String>) -> ProtocolError {

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use spanlite_gateway::{Gateway, Txn, TxnOptions};
-use spanlite_sql::{SchemaVersion, SqlError, TableDef};
+use spanlite_sql::{Access, RoleDef, SchemaVersion, SqlError, TableDef};
 use spanlite_truetime::{TTInterval, Timestamp, TrueTime};
 
 use super::session::sql_error;
@@ -49,6 +49,8 @@ pub const DEFAULT_SCHEMA_LEASE: Duration = Duration::from_secs(1);
 struct Snapshot {
     version: u64,
     tables: std::collections::BTreeMap<String, TableDef>,
+    /// The roles and privileges.
+    access: Arc<Access>,
     /// The lease's end: no transaction bound against this snapshot may
     /// commit at or after it.
     lease_end: Timestamp,
@@ -148,6 +150,7 @@ impl SchemaCache {
             return Ok(None);
         };
         let (version, tables) = spanlite_sql::decode_schema(&pairs)?;
+        let access = Arc::new(Access::decode(&pairs)?);
         if let (Some(c), Some(now)) = (version.closing_at, self.now())
             && Timestamp::from_nanos(c).saturating_add(self.lease * STALE_MARKER_LEASES)
                 < now.earliest
@@ -161,6 +164,7 @@ impl SchemaCache {
         let snapshot = Arc::new(Snapshot {
             version: version.version,
             tables,
+            access,
             lease_end,
         });
         *self
@@ -192,9 +196,65 @@ impl SchemaCache {
         Ok(s.tables.get(name).cloned())
     }
 
+    /// The roles and privileges from the cache, recorded in `used`;
+    /// `Err(None)` when the cache cannot answer (read them through the
+    /// transaction).
+    pub(crate) async fn access(
+        &self,
+        used: &mut SchemaUse,
+    ) -> Result<Arc<Access>, Option<SqlError>> {
+        let Some(s) = self.snapshot(None).await.map_err(Some)? else {
+            return Err(None);
+        };
+        used.note(&s);
+        Ok(s.access.clone())
+    }
+
+    /// [`SchemaCache::access`] from a snapshot read after now (a refresh
+    /// unless one newer than the current copy is there).
+    pub(crate) async fn access_now(
+        &self,
+        used: &mut SchemaUse,
+    ) -> Result<Arc<Access>, Option<SqlError>> {
+        let since = self.now().map(|n| n.latest);
+        let Some(s) = self.snapshot(since).await.map_err(Some)? else {
+            return Err(None);
+        };
+        used.note(&s);
+        Ok(s.access.clone())
+    }
+
+    /// Role `name` as a strong read sees it now (a login: a role just
+    /// created may log in, one just dropped may not — no cache).
+    pub async fn login_role(&self, name: &str) -> Result<Option<RoleDef>, SqlError> {
+        let mut read = self.gateway.read_only();
+        let key = spanlite_sql::access::role_key(name);
+        let found = match read.get(&key).await {
+            Ok(found) => found,
+            // Before `init` there are no roles but the built-in root.
+            Err(spanlite_gateway::GatewayError::NotInitialized(_)) => None,
+            Err(e) => return Err(sql_error(e)),
+        };
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = found.into_iter().map(|v| (key.clone(), v)).collect();
+        Ok(Access::decode(&pairs)?.role(name).cloned())
+    }
+
     /// Commits `txn` (whose statements used the cache as `used` says) so
     /// that it is serialized where its schema was current.
-    pub(crate) async fn commit(&self, mut txn: Txn, used: &SchemaUse) -> Result<(), SqlError> {
+    pub(crate) async fn commit(&self, txn: Txn, used: &SchemaUse) -> Result<(), SqlError> {
+        let result = self.commit_in_lease(txn, used).await;
+        if used.changing && result.is_ok() {
+            // This node's next statements see the change at once (others
+            // within a lease): a role granted here is usable here next.
+            *self
+                .current
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
+        result
+    }
+
+    async fn commit_in_lease(&self, mut txn: Txn, used: &SchemaUse) -> Result<(), SqlError> {
         let Some(lease_end) = used.lease_end else {
             return txn.commit().await.map(drop).map_err(sql_error);
         };

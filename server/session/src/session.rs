@@ -62,6 +62,8 @@ struct Kv<'a> {
     txn: &'a mut Txn,
     reading: Option<&'a mut Reading>,
     schema: Option<(&'a SchemaCache, &'a mut SchemaUse)>,
+    /// The session's user (privileges are checked against it).
+    user: Option<&'a str>,
 }
 
 /// The key range `[start, end)` of a read in flight.
@@ -72,6 +74,7 @@ fn kv(txn: &mut Txn) -> Kv<'_> {
         txn,
         reading: None,
         schema: None,
+        user: None,
     }
 }
 
@@ -206,6 +209,47 @@ impl KvTxn for Kv<'_> {
             }
         })
     }
+
+    fn user(&self) -> Option<&str> {
+        self.user
+    }
+
+    fn access(&mut self) -> BoxFuture<'_, Result<Arc<spanlite_sql::Access>, SqlError>> {
+        Box::pin(async move {
+            if let Some((cache, used)) = &mut self.schema
+                && !used.changing
+            {
+                match cache.access(used).await {
+                    Ok(access) => return Ok(access),
+                    Err(Some(e)) => return Err(e),
+                    Err(None) => {}
+                }
+            }
+            let mut pairs = Vec::new();
+            for (start, end) in [
+                spanlite_sql::access::roles_range(),
+                spanlite_sql::access::grants_range(),
+            ] {
+                pairs.extend(self.scan(&start, &end).await?);
+            }
+            Ok(Arc::new(spanlite_sql::Access::decode(&pairs)?))
+        })
+    }
+
+    fn access_now(&mut self) -> BoxFuture<'_, Result<Arc<spanlite_sql::Access>, SqlError>> {
+        Box::pin(async move {
+            if let Some((cache, used)) = &mut self.schema
+                && !used.changing
+            {
+                match cache.access_now(used).await {
+                    Ok(access) => return Ok(access),
+                    Err(Some(e)) => return Err(e),
+                    Err(None) => {}
+                }
+            }
+            self.access().await
+        })
+    }
 }
 
 /// Runs `stmt` in `txn`, binding tables from the node's schema cache
@@ -214,8 +258,10 @@ impl KvTxn for Kv<'_> {
 /// schema change closes the version it replaces first if it is
 /// destructive, and raises the version in `txn` (the first change of the
 /// transaction does; later ones ride on it).
+#[allow(clippy::too_many_arguments)]
 async fn run_statement(
     schema: &SchemaCache,
+    user: Option<&str>,
     txn: &mut Txn,
     options: &TxnOptions,
     used: &mut SchemaUse,
@@ -229,7 +275,7 @@ async fn run_statement(
     if let Some(change) = change {
         if change == SchemaChange::Destructive && used.changing && used.closed.is_none() {
             return Err(SqlError::not_supported(
-                "DROP or CREATE INDEX after CREATE TABLE in one transaction: run it first, or in a transaction of its own",
+                "a DROP, CREATE INDEX, ALTER/DROP ROLE or REVOKE after a CREATE TABLE, CREATE ROLE or GRANT in one transaction: run it first, or in a transaction of its own",
             ));
         }
         if first_change && change == SchemaChange::Destructive {
@@ -242,6 +288,7 @@ async fn run_statement(
         txn,
         reading: Some(reading),
         schema: (!fixed_time).then_some((schema, &mut *used)),
+        user,
     };
     let result = match run.plans {
         Some(plans) => spanlite_sql::execute_cached(&mut kv, stmt, params, plans).await?,
@@ -309,6 +356,9 @@ pub struct Session {
     /// not split or parsed again. Cleared when it reaches
     /// [`PARSE_CACHE_ENTRIES`].
     parsed: std::collections::HashMap<String, Arc<Prepared>>,
+    /// Who the session runs as (`root` unless the port that logged the
+    /// client in says otherwise).
+    user: Option<String>,
 }
 
 /// Parsed statement texts a session keeps.
@@ -487,7 +537,26 @@ impl Session {
             interrupt: Arc::default(),
             deadline: None,
             parsed: std::collections::HashMap::new(),
+            user: Some(spanlite_sql::access::ADMIN.to_string()),
         }
+    }
+
+    /// Runs the session's statements as `user` (checked against its
+    /// privileges); the port that logged the client in sets it.
+    pub fn set_user(&mut self, user: &str) {
+        self.user = Some(user.to_string());
+        self.settings
+            .insert("session_authorization".into(), user.to_string());
+    }
+
+    /// The node's schema cache the session binds against.
+    pub fn schema(&self) -> &Arc<SchemaCache> {
+        &self.schema
+    }
+
+    /// The user the session runs as.
+    pub fn user(&self) -> &str {
+        self.user.as_deref().unwrap_or(spanlite_sql::access::ADMIN)
     }
 
     /// The handle that cancels this session's running statement (see
@@ -813,6 +882,7 @@ impl Session {
                         .interrupt
                         .race(deadline, run_statement(
                             schema,
+                            self.user.as_deref(),
                             &mut open.txn,
                             &open.options,
                             &mut open.schema,
@@ -1124,6 +1194,7 @@ impl Session {
                     self.deadline,
                     run_statement(
                         &self.schema,
+                        self.user.as_deref(),
                         &mut txn,
                         &options,
                         &mut used,

@@ -82,6 +82,18 @@ codes! {
     DEADLOCK_DETECTED = "40P01", "deadlock_detected";
     /// The statement does not parse.
     SYNTAX_ERROR = "42601", "syntax_error";
+    /// The user lacks a privilege the statement needs.
+    INSUFFICIENT_PRIVILEGE = "42501", "insufficient_privilege";
+    /// The object (a role) exists already.
+    DUPLICATE_OBJECT = "42710", "duplicate_object";
+    /// A name reserved by the system (`public`, `pg_…` roles).
+    RESERVED_NAME = "42939", "reserved_name";
+    /// A role that is still referred to (it owns tables, holds privileges).
+    DEPENDENT_OBJECTS_STILL_EXIST = "2BP01", "dependent_objects_still_exist";
+    /// A role grant that would make a cycle of memberships.
+    INVALID_GRANT_OPERATION = "0LP01", "invalid_grant_operation";
+    /// The object is in use (dropping the current user).
+    OBJECT_IN_USE = "55006", "object_in_use";
     /// A column is named twice.
     DUPLICATE_COLUMN = "42701", "duplicate_column";
     /// A column name matches columns of several tables.

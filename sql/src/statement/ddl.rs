@@ -178,6 +178,7 @@ pub(super) async fn create_table(
         }
     }
     txn.put(catalog::table_key(&name), catalog::encode(&def)?)?;
+    super::roles::record_owner(txn, def.id)?;
     Ok(done("CREATE TABLE", 0))
 }
 
@@ -199,6 +200,7 @@ pub(super) async fn create_index(
         ));
     }
     let mut def = table(txn, &create.table_name).await?;
+    super::roles::check_owner(txn, &def).await?;
     let columns = create
         .columns
         .iter()
@@ -263,6 +265,7 @@ pub(super) async fn drop_indexes(
         let Some(pos) = def.indexes.iter().position(|i| i.name == name) else {
             continue;
         };
+        super::roles::check_owner(txn, &def).await?;
         let index = def.indexes.remove(pos);
         delete_range(txn, def.index_range(&index)).await?;
         txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
@@ -285,6 +288,8 @@ pub(super) async fn drop_tables(
                 "table \"{name}\" does not exist"
             )));
         };
+        super::roles::check_owner(txn, &def).await?;
+        super::roles::drop_grants(txn, &def).await?;
         let mut ranges = vec![def.key_range()];
         ranges.extend(def.indexes.iter().map(|i| def.index_range(i)));
         for range in ranges {

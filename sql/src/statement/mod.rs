@@ -5,6 +5,8 @@
 
 mod ddl;
 mod dml;
+mod privileges;
+mod roles;
 mod table_refs;
 
 use sqlparser::ast::{
@@ -53,12 +55,20 @@ pub enum SchemaChange {
 }
 
 /// Whether and how `stmt` changes the schema.
+///
+/// Role and privilege statements are schema changes too: a node's schema
+/// cache holds the roles and grants, and a REVOKE, ALTER ROLE or DROP ROLE
+/// must not leave a node checking statements against what it took away.
 pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
     match stmt {
-        Statement::CreateTable(_) => Some(SchemaChange::Additive),
+        Statement::CreateTable(_) | Statement::CreateRole { .. } | Statement::Grant { .. } => {
+            Some(SchemaChange::Additive)
+        }
         Statement::CreateIndex(_)
+        | Statement::AlterRole { .. }
+        | Statement::Revoke { .. }
         | Statement::Drop {
-            object_type: ObjectType::Table | ObjectType::Index,
+            object_type: ObjectType::Table | ObjectType::Index | ObjectType::Role | ObjectType::User,
             ..
         } => Some(SchemaChange::Destructive),
         _ => None,
@@ -113,8 +123,19 @@ async fn execute_with(
     params: &[Value],
     plans: Option<&PlanCache>,
 ) -> Result<QueryResult> {
+    privileges::authorize(txn, stmt).await?;
     match stmt {
         Statement::CreateTable(create) => create_table(txn, create).await,
+        Statement::CreateRole { .. } => roles::create_role(txn, stmt).await,
+        Statement::AlterRole { name, operation } => roles::alter_role(txn, name, operation).await,
+        Statement::Drop {
+            object_type: ObjectType::Role | ObjectType::User,
+            if_exists,
+            names,
+            ..
+        } => roles::drop_roles(txn, names, *if_exists).await,
+        Statement::Grant { .. } => roles::grant(txn, stmt).await,
+        Statement::Revoke { .. } => roles::revoke(txn, stmt).await,
         Statement::CreateIndex(create) => create_index(txn, create).await,
         Statement::Drop {
             object_type: ObjectType::Table,

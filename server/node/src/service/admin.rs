@@ -87,7 +87,15 @@ impl AdminGrpc {
         }
     }
 
-    async fn init(&self) -> Result<InitResponse, String> {
+    async fn init(&self, root_password_verifier: &str) -> Result<InitResponse, String> {
+        let root_password = match root_password_verifier {
+            "" => None,
+            v => Some(
+                spanlite_sql::password::ScramVerifier::parse(v)
+                    .ok_or("the root password verifier is malformed")?
+                    .to_text(),
+            ),
+        };
         let existing = self.ctx.cluster.cluster_id();
         if !existing.is_empty() {
             return Ok(InitResponse {
@@ -160,6 +168,24 @@ impl AdminGrpc {
                 .await
                 .map_err(|e| format!("writing node address: {e}"))?;
         }
+        // The administrator, in the SQL catalog (a superuser that exists
+        // even without this record; the record holds its password).
+        let root = spanlite_sql::RoleDef {
+            name: spanlite_sql::access::ADMIN.to_string(),
+            login: true,
+            superuser: true,
+            create_role: true,
+            password: root_password,
+            member_of: Default::default(),
+        };
+        self.ctx
+            .gateway
+            .write(Mutation::Put {
+                key: spanlite_sql::access::role_key(&root.name),
+                value: spanlite_sql::encode(&root).map_err(|e| e.to_string())?,
+            })
+            .await
+            .map_err(|e| format!("writing the root user: {e}"))?;
         tracing::info!(cluster_id, "cluster initialized");
         Ok(InitResponse {
             cluster_id,
@@ -510,8 +536,8 @@ impl AdminService for AdminGrpc {
         }))
     }
 
-    async fn init(&self, _request: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
-        match self.init().await {
+    async fn init(&self, request: Request<InitRequest>) -> Result<Response<InitResponse>, Status> {
+        match self.init(&request.get_ref().root_password_verifier).await {
             Ok(resp) => Ok(Response::new(resp)),
             Err(error) => Ok(Response::new(InitResponse {
                 error,

@@ -12,7 +12,7 @@ use spanlite_proto::common;
 use spanlite_proto::sql::sql_service_server::SqlService;
 use spanlite_proto::sql::{
     self as wire, CommandComplete, RowBatch, RowDescription, SessionRequest, SessionResponse,
-    TxnState, session_request, session_response,
+    StartSession, TxnState, session_request, session_response,
 };
 use spanlite_sql::{DataType, QueryResult, SqlError, Value};
 use tokio::sync::mpsc;
@@ -32,12 +32,91 @@ pub struct SqlGrpc {
     schema: Arc<SchemaCache>,
     /// Becomes true when the node stops: every session ends (rolled back).
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// TLS with client certificates: a session needs a certificate or a
+    /// password.
+    secure: bool,
+    /// Derives the verifiers unknown users' passwords fail against.
+    secret: [u8; 32],
 }
 
 impl SqlGrpc {
     /// The service over `gateway`; sessions end when `stopping` turns true.
-    pub fn new(schema: Arc<SchemaCache>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
-        Self { schema, stopping }
+    pub fn new(
+        schema: Arc<SchemaCache>,
+        stopping: tokio::sync::watch::Receiver<bool>,
+        secure: bool,
+    ) -> Self {
+        Self {
+            schema,
+            stopping,
+            secure,
+            secret: rand::random(),
+        }
+    }
+
+    /// Who a session starting with `start` runs as, from the caller's
+    /// client certificate (`peer`, verified by TLS), its password, or (on
+    /// an insecure node, without a password) its word. The role must exist
+    /// and may log in.
+    async fn authenticate(
+        &self,
+        peer: Option<&str>,
+        start: &StartSession,
+    ) -> Result<String, Status> {
+        use spanlite_directory::tls::NODE_NAME;
+        use spanlite_sql::access::ADMIN;
+        let asked = (!start.user.is_empty()).then_some(start.user.as_str());
+        let (user, by_password) = match peer {
+            // A node is the cluster itself.
+            Some(NODE_NAME) => (asked.unwrap_or(ADMIN), false),
+            Some(name) => {
+                if asked.is_some_and(|a| a != name) {
+                    return Err(Status::permission_denied(format!(
+                        "the certificate of {name:?} cannot start a session as {:?}",
+                        start.user
+                    )));
+                }
+                (name, false)
+            }
+            None if self.secure && start.password.is_empty() => {
+                return Err(Status::unauthenticated(
+                    "a client certificate of this cluster's CA or a password is required",
+                ));
+            }
+            None => (asked.unwrap_or(ADMIN), !start.password.is_empty()),
+        };
+        let role =
+            self.schema.login_role(user).await.map_err(|e| {
+                Status::unavailable(format!("reading role {user:?}: {}", e.message))
+            })?;
+        if by_password {
+            let verifier = role
+                .as_ref()
+                .and_then(|r| r.password.as_deref())
+                .and_then(spanlite_sql::password::ScramVerifier::parse)
+                .unwrap_or_else(|| {
+                    spanlite_sql::password::ScramVerifier::unmatchable(user, &self.secret)
+                });
+            let password = start.password.clone();
+            // PBKDF2 is thousands of hashes: off the reactor threads.
+            let ok = tokio::task::spawn_blocking(move || verifier.matches(&password))
+                .await
+                .unwrap_or(false);
+            if !ok {
+                return Err(Status::unauthenticated(format!(
+                    "password authentication failed for user \"{user}\" (SQLSTATE 28P01)"
+                )));
+            }
+        }
+        match role {
+            None => Err(Status::permission_denied(format!(
+                "role \"{user}\" does not exist (SQLSTATE 28000)"
+            ))),
+            Some(r) if !r.login => Err(Status::permission_denied(format!(
+                "role \"{user}\" is not permitted to log in (SQLSTATE 28000)"
+            ))),
+            Some(_) => Ok(user.to_string()),
+        }
     }
 }
 
@@ -204,12 +283,27 @@ impl SqlService for SqlGrpc {
         &self,
         request: Request<Streaming<SessionRequest>>,
     ) -> Result<Response<SessionStream>, Status> {
+        let peer = spanlite_directory::tls::peer_name(&request);
         let mut requests = request.into_inner();
+        // The first message says who the session is for: it is checked
+        // before the call is answered.
+        let start = match requests.next().await {
+            Some(Ok(SessionRequest {
+                kind: Some(session_request::Kind::Start(start)),
+            })) => start,
+            Some(Err(status)) => return Err(status),
+            _ => {
+                return Err(Status::failed_precondition(
+                    "the first message of a session must be `start`",
+                ));
+            }
+        };
+        let user = self.authenticate(peer.as_deref(), &start).await?;
         let (tx, rx) = mpsc::channel::<Result<SessionResponse, Status>>(16);
         let mut session = Session::on(self.schema.clone());
+        session.set_user(&user);
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
-            let mut started = false;
             // Statements the client prepared, by its ids.
             let mut prepared: HashMap<u64, Arc<spanlite_session::Prepared>> = HashMap::new();
             loop {
@@ -227,8 +321,13 @@ impl SqlService for SqlGrpc {
                     Some(Err(_)) | None => break,
                 };
                 match request.kind {
-                    Some(session_request::Kind::Start(_)) => started = true,
-                    Some(session_request::Kind::Prepare(p)) if started => {
+                    Some(session_request::Kind::Start(_)) => {
+                        let _ = tx
+                            .send(Err(Status::failed_precondition("a session starts once")))
+                            .await;
+                        break;
+                    }
+                    Some(session_request::Kind::Prepare(p)) => {
                         let result = prepare(&mut session, &mut prepared, p.statement_id, &p.sql);
                         for r in responses(p.request_id, result, &session) {
                             if tx.send(Ok(r)).await.is_err() {
@@ -237,7 +336,7 @@ impl SqlService for SqlGrpc {
                             }
                         }
                     }
-                    Some(session_request::Kind::Query(q)) if started => {
+                    Some(session_request::Kind::Query(q)) => {
                         let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
                         let results = match q.statement_id {
                             0 => session.run_with(&q.sql, &params).await,
@@ -256,14 +355,6 @@ impl SqlService for SqlGrpc {
                                 }
                             }
                         }
-                    }
-                    Some(session_request::Kind::Query(_) | session_request::Kind::Prepare(_)) => {
-                        let _ = tx
-                            .send(Err(Status::failed_precondition(
-                                "the first message of a session must be `start`",
-                            )))
-                            .await;
-                        break;
                     }
                     None => {
                         let _ = tx
