@@ -443,6 +443,55 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
     );
     let out = psql("verify-full", &alice_cert, "");
     assert!(!out.status.success());
+    // psycopg 3 (libpq) with verify-full and channel binding.
+    let pg_dsn = |password: &str| {
+        format!(
+            "host={pg_host} port={pg_port} user=root password='{password}' dbname=spanlite \
+             sslmode=verify-full sslrootcert={} channel_binding=require connect_timeout=10",
+            certs.join("ca.crt").display()
+        )
+    };
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, psycopg\n\
+             with psycopg.connect(sys.argv[1]) as c:\n\
+             \x20   print(c.execute('SELECT count(*) FROM t').fetchone()[0], c.pgconn.ssl_in_use)",
+            &pg_dsn("r00t pass"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running python3 (`make deps` installs psycopg): {e}"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "2 True");
+    // tokio-postgres over rustls (the node's name and certificate checked
+    // against the CA), SCRAM-SHA-256-PLUS required.
+    {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let tls = pg_tls::MakeRustls::new(&certs.join("ca.crt"));
+            let dsn = |password: &str| {
+                format!(
+                    "host={pg_host} port={pg_port} user=root password='{password}' dbname=spanlite \
+                     sslmode=require channel_binding=require connect_timeout=10"
+                )
+            };
+            let (client, conn) = tokio_postgres::connect(&dsn("r00t pass"), tls.clone())
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let n: i64 = client
+                .query_one("SELECT count(*) FROM t", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 2);
+            let e = tokio_postgres::connect(&dsn("wrong"), tls.clone())
+                .await
+                .err()
+                .expect("a wrong password logs in");
+            assert_eq!(e.code().map(|c| c.code()), Some("28P01"), "{e:?}");
+        });
+    }
     let out = psql("disable", "", "r00t pass");
     assert!(!out.status.success());
     assert!(
@@ -608,4 +657,127 @@ fn start_refuses_a_public_address_without_certificates_unless_insecure() {
         "{err}"
     );
     assert!(err.contains("--insecure"), "{err}");
+}
+
+/// tokio-postgres over rustls, checking the node's certificate and name
+/// against the cluster's CA (libpq's `verify-full`) and giving the
+/// `tls-server-end-point` channel binding, so SCRAM-SHA-256-PLUS is used.
+/// (What the tokio-postgres-rustls crate does; its rustls default features
+/// would pull in a second crypto backend and its C build.)
+mod pg_tls {
+    use std::future::Future;
+    use std::io;
+    use std::path::Path;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use sha2::Digest;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+
+    #[derive(Clone)]
+    pub struct MakeRustls(Arc<rustls::ClientConfig>);
+
+    impl MakeRustls {
+        /// Trusting the CA certificate in `ca_pem_file` only.
+        pub fn new(ca_pem_file: &Path) -> Self {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca_pem_file).unwrap() {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Self(Arc::new(config))
+        }
+    }
+
+    pub struct Connect {
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    }
+
+    pub struct Stream<S>(tokio_rustls::client::TlsStream<S>);
+
+    impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> MakeTlsConnect<S> for MakeRustls {
+        type Stream = Stream<S>;
+        type TlsConnect = Connect;
+        type Error = rustls::pki_types::InvalidDnsNameError;
+
+        fn make_tls_connect(&mut self, host: &str) -> Result<Connect, Self::Error> {
+            Ok(Connect {
+                config: self.0.clone(),
+                name: ServerName::try_from(host.to_string())?,
+            })
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> TlsConnect<S> for Connect {
+        type Stream = Stream<S>;
+        type Error = io::Error;
+        type Future = Pin<Box<dyn Future<Output = io::Result<Stream<S>>> + Send>>;
+
+        fn connect(self, stream: S) -> Self::Future {
+            Box::pin(async move {
+                let s = tokio_rustls::TlsConnector::from(self.config)
+                    .connect(self.name, stream)
+                    .await?;
+                Ok(Stream(s))
+            })
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for Stream<S> {
+        fn channel_binding(&self) -> ChannelBinding {
+            // The node's certificates are ECDSA with SHA-256: the binding
+            // is the SHA-256 of the certificate (RFC 5929 §4.1).
+            match self
+                .0
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+            {
+                Some(cert) => {
+                    ChannelBinding::tls_server_end_point(sha2::Sha256::digest(cert).to_vec())
+                }
+                None => ChannelBinding::none(),
+            }
+        }
+    }
 }

@@ -75,8 +75,8 @@ pub struct NodeConfig {
     /// Address for PostgreSQL clients (`--pg-listen`; `None`: no
     /// PostgreSQL port). See [`crate::pgwire`].
     pub pg_listen: Option<SocketAddr>,
-    /// How PostgreSQL clients log in (`--pg-password`: SCRAM-SHA-256;
-    /// default: trust).
+    /// How PostgreSQL clients log in (`--pg-auth`: each role's password by
+    /// SCRAM-SHA-256 or a client certificate; default: trust).
     pub pg_auth: spanlite_pgwire::Auth,
     /// The memory one query's computation may hold (joins, groups, sorts,
     /// results), in bytes: past it the statement fails with 53200

@@ -387,14 +387,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 "no PostgreSQL user name specified in startup packet".to_string(),
             ));
         }
-        let role = self.session.schema().login_role(user).await.map_err(|e| {
-            ProtocolError::Unavailable(format!("reading role \"{user}\": {}", e.message))
-        })?;
         let certified = self
             .tls
             .as_ref()
             .is_some_and(|t| t.client_name.as_deref() == Some(user));
-        if self.port.auth == Auth::Password && !certified {
+        let by_password = self.port.auth == Auth::Password && !certified;
+        let role = self
+            .session
+            .schema()
+            .login_role(user, by_password)
+            .await
+            .map_err(|e| {
+                ProtocolError::Unavailable(format!("reading role \"{user}\": {}", e.message))
+            })?;
+        if by_password {
             let verifier = role
                 .as_ref()
                 .and_then(|r| r.password.as_deref())

@@ -189,6 +189,11 @@ pub(super) async fn alter_role(
             }
             for o in options {
                 match o {
+                    RoleOption::Login(false) if name == ADMIN => {
+                        return Err(SqlError::insufficient_privilege(
+                            "the administrator root may always log in",
+                        ));
+                    }
                     RoleOption::Login(b) => def.login = *b,
                     RoleOption::SuperUser(b) => {
                         if !*b && name == ADMIN {

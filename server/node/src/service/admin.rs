@@ -168,14 +168,28 @@ impl AdminGrpc {
                 .await
                 .map_err(|e| format!("writing node address: {e}"))?;
         }
-        // The administrator, in the SQL catalog (a superuser that exists
-        // even without this record; the record holds its password).
+        // The administrator is built into the SQL catalog (a superuser that
+        // exists without a record); its password, if given, is stored.
+        if let Some(password) = root_password {
+            self.store_root(password).await?;
+        }
+        tracing::info!(cluster_id, "cluster initialized");
+        Ok(InitResponse {
+            cluster_id,
+            meta_tablet: Some((&meta).into()),
+            error: String::new(),
+            already_initialized: false,
+        })
+    }
+
+    /// Stores root's role with its password verifier.
+    async fn store_root(&self, password: String) -> Result<(), String> {
         let root = spanlite_sql::RoleDef {
             name: spanlite_sql::access::ADMIN.to_string(),
             login: true,
             superuser: true,
             create_role: true,
-            password: root_password,
+            password: Some(password),
             member_of: Default::default(),
         };
         self.ctx
@@ -186,13 +200,7 @@ impl AdminGrpc {
             })
             .await
             .map_err(|e| format!("writing the root user: {e}"))?;
-        tracing::info!(cluster_id, "cluster initialized");
-        Ok(InitResponse {
-            cluster_id,
-            meta_tablet: Some((&meta).into()),
-            error: String::new(),
-            already_initialized: false,
-        })
+        Ok(())
     }
 }
 

@@ -85,10 +85,11 @@ impl SqlGrpc {
             }
             None => (asked.unwrap_or(ADMIN), !start.password.is_empty()),
         };
-        let role =
-            self.schema.login_role(user).await.map_err(|e| {
-                Status::unavailable(format!("reading role {user:?}: {}", e.message))
-            })?;
+        let role = self
+            .schema
+            .login_role(user, by_password)
+            .await
+            .map_err(|e| Status::unavailable(format!("reading role {user:?}: {}", e.message)))?;
         if by_password {
             let verifier = role
                 .as_ref()
