@@ -100,6 +100,19 @@ pub trait KvTxn: Send {
             Ok(Arc::new(Access::decode(&pairs)?))
         })
     }
+    /// Drops every key in `[start, end)`, which no statement reads any more
+    /// (TRUNCATE gave the table a new id). By default deleted through the
+    /// transaction, key by key; a server session deletes them after the
+    /// transaction commits, in batches of their own, so TRUNCATE costs its
+    /// transaction one catalog write whatever the table's size.
+    fn discard_range(&mut self, start: Vec<u8>, end: Vec<u8>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            for (k, _) in self.scan(&start, &end).await? {
+                self.delete(k)?;
+            }
+            Ok(())
+        })
+    }
     /// [`KvTxn::access`] as of now: what a privilege check that failed
     /// against a cached copy asks before it reports 42501 (a grant just
     /// committed elsewhere counts). By default the same as `access`.

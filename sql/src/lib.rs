@@ -62,8 +62,8 @@ pub use spanlite_sqlstate as sqlstate;
 /// The SQL parser, re-exported so callers match on the same AST.
 pub use sqlparser;
 pub use statement::{
-    PlanCache, QueryResult, SchemaChange, execute, execute_cached, param_types, schema_change,
-    tables,
+    PlanCache, QueryResult, SchemaChange, execute, execute_cached, param_types, returning_columns,
+    schema_change, tables,
 };
 pub use syntax::parse;
 pub use value::{DataType, Value};

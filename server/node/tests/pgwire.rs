@@ -1163,3 +1163,94 @@ async fn statement_and_idle_in_transaction_timeouts() {
     assert_eq!(n, 1);
     pg.shutdown().await;
 }
+
+// RETURNING through the extended protocol: a statement's Describe tells
+// its RETURNING columns before it runs (drivers decode rows with them);
+// upsert with EXCLUDED; TRUNCATE, whose old rows are deleted after its
+// commit, in transactions of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn returning_upsert_and_truncate_through_a_driver() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE items (id INT PRIMARY KEY, name TEXT, qty INT)")
+        .await
+        .unwrap();
+    let row = c
+        .query_one(
+            "INSERT INTO items VALUES ($1, $2, $3) RETURNING id, name",
+            &[&1i64, &"apple", &3i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, String>(1), "apple");
+    let upsert = c
+        .prepare(
+            "INSERT INTO items VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET qty = items.qty + excluded.qty RETURNING qty",
+        )
+        .await
+        .unwrap();
+    assert_eq!(upsert.columns().len(), 1);
+    assert_eq!(upsert.columns()[0].name(), "qty");
+    let qty: i64 = c
+        .query_one(&upsert, &[&1i64, &"apple", &4i64])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(qty, 7);
+    let qty: i64 = c
+        .query_one(&upsert, &[&2i64, &"pear", &1i64])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(qty, 1);
+    let names: Vec<String> = c
+        .query("UPDATE items SET qty = 0 WHERE qty < 5 RETURNING name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names, vec!["pear".to_string()]);
+    let gone = c
+        .query("DELETE FROM items WHERE id = $1 RETURNING *", &[&1i64])
+        .await
+        .unwrap();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].get::<_, i64>(2), 7);
+
+    // TRUNCATE: the table (id 1, the first created) moves to a new id; the
+    // old id's keys are deleted after the commit.
+    c.batch_execute(
+        "INSERT INTO items SELECT id, 'x', id FROM (VALUES (10), (11), (12), (13)) AS v(id)",
+    )
+    .await
+    .unwrap();
+    c.batch_execute("TRUNCATE items").await.unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    let old = ([0x03u8, 0, 0, 0, 1], [0x03u8, 0, 0, 0, 2]);
+    let gateway = pg.cluster.schema_of(0).gateway().clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = gateway.read_only().scan(&old.0, &old.1, 0).await.unwrap();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} old keys left",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.batch_execute("INSERT INTO items VALUES (1, 'again', 1)")
+        .await
+        .unwrap();
+    pg.shutdown().await;
+}

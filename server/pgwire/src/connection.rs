@@ -639,8 +639,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             })
             .collect();
         self.out.parameter_description(&declared);
-        if !is_read_only(&prepared.sql) || self.session.failed() {
+        if self.session.failed() {
             return self.out.no_data();
+        }
+        if !is_read_only(&prepared.sql) {
+            // A write is described by its RETURNING list, if it has one.
+            return match self.session.returning_columns(&prepared.sql, count).await {
+                Some(columns) => {
+                    let r = QueryResult {
+                        columns,
+                        ..QueryResult::default()
+                    };
+                    self.out.row_description(&fields(&r, &[]))
+                }
+                None => self.out.no_data(),
+            };
         }
         let nulls = vec![Value::Null; count];
         match first(self.run_sql(&prepared.sql, &nulls).await) {

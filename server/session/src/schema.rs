@@ -79,6 +79,9 @@ pub(crate) struct SchemaUse {
     versions: std::collections::BTreeSet<u64>,
     /// The earliest lease end among them.
     lease_end: Option<Timestamp>,
+    /// Key ranges nothing reads any more (a truncated table's old id),
+    /// deleted once the transaction commits.
+    pub(crate) garbage: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl SchemaUse {
@@ -254,6 +257,11 @@ impl SchemaCache {
     /// that it is serialized where its schema was current.
     pub(crate) async fn commit(&self, txn: Txn, used: &SchemaUse) -> Result<(), SqlError> {
         let result = self.commit_in_lease(txn, used).await;
+        if result.is_ok() {
+            for (start, end) in &used.garbage {
+                tokio::spawn(discard(self.gateway.clone(), start.clone(), end.clone()));
+            }
+        }
         if used.changing && result.is_ok() {
             // This node's next statements see the change at once (others
             // within a lease): a role granted here is usable here next.
@@ -426,6 +434,45 @@ impl SchemaCache {
                 }
             }
             _ => txn.rollback().await,
+        }
+    }
+}
+
+/// Keys deleted per transaction when a discarded range is cleaned up.
+const DISCARD_BATCH: usize = 1000;
+
+/// Deletes every key in `[start, end)` (a range no statement reads any
+/// more), a batch per transaction, so no transaction grows with the range.
+/// Gives up (and says so) after repeated failures: the keys are unreachable
+/// garbage, not data.
+async fn discard(gateway: Gateway, start: Vec<u8>, end: Vec<u8>) {
+    let mut failures = 0;
+    loop {
+        let batch = async {
+            let keys = gateway
+                .read_only()
+                .scan(&start, &end, DISCARD_BATCH)
+                .await?;
+            if keys.is_empty() {
+                return Ok(true);
+            }
+            let mut txn = gateway.begin_with(&TxnOptions::default())?;
+            for (k, _) in keys {
+                txn.delete(k)?;
+            }
+            txn.commit().await.map(|_| false)
+        };
+        match batch.await {
+            Ok(true) => return,
+            Ok(false) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                if failures >= 10 {
+                    tracing::warn!("discarding a truncated table's old rows: giving up: {e}");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100 * failures)).await;
+            }
         }
     }
 }

@@ -214,6 +214,27 @@ impl KvTxn for Kv<'_> {
         self.user
     }
 
+    fn discard_range(
+        &mut self,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    ) -> BoxFuture<'_, Result<(), SqlError>> {
+        Box::pin(async move {
+            match &mut self.schema {
+                Some((_, used)) => {
+                    used.garbage.push((start, end));
+                    Ok(())
+                }
+                None => {
+                    for (k, _) in self.scan(&start, &end).await? {
+                        self.delete(k)?;
+                    }
+                    Ok(())
+                }
+            }
+        })
+    }
+
     fn access(&mut self) -> BoxFuture<'_, Result<Arc<spanlite_sql::Access>, SqlError>> {
         Box::pin(async move {
             if let Some((cache, used)) = &mut self.schema
@@ -586,6 +607,32 @@ impl Session {
         let mut txn = self.gateway.begin_with(&options).map_err(sql_error)?;
         let tables = spanlite_sql::tables(&mut kv(&mut txn)).await?;
         Ok(tables.into_iter().find(|t| t.name == name))
+    }
+
+    /// The columns `sql` returns when it is one INSERT, UPDATE or DELETE
+    /// with RETURNING (with `count` parameters), for a client's Describe.
+    pub async fn returning_columns(
+        &self,
+        sql: &str,
+        count: usize,
+    ) -> Option<Vec<(String, Option<DataType>)>> {
+        let pieces = split(sql).ok()?;
+        let [piece] = pieces.as_slice() else {
+            return None;
+        };
+        let statements = parse(&piece.text).ok()?;
+        let [stmt] = statements.as_slice() else {
+            return None;
+        };
+        let options = TxnOptions {
+            read_only: true,
+            ..TxnOptions::default()
+        };
+        let mut txn = self.gateway.begin_with(&options).ok()?;
+        spanlite_sql::returning_columns(&mut kv(&mut txn), stmt, count)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The types the `count` parameters of statement `sql` must have, as

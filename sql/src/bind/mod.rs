@@ -177,11 +177,75 @@ impl<'a> Binder<'a> {
 
     /// Binds expressions over one row of `def` (UPDATE's SET).
     pub fn in_table(&mut self, def: &TableDef, exprs: &[&Expr]) -> Result<Vec<BExpr>> {
+        self.in_tables(&[(&def.name, def)], exprs)
+    }
+
+    /// Binds expressions over a row made of rows of `tables`, one after
+    /// another, each named as given (ON CONFLICT's SET: the existing row,
+    /// then `excluded`).
+    pub fn in_tables(
+        &mut self,
+        tables: &[(&str, &TableDef)],
+        exprs: &[&Expr],
+    ) -> Result<Vec<BExpr>> {
         self.scopes.push(Scope::default());
-        self.add_table_scope(&def.name, def);
+        for (name, def) in tables {
+            self.add_table_scope(name, def);
+        }
         let r = exprs.iter().map(|e| self.expr(e)).collect();
         self.scopes.pop();
         r
+    }
+
+    /// Binds a RETURNING list over one row of `def` (named `name`): its
+    /// expressions and its output columns (`*` is every column).
+    pub fn returning(
+        &mut self,
+        def: &TableDef,
+        name: &str,
+        items: &[SelectItem],
+    ) -> Result<(Vec<BExpr>, Columns)> {
+        self.scopes.push(Scope::default());
+        self.add_table_scope(name, def);
+        let r = self.returning_items(name, items);
+        self.scopes.pop();
+        r
+    }
+
+    fn returning_items(
+        &mut self,
+        name: &str,
+        items: &[SelectItem],
+    ) -> Result<(Vec<BExpr>, Columns)> {
+        let mut projection = Vec::new();
+        let mut columns = Vec::new();
+        for item in items {
+            match item {
+                SelectItem::Wildcard(_) => self.expand(0, false, &mut projection, &mut columns)?,
+                SelectItem::QualifiedWildcard(
+                    ast::SelectItemQualifiedWildcardKind::ObjectName(n),
+                    _,
+                ) if object_name(n)? == name => {
+                    self.expand(0, false, &mut projection, &mut columns)?;
+                }
+                SelectItem::QualifiedWildcard(kind, _) => {
+                    return Err(SqlError::undefined_table(format!(
+                        "missing FROM-clause entry for table \"{kind}\""
+                    )));
+                }
+                SelectItem::UnnamedExpr(e) => {
+                    let b = self.expr(e)?;
+                    columns.push((column_name(e), self.type_of(&b)));
+                    projection.push(b);
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    let b = self.expr(expr)?;
+                    columns.push((ident(alias), self.type_of(&b)));
+                    projection.push(b);
+                }
+            }
+        }
+        Ok((projection, columns))
     }
 
     fn add_table_scope(&mut self, name: &str, def: &TableDef) {

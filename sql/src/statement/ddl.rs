@@ -138,19 +138,7 @@ pub(super) async fn create_table(
     if columns.is_empty() {
         return Err(SqlError::syntax("a table needs at least one column"));
     }
-    let id = match txn.get(catalog::next_table_id_key()).await? {
-        Some(b) => <[u8; 4]>::try_from(b.as_slice())
-            .map(u32::from_be_bytes)
-            .map_err(|_| SqlError::internal("corrupt table id counter"))?,
-        None => 1,
-    };
-    let next = id
-        .checked_add(1)
-        .ok_or_else(|| SqlError::internal("table ids exhausted"))?;
-    txn.put(
-        catalog::next_table_id_key().to_vec(),
-        next.to_be_bytes().to_vec(),
-    )?;
+    let id = new_table_id(txn).await?;
     let mut def = TableDef {
         id,
         name: name.clone(),
@@ -271,6 +259,52 @@ pub(super) async fn drop_indexes(
         txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
     }
     Ok(done("DROP INDEX", 0))
+}
+
+/// Takes the next table id from the counter.
+async fn new_table_id(txn: &mut dyn KvTxn) -> Result<u32> {
+    let id = match txn.get(catalog::next_table_id_key()).await? {
+        Some(b) => <[u8; 4]>::try_from(b.as_slice())
+            .map(u32::from_be_bytes)
+            .map_err(|_| SqlError::internal("corrupt table id counter"))?,
+        None => 1,
+    };
+    let next = id
+        .checked_add(1)
+        .ok_or_else(|| SqlError::internal("table ids exhausted"))?;
+    txn.put(
+        catalog::next_table_id_key().to_vec(),
+        next.to_be_bytes().to_vec(),
+    )?;
+    Ok(id)
+}
+
+/// TRUNCATE: each table gets a new, empty id (as PostgreSQL gives it a new
+/// file) in one catalog write, so it commits or aborts with its
+/// transaction and costs the same whatever the table's size; its grants
+/// move with it; the old id's rows and index entries are discarded
+/// (deleted after the commit, see [`KvTxn::discard_range`]).
+pub(super) async fn truncate(txn: &mut dyn KvTxn, names: &[ObjectName]) -> Result<QueryResult> {
+    let mut defs: Vec<TableDef> = Vec::new();
+    for n in names {
+        let def = table(txn, n).await?;
+        super::roles::check_privilege(txn, &def, crate::access::privilege::DELETE).await?;
+        if !defs.iter().any(|d| d.id == def.id) {
+            defs.push(def);
+        }
+    }
+    for old in defs {
+        let mut def = old.clone();
+        def.id = new_table_id(txn).await?;
+        txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
+        super::roles::move_grants(txn, old.id, def.id).await?;
+        let mut ranges = vec![old.key_range()];
+        ranges.extend(old.indexes.iter().map(|i| old.index_range(i)));
+        for (start, end) in ranges {
+            txn.discard_range(start, end).await?;
+        }
+    }
+    Ok(done("TRUNCATE TABLE", 0))
 }
 
 pub(super) async fn drop_tables(

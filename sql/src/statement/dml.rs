@@ -1,15 +1,19 @@
-//! DML: INSERT (VALUES or SELECT, ON CONFLICT DO NOTHING), UPDATE and
-//! DELETE, with NOT NULL and unique checks and secondary-index upkeep in
-//! the same transaction. Rows UPDATE and DELETE touch are read with
-//! exclusive locks.
+//! DML: INSERT (VALUES, SELECT or DEFAULT VALUES; ON CONFLICT DO NOTHING
+//! or DO UPDATE), UPDATE (also … FROM) and DELETE (also … USING), each
+//! with RETURNING, with NOT NULL and unique checks and secondary-index
+//! upkeep in the same transaction. Rows UPDATE and DELETE touch are read
+//! with exclusive locks.
+
+use std::collections::HashSet;
 
 use sqlparser::ast::{
-    self, Expr, FromTable, ObjectName, OnConflictAction, OnInsert, TableFactor, TableObject,
+    self, ConflictTarget, Expr, FromTable, ObjectName, OnConflictAction, OnInsert, SelectItem,
+    TableFactor, TableObject,
 };
 
-use super::table_refs::{dml_tables, load_tables, query_tables};
+use super::table_refs::{dml_tables, expr_tables, load_tables, query_tables};
 use super::{QueryResult, done, table};
-use crate::bind::Binder;
+use crate::bind::{Binder, Columns};
 use crate::catalog::{self, IndexDef, TableDef};
 use crate::error::{Result, SqlError};
 use crate::eval::{self, Env};
@@ -107,6 +111,256 @@ pub(super) async fn run_query(
     eval::budgeted(eval::work(q), || eval::query(q, &[]))
 }
 
+/// A RETURNING list bound over the target table's row.
+pub(super) struct Returning {
+    exprs: Vec<BExpr>,
+    columns: Columns,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Returning {
+    /// Binds `items` (if any) over a row of `def` named `name`, with the
+    /// tables its subqueries name loaded.
+    pub(super) async fn bind(
+        txn: &mut dyn KvTxn,
+        def: &TableDef,
+        name: &str,
+        items: Option<&Vec<SelectItem>>,
+        params: &[Value],
+    ) -> Result<Option<Self>> {
+        let Some(items) = items else {
+            return Ok(None);
+        };
+        let mut names = vec![def.name.clone()];
+        for item in items {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                expr_tables(e, &mut names);
+            }
+        }
+        let tables = load_tables(txn, &names).await?;
+        let (mut exprs, columns) = Binder::new(&tables, params).returning(def, name, items)?;
+        for e in &mut exprs {
+            crate::bind::params::expr(e, params)?;
+            eval::fetch_expr(txn, e).await?;
+        }
+        Ok(Some(Self {
+            exprs,
+            columns,
+            rows: Vec::new(),
+        }))
+    }
+
+    /// Adds the output row for table row `row`.
+    fn add(&mut self, row: &[Value]) -> Result<()> {
+        let env = Env { row, ..Env::EMPTY };
+        let out = self
+            .exprs
+            .iter()
+            .map(|e| eval::eval(e, &env))
+            .collect::<Result<Vec<_>>>()?;
+        self.rows.push(out);
+        Ok(())
+    }
+}
+
+/// Adds `row` to `returning`'s rows, if there is a RETURNING.
+fn returned(returning: &mut Option<Returning>, row: &[Value]) -> Result<()> {
+    match returning {
+        Some(r) => r.add(row),
+        None => Ok(()),
+    }
+}
+
+/// The statement's result: its tag, and RETURNING's rows if it has one.
+fn finish(tag: String, count: u64, returning: Option<Returning>) -> QueryResult {
+    match returning {
+        None => done(tag, count),
+        Some(r) => {
+            let columns = r
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, (n, ty))| {
+                    let ty = ty.or_else(|| r.rows.iter().find_map(|row| row[i].data_type()));
+                    (n.clone(), ty)
+                })
+                .collect();
+            QueryResult {
+                columns,
+                rows: r.rows,
+                tag,
+                rows_affected: count,
+            }
+        }
+    }
+}
+
+/// The unique constraint an ON CONFLICT names or infers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arbiter {
+    PrimaryKey,
+    /// The unique index at this position of the table's indexes.
+    Index(usize),
+}
+
+impl Arbiter {
+    fn name(self, def: &TableDef) -> String {
+        match self {
+            Arbiter::PrimaryKey => format!("{}_pkey", def.name),
+            Arbiter::Index(i) => def.indexes[i].name.clone(),
+        }
+    }
+
+    /// The key of the row already there that `row` (to be stored at
+    /// `row_key`) conflicts with on this constraint, if any.
+    async fn existing(
+        self,
+        txn: &mut dyn KvTxn,
+        def: &TableDef,
+        row: &[Value],
+        row_key: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        match self {
+            Arbiter::PrimaryKey => Ok(txn.get(row_key).await?.map(|_| row_key.to_vec())),
+            Arbiter::Index(i) => {
+                let index = &def.indexes[i];
+                let key = def.index_key(index, row, row_key)?;
+                Ok(txn.get(&key).await?.filter(|k| k.as_slice() != row_key))
+            }
+        }
+    }
+}
+
+/// The constraint of an ON CONFLICT target (42P10 when none matches).
+fn arbiter(def: &TableDef, target: &ConflictTarget) -> Result<Arbiter> {
+    match target {
+        ConflictTarget::Columns(cols) => {
+            let mut wanted = cols
+                .iter()
+                .map(|c| def.column(&ident(c)))
+                .collect::<Result<Vec<_>>>()?;
+            wanted.sort_unstable();
+            let same = |cols: &[usize]| {
+                let mut c = cols.to_vec();
+                c.sort_unstable();
+                c == wanted
+            };
+            if def.has_primary_key() && same(&def.primary_key) {
+                return Ok(Arbiter::PrimaryKey);
+            }
+            def.indexes
+                .iter()
+                .position(|i| i.unique && same(&i.columns))
+                .map(Arbiter::Index)
+                .ok_or_else(|| {
+                    SqlError::invalid_column_reference(
+                        "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+                    )
+                })
+        }
+        ConflictTarget::OnConstraint(name) => {
+            let name = object_name(name)?;
+            if def.has_primary_key() && name == format!("{}_pkey", def.name) {
+                return Ok(Arbiter::PrimaryKey);
+            }
+            def.indexes
+                .iter()
+                .position(|i| i.unique && i.name == name)
+                .map(Arbiter::Index)
+                .ok_or_else(|| {
+                    SqlError::undefined_object(format!(
+                        "constraint \"{name}\" for table \"{}\" does not exist",
+                        def.name
+                    ))
+                })
+        }
+    }
+}
+
+/// What an INSERT does with a row that violates a unique constraint.
+enum OnConflict {
+    /// 23505.
+    Error,
+    /// Skips the row (on `arbiter`'s conflicts only, if it has one).
+    Nothing(Option<Arbiter>),
+    /// Updates the row there on `arbiter`'s conflicts: `columns` get
+    /// `sets`, evaluated over the row there followed by the proposed row
+    /// (`excluded`), where `filter` holds.
+    Update {
+        arbiter: Arbiter,
+        columns: Vec<usize>,
+        sets: Vec<BExpr>,
+        filter: Option<BExpr>,
+    },
+}
+
+async fn bind_on_conflict(
+    txn: &mut dyn KvTxn,
+    def: &TableDef,
+    name: &str,
+    on: Option<&OnInsert>,
+    params: &[Value],
+) -> Result<OnConflict> {
+    let Some(on) = on else {
+        return Ok(OnConflict::Error);
+    };
+    let OnInsert::OnConflict(c) = on else {
+        return Err(SqlError::not_supported(format!("{on}")));
+    };
+    let target = c
+        .conflict_target
+        .as_ref()
+        .map(|t| arbiter(def, t))
+        .transpose()?;
+    let update = match &c.action {
+        OnConflictAction::DoNothing => return Ok(OnConflict::Nothing(target)),
+        OnConflictAction::DoUpdate(u) => u,
+    };
+    let Some(arbiter) = target else {
+        return Err(SqlError::syntax(
+            "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+        ));
+    };
+    let mut columns = Vec::new();
+    let mut exprs: Vec<&Expr> = Vec::new();
+    for a in &update.assignments {
+        let ast::AssignmentTarget::ColumnName(col) = &a.target else {
+            return Err(SqlError::not_supported("tuple assignments"));
+        };
+        let i = def.column(&object_name(col)?)?;
+        if columns.contains(&i) {
+            return Err(SqlError::syntax(format!(
+                "multiple assignments to same column \"{}\"",
+                def.columns[i].name
+            )));
+        }
+        columns.push(i);
+        exprs.push(&a.value);
+    }
+    let mut names = vec![def.name.clone()];
+    for e in exprs.iter().copied().chain(update.selection.as_ref()) {
+        expr_tables(e, &mut names);
+    }
+    let tables = load_tables(txn, &names).await?;
+    let scope = [(name, def), ("excluded", def)];
+    let mut binder = Binder::new(&tables, params);
+    let mut sets = binder.in_tables(&scope, &exprs)?;
+    let mut filter = match &update.selection {
+        Some(w) => binder.in_tables(&scope, &[w])?.pop(),
+        None => None,
+    };
+    for e in sets.iter_mut().chain(filter.as_mut()) {
+        crate::bind::params::expr(e, params)?;
+        eval::fetch_expr(txn, e).await?;
+    }
+    Ok(OnConflict::Update {
+        arbiter,
+        columns,
+        sets,
+        filter,
+    })
+}
+
 pub(super) async fn insert_rows(
     txn: &mut dyn KvTxn,
     insert: &ast::Insert,
@@ -117,40 +371,47 @@ pub(super) async fn insert_rows(
         return Err(SqlError::not_supported("INSERT into a table function"));
     };
     let def = table(txn, name).await?;
-    let do_nothing = match &insert.on {
-        None => false,
-        Some(OnInsert::OnConflict(c)) if c.action == OnConflictAction::DoNothing => true,
-        Some(other) => return Err(SqlError::not_supported(format!("{other}"))),
-    };
-    if insert.returning.is_some() {
-        return Err(SqlError::not_supported("INSERT … RETURNING"));
-    }
+    let alias = insert
+        .table_alias
+        .as_ref()
+        .map_or_else(|| def.name.clone(), ident);
+    let on_conflict = bind_on_conflict(txn, &def, &alias, insert.on.as_ref(), params).await?;
+    let mut returning =
+        Returning::bind(txn, &def, &alias, insert.returning.as_ref(), params).await?;
     let targets = insert_targets(&def, insert)?;
-    let Some(source) = &insert.source else {
-        return Err(SqlError::syntax("INSERT without VALUES or SELECT"));
+    let rows = match &insert.source {
+        // INSERT … DEFAULT VALUES: one row of defaults.
+        None if insert.columns.is_empty() => vec![Vec::new()],
+        None => return Err(SqlError::syntax("INSERT without VALUES or SELECT")),
+        Some(source) => {
+            let mut names = Vec::new();
+            query_tables(source, &mut names);
+            let tables = load_tables(txn, &names).await?;
+            // The rows' source (VALUES or a query) is what is bound; the
+            // target columns are read from the table's definition at each
+            // run.
+            let bind = |tables: &crate::bind::Tables| {
+                Binder::new(tables, params)
+                    .query(source)
+                    .map(super::Plan::Query)
+            };
+            let plan = super::bind_with(plans, tables, params, bind)?;
+            let super::Plan::Query(mut bound) = plan else {
+                return Err(SqlError::internal("a kept plan of another kind"));
+            };
+            crate::bind::params::query(&mut bound, params)?;
+            if bound.columns.len() > targets.len() {
+                return Err(SqlError::syntax(
+                    "INSERT has more expressions than target columns",
+                ));
+            }
+            run_query(txn, &mut bound).await?
+        }
     };
-    let mut names = Vec::new();
-    query_tables(source, &mut names);
-    let tables = load_tables(txn, &names).await?;
-    // The rows' source (VALUES or a query) is what is bound; the target
-    // columns are read from the table's definition at each run.
-    let bind = |tables: &crate::bind::Tables| {
-        Binder::new(tables, params)
-            .query(source)
-            .map(super::Plan::Query)
-    };
-    let plan = super::bind_with(plans, tables, params, bind)?;
-    let super::Plan::Query(mut bound) = plan else {
-        return Err(SqlError::internal("a kept plan of another kind"));
-    };
-    crate::bind::params::query(&mut bound, params)?;
-    if bound.columns.len() > targets.len() {
-        return Err(SqlError::syntax(
-            "INSERT has more expressions than target columns",
-        ));
-    }
-    let rows = run_query(txn, &mut bound).await?;
-    let mut inserted = 0;
+    let mut count = 0;
+    // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may
+    // not touch one twice).
+    let mut touched: HashSet<Vec<u8>> = HashSet::new();
     for values in rows {
         let mut row: Vec<Value> = def
             .columns
@@ -166,19 +427,58 @@ pub(super) async fn insert_rows(
         } else {
             def.row_key(&[Value::Int(next_row_id())])?
         };
-        if let Some(constraint) = conflict(txn, &def, &row, &key).await? {
-            if do_nothing {
+        if let OnConflict::Update {
+            arbiter,
+            columns,
+            sets,
+            filter,
+        } = &on_conflict
+            && let Some(existing_key) = arbiter.existing(txn, &def, &row, &key).await?
+        {
+            if !touched.insert(existing_key.clone()) {
+                return Err(SqlError::cardinality_violation(
+                    "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                ));
+            }
+            let Some(bytes) = txn.get_for_update(&existing_key).await? else {
+                return Err(SqlError::internal("an index entry without its row"));
+            };
+            let old: Vec<Value> = catalog::decode(&bytes, "row")?;
+            let both: Vec<Value> = old.iter().chain(&row).cloned().collect();
+            let env = Env {
+                row: &both,
+                ..Env::EMPTY
+            };
+            if !eval::passes(filter, &env)? {
                 continue;
             }
-            return Err(unique_violation(&constraint));
+            let mut new = old.clone();
+            for (&i, e) in columns.iter().zip(sets) {
+                new[i] = eval::eval(e, &env)?;
+            }
+            let new = check_row(&def, new)?;
+            let new_key = write_update(txn, &def, &existing_key, &old, &new).await?;
+            touched.insert(new_key);
+            returned(&mut returning, &new)?;
+            count += 1;
+            continue;
+        }
+        if let Some(constraint) = conflict(txn, &def, &row, &key).await? {
+            match &on_conflict {
+                OnConflict::Nothing(None) => continue,
+                OnConflict::Nothing(Some(a)) if a.name(&def) == constraint => continue,
+                _ => return Err(unique_violation(&constraint)),
+            }
         }
         for index in &def.indexes {
             put_index_entry(txn, &def, index, &row, &key).await?;
         }
-        txn.put(key, catalog::encode(&row)?)?;
-        inserted += 1;
+        txn.put(key.clone(), catalog::encode(&row)?)?;
+        touched.insert(key);
+        returned(&mut returning, &row)?;
+        count += 1;
     }
-    Ok(done(format!("INSERT 0 {inserted}"), inserted))
+    Ok(finish(format!("INSERT 0 {count}"), count, returning))
 }
 
 /// The columns an INSERT fills, in its order.
@@ -262,10 +562,12 @@ pub(super) async fn update(
     target: &ast::TableWithJoins,
     assignments: &[ast::Assignment],
     selection: Option<&Expr>,
+    returning: Option<&Vec<SelectItem>>,
     params: &[Value],
     plans: Option<&super::PlanCache>,
 ) -> Result<QueryResult> {
     let def = table(txn, dml_table(target)?).await?;
+    let returning = Returning::bind(txn, &def, &def.name, returning, params).await?;
     let exprs: Vec<&Expr> = selection
         .into_iter()
         .chain(assignments.iter().map(|a| &a.value))
@@ -277,7 +579,7 @@ pub(super) async fn update(
     let super::Plan::Update(plan) = plan else {
         return Err(SqlError::internal("a kept plan of another kind"));
     };
-    run_update(txn, &def, plan, params).await
+    run_update(txn, &def, plan, params, returning).await
 }
 
 fn bind_update(
@@ -319,6 +621,7 @@ async fn run_update(
     def: &TableDef,
     plan: UpdatePlan,
     params: &[Value],
+    mut returning: Option<Returning>,
 ) -> Result<QueryResult> {
     let UpdatePlan {
         columns,
@@ -345,41 +648,166 @@ async fn run_update(
             new[i] = eval::eval(e, &env)?;
         }
         let new = check_row(def, new)?;
-        let pk_changed = def.primary_key.iter().any(|&i| new[i] != old[i]);
-        let new_key = if pk_changed {
-            let k = def.row_key(&def.primary_key_values(&new))?;
-            if txn.get(&k).await?.is_some() {
-                return Err(unique_violation(&format!("{}_pkey", def.name)));
-            }
-            k
-        } else {
-            key.clone()
-        };
-        // Check every unique index before writing anything.
-        let mut moved = Vec::new();
-        for index in &def.indexes {
-            let old_entry = def.index_key(index, &old, &key)?;
-            let new_entry = def.index_key(index, &new, &new_key)?;
-            if old_entry != new_entry || new_key != key {
-                if index.unique
-                    && let Some(existing) = txn.get(&new_entry).await?
-                    && existing != key
-                {
-                    return Err(unique_violation(&index.name));
-                }
-                moved.push((old_entry, new_entry));
-            }
-        }
-        for (old_entry, new_entry) in moved {
-            txn.delete(old_entry)?;
-            txn.put(new_entry, new_key.clone())?;
-        }
-        if new_key != key {
-            txn.delete(key)?;
-        }
-        txn.put(new_key, catalog::encode(&new)?)?;
+        write_update(txn, def, &key, &old, &new).await?;
+        returned(&mut returning, &new)?;
     }
-    Ok(done(format!("UPDATE {count}"), count))
+    Ok(finish(format!("UPDATE {count}"), count, returning))
+}
+
+/// Replaces row `old` (at `key`) by `new`, moving it if its primary key
+/// changed and keeping the indexes; 23505 on a unique key another row has.
+/// Returns the row's key now.
+async fn write_update(
+    txn: &mut dyn KvTxn,
+    def: &TableDef,
+    key: &[u8],
+    old: &[Value],
+    new: &[Value],
+) -> Result<Vec<u8>> {
+    let pk_changed = def.primary_key.iter().any(|&i| new[i] != old[i]);
+    let new_key = if pk_changed {
+        let k = def.row_key(&def.primary_key_values(new))?;
+        if txn.get(&k).await?.is_some() {
+            return Err(unique_violation(&format!("{}_pkey", def.name)));
+        }
+        k
+    } else {
+        key.to_vec()
+    };
+    // Check every unique index before writing anything.
+    let mut moved = Vec::new();
+    for index in &def.indexes {
+        let old_entry = def.index_key(index, old, key)?;
+        let new_entry = def.index_key(index, new, &new_key)?;
+        if old_entry != new_entry || new_key != key {
+            if index.unique
+                && let Some(existing) = txn.get(&new_entry).await?
+                && existing != key
+            {
+                return Err(unique_violation(&index.name));
+            }
+            moved.push((old_entry, new_entry));
+        }
+    }
+    for (old_entry, new_entry) in moved {
+        txn.delete(old_entry)?;
+        txn.put(new_entry, new_key.clone())?;
+    }
+    if new_key != key {
+        txn.delete(key.to_vec())?;
+    }
+    txn.put(new_key.clone(), catalog::encode(&new)?)?;
+    Ok(new_key)
+}
+
+/// The rows of `target` a join with `others` selects (UPDATE … FROM,
+/// DELETE … USING), each once, with `extra` expressions evaluated on the
+/// joined row after the target's columns: run as a query
+/// `SELECT t.*, extra… FROM target, others… WHERE selection`.
+async fn joined_rows(
+    txn: &mut dyn KvTxn,
+    def: &TableDef,
+    target: &ast::TableWithJoins,
+    others: &[ast::TableWithJoins],
+    extra: &[&Expr],
+    selection: Option<&Expr>,
+    params: &[Value],
+) -> Result<Vec<(Vec<u8>, Vec<Value>, Vec<Value>)>> {
+    if !def.has_primary_key() {
+        return Err(SqlError::not_supported(
+            "UPDATE … FROM / DELETE … USING on a table without a primary key",
+        ));
+    }
+    let TableFactor::Table { alias, .. } = &target.relation else {
+        return Err(SqlError::not_supported(format!(
+            "UPDATE/DELETE of {target}"
+        )));
+    };
+    let name = alias
+        .as_ref()
+        .map_or_else(|| def.name.clone(), |a| ident(&a.name));
+    let mut sql = format!("SELECT \"{}\".*", name.replace('"', "\"\""));
+    for e in extra {
+        sql.push_str(&format!(", ({e})"));
+    }
+    sql.push_str(&format!(" FROM {target}"));
+    for o in others {
+        sql.push_str(&format!(", {o}"));
+    }
+    if let Some(w) = selection {
+        sql.push_str(&format!(" WHERE {w}"));
+    }
+    let mut statements = crate::syntax::parse(&sql)?;
+    let (Some(ast::Statement::Query(q)), None) = (statements.pop(), statements.pop()) else {
+        return Err(SqlError::internal("a join of UPDATE/DELETE did not parse"));
+    };
+    let mut names = Vec::new();
+    query_tables(&q, &mut names);
+    let tables = load_tables(txn, &names).await?;
+    let mut bound = Binder::new(&tables, params).query(&q)?;
+    crate::bind::params::query(&mut bound, params)?;
+    let width = def.columns.len();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for mut row in run_query(txn, &mut bound).await? {
+        let extra = row.split_off(width.min(row.len()));
+        let key = def.row_key(&def.primary_key_values(&row))?;
+        if seen.insert(key.clone()) {
+            out.push((key, row, extra));
+        }
+    }
+    Ok(out)
+}
+
+/// UPDATE … FROM: the target's rows joined with the FROM items.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn update_from(
+    txn: &mut dyn KvTxn,
+    target: &ast::TableWithJoins,
+    assignments: &[ast::Assignment],
+    from: &[ast::TableWithJoins],
+    selection: Option<&Expr>,
+    returning: Option<&Vec<SelectItem>>,
+    params: &[Value],
+) -> Result<QueryResult> {
+    let TableFactor::Table { name, .. } = &target.relation else {
+        return Err(SqlError::not_supported(format!("UPDATE of {target}")));
+    };
+    let def = table(txn, name).await?;
+    let mut columns = Vec::new();
+    let mut exprs = Vec::new();
+    for a in assignments {
+        let ast::AssignmentTarget::ColumnName(col) = &a.target else {
+            return Err(SqlError::not_supported("tuple assignments"));
+        };
+        let i = def.column(&object_name(col)?)?;
+        if columns.contains(&i) {
+            return Err(SqlError::syntax(format!(
+                "multiple assignments to same column \"{}\"",
+                def.columns[i].name
+            )));
+        }
+        columns.push(i);
+        exprs.push(&a.value);
+    }
+    let mut returning = Returning::bind(txn, &def, &def.name, returning, params).await?;
+    let rows = joined_rows(txn, &def, target, from, &exprs, selection, params).await?;
+    let count = rows.len() as u64;
+    for (key, _, values) in rows {
+        // The row as it is now, locked for writing.
+        let Some(bytes) = txn.get_for_update(&key).await? else {
+            continue;
+        };
+        let old: Vec<Value> = catalog::decode(&bytes, "row")?;
+        let mut new = old.clone();
+        for (&i, v) in columns.iter().zip(values) {
+            new[i] = v;
+        }
+        let new = check_row(&def, new)?;
+        write_update(txn, &def, &key, &old, &new).await?;
+        returned(&mut returning, &new)?;
+    }
+    Ok(finish(format!("UPDATE {count}"), count, returning))
 }
 
 pub(super) async fn delete_rows(
@@ -392,10 +820,41 @@ pub(super) async fn delete_rows(
     let [from] = from.as_slice() else {
         return Err(SqlError::not_supported("DELETE from several tables"));
     };
-    if delete.using.is_some() || delete.returning.is_some() || delete.limit.is_some() {
-        return Err(SqlError::not_supported("DELETE … USING/RETURNING/LIMIT"));
+    if delete.limit.is_some() || !delete.order_by.is_empty() {
+        return Err(SqlError::not_supported("DELETE … ORDER BY/LIMIT"));
+    }
+    if let Some(using) = &delete.using {
+        let TableFactor::Table { name, .. } = &from.relation else {
+            return Err(SqlError::not_supported(format!("DELETE of {from}")));
+        };
+        let def = table(txn, name).await?;
+        let mut returning =
+            Returning::bind(txn, &def, &def.name, delete.returning.as_ref(), params).await?;
+        let rows = joined_rows(
+            txn,
+            &def,
+            from,
+            using,
+            &[],
+            delete.selection.as_ref(),
+            params,
+        )
+        .await?;
+        let mut count = 0;
+        for (key, _, _) in rows {
+            let Some(bytes) = txn.get_for_update(&key).await? else {
+                continue;
+            };
+            let row: Vec<Value> = catalog::decode(&bytes, "row")?;
+            delete_row(txn, &def, &key, &row)?;
+            returned(&mut returning, &row)?;
+            count += 1;
+        }
+        return Ok(finish(format!("DELETE {count}"), count, returning));
     }
     let def = table(txn, dml_table(from)?).await?;
+    let mut returning =
+        Returning::bind(txn, &def, &def.name, delete.returning.as_ref(), params).await?;
     let tables = dml_tables(txn, &def, &delete.selection.iter().collect::<Vec<_>>()).await?;
     let bind = |tables: &crate::bind::Tables| {
         Binder::new(tables, params)
@@ -414,10 +873,16 @@ pub(super) async fn delete_rows(
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
     for (key, row) in rows {
-        for index in &def.indexes {
-            txn.delete(def.index_key(index, &row, &key)?)?;
-        }
-        txn.delete(key)?;
+        delete_row(txn, &def, &key, &row)?;
+        returned(&mut returning, &row)?;
     }
-    Ok(done(format!("DELETE {count}"), count))
+    Ok(finish(format!("DELETE {count}"), count, returning))
+}
+
+/// Deletes `row` (at `key`) and its index entries.
+fn delete_row(txn: &mut dyn KvTxn, def: &TableDef, key: &[u8], row: &[Value]) -> Result<()> {
+    for index in &def.indexes {
+        txn.delete(def.index_key(index, row, key)?)?;
+    }
+    txn.delete(key.to_vec())
 }

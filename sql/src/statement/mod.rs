@@ -24,6 +24,50 @@ use ddl::{create_index, create_table, drop_indexes, drop_tables};
 use dml::{delete_rows, dml_table, insert_rows, insert_targets, run_query, update};
 use table_refs::{dml_tables, load_tables, query_tables};
 
+/// The columns `stmt` returns when it is an INSERT, UPDATE or DELETE with
+/// RETURNING (what a PostgreSQL client's Describe is told), bound against
+/// the table as it is now with `count` parameters; `None` for other
+/// statements.
+pub async fn returning_columns(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    count: usize,
+) -> Result<Option<crate::bind::Columns>> {
+    let target = |t: &ast::TableWithJoins| match &t.relation {
+        ast::TableFactor::Table { name, .. } => Some(name.clone()),
+        _ => None,
+    };
+    let (name, alias, items) = match stmt {
+        Statement::Insert(i) => match (&i.table, &i.returning) {
+            (TableObject::TableName(n), Some(r)) => (Some(n.clone()), i.table_alias.as_ref(), r),
+            _ => return Ok(None),
+        },
+        Statement::Update {
+            table: t,
+            returning: Some(r),
+            ..
+        } => (target(t), None, r),
+        Statement::Delete(d) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &d.from;
+            match (from.first(), &d.returning) {
+                (Some(t), Some(r)) => (target(t), None, r),
+                _ => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let def = table(txn, &name).await?;
+    let alias = alias.map_or_else(|| def.name.clone(), crate::syntax::ident);
+    let mut tables = Tables::new();
+    tables.insert(def.name.clone(), def.clone());
+    let nulls = vec![Value::Null; count];
+    let (_, columns) = Binder::new(&tables, &nulls).returning(&def, &alias, items)?;
+    Ok(Some(columns))
+}
+
 /// A statement's result.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueryResult {
@@ -65,6 +109,7 @@ pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
             Some(SchemaChange::Additive)
         }
         Statement::CreateIndex(_)
+        | Statement::Truncate { .. }
         | Statement::AlterRole { .. }
         | Statement::Revoke { .. }
         | Statement::Drop {
@@ -135,6 +180,24 @@ async fn execute_with(
             ..
         } => roles::drop_roles(txn, names, *if_exists).await,
         Statement::Grant { .. } => roles::grant(txn, stmt).await,
+        Statement::Truncate {
+            table_names,
+            partitions: None,
+            identity,
+            cascade,
+            on_cluster: None,
+            ..
+        } => {
+            if matches!(identity, Some(ast::TruncateIdentityOption::Restart))
+                || matches!(cascade, Some(ast::CascadeOption::Cascade))
+            {
+                return Err(SqlError::not_supported(
+                    "TRUNCATE … RESTART IDENTITY / CASCADE",
+                ));
+            }
+            let names: Vec<ObjectName> = table_names.iter().map(|t| t.name.clone()).collect();
+            ddl::truncate(txn, &names).await
+        }
         Statement::Revoke { .. } => roles::revoke(txn, stmt).await,
         Statement::CreateIndex(create) => create_index(txn, create).await,
         Statement::Drop {
@@ -156,9 +219,41 @@ async fn execute_with(
             assignments,
             from: None,
             selection,
-            returning: None,
-            ..
-        } => update(txn, table, assignments, selection.as_ref(), params, plans).await,
+            returning,
+            or: None,
+            limit: None,
+        } => {
+            update(
+                txn,
+                table,
+                assignments,
+                selection.as_ref(),
+                returning.as_ref(),
+                params,
+                plans,
+            )
+            .await
+        }
+        Statement::Update {
+            table,
+            assignments,
+            from: Some(ast::UpdateTableFromKind::AfterSet(from)),
+            selection,
+            returning,
+            or: None,
+            limit: None,
+        } => {
+            dml::update_from(
+                txn,
+                table,
+                assignments,
+                from,
+                selection.as_ref(),
+                returning.as_ref(),
+                params,
+            )
+            .await
+        }
         Statement::Delete(delete) => delete_rows(txn, delete, params, plans).await,
         Statement::Explain {
             statement,

@@ -7,7 +7,7 @@
 use sqlparser::ast::{Expr, FromTable, Statement, TableFactor, TableObject};
 
 use super::load_table;
-use super::table_refs::{expr_tables, query_tables};
+use super::table_refs::{expr_tables, factor_tables, query_tables};
 use crate::access::privilege;
 use crate::bind;
 use crate::error::Result;
@@ -81,7 +81,21 @@ fn needs_of(stmt: &Statement, needs: &mut Vec<(String, u8)>) -> Result<()> {
         }
         Statement::Insert(insert) => {
             if let TableObject::TableName(name) = &insert.table {
-                add(needs, object_name(name)?, privilege::INSERT);
+                let mut bits = privilege::INSERT;
+                if insert.returning.is_some() {
+                    bits |= privilege::SELECT;
+                }
+                if let Some(sqlparser::ast::OnInsert::OnConflict(c)) = &insert.on
+                    && let sqlparser::ast::OnConflictAction::DoUpdate(u) = &c.action
+                {
+                    bits |= privilege::UPDATE;
+                    if u.selection.is_some()
+                        || u.assignments.iter().any(|a| reads_columns(&a.value))
+                    {
+                        bits |= privilege::SELECT;
+                    }
+                }
+                add(needs, object_name(name)?, bits);
             }
             if let Some(source) = &insert.source {
                 let mut names = Vec::new();
@@ -93,11 +107,14 @@ fn needs_of(stmt: &Statement, needs: &mut Vec<(String, u8)>) -> Result<()> {
             table,
             assignments,
             selection,
+            from,
+            returning,
             ..
         } => {
             if let Some(name) = target(&table.relation) {
-                let reads_target =
-                    selection.is_some() || assignments.iter().any(|a| reads_columns(&a.value));
+                let reads_target = selection.is_some()
+                    || returning.is_some()
+                    || assignments.iter().any(|a| reads_columns(&a.value));
                 let bits = privilege::UPDATE | if reads_target { privilege::SELECT } else { 0 };
                 add(needs, name, bits);
             }
@@ -105,24 +122,38 @@ fn needs_of(stmt: &Statement, needs: &mut Vec<(String, u8)>) -> Result<()> {
             for e in selection.iter().chain(assignments.iter().map(|a| &a.value)) {
                 expr_tables(e, &mut names);
             }
+            if let Some(
+                sqlparser::ast::UpdateTableFromKind::AfterSet(from)
+                | sqlparser::ast::UpdateTableFromKind::BeforeSet(from),
+            ) = from
+            {
+                for twj in from {
+                    factor_tables(&twj.relation, &mut names);
+                    for j in &twj.joins {
+                        factor_tables(&j.relation, &mut names);
+                    }
+                }
+            }
             reads(needs, names);
         }
         Statement::Delete(delete) => {
             let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
             for twj in from {
                 if let Some(name) = target(&twj.relation) {
-                    let bits = privilege::DELETE
-                        | if delete.selection.is_some() {
-                            privilege::SELECT
-                        } else {
-                            0
-                        };
+                    let reads_target = delete.selection.is_some() || delete.returning.is_some();
+                    let bits = privilege::DELETE | if reads_target { privilege::SELECT } else { 0 };
                     add(needs, name, bits);
                 }
             }
             let mut names = Vec::new();
             if let Some(e) = &delete.selection {
                 expr_tables(e, &mut names);
+            }
+            for twj in delete.using.iter().flatten() {
+                factor_tables(&twj.relation, &mut names);
+                for j in &twj.joins {
+                    factor_tables(&j.relation, &mut names);
+                }
             }
             reads(needs, names);
         }

@@ -546,6 +546,28 @@ pub(super) async fn check_owner(txn: &mut dyn KvTxn, def: &TableDef) -> Result<(
     access.check(&me, def, privilege::OWNER)
 }
 
+/// Ok when the statement's user holds `bits` on `def` (or is an internal
+/// caller).
+pub(super) async fn check_privilege(txn: &mut dyn KvTxn, def: &TableDef, bits: u8) -> Result<()> {
+    let Some(me) = txn.user().map(str::to_string) else {
+        return Ok(());
+    };
+    let access = txn.access().await?;
+    access.check(&me, def, bits)
+}
+
+/// Moves the grants on table id `from` to table id `to` (TRUNCATE).
+pub(super) async fn move_grants(txn: &mut dyn KvTxn, from: u32, to: u32) -> Result<()> {
+    let (start, end) = access::table_grants_range(from);
+    for (k, v) in txn.scan(&start, &end).await? {
+        let role = k.get(start.len()..).unwrap_or_default().to_vec();
+        let role = String::from_utf8(role).map_err(|_| SqlError::internal("corrupt grant key"))?;
+        txn.delete(k)?;
+        txn.put(access::grant_key(to, &role), v)?;
+    }
+    Ok(())
+}
+
 /// Records the statement's user as the owner of the new table `id`.
 pub(super) fn record_owner(txn: &mut dyn KvTxn, id: u32) -> Result<()> {
     let Some(me) = txn.user().map(str::to_string) else {
