@@ -108,6 +108,10 @@ codes! {
     out_of_memory = OUT_OF_MEMORY;
     /// 54000: a value beyond an implementation limit.
     program_limit_exceeded = PROGRAM_LIMIT_EXCEEDED;
+    /// 25P01: SAVEPOINT and friends outside a transaction block.
+    no_active_transaction = NO_ACTIVE_SQL_TRANSACTION;
+    /// 3B001: no savepoint of that name.
+    invalid_savepoint = INVALID_SAVEPOINT_SPECIFICATION;
     /// 42501: the user lacks a privilege the statement needs.
     insufficient_privilege = INSUFFICIENT_PRIVILEGE;
     /// 42710: the role exists already.

@@ -27,5 +27,5 @@ pub use client::TabletClient;
 pub use error::GatewayError;
 pub use read_only::ReadOnly;
 pub use route::{Gateway, GatewayConfig, LocalTablets};
-pub use transaction::Transaction;
+pub use transaction::{Transaction, WriteMark};
 pub use txn::{Txn, TxnMode, TxnOptions, jitter};

@@ -547,6 +547,18 @@ impl Transaction {
         Ok(merged.into_iter().collect())
     }
 
+    /// The writes buffered so far (what a SQL savepoint keeps).
+    pub fn write_mark(&self) -> WriteMark {
+        WriteMark(self.writes.clone())
+    }
+
+    /// Puts the buffered writes back as they were at `mark` (ROLLBACK TO
+    /// SAVEPOINT). Locks taken and reads recorded since stay: holding them
+    /// to the end is what two-phase locking and validation require anyway.
+    pub fn rollback_writes(&mut self, mark: &WriteMark) {
+        self.writes = mark.0.clone();
+    }
+
     /// Buffers `key = value`.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.writes
@@ -1025,3 +1037,8 @@ impl Transaction {
         }
     }
 }
+
+/// The buffered writes of a transaction at some point
+/// ([`Transaction::write_mark`]).
+#[derive(Clone, Debug)]
+pub struct WriteMark(BTreeMap<Vec<u8>, Mutation>);

@@ -1254,3 +1254,87 @@ async fn returning_upsert_and_truncate_through_a_driver() {
         .unwrap();
     pg.shutdown().await;
 }
+
+// Savepoints through a driver and psql: ROLLBACK TO recovers from a
+// statement's error (psql's ON_ERROR_ROLLBACK wraps each statement in
+// one); a transaction the cluster ended (here a cancelled statement, whose
+// locks went at once) is not brought back by a savepoint: 40001.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn savepoints_recover_statement_errors_not_ended_transactions() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE sp (k INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    // psql -v ON_ERROR_ROLLBACK=on: the failed INSERT is undone, the rest
+    // of the block commits.
+    let script = "BEGIN;\n\
+                  INSERT INTO sp VALUES (1, 'a');\n\
+                  INSERT INTO sp VALUES (1, 'dup');\n\
+                  INSERT INTO sp VALUES (2, 'b');\n\
+                  COMMIT;\n";
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_ROLLBACK=on",
+        "-h",
+        "127.0.0.1",
+        "-p",
+    ])
+    .arg(pg.addr.port().to_string())
+    .args(["-U", "root", "-d", "spanlite"])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("running psql (`make deps` installs it): {e}"));
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("23505") || err.contains("duplicate key"),
+        "{err}"
+    );
+    let rows = c.query("SELECT k FROM sp ORDER BY k", &[]).await.unwrap();
+    let keys: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(keys, vec![1, 2]);
+
+    // A cancelled statement ends the transaction on the cluster.
+    let holder = pg.client().await;
+    holder
+        .batch_execute("BEGIN; UPDATE sp SET v = 'held' WHERE k = 1")
+        .await
+        .unwrap();
+    c.batch_execute("BEGIN; SAVEPOINT s; SET statement_timeout = 200")
+        .await
+        .unwrap();
+    let e = c
+        .batch_execute("UPDATE sp SET v = 'waits' WHERE k = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e:?}");
+    let e = c
+        .batch_execute("ROLLBACK TO SAVEPOINT s")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("40001"), "{e:?}");
+    c.batch_execute("ROLLBACK; SET statement_timeout = 0")
+        .await
+        .unwrap();
+    holder.batch_execute("COMMIT").await.unwrap();
+    pg.shutdown().await;
+}

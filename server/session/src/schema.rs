@@ -68,7 +68,7 @@ pub struct SchemaCache {
 }
 
 /// What one transaction's statements took from the cache.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct SchemaUse {
     /// A DDL statement ran in it: its later statements read the catalog
     /// through the transaction (they must see its own change).

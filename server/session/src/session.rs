@@ -339,6 +339,45 @@ struct Open {
     used: bool,
     /// What its statements took from the schema cache.
     schema: SchemaUse,
+    /// Its savepoints, oldest first.
+    savepoints: Vec<Savepoint>,
+    /// A statement's error ended it on the cluster (a conflict, a cancel,
+    /// an unknown outcome): no savepoint brings it back.
+    dead: bool,
+}
+
+/// What ROLLBACK TO SAVEPOINT goes back to.
+#[derive(Debug)]
+struct Savepoint {
+    name: String,
+    /// The writes buffered when it was set (none in a read-only
+    /// transaction).
+    writes: Option<spanlite_gateway::WriteMark>,
+    schema: SchemaUse,
+}
+
+/// A savepoint's name as PostgreSQL folds it.
+fn savepoint_name(name: &spanlite_sql::sqlparser::ast::Ident) -> String {
+    if name.quote_style.is_some() {
+        name.value.clone()
+    } else {
+        name.value.to_lowercase()
+    }
+}
+
+/// True when `e` leaves the transaction unusable on the cluster, not just
+/// its statement failed: aborted (40001), outcome unknown (40003),
+/// cancelled (57014: its locks were released at once), unreachable, or an
+/// internal error.
+fn ends_transaction(e: &SqlError) -> bool {
+    [
+        sqlstate::SERIALIZATION_FAILURE,
+        sqlstate::STATEMENT_COMPLETION_UNKNOWN,
+        sqlstate::QUERY_CANCELED,
+        sqlstate::CONNECTION_FAILURE,
+        sqlstate::INTERNAL_ERROR,
+    ]
+    .contains(&e.code)
 }
 
 /// Settings every session starts with (what PostgreSQL clients ask for).
@@ -837,6 +876,10 @@ impl Session {
         match stmt {
             Statement::StartTransaction { modes, .. } => self.begin(modes, as_of, concurrency),
             Statement::Commit { .. } => self.commit().await,
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => self.rollback_to(&savepoint_name(name)),
             Statement::Rollback { .. } => {
                 if let Some(open) = self.open.take() {
                     open.txn.rollback().await;
@@ -844,6 +887,8 @@ impl Session {
                 Ok(tag("ROLLBACK"))
             }
             _ if self.failed() => Err(SqlError::in_failed_transaction("current transaction is aborted, commands ignored until end of transaction block")),
+            Statement::Savepoint { name } => self.savepoint(&savepoint_name(name)),
+            Statement::ReleaseSavepoint { name } => self.release(&savepoint_name(name)),
             Statement::Set(Set::SetTransaction {
                 modes,
                 session,
@@ -938,8 +983,9 @@ impl Session {
                             params,
                         ))
                         .await;
-                    if r.is_err() {
+                    if let Err(e) = &r {
                         open.failed = true;
+                        open.dead |= ends_transaction(e);
                     }
                     if r.as_ref().is_err_and(|e| e.code == sqlstate::QUERY_CANCELED) {
                         // Release the locks now, not at ROLLBACK: the block
@@ -955,6 +1001,70 @@ impl Session {
                 None => self.implicit(stmt, params, as_of, plans).await,
             },
         }
+    }
+
+    /// SAVEPOINT: remembers the transaction's writes (and schema use).
+    fn savepoint(&mut self, name: &str) -> StatementResult {
+        let Some(open) = &mut self.open else {
+            return Err(SqlError::no_active_transaction(
+                "SAVEPOINT can only be used in transaction blocks",
+            ));
+        };
+        let writes = open.txn.read_write().map(|t| t.write_mark());
+        open.savepoints.push(Savepoint {
+            name: name.to_string(),
+            writes,
+            schema: open.schema.clone(),
+        });
+        Ok(tag("SAVEPOINT"))
+    }
+
+    /// RELEASE SAVEPOINT: forgets it and every later one (their writes
+    /// stay).
+    fn release(&mut self, name: &str) -> StatementResult {
+        let Some(open) = &mut self.open else {
+            return Err(SqlError::no_active_transaction(
+                "RELEASE SAVEPOINT can only be used in transaction blocks",
+            ));
+        };
+        let Some(i) = open.savepoints.iter().rposition(|s| s.name == name) else {
+            open.failed = true;
+            return Err(SqlError::invalid_savepoint(format!(
+                "savepoint \"{name}\" does not exist"
+            )));
+        };
+        open.savepoints.truncate(i);
+        Ok(tag("RELEASE"))
+    }
+
+    /// ROLLBACK TO SAVEPOINT: undoes the writes since, keeps the savepoint,
+    /// forgets later ones, and ends a failed state — unless the transaction
+    /// itself was ended on the cluster (then 40001: retry it whole).
+    fn rollback_to(&mut self, name: &str) -> StatementResult {
+        let Some(open) = &mut self.open else {
+            return Err(SqlError::no_active_transaction(
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
+            ));
+        };
+        let Some(i) = open.savepoints.iter().rposition(|s| s.name == name) else {
+            open.failed = true;
+            return Err(SqlError::invalid_savepoint(format!(
+                "savepoint \"{name}\" does not exist"
+            )));
+        };
+        if open.dead {
+            return Err(SqlError::serialization_failure(
+                "restart transaction: it was aborted on the cluster, and a savepoint cannot bring it back",
+            ));
+        }
+        open.savepoints.truncate(i + 1);
+        let saved = &open.savepoints[i];
+        if let (Some(t), Some(mark)) = (open.txn.read_write(), &saved.writes) {
+            t.rollback_writes(mark);
+        }
+        open.schema = saved.schema.clone();
+        open.failed = false;
+        Ok(tag("ROLLBACK"))
     }
 
     fn failing(&mut self, e: SqlError) -> StatementResult {
@@ -985,6 +1095,8 @@ impl Session {
             failed: false,
             used: false,
             schema: SchemaUse::default(),
+            savepoints: Vec::new(),
+            dead: false,
         });
         Ok(tag("BEGIN"))
     }

@@ -62,6 +62,10 @@ codes! {
     ACTIVE_SQL_TRANSACTION = "25001", "active_sql_transaction";
     /// A write in a read-only transaction.
     READ_ONLY_SQL_TRANSACTION = "25006", "read_only_sql_transaction";
+    /// A statement that needs a transaction block outside one (SAVEPOINT).
+    NO_ACTIVE_SQL_TRANSACTION = "25P01", "no_active_sql_transaction";
+    /// No savepoint of that name.
+    INVALID_SAVEPOINT_SPECIFICATION = "3B001", "invalid_savepoint_specification";
     /// A statement in a transaction that already failed (until ROLLBACK).
     IN_FAILED_SQL_TRANSACTION = "25P02", "in_failed_sql_transaction";
     /// A transaction left idle past `idle_in_transaction_session_timeout`:
