@@ -42,6 +42,18 @@ pub struct Column {
     pub nullable: bool,
     /// The value an INSERT that leaves the column out stores.
     pub default: Option<Value>,
+    /// Numbered by a sequence when an INSERT leaves it out (`SERIAL`,
+    /// `DEFAULT nextval('s')`, identity columns).
+    pub generated: Option<Generated>,
+}
+
+/// A column numbered by a sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generated {
+    /// The sequence.
+    pub sequence: String,
+    /// `GENERATED ALWAYS AS IDENTITY`: an INSERT may not give a value.
+    pub always: bool,
 }
 
 /// A table's definition.

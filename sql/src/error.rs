@@ -112,6 +112,12 @@ codes! {
     no_active_transaction = NO_ACTIVE_SQL_TRANSACTION;
     /// 3B001: no savepoint of that name.
     invalid_savepoint = INVALID_SAVEPOINT_SPECIFICATION;
+    /// 2200H: a sequence has no values left.
+    sequence_limit = SEQUENCE_GENERATOR_LIMIT_EXCEEDED;
+    /// 428C9: a value for a GENERATED ALWAYS column.
+    generated_always = GENERATED_ALWAYS;
+    /// 55000: `currval` before `nextval` in the session.
+    not_in_prerequisite_state = OBJECT_NOT_IN_PREREQUISITE_STATE;
     /// 42501: the user lacks a privilege the statement needs.
     insufficient_privilege = INSUFFICIENT_PRIVILEGE;
     /// 42710: the role exists already.

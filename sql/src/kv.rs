@@ -9,6 +9,8 @@ use std::sync::Arc;
 use crate::access::{self, Access};
 use crate::catalog::{self, TableDef};
 use crate::error::Result;
+use crate::error::SqlError;
+use crate::sequence::{self, SequenceDef};
 
 /// A future the [`KvTxn`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -99,6 +101,51 @@ pub trait KvTxn: Send {
             pairs.extend(self.scan(&start, &end).await?);
             Ok(Arc::new(Access::decode(&pairs)?))
         })
+    }
+    /// Sequence `name`'s definition as statements bind it: by default read
+    /// through the transaction; a server session answers from its node's
+    /// schema cache, as for [`KvTxn::table_def`].
+    fn sequence_def<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, Result<Option<SequenceDef>>> {
+        Box::pin(async move {
+            match self.get(&sequence::sequence_key(name)).await? {
+                Some(bytes) => Ok(Some(catalog::decode(&bytes, "sequence")?)),
+                None => Ok(None),
+            }
+        })
+    }
+    /// The next value of `seq` (`nextval`). By default through the
+    /// transaction (its counter read for update and moved by one, so it
+    /// rolls back with it); a server session takes values from its node's
+    /// block, outside the transaction, as PostgreSQL's `nextval` does.
+    fn next_value<'a>(&'a mut self, seq: &'a SequenceDef) -> BoxFuture<'a, Result<i64>> {
+        Box::pin(async move {
+            let key = sequence::counter_key(&seq.name);
+            let counter = match self.get_for_update(&key).await? {
+                Some(b) => Some(sequence::decode_counter(&b)?),
+                None => None,
+            };
+            let (block, next) = seq.take(counter, 1)?;
+            self.put(key, catalog::encode(&next)?)?;
+            Ok(block.first)
+        })
+    }
+    /// The value `nextval` last gave for sequence `name` in this session
+    /// (`currval`); 55000 when it gave none.
+    fn current_value(&mut self, name: &str) -> Result<i64> {
+        Err(SqlError::not_in_prerequisite_state(format!(
+            "currval of sequence \"{name}\" is not yet defined in this session"
+        )))
+    }
+    /// Sets `seq`'s counter (`setval`): through the transaction by default;
+    /// a server session writes it in a transaction of its own.
+    fn set_counter<'a>(
+        &'a mut self,
+        seq: &'a SequenceDef,
+        counter: i128,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(
+            async move { self.put(sequence::counter_key(&seq.name), catalog::encode(&counter)?) },
+        )
     }
     /// Drops every key in `[start, end)`, which no statement reads any more
     /// (TRUNCATE gave the table a new id). By default deleted through the

@@ -45,14 +45,15 @@ mod explain;
 mod kv;
 pub mod password;
 mod plan;
+pub mod sequence;
 mod statement;
 mod syntax;
 mod value;
 
 pub use access::{Access, RoleDef};
 pub use catalog::{
-    Column, IndexDef, SchemaVersion, TableDef, decode, decode_schema, encode, schema_span,
-    schema_version_key, table_key,
+    Column, Generated, IndexDef, SchemaVersion, TableDef, decode, decode_schema, encode,
+    schema_span, schema_version_key, table_key,
 };
 pub use error::{Result, SqlError};
 pub use eval::{DEFAULT_MEMORY_BUDGET, memory_budget, set_memory_budget};

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use spanlite_gateway::{Gateway, Txn, TxnOptions};
+use spanlite_sql::sequence::{Block, SequenceDef};
 use spanlite_sql::{Access, RoleDef, SchemaVersion, SqlError, TableDef};
 use spanlite_truetime::{TTInterval, Timestamp, TrueTime};
 
@@ -51,6 +52,8 @@ struct Snapshot {
     tables: std::collections::BTreeMap<String, TableDef>,
     /// The roles and privileges.
     access: Arc<Access>,
+    /// The sequences.
+    sequences: std::collections::BTreeMap<String, SequenceDef>,
     /// The lease's end: no transaction bound against this snapshot may
     /// commit at or after it.
     lease_end: Timestamp,
@@ -65,6 +68,10 @@ pub struct SchemaCache {
     current: Mutex<Option<Arc<Snapshot>>>,
     /// One refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
+    /// The node's blocks of sequence values, by sequence id: what is left.
+    blocks: Mutex<std::collections::HashMap<u64, Block>>,
+    /// One block allocation at a time.
+    allocating: tokio::sync::Mutex<()>,
 }
 
 /// What one transaction's statements took from the cache.
@@ -102,6 +109,8 @@ impl SchemaCache {
             lease,
             current: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            blocks: Mutex::new(std::collections::HashMap::new()),
+            allocating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -154,6 +163,7 @@ impl SchemaCache {
         };
         let (version, tables) = spanlite_sql::decode_schema(&pairs)?;
         let access = Arc::new(Access::decode(&pairs)?);
+        let sequences = spanlite_sql::sequence::decode_sequences(&pairs)?;
         if let (Some(c), Some(now)) = (version.closing_at, self.now())
             && Timestamp::from_nanos(c).saturating_add(self.lease * STALE_MARKER_LEASES)
                 < now.earliest
@@ -168,6 +178,7 @@ impl SchemaCache {
             version: version.version,
             tables,
             access,
+            sequences,
             lease_end,
         });
         *self
@@ -225,6 +236,141 @@ impl SchemaCache {
         };
         used.note(&s);
         Ok(s.access.clone())
+    }
+
+    /// Sequence `name` from the cache, recorded in `used`; `Err(None)` when
+    /// the cache cannot answer. A name the cache lacks is looked up again
+    /// in a fresh read first.
+    pub(crate) async fn sequence(
+        &self,
+        name: &str,
+        used: &mut SchemaUse,
+    ) -> Result<Option<SequenceDef>, Option<SqlError>> {
+        let Some(mut s) = self.snapshot(None).await.map_err(Some)? else {
+            return Err(None);
+        };
+        if !s.sequences.contains_key(name) {
+            let since = s.lease_end.saturating_sub(self.lease);
+            match self.snapshot(Some(since)).await.map_err(Some)? {
+                Some(newer) => s = newer,
+                None => return Err(None),
+            }
+        }
+        used.note(&s);
+        Ok(s.sequences.get(name).cloned())
+    }
+
+    /// The next value of `seq` from this node's block, taking a new block
+    /// (in a transaction of its own) when it is used up.
+    pub(crate) async fn next_value(&self, seq: &SequenceDef) -> Result<i64, SqlError> {
+        if let Some(v) = self.take_local(seq) {
+            return Ok(v);
+        }
+        let _one = self.allocating.lock().await;
+        if let Some(v) = self.take_local(seq) {
+            return Ok(v);
+        }
+        let mut attempts = 0;
+        let block = loop {
+            match self.allocate(seq).await {
+                Ok(b) => break b,
+                Err(e) if e.is_retryable() && attempts < 20 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(2 << attempts.min(6))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut blocks = self
+            .blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if block.count > 1 {
+            blocks.insert(
+                seq.id,
+                Block {
+                    first: block.first.saturating_add(seq.increment),
+                    count: block.count - 1,
+                },
+            );
+        } else {
+            blocks.remove(&seq.id);
+        }
+        Ok(block.first)
+    }
+
+    fn take_local(&self, seq: &SequenceDef) -> Option<i64> {
+        let mut blocks = self
+            .blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let b = blocks.get_mut(&seq.id)?;
+        let v = b.first;
+        if b.count <= 1 {
+            blocks.remove(&seq.id);
+        } else {
+            b.first = b.first.saturating_add(seq.increment);
+            b.count -= 1;
+        }
+        Some(v)
+    }
+
+    /// Moves `seq`'s counter past a block of `cache` values.
+    async fn allocate(&self, seq: &SequenceDef) -> Result<Block, SqlError> {
+        let key = spanlite_sql::sequence::counter_key(&seq.name);
+        let mut txn = self
+            .gateway
+            .begin_with(&TxnOptions::default())
+            .map_err(sql_error)?;
+        let counter = match txn.get_for_update(&key).await {
+            Ok(Some(b)) => Some(spanlite_sql::sequence::decode_counter(&b)?),
+            Ok(None) => None,
+            Err(e) => {
+                txn.rollback().await;
+                return Err(sql_error(e));
+            }
+        };
+        let (block, next) = match seq.take(counter, seq.cache) {
+            Ok(t) => t,
+            Err(e) => {
+                txn.rollback().await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = spanlite_sql::encode(&next).and_then(|v| txn.put(key, v).map_err(sql_error))
+        {
+            txn.rollback().await;
+            return Err(e);
+        }
+        txn.commit().await.map_err(sql_error)?;
+        Ok(block)
+    }
+
+    /// Sets `seq`'s counter (setval) in a transaction of its own; this
+    /// node's block is dropped (other nodes use theirs up first, as other
+    /// sessions' cached values are in PostgreSQL).
+    pub(crate) async fn set_counter(
+        &self,
+        seq: &SequenceDef,
+        counter: i128,
+    ) -> Result<(), SqlError> {
+        let key = spanlite_sql::sequence::counter_key(&seq.name);
+        let mut txn = self
+            .gateway
+            .begin_with(&TxnOptions::default())
+            .map_err(sql_error)?;
+        if let Err(e) =
+            spanlite_sql::encode(&counter).and_then(|v| txn.put(key, v).map_err(sql_error))
+        {
+            txn.rollback().await;
+            return Err(e);
+        }
+        txn.commit().await.map_err(sql_error)?;
+        self.blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&seq.id);
+        Ok(())
     }
 
     /// Role `name` as a strong read sees it now (a login: a role just

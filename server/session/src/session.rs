@@ -20,7 +20,9 @@
 //! after BEGIN, SET TRANSACTION or a SELECT (a read-only snapshot read at
 //! that time).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use spanlite_sql::sequence::SequenceDef;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -64,6 +66,8 @@ struct Kv<'a> {
     schema: Option<(&'a SchemaCache, &'a mut SchemaUse)>,
     /// The session's user (privileges are checked against it).
     user: Option<&'a str>,
+    /// The values `nextval` last gave in the session, by sequence.
+    last_values: Option<&'a mut HashMap<String, i64>>,
 }
 
 /// The key range `[start, end)` of a read in flight.
@@ -75,6 +79,7 @@ fn kv(txn: &mut Txn) -> Kv<'_> {
         reading: None,
         schema: None,
         user: None,
+        last_values: None,
     }
 }
 
@@ -214,6 +219,71 @@ impl KvTxn for Kv<'_> {
         self.user
     }
 
+    fn sequence_def<'a>(
+        &'a mut self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SequenceDef>, SqlError>> {
+        Box::pin(async move {
+            if let Some((cache, used)) = &mut self.schema
+                && !used.changing
+            {
+                match cache.sequence(name, used).await {
+                    Ok(def) => return Ok(def),
+                    Err(Some(e)) => return Err(e),
+                    Err(None) => {}
+                }
+            }
+            match self
+                .get(&spanlite_sql::sequence::sequence_key(name))
+                .await?
+            {
+                Some(bytes) => Ok(Some(spanlite_sql::decode(&bytes, "sequence")?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn next_value<'a>(&'a mut self, seq: &'a SequenceDef) -> BoxFuture<'a, Result<i64, SqlError>> {
+        Box::pin(async move {
+            let Some((cache, _)) = &self.schema else {
+                return Err(SqlError::not_supported(
+                    "nextval() in a transaction at a fixed time (AS OF SYSTEM TIME)",
+                ));
+            };
+            let v = cache.next_value(seq).await?;
+            if let Some(last) = &mut self.last_values {
+                last.insert(seq.name.clone(), v);
+            }
+            Ok(v)
+        })
+    }
+
+    fn current_value(&mut self, name: &str) -> Result<i64, SqlError> {
+        self.last_values
+            .as_ref()
+            .and_then(|l| l.get(name).copied())
+            .ok_or_else(|| {
+                SqlError::not_in_prerequisite_state(format!(
+                    "currval of sequence \"{name}\" is not yet defined in this session"
+                ))
+            })
+    }
+
+    fn set_counter<'a>(
+        &'a mut self,
+        seq: &'a SequenceDef,
+        counter: i128,
+    ) -> BoxFuture<'a, Result<(), SqlError>> {
+        Box::pin(async move {
+            let Some((cache, _)) = &self.schema else {
+                return Err(SqlError::not_supported(
+                    "setval() in a transaction at a fixed time (AS OF SYSTEM TIME)",
+                ));
+            };
+            cache.set_counter(seq, counter).await
+        })
+    }
+
     fn discard_range(
         &mut self,
         start: Vec<u8>,
@@ -283,6 +353,7 @@ impl KvTxn for Kv<'_> {
 async fn run_statement(
     schema: &SchemaCache,
     user: Option<&str>,
+    last_values: &mut HashMap<String, i64>,
     txn: &mut Txn,
     options: &TxnOptions,
     used: &mut SchemaUse,
@@ -310,6 +381,7 @@ async fn run_statement(
         reading: Some(reading),
         schema: (!fixed_time).then_some((schema, &mut *used)),
         user,
+        last_values: Some(last_values),
     };
     let result = match run.plans {
         Some(plans) => spanlite_sql::execute_cached(&mut kv, stmt, params, plans).await?,
@@ -419,6 +491,8 @@ pub struct Session {
     /// Who the session runs as (`root` unless the port that logged the
     /// client in says otherwise).
     user: Option<String>,
+    /// The values `nextval` last gave, by sequence (`currval`).
+    last_values: HashMap<String, i64>,
 }
 
 /// Parsed statement texts a session keeps.
@@ -598,6 +672,7 @@ impl Session {
             deadline: None,
             parsed: std::collections::HashMap::new(),
             user: Some(spanlite_sql::access::ADMIN.to_string()),
+            last_values: HashMap::new(),
         }
     }
 
@@ -975,6 +1050,7 @@ impl Session {
                         .race(deadline, run_statement(
                             schema,
                             self.user.as_deref(),
+                            &mut self.last_values,
                             &mut open.txn,
                             &open.options,
                             &mut open.schema,
@@ -1354,6 +1430,7 @@ impl Session {
                     run_statement(
                         &self.schema,
                         self.user.as_deref(),
+                        &mut self.last_values,
                         &mut txn,
                         &options,
                         &mut used,

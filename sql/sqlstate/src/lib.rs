@@ -36,6 +36,12 @@ codes! {
     FEATURE_NOT_SUPPORTED = "0A000", "feature_not_supported";
     /// A subquery used as a value returned more than one row.
     CARDINALITY_VIOLATION = "21000", "cardinality_violation";
+    /// A sequence has no values left (no CYCLE).
+    SEQUENCE_GENERATOR_LIMIT_EXCEEDED = "2200H", "sequence_generator_limit_exceeded";
+    /// A value given for a `GENERATED ALWAYS` identity column.
+    GENERATED_ALWAYS = "428C9", "generated_always";
+    /// Not possible in the object's state (`currval` before `nextval`).
+    OBJECT_NOT_IN_PREREQUISITE_STATE = "55000", "object_not_in_prerequisite_state";
     /// A number out of range (overflow).
     NUMERIC_VALUE_OUT_OF_RANGE = "22003", "numeric_value_out_of_range";
     /// A time that does not parse (`AS OF SYSTEM TIME`).

@@ -505,6 +505,11 @@ impl Binder<'_> {
                 "aggregate function {name} is not allowed here"
             )));
         }
+        if matches!(name.as_str(), "nextval" | "currval" | "setval") {
+            return Err(SqlError::not_supported(format!(
+                "{name}() here: call it in a SELECT without FROM, in INSERT … VALUES, or as a column default"
+            )));
+        }
         let func = Func::named(&name).ok_or_else(|| {
             SqlError::undefined_function(format!("function {name} does not exist"))
         })?;

@@ -56,6 +56,8 @@ pub(super) async fn create_table(
         )));
     }
     let mut columns: Vec<Column> = Vec::new();
+    // Sequences this table will own (SERIAL, identity), by column.
+    let mut owned: Vec<(usize, crate::sequence::SequenceDef)> = Vec::new();
     let mut primary_key: Option<Vec<usize>> = None;
     let mut unique: Vec<Vec<usize>> = Vec::new();
     let two_keys = || {
@@ -70,17 +72,67 @@ pub(super) async fn create_table(
                 "column \"{col_name}\" specified more than once"
             )));
         }
-        let ty = DataType::from_sql(&c.data_type)?;
-        let mut column = Column {
-            name: col_name,
-            ty,
-            nullable: true,
-            default: None,
+        let type_name = c.data_type.to_string().to_lowercase();
+        let serial = matches!(
+            type_name.as_str(),
+            "serial" | "bigserial" | "smallserial" | "serial2" | "serial4" | "serial8"
+        );
+        let ty = if serial {
+            DataType::Int
+        } else {
+            DataType::from_sql(&c.data_type)?
         };
+        let mut column = Column {
+            name: col_name.clone(),
+            ty,
+            nullable: !serial,
+            default: None,
+            generated: None,
+        };
+        let owned_name = format!("{name}_{col_name}_seq");
+        if serial {
+            owned.push((i, crate::sequence::SequenceDef::new(&owned_name)));
+            column.generated = Some(catalog::Generated {
+                sequence: owned_name.clone(),
+                always: false,
+            });
+        }
         for opt in &c.options {
             match &opt.option {
                 ColumnOption::Null => column.nullable = true,
                 ColumnOption::NotNull => column.nullable = false,
+                ColumnOption::Default(e) if super::sequences::default_sequence(e).is_some() => {
+                    let seq = super::sequences::default_sequence(e).unwrap_or_default();
+                    super::sequences::sequence(txn, &seq).await?;
+                    column.generated = Some(catalog::Generated {
+                        sequence: seq,
+                        always: false,
+                    });
+                }
+                ColumnOption::Generated {
+                    generated_as:
+                        generated_as @ (ast::GeneratedAs::Always | ast::GeneratedAs::ByDefault),
+                    sequence_options,
+                    generation_expr: None,
+                    ..
+                } => {
+                    if serial || column.generated.is_some() {
+                        return Err(SqlError::syntax(format!(
+                            "multiple default values specified for column \"{col_name}\""
+                        )));
+                    }
+                    let mut seq = crate::sequence::SequenceDef::new(&owned_name);
+                    super::sequences::apply_options(
+                        &mut seq,
+                        sequence_options.as_deref().unwrap_or_default(),
+                    )?;
+                    owned.push((i, seq));
+                    column.nullable = false;
+                    column.generated = Some(catalog::Generated {
+                        sequence: owned_name.clone(),
+                        always: matches!(generated_as, ast::GeneratedAs::Always),
+                    });
+                }
                 ColumnOption::Default(e) => {
                     let tables = Tables::new();
                     let b = Binder::new(&tables, &[]).constant(e)?;
@@ -139,6 +191,10 @@ pub(super) async fn create_table(
         return Err(SqlError::syntax("a table needs at least one column"));
     }
     let id = new_table_id(txn).await?;
+    for (_, mut seq) in owned {
+        seq.owned_by = Some(id);
+        super::sequences::create(txn, &seq).await?;
+    }
     let mut def = TableDef {
         id,
         name: name.clone(),
@@ -324,6 +380,7 @@ pub(super) async fn drop_tables(
         };
         super::roles::check_owner(txn, &def).await?;
         super::roles::drop_grants(txn, &def).await?;
+        super::sequences::drop_owned(txn, &def).await?;
         let mut ranges = vec![def.key_range()];
         ranges.extend(def.indexes.iter().map(|i| def.index_range(i)));
         for range in ranges {

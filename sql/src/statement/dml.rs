@@ -384,6 +384,16 @@ pub(super) async fn insert_rows(
         None if insert.columns.is_empty() => vec![Vec::new()],
         None => return Err(SqlError::syntax("INSERT without VALUES or SELECT")),
         Some(source) => {
+            // nextval() in VALUES: answered now, and the plan not kept.
+            let mut resolved = None;
+            if super::sequences::may_call(source) {
+                let mut q = source.as_ref().clone();
+                if super::sequences::resolve_calls(txn, &mut q, params).await? {
+                    resolved = Some(q);
+                }
+            }
+            let plans = if resolved.is_some() { None } else { plans };
+            let source: &ast::Query = resolved.as_ref().unwrap_or(source);
             let mut names = Vec::new();
             query_tables(source, &mut names);
             let tables = load_tables(txn, &names).await?;
@@ -408,6 +418,14 @@ pub(super) async fn insert_rows(
             run_query(txn, &mut bound).await?
         }
     };
+    // Columns a sequence numbers when the INSERT leaves them out.
+    let mut numbered = Vec::new();
+    for (i, c) in def.columns.iter().enumerate() {
+        if let Some(g) = &c.generated {
+            let seq = super::sequences::sequence(txn, &g.sequence).await?;
+            numbered.push((i, seq, g.always));
+        }
+    }
     let mut count = 0;
     // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may
     // not touch one twice).
@@ -418,6 +436,17 @@ pub(super) async fn insert_rows(
             .iter()
             .map(|c| c.default.clone().unwrap_or(Value::Null))
             .collect();
+        let given = &targets[..values.len().min(targets.len())];
+        for (i, seq, always) in &numbered {
+            if !given.contains(i) {
+                row[*i] = Value::Int(txn.next_value(seq).await?);
+            } else if *always {
+                return Err(SqlError::generated_always(format!(
+                    "cannot insert a non-DEFAULT value into column \"{}\": it is an identity column defined as GENERATED ALWAYS",
+                    def.columns[*i].name
+                )));
+            }
+        }
         for (v, &i) in values.into_iter().zip(&targets) {
             row[i] = v;
         }

@@ -7,6 +7,7 @@ mod ddl;
 mod dml;
 mod privileges;
 mod roles;
+mod sequences;
 mod table_refs;
 
 use sqlparser::ast::{
@@ -105,15 +106,21 @@ pub enum SchemaChange {
 /// must not leave a node checking statements against what it took away.
 pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
     match stmt {
-        Statement::CreateTable(_) | Statement::CreateRole { .. } | Statement::Grant { .. } => {
-            Some(SchemaChange::Additive)
-        }
+        Statement::CreateTable(_)
+        | Statement::CreateRole { .. }
+        | Statement::Grant { .. }
+        | Statement::CreateSequence { .. } => Some(SchemaChange::Additive),
         Statement::CreateIndex(_)
         | Statement::Truncate { .. }
         | Statement::AlterRole { .. }
         | Statement::Revoke { .. }
         | Statement::Drop {
-            object_type: ObjectType::Table | ObjectType::Index | ObjectType::Role | ObjectType::User,
+            object_type:
+                ObjectType::Table
+                | ObjectType::Index
+                | ObjectType::Role
+                | ObjectType::User
+                | ObjectType::Sequence,
             ..
         } => Some(SchemaChange::Destructive),
         _ => None,
@@ -180,6 +187,30 @@ async fn execute_with(
             ..
         } => roles::drop_roles(txn, names, *if_exists).await,
         Statement::Grant { .. } => roles::grant(txn, stmt).await,
+        Statement::CreateSequence {
+            temporary: false,
+            if_not_exists,
+            name,
+            data_type,
+            sequence_options,
+            owned_by,
+        } => {
+            sequences::create_sequence(
+                txn,
+                name,
+                *if_not_exists,
+                data_type.as_ref(),
+                sequence_options,
+                owned_by.as_ref(),
+            )
+            .await
+        }
+        Statement::Drop {
+            object_type: ObjectType::Sequence,
+            if_exists,
+            names,
+            ..
+        } => sequences::drop_sequences(txn, names, *if_exists).await,
         Statement::Truncate {
             table_names,
             partitions: None,
@@ -486,6 +517,13 @@ async fn select(
     params: &[Value],
     plans: Option<&PlanCache>,
 ) -> Result<QueryResult> {
+    if sequences::may_call(q) {
+        let mut q = q.clone();
+        if sequences::resolve_calls(txn, &mut q, params).await? {
+            let bound = bind_query(txn, &q, params, None).await?;
+            return run_select(txn, bound).await;
+        }
+    }
     let bound = bind_query(txn, q, params, plans).await?;
     run_select(txn, bound).await
 }
