@@ -326,6 +326,7 @@ mod tests {
             primary_key: vec![],
             indexes: vec![],
             next_index_id: 1,
+            checks: vec![],
         };
         let e = access.check("alice", &t, privilege::SELECT).unwrap_err();
         assert_eq!(e.code, "42501");

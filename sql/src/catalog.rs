@@ -71,6 +71,17 @@ pub struct TableDef {
     pub indexes: Vec<IndexDef>,
     /// The id the next index of this table gets.
     pub next_index_id: u32,
+    /// CHECK constraints: every row must not make them false.
+    pub checks: Vec<CheckDef>,
+}
+
+/// A CHECK constraint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckDef {
+    /// Its name (`<table>_<column>_check`, `<table>_check`, or given).
+    pub name: String,
+    /// Its condition, as SQL over the table's columns.
+    pub expr: String,
 }
 
 /// A secondary index (kept up to date in the same transaction as its rows).
@@ -276,7 +287,7 @@ pub fn decode_schema(
         if k.as_slice() == SCHEMA_VERSION {
             version = decode(v, "schema version")?;
         } else if k.starts_with(CATALOG) {
-            let def: TableDef = decode(v, "table definition")?;
+            let def = decode_table(v)?;
             tables.insert(def.name.clone(), def);
         }
     }
@@ -286,6 +297,69 @@ pub fn decode_schema(
 /// The key holding the next table id.
 pub fn next_table_id_key() -> &'static [u8] {
     NEXT_TABLE_ID
+}
+
+/// How a table definition is stored: tagged with its format, so a
+/// definition written by an earlier version is still read.
+#[derive(Serialize, Deserialize)]
+enum StoredTable {
+    /// Tag 0: the current format. (A definition of the first format has no
+    /// tag: it starts with its table id, never 0.)
+    Current(TableDef),
+}
+
+/// A column as the first format stored it (no `generated`).
+#[derive(Deserialize)]
+struct ColumnV1 {
+    name: String,
+    ty: DataType,
+    nullable: bool,
+    default: Option<Value>,
+}
+
+/// A table definition as the first format stored it.
+#[derive(Deserialize)]
+struct TableDefV1 {
+    id: u32,
+    name: String,
+    columns: Vec<ColumnV1>,
+    primary_key: Vec<usize>,
+    indexes: Vec<IndexDef>,
+    next_index_id: u32,
+}
+
+/// Encodes a table definition (in the current, tagged format).
+pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
+    postcard::to_stdvec(&StoredTable::Current(def.clone()))
+        .map_err(|e| SqlError::internal(format!("encoding: {e}")))
+}
+
+/// Decodes a table definition of any format.
+pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
+    if bytes.first() == Some(&0) {
+        let StoredTable::Current(def) = decode(bytes, "table definition")?;
+        return Ok(def);
+    }
+    let v1: TableDefV1 = decode(bytes, "table definition")?;
+    Ok(TableDef {
+        id: v1.id,
+        name: v1.name,
+        columns: v1
+            .columns
+            .into_iter()
+            .map(|c| Column {
+                name: c.name,
+                ty: c.ty,
+                nullable: c.nullable,
+                default: c.default,
+                generated: None,
+            })
+            .collect(),
+        primary_key: v1.primary_key,
+        indexes: v1.indexes,
+        next_index_id: v1.next_index_id,
+        checks: Vec::new(),
+    })
 }
 
 /// Encodes a stored value (a table definition, a row).
@@ -310,6 +384,7 @@ mod tests {
             primary_key: vec![0],
             indexes: vec![],
             next_index_id: 1,
+            checks: vec![],
         }
     }
 
@@ -340,5 +415,46 @@ mod tests {
         // Tables do not overlap.
         let (s8, _) = table(8).key_range();
         assert_eq!(end, s8);
+    }
+
+    /// A definition written in the first format (before `generated`) is
+    /// still read; the current format is tagged and round-trips.
+    #[test]
+    fn table_definitions_of_the_first_format_are_still_read() {
+        #[derive(Serialize)]
+        struct ColumnV1 {
+            name: String,
+            ty: DataType,
+            nullable: bool,
+            default: Option<Value>,
+        }
+        #[derive(Serialize)]
+        struct TableDefV1 {
+            id: u32,
+            name: String,
+            columns: Vec<ColumnV1>,
+            primary_key: Vec<usize>,
+            indexes: Vec<IndexDef>,
+            next_index_id: u32,
+        }
+        let old = TableDefV1 {
+            id: 7,
+            name: "t".into(),
+            columns: vec![ColumnV1 {
+                name: "k".into(),
+                ty: DataType::Int,
+                nullable: false,
+                default: Some(Value::Int(3)),
+            }],
+            primary_key: vec![0],
+            indexes: vec![],
+            next_index_id: 1,
+        };
+        let def = decode_table(&postcard::to_stdvec(&old).unwrap()).unwrap();
+        assert_eq!(def.id, 7);
+        assert_eq!(def.columns[0].default, Some(Value::Int(3)));
+        assert_eq!(def.columns[0].generated, None);
+        let again = decode_table(&encode_table(&def).unwrap()).unwrap();
+        assert_eq!(again, def);
     }
 }

@@ -59,6 +59,8 @@ codes! {
     grouping = GROUPING_ERROR;
     /// 23505: a unique key (or primary key) would be duplicated.
     unique_violation = UNIQUE_VIOLATION;
+    /// 23514: a row that makes a CHECK constraint false.
+    check_violation = CHECK_VIOLATION;
     /// 23502: NULL in a NOT NULL column.
     not_null_violation = NOT_NULL_VIOLATION;
     /// 21000: a subquery used as a value returned several rows.

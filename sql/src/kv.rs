@@ -79,7 +79,7 @@ pub trait KvTxn: Send {
     fn table_def<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, Result<Option<TableDef>>> {
         Box::pin(async move {
             match self.get(&catalog::table_key(name)).await? {
-                Some(bytes) => Ok(Some(catalog::decode(&bytes, "table definition")?)),
+                Some(bytes) => Ok(Some(catalog::decode_table(&bytes)?)),
                 None => Ok(None),
             }
         })

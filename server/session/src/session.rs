@@ -209,7 +209,7 @@ impl KvTxn for Kv<'_> {
                 }
             }
             match self.get(&spanlite_sql::table_key(name)).await? {
-                Some(bytes) => Ok(Some(spanlite_sql::decode(&bytes, "table definition")?)),
+                Some(bytes) => Ok(Some(spanlite_sql::decode_table(&bytes)?)),
                 None => Ok(None),
             }
         })

@@ -60,6 +60,18 @@ pub(super) async fn create_table(
     let mut owned: Vec<(usize, crate::sequence::SequenceDef)> = Vec::new();
     let mut primary_key: Option<Vec<usize>> = None;
     let mut unique: Vec<Vec<usize>> = Vec::new();
+    let mut checks: Vec<catalog::CheckDef> = Vec::new();
+    // PostgreSQL's names: <table>_<column>_check, <table>_check, then a
+    // number for a name already taken.
+    let check_name = |checks: &[catalog::CheckDef], base: String| {
+        let mut name = base.clone();
+        let mut n = 0;
+        while checks.iter().any(|c| c.name == name) {
+            n += 1;
+            name = format!("{base}{n}");
+        }
+        name
+    };
     let two_keys = || {
         SqlError::invalid_table_definition(format!(
             "multiple primary keys for table \"{name}\" are not allowed"
@@ -149,6 +161,13 @@ pub(super) async fn create_table(
                 ColumnOption::Unique {
                     is_primary: false, ..
                 } => unique.push(vec![i]),
+                ColumnOption::Check(e) => {
+                    let name = check_name(&checks, format!("{name}_{col_name}_check"));
+                    checks.push(catalog::CheckDef {
+                        name,
+                        expr: e.to_string(),
+                    });
+                }
                 other => {
                     return Err(SqlError::not_supported(format!("column option {other}")));
                 }
@@ -174,6 +193,20 @@ pub(super) async fn create_table(
                 if primary_key.replace(key).is_some() {
                     return Err(two_keys());
                 }
+            }
+            TableConstraint::Check {
+                name: given,
+                expr,
+                enforced: None | Some(true),
+            } => {
+                let name = match given {
+                    Some(n) => ident(n),
+                    None => check_name(&checks, format!("{name}_check")),
+                };
+                checks.push(catalog::CheckDef {
+                    name,
+                    expr: expr.to_string(),
+                });
             }
             TableConstraint::Unique { columns: cols, .. } => {
                 let key = cols
@@ -202,7 +235,10 @@ pub(super) async fn create_table(
         primary_key: primary_key.unwrap_or_default(),
         indexes: Vec::new(),
         next_index_id: 1,
+        checks,
     };
+    // Each condition must bind over the table's row (no subqueries).
+    super::dml::bind_checks(&def)?;
     for cols in unique {
         let index_name = format!(
             "{name}_{}_key",
@@ -221,7 +257,7 @@ pub(super) async fn create_table(
             def.next_index_id += 1;
         }
     }
-    txn.put(catalog::table_key(&name), catalog::encode(&def)?)?;
+    txn.put(catalog::table_key(&name), catalog::encode_table(&def)?)?;
     super::roles::record_owner(txn, def.id)?;
     Ok(done("CREATE TABLE", 0))
 }
@@ -287,7 +323,7 @@ pub(super) async fn create_index(
         put_index_entry(txn, &def, &index, &row, &key).await?;
     }
     def.indexes.push(index);
-    txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
+    txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
     Ok(done("CREATE INDEX", 0))
 }
 
@@ -312,7 +348,7 @@ pub(super) async fn drop_indexes(
         super::roles::check_owner(txn, &def).await?;
         let index = def.indexes.remove(pos);
         delete_range(txn, def.index_range(&index)).await?;
-        txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
+        txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
     }
     Ok(done("DROP INDEX", 0))
 }
@@ -352,7 +388,7 @@ pub(super) async fn truncate(txn: &mut dyn KvTxn, names: &[ObjectName]) -> Resul
     for old in defs {
         let mut def = old.clone();
         def.id = new_table_id(txn).await?;
-        txn.put(catalog::table_key(&def.name), catalog::encode(&def)?)?;
+        txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
         super::roles::move_grants(txn, old.id, def.id).await?;
         let mut ranges = vec![old.key_range()];
         ranges.extend(old.indexes.iter().map(|i| old.index_range(i)));

@@ -55,6 +55,62 @@ pub(super) fn check_row(def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>
         .collect()
 }
 
+/// The table's CHECK conditions, bound over its row.
+pub(super) fn bind_checks(def: &TableDef) -> Result<Vec<(String, BExpr)>> {
+    let tables = crate::bind::Tables::new();
+    let mut out = Vec::new();
+    for c in &def.checks {
+        let mut statements = crate::syntax::parse(&format!("SELECT {}", c.expr))?;
+        let Some(ast::Statement::Query(q)) = statements.pop() else {
+            return Err(SqlError::internal("a check condition did not parse"));
+        };
+        let ast::SetExpr::Select(s) = q.body.as_ref() else {
+            return Err(SqlError::internal("a check condition did not parse"));
+        };
+        let Some(SelectItem::UnnamedExpr(e)) = s.projection.first() else {
+            return Err(SqlError::internal("a check condition did not parse"));
+        };
+        if ast_has_subquery(e) {
+            return Err(SqlError::not_supported(
+                "cannot use subquery in check constraint",
+            ));
+        }
+        let mut b = Binder::new(&tables, &[]).in_table(def, &[e])?;
+        let Some(b) = b.pop() else {
+            return Err(SqlError::internal("a check condition did not bind"));
+        };
+        out.push((c.name.clone(), b));
+    }
+    Ok(out)
+}
+
+fn ast_has_subquery(e: &Expr) -> bool {
+    match e {
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => true,
+        other => crate::bind::ast_children(other)
+            .into_iter()
+            .any(ast_has_subquery),
+    }
+}
+
+/// 23514 when `row` makes one of `checks` false (NULL passes, as in SQL).
+pub(super) fn check_constraints(
+    def: &TableDef,
+    checks: &[(String, BExpr)],
+    row: &[Value],
+) -> Result<()> {
+    let env = Env { row, ..Env::EMPTY };
+    for (name, e) in checks {
+        if eval::eval(e, &env)? == Value::Bool(false) {
+            return Err(SqlError::check_violation(format!(
+                "new row for relation \"{}\" violates check constraint \"{name}\"",
+                def.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn unique_violation(name: &str) -> SqlError {
     SqlError::unique_violation(format!(
         "duplicate key value violates unique constraint \"{name}\""
@@ -376,6 +432,7 @@ pub(super) async fn insert_rows(
         .as_ref()
         .map_or_else(|| def.name.clone(), ident);
     let on_conflict = bind_on_conflict(txn, &def, &alias, insert.on.as_ref(), params).await?;
+    let checks = bind_checks(&def)?;
     let mut returning =
         Returning::bind(txn, &def, &alias, insert.returning.as_ref(), params).await?;
     let targets = insert_targets(&def, insert)?;
@@ -451,6 +508,7 @@ pub(super) async fn insert_rows(
             row[i] = v;
         }
         let row = check_row(&def, row)?;
+        check_constraints(&def, &checks, &row)?;
         let key = if def.has_primary_key() {
             def.row_key(&def.primary_key_values(&row))?
         } else {
@@ -486,6 +544,7 @@ pub(super) async fn insert_rows(
                 new[i] = eval::eval(e, &env)?;
             }
             let new = check_row(&def, new)?;
+            check_constraints(&def, &checks, &new)?;
             let new_key = write_update(txn, &def, &existing_key, &old, &new).await?;
             touched.insert(new_key);
             returned(&mut returning, &new)?;
@@ -665,6 +724,7 @@ async fn run_update(
     for e in &mut sets {
         eval::fetch_expr(txn, e).await?;
     }
+    let checks = bind_checks(def)?;
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
     for (key, old) in rows {
@@ -677,6 +737,7 @@ async fn run_update(
             new[i] = eval::eval(e, &env)?;
         }
         let new = check_row(def, new)?;
+        check_constraints(def, &checks, &new)?;
         write_update(txn, def, &key, &old, &new).await?;
         returned(&mut returning, &new)?;
     }
@@ -820,6 +881,7 @@ pub(super) async fn update_from(
         exprs.push(&a.value);
     }
     let mut returning = Returning::bind(txn, &def, &def.name, returning, params).await?;
+    let checks = bind_checks(&def)?;
     let rows = joined_rows(txn, &def, target, from, &exprs, selection, params).await?;
     let count = rows.len() as u64;
     for (key, _, values) in rows {
@@ -833,6 +895,7 @@ pub(super) async fn update_from(
             new[i] = v;
         }
         let new = check_row(&def, new)?;
+        check_constraints(&def, &checks, &new)?;
         write_update(txn, &def, &key, &old, &new).await?;
         returned(&mut returning, &new)?;
     }

@@ -6,6 +6,7 @@
 mod ddl;
 mod dml;
 mod privileges;
+mod rewrite;
 mod roles;
 mod sequences;
 mod table_refs;
@@ -140,7 +141,7 @@ pub async fn tables(txn: &mut dyn KvTxn) -> Result<Vec<TableDef>> {
     txn.scan(&start, &end)
         .await?
         .iter()
-        .map(|(_, v)| catalog::decode(v, "table definition"))
+        .map(|(_, v)| catalog::decode_table(v))
         .collect()
 }
 
@@ -176,6 +177,26 @@ async fn execute_with(
     plans: Option<&PlanCache>,
 ) -> Result<QueryResult> {
     privileges::authorize(txn, stmt).await?;
+    // WITH, FETCH FIRST, generate_series: rewritten first (and the plan
+    // not kept: it may depend on the parameters' values).
+    let rewritten;
+    let (stmt, plans) = match stmt {
+        Statement::Query(q) if rewrite::needed(q) => {
+            let mut q = q.clone();
+            rewrite::query(&mut q, params)?;
+            rewritten = Statement::Query(q);
+            (&rewritten, None)
+        }
+        Statement::Insert(i) if i.source.as_ref().is_some_and(|s| rewrite::needed(s)) => {
+            let mut i = i.clone();
+            if let Some(source) = &mut i.source {
+                rewrite::query(source, params)?;
+            }
+            rewritten = Statement::Insert(i);
+            (&rewritten, None)
+        }
+        _ => (stmt, plans),
+    };
     match stmt {
         Statement::CreateTable(create) => create_table(txn, create).await,
         Statement::CreateRole { .. } => roles::create_role(txn, stmt).await,

@@ -1,0 +1,336 @@
+//! Query forms answered by rewriting the statement before it is bound:
+//!
+//! - `WITH name [(cols)] AS (query) …` (not RECURSIVE): each reference to
+//!   `name` in a FROM (also in subqueries, and in later CTEs) becomes the
+//!   subquery `(query) AS name`; a CTE used twice is computed twice, which
+//!   is the same result for a query (it has no side effects here).
+//! - `FETCH FIRST n ROWS ONLY` is `LIMIT n`.
+//! - `generate_series(start, stop [, step])` in a FROM becomes a VALUES
+//!   list of its integers (at most [`MAX_SERIES`] of them).
+
+use std::collections::HashMap;
+
+use sqlparser::ast::{
+    self, Expr, FunctionArg, FunctionArgExpr, Query, SetExpr, TableFactor, TableWithJoins,
+};
+
+use crate::error::{Result, SqlError};
+use crate::syntax::{ident, object_name};
+use crate::value::Value;
+
+/// The most rows `generate_series` gives in a FROM.
+pub const MAX_SERIES: i64 = 100_000;
+
+/// True when `q` uses a form this module rewrites (a cheap look at the
+/// query's top and its FROM items).
+pub(super) fn needed(q: &Query) -> bool {
+    fn body(b: &SetExpr) -> bool {
+        match b {
+            SetExpr::Select(s) => s
+                .from
+                .iter()
+                .any(|t| factor(&t.relation) || t.joins.iter().any(|j| factor(&j.relation))),
+            SetExpr::Query(q) => needed(q),
+            SetExpr::SetOperation { left, right, .. } => body(left) || body(right),
+            _ => false,
+        }
+    }
+    fn factor(f: &TableFactor) -> bool {
+        match f {
+            TableFactor::Table { args: Some(_), .. } => true,
+            TableFactor::Derived { subquery, .. } => needed(subquery),
+            _ => false,
+        }
+    }
+    q.with.is_some() || q.fetch.is_some() || body(&q.body)
+}
+
+type Ctes = HashMap<String, (ast::TableAlias, Query)>;
+
+/// Rewrites `q` in place.
+pub(super) fn query(q: &mut Query, params: &[Value]) -> Result<()> {
+    rewrite_query(q, &Ctes::new(), params)
+}
+
+fn rewrite_query(q: &mut Query, outer: &Ctes, params: &[Value]) -> Result<()> {
+    let mut ctes = outer.clone();
+    if let Some(with) = q.with.take() {
+        if with.recursive {
+            return Err(SqlError::not_supported("WITH RECURSIVE"));
+        }
+        for cte in with.cte_tables {
+            if cte.from.is_some() {
+                return Err(SqlError::not_supported("WITH … FROM"));
+            }
+            let name = ident(&cte.alias.name);
+            let mut body = *cte.query;
+            // A CTE sees the ones before it (not itself: no recursion).
+            rewrite_query(&mut body, &ctes, params)?;
+            ctes.insert(name, (cte.alias, body));
+        }
+    }
+    if let Some(fetch) = q.fetch.take() {
+        if fetch.with_ties || fetch.percent {
+            return Err(SqlError::not_supported("FETCH … WITH TIES / PERCENT"));
+        }
+        let limit = fetch
+            .quantity
+            .unwrap_or_else(|| Expr::Value(ast::Value::Number("1".into(), false).into()));
+        q.limit_clause = match q.limit_clause.take() {
+            None => Some(ast::LimitClause::LimitOffset {
+                limit: Some(limit),
+                offset: None,
+                limit_by: Vec::new(),
+            }),
+            Some(ast::LimitClause::LimitOffset {
+                limit: None,
+                offset,
+                limit_by,
+            }) => Some(ast::LimitClause::LimitOffset {
+                limit: Some(limit),
+                offset,
+                limit_by,
+            }),
+            Some(_) => return Err(SqlError::syntax("both LIMIT and FETCH")),
+        };
+    }
+    rewrite_body(&mut q.body, &ctes, params)?;
+    if let Some(order) = &mut q.order_by
+        && let ast::OrderByKind::Expressions(keys) = &mut order.kind
+    {
+        for k in keys {
+            rewrite_expr(&mut k.expr, &ctes, params)?;
+        }
+    }
+    Ok(())
+}
+
+fn rewrite_body(b: &mut SetExpr, ctes: &Ctes, params: &[Value]) -> Result<()> {
+    match b {
+        SetExpr::Select(s) => {
+            for t in &mut s.from {
+                rewrite_from(t, ctes, params)?;
+            }
+            for item in &mut s.projection {
+                if let ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
+                {
+                    rewrite_expr(e, ctes, params)?;
+                }
+            }
+            for e in s.selection.iter_mut().chain(s.having.iter_mut()) {
+                rewrite_expr(e, ctes, params)?;
+            }
+        }
+        SetExpr::Query(q) => rewrite_query(q, ctes, params)?,
+        SetExpr::SetOperation { left, right, .. } => {
+            rewrite_body(left, ctes, params)?;
+            rewrite_body(right, ctes, params)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn rewrite_from(t: &mut TableWithJoins, ctes: &Ctes, params: &[Value]) -> Result<()> {
+    rewrite_factor(&mut t.relation, ctes, params)?;
+    for j in &mut t.joins {
+        rewrite_factor(&mut j.relation, ctes, params)?;
+        if let ast::JoinOperator::Join(ast::JoinConstraint::On(e))
+        | ast::JoinOperator::Inner(ast::JoinConstraint::On(e))
+        | ast::JoinOperator::Left(ast::JoinConstraint::On(e))
+        | ast::JoinOperator::LeftOuter(ast::JoinConstraint::On(e))
+        | ast::JoinOperator::Right(ast::JoinConstraint::On(e))
+        | ast::JoinOperator::RightOuter(ast::JoinConstraint::On(e))
+        | ast::JoinOperator::FullOuter(ast::JoinConstraint::On(e)) = &mut j.join_operator
+        {
+            rewrite_expr(e, ctes, params)?;
+        }
+    }
+    Ok(())
+}
+
+fn rewrite_factor(f: &mut TableFactor, ctes: &Ctes, params: &[Value]) -> Result<()> {
+    match f {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => {
+            let Ok(n) = object_name(name) else {
+                return Ok(());
+            };
+            let Some((cte_alias, body)) = ctes.get(&n) else {
+                return Ok(());
+            };
+            // `FROM cte AS x (a, b)` renames; else the CTE's own names.
+            let alias = alias.clone().unwrap_or_else(|| cte_alias.clone());
+            let alias = if alias.columns.is_empty() {
+                ast::TableAlias {
+                    name: alias.name,
+                    columns: cte_alias.columns.clone(),
+                }
+            } else {
+                alias
+            };
+            *f = TableFactor::Derived {
+                lateral: false,
+                subquery: Box::new(body.clone()),
+                alias: Some(alias),
+            };
+        }
+        TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            ..
+        } => {
+            let n = object_name(name)?;
+            if n != "generate_series" {
+                return Err(SqlError::undefined_function(format!(
+                    "function {n} does not exist"
+                )));
+            }
+            *f = series(&args.args, alias.take(), params)?;
+        }
+        TableFactor::Derived { subquery, .. } => rewrite_query(subquery, ctes, params)?,
+        TableFactor::NestedJoin {
+            table_with_joins, ..
+        } => rewrite_from(table_with_joins, ctes, params)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Rewrites the subqueries in `e` (and the operators, casts and lists
+/// they sit in).
+fn rewrite_expr(e: &mut Expr, ctes: &Ctes, params: &[Value]) -> Result<()> {
+    match e {
+        Expr::Subquery(q) | Expr::Exists { subquery: q, .. } => rewrite_query(q, ctes, params),
+        Expr::InSubquery { expr, subquery, .. } => {
+            rewrite_expr(expr, ctes, params)?;
+            rewrite_query(subquery, ctes, params)
+        }
+        Expr::BinaryOp { left, right, .. } => {
+            rewrite_expr(left, ctes, params)?;
+            rewrite_expr(right, ctes, params)
+        }
+        Expr::UnaryOp { expr, .. }
+        | Expr::Nested(expr)
+        | Expr::Cast { expr, .. }
+        | Expr::IsNull(expr)
+        | Expr::IsNotNull(expr) => rewrite_expr(expr, ctes, params),
+        Expr::InList { expr, list, .. } => {
+            rewrite_expr(expr, ctes, params)?;
+            list.iter_mut()
+                .try_for_each(|x| rewrite_expr(x, ctes, params))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `generate_series(start, stop [, step])` as a VALUES list named as the
+/// call is (`generate_series`, or its alias and column alias).
+fn series(
+    args: &[FunctionArg],
+    alias: Option<ast::TableAlias>,
+    params: &[Value],
+) -> Result<TableFactor> {
+    let values = args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => constant_int(e, params),
+            _ => Err(SqlError::not_supported(
+                "generate_series with named arguments",
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (start, stop, step) = match values.as_slice() {
+        [a, b] => (*a, *b, 1),
+        [a, b, c] => (*a, *b, *c),
+        _ => {
+            return Err(SqlError::undefined_function(format!(
+                "function generate_series with {} arguments does not exist",
+                values.len()
+            )));
+        }
+    };
+    if step == 0 {
+        return Err(SqlError::invalid_parameter("step size cannot equal zero"));
+    }
+    let count = if (step > 0 && start > stop) || (step < 0 && start < stop) {
+        0
+    } else {
+        (i128::from(stop) - i128::from(start)) / i128::from(step) + 1
+    };
+    if count > i128::from(MAX_SERIES) {
+        return Err(SqlError::program_limit_exceeded(format!(
+            "generate_series in FROM gives at most {MAX_SERIES} rows here ({count} asked)"
+        )));
+    }
+    let number = |v: i128| Expr::Value(ast::Value::Number(v.to_string(), false).into());
+    let rows: Vec<Vec<Expr>> = (0..count)
+        .map(|i| vec![number(i128::from(start) + i * i128::from(step))])
+        .collect();
+    let name = ast::Ident::new("generate_series");
+    let alias = match alias {
+        Some(a) if a.columns.is_empty() => ast::TableAlias {
+            columns: vec![ast::TableAliasColumnDef {
+                name: a.name.clone(),
+                data_type: None,
+            }],
+            name: a.name,
+        },
+        Some(a) => a,
+        None => ast::TableAlias {
+            name: name.clone(),
+            columns: vec![ast::TableAliasColumnDef {
+                name,
+                data_type: None,
+            }],
+        },
+    };
+    // An empty series: a query with the column's type and no rows.
+    let body = if rows.is_empty() {
+        let mut statements = crate::syntax::parse("SELECT 0 WHERE false")?;
+        match statements.pop() {
+            Some(ast::Statement::Query(q)) => *q,
+            _ => return Err(SqlError::internal("an empty series did not parse")),
+        }
+    } else {
+        Query {
+            with: None,
+            body: Box::new(SetExpr::Values(ast::Values {
+                explicit_row: false,
+                rows,
+            })),
+            order_by: None,
+            limit_clause: None,
+            fetch: None,
+            locks: Vec::new(),
+            for_clause: None,
+            settings: None,
+            format_clause: None,
+            pipe_operators: Vec::new(),
+        }
+    };
+    Ok(TableFactor::Derived {
+        lateral: false,
+        subquery: Box::new(body),
+        alias: Some(alias),
+    })
+}
+
+/// The integer a constant expression (or parameter) is.
+fn constant_int(e: &Expr, params: &[Value]) -> Result<i64> {
+    let tables = crate::bind::Tables::new();
+    let mut b = crate::bind::Binder::new(&tables, params).constant(e)?;
+    crate::bind::params::expr(&mut b, params)?;
+    match crate::eval::eval(&b, &crate::eval::Env::EMPTY)?.cast_to(crate::value::DataType::Int)? {
+        Value::Int(v) => Ok(v),
+        _ => Err(SqlError::invalid_parameter(
+            "generate_series takes integers, not NULL",
+        )),
+    }
+}
