@@ -327,6 +327,7 @@ mod tests {
             indexes: vec![],
             next_index_id: 1,
             checks: vec![],
+            foreign_keys: vec![],
         };
         let e = access.check("alice", &t, privilege::SELECT).unwrap_err();
         assert_eq!(e.code, "42501");

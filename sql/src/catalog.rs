@@ -73,6 +73,38 @@ pub struct TableDef {
     pub next_index_id: u32,
     /// CHECK constraints: every row must not make them false.
     pub checks: Vec<CheckDef>,
+    /// FOREIGN KEY constraints of this table's rows.
+    pub foreign_keys: Vec<ForeignKeyDef>,
+}
+
+/// What a change to a referenced row does to the rows referring to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefAction {
+    /// Refused (23503) while a row refers to it (NO ACTION, RESTRICT).
+    Refuse,
+    /// The referring rows are deleted (or updated with it).
+    Cascade,
+    /// The referring rows' key columns become NULL.
+    SetNull,
+}
+
+/// A FOREIGN KEY constraint: `columns` of this table's rows, when none of
+/// them is NULL, name a row of `parent` by its `parent_columns` (its
+/// primary key or a unique index).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKeyDef {
+    /// Its name (`<table>_<columns>_fkey`, or given).
+    pub name: String,
+    /// The referring columns.
+    pub columns: Vec<usize>,
+    /// The referenced table.
+    pub parent: String,
+    /// The referenced columns, in the order of `columns`.
+    pub parent_columns: Vec<usize>,
+    /// ON DELETE.
+    pub on_delete: RefAction,
+    /// ON UPDATE.
+    pub on_update: RefAction,
 }
 
 /// A CHECK constraint.
@@ -359,6 +391,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
         indexes: v1.indexes,
         next_index_id: v1.next_index_id,
         checks: Vec::new(),
+        foreign_keys: Vec::new(),
     })
 }
 
@@ -385,6 +418,7 @@ mod tests {
             indexes: vec![],
             next_index_id: 1,
             checks: vec![],
+            foreign_keys: vec![],
         }
     }
 

@@ -59,6 +59,10 @@ codes! {
     grouping = GROUPING_ERROR;
     /// 23505: a unique key (or primary key) would be duplicated.
     unique_violation = UNIQUE_VIOLATION;
+    /// 23503: a missing parent row, or a parent row still referred to.
+    foreign_key_violation = FOREIGN_KEY_VIOLATION;
+    /// 42830: a foreign key no unique key of its parent matches.
+    invalid_foreign_key = INVALID_FOREIGN_KEY;
     /// 23514: a row that makes a CHECK constraint false.
     check_violation = CHECK_VIOLATION;
     /// 23502: NULL in a NOT NULL column.

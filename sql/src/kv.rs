@@ -147,6 +147,23 @@ pub trait KvTxn: Send {
             async move { self.put(sequence::counter_key(&seq.name), catalog::encode(&counter)?) },
         )
     }
+    /// The tables with a FOREIGN KEY that refers to table `parent` (what a
+    /// change to its rows must look at): by default from the catalog read
+    /// through the transaction; a server session answers from its node's
+    /// schema cache.
+    fn referencing<'a>(&'a mut self, parent: &'a str) -> BoxFuture<'a, Result<Vec<TableDef>>> {
+        Box::pin(async move {
+            let (start, end) = catalog::catalog_range();
+            let mut out = Vec::new();
+            for (_, v) in self.scan(&start, &end).await? {
+                let def = catalog::decode_table(&v)?;
+                if def.foreign_keys.iter().any(|f| f.parent == parent) {
+                    out.push(def);
+                }
+            }
+            Ok(out)
+        })
+    }
     /// Drops every key in `[start, end)`, which no statement reads any more
     /// (TRUNCATE gave the table a new id). By default deleted through the
     /// transaction, key by key; a server session deletes them after the

@@ -52,8 +52,9 @@ mod value;
 
 pub use access::{Access, RoleDef};
 pub use catalog::{
-    CheckDef, Column, Generated, IndexDef, SchemaVersion, TableDef, decode, decode_schema,
-    decode_table, encode, encode_table, schema_span, schema_version_key, table_key,
+    CheckDef, Column, ForeignKeyDef, Generated, IndexDef, RefAction, SchemaVersion, TableDef,
+    decode, decode_schema, decode_table, encode, encode_table, schema_span, schema_version_key,
+    table_key,
 };
 pub use error::{Result, SqlError};
 pub use eval::{DEFAULT_MEMORY_BUDGET, memory_budget, set_memory_budget};
@@ -63,10 +64,16 @@ pub use spanlite_sqlstate as sqlstate;
 /// The SQL parser, re-exported so callers match on the same AST.
 pub use sqlparser;
 pub use statement::{
-    PlanCache, QueryResult, SchemaChange, execute, execute_cached, param_types, returning_columns,
-    schema_change, tables,
+    PlanCache, QueryResult, SchemaChange, execute, execute_cached, foreign_key_parents,
+    param_types, returning_columns, schema_change, tables,
 };
 pub use syntax::parse;
+
+/// A table's name as the catalog keys it (unquoted names fold to lower
+/// case; no schemas).
+pub fn object_name_of(name: &sqlparser::ast::ObjectName) -> Result<String> {
+    syntax::object_name(name)
+}
 pub use value::{DataType, Value};
 
 #[cfg(test)]

@@ -706,3 +706,101 @@ async fn old_versions_are_collected_on_every_replica() {
     assert!(e.starts_with("72000"), "a read below the GC watermark: {e}");
     cluster.shutdown().await;
 }
+
+/// A parent's DELETE and a child's INSERT that race (each starts before
+/// the other commits) never both commit, under 2PL and under SSI: the
+/// delete looks for children with a scan of the child table, the insert
+/// reads the parent row, and each writes what the other read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_parent_delete_and_a_child_insert_never_both_commit() {
+    let cluster = cluster(Duration::from_millis(500)).await;
+    let mut admin = Session::on(cluster.schema_of(0));
+    run(
+        &mut admin,
+        "CREATE TABLE parent (id INT PRIMARY KEY); \
+         CREATE TABLE child (id INT PRIMARY KEY, pid INT REFERENCES parent)",
+    )
+    .await
+    .unwrap();
+    for (round, mode) in ["2pl", "ssi", "2pl", "ssi"].iter().enumerate() {
+        let pid = round as i64 + 1;
+        run(&mut admin, &format!("INSERT INTO parent VALUES ({pid})"))
+            .await
+            .unwrap();
+        let mut deleter = Session::on(cluster.schema_of(1));
+        let mut inserter = Session::on(cluster.schema_of(2));
+        for s in [&mut deleter, &mut inserter] {
+            run(s, &format!("SET concurrency = '{mode}'"))
+                .await
+                .unwrap();
+            run(s, "BEGIN").await.unwrap();
+        }
+        // Alternate which one goes first.
+        let (first_is_delete, d_sql, i_sql) = (
+            round % 2 == 0,
+            format!("DELETE FROM parent WHERE id = {pid}"),
+            format!("INSERT INTO child VALUES ({pid}, {pid})"),
+        );
+        let (d, i) = if first_is_delete {
+            let d = run(&mut deleter, &d_sql).await;
+            let i = tokio::spawn(async move {
+                let r = run(&mut inserter, &i_sql).await;
+                (inserter, r)
+            });
+            (d, i)
+        } else {
+            let r = run(&mut inserter, &i_sql).await;
+            let d = tokio::spawn(async move {
+                let r = run(&mut deleter, &d_sql).await;
+                (deleter, r)
+            });
+            // Commit the insert first, then let the delete finish.
+            let i_commit = match r {
+                Ok(_) => run(&mut inserter, "COMMIT").await,
+                Err(e) => Err(e),
+            };
+            let (mut deleter, dr) = d.await.unwrap();
+            let d_commit = match dr {
+                Ok(_) => run(&mut deleter, "COMMIT").await,
+                Err(e) => Err(e),
+            };
+            assert!(
+                !(i_commit.is_ok() && d_commit.is_ok()),
+                "{mode}: both committed (insert first)"
+            );
+            deleter.close().await;
+            inserter.close().await;
+            check_no_orphans(&mut admin).await;
+            continue;
+        };
+        let d_commit = match d {
+            Ok(_) => run(&mut deleter, "COMMIT").await,
+            Err(e) => Err(e),
+        };
+        let (mut inserter, ir) = i.await.unwrap();
+        let i_commit = match ir {
+            Ok(_) => run(&mut inserter, "COMMIT").await,
+            Err(e) => Err(e),
+        };
+        assert!(
+            !(i_commit.is_ok() && d_commit.is_ok()),
+            "{mode}: both committed (delete first)"
+        );
+        deleter.close().await;
+        inserter.close().await;
+        check_no_orphans(&mut admin).await;
+    }
+    cluster.shutdown().await;
+}
+
+/// Every child row's parent exists.
+async fn check_no_orphans(admin: &mut Session) {
+    let r = run(
+        admin,
+        "SELECT count(*) FROM child WHERE pid IS NOT NULL AND NOT EXISTS \
+         (SELECT 1 FROM parent WHERE parent.id = child.pid)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.rows[0][0], Value::Int(0), "an orphan child row");
+}

@@ -89,6 +89,9 @@ pub(crate) struct SchemaUse {
     /// Key ranges nothing reads any more (a truncated table's old id),
     /// deleted once the transaction commits.
     pub(crate) garbage: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Tables this transaction created (no other transaction can have
+    /// bound against them).
+    pub(crate) created: Vec<String>,
 }
 
 impl SchemaUse {
@@ -236,6 +239,24 @@ impl SchemaCache {
         };
         used.note(&s);
         Ok(s.access.clone())
+    }
+
+    /// The tables whose foreign keys refer to `parent`, from the cache,
+    /// recorded in `used`; `Err(None)` when the cache cannot answer.
+    pub(crate) async fn referencing(
+        &self,
+        parent: &str,
+        used: &mut SchemaUse,
+    ) -> Result<Vec<TableDef>, Option<SqlError>> {
+        let Some(s) = self.snapshot(None).await.map_err(Some)? else {
+            return Err(None);
+        };
+        used.note(&s);
+        Ok(s.tables
+            .values()
+            .filter(|t| t.foreign_keys.iter().any(|f| f.parent == parent))
+            .cloned()
+            .collect())
     }
 
     /// Sequence `name` from the cache, recorded in `used`; `Err(None)` when

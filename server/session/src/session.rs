@@ -284,6 +284,30 @@ impl KvTxn for Kv<'_> {
         })
     }
 
+    fn referencing<'a>(
+        &'a mut self,
+        parent: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<spanlite_sql::TableDef>, SqlError>> {
+        Box::pin(async move {
+            if let Some((cache, used)) = &mut self.schema
+                && !used.changing
+            {
+                match cache.referencing(parent, used).await {
+                    Ok(t) => return Ok(t),
+                    Err(Some(e)) => return Err(e),
+                    Err(None) => {}
+                }
+            }
+            let mut out = Vec::new();
+            for t in spanlite_sql::tables(self).await? {
+                if t.foreign_keys.iter().any(|f| f.parent == parent) {
+                    out.push(t);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn discard_range(
         &mut self,
         start: Vec<u8>,
@@ -362,7 +386,18 @@ async fn run_statement(
     params: &[Value],
 ) -> StatementResult {
     let stmt = run.stmt;
-    let change = schema_change(stmt);
+    let mut change = schema_change(stmt);
+    // A foreign key to a table that existed before this transaction
+    // changes that table's DELETE and UPDATE: no transaction bound without
+    // it may commit after it.
+    if let Statement::CreateTable(create) = stmt
+        && change == Some(SchemaChange::Additive)
+        && spanlite_sql::foreign_key_parents(create)
+            .iter()
+            .any(|p| !used.created.contains(p))
+    {
+        change = Some(SchemaChange::Destructive);
+    }
     let first_change = change.is_some() && !used.changing;
     if let Some(change) = change {
         if change == SchemaChange::Destructive && used.changing && used.closed.is_none() {
@@ -389,6 +424,11 @@ async fn run_statement(
     };
     if first_change {
         schema.raise_version(txn, used.closed).await?;
+    }
+    if let Statement::CreateTable(create) = stmt
+        && let Ok(name) = spanlite_sql::object_name_of(&create.name)
+    {
+        used.created.push(name);
     }
     Ok(result)
 }

@@ -62,7 +62,12 @@ codes! {
     NOT_NULL_VIOLATION = "23502", "not_null_violation";
     /// A unique (or primary) key would be duplicated.
     UNIQUE_VIOLATION = "23505", "unique_violation";
-    /// A CHECK constraint failed (reported by PostgreSQL; not raised yet).
+    /// A row refers to a row that is not there, or a referenced row would
+    /// go while referred to.
+    FOREIGN_KEY_VIOLATION = "23503", "foreign_key_violation";
+    /// A FOREIGN KEY that cannot be (no unique key matches).
+    INVALID_FOREIGN_KEY = "42830", "invalid_foreign_key";
+    /// A CHECK constraint failed.
     CHECK_VIOLATION = "23514", "check_violation";
     /// SET TRANSACTION after the transaction's first statement.
     ACTIVE_SQL_TRANSACTION = "25001", "active_sql_transaction";

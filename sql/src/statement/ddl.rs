@@ -61,6 +61,9 @@ pub(super) async fn create_table(
     let mut primary_key: Option<Vec<usize>> = None;
     let mut unique: Vec<Vec<usize>> = Vec::new();
     let mut checks: Vec<catalog::CheckDef> = Vec::new();
+    // FOREIGN KEYs as written: (name, columns, parent, parent columns,
+    // ON DELETE, ON UPDATE), checked once the columns are known.
+    let mut fks: Vec<super::foreign_keys::Written> = Vec::new();
     // PostgreSQL's names: <table>_<column>_check, <table>_check, then a
     // number for a name already taken.
     let check_name = |checks: &[catalog::CheckDef], base: String| {
@@ -161,6 +164,20 @@ pub(super) async fn create_table(
                 ColumnOption::Unique {
                     is_primary: false, ..
                 } => unique.push(vec![i]),
+                ColumnOption::ForeignKey {
+                    foreign_table,
+                    referred_columns,
+                    on_delete,
+                    on_update,
+                    characteristics: None,
+                } => fks.push(super::foreign_keys::Written {
+                    name: None,
+                    columns: vec![c.name.clone()],
+                    parent: foreign_table.clone(),
+                    parent_columns: referred_columns.clone(),
+                    on_delete: *on_delete,
+                    on_update: *on_update,
+                }),
                 ColumnOption::Check(e) => {
                     let name = check_name(&checks, format!("{name}_{col_name}_check"));
                     checks.push(catalog::CheckDef {
@@ -194,6 +211,23 @@ pub(super) async fn create_table(
                     return Err(two_keys());
                 }
             }
+            TableConstraint::ForeignKey {
+                name: given,
+                index_name: None,
+                columns: cols,
+                foreign_table,
+                referred_columns,
+                on_delete,
+                on_update,
+                characteristics: None,
+            } => fks.push(super::foreign_keys::Written {
+                name: given.clone(),
+                columns: cols.clone(),
+                parent: foreign_table.clone(),
+                parent_columns: referred_columns.clone(),
+                on_delete: *on_delete,
+                on_update: *on_update,
+            }),
             TableConstraint::Check {
                 name: given,
                 expr,
@@ -236,6 +270,7 @@ pub(super) async fn create_table(
         indexes: Vec::new(),
         next_index_id: 1,
         checks,
+        foreign_keys: Vec::new(),
     };
     // Each condition must bind over the table's row (no subqueries).
     super::dml::bind_checks(&def)?;
@@ -256,6 +291,10 @@ pub(super) async fn create_table(
             });
             def.next_index_id += 1;
         }
+    }
+    for w in fks {
+        let fk = super::foreign_keys::resolve(txn, &def, w).await?;
+        def.foreign_keys.push(fk);
     }
     txn.put(catalog::table_key(&name), catalog::encode_table(&def)?)?;
     super::roles::record_owner(txn, def.id)?;
@@ -385,6 +424,10 @@ pub(super) async fn truncate(txn: &mut dyn KvTxn, names: &[ObjectName]) -> Resul
             defs.push(def);
         }
     }
+    let names: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();
+    for def in &defs {
+        super::foreign_keys::refuse_if_referenced(txn, def, &names, "truncate").await?;
+    }
     for old in defs {
         let mut def = old.clone();
         def.id = new_table_id(txn).await?;
@@ -404,6 +447,10 @@ pub(super) async fn drop_tables(
     names: &[ObjectName],
     if_exists: bool,
 ) -> Result<QueryResult> {
+    let dropping = names
+        .iter()
+        .map(object_name)
+        .collect::<Result<Vec<String>>>()?;
     for n in names {
         let name = object_name(n)?;
         let Some(def) = load_table(txn, &name).await? else {
@@ -415,6 +462,7 @@ pub(super) async fn drop_tables(
             )));
         };
         super::roles::check_owner(txn, &def).await?;
+        super::foreign_keys::refuse_if_referenced(txn, &def, &dropping, "drop").await?;
         super::roles::drop_grants(txn, &def).await?;
         super::sequences::drop_owned(txn, &def).await?;
         let mut ranges = vec![def.key_range()];

@@ -545,7 +545,10 @@ pub(super) async fn insert_rows(
             }
             let new = check_row(&def, new)?;
             check_constraints(&def, &checks, &new)?;
+            super::foreign_keys::check_parents(txn, &def, &new, Some(&old)).await?;
             let new_key = write_update(txn, &def, &existing_key, &old, &new).await?;
+            super::foreign_keys::on_parent_change(txn, &def, &[(old, Some(new.clone()))], 0)
+                .await?;
             touched.insert(new_key);
             returned(&mut returning, &new)?;
             count += 1;
@@ -558,6 +561,7 @@ pub(super) async fn insert_rows(
                 _ => return Err(unique_violation(&constraint)),
             }
         }
+        super::foreign_keys::check_parents(txn, &def, &row, None).await?;
         for index in &def.indexes {
             put_index_entry(txn, &def, index, &row, &key).await?;
         }
@@ -725,6 +729,7 @@ async fn run_update(
         eval::fetch_expr(txn, e).await?;
     }
     let checks = bind_checks(def)?;
+    let mut changed = Vec::new();
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
     for (key, old) in rows {
@@ -738,16 +743,19 @@ async fn run_update(
         }
         let new = check_row(def, new)?;
         check_constraints(def, &checks, &new)?;
+        super::foreign_keys::check_parents(txn, def, &new, Some(&old)).await?;
         write_update(txn, def, &key, &old, &new).await?;
         returned(&mut returning, &new)?;
+        changed.push((old, Some(new)));
     }
+    super::foreign_keys::on_parent_change(txn, def, &changed, 0).await?;
     Ok(finish(format!("UPDATE {count}"), count, returning))
 }
 
 /// Replaces row `old` (at `key`) by `new`, moving it if its primary key
 /// changed and keeping the indexes; 23505 on a unique key another row has.
 /// Returns the row's key now.
-async fn write_update(
+pub(super) async fn write_update(
     txn: &mut dyn KvTxn,
     def: &TableDef,
     key: &[u8],
@@ -883,6 +891,7 @@ pub(super) async fn update_from(
     let mut returning = Returning::bind(txn, &def, &def.name, returning, params).await?;
     let checks = bind_checks(&def)?;
     let rows = joined_rows(txn, &def, target, from, &exprs, selection, params).await?;
+    let mut changed = Vec::new();
     let count = rows.len() as u64;
     for (key, _, values) in rows {
         // The row as it is now, locked for writing.
@@ -896,9 +905,12 @@ pub(super) async fn update_from(
         }
         let new = check_row(&def, new)?;
         check_constraints(&def, &checks, &new)?;
+        super::foreign_keys::check_parents(txn, &def, &new, Some(&old)).await?;
         write_update(txn, &def, &key, &old, &new).await?;
         returned(&mut returning, &new)?;
+        changed.push((old, Some(new)));
     }
+    super::foreign_keys::on_parent_change(txn, &def, &changed, 0).await?;
     Ok(finish(format!("UPDATE {count}"), count, returning))
 }
 
@@ -933,6 +945,7 @@ pub(super) async fn delete_rows(
         )
         .await?;
         let mut count = 0;
+        let mut deleted = Vec::new();
         for (key, _, _) in rows {
             let Some(bytes) = txn.get_for_update(&key).await? else {
                 continue;
@@ -940,8 +953,10 @@ pub(super) async fn delete_rows(
             let row: Vec<Value> = catalog::decode(&bytes, "row")?;
             delete_row(txn, &def, &key, &row)?;
             returned(&mut returning, &row)?;
+            deleted.push((row, None));
             count += 1;
         }
+        super::foreign_keys::on_parent_change(txn, &def, &deleted, 0).await?;
         return Ok(finish(format!("DELETE {count}"), count, returning));
     }
     let def = table(txn, dml_table(from)?).await?;
@@ -964,15 +979,23 @@ pub(super) async fn delete_rows(
     super::dml_params(&mut scan, &mut later, params)?;
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
+    let mut deleted = Vec::new();
     for (key, row) in rows {
         delete_row(txn, &def, &key, &row)?;
         returned(&mut returning, &row)?;
+        deleted.push((row, None));
     }
+    super::foreign_keys::on_parent_change(txn, &def, &deleted, 0).await?;
     Ok(finish(format!("DELETE {count}"), count, returning))
 }
 
 /// Deletes `row` (at `key`) and its index entries.
-fn delete_row(txn: &mut dyn KvTxn, def: &TableDef, key: &[u8], row: &[Value]) -> Result<()> {
+pub(super) fn delete_row(
+    txn: &mut dyn KvTxn,
+    def: &TableDef,
+    key: &[u8],
+    row: &[Value],
+) -> Result<()> {
     for index in &def.indexes {
         txn.delete(def.index_key(index, row, key)?)?;
     }

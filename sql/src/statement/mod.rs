@@ -5,6 +5,7 @@
 
 mod ddl;
 mod dml;
+mod foreign_keys;
 mod privileges;
 mod rewrite;
 mod roles;
@@ -98,6 +99,36 @@ pub enum SchemaChange {
     /// against the version before may commit after it, so every lease on
     /// that version must have ended before it commits.
     Destructive,
+}
+
+/// The tables other than itself a CREATE TABLE's foreign keys refer to.
+/// Such a CREATE TABLE changes what a DELETE or UPDATE of those tables
+/// must do, so it is a destructive change unless they are new in its own
+/// transaction (the session decides).
+pub fn foreign_key_parents(create: &ast::CreateTable) -> Vec<String> {
+    let own = object_name(&create.name).unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |n: &ObjectName| {
+        if let Ok(n) = object_name(n)
+            && n != own
+            && !out.contains(&n)
+        {
+            out.push(n);
+        }
+    };
+    for c in &create.columns {
+        for o in &c.options {
+            if let ast::ColumnOption::ForeignKey { foreign_table, .. } = &o.option {
+                add(foreign_table);
+            }
+        }
+    }
+    for t in &create.constraints {
+        if let ast::TableConstraint::ForeignKey { foreign_table, .. } = t {
+            add(foreign_table);
+        }
+    }
+    out
 }
 
 /// Whether and how `stmt` changes the schema.
