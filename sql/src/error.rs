@@ -1,6 +1,7 @@
 //! SQL errors with PostgreSQL SQLSTATE codes (DESIGN.md §7).
 
 use spanlite_sqlstate as sqlstate;
+pub(crate) use spanlite_sqlstate::UNDEFINED_TABLE;
 use thiserror::Error;
 
 /// A SQL error: a five-character SQLSTATE and a message for people.

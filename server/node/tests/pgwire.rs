@@ -645,6 +645,19 @@ async fn roles_and_privileges_are_checked_at_bind() {
         ),
         acct
     );
+    // Through a view, or a WITH query: the table's privileges still count.
+    root.batch_execute("CREATE VIEW acct_v AS SELECT id FROM acct")
+        .await
+        .unwrap();
+    assert_eq!(code(alice.query("SELECT * FROM acct_v", &[]).await), acct);
+    assert_eq!(
+        code(
+            alice
+                .query("WITH x AS (SELECT * FROM acct) SELECT * FROM x", &[])
+                .await
+        ),
+        acct
+    );
     assert_eq!(
         code(alice.execute("INSERT INTO acct VALUES (3, 0)", &[]).await),
         acct

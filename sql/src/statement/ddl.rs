@@ -44,8 +44,8 @@ pub(super) async fn create_table(
     create: &ast::CreateTable,
 ) -> Result<QueryResult> {
     let name = object_name(&create.name)?;
-    if create.query.is_some() {
-        return Err(SqlError::not_supported("CREATE TABLE … AS"));
+    if let Some(q) = &create.query {
+        return create_table_as(txn, create, &name, q).await;
     }
     if load_table(txn, &name).await?.is_some() {
         if create.if_not_exists {
@@ -392,6 +392,81 @@ pub(super) async fn drop_indexes(
     Ok(done("DROP INDEX", 0))
 }
 
+/// CREATE TABLE … AS query: a table with the query's columns (without a
+/// primary key) and its rows, in one transaction.
+async fn create_table_as(
+    txn: &mut dyn KvTxn,
+    create: &ast::CreateTable,
+    name: &str,
+    q: &ast::Query,
+) -> Result<QueryResult> {
+    if !create.columns.is_empty() || !create.constraints.is_empty() {
+        return Err(SqlError::not_supported(
+            "CREATE TABLE … AS with column definitions",
+        ));
+    }
+    if load_table(txn, name).await?.is_some() {
+        if create.if_not_exists {
+            return Ok(done("CREATE TABLE AS", 0));
+        }
+        return Err(SqlError::duplicate_table(format!(
+            "relation \"{name}\" already exists"
+        )));
+    }
+    let stmt = ast::Statement::Query(Box::new(q.clone()));
+    let stmt = super::views::expand(txn, &stmt, &[]).await?.unwrap_or(stmt);
+    let ast::Statement::Query(q) = stmt else {
+        return Err(SqlError::internal("a query changed kind"));
+    };
+    let mut q = *q;
+    if super::rewrite::needed(&q) {
+        super::rewrite::query(&mut q, &[])?;
+    }
+    super::privileges::authorize(txn, &ast::Statement::Query(Box::new(q.clone()))).await?;
+    let mut bound = super::bind_query(txn, &q, &[], None).await?;
+    let rows = super::dml::run_query(txn, &mut bound).await?;
+    let mut columns = Vec::new();
+    for (i, (col, ty)) in bound.columns.iter().enumerate() {
+        if columns.iter().any(|c: &Column| c.name == *col) {
+            return Err(SqlError::duplicate_column(format!(
+                "column \"{col}\" specified more than once"
+            )));
+        }
+        let ty = ty
+            .or_else(|| {
+                rows.iter()
+                    .find_map(|r| r.get(i).and_then(Value::data_type))
+            })
+            .unwrap_or(DataType::Text);
+        columns.push(Column {
+            name: col.clone(),
+            ty,
+            nullable: true,
+            default: None,
+            generated: None,
+        });
+    }
+    let def = TableDef {
+        id: new_table_id(txn).await?,
+        name: name.to_string(),
+        columns,
+        primary_key: Vec::new(),
+        indexes: Vec::new(),
+        next_index_id: 1,
+        checks: Vec::new(),
+        foreign_keys: Vec::new(),
+    };
+    txn.put(catalog::table_key(name), catalog::encode_table(&def)?)?;
+    super::roles::record_owner(txn, def.id)?;
+    let n = rows.len() as u64;
+    for row in rows {
+        let row = super::dml::check_row(&def, row)?;
+        let key = def.row_key(&[Value::Int(super::dml::next_row_id())])?;
+        txn.put(key, catalog::encode(&row)?)?;
+    }
+    Ok(done(format!("SELECT {n}"), n))
+}
+
 /// Takes the next table id from the counter.
 async fn new_table_id(txn: &mut dyn KvTxn) -> Result<u32> {
     let id = match txn.get(catalog::next_table_id_key()).await? {
@@ -463,6 +538,7 @@ pub(super) async fn drop_tables(
         };
         super::roles::check_owner(txn, &def).await?;
         super::foreign_keys::refuse_if_referenced(txn, &def, &dropping, "drop").await?;
+        super::views::refuse_if_viewed(txn, &def.name, &dropping, "table").await?;
         super::roles::drop_grants(txn, &def).await?;
         super::sequences::drop_owned(txn, &def).await?;
         let mut ranges = vec![def.key_range()];

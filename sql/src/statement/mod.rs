@@ -11,6 +11,7 @@ mod rewrite;
 mod roles;
 mod sequences;
 mod table_refs;
+mod views;
 
 use sqlparser::ast::{
     self, Expr, FromTable, ObjectName, ObjectType, SetExpr, Statement, TableObject,
@@ -141,7 +142,8 @@ pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
         Statement::CreateTable(_)
         | Statement::CreateRole { .. }
         | Statement::Grant { .. }
-        | Statement::CreateSequence { .. } => Some(SchemaChange::Additive),
+        | Statement::CreateSequence { .. }
+        | Statement::CreateView { .. } => Some(SchemaChange::Additive),
         Statement::CreateIndex(_)
         | Statement::Truncate { .. }
         | Statement::AlterRole { .. }
@@ -152,7 +154,8 @@ pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
                 | ObjectType::Index
                 | ObjectType::Role
                 | ObjectType::User
-                | ObjectType::Sequence,
+                | ObjectType::Sequence
+                | ObjectType::View,
             ..
         } => Some(SchemaChange::Destructive),
         _ => None,
@@ -207,6 +210,29 @@ async fn execute_with(
     params: &[Value],
     plans: Option<&PlanCache>,
 ) -> Result<QueryResult> {
+    match execute_named(txn, stmt, params, plans).await {
+        // A name that is not a table may be a view: the statement again,
+        // with its views in place (checked and bound as written there).
+        // Binding fails before anything is read or written.
+        Err(e)
+            if e.code == crate::error::UNDEFINED_TABLE
+                && matches!(stmt, Statement::Query(_) | Statement::Insert(_)) =>
+        {
+            match views::expand(txn, stmt, params).await? {
+                Some(expanded) => execute_named(txn, &expanded, params, None).await,
+                None => Err(e),
+            }
+        }
+        r => r,
+    }
+}
+
+async fn execute_named(
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+    plans: Option<&PlanCache>,
+) -> Result<QueryResult> {
     privileges::authorize(txn, stmt).await?;
     // WITH, FETCH FIRST, generate_series: rewritten first (and the plan
     // not kept: it may depend on the parameters' values).
@@ -239,6 +265,24 @@ async fn execute_with(
             ..
         } => roles::drop_roles(txn, names, *if_exists).await,
         Statement::Grant { .. } => roles::grant(txn, stmt).await,
+        Statement::CreateView {
+            or_alter: false,
+            materialized: false,
+            name,
+            or_replace,
+            if_not_exists,
+            columns,
+            query,
+            temporary: false,
+            to: None,
+            ..
+        } => views::create_view(txn, name, *or_replace, *if_not_exists, columns, query).await,
+        Statement::Drop {
+            object_type: ObjectType::View,
+            if_exists,
+            names,
+            ..
+        } => views::drop_views(txn, names, *if_exists).await,
         Statement::CreateSequence {
             temporary: false,
             if_not_exists,

@@ -45,7 +45,13 @@ pub(super) fn needed(q: &Query) -> bool {
     q.with.is_some() || q.fetch.is_some() || body(&q.body)
 }
 
-type Ctes = HashMap<String, (ast::TableAlias, Query)>;
+/// Named queries substituted for their names in FROM: CTEs, and views.
+pub(super) type Ctes = HashMap<String, (ast::TableAlias, Query)>;
+
+/// Rewrites `q` with `ctes` (views) as if they were its outer WITH.
+pub(super) fn with_ctes(q: &mut Query, ctes: &Ctes, params: &[Value]) -> Result<()> {
+    rewrite_query(q, ctes, params)
+}
 
 /// Rewrites `q` in place.
 pub(super) fn query(q: &mut Query, params: &[Value]) -> Result<()> {
