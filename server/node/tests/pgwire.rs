@@ -1351,3 +1351,167 @@ async fn savepoints_recover_statement_errors_not_ended_transactions() {
     holder.batch_execute("COMMIT").await.unwrap();
     pg.shutdown().await;
 }
+
+/// Runs psql with `args` and `stdin`, as root on `pg`: success, stdout,
+/// stderr.
+async fn psql_stdin(pg: &PgCluster, args: &[&str], stdin: &[u8]) -> (bool, String, String) {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+    ])
+    .arg(pg.addr.port().to_string())
+    .args(["-U", "root", "-d", "spanlite"])
+    .args(args)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("running psql (`make deps` installs it): {e}"));
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = input.write_all(&data);
+    });
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    writer.join().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// COPY through psql's \copy: text and CSV in (more rows than a batch,
+// NULLs, quoted delimiters and newlines, a header), out again; a bad line
+// fails with its SQLSTATE and line number; inside BEGIN a failed COPY
+// leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn copy_in_and_out_through_psql() {
+    let pg = PgCluster::start().await;
+    let c = pg.client().await;
+    c.batch_execute("CREATE TABLE cp (id INT PRIMARY KEY, name TEXT, score FLOAT)")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    for i in 0..2500 {
+        if i % 100 == 0 {
+            text.push_str(&format!("{i}\t\\N\t\\N\n"));
+        } else {
+            text.push_str(&format!("{i}\tname\\t{i}\t{}.5\n", i % 7));
+        }
+    }
+    let (ok, _, err) = psql_stdin(&pg, &["-c", "\\copy cp FROM STDIN"], text.as_bytes()).await;
+    assert!(ok, "{err}");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM cp", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2500);
+    let row = c
+        .query_one("SELECT name, score FROM cp WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "name\t1");
+    assert_eq!(row.get::<_, f64>(1), 1.5);
+    let nulls: i64 = c
+        .query_one("SELECT count(*) FROM cp WHERE name IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(nulls, 25);
+
+    let csv = "id,name,score\n5000,\"a, \"\"quoted\"\" name\",1\n5001,\"two\nlines\",\n";
+    let (ok, _, err) = psql_stdin(
+        &pg,
+        &[
+            "-c",
+            "\\copy cp (id, name, score) FROM STDIN WITH (FORMAT csv, HEADER true)",
+        ],
+        csv.as_bytes(),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = psql_stdin(
+        &pg,
+        &["-c", "\\copy (SELECT id, name, score FROM cp WHERE id >= 5000 ORDER BY id) TO STDOUT WITH (FORMAT csv)"],
+        b"",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "5000,\"a, \"\"quoted\"\" name\",1\n5001,\"two\nlines\",\n"
+    );
+    let (ok, out, _) = psql_stdin(&pg, &["-c", "\\copy cp TO STDOUT"], b"").await;
+    assert!(ok);
+    assert_eq!(out.lines().count(), 2502);
+    assert!(
+        out.contains("1\tname\\t1\t1.5\n"),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+
+    // A bad line: its SQLSTATE and line; the batches before it stay
+    // (outside a transaction block each batch commits).
+    let bad = "9000\tok\t1\n9001\tbad\tnot-a-number\n";
+    let (ok, _, err) = psql_stdin(&pg, &["-c", "\\copy cp FROM STDIN"], bad.as_bytes()).await;
+    assert!(!ok);
+    assert!(err.contains("line 2"), "{err}");
+    let (ok, _, err) = psql_stdin(&pg, &["-c", "\\copy cp FROM STDIN"], b"1\tdup\t1\n").await;
+    assert!(!ok);
+    assert!(err.contains("duplicate key"), "{err}");
+    let (ok, _, err) = psql_stdin(&pg, &["-c", "\\copy cp FROM STDIN"], b"9100\ttoo few\n").await;
+    assert!(!ok);
+    assert!(err.contains("missing data"), "{err}");
+    // Inside BEGIN: all or nothing, across batches (a full batch of good
+    // rows, then a bad one).
+    let mut rows = String::new();
+    for i in 9200..10_300 {
+        rows.push_str(&format!("{i}\tx\t1\n"));
+    }
+    rows.push_str("10300\ty\tnope\n");
+    let (ok, _, _) = psql_stdin(
+        &pg,
+        &[
+            "-c",
+            "BEGIN",
+            "-c",
+            "\\copy cp FROM 'pstdin'",
+            "-c",
+            "COMMIT",
+        ],
+        rows.as_bytes(),
+    )
+    .await;
+    assert!(!ok);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM cp WHERE id >= 9200", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    // Outside a block, the full batches before the bad line are kept.
+    let (ok, _, _) = psql_stdin(&pg, &["-c", "\\copy cp FROM STDIN"], rows.as_bytes()).await;
+    assert!(!ok);
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM cp WHERE id >= 9200", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, spanlite_pgwire::copy::BATCH_ROWS as i64);
+    pg.shutdown().await;
+}

@@ -38,6 +38,7 @@ pub mod auth;
 pub mod cancel;
 pub mod catalog;
 pub mod connection;
+pub mod copy;
 pub mod listener;
 pub mod message;
 pub mod types;

@@ -168,7 +168,13 @@ pub enum Frontend {
     /// SASLInitialResponse or SASLResponse, kept raw (see
     /// [`sasl_initial_response`]).
     Password(Vec<u8>),
-    /// Any other message (COPY data, function calls…): refused.
+    /// CopyData: a chunk of COPY … FROM STDIN's data.
+    CopyData(Vec<u8>),
+    /// CopyDone: the end of COPY … FROM STDIN's data.
+    CopyDone,
+    /// CopyFail: the client gives COPY … FROM STDIN up, saying why.
+    CopyFail(String),
+    /// Any other message (function calls…): refused.
     Other(u8),
 }
 
@@ -267,6 +273,9 @@ pub fn parse(kind: u8, body: &[u8]) -> Result<Frontend, ProtocolError> {
         b'H' => Frontend::Flush,
         b'X' => Frontend::Terminate,
         b'p' => Frontend::Password(body.to_vec()),
+        b'd' => Frontend::CopyData(body.to_vec()),
+        b'c' => Frontend::CopyDone,
+        b'f' => Frontend::CopyFail(b.cstr()?),
         other => return Ok(Frontend::Other(other)),
     };
     Ok(msg)
@@ -465,6 +474,28 @@ impl Out {
                 }
             }
         });
+    }
+
+    /// CopyInResponse (`G`) or CopyOutResponse (`H`): text format, for
+    /// `columns` columns.
+    pub fn copy_response(&mut self, out: bool, columns: usize) {
+        self.message(if out { b'H' } else { b'G' }, |b| {
+            b.put_u8(0);
+            b.put_i16(i16::try_from(columns).unwrap_or(i16::MAX));
+            for _ in 0..columns {
+                b.put_i16(0);
+            }
+        });
+    }
+
+    /// CopyData.
+    pub fn copy_data(&mut self, data: &[u8]) {
+        self.message(b'd', |b| b.put_slice(data));
+    }
+
+    /// CopyDone.
+    pub fn copy_done(&mut self) {
+        self.message(b'c', |_| {});
     }
 
     /// CommandComplete.

@@ -42,6 +42,8 @@ codes! {
     GENERATED_ALWAYS = "428C9", "generated_always";
     /// Not possible in the object's state (`currval` before `nextval`).
     OBJECT_NOT_IN_PREREQUISITE_STATE = "55000", "object_not_in_prerequisite_state";
+    /// A line of COPY input that does not fit the table.
+    BAD_COPY_FILE_FORMAT = "22P04", "bad_copy_file_format";
     /// A number out of range (overflow).
     NUMERIC_VALUE_OUT_OF_RANGE = "22003", "numeric_value_out_of_range";
     /// A time that does not parse (`AS OF SYSTEM TIME`).
