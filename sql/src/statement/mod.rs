@@ -210,7 +210,10 @@ async fn execute_with(
     params: &[Value],
     plans: Option<&PlanCache>,
 ) -> Result<QueryResult> {
-    match execute_named(txn, stmt, params, plans).await {
+    // Boxed: a statement's future is large, and this one holds it twice
+    // (the retry); inline, the futures of callers that nest it overflow a
+    // 2 MiB stack in debug builds.
+    match Box::pin(execute_named(txn, stmt, params, plans)).await {
         // A name that is not a table may be a view: the statement again,
         // with its views in place (checked and bound as written there).
         // Binding fails before anything is read or written.
@@ -219,7 +222,7 @@ async fn execute_with(
                 && matches!(stmt, Statement::Query(_) | Statement::Insert(_)) =>
         {
             match views::expand(txn, stmt, params).await? {
-                Some(expanded) => execute_named(txn, &expanded, params, None).await,
+                Some(expanded) => Box::pin(execute_named(txn, &expanded, params, None)).await,
                 None => Err(e),
             }
         }
