@@ -109,6 +109,16 @@ pub fn take_records(buf: &mut Vec<u8>, f: &Format, last: bool) -> Result<Vec<Rec
         if rest.is_empty() {
             break;
         }
+        // `\.` alone on a line ends the data (psql sends it in the old
+        // protocol).
+        if !f.csv
+            && (rest.starts_with(b"\\.\n")
+                || rest.starts_with(b"\\.\r\n")
+                || (last && rest == b"\\."))
+        {
+            start = buf.len();
+            break;
+        }
         let parsed = if f.csv {
             csv_record(rest, f, last)?
         } else {
@@ -118,11 +128,6 @@ pub fn take_records(buf: &mut Vec<u8>, f: &Format, last: bool) -> Result<Vec<Rec
             break;
         };
         start += used;
-        // `\.` alone ends the data (psql sends it in the old protocol).
-        if fields.len() == 1 && fields[0].as_deref() == Some(b"\\.".as_slice()) && !f.csv {
-            start = buf.len();
-            break;
-        }
         out.push(fields);
     }
     buf.drain(..start);
