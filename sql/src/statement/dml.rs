@@ -111,6 +111,32 @@ pub(super) fn check_constraints(
     Ok(())
 }
 
+/// The columns `assignments` set (each at most once: 42601) and the
+/// expressions they get, in order (UPDATE, UPDATE … FROM, ON CONFLICT DO
+/// UPDATE).
+fn assignment_targets<'a>(
+    def: &TableDef,
+    assignments: &'a [ast::Assignment],
+) -> Result<(Vec<usize>, Vec<&'a Expr>)> {
+    let mut columns = Vec::new();
+    let mut exprs = Vec::new();
+    for a in assignments {
+        let ast::AssignmentTarget::ColumnName(col) = &a.target else {
+            return Err(SqlError::not_supported("tuple assignments"));
+        };
+        let i = def.column(&object_name(col)?)?;
+        if columns.contains(&i) {
+            return Err(SqlError::syntax(format!(
+                "multiple assignments to same column \"{}\"",
+                def.columns[i].name
+            )));
+        }
+        columns.push(i);
+        exprs.push(&a.value);
+    }
+    Ok((columns, exprs))
+}
+
 pub(super) fn unique_violation(name: &str) -> SqlError {
     SqlError::unique_violation(format!(
         "duplicate key value violates unique constraint \"{name}\""
@@ -377,22 +403,7 @@ async fn bind_on_conflict(
             "ON CONFLICT DO UPDATE requires inference specification or constraint name",
         ));
     };
-    let mut columns = Vec::new();
-    let mut exprs: Vec<&Expr> = Vec::new();
-    for a in &update.assignments {
-        let ast::AssignmentTarget::ColumnName(col) = &a.target else {
-            return Err(SqlError::not_supported("tuple assignments"));
-        };
-        let i = def.column(&object_name(col)?)?;
-        if columns.contains(&i) {
-            return Err(SqlError::syntax(format!(
-                "multiple assignments to same column \"{}\"",
-                def.columns[i].name
-            )));
-        }
-        columns.push(i);
-        exprs.push(&a.value);
-    }
+    let (columns, exprs) = assignment_targets(def, &update.assignments)?;
     let mut names = vec![def.name.clone()];
     for e in exprs.iter().copied().chain(update.selection.as_ref()) {
         expr_tables(e, &mut names);
@@ -682,22 +693,7 @@ fn bind_update(
     params: &[Value],
 ) -> Result<UpdatePlan> {
     let mut binder = Binder::new(tables, params);
-    let mut columns = Vec::new();
-    let mut exprs = Vec::new();
-    for a in assignments {
-        let ast::AssignmentTarget::ColumnName(col) = &a.target else {
-            return Err(SqlError::not_supported("tuple assignments"));
-        };
-        let i = def.column(&object_name(col)?)?;
-        if columns.contains(&i) {
-            return Err(SqlError::syntax(format!(
-                "multiple assignments to same column \"{}\"",
-                def.columns[i].name
-            )));
-        }
-        columns.push(i);
-        exprs.push(&a.value);
-    }
+    let (columns, exprs) = assignment_targets(def, assignments)?;
     let sets = binder.in_table(def, &exprs)?;
     let (scan, later) = binder.dml_scan(def, selection)?;
     Ok(UpdatePlan {
@@ -872,22 +868,7 @@ pub(super) async fn update_from(
         return Err(SqlError::not_supported(format!("UPDATE of {target}")));
     };
     let def = table(txn, name).await?;
-    let mut columns = Vec::new();
-    let mut exprs = Vec::new();
-    for a in assignments {
-        let ast::AssignmentTarget::ColumnName(col) = &a.target else {
-            return Err(SqlError::not_supported("tuple assignments"));
-        };
-        let i = def.column(&object_name(col)?)?;
-        if columns.contains(&i) {
-            return Err(SqlError::syntax(format!(
-                "multiple assignments to same column \"{}\"",
-                def.columns[i].name
-            )));
-        }
-        columns.push(i);
-        exprs.push(&a.value);
-    }
+    let (columns, exprs) = assignment_targets(&def, assignments)?;
     let mut returning = Returning::bind(txn, &def, &def.name, returning, params).await?;
     let checks = bind_checks(&def)?;
     let rows = joined_rows(txn, &def, target, from, &exprs, selection, params).await?;
