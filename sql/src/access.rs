@@ -328,6 +328,7 @@ mod tests {
             next_index_id: 1,
             checks: vec![],
             foreign_keys: vec![],
+            layout: vec![],
         };
         let e = access.check("alice", &t, privilege::SELECT).unwrap_err();
         assert_eq!(e.code, "42501");

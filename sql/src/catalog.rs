@@ -45,6 +45,10 @@ pub struct Column {
     /// Numbered by a sequence when an INSERT leaves it out (`SERIAL`,
     /// `DEFAULT nextval('s')`, identity columns).
     pub generated: Option<Generated>,
+    /// Its value in rows stored before it was added (`ALTER TABLE … ADD
+    /// COLUMN … DEFAULT c`: c; NULL when `None`), as PostgreSQL's
+    /// `attmissingval`: adding a column rewrites no row.
+    pub fill: Option<Value>,
 }
 
 /// A column numbered by a sequence.
@@ -75,6 +79,12 @@ pub struct TableDef {
     pub checks: Vec<CheckDef>,
     /// FOREIGN KEY constraints of this table's rows.
     pub foreign_keys: Vec<ForeignKeyDef>,
+    /// Where a stored row keeps each column: slot `i` of a row's values
+    /// holds column `layout[i]`, or nothing any more (`None`: a dropped
+    /// column, stored as NULL). Empty: slot `i` holds column `i`. A row
+    /// stored before columns were added has fewer slots (see
+    /// [`Column::fill`]); so no ALTER TABLE rewrites rows.
+    pub layout: Vec<Option<usize>>,
 }
 
 /// What a change to a referenced row does to the rows referring to it.
@@ -127,6 +137,11 @@ pub struct IndexDef {
     pub columns: Vec<usize>,
     /// No two rows may have equal values (unless one of them is NULL).
     pub unique: bool,
+    /// Being built (`CREATE INDEX` outside a transaction block): writers
+    /// keep its entries up to date, but no query reads it until the rows
+    /// that were there before it have their entries (F1's write-only
+    /// state).
+    pub building: bool,
 }
 
 impl TableDef {
@@ -209,6 +224,66 @@ impl TableDef {
             key.extend_from_slice(row_key.get(table_prefix.len()..).unwrap_or_default());
         }
         Ok(key)
+    }
+
+    /// Decodes a stored row into the values of [`TableDef::columns`].
+    pub fn decode_row(&self, bytes: &[u8]) -> Result<Vec<Value>> {
+        let stored: Vec<Value> = decode(bytes, "row")?;
+        let slots = if self.layout.is_empty() {
+            self.columns.len()
+        } else {
+            self.layout.len()
+        };
+        if stored.len() > slots {
+            return Err(SqlError::internal(format!(
+                "a row of \"{}\" has {} values for {slots} columns",
+                self.name,
+                stored.len()
+            )));
+        }
+        let mut row: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|c| c.fill.clone().unwrap_or(Value::Null))
+            .collect();
+        for (slot, v) in stored.into_iter().enumerate() {
+            let column = if self.layout.is_empty() {
+                Some(slot)
+            } else {
+                self.layout[slot]
+            };
+            if let Some(c) = column {
+                row[c] = v;
+            }
+        }
+        Ok(row)
+    }
+
+    /// Encodes `row` (a value per column) as stored.
+    pub fn encode_row(&self, row: &[Value]) -> Result<Vec<u8>> {
+        if self.layout.is_empty() {
+            return encode(&row);
+        }
+        let stored: Vec<&Value> = self
+            .layout
+            .iter()
+            .map(|c| c.and_then(|c| row.get(c)).unwrap_or(&Value::Null))
+            .collect();
+        encode(&stored)
+    }
+
+    /// The layout with every slot spelled out (see [`TableDef::layout`]).
+    pub fn full_layout(&self) -> Vec<Option<usize>> {
+        if self.layout.is_empty() {
+            (0..self.columns.len()).map(Some).collect()
+        } else {
+            self.layout.clone()
+        }
+    }
+
+    /// The indexes queries may read (built).
+    pub fn readable_indexes(&self) -> impl Iterator<Item = &IndexDef> {
+        self.indexes.iter().filter(|i| !i.building)
     }
 
     /// The column names of `index`, comma-separated.
@@ -332,16 +407,18 @@ pub fn next_table_id_key() -> &'static [u8] {
 }
 
 /// How a table definition is stored: tagged with its format, so a
-/// definition written by an earlier version is still read.
+/// definition written by an earlier version is still read. The current
+/// format is tag 0, the second format's body, then [`TableExtras`] (a
+/// definition of the second format ends after its body). A definition of
+/// the first format has no tag: it starts with its table id, never 0.
 #[derive(Serialize, Deserialize)]
 enum StoredTable {
-    /// Tag 0: the current format. (A definition of the first format has no
-    /// tag: it starts with its table id, never 0.)
-    Current(TableDef),
+    /// Tag 0.
+    Tagged(TableBody),
 }
 
 /// A column as the first format stored it (no `generated`).
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct ColumnV1 {
     name: String,
     ty: DataType,
@@ -349,49 +426,175 @@ struct ColumnV1 {
     default: Option<Value>,
 }
 
+/// A column in a tagged definition's body.
+#[derive(Serialize, Deserialize)]
+struct ColumnBody {
+    name: String,
+    ty: DataType,
+    nullable: bool,
+    default: Option<Value>,
+    generated: Option<Generated>,
+}
+
+/// An index as every format stores it (its state is in the extras).
+#[derive(Serialize, Deserialize)]
+struct IndexBody {
+    id: u32,
+    name: String,
+    columns: Vec<usize>,
+    unique: bool,
+}
+
 /// A table definition as the first format stored it.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct TableDefV1 {
     id: u32,
     name: String,
     columns: Vec<ColumnV1>,
     primary_key: Vec<usize>,
-    indexes: Vec<IndexDef>,
+    indexes: Vec<IndexBody>,
     next_index_id: u32,
+}
+
+/// A tagged definition's body (all of the second format).
+#[derive(Serialize, Deserialize)]
+struct TableBody {
+    id: u32,
+    name: String,
+    columns: Vec<ColumnBody>,
+    primary_key: Vec<usize>,
+    indexes: Vec<IndexBody>,
+    next_index_id: u32,
+    checks: Vec<CheckDef>,
+    foreign_keys: Vec<ForeignKeyDef>,
+}
+
+/// What the current format adds after the body (ALTER TABLE's and online
+/// CREATE INDEX's state); empty in the second format.
+#[derive(Default, Serialize, Deserialize)]
+struct TableExtras {
+    /// [`Column::fill`] per column.
+    fills: Vec<Option<Value>>,
+    /// [`TableDef::layout`].
+    layout: Vec<Option<usize>>,
+    /// The ids of the indexes being built ([`IndexDef::building`]).
+    building: Vec<u32>,
 }
 
 /// Encodes a table definition (in the current, tagged format).
 pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
-    postcard::to_stdvec(&StoredTable::Current(def.clone()))
-        .map_err(|e| SqlError::internal(format!("encoding: {e}")))
+    let body = TableBody {
+        id: def.id,
+        name: def.name.clone(),
+        columns: def
+            .columns
+            .iter()
+            .map(|c| ColumnBody {
+                name: c.name.clone(),
+                ty: c.ty,
+                nullable: c.nullable,
+                default: c.default.clone(),
+                generated: c.generated.clone(),
+            })
+            .collect(),
+        primary_key: def.primary_key.clone(),
+        indexes: def
+            .indexes
+            .iter()
+            .map(|i| IndexBody {
+                id: i.id,
+                name: i.name.clone(),
+                columns: i.columns.clone(),
+                unique: i.unique,
+            })
+            .collect(),
+        next_index_id: def.next_index_id,
+        checks: def.checks.clone(),
+        foreign_keys: def.foreign_keys.clone(),
+    };
+    let extras = TableExtras {
+        fills: def.columns.iter().map(|c| c.fill.clone()).collect(),
+        layout: def.layout.clone(),
+        building: def
+            .indexes
+            .iter()
+            .filter(|i| i.building)
+            .map(|i| i.id)
+            .collect(),
+    };
+    let mut out = encode(&StoredTable::Tagged(body))?;
+    out.extend(encode(&extras)?);
+    Ok(out)
 }
 
 /// Decodes a table definition of any format.
 pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
-    if bytes.first() == Some(&0) {
-        let StoredTable::Current(def) = decode(bytes, "table definition")?;
-        return Ok(def);
-    }
-    let v1: TableDefV1 = decode(bytes, "table definition")?;
+    let corrupt = |e: postcard::Error| SqlError::internal(format!("corrupt table definition: {e}"));
+    let (body, extras) = if bytes.first() == Some(&0) {
+        let (StoredTable::Tagged(body), rest) =
+            postcard::take_from_bytes::<StoredTable>(bytes).map_err(corrupt)?;
+        let extras = if rest.is_empty() {
+            TableExtras::default()
+        } else {
+            decode(rest, "table definition")?
+        };
+        (body, extras)
+    } else {
+        let v1: TableDefV1 = decode(bytes, "table definition")?;
+        let body = TableBody {
+            id: v1.id,
+            name: v1.name,
+            columns: v1
+                .columns
+                .into_iter()
+                .map(|c| ColumnBody {
+                    name: c.name,
+                    ty: c.ty,
+                    nullable: c.nullable,
+                    default: c.default,
+                    generated: None,
+                })
+                .collect(),
+            primary_key: v1.primary_key,
+            indexes: v1.indexes,
+            next_index_id: v1.next_index_id,
+            checks: Vec::new(),
+            foreign_keys: Vec::new(),
+        };
+        (body, TableExtras::default())
+    };
     Ok(TableDef {
-        id: v1.id,
-        name: v1.name,
-        columns: v1
+        id: body.id,
+        name: body.name,
+        columns: body
             .columns
             .into_iter()
-            .map(|c| Column {
+            .enumerate()
+            .map(|(i, c)| Column {
                 name: c.name,
                 ty: c.ty,
                 nullable: c.nullable,
                 default: c.default,
-                generated: None,
+                generated: c.generated,
+                fill: extras.fills.get(i).cloned().flatten(),
             })
             .collect(),
-        primary_key: v1.primary_key,
-        indexes: v1.indexes,
-        next_index_id: v1.next_index_id,
-        checks: Vec::new(),
-        foreign_keys: Vec::new(),
+        primary_key: body.primary_key,
+        indexes: body
+            .indexes
+            .into_iter()
+            .map(|i| IndexDef {
+                building: extras.building.contains(&i.id),
+                id: i.id,
+                name: i.name,
+                columns: i.columns,
+                unique: i.unique,
+            })
+            .collect(),
+        next_index_id: body.next_index_id,
+        checks: body.checks,
+        foreign_keys: body.foreign_keys,
+        layout: extras.layout,
     })
 }
 
@@ -419,6 +622,7 @@ mod tests {
             next_index_id: 1,
             checks: vec![],
             foreign_keys: vec![],
+            layout: vec![],
         }
     }
 
@@ -490,5 +694,76 @@ mod tests {
         assert_eq!(def.columns[0].generated, None);
         let again = decode_table(&encode_table(&def).unwrap()).unwrap();
         assert_eq!(again, def);
+    }
+
+    /// A definition of the second format (a tagged body, nothing after it)
+    /// is read with no fill, layout or index being built; the current
+    /// format keeps them.
+    #[test]
+    fn table_definitions_of_the_second_format_are_still_read() {
+        let body = TableBody {
+            id: 9,
+            name: "t".into(),
+            columns: vec![ColumnBody {
+                name: "k".into(),
+                ty: DataType::Int,
+                nullable: false,
+                default: None,
+                generated: None,
+            }],
+            primary_key: vec![0],
+            indexes: vec![IndexBody {
+                id: 1,
+                name: "t_k".into(),
+                columns: vec![0],
+                unique: false,
+            }],
+            next_index_id: 2,
+            checks: vec![],
+            foreign_keys: vec![],
+        };
+        let bytes = encode(&StoredTable::Tagged(body)).unwrap();
+        let mut def = decode_table(&bytes).unwrap();
+        assert_eq!(def.columns[0].fill, None);
+        assert!(def.layout.is_empty());
+        assert!(!def.indexes[0].building);
+        def.columns[0].fill = Some(Value::Int(4));
+        def.layout = vec![None, Some(0)];
+        def.indexes[0].building = true;
+        assert_eq!(decode_table(&encode_table(&def).unwrap()).unwrap(), def);
+    }
+
+    /// Rows stored before a column was added read its fill; a dropped
+    /// column's slot is skipped; rows written now store every slot.
+    #[test]
+    fn rows_are_read_through_the_layout() {
+        let col = |name: &str, fill: Option<Value>| Column {
+            name: name.into(),
+            ty: DataType::Int,
+            nullable: true,
+            default: None,
+            generated: None,
+            fill,
+        };
+        let mut t = table(3);
+        t.columns = vec![col("a", None), col("c", Some(Value::Int(9)))];
+        // Slots: a, (dropped b), c.
+        t.layout = vec![Some(0), None, Some(1)];
+        let old = encode(&vec![Value::Int(1), Value::Int(2)]).unwrap();
+        assert_eq!(
+            t.decode_row(&old).unwrap(),
+            vec![Value::Int(1), Value::Int(9)]
+        );
+        let new = t.encode_row(&[Value::Int(5), Value::Int(6)]).unwrap();
+        assert_eq!(
+            decode::<Vec<Value>>(&new, "row").unwrap(),
+            vec![Value::Int(5), Value::Null, Value::Int(6)]
+        );
+        assert_eq!(
+            t.decode_row(&new).unwrap(),
+            vec![Value::Int(5), Value::Int(6)]
+        );
+        let long = encode(&vec![Value::Int(1); 4]).unwrap();
+        assert!(t.decode_row(&long).is_err());
     }
 }

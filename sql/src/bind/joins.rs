@@ -348,7 +348,7 @@ pub(crate) fn choose_access(scan: &Scan, conds: &[BExpr]) -> Access {
     };
     let mut best: Option<(usize, bool, Access)> =
         if pk.is_empty() { None } else { range(pk, None) };
-    for index in &def.indexes {
+    for index in def.readable_indexes() {
         // A unique index with every column equal: one row at most.
         if index.unique
             && index.columns.iter().all(|c| eq.contains_key(c))

@@ -2,7 +2,7 @@
 //! before anything is computed. Access paths turn into keys and key ranges
 //! here; the rows read are stored in the plan's scans.
 
-use crate::catalog::{self, prefix_end};
+use crate::catalog::prefix_end;
 use crate::error::{Result, SqlError};
 use crate::kv::{BoxFuture, KvTxn};
 use crate::plan::{Access, BExpr, Body, Query, Scan, Select, Source};
@@ -299,14 +299,7 @@ pub async fn fetch_scan(txn: &mut dyn KvTxn, scan: &mut Scan) -> Result<()> {
     scan.keys.clear();
     let n = scan.table.columns.len();
     for (k, v) in pairs {
-        let values: Vec<Value> = catalog::decode(&v, "row")?;
-        if values.len() != n {
-            return Err(SqlError::internal(format!(
-                "a row of \"{}\" has {} values for {n} columns",
-                scan.table.name,
-                values.len()
-            )));
-        }
+        let values = scan.table.decode_row(&v)?;
         let mut row = vec![Value::Null; scan.width.max(scan.offset + n)];
         for (slot, v) in row[scan.offset..scan.offset + n].iter_mut().zip(values) {
             *slot = v;

@@ -64,133 +64,30 @@ pub(super) async fn create_table(
     // FOREIGN KEYs as written: (name, columns, parent, parent columns,
     // ON DELETE, ON UPDATE), checked once the columns are known.
     let mut fks: Vec<super::foreign_keys::Written> = Vec::new();
-    // PostgreSQL's names: <table>_<column>_check, <table>_check, then a
-    // number for a name already taken.
-    let check_name = |checks: &[catalog::CheckDef], base: String| {
-        let mut name = base.clone();
-        let mut n = 0;
-        while checks.iter().any(|c| c.name == name) {
-            n += 1;
-            name = format!("{base}{n}");
-        }
-        name
-    };
     let two_keys = || {
         SqlError::invalid_table_definition(format!(
             "multiple primary keys for table \"{name}\" are not allowed"
         ))
     };
     for (i, c) in create.columns.iter().enumerate() {
-        let col_name = ident(&c.name);
-        if columns.iter().any(|x| x.name == col_name) {
+        let new = new_column(txn, &name, c, &mut checks).await?;
+        if columns.iter().any(|x| x.name == new.column.name) {
             return Err(SqlError::duplicate_column(format!(
-                "column \"{col_name}\" specified more than once"
+                "column \"{}\" specified more than once",
+                new.column.name
             )));
         }
-        let type_name = c.data_type.to_string().to_lowercase();
-        let serial = matches!(
-            type_name.as_str(),
-            "serial" | "bigserial" | "smallserial" | "serial2" | "serial4" | "serial8"
-        );
-        let ty = if serial {
-            DataType::Int
-        } else {
-            DataType::from_sql(&c.data_type)?
-        };
-        let mut column = Column {
-            name: col_name.clone(),
-            ty,
-            nullable: !serial,
-            default: None,
-            generated: None,
-        };
-        let owned_name = format!("{name}_{col_name}_seq");
-        if serial {
-            owned.push((i, crate::sequence::SequenceDef::new(&owned_name)));
-            column.generated = Some(catalog::Generated {
-                sequence: owned_name.clone(),
-                always: false,
-            });
+        if let Some(seq) = new.owned {
+            owned.push((i, seq));
         }
-        for opt in &c.options {
-            match &opt.option {
-                ColumnOption::Null => column.nullable = true,
-                ColumnOption::NotNull => column.nullable = false,
-                ColumnOption::Default(e) if super::sequences::default_sequence(e).is_some() => {
-                    let seq = super::sequences::default_sequence(e).unwrap_or_default();
-                    super::sequences::sequence(txn, &seq).await?;
-                    column.generated = Some(catalog::Generated {
-                        sequence: seq,
-                        always: false,
-                    });
-                }
-                ColumnOption::Generated {
-                    generated_as:
-                        generated_as @ (ast::GeneratedAs::Always | ast::GeneratedAs::ByDefault),
-                    sequence_options,
-                    generation_expr: None,
-                    ..
-                } => {
-                    if serial || column.generated.is_some() {
-                        return Err(SqlError::syntax(format!(
-                            "multiple default values specified for column \"{col_name}\""
-                        )));
-                    }
-                    let mut seq = crate::sequence::SequenceDef::new(&owned_name);
-                    super::sequences::apply_options(
-                        &mut seq,
-                        sequence_options.as_deref().unwrap_or_default(),
-                    )?;
-                    owned.push((i, seq));
-                    column.nullable = false;
-                    column.generated = Some(catalog::Generated {
-                        sequence: owned_name.clone(),
-                        always: matches!(generated_as, ast::GeneratedAs::Always),
-                    });
-                }
-                ColumnOption::Default(e) => {
-                    let tables = Tables::new();
-                    let b = Binder::new(&tables, &[]).constant(e)?;
-                    column.default = Some(eval::eval(&b, &Env::EMPTY)?.cast_to(ty)?);
-                }
-                ColumnOption::Unique {
-                    is_primary: true, ..
-                } => {
-                    if primary_key.replace(vec![i]).is_some() {
-                        return Err(two_keys());
-                    }
-                    column.nullable = false;
-                }
-                ColumnOption::Unique {
-                    is_primary: false, ..
-                } => unique.push(vec![i]),
-                ColumnOption::ForeignKey {
-                    foreign_table,
-                    referred_columns,
-                    on_delete,
-                    on_update,
-                    characteristics: None,
-                } => fks.push(super::foreign_keys::Written {
-                    name: None,
-                    columns: vec![c.name.clone()],
-                    parent: foreign_table.clone(),
-                    parent_columns: referred_columns.clone(),
-                    on_delete: *on_delete,
-                    on_update: *on_update,
-                }),
-                ColumnOption::Check(e) => {
-                    let name = check_name(&checks, format!("{name}_{col_name}_check"));
-                    checks.push(catalog::CheckDef {
-                        name,
-                        expr: e.to_string(),
-                    });
-                }
-                other => {
-                    return Err(SqlError::not_supported(format!("column option {other}")));
-                }
-            }
+        if new.primary && primary_key.replace(vec![i]).is_some() {
+            return Err(two_keys());
         }
-        columns.push(column);
+        if new.unique {
+            unique.push(vec![i]);
+        }
+        fks.extend(new.fk);
+        columns.push(new.column);
     }
     for constraint in &create.constraints {
         match constraint {
@@ -271,6 +168,7 @@ pub(super) async fn create_table(
         next_index_id: 1,
         checks,
         foreign_keys: Vec::new(),
+        layout: Vec::new(),
     };
     // Each condition must bind over the table's row (no subqueries).
     super::dml::bind_checks(&def)?;
@@ -288,6 +186,7 @@ pub(super) async fn create_table(
                 name: index_name,
                 columns: cols,
                 unique: true,
+                building: false,
             });
             def.next_index_id += 1;
         }
@@ -299,6 +198,158 @@ pub(super) async fn create_table(
     txn.put(catalog::table_key(&name), catalog::encode_table(&def)?)?;
     super::roles::record_owner(txn, def.id)?;
     Ok(done("CREATE TABLE", 0))
+}
+
+/// A column of CREATE TABLE or ALTER TABLE … ADD COLUMN, and what its
+/// options ask of the table.
+pub(super) struct NewColumn {
+    pub column: Column,
+    /// The sequence it numbers itself from, to create (SERIAL, identity).
+    pub owned: Option<crate::sequence::SequenceDef>,
+    /// PRIMARY KEY.
+    pub primary: bool,
+    /// UNIQUE.
+    pub unique: bool,
+    /// REFERENCES.
+    pub fk: Option<super::foreign_keys::Written>,
+}
+
+/// PostgreSQL's names for CHECK constraints: `base`, then with a number
+/// when a name is already taken.
+pub(super) fn check_name(checks: &[catalog::CheckDef], base: String) -> String {
+    let mut name = base.clone();
+    let mut n = 0;
+    while checks.iter().any(|c| c.name == name) {
+        n += 1;
+        name = format!("{base}{n}");
+    }
+    name
+}
+
+/// Reads column definition `c` of table `table`; its CHECK options are
+/// added to `checks`.
+pub(super) async fn new_column(
+    txn: &mut dyn KvTxn,
+    table: &str,
+    c: &ast::ColumnDef,
+    checks: &mut Vec<catalog::CheckDef>,
+) -> Result<NewColumn> {
+    let col_name = ident(&c.name);
+    let type_name = c.data_type.to_string().to_lowercase();
+    let serial = matches!(
+        type_name.as_str(),
+        "serial" | "bigserial" | "smallserial" | "serial2" | "serial4" | "serial8"
+    );
+    let ty = if serial {
+        DataType::Int
+    } else {
+        DataType::from_sql(&c.data_type)?
+    };
+    let mut new = NewColumn {
+        column: Column {
+            name: col_name.clone(),
+            ty,
+            nullable: !serial,
+            default: None,
+            generated: None,
+            fill: None,
+        },
+        owned: None,
+        primary: false,
+        unique: false,
+        fk: None,
+    };
+    let column = &mut new.column;
+    let owned_name = format!("{table}_{col_name}_seq");
+    if serial {
+        new.owned = Some(crate::sequence::SequenceDef::new(&owned_name));
+        column.generated = Some(catalog::Generated {
+            sequence: owned_name.clone(),
+            always: false,
+        });
+    }
+    for opt in &c.options {
+        match &opt.option {
+            ColumnOption::Null => column.nullable = true,
+            ColumnOption::NotNull => column.nullable = false,
+            ColumnOption::Default(e) if super::sequences::default_sequence(e).is_some() => {
+                let seq = super::sequences::default_sequence(e).unwrap_or_default();
+                super::sequences::sequence(txn, &seq).await?;
+                column.generated = Some(catalog::Generated {
+                    sequence: seq,
+                    always: false,
+                });
+            }
+            ColumnOption::Generated {
+                generated_as:
+                    generated_as @ (ast::GeneratedAs::Always | ast::GeneratedAs::ByDefault),
+                sequence_options,
+                generation_expr: None,
+                ..
+            } => {
+                if serial || column.generated.is_some() {
+                    return Err(SqlError::syntax(format!(
+                        "multiple default values specified for column \"{col_name}\""
+                    )));
+                }
+                let mut seq = crate::sequence::SequenceDef::new(&owned_name);
+                super::sequences::apply_options(
+                    &mut seq,
+                    sequence_options.as_deref().unwrap_or_default(),
+                )?;
+                new.owned = Some(seq);
+                column.nullable = false;
+                column.generated = Some(catalog::Generated {
+                    sequence: owned_name.clone(),
+                    always: matches!(generated_as, ast::GeneratedAs::Always),
+                });
+            }
+            ColumnOption::Default(e) => column.default = Some(constant(e, ty)?),
+            ColumnOption::Unique {
+                is_primary: true, ..
+            } => {
+                new.primary = true;
+                column.nullable = false;
+            }
+            ColumnOption::Unique {
+                is_primary: false, ..
+            } => new.unique = true,
+            ColumnOption::ForeignKey {
+                foreign_table,
+                referred_columns,
+                on_delete,
+                on_update,
+                characteristics: None,
+            } => {
+                new.fk = Some(super::foreign_keys::Written {
+                    name: None,
+                    columns: vec![c.name.clone()],
+                    parent: foreign_table.clone(),
+                    parent_columns: referred_columns.clone(),
+                    on_delete: *on_delete,
+                    on_update: *on_update,
+                })
+            }
+            ColumnOption::Check(e) => {
+                let name = check_name(checks, format!("{table}_{col_name}_check"));
+                checks.push(catalog::CheckDef {
+                    name,
+                    expr: e.to_string(),
+                });
+            }
+            other => {
+                return Err(SqlError::not_supported(format!("column option {other}")));
+            }
+        }
+    }
+    Ok(new)
+}
+
+/// The value of constant expression `e` as type `ty` (a DEFAULT).
+pub(super) fn constant(e: &Expr, ty: DataType) -> Result<Value> {
+    let tables = Tables::new();
+    let b = Binder::new(&tables, &[]).constant(e)?;
+    eval::eval(&b, &Env::EMPTY)?.cast_to(ty)
 }
 
 /// The table that has index `name`, if any.
@@ -350,6 +401,7 @@ pub(super) async fn create_index(
         name,
         columns,
         unique: create.unique,
+        building: false,
     };
     def.next_index_id = def
         .next_index_id
@@ -358,7 +410,7 @@ pub(super) async fn create_index(
     // Entries for the rows there are.
     let (start, end) = def.key_range();
     for (key, value) in txn.scan(&start, &end).await? {
-        let row: Vec<Value> = catalog::decode(&value, "row")?;
+        let row = def.decode_row(&value)?;
         put_index_entry(txn, &def, &index, &row, &key).await?;
     }
     def.indexes.push(index);
@@ -444,6 +496,7 @@ async fn create_table_as(
             nullable: true,
             default: None,
             generated: None,
+            fill: None,
         });
     }
     let def = TableDef {
@@ -455,6 +508,7 @@ async fn create_table_as(
         next_index_id: 1,
         checks: Vec::new(),
         foreign_keys: Vec::new(),
+        layout: Vec::new(),
     };
     txn.put(catalog::table_key(name), catalog::encode_table(&def)?)?;
     super::roles::record_owner(txn, def.id)?;
@@ -462,13 +516,13 @@ async fn create_table_as(
     for row in rows {
         let row = super::dml::check_row(&def, row)?;
         let key = def.row_key(&[Value::Int(super::dml::next_row_id())])?;
-        txn.put(key, catalog::encode(&row)?)?;
+        txn.put(key, def.encode_row(&row)?)?;
     }
     Ok(done(format!("SELECT {n}"), n))
 }
 
 /// Takes the next table id from the counter.
-async fn new_table_id(txn: &mut dyn KvTxn) -> Result<u32> {
+pub(super) async fn new_table_id(txn: &mut dyn KvTxn) -> Result<u32> {
     let id = match txn.get(catalog::next_table_id_key()).await? {
         Some(b) => <[u8; 4]>::try_from(b.as_slice())
             .map(u32::from_be_bytes)
@@ -508,6 +562,7 @@ pub(super) async fn truncate(txn: &mut dyn KvTxn, names: &[ObjectName]) -> Resul
         def.id = new_table_id(txn).await?;
         txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
         super::roles::move_grants(txn, old.id, def.id).await?;
+        super::sequences::move_owned(txn, &old, def.id).await?;
         let mut ranges = vec![old.key_range()];
         ranges.extend(old.indexes.iter().map(|i| old.index_range(i)));
         for (start, end) in ranges {
@@ -538,7 +593,7 @@ pub(super) async fn drop_tables(
         };
         super::roles::check_owner(txn, &def).await?;
         super::foreign_keys::refuse_if_referenced(txn, &def, &dropping, "drop").await?;
-        super::views::refuse_if_viewed(txn, &def.name, &dropping, "table").await?;
+        super::views::refuse_if_viewed(txn, &def.name, &dropping, "drop", "table").await?;
         super::roles::drop_grants(txn, &def).await?;
         super::sequences::drop_owned(txn, &def).await?;
         let mut ranges = vec![def.key_range()];

@@ -14,7 +14,7 @@ use sqlparser::ast::{
 use super::table_refs::{dml_tables, expr_tables, load_tables, query_tables};
 use super::{QueryResult, done, table};
 use crate::bind::{Binder, Columns};
-use crate::catalog::{self, IndexDef, TableDef};
+use crate::catalog::{IndexDef, TableDef};
 use crate::error::{Result, SqlError};
 use crate::eval::{self, Env};
 use crate::kv::KvTxn;
@@ -332,7 +332,7 @@ fn arbiter(def: &TableDef, target: &ConflictTarget) -> Result<Arbiter> {
             }
             def.indexes
                 .iter()
-                .position(|i| i.unique && same(&i.columns))
+                .position(|i| i.unique && !i.building && same(&i.columns))
                 .map(Arbiter::Index)
                 .ok_or_else(|| {
                     SqlError::invalid_column_reference(
@@ -347,7 +347,7 @@ fn arbiter(def: &TableDef, target: &ConflictTarget) -> Result<Arbiter> {
             }
             def.indexes
                 .iter()
-                .position(|i| i.unique && i.name == name)
+                .position(|i| i.unique && !i.building && i.name == name)
                 .map(Arbiter::Index)
                 .ok_or_else(|| {
                     SqlError::undefined_object(format!(
@@ -541,7 +541,7 @@ pub(super) async fn insert_rows(
             let Some(bytes) = txn.get_for_update(&existing_key).await? else {
                 return Err(SqlError::internal("an index entry without its row"));
             };
-            let old: Vec<Value> = catalog::decode(&bytes, "row")?;
+            let old = def.decode_row(&bytes)?;
             let both: Vec<Value> = old.iter().chain(&row).cloned().collect();
             let env = Env {
                 row: &both,
@@ -576,7 +576,7 @@ pub(super) async fn insert_rows(
         for index in &def.indexes {
             put_index_entry(txn, &def, index, &row, &key).await?;
         }
-        txn.put(key.clone(), catalog::encode(&row)?)?;
+        txn.put(key.clone(), def.encode_row(&row)?)?;
         touched.insert(key);
         returned(&mut returning, &row)?;
         count += 1;
@@ -790,7 +790,7 @@ pub(super) async fn write_update(
     if new_key != key {
         txn.delete(key.to_vec())?;
     }
-    txn.put(new_key.clone(), catalog::encode(&new)?)?;
+    txn.put(new_key.clone(), def.encode_row(new)?)?;
     Ok(new_key)
 }
 
@@ -879,7 +879,7 @@ pub(super) async fn update_from(
         let Some(bytes) = txn.get_for_update(&key).await? else {
             continue;
         };
-        let old: Vec<Value> = catalog::decode(&bytes, "row")?;
+        let old = def.decode_row(&bytes)?;
         let mut new = old.clone();
         for (&i, v) in columns.iter().zip(values) {
             new[i] = v;
@@ -931,7 +931,7 @@ pub(super) async fn delete_rows(
             let Some(bytes) = txn.get_for_update(&key).await? else {
                 continue;
             };
-            let row: Vec<Value> = catalog::decode(&bytes, "row")?;
+            let row = def.decode_row(&bytes)?;
             delete_row(txn, &def, &key, &row)?;
             returned(&mut returning, &row)?;
             deleted.push((row, None));

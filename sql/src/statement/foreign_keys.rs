@@ -173,7 +173,7 @@ async fn parent_has(
         let key = parent.row_key(&parent.primary_key_values(&row))?;
         return Ok(txn.get(&key).await?.is_some());
     }
-    for index in parent.indexes.iter().filter(|i| i.unique) {
+    for index in parent.readable_indexes().filter(|i| i.unique) {
         let mut cols = index.columns.clone();
         cols.sort_unstable();
         if cols == sorted {
@@ -319,7 +319,7 @@ async fn apply(
     let mut changed: Vec<(Vec<u8>, Vec<Value>, Option<Row>)> = Vec::new();
     let mut seen = HashSet::new();
     for (key, bytes) in scanned {
-        let row: Vec<Value> = crate::catalog::decode(&bytes, "row")?;
+        let row = child.decode_row(&bytes)?;
         let Some(values) = key_of(fk, &row) else {
             continue;
         };

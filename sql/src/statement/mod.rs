@@ -3,6 +3,7 @@
 //! checks, queries (bound by [`crate::bind`], run by [`crate::eval`]),
 //! EXPLAIN and SHOW.
 
+mod alter;
 mod ddl;
 mod dml;
 mod foreign_keys;
@@ -145,6 +146,7 @@ pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
         | Statement::CreateSequence { .. }
         | Statement::CreateView { .. } => Some(SchemaChange::Additive),
         Statement::CreateIndex(_)
+        | Statement::AlterTable { .. }
         | Statement::Truncate { .. }
         | Statement::AlterRole { .. }
         | Statement::Revoke { .. }
@@ -330,6 +332,16 @@ async fn execute_named(
         }
         Statement::Revoke { .. } => roles::revoke(txn, stmt).await,
         Statement::CreateIndex(create) => create_index(txn, create).await,
+        Statement::AlterTable {
+            name,
+            if_exists,
+            only: _,
+            operations,
+            location: None,
+            on_cluster: None,
+            iceberg: false,
+            ..
+        } => alter::alter_table(txn, name, *if_exists, operations).await,
         Statement::Drop {
             object_type: ObjectType::Table,
             if_exists,

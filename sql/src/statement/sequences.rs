@@ -148,6 +148,21 @@ pub(super) async fn drop_owned(txn: &mut dyn KvTxn, def: &TableDef) -> Result<()
     Ok(())
 }
 
+/// The sequences table `old` owns now belong to its new id `to` (TRUNCATE
+/// and ADD PRIMARY KEY give a table a new id).
+pub(super) async fn move_owned(txn: &mut dyn KvTxn, old: &TableDef, to: u32) -> Result<()> {
+    for c in &old.columns {
+        if let Some(g) = &c.generated
+            && let Some(mut seq) = txn.sequence_def(&g.sequence).await?
+            && seq.owned_by == Some(old.id)
+        {
+            seq.owned_by = Some(to);
+            txn.put(sequence::sequence_key(&seq.name), catalog::encode(&seq)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// The sequence name a `nextval('…')` argument names (`'s'`,
 /// `'public.s'`, `'s'::regclass`).
 fn sequence_arg(e: &Expr) -> Option<String> {

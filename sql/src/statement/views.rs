@@ -46,7 +46,7 @@ fn views_range() -> (Vec<u8>, Vec<u8>) {
 }
 
 /// View `name`, read through the transaction.
-async fn view(txn: &mut dyn KvTxn, name: &str) -> Result<Option<ViewDef>> {
+pub(super) async fn view(txn: &mut dyn KvTxn, name: &str) -> Result<Option<ViewDef>> {
     match txn.get(&view_key(name)).await? {
         Some(b) => Ok(Some(catalog::decode(&b, "view")?)),
         None => Ok(None),
@@ -223,17 +223,19 @@ pub(super) async fn drop_views(
                 "view \"{name}\" does not exist"
             )));
         }
-        refuse_if_viewed(txn, name, &dropping, "view").await?;
+        refuse_if_viewed(txn, name, &dropping, "drop", "view").await?;
         txn.delete(view_key(name))?;
     }
     Ok(done("DROP VIEW", 0))
 }
 
-/// 2BP01 while a view not in `also` names `name`.
+/// 2BP01 while a view not in `also` names `name` (`verb`: what would
+/// be done to it, "drop" or "alter").
 pub(super) async fn refuse_if_viewed(
     txn: &mut dyn KvTxn,
     name: &str,
     also: &[String],
+    verb: &str,
     kind: &str,
 ) -> Result<()> {
     for v in all_views(txn).await? {
@@ -244,7 +246,7 @@ pub(super) async fn refuse_if_viewed(
         query_tables(&parse_query(&v.sql)?, &mut names);
         if names.iter().any(|n| n == name) {
             return Err(SqlError::dependent_objects(format!(
-                "cannot drop {kind} {name} because other objects depend on it: view {} depends on it",
+                "cannot {verb} {kind} {name} because other objects depend on it: view {} depends on it",
                 v.name
             )));
         }

@@ -1,0 +1,843 @@
+//! ALTER TABLE: columns added, dropped and renamed, defaults and NOT NULL,
+//! constraints added and dropped, the table renamed (DESIGN.md §7).
+//!
+//! ```text
+//!   ADD COLUMN c [DEFAULT k]   → layout gets a slot; old rows read c as k
+//!                                (Column::fill): no row rewritten
+//!   DROP COLUMN c              → its slot is emptied; its indexes, checks
+//!                                and foreign keys go with it
+//!   RENAME COLUMN / RENAME TO  → names only (checks re-rendered, foreign
+//!                                keys of other tables re-pointed)
+//!   SET NOT NULL, ADD CHECK, ADD FOREIGN KEY
+//!                              → the rows there are are checked first
+//!   ADD UNIQUE                 → a unique index, built from the rows
+//!   ADD PRIMARY KEY            → (a table without one) its rows are
+//!                                stored again under a new table id, keyed
+//!                                by it, as TRUNCATE renews the id
+//! ```
+//!
+//! Every form is one catalog write in the statement's transaction, so it
+//! commits or aborts with it; the session treats ALTER TABLE as a
+//! destructive schema change (no transaction bound against the table as
+//! it was commits after it). The changes that check or store rows read
+//! them in the same transaction.
+
+use std::collections::HashSet;
+
+use sqlparser::ast::{
+    self, AlterColumnOperation, AlterTableOperation, DropBehavior, ObjectName, TableConstraint,
+};
+
+use super::ddl::{NewColumn, check_name, column_index, constant, delete_range, new_column};
+use super::dml::{bind_checks, check_constraints, put_index_entry, unique_violation};
+use super::{QueryResult, done, load_table};
+use crate::catalog::{self, CheckDef, IndexDef, TableDef};
+use crate::error::{Result, SqlError};
+use crate::kv::KvTxn;
+use crate::syntax::{ident, object_name};
+use crate::value::Value;
+
+/// ALTER TABLE `name` `operations`, in order, as one change.
+pub(super) async fn alter_table(
+    txn: &mut dyn KvTxn,
+    name: &ObjectName,
+    if_exists: bool,
+    operations: &[AlterTableOperation],
+) -> Result<QueryResult> {
+    let table_name = object_name(name)?;
+    let Some(mut def) = load_table(txn, &table_name).await? else {
+        if if_exists {
+            return Ok(done("ALTER TABLE", 0));
+        }
+        return Err(SqlError::undefined_table(format!(
+            "relation \"{table_name}\" does not exist"
+        )));
+    };
+    super::roles::check_owner(txn, &def).await?;
+    let original = def.clone();
+    for op in operations {
+        alter_one(txn, &mut def, op).await?;
+    }
+    if def.name != original.name {
+        txn.delete(catalog::table_key(&original.name))?;
+    }
+    txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
+    Ok(done("ALTER TABLE", 0))
+}
+
+async fn alter_one(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    op: &AlterTableOperation,
+) -> Result<()> {
+    match op {
+        AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def,
+            column_position: None,
+            ..
+        } => add_column(txn, def, column_def, *if_not_exists).await,
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            drop_behavior,
+            ..
+        } => {
+            for c in column_names {
+                drop_column(txn, def, &ident(c), *if_exists, *drop_behavior).await?;
+            }
+            Ok(())
+        }
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => rename_column(txn, def, &ident(old_column_name), &ident(new_column_name)).await,
+        AlterTableOperation::RenameTable { table_name } => {
+            let to = match table_name {
+                ast::RenameTableNameKind::To(n) | ast::RenameTableNameKind::As(n) => n,
+            };
+            rename_table(txn, def, &object_name(to)?).await
+        }
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            alter_column(txn, def, &ident(column_name), op).await
+        }
+        AlterTableOperation::AddConstraint {
+            constraint,
+            not_valid: false,
+        } => add_constraint(txn, def, constraint).await,
+        AlterTableOperation::DropConstraint {
+            if_exists,
+            name,
+            drop_behavior,
+        } => drop_constraint(txn, def, &ident(name), *if_exists, *drop_behavior).await,
+        AlterTableOperation::RenameConstraint { old_name, new_name } => {
+            rename_constraint(txn, def, &ident(old_name), &ident(new_name)).await
+        }
+        other => Err(SqlError::not_supported(format!("ALTER TABLE … {other}"))),
+    }
+}
+
+/// True when the table has no row (reads one key at most… of a scan: the
+/// key-value interface has no limit, so a large table is read through).
+async fn has_rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<bool> {
+    let (start, end) = def.key_range();
+    Ok(!txn.scan(&start, &end).await?.is_empty())
+}
+
+/// The table's rows as stored now: (key, values per column).
+async fn rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
+    let (start, end) = def.key_range();
+    txn.scan(&start, &end)
+        .await?
+        .into_iter()
+        .map(|(k, v)| Ok((k, def.decode_row(&v)?)))
+        .collect()
+}
+
+fn contains_nulls(def: &TableDef, c: usize) -> SqlError {
+    SqlError::not_null_violation(format!(
+        "column \"{}\" of relation \"{}\" contains null values",
+        def.columns[c].name, def.name
+    ))
+}
+
+async fn add_column(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    c: &ast::ColumnDef,
+    if_not_exists: bool,
+) -> Result<()> {
+    let mut checks = def.checks.clone();
+    let NewColumn {
+        mut column,
+        owned,
+        primary,
+        unique,
+        fk,
+    } = new_column(txn, &def.name, c, &mut checks).await?;
+    if def.columns.iter().any(|x| x.name == column.name) {
+        if if_not_exists {
+            return Ok(());
+        }
+        return Err(SqlError::duplicate_column(format!(
+            "column \"{}\" of relation \"{}\" already exists",
+            column.name, def.name
+        )));
+    }
+    if primary {
+        return Err(SqlError::not_supported(
+            "ADD COLUMN … PRIMARY KEY: add the column, then ADD PRIMARY KEY (…)",
+        ));
+    }
+    let filled = has_rows(txn, def).await?;
+    if column.generated.is_some() && filled {
+        // Each row there is would need its own number: a rewrite.
+        return Err(SqlError::not_supported(format!(
+            "adding a column numbered by a sequence to a table with rows (\"{}\"): add it, then UPDATE it from nextval",
+            def.name
+        )));
+    }
+    column.fill = column.default.clone();
+    if filled && !column.nullable && column.fill.is_none() {
+        return Err(SqlError::not_null_violation(format!(
+            "column \"{}\" of relation \"{}\" contains null values",
+            column.name, def.name
+        )));
+    }
+    let mut layout = def.full_layout();
+    layout.push(Some(def.columns.len()));
+    let new_checks: Vec<CheckDef> = checks.split_off(def.checks.len());
+    if let Some(mut seq) = owned {
+        seq.owned_by = Some(def.id);
+        super::sequences::create(txn, &seq).await?;
+    }
+    let i = def.columns.len();
+    def.columns.push(column);
+    def.layout = if layout.iter().enumerate().all(|(s, c)| *c == Some(s)) {
+        Vec::new()
+    } else {
+        layout
+    };
+    // Its checks hold for the rows there are (every one has the fill).
+    if filled && !new_checks.is_empty() {
+        validate_checks(txn, def, &new_checks).await?;
+    }
+    def.checks.extend(new_checks);
+    if unique {
+        let name = unique_name(def, &[i]);
+        add_unique_index(txn, def, name, vec![i]).await?;
+    }
+    if let Some(w) = fk {
+        let fk = super::foreign_keys::resolve(txn, def, w).await?;
+        def.foreign_keys.push(fk);
+        validate_foreign_key(txn, def, def.foreign_keys.len() - 1).await?;
+    }
+    Ok(())
+}
+
+/// `<table>_<columns>_key`.
+fn unique_name(def: &TableDef, columns: &[usize]) -> String {
+    format!(
+        "{}_{}_key",
+        def.name,
+        columns
+            .iter()
+            .map(|&c| def.columns[c].name.as_str())
+            .collect::<Vec<_>>()
+            .join("_")
+    )
+}
+
+/// 23514 when a row there is makes one of `checks` false.
+async fn validate_checks(txn: &mut dyn KvTxn, def: &TableDef, checks: &[CheckDef]) -> Result<()> {
+    let only = TableDef {
+        checks: checks.to_vec(),
+        ..def.clone()
+    };
+    let bound = bind_checks(&only)?;
+    for (_, row) in rows(txn, def).await? {
+        check_constraints(def, &bound, &row).map_err(|_| {
+            let name = checks.first().map_or("", |c| c.name.as_str());
+            SqlError::check_violation(format!(
+                "check constraint \"{name}\" of relation \"{}\" is violated by some row",
+                def.name
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// 23503 when a row there is names no parent row under foreign key
+/// `def.foreign_keys[i]`.
+async fn validate_foreign_key(txn: &mut dyn KvTxn, def: &TableDef, i: usize) -> Result<()> {
+    let only = TableDef {
+        foreign_keys: vec![def.foreign_keys[i].clone()],
+        ..def.clone()
+    };
+    for (_, row) in rows(txn, def).await? {
+        super::foreign_keys::check_parents(txn, &only, &row, None).await?;
+    }
+    Ok(())
+}
+
+/// Adds a unique index named `name` on `columns`, with entries for the
+/// rows there are (23505 if two share values).
+async fn add_unique_index(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    name: String,
+    columns: Vec<usize>,
+) -> Result<()> {
+    if super::ddl::index_owner(txn, &name).await?.is_some()
+        || def.index(&name).is_some()
+        || load_table(txn, &name).await?.is_some()
+    {
+        return Err(SqlError::duplicate_table(format!(
+            "relation \"{name}\" already exists"
+        )));
+    }
+    let index = IndexDef {
+        id: def.next_index_id,
+        name,
+        columns,
+        unique: true,
+        building: false,
+    };
+    def.next_index_id = def
+        .next_index_id
+        .checked_add(1)
+        .ok_or_else(|| SqlError::internal("index ids exhausted"))?;
+    for (key, row) in rows(txn, def).await? {
+        put_index_entry(txn, def, &index, &row, &key).await?;
+    }
+    def.indexes.push(index);
+    Ok(())
+}
+
+async fn drop_column(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    name: &str,
+    if_exists: bool,
+    behavior: Option<DropBehavior>,
+) -> Result<()> {
+    let Some(c) = def.columns.iter().position(|x| x.name == name) else {
+        if if_exists {
+            return Ok(());
+        }
+        return Err(SqlError::undefined_column(format!(
+            "column \"{name}\" of relation \"{}\" does not exist",
+            def.name
+        )));
+    };
+    if def.primary_key.contains(&c) {
+        return Err(SqlError::not_supported(format!(
+            "cannot drop column \"{name}\": it is in the primary key of \"{}\", which keys its rows",
+            def.name
+        )));
+    }
+    if def.columns.len() == 1 {
+        return Err(SqlError::not_supported(format!(
+            "cannot drop column \"{name}\": the last column of \"{}\"",
+            def.name
+        )));
+    }
+    super::views::refuse_if_viewed(txn, &def.name, &[], "alter", "table").await?;
+    // Other tables' foreign keys to this column: refused, or dropped with
+    // CASCADE.
+    let cascade = matches!(behavior, Some(DropBehavior::Cascade));
+    for mut child in txn.referencing(&def.name).await? {
+        if child.name == def.name {
+            continue;
+        }
+        let before = child.foreign_keys.len();
+        let mut refusal = None;
+        child.foreign_keys.retain(|f| {
+            let uses = f.parent == def.name && f.parent_columns.contains(&c);
+            if uses && !cascade {
+                refusal = Some(f.name.clone());
+            }
+            !uses
+        });
+        if let Some(fk) = refusal {
+            return Err(SqlError::dependent_objects(format!(
+                "cannot drop column {name} of table {} because other objects depend on it: constraint {fk} on table {} depends on it",
+                def.name, child.name
+            )));
+        }
+        if child.foreign_keys.len() != before {
+            txn.put(
+                catalog::table_key(&child.name),
+                catalog::encode_table(&child)?,
+            )?;
+        }
+    }
+    // Its indexes go, with their entries.
+    let (gone, kept): (Vec<IndexDef>, Vec<IndexDef>) = std::mem::take(&mut def.indexes)
+        .into_iter()
+        .partition(|i| i.columns.contains(&c));
+    for index in &gone {
+        delete_range(txn, def.index_range(index)).await?;
+    }
+    def.indexes = kept;
+    // Its checks and foreign keys go.
+    let mut checks = Vec::new();
+    for check in std::mem::take(&mut def.checks) {
+        if !mentions(&check.expr, name)? {
+            checks.push(check);
+        }
+    }
+    def.checks = checks;
+    let own = def.name.clone();
+    def.foreign_keys.retain(|f| {
+        let refers = f.parent == own && f.parent_columns.contains(&c);
+        !(f.columns.contains(&c) || refers)
+    });
+    // The sequence it owned goes.
+    if let Some(g) = &def.columns[c].generated
+        && let Some(seq) = txn.sequence_def(&g.sequence).await?
+        && seq.owned_by == Some(def.id)
+    {
+        super::sequences::remove(txn, &seq)?;
+    }
+    // Columns after it move down one place; its slot in stored rows is
+    // kept, empty.
+    let shift = |i: usize| if i > c { i - 1 } else { i };
+    def.layout = def
+        .full_layout()
+        .into_iter()
+        .map(|slot| match slot {
+            Some(i) if i == c => None,
+            Some(i) => Some(shift(i)),
+            None => None,
+        })
+        .collect();
+    def.columns.remove(c);
+    for i in def.primary_key.iter_mut() {
+        *i = shift(*i);
+    }
+    for index in def.indexes.iter_mut() {
+        for i in index.columns.iter_mut() {
+            *i = shift(*i);
+        }
+    }
+    let own_name = def.name.clone();
+    for fk in def.foreign_keys.iter_mut() {
+        for i in fk.columns.iter_mut() {
+            *i = shift(*i);
+        }
+        if fk.parent == own_name {
+            for i in fk.parent_columns.iter_mut() {
+                *i = shift(*i);
+            }
+        }
+    }
+    // Other tables' foreign keys name this table's columns by place.
+    for mut child in txn.referencing(&def.name).await? {
+        if child.name == def.name {
+            continue;
+        }
+        for fk in child.foreign_keys.iter_mut() {
+            if fk.parent == own_name {
+                for i in fk.parent_columns.iter_mut() {
+                    *i = shift(*i);
+                }
+            }
+        }
+        txn.put(
+            catalog::table_key(&child.name),
+            catalog::encode_table(&child)?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Renames column `from` to `to` (when given) in the stored condition
+/// `expr`, token by token (a name followed by `(` is a function's);
+/// returns the condition and whether `from` occurs in it.
+fn rename_in(expr: &str, from: &str, to: Option<&str>) -> Result<(String, bool)> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let mut tokens = Tokenizer::new(&dialect, expr)
+        .tokenize()
+        .map_err(|e| SqlError::internal(format!("a stored check condition: {e}")))?;
+    let mut found = false;
+    for i in 0..tokens.len() {
+        let call = matches!(tokens.get(i + 1), Some(Token::LParen));
+        if let Token::Word(w) = &mut tokens[i] {
+            let name = match w.quote_style {
+                None => w.value.to_lowercase(),
+                Some('"') => w.value.clone(),
+                Some(_) => continue,
+            };
+            if name == from && !call {
+                found = true;
+                if let Some(to) = to {
+                    w.value = to.to_string();
+                    w.quote_style = Some('"');
+                }
+            }
+        }
+    }
+    Ok((tokens.iter().map(ToString::to_string).collect(), found))
+}
+
+/// True when the condition `expr` names column `column`.
+fn mentions(expr: &str, column: &str) -> Result<bool> {
+    Ok(rename_in(expr, column, None)?.1)
+}
+
+async fn rename_column(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    from: &str,
+    to: &str,
+) -> Result<()> {
+    let c = def.column(from)?;
+    if def.columns.iter().any(|x| x.name == to) {
+        return Err(SqlError::duplicate_column(format!(
+            "column \"{to}\" of relation \"{}\" already exists",
+            def.name
+        )));
+    }
+    super::views::refuse_if_viewed(txn, &def.name, &[], "alter", "table").await?;
+    for check in def.checks.iter_mut() {
+        check.expr = rename_in(&check.expr, from, Some(to))?.0;
+    }
+    def.columns[c].name = to.to_string();
+    Ok(())
+}
+
+async fn rename_table(txn: &mut dyn KvTxn, def: &mut TableDef, to: &str) -> Result<()> {
+    if to == def.name {
+        return Ok(());
+    }
+    if load_table(txn, to).await?.is_some()
+        || txn.sequence_def(to).await?.is_some()
+        || super::views::view(txn, to).await?.is_some()
+        || super::ddl::index_owner(txn, to).await?.is_some()
+    {
+        return Err(SqlError::duplicate_table(format!(
+            "relation \"{to}\" already exists"
+        )));
+    }
+    super::views::refuse_if_viewed(txn, &def.name, &[], "alter", "table").await?;
+    let from = def.name.clone();
+    for mut child in txn.referencing(&from).await? {
+        if child.name == from {
+            continue;
+        }
+        for fk in child.foreign_keys.iter_mut() {
+            if fk.parent == from {
+                fk.parent = to.to_string();
+            }
+        }
+        txn.put(
+            catalog::table_key(&child.name),
+            catalog::encode_table(&child)?,
+        )?;
+    }
+    for fk in def.foreign_keys.iter_mut() {
+        if fk.parent == from {
+            fk.parent = to.to_string();
+        }
+    }
+    def.name = to.to_string();
+    Ok(())
+}
+
+async fn alter_column(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    name: &str,
+    op: &AlterColumnOperation,
+) -> Result<()> {
+    let c = def.column(name)?;
+    match op {
+        AlterColumnOperation::SetNotNull => {
+            if def.columns[c].nullable {
+                for (_, row) in rows(txn, def).await? {
+                    if row[c] == Value::Null {
+                        return Err(contains_nulls(def, c));
+                    }
+                }
+                def.columns[c].nullable = false;
+            }
+            Ok(())
+        }
+        AlterColumnOperation::DropNotNull => {
+            if def.primary_key.contains(&c) {
+                return Err(SqlError::invalid_table_definition(format!(
+                    "column \"{name}\" is in a primary key"
+                )));
+            }
+            def.columns[c].nullable = true;
+            Ok(())
+        }
+        AlterColumnOperation::SetDefault { value } => {
+            if let Some(seq) = super::sequences::default_sequence(value) {
+                super::sequences::sequence(txn, &seq).await?;
+                def.columns[c].default = None;
+                def.columns[c].generated = Some(catalog::Generated {
+                    sequence: seq,
+                    always: false,
+                });
+            } else {
+                if def.columns[c].generated.as_ref().is_some_and(|g| g.always) {
+                    return Err(SqlError::syntax(format!(
+                        "column \"{name}\" of relation \"{}\" is an identity column",
+                        def.name
+                    )));
+                }
+                def.columns[c].default = Some(constant(value, def.columns[c].ty)?);
+                def.columns[c].generated = None;
+            }
+            Ok(())
+        }
+        AlterColumnOperation::DropDefault => {
+            if def.columns[c].generated.as_ref().is_some_and(|g| g.always) {
+                return Err(SqlError::syntax(format!(
+                    "column \"{name}\" of relation \"{}\" is an identity column",
+                    def.name
+                )));
+            }
+            def.columns[c].default = None;
+            def.columns[c].generated = None;
+            Ok(())
+        }
+        AlterColumnOperation::SetDataType { data_type, .. } => {
+            let ty = crate::value::DataType::from_sql(data_type)?;
+            if ty == def.columns[c].ty {
+                return Ok(());
+            }
+            Err(SqlError::not_supported(format!(
+                "changing the type of column \"{name}\" (stored rows keep their values' types)"
+            )))
+        }
+        other => Err(SqlError::not_supported(format!("ALTER COLUMN … {other}"))),
+    }
+}
+
+async fn add_constraint(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    constraint: &TableConstraint,
+) -> Result<()> {
+    match constraint {
+        TableConstraint::PrimaryKey { columns, name, .. } => {
+            let cols = columns
+                .iter()
+                .map(|c| column_index(&def.columns, &c.column.expr))
+                .collect::<Result<Vec<_>>>()?;
+            if let Some(n) = name {
+                let n = ident(n);
+                if n != format!("{}_pkey", def.name) {
+                    return Err(SqlError::not_supported(format!(
+                        "a primary key named other than {}_pkey ({n})",
+                        def.name
+                    )));
+                }
+            }
+            add_primary_key(txn, def, cols).await
+        }
+        TableConstraint::Unique { columns, name, .. } => {
+            let cols = columns
+                .iter()
+                .map(|c| column_index(&def.columns, &c.column.expr))
+                .collect::<Result<Vec<_>>>()?;
+            let name = match name {
+                Some(n) => ident(n),
+                None => unique_name(def, &cols),
+            };
+            add_unique_index(txn, def, name, cols).await
+        }
+        TableConstraint::Check {
+            name,
+            expr,
+            enforced: None | Some(true),
+        } => {
+            let name = match name {
+                Some(n) => ident(n),
+                None => check_name(&def.checks, format!("{}_check", def.name)),
+            };
+            if def.checks.iter().any(|c| c.name == name) {
+                return Err(SqlError::duplicate_object(format!(
+                    "constraint \"{name}\" for relation \"{}\" already exists",
+                    def.name
+                )));
+            }
+            let check = CheckDef {
+                name,
+                expr: expr.to_string(),
+            };
+            validate_checks(txn, def, std::slice::from_ref(&check)).await?;
+            def.checks.push(check);
+            Ok(())
+        }
+        TableConstraint::ForeignKey {
+            name,
+            index_name: None,
+            columns,
+            foreign_table,
+            referred_columns,
+            on_delete,
+            on_update,
+            characteristics: None,
+        } => {
+            let w = super::foreign_keys::Written {
+                name: name.clone(),
+                columns: columns.clone(),
+                parent: foreign_table.clone(),
+                parent_columns: referred_columns.clone(),
+                on_delete: *on_delete,
+                on_update: *on_update,
+            };
+            let fk = super::foreign_keys::resolve(txn, def, w).await?;
+            if def.foreign_keys.iter().any(|f| f.name == fk.name) {
+                return Err(SqlError::duplicate_object(format!(
+                    "constraint \"{}\" for relation \"{}\" already exists",
+                    fk.name, def.name
+                )));
+            }
+            def.foreign_keys.push(fk);
+            validate_foreign_key(txn, def, def.foreign_keys.len() - 1).await
+        }
+        other => Err(SqlError::not_supported(format!("ADD {other}"))),
+    }
+}
+
+/// ADD PRIMARY KEY on a table stored by hidden row ids: its rows are
+/// stored again, keyed by `columns`, under a new table id (23502 for a
+/// NULL, 23505 for two equal keys); the old id's rows and index entries
+/// are discarded, its grants and sequences follow.
+async fn add_primary_key(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    columns: Vec<usize>,
+) -> Result<()> {
+    if def.has_primary_key() {
+        return Err(SqlError::invalid_table_definition(format!(
+            "multiple primary keys for table \"{}\" are not allowed",
+            def.name
+        )));
+    }
+    let mut seen = HashSet::new();
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].contains(c) {
+            return Err(SqlError::duplicate_column(format!(
+                "column \"{}\" appears twice in primary key constraint",
+                def.columns[*c].name
+            )));
+        }
+    }
+    let old = def.clone();
+    let mut new = def.clone();
+    new.id = super::ddl::new_table_id(txn).await?;
+    new.primary_key = columns.clone();
+    for &c in &columns {
+        new.columns[c].nullable = false;
+    }
+    let pkey = format!("{}_pkey", def.name);
+    for (_, row) in rows(txn, &old).await? {
+        if let Some(&c) = columns.iter().find(|&&c| row[c] == Value::Null) {
+            return Err(contains_nulls(&old, c));
+        }
+        let key = new.row_key(&new.primary_key_values(&row))?;
+        if !seen.insert(key.clone()) {
+            return Err(unique_violation(&pkey));
+        }
+        for index in &new.indexes {
+            put_index_entry(txn, &new, index, &row, &key).await?;
+        }
+        txn.put(key, new.encode_row(&row)?)?;
+    }
+    super::roles::move_grants(txn, old.id, new.id).await?;
+    super::sequences::move_owned(txn, &old, new.id).await?;
+    let mut ranges = vec![old.key_range()];
+    ranges.extend(old.indexes.iter().map(|i| old.index_range(i)));
+    for (start, end) in ranges {
+        txn.discard_range(start, end).await?;
+    }
+    *def = new;
+    Ok(())
+}
+
+async fn drop_constraint(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    name: &str,
+    if_exists: bool,
+    behavior: Option<DropBehavior>,
+) -> Result<()> {
+    if let Some(i) = def.checks.iter().position(|c| c.name == name) {
+        def.checks.remove(i);
+        return Ok(());
+    }
+    if let Some(i) = def.foreign_keys.iter().position(|f| f.name == name) {
+        def.foreign_keys.remove(i);
+        return Ok(());
+    }
+    if let Some(i) = def.indexes.iter().position(|x| x.unique && x.name == name) {
+        // Foreign keys of other tables that rest on it.
+        let cols = def.indexes[i].columns.clone();
+        let mut sorted = cols.clone();
+        sorted.sort_unstable();
+        let cascade = matches!(behavior, Some(DropBehavior::Cascade));
+        for mut child in txn.referencing(&def.name).await? {
+            if child.name == def.name {
+                continue;
+            }
+            let before = child.foreign_keys.len();
+            let mut refusal = None;
+            child.foreign_keys.retain(|f| {
+                let mut p = f.parent_columns.clone();
+                p.sort_unstable();
+                let rests = f.parent == def.name && p == sorted;
+                if rests && !cascade {
+                    refusal = Some(f.name.clone());
+                }
+                !rests
+            });
+            if let Some(fk) = refusal {
+                return Err(SqlError::dependent_objects(format!(
+                    "cannot drop constraint {name} on table {} because other objects depend on it: constraint {fk} on table {} depends on it",
+                    def.name, child.name
+                )));
+            }
+            if child.foreign_keys.len() != before {
+                txn.put(
+                    catalog::table_key(&child.name),
+                    catalog::encode_table(&child)?,
+                )?;
+            }
+        }
+        let index = def.indexes.remove(i);
+        delete_range(txn, def.index_range(&index)).await?;
+        return Ok(());
+    }
+    if name == format!("{}_pkey", def.name) && def.has_primary_key() {
+        return Err(SqlError::not_supported(format!(
+            "dropping the primary key of \"{}\", which keys its rows",
+            def.name
+        )));
+    }
+    if if_exists {
+        return Ok(());
+    }
+    Err(SqlError::undefined_object(format!(
+        "constraint \"{name}\" of relation \"{}\" does not exist",
+        def.name
+    )))
+}
+
+async fn rename_constraint(
+    txn: &mut dyn KvTxn,
+    def: &mut TableDef,
+    from: &str,
+    to: &str,
+) -> Result<()> {
+    let taken = def.checks.iter().any(|c| c.name == to)
+        || def.foreign_keys.iter().any(|f| f.name == to)
+        || def.indexes.iter().any(|i| i.name == to)
+        || super::ddl::index_owner(txn, to).await?.is_some()
+        || load_table(txn, to).await?.is_some();
+    if taken {
+        return Err(SqlError::duplicate_object(format!(
+            "constraint \"{to}\" for relation \"{}\" already exists",
+            def.name
+        )));
+    }
+    if let Some(c) = def.checks.iter_mut().find(|c| c.name == from) {
+        c.name = to.to_string();
+    } else if let Some(f) = def.foreign_keys.iter_mut().find(|f| f.name == from) {
+        f.name = to.to_string();
+    } else if let Some(i) = def.indexes.iter_mut().find(|i| i.unique && i.name == from) {
+        i.name = to.to_string();
+    } else {
+        return Err(SqlError::undefined_object(format!(
+            "constraint \"{from}\" for table \"{}\" does not exist",
+            def.name
+        )));
+    }
+    Ok(())
+}
