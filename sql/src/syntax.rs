@@ -69,20 +69,21 @@ fn check_operators(tokens: &[TokenWithSpan]) -> Result<()> {
 /// 54001 for statements too large to take apart safely.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
+    let mut tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| SqlError::syntax(e.to_string()))?;
     check_operators(&tokens)?;
+    copy_booleans(&mut tokens);
     let statements = split_statements(&tokens);
-    if !statements.iter().any(|t| role_form(t).is_some()) {
+    if !statements.iter().any(|t| own_form(t).is_some()) {
         return parse_tokens(tokens);
     }
     // Forms sqlparser does not take: parsed here, one statement at a time.
     let mut out = Vec::new();
     for t in statements {
-        match role_form(t) {
+        match own_form(t) {
             None => out.extend(parse_tokens(t.to_vec())?),
-            Some(RoleForm::User) => {
+            Some(OwnForm::User) => {
                 // CREATE/ALTER USER is CREATE/ALTER ROLE; CREATE USER
                 // defaults to LOGIN.
                 let mut t = t.to_vec();
@@ -100,7 +101,8 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
                     out.push(stmt);
                 }
             }
-            Some(RoleForm::Membership) => out.push(role_membership(t)?),
+            Some(OwnForm::Membership) => out.push(role_membership(t)?),
+            Some(OwnForm::Maintenance) => out.push(maintenance(t)?),
         }
     }
     Ok(out)
@@ -111,6 +113,134 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<Statement>> {
         .with_tokens_with_locations(tokens)
         .parse_statements()
         .map_err(|e| SqlError::syntax(e.to_string()))
+}
+
+/// COPY's boolean options (`FREEZE`, `HEADER`) take any of PostgreSQL's
+/// spellings of a boolean (`on`, `off`, `yes`, `no`, `1`, `0`); sqlparser
+/// takes only TRUE and FALSE, so the others are spelled so here.
+fn copy_booleans(tokens: &mut [TokenWithSpan]) {
+    let mut in_copy = false;
+    let mut at_start = true;
+    let mut after_option = false;
+    for t in tokens.iter_mut() {
+        if matches!(t.token, Token::Whitespace(_)) {
+            continue;
+        }
+        if t.token == Token::SemiColon {
+            (in_copy, at_start, after_option) = (false, true, false);
+            continue;
+        }
+        let word = match &t.token {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_lowercase()),
+            Token::Number(n, _) => Some(n.clone()),
+            _ => None,
+        };
+        if at_start {
+            in_copy = word.as_deref() == Some("copy");
+            at_start = false;
+            continue;
+        }
+        if !in_copy {
+            continue;
+        }
+        if after_option {
+            match word.as_deref() {
+                Some("on" | "yes" | "1") => t.token = Token::make_keyword("TRUE"),
+                Some("off" | "no" | "0") => t.token = Token::make_keyword("FALSE"),
+                _ => {}
+            }
+        }
+        after_option = matches!(word.as_deref(), Some("freeze" | "header"));
+    }
+}
+
+/// VACUUM or ANALYZE (PostgreSQL's forms) as sqlparser's statements:
+/// `Statement::Vacuum` (`full` kept) or `Statement::Analyze`, naming the
+/// one table given (an `Analyze` with an empty name: every table).
+fn maintenance(tokens: &[TokenWithSpan]) -> Result<Statement> {
+    let mut tokens: Vec<TokenWithSpan> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::SemiColon))
+        .cloned()
+        .collect();
+    let is = |t: &TokenWithSpan, w: &str| matches!(&t.token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let vacuum = is(&tokens[0], "vacuum");
+    let mut i = 1;
+    let mut full = false;
+    // VACUUM's options, new style: `(FULL, ANALYZE true, …)`.
+    if vacuum && tokens.get(i).is_some_and(|t| t.token == Token::LParen) {
+        let mut depth = 0;
+        while let Some(t) = tokens.get(i) {
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                _ => full |= is(t, "full"),
+            }
+            i += 1;
+            if depth == 0 {
+                break;
+            }
+        }
+    }
+    let options: &[&str] = if vacuum {
+        &["full", "freeze", "verbose", "analyze", "analyse"]
+    } else {
+        &["verbose"]
+    };
+    while let Some(t) = tokens.get(i) {
+        if !options.iter().any(|o| is(t, o)) {
+            break;
+        }
+        full |= is(t, "full");
+        i += 1;
+    }
+    let rest = tokens.split_off(i);
+    let mut table: Option<ObjectName> = None;
+    if !rest.is_empty() {
+        let mut parser = Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(rest);
+        let names = parser
+            .parse_comma_separated(|p| {
+                let name = p.parse_object_name(false)?;
+                // Columns to analyze: not kept (there are no statistics).
+                if p.consume_token(&Token::LParen) {
+                    p.parse_comma_separated(|p| p.parse_identifier())?;
+                    p.expect_token(&Token::RParen)?;
+                }
+                Ok(name)
+            })
+            .map_err(|e| SqlError::syntax(e.to_string()))?;
+        parser
+            .expect_token(&Token::EOF)
+            .map_err(|e| SqlError::syntax(e.to_string()))?;
+        if names.len() > 1 {
+            return Err(SqlError::not_supported(
+                "VACUUM or ANALYZE of several tables in one statement: one at a time",
+            ));
+        }
+        table = names.into_iter().next();
+    }
+    if vacuum {
+        return Ok(Statement::Vacuum(sqlparser::ast::VacuumStatement {
+            full,
+            sort_only: false,
+            delete_only: false,
+            reindex: false,
+            recluster: false,
+            table_name: table,
+            threshold: None,
+            boost: false,
+        }));
+    }
+    Ok(Statement::Analyze {
+        table_name: table.unwrap_or(ObjectName(Vec::new())),
+        partitions: None,
+        for_columns: false,
+        columns: Vec::new(),
+        cache_metadata: false,
+        noscan: false,
+        compute_statistics: false,
+        has_table_keyword: false,
+    })
 }
 
 /// The statements of `tokens`, split at semicolons (a semicolon inside a
@@ -130,9 +260,13 @@ fn split_statements(tokens: &[TokenWithSpan]) -> Vec<&[TokenWithSpan]> {
     out
 }
 
-/// Role statements in forms sqlparser does not parse.
+/// Statements in forms sqlparser does not parse (as PostgreSQL writes
+/// them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RoleForm {
+enum OwnForm {
+    /// `VACUUM [(options)] [FULL] [FREEZE] [VERBOSE] [ANALYZE] [table]`,
+    /// `ANALYZE [VERBOSE] [table [(columns)]]`.
+    Maintenance,
     /// `CREATE USER …` / `ALTER USER …`.
     User,
     /// `GRANT role [, …] TO role [, …]` / `REVOKE role [, …] FROM …`.
@@ -157,20 +291,26 @@ fn first_word(tokens: &[TokenWithSpan], n: usize) -> Option<&str> {
     }
 }
 
-fn role_form(tokens: &[TokenWithSpan]) -> Option<RoleForm> {
+fn own_form(tokens: &[TokenWithSpan]) -> Option<OwnForm> {
     let first = first_word(tokens, 0)?;
+    if ["vacuum", "analyze", "analyse"]
+        .iter()
+        .any(|w| first.eq_ignore_ascii_case(w))
+    {
+        return Some(OwnForm::Maintenance);
+    }
     let second = first_word(tokens, 1);
     if (first.eq_ignore_ascii_case("create") || first.eq_ignore_ascii_case("alter"))
         && second.is_some_and(|w| w.eq_ignore_ascii_case("user"))
     {
-        return Some(RoleForm::User);
+        return Some(OwnForm::User);
     }
     if first.eq_ignore_ascii_case("grant") || first.eq_ignore_ascii_case("revoke") {
         // A privilege grant always says ON <objects>; a membership never.
         let on = tokens.iter().any(
             |t| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("on")),
         );
-        return (!on).then_some(RoleForm::Membership);
+        return (!on).then_some(OwnForm::Membership);
     }
     None
 }

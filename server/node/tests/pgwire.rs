@@ -9,117 +9,14 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use spanlite_node::embedded::EmbeddedCluster;
 use spanlite_pgwire::{Auth, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpStream;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::Type;
 
-/// A cluster with a PostgreSQL port on node 1.
-struct PgCluster {
-    cluster: EmbeddedCluster,
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-}
-
-impl PgCluster {
-    async fn start() -> PgCluster {
-        Self::start_with(Auth::Trust).await
-    }
-
-    async fn start_with(auth: Auth) -> PgCluster {
-        Self::start_limited(auth, Limits::default()).await
-    }
-
-    async fn start_limited(auth: Auth, limits: Limits) -> PgCluster {
-        let cluster = EmbeddedCluster::start(3).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopping) = watch::channel(false);
-        tokio::spawn(spanlite_pgwire::serve(
-            listener,
-            cluster.schema_of(0),
-            stopping,
-            auth,
-            limits,
-            None,
-        ));
-        PgCluster {
-            cluster,
-            addr,
-            stop,
-        }
-    }
-
-    async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=root dbname=spanlite",
-                self.addr.port()
-            ),
-            NoTls,
-        )
-        .await
-        .unwrap();
-        tokio::spawn(conn);
-        client
-    }
-
-    /// `psql -c sql` (each `-c` a query): exit success, stdout, stderr.
-    /// Fails the test when psql is not installed (`make deps` installs it).
-    async fn psql(&self, sqls: &[&str]) -> (bool, String, String) {
-        self.psql_with(&[], sqls).await
-    }
-
-    /// [`PgCluster::psql`] with extra environment variables.
-    async fn psql_with(&self, env: &[(&str, &str)], sqls: &[&str]) -> (bool, String, String) {
-        let mut cmd = Command::new("psql");
-        cmd.envs(env.iter().copied());
-        let user = env
-            .iter()
-            .find(|(k, _)| *k == "PGUSER")
-            .map_or("root", |(_, v)| *v);
-        cmd.args([
-            "-X",
-            "-w",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-        ])
-        .args([
-            "-p",
-            &self.addr.port().to_string(),
-            "-U",
-            user,
-            "-d",
-            "spanlite",
-        ])
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env("PGSSLMODE", "prefer");
-        for s in sqls {
-            cmd.args(["-c", s]);
-        }
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .unwrap();
-        let o = out.unwrap_or_else(|e| panic!("running psql (`make deps` installs it): {e}"));
-        (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-
-    async fn shutdown(self) {
-        self.stop.send_replace(true);
-        self.cluster.shutdown().await;
-    }
-}
+mod pg;
+use pg::{PgCluster, connect_as, psql_stdin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn psql_creates_inserts_selects_and_sees_sqlstates() {
@@ -472,35 +369,6 @@ async fn node_serves_pg_listen_and_ends_connections_on_shutdown() {
         .unwrap();
     let e = ended.unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("57P01"), "{e:?}");
-}
-
-/// Connects as `user` with `password`; the driver's error if refused.
-async fn connect_as(
-    pg: &PgCluster,
-    user: &str,
-    password: &str,
-) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, conn) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user={user} password='{password}' dbname=spanlite",
-            pg.addr.port()
-        ),
-        NoTls,
-    )
-    .await?;
-    tokio::spawn(conn);
-    Ok(client)
-}
-
-impl PgCluster {
-    /// Runs `sql` as root in a session of node 1 (not through the port).
-    async fn as_root(&self, sql: &str) {
-        let mut session = spanlite_session::Session::on(self.cluster.schema_of(0));
-        for r in session.run(sql).await {
-            r.unwrap_or_else(|e| panic!("{sql}: {e}"));
-        }
-        session.close().await;
-    }
 }
 
 /// The server-first-message of a SCRAM exchange started for `user` (the
@@ -1350,48 +1218,6 @@ async fn savepoints_recover_statement_errors_not_ended_transactions() {
         .unwrap();
     holder.batch_execute("COMMIT").await.unwrap();
     pg.shutdown().await;
-}
-
-/// Runs psql with `args` and `stdin`, as root on `pg`: success, stdout,
-/// stderr.
-async fn psql_stdin(pg: &PgCluster, args: &[&str], stdin: &[u8]) -> (bool, String, String) {
-    let mut cmd = Command::new("psql");
-    cmd.args([
-        "-X",
-        "-q",
-        "-A",
-        "-t",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        "127.0.0.1",
-        "-p",
-    ])
-    .arg(pg.addr.port().to_string())
-    .args(["-U", "root", "-d", "spanlite"])
-    .args(args)
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("running psql (`make deps` installs it): {e}"));
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = input.write_all(&data);
-    });
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    writer.join().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 // COPY through psql's \copy: text and CSV in (more rows than a batch,

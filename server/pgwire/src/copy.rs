@@ -73,6 +73,11 @@ impl Format {
                 O::Null(s) => f.null = s.clone(),
                 O::Header(h) => f.header = *h,
                 O::Quote(c) => f.quote = byte(*c, "quote")?,
+                // PostgreSQL's hint to write the rows frozen (visible to
+                // every later snapshot without vacuuming): MVCC here keeps
+                // no per-row visibility state to freeze, so it asks for
+                // nothing (pgbench -i sends it).
+                O::Freeze(_) => {}
                 other => {
                     return Err(SqlError::not_supported(format!("COPY option {other}")));
                 }

@@ -1074,6 +1074,9 @@ impl Session {
                 }
                 r
             }
+            Statement::Vacuum(_) if self.open.is_some() => self.failing(
+                SqlError::active_transaction("VACUUM cannot run inside a transaction block"),
+            ),
             Statement::Query(_) if as_of.is_some() && self.open.is_some() => {
                 self.failing(SqlError::not_supported(
                     "AS OF SYSTEM TIME on a statement inside a transaction: use BEGIN … AS OF SYSTEM TIME",

@@ -164,6 +164,22 @@ pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
     }
 }
 
+/// VACUUM and ANALYZE: PostgreSQL's maintenance, which Spanlite does all
+/// the time or has no use for: old MVCC versions are collected on every
+/// replica as they age past the GC window (`storage/src/mvcc/gc.rs`), and plans use
+/// no statistics. So they check that the table named exists (42P01) and
+/// do nothing more; applications and tools (pgbench -i) send them.
+async fn maintenance(
+    txn: &mut dyn KvTxn,
+    name: Option<&ObjectName>,
+    tag: &str,
+) -> Result<QueryResult> {
+    if let Some(name) = name {
+        table(txn, name).await?;
+    }
+    Ok(done(tag, 0))
+}
+
 async fn table(txn: &mut dyn KvTxn, name: &ObjectName) -> Result<TableDef> {
     let name = object_name(name)?;
     load_table(txn, &name)
@@ -332,6 +348,11 @@ async fn execute_named(
         }
         Statement::Revoke { .. } => roles::revoke(txn, stmt).await,
         Statement::CreateIndex(create) => create_index(txn, create).await,
+        Statement::Vacuum(v) => maintenance(txn, v.table_name.as_ref(), "VACUUM").await,
+        Statement::Analyze { table_name, .. } => {
+            let table = (!table_name.0.is_empty()).then_some(table_name);
+            maintenance(txn, table, "ANALYZE").await
+        }
         Statement::AlterTable {
             name,
             if_exists,
