@@ -177,6 +177,14 @@ pub trait KvTxn: Send {
             Ok(())
         })
     }
+    /// True when a CREATE INDEX here only declares the index (`building`)
+    /// and its caller builds it after the commit, batch by batch
+    /// ([`crate::online`]): a session outside a transaction block. By
+    /// default false: the index is built from the rows in this
+    /// transaction.
+    fn builds_indexes_later(&self) -> bool {
+        false
+    }
     /// [`KvTxn::access`] as of now: what a privilege check that failed
     /// against a cached copy asks before it reports 42501 (a grant just
     /// committed elsewhere counts). By default the same as `access`.

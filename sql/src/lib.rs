@@ -63,6 +63,7 @@ pub use kv::{BoxFuture, KvTxn, Pairs};
 pub use spanlite_sqlstate as sqlstate;
 /// The SQL parser, re-exported so callers match on the same AST.
 pub use sqlparser;
+pub use statement::online;
 pub use statement::{
     PlanCache, QueryResult, SchemaChange, execute, execute_cached, foreign_key_parents,
     param_types, returning_columns, schema_change, tables,

@@ -35,6 +35,7 @@ use spanlite_sql::{
 };
 
 mod modes;
+mod online;
 
 use modes::isolation_name;
 
@@ -68,6 +69,9 @@ struct Kv<'a> {
     user: Option<&'a str>,
     /// The values `nextval` last gave in the session, by sequence.
     last_values: Option<&'a mut HashMap<String, i64>>,
+    /// A CREATE INDEX only declares the index; the session builds it
+    /// after the commit (`online`).
+    online: bool,
 }
 
 /// The key range `[start, end)` of a read in flight.
@@ -80,6 +84,7 @@ fn kv(txn: &mut Txn) -> Kv<'_> {
         schema: None,
         user: None,
         last_values: None,
+        online: false,
     }
 }
 
@@ -187,6 +192,10 @@ impl KvTxn for Kv<'_> {
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), SqlError> {
         self.txn.put(key, value).map_err(sql_error)
+    }
+
+    fn builds_indexes_later(&self) -> bool {
+        self.online
     }
 
     fn delete(&mut self, key: Vec<u8>) -> Result<(), SqlError> {
@@ -417,6 +426,7 @@ async fn run_statement(
         schema: (!fixed_time).then_some((schema, &mut *used)),
         user,
         last_values: Some(last_values),
+        online: run.online,
     };
     let result = match run.plans {
         Some(plans) => spanlite_sql::execute_cached(&mut kv, stmt, params, plans).await?,
@@ -439,6 +449,9 @@ async fn run_statement(
 struct ToRun<'a> {
     stmt: &'a Statement,
     plans: Option<&'a PlanCache>,
+    /// A CREATE INDEX outside a transaction block: declared here, built
+    /// by the session after (`online`).
+    online: bool,
 }
 
 /// An explicit transaction and whether a statement in it failed.
@@ -1098,7 +1111,11 @@ impl Session {
                             &open.options,
                             &mut open.schema,
                             &mut reading,
-                            ToRun { stmt, plans },
+                            ToRun {
+                                stmt,
+                                plans,
+                                online: false,
+                            },
                             params,
                         ))
                         .await;
@@ -1117,7 +1134,10 @@ impl Session {
                     }
                     r
                 }
-                None => self.implicit(stmt, params, as_of, plans).await,
+                None => match stmt {
+                    Statement::CreateIndex(create) => self.create_index_online(stmt, create).await,
+                    _ => self.implicit(stmt, params, as_of, plans, false).await,
+                },
             },
         }
     }
@@ -1438,6 +1458,7 @@ impl Session {
         params: &[Value],
         as_of: Option<AsOf>,
         plans: Option<&PlanCache>,
+        online: bool,
     ) -> StatementResult {
         let start = Instant::now();
         // Every attempt keeps the first one's priority, so a retried
@@ -1478,7 +1499,11 @@ impl Session {
                         &options,
                         &mut used,
                         &mut reading,
-                        ToRun { stmt, plans },
+                        ToRun {
+                            stmt,
+                            plans,
+                            online,
+                        },
                         params,
                     ),
                 )

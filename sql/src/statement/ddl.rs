@@ -396,22 +396,26 @@ pub(super) async fn create_index(
             "relation \"{name}\" already exists"
         )));
     }
+    let later = txn.builds_indexes_later();
     let index = IndexDef {
         id: def.next_index_id,
         name,
         columns,
         unique: create.unique,
-        building: false,
+        building: later,
     };
     def.next_index_id = def
         .next_index_id
         .checked_add(1)
         .ok_or_else(|| SqlError::internal("index ids exhausted"))?;
-    // Entries for the rows there are.
-    let (start, end) = def.key_range();
-    for (key, value) in txn.scan(&start, &end).await? {
-        let row = def.decode_row(&value)?;
-        put_index_entry(txn, &def, &index, &row, &key).await?;
+    // Entries for the rows there are (unless the caller builds them
+    // online, after this commits).
+    if !later {
+        let (start, end) = def.key_range();
+        for (key, value) in txn.scan(&start, &end).await? {
+            let row = def.decode_row(&value)?;
+            put_index_entry(txn, &def, &index, &row, &key).await?;
+        }
     }
     def.indexes.push(index);
     txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;

@@ -7,6 +7,7 @@ mod alter;
 mod ddl;
 mod dml;
 mod foreign_keys;
+pub mod online;
 mod privileges;
 mod rewrite;
 mod roles;
