@@ -58,6 +58,11 @@ codes! {
     undefined_function = UNDEFINED_FUNCTION;
     /// 42803: an aggregate where it is not allowed (or a column outside one).
     grouping = GROUPING_ERROR;
+    /// 42809: OVER on a function that is neither a window function nor an
+    /// aggregate.
+    wrong_object_type = WRONG_OBJECT_TYPE;
+    /// 42P20: a window function where it is not allowed.
+    windowing = WINDOWING_ERROR;
     /// 23505: a unique key (or primary key) would be duplicated.
     unique_violation = UNIQUE_VIOLATION;
     /// 23503: a missing parent row, or a parent row still referred to.

@@ -191,6 +191,12 @@ pub enum AggFunc {
     Avg,
     Min,
     Max,
+    /// `string_agg(text, delimiter)`.
+    StringAgg,
+    /// `array_agg(v)`, as the text of a PostgreSQL array (`{1,2,NULL}`).
+    ArrayAgg,
+    BoolAnd,
+    BoolOr,
 }
 
 impl AggFunc {
@@ -202,6 +208,10 @@ impl AggFunc {
             "avg" => AggFunc::Avg,
             "min" => AggFunc::Min,
             "max" => AggFunc::Max,
+            "string_agg" => AggFunc::StringAgg,
+            "array_agg" => AggFunc::ArrayAgg,
+            "bool_and" | "every" => AggFunc::BoolAnd,
+            "bool_or" => AggFunc::BoolOr,
             _ => return None,
         })
     }
@@ -213,7 +223,134 @@ pub struct AggCall {
     pub func: AggFunc,
     /// The argument; `None` for `count(*)`.
     pub arg: Option<BExpr>,
+    /// `string_agg`'s delimiter.
+    pub delimiter: Option<BExpr>,
     pub distinct: bool,
+    /// `FILTER (WHERE …)`: only the rows it is true for.
+    pub filter: Option<BExpr>,
+    /// `agg(v ORDER BY …)`: the order the values are taken in.
+    pub order: Vec<(BExpr, SortKey)>,
+}
+
+impl AggCall {
+    /// Its expressions (argument, delimiter, filter, order keys).
+    pub fn exprs(&self) -> impl Iterator<Item = &BExpr> {
+        self.arg
+            .iter()
+            .chain(self.delimiter.iter())
+            .chain(self.filter.iter())
+            .chain(self.order.iter().map(|(e, _)| e))
+    }
+
+    /// [`AggCall::exprs`], to change.
+    pub fn exprs_mut(&mut self) -> impl Iterator<Item = &mut BExpr> {
+        self.arg
+            .iter_mut()
+            .chain(self.delimiter.iter_mut())
+            .chain(self.filter.iter_mut())
+            .chain(self.order.iter_mut().map(|(e, _)| e))
+    }
+}
+
+/// Window functions (`f(…) OVER (…)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowFunc {
+    RowNumber,
+    Rank,
+    DenseRank,
+    /// `lag(v [, offset [, default]])`.
+    Lag,
+    /// `lead(v [, offset [, default]])`.
+    Lead,
+    FirstValue,
+    LastValue,
+    /// An aggregate over the window's frame.
+    Agg(AggFunc),
+}
+
+impl WindowFunc {
+    /// The window function called `name` (lower case), if there is one.
+    pub fn named(name: &str) -> Option<WindowFunc> {
+        Some(match name {
+            "row_number" => WindowFunc::RowNumber,
+            "rank" => WindowFunc::Rank,
+            "dense_rank" => WindowFunc::DenseRank,
+            "lag" => WindowFunc::Lag,
+            "lead" => WindowFunc::Lead,
+            "first_value" => WindowFunc::FirstValue,
+            "last_value" => WindowFunc::LastValue,
+            other => WindowFunc::Agg(AggFunc::named(other)?),
+        })
+    }
+}
+
+/// One end of a window frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameBound {
+    UnboundedPreceding,
+    /// `n PRECEDING` (ROWS).
+    Preceding(u64),
+    /// The current row (ROWS), or its first or last peer (RANGE).
+    CurrentRow,
+    /// `n FOLLOWING` (ROWS).
+    Following(u64),
+    UnboundedFollowing,
+}
+
+/// A window's frame: the rows of its partition an aggregate (or
+/// first_value/last_value) sees from each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// ROWS (by position) rather than RANGE (by peers: rows equal in the
+    /// window's ORDER BY).
+    pub rows: bool,
+    pub start: FrameBound,
+    pub end: FrameBound,
+}
+
+impl Frame {
+    /// PostgreSQL's default: RANGE BETWEEN UNBOUNDED PRECEDING AND
+    /// CURRENT ROW (the whole partition when it has no ORDER BY: every row
+    /// is then a peer).
+    pub const DEFAULT: Frame = Frame {
+        rows: false,
+        start: FrameBound::UnboundedPreceding,
+        end: FrameBound::CurrentRow,
+    };
+}
+
+/// One window function call of a SELECT block: computed over the block's
+/// rows (grouped rows when grouped) after HAVING, and appended to each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowCall {
+    pub func: WindowFunc,
+    /// Its arguments (none for `count(*)`); for an aggregate, `agg.arg`.
+    pub args: Vec<BExpr>,
+    /// The aggregate, for `WindowFunc::Agg` (its `arg` is `args[0]`).
+    pub agg: Option<AggCall>,
+    pub partition: Vec<BExpr>,
+    pub order: Vec<(BExpr, SortKey)>,
+    pub frame: Frame,
+}
+
+impl WindowCall {
+    /// Its expressions.
+    pub fn exprs(&self) -> impl Iterator<Item = &BExpr> {
+        self.args
+            .iter()
+            .chain(self.agg.iter().flat_map(AggCall::exprs))
+            .chain(self.partition.iter())
+            .chain(self.order.iter().map(|(e, _)| e))
+    }
+
+    /// [`WindowCall::exprs`], to change.
+    pub fn exprs_mut(&mut self) -> impl Iterator<Item = &mut BExpr> {
+        self.args
+            .iter_mut()
+            .chain(self.agg.iter_mut().flat_map(AggCall::exprs_mut))
+            .chain(self.partition.iter_mut())
+            .chain(self.order.iter_mut().map(|(e, _)| e))
+    }
 }
 
 /// A query: a body, then ORDER BY, OFFSET and LIMIT.
@@ -226,6 +363,10 @@ pub struct Query {
     pub offset: Option<BExpr>,
     /// Output column names and types.
     pub columns: Vec<(String, Option<DataType>)>,
+    /// `SELECT DISTINCT ON (…)`: the last this many of each row's sort
+    /// keys (after `order`'s) are the DISTINCT ON values; the first row of
+    /// each (in the sorted order) is kept.
+    pub distinct_on: usize,
 }
 
 /// Direction of a sort key.
@@ -276,6 +417,9 @@ pub struct Select {
     pub grouping: Option<Grouping>,
     /// HAVING, over the grouped row.
     pub having: Option<BExpr>,
+    /// Window function calls: their values follow each row (grouped or
+    /// not) after HAVING.
+    pub windows: Vec<WindowCall>,
     /// The output expressions (over the grouped row when grouped).
     pub projection: Vec<BExpr>,
     pub distinct: bool,

@@ -8,9 +8,12 @@ use sqlparser::ast::{
 };
 
 use super::Binder;
-use super::walk::{function_name, has_aggregate, references_outer};
+use super::walk::{function_name, has_aggregate, has_window, references_outer};
 use crate::error::{Result, SqlError};
-use crate::plan::{AggCall, AggFunc, BExpr, BinOp, Cache, Func, Subquery};
+use crate::plan::{
+    AggCall, AggFunc, BExpr, BinOp, Cache, Frame, FrameBound, Func, SortKey, Subquery, WindowCall,
+    WindowFunc,
+};
 use crate::syntax::ident;
 use crate::value::{DataType, Value};
 
@@ -152,6 +155,11 @@ impl Binder<'_> {
     }
 
     pub(super) fn expr_inner(&mut self, e: &Expr) -> Result<BExpr> {
+        if let Expr::Function(f) = e
+            && f.over.is_some()
+        {
+            return self.window(f);
+        }
         // In a grouped block, aggregates and GROUP BY expressions become
         // positions of the grouped row.
         if self.scopes.last().is_some_and(|s| s.grouped) {
@@ -406,7 +414,7 @@ impl Binder<'_> {
         })
     }
 
-    /// The arguments of a call: plain expressions, or `*` (`None`).
+    /// The arguments of a scalar call: plain expressions, or `*` (`None`).
     pub(super) fn call_args(f: &ast::Function) -> Result<(Option<Vec<&Expr>>, bool)> {
         if f.over.is_some()
             || f.filter.is_some()
@@ -414,16 +422,24 @@ impl Binder<'_> {
             || f.null_treatment.is_some()
         {
             return Err(SqlError::not_supported(format!(
-                "{} (window functions, FILTER and WITHIN GROUP)",
+                "{} (FILTER, WITHIN GROUP, IGNORE NULLS on a function that is not an aggregate)",
                 crate::syntax::first_words(&f.to_string())
             )));
         }
+        if let FunctionArguments::List(list) = &f.args
+            && !list.clauses.is_empty()
+        {
+            return Err(SqlError::not_supported(format!("{f}")));
+        }
+        Self::plain_args(f)
+    }
+
+    /// A call's arguments (clauses aside): plain expressions, or `*`
+    /// (`None`), and DISTINCT.
+    fn plain_args(f: &ast::Function) -> Result<(Option<Vec<&Expr>>, bool)> {
         match &f.args {
             FunctionArguments::None => Ok((Some(Vec::new()), false)),
             FunctionArguments::List(list) => {
-                if !list.clauses.is_empty() {
-                    return Err(SqlError::not_supported(format!("{f}")));
-                }
                 let distinct = matches!(
                     list.duplicate_treatment,
                     Some(ast::DuplicateTreatment::Distinct)
@@ -444,45 +460,136 @@ impl Binder<'_> {
         }
     }
 
-    pub(super) fn aggregate(&mut self, func: AggFunc, f: &ast::Function) -> Result<BExpr> {
-        let (args, distinct) = Self::call_args(f)?;
-        let arg = match (args, func) {
-            (None, AggFunc::Count) => None,
-            (None, _) => {
-                return Err(SqlError::syntax(format!(
-                    "{}(*) is not defined",
-                    function_name(f)
-                )));
-            }
-            (Some(a), _) if a.len() == 1 => {
-                if has_aggregate(a[0]) {
-                    return Err(SqlError::grouping(
-                        "aggregate function calls cannot be nested",
-                    ));
+    /// An aggregate call's arguments (`None` for `*`), DISTINCT, FILTER
+    /// and ORDER BY.
+    #[allow(clippy::type_complexity)]
+    fn agg_args(
+        f: &ast::Function,
+    ) -> Result<(Option<Vec<&Expr>>, bool, Option<&Expr>, &[ast::OrderByExpr])> {
+        if !f.within_group.is_empty() || f.null_treatment.is_some() {
+            return Err(SqlError::not_supported(format!(
+                "{} (WITHIN GROUP, IGNORE NULLS)",
+                crate::syntax::first_words(&f.to_string())
+            )));
+        }
+        let mut order: &[ast::OrderByExpr] = &[];
+        if let FunctionArguments::List(list) = &f.args {
+            for c in &list.clauses {
+                match c {
+                    ast::FunctionArgumentClause::OrderBy(o) => order = o,
+                    other => return Err(SqlError::not_supported(format!("{other}"))),
                 }
-                let scope = self.scope();
-                scope.grouped = false;
-                let b = self.expr(a[0]);
-                self.scope().grouped = true;
-                Some(b?)
+            }
+        }
+        let (args, distinct) = Self::plain_args(f)?;
+        Ok((args, distinct, f.filter.as_deref(), order))
+    }
+
+    /// Binds `e`, over the block's rows before grouping when `ungroup`.
+    fn bind_ungrouped(&mut self, e: &Expr, ungroup: bool) -> Result<BExpr> {
+        if !ungroup {
+            return self.expr(e);
+        }
+        let scope = self.scope();
+        let (grouped, windows) = (scope.grouped, scope.windows_allowed);
+        scope.grouped = false;
+        scope.windows_allowed = false;
+        let b = self.expr(e);
+        let scope = self.scope();
+        scope.grouped = grouped;
+        scope.windows_allowed = windows;
+        b
+    }
+
+    /// An ORDER BY key's direction.
+    pub(super) fn sort_key(k: &ast::OrderByExpr) -> SortKey {
+        let descending = k.options.asc == Some(false);
+        SortKey {
+            descending,
+            nulls_first: k.options.nulls_first.unwrap_or(descending),
+        }
+    }
+
+    /// An aggregate call and its type; its expressions bound over the rows
+    /// before grouping when `ungroup` (a grouped block's aggregate), as
+    /// they are otherwise (a window's aggregate).
+    fn agg_call(
+        &mut self,
+        func: AggFunc,
+        f: &ast::Function,
+        ungroup: bool,
+    ) -> Result<(AggCall, Option<DataType>)> {
+        let name = function_name(f);
+        let (args, distinct, filter, order) = Self::agg_args(f)?;
+        for a in args
+            .iter()
+            .flatten()
+            .copied()
+            .chain(filter)
+            .chain(order.iter().map(|k| &k.expr))
+        {
+            if ungroup && has_aggregate(a) {
+                return Err(SqlError::grouping(
+                    "aggregate function calls cannot be nested",
+                ));
+            }
+            if has_window(a) {
+                return Err(SqlError::grouping(
+                    "aggregate function calls cannot contain window function calls",
+                ));
+            }
+        }
+        let (arg, delimiter) = match (args, func) {
+            (None, AggFunc::Count) => (None, None),
+            (None, _) => {
+                return Err(SqlError::syntax(format!("{name}(*) is not defined")));
+            }
+            (Some(a), AggFunc::StringAgg) if a.len() == 2 => (
+                Some(self.bind_ungrouped(a[0], ungroup)?),
+                Some(self.bind_ungrouped(a[1], ungroup)?),
+            ),
+            (Some(a), func) if a.len() == 1 && func != AggFunc::StringAgg => {
+                (Some(self.bind_ungrouped(a[0], ungroup)?), None)
             }
             (Some(_), _) => {
-                return Err(SqlError::undefined_function(format!(
-                    "{} takes exactly one argument",
-                    function_name(f)
-                )));
+                let n = if func == AggFunc::StringAgg {
+                    "two arguments"
+                } else {
+                    "exactly one argument"
+                };
+                return Err(SqlError::undefined_function(format!("{name} takes {n}")));
             }
         };
+        let filter = match filter {
+            Some(e) => Some(self.bind_ungrouped(e, ungroup)?),
+            None => None,
+        };
+        let mut keys = Vec::new();
+        for k in order {
+            keys.push((self.bind_ungrouped(&k.expr, ungroup)?, Self::sort_key(k)));
+        }
         let ty = match func {
             AggFunc::Count => Some(DataType::Int),
             AggFunc::Avg => Some(DataType::Float),
+            AggFunc::StringAgg | AggFunc::ArrayAgg => Some(DataType::Text),
+            AggFunc::BoolAnd | AggFunc::BoolOr => Some(DataType::Bool),
             _ => arg.as_ref().and_then(|a| self.type_of(a)),
         };
-        let call = AggCall {
-            func,
-            arg,
-            distinct,
-        };
+        Ok((
+            AggCall {
+                func,
+                arg,
+                delimiter,
+                distinct,
+                filter,
+                order: keys,
+            },
+            ty,
+        ))
+    }
+
+    pub(super) fn aggregate(&mut self, func: AggFunc, f: &ast::Function) -> Result<BExpr> {
+        let (call, ty) = self.agg_call(func, f, true)?;
         let scope = self.scope();
         let Some(group) = scope.group.as_mut() else {
             return Err(SqlError::internal("aggregate outside a grouped block"));
@@ -496,6 +603,162 @@ impl Binder<'_> {
             }
         };
         Ok(BExpr::Column(group.keys.len() + i))
+    }
+
+    /// A window function call (`f(…) OVER (…)`): its value is a position
+    /// after the block's row (placed when the block is bound).
+    fn window(&mut self, f: &ast::Function) -> Result<BExpr> {
+        let name = function_name(f);
+        if !self.scopes.last().is_some_and(|s| s.windows_allowed) {
+            return Err(SqlError::windowing(format!(
+                "window functions are not allowed here ({name})"
+            )));
+        }
+        let Some(ast::WindowType::WindowSpec(spec)) = &f.over else {
+            return Err(SqlError::not_supported("named windows (OVER w)"));
+        };
+        if spec.window_name.is_some() {
+            return Err(SqlError::not_supported("named windows (OVER (w …))"));
+        }
+        let func = WindowFunc::named(&name).ok_or_else(|| {
+            let message = format!(
+                "OVER specified, but {name} is not a window function nor an aggregate function"
+            );
+            if Func::named(&name).is_some() {
+                SqlError::wrong_object_type(message)
+            } else {
+                SqlError::undefined_function(format!("function {name} does not exist"))
+            }
+        })?;
+        let (args, agg, ty) = match func {
+            WindowFunc::Agg(a) => {
+                let (call, ty) = self.agg_call(a, f, false)?;
+                (call.arg.iter().cloned().collect(), Some(call), ty)
+            }
+            _ => {
+                if f.filter.is_some() {
+                    return Err(SqlError::not_supported(
+                        "FILTER is not implemented for non-aggregate window functions",
+                    ));
+                }
+                let (args, distinct) = Self::plain_args(f)?;
+                let args = args.filter(|_| !distinct).ok_or_else(|| {
+                    SqlError::syntax(format!("{name}(*) or DISTINCT is not allowed here"))
+                })?;
+                let arity = match func {
+                    WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => 0..=0,
+                    WindowFunc::Lag | WindowFunc::Lead => 1..=3,
+                    _ => 1..=1,
+                };
+                if !arity.contains(&args.len()) {
+                    return Err(SqlError::undefined_function(format!(
+                        "function {name} does not take {} arguments",
+                        args.len()
+                    )));
+                }
+                let mut bound = Vec::new();
+                for a in args {
+                    if has_window(a) {
+                        return Err(SqlError::windowing(
+                            "window function calls cannot be nested",
+                        ));
+                    }
+                    bound.push(self.expr(a)?);
+                }
+                let ty = match func {
+                    WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => {
+                        Some(DataType::Int)
+                    }
+                    _ => bound.first().and_then(|a| self.type_of(a)),
+                };
+                (bound, None, ty)
+            }
+        };
+        let mut partition = Vec::new();
+        for p in &spec.partition_by {
+            if has_window(p) {
+                return Err(SqlError::windowing(
+                    "window function calls cannot be nested",
+                ));
+            }
+            partition.push(self.expr(p)?);
+        }
+        let mut order = Vec::new();
+        for k in &spec.order_by {
+            if has_window(&k.expr) {
+                return Err(SqlError::windowing(
+                    "window function calls cannot be nested",
+                ));
+            }
+            order.push((self.expr(&k.expr)?, Self::sort_key(k)));
+        }
+        let frame = match &spec.window_frame {
+            None => Frame::DEFAULT,
+            Some(w) => self.frame(w)?,
+        };
+        let scope = self.scope();
+        scope.windows.push(WindowCall {
+            func,
+            args,
+            agg,
+            partition,
+            order,
+            frame,
+        });
+        scope.window_types.push(ty);
+        Ok(BExpr::Column(super::WINDOW_SLOT + scope.windows.len() - 1))
+    }
+
+    fn frame(&mut self, w: &ast::WindowFrame) -> Result<Frame> {
+        let rows = match w.units {
+            ast::WindowFrameUnits::Rows => true,
+            ast::WindowFrameUnits::Range => false,
+            ast::WindowFrameUnits::Groups => {
+                return Err(SqlError::not_supported("GROUPS frames"));
+            }
+        };
+        let mut bound = |b: &ast::WindowFrameBound| -> Result<FrameBound> {
+            let offset = |e: &Expr, this: &mut Self| -> Result<u64> {
+                if !rows {
+                    return Err(SqlError::not_supported(
+                        "RANGE frames with an offset (use ROWS, or UNBOUNDED / CURRENT ROW)",
+                    ));
+                }
+                match crate::eval::eval(&this.constant(e)?, &crate::eval::Env::EMPTY)? {
+                    Value::Int(n) if n >= 0 => Ok(n as u64),
+                    other => Err(SqlError::windowing(format!(
+                        "frame offset must be a non-negative integer, not {other}"
+                    ))),
+                }
+            };
+            Ok(match b {
+                ast::WindowFrameBound::CurrentRow => FrameBound::CurrentRow,
+                ast::WindowFrameBound::Preceding(None) => FrameBound::UnboundedPreceding,
+                ast::WindowFrameBound::Following(None) => FrameBound::UnboundedFollowing,
+                ast::WindowFrameBound::Preceding(Some(e)) => {
+                    FrameBound::Preceding(offset(e, self)?)
+                }
+                ast::WindowFrameBound::Following(Some(e)) => {
+                    FrameBound::Following(offset(e, self)?)
+                }
+            })
+        };
+        let start = bound(&w.start_bound)?;
+        let end = match &w.end_bound {
+            Some(b) => bound(b)?,
+            None => FrameBound::CurrentRow,
+        };
+        if start == FrameBound::UnboundedFollowing {
+            return Err(SqlError::windowing(
+                "frame start cannot be UNBOUNDED FOLLOWING",
+            ));
+        }
+        if end == FrameBound::UnboundedPreceding {
+            return Err(SqlError::windowing(
+                "frame end cannot be UNBOUNDED PRECEDING",
+            ));
+        }
+        Ok(Frame { rows, start, end })
     }
 
     pub(super) fn function(&mut self, f: &ast::Function) -> Result<BExpr> {
@@ -556,6 +819,13 @@ impl Binder<'_> {
         Some(match e {
             BExpr::Const(v) => return v.data_type(),
             BExpr::Param(i) => return self.params.get(*i).and_then(Value::data_type),
+            BExpr::Column(i) if *i >= super::WINDOW_SLOT => {
+                return scope
+                    .window_types
+                    .get(*i - super::WINDOW_SLOT)
+                    .copied()
+                    .flatten();
+            }
             BExpr::Column(i) => {
                 return if scope.grouped {
                     scope

@@ -19,14 +19,14 @@ use crate::catalog::TableDef;
 use crate::error::{Result, SqlError};
 use crate::plan::{
     Access, AggCall, BExpr, BinOp, Body, Grouping, JoinKind, Query, Scan, Select, SetOp, SortKey,
-    Source,
+    Source, WindowCall,
 };
 use crate::syntax::{ident, object_name};
 use crate::value::{DataType, Value};
 
 use expr::column_name;
 use joins::choose_access;
-use walk::{and_all, conjuncts, has_aggregate};
+use walk::{and_all, conjuncts, has_aggregate, has_window};
 pub(crate) use walk::{ast_children, has_subquery};
 
 /// Output columns: names and (when known) types.
@@ -64,6 +64,11 @@ struct Scope {
     /// to the grouped row (select list, HAVING, ORDER BY).
     group: Option<GroupState>,
     grouped: bool,
+    /// Window function calls of its select list and ORDER BY (allowed
+    /// only while those are bound), and their types.
+    windows: Vec<WindowCall>,
+    window_types: Vec<Option<DataType>>,
+    windows_allowed: bool,
 }
 
 impl Scope {
@@ -306,7 +311,7 @@ impl<'a> Binder<'a> {
                 (body, columns)
             }
         };
-        let order = order_by
+        let order: Vec<SortKey> = order_by
             .iter()
             .map(|k| {
                 let descending = k.options.asc == Some(false);
@@ -331,12 +336,18 @@ impl<'a> Binder<'a> {
             ),
             Some(other) => return Err(SqlError::not_supported(format!("{other}"))),
         };
+        // DISTINCT ON's keys follow ORDER BY's in the block's sort keys.
+        let distinct_on = match &body {
+            Body::Select(s) => s.order.len().saturating_sub(order.len()),
+            _ => 0,
+        };
         Ok(Query {
             body,
             order,
             limit,
             offset,
             columns,
+            distinct_on,
         })
     }
 
@@ -540,6 +551,11 @@ impl<'a> Binder<'a> {
         // WHERE.
         let mut conds = Vec::new();
         if let Some(w) = &s.selection {
+            if has_window(w) {
+                return Err(SqlError::windowing(
+                    "window functions are not allowed in WHERE",
+                ));
+            }
             if has_aggregate(w) {
                 return Err(SqlError::grouping(
                     "aggregate functions are not allowed in WHERE",
@@ -569,6 +585,11 @@ impl<'a> Binder<'a> {
             for g in group_exprs {
                 // GROUP BY 2 / GROUP BY alias name a select item.
                 let target = self.group_target(g, &s.projection)?;
+                if has_window(target) {
+                    return Err(SqlError::windowing(
+                        "window functions are not allowed in GROUP BY",
+                    ));
+                }
                 if has_aggregate(target) {
                     return Err(SqlError::grouping(
                         "aggregate functions are not allowed in GROUP BY",
@@ -585,7 +606,8 @@ impl<'a> Binder<'a> {
             scope.grouped = true;
         }
 
-        // Select list.
+        // Select list (and ORDER BY): where window functions may be.
+        self.scope().windows_allowed = true;
         let mut projection = Vec::new();
         let mut columns = Vec::new();
         for item in &s.projection {
@@ -630,10 +652,17 @@ impl<'a> Binder<'a> {
                 }
             }
         }
+        self.scope().windows_allowed = false;
         let having = match &s.having {
+            Some(h) if has_window(h) => {
+                return Err(SqlError::windowing(
+                    "window functions are not allowed in HAVING",
+                ));
+            }
             Some(h) => Some(self.expr(h)?),
             None => None,
         };
+        self.scope().windows_allowed = true;
         let mut order = Vec::new();
         for k in order_by {
             if k.with_fill.is_some() {
@@ -649,14 +678,40 @@ impl<'a> Binder<'a> {
         let distinct = match &s.distinct {
             None => false,
             Some(ast::Distinct::Distinct) => true,
-            Some(ast::Distinct::On(_)) => return Err(SqlError::not_supported("DISTINCT ON")),
+            Some(ast::Distinct::On(exprs)) => {
+                // Sort keys after ORDER BY's: the first row of each is kept.
+                for e in exprs {
+                    let key = match output_key(e, &columns) {
+                        Ok(k) => k,
+                        Err(err) if err.code == spanlite_sqlstate::INVALID_COLUMN_REFERENCE => {
+                            return Err(err);
+                        }
+                        Err(_) => self.expr(e)?,
+                    };
+                    order.push(key);
+                }
+                false
+            }
         };
         let scope = self.scope();
+        scope.windows_allowed = false;
         scope.grouped = false;
         let grouping = scope.group.take().map(|g| Grouping {
             keys: g.keys,
             aggs: g.aggs,
         });
+        // Window values follow the rows they are computed over.
+        let windows = std::mem::take(&mut scope.windows);
+        scope.window_types.clear();
+        if !windows.is_empty() {
+            let base = match &grouping {
+                Some(g) => g.keys.len() + g.aggs.len(),
+                None => width,
+            };
+            for e in projection.iter_mut().chain(order.iter_mut()) {
+                place_windows(e, base);
+            }
+        }
         Ok((
             Select {
                 steps,
@@ -664,6 +719,7 @@ impl<'a> Binder<'a> {
                 filter,
                 grouping,
                 having,
+                windows,
                 projection,
                 distinct,
                 order,
@@ -1002,4 +1058,22 @@ fn output_key(e: &Expr, columns: &[(String, Option<DataType>)]) -> Result<BExpr>
     Err(SqlError::undefined_column(format!(
         "ORDER BY {e}: name an output column or its position"
     )))
+}
+
+/// Where a window call's value is while it is bound: past any row
+/// position, until the block's width is known.
+pub(crate) const WINDOW_SLOT: usize = usize::MAX / 2;
+
+/// Points the window placeholders in `e` at `base` (where the window
+/// values start in the row they are appended to).
+fn place_windows(e: &mut BExpr, base: usize) {
+    if let BExpr::Column(c) = e
+        && *c >= WINDOW_SLOT
+    {
+        *c = *c - WINDOW_SLOT + base;
+        return;
+    }
+    for child in crate::eval::fetch::children_mut(e) {
+        place_windows(child, base);
+    }
 }

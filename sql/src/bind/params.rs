@@ -74,9 +74,14 @@ fn select(s: &mut Select, params: &[Value]) -> Result<()> {
             expr(e, params)?;
         }
         for a in &mut g.aggs {
-            if let Some(e) = &mut a.arg {
+            for e in a.exprs_mut() {
                 expr(e, params)?;
             }
+        }
+    }
+    for w in &mut s.windows {
+        for e in w.exprs_mut() {
+            expr(e, params)?;
         }
     }
     Ok(())
@@ -102,6 +107,7 @@ pub fn scan(s: &mut Scan, params: &[Value]) -> Result<()> {
             }
         }
     }
+
     if let Some(f) = &mut s.filter {
         expr(f, params)?;
     }

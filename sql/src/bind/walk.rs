@@ -4,7 +4,7 @@
 
 use sqlparser::ast::{self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments};
 
-use crate::plan::{AggFunc, BExpr, BinOp, Body, Query, Source};
+use crate::plan::{AggCall, AggFunc, BExpr, BinOp, Body, Query, Source, WindowCall};
 
 /// The conjuncts of a condition (`a AND b AND c` → `[a, b, c]`).
 pub fn conjuncts(e: BExpr, out: &mut Vec<BExpr>) {
@@ -161,14 +161,26 @@ pub(crate) fn function_name(f: &ast::Function) -> String {
     f.name.to_string().to_lowercase()
 }
 
-/// True when `e` calls an aggregate (outside subqueries).
+/// True when `e` calls an aggregate (outside subqueries; a window
+/// function's aggregate is not one, the aggregates in its arguments are).
 pub fn has_aggregate(e: &Expr) -> bool {
     if let Expr::Function(f) = e
+        && f.over.is_none()
         && AggFunc::named(&function_name(f)).is_some()
     {
         return true;
     }
     ast_children(e).into_iter().any(has_aggregate)
+}
+
+/// True when `e` calls a window function (outside subqueries).
+pub fn has_window(e: &Expr) -> bool {
+    if let Expr::Function(f) = e
+        && f.over.is_some()
+    {
+        return true;
+    }
+    ast_children(e).into_iter().any(has_window)
 }
 
 /// True when `q` names a column `depth` or more blocks outside itself.
@@ -197,8 +209,9 @@ pub(crate) fn body_references_outer(b: &Body, depth: usize) -> bool {
             exprs.extend(s.order.iter());
             if let Some(g) = &s.grouping {
                 exprs.extend(g.keys.iter());
-                exprs.extend(g.aggs.iter().filter_map(|a| a.arg.as_ref()));
+                exprs.extend(g.aggs.iter().flat_map(AggCall::exprs));
             }
+            exprs.extend(s.windows.iter().flat_map(WindowCall::exprs));
             for step in &s.steps {
                 exprs.extend(step.on.iter());
                 exprs.extend(step.after.iter());

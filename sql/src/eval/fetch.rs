@@ -5,7 +5,7 @@
 use crate::catalog::prefix_end;
 use crate::error::{Result, SqlError};
 use crate::kv::{BoxFuture, KvTxn};
-use crate::plan::{Access, BExpr, Body, Query, Scan, Select, Source};
+use crate::plan::{Access, AggCall, BExpr, Body, Query, Scan, Select, Source, WindowCall};
 use crate::value::{DataType, Value};
 
 use super::{Env, eval};
@@ -75,8 +75,9 @@ async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
     exprs.extend(s.order.iter_mut());
     if let Some(g) = &mut s.grouping {
         exprs.extend(g.keys.iter_mut());
-        exprs.extend(g.aggs.iter_mut().filter_map(|a| a.arg.as_mut()));
+        exprs.extend(g.aggs.iter_mut().flat_map(AggCall::exprs_mut));
     }
+    exprs.extend(s.windows.iter_mut().flat_map(WindowCall::exprs_mut));
     for e in exprs {
         fetch_expr(txn, e).await?;
     }

@@ -6,6 +6,7 @@
 mod budget;
 mod expr;
 pub(crate) mod fetch;
+mod window;
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -74,6 +75,11 @@ pub fn query(q: &Query, outer: &[&[Value]]) -> Result<Vec<Row>> {
             }
             Ordering::Equal
         });
+    }
+    if q.distinct_on > 0 {
+        // The first row of each DISTINCT ON value, in the sorted order.
+        let mut seen = HashSet::new();
+        rows.retain(|(_, keys)| seen.insert(hrow(&keys[keys.len() - q.distinct_on..])));
     }
     let count = |e: &Option<BExpr>, what: &str| -> Result<Option<usize>> {
         let Some(e) = e else { return Ok(None) };
@@ -445,7 +451,7 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
         Some(g) => {
             // Groups in first-seen order.
             let mut index: HashMap<Vec<HKey>, usize> = HashMap::new();
-            let mut groups: Vec<(Row, Vec<Vec<Value>>)> = Vec::new();
+            let mut groups: Vec<(Row, Vec<Vec<Taken>>)> = Vec::new();
             if g.keys.is_empty() {
                 groups.push((Vec::new(), vec![Vec::new(); g.aggs.len()]));
             }
@@ -469,20 +475,15 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
                     })
                 };
                 for (a, acc) in g.aggs.iter().zip(groups[i].1.iter_mut()) {
-                    let v = match &a.arg {
-                        None => Value::Bool(true),
-                        Some(e) => eval(e, &env)?,
-                    };
-                    if v != Value::Null {
-                        charge_row(std::slice::from_ref(&v))?;
-                        acc.push(v);
+                    if let Some(t) = take(a, &env)? {
+                        acc.push(t);
                     }
                 }
             }
             let mut out = Vec::with_capacity(groups.len());
             for (mut key, accs) in groups {
-                for (a, values) in g.aggs.iter().zip(accs) {
-                    key.push(aggregate(a, values)?);
+                for (a, taken) in g.aggs.iter().zip(accs) {
+                    key.push(aggregate(a, taken)?);
                 }
                 let env = Env {
                     row: &key,
@@ -495,6 +496,11 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
             }
             out
         }
+    };
+    let rows = if s.windows.is_empty() {
+        rows
+    } else {
+        window::apply(rows, &s.windows, outer)?
     };
     let mut out: Keyed = Vec::with_capacity(rows.len());
     let mut seen = HashSet::new();
@@ -536,11 +542,113 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
     Ok(out)
 }
 
-fn aggregate(a: &AggCall, mut values: Vec<Value>) -> Result<Value> {
+/// What an aggregate takes from one row: its value, `string_agg`'s
+/// delimiter, and the row's keys of the aggregate's ORDER BY.
+#[derive(Clone, Debug)]
+pub(crate) struct Taken {
+    value: Value,
+    delimiter: Value,
+    keys: Row,
+}
+
+/// What aggregate `a` takes from the row of `env`: nothing when its
+/// FILTER is not true or its value is NULL (except for `array_agg`, which
+/// keeps NULLs).
+pub(crate) fn take(a: &AggCall, env: &Env) -> Result<Option<Taken>> {
+    if let Some(f) = &a.filter
+        && eval(f, env)? != Value::Bool(true)
+    {
+        return Ok(None);
+    }
+    let value = match &a.arg {
+        None => Value::Bool(true),
+        Some(e) => eval(e, env)?,
+    };
+    if value == Value::Null && a.func != AggFunc::ArrayAgg {
+        return Ok(None);
+    }
+    let delimiter = match &a.delimiter {
+        None => Value::Null,
+        Some(e) => eval(e, env)?,
+    };
+    let keys = a
+        .order
+        .iter()
+        .map(|(e, _)| eval(e, env))
+        .collect::<Result<Row>>()?;
+    charge_row(std::slice::from_ref(&value))?;
+    Ok(Some(Taken {
+        value,
+        delimiter,
+        keys,
+    }))
+}
+
+/// Aggregate `a` of the values it took (see [`take`]).
+pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
+    if !a.order.is_empty() {
+        taken.sort_by(|x, y| {
+            for (i, (_, key)) in a.order.iter().enumerate() {
+                let o = sort_cmp(&x.keys[i], &y.keys[i], key.nulls_first, key.descending);
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        });
+    }
     if a.distinct {
         let mut seen = HashSet::new();
-        values.retain(|v| seen.insert(hkey(v)));
+        taken.retain(|t| seen.insert(hkey(&t.value)));
     }
+    match a.func {
+        AggFunc::StringAgg => {
+            let mut out: Option<String> = None;
+            for t in taken {
+                let Value::Text(v) = t.value else {
+                    return Err(SqlError::undefined_function(
+                        "function string_agg takes text values and a text delimiter",
+                    ));
+                };
+                out = Some(match out {
+                    None => v,
+                    Some(mut acc) => {
+                        if let Value::Text(d) = &t.delimiter {
+                            acc.push_str(d);
+                        }
+                        acc.push_str(&v);
+                        acc
+                    }
+                });
+            }
+            return Ok(out.map_or(Value::Null, Value::Text));
+        }
+        AggFunc::ArrayAgg => {
+            if taken.is_empty() {
+                return Ok(Value::Null);
+            }
+            let items: Vec<String> = taken.iter().map(|t| array_item(&t.value)).collect();
+            return Ok(Value::Text(format!("{{{}}}", items.join(","))));
+        }
+        AggFunc::BoolAnd | AggFunc::BoolOr => {
+            let mut out: Option<bool> = None;
+            for t in taken {
+                let Value::Bool(b) = t.value else {
+                    return Err(SqlError::undefined_function(
+                        "functions bool_and and bool_or take booleans",
+                    ));
+                };
+                out = Some(match (out, a.func) {
+                    (None, _) => b,
+                    (Some(x), AggFunc::BoolAnd) => x && b,
+                    (Some(x), _) => x || b,
+                });
+            }
+            return Ok(out.map_or(Value::Null, Value::Bool));
+        }
+        _ => {}
+    }
+    let values: Vec<Value> = taken.into_iter().map(|t| t.value).collect();
     match a.func {
         AggFunc::Count => Ok(Value::Int(values.len() as i64)),
         AggFunc::Min | AggFunc::Max => {
@@ -561,7 +669,8 @@ fn aggregate(a: &AggCall, mut values: Vec<Value>) -> Result<Value> {
             }
             Ok(best.unwrap_or(Value::Null))
         }
-        AggFunc::Sum | AggFunc::Avg => {
+        // Sum and Avg (the others returned above).
+        _ => {
             if values.is_empty() {
                 return Ok(Value::Null);
             }
@@ -588,5 +697,24 @@ fn aggregate(a: &AggCall, mut values: Vec<Value>) -> Result<Value> {
             };
             Ok(Value::Float(total / n as f64))
         }
+    }
+}
+
+/// An element of an array's text form, quoted as PostgreSQL quotes it.
+fn array_item(v: &Value) -> String {
+    let text = match v {
+        Value::Null => return "NULL".to_string(),
+        Value::Text(t) => t.clone(),
+        other => other.to_string(),
+    };
+    let plain = !text.is_empty()
+        && !text.eq_ignore_ascii_case("null")
+        && !text
+            .chars()
+            .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+    if plain {
+        text
+    } else {
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
     }
 }
