@@ -61,6 +61,8 @@ codes! {
     /// 42809: OVER on a function that is neither a window function nor an
     /// aggregate.
     wrong_object_type = WRONG_OBJECT_TYPE;
+    /// 42P19: a WITH RECURSIVE query not of the form base UNION recursive.
+    invalid_recursion = INVALID_RECURSION;
     /// 42P20: a window function where it is not allowed.
     windowing = WINDOWING_ERROR;
     /// 23505: a unique key (or primary key) would be duplicated.

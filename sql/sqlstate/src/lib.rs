@@ -123,12 +123,16 @@ codes! {
     DUPLICATE_ALIAS = "42712", "duplicate_alias";
     /// An aggregate where it is not allowed, or a column outside one.
     GROUPING_ERROR = "42803", "grouping_error";
+    /// A window function where it is not allowed.
     WINDOWING_ERROR = "42P20", "windowing_error";
     /// A value of the wrong type.
     DATATYPE_MISMATCH = "42804", "datatype_mismatch";
     /// No such function or operator for these types.
     UNDEFINED_FUNCTION = "42883", "undefined_function";
+    /// OVER on a function that is not a window function or aggregate.
     WRONG_OBJECT_TYPE = "42809", "wrong_object_type";
+    /// A WITH RECURSIVE query not of the form base UNION recursive.
+    INVALID_RECURSION = "42P19", "invalid_recursion";
     /// No such table.
     UNDEFINED_TABLE = "42P01", "undefined_table";
     /// A parameter `$n` beyond those given.

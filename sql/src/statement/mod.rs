@@ -9,6 +9,7 @@ mod dml;
 mod foreign_keys;
 pub mod online;
 mod privileges;
+mod recursive;
 mod rewrite;
 mod roles;
 mod sequences;
@@ -262,6 +263,7 @@ async fn execute_named(
     let (stmt, plans) = match stmt {
         Statement::Query(q) if rewrite::needed(q) => {
             let mut q = q.clone();
+            recursive::materialize(txn, &mut q, params).await?;
             rewrite::query(&mut q, params)?;
             rewritten = Statement::Query(q);
             (&rewritten, None)

@@ -62,7 +62,10 @@ fn rewrite_query(q: &mut Query, outer: &Ctes, params: &[Value]) -> Result<()> {
     let mut ctes = outer.clone();
     if let Some(with) = q.with.take() {
         if with.recursive {
-            return Err(SqlError::not_supported("WITH RECURSIVE"));
+            // Computed before (`recursive`); only nested ones are left.
+            return Err(SqlError::not_supported(
+                "WITH RECURSIVE inside a subquery (put it at the top of the statement)",
+            ));
         }
         for cte in with.cte_tables {
             if cte.from.is_some() {
