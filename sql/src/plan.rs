@@ -475,6 +475,10 @@ pub enum Source {
         width: usize,
         /// Conditions on its rows alone.
         filter: Option<BExpr>,
+        /// LATERAL: it names columns of the FROM items before it (as an
+        /// enclosing query's, depth 1), so it is run once per row joined
+        /// so far, in the FROM clause's order.
+        lateral: bool,
     },
 }
 

@@ -116,14 +116,19 @@ impl Binder<'_> {
                 rest.push((c, m));
             }
         }
-        // Join order: FROM order with outer joins; otherwise greedy, each
-        // next item sharing an equality with the ones joined.
+        // Join order: FROM order with outer joins or LATERAL; otherwise
+        // greedy, each next item sharing an equality with the ones joined.
+        let lateral: Vec<bool> = items
+            .iter()
+            .map(|i| matches!(i.source, Source::Derived { lateral: true, .. }))
+            .collect();
+        let fixed_order = outer_join || lateral.iter().any(|&l| l);
         let n = items.len();
         let mut order = vec![syntax_order[0]];
         let mut joined: u64 = 1 << syntax_order[0];
         while order.len() < n {
             let remaining: Vec<usize> = (0..n).filter(|i| joined & (1 << i) == 0).collect();
-            let next = if outer_join {
+            let next = if fixed_order {
                 syntax_order[order.len()]
             } else {
                 let links = |j: usize, equi_only: bool| {
@@ -163,6 +168,7 @@ impl Binder<'_> {
                         // before matching (also right for LEFT JOIN).
                         filters[i].push(c);
                     } else if pos > 0
+                        && !lateral[i]
                         && let Some(k) = self.equi_key(&c, joined, i, &mask_of)
                     {
                         keys.push(k);
@@ -178,6 +184,7 @@ impl Binder<'_> {
                     if m & !(joined | bit) != 0 {
                         keep.push((c, m));
                     } else if pos > 0
+                        && !lateral[i]
                         && m & bit != 0
                         && let Some(k) = self.equi_key(&c, joined, i, &mask_of)
                     {

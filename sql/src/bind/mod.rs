@@ -907,16 +907,26 @@ impl<'a> Binder<'a> {
                 });
             }
             TableFactor::Derived {
-                lateral: false,
+                lateral,
                 subquery,
                 alias,
             } => {
-                // The subquery cannot see this block's other FROM items:
-                // bind it with this block's scope set aside.
-                let current = self.scopes.pop().unwrap_or_default();
-                let bound = self.query(subquery);
-                self.scopes.push(current);
-                let bound = bound?;
+                if *lateral && matches!(kind, JoinKind::Right | JoinKind::Full) {
+                    return Err(SqlError::invalid_column_reference(
+                        "the combining JOIN type must be INNER or LEFT for a LATERAL reference",
+                    ));
+                }
+                // The subquery cannot see this block's other FROM items
+                // unless LATERAL: bind it with this block's scope set
+                // aside.
+                let bound = if *lateral {
+                    self.query(subquery)?
+                } else {
+                    let current = self.scopes.pop().unwrap_or_default();
+                    let bound = self.query(subquery);
+                    self.scopes.push(current);
+                    bound?
+                };
                 let entry_name = alias_of(alias).unwrap_or_else(|| "subquery".to_string());
                 check_unique(self.scope(), &entry_name)?;
                 let mut names: Vec<String> = bound.columns.iter().map(|c| c.0.clone()).collect();
@@ -938,6 +948,7 @@ impl<'a> Binder<'a> {
                         offset,
                         width,
                         filter: None,
+                        lateral: *lateral,
                     },
                     kind,
                     on,

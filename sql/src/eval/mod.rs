@@ -332,6 +332,20 @@ fn span(source: &Source) -> (usize, usize) {
 fn from_rows(s: &Select, outer: &[&[Value]]) -> Result<Vec<Row>> {
     let mut rows: Vec<Row> = Vec::new();
     for (i, step) in s.steps.iter().enumerate() {
+        if i > 0
+            && let Source::Derived {
+                query: q,
+                offset,
+                width: w,
+                filter,
+                lateral: true,
+                ..
+            } = &step.source
+        {
+            rows = lateral_join(rows, step, q, (*offset, *w), filter, outer)?;
+            rows = keep_passing(rows, &step.after, outer)?;
+            continue;
+        }
         let right = source_rows(&step.source, s.width, outer)?;
         if i == 0 {
             rows = right;
@@ -423,6 +437,48 @@ fn from_rows(s: &Select, outer: &[&[Value]]) -> Result<Vec<Row>> {
         rows = keep_passing(rows, &step.after, outer)?;
     }
     keep_passing(rows, &s.filter, outer)
+}
+
+/// Joins a LATERAL subquery (filling `span` of each row) to `rows`: run
+/// once per row, with the row as its enclosing query's (depth 1).
+fn lateral_join(
+    rows: Vec<Row>,
+    step: &crate::plan::Step,
+    q: &Query,
+    (offset, w): (usize, usize),
+    filter: &Option<BExpr>,
+    outer: &[&[Value]],
+) -> Result<Vec<Row>> {
+    let left_join = step.kind == JoinKind::Left;
+    let mut joined = Vec::new();
+    for left in &rows {
+        let inner: Vec<&[Value]> = std::iter::once(left.as_slice())
+            .chain(outer.iter().copied())
+            .collect();
+        let mut matched = false;
+        for r in query(q, &inner)? {
+            let mut m = left.clone();
+            for (slot, v) in m[offset..offset + w].iter_mut().zip(r) {
+                *slot = v;
+            }
+            let env = Env {
+                row: &m,
+                outer,
+                output: &[],
+            };
+            if !passes(filter, &env)? || (left_join && !passes(&step.on, &env)?) {
+                continue;
+            }
+            matched = true;
+            charge_row(&m)?;
+            joined.push(m);
+        }
+        if left_join && !matched {
+            charge_row(left)?;
+            joined.push(left.clone());
+        }
+    }
+    Ok(joined)
 }
 
 /// The rows for which `cond` (if any) holds.
