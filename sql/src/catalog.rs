@@ -49,6 +49,75 @@ pub struct Column {
     /// COLUMN … DEFAULT c`: c; NULL when `None`), as PostgreSQL's
     /// `attmissingval`: adding a column rewrites no row.
     pub fill: Option<Value>,
+    /// What its declared type limits beyond `ty` (SMALLINT, INTEGER,
+    /// VARCHAR(n), CHAR(n)).
+    pub width: Option<Width>,
+}
+
+/// A limit of a column's declared type on its values: the integer types'
+/// ranges (values are 64-bit), and character lengths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Width {
+    /// SMALLINT / INT2.
+    Int2,
+    /// INTEGER / INT / INT4.
+    Int4,
+    /// VARCHAR(n) / CHARACTER VARYING(n).
+    Varchar(u64),
+    /// CHAR(n) / CHARACTER(n): padded with spaces to n.
+    Char(u64),
+}
+
+impl Width {
+    /// The limit of SQL type `t`, if it has one.
+    pub fn from_sql(t: &sqlparser::ast::DataType) -> Option<Width> {
+        use sqlparser::ast::{CharacterLength, DataType as D};
+        let length = |l: &Option<CharacterLength>| match l {
+            Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+            _ => None,
+        };
+        match t {
+            D::SmallInt(_) | D::Int2(_) => Some(Width::Int2),
+            D::Int(_) | D::Integer(_) | D::Int4(_) => Some(Width::Int4),
+            D::Varchar(l) | D::CharVarying(l) | D::CharacterVarying(l) => {
+                length(l).map(Width::Varchar)
+            }
+            D::Char(l) | D::Character(l) => Some(Width::Char(length(l).unwrap_or(1))),
+            _ => None,
+        }
+    }
+
+    /// `v` (of the column's type) within the limit: 22003 for an integer
+    /// out of range, 22001 for a string too long; CHAR(n) padded.
+    pub fn check(self, v: Value) -> Result<Value> {
+        match (self, v) {
+            (Width::Int2, Value::Int(i)) if i16::try_from(i).is_err() => {
+                Err(SqlError::numeric_out_of_range("smallint out of range"))
+            }
+            (Width::Int4, Value::Int(i)) if i32::try_from(i).is_err() => {
+                Err(SqlError::numeric_out_of_range("integer out of range"))
+            }
+            (Width::Varchar(n), Value::Text(s)) if s.chars().count() as u64 > n => {
+                Err(SqlError::string_too_long(format!(
+                    "value too long for type character varying({n})"
+                )))
+            }
+            (Width::Char(n), Value::Text(s)) => {
+                // Trailing spaces beyond n are dropped, as PostgreSQL does.
+                let kept = s.trim_end_matches(' ');
+                let len = kept.chars().count() as u64;
+                if len > n {
+                    return Err(SqlError::string_too_long(format!(
+                        "value too long for type character({n})"
+                    )));
+                }
+                let mut padded = kept.to_string();
+                padded.extend(std::iter::repeat_n(' ', (n - len) as usize));
+                Ok(Value::Text(padded))
+            }
+            (_, v) => Ok(v),
+        }
+    }
 }
 
 /// A column numbered by a sequence.
@@ -479,6 +548,8 @@ struct TableExtras {
     layout: Vec<Option<usize>>,
     /// The ids of the indexes being built ([`IndexDef::building`]).
     building: Vec<u32>,
+    /// [`Column::width`] per column.
+    widths: Vec<Option<Width>>,
 }
 
 /// Encodes a table definition (in the current, tagged format).
@@ -521,6 +592,7 @@ pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
             .filter(|i| i.building)
             .map(|i| i.id)
             .collect(),
+        widths: def.columns.iter().map(|c| c.width).collect(),
     };
     let mut out = encode(&StoredTable::Tagged(body))?;
     out.extend(encode(&extras)?);
@@ -577,6 +649,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
                 default: c.default,
                 generated: c.generated,
                 fill: extras.fills.get(i).cloned().flatten(),
+                width: extras.widths.get(i).copied().flatten(),
             })
             .collect(),
         primary_key: body.primary_key,
@@ -744,6 +817,7 @@ mod tests {
             default: None,
             generated: None,
             fill,
+            width: None,
         };
         let mut t = table(3);
         t.columns = vec![col("a", None), col("c", Some(Value::Int(9)))];

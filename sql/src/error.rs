@@ -81,6 +81,8 @@ codes! {
     invalid_text = INVALID_TEXT_REPRESENTATION;
     /// 22003: a number out of range (overflow).
     numeric_out_of_range = NUMERIC_VALUE_OUT_OF_RANGE;
+    /// 22001: a string longer than its column's declared length.
+    string_too_long = STRING_DATA_RIGHT_TRUNCATION;
     /// 22012: division by zero.
     division_by_zero = DIVISION_BY_ZERO;
     /// 22011: a substring with a negative length.

@@ -46,6 +46,8 @@ codes! {
     BAD_COPY_FILE_FORMAT = "22P04", "bad_copy_file_format";
     /// A number out of range (overflow).
     NUMERIC_VALUE_OUT_OF_RANGE = "22003", "numeric_value_out_of_range";
+    /// A string longer than its column's declared length.
+    STRING_DATA_RIGHT_TRUNCATION = "22001", "string_data_right_truncation";
     /// A time that does not parse (`AS OF SYSTEM TIME`).
     INVALID_DATETIME_FORMAT = "22007", "invalid_datetime_format";
     /// A substring with a negative length.

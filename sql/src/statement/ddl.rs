@@ -253,6 +253,12 @@ pub(super) async fn new_column(
             default: None,
             generated: None,
             fill: None,
+            width: match type_name.as_str() {
+                "serial" | "serial4" => Some(catalog::Width::Int4),
+                "smallserial" | "serial2" => Some(catalog::Width::Int2),
+                "bigserial" | "serial8" => None,
+                _ => catalog::Width::from_sql(&c.data_type),
+            },
         },
         owned: None,
         primary: false,
@@ -501,6 +507,7 @@ async fn create_table_as(
             default: None,
             generated: None,
             fill: None,
+            width: None,
         });
     }
     let def = TableDef {

@@ -50,7 +50,10 @@ pub(super) fn check_row(def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>
                     c.name, def.name
                 )));
             }
-            Ok(v)
+            match c.width {
+                Some(w) => w.check(v),
+                None => Ok(v),
+            }
         })
         .collect()
 }
