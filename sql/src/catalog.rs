@@ -399,7 +399,8 @@ fn encode_key_value(out: &mut Vec<u8>, v: &Value) -> Result<()> {
         Value::Bool(b) => keycode::serialize(b),
         Value::Int(i) => keycode::serialize(i),
         Value::Float(x) => keycode::serialize(x),
-        Value::Timestamp(t) => keycode::serialize(&t.as_nanos()),
+        Value::Timestamp(t) | Value::TimestampTz(t) => keycode::serialize(&t.as_nanos()),
+        Value::Date(d) => keycode::serialize(&i64::from(*d)),
         Value::Text(s) => {
             keycode::encode_bytes(out, s.as_bytes());
             return Ok(());

@@ -39,6 +39,7 @@
 pub mod access;
 mod bind;
 mod catalog;
+pub mod datetime;
 mod error;
 mod eval;
 mod explain;

@@ -119,6 +119,7 @@ pub enum Func {
     Concat,
     Position,
     Now,
+    CurrentDate,
 }
 
 impl Func {
@@ -144,6 +145,7 @@ impl Func {
             "concat" => Func::Concat,
             "strpos" => Func::Position,
             "now" | "current_timestamp" => Func::Now,
+            "current_date" => Func::CurrentDate,
             _ => return None,
         })
     }

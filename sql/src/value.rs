@@ -23,6 +23,11 @@ pub enum DataType {
     Bytes,
     /// TIMESTAMP (UTC, nanoseconds).
     Timestamp,
+    /// DATE.
+    Date,
+    /// TIMESTAMP WITH TIME ZONE / TIMESTAMPTZ (a point in time; shown in
+    /// UTC, the session's only time zone).
+    TimestampTz,
 }
 
 impl fmt::Display for DataType {
@@ -34,6 +39,8 @@ impl fmt::Display for DataType {
             DataType::Text => "TEXT",
             DataType::Bytes => "BYTEA",
             DataType::Timestamp => "TIMESTAMP",
+            DataType::Date => "DATE",
+            DataType::TimestampTz => "TIMESTAMPTZ",
         })
     }
 }
@@ -63,7 +70,12 @@ impl DataType {
                 DataType::Text
             }
             D::Bytea | D::Bytes(_) => DataType::Bytes,
+            D::Timestamp(
+                _,
+                sqlparser::ast::TimezoneInfo::WithTimeZone | sqlparser::ast::TimezoneInfo::Tz,
+            ) => DataType::TimestampTz,
             D::Timestamp(_, _) => DataType::Timestamp,
+            D::Date => DataType::Date,
             other => return Err(SqlError::not_supported(format!("type {other}"))),
         })
     }
@@ -86,6 +98,10 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// A timestamp.
     Timestamp(Timestamp),
+    /// A date: days after 1970-01-01.
+    Date(i32),
+    /// A timestamp with time zone.
+    TimestampTz(Timestamp),
 }
 
 impl fmt::Display for Value {
@@ -101,6 +117,8 @@ impl fmt::Display for Value {
                 b.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
             }
             Value::Timestamp(t) => write!(f, "{t}"),
+            Value::Date(d) => f.write_str(&crate::datetime::date_text(*d)),
+            Value::TimestampTz(t) => f.write_str(&crate::datetime::timestamp_text(*t, true)),
         }
     }
 }
@@ -116,6 +134,8 @@ impl Value {
             Value::Text(_) => DataType::Text,
             Value::Bytes(_) => DataType::Bytes,
             Value::Timestamp(_) => DataType::Timestamp,
+            Value::Date(_) => DataType::Date,
+            Value::TimestampTz(_) => DataType::TimestampTz,
         })
     }
 
@@ -130,10 +150,24 @@ impl Value {
             (Value::Float(x), DataType::Int) if x.fract() == 0.0 && x.abs() < 9.2e18 => {
                 Value::Int(x as i64)
             }
-            (Value::Text(s), DataType::Timestamp) => Value::Timestamp(
-                Timestamp::parse_rfc3339(&s)
-                    .map_err(|e| SqlError::invalid_text(format!("timestamp {s:?}: {e}")))?,
-            ),
+            (Value::Text(s), DataType::Timestamp) => {
+                Value::Timestamp(crate::datetime::parse_timestamp(&s)?)
+            }
+            (Value::Text(s), DataType::TimestampTz) => {
+                Value::TimestampTz(crate::datetime::parse_timestamp(&s)?)
+            }
+            (Value::Text(s), DataType::Date) => Value::Date(crate::datetime::parse_date(&s)?),
+            (Value::Timestamp(t), DataType::TimestampTz) => Value::TimestampTz(t),
+            (Value::TimestampTz(t), DataType::Timestamp) => Value::Timestamp(t),
+            (Value::Timestamp(t) | Value::TimestampTz(t), DataType::Date) => {
+                Value::Date(crate::datetime::date_of_timestamp(t)?)
+            }
+            (Value::Date(d), DataType::Timestamp) => {
+                Value::Timestamp(crate::datetime::timestamp_of_date(d)?)
+            }
+            (Value::Date(d), DataType::TimestampTz) => {
+                Value::TimestampTz(crate::datetime::timestamp_of_date(d)?)
+            }
             (Value::Text(s), DataType::Bytes) => Value::Bytes(s.into_bytes()),
             (Value::Text(s), DataType::Int) => Value::Int(s.trim().parse().map_err(|_| {
                 SqlError::invalid_text(format!("invalid input for type INT: {s:?}"))
@@ -170,11 +204,22 @@ impl Value {
             (Value::Float(a), Value::Int(b)) => a.total_cmp(&(*b as f64)),
             (Value::Text(a), Value::Text(b)) => a.cmp(b),
             (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
-            (Value::Timestamp(a), Value::Timestamp(b)) => a.cmp(b),
-            (Value::Timestamp(_), Value::Text(s)) => {
-                return self.compare(&Value::Text(s.clone()).cast_to(DataType::Timestamp)?);
+            (
+                Value::Timestamp(a) | Value::TimestampTz(a),
+                Value::Timestamp(b) | Value::TimestampTz(b),
+            ) => a.cmp(b),
+            (Value::Date(a), Value::Date(b)) => a.cmp(b),
+            (Value::Date(_), Value::Timestamp(_) | Value::TimestampTz(_)) => {
+                return self.clone().cast_to(DataType::Timestamp)?.compare(other);
             }
-            (Value::Text(_), Value::Timestamp(_)) => {
+            (Value::Timestamp(_) | Value::TimestampTz(_), Value::Date(_)) => {
+                return Ok(other.compare(self)?.map(Ordering::reverse));
+            }
+            (Value::Timestamp(_) | Value::TimestampTz(_) | Value::Date(_), Value::Text(s)) => {
+                let ty = self.data_type().unwrap_or(DataType::Timestamp);
+                return self.compare(&Value::Text(s.clone()).cast_to(ty)?);
+            }
+            (Value::Text(_), Value::Timestamp(_) | Value::TimestampTz(_) | Value::Date(_)) => {
                 return Ok(other.compare(self)?.map(Ordering::reverse));
             }
             (a, b) => {

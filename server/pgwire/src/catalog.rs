@@ -255,6 +255,8 @@ pub fn format_type(ty: DataType) -> &'static str {
         DataType::Text => "text",
         DataType::Bytes => "bytea",
         DataType::Timestamp => "timestamp without time zone",
+        DataType::Date => "date",
+        DataType::TimestampTz => "timestamp with time zone",
     }
 }
 

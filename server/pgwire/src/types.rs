@@ -9,6 +9,8 @@
 //! | `Text`      | `text`      | 25   | as is                    | UTF-8                        |
 //! | `Bytes`     | `bytea`     | 17   | `\x` and hex             | as is                        |
 //! | `Timestamp` | `timestamp` | 1114 | `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) | µs since 2000-01-01 |
+//! | `TimestampTz` | `timestamptz` | 1184 | the same, then `+00` | µs since 2000-01-01 |
+//! | `Date`      | `date`      | 1082 | `YYYY-MM-DD`             | days since 2000-01-01 (4 bytes) |
 //!
 //! A column whose type is unknown (e.g. `SELECT NULL`) is described as
 //! `text`.
@@ -37,6 +39,8 @@ pub const FLOAT4: u32 = 700;
 pub const FLOAT8: u32 = 701;
 /// `varchar`.
 pub const VARCHAR: u32 = 1043;
+/// `date`.
+pub const DATE: u32 = 1082;
 /// `timestamp`.
 pub const TIMESTAMP: u32 = 1114;
 /// `timestamptz`.
@@ -46,6 +50,8 @@ pub const NUMERIC: u32 = 1700;
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Days from the Unix epoch to PostgreSQL's.
+const PG_EPOCH_DAYS: i32 = 10_957;
 
 /// The OID and size of a column of type `ty`.
 pub fn oid_of(ty: Option<DataType>) -> (u32, i16) {
@@ -55,6 +61,8 @@ pub fn oid_of(ty: Option<DataType>) -> (u32, i16) {
         Some(DataType::Float) => (FLOAT8, 8),
         Some(DataType::Bytes) => (BYTEA, -1),
         Some(DataType::Timestamp) => (TIMESTAMP, 8),
+        Some(DataType::TimestampTz) => (TIMESTAMPTZ, 8),
+        Some(DataType::Date) => (DATE, 4),
         Some(DataType::Text) | None => (TEXT, -1),
     }
 }
@@ -68,9 +76,13 @@ pub fn encode(v: &Value, format: i16) -> Option<Vec<u8>> {
         Value::Int(i) if binary => i.to_be_bytes().to_vec(),
         Value::Float(x) if binary => x.to_be_bytes().to_vec(),
         Value::Bytes(b) if binary => b.clone(),
-        Value::Timestamp(t) if binary => pg_micros(*t).to_be_bytes().to_vec(),
+        Value::Timestamp(t) | Value::TimestampTz(t) if binary => {
+            pg_micros(*t).to_be_bytes().to_vec()
+        }
+        Value::Date(d) if binary => (d - PG_EPOCH_DAYS).to_be_bytes().to_vec(),
         Value::Float(x) => float_text(*x).into_bytes(),
         Value::Timestamp(t) => timestamp_text(*t).into_bytes(),
+        Value::TimestampTz(t) => spanlite_sql::datetime::timestamp_text(*t, true).into_bytes(),
         Value::Text(s) => s.clone().into_bytes(),
         other => other.to_string().into_bytes(),
     })
@@ -132,6 +144,9 @@ pub fn decode_param(raw: Option<&[u8]>, format: i16, oid: u32) -> Result<Value, 
         INT2 | INT4 | INT8 => Value::Int(s.trim().parse().map_err(|_| bad("int8"))?),
         FLOAT4 | FLOAT8 | NUMERIC => Value::Float(s.trim().parse().map_err(|_| bad("float8"))?),
         BYTEA => Value::Bytes(decode_hex_bytea(s).ok_or_else(|| bad("bytea"))?),
+        DATE => Value::Date(spanlite_sql::datetime::parse_date(s)?),
+        TIMESTAMP => Value::Timestamp(spanlite_sql::datetime::parse_timestamp(s)?),
+        TIMESTAMPTZ => Value::TimestampTz(spanlite_sql::datetime::parse_timestamp(s)?),
         0 => match s.trim().parse::<i64>() {
             Ok(i) => Value::Int(i),
             Err(_) => Value::Text(s.to_string()),
@@ -170,7 +185,16 @@ fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
                 .and_then(|m| u64::try_from(m).ok())
                 .and_then(|m| m.checked_mul(1_000))
                 .ok_or_else(|| bad("timestamp before 1970 or out of range:"))?;
-            Value::Timestamp(Timestamp::from_nanos(unix))
+            let t = Timestamp::from_nanos(unix);
+            if oid == TIMESTAMPTZ {
+                Value::TimestampTz(t)
+            } else {
+                Value::Timestamp(t)
+            }
+        }
+        DATE => {
+            let days = i32::from_be_bytes(raw.try_into().map_err(|_| bad("date"))?);
+            Value::Date(days.checked_add(PG_EPOCH_DAYS).ok_or_else(|| bad("date"))?)
         }
         TEXT | VARCHAR | 0 => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|_| bad("text (not UTF-8)"))?)

@@ -50,6 +50,8 @@ codes! {
     STRING_DATA_RIGHT_TRUNCATION = "22001", "string_data_right_truncation";
     /// A time that does not parse (`AS OF SYSTEM TIME`).
     INVALID_DATETIME_FORMAT = "22007", "invalid_datetime_format";
+    /// A date or time whose fields are out of range (February 30th).
+    DATETIME_FIELD_OVERFLOW = "22008", "datetime_field_overflow";
     /// A substring with a negative length.
     SUBSTRING_ERROR = "22011", "substring_error";
     /// Division by zero.

@@ -842,6 +842,9 @@ impl Binder<'_> {
                 BinOp::Plus | BinOp::Minus | BinOp::Multiply | BinOp::Divide | BinOp::Modulo => {
                     match (self.type_of(a), self.type_of(b)) {
                         (Some(DataType::Int), Some(DataType::Int)) => DataType::Int,
+                        (Some(DataType::Date), Some(DataType::Date)) => DataType::Int,
+                        (Some(DataType::Date), Some(DataType::Int))
+                        | (Some(DataType::Int), Some(DataType::Date)) => DataType::Date,
                         (x, y) if numeric(x) && numeric(y) => DataType::Float,
                         _ => return None,
                     }
@@ -885,6 +888,7 @@ impl Binder<'_> {
                     return args.iter().find_map(|a| self.type_of(a));
                 }
                 Func::Now => DataType::Timestamp,
+                Func::CurrentDate => DataType::Date,
             },
         })
     }

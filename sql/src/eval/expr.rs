@@ -343,14 +343,16 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
             check_text_len(parts.iter().map(String::len).sum(), "concat()")?;
             return Ok(Value::Text(parts.concat()));
         }
-        Func::Now => {
+        Func::Now | Func::CurrentDate => {
             arity(0..=0)?;
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
-            return Ok(Value::Timestamp(spanlite_truetime::Timestamp::from_nanos(
-                nanos,
-            )));
+            let now = spanlite_truetime::Timestamp::from_nanos(nanos);
+            if f == Func::CurrentDate {
+                return Ok(Value::Date(crate::datetime::date_of_timestamp(now)?));
+            }
+            return Ok(Value::Timestamp(now));
         }
         _ => {}
     }
@@ -518,6 +520,25 @@ pub(super) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
                 ));
             }
             Value::Float(z)
+        }
+        // Dates: a number of days added or taken away; the days between two.
+        (Value::Date(d), Value::Int(n)) if matches!(op, BinOp::Plus | BinOp::Minus) => {
+            let n = if op == BinOp::Plus {
+                Some(n)
+            } else {
+                n.checked_neg()
+            };
+            Value::Date(
+                n.and_then(|n| i64::from(d).checked_add(n))
+                    .and_then(|x| i32::try_from(x).ok())
+                    .ok_or_else(|| SqlError::numeric_out_of_range("date out of range"))?,
+            )
+        }
+        (Value::Int(n), Value::Date(d)) if op == BinOp::Plus => {
+            return arithmetic(Value::Date(d), op, Value::Int(n));
+        }
+        (Value::Date(a), Value::Date(b)) if op == BinOp::Minus => {
+            Value::Int(i64::from(a) - i64::from(b))
         }
         (a, b) => {
             return Err(SqlError::undefined_function(format!(

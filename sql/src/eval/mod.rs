@@ -148,6 +148,7 @@ enum HKey {
     Text(String),
     Bytes(Vec<u8>),
     Timestamp(u64),
+    Date(i32),
 }
 
 fn hkey(v: &Value) -> HKey {
@@ -159,7 +160,8 @@ fn hkey(v: &Value) -> HKey {
         Value::Float(x) => HKey::Float(if *x == 0.0 { 0 } else { x.to_bits() }),
         Value::Text(s) => HKey::Text(s.clone()),
         Value::Bytes(b) => HKey::Bytes(b.clone()),
-        Value::Timestamp(t) => HKey::Timestamp(t.as_nanos()),
+        Value::Timestamp(t) | Value::TimestampTz(t) => HKey::Timestamp(t.as_nanos()),
+        Value::Date(d) => HKey::Date(*d),
     }
 }
 

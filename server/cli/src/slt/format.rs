@@ -12,8 +12,9 @@
 //! | FLOAT                  | three decimals, `{:.3}` (SQLite's `R` columns); |
 //! |                        | `NaN`, `Infinity`, `-Infinity` as PostgreSQL    |
 //! | BYTEA                  | `\x` and lower-case hex (PostgreSQL's output)   |
-//! | TIMESTAMP              | RFC 3339 in UTC, fraction only if non-zero,     |
+//! | TIMESTAMP, TIMESTAMPTZ | RFC 3339 in UTC, fraction only if non-zero,     |
 //! |                        | without trailing zeros: `2024-01-02T03:04:05Z`  |
+//! | DATE                   | `YYYY-MM-DD`                                    |
 //!
 //! NB: the format follows the value, not the column letter of the record
 //! (`query IRT`): the letters are not checked, and an integer in an `R`
@@ -32,7 +33,8 @@ pub fn value(v: &Value) -> String {
         Value::Int(i) => i.to_string(),
         Value::Float(x) => float(*x),
         Value::Bytes(_) => v.to_string(),
-        Value::Timestamp(t) => timestamp(&t.to_string()),
+        Value::Timestamp(t) | Value::TimestampTz(t) => timestamp(&t.to_string()),
+        Value::Date(_) => v.to_string(),
     }
 }
 

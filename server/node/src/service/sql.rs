@@ -121,7 +121,9 @@ impl SqlGrpc {
     }
 }
 
-/// A value on the wire.
+/// A value on the wire. The wire has no date kind: a DATE goes as its
+/// text (`YYYY-MM-DD`), which a statement casts back on assignment; a
+/// TIMESTAMPTZ goes as the point in time it is.
 pub fn value_to_wire(v: &Value) -> wire::Value {
     use wire::value::Kind;
     wire::Value {
@@ -132,9 +134,10 @@ pub fn value_to_wire(v: &Value) -> wire::Value {
             Value::Float(x) => Kind::Float(*x),
             Value::Text(s) => Kind::Text(s.clone()),
             Value::Bytes(b) => Kind::Bytes(b.clone()),
-            Value::Timestamp(t) => Kind::Timestamp(common::Timestamp {
+            Value::Timestamp(t) | Value::TimestampTz(t) => Kind::Timestamp(common::Timestamp {
                 nanos: t.as_nanos(),
             }),
+            Value::Date(_) => Kind::Text(v.to_string()),
         }),
     }
 }
@@ -163,7 +166,8 @@ fn type_to_wire(t: Option<DataType>) -> wire::SqlType {
         Some(DataType::Float) => wire::SqlType::Float,
         Some(DataType::Text) => wire::SqlType::Text,
         Some(DataType::Bytes) => wire::SqlType::Bytes,
-        Some(DataType::Timestamp) => wire::SqlType::Timestamp,
+        Some(DataType::Timestamp | DataType::TimestampTz) => wire::SqlType::Timestamp,
+        Some(DataType::Date) => wire::SqlType::Text,
     }
 }
 
