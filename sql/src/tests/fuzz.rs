@@ -16,7 +16,7 @@ use crate::{Result, SqlError};
 /// Tables every case runs against (fresh per case).
 const SCHEMA: &str = "
     CREATE TABLE t (a INT PRIMARY KEY, b TEXT, c FLOAT, d BOOL);
-    CREATE TABLE u (x INT, y TEXT, PRIMARY KEY (x, y));
+    CREATE TABLE u (x BIGINT, y TEXT, PRIMARY KEY (x, y));
     CREATE INDEX t_b ON t (b);
     INSERT INTO t VALUES (1, 'one', 1.5, true), (2, NULL, -2.0, false), (3, 'three', NULL, NULL);
     INSERT INTO u VALUES (1, 'a'), (2, 'b'), (9223372036854775807, 'max');
