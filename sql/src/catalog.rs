@@ -64,7 +64,9 @@ pub enum Width {
     Int4,
     /// VARCHAR(n) / CHARACTER VARYING(n).
     Varchar(u64),
-    /// CHAR(n) / CHARACTER(n): padded with spaces to n.
+    /// CHAR(n) / CHARACTER(n): at most n characters besides trailing
+    /// spaces, which are dropped (PostgreSQL's bpchar ignores them in
+    /// comparisons, `length` and concatenation; it shows them padded).
     Char(u64),
 }
 
@@ -88,7 +90,8 @@ impl Width {
     }
 
     /// `v` (of the column's type) within the limit: 22003 for an integer
-    /// out of range, 22001 for a string too long; CHAR(n) padded.
+    /// out of range, 22001 for a string too long; CHAR(n) without its
+    /// trailing spaces.
     pub fn check(self, v: Value) -> Result<Value> {
         match (self, v) {
             (Width::Int2, Value::Int(i)) if i16::try_from(i).is_err() => {
@@ -111,9 +114,7 @@ impl Width {
                         "value too long for type character({n})"
                     )));
                 }
-                let mut padded = kept.to_string();
-                padded.extend(std::iter::repeat_n(' ', (n - len) as usize));
-                Ok(Value::Text(padded))
+                Ok(Value::Text(kept.to_string()))
             }
             (_, v) => Ok(v),
         }

@@ -3,6 +3,7 @@
 //! for an outcome, and telling a participant one.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::TabletClient;
 use spanlite_proto::common::{self, tablet_error::Kind};
@@ -43,6 +44,20 @@ impl Gateway {
     pub(super) async fn call_tablet<T, F, Fut>(
         &self,
         tablet: TabletId,
+        f: F,
+    ) -> Result<(T, TabletDescriptor), GatewayError>
+    where
+        F: FnMut(TabletClient, TabletDescriptor) -> Fut,
+        Fut: Future<Output = WireResult<T>>,
+    {
+        self.call_tablet_within(tablet, self.rpc_timeout(), f).await
+    }
+
+    /// [`Gateway::call_tablet`], waiting `rpc_timeout` for each answer.
+    pub(super) async fn call_tablet_within<T, F, Fut>(
+        &self,
+        tablet: TabletId,
+        rpc_timeout: Duration,
         mut f: F,
     ) -> Result<(T, TabletDescriptor), GatewayError>
     where
@@ -58,7 +73,7 @@ impl Gateway {
                 })?
             }
         };
-        self.call(&d.range.start, move |client, d| {
+        self.call_within(&d.range.start, rpc_timeout, move |client, d| {
             let call = (d.id == tablet).then(|| f(client, d));
             async move {
                 match call {

@@ -136,7 +136,9 @@ impl Gateway {
         self.calls[1].fetch_add(1, Relaxed);
         let channel = self.peers.channel(addr).map_err(|e| e.to_string())?;
         Ok(TabletClient::Remote(
-            TabletServiceClient::new(channel).max_decoding_message_size(64 << 20),
+            TabletServiceClient::new(channel)
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(256 << 20),
         ))
     }
 
@@ -184,6 +186,32 @@ impl Gateway {
     pub(super) async fn call<T, F, Fut>(
         &self,
         key: &[u8],
+        f: F,
+    ) -> Result<(T, TabletDescriptor), GatewayError>
+    where
+        F: FnMut(TabletClient, TabletDescriptor) -> Fut,
+        Fut: Future<Output = WireResult<T>>,
+    {
+        self.call_within(key, self.config.rpc_timeout, f).await
+    }
+
+    /// How long a call waits for an answer.
+    pub(super) fn rpc_timeout(&self) -> Duration {
+        self.config.rpc_timeout
+    }
+
+    /// How long a call that carries `bytes` of writes may take to answer:
+    /// the RPC timeout, plus a second per MiB (a large transaction's
+    /// commit is one Raft entry that every replica must write and apply).
+    pub(super) fn timeout_for(&self, bytes: usize) -> Duration {
+        self.config.rpc_timeout + Duration::from_millis((bytes / 1024) as u64)
+    }
+
+    /// [`Gateway::call`], waiting `rpc_timeout` for each answer.
+    pub(super) async fn call_within<T, F, Fut>(
+        &self,
+        key: &[u8],
+        rpc_timeout: Duration,
         mut f: F,
     ) -> Result<(T, TabletDescriptor), GatewayError>
     where
@@ -223,14 +251,10 @@ impl Gateway {
                         continue;
                     }
                 };
-                let answer =
-                    tokio::time::timeout(self.config.rpc_timeout, f(client, d.clone())).await;
+                let answer = tokio::time::timeout(rpc_timeout, f(client, d.clone())).await;
                 match answer {
                     Err(_) => {
-                        last = format!(
-                            "node {node} did not answer in {:?}",
-                            self.config.rpc_timeout
-                        );
+                        last = format!("node {node} did not answer in {rpc_timeout:?}");
                         silent.insert(node);
                         self.cache.clear_leader(d.id, node);
                     }

@@ -110,6 +110,15 @@ fn ambiguous(message: String) -> common::TabletError {
 /// connection could be made: the node is down), so it cannot have taken
 /// effect anywhere.
 fn never_sent(status: &tonic::Status) -> bool {
+    // Refused by the server's decoder or the client's encoder for its
+    // size: no handler ever saw it.
+    if matches!(
+        status.code(),
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+    ) && status.message().to_lowercase().contains("message length")
+    {
+        return true;
+    }
     if status.code() != tonic::Code::Unavailable {
         return false;
     }
@@ -615,6 +624,7 @@ impl Transaction {
             return Ok(Timestamp::MIN);
         };
         let writes: Vec<WireMutation> = by_tablet.into_values().flatten().collect();
+        let timeout = self.gateway.timeout_for(wire_bytes(&writes));
         let meta = self.meta();
         let read_tablets = self.read_tablets.clone();
         let reads = self.spans_on(tablet);
@@ -631,8 +641,12 @@ impl Transaction {
         // Routed by key while a write says where (the tablet may have moved
         // and split: the key finds its new home), by tablet id otherwise.
         let called = match self.writes.keys().next() {
-            Some(first) => self.gateway.call(first, commit).await,
-            None => self.gateway.call_tablet(tablet, commit).await,
+            Some(first) => self.gateway.call_within(first, timeout, commit).await,
+            None => {
+                self.gateway
+                    .call_tablet_within(tablet, timeout, commit)
+                    .await
+            }
         };
         let (ts, _) = sent.outcome(called)?;
         Ok(ts)
@@ -800,10 +814,12 @@ impl Transaction {
         let has_reads = self.read_tablets.contains(&coordinator);
         let reads = self.spans_on(coordinator);
         let sent = Sent::default();
+        let timeout = self.gateway.timeout_for(wire_bytes(&coordinator_writes));
         let decided = self
             .gateway
-            .call_tablet(
+            .call_tablet_within(
                 coordinator,
+                timeout,
                 once_only(&sent, move |d| CommitRequest {
                     tablet_id: d.id,
                     generation: d.generation,
@@ -885,9 +901,10 @@ impl Transaction {
             let gateway = self.gateway.clone();
             let meta = meta.clone();
             let share = share(t, by_tablet);
+            let timeout = gateway.timeout_for(wire_bytes(&share.writes));
             calls.spawn(async move {
                 let voted = gateway
-                    .call_tablet(t, |mut client, d| {
+                    .call_tablet_within(t, timeout, |mut client, d| {
                         let req = PrepareRequest {
                             tablet_id: d.id,
                             generation: d.generation,
@@ -1042,3 +1059,18 @@ impl Transaction {
 /// ([`Transaction::write_mark`]).
 #[derive(Clone, Debug)]
 pub struct WriteMark(BTreeMap<Vec<u8>, Mutation>);
+
+/// About the size of `writes` on the wire (keys and values).
+fn wire_bytes(writes: &[WireMutation]) -> usize {
+    use spanlite_proto::tablet::mutation::Op;
+    writes
+        .iter()
+        .map(|m| {
+            m.key.len()
+                + match &m.op {
+                    Some(Op::Put(v)) => v.len(),
+                    _ => 1,
+                }
+        })
+        .sum()
+}

@@ -431,7 +431,10 @@ async fn start_inner(
             authorize(secure, Callers::Nodes),
         ))
         .add_service(InterceptedService::new(
-            TabletServiceServer::new(TabletGrpc::new(store.clone())),
+            // A large transaction's commit (pgbench -i loads 100,000 rows
+            // in one) is one request: as large as a Raft append may be.
+            TabletServiceServer::new(TabletGrpc::new(store.clone()))
+                .max_decoding_message_size(256 << 20),
             authorize(secure, Callers::Nodes),
         ))
         .add_service(InterceptedService::new(
