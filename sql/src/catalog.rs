@@ -68,12 +68,14 @@ pub enum Width {
     /// spaces, which are dropped (PostgreSQL's bpchar ignores them in
     /// comparisons, `length` and concatenation; it shows them padded).
     Char(u64),
+    /// NUMERIC(precision, scale).
+    Numeric { precision: u32, scale: u32 },
 }
 
 impl Width {
     /// The limit of SQL type `t`, if it has one.
     pub fn from_sql(t: &sqlparser::ast::DataType) -> Option<Width> {
-        use sqlparser::ast::{CharacterLength, DataType as D};
+        use sqlparser::ast::{CharacterLength, DataType as D, ExactNumberInfo as E};
         let length = |l: &Option<CharacterLength>| match l {
             Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
             _ => None,
@@ -85,6 +87,17 @@ impl Width {
                 length(l).map(Width::Varchar)
             }
             D::Char(l) | D::Character(l) => Some(Width::Char(length(l).unwrap_or(1))),
+            D::Numeric(e) | D::Decimal(e) | D::Dec(e) => {
+                let (p, s) = match e {
+                    E::None => return None,
+                    E::Precision(p) => (*p, 0),
+                    E::PrecisionAndScale(p, s) => (*p, u64::try_from(*s).ok()?),
+                };
+                Some(Width::Numeric {
+                    precision: u32::try_from(p).ok()?,
+                    scale: u32::try_from(s).ok()?,
+                })
+            }
             _ => None,
         }
     }
@@ -115,6 +128,9 @@ impl Width {
                     )));
                 }
                 Ok(Value::Text(kept.to_string()))
+            }
+            (Width::Numeric { precision, scale }, Value::Numeric(n)) => {
+                Ok(Value::Numeric(n.fit(precision, scale)?))
             }
             (_, v) => Ok(v),
         }
@@ -402,6 +418,10 @@ fn encode_key_value(out: &mut Vec<u8>, v: &Value) -> Result<()> {
         Value::Float(x) => keycode::serialize(x),
         Value::Timestamp(t) | Value::TimestampTz(t) => keycode::serialize(&t.as_nanos()),
         Value::Date(d) => keycode::serialize(&i64::from(*d)),
+        Value::Numeric(n) => {
+            n.encode_key(out);
+            return Ok(());
+        }
         Value::Text(s) => {
             keycode::encode_bytes(out, s.as_bytes());
             return Ok(());

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use spanlite_truetime::Timestamp;
 
 use crate::error::{Result, SqlError};
+use crate::numeric::Numeric;
 
 /// A column type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,8 @@ pub enum DataType {
     /// TIMESTAMP WITH TIME ZONE / TIMESTAMPTZ (a point in time; shown in
     /// UTC, the session's only time zone).
     TimestampTz,
+    /// NUMERIC / DECIMAL: exact decimals.
+    Numeric,
 }
 
 impl fmt::Display for DataType {
@@ -41,6 +44,7 @@ impl fmt::Display for DataType {
             DataType::Timestamp => "TIMESTAMP",
             DataType::Date => "DATE",
             DataType::TimestampTz => "TIMESTAMPTZ",
+            DataType::Numeric => "NUMERIC",
         })
     }
 }
@@ -76,6 +80,7 @@ impl DataType {
             ) => DataType::TimestampTz,
             D::Timestamp(_, _) => DataType::Timestamp,
             D::Date => DataType::Date,
+            D::Numeric(_) | D::Decimal(_) | D::Dec(_) => DataType::Numeric,
             other => return Err(SqlError::not_supported(format!("type {other}"))),
         })
     }
@@ -102,6 +107,8 @@ pub enum Value {
     Date(i32),
     /// A timestamp with time zone.
     TimestampTz(Timestamp),
+    /// An exact decimal.
+    Numeric(crate::numeric::Numeric),
 }
 
 impl fmt::Display for Value {
@@ -119,6 +126,7 @@ impl fmt::Display for Value {
             Value::Timestamp(t) => write!(f, "{t}"),
             Value::Date(d) => f.write_str(&crate::datetime::date_text(*d)),
             Value::TimestampTz(t) => f.write_str(&crate::datetime::timestamp_text(*t, true)),
+            Value::Numeric(n) => write!(f, "{n}"),
         }
     }
 }
@@ -136,6 +144,7 @@ impl Value {
             Value::Timestamp(_) => DataType::Timestamp,
             Value::Date(_) => DataType::Date,
             Value::TimestampTz(_) => DataType::TimestampTz,
+            Value::Numeric(_) => DataType::Numeric,
         })
     }
 
@@ -157,6 +166,11 @@ impl Value {
                 Value::TimestampTz(crate::datetime::parse_timestamp(&s)?)
             }
             (Value::Text(s), DataType::Date) => Value::Date(crate::datetime::parse_date(&s)?),
+            (Value::Text(s), DataType::Numeric) => Value::Numeric(Numeric::parse(&s)?),
+            (Value::Int(i), DataType::Numeric) => Value::Numeric(Numeric::from_int(i)),
+            (Value::Float(x), DataType::Numeric) => Value::Numeric(Numeric::from_float(x)?),
+            (Value::Numeric(n), DataType::Float) => Value::Float(n.to_float()),
+            (Value::Numeric(n), DataType::Int) => Value::Int(n.to_int()?),
             (Value::Timestamp(t), DataType::TimestampTz) => Value::TimestampTz(t),
             (Value::TimestampTz(t), DataType::Timestamp) => Value::Timestamp(t),
             (Value::Timestamp(t) | Value::TimestampTz(t), DataType::Date) => {
@@ -209,6 +223,17 @@ impl Value {
                 Value::Timestamp(b) | Value::TimestampTz(b),
             ) => a.cmp(b),
             (Value::Date(a), Value::Date(b)) => a.cmp(b),
+            (Value::Numeric(a), Value::Numeric(b)) => a.cmp(b),
+            (Value::Numeric(a), Value::Int(b)) => a.cmp(&Numeric::from_int(*b)),
+            (Value::Int(a), Value::Numeric(b)) => Numeric::from_int(*a).cmp(b),
+            (Value::Numeric(a), Value::Float(b)) => a.to_float().total_cmp(b),
+            (Value::Float(a), Value::Numeric(b)) => a.total_cmp(&b.to_float()),
+            (Value::Numeric(_), Value::Text(s)) => {
+                return self.compare(&Value::Text(s.clone()).cast_to(DataType::Numeric)?);
+            }
+            (Value::Text(_), Value::Numeric(_)) => {
+                return Ok(other.compare(self)?.map(Ordering::reverse));
+            }
             (Value::Date(_), Value::Timestamp(_) | Value::TimestampTz(_)) => {
                 return self.clone().cast_to(DataType::Timestamp)?.compare(other);
             }

@@ -257,6 +257,7 @@ pub fn format_type(ty: DataType) -> &'static str {
         DataType::Timestamp => "timestamp without time zone",
         DataType::Date => "date",
         DataType::TimestampTz => "timestamp with time zone",
+        DataType::Numeric => "numeric",
     }
 }
 

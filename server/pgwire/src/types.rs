@@ -11,6 +11,7 @@
 //! | `Timestamp` | `timestamp` | 1114 | `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) | µs since 2000-01-01 |
 //! | `TimestampTz` | `timestamptz` | 1184 | the same, then `+00` | µs since 2000-01-01 |
 //! | `Date`      | `date`      | 1082 | `YYYY-MM-DD`             | days since 2000-01-01 (4 bytes) |
+//! | `Numeric`   | `numeric`   | 1700 | decimal, with its scale  | base-10000 digits (results only) |
 //!
 //! A column whose type is unknown (e.g. `SELECT NULL`) is described as
 //! `text`.
@@ -63,6 +64,7 @@ pub fn oid_of(ty: Option<DataType>) -> (u32, i16) {
         Some(DataType::Timestamp) => (TIMESTAMP, 8),
         Some(DataType::TimestampTz) => (TIMESTAMPTZ, 8),
         Some(DataType::Date) => (DATE, 4),
+        Some(DataType::Numeric) => (NUMERIC, -1),
         Some(DataType::Text) | None => (TEXT, -1),
     }
 }
@@ -80,6 +82,7 @@ pub fn encode(v: &Value, format: i16) -> Option<Vec<u8>> {
             pg_micros(*t).to_be_bytes().to_vec()
         }
         Value::Date(d) if binary => (d - PG_EPOCH_DAYS).to_be_bytes().to_vec(),
+        Value::Numeric(n) if binary => n.to_pg_binary(),
         Value::Float(x) => float_text(*x).into_bytes(),
         Value::Timestamp(t) => timestamp_text(*t).into_bytes(),
         Value::TimestampTz(t) => spanlite_sql::datetime::timestamp_text(*t, true).into_bytes(),
@@ -142,7 +145,8 @@ pub fn decode_param(raw: Option<&[u8]>, format: i16, oid: u32) -> Result<Value, 
             _ => return Err(bad("bool")),
         },
         INT2 | INT4 | INT8 => Value::Int(s.trim().parse().map_err(|_| bad("int8"))?),
-        FLOAT4 | FLOAT8 | NUMERIC => Value::Float(s.trim().parse().map_err(|_| bad("float8"))?),
+        FLOAT4 | FLOAT8 => Value::Float(s.trim().parse().map_err(|_| bad("float8"))?),
+        NUMERIC => Value::Numeric(spanlite_sql::numeric::Numeric::parse(s)?),
         BYTEA => Value::Bytes(decode_hex_bytea(s).ok_or_else(|| bad("bytea"))?),
         DATE => Value::Date(spanlite_sql::datetime::parse_date(s)?),
         TIMESTAMP => Value::Timestamp(spanlite_sql::datetime::parse_timestamp(s)?),

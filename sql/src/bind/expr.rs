@@ -570,7 +570,10 @@ impl Binder<'_> {
         }
         let ty = match func {
             AggFunc::Count => Some(DataType::Int),
-            AggFunc::Avg => Some(DataType::Float),
+            AggFunc::Avg => match arg.as_ref().and_then(|a| self.type_of(a)) {
+                Some(DataType::Numeric) => Some(DataType::Numeric),
+                _ => Some(DataType::Float),
+            },
             AggFunc::StringAgg | AggFunc::ArrayAgg => Some(DataType::Text),
             AggFunc::BoolAnd | AggFunc::BoolOr => Some(DataType::Bool),
             _ => arg.as_ref().and_then(|a| self.type_of(a)),
@@ -843,6 +846,10 @@ impl Binder<'_> {
                     match (self.type_of(a), self.type_of(b)) {
                         (Some(DataType::Int), Some(DataType::Int)) => DataType::Int,
                         (Some(DataType::Date), Some(DataType::Date)) => DataType::Int,
+                        (Some(DataType::Numeric), Some(DataType::Numeric | DataType::Int))
+                        | (Some(DataType::Int), Some(DataType::Numeric)) => DataType::Numeric,
+                        (Some(DataType::Numeric), Some(DataType::Float))
+                        | (Some(DataType::Float), Some(DataType::Numeric)) => DataType::Float,
                         (Some(DataType::Date), Some(DataType::Int))
                         | (Some(DataType::Int), Some(DataType::Date)) => DataType::Date,
                         (x, y) if numeric(x) && numeric(y) => DataType::Float,

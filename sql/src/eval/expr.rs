@@ -47,6 +47,7 @@ pub fn eval(e: &BExpr, env: &Env) -> Result<Value> {
                 .map(Value::Int)
                 .ok_or_else(|| SqlError::numeric_out_of_range("integer out of range")),
             Value::Float(x) => Ok(Value::Float(-x)),
+            Value::Numeric(n) => Ok(Value::Numeric(crate::numeric::Numeric(-n.0))),
             v => Err(SqlError::undefined_function(format!(
                 "operator does not exist: - {}",
                 type_name(&v)
@@ -372,6 +373,11 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
                 .ok_or_else(|| SqlError::numeric_out_of_range("integer out of range"))?,
         ),
         (Func::Abs, [Value::Float(x)]) => Value::Float(x.abs()),
+        (Func::Abs, [Value::Numeric(n)]) => Value::Numeric(crate::numeric::Numeric(n.0.abs())),
+        (Func::Round, [Value::Numeric(n)]) => Value::Numeric(n.round(0)),
+        (Func::Round, [Value::Numeric(n), Value::Int(d)]) => Value::Numeric(n.round(*d)),
+        (Func::Ceil, [Value::Numeric(n)]) => Value::Numeric(crate::numeric::Numeric(n.0.ceil())),
+        (Func::Floor, [Value::Numeric(n)]) => Value::Numeric(crate::numeric::Numeric(n.0.floor())),
         (Func::Lower, [Value::Text(s)]) => {
             // Case mapping can grow a string, at most threefold in UTF-8.
             check_text_len(s.len().saturating_mul(3), "lower()")?;
@@ -520,6 +526,26 @@ pub(super) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
                 ));
             }
             Value::Float(z)
+        }
+        // Exact with exact (integers taken exactly); inexact with floats.
+        (a @ (Value::Numeric(_) | Value::Int(_)), b @ (Value::Numeric(_) | Value::Int(_))) => {
+            let (Value::Numeric(x), Value::Numeric(y)) =
+                (a.cast_to(DataType::Numeric)?, b.cast_to(DataType::Numeric)?)
+            else {
+                return Err(SqlError::internal("numeric cast"));
+            };
+            let sym = match op {
+                BinOp::Plus => '+',
+                BinOp::Minus => '-',
+                BinOp::Multiply => '*',
+                BinOp::Divide => '/',
+                _ => '%',
+            };
+            Value::Numeric(x.arith(sym, y)?)
+        }
+        (a @ Value::Numeric(_), b @ Value::Float(_))
+        | (a @ Value::Float(_), b @ Value::Numeric(_)) => {
+            return arithmetic(a.cast_to(DataType::Float)?, op, b.cast_to(DataType::Float)?);
         }
         // Dates: a number of days added or taken away; the days between two.
         (Value::Date(d), Value::Int(n)) if matches!(op, BinOp::Plus | BinOp::Minus) => {

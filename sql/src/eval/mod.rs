@@ -149,6 +149,8 @@ enum HKey {
     Bytes(Vec<u8>),
     Timestamp(u64),
     Date(i32),
+    /// A non-integral numeric, normalized.
+    Numeric(String),
 }
 
 fn hkey(v: &Value) -> HKey {
@@ -162,6 +164,12 @@ fn hkey(v: &Value) -> HKey {
         Value::Bytes(b) => HKey::Bytes(b.clone()),
         Value::Timestamp(t) | Value::TimestampTz(t) => HKey::Timestamp(t.as_nanos()),
         Value::Date(d) => HKey::Date(*d),
+        Value::Numeric(n) => match n.0.normalize() {
+            d if d.scale() == 0 => n
+                .to_int()
+                .map_or_else(|_| HKey::Numeric(d.to_string()), HKey::Int),
+            d => HKey::Numeric(d.to_string()),
+        },
     }
 }
 
@@ -735,7 +743,7 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
             let n = values.len();
             let mut sum = Value::Int(0);
             for v in values {
-                if !matches!(v, Value::Int(_) | Value::Float(_)) {
+                if !matches!(v, Value::Int(_) | Value::Float(_) | Value::Numeric(_)) {
                     return Err(SqlError::undefined_function(format!(
                         "function {}({}) does not exist",
                         if a.func == AggFunc::Sum { "sum" } else { "avg" },
@@ -748,12 +756,7 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
             if a.func == AggFunc::Sum {
                 return Ok(sum);
             }
-            let total = match sum {
-                Value::Int(i) => i as f64,
-                Value::Float(x) => x,
-                _ => 0.0,
-            };
-            Ok(Value::Float(total / n as f64))
+            average(sum, n as i64)
         }
     }
 }
@@ -775,4 +778,15 @@ fn array_item(v: &Value) -> String {
     } else {
         format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
     }
+}
+
+/// `sum / n` as avg gives it: a numeric for numerics (PostgreSQL's avg of
+/// a numeric is exact), else a float.
+pub(crate) fn average(sum: Value, n: i64) -> Result<Value> {
+    Ok(match sum {
+        Value::Numeric(s) => Value::Numeric(s.arith('/', crate::numeric::Numeric::from_int(n))?),
+        Value::Int(i) => Value::Float(i as f64 / n as f64),
+        Value::Float(x) => Value::Float(x / n as f64),
+        _ => Value::Null,
+    })
 }

@@ -242,7 +242,7 @@ impl Running {
         self.count += 1;
         match func {
             AggFunc::Sum | AggFunc::Avg => {
-                if !matches!(t.value, Value::Int(_) | Value::Float(_)) {
+                if !matches!(t.value, Value::Int(_) | Value::Float(_) | Value::Numeric(_)) {
                     // The error aggregate gives for it.
                     aggregate_of(func, &t.value)?;
                 }
@@ -278,9 +278,7 @@ impl Running {
             AggFunc::Sum => self.sum.clone().unwrap_or(Value::Null),
             AggFunc::Avg => match &self.sum {
                 None => Value::Null,
-                Some(Value::Int(s)) => Value::Float(*s as f64 / self.count as f64),
-                Some(Value::Float(s)) => Value::Float(s / self.count as f64),
-                Some(other) => aggregate_of(func, other)?,
+                Some(s) => super::average(s.clone(), self.count)?,
             },
             _ => self.best.clone().unwrap_or(Value::Null),
         })

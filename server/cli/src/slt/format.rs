@@ -15,6 +15,7 @@
 //! | TIMESTAMP, TIMESTAMPTZ | RFC 3339 in UTC, fraction only if non-zero,     |
 //! |                        | without trailing zeros: `2024-01-02T03:04:05Z`  |
 //! | DATE                   | `YYYY-MM-DD`                                    |
+//! | NUMERIC                | as FLOAT (PostgreSQL-style files compare them)  |
 //!
 //! NB: the format follows the value, not the column letter of the record
 //! (`query IRT`): the letters are not checked, and an integer in an `R`
@@ -35,6 +36,7 @@ pub fn value(v: &Value) -> String {
         Value::Bytes(_) => v.to_string(),
         Value::Timestamp(t) | Value::TimestampTz(t) => timestamp(&t.to_string()),
         Value::Date(_) => v.to_string(),
+        Value::Numeric(n) => float(n.to_float()),
     }
 }
 

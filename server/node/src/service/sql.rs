@@ -121,8 +121,8 @@ impl SqlGrpc {
     }
 }
 
-/// A value on the wire. The wire has no date kind: a DATE goes as its
-/// text (`YYYY-MM-DD`), which a statement casts back on assignment; a
+/// A value on the wire. The wire has no date or decimal kind: a DATE or
+/// NUMERIC goes as its text, which a statement casts back on assignment; a
 /// TIMESTAMPTZ goes as the point in time it is.
 pub fn value_to_wire(v: &Value) -> wire::Value {
     use wire::value::Kind;
@@ -137,7 +137,7 @@ pub fn value_to_wire(v: &Value) -> wire::Value {
             Value::Timestamp(t) | Value::TimestampTz(t) => Kind::Timestamp(common::Timestamp {
                 nanos: t.as_nanos(),
             }),
-            Value::Date(_) => Kind::Text(v.to_string()),
+            Value::Date(_) | Value::Numeric(_) => Kind::Text(v.to_string()),
         }),
     }
 }
@@ -167,7 +167,7 @@ fn type_to_wire(t: Option<DataType>) -> wire::SqlType {
         Some(DataType::Text) => wire::SqlType::Text,
         Some(DataType::Bytes) => wire::SqlType::Bytes,
         Some(DataType::Timestamp | DataType::TimestampTz) => wire::SqlType::Timestamp,
-        Some(DataType::Date) => wire::SqlType::Text,
+        Some(DataType::Date | DataType::Numeric) => wire::SqlType::Text,
     }
 }
 

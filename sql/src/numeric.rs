@@ -1,0 +1,278 @@
+//! NUMERIC: exact decimals (`rust_decimal`: 28 significant digits, the
+//! limit here where PostgreSQL's is far larger), stored by their 16-byte
+//! form, ordered in keys by a memcomparable encoding.
+
+use std::fmt;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Result, SqlError};
+
+/// An exact decimal value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Numeric(pub Decimal);
+
+impl Serialize for Numeric {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Numeric {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        <[u8; 16]>::deserialize(d).map(|b| Numeric(Decimal::deserialize(b)))
+    }
+}
+
+impl fmt::Display for Numeric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+fn overflow() -> SqlError {
+    SqlError::numeric_out_of_range("value overflows numeric format")
+}
+
+impl Numeric {
+    /// Text as PostgreSQL reads a numeric (`1.50`, `-3`, `1e5`).
+    pub fn parse(s: &str) -> Result<Numeric> {
+        let t = s.trim();
+        let d = if t.contains(['e', 'E']) {
+            Decimal::from_scientific(t)
+        } else {
+            Decimal::from_str_exact(t)
+        };
+        d.map(Numeric).map_err(|e| {
+            if matches!(
+                e,
+                rust_decimal::Error::ExceedsMaximumPossibleValue
+                    | rust_decimal::Error::LessThanMinimumPossibleValue
+                    | rust_decimal::Error::Underflow
+            ) {
+                overflow()
+            } else {
+                SqlError::invalid_text(format!("invalid input syntax for type numeric: \"{s}\""))
+            }
+        })
+    }
+
+    /// An integer, exactly.
+    pub fn from_int(i: i64) -> Numeric {
+        Numeric(Decimal::from(i))
+    }
+
+    /// A float, as its shortest decimal text reads (0.1 is 0.1).
+    pub fn from_float(x: f64) -> Result<Numeric> {
+        if !x.is_finite() {
+            return Err(SqlError::not_supported(format!(
+                "{x} as a numeric (NaN and infinities)"
+            )));
+        }
+        Numeric::parse(&x.to_string())
+    }
+
+    /// As a float (nearest).
+    pub fn to_float(self) -> f64 {
+        self.0.to_f64().unwrap_or(f64::NAN)
+    }
+
+    /// Rounded to an integer (half away from zero), if it fits.
+    pub fn to_int(self) -> Result<i64> {
+        self.0
+            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+            .to_i64()
+            .ok_or_else(|| SqlError::numeric_out_of_range("bigint out of range"))
+    }
+
+    /// `self op other`; 22003 on overflow, 22012 on a zero divisor.
+    pub fn arith(self, op: char, other: Numeric) -> Result<Numeric> {
+        let (a, b) = (self.0, other.0);
+        if matches!(op, '/' | '%') && b.is_zero() {
+            return Err(SqlError::division_by_zero("division by zero"));
+        }
+        match op {
+            '+' => a.checked_add(b),
+            '-' => a.checked_sub(b),
+            '*' => a.checked_mul(b),
+            '/' => a.checked_div(b),
+            _ => a.checked_rem(b),
+        }
+        .map(Numeric)
+        .ok_or_else(overflow)
+    }
+
+    /// Rounded to `scale` decimals (half away from zero, as PostgreSQL).
+    pub fn round(self, scale: i64) -> Numeric {
+        let dp = u32::try_from(scale.clamp(0, 28)).unwrap_or(0);
+        Numeric(
+            self.0
+                .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero),
+        )
+    }
+
+    /// Fitted to NUMERIC(`precision`, `scale`): rounded to the scale
+    /// (and shown with it), 22003 if its integer digits exceed
+    /// `precision - scale`.
+    pub fn fit(self, precision: u32, scale: u32) -> Result<Numeric> {
+        let mut d = self
+            .0
+            .round_dp_with_strategy(scale.min(28), RoundingStrategy::MidpointAwayFromZero);
+        d.rescale(scale.min(28));
+        let integer_digits = d.trunc().abs().to_string().trim_start_matches('0').len() as u32;
+        if integer_digits + scale > precision {
+            return Err(SqlError::numeric_out_of_range(format!(
+                "numeric field overflow: a field with precision {precision}, scale {scale} must round to an absolute value less than 10^{}",
+                precision.saturating_sub(scale)
+            )));
+        }
+        Ok(Numeric(d))
+    }
+
+    /// The memcomparable key encoding: a sign byte (negative, zero,
+    /// positive), then for non-zero values the decimal exponent and the
+    /// significant digits (each digit + 1, then 0), all inverted when
+    /// negative.
+    pub fn encode_key(self, out: &mut Vec<u8>) {
+        let d = self.0.normalize();
+        if d.is_zero() {
+            out.push(0x02);
+            return;
+        }
+        let digits = d.mantissa().unsigned_abs().to_string();
+        // d = 0.digits × 10^exponent
+        let exponent = digits.len() as i32 - d.scale() as i32;
+        let mut body = Vec::with_capacity(digits.len() + 2);
+        body.push((exponent + 128).clamp(0, 255) as u8);
+        body.extend(digits.bytes().map(|b| b - b'0' + 1));
+        body.push(0);
+        if d.is_sign_negative() {
+            out.push(0x01);
+            out.extend(body.iter().map(|b| !b));
+        } else {
+            out.push(0x03);
+            out.extend(body);
+        }
+    }
+
+    /// PostgreSQL's binary numeric: digit count, weight, sign and display
+    /// scale (16 bits each), then base-10000 digits.
+    pub fn to_pg_binary(self) -> Vec<u8> {
+        let d = self.0;
+        let scale = d.scale();
+        let text = d.abs().to_string();
+        let (int_part, frac_part) = match text.split_once('.') {
+            Some((i, f)) => (i.to_string(), f.to_string()),
+            None => (text, String::new()),
+        };
+        let int_part = int_part.trim_start_matches('0');
+        // Integer digits in groups of four from the right, the fraction
+        // in groups of four from the left.
+        let pad = (4 - int_part.len() % 4) % 4;
+        let int_padded = format!("{}{int_part}", "0".repeat(pad));
+        let frac_pad = (4 - frac_part.len() % 4) % 4;
+        let frac_padded = format!("{frac_part}{}", "0".repeat(frac_pad));
+        let group = |s: &str| -> Vec<i16> {
+            s.as_bytes()
+                .chunks(4)
+                .map(|c| {
+                    std::str::from_utf8(c)
+                        .ok()
+                        .and_then(|g| g.parse().ok())
+                        .unwrap_or(0)
+                })
+                .collect()
+        };
+        let int_groups = group(&int_padded);
+        let frac_groups = group(&frac_padded);
+        let mut weight = int_groups.len() as i16 - 1;
+        let mut groups: Vec<i16> = int_groups.into_iter().chain(frac_groups).collect();
+        // Leading zero groups move the weight; trailing ones are dropped.
+        while groups.first() == Some(&0) {
+            groups.remove(0);
+            weight -= 1;
+        }
+        while groups.last() == Some(&0) {
+            groups.pop();
+        }
+        if groups.is_empty() {
+            weight = 0;
+        }
+        let sign: u16 = if d.is_sign_negative() && !d.is_zero() {
+            0x4000
+        } else {
+            0
+        };
+        let mut out = Vec::with_capacity(8 + 2 * groups.len());
+        out.extend((groups.len() as i16).to_be_bytes());
+        out.extend(weight.to_be_bytes());
+        out.extend(sign.to_be_bytes());
+        out.extend((scale as u16).to_be_bytes());
+        for g in groups {
+            out.extend(g.to_be_bytes());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Numeric {
+        Numeric::parse(s).unwrap()
+    }
+
+    #[test]
+    fn keys_sort_as_the_numbers_do() {
+        let values = [
+            "-1000", "-12.5", "-12.45", "-1", "-0.5", "-0.05", "0", "0.001", "0.01", "0.1", "1",
+            "1.5", "2", "10", "12.45", "12.5", "99.99", "100", "1e20",
+        ];
+        let keys: Vec<Vec<u8>> = values
+            .iter()
+            .map(|s| {
+                let mut k = Vec::new();
+                n(s).encode_key(&mut k);
+                k
+            })
+            .collect();
+        for w in keys.windows(2) {
+            assert!(w[0] < w[1], "{w:?}");
+        }
+        // Equal values, equal keys, whatever their scale.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        n("1.50").encode_key(&mut a);
+        n("1.5").encode_key(&mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn precision_and_scale_round_and_refuse_as_postgresql() {
+        assert_eq!(n("1.005").fit(5, 2).unwrap().to_string(), "1.01");
+        assert_eq!(n("-1.005").fit(5, 2).unwrap().to_string(), "-1.01");
+        assert_eq!(n("3").fit(5, 2).unwrap().to_string(), "3.00");
+        assert_eq!(n("999.994").fit(5, 2).unwrap().to_string(), "999.99");
+        assert!(n("999.995").fit(5, 2).is_err());
+        assert!(n("1000").fit(5, 2).is_err());
+        assert!(Numeric::parse("1.2.3").is_err());
+        assert_eq!(n("1e3").to_string(), "1000");
+    }
+
+    #[test]
+    fn binary_form_is_postgresqls() {
+        // 12345.678: digits 1, 2345, 6780; weight 1; scale 3.
+        assert_eq!(
+            n("12345.678").to_pg_binary(),
+            [0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1a, 0x7c]
+        );
+        // -0.05: one digit 500 at weight -1.
+        assert_eq!(
+            n("-0.05").to_pg_binary(),
+            [0, 1, 0xff, 0xff, 0x40, 0, 0, 2, 0x01, 0xf4]
+        );
+        assert_eq!(n("0").to_pg_binary(), [0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+}
