@@ -430,6 +430,10 @@ fn encode_key_value(out: &mut Vec<u8>, v: &Value) -> Result<()> {
             keycode::encode_bytes(out, b);
             return Ok(());
         }
+        Value::Uuid(u) => {
+            out.extend_from_slice(u);
+            return Ok(());
+        }
     };
     out.extend(encoded.map_err(|e| SqlError::internal(format!("key encoding: {e}")))?);
     Ok(())

@@ -77,7 +77,7 @@ pub use syntax::parse;
 pub fn object_name_of(name: &sqlparser::ast::ObjectName) -> Result<String> {
     syntax::object_name(name)
 }
-pub use value::{DataType, Value};
+pub use value::{DataType, Value, parse_uuid};
 
 #[cfg(test)]
 mod tests;

@@ -120,6 +120,7 @@ pub enum Func {
     Position,
     Now,
     CurrentDate,
+    GenRandomUuid,
 }
 
 impl Func {
@@ -146,6 +147,7 @@ impl Func {
             "strpos" => Func::Position,
             "now" | "current_timestamp" => Func::Now,
             "current_date" => Func::CurrentDate,
+            "gen_random_uuid" | "uuid_generate_v4" => Func::GenRandomUuid,
             _ => return None,
         })
     }

@@ -31,6 +31,8 @@ pub enum DataType {
     TimestampTz,
     /// NUMERIC / DECIMAL: exact decimals.
     Numeric,
+    /// UUID.
+    Uuid,
 }
 
 impl fmt::Display for DataType {
@@ -45,6 +47,7 @@ impl fmt::Display for DataType {
             DataType::Date => "DATE",
             DataType::TimestampTz => "TIMESTAMPTZ",
             DataType::Numeric => "NUMERIC",
+            DataType::Uuid => "UUID",
         })
     }
 }
@@ -81,6 +84,7 @@ impl DataType {
             D::Timestamp(_, _) => DataType::Timestamp,
             D::Date => DataType::Date,
             D::Numeric(_) | D::Decimal(_) | D::Dec(_) => DataType::Numeric,
+            D::Uuid => DataType::Uuid,
             other => return Err(SqlError::not_supported(format!("type {other}"))),
         })
     }
@@ -109,6 +113,8 @@ pub enum Value {
     TimestampTz(Timestamp),
     /// An exact decimal.
     Numeric(crate::numeric::Numeric),
+    /// A UUID.
+    Uuid([u8; 16]),
 }
 
 impl fmt::Display for Value {
@@ -127,6 +133,7 @@ impl fmt::Display for Value {
             Value::Date(d) => f.write_str(&crate::datetime::date_text(*d)),
             Value::TimestampTz(t) => f.write_str(&crate::datetime::timestamp_text(*t, true)),
             Value::Numeric(n) => write!(f, "{n}"),
+            Value::Uuid(u) => f.write_str(&uuid_text(u)),
         }
     }
 }
@@ -145,6 +152,7 @@ impl Value {
             Value::Date(_) => DataType::Date,
             Value::TimestampTz(_) => DataType::TimestampTz,
             Value::Numeric(_) => DataType::Numeric,
+            Value::Uuid(_) => DataType::Uuid,
         })
     }
 
@@ -167,6 +175,7 @@ impl Value {
             }
             (Value::Text(s), DataType::Date) => Value::Date(crate::datetime::parse_date(&s)?),
             (Value::Text(s), DataType::Numeric) => Value::Numeric(Numeric::parse(&s)?),
+            (Value::Text(s), DataType::Uuid) => Value::Uuid(parse_uuid(&s)?),
             (Value::Int(i), DataType::Numeric) => Value::Numeric(Numeric::from_int(i)),
             (Value::Float(x), DataType::Numeric) => Value::Numeric(Numeric::from_float(x)?),
             (Value::Numeric(n), DataType::Float) => Value::Float(n.to_float()),
@@ -224,6 +233,13 @@ impl Value {
             ) => a.cmp(b),
             (Value::Date(a), Value::Date(b)) => a.cmp(b),
             (Value::Numeric(a), Value::Numeric(b)) => a.cmp(b),
+            (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
+            (Value::Uuid(_), Value::Text(s)) => {
+                return self.compare(&Value::Uuid(parse_uuid(s)?));
+            }
+            (Value::Text(s), Value::Uuid(_)) => {
+                return Value::Uuid(parse_uuid(s)?).compare(other);
+            }
             (Value::Numeric(a), Value::Int(b)) => a.cmp(&Numeric::from_int(*b)),
             (Value::Int(a), Value::Numeric(b)) => Numeric::from_int(*a).cmp(b),
             (Value::Numeric(a), Value::Float(b)) => a.to_float().total_cmp(b),
@@ -265,4 +281,46 @@ impl Value {
             ))),
         }
     }
+}
+
+/// A UUID as PostgreSQL writes it: lower-case hex in 8-4-4-4-12 groups.
+pub fn uuid_text(u: &[u8; 16]) -> String {
+    let hex: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// A UUID as PostgreSQL reads one: 32 hex digits, upper or lower case,
+/// with or without hyphens between groups of four, optionally in braces.
+pub fn parse_uuid(s: &str) -> Result<[u8; 16]> {
+    let bad = || SqlError::invalid_text(format!("invalid input syntax for type uuid: \"{s}\""));
+    let t = s.trim();
+    let t = t
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(t);
+    let digits: Vec<u8> = t.bytes().filter(|b| *b != b'-').collect();
+    if digits.len() != 32 || t.starts_with('-') || t.ends_with('-') || t.contains("--") {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in digits.chunks(2).enumerate() {
+        let hex = std::str::from_utf8(pair).map_err(|_| bad())?;
+        out[i] = u8::from_str_radix(hex, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// A random (version 4) UUID.
+pub fn random_uuid() -> [u8; 16] {
+    let mut u: [u8; 16] = rand::random();
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    u
 }

@@ -258,6 +258,7 @@ pub fn format_type(ty: DataType) -> &'static str {
         DataType::Date => "date",
         DataType::TimestampTz => "timestamp with time zone",
         DataType::Numeric => "numeric",
+        DataType::Uuid => "uuid",
     }
 }
 

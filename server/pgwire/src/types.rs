@@ -12,6 +12,7 @@
 //! | `TimestampTz` | `timestamptz` | 1184 | the same, then `+00` | µs since 2000-01-01 |
 //! | `Date`      | `date`      | 1082 | `YYYY-MM-DD`             | days since 2000-01-01 (4 bytes) |
 //! | `Numeric`   | `numeric`   | 1700 | decimal, with its scale  | base-10000 digits (results only) |
+//! | `Uuid`      | `uuid`      | 2950 | 8-4-4-4-12 lower-case hex | 16 bytes                    |
 //!
 //! A column whose type is unknown (e.g. `SELECT NULL`) is described as
 //! `text`.
@@ -48,6 +49,8 @@ pub const TIMESTAMP: u32 = 1114;
 pub const TIMESTAMPTZ: u32 = 1184;
 /// `numeric`.
 pub const NUMERIC: u32 = 1700;
+/// `uuid`.
+pub const UUID: u32 = 2950;
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -65,6 +68,7 @@ pub fn oid_of(ty: Option<DataType>) -> (u32, i16) {
         Some(DataType::TimestampTz) => (TIMESTAMPTZ, 8),
         Some(DataType::Date) => (DATE, 4),
         Some(DataType::Numeric) => (NUMERIC, -1),
+        Some(DataType::Uuid) => (UUID, 16),
         Some(DataType::Text) | None => (TEXT, -1),
     }
 }
@@ -83,6 +87,7 @@ pub fn encode(v: &Value, format: i16) -> Option<Vec<u8>> {
         }
         Value::Date(d) if binary => (d - PG_EPOCH_DAYS).to_be_bytes().to_vec(),
         Value::Numeric(n) if binary => n.to_pg_binary(),
+        Value::Uuid(u) if binary => u.to_vec(),
         Value::Float(x) => float_text(*x).into_bytes(),
         Value::Timestamp(t) => timestamp_text(*t).into_bytes(),
         Value::TimestampTz(t) => spanlite_sql::datetime::timestamp_text(*t, true).into_bytes(),
@@ -147,6 +152,7 @@ pub fn decode_param(raw: Option<&[u8]>, format: i16, oid: u32) -> Result<Value, 
         INT2 | INT4 | INT8 => Value::Int(s.trim().parse().map_err(|_| bad("int8"))?),
         FLOAT4 | FLOAT8 => Value::Float(s.trim().parse().map_err(|_| bad("float8"))?),
         NUMERIC => Value::Numeric(spanlite_sql::numeric::Numeric::parse(s)?),
+        UUID => Value::Uuid(spanlite_sql::parse_uuid(s)?),
         BYTEA => Value::Bytes(decode_hex_bytea(s).ok_or_else(|| bad("bytea"))?),
         DATE => Value::Date(spanlite_sql::datetime::parse_date(s)?),
         TIMESTAMP => Value::Timestamp(spanlite_sql::datetime::parse_timestamp(s)?),
@@ -196,6 +202,7 @@ fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
                 Value::Timestamp(t)
             }
         }
+        UUID => Value::Uuid(raw.try_into().map_err(|_| bad("uuid"))?),
         DATE => {
             let days = i32::from_be_bytes(raw.try_into().map_err(|_| bad("date"))?);
             Value::Date(days.checked_add(PG_EPOCH_DAYS).ok_or_else(|| bad("date"))?)

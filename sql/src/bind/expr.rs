@@ -896,6 +896,7 @@ impl Binder<'_> {
                 }
                 Func::Now => DataType::Timestamp,
                 Func::CurrentDate => DataType::Date,
+                Func::GenRandomUuid => DataType::Uuid,
             },
         })
     }

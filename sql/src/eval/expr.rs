@@ -344,6 +344,10 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
             check_text_len(parts.iter().map(String::len).sum(), "concat()")?;
             return Ok(Value::Text(parts.concat()));
         }
+        Func::GenRandomUuid => {
+            arity(0..=0)?;
+            return Ok(Value::Uuid(crate::value::random_uuid()));
+        }
         Func::Now | Func::CurrentDate => {
             arity(0..=0)?;
             let nanos = std::time::SystemTime::now()

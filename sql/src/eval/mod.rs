@@ -164,6 +164,7 @@ fn hkey(v: &Value) -> HKey {
         Value::Bytes(b) => HKey::Bytes(b.clone()),
         Value::Timestamp(t) | Value::TimestampTz(t) => HKey::Timestamp(t.as_nanos()),
         Value::Date(d) => HKey::Date(*d),
+        Value::Uuid(u) => HKey::Bytes(u.to_vec()),
         Value::Numeric(n) => match n.0.normalize() {
             d if d.scale() == 0 => n
                 .to_int()
