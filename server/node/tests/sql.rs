@@ -834,3 +834,46 @@ async fn check_no_orphans(admin: &mut Session) {
     .unwrap();
     assert_eq!(r.rows[0][0], Value::Int(0), "an orphan child row");
 }
+
+/// A transaction whose writes on one tablet pass gRPC's default 4 MiB
+/// message size, committed from a node that does not lead that tablet
+/// (so its commit goes over gRPC): it commits. Before, the leader's
+/// server refused the request for its size, the gateway sent it again,
+/// and the client was told the outcome was unknown (40003) — as
+/// `pgbench -i` was, loading its 100,000 rows in one transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_larger_than_four_mib_goes_through_another_node() {
+    let cluster = cluster(Duration::from_secs(600)).await;
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE big (id INT PRIMARY KEY, pad TEXT)")
+        .await
+        .unwrap();
+    let def = s.table("big").await.unwrap().unwrap();
+    let (rows_start, _) = def.key_range();
+    let rows = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
+    let leader = spanlite_node::embedded::leader(cluster.nodes(), rows)
+        .await
+        .unwrap();
+    let other = cluster
+        .nodes()
+        .iter()
+        .position(|n| n.context.node_id != leader.node_id())
+        .unwrap();
+    let mut s = Session::on(cluster.schema_of(other));
+    let pad = "x".repeat(1000);
+    let mut statements = vec!["BEGIN".to_string()];
+    for chunk in 0..5 {
+        let values: Vec<String> = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|id| format!("({id}, '{pad}')"))
+            .collect();
+        statements.push(format!("INSERT INTO big VALUES {}", values.join(",")));
+    }
+    statements.push("COMMIT".to_string());
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    commit_retrying(&mut s, &statements).await;
+    let r = run(&mut s, "SELECT count(*), sum(length(pad)) FROM big")
+        .await
+        .unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(5000), Value::Int(5_000_000)]]);
+    cluster.shutdown().await;
+}
