@@ -422,7 +422,7 @@ fn encode_key_value(out: &mut Vec<u8>, v: &Value) -> Result<()> {
             n.encode_key(out);
             return Ok(());
         }
-        Value::Text(s) => {
+        Value::Text(s) | Value::Jsonb(s) => {
             keycode::encode_bytes(out, s.as_bytes());
             return Ok(());
         }

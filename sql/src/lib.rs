@@ -44,6 +44,7 @@ mod error;
 mod eval;
 mod explain;
 mod kv;
+pub mod json;
 pub mod numeric;
 pub mod password;
 mod plan;

@@ -95,6 +95,14 @@ pub enum BinOp {
     Divide,
     Modulo,
     Concat,
+    /// `jsonb -> key`.
+    JsonGet,
+    /// `jsonb ->> key`.
+    JsonGetText,
+    /// `jsonb @> jsonb`.
+    JsonContains,
+    /// `jsonb ? text`.
+    JsonHasKey,
 }
 
 /// Scalar functions.

@@ -33,6 +33,8 @@ pub enum DataType {
     Numeric,
     /// UUID.
     Uuid,
+    /// JSONB (and JSON, kept the same way).
+    Jsonb,
 }
 
 impl fmt::Display for DataType {
@@ -48,6 +50,7 @@ impl fmt::Display for DataType {
             DataType::TimestampTz => "TIMESTAMPTZ",
             DataType::Numeric => "NUMERIC",
             DataType::Uuid => "UUID",
+            DataType::Jsonb => "JSONB",
         })
     }
 }
@@ -85,6 +88,7 @@ impl DataType {
             D::Date => DataType::Date,
             D::Numeric(_) | D::Decimal(_) | D::Dec(_) => DataType::Numeric,
             D::Uuid => DataType::Uuid,
+            D::JSONB | D::JSON => DataType::Jsonb,
             other => return Err(SqlError::not_supported(format!("type {other}"))),
         })
     }
@@ -115,6 +119,8 @@ pub enum Value {
     Numeric(crate::numeric::Numeric),
     /// A UUID.
     Uuid([u8; 16]),
+    /// A JSON document, as jsonb text (see [`crate::json`]).
+    Jsonb(String),
 }
 
 impl fmt::Display for Value {
@@ -134,6 +140,7 @@ impl fmt::Display for Value {
             Value::TimestampTz(t) => f.write_str(&crate::datetime::timestamp_text(*t, true)),
             Value::Numeric(n) => write!(f, "{n}"),
             Value::Uuid(u) => f.write_str(&uuid_text(u)),
+            Value::Jsonb(j) => f.write_str(j),
         }
     }
 }
@@ -153,6 +160,7 @@ impl Value {
             Value::TimestampTz(_) => DataType::TimestampTz,
             Value::Numeric(_) => DataType::Numeric,
             Value::Uuid(_) => DataType::Uuid,
+            Value::Jsonb(_) => DataType::Jsonb,
         })
     }
 
@@ -176,6 +184,7 @@ impl Value {
             (Value::Text(s), DataType::Date) => Value::Date(crate::datetime::parse_date(&s)?),
             (Value::Text(s), DataType::Numeric) => Value::Numeric(Numeric::parse(&s)?),
             (Value::Text(s), DataType::Uuid) => Value::Uuid(parse_uuid(&s)?),
+            (Value::Text(s), DataType::Jsonb) => Value::Jsonb(crate::json::normalize(&s)?),
             (Value::Int(i), DataType::Numeric) => Value::Numeric(Numeric::from_int(i)),
             (Value::Float(x), DataType::Numeric) => Value::Numeric(Numeric::from_float(x)?),
             (Value::Numeric(n), DataType::Float) => Value::Float(n.to_float()),
@@ -234,6 +243,13 @@ impl Value {
             (Value::Date(a), Value::Date(b)) => a.cmp(b),
             (Value::Numeric(a), Value::Numeric(b)) => a.cmp(b),
             (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
+            (Value::Jsonb(a), Value::Jsonb(b)) => a.cmp(b),
+            (Value::Jsonb(_), Value::Text(s)) => {
+                return self.compare(&Value::Jsonb(crate::json::normalize(s)?));
+            }
+            (Value::Text(s), Value::Jsonb(_)) => {
+                return Value::Jsonb(crate::json::normalize(s)?).compare(other);
+            }
             (Value::Uuid(_), Value::Text(s)) => {
                 return self.compare(&Value::Uuid(parse_uuid(s)?));
             }

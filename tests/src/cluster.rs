@@ -104,7 +104,9 @@ async fn admin(addr: &str, certs: Option<&Path>) -> Result<AdminServiceClient<Ch
         .connect()
         .await
         .map_err(|e| HarnessError::Process(format!("{addr}: {e}")))?;
-    Ok(AdminServiceClient::new(ch))
+    // ScanReplicas answers with every pair of a node's replicas in a range:
+    // after a long run, more than tonic's default 4 MiB.
+    Ok(AdminServiceClient::new(ch).max_decoding_message_size(256 << 20))
 }
 
 /// The node at `addr`'s replica of the tablet holding `key` (its id, and
@@ -607,6 +609,7 @@ impl ProcessCluster {
             let mut indices: std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>> =
                 std::collections::BTreeMap::new();
             let mut complete = true;
+            let mut failure = String::new();
             for n in &self.nodes {
                 let scanned = async {
                     admin(&n.addr, self.certs.as_deref())
@@ -620,9 +623,13 @@ impl ProcessCluster {
                         .await
                         .map_err(|s| HarnessError::Process(s.message().to_string()))
                 };
-                let Ok(resp) = scanned.await else {
-                    complete = false;
-                    continue;
+                let resp = match scanned.await {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        failure = format!("node {}: {e}", n.id);
+                        complete = false;
+                        continue;
+                    }
                 };
                 for r in resp.into_inner().replicas {
                     indices
@@ -641,7 +648,7 @@ impl ProcessCluster {
             }
             if Instant::now() > until {
                 return Err(HarnessError::Timeout(format!(
-                    "replicas to apply the same index: {indices:?}"
+                    "replicas to apply the same index: {indices:?} (last scan failure: {failure})"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

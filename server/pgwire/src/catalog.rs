@@ -259,6 +259,7 @@ pub fn format_type(ty: DataType) -> &'static str {
         DataType::TimestampTz => "timestamp with time zone",
         DataType::Numeric => "numeric",
         DataType::Uuid => "uuid",
+        DataType::Jsonb => "jsonb",
     }
 }
 

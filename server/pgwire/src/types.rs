@@ -13,6 +13,7 @@
 //! | `Date`      | `date`      | 1082 | `YYYY-MM-DD`             | days since 2000-01-01 (4 bytes) |
 //! | `Numeric`   | `numeric`   | 1700 | decimal, with its scale  | base-10000 digits (results only) |
 //! | `Uuid`      | `uuid`      | 2950 | 8-4-4-4-12 lower-case hex | 16 bytes                    |
+//! | `Jsonb`     | `jsonb`     | 3802 | jsonb's text             | 1, then the text             |
 //!
 //! A column whose type is unknown (e.g. `SELECT NULL`) is described as
 //! `text`.
@@ -51,6 +52,10 @@ pub const TIMESTAMPTZ: u32 = 1184;
 pub const NUMERIC: u32 = 1700;
 /// `uuid`.
 pub const UUID: u32 = 2950;
+/// `json`.
+pub const JSON: u32 = 114;
+/// `jsonb`.
+pub const JSONB: u32 = 3802;
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -69,6 +74,7 @@ pub fn oid_of(ty: Option<DataType>) -> (u32, i16) {
         Some(DataType::Date) => (DATE, 4),
         Some(DataType::Numeric) => (NUMERIC, -1),
         Some(DataType::Uuid) => (UUID, 16),
+        Some(DataType::Jsonb) => (JSONB, -1),
         Some(DataType::Text) | None => (TEXT, -1),
     }
 }
@@ -88,6 +94,7 @@ pub fn encode(v: &Value, format: i16) -> Option<Vec<u8>> {
         Value::Date(d) if binary => (d - PG_EPOCH_DAYS).to_be_bytes().to_vec(),
         Value::Numeric(n) if binary => n.to_pg_binary(),
         Value::Uuid(u) if binary => u.to_vec(),
+        Value::Jsonb(j) if binary => [&[1u8][..], j.as_bytes()].concat(),
         Value::Float(x) => float_text(*x).into_bytes(),
         Value::Timestamp(t) => timestamp_text(*t).into_bytes(),
         Value::TimestampTz(t) => spanlite_sql::datetime::timestamp_text(*t, true).into_bytes(),
@@ -153,6 +160,7 @@ pub fn decode_param(raw: Option<&[u8]>, format: i16, oid: u32) -> Result<Value, 
         FLOAT4 | FLOAT8 => Value::Float(s.trim().parse().map_err(|_| bad("float8"))?),
         NUMERIC => Value::Numeric(spanlite_sql::numeric::Numeric::parse(s)?),
         UUID => Value::Uuid(spanlite_sql::parse_uuid(s)?),
+        JSON | JSONB => Value::Jsonb(spanlite_sql::json::normalize(s)?),
         BYTEA => Value::Bytes(decode_hex_bytea(s).ok_or_else(|| bad("bytea"))?),
         DATE => Value::Date(spanlite_sql::datetime::parse_date(s)?),
         TIMESTAMP => Value::Timestamp(spanlite_sql::datetime::parse_timestamp(s)?),
@@ -203,6 +211,19 @@ fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
             }
         }
         UUID => Value::Uuid(raw.try_into().map_err(|_| bad("uuid"))?),
+        JSONB | JSON => {
+            // jsonb's binary form is a version byte (1), then the text.
+            let text = if oid == JSONB {
+                match raw.split_first() {
+                    Some((1, rest)) => rest,
+                    _ => return Err(bad("jsonb")),
+                }
+            } else {
+                raw
+            };
+            let text = std::str::from_utf8(text).map_err(|_| bad("json (not UTF-8)"))?;
+            Value::Jsonb(spanlite_sql::json::normalize(text)?)
+        }
         DATE => {
             let days = i32::from_be_bytes(raw.try_into().map_err(|_| bad("date"))?);
             Value::Date(days.checked_add(PG_EPOCH_DAYS).ok_or_else(|| bad("date"))?)

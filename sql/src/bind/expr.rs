@@ -103,6 +103,10 @@ pub(crate) fn binop(op: &B) -> Result<BinOp> {
         B::Divide => BinOp::Divide,
         B::Modulo => BinOp::Modulo,
         B::StringConcat => BinOp::Concat,
+        B::Arrow => BinOp::JsonGet,
+        B::LongArrow => BinOp::JsonGetText,
+        B::AtArrow => BinOp::JsonContains,
+        B::Question => BinOp::JsonHasKey,
         other => return Err(SqlError::not_supported(format!("operator {other}"))),
     })
 }
@@ -856,7 +860,8 @@ impl Binder<'_> {
                         _ => return None,
                     }
                 }
-                BinOp::Concat => DataType::Text,
+                BinOp::Concat | BinOp::JsonGetText => DataType::Text,
+                BinOp::JsonGet => DataType::Jsonb,
                 _ => DataType::Bool,
             },
             BExpr::Not(_)

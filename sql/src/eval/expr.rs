@@ -480,6 +480,9 @@ pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
         BinOp::LtEq => cmp(&|o| o != Ordering::Greater),
         BinOp::Gt => cmp(&|o| o == Ordering::Greater),
         BinOp::GtEq => cmp(&|o| o != Ordering::Less),
+        BinOp::JsonGet | BinOp::JsonGetText | BinOp::JsonContains | BinOp::JsonHasKey => {
+            json_op(l, op, r)
+        }
         BinOp::Concat => Ok(match (l, r) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
             (a, b) => {
@@ -579,3 +582,51 @@ pub(super) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
         }
     })
 }
+
+/// The jsonb operators (`->`, `->>`, `@>`, `?`); NULL in, NULL out.
+fn json_op(l: Value, op: BinOp, r: Value) -> Result<Value> {
+    use crate::json::{self, Key};
+    let doc = match l {
+        Value::Null => return Ok(Value::Null),
+        Value::Jsonb(j) => j,
+        Value::Text(t) => json::normalize(&t)?,
+        other => {
+            return Err(SqlError::undefined_function(format!(
+                "operator does not exist: {} {op:?}",
+                type_name(&other)
+            )));
+        }
+    };
+    if r == Value::Null {
+        return Ok(Value::Null);
+    }
+    let key = || match &r {
+        Value::Int(i) => Ok(Key::Index(*i)),
+        Value::Text(t) => Ok(Key::Field(t.clone())),
+        other => Err(SqlError::undefined_function(format!(
+            "operator does not exist: jsonb {op:?} {}",
+            type_name(other)
+        ))),
+    };
+    Ok(match op {
+        BinOp::JsonGet => json::get(&doc, &key()?)?.map_or(Value::Null, Value::Jsonb),
+        BinOp::JsonGetText => json::get_text(&doc, &key()?)?.map_or(Value::Null, Value::Text),
+        BinOp::JsonContains => {
+            let other = match &r {
+                Value::Jsonb(j) | Value::Text(j) => j.clone(),
+                other => other.to_string(),
+            };
+            Value::Bool(json::contains(&doc, &other)?)
+        }
+        _ => match &r {
+            Value::Text(k) => Value::Bool(json::has_key(&doc, k)?),
+            other => {
+                return Err(SqlError::undefined_function(format!(
+                    "operator does not exist: jsonb ? {}",
+                    type_name(other)
+                )));
+            }
+        },
+    })
+}
+

@@ -165,6 +165,7 @@ fn hkey(v: &Value) -> HKey {
         Value::Timestamp(t) | Value::TimestampTz(t) => HKey::Timestamp(t.as_nanos()),
         Value::Date(d) => HKey::Date(*d),
         Value::Uuid(u) => HKey::Bytes(u.to_vec()),
+        Value::Jsonb(j) => HKey::Text(j.clone()),
         Value::Numeric(n) => match n.0.normalize() {
             d if d.scale() == 0 => n
                 .to_int()

@@ -137,7 +137,9 @@ pub fn value_to_wire(v: &Value) -> wire::Value {
             Value::Timestamp(t) | Value::TimestampTz(t) => Kind::Timestamp(common::Timestamp {
                 nanos: t.as_nanos(),
             }),
-            Value::Date(_) | Value::Numeric(_) | Value::Uuid(_) => Kind::Text(v.to_string()),
+            Value::Date(_) | Value::Numeric(_) | Value::Uuid(_) | Value::Jsonb(_) => {
+                Kind::Text(v.to_string())
+            }
         }),
     }
 }
@@ -167,7 +169,9 @@ fn type_to_wire(t: Option<DataType>) -> wire::SqlType {
         Some(DataType::Text) => wire::SqlType::Text,
         Some(DataType::Bytes) => wire::SqlType::Bytes,
         Some(DataType::Timestamp | DataType::TimestampTz) => wire::SqlType::Timestamp,
-        Some(DataType::Date | DataType::Numeric | DataType::Uuid) => wire::SqlType::Text,
+        Some(DataType::Date | DataType::Numeric | DataType::Uuid | DataType::Jsonb) => {
+            wire::SqlType::Text
+        }
     }
 }
 
