@@ -10,9 +10,8 @@ use serde_json::Value as J;
 use crate::error::{Result, SqlError};
 
 fn parse(text: &str) -> Result<J> {
-    serde_json::from_str(text).map_err(|e| {
-        SqlError::invalid_text(format!("invalid input syntax for type json: {e}"))
-    })
+    serde_json::from_str(text)
+        .map_err(|e| SqlError::invalid_text(format!("invalid input syntax for type json: {e}")))
 }
 
 /// `text` as jsonb text (22P02 if it is not JSON).
@@ -132,8 +131,14 @@ mod tests {
         );
         assert!(normalize("{oops}").is_err());
         let doc = r#"{"a": {"b": [10, "x"]}, "n": null}"#;
-        assert_eq!(get(doc, &Key::Field("a".into())).unwrap().unwrap(), r#"{"b": [10, "x"]}"#);
-        assert_eq!(get_text(r#"["p", "q"]"#, &Key::Index(-1)).unwrap().unwrap(), "q");
+        assert_eq!(
+            get(doc, &Key::Field("a".into())).unwrap().unwrap(),
+            r#"{"b": [10, "x"]}"#
+        );
+        assert_eq!(
+            get_text(r#"["p", "q"]"#, &Key::Index(-1)).unwrap().unwrap(),
+            "q"
+        );
         assert_eq!(get_text(doc, &Key::Field("n".into())).unwrap(), None);
         assert!(contains(doc, r#"{"a": {"b": ["x"]}}"#).unwrap());
         assert!(!contains(doc, r#"{"a": {"b": [11]}}"#).unwrap());

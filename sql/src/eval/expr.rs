@@ -629,4 +629,3 @@ fn json_op(l: Value, op: BinOp, r: Value) -> Result<Value> {
         },
     })
 }
-
