@@ -374,12 +374,16 @@ impl TableDef {
 
     /// The column names of `index`, comma-separated.
     pub fn index_columns(&self, index: &IndexDef) -> String {
-        index
-            .columns
+        self.column_names(&index.columns, ", ")
+    }
+
+    /// The names of columns `columns`, joined by `sep`.
+    pub fn column_names(&self, columns: &[usize], sep: &str) -> String {
+        columns
             .iter()
             .map(|&c| self.columns[c].name.as_str())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(sep)
     }
 }
 

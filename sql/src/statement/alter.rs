@@ -31,7 +31,7 @@ use sqlparser::ast::{
 use super::ddl::{NewColumn, check_name, column_index, constant, delete_range, new_column};
 use super::dml::{bind_checks, check_constraints, put_index_entry, unique_violation};
 use super::{QueryResult, done, load_table};
-use crate::catalog::{self, CheckDef, IndexDef, TableDef};
+use crate::catalog::{self, CheckDef, ForeignKeyDef, IndexDef, TableDef};
 use crate::error::{Result, SqlError};
 use crate::kv::KvTxn;
 use crate::syntax::{ident, object_name};
@@ -117,8 +117,8 @@ async fn alter_one(
     }
 }
 
-/// True when the table has no row (reads one key at most… of a scan: the
-/// key-value interface has no limit, so a large table is read through).
+/// True when the table has a row. NB: reads the whole table (the
+/// key-value interface has no scan limit yet).
 async fn has_rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<bool> {
     let (start, end) = def.key_range();
     Ok(!txn.scan(&start, &end).await?.is_empty())
@@ -215,17 +215,56 @@ async fn add_column(
     Ok(())
 }
 
+/// The foreign keys of other tables to `def` that `rests_on` picks go
+/// when `cascade`, else 2BP01 (dropping `what` is refused); `adjust` then
+/// changes each one to `def` that stays. Changed tables are written.
+async fn other_tables_keys(
+    txn: &mut dyn KvTxn,
+    def: &TableDef,
+    what: &str,
+    cascade: bool,
+    rests_on: impl Fn(&ForeignKeyDef) -> bool,
+    adjust: impl Fn(&mut ForeignKeyDef),
+) -> Result<()> {
+    for child in txn.referencing(&def.name).await? {
+        if child.name == def.name {
+            continue;
+        }
+        let mut changed = child.clone();
+        let mut refusal = None;
+        changed.foreign_keys.retain(|f| {
+            let rests = f.parent == def.name && rests_on(f);
+            if rests && !cascade {
+                refusal.get_or_insert_with(|| f.name.clone());
+            }
+            !rests
+        });
+        if let Some(fk) = refusal {
+            return Err(SqlError::dependent_objects(format!(
+                "cannot drop {what} because other objects depend on it: constraint {fk} on table {} depends on it",
+                child.name
+            )));
+        }
+        for f in changed
+            .foreign_keys
+            .iter_mut()
+            .filter(|f| f.parent == def.name)
+        {
+            adjust(f);
+        }
+        if changed != child {
+            txn.put(
+                catalog::table_key(&changed.name),
+                catalog::encode_table(&changed)?,
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// `<table>_<columns>_key`.
-fn unique_name(def: &TableDef, columns: &[usize]) -> String {
-    format!(
-        "{}_{}_key",
-        def.name,
-        columns
-            .iter()
-            .map(|&c| def.columns[c].name.as_str())
-            .collect::<Vec<_>>()
-            .join("_")
-    )
+pub(super) fn unique_name(def: &TableDef, columns: &[usize]) -> String {
+    format!("{}_{}_key", def.name, def.column_names(columns, "_"))
 }
 
 /// 23514 when a row there is makes one of `checks` false.
@@ -323,35 +362,19 @@ async fn drop_column(
         )));
     }
     super::views::refuse_if_viewed(txn, &def.name, &[], "alter", "table").await?;
-    // Other tables' foreign keys to this column: refused, or dropped with
-    // CASCADE.
     let cascade = matches!(behavior, Some(DropBehavior::Cascade));
-    for mut child in txn.referencing(&def.name).await? {
-        if child.name == def.name {
-            continue;
-        }
-        let before = child.foreign_keys.len();
-        let mut refusal = None;
-        child.foreign_keys.retain(|f| {
-            let uses = f.parent == def.name && f.parent_columns.contains(&c);
-            if uses && !cascade {
-                refusal = Some(f.name.clone());
-            }
-            !uses
-        });
-        if let Some(fk) = refusal {
-            return Err(SqlError::dependent_objects(format!(
-                "cannot drop column {name} of table {} because other objects depend on it: constraint {fk} on table {} depends on it",
-                def.name, child.name
-            )));
-        }
-        if child.foreign_keys.len() != before {
-            txn.put(
-                catalog::table_key(&child.name),
-                catalog::encode_table(&child)?,
-            )?;
-        }
-    }
+    let shift = |i: usize| if i > c { i - 1 } else { i };
+    // Other tables' foreign keys to this column: refused, or dropped with
+    // CASCADE; the others name this table's columns by place.
+    other_tables_keys(
+        txn,
+        def,
+        &format!("column {name} of table {}", def.name),
+        cascade,
+        |f| f.parent_columns.contains(&c),
+        |f| f.parent_columns.iter_mut().for_each(|i| *i = shift(*i)),
+    )
+    .await?;
     // Its indexes go, with their entries.
     let (gone, kept): (Vec<IndexDef>, Vec<IndexDef>) = std::mem::take(&mut def.indexes)
         .into_iter()
@@ -382,7 +405,6 @@ async fn drop_column(
     }
     // Columns after it move down one place; its slot in stored rows is
     // kept, empty.
-    let shift = |i: usize| if i > c { i - 1 } else { i };
     def.layout = def
         .full_layout()
         .into_iter()
@@ -411,23 +433,6 @@ async fn drop_column(
                 *i = shift(*i);
             }
         }
-    }
-    // Other tables' foreign keys name this table's columns by place.
-    for mut child in txn.referencing(&def.name).await? {
-        if child.name == def.name {
-            continue;
-        }
-        for fk in child.foreign_keys.iter_mut() {
-            if fk.parent == own_name {
-                for i in fk.parent_columns.iter_mut() {
-                    *i = shift(*i);
-                }
-            }
-        }
-        txn.put(
-            catalog::table_key(&child.name),
-            catalog::encode_table(&child)?,
-        )?;
     }
     Ok(())
 }
@@ -763,34 +768,20 @@ async fn drop_constraint(
         let mut sorted = cols.clone();
         sorted.sort_unstable();
         let cascade = matches!(behavior, Some(DropBehavior::Cascade));
-        for mut child in txn.referencing(&def.name).await? {
-            if child.name == def.name {
-                continue;
-            }
-            let before = child.foreign_keys.len();
-            let mut refusal = None;
-            child.foreign_keys.retain(|f| {
-                let mut p = f.parent_columns.clone();
-                p.sort_unstable();
-                let rests = f.parent == def.name && p == sorted;
-                if rests && !cascade {
-                    refusal = Some(f.name.clone());
-                }
-                !rests
-            });
-            if let Some(fk) = refusal {
-                return Err(SqlError::dependent_objects(format!(
-                    "cannot drop constraint {name} on table {} because other objects depend on it: constraint {fk} on table {} depends on it",
-                    def.name, child.name
-                )));
-            }
-            if child.foreign_keys.len() != before {
-                txn.put(
-                    catalog::table_key(&child.name),
-                    catalog::encode_table(&child)?,
-                )?;
-            }
-        }
+        let rests_on = |f: &ForeignKeyDef| {
+            let mut p = f.parent_columns.clone();
+            p.sort_unstable();
+            p == sorted
+        };
+        other_tables_keys(
+            txn,
+            def,
+            &format!("constraint {name} on table {}", def.name),
+            cascade,
+            rests_on,
+            |_| {},
+        )
+        .await?;
         let index = def.indexes.remove(i);
         delete_range(txn, def.index_range(&index)).await?;
         return Ok(());

@@ -173,13 +173,7 @@ pub(super) async fn create_table(
     // Each condition must bind over the table's row (no subqueries).
     super::dml::bind_checks(&def)?;
     for cols in unique {
-        let index_name = format!(
-            "{name}_{}_key",
-            cols.iter()
-                .map(|&c| def.columns[c].name.as_str())
-                .collect::<Vec<_>>()
-                .join("_")
-        );
+        let index_name = super::alter::unique_name(&def, &cols);
         if def.index(&index_name).is_none() {
             def.indexes.push(IndexDef {
                 id: def.next_index_id,
@@ -384,15 +378,7 @@ pub(super) async fn create_index(
         .collect::<Result<Vec<_>>>()?;
     let name = match &create.name {
         Some(n) => object_name(n)?,
-        None => format!(
-            "{}_{}_idx",
-            def.name,
-            columns
-                .iter()
-                .map(|&c| def.columns[c].name.as_str())
-                .collect::<Vec<_>>()
-                .join("_")
-        ),
+        None => format!("{}_{}_idx", def.name, def.column_names(&columns, "_")),
     };
     if index_owner(txn, &name).await?.is_some() || load_table(txn, &name).await?.is_some() {
         if create.if_not_exists {

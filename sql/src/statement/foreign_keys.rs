@@ -113,15 +113,7 @@ pub(super) async fn resolve(
     }
     let name = match &w.name {
         Some(n) => ident(n),
-        None => format!(
-            "{}_{}_fkey",
-            def.name,
-            columns
-                .iter()
-                .map(|&c| def.columns[c].name.as_str())
-                .collect::<Vec<_>>()
-                .join("_")
-        ),
+        None => format!("{}_{}_fkey", def.name, def.column_names(&columns, "_")),
     };
     Ok(ForeignKeyDef {
         name,
