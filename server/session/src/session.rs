@@ -22,7 +22,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use spanlite_sql::sequence::SequenceDef;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,13 +29,15 @@ use spanlite_sql::sqlparser::ast::{
     Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
 };
 use spanlite_sql::{
-    BoxFuture, DataType, KvTxn, Pairs, PlanCache, QueryResult, SchemaChange, SqlError, TableDef,
-    Value, execute, parse, schema_change, sqlstate,
+    DataType, PlanCache, QueryResult, SchemaChange, SqlError, Value, execute, parse, schema_change,
+    sqlstate,
 };
 
+mod kv;
 mod modes;
 mod online;
 
+use kv::{Kv, Reading, after, kv};
 use modes::isolation_name;
 
 use super::interrupt::Interrupt;
@@ -56,53 +57,6 @@ async fn abandon(txn: Txn, reading: Reading) {
 /// What one statement produced.
 pub type StatementResult = Result<QueryResult, SqlError>;
 
-/// A gateway transaction as the SQL executor sees it; with a slot, the
-/// key range of the read in flight is kept there while it is (so a
-/// cancelled statement can release what that read may have locked); with
-/// a schema cache, tables are bound from it (DESIGN.md §7, "Schema
-/// leases") and what was used is recorded for the commit.
-struct Kv<'a> {
-    txn: &'a mut Txn,
-    reading: Option<&'a mut Reading>,
-    schema: Option<(&'a SchemaCache, &'a mut SchemaUse)>,
-    /// The session's user (privileges are checked against it).
-    user: Option<&'a str>,
-    /// The values `nextval` last gave in the session, by sequence.
-    last_values: Option<&'a mut HashMap<String, i64>>,
-    /// A CREATE INDEX only declares the index; the session builds it
-    /// after the commit (`online`).
-    online: bool,
-}
-
-/// The key range `[start, end)` of a read in flight.
-type Reading = Option<(Vec<u8>, Vec<u8>)>;
-
-fn kv(txn: &mut Txn) -> Kv<'_> {
-    Kv {
-        txn,
-        reading: None,
-        schema: None,
-        user: None,
-        last_values: None,
-        online: false,
-    }
-}
-
-impl Kv<'_> {
-    fn note(&mut self, reading: Reading) {
-        if let Some(slot) = &mut self.reading {
-            **slot = reading;
-        }
-    }
-}
-
-/// `key`'s successor: `[key, after(key))` holds `key` alone.
-fn after(key: &[u8]) -> Vec<u8> {
-    let mut k = key.to_vec();
-    k.push(0);
-    k
-}
-
 /// A gateway error as SQL sees it.
 pub(crate) fn sql_error(e: GatewayError) -> SqlError {
     match e {
@@ -117,262 +71,6 @@ pub(crate) fn sql_error(e: GatewayError) -> SqlError {
         GatewayError::Invalid(m) => SqlError::not_supported(m),
         GatewayError::SnapshotTooOld(m) => SqlError::snapshot_too_old(m),
         GatewayError::Failed(m) => SqlError::internal(m),
-    }
-}
-
-impl KvTxn for Kv<'_> {
-    fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
-        Box::pin(async move {
-            self.note(Some((key.to_vec(), after(key))));
-            let r = self.txn.get(key).await.map_err(sql_error);
-            self.note(None);
-            r
-        })
-    }
-
-    fn get_for_update<'a>(
-        &'a mut self,
-        key: &'a [u8],
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
-        Box::pin(async move {
-            self.note(Some((key.to_vec(), after(key))));
-            let r = self.txn.get_for_update(key).await.map_err(sql_error);
-            self.note(None);
-            r
-        })
-    }
-
-    fn get_many<'a>(
-        &'a mut self,
-        keys: &'a [Vec<u8>],
-        for_update: bool,
-    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, SqlError>> {
-        Box::pin(async move {
-            let span = keys
-                .iter()
-                .min()
-                .zip(keys.iter().max())
-                .map(|(lo, hi)| (lo.clone(), after(hi)));
-            self.note(span);
-            let r = self.txn.get_many(keys, for_update).await.map_err(sql_error);
-            self.note(None);
-            r
-        })
-    }
-
-    fn scan<'a>(
-        &'a mut self,
-        start: &'a [u8],
-        end: &'a [u8],
-    ) -> BoxFuture<'a, Result<Pairs, SqlError>> {
-        Box::pin(async move {
-            self.note(Some((start.to_vec(), end.to_vec())));
-            let r = self.txn.scan(start, end).await.map_err(sql_error);
-            self.note(None);
-            r
-        })
-    }
-
-    fn scan_for_update<'a>(
-        &'a mut self,
-        start: &'a [u8],
-        end: &'a [u8],
-    ) -> BoxFuture<'a, Result<Pairs, SqlError>> {
-        Box::pin(async move {
-            self.note(Some((start.to_vec(), end.to_vec())));
-            let r = self
-                .txn
-                .scan_for_update(start, end)
-                .await
-                .map_err(sql_error);
-            self.note(None);
-            r
-        })
-    }
-
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), SqlError> {
-        self.txn.put(key, value).map_err(sql_error)
-    }
-
-    fn builds_indexes_later(&self) -> bool {
-        self.online
-    }
-
-    fn delete(&mut self, key: Vec<u8>) -> Result<(), SqlError> {
-        self.txn.delete(key).map_err(sql_error)
-    }
-
-    fn table_def<'a>(
-        &'a mut self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TableDef>, SqlError>> {
-        Box::pin(async move {
-            if let Some((cache, used)) = &mut self.schema
-                && !used.changing
-            {
-                match cache.table(name, used).await {
-                    Ok(def) => return Ok(def),
-                    Err(Some(e)) => return Err(e),
-                    // No lease to be had: through the transaction.
-                    Err(None) => {}
-                }
-            }
-            match self.get(&spanlite_sql::table_key(name)).await? {
-                Some(bytes) => Ok(Some(spanlite_sql::decode_table(&bytes)?)),
-                None => Ok(None),
-            }
-        })
-    }
-
-    fn user(&self) -> Option<&str> {
-        self.user
-    }
-
-    fn sequence_def<'a>(
-        &'a mut self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<SequenceDef>, SqlError>> {
-        Box::pin(async move {
-            if let Some((cache, used)) = &mut self.schema
-                && !used.changing
-            {
-                match cache.sequence(name, used).await {
-                    Ok(def) => return Ok(def),
-                    Err(Some(e)) => return Err(e),
-                    Err(None) => {}
-                }
-            }
-            match self
-                .get(&spanlite_sql::sequence::sequence_key(name))
-                .await?
-            {
-                Some(bytes) => Ok(Some(spanlite_sql::decode(&bytes, "sequence")?)),
-                None => Ok(None),
-            }
-        })
-    }
-
-    fn next_value<'a>(&'a mut self, seq: &'a SequenceDef) -> BoxFuture<'a, Result<i64, SqlError>> {
-        Box::pin(async move {
-            let Some((cache, _)) = &self.schema else {
-                return Err(SqlError::not_supported(
-                    "nextval() in a transaction at a fixed time (AS OF SYSTEM TIME)",
-                ));
-            };
-            let v = cache.next_value(seq).await?;
-            if let Some(last) = &mut self.last_values {
-                last.insert(seq.name.clone(), v);
-            }
-            Ok(v)
-        })
-    }
-
-    fn current_value(&mut self, name: &str) -> Result<i64, SqlError> {
-        self.last_values
-            .as_ref()
-            .and_then(|l| l.get(name).copied())
-            .ok_or_else(|| {
-                SqlError::not_in_prerequisite_state(format!(
-                    "currval of sequence \"{name}\" is not yet defined in this session"
-                ))
-            })
-    }
-
-    fn set_counter<'a>(
-        &'a mut self,
-        seq: &'a SequenceDef,
-        counter: i128,
-    ) -> BoxFuture<'a, Result<(), SqlError>> {
-        Box::pin(async move {
-            let Some((cache, _)) = &self.schema else {
-                return Err(SqlError::not_supported(
-                    "setval() in a transaction at a fixed time (AS OF SYSTEM TIME)",
-                ));
-            };
-            cache.set_counter(seq, counter).await
-        })
-    }
-
-    fn referencing<'a>(
-        &'a mut self,
-        parent: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<spanlite_sql::TableDef>, SqlError>> {
-        Box::pin(async move {
-            if let Some((cache, used)) = &mut self.schema
-                && !used.changing
-            {
-                match cache.referencing(parent, used).await {
-                    Ok(t) => return Ok(t),
-                    Err(Some(e)) => return Err(e),
-                    Err(None) => {}
-                }
-            }
-            let mut out = Vec::new();
-            for t in spanlite_sql::tables(self).await? {
-                if t.foreign_keys.iter().any(|f| f.parent == parent) {
-                    out.push(t);
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    fn discard_range(
-        &mut self,
-        start: Vec<u8>,
-        end: Vec<u8>,
-    ) -> BoxFuture<'_, Result<(), SqlError>> {
-        Box::pin(async move {
-            match &mut self.schema {
-                Some((_, used)) => {
-                    used.garbage.push((start, end));
-                    Ok(())
-                }
-                None => {
-                    for (k, _) in self.scan(&start, &end).await? {
-                        self.delete(k)?;
-                    }
-                    Ok(())
-                }
-            }
-        })
-    }
-
-    fn access(&mut self) -> BoxFuture<'_, Result<Arc<spanlite_sql::Access>, SqlError>> {
-        Box::pin(async move {
-            if let Some((cache, used)) = &mut self.schema
-                && !used.changing
-            {
-                match cache.access(used).await {
-                    Ok(access) => return Ok(access),
-                    Err(Some(e)) => return Err(e),
-                    Err(None) => {}
-                }
-            }
-            let mut pairs = Vec::new();
-            for (start, end) in [
-                spanlite_sql::access::roles_range(),
-                spanlite_sql::access::grants_range(),
-            ] {
-                pairs.extend(self.scan(&start, &end).await?);
-            }
-            Ok(Arc::new(spanlite_sql::Access::decode(&pairs)?))
-        })
-    }
-
-    fn access_now(&mut self) -> BoxFuture<'_, Result<Arc<spanlite_sql::Access>, SqlError>> {
-        Box::pin(async move {
-            if let Some((cache, used)) = &mut self.schema
-                && !used.changing
-            {
-                match cache.access_now(used).await {
-                    Ok(access) => return Ok(access),
-                    Err(Some(e)) => return Err(e),
-                    Err(None) => {}
-                }
-            }
-            self.access().await
-        })
     }
 }
 
@@ -1452,6 +1150,25 @@ impl Session {
     }
 
     /// One statement in its own transaction, retried on 40001.
+    /// Waits out `retry`'s next backoff before another attempt (a cancel
+    /// or the statement timeout ends the wait); `e` when attempts are up.
+    async fn pause_to_retry(
+        &self,
+        retry: &mut spanlite_txn::retry::Retry,
+        start: Instant,
+        e: SqlError,
+    ) -> Result<(), SqlError> {
+        let Some(pause) = retry.next(start.elapsed(), jitter()) else {
+            return Err(e);
+        };
+        self.interrupt
+            .race(self.deadline, async {
+                tokio::time::sleep(pause).await;
+                Ok(())
+            })
+            .await
+    }
+
     async fn implicit(
         &mut self,
         stmt: &Statement,
@@ -1523,16 +1240,8 @@ impl Session {
             };
             match result {
                 Err(e) if e.is_retryable() => {
-                    let Some(pause) = retry.next(start.elapsed(), jitter()) else {
-                        return Err(e);
-                    };
                     options.last_ts = false;
-                    self.interrupt
-                        .race(self.deadline, async {
-                            tokio::time::sleep(pause).await;
-                            Ok(())
-                        })
-                        .await?;
+                    self.pause_to_retry(&mut retry, start, e).await?;
                 }
                 other => return other,
             }

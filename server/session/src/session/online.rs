@@ -116,14 +116,7 @@ impl Session {
                 .map_err(sql_error)?;
             let mut used = SchemaUse::default();
             let written = {
-                let mut kv = Kv {
-                    txn: &mut txn,
-                    reading: None,
-                    schema: Some((&self.schema, &mut used)),
-                    user: None,
-                    last_values: None,
-                    online: false,
-                };
+                let mut kv = Kv::bound(&mut txn, &self.schema, &mut used);
                 self.interrupt
                     .race(self.deadline, online::backfill_rows(&mut kv, table, keys))
                     .await
@@ -136,17 +129,7 @@ impl Session {
                 }
             };
             match result {
-                Err(e) if e.is_retryable() => {
-                    let Some(pause) = retry.next(start.elapsed(), jitter()) else {
-                        return Err(e);
-                    };
-                    self.interrupt
-                        .race(self.deadline, async {
-                            tokio::time::sleep(pause).await;
-                            Ok(())
-                        })
-                        .await?;
-                }
+                Err(e) if e.is_retryable() => self.pause_to_retry(&mut retry, start, e).await?,
                 other => return other,
             }
         }
@@ -172,27 +155,18 @@ impl Session {
             used.changing = true;
             used.closed = Some(closed);
             let changed = {
-                let mut kv = Kv {
-                    txn: &mut txn,
-                    reading: None,
-                    schema: Some((&self.schema, &mut used)),
-                    user: None,
-                    last_values: None,
-                    online: false,
-                };
+                let mut kv = Kv::bound(&mut txn, &self.schema, &mut used);
                 match step {
                     Step::Finish => online::finish_index_builds(&mut kv, table).await,
                     Step::Abandon => online::abandon_index_builds(&mut kv, table).await,
                 }
             };
+            let changed = match changed {
+                Ok(()) => self.schema.raise_version(&mut txn, Some(closed)).await,
+                failed => failed,
+            };
             let result = match changed {
-                Ok(()) => match self.schema.raise_version(&mut txn, Some(closed)).await {
-                    Ok(()) => self.schema.commit(txn, &used).await,
-                    Err(e) => {
-                        txn.rollback().await;
-                        Err(e)
-                    }
-                },
+                Ok(()) => self.schema.commit(txn, &used).await,
                 Err(e) => {
                     txn.rollback().await;
                     Err(e)
