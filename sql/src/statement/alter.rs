@@ -169,7 +169,14 @@ async fn add_column(
             "ADD COLUMN … PRIMARY KEY: add the column, then ADD PRIMARY KEY (…)",
         ));
     }
-    let filled = has_rows(txn, def).await?;
+    column.fill = column.default.clone();
+    let new_checks: Vec<CheckDef> = checks.split_off(def.checks.len());
+    // Whether the table has rows matters only to a column that its rows
+    // could not all take as they are; a plain ADD COLUMN reads no row.
+    let needs_rows = column.generated.is_some()
+        || (!column.nullable && column.fill.is_none())
+        || !new_checks.is_empty();
+    let filled = needs_rows && has_rows(txn, def).await?;
     if column.generated.is_some() && filled {
         // Each row there is would need its own number: a rewrite.
         return Err(SqlError::not_supported(format!(
@@ -177,7 +184,6 @@ async fn add_column(
             def.name
         )));
     }
-    column.fill = column.default.clone();
     if filled && !column.nullable && column.fill.is_none() {
         return Err(SqlError::not_null_violation(format!(
             "column \"{}\" of relation \"{}\" contains null values",
@@ -186,7 +192,6 @@ async fn add_column(
     }
     let mut layout = def.full_layout();
     layout.push(Some(def.columns.len()));
-    let new_checks: Vec<CheckDef> = checks.split_off(def.checks.len());
     if let Some(mut seq) = owned {
         seq.owned_by = Some(def.id);
         super::sequences::create(txn, &seq).await?;
