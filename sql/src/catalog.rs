@@ -422,6 +422,11 @@ fn encode_key_value(out: &mut Vec<u8>, v: &Value) -> Result<()> {
         Value::Float(x) => keycode::serialize(x),
         Value::Timestamp(t) | Value::TimestampTz(t) => keycode::serialize(&t.as_nanos()),
         Value::Date(d) => keycode::serialize(&i64::from(*d)),
+        Value::Time(t) => keycode::serialize(t),
+        Value::Interval(iv) => {
+            iv.encode_key(out);
+            return Ok(());
+        }
         Value::Numeric(n) => {
             n.encode_key(out);
             return Ok(());

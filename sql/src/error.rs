@@ -91,6 +91,8 @@ codes! {
     invalid_datetime = INVALID_DATETIME_FORMAT;
     /// 22008: a date or time whose fields are out of range.
     datetime_field_overflow = DATETIME_FIELD_OVERFLOW;
+    /// 22015: an interval whose fields are out of range.
+    interval_field_overflow = INTERVAL_FIELD_OVERFLOW;
     /// 2201W: a negative LIMIT.
     invalid_limit = INVALID_ROW_COUNT_IN_LIMIT_CLAUSE;
     /// 2201X: a negative OFFSET.

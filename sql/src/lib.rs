@@ -39,10 +39,12 @@
 pub mod access;
 mod bind;
 mod catalog;
+pub mod datefmt;
 pub mod datetime;
 mod error;
 mod eval;
 mod explain;
+pub mod interval;
 pub mod json;
 mod kv;
 pub mod numeric;

@@ -129,6 +129,13 @@ pub enum Func {
     Now,
     CurrentDate,
     GenRandomUuid,
+    /// `extract(field FROM v)` (its first argument is the field's name).
+    Extract,
+    DatePart,
+    DateTrunc,
+    ToChar,
+    JustifyDays,
+    JustifyHours,
 }
 
 impl Func {
@@ -156,6 +163,11 @@ impl Func {
             "now" | "current_timestamp" => Func::Now,
             "current_date" => Func::CurrentDate,
             "gen_random_uuid" | "uuid_generate_v4" => Func::GenRandomUuid,
+            "date_part" => Func::DatePart,
+            "date_trunc" => Func::DateTrunc,
+            "to_char" => Func::ToChar,
+            "justify_days" => Func::JustifyDays,
+            "justify_hours" => Func::JustifyHours,
             _ => return None,
         })
     }
@@ -365,6 +377,17 @@ impl WindowCall {
     }
 }
 
+impl Query {
+    /// The declared type of each output column that is a table column as
+    /// it is (see [`Select::declared`]); `None` for the others.
+    pub fn declared(&self) -> Vec<Option<crate::catalog::Width>> {
+        match &self.body {
+            Body::Select(s) => s.declared.clone(),
+            _ => vec![None; self.columns.len()],
+        }
+    }
+}
+
 /// A query: a body, then ORDER BY, OFFSET and LIMIT.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Query {
@@ -437,6 +460,9 @@ pub struct Select {
     pub distinct: bool,
     /// Sort keys, evaluated per result row (may name `Output` columns).
     pub order: Vec<BExpr>,
+    /// The declared type (SMALLINT, VARCHAR(n), …) of each output that is
+    /// a table column as it is.
+    pub declared: Vec<Option<crate::catalog::Width>>,
 }
 
 /// GROUP BY keys and aggregate calls. A grouped row is the keys' values

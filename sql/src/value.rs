@@ -35,6 +35,10 @@ pub enum DataType {
     Uuid,
     /// JSONB (and JSON, kept the same way).
     Jsonb,
+    /// TIME (without time zone): a time of day.
+    Time,
+    /// INTERVAL.
+    Interval,
 }
 
 impl fmt::Display for DataType {
@@ -51,6 +55,8 @@ impl fmt::Display for DataType {
             DataType::Numeric => "NUMERIC",
             DataType::Uuid => "UUID",
             DataType::Jsonb => "JSONB",
+            DataType::Time => "TIME",
+            DataType::Interval => "INTERVAL",
         })
     }
 }
@@ -89,6 +95,11 @@ impl DataType {
             D::Numeric(_) | D::Decimal(_) | D::Dec(_) => DataType::Numeric,
             D::Uuid => DataType::Uuid,
             D::JSONB | D::JSON => DataType::Jsonb,
+            D::Time(
+                _,
+                sqlparser::ast::TimezoneInfo::None | sqlparser::ast::TimezoneInfo::WithoutTimeZone,
+            ) => DataType::Time,
+            D::Interval { .. } => DataType::Interval,
             other => return Err(SqlError::not_supported(format!("type {other}"))),
         })
     }
@@ -121,6 +132,10 @@ pub enum Value {
     Uuid([u8; 16]),
     /// A JSON document, as jsonb text (see [`crate::json`]).
     Jsonb(String),
+    /// A time of day: microseconds after midnight.
+    Time(i64),
+    /// An interval.
+    Interval(crate::interval::Interval),
 }
 
 impl fmt::Display for Value {
@@ -135,12 +150,14 @@ impl fmt::Display for Value {
                 f.write_str("\\x")?;
                 b.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
             }
-            Value::Timestamp(t) => write!(f, "{t}"),
+            Value::Timestamp(t) => f.write_str(&crate::datetime::timestamp_text(*t, false)),
             Value::Date(d) => f.write_str(&crate::datetime::date_text(*d)),
             Value::TimestampTz(t) => f.write_str(&crate::datetime::timestamp_text(*t, true)),
             Value::Numeric(n) => write!(f, "{n}"),
             Value::Uuid(u) => f.write_str(&uuid_text(u)),
             Value::Jsonb(j) => f.write_str(j),
+            Value::Time(t) => f.write_str(&crate::interval::time_text(*t)),
+            Value::Interval(iv) => write!(f, "{iv}"),
         }
     }
 }
@@ -161,6 +178,8 @@ impl Value {
             Value::Numeric(_) => DataType::Numeric,
             Value::Uuid(_) => DataType::Uuid,
             Value::Jsonb(_) => DataType::Jsonb,
+            Value::Time(_) => DataType::Time,
+            Value::Interval(_) => DataType::Interval,
         })
     }
 
@@ -200,6 +219,17 @@ impl Value {
             (Value::Date(d), DataType::TimestampTz) => {
                 Value::TimestampTz(crate::datetime::timestamp_of_date(d)?)
             }
+            (Value::Text(s), DataType::Time) => Value::Time(crate::interval::parse_time(&s)?),
+            (Value::Text(s), DataType::Interval) => {
+                Value::Interval(crate::interval::Interval::parse(&s)?)
+            }
+            (Value::Timestamp(t) | Value::TimestampTz(t), DataType::Time) => {
+                Value::Time(crate::interval::time_of_timestamp(t))
+            }
+            (Value::Time(t), DataType::Interval) => Value::Interval(crate::interval::Interval {
+                micros: t,
+                ..Default::default()
+            }),
             (Value::Text(s), DataType::Bytes) => Value::Bytes(s.into_bytes()),
             (Value::Text(s), DataType::Int) => Value::Int(s.trim().parse().map_err(|_| {
                 SqlError::invalid_text(format!("invalid input for type INT: {s:?}"))
@@ -241,6 +271,15 @@ impl Value {
                 Value::Timestamp(b) | Value::TimestampTz(b),
             ) => a.cmp(b),
             (Value::Date(a), Value::Date(b)) => a.cmp(b),
+            (Value::Time(a), Value::Time(b)) => a.cmp(b),
+            (Value::Interval(a), Value::Interval(b)) => a.span().cmp(&b.span()),
+            (Value::Time(_) | Value::Interval(_), Value::Text(s)) => {
+                let ty = self.data_type().unwrap_or(DataType::Text);
+                return self.compare(&Value::Text(s.clone()).cast_to(ty)?);
+            }
+            (Value::Text(_), Value::Time(_) | Value::Interval(_)) => {
+                return Ok(other.compare(self)?.map(Ordering::reverse));
+            }
             (Value::Numeric(a), Value::Numeric(b)) => a.cmp(b),
             (Value::Uuid(a), Value::Uuid(b)) => a.cmp(b),
             (Value::Jsonb(a), Value::Jsonb(b)) => a.cmp(b),

@@ -295,7 +295,7 @@ async fn roles_and_privileges_are_checked_at_bind() {
         .query("SELECT bal FROM acct ORDER BY id", &[])
         .await
         .unwrap();
-    let bals: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let bals: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(bals, vec![7, 7]);
     pg.shutdown().await;
 }

@@ -154,7 +154,9 @@ async fn driver_uses_extended_protocol_with_binary_values() {
     c.execute("DELETE FROM t WHERE k = $1", &[&7i64])
         .await
         .unwrap();
-    assert_eq!(rows[0].get::<_, i64>(0), 1);
+    // INT is int4 on the wire, as in PostgreSQL (binary: 4 bytes).
+    assert_eq!(rows[0].columns()[0].type_(), &Type::INT4);
+    assert_eq!(rows[0].get::<_, i32>(0), 1);
     assert_eq!(rows[0].get::<_, String>(1), "v1");
     assert_eq!(rows[1].get::<_, f64>(2), 1.0);
     assert_eq!(rows[1].get::<_, Vec<u8>>(3), vec![2, 0xff]);
@@ -176,6 +178,37 @@ async fn driver_uses_extended_protocol_with_binary_values() {
     c.batch_execute("ROLLBACK").await.unwrap();
     let rows = c.query("SELECT count(*) FROM t", &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 3);
+
+    // Declared types reach the client: SMALLINT, INTEGER, VARCHAR(n) and
+    // CHAR(n) columns selected as they are, blank-padded for CHAR; any
+    // other expression keeps the type of its value.
+    c.batch_execute(
+        "CREATE TABLE w (a SMALLINT PRIMARY KEY, b INTEGER, c VARCHAR(5), d CHAR(4), e BIGINT); \
+         INSERT INTO w VALUES (1, 2, 'abc', 'xy', 5)",
+    )
+    .await
+    .unwrap();
+    let rows = c
+        .query("SELECT a, b, c, d, e, a + 1 FROM w WHERE a = $1", &[&1i64])
+        .await
+        .unwrap();
+    let types: Vec<&Type> = rows[0].columns().iter().map(|c| c.type_()).collect();
+    assert_eq!(
+        types,
+        vec![
+            &Type::INT2,
+            &Type::INT4,
+            &Type::VARCHAR,
+            &Type::BPCHAR,
+            &Type::INT8,
+            &Type::INT8
+        ]
+    );
+    assert_eq!(rows[0].get::<_, i16>(0), 1);
+    assert_eq!(rows[0].get::<_, i32>(1), 2);
+    assert_eq!(rows[0].get::<_, String>(2), "abc");
+    assert_eq!(rows[0].get::<_, String>(3), "xy  ");
+    assert_eq!(rows[0].get::<_, i64>(5), 2);
     pg.shutdown().await;
 }
 
@@ -891,7 +924,7 @@ async fn savepoints_recover_statement_errors_not_ended_transactions() {
         "{err}"
     );
     let rows = c.query("SELECT k FROM sp ORDER BY k", &[]).await.unwrap();
-    let keys: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let keys: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(keys, vec![1, 2]);
 
     // A cancelled statement ends the transaction on the cluster.

@@ -235,6 +235,7 @@ fn text(s: &str) -> Value {
 
 fn result(columns: &[(&str, DataType)], rows: Vec<Vec<Value>>) -> QueryResult {
     QueryResult {
+        declared: Vec::new(),
         columns: columns
             .iter()
             .map(|(n, t)| (n.to_string(), Some(*t)))
@@ -260,6 +261,8 @@ pub fn format_type(ty: DataType) -> &'static str {
         DataType::Numeric => "numeric",
         DataType::Uuid => "uuid",
         DataType::Jsonb => "jsonb",
+        DataType::Time => "time without time zone",
+        DataType::Interval => "interval",
     }
 }
 

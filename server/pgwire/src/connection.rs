@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use spanlite_sql::sqlparser::ast::{CopySource, CopyTarget, Statement};
-use spanlite_sql::{QueryResult, SqlError, Value, sqlstate};
+use spanlite_sql::{QueryResult, SqlError, Value, Width, sqlstate};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
@@ -807,7 +807,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         self.out.row_description(&fields(&r, &[]));
                     }
                     for row in &r.rows {
-                        self.data_row(row, &[]);
+                        self.data_row(row, &[], &r.declared);
                     }
                     self.out.command_complete(&pg_tag(&r.tag));
                 }
@@ -820,11 +820,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(())
     }
 
-    fn data_row(&mut self, row: &[Value], formats: &[i16]) {
+    fn data_row(&mut self, row: &[Value], formats: &[i16], declared: &[Option<Width>]) {
         let values: Vec<Option<Vec<u8>>> = row
             .iter()
             .enumerate()
-            .map(|(i, v)| types::encode(v, format_of(formats, i)))
+            .map(|(i, v)| {
+                let declared = declared.get(i).copied().flatten();
+                types::encode_declared(v, format_of(formats, i), declared)
+            })
             .collect();
         self.out.data_row(&values);
     }
@@ -935,6 +938,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             return match self.session.returning_columns(&prepared.sql, count).await {
                 Some(columns) => {
                     let r = QueryResult {
+                        declared: Vec::new(),
                         columns,
                         ..QueryResult::default()
                     };
@@ -976,11 +980,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let end = portal.sent.saturating_add(limit).min(result.rows.len());
         let formats = portal.result_formats.clone();
         let rows: Vec<Vec<Value>> = result.rows[portal.sent..end].to_vec();
+        let declared = result.declared.clone();
         let done = end == result.rows.len();
         let tag = pg_tag(&result.tag);
         portal.sent = end;
         for row in &rows {
-            self.data_row(row, &formats);
+            self.data_row(row, &formats, &declared);
         }
         if done {
             self.out.command_complete(&tag);
@@ -1012,7 +1017,8 @@ fn fields(r: &QueryResult, formats: &[i16]) -> Vec<FieldDescription> {
         .iter()
         .enumerate()
         .map(|(i, (name, ty))| {
-            let (type_oid, type_size) = types::oid_of(*ty);
+            let declared = r.declared.get(i).copied().flatten();
+            let (type_oid, type_size) = types::oid_of_declared(*ty, declared);
             FieldDescription {
                 name: name.clone(),
                 type_oid,
@@ -1057,6 +1063,7 @@ pub fn intercept(sql: &str) -> Option<QueryResult> {
     };
     Some(QueryResult {
         columns: vec![(name.to_string(), Some(spanlite_sql::DataType::Text))],
+        declared: Vec::new(),
         rows: vec![vec![Value::Text(value.to_string())]],
         tag: "SELECT 1".to_string(),
         rows_affected: 1,

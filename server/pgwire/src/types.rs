@@ -14,6 +14,8 @@
 //! | `Numeric`   | `numeric`   | 1700 | decimal, with its scale  | base-10000 digits (results only) |
 //! | `Uuid`      | `uuid`      | 2950 | 8-4-4-4-12 lower-case hex | 16 bytes                    |
 //! | `Jsonb`     | `jsonb`     | 3802 | jsonb's text             | 1, then the text             |
+//! | `Time`      | `time`      | 1083 | `HH:MM:SS[.ffffff]`      | µs since midnight (8 bytes)  |
+//! | `Interval`  | `interval`  | 1186 | `1 year 2 mons 3 days 04:05:06` | µs (8), days (4), months (4) |
 //!
 //! A column whose type is unknown (e.g. `SELECT NULL`) is described as
 //! `text`.
@@ -21,7 +23,7 @@
 //! NB: a timestamp goes out at microsecond precision (PostgreSQL's), so
 //! nanoseconds are truncated on the way to the client.
 
-use spanlite_sql::{DataType, SqlError, Value};
+use spanlite_sql::{DataType, SqlError, Value, Width};
 use spanlite_truetime::Timestamp;
 
 /// `bool`.
@@ -44,10 +46,14 @@ pub const FLOAT8: u32 = 701;
 pub const VARCHAR: u32 = 1043;
 /// `date`.
 pub const DATE: u32 = 1082;
+/// `time`.
+pub const TIME: u32 = 1083;
 /// `timestamp`.
 pub const TIMESTAMP: u32 = 1114;
 /// `timestamptz`.
 pub const TIMESTAMPTZ: u32 = 1184;
+/// `interval`.
+pub const INTERVAL: u32 = 1186;
 /// `numeric`.
 pub const NUMERIC: u32 = 1700;
 /// `uuid`.
@@ -75,7 +81,43 @@ pub fn oid_of(ty: Option<DataType>) -> (u32, i16) {
         Some(DataType::Numeric) => (NUMERIC, -1),
         Some(DataType::Uuid) => (UUID, 16),
         Some(DataType::Jsonb) => (JSONB, -1),
+        Some(DataType::Time) => (TIME, 8),
+        Some(DataType::Interval) => (INTERVAL, 16),
         Some(DataType::Text) | None => (TEXT, -1),
+    }
+}
+
+/// `bpchar` (CHAR(n)).
+pub const BPCHAR: u32 = 1042;
+
+/// The OID and size of a column of type `ty` declared as `declared`
+/// (SMALLINT is `int2`, VARCHAR(n) `varchar`, …).
+pub fn oid_of_declared(ty: Option<DataType>, declared: Option<Width>) -> (u32, i16) {
+    match (ty, declared) {
+        (Some(DataType::Int), Some(Width::Int2)) => (INT2, 2),
+        (Some(DataType::Int), Some(Width::Int4)) => (INT4, 4),
+        (Some(DataType::Text), Some(Width::Varchar(_))) => (VARCHAR, -1),
+        (Some(DataType::Text), Some(Width::Char(_))) => (BPCHAR, -1),
+        _ => oid_of(ty),
+    }
+}
+
+/// [`encode`] for a column declared as `declared`: `int2`/`int4` in their
+/// binary sizes, CHAR(n) blank-padded to n characters as `bpchar` shows.
+pub fn encode_declared(v: &Value, format: i16, declared: Option<Width>) -> Option<Vec<u8>> {
+    match (v, declared) {
+        (Value::Int(i), Some(Width::Int2)) if format == 1 => {
+            Some(i16::try_from(*i).ok()?.to_be_bytes().to_vec())
+        }
+        (Value::Int(i), Some(Width::Int4)) if format == 1 => {
+            Some(i32::try_from(*i).ok()?.to_be_bytes().to_vec())
+        }
+        (Value::Text(s), Some(Width::Char(n))) => {
+            let len = s.chars().count() as u64;
+            let pad = usize::try_from(n.saturating_sub(len)).unwrap_or(0);
+            Some(format!("{s}{}", " ".repeat(pad)).into_bytes())
+        }
+        _ => encode(v, format),
     }
 }
 
@@ -95,6 +137,8 @@ pub fn encode(v: &Value, format: i16) -> Option<Vec<u8>> {
         Value::Numeric(n) if binary => n.to_pg_binary(),
         Value::Uuid(u) if binary => u.to_vec(),
         Value::Jsonb(j) if binary => [&[1u8][..], j.as_bytes()].concat(),
+        Value::Time(t) if binary => t.to_be_bytes().to_vec(),
+        Value::Interval(iv) if binary => iv.to_pg_binary(),
         Value::Float(x) => float_text(*x).into_bytes(),
         Value::Timestamp(t) => timestamp_text(*t).into_bytes(),
         Value::TimestampTz(t) => spanlite_sql::datetime::timestamp_text(*t, true).into_bytes(),
@@ -165,6 +209,8 @@ pub fn decode_param(raw: Option<&[u8]>, format: i16, oid: u32) -> Result<Value, 
         DATE => Value::Date(spanlite_sql::datetime::parse_date(s)?),
         TIMESTAMP => Value::Timestamp(spanlite_sql::datetime::parse_timestamp(s)?),
         TIMESTAMPTZ => Value::TimestampTz(spanlite_sql::datetime::parse_timestamp(s)?),
+        TIME => Value::Time(spanlite_sql::interval::parse_time(s)?),
+        INTERVAL => Value::Interval(spanlite_sql::interval::Interval::parse(s)?),
         0 => match s.trim().parse::<i64>() {
             Ok(i) => Value::Int(i),
             Err(_) => Value::Text(s.to_string()),
@@ -228,6 +274,16 @@ fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
             let days = i32::from_be_bytes(raw.try_into().map_err(|_| bad("date"))?);
             Value::Date(days.checked_add(PG_EPOCH_DAYS).ok_or_else(|| bad("date"))?)
         }
+        TIME => {
+            let micros = i64::from_be_bytes(raw.try_into().map_err(|_| bad("time"))?);
+            if !(0..=spanlite_sql::interval::MICROS_PER_DAY).contains(&micros) {
+                return Err(bad("time out of range:"));
+            }
+            Value::Time(micros)
+        }
+        INTERVAL => Value::Interval(
+            spanlite_sql::interval::Interval::from_pg_binary(raw).ok_or_else(|| bad("interval"))?,
+        ),
         TEXT | VARCHAR | 0 => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|_| bad("text (not UTF-8)"))?)
         }

@@ -321,6 +321,7 @@ impl Prepared {
 
 fn tag(t: &str) -> QueryResult {
     QueryResult {
+        declared: Vec::new(),
         tag: t.to_string(),
         ..QueryResult::default()
     }
@@ -342,6 +343,7 @@ fn setting_value(e: &Expr) -> String {
 fn rows(columns: &[(&str, DataType)], rows: Vec<Vec<Value>>, verb: &str) -> QueryResult {
     let n = rows.len() as u64;
     QueryResult {
+        declared: Vec::new(),
         columns: columns
             .iter()
             .map(|(c, t)| (c.to_string(), Some(*t)))

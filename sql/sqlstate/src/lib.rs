@@ -52,6 +52,8 @@ codes! {
     INVALID_DATETIME_FORMAT = "22007", "invalid_datetime_format";
     /// A date or time whose fields are out of range (February 30th).
     DATETIME_FIELD_OVERFLOW = "22008", "datetime_field_overflow";
+    /// An interval whose fields are out of range.
+    INTERVAL_FIELD_OVERFLOW = "22015", "interval_field_overflow";
     /// A substring with a negative length.
     SUBSTRING_ERROR = "22011", "substring_error";
     /// Division by zero.

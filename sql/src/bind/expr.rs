@@ -129,6 +129,13 @@ pub(crate) fn column_name(e: &Expr) -> String {
         Expr::Trim { .. } => "btrim".to_string(),
         Expr::Ceil { .. } => "ceil".to_string(),
         Expr::Floor { .. } => "floor".to_string(),
+        Expr::Extract { .. } => "extract".to_string(),
+        Expr::Interval(_) => "interval".to_string(),
+        Expr::TypedString(t) => match DataType::from_sql(&t.data_type) {
+            Ok(DataType::TimestampTz) => "timestamptz".to_string(),
+            Ok(ty) => ty.to_string().to_lowercase(),
+            Err(_) => "?column?".to_string(),
+        },
         _ => "?column?".to_string(),
     }
 }
@@ -406,6 +413,17 @@ impl Binder<'_> {
                 expr,
                 field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime),
             } => BExpr::Func(Func::Floor, vec![self.expr(expr)?]),
+            Expr::Extract { field, expr, .. } => {
+                let name = match field {
+                    ast::DateTimeField::Custom(i) => i.value.to_lowercase(),
+                    f => f.to_string().to_lowercase(),
+                };
+                BExpr::Func(
+                    Func::Extract,
+                    vec![BExpr::Const(Value::Text(name)), self.expr(expr)?],
+                )
+            }
+            Expr::Interval(iv) => self.interval(iv)?,
             Expr::Position { expr, r#in } => {
                 BExpr::Func(Func::Position, vec![self.expr(r#in)?, self.expr(expr)?])
             }
@@ -415,6 +433,31 @@ impl Binder<'_> {
                     crate::syntax::first_words(&other.to_string())
                 )));
             }
+        })
+    }
+
+    /// `INTERVAL '…' [unit [TO unit]]`: a constant when its text is one,
+    /// a bare number counted in the leading unit (`INTERVAL '3' DAY`).
+    fn interval(&mut self, iv: &ast::Interval) -> Result<BExpr> {
+        use crate::interval::{Interval, Unit};
+        let unit = match (&iv.leading_field, &iv.last_field) {
+            (Some(f), None) => {
+                let name = f.to_string().to_lowercase();
+                Some(Unit::named(&name).ok_or_else(|| {
+                    SqlError::syntax(format!("interval unit {f} is not one of YEAR … SECOND"))
+                })?)
+            }
+            _ => None,
+        };
+        let value = self.expr(&iv.value)?;
+        Ok(match value {
+            BExpr::Const(Value::Text(s)) => {
+                BExpr::Const(Value::Interval(Interval::parse_in(&s, unit)?))
+            }
+            BExpr::Const(Value::Int(n)) => {
+                BExpr::Const(Value::Interval(Interval::parse_in(&n.to_string(), unit)?))
+            }
+            other => BExpr::Cast(Box::new(other), DataType::Interval),
         })
     }
 
@@ -576,6 +619,7 @@ impl Binder<'_> {
             AggFunc::Count => Some(DataType::Int),
             AggFunc::Avg => match arg.as_ref().and_then(|a| self.type_of(a)) {
                 Some(DataType::Numeric) => Some(DataType::Numeric),
+                Some(DataType::Interval) => Some(DataType::Interval),
                 _ => Some(DataType::Float),
             },
             AggFunc::StringAgg | AggFunc::ArrayAgg => Some(DataType::Text),
@@ -856,6 +900,9 @@ impl Binder<'_> {
                         | (Some(DataType::Float), Some(DataType::Numeric)) => DataType::Float,
                         (Some(DataType::Date), Some(DataType::Int))
                         | (Some(DataType::Int), Some(DataType::Date)) => DataType::Date,
+                        (Some(x), Some(y)) if datetime_result(x, *op, y).is_some() => {
+                            return datetime_result(x, *op, y);
+                        }
                         (x, y) if numeric(x) && numeric(y) => DataType::Float,
                         _ => return None,
                     }
@@ -902,7 +949,45 @@ impl Binder<'_> {
                 Func::Now => DataType::Timestamp,
                 Func::CurrentDate => DataType::Date,
                 Func::GenRandomUuid => DataType::Uuid,
+                Func::Extract => DataType::Numeric,
+                Func::DatePart => DataType::Float,
+                Func::ToChar => DataType::Text,
+                Func::JustifyDays | Func::JustifyHours => DataType::Interval,
+                Func::DateTrunc => match args.get(1).and_then(|a| self.type_of(a)) {
+                    Some(DataType::Date) => DataType::TimestampTz,
+                    other => return other,
+                },
             },
         })
     }
+}
+
+/// The type of `x op y` for PostgreSQL's date, time and interval
+/// operators.
+fn datetime_result(x: DataType, op: BinOp, y: DataType) -> Option<DataType> {
+    use DataType as T;
+    let number = |t: T| matches!(t, T::Int | T::Float | T::Numeric);
+    let add_or_sub = matches!(op, BinOp::Plus | BinOp::Minus);
+    Some(match (x, y) {
+        (T::Interval, T::Interval) if add_or_sub => T::Interval,
+        (T::Interval, n) if number(n) && matches!(op, BinOp::Multiply | BinOp::Divide) => {
+            T::Interval
+        }
+        (n, T::Interval) if number(n) && op == BinOp::Multiply => T::Interval,
+        (T::Timestamp, T::Interval) if add_or_sub => T::Timestamp,
+        (T::TimestampTz, T::Interval) if add_or_sub => T::TimestampTz,
+        (T::Interval, t @ (T::Timestamp | T::TimestampTz)) if op == BinOp::Plus => t,
+        (T::Date, T::Interval) if add_or_sub => T::Timestamp,
+        (T::Interval, T::Date) | (T::Date, T::Time) | (T::Time, T::Date) if op == BinOp::Plus => {
+            T::Timestamp
+        }
+        (T::Time, T::Interval) if add_or_sub => T::Time,
+        (T::Interval, T::Time) if op == BinOp::Plus => T::Time,
+        (T::Time, T::Time) | (T::Timestamp | T::TimestampTz, T::Timestamp | T::TimestampTz)
+            if op == BinOp::Minus =>
+        {
+            T::Interval
+        }
+        _ => return None,
+    })
 }

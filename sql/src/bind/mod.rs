@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use sqlparser::ast::{self, Expr, JoinConstraint, JoinOperator, SelectItem, SetExpr, TableFactor};
 
-use crate::catalog::TableDef;
+use crate::catalog::{TableDef, Width};
 use crate::error::{Result, SqlError};
 use crate::plan::{
     Access, AggCall, BExpr, BinOp, Body, Grouping, JoinKind, Query, Scan, Select, SetOp, SortKey,
@@ -60,6 +60,10 @@ struct Scope {
     entries: Vec<Entry>,
     /// Types of the block's row positions.
     types: Vec<Option<DataType>>,
+    /// Declared types (SMALLINT, VARCHAR(n), …) of the row positions that
+    /// are table columns or a subquery's such outputs; shorter than
+    /// `types` where none follow.
+    declared: Vec<Option<Width>>,
     /// Set once GROUP BY is bound; `grouped` says whether names now refer
     /// to the grouped row (select list, HAVING, ORDER BY).
     group: Option<GroupState>,
@@ -262,6 +266,8 @@ impl<'a> Binder<'a> {
             offset,
             hidden: Vec::new(),
         });
+        scope.declared.resize(scope.types.len(), None);
+        scope.declared.extend(def.columns.iter().map(|c| c.width));
         scope.types.extend(def.columns.iter().map(|c| Some(c.ty)));
     }
 
@@ -712,6 +718,20 @@ impl<'a> Binder<'a> {
                 place_windows(e, base);
             }
         }
+        // Outputs that are a column as it is keep its declared type.
+        let declared = projection
+            .iter()
+            .map(|b| {
+                let mut b = b;
+                if let (Some(g), BExpr::Column(k)) = (&grouping, b) {
+                    b = g.keys.get(*k)?;
+                }
+                match b {
+                    BExpr::Column(i) => scope.declared.get(*i).copied().flatten(),
+                    _ => None,
+                }
+            })
+            .collect();
         Ok((
             Select {
                 steps,
@@ -723,6 +743,7 @@ impl<'a> Binder<'a> {
                 projection,
                 distinct,
                 order,
+                declared,
             },
             columns,
         ))
@@ -886,6 +907,8 @@ impl<'a> Binder<'a> {
                     offset,
                     hidden: Vec::new(),
                 });
+                scope.declared.resize(scope.types.len(), None);
+                scope.declared.extend(def.columns.iter().map(|c| c.width));
                 scope.types.extend(def.columns.iter().map(|c| Some(c.ty)));
                 items.push(Item {
                     source: Source::Scan(Box::new(Scan {
@@ -940,6 +963,8 @@ impl<'a> Binder<'a> {
                     offset,
                     hidden: Vec::new(),
                 });
+                scope.declared.resize(scope.types.len(), None);
+                scope.declared.extend(bound.declared());
                 scope.types.extend(types);
                 items.push(Item {
                     source: Source::Derived {

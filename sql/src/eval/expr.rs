@@ -48,6 +48,7 @@ pub fn eval(e: &BExpr, env: &Env) -> Result<Value> {
                 .ok_or_else(|| SqlError::numeric_out_of_range("integer out of range")),
             Value::Float(x) => Ok(Value::Float(-x)),
             Value::Numeric(n) => Ok(Value::Numeric(crate::numeric::Numeric(-n.0))),
+            Value::Interval(iv) => Ok(Value::Interval(iv.checked_neg()?)),
             v => Err(SqlError::undefined_function(format!(
                 "operator does not exist: - {}",
                 type_name(&v)
@@ -372,6 +373,41 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
         ))
     };
     Ok(match (f, values.as_slice()) {
+        (Func::Extract | Func::DatePart | Func::DateTrunc, [Value::Text(field), v]) => {
+            // Text written as a value is read as a timestamp.
+            let v = match v {
+                Value::Text(s) => Value::Timestamp(crate::datetime::parse_timestamp(s)?),
+                v => v.clone(),
+            };
+            match f {
+                Func::Extract => crate::datefmt::extract(field, &v)?,
+                Func::DatePart => crate::datefmt::date_part(field, &v)?,
+                _ => crate::datefmt::date_trunc(field, &v)?,
+            }
+        }
+        (Func::ToChar, [v, Value::Text(template)]) => crate::datefmt::to_char(v, template)?,
+        (Func::JustifyDays, [Value::Interval(iv)]) => {
+            let months = iv.days / 30;
+            Value::Interval(crate::interval::Interval {
+                months: iv
+                    .months
+                    .checked_add(months)
+                    .ok_or_else(|| SqlError::datetime_field_overflow("interval out of range"))?,
+                days: iv.days - months * 30,
+                micros: iv.micros,
+            })
+        }
+        (Func::JustifyHours, [Value::Interval(iv)]) => {
+            let j = crate::interval::Interval::justify_hours(iv.micros);
+            Value::Interval(crate::interval::Interval {
+                months: iv.months,
+                days: iv
+                    .days
+                    .checked_add(j.days)
+                    .ok_or_else(|| SqlError::datetime_field_overflow("interval out of range"))?,
+                micros: j.micros,
+            })
+        }
         (Func::Abs, [Value::Int(i)]) => Value::Int(
             i.checked_abs()
                 .ok_or_else(|| SqlError::numeric_out_of_range("integer out of range"))?,
@@ -554,6 +590,14 @@ pub(super) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
         | (a @ Value::Float(_), b @ Value::Numeric(_)) => {
             return arithmetic(a.cast_to(DataType::Float)?, op, b.cast_to(DataType::Float)?);
         }
+        (l @ (Value::Interval(_) | Value::Time(_)), r)
+        | (l, r @ (Value::Interval(_) | Value::Time(_))) => {
+            return datetime_arithmetic(l, op, r);
+        }
+        (
+            Value::Timestamp(a) | Value::TimestampTz(a),
+            Value::Timestamp(b) | Value::TimestampTz(b),
+        ) if op == BinOp::Minus => Value::Interval(crate::interval::timestamp_difference(a, b)?),
         // Dates: a number of days added or taken away; the days between two.
         (Value::Date(d), Value::Int(n)) if matches!(op, BinOp::Plus | BinOp::Minus) => {
             let n = if op == BinOp::Plus {
@@ -578,6 +622,90 @@ pub(super) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
                 "operator does not exist: {} {op:?} {}",
                 type_name(&a),
                 type_name(&b)
+            )));
+        }
+    })
+}
+
+/// Arithmetic with intervals and times, as PostgreSQL's operators do it.
+fn datetime_arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
+    use crate::interval::{Interval, add_to_time, add_to_timestamp};
+    let factor = |v: &Value| -> Option<f64> {
+        match v {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(x) => Some(*x),
+            Value::Numeric(n) => Some(n.to_float()),
+            _ => None,
+        }
+    };
+    let signed = |iv: Interval| -> Result<Interval> {
+        if op == BinOp::Minus {
+            iv.checked_neg()
+        } else {
+            Ok(iv)
+        }
+    };
+    let add_or_sub = matches!(op, BinOp::Plus | BinOp::Minus);
+    Ok(match (&l, &r) {
+        (Value::Interval(a), Value::Interval(b)) if add_or_sub => {
+            Value::Interval(a.checked_add(signed(*b)?)?)
+        }
+        (Value::Interval(a), n) if op == BinOp::Multiply && factor(n).is_some() => {
+            Value::Interval(a.times(factor(n).unwrap_or_default())?)
+        }
+        (n, Value::Interval(a)) if op == BinOp::Multiply && factor(n).is_some() => {
+            Value::Interval(a.times(factor(n).unwrap_or_default())?)
+        }
+        (Value::Interval(a), n) if op == BinOp::Divide && factor(n).is_some() => {
+            Value::Interval(a.divided_by(factor(n).unwrap_or_default())?)
+        }
+        (Value::Timestamp(t), Value::Interval(iv)) if add_or_sub => {
+            Value::Timestamp(add_to_timestamp(*t, signed(*iv)?)?)
+        }
+        (Value::TimestampTz(t), Value::Interval(iv)) if add_or_sub => {
+            Value::TimestampTz(add_to_timestamp(*t, signed(*iv)?)?)
+        }
+        (Value::Interval(iv), Value::Timestamp(t)) if op == BinOp::Plus => {
+            Value::Timestamp(add_to_timestamp(*t, *iv)?)
+        }
+        (Value::Interval(iv), Value::TimestampTz(t)) if op == BinOp::Plus => {
+            Value::TimestampTz(add_to_timestamp(*t, *iv)?)
+        }
+        (Value::Date(d), Value::Interval(iv)) if add_or_sub => Value::Timestamp(add_to_timestamp(
+            crate::datetime::timestamp_of_date(*d)?,
+            signed(*iv)?,
+        )?),
+        (Value::Interval(iv), Value::Date(d)) if op == BinOp::Plus => Value::Timestamp(
+            add_to_timestamp(crate::datetime::timestamp_of_date(*d)?, *iv)?,
+        ),
+        (Value::Date(d), Value::Time(t)) | (Value::Time(t), Value::Date(d))
+            if op == BinOp::Plus =>
+        {
+            let at = Interval {
+                micros: *t,
+                ..Interval::default()
+            };
+            Value::Timestamp(add_to_timestamp(
+                crate::datetime::timestamp_of_date(*d)?,
+                at,
+            )?)
+        }
+        (Value::Time(t), Value::Interval(iv)) if add_or_sub => {
+            Value::Time(add_to_time(*t, signed(*iv)?))
+        }
+        (Value::Interval(iv), Value::Time(t)) if op == BinOp::Plus => {
+            Value::Time(add_to_time(*t, *iv))
+        }
+        (Value::Time(a), Value::Time(b)) if op == BinOp::Minus => Value::Interval(Interval {
+            micros: a - b,
+            ..Interval::default()
+        }),
+        (Value::Null, _) | (_, Value::Null) => Value::Null,
+        _ => {
+            return Err(SqlError::undefined_function(format!(
+                "operator does not exist: {} {op:?} {}",
+                type_name(&l),
+                type_name(&r)
             )));
         }
     })

@@ -151,6 +151,9 @@ enum HKey {
     Date(i32),
     /// A non-integral numeric, normalized.
     Numeric(String),
+    Time(i64),
+    /// An interval's span (`'1 day' = '24 hours'`).
+    Interval(i128),
 }
 
 fn hkey(v: &Value) -> HKey {
@@ -164,6 +167,8 @@ fn hkey(v: &Value) -> HKey {
         Value::Bytes(b) => HKey::Bytes(b.clone()),
         Value::Timestamp(t) | Value::TimestampTz(t) => HKey::Timestamp(t.as_nanos()),
         Value::Date(d) => HKey::Date(*d),
+        Value::Time(t) => HKey::Time(*t),
+        Value::Interval(iv) => HKey::Interval(iv.span()),
         Value::Uuid(u) => HKey::Bytes(u.to_vec()),
         Value::Jsonb(j) => HKey::Text(j.clone()),
         Value::Numeric(n) => match n.0.normalize() {
@@ -743,9 +748,12 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
                 return Ok(Value::Null);
             }
             let n = values.len();
-            let mut sum = Value::Int(0);
+            let mut sum: Option<Value> = None;
             for v in values {
-                if !matches!(v, Value::Int(_) | Value::Float(_) | Value::Numeric(_)) {
+                if !matches!(
+                    v,
+                    Value::Int(_) | Value::Float(_) | Value::Numeric(_) | Value::Interval(_)
+                ) {
                     return Err(SqlError::undefined_function(format!(
                         "function {}({}) does not exist",
                         if a.func == AggFunc::Sum { "sum" } else { "avg" },
@@ -753,8 +761,12 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
                             .map_or("unknown".to_string(), |t| t.to_string())
                     )));
                 }
-                sum = arithmetic(sum, BinOp::Plus, v)?;
+                sum = Some(match sum {
+                    None => v,
+                    Some(s) => arithmetic(s, BinOp::Plus, v)?,
+                });
             }
+            let sum = sum.unwrap_or(Value::Null);
             if a.func == AggFunc::Sum {
                 return Ok(sum);
             }
@@ -789,6 +801,7 @@ pub(crate) fn average(sum: Value, n: i64) -> Result<Value> {
         Value::Numeric(s) => Value::Numeric(s.arith('/', crate::numeric::Numeric::from_int(n))?),
         Value::Int(i) => Value::Float(i as f64 / n as f64),
         Value::Float(x) => Value::Float(x / n as f64),
+        Value::Interval(iv) => Value::Interval(iv.divided_by(n as f64)?),
         _ => Value::Null,
     })
 }

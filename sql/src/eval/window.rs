@@ -242,7 +242,10 @@ impl Running {
         self.count += 1;
         match func {
             AggFunc::Sum | AggFunc::Avg => {
-                if !matches!(t.value, Value::Int(_) | Value::Float(_) | Value::Numeric(_)) {
+                if !matches!(
+                    t.value,
+                    Value::Int(_) | Value::Float(_) | Value::Numeric(_) | Value::Interval(_)
+                ) {
                     // The error aggregate gives for it.
                     aggregate_of(func, &t.value)?;
                 }

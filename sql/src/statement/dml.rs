@@ -271,6 +271,7 @@ fn finish(tag: String, count: u64, returning: Option<Returning>) -> QueryResult 
                 })
                 .collect();
             QueryResult {
+                declared: Vec::new(),
                 columns,
                 rows: r.rows,
                 tag,

@@ -80,6 +80,10 @@ pub async fn returning_columns(
 pub struct QueryResult {
     /// Column names and types (empty for statements without rows).
     pub columns: Vec<(String, Option<DataType>)>,
+    /// The declared type (SMALLINT, VARCHAR(n), …) of each column that
+    /// is a table column as it is, for clients told types by OID (the
+    /// PostgreSQL port); empty or `None` for the others.
+    pub declared: Vec<Option<crate::catalog::Width>>,
     /// The rows.
     pub rows: Vec<Vec<Value>>,
     /// The command tag (`SELECT 3`, `INSERT 0 2`, `CREATE TABLE`, …).
@@ -510,6 +514,7 @@ fn rows_result(
 ) -> QueryResult {
     let n = rows.len() as u64;
     QueryResult {
+        declared: Vec::new(),
         columns: columns
             .into_iter()
             .map(|(c, t)| (c.to_string(), t))
@@ -522,6 +527,7 @@ fn rows_result(
 
 fn done(tag: impl Into<String>, rows_affected: u64) -> QueryResult {
     QueryResult {
+        declared: Vec::new(),
         tag: tag.into(),
         rows_affected,
         ..QueryResult::default()
@@ -762,6 +768,7 @@ async fn run_select(txn: &mut dyn KvTxn, mut bound: crate::plan::Query) -> Resul
     let n = rows.len() as u64;
     Ok(QueryResult {
         columns,
+        declared: bound.declared(),
         rows,
         tag: format!("SELECT {n}"),
         rows_affected: n,

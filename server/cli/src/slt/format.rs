@@ -35,7 +35,9 @@ pub fn value(v: &Value) -> String {
         Value::Float(x) => float(*x),
         Value::Bytes(_) => v.to_string(),
         Value::Timestamp(t) | Value::TimestampTz(t) => timestamp(&t.to_string()),
-        Value::Date(_) | Value::Uuid(_) | Value::Jsonb(_) => v.to_string(),
+        Value::Date(_) | Value::Uuid(_) | Value::Jsonb(_) | Value::Time(_) | Value::Interval(_) => {
+            v.to_string()
+        }
         Value::Numeric(n) => float(n.to_float()),
     }
 }

@@ -137,9 +137,12 @@ pub fn value_to_wire(v: &Value) -> wire::Value {
             Value::Timestamp(t) | Value::TimestampTz(t) => Kind::Timestamp(common::Timestamp {
                 nanos: t.as_nanos(),
             }),
-            Value::Date(_) | Value::Numeric(_) | Value::Uuid(_) | Value::Jsonb(_) => {
-                Kind::Text(v.to_string())
-            }
+            Value::Date(_)
+            | Value::Numeric(_)
+            | Value::Uuid(_)
+            | Value::Jsonb(_)
+            | Value::Time(_)
+            | Value::Interval(_) => Kind::Text(v.to_string()),
         }),
     }
 }
@@ -169,9 +172,14 @@ fn type_to_wire(t: Option<DataType>) -> wire::SqlType {
         Some(DataType::Text) => wire::SqlType::Text,
         Some(DataType::Bytes) => wire::SqlType::Bytes,
         Some(DataType::Timestamp | DataType::TimestampTz) => wire::SqlType::Timestamp,
-        Some(DataType::Date | DataType::Numeric | DataType::Uuid | DataType::Jsonb) => {
-            wire::SqlType::Text
-        }
+        Some(
+            DataType::Date
+            | DataType::Numeric
+            | DataType::Uuid
+            | DataType::Jsonb
+            | DataType::Time
+            | DataType::Interval,
+        ) => wire::SqlType::Text,
     }
 }
 
@@ -263,6 +271,7 @@ fn prepare(
     }
     prepared.insert(id, p);
     Ok(QueryResult {
+        declared: Vec::new(),
         tag: "PREPARE".to_string(),
         ..QueryResult::default()
     })
