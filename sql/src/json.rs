@@ -2,8 +2,10 @@
 //! object keys shorter first, then by bytes, the last of duplicates kept),
 //! and the operators `->`, `->>`, `@>` and `?`.
 //!
-//! NB: numbers are kept as `serde_json` reads them (`1.50` becomes `1.5`),
-//! where PostgreSQL keeps a number's digits as written.
+//! Numbers keep their digits as written, as PostgreSQL's numeric does
+//! (`1.50` stays `1.50`, `1e2` is `100`): `serde_json` is built with
+//! `arbitrary_precision`, and each number is rendered through
+//! [`crate::numeric::Numeric`] (beyond its 28 digits, as written).
 
 use serde_json::Value as J;
 
@@ -52,7 +54,38 @@ fn write(v: &J, out: &mut String) {
             }
             out.push(']');
         }
+        J::Number(n) => out.push_str(&number_text(&n.to_string())),
         scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// A JSON number as PostgreSQL's numeric writes it.
+fn number_text(raw: &str) -> String {
+    match crate::numeric::Numeric::parse(raw) {
+        Ok(n) if n.0.is_zero() => {
+            let mut z = n.0;
+            z.set_sign_positive(true);
+            z.to_string()
+        }
+        Ok(n) => n.to_string(),
+        Err(_) => raw.to_string(),
+    }
+}
+
+/// Equal scalars: numbers by value (`1.0` is `1`), the rest as they are.
+fn scalar_eq(a: &J, b: &J) -> bool {
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => {
+            let (x, y) = (x.to_string(), y.to_string());
+            match (
+                crate::numeric::Numeric::parse(&x),
+                crate::numeric::Numeric::parse(&y),
+            ) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => x == y,
+            }
+        }
+        _ => a == b,
     }
 }
 
@@ -103,9 +136,9 @@ fn contained(inner: &J, outer: &J, top: bool) -> bool {
         (J::Array(o), J::Array(i)) => i.iter().all(|v| o.iter().any(|ov| contained(v, ov, false))),
         // An array contains a scalar it has, at the top level.
         (J::Array(o), scalar) if top && !matches!(scalar, J::Object(_)) => {
-            o.iter().any(|ov| ov == scalar)
+            o.iter().any(|ov| scalar_eq(ov, scalar))
         }
-        (o, i) => o == i,
+        (o, i) => scalar_eq(o, i),
     }
 }
 
@@ -144,6 +177,11 @@ mod tests {
         assert!(!contains(doc, r#"{"a": {"b": [11]}}"#).unwrap());
         assert!(contains("[1, 2, 3]", "2").unwrap());
         assert!(has_key(doc, "n").unwrap());
+        assert_eq!(
+            normalize(r#"[1.50, 1e2, -0, 0.1e1, 12345678901234567890123456789012345]"#).unwrap(),
+            "[1.50, 100, 0, 1, 12345678901234567890123456789012345]"
+        );
+        assert!(contains(r#"{"a": 1.0}"#, r#"{"a": 1}"#).unwrap());
         assert!(!has_key(doc, "b").unwrap());
     }
 }
