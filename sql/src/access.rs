@@ -329,6 +329,7 @@ mod tests {
             checks: vec![],
             foreign_keys: vec![],
             layout: vec![],
+            pending: vec![],
         };
         let e = access.check("alice", &t, privilege::SELECT).unwrap_err();
         assert_eq!(e.code, "42501");

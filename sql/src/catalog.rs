@@ -171,6 +171,35 @@ pub struct TableDef {
     /// stored before columns were added has fewer slots (see
     /// [`Column::fill`]); so no ALTER TABLE rewrites rows.
     pub layout: Vec<Option<usize>>,
+    /// Work of online schema changes not finished yet (indexes being
+    /// built, constraints whose rows are not checked yet), each with the
+    /// change that owns it.
+    pub pending: Vec<Pending>,
+}
+
+/// A piece of an online schema change (`crate::online`) still under way:
+/// an index being built, or a constraint that binds every write since the
+/// change that added it while the rows there were are still to be checked
+/// (PostgreSQL's NOT VALID until then).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The schema change it belongs to (what finishes or abandons it).
+    pub owner: u64,
+    /// What it is.
+    pub item: PendingItem,
+}
+
+/// What is pending.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PendingItem {
+    /// The index with this id is being built ([`IndexDef::building`]).
+    Index(u32),
+    /// The CHECK constraint of this name is to be validated.
+    Check(String),
+    /// The FOREIGN KEY constraint of this name is to be validated.
+    ForeignKey(String),
+    /// NOT NULL of the column of this name is to be validated.
+    NotNull(String),
 }
 
 /// What a change to a referenced row does to the rows referring to it.
@@ -231,6 +260,23 @@ pub struct IndexDef {
 }
 
 impl TableDef {
+    /// Forgets pending work whose object is gone (a dropped index,
+    /// constraint or column).
+    pub fn retain_pending(&mut self) {
+        let (indexes, checks, fks, columns) = (
+            &self.indexes,
+            &self.checks,
+            &self.foreign_keys,
+            &self.columns,
+        );
+        self.pending.retain(|p| match &p.item {
+            PendingItem::Index(id) => indexes.iter().any(|i| i.id == *id && i.building),
+            PendingItem::Check(n) => checks.iter().any(|c| &c.name == n),
+            PendingItem::ForeignKey(n) => fks.iter().any(|f| &f.name == n),
+            PendingItem::NotNull(n) => columns.iter().any(|c| &c.name == n && !c.nullable),
+        });
+    }
+
     /// The index of column `name`, or 42703.
     pub fn column(&self, name: &str) -> Result<usize> {
         self.columns
@@ -587,6 +633,14 @@ struct TableExtras {
     widths: Vec<Option<Width>>,
 }
 
+/// What follows [`TableExtras`] (a definition written before online
+/// constraint checks ends without it).
+#[derive(Default, Serialize, Deserialize)]
+struct TableMoreExtras {
+    /// [`TableDef::pending`].
+    pending: Vec<Pending>,
+}
+
 /// Encodes a table definition (in the current, tagged format).
 pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
     let body = TableBody {
@@ -631,21 +685,30 @@ pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
     };
     let mut out = encode(&StoredTable::Tagged(body))?;
     out.extend(encode(&extras)?);
+    out.extend(encode(&TableMoreExtras {
+        pending: def.pending.clone(),
+    })?);
     Ok(out)
 }
 
 /// Decodes a table definition of any format.
 pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
     let corrupt = |e: postcard::Error| SqlError::internal(format!("corrupt table definition: {e}"));
-    let (body, extras) = if bytes.first() == Some(&0) {
+    let (body, extras, more) = if bytes.first() == Some(&0) {
         let (StoredTable::Tagged(body), rest) =
             postcard::take_from_bytes::<StoredTable>(bytes).map_err(corrupt)?;
-        let extras = if rest.is_empty() {
-            TableExtras::default()
+        let (extras, more) = if rest.is_empty() {
+            (TableExtras::default(), TableMoreExtras::default())
         } else {
-            decode(rest, "table definition")?
+            let (extras, rest) = postcard::take_from_bytes::<TableExtras>(rest).map_err(corrupt)?;
+            let more = if rest.is_empty() {
+                TableMoreExtras::default()
+            } else {
+                decode(rest, "table definition")?
+            };
+            (extras, more)
         };
-        (body, extras)
+        (body, extras, more)
     } else {
         let v1: TableDefV1 = decode(bytes, "table definition")?;
         let body = TableBody {
@@ -668,7 +731,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
             checks: Vec::new(),
             foreign_keys: Vec::new(),
         };
-        (body, TableExtras::default())
+        (body, TableExtras::default(), TableMoreExtras::default())
     };
     Ok(TableDef {
         id: body.id,
@@ -703,6 +766,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
         checks: body.checks,
         foreign_keys: body.foreign_keys,
         layout: extras.layout,
+        pending: more.pending,
     })
 }
 
@@ -731,6 +795,7 @@ mod tests {
             checks: vec![],
             foreign_keys: vec![],
             layout: vec![],
+            pending: vec![],
         }
     }
 

@@ -177,13 +177,15 @@ pub trait KvTxn: Send {
             Ok(())
         })
     }
-    /// True when a CREATE INDEX here only declares the index (`building`)
-    /// and its caller builds it after the commit, batch by batch
-    /// ([`crate::online`]): a session outside a transaction block. By
-    /// default false: the index is built from the rows in this
-    /// transaction.
-    fn builds_indexes_later(&self) -> bool {
-        false
+    /// `Some(owner)` when this transaction is the first step of an online
+    /// schema change ([`crate::online`]; a session outside a transaction
+    /// block): a CREATE INDEX here only declares the index (`building`),
+    /// and an ALTER TABLE that adds a constraint only declares it; the
+    /// caller builds and checks them after the commit, batch by batch,
+    /// then finishes (or abandons) the work `owner` names. By default
+    /// `None`: indexes are built and rows checked in this transaction.
+    fn online_change(&self) -> Option<u64> {
+        None
     }
     /// [`KvTxn::access`] as of now: what a privilege check that failed
     /// against a cached copy asks before it reports 42501 (a grant just

@@ -57,9 +57,9 @@ mod value;
 
 pub use access::{Access, RoleDef};
 pub use catalog::{
-    CheckDef, Column, ForeignKeyDef, Generated, IndexDef, RefAction, SchemaVersion, TableDef,
-    Width, decode, decode_schema, decode_table, encode, encode_table, schema_span,
-    schema_version_key, table_key,
+    CheckDef, Column, ForeignKeyDef, Generated, IndexDef, Pending, PendingItem, RefAction,
+    SchemaVersion, TableDef, Width, decode, decode_schema, decode_table, encode, encode_table,
+    schema_span, schema_version_key, table_key,
 };
 pub use error::{Result, SqlError};
 pub use eval::{DEFAULT_MEMORY_BUDGET, memory_budget, set_memory_budget};

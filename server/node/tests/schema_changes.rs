@@ -1,7 +1,9 @@
 //! Online schema changes on a 100,000-row table while writers and readers
 //! keep going (DESIGN.md §7): `ALTER TABLE … ADD COLUMN … DEFAULT`
-//! rewrites no row, and `CREATE INDEX` outside a transaction block builds
-//! its entries in short transactions of their own. Prints the writers'
+//! rewrites no row, `CREATE INDEX` outside a transaction block builds its
+//! entries in short transactions of their own, and so do `ADD CHECK`,
+//! `SET NOT NULL`, `ADD FOREIGN KEY` and `ADD UNIQUE` check the rows there
+//! were. Prints the writers'
 //! latency (p50/p99/max) before and during each change; checks that the
 //! writers kept committing during the index build, that no reader saw a
 //! half-changed table, and that the index agrees with the rows after.
@@ -233,6 +235,47 @@ async fn add_column_and_create_index_on_100k_rows_keep_writers_going() {
         "no writer committed during the index build ({:.1?})",
         ended - began
     );
+
+    // Constraints added online: declared at once (every write from then
+    // on obeys them), the rows there were checked batch by batch while the
+    // writers go on.
+    ok(&mut s, "CREATE TABLE grps (k INT PRIMARY KEY)").await;
+    ok(&mut s, "INSERT INTO grps VALUES (1), (2)").await;
+    ok(&mut s, "ALTER TABLE t ADD COLUMN grp INT DEFAULT 1").await;
+    for (what, sql) in [
+        (
+            "ADD CHECK",
+            "ALTER TABLE t ADD CONSTRAINT t_v_nonneg CHECK (v >= 0)",
+        ),
+        (
+            "SET NOT NULL",
+            "ALTER TABLE t ALTER COLUMN note SET NOT NULL",
+        ),
+        (
+            "ADD FOREIGN KEY",
+            "ALTER TABLE t ADD CONSTRAINT t_grp_fkey FOREIGN KEY (grp) REFERENCES grps (k)",
+        ),
+        (
+            "ADD UNIQUE",
+            "ALTER TABLE t ADD CONSTRAINT t_id_v_key UNIQUE (id, v)",
+        ),
+    ] {
+        let began = Instant::now();
+        ok(&mut s, sql).await;
+        let ended = Instant::now();
+        let (during, figures) = window(&log, began, ended).await;
+        println!(
+            "{:<22} {:.1?}; {figures}",
+            format!("{what}:"),
+            ended - began
+        );
+        assert!(
+            during > 0,
+            "no writer committed during {what} ({:.1?})",
+            ended - began
+        );
+    }
+
     let after = Instant::now();
     writes_since(&log, after, 100).await;
     let (_, figures) = window(&log, after, Instant::now()).await;
@@ -262,5 +305,39 @@ async fn add_column_and_create_index_on_100k_rows_keep_writers_going() {
         .await;
         assert_eq!(by_w.rows, scanned.rows, "w = {k}");
     }
+    // The constraints added online hold for new writes.
+    for (sql, code) in [
+        ("UPDATE t SET v = -1 WHERE id = 1", "23514"),
+        ("UPDATE t SET note = NULL WHERE id = 1", "23502"),
+        ("UPDATE t SET grp = 3 WHERE id = 1", "23503"),
+    ] {
+        let e = run(&mut s, sql).await.unwrap_err();
+        assert_eq!(e.0, code, "{sql}: {e:?}");
+    }
+    // One the rows break fails with the error of the row, and what it
+    // declared is gone again.
+    let e = run(
+        &mut s,
+        "ALTER TABLE t ADD CONSTRAINT t_w_small CHECK (w < 50)",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.0, "23514", "{e:?}");
+    ok(&mut s, "UPDATE t SET w = 99 WHERE id = 1").await;
+    ok(&mut s, "UPDATE t SET grp = NULL WHERE id = 2").await;
+    let e = run(&mut s, "ALTER TABLE t ALTER COLUMN grp SET NOT NULL")
+        .await
+        .unwrap_err();
+    assert_eq!(e.0, "23502", "{e:?}");
+    ok(&mut s, "UPDATE t SET grp = NULL WHERE id = 3").await;
+    let e = run(&mut s, "ALTER TABLE t ADD CONSTRAINT t_w_key UNIQUE (w)")
+        .await
+        .unwrap_err();
+    assert_eq!(e.0, "23505", "{e:?}");
+    ok(&mut s, "UPDATE t SET w = 99 WHERE id = 4").await;
+    let e = run(&mut s, "ALTER TABLE t DROP CONSTRAINT t_w_small")
+        .await
+        .unwrap_err();
+    assert_eq!(e.0, "42704", "{e:?}");
     cluster.shutdown().await;
 }

@@ -147,9 +147,10 @@ async fn run_statement(
 struct ToRun<'a> {
     stmt: &'a Statement,
     plans: Option<&'a PlanCache>,
-    /// A CREATE INDEX outside a transaction block: declared here, built
-    /// by the session after (`online`).
-    online: bool,
+    /// The first step of an online schema change (CREATE INDEX, ALTER
+    /// TABLE outside a transaction block): what it declares is built and
+    /// checked by the session after, as this owner.
+    online: Option<u64>,
 }
 
 /// An explicit transaction and whether a statement in it failed.
@@ -814,7 +815,7 @@ impl Session {
                             ToRun {
                                 stmt,
                                 plans,
-                                online: false,
+                                online: None,
                             },
                             params,
                         ))
@@ -836,7 +837,10 @@ impl Session {
                 }
                 None => match stmt {
                     Statement::CreateIndex(create) => self.create_index_online(stmt, create).await,
-                    _ => self.implicit(stmt, params, as_of, plans, false).await,
+                    Statement::AlterTable {
+                        name, operations, ..
+                    } => self.alter_table_online(stmt, name, operations).await,
+                    _ => self.implicit(stmt, params, as_of, plans, None).await,
                 },
             },
         }
@@ -1177,7 +1181,7 @@ impl Session {
         params: &[Value],
         as_of: Option<AsOf>,
         plans: Option<&PlanCache>,
-        online: bool,
+        online: Option<u64>,
     ) -> StatementResult {
         let start = Instant::now();
         // Every attempt keeps the first one's priority, so a retried

@@ -19,8 +19,13 @@
 //! Every form is one catalog write in the statement's transaction, so it
 //! commits or aborts with it; the session treats ALTER TABLE as a
 //! destructive schema change (no transaction bound against the table as
-//! it was commits after it). The changes that check or store rows read
-//! them in the same transaction.
+//! it was commits after it). Inside a transaction block, and for
+//! statements of several operations, the changes that check or store rows
+//! read them in the same transaction. A one-operation SET NOT NULL, ADD
+//! CHECK, ADD FOREIGN KEY or ADD UNIQUE outside a block is online
+//! (`crate::online`): the constraint is declared, binding every write from
+//! then on, and the session checks the rows there were (and builds the
+//! unique index) batch by batch after the commit, while writers go on.
 
 use std::collections::HashSet;
 
@@ -31,7 +36,7 @@ use sqlparser::ast::{
 use super::ddl::{NewColumn, check_name, column_index, constant, delete_range, new_column};
 use super::dml::{bind_checks, check_constraints, put_index_entry, unique_violation};
 use super::{QueryResult, done, load_table};
-use crate::catalog::{self, CheckDef, ForeignKeyDef, IndexDef, TableDef};
+use crate::catalog::{self, CheckDef, ForeignKeyDef, IndexDef, Pending, PendingItem, TableDef};
 use crate::error::{Result, SqlError};
 use crate::kv::KvTxn;
 use crate::syntax::{ident, object_name};
@@ -55,9 +60,16 @@ pub(super) async fn alter_table(
     };
     super::roles::check_owner(txn, &def).await?;
     let original = def.clone();
+    // Online only alone: a failure after the commit undoes what the
+    // change declared, which must be all the statement did.
+    let online = match operations {
+        [_] => txn.online_change(),
+        _ => None,
+    };
     for op in operations {
-        alter_one(txn, &mut def, op).await?;
+        alter_one(txn, &mut def, op, online).await?;
     }
+    def.retain_pending();
     if def.name != original.name {
         txn.delete(catalog::table_key(&original.name))?;
     }
@@ -65,10 +77,16 @@ pub(super) async fn alter_table(
     Ok(done("ALTER TABLE", 0))
 }
 
+/// Lists `item` as pending work of online change `owner`.
+fn declare(def: &mut TableDef, owner: u64, item: PendingItem) {
+    def.pending.push(Pending { owner, item });
+}
+
 async fn alter_one(
     txn: &mut dyn KvTxn,
     def: &mut TableDef,
     op: &AlterTableOperation,
+    online: Option<u64>,
 ) -> Result<()> {
     match op {
         AlterTableOperation::AddColumn {
@@ -99,12 +117,12 @@ async fn alter_one(
             rename_table(txn, def, &object_name(to)?).await
         }
         AlterTableOperation::AlterColumn { column_name, op } => {
-            alter_column(txn, def, &ident(column_name), op).await
+            alter_column(txn, def, &ident(column_name), op, online).await
         }
         AlterTableOperation::AddConstraint {
             constraint,
             not_valid: false,
-        } => add_constraint(txn, def, constraint).await,
+        } => add_constraint(txn, def, constraint, online).await,
         AlterTableOperation::DropConstraint {
             if_exists,
             name,
@@ -134,7 +152,7 @@ async fn rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<Vec<(Vec<u8>, Vec<V
         .collect()
 }
 
-fn contains_nulls(def: &TableDef, c: usize) -> SqlError {
+pub(super) fn contains_nulls(def: &TableDef, c: usize) -> SqlError {
     SqlError::not_null_violation(format!(
         "column \"{}\" of relation \"{}\" contains null values",
         def.columns[c].name, def.name
@@ -210,7 +228,7 @@ async fn add_column(
     def.checks.extend(new_checks);
     if unique {
         let name = unique_name(def, &[i]);
-        add_unique_index(txn, def, name, vec![i]).await?;
+        add_unique_index(txn, def, name, vec![i], None).await?;
     }
     if let Some(w) = fk {
         let fk = super::foreign_keys::resolve(txn, def, w).await?;
@@ -305,12 +323,14 @@ async fn validate_foreign_key(txn: &mut dyn KvTxn, def: &TableDef, i: usize) -> 
 }
 
 /// Adds a unique index named `name` on `columns`, with entries for the
-/// rows there are (23505 if two share values).
+/// rows there are (23505 if two share values) — or, for online change
+/// `online`, declared to be built after the commit.
 async fn add_unique_index(
     txn: &mut dyn KvTxn,
     def: &mut TableDef,
     name: String,
     columns: Vec<usize>,
+    online: Option<u64>,
 ) -> Result<()> {
     if super::ddl::index_owner(txn, &name).await?.is_some()
         || def.index(&name).is_some()
@@ -325,14 +345,19 @@ async fn add_unique_index(
         name,
         columns,
         unique: true,
-        building: false,
+        building: online.is_some(),
     };
     def.next_index_id = def
         .next_index_id
         .checked_add(1)
         .ok_or_else(|| SqlError::internal("index ids exhausted"))?;
-    for (key, row) in rows(txn, def).await? {
-        put_index_entry(txn, def, &index, &row, &key).await?;
+    match online {
+        Some(owner) => declare(def, owner, PendingItem::Index(index.id)),
+        None => {
+            for (key, row) in rows(txn, def).await? {
+                put_index_entry(txn, def, &index, &row, &key).await?;
+            }
+        }
     }
     def.indexes.push(index);
     Ok(())
@@ -495,6 +520,11 @@ async fn rename_column(
         check.expr = rename_in(&check.expr, from, Some(to))?.0;
     }
     def.columns[c].name = to.to_string();
+    for p in def.pending.iter_mut() {
+        if p.item == PendingItem::NotNull(from.to_string()) {
+            p.item = PendingItem::NotNull(to.to_string());
+        }
+    }
     Ok(())
 }
 
@@ -541,14 +571,20 @@ async fn alter_column(
     def: &mut TableDef,
     name: &str,
     op: &AlterColumnOperation,
+    online: Option<u64>,
 ) -> Result<()> {
     let c = def.column(name)?;
     match op {
         AlterColumnOperation::SetNotNull => {
             if def.columns[c].nullable {
-                for (_, row) in rows(txn, def).await? {
-                    if row[c] == Value::Null {
-                        return Err(contains_nulls(def, c));
+                match online {
+                    Some(owner) => declare(def, owner, PendingItem::NotNull(name.to_string())),
+                    None => {
+                        for (_, row) in rows(txn, def).await? {
+                            if row[c] == Value::Null {
+                                return Err(contains_nulls(def, c));
+                            }
+                        }
                     }
                 }
                 def.columns[c].nullable = false;
@@ -612,6 +648,7 @@ async fn add_constraint(
     txn: &mut dyn KvTxn,
     def: &mut TableDef,
     constraint: &TableConstraint,
+    online: Option<u64>,
 ) -> Result<()> {
     match constraint {
         TableConstraint::PrimaryKey { columns, name, .. } => {
@@ -639,7 +676,7 @@ async fn add_constraint(
                 Some(n) => ident(n),
                 None => unique_name(def, &cols),
             };
-            add_unique_index(txn, def, name, cols).await
+            add_unique_index(txn, def, name, cols, online).await
         }
         TableConstraint::Check {
             name,
@@ -660,7 +697,10 @@ async fn add_constraint(
                 name,
                 expr: expr.to_string(),
             };
-            validate_checks(txn, def, std::slice::from_ref(&check)).await?;
+            match online {
+                Some(owner) => declare(def, owner, PendingItem::Check(check.name.clone())),
+                None => validate_checks(txn, def, std::slice::from_ref(&check)).await?,
+            }
             def.checks.push(check);
             Ok(())
         }
@@ -689,8 +729,15 @@ async fn add_constraint(
                     fk.name, def.name
                 )));
             }
+            let name = fk.name.clone();
             def.foreign_keys.push(fk);
-            validate_foreign_key(txn, def, def.foreign_keys.len() - 1).await
+            match online {
+                Some(owner) => {
+                    declare(def, owner, PendingItem::ForeignKey(name));
+                    Ok(())
+                }
+                None => validate_foreign_key(txn, def, def.foreign_keys.len() - 1).await,
+            }
         }
         other => Err(SqlError::not_supported(format!("ADD {other}"))),
     }
@@ -822,6 +869,12 @@ async fn rename_constraint(
             "constraint \"{to}\" for relation \"{}\" already exists",
             def.name
         )));
+    }
+    for p in def.pending.iter_mut() {
+        match &mut p.item {
+            PendingItem::Check(n) | PendingItem::ForeignKey(n) if n == from => *n = to.to_string(),
+            _ => {}
+        }
     }
     if let Some(c) = def.checks.iter_mut().find(|c| c.name == from) {
         c.name = to.to_string();

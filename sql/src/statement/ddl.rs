@@ -169,6 +169,7 @@ pub(super) async fn create_table(
         checks,
         foreign_keys: Vec::new(),
         layout: Vec::new(),
+        pending: Vec::new(),
     };
     // Each condition must bind over the table's row (no subqueries).
     super::dml::bind_checks(&def)?;
@@ -388,21 +389,27 @@ pub(super) async fn create_index(
             "relation \"{name}\" already exists"
         )));
     }
-    let later = txn.builds_indexes_later();
+    let later = txn.online_change();
     let index = IndexDef {
         id: def.next_index_id,
         name,
         columns,
         unique: create.unique,
-        building: later,
+        building: later.is_some(),
     };
+    if let Some(owner) = later {
+        def.pending.push(catalog::Pending {
+            owner,
+            item: catalog::PendingItem::Index(index.id),
+        });
+    }
     def.next_index_id = def
         .next_index_id
         .checked_add(1)
         .ok_or_else(|| SqlError::internal("index ids exhausted"))?;
     // Entries for the rows there are (unless the caller builds them
     // online, after this commits).
-    if !later {
+    if later.is_none() {
         let (start, end) = def.key_range();
         for (key, value) in txn.scan(&start, &end).await? {
             let row = def.decode_row(&value)?;
@@ -434,6 +441,7 @@ pub(super) async fn drop_indexes(
         };
         super::roles::check_owner(txn, &def).await?;
         let index = def.indexes.remove(pos);
+        def.retain_pending();
         delete_range(txn, def.index_range(&index)).await?;
         txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
     }
@@ -506,6 +514,7 @@ async fn create_table_as(
         checks: Vec::new(),
         foreign_keys: Vec::new(),
         layout: Vec::new(),
+        pending: Vec::new(),
     };
     txn.put(catalog::table_key(name), catalog::encode_table(&def)?)?;
     super::roles::record_owner(txn, def.id)?;

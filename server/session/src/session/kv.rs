@@ -26,9 +26,10 @@ pub(super) struct Kv<'a> {
     pub(super) user: Option<&'a str>,
     /// The values `nextval` last gave in the session, by sequence.
     pub(super) last_values: Option<&'a mut HashMap<String, i64>>,
-    /// A CREATE INDEX only declares the index; the session builds it
-    /// after the commit (`online`).
-    pub(super) online: bool,
+    /// The online schema change this transaction starts, if it is one
+    /// (`KvTxn::online_change`): the session builds and checks what it
+    /// declares after the commit.
+    pub(super) online: Option<u64>,
 }
 
 /// The key range `[start, end)` of a read in flight.
@@ -41,7 +42,7 @@ pub(super) fn kv(txn: &mut Txn) -> Kv<'_> {
         schema: None,
         user: None,
         last_values: None,
-        online: false,
+        online: None,
     }
 }
 
@@ -59,7 +60,7 @@ impl<'a> Kv<'a> {
             schema: Some((schema, used)),
             user: None,
             last_values: None,
-            online: false,
+            online: None,
         }
     }
 
@@ -151,7 +152,7 @@ impl KvTxn for Kv<'_> {
         self.txn.put(key, value).map_err(sql_error)
     }
 
-    fn builds_indexes_later(&self) -> bool {
+    fn online_change(&self) -> Option<u64> {
         self.online
     }
 

@@ -1,31 +1,36 @@
-//! CREATE INDEX outside a transaction block, built online
-//! (`spanlite_sql::online`): declared in one transaction, its entries
-//! written batch by batch in short transactions of their own while writers
-//! go on, then made readable. A build that fails or is cancelled drops
-//! the index again; a session that vanishes mid-build leaves it declared
-//! and unread (as PostgreSQL leaves an INVALID index after a failed
-//! `CREATE INDEX CONCURRENTLY`): DROP INDEX removes it, and the next
-//! CREATE INDEX on the table finishes it.
+//! Online schema changes (`spanlite_sql::online`): CREATE INDEX, and a
+//! one-operation ALTER TABLE that adds a constraint, outside a transaction
+//! block. The statement declares the index or constraint in one
+//! transaction (as work pending under an owner of its own); the rows there
+//! were are then indexed and checked batch by batch in short transactions
+//! of their own while writers go on; a last schema change makes the index
+//! readable and the constraint valid. A change that fails or is cancelled
+//! drops what it declared; a session that vanishes mid-change leaves it
+//! declared (as PostgreSQL leaves an INVALID index after a failed `CREATE
+//! INDEX CONCURRENTLY`, or a NOT VALID constraint): DROP INDEX or DROP
+//! CONSTRAINT removes it.
 
 use std::time::Instant;
 
-use spanlite_sql::sqlparser::ast::{CreateIndex, Statement};
+use spanlite_sql::sqlparser::ast::{
+    AlterTableOperation, CreateIndex, ObjectName, RenameTableNameKind, Statement,
+};
 use spanlite_sql::{KvTxn, SqlError, online};
 
 use super::{Kv, Session, StatementResult, after, sql_error};
 use crate::schema::SchemaUse;
 use spanlite_gateway::jitter;
 
-/// Rows per backfill transaction: each locks this many rows for as long
-/// as it takes to write their entries.
+/// Rows per batch transaction: each locks this many rows for as long as
+/// it takes to index and check them.
 const BACKFILL_BATCH: usize = 500;
 
-/// What a schema change of a build does.
+/// What the last schema change of an online change does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
-    /// The built indexes become readable.
+    /// The built indexes become readable, the checked constraints valid.
     Finish,
-    /// The indexes being built are dropped.
+    /// What the change declared is dropped.
     Abandon,
 }
 
@@ -36,17 +41,44 @@ impl Session {
         stmt: &Statement,
         create: &CreateIndex,
     ) -> StatementResult {
-        let declared = self.implicit(stmt, &[], None, None, true).await?;
         let table = spanlite_sql::object_name_of(&create.table_name)?;
-        match self.build_indexes(&table).await {
+        self.online_change(stmt, &table).await
+    }
+
+    /// Runs ALTER TABLE `name` `operations` (`stmt`) online where it adds
+    /// a constraint alone; see the module comment.
+    pub(super) async fn alter_table_online(
+        &mut self,
+        stmt: &Statement,
+        name: &ObjectName,
+        operations: &[AlterTableOperation],
+    ) -> StatementResult {
+        let mut table = spanlite_sql::object_name_of(name)?;
+        for op in operations {
+            if let AlterTableOperation::RenameTable {
+                table_name: RenameTableNameKind::To(to) | RenameTableNameKind::As(to),
+            } = op
+            {
+                table = spanlite_sql::object_name_of(to)?;
+            }
+        }
+        self.online_change(stmt, &table).await
+    }
+
+    /// Runs `stmt` as the first step of an online change of `table`, then
+    /// the rest of the change.
+    async fn online_change(&mut self, stmt: &Statement, table: &str) -> StatementResult {
+        let owner = online::new_owner();
+        let declared = self.implicit(stmt, &[], None, None, Some(owner)).await?;
+        match self.complete(table, owner).await {
             Ok(()) => Ok(declared),
             Err(e) => {
-                // Nothing half-built stays: the index goes again (even
-                // after a cancel, which ended only the build).
+                // Nothing half-built stays: what was declared goes again
+                // (even after a cancel, which ended only the change).
                 let deadline = self.deadline.take();
                 self.interrupt.clear();
-                if let Err(cleanup) = self.build_step(&table, Step::Abandon).await {
-                    tracing::warn!(table, "dropping an index whose build failed: {cleanup}");
+                if let Err(cleanup) = self.final_step(table, owner, Step::Abandon).await {
+                    tracing::warn!(table, "undoing a schema change that failed: {cleanup}");
                 }
                 self.deadline = deadline;
                 Err(e)
@@ -54,9 +86,9 @@ impl Session {
         }
     }
 
-    /// Writes the entries of the rows of `table` in its indexes being
-    /// built, then makes them readable.
-    async fn build_indexes(&mut self, table: &str) -> Result<(), SqlError> {
+    /// Indexes and checks the rows of `table` for the work `owner`
+    /// declared there, then finishes it.
+    async fn complete(&mut self, table: &str, owner: u64) -> Result<(), SqlError> {
         let def = {
             let mut txn = self
                 .gateway
@@ -69,7 +101,7 @@ impl Session {
                 None => return Ok(()),
             }
         };
-        if !def.indexes.iter().any(|i| i.building) {
+        if !def.pending.iter().any(|p| p.owner == owner) {
             return Ok(());
         }
         let (mut cursor, end) = def.key_range();
@@ -91,7 +123,7 @@ impl Session {
             };
             cursor = after(last);
             let keys: Vec<Vec<u8>> = pairs.into_iter().map(|(k, _)| k).collect();
-            if !self.backfill(table, &keys).await? {
+            if !self.process(table, owner, &keys).await? {
                 // Dropped meanwhile: nothing to finish.
                 return Ok(());
             }
@@ -99,13 +131,17 @@ impl Session {
                 break;
             }
         }
-        self.build_step(table, Step::Finish).await
+        self.final_step(table, owner, Step::Finish).await
     }
 
-    /// One batch's entries, in a transaction of its own (retried on
-    /// conflicts as a statement is). False when nothing is being built
-    /// any more.
-    async fn backfill(&mut self, table: &str, keys: &[Vec<u8>]) -> Result<bool, SqlError> {
+    /// One batch, in a transaction of its own (retried on conflicts as a
+    /// statement is). False when `owner` has nothing left there.
+    async fn process(
+        &mut self,
+        table: &str,
+        owner: u64,
+        keys: &[Vec<u8>],
+    ) -> Result<bool, SqlError> {
         let start = Instant::now();
         let mut retry = self.gateway.retry();
         let options = self.default_options();
@@ -118,7 +154,10 @@ impl Session {
             let written = {
                 let mut kv = Kv::bound(&mut txn, &self.schema, &mut used);
                 self.interrupt
-                    .race(self.deadline, online::backfill_rows(&mut kv, table, keys))
+                    .race(
+                        self.deadline,
+                        online::process_rows(&mut kv, table, owner, keys),
+                    )
                     .await
             };
             let result = match written {
@@ -135,10 +174,10 @@ impl Session {
         }
     }
 
-    /// Finishes or abandons the builds of `table` as a destructive schema
-    /// change: no transaction bound against the version before commits
-    /// after it.
-    async fn build_step(&mut self, table: &str, step: Step) -> Result<(), SqlError> {
+    /// Finishes or abandons `owner`'s change of `table` as a destructive
+    /// schema change: no transaction bound against the version before
+    /// commits after it.
+    async fn final_step(&mut self, table: &str, owner: u64, step: Step) -> Result<(), SqlError> {
         let start = Instant::now();
         let mut retry = self.gateway.retry();
         let options = self.default_options();
@@ -157,8 +196,8 @@ impl Session {
             let changed = {
                 let mut kv = Kv::bound(&mut txn, &self.schema, &mut used);
                 match step {
-                    Step::Finish => online::finish_index_builds(&mut kv, table).await,
-                    Step::Abandon => online::abandon_index_builds(&mut kv, table).await,
+                    Step::Finish => online::finish(&mut kv, table, owner).await,
+                    Step::Abandon => online::abandon(&mut kv, table, owner).await,
                 }
             };
             let changed = match changed {
