@@ -1,7 +1,8 @@
 //! A query past its memory budget fails with 53200 and the node goes on:
-//! a cross join of two tables on a 3-node cluster (budget lowered for the
-//! test, so the tables stay small), while writers keep committing and no
-//! tablet changes leader. Its own test binary: the budget is process-wide.
+//! a cross join of two 100,000-row tables on a 3-node cluster with the
+//! default budget (256 MiB), while a writer on another node keeps
+//! committing and no tablet changes leader. Its own test binary: the
+//! budget is process-wide.
 
 use std::time::{Duration, Instant};
 
@@ -32,9 +33,11 @@ fn leaders(cluster: &EmbeddedCluster) -> Vec<(u64, u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_join_past_the_budget_fails_cleanly_and_the_cluster_keeps_serving() {
-    let cluster = EmbeddedCluster::start_with(3, &|c| c.sql_memory_budget = 8 << 20)
-        .await
-        .unwrap();
+    let cluster = EmbeddedCluster::start(3).await.unwrap();
+    assert_eq!(
+        spanlite_sql::memory_budget(),
+        spanlite_sql::DEFAULT_MEMORY_BUDGET
+    );
     let mut s = Session::on(cluster.schema_of(0));
     run(&mut s, "CREATE TABLE a (k INT PRIMARY KEY, v TEXT)")
         .await
@@ -46,14 +49,16 @@ async fn a_cross_join_past_the_budget_fails_cleanly_and_the_cluster_keeps_servin
         .await
         .unwrap();
     run(&mut s, "INSERT INTO w VALUES (1, 0)").await.unwrap();
+    const ROWS: i64 = 100_000;
+    const CHUNK: i64 = 10_000;
     for t in ["a", "b"] {
-        for chunk in 0..4 {
-            let values: Vec<String> = (chunk * 250..(chunk + 1) * 250)
-                .map(|k| format!("({k}, 'row {k} of {t}')"))
-                .collect();
+        for first in (0..ROWS).step_by(CHUNK as usize) {
             run(
                 &mut s,
-                &format!("INSERT INTO {t} VALUES {}", values.join(", ")),
+                &format!(
+                    "INSERT INTO {t} SELECT k, 'row ' || k || ' of {t}' FROM generate_series({first}, {}) AS g(k)",
+                    first + CHUNK - 1
+                ),
             )
             .await
             .unwrap();
@@ -92,7 +97,7 @@ async fn a_cross_join_past_the_budget_fails_cleanly_and_the_cluster_keeps_servin
     eprintln!("two refused cross joins in {:?}", started.elapsed());
     // The session and the cluster go on.
     let r = run(&mut s, "SELECT count(*) FROM a").await.unwrap();
-    assert_eq!(r.rows, vec![vec![spanlite_sql::Value::Int(1000)]]);
+    assert_eq!(r.rows, vec![vec![spanlite_sql::Value::Int(ROWS)]]);
     // The writer keeps committing after them too.
     let seen = commits.load(Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(30);
