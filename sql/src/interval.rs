@@ -709,7 +709,10 @@ mod tests {
     #[test]
     fn interval_arithmetic_follows_postgresql() {
         let iv = |s: &str| Interval::parse(s).unwrap();
-        assert_eq!(iv("1 month").times(1.5).unwrap().to_string(), "1 mon 15 days");
+        assert_eq!(
+            iv("1 month").times(1.5).unwrap().to_string(),
+            "1 mon 15 days"
+        );
         assert_eq!(iv("1 day").divided_by(3.0).unwrap().to_string(), "08:00:00");
         assert_eq!(
             iv("1 hour 30 minutes").times(2.0).unwrap().to_string(),
