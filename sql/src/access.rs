@@ -330,6 +330,7 @@ mod tests {
             foreign_keys: vec![],
             layout: vec![],
             pending: vec![],
+            primary_index: None,
         };
         let e = access.check("alice", &t, privilege::SELECT).unwrap_err();
         assert_eq!(e.code, "42501");

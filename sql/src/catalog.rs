@@ -175,6 +175,12 @@ pub struct TableDef {
     /// built, constraints whose rows are not checked yet), each with the
     /// change that owns it.
     pub pending: Vec<Pending>,
+    /// For a table stored by hidden row ids that was given a primary key
+    /// later (ALTER TABLE … ADD PRIMARY KEY): the id of the unique index
+    /// (`<table>_pkey`) that is its primary key, over NOT NULL columns —
+    /// PostgreSQL's model, where a primary key is a unique index and the
+    /// rows stay where they are.
+    pub primary_index: Option<u32>,
 }
 
 /// A piece of an online schema change (`crate::online`) still under way:
@@ -262,7 +268,13 @@ pub struct IndexDef {
 impl TableDef {
     /// Forgets pending work whose object is gone (a dropped index,
     /// constraint or column).
+    /// Also forgets a primary-key index that is gone.
     pub fn retain_pending(&mut self) {
+        if let Some(id) = self.primary_index
+            && !self.indexes.iter().any(|i| i.id == id)
+        {
+            self.primary_index = None;
+        }
         let (indexes, checks, fks, columns) = (
             &self.indexes,
             &self.checks,
@@ -321,6 +333,19 @@ impl TableDef {
     /// True when the table has a primary key (else a hidden row id).
     pub fn has_primary_key(&self) -> bool {
         !self.primary_key.is_empty()
+    }
+
+    /// The columns of the table's primary key, whether it keys the rows
+    /// or is a unique index ([`TableDef::primary_index`], once built).
+    pub fn declared_primary_key(&self) -> Option<&[usize]> {
+        if self.has_primary_key() {
+            return Some(&self.primary_key);
+        }
+        let id = self.primary_index?;
+        self.indexes
+            .iter()
+            .find(|i| i.id == id && !i.building)
+            .map(|i| i.columns.as_slice())
     }
 
     /// The index named `name`.
@@ -639,6 +664,8 @@ struct TableExtras {
 struct TableMoreExtras {
     /// [`TableDef::pending`].
     pending: Vec<Pending>,
+    /// [`TableDef::primary_index`].
+    primary_index: Option<u32>,
 }
 
 /// Encodes a table definition (in the current, tagged format).
@@ -687,6 +714,7 @@ pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
     out.extend(encode(&extras)?);
     out.extend(encode(&TableMoreExtras {
         pending: def.pending.clone(),
+        primary_index: def.primary_index,
     })?);
     Ok(out)
 }
@@ -767,6 +795,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
         foreign_keys: body.foreign_keys,
         layout: extras.layout,
         pending: more.pending,
+        primary_index: more.primary_index,
     })
 }
 
@@ -796,6 +825,7 @@ mod tests {
             foreign_keys: vec![],
             layout: vec![],
             pending: vec![],
+            primary_index: None,
         }
     }
 

@@ -446,7 +446,11 @@ pub fn answer(q: &CatalogQuery, tables: &[TableDef]) -> Result<QueryResult, SqlE
                     index(format!("{}_pkey", t.name), true, true, &t.primary_key);
                 }
                 // psql's order: the primary key first, then by name.
-                let mut secondary: Vec<_> = t.indexes.iter().collect();
+                let primary = |i: &&spanlite_sql::IndexDef| t.primary_index == Some(i.id);
+                if let Some(i) = t.indexes.iter().find(primary) {
+                    index(i.name.clone(), true, true, &i.columns);
+                }
+                let mut secondary: Vec<_> = t.indexes.iter().filter(|i| !primary(i)).collect();
                 secondary.sort_by(|a, b| a.name.cmp(&b.name));
                 for i in secondary {
                     index(i.name.clone(), false, i.unique, &i.columns);

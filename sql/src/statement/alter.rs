@@ -11,9 +11,9 @@
 //!   SET NOT NULL, ADD CHECK, ADD FOREIGN KEY
 //!                              → the rows there are are checked first
 //!   ADD UNIQUE                 → a unique index, built from the rows
-//!   ADD PRIMARY KEY            → (a table without one) its rows are
-//!                                stored again under a new table id, keyed
-//!                                by it, as TRUNCATE renews the id
+//!   ADD PRIMARY KEY            → (a table without one) a unique index
+//!                                `<table>_pkey` over NOT NULL columns, as
+//!                                PostgreSQL makes one; rows stay put
 //! ```
 //!
 //! Every form is one catalog write in the statement's transaction, so it
@@ -22,19 +22,18 @@
 //! it was commits after it). Inside a transaction block, and for
 //! statements of several operations, the changes that check or store rows
 //! read them in the same transaction. A one-operation SET NOT NULL, ADD
-//! CHECK, ADD FOREIGN KEY or ADD UNIQUE outside a block is online
+//! CHECK, ADD FOREIGN KEY, ADD UNIQUE or ADD PRIMARY KEY outside a block is
+//! online
 //! (`crate::online`): the constraint is declared, binding every write from
 //! then on, and the session checks the rows there were (and builds the
 //! unique index) batch by batch after the commit, while writers go on.
-
-use std::collections::HashSet;
 
 use sqlparser::ast::{
     self, AlterColumnOperation, AlterTableOperation, DropBehavior, ObjectName, TableConstraint,
 };
 
 use super::ddl::{NewColumn, check_name, column_index, constant, delete_range, new_column};
-use super::dml::{bind_checks, check_constraints, put_index_entry, unique_violation};
+use super::dml::{bind_checks, check_constraints, put_index_entry};
 use super::{QueryResult, done, load_table};
 use crate::catalog::{self, CheckDef, ForeignKeyDef, IndexDef, Pending, PendingItem, TableDef};
 use crate::error::{Result, SqlError};
@@ -592,7 +591,13 @@ async fn alter_column(
             Ok(())
         }
         AlterColumnOperation::DropNotNull => {
-            if def.primary_key.contains(&c) {
+            if def.declared_primary_key().is_some_and(|k| k.contains(&c))
+                || def.primary_index.is_some_and(|id| {
+                    def.indexes
+                        .iter()
+                        .any(|i| i.id == id && i.columns.contains(&c))
+                })
+            {
                 return Err(SqlError::invalid_table_definition(format!(
                     "column \"{name}\" is in a primary key"
                 )));
@@ -665,7 +670,7 @@ async fn add_constraint(
                     )));
                 }
             }
-            add_primary_key(txn, def, cols).await
+            add_primary_key(txn, def, cols, online).await
         }
         TableConstraint::Unique { columns, name, .. } => {
             let cols = columns
@@ -743,22 +748,22 @@ async fn add_constraint(
     }
 }
 
-/// ADD PRIMARY KEY on a table stored by hidden row ids: its rows are
-/// stored again, keyed by `columns`, under a new table id (23502 for a
-/// NULL, 23505 for two equal keys); the old id's rows and index entries
-/// are discarded, its grants and sequences follow.
+/// ADD PRIMARY KEY on a table stored by hidden row ids, as PostgreSQL
+/// makes one: a unique index `<table>_pkey` over `columns`, which become
+/// NOT NULL (23502 for a NULL, 23505 for two equal keys); the rows stay
+/// where they are. Online like ADD UNIQUE and SET NOT NULL (`online`).
 async fn add_primary_key(
     txn: &mut dyn KvTxn,
     def: &mut TableDef,
     columns: Vec<usize>,
+    online: Option<u64>,
 ) -> Result<()> {
-    if def.has_primary_key() {
+    if def.has_primary_key() || def.primary_index.is_some() {
         return Err(SqlError::invalid_table_definition(format!(
             "multiple primary keys for table \"{}\" are not allowed",
             def.name
         )));
     }
-    let mut seen = HashSet::new();
     for (i, c) in columns.iter().enumerate() {
         if columns[..i].contains(c) {
             return Err(SqlError::duplicate_column(format!(
@@ -767,36 +772,31 @@ async fn add_primary_key(
             )));
         }
     }
-    let old = def.clone();
-    let mut new = def.clone();
-    new.id = super::ddl::new_table_id(txn).await?;
-    new.primary_key = columns.clone();
-    for &c in &columns {
-        new.columns[c].nullable = false;
-    }
     let pkey = format!("{}_pkey", def.name);
-    for (_, row) in rows(txn, &old).await? {
-        if let Some(&c) = columns.iter().find(|&&c| row[c] == Value::Null) {
-            return Err(contains_nulls(&old, c));
+    for &c in &columns {
+        if !def.columns[c].nullable {
+            continue;
         }
-        let key = new.row_key(&new.primary_key_values(&row))?;
-        if !seen.insert(key.clone()) {
-            return Err(unique_violation(&pkey));
+        match online {
+            Some(owner) => declare(
+                def,
+                owner,
+                PendingItem::NotNull(def.columns[c].name.clone()),
+            ),
+            None => {
+                if rows(txn, def)
+                    .await?
+                    .iter()
+                    .any(|(_, r)| r[c] == Value::Null)
+                {
+                    return Err(contains_nulls(def, c));
+                }
+            }
         }
-        for index in &new.indexes {
-            put_index_entry(txn, &new, index, &row, &key).await?;
-        }
-        txn.put(key, new.encode_row(&row)?)?;
+        def.columns[c].nullable = false;
     }
-    super::roles::move_grants(txn, old.id, new.id).await?;
-    super::sequences::move_owned(txn, &old, new.id).await?;
-    let mut ranges = vec![old.key_range()];
-    ranges.extend(old.indexes.iter().map(|i| old.index_range(i)));
-    for (start, end) in ranges {
-        txn.discard_range(start, end).await?;
-    }
-    *def = new;
-    Ok(())
+    def.primary_index = Some(def.next_index_id);
+    add_unique_index(txn, def, pkey, columns, online).await
 }
 
 async fn drop_constraint(

@@ -170,6 +170,7 @@ pub(super) async fn create_table(
         foreign_keys: Vec::new(),
         layout: Vec::new(),
         pending: Vec::new(),
+        primary_index: None,
     };
     // Each condition must bind over the table's row (no subqueries).
     super::dml::bind_checks(&def)?;
@@ -515,6 +516,7 @@ async fn create_table_as(
         foreign_keys: Vec::new(),
         layout: Vec::new(),
         pending: Vec::new(),
+        primary_index: None,
     };
     txn.put(catalog::table_key(name), catalog::encode_table(&def)?)?;
     super::roles::record_owner(txn, def.id)?;

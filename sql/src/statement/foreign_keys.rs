@@ -69,12 +69,14 @@ pub(super) async fn resolve(
         .map(|c| def.column(&ident(c)))
         .collect::<Result<Vec<_>>>()?;
     let parent_columns = if w.parent_columns.is_empty() {
-        if !parent.has_primary_key() {
-            return Err(SqlError::invalid_foreign_key(format!(
-                "there is no primary key for referenced table \"{parent_name}\""
-            )));
+        match parent.declared_primary_key() {
+            Some(k) => k.to_vec(),
+            None => {
+                return Err(SqlError::invalid_foreign_key(format!(
+                    "there is no primary key for referenced table \"{parent_name}\""
+                )));
+            }
         }
-        parent.primary_key.clone()
     } else {
         w.parent_columns
             .iter()
@@ -97,7 +99,7 @@ pub(super) async fn resolve(
         || parent
             .indexes
             .iter()
-            .any(|i| i.unique && same_set(&i.columns));
+            .any(|i| i.unique && !i.building && same_set(&i.columns));
     if !keyed {
         return Err(SqlError::invalid_foreign_key(format!(
             "there is no unique constraint matching given keys for referenced table \"{parent_name}\""

@@ -225,6 +225,7 @@ pub async fn abandon(txn: &mut dyn KvTxn, table: &str, owner: u64) -> Result<()>
         def.columns[c].nullable = true;
     }
     def.pending.retain(|p| p.owner != owner);
+    def.retain_pending();
     txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
     for index in &building {
         let (start, end) = def.index_range(index);
