@@ -568,6 +568,11 @@ impl Transaction {
         self.writes = mark.0.clone();
     }
 
+    /// How many keys the transaction writes (so far).
+    pub fn write_count(&self) -> usize {
+        self.writes.len()
+    }
+
     /// Buffers `key = value`.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.writes

@@ -12,6 +12,10 @@ use std::process::{Command, Output};
 mod pg;
 use pg::PgCluster;
 
+/// One tool run at a time: each loads a 3-node cluster in this process,
+/// and the machines that run the tests have 2 cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Runs `cmd`, failing the test with `what` when it cannot start.
 async fn output(mut cmd: Command, what: &str) -> Output {
     tokio::task::spawn_blocking(move || cmd.output())
@@ -49,6 +53,7 @@ fn pgbench(pg: &PgCluster, args: &[&str]) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pgbench_initializes_and_its_tpcb_run_keeps_the_balances() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let pg = PgCluster::start().await;
     let init = output(pgbench(&pg, &["-i", "-s", "1"]), "pgbench").await;
     assert!(init.status.success(), "pgbench -i: {}", text(&init));
@@ -119,6 +124,7 @@ async fn pgbench_initializes_and_its_tpcb_run_keeps_the_balances() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sysbench_oltp_read_write_prepares_and_runs_without_errors() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let pg = PgCluster::start().await;
     let sysbench = |verb: &str| {
         let mut cmd = Command::new("sysbench");

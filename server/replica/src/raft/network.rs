@@ -9,8 +9,9 @@
 //! ([`RaftTransportConfig::snapshot_timeout`]) instead of openraft's 200 ms
 //! per chunk.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
@@ -28,6 +29,7 @@ use spanlite_proto::raft::raft_reply::Result as ReplyResult;
 use spanlite_proto::raft::raft_service_client::RaftServiceClient;
 use spanlite_proto::raft::{RaftReply, RaftRequest, SnapshotChunk};
 use spanlite_storage::meta::TabletId;
+use tokio::sync::watch;
 use tonic::transport::Channel;
 
 use super::types::{Node, NodeId, RaftVote, TypeConfig};
@@ -61,7 +63,67 @@ pub struct TabletNetworkFactory {
     node_id: NodeId,
     peers: Peers,
     config: Arc<RaftTransportConfig>,
+    /// Large AppendEntries still on their way, by target node.
+    in_flight: Arc<Mutex<HashMap<NodeId, InFlight>>>,
 }
+
+/// What an AppendEntries answers.
+type AppendResult =
+    Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>>;
+
+/// Payloads at least this large are sent once and awaited across
+/// openraft's retries (see [`TabletNetwork::append_entries`]).
+const LARGE_APPEND_BYTES: usize = 256 << 10;
+
+/// A large AppendEntries sent and not answered yet: what it carries (the
+/// leader's vote, the entry before it and its last entry) and where its
+/// answer will be.
+#[derive(Debug)]
+struct InFlight {
+    key: AppendKey,
+    reply: watch::Receiver<Option<Answer>>,
+}
+
+/// An AppendEntries answer that can be handed to several waiters
+/// (openraft's types do not clone: a reply is kept encoded, a failure as
+/// its kind and text).
+#[derive(Clone, Debug)]
+enum Answer {
+    Reply(Vec<u8>),
+    Unreachable(String),
+    Failed(String),
+}
+
+impl Answer {
+    fn of(result: AppendResult) -> Answer {
+        match result {
+            Ok(r) => match postcard::to_stdvec(&r) {
+                Ok(bytes) => Answer::Reply(bytes),
+                Err(e) => Answer::Failed(e.to_string()),
+            },
+            Err(RPCError::Unreachable(u)) => Answer::Unreachable(u.to_string()),
+            Err(e) => Answer::Failed(e.to_string()),
+        }
+    }
+
+    fn into_result(self) -> AppendResult {
+        match self {
+            Answer::Reply(bytes) => {
+                postcard::from_bytes(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+            }
+            Answer::Unreachable(m) => Err(RPCError::Unreachable(unreachable(m))),
+            Answer::Failed(m) => Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other(m),
+            ))),
+        }
+    }
+}
+
+type AppendKey = (
+    RaftVote,
+    Option<openraft::LogId<NodeId>>,
+    Option<openraft::LogId<NodeId>>,
+);
 
 impl TabletNetworkFactory {
     /// Clients for `tablet`'s group on node `node_id`, over `peers`.
@@ -76,6 +138,7 @@ impl TabletNetworkFactory {
             node_id,
             peers,
             config,
+            in_flight: Arc::default(),
         }
     }
 }
@@ -95,6 +158,7 @@ impl RaftNetworkFactory<TypeConfig> for TabletNetworkFactory {
                 .map_err(|e| format!("bad address {:?} of node {target}: {e}", node.addr)),
             peers: self.peers.clone(),
             config: self.config.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -108,6 +172,7 @@ pub struct TabletNetwork {
     channel: Result<Channel, String>,
     peers: Peers,
     config: Arc<RaftTransportConfig>,
+    in_flight: Arc<Mutex<HashMap<NodeId, InFlight>>>,
 }
 
 fn unreachable(message: impl Into<String>) -> Unreachable {
@@ -136,6 +201,19 @@ impl TabletNetwork {
         match &self.channel {
             Ok(ch) => Ok(RaftServiceClient::new(ch.clone()).max_decoding_message_size(256 << 20)),
             Err(e) => Err(unreachable(e.clone())),
+        }
+    }
+
+    /// A client that decodes this peer's replies, for a task of its own.
+    fn decoder(&self) -> TabletNetwork {
+        TabletNetwork {
+            tablet: self.tablet,
+            from: self.from,
+            target: self.target,
+            channel: self.channel.clone(),
+            peers: self.peers.clone(),
+            config: self.config.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 
@@ -185,19 +263,80 @@ impl TabletNetwork {
 }
 
 impl RaftNetwork<TypeConfig> for TabletNetwork {
+    /// NB: openraft 0.9 gives an AppendEntries one heartbeat interval
+    /// (200 ms) and then sends it again. A large payload (a transaction of
+    /// many MiB is one entry) can take a follower longer than that to
+    /// decode and write, so it would be sent again and again, each attempt
+    /// cut short. A large one is therefore sent once, in a task of its
+    /// own, and a retry that carries the same entries (same vote, same
+    /// entry before them, same last entry) waits for that answer instead
+    /// of sending them again. The answer is the same either way: the
+    /// follower's reply to exactly these entries.
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+    ) -> AppendResult {
         let payload =
             postcard::to_stdvec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut client = self.client().map_err(RPCError::Unreachable)?;
-        let reply = client
-            .append_entries(self.request(payload))
-            .await
-            .map_err(status_error)?;
-        self.decode_reply(reply.into_inner())
+        if payload.len() < LARGE_APPEND_BYTES {
+            let reply = client
+                .append_entries(self.request(payload))
+                .await
+                .map_err(status_error)?;
+            return self.decode_reply(reply.into_inner());
+        }
+        let key: AppendKey = (
+            rpc.vote,
+            rpc.prev_log_id,
+            rpc.entries.last().map(|e| e.log_id),
+        );
+        let mut reply = {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match in_flight.get(&self.target) {
+                Some(f) if f.key == key => f.reply.clone(),
+                _ => {
+                    let (tx, rx) = watch::channel(None);
+                    let request = self.request(payload);
+                    let decoder = self.decoder();
+                    tokio::spawn(async move {
+                        let answer = match client.append_entries(request).await {
+                            Ok(reply) => decoder.decode_reply(reply.into_inner()),
+                            Err(status) => Err(status_error(status)),
+                        };
+                        let _ = tx.send(Some(Answer::of(answer)));
+                    });
+                    in_flight.insert(
+                        self.target,
+                        InFlight {
+                            key,
+                            reply: rx.clone(),
+                        },
+                    );
+                    rx
+                }
+            }
+        };
+        let answer = match reply.wait_for(Option::is_some).await {
+            Ok(done) => done.clone(),
+            Err(_) => None,
+        };
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.target);
+        answer.map_or_else(
+            || {
+                Err(RPCError::Network(NetworkError::new(
+                    &std::io::Error::other("the AppendEntries task ended without an answer"),
+                )))
+            },
+            Answer::into_result,
+        )
     }
 
     async fn vote(
