@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use crate::error::{Result, SqlError};
 use crate::interval::{
     Interval, IntervalParts, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, MICROS_PER_SECOND,
+    Unit,
 };
 use crate::numeric::Numeric;
 use crate::value::Value;
@@ -40,24 +41,26 @@ enum Field {
 
 impl Field {
     fn named(name: &str) -> Option<Field> {
+        // The units an interval is written in, by the same names.
+        if let Some(unit) = Unit::named(name) {
+            return Some(match unit {
+                Unit::Microsecond => Field::Microseconds,
+                Unit::Millisecond => Field::Milliseconds,
+                Unit::Second => Field::Second,
+                Unit::Minute => Field::Minute,
+                Unit::Hour => Field::Hour,
+                Unit::Day => Field::Day,
+                Unit::Week => Field::Week,
+                Unit::Month => Field::Month,
+                Unit::Year => Field::Year,
+                Unit::Decade => Field::Decade,
+                Unit::Century => Field::Century,
+                Unit::Millennium => Field::Millennium,
+            });
+        }
         Some(match name {
-            "microsecond" | "microseconds" | "us" | "usec" | "usecs" | "useconds" => {
-                Field::Microseconds
-            }
-            "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "mseconds" => {
-                Field::Milliseconds
-            }
-            "second" | "seconds" | "s" | "sec" | "secs" => Field::Second,
-            "minute" | "minutes" | "m" | "min" | "mins" => Field::Minute,
-            "hour" | "hours" | "h" | "hr" | "hrs" => Field::Hour,
-            "day" | "days" | "d" => Field::Day,
-            "week" | "weeks" | "w" => Field::Week,
-            "month" | "months" | "mon" | "mons" => Field::Month,
             "quarter" | "qtr" => Field::Quarter,
-            "year" | "years" | "y" | "yr" | "yrs" => Field::Year,
-            "decade" | "decades" | "dec" | "decs" => Field::Decade,
-            "century" | "centuries" | "c" | "cent" => Field::Century,
-            "millennium" | "millennia" | "mil" | "mils" | "millenium" => Field::Millennium,
+            "millenium" => Field::Millennium,
             "dow" => Field::Dow,
             "isodow" => Field::Isodow,
             "doy" => Field::Doy,
