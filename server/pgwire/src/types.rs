@@ -106,12 +106,17 @@ pub fn oid_of_declared(ty: Option<DataType>, declared: Option<Width>) -> (u32, i
 /// binary sizes, CHAR(n) blank-padded to n characters as `bpchar` shows.
 pub fn encode_declared(v: &Value, format: i16, declared: Option<Width>) -> Option<Vec<u8>> {
     match (v, declared) {
-        (Value::Int(i), Some(Width::Int2)) if format == 1 => {
-            Some(i16::try_from(*i).ok()?.to_be_bytes().to_vec())
-        }
-        (Value::Int(i), Some(Width::Int4)) if format == 1 => {
-            Some(i32::try_from(*i).ok()?.to_be_bytes().to_vec())
-        }
+        // Writes keep a SMALLINT/INTEGER column in range (22003); a value
+        // that were not would go as int8, for the client to refuse, never
+        // as NULL.
+        (Value::Int(i), Some(Width::Int2)) if format == 1 => Some(
+            i16::try_from(*i)
+                .map_or_else(|_| i.to_be_bytes().to_vec(), |x| x.to_be_bytes().to_vec()),
+        ),
+        (Value::Int(i), Some(Width::Int4)) if format == 1 => Some(
+            i32::try_from(*i)
+                .map_or_else(|_| i.to_be_bytes().to_vec(), |x| x.to_be_bytes().to_vec()),
+        ),
         (Value::Text(s), Some(Width::Char(n))) => {
             let len = s.chars().count() as u64;
             let pad = usize::try_from(n.saturating_sub(len)).unwrap_or(0);

@@ -289,6 +289,24 @@ pub(super) fn unique_name(def: &TableDef, columns: &[usize]) -> String {
     format!("{}_{}_key", def.name, def.column_names(columns, "_"))
 }
 
+/// A row there was broke one of `checks` (`e`, the error a write of it
+/// gets): PostgreSQL's message for adding the constraint. Other errors
+/// pass as they are.
+pub(super) fn violated_by_some_row(def: &TableDef, checks: &[CheckDef], e: SqlError) -> SqlError {
+    if e.code != crate::sqlstate::CHECK_VIOLATION {
+        return e;
+    }
+    let name = checks
+        .iter()
+        .find(|c| e.message.contains(&format!("\"{}\"", c.name)))
+        .or(checks.first())
+        .map_or("", |c| c.name.as_str());
+    SqlError::check_violation(format!(
+        "check constraint \"{name}\" of relation \"{}\" is violated by some row",
+        def.name
+    ))
+}
+
 /// 23514 when a row there is makes one of `checks` false.
 async fn validate_checks(txn: &mut dyn KvTxn, def: &TableDef, checks: &[CheckDef]) -> Result<()> {
     let only = TableDef {
@@ -297,13 +315,7 @@ async fn validate_checks(txn: &mut dyn KvTxn, def: &TableDef, checks: &[CheckDef
     };
     let bound = bind_checks(&only)?;
     for (_, row) in rows(txn, def).await? {
-        check_constraints(def, &bound, &row).map_err(|_| {
-            let name = checks.first().map_or("", |c| c.name.as_str());
-            SqlError::check_violation(format!(
-                "check constraint \"{name}\" of relation \"{}\" is violated by some row",
-                def.name
-            ))
-        })?;
+        check_constraints(def, &bound, &row).map_err(|e| violated_by_some_row(def, checks, e))?;
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ use std::collections::{HashMap, HashSet};
 use super::dml::{bind_checks, check_constraints, unique_violation};
 use super::load_table;
 use crate::catalog::{self, PendingItem, TableDef};
-use crate::error::{Result, SqlError};
+use crate::error::Result;
 use crate::kv::KvTxn;
 use crate::value::Value;
 
@@ -127,21 +127,8 @@ pub async fn process_rows(
         if let Some(&c) = not_null.iter().find(|&&c| row[c] == Value::Null) {
             return Err(super::alter::contains_nulls(&def, c));
         }
-        check_constraints(&def, &checks, &row).map_err(|e| {
-            if e.code != crate::sqlstate::CHECK_VIOLATION {
-                return e;
-            }
-            let name = only
-                .checks
-                .iter()
-                .find(|c| e.message.contains(&format!("\"{}\"", c.name)))
-                .or(only.checks.first())
-                .map_or("", |c| c.name.as_str());
-            SqlError::check_violation(format!(
-                "check constraint \"{name}\" of relation \"{}\" is violated by some row",
-                def.name
-            ))
-        })?;
+        check_constraints(&def, &checks, &row)
+            .map_err(|e| super::alter::violated_by_some_row(&def, &only.checks, e))?;
         for (i, one) in single.iter().enumerate() {
             // Each parent key is looked up once per batch.
             let fk = &one.foreign_keys[0];
