@@ -904,3 +904,30 @@ async fn a_transaction_of_100k_rows_commits() {
     assert_eq!(r.rows, vec![vec![Value::Int(100_000)]]);
     cluster.shutdown().await;
 }
+
+/// A transaction that read a table (bound under a schema lease) and then
+/// dropped it and another: its DROP waits out the leases of the version it
+/// closes, so at COMMIT its own lease is over and the commit checks the
+/// version record — which now holds the version this transaction wrote.
+/// That check refused every such commit with 40001 ("the schema changed
+/// while it ran", seen with SQLAlchemy's `drop_all`); the version it raised
+/// from is what its statements must have been bound at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_read_then_changed_the_schema_commits_after_its_lease() {
+    let cluster = EmbeddedCluster::start(3).await.unwrap();
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE gone1 (k INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    run(&mut s, "CREATE TABLE gone2 (k INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    run(&mut s, "BEGIN").await.unwrap();
+    run(&mut s, "SELECT * FROM gone1").await.unwrap();
+    run(&mut s, "DROP TABLE gone1").await.unwrap();
+    run(&mut s, "DROP TABLE gone2").await.unwrap();
+    run(&mut s, "COMMIT").await.unwrap();
+    let err = run(&mut s, "SELECT * FROM gone2").await.unwrap_err();
+    assert!(err.starts_with("42P01"), "{err}");
+    cluster.shutdown().await;
+}

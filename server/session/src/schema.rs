@@ -97,6 +97,9 @@ pub(crate) struct SchemaUse {
     /// Tables this transaction created (no other transaction can have
     /// bound against them).
     pub(crate) created: Vec<String>,
+    /// The version this transaction's schema change raised (its first
+    /// DDL wrote the next one).
+    pub(crate) raised_from: Option<u64>,
 }
 
 impl SchemaUse {
@@ -486,7 +489,16 @@ impl SchemaCache {
                     Some(b) => spanlite_sql::decode::<SchemaVersion>(&b, "schema version")?,
                     None => SchemaVersion::default(),
                 };
-                let same = used.versions.len() == 1 && used.versions.contains(&version.version);
+                // A transaction that changed the schema reads its own
+                // version record: the one after the version it raised,
+                // which its earlier statements must have been bound at.
+                let same = match used.raised_from {
+                    Some(from) => {
+                        version.version == from.saturating_add(1)
+                            && used.versions.iter().all(|v| *v == from)
+                    }
+                    None => used.versions.len() == 1 && used.versions.contains(&version.version),
+                };
                 if !same {
                     txn.rollback().await;
                     return Err(SqlError::serialization_failure(
@@ -551,7 +563,7 @@ impl SchemaCache {
         &self,
         txn: &mut Txn,
         closed: Option<u64>,
-    ) -> Result<(), SqlError> {
+    ) -> Result<u64, SqlError> {
         let key = spanlite_sql::schema_version_key();
         let current = match txn.get_for_update(key).await.map_err(sql_error)? {
             Some(b) => spanlite_sql::decode::<SchemaVersion>(&b, "schema version")?,
@@ -569,7 +581,8 @@ impl SchemaCache {
             closing_at: None,
         };
         txn.put(key.to_vec(), spanlite_sql::encode(&next)?)
-            .map_err(sql_error)
+            .map_err(sql_error)?;
+        Ok(current.version)
     }
 }
 

@@ -131,7 +131,7 @@ async fn run_statement(
         None => execute(&mut kv, stmt, params).await?,
     };
     if first_change {
-        schema.raise_version(txn, used.closed).await?;
+        used.raised_from = Some(schema.raise_version(txn, used.closed).await?);
     }
     if let Statement::CreateTable(create) = stmt
         && let Ok(name) = spanlite_sql::object_name_of(&create.name)

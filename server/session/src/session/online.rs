@@ -201,7 +201,11 @@ impl Session {
                 }
             };
             let changed = match changed {
-                Ok(()) => self.schema.raise_version(&mut txn, Some(closed)).await,
+                Ok(()) => self
+                    .schema
+                    .raise_version(&mut txn, Some(closed))
+                    .await
+                    .map(|from| used.raised_from = Some(from)),
                 failed => failed,
             };
             let result = match changed {
