@@ -32,6 +32,10 @@ macro_rules! codes {
 codes! {
     /// 42601: the statement does not parse.
     syntax = SYNTAX_ERROR;
+    /// 2201B: a regular expression that does not compile.
+    invalid_regular_expression = INVALID_REGULAR_EXPRESSION;
+    /// 3F000: no such schema.
+    undefined_schema = INVALID_SCHEMA_NAME;
     /// 42P01: no such table.
     undefined_table = UNDEFINED_TABLE;
     /// 42703: no such column.

@@ -152,6 +152,11 @@ pub fn has_key(doc: &str, key: &str) -> Result<bool> {
     })
 }
 
+/// `text` parsed (22P02 if it is not JSON).
+pub fn parse_document(text: &str) -> Result<J> {
+    parse(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

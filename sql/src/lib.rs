@@ -39,6 +39,7 @@
 pub mod access;
 mod bind;
 mod catalog;
+pub mod compat;
 pub mod datefmt;
 pub mod datetime;
 mod error;

@@ -94,6 +94,9 @@ pub enum BinOp {
     Multiply,
     Divide,
     Modulo,
+    /// `&` and `|` of integers.
+    BitAnd,
+    BitOr,
     Concat,
     /// `jsonb -> key`.
     JsonGet,
@@ -136,6 +139,29 @@ pub enum Func {
     ToChar,
     JustifyDays,
     JustifyHours,
+    /// `format_type(type oid, typmod)`: a type's SQL name (the system
+    /// catalogs' types, `crate::system`).
+    FormatType,
+    /// `quote_ident(text)`.
+    QuoteIdent,
+    /// `array_to_string(array, delimiter)` of an array in its text form
+    /// (`{a,b}`), as `array_agg` and the system catalogs give them.
+    ArrayToString,
+    /// `text ~ pattern` and its kin: (text, pattern, flags) where flags is
+    /// `''` or `'i'` (case-insensitive); a POSIX-style regular expression.
+    RegexMatch,
+    /// `pg_size_pretty(bytes)`.
+    SizePretty,
+    /// `array_position(array, value)` of an array in its text form: the
+    /// 1-based position of the first element equal to the value's text.
+    ArrayPosition,
+    /// `json_build_object(k1, v1, …)` (also `jsonb_build_object`).
+    JsonBuildObject,
+    /// `array[i]` of an array in its text form (1-based; NULL past its
+    /// end; an element that reads as an integer is one).
+    Subscript,
+    /// `array_length(array, 1)`, `array_upper(array, 1)`, `cardinality`.
+    ArrayLength,
 }
 
 impl Func {
@@ -168,6 +194,13 @@ impl Func {
             "to_char" => Func::ToChar,
             "justify_days" => Func::JustifyDays,
             "justify_hours" => Func::JustifyHours,
+            "format_type" => Func::FormatType,
+            "quote_ident" => Func::QuoteIdent,
+            "array_to_string" => Func::ArrayToString,
+            "pg_size_pretty" => Func::SizePretty,
+            "array_position" => Func::ArrayPosition,
+            "json_build_object" | "jsonb_build_object" => Func::JsonBuildObject,
+            "array_length" | "array_upper" | "cardinality" => Func::ArrayLength,
             _ => return None,
         })
     }
@@ -419,6 +452,14 @@ pub enum Body {
     Values {
         rows: Vec<Vec<BExpr>>,
         order: Vec<BExpr>,
+    },
+    /// `unnest(a, …) [WITH ORDINALITY]` in a FROM: a row per element of
+    /// the longest array (the others padded with NULL), then the element's
+    /// position. Arrays are kept in PostgreSQL's text form; an element
+    /// that reads as an integer is one.
+    Unnest {
+        arrays: Vec<BExpr>,
+        ordinality: bool,
     },
     /// UNION / INTERSECT / EXCEPT; sort keys name output columns.
     SetOp {

@@ -60,6 +60,8 @@ codes! {
     DIVISION_BY_ZERO = "22012", "division_by_zero";
     /// An invalid parameter value (a setting, a mode name).
     INVALID_PARAMETER_VALUE = "22023", "invalid_parameter_value";
+    /// A regular expression that does not compile.
+    INVALID_REGULAR_EXPRESSION = "2201B", "invalid_regular_expression";
     /// A negative LIMIT.
     INVALID_ROW_COUNT_IN_LIMIT_CLAUSE = "2201W", "invalid_row_count_in_limit_clause";
     /// A negative OFFSET.
@@ -141,6 +143,8 @@ codes! {
     INVALID_RECURSION = "42P19", "invalid_recursion";
     /// No such table.
     UNDEFINED_TABLE = "42P01", "undefined_table";
+    /// A schema that does not exist.
+    INVALID_SCHEMA_NAME = "3F000", "invalid_schema_name";
     /// A parameter `$n` beyond those given.
     UNDEFINED_PARAMETER = "42P02", "undefined_parameter";
     /// The table exists already.

@@ -102,13 +102,72 @@ pub(crate) fn binop(op: &B) -> Result<BinOp> {
         B::Multiply => BinOp::Multiply,
         B::Divide => BinOp::Divide,
         B::Modulo => BinOp::Modulo,
+        B::BitwiseAnd => BinOp::BitAnd,
+        B::BitwiseOr => BinOp::BitOr,
         B::StringConcat => BinOp::Concat,
         B::Arrow => BinOp::JsonGet,
         B::LongArrow => BinOp::JsonGetText,
         B::AtArrow => BinOp::JsonContains,
         B::Question => BinOp::JsonHasKey,
+        B::PGCustomBinaryOperator(parts) => match parts.as_slice() {
+            [schema, op] if schema.eq_ignore_ascii_case("pg_catalog") => {
+                return binop(&custom_operator(op)?);
+            }
+            [op] => return binop(&custom_operator(op)?),
+            _ => return Err(SqlError::not_supported(format!("operator {op}"))),
+        },
         other => return Err(SqlError::not_supported(format!("operator {other}"))),
     })
+}
+
+/// The operator `OPERATOR(pg_catalog.op)` names.
+fn custom_operator(op: &str) -> Result<B> {
+    Ok(match op {
+        "=" => B::Eq,
+        "<>" | "!=" => B::NotEq,
+        "<" => B::Lt,
+        "<=" => B::LtEq,
+        ">" => B::Gt,
+        ">=" => B::GtEq,
+        "+" => B::Plus,
+        "-" => B::Minus,
+        "*" => B::Multiply,
+        "/" => B::Divide,
+        "%" => B::Modulo,
+        "||" => B::StringConcat,
+        "~" => B::PGRegexMatch,
+        "~*" => B::PGRegexIMatch,
+        "!~" => B::PGRegexNotMatch,
+        "!~*" => B::PGRegexNotIMatch,
+        "~~" => B::PGLikeMatch,
+        "!~~" => B::PGNotLikeMatch,
+        other => {
+            return Err(SqlError::undefined_function(format!(
+                "operator does not exist: {other}"
+            )));
+        }
+    })
+}
+
+/// `text ~ pattern` and its kin as a call of [`Func::RegexMatch`]
+/// (negated: wrapped in NOT by the caller), or `None` for other operators.
+pub(crate) fn regex_operator(op: &B) -> Option<(bool, bool)> {
+    let op = match op {
+        B::PGCustomBinaryOperator(parts) => custom_operator(parts.last()?).ok()?,
+        other => other.clone(),
+    };
+    Some(match op {
+        B::PGRegexMatch => (false, false),
+        B::PGRegexIMatch => (false, true),
+        B::PGRegexNotMatch => (true, false),
+        B::PGRegexNotIMatch => (true, true),
+        _ => return None,
+    })
+}
+
+/// True when `e` is a quoted string literal (of no type yet).
+fn string_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Value(v) if matches!(v.value, ast::Value::SingleQuotedString(_)))
 }
 
 pub(crate) fn numeric(t: Option<DataType>) -> bool {
@@ -224,6 +283,36 @@ impl Binder<'_> {
                 DataType::from_sql(&t.data_type)?,
             ),
             Expr::Nested(inner) => self.expr(inner)?,
+            // `a[i]`, `t.a[i]` (a name, then one subscript).
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let mut name = match root.as_ref() {
+                    Expr::Identifier(i) => vec![i.clone()],
+                    Expr::CompoundIdentifier(parts) => parts.clone(),
+                    _ => Vec::new(),
+                };
+                let (index, dots) = match access_chain.split_last() {
+                    Some((ast::AccessExpr::Subscript(ast::Subscript::Index { index }), dots)) => {
+                        (index, dots)
+                    }
+                    _ => return Err(SqlError::not_supported(format!("{e}: one subscript only"))),
+                };
+                for d in dots {
+                    match d {
+                        ast::AccessExpr::Dot(Expr::Identifier(i)) => name.push(i.clone()),
+                        _ => {
+                            return Err(SqlError::not_supported(format!(
+                                "{e}: one subscript only"
+                            )));
+                        }
+                    }
+                }
+                let array = match name.len() {
+                    0 if dots.is_empty() => self.expr(root)?,
+                    1 => self.expr(&Expr::Identifier(name.remove(0)))?,
+                    _ => self.expr(&Expr::CompoundIdentifier(name))?,
+                };
+                BExpr::Func(Func::Subscript, vec![array, self.expr(index)?])
+            }
             // -9223372036854775808 is an INT, though its digits alone are not.
             Expr::UnaryOp { op: U::Minus, expr }
                 if matches!(&**expr, Expr::Value(v) if matches!(&v.value, ast::Value::Number(n, _)
@@ -248,11 +337,54 @@ impl Binder<'_> {
                     other => return Err(SqlError::not_supported(format!("operator {other}"))),
                 }
             }
+            Expr::BinaryOp { left, op, right } if regex_operator(op).is_some() => {
+                let (negated, insensitive) = regex_operator(op).unwrap_or_default();
+                let call = BExpr::Func(
+                    Func::RegexMatch,
+                    vec![
+                        self.expr(left)?,
+                        self.expr(right)?,
+                        BExpr::Const(Value::Text(if insensitive { "i" } else { "" }.into())),
+                    ],
+                );
+                if negated {
+                    BExpr::Not(Box::new(call))
+                } else {
+                    call
+                }
+            }
+            Expr::BinaryOp {
+                left,
+                op: op @ (B::PGLikeMatch | B::PGNotLikeMatch),
+                right,
+            } => BExpr::Like {
+                expr: Box::new(self.expr(left)?),
+                pattern: Box::new(self.expr(right)?),
+                negated: *op == B::PGNotLikeMatch,
+                case_insensitive: false,
+            },
             Expr::BinaryOp { left, op, right } => {
                 let op = binop(op)?;
-                let (l, r) = (self.expr(left)?, self.expr(right)?);
+                let (mut l, mut r) = (self.expr(left)?, self.expr(right)?);
                 self.hint(left, &r);
                 self.hint(right, &l);
+                // A quoted literal compared with a value of another type
+                // is of that type (PostgreSQL's untyped literal):
+                // `oid = '16384'`, `d = '2024-01-02'`.
+                if matches!(
+                    op,
+                    BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq
+                ) {
+                    if string_literal(right)
+                        && let Some(t) = self.type_of(&l).filter(|t| *t != DataType::Text)
+                    {
+                        r = BExpr::Cast(Box::new(r), t);
+                    } else if string_literal(left)
+                        && let Some(t) = self.type_of(&r).filter(|t| *t != DataType::Text)
+                    {
+                        l = BExpr::Cast(Box::new(l), t);
+                    }
+                }
                 BExpr::Binary(Box::new(l), op, Box::new(r))
             }
             Expr::IsNull(a) => BExpr::IsNull(Box::new(self.expr(a)?), false),
@@ -866,18 +998,21 @@ impl Binder<'_> {
 
     /// The static type of `e` in the current block, when known.
     pub fn type_of(&self, e: &BExpr) -> Option<DataType> {
-        let scope = self.scopes.last()?;
+        // Constants have types outside any block too (a VALUES list in a
+        // FROM is bound with no block around it).
+        let scope = self.scopes.last();
         Some(match e {
             BExpr::Const(v) => return v.data_type(),
             BExpr::Param(i) => return self.params.get(*i).and_then(Value::data_type),
             BExpr::Column(i) if *i >= super::WINDOW_SLOT => {
-                return scope
+                return scope?
                     .window_types
                     .get(*i - super::WINDOW_SLOT)
                     .copied()
                     .flatten();
             }
             BExpr::Column(i) => {
+                let scope = scope?;
                 return if scope.grouped {
                     scope
                         .group
@@ -908,6 +1043,7 @@ impl Binder<'_> {
                     }
                 }
                 BinOp::Concat | BinOp::JsonGetText => DataType::Text,
+                BinOp::BitAnd | BinOp::BitOr => DataType::Int,
                 BinOp::JsonGet => DataType::Jsonb,
                 _ => DataType::Bool,
             },
@@ -953,6 +1089,14 @@ impl Binder<'_> {
                 Func::DatePart => DataType::Float,
                 Func::ToChar => DataType::Text,
                 Func::JustifyDays | Func::JustifyHours => DataType::Interval,
+                Func::FormatType | Func::QuoteIdent | Func::ArrayToString | Func::SizePretty => {
+                    DataType::Text
+                }
+                Func::RegexMatch => DataType::Bool,
+                Func::ArrayPosition => DataType::Int,
+                Func::JsonBuildObject => DataType::Jsonb,
+                Func::ArrayLength => DataType::Int,
+                Func::Subscript => return None,
                 Func::DateTrunc => match args.get(1).and_then(|a| self.type_of(a)) {
                     Some(DataType::Date) => DataType::TimestampTz,
                     other => return other,

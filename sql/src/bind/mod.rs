@@ -24,7 +24,7 @@ use crate::plan::{
 use crate::syntax::{ident, object_name};
 use crate::value::{DataType, Value};
 
-use expr::column_name;
+pub(crate) use expr::column_name;
 use joins::choose_access;
 use walk::{and_all, conjuncts, has_aggregate, has_window};
 pub(crate) use walk::{ast_children, has_subquery};
@@ -312,7 +312,7 @@ impl<'a> Binder<'a> {
                     .collect::<Result<Vec<_>>>()?;
                 match &mut body {
                     Body::Values { order, .. } | Body::SetOp { order, .. } => *order = keys,
-                    Body::Select(_) => {}
+                    Body::Select(_) | Body::Unnest { .. } => {}
                 }
                 (body, columns)
             }
@@ -719,15 +719,26 @@ impl<'a> Binder<'a> {
             }
         }
         // Outputs that are a column as it is keep its declared type.
+        // Outputs that are an array (`array_agg`, `ARRAY(…)`) say so.
         let declared = projection
             .iter()
             .map(|b| {
                 let mut b = b;
                 if let (Some(g), BExpr::Column(k)) = (&grouping, b) {
-                    b = g.keys.get(*k)?;
+                    match g.keys.get(*k) {
+                        Some(key) => b = key,
+                        None => {
+                            let agg = g.aggs.get(*k - g.keys.len())?;
+                            return (agg.func == crate::plan::AggFunc::ArrayAgg).then(|| {
+                                let elem = agg.arg.as_ref().and_then(|a| self.type_of(a));
+                                Width::Array(elem.unwrap_or(DataType::Text))
+                            });
+                        }
+                    }
                 }
                 match b {
-                    BExpr::Column(i) => scope.declared.get(*i).copied().flatten(),
+                    BExpr::Column(i) => self.scopes.last()?.declared.get(*i).copied().flatten(),
+                    BExpr::Subquery(s) => s.query.declared().first().copied().flatten(),
                     _ => None,
                 }
             })
@@ -922,6 +933,76 @@ impl<'a> Binder<'a> {
                         rows: Vec::new(),
                         keys: Vec::new(),
                     })),
+                    kind,
+                    on,
+                    using: Vec::new(),
+                    offset,
+                    width,
+                });
+            }
+            TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset: false,
+                with_offset_alias: None,
+                with_ordinality,
+            } => {
+                // After other FROM items, bound as a LATERAL subquery: its
+                // arrays may name them. First, it is run as a plain source
+                // whose arrays name only enclosing queries.
+                let lateral = !items.is_empty();
+                if lateral {
+                    self.scopes.push(Scope::default());
+                }
+                let arrays = array_exprs
+                    .iter()
+                    .map(|e| self.expr(e))
+                    .collect::<Result<Vec<_>>>();
+                if lateral {
+                    self.scopes.pop();
+                }
+                let arrays = arrays?;
+                let entry_name = alias_of(alias).unwrap_or_else(|| "unnest".to_string());
+                check_unique(self.scope(), &entry_name)?;
+                let mut names: Vec<String> = vec!["unnest".to_string(); arrays.len()];
+                if arrays.len() == 1 && alias.as_ref().is_some_and(|a| a.columns.is_empty()) {
+                    names[0] = entry_name.clone();
+                }
+                if *with_ordinality {
+                    names.push("ordinality".to_string());
+                }
+                rename(&mut names, alias)?;
+                let width = names.len();
+                let bound = crate::plan::Query {
+                    body: Body::Unnest {
+                        arrays,
+                        ordinality: *with_ordinality,
+                    },
+                    order: Vec::new(),
+                    limit: None,
+                    offset: None,
+                    columns: names.iter().map(|n| (n.clone(), None)).collect(),
+                    distinct_on: 0,
+                };
+                let scope = self.scope();
+                scope.entries.push(Entry {
+                    name: entry_name.clone(),
+                    columns: names,
+                    offset,
+                    hidden: Vec::new(),
+                });
+                scope.declared.resize(scope.types.len(), None);
+                scope.declared.extend(std::iter::repeat_n(None, width));
+                scope.types.extend(std::iter::repeat_n(None, width));
+                items.push(Item {
+                    source: Source::Derived {
+                        query: Box::new(bound),
+                        alias: entry_name,
+                        offset,
+                        width,
+                        filter: None,
+                        lateral,
+                    },
                     kind,
                     on,
                     using: Vec::new(),

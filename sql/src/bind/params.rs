@@ -25,6 +25,12 @@ fn body(b: &mut Body, params: &[Value]) -> Result<()> {
             }
             Ok(())
         }
+        Body::Unnest { arrays, .. } => {
+            for e in arrays {
+                expr(e, params)?;
+            }
+            Ok(())
+        }
         Body::SetOp {
             left, right, order, ..
         } => {

@@ -194,6 +194,7 @@ pub(crate) fn body_references_outer(b: &Body, depth: usize) -> bool {
     let in_expr = |e: &BExpr| expr_references_outer(e, depth);
     match b {
         Body::Values { rows, order } => rows.iter().flatten().chain(order).any(in_expr),
+        Body::Unnest { arrays, .. } => arrays.iter().any(in_expr),
         Body::SetOp {
             left, right, order, ..
         } => {

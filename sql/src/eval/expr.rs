@@ -362,6 +362,17 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
         }
         _ => {}
     }
+    if f == Func::JsonBuildObject {
+        return Ok(Value::Jsonb(json_build_object(&values)?));
+    }
+    // format_type(oid, NULL): the type without modifiers.
+    if let (Func::FormatType, [Value::Int(oid), typmod]) = (f, values.as_slice()) {
+        let typmod = match typmod {
+            Value::Int(m) => Some(*m),
+            _ => None,
+        };
+        return Ok(Value::Text(crate::compat::format_type(*oid, typmod)));
+    }
     if values.contains(&Value::Null) {
         return Ok(Value::Null);
     }
@@ -386,6 +397,39 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
             }
         }
         (Func::ToChar, [v, Value::Text(template)]) => crate::datefmt::to_char(v, template)?,
+        (Func::QuoteIdent, [Value::Text(s)]) => Value::Text(crate::compat::quote_ident(s)),
+        (Func::ArrayToString, [Value::Text(a), Value::Text(sep)]) => {
+            Value::Text(crate::compat::array_elements(a).join(sep))
+        }
+        (Func::ArrayPosition, [Value::Text(a), v]) => {
+            let want = v.to_string();
+            match crate::compat::array_elements(a)
+                .iter()
+                .position(|x| *x == want)
+            {
+                Some(p) => Value::Int(p as i64 + 1),
+                None => Value::Null,
+            }
+        }
+        (Func::Subscript, [a, Value::Int(i)]) => {
+            let items = crate::compat::array_items(&a.to_string());
+            match usize::try_from(*i - 1).ok().and_then(|k| items.get(k)) {
+                Some(Some(t)) => t
+                    .parse::<i64>()
+                    .map_or_else(|_| Value::Text(t.clone()), Value::Int),
+                _ => Value::Null,
+            }
+        }
+        (Func::ArrayLength, [a, rest @ ..]) if rest.len() <= 1 => {
+            match crate::compat::array_items(&a.to_string()).len() {
+                0 => Value::Null,
+                n => Value::Int(n as i64),
+            }
+        }
+        (Func::SizePretty, [Value::Int(n)]) => Value::Text(crate::compat::size_pretty(*n)),
+        (Func::RegexMatch, [Value::Text(s), Value::Text(p), Value::Text(flags)]) => {
+            Value::Bool(crate::compat::regex_match(s, p, flags == "i")?)
+        }
         (Func::JustifyDays, [Value::Interval(iv)]) => {
             let months = iv.days / 30;
             Value::Interval(crate::interval::Interval {
@@ -527,6 +571,18 @@ pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
                 Value::Text(a + &b)
             }
         }),
+        BinOp::BitAnd | BinOp::BitOr => match (l, r) {
+            (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+            (Value::Int(a), Value::Int(b)) => {
+                Ok(Value::Int(if op == BinOp::BitAnd { a & b } else { a | b }))
+            }
+            (a, b) => Err(SqlError::undefined_function(format!(
+                "operator does not exist: {} {} {}",
+                type_name(&a),
+                if op == BinOp::BitAnd { "&" } else { "|" },
+                type_name(&b)
+            ))),
+        },
         BinOp::Plus | BinOp::Minus | BinOp::Multiply | BinOp::Divide | BinOp::Modulo => {
             arithmetic(l, op, r)
         }
@@ -756,4 +812,37 @@ fn json_op(l: Value, op: BinOp, r: Value) -> Result<Value> {
             }
         },
     })
+}
+
+/// `json_build_object(k1, v1, …)`: an object of the pairs (keys as text;
+/// values as JSON: numbers, strings, booleans, null, documents as they
+/// are).
+fn json_build_object(args: &[Value]) -> Result<String> {
+    use serde_json::Value as J;
+    if !args.len().is_multiple_of(2) {
+        return Err(SqlError::invalid_parameter(
+            "argument list must have even number of elements",
+        ));
+    }
+    let mut map = serde_json::Map::new();
+    for pair in args.chunks(2) {
+        let key = match &pair[0] {
+            Value::Null => {
+                return Err(SqlError::invalid_parameter(
+                    "null value not allowed for object key",
+                ));
+            }
+            k => k.to_string(),
+        };
+        let value = match &pair[1] {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Jsonb(doc) => crate::json::parse_document(doc)?,
+            v @ (Value::Int(_) | Value::Numeric(_)) => crate::json::parse_document(&v.to_string())?,
+            Value::Float(x) if x.is_finite() => crate::json::parse_document(&x.to_string())?,
+            v => J::String(v.to_string()),
+        };
+        map.insert(key, value);
+    }
+    Ok(crate::json::render(&J::Object(map)))
 }

@@ -28,6 +28,11 @@ fn fetch_body<'a>(txn: &'a mut dyn KvTxn, b: &'a mut Body) -> BoxFuture<'a, Resu
                     fetch_expr(txn, e).await?;
                 }
             }
+            Body::Unnest { arrays, .. } => {
+                for e in arrays {
+                    fetch_expr(txn, e).await?;
+                }
+            }
             Body::SetOp {
                 left, right, order, ..
             } => {

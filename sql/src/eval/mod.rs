@@ -35,6 +35,7 @@ pub fn work(q: &Query) -> usize {
                 })
                 .fold(1usize, usize::saturating_mul),
             Body::Values { rows, .. } => rows.len(),
+            Body::Unnest { .. } => 1,
             Body::SetOp { left, right, .. } => body_work(left).saturating_add(body_work(right)),
         }
     }
@@ -200,6 +201,35 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
                 let row = r.iter().map(|e| eval(e, &env)).collect::<Result<Row>>()?;
                 let keys = sort_keys(order, &row, outer)?;
                 out.push((row, keys));
+            }
+            Ok(out)
+        }
+        Body::Unnest { arrays, ordinality } => {
+            let env = Env {
+                outer,
+                ..Env::EMPTY
+            };
+            let mut columns = Vec::with_capacity(arrays.len());
+            for a in arrays {
+                columns.push(match eval(a, &env)? {
+                    Value::Null => Vec::new(),
+                    v => crate::compat::array_items(&v.to_string()),
+                });
+            }
+            let n = columns.iter().map(Vec::len).max().unwrap_or(0);
+            let mut out = Vec::with_capacity(n);
+            for i in 0..n {
+                let mut row: Row = columns
+                    .iter()
+                    .map(|c| match c.get(i).cloned().flatten() {
+                        None => Value::Null,
+                        Some(t) => t.parse::<i64>().map_or(Value::Text(t), Value::Int),
+                    })
+                    .collect();
+                if *ordinality {
+                    row.push(Value::Int(i as i64 + 1));
+                }
+                out.push((row, Vec::new()));
             }
             Ok(out)
         }
