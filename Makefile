@@ -47,15 +47,23 @@ PERF_PACKAGES := postgresql
 
 all: build
 
-# psycopg 3 (the PostgreSQL protocol tests drive it) comes from PyPI, only
-# when `import psycopg` fails (with Debian's python3-pip if there is no pip).
+# psycopg 3, SQLAlchemy 2 and Django (the PostgreSQL protocol and client
+# tests drive them) come from PyPI, only when importing them fails (with
+# Debian's python3-pip if there is no pip); node-postgres from npm into
+# tests/clients/node (its package-lock.json), with Debian's nodejs and npm
+# if there is no node.
+PYTHON_PACKAGES := 'psycopg[binary]' 'sqlalchemy>=2,<3' 'django>=4.2,<6'
 deps:
 	@./.ci/install-packages $(SYSTEM_PACKAGES)
-	@python3 -c 'import psycopg' 2>/dev/null || { \
+	@python3 -c 'import psycopg, sqlalchemy, django' 2>/dev/null || { \
 		python3 -m pip --version >/dev/null 2>&1 || ./.ci/install-packages python3-pip; \
-		echo "deps: installing psycopg[binary] from PyPI"; \
-		python3 -m pip install --quiet 'psycopg[binary]' || \
-		python3 -m pip install --quiet --break-system-packages 'psycopg[binary]'; }
+		echo "deps: installing $(PYTHON_PACKAGES) from PyPI"; \
+		python3 -m pip install --quiet $(PYTHON_PACKAGES) || \
+		python3 -m pip install --quiet --break-system-packages $(PYTHON_PACKAGES); }
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ./.ci/install-packages nodejs npm
+	@[ -d tests/clients/node/node_modules/pg ] || { \
+		echo "deps: installing node-postgres (npm ci in tests/clients/node)"; \
+		npm ci --prefix tests/clients/node --no-audit --no-fund --loglevel=error; }
 
 build: deps
 	$(CARGO) build --workspace --all-targets

@@ -58,6 +58,19 @@ pub mod privilege {
         .map(|(_, n)| n)
         .collect()
     }
+
+    /// The bit of the privilege named `name` (upper case); TRUNCATE,
+    /// REFERENCES and TRIGGER are the owner's here.
+    pub fn bit(name: &str) -> Option<u8> {
+        Some(match name {
+            "SELECT" => SELECT,
+            "INSERT" => INSERT,
+            "UPDATE" => UPDATE,
+            "DELETE" => DELETE,
+            "TRUNCATE" | "REFERENCES" | "TRIGGER" => OWNER,
+            _ => return None,
+        })
+    }
 }
 
 /// A role (a user, when it may log in).

@@ -90,6 +90,11 @@ pub trait KvTxn: Send {
     fn user(&self) -> Option<&str> {
         None
     }
+    /// The session the statements run in (its database, settings), for
+    /// the session functions and `pg_settings`; `None` outside a session.
+    fn session(&self) -> Option<&crate::compat::SessionInfo> {
+        None
+    }
     /// The roles and privileges as this transaction's statements see them.
     /// By default read through the transaction; a server session answers
     /// from its node's schema cache, as for [`KvTxn::table_def`].

@@ -31,7 +31,6 @@ use tokio::sync::watch;
 
 use super::auth::{Auth, MECHANISM, MECHANISM_PLUS, ScramError, ScramServer};
 use super::cancel::BackendKey;
-use super::catalog;
 use super::listener::Port;
 use super::listener::TlsPeer;
 use super::message::{
@@ -47,34 +46,21 @@ use spanlite_sql::password::ScramVerifier;
 /// more requests queued.
 const FLUSH_AT: usize = 64 << 10;
 
-/// What `SELECT version()` answers.
-pub const VERSION: &str = concat!(
-    "Spanlite ",
-    env!("CARGO_PKG_VERSION"),
-    " (PostgreSQL wire protocol 3.0, as PostgreSQL 16)"
-);
-
-/// The one database a node serves, whatever name the client connects to.
-pub const DATABASE: &str = "spanlite";
-
-/// A statement's text split and parsed at Parse (`None`: answered by this
-/// port itself).
-type Parsed = Option<Arc<spanlite_session::Prepared>>;
+/// A statement's text split and parsed at Parse.
+type Parsed = Arc<spanlite_session::Prepared>;
 
 /// A statement prepared by Parse.
 #[derive(Debug, Clone)]
 struct Prepared {
     sql: String,
     param_types: Vec<u32>,
-    /// Split and parsed at Parse, for the session to run at each Execute
-    /// (`None`: a text this port answers itself, see [`Connection::run_sql`]).
+    /// Split and parsed at Parse, for the session to run at each Execute.
     parsed: Parsed,
 }
 
 /// A portal made by Bind.
 #[derive(Debug)]
 struct Portal {
-    sql: String,
     parsed: Parsed,
     params: Vec<Value>,
     result_formats: Vec<i16>,
@@ -256,7 +242,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             }
                         }
                     }
-                    let parsed = (!answered_here(&sql)).then(|| self.session.prepare(&sql));
+                    let parsed = self.session.prepare(&sql);
                     self.statements.insert(
                         name,
                         Prepared {
@@ -274,11 +260,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     params,
                     result_formats,
                 } => match self.bind(&statement, &param_formats, &params) {
-                    Ok((sql, parsed, params)) => {
+                    Ok((parsed, params)) => {
                         self.portals.insert(
                             portal,
                             Portal {
-                                sql,
                                 parsed,
                                 params,
                                 result_formats,
@@ -358,23 +343,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .find(|(k, _)| k == "user")
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
+        let database = params
+            .iter()
+            .find(|(k, _)| k == "database")
+            .map_or_else(|| user.clone(), |(_, v)| v.clone());
         self.log_in(&user).await?;
         self.out.authentication_ok();
+        let key = self.port.cancels.register(self.session.interrupt());
+        self.key = Some(key);
+        self.session.set_connection(&database, i64::from(key.pid));
+        // What PostgreSQL 15 reports at startup, in its order.
         for name in [
-            "server_version",
-            "server_encoding",
+            "application_name",
             "client_encoding",
             "DateStyle",
-            "TimeZone",
+            "default_transaction_read_only",
+            "in_hot_standby",
             "integer_datetimes",
+            "IntervalStyle",
+            "is_superuser",
+            "server_encoding",
+            "server_version",
+            "session_authorization",
             "standard_conforming_strings",
-            "application_name",
+            "TimeZone",
         ] {
             let value = self.session.setting(name).unwrap_or("").to_string();
             self.out.parameter_status(name, &value);
         }
-        let key = self.port.cancels.register(self.session.interrupt());
-        self.key = Some(key);
         self.out.backend_key_data(key);
         self.ready();
         Ok(true)
@@ -419,8 +415,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Some(r) if !r.login => Err(ProtocolError::NotAuthorized(format!(
                 "role \"{user}\" is not permitted to log in"
             ))),
-            Some(_) => {
+            Some(r) => {
                 self.session.set_user(user);
+                self.session
+                    .set("is_superuser", if r.superuser { "on" } else { "off" });
                 Ok(())
             }
         }
@@ -491,27 +489,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.out.ready_for_query(self.status());
     }
 
-    /// Runs `sql`, answering intercepted functions here (see [`intercept`]).
-    /// (What [`answered_here`] says is answered here, the session runs.)
-    /// Catalog queries (psql's `\d`) are answered by [`catalog`] or
-    /// refused with 0A000.
+    /// Runs `sql` in the session.
     async fn run_sql(&mut self, sql: &str, params: &[Value]) -> Vec<Result<QueryResult, SqlError>> {
-        if let Some(r) = intercept(sql) {
-            return vec![Ok(r)];
-        }
-        if let Some(q) = catalog::recognize(sql) {
-            let answer = match self.session.tables().await {
-                Ok(tables) => catalog::answer(&q, &tables),
-                Err(e) => Err(e),
-            };
-            return vec![answer];
-        }
-        if catalog::reads_pg_catalog(sql) {
-            return vec![Err(SqlError::not_supported(
-                "Spanlite has no pg_catalog or information_schema tables; \\dt and \\d NAME \
-                 of psql are answered, other catalog queries are not supported",
-            ))];
-        }
         self.session.run_with(sql, params).await
     }
 
@@ -844,7 +823,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         statement: &str,
         formats: &[i16],
         raw: &[Option<Vec<u8>>],
-    ) -> Result<(String, Parsed, Vec<Value>), SqlError> {
+    ) -> Result<(Parsed, Vec<Value>), SqlError> {
         let prepared = self.statements.get(statement).ok_or_else(|| {
             SqlError::invalid_statement_name(format!(
                 "prepared statement {statement:?} does not exist"
@@ -865,7 +844,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 types::decode_param(v.as_deref(), format_of(formats, i), oid)
             })
             .collect::<Result<_, _>>()?;
-        Ok((prepared.sql.clone(), prepared.parsed.clone(), params))
+        Ok((prepared.parsed.clone(), params))
     }
 
     /// Runs portal `name` unless it ran already; its result stays in it.
@@ -878,15 +857,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if portal.result.is_some() {
             return Ok(());
         }
-        let (sql, parsed, params) = (
-            portal.sql.clone(),
-            portal.parsed.clone(),
-            portal.params.clone(),
-        );
-        let result = first(match parsed {
-            Some(p) => self.session.run_prepared(&p, &params).await,
-            None => self.run_sql(&sql, &params).await,
-        });
+        let (parsed, params) = (portal.parsed.clone(), portal.params.clone());
+        let result = first(self.session.run_prepared(&parsed, &params).await);
         if let Some(portal) = self.portals.get_mut(name) {
             portal.result = Some(result);
         }
@@ -1038,38 +1010,6 @@ pub fn pg_tag(tag: &str) -> String {
     }
 }
 
-/// Answers the functions clients call on connecting, which the SQL
-/// engine does not have: `SELECT version()` and `SELECT
-/// current_database()`, alone in the query (any case, optional `;`).
-/// True when [`Connection::run_sql`] answers `sql` itself (intercepted
-/// functions and psql's catalog queries) rather than the session.
-fn answered_here(sql: &str) -> bool {
-    intercept(sql).is_some() || catalog::recognize(sql).is_some() || catalog::reads_pg_catalog(sql)
-}
-
-pub fn intercept(sql: &str) -> Option<QueryResult> {
-    let words: Vec<String> = sql
-        .trim()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let (name, value) = match words.join(" ").as_str() {
-        "select version()" | "select pg_catalog.version()" => ("version", VERSION),
-        "select current_database()" | "select pg_catalog.current_database()" => {
-            ("current_database", DATABASE)
-        }
-        _ => return None,
-    };
-    Some(QueryResult {
-        columns: vec![(name.to_string(), Some(spanlite_sql::DataType::Text))],
-        declared: Vec::new(),
-        rows: vec![vec![Value::Text(value.to_string())]],
-        tag: "SELECT 1".to_string(),
-        rows_affected: 1,
-    })
-}
-
 /// The highest `$n` in `sql` (0 if none). NB: `$n` inside string literals
 /// counts too; a harmless over-estimate for ParameterDescription.
 fn max_placeholder(sql: &str) -> usize {
@@ -1123,12 +1063,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_and_intercepts() {
+    fn tags_placeholders_and_read_only_texts() {
         assert_eq!(pg_tag("INSERT 3"), "INSERT 0 3");
         assert_eq!(pg_tag("UPDATE 3"), "UPDATE 3");
-        assert!(intercept("  SELECT   VERSION() ; ").is_some());
-        assert!(intercept("select current_database()").is_some());
-        assert!(intercept("select version(), 1").is_none());
         assert_eq!(max_placeholder("select $1, $12 from t where a = $3"), 12);
         assert!(is_read_only(" SELECT 1"));
         assert!(!is_read_only("insert into t values (1)"));

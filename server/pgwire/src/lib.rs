@@ -15,7 +15,6 @@
 //! - [`auth`]: trust, or each role's password by SCRAM-SHA-256 (with
 //!   channel binding over TLS), or a client certificate.
 //! - [`cancel`]: BackendKeyData keys and CancelRequest (57014).
-//! - [`catalog`]: psql's `\dt` and `\d NAME` answered from the catalog.
 //! - [`connection`]: one client, from startup to close.
 //! - [`listener`]: the accept loop of a node's `--pg-listen` address.
 //!
@@ -25,18 +24,19 @@
 //! dependency `bindgen` and so rebuilds RocksDB. The protocol subset used
 //! here is small enough to write out.
 //!
-//! Not here: TLS (an SSLRequest is answered `N`), per-user passwords
-//! (one password for every user name, or none: trust), the COPY
-//! sub-protocol, notifications (LISTEN/NOTIFY), and catalog tables
-//! (`pg_catalog`, `information_schema`): only the queries of psql's `\dt`
-//! and `\d NAME` are answered; others get 0A000.
+//! Every statement, catalog queries included, runs in the session: the
+//! system catalogs (`pg_catalog`, `information_schema`) and the session
+//! functions are the SQL engine's (`spanlite_sql`'s `statement::system`); no text is
+//! recognised here.
+//!
+//! Not here: notifications (LISTEN/NOTIFY), replication connections and
+//! GSSAPI (a GSSENCRequest is answered `N`).
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
 pub mod cancel;
-pub mod catalog;
 pub mod connection;
 pub mod copy;
 pub mod listener;

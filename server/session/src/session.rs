@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use spanlite_sql::compat::SessionInfo;
 use spanlite_sql::sqlparser::ast::{
     Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
 };
@@ -84,6 +85,7 @@ pub(crate) fn sql_error(e: GatewayError) -> SqlError {
 async fn run_statement(
     schema: &SchemaCache,
     user: Option<&str>,
+    info: &SessionInfo,
     last_values: &mut HashMap<String, i64>,
     txn: &mut Txn,
     options: &TxnOptions,
@@ -105,6 +107,16 @@ async fn run_statement(
     {
         change = Some(SchemaChange::Destructive);
     }
+    // An index or ALTER TABLE of a table this transaction created (an
+    // ORM's CREATE TABLE, CREATE INDEX, ALTER TABLE … ADD CONSTRAINT in
+    // one migration) adds to the schema as the CREATE TABLE did.
+    if change == Some(SchemaChange::Destructive)
+        && let Some((table, parents)) = spanlite_sql::changed_table(stmt)
+        && used.created.contains(&table)
+        && parents.iter().all(|p| used.created.contains(p))
+    {
+        change = Some(SchemaChange::Additive);
+    }
     let first_change = change.is_some() && !used.changing;
     if let Some(change) = change {
         if change == SchemaChange::Destructive && used.changing && used.closed.is_none() {
@@ -123,6 +135,7 @@ async fn run_statement(
         reading: Some(reading),
         schema: (!fixed_time).then_some((schema, &mut *used)),
         user,
+        session: Some(info),
         last_values: Some(last_values),
         online: run.online,
     };
@@ -204,6 +217,25 @@ fn ends_transaction(e: &SqlError) -> bool {
     .contains(&e.code)
 }
 
+/// True when `zone` names UTC (the only time zone sessions show times in).
+fn utc_zone(zone: &str) -> bool {
+    matches!(
+        zone.trim_matches('\'').to_ascii_uppercase().as_str(),
+        "UTC"
+            | "GMT"
+            | "Z"
+            | "ZULU"
+            | "UCT"
+            | "ETC/UTC"
+            | "ETC/GMT"
+            | "0"
+            | "+00"
+            | "+00:00"
+            | "LOCAL"
+            | "DEFAULT"
+    )
+}
+
 /// Settings every session starts with (what PostgreSQL clients ask for).
 const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
@@ -214,9 +246,14 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("default_transaction_read_only", "off"),
     ("extra_float_digits", "1"),
     ("idle_in_transaction_session_timeout", "0"),
+    ("in_hot_standby", "off"),
     ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("is_superuser", "on"),
+    ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", "16.0 (Spanlite 0.1)"),
+    ("server_version_num", "160000"),
     ("standard_conforming_strings", "on"),
     ("statement_timeout", "0"),
     ("timezone", "UTC"),
@@ -229,7 +266,9 @@ pub struct Session {
     gateway: Gateway,
     schema: Arc<SchemaCache>,
     open: Option<Open>,
-    settings: BTreeMap<String, String>,
+    /// The session's database, backend id and settings (what the session
+    /// functions and `pg_settings` show).
+    info: SessionInfo,
     /// The cluster's `default_concurrency` was read (at the first request).
     cluster_defaults_read: bool,
     interrupt: Arc<Interrupt>,
@@ -418,10 +457,15 @@ impl Session {
             schema,
             open: None,
             cluster_defaults_read: false,
-            settings: DEFAULT_SETTINGS
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            info: SessionInfo {
+                database: "spanlite".into(),
+                backend_pid: 0,
+                settings: DEFAULT_SETTINGS
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                changed: Default::default(),
+            },
             interrupt: Arc::default(),
             deadline: None,
             parsed: std::collections::HashMap::new(),
@@ -434,8 +478,17 @@ impl Session {
     /// privileges); the port that logged the client in sets it.
     pub fn set_user(&mut self, user: &str) {
         self.user = Some(user.to_string());
-        self.settings
+        self.info
+            .settings
             .insert("session_authorization".into(), user.to_string());
+    }
+
+    /// The database the client asked for and the id it knows the session
+    /// by (`current_database()`, `pg_backend_pid()`); the port sets them at
+    /// startup. Every database name reaches the same data.
+    pub fn set_connection(&mut self, database: &str, backend_pid: i64) {
+        self.info.database = database.to_string();
+        self.info.backend_pid = backend_pid;
     }
 
     /// The node's schema cache the session binds against.
@@ -544,12 +597,17 @@ impl Session {
 
     /// The value of setting `name` (as `SHOW name` gives it).
     pub fn setting(&self, name: &str) -> Option<&str> {
-        self.settings.get(&name.to_lowercase()).map(String::as_str)
+        self.info
+            .settings
+            .get(&name.to_lowercase())
+            .map(String::as_str)
     }
 
     /// Sets `name` to `value` (as `SET name = value` does).
     pub fn set(&mut self, name: &str, value: &str) {
-        self.settings.insert(name.to_lowercase(), value.to_string());
+        self.info
+            .settings
+            .insert(name.to_lowercase(), value.to_string());
     }
 
     /// Runs the statements of `sql` in order; stops at the first error.
@@ -637,6 +695,12 @@ impl Session {
                 let r = self
                     .statement(stmt, params, piece.as_of, piece.concurrency, p.plans.get(i))
                     .await;
+                // What set_config changed (when the statement succeeded).
+                if r.is_ok() {
+                    self.info.apply_changes();
+                } else {
+                    self.info.changed = Default::default();
+                }
                 stop = r.is_err();
                 out.push(r);
                 if stop {
@@ -748,7 +812,7 @@ impl Session {
                                 None,
                             );
                         }
-                        self.settings.insert(name, level.to_string());
+                        self.info.settings.insert(name, level.to_string());
                     }
                     "statement_timeout" | "idle_in_transaction_session_timeout" => {
                         if let Err(e) = crate::interrupt::duration_setting(&value) {
@@ -756,7 +820,15 @@ impl Session {
                                 "invalid value for parameter \"{name}\": {e}"
                             )));
                         }
-                        self.settings.insert(name, value);
+                        self.info.settings.insert(name, value);
+                    }
+                    "timezone" | "time zone" => {
+                        if !utc_zone(&value) {
+                            return self.failing(SqlError::invalid_parameter(format!(
+                                "invalid value for parameter \"TimeZone\": \"{value}\" (Spanlite's sessions are in UTC)"
+                            )));
+                        }
+                        self.info.settings.insert("timezone".into(), "UTC".into());
                     }
                     "concurrency" => {
                         let Some(mode) = TxnMode::parse(&value) else {
@@ -764,16 +836,24 @@ impl Session {
                                     "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
                                 )));
                         };
-                        self.settings.insert(name, mode.name().to_string());
+                        self.info.settings.insert(name, mode.name().to_string());
                     }
                     _ => {
-                        self.settings.insert(name, value);
+                        self.info.settings.insert(name, value);
                     }
                 }
                 Ok(tag("SET"))
             }
             Statement::Set(Set::SetTimeZone { value, .. }) => {
-                self.settings.insert("timezone".into(), setting_value(value));
+                // Sessions show times in UTC; other zones are refused
+                // rather than ignored.
+                let zone = setting_value(value);
+                if !utc_zone(&zone) {
+                    return self.failing(SqlError::invalid_parameter(format!(
+                        "invalid value for parameter \"TimeZone\": \"{zone}\" (Spanlite's sessions are in UTC)"
+                    )));
+                }
+                self.info.settings.insert("timezone".into(), "UTC".into());
                 Ok(tag("SET"))
             }
             Statement::ShowVariable { variable } => {
@@ -807,6 +887,7 @@ impl Session {
                         .race(deadline, run_statement(
                             schema,
                             self.user.as_deref(),
+                            &self.info,
                             &mut self.last_values,
                             &mut open.txn,
                             &open.options,
@@ -955,17 +1036,20 @@ impl Session {
             let mut options = self.default_options();
             self.apply_modes(&mut options, modes, concurrency)?;
             let v = if options.read_only { "on" } else { "off" };
-            self.settings
+            self.info
+                .settings
                 .insert("default_transaction_read_only".into(), v.into());
             if options.mode == TxnMode::Snapshot {
-                self.settings
+                self.info
+                    .settings
                     .insert("default_transaction_isolation".into(), "snapshot".into());
             } else {
-                self.settings.insert(
+                self.info.settings.insert(
                     "default_transaction_isolation".into(),
                     "serializable".into(),
                 );
-                self.settings
+                self.info
+                    .settings
                     .insert("concurrency".into(), options.mode.name().into());
             }
             return Ok(tag("SET"));
@@ -1012,7 +1096,8 @@ impl Session {
             "nodes" => self.show_nodes().await,
             "all" => Ok(rows(
                 &[("name", DataType::Text), ("setting", DataType::Text)],
-                self.settings
+                self.info
+                    .settings
                     .iter()
                     .map(|(k, v)| vec![Value::Text(k.clone()), Value::Text(v.clone())])
                     .collect(),
@@ -1045,7 +1130,7 @@ impl Session {
                     "SHOW",
                 ))
             }
-            other => match self.settings.get(other) {
+            other => match self.info.settings.get(other) {
                 Some(v) => Ok(rows(
                     &[(other, DataType::Text)],
                     vec![vec![Value::Text(v.clone())]],
@@ -1217,6 +1302,7 @@ impl Session {
                     run_statement(
                         &self.schema,
                         self.user.as_deref(),
+                        &self.info,
                         &mut self.last_values,
                         &mut txn,
                         &options,

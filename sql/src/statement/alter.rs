@@ -729,8 +729,9 @@ async fn add_constraint(
             referred_columns,
             on_delete,
             on_update,
-            characteristics: None,
+            characteristics,
         } => {
+            super::foreign_keys::checked_at_once(characteristics.as_ref())?;
             let w = super::foreign_keys::Written {
                 name: name.clone(),
                 columns: columns.clone(),

@@ -116,15 +116,18 @@ pub(super) async fn create_table(
                 referred_columns,
                 on_delete,
                 on_update,
-                characteristics: None,
-            } => fks.push(super::foreign_keys::Written {
-                name: given.clone(),
-                columns: cols.clone(),
-                parent: foreign_table.clone(),
-                parent_columns: referred_columns.clone(),
-                on_delete: *on_delete,
-                on_update: *on_update,
-            }),
+                characteristics,
+            } => {
+                super::foreign_keys::checked_at_once(characteristics.as_ref())?;
+                fks.push(super::foreign_keys::Written {
+                    name: given.clone(),
+                    columns: cols.clone(),
+                    parent: foreign_table.clone(),
+                    parent_columns: referred_columns.clone(),
+                    on_delete: *on_delete,
+                    on_update: *on_update,
+                })
+            }
             TableConstraint::Check {
                 name: given,
                 expr,
@@ -321,8 +324,9 @@ pub(super) async fn new_column(
                 referred_columns,
                 on_delete,
                 on_update,
-                characteristics: None,
+                characteristics,
             } => {
+                super::foreign_keys::checked_at_once(characteristics.as_ref())?;
                 new.fk = Some(super::foreign_keys::Written {
                     name: None,
                     columns: vec![c.name.clone()],

@@ -411,3 +411,17 @@ pub(super) async fn refuse_if_referenced(
     }
     Ok(())
 }
+
+/// A foreign key's `[NOT] DEFERRABLE [INITIALLY DEFERRED | IMMEDIATE]`:
+/// accepted, and checked at each statement as a NOT DEFERRABLE key is
+/// (Spanlite does not defer checks to COMMIT: a transaction that writes a
+/// referring row before the row it refers to fails with 23503 where
+/// PostgreSQL would wait for the COMMIT). `NOT ENFORCED` is refused.
+pub(super) fn checked_at_once(c: Option<&sqlparser::ast::ConstraintCharacteristics>) -> Result<()> {
+    match c {
+        Some(c) if c.enforced == Some(false) => Err(SqlError::not_supported(
+            "NOT ENFORCED foreign keys (every foreign key is checked)",
+        )),
+        _ => Ok(()),
+    }
+}

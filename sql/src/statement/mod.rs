@@ -13,8 +13,9 @@ mod recursive;
 mod rewrite;
 mod roles;
 mod sequences;
+mod system;
 mod table_refs;
-mod views;
+pub(crate) mod views;
 
 use sqlparser::ast::{
     self, Expr, FromTable, ObjectName, ObjectType, SetExpr, Statement, TableObject,
@@ -141,6 +142,37 @@ pub fn foreign_key_parents(create: &ast::CreateTable) -> Vec<String> {
 
 /// Whether and how `stmt` changes the schema.
 ///
+/// The table a CREATE INDEX or ALTER TABLE changes, and the tables the
+/// foreign keys it adds refer to (other than itself): a change of a table
+/// created earlier in the same transaction, which no other transaction
+/// can have bound against, changes no one else's schema unless it refers
+/// to a table that existed before.
+pub fn changed_table(stmt: &Statement) -> Option<(String, Vec<String>)> {
+    match stmt {
+        Statement::CreateIndex(c) => Some((object_name(&c.table_name).ok()?, Vec::new())),
+        Statement::AlterTable {
+            name, operations, ..
+        } => {
+            let own = object_name(name).ok()?;
+            let mut parents = Vec::new();
+            for op in operations {
+                if let ast::AlterTableOperation::AddConstraint {
+                    constraint: ast::TableConstraint::ForeignKey { foreign_table, .. },
+                    ..
+                } = op
+                {
+                    let p = object_name(foreign_table).ok()?;
+                    if p != own && !parents.contains(&p) {
+                        parents.push(p);
+                    }
+                }
+            }
+            Some((own, parents))
+        }
+        _ => None,
+    }
+}
+
 /// Role and privilege statements are schema changes too: a node's schema
 /// cache holds the roles and grants, and a REVOKE, ALTER ROLE or DROP ROLE
 /// must not leave a node checking statements against what it took away.
@@ -234,6 +266,18 @@ async fn execute_with(
     params: &[Value],
     plans: Option<&PlanCache>,
 ) -> Result<QueryResult> {
+    // The system catalogs and session functions: answered by rewriting
+    // the statement (`crate::system`), whose plan is then not kept.
+    // (Boxed: a Statement is large, and this future is nested deeply.)
+    let expanded: Option<Box<Statement>> = if system::mentions(stmt) {
+        Some(Box::new(Box::pin(system::expand(txn, stmt, params)).await?))
+    } else {
+        None
+    };
+    let (stmt, plans) = match &expanded {
+        Some(s) => (&**s, None),
+        None => (stmt, plans),
+    };
     // Boxed: a statement's future is large, and this one holds it twice
     // (the retry); inline, the futures of callers that nest it overflow a
     // 2 MiB stack in debug builds.

@@ -54,7 +54,7 @@ pub(super) async fn view(txn: &mut dyn KvTxn, name: &str) -> Result<Option<ViewD
 }
 
 /// Every view, read through the transaction.
-async fn all_views(txn: &mut dyn KvTxn) -> Result<Vec<ViewDef>> {
+pub(crate) async fn all_views(txn: &mut dyn KvTxn) -> Result<Vec<ViewDef>> {
     let (start, end) = views_range();
     txn.scan(&start, &end)
         .await?

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use spanlite_gateway::Txn;
+use spanlite_sql::compat::SessionInfo;
 use spanlite_sql::sequence::SequenceDef;
 use spanlite_sql::{BoxFuture, KvTxn, Pairs, SqlError, TableDef};
 
@@ -24,6 +25,8 @@ pub(super) struct Kv<'a> {
     pub(super) schema: Option<(&'a SchemaCache, &'a mut SchemaUse)>,
     /// The session's user (privileges are checked against it).
     pub(super) user: Option<&'a str>,
+    /// The session (its database and settings), for the session functions.
+    pub(super) session: Option<&'a SessionInfo>,
     /// The values `nextval` last gave in the session, by sequence.
     pub(super) last_values: Option<&'a mut HashMap<String, i64>>,
     /// The online schema change this transaction starts, if it is one
@@ -41,6 +44,7 @@ pub(super) fn kv(txn: &mut Txn) -> Kv<'_> {
         reading: None,
         schema: None,
         user: None,
+        session: None,
         last_values: None,
         online: None,
     }
@@ -59,6 +63,7 @@ impl<'a> Kv<'a> {
             reading: None,
             schema: Some((schema, used)),
             user: None,
+            session: None,
             last_values: None,
             online: None,
         }
@@ -184,6 +189,10 @@ impl KvTxn for Kv<'_> {
 
     fn user(&self) -> Option<&str> {
         self.user
+    }
+
+    fn session(&self) -> Option<&SessionInfo> {
+        self.session
     }
 
     fn sequence_def<'a>(

@@ -1,0 +1,65 @@
+"""SQLAlchemy 2 ORM, unmodified (psycopg 3 dialect), against Spanlite's
+PostgreSQL port: create_all with a foreign key, the unit of work, joined
+and select-in relationship loading, update, autoincrement keys, inspect()
+reflection, drop_all. Usage: sqlalchemy_orm.py URL; prints
+"sqlalchemy: ok". Run by server/node/tests/clients.rs."""
+import os
+import sys
+from sqlalchemy import create_engine, ForeignKey, String, select, inspect, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, Session, selectinload, joinedload
+
+url = sys.argv[1]
+engine = create_engine(url, echo=bool(os.environ.get("ECHO")))
+
+class Base(DeclarativeBase):
+    pass
+
+class Author(Base):
+    __tablename__ = "sa_authors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    books: Mapped[list["Book"]] = relationship(back_populates="author")
+
+class Book(Base):
+    __tablename__ = "sa_books"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100), index=True)
+    pages: Mapped[int | None]
+    author_id: Mapped[int] = mapped_column(ForeignKey("sa_authors.id"))
+    author: Mapped[Author] = relationship(back_populates="books")
+
+Base.metadata.drop_all(engine)
+Base.metadata.create_all(engine)
+with Session(engine) as s:
+    a = Author(name="Le Guin", books=[Book(title="The Dispossessed", pages=387), Book(title="The Lathe of Heaven", pages=184)])
+    b = Author(name="Lem", books=[Book(title="Solaris", pages=204)])
+    s.add_all([a, b])
+    s.commit()
+    assert a.id is not None and b.id is not None and a.id != b.id, (a.id, b.id)
+with Session(engine) as s:
+    authors = s.scalars(select(Author).options(joinedload(Author.books)).order_by(Author.name)).unique().all()
+    assert [x.name for x in authors] == ["Le Guin", "Lem"]
+    assert sorted(b.title for b in authors[0].books) == ["The Dispossessed", "The Lathe of Heaven"]
+    rows = s.execute(select(Book.title, Author.name).join(Book.author).where(Book.pages > 200).order_by(Book.title)).all()
+    assert [tuple(r) for r in rows] == [("Solaris", "Lem"), ("The Dispossessed", "Le Guin")], rows
+    lem = s.scalars(select(Author).options(selectinload(Author.books)).where(Author.name == "Lem")).one()
+    lem.books[0].pages = 210
+    s.commit()
+with Session(engine) as s:
+    assert s.scalars(select(Book.pages).where(Book.title == "Solaris")).one() == 210
+insp = inspect(engine)
+assert set(insp.get_table_names()) >= {"sa_authors", "sa_books"}, insp.get_table_names()
+cols = {c["name"]: c for c in insp.get_columns("sa_books")}
+assert list(cols) == ["id", "title", "pages", "author_id"], list(cols)
+assert cols["pages"]["nullable"] and not cols["title"]["nullable"]
+assert str(cols["title"]["type"]) == "VARCHAR(100)", cols["title"]["type"]
+assert insp.get_pk_constraint("sa_books")["constrained_columns"] == ["id"]
+fks = insp.get_foreign_keys("sa_books")
+assert [(f["constrained_columns"], f["referred_table"], f["referred_columns"]) for f in fks] == [(["author_id"], "sa_authors", ["id"])], fks
+idx = insp.get_indexes("sa_books")
+assert [(i["column_names"], i["unique"]) for i in idx] == [(["title"], False)], idx
+uq = insp.get_unique_constraints("sa_authors")
+assert [u["column_names"] for u in uq] == [["name"]], uq
+Base.metadata.drop_all(engine)
+assert inspect(engine).get_table_names() == [] or "sa_books" not in inspect(engine).get_table_names()
+print("sqlalchemy: ok")
