@@ -308,27 +308,32 @@ fn series(
             _ => return Err(SqlError::internal("an empty series did not parse")),
         }
     } else {
-        Query {
-            with: None,
-            body: Box::new(SetExpr::Values(ast::Values {
-                explicit_row: false,
-                rows,
-            })),
-            order_by: None,
-            limit_clause: None,
-            fetch: None,
-            locks: Vec::new(),
-            for_clause: None,
-            settings: None,
-            format_clause: None,
-            pipe_operators: Vec::new(),
-        }
+        values_query(rows)
     };
     Ok(TableFactor::Derived {
         lateral: false,
         subquery: Box::new(body),
         alias: Some(alias),
     })
+}
+
+/// `VALUES (…), …` of `rows` as a query.
+pub(super) fn values_query(rows: Vec<Vec<Expr>>) -> Query {
+    Query {
+        with: None,
+        body: Box::new(SetExpr::Values(ast::Values {
+            explicit_row: false,
+            rows,
+        })),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
+    }
 }
 
 /// The integer a constant expression (or parameter) is.

@@ -1123,54 +1123,78 @@ fn namespaces(_: &Snapshot) -> Rows {
     ]
 }
 
-#[allow(clippy::too_many_arguments)]
-fn class_row(
+/// A `pg_class` row's facts (the rest of its columns are the same for
+/// every relation here).
+struct Class<'a> {
     oid: i64,
-    name: &str,
+    name: &'a str,
     namespace: i64,
     owner: i64,
+    /// Access method: heap (2), btree (403), none (0).
     am: i64,
-    has_index: bool,
-    kind: &str,
+    kind: &'a str,
     natts: usize,
+    has_index: bool,
     checks: usize,
     has_triggers: bool,
-) -> Vec<Value> {
-    vec![
-        i(oid),
-        t(name),
-        i(namespace),
-        i(0),
-        i(0),
-        i(owner),
-        i(am),
-        i(if kind == "v" { 0 } else { oid }),
-        i(0),
-        i(0),
-        Value::Float(-1.0),
-        i(0),
-        i(0),
-        b(has_index),
-        b(false),
-        t("p"),
-        t(kind),
-        i(natts as i64),
-        i(checks as i64),
-        b(false),
-        b(has_triggers),
-        b(false),
-        b(false),
-        b(false),
-        b(true),
-        t(if kind == "r" { "d" } else { "n" }),
-        b(false),
-        i(0),
-        i(0),
-        i(0),
-        null(),
-        null(),
-        null(),
-    ]
+}
+
+impl<'a> Class<'a> {
+    /// A relation of `kind` in `public`, owned by the bootstrap superuser,
+    /// with `natts` columns and no access method, index, check or trigger.
+    fn new(oid: i64, name: &'a str, kind: &'a str, natts: usize) -> Self {
+        Class {
+            oid,
+            name,
+            namespace: PUBLIC,
+            owner: 10,
+            am: 0,
+            kind,
+            natts,
+            has_index: false,
+            checks: 0,
+            has_triggers: false,
+        }
+    }
+
+    fn row(&self) -> Vec<Value> {
+        let kind = self.kind;
+        vec![
+            i(self.oid),
+            t(self.name),
+            i(self.namespace),
+            i(0),
+            i(0),
+            i(self.owner),
+            i(self.am),
+            i(if kind == "v" { 0 } else { self.oid }),
+            i(0),
+            i(0),
+            Value::Float(-1.0),
+            i(0),
+            i(0),
+            b(self.has_index),
+            b(false),
+            t("p"),
+            t(kind),
+            i(self.natts as i64),
+            i(self.checks as i64),
+            b(false),
+            b(self.has_triggers),
+            b(false),
+            b(false),
+            b(false),
+            b(true),
+            t(if kind == "r" { "d" } else { "n" }),
+            b(false),
+            i(0),
+            i(0),
+            i(0),
+            null(),
+            null(),
+            null(),
+        ]
+    }
 }
 
 fn classes(s: &Snapshot) -> Rows {
@@ -1184,74 +1208,43 @@ fn classes(s: &Snapshot) -> Rows {
             || s.tables
                 .iter()
                 .any(|t| t.foreign_keys.iter().any(|fk| fk.parent == def.name));
-        out.push(class_row(
-            table_oid(&def.name),
-            &def.name,
-            PUBLIC,
-            owner,
-            2,
-            !ixs.is_empty(),
-            "r",
-            def.columns.len(),
-            def.checks.len(),
-            has_triggers,
-        ));
-        for ix in ixs {
-            out.push(class_row(
-                index_oid(&ix.name),
-                &ix.name,
-                PUBLIC,
+        out.push(
+            Class {
                 owner,
-                403,
-                false,
-                "i",
-                ix.columns.len(),
-                0,
-                false,
-            ));
+                am: 2,
+                has_index: !ixs.is_empty(),
+                checks: def.checks.len(),
+                has_triggers,
+                ..Class::new(table_oid(&def.name), &def.name, "r", def.columns.len())
+            }
+            .row(),
+        );
+        for ix in &ixs {
+            out.push(
+                Class {
+                    owner,
+                    am: 403,
+                    ..Class::new(index_oid(&ix.name), &ix.name, "i", ix.columns.len())
+                }
+                .row(),
+            );
         }
     }
     for v in &s.views {
-        out.push(class_row(
-            table_oid(&v.name),
-            &v.name,
-            PUBLIC,
-            10,
-            0,
-            false,
-            "v",
-            v.columns.len(),
-            0,
-            false,
-        ));
+        out.push(Class::new(table_oid(&v.name), &v.name, "v", v.columns.len()).row());
     }
     for q in &s.sequences {
-        out.push(class_row(
-            table_oid(&q.name),
-            &q.name,
-            PUBLIC,
-            10,
-            0,
-            false,
-            "S",
-            3,
-            0,
-            false,
-        ));
+        out.push(Class::new(table_oid(&q.name), &q.name, "S", 3).row());
     }
     for r in RELATIONS {
-        out.push(class_row(
-            r.oid(),
-            r.name,
-            r.namespace(),
-            10,
-            if r.kind == "r" { 2 } else { 0 },
-            false,
-            r.kind,
-            r.columns.len(),
-            0,
-            false,
-        ));
+        out.push(
+            Class {
+                namespace: r.namespace(),
+                am: if r.kind == "r" { 2 } else { 0 },
+                ..Class::new(r.oid(), r.name, r.kind, r.columns.len())
+            }
+            .row(),
+        );
     }
     out
 }

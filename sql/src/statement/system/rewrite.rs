@@ -497,21 +497,7 @@ fn rows_query(rows: &[Vec<Value>], types: &[DataType]) -> Query {
                 .collect()
         })
         .collect();
-    Query {
-        with: None,
-        body: Box::new(SetExpr::Values(ast::Values {
-            explicit_row: false,
-            rows,
-        })),
-        order_by: None,
-        limit_clause: None,
-        fetch: None,
-        locks: Vec::new(),
-        for_clause: None,
-        settings: None,
-        format_clause: None,
-        pipe_operators: Vec::new(),
-    }
+    super::super::rewrite::values_query(rows)
 }
 
 fn alias(name: &str, columns: &[&str]) -> ast::TableAlias {
@@ -1123,13 +1109,7 @@ impl Rewriter<'_> {
                 let s = self.snap()?;
                 let mut rows = Vec::new();
                 for v in &s.views {
-                    let def = Value::Text(format!(" {};", v.sql));
-                    rows.push(vec![
-                        Value::Text(table_oid(&v.name).to_string()),
-                        def.clone(),
-                    ]);
-                    rows.push(vec![Value::Text(v.name.clone()), def.clone()]);
-                    rows.push(vec![Value::Text(format!("public.{}", v.name)), def]);
+                    rows.extend(by_any_name(&v.name, Value::Text(format!(" {};", v.sql))));
                 }
                 lookup(
                     vec![cast(arg(0), DataType::Text)],
@@ -1208,15 +1188,7 @@ impl Rewriter<'_> {
                 let mut rows = Vec::new();
                 for def in &s.tables {
                     let has = s.access.privileges(&who, def.id) & bits == bits;
-                    rows.push(vec![
-                        Value::Text(table_oid(&def.name).to_string()),
-                        Value::Bool(has),
-                    ]);
-                    rows.push(vec![Value::Text(def.name.clone()), Value::Bool(has)]);
-                    rows.push(vec![
-                        Value::Text(format!("public.{}", def.name)),
-                        Value::Bool(has),
-                    ]);
+                    rows.extend(by_any_name(&def.name, Value::Bool(has)));
                 }
                 lookup(
                     vec![cast(table, DataType::Text)],
@@ -1252,6 +1224,16 @@ impl Rewriter<'_> {
         };
         Ok(())
     }
+}
+
+/// Lookup rows that find `value` by the relation's OID (as text), its
+/// name, or its name with `public.`.
+fn by_any_name(name: &str, value: Value) -> [Vec<Value>; 3] {
+    [
+        vec![Value::Text(table_oid(name).to_string()), value.clone()],
+        vec![Value::Text(name.to_string()), value.clone()],
+        vec![Value::Text(format!("public.{name}")), value],
+    ]
 }
 
 /// True when `e` is text by its form (a cast to text, a string function
