@@ -22,6 +22,11 @@
 //! `information_schema`); every user object is in `public`. A system
 //! relation Spanlite does not provide is 42P01, as an unknown table is.
 
+mod columns;
+mod functions;
+mod information_schema;
+mod objects;
+mod pg_catalog;
 mod relations;
 mod rewrite;
 
