@@ -860,6 +860,46 @@ impl<'a> Binder<'a> {
         Ok(())
     }
 
+    /// Adds the bound subquery `bound` (a derived table, or `unnest`) to
+    /// the current block as `entry_name` with columns `names`, at `offset`.
+    fn add_derived(
+        &mut self,
+        bound: crate::plan::Query,
+        entry_name: String,
+        names: Vec<String>,
+        lateral: bool,
+        (kind, on, offset): (JoinKind, Option<Expr>, usize),
+        items: &mut Vec<Item>,
+    ) {
+        let width = names.len();
+        let types: Vec<Option<DataType>> = bound.columns.iter().map(|c| c.1).collect();
+        let scope = self.scope();
+        scope.entries.push(Entry {
+            name: entry_name.clone(),
+            columns: names,
+            offset,
+            hidden: Vec::new(),
+        });
+        scope.declared.resize(scope.types.len(), None);
+        scope.declared.extend(bound.declared());
+        scope.types.extend(types);
+        items.push(Item {
+            source: Source::Derived {
+                query: Box::new(bound),
+                alias: entry_name,
+                offset,
+                width,
+                filter: None,
+                lateral,
+            },
+            kind,
+            on,
+            using: Vec::new(),
+            offset,
+            width,
+        });
+    }
+
     /// Adds a FROM item (a table or a subquery) to the current block.
     fn add_item(
         &mut self,
@@ -972,7 +1012,6 @@ impl<'a> Binder<'a> {
                     names.push("ordinality".to_string());
                 }
                 rename(&mut names, alias)?;
-                let width = names.len();
                 let bound = crate::plan::Query {
                     body: Body::Unnest {
                         arrays,
@@ -984,31 +1023,7 @@ impl<'a> Binder<'a> {
                     columns: names.iter().map(|n| (n.clone(), None)).collect(),
                     distinct_on: 0,
                 };
-                let scope = self.scope();
-                scope.entries.push(Entry {
-                    name: entry_name.clone(),
-                    columns: names,
-                    offset,
-                    hidden: Vec::new(),
-                });
-                scope.declared.resize(scope.types.len(), None);
-                scope.declared.extend(std::iter::repeat_n(None, width));
-                scope.types.extend(std::iter::repeat_n(None, width));
-                items.push(Item {
-                    source: Source::Derived {
-                        query: Box::new(bound),
-                        alias: entry_name,
-                        offset,
-                        width,
-                        filter: None,
-                        lateral,
-                    },
-                    kind,
-                    on,
-                    using: Vec::new(),
-                    offset,
-                    width,
-                });
+                self.add_derived(bound, entry_name, names, lateral, (kind, on, offset), items);
             }
             TableFactor::Derived {
                 lateral,
@@ -1035,33 +1050,14 @@ impl<'a> Binder<'a> {
                 check_unique(self.scope(), &entry_name)?;
                 let mut names: Vec<String> = bound.columns.iter().map(|c| c.0.clone()).collect();
                 rename(&mut names, alias)?;
-                let width = names.len();
-                let types: Vec<Option<DataType>> = bound.columns.iter().map(|c| c.1).collect();
-                let scope = self.scope();
-                scope.entries.push(Entry {
-                    name: entry_name.clone(),
-                    columns: names,
-                    offset,
-                    hidden: Vec::new(),
-                });
-                scope.declared.resize(scope.types.len(), None);
-                scope.declared.extend(bound.declared());
-                scope.types.extend(types);
-                items.push(Item {
-                    source: Source::Derived {
-                        query: Box::new(bound),
-                        alias: entry_name,
-                        offset,
-                        width,
-                        filter: None,
-                        lateral: *lateral,
-                    },
-                    kind,
-                    on,
-                    using: Vec::new(),
-                    offset,
-                    width,
-                });
+                self.add_derived(
+                    bound,
+                    entry_name,
+                    names,
+                    *lateral,
+                    (kind, on, offset),
+                    items,
+                );
             }
             other => {
                 return Err(SqlError::not_supported(format!("FROM {other}")));
