@@ -43,7 +43,7 @@ SYSTEM_PACKAGES := libclang-dev g++ make postgresql-client sysbench
 # What `make perf-compare` needs besides: a PostgreSQL server to compare with.
 PERF_PACKAGES := postgresql
 
-.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu perf-compare deps demo slt slt-corpus clean-cache fuzz-sql jepsen jepsen-soak workload modes-bench
+.PHONY: all build test check fmt-check clippy unit-test bench idle-cpu perf-compare deps demo slt slt-corpus clean-cache fuzz-sql jepsen jepsen-soak workload modes-bench autosplit
 
 all: build
 
@@ -146,6 +146,11 @@ fuzz-sql: deps
 TIME ?= 600
 jepsen: deps
 	JEPSEN_SECS=$(TIME) JEPSEN_MIN_OPS=5000 $(CARGO) test --workspace --test jepsen -- --nocapture
+
+# Automatic splits at full size: 200,000 rows into one table on 3 nodes
+# with a 512 KiB split size (make test loads 50,000 with 128 KiB).
+autosplit: deps
+	AUTOSPLIT_ROWS=200000 AUTOSPLIT_SIZE_KIB=512 $(CARGO) test --workspace --test autosplit -- --nocapture
 
 # The soak: 2PL, OCC and SSI in turn, each SOAK_TIME seconds (default 20
 # minutes) under every fault kind, then one summary table (printed, and in

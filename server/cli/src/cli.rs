@@ -364,6 +364,19 @@ struct StartArgs {
     /// validate.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
     gc_ttl: Duration,
+    /// A tablet this node leads is split in two at its middle key once it
+    /// holds this much (every version of every key, before compression).
+    /// Bytes, or with KiB, MiB, GiB.
+    #[arg(long, default_value = "64MiB", value_parser = parse_bytes)]
+    split_size: usize,
+    /// How often a node measures the tablets it leads (those written
+    /// since) to split them by size.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    split_check_every: Duration,
+    /// Tablets split only when an administrator says (`spanlite admin
+    /// split`).
+    #[arg(long)]
+    no_auto_split: bool,
     /// The smallest clock uncertainty ε this node ever reports, whatever
     /// its time sync achieved (default 500µs). Raising it on one node
     /// reproduces unequal clocks (e.g. `20ms`): its commits wait longer and
@@ -608,6 +621,14 @@ async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, 
     config.closed_ts_every = args.closed_ts_interval;
     config.schema_lease = args.schema_lease;
     config.gc_ttl = args.gc_ttl;
+    config.split = spanlite_node::ops::split::SplitSettings {
+        size: if args.no_auto_split {
+            0
+        } else {
+            args.split_size as u64
+        },
+        check_every: args.split_check_every,
+    };
     config.sql_memory_budget = args.sql_memory_budget;
     config.pg_limits = spanlite_pgwire::Limits {
         max_connections: args.pg_max_connections as usize,

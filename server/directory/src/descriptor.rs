@@ -4,6 +4,7 @@
 //!   keyspace:  [ ""  ,  0x01 )  meta tablet (id 1): system keys, all 0x00…
 //!                 0x00 'm' 'e' 't' 'a' '/' 't' <id BE>   tablet descriptors
 //!                 0x00 'm' 'e' 't' 'a' '/' 'n' <id BE>   node addresses
+//!                 0x00 'm' 'e' 't' 'a' '/' 'c' "next-tablet-id"  the next new tablet's id
 //!              [ 0x01 ,  ""  )  first data tablet (id 2), split from there
 //! ```
 //!
@@ -26,6 +27,7 @@ pub const USER_KEYS_START: &[u8] = &[0x01];
 
 const DESCRIPTOR_PREFIX: &[u8] = b"\x00meta/t";
 const NODE_PREFIX: &[u8] = b"\x00meta/n";
+const NEXT_TABLET_ID: &[u8] = b"\x00meta/cnext-tablet-id";
 
 /// A tablet: its id, key range, voting replicas and generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +82,13 @@ pub fn descriptor_keys() -> KeyRange {
     end.push(0xff);
     end.extend_from_slice(&[0xff; 8]);
     KeyRange::new(DESCRIPTOR_PREFIX.to_vec(), end)
+}
+
+/// The meta-tablet key of the counter new tablet ids are taken from (in a
+/// transaction, so that splits on different leaders never pick one id
+/// twice): a big-endian u64, the lowest id not yet given out.
+pub fn next_tablet_id_key() -> Vec<u8> {
+    NEXT_TABLET_ID.to_vec()
 }
 
 /// The meta-tablet key of node `id`'s address.

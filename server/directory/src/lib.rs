@@ -19,7 +19,7 @@ pub use address::validate_address;
 pub use cache::RouteCache;
 pub use descriptor::{
     FIRST_DATA_TABLET, META_TABLET, TabletDescriptor, USER_KEYS_START, descriptor_key,
-    descriptor_keys, is_system_key, node_id_of, node_key, node_keys,
+    descriptor_keys, is_system_key, next_tablet_id_key, node_id_of, node_key, node_keys,
 };
 pub use peers::{Peers, PeersConfig};
 pub use spanlite_txn::KeyRange;

@@ -11,6 +11,8 @@
 //!
 //! - [`start`], [`NodeConfig`], [`RunningNode`]: the running process.
 //! - [`service`]: the node's gRPC services.
+//! - [`ops`]: running a growing cluster: splits by size, metrics, the web
+//!   console.
 //! - [`embedded`]: a whole cluster inside this process (demo, SQL logic
 //!   tests, the in-process test harness).
 
@@ -20,6 +22,7 @@
 mod cluster;
 pub mod embedded;
 mod identity;
+pub mod ops;
 mod server;
 pub mod service;
 

@@ -97,6 +97,9 @@ pub struct NodeConfig {
     pub gc_ttl: Duration,
     /// How often garbage collection runs.
     pub gc_interval: Duration,
+    /// When tablets split on their own (`--split-size`,
+    /// `--split-check-every`).
+    pub split: crate::ops::split::SplitSettings,
 }
 
 impl NodeConfig {
@@ -128,6 +131,7 @@ impl NodeConfig {
             schema_lease: spanlite_session::DEFAULT_SCHEMA_LEASE,
             gc_ttl: Duration::from_secs(600),
             gc_interval: Duration::from_secs(60),
+            split: crate::ops::split::SplitSettings::default(),
         }
     }
 }
@@ -181,6 +185,8 @@ pub struct NodeContext {
     pub fault_injection: bool,
     /// Errors after which the node must stop (e.g. the cluster refused it).
     pub fatal: tokio::sync::mpsc::UnboundedSender<String>,
+    /// The sizes of the tablets it leads, as last measured.
+    pub sizes: crate::ops::split::TabletSizes,
 }
 
 impl NodeContext {
@@ -376,6 +382,7 @@ async fn start_inner(
         sync: sync.clone(),
         fault_injection: config.fault_injection,
         fatal: fatal_tx,
+        sizes: Default::default(),
     });
     context.cluster.update(|_| {})?;
 
@@ -475,6 +482,10 @@ async fn start_inner(
         truetime.clone(),
         config.gc_ttl,
         config.gc_interval,
+    )));
+    background.push(tokio::spawn(crate::ops::split::auto_split_loop(
+        context.clone(),
+        config.split,
     )));
     tracing::info!(node = config.node_id, %addr, ?pg_addr, advertise, "node started");
     Ok(RunningNode {

@@ -49,6 +49,7 @@ mod gc;
 mod intent;
 mod keys;
 mod read;
+mod size;
 mod store;
 mod write;
 
@@ -56,4 +57,5 @@ pub use gc::GcStats;
 pub use intent::{BlockingIntent, Intent, TxnId};
 pub use keys::{decode_version_key, encode_intent_key, encode_version_key};
 pub use read::{Change, ReadOutcome, Row, Version};
+pub use size::RangeSize;
 pub use store::Mvcc;

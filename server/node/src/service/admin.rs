@@ -205,103 +205,6 @@ impl AdminGrpc {
 }
 
 impl AdminGrpc {
-    /// Splits `tablet` at `at` on this node, which must be its leader, and
-    /// records both descriptors in the meta tablet.
-    ///
-    /// HAZARD: the new tablet's id is one above every id known to this node
-    /// after a directory refresh; two splits started at the same moment on
-    /// different leaders could pick the same id. Split one tablet at a time
-    /// until ids come from a meta-tablet transaction (transactions issue).
-    async fn split(
-        &self,
-        tablet: TabletId,
-        at: Vec<u8>,
-    ) -> Result<(TabletDescriptor, TabletDescriptor), String> {
-        let replica = self.leader_replica(tablet)?;
-        if tablet == META_TABLET {
-            return Err("the meta tablet is not split".to_string());
-        }
-        self.ctx
-            .gateway
-            .refresh()
-            .await
-            .map_err(|e| e.to_string())?;
-        let cache = self.ctx.gateway.cache();
-        let old = cache
-            .tablet(tablet)
-            .ok_or_else(|| format!("tablet {tablet} is not in the directory"))?;
-        let right_id = cache
-            .tablets()
-            .iter()
-            .map(|d| d.id)
-            .chain(self.ctx.store.replicas().iter().map(|r| r.tablet()))
-            .max()
-            .unwrap_or(tablet)
-            + 1;
-        let right_range = replica
-            .split(at.clone(), right_id, old.generation + 1)
-            .await
-            .map_err(|e| e.to_string())?;
-        let voters: Vec<NodeId> = replica
-            .raft()
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect();
-        let left = TabletDescriptor {
-            id: tablet,
-            range: spanlite_directory::KeyRange::new(old.range.start.clone(), at),
-            replicas: voters.clone(),
-            generation: old.generation + 1,
-        };
-        let right = TabletDescriptor {
-            id: right_id,
-            range: right_range,
-            replicas: voters,
-            generation: 1,
-        };
-        for d in [&right, &left] {
-            let value = spanlite_storage::meta::encode_value(d, "tablet descriptor")
-                .map_err(|e| e.to_string())?;
-            self.ctx
-                .gateway
-                .write(Mutation::Put {
-                    key: d.key(),
-                    value,
-                })
-                .await
-                .map_err(|e| format!("split applied, but recording tablet {} failed: {e}", d.id))?;
-            cache.insert(d.clone());
-        }
-        tracing::info!(tablet, right = right.id, "split");
-        Ok((left, right))
-    }
-}
-
-impl AdminGrpc {
-    /// This node's replica of `tablet`, which must be serving as leader.
-    fn leader_replica(
-        &self,
-        tablet: TabletId,
-    ) -> Result<Arc<spanlite_replica::tablet::Replica>, String> {
-        let replica = self.ctx.store.replica(tablet).ok_or_else(|| {
-            format!(
-                "node {} hosts no replica of tablet {tablet}",
-                self.ctx.node_id
-            )
-        })?;
-        if !replica.is_serving() {
-            return Err(format!(
-                "node {} is not the leader of tablet {tablet}; ask its leader (node {:?})",
-                self.ctx.node_id,
-                replica.lease().leader
-            ));
-        }
-        Ok(replica)
-    }
-
     /// Adds (learner, then voter) and/or removes a voter of `tablet`; both
     /// is a move. Runs on the leader; records the new descriptor.
     async fn change_replicas(
@@ -313,7 +216,7 @@ impl AdminGrpc {
         if add == 0 && remove == 0 {
             return Err("nothing to change: give a node to add and/or one to remove".to_string());
         }
-        let replica = self.leader_replica(tablet)?;
+        let replica = crate::ops::split::leader_replica(&self.ctx, tablet)?;
         let raft = replica.raft().clone();
         let mut voters: BTreeSet<NodeId> = raft
             .metrics()
@@ -428,7 +331,7 @@ impl AdminGrpc {
     /// `Replica::step_down`); returns the new leader, which is `to` only if
     /// it wins the election.
     async fn transfer_leader(&self, tablet: TabletId, to: NodeId) -> Result<NodeId, String> {
-        let replica = self.leader_replica(tablet)?;
+        let replica = crate::ops::split::leader_replica(&self.ctx, tablet)?;
         if to == self.ctx.node_id {
             return Ok(to);
         }
@@ -625,7 +528,7 @@ impl AdminService for AdminGrpc {
         request: Request<SplitTabletRequest>,
     ) -> Result<Response<SplitTabletResponse>, Status> {
         let req = request.into_inner();
-        match self.split(req.tablet_id, req.split_key).await {
+        match crate::ops::split::split_tablet(&self.ctx, req.tablet_id, req.split_key).await {
             Ok((left, right)) => Ok(Response::new(SplitTabletResponse {
                 left: Some((&left).into()),
                 right: Some((&right).into()),

@@ -1,0 +1,4 @@
+//! Operating a cluster: tablets that split on their own by size
+//! ([`split`]).
+
+pub mod split;

@@ -1,0 +1,287 @@
+//! Splitting tablets: by an administrator (`spanlite admin split`) and on
+//! their own, by size (the auto-splitter).
+//!
+//! ```text
+//!   every split_check_every, on each node, for each tablet it leads:
+//!     applied index moved since last time? ──▶ measure [start, end) (one pass
+//!       over the versions, on a blocking thread)  ──▶ sizes (metrics, console)
+//!     bytes ≥ split_size and a middle key? ──▶ split there:
+//!       new id from the meta tablet's counter (a transaction)
+//!       ──▶ Split through the tablet's Raft log (refused while anything in the
+//!           moved half is prepared; locks there are aborted, see
+//!           spanlite_txn::actions::split) ──▶ both descriptors into the meta tablet
+//! ```
+//!
+//! A split point is always a whole user key, and a SQL row is one key (its
+//! index entries are keys of their own, in another part of the key space,
+//! and a transaction writes both atomically whichever tablets hold them), so
+//! a split never cuts a row.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use spanlite_directory::{KeyRange, META_TABLET, TabletDescriptor, next_tablet_id_key};
+use spanlite_gateway::TxnOptions;
+use spanlite_replica::raft::NodeId;
+use spanlite_storage::meta::TabletId;
+use spanlite_txn::Mutation;
+
+use crate::NodeContext;
+
+/// When tablets split on their own (`--split-size`, `--split-check-every`).
+#[derive(Clone, Copy, Debug)]
+pub struct SplitSettings {
+    /// A tablet holding at least this many bytes (every version of every
+    /// key, uncompressed) is split in two; 0: never.
+    pub size: u64,
+    /// How often a node looks at the tablets it leads.
+    pub check_every: Duration,
+}
+
+impl Default for SplitSettings {
+    fn default() -> Self {
+        Self {
+            size: 64 << 20,
+            check_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The last measurement of a tablet this node leads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TabletSize {
+    /// The applied index it was taken at.
+    pub applied_index: u64,
+    /// Bytes of every version (uncompressed).
+    pub bytes: u64,
+    /// Distinct keys.
+    pub keys: u64,
+    /// A key that halves the bytes.
+    pub middle: Option<Vec<u8>>,
+}
+
+/// The sizes a node measured, by tablet (read by metrics and the console).
+#[derive(Debug, Default)]
+pub struct TabletSizes {
+    sizes: Mutex<BTreeMap<TabletId, TabletSize>>,
+}
+
+impl TabletSizes {
+    /// The last measurement of `tablet`.
+    pub fn get(&self, tablet: TabletId) -> Option<TabletSize> {
+        self.lock().get(&tablet).cloned()
+    }
+
+    /// Every tablet's last measurement.
+    pub fn all(&self) -> BTreeMap<TabletId, TabletSize> {
+        self.lock().clone()
+    }
+
+    fn set(&self, tablet: TabletId, size: TabletSize) {
+        self.lock().insert(tablet, size);
+    }
+
+    /// Forgets tablets that are no longer here.
+    fn retain(&self, here: &[TabletId]) {
+        self.lock().retain(|t, _| here.contains(t));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<TabletId, TabletSize>> {
+        self.sizes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Measures every tablet this node leads whose state moved, and splits
+/// those past `settings.size`; runs until the node stops.
+pub(crate) async fn auto_split_loop(ctx: Arc<NodeContext>, settings: SplitSettings) {
+    loop {
+        tokio::time::sleep(settings.check_every).await;
+        if let Err(e) = check_once(&ctx, settings).await {
+            tracing::debug!(node = ctx.node_id, "split check: {e}");
+        }
+    }
+}
+
+/// One round of [`auto_split_loop`]; returns the tablets it split.
+pub(crate) async fn check_once(
+    ctx: &Arc<NodeContext>,
+    settings: SplitSettings,
+) -> Result<Vec<TabletId>, String> {
+    let replicas = ctx.store.replicas();
+    let here: Vec<TabletId> = replicas.iter().map(|r| r.tablet()).collect();
+    ctx.sizes.retain(&here);
+    let mut split = Vec::new();
+    for replica in replicas {
+        let tablet = replica.tablet();
+        if !replica.is_serving() {
+            continue;
+        }
+        let applied_index = replica.applied().index;
+        let size = match ctx.sizes.get(tablet) {
+            Some(s) if s.applied_index == applied_index => s,
+            _ => {
+                let range = replica.range();
+                let mvcc = ctx.store.mvcc().clone();
+                let measured = tokio::task::spawn_blocking(move || {
+                    let end = (!range.end.is_empty()).then_some(range.end.as_slice());
+                    mvcc.range_size(&range.start, end)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("measuring tablet {tablet}: {e}"))?;
+                let size = TabletSize {
+                    applied_index,
+                    bytes: measured.bytes,
+                    keys: measured.keys,
+                    middle: measured.middle,
+                };
+                ctx.sizes.set(tablet, size.clone());
+                size
+            }
+        };
+        if tablet == META_TABLET || settings.size == 0 || size.bytes < settings.size {
+            continue;
+        }
+        let range = replica.range();
+        let Some(at) = size.middle.filter(|m| range.contains(m) && *m > range.start) else {
+            continue;
+        };
+        match split_tablet(ctx, tablet, at).await {
+            Ok((left, right)) => {
+                tracing::info!(
+                    node = ctx.node_id,
+                    tablet,
+                    right = right.id,
+                    bytes = size.bytes,
+                    "split by size"
+                );
+                split.push(left.id);
+            }
+            // Prepared transactions in the way, a membership change, lost
+            // leadership: the next round tries again.
+            Err(e) => tracing::info!(node = ctx.node_id, tablet, "split by size put off: {e}"),
+        }
+    }
+    Ok(split)
+}
+
+/// Splits `tablet` at `at` on this node, which must be its leader, and
+/// records both descriptors in the meta tablet. The new (right) tablet's id
+/// comes from the meta tablet's counter.
+pub async fn split_tablet(
+    ctx: &NodeContext,
+    tablet: TabletId,
+    at: Vec<u8>,
+) -> Result<(TabletDescriptor, TabletDescriptor), String> {
+    if tablet == META_TABLET {
+        return Err("the meta tablet is not split".to_string());
+    }
+    let replica = leader_replica(ctx, tablet)?;
+    let range = replica.range();
+    if !range.contains(&at) || at == range.start {
+        return Err(format!(
+            "the split key is not inside tablet {tablet}'s range (past its first key)"
+        ));
+    }
+    ctx.gateway.refresh().await.map_err(|e| e.to_string())?;
+    let cache = ctx.gateway.cache();
+    let old = cache
+        .tablet(tablet)
+        .ok_or_else(|| format!("tablet {tablet} is not in the directory"))?;
+    let right_id = allocate_tablet_id(ctx).await?;
+    let right_range = replica
+        .split(at.clone(), right_id, old.generation + 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    let voters: Vec<NodeId> = replica
+        .raft()
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .collect();
+    let left = TabletDescriptor {
+        id: tablet,
+        range: KeyRange::new(old.range.start.clone(), at),
+        replicas: voters.clone(),
+        generation: old.generation + 1,
+    };
+    let right = TabletDescriptor {
+        id: right_id,
+        range: right_range,
+        replicas: voters,
+        generation: 1,
+    };
+    for d in [&right, &left] {
+        let value = spanlite_storage::meta::encode_value(d, "tablet descriptor")
+            .map_err(|e| e.to_string())?;
+        ctx.gateway
+            .write(Mutation::Put {
+                key: d.key(),
+                value,
+            })
+            .await
+            .map_err(|e| format!("split applied, but recording tablet {} failed: {e}", d.id))?;
+        cache.insert(d.clone());
+    }
+    tracing::info!(tablet, right = right.id, "split");
+    Ok((left, right))
+}
+
+/// A tablet id never given out before: the meta tablet's counter, raised
+/// past every id this node knows of, taken and bumped in one transaction
+/// (two leaders splitting at once serialize on it).
+async fn allocate_tablet_id(ctx: &NodeContext) -> Result<TabletId, String> {
+    let known = ctx
+        .gateway
+        .cache()
+        .tablets()
+        .iter()
+        .map(|d| d.id)
+        .chain(ctx.store.replicas().iter().map(|r| r.tablet()))
+        .max()
+        .unwrap_or(META_TABLET);
+    let (id, _) = ctx
+        .gateway
+        .run_txn(&TxnOptions::default(), move |txn| {
+            Box::pin(async move {
+                let key = next_tablet_id_key();
+                let stored = match txn.get_for_update(&key).await? {
+                    Some(v) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| {
+                        spanlite_gateway::GatewayError::Invalid(format!(
+                            "the tablet id counter holds {} bytes, not 8",
+                            v.len()
+                        ))
+                    })?),
+                    None => 0,
+                };
+                let id = stored.max(known + 1);
+                txn.put(key, (id + 1).to_be_bytes().to_vec())?;
+                Ok(id)
+            })
+        })
+        .await
+        .map_err(|e| format!("allocating a tablet id: {e}"))?;
+    Ok(id)
+}
+
+/// This node's replica of `tablet`, which must be serving as leader.
+pub(crate) fn leader_replica(
+    ctx: &NodeContext,
+    tablet: TabletId,
+) -> Result<Arc<spanlite_replica::tablet::Replica>, String> {
+    let replica = ctx
+        .store
+        .replica(tablet)
+        .ok_or_else(|| format!("node {} hosts no replica of tablet {tablet}", ctx.node_id))?;
+    if !replica.is_serving() {
+        return Err(format!(
+            "node {} is not the leader of tablet {tablet}; ask its leader (node {:?})",
+            ctx.node_id,
+            replica.lease().leader
+        ));
+    }
+    Ok(replica)
+}
