@@ -9,8 +9,10 @@ mod interrupt;
 mod schema;
 mod session;
 mod split;
+mod stats;
 
 pub use interrupt::{Interrupt, canceled, duration_setting, timed_out};
 pub use schema::{DEFAULT_SCHEMA_LEASE, SchemaCache};
 pub use session::{Prepared, Session, StatementResult};
 pub use split::split_statements;
+pub use stats::{FingerprintStats, KindStats, StatementStats, fingerprint, kind_of};

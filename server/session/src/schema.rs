@@ -77,6 +77,8 @@ pub struct SchemaCache {
     blocks: Mutex<std::collections::HashMap<u64, Block>>,
     /// One block allocation at a time.
     allocating: tokio::sync::Mutex<()>,
+    /// What the node's sessions ran.
+    stats: Arc<crate::StatementStats>,
 }
 
 /// What one transaction's statements took from the cache.
@@ -122,12 +124,18 @@ impl SchemaCache {
             refreshing: tokio::sync::Mutex::new(()),
             blocks: Mutex::new(std::collections::HashMap::new()),
             allocating: tokio::sync::Mutex::new(()),
+            stats: Default::default(),
         })
     }
 
     /// The gateway the sessions run on.
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
+    }
+
+    /// What the node's sessions ran (metrics, the console).
+    pub fn stats(&self) -> &Arc<crate::StatementStats> {
+        &self.stats
     }
 
     fn now(&self) -> Option<TTInterval> {

@@ -311,6 +311,8 @@ struct PreparedPiece {
     statements: Result<Vec<Statement>, SqlError>,
     /// One kept plan per statement.
     plans: Vec<PlanCache>,
+    /// Each statement's kind and fingerprint (statistics).
+    fingerprints: Vec<(&'static str, String)>,
 }
 
 impl Prepared {
@@ -341,7 +343,16 @@ impl Prepared {
                 .map(|piece| {
                     let statements = parse(&piece.text);
                     let count = statements.as_ref().map_or(0, Vec::len);
+                    let fingerprints = statements.as_ref().map_or_else(
+                        |_| Vec::new(),
+                        |s| {
+                            s.iter()
+                                .map(|s| (crate::kind_of(s), crate::fingerprint(s)))
+                                .collect()
+                        },
+                    );
                     PreparedPiece {
+                        fingerprints,
                         plain: piece
                             .text
                             .split_whitespace()
@@ -692,9 +703,15 @@ impl Session {
                     .setting("statement_timeout")
                     .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten())
                     .map(|d| tokio::time::Instant::now() + d);
+                let started = Instant::now();
                 let r = self
                     .statement(stmt, params, piece.as_of, piece.concurrency, p.plans.get(i))
                     .await;
+                if let Some((kind, fingerprint)) = p.fingerprints.get(i) {
+                    self.schema
+                        .stats()
+                        .record(kind, fingerprint, started.elapsed(), r.is_ok());
+                }
                 // What set_config changed (when the statement succeeded).
                 if r.is_ok() {
                     self.info.apply_changes();
