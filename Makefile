@@ -39,7 +39,8 @@ CARGO ?= cargo
 #   g++           RocksDB's C++ sources are compiled from source
 #   make          (already here if you are reading this, but listed for clarity)
 #   postgresql-client  psql and pgbench, which the PostgreSQL protocol tests drive
-SYSTEM_PACKAGES := libclang-dev g++ make postgresql-client sysbench
+#   chromium      headless, for the web console's test (server/node/tests/console.rs)
+SYSTEM_PACKAGES := libclang-dev g++ make postgresql-client sysbench chromium
 # What `make perf-compare` needs besides: a PostgreSQL server to compare with.
 PERF_PACKAGES := postgresql
 

@@ -303,6 +303,13 @@ struct StartArgs {
     /// password (or client certificate).
     #[arg(long)]
     pg_listen: Option<SocketAddr>,
+    /// Address of the HTTP port, e.g. `127.0.0.1:8080`: Prometheus metrics
+    /// at /metrics and the web console at /. Read-only and without
+    /// authentication (it shows the cluster's layout and statement
+    /// fingerprints, never rows): keep it on loopback or a management
+    /// network. Without it the node has no HTTP port.
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
     /// How PostgreSQL clients log in: `password` (each role's password by
     /// SCRAM-SHA-256, or a client certificate over TLS; the default with
     /// --certs-dir) or `trust` (any role that may log in, on its word; the
@@ -606,6 +613,15 @@ async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, 
     config.tls = tls;
     config.advertise = args.advertise;
     config.pg_listen = args.pg_listen;
+    config.http_listen = args.http_listen;
+    if let Some(http) = args.http_listen
+        && !http.ip().is_loopback()
+    {
+        tracing::warn!(
+            %http,
+            "the HTTP port (metrics, console) has no authentication: anyone who reaches it sees the cluster's layout and statement fingerprints"
+        );
+    }
     config.pg_auth = match (args.pg_auth.as_deref(), config.tls.is_some()) {
         (Some("trust"), true) => {
             return Err("--pg-auth trust with --certs-dir: a secure node checks passwords".into());

@@ -38,12 +38,15 @@ async fn populate_and_shell(
             a.port()
         )
     });
+    let console = cluster.http_addrs().first().map_or(String::new(), |a| {
+        format!("\nWeb console and metrics: http://{a}/ (/metrics)")
+    });
     eprintln!(
         "Ready: table accounts ({ACCOUNTS} rows, 1000 each) over 4 tablets; nodes at {}.\n\
          Try: SELECT * FROM accounts LIMIT 5;\n     \
          BEGIN; UPDATE accounts SET balance = balance - 10 WHERE id = 1; \
          UPDATE accounts SET balance = balance + 10 WHERE id = 80; COMMIT;\n     \
-         SELECT sum(balance) FROM accounts;{psql}",
+         SELECT sum(balance) FROM accounts;{psql}{console}",
         addrs.join(", ")
     );
     let mut client = SqlClient::connect(&addrs[..1]).await?;

@@ -62,7 +62,8 @@ pub async fn bind_loopback(n: usize) -> Result<(Vec<TcpListener>, Vec<String>), 
 
 /// The configuration of node `i` (0-based; node id `i + 1`) of a cluster
 /// on `addrs`: it joins every address, keeps its data in `dir/node{i+1}`,
-/// and has a PostgreSQL port wherever the system puts it.
+/// and has a PostgreSQL port and an HTTP port (metrics, console) wherever
+/// the system puts them.
 pub fn node_config(dir: &Path, addrs: &[String], i: usize) -> Result<NodeConfig, String> {
     let addr = addrs
         .get(i)
@@ -71,6 +72,7 @@ pub fn node_config(dir: &Path, addrs: &[String], i: usize) -> Result<NodeConfig,
     let mut config = NodeConfig::new(i as u64 + 1, listen, dir.join(format!("node{}", i + 1)));
     config.join = addrs.to_vec();
     config.pg_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     Ok(config)
 }
 
@@ -239,6 +241,11 @@ impl EmbeddedCluster {
     /// The nodes' PostgreSQL-protocol addresses, node 1 first.
     pub fn pg_addrs(&self) -> Vec<std::net::SocketAddr> {
         self.nodes.iter().filter_map(|n| n.pg_addr).collect()
+    }
+
+    /// The nodes' HTTP addresses (metrics, console), node 1 first.
+    pub fn http_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.nodes.iter().filter_map(|n| n.http_addr).collect()
     }
 
     /// The nodes' gRPC addresses (`host:port`), node 1 first.

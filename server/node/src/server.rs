@@ -100,6 +100,9 @@ pub struct NodeConfig {
     /// When tablets split on their own (`--split-size`,
     /// `--split-check-every`).
     pub split: crate::ops::split::SplitSettings,
+    /// Address of the HTTP port (`--http-listen`): Prometheus metrics at
+    /// `/metrics` and the web console (`None`: no HTTP port).
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl NodeConfig {
@@ -132,7 +135,41 @@ impl NodeConfig {
             gc_ttl: Duration::from_secs(600),
             gc_interval: Duration::from_secs(60),
             split: crate::ops::split::SplitSettings::default(),
+            http_listen: None,
         }
+    }
+
+    /// The settings an operator looks up (the console's settings page).
+    fn shown(&self) -> Vec<(&'static str, String)> {
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        vec![
+            ("max clock uncertainty", d(self.max_clock_uncertainty)),
+            ("clock uncertainty floor", d(self.epsilon_floor)),
+            (
+                "time masters",
+                if self.time_masters.is_empty() {
+                    "none (the local clock)".to_string()
+                } else {
+                    self.time_masters.join(", ")
+                },
+            ),
+            ("schema lease", d(self.schema_lease)),
+            ("gc ttl", d(self.gc_ttl)),
+            ("gc interval", d(self.gc_interval)),
+            (
+                "split size",
+                if self.split.size == 0 {
+                    "off (splits by administrators only)".to_string()
+                } else {
+                    format!("{} KiB", self.split.size >> 10)
+                },
+            ),
+            ("split check every", d(self.split.check_every)),
+            ("transaction idle timeout", d(self.txn_idle_timeout)),
+            ("closed timestamps every", d(self.closed_ts_every)),
+            ("checkpoint interval", d(self.checkpoint_interval)),
+            ("tls", self.tls.is_some().to_string()),
+        ]
     }
 }
 
@@ -187,6 +224,14 @@ pub struct NodeContext {
     pub fatal: tokio::sync::mpsc::UnboundedSender<String>,
     /// The sizes of the tablets it leads, as last measured.
     pub sizes: crate::ops::split::TabletSizes,
+    /// Its PostgreSQL port's connections.
+    pub pg_connections: Arc<spanlite_pgwire::ConnectionCount>,
+    /// Its gRPC port's connections (nodes, drivers, tools).
+    pub grpc_connections: Arc<spanlite_pgwire::ConnectionCount>,
+    /// What the console's charts show: samples of the node's counters.
+    pub history: crate::ops::history::History,
+    /// Its settings, as the console shows them.
+    pub settings: Vec<(&'static str, String)>,
 }
 
 impl NodeContext {
@@ -242,6 +287,8 @@ pub struct RunningNode {
     /// The PostgreSQL port's address, if it has one (the real port if 0
     /// was asked for).
     pub pg_addr: Option<SocketAddr>,
+    /// The HTTP port's address (metrics, console), if it has one.
+    pub http_addr: Option<SocketAddr>,
     /// Shared state.
     pub context: Arc<NodeContext>,
     stop: Option<oneshot::Sender<()>>,
@@ -383,6 +430,10 @@ async fn start_inner(
         fault_injection: config.fault_injection,
         fatal: fatal_tx,
         sizes: Default::default(),
+        pg_connections: Default::default(),
+        grpc_connections: Default::default(),
+        history: Default::default(),
+        settings: config.shown(),
     });
     context.cluster.update(|_| {})?;
 
@@ -414,6 +465,7 @@ async fn start_inner(
                 config.pg_auth,
                 config.pg_limits,
                 pg_tls,
+                context.pg_connections.clone(),
             )));
             Some(pg_addr)
         }
@@ -460,9 +512,10 @@ async fn start_inner(
             AdminServiceServer::new(AdminGrpc::new(context.clone())),
             authorize(secure, Callers::Admin),
         ));
+    let grpc_connections = context.grpc_connections.clone();
     let server = tokio::spawn(async move {
         router
-            .serve_with_incoming_shutdown(incoming(listener), async {
+            .serve_with_incoming_shutdown(counted_incoming(listener, grpc_connections), async {
                 let _ = stopped.await;
             })
             .await
@@ -487,10 +540,30 @@ async fn start_inner(
         context.clone(),
         config.split,
     )));
-    tracing::info!(node = config.node_id, %addr, ?pg_addr, advertise, "node started");
+    background.push(tokio::spawn(crate::ops::history::sample_loop(
+        context.clone(),
+    )));
+    let http_addr = match config.http_listen {
+        Some(http) => {
+            let listener = TcpListener::bind(http)
+                .await
+                .map_err(|source| NodeError::Listen { addr: http, source })?;
+            let http_addr = listener
+                .local_addr()
+                .map_err(|source| NodeError::Listen { addr: http, source })?;
+            background.push(tokio::spawn(crate::ops::console::serve(
+                listener,
+                context.clone(),
+            )));
+            Some(http_addr)
+        }
+        None => None,
+    };
+    tracing::info!(node = config.node_id, %addr, ?pg_addr, ?http_addr, advertise, "node started");
     Ok(RunningNode {
         addr,
         pg_addr,
+        http_addr,
         context,
         stop: Some(stop),
         end_sessions,
@@ -554,6 +627,80 @@ pub fn incoming(
             None
         }
     })
+}
+
+/// [`incoming`], each connection counted in `count` while it is open.
+fn counted_incoming(
+    listener: TcpListener,
+    count: Arc<spanlite_pgwire::ConnectionCount>,
+) -> impl tokio_stream::Stream<Item = std::io::Result<Counted>> {
+    use tokio_stream::StreamExt;
+    incoming(listener).map(move |conn| {
+        conn.map(|stream| Counted {
+            stream,
+            _open: count.enter(),
+        })
+    })
+}
+
+/// A gRPC connection, counted while it is open.
+struct Counted {
+    stream: tokio::net::TcpStream,
+    _open: spanlite_pgwire::ConnectionGuard,
+}
+
+impl tonic::transport::server::Connected for Counted {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// Asks the `--join` nodes for the cluster until one answers, then keeps

@@ -37,9 +37,7 @@ async fn tablets_of_t(cluster: &EmbeddedCluster, session: &Session) -> usize {
         .cache()
         .tablets()
         .iter()
-        .filter(|d| {
-            (d.range.end.is_empty() || d.range.end > start) && d.range.start < end
-        })
+        .filter(|d| (d.range.end.is_empty() || d.range.end > start) && d.range.start < end)
         .count()
 }
 
@@ -68,9 +66,12 @@ async fn a_loaded_table_splits_by_size_and_count_stays_right_throughout() {
     .await
     .unwrap();
     let mut loader = Session::on(cluster.schema_of(0));
-    run(&mut loader, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT NOT NULL)")
-        .await
-        .unwrap();
+    run(
+        &mut loader,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT NOT NULL)",
+    )
+    .await
+    .unwrap();
     assert_eq!(tablets_of_t(&cluster, &loader).await, 1);
 
     // A reader on another node counts the rows while they are loaded: every

@@ -45,4 +45,6 @@ pub mod types;
 
 pub use auth::Auth;
 pub use connection::Connection;
-pub use listener::{Limits, PgTls, Port, TlsPeer, serve, tls_acceptor};
+pub use listener::{
+    ConnectionCount, ConnectionGuard, Limits, PgTls, Port, TlsPeer, serve, tls_acceptor,
+};

@@ -124,9 +124,49 @@ impl Default for Limits {
     }
 }
 
+/// The connections of a port: open now, and accepted since it started
+/// (the node's metrics; the gRPC port counts its own with it too).
+#[derive(Debug, Default)]
+pub struct ConnectionCount {
+    open: std::sync::atomic::AtomicU64,
+    accepted: std::sync::atomic::AtomicU64,
+}
+
+impl ConnectionCount {
+    /// Connections open now.
+    pub fn open(&self) -> u64 {
+        self.open.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Connections accepted since the start.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts a connection open until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> ConnectionGuard {
+        self.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ConnectionGuard(self.clone())
+    }
+}
+
+/// One open connection of a [`ConnectionCount`].
+#[derive(Debug)]
+pub struct ConnectionGuard(Arc<ConnectionCount>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Serves PostgreSQL clients on `listener` with sessions on `gateway`,
 /// logging them in as `auth` says, within `limits`, until `stopping` turns
-/// true.
+/// true; counts its connections in `count`.
 pub async fn serve(
     listener: TcpListener,
     schema: Arc<SchemaCache>,
@@ -134,6 +174,7 @@ pub async fn serve(
     auth: Auth,
     limits: Limits,
     tls: Option<PgTls>,
+    count: Arc<ConnectionCount>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let port = Arc::new(Port {
@@ -159,6 +200,7 @@ pub async fn serve(
                     continue;
                 };
                 let (schema, stopping, port) = (schema.clone(), stopping.clone(), port.clone());
+                let slot = (slot, count.enter());
                 match tls.clone() {
                     None => {
                         let conn = Connection::new(stream, schema, stopping, port, None);

@@ -128,6 +128,23 @@ impl TxnMetrics {
         record(&self.lock_wait, d);
     }
 
+    /// Every commit wait so far, µs (`None` if the histogram could not be
+    /// made).
+    pub fn commit_wait_histogram(&self) -> Option<Histogram<u64>> {
+        self.commit_wait
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Every lock wait that had to wait so far, µs.
+    pub fn lock_wait_histogram(&self) -> Option<Histogram<u64>> {
+        self.lock_wait
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// The metrics now.
     pub fn snapshot(&self) -> TxnMetricsSnapshot {
         TxnMetricsSnapshot {

@@ -428,6 +428,11 @@ impl Store {
         Ok(())
     }
 
+    /// The node WAL's counters since open (appends, bytes, fsyncs).
+    pub fn wal_stats(&self) -> spanlite_storage::wal::WalStats {
+        self.raftlog.wal().stats()
+    }
+
     /// Takes a fuzzy checkpoint and deletes WAL segments no longer needed.
     pub async fn checkpoint(&self) -> Result<recovery::CheckpointReport, StoreError> {
         let wal: Wal = self.raftlog.wal().clone();

@@ -13,6 +13,6 @@ mod stats;
 
 pub use interrupt::{Interrupt, canceled, duration_setting, timed_out};
 pub use schema::{DEFAULT_SCHEMA_LEASE, SchemaCache};
-pub use session::{Prepared, Session, StatementResult};
+pub use session::{DEFAULT_CONCURRENCY_KEY, Prepared, Session, StatementResult};
 pub use split::split_statements;
 pub use stats::{FingerprintStats, KindStats, StatementStats, fingerprint, kind_of};

@@ -37,6 +37,7 @@ use spanlite_sql::{
 mod kv;
 mod modes;
 mod online;
+pub use modes::DEFAULT_CONCURRENCY_KEY;
 
 use kv::{Kv, Reading, after, kv};
 use modes::isolation_name;

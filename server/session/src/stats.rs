@@ -58,7 +58,9 @@ pub struct StatementStats {
 impl StatementStats {
     /// Counts a statement of `kind` with `fingerprint` that took `elapsed`.
     pub fn record(&self, kind: &'static str, fingerprint: &str, elapsed: Duration, ok: bool) {
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+        let us = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let k = match inner.kinds.get_mut(kind) {
             Some(k) => k,
@@ -77,7 +79,11 @@ impl StatementStats {
         k.count += 1;
         k.errors += u64::from(!ok);
         k.total_us = k.total_us.saturating_add(us);
-        k.latency_us.saturating_record(us);
+        // `record` grows the auto-resizing histogram; past its hard limit,
+        // clamp.
+        if k.latency_us.record(us).is_err() {
+            k.latency_us.saturating_record(us);
+        }
         let full = inner.fingerprints.len() >= MAX_FINGERPRINTS;
         let f = match inner.fingerprints.get_mut(fingerprint) {
             Some(f) => f,
@@ -179,7 +185,10 @@ mod tests {
             "SELECT v FROM t WHERE id = 7 AND name = 'bob' AND x IN (3, 4)",
         ));
         assert_eq!(a, b);
-        assert_eq!(a, "SELECT v FROM t WHERE id = ? AND name = ? AND x IN (?, ?)");
+        assert_eq!(
+            a,
+            "SELECT v FROM t WHERE id = ? AND name = ? AND x IN (?, ?)"
+        );
         assert_eq!(
             fingerprint(&parse("UPDATE t SET v = $1 WHERE id = $2")),
             "UPDATE t SET v = $1 WHERE id = $2"
@@ -193,11 +202,23 @@ mod tests {
     fn statements_are_counted_by_kind_and_fingerprint() {
         let stats = StatementStats::default();
         for i in 0..10u64 {
-            stats.record("select", "SELECT ?", Duration::from_micros(100 * (i + 1)), i != 3);
+            stats.record(
+                "select",
+                "SELECT ?",
+                Duration::from_micros(100 * (i + 1)),
+                i != 3,
+            );
         }
-        stats.record("insert", "INSERT INTO t VALUES (?)", Duration::from_millis(5), true);
+        stats.record(
+            "insert",
+            "INSERT INTO t VALUES (?)",
+            Duration::from_millis(5),
+            true,
+        );
         let kinds = stats.kinds();
         assert_eq!((kinds["select"].count, kinds["select"].errors), (10, 1));
+        let p50 = kinds["select"].latency_us.value_at_quantile(0.5);
+        assert!((499..=501).contains(&p50), "p50 {p50} µs");
         assert_eq!(kinds["select"].total_us, 5_500);
         let top = stats.top(1);
         assert_eq!(top.len(), 1);

@@ -82,10 +82,7 @@ impl Mvcc {
             size.bytes += (k.len() + v.len()) as u64;
         }
         let half = size.bytes / 2;
-        if let Some((_, prefix)) = samples
-            .iter()
-            .min_by_key(|(at, _)| at.abs_diff(half))
-        {
+        if let Some((_, prefix)) = samples.iter().min_by_key(|(at, _)| at.abs_diff(half)) {
             // A version key of the sampled user key, to decode it.
             let mut key = prefix.to_vec();
             key.extend_from_slice(&[0; 8]);
@@ -117,7 +114,10 @@ mod tests {
     #[test]
     fn an_empty_range_and_a_single_key_have_no_middle() {
         let m = store();
-        assert_eq!(m.range_size(b"a", Some(b"z")).unwrap(), RangeSize::default());
+        assert_eq!(
+            m.range_size(b"a", Some(b"z")).unwrap(),
+            RangeSize::default()
+        );
         put(&m, b"k", &[7; 100], 1);
         put(&m, b"k", &[8; 100], 2);
         let size = m.range_size(b"a", Some(b"z")).unwrap();

@@ -144,7 +144,10 @@ pub(crate) async fn check_once(
             continue;
         }
         let range = replica.range();
-        let Some(at) = size.middle.filter(|m| range.contains(m) && *m > range.start) else {
+        let Some(at) = size
+            .middle
+            .filter(|m| range.contains(m) && *m > range.start)
+        else {
             continue;
         };
         match split_tablet(ctx, tablet, at).await {

@@ -462,7 +462,15 @@ impl AdminService for AdminGrpc {
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         let mut tablets = Vec::new();
+        let sizes = self.ctx.sizes.all();
+        let rpcs = self.ctx.store.metrics().snapshot().rpcs;
         for r in self.ctx.store.replicas() {
+            let size = sizes.get(&r.tablet()).cloned().unwrap_or_default();
+            let requests = rpcs
+                .iter()
+                .filter(|((_, t), _)| *t == r.tablet())
+                .map(|(_, n)| n)
+                .sum();
             let m = r.raft().metrics().borrow().clone();
             let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
             tablets.push(TabletStatus {
@@ -485,6 +493,9 @@ impl AdminService for AdminGrpc {
                 raft_leader: m.current_leader.unwrap_or(0),
                 raft_state: format!("{:?}", m.state),
                 raft_metrics: format!("{m:?}"),
+                size_bytes: size.bytes,
+                keys: size.keys,
+                requests,
             });
         }
         let sync = self.ctx.sync.status();

@@ -41,6 +41,7 @@ impl PgCluster {
             auth,
             limits,
             None,
+            Default::default(),
         ));
         PgCluster {
             cluster,

@@ -14,7 +14,8 @@ use spanlite_gateway::{TxnMode, TxnOptions};
 
 /// Where `SET CLUSTER SETTING default_concurrency` keeps its value (on the
 /// meta tablet, with the rest of the system keys).
-const DEFAULT_CONCURRENCY_KEY: &[u8] = b"\x00settings/default_concurrency";
+/// Where `SET CLUSTER SETTING default_concurrency` is kept (meta tablet).
+pub const DEFAULT_CONCURRENCY_KEY: &[u8] = b"\x00settings/default_concurrency";
 
 /// The isolation names `default_transaction_isolation` takes, as shown:
 /// every level up to serializable runs serializable; repeatable read and
