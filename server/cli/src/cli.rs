@@ -54,6 +54,8 @@ enum Command {
     Kv(KvArgs),
     /// Cluster administration: node status, tablet splits.
     Admin(AdminArgs),
+    /// Nodes: decommission one (drain its replicas and leaders).
+    Node(NodeArgs),
     /// The SQL shell (interactive on a terminal; `-e`, `-f` or standard
     /// input otherwise).
     Sql(SqlArgs),
@@ -207,6 +209,32 @@ struct DemoArgs {
     /// Run these statements instead of the interactive shell.
     #[arg(short = 'e', long = "execute")]
     execute: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// Nodes to ask, comma-separated `host:port` (any live node will do).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    url: Vec<String>,
+    #[command(subcommand)]
+    op: NodeOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeOp {
+    /// Drain node N: the allocator moves its replicas and leaderships to
+    /// the other nodes, and it takes no new ones. Reports progress until
+    /// no replica is left on it (or --no-wait).
+    Decommission {
+        /// The node's id.
+        node: u64,
+        /// Mark it and return at once.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this long (the node stays marked).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "30m")]
+        timeout: Duration,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -376,6 +404,16 @@ struct StartArgs {
     /// Bytes, or with KiB, MiB, GiB.
     #[arg(long, default_value = "64MiB", value_parser = parse_bytes)]
     split_size: usize,
+    /// How often the allocator (on the meta tablet's leader) looks at the
+    /// cluster and moves at most one replica or leadership: replicas and
+    /// leaders within ±1 of the mean across live nodes, decommissioned
+    /// nodes drained, dead nodes' replicas re-created. `0s`: never.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    rebalance_every: Duration,
+    /// A node that has not answered for this long is dead: its replicas
+    /// are re-created on the other nodes from the survivors.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    dead_node_after: Duration,
     /// How often a node measures the tablets it leads (those written
     /// since) to split them by size.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
@@ -531,6 +569,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Init(args) => init(args).await,
             Command::Kv(args) => kv(args).await,
             Command::Admin(args) => admin(args).await,
+            Command::Node(args) => node(args).await,
             Command::Sql(args) => sql(args).await,
             Command::Demo(args) => {
                 if std::env::var_os("RUST_LOG").is_some() {
@@ -644,6 +683,10 @@ async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, 
             args.split_size as u64
         },
         check_every: args.split_check_every,
+    };
+    config.allocator = spanlite_node::ops::allocator::AllocatorSettings {
+        every: args.rebalance_every,
+        dead_after: args.dead_node_after,
     };
     config.sql_memory_budget = args.sql_memory_budget;
     config.pg_limits = spanlite_pgwire::Limits {
@@ -906,6 +949,70 @@ async fn kv_op(
 fn show_range(r: Option<&spanlite_proto::common::KeyRange>) -> String {
     let r = r.cloned().unwrap_or_default();
     spanlite_directory::KeyRange::new(r.start, r.end).to_string()
+}
+
+async fn node(args: NodeArgs) -> Result<ExitCode, String> {
+    let NodeOp::Decommission {
+        node,
+        no_wait,
+        timeout,
+    } = args.op;
+    let ask = |check_only: bool| {
+        let urls = args.url.clone();
+        async move {
+            let mut last = String::new();
+            for url in &urls {
+                let reply = match connect(url).await {
+                    Ok(ch) => AdminServiceClient::new(ch)
+                        .decommission(spanlite_proto::admin::DecommissionRequest {
+                            node_id: node,
+                            check_only,
+                        })
+                        .await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|s| s.message().to_string()),
+                    Err(e) => Err(e),
+                };
+                match reply {
+                    Ok(r) if r.error.is_empty() => return Ok(r),
+                    Ok(r) => last = format!("{url}: {}", r.error),
+                    Err(e) => last = format!("{url}: {e}"),
+                }
+            }
+            Err(last)
+        }
+    };
+    let first = ask(false).await?;
+    println!(
+        "node {node} is decommissioned: {} replicas to move off",
+        first.replicas_left
+    );
+    if no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let start = std::time::Instant::now();
+    let mut left = first.replicas_left;
+    while left > 0 {
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "node {node} still holds {left} replicas after {timeout:?} (it stays decommissioned; the allocator goes on)"
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match ask(true).await {
+            Ok(r) if r.replicas_left != left => {
+                left = r.replicas_left;
+                println!(
+                    "node {node}: {left} replicas left ({:.0} s)",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("asking for progress: {e}"),
+        }
+    }
+    println!("node {node} holds no replicas: it can be stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn admin(args: AdminArgs) -> Result<ExitCode, String> {

@@ -5,6 +5,7 @@
 //!                 0x00 'm' 'e' 't' 'a' '/' 't' <id BE>   tablet descriptors
 //!                 0x00 'm' 'e' 't' 'a' '/' 'n' <id BE>   node addresses
 //!                 0x00 'm' 'e' 't' 'a' '/' 'c' "next-tablet-id"  the next new tablet's id
+//!                 0x00 'm' 'e' 't' 'a' '/' 'd' <id BE>   decommissioned nodes
 //!              [ 0x01 ,  ""  )  first data tablet (id 2), split from there
 //! ```
 //!
@@ -28,6 +29,7 @@ pub const USER_KEYS_START: &[u8] = &[0x01];
 const DESCRIPTOR_PREFIX: &[u8] = b"\x00meta/t";
 const NODE_PREFIX: &[u8] = b"\x00meta/n";
 const NEXT_TABLET_ID: &[u8] = b"\x00meta/cnext-tablet-id";
+const DECOMMISSIONED_PREFIX: &[u8] = b"\x00meta/d";
 
 /// A tablet: its id, key range, voting replicas and generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +91,27 @@ pub fn descriptor_keys() -> KeyRange {
 /// twice): a big-endian u64, the lowest id not yet given out.
 pub fn next_tablet_id_key() -> Vec<u8> {
     NEXT_TABLET_ID.to_vec()
+}
+
+/// The meta-tablet key that marks node `id` decommissioned (present:
+/// drained and refusing new replicas).
+pub fn decommissioned_key(id: NodeId) -> Vec<u8> {
+    let mut k = DECOMMISSIONED_PREFIX.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The range of every decommission mark.
+pub fn decommissioned_keys() -> KeyRange {
+    let mut end = DECOMMISSIONED_PREFIX.to_vec();
+    end.extend_from_slice(&[0xff; 9]);
+    KeyRange::new(DECOMMISSIONED_PREFIX.to_vec(), end)
+}
+
+/// The node id in a decommission mark.
+pub fn decommissioned_node_of(key: &[u8]) -> Option<NodeId> {
+    let id = key.strip_prefix(DECOMMISSIONED_PREFIX)?;
+    Some(NodeId::from_be_bytes(id.try_into().ok()?))
 }
 
 /// The meta-tablet key of node `id`'s address.

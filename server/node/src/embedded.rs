@@ -63,16 +63,26 @@ pub async fn bind_loopback(n: usize) -> Result<(Vec<TcpListener>, Vec<String>), 
 /// The configuration of node `i` (0-based; node id `i + 1`) of a cluster
 /// on `addrs`: it joins every address, keeps its data in `dir/node{i+1}`,
 /// and has a PostgreSQL port and an HTTP port (metrics, console) wherever
-/// the system puts them.
+/// the system puts them; its allocator is off.
 pub fn node_config(dir: &Path, addrs: &[String], i: usize) -> Result<NodeConfig, String> {
     let addr = addrs
         .get(i)
         .ok_or_else(|| format!("no address for node {}", i + 1))?;
+    config_for(dir, i as u64 + 1, addr, addrs)
+}
+
+/// Node `id` listening on `addr`, joining `join`, with data in
+/// `dir/node{id}` (see [`node_config`]).
+fn config_for(dir: &Path, id: u64, addr: &str, join: &[String]) -> Result<NodeConfig, String> {
     let listen = addr.parse().map_err(|e| format!("address {addr}: {e}"))?;
-    let mut config = NodeConfig::new(i as u64 + 1, listen, dir.join(format!("node{}", i + 1)));
-    config.join = addrs.to_vec();
+    let mut config = NodeConfig::new(id, listen, dir.join(format!("node{id}")));
+    config.join = join.to_vec();
     config.pg_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     config.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    // Nothing moves on its own in a cluster made for a test or a demo
+    // (tests count leaders and calls); `--auto` workloads and the
+    // allocator's own tests turn it on.
+    config.allocator.every = Duration::ZERO;
     Ok(config)
 }
 
@@ -241,6 +251,40 @@ impl EmbeddedCluster {
     /// The nodes' PostgreSQL-protocol addresses, node 1 first.
     pub fn pg_addrs(&self) -> Vec<std::net::SocketAddr> {
         self.nodes.iter().filter_map(|n| n.pg_addr).collect()
+    }
+
+    /// Starts one more node (id: one above the highest so far) that joins
+    /// the cluster, configured by `tweak`; returns its id.
+    pub async fn add_node(&mut self, tweak: &dyn Fn(&mut NodeConfig)) -> Result<u64, String> {
+        let (listeners, addrs) = bind_loopback(1).await?;
+        let id = self
+            .nodes
+            .iter()
+            .map(|n| n.context.node_id)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let addr = addrs.into_iter().next().ok_or("no address")?;
+        let mut config = config_for(self.dir.path(), id, &addr, &self.addrs)?;
+        tweak(&mut config);
+        let listener = listeners.into_iter().next().ok_or("no listener")?;
+        let node = crate::start_on(config, listener)
+            .await
+            .map_err(|e| format!("starting node {id}: {e}"))?;
+        self.addrs.push(addr);
+        self.nodes.push(node);
+        Ok(id)
+    }
+
+    /// Stops node `id` (as a crash of its process would, but cleanly).
+    pub async fn stop_node(&mut self, id: u64) -> Result<(), String> {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.context.node_id == id)
+            .ok_or_else(|| format!("no running node {id}"))?;
+        let node = self.nodes.remove(i);
+        node.shutdown().await.map_err(|e| e.to_string())
     }
 
     /// The nodes' HTTP addresses (metrics, console), node 1 first.

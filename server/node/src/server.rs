@@ -100,6 +100,9 @@ pub struct NodeConfig {
     /// When tablets split on their own (`--split-size`,
     /// `--split-check-every`).
     pub split: crate::ops::split::SplitSettings,
+    /// Where replicas and leaders go (`--rebalance-every`,
+    /// `--dead-node-after`).
+    pub allocator: crate::ops::allocator::AllocatorSettings,
     /// Address of the HTTP port (`--http-listen`): Prometheus metrics at
     /// `/metrics` and the web console (`None`: no HTTP port).
     pub http_listen: Option<SocketAddr>,
@@ -136,6 +139,7 @@ impl NodeConfig {
             gc_interval: Duration::from_secs(60),
             split: crate::ops::split::SplitSettings::default(),
             http_listen: None,
+            allocator: crate::ops::allocator::AllocatorSettings::default(),
         }
     }
 
@@ -165,6 +169,15 @@ impl NodeConfig {
                 },
             ),
             ("split check every", d(self.split.check_every)),
+            (
+                "rebalance every",
+                if self.allocator.every.is_zero() {
+                    "off (replicas move by hand only)".to_string()
+                } else {
+                    d(self.allocator.every)
+                },
+            ),
+            ("dead node after", d(self.allocator.dead_after)),
             ("transaction idle timeout", d(self.txn_idle_timeout)),
             ("closed timestamps every", d(self.closed_ts_every)),
             ("checkpoint interval", d(self.checkpoint_interval)),
@@ -232,6 +245,8 @@ pub struct NodeContext {
     pub history: crate::ops::history::History,
     /// Its settings, as the console shows them.
     pub settings: Vec<(&'static str, String)>,
+    /// When each node last answered the allocator.
+    pub liveness: crate::ops::allocator::Liveness,
 }
 
 impl NodeContext {
@@ -434,6 +449,7 @@ async fn start_inner(
         grpc_connections: Default::default(),
         history: Default::default(),
         settings: config.shown(),
+        liveness: Default::default(),
     });
     context.cluster.update(|_| {})?;
 
@@ -539,6 +555,10 @@ async fn start_inner(
     background.push(tokio::spawn(crate::ops::split::auto_split_loop(
         context.clone(),
         config.split,
+    )));
+    background.push(tokio::spawn(crate::ops::allocator::allocator_loop(
+        context.clone(),
+        config.allocator,
     )));
     background.push(tokio::spawn(crate::ops::history::sample_loop(
         context.clone(),

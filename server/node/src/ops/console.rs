@@ -20,17 +20,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{StatusRequest, StatusResponse};
 use tokio::net::TcpListener;
 
+use super::status::cluster;
 use crate::NodeContext;
 
 type Ctx = Arc<NodeContext>;
@@ -130,47 +128,6 @@ main{padding:8px 16px}table{border-collapse:collapse;margin:8px 0}\
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#eef}\
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.dead{color:#b00;font-weight:bold}\
 .live{color:#070}.chart{border:1px solid #ccc;margin:6px 0}code{font-size:12px}";
-
-/// What one node said (or that it did not answer).
-struct NodeView {
-    id: u64,
-    addr: String,
-    status: Result<StatusResponse, String>,
-}
-
-/// Asks every known node for its status, at most a second each, at once.
-async fn cluster(ctx: &NodeContext) -> Vec<NodeView> {
-    let _ = ctx.gateway.refresh().await;
-    let nodes: BTreeMap<u64, String> = ctx.gateway.cache().nodes();
-    let mut asks = tokio::task::JoinSet::new();
-    for (id, addr) in nodes {
-        let channel = ctx.store.peers().channel(&addr);
-        asks.spawn(async move {
-            let status = match channel {
-                Err(e) => Err(e.to_string()),
-                Ok(channel) => match tokio::time::timeout(
-                    Duration::from_secs(1),
-                    AdminServiceClient::new(channel).status(StatusRequest {}),
-                )
-                .await
-                {
-                    Ok(Ok(r)) => Ok(r.into_inner()),
-                    Ok(Err(s)) => Err(s.message().to_string()),
-                    Err(_) => Err("no answer within 1 s".to_string()),
-                },
-            };
-            NodeView { id, addr, status }
-        });
-    }
-    let mut views = Vec::new();
-    while let Some(v) = asks.join_next().await {
-        if let Ok(v) = v {
-            views.push(v);
-        }
-    }
-    views.sort_by_key(|v| v.id);
-    views
-}
 
 fn key_text(key: &[u8]) -> String {
     if key.is_empty() {

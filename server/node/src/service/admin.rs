@@ -16,6 +16,7 @@ use spanlite_proto::admin::{
     SetClockSkewResponse, SplitTabletRequest, SplitTabletResponse, StatusRequest, StatusResponse,
     TabletStatus, TransferLeaderRequest, TransferLeaderResponse,
 };
+use spanlite_proto::admin::{DecommissionRequest, DecommissionResponse};
 use spanlite_proto::common::{self, NodeAddress};
 use tonic::{Request, Response, Status};
 
@@ -264,7 +265,13 @@ impl AdminGrpc {
             raft.change_membership(voters.clone(), false)
                 .await
                 .map_err(|e| format!("removing node {remove}: {e}"))?;
-            self.destroy_replica_on(remove, tablet).await?;
+            // The group no longer has the node. A node that is down (the
+            // allocator replacing a dead node) keeps its copy: it is no
+            // longer a member, and deleting such leftovers when it comes
+            // back is not built. The new membership is recorded either way.
+            if let Err(e) = self.destroy_replica_on(remove, tablet).await {
+                tracing::warn!(tablet, node = remove, "{e}");
+            }
         }
         let d = TabletDescriptor {
             id: tablet,
@@ -352,6 +359,41 @@ impl AdminGrpc {
             .step_down(self.ctx.store.timing().election_max * 4)
             .await
             .ok_or_else(|| "no new leader was elected in time; this node leads again".to_string())
+    }
+}
+
+impl AdminGrpc {
+    /// Marks `node` decommissioned (unless `check_only`); returns how many
+    /// replicas the directory still places on it, and whether it is marked.
+    async fn decommission(&self, node: NodeId, check_only: bool) -> Result<(u64, bool), String> {
+        let gateway = &self.ctx.gateway;
+        gateway.refresh().await.map_err(|e| e.to_string())?;
+        if gateway.cache().node_addr(node).is_none() {
+            return Err(format!("node {node} is not known to the cluster"));
+        }
+        let key = spanlite_directory::decommissioned_key(node);
+        if !check_only {
+            gateway
+                .write(Mutation::Put {
+                    key: key.clone(),
+                    value: Vec::new(),
+                })
+                .await
+                .map_err(|e| format!("recording the decommission: {e}"))?;
+            tracing::info!(node, "decommissioned: its replicas and leaders move off");
+        }
+        let marked = gateway
+            .get(&key)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some();
+        let left = gateway
+            .cache()
+            .tablets()
+            .iter()
+            .filter(|d| d.replicas.contains(&node))
+            .count();
+        Ok((left as u64, marked))
     }
 }
 
@@ -593,6 +635,26 @@ impl AdminService for AdminGrpc {
         ))
     }
 
+    async fn decommission(
+        &self,
+        request: Request<DecommissionRequest>,
+    ) -> Result<Response<DecommissionResponse>, Status> {
+        let req = request.into_inner();
+        Ok(Response::new(
+            match self.decommission(req.node_id, req.check_only).await {
+                Ok((replicas_left, decommissioned)) => DecommissionResponse {
+                    error: String::new(),
+                    replicas_left,
+                    decommissioned,
+                },
+                Err(error) => DecommissionResponse {
+                    error,
+                    ..Default::default()
+                },
+            },
+        ))
+    }
+
     async fn scan_replicas(
         &self,
         request: Request<ScanReplicasRequest>,
@@ -677,6 +739,21 @@ impl AdminService for AdminGrpc {
             .descriptor
             .map(|d| TabletDescriptor::from(&d))
             .ok_or_else(|| Status::invalid_argument("CreateReplica without a descriptor"))?;
+        // A decommissioned node takes no new replicas (an allocator that has
+        // not seen the mark yet is refused here).
+        if let Ok(Some(_)) = self
+            .ctx
+            .gateway
+            .get(&spanlite_directory::decommissioned_key(self.ctx.node_id))
+            .await
+        {
+            return Ok(Response::new(CreateReplicaResponse {
+                error: format!(
+                    "node {} is decommissioned and takes no new replicas",
+                    self.ctx.node_id
+                ),
+            }));
+        }
         self.ctx.gateway.cache().insert(d.clone());
         if d.id == META_TABLET {
             self.ctx

@@ -336,6 +336,8 @@ pub async fn start_cluster_with(
 /// after a second.
 fn test_config(c: &mut NodeConfig) {
     c.timing = node_timing();
+    // Tests move replicas and leaders themselves.
+    c.allocator.every = Duration::ZERO;
     c.txn_idle_timeout = Duration::from_secs(1);
 }
 

@@ -1,0 +1,493 @@
+//! The allocator: where replicas and leaderships live. It runs on every
+//! node but acts only on the one leading the meta tablet (one allocator at
+//! a time), once every `every`, and makes **at most one change a round**
+//! (one replica created, i.e. one snapshot in flight, cluster-wide), in
+//! this order:
+//!
+//! ```text
+//!   1. a voter on a node dead longer than dead_after, or decommissioned
+//!        ──▶ move it (add a voter on the live node with the fewest, then
+//!            remove the old one: 3 → 4 → 3 voters, never fewer than 3)
+//!   2. a leader on a decommissioned node ──▶ hand the leadership off
+//!   3. replica counts more than 1 apart across live nodes
+//!        ──▶ move a replica from the fullest to the emptiest (never the
+//!            one it leads there: that leadership is handed off first)
+//!   4. leader counts more than 1 apart ──▶ the busiest leader steps down
+//! ```
+//!
+//! Counts are of data tablets: the meta tablet stays where `init` put it
+//! unless its node dies or is decommissioned. A node is live while it
+//! answers Admin.Status; leadership hand-off is a step-down (openraft 0.9
+//! cannot pick the successor), so step 4 converges over rounds.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use spanlite_directory::{META_TABLET, decommissioned_keys, decommissioned_node_of};
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_proto::admin::{ChangeReplicasRequest, TransferLeaderRequest};
+use spanlite_replica::raft::NodeId;
+use spanlite_storage::meta::TabletId;
+
+use super::status::{NodeView, cluster};
+use crate::NodeContext;
+
+/// How the allocator behaves (`--rebalance-every`, `--dead-node-after`).
+#[derive(Clone, Copy, Debug)]
+pub struct AllocatorSettings {
+    /// Time between rounds; zero: no allocator (replicas move only by
+    /// hand).
+    pub every: Duration,
+    /// A node silent this long is dead: its replicas are re-created on
+    /// live nodes.
+    pub dead_after: Duration,
+}
+
+impl Default for AllocatorSettings {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(10),
+            dead_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// When each node last answered (the allocator's memory; starts afresh on
+/// a new meta leader, which only delays declaring a node dead).
+#[derive(Debug, Default)]
+pub struct Liveness {
+    last_seen: Mutex<HashMap<NodeId, Instant>>,
+}
+
+/// One tablet as its leader reports it.
+#[derive(Clone, Debug)]
+struct TabletView {
+    id: TabletId,
+    leader: NodeId,
+    voters: BTreeSet<NodeId>,
+}
+
+/// What one round decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Move `tablet`'s replica from `from` to `to`.
+    Move {
+        /// The tablet.
+        tablet: TabletId,
+        /// The node losing the replica.
+        from: NodeId,
+        /// The node gaining it.
+        to: NodeId,
+        /// Why.
+        why: &'static str,
+    },
+    /// `tablet`'s leader on `from` steps down (toward `to`).
+    Lead {
+        /// The tablet.
+        tablet: TabletId,
+        /// Its leader now.
+        from: NodeId,
+        /// The voter it should go to.
+        to: NodeId,
+        /// Why.
+        why: &'static str,
+    },
+}
+
+/// The cluster as one round sees it.
+#[derive(Debug, Default)]
+pub struct Picture {
+    /// Nodes that answered.
+    pub live: BTreeSet<NodeId>,
+    /// Nodes silent longer than the dead-node setting.
+    pub dead: BTreeSet<NodeId>,
+    /// Decommissioned nodes.
+    pub decommissioned: BTreeSet<NodeId>,
+    tablets: Vec<TabletView>,
+}
+
+impl Picture {
+    fn from_views(views: &[NodeView]) -> Picture {
+        let mut p = Picture::default();
+        let mut tablets: BTreeMap<TabletId, TabletView> = BTreeMap::new();
+        for v in views {
+            let Ok(s) = &v.status else { continue };
+            p.live.insert(v.id);
+            for t in s.tablets.iter().filter(|t| t.is_leader) {
+                if let Some(d) = &t.descriptor {
+                    tablets.insert(
+                        d.tablet_id,
+                        TabletView {
+                            id: d.tablet_id,
+                            leader: v.id,
+                            voters: d.replicas.iter().copied().collect(),
+                        },
+                    );
+                }
+            }
+        }
+        p.tablets = tablets.into_values().collect();
+        p
+    }
+
+    /// Nodes that may take replicas.
+    fn candidates(&self) -> BTreeSet<NodeId> {
+        self.live
+            .difference(&self.decommissioned)
+            .copied()
+            .collect()
+    }
+
+    /// Data-tablet replicas and leaderships per candidate node.
+    fn counts(&self) -> (BTreeMap<NodeId, usize>, BTreeMap<NodeId, usize>) {
+        let mut replicas: BTreeMap<NodeId, usize> =
+            self.candidates().into_iter().map(|n| (n, 0)).collect();
+        let mut leaders = replicas.clone();
+        for t in self.tablets.iter().filter(|t| t.id != META_TABLET) {
+            for v in &t.voters {
+                if let Some(c) = replicas.get_mut(v) {
+                    *c += 1;
+                }
+            }
+            if let Some(c) = leaders.get_mut(&t.leader) {
+                *c += 1;
+            }
+        }
+        (replicas, leaders)
+    }
+
+    /// The one change this round makes, if any.
+    pub fn decide(&self) -> Option<Action> {
+        let candidates = self.candidates();
+        let (replicas, leaders) = self.counts();
+        let emptiest = |t: &TabletView| {
+            candidates
+                .iter()
+                .filter(|n| !t.voters.contains(n))
+                .min_by_key(|n| (replicas.get(n).copied().unwrap_or(0), **n))
+                .copied()
+        };
+        // 1. Replicas on dead or decommissioned nodes.
+        for t in &self.tablets {
+            for v in &t.voters {
+                let why = if self.dead.contains(v) {
+                    "its node is dead"
+                } else if self.decommissioned.contains(v) && *v != t.leader {
+                    "its node is decommissioned"
+                } else {
+                    continue;
+                };
+                if let Some(to) = emptiest(t) {
+                    return Some(Action::Move {
+                        tablet: t.id,
+                        from: *v,
+                        to,
+                        why,
+                    });
+                }
+            }
+        }
+        // 2. Leaders on decommissioned nodes.
+        for t in &self.tablets {
+            if self.decommissioned.contains(&t.leader)
+                && let Some(to) = t.voters.iter().find(|v| candidates.contains(v))
+            {
+                return Some(Action::Lead {
+                    tablet: t.id,
+                    from: t.leader,
+                    to: *to,
+                    why: "its node is decommissioned",
+                });
+            }
+        }
+        // 3. Replica counts.
+        let (Some((&full, &most)), Some((&empty, &fewest))) = (
+            replicas
+                .iter()
+                .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n))),
+            replicas.iter().min_by_key(|(n, c)| (**c, **n)),
+        ) else {
+            return None;
+        };
+        if most > fewest + 1 {
+            let movable = self
+                .tablets
+                .iter()
+                .filter(|t| t.id != META_TABLET)
+                .filter(|t| t.voters.contains(&full) && !t.voters.contains(&empty));
+            for t in movable.clone() {
+                if t.leader != full {
+                    return Some(Action::Move {
+                        tablet: t.id,
+                        from: full,
+                        to: empty,
+                        why: "replica counts differ by more than one",
+                    });
+                }
+            }
+            if let Some(t) = movable.into_iter().next()
+                && let Some(to) = t.voters.iter().find(|v| **v != full)
+            {
+                return Some(Action::Lead {
+                    tablet: t.id,
+                    from: full,
+                    to: *to,
+                    why: "the replica to move leads",
+                });
+            }
+        }
+        // 4. Leader counts.
+        let (Some((&busy, &most)), Some((&idle, &fewest))) = (
+            leaders
+                .iter()
+                .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n))),
+            leaders.iter().min_by_key(|(n, c)| (**c, **n)),
+        ) else {
+            return None;
+        };
+        if most > fewest + 1
+            && let Some(t) = self
+                .tablets
+                .iter()
+                .find(|t| t.id != META_TABLET && t.leader == busy && t.voters.contains(&idle))
+        {
+            return Some(Action::Lead {
+                tablet: t.id,
+                from: busy,
+                to: idle,
+                why: "leader counts differ by more than one",
+            });
+        }
+        None
+    }
+}
+
+/// Runs the allocator until the node stops.
+pub(crate) async fn allocator_loop(ctx: Arc<NodeContext>, settings: AllocatorSettings) {
+    if settings.every.is_zero() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(settings.every).await;
+        let leads_meta = ctx
+            .store
+            .replica(META_TABLET)
+            .is_some_and(|r| r.is_serving());
+        if !leads_meta {
+            continue;
+        }
+        match round(&ctx, settings).await {
+            Ok(Some(done)) => tracing::info!(node = ctx.node_id, "allocator: {done}"),
+            Ok(None) => {}
+            Err(e) => tracing::info!(node = ctx.node_id, "allocator: {e}"),
+        }
+    }
+}
+
+/// One round: looks at the cluster, makes at most one change; says what it
+/// did.
+async fn round(ctx: &NodeContext, settings: AllocatorSettings) -> Result<Option<String>, String> {
+    let views = cluster(ctx).await;
+    let mut picture = Picture::from_views(&views);
+    let now = Instant::now();
+    {
+        let mut seen = ctx
+            .liveness
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for v in &views {
+            let last = seen.entry(v.id).or_insert(now);
+            if v.status.is_ok() {
+                *last = now;
+            } else if now.duration_since(*last) >= settings.dead_after {
+                picture.dead.insert(v.id);
+            }
+        }
+    }
+    picture.decommissioned = decommissioned(ctx).await?;
+    let Some(action) = picture.decide() else {
+        return Ok(None);
+    };
+    apply(ctx, &views, &action).await?;
+    Ok(Some(format!("{action:?}")))
+}
+
+/// The nodes marked decommissioned in the meta tablet.
+pub(crate) async fn decommissioned(ctx: &NodeContext) -> Result<BTreeSet<NodeId>, String> {
+    Ok(ctx
+        .gateway
+        .scan(&decommissioned_keys(), 0)
+        .await
+        .map_err(|e| format!("reading decommissioned nodes: {e}"))?
+        .into_iter()
+        .filter_map(|(k, _)| decommissioned_node_of(&k))
+        .collect())
+}
+
+/// Asks the tablet's leader to carry `action` out.
+async fn apply(ctx: &NodeContext, views: &[NodeView], action: &Action) -> Result<(), String> {
+    let leader_addr = |tablet: TabletId| {
+        views
+            .iter()
+            .find(|v| {
+                v.status.as_ref().is_ok_and(|s| {
+                    s.tablets.iter().any(|t| {
+                        t.is_leader && t.descriptor.as_ref().is_some_and(|d| d.tablet_id == tablet)
+                    })
+                })
+            })
+            .map(|v| v.addr.clone())
+            .ok_or_else(|| format!("tablet {tablet} has no leader now"))
+    };
+    let client = |addr: String| async move {
+        ctx.store
+            .peers()
+            .channel(&addr)
+            .map(AdminServiceClient::new)
+            .map_err(|e| e.to_string())
+    };
+    match *action {
+        Action::Move {
+            tablet, from, to, ..
+        } => {
+            let r = client(leader_addr(tablet)?)
+                .await?
+                .change_replicas(ChangeReplicasRequest {
+                    tablet_id: tablet,
+                    add_node_id: to,
+                    remove_node_id: from,
+                })
+                .await
+                .map_err(|s| s.message().to_string())?
+                .into_inner();
+            if !r.error.is_empty() {
+                return Err(format!(
+                    "moving tablet {tablet} from {from} to {to}: {}",
+                    r.error
+                ));
+            }
+        }
+        Action::Lead { tablet, to, .. } => {
+            let r = client(leader_addr(tablet)?)
+                .await?
+                .transfer_leader(TransferLeaderRequest {
+                    tablet_id: tablet,
+                    to_node_id: to,
+                })
+                .await
+                .map_err(|s| s.message().to_string())?
+                .into_inner();
+            if !r.error.is_empty() {
+                return Err(format!(
+                    "handing tablet {tablet}'s leadership off: {}",
+                    r.error
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture(live: &[NodeId], tablets: &[(TabletId, NodeId, &[NodeId])]) -> Picture {
+        Picture {
+            live: live.iter().copied().collect(),
+            tablets: tablets
+                .iter()
+                .map(|(id, leader, voters)| TabletView {
+                    id: *id,
+                    leader: *leader,
+                    voters: voters.iter().copied().collect(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn new_nodes_get_replicas_from_the_fullest_never_its_leader() {
+        let p = picture(
+            &[1, 2, 3, 4],
+            &[(2, 1, &[1, 2, 3]), (3, 2, &[1, 2, 3]), (4, 3, &[1, 2, 3])],
+        );
+        // 3, 3, 3, 0: node 1 (fullest, lowest id) gives up tablet 3 or 4,
+        // which it does not lead.
+        assert_eq!(
+            p.decide(),
+            Some(Action::Move {
+                tablet: 3,
+                from: 1,
+                to: 4,
+                why: "replica counts differ by more than one"
+            })
+        );
+        let balanced = picture(
+            &[1, 2, 3, 4],
+            &[(2, 1, &[1, 2, 3]), (3, 2, &[2, 3, 4]), (4, 4, &[1, 3, 4])],
+        );
+        assert_eq!(balanced.decide(), None);
+    }
+
+    #[test]
+    fn dead_and_decommissioned_nodes_lose_their_replicas_first() {
+        let mut p = picture(
+            &[1, 2, 3, 5],
+            &[(2, 1, &[1, 2, 4]), (3, 5, &[1, 2, 5]), (1, 1, &[1, 2, 3])],
+        );
+        p.dead.insert(4);
+        assert_eq!(
+            p.decide(),
+            Some(Action::Move {
+                tablet: 2,
+                from: 4,
+                to: 3,
+                why: "its node is dead"
+            })
+        );
+        p.dead.clear();
+        p.decommissioned.insert(5);
+        // Node 5 leads tablet 3: the leadership goes first.
+        assert_eq!(
+            p.decide(),
+            Some(Action::Lead {
+                tablet: 3,
+                from: 5,
+                to: 1,
+                why: "its node is decommissioned"
+            })
+        );
+        let mut q = picture(&[1, 2, 3, 5], &[(3, 1, &[1, 2, 5])]);
+        q.decommissioned.insert(5);
+        assert_eq!(
+            q.decide(),
+            Some(Action::Move {
+                tablet: 3,
+                from: 5,
+                to: 3,
+                why: "its node is decommissioned"
+            })
+        );
+    }
+
+    #[test]
+    fn leaders_spread_once_replicas_are_even() {
+        let p = picture(
+            &[1, 2, 3],
+            &[(2, 1, &[1, 2, 3]), (3, 1, &[1, 2, 3]), (4, 1, &[1, 2, 3])],
+        );
+        assert_eq!(
+            p.decide(),
+            Some(Action::Lead {
+                tablet: 2,
+                from: 1,
+                to: 2,
+                why: "leader counts differ by more than one"
+            })
+        );
+    }
+}

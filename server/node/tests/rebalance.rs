@@ -1,0 +1,251 @@
+//! The allocator (`spanlite_node::ops::allocator`) while a bank workload
+//! runs and its total is checked throughout: nodes 4 and 5 joining get
+//! their share of replicas and leaders, decommissioned node 5 is drained
+//! to nothing, and dead node 4's replicas are re-created on the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use spanlite_directory::META_TABLET;
+use spanlite_node::NodeConfig;
+use spanlite_node::embedded::EmbeddedCluster;
+use spanlite_node::ops::allocator::AllocatorSettings;
+use spanlite_proto::admin::DecommissionRequest;
+use spanlite_proto::admin::admin_service_client::AdminServiceClient;
+use spanlite_session::Session;
+use spanlite_sql::Value;
+
+const ACCOUNTS: i64 = 40;
+const TOTAL: i64 = ACCOUNTS * 100;
+
+fn tweak(c: &mut NodeConfig) {
+    c.allocator = AllocatorSettings {
+        every: Duration::from_millis(300),
+        dead_after: Duration::from_secs(3),
+    };
+}
+
+async fn sum(s: &mut Session) -> Result<i64, String> {
+    let r = s
+        .run("SELECT sum(balance), count(*) FROM accounts")
+        .await
+        .pop()
+        .ok_or("no result")?
+        .map_err(|e| format!("{}: {}", e.code, e.message))?;
+    match r.rows.first().map(Vec::as_slice) {
+        Some([Value::Int(total), Value::Int(n)]) => {
+            assert_eq!(*n, ACCOUNTS, "accounts lost or duplicated");
+            Ok(*total)
+        }
+        other => Err(format!("sum returned {other:?}")),
+    }
+}
+
+/// Data-tablet replicas and leaderships on each running node.
+fn counts(cluster: &EmbeddedCluster) -> BTreeMap<u64, (usize, usize)> {
+    cluster
+        .nodes()
+        .iter()
+        .map(|n| {
+            let replicas = n.context.store.replicas();
+            let data = replicas.iter().filter(|r| r.tablet() != META_TABLET);
+            let leaders = data.clone().filter(|r| r.is_serving()).count();
+            (n.context.node_id, (data.count(), leaders))
+        })
+        .collect()
+}
+
+fn within_one(values: impl Iterator<Item = usize> + Clone) -> bool {
+    let (min, max) = (values.clone().min(), values.max());
+    matches!((min, max), (Some(a), Some(b)) if b <= a + 1)
+}
+
+async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn joining_decommissioning_and_dead_nodes_move_replicas_while_a_bank_keeps_its_total() {
+    let mut cluster = EmbeddedCluster::start_with(3, &tweak).await.unwrap();
+    let mut s = Session::on(cluster.schema_of(0));
+    let mut setup = String::from(
+        "CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL); INSERT INTO accounts VALUES ",
+    );
+    setup.push_str(
+        &(0..ACCOUNTS)
+            .map(|i| format!("({i}, 100)"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    for r in s.run(&setup).await {
+        r.unwrap();
+    }
+    // Nine data tablets: the catalog's, and eight of accounts.
+    let def = s.table("accounts").await.unwrap().unwrap();
+    let (rows, _) = def.key_range();
+    let mut tablet = cluster
+        .split(spanlite_directory::FIRST_DATA_TABLET, &rows)
+        .await
+        .unwrap();
+    for at in (5..ACCOUNTS).step_by(5) {
+        tablet = cluster
+            .split(tablet, &def.row_key(&[Value::Int(at)]).unwrap())
+            .await
+            .unwrap();
+    }
+
+    // The bank: transfers on node 1's sessions; another session checks
+    // the total all along.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (transfers, checks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut workers = Vec::new();
+    for w in 0..3u64 {
+        let mut s = Session::on(cluster.schema_of(0));
+        let (stop, transfers) = (stop.clone(), transfers.clone());
+        workers.push(tokio::spawn(async move {
+            let mut n = w;
+            while !stop.load(Ordering::Acquire) {
+                n = n
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let (a, b) = ((n >> 33) % ACCOUNTS as u64, (n >> 17) % ACCOUNTS as u64);
+                if a == b {
+                    continue;
+                }
+                let sql = format!(
+                    "BEGIN; UPDATE accounts SET balance = balance - 1 WHERE id = {a}; \
+                     UPDATE accounts SET balance = balance + 1 WHERE id = {b}; COMMIT"
+                );
+                let results = s.run(&sql).await;
+                if results.iter().all(Result::is_ok) {
+                    transfers.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    // Aborted (wounded, a leader moving): roll back, retry
+                    // another transfer, as a client does.
+                    let _ = s.run("ROLLBACK").await;
+                }
+            }
+        }));
+    }
+    let checker = {
+        let mut s = Session::on(cluster.schema_of(0));
+        let (stop, checks) = (stop.clone(), checks.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Acquire) {
+                match sum(&mut s).await {
+                    Ok(total) => {
+                        assert_eq!(total, TOTAL, "the bank's total changed");
+                        checks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => assert!(e.starts_with("40001"), "checking the total: {e}"),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    // Nodes 4 and 5 join: replicas and leaders spread within ±1.
+    for _ in 0..2 {
+        cluster.add_node(&tweak).await.unwrap();
+    }
+    let took = wait_until(
+        "replicas and leaders within ±1 on 5 nodes",
+        Duration::from_secs(120),
+        || {
+            let c = counts(&cluster);
+            c.len() == 5
+                && within_one(c.values().map(|v| v.0))
+                && within_one(c.values().map(|v| v.1))
+        },
+    )
+    .await;
+    println!("spread over 5 nodes in {took:?}: {:?}", counts(&cluster));
+
+    // Node 5 is decommissioned: it ends with no replica.
+    let node1 = cluster.addrs()[0].clone();
+    let mut admin = AdminServiceClient::new(
+        tonic::transport::Endpoint::from_shared(format!("http://{node1}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let r = admin
+        .decommission(DecommissionRequest {
+            node_id: 5,
+            check_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.error.is_empty(), "{}", r.error);
+    assert!(r.decommissioned);
+    let took = wait_until("node 5 drained", Duration::from_secs(120), || {
+        counts(&cluster).get(&5) == Some(&(0, 0))
+            && cluster.nodes()[4].context.store.replicas().is_empty()
+    })
+    .await;
+    let left = admin
+        .decommission(DecommissionRequest {
+            node_id: 5,
+            check_only: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    println!(
+        "node 5 drained in {took:?} (directory: {} left): {:?}",
+        left.replicas_left,
+        counts(&cluster)
+    );
+
+    // Node 4 dies: once it is dead for longer than the setting, every
+    // tablet has three voters on the live nodes again.
+    cluster.stop_node(4).await.unwrap();
+    let took = wait_until(
+        "node 4's replicas re-created",
+        Duration::from_secs(120),
+        || {
+            let leaders: Vec<_> = cluster
+                .nodes()
+                .iter()
+                .flat_map(|n| n.context.store.replicas())
+                .filter(|r| r.is_serving())
+                .collect();
+            let tablets = cluster.gateway().cache().tablets().len();
+            leaders.len() == tablets
+                && leaders.iter().all(|r| {
+                    let voters: Vec<u64> = r
+                        .raft()
+                        .metrics()
+                        .borrow()
+                        .membership_config
+                        .membership()
+                        .voter_ids()
+                        .collect();
+                    voters.len() == 3 && !voters.contains(&4) && !voters.contains(&5)
+                })
+        },
+    )
+    .await;
+    println!("node 4 replaced in {took:?}: {:?}", counts(&cluster));
+
+    stop.store(true, Ordering::Release);
+    for w in workers {
+        w.await.unwrap();
+    }
+    checker.await.unwrap();
+    let transfers = transfers.load(Ordering::Relaxed);
+    let checks = checks.load(Ordering::Relaxed);
+    println!("{transfers} transfers, {checks} checks of the total");
+    assert!(transfers > 0 && checks > 0);
+    assert_eq!(sum(&mut s).await.unwrap(), TOTAL);
+    cluster.shutdown().await;
+}
