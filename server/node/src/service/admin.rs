@@ -245,6 +245,11 @@ impl AdminGrpc {
                 .node_addr(add)
                 .ok_or_else(|| format!("node {add} is not known to the cluster"))?;
             self.create_replica_on(add, &addr, &old).await?;
+            // The new replica must start from a snapshot of the range, not
+            // from the log: a tablet born of a split got its first rows
+            // from its parent's log, not its own, so replaying its log
+            // alone would leave them out.
+            snapshot_and_purge(&raft).await?;
             raft.add_learner(add, Node { addr }, true)
                 .await
                 .map_err(|e| format!("adding node {add} as a learner: {e}"))?;
@@ -395,6 +400,35 @@ impl AdminGrpc {
             .count();
         Ok((left as u64, marked))
     }
+}
+
+/// Builds a snapshot of the tablet as applied now and purges the log up to
+/// it, so that a replica added next catches up from the snapshot (every
+/// version of the range) rather than by replaying the log.
+async fn snapshot_and_purge(raft: &spanlite_replica::raft::Raft) -> Result<(), String> {
+    let applied = raft.metrics().borrow().last_applied.map_or(0, |l| l.index);
+    raft.trigger()
+        .snapshot()
+        .await
+        .map_err(|e| format!("building a snapshot: {e}"))?;
+    let mut metrics = raft.metrics();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let index = loop {
+        let built = metrics.borrow_and_update().snapshot.map(|s| s.index);
+        if let Some(i) = built.filter(|i| *i >= applied) {
+            break i;
+        }
+        if tokio::time::timeout_at(deadline, metrics.changed())
+            .await
+            .is_err()
+        {
+            return Err("no snapshot was built within 30 s".to_string());
+        }
+    };
+    raft.trigger()
+        .purge_log(index)
+        .await
+        .map_err(|e| format!("purging the log up to the snapshot: {e}"))
 }
 
 /// A cluster id: the bootstrapping node and the time, in hex.
@@ -740,13 +774,21 @@ impl AdminService for AdminGrpc {
             .map(|d| TabletDescriptor::from(&d))
             .ok_or_else(|| Status::invalid_argument("CreateReplica without a descriptor"))?;
         // A decommissioned node takes no new replicas (an allocator that has
-        // not seen the mark yet is refused here).
-        if let Ok(Some(_)) = self
-            .ctx
-            .gateway
-            .get(&spanlite_directory::decommissioned_key(self.ctx.node_id))
-            .await
-        {
+        // not seen the mark yet is refused here). Not asked during init (the
+        // meta tablet is being made: the read would wait for it), and not
+        // waited on for long: the allocator never picks a marked node.
+        let decommissioned = !self.ctx.cluster.cluster_id().is_empty()
+            && matches!(
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    self.ctx
+                        .gateway
+                        .get(&spanlite_directory::decommissioned_key(self.ctx.node_id)),
+                )
+                .await,
+                Ok(Ok(Some(_)))
+            );
+        if decommissioned {
             return Ok(Response::new(CreateReplicaResponse {
                 error: format!(
                     "node {} is decommissioned and takes no new replicas",
