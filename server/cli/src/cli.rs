@@ -141,6 +141,12 @@ struct WorkloadArgs {
     /// No progress spinner or notes on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Run the workload twice on an embedded cluster of --nodes: with one
+    /// data tablet, then splitting by load with the allocator spreading
+    /// replicas and leaders (measured after a 30 s warm-up); prints both,
+    /// and each node's share of leaders and requests.
+    #[arg(long, conflicts_with_all = ["url", "pg_url"])]
+    auto: bool,
     /// Statements of each kind `strong-reads` times.
     #[arg(long, default_value_t = 20)]
     runs: usize,
@@ -414,6 +420,11 @@ struct StartArgs {
     /// are re-created on the other nodes from the survivors.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
     dead_node_after: Duration,
+    /// A tablet this node leads that serves this many requests a second
+    /// (over --split-check-every) is split where half of them fall on
+    /// each side. `0`: no splits by load.
+    #[arg(long, default_value_t = 2500)]
+    split_qps: u64,
     /// How often a node measures the tablets it leads (those written
     /// since) to split them by size.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
@@ -682,6 +693,11 @@ async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, 
         } else {
             args.split_size as u64
         },
+        qps: if args.no_auto_split {
+            0
+        } else {
+            args.split_qps
+        },
         check_every: args.split_check_every,
     };
     config.allocator = spanlite_node::ops::allocator::AllocatorSettings {
@@ -806,6 +822,7 @@ fn workload_command(
         quiet: args.quiet,
         modes_table: matches!(args.workload, WorkloadName::Modes),
         certs,
+        auto: args.auto,
     }
 }
 

@@ -44,7 +44,20 @@ pub struct WorkloadCommand {
     /// `spanlite workload modes`: the bank workload at every size of
     /// [`MODES_ACCOUNTS`] under every mode, as one table.
     pub modes_table: bool,
+    /// `--auto`: the embedded cluster twice, side by side — with one data
+    /// tablet, then with splits by load and the allocator on (after a
+    /// warm-up) — with each node's share of leaders and requests.
+    pub auto: bool,
 }
+
+/// Requests a second past which a tablet splits in an `--auto` run (the
+/// default, 2,500, is for machines of their own; here 5 nodes share the
+/// CPU).
+const AUTO_SPLIT_QPS: u64 = 300;
+
+/// How long an `--auto` cluster runs the workload before it is measured:
+/// splits by load and the allocator's moves happen then.
+const AUTO_WARM_UP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The bank sizes `spanlite workload modes` compares: low contention
 /// (10,000 accounts) and high contention (10).
@@ -63,6 +76,9 @@ pub async fn run_command(command: WorkloadCommand) -> Result<ExitCode, String> {
     command.options.validate()?;
     if command.modes_table {
         return modes_table(command).await;
+    }
+    if command.auto {
+        return auto_table(&command).await;
     }
     let quiet = command.quiet;
     let mut reports = Vec::new();
@@ -132,6 +148,167 @@ async fn spanlite(command: &WorkloadCommand, quiet: bool) -> Result<Report, Stri
     };
     cluster.shutdown().await;
     outcome
+}
+
+/// Each node's share of the data tablets' leaders and of the tablet
+/// requests served during a run.
+#[derive(Debug, Default)]
+struct Shares {
+    /// Node id → (data-tablet leaders, requests served in the run).
+    nodes: std::collections::BTreeMap<u64, (usize, u64)>,
+}
+
+/// Requests each node of `cluster` has served so far.
+fn requests(cluster: &EmbeddedCluster) -> std::collections::BTreeMap<u64, u64> {
+    cluster
+        .nodes()
+        .iter()
+        .map(|n| {
+            let served = n.context.store.metrics().snapshot().rpcs.values().sum();
+            (n.context.node_id, served)
+        })
+        .collect()
+}
+
+impl Shares {
+    fn of(cluster: &EmbeddedCluster, before: &std::collections::BTreeMap<u64, u64>) -> Shares {
+        let after = requests(cluster);
+        let nodes = cluster
+            .nodes()
+            .iter()
+            .map(|n| {
+                let id = n.context.node_id;
+                let leaders = n
+                    .context
+                    .store
+                    .replicas()
+                    .iter()
+                    .filter(|r| r.tablet() != spanlite_directory::META_TABLET && r.is_serving())
+                    .count();
+                let served =
+                    after.get(&id).copied().unwrap_or(0) - before.get(&id).copied().unwrap_or(0);
+                (id, (leaders, served))
+            })
+            .collect();
+        Shares { nodes }
+    }
+
+    fn max_request_share(&self) -> f64 {
+        let total: u64 = self.nodes.values().map(|v| v.1).sum();
+        let max = self.nodes.values().map(|v| v.1).max().unwrap_or(0);
+        max as f64 / total.max(1) as f64
+    }
+}
+
+/// `--auto`: the same workload on an embedded cluster with one data tablet
+/// and on one that splits by load and rebalances; both reports side by
+/// side, and each node's share of leaders and requests.
+async fn auto_table(command: &WorkloadCommand) -> Result<ExitCode, String> {
+    let nodes = command.nodes;
+    let quiet = command.quiet;
+    let mut reports = Vec::new();
+    let mut shares = Vec::new();
+    for auto in [false, true] {
+        if !quiet {
+            eprintln!(
+                "Starting a {nodes}-node cluster in this process ({}) …",
+                if auto {
+                    "splits by load, allocator on"
+                } else {
+                    "one data tablet"
+                }
+            );
+        }
+        let cluster = EmbeddedCluster::start_with(nodes, &|c| {
+            if auto {
+                c.split.qps = AUTO_SPLIT_QPS;
+                c.split.check_every = std::time::Duration::from_secs(1);
+                c.allocator.every = std::time::Duration::from_secs(1);
+            } else {
+                c.split.size = 0;
+            }
+        })
+        .await?;
+        let endpoint = format!(
+            "{nodes} nodes, {}",
+            if auto { "auto" } else { "one data tablet" }
+        );
+        let outcome = async {
+            let target = Spanlite::connect(cluster.addrs(), command.options.concurrency, endpoint)
+                .await
+                .map_err(|e| format!("connecting to the embedded cluster: {e}"))?
+                .with_mode(command.options.mode);
+            let mut options = command.options.clone();
+            if auto {
+                if !quiet {
+                    eprintln!("Warming up for {AUTO_WARM_UP:?} (tablets split and move) …");
+                }
+                let mut warm = options.clone();
+                warm.stop = spanlite_benches::workload::Stop::After(AUTO_WARM_UP);
+                run(&target, &warm).await.map_err(|e| e.to_string())?;
+                options.setup = false;
+            }
+            let before = requests(&cluster);
+            let report = run(&target, &options).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((
+                report,
+                Shares::of(&cluster, &before),
+                cluster.gateway().cache().tablets().len(),
+            ))
+        }
+        .await;
+        cluster.shutdown().await;
+        let (report, share, tablets) = outcome?;
+        reports.push(report);
+        shares.push((auto, share, tablets));
+    }
+    print!("{}", render(&reports));
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    let mut header = vec!["node".to_string()];
+    for (auto, _, tablets) in &shares {
+        let name = if *auto { "auto" } else { "one data tablet" };
+        header.push(format!("{name}: leaders ({tablets} tablets)"));
+        header.push(format!("{name}: requests"));
+    }
+    table.set_header(header);
+    let ids: std::collections::BTreeSet<u64> = shares
+        .iter()
+        .flat_map(|(_, s, _)| s.nodes.keys().copied())
+        .collect();
+    for id in ids {
+        let mut row = vec![id.to_string()];
+        for (_, s, _) in &shares {
+            let leaders: usize = s.nodes.values().map(|v| v.0).sum();
+            let served: u64 = s.nodes.values().map(|v| v.1).sum();
+            let (l, r) = s.nodes.get(&id).copied().unwrap_or_default();
+            row.push(format!(
+                "{l} ({:.0} %)",
+                100.0 * l as f64 / leaders.max(1) as f64
+            ));
+            row.push(format!(
+                "{r} ({:.0} %)",
+                100.0 * r as f64 / served.max(1) as f64
+            ));
+        }
+        table.add_row(row);
+    }
+    println!(
+        "\nEach node's share of the data tablets' leaders and of the requests served:\n{table}"
+    );
+    for (auto, s, _) in &shares {
+        println!(
+            "{}: the busiest node served {:.0} % of the requests",
+            if *auto { "auto" } else { "one data tablet" },
+            100.0 * s.max_request_share()
+        );
+    }
+    if reports.iter().all(Report::passed) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("spanlite: a workload check FAILED (see the check row)");
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// `spanlite workload modes`: the bank workload at low and high contention

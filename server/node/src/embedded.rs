@@ -79,10 +79,11 @@ fn config_for(dir: &Path, id: u64, addr: &str, join: &[String]) -> Result<NodeCo
     config.join = join.to_vec();
     config.pg_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     config.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    // Nothing moves on its own in a cluster made for a test or a demo
-    // (tests count leaders and calls); `--auto` workloads and the
-    // allocator's own tests turn it on.
+    // Nothing moves and nothing splits by load on its own in a cluster
+    // made for a test or a demo (tests count leaders and calls); `--auto`
+    // workloads and the allocator's own tests turn them on.
     config.allocator.every = Duration::ZERO;
+    config.split.qps = 0;
     Ok(config)
 }
 

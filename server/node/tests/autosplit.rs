@@ -60,6 +60,7 @@ async fn a_loaded_table_splits_by_size_and_count_stays_right_throughout() {
     let cluster = EmbeddedCluster::start_with(3, &|c| {
         c.split = SplitSettings {
             size: size_kib << 10,
+            qps: 0,
             check_every: Duration::from_millis(200),
         }
     })
@@ -154,5 +155,54 @@ async fn a_loaded_table_splits_by_size_and_count_stays_right_throughout() {
         r.rows,
         vec![vec![Value::Int(rows * (rows - 1) / 2), Value::Int(rows)]]
     );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tablet_serving_many_requests_splits_where_they_divide() {
+    let cluster = EmbeddedCluster::start_with(3, &|c| {
+        c.split = SplitSettings {
+            size: 0,
+            qps: 20,
+            check_every: Duration::from_millis(500),
+        }
+    })
+    .await
+    .unwrap();
+    let mut s = Session::on(cluster.schema_of(0));
+    run(
+        &mut s,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT NOT NULL)",
+    )
+    .await
+    .unwrap();
+    run(
+        &mut s,
+        "INSERT INTO t SELECT g, 'v' FROM generate_series(0, 999) AS g",
+    )
+    .await
+    .unwrap();
+    let before = tablets_of_t(&cluster, &s).await;
+    // Point reads spread over the keys, until the table has split by load
+    // (no size limit is set).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0u64;
+    let tablets = loop {
+        for _ in 0..50 {
+            i = (i * 7919 + 13) % 1000;
+            run(&mut s, &format!("SELECT v FROM t WHERE id = {i}"))
+                .await
+                .unwrap();
+        }
+        let n = tablets_of_t(&cluster, &s).await;
+        if n > before || Instant::now() > deadline {
+            break n;
+        }
+    };
+    assert!(
+        tablets > before,
+        "still {tablets} tablets after a minute of load"
+    );
+    assert_eq!(count(&mut s).await.unwrap(), 1000);
     cluster.shutdown().await;
 }

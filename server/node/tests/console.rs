@@ -71,6 +71,7 @@ async fn metrics_report_the_cluster_s_real_figures() {
     let cluster = EmbeddedCluster::start_with(3, &|c| {
         c.split = SplitSettings {
             size: 64 << 20,
+            qps: 0,
             check_every: Duration::from_millis(100),
         }
     })

@@ -20,6 +20,20 @@ pub struct TxnMetrics {
     lock_wait: Mutex<Option<Histogram<u64>>>,
     rpcs: Mutex<BTreeMap<(&'static str, u64), u64>>,
     proposals: Mutex<BTreeMap<u64, u64>>,
+    load: Mutex<BTreeMap<u64, LoadWindow>>,
+}
+
+/// Keys kept per tablet and window for load-based splits.
+const LOAD_SAMPLE: usize = 64;
+
+/// A tablet's requests since the last look, and a uniform sample of the
+/// keys they touched (reservoir sampling).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadWindow {
+    /// Requests counted.
+    pub requests: u64,
+    /// Up to 64 of their keys, each request equally likely to be kept.
+    pub keys: Vec<Vec<u8>>,
 }
 
 /// A copy of the metrics at one moment.
@@ -76,6 +90,7 @@ impl Default for TxnMetrics {
             lock_wait: Mutex::new(histogram()),
             rpcs: Mutex::new(BTreeMap::new()),
             proposals: Mutex::new(BTreeMap::new()),
+            load: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -107,6 +122,38 @@ impl TxnMetrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *rpcs.entry((method, tablet)).or_default() += 1;
+    }
+
+    /// A request for `tablet` touched `key` (its first key): load-based
+    /// splits split where half the requests fall on each side.
+    pub fn note_load(&self, tablet: u64, key: &[u8]) {
+        let mut load = self
+            .load
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let w = load.entry(tablet).or_default();
+        w.requests += 1;
+        if w.keys.len() < LOAD_SAMPLE {
+            w.keys.push(key.to_vec());
+        } else {
+            // Keep this one with probability LOAD_SAMPLE / requests, in the
+            // place of a random one (a multiplicative hash of the count
+            // stands in for a random number).
+            let j = w.requests.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
+            let j = usize::try_from(j % w.requests).unwrap_or(usize::MAX);
+            if let Some(slot) = w.keys.get_mut(j) {
+                *slot = key.to_vec();
+            }
+        }
+    }
+
+    /// `tablet`'s load since the last call, and a new window begun.
+    pub fn take_load(&self, tablet: u64) -> LoadWindow {
+        self.load
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&tablet)
+            .unwrap_or_default()
     }
 
     /// The transaction protocol proposed a Raft entry on `tablet`.
@@ -174,6 +221,28 @@ impl TxnMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_load_sample_is_spread_over_every_request() {
+        let m = TxnMetrics::default();
+        // 1,000 requests on keys 0..999 in order: a sample kept only from
+        // the first ones would all be below 64.
+        for i in 0..1000u32 {
+            m.note_load(7, &i.to_be_bytes());
+        }
+        let w = m.take_load(7);
+        assert_eq!((w.requests, w.keys.len()), (1000, 64));
+        let late = w
+            .keys
+            .iter()
+            .filter(|k| u32::from_be_bytes(k.as_slice().try_into().unwrap()) >= 500)
+            .count();
+        assert!(
+            (16..=48).contains(&late),
+            "{late} of 64 from the second half"
+        );
+        assert_eq!(m.take_load(7), LoadWindow::default());
+    }
 
     #[test]
     fn counts_and_summaries() {

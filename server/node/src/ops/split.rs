@@ -5,7 +5,8 @@
 //!   every split_check_every, on each node, for each tablet it leads:
 //!     applied index moved since last time? ──▶ measure [start, end) (one pass
 //!       over the versions, on a blocking thread)  ──▶ sizes (metrics, console)
-//!     bytes ≥ split_size and a middle key? ──▶ split there:
+//!     bytes ≥ split_size and a middle key?  or  requests/s ≥ split_qps
+//!       (the median of a sample of the keys they touched)? ──▶ split there:
 //!       new id from the meta tablet's counter (a transaction)
 //!       ──▶ Split through the tablet's Raft log (refused while anything in the
 //!           moved half is prepared; locks there are aborted, see
@@ -29,12 +30,16 @@ use spanlite_txn::Mutation;
 
 use crate::NodeContext;
 
-/// When tablets split on their own (`--split-size`, `--split-check-every`).
+/// When tablets split on their own (`--split-size`, `--split-qps`,
+/// `--split-check-every`).
 #[derive(Clone, Copy, Debug)]
 pub struct SplitSettings {
     /// A tablet holding at least this many bytes (every version of every
     /// key, uncompressed) is split in two; 0: never.
     pub size: u64,
+    /// A tablet served at least this many requests a second over a check
+    /// interval is split where half of them fell on each side; 0: never.
+    pub qps: u64,
     /// How often a node looks at the tablets it leads.
     pub check_every: Duration,
 }
@@ -43,6 +48,7 @@ impl Default for SplitSettings {
     fn default() -> Self {
         Self {
             size: 64 << 20,
+            qps: 2500,
             check_every: Duration::from_secs(10),
         }
     }
@@ -140,16 +146,24 @@ pub(crate) async fn check_once(
                 size
             }
         };
-        if tablet == META_TABLET || settings.size == 0 || size.bytes < settings.size {
+        let load = ctx.store.metrics().take_load(tablet);
+        if tablet == META_TABLET {
             continue;
         }
         let range = replica.range();
-        let Some(at) = size
-            .middle
-            .filter(|m| range.contains(m) && *m > range.start)
-        else {
-            continue;
+        let inside = |k: &Vec<u8>| range.contains(k) && *k > range.start;
+        let by_size = settings.size > 0 && size.bytes >= settings.size;
+        let qps = load.requests as f64 / settings.check_every.as_secs_f64().max(1e-3);
+        let by_load = settings.qps > 0 && qps >= settings.qps as f64;
+        let at = if by_size {
+            size.middle.filter(inside)
+        } else if by_load {
+            load_middle(load.keys).filter(inside)
+        } else {
+            None
         };
+        let Some(at) = at else { continue };
+        let why = if by_size { "size" } else { "load" };
         match split_tablet(ctx, tablet, at).await {
             Ok((left, right)) => {
                 tracing::info!(
@@ -157,16 +171,25 @@ pub(crate) async fn check_once(
                     tablet,
                     right = right.id,
                     bytes = size.bytes,
-                    "split by size"
+                    qps,
+                    "split by {why}"
                 );
                 split.push(left.id);
             }
             // Prepared transactions in the way, a membership change, lost
             // leadership: the next round tries again.
-            Err(e) => tracing::info!(node = ctx.node_id, tablet, "split by size put off: {e}"),
+            Err(e) => tracing::info!(node = ctx.node_id, tablet, "split by {why} put off: {e}"),
         }
     }
     Ok(split)
+}
+
+/// The key that halves a sample of requests' keys: the median, if the
+/// sample has at least two distinct keys (one hot key cannot be split).
+fn load_middle(mut keys: Vec<Vec<u8>>) -> Option<Vec<u8>> {
+    keys.sort();
+    let middle = keys.get(keys.len() / 2)?.clone();
+    (keys.first() != Some(&middle)).then_some(middle)
 }
 
 /// Splits `tablet` at `at` on this node, which must be its leader, and

@@ -237,6 +237,9 @@ impl TabletService for TabletGrpc {
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let req = request.into_inner();
         self.note_rpc("read", req.tablet_id);
+        if let Some(key) = req.keys.first() {
+            self.store.metrics().note_load(req.tablet_id, key);
+        }
         if req.any_replica && req.read_ts.is_none() {
             return Err(Status::invalid_argument(
                 "a read from any replica needs a read timestamp",
@@ -285,6 +288,9 @@ impl TabletService for TabletGrpc {
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
         let req = request.into_inner();
         self.note_rpc("scan", req.tablet_id);
+        if let Some(range) = &req.range {
+            self.store.metrics().note_load(req.tablet_id, &range.start);
+        }
         if req.reverse {
             return Err(Status::unimplemented("reverse scans are not offered yet"));
         }
@@ -381,6 +387,9 @@ impl TabletService for TabletGrpc {
     ) -> Result<Response<PrepareResponse>, Status> {
         let req = request.into_inner();
         self.note_rpc("prepare", req.tablet_id);
+        if let Some(w) = req.writes.first() {
+            self.store.metrics().note_load(req.tablet_id, &w.key);
+        }
         let meta = req
             .txn
             .as_ref()
@@ -440,6 +449,9 @@ impl TabletService for TabletGrpc {
     ) -> Result<Response<CommitResponse>, Status> {
         let req = request.into_inner();
         self.note_rpc("commit", req.tablet_id);
+        if let Some(w) = req.writes.first() {
+            self.store.metrics().note_load(req.tablet_id, &w.key);
+        }
         let mutations = mutations_of(req.writes)?;
         let txn = req.txn.as_ref().map(txn_of).transpose()?;
         let validation = match &req.txn {

@@ -338,6 +338,7 @@ fn test_config(c: &mut NodeConfig) {
     c.timing = node_timing();
     // Tests move replicas and leaders themselves.
     c.allocator.every = Duration::ZERO;
+    c.split.qps = 0;
     c.txn_idle_timeout = Duration::from_secs(1);
 }
 
