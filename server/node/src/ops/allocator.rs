@@ -53,6 +53,10 @@ impl Default for AllocatorSettings {
     }
 }
 
+/// The longest one change may take before the allocator gives up on it
+/// (the next round decides afresh).
+const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// When each node last answered (the allocator's memory; starts afresh on
 /// a new meta leader, which only delays declaring a node dead).
 #[derive(Debug, Default)]
@@ -201,65 +205,76 @@ impl Picture {
                 });
             }
         }
-        // 3. Replica counts.
-        let (Some((&full, &most)), Some((&empty, &fewest))) = (
-            replicas
-                .iter()
-                .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n))),
-            replicas.iter().min_by_key(|(n, c)| (**c, **n)),
-        ) else {
-            return None;
+        // 3. Replica counts: the move between the most and the least
+        // loaded pair of nodes that some tablet allows.
+        let count = |m: &BTreeMap<NodeId, usize>, n: &NodeId| m.get(n).copied().unwrap_or(0);
+        let mut best: Option<(usize, Action)> = None;
+        let mut consider = |gain: usize, action: Action, best: &mut Option<(usize, Action)>| {
+            if best.as_ref().is_none_or(|(g, _)| gain > *g) {
+                *best = Some((gain, action));
+            }
         };
-        if most > fewest + 1 {
-            let movable = self
-                .tablets
-                .iter()
-                .filter(|t| t.id != META_TABLET)
-                .filter(|t| t.voters.contains(&full) && !t.voters.contains(&empty));
-            for t in movable.clone() {
-                if t.leader != full {
-                    return Some(Action::Move {
-                        tablet: t.id,
-                        from: full,
-                        to: empty,
-                        why: "replica counts differ by more than one",
-                    });
+        for t in self.tablets.iter().filter(|t| t.id != META_TABLET) {
+            for from in t.voters.iter().filter(|v| candidates.contains(v)) {
+                for to in candidates.iter().filter(|n| !t.voters.contains(n)) {
+                    let (f, e) = (count(&replicas, from), count(&replicas, to));
+                    if f <= e + 1 {
+                        continue;
+                    }
+                    // A replica that leads is not moved: its leadership
+                    // goes to another voter first (a smaller gain, so a
+                    // plain move wins when there is one).
+                    let action = if *from != t.leader {
+                        Action::Move {
+                            tablet: t.id,
+                            from: *from,
+                            to: *to,
+                            why: "replica counts differ by more than one",
+                        }
+                    } else if let Some(other) = t.voters.iter().find(|v| *v != from) {
+                        Action::Lead {
+                            tablet: t.id,
+                            from: *from,
+                            to: *other,
+                            why: "the replica to move leads",
+                        }
+                    } else {
+                        continue;
+                    };
+                    let gain = 2 * (f - e) + usize::from(*from != t.leader);
+                    consider(gain, action, &mut best);
                 }
             }
-            if let Some(t) = movable.into_iter().next()
-                && let Some(to) = t.voters.iter().find(|v| **v != full)
+        }
+        if let Some((_, action)) = best {
+            return Some(action);
+        }
+        // 4. Leader counts: hand a leadership to the voter of its tablet
+        // with the fewest, where that evens things most.
+        let mut best: Option<(usize, Action)> = None;
+        for t in self.tablets.iter().filter(|t| t.id != META_TABLET) {
+            let l = count(&leaders, &t.leader);
+            for to in t
+                .voters
+                .iter()
+                .filter(|v| **v != t.leader && candidates.contains(v))
             {
-                return Some(Action::Lead {
-                    tablet: t.id,
-                    from: full,
-                    to: *to,
-                    why: "the replica to move leads",
-                });
+                let e = count(&leaders, to);
+                if l > e + 1 {
+                    consider(
+                        l - e,
+                        Action::Lead {
+                            tablet: t.id,
+                            from: t.leader,
+                            to: *to,
+                            why: "leader counts differ by more than one",
+                        },
+                        &mut best,
+                    );
+                }
             }
         }
-        // 4. Leader counts.
-        let (Some((&busy, &most)), Some((&idle, &fewest))) = (
-            leaders
-                .iter()
-                .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n))),
-            leaders.iter().min_by_key(|(n, c)| (**c, **n)),
-        ) else {
-            return None;
-        };
-        if most > fewest + 1
-            && let Some(t) = self
-                .tablets
-                .iter()
-                .find(|t| t.id != META_TABLET && t.leader == busy && t.voters.contains(&idle))
-        {
-            return Some(Action::Lead {
-                tablet: t.id,
-                from: busy,
-                to: idle,
-                why: "leader counts differ by more than one",
-            });
-        }
-        None
+        best.map(|(_, action)| action)
     }
 }
 
@@ -279,8 +294,8 @@ pub(crate) async fn allocator_loop(ctx: Arc<NodeContext>, settings: AllocatorSet
         }
         match round(&ctx, settings).await {
             Ok(Some(done)) => tracing::info!(node = ctx.node_id, "allocator: {done}"),
-            Ok(None) => {}
             Err(e) => tracing::info!(node = ctx.node_id, "allocator: {e}"),
+            Ok(None) => {}
         }
     }
 }
@@ -310,7 +325,11 @@ async fn round(ctx: &NodeContext, settings: AllocatorSettings) -> Result<Option<
     let Some(action) = picture.decide() else {
         return Ok(None);
     };
-    apply(ctx, &views, &action).await?;
+    // A move waits for the new replica to catch up; one that cannot (its
+    // node went away meanwhile) must not stop the allocator for good.
+    tokio::time::timeout(ACTION_TIMEOUT, apply(ctx, &views, &action))
+        .await
+        .map_err(|_| format!("{action:?} did not finish within {ACTION_TIMEOUT:?}"))??;
     Ok(Some(format!("{action:?}")))
 }
 
@@ -415,13 +434,13 @@ mod tests {
             &[1, 2, 3, 4],
             &[(2, 1, &[1, 2, 3]), (3, 2, &[1, 2, 3]), (4, 3, &[1, 2, 3])],
         );
-        // 3, 3, 3, 0: node 1 (fullest, lowest id) gives up tablet 3 or 4,
-        // which it does not lead.
+        // 3, 3, 3, 0: a replica that does not lead moves to node 4 (the
+        // first such: tablet 2's on node 2).
         assert_eq!(
             p.decide(),
             Some(Action::Move {
-                tablet: 3,
-                from: 1,
+                tablet: 2,
+                from: 2,
                 to: 4,
                 why: "replica counts differ by more than one"
             })
@@ -470,6 +489,37 @@ mod tests {
                 from: 5,
                 to: 3,
                 why: "its node is decommissioned"
+            })
+        );
+    }
+
+    #[test]
+    fn any_tablet_that_allows_it_evens_the_counts() {
+        // Replicas even (5 or 6 each), leaders 1, 2, 3, 3, 0 — the kind of
+        // state that stalled a run when only the busiest node by id and
+        // the idlest were looked at together. The largest step toward
+        // even: a leadership of node 3 or 4 to node 5 (tablet 6 first).
+        let p = picture(
+            &[1, 2, 3, 4, 5],
+            &[
+                (2, 1, &[1, 2, 3]),
+                (3, 2, &[2, 3, 4]),
+                (4, 2, &[2, 4, 5]),
+                (5, 3, &[1, 3, 4]),
+                (6, 3, &[1, 3, 5]),
+                (7, 3, &[2, 3, 5]),
+                (8, 4, &[1, 4, 5]),
+                (9, 4, &[1, 2, 5]),
+                (10, 4, &[3, 4, 5]),
+            ],
+        );
+        assert_eq!(
+            p.decide(),
+            Some(Action::Lead {
+                tablet: 6,
+                from: 3,
+                to: 5,
+                why: "leader counts differ by more than one"
             })
         );
     }
