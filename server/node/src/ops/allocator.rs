@@ -209,7 +209,7 @@ impl Picture {
         // loaded pair of nodes that some tablet allows.
         let count = |m: &BTreeMap<NodeId, usize>, n: &NodeId| m.get(n).copied().unwrap_or(0);
         let mut best: Option<(usize, Action)> = None;
-        let mut consider = |gain: usize, action: Action, best: &mut Option<(usize, Action)>| {
+        let consider = |gain: usize, action: Action, best: &mut Option<(usize, Action)>| {
             if best.as_ref().is_none_or(|(g, _)| gain > *g) {
                 *best = Some((gain, action));
             }
