@@ -75,8 +75,10 @@ impl Families {
         self.0.push(f);
     }
 
-    fn counters<'a>(
+    /// Counters or gauges (`kind`), one per label set.
+    fn scalars<'a>(
         &mut self,
+        kind: MetricType,
         name: &str,
         help: &str,
         samples: impl IntoIterator<Item = (Vec<(&'a str, String)>, f64)>,
@@ -85,13 +87,28 @@ impl Families {
             .into_iter()
             .map(|(labels, v)| {
                 let mut m = metric(&labels);
-                let mut c = Counter::default();
-                c.set_value(v);
-                m.set_counter(c);
+                if kind == MetricType::COUNTER {
+                    let mut c = Counter::default();
+                    c.set_value(v);
+                    m.set_counter(c);
+                } else {
+                    let mut g = Gauge::default();
+                    g.set_value(v);
+                    m.set_gauge(g);
+                }
                 m
             })
             .collect();
-        self.family(name, help, MetricType::COUNTER, metrics);
+        self.family(name, help, kind, metrics);
+    }
+
+    fn counters<'a>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (Vec<(&'a str, String)>, f64)>,
+    ) {
+        self.scalars(MetricType::COUNTER, name, help, samples);
     }
 
     fn counter(&mut self, name: &str, help: &str, v: f64) {
@@ -104,17 +121,7 @@ impl Families {
         help: &str,
         samples: impl IntoIterator<Item = (Vec<(&'a str, String)>, f64)>,
     ) {
-        let metrics = samples
-            .into_iter()
-            .map(|(labels, v)| {
-                let mut m = metric(&labels);
-                let mut g = Gauge::default();
-                g.set_value(v);
-                m.set_gauge(g);
-                m
-            })
-            .collect();
-        self.family(name, help, MetricType::GAUGE, metrics);
+        self.scalars(MetricType::GAUGE, name, help, samples);
     }
 
     fn gauge(&mut self, name: &str, help: &str, v: f64) {

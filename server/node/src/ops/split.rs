@@ -220,14 +220,7 @@ pub async fn split_tablet(
         .split(at.clone(), right_id, old.generation + 1)
         .await
         .map_err(|e| e.to_string())?;
-    let voters: Vec<NodeId> = replica
-        .raft()
-        .metrics()
-        .borrow()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .collect();
+    let voters: Vec<NodeId> = replica.voters().into_iter().collect();
     let left = TabletDescriptor {
         id: tablet,
         range: KeyRange::new(old.range.start.clone(), at),

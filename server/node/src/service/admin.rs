@@ -347,14 +347,7 @@ impl AdminGrpc {
         if to == self.ctx.node_id {
             return Ok(to);
         }
-        let voters: BTreeSet<NodeId> = replica
-            .raft()
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect();
+        let voters: BTreeSet<NodeId> = replica.voters().into_iter().collect();
         if !voters.contains(&to) {
             return Err(format!(
                 "node {to} holds no voting replica of tablet {tablet}"

@@ -222,6 +222,17 @@ impl Replica {
         &self.raft
     }
 
+    /// The voters of its Raft group, as this replica knows them.
+    pub fn voters(&self) -> std::collections::BTreeSet<NodeId> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
     /// The key range this replica serves.
     pub fn range(&self) -> KeyRange {
         self.range
