@@ -279,8 +279,8 @@ enum AdminOp {
         #[arg(long, default_value_t = 0)]
         remove: u64,
     },
-    /// Hand a tablet's leadership off (the leader steps down; openraft 0.9
-    /// cannot pick the successor, so `--to` is checked but may not win).
+    /// Hand a tablet's leadership to another voter (the leader goes silent
+    /// and `--to` campaigns first; prints who leads afterwards).
     TransferLeader {
         /// The tablet.
         #[arg(long)]

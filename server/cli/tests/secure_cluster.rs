@@ -284,6 +284,25 @@ async fn every_internal_rpc(ch: Channel) -> Vec<(&'static str, tonic::Code)> {
             ),
         ),
         (
+            "Admin.Decommission",
+            code(
+                admin
+                    .decommission(spanlite_proto::admin::DecommissionRequest {
+                        check_only: true,
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "Admin.Campaign",
+            code(
+                admin
+                    .campaign(spanlite_proto::admin::CampaignRequest::default())
+                    .await,
+            ),
+        ),
+        (
             "Admin.ScanReplicas",
             code(
                 admin
@@ -598,7 +617,13 @@ fn a_secure_cluster_lets_in_only_whom_it_should() {
             let internal = rpc.starts_with("Raft.")
                 || rpc.starts_with("Tablet.")
                 || rpc.starts_with("Time.")
-                || ["Admin.Join", "Admin.CreateReplica", "Admin.DestroyReplica"].contains(&rpc);
+                || [
+                    "Admin.Join",
+                    "Admin.CreateReplica",
+                    "Admin.DestroyReplica",
+                    "Admin.Campaign",
+                ]
+                .contains(&rpc);
             if internal {
                 assert_eq!(code, tonic::Code::PermissionDenied, "{rpc} as root");
             } else {

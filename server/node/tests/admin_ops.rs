@@ -285,36 +285,52 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
     .await
     .unwrap();
 
-    // Hand leadership off: some other voter leads afterwards.
-    let leader_before = nodes
-        .iter()
-        .find(|n| {
-            n.context
-                .store
-                .replica(tablet)
-                .is_some_and(|r| r.is_serving())
-        })
-        .map(|n| n.context.node_id)
-        .unwrap();
-    let target = *voters.iter().find(|&&v| v != leader_before).unwrap();
-    let new_leader = on_leader(&addrs, |mut c| async move {
-        let r = c
-            .transfer_leader(TransferLeaderRequest {
-                tablet_id: tablet,
-                to_node_id: target,
+    // Hand leadership off, to each other voter in turn: the one named
+    // leads afterwards (it campaigns before the others' timers fire; with
+    // the old step-down, whichever voter won led).
+    let leader_now = || {
+        nodes
+            .iter()
+            .find(|n| {
+                n.context
+                    .store
+                    .replica(tablet)
+                    .is_some_and(|r| r.is_serving())
             })
-            .await
-            .map_err(|s| s.to_string())?
-            .into_inner();
-        if r.error.is_empty() {
-            Ok(r.leader_node_id)
-        } else {
-            Err(r.error)
-        }
-    })
-    .await;
-    assert_ne!(new_leader, leader_before);
-    assert!(voters.contains(&new_leader));
+            .map(|n| n.context.node_id)
+    };
+    for round in 0..4 {
+        let leader_before = common::wait_for(Duration::from_secs(10), "a leader", || async {
+            leader_now()
+        })
+        .await;
+        let others: Vec<u64> = voters
+            .iter()
+            .copied()
+            .filter(|&v| v != leader_before)
+            .collect();
+        let target = others[round % others.len()];
+        let new_leader = on_leader(&addrs, |mut c| async move {
+            let r = c
+                .transfer_leader(TransferLeaderRequest {
+                    tablet_id: tablet,
+                    to_node_id: target,
+                })
+                .await
+                .map_err(|s| s.to_string())?
+                .into_inner();
+            if r.error.is_empty() {
+                Ok(r.leader_node_id)
+            } else {
+                Err(r.error)
+            }
+        })
+        .await;
+        assert_eq!(
+            new_leader, target,
+            "hand-off {round} from node {leader_before}"
+        );
+    }
     let got = kv
         .get(GetRequest {
             key: b"after-move".to_vec(),

@@ -62,17 +62,28 @@ fn within_one(values: impl Iterator<Item = usize> + Clone) -> bool {
     matches!((min, max), (Some(a), Some(b)) if b <= a + 1)
 }
 
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+async fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> bool,
+) -> Result<Duration, String> {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        if start.elapsed() >= limit {
+            return Err(format!("not within {limit:?}: {what}"));
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    start.elapsed()
+    Ok(start.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn joining_decommissioning_and_dead_nodes_move_replicas_while_a_bank_keeps_its_total() {
+    // `RUST_LOG=spanlite_node::ops=info` shows the allocator's moves.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let mut cluster = EmbeddedCluster::start_with(3, &tweak).await.unwrap();
     let mut s = Session::on(cluster.schema_of(0));
     let mut setup = String::from(
@@ -155,17 +166,19 @@ async fn joining_decommissioning_and_dead_nodes_move_replicas_while_a_bank_keeps
     for _ in 0..2 {
         cluster.add_node(&tweak).await.unwrap();
     }
+    let mut last = BTreeMap::new();
     let took = wait_until(
         "replicas and leaders within ±1 on 5 nodes",
         Duration::from_secs(120),
         || {
-            let c = counts(&cluster);
-            c.len() == 5
-                && within_one(c.values().map(|v| v.0))
-                && within_one(c.values().map(|v| v.1))
+            last = counts(&cluster);
+            last.len() == 5
+                && within_one(last.values().map(|v| v.0))
+                && within_one(last.values().map(|v| v.1))
         },
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}; (replicas, leaders) by node at the end: {last:?}"));
     println!("spread over 5 nodes in {took:?}: {:?}", counts(&cluster));
 
     // Node 5 is decommissioned: it ends with no replica.
@@ -191,7 +204,8 @@ async fn joining_decommissioning_and_dead_nodes_move_replicas_while_a_bank_keeps
         counts(&cluster).get(&5) == Some(&(0, 0))
             && cluster.nodes()[4].context.store.replicas().is_empty()
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let left = admin
         .decommission(DecommissionRequest {
             node_id: 5,
@@ -234,7 +248,8 @@ async fn joining_decommissioning_and_dead_nodes_move_replicas_while_a_bank_keeps
                 })
         },
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     println!("node 4 replaced in {took:?}: {:?}", counts(&cluster));
 
     stop.store(true, Ordering::Release);
@@ -318,7 +333,8 @@ async fn a_replica_added_to_a_tablet_born_of_a_split_has_its_inherited_rows() {
         Duration::from_secs(30),
         || replica.scan_local(&range).map(|r| r.len()).unwrap_or(0) == 100,
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     println!("node 4's replica complete after {rows:?}");
     cluster.shutdown().await;
 }

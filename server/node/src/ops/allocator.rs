@@ -12,13 +12,16 @@
 //!   3. replica counts more than 1 apart across live nodes
 //!        ──▶ move a replica from the fullest to the emptiest (never the
 //!            one it leads there: that leadership is handed off first)
-//!   4. leader counts more than 1 apart ──▶ the busiest leader steps down
+//!   4. leader counts more than 1 apart ──▶ a leadership of the busiest
+//!        node goes to a voter with fewer; if none of its tablets has a
+//!        voter on an idle node, along the shortest chain of hand-offs
 //! ```
 //!
 //! Counts are of data tablets: the meta tablet stays where `init` put it
 //! unless its node dies or is decommissioned. A node is live while it
-//! answers Admin.Status; leadership hand-off is a step-down (openraft 0.9
-//! cannot pick the successor), so step 4 converges over rounds.
+//! answers Admin.Status; a leadership hand-off is targeted (Admin.
+//! TransferLeader: the leader goes silent and the chosen voter campaigns
+//! first), though another voter may win if the chosen one is slow.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -86,7 +89,18 @@ pub enum Action {
         /// Why.
         why: &'static str,
     },
-    /// `tablet`'s leader on `from` steps down (toward `to`).
+    /// Leaderships handed along a chain of nodes, the last hop first: the
+    /// first hop's leader loses one, the last hop's target gains one, the
+    /// nodes between keep their count (when no single hand-off evens the
+    /// counts because the busiest node's tablets have no replica on the
+    /// idlest).
+    Rotate {
+        /// Each hop: the tablet, its leader now, the voter it goes to.
+        hops: Vec<(TabletId, NodeId, NodeId)>,
+        /// Why.
+        why: &'static str,
+    },
+    /// `tablet`'s leader on `from` hands leadership to `to`.
     Lead {
         /// The tablet.
         tablet: TabletId,
@@ -274,7 +288,67 @@ impl Picture {
                 }
             }
         }
-        best.map(|(_, action)| action)
+        if let Some((_, action)) = best {
+            return Some(action);
+        }
+        self.leader_chain(&candidates, &leaders)
+    }
+
+    /// The shortest chain of hand-offs (each from a tablet's leader to one
+    /// of its voters) from a node with the most leaderships to one with at
+    /// least two fewer, if the counts are uneven and such a chain exists.
+    fn leader_chain(
+        &self,
+        candidates: &BTreeSet<NodeId>,
+        leaders: &BTreeMap<NodeId, usize>,
+    ) -> Option<Action> {
+        let max = leaders.values().copied().max()?;
+        let low: BTreeSet<NodeId> = leaders
+            .iter()
+            .filter(|(_, c)| **c + 2 <= max)
+            .map(|(n, _)| *n)
+            .collect();
+        if low.is_empty() {
+            return None;
+        }
+        // Breadth first from every busiest node; `came_from[b] = (a, t)`:
+        // reached b by handing tablet t from a.
+        let mut came_from: BTreeMap<NodeId, (NodeId, TabletId)> = BTreeMap::new();
+        let mut frontier: std::collections::VecDeque<NodeId> = leaders
+            .iter()
+            .filter(|(_, c)| **c == max)
+            .map(|(n, _)| *n)
+            .collect();
+        let mut seen: BTreeSet<NodeId> = frontier.iter().copied().collect();
+        let end = 'search: loop {
+            let a = frontier.pop_front()?;
+            for t in self
+                .tablets
+                .iter()
+                .filter(|t| t.id != META_TABLET && t.leader == a)
+            {
+                for b in t.voters.iter().filter(|v| candidates.contains(v)) {
+                    if seen.insert(*b) {
+                        came_from.insert(*b, (a, t.id));
+                        if low.contains(b) {
+                            break 'search *b;
+                        }
+                        frontier.push_back(*b);
+                    }
+                }
+            }
+        };
+        let mut hops = Vec::new();
+        let mut at = end;
+        while let Some(&(from, tablet)) = came_from.get(&at) {
+            hops.push((tablet, from, at));
+            at = from;
+        }
+        hops.reverse();
+        Some(Action::Rotate {
+            hops,
+            why: "leader counts differ by more than one",
+        })
     }
 }
 
@@ -367,6 +441,25 @@ async fn apply(ctx: &NodeContext, views: &[NodeView], action: &Action) -> Result
             .map(AdminServiceClient::new)
             .map_err(|e| e.to_string())
     };
+    let lead = |tablet: TabletId, to: NodeId| async move {
+        let r = client(leader_addr(tablet)?)
+            .await?
+            .transfer_leader(TransferLeaderRequest {
+                tablet_id: tablet,
+                to_node_id: to,
+            })
+            .await
+            .map_err(|s| s.message().to_string())?
+            .into_inner();
+        if r.error.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "handing tablet {tablet}'s leadership to node {to}: {}",
+                r.error
+            ))
+        }
+    };
     match *action {
         Action::Move {
             tablet, from, to, ..
@@ -388,21 +481,10 @@ async fn apply(ctx: &NodeContext, views: &[NodeView], action: &Action) -> Result
                 ));
             }
         }
-        Action::Lead { tablet, to, .. } => {
-            let r = client(leader_addr(tablet)?)
-                .await?
-                .transfer_leader(TransferLeaderRequest {
-                    tablet_id: tablet,
-                    to_node_id: to,
-                })
-                .await
-                .map_err(|s| s.message().to_string())?
-                .into_inner();
-            if !r.error.is_empty() {
-                return Err(format!(
-                    "handing tablet {tablet}'s leadership off: {}",
-                    r.error
-                ));
+        Action::Lead { tablet, to, .. } => lead(tablet, to).await?,
+        Action::Rotate { ref hops, .. } => {
+            for &(tablet, _, to) in hops.iter().rev() {
+                lead(tablet, to).await?;
             }
         }
     }
@@ -539,5 +621,38 @@ mod tests {
                 why: "leader counts differ by more than one"
             })
         );
+    }
+
+    #[test]
+    fn leaders_move_along_a_chain_when_no_single_hand_off_evens_them() {
+        // Node 3 leads three tablets whose other voters (1 and 2) lead two
+        // each; nodes 4 and 5 lead one. No hand-off from node 3 evens
+        // anything; node 3 → 1 → 4 does.
+        let p = picture(
+            &[1, 2, 3, 4, 5],
+            &[
+                (2, 3, &[1, 2, 3]),
+                (3, 3, &[1, 2, 3]),
+                (4, 3, &[1, 2, 3]),
+                (5, 1, &[1, 4, 5]),
+                (6, 1, &[1, 2, 3]),
+                (7, 2, &[2, 4, 5]),
+                (8, 2, &[1, 2, 3]),
+                (9, 4, &[3, 4, 5]),
+                (10, 5, &[3, 4, 5]),
+            ],
+        );
+        let (_, leaders) = p.counts();
+        assert_eq!(
+            p.leader_chain(&p.candidates(), &leaders),
+            Some(Action::Rotate {
+                hops: vec![(2, 3, 1), (5, 1, 4)],
+                why: "leader counts differ by more than one"
+            })
+        );
+        // Even counts: no chain.
+        let even = picture(&[1, 2], &[(2, 1, &[1, 2]), (3, 2, &[1, 2])]);
+        let (_, leaders) = even.counts();
+        assert_eq!(even.leader_chain(&even.candidates(), &leaders), None);
     }
 }

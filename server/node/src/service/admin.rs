@@ -10,13 +10,15 @@ use std::sync::Arc;
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
 use spanlite_proto::admin::admin_service_server::AdminService;
 use spanlite_proto::admin::{
+    CampaignRequest, CampaignResponse, DecommissionRequest, DecommissionResponse,
+};
+use spanlite_proto::admin::{
     ChangeReplicasRequest, ChangeReplicasResponse, CreateReplicaRequest, CreateReplicaResponse,
     DestroyReplicaRequest, DestroyReplicaResponse, InitRequest, InitResponse, JoinRequest,
     JoinResponse, ReplicaScan, ScanReplicasRequest, ScanReplicasResponse, SetClockSkewRequest,
     SetClockSkewResponse, SplitTabletRequest, SplitTabletResponse, StatusRequest, StatusResponse,
     TabletStatus, TransferLeaderRequest, TransferLeaderResponse,
 };
-use spanlite_proto::admin::{DecommissionRequest, DecommissionResponse};
 use spanlite_proto::common::{self, NodeAddress};
 use tonic::{Request, Response, Status};
 
@@ -339,9 +341,12 @@ impl AdminGrpc {
         }
     }
 
-    /// Hands leadership of `tablet` off by stepping down (see
-    /// `Replica::step_down`); returns the new leader, which is `to` only if
-    /// it wins the election.
+    /// Hands leadership of `tablet` to `to` (`Replica::hand_off`): this
+    /// leader stops serving, waits for `to` to hold its whole log, stops its
+    /// heartbeats, and `to` is asked to stand for election as soon as the
+    /// other voters' lease on this leader has run out — before their own
+    /// election timers fire, so `to` wins unless it is slow or cut off (then
+    /// whichever voter wins leads). Returns the new leader.
     async fn transfer_leader(&self, tablet: TabletId, to: NodeId) -> Result<NodeId, String> {
         let replica = crate::ops::split::leader_replica(&self.ctx, tablet)?;
         if to == self.ctx.node_id {
@@ -353,10 +358,51 @@ impl AdminGrpc {
                 "node {to} holds no voting replica of tablet {tablet}"
             ));
         }
+        let timing = self.ctx.store.timing();
+        let ask = async {
+            let after = timing.election_max + timing.heartbeat / 2;
+            if let Err(e) = self.campaign_on(to, tablet, after).await {
+                tracing::warn!(tablet, to, "leadership hand-off: {e}");
+            }
+        };
         replica
-            .step_down(self.ctx.store.timing().election_max * 4)
-            .await
+            .hand_off(to, timing.election_min, timing.election_max * 4, ask)
+            .await?
             .ok_or_else(|| "no new leader was elected in time; this node leads again".to_string())
+    }
+
+    /// Asks node `to` to stand for election for `tablet` after `after`.
+    async fn campaign_on(
+        &self,
+        to: NodeId,
+        tablet: TabletId,
+        after: std::time::Duration,
+    ) -> Result<(), String> {
+        let addr = self
+            .ctx
+            .gateway
+            .cache()
+            .node_addr(to)
+            .ok_or_else(|| format!("node {to} is not known"))?;
+        let channel = self
+            .ctx
+            .store
+            .peers()
+            .channel(&addr)
+            .map_err(|e| e.to_string())?;
+        let resp = AdminServiceClient::new(channel)
+            .campaign(CampaignRequest {
+                tablet_id: tablet,
+                after_millis: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+            })
+            .await
+            .map_err(|s| s.message().to_string())?
+            .into_inner();
+        if resp.error.is_empty() {
+            Ok(())
+        } else {
+            Err(resp.error)
+        }
     }
 }
 
@@ -713,6 +759,46 @@ impl AdminService for AdminGrpc {
             });
         }
         Ok(Response::new(ScanReplicasResponse { replicas }))
+    }
+
+    async fn campaign(
+        &self,
+        request: Request<CampaignRequest>,
+    ) -> Result<Response<CampaignResponse>, Status> {
+        nodes_only(&request)?;
+        let req = request.into_inner();
+        let Some(replica) = self.ctx.store.replica(req.tablet_id) else {
+            return Ok(Response::new(CampaignResponse {
+                error: format!(
+                    "node {} hosts no replica of tablet {}",
+                    self.ctx.node_id, req.tablet_id
+                ),
+            }));
+        };
+        if !replica.voters().contains(&self.ctx.node_id) {
+            return Ok(Response::new(CampaignResponse {
+                error: format!(
+                    "node {}'s replica of tablet {} does not vote",
+                    self.ctx.node_id, req.tablet_id
+                ),
+            }));
+        }
+        let timing = self.ctx.store.timing();
+        // Bounded: at most a few seconds, whatever the request says.
+        let after = std::time::Duration::from_millis(req.after_millis).min(timing.election_max * 4);
+        let won = replica
+            .campaign(after, timing.heartbeat, timing.election_min)
+            .await;
+        Ok(Response::new(CampaignResponse {
+            error: if won {
+                String::new()
+            } else {
+                format!(
+                    "node {} did not win the election for tablet {}",
+                    self.ctx.node_id, req.tablet_id
+                )
+            },
+        }))
     }
 
     async fn destroy_replica(

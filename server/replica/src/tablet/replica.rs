@@ -497,25 +497,118 @@ impl Replica {
     /// whichever voter wins the election leads.
     pub async fn step_down(&self, deadline: Duration) -> Option<NodeId> {
         self.core_lock().stepping_down = true;
+        let new_leader = self.silent_until_new_leader(deadline, async {}).await;
+        self.core_lock().stepping_down = false;
+        new_leader
+    }
+
+    /// Hands leadership to voter `to`: stops serving new requests, waits up
+    /// to `catch_up` for `to` to hold the whole log (a candidate with less
+    /// is refused votes), then goes silent as `step_down` does while `ask`
+    /// runs — `ask` asks `to` to stand for election (see `campaign`).
+    /// Returns the new leader (`to` unless another voter was faster), or
+    /// `None` if none was elected within `deadline` (this replica leads
+    /// again). Errors: `to` did not catch up in time (nothing changed).
+    pub async fn hand_off(
+        &self,
+        to: NodeId,
+        catch_up: Duration,
+        deadline: Duration,
+        ask: impl Future<Output = ()>,
+    ) -> Result<Option<NodeId>, String> {
+        self.core_lock().stepping_down = true;
+        let until = Instant::now() + catch_up;
+        let mut metrics = self.raft.metrics();
+        let result = loop {
+            if self.caught_up(to) {
+                break Ok(self.silent_until_new_leader(deadline, ask).await);
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, metrics.changed()).await.is_err() {
+                break Err(format!(
+                    "node {to} did not replicate all of tablet {}'s log within {catch_up:?}",
+                    self.tablet
+                ));
+            }
+        };
+        self.core_lock().stepping_down = false;
+        result
+    }
+
+    /// Stops heartbeats and elections here, runs `ask`, and waits for
+    /// another voter to lead (at most `deadline`); heartbeats and elections
+    /// resume afterwards either way.
+    async fn silent_until_new_leader(
+        &self,
+        deadline: Duration,
+        ask: impl Future<Output = ()>,
+    ) -> Option<NodeId> {
         let rt = self.raft.runtime_config();
         rt.heartbeat(false);
         rt.elect(false);
         let start = Instant::now();
-        let mut metrics = self.raft.metrics();
-        let new_leader = loop {
-            let leader = metrics.borrow_and_update().current_leader;
-            if let Some(l) = leader.filter(|&l| l != self.node_id) {
-                break Some(l);
-            }
-            let left = deadline.saturating_sub(start.elapsed());
-            if left.is_zero() || tokio::time::timeout(left, metrics.changed()).await.is_err() {
-                break None;
+        let wait = async {
+            let mut metrics = self.raft.metrics();
+            loop {
+                let leader = metrics.borrow_and_update().current_leader;
+                if let Some(l) = leader.filter(|&l| l != self.node_id) {
+                    break Some(l);
+                }
+                let left = deadline.saturating_sub(start.elapsed());
+                if left.is_zero() || tokio::time::timeout(left, metrics.changed()).await.is_err() {
+                    break None;
+                }
             }
         };
+        let ((), new_leader) = tokio::join!(ask, wait);
         rt.heartbeat(true);
         rt.elect(true);
-        self.core_lock().stepping_down = false;
         new_leader
+    }
+
+    /// Whether voter `to` holds every entry of this leader's log. `false`
+    /// when this replica does not lead.
+    fn caught_up(&self, to: NodeId) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        let last = m.last_log_index;
+        m.replication
+            .as_ref()
+            .and_then(|r| r.get(&to).cloned())
+            .is_some_and(|matched| matched.map(|l| l.index) == last)
+    }
+
+    /// Stands for election, for a leader handing leadership here: waits
+    /// `after` (until the other voters' lease on the old leader has run out;
+    /// before that they refuse any vote), then starts an election, and again
+    /// every `retry` while no other node leads and this one does not, until
+    /// `window` has passed. The other voters' own election timers fire only
+    /// an election timeout after their lease runs out, so this replica asks
+    /// first. Returns whether this replica leads at the end.
+    pub async fn campaign(&self, after: Duration, retry: Duration, window: Duration) -> bool {
+        let mut metrics = self.raft.metrics();
+        let first_term = metrics.borrow_and_update().current_term;
+        tokio::time::sleep(after).await;
+        let until = Instant::now() + window;
+        loop {
+            let (leader, term) = {
+                let m = metrics.borrow_and_update();
+                (m.current_leader, m.current_term)
+            };
+            match leader {
+                Some(l) if l == self.node_id => return true,
+                // Another voter won an election since the hand-off began.
+                Some(_) if term > first_term => return false,
+                _ => {}
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            if let Err(e) = self.raft.trigger().elect().await {
+                tracing::warn!(tablet = self.tablet, "campaign: {e}");
+                return false;
+            }
+            let _ = tokio::time::timeout(retry, metrics.changed()).await;
+        }
     }
 
     /// Requests waiting in this replica's lock table.
