@@ -17,21 +17,77 @@ use spanlite_proto::tablet::{
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-/// A node's Tablet service, remote or in this process.
+/// The request header naming the node whose gateway sent a tablet call
+/// (where the load comes from; the allocator moves leadership toward it).
+/// A hint only: nothing depends on it for correctness.
+pub const FROM_NODE_HEADER: &str = "spanlite-from-node";
+
+/// The sending node a tablet call names in [`FROM_NODE_HEADER`], if any.
+pub fn from_node<T>(request: &Request<T>) -> Option<u64> {
+    request
+        .metadata()
+        .get(FROM_NODE_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// A node's Tablet service, remote or in this process, and the node this
+/// gateway belongs to (named in each call; `None` for a gateway of no node).
+#[derive(Clone, Debug)]
+pub struct TabletClient {
+    service: Service,
+    from: Option<u64>,
+}
+
 #[derive(Clone)]
-pub enum TabletClient {
+enum Service {
     /// Over gRPC.
     Remote(TabletServiceClient<Channel>),
     /// The gateway's own node, called directly.
     Local(Arc<dyn TabletService>),
 }
 
-impl std::fmt::Debug for TabletClient {
+impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            TabletClient::Remote(_) => "TabletClient::Remote",
-            TabletClient::Local(_) => "TabletClient::Local",
+            Service::Remote(_) => "TabletClient::Remote",
+            Service::Local(_) => "TabletClient::Local",
         })
+    }
+}
+
+impl TabletClient {
+    /// Calls over gRPC, naming `from` as the sender.
+    pub fn remote(client: TabletServiceClient<Channel>, from: Option<u64>) -> Self {
+        Self {
+            service: Service::Remote(client),
+            from,
+        }
+    }
+
+    /// Calls the node's own service in this process.
+    pub fn local(service: Arc<dyn TabletService>, from: Option<u64>) -> Self {
+        Self {
+            service: Service::Local(service),
+            from,
+        }
+    }
+
+    /// Whether calls stay in this process.
+    pub fn is_local(&self) -> bool {
+        matches!(self.service, Service::Local(_))
+    }
+
+    fn request<T>(&self, req: T) -> Request<T> {
+        let mut request = Request::new(req);
+        if let Some(from) = self.from {
+            request
+                .metadata_mut()
+                .insert(FROM_NODE_HEADER, tonic::metadata::MetadataValue::from(from));
+        }
+        request
     }
 }
 
@@ -41,9 +97,10 @@ macro_rules! calls {
             $(
                 $(#[$doc])*
                 pub async fn $name(&mut self, req: $req) -> Result<Response<$resp>, Status> {
-                    match self {
-                        TabletClient::Remote(c) => c.$name(req).await,
-                        TabletClient::Local(s) => s.$name(Request::new(req)).await,
+                    let request = self.request(req);
+                    match &mut self.service {
+                        Service::Remote(c) => c.$name(request).await,
+                        Service::Local(s) => s.$name(request).await,
                     }
                 }
             )*

@@ -23,7 +23,7 @@ mod route;
 mod transaction;
 mod txn;
 
-pub use client::TabletClient;
+pub use client::{FROM_NODE_HEADER, TabletClient, from_node};
 pub use error::GatewayError;
 pub use read_only::ReadOnly;
 pub use route::{Gateway, GatewayConfig, LocalTablets};

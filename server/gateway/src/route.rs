@@ -131,14 +131,15 @@ impl Gateway {
             && let Some(service) = (local.service)()
         {
             self.calls[0].fetch_add(1, Relaxed);
-            return Ok(TabletClient::Local(service));
+            return Ok(TabletClient::local(service, Some(local.node)));
         }
         self.calls[1].fetch_add(1, Relaxed);
         let channel = self.peers.channel(addr).map_err(|e| e.to_string())?;
-        Ok(TabletClient::Remote(
+        Ok(TabletClient::remote(
             TabletServiceClient::new(channel)
                 .max_decoding_message_size(64 << 20)
                 .max_encoding_message_size(256 << 20),
+            self.local.get().map(|l| l.node),
         ))
     }
 

@@ -245,8 +245,9 @@ pub struct NodeContext {
     pub history: crate::ops::history::History,
     /// Its settings, as the console shows them.
     pub settings: Vec<(&'static str, String)>,
-    /// When each node last answered the allocator.
-    pub liveness: crate::ops::allocator::Liveness,
+    /// What the allocator remembers between rounds (when each node last
+    /// answered, where each tablet's requests came from).
+    pub allocator: crate::ops::allocator::AllocatorMemory,
 }
 
 impl NodeContext {
@@ -449,7 +450,7 @@ async fn start_inner(
         grpc_connections: Default::default(),
         history: Default::default(),
         settings: config.shown(),
-        liveness: Default::default(),
+        allocator: Default::default(),
     });
     context.cluster.update(|_| {})?;
 

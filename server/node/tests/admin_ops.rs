@@ -299,6 +299,14 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
             })
             .map(|n| n.context.node_id)
     };
+    let term_now = || {
+        nodes
+            .iter()
+            .filter_map(|n| n.context.store.replica(tablet))
+            .map(|r| r.raft().metrics().borrow().current_term)
+            .max()
+            .unwrap_or(0)
+    };
     for round in 0..4 {
         let leader_before = common::wait_for(Duration::from_secs(10), "a leader", || async {
             leader_now()
@@ -310,6 +318,7 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
             .filter(|&v| v != leader_before)
             .collect();
         let target = others[round % others.len()];
+        let term_before = term_now();
         let new_leader = on_leader(&addrs, |mut c| async move {
             let r = c
                 .transfer_leader(TransferLeaderRequest {
@@ -329,6 +338,14 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
         assert_eq!(
             new_leader, target,
             "hand-off {round} from node {leader_before}"
+        );
+        // One election, or a few: the candidate does not stand again while
+        // its election is under way (it once did, on every new term it saw,
+        // running up thousands of terms).
+        let term = term_now();
+        assert!(
+            term <= term_before + 3,
+            "hand-off {round}: term {term_before} → {term}"
         );
     }
     let got = kv

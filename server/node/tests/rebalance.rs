@@ -338,3 +338,96 @@ async fn a_replica_added_to_a_tablet_born_of_a_split_has_its_inherited_rows() {
     println!("node 4's replica complete after {rows:?}");
     cluster.shutdown().await;
 }
+
+/// The allocator's fifth rule: a tablet whose requests come mostly from
+/// one other voter's node comes to be led there (leader counts allowing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leadership_moves_toward_the_node_the_writes_come_from() {
+    let cluster = EmbeddedCluster::start_with(3, &tweak).await.unwrap();
+    let mut s = Session::on(cluster.schema_of(0));
+    for r in s
+        .run(
+            "CREATE TABLE kv (id INT PRIMARY KEY, v INT NOT NULL); \
+             INSERT INTO kv SELECT g, 0 FROM generate_series(0, 29) AS g",
+        )
+        .await
+    {
+        r.unwrap();
+    }
+    // Four data tablets (the catalog's and three of kv) on three nodes.
+    let def = s.table("kv").await.unwrap().unwrap();
+    let key = |id: i64| def.row_key(&[Value::Int(id)]).unwrap();
+    let (rows, _) = def.key_range();
+    let mut tablet = cluster
+        .split(spanlite_directory::FIRST_DATA_TABLET, &rows)
+        .await
+        .unwrap();
+    for at in [10, 20] {
+        tablet = cluster.split(tablet, &key(at)).await.unwrap();
+    }
+    let mut last = BTreeMap::new();
+    wait_until("leader counts within ±1", Duration::from_secs(60), || {
+        last = counts(&cluster);
+        within_one(last.values().map(|v| v.1))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {last:?}"));
+
+    // A kv tablet led by a node with two leaderships gets writes from a
+    // node with one.
+    let leader_of = |t: u64| {
+        cluster
+            .nodes()
+            .iter()
+            .find(|n| n.context.store.replica(t).is_some_and(|r| r.is_serving()))
+            .map(|n| n.context.node_id)
+    };
+    let (busy, idle) = {
+        let c = counts(&cluster);
+        let busy = c.iter().find(|(_, v)| v.1 == 2).map(|(n, _)| *n).unwrap();
+        let idle = c.iter().find(|(_, v)| v.1 == 1).map(|(n, _)| *n).unwrap();
+        (busy, idle)
+    };
+    let (first_id, target) = [0i64, 10, 20]
+        .into_iter()
+        .map(|id| (id, cluster.gateway().cache().lookup(&key(id)).unwrap().id))
+        .find(|(_, t)| leader_of(*t) == Some(busy))
+        .expect("the busy node leads a kv tablet");
+    println!("tablet {target} (rows {first_id}..) led by node {busy}; writes from node {idle}");
+    let idle_index = cluster
+        .nodes()
+        .iter()
+        .position(|n| n.context.node_id == idle)
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let mut s = Session::on(cluster.schema_of(idle_index));
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                let id = first_id + (n % 10) as i64;
+                let _ = s
+                    .run(&format!("UPDATE kv SET v = v + 1 WHERE id = {id}"))
+                    .await;
+                n += 1;
+            }
+            n
+        })
+    };
+    let took = wait_until(
+        "the tablet led where its writes come from",
+        Duration::from_secs(60),
+        || leader_of(target) == Some(idle),
+    )
+    .await;
+    stop.store(true, Ordering::Release);
+    let writes = writer.await.unwrap();
+    let took = took.unwrap_or_else(|e| panic!("{e}: {:?}", counts(&cluster)));
+    println!(
+        "led by node {idle} after {took:?} and {writes} writes: {:?}",
+        counts(&cluster)
+    );
+    assert!(within_one(counts(&cluster).values().map(|v| v.1)));
+    cluster.shutdown().await;
+}

@@ -21,6 +21,7 @@ pub struct TxnMetrics {
     rpcs: Mutex<BTreeMap<(&'static str, u64), u64>>,
     proposals: Mutex<BTreeMap<u64, u64>>,
     load: Mutex<BTreeMap<u64, LoadWindow>>,
+    sources: Mutex<BTreeMap<(u64, u64), u64>>,
 }
 
 /// Keys kept per tablet and window for load-based splits.
@@ -91,6 +92,7 @@ impl Default for TxnMetrics {
             rpcs: Mutex::new(BTreeMap::new()),
             proposals: Mutex::new(BTreeMap::new()),
             load: Mutex::new(BTreeMap::new()),
+            sources: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -124,9 +126,19 @@ impl TxnMetrics {
         *rpcs.entry((method, tablet)).or_default() += 1;
     }
 
-    /// A request for `tablet` touched `key` (its first key): load-based
-    /// splits split where half the requests fall on each side.
-    pub fn note_load(&self, tablet: u64, key: &[u8]) {
+    /// A request for `tablet` touched `key` (its first key), sent by node
+    /// `from`'s gateway if it said so: load-based splits split where half
+    /// the requests fall on each side, and the allocator moves leadership
+    /// toward the node most requests come from.
+    pub fn note_load(&self, tablet: u64, key: &[u8], from: Option<u64>) {
+        if let Some(from) = from {
+            *self
+                .sources
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry((tablet, from))
+                .or_default() += 1;
+        }
         let mut load = self
             .load
             .lock()
@@ -145,6 +157,17 @@ impl TxnMetrics {
                 *slot = key.to_vec();
             }
         }
+    }
+
+    /// Requests for `tablet` served here since the node started, by the
+    /// node whose gateway sent them (those that said).
+    pub fn sources(&self, tablet: u64) -> BTreeMap<u64, u64> {
+        self.sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .range((tablet, 0)..=(tablet, u64::MAX))
+            .map(|((_, from), n)| (*from, *n))
+            .collect()
     }
 
     /// `tablet`'s load since the last call, and a new window begun.
@@ -228,7 +251,7 @@ mod tests {
         // 1,000 requests on keys 0..999 in order: a sample kept only from
         // the first ones would all be below 64.
         for i in 0..1000u32 {
-            m.note_load(7, &i.to_be_bytes());
+            m.note_load(7, &i.to_be_bytes(), None);
         }
         let w = m.take_load(7);
         assert_eq!((w.requests, w.keys.len()), (1000, 64));
@@ -242,6 +265,26 @@ mod tests {
             "{late} of 64 from the second half"
         );
         assert_eq!(m.take_load(7), LoadWindow::default());
+    }
+
+    #[test]
+    fn sources_are_counted_per_tablet_and_sender() {
+        let m = TxnMetrics::default();
+        for (tablet, from) in [
+            (7, Some(1)),
+            (7, Some(3)),
+            (7, Some(3)),
+            (8, Some(1)),
+            (7, None),
+        ] {
+            m.note_load(tablet, b"k", from);
+        }
+        assert_eq!(m.sources(7), BTreeMap::from([(1, 1), (3, 2)]));
+        assert_eq!(m.sources(8), BTreeMap::from([(1, 1)]));
+        assert!(m.sources(9).is_empty());
+        // Taking the split window leaves the sources alone.
+        let _ = m.take_load(7);
+        assert_eq!(m.sources(7).values().sum::<u64>(), 3);
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //!   4. leader counts more than 1 apart ──▶ a leadership of the busiest
 //!        node goes to a voter with fewer; if none of its tablets has a
 //!        voter on an idle node, along the shortest chain of hand-offs
+//!   5. a tablet whose recent requests (≥ 50 over the round) come ≥ 60 %
+//!        from another voter's node ──▶ its leadership goes there, if
+//!        leader counts stay within one
 //! ```
 //!
 //! Counts are of data tablets: the meta tablet stays where `init` put it
@@ -60,12 +63,24 @@ impl Default for AllocatorSettings {
 /// (the next round decides afresh).
 const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// When each node last answered (the allocator's memory; starts afresh on
-/// a new meta leader, which only delays declaring a node dead).
+/// The allocator's memory between rounds: when each node last answered,
+/// and each tablet's request counts by sender as its leader last reported
+/// them. It starts afresh on a new meta leader, which only delays
+/// declaring a node dead and following load by a round or so.
 #[derive(Debug, Default)]
-pub struct Liveness {
+pub struct AllocatorMemory {
     last_seen: Mutex<HashMap<NodeId, Instant>>,
+    sources: Mutex<HashMap<TabletId, (NodeId, BTreeMap<NodeId, u64>)>>,
 }
+
+/// Requests a tablet must have served over a round before its leadership
+/// follows them (too few say nothing about where the load comes from).
+const FOLLOW_MIN_REQUESTS: u64 = 50;
+
+/// The share of a tablet's requests one other node must send before the
+/// leadership moves there (well above half: load split between two nodes
+/// must not make it move back and forth).
+const FOLLOW_SHARE: f64 = 0.6;
 
 /// One tablet as its leader reports it.
 #[derive(Clone, Debug)]
@@ -73,6 +88,8 @@ struct TabletView {
     id: TabletId,
     leader: NodeId,
     voters: BTreeSet<NodeId>,
+    /// Requests its leader served since it started, by sending node.
+    requests_from: BTreeMap<NodeId, u64>,
 }
 
 /// What one round decided.
@@ -123,6 +140,9 @@ pub struct Picture {
     /// Decommissioned nodes.
     pub decommissioned: BTreeSet<NodeId>,
     tablets: Vec<TabletView>,
+    /// Requests each tablet served over the last round, by sending node
+    /// (tablets whose leader changed since are absent).
+    recent: BTreeMap<TabletId, BTreeMap<NodeId, u64>>,
 }
 
 impl Picture {
@@ -140,6 +160,7 @@ impl Picture {
                             id: d.tablet_id,
                             leader: v.id,
                             voters: d.replicas.iter().copied().collect(),
+                            requests_from: t.requests_from.clone().into_iter().collect(),
                         },
                     );
                 }
@@ -291,7 +312,80 @@ impl Picture {
         if let Some((_, action)) = best {
             return Some(action);
         }
-        self.leader_chain(&candidates, &leaders)
+        if let Some(action) = self.leader_chain(&candidates, &leaders) {
+            return Some(action);
+        }
+        // 5. Leadership toward the load: a tablet most of whose recent
+        // requests come from another of its voters leads there, if the
+        // leader counts stay within one (a hand-off moves no data: cheap).
+        let spread_after = |from: NodeId, to: NodeId| {
+            let mut after = leaders.clone();
+            after.entry(from).and_modify(|c| *c = c.saturating_sub(1));
+            *after.entry(to).or_default() += 1;
+            let (min, max) = (after.values().min(), after.values().max());
+            matches!((min, max), (Some(a), Some(b)) if *b <= a + 1)
+        };
+        let mut best: Option<(u64, Action)> = None;
+        for t in self.tablets.iter().filter(|t| t.id != META_TABLET) {
+            let Some(recent) = self.recent.get(&t.id) else {
+                continue;
+            };
+            let total: u64 = recent.values().sum();
+            let Some((&to, &n)) = recent
+                .iter()
+                .max_by_key(|(node, n)| (**n, std::cmp::Reverse(**node)))
+            else {
+                continue;
+            };
+            if total < FOLLOW_MIN_REQUESTS
+                || (n as f64) < FOLLOW_SHARE * total as f64
+                || to == t.leader
+                || !t.voters.contains(&to)
+                || !candidates.contains(&to)
+                || !spread_after(t.leader, to)
+            {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(b, _)| n > *b) {
+                best = Some((
+                    n,
+                    Action::Lead {
+                        tablet: t.id,
+                        from: t.leader,
+                        to,
+                        why: "most of its requests come from there",
+                    },
+                ));
+            }
+        }
+        best.map(|(_, action)| action)
+    }
+
+    /// Fills in `recent` from the counts the leaders reported and the
+    /// counts remembered from the last round (then remembers these).
+    fn note_recent(&mut self, memory: &AllocatorMemory) {
+        let mut last = memory
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for t in &self.tablets {
+            if let Some((leader, before)) = last.get(&t.id)
+                && *leader == t.leader
+            {
+                let delta: BTreeMap<NodeId, u64> = t
+                    .requests_from
+                    .iter()
+                    .map(|(n, c)| (*n, c.saturating_sub(before.get(n).copied().unwrap_or(0))))
+                    .filter(|(_, c)| *c > 0)
+                    .collect();
+                self.recent.insert(t.id, delta);
+            }
+        }
+        *last = self
+            .tablets
+            .iter()
+            .map(|t| (t.id, (t.leader, t.requests_from.clone())))
+            .collect();
     }
 
     /// The shortest chain of hand-offs (each from a tablet's leader to one
@@ -382,7 +476,7 @@ async fn round(ctx: &NodeContext, settings: AllocatorSettings) -> Result<Option<
     let now = Instant::now();
     {
         let mut seen = ctx
-            .liveness
+            .allocator
             .last_seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -396,6 +490,7 @@ async fn round(ctx: &NodeContext, settings: AllocatorSettings) -> Result<Option<
         }
     }
     picture.decommissioned = decommissioned(ctx).await?;
+    picture.note_recent(&ctx.allocator);
     let Some(action) = picture.decide() else {
         return Ok(None);
     };
@@ -504,10 +599,68 @@ mod tests {
                     id: *id,
                     leader: *leader,
                     voters: voters.iter().copied().collect(),
+                    requests_from: BTreeMap::new(),
                 })
                 .collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn leadership_follows_the_load_when_the_counts_allow() {
+        // Four data tablets on three nodes: leader counts 2, 1, 1.
+        let mut p = picture(
+            &[1, 2, 3],
+            &[
+                (2, 1, &[1, 2, 3]),
+                (3, 1, &[1, 2, 3]),
+                (4, 2, &[1, 2, 3]),
+                (5, 3, &[1, 2, 3]),
+            ],
+        );
+        let memory = AllocatorMemory::default();
+        let report = |p: &mut Picture, counts: &[(TabletId, &[(NodeId, u64)])]| {
+            for t in &mut p.tablets {
+                if let Some((_, c)) = counts.iter().find(|(id, _)| *id == t.id) {
+                    t.requests_from = c.iter().copied().collect();
+                }
+            }
+        };
+        // The first round only remembers the counts.
+        report(&mut p, &[(3, &[(1, 10), (3, 10)]), (4, &[(2, 500)])]);
+        p.note_recent(&memory);
+        assert!(p.recent.is_empty());
+        assert_eq!(p.decide(), None);
+        // Then tablet 3 (led by node 1) gets 90 requests from node 3 and 5
+        // from node 1: it moves to node 3 (counts 1, 1, 2).
+        report(&mut p, &[(3, &[(1, 15), (3, 100)]), (4, &[(2, 500)])]);
+        p.recent.clear();
+        p.note_recent(&memory);
+        assert_eq!(
+            p.decide(),
+            Some(Action::Lead {
+                tablet: 3,
+                from: 1,
+                to: 3,
+                why: "most of its requests come from there"
+            })
+        );
+        // Load split evenly, or too little of it, moves nothing.
+        report(&mut p, &[(3, &[(1, 65), (3, 150)])]);
+        p.recent.clear();
+        p.note_recent(&memory);
+        assert_eq!(p.decide(), None);
+        report(&mut p, &[(3, &[(1, 65), (3, 190)])]);
+        p.recent.clear();
+        p.note_recent(&memory);
+        assert_eq!(p.recent[&3], BTreeMap::from([(3, 40)]));
+        assert_eq!(p.decide(), None);
+        // Nor where it would unbalance the counts: tablet 4 (node 2, one
+        // leadership) loaded from node 1 (two).
+        report(&mut p, &[(4, &[(2, 500), (1, 200)])]);
+        p.recent.clear();
+        p.note_recent(&memory);
+        assert_eq!(p.decide(), None);
     }
 
     #[test]

@@ -611,6 +611,13 @@ impl AdminService for AdminGrpc {
                 size_bytes: size.bytes,
                 keys: size.keys,
                 requests,
+                requests_from: self
+                    .ctx
+                    .store
+                    .metrics()
+                    .sources(r.tablet())
+                    .into_iter()
+                    .collect(),
             });
         }
         let sync = self.ctx.sync.status();

@@ -235,10 +235,11 @@ fn commit_response(result: Result<Timestamp, TabletError>) -> Response<CommitRes
 #[tonic::async_trait]
 impl TabletService for TabletGrpc {
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
+        let from = spanlite_gateway::from_node(&request);
         let req = request.into_inner();
         self.note_rpc("read", req.tablet_id);
         if let Some(key) = req.keys.first() {
-            self.store.metrics().note_load(req.tablet_id, key);
+            self.store.metrics().note_load(req.tablet_id, key, from);
         }
         if req.any_replica && req.read_ts.is_none() {
             return Err(Status::invalid_argument(
@@ -286,10 +287,13 @@ impl TabletService for TabletGrpc {
     }
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
+        let from = spanlite_gateway::from_node(&request);
         let req = request.into_inner();
         self.note_rpc("scan", req.tablet_id);
         if let Some(range) = &req.range {
-            self.store.metrics().note_load(req.tablet_id, &range.start);
+            self.store
+                .metrics()
+                .note_load(req.tablet_id, &range.start, from);
         }
         if req.reverse {
             return Err(Status::unimplemented("reverse scans are not offered yet"));
@@ -385,10 +389,11 @@ impl TabletService for TabletGrpc {
         &self,
         request: Request<PrepareRequest>,
     ) -> Result<Response<PrepareResponse>, Status> {
+        let from = spanlite_gateway::from_node(&request);
         let req = request.into_inner();
         self.note_rpc("prepare", req.tablet_id);
         if let Some(w) = req.writes.first() {
-            self.store.metrics().note_load(req.tablet_id, &w.key);
+            self.store.metrics().note_load(req.tablet_id, &w.key, from);
         }
         let meta = req
             .txn
@@ -447,10 +452,11 @@ impl TabletService for TabletGrpc {
         &self,
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
+        let from = spanlite_gateway::from_node(&request);
         let req = request.into_inner();
         self.note_rpc("commit", req.tablet_id);
         if let Some(w) = req.writes.first() {
-            self.store.metrics().note_load(req.tablet_id, &w.key);
+            self.store.metrics().note_load(req.tablet_id, &w.key, from);
         }
         let mutations = mutations_of(req.writes)?;
         let txn = req.txn.as_ref().map(txn_of).transpose()?;

@@ -234,7 +234,16 @@ impl Replica {
         let generation = self.generation();
         let mut leader = Leader::new(self.tablet, range, generation, floor, self.config);
         leader.restore(&records, Instant::now());
-        self.with_core(|core| core.start_term(term, leader));
+        // A later term may have begun meanwhile (this one's wait was long):
+        // then this start is stale and changes nothing.
+        if self.lease.view().term > term || !self.with_core(|core| core.start_term(term, leader)) {
+            tracing::info!(
+                tablet = self.tablet,
+                term,
+                "term start overtaken by a later term"
+            );
+            return Ok(());
+        }
         tracing::info!(tablet = self.tablet, term, "leader serving");
         Ok(())
     }

@@ -607,7 +607,20 @@ impl Replica {
                 tracing::warn!(tablet = self.tablet, "campaign: {e}");
                 return false;
             }
-            let _ = tokio::time::timeout(retry, metrics.changed()).await;
+            // Give the election `retry` to finish before standing again: an
+            // election changes the metrics at once (a new term), so waking
+            // on any change would start one election after another (seen:
+            // thousands of terms in a second under the Jepsen-style test).
+            let next = Instant::now() + retry;
+            loop {
+                let left = next.saturating_duration_since(Instant::now());
+                if left.is_zero() || tokio::time::timeout(left, metrics.changed()).await.is_err() {
+                    break;
+                }
+                if metrics.borrow_and_update().current_leader.is_some() {
+                    break;
+                }
+            }
         }
     }
 

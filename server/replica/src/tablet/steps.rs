@@ -52,11 +52,21 @@ impl Core {
 
     /// Starts serving `term` with a fresh leader state: every wait of the
     /// previous one fails (its senders are dropped: `LeaderChanged`).
-    pub fn start_term(&mut self, term: u64, leader: Leader) {
+    /// Refused (returns `false`, nothing changes) if a later term is already
+    /// served: the starts of two terms can finish out of order (each waits
+    /// out its log's timestamps), and the older one must not take over —
+    /// the replica would then never serve, as its serving term would lag
+    /// its lease's (seen in the Jepsen-style test: a leader stuck "not
+    /// serving" for good).
+    pub fn start_term(&mut self, term: u64, leader: Leader) -> bool {
+        if self.serving_term.is_some_and(|t| t > term) {
+            return false;
+        }
         self.leader = leader;
         self.waiters.clear();
         self.forgettable.clear();
         self.serving_term = Some(term);
+        true
     }
 
     fn deliver(&mut self) {
@@ -186,5 +196,34 @@ impl Replica {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanlite_truetime::Timestamp;
+    use spanlite_txn::KeyRange;
+    use spanlite_txn::leader::LeaderConfig;
+
+    fn leader() -> Leader {
+        Leader::new(
+            1,
+            KeyRange::all(),
+            1,
+            Timestamp::MIN,
+            LeaderConfig::default(),
+        )
+    }
+
+    #[test]
+    fn an_older_term_finishing_its_start_late_does_not_replace_a_newer_one() {
+        let mut core = Core::new(leader());
+        assert!(core.start_term(1588, leader()));
+        assert!(core.start_term(1590, leader()));
+        assert!(!core.start_term(1588, leader()));
+        assert_eq!(core.serving_term, Some(1590));
+        // The same term again (a retried start) is allowed.
+        assert!(core.start_term(1590, leader()));
     }
 }
