@@ -70,8 +70,11 @@ const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Default)]
 pub struct AllocatorMemory {
     last_seen: Mutex<HashMap<NodeId, Instant>>,
-    sources: Mutex<HashMap<TabletId, (NodeId, BTreeMap<NodeId, u64>)>>,
+    sources: Mutex<HashMap<TabletId, Reported>>,
 }
+
+/// A tablet's leader and its request counts by sending node, as reported.
+type Reported = (NodeId, BTreeMap<NodeId, u64>);
 
 /// Requests a tablet must have served over a round before its leadership
 /// follows them (too few say nothing about where the load comes from).
