@@ -65,7 +65,14 @@ pub struct TabletSize {
     pub keys: u64,
     /// A key that halves the bytes.
     pub middle: Option<Vec<u8>>,
+    /// When it was taken.
+    pub taken: Option<std::time::Instant>,
 }
+
+/// A tablet is measured again at most every ten checks, and at most every
+/// this long (a measurement reads every version of its range, while the
+/// load check may run every second).
+const REMEASURE_AFTER: Duration = Duration::from_secs(10);
 
 /// The sizes a node measured, by tablet (read by metrics and the console).
 #[derive(Debug, Default)]
@@ -86,6 +93,10 @@ impl TabletSizes {
 
     fn set(&self, tablet: TabletId, size: TabletSize) {
         self.lock().insert(tablet, size);
+    }
+
+    fn forget(&self, tablet: TabletId) {
+        self.lock().remove(&tablet);
     }
 
     /// Forgets tablets that are no longer here.
@@ -125,7 +136,14 @@ pub(crate) async fn check_once(
         }
         let applied_index = replica.applied().index;
         let size = match ctx.sizes.get(tablet) {
-            Some(s) if s.applied_index == applied_index => s,
+            Some(s)
+                if s.applied_index == applied_index
+                    || s.taken.is_some_and(|t| {
+                        t.elapsed() < (settings.check_every * 10).min(REMEASURE_AFTER)
+                    }) =>
+            {
+                s
+            }
             _ => {
                 let range = replica.range();
                 let mvcc = ctx.store.mvcc().clone();
@@ -141,6 +159,7 @@ pub(crate) async fn check_once(
                     bytes: measured.bytes,
                     keys: measured.keys,
                     middle: measured.middle,
+                    taken: Some(std::time::Instant::now()),
                 };
                 ctx.sizes.set(tablet, size.clone());
                 size
@@ -166,6 +185,8 @@ pub(crate) async fn check_once(
         let why = if by_size { "size" } else { "load" };
         match split_tablet(ctx, tablet, at).await {
             Ok((left, right)) => {
+                // Its range shrank: measure it afresh next round.
+                ctx.sizes.forget(tablet);
                 tracing::info!(
                     node = ctx.node_id,
                     tablet,
