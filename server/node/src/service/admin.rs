@@ -309,19 +309,8 @@ impl AdminGrpc {
                 .await
                 .map_err(|e| e.to_string());
         }
-        let addr = self
-            .ctx
-            .gateway
-            .cache()
-            .node_addr(id)
-            .ok_or_else(|| format!("node {id} is not known"))?;
-        let channel = self
-            .ctx
-            .store
-            .peers()
-            .channel(&addr)
-            .map_err(|e| e.to_string())?;
-        let resp = AdminServiceClient::new(channel)
+        let resp = self
+            .admin_of(id)?
             .destroy_replica(DestroyReplicaRequest { tablet_id: tablet })
             .await
             .map_err(|s| {
@@ -371,6 +360,25 @@ impl AdminGrpc {
             .ok_or_else(|| "no new leader was elected in time; this node leads again".to_string())
     }
 
+    /// The Admin service of node `id`, by its address in the directory.
+    fn admin_of(
+        &self,
+        id: NodeId,
+    ) -> Result<AdminServiceClient<tonic::transport::Channel>, String> {
+        let addr = self
+            .ctx
+            .gateway
+            .cache()
+            .node_addr(id)
+            .ok_or_else(|| format!("node {id} is not known"))?;
+        self.ctx
+            .store
+            .peers()
+            .channel(&addr)
+            .map(AdminServiceClient::new)
+            .map_err(|e| e.to_string())
+    }
+
     /// Asks node `to` to stand for election for `tablet` after `after`.
     async fn campaign_on(
         &self,
@@ -378,19 +386,8 @@ impl AdminGrpc {
         tablet: TabletId,
         after: std::time::Duration,
     ) -> Result<(), String> {
-        let addr = self
-            .ctx
-            .gateway
-            .cache()
-            .node_addr(to)
-            .ok_or_else(|| format!("node {to} is not known"))?;
-        let channel = self
-            .ctx
-            .store
-            .peers()
-            .channel(&addr)
-            .map_err(|e| e.to_string())?;
-        let resp = AdminServiceClient::new(channel)
+        let resp = self
+            .admin_of(to)?
             .campaign(CampaignRequest {
                 tablet_id: tablet,
                 after_millis: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
