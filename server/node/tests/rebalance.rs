@@ -365,16 +365,9 @@ async fn leadership_moves_toward_the_node_the_writes_come_from() {
     for at in [10, 20] {
         tablet = cluster.split(tablet, &key(at)).await.unwrap();
     }
-    let mut last = BTreeMap::new();
-    wait_until("leader counts within ±1", Duration::from_secs(60), || {
-        last = counts(&cluster);
-        within_one(last.values().map(|v| v.1))
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}: {last:?}"));
-
-    // A kv tablet led by a node with two leaderships gets writes from a
-    // node with one.
+    // Once all four lead and the counts are even (2, 1, 1): a kv tablet
+    // led by the node with two leaderships gets writes from a node with
+    // one (taken from one look at the cluster: leaderships may still move).
     let leader_of = |t: u64| {
         cluster
             .nodes()
@@ -382,17 +375,29 @@ async fn leadership_moves_toward_the_node_the_writes_come_from() {
             .find(|n| n.context.store.replica(t).is_some_and(|r| r.is_serving()))
             .map(|n| n.context.node_id)
     };
-    let (busy, idle) = {
-        let c = counts(&cluster);
-        let busy = c.iter().find(|(_, v)| v.1 == 2).map(|(n, _)| *n).unwrap();
-        let idle = c.iter().find(|(_, v)| v.1 == 1).map(|(n, _)| *n).unwrap();
-        (busy, idle)
-    };
-    let (first_id, target) = [0i64, 10, 20]
-        .into_iter()
-        .map(|id| (id, cluster.gateway().cache().lookup(&key(id)).unwrap().id))
-        .find(|(_, t)| leader_of(*t) == Some(busy))
-        .expect("the busy node leads a kv tablet");
+    let mut last = BTreeMap::new();
+    let mut pick = None;
+    wait_until("leader counts 2, 1, 1", Duration::from_secs(60), || {
+        last = counts(&cluster);
+        let led: usize = last.values().map(|v| v.1).sum();
+        let busy = last.iter().find(|(_, v)| v.1 == 2).map(|(n, _)| *n);
+        let idle = last.iter().find(|(_, v)| v.1 == 1).map(|(n, _)| *n);
+        let (Some(busy), Some(idle)) = (busy, idle) else {
+            return false;
+        };
+        if led != 4 || !within_one(last.values().map(|v| v.1)) {
+            return false;
+        }
+        pick = [0i64, 10, 20]
+            .into_iter()
+            .filter_map(|id| Some((id, cluster.gateway().cache().lookup(&key(id))?.id)))
+            .find(|(_, t)| leader_of(*t) == Some(busy))
+            .map(|(id, t)| (busy, idle, id, t));
+        pick.is_some()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {last:?}"));
+    let (busy, idle, first_id, target) = pick.expect("the wait ends with a pick");
     println!("tablet {target} (rows {first_id}..) led by node {busy}; writes from node {idle}");
     let idle_index = cluster
         .nodes()

@@ -430,6 +430,37 @@ fn an_append_with_callback_runs_after_durability() {
 }
 
 #[test]
+fn lazy_appends_alone_cost_no_fsync_and_the_next_barrier_syncs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = must_open(dir.path(), DEFAULT_SEGMENT_SIZE);
+    let ack = wal.append_blocking(vec![rec(1)]).unwrap();
+    let fsyncs = wal.stats().fsyncs;
+    for i in 2..=20 {
+        wal.append_lazy(vec![rec(i)]).unwrap();
+    }
+    // Wait until the writer has taken them all (written, not synced).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal.stats().records < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lazy appends not written"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(wal.stats().fsyncs, fsyncs, "lazy appends alone were synced");
+    assert_eq!(
+        wal.durable_lsn(),
+        ack.end,
+        "the durable end moved without an fsync"
+    );
+    // An empty barrier now syncs them: its end covers every lazy record.
+    let barrier = wal.append_blocking(vec![]).unwrap();
+    assert_eq!(wal.stats().fsyncs, fsyncs + 1);
+    assert!(barrier.end > ack.end && wal.durable_lsn() == barrier.end);
+    assert_eq!(must_read_all(&wal), (1..=20).map(rec).collect::<Vec<_>>());
+}
+
+#[test]
 fn an_empty_append_is_a_barrier() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = must_open(dir.path(), DEFAULT_SEGMENT_SIZE);
