@@ -127,8 +127,13 @@ impl Writer {
         }
         // Closed: lazy records written last reach the disk too (a clean
         // shutdown keeps them).
-        if self.unsynced && self.shared.failure().is_none() && self.sync().is_ok() {
-            self.shared.durable.store(self.next, Ordering::Release);
+        if self.unsynced && self.shared.failure().is_none() {
+            match self.sync() {
+                Ok(()) => self.shared.durable.store(self.next, Ordering::Release),
+                Err(e) => {
+                    tracing::warn!(error = %e, "WAL: syncing the last lazy records at close failed (they may be lost; nothing waited on them)");
+                }
+            }
         }
     }
 

@@ -9,7 +9,8 @@ use spanlite_sql::sqlparser::ast::{
 };
 use spanlite_sql::{DataType, SqlError, Value};
 
-use super::{Session, StatementResult, rows, sql_error, tag};
+use super::show::rows;
+use super::{Session, StatementResult, sql_error, tag};
 use spanlite_gateway::{TxnMode, TxnOptions};
 
 /// Where `SET CLUSTER SETTING default_concurrency` keeps its value (on the
