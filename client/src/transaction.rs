@@ -86,6 +86,9 @@ impl TransactionMode {
             TransactionMode::ReadWriteWith(Concurrency::Snapshot) => {
                 "BEGIN ISOLATION LEVEL SNAPSHOT".to_string()
             }
+            TransactionMode::ReadWriteWith(Concurrency::ReadCommitted) => {
+                "BEGIN ISOLATION LEVEL READ COMMITTED".to_string()
+            }
             TransactionMode::ReadWriteWith(c) => {
                 format!(
                     "BEGIN ISOLATION LEVEL SERIALIZABLE CONCURRENCY '{}'",
@@ -123,24 +126,30 @@ pub enum Concurrency {
     /// Snapshot isolation, not serializable: write skew is possible
     /// (`'si'`).
     Snapshot,
+    /// Read committed, PostgreSQL's default level: each statement reads
+    /// a snapshot of its own, rows read for update (UPDATE, DELETE,
+    /// `SELECT … FOR UPDATE`) are locked and read newest (`'rc'`).
+    ReadCommitted,
 }
 
 impl Concurrency {
     /// Every mode.
-    pub const ALL: [Concurrency; 4] = [
+    pub const ALL: [Concurrency; 5] = [
         Concurrency::TwoPhaseLocking,
         Concurrency::Optimistic,
         Concurrency::SerializableSnapshot,
         Concurrency::Snapshot,
+        Concurrency::ReadCommitted,
     ];
 
-    /// The name SQL uses: `2pl`, `occ`, `ssi` or `si`.
+    /// The name SQL uses: `2pl`, `occ`, `ssi`, `si` or `rc`.
     pub fn name(self) -> &'static str {
         match self {
             Concurrency::TwoPhaseLocking => "2pl",
             Concurrency::Optimistic => "occ",
             Concurrency::SerializableSnapshot => "ssi",
             Concurrency::Snapshot => "si",
+            Concurrency::ReadCommitted => "rc",
         }
     }
 }
@@ -442,7 +451,12 @@ mod tests {
             TransactionMode::ReadWriteWith(Concurrency::Snapshot).begin_statement(),
             "BEGIN ISOLATION LEVEL SNAPSHOT"
         );
+        assert_eq!(
+            TransactionMode::ReadWriteWith(Concurrency::ReadCommitted).begin_statement(),
+            "BEGIN ISOLATION LEVEL READ COMMITTED"
+        );
         assert_eq!("SSI".parse(), Ok(Concurrency::SerializableSnapshot));
+        assert_eq!("rc".parse(), Ok(Concurrency::ReadCommitted));
         assert!("mvcc".parse::<Concurrency>().is_err());
         assert!(TransactionMode::StaleRead(Duration::ZERO).is_read_only());
     }

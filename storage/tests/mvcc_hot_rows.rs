@@ -119,9 +119,15 @@ fn a_scan_over_hot_rows_steps_over_a_bounded_number_of_versions() {
     };
     assert_eq!(
         rows,
-        vec![(b"a".to_vec(), b"1500".to_vec()), (b"b".to_vec(), b"1500".to_vec())]
+        vec![
+            (b"a".to_vec(), b"1500".to_vec()),
+            (b"b".to_vec(), b"1500".to_vec())
+        ]
     );
-    assert!(steps <= 2 * (VERSIONS as usize - 1_500) + 40, "{steps} steps");
+    assert!(
+        steps <= 2 * (VERSIONS as usize - 1_500) + 40,
+        "{steps} steps"
+    );
 }
 
 #[test]

@@ -437,6 +437,7 @@ async fn kv_list_txn(
         Concurrency::Optimistic => ConcurrencyMode::Occ,
         Concurrency::SerializableSnapshot => ConcurrencyMode::Ssi,
         Concurrency::Snapshot => ConcurrencyMode::Si,
+        Concurrency::ReadCommitted => ConcurrencyMode::ReadCommitted,
     };
     let resp = client
         .transact(TransactRequest {

@@ -201,6 +201,21 @@ async fn concurrency_modes_are_chosen_per_transaction_session_and_cluster() {
         "22023"
     );
     assert_eq!(err(&mut a, "SELECT 1 CONCURRENCY 'occ'").await, "42601");
+    ok(&mut a, "BEGIN ISOLATION LEVEL READ COMMITTED").await;
+    assert_eq!(ok(&mut a, mode).await, text("rc"));
+    assert_eq!(
+        ok(&mut a, "SHOW transaction_isolation").await,
+        text("read committed")
+    );
+    ok(&mut a, "COMMIT").await;
+    assert_eq!(
+        err(
+            &mut a,
+            "BEGIN ISOLATION LEVEL READ COMMITTED CONCURRENCY '2pl'"
+        )
+        .await,
+        "22023"
+    );
 
     // Per session.
     ok(&mut a, "SET concurrency = 'occ'").await;
@@ -213,6 +228,12 @@ async fn concurrency_modes_are_chosen_per_transaction_session_and_cluster() {
     )
     .await;
     assert_eq!(ok(&mut a, mode).await, text("si"));
+    ok(
+        &mut a,
+        "SET default_transaction_isolation = 'read committed'",
+    )
+    .await;
+    assert_eq!(ok(&mut a, mode).await, text("rc"));
     ok(&mut a, "SET default_transaction_isolation = 'serializable'").await;
     assert_eq!(ok(&mut a, mode).await, text("occ"));
     assert_eq!(err(&mut a, "SET concurrency = 'fast'").await, "22023");
@@ -267,6 +288,35 @@ async fn concurrency_modes_are_chosen_per_transaction_session_and_cluster() {
                 other => panic!("SSI let write skew commit: {other:?}"),
             }
             assert_eq!(on_call, vec![vec![Value::Int(1)]]);
+        }
+    }
+
+    // Read committed: each statement sees what committed before it, and an
+    // UPDATE reads its row newest under a lock (under SI the same UPDATE
+    // fails at commit: first committer wins).
+    ok(&mut a, "CREATE TABLE rc (id INT PRIMARY KEY, v INT)").await;
+    ok(&mut a, "INSERT INTO rc VALUES (1, 1)").await;
+    for (level, commits) in [("READ COMMITTED", true), ("SNAPSHOT", false)] {
+        ok(&mut a, "UPDATE rc SET v = 1 WHERE id = 1").await;
+        ok(&mut a, &format!("BEGIN ISOLATION LEVEL {level}")).await;
+        let seen = ok(&mut a, "SELECT v FROM rc WHERE id = 1").await;
+        assert_eq!(seen, vec![vec![Value::Int(1)]]);
+        ok(&mut b, "UPDATE rc SET v = 10 WHERE id = 1").await;
+        let again = ok(&mut a, "SELECT v FROM rc WHERE id = 1").await;
+        let expected = if commits { 10 } else { 1 };
+        assert_eq!(again, vec![vec![Value::Int(expected)]], "{level}");
+        ok(&mut a, "UPDATE rc SET v = v + 1 WHERE id = 1").await;
+        let end = a.statement("COMMIT").await.unwrap();
+        let v = ok(&mut b, "SELECT v FROM rc WHERE id = 1").await;
+        if commits {
+            assert!(matches!(end, Outcome::Rows { .. }), "{level}: {end:?}");
+            assert_eq!(v, vec![vec![Value::Int(11)]], "{level}: lost update");
+        } else {
+            match end {
+                Outcome::Error { sqlstate, .. } => assert_eq!(sqlstate, "40001"),
+                other => panic!("{level}: overwrote a newer commit: {other:?}"),
+            }
+            assert_eq!(v, vec![vec![Value::Int(10)]]);
         }
     }
     cluster.shutdown().await;

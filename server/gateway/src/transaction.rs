@@ -54,7 +54,8 @@ pub struct Transaction {
     locked_reads: HashMap<Vec<u8>, Option<Vec<u8>>>,
     mode: TxnMode,
     /// SSI/SI: the snapshot every read is at, chosen by the leader of the
-    /// first tablet read (at least its `TT.now().latest`).
+    /// first tablet read (at least its `TT.now().latest`). RC: the current
+    /// statement's snapshot (see [`Transaction::begin_statement`]).
     snapshot: Option<Timestamp>,
     /// OCC/SSI (SI: only `SELECT … FOR UPDATE` reads): lock-free reads,
     /// validated at commit by the tablets they were read from.
@@ -250,7 +251,7 @@ impl Transaction {
                         nanos: t.as_nanos(),
                     })
                 }
-                TxnMode::TwoPhaseLocking | TxnMode::Optimistic => None,
+                TxnMode::TwoPhaseLocking | TxnMode::Optimistic | TxnMode::ReadCommitted => None,
             },
             commit_before: self.commit_before.map(|t| common::Timestamp {
                 nanos: t.as_nanos(),
@@ -268,6 +269,16 @@ impl Transaction {
     /// The transaction's concurrency control.
     pub fn mode(&self) -> TxnMode {
         self.mode
+    }
+
+    /// A new statement begins: under RC it reads at a snapshot of its own
+    /// (its first read's), so it sees what others committed before it;
+    /// the other modes keep one snapshot (or lock) for the whole
+    /// transaction.
+    pub fn begin_statement(&mut self) {
+        if self.mode == TxnMode::ReadCommitted {
+            self.snapshot = None;
+        }
     }
 
     /// Remembers a lock-free read of `[start, end)` (a point read of
@@ -295,8 +306,27 @@ impl Transaction {
         match self.mode {
             TxnMode::Optimistic | TxnMode::SerializableSnapshot => true,
             TxnMode::Snapshot => for_update,
-            TxnMode::TwoPhaseLocking => false,
+            TxnMode::TwoPhaseLocking | TxnMode::ReadCommitted => false,
         }
+    }
+
+    /// Whether a read (`for_update`: a locking one) takes locks at the
+    /// leader: every read under 2PL, reads for update under RC.
+    fn locks(&self, for_update: bool) -> bool {
+        match self.mode {
+            TxnMode::TwoPhaseLocking => true,
+            TxnMode::ReadCommitted => for_update,
+            TxnMode::Optimistic | TxnMode::SerializableSnapshot | TxnMode::Snapshot => false,
+        }
+    }
+
+    /// Whether lock-free reads share one snapshot: SSI's and SI's all
+    /// transaction long, RC's within a statement.
+    fn one_snapshot(&self) -> bool {
+        matches!(
+            self.mode,
+            TxnMode::SerializableSnapshot | TxnMode::Snapshot | TxnMode::ReadCommitted
+        )
     }
 
     /// The read spans to validate on `tablet`, as the wire carries them.
@@ -343,11 +373,9 @@ impl Transaction {
         Ok(read.value)
     }
 
-    /// SSI/SI: the first read fixes the snapshot.
+    /// SSI/SI (RC: each statement's): the first read fixes the snapshot.
     fn after_read(&mut self, ts: Timestamp) {
-        if matches!(self.mode, TxnMode::SerializableSnapshot | TxnMode::Snapshot)
-            && self.snapshot.is_none()
-        {
+        if self.one_snapshot() && self.snapshot.is_none() {
             self.snapshot = Some(ts);
         }
     }
@@ -363,7 +391,7 @@ impl Transaction {
         if let Some(w) = self.writes.get(key) {
             return Ok(w.value().map(<[u8]>::to_vec));
         }
-        if self.mode != TxnMode::TwoPhaseLocking {
+        if !self.locks(for_update) {
             return self.read_optimistic(key, for_update).await;
         }
         if let Some(v) = self.locked_reads.get(key) {
@@ -397,17 +425,19 @@ impl Transaction {
     ) -> Result<Vec<Option<Vec<u8>>>, GatewayError> {
         let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
         let mut need: Vec<usize> = Vec::new();
+        let locking = self.locks(for_update);
         for (i, k) in keys.iter().enumerate() {
             match (self.writes.get(k), self.locked_reads.get(k)) {
                 (Some(w), _) => out[i] = w.value().map(<[u8]>::to_vec),
-                (None, Some(v)) if self.mode == TxnMode::TwoPhaseLocking => out[i] = v.clone(),
+                (None, Some(v)) if self.mode.locks_reads() => out[i] = v.clone(),
                 (None, _) => need.push(i),
             }
         }
-        // SSI and SI: the first read fixes the snapshot every other read
-        // is at, so it goes alone.
-        if self.snapshot.is_none()
-            && matches!(self.mode, TxnMode::SerializableSnapshot | TxnMode::Snapshot)
+        // SSI and SI (RC: in each statement): the first read fixes the
+        // snapshot every other read is at, so it goes alone.
+        if !locking
+            && self.snapshot.is_none()
+            && self.one_snapshot()
             && let Some(first) = need.first().copied()
         {
             out[first] = self.read_optimistic(&keys[first], for_update).await?;
@@ -416,27 +446,26 @@ impl Transaction {
         if need.is_empty() {
             return Ok(out);
         }
-        let shape: Arc<dyn Fn(&mut ReadRequest) + Send + Sync> =
-            if self.mode == TxnMode::TwoPhaseLocking {
-                let meta = self.meta();
-                let lock = if for_update {
-                    LockStrength::Exclusive
-                } else {
-                    LockStrength::Shared
-                };
-                Arc::new(move |req: &mut ReadRequest| {
-                    req.txn = Some(meta.clone());
-                    req.lock = lock as i32;
-                })
+        let shape: Arc<dyn Fn(&mut ReadRequest) + Send + Sync> = if locking {
+            let meta = self.meta();
+            let lock = if for_update {
+                LockStrength::Exclusive
             } else {
-                let at = self.snapshot;
-                Arc::new(move |req: &mut ReadRequest| at_snapshot(req, at))
+                LockStrength::Shared
             };
+            Arc::new(move |req: &mut ReadRequest| {
+                req.txn = Some(meta.clone());
+                req.lock = lock as i32;
+            })
+        } else {
+            let at = self.snapshot;
+            Arc::new(move |req: &mut ReadRequest| at_snapshot(req, at))
+        };
         let wanted: Vec<Vec<u8>> = need.iter().map(|&i| keys[i].clone()).collect();
         let reads = match self.gateway.read_many(wanted, shape).await {
             Ok(r) => r,
             Err((e, asked)) => {
-                if self.mode == TxnMode::TwoPhaseLocking {
+                if locking {
                     // Locks may have been taken there: rollback must go.
                     self.read_tablets.extend(asked);
                 }
@@ -445,7 +474,7 @@ impl Transaction {
         };
         let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for r in reads {
-            if self.mode == TxnMode::TwoPhaseLocking {
+            if locking {
                 self.read_tablets.insert(r.tablet);
             } else {
                 let ts = r.read_ts.ok_or_else(|| {
@@ -462,7 +491,7 @@ impl Transaction {
         }
         for i in need {
             out[i] = found.remove(&keys[i]);
-            if self.mode == TxnMode::TwoPhaseLocking {
+            if locking {
                 self.locked_reads.insert(keys[i].clone(), out[i].clone());
             }
         }
@@ -485,7 +514,10 @@ impl Transaction {
     /// The pairs in `[start, end)` as [`Transaction::scan`] gives them, with
     /// the rows found locked for update. Under 2PL one call per tablet
     /// scans under the shared range lock and locks the rows exclusively;
-    /// otherwise the rows are read for update after the scan.
+    /// otherwise the rows are read for update after the scan. Under RC the
+    /// rows come as read under their locks (the newest values; a row
+    /// deleted since the statement's snapshot is left out), as PostgreSQL's
+    /// read committed updates the newest version of each row it found.
     pub async fn scan_for_update(
         &mut self,
         start: &[u8],
@@ -496,7 +528,14 @@ impl Transaction {
         }
         let pairs = self.scan(start, end).await?;
         let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
-        self.get_many(&keys, true).await?;
+        let locked = self.get_many(&keys, true).await?;
+        if self.mode == TxnMode::ReadCommitted {
+            return Ok(keys
+                .into_iter()
+                .zip(locked)
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect());
+        }
         Ok(pairs)
     }
 
@@ -754,7 +793,7 @@ impl Transaction {
         };
         let mut meta = self.meta();
         meta.coordinator_tablet_id = coordinator;
-        let read_only: BTreeSet<TabletId> = if self.mode == TxnMode::TwoPhaseLocking {
+        let read_only: BTreeSet<TabletId> = if self.mode.locks_reads() {
             tablets
                 .iter()
                 .copied()

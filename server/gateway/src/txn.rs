@@ -30,25 +30,35 @@ pub enum TxnMode {
     /// Snapshot isolation, weaker than serializable (write skew is
     /// possible): reads at one snapshot, first committer wins.
     Snapshot,
+    /// Read committed, PostgreSQL's default level: each statement reads at
+    /// a snapshot of its own, without locks; the rows it writes (UPDATE,
+    /// DELETE, `SELECT … FOR UPDATE`) are read newest under exclusive locks
+    /// held to the end, so nothing is lost between a read for update and
+    /// the write, and nothing is validated at commit. Weaker than SI: a
+    /// later statement sees what others committed since (non-repeatable
+    /// reads, write skew).
+    ReadCommitted,
 }
 
 impl TxnMode {
     /// Every mode, in the order tables print them.
-    pub const ALL: [TxnMode; 4] = [
+    pub const ALL: [TxnMode; 5] = [
         TxnMode::TwoPhaseLocking,
         TxnMode::Optimistic,
         TxnMode::SerializableSnapshot,
         TxnMode::Snapshot,
+        TxnMode::ReadCommitted,
     ];
 
     /// The name SQL uses (`SET TRANSACTION CONCURRENCY '2pl'`): `2pl`,
-    /// `occ`, `ssi`, `si`.
+    /// `occ`, `ssi`, `si`, `rc`.
     pub fn name(self) -> &'static str {
         match self {
             TxnMode::TwoPhaseLocking => "2pl",
             TxnMode::Optimistic => "occ",
             TxnMode::SerializableSnapshot => "ssi",
             TxnMode::Snapshot => "si",
+            TxnMode::ReadCommitted => "rc",
         }
     }
 
@@ -59,14 +69,22 @@ impl TxnMode {
             .find(|m| m.name().eq_ignore_ascii_case(name.trim()))
     }
 
-    /// True for the serializable modes (all but SI).
+    /// True for the serializable modes (all but SI and RC).
     pub fn is_serializable(self) -> bool {
-        self != TxnMode::Snapshot
+        !matches!(self, TxnMode::Snapshot | TxnMode::ReadCommitted)
+    }
+
+    /// True for the modes whose locking reads (for update) take locks at
+    /// the leader when they read: 2PL (every read) and RC (reads for
+    /// update; its other reads are lock-free snapshot reads).
+    pub fn locks_reads(self) -> bool {
+        matches!(self, TxnMode::TwoPhaseLocking | TxnMode::ReadCommitted)
     }
 
     pub(crate) fn wire(self) -> common::ConcurrencyMode {
         match self {
             TxnMode::TwoPhaseLocking => common::ConcurrencyMode::ConcurrencyMode2pl,
+            TxnMode::ReadCommitted => common::ConcurrencyMode::ReadCommitted,
             TxnMode::Optimistic => common::ConcurrencyMode::Occ,
             TxnMode::SerializableSnapshot => common::ConcurrencyMode::Ssi,
             TxnMode::Snapshot => common::ConcurrencyMode::Si,
@@ -124,6 +142,13 @@ impl Txn {
             Txn::ReadWrite(t) => t.get_many(keys, for_update).await,
             Txn::ReadOnly(_) if for_update => Err(read_only_refuses("a locking read")),
             Txn::ReadOnly(r) => r.get_many(keys).await,
+        }
+    }
+
+    /// A statement begins (RC reads each at a snapshot of its own).
+    pub fn begin_statement(&mut self) {
+        if let Txn::ReadWrite(t) = self {
+            t.begin_statement();
         }
     }
 

@@ -99,6 +99,7 @@ async fn run_statement(
     params: &[Value],
 ) -> StatementResult {
     let stmt = run.stmt;
+    txn.begin_statement();
     let mut change = schema_change(stmt);
     // A foreign key to a table that existed before this transaction
     // changes that table's DELETE and UPDATE: no transaction bound without
@@ -741,10 +742,10 @@ impl Session {
                                 )));
                         };
                         if name == "transaction_isolation" {
-                            let level = if level == "snapshot" {
-                                TransactionIsolationLevel::Snapshot
-                            } else {
-                                TransactionIsolationLevel::Serializable
+                            let level = match level {
+                                "snapshot" => TransactionIsolationLevel::Snapshot,
+                                "read committed" => TransactionIsolationLevel::ReadCommitted,
+                                _ => TransactionIsolationLevel::Serializable,
                             };
                             return self.set_transaction(
                                 &[TransactionMode::IsolationLevel(level)],
@@ -916,10 +917,11 @@ impl Session {
             self.info
                 .settings
                 .insert("default_transaction_read_only".into(), v.into());
-            if options.mode == TxnMode::Snapshot {
-                self.info
-                    .settings
-                    .insert("default_transaction_isolation".into(), "snapshot".into());
+            if !options.mode.is_serializable() {
+                self.info.settings.insert(
+                    "default_transaction_isolation".into(),
+                    modes::level_of(options.mode).into(),
+                );
             } else {
                 self.info.settings.insert(
                     "default_transaction_isolation".into(),

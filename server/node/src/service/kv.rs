@@ -142,6 +142,7 @@ impl KvService for KvGrpc {
             Ok(ConcurrencyMode::Occ) => TxnMode::Optimistic,
             Ok(ConcurrencyMode::Ssi) => TxnMode::SerializableSnapshot,
             Ok(ConcurrencyMode::Si) => TxnMode::Snapshot,
+            Ok(ConcurrencyMode::ReadCommitted) => TxnMode::ReadCommitted,
             Err(_) => {
                 return Err(Status::invalid_argument(format!(
                     "unknown mode {}",

@@ -19,13 +19,27 @@ use spanlite_gateway::{TxnMode, TxnOptions};
 pub const DEFAULT_CONCURRENCY_KEY: &[u8] = b"\x00settings/default_concurrency";
 
 /// The isolation names `default_transaction_isolation` takes, as shown:
-/// every level up to serializable runs serializable; repeatable read and
-/// snapshot run snapshot isolation (SI).
+/// serializable runs the session's serializable mode; repeatable read and
+/// snapshot run snapshot isolation (SI); read committed and read
+/// uncommitted run read committed (RC), as in PostgreSQL.
 pub(super) fn isolation_name(level: &str) -> Option<&'static str> {
     match level.trim().to_lowercase().as_str() {
-        "serializable" | "read committed" | "read uncommitted" => Some("serializable"),
+        "serializable" => Some("serializable"),
         "snapshot" | "repeatable read" => Some("snapshot"),
+        "read committed" | "read uncommitted" => Some("read committed"),
         _ => None,
+    }
+}
+
+/// The isolation level a mode runs at, as SHOW TRANSACTION ISOLATION LEVEL
+/// says it.
+pub(super) fn level_of(mode: TxnMode) -> &'static str {
+    match mode {
+        TxnMode::Snapshot => "snapshot",
+        TxnMode::ReadCommitted => "read committed",
+        TxnMode::TwoPhaseLocking | TxnMode::Optimistic | TxnMode::SerializableSnapshot => {
+            "serializable"
+        }
     }
 }
 
@@ -39,14 +53,16 @@ impl Session {
     }
 
     /// The mode of a transaction that does not choose: SI when
-    /// `default_transaction_isolation` is snapshot, else `concurrency`.
+    /// `default_transaction_isolation` is snapshot, RC when it is read
+    /// committed, else `concurrency`.
     pub(super) fn default_mode(&self) -> TxnMode {
-        if self.setting("default_transaction_isolation") == Some("snapshot")
-            || self.setting("concurrency") == Some("si")
-        {
-            TxnMode::Snapshot
-        } else {
-            self.serializable_default()
+        match (
+            self.setting("default_transaction_isolation"),
+            self.setting("concurrency"),
+        ) {
+            (Some("snapshot"), _) | (_, Some("si")) => TxnMode::Snapshot,
+            (Some("read committed"), _) | (_, Some("rc")) => TxnMode::ReadCommitted,
+            _ => self.serializable_default(),
         }
     }
 
@@ -101,7 +117,7 @@ impl Session {
         }
         let Some(mode) = TxnMode::parse(value) else {
             return Some(Err(SqlError::invalid_parameter(format!(
-                "invalid default_concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
+                "invalid default_concurrency \"{value}\": use '2pl', 'occ', 'ssi', 'si' or 'rc'"
             ))));
         };
         let put = spanlite_txn::Mutation::Put {
@@ -129,16 +145,17 @@ impl Session {
     }
 
     /// Applies BEGIN's or SET TRANSACTION's modes: READ ONLY / READ WRITE;
-    /// ISOLATION LEVEL SNAPSHOT or REPEATABLE READ runs SI, every other
-    /// level the session's serializable mode (stronger than asked is
-    /// allowed); `CONCURRENCY 'm'` picks the mode outright.
+    /// ISOLATION LEVEL SNAPSHOT or REPEATABLE READ runs SI, READ COMMITTED
+    /// or READ UNCOMMITTED runs RC, SERIALIZABLE the session's serializable
+    /// mode; `CONCURRENCY 'm'` picks the mode outright (it must agree with a
+    /// weaker level asked for in the same statement).
     pub(super) fn apply_modes(
         &self,
         options: &mut TxnOptions,
         modes: &[TransactionMode],
         concurrency: Option<TxnMode>,
     ) -> Result<(), SqlError> {
-        let mut snapshot_asked = false;
+        let mut weaker_asked: Option<TxnMode> = None;
         for m in modes {
             match m {
                 TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
@@ -151,19 +168,30 @@ impl Session {
                     TransactionIsolationLevel::Snapshot | TransactionIsolationLevel::RepeatableRead,
                 ) => {
                     options.mode = TxnMode::Snapshot;
-                    snapshot_asked = true;
+                    weaker_asked = Some(TxnMode::Snapshot);
+                }
+                TransactionMode::IsolationLevel(
+                    TransactionIsolationLevel::ReadCommitted
+                    | TransactionIsolationLevel::ReadUncommitted,
+                ) => {
+                    options.mode = TxnMode::ReadCommitted;
+                    weaker_asked = Some(TxnMode::ReadCommitted);
                 }
                 TransactionMode::IsolationLevel(_) => {
-                    if options.mode == TxnMode::Snapshot {
+                    if !options.mode.is_serializable() {
                         options.mode = self.serializable_default();
                     }
+                    weaker_asked = None;
                 }
             }
         }
         if let Some(mode) = concurrency {
-            if snapshot_asked && mode.is_serializable() {
+            if let Some(weaker) = weaker_asked
+                && mode != weaker
+            {
                 return Err(SqlError::invalid_parameter(format!(
-                    "ISOLATION LEVEL SNAPSHOT runs CONCURRENCY 'si', not '{mode}'"
+                    "ISOLATION LEVEL {} runs CONCURRENCY '{weaker}', not '{mode}'",
+                    level_of(weaker).to_uppercase()
                 )));
             }
             options.mode = mode;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use spanlite_sql::{DataType, QueryResult, SqlError, Value};
 
-use spanlite_gateway::{TxnMode, TxnOptions};
+use spanlite_gateway::TxnOptions;
 
 use super::kv::kv;
 use super::{Session, StatementResult, sql_error};
@@ -90,11 +90,7 @@ impl Session {
                     .open
                     .as_ref()
                     .map_or_else(|| self.default_mode(), |o| o.options.mode);
-                let level = if mode == TxnMode::Snapshot {
-                    "snapshot"
-                } else {
-                    "serializable"
-                };
+                let level = super::modes::level_of(mode);
                 Ok(rows(
                     &[("transaction_isolation", DataType::Text)],
                     vec![vec![Value::Text(level.into())]],
