@@ -236,6 +236,21 @@ async fn concurrency_modes_are_chosen_per_transaction_session_and_cluster() {
     assert_eq!(ok(&mut a, mode).await, text("rc"));
     ok(&mut a, "SET default_transaction_isolation = 'serializable'").await;
     assert_eq!(ok(&mut a, mode).await, text("occ"));
+    // The two settings agree whichever was set last.
+    ok(&mut a, "SET concurrency = 'rc'").await;
+    assert_eq!(
+        ok(&mut a, "SHOW transaction_isolation").await,
+        text("read committed")
+    );
+    ok(
+        &mut a,
+        "SET default_transaction_isolation = 'repeatable read'",
+    )
+    .await;
+    assert_eq!(ok(&mut a, mode).await, text("si"));
+    ok(&mut a, "SET default_transaction_isolation = 'serializable'").await;
+    assert_eq!(ok(&mut a, mode).await, text("2pl"));
+    ok(&mut a, "SET concurrency = 'occ'").await;
     assert_eq!(err(&mut a, "SET concurrency = 'fast'").await, "22023");
 
     // Per cluster: sessions started after the change follow it.

@@ -754,7 +754,7 @@ impl Session {
                                 None,
                             );
                         }
-                        self.info.settings.insert(name, level.to_string());
+                        self.set_default_isolation(level);
                     }
                     "statement_timeout" | "idle_in_transaction_session_timeout" => {
                         if let Err(e) = crate::interrupt::duration_setting(&value) {
@@ -775,10 +775,10 @@ impl Session {
                     "concurrency" => {
                         let Some(mode) = TxnMode::parse(&value) else {
                             return self.failing(SqlError::invalid_parameter(format!(
-                                    "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi' or 'si'"
+                                    "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi', 'si' or 'rc'"
                                 )));
                         };
-                        self.info.settings.insert(name, mode.name().to_string());
+                        self.set_default_mode(mode);
                     }
                     _ => {
                         self.info.settings.insert(name, value);
@@ -917,20 +917,7 @@ impl Session {
             self.info
                 .settings
                 .insert("default_transaction_read_only".into(), v.into());
-            if !options.mode.is_serializable() {
-                self.info.settings.insert(
-                    "default_transaction_isolation".into(),
-                    modes::level_of(options.mode).into(),
-                );
-            } else {
-                self.info.settings.insert(
-                    "default_transaction_isolation".into(),
-                    "serializable".into(),
-                );
-                self.info
-                    .settings
-                    .insert("concurrency".into(), options.mode.name().into());
-            }
+            self.set_default_mode(options.mode);
             return Ok(tag("SET"));
         }
         let Some(open) = &mut self.open else {

@@ -56,13 +56,36 @@ impl Session {
     /// `default_transaction_isolation` is snapshot, RC when it is read
     /// committed, else `concurrency`.
     pub(super) fn default_mode(&self) -> TxnMode {
-        match (
-            self.setting("default_transaction_isolation"),
-            self.setting("concurrency"),
-        ) {
-            (Some("snapshot"), _) | (_, Some("si")) => TxnMode::Snapshot,
-            (Some("read committed"), _) | (_, Some("rc")) => TxnMode::ReadCommitted,
-            _ => self.serializable_default(),
+        match self.setting("default_transaction_isolation") {
+            Some("snapshot") => TxnMode::Snapshot,
+            Some("read committed") => TxnMode::ReadCommitted,
+            _ => match self.setting("concurrency").and_then(TxnMode::parse) {
+                Some(m) if !m.is_serializable() => m,
+                _ => self.serializable_default(),
+            },
+        }
+    }
+
+    /// Makes `mode` the session's default: `concurrency` and
+    /// `default_transaction_isolation` agree afterwards (a serializable
+    /// level keeps the session's serializable mode).
+    pub(super) fn set_default_mode(&mut self, mode: TxnMode) {
+        self.set("concurrency", mode.name());
+        self.set("default_transaction_isolation", level_of(mode));
+    }
+
+    /// `SET default_transaction_isolation = level` (a name
+    /// [`isolation_name`] gave): a serializable level puts back a
+    /// serializable `concurrency` if a weaker one was set.
+    pub(super) fn set_default_isolation(&mut self, level: &str) {
+        self.set("default_transaction_isolation", level);
+        if level == "serializable"
+            && self
+                .setting("concurrency")
+                .and_then(TxnMode::parse)
+                .is_some_and(|m| !m.is_serializable())
+        {
+            self.set("concurrency", TxnMode::default().name());
         }
     }
 
@@ -76,8 +99,9 @@ impl Session {
         if let Ok(Some(v)) = self.gateway.get(DEFAULT_CONCURRENCY_KEY).await
             && let Some(mode) = std::str::from_utf8(&v).ok().and_then(TxnMode::parse)
             && self.setting("concurrency") == Some("2pl")
+            && self.setting("default_transaction_isolation") == Some("serializable")
         {
-            self.set("concurrency", mode.name());
+            self.set_default_mode(mode);
         }
     }
 
@@ -127,7 +151,7 @@ impl Session {
         Some(match self.gateway.write(put).await {
             Ok(_) => {
                 // This session follows it too (others from their next start).
-                self.set("concurrency", mode.name());
+                self.set_default_mode(mode);
                 Ok(tag("SET CLUSTER SETTING"))
             }
             Err(e) => Err(sql_error(e)),
@@ -138,7 +162,7 @@ impl Session {
     /// AS TRANSACTION CONCURRENCY 'm'` when `session`).
     pub(super) fn set_concurrency(&mut self, mode: TxnMode, session: bool) -> StatementResult {
         if session {
-            self.set("concurrency", mode.name());
+            self.set_default_mode(mode);
             return Ok(tag("SET"));
         }
         self.set_transaction(&[], false, None, Some(mode))
