@@ -131,6 +131,54 @@ fn a_scan_over_hot_rows_steps_over_a_bounded_number_of_versions() {
 }
 
 #[test]
+fn a_reverse_scan_over_hot_rows_steps_over_a_bounded_number_of_versions() {
+    let (engine, mvcc) = hot_rows();
+    for (at, limit, expected) in [
+        (
+            VERSIONS + 10,
+            None,
+            vec![
+                (b"c".to_vec(), b"c5".to_vec()),
+                (b"b".to_vec(), VERSIONS.to_string().into_bytes()),
+                (b"a".to_vec(), VERSIONS.to_string().into_bytes()),
+            ],
+        ),
+        (
+            1_500,
+            Some(2),
+            vec![
+                (b"c".to_vec(), b"c5".to_vec()),
+                (b"b".to_vec(), b"1500".to_vec()),
+            ],
+        ),
+        (
+            3,
+            None,
+            vec![
+                (b"b".to_vec(), b"3".to_vec()),
+                (b"a".to_vec(), b"3".to_vec()),
+            ],
+        ),
+    ] {
+        let (rows, steps) = steps_of(&engine, || {
+            mvcc.scan(
+                Bound::Unbounded,
+                Bound::Unbounded,
+                ts(at),
+                Direction::Reverse,
+                limit,
+            )
+            .unwrap()
+        });
+        let ReadOutcome::Ready(rows) = rows else {
+            panic!("no intents were written");
+        };
+        assert_eq!(rows, expected, "at {at}");
+        assert!(steps <= 40, "{steps} steps for a reverse scan at {at}");
+    }
+}
+
+#[test]
 fn validating_hot_rows_steps_over_a_bounded_number_of_versions() {
     let (engine, mvcc) = hot_rows();
     let own = TxnId(7);

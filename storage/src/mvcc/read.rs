@@ -169,12 +169,7 @@ impl Mvcc {
         if limit > 0 {
             match direction {
                 Direction::Forward => self.scan_forward(&start, &end, ts, limit, &mut rows)?,
-                Direction::Reverse => {
-                    let iter =
-                        self.engine()
-                            .scan(Cf::Versions, version_range(&start, &end), direction)?;
-                    scan_reverse(iter, ts, limit, &mut rows)?;
-                }
+                Direction::Reverse => self.scan_reverse(&start, &end, ts, limit, &mut rows)?,
             }
         }
         if blocking.is_empty() {
@@ -354,41 +349,69 @@ impl Mvcc {
     }
 }
 
+impl Mvcc {
+    /// Reverse: within a key, versions come oldest first; the last one
+    /// `≤ ts` before the key changes wins. A key with more than
+    /// [`STEPS_BEFORE_SEEK`] versions is read at once instead (its newest
+    /// visible version, one seek), and the scan starts afresh before it.
+    fn scan_reverse(
+        &self,
+        start: &Bound<Vec<u8>>,
+        end: &Bound<Vec<u8>>,
+        ts: Timestamp,
+        limit: usize,
+        rows: &mut Vec<Row>,
+    ) -> Result<()> {
+        let mut to = end.clone();
+        'seek: loop {
+            // (key, newest visible value so far) of the key being walked.
+            let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
+            let mut passed = 0;
+            for item in
+                self.engine()
+                    .scan(Cf::Versions, version_range(start, &to), Direction::Reverse)?
+            {
+                let (k, v) = item?;
+                let (key, version_ts) = decode_version_key(&k)?;
+                if current.as_ref().is_some_and(|(c, _)| *c != key) {
+                    if let Some((ckey, Some(value))) = current.take() {
+                        rows.push((ckey, value));
+                        if rows.len() >= limit {
+                            return Ok(());
+                        }
+                    }
+                    current = None;
+                    passed = 0;
+                }
+                passed += 1;
+                if passed > STEPS_BEFORE_SEEK {
+                    if let Some(Version {
+                        value: Some(value), ..
+                    }) = self.version_at(&key, ts)?
+                    {
+                        rows.push((key.clone(), value));
+                        if rows.len() >= limit {
+                            return Ok(());
+                        }
+                    }
+                    to = Bound::Excluded(key);
+                    continue 'seek;
+                }
+                if version_ts <= ts {
+                    current = Some((key, VersionValue::decode(&v)?));
+                } else if current.is_none() {
+                    current = Some((key, None));
+                }
+            }
+            if let Some((ckey, Some(value))) = current {
+                rows.push((ckey, value));
+            }
+            return Ok(());
+        }
+    }
+}
+
 /// Older versions of a key a forward scan steps over before it seeks past
 /// the key instead (a new engine iterator: dearer than a step, far cheaper
 /// than a thousand).
 const STEPS_BEFORE_SEEK: usize = 8;
-
-/// Reverse: within a key, versions come oldest first; the last one `≤ ts`
-/// before the key changes wins.
-fn scan_reverse(
-    iter: crate::engine::KvIter<'_>,
-    ts: Timestamp,
-    limit: usize,
-    rows: &mut Vec<Row>,
-) -> Result<()> {
-    // (key, newest visible value so far) of the key being walked.
-    let mut current: Option<(Vec<u8>, Option<Vec<u8>>)> = None;
-    for item in iter {
-        let (k, v) = item?;
-        let (key, version_ts) = decode_version_key(&k)?;
-        if current.as_ref().is_some_and(|(c, _)| *c != key) {
-            if let Some((ckey, Some(value))) = current.take() {
-                rows.push((ckey, value));
-                if rows.len() >= limit {
-                    return Ok(());
-                }
-            }
-            current = None;
-        }
-        if version_ts <= ts {
-            current = Some((key, VersionValue::decode(&v)?));
-        } else if current.is_none() {
-            current = Some((key, None));
-        }
-    }
-    if let Some((ckey, Some(value))) = current {
-        rows.push((ckey, value));
-    }
-    Ok(())
-}
