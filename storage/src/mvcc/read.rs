@@ -267,45 +267,26 @@ impl Mvcc {
             }
         }
         // Within a user key the newest version comes first: only it
-        // matters, and the older ones are passed over (by a seek past the
-        // key once there are many, see `STEPS_BEFORE_SEEK`).
+        // matters (`newest_per_key` passes over the older ones).
         let point = matches!((&start, &end), (Bound::Included(a), Bound::Included(b)) if a == b);
-        let mut from = start;
-        'seek: loop {
-            let mut last: Option<Vec<u8>> = None;
-            let mut passed = 0;
-            for item in
-                self.engine()
-                    .scan(Cf::Versions, version_range(&from, &end), Direction::Forward)?
-            {
-                let (k, _) = item?;
-                let (key, ts) = decode_version_key(&k)?;
-                if last.as_ref() == Some(&key) {
-                    passed += 1;
-                    if passed >= STEPS_BEFORE_SEEK {
-                        from = Bound::Excluded(key);
-                        continue 'seek;
-                    }
-                    continue;
-                }
+        let mut found = None;
+        self.newest_per_key(
+            &start,
+            &end,
+            |_| true,
+            |key, ts, _| {
                 if ts > since {
-                    return Ok(Some(Change::Version { key, ts }));
+                    found = Some(Change::Version { key, ts });
+                    return Ok(false);
                 }
-                if point {
-                    return Ok(None);
-                }
-                passed = 0;
-                last = Some(key);
-            }
-            return Ok(None);
-        }
+                Ok(!point)
+            },
+        )?;
+        Ok(found)
     }
 
     /// Forward: within a key, versions come newest first; the first one
-    /// `≤ ts` wins, and the key's older versions are passed over — after
-    /// [`STEPS_BEFORE_SEEK`] of them by starting afresh past the key (a
-    /// seek), so a row with thousands of versions (a hot row within the
-    /// GC TTL) costs a scan a few steps, not thousands.
+    /// `≤ ts` wins.
     fn scan_forward(
         &self,
         start: &Bound<Vec<u8>>,
@@ -313,6 +294,32 @@ impl Mvcc {
         ts: Timestamp,
         limit: usize,
         rows: &mut Vec<Row>,
+    ) -> Result<()> {
+        self.newest_per_key(
+            start,
+            end,
+            |t| t <= ts,
+            |key, _, value| {
+                if let Some(value) = VersionValue::decode(value)? {
+                    rows.push((key, value));
+                }
+                Ok(rows.len() < limit)
+            },
+        )
+    }
+
+    /// Calls `f(key, ts, encoded value)` with the newest version of each
+    /// user key in the bounds, in key order, among those whose timestamp
+    /// is `wanted`, until `f` returns false. A key's older versions are
+    /// passed over — after [`STEPS_BEFORE_SEEK`] of them by starting afresh
+    /// past the key (a seek), so a row with thousands of versions (a hot
+    /// row within the GC TTL) costs a few steps, not thousands.
+    fn newest_per_key(
+        &self,
+        start: &Bound<Vec<u8>>,
+        end: &Bound<Vec<u8>>,
+        wanted: impl Fn(Timestamp) -> bool,
+        mut f: impl FnMut(Vec<u8>, Timestamp, &[u8]) -> Result<bool>,
     ) -> Result<()> {
         let mut from = start.clone();
         'seek: loop {
@@ -323,7 +330,7 @@ impl Mvcc {
                     .scan(Cf::Versions, version_range(&from, end), Direction::Forward)?
             {
                 let (k, v) = item?;
-                let (key, version_ts) = decode_version_key(&k)?;
+                let (key, ts) = decode_version_key(&k)?;
                 if done_key.as_ref() == Some(&key) {
                     passed += 1;
                     if passed >= STEPS_BEFORE_SEEK {
@@ -332,14 +339,11 @@ impl Mvcc {
                     }
                     continue;
                 }
-                if version_ts > ts {
+                if !wanted(ts) {
                     continue;
                 }
-                if let Some(value) = VersionValue::decode(&v)? {
-                    rows.push((key.clone(), value));
-                    if rows.len() >= limit {
-                        return Ok(());
-                    }
+                if !f(key.clone(), ts, &v)? {
+                    return Ok(());
                 }
                 passed = 0;
                 done_key = Some(key);
