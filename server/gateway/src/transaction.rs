@@ -391,11 +391,15 @@ impl Transaction {
         if let Some(w) = self.writes.get(key) {
             return Ok(w.value().map(<[u8]>::to_vec));
         }
+        // Held under a lock this transaction still holds (2PL, or RC's
+        // reads for update): no one can have changed it.
+        if self.mode.locks_reads()
+            && let Some(v) = self.locked_reads.get(key)
+        {
+            return Ok(v.clone());
+        }
         if !self.locks(for_update) {
             return self.read_optimistic(key, for_update).await;
-        }
-        if let Some(v) = self.locked_reads.get(key) {
-            return Ok(v.clone());
         }
         let meta = self.meta();
         let lock = if for_update {

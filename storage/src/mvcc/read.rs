@@ -351,9 +351,7 @@ impl Mvcc {
             return Ok(());
         }
     }
-}
 
-impl Mvcc {
     /// Reverse: within a key, versions come oldest first; the last one
     /// `≤ ts` before the key changes wins. A key with more than
     /// [`STEPS_BEFORE_SEEK`] versions is read at once instead (its newest
@@ -384,7 +382,6 @@ impl Mvcc {
                             return Ok(());
                         }
                     }
-                    current = None;
                     passed = 0;
                 }
                 passed += 1;
@@ -415,7 +412,7 @@ impl Mvcc {
     }
 }
 
-/// Older versions of a key a forward scan steps over before it seeks past
-/// the key instead (a new engine iterator: dearer than a step, far cheaper
-/// than a thousand).
+/// Versions of a key a scan steps over before it seeks past the key
+/// instead (a new engine iterator: dearer than a step, far cheaper than a
+/// thousand).
 const STEPS_BEFORE_SEEK: usize = 8;
