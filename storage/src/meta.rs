@@ -87,6 +87,10 @@ pub enum MetaKey {
     /// A decision the tablet recorded as a 2PC coordinator, kept until
     /// every participant applied it.
     DecidedTxn(TabletId, u128),
+    /// The tablet is frozen for a merge into its left neighbour: opaque
+    /// bytes owned by the transaction layer (whom it merges into, its
+    /// floor), written in the batch of the entry that froze it.
+    Frozen(TabletId),
 }
 
 impl MetaKey {
@@ -232,6 +236,7 @@ pub fn clear_tablet(batch: &mut WriteBatch, tablet: TabletId) -> Result<()> {
         MetaKey::AppliedLogId(tablet),
         MetaKey::Membership(tablet),
         MetaKey::LocalReplica(tablet),
+        MetaKey::Frozen(tablet),
     ] {
         batch.delete(Cf::Meta, key.encode()?);
     }

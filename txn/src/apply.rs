@@ -11,8 +11,8 @@
 //! applied mark and the node's replica records (the server's Raft glue
 //! writes those in the same batch).
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use spanlite_storage::Result as StorageResult;
 use spanlite_storage::engine::{Cf, WriteBatch};
 use spanlite_storage::meta::{self, MetaKey, TabletId};
@@ -36,6 +36,24 @@ pub struct TabletState {
     /// Its 2PC records (kept here, not read back from the engine: a run of
     /// entries is applied in one batch the engine has not seen yet).
     pub txns: TxnRecords,
+    /// Frozen for a merge into its left neighbour (`Command::Freeze`).
+    pub frozen: Option<Frozen>,
+}
+
+/// A tablet's freeze for a merge (`MetaKey::Frozen`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frozen {
+    /// The left neighbour taking the range over.
+    pub into: TabletId,
+    /// No timestamp at or below it was handed out here.
+    pub floor: Timestamp,
+}
+
+/// The freeze stored for `tablet`, if it is frozen.
+pub fn load_frozen(mvcc: &Mvcc, tablet: TabletId) -> StorageResult<Option<Frozen>> {
+    meta::get_bytes(mvcc.engine().as_ref(), &MetaKey::Frozen(tablet))?
+        .map(|b| meta::decode_value(&b, "freeze record"))
+        .transpose()
 }
 
 /// A split applied by a command: the node must start the new tablet.
@@ -60,6 +78,11 @@ pub fn apply_command(
     batch: &mut WriteBatch,
 ) -> StorageResult<(CommandResponse, Option<SplitOut>)> {
     state.max_ts = state.max_ts.max(command.max_ts());
+    if let Some(frozen) = state.frozen {
+        // INVARIANT: a frozen tablet's data and 2PC records never change
+        // again: its range now belongs to its left neighbour.
+        return Ok((frozen_answer(command, frozen), None));
+    }
     let response = match command {
         Command::Write { ts, mutations } => write(mvcc, &state.range, *ts, mutations, batch),
         Command::LeaseStart { .. } => CommandResponse::None,
@@ -80,6 +103,14 @@ pub fn apply_command(
             batch,
         )?,
         Command::Forget { txns } => forget(tablet, state, txns, batch)?,
+        Command::Freeze { into, floor } => freeze(tablet, state, *into, *floor, batch)?,
+        Command::Merge {
+            at,
+            end,
+            floor,
+            generation,
+            ..
+        } => merge(state, (at, end), *floor, *generation),
         Command::Split {
             at,
             right,
@@ -120,6 +151,76 @@ fn write(
         }
     }
     CommandResponse::Written { ts }
+}
+
+/// What a frozen tablet answers: every change is refused (a write or
+/// prepare routes again and finds the left neighbour), a repeated freeze
+/// into the same neighbour is answered as done, and steps that change
+/// nothing here (a resolve or forget of what is not recorded, a lease
+/// start) are no-ops.
+fn frozen_answer(command: &Command, frozen: Frozen) -> CommandResponse {
+    match command {
+        Command::Write { .. } | Command::Prepare { .. } | Command::Decide { .. } => {
+            CommandResponse::WrongTablet
+        }
+        Command::Split { .. } => CommandResponse::SplitRefused,
+        Command::Merge { .. } => CommandResponse::MergeRefused,
+        Command::Freeze { into, .. } if *into == frozen.into => {
+            CommandResponse::Frozen { into: *into }
+        }
+        Command::Freeze { .. } => CommandResponse::FreezeRefused,
+        Command::Resolve { decision, .. } => CommandResponse::Decided {
+            decision: *decision,
+        },
+        Command::Forget { .. } | Command::LeaseStart { .. } => CommandResponse::None,
+    }
+}
+
+/// `Freeze`: refused while anything is prepared here (its record belongs
+/// to this tablet) or any decision is remembered (a participant may still
+/// ask for it); else the tablet is frozen from now on.
+fn freeze(
+    tablet: TabletId,
+    state: &mut TabletState,
+    into: TabletId,
+    floor: Timestamp,
+    batch: &mut WriteBatch,
+) -> StorageResult<CommandResponse> {
+    if into == tablet || !state.txns.nothing_prepared() || state.txns.all_decided().next().is_some()
+    {
+        return Ok(CommandResponse::FreezeRefused);
+    }
+    let frozen = Frozen {
+        into,
+        floor: floor.max(state.max_ts),
+    };
+    meta::put_bytes(
+        batch,
+        &MetaKey::Frozen(tablet),
+        meta::encode_value(&frozen, "freeze record")?,
+    )?;
+    state.frozen = Some(frozen);
+    Ok(CommandResponse::Frozen { into })
+}
+
+/// `Merge`: extends the range to the frozen right neighbour's end when it
+/// starts where this one ends; its floor becomes part of `s_max`.
+fn merge(
+    state: &mut TabletState,
+    (at, end): (&[u8], &[u8]),
+    floor: Timestamp,
+    generation: u64,
+) -> CommandResponse {
+    let adjacent = !at.is_empty() && state.range.end == at && (end.is_empty() || end > at);
+    if !adjacent {
+        return CommandResponse::MergeRefused;
+    }
+    state.range = KeyRange::new(state.range.start.clone(), end.to_vec());
+    state.max_ts = state.max_ts.max(floor);
+    state.generation = generation.max(state.generation);
+    CommandResponse::Merged {
+        range: state.range.clone(),
+    }
 }
 
 /// Shrinks the range to `[start, at)`, or refuses (`None`) when `at` is not
@@ -280,4 +381,212 @@ pub fn load_decision(mvcc: &Mvcc, tablet: TabletId, txn: TxnId) -> StorageResult
     meta::get_bytes(mvcc.engine().as_ref(), &MetaKey::DecidedTxn(tablet, txn.0))?
         .map(|b| decode_record::<Decided>(&b, "decision record"))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use spanlite_storage::engine::MemoryEngine;
+
+    use super::*;
+    use crate::lock::{LockMode, LockTarget};
+
+    fn ts(n: u64) -> Timestamp {
+        Timestamp::from_nanos(n)
+    }
+
+    fn world(range: KeyRange) -> (Mvcc, TabletState) {
+        let mvcc = Mvcc::open(Arc::new(MemoryEngine::new())).unwrap();
+        let state = TabletState {
+            max_ts: ts(10),
+            range,
+            generation: 1,
+            ..Default::default()
+        };
+        (mvcc, state)
+    }
+
+    fn apply(mvcc: &Mvcc, state: &mut TabletState, command: &Command) -> CommandResponse {
+        let mut batch = WriteBatch::new();
+        let (response, _) = apply_command(mvcc, 7, command, state, &mut batch).unwrap();
+        mvcc.apply(batch).unwrap();
+        response
+    }
+
+    fn put(key: &[u8], at: u64) -> Command {
+        Command::Write {
+            ts: ts(at),
+            mutations: vec![Mutation::Put {
+                key: key.to_vec(),
+                value: b"v".to_vec(),
+            }],
+        }
+    }
+
+    fn range(start: &[u8], end: &[u8]) -> KeyRange {
+        KeyRange::new(start.to_vec(), end.to_vec())
+    }
+
+    #[test]
+    fn a_frozen_tablet_changes_nothing_again() {
+        let (mvcc, mut state) = world(range(b"m", b""));
+        let freeze = Command::Freeze {
+            into: 3,
+            floor: ts(20),
+        };
+        assert_eq!(
+            apply(&mvcc, &mut state, &freeze),
+            CommandResponse::Frozen { into: 3 }
+        );
+        assert_eq!(
+            state.frozen,
+            Some(Frozen {
+                into: 3,
+                floor: ts(20)
+            })
+        );
+        assert_eq!(
+            load_frozen(&mvcc, 7).unwrap(),
+            state.frozen,
+            "stored with the entry"
+        );
+        // Every change is refused from now on; a repeated freeze is done.
+        assert_eq!(
+            apply(&mvcc, &mut state, &put(b"n", 30)),
+            CommandResponse::WrongTablet
+        );
+        assert_eq!(
+            mvcc.get(b"n", Timestamp::MAX).unwrap().ready().unwrap(),
+            None
+        );
+        let split = Command::Split {
+            at: b"p".to_vec(),
+            right: 9,
+            floor: ts(30),
+            left_generation: 2,
+        };
+        assert_eq!(
+            apply(&mvcc, &mut state, &split),
+            CommandResponse::SplitRefused
+        );
+        let decide = Command::Decide {
+            txn: TxnId(5),
+            decision: Decision::Abort,
+            participants: vec![],
+            writes: vec![],
+        };
+        assert_eq!(
+            apply(&mvcc, &mut state, &decide),
+            CommandResponse::WrongTablet
+        );
+        assert!(state.txns.all_decided().next().is_none());
+        assert_eq!(
+            apply(&mvcc, &mut state, &freeze),
+            CommandResponse::Frozen { into: 3 }
+        );
+        let other = Command::Freeze {
+            into: 4,
+            floor: ts(20),
+        };
+        assert_eq!(
+            apply(&mvcc, &mut state, &other),
+            CommandResponse::FreezeRefused
+        );
+    }
+
+    #[test]
+    fn a_freeze_is_refused_while_a_record_is_kept() {
+        let (mvcc, mut state) = world(range(b"m", b""));
+        let prepare = Command::Prepare {
+            txn: TxnId(1),
+            record: Prepared {
+                prepare_ts: ts(15),
+                priority: ts(1),
+                coordinator: 2,
+                writes: vec![Mutation::Put {
+                    key: b"n".to_vec(),
+                    value: b"v".to_vec(),
+                }],
+                locks: vec![(LockTarget::key(b"n".to_vec()), LockMode::Exclusive)],
+            },
+        };
+        assert!(matches!(
+            apply(&mvcc, &mut state, &prepare),
+            CommandResponse::Prepared { .. }
+        ));
+        let freeze = Command::Freeze {
+            into: 3,
+            floor: ts(20),
+        };
+        assert_eq!(
+            apply(&mvcc, &mut state, &freeze),
+            CommandResponse::FreezeRefused
+        );
+        let resolve = Command::Resolve {
+            txn: TxnId(1),
+            decision: Decision::Commit(ts(16)),
+        };
+        apply(&mvcc, &mut state, &resolve);
+        // A decision this tablet coordinated is kept until forgotten.
+        let decide = Command::Decide {
+            txn: TxnId(2),
+            decision: Decision::Commit(ts(17)),
+            participants: vec![4],
+            writes: vec![],
+        };
+        apply(&mvcc, &mut state, &decide);
+        assert_eq!(
+            apply(&mvcc, &mut state, &freeze),
+            CommandResponse::FreezeRefused
+        );
+        apply(
+            &mvcc,
+            &mut state,
+            &Command::Forget {
+                txns: vec![TxnId(2)],
+            },
+        );
+        assert_eq!(
+            apply(&mvcc, &mut state, &freeze),
+            CommandResponse::Frozen { into: 3 }
+        );
+        assert_eq!(state.frozen.map(|f| f.floor), Some(ts(20)));
+    }
+
+    #[test]
+    fn a_merge_widens_an_adjacent_range_and_raises_s_max() {
+        let (mvcc, mut state) = world(range(b"a", b"m"));
+        let merge = |at: &[u8], end: &[u8]| Command::Merge {
+            right: 9,
+            at: at.to_vec(),
+            end: end.to_vec(),
+            floor: ts(50),
+            generation: 4,
+            voters: vec![1, 2, 3],
+        };
+        assert_eq!(
+            apply(&mvcc, &mut state, &merge(b"n", b"z")),
+            CommandResponse::MergeRefused,
+            "not adjacent"
+        );
+        assert_eq!(state.range, range(b"a", b"m"));
+        assert_eq!(
+            apply(&mvcc, &mut state, &merge(b"m", b"")),
+            CommandResponse::Merged {
+                range: range(b"a", b"")
+            }
+        );
+        assert_eq!(state.generation, 4);
+        assert_eq!(state.max_ts, ts(50), "the right tablet's floor");
+        // It now writes the merged keys; a second copy of the merge is refused.
+        assert!(matches!(
+            apply(&mvcc, &mut state, &put(b"q", 60)),
+            CommandResponse::Written { .. }
+        ));
+        assert_eq!(
+            apply(&mvcc, &mut state, &merge(b"m", b"")),
+            CommandResponse::MergeRefused
+        );
+    }
 }

@@ -87,6 +87,36 @@ pub enum Command {
         /// `TT.now().latest` at election, and above every timestamp in the log.
         floor: Timestamp,
     },
+    /// Freezes the tablet for a merge into its left neighbour `into`
+    /// (DESIGN.md §2, merges): from this entry on it applies no write,
+    /// prepare, decision, split or merge, and its leaders serve nothing.
+    /// Refused while anything is prepared or decided here.
+    Freeze {
+        /// The left neighbour that will take the range over.
+        into: TabletId,
+        /// No timestamp at or below this was handed out here (reads and
+        /// closed timestamps included): the left neighbour's leaders start
+        /// above it for these keys.
+        floor: Timestamp,
+    },
+    /// Takes over the range of the frozen right neighbour `right`,
+    /// `[at, end)`: this tablet then owns `[start, end)`. Every replica of
+    /// `right` (on the same nodes, `voters`) applied its freeze before
+    /// this was proposed, so its data is already in every node's engine.
+    Merge {
+        /// The frozen right neighbour.
+        right: TabletId,
+        /// Its first key: must be this tablet's end.
+        at: Vec<u8>,
+        /// Its end: this tablet's new end.
+        end: Vec<u8>,
+        /// The right neighbour's freeze floor.
+        floor: Timestamp,
+        /// This tablet's descriptor generation after the merge.
+        generation: u64,
+        /// The voters both groups must have (checked when applied).
+        voters: Vec<NodeId>,
+    },
 }
 
 impl Command {
@@ -95,7 +125,10 @@ impl Command {
     pub fn max_ts(&self) -> Timestamp {
         match self {
             Command::Write { ts, .. } => *ts,
-            Command::LeaseStart { floor, .. } | Command::Split { floor, .. } => *floor,
+            Command::LeaseStart { floor, .. }
+            | Command::Split { floor, .. }
+            | Command::Freeze { floor, .. }
+            | Command::Merge { floor, .. } => *floor,
             Command::Prepare { record, .. } => record.prepare_ts,
             Command::Resolve { decision, .. } | Command::Decide { decision, .. } => {
                 decision.commit_ts().unwrap_or(Timestamp::MIN)
@@ -131,6 +164,22 @@ pub enum CommandResponse {
     /// range changed since it was proposed, transactions are prepared, or a
     /// membership change is in progress).
     SplitRefused,
+    /// The tablet is frozen for a merge into `into` (now or earlier).
+    Frozen {
+        /// The left neighbour.
+        into: TabletId,
+    },
+    /// The freeze was refused: something is prepared or decided here, a
+    /// membership change is in progress, or it is frozen for another merge.
+    FreezeRefused,
+    /// The merge was applied: this tablet now owns `range`.
+    Merged {
+        /// Its new range.
+        range: KeyRange,
+    },
+    /// The merge was refused: the ranges are not adjacent any more, this
+    /// tablet is frozen, or the voters differ.
+    MergeRefused,
     /// Prepared (now or by an earlier copy of the request) at `ts`.
     Prepared {
         /// The prepare timestamp recorded.

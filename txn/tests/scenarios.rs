@@ -61,6 +61,7 @@ scenarios!(
     future_read_and_new_leader,
     last_ts_beyond_one_tablet,
     lease_votes,
+    merge_forgets_no_locks_and_waits_for_prepared,
     prepared_waits_for_nothing,
     read_only_participant_needs_no_log_entry,
     retry_keeps_its_priority,

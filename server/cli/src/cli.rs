@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use spanlite_benches::workload::{Mode, Stop, WorkloadKind, WorkloadOptions};
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
 use spanlite_proto::admin::{
-    ChangeReplicasRequest, InitRequest, SplitTabletRequest, StatusRequest, TransferLeaderRequest,
+    ChangeReplicasRequest, InitRequest, MergeTabletsRequest, SplitTabletRequest, StatusRequest,
+    TransferLeaderRequest,
 };
 use spanlite_proto::kv::kv_service_client::KvServiceClient;
 use spanlite_proto::kv::{DeleteRequest, GetRequest, PutRequest, ScanRequest};
@@ -266,6 +267,14 @@ enum AdminOp {
         #[arg(long)]
         at: String,
     },
+    /// Merge a tablet with its right neighbour (both must have the same
+    /// replicas); the tablet's leader among --url does it. Tablets also
+    /// merge on their own when small and cold (--merge-after).
+    Merge {
+        /// The left tablet: it takes over its right neighbour's range.
+        #[arg(long)]
+        tablet: u64,
+    },
     /// Add, remove or move (both) a tablet's replica; the tablet's leader
     /// among --url does it.
     Replicas {
@@ -429,8 +438,13 @@ struct StartArgs {
     /// since) to split them by size.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     split_check_every: Duration,
-    /// Tablets split only when an administrator says (`spanlite admin
-    /// split`).
+    /// Two neighbouring tablets that have been small (together under half
+    /// of --split-size) and cold (under a quarter of --split-qps) for this
+    /// long are merged. `0s`: never.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    merge_after: Duration,
+    /// Tablets split and merge only when an administrator says (`spanlite
+    /// admin split`, `spanlite admin merge`).
     #[arg(long)]
     no_auto_split: bool,
     /// The smallest clock uncertainty ε this node ever reports, whatever
@@ -699,6 +713,11 @@ async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, 
             args.split_qps
         },
         check_every: args.split_check_every,
+        merge_after: if args.no_auto_split {
+            Duration::ZERO
+        } else {
+            args.merge_after
+        },
     };
     config.allocator = spanlite_node::ops::allocator::AllocatorSettings {
         every: args.rebalance_every,
@@ -1120,6 +1139,28 @@ async fn admin(args: AdminArgs) -> Result<ExitCode, String> {
                 Ok(format!(
                     "tablet {tablet} is now led by node {}",
                     r.leader_node_id
+                ))
+            })
+            .await
+        }
+        AdminOp::Merge { tablet } => {
+            on_leader(&args.url, |ch| async move {
+                let r = AdminServiceClient::new(ch)
+                    .merge_tablets(MergeTabletsRequest {
+                        left_tablet_id: tablet,
+                    })
+                    .await
+                    .map_err(|s| s.message().to_string())?
+                    .into_inner();
+                if !r.error.is_empty() {
+                    return Err(r.error);
+                }
+                let d = r.merged.unwrap_or_default();
+                Ok(format!(
+                    "tablet {} {} (tablet {} merged into it)",
+                    d.tablet_id,
+                    show_range(d.range.as_ref()),
+                    r.right_tablet_id
                 ))
             })
             .await

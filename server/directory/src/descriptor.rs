@@ -6,6 +6,7 @@
 //!                 0x00 'm' 'e' 't' 'a' '/' 'n' <id BE>   node addresses
 //!                 0x00 'm' 'e' 't' 'a' '/' 'c' "next-tablet-id"  the next new tablet's id
 //!                 0x00 'm' 'e' 't' 'a' '/' 'd' <id BE>   decommissioned nodes
+//!                 0x00 'm' 'e' 't' 'a' '/' 'g' <id BE>   merged-away tablets (→ left id)
 //!              [ 0x01 ,  ""  )  first data tablet (id 2), split from there
 //! ```
 //!
@@ -30,6 +31,7 @@ const DESCRIPTOR_PREFIX: &[u8] = b"\x00meta/t";
 const NODE_PREFIX: &[u8] = b"\x00meta/n";
 const NEXT_TABLET_ID: &[u8] = b"\x00meta/cnext-tablet-id";
 const DECOMMISSIONED_PREFIX: &[u8] = b"\x00meta/d";
+const MERGED_PREFIX: &[u8] = b"\x00meta/g";
 
 /// A tablet: its id, key range, voting replicas and generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +114,16 @@ pub fn decommissioned_keys() -> KeyRange {
 pub fn decommissioned_node_of(key: &[u8]) -> Option<NodeId> {
     let id = key.strip_prefix(DECOMMISSIONED_PREFIX)?;
     Some(NodeId::from_be_bytes(id.try_into().ok()?))
+}
+
+/// The meta-tablet key that records tablet `id` as merged away (its value:
+/// the left neighbour's id, big-endian). A participant asking a merged-away
+/// coordinator about a transaction hears abort: the coordinator froze with
+/// no decision recorded and could record none afterwards.
+pub fn merged_tablet_key(id: TabletId) -> Vec<u8> {
+    let mut k = MERGED_PREFIX.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
 }
 
 /// The meta-tablet key of node `id`'s address.

@@ -20,7 +20,7 @@ pub use cache::RouteCache;
 pub use descriptor::{
     FIRST_DATA_TABLET, META_TABLET, TabletDescriptor, USER_KEYS_START, decommissioned_key,
     decommissioned_keys, decommissioned_node_of, descriptor_key, descriptor_keys, is_system_key,
-    next_tablet_id_key, node_id_of, node_key, node_keys,
+    merged_tablet_key, next_tablet_id_key, node_id_of, node_key, node_keys,
 };
 pub use peers::{Peers, PeersConfig};
 pub use spanlite_txn::KeyRange;

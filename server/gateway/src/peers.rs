@@ -68,9 +68,25 @@ impl Gateway {
             Some(d) => d,
             None => {
                 Box::pin(self.refresh()).await?;
-                self.cache().tablet(tablet).ok_or_else(|| {
-                    GatewayError::Unavailable(format!("tablet {tablet} is not known"))
-                })?
+                match self.cache().tablet(tablet) {
+                    Some(d) => d,
+                    // The transaction found it, so it was merged away since.
+                    None if self
+                        .get(&spanlite_directory::merged_tablet_key(tablet))
+                        .await?
+                        .is_some() =>
+                    {
+                        return Err(GatewayError::aborted(
+                            AbortReason::TabletMoved,
+                            format!("tablet {tablet} was merged into its left neighbour"),
+                        ));
+                    }
+                    None => {
+                        return Err(GatewayError::Unavailable(format!(
+                            "tablet {tablet} is not known"
+                        )));
+                    }
+                }
             }
         };
         self.call_within(&d.range.start, rpc_timeout, move |client, d| {
@@ -90,6 +106,19 @@ impl Gateway {
         coordinator: TabletId,
         txn: TxnId,
     ) -> Result<Option<Decision>, GatewayError> {
+        // A coordinator merged away froze with nothing decided and could
+        // decide nothing afterwards (`Command::Freeze`): abort.
+        if self.cache().tablet(coordinator).is_none() {
+            Box::pin(self.refresh()).await?;
+            if self.cache().tablet(coordinator).is_none()
+                && self
+                    .get(&spanlite_directory::merged_tablet_key(coordinator))
+                    .await?
+                    .is_some()
+            {
+                return Ok(Some(Decision::Abort));
+            }
+        }
         let (answer, _) = self
             .call_tablet(coordinator, |mut client, d| {
                 let req = TxnStatusRequest {

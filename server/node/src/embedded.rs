@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use spanlite_gateway::Gateway;
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{InitRequest, SplitTabletRequest};
+use spanlite_proto::admin::{InitRequest, MergeTabletsRequest, SplitTabletRequest};
 use spanlite_replica::tablet::Replica;
 use spanlite_storage::meta::TabletId;
 use tokio::net::TcpListener;
@@ -79,11 +79,12 @@ fn config_for(dir: &Path, id: u64, addr: &str, join: &[String]) -> Result<NodeCo
     config.join = join.to_vec();
     config.pg_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     config.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    // Nothing moves and nothing splits by load on its own in a cluster
+    // Nothing moves, merges or splits by load on its own in a cluster
     // made for a test or a demo (tests count leaders and calls); `--auto`
     // workloads and the allocator's own tests turn them on.
     config.allocator.every = Duration::ZERO;
     config.split.qps = 0;
+    config.split.merge_after = Duration::ZERO;
     Ok(config)
 }
 
@@ -177,6 +178,35 @@ pub async fn split(addrs: &[String], tablet: TabletId, key: &[u8]) -> Result<Tab
         }
         if Instant::now() > deadline {
             return Err(format!("could not split tablet {tablet}: {last}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Merges `tablet` with its right neighbour, asking each node until the
+/// tablet's leader does it; retried while it is refused (no leader, the
+/// right neighbour's leadership on its way, transactions in the way).
+/// Returns the merged-away tablet's id.
+pub async fn merge(addrs: &[String], tablet: TabletId) -> Result<TabletId, String> {
+    let deadline = Instant::now() + SETTLE_FOR;
+    loop {
+        let mut last = String::new();
+        for a in addrs {
+            let r = admin(a)
+                .await?
+                .merge_tablets(MergeTabletsRequest {
+                    left_tablet_id: tablet,
+                })
+                .await
+                .map_err(|s| format!("merge: {}", s.message()))?
+                .into_inner();
+            if r.error.is_empty() {
+                return Ok(r.right_tablet_id);
+            }
+            last = r.error;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("could not merge tablet {tablet}: {last}"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -288,6 +318,34 @@ impl EmbeddedCluster {
         node.shutdown().await.map_err(|e| e.to_string())
     }
 
+    /// Starts node `id` again, one of the first nodes, after
+    /// [`EmbeddedCluster::stop_node`]: same address, same data (recovery
+    /// runs), configured by `tweak`.
+    pub async fn restart_node(
+        &mut self,
+        id: u64,
+        tweak: &dyn Fn(&mut NodeConfig),
+    ) -> Result<(), String> {
+        if self.nodes.iter().any(|n| n.context.node_id == id) {
+            return Err(format!("node {id} is running"));
+        }
+        let addr = usize::try_from(id)
+            .ok()
+            .and_then(|i| self.addrs.get(i.checked_sub(1)?))
+            .ok_or_else(|| format!("node {id} was never started"))?
+            .clone();
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("binding {addr} again: {e}"))?;
+        let mut config = config_for(self.dir.path(), id, &addr, &self.addrs)?;
+        tweak(&mut config);
+        let node = crate::start_on(config, listener)
+            .await
+            .map_err(|e| format!("restarting node {id}: {e}"))?;
+        self.nodes.push(node);
+        Ok(())
+    }
+
     /// The nodes' HTTP addresses (metrics, console), node 1 first.
     pub fn http_addrs(&self) -> Vec<std::net::SocketAddr> {
         self.nodes.iter().filter_map(|n| n.http_addr).collect()
@@ -322,6 +380,12 @@ impl EmbeddedCluster {
     /// Splits `tablet` at `key` ([`split`]). Returns the new tablet's id.
     pub async fn split(&self, tablet: TabletId, key: &[u8]) -> Result<TabletId, String> {
         split(&self.addrs, tablet, key).await
+    }
+
+    /// Merges `tablet` with its right neighbour ([`merge`]). Returns the
+    /// merged-away tablet's id.
+    pub async fn merge(&self, tablet: TabletId) -> Result<TabletId, String> {
+        merge(&self.addrs, tablet).await
     }
 
     /// Stops every node, then removes the directory.

@@ -170,6 +170,14 @@ impl NodeConfig {
             ),
             ("split check every", d(self.split.check_every)),
             (
+                "merge after",
+                if self.split.merge_after.is_zero() {
+                    "off (merges by administrators only)".to_string()
+                } else {
+                    d(self.split.merge_after)
+                },
+            ),
+            (
                 "rebalance every",
                 if self.allocator.every.is_zero() {
                     "off (replicas move by hand only)".to_string()

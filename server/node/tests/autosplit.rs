@@ -62,6 +62,7 @@ async fn a_loaded_table_splits_by_size_and_count_stays_right_throughout() {
             size: size_kib << 10,
             qps: 0,
             check_every: Duration::from_millis(200),
+            merge_after: Duration::ZERO,
         }
     })
     .await
@@ -165,6 +166,7 @@ async fn a_tablet_serving_many_requests_splits_where_they_divide() {
             size: 0,
             qps: 20,
             check_every: Duration::from_millis(500),
+            merge_after: Duration::ZERO,
         }
     })
     .await

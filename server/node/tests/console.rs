@@ -73,6 +73,7 @@ async fn metrics_report_the_cluster_s_real_figures() {
             size: 64 << 20,
             qps: 0,
             check_every: Duration::from_millis(100),
+            merge_after: Duration::ZERO,
         }
     })
     .await

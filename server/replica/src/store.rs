@@ -28,9 +28,8 @@ use thiserror::Error;
 
 use crate::metrics::TxnMetrics;
 use crate::raft::{
-    LocalReplica, NodeId, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig,
-    SplitApplied, TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine,
-    raft_config,
+    LocalReplica, NodeId, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig, RangeEvent,
+    TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine, raft_config,
 };
 use crate::tablet::{PeersSlot, Replica, ReplicaParts};
 use spanlite_directory::{KeyRange, Peers, PeersConfig};
@@ -135,9 +134,9 @@ pub struct Store {
     txn_peers: PeersSlot,
     /// Transaction counters of every replica here.
     metrics: Arc<TxnMetrics>,
-    /// State machines report applied splits here; a task starts the new
-    /// tablets' groups.
-    splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
+    /// State machines report applied splits, merges and snapshots here; a
+    /// task starts the new tablets' groups and retires merged ones.
+    splits: mpsc::UnboundedSender<(TabletId, RangeEvent)>,
 }
 
 impl Store {
@@ -190,6 +189,20 @@ impl Store {
             metrics: Arc::default(),
         });
         let mut in_doubt = 0;
+        let records: Vec<(TabletId, LocalReplica)> = meta::local_replicas(store.engine.as_ref())?
+            .into_iter()
+            .map(|(t, b)| Ok((t, meta::decode_value(&b, "local replica")?)))
+            .collect::<Result<_, spanlite_storage::StorageError>>()?;
+        for (tablet, local) in &records {
+            // Merged away before a crash that came before it was retired.
+            if let Some(frozen) = spanlite_txn::apply::load_frozen(&store.mvcc, *tablet)?
+                && records
+                    .iter()
+                    .any(|(t, l)| *t == frozen.into && covers(&l.range, &local.range))
+            {
+                store.retire_records(*tablet).await?;
+            }
+        }
         for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
             let local: LocalReplica =
                 spanlite_storage::meta::decode_value(&bytes, "local replica")?;
@@ -387,7 +400,9 @@ impl Store {
     }
 
     /// Stops and forgets the replica of `tablet` (it was removed from the
-    /// group): its Raft log and its data on this node are deleted.
+    /// group): its Raft log and its data on this node are deleted — but
+    /// not keys that another replica here owns (a replica left over from
+    /// before a merge or a move must not take a live tablet's data along).
     pub async fn destroy_replica(&self, tablet: TabletId) -> Result<(), StoreError> {
         let replica = self
             .replicas
@@ -397,6 +412,16 @@ impl Store {
             .ok_or(StoreError::Replica(tablet, "no replica on this node"))?;
         let range = replica.range();
         replica.shutdown().await;
+        // The other replicas' ranges as bounds on the families' keys (the
+        // escaped user key is order-keeping and prefix-free, and begins
+        // every version key of its user key).
+        let enc = spanlite_storage::mvcc::encode_intent_key;
+        let others: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .replicas()
+            .iter()
+            .map(|r| r.range())
+            .map(|o| (enc(&o.start), (!o.end.is_empty()).then(|| enc(&o.end))))
+            .collect();
         let mut batch = WriteBatch::new();
         for cf in [
             spanlite_storage::engine::Cf::Versions,
@@ -408,7 +433,12 @@ impl Store {
                 spanlite_storage::engine::Direction::Forward,
             )? {
                 let (key, _) = item?;
-                batch.delete(cf, key.into_vec());
+                let owned = others.iter().any(|(start, end)| {
+                    *key >= **start && end.as_ref().is_none_or(|end| *key < **end)
+                });
+                if !owned {
+                    batch.delete(cf, key.into_vec());
+                }
             }
         }
         meta::clear_tablet(&mut batch, tablet)?;
@@ -426,6 +456,54 @@ impl Store {
                 message: e.to_string(),
             })?;
         Ok(())
+    }
+
+    /// Stops and forgets the replica of `tablet`, merged into its left
+    /// neighbour here: its Raft log and records go, its data stays (it is
+    /// the left neighbour's now).
+    pub async fn retire_merged(&self, tablet: TabletId) -> Result<(), StoreError> {
+        let replica = self
+            .replicas
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&tablet)
+            .ok_or(StoreError::Replica(tablet, "no replica on this node"))?;
+        replica.shutdown().await;
+        self.retire_records(tablet).await
+    }
+
+    /// Deletes the records and Raft log of a stopped replica, not its data.
+    async fn retire_records(&self, tablet: TabletId) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::new();
+        meta::clear_tablet(&mut batch, tablet)?;
+        meta::clear_txn_records(self.engine.as_ref(), &mut batch, tablet)?;
+        self.engine.write(batch)?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.flush())
+            .await
+            .map_err(|e| StoreError::Config(format!("flush task failed: {e}")))??;
+        self.raftlog
+            .remove_group(tablet)
+            .await
+            .map_err(|e| StoreError::Raft {
+                tablet,
+                message: e.to_string(),
+            })?;
+        tracing::info!(node = self.config.node_id, tablet, "merged replica retired");
+        Ok(())
+    }
+
+    /// Replicas here frozen into `left` whose ranges `range` covers: the
+    /// merge was applied (or a snapshot brought it), so they retire.
+    async fn retire_covered(&self, left: TabletId, range: &KeyRange) {
+        for r in self.replicas() {
+            if r.applied().frozen_into == Some(left)
+                && covers(range, &r.range())
+                && let Err(e) = self.retire_merged(r.tablet()).await
+            {
+                tracing::error!(left, right = r.tablet(), "retiring a merged replica: {e}");
+            }
+        }
     }
 
     /// The node WAL's counters since open (appends, bytes, fsyncs).
@@ -471,14 +549,50 @@ impl Store {
     }
 }
 
+/// True when `outer` contains every key of `inner`.
+fn covers(outer: &KeyRange, inner: &KeyRange) -> bool {
+    inner.start >= outer.start
+        && (outer.end.is_empty() || (!inner.end.is_empty() && inner.end <= outer.end))
+}
+
 /// Starts the group of every tablet a split creates, and narrows the
-/// parent's served range, until the store is dropped.
+/// parent's served range; widens a tablet's range after a merge and retires
+/// the merged replica; until the store is dropped.
 async fn follow_splits(
     store: std::sync::Weak<Store>,
-    mut splits: mpsc::UnboundedReceiver<(TabletId, SplitApplied)>,
+    mut splits: mpsc::UnboundedReceiver<(TabletId, RangeEvent)>,
 ) {
-    while let Some((left, split)) = splits.recv().await {
+    while let Some((left, event)) = splits.recv().await {
         let Some(store) = store.upgrade() else { return };
+        let split = match event {
+            RangeEvent::Split(split) => split,
+            RangeEvent::Merged {
+                right,
+                range,
+                generation,
+            } => {
+                if let Some(replica) = store.replica(left) {
+                    replica.set_range(range.clone(), generation);
+                }
+                store.retire_covered(left, &range).await;
+                if store.replica(right).is_some() {
+                    tracing::error!(
+                        left,
+                        right,
+                        "merge applied but the right replica here is not frozen into it"
+                    );
+                }
+                tracing::info!(left, right, %range, "merge applied");
+                continue;
+            }
+            RangeEvent::Installed { range, generation } => {
+                if let Some(replica) = store.replica(left) {
+                    replica.set_range(range.clone(), generation);
+                }
+                store.retire_covered(left, &range).await;
+                continue;
+            }
+        };
         if let Some(parent) = store.replica(left) {
             let mut range = parent.range();
             range.end = split.replica.range.start.clone();

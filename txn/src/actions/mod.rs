@@ -18,6 +18,7 @@
 //! | reap           | `reap.rs`       | nothing (aborts, asks, tells) |
 //! | safe time      | `safe_time.rs`  | nothing (a closed timestamp)  |
 //! | split          | `split.rs`      | `Split` with a floor          |
+//! | freeze, merge  | `merge.rs`      | `Freeze`, `Merge` with floors |
 //!
 //! The caller proposes the command, waits for it to be applied and, for a
 //! commit, for `TT.after(s)` (commit wait), then calls the step's
@@ -26,6 +27,7 @@
 
 pub mod commit;
 pub mod decide;
+pub mod merge;
 pub mod prepare;
 pub mod read;
 pub mod reap;

@@ -81,6 +81,9 @@ pub struct Leader {
     generation: u64,
     /// A split at this key is under way: its right-hand side is refused.
     splitting: Option<Vec<u8>>,
+    /// Frozen for a merge at this floor: everything is refused, and no
+    /// timestamp above the floor is closed.
+    frozen: Option<Timestamp>,
     pub(crate) locks: LockState,
     pub(crate) book: TxnBook,
     pub(crate) clock: TsClock,
@@ -103,6 +106,7 @@ impl Leader {
             range,
             generation,
             splitting: None,
+            frozen: None,
             locks: LockState::new(),
             book: TxnBook::default(),
             clock: TsClock::starting_at(floor),
@@ -147,7 +151,23 @@ impl Leader {
     pub fn set_range(&mut self, range: KeyRange, generation: u64) {
         self.range = range;
         self.generation = self.generation.max(generation);
-        self.splitting = None;
+        // A frozen leader stays frozen whatever its range.
+        self.splitting = self.frozen.map(|_| self.range.start.clone());
+    }
+
+    /// Frozen for a merge (or a freeze under way) with this floor: every
+    /// key is refused from now on (see `actions::merge`).
+    pub fn set_frozen(&mut self, floor: Option<Timestamp>) {
+        self.frozen = floor;
+        self.splitting = floor.map(|_| self.range.start.clone());
+        if let Some(floor) = floor {
+            self.clock.raise(floor);
+        }
+    }
+
+    /// The floor of the freeze, if frozen (or freezing).
+    pub fn frozen(&self) -> Option<Timestamp> {
+        self.frozen
     }
 
     /// The transaction book (read-only).

@@ -142,6 +142,7 @@ impl World {
                                 range: range.clone(),
                                 generation: 1,
                                 txns: Default::default(),
+                                frozen: None,
                             },
                             applied: 0,
                             lagging: false,
@@ -303,6 +304,7 @@ impl World {
                 ));
                 self.pump()?;
             }
+            "merge" => self.merge_command(a)?,
             "leader" => {
                 let tablet = a.pos(0)?.to_string();
                 let to = a.get("to")?.to_string();
@@ -779,5 +781,90 @@ impl Runner for World {
             self.world_command(&command.name, &a)?;
         }
         Ok(std::mem::take(&mut self.out))
+    }
+}
+
+impl World {
+    /// `merge R into=L`: R's leader blocks new work and waits for nothing
+    /// (what is in the way is reported and the merge put off), freezes R
+    /// through its log, and L's log takes R's range over above R's floor;
+    /// R then refuses everything (it is retired in the real node).
+    fn merge_command(&mut self, a: &Args) -> Res<()> {
+        let right = a.pos(0)?.to_string();
+        let left = a.get("into")?.to_string();
+        let instant = self.instant();
+        let max_applied = self.max_applied(&right);
+        let left_id = self.tablets.get(&left).ok_or("no left tablet")?.id;
+        let t = self.tablets.get_mut(&right).ok_or("no tablet")?;
+        let right_id = t.id;
+        let blocked = merge::block(&mut t.leader, instant);
+        let aborted: Vec<String> = self
+            .txns
+            .iter()
+            .filter(|(_, x)| blocked.contains(&x.id))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let aborted = if aborted.is_empty() {
+            "none".to_string()
+        } else {
+            aborted.join(", ")
+        };
+        let t = self.tablets.get_mut(&right).ok_or("no tablet")?;
+        let plan = match merge::begin_freeze(&mut t.leader, max_applied) {
+            Ok(plan) => plan,
+            Err(e) => {
+                merge::end_freeze(&mut t.leader, false);
+                self.say(format!("{right}: freeze put off ({e}); aborted: {aborted}"));
+                return Ok(());
+            }
+        };
+        let response = self.propose(
+            &right,
+            Command::Freeze {
+                into: left_id,
+                floor: plan.floor,
+            },
+        )?;
+        let t = self.tablets.get_mut(&right).ok_or("no tablet")?;
+        let frozen = matches!(response, CommandResponse::Frozen { .. });
+        merge::end_freeze(&mut t.leader, frozen);
+        if !frozen {
+            self.say(format!("{right}: freeze refused: {response:?}"));
+            return Ok(());
+        }
+        let range = t.leader.range().clone();
+        let floor = t
+            .replicas
+            .values()
+            .filter_map(|r| r.state.frozen)
+            .map(|f| f.floor)
+            .max()
+            .ok_or("no replica applied the freeze")?;
+        let l = self.tablets.get_mut(&left).ok_or("no left tablet")?;
+        merge::begin_merge(&mut l.leader, floor);
+        let response = self.propose(
+            &left,
+            Command::Merge {
+                right: right_id,
+                at: range.start.clone(),
+                end: range.end.clone(),
+                floor,
+                generation: 2,
+                voters: Vec::new(),
+            },
+        )?;
+        let CommandResponse::Merged { range } = response else {
+            self.say(format!("{left}: merge refused: {response:?}"));
+            return Ok(());
+        };
+        let l = self.tablets.get_mut(&left).ok_or("no left tablet")?;
+        split::end(&mut l.leader, Some((range.clone(), 2)));
+        // R stays, frozen, for whoever still names it (routing skips it).
+        self.say(format!(
+            "{left}: merged {right} (frozen above {}); serves {}; aborted: {aborted}",
+            show(floor),
+            range
+        ));
+        self.pump()
     }
 }

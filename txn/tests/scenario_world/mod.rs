@@ -33,7 +33,7 @@ use spanlite_txn::actions::resolve::{self, AbortPlan};
 use spanlite_txn::actions::safe_time::{self, FollowerSafeTime};
 use spanlite_txn::actions::timestamp::{SnapshotRead, pending_at_or_below, snapshot_ts};
 use spanlite_txn::actions::validate::{ReadSpan, Validation};
-use spanlite_txn::actions::{reap, split};
+use spanlite_txn::actions::{merge, reap, split};
 use spanlite_txn::apply::{TabletState, apply_command};
 use spanlite_txn::leader::{CommitWaited, Leader, LeaderConfig, Progress};
 use spanlite_txn::lease::{Lease, VoteDecision};
@@ -373,7 +373,7 @@ impl World {
 
     fn tablet_of(&self, k: &[u8]) -> Res<String> {
         for (name, t) in &self.tablets {
-            if t.leader.range().contains(k) {
+            if t.leader.range().contains(k) && t.leader.frozen().is_none() {
                 return Ok(name.clone());
             }
         }
@@ -504,6 +504,7 @@ impl World {
                     range: s.range,
                     generation: 1,
                     txns: Default::default(),
+                    frozen: None,
                 },
                 applied: 0,
                 lagging: false,

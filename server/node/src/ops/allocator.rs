@@ -169,6 +169,20 @@ impl Picture {
                 }
             }
         }
+        // A merge needs both tablets' voters as they are: leave a frozen
+        // tablet and the one it merges into alone (`ops::merge`).
+        let merging: BTreeSet<TabletId> = views
+            .iter()
+            .filter_map(|v| v.status.as_ref().ok())
+            .flat_map(|s| s.tablets.iter())
+            .filter(|t| t.frozen_into != 0)
+            .flat_map(|t| {
+                [t.frozen_into]
+                    .into_iter()
+                    .chain(t.descriptor.as_ref().map(|d| d.tablet_id))
+            })
+            .collect();
+        tablets.retain(|id, _| !merging.contains(id));
         p.tablets = tablets.into_values().collect();
         p
     }

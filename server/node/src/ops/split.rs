@@ -42,6 +42,11 @@ pub struct SplitSettings {
     pub qps: u64,
     /// How often a node looks at the tablets it leads.
     pub check_every: Duration,
+    /// Two neighbours this node leads that have both been small (together
+    /// under half the split size) and cold (under a quarter of the split
+    /// load, or 100 requests a second when load splits are off) for this
+    /// long are merged; zero: never.
+    pub merge_after: Duration,
 }
 
 impl Default for SplitSettings {
@@ -50,6 +55,7 @@ impl Default for SplitSettings {
             size: 64 << 20,
             qps: 2500,
             check_every: Duration::from_secs(10),
+            merge_after: Duration::from_secs(600),
         }
     }
 }
@@ -78,6 +84,9 @@ const REMEASURE_AFTER: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct TabletSizes {
     sizes: Mutex<BTreeMap<TabletId, TabletSize>>,
+    /// Since when each tablet this node leads has been small and cold in
+    /// every round (merge candidates).
+    cold_since: Mutex<BTreeMap<TabletId, std::time::Instant>>,
 }
 
 impl TabletSizes {
@@ -102,6 +111,25 @@ impl TabletSizes {
     /// Forgets tablets that are no longer here.
     fn retain(&self, here: &[TabletId]) {
         self.lock().retain(|t, _| here.contains(t));
+        self.cold().retain(|t, _| here.contains(t));
+    }
+
+    /// Notes whether `tablet` was small and cold this round; returns since
+    /// when it has been, without a break.
+    fn note_cold(&self, tablet: TabletId, cold: bool) -> Option<std::time::Instant> {
+        let mut since = self.cold();
+        if cold {
+            Some(*since.entry(tablet).or_insert_with(std::time::Instant::now))
+        } else {
+            since.remove(&tablet);
+            None
+        }
+    }
+
+    fn cold(&self) -> std::sync::MutexGuard<'_, BTreeMap<TabletId, std::time::Instant>> {
+        self.cold_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<TabletId, TabletSize>> {
@@ -129,6 +157,7 @@ pub(crate) async fn check_once(
     let here: Vec<TabletId> = replicas.iter().map(|r| r.tablet()).collect();
     ctx.sizes.retain(&here);
     let mut split = Vec::new();
+    let mut led = Led::new();
     for replica in replicas {
         let tablet = replica.tablet();
         if !replica.is_serving() {
@@ -174,6 +203,20 @@ pub(crate) async fn check_once(
         let by_size = settings.size > 0 && size.bytes >= settings.size;
         let qps = load.requests as f64 / settings.check_every.as_secs_f64().max(1e-3);
         let by_load = settings.qps > 0 && qps >= settings.qps as f64;
+        let cold_qps = if settings.qps > 0 {
+            settings.qps as f64 / 4.0
+        } else {
+            100.0
+        };
+        let small = size.bytes < merge_limit(settings);
+        let since = ctx.sizes.note_cold(
+            tablet,
+            small && qps < cold_qps && replica.applied().frozen_into.is_none(),
+        );
+        led.insert(
+            range.start.clone(),
+            (tablet, range.end.clone(), size.bytes, since),
+        );
         let at = if by_size {
             size.middle.filter(inside)
         } else if by_load {
@@ -202,7 +245,84 @@ pub(crate) async fn check_once(
             Err(e) => tracing::info!(node = ctx.node_id, tablet, "split by {why} put off: {e}"),
         }
     }
+    // A merge left half done (its node crashed or lost leadership) is
+    // finished whether or not merges start on their own.
+    crate::ops::merge::finish_frozen(ctx).await;
+    if !settings.merge_after.is_zero() {
+        merge_cold_neighbours(ctx, settings, &led).await;
+    }
     Ok(split)
+}
+
+/// The tablets led here in a round, by first key: (tablet, end, bytes,
+/// small and cold since).
+type Led = BTreeMap<Vec<u8>, (TabletId, Vec<u8>, u64, Option<std::time::Instant>)>;
+
+/// Two neighbours together under this many bytes may merge (half the split
+/// size, so the merged tablet does not split again at once).
+fn merge_limit(settings: SplitSettings) -> u64 {
+    let size = if settings.size > 0 {
+        settings.size
+    } else {
+        SplitSettings::default().size
+    };
+    size / 2
+}
+
+/// Merges the first pair of neighbours led here that are small together,
+/// the left one small and cold for `merge_after` and the right one for a
+/// round at least (one merge a round). A right neighbour led elsewhere is
+/// asked over first.
+async fn merge_cold_neighbours(ctx: &Arc<NodeContext>, settings: SplitSettings, led: &Led) {
+    let cold_for = |since: &Option<std::time::Instant>, long: Duration| {
+        since.is_some_and(|t| t.elapsed() >= long)
+    };
+    for (left, end, bytes, since) in led.values() {
+        if end.is_empty() || !cold_for(since, settings.merge_after) {
+            continue;
+        }
+        let Some((right, _, right_bytes, right_since)) = led.get(end) else {
+            // The right neighbour is led elsewhere: ask for it. It must then
+            // stay cold here for a round (its history was its old leader's).
+            if let Some(r) = ctx
+                .store
+                .replicas()
+                .into_iter()
+                .find(|r| r.range().start == *end && r.applied().frozen_into.is_none())
+                && ctx
+                    .store
+                    .replica(*left)
+                    .is_some_and(|l| l.voters() == r.voters())
+                && let Err(e) = crate::ops::merge::ask_leadership(ctx, &r).await
+            {
+                tracing::info!(node = ctx.node_id, left, "merge: {e}");
+            }
+            continue;
+        };
+        if !cold_for(right_since, settings.check_every)
+            || bytes + right_bytes >= merge_limit(settings)
+        {
+            continue;
+        }
+        match crate::ops::merge::merge_tablets(ctx, *left).await {
+            Ok((merged, right)) => {
+                ctx.sizes.forget(merged.id);
+                ctx.sizes.forget(right);
+                ctx.sizes.note_cold(merged.id, false);
+                tracing::info!(
+                    node = ctx.node_id,
+                    left,
+                    right,
+                    bytes = bytes + right_bytes,
+                    "merged small, cold neighbours"
+                );
+            }
+            Err(e) => {
+                tracing::info!(node = ctx.node_id, left, right, "merge put off: {e}")
+            }
+        }
+        return;
+    }
 }
 
 /// The key that halves a sample of requests' keys: the median, if the

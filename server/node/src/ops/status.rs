@@ -20,6 +20,23 @@ pub struct NodeView {
     pub status: Result<StatusResponse, String>,
 }
 
+/// The Admin service of node `node`, by its address in the directory.
+pub(crate) fn admin_client(
+    ctx: &NodeContext,
+    node: u64,
+) -> Result<AdminServiceClient<tonic::transport::Channel>, String> {
+    let addr = ctx
+        .gateway
+        .cache()
+        .node_addr(node)
+        .ok_or_else(|| format!("node {node} is not known"))?;
+    ctx.store
+        .peers()
+        .channel(&addr)
+        .map(AdminServiceClient::new)
+        .map_err(|e| e.to_string())
+}
+
 /// Asks every known node for its status, at most a second each, at once.
 pub async fn cluster(ctx: &NodeContext) -> Vec<NodeView> {
     let _ = ctx.gateway.refresh().await;

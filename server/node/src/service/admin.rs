@@ -15,9 +15,10 @@ use spanlite_proto::admin::{
 use spanlite_proto::admin::{
     ChangeReplicasRequest, ChangeReplicasResponse, CreateReplicaRequest, CreateReplicaResponse,
     DestroyReplicaRequest, DestroyReplicaResponse, InitRequest, InitResponse, JoinRequest,
-    JoinResponse, ReplicaScan, ScanReplicasRequest, ScanReplicasResponse, SetClockSkewRequest,
-    SetClockSkewResponse, SplitTabletRequest, SplitTabletResponse, StatusRequest, StatusResponse,
-    TabletStatus, TransferLeaderRequest, TransferLeaderResponse,
+    JoinResponse, MergeTabletsRequest, MergeTabletsResponse, ReplicaScan, ScanReplicasRequest,
+    ScanReplicasResponse, SetClockSkewRequest, SetClockSkewResponse, SplitTabletRequest,
+    SplitTabletResponse, StatusRequest, StatusResponse, TabletStatus, TransferLeaderRequest,
+    TransferLeaderResponse,
 };
 use spanlite_proto::common::{self, NodeAddress};
 use tonic::{Request, Response, Status};
@@ -220,6 +221,25 @@ impl AdminGrpc {
             return Err("nothing to change: give a node to add and/or one to remove".to_string());
         }
         let replica = crate::ops::split::leader_replica(&self.ctx, tablet)?;
+        // A merge needs both groups' voters to stay as they are (see
+        // `ops::merge`).
+        if let Some(into) = replica.applied().frozen_into {
+            return Err(format!(
+                "tablet {tablet} is frozen for a merge into tablet {into}"
+            ));
+        }
+        if let Some(r) = self
+            .ctx
+            .store
+            .replicas()
+            .into_iter()
+            .find(|r| r.applied().frozen_into == Some(tablet))
+        {
+            return Err(format!(
+                "tablet {} is being merged into tablet {tablet}",
+                r.tablet()
+            ));
+        }
         let raft = replica.raft().clone();
         let mut voters: BTreeSet<NodeId> = raft
             .metrics()
@@ -365,18 +385,7 @@ impl AdminGrpc {
         &self,
         id: NodeId,
     ) -> Result<AdminServiceClient<tonic::transport::Channel>, String> {
-        let addr = self
-            .ctx
-            .gateway
-            .cache()
-            .node_addr(id)
-            .ok_or_else(|| format!("node {id} is not known"))?;
-        self.ctx
-            .store
-            .peers()
-            .channel(&addr)
-            .map(AdminServiceClient::new)
-            .map_err(|e| e.to_string())
+        crate::ops::status::admin_client(&self.ctx, id)
     }
 
     /// Asks node `to` to stand for election for `tablet` after `after`.
@@ -615,6 +624,7 @@ impl AdminService for AdminGrpc {
                     .sources(r.tablet())
                     .into_iter()
                     .collect(),
+                frozen_into: r.applied().frozen_into.unwrap_or(0),
             });
         }
         let sync = self.ctx.sync.status();
@@ -665,6 +675,24 @@ impl AdminService for AdminGrpc {
                 error: String::new(),
             })),
             Err(error) => Ok(Response::new(SplitTabletResponse {
+                error,
+                ..Default::default()
+            })),
+        }
+    }
+
+    async fn merge_tablets(
+        &self,
+        request: Request<MergeTabletsRequest>,
+    ) -> Result<Response<MergeTabletsResponse>, Status> {
+        let req = request.into_inner();
+        match crate::ops::merge::merge_tablets(&self.ctx, req.left_tablet_id).await {
+            Ok((merged, right)) => Ok(Response::new(MergeTabletsResponse {
+                merged: Some((&merged).into()),
+                right_tablet_id: right,
+                error: String::new(),
+            })),
+            Err(error) => Ok(Response::new(MergeTabletsResponse {
                 error,
                 ..Default::default()
             })),

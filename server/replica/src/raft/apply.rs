@@ -22,7 +22,7 @@ use spanlite_storage::raftlog::LogEntry;
 use spanlite_storage::recovery::EntryApplier;
 use spanlite_storage::{Result as StorageResult, StorageError};
 use spanlite_truetime::Timestamp;
-use spanlite_txn::apply::{TabletState, apply_command, load_txn_records};
+use spanlite_txn::apply::{TabletState, apply_command, load_frozen, load_txn_records};
 
 use super::codec::decode_entry;
 use super::types::{Command, CommandResponse, Entry, Node, NodeId, RaftLogId, StoredMembership};
@@ -90,31 +90,100 @@ pub struct SplitApplied {
     pub left_generation: u64,
 }
 
+/// A change of ranges applied by an entry or a snapshot, for the node to
+/// act on (start a new tablet's group, retire a merged one, serve a new
+/// range).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RangeEvent {
+    /// The tablet split: start the new tablet's group.
+    Split(SplitApplied),
+    /// The tablet took over its frozen right neighbour `right`: retire
+    /// that replica here (its data stays: it is now this tablet's).
+    Merged {
+        /// The merged-away tablet.
+        right: TabletId,
+        /// This tablet's new range.
+        range: KeyRange,
+        /// Its new generation.
+        generation: u64,
+    },
+    /// A snapshot replaced the tablet's state: serve its range, and retire
+    /// any replica here that was frozen into this tablet and that the
+    /// range now covers.
+    Installed {
+        /// The range the snapshot brought.
+        range: KeyRange,
+        /// Its generation.
+        generation: u64,
+    },
+}
+
+/// True when the group is one configuration of exactly `voters` (no joint
+/// configuration, no learners): a merge's two groups must be.
+fn membership_is(membership: &StoredMembership, voters: &[NodeId]) -> bool {
+    let m = membership.membership();
+    let mut have: Vec<NodeId> = m.voter_ids().collect();
+    have.sort_unstable();
+    let mut want = voters.to_vec();
+    want.sort_unstable();
+    m.get_joint_config().len() == 1 && m.nodes().count() == have.len() && have == want
+}
+
 /// Queues the effects of `entry` on `tablet` into `batch` and advances
-/// `state`. Returns the response for the proposer and the split it applied,
-/// if any.
+/// `state`. Returns the response for the proposer and the change of
+/// ranges it applied, if any.
 pub fn apply_entry(
     mvcc: &Mvcc,
     tablet: TabletId,
     entry: &Entry,
     state: &mut ApplyState,
     batch: &mut WriteBatch,
-) -> StorageResult<(CommandResponse, Option<SplitApplied>)> {
-    let mut split = None;
+) -> StorageResult<(CommandResponse, Option<RangeEvent>)> {
+    let mut event = None;
+    let joint = state.membership.membership().get_joint_config().len() != 1;
     let response = match &entry.payload {
         EntryPayload::Blank => CommandResponse::None,
         // A split waits for a membership change in progress to end: the new
-        // tablet's voters must be one configuration.
-        EntryPayload::Normal(command @ Command::Split { .. })
-            if state.membership.membership().get_joint_config().len() != 1 =>
-        {
+        // tablet's voters must be one configuration. So does a freeze (the
+        // merge needs both groups' voters settled).
+        EntryPayload::Normal(command @ Command::Split { .. }) if joint => {
             state.tablet.max_ts = state.tablet.max_ts.max(command.max_ts());
             CommandResponse::SplitRefused
+        }
+        EntryPayload::Normal(command @ Command::Freeze { .. }) if joint => {
+            state.tablet.max_ts = state.tablet.max_ts.max(command.max_ts());
+            CommandResponse::FreezeRefused
+        }
+        // A merge takes the right neighbour's keys from this node's engine:
+        // every replica of this group must be on a node that held a frozen
+        // replica of it, so the groups must have the same voters and no
+        // one else.
+        EntryPayload::Normal(command @ Command::Merge { voters, .. })
+            if !membership_is(&state.membership, voters) =>
+        {
+            state.tablet.max_ts = state.tablet.max_ts.max(command.max_ts());
+            CommandResponse::MergeRefused
         }
         EntryPayload::Normal(command) => {
             let (response, out) = apply_command(mvcc, tablet, command, &mut state.tablet, batch)?;
             if let Some(out) = out {
-                split = Some(record_split(tablet, state, out, batch)?);
+                event = Some(RangeEvent::Split(record_split(tablet, state, out, batch)?));
+            }
+            if let (Command::Merge { right, .. }, CommandResponse::Merged { range }) =
+                (command, &response)
+            {
+                let record = LocalReplica {
+                    range: range.clone(),
+                    generation: state.tablet.generation,
+                    floor: Timestamp::MIN,
+                    initial_members: None,
+                };
+                write_local_replica(batch, tablet, &record)?;
+                event = Some(RangeEvent::Merged {
+                    right: *right,
+                    range: range.clone(),
+                    generation: state.tablet.generation,
+                });
             }
             response
         }
@@ -127,7 +196,7 @@ pub fn apply_entry(
     };
     state.log_id = Some(entry.log_id);
     write_mark(batch, tablet, &state.mark())?;
-    Ok((response, split))
+    Ok((response, event))
 }
 
 /// The node's records of a split: the left tablet's new range and
@@ -276,6 +345,7 @@ impl EntryApplier for TabletApplier {
                 range: record.range,
                 generation: record.generation,
                 txns: load_txn_records(&self.mvcc, tablet)?,
+                frozen: load_frozen(&self.mvcc, tablet)?,
             },
             membership,
         };

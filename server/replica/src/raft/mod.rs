@@ -34,7 +34,8 @@ mod state_machine;
 mod types;
 
 pub use apply::{
-    AppliedMark, LocalReplica, SplitApplied, TabletApplier, load_local_replica, write_local_replica,
+    AppliedMark, LocalReplica, RangeEvent, SplitApplied, TabletApplier, load_local_replica,
+    write_local_replica,
 };
 pub use config::{RaftTiming, raft_config};
 pub use log_store::TabletLogStore;

@@ -46,6 +46,8 @@ struct SnapshotBody {
     /// The sender's GC watermark: versions below it may be missing, so the
     /// receiver refuses reads below it from then on.
     gc_watermark: Timestamp,
+    /// Frozen for a merge (it then never changes again).
+    frozen: Option<spanlite_txn::apply::Frozen>,
 }
 
 fn scan_cf(mvcc: &Mvcc, cf: Cf, range: &KeyRange) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -73,6 +75,7 @@ pub fn build(
         prepared: meta::txn_records(mvcc.engine().as_ref(), tablet, false)?,
         decided: meta::txn_records(mvcc.engine().as_ref(), tablet, true)?,
         gc_watermark: mvcc.gc_watermark(),
+        frozen: state.frozen,
     };
     meta::encode_value(&body, "snapshot")
 }
@@ -91,6 +94,8 @@ pub struct Installed {
     pub mark: AppliedMark,
     /// The 2PC records installed.
     pub txns: spanlite_txn::twopc::TxnRecords,
+    /// Its freeze for a merge, if frozen.
+    pub frozen: Option<spanlite_txn::apply::Frozen>,
 }
 
 /// Replaces `tablet`'s data with the snapshot `data`, and sets its applied
@@ -152,6 +157,14 @@ pub fn install(
             initial_members: None,
         },
     )?;
+    match &body.frozen {
+        Some(frozen) => meta::put_bytes(
+            &mut batch,
+            &MetaKey::Frozen(tablet),
+            meta::encode_value(frozen, "freeze record")?,
+        )?,
+        None => batch.delete(Cf::Meta, MetaKey::Frozen(tablet).encode()?),
+    }
     mvcc.apply(batch)?;
     mvcc.engine().flush()?;
     Ok(Installed {
@@ -160,6 +173,7 @@ pub fn install(
         keys,
         mark,
         txns: spanlite_txn::apply::load_txn_records(mvcc, tablet)?,
+        frozen: body.frozen,
     })
 }
 
@@ -188,6 +202,7 @@ mod tests {
             range,
             generation: 3,
             txns: Default::default(),
+            frozen: None,
         }
     }
 

@@ -15,7 +15,7 @@ use spanlite_storage::recovery::DirtyTablets;
 use spanlite_truetime::Timestamp;
 use tokio::sync::{mpsc, watch};
 
-use super::apply::{ApplyState, SplitApplied, apply_entry, load_applied};
+use super::apply::{ApplyState, RangeEvent, apply_entry, load_applied};
 use super::codec::io_error;
 use super::snapshot;
 use super::types::{
@@ -32,6 +32,8 @@ pub struct Applied {
     pub max_ts: Timestamp,
     /// The range's descriptor generation as applied (splits, snapshots).
     pub generation: u64,
+    /// Frozen for a merge into this tablet (its left neighbour).
+    pub frozen_into: Option<TabletId>,
 }
 
 /// The last snapshot built or installed, kept for replication.
@@ -60,8 +62,8 @@ pub struct TabletStateMachine {
     /// (to find the LSN of the entries applied).
     dirty: Arc<DirtyTablets>,
     raftlog: RaftLogStore,
-    /// Splits applied, for the node to start the new tablets' groups.
-    splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
+    /// Splits, merges and snapshots applied, for the node to act on.
+    splits: mpsc::UnboundedSender<(TabletId, RangeEvent)>,
 }
 
 impl TabletStateMachine {
@@ -73,11 +75,13 @@ impl TabletStateMachine {
         record: &crate::raft::LocalReplica,
         dirty: Arc<DirtyTablets>,
         raftlog: RaftLogStore,
-        splits: mpsc::UnboundedSender<(TabletId, SplitApplied)>,
+        splits: mpsc::UnboundedSender<(TabletId, RangeEvent)>,
     ) -> Result<(Self, watch::Receiver<Applied>), RaftStorageError> {
         let (mark, membership) = load_applied(&mvcc, tablet)
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
         let txns = spanlite_txn::apply::load_txn_records(&mvcc, tablet)
+            .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
+        let frozen = spanlite_txn::apply::load_frozen(&mvcc, tablet)
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
         // A tablet born of a split starts above its parent's floor.
         let max_ts = mark.max_ts.max(record.floor);
@@ -85,6 +89,7 @@ impl TabletStateMachine {
             index: mark.log_id.map_or(0, |id| id.index),
             max_ts,
             generation: record.generation,
+            frozen_into: frozen.map(|f| f.into),
         });
         Ok((
             Self {
@@ -97,6 +102,7 @@ impl TabletStateMachine {
                         range: record.range.clone(),
                         generation: record.generation,
                         txns,
+                        frozen,
                     },
                     membership,
                 },
@@ -116,6 +122,7 @@ impl TabletStateMachine {
             index: self.state.log_id.map_or(0, |id| id.index),
             max_ts: self.state.tablet.max_ts,
             generation: self.state.tablet.generation,
+            frozen_into: self.state.tablet.frozen.map(|f| f.into),
         };
         self.applied.send_replace(applied);
     }
@@ -283,6 +290,7 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
                 range: installed.range,
                 generation: installed.generation,
                 txns: installed.txns,
+                frozen: installed.frozen,
             },
             membership: meta.last_membership.clone(),
         };
@@ -291,6 +299,13 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
             data: Arc::new(data),
         });
         self.publish();
+        let _ = self.splits.send((
+            self.tablet,
+            RangeEvent::Installed {
+                range: self.state.tablet.range.clone(),
+                generation: self.state.tablet.generation,
+            },
+        ));
         Ok(())
     }
 

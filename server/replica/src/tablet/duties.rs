@@ -234,6 +234,11 @@ impl Replica {
         let generation = self.generation();
         let mut leader = Leader::new(self.tablet, range, generation, floor, self.config);
         leader.restore(&records, Instant::now());
+        // A frozen tablet's leader serves nothing and closes nothing above
+        // the freeze's floor.
+        if let Some(frozen) = spanlite_txn::apply::load_frozen(self.mvcc(), self.tablet)? {
+            leader.set_frozen(Some(frozen.floor));
+        }
         // A later term may have begun meanwhile (this one's wait was long):
         // then this start is stale and changes nothing.
         if self.lease.view().term > term || !self.with_core(|core| core.start_term(term, leader)) {

@@ -132,6 +132,10 @@ impl std::fmt::Debug for Replica {
 /// is a valid commit.
 const ABORT_MEMORY: u32 = 10;
 
+/// How long a freeze for a merge waits for the transactions prepared or
+/// committing on the tablet to finish (new ones are refused meanwhile).
+const FREEZE_DRAIN_WITHIN: Duration = Duration::from_secs(10);
+
 impl Replica {
     /// Wraps a started Raft group; follows its metrics to keep the lease and
     /// starts serving in every term in which it leads (`duties.rs`).
@@ -487,6 +491,159 @@ impl Replica {
                     ),
                 })
             }
+        }
+    }
+
+    /// Freezes the tablet for a merge into its left neighbour `into`
+    /// through Raft (`spanlite_txn::actions::merge`): new work is refused
+    /// at once, what is prepared or committing here is waited out (at most
+    /// `FREEZE_DRAIN_WITHIN`; then the tablet serves again and this fails). Returns the freeze's
+    /// floor and log index once applied on this (leader) replica; done
+    /// already (an earlier freeze into `into`) answers the same.
+    pub async fn freeze(&self, into: TabletId) -> Result<(Timestamp, u64), TabletError> {
+        if let Some(frozen) = self.frozen()? {
+            return if frozen.into == into {
+                Ok((frozen.floor, self.applied().index))
+            } else {
+                Err(self.refused(format!("frozen for a merge into tablet {}", frozen.into)))
+            };
+        }
+        let end = |applied| {
+            self.with_core(|core| {
+                spanlite_txn::actions::merge::end_freeze(&mut core.leader, applied)
+            })
+        };
+        self.check_serving()?;
+        let aborted = self.with_core(|core| {
+            spanlite_txn::actions::merge::block(&mut core.leader, Instant::now())
+        });
+        if !aborted.is_empty() {
+            tracing::info!(
+                tablet = self.tablet,
+                aborted = aborted.len(),
+                "freeze: aborted the lock holders"
+            );
+        }
+        // What is prepared, deciding or finishing here goes on to its end
+        // (its decision, its resolve, its forget), and no new work starts.
+        let deadline = Instant::now() + FREEZE_DRAIN_WITHIN;
+        loop {
+            let in_the_way = match self
+                .with_core(|core| spanlite_txn::actions::merge::in_the_way(&core.leader))
+            {
+                Some(why) => Some(why),
+                None => {
+                    let records = spanlite_txn::apply::load_txn_records(&self.mvcc, self.tablet)
+                        .map_err(|source| TabletError::Storage {
+                            tablet: self.tablet,
+                            source,
+                        });
+                    match records {
+                        Ok(r) if r.nothing_prepared() && r.all_decided().next().is_none() => None,
+                        Ok(_) => Some("a 2PC record is not yet forgotten here".to_string()),
+                        Err(e) => {
+                            end(false);
+                            return Err(e);
+                        }
+                    }
+                }
+            };
+            let Some(why) = in_the_way else { break };
+            if Instant::now() > deadline || !self.is_serving() {
+                end(false);
+                return Err(self.refused(format!("freeze put off: {why}")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let proposed = self
+            .propose(|core| {
+                let max_applied = self.applied().max_ts;
+                let plan =
+                    spanlite_txn::actions::merge::begin_freeze(&mut core.leader, max_applied)?;
+                Ok((
+                    (),
+                    Command::Freeze {
+                        into,
+                        floor: plan.floor,
+                    },
+                ))
+            })
+            .await;
+        let ((), pending) = match proposed {
+            Ok(p) => p,
+            Err(e) => {
+                end(false);
+                return Err(e);
+            }
+        };
+        match pending.await {
+            Proposed::Applied(CommandResponse::Frozen { into: i }) if i == into => {
+                end(true);
+                let frozen = self.frozen()?.ok_or_else(|| {
+                    self.refused("the freeze was applied but no freeze is stored".to_string())
+                })?;
+                Ok((frozen.floor, self.applied().index))
+            }
+            other => {
+                end(false);
+                Err(self.refused(format!(
+                    "freeze refused ({other:?}): transactions are prepared or decided here, or a membership change is in progress"
+                )))
+            }
+        }
+    }
+
+    /// The stored freeze of this tablet, if it is frozen for a merge.
+    pub fn frozen(&self) -> Result<Option<spanlite_txn::apply::Frozen>, TabletError> {
+        spanlite_txn::apply::load_frozen(&self.mvcc, self.tablet).map_err(|source| {
+            TabletError::Storage {
+                tablet: self.tablet,
+                source,
+            }
+        })
+    }
+
+    /// Takes over the frozen right neighbour `right` (`[at, end)`, frozen
+    /// at `floor` on the nodes `voters`) through Raft. Returns this
+    /// tablet's new range once applied on this (leader) replica.
+    pub async fn merge(
+        &self,
+        right: TabletId,
+        (at, end): (Vec<u8>, Vec<u8>),
+        floor: Timestamp,
+        generation: u64,
+        voters: Vec<NodeId>,
+    ) -> Result<KeyRange, TabletError> {
+        let command = Command::Merge {
+            right,
+            at,
+            end,
+            floor,
+            generation,
+            voters,
+        };
+        let proposed = self
+            .propose(|core| {
+                spanlite_txn::actions::merge::begin_merge(&mut core.leader, floor);
+                Ok(((), command))
+            })
+            .await;
+        let ((), pending) = proposed?;
+        match pending.await {
+            Proposed::Applied(CommandResponse::Merged { range }) => {
+                self.set_range(range.clone(), generation);
+                Ok(range)
+            }
+            other => Err(self.refused(format!(
+                "merge refused ({other:?}): the ranges are not adjacent, or the groups' voters differ"
+            ))),
+        }
+    }
+
+    fn refused(&self, reason: String) -> TabletError {
+        TabletError::Refused {
+            tablet: self.tablet,
+            reason,
         }
     }
 
