@@ -200,7 +200,7 @@ impl Store {
                     .iter()
                     .any(|(t, l)| *t == frozen.into && covers(&l.range, &local.range))
             {
-                store.retire_records(*tablet).await?;
+                store.retire_records(*tablet, WriteBatch::new()).await?;
             }
         }
         for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
@@ -441,21 +441,7 @@ impl Store {
                 }
             }
         }
-        meta::clear_tablet(&mut batch, tablet)?;
-        meta::clear_txn_records(self.engine.as_ref(), &mut batch, tablet)?;
-        self.engine.write(batch)?;
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.flush())
-            .await
-            .map_err(|e| StoreError::Config(format!("flush task failed: {e}")))??;
-        self.raftlog
-            .remove_group(tablet)
-            .await
-            .map_err(|e| StoreError::Raft {
-                tablet,
-                message: e.to_string(),
-            })?;
-        Ok(())
+        self.retire_records(tablet, batch).await
     }
 
     /// Stops and forgets the replica of `tablet`, merged into its left
@@ -469,12 +455,18 @@ impl Store {
             .remove(&tablet)
             .ok_or(StoreError::Replica(tablet, "no replica on this node"))?;
         replica.shutdown().await;
-        self.retire_records(tablet).await
+        self.retire_records(tablet, WriteBatch::new()).await?;
+        tracing::info!(node = self.config.node_id, tablet, "merged replica retired");
+        Ok(())
     }
 
-    /// Deletes the records and Raft log of a stopped replica, not its data.
-    async fn retire_records(&self, tablet: TabletId) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::new();
+    /// Deletes the records and Raft log of a stopped replica, in one batch
+    /// with what `batch` holds already (its data, when it leaves the node).
+    async fn retire_records(
+        &self,
+        tablet: TabletId,
+        mut batch: WriteBatch,
+    ) -> Result<(), StoreError> {
         meta::clear_tablet(&mut batch, tablet)?;
         meta::clear_txn_records(self.engine.as_ref(), &mut batch, tablet)?;
         self.engine.write(batch)?;
@@ -489,7 +481,6 @@ impl Store {
                 tablet,
                 message: e.to_string(),
             })?;
-        tracing::info!(node = self.config.node_id, tablet, "merged replica retired");
         Ok(())
     }
 
