@@ -91,6 +91,9 @@ pub enum MetaKey {
     /// bytes owned by the transaction layer (whom it merges into, its
     /// floor), written in the batch of the entry that froze it.
     Frozen(TabletId),
+    /// The merges the tablet (as the left neighbour) applied or abandoned,
+    /// by right neighbour: opaque bytes owned by the transaction layer.
+    Merges(TabletId),
 }
 
 impl MetaKey {
@@ -237,6 +240,7 @@ pub fn clear_tablet(batch: &mut WriteBatch, tablet: TabletId) -> Result<()> {
         MetaKey::Membership(tablet),
         MetaKey::LocalReplica(tablet),
         MetaKey::Frozen(tablet),
+        MetaKey::Merges(tablet),
     ] {
         batch.delete(Cf::Meta, key.encode()?);
     }

@@ -12,6 +12,8 @@
 //! writes those in the same batch).
 
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use spanlite_storage::Result as StorageResult;
 use spanlite_storage::engine::{Cf, WriteBatch};
@@ -38,6 +40,43 @@ pub struct TabletState {
     pub txns: TxnRecords,
     /// Frozen for a merge into its left neighbour (`Command::Freeze`).
     pub frozen: Option<Frozen>,
+    /// As a left neighbour: the merges applied or abandoned here, by right
+    /// neighbour (`MetaKey::Merges`).
+    pub merges: BTreeMap<TabletId, MergeRecord>,
+}
+
+/// A merge of a right neighbour as its left neighbour recorded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeRecord {
+    /// The right neighbour's freeze floor (which freeze).
+    pub floor: Timestamp,
+    /// Applied (`true`) or abandoned (`false`).
+    pub merged: bool,
+}
+
+/// The merges stored for `tablet` as a left neighbour.
+pub fn load_merges(
+    mvcc: &Mvcc,
+    tablet: TabletId,
+) -> StorageResult<BTreeMap<TabletId, MergeRecord>> {
+    Ok(
+        meta::get_bytes(mvcc.engine().as_ref(), &MetaKey::Merges(tablet))?
+            .map(|b| meta::decode_value(&b, "merge records"))
+            .transpose()?
+            .unwrap_or_default(),
+    )
+}
+
+fn store_merges(
+    tablet: TabletId,
+    state: &TabletState,
+    batch: &mut WriteBatch,
+) -> StorageResult<()> {
+    meta::put_bytes(
+        batch,
+        &MetaKey::Merges(tablet),
+        meta::encode_value(&state.merges, "merge records")?,
+    )
 }
 
 /// A tablet's freeze for a merge (`MetaKey::Frozen`).
@@ -78,6 +117,16 @@ pub fn apply_command(
     batch: &mut WriteBatch,
 ) -> StorageResult<(CommandResponse, Option<SplitOut>)> {
     state.max_ts = state.max_ts.max(command.max_ts());
+    // Ending a freeze, and giving a merge up, apply whether frozen or not.
+    match command {
+        Command::Unfreeze { into, floor } => {
+            return Ok((unfreeze(tablet, state, *into, *floor, batch)?, None));
+        }
+        Command::AbandonMerge { right, floor } => {
+            return Ok((abandon(tablet, state, *right, *floor, batch)?, None));
+        }
+        _ => {}
+    }
     if let Some(frozen) = state.frozen {
         // INVARIANT: a frozen tablet's data and 2PC records never change
         // again: its range now belongs to its left neighbour.
@@ -105,12 +154,15 @@ pub fn apply_command(
         Command::Forget { txns } => forget(tablet, state, txns, batch)?,
         Command::Freeze { into, floor } => freeze(tablet, state, *into, *floor, batch)?,
         Command::Merge {
+            right,
             at,
             end,
             floor,
             generation,
             ..
-        } => merge(state, (at, end), *floor, *generation),
+        } => merge(tablet, state, (*right, at, end), *floor, *generation, batch)?,
+        // Applied before the freeze check above.
+        Command::AbandonMerge { .. } | Command::Unfreeze { .. } => CommandResponse::None,
         Command::Split {
             at,
             right,
@@ -172,8 +224,56 @@ fn frozen_answer(command: &Command, frozen: Frozen) -> CommandResponse {
         Command::Resolve { decision, .. } => CommandResponse::Decided {
             decision: *decision,
         },
-        Command::Forget { .. } | Command::LeaseStart { .. } => CommandResponse::None,
+        Command::Forget { .. }
+        | Command::LeaseStart { .. }
+        | Command::AbandonMerge { .. }
+        | Command::Unfreeze { .. } => CommandResponse::None,
     }
+}
+
+/// `Unfreeze`: ends the freeze into `into` at `floor` (its left neighbour
+/// abandoned the merge); a tablet not frozen answers the same.
+fn unfreeze(
+    tablet: TabletId,
+    state: &mut TabletState,
+    into: TabletId,
+    floor: Timestamp,
+    batch: &mut WriteBatch,
+) -> StorageResult<CommandResponse> {
+    match state.frozen {
+        None => Ok(CommandResponse::Unfrozen),
+        Some(f) if f.into == into && f.floor == floor => {
+            batch.delete(Cf::Meta, MetaKey::Frozen(tablet).encode()?);
+            state.frozen = None;
+            Ok(CommandResponse::Unfrozen)
+        }
+        Some(_) => Ok(CommandResponse::FreezeRefused),
+    }
+}
+
+/// `AbandonMerge`: from now on the merge of `right` frozen at `floor` is
+/// refused here, unless it was applied already.
+fn abandon(
+    tablet: TabletId,
+    state: &mut TabletState,
+    right: TabletId,
+    floor: Timestamp,
+    batch: &mut WriteBatch,
+) -> StorageResult<CommandResponse> {
+    match state.merges.get(&right) {
+        Some(r) if r.merged && r.floor >= floor => return Ok(CommandResponse::AlreadyMerged),
+        Some(r) if !r.merged && r.floor >= floor => return Ok(CommandResponse::MergeAbandoned),
+        _ => {}
+    }
+    state.merges.insert(
+        right,
+        MergeRecord {
+            floor,
+            merged: false,
+        },
+    );
+    store_merges(tablet, state, batch)?;
+    Ok(CommandResponse::MergeAbandoned)
 }
 
 /// `Freeze`: refused while anything is prepared here (its record belongs
@@ -204,23 +304,38 @@ fn freeze(
 }
 
 /// `Merge`: extends the range to the frozen right neighbour's end when it
-/// starts where this one ends; its floor becomes part of `s_max`.
+/// starts where this one ends and this freeze's merge was not abandoned
+/// here; its floor becomes part of `s_max`.
 fn merge(
+    tablet: TabletId,
     state: &mut TabletState,
-    (at, end): (&[u8], &[u8]),
+    (right, at, end): (TabletId, &[u8], &[u8]),
     floor: Timestamp,
     generation: u64,
-) -> CommandResponse {
+    batch: &mut WriteBatch,
+) -> StorageResult<CommandResponse> {
     let adjacent = !at.is_empty() && state.range.end == at && (end.is_empty() || end > at);
-    if !adjacent {
-        return CommandResponse::MergeRefused;
+    let abandoned = state
+        .merges
+        .get(&right)
+        .is_some_and(|r| !r.merged && r.floor >= floor);
+    if !adjacent || abandoned {
+        return Ok(CommandResponse::MergeRefused);
     }
     state.range = KeyRange::new(state.range.start.clone(), end.to_vec());
     state.max_ts = state.max_ts.max(floor);
     state.generation = generation.max(state.generation);
-    CommandResponse::Merged {
+    state.merges.insert(
+        right,
+        MergeRecord {
+            floor,
+            merged: true,
+        },
+    );
+    store_merges(tablet, state, batch)?;
+    Ok(CommandResponse::Merged {
         range: state.range.clone(),
-    }
+    })
 }
 
 /// Shrinks the range to `[start, at)`, or refuses (`None`) when `at` is not
@@ -588,5 +703,79 @@ mod tests {
             apply(&mvcc, &mut state, &merge(b"m", b"")),
             CommandResponse::MergeRefused
         );
+    }
+
+    #[test]
+    fn an_abandoned_merge_is_never_applied_and_the_right_tablet_unfreezes() {
+        let (mvcc, mut left) = world(range(b"a", b"m"));
+        let merge = |floor: u64| Command::Merge {
+            right: 9,
+            at: b"m".to_vec(),
+            end: Vec::new(),
+            floor: ts(floor),
+            generation: 4,
+            voters: vec![1, 2, 3],
+        };
+        let abandon = |floor: u64| Command::AbandonMerge {
+            right: 9,
+            floor: ts(floor),
+        };
+        assert_eq!(
+            apply(&mvcc, &mut left, &abandon(50)),
+            CommandResponse::MergeAbandoned
+        );
+        assert_eq!(
+            apply(&mvcc, &mut left, &merge(50)),
+            CommandResponse::MergeRefused,
+            "the merge of the freeze given up"
+        );
+        assert_eq!(left.range, range(b"a", b"m"));
+        assert_eq!(
+            load_merges(&mvcc, 7).unwrap().get(&9),
+            Some(&MergeRecord {
+                floor: ts(50),
+                merged: false
+            }),
+            "stored with the entry"
+        );
+        // A later freeze of the same neighbour (a higher floor) merges, and
+        // then it is too late to give that one up.
+        assert!(matches!(
+            apply(&mvcc, &mut left, &merge(60)),
+            CommandResponse::Merged { .. }
+        ));
+        assert_eq!(
+            apply(&mvcc, &mut left, &abandon(60)),
+            CommandResponse::AlreadyMerged
+        );
+
+        let (mvcc, mut right) = world(range(b"m", b""));
+        let freeze = Command::Freeze {
+            into: 3,
+            floor: ts(50),
+        };
+        assert_eq!(
+            apply(&mvcc, &mut right, &freeze),
+            CommandResponse::Frozen { into: 3 }
+        );
+        let unfreeze = |floor: u64| Command::Unfreeze {
+            into: 3,
+            floor: ts(floor),
+        };
+        assert_eq!(
+            apply(&mvcc, &mut right, &unfreeze(49)),
+            CommandResponse::FreezeRefused,
+            "another freeze"
+        );
+        assert_eq!(
+            apply(&mvcc, &mut right, &unfreeze(50)),
+            CommandResponse::Unfrozen
+        );
+        assert_eq!(right.frozen, None);
+        assert_eq!(load_frozen(&mvcc, 7).unwrap(), None);
+        assert!(matches!(
+            apply(&mvcc, &mut right, &put(b"n", 70)),
+            CommandResponse::Written { .. }
+        ));
     }
 }

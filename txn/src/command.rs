@@ -117,6 +117,24 @@ pub enum Command {
         /// The voters both groups must have (checked when applied).
         voters: Vec<NodeId>,
     },
+    /// Gives up the merge of the right neighbour `right` frozen at `floor`
+    /// (a replica of it stopped answering before the merge): from this
+    /// entry on, `Merge{right, floor}` is refused here, so the right
+    /// neighbour may unfreeze. Answered `AlreadyMerged` if it came too late.
+    AbandonMerge {
+        /// The frozen right neighbour.
+        right: TabletId,
+        /// Its freeze's floor (which freeze is given up).
+        floor: Timestamp,
+    },
+    /// Ends the freeze into `into` at `floor`: its left neighbour abandoned
+    /// the merge. The tablet serves again.
+    Unfreeze {
+        /// The left neighbour.
+        into: TabletId,
+        /// The freeze's floor.
+        floor: Timestamp,
+    },
 }
 
 impl Command {
@@ -128,7 +146,9 @@ impl Command {
             Command::LeaseStart { floor, .. }
             | Command::Split { floor, .. }
             | Command::Freeze { floor, .. }
-            | Command::Merge { floor, .. } => *floor,
+            | Command::Merge { floor, .. }
+            | Command::AbandonMerge { floor, .. }
+            | Command::Unfreeze { floor, .. } => *floor,
             Command::Prepare { record, .. } => record.prepare_ts,
             Command::Resolve { decision, .. } | Command::Decide { decision, .. } => {
                 decision.commit_ts().unwrap_or(Timestamp::MIN)
@@ -178,8 +198,14 @@ pub enum CommandResponse {
         range: KeyRange,
     },
     /// The merge was refused: the ranges are not adjacent any more, this
-    /// tablet is frozen, or the voters differ.
+    /// tablet is frozen, the voters differ, or it was abandoned.
     MergeRefused,
+    /// The merge is abandoned: it will never be applied here.
+    MergeAbandoned,
+    /// Too late to abandon: the merge was applied here.
+    AlreadyMerged,
+    /// The tablet is not frozen (any more).
+    Unfrozen,
     /// Prepared (now or by an earlier copy of the request) at `ts`.
     Prepared {
         /// The prepare timestamp recorded.

@@ -2,7 +2,9 @@
 //! while transfers across them run and a reader checks the total; the
 //! merged-away tablet is gone from every node and the directory, its
 //! coordinator questions are answered abort, a restarted node keeps the
-//! merged data; and small, cold neighbours merge on their own.
+//! merged data; a merge whose replica stops answering is given up and the
+//! frozen tablet serves again; and small, cold neighbours merge on their
+//! own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -276,6 +278,64 @@ async fn small_cold_neighbours_merge_on_their_own() {
     run(&mut s, "UPDATE t SET v = v + 1 WHERE id = 199")
         .await
         .unwrap();
+    assert_eq!(total(&mut s).await.unwrap(), (ROWS * START + 1, ROWS));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_merge_whose_replica_stops_answering_is_given_up_and_the_tablet_serves_again() {
+    logs();
+    let tweak =
+        |c: &mut spanlite_node::NodeConfig| c.split.check_every = Duration::from_millis(200);
+    let mut cluster = EmbeddedCluster::start_with(3, &tweak).await.unwrap();
+    let mut s = Session::on(cluster.schema_of(0));
+    let tablets = table_on_tablets(&cluster, &mut s, &[ROWS / 2]).await;
+    let (low, high) = (tablets[0], tablets[1]);
+
+    // Step 1 of a merge by hand: the right tablet freezes. Then a node that
+    // leads neither tablet stops before the merge goes on.
+    let right = spanlite_node::embedded::leader(cluster.nodes(), high)
+        .await
+        .unwrap();
+    right.freeze(low).await.unwrap();
+    let leads = |n: &spanlite_node::RunningNode, t: u64| {
+        n.context.store.replica(t).is_some_and(|r| r.is_serving())
+    };
+    let victim = cluster
+        .nodes()
+        .iter()
+        .find(|n| !leads(n, low) && !leads(n, high))
+        .map(|n| n.context.node_id)
+        .unwrap();
+    cluster.stop_node(victim).await.unwrap();
+
+    // The left tablet's leader gives the merge up and the right tablet
+    // unfreezes: its rows take writes again, still as two tablets.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match run(
+            &mut s,
+            &format!("UPDATE t SET v = v + 1 WHERE id = {}", ROWS - 1),
+        )
+        .await
+        {
+            Ok(_) => break,
+            Err(e) if is_retryable(&e) || e.starts_with("XX") || e.starts_with("58") => {
+                assert!(
+                    Instant::now() < deadline,
+                    "tablet {high} still refuses writes: {e}"
+                );
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(tablets_of_t(&cluster, &s).await, vec![low, high]);
+    assert_eq!(total(&mut s).await.unwrap(), (ROWS * START + 1, ROWS));
+
+    // With the node back, the merge goes through.
+    cluster.restart_node(victim, &tweak).await.unwrap();
+    assert_eq!(cluster.merge(low).await.unwrap(), high);
+    assert_eq!(tablets_of_t(&cluster, &s).await, vec![low]);
     assert_eq!(total(&mut s).await.unwrap(), (ROWS * START + 1, ROWS));
     cluster.shutdown().await;
 }

@@ -83,7 +83,13 @@ pub fn begin_freeze(leader: &mut Leader, max_applied: Timestamp) -> Result<Freez
     if let Some(why) = in_the_way(leader) {
         return Err(TxnError::Refused(format!("{why}; freeze once it is done")));
     }
-    let floor = leader.clock.last_assigned().max(max_applied);
+    // Above every earlier freeze's floor (it is in `max_applied`): the
+    // floor names this freeze (`Command::AbandonMerge`).
+    let floor = leader
+        .clock
+        .last_assigned()
+        .max(max_applied)
+        .saturating_add(std::time::Duration::from_nanos(1));
     leader.set_frozen(Some(floor));
     Ok(FreezePlan { floor })
 }

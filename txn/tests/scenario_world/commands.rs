@@ -143,6 +143,7 @@ impl World {
                                 generation: 1,
                                 txns: Default::default(),
                                 frozen: None,
+                                merges: Default::default(),
                             },
                             applied: 0,
                             lagging: false,

@@ -25,13 +25,14 @@
 //! idempotent), so a node that crashed or lost leadership mid-merge leaves
 //! R frozen only until L's next leader's round.
 //!
-//! Not handled: a node holding a replica of R dying between step 1 and
-//! step 4 leaves R frozen (its keys unavailable) until the node returns:
-//! unfreezing safely would need L to record that it will never apply the
-//! merge. The merge does not start unless every replica answers, which
-//! shrinks that window to the merge itself. A replica move racing the
-//! freeze (both tablets refuse moves once R is frozen, and the allocator
-//! leaves them alone) makes step 4 refuse until the voters match again.
+//! A replica of R that does not answer step 2 for 10 s may be down, and
+//! whether it applied the freeze is unknown, so L's log gives the merge up
+//! (`AbandonMerge{R, floor}`: from then on L refuses that merge, or answers
+//! that it applied it already) and R's log then unfreezes R; a later round
+//! may try again. The merge does not start unless every replica answers.
+//! A replica move racing the freeze (both tablets refuse moves once R is
+//! frozen, and the allocator leaves them alone) makes step 4 refuse until
+//! the voters match again.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -145,7 +146,15 @@ async fn complete_merge(
         .ok_or_else(|| format!("tablet {right} is not frozen"))?;
     let voters: Vec<NodeId> = r.voters().into_iter().collect();
     let right_range = r.range();
-    frozen_everywhere(ctx, (left, right), &right_range.end, &voters).await?;
+    match frozen_everywhere(ctx, (left, right), &right_range.end, &voters).await {
+        Ok(()) => {}
+        Err(NotFrozen::Behind(nodes)) => {
+            return Err(format!(
+                "tablet {right} is not frozen yet on nodes {nodes:?}; the merge finishes in a later round"
+            ));
+        }
+        Err(NotFrozen::Silent(nodes)) => return abandon(l, r, frozen.floor, &nodes).await,
+    }
     let deadline = Instant::now() + FROZEN_EVERYWHERE_WITHIN;
     while let Err(e) = ctx.store.truetime().wait_until_after(frozen.floor).await {
         if Instant::now() > deadline {
@@ -177,6 +186,15 @@ async fn complete_merge(
     Ok((merged, right))
 }
 
+/// Why step 2 did not finish in time.
+enum NotFrozen {
+    /// These nodes did not answer the last time they were asked: one may
+    /// be down, and the merge is given up (the right tablet unfreezes).
+    Silent(BTreeSet<NodeId>),
+    /// These nodes answered but have not applied the freeze yet.
+    Behind(BTreeSet<NodeId>),
+}
+
 /// Step 2: every node of `voters` reports its replica of `right` frozen
 /// into `left` (or already retired by the merge: its `left` covers it).
 async fn frozen_everywhere(
@@ -184,32 +202,35 @@ async fn frozen_everywhere(
     (left, right): (TabletId, TabletId),
     end: &[u8],
     voters: &[NodeId],
-) -> Result<(), String> {
+) -> Result<(), NotFrozen> {
     let deadline = Instant::now() + FROZEN_EVERYWHERE_WITHIN;
     let mut waiting: BTreeSet<NodeId> = voters.iter().copied().collect();
     loop {
-        let mut still = BTreeSet::new();
+        let mut behind = BTreeSet::new();
+        let mut silent = BTreeSet::new();
         for &node in &waiting {
             match frozen_on(ctx, node, (left, right), end).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    still.insert(node);
+                    behind.insert(node);
                 }
                 Err(e) => {
                     tracing::debug!(node, right, "merge: asking whether frozen: {e}");
-                    still.insert(node);
+                    silent.insert(node);
                 }
             }
         }
-        if still.is_empty() {
+        if behind.is_empty() && silent.is_empty() {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "tablet {right} is not frozen on nodes {still:?} after {FROZEN_EVERYWHERE_WITHIN:?}; the merge finishes in a later round"
-            ));
+            return Err(if silent.is_empty() {
+                NotFrozen::Behind(behind)
+            } else {
+                NotFrozen::Silent(silent)
+            });
         }
-        waiting = still;
+        waiting = behind.union(&silent).copied().collect();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -231,9 +252,10 @@ async fn frozen_on(
                 .is_some_and(|l| l.range().end == end),
         });
     }
-    let status = admin_client(ctx, node)?
-        .status(StatusRequest {})
+    let mut client = admin_client(ctx, node)?;
+    let status = tokio::time::timeout(Duration::from_secs(1), client.status(StatusRequest {}))
         .await
+        .map_err(|_| "no answer within 1 s".to_string())?
         .map_err(|s| s.message().to_string())?
         .into_inner();
     let of = |id: TabletId| {
@@ -249,6 +271,43 @@ async fn frozen_on(
             .and_then(|d| d.range.as_ref())
             .is_some_and(|range| range.end == end),
     })
+}
+
+/// A replica of `r` may be down, so whether it applied the freeze is not
+/// known: `l` gives the merge up through its log (after which it never
+/// applies it) and `r` unfreezes (here if it leads here, else by its
+/// leader's next round, `finish_frozen`). If `l` applied the merge before
+/// giving it up, the merge stands and is recorded.
+async fn abandon(
+    l: &Arc<Replica>,
+    r: &Arc<Replica>,
+    floor: spanlite_truetime::Timestamp,
+    silent: &BTreeSet<NodeId>,
+) -> Result<(TabletDescriptor, TabletId), String> {
+    let (left, right) = (l.tablet(), r.tablet());
+    let abandoned = l
+        .abandon_merge(right, floor)
+        .await
+        .map_err(|e| format!("giving the merge of tablet {right} up: {e}"))?;
+    if !abandoned {
+        return Err(format!(
+            "tablet {left} applied the merge of tablet {right} already; it is recorded in a later round"
+        ));
+    }
+    tracing::warn!(
+        left,
+        right,
+        ?silent,
+        "merge given up: replicas did not answer"
+    );
+    if r.is_serving() {
+        r.unfreeze(left, floor)
+            .await
+            .map_err(|e| format!("unfreezing tablet {right}: {e}"))?;
+    }
+    Err(format!(
+        "merge given up: nodes {silent:?} (replicas of tablet {right}) did not answer; tablet {right} serves again"
+    ))
 }
 
 /// Whether node `node` answers Admin.Status within a second.
@@ -320,17 +379,44 @@ pub(crate) async fn ask_leadership(ctx: &NodeContext, r: &Replica) -> Result<(),
 }
 
 /// Finishes merges left half done: a replica here frozen into a tablet this
-/// node leads (its orchestrator crashed or lost leadership). Returns the
-/// merges finished.
+/// node leads (its orchestrator crashed or lost leadership) is merged, or
+/// unfrozen if its left neighbour gave the merge up. Returns the left
+/// tablets of the merges finished.
 pub(crate) async fn finish_frozen(ctx: &NodeContext) -> Vec<TabletId> {
     let mut done = Vec::new();
     for r in ctx.store.replicas() {
         let Some(left) = r.applied().frozen_into else {
             continue;
         };
-        let Some(l) = ctx.store.replica(left).filter(|l| l.is_serving()) else {
+        let Some(l) = ctx.store.replica(left) else {
             continue;
         };
+        let (frozen, merges) = match (r.frozen(), l.merges()) {
+            (Ok(Some(f)), Ok(m)) => (f, m),
+            (Ok(None), _) => continue,
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(left, right = r.tablet(), "finishing a merge: {e}");
+                continue;
+            }
+        };
+        let abandoned = merges
+            .get(&r.tablet())
+            .is_some_and(|m| !m.merged && m.floor >= frozen.floor);
+        if abandoned {
+            if r.is_serving()
+                && let Err(e) = r.unfreeze(left, frozen.floor).await
+            {
+                tracing::info!(
+                    left,
+                    right = r.tablet(),
+                    "unfreezing after a merge given up: {e}"
+                );
+            }
+            continue;
+        }
+        if !l.is_serving() {
+            continue;
+        }
         match complete_merge(ctx, &l, &r).await {
             Ok(_) => done.push(left),
             Err(e) => tracing::info!(left, right = r.tablet(), "finishing a merge: {e}"),

@@ -22,7 +22,7 @@ use spanlite_storage::raftlog::LogEntry;
 use spanlite_storage::recovery::EntryApplier;
 use spanlite_storage::{Result as StorageResult, StorageError};
 use spanlite_truetime::Timestamp;
-use spanlite_txn::apply::{TabletState, apply_command, load_frozen, load_txn_records};
+use spanlite_txn::apply::{TabletState, apply_command, load_frozen, load_merges, load_txn_records};
 
 use super::codec::decode_entry;
 use super::types::{Command, CommandResponse, Entry, Node, NodeId, RaftLogId, StoredMembership};
@@ -346,6 +346,7 @@ impl EntryApplier for TabletApplier {
                 generation: record.generation,
                 txns: load_txn_records(&self.mvcc, tablet)?,
                 frozen: load_frozen(&self.mvcc, tablet)?,
+                merges: load_merges(&self.mvcc, tablet)?,
             },
             membership,
         };

@@ -48,6 +48,8 @@ struct SnapshotBody {
     gc_watermark: Timestamp,
     /// Frozen for a merge (it then never changes again).
     frozen: Option<spanlite_txn::apply::Frozen>,
+    /// The merges it applied or abandoned as a left neighbour.
+    merges: std::collections::BTreeMap<TabletId, spanlite_txn::apply::MergeRecord>,
 }
 
 fn scan_cf(mvcc: &Mvcc, cf: Cf, range: &KeyRange) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -76,6 +78,7 @@ pub fn build(
         decided: meta::txn_records(mvcc.engine().as_ref(), tablet, true)?,
         gc_watermark: mvcc.gc_watermark(),
         frozen: state.frozen,
+        merges: state.merges.clone(),
     };
     meta::encode_value(&body, "snapshot")
 }
@@ -96,6 +99,8 @@ pub struct Installed {
     pub txns: spanlite_txn::twopc::TxnRecords,
     /// Its freeze for a merge, if frozen.
     pub frozen: Option<spanlite_txn::apply::Frozen>,
+    /// The merges it applied or abandoned as a left neighbour.
+    pub merges: std::collections::BTreeMap<TabletId, spanlite_txn::apply::MergeRecord>,
 }
 
 /// Replaces `tablet`'s data with the snapshot `data`, and sets its applied
@@ -165,6 +170,11 @@ pub fn install(
         )?,
         None => batch.delete(Cf::Meta, MetaKey::Frozen(tablet).encode()?),
     }
+    meta::put_bytes(
+        &mut batch,
+        &MetaKey::Merges(tablet),
+        meta::encode_value(&body.merges, "merge records")?,
+    )?;
     mvcc.apply(batch)?;
     mvcc.engine().flush()?;
     Ok(Installed {
@@ -174,6 +184,7 @@ pub fn install(
         mark,
         txns: spanlite_txn::apply::load_txn_records(mvcc, tablet)?,
         frozen: body.frozen,
+        merges: body.merges,
     })
 }
 
@@ -203,6 +214,7 @@ mod tests {
             generation: 3,
             txns: Default::default(),
             frozen: None,
+            merges: Default::default(),
         }
     }
 

@@ -83,6 +83,8 @@ impl TabletStateMachine {
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
         let frozen = spanlite_txn::apply::load_frozen(&mvcc, tablet)
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
+        let merges = spanlite_txn::apply::load_merges(&mvcc, tablet)
+            .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.to_string()))?;
         // A tablet born of a split starts above its parent's floor.
         let max_ts = mark.max_ts.max(record.floor);
         let (applied, rx) = watch::channel(Applied {
@@ -103,6 +105,7 @@ impl TabletStateMachine {
                         generation: record.generation,
                         txns,
                         frozen,
+                        merges,
                     },
                     membership,
                 },
@@ -291,6 +294,7 @@ impl RaftStateMachine<TypeConfig> for TabletStateMachine {
                 generation: installed.generation,
                 txns: installed.txns,
                 frozen: installed.frozen,
+                merges: installed.merges,
             },
             membership: meta.last_membership.clone(),
         };

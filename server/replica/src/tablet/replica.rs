@@ -640,6 +640,54 @@ impl Replica {
         }
     }
 
+    /// Gives up the merge of the right neighbour `right` frozen at `floor`
+    /// through Raft: `true` once the merge can never be applied here,
+    /// `false` if it was applied already.
+    pub async fn abandon_merge(
+        &self,
+        right: TabletId,
+        floor: Timestamp,
+    ) -> Result<bool, TabletError> {
+        match self
+            .propose_applied(Command::AbandonMerge { right, floor })
+            .await?
+        {
+            CommandResponse::MergeAbandoned => Ok(true),
+            CommandResponse::AlreadyMerged => Ok(false),
+            other => Err(self.refused(format!("abandoning the merge answered {other:?}"))),
+        }
+    }
+
+    /// The merges this tablet applied or abandoned as a left neighbour.
+    pub fn merges(
+        &self,
+    ) -> Result<std::collections::BTreeMap<TabletId, spanlite_txn::apply::MergeRecord>, TabletError>
+    {
+        spanlite_txn::apply::load_merges(&self.mvcc, self.tablet).map_err(|source| {
+            TabletError::Storage {
+                tablet: self.tablet,
+                source,
+            }
+        })
+    }
+
+    /// Ends this tablet's freeze into `into` at `floor` through Raft (its
+    /// left neighbour abandoned the merge); it serves again.
+    pub async fn unfreeze(&self, into: TabletId, floor: Timestamp) -> Result<(), TabletError> {
+        match self
+            .propose_applied(Command::Unfreeze { into, floor })
+            .await?
+        {
+            CommandResponse::Unfrozen => {
+                self.with_core(|core| {
+                    spanlite_txn::actions::merge::end_freeze(&mut core.leader, false)
+                });
+                Ok(())
+            }
+            other => Err(self.refused(format!("unfreezing answered {other:?}"))),
+        }
+    }
+
     fn refused(&self, reason: String) -> TabletError {
         TabletError::Refused {
             tablet: self.tablet,
