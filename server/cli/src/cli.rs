@@ -722,6 +722,7 @@ async fn start(args: StartArgs, certs_dir: Option<PathBuf>) -> Result<ExitCode, 
     config.allocator = spanlite_node::ops::allocator::AllocatorSettings {
         every: args.rebalance_every,
         dead_after: args.dead_node_after,
+        ..Default::default()
     };
     config.sql_memory_budget = args.sql_memory_budget;
     config.pg_limits = spanlite_pgwire::Limits {

@@ -1,7 +1,8 @@
 //! The allocator (`spanlite_node::ops::allocator`) while a bank workload
 //! runs and its total is checked throughout: nodes 4 and 5 joining get
 //! their share of replicas and leaders, decommissioned node 5 is drained
-//! to nothing, and dead node 4's replicas are re-created on the others.
+//! to nothing, and dead node 4's replicas are re-created on the others;
+//! when node 4 comes back, its leftover replicas are deleted.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ fn tweak(c: &mut NodeConfig) {
     c.allocator = AllocatorSettings {
         every: Duration::from_millis(300),
         dead_after: Duration::from_secs(3),
+        leftover_after: Duration::from_secs(2),
     };
 }
 
@@ -251,6 +253,55 @@ async fn joining_decommissioning_and_dead_nodes_move_replicas_while_a_bank_keeps
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     println!("node 4 replaced in {took:?}: {:?}", counts(&cluster));
+
+    // Node 4 comes back with its old replicas, which their groups no longer
+    // have: the allocator deletes them (it may then give node 4 new ones).
+    let stale: Vec<u64> = {
+        cluster.restart_node(4, &tweak).await.unwrap();
+        let node4 = cluster
+            .nodes()
+            .iter()
+            .find(|n| n.context.node_id == 4)
+            .unwrap();
+        node4
+            .context
+            .store
+            .replicas()
+            .iter()
+            .map(|r| r.tablet())
+            .collect()
+    };
+    assert!(!stale.is_empty(), "node 4 came back with no replica");
+    let took = wait_until(
+        "node 4's leftover replicas deleted",
+        Duration::from_secs(120),
+        || {
+            let member = |tablet: u64| {
+                cluster.nodes().iter().any(|n| {
+                    n.context.store.replica(tablet).is_some_and(|r| {
+                        r.is_serving() && {
+                            let m = r.raft().metrics().borrow().membership_config.clone();
+                            m.membership().nodes().any(|(id, _)| *id == 4)
+                        }
+                    })
+                })
+            };
+            let node4 = cluster.nodes().iter().find(|n| n.context.node_id == 4);
+            node4.is_some_and(|n| {
+                n.context
+                    .store
+                    .replicas()
+                    .iter()
+                    .all(|r| member(r.tablet()))
+            })
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "node 4's leftovers of tablets {stale:?} deleted in {took:?}: {:?}",
+        counts(&cluster)
+    );
 
     stop.store(true, Ordering::Release);
     for w in workers {

@@ -20,6 +20,11 @@
 //!        leader counts stay within one
 //! ```
 //!
+//! Besides, a replica that its tablet's leader lists as neither voter nor
+//! learner in every round for `leftover_after` (a node that came back
+//! after its replicas were re-created elsewhere) is deleted; that copies
+//! nothing, so it is not the round's one change.
+//!
 //! Counts are of data tablets: the meta tablet stays where `init` put it
 //! unless its node dies or is decommissioned. A node is live while it
 //! answers Admin.Status; a leadership hand-off is targeted (Admin.
@@ -32,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use spanlite_directory::{META_TABLET, decommissioned_keys, decommissioned_node_of};
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
-use spanlite_proto::admin::{ChangeReplicasRequest, TransferLeaderRequest};
+use spanlite_proto::admin::{ChangeReplicasRequest, DestroyReplicaRequest, TransferLeaderRequest};
 use spanlite_replica::raft::NodeId;
 use spanlite_storage::meta::TabletId;
 
@@ -48,6 +53,11 @@ pub struct AllocatorSettings {
     /// A node silent this long is dead: its replicas are re-created on
     /// live nodes.
     pub dead_after: Duration,
+    /// A replica its tablet's group no longer has (a node that came back
+    /// after its replicas were re-created elsewhere) is deleted once seen
+    /// so for this long (longer than a replica being added takes to join
+    /// its group).
+    pub leftover_after: Duration,
 }
 
 impl Default for AllocatorSettings {
@@ -55,6 +65,7 @@ impl Default for AllocatorSettings {
         Self {
             every: Duration::from_secs(10),
             dead_after: Duration::from_secs(300),
+            leftover_after: Duration::from_secs(60),
         }
     }
 }
@@ -71,6 +82,8 @@ const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AllocatorMemory {
     last_seen: Mutex<HashMap<NodeId, Instant>>,
     sources: Mutex<HashMap<TabletId, Reported>>,
+    /// Replicas their groups do not have, by (tablet, node): since when.
+    leftovers: Mutex<HashMap<(TabletId, NodeId), Instant>>,
 }
 
 /// A tablet's leader and its request counts by sending node, as reported.
@@ -508,6 +521,14 @@ async fn round(ctx: &NodeContext, settings: AllocatorSettings) -> Result<Option<
     }
     picture.decommissioned = decommissioned(ctx).await?;
     picture.note_recent(&ctx.allocator);
+    // Deleting a leftover copies nothing: it does not count as the round's
+    // change.
+    if let Some((tablet, node)) = old_leftover(&ctx.allocator, &views, settings.leftover_after) {
+        match destroy_leftover(ctx, &views, tablet, node).await {
+            Ok(()) => tracing::info!(tablet, node, "allocator: deleted a leftover replica"),
+            Err(e) => tracing::info!(tablet, node, "allocator: deleting a leftover replica: {e}"),
+        }
+    }
     let Some(action) = picture.decide() else {
         return Ok(None);
     };
@@ -529,6 +550,103 @@ pub(crate) async fn decommissioned(ctx: &NodeContext) -> Result<BTreeSet<NodeId>
         .into_iter()
         .filter_map(|(k, _)| decommissioned_node_of(&k))
         .collect())
+}
+
+/// Replicas their tablet's group does not have (not a voter nor a learner
+/// of the group as its leader reports it), on nodes that answered; a
+/// tablet frozen for a merge, or merging one in, is left to the merge.
+fn leftovers(views: &[NodeView]) -> BTreeSet<(TabletId, NodeId)> {
+    let statuses = || {
+        views
+            .iter()
+            .filter_map(|v| v.status.as_ref().ok().map(|s| (v.id, s)))
+    };
+    let mut members: BTreeMap<TabletId, BTreeSet<NodeId>> = BTreeMap::new();
+    let mut merging = BTreeSet::new();
+    for (_, s) in statuses() {
+        for t in &s.tablets {
+            let Some(d) = &t.descriptor else { continue };
+            if t.frozen_into != 0 {
+                merging.extend([t.frozen_into, d.tablet_id]);
+            }
+            if t.is_leader {
+                members.insert(
+                    d.tablet_id,
+                    d.replicas.iter().chain(&d.learners).copied().collect(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for (node, s) in statuses() {
+        for d in s.tablets.iter().filter_map(|t| t.descriptor.as_ref()) {
+            if !merging.contains(&d.tablet_id)
+                && members
+                    .get(&d.tablet_id)
+                    .is_some_and(|m| !m.contains(&node))
+            {
+                out.insert((d.tablet_id, node));
+            }
+        }
+    }
+    out
+}
+
+/// A leftover replica seen in every round for at least `after`, if any
+/// (the memory keeps only those seen this round).
+fn old_leftover(
+    memory: &AllocatorMemory,
+    views: &[NodeView],
+    after: Duration,
+) -> Option<(TabletId, NodeId)> {
+    let now = Instant::now();
+    let seen = leftovers(views);
+    let mut since = memory
+        .leftovers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    since.retain(|k, _| seen.contains(k));
+    for k in &seen {
+        since.entry(*k).or_insert(now);
+    }
+    since
+        .iter()
+        .find(|(_, t)| now.duration_since(**t) >= after)
+        .map(|(k, _)| *k)
+}
+
+/// Deletes `node`'s replica of `tablet` (its group no longer has it).
+async fn destroy_leftover(
+    ctx: &NodeContext,
+    views: &[NodeView],
+    tablet: TabletId,
+    node: NodeId,
+) -> Result<(), String> {
+    let addr = views
+        .iter()
+        .find(|v| v.id == node)
+        .map(|v| v.addr.clone())
+        .ok_or_else(|| format!("node {node} is not known"))?;
+    let resp = ctx
+        .store
+        .peers()
+        .channel(&addr)
+        .map(AdminServiceClient::new)
+        .map_err(|e| e.to_string())?
+        .destroy_replica(DestroyReplicaRequest { tablet_id: tablet })
+        .await
+        .map_err(|s| s.message().to_string())?
+        .into_inner();
+    if resp.error.is_empty() {
+        ctx.allocator
+            .leftovers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(tablet, node));
+        Ok(())
+    } else {
+        Err(resp.error)
+    }
 }
 
 /// Asks the tablet's leader to carry `action` out.

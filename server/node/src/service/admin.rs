@@ -293,9 +293,9 @@ impl AdminGrpc {
                 .await
                 .map_err(|e| format!("removing node {remove}: {e}"))?;
             // The group no longer has the node. A node that is down (the
-            // allocator replacing a dead node) keeps its copy: it is no
-            // longer a member, and deleting such leftovers when it comes
-            // back is not built. The new membership is recorded either way.
+            // allocator replacing a dead node) keeps its copy until it
+            // comes back and the allocator deletes the leftover
+            // (`ops::allocator`). The new membership is recorded either way.
             if let Err(e) = self.destroy_replica_on(remove, tablet).await {
                 tracing::warn!(tablet, node = remove, "{e}");
             }
