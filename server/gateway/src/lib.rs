@@ -26,6 +26,6 @@ mod txn;
 pub use client::{FROM_NODE_HEADER, TabletClient, from_node};
 pub use error::GatewayError;
 pub use read_only::ReadOnly;
-pub use route::{Gateway, GatewayConfig, LocalTablets};
+pub use route::{Gateway, GatewayConfig, LOCK_WAIT, LocalTablets};
 pub use transaction::{Transaction, WriteMark};
 pub use txn::{Txn, TxnMode, TxnOptions, jitter};

@@ -98,6 +98,11 @@ impl std::fmt::Debug for Local {
 
 pub(super) type WireResult<T> = Result<Result<T, common::TabletError>, tonic::Status>;
 
+/// How long a tablet lets a transactional request wait for a lock before
+/// its transaction is aborted (and retried by its client); gateways wait
+/// this much longer for commits and prepares.
+pub const LOCK_WAIT: Duration = Duration::from_secs(4);
+
 impl Gateway {
     /// A gateway over `cache`, reaching nodes through `peers`.
     pub fn new(cache: Arc<RouteCache>, peers: Peers, config: GatewayConfig) -> Self {
@@ -201,14 +206,16 @@ impl Gateway {
         self.config.rpc_timeout
     }
 
-    /// How long a call that carries `bytes` of writes may take to answer:
-    /// the RPC timeout, plus three seconds per MiB (a large transaction's
-    /// commit is one Raft entry every replica must decode, write and
-    /// apply: 100,000 rows, 3.6 MiB, took about 4 s in a debug build).
-    /// Waiting less would report such a commit as 40003 (outcome unknown)
-    /// while it is still going through.
+    /// How long a commit or prepare that carries `bytes` of writes may
+    /// take to answer: the tablet's lock wait ([`LOCK_WAIT`]: it may wait
+    /// that long for its locks before anything else happens), plus the RPC
+    /// timeout, plus three seconds per MiB (a large transaction's commit is
+    /// one Raft entry every replica must decode, write and apply: 100,000
+    /// rows, 3.6 MiB, took about 4 s in a debug build). Waiting less would
+    /// report such a commit as 40003 (outcome unknown) while it is still
+    /// going through.
     pub(super) fn timeout_for(&self, bytes: usize) -> Duration {
-        self.config.rpc_timeout + Duration::from_millis((bytes / 1024) as u64 * 3)
+        LOCK_WAIT + self.config.rpc_timeout + Duration::from_millis((bytes / 1024) as u64 * 3)
     }
 
     /// [`Gateway::call`], waiting `rpc_timeout` for each answer.

@@ -79,7 +79,7 @@ impl TabletGrpc {
 
 /// How long a transactional request waits for a lock before its
 /// transaction is aborted (and retried by its client).
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+const LOCK_WAIT: std::time::Duration = spanlite_gateway::LOCK_WAIT;
 
 /// What a commit or prepare of the transaction `meta` validates: 2PL's
 /// `has_reads`, optimistic `reads`, and the SSI/SI snapshot.
