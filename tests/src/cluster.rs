@@ -547,6 +547,48 @@ impl ProcessCluster {
         }
     }
 
+    /// Merges the tablet holding `left_key` with its right neighbour, which
+    /// must start at `at` (through whichever node leads the left one;
+    /// retried while refused, e.g. while the right one's leadership moves
+    /// over). Returns the left and the merged-away tablet's ids.
+    pub async fn merge_at(&self, left_key: &[u8], at: &[u8]) -> Result<(u64, u64)> {
+        use spanlite_proto::admin::MergeTabletsRequest;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::from("no node answered");
+        loop {
+            if let (Some(left), Some(right)) =
+                (self.tablet_of(left_key).await, self.tablet_of(at).await)
+                && left != right
+            {
+                for n in &self.nodes {
+                    let Ok(mut c) = admin(&n.addr, self.certs.as_deref()).await else {
+                        continue;
+                    };
+                    let Ok(r) = c
+                        .merge_tablets(MergeTabletsRequest {
+                            left_tablet_id: left,
+                        })
+                        .await
+                    else {
+                        continue;
+                    };
+                    let r = r.into_inner();
+                    if r.error.is_empty() {
+                        return Ok((left, r.right_tablet_id));
+                    }
+                    last = r.error;
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Timeout(format!(
+                    "merging at {}: {last}",
+                    String::from_utf8_lossy(at)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// The tablet holding `key`, as some node's status says.
     async fn tablet_of(&self, key: &[u8]) -> Option<u64> {
         for n in &self.nodes {

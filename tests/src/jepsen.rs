@@ -234,6 +234,9 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, HarnessError> {
             small_skew: Duration::from_micros(200),
             skew_key: middle.clone(),
             big_skew: cfg.big_skew,
+            merge_at: cfg
+                .kv_split
+                .then(|| (workload::kv_list_key(0), middle.clone())),
         },
         recorder.clone(),
         stop_rx,

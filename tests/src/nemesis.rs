@@ -37,6 +37,10 @@ pub enum Fault {
     /// reaches the others: its clients' calls hang, commits in flight
     /// become indeterminate, and the clients fail over.
     IsolateClients,
+    /// Merge the two halves of the split kv table into one tablet, then
+    /// split them again at the same key when the fault is undone (the
+    /// workloads' transactions run through both).
+    MergeSplit,
     /// Designed to break the guarantees, never in a valid run: skew the
     /// leader of the skew key's tablet ahead by far more than its ε
     /// (TrueTime cannot tell), for the whole hold.
@@ -84,6 +88,9 @@ pub struct NemesisConfig {
     /// skews, and by how much (ahead).
     pub skew_key: Vec<u8>,
     pub big_skew: Duration,
+    /// For [`Fault::MergeSplit`]: a key of the left tablet, and the first
+    /// key of the right one (where it splits again).
+    pub merge_at: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// What the nemesis did.
@@ -125,7 +132,7 @@ pub async fn run(
             Ok(detail) => {
                 // Hold the fault (even if asked to stop: then undo at once).
                 let _ = rest(cfg.hold, &mut stop).await;
-                if let Err(e) = undo(&cluster, fault).await {
+                if let Err(e) = undo(&cluster, fault, &cfg).await {
                     log.errors.push(format!("undoing {fault:?}: {e}"));
                 }
                 log.windows.push(Window {
@@ -208,6 +215,17 @@ async fn inject(
             c.cut_clients(node, true);
             format!("clients cut off from node {}", node + 1)
         }
+        Fault::MergeSplit => {
+            let (left_key, at) = cfg
+                .merge_at
+                .as_ref()
+                .ok_or("the kv table is not split: nothing to merge")?;
+            let (left, right) = c.merge_at(left_key, at).await.map_err(|e| e.to_string())?;
+            format!(
+                "merged tablet {right} into {left} (at {})",
+                String::from_utf8_lossy(at)
+            )
+        }
         Fault::SkewBeyondEpsilon => {
             let leader = c
                 .leader_of(&cfg.skew_key)
@@ -221,9 +239,17 @@ async fn inject(
     })
 }
 
-async fn undo(cluster: &Mutex<ProcessCluster>, fault: Fault) -> Result<(), String> {
+async fn undo(
+    cluster: &Mutex<ProcessCluster>,
+    fault: Fault,
+    cfg: &NemesisConfig,
+) -> Result<(), String> {
     let mut c = cluster.lock().await;
     match fault {
+        Fault::MergeSplit => {
+            let (_, at) = cfg.merge_at.as_ref().ok_or("nothing was merged")?;
+            c.split_at(at).await.map(drop).map_err(|e| e.to_string())
+        }
         Fault::Kill | Fault::Pause | Fault::SkewWithinEpsilon | Fault::SkewBeyondEpsilon => {
             c.recover().await.map_err(|e| e.to_string())
         }

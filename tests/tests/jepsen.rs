@@ -54,14 +54,21 @@ fn assert_every_fault(r: &spanlite_tests::jepsen::RunResult) {
 async fn bank_and_list_append_stay_valid_under_every_fault() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let bin = spanlite_bin().expect("the spanlite binary (built by cargo test --workspace)");
-    let mut cfg = RunConfig::new(bin, env_secs("JEPSEN_SECS", 75), out_dir("valid"));
+    let mut cfg = RunConfig::new(bin, env_secs("JEPSEN_SECS", 82), out_dir("valid"));
     // A secure cluster: certificates and mutual TLS on every link (node to
     // node through the proxies, clients to nodes).
     cfg.tls = true;
+    // The kv table's halves merge and split again under the workloads too.
+    cfg.faults.push(Fault::MergeSplit);
     let r = run(&cfg).await.expect("the run");
     println!("{}\nfiles: {}", r.summary, r.out_dir.display());
     assert!(r.valid, "{}", r.summary);
     assert_every_fault(&r);
+    assert!(
+        r.nemesis.counts.contains_key("MergeSplit"),
+        "the halves were never merged: {}",
+        r.summary
+    );
     let min_ops: usize = std::env::var("JEPSEN_MIN_OPS")
         .ok()
         .and_then(|v| v.parse().ok())
