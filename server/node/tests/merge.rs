@@ -200,8 +200,17 @@ async fn two_tablets_merge_while_transfers_cross_them_and_the_total_holds() {
     assert!(reads > 0);
     assert_eq!(total(&mut s).await.unwrap(), (ROWS * START, ROWS));
 
-    // A participant asking the merged-away tablet about a transaction it
-    // coordinated hears abort (it froze with nothing decided).
+    // The directory marks it merged into the left tablet; a participant
+    // asking it about a transaction it coordinated hears abort (it froze
+    // with nothing decided).
+    assert_eq!(
+        cluster
+            .gateway()
+            .get(&spanlite_directory::merged_tablet_key(high))
+            .await
+            .unwrap(),
+        Some(low.to_be_bytes().to_vec())
+    );
     assert_eq!(
         cluster.gateway().status(high, TxnId(u128::MAX - 7)).await,
         Ok(Some(Decision::Abort))
@@ -337,5 +346,38 @@ async fn a_merge_whose_replica_stops_answering_is_given_up_and_the_tablet_serves
     assert_eq!(cluster.merge(low).await.unwrap(), high);
     assert_eq!(tablets_of_t(&cluster, &s).await, vec![low]);
     assert_eq!(total(&mut s).await.unwrap(), (ROWS * START + 1, ROWS));
+
+    // Every replica of the merged tablet holds the same rows, the returned
+    // node's too: its replica of the right tablet came back still frozen by
+    // the freeze given up, without the write above, and the merge had to
+    // wait until it applied the new freeze (not count the old one).
+    let def = s.table("t").await.unwrap().unwrap();
+    let (start, end) = def.key_range();
+    let range = spanlite_directory::KeyRange::new(start.clone(), end.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let scans: Vec<Option<Vec<spanlite_storage::mvcc::Row>>> = cluster
+            .nodes()
+            .iter()
+            .map(|n| {
+                let r = n.context.store.replica(low)?;
+                let own = r.range();
+                let covers = own.start <= start && (own.end.is_empty() || own.end >= end);
+                covers.then(|| r.scan_local(&range).ok()).flatten()
+            })
+            .collect();
+        if scans.iter().all(|x| x.is_some() && *x == scans[0]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replicas of tablet {low} differ: {:?} rows",
+            scans
+                .iter()
+                .map(|x| x.as_ref().map(Vec::len))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     cluster.shutdown().await;
 }

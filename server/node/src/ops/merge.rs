@@ -49,6 +49,10 @@ use crate::NodeContext;
 use crate::ops::split::leader_replica;
 use crate::ops::status::admin_client;
 
+/// One merge at a time in this process (an administrator's and a round's
+/// finishing the same merge would race to the same end).
+static MERGING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// How long step 2 waits for every replica of R to apply its freeze.
 const FROZEN_EVERYWHERE_WITHIN: Duration = Duration::from_secs(10);
 
@@ -58,6 +62,7 @@ pub async fn merge_tablets(
     ctx: &NodeContext,
     left: TabletId,
 ) -> Result<(TabletDescriptor, TabletId), String> {
+    let _one = MERGING.lock().await;
     let (l, r) = neighbours(ctx, left)?;
     match r.applied().frozen_into {
         Some(into) if into == left => {}
@@ -146,7 +151,14 @@ async fn complete_merge(
         .ok_or_else(|| format!("tablet {right} is not frozen"))?;
     let voters: Vec<NodeId> = r.voters().into_iter().collect();
     let right_range = r.range();
-    match frozen_everywhere(ctx, (left, right), &right_range.end, &voters).await {
+    match frozen_everywhere(
+        ctx,
+        (left, right),
+        (&right_range.end, frozen.floor),
+        &voters,
+    )
+    .await
+    {
         Ok(()) => {}
         Err(NotFrozen::Behind(nodes)) => {
             return Err(format!(
@@ -165,7 +177,13 @@ async fn complete_merge(
     ctx.gateway.refresh().await.map_err(|e| e.to_string())?;
     let known = ctx.gateway.cache().tablet(left).map_or(0, |d| d.generation);
     let generation = known.max(l.generation()) + 1;
-    let range = l
+    let merged_here = |l: &Replica| {
+        l.merges()
+            .ok()
+            .and_then(|m| m.get(&right).copied())
+            .is_some_and(|m| m.merged && m.floor == frozen.floor)
+    };
+    let range = match l
         .merge(
             right,
             (right_range.start, right_range.end),
@@ -174,7 +192,14 @@ async fn complete_merge(
             voters.clone(),
         )
         .await
-        .map_err(|e| e.to_string())?;
+    {
+        Ok(range) => range,
+        // Finished meanwhile by another round (its record is the same):
+        // record it again, idempotently.
+        Err(_) if merged_here(l) => l.range(),
+        Err(e) => return Err(e.to_string()),
+    };
+    let generation = generation.max(l.generation());
     let merged = TabletDescriptor {
         id: left,
         range,
@@ -200,7 +225,7 @@ enum NotFrozen {
 async fn frozen_everywhere(
     ctx: &NodeContext,
     (left, right): (TabletId, TabletId),
-    end: &[u8],
+    (end, floor): (&[u8], spanlite_truetime::Timestamp),
     voters: &[NodeId],
 ) -> Result<(), NotFrozen> {
     let deadline = Instant::now() + FROZEN_EVERYWHERE_WITHIN;
@@ -209,7 +234,7 @@ async fn frozen_everywhere(
         let mut behind = BTreeSet::new();
         let mut silent = BTreeSet::new();
         for &node in &waiting {
-            match frozen_on(ctx, node, (left, right), end).await {
+            match frozen_on(ctx, node, (left, right), (end, floor)).await {
                 Ok(true) => {}
                 Ok(false) => {
                     behind.insert(node);
@@ -235,17 +260,22 @@ async fn frozen_everywhere(
     }
 }
 
-/// Whether node `node`'s replica of `right` applied the freeze into `left`
-/// (or the merge already retired it there: its `left` ends at `end`).
+/// Whether node `node`'s replica of `right` applied this freeze (into
+/// `left` at `floor`: a replica still frozen by an earlier freeze that was
+/// given up has not applied what came after it), or the merge already
+/// retired it there (its `left` ends at `end`).
 async fn frozen_on(
     ctx: &NodeContext,
     node: NodeId,
     (left, right): (TabletId, TabletId),
-    end: &[u8],
+    (end, floor): (&[u8], spanlite_truetime::Timestamp),
 ) -> Result<bool, String> {
     if node == ctx.node_id {
         return Ok(match ctx.store.replica(right) {
-            Some(r) => r.applied().frozen_into == Some(left),
+            Some(r) => r
+                .frozen()
+                .map_err(|e| e.to_string())?
+                .is_some_and(|f| f.into == left && f.floor == floor),
             None => ctx
                 .store
                 .replica(left)
@@ -265,7 +295,7 @@ async fn frozen_on(
             .find(|t| t.descriptor.as_ref().is_some_and(|d| d.tablet_id == id))
     };
     Ok(match of(right) {
-        Some(t) => t.frozen_into == left,
+        Some(t) => t.frozen_into == left && t.frozen_floor_nanos == floor.as_nanos(),
         None => of(left)
             .and_then(|t| t.descriptor.as_ref())
             .and_then(|d| d.range.as_ref())
@@ -329,13 +359,15 @@ async fn record(
     let value = spanlite_storage::meta::encode_value(merged, "tablet descriptor")
         .map_err(|e| e.to_string())?;
     let key = merged.key();
+    let left = merged.id;
     ctx.gateway
         .run_txn(&TxnOptions::default(), move |txn| {
             let (key, value) = (key.clone(), value.clone());
             Box::pin(async move {
                 txn.put(key, value)?;
                 txn.delete(spanlite_directory::descriptor_key(right))?;
-                txn.put(merged_tablet_key(right), merged_id_bytes(right))?;
+                // The mark's value: whom it merged into.
+                txn.put(merged_tablet_key(right), left.to_be_bytes().to_vec())?;
                 Ok(())
             })
         })
@@ -345,10 +377,6 @@ async fn record(
     cache.evict(right);
     cache.insert(merged.clone());
     Ok(())
-}
-
-fn merged_id_bytes(id: TabletId) -> Vec<u8> {
-    id.to_be_bytes().to_vec()
 }
 
 /// Asks `r`'s leader to hand its leadership to this node.
@@ -383,6 +411,7 @@ pub(crate) async fn ask_leadership(ctx: &NodeContext, r: &Replica) -> Result<(),
 /// unfrozen if its left neighbour gave the merge up. Returns the left
 /// tablets of the merges finished.
 pub(crate) async fn finish_frozen(ctx: &NodeContext) -> Vec<TabletId> {
+    let _one = MERGING.lock().await;
     let mut done = Vec::new();
     for r in ctx.store.replicas() {
         let Some(left) = r.applied().frozen_into else {

@@ -625,6 +625,7 @@ impl AdminService for AdminGrpc {
                     .into_iter()
                     .collect(),
                 frozen_into: r.applied().frozen_into.unwrap_or(0),
+                frozen_floor_nanos: r.frozen().ok().flatten().map_or(0, |f| f.floor.as_nanos()),
             });
         }
         let sync = self.ctx.sync.status();
