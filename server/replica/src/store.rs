@@ -404,14 +404,7 @@ impl Store {
     /// not keys that another replica here owns (a replica left over from
     /// before a merge or a move must not take a live tablet's data along).
     pub async fn destroy_replica(&self, tablet: TabletId) -> Result<(), StoreError> {
-        let replica = self
-            .replicas
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&tablet)
-            .ok_or(StoreError::Replica(tablet, "no replica on this node"))?;
-        let range = replica.range();
-        replica.shutdown().await;
+        let range = self.stop_replica(tablet).await?;
         // The other replicas' ranges as bounds on the families' keys (the
         // escaped user key is order-keeping and prefix-free, and begins
         // every version key of its user key).
@@ -448,6 +441,15 @@ impl Store {
     /// neighbour here: its Raft log and records go, its data stays (it is
     /// the left neighbour's now).
     pub async fn retire_merged(&self, tablet: TabletId) -> Result<(), StoreError> {
+        self.stop_replica(tablet).await?;
+        self.retire_records(tablet, WriteBatch::new()).await?;
+        tracing::info!(node = self.config.node_id, tablet, "merged replica retired");
+        Ok(())
+    }
+
+    /// Takes the replica of `tablet` out of the store and stops its Raft
+    /// group; returns the range it served.
+    async fn stop_replica(&self, tablet: TabletId) -> Result<KeyRange, StoreError> {
         let replica = self
             .replicas
             .write()
@@ -455,9 +457,7 @@ impl Store {
             .remove(&tablet)
             .ok_or(StoreError::Replica(tablet, "no replica on this node"))?;
         replica.shutdown().await;
-        self.retire_records(tablet, WriteBatch::new()).await?;
-        tracing::info!(node = self.config.node_id, tablet, "merged replica retired");
-        Ok(())
+        Ok(replica.range())
     }
 
     /// Deletes the records and Raft log of a stopped replica, in one batch
@@ -488,7 +488,7 @@ impl Store {
     /// merge was applied (or a snapshot brought it), so they retire.
     async fn retire_covered(&self, left: TabletId, range: &KeyRange) {
         for r in self.replicas() {
-            if r.applied().frozen_into == Some(left)
+            if r.applied().frozen_into() == Some(left)
                 && covers(range, &r.range())
                 && let Err(e) = self.retire_merged(r.tablet()).await
             {

@@ -64,7 +64,7 @@ pub async fn merge_tablets(
 ) -> Result<(TabletDescriptor, TabletId), String> {
     let _one = MERGING.lock().await;
     let (l, r) = neighbours(ctx, left)?;
-    match r.applied().frozen_into {
+    match r.applied().frozen_into() {
         Some(into) if into == left => {}
         Some(into) => {
             return Err(format!(
@@ -147,7 +147,6 @@ async fn complete_merge(
     let (left, right) = (l.tablet(), r.tablet());
     let frozen = r
         .frozen()
-        .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("tablet {right} is not frozen"))?;
     let voters: Vec<NodeId> = r.voters().into_iter().collect();
     let right_range = r.range();
@@ -274,7 +273,6 @@ async fn frozen_on(
         return Ok(match ctx.store.replica(right) {
             Some(r) => r
                 .frozen()
-                .map_err(|e| e.to_string())?
                 .is_some_and(|f| f.into == left && f.floor == floor),
             None => ctx
                 .store
@@ -414,16 +412,16 @@ pub(crate) async fn finish_frozen(ctx: &NodeContext) -> Vec<TabletId> {
     let _one = MERGING.lock().await;
     let mut done = Vec::new();
     for r in ctx.store.replicas() {
-        let Some(left) = r.applied().frozen_into else {
+        let Some(frozen) = r.frozen() else {
             continue;
         };
+        let left = frozen.into;
         let Some(l) = ctx.store.replica(left) else {
             continue;
         };
-        let (frozen, merges) = match (r.frozen(), l.merges()) {
-            (Ok(Some(f)), Ok(m)) => (f, m),
-            (Ok(None), _) => continue,
-            (Err(e), _) | (_, Err(e)) => {
+        let merges = match l.merges() {
+            Ok(m) => m,
+            Err(e) => {
                 tracing::warn!(left, right = r.tablet(), "finishing a merge: {e}");
                 continue;
             }

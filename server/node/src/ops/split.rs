@@ -211,7 +211,7 @@ pub(crate) async fn check_once(
         let small = size.bytes < merge_limit(settings);
         let since = ctx.sizes.note_cold(
             tablet,
-            small && qps < cold_qps && replica.applied().frozen_into.is_none(),
+            small && qps < cold_qps && replica.applied().frozen_into().is_none(),
         );
         led.insert(
             range.start.clone(),
@@ -288,7 +288,7 @@ async fn merge_cold_neighbours(ctx: &Arc<NodeContext>, settings: SplitSettings, 
                 .store
                 .replicas()
                 .into_iter()
-                .find(|r| r.range().start == *end && r.applied().frozen_into.is_none())
+                .find(|r| r.range().start == *end && r.applied().frozen_into().is_none())
                 && ctx
                     .store
                     .replica(*left)

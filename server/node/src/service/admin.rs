@@ -223,7 +223,7 @@ impl AdminGrpc {
         let replica = crate::ops::split::leader_replica(&self.ctx, tablet)?;
         // A merge needs both groups' voters to stay as they are (see
         // `ops::merge`).
-        if let Some(into) = replica.applied().frozen_into {
+        if let Some(into) = replica.applied().frozen_into() {
             return Err(format!(
                 "tablet {tablet} is frozen for a merge into tablet {into}"
             ));
@@ -233,7 +233,7 @@ impl AdminGrpc {
             .store
             .replicas()
             .into_iter()
-            .find(|r| r.applied().frozen_into == Some(tablet))
+            .find(|r| r.applied().frozen_into() == Some(tablet))
         {
             return Err(format!(
                 "tablet {} is being merged into tablet {tablet}",
@@ -624,8 +624,8 @@ impl AdminService for AdminGrpc {
                     .sources(r.tablet())
                     .into_iter()
                     .collect(),
-                frozen_into: r.applied().frozen_into.unwrap_or(0),
-                frozen_floor_nanos: r.frozen().ok().flatten().map_or(0, |f| f.floor.as_nanos()),
+                frozen_into: r.applied().frozen_into().unwrap_or(0),
+                frozen_floor_nanos: r.frozen().map_or(0, |f| f.floor.as_nanos()),
             });
         }
         let sync = self.ctx.sync.status();

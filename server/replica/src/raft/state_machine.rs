@@ -32,8 +32,15 @@ pub struct Applied {
     pub max_ts: Timestamp,
     /// The range's descriptor generation as applied (splits, snapshots).
     pub generation: u64,
-    /// Frozen for a merge into this tablet (its left neighbour).
-    pub frozen_into: Option<TabletId>,
+    /// Frozen for a merge (into whom, at which floor).
+    pub frozen: Option<spanlite_txn::apply::Frozen>,
+}
+
+impl Applied {
+    /// The left neighbour this tablet is frozen into, if frozen.
+    pub fn frozen_into(&self) -> Option<TabletId> {
+        self.frozen.map(|f| f.into)
+    }
 }
 
 /// The last snapshot built or installed, kept for replication.
@@ -91,7 +98,7 @@ impl TabletStateMachine {
             index: mark.log_id.map_or(0, |id| id.index),
             max_ts,
             generation: record.generation,
-            frozen_into: frozen.map(|f| f.into),
+            frozen,
         });
         Ok((
             Self {
@@ -125,7 +132,7 @@ impl TabletStateMachine {
             index: self.state.log_id.map_or(0, |id| id.index),
             max_ts: self.state.tablet.max_ts,
             generation: self.state.tablet.generation,
-            frozen_into: self.state.tablet.frozen.map(|f| f.into),
+            frozen: self.state.tablet.frozen,
         };
         self.applied.send_replace(applied);
     }

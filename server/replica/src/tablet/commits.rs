@@ -367,7 +367,7 @@ impl Replica {
             .map(|d| d.decision);
         // Frozen for a merge with nothing decided (a freeze needs that) and
         // no decision possible any more: every question gets abort.
-        if recorded.is_none() && self.applied().frozen_into.is_some() {
+        if recorded.is_none() && self.applied().frozen_into().is_some() {
             return Ok(Some(Decision::Abort));
         }
         let answer = self.with_core(|core| decide::status(&core.leader, txn, recorded));

@@ -501,7 +501,7 @@ impl Replica {
     /// floor and log index once applied on this (leader) replica; done
     /// already (an earlier freeze into `into`) answers the same.
     pub async fn freeze(&self, into: TabletId) -> Result<(Timestamp, u64), TabletError> {
-        if let Some(frozen) = self.frozen()? {
+        if let Some(frozen) = self.frozen() {
             return if frozen.into == into {
                 Ok((frozen.floor, self.applied().index))
             } else {
@@ -579,7 +579,7 @@ impl Replica {
         match pending.await {
             Proposed::Applied(CommandResponse::Frozen { into: i }) if i == into => {
                 end(true);
-                let frozen = self.frozen()?.ok_or_else(|| {
+                let frozen = self.frozen().ok_or_else(|| {
                     self.refused("the freeze was applied but no freeze is stored".to_string())
                 })?;
                 Ok((frozen.floor, self.applied().index))
@@ -593,14 +593,9 @@ impl Replica {
         }
     }
 
-    /// The stored freeze of this tablet, if it is frozen for a merge.
-    pub fn frozen(&self) -> Result<Option<spanlite_txn::apply::Frozen>, TabletError> {
-        spanlite_txn::apply::load_frozen(&self.mvcc, self.tablet).map_err(|source| {
-            TabletError::Storage {
-                tablet: self.tablet,
-                source,
-            }
-        })
+    /// This tablet's freeze for a merge, if it is frozen (as applied).
+    pub fn frozen(&self) -> Option<spanlite_txn::apply::Frozen> {
+        self.applied().frozen
     }
 
     /// Takes over the frozen right neighbour `right` (`[at, end)`, frozen
