@@ -5,7 +5,7 @@
 //! | `common` | —                | shared types: timestamps, ranges, descriptors  |
 //! | `time`   | `TimeService`    | clock sync against time masters                |
 //! | `raft`   | `RaftService`    | openraft messages of every tablet on a node    |
-//! | `tablet` | `TabletService`  | reads, 2PC participant/coordinator, status     |
+//! | `tablet` | `TabletService`, `TabletCallStream` | reads, 2PC participant/coordinator, status |
 //! | `sql`    | `SqlService`     | client sessions (shell, driver)                |
 //! | `admin`  | `AdminService`   | join/init, status, split/move, fault injection |
 //! | `kv`     | `KvService`      | raw key-value access for tools and tests       |

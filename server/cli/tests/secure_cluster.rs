@@ -125,6 +125,8 @@ async fn every_internal_rpc(ch: Channel) -> Vec<(&'static str, tonic::Code)> {
     }
     let mut raft = RaftServiceClient::new(ch.clone());
     let mut tablet = TabletServiceClient::new(ch.clone());
+    let mut calls =
+        spanlite_proto::tablet::tablet_call_stream_client::TabletCallStreamClient::new(ch.clone());
     let mut time = TimeServiceClient::new(ch.clone());
     let mut admin = AdminServiceClient::new(ch.clone());
     let mut kv = KvServiceClient::new(ch);
@@ -204,6 +206,16 @@ async fn every_internal_rpc(ch: Channel) -> Vec<(&'static str, tonic::Code)> {
             code(
                 tablet
                     .txn_status(spanlite_proto::tablet::TxnStatusRequest::default())
+                    .await,
+            ),
+        ),
+        (
+            "Tablet.Calls",
+            code(
+                calls
+                    .calls(tokio_stream::iter(vec![
+                        spanlite_proto::tablet::TabletCall::default(),
+                    ]))
                     .await,
             ),
         ),

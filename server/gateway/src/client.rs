@@ -15,6 +15,10 @@ use spanlite_proto::tablet::{
     ReadRequest, ReadResponse, ScanRequest, ScanResponse, TxnStatusRequest, TxnStatusResponse,
 };
 use tonic::transport::Channel;
+
+use crate::stream::CallStream;
+use spanlite_proto::tablet::tablet_answer::Answer;
+use spanlite_proto::tablet::tablet_call::Request as Call;
 use tonic::{Request, Response, Status};
 
 /// The request header naming the node whose gateway sent a tablet call
@@ -45,6 +49,9 @@ pub struct TabletClient {
 enum Service {
     /// Over gRPC.
     Remote(TabletServiceClient<Channel>),
+    /// Small calls over the node's call stream, the rest (and scans, whose
+    /// answers have no bound) over gRPC.
+    Streamed(Arc<CallStream>, TabletServiceClient<Channel>),
     /// The gateway's own node, called directly.
     Local(Arc<dyn TabletService>),
 }
@@ -53,6 +60,7 @@ impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Service::Remote(_) => "TabletClient::Remote",
+            Service::Streamed(..) => "TabletClient::Streamed",
             Service::Local(_) => "TabletClient::Local",
         })
     }
@@ -63,6 +71,18 @@ impl TabletClient {
     pub fn remote(client: TabletServiceClient<Channel>, from: Option<u64>) -> Self {
         Self {
             service: Service::Remote(client),
+            from,
+        }
+    }
+
+    /// Calls over `stream`, or over gRPC (`client`) when a request is large.
+    pub(crate) fn streamed(
+        stream: Arc<CallStream>,
+        client: TabletServiceClient<Channel>,
+        from: Option<u64>,
+    ) -> Self {
+        Self {
+            service: Service::Streamed(stream, client),
             from,
         }
     }
@@ -79,28 +99,50 @@ impl TabletClient {
     pub fn is_local(&self) -> bool {
         matches!(self.service, Service::Local(_))
     }
-
-    fn request<T>(&self, req: T) -> Request<T> {
-        let mut request = Request::new(req);
-        if let Some(from) = self.from {
-            request
-                .metadata_mut()
-                .insert(FROM_NODE_HEADER, tonic::metadata::MetadataValue::from(from));
-        }
-        request
-    }
 }
 
+/// `req` as a request naming `from` as the sender.
+fn with_from<T>(from: Option<u64>, req: T) -> Request<T> {
+    let mut request = Request::new(req);
+    if let Some(from) = from {
+        request
+            .metadata_mut()
+            .insert(FROM_NODE_HEADER, tonic::metadata::MetadataValue::from(from));
+    }
+    request
+}
+
+/// Requests larger than this go over gRPC of their own, not the call
+/// stream: one large message would hold up every small call behind it.
+const STREAMED_MAX: usize = 64 << 10;
+
 macro_rules! calls {
-    ($($(#[$doc:meta])* $name:ident($req:ty) -> $resp:ty;)*) => {
+    ($($(#[$doc:meta])* $name:ident($req:ty) -> $resp:ty, $variant:ident, $streamed:expr;)*) => {
         impl TabletClient {
             $(
                 $(#[$doc])*
                 pub async fn $name(&mut self, req: $req) -> Result<Response<$resp>, Status> {
-                    let request = self.request(req);
                     match &mut self.service {
-                        Service::Remote(c) => c.$name(request).await,
-                        Service::Local(s) => s.$name(request).await,
+                        Service::Streamed(stream, _)
+                            if $streamed && prost::Message::encoded_len(&req) <= STREAMED_MAX =>
+                        {
+                            let from = self.from.unwrap_or(0);
+                            match stream.call(from, Call::$variant(req)).await? {
+                                Answer::$variant(answer) => Ok(Response::new(answer)),
+                                other => Err(Status::internal(format!(
+                                    "a {} call answered {other:?}",
+                                    stringify!($name)
+                                ))),
+                            }
+                        }
+                        Service::Remote(c) | Service::Streamed(_, c) => {
+                            let request = with_from(self.from, req);
+                            c.$name(request).await
+                        }
+                        Service::Local(s) => {
+                            let request = with_from(self.from, req);
+                            s.$name(request).await
+                        }
                     }
                 }
             )*
@@ -110,15 +152,16 @@ macro_rules! calls {
 
 calls! {
     /// `TabletService.Read`.
-    read(ReadRequest) -> ReadResponse;
-    /// `TabletService.Scan`.
-    scan(ScanRequest) -> ScanResponse;
+    read(ReadRequest) -> ReadResponse, Read, true;
+    /// `TabletService.Scan` (never on the call stream: its answer has no
+    /// bound).
+    scan(ScanRequest) -> ScanResponse, Scan, false;
     /// `TabletService.Prepare`.
-    prepare(PrepareRequest) -> PrepareResponse;
+    prepare(PrepareRequest) -> PrepareResponse, Prepare, true;
     /// `TabletService.Commit`.
-    commit(CommitRequest) -> CommitResponse;
+    commit(CommitRequest) -> CommitResponse, Commit, true;
     /// `TabletService.Abort`.
-    abort(AbortRequest) -> AbortResponse;
+    abort(AbortRequest) -> AbortResponse, Abort, true;
     /// `TabletService.TxnStatus`.
-    txn_status(TxnStatusRequest) -> TxnStatusResponse;
+    txn_status(TxnStatusRequest) -> TxnStatusResponse, TxnStatus, true;
 }

@@ -20,6 +20,7 @@ mod error;
 mod peers;
 mod read_only;
 mod route;
+mod stream;
 mod transaction;
 mod txn;
 

@@ -76,6 +76,8 @@ pub struct Gateway {
     local: Arc<std::sync::OnceLock<Local>>,
     /// Tablet calls made in process and over gRPC.
     calls: Arc<[std::sync::atomic::AtomicU64; 2]>,
+    /// Call streams to peer nodes' Tablet services.
+    streams: Arc<crate::stream::CallStreams>,
 }
 
 /// The gateway's own node and how to reach its Tablet service in process.
@@ -112,6 +114,7 @@ impl Gateway {
             config,
             local: Arc::default(),
             calls: Arc::default(),
+            streams: Arc::default(),
         }
     }
 
@@ -119,6 +122,12 @@ impl Gateway {
     pub fn calls(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         (self.calls[0].load(Relaxed), self.calls[1].load(Relaxed))
+    }
+
+    /// Tablet calls sent so far on call streams to peer nodes (counted
+    /// among the calls over gRPC of [`Gateway::calls`] too).
+    pub fn streamed_calls(&self) -> u64 {
+        self.streams.sent()
     }
 
     /// Calls to node `node`'s tablets go to `service` in this process (no
@@ -140,12 +149,14 @@ impl Gateway {
         }
         self.calls[1].fetch_add(1, Relaxed);
         let channel = self.peers.channel(addr).map_err(|e| e.to_string())?;
-        Ok(TabletClient::remote(
-            TabletServiceClient::new(channel)
-                .max_decoding_message_size(64 << 20)
-                .max_encoding_message_size(256 << 20),
-            self.local.get().map(|l| l.node),
-        ))
+        let from = self.local.get().map(|l| l.node);
+        let unary = TabletServiceClient::new(channel.clone())
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(256 << 20);
+        Ok(match self.streams.get(addr, &channel) {
+            Some(stream) => TabletClient::streamed(stream, unary, from),
+            None => TabletClient::remote(unary, from),
+        })
     }
 
     /// The route cache.

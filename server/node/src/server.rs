@@ -14,6 +14,7 @@ use spanlite_proto::common::NodeAddress;
 use spanlite_proto::kv::kv_service_server::KvServiceServer;
 use spanlite_proto::raft::raft_service_server::RaftServiceServer;
 use spanlite_proto::sql::sql_service_server::SqlServiceServer;
+use spanlite_proto::tablet::tablet_call_stream_server::TabletCallStreamServer;
 use spanlite_proto::tablet::tablet_service_server::TabletServiceServer;
 use spanlite_proto::time::time_service_server::TimeServiceServer;
 use spanlite_truetime::{
@@ -29,7 +30,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use super::cluster::ClusterView;
 use super::identity::{Identity, IdentityError};
 use super::{Store, StoreConfig, StoreError};
-use crate::service::{AdminGrpc, GrpcTimeSource, KvGrpc, SqlGrpc, TabletGrpc, TimeGrpc};
+use crate::service::{
+    AdminGrpc, GrpcTimeSource, KvGrpc, SqlGrpc, TabletCallsGrpc, TabletGrpc, TimeGrpc,
+};
 use spanlite_directory::{RouteCache, TabletDescriptor};
 use spanlite_gateway::{Gateway, GatewayConfig};
 use spanlite_replica::raft::{NodeId, RaftTiming};
@@ -519,6 +522,14 @@ async fn start_inner(
             // in one) is one request: as large as a Raft append may be.
             TabletServiceServer::new(TabletGrpc::new(store.clone()))
                 .max_decoding_message_size(256 << 20),
+            authorize(secure, Callers::Nodes),
+        ))
+        .add_service(InterceptedService::new(
+            TabletCallStreamServer::new(TabletCallsGrpc::new(
+                TabletGrpc::new(store.clone()),
+                sessions_ended.clone(),
+            ))
+            .max_decoding_message_size(256 << 20),
             authorize(secure, Callers::Nodes),
         ))
         .add_service(InterceptedService::new(

@@ -217,6 +217,114 @@ async fn a_single_row_update_is_one_raft_round_without_the_catalog() {
     cluster.shutdown().await;
 }
 
+/// The index among the running nodes of the one leading `tablet`.
+async fn leader_index(cluster: &EmbeddedCluster, tablet: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(i) = cluster.nodes().iter().position(|n| {
+            n.context
+                .store
+                .replica(tablet)
+                .is_some_and(|r| r.is_serving())
+        }) {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "no leader of tablet {tablet}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A session on a node that does not lead the rows' tablet sends its Read
+/// and Commit as messages on its gateway's call stream to the leader's
+/// node (no gRPC call of their own); a request over 64 KiB goes as a call
+/// of its own; and once the leader's node has restarted (its end of the
+/// stream closed), a new stream carries the calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_another_node_travel_on_its_call_stream() {
+    let mut cluster = cluster(Duration::from_secs(600)).await;
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    run(&mut s, "INSERT INTO t VALUES (1, 'a')").await.unwrap();
+    let leader = leader_index(&cluster, FIRST_DATA_TABLET).await;
+    let leader_id = cluster.nodes()[leader].context.node_id;
+    let other_id = cluster.nodes()[(leader + 1) % 3].context.node_id;
+    let index_of = |cluster: &EmbeddedCluster, id: u64| {
+        cluster
+            .nodes()
+            .iter()
+            .position(|n| n.context.node_id == id)
+            .unwrap()
+    };
+    let update = "UPDATE t SET v = 'b' WHERE id = 1";
+    let mut remote = Session::on(cluster.schema_of(index_of(&cluster, other_id)));
+    commit_retrying(&mut remote, &[update]).await;
+    let gateway = cluster.gateway_of(index_of(&cluster, other_id));
+    let counts = |g: &spanlite_gateway::Gateway| (g.calls(), g.streamed_calls());
+    let ((local, grpc), streamed) = counts(&gateway);
+    run(&mut remote, update).await.unwrap();
+    let ((local2, grpc2), streamed2) = counts(&gateway);
+    assert_eq!(
+        (local2 - local, grpc2 - grpc, streamed2 - streamed),
+        (0, 2, 2),
+        "a Read and a Commit to node {leader_id}, both on the call stream"
+    );
+
+    let big = format!("UPDATE t SET v = '{}' WHERE id = 1", "x".repeat(100_000));
+    run(&mut remote, &big).await.unwrap();
+    let ((_, grpc3), streamed3) = counts(&gateway);
+    assert_eq!(
+        (grpc3 - grpc2, streamed3 - streamed2),
+        (2, 1),
+        "the Read on the stream, the 100 KB Commit as a call of its own"
+    );
+
+    // The leader's node restarts; leadership is handed back to it.
+    cluster.stop_node(leader_id).await.unwrap();
+    cluster.restart_node(leader_id, &|_| {}).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let at = leader_index(&cluster, FIRST_DATA_TABLET).await;
+        if cluster.nodes()[at].context.node_id == leader_id {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {leader_id} did not lead again"
+        );
+        let id = cluster.nodes()[at].context.node_id;
+        let addr = cluster.addrs()[usize::try_from(id).unwrap() - 1].clone();
+        let mut admin = spanlite_proto::admin::admin_service_client::AdminServiceClient::connect(
+            format!("http://{addr}"),
+        )
+        .await
+        .unwrap();
+        // Refused while the restarted replica catches up: asked again.
+        let _ = admin
+            .transfer_leader(spanlite_proto::admin::TransferLeaderRequest {
+                tablet_id: FIRST_DATA_TABLET,
+                to_node_id: leader_id,
+            })
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ((_, grpc4), streamed4) = counts(&gateway);
+    commit_retrying(&mut remote, &[update]).await;
+    let ((_, grpc5), streamed5) = counts(&gateway);
+    assert!(
+        streamed5 - streamed4 >= 2 && grpc5 - grpc4 == streamed5 - streamed4,
+        "after node {leader_id} restarted: {} calls, {} on a stream",
+        grpc5 - grpc4,
+        streamed5 - streamed4
+    );
+    let r = run(&mut remote, "SELECT v FROM t WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Text("b".to_string())]]);
+    cluster.shutdown().await;
+}
+
 /// A 2PL transaction that reads a row on one tablet and writes a row on
 /// another: the tablet it only read keeps its read lock for the decision
 /// with no Raft entry (one Prepare RPC, then the commit timestamp in a

@@ -278,7 +278,7 @@ fn prepare(
 }
 
 /// Resolves once `stopping` is true (never, if its sender is gone).
-async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+pub(super) async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
     loop {
         let now = *stopping.borrow_and_update();
         if now {

@@ -1,0 +1,151 @@
+//! `TabletCallStream`: a peer gateway's Tablet calls, many at a time over
+//! one stream (TiKV's batch-commands stream has the same purpose). A unary
+//! gRPC call opens an HTTP/2 stream of its own — headers, a body, trailers,
+//! and a server task per stream — which cost more CPU than a point read
+//! itself; on this stream a call is one message each way.
+//!
+//! Each call runs the unary handler of [`TabletGrpc`] in a task of its
+//! own, so answers leave in the order they are ready, each with its call's
+//! id. The stream is authorized when it opens (the same interceptor as the
+//! Tablet service: nodes only); a call names its sending node itself.
+
+use std::pin::Pin;
+
+use spanlite_proto::tablet::tablet_call::Request as Call;
+use spanlite_proto::tablet::tablet_call_stream_server::TabletCallStream;
+use spanlite_proto::tablet::tablet_service_server::TabletService;
+use spanlite_proto::tablet::{CallStatus, TabletAnswer, TabletCall, tablet_answer::Answer};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::TabletGrpc;
+
+/// Answers waiting to be written to one stream. A caller that stops
+/// reading holds up its own stream only.
+const ANSWERS_QUEUED: usize = 256;
+
+/// The stream service over a node's Tablet service.
+#[derive(Clone, Debug)]
+pub struct TabletCallsGrpc {
+    tablets: TabletGrpc,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl TabletCallsGrpc {
+    /// Calls on streams run `tablets`' handlers; streams end when
+    /// `stopping` turns true (an open stream would keep the gRPC server's
+    /// graceful shutdown waiting for ever).
+    pub fn new(tablets: TabletGrpc, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { tablets, stopping }
+    }
+}
+
+/// A call's unary request, naming its sender as the unary call's header
+/// would.
+fn request<T>(from: u64, req: T) -> Request<T> {
+    let mut request = Request::new(req);
+    if from != 0 {
+        request.metadata_mut().insert(
+            spanlite_gateway::FROM_NODE_HEADER,
+            tonic::metadata::MetadataValue::from(from),
+        );
+    }
+    request
+}
+
+/// Runs one call and returns its answer.
+async fn answer(tablets: &TabletGrpc, call: TabletCall) -> TabletAnswer {
+    let from = call.from_node;
+    let answer = match call.request {
+        Some(Call::Read(r)) => tablets
+            .read(request(from, r))
+            .await
+            .map(|a| Answer::Read(a.into_inner())),
+        Some(Call::Scan(r)) => tablets
+            .scan(request(from, r))
+            .await
+            .map(|a| Answer::Scan(a.into_inner())),
+        Some(Call::Prepare(r)) => tablets
+            .prepare(request(from, r))
+            .await
+            .map(|a| Answer::Prepare(a.into_inner())),
+        Some(Call::Commit(r)) => tablets
+            .commit(request(from, r))
+            .await
+            .map(|a| Answer::Commit(a.into_inner())),
+        Some(Call::Abort(r)) => tablets
+            .abort(request(from, r))
+            .await
+            .map(|a| Answer::Abort(a.into_inner())),
+        Some(Call::TxnStatus(r)) => tablets
+            .txn_status(request(from, r))
+            .await
+            .map(|a| Answer::TxnStatus(a.into_inner())),
+        None => Err(Status::invalid_argument("a tablet call without a request")),
+    };
+    TabletAnswer {
+        id: call.id,
+        answer: Some(answer.unwrap_or_else(|status| {
+            Answer::Status(CallStatus {
+                code: status.code() as i32,
+                message: status.message().to_string(),
+            })
+        })),
+    }
+}
+
+/// The answers of one stream.
+pub type AnswerStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<TabletAnswer, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl TabletCallStream for TabletCallsGrpc {
+    type CallsStream = AnswerStream;
+
+    async fn calls(
+        &self,
+        request: Request<Streaming<TabletCall>>,
+    ) -> Result<Response<AnswerStream>, Status> {
+        let mut calls = request.into_inner();
+        let (out, rx) = mpsc::channel::<Result<TabletAnswer, Status>>(ANSWERS_QUEUED);
+        let tablets = self.tablets.clone();
+        let mut stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            // Each call's task sends its answer here; this task forwards
+            // them, so that the stream ends as soon as the node stops, with
+            // calls still running (they finish and release what they hold
+            // either way; their answers are dropped).
+            let (answered, mut answers) = mpsc::channel::<TabletAnswer>(ANSWERS_QUEUED);
+            let mut answered = Some(answered);
+            loop {
+                tokio::select! {
+                    call = calls.next(), if answered.is_some() => match (call, &answered) {
+                        (Some(Ok(call)), Some(answered)) => {
+                            let tablets = tablets.clone();
+                            let answered = answered.clone();
+                            tokio::spawn(async move {
+                                let answer = answer(&tablets, call).await;
+                                let _ = answered.send(answer).await;
+                            });
+                        }
+                        // The caller closed its side (or the connection
+                        // broke): answer the calls in flight, then end.
+                        _ => answered = None,
+                    },
+                    answer = answers.recv() => match answer {
+                        Some(answer) => {
+                            if out.send(Ok(answer)).await.is_err() {
+                                return; // the caller went away
+                            }
+                        }
+                        None => return, // closed, and every call answered
+                    },
+                    () = super::sql::stopped(&mut stopping) => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
