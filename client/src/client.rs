@@ -198,10 +198,18 @@ impl Client {
         self.begin_with(TransactionMode::ReadWrite).await
     }
 
-    /// Begins a transaction of `mode`. `BEGIN` is sent again on another node
-    /// if the connection breaks (a broken session takes its transaction with
-    /// it).
+    /// Begins a transaction of `mode`. On a node that supports it, nothing
+    /// is sent yet: `BEGIN` goes with the first statement, in one request
+    /// (a failed `BEGIN` is then that statement's error, and a broken
+    /// connection [`Error::Disconnected`]). Otherwise `BEGIN` is sent now,
+    /// and again on another node if the connection breaks (a broken
+    /// session takes its transaction with it).
     pub async fn begin_with(&self, mode: TransactionMode) -> Result<Transaction<'_>> {
+        let mut session = self.pool.acquire(None).await?;
+        if session.begins_with_query() && session.is_open() {
+            return Ok(Transaction::deferred(self, session, mode));
+        }
+        self.pool.release(session);
         let (session, result) = self
             .pool
             .run_anywhere(Sql::Text(&mode.begin_statement()), &[], true)

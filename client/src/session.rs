@@ -96,6 +96,8 @@ pub(crate) struct Session {
     dead: Option<Status>,
     /// Ids of the statements prepared on this session.
     prepared: std::collections::HashSet<u64>,
+    /// The node runs `Query.begin` (its answer named the feature).
+    begin_with_query: bool,
 }
 
 impl fmt::Debug for Session {
@@ -149,12 +151,20 @@ impl Session {
             requests
                 .try_send(start)
                 .map_err(|e| connect_error(e.to_string().into()))?;
-            let responses = SqlServiceClient::new(channel)
+            let answer = SqlServiceClient::new(channel)
                 .max_decoding_message_size(MAX_RESPONSE_BYTES)
                 .session(ReceiverStream::new(outgoing))
                 .await
-                .map_err(|status| connect_error(status.into()))?
-                .into_inner();
+                .map_err(|status| connect_error(status.into()))?;
+            let begin_with_query = answer
+                .metadata()
+                .get(spanlite_proto::sql::SESSION_FEATURES_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(',')
+                        .any(|f| f.trim() == spanlite_proto::sql::BEGIN_WITH_QUERY)
+                });
+            let responses = answer.into_inner();
             tracing::debug!(%node, "session opened");
             Ok(Session {
                 node: node.clone(),
@@ -165,6 +175,7 @@ impl Session {
                 in_flight: false,
                 dead: None,
                 prepared: std::collections::HashSet::new(),
+                begin_with_query,
             })
         };
         tokio::time::timeout(options.connect_timeout, open)
@@ -195,6 +206,30 @@ impl Session {
         sql: Sql<'_>,
         params: &[Value],
     ) -> Result<QueryResult, Failure> {
+        self.run_after(None, sql, params).await
+    }
+
+    /// Whether the node runs a `begin` statement with a query (one round
+    /// trip for both: [`Session::run_after`]).
+    pub(crate) fn begins_with_query(&self) -> bool {
+        self.begin_with_query
+    }
+
+    /// Runs `begin` (a `BEGIN …`) and then, only if it opened a
+    /// transaction, the statement, as one request; the answer is the
+    /// statement's, or the `BEGIN`'s error. Needs
+    /// [`Session::begins_with_query`]; `None` is [`Session::run`].
+    pub(crate) async fn run_after(
+        &mut self,
+        begin: Option<&str>,
+        sql: Sql<'_>,
+        params: &[Value],
+    ) -> Result<QueryResult, Failure> {
+        if begin.is_some() && !self.begin_with_query {
+            return Err(violation(
+                "the node cannot begin a transaction with a query".into(),
+            ));
+        }
         if let Some(status) = self.check_idle() {
             return Err(Failure::NotSent(status));
         }
@@ -215,6 +250,7 @@ impl Session {
                 sql: text,
                 params: params.iter().map(value_to_wire).collect(),
                 statement_id,
+                begin: begin.unwrap_or_default().to_string(),
             })),
         };
         self.in_flight = true;
@@ -262,6 +298,12 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// Whether the session can take a request (it is marked dead if not).
+    /// Does not wait.
+    pub(crate) fn is_open(&mut self) -> bool {
+        self.check_idle().is_none()
     }
 
     /// `None` if the session can take a request; otherwise why not (and the

@@ -22,6 +22,11 @@
 //! also keeps its `retryable` flag, which the node's later "current
 //! transaction is aborted" errors would not carry.
 //!
+//! A node that supports it gets `BEGIN` with the first statement, in one
+//! request: it runs the statement only if `BEGIN` opened a transaction, so
+//! a failed `BEGIN` is that statement's error. A transaction that ran no
+//! statement has sent nothing, and its commit or rollback sends nothing.
+//!
 //! Whether a broken connection lost a commit:
 //!
 //! | broke during                     | result                          |
@@ -224,6 +229,10 @@ pub struct Transaction<'c> {
     mode: TransactionMode,
     /// The first failure, once there is one.
     doomed: Option<Doomed>,
+    /// The `BEGIN` not sent yet: it goes with the first statement, in one
+    /// request (a node that supports it; see
+    /// [`Client::begin_with`](crate::Client::begin_with)).
+    begin: Option<String>,
 }
 
 impl<'c> Transaction<'c> {
@@ -234,7 +243,16 @@ impl<'c> Transaction<'c> {
             session: Some(session),
             mode,
             doomed: None,
+            begin: None,
         }
+    }
+
+    /// A transaction whose `BEGIN` goes to `session` with its first
+    /// statement.
+    pub(crate) fn deferred(client: &'c Client, session: Session, mode: TransactionMode) -> Self {
+        let mut t = Self::new(client, session, mode);
+        t.begin = Some(mode.begin_statement());
+        t
     }
 
     /// The mode it was begun with.
@@ -295,7 +313,8 @@ impl<'c> Transaction<'c> {
         let Some(session) = self.session.as_mut() else {
             return Err(self.doom(Doomed::Protocol("the transaction has no session".into())));
         };
-        match session.run(sql, params).await {
+        let begin = self.begin.take();
+        match session.run_after(begin.as_deref(), sql, params).await {
             Ok(result) if session.txn_state() == TxnState::InTransaction => Ok(result),
             Ok(_) => {
                 self.session = None;
@@ -347,6 +366,11 @@ impl<'c> Transaction<'c> {
         let Some(mut session) = self.session.take() else {
             return Err(Error::Protocol("the transaction has no session".into()));
         };
+        if self.begin.take().is_some() {
+            // Nothing was sent: there is no transaction to commit.
+            self.client.pool.release(session);
+            return Ok(());
+        }
         match session.run(Sql::Text("COMMIT"), &[]).await {
             Ok(result) if session.txn_state() != TxnState::Idle => Err(Error::Protocol(format!(
                 "the session is still in a transaction after COMMIT ({})",
@@ -395,6 +419,11 @@ impl<'c> Transaction<'c> {
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
+        if self.begin.take().is_some() {
+            // Nothing was sent: there is no transaction to end.
+            self.client.pool.release(session);
+            return Ok(());
+        }
         match session.run(Sql::Text(sql), &[]).await {
             Ok(_) => {
                 self.client.pool.release(session);

@@ -45,6 +45,14 @@ pub mod tablet {
 #[allow(clippy::all)]
 pub mod sql {
     tonic::include_proto!("spanlite.sql");
+
+    /// The header of a node's answer to `Session` naming what its sessions
+    /// support beyond the first protocol (comma-separated features).
+    pub const SESSION_FEATURES_HEADER: &str = "spanlite-session-features";
+
+    /// A session feature: `Query.begin` opens the transaction its query
+    /// runs in (an older node ignores the field).
+    pub const BEGIN_WITH_QUERY: &str = "begin-with-query";
 }
 
 /// Raw key-value access for tools.

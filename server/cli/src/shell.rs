@@ -114,6 +114,7 @@ impl SqlClient {
                     sql: sql.to_string(),
                     params: Vec::new(),
                     statement_id: 0,
+                    begin: String::new(),
                 })),
             })
             .await

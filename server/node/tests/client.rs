@@ -296,3 +296,133 @@ async fn the_driver_prepares_statements_once_per_session() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A query that carries its transaction's `BEGIN` (`Query.begin`, the
+/// driver's way of saving a round trip) runs only inside the transaction
+/// that `BEGIN` opened: a `BEGIN` that fails, or a statement there that
+/// opens none, answers with an error and the query does not run (it would
+/// otherwise commit on its own). The node names the feature in its answer,
+/// and the driver's transactions use it: one that sent no statement sends
+/// nothing at commit or rollback, and a failed first statement dooms it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_that_begins_its_transaction_runs_only_inside_it() {
+    use spanlite_proto::sql::sql_service_client::SqlServiceClient;
+    use spanlite_proto::sql::{
+        BEGIN_WITH_QUERY, Query, SESSION_FEATURES_HEADER, SessionRequest, StartSession,
+        session_request, session_response,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, addrs) = start_cluster(dir.path(), 3).await;
+    let client = Client::connect(addrs.clone()).await.unwrap();
+    client
+        .execute("CREATE TABLE t (k INT PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+
+    let (requests, outgoing) = tokio::sync::mpsc::channel(4);
+    let start = SessionRequest {
+        kind: Some(session_request::Kind::Start(StartSession {
+            user: "root".to_string(),
+            ..Default::default()
+        })),
+    };
+    requests.send(start).await.unwrap();
+    let answer = SqlServiceClient::connect(format!("http://{}", addrs[0]))
+        .await
+        .unwrap()
+        .session(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+        .await
+        .unwrap();
+    let features = answer
+        .metadata()
+        .get(SESSION_FEATURES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        features.contains(BEGIN_WITH_QUERY),
+        "features: {features:?}"
+    );
+    let mut responses = answer.into_inner();
+    // Sends one query and returns its SQLSTATE ("" when it succeeded) and
+    // the session's transaction state after it.
+    let mut request_id = 0;
+    let mut ask = async |begin: &str, sql: &str| {
+        request_id += 1;
+        let query = Query {
+            request_id,
+            sql: sql.to_string(),
+            begin: begin.to_string(),
+            ..Default::default()
+        };
+        requests
+            .send(SessionRequest {
+                kind: Some(session_request::Kind::Query(query)),
+            })
+            .await
+            .unwrap();
+        loop {
+            let r = responses.message().await.unwrap().unwrap();
+            assert_eq!(r.request_id, request_id);
+            match r.kind.unwrap() {
+                session_response::Kind::Complete(c) => return (String::new(), c.txn_state),
+                session_response::Kind::Error(e) => return (e.sqlstate, e.txn_state),
+                _ => {}
+            }
+        }
+    };
+    use spanlite_proto::sql::TxnState;
+    let idle = TxnState::Idle as i32;
+    let open = TxnState::InTransaction as i32;
+    assert_eq!(
+        ask("BEGIN NONSENSE", "INSERT INTO t VALUES (1)").await,
+        ("42601".to_string(), idle),
+        "a BEGIN that does not parse"
+    );
+    assert_eq!(
+        ask("SELECT 1", "INSERT INTO t VALUES (2)").await,
+        ("08P01".to_string(), idle),
+        "a statement that opens no transaction"
+    );
+    assert_eq!(
+        ask("BEGIN", "INSERT INTO t VALUES (3)").await,
+        (String::new(), open)
+    );
+    assert_eq!(
+        ask("BEGIN", "INSERT INTO t VALUES (4)").await,
+        ("25001".to_string(), open),
+        "inside a transaction already"
+    );
+    assert_eq!(ask("", "ROLLBACK").await, (String::new(), idle));
+    let r = client.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(
+        r.rows[0].get::<i64>(0).unwrap(),
+        0,
+        "no refused query ran, and the rolled-back one is gone"
+    );
+
+    // The driver: a transaction that ran nothing ends without a word; a
+    // failed first statement (its BEGIN went with it) dooms it.
+    client.begin().await.unwrap().commit().await.unwrap();
+    client.begin().await.unwrap().rollback().await.unwrap();
+    let mut tx = client.begin().await.unwrap();
+    let e = tx.execute("INSERT INTO nowhere VALUES (1)", &[]).await;
+    assert_eq!(sqlstate(&e.unwrap_err()), "42P01");
+    assert_eq!(
+        sqlstate(&tx.commit().await.unwrap_err()),
+        "42P01",
+        "commit returns the first failure"
+    );
+    let mut tx = client.begin().await.unwrap();
+    tx.execute("INSERT INTO t VALUES (5)", &[]).await.unwrap();
+    tx.execute("INSERT INTO t VALUES (6)", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let r = client.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(r.rows[0].get::<i64>(0).unwrap(), 2);
+    drop(requests);
+    drop(client);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -356,6 +356,17 @@ impl SqlService for SqlGrpc {
                     }
                     Some(session_request::Kind::Query(q)) => {
                         let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
+                        if !q.begin.is_empty()
+                            && let Some(refused) = begin(&mut session, &q.begin).await
+                        {
+                            for r in responses(q.request_id, Err(refused), &session) {
+                                if tx.send(Ok(r)).await.is_err() {
+                                    session.close().await;
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
                         let results = match q.statement_id {
                             0 => session.run_with(&q.sql, &params).await,
                             id => match prepared.get(&id).cloned() {
@@ -385,6 +396,35 @@ impl SqlService for SqlGrpc {
             // The client went away (or broke the protocol): roll back.
             session.close().await;
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let mut response = Response::new(Box::pin(ReceiverStream::new(rx)) as SessionStream);
+        response.metadata_mut().insert(
+            spanlite_proto::sql::SESSION_FEATURES_HEADER,
+            tonic::metadata::MetadataValue::from_static(spanlite_proto::sql::BEGIN_WITH_QUERY),
+        );
+        Ok(response)
     }
+}
+
+/// Runs a query's `begin` statement: `None` when it opened a transaction,
+/// else why the query must not run (it would run outside one).
+async fn begin(session: &mut Session, sql: &str) -> Option<SqlError> {
+    if session.in_transaction() {
+        return Some(SqlError::active_transaction(
+            "a query that begins a transaction was sent inside one",
+        ));
+    }
+    if let Some(Err(e)) = session
+        .run_with(sql, &[])
+        .await
+        .into_iter()
+        .find(Result::is_err)
+    {
+        return Some(e);
+    }
+    if !session.in_transaction() {
+        return Some(SqlError::protocol_violation(format!(
+            "{sql:?} did not open a transaction"
+        )));
+    }
+    None
 }
