@@ -41,6 +41,7 @@ mod backoff;
 mod clock;
 mod error;
 mod interval;
+mod precise;
 mod sync;
 mod timestamp;
 mod truetime;

@@ -184,8 +184,10 @@ impl TrueTime {
     ///
     /// For `t = now().latest`, this waits about 2ε.
     ///
-    /// NB: tokio timers have millisecond granularity, so a wait overshoots by
-    /// up to ~1 ms; that costs latency, never correctness.
+    /// NB: tokio timers have millisecond granularity (a wait overshot by up
+    /// to ~1 ms); on a real clock the wait sleeps on a timer thread with
+    /// sub-millisecond precision (`precise`). Lateness costs latency, never
+    /// correctness.
     pub async fn wait_until_after(&self, t: Timestamp) -> Result<Duration, TrueTimeError> {
         let start = self.clock.now();
         let mut changes = self.clock.changes();
@@ -211,7 +213,7 @@ impl TrueTime {
                         }
                     }
                 }
-                None => tokio::time::sleep(remaining).await,
+                None => crate::precise::sleep(remaining).await,
             }
         }
     }
