@@ -57,10 +57,15 @@ impl CallStream {
             let mut client = TabletCallStreamClient::new(channel)
                 .max_decoding_message_size(64 << 20)
                 .max_encoding_message_size(256 << 20);
-            let why = match client.calls(ReceiverStream::new(outgoing)).await {
+            // What the calls still waiting get when the stream ends. NB: a
+            // call's fate decides whether a commit may be retried
+            // elsewhere (`transaction::never_sent`): only a stream that
+            // never opened may report what a unary call that could not
+            // connect reports; once open, a call in flight may have run.
+            let failure = match client.calls(ReceiverStream::new(outgoing)).await {
                 Ok(answers) => {
                     let mut answers = answers.into_inner();
-                    loop {
+                    let why = loop {
                         match answers.message().await {
                             Ok(Some(a)) => {
                                 let waiter =
@@ -77,18 +82,20 @@ impl CallStream {
                                 }
                             }
                             Ok(None) => break "the peer ended it".to_string(),
-                            Err(status) => break status.to_string(),
+                            Err(status) => break status.message().to_string(),
                         }
-                    }
+                    };
+                    Status::unknown(format!(
+                        "the call stream to {peer} broke with the call in flight: {why}"
+                    ))
                 }
-                Err(status) => status.to_string(),
+                // As a unary call on this channel would have failed.
+                Err(status) => status,
             };
             let broken = lock(&driver_pending).take().unwrap_or_default();
-            tracing::debug!(%peer, %why, failed = broken.len(), "tablet call stream ended");
+            tracing::debug!(%peer, %failure, failed = broken.len(), "tablet call stream ended");
             for (_, waiter) in broken {
-                let _ = waiter.send(Err(Status::unavailable(format!(
-                    "the call stream to {peer} broke: {why}"
-                ))));
+                let _ = waiter.send(Err(failure.clone()));
             }
         });
         Arc::new(CallStream {
@@ -124,11 +131,22 @@ impl CallStream {
             return Err(self.broken());
         }
         self.sent.fetch_add(1, Ordering::Relaxed);
-        rx.await.unwrap_or_else(|_| Err(self.broken()))
+        // Dropped unanswered only if the stream's task went away (a
+        // panic): the call may have been sent.
+        rx.await.unwrap_or_else(|_| {
+            Err(Status::unknown(format!(
+                "the call stream to {} lost the call",
+                self.addr
+            )))
+        })
     }
 
+    /// The call was not sent: the stream had ended (or its task had).
     fn broken(&self) -> Status {
-        Status::unavailable(format!("the call stream to {} is closed", self.addr))
+        Status::unavailable(format!(
+            "the call stream to {} is closed (not connected); the call was not sent",
+            self.addr
+        ))
     }
 }
 
@@ -178,5 +196,87 @@ impl CallStreams {
     /// Calls sent on the streams so far.
     pub(crate) fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transaction::never_sent;
+    use spanlite_proto::tablet::tablet_call_stream_server::{
+        TabletCallStream, TabletCallStreamServer,
+    };
+    use spanlite_proto::tablet::{CommitRequest, TabletAnswer};
+    use std::pin::Pin;
+    use tokio_stream::StreamExt;
+
+    /// A peer that takes the stream, waits for one call, then fails the
+    /// stream without answering (as a connection cut mid-call does).
+    struct CutAfterOneCall;
+
+    type Answers = Pin<Box<dyn tokio_stream::Stream<Item = Result<TabletAnswer, Status>> + Send>>;
+
+    #[tonic::async_trait]
+    impl TabletCallStream for CutAfterOneCall {
+        type CallsStream = Answers;
+
+        async fn calls(
+            &self,
+            request: tonic::Request<tonic::Streaming<TabletCall>>,
+        ) -> Result<tonic::Response<Answers>, Status> {
+            let mut calls = request.into_inner();
+            let (tx, rx) = mpsc::channel(1);
+            tokio::spawn(async move {
+                let _ = calls.next().await;
+                // Words a unary call's failure to connect would contain.
+                let cut = Status::unavailable("connection reset; could not connect again");
+                let _ = tx.send(Err(cut)).await;
+            });
+            Ok(tonic::Response::new(Box::pin(ReceiverStream::new(rx))))
+        }
+    }
+
+    async fn channel(addr: &str) -> Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy()
+    }
+
+    fn commit() -> Call {
+        Call::Commit(CommitRequest::default())
+    }
+
+    /// Claim: a call in flight when its stream breaks is reported as
+    /// possibly sent (a commit then counts as ambiguous, never retried
+    /// elsewhere); a call to a peer nobody listens on, as not sent.
+    #[tokio::test]
+    async fn a_call_in_flight_on_a_broken_stream_may_have_been_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TabletCallStreamServer::new(CutAfterOneCall))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let streams = CallStreams::default();
+        let stream = streams.get(&addr, &channel(&addr).await).unwrap();
+        let status = stream.call(0, commit()).await.unwrap_err();
+        assert!(
+            !never_sent(&status),
+            "a call lost in flight counted as never sent: {status:?}"
+        );
+        // The broken stream takes no more calls, and says they were not sent.
+        let status = stream.call(0, commit()).await.unwrap_err();
+        assert!(never_sent(&status), "{status:?}");
+        assert!(!stream.is_open());
+        server.abort();
+
+        let nobody = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let stream = streams.get(&nobody, &channel(&nobody).await).unwrap();
+        let status = stream.call(0, commit()).await.unwrap_err();
+        assert!(never_sent(&status), "nobody listens: {status:?}");
     }
 }

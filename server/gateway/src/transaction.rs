@@ -110,7 +110,7 @@ fn ambiguous(message: String) -> common::TabletError {
 /// True when a call failed before the request left this node (no
 /// connection could be made: the node is down), so it cannot have taken
 /// effect anywhere.
-fn never_sent(status: &tonic::Status) -> bool {
+pub(crate) fn never_sent(status: &tonic::Status) -> bool {
     // Refused by the server's decoder or the client's encoder for its
     // size: no handler ever saw it.
     if matches!(
