@@ -229,10 +229,10 @@ pub struct Transaction<'c> {
     mode: TransactionMode,
     /// The first failure, once there is one.
     doomed: Option<Doomed>,
-    /// The `BEGIN` not sent yet: it goes with the first statement, in one
-    /// request (a node that supports it; see
+    /// `BEGIN` (of `mode`) is not sent yet: it goes with the first
+    /// statement, in one request (a node that supports it; see
     /// [`Client::begin_with`](crate::Client::begin_with)).
-    begin: Option<String>,
+    begin_pending: bool,
 }
 
 impl<'c> Transaction<'c> {
@@ -243,7 +243,7 @@ impl<'c> Transaction<'c> {
             session: Some(session),
             mode,
             doomed: None,
-            begin: None,
+            begin_pending: false,
         }
     }
 
@@ -251,7 +251,7 @@ impl<'c> Transaction<'c> {
     /// statement.
     pub(crate) fn deferred(client: &'c Client, session: Session, mode: TransactionMode) -> Self {
         let mut t = Self::new(client, session, mode);
-        t.begin = Some(mode.begin_statement());
+        t.begin_pending = true;
         t
     }
 
@@ -313,7 +313,7 @@ impl<'c> Transaction<'c> {
         let Some(session) = self.session.as_mut() else {
             return Err(self.doom(Doomed::Protocol("the transaction has no session".into())));
         };
-        let begin = self.begin.take();
+        let begin = std::mem::take(&mut self.begin_pending).then(|| self.mode.begin_statement());
         match session.run_after(begin.as_deref(), sql, params).await {
             Ok(result) if session.txn_state() == TxnState::InTransaction => Ok(result),
             Ok(_) => {
@@ -366,7 +366,7 @@ impl<'c> Transaction<'c> {
         let Some(mut session) = self.session.take() else {
             return Err(Error::Protocol("the transaction has no session".into()));
         };
-        if self.begin.take().is_some() {
+        if std::mem::take(&mut self.begin_pending) {
             // Nothing was sent: there is no transaction to commit.
             self.client.pool.release(session);
             return Ok(());
@@ -419,7 +419,7 @@ impl<'c> Transaction<'c> {
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
-        if self.begin.take().is_some() {
+        if std::mem::take(&mut self.begin_pending) {
             // Nothing was sent: there is no transaction to end.
             self.client.pool.release(session);
             return Ok(());

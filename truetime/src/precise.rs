@@ -19,15 +19,20 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-/// Waits longer than this sleep on a Tokio timer first, up to this much
-/// before their deadline (so that the heap holds only waits about to end).
+/// Waits longer than this sleep on a Tokio timer first, until
+/// [`TIMER_PART`] before their deadline (so that the heap holds only waits
+/// about to end).
 const TOKIO_PART_OVER: Duration = Duration::from_millis(5);
+
+/// The end of a long wait left to the timer thread (Tokio's part may end up
+/// to a millisecond late).
+const TIMER_PART: Duration = Duration::from_millis(2);
 
 /// Sleeps `d`, waking within tens of microseconds after it.
 pub async fn sleep(d: Duration) {
     let deadline = Instant::now() + d;
     if d > TOKIO_PART_OVER {
-        tokio::time::sleep(d - Duration::from_millis(2)).await;
+        tokio::time::sleep(d - TIMER_PART).await;
     }
     let Some(timer) = timer() else {
         // No timer thread (it could not start): a millisecond late.

@@ -9,10 +9,12 @@
 //! ```
 //!
 //! INVARIANT: a call registered in `pending` is completed exactly once —
-//! by its answer, or with `Unavailable` when the stream breaks (every
-//! pending call is failed then, and the stream takes no new calls: the
-//! gateway opens a new one). A caller that gives up (its deadline) removes
-//! its entry; a late answer for it is dropped.
+//! by its answer, or when the stream ends: with `Unknown` (it may have
+//! run) if the stream had opened, else with the error that kept it from
+//! opening, as a unary call gets. Every pending call is failed then, and
+//! the stream takes no new calls (the gateway opens a new one); a call
+//! refused that way was not sent (`Unavailable`). A caller that gives up
+//! (its deadline) removes its entry; a late answer for it is dropped.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +31,11 @@ use tonic::transport::Channel;
 /// Calls queued for the stream before a caller waits to send.
 const CALLS_QUEUED: usize = 1024;
 
+/// Where a call's answer goes.
+type Waiter = oneshot::Sender<Result<Answer, Status>>;
+
 /// Calls waiting for their answers, by id; `None` once the stream broke.
-type Pending = Mutex<Option<HashMap<u64, oneshot::Sender<Result<Answer, Status>>>>>;
+type Pending = Mutex<Option<HashMap<u64, Waiter>>>;
 
 /// One call stream to a peer. Dropping the last handle closes the
 /// stream's sending side; the peer then ends it.
@@ -70,12 +75,16 @@ impl CallStream {
                             Ok(Some(a)) => {
                                 let waiter =
                                     lock(&driver_pending).as_mut().and_then(|p| p.remove(&a.id));
-                                if let (Some(waiter), Some(answer)) = (waiter, a.answer) {
-                                    let answer = match answer {
-                                        Answer::Status(s) => {
+                                if let Some(waiter) = waiter {
+                                    let answer = match a.answer {
+                                        Some(Answer::Status(s)) => {
                                             Err(Status::new(s.code.into(), s.message))
                                         }
-                                        answer => Ok(answer),
+                                        Some(answer) => Ok(answer),
+                                        None => Err(Status::internal(format!(
+                                            "{peer} answered call {} with nothing",
+                                            a.id
+                                        ))),
                                     };
                                     // The caller gave up meanwhile.
                                     let _ = waiter.send(answer);
@@ -164,11 +173,9 @@ impl Drop for Forget<'_> {
     }
 }
 
-fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, Option<HashMap<u64, PendingSender>>> {
+fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, Option<HashMap<u64, Waiter>>> {
     pending.lock().unwrap_or_else(PoisonError::into_inner)
 }
-
-type PendingSender = oneshot::Sender<Result<Answer, Status>>;
 
 /// A gateway's call streams, one per peer address.
 #[derive(Debug, Default)]
@@ -236,7 +243,7 @@ mod tests {
         }
     }
 
-    async fn channel(addr: &str) -> Channel {
+    fn channel(addr: &str) -> Channel {
         tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_lazy()
@@ -259,7 +266,7 @@ mod tests {
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
         let streams = CallStreams::default();
-        let stream = streams.get(&addr, &channel(&addr).await).unwrap();
+        let stream = streams.get(&addr, &channel(&addr)).unwrap();
         let status = stream.call(0, commit()).await.unwrap_err();
         assert!(
             !never_sent(&status),
@@ -275,7 +282,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().to_string()
         };
-        let stream = streams.get(&nobody, &channel(&nobody).await).unwrap();
+        let stream = streams.get(&nobody, &channel(&nobody)).unwrap();
         let status = stream.call(0, commit()).await.unwrap_err();
         assert!(never_sent(&status), "nobody listens: {status:?}");
     }

@@ -526,6 +526,8 @@ async fn start_inner(
             .tls_config(tls.server())
             .map_err(|e| NodeError::Config(format!("TLS: {e}")))?;
     }
+    // The Tablet service, also behind the peers' call streams.
+    let tablets = TabletGrpc::new(store.clone());
     let router = builder
         .add_service(InterceptedService::new(
             RaftServiceServer::new(store.raft_service()).max_decoding_message_size(256 << 20),
@@ -534,16 +536,12 @@ async fn start_inner(
         .add_service(InterceptedService::new(
             // A large transaction's commit (pgbench -i loads 100,000 rows
             // in one) is one request: as large as a Raft append may be.
-            TabletServiceServer::new(TabletGrpc::new(store.clone()))
-                .max_decoding_message_size(256 << 20),
+            TabletServiceServer::new(tablets.clone()).max_decoding_message_size(256 << 20),
             authorize(secure, Callers::Nodes),
         ))
         .add_service(InterceptedService::new(
-            TabletCallStreamServer::new(TabletCallsGrpc::new(
-                TabletGrpc::new(store.clone()),
-                sessions_ended.clone(),
-            ))
-            .max_decoding_message_size(256 << 20),
+            TabletCallStreamServer::new(TabletCallsGrpc::new(tablets, sessions_ended.clone()))
+                .max_decoding_message_size(256 << 20),
             authorize(secure, Callers::Nodes),
         ))
         .add_service(InterceptedService::new(

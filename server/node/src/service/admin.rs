@@ -594,6 +594,7 @@ impl AdminService for AdminGrpc {
                 .sum();
             let m = r.raft().metrics().borrow().clone();
             let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+            let applied = r.applied();
             tablets.push(TabletStatus {
                 descriptor: Some(common::TabletDescriptor {
                     tablet_id: r.tablet(),
@@ -607,7 +608,7 @@ impl AdminService for AdminGrpc {
                 }),
                 is_leader: r.is_serving(),
                 term: m.current_term,
-                applied_index: r.applied().index,
+                applied_index: applied.index,
                 safe_time: Some(common::Timestamp {
                     nanos: r.follower_safe_time().as_nanos(),
                 }),
@@ -624,8 +625,8 @@ impl AdminService for AdminGrpc {
                     .sources(r.tablet())
                     .into_iter()
                     .collect(),
-                frozen_into: r.applied().frozen_into().unwrap_or(0),
-                frozen_floor_nanos: r.frozen().map_or(0, |f| f.floor.as_nanos()),
+                frozen_into: applied.frozen_into().unwrap_or(0),
+                frozen_floor_nanos: applied.frozen.map_or(0, |f| f.floor.as_nanos()),
             });
         }
         let sync = self.ctx.sync.status();

@@ -356,20 +356,15 @@ impl SqlService for SqlGrpc {
                     }
                     Some(session_request::Kind::Query(q)) => {
                         let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
-                        if !q.begin.is_empty()
-                            && let Some(refused) = begin(&mut session, &q.begin).await
-                        {
-                            for r in responses(q.request_id, Err(refused), &session) {
-                                if tx.send(Ok(r)).await.is_err() {
-                                    session.close().await;
-                                    return;
-                                }
-                            }
-                            continue;
-                        }
-                        let results = match q.statement_id {
-                            0 => session.run_with(&q.sql, &params).await,
-                            id => match prepared.get(&id).cloned() {
+                        let refused = match q.begin.as_str() {
+                            "" => None,
+                            sql => begin(&mut session, sql).await,
+                        };
+                        let results = match (refused, q.statement_id) {
+                            // The query would run outside a transaction.
+                            (Some(refused), _) => vec![Err(refused)],
+                            (None, 0) => session.run_with(&q.sql, &params).await,
+                            (None, id) => match prepared.get(&id).cloned() {
                                 Some(p) => session.run_prepared(&p, &params).await,
                                 None => vec![Err(SqlError::invalid_statement_name(format!(
                                     "prepared statement {id} does not exist in this session"
