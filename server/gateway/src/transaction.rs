@@ -132,14 +132,32 @@ pub(crate) fn never_sent(status: &tonic::Status) -> bool {
     text.contains("connect")
 }
 
-/// Whether a commit request may have reached a leader (see [`once_only`]).
+/// Whether a commit request may have reached a leader (see [`once_only`]),
+/// and what became of the attempt that got no answer (for the error that
+/// reports the outcome unknown: a timeout, a broken connection, a leader
+/// that stepped down mid-proposal are different stories).
 #[derive(Clone, Debug, Default)]
-struct Sent(Arc<AtomicU8>);
+struct Sent(Arc<AtomicU8>, Arc<std::sync::Mutex<Option<String>>>);
 
 impl Sent {
     /// True when a commit attempt got no answer: it may have committed.
     fn maybe(&self) -> bool {
         self.0.load(Ordering::SeqCst) == IN_FLIGHT
+    }
+
+    /// Notes why an attempt that may have committed ended without an
+    /// outcome (the first such story is kept).
+    fn lost(&self, why: String) {
+        let mut first = self.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        first.get_or_insert(why);
+    }
+
+    /// What [`Sent::lost`] noted, for an error message.
+    fn why_lost(&self) -> String {
+        match &*self.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Some(why) => why.clone(),
+            None => "no answer".to_string(),
+        }
     }
 
     /// A failed commit call as the client must see it: if an attempt may
@@ -168,21 +186,30 @@ fn once_only(
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = super::route::WireResult<Timestamp>> + Send>,
 > {
-    let state = sent.0.clone();
+    let sent = sent.clone();
     move |mut client, d| {
         let req = make(&d);
-        let state = state.clone();
+        let sent = sent.clone();
         Box::pin(async move {
+            let state = &sent.0;
             if state.swap(IN_FLIGHT, Ordering::SeqCst) == IN_FLIGHT {
-                return Ok(Err(ambiguous(
-                    "an earlier attempt got no answer".to_string(),
-                )));
+                return Ok(Err(ambiguous(format!(
+                    "an earlier attempt got no answer ({})",
+                    sent.why_lost()
+                ))));
             }
             let resp = match client.commit(req).await {
                 Ok(resp) => resp.into_inner(),
                 Err(status) => {
                     if never_sent(&status) {
                         state.store(NOT_SENT, Ordering::SeqCst);
+                    } else {
+                        sent.lost(format!(
+                            "tablet {}: {:?}: {}",
+                            d.id,
+                            status.code(),
+                            status.message()
+                        ));
                     }
                     return Err(status);
                 }
@@ -195,6 +222,8 @@ fn once_only(
                         Some(Kind::NotLeader(_) | Kind::WrongTablet(_) | Kind::TabletNotFound(_))
                     ) {
                         state.store(NOT_SENT, Ordering::SeqCst);
+                    } else {
+                        sent.lost(format!("tablet {}: {:?}", d.id, e.kind));
                     }
                     Ok(Err(e))
                 }
