@@ -145,16 +145,24 @@ impl Sent {
         self.0.load(Ordering::SeqCst) == IN_FLIGHT
     }
 
-    /// Notes why an attempt that may have committed ended without an
-    /// outcome (the first such story is kept).
+    /// Notes why the attempt in flight may have committed without an
+    /// outcome: first that it was sent (if its call is then dropped, at
+    /// the caller's time limit, that is the story), then how it failed.
+    /// Only one attempt is ever in flight: later ones are refused unsent.
     fn lost(&self, why: String) {
-        let mut first = self.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        first.get_or_insert(why);
+        *self
+            .1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
     }
 
     /// What [`Sent::lost`] noted, for an error message.
     fn why_lost(&self) -> String {
-        match &*self.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        match &*self
+            .1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
             Some(why) => why.clone(),
             None => "no answer".to_string(),
         }
@@ -165,9 +173,12 @@ impl Sent {
     /// invites a retry that could apply the transaction twice).
     fn outcome<T>(&self, result: Result<T, GatewayError>) -> Result<T, GatewayError> {
         match result {
-            Err(GatewayError::Unavailable(m)) if self.maybe() => Err(GatewayError::Ambiguous(
-                format!("the commit was sent and no answer came: {m}"),
-            )),
+            Err(GatewayError::Unavailable(m)) if self.maybe() => {
+                Err(GatewayError::Ambiguous(format!(
+                    "the commit was sent and no answer came ({}): {m}",
+                    self.why_lost()
+                )))
+            }
             other => other,
         }
     }
@@ -198,6 +209,11 @@ fn once_only(
                     sent.why_lost()
                 ))));
             }
+            let sent_at = std::time::Instant::now();
+            sent.lost(format!(
+                "tablet {}: sent, and no answer came within the call's time limit",
+                d.id
+            ));
             let resp = match client.commit(req).await {
                 Ok(resp) => resp.into_inner(),
                 Err(status) => {
@@ -205,9 +221,10 @@ fn once_only(
                         state.store(NOT_SENT, Ordering::SeqCst);
                     } else {
                         sent.lost(format!(
-                            "tablet {}: {:?}: {}",
+                            "tablet {}: {:?} after {:?}: {}",
                             d.id,
                             status.code(),
+                            sent_at.elapsed(),
                             status.message()
                         ));
                     }
