@@ -17,7 +17,6 @@ use spanlite_proto::sql::{
 use spanlite_sql::{DataType, QueryResult, SqlError, Value};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use spanlite_session::SchemaCache;
@@ -290,6 +289,35 @@ pub(super) async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// A session's answers, sent a request at a time and read a message at a
+/// time: all the messages of one answer (columns, rows, completion) are
+/// ready together when the encoder polls, so they leave in one HTTP/2
+/// frame — one write, one wake-up of the client — rather than racing the
+/// encoder message by message.
+struct Answers {
+    rx: mpsc::Receiver<Vec<Result<SessionResponse, Status>>>,
+    ready: std::vec::IntoIter<Result<SessionResponse, Status>>,
+}
+
+impl tokio_stream::Stream for Answers {
+    type Item = Result<SessionResponse, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        loop {
+            if let Some(next) = self.ready.next() {
+                return std::task::Poll::Ready(Some(next));
+            }
+            match std::task::ready!(self.rx.poll_recv(cx)) {
+                Some(answer) => self.ready = answer.into_iter(),
+                None => return std::task::Poll::Ready(None),
+            }
+        }
+    }
+}
+
 type SessionStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<SessionResponse, Status>> + Send>>;
 
@@ -317,7 +345,7 @@ impl SqlService for SqlGrpc {
             }
         };
         let user = self.authenticate(peer.as_deref(), &start).await?;
-        let (tx, rx) = mpsc::channel::<Result<SessionResponse, Status>>(16);
+        let (tx, rx) = mpsc::channel::<Vec<Result<SessionResponse, Status>>>(16);
         let mut session = Session::on(self.schema.clone());
         session.set_user(&user);
         let mut stopping = self.stopping.clone();
@@ -329,7 +357,7 @@ impl SqlService for SqlGrpc {
                     next = requests.next() => next,
                     () = stopped(&mut stopping) => {
                         let _ = tx
-                            .send(Err(Status::unavailable("the node is shutting down")))
+                            .send(vec![Err(Status::unavailable("the node is shutting down"))])
                             .await;
                         break;
                     }
@@ -341,17 +369,21 @@ impl SqlService for SqlGrpc {
                 match request.kind {
                     Some(session_request::Kind::Start(_)) => {
                         let _ = tx
-                            .send(Err(Status::failed_precondition("a session starts once")))
+                            .send(vec![Err(Status::failed_precondition(
+                                "a session starts once",
+                            ))])
                             .await;
                         break;
                     }
                     Some(session_request::Kind::Prepare(p)) => {
                         let result = prepare(&mut session, &mut prepared, p.statement_id, &p.sql);
-                        for r in responses(p.request_id, result, &session) {
-                            if tx.send(Ok(r)).await.is_err() {
-                                session.close().await;
-                                return;
-                            }
+                        let answer = responses(p.request_id, result, &session)
+                            .into_iter()
+                            .map(Ok)
+                            .collect();
+                        if tx.send(answer).await.is_err() {
+                            session.close().await;
+                            return;
                         }
                     }
                     Some(session_request::Kind::Query(q)) => {
@@ -371,18 +403,21 @@ impl SqlService for SqlGrpc {
                                 )))],
                             },
                         };
-                        for result in results {
-                            for r in responses(q.request_id, result, &session) {
-                                if tx.send(Ok(r)).await.is_err() {
-                                    session.close().await;
-                                    return;
-                                }
-                            }
+                        let answer = results
+                            .into_iter()
+                            .flat_map(|result| responses(q.request_id, result, &session))
+                            .map(Ok)
+                            .collect();
+                        if tx.send(answer).await.is_err() {
+                            session.close().await;
+                            return;
                         }
                     }
                     None => {
                         let _ = tx
-                            .send(Err(Status::invalid_argument("an empty session request")))
+                            .send(vec![Err(Status::invalid_argument(
+                                "an empty session request",
+                            ))])
                             .await;
                         break;
                     }
@@ -391,7 +426,10 @@ impl SqlService for SqlGrpc {
             // The client went away (or broke the protocol): roll back.
             session.close().await;
         });
-        let mut response = Response::new(Box::pin(ReceiverStream::new(rx)) as SessionStream);
+        let mut response = Response::new(Box::pin(Answers {
+            rx,
+            ready: Vec::new().into_iter(),
+        }) as SessionStream);
         response.metadata_mut().insert(
             spanlite_proto::sql::SESSION_FEATURES_HEADER,
             tonic::metadata::MetadataValue::from_static(spanlite_proto::sql::BEGIN_WITH_QUERY),
