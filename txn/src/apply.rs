@@ -134,6 +134,12 @@ pub fn apply_command(
     }
     let response = match command {
         Command::Write { ts, mutations } => write(mvcc, &state.range, *ts, mutations, batch),
+        Command::Writes { writes } => CommandResponse::Each(
+            writes
+                .iter()
+                .map(|(ts, mutations)| write(mvcc, &state.range, *ts, mutations, batch))
+                .collect(),
+        ),
         Command::LeaseStart { .. } => CommandResponse::None,
         Command::Prepare { txn, record } => prepare(mvcc, tablet, state, *txn, record, batch)?,
         Command::Resolve { txn, decision } => resolve(mvcc, tablet, state, *txn, *decision, batch)?,
@@ -214,6 +220,9 @@ fn frozen_answer(command: &Command, frozen: Frozen) -> CommandResponse {
     match command {
         Command::Write { .. } | Command::Prepare { .. } | Command::Decide { .. } => {
             CommandResponse::WrongTablet
+        }
+        Command::Writes { writes } => {
+            CommandResponse::Each(vec![CommandResponse::WrongTablet; writes.len()])
         }
         Command::Split { .. } => CommandResponse::SplitRefused,
         Command::Merge { .. } => CommandResponse::MergeRefused,
@@ -541,6 +550,54 @@ mod tests {
 
     fn range(start: &[u8], end: &[u8]) -> KeyRange {
         KeyRange::new(start.to_vec(), end.to_vec())
+    }
+
+    /// Claim: a batch of commits applies each as its own `Write` would,
+    /// in order, answering each on its own: one out of the range (split
+    /// off after it was proposed) is refused alone; frozen, all are.
+    #[test]
+    fn a_batch_of_commits_applies_and_answers_each_as_its_own_write() {
+        let (mvcc, mut state) = world(range(b"a", b"m"));
+        let batch = |writes: &[(&[u8], u64)]| Command::Writes {
+            writes: writes
+                .iter()
+                .map(|(k, at)| match put(k, *at) {
+                    Command::Write { ts, mutations } => (ts, mutations),
+                    _ => unreachable!(),
+                })
+                .collect(),
+        };
+        assert_eq!(
+            apply(
+                &mvcc,
+                &mut state,
+                &batch(&[(b"b", 20), (b"x", 21), (b"c", 22)])
+            ),
+            CommandResponse::Each(vec![
+                CommandResponse::Written { ts: ts(20) },
+                CommandResponse::WrongTablet,
+                CommandResponse::Written { ts: ts(22) },
+            ])
+        );
+        assert_eq!(state.max_ts, ts(22));
+        let at = |k: &[u8], t: u64| mvcc.get(k, ts(t)).unwrap().ready().flatten();
+        assert_eq!(at(b"b", 20), Some(b"v".to_vec()));
+        assert_eq!(at(b"c", 21), None, "written at its own timestamp");
+        assert_eq!(at(b"c", 22), Some(b"v".to_vec()));
+        assert_eq!(at(b"x", 30), None);
+        apply(
+            &mvcc,
+            &mut state,
+            &Command::Freeze {
+                into: 3,
+                floor: ts(40),
+            },
+        );
+        assert_eq!(
+            apply(&mvcc, &mut state, &batch(&[(b"d", 50), (b"e", 51)])),
+            CommandResponse::Each(vec![CommandResponse::WrongTablet; 2])
+        );
+        assert_eq!(at(b"d", 60), None);
     }
 
     #[test]

@@ -135,6 +135,16 @@ pub enum Command {
         /// The freeze's floor.
         floor: Timestamp,
     },
+    /// Several one-phase commits in one entry, applied in order exactly as
+    /// that many `Write` entries would be, each answered on its own
+    /// ([`CommandResponse::Each`]). The leader batches the commits that
+    /// queued while its group's last entry was being made durable: openraft
+    /// 0.9 appends one client write at a time and waits for its fsync, so
+    /// one entry per commit capped a tablet at one commit per fsync.
+    Writes {
+        /// Each commit's timestamp and writes, in proposal order.
+        writes: Vec<(Timestamp, Vec<Mutation>)>,
+    },
 }
 
 impl Command {
@@ -143,6 +153,11 @@ impl Command {
     pub fn max_ts(&self) -> Timestamp {
         match self {
             Command::Write { ts, .. } => *ts,
+            Command::Writes { writes } => writes
+                .iter()
+                .map(|(ts, _)| *ts)
+                .max()
+                .unwrap_or(Timestamp::MIN),
             Command::LeaseStart { floor, .. }
             | Command::Split { floor, .. }
             | Command::Freeze { floor, .. }
@@ -222,4 +237,6 @@ pub enum CommandResponse {
         /// The outcome.
         decision: Decision,
     },
+    /// The answers to a [`Command::Writes`], one per commit, in order.
+    Each(Vec<CommandResponse>),
 }

@@ -162,6 +162,15 @@ async fn every_internal_rpc(ch: Channel) -> Vec<(&'static str, tonic::Code)> {
             ),
         ),
         (
+            "Raft.Calls",
+            code(
+                raft.calls(tokio_stream::iter(vec![
+                    spanlite_proto::raft::RaftCall::default(),
+                ]))
+                .await,
+            ),
+        ),
+        (
             "Tablet.Read",
             code(
                 tablet

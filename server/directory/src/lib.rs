@@ -10,6 +10,7 @@
 
 mod address;
 mod cache;
+pub mod call_stream;
 mod descriptor;
 mod peers;
 pub mod tls;

@@ -127,7 +127,7 @@ macro_rules! calls {
                             if $streamed && prost::Message::encoded_len(&req) <= STREAMED_MAX =>
                         {
                             let from = self.from.unwrap_or(0);
-                            match stream.call(from, Call::$variant(req)).await? {
+                            match crate::stream::call(&**stream, from, Call::$variant(req)).await? {
                                 Answer::$variant(answer) => Ok(Response::new(answer)),
                                 other => Err(Status::internal(format!(
                                     "a {} call answered {other:?}",

@@ -90,6 +90,77 @@ async fn a_follower_far_behind_on_large_entries_catches_up() {
     cluster.stop().await;
 }
 
+/// Claim: small Raft messages travel on the call streams between nodes
+/// (one message each way, not a gRPC call each), large ones as calls of
+/// their own, and both replicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_appends_travel_on_call_streams_and_large_ones_as_calls() {
+    let timing = test_timing();
+    let mut cluster = Cluster::start(3, &[TABLET], timing).await;
+    let leader = cluster.leader(TABLET, WAIT).await;
+    let before = cluster.nodes[leader].store().raft_streamed_calls();
+    let mut acked = BTreeMap::new();
+    for i in 0..20 {
+        let (k, v) = kv(TABLET, i);
+        cluster.put(TABLET, &k, &v, WAIT).await;
+        acked.insert(k, v);
+    }
+    // Larger than a streamed message may be.
+    let (k, _) = kv(TABLET, 20);
+    let large = vec![7u8; 100 << 10];
+    cluster.put(TABLET, &k, &large, WAIT).await;
+    acked.insert(k, large);
+    cluster.wait_converged(TABLET, &acked, WAIT).await;
+    let streamed = cluster.nodes[leader].store().raft_streamed_calls() - before;
+    // Each put is at least one append to each of two followers.
+    assert!(
+        streamed >= 20,
+        "the leader sent {streamed} Raft messages on its streams for 21 writes"
+    );
+    cluster.stop().await;
+}
+
+/// Claim: one-phase commits that queue while a tablet's leader makes its
+/// last entry durable (openraft 0.9 appends one client write at a time and
+/// waits for its fsync) share the next entry, and each commit still gets
+/// its own answer (its own timestamp) and is on every replica. With one
+/// entry per commit, 64 concurrent commits took 64 entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_share_raft_entries_and_each_gets_its_own_answer() {
+    let timing = test_timing();
+    let mut cluster = Cluster::start(3, &[TABLET], timing).await;
+    let leader = cluster.leader(TABLET, WAIT).await;
+    let replica = cluster.nodes[leader].replica(TABLET).unwrap();
+    let before = replica.applied().index;
+    let mut writes = tokio::task::JoinSet::new();
+    let mut acked = BTreeMap::new();
+    const COMMITS: usize = 64;
+    for i in 0..COMMITS {
+        let (k, v) = kv(TABLET, i);
+        acked.insert(k.clone(), v.clone());
+        let replica = replica.clone();
+        writes.spawn(async move {
+            replica
+                .write(vec![Mutation::Put { key: k, value: v }])
+                .await
+        });
+    }
+    let mut stamps = BTreeSet::new();
+    while let Some(done) = writes.join_next().await {
+        let ts = done.unwrap().expect("a commit on a stable leader");
+        stamps.insert(ts);
+    }
+    assert_eq!(stamps.len(), COMMITS, "every commit has its own timestamp");
+    let entries = replica.applied().index - before;
+    println!("{COMMITS} concurrent commits took {entries} Raft entries");
+    assert!(
+        entries < COMMITS as u64,
+        "{COMMITS} concurrent commits took {entries} Raft entries: none were batched"
+    );
+    cluster.wait_converged(TABLET, &acked, WAIT).await;
+    cluster.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_leader_stops_serving_when_its_lease_expires() {
     let timing = test_timing();

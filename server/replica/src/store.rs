@@ -28,8 +28,9 @@ use thiserror::Error;
 
 use crate::metrics::TxnMetrics;
 use crate::raft::{
-    LocalReplica, NodeId, Raft, RaftGrpc, RaftRouter, RaftTiming, RaftTransportConfig, RangeEvent,
-    TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine, raft_config,
+    LocalReplica, NodeId, Raft, RaftGrpc, RaftRouter, RaftStreams, RaftTiming, RaftTransportConfig,
+    RangeEvent, TabletApplier, TabletLogStore, TabletNetworkFactory, TabletStateMachine,
+    raft_config,
 };
 use crate::tablet::{PeersSlot, Replica, ReplicaParts};
 use spanlite_directory::{KeyRange, Peers, PeersConfig};
@@ -125,6 +126,10 @@ pub struct Store {
     dirty: Arc<DirtyTablets>,
     peers: Peers,
     transport: Arc<RaftTransportConfig>,
+    /// Call streams to peers, shared by every group's Raft transport.
+    raft_streams: Arc<RaftStreams>,
+    /// True once the store shuts down (the Raft service's call streams end).
+    closing: tokio::sync::watch::Sender<bool>,
     raft_config: Arc<openraft::Config>,
     truetime: Arc<TrueTime>,
     replicas: RwLock<HashMap<TabletId, Arc<Replica>>>,
@@ -175,6 +180,8 @@ impl Store {
         let store = Arc::new(Self {
             peers: Peers::new(config.peers.clone()),
             transport: Arc::new(config.transport.clone()),
+            raft_streams: Arc::default(),
+            closing: tokio::sync::watch::Sender::new(false),
             config,
             engine,
             mvcc,
@@ -354,6 +361,8 @@ impl Store {
             self.splits.clone(),
         )
         .map_err(|e| raft_err(e.to_string()))?;
+        let log = TabletLogStore::new(self.raftlog.clone(), tablet);
+        let appends = log.appends();
         let raft = Raft::new(
             self.config.node_id,
             self.raft_config.clone(),
@@ -361,9 +370,10 @@ impl Store {
                 tablet,
                 self.config.node_id,
                 self.peers.clone(),
+                self.raft_streams.clone(),
                 self.transport.clone(),
             ),
-            TabletLogStore::new(self.raftlog.clone(), tablet),
+            log,
             sm,
         )
         .await
@@ -384,6 +394,7 @@ impl Store {
             range,
             generation: record.generation,
             raft,
+            appends,
             mvcc: self.mvcc.clone(),
             applied,
             lease: self.config.lease(),
@@ -520,6 +531,7 @@ impl Store {
 
     /// Stops every replica's Raft group (clean shutdown).
     pub async fn shutdown(&self) {
+        self.closing.send_replace(true);
         let all: Vec<_> = self
             .replicas
             .write()
@@ -530,13 +542,23 @@ impl Store {
         for replica in all {
             replica.shutdown().await;
         }
+        self.raft_streams.clear();
         // Everything queued (lazy committed ids) reaches the disk.
         let _ = self.raftlog.flush().await;
     }
 
+    /// Raft messages (appends, votes) this node sent on its call streams
+    /// to peers so far; larger ones went as unary calls.
+    pub fn raft_streamed_calls(&self) -> u64 {
+        self.raft_streams.sent()
+    }
+
     /// The gRPC Raft service of this store.
     pub fn raft_service(self: &Arc<Self>) -> RaftGrpc {
-        RaftGrpc::new(Arc::new(StoreRouter(self.clone())))
+        RaftGrpc::new(
+            Arc::new(StoreRouter(self.clone())),
+            self.closing.subscribe(),
+        )
     }
 }
 

@@ -9,22 +9,13 @@
 //! id. The stream is authorized when it opens (the same interceptor as the
 //! Tablet service: nodes only); a call names its sending node itself.
 
-use std::pin::Pin;
-
 use spanlite_proto::tablet::tablet_call::Request as Call;
 use spanlite_proto::tablet::tablet_call_stream_server::TabletCallStream;
 use spanlite_proto::tablet::tablet_service_server::TabletService;
 use spanlite_proto::tablet::{CallStatus, TabletAnswer, TabletCall, tablet_answer::Answer};
-use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::TabletGrpc;
-
-/// Answers waiting to be written to one stream. A caller that stops
-/// reading holds up its own stream only.
-const ANSWERS_QUEUED: usize = 256;
 
 /// The stream service over a node's Tablet service.
 #[derive(Clone, Debug)]
@@ -97,8 +88,7 @@ async fn answer(tablets: &TabletGrpc, call: TabletCall) -> TabletAnswer {
 }
 
 /// The answers of one stream.
-pub type AnswerStream =
-    Pin<Box<dyn tokio_stream::Stream<Item = Result<TabletAnswer, Status>> + Send + 'static>>;
+pub type AnswerStream = spanlite_directory::call_stream::Answers<TabletAnswer>;
 
 #[tonic::async_trait]
 impl TabletCallStream for TabletCallsGrpc {
@@ -108,44 +98,14 @@ impl TabletCallStream for TabletCallsGrpc {
         &self,
         request: Request<Streaming<TabletCall>>,
     ) -> Result<Response<AnswerStream>, Status> {
-        let mut calls = request.into_inner();
-        let (out, rx) = mpsc::channel::<Result<TabletAnswer, Status>>(ANSWERS_QUEUED);
         let tablets = self.tablets.clone();
-        let mut stopping = self.stopping.clone();
-        tokio::spawn(async move {
-            // Each call's task sends its answer here; this task forwards
-            // them, so that the stream ends as soon as the node stops, with
-            // calls still running (they finish and release what they hold
-            // either way; their answers are dropped).
-            let (answered, mut answers) = mpsc::channel::<TabletAnswer>(ANSWERS_QUEUED);
-            let mut answered = Some(answered);
-            loop {
-                tokio::select! {
-                    call = calls.next(), if answered.is_some() => match (call, &answered) {
-                        (Some(Ok(call)), Some(answered)) => {
-                            let tablets = tablets.clone();
-                            let answered = answered.clone();
-                            tokio::spawn(async move {
-                                let answer = answer(&tablets, call).await;
-                                let _ = answered.send(answer).await;
-                            });
-                        }
-                        // The caller closed its side (or the connection
-                        // broke): answer the calls in flight, then end.
-                        _ => answered = None,
-                    },
-                    answer = answers.recv() => match answer {
-                        Some(answer) => {
-                            if out.send(Ok(answer)).await.is_err() {
-                                return; // the caller went away
-                            }
-                        }
-                        None => return, // closed, and every call answered
-                    },
-                    () = super::sql::stopped(&mut stopping) => return,
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(spanlite_directory::call_stream::serve_calls(
+            request.into_inner(),
+            Some(self.stopping.clone()),
+            move |call| {
+                let tablets = tablets.clone();
+                async move { answer(&tablets, call).await }
+            },
+        )))
     }
 }

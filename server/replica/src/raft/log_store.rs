@@ -8,6 +8,9 @@
 
 use std::fmt::Debug;
 use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use tokio::sync::watch;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogReader};
@@ -25,12 +28,25 @@ use super::types::{Entry, RaftLogId, RaftStorageError, RaftVote, TypeConfig};
 pub struct TabletLogStore {
     store: RaftLogStore,
     group: GroupId,
+    /// Counts the appends openraft began: each time, the group waits for
+    /// the fsync before it takes its next client write (openraft 0.9), so
+    /// a leader's proposer knows when to hand it the next batch.
+    appends: Arc<watch::Sender<u64>>,
 }
 
 impl TabletLogStore {
     /// The log of `group` in `store`.
     pub fn new(store: RaftLogStore, group: GroupId) -> Self {
-        Self { store, group }
+        Self {
+            store,
+            group,
+            appends: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// Follows the number of appends begun on this log.
+    pub fn appends(&self) -> watch::Receiver<u64> {
+        self.appends.subscribe()
     }
 }
 
@@ -165,6 +181,7 @@ impl RaftLogStorage<TypeConfig> for TabletLogStore {
             .store
             .append(self.group, entries)
             .map_err(|e| log_err(ErrorVerb::Write, e))?;
+        self.appends.send_modify(|n| *n += 1);
         // INVARIANT: the callback runs only after the fsync covering the
         // entries (the Durable future resolves then).
         tokio::spawn(async move {

@@ -39,7 +39,7 @@ pub use apply::{
 };
 pub use config::{RaftTiming, raft_config};
 pub use log_store::TabletLogStore;
-pub use network::{RaftTransportConfig, TabletNetworkFactory};
+pub use network::{RaftStreams, RaftTransportConfig, TabletNetworkFactory};
 pub use service::{RaftGrpc, RaftRouter};
 pub use spanlite_txn::apply::{load_decision, load_txn_records};
 pub use state_machine::{Applied, TabletStateMachine};

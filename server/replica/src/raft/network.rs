@@ -25,9 +25,13 @@ use openraft::raft::{
 };
 use openraft::{OptionalSend, RPCTypes, Snapshot};
 use serde::de::DeserializeOwned;
+use spanlite_directory::call_stream::{CallStream, CallStreams};
+use spanlite_proto::raft::raft_answer::Answer as StreamAnswer;
 use spanlite_proto::raft::raft_reply::Result as ReplyResult;
 use spanlite_proto::raft::raft_service_client::RaftServiceClient;
-use spanlite_proto::raft::{RaftReply, RaftRequest, SnapshotChunk};
+use spanlite_proto::raft::{
+    RaftAnswer, RaftCall, RaftCallKind, RaftReply, RaftRequest, SnapshotChunk,
+};
 use spanlite_storage::meta::TabletId;
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -56,12 +60,23 @@ impl Default for RaftTransportConfig {
     }
 }
 
+/// A node's Raft call streams to its peers, shared by every tablet's
+/// group: appends and votes smaller than [`STREAMED_MAX`] travel on them
+/// (`RaftService.Calls`), one message each way, instead of a unary gRPC
+/// call each.
+pub type RaftStreams = CallStreams<RaftCall, RaftAnswer>;
+
+/// Appends and votes larger than this go as unary calls of their own: one
+/// large message on a stream would hold up every small one behind it.
+const STREAMED_MAX: usize = 64 << 10;
+
 /// Makes openraft network clients for one tablet's group.
 #[derive(Clone, Debug)]
 pub struct TabletNetworkFactory {
     tablet: TabletId,
     node_id: NodeId,
     peers: Peers,
+    streams: Arc<RaftStreams>,
     config: Arc<RaftTransportConfig>,
     /// Large AppendEntries still on their way, by target node.
     in_flight: Arc<Mutex<HashMap<NodeId, InFlight>>>,
@@ -126,17 +141,20 @@ type AppendKey = (
 );
 
 impl TabletNetworkFactory {
-    /// Clients for `tablet`'s group on node `node_id`, over `peers`.
+    /// Clients for `tablet`'s group on node `node_id`, over `peers` (small
+    /// messages on `streams`).
     pub fn new(
         tablet: TabletId,
         node_id: NodeId,
         peers: Peers,
+        streams: Arc<RaftStreams>,
         config: Arc<RaftTransportConfig>,
     ) -> Self {
         Self {
             tablet,
             node_id,
             peers,
+            streams,
             config,
             in_flight: Arc::default(),
         }
@@ -152,11 +170,13 @@ impl RaftNetworkFactory<TypeConfig> for TabletNetworkFactory {
             tablet: self.tablet,
             from: self.node_id,
             target,
+            addr: node.addr.clone(),
             channel: self
                 .peers
                 .channel(&node.addr)
                 .map_err(|e| format!("bad address {:?} of node {target}: {e}", node.addr)),
             peers: self.peers.clone(),
+            streams: self.streams.clone(),
             config: self.config.clone(),
             in_flight: self.in_flight.clone(),
         }
@@ -169,8 +189,11 @@ pub struct TabletNetwork {
     tablet: TabletId,
     from: NodeId,
     target: NodeId,
+    /// The target's address (its call stream's key).
+    addr: String,
     channel: Result<Channel, String>,
     peers: Peers,
+    streams: Arc<RaftStreams>,
     config: Arc<RaftTransportConfig>,
     in_flight: Arc<Mutex<HashMap<NodeId, InFlight>>>,
 }
@@ -210,11 +233,61 @@ impl TabletNetwork {
             tablet: self.tablet,
             from: self.from,
             target: self.target,
+            addr: self.addr.clone(),
             channel: self.channel.clone(),
             peers: self.peers.clone(),
+            streams: self.streams.clone(),
             config: self.config.clone(),
             in_flight: self.in_flight.clone(),
         }
+    }
+
+    /// The call stream to the target (`None` outside a Tokio runtime or
+    /// without a channel).
+    fn stream(&self) -> Option<Arc<CallStream<RaftCall, RaftAnswer>>> {
+        let channel = self.channel.as_ref().ok()?.clone();
+        self.streams.get(&self.addr, move |calls| async move {
+            RaftServiceClient::new(channel)
+                .max_decoding_message_size(256 << 20)
+                .calls(calls)
+                .await
+                .map(tonic::Response::into_inner)
+        })
+    }
+
+    /// Sends `payload` as a `kind` message and returns the peer's reply:
+    /// on the call stream when it is small, else as a unary call.
+    async fn send(
+        &self,
+        kind: RaftCallKind,
+        mut client: RaftServiceClient<Channel>,
+        payload: Vec<u8>,
+    ) -> Result<RaftReply, tonic::Status> {
+        let request = self.request(payload);
+        if request.payload.len() <= STREAMED_MAX
+            && let Some(stream) = self.stream()
+        {
+            let answer = stream
+                .call(|id| RaftCall {
+                    id,
+                    kind: kind as i32,
+                    request: Some(request),
+                })
+                .await?;
+            return match answer.answer {
+                Some(StreamAnswer::Reply(reply)) => Ok(reply),
+                Some(StreamAnswer::Failed(f)) => Err(tonic::Status::new(f.code.into(), f.message)),
+                None => Err(tonic::Status::internal(format!(
+                    "node {} answered Raft call {} with nothing",
+                    self.target, answer.id
+                ))),
+            };
+        }
+        let reply = match kind {
+            RaftCallKind::Vote => client.vote(request).await?,
+            _ => client.append_entries(request).await?,
+        };
+        Ok(reply.into_inner())
     }
 
     fn request(&self, payload: Vec<u8>) -> RaftRequest {
@@ -281,11 +354,11 @@ impl RaftNetwork<TypeConfig> for TabletNetwork {
             postcard::to_stdvec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut client = self.client().map_err(RPCError::Unreachable)?;
         if payload.len() < LARGE_APPEND_BYTES {
-            let reply = client
-                .append_entries(self.request(payload))
+            let reply = self
+                .send(RaftCallKind::AppendEntries, client, payload)
                 .await
                 .map_err(status_error)?;
-            return self.decode_reply(reply.into_inner());
+            return self.decode_reply(reply);
         }
         let key: AppendKey = (
             rpc.vote,
@@ -346,12 +419,12 @@ impl RaftNetwork<TypeConfig> for TabletNetwork {
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
         let payload =
             postcard::to_stdvec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let mut client = self.client().map_err(RPCError::Unreachable)?;
-        let reply = client
-            .vote(self.request(payload))
+        let client = self.client().map_err(RPCError::Unreachable)?;
+        let reply = self
+            .send(RaftCallKind::Vote, client, payload)
             .await
             .map_err(status_error)?;
-        self.decode_reply(reply.into_inner())
+        self.decode_reply(reply)
     }
 
     async fn install_snapshot(

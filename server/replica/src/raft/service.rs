@@ -7,9 +7,13 @@ use std::sync::Arc;
 use openraft::Snapshot;
 use openraft::raft::{AppendEntriesRequest, VoteRequest, VoteResponse};
 use serde::Serialize;
+use spanlite_proto::raft::raft_answer::Answer as StreamAnswer;
 use spanlite_proto::raft::raft_reply::Result as ReplyResult;
 use spanlite_proto::raft::raft_service_server::RaftService;
-use spanlite_proto::raft::{RaftError as WireError, RaftReply, RaftRequest, SnapshotChunk};
+use spanlite_proto::raft::{
+    RaftAnswer, RaftCall, RaftCallFailed, RaftCallKind, RaftError as WireError, RaftReply,
+    RaftRequest, SnapshotChunk,
+};
 use spanlite_storage::meta::TabletId;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -100,6 +104,8 @@ mod chunk_source {
 #[derive(Clone)]
 pub struct RaftGrpc {
     router: Arc<dyn RaftRouter>,
+    /// Turns true when the node stops: call streams end then.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for RaftGrpc {
@@ -111,9 +117,34 @@ impl std::fmt::Debug for RaftGrpc {
 }
 
 impl RaftGrpc {
-    /// A service routing by `router`.
-    pub fn new(router: Arc<dyn RaftRouter>) -> Self {
-        Self { router }
+    /// A service routing by `router`, whose call streams end when
+    /// `stopping` turns true (an open stream would keep the gRPC server's
+    /// graceful shutdown waiting for ever).
+    pub fn new(router: Arc<dyn RaftRouter>, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { router, stopping }
+    }
+
+    /// Runs one call of a `Calls` stream as its unary RPC would.
+    async fn answer(&self, call: RaftCall) -> RaftAnswer {
+        let request = Request::new(call.request.unwrap_or_default());
+        let reply = match RaftCallKind::try_from(call.kind) {
+            Ok(RaftCallKind::AppendEntries) => self.append_entries(request).await,
+            Ok(RaftCallKind::Vote) => self.vote(request).await,
+            _ => Err(Status::invalid_argument(format!(
+                "a Raft call of unknown kind {}",
+                call.kind
+            ))),
+        };
+        RaftAnswer {
+            id: call.id,
+            answer: Some(match reply {
+                Ok(reply) => StreamAnswer::Reply(reply.into_inner()),
+                Err(status) => StreamAnswer::Failed(RaftCallFailed {
+                    code: status.code() as i32,
+                    message: status.message().to_string(),
+                }),
+            }),
+        }
     }
 
     /// The tablet's group, or the refusal to send back.
@@ -154,6 +185,23 @@ fn bad_payload(what: &str, e: postcard::Error) -> Status {
 
 #[tonic::async_trait]
 impl RaftService for RaftGrpc {
+    type CallsStream = spanlite_directory::call_stream::Answers<RaftAnswer>;
+
+    async fn calls(
+        &self,
+        request: Request<Streaming<RaftCall>>,
+    ) -> Result<Response<Self::CallsStream>, Status> {
+        let service = self.clone();
+        Ok(Response::new(spanlite_directory::call_stream::serve_calls(
+            request.into_inner(),
+            Some(self.stopping.clone()),
+            move |call| {
+                let service = service.clone();
+                async move { service.answer(call).await }
+            },
+        )))
+    }
+
     async fn append_entries(
         &self,
         request: Request<RaftRequest>,

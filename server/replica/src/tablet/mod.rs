@@ -17,6 +17,7 @@ mod commits;
 mod duties;
 mod error;
 mod lease;
+mod proposer;
 mod reads;
 mod replica;
 mod steps;

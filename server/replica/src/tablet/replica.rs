@@ -17,7 +17,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use openraft::error::ClientWriteError;
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::Mvcc;
 use spanlite_truetime::{Timestamp, TrueTime};
@@ -72,6 +71,8 @@ pub struct Replica {
     /// Held while a step assigns a timestamp and its command is handed to
     /// Raft, so timestamps rise in log order.
     propose_order: tokio::sync::Mutex<()>,
+    /// Hands commands to the Raft group, batching commits.
+    proposer: super::proposer::Proposer,
     /// The closed timestamps this replica's leaders sent (follower reads).
     pub(super) safe_time: Mutex<FollowerSafeTime>,
     /// Other tablets, for the termination protocol and decisions.
@@ -96,6 +97,8 @@ pub struct ReplicaParts {
     pub generation: u64,
     /// Its Raft group, started.
     pub raft: Raft,
+    /// The number of appends its log began (`TabletLogStore::appends`).
+    pub appends: watch::Receiver<u64>,
     /// MVCC over the node's engine.
     pub mvcc: Mvcc,
     /// The state machine's applied progress.
@@ -179,6 +182,8 @@ impl Replica {
                     }
                 })
             };
+            let proposer =
+                super::proposer::Proposer::start(parts.tablet, parts.raft.clone(), parts.appends);
             let leader = Leader::new(
                 parts.tablet,
                 parts.range.clone(),
@@ -199,6 +204,7 @@ impl Replica {
                 core: Mutex::new(Core::new(leader)),
                 visible: Notify::new(),
                 propose_order: tokio::sync::Mutex::new(()),
+                proposer,
                 safe_time: Mutex::new(FollowerSafeTime::default()),
                 peers: parts.peers,
                 config,
@@ -371,30 +377,13 @@ impl Replica {
         self.check_serving()?;
         let (out, command) = self.with_core(step).map_err(|e| self.txn_error(e))?;
         self.metrics.note_proposal(self.tablet);
-        let rx =
-            self.raft
-                .client_write_ff(command)
-                .await
-                .map_err(|e| TabletError::Replication {
-                    tablet: self.tablet,
-                    message: e.to_string(),
-                })?;
-        let tablet = self.tablet;
+        // Queued in timestamp order (under `propose_order`); the proposer
+        // may put it in one entry with other commits (`proposer`).
+        let rx = self.proposer.submit(command);
         let pending: Pending = Box::pin(async move {
-            match rx.await {
-                Ok(Ok(resp)) => Proposed::Applied(resp.data),
-                Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
-                    // NB: openraft answers ForwardToLeader only for entries
-                    // that were not committed (not appended, or truncated).
-                    Proposed::NotLeader(TabletError::NotLeader {
-                        tablet,
-                        leader: f.leader_id,
-                        leader_addr: f.leader_node.as_ref().map(|n| n.addr.clone()),
-                    })
-                }
-                Ok(Err(e)) => Proposed::Unknown(e.to_string()),
-                Err(_) => Proposed::Unknown("the Raft group stopped before answering".to_string()),
-            }
+            rx.await.unwrap_or_else(|_| {
+                Proposed::Unknown("the tablet's proposer stopped before answering".to_string())
+            })
         });
         Ok((out, pending))
     }
