@@ -25,7 +25,7 @@
 use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResponse;
 use spanlite_storage::meta::TabletId;
-use spanlite_txn::{Command, CommandResponse};
+use spanlite_txn::{Command, CommandResponse, Mutation};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::TabletError;
@@ -34,6 +34,12 @@ use crate::raft::{Node, NodeId, Raft, TypeConfig};
 
 /// The most commits in one entry.
 const MAX_BATCH: usize = 256;
+
+/// The most bytes of keys and values one batched entry carries (a commit
+/// larger than this goes alone): a batch stays small enough to travel on
+/// the Raft call stream, and never makes an entry much larger than its
+/// largest commit.
+const MAX_BATCH_BYTES: usize = 64 << 10;
 
 /// A command waiting to be handed to the group, and where its answer goes.
 struct Queued {
@@ -163,16 +169,32 @@ fn entries(queued: Vec<Queued>) -> Vec<(Command, Vec<oneshot::Sender<Proposed>>)
             }
         }
     };
+    let mut run_bytes = 0;
     for q in queued {
-        if matches!(q.command, Command::Write { .. }) {
+        if let Command::Write { mutations, .. } = &q.command {
+            let bytes: usize = mutations.iter().map(mutation_bytes).sum();
+            if !run.is_empty() && run_bytes + bytes > MAX_BATCH_BYTES {
+                flush(&mut run, &mut out);
+                run_bytes = 0;
+            }
+            run_bytes += bytes;
             run.push(q);
         } else {
             flush(&mut run, &mut out);
+            run_bytes = 0;
             out.push((q.command, vec![q.answer]));
         }
     }
     flush(&mut run, &mut out);
     out
+}
+
+/// The bytes of a mutation's key and value.
+fn mutation_bytes(m: &Mutation) -> usize {
+    match m {
+        Mutation::Put { key, value } => key.len() + value.len(),
+        Mutation::Delete { key } => key.len(),
+    }
 }
 
 /// Gives each proposer of an entry its own answer: the entry's response
@@ -219,5 +241,68 @@ fn answer_all(tablet: TabletId, answers: Vec<oneshot::Sender<Proposed>>, result:
 fn unknown(answers: Vec<oneshot::Sender<Proposed>>, why: &str) {
     for a in answers {
         let _ = a.send(Proposed::Unknown(why.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanlite_truetime::Timestamp;
+
+    fn write(at: u64, value_bytes: usize) -> Queued {
+        Queued {
+            command: Command::Write {
+                ts: Timestamp::from_nanos(at),
+                mutations: vec![Mutation::Put {
+                    key: at.to_be_bytes().to_vec(),
+                    value: vec![0; value_bytes],
+                }],
+            },
+            answer: oneshot::channel().0,
+        }
+    }
+
+    fn other() -> Queued {
+        Queued {
+            command: Command::Forget { txns: Vec::new() },
+            answer: oneshot::channel().0,
+        }
+    }
+
+    /// What an entry is: the timestamps of its commits, or `None` for a
+    /// command that is not a commit.
+    fn shape(entries: &[(Command, Vec<oneshot::Sender<Proposed>>)]) -> Vec<Option<Vec<u64>>> {
+        entries
+            .iter()
+            .map(|(c, answers)| {
+                let stamps: Option<Vec<u64>> = match c {
+                    Command::Write { ts, .. } => Some(vec![ts.as_nanos()]),
+                    Command::Writes { writes } => {
+                        Some(writes.iter().map(|(ts, _)| ts.as_nanos()).collect())
+                    }
+                    _ => None,
+                };
+                assert_eq!(answers.len(), stamps.as_ref().map_or(1, Vec::len));
+                stamps
+            })
+            .collect()
+    }
+
+    /// Claim: commits keep their order; a run of them is one entry (one
+    /// alone stays a Write); anything else goes alone in its place; a run
+    /// past the byte bound starts a new entry.
+    #[test]
+    fn entries_batch_runs_of_commits_in_order() {
+        let queued = vec![write(1, 10), write(2, 10), other(), write(3, 10), other()];
+        assert_eq!(
+            shape(&entries(queued)),
+            vec![Some(vec![1, 2]), None, Some(vec![3]), None]
+        );
+        let big = MAX_BATCH_BYTES / 2;
+        let queued = vec![write(1, big), write(2, big), write(3, 10), write(4, 10)];
+        assert_eq!(
+            shape(&entries(queued)),
+            vec![Some(vec![1]), Some(vec![2, 3, 4])]
+        );
     }
 }
