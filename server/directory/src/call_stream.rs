@@ -261,7 +261,7 @@ pub type Answers<A> = ReceiverStream<Result<A, Status>>;
 /// still running then finish, and their answers are dropped.
 pub fn serve_calls<C, A, H, Fut>(
     mut calls: tonic::Streaming<C>,
-    stopping: Option<watch::Receiver<bool>>,
+    mut stopping: watch::Receiver<bool>,
     handle: H,
 ) -> Answers<A>
 where
@@ -275,7 +275,6 @@ where
     tokio::spawn(async move {
         let (answered, mut answers) = mpsc::channel::<A>(ANSWERS_QUEUED);
         let mut answered = Some(answered);
-        let mut stopping = stopping;
         loop {
             tokio::select! {
                 call = calls.next(), if answered.is_some() => match (call, &answered) {
@@ -306,15 +305,10 @@ where
     ReceiverStream::new(rx)
 }
 
-/// Returns once `stopping` is (or turns) true; never for `None`, or once
-/// its sender is gone without saying so.
-async fn stopped(stopping: &mut Option<watch::Receiver<bool>>) {
-    match stopping {
-        Some(rx) => {
-            if rx.wait_for(|stop| *stop).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending::<()>().await,
+/// Returns once `stopping` is (or turns) true; never if its sender is
+/// gone without saying so.
+pub async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
+use spanlite_directory::call_stream::stopped;
 use spanlite_session::SchemaCache;
 use spanlite_session::Session;
 
@@ -274,19 +275,6 @@ fn prepare(
         tag: "PREPARE".to_string(),
         ..QueryResult::default()
     })
-}
-
-/// Resolves once `stopping` is true (never, if its sender is gone).
-pub(super) async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        let now = *stopping.borrow_and_update();
-        if now {
-            return;
-        }
-        if stopping.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 /// A session's answers, sent a request at a time and read a message at a

@@ -101,7 +101,7 @@ impl TabletCallStream for TabletCallsGrpc {
         let tablets = self.tablets.clone();
         Ok(Response::new(spanlite_directory::call_stream::serve_calls(
             request.into_inner(),
-            Some(self.stopping.clone()),
+            self.stopping.clone(),
             move |call| {
                 let tablets = tablets.clone();
                 async move { answer(&tablets, call).await }

@@ -126,10 +126,12 @@ impl RaftGrpc {
 
     /// Runs one call of a `Calls` stream as its unary RPC would.
     async fn answer(&self, call: RaftCall) -> RaftAnswer {
-        let request = Request::new(call.request.unwrap_or_default());
-        let reply = match RaftCallKind::try_from(call.kind) {
-            Ok(RaftCallKind::AppendEntries) => self.append_entries(request).await,
-            Ok(RaftCallKind::Vote) => self.vote(request).await,
+        let reply = match (RaftCallKind::try_from(call.kind), call.request) {
+            (_, None) => Err(Status::invalid_argument("a Raft call without a request")),
+            (Ok(RaftCallKind::AppendEntries), Some(r)) => {
+                self.append_entries(Request::new(r)).await
+            }
+            (Ok(RaftCallKind::Vote), Some(r)) => self.vote(Request::new(r)).await,
             _ => Err(Status::invalid_argument(format!(
                 "a Raft call of unknown kind {}",
                 call.kind
@@ -194,7 +196,7 @@ impl RaftService for RaftGrpc {
         let service = self.clone();
         Ok(Response::new(spanlite_directory::call_stream::serve_calls(
             request.into_inner(),
-            Some(self.stopping.clone()),
+            self.stopping.clone(),
             move |call| {
                 let service = service.clone();
                 async move { service.answer(call).await }

@@ -25,6 +25,7 @@
 use openraft::error::ClientWriteError;
 use openraft::raft::ClientWriteResponse;
 use spanlite_storage::meta::TabletId;
+use spanlite_truetime::Timestamp;
 use spanlite_txn::{Command, CommandResponse, Mutation};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -142,47 +143,46 @@ async fn run(
     }
 }
 
+/// An entry to hand to the group, and the proposers of its commands.
+type Entry = (Command, Vec<oneshot::Sender<Proposed>>);
+
 /// The entries for `queued`, in order: runs of `Write`s become one
 /// `Writes` entry (a run of one stays a `Write`), anything else goes alone.
-fn entries(queued: Vec<Queued>) -> Vec<(Command, Vec<oneshot::Sender<Proposed>>)> {
-    let mut out: Vec<(Command, Vec<oneshot::Sender<Proposed>>)> = Vec::new();
-    let mut run: Vec<Queued> = Vec::new();
-    let flush = |run: &mut Vec<Queued>,
-                 out: &mut Vec<(Command, Vec<oneshot::Sender<Proposed>>)>| {
-        match run.len() {
-            0 => {}
-            1 => {
-                if let Some(q) = run.pop() {
-                    out.push((q.command, vec![q.answer]));
-                }
+fn entries(queued: Vec<Queued>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    let mut run: Vec<(Timestamp, Vec<Mutation>, oneshot::Sender<Proposed>)> = Vec::new();
+    let flush = |run: &mut Vec<_>, out: &mut Vec<Entry>| match run.len() {
+        0 => {}
+        1 => {
+            if let Some((ts, mutations, answer)) = run.pop() {
+                out.push((Command::Write { ts, mutations }, vec![answer]));
             }
-            _ => {
-                let mut writes = Vec::with_capacity(run.len());
-                let mut answers = Vec::with_capacity(run.len());
-                for q in run.drain(..) {
-                    if let Command::Write { ts, mutations } = q.command {
-                        writes.push((ts, mutations));
-                        answers.push(q.answer);
-                    }
-                }
-                out.push((Command::Writes { writes }, answers));
-            }
+        }
+        _ => {
+            let (writes, answers) = run
+                .drain(..)
+                .map(|(ts, mutations, answer)| ((ts, mutations), answer))
+                .unzip();
+            out.push((Command::Writes { writes }, answers));
         }
     };
     let mut run_bytes = 0;
-    for q in queued {
-        if let Command::Write { mutations, .. } = &q.command {
-            let bytes: usize = mutations.iter().map(mutation_bytes).sum();
-            if !run.is_empty() && run_bytes + bytes > MAX_BATCH_BYTES {
+    for Queued { command, answer } in queued {
+        match command {
+            Command::Write { ts, mutations } => {
+                let bytes: usize = mutations.iter().map(mutation_bytes).sum();
+                if !run.is_empty() && run_bytes + bytes > MAX_BATCH_BYTES {
+                    flush(&mut run, &mut out);
+                    run_bytes = 0;
+                }
+                run_bytes += bytes;
+                run.push((ts, mutations, answer));
+            }
+            other => {
                 flush(&mut run, &mut out);
                 run_bytes = 0;
+                out.push((other, vec![answer]));
             }
-            run_bytes += bytes;
-            run.push(q);
-        } else {
-            flush(&mut run, &mut out);
-            run_bytes = 0;
-            out.push((q.command, vec![q.answer]));
         }
     }
     flush(&mut run, &mut out);
@@ -218,20 +218,20 @@ fn answer_all(tablet: TabletId, answers: Vec<oneshot::Sender<Proposed>>, result:
         Ok(Err(e)) => return unknown(answers, &e.to_string()),
         Err(why) => return unknown(answers, &why),
     };
-    match resp.data {
-        CommandResponse::Each(each) if answers.len() > 1 && each.len() == answers.len() => {
+    match (answers.len(), resp.data) {
+        (1, data) => {
+            if let Some(a) = answers.into_iter().next() {
+                let _ = a.send(Proposed::Applied(data));
+            }
+        }
+        (n, CommandResponse::Each(each)) if each.len() == n => {
             for (a, data) in answers.into_iter().zip(each) {
                 let _ = a.send(Proposed::Applied(data));
             }
         }
-        data if answers.len() == 1 => {
-            for a in answers {
-                let _ = a.send(Proposed::Applied(data.clone()));
-            }
-        }
         // Cannot happen (a Writes entry answers Each, one per commit): the
         // commits were applied somehow, so their outcome is unknown.
-        other => unknown(
+        (_, other) => unknown(
             answers,
             &format!("a batch of commits was answered {other:?}"),
         ),
@@ -247,7 +247,6 @@ fn unknown(answers: Vec<oneshot::Sender<Proposed>>, why: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spanlite_truetime::Timestamp;
 
     fn write(at: u64, value_bytes: usize) -> Queued {
         Queued {
@@ -271,7 +270,7 @@ mod tests {
 
     /// What an entry is: the timestamps of its commits, or `None` for a
     /// command that is not a commit.
-    fn shape(entries: &[(Command, Vec<oneshot::Sender<Proposed>>)]) -> Vec<Option<Vec<u64>>> {
+    fn shape(entries: &[Entry]) -> Vec<Option<Vec<u64>>> {
         entries
             .iter()
             .map(|(c, answers)| {
