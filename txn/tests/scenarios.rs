@@ -57,6 +57,7 @@ scenarios!(
     anomaly_write_skew,
     cancelled_lock_wait,
     clock_failure_in_commit_wait,
+    commit_from_start_bound,
     commit_before_schema_lease,
     future_read_and_new_leader,
     last_ts_beyond_one_tablet,

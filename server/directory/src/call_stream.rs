@@ -22,8 +22,8 @@
 //! refused that way was not sent (`Unavailable`). A caller that gives up
 //! (its deadline) removes its entry; a late answer for it is dropped.
 //!
-//! Server side, [`serve_calls`]: each call runs in a task of its own, so
-//! answers leave in the order they are ready.
+//! Server side, [`serve_calls`]: each call runs in a task of its own and
+//! sends its answer itself, so answers leave in the order they are ready.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -250,18 +250,43 @@ where
     }
 }
 
-/// The answers of one served stream.
-pub type Answers<A> = ReceiverStream<Result<A, Status>>;
+/// The answers of one served stream: they end when every call is
+/// answered after the caller closed its side, or at once at a stop.
+pub struct Answers<A> {
+    answers: mpsc::Receiver<Result<A, Status>>,
+    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl<A> std::fmt::Debug for Answers<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answers").finish_non_exhaustive()
+    }
+}
+
+impl<A> tokio_stream::Stream for Answers<A> {
+    type Item = Result<A, Status>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.stop.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        self.answers.poll_recv(cx)
+    }
+}
 
 /// Serves one call stream: each call of `calls` runs `handle` in a task of
-/// its own, and the answers go back in the order they are ready. The
+/// its own, which sends its answer itself, so answers go back in the order
+/// they are ready (with no task between the handler and the stream). The
 /// stream ends when the caller closes its side and every call is
 /// answered, or at once when `stopping` turns true (an open stream would
 /// keep the gRPC server's graceful shutdown waiting for ever); calls
 /// still running then finish, and their answers are dropped.
 pub fn serve_calls<C, A, H, Fut>(
     mut calls: tonic::Streaming<C>,
-    mut stopping: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
     handle: H,
 ) -> Answers<A>
 where
@@ -270,39 +295,36 @@ where
     H: Fn(C) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = A> + Send + 'static,
 {
-    let (out, rx) = mpsc::channel::<Result<A, Status>>(ANSWERS_QUEUED);
+    let (out, answers) = mpsc::channel::<Result<A, Status>>(ANSWERS_QUEUED);
     let handle = Arc::new(handle);
+    let mut reader_stop = stopping.clone();
     tokio::spawn(async move {
-        let (answered, mut answers) = mpsc::channel::<A>(ANSWERS_QUEUED);
-        let mut answered = Some(answered);
         loop {
             tokio::select! {
-                call = calls.next(), if answered.is_some() => match (call, &answered) {
-                    (Some(Ok(call)), Some(answered)) => {
+                call = calls.next() => match call {
+                    Some(Ok(call)) => {
                         let handle = handle.clone();
-                        let answered = answered.clone();
+                        let out = out.clone();
                         tokio::spawn(async move {
                             let answer = handle(call).await;
-                            let _ = answered.send(answer).await;
+                            // Dropped if the caller went away.
+                            let _ = out.send(Ok(answer)).await;
                         });
                     }
                     // The caller closed its side (or the connection
-                    // broke): answer the calls in flight, then end.
-                    _ => answered = None,
+                    // broke): the answers end once the calls in flight
+                    // have sent theirs (their senders gone).
+                    _ => return,
                 },
-                answer = answers.recv() => match answer {
-                    Some(answer) => {
-                        if out.send(Ok(answer)).await.is_err() {
-                            return; // the caller went away
-                        }
-                    }
-                    None => return, // closed, and every call answered
-                },
-                () = stopped(&mut stopping) => return,
+                () = stopped(&mut reader_stop) => return,
             }
         }
     });
-    ReceiverStream::new(rx)
+    let mut stopping = stopping;
+    Answers {
+        answers,
+        stop: Box::pin(async move { stopped(&mut stopping).await }),
+    }
 }
 
 /// Returns once `stopping` is (or turns) true; never if its sender is

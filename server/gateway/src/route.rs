@@ -404,11 +404,12 @@ impl Gateway {
                 groups.entry(d.id).or_default().push(k);
             }
             asked.extend(groups.keys().copied());
-            let mut calls = tokio::task::JoinSet::new();
-            for (_, keys) in groups {
+            // One tablet (the common case): its call runs in this task, with
+            // no task to spawn and wake; more run in parallel tasks.
+            let read_group = |keys: Vec<Vec<u8>>| {
                 let gateway = self.clone();
                 let shape = shape.clone();
-                calls.spawn(async move {
+                async move {
                     let first = keys[0].clone();
                     let all = keys.clone();
                     let read = gateway
@@ -435,10 +436,24 @@ impl Gateway {
                         })
                         .await;
                     (keys, read)
-                });
+                }
+            };
+            let mut joined = Vec::with_capacity(groups.len());
+            if groups.len() == 1 {
+                for (_, keys) in groups {
+                    joined.push(Ok(read_group(keys).await));
+                }
+            } else {
+                let mut calls = tokio::task::JoinSet::new();
+                for (_, keys) in groups {
+                    calls.spawn(read_group(keys));
+                }
+                while let Some(r) = calls.join_next().await {
+                    joined.push(r);
+                }
             }
             let mut failure = None;
-            while let Some(joined) = calls.join_next().await {
+            for joined in joined {
                 let (keys, read) = match joined {
                     Ok(r) => r,
                     Err(e) => {

@@ -8,6 +8,23 @@
 //!   nothing written (OCC validation only) ──▶ commits at a snapshot ts, at once
 //! ```
 //!
+//! The timestamp: above the last one this leader assigned or read at, the
+//! log's, and a `TT.now().latest` taken after the transaction began —
+//! Spanner takes the one when the commit arrives; a 2PL transaction that
+//! read here first, and under locks nowhere else (`CommitInput::alone`),
+//! takes the one its first locked read here noted (`TxnState::Active`'s
+//! `start`). Why that keeps external consistency: a transaction T1 that
+//! was acknowledged before T2 began has `s1 <` true time at the
+//! acknowledgement (commit wait), which is before T2 began, which is at
+//! most T2's start bound `< s2`. Why it keeps the snapshot order: every
+//! version T2 read here was written at or below this leader's last
+//! assigned timestamp, and every read or closed timestamp served here was
+//! raised into it, so `s2` is above them all; T2 saw nothing elsewhere (a
+//! transaction that did, or whose commit has read-only participants, or
+//! that reads at snapshots — OCC, SSI, SI, RC — takes `now.latest` as
+//! before). The gain: when T2 ran longer than 2ε since its first read
+//! here, `TT.after(s2)` holds already and commit wait costs nothing.
+//!
 //! INVARIANT: the locks and the pending mark go only when both the write is
 //! applied and commit wait is over. If commit wait cannot finish (the
 //! clock failed), both stay until it can: releasing the locks would let a
@@ -63,7 +80,14 @@ pub fn commit(
         leader.finish(txn, now.instant);
         return Ok(Progress::Done(Commit::ReadOnly(t)));
     }
-    let ts = assign(leader, Timestamp::MIN, now.tt, now.max_applied)?;
+    // The start bound (module docs): taken when it first read here,
+    // after it began, so commit wait has (mostly) run out by now.
+    let start = match input.alone {
+        true => leader.book.start(txn),
+        false => None,
+    };
+    let start = start.map_or(now.tt.latest, |s| s.min(now.tt.latest));
+    let ts = assign(leader, Timestamp::MIN, start, now.max_applied)?;
     if let Err(reason) = input.check_deadline(ts) {
         leader.clock.abandon(ts);
         return Err(leader.abort(txn, reason, now.instant));

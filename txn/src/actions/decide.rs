@@ -49,7 +49,7 @@ pub fn decide(
         .map(|(_, p)| *p)
         .max()
         .unwrap_or(Timestamp::MIN);
-    let s = assign(leader, min, now.tt, now.max_applied)?;
+    let s = assign(leader, min, now.tt.latest, now.max_applied)?;
     if let Err(reason) = input.check_deadline(s) {
         leader.clock.abandon(s);
         return Err(leader.abort(txn, reason, now.instant));

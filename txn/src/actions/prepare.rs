@@ -58,6 +58,11 @@ pub struct CommitInput<'a> {
     /// the leases under which its read-only participants hold its read
     /// locks, see [`read_lock`]), or it aborts with `ReadLocksExpired`.
     pub read_locks_until: Option<Timestamp>,
+    /// A 2PL transaction that read under locks on no other tablet and has
+    /// no other participant: nothing it saw elsewhere bounds its commit
+    /// timestamp, so a one-phase commit may take it from its start bound
+    /// here (see `actions::commit`). False for every other case.
+    pub alone: bool,
 }
 
 impl CommitInput<'_> {
@@ -168,7 +173,7 @@ pub fn prepare(
         return Ok(Progress::Wait(ticket));
     }
     let txn = input.txn;
-    let p = assign(leader, Timestamp::MIN, now.tt, now.max_applied)?;
+    let p = assign(leader, Timestamp::MIN, now.tt.latest, now.max_applied)?;
     leader.book.prepare(txn, coordinator, p, now.instant)?;
     leader.locks.mark_prepared(txn, input.priority);
     let record = Prepared {

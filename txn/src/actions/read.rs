@@ -39,11 +39,15 @@ pub struct LockedRead<'a> {
     pub generation: u64,
 }
 
-/// Takes the read's locks; `Done` once all are held.
+/// Takes the read's locks; `Done` once all are held. `latest` is a
+/// `TT.now().latest` taken on this node for this read (`None`: the clock
+/// failed); the first one of a transaction here is its start bound (see
+/// `actions::commit`).
 pub fn lock_for_read(
     leader: &mut Leader,
     read: &LockedRead<'_>,
     now: Instant,
+    latest: Option<Timestamp>,
 ) -> Result<Progress<()>, TxnError> {
     if let Some(reason) = leader.book.aborted(read.txn) {
         return Err(TxnError::aborted(reason));
@@ -55,10 +59,14 @@ pub fn lock_for_read(
     if read.read_before && !leader.book.is_active(read.txn) {
         return Err(leader.abort(read.txn, AbortReason::LeaderChanged, now));
     }
-    leader.acquire_all(
+    let progress = leader.acquire_all(
         read.txn,
         read.priority,
         read.targets.iter().map(|t| (t, read.mode)),
         now,
-    )
+    )?;
+    if let Some(latest) = latest {
+        leader.book.note_start(read.txn, latest);
+    }
+    Ok(progress)
 }

@@ -12,8 +12,8 @@
 //! every write at or below `C` is visible on the leader (nothing pending
 //! at or below `C`), so it was applied there at an index `≤ I`, and its
 //! commit wait is over; no later write of this leader lands at or below
-//! `C` (assignments are above `now.latest ≥ C`, and the last assigned was
-//! raised to `C`), nor of a successor (it starts above its own
+//! `C` (the last assigned was raised to `C`, and every assignment is
+//! above the last assigned), nor of a successor (it starts above its own
 //! `now.latest` at election, later in true time than `C ≤ now.earliest`).
 //! Prepared transactions' intents at or below `t` were applied too, and
 //! block the read until their outcome is applied (as on the leader).

@@ -129,14 +129,15 @@ pub fn pending_at_or_below(leader: &Leader, t: Timestamp) -> Option<Timestamp> {
     leader.clock.pending_at_or_below(t)
 }
 
-/// A new timestamp for a write (see `TsClock::assign`).
+/// A new timestamp for a write (see `TsClock::assign`): `start` is
+/// `now.latest` or a transaction's start bound.
 pub(crate) fn assign(
     leader: &mut Leader,
     min: Timestamp,
-    now: TTInterval,
+    start: Timestamp,
     max_applied: Timestamp,
 ) -> Result<Timestamp, TxnError> {
-    leader.clock.assign(min, now, max_applied)
+    leader.clock.assign(min, start, max_applied)
 }
 
 #[cfg(test)]

@@ -40,6 +40,11 @@ pub enum TxnState {
         /// Its commit's locks are all held and its reads validated (the lock
         /// phase is done): a prepare or commit goes straight on.
         locked: bool,
+        /// A `TT.now().latest` on this leader taken when it first read
+        /// here under locks (after it began): a lower bound for its commit
+        /// timestamp that is already in the past when it commits (see
+        /// `actions::commit`). `None` if it came first to commit.
+        start: Option<Timestamp>,
     },
     /// Prepared here as a 2PC participant, until the decision is applied.
     /// Holds its locks; never wounded.
@@ -152,6 +157,7 @@ impl TxnBook {
                     TxnState::Active {
                         last_seen: now,
                         locked: false,
+                        start: None,
                     },
                 );
                 Ok(())
@@ -161,6 +167,23 @@ impl TxnBook {
                 Ok(())
             }
             Some(other) => Err(refused(txn, other, "take locks")),
+        }
+    }
+
+    /// Notes `latest` (a `TT.now().latest` taken on this leader while
+    /// serving `txn`'s read) as its start bound here, unless it has one
+    /// (`Active` only: the first read's stays).
+    pub fn note_start(&mut self, txn: TxnId, latest: Timestamp) {
+        if let Some(TxnState::Active { start, .. }) = self.txns.get_mut(&txn) {
+            start.get_or_insert(latest);
+        }
+    }
+
+    /// The start bound of `txn` here (see [`TxnState::Active`]).
+    pub fn start(&self, txn: TxnId) -> Option<Timestamp> {
+        match self.txns.get(&txn) {
+            Some(TxnState::Active { start, .. }) => *start,
+            _ => None,
         }
     }
 

@@ -14,8 +14,12 @@
 //! stays below every pending one, so no replica shows a write before its
 //! commit wait is over: whoever sees it knows true time passed `s`.
 //! INVARIANT (monotonic): every timestamp assigned is above every one
-//! assigned or raised to before, above `TT.now().latest` when assigned and
-//! above every timestamp applied from the log.
+//! assigned or raised to before, above a `TT.now().latest` taken on this
+//! node after its transaction began (when assigned, or at the
+//! transaction's first read here: `actions::commit`) and above every
+//! timestamp applied from the log. Every promise (a read's timestamp, a
+//! closed timestamp) is raised into the last assigned, so no later
+//! assignment goes below one.
 
 use std::collections::BTreeSet;
 
@@ -76,17 +80,18 @@ impl TsClock {
         self.last_visible
     }
 
-    /// A new timestamp: at least `min`, above `now.latest`, the last one
+    /// A new timestamp: at least `min`, above `start`, the last one
     /// assigned and `max_applied` (the log's `s_max`). It is pending until
-    /// [`TsClock::visible`] or [`TsClock::abandon`].
+    /// [`TsClock::visible`] or [`TsClock::abandon`]. `start` is a
+    /// `TT.now().latest` taken on this node after the transaction began:
+    /// now's, or its start bound (`actions::commit`).
     pub fn assign(
         &mut self,
         min: Timestamp,
-        now: TTInterval,
+        start: Timestamp,
         max_applied: Timestamp,
     ) -> Result<Timestamp, TxnError> {
-        let floor = now
-            .latest
+        let floor = start
             .max(self.last_assigned)
             .max(max_applied)
             .next()
@@ -128,9 +133,10 @@ impl TsClock {
 
     /// The highest timestamp this leader can promise now that nothing at or
     /// below it will become visible later (a closed timestamp): below every
-    /// pending timestamp, and at most `now.earliest` (every later
-    /// assignment is above `now.latest`, and a successor's above its own
-    /// `now.latest` at election, which is later in true time).
+    /// pending timestamp, and at most `now.earliest` (the caller raises the
+    /// last assigned to it, so every later assignment is above it, and a
+    /// successor's is above its own `now.latest` at election, which is
+    /// later in true time).
     pub fn closed(&self, now: TTInterval) -> Timestamp {
         let below_pending = self
             .pending
@@ -158,19 +164,31 @@ mod tests {
     #[test]
     fn assignments_rise_above_now_the_last_one_and_the_log() {
         let mut c = TsClock::starting_at(ts(100));
-        assert_eq!(c.assign(ts(0), now(40, 60), ts(0)).unwrap(), ts(101));
-        assert_eq!(c.assign(ts(0), now(140, 160), ts(0)).unwrap(), ts(161));
-        assert_eq!(c.assign(ts(0), now(140, 160), ts(500)).unwrap(), ts(501));
-        assert_eq!(c.assign(ts(900), now(140, 160), ts(0)).unwrap(), ts(900));
+        assert_eq!(c.assign(ts(0), now(40, 60).latest, ts(0)).unwrap(), ts(101));
+        assert_eq!(
+            c.assign(ts(0), now(140, 160).latest, ts(0)).unwrap(),
+            ts(161)
+        );
+        assert_eq!(
+            c.assign(ts(0), now(140, 160).latest, ts(500)).unwrap(),
+            ts(501)
+        );
+        assert_eq!(
+            c.assign(ts(900), now(140, 160).latest, ts(0)).unwrap(),
+            ts(900)
+        );
         c.raise(ts(1000));
-        assert_eq!(c.assign(ts(0), now(140, 160), ts(0)).unwrap(), ts(1001));
+        assert_eq!(
+            c.assign(ts(0), now(140, 160).latest, ts(0)).unwrap(),
+            ts(1001)
+        );
     }
 
     #[test]
     fn reads_wait_for_pending_timestamps_at_or_below_them() {
         let mut c = TsClock::default();
-        let a = c.assign(ts(0), now(10, 20), ts(0)).unwrap();
-        let b = c.assign(ts(0), now(30, 40), ts(0)).unwrap();
+        let a = c.assign(ts(0), now(10, 20).latest, ts(0)).unwrap();
+        let b = c.assign(ts(0), now(30, 40).latest, ts(0)).unwrap();
         assert_eq!(c.pending_at_or_below(ts(20)), None);
         assert_eq!(c.pending_at_or_below(ts(41)), Some(a));
         c.visible(a);
@@ -185,7 +203,7 @@ mod tests {
     fn the_closed_timestamp_stays_below_pending_ones_and_now() {
         let mut c = TsClock::default();
         assert_eq!(c.closed(now(90, 110)), ts(90));
-        let a = c.assign(ts(0), now(90, 110), ts(0)).unwrap();
+        let a = c.assign(ts(0), now(90, 110).latest, ts(0)).unwrap();
         assert_eq!(a, ts(111));
         assert_eq!(c.closed(now(200, 220)), ts(110));
         c.visible(a);

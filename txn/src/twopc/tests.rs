@@ -139,7 +139,7 @@ impl Sim {
                 latest: now_latest,
             };
             let mut clock = crate::leader::TsClock::default();
-            Decision::Commit(clock.assign(min, now, ts(0)).unwrap())
+            Decision::Commit(clock.assign(min, now.latest, ts(0)).unwrap())
         } else {
             Decision::Abort
         };

@@ -184,9 +184,17 @@ impl World {
             Err(e) => return self.commit_failed(name, &c, e),
         };
         let id = self.txns[name].id;
+        let txn = &self.txns[name];
+        // As the node's Tablet service decides it for a one-phase commit.
+        let alone = c.one_phase()
+            && txn.mode == Mode::TwoPl
+            && c.read_until.is_none()
+            && txn.read_tablets.iter().all(|t| *t == tablet)
+            && validation.reads.is_empty();
         let input = CommitInput {
             read_locks_until: c.read_until,
-            ..Self::input(&self.txns[name], &writes, &validation)
+            alone,
+            ..Self::input(txn, &writes, &validation)
         };
         let mvcc = self.leader_mvcc(&tablet);
         let tablet_ids: BTreeMap<String, TabletId> = self

@@ -540,6 +540,7 @@ impl World {
             generation: 0,
             commit_before: txn.commit_before,
             read_locks_until: None,
+            alone: false,
         }
     }
 

@@ -144,8 +144,10 @@ impl World {
             generation: 0,
         };
         let instant = self.instant();
+        let node = self.tablets[&tablet].leader_node.clone();
+        let latest = self.tt_now(&node).ok().map(|now| now.latest);
         let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
-        match lock_for_read(leader, &read, instant) {
+        match lock_for_read(leader, &read, instant, latest) {
             Err(e) => {
                 self.txns.get_mut(name).ok_or("no txn")?.done = true;
                 self.finish(name, format!("{verb} → {}", Self::abort_line(&e)))

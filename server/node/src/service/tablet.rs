@@ -14,7 +14,11 @@
 //! Every request's protocol work runs in a task of its own: if the caller
 //! goes away (hyper drops the handler when the client's deadline passes),
 //! the task still finishes and releases what it holds — a commit is never
-//! cut in half between its locks, its proposal and commit wait.
+//! cut in half between its locks, its proposal and commit wait. Lock-free
+//! snapshot reads and scans are the exception: they hold nothing and only
+//! wait (for a timestamp to be safe, an intent to resolve), so a dropped
+//! one leaves nothing behind, and they run inline, saving a task and a
+//! wake-up per read.
 //! Reverse scans answer `UNIMPLEMENTED`.
 
 use std::sync::Arc;
@@ -44,26 +48,48 @@ use spanlite_replica::tablet::{
 };
 use spanlite_txn::Mutation;
 
-/// Runs a request's protocol work in a task of its own (see the module
-/// docs); a panic in it becomes an internal error.
-async fn spawned<T: Send + 'static>(
-    work: impl Future<Output = Result<T, TabletError>> + Send + 'static,
-) -> Result<Result<T, TabletError>, Status> {
-    tokio::spawn(work)
-        .await
-        .map_err(|e| Status::internal(format!("the request's task failed: {e}")))
-}
-
 /// The Tablet service over a node's store.
 #[derive(Clone, Debug)]
 pub struct TabletGrpc {
     store: Arc<Store>,
+    /// Every request already runs in a task of its own that finishes even
+    /// if its caller goes away (a call stream's, see `tablet_stream`):
+    /// the protocol work needs no task of its own then.
+    detached: bool,
 }
 
 impl TabletGrpc {
     /// The service of `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            detached: false,
+        }
+    }
+
+    /// The same service for callers that run each request in a task of
+    /// its own that nothing cancels (see [`TabletGrpc::spawned`]).
+    pub fn detached(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            detached: true,
+        }
+    }
+
+    /// Runs a request's protocol work in a task of its own (see the
+    /// module docs), or inline when the caller's task is one already
+    /// (`detached`); a panic in a task of its own becomes an internal
+    /// error.
+    async fn spawned<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, TabletError>> + Send + 'static,
+    ) -> Result<Result<T, TabletError>, Status> {
+        if self.detached {
+            return Ok(work.await);
+        }
+        tokio::spawn(work)
+            .await
+            .map_err(|e| Status::internal(format!("the request's task failed: {e}")))
     }
 
     fn note_rpc(&self, method: &'static str, tablet: TabletId) {
@@ -123,6 +149,19 @@ fn commit_before(meta: Option<&TxnMeta>) -> Option<Timestamp> {
 fn read_locks_until(meta: Option<&TxnMeta>) -> Option<Timestamp> {
     meta.and_then(|m| m.read_locks_until.as_ref())
         .map(|t| Timestamp::from_nanos(t.nanos))
+}
+
+/// True for a one-phase commit on `tablet` of a 2PL transaction that read
+/// under locks on no other tablet, has no read-only participants and no
+/// lock-free reads to validate: its commit timestamp may come from its
+/// start bound here (`CommitInput::alone`).
+fn alone(tablet: u64, meta: Option<&TxnMeta>, validation: &Validation) -> bool {
+    meta.is_some_and(|m| {
+        m.mode == common::ConcurrencyMode::ConcurrencyMode2pl as i32
+            && m.read_tablets.iter().all(|t| *t == tablet)
+            && m.read_locks_until.is_none()
+            && m.snapshot_ts.is_none()
+    }) && validation.reads.is_empty()
 }
 
 /// The transaction id and wound-wait priority of a read-write transaction.
@@ -256,12 +295,11 @@ impl TabletService for TabletGrpc {
                 single_tablet: req.single_tablet,
                 nothing_newer: req.nothing_newer,
             };
-            let result = spawned(async move {
-                replica
-                    .snapshot_read(req.keys, at, req.any_replica, LOCK_WAIT)
-                    .await
-            })
-            .await?;
+            // Inline, not spawned: a snapshot read holds nothing and
+            // changes nothing a caller going away could leave half done.
+            let result = replica
+                .snapshot_read(req.keys, at, req.any_replica, LOCK_WAIT)
+                .await;
             return Ok(read_response(result.map(|(ts, pairs)| (Some(ts), pairs))));
         };
         if req.read_ts.is_some() || req.choose_read_ts {
@@ -281,8 +319,9 @@ impl TabletService for TabletGrpc {
             read_before: meta.read_tablets.contains(&req.tablet_id),
             generation: req.generation,
         };
-        let result =
-            spawned(async move { replica.txn_read(&read, req.keys, LOCK_WAIT).await }).await?;
+        let result = self
+            .spawned(async move { replica.txn_read(&read, req.keys, LOCK_WAIT).await })
+            .await?;
         Ok(read_response(result.map(|pairs| (None, pairs))))
     }
 
@@ -331,12 +370,13 @@ impl TabletService for TabletGrpc {
                     generation: req.generation,
                 };
                 let lock_rows = req.lock == LockStrength::Exclusive as i32;
-                let rows = spawned(async move {
-                    replica
-                        .txn_scan(&read, &range, limit, lock_rows, LOCK_WAIT)
-                        .await
-                })
-                .await?;
+                let rows = self
+                    .spawned(async move {
+                        replica
+                            .txn_scan(&read, &range, limit, lock_rows, LOCK_WAIT)
+                            .await
+                    })
+                    .await?;
                 (rows, None)
             }
             None => {
@@ -346,12 +386,10 @@ impl TabletService for TabletGrpc {
                     nothing_newer: req.nothing_newer,
                 };
                 let any_replica = req.any_replica;
-                let read = spawned(async move {
-                    replica
-                        .snapshot_scan(&range, at, any_replica, limit, LOCK_WAIT)
-                        .await
-                })
-                .await?;
+                // Inline, as a snapshot read (see `read`).
+                let read = replica
+                    .snapshot_scan(&range, at, any_replica, limit, LOCK_WAIT)
+                    .await;
                 match read {
                     Ok((ts, rows)) => (
                         Ok(rows),
@@ -416,6 +454,7 @@ impl TabletService for TabletGrpc {
             generation: req.generation,
             commit_before: commit_before(Some(meta)),
             read_locks_until: read_locks_until(Some(meta)),
+            alone: false,
         };
         let replica = match self.replica(req.tablet_id) {
             Ok(r) => r,
@@ -423,8 +462,9 @@ impl TabletService for TabletGrpc {
         };
         let (lock_only, read_only) = (req.lock_only, req.read_only);
         if read_only {
-            let result =
-                spawned(async move { replica.txn_read_lock(&commit, LOCK_WAIT).await }).await?;
+            let result = self
+                .spawned(async move { replica.txn_read_lock(&commit, LOCK_WAIT).await })
+                .await?;
             let until = result.as_ref().ok().copied();
             let mut resp = prepare_response(result.map(|_| Timestamp::MIN));
             if let Some(until) = until {
@@ -434,17 +474,18 @@ impl TabletService for TabletGrpc {
             }
             return Ok(Response::new(resp));
         }
-        let result = spawned(async move {
-            if lock_only {
-                replica
-                    .txn_lock(&commit, LOCK_WAIT)
-                    .await
-                    .map(|()| Timestamp::MIN)
-            } else {
-                replica.txn_prepare(&commit, coordinator, LOCK_WAIT).await
-            }
-        })
-        .await?;
+        let result = self
+            .spawned(async move {
+                if lock_only {
+                    replica
+                        .txn_lock(&commit, LOCK_WAIT)
+                        .await
+                        .map(|()| Timestamp::MIN)
+                } else {
+                    replica.txn_prepare(&commit, coordinator, LOCK_WAIT).await
+                }
+            })
+            .await?;
         Ok(Response::new(prepare_response(result)))
     }
 
@@ -480,13 +521,14 @@ impl TabletService for TabletGrpc {
                 Ok(r) => r,
                 Err(e) => return Ok(commit_response(Err(e))),
             };
-            let result = spawned(async move {
-                replica
-                    .txn_resolve(txn, Decision::Commit(ts))
-                    .await
-                    .map(|()| ts)
-            })
-            .await?;
+            let result = self
+                .spawned(async move {
+                    replica
+                        .txn_resolve(txn, Decision::Commit(ts))
+                        .await
+                        .map(|()| ts)
+                })
+                .await?;
             return Ok(commit_response(result));
         }
         // The coordinator of a two-phase commit.
@@ -513,17 +555,19 @@ impl TabletService for TabletGrpc {
                 generation: req.generation,
                 commit_before: commit_before(req.txn.as_ref()),
                 read_locks_until: read_locks_until(req.txn.as_ref()),
+                alone: false,
             };
             let replica = match self.replica(req.tablet_id) {
                 Ok(r) => r,
                 Err(e) => return Ok(commit_response(Err(e))),
             };
-            let result = spawned(async move {
-                replica
-                    .txn_coordinate(&commit, participants, LOCK_WAIT)
-                    .await
-            })
-            .await?;
+            let result = self
+                .spawned(async move {
+                    replica
+                        .txn_coordinate(&commit, participants, LOCK_WAIT)
+                        .await
+                })
+                .await?;
             return Ok(commit_response(result));
         }
         if mutations.is_empty() && validation.reads.is_empty() {
@@ -536,24 +580,27 @@ impl TabletService for TabletGrpc {
         let generation = req.generation;
         let commit_before = commit_before(req.txn.as_ref());
         let read_locks_until = read_locks_until(req.txn.as_ref());
-        let result = spawned(async move {
-            match txn {
-                Some((txn, priority)) => {
-                    let commit = TabletCommit {
-                        txn,
-                        priority,
-                        writes: mutations,
-                        validation,
-                        generation,
-                        commit_before,
-                        read_locks_until,
-                    };
-                    replica.txn_commit(&commit, LOCK_WAIT).await
+        let alone = alone(req.tablet_id, req.txn.as_ref(), &validation);
+        let result = self
+            .spawned(async move {
+                match txn {
+                    Some((txn, priority)) => {
+                        let commit = TabletCommit {
+                            txn,
+                            priority,
+                            writes: mutations,
+                            validation,
+                            generation,
+                            commit_before,
+                            read_locks_until,
+                            alone,
+                        };
+                        replica.txn_commit(&commit, LOCK_WAIT).await
+                    }
+                    None => replica.write(mutations).await,
                 }
-                None => replica.write(mutations).await,
-            }
-        })
-        .await?;
+            })
+            .await?;
         Ok(commit_response(result))
     }
 
@@ -567,7 +614,8 @@ impl TabletService for TabletGrpc {
         let result = match self.replica(req.tablet_id) {
             Ok(r) => {
                 let fence = req.fence;
-                spawned(async move { r.txn_abort(txn, fence).await }).await?
+                self.spawned(async move { r.txn_abort(txn, fence).await })
+                    .await?
             }
             Err(e) => Err(e),
         };
@@ -584,7 +632,7 @@ impl TabletService for TabletGrpc {
         self.note_rpc("txn_status", req.tablet_id);
         let txn = txn_id_of(req.txn_id.as_ref())?;
         let result = match self.replica(req.tablet_id) {
-            Ok(r) => spawned(async move { r.txn_status(txn).await }).await?,
+            Ok(r) => self.spawned(async move { r.txn_status(txn).await }).await?,
             Err(e) => Err(e),
         };
         Ok(Response::new(match result {

@@ -29,7 +29,12 @@ impl TabletCallsGrpc {
     /// `stopping` turns true (an open stream would keep the gRPC server's
     /// graceful shutdown waiting for ever).
     pub fn new(tablets: TabletGrpc, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
-        Self { tablets, stopping }
+        // Each call runs in a task of its own that finishes even when the
+        // stream ends (`serve_calls`): the handlers need not spawn again.
+        Self {
+            tablets: tablets.detached(),
+            stopping,
+        }
     }
 }
 

@@ -52,6 +52,8 @@ pub struct CommitRequest {
     /// The commit timestamp must be below this too (see
     /// [`CommitInput::read_locks_until`]).
     pub read_locks_until: Option<Timestamp>,
+    /// See [`CommitInput::alone`].
+    pub alone: bool,
 }
 
 impl CommitRequest {
@@ -64,6 +66,7 @@ impl CommitRequest {
             generation: self.generation,
             commit_before: self.commit_before,
             read_locks_until: self.read_locks_until,
+            alone: self.alone,
         }
     }
 }
@@ -123,6 +126,7 @@ impl Replica {
             generation: 0,
             commit_before: None,
             read_locks_until: None,
+            alone: false,
         };
         self.txn_commit(&req, Duration::from_secs(4)).await
     }

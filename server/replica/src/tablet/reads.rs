@@ -149,8 +149,11 @@ impl Replica {
             read_before: req.read_before,
             generation: req.generation,
         };
+        // The transaction began before this read came: its start bound
+        // here if it is the first (`actions::commit`).
+        let latest = self.truetime.now().ok().map(|now| now.latest);
         self.run_step(req.txn, wait, |leader, now| {
-            lock_for_read(leader, &read, now)
+            lock_for_read(leader, &read, now, latest)
         })
         .await
     }
