@@ -14,11 +14,13 @@
 //! Every request's protocol work runs in a task of its own: if the caller
 //! goes away (hyper drops the handler when the client's deadline passes),
 //! the task still finishes and releases what it holds — a commit is never
-//! cut in half between its locks, its proposal and commit wait. Lock-free
-//! snapshot reads and scans are the exception: they hold nothing and only
-//! wait (for a timestamp to be safe, an intent to resolve), so a dropped
-//! one leaves nothing behind, and they run inline, saving a task and a
-//! wake-up per read.
+//! cut in half between its locks, its proposal and commit wait. Reads and
+//! scans are the exception: a lock-free one holds nothing and only waits
+//! (for a timestamp to be safe, an intent to resolve); a locking one's
+//! lock waits withdraw themselves when dropped (`WaitGuard`), and the
+//! locks it was granted belong to its transaction as after any read. So a
+//! dropped read leaves nothing behind, and reads run inline, saving a task
+//! and a wake-up each.
 //! Reverse scans answer `UNIMPLEMENTED`.
 
 use std::sync::Arc;
@@ -68,7 +70,9 @@ impl TabletGrpc {
     }
 
     /// The same service for callers that run each request in a task of
-    /// its own that nothing cancels (see [`TabletGrpc::spawned`]).
+    /// its own that nothing cancels, and turn a panic in it into an
+    /// internal error as a task of its own would (see
+    /// [`TabletGrpc::spawned`] and `tablet_stream`).
     pub fn detached(&self) -> Self {
         Self {
             store: self.store.clone(),
@@ -319,9 +323,10 @@ impl TabletService for TabletGrpc {
             read_before: meta.read_tablets.contains(&req.tablet_id),
             generation: req.generation,
         };
-        let result = self
-            .spawned(async move { replica.txn_read(&read, req.keys, LOCK_WAIT).await })
-            .await?;
+        // Inline: a locking read leaves nothing half done if dropped (a
+        // lock wait's guard withdraws it; locks granted stay with the
+        // transaction, as after any read).
+        let result = replica.txn_read(&read, req.keys, LOCK_WAIT).await;
         Ok(read_response(result.map(|pairs| (None, pairs))))
     }
 
@@ -370,13 +375,10 @@ impl TabletService for TabletGrpc {
                     generation: req.generation,
                 };
                 let lock_rows = req.lock == LockStrength::Exclusive as i32;
-                let rows = self
-                    .spawned(async move {
-                        replica
-                            .txn_scan(&read, &range, limit, lock_rows, LOCK_WAIT)
-                            .await
-                    })
-                    .await?;
+                // Inline, as a locking read (see `read`).
+                let rows = replica
+                    .txn_scan(&read, &range, limit, lock_rows, LOCK_WAIT)
+                    .await;
                 (rows, None)
             }
             None => {

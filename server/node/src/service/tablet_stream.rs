@@ -92,6 +92,30 @@ async fn answer(tablets: &TabletGrpc, call: TabletCall) -> TabletAnswer {
     }
 }
 
+/// Polls a future, turning a panic in it into `Err` with its message (as
+/// a task of its own reports one).
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(payload) => std::task::Poll::Ready(Err(payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string()))),
+        }
+    }
+}
+
 /// The answers of one stream.
 pub type AnswerStream = spanlite_directory::call_stream::Answers<TabletAnswer>;
 
@@ -109,8 +133,41 @@ impl TabletCallStream for TabletCallsGrpc {
             self.stopping.clone(),
             move |call| {
                 let tablets = tablets.clone();
-                async move { answer(&tablets, call).await }
+                let id = call.id;
+                async move {
+                    // The handlers run detached (no task of their own): a
+                    // panic answers as a task's failure did, not silence.
+                    CatchUnwind(Box::pin(answer(&tablets, call)))
+                        .await
+                        .unwrap_or_else(|why| TabletAnswer {
+                            id,
+                            answer: Some(Answer::Status(CallStatus {
+                                code: tonic::Code::Internal as i32,
+                                message: format!("the call's handler failed: {why}"),
+                            })),
+                        })
+                }
             },
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CatchUnwind;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_an_error_and_others_pass_through() {
+        let ok = CatchUnwind(Box::pin(async { 7 })).await;
+        assert_eq!(ok, Ok(7));
+        let failed = CatchUnwind(Box::pin(async {
+            tokio::task::yield_now().await;
+            if ok.is_ok() {
+                panic!("the handler broke");
+            }
+            7
+        }))
+        .await;
+        assert_eq!(failed, Err("the handler broke".to_string()));
     }
 }
