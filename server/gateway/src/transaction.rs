@@ -233,10 +233,17 @@ fn once_only(
             };
             match (resp.error, resp.commit_ts) {
                 // Refusals before anything was proposed: safe to retry.
+                // (A leader reads its clock for a commit only before it
+                // proposes; commit wait rides out a failing clock.)
                 (Some(e), _) => {
                     if matches!(
                         e.kind,
-                        Some(Kind::NotLeader(_) | Kind::WrongTablet(_) | Kind::TabletNotFound(_))
+                        Some(
+                            Kind::NotLeader(_)
+                                | Kind::WrongTablet(_)
+                                | Kind::TabletNotFound(_)
+                                | Kind::ClockUnsynchronized(_)
+                        )
                     ) {
                         state.store(NOT_SENT, Ordering::SeqCst);
                     } else {
@@ -1167,4 +1174,101 @@ fn wire_bytes(writes: &[WireMutation]) -> usize {
                 }
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanlite_proto::tablet::tablet_service_server::TabletService;
+    use spanlite_proto::tablet::{
+        AbortResponse, CommitResponse, ReadResponse, ScanRequest, ScanResponse, TxnStatusRequest,
+        TxnStatusResponse,
+    };
+    use tonic::{Request, Response, Status};
+
+    /// A leader whose clock fails for its first commit, then recovers.
+    #[derive(Default)]
+    struct ClockFailsOnce(std::sync::atomic::AtomicU32);
+
+    #[tonic::async_trait]
+    impl TabletService for ClockFailsOnce {
+        async fn read(&self, _: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
+            Err(Status::unimplemented("read"))
+        }
+        async fn scan(&self, _: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
+            Err(Status::unimplemented("scan"))
+        }
+        async fn prepare(
+            &self,
+            _: Request<PrepareRequest>,
+        ) -> Result<Response<spanlite_proto::tablet::PrepareResponse>, Status> {
+            Err(Status::unimplemented("prepare"))
+        }
+        async fn commit(
+            &self,
+            _: Request<CommitRequest>,
+        ) -> Result<Response<CommitResponse>, Status> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Response::new(if n == 0 {
+                CommitResponse {
+                    commit_ts: None,
+                    error: Some(common::TabletError {
+                        kind: Some(Kind::ClockUnsynchronized(common::ClockUnsynchronized {
+                            message: "the local clock went back".to_string(),
+                        })),
+                    }),
+                }
+            } else {
+                CommitResponse {
+                    commit_ts: Some(common::Timestamp { nanos: 42 }),
+                    error: None,
+                }
+            }))
+        }
+        async fn abort(&self, _: Request<AbortRequest>) -> Result<Response<AbortResponse>, Status> {
+            Err(Status::unimplemented("abort"))
+        }
+        async fn txn_status(
+            &self,
+            _: Request<TxnStatusRequest>,
+        ) -> Result<Response<TxnStatusResponse>, Status> {
+            Err(Status::unimplemented("txn_status"))
+        }
+    }
+
+    /// Claim: a commit a leader refused because its clock failed was never
+    /// proposed, so the gateway sends it again (to a leader whose clock
+    /// recovered) instead of reporting its outcome unknown. (Seen in
+    /// `make test`: the machine's clock stepped back 3.7 ms during the merge
+    /// test's transfers, and a transfer failed with 40003.)
+    #[tokio::test]
+    async fn a_commit_refused_for_the_clock_is_sent_again() {
+        let leader: Arc<dyn TabletService> = Arc::new(ClockFailsOnce::default());
+        let sent = Sent::default();
+        let mut attempt = once_only(&sent, |d| CommitRequest {
+            tablet_id: d.id,
+            ..Default::default()
+        });
+        let d = spanlite_directory::TabletDescriptor {
+            id: 7,
+            range: spanlite_directory::KeyRange::new(Vec::new(), Vec::new()),
+            replicas: vec![1],
+            generation: 1,
+        };
+        let first = attempt(crate::TabletClient::local(leader.clone(), None), d.clone())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&first, Err(e) if matches!(e.kind, Some(Kind::ClockUnsynchronized(_)))),
+            "{first:?}"
+        );
+        assert!(
+            !sent.maybe(),
+            "a refusal before proposing counted as maybe committed"
+        );
+        let second = attempt(crate::TabletClient::local(leader, None), d)
+            .await
+            .unwrap();
+        assert_eq!(second, Ok(Timestamp::from_nanos(42)));
+    }
 }
