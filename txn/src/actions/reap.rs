@@ -67,9 +67,16 @@ pub fn sweep(leader: &mut Leader, now: Instant) -> Sweep {
 /// Releases the read locks held for a decision (`TxnState::ReadLocked`)
 /// whose lease end is at or below `earliest` (`TT.now().earliest`): any
 /// commit that relied on them is below it, and every later timestamp here
-/// is above it. Returns the transactions released.
+/// is above it — the clock is raised to `earliest` first, as telling the
+/// decision raises it to the commit timestamp. (Without the raise, a
+/// writer that waited for those locks could commit from its start bound,
+/// noted before the lease end, below the reader's commit:
+/// `commit_from_start_bound.txt`.) Returns the transactions released.
 pub fn expire_read_locks(leader: &mut Leader, earliest: Timestamp, now: Instant) -> Vec<TxnId> {
     let expired = leader.book.read_locks_expired(earliest);
+    if !expired.is_empty() {
+        leader.clock.raise(earliest);
+    }
     for &txn in &expired {
         leader.finish(txn, now);
     }
