@@ -61,7 +61,7 @@ impl CallStreams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transaction::never_sent;
+    use crate::commit_once::never_sent;
     use spanlite_proto::tablet::tablet_call_stream_server::{
         TabletCallStream, TabletCallStreamServer,
     };

@@ -82,11 +82,10 @@ pub fn commit(
     }
     // The start bound (module docs): taken when it first read here,
     // after it began, so commit wait has (mostly) run out by now.
-    let start = match input.alone {
-        true => leader.book.start(txn),
-        false => None,
+    let start = match leader.book.start(txn) {
+        Some(s) if input.alone => s.min(now.tt.latest),
+        _ => now.tt.latest,
     };
-    let start = start.map_or(now.tt.latest, |s| s.min(now.tt.latest));
     let ts = assign(leader, Timestamp::MIN, start, now.max_applied)?;
     if let Err(reason) = input.check_deadline(ts) {
         leader.clock.abandon(ts);
