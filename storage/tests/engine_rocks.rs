@@ -211,3 +211,65 @@ fn a_row_updated_100_000_times_keeps_its_versions_bounded_under_gc() {
     // collected history.
     assert!(mvcc.get(key, ts(1)).is_err());
 }
+
+/// The read cache (`first_version`, intent `get`) never answers with
+/// something older than a write that completed before the read began: a
+/// writer publishes each version's timestamp after `write` returns, and
+/// readers racing it check what they see against what was published.
+#[test]
+fn cached_point_reads_see_every_completed_write() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(open(dir.path(), false));
+    let prefix = b"row\x00\x01".to_vec();
+    let version = |ts: u64| {
+        let mut k = prefix.clone();
+        k.extend_from_slice(&(!ts).to_be_bytes());
+        k
+    };
+    let published = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (engine, published, prefix) = (engine.clone(), published.clone(), prefix.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                loop {
+                    let done = published.load(Ordering::Acquire);
+                    let newest = engine
+                        .first_version(&prefix)
+                        .unwrap()
+                        .map(|(k, _)| !u64::from_be_bytes(k[k.len() - 8..].try_into().unwrap()));
+                    let intent = engine.get(Cf::Intents, &prefix).unwrap();
+                    assert!(
+                        newest.unwrap_or(0) >= done,
+                        "read {newest:?} after version {done} was written"
+                    );
+                    if done > 0 {
+                        // Every write puts the intent of the next version.
+                        let at = u64::from_be_bytes(intent.unwrap().try_into().unwrap());
+                        assert!(at > done, "intent for {at} after version {done}");
+                    }
+                    reads += 1;
+                    if done == 3_000 {
+                        return reads;
+                    }
+                }
+            })
+        })
+        .collect();
+    for ts in 1..=3_000u64 {
+        let mut b = WriteBatch::new();
+        b.put(Cf::Versions, version(ts), vec![1; 10]);
+        b.put(Cf::Intents, prefix.clone(), (ts + 1).to_be_bytes().to_vec());
+        if ts > 2 {
+            b.delete(Cf::Versions, version(ts - 2));
+        }
+        engine.write(b).unwrap();
+        published.store(ts, Ordering::Release);
+    }
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+}

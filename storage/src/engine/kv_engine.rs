@@ -108,4 +108,37 @@ pub trait Engine: Send + Sync + Debug {
 
     /// Makes every completed write durable, all column families atomically.
     fn flush(&self) -> Result<()>;
+
+    /// The first `versions` entry whose key starts with `prefix`, an escaped
+    /// user key (prefix-free): that key's newest version, as a key and value.
+    /// Engines may answer from a cache that their writes keep exact
+    /// (RocksDB's `read_cache`); this default seeks.
+    fn first_version(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        first_version_by_scan(self, prefix)
+    }
+}
+
+/// [`Engine::first_version`] by a one-prefix seek.
+pub(crate) fn first_version_by_scan<E: Engine + ?Sized>(
+    engine: &E,
+    prefix: &[u8],
+) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    // Version keys are `prefix ++ !ts (8 bytes)`: from the newest
+    // (`!MAX` = zeros) to the oldest (`!0` = ones).
+    let with = |b: u8| {
+        let mut k = Vec::with_capacity(prefix.len() + 8);
+        k.extend_from_slice(prefix);
+        k.extend_from_slice(&[b; 8]);
+        k
+    };
+    let range = ScanRange {
+        start: Bound::Included(with(0)),
+        end: Bound::Included(with(0xff)),
+        single_prefix: true,
+    };
+    engine
+        .scan(Cf::Versions, range, Direction::Forward)?
+        .next()
+        .transpose()
+        .map(|found| found.map(|(k, v)| (k.into_vec(), v.into_vec())))
 }

@@ -22,6 +22,7 @@ mod batch;
 mod cf;
 mod kv_engine;
 mod memory;
+mod read_cache;
 mod rocks;
 
 pub use batch::{BatchOp, WriteBatch};

@@ -10,6 +10,7 @@
 //! | `versions` bloom | 10 bits/key on the *user key* prefix (key minus its 8-byte timestamp), plus a memtable prefix bloom | point reads look up one user key at an unknown version; whole-key filters would never match |
 //! | `intents` bloom | 10 bits/key, whole key | intents are looked up by exact user key |
 //! | compression | LZ4 | cheap to build (no other codecs compiled) and fast to decompress |
+//! | read cache | each user key's newest version and each key's intent, in a hash map (`RocksConfig::read_cache_bytes`), kept exact by `write` | a strong point read then builds no iterator (`read_cache`) |
 
 use std::fmt;
 use std::ops::Bound;
@@ -21,6 +22,8 @@ use rocksdb::{
     statistics::Ticker,
 };
 
+use super::kv_engine::first_version_by_scan;
+use super::read_cache::{Lookup, ReadCache};
 use super::{BatchOp, Cf, Direction, Engine, KvIter, ScanRange, WriteBatch};
 use crate::error::{Result, StorageError};
 
@@ -38,16 +41,21 @@ pub struct RocksConfig {
     pub write_buffer_bytes: usize,
     /// Collect RocksDB statistics (tickers); costs a few percent of throughput.
     pub statistics: bool,
+    /// Memory for the read cache (newest versions and intents by key; see
+    /// `read_cache`); 0 turns it off.
+    pub read_cache_bytes: usize,
 }
 
 impl RocksConfig {
-    /// Defaults for a node: 128 MiB block cache, 32 MiB memtables, no statistics.
+    /// Defaults for a node: 128 MiB block cache, 32 MiB memtables, no
+    /// statistics, a 32 MiB read cache.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
             block_cache_bytes: 128 << 20,
             write_buffer_bytes: 32 << 20,
             statistics: false,
+            read_cache_bytes: 32 << 20,
         }
     }
 }
@@ -59,6 +67,10 @@ pub struct RocksEngine {
     path: PathBuf,
     // Kept alive for as long as the DB uses it.
     _cache: Cache,
+    /// Newest `versions` entry by escaped user key (`None`: no version).
+    newest_versions: ReadCache<Option<(Vec<u8>, Vec<u8>)>>,
+    /// `intents` values by key (`None`: no intent).
+    intents: ReadCache<Option<Vec<u8>>>,
 }
 
 impl fmt::Debug for RocksEngine {
@@ -129,6 +141,9 @@ impl RocksEngine {
             options: db_opts,
             path: config.path,
             _cache: cache,
+            // Versions are read far more than intents are found.
+            newest_versions: ReadCache::new(config.read_cache_bytes / 4 * 3),
+            intents: ReadCache::new(config.read_cache_bytes / 4),
         })
     }
 
@@ -176,14 +191,41 @@ impl RocksEngine {
     }
 }
 
-impl Engine for RocksEngine {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+impl RocksEngine {
+    fn get_uncached(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let handle = self.cf(cf)?;
         Ok(self
             .db
             .get_pinned_cf(handle, key)
             .map_err(StorageError::rocks("get"))?
             .map(|v| v.to_vec()))
+    }
+}
+
+impl Engine for RocksEngine {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if cf != Cf::Intents {
+            return self.get_uncached(cf, key);
+        }
+        match self.intents.lookup(key) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Miss(ticket) => {
+                let value = self.get_uncached(cf, key)?;
+                self.intents.fill(ticket, key, value.clone());
+                Ok(value)
+            }
+        }
+    }
+
+    fn first_version(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        match self.newest_versions.lookup(prefix) {
+            Lookup::Hit(found) => Ok(found),
+            Lookup::Miss(ticket) => {
+                let found = first_version_by_scan(self, prefix)?;
+                self.newest_versions.fill(ticket, prefix, found.clone());
+                Ok(found)
+            }
+        }
     }
 
     fn scan(&self, cf: Cf, range: ScanRange, direction: Direction) -> Result<KvIter<'_>> {
@@ -242,9 +284,21 @@ impl Engine for RocksEngine {
         let mut opts = WriteOptions::default();
         // INVARIANT: RocksDB's WAL is never used (see the module docs).
         opts.disable_wal(true);
-        self.db
+        let written = self
+            .db
             .write_opt(wb, &opts)
-            .map_err(StorageError::rocks("write"))
+            .map_err(StorageError::rocks("write"));
+        // INVARIANT: after the batch is in the database (`read_cache`),
+        // and even when the write failed (it may have been partly seen).
+        for op in batch.ops() {
+            let (BatchOp::Put { cf, key, .. } | BatchOp::Delete { cf, key }) = op;
+            match cf {
+                Cf::Versions => self.newest_versions.invalidate(version_prefix(key)),
+                Cf::Intents => self.intents.invalidate(key),
+                Cf::Meta => {}
+            }
+        }
+        written
     }
 
     fn flush(&self) -> Result<()> {

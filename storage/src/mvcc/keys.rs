@@ -41,6 +41,20 @@ pub fn decode_version_key(key: &[u8]) -> Result<(Vec<u8>, Timestamp)> {
     Ok((user_key, Timestamp::from_nanos(!u64::from_be_bytes(ts))))
 }
 
+/// The commit timestamp of a `versions` key (its last 8 bytes).
+pub(crate) fn version_key_ts(key: &[u8]) -> Result<Timestamp> {
+    let ts: [u8; 8] = key
+        .len()
+        .checked_sub(8)
+        .and_then(|at| key[at..].try_into().ok())
+        .ok_or_else(|| StorageError::Corrupt {
+            what: "version key",
+            cf: Cf::Versions.name(),
+            reason: format!("{} bytes, fewer than a timestamp", key.len()),
+        })?;
+    Ok(Timestamp::from_nanos(!u64::from_be_bytes(ts)))
+}
+
 /// The `intents` key of `user_key`; also the prefix of all its versions.
 pub fn encode_intent_key(user_key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(user_key.len() + 2);

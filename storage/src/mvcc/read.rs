@@ -4,7 +4,9 @@ use std::ops::Bound;
 
 use spanlite_truetime::Timestamp;
 
-use super::keys::{decode_version_key, encode_intent_key, encode_version_key, last_version_key};
+use super::keys::{
+    decode_version_key, encode_intent_key, encode_version_key, last_version_key, version_key_ts,
+};
 use super::{BlockingIntent, Intent, Mvcc, TxnId};
 use crate::engine::{Cf, Direction, ScanRange};
 use crate::error::{Result, StorageError};
@@ -123,6 +125,20 @@ impl Mvcc {
     /// The newest version of `key` with `commit_ts ≤ ts`, tombstones included.
     /// Ignores intents.
     pub fn version_at(&self, key: &[u8], ts: Timestamp) -> Result<Option<Version>> {
+        // The newest version first: a strong read almost always wants it,
+        // and the engine may have it cached (no seek).
+        match self.engine().first_version(&encode_intent_key(key))? {
+            None => return Ok(None),
+            Some((k, v)) => {
+                let newest = version_key_ts(&k)?;
+                if newest <= ts {
+                    return Ok(Some(Version {
+                        ts: newest,
+                        value: VersionValue::decode(&v)?,
+                    }));
+                }
+            }
+        }
         let range = ScanRange {
             start: Bound::Included(encode_version_key(key, ts)),
             end: Bound::Included(last_version_key(key)),
