@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use spanlite_sql::sqlparser::ast::{CopySource, CopyTarget, Statement};
 use spanlite_sql::{QueryResult, SqlError, Value, Width, sqlstate};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
 use super::auth::{Auth, MECHANISM, MECHANISM_PLUS, ScramError, ScramServer};
@@ -34,8 +34,8 @@ use super::cancel::BackendKey;
 use super::listener::Port;
 use super::listener::TlsPeer;
 use super::message::{
-    FieldDescription, Frontend, MAX_AUTH_MESSAGE, Out, ProtocolError, Startup, Target, TxnStatus,
-    read_message, read_message_within, read_startup, sasl_initial_response,
+    FieldDescription, Frontend, MAX_AUTH_MESSAGE, MAX_MESSAGE, Out, ProtocolError, Startup, Target,
+    TxnStatus, parse, read_message, read_message_within, read_startup, sasl_initial_response,
 };
 use super::types;
 use spanlite_session::SchemaCache;
@@ -172,6 +172,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if self.stream.buffer().is_empty() || self.out.buf.len() >= FLUSH_AT {
                 self.flush().await?;
             }
+            // A message already read whole (the Execute and Sync after a
+            // Bind) is served with no wait to arm: the client is not idle
+            // and there is nothing to race. Shutdown is still checked.
+            let buffered = if *self.stopping.borrow() {
+                None
+            } else {
+                self.buffered_message().transpose()?
+            };
+            if let Some(msg) = buffered {
+                if self.skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
+                    continue;
+                }
+                if self.serve_message(msg).await? {
+                    return Ok(());
+                }
+                continue;
+            }
             // A transaction left open and idle past the session's
             // idle_in_transaction_session_timeout ends the connection (and
             // so the transaction, with its locks), as in PostgreSQL.
@@ -216,6 +233,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if self.skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
                 continue;
             }
+            if self.serve_message(msg).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The next message if the read buffer holds all of it, parsed in
+    /// place; `None` if more must be read (or its header is bad:
+    /// `read_message` reports that).
+    fn buffered_message(&mut self) -> Option<Result<Frontend, ProtocolError>> {
+        let buf = self.stream.buffer();
+        let header: [u8; 4] = buf.get(1..5)?.try_into().ok()?;
+        let len = usize::try_from(i32::from_be_bytes(header))
+            .ok()
+            .filter(|len| (4..=MAX_MESSAGE).contains(len))?;
+        let body = buf.get(5..1 + len)?;
+        let msg = parse(buf[0], body);
+        std::pin::Pin::new(&mut self.stream).consume(1 + len);
+        Some(msg)
+    }
+
+    /// Serves one message after login; true when the session ends.
+    async fn serve_message(&mut self, msg: Frontend) -> Result<bool, ProtocolError> {
+        {
             match msg {
                 Frontend::Query(sql) => {
                     self.simple_query(&sql).await?;
@@ -291,7 +332,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.ready();
                 }
                 Frontend::Flush => self.flush().await?,
-                Frontend::Terminate => return Ok(()),
+                Frontend::Terminate => return Ok(true),
                 Frontend::Password(_) => {
                     return Err(ProtocolError::Malformed(
                         "a password message outside authentication".to_string(),
@@ -305,6 +346,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
         }
+        Ok(false)
     }
 
     async fn flush(&mut self) -> Result<(), ProtocolError> {
