@@ -76,10 +76,14 @@ pub trait KvTxn: Send {
     /// bind it. By default read through the transaction (the catalog key
     /// joins its reads); a server session answers from its node's schema
     /// cache under a lease instead (DESIGN.md §7, "Schema leases").
-    fn table_def<'a>(&'a mut self, name: &'a str) -> BoxFuture<'a, Result<Option<TableDef>>> {
+    /// Shared (`Arc`): a statement binds against it without copying it.
+    fn table_def<'a>(
+        &'a mut self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<std::sync::Arc<TableDef>>>> {
         Box::pin(async move {
             match self.get(&catalog::table_key(name)).await? {
-                Some(bytes) => Ok(Some(catalog::decode_table(&bytes)?)),
+                Some(bytes) => Ok(Some(std::sync::Arc::new(catalog::decode_table(&bytes)?))),
                 None => Ok(None),
             }
         })

@@ -564,7 +564,7 @@ pub enum Source {
 /// A read of one table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scan {
-    pub table: TableDef,
+    pub table: std::sync::Arc<TableDef>,
     /// The name the query uses for it.
     pub alias: String,
     /// Where its columns start in the block's rows, and the block's width.

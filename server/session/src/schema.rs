@@ -54,7 +54,7 @@ const LEASE_COMMIT_WRITES: usize = 5_000;
 #[derive(Debug)]
 struct Snapshot {
     version: u64,
-    tables: std::collections::BTreeMap<String, TableDef>,
+    tables: std::collections::BTreeMap<String, Arc<TableDef>>,
     /// The roles and privileges.
     access: Arc<Access>,
     /// The sequences.
@@ -195,7 +195,7 @@ impl SchemaCache {
         }
         let snapshot = Arc::new(Snapshot {
             version: version.version,
-            tables,
+            tables: tables.into_iter().map(|(n, t)| (n, Arc::new(t))).collect(),
             access,
             sequences,
             lease_end,
@@ -214,7 +214,7 @@ impl SchemaCache {
         &self,
         name: &str,
         used: &mut SchemaUse,
-    ) -> Result<Option<TableDef>, Option<SqlError>> {
+    ) -> Result<Option<Arc<TableDef>>, Option<SqlError>> {
         let Some(mut s) = self.snapshot(None).await.map_err(Some)? else {
             return Err(None);
         };
@@ -271,7 +271,7 @@ impl SchemaCache {
         Ok(s.tables
             .values()
             .filter(|t| t.foreign_keys.iter().any(|f| f.parent == parent))
-            .cloned()
+            .map(|t| TableDef::clone(t))
             .collect())
     }
 

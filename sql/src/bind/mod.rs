@@ -32,8 +32,10 @@ pub(crate) use walk::{ast_children, has_subquery};
 /// Output columns: names and (when known) types.
 pub type Columns = Vec<(String, Option<DataType>)>;
 
-/// Tables by name (everything a statement names, loaded beforehand).
-pub type Tables = HashMap<String, TableDef>;
+/// Tables by name (everything a statement names, loaded beforehand),
+/// shared with the schema cache (binding copies no definition, and a kept
+/// plan's tables compare equal to the same cache entry by pointer).
+pub type Tables = HashMap<String, std::sync::Arc<TableDef>>;
 
 /// A FROM item as names see it.
 #[derive(Debug)]
@@ -118,7 +120,7 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn table(&self, name: &ast::ObjectName) -> Result<&'a TableDef> {
+    fn table(&self, name: &ast::ObjectName) -> Result<&'a std::sync::Arc<TableDef>> {
         let name = object_name(name)?;
         self.tables
             .get(&name)
@@ -147,7 +149,7 @@ impl<'a> Binder<'a> {
     /// the current row of `exprs`, bound afterwards with [`Binder::in_table`].
     pub fn dml_scan(
         &mut self,
-        def: &TableDef,
+        def: &std::sync::Arc<TableDef>,
         selection: Option<&Expr>,
     ) -> Result<(Scan, Option<BExpr>)> {
         self.scopes.push(Scope::default());
@@ -158,7 +160,7 @@ impl<'a> Binder<'a> {
 
     fn dml_scan_inner(
         &mut self,
-        def: &TableDef,
+        def: &std::sync::Arc<TableDef>,
         selection: Option<&Expr>,
     ) -> Result<(Scan, Option<BExpr>)> {
         self.add_table_scope(&def.name, def);

@@ -34,7 +34,7 @@ use sqlparser::ast::{
 
 use super::ddl::{NewColumn, check_name, column_index, constant, delete_range, new_column};
 use super::dml::{bind_checks, check_constraints, put_index_entry};
-use super::{QueryResult, done, load_table};
+use super::{QueryResult, done, load_table, load_table_owned};
 use crate::catalog::{self, CheckDef, ForeignKeyDef, IndexDef, Pending, PendingItem, TableDef};
 use crate::error::{Result, SqlError};
 use crate::kv::KvTxn;
@@ -49,7 +49,7 @@ pub(super) async fn alter_table(
     operations: &[AlterTableOperation],
 ) -> Result<QueryResult> {
     let table_name = object_name(name)?;
-    let Some(mut def) = load_table(txn, &table_name).await? else {
+    let Some(mut def) = load_table_owned(txn, &table_name).await? else {
         if if_exists {
             return Ok(done("ALTER TABLE", 0));
         }

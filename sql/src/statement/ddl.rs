@@ -375,7 +375,7 @@ pub(super) async fn create_index(
             "partial indexes, INCLUDE and USING",
         ));
     }
-    let mut def = table(txn, &create.table_name).await?;
+    let mut def = std::sync::Arc::unwrap_or_clone(table(txn, &create.table_name).await?);
     super::roles::check_owner(txn, &def).await?;
     let columns = create
         .columns
@@ -557,7 +557,7 @@ pub(super) async fn new_table_id(txn: &mut dyn KvTxn) -> Result<u32> {
 /// move with it; the old id's rows and index entries are discarded
 /// (deleted after the commit, see [`KvTxn::discard_range`]).
 pub(super) async fn truncate(txn: &mut dyn KvTxn, names: &[ObjectName]) -> Result<QueryResult> {
-    let mut defs: Vec<TableDef> = Vec::new();
+    let mut defs: Vec<std::sync::Arc<TableDef>> = Vec::new();
     for n in names {
         let def = table(txn, n).await?;
         super::roles::check_privilege(txn, &def, crate::access::privilege::DELETE).await?;
@@ -570,7 +570,7 @@ pub(super) async fn truncate(txn: &mut dyn KvTxn, names: &[ObjectName]) -> Resul
         super::foreign_keys::refuse_if_referenced(txn, def, &names, "truncate").await?;
     }
     for old in defs {
-        let mut def = old.clone();
+        let mut def = TableDef::clone(&old);
         def.id = new_table_id(txn).await?;
         txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
         super::roles::move_grants(txn, old.id, def.id).await?;

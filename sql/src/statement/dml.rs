@@ -691,7 +691,7 @@ pub(super) async fn update(
 
 fn bind_update(
     tables: &crate::bind::Tables,
-    def: &TableDef,
+    def: &std::sync::Arc<TableDef>,
     assignments: &[ast::Assignment],
     selection: Option<&Expr>,
     params: &[Value],

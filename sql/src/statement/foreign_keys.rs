@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use sqlparser::ast::{Ident, ObjectName, ReferentialAction};
 
-use super::load_table;
+use super::load_table_owned;
 use crate::catalog::{ForeignKeyDef, RefAction, TableDef};
 use crate::error::{Result, SqlError};
 use crate::kv::KvTxn;
@@ -59,7 +59,7 @@ pub(super) async fn resolve(
     let parent = if parent_name == def.name {
         def.clone()
     } else {
-        load_table(txn, &parent_name).await?.ok_or_else(|| {
+        load_table_owned(txn, &parent_name).await?.ok_or_else(|| {
             SqlError::undefined_table(format!("relation \"{parent_name}\" does not exist"))
         })?
     };
@@ -200,7 +200,7 @@ pub(super) async fn check_parents(
         let parent = if fk.parent == def.name {
             def.clone()
         } else {
-            load_table(txn, &fk.parent).await?.ok_or_else(|| {
+            load_table_owned(txn, &fk.parent).await?.ok_or_else(|| {
                 SqlError::internal(format!("the parent table {} is gone", fk.parent))
             })?
         };

@@ -22,6 +22,8 @@ use sqlparser::ast::{
 };
 
 use crate::bind::{Binder, Tables};
+use std::sync::Arc;
+
 use crate::catalog::{self, TableDef};
 use crate::error::{Result, SqlError};
 use crate::explain;
@@ -93,8 +95,13 @@ pub struct QueryResult {
     pub rows_affected: u64,
 }
 
-async fn load_table(txn: &mut dyn KvTxn, name: &str) -> Result<Option<TableDef>> {
+async fn load_table(txn: &mut dyn KvTxn, name: &str) -> Result<Option<Arc<TableDef>>> {
     txn.table_def(name).await
+}
+
+/// [`load_table`], as a copy to change.
+async fn load_table_owned(txn: &mut dyn KvTxn, name: &str) -> Result<Option<TableDef>> {
+    Ok(load_table(txn, name).await?.map(Arc::unwrap_or_clone))
 }
 
 /// How a statement changes the schema (what its session must do about
@@ -218,7 +225,7 @@ async fn maintenance(
     Ok(done(tag, 0))
 }
 
-async fn table(txn: &mut dyn KvTxn, name: &ObjectName) -> Result<TableDef> {
+async fn table(txn: &mut dyn KvTxn, name: &ObjectName) -> Result<Arc<TableDef>> {
     let name = object_name(name)?;
     load_table(txn, &name)
         .await?
@@ -269,7 +276,13 @@ async fn execute_with(
     // The system catalogs and session functions: answered by rewriting
     // the statement (`crate::system`), whose plan is then not kept.
     // (Boxed: a Statement is large, and this future is nested deeply.)
-    let expanded: Option<Box<Statement>> = if system::mentions(stmt) {
+    // Whether it does is the statement's own (one walk per prepared
+    // statement, not per run).
+    let mentions = match plans {
+        Some(p) => *p.1.get_or_init(|| system::mentions(stmt)),
+        None => system::mentions(stmt),
+    };
+    let expanded: Option<Box<Statement>> = if mentions {
         Some(Box::new(Box::pin(system::expand(txn, stmt, params)).await?))
     } else {
         None
@@ -734,13 +747,26 @@ pub(crate) fn bind_with(
 /// cache, under the run's schema lease), and a plan bound against other
 /// definitions, or other parameter types, is bound again.
 #[derive(Debug, Default)]
-pub struct PlanCache(std::sync::Mutex<Option<CachedPlan>>);
+pub struct PlanCache(
+    std::sync::Mutex<Option<CachedPlan>>,
+    std::sync::OnceLock<bool>,
+);
 
 #[derive(Debug)]
 struct CachedPlan {
     tables: Tables,
     param_types: Vec<Option<DataType>>,
     plan: Plan,
+}
+
+/// `a == b`, by pointer first: definitions from one schema-cache entry are
+/// one allocation, so a kept plan's check costs no deep comparison.
+fn same_tables(a: &Tables, b: &Tables) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(name, def)| {
+            b.get(name)
+                .is_some_and(|other| Arc::ptr_eq(def, other) || def == other)
+        })
 }
 
 /// A bound statement, before its parameters get their values.
@@ -768,7 +794,7 @@ impl PlanCache {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(c) = cached
                 .as_ref()
-                .filter(|c| c.param_types == types && c.tables == tables)
+                .filter(|c| c.param_types == types && same_tables(&c.tables, &tables))
             {
                 return Ok(c.plan.clone());
             }

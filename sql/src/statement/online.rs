@@ -33,7 +33,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::dml::{bind_checks, check_constraints, unique_violation};
-use super::load_table;
+use super::load_table_owned;
 use crate::catalog::{self, PendingItem, TableDef};
 use crate::error::Result;
 use crate::kv::KvTxn;
@@ -113,7 +113,7 @@ pub async fn process_rows(
         .iter()
         .map(|f| TableDef {
             foreign_keys: vec![f.clone()],
-            ..def.clone()
+            ..(*def).clone()
         })
         .collect();
     let mut found: HashSet<(usize, String)> = HashSet::new();
@@ -174,7 +174,7 @@ pub async fn process_rows(
 /// Makes what `owner` built readable and what it validated valid. Run it
 /// as a schema change, after every row there was was processed.
 pub async fn finish(txn: &mut dyn KvTxn, table: &str, owner: u64) -> Result<()> {
-    let Some(mut def) = load_table(txn, table).await? else {
+    let Some(mut def) = load_table_owned(txn, table).await? else {
         return Ok(());
     };
     let (building, _, _) = work_of(&def, owner);
@@ -195,7 +195,7 @@ pub async fn finish(txn: &mut dyn KvTxn, table: &str, owner: u64) -> Result<()> 
 /// constraints not validated, NOT NULL again allowing NULL. Run it as a
 /// schema change.
 pub async fn abandon(txn: &mut dyn KvTxn, table: &str, owner: u64) -> Result<()> {
-    let Some(mut def) = load_table(txn, table).await? else {
+    let Some(mut def) = load_table_owned(txn, table).await? else {
         return Ok(());
     };
     if !def.pending.iter().any(|p| p.owner == owner) {

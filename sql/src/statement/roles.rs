@@ -376,7 +376,7 @@ async fn granted_tables(
         GrantObjects::Tables(names) => {
             let mut out = Vec::new();
             for n in names {
-                out.push(table(txn, n).await?);
+                out.push(std::sync::Arc::unwrap_or_clone(table(txn, n).await?));
             }
             out
         }

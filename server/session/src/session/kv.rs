@@ -168,7 +168,7 @@ impl KvTxn for Kv<'_> {
     fn table_def<'a>(
         &'a mut self,
         name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<TableDef>, SqlError>> {
+    ) -> BoxFuture<'a, Result<Option<std::sync::Arc<TableDef>>, SqlError>> {
         Box::pin(async move {
             if let Some((cache, used)) = &mut self.schema
                 && !used.changing
@@ -181,7 +181,9 @@ impl KvTxn for Kv<'_> {
                 }
             }
             match self.get(&spanlite_sql::table_key(name)).await? {
-                Some(bytes) => Ok(Some(spanlite_sql::decode_table(&bytes)?)),
+                Some(bytes) => Ok(Some(std::sync::Arc::new(spanlite_sql::decode_table(
+                    &bytes,
+                )?))),
                 None => Ok(None),
             }
         })
