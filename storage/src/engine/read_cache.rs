@@ -176,10 +176,32 @@ impl<V: Clone + Weigh> ReadCache<V> {
     /// Forgets `key` and refuses fills of misses taken before: the engine
     /// has just changed it.
     pub(crate) fn invalidate(&self, key: &[u8]) {
+        self.update(key, |_| false);
+    }
+
+    /// The engine has just changed `key`: refuses fills of misses taken
+    /// before and, if `key` is cached, lets `change` bring its entry up to
+    /// date (false: drop it). NB: exact only if every change reaches the
+    /// cache in the order the engine applied it (the engine serializes its
+    /// writes with their updates).
+    pub(crate) fn update(&self, key: &[u8], change: impl FnOnce(&mut V) -> bool) {
         let mut s = self.lock(self.shard_of(key));
         s.generation += 1;
-        if let Some(old) = s.map.remove(key) {
-            s.bytes -= key.len() + old.weight() + ENTRY_OVERHEAD;
+        let Some(v) = s.map.get_mut(key) else {
+            return;
+        };
+        let before = v.weight();
+        let keep = change(v);
+        let after = v.weight();
+        // Kept if it still fits (a grown value may not).
+        if keep
+            && after + key.len() + ENTRY_OVERHEAD <= self.shard_budget / 4
+            && s.bytes - before + after <= self.shard_budget
+        {
+            s.bytes = s.bytes - before + after;
+        } else {
+            s.map.remove(key);
+            s.bytes -= key.len() + before + ENTRY_OVERHEAD;
         }
     }
 

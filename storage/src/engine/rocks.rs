@@ -15,6 +15,7 @@
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
@@ -71,6 +72,8 @@ pub struct RocksEngine {
     newest_versions: ReadCache<Option<(Vec<u8>, Vec<u8>)>>,
     /// `intents` values by key (`None`: no intent).
     intents: ReadCache<Option<Vec<u8>>>,
+    /// Held across a write and its read-cache updates.
+    write_order: Mutex<()>,
 }
 
 impl fmt::Debug for RocksEngine {
@@ -79,6 +82,16 @@ impl fmt::Debug for RocksEngine {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// A cached newest version after `key = value` was put (false: drop it).
+/// Version keys sort newest first, so `key` is the newest if it sorts at or
+/// before the cached one (at: the same version written again).
+fn newer_version(newest: &mut Option<(Vec<u8>, Vec<u8>)>, key: &[u8], value: &[u8]) -> bool {
+    if newest.as_ref().is_none_or(|(k, _)| key <= k.as_slice()) {
+        *newest = Some((key.to_vec(), value.to_vec()));
+    }
+    true
 }
 
 /// Prefix of a `versions` key for bloom filters: the escaped user key.
@@ -144,6 +157,7 @@ impl RocksEngine {
             // Versions are read far more than intents are found.
             newest_versions: ReadCache::new(config.read_cache_bytes / 4 * 3),
             intents: ReadCache::new(config.read_cache_bytes / 4),
+            write_order: Mutex::new(()),
         })
     }
 
@@ -284,18 +298,97 @@ impl Engine for RocksEngine {
         let mut opts = WriteOptions::default();
         // INVARIANT: RocksDB's WAL is never used (see the module docs).
         opts.disable_wal(true);
+        // INVARIANT: the read cache learns of batches in the order the
+        // database applied them, each after it is in (`read_cache`): a
+        // write and its cache updates are one step under this lock.
+        let _in_order = self
+            .write_order
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let written = self
             .db
             .write_opt(wb, &opts)
             .map_err(StorageError::rocks("write"));
-        // INVARIANT: after the batch is in the database (`read_cache`),
-        // and even when the write failed (it may have been partly seen).
         for op in batch.ops() {
-            let (BatchOp::Put { cf, key, .. } | BatchOp::Delete { cf, key }) = op;
-            match cf {
-                Cf::Versions => self.newest_versions.invalidate(version_prefix(key)),
-                Cf::Intents => self.intents.invalidate(key),
-                Cf::Meta => {}
+            match (op, written.is_ok()) {
+                (
+                    BatchOp::Put {
+                        cf: Cf::Versions,
+                        key,
+                        value,
+                    },
+                    true,
+                ) => self.newest_versions.update(version_prefix(key), |newest| {
+                    newer_version(newest, key, value)
+                }),
+                (
+                    BatchOp::Delete {
+                        cf: Cf::Versions,
+                        key,
+                    },
+                    true,
+                ) => self.newest_versions.update(version_prefix(key), |newest| {
+                    // Dropping an older version leaves the newest; the
+                    // newest gone, the next is unknown here.
+                    newest
+                        .as_ref()
+                        .is_none_or(|(k, _)| k.as_slice() < key.as_slice())
+                }),
+                (
+                    BatchOp::Put {
+                        cf: Cf::Intents,
+                        key,
+                        value,
+                    },
+                    true,
+                ) => {
+                    self.intents.update(key, |intent| {
+                        *intent = Some(value.clone());
+                        true
+                    });
+                }
+                (
+                    BatchOp::Delete {
+                        cf: Cf::Intents,
+                        key,
+                    },
+                    true,
+                ) => {
+                    self.intents.update(key, |intent| {
+                        *intent = None;
+                        true
+                    });
+                }
+                // A failed batch may have been partly applied: forget.
+                (
+                    BatchOp::Put {
+                        cf: Cf::Versions,
+                        key,
+                        ..
+                    }
+                    | BatchOp::Delete {
+                        cf: Cf::Versions,
+                        key,
+                    },
+                    false,
+                ) => {
+                    self.newest_versions.invalidate(version_prefix(key));
+                }
+                (
+                    BatchOp::Put {
+                        cf: Cf::Intents,
+                        key,
+                        ..
+                    }
+                    | BatchOp::Delete {
+                        cf: Cf::Intents,
+                        key,
+                    },
+                    false,
+                ) => {
+                    self.intents.invalidate(key);
+                }
+                (BatchOp::Put { cf: Cf::Meta, .. } | BatchOp::Delete { cf: Cf::Meta, .. }, _) => {}
             }
         }
         written
@@ -311,5 +404,59 @@ impl Engine for RocksEngine {
         self.db
             .flush_cfs_opt(&handles, &opts)
             .map_err(StorageError::rocks("atomic flush"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(prefix: &[u8], ts: u64) -> Vec<u8> {
+        let mut k = prefix.to_vec();
+        k.extend_from_slice(&(!ts).to_be_bytes());
+        k
+    }
+
+    fn cached(engine: &RocksEngine, prefix: &[u8]) -> Option<Option<(Vec<u8>, Vec<u8>)>> {
+        match engine.newest_versions.lookup(prefix) {
+            Lookup::Hit(v) => Some(v),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    fn write(engine: &RocksEngine, ops: &[(bool, Vec<u8>)]) {
+        let mut b = WriteBatch::new();
+        for (put, key) in ops {
+            if *put {
+                b.put(Cf::Versions, key.clone(), key.clone());
+            } else {
+                b.delete(Cf::Versions, key.clone());
+            }
+        }
+        engine.write(b).unwrap();
+    }
+
+    /// Writes keep a cached newest version exact without dropping it: a
+    /// newer version replaces it, an older one or the removal of an older
+    /// one leaves it; removing the newest itself forgets it.
+    #[test]
+    fn writes_keep_the_cached_newest_version_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(RocksConfig::new(dir.path())).unwrap();
+        let p = b"k\x00\x01".to_vec();
+        assert_eq!(engine.first_version(&p).unwrap(), None);
+        assert_eq!(cached(&engine, &p), Some(None), "a miss is filled");
+        write(&engine, &[(true, version(&p, 5))]);
+        let v5 = Some((version(&p, 5), version(&p, 5)));
+        assert_eq!(cached(&engine, &p), Some(v5.clone()), "the first version");
+        write(&engine, &[(true, version(&p, 3)), (true, version(&p, 9))]);
+        let v9 = Some((version(&p, 9), version(&p, 9)));
+        assert_eq!(cached(&engine, &p), Some(v9.clone()), "the newer one");
+        write(&engine, &[(false, version(&p, 3)), (false, version(&p, 5))]);
+        assert_eq!(cached(&engine, &p), Some(v9.clone()), "older ones removed");
+        assert_eq!(engine.first_version(&p).unwrap(), v9);
+        write(&engine, &[(false, version(&p, 9))]);
+        assert_eq!(cached(&engine, &p), None, "the newest removed: unknown");
+        assert_eq!(engine.first_version(&p).unwrap(), None);
     }
 }
