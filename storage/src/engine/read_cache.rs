@@ -31,7 +31,7 @@
 //! memtables; a reopened engine starts empty.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Mutex, PoisonError};
 
 /// Shards, each its own lock (a power of two).
@@ -115,9 +115,7 @@ impl<V: Clone + Weigh> ReadCache<V> {
     }
 
     fn shard_of(&self, key: &[u8]) -> usize {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        (h.finish() as usize) & (SHARDS - 1)
+        (self.hasher.hash_one(key) as usize) & (SHARDS - 1)
     }
 
     fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, Shard<V>> {
