@@ -26,8 +26,18 @@ use tonic::{Request, Response, Status};
 /// A hint only: nothing depends on it for correctness.
 pub const FROM_NODE_HEADER: &str = "spanlite-from-node";
 
-/// The sending node a tablet call names in [`FROM_NODE_HEADER`], if any.
+/// The sending node of a tablet call made in this process (a local call,
+/// or one that came on a call stream): carried as a request extension,
+/// with no header to format and parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FromNode(pub u64);
+
+/// The sending node a tablet call names ([`FromNode`], or
+/// [`FROM_NODE_HEADER`] over gRPC), if any.
 pub fn from_node<T>(request: &Request<T>) -> Option<u64> {
+    if let Some(FromNode(node)) = request.extensions().get::<FromNode>() {
+        return Some(*node);
+    }
     request
         .metadata()
         .get(FROM_NODE_HEADER)?
@@ -35,6 +45,15 @@ pub fn from_node<T>(request: &Request<T>) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// `req` as an in-process request naming `from` (0: none) as the sender.
+pub fn in_process<T>(from: u64, req: T) -> Request<T> {
+    let mut request = Request::new(req);
+    if from != 0 {
+        request.extensions_mut().insert(FromNode(from));
+    }
+    request
 }
 
 /// A node's Tablet service, remote or in this process, and the node this
@@ -140,7 +159,7 @@ macro_rules! calls {
                             c.$name(request).await
                         }
                         Service::Local(s) => {
-                            let request = with_from(self.from, req);
+                            let request = in_process(self.from.unwrap_or(0), req);
                             s.$name(request).await
                         }
                     }
@@ -164,4 +183,17 @@ calls! {
     abort(AbortRequest) -> AbortResponse, Abort, true;
     /// `TabletService.TxnStatus`.
     txn_status(TxnStatusRequest) -> TxnStatusResponse, TxnStatus, true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sender_is_named_in_process_and_over_grpc() {
+        assert_eq!(from_node(&in_process(5, ())), Some(5));
+        assert_eq!(from_node(&in_process(0, ())), None);
+        assert_eq!(from_node(&with_from(Some(7), ())), Some(7));
+        assert_eq!(from_node(&with_from(None, ())), None);
+    }
 }

@@ -25,7 +25,7 @@ mod stream;
 mod transaction;
 mod txn;
 
-pub use client::{FROM_NODE_HEADER, TabletClient, from_node};
+pub use client::{FROM_NODE_HEADER, FromNode, TabletClient, from_node, in_process};
 pub use error::GatewayError;
 pub use read_only::ReadOnly;
 pub use route::{Gateway, GatewayConfig, LOCK_WAIT, LocalTablets};

@@ -533,10 +533,15 @@ impl Session {
 
     /// The value of setting `name` (as `SHOW name` gives it).
     pub fn setting(&self, name: &str) -> Option<&str> {
-        self.info
-            .settings
-            .get(&name.to_lowercase())
-            .map(String::as_str)
+        let settings = &self.info.settings;
+        // Names are stored lowercase; the server's own lookups are already
+        // (no copy for them).
+        if name.bytes().any(|b| b.is_ascii_uppercase()) || !name.is_ascii() {
+            settings.get(&name.to_lowercase())
+        } else {
+            settings.get(name)
+        }
+        .map(String::as_str)
     }
 
     /// Sets `name` to `value` (as `SET name = value` does).

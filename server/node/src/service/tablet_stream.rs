@@ -41,14 +41,7 @@ impl TabletCallsGrpc {
 /// A call's unary request, naming its sender as the unary call's header
 /// would.
 fn request<T>(from: u64, req: T) -> Request<T> {
-    let mut request = Request::new(req);
-    if from != 0 {
-        request.metadata_mut().insert(
-            spanlite_gateway::FROM_NODE_HEADER,
-            tonic::metadata::MetadataValue::from(from),
-        );
-    }
-    request
+    spanlite_gateway::in_process(from, req)
 }
 
 /// Runs one call and returns its answer.
