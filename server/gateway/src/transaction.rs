@@ -33,10 +33,6 @@ use super::route::ScanKind;
 use super::txn::TxnMode;
 use super::{Gateway, GatewayError};
 
-/// The most rows of a locking range read kept as locked reads (answered
-/// later without a call).
-const REMEMBERED_SCAN_ROWS: usize = 32;
-
 /// A read-write transaction (see the module docs). Finish it with
 /// [`Transaction::commit`] or [`Transaction::rollback`]; dropping it leaves
 /// its read locks to time out on the leaders.
@@ -452,12 +448,8 @@ impl Transaction {
                 .await?;
             self.read_tablets.extend(scanned.tablets.iter().copied());
             // Held under the range lock: read again, they need no call.
-            // (Only a short range's rows are kept for that: copying every
-            // row of a long one costs more than the calls it may save.)
-            if scanned.pairs.len() <= REMEMBERED_SCAN_ROWS {
-                for (k, v) in &scanned.pairs {
-                    self.locked_reads.insert(k.clone(), Some(v.clone()));
-                }
+            for (k, v) in &scanned.pairs {
+                self.locked_reads.insert(k.clone(), Some(v.clone()));
             }
             scanned
         } else {
@@ -475,15 +467,10 @@ impl Transaction {
             }
             scanned
         };
-        let inside = |k: &[u8]| k >= start && (end.is_empty() || k < end);
-        // Nothing of this transaction's own in the range, and the tablets'
-        // rows already in key order: they are the answer as they are.
-        if !self.writes.keys().any(|k| inside(k)) && scanned.pairs.is_sorted_by(|a, b| a.0 < b.0) {
-            return Ok(scanned.pairs);
-        }
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = scanned.pairs.into_iter().collect();
         for (k, w) in &self.writes {
-            if !inside(k) {
+            let inside = k.as_slice() >= start && (end.is_empty() || k.as_slice() < end);
+            if !inside {
                 continue;
             }
             match w.value() {
