@@ -180,61 +180,62 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             } else {
                 self.buffered_message().transpose()?
             };
-            if let Some(msg) = buffered {
-                if self.skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
-                    continue;
-                }
-                if self.serve_message(msg).await? {
-                    return Ok(());
-                }
-                continue;
-            }
-            // A transaction left open and idle past the session's
-            // idle_in_transaction_session_timeout ends the connection (and
-            // so the transaction, with its locks), as in PostgreSQL.
-            let idle_limit = if self.session.in_transaction() {
-                self.session
-                    .setting("idle_in_transaction_session_timeout")
-                    .and_then(|v| spanlite_session::duration_setting(v).ok().flatten())
-            } else {
-                None
-            };
-            let idle_timer = async {
-                match idle_limit {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let stopping = &mut self.stopping;
-            let next = tokio::select! {
-                next = read_message(&mut self.stream) => next?,
-                () = idle_timer => {
-                    self.out.error(
-                        "FATAL",
-                        sqlstate::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
-                        "terminating connection due to idle-in-transaction timeout",
-                    );
-                    self.flush().await?;
-                    return Ok(());
-                }
-                () = super::listener::stopped(stopping) => {
-                    self.out.error(
-                        "FATAL",
-                        sqlstate::ADMIN_SHUTDOWN,
-                        "terminating connection: the node is shutting down",
-                    );
-                    self.flush().await?;
-                    return Ok(());
-                }
-            };
-            let Some(msg) = next else {
-                return Ok(());
+            let msg = match buffered {
+                Some(msg) => msg,
+                None => match self.wait_message().await? {
+                    Some(msg) => msg,
+                    None => return Ok(()),
+                },
             };
             if self.skipping && !matches!(msg, Frontend::Sync | Frontend::Terminate) {
                 continue;
             }
             if self.serve_message(msg).await? {
                 return Ok(());
+            }
+        }
+    }
+
+    /// The next message from the socket, racing the idle-in-transaction
+    /// timeout and shutdown; `None` when the connection ends (the client
+    /// left, or an error was sent for either of those).
+    async fn wait_message(&mut self) -> Result<Option<Frontend>, ProtocolError> {
+        // A transaction left open and idle past the session's
+        // idle_in_transaction_session_timeout ends the connection (and
+        // so the transaction, with its locks), as in PostgreSQL.
+        let idle_limit = if self.session.in_transaction() {
+            self.session
+                .setting("idle_in_transaction_session_timeout")
+                .and_then(|v| spanlite_session::duration_setting(v).ok().flatten())
+        } else {
+            None
+        };
+        let idle_timer = async {
+            match idle_limit {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stopping = &mut self.stopping;
+        tokio::select! {
+            next = read_message(&mut self.stream) => next,
+            () = idle_timer => {
+                self.out.error(
+                    "FATAL",
+                    sqlstate::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                    "terminating connection due to idle-in-transaction timeout",
+                );
+                self.flush().await?;
+                Ok(None)
+            }
+            () = super::listener::stopped(stopping) => {
+                self.out.error(
+                    "FATAL",
+                    sqlstate::ADMIN_SHUTDOWN,
+                    "terminating connection: the node is shutting down",
+                );
+                self.flush().await?;
+                Ok(None)
             }
         }
     }
@@ -256,94 +257,92 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Serves one message after login; true when the session ends.
     async fn serve_message(&mut self, msg: Frontend) -> Result<bool, ProtocolError> {
-        {
-            match msg {
-                Frontend::Query(sql) => {
-                    self.simple_query(&sql).await?;
-                    self.ready();
-                }
-                // Left over from a COPY that already failed: ignored, as
-                // PostgreSQL does.
-                Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) => {}
-                Frontend::Parse {
-                    name,
-                    sql,
-                    mut param_types,
-                } => {
-                    // Undeclared parameters get the types their uses show
-                    // (`k = $1` with k an INT: int8), so drivers bind them
-                    // as such; the rest stay unknown (described as text).
-                    let count = param_types.len().max(max_placeholder(&sql));
-                    param_types.resize(count, 0);
-                    if param_types.contains(&0) {
-                        let inferred = self.session.param_types(&sql, count).await;
-                        for (declared, ty) in param_types.iter_mut().zip(inferred) {
-                            if *declared == 0 && ty.is_some() {
-                                *declared = types::oid_of(ty).0;
-                            }
+        match msg {
+            Frontend::Query(sql) => {
+                self.simple_query(&sql).await?;
+                self.ready();
+            }
+            // Left over from a COPY that already failed: ignored, as
+            // PostgreSQL does.
+            Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) => {}
+            Frontend::Parse {
+                name,
+                sql,
+                mut param_types,
+            } => {
+                // Undeclared parameters get the types their uses show
+                // (`k = $1` with k an INT: int8), so drivers bind them
+                // as such; the rest stay unknown (described as text).
+                let count = param_types.len().max(max_placeholder(&sql));
+                param_types.resize(count, 0);
+                if param_types.contains(&0) {
+                    let inferred = self.session.param_types(&sql, count).await;
+                    for (declared, ty) in param_types.iter_mut().zip(inferred) {
+                        if *declared == 0 && ty.is_some() {
+                            *declared = types::oid_of(ty).0;
                         }
                     }
-                    let parsed = self.session.prepare(&sql);
-                    self.statements.insert(
-                        name,
-                        Prepared {
-                            sql,
-                            param_types,
+                }
+                let parsed = self.session.prepare(&sql);
+                self.statements.insert(
+                    name,
+                    Prepared {
+                        sql,
+                        param_types,
+                        parsed,
+                    },
+                );
+                self.out.parse_complete();
+            }
+            Frontend::Bind {
+                portal,
+                statement,
+                param_formats,
+                params,
+                result_formats,
+            } => match self.bind(&statement, &param_formats, &params) {
+                Ok((parsed, params)) => {
+                    self.portals.insert(
+                        portal,
+                        Portal {
                             parsed,
+                            params,
+                            result_formats,
+                            result: None,
+                            sent: 0,
                         },
                     );
-                    self.out.parse_complete();
+                    self.out.bind_complete();
                 }
-                Frontend::Bind {
-                    portal,
-                    statement,
-                    param_formats,
-                    params,
-                    result_formats,
-                } => match self.bind(&statement, &param_formats, &params) {
-                    Ok((parsed, params)) => {
-                        self.portals.insert(
-                            portal,
-                            Portal {
-                                parsed,
-                                params,
-                                result_formats,
-                                result: None,
-                                sent: 0,
-                            },
-                        );
-                        self.out.bind_complete();
-                    }
-                    Err(e) => self.extended_error(&e),
-                },
-                Frontend::Describe(Target::Portal, name) => self.describe_portal(&name).await,
-                Frontend::Describe(Target::Statement, name) => self.describe_statement(&name).await,
-                Frontend::Execute { portal, max_rows } => self.execute(&portal, max_rows).await,
-                Frontend::Close(target, name) => {
-                    match target {
-                        Target::Statement => drop(self.statements.remove(&name)),
-                        Target::Portal => drop(self.portals.remove(&name)),
-                    }
-                    self.out.close_complete();
+                Err(e) => self.extended_error(&e),
+            },
+            Frontend::Describe(Target::Portal, name) => self.describe_portal(&name).await,
+            Frontend::Describe(Target::Statement, name) => self.describe_statement(&name).await,
+            Frontend::Execute { portal, max_rows } => self.execute(&portal, max_rows).await,
+            Frontend::Close(target, name) => {
+                match target {
+                    Target::Statement => drop(self.statements.remove(&name)),
+                    Target::Portal => drop(self.portals.remove(&name)),
                 }
-                Frontend::Sync => {
-                    self.skipping = false;
-                    self.portals.remove("");
-                    self.ready();
-                }
-                Frontend::Flush => self.flush().await?,
-                Frontend::Terminate => return Ok(true),
-                Frontend::Password(_) => {
-                    return Err(ProtocolError::Malformed(
-                        "a password message outside authentication".to_string(),
-                    ));
-                }
-                Frontend::Other(kind) => {
-                    return Err(ProtocolError::Malformed(format!(
-                        "unsupported message type {:?}",
-                        char::from(kind)
-                    )));
-                }
+                self.out.close_complete();
+            }
+            Frontend::Sync => {
+                self.skipping = false;
+                self.portals.remove("");
+                self.ready();
+            }
+            Frontend::Flush => self.flush().await?,
+            Frontend::Terminate => return Ok(true),
+            Frontend::Password(_) => {
+                return Err(ProtocolError::Malformed(
+                    "a password message outside authentication".to_string(),
+                ));
+            }
+            Frontend::Other(kind) => {
+                return Err(ProtocolError::Malformed(format!(
+                    "unsupported message type {:?}",
+                    char::from(kind)
+                )));
             }
         }
         Ok(false)

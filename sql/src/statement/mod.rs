@@ -17,13 +17,13 @@ mod system;
 mod table_refs;
 pub(crate) mod views;
 
+use std::sync::Arc;
+
 use sqlparser::ast::{
     self, Expr, FromTable, ObjectName, ObjectType, SetExpr, Statement, TableObject,
 };
 
 use crate::bind::{Binder, Tables};
-use std::sync::Arc;
-
 use crate::catalog::{self, TableDef};
 use crate::error::{Result, SqlError};
 use crate::explain;
@@ -279,7 +279,7 @@ async fn execute_with(
     // Whether it does is the statement's own (one walk per prepared
     // statement, not per run).
     let mentions = match plans {
-        Some(p) => *p.1.get_or_init(|| system::mentions(stmt)),
+        Some(p) => *p.names_system.get_or_init(|| system::mentions(stmt)),
         None => system::mentions(stmt),
     };
     let expanded: Option<Box<Statement>> = if mentions {
@@ -747,10 +747,12 @@ pub(crate) fn bind_with(
 /// cache, under the run's schema lease), and a plan bound against other
 /// definitions, or other parameter types, is bound again.
 #[derive(Debug, Default)]
-pub struct PlanCache(
-    std::sync::Mutex<Option<CachedPlan>>,
-    std::sync::OnceLock<bool>,
-);
+pub struct PlanCache {
+    plan: std::sync::Mutex<Option<CachedPlan>>,
+    /// Whether the statement names a system catalog or session function
+    /// (`system::mentions`), found on its first run.
+    names_system: std::sync::OnceLock<bool>,
+}
 
 #[derive(Debug)]
 struct CachedPlan {
@@ -789,7 +791,7 @@ impl PlanCache {
         let types: Vec<Option<DataType>> = params.iter().map(Value::data_type).collect();
         {
             let cached = self
-                .0
+                .plan
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(c) = cached
@@ -801,7 +803,7 @@ impl PlanCache {
         }
         let plan = bind(&tables)?;
         *self
-            .0
+            .plan
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(CachedPlan {
             tables,
@@ -813,7 +815,7 @@ impl PlanCache {
 
     /// True once a plan is kept (tests).
     pub fn is_filled(&self) -> bool {
-        self.0
+        self.plan
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .is_some()

@@ -10,17 +10,18 @@
 //! that from a hash map.
 //!
 //! Exactness, the one rule: an entry says what the engine holds *now*. The
-//! engine calls [`ReadCache::invalidate`] for every key a batch touches,
-//! after the batch is in the engine. A miss is filled only if nothing was
-//! invalidated in its shard since the miss was taken ([`Ticket`]):
+//! engine calls [`ReadCache::update`] (or [`ReadCache::invalidate`]) for
+//! every key a batch touches, after the batch is in the engine and in the
+//! order batches were applied. A miss is filled only if nothing in its
+//! shard changed since the miss was taken ([`Ticket`]):
 //!
 //! ```text
 //!   reader: lookup → Miss(t) ─── read the engine ─── fill(t, v)
-//!   writer:                write batch ─ invalidate(k)
+//!   writer:                write batch ─ update(k)
 //! ```
-//! If the writer's batch came after the reader's engine read, the
-//! invalidation comes after the miss was taken, so either it removes the
-//! filled entry (fill first) or the fill is refused (invalidation first).
+//! If the writer's batch came after the reader's engine read, the update
+//! comes after the miss was taken, so either it finds the filled entry and
+//! brings it up to date (fill first) or the fill is refused (update first).
 //! Reads racing a write may see the old value, exactly as they may when the
 //! engine is read directly (`Engine` contract: concurrent writes may or may
 //! not be seen); once `write` returns, every lookup sees the batch.
@@ -84,7 +85,7 @@ pub(crate) struct Ticket {
 struct Shard<V> {
     map: HashMap<Vec<u8>, V>,
     bytes: usize,
-    /// Bumped by every invalidation in this shard.
+    /// Bumped by every update or invalidation in this shard.
     generation: u64,
 }
 
@@ -141,7 +142,7 @@ impl<V: Clone + Weigh> ReadCache<V> {
     }
 
     /// Caches `value` (what the engine held for `key` after `ticket`'s miss)
-    /// unless the shard saw an invalidation since.
+    /// unless the shard changed since.
     pub(crate) fn fill(&self, ticket: Ticket, key: &[u8], value: V) {
         let weight = key.len() + value.weight() + ENTRY_OVERHEAD;
         if weight > self.shard_budget / 4 {
@@ -164,8 +165,8 @@ impl<V: Clone + Weigh> ReadCache<V> {
             s.bytes = bytes;
         }
         if let Some(old) = s.map.insert(key.to_vec(), value) {
-            // Cannot happen (a fill follows a miss and any change in
-            // between is refused), but keep the count right regardless.
+            // Two readers missed with nothing changed between: both read
+            // the same value; the second replaces the first.
             s.bytes -= key.len() + old.weight() + ENTRY_OVERHEAD;
         }
         s.bytes += weight;

@@ -84,16 +84,6 @@ impl fmt::Debug for RocksEngine {
     }
 }
 
-/// A cached newest version after `key = value` was put (false: drop it).
-/// Version keys sort newest first, so `key` is the newest if it sorts at or
-/// before the cached one (at: the same version written again).
-fn newer_version(newest: &mut Option<(Vec<u8>, Vec<u8>)>, key: &[u8], value: &[u8]) -> bool {
-    if newest.as_ref().is_none_or(|(k, _)| key <= k.as_slice()) {
-        *newest = Some((key.to_vec(), value.to_vec()));
-    }
-    true
-}
-
 /// Prefix of a `versions` key for bloom filters: the escaped user key.
 fn version_prefix(key: &[u8]) -> &[u8] {
     &key[..key.len().saturating_sub(VERSION_TS_LEN)]
@@ -214,6 +204,59 @@ impl RocksEngine {
             .map_err(StorageError::rocks("get"))?
             .map(|v| v.to_vec()))
     }
+
+    /// Brings the read cache up to date with `op`, just applied (under
+    /// `write_order`, see `write`).
+    fn note_written(&self, op: &BatchOp) {
+        match op {
+            // Version keys sort newest first: a put at or before the cached
+            // newest is the newest now (at: the same version written again).
+            BatchOp::Put {
+                cf: Cf::Versions,
+                key,
+                value,
+            } => self.newest_versions.update(version_prefix(key), |newest| {
+                if newest.as_ref().is_none_or(|(k, _)| key <= k) {
+                    *newest = Some((key.clone(), value.clone()));
+                }
+                true
+            }),
+            // Removing an older version leaves the newest; the newest gone,
+            // the next is unknown here.
+            BatchOp::Delete {
+                cf: Cf::Versions,
+                key,
+            } => self.newest_versions.update(version_prefix(key), |newest| {
+                newest.as_ref().is_none_or(|(k, _)| k < key)
+            }),
+            BatchOp::Put {
+                cf: Cf::Intents,
+                key,
+                value,
+            } => self.intents.update(key, |intent| {
+                *intent = Some(value.clone());
+                true
+            }),
+            BatchOp::Delete {
+                cf: Cf::Intents,
+                key,
+            } => self.intents.update(key, |intent| {
+                *intent = None;
+                true
+            }),
+            BatchOp::Put { cf: Cf::Meta, .. } | BatchOp::Delete { cf: Cf::Meta, .. } => {}
+        }
+    }
+
+    /// Drops what the read cache holds for `op`'s key.
+    fn forget(&self, op: &BatchOp) {
+        let (BatchOp::Put { cf, key, .. } | BatchOp::Delete { cf, key }) = op;
+        match cf {
+            Cf::Versions => self.newest_versions.invalidate(version_prefix(key)),
+            Cf::Intents => self.intents.invalidate(key),
+            Cf::Meta => {}
+        }
+    }
 }
 
 impl Engine for RocksEngine {
@@ -310,85 +353,11 @@ impl Engine for RocksEngine {
             .write_opt(wb, &opts)
             .map_err(StorageError::rocks("write"));
         for op in batch.ops() {
-            match (op, written.is_ok()) {
-                (
-                    BatchOp::Put {
-                        cf: Cf::Versions,
-                        key,
-                        value,
-                    },
-                    true,
-                ) => self.newest_versions.update(version_prefix(key), |newest| {
-                    newer_version(newest, key, value)
-                }),
-                (
-                    BatchOp::Delete {
-                        cf: Cf::Versions,
-                        key,
-                    },
-                    true,
-                ) => self.newest_versions.update(version_prefix(key), |newest| {
-                    // Dropping an older version leaves the newest; the
-                    // newest gone, the next is unknown here.
-                    newest
-                        .as_ref()
-                        .is_none_or(|(k, _)| k.as_slice() < key.as_slice())
-                }),
-                (
-                    BatchOp::Put {
-                        cf: Cf::Intents,
-                        key,
-                        value,
-                    },
-                    true,
-                ) => {
-                    self.intents.update(key, |intent| {
-                        *intent = Some(value.clone());
-                        true
-                    });
-                }
-                (
-                    BatchOp::Delete {
-                        cf: Cf::Intents,
-                        key,
-                    },
-                    true,
-                ) => {
-                    self.intents.update(key, |intent| {
-                        *intent = None;
-                        true
-                    });
-                }
+            if written.is_ok() {
+                self.note_written(op);
+            } else {
                 // A failed batch may have been partly applied: forget.
-                (
-                    BatchOp::Put {
-                        cf: Cf::Versions,
-                        key,
-                        ..
-                    }
-                    | BatchOp::Delete {
-                        cf: Cf::Versions,
-                        key,
-                    },
-                    false,
-                ) => {
-                    self.newest_versions.invalidate(version_prefix(key));
-                }
-                (
-                    BatchOp::Put {
-                        cf: Cf::Intents,
-                        key,
-                        ..
-                    }
-                    | BatchOp::Delete {
-                        cf: Cf::Intents,
-                        key,
-                    },
-                    false,
-                ) => {
-                    self.intents.invalidate(key);
-                }
-                (BatchOp::Put { cf: Cf::Meta, .. } | BatchOp::Delete { cf: Cf::Meta, .. }, _) => {}
+                self.forget(op);
             }
         }
         written
