@@ -818,6 +818,51 @@ async fn a_transaction_outliving_its_lease_commits_unless_the_schema_changed() {
     cluster.shutdown().await;
 }
 
+/// A transaction still open when its schema lease ends renews the lease
+/// at commit from a fresh read that finds the same schema version, and
+/// commits in one phase on its rows' tablet: the catalog's tablet joins
+/// it neither as a read (the version record) nor as a 2PC participant.
+/// (Before the renewal it read the version record through the
+/// transaction: a Read on the catalog's tablet and a two-phase commit.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_past_its_lease_renews_it_when_the_schema_is_unchanged() {
+    let lease = Duration::from_secs(1);
+    let cluster = cluster(lease).await;
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    run(&mut s, "INSERT INTO t VALUES (1, 0)").await.unwrap();
+    let def = s.table("t").await.unwrap().unwrap();
+    let (rows_start, _) = def.key_range();
+    let rows = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
+    run(&mut s, "UPDATE t SET v = v + 1 WHERE id = 1")
+        .await
+        .unwrap();
+
+    let before = work(&cluster);
+    run(&mut s, "BEGIN").await.unwrap();
+    run(&mut s, "UPDATE t SET v = v + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    // The lease the UPDATE was bound under has ended (time passing is
+    // the condition).
+    tokio::time::sleep(lease + lease / 10).await;
+    run(&mut s, "COMMIT").await.unwrap();
+    let after = work(&cluster);
+    let d = delta(&before, &after);
+    assert_eq!(
+        (d.one_phase, d.two_phase),
+        (1, 0),
+        "one-phase on tablet {rows}: {d:?}"
+    );
+    assert_eq!(d.rpcs.get(&("read", FIRST_DATA_TABLET)), None, "{d:?}");
+    assert_eq!(d.proposals.get(&FIRST_DATA_TABLET), None, "{d:?}");
+    let r = run(&mut s, "SELECT v FROM t WHERE id = 1").await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(2)]]);
+    cluster.shutdown().await;
+}
+
 /// Every node collects old versions in the background: a row updated 50
 /// times is back to one stored version on every replica once its updates
 /// are older than `gc_ttl`, and reading it as of before then is refused.

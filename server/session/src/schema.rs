@@ -10,7 +10,9 @@
 //!            lease_end = min(T + lease, closing_at)
 //!   bind:    a statement uses the cache while now.latest + lease/2 < lease_end
 //!            (else refreshes); the transaction records v and lease_end
-//!   commit:  commit_before = lease_end (the tablet that picks the commit
+//!   commit:  with less than lease/2 left and v still current, the lease
+//!            is renewed (lease_end of a fresh read of v);
+//!            commit_before = lease_end (the tablet that picks the commit
 //!            timestamp s refuses s ≥ lease_end: SchemaChanged, 40001)
 //!            — or, with the lease nearly over, the transaction reads the
 //!            version record itself (under its concurrency control) and
@@ -457,9 +459,12 @@ impl SchemaCache {
     }
 
     async fn commit_in_lease(&self, mut txn: Txn, used: &SchemaUse) -> Result<(), SqlError> {
-        let Some(lease_end) = used.lease_end else {
+        let Some(mut lease_end) = used.lease_end else {
             return txn.commit().await.map(drop).map_err(sql_error);
         };
+        if let Some(renewed) = self.renew(used, lease_end).await {
+            lease_end = renewed;
+        }
         let margin = self.lease / 4;
         let in_lease = self
             .now()
@@ -516,6 +521,26 @@ impl SchemaCache {
                 txn.commit().await.map(drop).map_err(sql_error)
             }
         }
+    }
+
+    /// A later lease end for a transaction whose lease has less than half
+    /// a lease left, if the schema it was bound against is still current:
+    /// a lease granted by any read of version v holds for every statement
+    /// bound at v (see the INVARIANT above: a destructive change replacing
+    /// v commits after every lease on v ends). `None` when the lease is
+    /// long enough, the version changed or is closing, or the transaction
+    /// changed the schema itself: it commits under what it has (or checks
+    /// the version record).
+    async fn renew(&self, used: &SchemaUse, lease_end: Timestamp) -> Option<Timestamp> {
+        if used.changing || used.raised_from.is_some() || used.versions.len() != 1 {
+            return None;
+        }
+        let now = self.now()?;
+        if now.latest.saturating_add(self.lease / 2) < lease_end {
+            return None;
+        }
+        let s = self.snapshot(None).await.ok().flatten()?;
+        (used.versions.contains(&s.version) && s.lease_end > lease_end).then_some(s.lease_end)
     }
 
     /// Closes the current schema version before a destructive change:
