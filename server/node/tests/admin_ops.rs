@@ -256,6 +256,27 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
         !hosting(&nodes).contains(&from),
         "the removed node kept its replica"
     );
+    // The same move asked again (as after a lost answer or a timeout)
+    // finds it done and succeeds with the same voters.
+    let mut again = on_leader(&addrs, |mut c| async move {
+        let r = c
+            .change_replicas(ChangeReplicasRequest {
+                tablet_id: tablet,
+                add_node_id: spare,
+                remove_node_id: from,
+            })
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        if r.error.is_empty() {
+            Ok(r.descriptor.unwrap().replicas)
+        } else {
+            Err(r.error)
+        }
+    })
+    .await;
+    again.sort_unstable();
+    assert_eq!(again, expect, "the repeated move");
 
     // The new replica holds every earlier write; writes go on.
     let spare_node = nodes.iter().find(|n| n.context.node_id == spare).unwrap();

@@ -344,6 +344,7 @@ async fn a_replica_added_to_a_tablet_born_of_a_split_has_its_inherited_rows() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut done = false;
+        let mut refusals = Vec::new();
         for addr in cluster.addrs().to_vec() {
             let mut admin = AdminServiceClient::new(
                 tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -365,11 +366,15 @@ async fn a_replica_added_to_a_tablet_born_of_a_split_has_its_inherited_rows() {
                 done = true;
                 break;
             }
+            refusals.push(r.error);
         }
         if done {
             break;
         }
-        assert!(Instant::now() < deadline, "the move did not happen");
+        assert!(
+            Instant::now() < deadline,
+            "the move did not happen: {refusals:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let replica = cluster

@@ -241,13 +241,15 @@ impl AdminGrpc {
             ));
         }
         let raft = replica.raft().clone();
-        let mut voters: BTreeSet<NodeId> = raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect();
+        let (mut voters, learners): (BTreeSet<NodeId>, BTreeSet<NodeId>) = {
+            let metrics = raft.metrics();
+            let m = metrics.borrow();
+            let membership = m.membership_config.membership();
+            (
+                membership.voter_ids().collect(),
+                membership.learner_ids().collect(),
+            )
+        };
         self.ctx
             .gateway
             .refresh()
@@ -257,30 +259,36 @@ impl AdminGrpc {
         let old = cache
             .tablet(tablet)
             .ok_or_else(|| format!("tablet {tablet} is not in the directory"))?;
-        if add != 0 {
-            if voters.contains(&add) {
-                return Err(format!(
-                    "node {add} already holds a voting replica of tablet {tablet}"
-                ));
+        // A request repeated after a partial success (the answer lost, a
+        // step timed out) goes on from where the first one stopped: a node
+        // already voting is not added again, one already a learner is only
+        // promoted, and a move whose removal is done already only records
+        // the descriptor.
+        if add != 0 && !voters.contains(&add) {
+            if !learners.contains(&add) {
+                let addr = cache
+                    .node_addr(add)
+                    .ok_or_else(|| format!("node {add} is not known to the cluster"))?;
+                self.create_replica_on(add, &addr, &old).await?;
+                // The new replica must start from a snapshot of the range,
+                // not from the log: a tablet born of a split got its first
+                // rows from its parent's log, not its own, so replaying its
+                // log alone would leave them out.
+                snapshot_and_purge(&raft).await?;
+                raft.add_learner(add, Node { addr }, true)
+                    .await
+                    .map_err(|e| format!("adding node {add} as a learner: {e}"))?;
             }
-            let addr = cache
-                .node_addr(add)
-                .ok_or_else(|| format!("node {add} is not known to the cluster"))?;
-            self.create_replica_on(add, &addr, &old).await?;
-            // The new replica must start from a snapshot of the range, not
-            // from the log: a tablet born of a split got its first rows
-            // from its parent's log, not its own, so replaying its log
-            // alone would leave them out.
-            snapshot_and_purge(&raft).await?;
-            raft.add_learner(add, Node { addr }, true)
-                .await
-                .map_err(|e| format!("adding node {add} as a learner: {e}"))?;
             voters.insert(add);
             raft.change_membership(voters.clone(), false)
                 .await
                 .map_err(|e| format!("promoting node {add} to voter: {e}"))?;
+        } else if add != 0 && remove == 0 {
+            return Err(format!(
+                "node {add} already holds a voting replica of tablet {tablet}"
+            ));
         }
-        if remove != 0 {
+        if remove != 0 && (add == 0 || voters.contains(&remove)) {
             if !voters.remove(&remove) {
                 return Err(format!(
                     "node {remove} holds no voting replica of tablet {tablet}"
