@@ -14,6 +14,7 @@
 //! one with retries, is in `txn.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use spanlite_directory::wire::mutation_to_wire;
@@ -32,6 +33,10 @@ use super::commit_once::{Sent, internal, once_only};
 use super::route::ScanKind;
 use super::txn::TxnMode;
 use super::{Gateway, GatewayError};
+
+/// The most rows of a locking range read kept as locked reads (answered
+/// later without a call).
+const REMEMBERED_SCAN_ROWS: usize = 32;
 
 /// A read-write transaction (see the module docs). Finish it with
 /// [`Transaction::commit`] or [`Transaction::rollback`]; dropping it leaves
@@ -448,8 +453,12 @@ impl Transaction {
                 .await?;
             self.read_tablets.extend(scanned.tablets.iter().copied());
             // Held under the range lock: read again, they need no call.
-            for (k, v) in &scanned.pairs {
-                self.locked_reads.insert(k.clone(), Some(v.clone()));
+            // (Only a short range's rows are kept for that: copying every
+            // row of a long one costs more than the calls it may save.)
+            if scanned.pairs.len() <= REMEMBERED_SCAN_ROWS {
+                for (k, v) in &scanned.pairs {
+                    self.locked_reads.insert(k.clone(), Some(v.clone()));
+                }
             }
             scanned
         } else {
@@ -467,12 +476,25 @@ impl Transaction {
             }
             scanned
         };
+        // This transaction's writes in [start, end) (none when the range
+        // is empty or inverted: `BTreeMap::range` refuses start > end).
+        let own = (
+            Bound::Included(start.to_vec()),
+            if end.is_empty() {
+                Bound::Unbounded
+            } else {
+                Bound::Excluded(end.max(start).to_vec())
+            },
+        );
+        // Nothing of this transaction's own in the range, and the tablets'
+        // rows already in key order: they are the answer as they are.
+        if self.writes.range(own.clone()).next().is_none()
+            && scanned.pairs.is_sorted_by(|a, b| a.0 < b.0)
+        {
+            return Ok(scanned.pairs);
+        }
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = scanned.pairs.into_iter().collect();
-        for (k, w) in &self.writes {
-            let inside = k.as_slice() >= start && (end.is_empty() || k.as_slice() < end);
-            if !inside {
-                continue;
-            }
+        for (k, w) in self.writes.range(own) {
             match w.value() {
                 Some(v) => {
                     merged.insert(k.clone(), v.to_vec());

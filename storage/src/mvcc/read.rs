@@ -338,18 +338,23 @@ impl Mvcc {
         mut f: impl FnMut(Vec<u8>, Timestamp, &[u8]) -> Result<bool>,
     ) -> Result<()> {
         let mut from = start.clone();
+        // The escaped form of the key last passed to `f` (its versions'
+        // common prefix): compared as it is, decoded only when needed.
+        let mut done: Vec<u8> = Vec::new();
         'seek: loop {
-            let mut done_key: Option<Vec<u8>> = None;
+            let mut have_done = false;
             let mut passed = 0;
             for item in
                 self.engine()
                     .scan(Cf::Versions, version_range(&from, end), Direction::Forward)?
             {
                 let (k, v) = item?;
-                let (key, ts) = decode_version_key(&k)?;
-                if done_key.as_ref() == Some(&key) {
+                let ts = version_key_ts(&k)?;
+                let escaped = &k[..k.len() - 8];
+                if have_done && escaped == done.as_slice() {
                     passed += 1;
                     if passed >= STEPS_BEFORE_SEEK {
+                        let (key, _) = decode_version_key(&k)?;
                         from = Bound::Excluded(key);
                         continue 'seek;
                     }
@@ -358,11 +363,14 @@ impl Mvcc {
                 if !wanted(ts) {
                     continue;
                 }
-                if !f(key.clone(), ts, &v)? {
+                let (key, _) = decode_version_key(&k)?;
+                if !f(key, ts, &v)? {
                     return Ok(());
                 }
                 passed = 0;
-                done_key = Some(key);
+                done.clear();
+                done.extend_from_slice(escaped);
+                have_done = true;
             }
             return Ok(());
         }
