@@ -188,6 +188,49 @@ fn chromium_dom(url: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The tablet map marks a tablet frozen for a merge (it refuses writes
+/// until the merge ends or is given up), and the others as serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_tablet_map_marks_a_tablet_frozen_for_a_merge() {
+    let cluster = EmbeddedCluster::start(3).await.unwrap();
+    let mut s = Session::on(cluster.schema_of(0));
+    sql(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    let def = s.table("t").await.unwrap().unwrap();
+    let at = def.row_key(&[spanlite_sql::Value::Int(5)]).unwrap();
+    let left = cluster.gateway().cache().lookup(&at).unwrap().id;
+    let right = cluster.split(left, &at).await.unwrap();
+    let http = cluster.http_addrs()[0];
+    let (_, before) = get(http, "/tablets").await;
+    assert!(!before.contains("class=\"frozen\""), "{before}");
+    assert!(before.contains("<td>serving</td>"), "{before}");
+
+    // Step 1 of a merge by hand: the right tablet freezes.
+    spanlite_node::embedded::leader(cluster.nodes(), right)
+        .await
+        .unwrap()
+        .freeze(left)
+        .await
+        .unwrap();
+    let row = format!("data-tablet=\"{right}\"");
+    let mark = format!("frozen for a merge into tablet {left}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, page) = get(http, "/tablets").await;
+        assert_eq!(status, 200);
+        let marked = page
+            .split("<tr")
+            .find(|r| r.contains(&row))
+            .is_some_and(|r| r.contains(&mark));
+        if marked {
+            assert_eq!(page.matches("class=\"frozen\"").count(), 1, "{page}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not marked frozen:\n{page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_console_renders_the_cluster_in_headless_chromium() {
     let cluster = EmbeddedCluster::start(3).await.unwrap();

@@ -6,7 +6,7 @@
 //! | path | what |
 //! |---|---|
 //! | `/` | overview: every node (liveness, ε, replicas, leaders) |
-//! | `/tablets` | the tablet map: ranges, sizes, replicas, leaders |
+//! | `/tablets` | the tablet map: ranges, sizes, replicas, leaders, merge freezes |
 //! | `/charts` | live throughput, p50/p99 latency and aborts of this node |
 //! | `/settings` | transaction modes, the cluster's default, node settings |
 //! | `/statements` | SQL statements by kind and by fingerprint |
@@ -127,7 +127,7 @@ header{background:#1d3557;color:#fff;padding:8px 16px}header a{color:#fff;margin
 main{padding:8px 16px}table{border-collapse:collapse;margin:8px 0}\
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#eef}\
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.dead{color:#b00;font-weight:bold}\
-.live{color:#070}.chart{border:1px solid #ccc;margin:6px 0}code{font-size:12px}";
+.live{color:#070}.frozen{color:#a60}.chart{border:1px solid #ccc;margin:6px 0}code{font-size:12px}";
 
 fn key_text(key: &[u8]) -> String {
     if key.is_empty() {
@@ -208,20 +208,35 @@ async fn tablets(State(ctx): State<Ctx>) -> Html<String> {
     let views = cluster(&ctx).await;
     // Per tablet: its leader, and the leader's measurement.
     let mut leader: BTreeMap<u64, (u64, u64, u64, u64)> = BTreeMap::new();
+    // Tablets frozen for a merge (as any replica reports), and into which.
+    let mut frozen: BTreeMap<u64, u64> = BTreeMap::new();
     for v in &views {
         if let Ok(s) = &v.status {
-            for t in s.tablets.iter().filter(|t| t.is_leader) {
-                if let Some(d) = &t.descriptor {
+            for t in &s.tablets {
+                let Some(d) = &t.descriptor else { continue };
+                if t.is_leader {
                     leader.insert(d.tablet_id, (v.id, t.size_bytes, t.keys, t.requests));
+                }
+                if t.frozen_into != 0 {
+                    frozen.insert(d.tablet_id, t.frozen_into);
                 }
             }
         }
     }
     let mut body = String::from(
         "<table id=\"tablets\"><tr><th>tablet</th><th>start</th><th>end</th><th>size</th>\
-         <th>keys</th><th>replicas</th><th>leader</th><th>requests at leader</th><th>generation</th></tr>",
+         <th>keys</th><th>replicas</th><th>leader</th><th>requests at leader</th><th>generation</th>\
+         <th>state</th></tr>",
     );
     for d in ctx.gateway.cache().tablets() {
+        // A frozen tablet refuses writes until its merge ends or is given up.
+        let state = match (frozen.get(&d.id), leader.contains_key(&d.id)) {
+            (Some(into), _) => {
+                format!("<span class=\"frozen\">frozen for a merge into tablet {into}</span>")
+            }
+            (None, true) => "serving".to_string(),
+            (None, false) => "no leader".to_string(),
+        };
         let (lead, size, keys, requests) = match leader.get(&d.id) {
             Some((n, s, k, r)) => (n.to_string(), bytes_text(*s), k.to_string(), r.to_string()),
             None => (
@@ -246,7 +261,8 @@ async fn tablets(State(ctx): State<Ctx>) -> Html<String> {
             body,
             "<tr class=\"tablet\" data-tablet=\"{id}\"><td>{id}</td><td><code>{start}</code></td>\
              <td><code>{end}</code></td><td class=\"n\">{size}</td><td class=\"n\">{keys}</td>\
-             <td>{replicas}</td><td>{lead}</td><td class=\"n\">{requests}</td><td class=\"n\">{g}</td></tr>",
+             <td>{replicas}</td><td>{lead}</td><td class=\"n\">{requests}</td><td class=\"n\">{g}</td>\
+             <td>{state}</td></tr>",
             id = d.id,
             start = esc(&start),
             end = esc(&key_text(&d.range.end)),
