@@ -735,8 +735,29 @@ impl ProcessCluster {
     }
 
     /// Keeps the data dir and logs after the run (for a failed check).
-    pub fn keep(self) -> PathBuf {
-        let ProcessCluster { dir, .. } = self;
-        dir.keep()
+    pub fn keep(mut self) -> PathBuf {
+        self.dir.disable_cleanup(true);
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// The node processes die (SIGKILL, reaped) before the directory they
+/// write to is removed: removing it under running nodes left files they
+/// wrote meanwhile behind (`spanlite-jepsen-*` dirs after a run).
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            let Some(mut child) = n.child.take() else {
+                continue;
+            };
+            // SIGKILL ends a stopped (paused) process too.
+            if child.start_kill().is_err() {
+                continue;
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 }
