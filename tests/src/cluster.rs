@@ -746,18 +746,20 @@ impl ProcessCluster {
 /// wrote meanwhile behind (`spanlite-jepsen-*` dirs after a run).
 impl Drop for ProcessCluster {
     fn drop(&mut self) {
-        for n in &mut self.nodes {
-            let Some(mut child) = n.child.take() else {
-                continue;
-            };
-            // SIGKILL ends a stopped (paused) process too.
-            if child.start_kill().is_err() {
-                continue;
+        // SIGKILL ends a stopped (paused) process too.
+        let mut dying: Vec<Child> = self
+            .nodes
+            .iter_mut()
+            .filter_map(|n| n.child.take())
+            .filter_map(|mut child| child.start_kill().is_ok().then_some(child))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            dying.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+            if dying.is_empty() {
+                break;
             }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

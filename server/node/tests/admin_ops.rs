@@ -277,6 +277,37 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
     .await;
     again.sort_unstable();
     assert_eq!(again, expect, "the repeated move");
+    // A move onto a node that was voting already (a stale or wrong
+    // request, not a repeat) is refused and removes nothing: the tablet
+    // keeps its three voters.
+    let other = expect.iter().copied().find(|&n| n != spare).unwrap();
+    let leader_addr = nodes
+        .iter()
+        .zip(&addrs)
+        .find(|(n, _)| {
+            n.context
+                .store
+                .replica(tablet)
+                .is_some_and(|r| r.is_serving())
+        })
+        .map(|(_, a)| a.clone())
+        .unwrap();
+    let refused = AdminServiceClient::new(channel(&leader_addr).await)
+        .change_replicas(ChangeReplicasRequest {
+            tablet_id: tablet,
+            add_node_id: spare,
+            remove_node_id: other,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        refused.error.contains("already holds a voting replica"),
+        "{refused:?}"
+    );
+    let mut still = hosting(&nodes);
+    still.sort_unstable();
+    assert_eq!(still, expect, "a refused move removed a replica");
 
     // The new replica holds every earlier write; writes go on.
     let spare_node = nodes.iter().find(|n| n.context.node_id == spare).unwrap();

@@ -208,19 +208,29 @@ async fn tablets(State(ctx): State<Ctx>) -> Html<String> {
     let views = cluster(&ctx).await;
     // Per tablet: its leader, and the leader's measurement.
     let mut leader: BTreeMap<u64, (u64, u64, u64, u64)> = BTreeMap::new();
-    // Tablets frozen for a merge (as any replica reports), and into which.
+    // Tablets frozen for a merge, and into which: as the leader reports
+    // it, or without a leader as any replica does (one behind may still
+    // show a freeze that ended).
     let mut frozen: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut frozen_by_leader: BTreeMap<u64, u64> = BTreeMap::new();
     for v in &views {
         if let Ok(s) = &v.status {
             for t in &s.tablets {
                 let Some(d) = &t.descriptor else { continue };
                 if t.is_leader {
                     leader.insert(d.tablet_id, (v.id, t.size_bytes, t.keys, t.requests));
-                }
-                if t.frozen_into != 0 {
+                    frozen_by_leader.insert(d.tablet_id, t.frozen_into);
+                } else if t.frozen_into != 0 {
                     frozen.insert(d.tablet_id, t.frozen_into);
                 }
             }
+        }
+    }
+    for (tablet, into) in frozen_by_leader {
+        if into == 0 {
+            frozen.remove(&tablet);
+        } else {
+            frozen.insert(tablet, into);
         }
     }
     let mut body = String::from(

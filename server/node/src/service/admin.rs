@@ -4,7 +4,7 @@
 //! stepping down: openraft 0.9 has no targeted transfer), creating and
 //! destroying replicas (internal), and clock fault injection.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use spanlite_proto::admin::admin_service_client::AdminServiceClient;
@@ -37,12 +37,26 @@ const INIT_REPLICAS: usize = 3;
 #[derive(Clone, Debug)]
 pub struct AdminGrpc {
     ctx: Arc<NodeContext>,
+    /// One replica change at a time per tablet (see `change_replicas`).
+    replica_changes: Arc<std::sync::Mutex<HashMap<TabletId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl AdminGrpc {
     /// The service of the node `ctx`.
     pub fn new(ctx: Arc<NodeContext>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            replica_changes: Arc::default(),
+        }
+    }
+
+    fn replica_change_lock(&self, tablet: TabletId) -> Arc<tokio::sync::Mutex<()>> {
+        self.replica_changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(tablet)
+            .or_default()
+            .clone()
     }
 
     fn known_nodes(&self) -> Vec<NodeAddress> {
@@ -220,6 +234,9 @@ impl AdminGrpc {
         if add == 0 && remove == 0 {
             return Err("nothing to change: give a node to add and/or one to remove".to_string());
         }
+        if add == remove {
+            return Err(format!("node {add} cannot be both added and removed"));
+        }
         let replica = crate::ops::split::leader_replica(&self.ctx, tablet)?;
         // A merge needs both groups' voters to stay as they are (see
         // `ops::merge`).
@@ -240,6 +257,10 @@ impl AdminGrpc {
                 r.tablet()
             ));
         }
+        // One change of a tablet's replicas at a time on this leader: two
+        // moves interleaved could each remove a voter the other counted on.
+        let lock = self.replica_change_lock(tablet);
+        let _one = lock.lock().await;
         let raft = replica.raft().clone();
         let (mut voters, learners): (BTreeSet<NodeId>, BTreeSet<NodeId>) = {
             let metrics = raft.metrics();
@@ -260,10 +281,27 @@ impl AdminGrpc {
             .tablet(tablet)
             .ok_or_else(|| format!("tablet {tablet} is not in the directory"))?;
         // A request repeated after a partial success (the answer lost, a
-        // step timed out) goes on from where the first one stopped: a node
-        // already voting is not added again, one already a learner is only
-        // promoted, and a move whose removal is done already only records
-        // the descriptor.
+        // step timed out) goes on from where the first one stopped. The
+        // descriptor is written last, so a voter it does not list was
+        // added by a request that did not finish: it is not added again
+        // (a learner is only promoted), and a removal already done is not
+        // asked for again. A node voting and listed was there before.
+        if add != 0 && voters.contains(&add) && old.replicas.contains(&add) {
+            let moved_already =
+                remove != 0 && !voters.contains(&remove) && !old.replicas.contains(&remove);
+            if moved_already {
+                return Ok(old);
+            }
+            return Err(format!(
+                "node {add} already holds a voting replica of tablet {tablet}"
+            ));
+        }
+        let resumed = add != 0 && voters.contains(&add);
+        if remove != 0 && !voters.contains(&remove) && !resumed {
+            return Err(format!(
+                "node {remove} holds no voting replica of tablet {tablet}"
+            ));
+        }
         if add != 0 && !voters.contains(&add) {
             if !learners.contains(&add) {
                 let addr = cache
@@ -283,17 +321,9 @@ impl AdminGrpc {
             raft.change_membership(voters.clone(), false)
                 .await
                 .map_err(|e| format!("promoting node {add} to voter: {e}"))?;
-        } else if add != 0 && remove == 0 {
-            return Err(format!(
-                "node {add} already holds a voting replica of tablet {tablet}"
-            ));
         }
-        if remove != 0 && (add == 0 || voters.contains(&remove)) {
-            if !voters.remove(&remove) {
-                return Err(format!(
-                    "node {remove} holds no voting replica of tablet {tablet}"
-                ));
-            }
+        if remove != 0 && voters.contains(&remove) {
+            voters.remove(&remove);
             if voters.is_empty() {
                 return Err("cannot remove the last replica".to_string());
             }
