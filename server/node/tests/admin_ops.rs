@@ -193,6 +193,28 @@ where
     }
 }
 
+/// Moves `tablet`'s replica from node `remove` to node `add` (its leader
+/// does it); the voters after.
+async fn move_replica(addrs: &[String], tablet: u64, add: u64, remove: u64) -> Vec<u64> {
+    on_leader(addrs, |mut c| async move {
+        let r = c
+            .change_replicas(ChangeReplicasRequest {
+                tablet_id: tablet,
+                add_node_id: add,
+                remove_node_id: remove,
+            })
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        if r.error.is_empty() {
+            Ok(r.descriptor.unwrap().replicas)
+        } else {
+            Err(r.error)
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_added_moved_removed_and_leadership_handed_off() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,23 +246,7 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
 
     // Move a replica from one of the three to the spare node.
     let from = before[0];
-    let voters = on_leader(&addrs, |mut c| async move {
-        let r = c
-            .change_replicas(ChangeReplicasRequest {
-                tablet_id: tablet,
-                add_node_id: spare,
-                remove_node_id: from,
-            })
-            .await
-            .map_err(|s| s.to_string())?
-            .into_inner();
-        if r.error.is_empty() {
-            Ok(r.descriptor.unwrap().replicas)
-        } else {
-            Err(r.error)
-        }
-    })
-    .await;
+    let voters = move_replica(&addrs, tablet, spare, from).await;
     let mut expect: Vec<u64> = before
         .iter()
         .copied()
@@ -258,23 +264,7 @@ async fn replicas_added_moved_removed_and_leadership_handed_off() {
     );
     // The same move asked again (as after a lost answer or a timeout)
     // finds it done and succeeds with the same voters.
-    let mut again = on_leader(&addrs, |mut c| async move {
-        let r = c
-            .change_replicas(ChangeReplicasRequest {
-                tablet_id: tablet,
-                add_node_id: spare,
-                remove_node_id: from,
-            })
-            .await
-            .map_err(|s| s.to_string())?
-            .into_inner();
-        if r.error.is_empty() {
-            Ok(r.descriptor.unwrap().replicas)
-        } else {
-            Err(r.error)
-        }
-    })
-    .await;
+    let mut again = move_replica(&addrs, tablet, spare, from).await;
     again.sort_unstable();
     assert_eq!(again, expect, "the repeated move");
     // A move onto a node that was voting already (a stale or wrong

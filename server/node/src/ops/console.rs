@@ -206,31 +206,21 @@ async fn overview(State(ctx): State<Ctx>) -> Html<String> {
 
 async fn tablets(State(ctx): State<Ctx>) -> Html<String> {
     let views = cluster(&ctx).await;
-    // Per tablet: its leader, and the leader's measurement.
-    let mut leader: BTreeMap<u64, (u64, u64, u64, u64)> = BTreeMap::new();
-    // Tablets frozen for a merge, and into which: as the leader reports
-    // it, or without a leader as any replica does (one behind may still
-    // show a freeze that ended).
-    let mut frozen: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut frozen_by_leader: BTreeMap<u64, u64> = BTreeMap::new();
+    // Per tablet: its leader's node and report (measurements, a freeze).
+    let mut leader = BTreeMap::new();
+    // Freezes reported by other replicas, for tablets with no leader (one
+    // behind may still show a freeze that ended: the leader's report wins).
+    let mut frozen_elsewhere: BTreeMap<u64, u64> = BTreeMap::new();
     for v in &views {
         if let Ok(s) = &v.status {
             for t in &s.tablets {
                 let Some(d) = &t.descriptor else { continue };
                 if t.is_leader {
-                    leader.insert(d.tablet_id, (v.id, t.size_bytes, t.keys, t.requests));
-                    frozen_by_leader.insert(d.tablet_id, t.frozen_into);
+                    leader.insert(d.tablet_id, (v.id, t));
                 } else if t.frozen_into != 0 {
-                    frozen.insert(d.tablet_id, t.frozen_into);
+                    frozen_elsewhere.insert(d.tablet_id, t.frozen_into);
                 }
             }
-        }
-    }
-    for (tablet, into) in frozen_by_leader {
-        if into == 0 {
-            frozen.remove(&tablet);
-        } else {
-            frozen.insert(tablet, into);
         }
     }
     let mut body = String::from(
@@ -239,16 +229,25 @@ async fn tablets(State(ctx): State<Ctx>) -> Html<String> {
          <th>state</th></tr>",
     );
     for d in ctx.gateway.cache().tablets() {
+        let frozen_into = match leader.get(&d.id) {
+            Some((_, t)) => t.frozen_into,
+            None => frozen_elsewhere.get(&d.id).copied().unwrap_or(0),
+        };
         // A frozen tablet refuses writes until its merge ends or is given up.
-        let state = match (frozen.get(&d.id), leader.contains_key(&d.id)) {
-            (Some(into), _) => {
-                format!("<span class=\"frozen\">frozen for a merge into tablet {into}</span>")
-            }
-            (None, true) => "serving".to_string(),
-            (None, false) => "no leader".to_string(),
+        let state = if frozen_into != 0 {
+            format!("<span class=\"frozen\">frozen for a merge into tablet {frozen_into}</span>")
+        } else if leader.contains_key(&d.id) {
+            "serving".to_string()
+        } else {
+            "no leader".to_string()
         };
         let (lead, size, keys, requests) = match leader.get(&d.id) {
-            Some((n, s, k, r)) => (n.to_string(), bytes_text(*s), k.to_string(), r.to_string()),
+            Some((n, t)) => (
+                n.to_string(),
+                bytes_text(t.size_bytes),
+                t.keys.to_string(),
+                t.requests.to_string(),
+            ),
             None => (
                 "none".to_string(),
                 "–".to_string(),

@@ -9,6 +9,7 @@
 //! id. The stream is authorized when it opens (the same interceptor as the
 //! Tablet service: nodes only); a call names its sending node itself.
 
+use spanlite_gateway::in_process;
 use spanlite_proto::tablet::tablet_call::Request as Call;
 use spanlite_proto::tablet::tablet_call_stream_server::TabletCallStream;
 use spanlite_proto::tablet::tablet_service_server::TabletService;
@@ -38,38 +39,33 @@ impl TabletCallsGrpc {
     }
 }
 
-/// A call's unary request, naming its sender as the unary call's header
-/// would.
-fn request<T>(from: u64, req: T) -> Request<T> {
-    spanlite_gateway::in_process(from, req)
-}
-
-/// Runs one call and returns its answer.
+/// Runs one call and returns its answer (the unary handler's request
+/// names the sender, as the unary call's header would).
 async fn answer(tablets: &TabletGrpc, call: TabletCall) -> TabletAnswer {
     let from = call.from_node;
     let answer = match call.request {
         Some(Call::Read(r)) => tablets
-            .read(request(from, r))
+            .read(in_process(from, r))
             .await
             .map(|a| Answer::Read(a.into_inner())),
         Some(Call::Scan(r)) => tablets
-            .scan(request(from, r))
+            .scan(in_process(from, r))
             .await
             .map(|a| Answer::Scan(a.into_inner())),
         Some(Call::Prepare(r)) => tablets
-            .prepare(request(from, r))
+            .prepare(in_process(from, r))
             .await
             .map(|a| Answer::Prepare(a.into_inner())),
         Some(Call::Commit(r)) => tablets
-            .commit(request(from, r))
+            .commit(in_process(from, r))
             .await
             .map(|a| Answer::Commit(a.into_inner())),
         Some(Call::Abort(r)) => tablets
-            .abort(request(from, r))
+            .abort(in_process(from, r))
             .await
             .map(|a| Answer::Abort(a.into_inner())),
         Some(Call::TxnStatus(r)) => tablets
-            .txn_status(request(from, r))
+            .txn_status(in_process(from, r))
             .await
             .map(|a| Answer::TxnStatus(a.into_inner())),
         None => Err(Status::invalid_argument("a tablet call without a request")),
