@@ -147,6 +147,10 @@ struct WorkloadArgs {
     /// and each node's share of leaders and requests.
     #[arg(long, conflicts_with_all = ["url", "pg_url"])]
     auto: bool,
+    /// With --auto: requests a second past which a tablet splits (a
+    /// node's own default is 2,500, for machines of their own).
+    #[arg(long, requires = "auto", default_value_t = crate::workload::AUTO_SPLIT_QPS)]
+    split_qps: u64,
     /// Statements of each kind `strong-reads` times.
     #[arg(long, default_value_t = 20)]
     runs: usize,
@@ -760,6 +764,7 @@ fn workload_command(
         modes_table: matches!(args.workload, WorkloadName::Modes),
         certs,
         auto: args.auto,
+        split_qps: args.split_qps,
     }
 }
 

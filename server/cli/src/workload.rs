@@ -48,13 +48,15 @@ pub struct WorkloadCommand {
     /// tablet, then with splits by load and the allocator on (after a
     /// warm-up) — with each node's share of leaders and requests.
     pub auto: bool,
+    /// `--split-qps`: the `--auto` cluster's load split threshold.
+    pub split_qps: u64,
 }
 
 /// Requests a second past which a tablet splits in an `--auto` run (the
 /// default, 2,500, is for machines of their own; here 5 nodes share the
 /// CPU). Measured: 300 made 23 tablets and ran slower than 1,000 (7), as
 /// more groups share each node's group commits less.
-const AUTO_SPLIT_QPS: u64 = 1000;
+pub const AUTO_SPLIT_QPS: u64 = 1000;
 
 /// How long an `--auto` cluster runs the workload before it is measured:
 /// splits by load and the allocator's moves happen then.
@@ -232,7 +234,7 @@ async fn auto_table(command: &WorkloadCommand) -> Result<ExitCode, String> {
         }
         let cluster = EmbeddedCluster::start_with(nodes, &|c| {
             if auto {
-                c.split.qps = AUTO_SPLIT_QPS;
+                c.split.qps = command.split_qps;
                 c.split.check_every = std::time::Duration::from_secs(1);
                 c.allocator.every = std::time::Duration::from_secs(1);
             } else {
