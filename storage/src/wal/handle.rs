@@ -184,10 +184,15 @@ impl Drop for Handle {
 }
 
 /// Starts the writer thread for an opened log.
-pub(crate) fn spawn_writer(shared: Shared, active: Segment, end: Lsn) -> Result<Wal, WalError> {
+pub(crate) fn spawn_writer(
+    shared: Shared,
+    active: Segment,
+    end: Lsn,
+    file_len: u64,
+) -> Result<Wal, WalError> {
     let shared = Arc::new(shared);
     let (tx, rx) = mpsc::channel();
-    let writer = Writer::new(shared.clone(), active, end);
+    let writer = Writer::new(shared.clone(), active, end, file_len);
     let thread = std::thread::Builder::new()
         .name("wal-writer".into())
         .spawn(move || writer.run(rx))

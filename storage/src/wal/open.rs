@@ -4,7 +4,8 @@
 //! ```text
 //!   create dir ─▶ lock dir/LOCK ─▶ list segments ─▶ chain has no gap?
 //!        ─▶ scan the last segment (tail.rs) ─▶ torn? set_len + fsync + fsync dir
-//!        ─▶ spawn "wal-writer" at the end LSN
+//!        ─▶ spawn "wal-writer" at the end LSN (zeros after it are kept: the
+//!           writer overwrites them, see segment.rs)
 //! ```
 //!
 //! Only the last segment is validated here: older segments were sealed with
@@ -126,8 +127,11 @@ impl Wal {
             torn_tail,
             segments: segments.len(),
         };
+        // After the records: the zeros written ahead (kept, the writer
+        // overwrites them), or nothing.
+        let file_len = segment::file_len(&last)?;
         let shared = Shared::new(config, segments, end_lsn, lock);
-        let wal = spawn_writer(shared, last, end_lsn)?;
+        let wal = spawn_writer(shared, last, end_lsn, file_len)?;
         Ok((wal, report))
     }
 }

@@ -9,6 +9,14 @@
 //!
 //! INVARIANT: segment `i` ends exactly where segment `i + 1` starts; a gap is
 //! corruption. Only the last (active) segment grows.
+//!
+//! The active segment is zero-filled ahead of the write position
+//! ([`PREALLOCATE`]), so that a group commit overwrites blocks that already
+//! exist on disk: its fdatasync then flushes data only, not the file's new
+//! size and extents through the file system's journal (measured on this
+//! project's machine: 143–163 µs a sync appending, 93–115 µs overwriting).
+//! The zeros after the last record are the log's clean end ([`super::tail`]);
+//! a sealed segment is cut back to its records before the next one exists.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -16,10 +24,15 @@ use std::sync::Arc;
 
 use super::{Lsn, WalError};
 
+/// Bytes the writer zero-fills past the end of what it writes in the
+/// active segment (at most up to the segment size), a chunk at a time.
+pub(crate) const PREALLOCATE: u64 = 1 << 20;
+
 /// A segment in the chain: its first LSN, its path and an open handle.
 ///
-/// The handle is opened read + append: readers use positioned reads
-/// (`read_exact_at`), the writer appends to the active one. Readers that hold
+/// The handle is opened read + write: readers use positioned reads
+/// (`read_exact_at`), the writer positioned writes to the active one (at
+/// the log's end, which may lie before the file's zero-filled end). Readers that hold
 /// the `Arc` can finish even if retention deletes the file meanwhile.
 #[derive(Clone, Debug)]
 pub(crate) struct Segment {
@@ -62,7 +75,7 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(Lsn, PathBuf)>, WalError> {
 pub(crate) fn open(start: Lsn, path: PathBuf) -> Result<Segment, WalError> {
     let file = OpenOptions::new()
         .read(true)
-        .append(true)
+        .write(true)
         .open(&path)
         .map_err(WalError::io(format!("opening segment {}", path.display())))?;
     Ok(Segment {
@@ -78,7 +91,7 @@ pub(crate) fn create(dir: &Path, start: Lsn) -> std::io::Result<Segment> {
     let path = segment_path(dir, start);
     let file = OpenOptions::new()
         .read(true)
-        .append(true)
+        .write(true)
         .create_new(true)
         .open(&path)?;
     Ok(Segment {

@@ -2,10 +2,18 @@
 //! tail from corruption.
 //!
 //! ```text
-//!   last segment:  [rec][rec][rec][rec][re▒▒▒▒ EOF        torn: cut at ▒
+//!   last segment:  [rec][rec][rec][rec]000000000 EOF      clean end (zeros
+//!                                                          written ahead)
+//!                  [rec][rec][rec][rec][re▒▒▒▒ EOF        torn: cut at ▒
 //!                  [rec][rec][rec][▒▒▒]000000000 EOF      torn: cut at ▒
 //!                  [rec][rec][▒▒▒][rec][rec] EOF          corruption at ▒
 //! ```
+//!
+//! Nothing but zeros after the last valid record is the log's end: the
+//! writer fills the active segment with zeros ahead of its records
+//! (segment.rs), and a crash can also leave a file's new size with its
+//! data not yet written, which reads as zeros. Either way nothing there was
+//! acknowledged, and nothing is cut (the zeros stay for the writer).
 //!
 //! Rule: a bad record (short, CRC mismatch, unknown kind) is a **torn tail**
 //! when nothing but EOF or zero bytes follows it and no valid record starts
@@ -71,6 +79,9 @@ pub(crate) fn scan_last_segment(segment: &Segment) -> Result<TailScan, WalError>
 pub(crate) fn scan(buf: &[u8]) -> Result<TailScan, (usize, String)> {
     let mut pos = 0usize;
     while pos < buf.len() {
+        if buf[pos] == 0 && buf[pos..].iter().all(|&b| b == 0) {
+            break;
+        }
         let reason = match parse(&buf[pos..]) {
             Parsed::Ok(_, len) => {
                 pos += len;

@@ -114,14 +114,22 @@ fn tail_rule_transcript() {
             torn_bytes: Some((cut.len() - third) as u64)
         })
     );
-    // Zeros after the last record: torn (dropped).
+    // Zeros after the last record (written ahead by the writer, or a size
+    // that reached the disk before its data): the clean end, nothing cut.
     let mut zeros = good.clone();
     zeros.extend_from_slice(&[0; 64]);
     assert_eq!(
         scan(&zeros),
         Ok(TailScan {
             valid_len: good.len() as u64,
-            torn_bytes: Some(64)
+            torn_bytes: None
+        })
+    );
+    assert_eq!(
+        scan(&[0; 64]),
+        Ok(TailScan {
+            valid_len: 0,
+            torn_bytes: None
         })
     );
     // Bad CRC in the last record, zeros after it: torn.
@@ -235,6 +243,72 @@ fn appends_span_many_segments_and_read_back() {
     assert_eq!(report.torn_tail, None);
     assert_eq!(report.segments, segments.len());
     assert_eq!(must_read_all(&wal), (0..200).map(rec).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_active_segment_is_zero_filled_ahead_and_sealed_ones_end_at_their_records() {
+    use super::segment::PREALLOCATE;
+    let dir = tempfile::tempdir().unwrap();
+    // A segment larger than a preallocation chunk: the file runs a chunk
+    // past the records, in zeros.
+    let (wal, _) = must_open(dir.path(), 4 * PREALLOCATE);
+    for i in 0..10 {
+        wal.append_blocking(vec![rec(i)]).unwrap();
+    }
+    let end = wal.durable_lsn();
+    let path = super::segment::segment_path(dir.path(), 0);
+    let bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len() as u64;
+    assert!(
+        (end + PREALLOCATE / 2..=end + PREALLOCATE).contains(&len),
+        "{len} bytes for records up to {end}"
+    );
+    assert!(bytes[end as usize..].iter().all(|&b| b == 0));
+    // A record crossing the last half chunk moves the zeros ahead again.
+    let big = Record::new(RecordKind::RaftEntries, vec![7; PREALLOCATE as usize]);
+    let ack = wal.append_blocking(vec![big.clone()]).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        ack.end + PREALLOCATE
+    );
+    drop(wal);
+    // Reopened: the zeros are the clean end, kept for the writer.
+    let (wal, report) = must_open(dir.path(), 4 * PREALLOCATE);
+    assert_eq!((report.end_lsn, report.torn_tail), (ack.end, None));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        ack.end + PREALLOCATE
+    );
+    let more = wal.append_blocking(vec![rec(99)]).unwrap();
+    assert_eq!(more.lsns[0], ack.end);
+    assert_eq!(wal.read_at(ack.lsns[0]).unwrap(), big);
+    assert_eq!(wal.read_at(more.lsns[0]).unwrap(), rec(99));
+    drop(wal);
+
+    // Small segments: the zeros stop at the segment size, and a sealed
+    // segment is cut back to its records (the chain has no gap).
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = must_open(dir.path(), 256);
+    for i in 0..100 {
+        wal.append_blocking(vec![rec(i)]).unwrap();
+    }
+    let segments = super::segment::list(dir.path()).unwrap();
+    assert!(segments.len() > 5);
+    for pair in segments.windows(2) {
+        assert_eq!(
+            std::fs::metadata(&pair[0].1).unwrap().len(),
+            pair[1].0 - pair[0].0,
+            "{}",
+            pair[0].1.display()
+        );
+    }
+    let (last_start, last) = segments.last().unwrap();
+    assert_eq!(std::fs::metadata(last).unwrap().len(), 256);
+    assert!(wal.durable_lsn() - last_start < 256);
+    drop(wal);
+    let (wal, report) = must_open(dir.path(), 256);
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(must_read_all(&wal), (0..100).map(rec).collect::<Vec<_>>());
 }
 
 #[test]

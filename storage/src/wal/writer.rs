@@ -20,7 +20,8 @@
 //! failed fsync the kernel may have dropped the dirty pages and cleared the
 //! error ("fsyncgate"); retrying would report success for lost data.
 
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
@@ -93,6 +94,9 @@ pub(crate) struct Writer {
     active: Segment,
     /// LSN of the next byte written: the end of what was handed to the OS.
     next: Lsn,
+    /// Length of the active segment's file: records up to `next`, then
+    /// zeros written ahead ([`segment::PREALLOCATE`]).
+    file_len: u64,
     /// Encoding buffer, reused across groups.
     buf: Vec<u8>,
     /// Bytes were handed to the OS and not yet synced: a group of lazy
@@ -103,11 +107,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>, active: Segment, next: Lsn) -> Self {
+    /// A writer appending at `next` to `active`, whose file is `file_len`
+    /// bytes long.
+    pub(crate) fn new(shared: Arc<Shared>, active: Segment, next: Lsn, file_len: u64) -> Self {
         Self {
             shared,
             active,
             next,
+            file_len,
             buf: Vec::new(),
             unsynced: false,
         }
@@ -234,13 +241,37 @@ impl Writer {
         if self.shared.take_fault(Fault::Write) {
             return Err(io::Error::other("injected write failure"));
         }
-        (&*self.active.file).write_all(&self.buf)?;
+        let at = self.next - self.active.start;
+        self.active.file.write_all_at(&self.buf, at)?;
+        let end = at + self.buf.len() as u64;
+        self.file_len = self.file_len.max(end);
+        self.preallocate(end)?;
         self.next += self.buf.len() as u64;
         self.shared
             .stats
             .bytes
             .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
         self.buf.clear();
+        Ok(())
+    }
+
+    /// Zero-fills the active segment from its end up to a chunk past `end`
+    /// (the end of the records written), within the segment size, once
+    /// `end` has come within half a chunk of the file's end. The next
+    /// fdatasync carries the zeros and the file's new size; the syncs after
+    /// it overwrite blocks the file already has.
+    fn preallocate(&mut self, end: u64) -> io::Result<()> {
+        const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        let limit = self.shared.config.segment_size;
+        if end + segment::PREALLOCATE / 2 <= self.file_len || self.file_len >= limit {
+            return Ok(());
+        }
+        let target = (end + segment::PREALLOCATE).min(limit);
+        while self.file_len < target {
+            let n = (target - self.file_len).min(ZEROS.len() as u64) as usize;
+            self.active.file.write_all_at(&ZEROS[..n], self.file_len)?;
+            self.file_len += n as u64;
+        }
         Ok(())
     }
 
@@ -257,14 +288,30 @@ impl Writer {
 
     /// Seals the active segment (fsync) and starts a new one at `next`, made
     /// durable in the directory before anything is written to it.
+    ///
+    /// The sealed segment loses its zeros first (the chain's INVARIANT: it
+    /// ends where the next one starts), durably before the next one exists.
     fn roll(&mut self) -> io::Result<()> {
-        self.sync()?;
+        let used = self.next - self.active.start;
+        if self.file_len > used {
+            self.active.file.set_len(used)?;
+            self.file_len = used;
+            #[cfg(test)]
+            if self.shared.take_fault(Fault::Sync) {
+                return Err(io::Error::other("injected fsync failure"));
+            }
+            self.active.file.sync_all()?;
+            self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.sync()?;
+        }
         self.unsynced = false;
         let dir = &self.shared.config.dir;
         let fresh = segment::create(dir, self.next)?;
         segment::sync_dir(dir)?;
         self.shared.segments().push(fresh.clone());
         self.active = fresh;
+        self.file_len = 0;
         Ok(())
     }
 }
