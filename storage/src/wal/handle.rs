@@ -12,8 +12,8 @@
 //! NB: dropping the last clone (or [`Wal::close`]) blocks until the queue is
 //! written, one fsync or so: do it off the async executor if that matters.
 //!
-//! Locks: `Handle::tx` and `Shared::segments` are leaves (nothing else is
-//! locked while they are held). The writer thread completes waiters while it
+//! Locks: `Handle::tx` is taken before `Shared::lazy`; `Shared::segments`
+//! is a leaf (nothing else is locked while it is held). The writer thread completes waiters while it
 //! holds no lock, so an [`Wal::append_with`] callback may take its caller's
 //! locks.
 
@@ -48,7 +48,8 @@ pub struct AppendAck {
 /// Counters since open. The benchmark reports fsyncs/s from these.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WalStats {
-    /// Append calls completed successfully.
+    /// Append requests completed successfully (lazy appends queued
+    /// together between two others count as one).
     pub appends: u64,
     /// Records written.
     pub records: u64,
@@ -90,6 +91,14 @@ pub(crate) struct Shared {
     pub stats: Stats,
     /// Set once by the first failed write or fsync; never cleared.
     failed: OnceLock<Arc<io::Error>>,
+    /// Records of lazy appends not yet queued: they wait for the next
+    /// append someone waits on (queued ahead of it) or for the writer to
+    /// take them (with its next group, or after [`LAZY_WAIT`] idle), so a
+    /// lazy append costs the writer no wake-up and no write of its own.
+    /// INVARIANT: every record here was appended after every request in
+    /// the queue; a submitter holds this lock while it queues, and the
+    /// writer while it drains the queue before taking these.
+    lazy: Mutex<Vec<Record>>,
     /// The directory lock, released when the last user of `Shared` is gone.
     _lock: File,
     #[cfg(test)]
@@ -104,6 +113,7 @@ impl Shared {
             durable: AtomicU64::new(end),
             stats: Stats::default(),
             failed: OnceLock::new(),
+            lazy: Mutex::new(Vec::new()),
             _lock: lock,
             #[cfg(test)]
             fault: AtomicU8::new(Fault::None as u8),
@@ -112,6 +122,11 @@ impl Shared {
 
     pub(crate) fn segments(&self) -> MutexGuard<'_, Vec<Segment>> {
         self.segments.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lazy records not yet queued (see the field).
+    pub(crate) fn lazy(&self) -> MutexGuard<'_, Vec<Record>> {
+        self.lazy.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn failure(&self) -> Option<Arc<io::Error>> {
@@ -182,6 +197,10 @@ impl Drop for Handle {
         self.shutdown();
     }
 }
+
+/// How long lazy records wait for a group to ride with before the writer
+/// writes them on their own.
+pub(crate) const LAZY_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Starts the writer thread for an opened log.
 pub(crate) fn spawn_writer(
@@ -261,6 +280,20 @@ impl Wal {
         let Some(tx) = tx.as_ref() else {
             return Err((WalError::Closed, reply));
         };
+        let mut lazy = self.shared.lazy();
+        if matches!(reply, Reply::Ignore) {
+            lazy.extend(records);
+            return Ok(());
+        }
+        if !lazy.is_empty() {
+            let earlier = Request {
+                records: std::mem::take(&mut *lazy),
+                reply: Reply::Ignore,
+            };
+            if tx.send(earlier).is_err() {
+                return Err((WalError::Closed, reply));
+            }
+        }
         tx.send(Request { records, reply })
             .map_err(|mpsc::SendError(req)| (WalError::Closed, req.reply))
     }
@@ -309,6 +342,9 @@ impl Wal {
 
     /// Queues `records` without waiting for them (lazily durable: the group
     /// commit that carries them, or any later one, makes them durable).
+    /// They reach the file with the next group, or within [`LAZY_WAIT`]
+    /// when nothing else is appended; an append or close after them writes
+    /// them first.
     pub fn append_lazy(&self, records: Vec<Record>) -> Result<(), WalError> {
         self.submit(records, Reply::Ignore).map_err(|(e, _)| e)
     }

@@ -535,6 +535,49 @@ fn lazy_appends_alone_cost_no_fsync_and_the_next_barrier_syncs_them() {
 }
 
 #[test]
+fn lazy_appends_wait_for_the_next_append_and_go_ahead_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = must_open(dir.path(), DEFAULT_SEGMENT_SIZE);
+    // Hold the writer inside a group (its callback blocks).
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (entered, in_callback) = std::sync::mpsc::channel::<()>();
+    wal.append_with(vec![], move |_| {
+        entered.send(()).unwrap();
+        let _ = released.recv();
+    })
+    .unwrap();
+    in_callback.recv().unwrap();
+    let before = wal.stats();
+    for i in 1..=5 {
+        wal.append_lazy(vec![rec(i)]).unwrap();
+    }
+    let waited = wal.append(vec![rec(6)]);
+    release.send(()).unwrap();
+    let ack = futures_lite_block_on(waited).unwrap();
+    let after = wal.stats();
+    // One request for the five lazy appends, queued ahead of the waited
+    // one, and one group for both: the lazy ones cost no wake-up or write
+    // of their own (before, each was a request the writer woke up for).
+    assert_eq!(
+        (
+            after.appends - before.appends,
+            after.records - before.records
+        ),
+        (2, 6)
+    );
+    assert_eq!(after.groups - before.groups, 1);
+    let all = must_read_all(&wal);
+    assert_eq!(all, (1..=6).map(rec).collect::<Vec<_>>());
+    assert_eq!(wal.durable_lsn(), ack.end);
+    // Lazy records with nothing after them are written at close.
+    wal.append_lazy(vec![rec(7)]).unwrap();
+    wal.close();
+    let (wal, report) = must_open(dir.path(), DEFAULT_SEGMENT_SIZE);
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(must_read_all(&wal), (1..=7).map(rec).collect::<Vec<_>>());
+}
+
+#[test]
 fn an_empty_append_is_a_barrier() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = must_open(dir.path(), DEFAULT_SEGMENT_SIZE);

@@ -4,6 +4,7 @@
 //!  append ─┐                                          ┌─▶ waiter 1: lsns
 //!  append ─┼─▶ queue ─▶ wal-writer: block for one, ───┼─▶ waiter 2
 //!  append ─┘            drain the rest, encode all,   └─▶ waiter 3
+//!  lazy ──▶ side list ─▶ (after the drained queue)
 //!                       one write_all + one fdatasync
 //! ```
 //!
@@ -24,13 +25,13 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
 use tokio::sync::oneshot;
 
 #[cfg(test)]
 use super::handle::Fault;
-use super::handle::Shared;
+use super::handle::{LAZY_WAIT, Shared};
 use super::segment::{self, Segment};
 use super::{AppendAck, Lsn, Record, WalError};
 
@@ -122,15 +123,24 @@ impl Writer {
 
     /// Commits groups until the queue is closed and drained.
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
-            let mut bytes = first.framed_len();
-            let mut group = vec![first];
-            while bytes < MAX_GROUP_BYTES {
-                let Ok(req) = rx.try_recv() else { break };
-                bytes += req.framed_len();
-                group.push(req);
+        loop {
+            let group = match rx.recv_timeout(LAZY_WAIT) {
+                Ok(first) => self.gather(vec![first], &rx),
+                Err(RecvTimeoutError::Timeout) => self.gather(Vec::new(), &rx),
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            if !group.is_empty() {
+                self.commit(group);
             }
-            self.commit(group);
+        }
+        // Closed: no append can come any more; lazy records left behind are
+        // written too.
+        let rest = std::mem::take(&mut *self.shared.lazy());
+        if !rest.is_empty() {
+            self.commit(vec![Request {
+                records: rest,
+                reply: Reply::Ignore,
+            }]);
         }
         // Closed: lazy records written last reach the disk too (a clean
         // shutdown keeps them).
@@ -142,6 +152,28 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Adds what is queued behind `group` to it, up to [`MAX_GROUP_BYTES`],
+    /// and then, if the queue was drained, the lazy records not yet queued
+    /// (later than all of it, see `Shared::lazy`).
+    fn gather(&self, mut group: Vec<Request>, rx: &Receiver<Request>) -> Vec<Request> {
+        let mut lazy = self.shared.lazy();
+        let mut bytes: u64 = group.iter().map(Request::framed_len).sum();
+        while bytes < MAX_GROUP_BYTES {
+            let Ok(req) = rx.try_recv() else {
+                if !lazy.is_empty() {
+                    group.push(Request {
+                        records: std::mem::take(&mut *lazy),
+                        reply: Reply::Ignore,
+                    });
+                }
+                break;
+            };
+            bytes += req.framed_len();
+            group.push(req);
+        }
+        group
     }
 
     /// Writes one group and completes its waiters.
