@@ -293,7 +293,7 @@ impl Writer {
     /// fdatasync carries the zeros and the file's new size; the syncs after
     /// it overwrite blocks the file already has.
     fn preallocate(&mut self, end: u64) -> io::Result<()> {
-        const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
         let limit = self.shared.config.segment_size;
         if end + segment::PREALLOCATE / 2 <= self.file_len || self.file_len >= limit {
             return Ok(());
