@@ -311,6 +311,37 @@ fn a_gap_in_the_segment_chain_is_corruption() {
 }
 
 #[test]
+fn a_damaged_length_in_the_last_record_before_the_zeros_ahead_is_corruption() {
+    // Segments large enough for the writer's zeros ahead (1 MiB).
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig {
+        dir: dir.path().to_path_buf(),
+        segment_size: 4 << 20,
+    };
+    let (wal, _) = Wal::open(config.clone()).unwrap();
+    let acked: Vec<_> = (1..=5)
+        .map(|i| wal.append_blocking(vec![record(i)]).unwrap())
+        .collect();
+    drop(wal);
+    let (_, path) = segments(dir.path()).pop().unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    let last = acked[4].lsns[0] as usize;
+    assert!(bytes.len() > acked[4].end as usize + 1000, "zeros ahead");
+    // Lengthen the last, acknowledged record by one byte: its declared end
+    // falls in the zeros after it.
+    let bit = (0..8).find(|b| bytes[last] & (1 << b) == 0).unwrap();
+    bytes[last] ^= 1 << bit;
+    fs::write(&path, &bytes).unwrap();
+    match Wal::open(config) {
+        Err(WalError::Corruption { offset, reason, .. }) => {
+            assert_eq!(offset, acked[4].lsns[0]);
+            assert!(reason.contains("length field"), "{reason}");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
 fn reopen_after_a_torn_tail_then_append_stays_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let acked = write_log(dir.path(), 30);

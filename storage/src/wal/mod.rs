@@ -37,8 +37,9 @@
 //! `dir/LOCK`, [`WalError::Locked`]).
 //!
 //! Not here: what records mean (`raftlog`, `recovery`), compression,
-//! encryption, preallocation, O_DIRECT, a bound on queued bytes (callers bound
-//! it: each Raft group and transaction waits for its own appends).
+//! encryption, O_DIRECT, a bound on queued bytes (callers bound it: each
+//! Raft group and transaction waits for its own appends). The active
+//! segment is zero-filled ahead of its records (`segment.rs`).
 
 mod error;
 mod handle;

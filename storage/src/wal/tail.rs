@@ -24,9 +24,10 @@
 //! NB: "no valid record after it" also guards against a flipped bit in a
 //! length field, which makes a record look short and would otherwise cut off
 //! acknowledged records behind it. For the last record, whose damaged length
-//! makes it run past the end of the file, the CRC decides: it covers the
-//! length, so a record that checks with its real length was written whole
-//! and damaged since (corruption), while a torn one does not check at all.
+//! makes it run into the zeros after it or past the end of the file, the
+//! CRC decides: it covers the length, so a record that checks with its real
+//! length was written whole and damaged since (corruption), while a torn one
+//! does not check at all.
 //!
 //! HAZARD: if the disk wrote back the pages of the last, unacknowledged group
 //! out of order before power failed, a valid record can follow a hole of
@@ -87,31 +88,7 @@ pub(crate) fn scan(buf: &[u8]) -> Result<TailScan, (usize, String)> {
                 pos += len;
                 continue;
             }
-            Parsed::Short => {
-                // A torn write leaves a record cut short; an intact record
-                // whose length field was damaged only looks so. Its CRC
-                // (which covers the length) tells them apart: the bytes up to
-                // the end of the file, or up to the zeros after them, form
-                // the record it was written as.
-                let data_end = buf
-                    .iter()
-                    .rposition(|&b| b != 0)
-                    .map_or(pos, |i| i + 1)
-                    .max(pos + HEADER_LEN.min(buf.len() - pos));
-                for end in [buf.len(), data_end] {
-                    if end >= pos + HEADER_LEN && intact_with_other_len(&buf[pos..end]) {
-                        return Err((
-                            pos,
-                            format!(
-                                "the length field of an intact record is damaged (it declares \
-                                 more bytes than the log holds; the record has {})",
-                                end - pos
-                            ),
-                        ));
-                    }
-                }
-                "record runs past the end of the file".to_string()
-            }
+            Parsed::Short => "record runs past the end of the file".to_string(),
             Parsed::Bad(reason) => reason,
         };
         // Where the damaged record claims to end (EOF if it is short).
@@ -126,6 +103,17 @@ pub(crate) fn scan(buf: &[u8]) -> Result<TailScan, (usize, String)> {
                 format!(
                     "{reason}; non-zero bytes follow at offset {}",
                     frame_end + nonzero
+                ),
+            ));
+        }
+        if let Some(end) = intact_end(buf, pos) {
+            return Err((
+                pos,
+                format!(
+                    "the length field of an intact record is damaged (it declares {} bytes; \
+                     the record has {})",
+                    frame_len(&buf[pos..]),
+                    end - pos
                 ),
             ));
         }
@@ -144,6 +132,35 @@ pub(crate) fn scan(buf: &[u8]) -> Result<TailScan, (usize, String)> {
         valid_len: pos as u64,
         torn_bytes: None,
     })
+}
+
+/// Zero bytes a record's payload may end with that [`intact_end`] looks
+/// past its last non-zero byte for.
+const TRAILING_ZEROS: usize = 64;
+
+/// Where the damaged record at `pos` (the last non-zero bytes of the
+/// segment) really ends if it is intact but for its length field — a bit
+/// flipped in a record written whole, not a torn write. Its CRC covers the
+/// length, so the bytes up to its real end check with that length: the end
+/// of the file (nothing after it), or its last non-zero byte, or a few
+/// bytes past it (a payload ending in zeros, then the zeros written ahead).
+fn intact_end(buf: &[u8], pos: usize) -> Option<usize> {
+    let data_end = buf
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(pos, |i| i + 1)
+        .max(pos + HEADER_LEN.min(buf.len() - pos));
+    let last = buf.len().min(data_end.saturating_add(TRAILING_ZEROS));
+    (data_end..=last)
+        .chain([buf.len()])
+        .find(|&end| end >= pos + HEADER_LEN && intact_with_other_len(&buf[pos..end]))
+}
+
+/// The length a record's header declares, or `?` if it has no header.
+fn frame_len(frame: &[u8]) -> String {
+    frame
+        .first_chunk::<HEADER_LEN>()
+        .map_or_else(|| "?".to_string(), |h| declared_len(h).to_string())
 }
 
 /// The first offset at or after `from` where a complete, valid record starts,

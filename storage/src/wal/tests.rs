@@ -161,6 +161,28 @@ fn tail_rule_transcript() {
     let mut last_len_zeros = last_len.clone();
     last_len_zeros.extend_from_slice(&[0; 16]);
     assert!(matches!(scan(&last_len_zeros), Err((o, _)) if o == third));
+    // A flip that lengthens the last record by less than the zeros written
+    // ahead after it (a CRC mismatch then, not a record running past the
+    // end): still corruption, never a cut of an acknowledged record — also
+    // when its payload ends in zeros.
+    let zeros_ahead = vec![0u8; 1 << 20];
+    let mut payload = vec![5u8; 40];
+    payload.extend_from_slice(&[0; 20]);
+    for last in [rec(30), Record::new(RecordKind::CheckpointBegin, payload)] {
+        let mut log = encode(&[rec(10), rec(20), last]);
+        let bit = (0..8).find(|b| log[third] & (1 << b) == 0).unwrap();
+        log[third] ^= 1 << bit;
+        log.extend_from_slice(&zeros_ahead);
+        assert!(
+            matches!(scan(&log), Err((o, ref reason)) if o == third && reason.contains("length field")),
+            "bit {bit}: {:?}",
+            scan(&log)
+        );
+    }
+    // A torn last record with the zeros written ahead after it: torn.
+    let mut torn_ahead = good[..good.len() - 3].to_vec();
+    torn_ahead.extend_from_slice(&zeros_ahead);
+    assert_eq!(scan(&torn_ahead).map(|s| s.valid_len), Ok(third as u64));
     // A torn last record stays a torn tail (cut anywhere, zeros or not).
     for cut in third + 1..good.len() {
         assert_eq!(
