@@ -183,6 +183,28 @@ async fn driver_uses_extended_protocol_with_binary_values() {
     let rows = c.query("SELECT count(*) FROM t", &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 3);
 
+    // A named portal fetched a few rows at a time, with the unnamed one
+    // bound and run in between: each keeps its own rows.
+    let mut c2 = pg.client().await;
+    let tx = c2.transaction().await.unwrap();
+    let by_key = tx
+        .prepare_typed("SELECT k FROM t WHERE k >= $1 ORDER BY k", &[Type::INT8])
+        .await
+        .unwrap();
+    let portal = tx.bind(&by_key, &[&0i64]).await.unwrap();
+    let first = tx.query_portal(&portal, 2).await.unwrap();
+    let between = tx
+        .query("SELECT v FROM t WHERE k = $1", &[&1i64])
+        .await
+        .unwrap();
+    let rest = tx.query_portal(&portal, 0).await.unwrap();
+    let keys =
+        |rows: &[tokio_postgres::Row]| rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>();
+    assert_eq!((keys(&first), keys(&rest)), (vec![0, 1], vec![2]));
+    assert_eq!(between[0].get::<_, String>(0), "v1");
+    drop(portal);
+    tx.commit().await.unwrap();
+
     // Declared types reach the client: SMALLINT, INTEGER, VARCHAR(n) and
     // CHAR(n) columns selected as they are, blank-padded for CHAR; any
     // other expression keeps the type of its value.

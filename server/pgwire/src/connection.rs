@@ -69,6 +69,48 @@ struct Portal {
     sent: usize,
 }
 
+/// The portals of a connection: the unnamed one (what most drivers bind,
+/// once per statement run) in a slot of its own, others by name.
+#[derive(Debug, Default)]
+struct Portals {
+    unnamed: Option<Portal>,
+    named: HashMap<String, Portal>,
+}
+
+impl Portals {
+    fn get(&self, name: &str) -> Option<&Portal> {
+        if name.is_empty() {
+            self.unnamed.as_ref()
+        } else {
+            self.named.get(name)
+        }
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut Portal> {
+        if name.is_empty() {
+            self.unnamed.as_mut()
+        } else {
+            self.named.get_mut(name)
+        }
+    }
+
+    fn insert(&mut self, name: String, portal: Portal) {
+        if name.is_empty() {
+            self.unnamed = Some(portal);
+        } else {
+            self.named.insert(name, portal);
+        }
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Portal> {
+        if name.is_empty() {
+            self.unnamed.take()
+        } else {
+            self.named.remove(name)
+        }
+    }
+}
+
 /// One client connection and its session.
 #[derive(Debug)]
 pub struct Connection<S> {
@@ -77,7 +119,7 @@ pub struct Connection<S> {
     session: Session,
     stopping: watch::Receiver<bool>,
     statements: HashMap<String, Prepared>,
-    portals: HashMap<String, Portal>,
+    portals: Portals,
     /// After an error in the extended protocol: skip until Sync.
     skipping: bool,
     /// The port's shared state (authentication, cancellation).
@@ -104,7 +146,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             session: Session::on(schema),
             stopping,
             statements: HashMap::new(),
-            portals: HashMap::new(),
+            portals: Portals::default(),
             skipping: false,
             port,
             key: None,
