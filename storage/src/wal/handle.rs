@@ -285,14 +285,10 @@ impl Wal {
             lazy.extend(records);
             return Ok(());
         }
-        if !lazy.is_empty() {
-            let earlier = Request {
-                records: std::mem::take(&mut *lazy),
-                reply: Reply::Ignore,
-            };
-            if tx.send(earlier).is_err() {
-                return Err((WalError::Closed, reply));
-            }
+        if let Some(earlier) = Request::lazy(&mut lazy)
+            && tx.send(earlier).is_err()
+        {
+            return Err((WalError::Closed, reply));
         }
         tx.send(Request { records, reply })
             .map_err(|mpsc::SendError(req)| (WalError::Closed, req.reply))

@@ -92,11 +92,10 @@ pub(crate) fn scan(buf: &[u8]) -> Result<TailScan, (usize, String)> {
             Parsed::Bad(reason) => reason,
         };
         // Where the damaged record claims to end (EOF if it is short).
-        let frame_end = match buf[pos..].first_chunk::<HEADER_LEN>() {
-            Some(h) => usize::try_from(declared_len(h))
-                .map_or(buf.len(), |l| pos.saturating_add(l).min(buf.len())),
-            None => buf.len(),
-        };
+        let declared = buf[pos..].first_chunk::<HEADER_LEN>().map(declared_len);
+        let frame_end = declared
+            .and_then(|l| usize::try_from(l).ok())
+            .map_or(buf.len(), |l| pos.saturating_add(l).min(buf.len()));
         if let Some(nonzero) = buf[frame_end..].iter().position(|&b| b != 0) {
             return Err((
                 pos,
@@ -112,7 +111,7 @@ pub(crate) fn scan(buf: &[u8]) -> Result<TailScan, (usize, String)> {
                 format!(
                     "the length field of an intact record is damaged (it declares {} bytes; \
                      the record has {})",
-                    frame_len(&buf[pos..]),
+                    declared.map_or_else(|| "?".to_string(), |l| l.to_string()),
                     end - pos
                 ),
             ));
@@ -154,13 +153,6 @@ fn intact_end(buf: &[u8], pos: usize) -> Option<usize> {
     (data_end..=last)
         .chain([buf.len()])
         .find(|&end| end >= pos + HEADER_LEN && intact_with_other_len(&buf[pos..end]))
-}
-
-/// The length a record's header declares, or `?` if it has no header.
-fn frame_len(frame: &[u8]) -> String {
-    frame
-        .first_chunk::<HEADER_LEN>()
-        .map_or_else(|| "?".to_string(), |h| declared_len(h).to_string())
 }
 
 /// The first offset at or after `from` where a complete, valid record starts,

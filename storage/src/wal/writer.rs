@@ -82,6 +82,15 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// One request nobody waits for, of every lazy record in `lazy`
+    /// (emptied), or `None` if there is none.
+    pub(crate) fn lazy(lazy: &mut Vec<Record>) -> Option<Request> {
+        (!lazy.is_empty()).then(|| Request {
+            records: std::mem::take(lazy),
+            reply: Reply::Ignore,
+        })
+    }
+
     fn framed_len(&self) -> u64 {
         self.records.iter().map(Record::framed_len).sum()
     }
@@ -124,23 +133,19 @@ impl Writer {
     /// Commits groups until the queue is closed and drained.
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
         loop {
-            let group = match rx.recv_timeout(LAZY_WAIT) {
-                Ok(first) => self.gather(vec![first], &rx),
-                Err(RecvTimeoutError::Timeout) => self.gather(Vec::new(), &rx),
-                Err(RecvTimeoutError::Disconnected) => break,
+            // Closed: no append can come any more; lazy records left
+            // behind are written too.
+            let (group, closed) = match rx.recv_timeout(LAZY_WAIT) {
+                Ok(first) => (self.gather(vec![first], &rx), false),
+                Err(RecvTimeoutError::Timeout) => (self.gather(Vec::new(), &rx), false),
+                Err(RecvTimeoutError::Disconnected) => (self.gather(Vec::new(), &rx), true),
             };
             if !group.is_empty() {
                 self.commit(group);
             }
-        }
-        // Closed: no append can come any more; lazy records left behind are
-        // written too.
-        let rest = std::mem::take(&mut *self.shared.lazy());
-        if !rest.is_empty() {
-            self.commit(vec![Request {
-                records: rest,
-                reply: Reply::Ignore,
-            }]);
+            if closed {
+                break;
+            }
         }
         // Closed: lazy records written last reach the disk too (a clean
         // shutdown keeps them).
@@ -162,12 +167,7 @@ impl Writer {
         let mut bytes: u64 = group.iter().map(Request::framed_len).sum();
         while bytes < MAX_GROUP_BYTES {
             let Ok(req) = rx.try_recv() else {
-                if !lazy.is_empty() {
-                    group.push(Request {
-                        records: std::mem::take(&mut *lazy),
-                        reply: Reply::Ignore,
-                    });
-                }
+                group.extend(Request::lazy(&mut lazy));
                 break;
             };
             bytes += req.framed_len();
@@ -324,19 +324,14 @@ impl Writer {
     /// The sealed segment loses its zeros first (the chain's INVARIANT: it
     /// ends where the next one starts), durably before the next one exists.
     fn roll(&mut self) -> io::Result<()> {
+        // NB: fdatasync makes a truncation durable too (a size change is
+        // metadata a later read needs; fdatasync(2) names ftruncate).
         let used = self.next - self.active.start;
         if self.file_len > used {
             self.active.file.set_len(used)?;
             self.file_len = used;
-            #[cfg(test)]
-            if self.shared.take_fault(Fault::Sync) {
-                return Err(io::Error::other("injected fsync failure"));
-            }
-            self.active.file.sync_all()?;
-            self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.sync()?;
         }
+        self.sync()?;
         self.unsynced = false;
         let dir = &self.shared.config.dir;
         let fresh = segment::create(dir, self.next)?;
