@@ -34,16 +34,19 @@ impl Clone for SessionInfo {
 }
 
 impl SessionInfo {
-    /// The settings `set_config` changed since the last call, applied.
-    pub fn apply_changes(&mut self) {
+    /// The settings `set_config` changed since the last call, applied;
+    /// whether there were any.
+    pub fn apply_changes(&mut self) -> bool {
         let changed = std::mem::take(
             self.changed
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        let any = !changed.is_empty();
         for (name, value) in changed {
             self.settings.insert(name, value);
         }
+        any
     }
 }
 

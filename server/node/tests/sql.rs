@@ -664,6 +664,88 @@ async fn a_prepared_statement_binds_against_the_schema_of_each_run() {
     cluster.shutdown().await;
 }
 
+/// The concurrency control a transaction `s` begins runs under.
+async fn begun_with(s: &mut Session) -> Vec<Vec<Value>> {
+    run(s, "BEGIN").await.unwrap();
+    let mode = run(s, "SHOW transaction_concurrency").await.unwrap();
+    run(s, "COMMIT").await.unwrap();
+    mode.rows
+}
+
+/// The settings a session consults for every statement (kept read, not
+/// looked up per statement) follow every way of changing them: SET,
+/// `set_config`, SET SESSION CHARACTERISTICS, and a failed statement's
+/// `set_config` is not applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_defaults_follow_every_way_of_changing_them() {
+    let cluster = cluster(Duration::from_millis(200)).await;
+    let mut s = Session::on(cluster.schema_of(0));
+    run(&mut s, "CREATE TABLE d (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let insert = |id: i64| format!("INSERT INTO d VALUES ({id})");
+    run(&mut s, &insert(1)).await.unwrap();
+    run(&mut s, "SET default_transaction_read_only = on")
+        .await
+        .unwrap();
+    assert_eq!(run(&mut s, &insert(2)).await.unwrap_err()[..5], *"25006");
+    run(
+        &mut s,
+        "SELECT set_config('default_transaction_read_only', 'off', false)",
+    )
+    .await
+    .unwrap();
+    run(&mut s, &insert(3)).await.unwrap();
+    // set_config in a statement that fails changes nothing.
+    let failed = run(
+        &mut s,
+        "SELECT set_config('default_transaction_read_only', 'on', false), 1 / 0",
+    )
+    .await;
+    assert_eq!(failed.unwrap_err()[..5], *"22012");
+    run(&mut s, &insert(4)).await.unwrap();
+    run(
+        &mut s,
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    )
+    .await
+    .unwrap();
+    assert_eq!(run(&mut s, &insert(5)).await.unwrap_err()[..5], *"25006");
+    run(&mut s, "SET default_transaction_read_only = off")
+        .await
+        .unwrap();
+    // The concurrency control a transaction starts with.
+    run(&mut s, "SELECT set_config('concurrency', 'si', false)")
+        .await
+        .unwrap();
+    assert_eq!(
+        begun_with(&mut s).await,
+        vec![vec![Value::Text("si".into())]]
+    );
+    run(&mut s, "SET concurrency = '2pl'").await.unwrap();
+    assert_eq!(
+        begun_with(&mut s).await,
+        vec![vec![Value::Text("2pl".into())]]
+    );
+    // statement_timeout: a write blocked behind another transaction's lock.
+    let mut other = Session::on(cluster.schema_of(0));
+    run(&mut other, "BEGIN").await.unwrap();
+    run(&mut other, "DELETE FROM d WHERE id = 4").await.unwrap();
+    run(
+        &mut s,
+        "SELECT set_config('statement_timeout', '100', false)",
+    )
+    .await
+    .unwrap();
+    let blocked = run(&mut s, "DELETE FROM d WHERE id = 4").await;
+    assert_eq!(blocked.unwrap_err()[..5], *"57014");
+    run(&mut other, "ROLLBACK").await.unwrap();
+    run(&mut s, "SET statement_timeout = 0").await.unwrap();
+    let r = run(&mut s, "SELECT count(*) FROM d").await.unwrap();
+    assert_eq!(r.rows, vec![vec![Value::Int(3)]]);
+    cluster.shutdown().await;
+}
+
 /// A table made on one node is there at once for a session on another
 /// (its cache, older than the table, is read again on a miss).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,9 +195,25 @@ impl SchemaCache {
         if let Some(c) = version.closing_at {
             lease_end = lease_end.min(Timestamp::from_nanos(c));
         }
+        // A definition unchanged since the last read keeps its allocation:
+        // plans kept by prepared statements check theirs by pointer first
+        // (`PlanCache`), so a refresh costs them no deep comparison.
+        let previous = self.cached();
+        let keep = |name: &str, def: TableDef| -> Arc<TableDef> {
+            match previous.as_ref().and_then(|p| p.tables.get(name)) {
+                Some(old) if **old == def => old.clone(),
+                _ => Arc::new(def),
+            }
+        };
         let snapshot = Arc::new(Snapshot {
             version: version.version,
-            tables: tables.into_iter().map(|(n, t)| (n, Arc::new(t))).collect(),
+            tables: tables
+                .into_iter()
+                .map(|(n, t)| {
+                    let def = keep(&n, t);
+                    (n, def)
+                })
+                .collect(),
             access,
             sequences,
             lease_end,

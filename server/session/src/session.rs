@@ -270,6 +270,20 @@ pub struct Session {
     user: Option<String>,
     /// The values `nextval` last gave, by sequence (`currval`).
     last_values: HashMap<String, i64>,
+    /// What the settings say for every statement, read from them when
+    /// one changes (not looked up by name per statement).
+    defaults: Defaults,
+}
+
+/// The settings every statement consults, as of their last change.
+#[derive(Clone, Copy, Debug, Default)]
+struct Defaults {
+    /// `default_transaction_read_only`.
+    read_only: bool,
+    /// `default_transaction_isolation` and `concurrency`.
+    mode: TxnMode,
+    /// `statement_timeout` (none when 0 or unreadable).
+    timeout: Option<std::time::Duration>,
 }
 
 /// Parsed statement texts a session keeps.
@@ -407,16 +421,16 @@ impl Session {
             parsed: std::collections::HashMap::new(),
             user: Some(spanlite_sql::access::ADMIN.to_string()),
             last_values: HashMap::new(),
+            defaults: Defaults::default(),
         }
+        .with_defaults_read()
     }
 
     /// Runs the session's statements as `user` (checked against its
     /// privileges); the port that logged the client in sets it.
     pub fn set_user(&mut self, user: &str) {
         self.user = Some(user.to_string());
-        self.info
-            .settings
-            .insert("session_authorization".into(), user.to_string());
+        self.set("session_authorization", user);
     }
 
     /// The database the client asked for and the id it knows the session
@@ -549,6 +563,23 @@ impl Session {
         self.info
             .settings
             .insert(name.to_lowercase(), value.to_string());
+        self.read_defaults();
+    }
+
+    /// Reads [`Defaults`] from the settings again (after any change).
+    fn read_defaults(&mut self) {
+        self.defaults = Defaults {
+            read_only: self.setting("default_transaction_read_only") == Some("on"),
+            mode: self.default_mode(),
+            timeout: self
+                .setting("statement_timeout")
+                .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten()),
+        };
+    }
+
+    fn with_defaults_read(mut self) -> Self {
+        self.read_defaults();
+        self
     }
 
     /// Runs the statements of `sql` in order; stops at the first error.
@@ -630,8 +661,8 @@ impl Session {
             for (i, stmt) in statements.iter().enumerate() {
                 // statement_timeout counts from each statement's start.
                 self.deadline = self
-                    .setting("statement_timeout")
-                    .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten())
+                    .defaults
+                    .timeout
                     .map(|d| tokio::time::Instant::now() + d);
                 let started = Instant::now();
                 let r = self
@@ -644,7 +675,9 @@ impl Session {
                 }
                 // What set_config changed (when the statement succeeded).
                 if r.is_ok() {
-                    self.info.apply_changes();
+                    if self.info.apply_changes() {
+                        self.read_defaults();
+                    }
                 } else {
                     self.info.changed = Default::default();
                 }
@@ -679,8 +712,8 @@ impl Session {
 
     fn default_options(&self) -> TxnOptions {
         TxnOptions {
-            read_only: self.setting("default_transaction_read_only") == Some("on"),
-            mode: self.default_mode(),
+            read_only: self.defaults.read_only,
+            mode: self.defaults.mode,
             ..TxnOptions::default()
         }
     }
@@ -767,7 +800,7 @@ impl Session {
                                 "invalid value for parameter \"{name}\": {e}"
                             )));
                         }
-                        self.info.settings.insert(name, value);
+                        self.set(&name, &value);
                     }
                     "timezone" | "time zone" => {
                         if !utc_zone(&value) {
@@ -775,7 +808,7 @@ impl Session {
                                 "invalid value for parameter \"TimeZone\": \"{value}\" (Spanlite's sessions are in UTC)"
                             )));
                         }
-                        self.info.settings.insert("timezone".into(), "UTC".into());
+                        self.set("timezone", "UTC");
                     }
                     "concurrency" => {
                         let Some(mode) = TxnMode::parse(&value) else {
@@ -786,7 +819,7 @@ impl Session {
                         self.set_default_mode(mode);
                     }
                     _ => {
-                        self.info.settings.insert(name, value);
+                        self.set(&name, &value);
                     }
                 }
                 Ok(tag("SET"))
@@ -800,7 +833,7 @@ impl Session {
                         "invalid value for parameter \"TimeZone\": \"{zone}\" (Spanlite's sessions are in UTC)"
                     )));
                 }
-                self.info.settings.insert("timezone".into(), "UTC".into());
+                self.set("timezone", "UTC");
                 Ok(tag("SET"))
             }
             Statement::ShowVariable { variable } => {
@@ -919,9 +952,7 @@ impl Session {
             let mut options = self.default_options();
             self.apply_modes(&mut options, modes, concurrency)?;
             let v = if options.read_only { "on" } else { "off" };
-            self.info
-                .settings
-                .insert("default_transaction_read_only".into(), v.into());
+            self.set("default_transaction_read_only", v);
             self.set_default_mode(options.mode);
             return Ok(tag("SET"));
         }
