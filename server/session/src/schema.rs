@@ -482,9 +482,10 @@ impl SchemaCache {
             lease_end = renewed;
         }
         let margin = self.lease / 4;
-        let in_lease = self
-            .now()
-            .is_some_and(|now| now.latest.saturating_add(margin) < lease_end);
+        let in_lease = || {
+            self.now()
+                .is_some_and(|now| now.latest.saturating_add(margin) < lease_end)
+        };
         match txn.read_write() {
             None => {
                 // Read-only: serialized at its snapshot.
@@ -500,7 +501,7 @@ impl SchemaCache {
             // has left (its Raft entry replicated, its locks taken):
             // checked against the version record instead, whatever the
             // commit takes.
-            Some(t) if in_lease && t.write_count() <= LEASE_COMMIT_WRITES => {
+            Some(t) if t.write_count() <= LEASE_COMMIT_WRITES && in_lease() => {
                 t.commit_before(lease_end);
                 txn.commit().await.map(drop).map_err(sql_error)
             }

@@ -682,8 +682,19 @@ async fn bind_query(
     params: &[Value],
     plans: Option<&PlanCache>,
 ) -> Result<crate::plan::Query> {
-    let mut names = Vec::new();
-    query_tables(q, &mut names);
+    let names = match plans {
+        // The tables a statement names are its own: found on its first run.
+        Some(p) => std::borrow::Cow::Borrowed(p.query_tables.get_or_init(|| {
+            let mut names = Vec::new();
+            query_tables(q, &mut names);
+            names
+        })),
+        None => {
+            let mut names = Vec::new();
+            query_tables(q, &mut names);
+            std::borrow::Cow::Owned(names)
+        }
+    };
     let tables = load_tables(txn, &names).await?;
     let plan = bind_with(plans, tables, params, |tables| {
         Binder::new(tables, params).query(q).map(Plan::Query)
@@ -752,6 +763,8 @@ pub struct PlanCache {
     /// Whether the statement names a system catalog or session function
     /// (`system::mentions`), found on its first run.
     names_system: std::sync::OnceLock<bool>,
+    /// The tables a query names (`query_tables`), found on its first run.
+    query_tables: std::sync::OnceLock<Vec<String>>,
 }
 
 #[derive(Debug)]
