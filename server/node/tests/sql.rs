@@ -767,6 +767,55 @@ async fn a_table_created_on_one_node_is_usable_at_once_on_another() {
     cluster.shutdown().await;
 }
 
+/// A definition that changed only in a way `==` does not see (a FLOAT
+/// default 0 made -0 on another node: 0.0 == -0.0) reaches this node's
+/// statements:
+/// its schema cache keeps an old definition's allocation only when the
+/// stored form is the same, and kept plans match tables by pointer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_changed_in_sign_only_reaches_the_other_nodes() {
+    let cluster = cluster(Duration::from_millis(200)).await;
+    let mut a = Session::on(cluster.schema_of(0));
+    let mut b = Session::on(cluster.schema_of(1));
+    run(
+        &mut a,
+        "CREATE TABLE n (id INT PRIMARY KEY, v FLOAT8 DEFAULT 0.0)",
+    )
+    .await
+    .unwrap();
+    let insert = a.prepare("INSERT INTO n (id) VALUES ($1)");
+    let read = a.prepare("SELECT CAST(v AS TEXT) FROM n WHERE id = $1");
+    let stored = |r: Vec<spanlite_session::StatementResult>| match r.into_iter().next() {
+        Some(Ok(r)) => r.rows,
+        other => panic!("{other:?}"),
+    };
+    assert!(a.run_prepared(&insert, &[Value::Int(1)]).await[0].is_ok());
+    assert_eq!(
+        stored(a.run_prepared(&read, &[Value::Int(1)]).await),
+        vec![vec![Value::Text("0".into())]]
+    );
+    run(&mut b, "ALTER TABLE n ALTER COLUMN v SET DEFAULT -0.0")
+        .await
+        .unwrap();
+    // Node 0 sees the change within a lease of its commit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut id = 2;
+    loop {
+        assert!(a.run_prepared(&insert, &[Value::Int(id)]).await[0].is_ok());
+        let v = stored(a.run_prepared(&read, &[Value::Int(id)]).await);
+        if v == vec![vec![Value::Text("-0".into())]] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 0 still inserts the old default: {v:?}"
+        );
+        id += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.shutdown().await;
+}
+
 /// Waits until `table` has 10 rows or more.
 async fn wait_for_rows(s: &mut Session, table: &str) {
     let started = Instant::now();

@@ -246,9 +246,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // idle_in_transaction_session_timeout ends the connection (and
         // so the transaction, with its locks), as in PostgreSQL.
         let idle_limit = if self.session.in_transaction() {
-            self.session
-                .setting("idle_in_transaction_session_timeout")
-                .and_then(|v| spanlite_session::duration_setting(v).ok().flatten())
+            self.session.idle_in_transaction_timeout()
         } else {
             None
         };

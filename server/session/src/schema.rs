@@ -43,6 +43,14 @@ use spanlite_truetime::{TTInterval, Timestamp, TrueTime};
 
 use super::session::sql_error;
 
+/// Whether two table definitions are stored alike (byte for byte).
+fn same_stored_form(a: &TableDef, b: &TableDef) -> bool {
+    matches!(
+        (spanlite_sql::encode_table(a), spanlite_sql::encode_table(b)),
+        (Ok(x), Ok(y)) if x == y
+    )
+}
+
 /// How long a schema lease lasts unless the node says otherwise
 /// (`spanlite start --schema-lease`): a destructive DDL waits this long.
 pub const DEFAULT_SCHEMA_LEASE: Duration = Duration::from_secs(1);
@@ -196,12 +204,15 @@ impl SchemaCache {
             lease_end = lease_end.min(Timestamp::from_nanos(c));
         }
         // A definition unchanged since the last read keeps its allocation:
-        // plans kept by prepared statements check theirs by pointer first
-        // (`PlanCache`), so a refresh costs them no deep comparison.
+        // plans kept by prepared statements check theirs by pointer
+        // (`PlanCache`), so a refresh makes them bind again only if their
+        // tables changed. Unchanged means the same stored form: `==` on
+        // values is looser (NUMERIC 1.0 == 1.00, 0.0 == -0.0), and a new
+        // default of 1.00 must not keep a plan bound with 1.0.
         let previous = self.cached();
         let keep = |name: &str, def: TableDef| -> Arc<TableDef> {
             match previous.as_ref().and_then(|p| p.tables.get(name)) {
-                Some(old) if **old == def => old.clone(),
+                Some(old) if same_stored_form(old, &def) => old.clone(),
                 _ => Arc::new(def),
             }
         };

@@ -284,6 +284,8 @@ struct Defaults {
     mode: TxnMode,
     /// `statement_timeout` (none when 0 or unreadable).
     timeout: Option<std::time::Duration>,
+    /// `idle_in_transaction_session_timeout` (likewise).
+    idle_in_transaction: Option<std::time::Duration>,
 }
 
 /// Parsed statement texts a session keeps.
@@ -574,7 +576,15 @@ impl Session {
             timeout: self
                 .setting("statement_timeout")
                 .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten()),
+            idle_in_transaction: self
+                .setting("idle_in_transaction_session_timeout")
+                .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten()),
         };
+    }
+
+    /// `idle_in_transaction_session_timeout` as a duration (none when off).
+    pub fn idle_in_transaction_timeout(&self) -> Option<std::time::Duration> {
+        self.defaults.idle_in_transaction
     }
 
     fn with_defaults_read(mut self) -> Self {

@@ -774,14 +774,16 @@ struct CachedPlan {
     plan: Plan,
 }
 
-/// `a == b`, by pointer first: definitions from one schema-cache entry are
-/// one allocation, so a kept plan's check costs no deep comparison.
+/// The same definitions, by pointer: the schema cache hands out one
+/// allocation per definition until it changes (a refresh keeps the
+/// allocations of the ones stored alike), so anything else is a change —
+/// or a definition read through the transaction, bound again. (Not `==`:
+/// it is looser than the stored form — NUMERIC 1.0 == 1.00 — and a new
+/// default must not run with a plan bound against the old one.)
 fn same_tables(a: &Tables, b: &Tables) -> bool {
     a.len() == b.len()
-        && a.iter().all(|(name, def)| {
-            b.get(name)
-                .is_some_and(|other| Arc::ptr_eq(def, other) || def == other)
-        })
+        && a.iter()
+            .all(|(name, def)| b.get(name).is_some_and(|other| Arc::ptr_eq(def, other)))
 }
 
 /// A bound statement, before its parameters get their values.
