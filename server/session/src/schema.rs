@@ -207,8 +207,8 @@ impl SchemaCache {
         // plans kept by prepared statements check theirs by pointer
         // (`PlanCache`), so a refresh makes them bind again only if their
         // tables changed. Unchanged means the same stored form: `==` on
-        // values is looser (NUMERIC 1.0 == 1.00, 0.0 == -0.0), and a new
-        // default of 1.00 must not keep a plan bound with 1.0.
+        // values is looser (0.0 == -0.0), and a default changed from 0.0
+        // to -0.0 must reach this node's statements.
         let previous = self.cached();
         let keep = |name: &str, def: TableDef| -> Arc<TableDef> {
             match previous.as_ref().and_then(|p| p.tables.get(name)) {

@@ -404,7 +404,7 @@ impl Session {
 
     /// A session on the node whose schema cache is `schema`.
     pub fn on(schema: Arc<SchemaCache>) -> Self {
-        Self {
+        let mut session = Self {
             gateway: schema.gateway().clone(),
             schema,
             open: None,
@@ -424,8 +424,9 @@ impl Session {
             user: Some(spanlite_sql::access::ADMIN.to_string()),
             last_values: HashMap::new(),
             defaults: Defaults::default(),
-        }
-        .with_defaults_read()
+        };
+        session.read_defaults();
+        session
     }
 
     /// Runs the session's statements as `user` (checked against its
@@ -585,11 +586,6 @@ impl Session {
     /// `idle_in_transaction_session_timeout` as a duration (none when off).
     pub fn idle_in_transaction_timeout(&self) -> Option<std::time::Duration> {
         self.defaults.idle_in_transaction
-    }
-
-    fn with_defaults_read(mut self) -> Self {
-        self.read_defaults();
-        self
     }
 
     /// Runs the statements of `sql` in order; stops at the first error.

@@ -778,8 +778,8 @@ struct CachedPlan {
 /// allocation per definition until it changes (a refresh keeps the
 /// allocations of the ones stored alike), so anything else is a change —
 /// or a definition read through the transaction, bound again. (Not `==`:
-/// it is looser than the stored form — NUMERIC 1.0 == 1.00 — and a new
-/// default must not run with a plan bound against the old one.)
+/// it is looser than the stored form — 0.0 == -0.0 — and a new default
+/// must not run with a plan bound against the old one.)
 fn same_tables(a: &Tables, b: &Tables) -> bool {
     a.len() == b.len()
         && a.iter()
