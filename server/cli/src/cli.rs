@@ -523,11 +523,15 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
                 crate::demo::run(args.execute).await
             }
-            Command::Sqllogictest(args) => sqllogictest(args).await,
+            Command::Sqllogictest(args) => {
+                crate::interrupt::install()?;
+                sqllogictest(args).await
+            }
             Command::Workload(args) => {
                 if std::env::var_os("RUST_LOG").is_some() {
                     init_logging();
                 }
+                crate::interrupt::install()?;
                 if matches!(args.workload, WorkloadName::StrongReads) {
                     crate::workload::strong_reads(args.runs, usize::from(args.nodes), args.quiet)
                         .await
@@ -541,7 +545,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(message) => {
             eprintln!("spanlite: {message}");
-            ExitCode::FAILURE
+            match crate::interrupt::signalled() {
+                // The shells' convention for a command ended by a signal.
+                Some(number) => ExitCode::from(u8::try_from(128 + number).unwrap_or(1)),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -723,6 +731,9 @@ async fn sqllogictest(args: SltArgs) -> Result<ExitCode, String> {
         ..crate::slt::SltOptions::default()
     };
     let summary = crate::slt::run_files(&args.paths, &options).await;
+    if let Some(number) = crate::interrupt::signalled() {
+        return Err(format!("interrupted by signal {number}"));
+    }
     Ok(if summary.ok() || args.report_only {
         ExitCode::SUCCESS
     } else {

@@ -15,6 +15,7 @@
 mod cert;
 mod cli;
 mod demo;
+mod interrupt;
 pub mod shell;
 pub mod slt;
 pub mod workload;

@@ -91,9 +91,12 @@ pub async fn run_command(command: WorkloadCommand) -> Result<ExitCode, String> {
     if let Some(url) = &command.pg_url {
         let target = Postgres::new(url).map_err(|e| format!("--pg-url: {e}"))?;
         reports.push(
-            run(&target, &command.options)
-                .await
-                .map_err(|e| e.to_string())?,
+            crate::interrupt::interruptible(async {
+                run(&target, &command.options)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?,
         );
     }
     if command.json {
@@ -131,9 +134,12 @@ async fn spanlite(command: &WorkloadCommand, quiet: bool) -> Result<Report, Stri
                 .await
                 .map_err(|e| format!("--url: {e}"))?
                 .with_mode(command.options.mode);
-        return run(&target, &command.options)
-            .await
-            .map_err(|e| e.to_string());
+        return crate::interrupt::interruptible(async {
+            run(&target, &command.options)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
     }
     if !quiet {
         eprintln!(
@@ -142,13 +148,22 @@ async fn spanlite(command: &WorkloadCommand, quiet: bool) -> Result<Report, Stri
         );
     }
     let cluster = EmbeddedCluster::start(command.nodes).await?;
+    if !quiet {
+        eprintln!(
+            "Cluster ready (data in {}); running …",
+            cluster.dir().display()
+        );
+    }
     let endpoint = format!("embedded, {} nodes", command.nodes);
-    let outcome = match Spanlite::connect(cluster.addrs(), sessions, endpoint).await {
-        Ok(target) => run(&target.with_mode(command.options.mode), &command.options)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(format!("connecting to the embedded cluster: {e}")),
-    };
+    let outcome = crate::interrupt::interruptible(async {
+        match Spanlite::connect(cluster.addrs(), sessions, endpoint).await {
+            Ok(target) => run(&target.with_mode(command.options.mode), &command.options)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("connecting to the embedded cluster: {e}")),
+        }
+    })
+    .await;
     cluster.shutdown().await;
     outcome
 }
@@ -246,7 +261,7 @@ async fn auto_table(command: &WorkloadCommand) -> Result<ExitCode, String> {
             "{nodes} nodes, {}",
             if auto { "auto" } else { "one data tablet" }
         );
-        let outcome = async {
+        let outcome = crate::interrupt::interruptible(async {
             let target = Spanlite::connect(cluster.addrs(), command.options.concurrency, endpoint)
                 .await
                 .map_err(|e| format!("connecting to the embedded cluster: {e}"))?
@@ -268,7 +283,7 @@ async fn auto_table(command: &WorkloadCommand) -> Result<ExitCode, String> {
                 Shares::of(&cluster, &before),
                 cluster.gateway().cache().tablets().len(),
             ))
-        }
+        })
         .await;
         cluster.shutdown().await;
         let (report, share, tablets) = outcome?;
@@ -438,10 +453,10 @@ pub async fn strong_reads(runs: usize, nodes: usize, quiet: bool) -> Result<Exit
         eprintln!("Starting a {nodes}-node cluster in this process with the demo's table …");
     }
     let cluster = EmbeddedCluster::start(nodes).await?;
-    let timed = async {
+    let timed = crate::interrupt::interruptible(async {
         crate::demo::populate(&cluster).await?;
         time_strong_reads(cluster.addrs(), runs).await
-    }
+    })
     .await;
     cluster.shutdown().await;
     let rows = timed?;

@@ -210,3 +210,92 @@ fn strong_reads_prints_a_row_per_query() {
         assert!(row.contains("| 3 "), "{row}");
     }
 }
+
+/// The `spanlite-embedded-*` directories in `dir`.
+fn embedded_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("spanlite-embedded-"))
+        })
+        .collect()
+}
+
+/// Ctrl-C (SIGINT) during a workload on a cluster in the process stops the
+/// cluster and removes its data directory, and the command exits with 130
+/// (128 + 2); killed by the signal's default action, it left the directory
+/// behind.
+#[test]
+fn an_interrupted_workload_removes_its_cluster_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "workload",
+            "kv",
+            "--duration",
+            "120s",
+            "--concurrency",
+            "2",
+            "--keys",
+            "100",
+        ])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signalled once the workload runs on its cluster (the line after
+    // start), the directory already full of the nodes' data.
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !seen.iter().any(|l: &String| l.starts_with("Cluster ready")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no \"Cluster ready\" line ({e}); stderr: {seen:?}"),
+        }
+    }
+    assert_eq!(embedded_dirs(tmp.path()).len(), 1, "stderr: {seen:?}");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the workload did not stop within 60 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    reader.join().unwrap();
+    seen.extend(lines.try_iter());
+    let stderr = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "stderr: {stderr}");
+    assert!(
+        stderr.contains("interrupted by signal 2"),
+        "stderr: {stderr}"
+    );
+    assert_eq!(
+        embedded_dirs(tmp.path()),
+        Vec::<std::path::PathBuf>::new(),
+        "the cluster's data is left behind; stderr: {stderr}"
+    );
+}

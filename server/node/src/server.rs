@@ -642,6 +642,12 @@ impl RunningNode {
         for task in &self.background {
             task.abort();
         }
+        // Wait until each has stopped: a task still running would go on
+        // using the store (and writing into the data dir) after this
+        // returns, when an embedded cluster removes that directory.
+        for task in self.background.drain(..) {
+            let _ = task.await;
+        }
         self.end_sessions.send_replace(true);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

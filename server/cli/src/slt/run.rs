@@ -63,9 +63,10 @@ impl Default for SltOptions {
 
 /// Runs every sqllogictest file of `paths` (files, or directories searched
 /// recursively for `*.slt` and `*.test`), each on an empty database, and
-/// returns what passed. Never stops early: a failing record, a file that
-/// does not parse or a cluster that does not start is counted and the run
-/// goes on.
+/// returns what passed. A failing record, a file that does not parse or a
+/// cluster that does not start is counted and the run goes on; a signal
+/// (see [`crate::interrupt`]) ends the file running (its cluster is shut
+/// down) and the run.
 pub async fn run_files(paths: &[PathBuf], options: &SltOptions) -> Summary {
     let mut summary = Summary::default();
     for file in expand(paths) {
@@ -75,8 +76,15 @@ pub async fn run_files(paths: &[PathBuf], options: &SltOptions) -> Summary {
             Ok(records) => match EmbeddedCluster::start(options.nodes).await {
                 Err(e) => result.error = Some(format!("starting a cluster: {e}")),
                 Ok(cluster) => {
-                    run_records(&cluster, records, options, &mut result).await;
+                    let ran = crate::interrupt::interruptible(async {
+                        run_records(&cluster, records, options, &mut result).await;
+                        Ok(())
+                    })
+                    .await;
                     cluster.shutdown().await;
+                    if let Err(e) = ran {
+                        result.error = Some(e);
+                    }
                 }
             },
         }
@@ -84,6 +92,9 @@ pub async fn run_files(paths: &[PathBuf], options: &SltOptions) -> Summary {
             print(&result);
         }
         summary.files.push(result);
+        if crate::interrupt::signalled().is_some() {
+            break;
+        }
     }
     if options.print {
         print(&summary);

@@ -1,0 +1,86 @@
+//! SIGINT, SIGTERM and SIGHUP while a command runs nodes inside this
+//! process (`spanlite workload`, `spanlite sqllogictest`).
+//!
+//! Such a command keeps its cluster's data in a temporary directory that
+//! [`EmbeddedCluster::shutdown`](spanlite_node::embedded::EmbeddedCluster::shutdown)
+//! removes. Killed by a signal's default action, the process would leave
+//! the directory (and everything RocksDB and the WALs wrote) behind. With
+//! [`install`]ed handlers, a signal only marks the process interrupted:
+//! the work under [`interruptible`] stops, the command shuts its cluster
+//! down as on any other error and exits with 128 + the signal's number.
+//!
+//! The handlers are installed before the command starts anything, so a
+//! signal that arrives while a cluster is still starting is kept and takes
+//! effect as soon as the work begins.
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+/// The signal that interrupted this process, once one did.
+static STATE: OnceLock<watch::Receiver<Option<i32>>> = OnceLock::new();
+
+/// Handles SIGINT, SIGTERM and SIGHUP from now on (inside a tokio
+/// runtime). Calling it again changes nothing.
+pub fn install() -> Result<(), String> {
+    if STATE.get().is_some() {
+        return Ok(());
+    }
+    let mut streams = Vec::new();
+    for (kind, number) in [
+        (SignalKind::interrupt(), 2),
+        (SignalKind::terminate(), 15),
+        (SignalKind::hangup(), 1),
+    ] {
+        let stream = signal(kind).map_err(|e| format!("cannot handle signal {number}: {e}"))?;
+        streams.push((stream, number));
+    }
+    let (tx, rx) = watch::channel(None);
+    if STATE.set(rx).is_err() {
+        return Ok(());
+    }
+    for (mut stream, number) in streams {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if stream.recv().await.is_some() {
+                tx.send_if_modified(|state| {
+                    let first = state.is_none();
+                    if first {
+                        *state = Some(number);
+                    }
+                    first
+                });
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The number of the signal that interrupted this process, if one did.
+pub fn signalled() -> Option<i32> {
+    STATE.get().and_then(|rx| *rx.borrow())
+}
+
+/// `work`, or an error as soon as a handled signal arrives (at once if
+/// one already did); `work` is dropped then, so the caller must shut its
+/// cluster down after this returns, as after any error. Without
+/// [`install`] (in tests), just `work`.
+pub async fn interruptible<T>(work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    let Some(rx) = STATE.get() else {
+        return work.await;
+    };
+    let mut rx = rx.clone();
+    tokio::select! {
+        biased;
+        signalled = rx.wait_for(Option::is_some) => {
+            let number = signalled.ok().and_then(|state| *state);
+            Err(format!(
+                "interrupted by signal {}: the cluster in this process was stopped and its data removed",
+                number.map_or_else(|| "?".to_string(), |n| n.to_string())
+            ))
+        }
+        outcome = work => outcome,
+    }
+}
