@@ -393,9 +393,22 @@ impl EmbeddedCluster {
     /// Stops every node, then removes the directory.
     pub async fn shutdown(self) {
         stop(self.nodes).await;
-        let path = self.dir.path().to_path_buf();
-        if let Err(e) = self.dir.close() {
-            eprintln!("spanlite: could not remove {}: {e}", path.display());
+        // Removal fails ("directory not empty") if a file appears while it
+        // runs: a blocking job a stopped node started (a GC pass) or one of
+        // RocksDB's threads may still be finishing. Tried again for up to
+        // two seconds before giving up with a message.
+        let path = self.dir.keep();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                Err(e) if Instant::now() >= deadline => {
+                    eprintln!("spanlite: could not remove {}: {e}", path.display());
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
         }
     }
 }
