@@ -1,5 +1,6 @@
-//! SIGINT, SIGTERM and SIGHUP while a command runs nodes inside this
-//! process (`spanlite workload`, `spanlite sqllogictest`).
+//! SIGINT and SIGTERM while a command runs nodes inside this process
+//! (`spanlite workload`, `spanlite sqllogictest`). SIGHUP keeps its default
+//! action, so that `nohup` (which ignores it) still works.
 //!
 //! Such a command keeps its cluster's data in a temporary directory that
 //! [`EmbeddedCluster::shutdown`](spanlite_node::embedded::EmbeddedCluster::shutdown)
@@ -22,18 +23,14 @@ use tokio::sync::watch;
 /// The signal that interrupted this process, once one did.
 static STATE: OnceLock<watch::Receiver<Option<i32>>> = OnceLock::new();
 
-/// Handles SIGINT, SIGTERM and SIGHUP from now on (inside a tokio
+/// Handles SIGINT and SIGTERM from now on (inside a tokio
 /// runtime). Calling it again changes nothing.
 pub fn install() -> Result<(), String> {
     if STATE.get().is_some() {
         return Ok(());
     }
     let mut streams = Vec::new();
-    for (kind, number) in [
-        (SignalKind::interrupt(), 2),
-        (SignalKind::terminate(), 15),
-        (SignalKind::hangup(), 1),
-    ] {
+    for (kind, number) in [(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15)] {
         let stream = signal(kind).map_err(|e| format!("cannot handle signal {number}: {e}"))?;
         streams.push((stream, number));
     }
