@@ -521,17 +521,18 @@ pub fn run(cli: Cli) -> ExitCode {
                 if std::env::var_os("RUST_LOG").is_some() {
                     init_logging();
                 }
+                crate::interrupt::install(true)?;
                 crate::demo::run(args.execute).await
             }
             Command::Sqllogictest(args) => {
-                crate::interrupt::install()?;
+                crate::interrupt::install(false)?;
                 sqllogictest(args).await
             }
             Command::Workload(args) => {
                 if std::env::var_os("RUST_LOG").is_some() {
                     init_logging();
                 }
-                crate::interrupt::install()?;
+                crate::interrupt::install(false)?;
                 if matches!(args.workload, WorkloadName::StrongReads) {
                     crate::workload::strong_reads(args.runs, usize::from(args.nodes), args.quiet)
                         .await

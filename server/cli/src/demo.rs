@@ -20,7 +20,9 @@ pub async fn run(script: Option<String>) -> Result<ExitCode, String> {
     eprintln!("Starting a 3-node cluster …");
     let cluster = EmbeddedCluster::start(3).await?;
     eprintln!("Data in {}", cluster.dir().display());
-    let outcome = populate_and_shell(&cluster, script).await;
+    // A signal (Ctrl-C while a statement runs, SIGTERM, the terminal
+    // closed) ends the demo as \q does: the cluster stops, its data goes.
+    let outcome = crate::interrupt::interruptible(populate_and_shell(&cluster, script)).await;
     cluster.shutdown().await;
     outcome
 }

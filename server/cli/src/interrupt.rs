@@ -1,6 +1,7 @@
 //! SIGINT and SIGTERM while a command runs nodes inside this process
-//! (`spanlite workload`, `spanlite sqllogictest`). SIGHUP keeps its default
-//! action, so that `nohup` (which ignores it) still works.
+//! (`spanlite workload`, `spanlite sqllogictest`, `spanlite demo`), and
+//! SIGHUP for the demo (its terminal closed). The batch commands leave
+//! SIGHUP alone, so that `nohup` (which ignores it) still works for them.
 //!
 //! Such a command keeps its cluster's data in a temporary directory that
 //! [`EmbeddedCluster::shutdown`](spanlite_node::embedded::EmbeddedCluster::shutdown)
@@ -23,14 +24,18 @@ use tokio::sync::watch;
 /// The signal that interrupted this process, once one did.
 static STATE: OnceLock<watch::Receiver<Option<i32>>> = OnceLock::new();
 
-/// Handles SIGINT and SIGTERM from now on (inside a tokio
-/// runtime). Calling it again changes nothing.
-pub fn install() -> Result<(), String> {
+/// Handles SIGINT and SIGTERM, and SIGHUP if `hangup`, from now on
+/// (inside a tokio runtime). Calling it again changes nothing.
+pub fn install(hangup: bool) -> Result<(), String> {
     if STATE.get().is_some() {
         return Ok(());
     }
     let mut streams = Vec::new();
-    for (kind, number) in [(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15)] {
+    let mut kinds = vec![(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15)];
+    if hangup {
+        kinds.push((SignalKind::hangup(), 1));
+    }
+    for (kind, number) in kinds {
         let stream = signal(kind).map_err(|e| format!("cannot handle signal {number}: {e}"))?;
         streams.push((stream, number));
     }

@@ -223,12 +223,16 @@ Type SQL statements ending with `;` (they may span lines). Commands:
 /// standard input as a script.
 pub async fn interactive(client: &mut SqlClient) -> Result<ExitCode, String> {
     if !std::io::stdin().is_terminal() {
-        let mut script = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut script)
-            .map_err(|e| format!("reading standard input: {e}"))?;
+        let script = off_task(|| {
+            let mut script = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut script)
+                .map(|_| script)
+                .map_err(|e| format!("reading standard input: {e}"))
+        })
+        .await??;
         return run_script(client, &script).await;
     }
-    let mut editor = rustyline::DefaultEditor::new().map_err(|e| e.to_string())?;
+    let mut editor = LineEditor::start().await?;
     println!("Type \\? for help, \\q to quit.");
     let mut buffer = String::new();
     let mut timing = false;
@@ -238,7 +242,7 @@ pub async fn interactive(client: &mut SqlClient) -> Result<ExitCode, String> {
         } else {
             "       -> "
         };
-        let line = match tokio::task::block_in_place(|| editor.readline(prompt)) {
+        let line = match editor.readline(prompt).await? {
             Ok(l) => l,
             Err(rustyline::error::ReadlineError::Interrupted) => {
                 buffer.clear();
@@ -249,7 +253,7 @@ pub async fn interactive(client: &mut SqlClient) -> Result<ExitCode, String> {
         };
         let trimmed = line.trim();
         if buffer.is_empty() && trimmed.starts_with('\\') {
-            let _ = editor.add_history_entry(trimmed);
+            editor.add_history_entry(trimmed);
             match meta_command(client, trimmed, &mut timing).await? {
                 MetaOutcome::Quit => break,
                 MetaOutcome::Continue => continue,
@@ -263,7 +267,7 @@ pub async fn interactive(client: &mut SqlClient) -> Result<ExitCode, String> {
             continue;
         }
         let script = std::mem::take(&mut buffer);
-        let _ = editor.add_history_entry(script.as_str());
+        editor.add_history_entry(&script);
         match statements(&script) {
             Err(e) => {
                 show(&e);
@@ -283,6 +287,93 @@ pub async fn interactive(client: &mut SqlClient) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `work` on a thread of its own; the task awaiting it can be dropped
+/// meanwhile (a signal, see `crate::interrupt`) without waiting for it,
+/// as it would for `spawn_blocking` work when the runtime shuts down.
+async fn off_task<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("shell-input".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .map_err(|e| format!("starting the input thread: {e}"))?;
+    rx.await.map_err(|_| "the input thread stopped".to_string())
+}
+
+/// rustyline on a thread of its own: the shell's task waits for a line
+/// without blocking a runtime thread, and can be stopped while a line is
+/// being typed. The thread ends when this is dropped and its line is in.
+struct LineEditor {
+    requests: std::sync::mpsc::Sender<EditorRequest>,
+    lines: mpsc::UnboundedReceiver<rustyline::Result<String>>,
+}
+
+enum EditorRequest {
+    ReadLine(&'static str),
+    AddHistory(String),
+}
+
+impl LineEditor {
+    async fn start() -> Result<LineEditor, String> {
+        let (requests, incoming) = std::sync::mpsc::channel::<EditorRequest>();
+        let (lines_tx, lines) = mpsc::unbounded_channel();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("shell-editor".into())
+            .spawn(move || {
+                let mut editor = match rustyline::DefaultEditor::new() {
+                    Ok(editor) => {
+                        let _ = ready_tx.send(Ok(()));
+                        editor
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                for request in incoming {
+                    match request {
+                        EditorRequest::ReadLine(prompt) => {
+                            if lines_tx.send(editor.readline(prompt)).is_err() {
+                                return;
+                            }
+                        }
+                        EditorRequest::AddHistory(line) => {
+                            let _ = editor.add_history_entry(line);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| format!("starting the line editor: {e}"))?;
+        ready
+            .await
+            .map_err(|_| "the line editor stopped".to_string())??;
+        Ok(LineEditor { requests, lines })
+    }
+
+    /// The next line typed after `prompt` (rustyline's errors, e.g. Ctrl-C
+    /// or Ctrl-D, as its `readline` gives them).
+    async fn readline(
+        &mut self,
+        prompt: &'static str,
+    ) -> Result<rustyline::Result<String>, String> {
+        let gone = || "the line editor stopped".to_string();
+        self.requests
+            .send(EditorRequest::ReadLine(prompt))
+            .map_err(|_| gone())?;
+        self.lines.recv().await.ok_or_else(gone)
+    }
+
+    fn add_history_entry(&mut self, line: &str) {
+        let _ = self
+            .requests
+            .send(EditorRequest::AddHistory(line.to_string()));
+    }
 }
 
 enum MetaOutcome {

@@ -1,0 +1,246 @@
+//! Commands that run a cluster inside their process (`spanlite workload`,
+//! `spanlite demo`) stopped by a signal: the cluster is shut down and its
+//! temporary directory removed, where the signal's default action left it
+//! behind. Each child gets a `TMPDIR` of the test's own, so whatever it
+//! leaves is found there (and removed with it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_spanlite");
+
+/// The `spanlite-embedded-*` directories in `dir`.
+fn embedded_dirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("spanlite-embedded-"))
+        })
+        .collect()
+}
+
+/// The lines `from` gives, as they come (a thread reads them).
+fn lines_of(from: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (up to 60 s) for a line containing `what`; returns every line
+/// seen so far.
+fn wait_for_line(lines: &Receiver<String>, seen: &mut Vec<String>, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.iter().any(|l| l.contains(what)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no line with {what:?} ({e}); output: {seen:#?}"),
+        }
+    }
+}
+
+/// A child process killed (and reaped) if a failed assertion leaves it
+/// running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name}");
+}
+
+/// The child's exit status within 60 s (else it is killed, and the test
+/// fails).
+fn exit_of(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the command did not stop within 60 s of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Ctrl-C (SIGINT) during a workload on a cluster in the process: the
+/// command exits with 130 (128 + 2) and leaves no directory.
+#[test]
+fn an_interrupted_workload_removes_its_cluster_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .args([
+                "workload",
+                "kv",
+                "--duration",
+                "120s",
+                "--concurrency",
+                "2",
+                "--keys",
+                "100",
+            ])
+            .env("TMPDIR", tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = lines_of(child.0.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    // The line after the cluster started: the workload is running.
+    wait_for_line(&lines, &mut seen, "Cluster ready");
+    assert_eq!(embedded_dirs(tmp.path()).len(), 1, "output: {seen:#?}");
+    signal(&child.0, "INT");
+    let status = exit_of(&mut child.0);
+    seen.extend(lines.iter());
+    assert_eq!(status.code(), Some(130), "output: {seen:#?}");
+    assert!(
+        seen.iter().any(|l| l.contains("interrupted by signal 2")),
+        "output: {seen:#?}"
+    );
+    assert_eq!(
+        embedded_dirs(tmp.path()),
+        Vec::<PathBuf>::new(),
+        "the cluster's data is left behind; output: {seen:#?}"
+    );
+}
+
+/// SIGTERM while the demo waits for its script on standard input (a pipe
+/// kept open): exit 143 (128 + 15), no directory left.
+#[test]
+fn a_terminated_demo_removes_its_cluster_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .arg("demo")
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = lines_of(child.0.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for_line(&lines, &mut seen, "Ready:");
+    assert_eq!(embedded_dirs(tmp.path()).len(), 1, "output: {seen:#?}");
+    signal(&child.0, "TERM");
+    let status = exit_of(&mut child.0);
+    seen.extend(lines.iter());
+    assert_eq!(status.code(), Some(143), "output: {seen:#?}");
+    assert_eq!(
+        embedded_dirs(tmp.path()),
+        Vec::<PathBuf>::new(),
+        "the cluster's data is left behind; output: {seen:#?}"
+    );
+}
+
+/// The PIDs of the processes whose environment has `TMPDIR=dir`.
+fn processes_with_tmpdir(dir: &Path) -> Vec<u32> {
+    let wanted = format!("TMPDIR={}", dir.display()).into_bytes();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|var| var == wanted.as_slice()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The demo's interactive shell on a terminal (a pseudo-terminal made by
+/// `script`, util-linux): a statement typed runs, and when the terminal
+/// goes away (`script` killed: the kernel sends SIGHUP) the demo stops its
+/// cluster and removes the directory.
+#[test]
+fn the_demo_shell_on_a_terminal_runs_statements_and_cleans_up_on_hangup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut script = Running(
+        Command::new("script")
+            .args(["-qfec", &format!("{BIN} demo"), "/dev/null"])
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("`script` (util-linux) runs the demo on a pseudo-terminal"),
+    );
+    let lines = lines_of(script.0.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for_line(&lines, &mut seen, "Type \\? for help");
+    let mut input = script.0.stdin.take().unwrap();
+    input
+        .write_all(b"SELECT 40 + 2 AS answer, count(*) FROM accounts;\n")
+        .unwrap();
+    input.flush().unwrap();
+    // The result table's row (the typed line echoes "40 + 2", not this).
+    wait_for_line(&lines, &mut seen, "┆ 100");
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("│ 42 ") && l.contains("┆ 100")),
+        "output: {seen:#?}"
+    );
+    assert_eq!(embedded_dirs(tmp.path()).len(), 1, "output: {seen:#?}");
+    script.0.kill().unwrap();
+    script.0.wait().unwrap();
+    // Until the demo has exited and its directory is gone.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (left, running) = loop {
+        let left = embedded_dirs(tmp.path());
+        let running = processes_with_tmpdir(tmp.path());
+        if (left.is_empty() && running.is_empty()) || Instant::now() > deadline {
+            break (left, running);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for pid in &running {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(
+        running.is_empty(),
+        "the demo still ran 60 s after its terminal went away (killed now: {running:?})"
+    );
+    assert_eq!(
+        left,
+        Vec::<PathBuf>::new(),
+        "the cluster's data is left behind; output: {seen:#?}"
+    );
+}
