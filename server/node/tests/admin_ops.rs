@@ -454,3 +454,137 @@ fn walk(dir: &std::path::Path, name: &str, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+/// A node holding a tablet as a learner — the first step of adding a
+/// replica (`ChangeReplicas` adds a learner, then promotes it) — when the
+/// tablet splits is no member of the new tablet's group (its first voters
+/// are the parent's). It used to record the new tablet anyway, fail to
+/// start its group ("node 4 has to be a member"), and then fail to open its
+/// store on every restart. Now it keeps no replica, no record and no data
+/// of the new tablet, and restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_when_its_tablet_splits_keeps_none_of_the_new_tablet_and_restarts() {
+    use spanlite_node::NodeConfig;
+    use spanlite_node::embedded::EmbeddedCluster;
+    use spanlite_node::ops::split::SplitSettings;
+    use spanlite_replica::raft::Node;
+    use spanlite_session::Session;
+    use spanlite_sql::Value;
+
+    // Nothing moves or splits unless the test says so.
+    let quiet = |c: &mut NodeConfig| {
+        c.split = SplitSettings {
+            size: 0,
+            qps: 0,
+            check_every: Duration::from_secs(3600),
+            merge_after: Duration::ZERO,
+        };
+        c.allocator.every = Duration::ZERO;
+    };
+    let mut cluster = EmbeddedCluster::start_with(3, &quiet).await.unwrap();
+    let four = cluster.add_node(&quiet).await.unwrap();
+    let mut s = Session::on(cluster.schema_of(0));
+    for sql in [
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL)",
+        "INSERT INTO t SELECT g, 7 FROM generate_series(0, 99) AS g",
+    ] {
+        let r = s.run(sql).await.pop().unwrap();
+        assert!(r.is_ok(), "{sql}: {r:?}");
+    }
+    let def = s.table("t").await.unwrap().unwrap();
+    let (rows_start, _) = def.key_range();
+    let row = def.row_key(&[Value::Int(5)]).unwrap();
+
+    // Node 4 becomes a learner of the data tablet and catches up.
+    fn node(cluster: &EmbeddedCluster, id: u64) -> &spanlite_node::RunningNode {
+        cluster
+            .nodes()
+            .iter()
+            .find(|n| n.context.node_id == id)
+            .unwrap()
+    }
+    let range = node(&cluster, 1)
+        .context
+        .store
+        .replica(FIRST_DATA_TABLET)
+        .unwrap()
+        .range();
+    node(&cluster, four)
+        .context
+        .store
+        .create_replica(FIRST_DATA_TABLET, range, 0)
+        .await
+        .unwrap();
+    let addr = cluster.addrs()[3].clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let leader = cluster.nodes().iter().find_map(|n| {
+            n.context
+                .store
+                .replica(FIRST_DATA_TABLET)
+                .filter(|r| r.is_serving())
+        });
+        if let Some(leader) = leader
+            && leader
+                .raft()
+                .add_learner(four, Node { addr: addr.clone() }, true)
+                .await
+                .is_ok()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 4 never became a learner");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let learner = node(&cluster, four).context.store.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while learner.mvcc().latest_version(&row).unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the learner never got row 5");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The split: t's rows go to a new tablet whose voters are nodes 1–3.
+    let new = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while learner
+        .replica(FIRST_DATA_TABLET)
+        .is_some_and(|r| r.range().end != rows_start)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the learner never applied the split"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The record and the data go right after the split is applied.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while learner.mvcc().latest_version(&row).unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the learner kept the new tablet's rows"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(learner.replica(new).is_none());
+    drop(learner);
+
+    cluster.stop_node(four).await.unwrap();
+    cluster
+        .restart_node(four, &quiet)
+        .await
+        .expect("node 4 restarts");
+    assert!(node(&cluster, four).context.store.replica(new).is_none());
+    assert!(
+        node(&cluster, four)
+            .context
+            .store
+            .replica(FIRST_DATA_TABLET)
+            .is_some()
+    );
+    let r = s.run("SELECT count(*), sum(v) FROM t").await.pop().unwrap();
+    assert_eq!(
+        r.unwrap().rows,
+        vec![vec![Value::Int(100), Value::Int(700)]]
+    );
+    cluster.shutdown().await;
+}

@@ -213,6 +213,16 @@ impl Store {
         for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
             let local: LocalReplica =
                 spanlite_storage::meta::decode_value(&bytes, "local replica")?;
+            if !local.is_member(store.config.node_id) {
+                // Recorded by a split applied here as a learner, before a
+                // crash let `follow_splits` discard it.
+                store.retire_records(tablet, WriteBatch::new()).await?;
+                tracing::info!(
+                    tablet,
+                    "dropped the record of a split-off tablet this node is no member of"
+                );
+                continue;
+            }
             in_doubt += crate::raft::load_txn_records(&store.mvcc, tablet)?
                 .all_prepared()
                 .count();
@@ -416,6 +426,27 @@ impl Store {
     /// before a merge or a move must not take a live tablet's data along).
     pub async fn destroy_replica(&self, tablet: TabletId) -> Result<(), StoreError> {
         let range = self.stop_replica(tablet).await?;
+        let batch = self.unowned_data(&range)?;
+        self.retire_records(tablet, batch).await
+    }
+
+    /// A split applied here while this node held the parent as a learner
+    /// made the record of a new tablet whose group it is no member of
+    /// ([`LocalReplica::is_member`]): the record goes, and so do the new
+    /// tablet's keys here, which no replica on this node serves any more
+    /// (should the node get a replica of that tablet later, it comes with
+    /// a snapshot).
+    async fn discard_split_off(
+        &self,
+        tablet: TabletId,
+        range: &KeyRange,
+    ) -> Result<(), StoreError> {
+        let batch = self.unowned_data(range)?;
+        self.retire_records(tablet, batch).await
+    }
+
+    /// Deletions of the data in `range` that no running replica here owns.
+    fn unowned_data(&self, range: &KeyRange) -> Result<WriteBatch, StoreError> {
         // The other replicas' ranges as bounds on the families' keys (the
         // escaped user key is order-keeping and prefix-free, and begins
         // every version key of its user key).
@@ -445,7 +476,7 @@ impl Store {
                 }
             }
         }
-        self.retire_records(tablet, batch).await
+        Ok(batch)
     }
 
     /// Stops and forgets the replica of `tablet`, merged into its left
@@ -612,6 +643,24 @@ async fn follow_splits(
             parent.set_range(range, split.left_generation);
         }
         if store.replica(split.right).is_some() {
+            continue;
+        }
+        if !split.replica.is_member(store.config.node_id) {
+            match store
+                .discard_split_off(split.right, &split.replica.range)
+                .await
+            {
+                Ok(()) => tracing::info!(
+                    left,
+                    right = split.right,
+                    "split applied as a learner: no replica of the new tablet here"
+                ),
+                Err(e) => tracing::error!(
+                    left,
+                    right = split.right,
+                    "split applied as a learner: discarding the new tablet's record: {e}"
+                ),
+            }
             continue;
         }
         match store.start_replica(split.right, split.replica).await {

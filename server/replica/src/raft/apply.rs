@@ -57,6 +57,19 @@ pub struct LocalReplica {
     pub initial_members: Option<BTreeMap<NodeId, Node>>,
 }
 
+impl LocalReplica {
+    /// False for the record of a split-born tablet whose first voters do
+    /// not include `node`: the node held the parent as a learner (a
+    /// replica being added) when it split, so it is no member of the new
+    /// group and must not start it (openraft refuses to initialize a group
+    /// without itself).
+    pub fn is_member(&self, node: NodeId) -> bool {
+        self.initial_members
+            .as_ref()
+            .is_none_or(|members| members.contains_key(&node))
+    }
+}
+
 /// The state applying reads and advances, besides the data.
 #[derive(Clone, Debug)]
 pub struct ApplyState {
