@@ -64,7 +64,7 @@ impl Drop for Running {
     }
 }
 
-fn signal(child: &Child, name: &str) {
+fn send(child: &Child, name: &str) {
     let sent = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
@@ -89,12 +89,38 @@ fn exit_of(child: &mut Child) -> ExitStatus {
     }
 }
 
+/// Once `child` printed a line containing `ready` on its standard error
+/// (its cluster's directory in `tmp` by then), sends it `signal.0` and
+/// checks that it exits with code `signal.1` and leaves no directory;
+/// returns its standard error's lines.
+fn stop_once_ready(
+    mut child: Running,
+    tmp: &Path,
+    ready: &str,
+    signal: (&str, i32),
+) -> Vec<String> {
+    let lines = lines_of(child.0.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for_line(&lines, &mut seen, ready);
+    assert_eq!(embedded_dirs(tmp).len(), 1, "output: {seen:#?}");
+    send(&child.0, signal.0);
+    let status = exit_of(&mut child.0);
+    seen.extend(lines.iter());
+    assert_eq!(status.code(), Some(signal.1), "output: {seen:#?}");
+    assert_eq!(
+        embedded_dirs(tmp),
+        Vec::<PathBuf>::new(),
+        "the cluster's data is left behind; output: {seen:#?}"
+    );
+    seen
+}
+
 /// Ctrl-C (SIGINT) during a workload on a cluster in the process: the
 /// command exits with 130 (128 + 2) and leaves no directory.
 #[test]
 fn an_interrupted_workload_removes_its_cluster_data() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Running(
+    let child = Running(
         Command::new(BIN)
             .args([
                 "workload",
@@ -112,23 +138,11 @@ fn an_interrupted_workload_removes_its_cluster_data() {
             .spawn()
             .unwrap(),
     );
-    let lines = lines_of(child.0.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    // The line after the cluster started: the workload is running.
-    wait_for_line(&lines, &mut seen, "Cluster ready");
-    assert_eq!(embedded_dirs(tmp.path()).len(), 1, "output: {seen:#?}");
-    signal(&child.0, "INT");
-    let status = exit_of(&mut child.0);
-    seen.extend(lines.iter());
-    assert_eq!(status.code(), Some(130), "output: {seen:#?}");
+    // "Cluster ready": the line after the cluster started, the workload runs.
+    let seen = stop_once_ready(child, tmp.path(), "Cluster ready", ("INT", 130));
     assert!(
         seen.iter().any(|l| l.contains("interrupted by signal 2")),
         "output: {seen:#?}"
-    );
-    assert_eq!(
-        embedded_dirs(tmp.path()),
-        Vec::<PathBuf>::new(),
-        "the cluster's data is left behind; output: {seen:#?}"
     );
 }
 
@@ -137,7 +151,7 @@ fn an_interrupted_workload_removes_its_cluster_data() {
 #[test]
 fn a_terminated_demo_removes_its_cluster_data() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Running(
+    let child = Running(
         Command::new(BIN)
             .arg("demo")
             .env("TMPDIR", tmp.path())
@@ -147,19 +161,7 @@ fn a_terminated_demo_removes_its_cluster_data() {
             .spawn()
             .unwrap(),
     );
-    let lines = lines_of(child.0.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    wait_for_line(&lines, &mut seen, "Ready:");
-    assert_eq!(embedded_dirs(tmp.path()).len(), 1, "output: {seen:#?}");
-    signal(&child.0, "TERM");
-    let status = exit_of(&mut child.0);
-    seen.extend(lines.iter());
-    assert_eq!(status.code(), Some(143), "output: {seen:#?}");
-    assert_eq!(
-        embedded_dirs(tmp.path()),
-        Vec::<PathBuf>::new(),
-        "the cluster's data is left behind; output: {seen:#?}"
-    );
+    stop_once_ready(child, tmp.path(), "Ready:", ("TERM", 143));
 }
 
 /// The PIDs of the processes whose environment has `TMPDIR=dir`.
