@@ -20,8 +20,9 @@ pub async fn run(script: Option<String>) -> Result<ExitCode, String> {
     eprintln!("Starting a 3-node cluster …");
     let cluster = EmbeddedCluster::start(3).await?;
     eprintln!("Data in {}", cluster.dir().display());
-    // A signal (Ctrl-C while a statement runs, SIGTERM, the terminal
-    // closed) ends the demo as \q does: the cluster stops, its data goes.
+    // SIGTERM, or SIGHUP (the terminal closed), ends the demo as \q does:
+    // the cluster stops, its data goes. (The shell's line editor takes
+    // Ctrl-C for itself: it drops the statement being typed.)
     let outcome = crate::interrupt::interruptible(populate_and_shell(&cluster, script)).await;
     cluster.shutdown().await;
     outcome

@@ -9,7 +9,8 @@
 //! the directory (and everything RocksDB and the WALs wrote) behind. With
 //! [`install`]ed handlers, a signal only marks the process interrupted:
 //! the work under [`interruptible`] stops, the command shuts its cluster
-//! down as on any other error and exits with 128 + the signal's number.
+//! down as on any other error and exits with 128 + the signal's number. A
+//! second signal while that runs exits at once.
 //!
 //! The handlers are installed before the command starts anything, so a
 //! signal that arrives while a cluster is still starting is kept and takes
@@ -46,14 +47,20 @@ pub fn install(hangup: bool) -> Result<(), String> {
     for (mut stream, number) in streams {
         let tx = tx.clone();
         tokio::spawn(async move {
-            if stream.recv().await.is_some() {
-                tx.send_if_modified(|state| {
+            while stream.recv().await.is_some() {
+                let first = tx.send_if_modified(|state| {
                     let first = state.is_none();
                     if first {
                         *state = Some(number);
                     }
                     first
                 });
+                if !first {
+                    // A second signal while the first one's shutdown runs
+                    // (it may hang): stop now, the directory left behind.
+                    eprintln!("spanlite: signal {number} again: exiting without cleaning up");
+                    std::process::exit(128 + number);
+                }
             }
         });
     }
@@ -79,7 +86,7 @@ pub async fn interruptible<T>(work: impl Future<Output = Result<T, String>>) -> 
         signalled = rx.wait_for(Option::is_some) => {
             let number = signalled.ok().and_then(|state| *state);
             Err(format!(
-                "interrupted by signal {}: the cluster in this process was stopped and its data removed",
+                "interrupted by signal {}",
                 number.map_or_else(|| "?".to_string(), |n| n.to_string())
             ))
         }

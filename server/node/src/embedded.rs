@@ -234,11 +234,9 @@ pub async fn leader(nodes: &[RunningNode], tablet: TabletId) -> Result<Arc<Repli
 /// Nodes running in this process, and the directory holding their data.
 #[derive(Debug)]
 pub struct EmbeddedCluster {
-    /// Declared before `dir`, so dropped first if the cluster is dropped
-    /// without [`EmbeddedCluster::shutdown`].
-    nodes: Vec<RunningNode>,
     /// Removed (with everything in it) by `shutdown`, or when dropped.
     dir: tempfile::TempDir,
+    nodes: Vec<RunningNode>,
     addrs: Vec<String>,
 }
 

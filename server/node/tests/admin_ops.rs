@@ -574,6 +574,17 @@ async fn a_learner_when_its_tablet_splits_keeps_none_of_the_new_tablet_and_resta
         .await
         .expect("node 4 restarts");
     assert!(node(&cluster, four).context.store.replica(new).is_none());
+    // Redo did not bring the rows back (the discard flushed the parent's
+    // applied state past the split).
+    assert!(
+        node(&cluster, four)
+            .context
+            .store
+            .mvcc()
+            .latest_version(&row)
+            .unwrap()
+            .is_none()
+    );
     assert!(
         node(&cluster, four)
             .context

@@ -114,6 +114,11 @@ pub enum StoreError {
     /// Bad settings.
     #[error("invalid Raft settings: {0}")]
     Config(String),
+    /// The record of a tablet born of a split whose first voters do not
+    /// include this node, and whose group never started here
+    /// ([`LocalReplica::is_member`]): there is no replica to start.
+    #[error("tablet {0}: this node is no member of the split-off group")]
+    NotAMember(TabletId),
 }
 
 /// A node's storage and replicas.
@@ -133,6 +138,9 @@ pub struct Store {
     raft_config: Arc<openraft::Config>,
     truetime: Arc<TrueTime>,
     replicas: RwLock<HashMap<TabletId, Arc<Replica>>>,
+    /// Held while a replica is created here, and while the record of a
+    /// split-off tablet this node is no member of is discarded.
+    creating: tokio::sync::Mutex<()>,
     recovery: RecoveryReport,
     /// Other tablets, for 2PC steps leaders run on their own (set by the
     /// node once its gateway exists).
@@ -190,6 +198,7 @@ impl Store {
             raft_config,
             truetime,
             replicas: RwLock::default(),
+            creating: tokio::sync::Mutex::default(),
             recovery: recovered.report,
             splits,
             txn_peers: PeersSlot::default(),
@@ -213,20 +222,25 @@ impl Store {
         for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
             let local: LocalReplica =
                 spanlite_storage::meta::decode_value(&bytes, "local replica")?;
-            if !local.is_member(store.config.node_id) {
-                // Recorded by a split applied here as a learner, before a
-                // crash let `follow_splits` discard it.
-                store.retire_records(tablet, WriteBatch::new()).await?;
-                tracing::info!(
-                    tablet,
-                    "dropped the record of a split-off tablet this node is no member of"
-                );
-                continue;
-            }
             in_doubt += crate::raft::load_txn_records(&store.mvcc, tablet)?
                 .all_prepared()
                 .count();
-            store.start_replica(tablet, local).await?;
+            match store.start_replica(tablet, local).await {
+                Ok(_) => {}
+                // Recorded by a split applied here as a learner, before a
+                // crash let `follow_splits` discard it. (Its keys stay:
+                // no replica here serves them; a replica of that tablet
+                // made here later comes with a snapshot, which replaces
+                // them.)
+                Err(StoreError::NotAMember(_)) => {
+                    store.retire_records(tablet, WriteBatch::new()).await?;
+                    tracing::info!(
+                        tablet,
+                        "dropped the record of a split-off tablet this node is no member of"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
         if in_doubt > 0 {
             // Their records were redone with the tablets' logs; whichever
@@ -330,6 +344,7 @@ impl Store {
         range: KeyRange,
         generation: u64,
     ) -> Result<Arc<Replica>, StoreError> {
+        let _creating = self.creating.lock().await;
         if self.replica(tablet).is_some() {
             return Err(StoreError::Replica(
                 tablet,
@@ -394,6 +409,14 @@ impl Store {
                 .await
                 .map_err(|e| raft_err(e.to_string()))?
         {
+            // Checked only for a group that never started here: a node can
+            // be a voter of a tablet whose record a late split entry rewrote
+            // (it applied the parent's split as a learner after the new
+            // tablet had been moved to it).
+            if !members.contains_key(&self.config.node_id) {
+                let _ = raft.shutdown().await;
+                return Err(StoreError::NotAMember(tablet));
+            }
             raft.initialize(members)
                 .await
                 .map_err(|e| raft_err(format!("initializing the split-off group: {e}")))?;
@@ -441,6 +464,17 @@ impl Store {
         tablet: TabletId,
         range: &KeyRange,
     ) -> Result<(), StoreError> {
+        // Unless a replica of the tablet was made here meanwhile, or the
+        // record is no longer the split's.
+        let _creating = self.creating.lock().await;
+        let record: Option<LocalReplica> =
+            meta::get_bytes(self.engine.as_ref(), &meta::MetaKey::LocalReplica(tablet))?
+                .map(|b| meta::decode_value(&b, "local replica"))
+                .transpose()?;
+        let node = self.config.node_id;
+        if self.replica(tablet).is_some() || record.is_none_or(|r| r.is_member(node)) {
+            return Ok(());
+        }
         let batch = self.unowned_data(range)?;
         self.retire_records(tablet, batch).await
     }
@@ -645,26 +679,23 @@ async fn follow_splits(
         if store.replica(split.right).is_some() {
             continue;
         }
-        if !split.replica.is_member(store.config.node_id) {
-            match store
-                .discard_split_off(split.right, &split.replica.range)
-                .await
-            {
-                Ok(()) => tracing::info!(
-                    left,
-                    right = split.right,
-                    "split applied as a learner: no replica of the new tablet here"
-                ),
-                Err(e) => tracing::error!(
-                    left,
-                    right = split.right,
-                    "split applied as a learner: discarding the new tablet's record: {e}"
-                ),
-            }
-            continue;
-        }
+        let range = split.replica.range.clone();
         match store.start_replica(split.right, split.replica).await {
             Ok(_) => tracing::info!(left, right = split.right, "split: new tablet started"),
+            Err(StoreError::NotAMember(_)) => {
+                match store.discard_split_off(split.right, &range).await {
+                    Ok(()) => tracing::info!(
+                        left,
+                        right = split.right,
+                        "split applied as a learner: no replica of the new tablet here"
+                    ),
+                    Err(e) => tracing::error!(
+                        left,
+                        right = split.right,
+                        "split applied as a learner: discarding the new tablet's record: {e}"
+                    ),
+                }
+            }
             Err(e) => tracing::error!(
                 left,
                 right = split.right,

@@ -60,9 +60,10 @@ pub struct LocalReplica {
 impl LocalReplica {
     /// False for the record of a split-born tablet whose first voters do
     /// not include `node`: the node held the parent as a learner (a
-    /// replica being added) when it split, so it is no member of the new
-    /// group and must not start it (openraft refuses to initialize a group
-    /// without itself).
+    /// replica being added) when it split. Unless the new tablet's group
+    /// already runs here (moved to this node before it applied the split),
+    /// it is no member of that group and must not start it (openraft
+    /// refuses to initialize a group without itself).
     pub fn is_member(&self, node: NodeId) -> bool {
         self.initial_members
             .as_ref()
