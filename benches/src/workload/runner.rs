@@ -120,21 +120,18 @@ pub async fn run(target: &dyn Target, options: &WorkloadOptions) -> Result<Repor
         started: AtomicU64::new(0),
         committed: Arc::new(AtomicU64::new(0)),
     });
-    let follower = progress.follow(shared.committed.clone());
-    let mut workers = Vec::with_capacity(connections.len());
+    // Both stop if this future is dropped (a signal ending the command):
+    // no worker goes on sending transactions to a cluster shutting down.
+    let follower = AbortOnDrop(progress.follow(shared.committed.clone()));
+    let mut workers = tokio::task::JoinSet::new();
     for conn in connections {
         let stats = WorkerStats::new().map_err(|e| WorkloadError::Histogram(e.to_string()))?;
-        workers.push(tokio::spawn(worker(
-            conn,
-            stats,
-            shared.clone(),
-            options.clone(),
-        )));
+        workers.spawn(worker(conn, stats, shared.clone(), options.clone()));
     }
     let mut total = WorkerStats::new().map_err(|e| WorkloadError::Histogram(e.to_string()))?;
     let mut joined = Ok(());
-    for w in workers {
-        match w.await {
+    while let Some(w) = workers.join_next().await {
+        match w {
             Ok(stats) => total
                 .merge(stats)
                 .map_err(|e| WorkloadError::Histogram(e.to_string()))?,
@@ -143,7 +140,7 @@ pub async fn run(target: &dyn Target, options: &WorkloadOptions) -> Result<Repor
         }
     }
     let elapsed = shared.start.elapsed();
-    follower.abort();
+    drop(follower);
     progress.finish();
     joined?;
 
@@ -233,5 +230,14 @@ fn check(before: Invariant, after: Invariant) -> Check {
             found: 1,
             passed: false,
         },
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
