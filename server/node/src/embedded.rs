@@ -334,14 +334,27 @@ impl EmbeddedCluster {
             .and_then(|i| self.addrs.get(i.checked_sub(1)?))
             .ok_or_else(|| format!("node {id} was never started"))?
             .clone();
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|e| format!("binding {addr} again: {e}"))?;
-        let mut config = config_for(self.dir.path(), id, &addr, &self.addrs)?;
-        tweak(&mut config);
-        let node = crate::start_on(config, listener)
-            .await
-            .map_err(|e| format!("restarting node {id}: {e}"))?;
+        // In one process, the stopped node's RocksDB stays open until the
+        // last task holding its store (one still finishing when `shutdown`
+        // returned) lets go: its lock is waited for, up to 10 s.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let node = loop {
+            let listener = TcpListener::bind(&addr)
+                .await
+                .map_err(|e| format!("binding {addr} again: {e}"))?;
+            let mut config = config_for(self.dir.path(), id, &addr, &self.addrs)?;
+            tweak(&mut config);
+            match crate::start_on(config, listener).await {
+                Ok(node) => break node,
+                Err(e)
+                    if e.to_string().contains("lock hold by current process")
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(format!("restarting node {id}: {e}")),
+            }
+        };
         self.nodes.push(node);
         Ok(())
     }
