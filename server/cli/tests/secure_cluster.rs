@@ -11,7 +11,7 @@
 //!   `--insecure` is given.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use spanlite_directory::tls::TlsConfig;
@@ -24,17 +24,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 mod common;
 
-use common::{BIN, free_addr, spanlite, text, until_ok};
-
-/// A node process, killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{BIN, Proc, free_addr, spanlite, text, until_ok};
 
 fn must(args: &[&str]) -> String {
     let out = spanlite(args);

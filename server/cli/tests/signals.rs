@@ -10,7 +10,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_spanlite");
+mod common;
+
+use common::{BIN, Proc};
 
 /// The `spanlite-embedded-*` directories in `dir`.
 fn embedded_dirs(dir: &Path) -> Vec<PathBuf> {
@@ -51,19 +53,6 @@ fn wait_for_line(lines: &Receiver<String>, seen: &mut Vec<String>, what: &str) {
     }
 }
 
-/// A child process killed (and reaped) if a failed assertion leaves it
-/// running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 fn send(child: &Child, name: &str) {
     let sent = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
@@ -93,12 +82,7 @@ fn exit_of(child: &mut Child) -> ExitStatus {
 /// (its cluster's directory in `tmp` by then), sends it `signal.0` and
 /// checks that it exits with code `signal.1` and leaves no directory;
 /// returns its standard error's lines.
-fn stop_once_ready(
-    mut child: Running,
-    tmp: &Path,
-    ready: &str,
-    signal: (&str, i32),
-) -> Vec<String> {
+fn stop_once_ready(mut child: Proc, tmp: &Path, ready: &str, signal: (&str, i32)) -> Vec<String> {
     let lines = lines_of(child.0.stderr.take().unwrap());
     let mut seen = Vec::new();
     wait_for_line(&lines, &mut seen, ready);
@@ -120,7 +104,7 @@ fn stop_once_ready(
 #[test]
 fn an_interrupted_workload_removes_its_cluster_data() {
     let tmp = tempfile::tempdir().unwrap();
-    let child = Running(
+    let child = Proc(
         Command::new(BIN)
             .args([
                 "workload",
@@ -151,7 +135,7 @@ fn an_interrupted_workload_removes_its_cluster_data() {
 #[test]
 fn a_terminated_demo_removes_its_cluster_data() {
     let tmp = tempfile::tempdir().unwrap();
-    let child = Running(
+    let child = Proc(
         Command::new(BIN)
             .arg("demo")
             .env("TMPDIR", tmp.path())
@@ -193,7 +177,7 @@ fn processes_with_tmpdir(dir: &Path) -> Vec<u32> {
 #[test]
 fn the_demo_shell_on_a_terminal_runs_statements_and_cleans_up_on_hangup() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut script = Running(
+    let mut script = Proc(
         Command::new("script")
             .args(["-qfec", &format!("{BIN} demo"), "/dev/null"])
             .env("TMPDIR", tmp.path())

@@ -2,6 +2,10 @@
 //! a table loaded on a 3-node cluster with a small split size ends in many
 //! tablets, with no operator action, and reads stay right throughout.
 
+mod common;
+
+use common::run;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -9,15 +13,7 @@ use std::time::{Duration, Instant};
 use spanlite_node::embedded::EmbeddedCluster;
 use spanlite_node::ops::split::SplitSettings;
 use spanlite_session::Session;
-use spanlite_sql::{QueryResult, Value};
-
-async fn run(session: &mut Session, sql: &str) -> Result<QueryResult, String> {
-    let mut results = session.run(sql).await;
-    match results.pop() {
-        Some(r) => r.map_err(|e| format!("{}: {}", e.code, e.message)),
-        None => Err("no result".to_string()),
-    }
-}
+use spanlite_sql::Value;
 
 async fn count(session: &mut Session) -> Result<i64, String> {
     let r = run(session, "SELECT count(*) FROM t").await?;

@@ -6,6 +6,10 @@
 //! frozen tablet serves again; and small, cold neighbours merge on their
 //! own.
 
+mod common;
+
+use common::run;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,21 +18,13 @@ use spanlite_directory::FIRST_DATA_TABLET;
 use spanlite_node::embedded::EmbeddedCluster;
 use spanlite_node::ops::split::SplitSettings;
 use spanlite_session::Session;
-use spanlite_sql::{QueryResult, Value};
+use spanlite_sql::Value;
 use spanlite_storage::mvcc::TxnId;
 use spanlite_txn::peers::TxnPeers;
 use spanlite_txn::twopc::Decision;
 
 const ROWS: i64 = 200;
 const START: i64 = 100;
-
-async fn run(session: &mut Session, sql: &str) -> Result<QueryResult, String> {
-    let mut results = session.run(sql).await;
-    match results.pop() {
-        Some(r) => r.map_err(|e| format!("{}: {}", e.code, e.message)),
-        None => Err("no result".to_string()),
-    }
-}
 
 /// `(sum(v), count(*))` of `t`.
 async fn total(session: &mut Session) -> Result<(i64, i64), String> {

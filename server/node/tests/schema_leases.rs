@@ -4,25 +4,15 @@
 //! settings follow every way of changing them, and no statement bound
 //! against a schema commits after a change that replaced it.
 
+mod common;
+
+use common::{cluster_with_lease as cluster, run};
+
 use std::time::{Duration, Instant};
 
 use spanlite_node::embedded::EmbeddedCluster;
 use spanlite_session::Session;
-use spanlite_sql::{QueryResult, Value};
-
-async fn cluster(lease: Duration) -> EmbeddedCluster {
-    EmbeddedCluster::start_with(3, &|c| c.schema_lease = lease)
-        .await
-        .unwrap()
-}
-
-async fn run(session: &mut Session, sql: &str) -> Result<QueryResult, String> {
-    let mut results = session.run(sql).await;
-    match results.pop() {
-        Some(r) => r.map_err(|e| format!("{}: {}", e.code, e.message)),
-        None => Err("no result".to_string()),
-    }
-}
+use spanlite_sql::Value;
 
 /// A prepared statement is split and parsed once and its plan kept; it
 /// runs with other parameters, and is bound again against the schema of

@@ -4,29 +4,19 @@
 //! foreign keys across transactions and large commits. Schema leases and
 //! prepared statements: `schema_leases.rs`.
 
+mod common;
+
+use common::{cluster_with_lease as cluster, run};
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use spanlite_node::embedded::EmbeddedCluster;
 use spanlite_session::Session;
-use spanlite_sql::{QueryResult, Value};
+use spanlite_sql::Value;
 
 /// The first tablet of user data (the embedded cluster's layout).
 const FIRST_DATA_TABLET: u64 = 2;
-
-async fn cluster(lease: Duration) -> EmbeddedCluster {
-    EmbeddedCluster::start_with(3, &|c| c.schema_lease = lease)
-        .await
-        .unwrap()
-}
-
-async fn run(session: &mut Session, sql: &str) -> Result<QueryResult, String> {
-    let mut results = session.run(sql).await;
-    match results.pop() {
-        Some(r) => r.map_err(|e| format!("{}: {}", e.code, e.message)),
-        None => Err("no result".to_string()),
-    }
-}
 
 /// Splits the rows of `table` (integer keys) off the catalog's tablet and
 /// again at key `at`: the tablets of the rows below and from `at`.

@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own share
 
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `spanlite` binary cargo built for these tests.
@@ -43,5 +43,16 @@ pub fn until_ok(deadline: Duration, args: &[&str]) -> Output {
             text(&out.stderr)
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A child process, killed (and reaped) when dropped — also when a failed
+/// assertion leaves it running.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

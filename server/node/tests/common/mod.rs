@@ -398,3 +398,22 @@ pub async fn set(gw: &spanlite_gateway::Gateway, key: &str, value: i64) {
 pub async fn read(gw: &spanlite_gateway::Gateway, key: &str) -> i64 {
     int(gw.get(key.as_bytes()).await.unwrap())
 }
+
+/// The last result of `sql` on `session`, errors as `"SQLSTATE: message"`.
+pub async fn run(
+    session: &mut spanlite_session::Session,
+    sql: &str,
+) -> Result<spanlite_sql::QueryResult, String> {
+    let mut results = session.run(sql).await;
+    match results.pop() {
+        Some(r) => r.map_err(|e| format!("{}: {}", e.code, e.message)),
+        None => Err("no result".to_string()),
+    }
+}
+
+/// Three nodes in this process with schema leases of `lease`.
+pub async fn cluster_with_lease(lease: Duration) -> embedded::EmbeddedCluster {
+    embedded::EmbeddedCluster::start_with(3, &|c| c.schema_lease = lease)
+        .await
+        .unwrap()
+}
