@@ -53,6 +53,12 @@ pub mod sql {
     /// A session feature: `Query.begin` opens the transaction its query
     /// runs in (an older node ignores the field).
     pub const BEGIN_WITH_QUERY: &str = "begin-with-query";
+
+    /// A session feature: the `cancel` request cancels a running query.
+    pub const CANCEL: &str = "cancel";
+
+    /// The features this version's nodes announce, as the header's value.
+    pub const SESSION_FEATURES: &str = "begin-with-query,cancel";
 }
 
 /// Raw key-value access for tools.

@@ -516,7 +516,13 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Kv(args) => kv(args).await,
             Command::Admin(args) => admin::admin(args).await,
             Command::Node(args) => admin::node(args).await,
-            Command::Sql(args) => sql(args).await,
+            Command::Sql(args) => {
+                // Ctrl-C cancels a running statement (the shell claims
+                // SIGINT then); otherwise a signal ends the shell cleanly
+                // (its terminal put back).
+                crate::interrupt::install(false)?;
+                crate::interrupt::interruptible(sql(args)).await
+            }
             Command::Demo(args) => {
                 if std::env::var_os("RUST_LOG").is_some() {
                     init_logging();

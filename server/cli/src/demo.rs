@@ -21,8 +21,10 @@ pub async fn run(script: Option<String>) -> Result<ExitCode, String> {
     let cluster = EmbeddedCluster::start(3).await?;
     eprintln!("Data in {}", cluster.dir().display());
     // SIGTERM, or SIGHUP (the terminal closed), ends the demo as \q does:
-    // the cluster stops, its data goes. (The shell's line editor takes
-    // Ctrl-C for itself: it drops the statement being typed.)
+    // the cluster stops, its data goes. Ctrl-C is the shell's: it drops
+    // the statement being typed, or cancels the one running (the shell
+    // claims SIGINT then); between statements of a script, it ends the
+    // demo too.
     let outcome = crate::interrupt::interruptible(populate_and_shell(&cluster, script)).await;
     cluster.shutdown().await;
     outcome

@@ -15,15 +15,25 @@
 //! The handlers are installed before the command starts anything, so a
 //! signal that arrives while a cluster is still starting is kept and takes
 //! effect as soon as the work begins.
+//!
+//! While the SQL shell waits for a statement's answer it [`claim_sigint`]s:
+//! Ctrl-C then cancels that statement (as in psql) instead of ending the
+//! command. (At the shell's prompt the terminal is in raw mode and Ctrl-C
+//! is a key rustyline reads: it drops the line being typed.)
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// The signal that interrupted this process, once one did.
 static STATE: OnceLock<watch::Receiver<Option<i32>>> = OnceLock::new();
+
+/// Where SIGINT goes instead, while a [`SigintClaim`] lives.
+static CLAIM: Mutex<Option<mpsc::UnboundedSender<()>>> = Mutex::new(None);
+
+const SIGINT: i32 = 2;
 
 /// Handles SIGINT and SIGTERM, and SIGHUP if `hangup`, from now on
 /// (inside a tokio runtime). Calling it again changes nothing.
@@ -32,7 +42,10 @@ pub fn install(hangup: bool) -> Result<(), String> {
         return Ok(());
     }
     let mut streams = Vec::new();
-    let mut kinds = vec![(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15)];
+    let mut kinds = vec![
+        (SignalKind::interrupt(), SIGINT),
+        (SignalKind::terminate(), 15),
+    ];
     if hangup {
         kinds.push((SignalKind::hangup(), 1));
     }
@@ -48,6 +61,15 @@ pub fn install(hangup: bool) -> Result<(), String> {
         let tx = tx.clone();
         tokio::spawn(async move {
             while stream.recv().await.is_some() {
+                if number == SIGINT
+                    && CLAIM
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .as_ref()
+                        .is_some_and(|claim| claim.send(()).is_ok())
+                {
+                    continue;
+                }
                 let first = tx.send_if_modified(|state| {
                     let first = state.is_none();
                     if first {
@@ -91,5 +113,40 @@ pub async fn interruptible<T>(work: impl Future<Output = Result<T, String>>) -> 
             ))
         }
         outcome = work => outcome,
+    }
+}
+
+/// SIGINTs taken from [`install`]'s handling while this lives (the
+/// shell's running statement: Ctrl-C cancels it). One claim at a time: a
+/// new one replaces the last.
+#[derive(Debug)]
+pub struct SigintClaim {
+    sender: mpsc::UnboundedSender<()>,
+    presses: mpsc::UnboundedReceiver<()>,
+}
+
+/// Takes SIGINT until the claim is dropped; `None` without [`install`]ed
+/// handlers (SIGINT then has its default action).
+pub fn claim_sigint() -> Option<SigintClaim> {
+    STATE.get()?;
+    let (sender, presses) = mpsc::unbounded_channel();
+    *CLAIM.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
+    Some(SigintClaim { sender, presses })
+}
+
+impl SigintClaim {
+    /// The next SIGINT.
+    pub async fn next(&mut self) {
+        // The claim holds a sender: the channel never closes under it.
+        let _ = self.presses.recv().await;
+    }
+}
+
+impl Drop for SigintClaim {
+    fn drop(&mut self) {
+        let mut claim = CLAIM.lock().unwrap_or_else(PoisonError::into_inner);
+        if claim.as_ref().is_some_and(|c| c.same_channel(&self.sender)) {
+            *claim = None;
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! statements may span lines and end with `;`, Ctrl-C drops the statement
 //! being typed, Ctrl-D quits); otherwise it runs `-e` text, a `-f` file or
 //! standard input, statement by statement, and stops with a non-zero exit
-//! code at the first error. Results are drawn with comfy-table.
+//! code at the first error. Either way Ctrl-C while a statement runs
+//! cancels it (SQLSTATE 57014), as psql does. Results are drawn with
+//! comfy-table.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -13,7 +15,7 @@ use std::time::Instant;
 use comfy_table::Table;
 use spanlite_proto::sql::sql_service_client::SqlServiceClient;
 use spanlite_proto::sql::{
-    Query, SessionRequest, SessionResponse, StartSession, session_request, session_response,
+    Cancel, Query, SessionRequest, SessionResponse, StartSession, session_request, session_response,
 };
 use spanlite_sql::Value;
 use tokio::sync::mpsc;
@@ -28,6 +30,8 @@ pub struct SqlClient {
     requests: mpsc::Sender<SessionRequest>,
     responses: Streaming<SessionResponse>,
     next_id: u64,
+    /// The node takes `cancel` requests (an older one does not).
+    cancels: bool,
 }
 
 /// One statement's outcome as the shell shows it.
@@ -91,19 +95,30 @@ impl SqlClient {
         })
         .await
         .map_err(|_| "the session closed at once".to_string())?;
-        let responses = client
+        let response = client
             .session(tokio_stream::wrappers::ReceiverStream::new(rx))
             .await
-            .map_err(|s| format!("{url}: {}", s.message()))?
-            .into_inner();
+            .map_err(|s| format!("{url}: {}", s.message()))?;
+        let cancels = response
+            .metadata()
+            .get(spanlite_proto::sql::SESSION_FEATURES_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|features| {
+                features
+                    .split(',')
+                    .any(|f| f.trim() == spanlite_proto::sql::CANCEL)
+            });
         Ok(Self {
             requests: tx,
-            responses,
+            responses: response.into_inner(),
             next_id: 1,
+            cancels,
         })
     }
 
-    /// Runs one statement; returns its outcome.
+    /// Runs one statement; returns its outcome. Ctrl-C (SIGINT, when the
+    /// command handles signals) meanwhile asks the node to cancel it: it
+    /// then ends with 57014, as in psql.
     pub async fn statement(&mut self, sql: &str) -> Result<Outcome, String> {
         let request_id = self.next_id;
         self.next_id += 1;
@@ -121,11 +136,21 @@ impl SqlClient {
             .map_err(|_| "the server closed the session".to_string())?;
         let mut columns = Vec::new();
         let mut rows = Vec::new();
+        let mut sigint = crate::interrupt::claim_sigint();
         loop {
-            let msg = self
-                .responses
-                .message()
-                .await
+            let next = tokio::select! {
+                next = self.responses.message() => next,
+                () = async {
+                    match sigint.as_mut() {
+                        Some(claim) => claim.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.cancel(request_id).await?;
+                    continue;
+                }
+            };
+            let msg = next
                 .map_err(|s| format!("session: {}", s.message()))?
                 .ok_or_else(|| "the server closed the session".to_string())?;
             if msg.request_id != request_id {
@@ -156,6 +181,26 @@ impl SqlClient {
                 None => return Err("an empty response".to_string()),
             }
         }
+    }
+
+    /// Asks the node to cancel query `request_id` (its answer, an error
+    /// 57014 if it was still running, comes as usual).
+    async fn cancel(&mut self, request_id: u64) -> Result<(), String> {
+        if !self.cancels {
+            eprintln!(
+                "This node cannot cancel statements (an older version); \
+                 SIGTERM ends the shell."
+            );
+            return Ok(());
+        }
+        self.requests
+            .send(SessionRequest {
+                kind: Some(session_request::Kind::Cancel(Cancel { request_id })),
+            })
+            .await
+            .map_err(|_| "the server closed the session".to_string())?;
+        eprintln!("Cancel request sent");
+        Ok(())
     }
 }
 
@@ -217,7 +262,8 @@ Type SQL statements ending with `;` (they may span lines). Commands:
   \\d          list tables
   \\d TABLE    describe a table
   \\timing     show how long each statement takes (toggle)
-  \\q          quit (or Ctrl-D); Ctrl-C drops the statement being typed";
+  \\q          quit (or Ctrl-D)
+Ctrl-C drops the statement being typed, or cancels the one running.";
 
 /// Runs the shell on `client`: interactive on a terminal, else reads
 /// standard input as a script.
@@ -308,10 +354,35 @@ async fn off_task<T: Send + 'static>(
 /// rustyline on a thread of its own: the shell's task waits for a line
 /// without blocking a runtime thread, and can be stopped while a line is
 /// being typed. The thread ends when this is dropped and its line is in.
+///
+/// Dropped while a line is being typed (a signal ends the command), it
+/// puts the terminal back as it was before rustyline set raw mode: the
+/// process exits without rustyline's own restore running.
 struct LineEditor {
     requests: std::sync::mpsc::Sender<EditorRequest>,
     lines: mpsc::UnboundedReceiver<rustyline::Result<String>>,
+    /// The terminal's settings when the editor started.
+    terminal: Option<nix::sys::termios::Termios>,
+    /// A line is being read (the terminal may be in raw mode).
+    reading: bool,
 }
+
+impl Drop for LineEditor {
+    fn drop(&mut self) {
+        if let (true, Some(terminal)) = (self.reading, &self.terminal) {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                terminal,
+            );
+            // Off the prompt's line.
+            println!();
+        }
+    }
+}
+
+/// Lines the shell's history keeps (rustyline's default).
+const HISTORY_ENTRIES: usize = 100;
 
 enum EditorRequest {
     ReadLine(&'static str),
@@ -320,31 +391,42 @@ enum EditorRequest {
 
 impl LineEditor {
     async fn start() -> Result<LineEditor, String> {
+        let terminal = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
         let (requests, incoming) = std::sync::mpsc::channel::<EditorRequest>();
         let (lines_tx, lines) = mpsc::unbounded_channel();
         let (ready_tx, ready) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("shell-editor".into())
             .spawn(move || {
-                let mut editor = match rustyline::DefaultEditor::new() {
-                    Ok(editor) => {
-                        let _ = ready_tx.send(Ok(()));
-                        editor
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
+                if let Err(e) = rustyline::DefaultEditor::new() {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+                let _ = ready_tx.send(Ok(()));
+                let mut history = std::collections::VecDeque::new();
                 for request in incoming {
                     match request {
                         EditorRequest::ReadLine(prompt) => {
-                            if lines_tx.send(editor.readline(prompt)).is_err() {
+                            // NB: an editor per line. While one lives,
+                            // rustyline (without its `signal-hook` feature)
+                            // has SIGINT call its own handler; the
+                            // process's (Ctrl-C cancels the statement
+                            // running) must be back between lines.
+                            let line = rustyline::DefaultEditor::new().and_then(|mut editor| {
+                                for entry in &history {
+                                    editor.add_history_entry(entry)?;
+                                }
+                                editor.readline(prompt)
+                            });
+                            if lines_tx.send(line).is_err() {
                                 return;
                             }
                         }
                         EditorRequest::AddHistory(line) => {
-                            let _ = editor.add_history_entry(line);
+                            if history.len() == HISTORY_ENTRIES {
+                                history.pop_front();
+                            }
+                            history.push_back(line);
                         }
                     }
                 }
@@ -353,7 +435,12 @@ impl LineEditor {
         ready
             .await
             .map_err(|_| "the line editor stopped".to_string())??;
-        Ok(LineEditor { requests, lines })
+        Ok(LineEditor {
+            requests,
+            lines,
+            terminal,
+            reading: false,
+        })
     }
 
     /// The next line typed after `prompt` (rustyline's errors, e.g. Ctrl-C
@@ -366,7 +453,10 @@ impl LineEditor {
         self.requests
             .send(EditorRequest::ReadLine(prompt))
             .map_err(|_| gone())?;
-        self.lines.recv().await.ok_or_else(gone)
+        self.reading = true;
+        let line = self.lines.recv().await.ok_or_else(gone);
+        self.reading = false;
+        line
     }
 
     fn add_history_entry(&mut self, line: &str) {

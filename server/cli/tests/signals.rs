@@ -4,15 +4,14 @@
 //! behind. Each child gets a `TMPDIR` of the test's own, so whatever it
 //! leaves is found there (and removed with it).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{BIN, Proc};
+use common::{BIN, Proc, exit_of, lines_of, send, wait_for_line};
 
 /// The `spanlite-embedded-*` directories in `dir`.
 fn embedded_dirs(dir: &Path) -> Vec<PathBuf> {
@@ -24,58 +23,6 @@ fn embedded_dirs(dir: &Path) -> Vec<PathBuf> {
                 .is_some_and(|n| n.to_string_lossy().starts_with("spanlite-embedded-"))
         })
         .collect()
-}
-
-/// The lines `from` gives, as they come (a thread reads them).
-fn lines_of(from: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits (up to 60 s) for a line containing `what`; returns every line
-/// seen so far.
-fn wait_for_line(lines: &Receiver<String>, seen: &mut Vec<String>, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !seen.iter().any(|l| l.contains(what)) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(e) => panic!("no line with {what:?} ({e}); output: {seen:#?}"),
-        }
-    }
-}
-
-fn send(child: &Child, name: &str) {
-    let sent = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill -{name}");
-}
-
-/// The child's exit status within 60 s (else it is killed, and the test
-/// fails).
-fn exit_of(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the command did not stop within 60 s of the signal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Once `child` printed a line containing `ready` on its standard error
@@ -229,4 +176,77 @@ fn the_demo_shell_on_a_terminal_runs_statements_and_cleans_up_on_hangup() {
         Vec::<PathBuf>::new(),
         "the cluster's data is left behind; output: {seen:#?}"
     );
+}
+
+/// The PIDs among `pids` of processes named `name`.
+fn named(pids: Vec<u32>, name: &str) -> Vec<u32> {
+    pids.into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .collect()
+}
+
+/// SIGTERM while the demo's shell waits at its prompt, the terminal in
+/// rustyline's raw mode: the demo ends and gives the terminal back as it
+/// found it (canonical mode and echo on), where the signal's default
+/// action left it raw. (`cat` after the demo keeps the pseudo-terminal
+/// open to look at.)
+#[test]
+fn a_demo_terminated_at_its_prompt_gives_its_terminal_back() {
+    use nix::sys::termios::{LocalFlags, tcgetattr};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut script = Proc(
+        Command::new("script")
+            .args(["-qfec", &format!("{BIN} demo; cat"), "/dev/null"])
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("`script` (util-linux) runs the demo on a pseudo-terminal"),
+    );
+    let lines = lines_of(script.0.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    wait_for_line(&lines, &mut seen, "Type \\? for help");
+    let demo = named(processes_with_tmpdir(tmp.path()), "spanlite");
+    assert_eq!(demo.len(), 1, "the demo's process: {demo:?}");
+    let pid = demo[0];
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap())
+        .unwrap();
+    let raw = |t: &std::fs::File| {
+        !tcgetattr(t)
+            .unwrap()
+            .local_flags
+            .intersects(LocalFlags::ICANON | LocalFlags::ECHO)
+    };
+    // Until the shell's line editor has set raw mode.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !raw(&terminal) {
+        assert!(Instant::now() < deadline, "the prompt never set raw mode");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !named(processes_with_tmpdir(tmp.path()), "spanlite").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the demo still ran 60 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let flags = tcgetattr(&terminal).unwrap().local_flags;
+    assert!(
+        flags.contains(LocalFlags::ICANON | LocalFlags::ECHO),
+        "the terminal was left in raw mode: {flags:?}"
+    );
+    assert_eq!(embedded_dirs(tmp.path()), Vec::<PathBuf>::new());
+    script.0.kill().unwrap();
 }

@@ -1,8 +1,13 @@
 //! SQL sessions over gRPC on a real 3-node cluster in this process, and the
 //! `spanlite demo` binary end to end.
 
-use std::process::Command;
-use std::time::Duration;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{BIN, Proc, exit_of, lines_of, send, wait_for_line};
 
 use spanlite_cli::shell::{Outcome, SqlClient};
 use spanlite_node::NodeConfig;
@@ -12,14 +17,19 @@ use spanlite_sql::Value;
 
 /// Three nodes with fast elections; idle transactions reaped after a second.
 async fn cluster() -> (EmbeddedCluster, Vec<String>) {
-    let tweak = |c: &mut NodeConfig| {
+    cluster_reaping_after(Duration::from_secs(1)).await
+}
+
+/// Three nodes with fast elections; idle transactions reaped after `idle`.
+async fn cluster_reaping_after(idle: Duration) -> (EmbeddedCluster, Vec<String>) {
+    let tweak = move |c: &mut NodeConfig| {
         c.timing = RaftTiming {
             heartbeat: Duration::from_millis(100),
             election_min: Duration::from_millis(500),
             election_max: Duration::from_millis(750),
             snapshot_every: 10_000,
         };
-        c.txn_idle_timeout = Duration::from_secs(1);
+        c.txn_idle_timeout = idle;
     };
     let cluster = EmbeddedCluster::start_with(3, &tweak).await.unwrap();
     let addrs = cluster.addrs().to_vec();
@@ -334,5 +344,158 @@ async fn concurrency_modes_are_chosen_per_transaction_session_and_cluster() {
             assert_eq!(v, vec![vec![Value::Int(10)]]);
         }
     }
+    cluster.shutdown().await;
+}
+
+/// A table `held` whose row 1 (v = 0) another session has locked FOR
+/// UPDATE in an open 2PL transaction (returned: it commits v = 10 later).
+async fn a_locked_row(addrs: &[String]) -> SqlClient {
+    let mut holder = SqlClient::connect(&addrs[..1]).await.unwrap();
+    ok(&mut holder, "CREATE TABLE held (id INT PRIMARY KEY, v INT)").await;
+    ok(&mut holder, "INSERT INTO held VALUES (1, 0)").await;
+    ok(&mut holder, "BEGIN").await;
+    ok(&mut holder, "SELECT v FROM held WHERE id = 1 FOR UPDATE").await;
+    holder
+}
+
+/// Whether some statement waits for a row lock within 30 s.
+fn a_lock_waits(cluster: &EmbeddedCluster) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster
+        .nodes()
+        .iter()
+        .flat_map(|n| n.context.store.replicas())
+        .map(|r| r.lock_waiters())
+        .sum::<usize>()
+        == 0
+    {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// The holder commits v = 10; the cancelled UPDATE (v + 1) left nothing.
+async fn only_the_holders_write(holder: &mut SqlClient) {
+    ok(holder, "UPDATE held SET v = 10 WHERE id = 1").await;
+    ok(holder, "COMMIT").await;
+    assert_eq!(
+        ok(holder, "SELECT v FROM held WHERE id = 1").await,
+        vec![vec![Value::Int(10)]],
+        "the cancelled UPDATE must not apply"
+    );
+}
+
+/// Ctrl-C (SIGINT) while `spanlite sql -e` waits on a lock cancels the
+/// statement, as psql does: the script fails with 57014 (exit 1, not
+/// killed by the signal) and the UPDATE never applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_a_scripts_running_statement() {
+    let (cluster, addrs) = cluster_reaping_after(Duration::from_secs(600)).await;
+    let mut holder = a_locked_row(&addrs).await;
+    let mut child = Proc(
+        Command::new(BIN)
+            .args([
+                "sql",
+                "--url",
+                &addrs[1],
+                "-e",
+                "UPDATE held SET v = v + 1 WHERE id = 1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (status, stderr) = tokio::task::block_in_place(|| {
+        let stderr = lines_of(child.0.stderr.take().unwrap());
+        assert!(
+            a_lock_waits(&cluster),
+            "the statement never waited for the lock: {:#?}",
+            stderr.try_iter().collect::<Vec<_>>()
+        );
+        send(&child.0, "INT");
+        let status = exit_of(&mut child.0);
+        (status, stderr.iter().collect::<Vec<_>>())
+    });
+    assert_eq!(status.code(), Some(1), "stderr: {stderr:#?}");
+    assert!(
+        stderr.iter().any(|l| l.contains("Cancel request sent")),
+        "stderr: {stderr:#?}"
+    );
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.contains("canceling statement due to user request") && l.contains("57014")),
+        "stderr: {stderr:#?}"
+    );
+    only_the_holders_write(&mut holder).await;
+    cluster.shutdown().await;
+}
+
+/// The interactive shell on a terminal (a pseudo-terminal made by
+/// `script`, util-linux): Ctrl-C typed while a statement waits on a lock
+/// (the terminal sends SIGINT) cancels that statement, and the shell goes
+/// on with the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_at_the_shell_cancels_the_statement_and_the_shell_goes_on() {
+    let (cluster, addrs) = cluster_reaping_after(Duration::from_secs(600)).await;
+    let mut holder = a_locked_row(&addrs).await;
+    let mut script = Proc(
+        Command::new("script")
+            .args([
+                "-qfec",
+                &format!("{BIN} sql --url {}", addrs[1]),
+                "/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("`script` (util-linux) runs the shell on a pseudo-terminal"),
+    );
+    let seen = tokio::task::block_in_place(|| {
+        let lines = lines_of(script.0.stdout.take().unwrap());
+        let mut seen = Vec::new();
+        wait_for_line(&lines, &mut seen, "Type \\? for help");
+        let mut input = script.0.stdin.take().unwrap();
+        input
+            .write_all(b"UPDATE held SET v = v + 1 WHERE id = 1;\n")
+            .unwrap();
+        input.flush().unwrap();
+        if !a_lock_waits(&cluster) {
+            seen.extend(lines.try_iter());
+            panic!("the statement never waited for the lock; output: {seen:#?}");
+        }
+        // Ctrl-C, as typed.
+        input.write_all(b"\x03").unwrap();
+        input.flush().unwrap();
+        wait_for_line(&lines, &mut seen, "57014");
+        input.write_all(b"SELECT 40 + 2 AS answer;\n").unwrap();
+        input.flush().unwrap();
+        wait_for_line(&lines, &mut seen, "(1 row)");
+        input.write_all(b"\\q\n").unwrap();
+        input.flush().unwrap();
+        let status = exit_of(&mut script.0);
+        seen.extend(lines.iter());
+        assert!(
+            status.success(),
+            "the shell's exit: {status}; output: {seen:#?}"
+        );
+        seen
+    });
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("canceling statement due to user request")),
+        "output: {seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.starts_with("│ 42")),
+        "the shell went on after the cancel; output: {seen:#?}"
+    );
+    only_the_holders_write(&mut holder).await;
     cluster.shutdown().await;
 }

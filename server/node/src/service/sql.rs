@@ -2,11 +2,14 @@
 //! `Query` is answered, statement by statement, with its columns, its rows
 //! in batches and a `CommandComplete`, or with one `SqlError` (after which
 //! the rest of that query's statements are skipped). A client that goes
-//! away mid-transaction has it rolled back.
+//! away mid-transaction has it rolled back. A `Cancel` naming the query
+//! running ends it with 57014 (the session reads requests while a query
+//! runs; like PostgreSQL's CancelRequest, one that arrives as the query
+//! starts, before the session has cleared its last cancel, may be lost).
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use spanlite_proto::common;
 use spanlite_proto::sql::sql_service_server::SqlService;
@@ -337,12 +340,42 @@ impl SqlService for SqlGrpc {
         let mut session = Session::on(self.schema.clone());
         session.set_user(&user);
         let mut stopping = self.stopping.clone();
+        // The request id of the query running now (0: none). A cancel is
+        // checked against it and made under its lock, and the session sets
+        // it back to 0 under the lock once the query is answered: a cancel
+        // meant for one query cannot reach the next.
+        let running = Arc::new(std::sync::Mutex::new(0u64));
+        let (forward, mut incoming) = mpsc::channel::<SessionRequest>(16);
+        // Reads the client's requests while a query runs: cancels take
+        // effect at once, the rest are queued in order. In a JoinSet the
+        // session task owns: it stops with the session (the client may
+        // keep its side of the stream open).
+        let mut reader = tokio::task::JoinSet::new();
+        reader.spawn({
+            let running = running.clone();
+            let interrupt = session.interrupt();
+            async move {
+                while let Some(Ok(request)) = requests.next().await {
+                    if let Some(session_request::Kind::Cancel(cancel)) = &request.kind {
+                        let running = running.lock().unwrap_or_else(PoisonError::into_inner);
+                        if cancel.request_id != 0 && *running == cancel.request_id {
+                            interrupt.request();
+                        }
+                        continue;
+                    }
+                    if forward.send(request).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
         tokio::spawn(async move {
+            let _reader = reader;
             // Statements the client prepared, by its ids.
             let mut prepared: HashMap<u64, Arc<spanlite_session::Prepared>> = HashMap::new();
             loop {
                 let next = tokio::select! {
-                    next = requests.next() => next,
+                    next = incoming.recv() => next,
                     () = stopped(&mut stopping) => {
                         let _ = tx
                             .send(vec![Err(Status::unavailable("the node is shutting down"))])
@@ -350,10 +383,8 @@ impl SqlService for SqlGrpc {
                         break;
                     }
                 };
-                let request = match next {
-                    Some(Ok(r)) => r,
-                    Some(Err(_)) | None => break,
-                };
+                // The stream ended or failed.
+                let Some(request) = next else { break };
                 match request.kind {
                     Some(session_request::Kind::Start(_)) => {
                         let _ = tx
@@ -374,7 +405,10 @@ impl SqlService for SqlGrpc {
                             return;
                         }
                     }
+                    // Taken by the reader; never queued.
+                    Some(session_request::Kind::Cancel(_)) => {}
                     Some(session_request::Kind::Query(q)) => {
+                        *running.lock().unwrap_or_else(PoisonError::into_inner) = q.request_id;
                         let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
                         let refused = match q.begin.as_str() {
                             "" => None,
@@ -391,6 +425,7 @@ impl SqlService for SqlGrpc {
                                 )))],
                             },
                         };
+                        *running.lock().unwrap_or_else(PoisonError::into_inner) = 0;
                         let answer = results
                             .into_iter()
                             .flat_map(|result| responses(q.request_id, result, &session))
@@ -420,7 +455,7 @@ impl SqlService for SqlGrpc {
         }) as SessionStream);
         response.metadata_mut().insert(
             spanlite_proto::sql::SESSION_FEATURES_HEADER,
-            tonic::metadata::MetadataValue::from_static(spanlite_proto::sql::BEGIN_WITH_QUERY),
+            tonic::metadata::MetadataValue::from_static(spanlite_proto::sql::SESSION_FEATURES),
         );
         Ok(response)
     }
