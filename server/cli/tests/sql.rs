@@ -358,17 +358,20 @@ async fn a_locked_row(addrs: &[String]) -> SqlClient {
     holder
 }
 
-/// Whether some statement waits for a row lock within 30 s.
-fn a_lock_waits(cluster: &EmbeddedCluster) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cluster
+/// Statements waiting for a row lock now.
+fn lock_waiters(cluster: &EmbeddedCluster) -> usize {
+    cluster
         .nodes()
         .iter()
         .flat_map(|n| n.context.store.replicas())
         .map(|r| r.lock_waiters())
-        .sum::<usize>()
-        == 0
-    {
+        .sum()
+}
+
+/// Whether some statement waits for a row lock within 30 s.
+fn a_lock_waits(cluster: &EmbeddedCluster) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lock_waiters(cluster) == 0 {
         if Instant::now() > deadline {
             return false;
         }
@@ -496,6 +499,49 @@ async fn ctrl_c_at_the_shell_cancels_the_statement_and_the_shell_goes_on() {
         seen.iter().any(|l| l.starts_with("│ 42")),
         "the shell went on after the cancel; output: {seen:#?}"
     );
+    only_the_holders_write(&mut holder).await;
+    cluster.shutdown().await;
+}
+
+/// A client that goes away while its statement waits on a lock (its task
+/// aborted: the session's stream is reset): the node cancels the
+/// statement. Before, it waited on for the lock — to run once the holder
+/// committed, or to time out after 4 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_whose_client_went_away_is_cancelled() {
+    let (cluster, addrs) = cluster_reaping_after(Duration::from_secs(600)).await;
+    let mut holder = a_locked_row(&addrs).await;
+    let mut gone = SqlClient::connect(&addrs[1..2]).await.unwrap();
+    let task = tokio::spawn(async move {
+        gone.statement("UPDATE held SET v = v + 1 WHERE id = 1")
+            .await
+    });
+    assert!(
+        tokio::task::block_in_place(|| a_lock_waits(&cluster)),
+        "the statement never waited for the lock"
+    );
+    task.abort();
+    assert!(task.await.is_err_and(|e| e.is_cancelled()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lock_waiters(&cluster) > 0 {
+        assert!(Instant::now() < deadline, "the statement still waits");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Cancelled, not timed out.
+    let timeouts: u64 = cluster
+        .nodes()
+        .iter()
+        .filter_map(|n| {
+            n.context
+                .store
+                .metrics()
+                .snapshot()
+                .aborts
+                .get("lock_timeout")
+                .copied()
+        })
+        .sum();
+    assert_eq!(timeouts, 0, "the statement's lock wait timed out");
     only_the_holders_write(&mut holder).await;
     cluster.shutdown().await;
 }

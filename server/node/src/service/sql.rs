@@ -6,6 +6,7 @@
 //! running ends it with 57014 (the session reads requests while a query
 //! runs; like PostgreSQL's CancelRequest, one that arrives as the query
 //! starts, before the session has cleared its last cancel, may be lost).
+//! A client whose stream breaks while a query runs has it cancelled too.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -355,7 +356,13 @@ impl SqlService for SqlGrpc {
             let running = running.clone();
             let interrupt = session.interrupt();
             async move {
-                while let Some(Ok(request)) = requests.next().await {
+                loop {
+                    let request = match requests.next().await {
+                        Some(Ok(request)) => request,
+                        // Done sending, or the stream broke: the
+                        // watcher below sees a client that went away.
+                        Some(Err(_)) | None => break,
+                    };
                     if let Some(session_request::Kind::Cancel(cancel)) = &request.kind {
                         let running = running.lock().unwrap_or_else(PoisonError::into_inner);
                         if cancel.request_id != 0 && *running == cancel.request_id {
@@ -366,6 +373,21 @@ impl SqlService for SqlGrpc {
                     if forward.send(request).await.is_err() {
                         break;
                     }
+                }
+            }
+        });
+        // A client that went away (its stream reset, its connection
+        // broken) reads no more answers: a query still running is
+        // cancelled, not left to wait for locks and commit for nobody. (A
+        // client that only finished sending still reads: its queries run.)
+        reader.spawn({
+            let running = running.clone();
+            let interrupt = session.interrupt();
+            let answers = tx.clone();
+            async move {
+                answers.closed().await;
+                if *running.lock().unwrap_or_else(PoisonError::into_inner) != 0 {
+                    interrupt.request();
                 }
             }
         });
