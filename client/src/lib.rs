@@ -54,11 +54,17 @@
 //! whether it could have committed: see [`Client`] for the table, and
 //! [`Error`] for what each error tells the caller.
 //!
-//! Deliberately not done: TLS, prepared statements, streaming huge results
-//! (every row of a result is read into memory), cancelling a running
-//! statement on the node, routing to the node that leads the data, and
-//! session settings changed with `SET` (use [`ClientOptions::setting`]; a
-//! `SET` through [`Client::execute`] changes one pooled session only).
+//! A statement is cancelled by dropping its future (e.g. at a
+//! `tokio::time::timeout`): its session is closed, and the node cancels a
+//! query whose client went away — it stops waiting for locks and never
+//! commits; an open transaction on that session is rolled back.
+//!
+//! Deliberately not done: streaming huge results (every row of a result is
+//! read into memory), routing to the node that leads the data, and session
+//! settings changed with `SET` (use [`ClientOptions::setting`]; a `SET`
+//! through [`Client::execute`] changes one pooled session only). TLS
+//! ([`ClientOptions::certs_dir`]) and prepared statements
+//! ([`Client::prepare`]) are supported.
 
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

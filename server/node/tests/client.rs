@@ -426,3 +426,87 @@ async fn a_query_that_begins_its_transaction_runs_only_inside_it() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A statement whose future the caller drops (here at a timeout) while
+/// it waits for a lock is cancelled on the node: the driver closes that
+/// session, and the node cancels the query of a client that went away.
+/// It never runs — not even once the lock is free — and its lock wait
+/// does not time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_dropped_by_its_caller_is_cancelled_on_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    // The lock holder must not be reaped as idle meanwhile.
+    let (nodes, addrs) = common::start_cluster_with(dir.path(), 3, |c| {
+        c.txn_idle_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let client = Client::connect([addrs[0].clone()]).await.unwrap();
+    client
+        .execute("CREATE TABLE held (id INT PRIMARY KEY, v INT)", &[])
+        .await
+        .unwrap();
+    client
+        .execute("INSERT INTO held VALUES (1, 0)", &[])
+        .await
+        .unwrap();
+    let mut holder = client.begin().await.unwrap();
+    holder
+        .query("SELECT v FROM held WHERE id = 1 FOR UPDATE", &[])
+        .await
+        .unwrap();
+    let waiters = || -> usize {
+        nodes
+            .iter()
+            .flat_map(|n| n.context.store.replicas())
+            .map(|r| r.lock_waiters())
+            .sum()
+    };
+    let waited = async {
+        while waiters() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    // The UPDATE runs until it waits for the lock; then its future goes.
+    tokio::select! {
+        r = client.execute("UPDATE held SET v = v + 1 WHERE id = 1", &[]) => {
+            panic!("the UPDATE went through a locked row: {r:?}")
+        }
+        r = tokio::time::timeout(Duration::from_secs(30), waited) => {
+            r.expect("the UPDATE never waited for the lock")
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while waiters() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the dropped UPDATE still waits for the lock");
+    let timeouts: u64 = nodes
+        .iter()
+        .filter_map(|n| {
+            n.context
+                .store
+                .metrics()
+                .snapshot()
+                .aborts
+                .get("lock_timeout")
+                .copied()
+        })
+        .sum();
+    assert_eq!(timeouts, 0, "the dropped UPDATE's lock wait timed out");
+    holder
+        .execute("UPDATE held SET v = 10 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    holder.commit().await.unwrap();
+    let r = client
+        .query("SELECT v FROM held WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.rows[0].get::<i64>(0).unwrap(), 10);
+    drop(client);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
