@@ -4,13 +4,12 @@
 //! the rest of that query's statements are skipped). A client that goes
 //! away mid-transaction has it rolled back. A `Cancel` naming the query
 //! running ends it with 57014 (the session reads requests while a query
-//! runs; like PostgreSQL's CancelRequest, one that arrives as the query
-//! starts, before the session has cleared its last cancel, may be lost).
-//! A client whose stream breaks while a query runs has it cancelled too.
+//! runs, see [`Running`]). A client that goes away while a query runs has
+//! it cancelled too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use spanlite_proto::common;
 use spanlite_proto::sql::sql_service_server::SqlService;
@@ -341,72 +340,33 @@ impl SqlService for SqlGrpc {
         let mut session = Session::on(self.schema.clone());
         session.set_user(&user);
         let mut stopping = self.stopping.clone();
-        // The request id of the query running now (0: none). A cancel is
-        // checked against it and made under its lock, and the session sets
-        // it back to 0 under the lock once the query is answered: a cancel
-        // meant for one query cannot reach the next.
-        let running = Arc::new(std::sync::Mutex::new(0u64));
-        let (forward, mut incoming) = mpsc::channel::<SessionRequest>(16);
-        // Reads the client's requests while a query runs: cancels take
-        // effect at once, the rest are queued in order. In a JoinSet the
-        // session task owns: it stops with the session (the client may
-        // keep its side of the stream open).
-        let mut reader = tokio::task::JoinSet::new();
-        reader.spawn({
-            let running = running.clone();
-            let interrupt = session.interrupt();
-            async move {
-                loop {
-                    let request = match requests.next().await {
-                        Some(Ok(request)) => request,
-                        // Done sending, or the stream broke: the
-                        // watcher below sees a client that went away.
-                        Some(Err(_)) | None => break,
-                    };
-                    if let Some(session_request::Kind::Cancel(cancel)) = &request.kind {
-                        let running = running.lock().unwrap_or_else(PoisonError::into_inner);
-                        if cancel.request_id != 0 && *running == cancel.request_id {
-                            interrupt.request();
-                        }
-                        continue;
-                    }
-                    if forward.send(request).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        // A client that went away (its stream reset, its connection
-        // broken) reads no more answers: a query still running is
-        // cancelled, not left to wait for locks and commit for nobody. (A
-        // client that only finished sending still reads: its queries run.)
-        reader.spawn({
-            let running = running.clone();
-            let interrupt = session.interrupt();
-            let answers = tx.clone();
-            async move {
-                answers.closed().await;
-                if *running.lock().unwrap_or_else(PoisonError::into_inner) != 0 {
-                    interrupt.request();
-                }
-            }
-        });
+        let interrupt = session.interrupt();
         tokio::spawn(async move {
-            let _reader = reader;
             // Statements the client prepared, by its ids.
             let mut prepared: HashMap<u64, Arc<spanlite_session::Prepared>> = HashMap::new();
+            // Requests read while a query ran (a client may send ahead).
+            let mut queued = VecDeque::new();
+            // The client is done sending, or its stream broke.
+            let mut input_done = false;
             loop {
-                let next = tokio::select! {
-                    next = incoming.recv() => next,
-                    () = stopped(&mut stopping) => {
-                        let _ = tx
-                            .send(vec![Err(Status::unavailable("the node is shutting down"))])
-                            .await;
-                        break;
+                let request = match queued.pop_front() {
+                    Some(request) => request,
+                    None if input_done => break,
+                    None => {
+                        let next = tokio::select! {
+                            next = requests.next() => next,
+                            () = stopped(&mut stopping) => {
+                                let _ = tx
+                                    .send(vec![Err(Status::unavailable("the node is shutting down"))])
+                                    .await;
+                                break;
+                            }
+                        };
+                        // The stream ended or failed.
+                        let Some(Ok(request)) = next else { break };
+                        request
                     }
                 };
-                // The stream ended or failed.
-                let Some(request) = next else { break };
                 match request.kind {
                     Some(session_request::Kind::Start(_)) => {
                         let _ = tx
@@ -427,27 +387,19 @@ impl SqlService for SqlGrpc {
                             return;
                         }
                     }
-                    // Taken by the reader; never queued.
+                    // No query runs: nothing to cancel.
                     Some(session_request::Kind::Cancel(_)) => {}
                     Some(session_request::Kind::Query(q)) => {
-                        *running.lock().unwrap_or_else(PoisonError::into_inner) = q.request_id;
-                        let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
-                        let refused = match q.begin.as_str() {
-                            "" => None,
-                            sql => begin(&mut session, sql).await,
-                        };
-                        let results = match (refused, q.statement_id) {
-                            // The query would run outside a transaction.
-                            (Some(refused), _) => vec![Err(refused)],
-                            (None, 0) => session.run_with(&q.sql, &params).await,
-                            (None, id) => match prepared.get(&id).cloned() {
-                                Some(p) => session.run_prepared(&p, &params).await,
-                                None => vec![Err(SqlError::invalid_statement_name(format!(
-                                    "prepared statement {id} does not exist in this session"
-                                )))],
-                            },
-                        };
-                        *running.lock().unwrap_or_else(PoisonError::into_inner) = 0;
+                        let results = Running {
+                            request_id: q.request_id,
+                            requests: &mut requests,
+                            queued: &mut queued,
+                            input_done: &mut input_done,
+                            interrupt: &interrupt,
+                            answers: &tx,
+                        }
+                        .run(query(&mut session, &prepared, &q))
+                        .await;
                         let answer = results
                             .into_iter()
                             .flat_map(|result| responses(q.request_id, result, &session))
@@ -480,6 +432,77 @@ impl SqlService for SqlGrpc {
             tonic::metadata::MetadataValue::from_static(spanlite_proto::sql::SESSION_FEATURES),
         );
         Ok(response)
+    }
+}
+
+/// Runs query `q`: its `begin` first if it has one, then its text or the
+/// statement it names.
+async fn query(
+    session: &mut Session,
+    prepared: &HashMap<u64, Arc<spanlite_session::Prepared>>,
+    q: &wire::Query,
+) -> Vec<spanlite_session::StatementResult> {
+    let params: Vec<Value> = q.params.iter().map(value_from_wire).collect();
+    if !q.begin.is_empty()
+        && let Some(refused) = begin(session, &q.begin).await
+    {
+        // The query would run outside a transaction.
+        return vec![Err(refused)];
+    }
+    match q.statement_id {
+        0 => session.run_with(&q.sql, &params).await,
+        id => match prepared.get(&id).cloned() {
+            Some(p) => session.run_prepared(&p, &params).await,
+            None => vec![Err(SqlError::invalid_statement_name(format!(
+                "prepared statement {id} does not exist in this session"
+            )))],
+        },
+    }
+}
+
+/// What a session watches while one of its queries runs: the client's
+/// requests (a `Cancel` naming the query cancels it; others wait their
+/// turn) and its answers' stream (a client that reads no more answers —
+/// its stream reset, its connection broken — went away: the query is
+/// cancelled rather than left to wait for locks and commit for nobody; a
+/// client that only finished sending still reads, and its queries run).
+struct Running<'a> {
+    request_id: u64,
+    requests: &'a mut Streaming<SessionRequest>,
+    queued: &'a mut VecDeque<SessionRequest>,
+    input_done: &'a mut bool,
+    interrupt: &'a spanlite_session::Interrupt,
+    answers: &'a mpsc::Sender<Vec<Result<SessionResponse, Status>>>,
+}
+
+impl Running<'_> {
+    async fn run<T>(self, work: impl std::future::Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        let mut gone = false;
+        loop {
+            tokio::select! {
+                // NB: the query is polled first, so it has started (and
+                // cleared the session's last cancel) before a cancel is
+                // read.
+                biased;
+                out = &mut work => return out,
+                next = self.requests.next(), if !*self.input_done => match next {
+                    Some(Ok(SessionRequest {
+                        kind: Some(session_request::Kind::Cancel(cancel)),
+                    })) => {
+                        if cancel.request_id == self.request_id {
+                            self.interrupt.request();
+                        }
+                    }
+                    Some(Ok(request)) => self.queued.push_back(request),
+                    Some(Err(_)) | None => *self.input_done = true,
+                },
+                () = self.answers.closed(), if !gone => {
+                    gone = true;
+                    self.interrupt.request();
+                }
+            }
+        }
     }
 }
 
