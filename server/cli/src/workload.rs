@@ -281,7 +281,14 @@ async fn auto_table(command: &WorkloadCommand) -> Result<ExitCode, String> {
             Ok::<_, String>((
                 report,
                 Shares::of(&cluster, &before),
-                cluster.gateway().cache().tablets().len(),
+                // The data tablets (the leaders' columns count theirs).
+                cluster
+                    .gateway()
+                    .cache()
+                    .tablets()
+                    .iter()
+                    .filter(|t| t.id != spanlite_directory::META_TABLET)
+                    .count(),
             ))
         })
         .await;
@@ -296,7 +303,7 @@ async fn auto_table(command: &WorkloadCommand) -> Result<ExitCode, String> {
     let mut header = vec!["node".to_string()];
     for (auto, _, tablets) in &shares {
         let name = if *auto { "auto" } else { "one data tablet" };
-        header.push(format!("{name}: leaders ({tablets} tablets)"));
+        header.push(format!("{name}: leaders ({tablets} data tablets)"));
         header.push(format!("{name}: requests"));
     }
     table.set_header(header);
