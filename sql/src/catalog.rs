@@ -42,6 +42,10 @@ pub struct Column {
     pub nullable: bool,
     /// The value an INSERT that leaves the column out stores.
     pub default: Option<Value>,
+    /// A default that calls a function (`now()`, `gen_random_uuid()`,
+    /// …), as SQL text: evaluated for each row an INSERT leaves the
+    /// column out of (`default` is then `None`), as PostgreSQL does.
+    pub default_expr: Option<String>,
     /// Numbered by a sequence when an INSERT leaves it out (`SERIAL`,
     /// `DEFAULT nextval('s')`, identity columns).
     pub generated: Option<Generated>,
@@ -672,6 +676,14 @@ struct TableMoreExtras {
     primary_index: Option<u32>,
 }
 
+/// What follows [`TableMoreExtras`] (a definition written before
+/// defaults evaluated per row ends without it).
+#[derive(Default, Serialize, Deserialize)]
+struct TableDefaults {
+    /// [`Column::default_expr`] per column.
+    default_exprs: Vec<Option<String>>,
+}
+
 /// Encodes a table definition (in the current, tagged format).
 pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
     let body = TableBody {
@@ -720,27 +732,34 @@ pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
         pending: def.pending.clone(),
         primary_index: def.primary_index,
     })?);
+    out.extend(encode(&TableDefaults {
+        default_exprs: def.columns.iter().map(|c| c.default_expr.clone()).collect(),
+    })?);
     Ok(out)
 }
 
 /// Decodes a table definition of any format.
 pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
     let corrupt = |e: postcard::Error| SqlError::internal(format!("corrupt table definition: {e}"));
-    let (body, extras, more) = if bytes.first() == Some(&0) {
-        let (StoredTable::Tagged(body), rest) =
+    // Each part after the body is absent from a definition written before
+    // it existed.
+    fn next<T: Default + for<'de> Deserialize<'de>>(
+        rest: &mut &[u8],
+    ) -> std::result::Result<T, postcard::Error> {
+        if rest.is_empty() {
+            return Ok(T::default());
+        }
+        let (part, after) = postcard::take_from_bytes::<T>(rest)?;
+        *rest = after;
+        Ok(part)
+    }
+    let (body, extras, more, defaults) = if bytes.first() == Some(&0) {
+        let (StoredTable::Tagged(body), mut rest) =
             postcard::take_from_bytes::<StoredTable>(bytes).map_err(corrupt)?;
-        let (extras, more) = if rest.is_empty() {
-            (TableExtras::default(), TableMoreExtras::default())
-        } else {
-            let (extras, rest) = postcard::take_from_bytes::<TableExtras>(rest).map_err(corrupt)?;
-            let more = if rest.is_empty() {
-                TableMoreExtras::default()
-            } else {
-                decode(rest, "table definition")?
-            };
-            (extras, more)
-        };
-        (body, extras, more)
+        let extras: TableExtras = next(&mut rest).map_err(corrupt)?;
+        let more: TableMoreExtras = next(&mut rest).map_err(corrupt)?;
+        let defaults: TableDefaults = next(&mut rest).map_err(corrupt)?;
+        (body, extras, more, defaults)
     } else {
         let v1: TableDefV1 = decode(bytes, "table definition")?;
         let body = TableBody {
@@ -763,7 +782,12 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
             checks: Vec::new(),
             foreign_keys: Vec::new(),
         };
-        (body, TableExtras::default(), TableMoreExtras::default())
+        (
+            body,
+            TableExtras::default(),
+            TableMoreExtras::default(),
+            TableDefaults::default(),
+        )
     };
     Ok(TableDef {
         id: body.id,
@@ -777,6 +801,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
                 ty: c.ty,
                 nullable: c.nullable,
                 default: c.default,
+                default_expr: defaults.default_exprs.get(i).cloned().flatten(),
                 generated: c.generated,
                 fill: extras.fills.get(i).cloned().flatten(),
                 width: extras.widths.get(i).copied().flatten(),
@@ -949,6 +974,7 @@ mod tests {
             ty: DataType::Int,
             nullable: true,
             default: None,
+            default_expr: None,
             generated: None,
             fill,
             width: None,

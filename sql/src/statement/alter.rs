@@ -32,7 +32,7 @@ use sqlparser::ast::{
     self, AlterColumnOperation, AlterTableOperation, DropBehavior, ObjectName, TableConstraint,
 };
 
-use super::ddl::{NewColumn, check_name, column_index, constant, delete_range, new_column};
+use super::ddl::{NewColumn, check_name, column_index, delete_range, new_column};
 use super::dml::{bind_checks, check_constraints, put_index_entry};
 use super::{QueryResult, done, load_table, load_table_owned};
 use crate::catalog::{self, CheckDef, ForeignKeyDef, IndexDef, Pending, PendingItem, TableDef};
@@ -187,6 +187,26 @@ async fn add_column(
         ));
     }
     column.fill = column.default.clone();
+    if let Some(text) = &column.default_expr {
+        // Rows already there get the default too: evaluated once, as
+        // PostgreSQL does for a stable one (`now()`); a volatile one
+        // (`gen_random_uuid()`) would give each row its own value — a
+        // rewrite.
+        let volatile = c.options.iter().any(|o| match &o.option {
+            ast::ColumnOption::Default(e) => super::ddl::calls_volatile(e),
+            _ => false,
+        });
+        if volatile && has_rows(txn, def).await? {
+            return Err(SqlError::not_supported(format!(
+                "adding a column whose default is volatile ({text}) to a table with rows (\"{}\"): add it, then SET DEFAULT and UPDATE the rows",
+                def.name
+            )));
+        }
+        column.fill = Some(
+            crate::eval::eval(&super::ddl::bind_default(text)?, &crate::eval::Env::EMPTY)?
+                .cast_to(column.ty)?,
+        );
+    }
     let new_checks: Vec<CheckDef> = checks.split_off(def.checks.len());
     // Whether the table has rows matters only to a column that its rows
     // could not all take as they are; a plain ADD COLUMN reads no row.
@@ -621,6 +641,7 @@ async fn alter_column(
             if let Some(seq) = super::sequences::default_sequence(value) {
                 super::sequences::sequence(txn, &seq).await?;
                 def.columns[c].default = None;
+                def.columns[c].default_expr = None;
                 def.columns[c].generated = Some(catalog::Generated {
                     sequence: seq,
                     always: false,
@@ -632,7 +653,8 @@ async fn alter_column(
                         def.name
                     )));
                 }
-                def.columns[c].default = Some(constant(value, def.columns[c].ty)?);
+                (def.columns[c].default, def.columns[c].default_expr) =
+                    super::ddl::default_of(value, def.columns[c].ty)?;
                 def.columns[c].generated = None;
             }
             Ok(())
@@ -645,19 +667,60 @@ async fn alter_column(
                 )));
             }
             def.columns[c].default = None;
+            def.columns[c].default_expr = None;
             def.columns[c].generated = None;
             Ok(())
         }
-        AlterColumnOperation::SetDataType { data_type, .. } => {
+        AlterColumnOperation::SetDataType {
+            data_type, using, ..
+        } => {
             let ty = crate::value::DataType::from_sql(data_type)?;
-            if ty == def.columns[c].ty {
+            let width = catalog::Width::from_sql(data_type);
+            let column = &mut def.columns[c];
+            if ty == column.ty && width == column.width {
                 return Ok(());
             }
-            Err(SqlError::not_supported(format!(
-                "changing the type of column \"{name}\" (stored rows keep their values' types)"
-            )))
+            if ty != column.ty || using.is_some() {
+                return Err(SqlError::not_supported(format!(
+                    "changing the type of column \"{name}\" (stored rows keep their values' types)"
+                )));
+            }
+            // The same type with a wider limit: every stored value fits
+            // as it is, so only the definition changes.
+            if !widens(column.width, width) {
+                return Err(SqlError::not_supported(format!(
+                    "narrowing the type of column \"{name}\" to {data_type} (stored values would have to be checked or rewritten); only widening is supported"
+                )));
+            }
+            column.width = width;
+            Ok(())
         }
         other => Err(SqlError::not_supported(format!("ALTER COLUMN … {other}"))),
+    }
+}
+
+/// Whether every value a column limited by `old` holds is within `new`,
+/// unchanged (VARCHAR(10) → VARCHAR(20) or TEXT, INTEGER → BIGINT,
+/// NUMERIC(10,2) → NUMERIC(12,2)).
+fn widens(old: Option<catalog::Width>, new: Option<catalog::Width>) -> bool {
+    use catalog::Width as W;
+    match (old, new) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(W::Int2), Some(W::Int4)) => true,
+        (Some(W::Varchar(a) | W::Char(a)), Some(W::Varchar(b))) => b >= a,
+        (Some(W::Char(a)), Some(W::Char(b))) => b >= a,
+        (
+            Some(W::Numeric {
+                precision: p1,
+                scale: s1,
+            }),
+            Some(W::Numeric {
+                precision: p2,
+                scale: s2,
+            }),
+        ) => s1 == s2 && p2 >= p1,
+        (Some(a), Some(b)) => a == b,
     }
 }
 

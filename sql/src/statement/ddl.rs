@@ -250,6 +250,7 @@ pub(super) async fn new_column(
             ty,
             nullable: !serial,
             default: None,
+            default_expr: None,
             generated: None,
             fill: None,
             width: match type_name.as_str() {
@@ -309,7 +310,7 @@ pub(super) async fn new_column(
                     always: matches!(generated_as, ast::GeneratedAs::Always),
                 });
             }
-            ColumnOption::Default(e) => column.default = Some(constant(e, ty)?),
+            ColumnOption::Default(e) => (column.default, column.default_expr) = default_of(e, ty)?,
             ColumnOption::Unique {
                 is_primary: true, ..
             } => {
@@ -352,6 +353,60 @@ pub(super) async fn new_column(
 }
 
 /// The value of constant expression `e` as type `ty` (a DEFAULT).
+/// A column's default: a constant, folded now; or, when it calls a
+/// function (`now()`, `CURRENT_TIMESTAMP`, `gen_random_uuid()`, …), its
+/// text, to be evaluated for each row (as PostgreSQL does) — evaluated
+/// once now too, so that a default that cannot be one fails here.
+pub(super) fn default_of(e: &Expr, ty: DataType) -> Result<(Option<Value>, Option<String>)> {
+    let value = constant(e, ty)?;
+    let calls = sqlparser::ast::visit_expressions(e, |x| {
+        if matches!(x, Expr::Function(_)) {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    Ok(if calls.is_break() {
+        (None, Some(e.to_string()))
+    } else {
+        (Some(value), None)
+    })
+}
+
+/// Whether `e` calls a function that gives another value each call
+/// (PostgreSQL's volatile ones).
+pub(super) fn calls_volatile(e: &Expr) -> bool {
+    sqlparser::ast::visit_expressions(e, |x| match x {
+        Expr::Function(f)
+            if matches!(
+                f.name.to_string().to_lowercase().as_str(),
+                "gen_random_uuid" | "uuid_generate_v4" | "random" | "clock_timestamp" | "nextval"
+            ) =>
+        {
+            std::ops::ControlFlow::Break(())
+        }
+        _ => std::ops::ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// A default of [`default_of`]'s text, bound for evaluation (the stored
+/// text of the column's definition).
+pub(super) fn bind_default(text: &str) -> Result<crate::plan::BExpr> {
+    let bad = || SqlError::internal(format!("a column default did not parse: {text}"));
+    let mut statements = crate::syntax::parse(&format!("SELECT {text}"))?;
+    let Some(ast::Statement::Query(q)) = statements.pop() else {
+        return Err(bad());
+    };
+    let ast::SetExpr::Select(select) = q.body.as_ref() else {
+        return Err(bad());
+    };
+    let Some(ast::SelectItem::UnnamedExpr(e)) = select.projection.first() else {
+        return Err(bad());
+    };
+    Binder::new(&Tables::new(), &[]).constant(e)
+}
+
 pub(super) fn constant(e: &Expr, ty: DataType) -> Result<Value> {
     let tables = Tables::new();
     let b = Binder::new(&tables, &[]).constant(e)?;
@@ -504,6 +559,7 @@ async fn create_table_as(
             ty,
             nullable: true,
             default: None,
+            default_expr: None,
             generated: None,
             fill: None,
             width: None,

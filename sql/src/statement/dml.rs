@@ -498,6 +498,14 @@ pub(super) async fn insert_rows(
             numbered.push((i, seq, g.always));
         }
     }
+    // Defaults that call functions: evaluated for each row.
+    let per_row = def
+        .columns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.default_expr.as_deref().map(|text| (i, text)))
+        .map(|(i, text)| Ok((i, super::ddl::bind_default(text)?)))
+        .collect::<Result<Vec<_>>>()?;
     let mut count = 0;
     // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may
     // not touch one twice).
@@ -509,6 +517,12 @@ pub(super) async fn insert_rows(
             .map(|c| c.default.clone().unwrap_or(Value::Null))
             .collect();
         let given = &targets[..values.len().min(targets.len())];
+        for (i, default) in &per_row {
+            if !given.contains(i) {
+                row[*i] = crate::eval::eval(default, &crate::eval::Env::EMPTY)?
+                    .cast_to(def.columns[*i].ty)?;
+            }
+        }
         for (i, seq, always) in &numbered {
             if !given.contains(i) {
                 row[*i] = Value::Int(txn.next_value(seq).await?);

@@ -533,11 +533,11 @@ fn describe(def: &TableDef) -> QueryResult {
                 Value::Text(c.name.clone()),
                 Value::Text(c.ty.to_string()),
                 Value::Bool(c.nullable),
-                Value::Text(
-                    c.default
-                        .as_ref()
-                        .map_or(String::new(), ToString::to_string),
-                ),
+                Value::Text(match (&c.default, &c.default_expr) {
+                    (_, Some(text)) => text.clone(),
+                    (Some(v), None) => v.to_string(),
+                    (None, None) => String::new(),
+                }),
                 Value::Bool(def.primary_key.contains(&i)),
                 Value::Text(
                     def.indexes

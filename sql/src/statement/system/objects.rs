@@ -106,6 +106,9 @@ pub(crate) fn column_default(c: &Column) -> Option<String> {
     if let Some(g) = &c.generated {
         return (!g.always).then(|| format!("nextval('{}'::regclass)", g.sequence));
     }
+    if let Some(text) = &c.default_expr {
+        return Some(text.clone());
+    }
     let (oid, typmod) = column_type(c);
     c.default
         .as_ref()
