@@ -4,7 +4,7 @@
 use sqlparser::ast::{self, Expr, SetExpr, TableFactor};
 
 use super::load_table;
-use crate::bind::{self, Tables};
+use crate::bind::Tables;
 use crate::catalog::TableDef;
 use crate::error::Result;
 use crate::kv::KvTxn;
@@ -90,18 +90,16 @@ pub(super) fn factor_tables(f: &TableFactor, out: &mut Vec<String>) {
 }
 
 pub(super) fn expr_tables(e: &Expr, out: &mut Vec<String>) {
-    match e {
-        Expr::Subquery(q) | Expr::Exists { subquery: q, .. } => query_tables(q, out),
-        Expr::InSubquery { expr, subquery, .. } => {
-            expr_tables(expr, out);
-            query_tables(subquery, out);
+    // Every table a subquery anywhere in `e` names: also in an aggregate's
+    // FILTER, a window's OVER, a CASE, a function's named argument.
+    let _ = sqlparser::ast::visit_relations(e, |name| {
+        if let Ok(n) = object_name(name)
+            && !out.contains(&n)
+        {
+            out.push(n);
         }
-        other => {
-            for c in bind::ast_children(other) {
-                expr_tables(c, out);
-            }
-        }
-    }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
 }
 
 /// The tables an UPDATE or DELETE of `def` needs: `def` and those its
