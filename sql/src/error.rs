@@ -103,6 +103,10 @@ codes! {
     invalid_offset = INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE;
     /// 22023: an invalid parameter value (e.g. a setting's).
     invalid_parameter = INVALID_PARAMETER_VALUE;
+    /// 2201E: the logarithm of zero or of a negative number.
+    invalid_argument_for_log = INVALID_ARGUMENT_FOR_LOGARITHM;
+    /// 2201F: a power or square root without a real result.
+    invalid_argument_for_power = INVALID_ARGUMENT_FOR_POWER_FUNCTION;
     /// 0A000: valid SQL that Spanlite does not support (yet).
     not_supported = FEATURE_NOT_SUPPORTED;
     /// 40001: the transaction was aborted by a conflict; retry it.

@@ -162,6 +162,47 @@ pub enum Func {
     Subscript,
     /// `array_length(array, 1)`, `array_upper(array, 1)`, `cardinality`.
     ArrayLength,
+    /// `power(x, y)`, `pow`.
+    Power,
+    Sqrt,
+    Cbrt,
+    Exp,
+    /// `ln(x)`.
+    Ln,
+    /// `log(x)` (base 10) and `log(b, x)`.
+    Log,
+    Log10,
+    Pi,
+    /// `random()`: a float in [0, 1).
+    Random,
+    Mod,
+    /// `div(x, y)`: the quotient truncated toward zero.
+    Div,
+    Sign,
+    /// `trunc(x [, digits])`.
+    Trunc,
+    Lpad,
+    Rpad,
+    Left,
+    Right,
+    SplitPart,
+    Repeat,
+    Reverse,
+    Initcap,
+    /// `md5(text)`: its digest in hex.
+    Md5,
+    /// `concat_ws(separator, …)` (NULLs skipped).
+    ConcatWs,
+    Chr,
+    Ascii,
+    OctetLength,
+    BitLength,
+    StartsWith,
+    Translate,
+    /// `to_timestamp(seconds since 1970)`.
+    ToTimestamp,
+    JsonbTypeof,
+    JsonbArrayLength,
 }
 
 impl Func {
@@ -201,6 +242,43 @@ impl Func {
             "array_position" => Func::ArrayPosition,
             "json_build_object" | "jsonb_build_object" => Func::JsonBuildObject,
             "array_length" | "array_upper" | "cardinality" => Func::ArrayLength,
+            // Evaluated when called, as now() is here.
+            "clock_timestamp"
+            | "statement_timestamp"
+            | "transaction_timestamp"
+            | "localtimestamp" => Func::Now,
+            "power" | "pow" => Func::Power,
+            "sqrt" => Func::Sqrt,
+            "cbrt" => Func::Cbrt,
+            "exp" => Func::Exp,
+            "ln" => Func::Ln,
+            "log" => Func::Log,
+            "log10" => Func::Log10,
+            "pi" => Func::Pi,
+            "random" => Func::Random,
+            "mod" => Func::Mod,
+            "div" => Func::Div,
+            "sign" => Func::Sign,
+            "trunc" => Func::Trunc,
+            "lpad" => Func::Lpad,
+            "rpad" => Func::Rpad,
+            "left" => Func::Left,
+            "right" => Func::Right,
+            "split_part" => Func::SplitPart,
+            "repeat" => Func::Repeat,
+            "reverse" => Func::Reverse,
+            "initcap" => Func::Initcap,
+            "md5" => Func::Md5,
+            "concat_ws" => Func::ConcatWs,
+            "chr" => Func::Chr,
+            "ascii" => Func::Ascii,
+            "octet_length" => Func::OctetLength,
+            "bit_length" => Func::BitLength,
+            "starts_with" => Func::StartsWith,
+            "translate" => Func::Translate,
+            "to_timestamp" => Func::ToTimestamp,
+            "jsonb_typeof" | "json_typeof" => Func::JsonbTypeof,
+            "jsonb_array_length" | "json_array_length" => Func::JsonbArrayLength,
             _ => return None,
         })
     }

@@ -60,6 +60,10 @@ codes! {
     DIVISION_BY_ZERO = "22012", "division_by_zero";
     /// An invalid parameter value (a setting, a mode name).
     INVALID_PARAMETER_VALUE = "22023", "invalid_parameter_value";
+    /// The logarithm of zero or of a negative number.
+    INVALID_ARGUMENT_FOR_LOGARITHM = "2201E", "invalid_argument_for_logarithm";
+    /// A power (or square root) without a real result.
+    INVALID_ARGUMENT_FOR_POWER_FUNCTION = "2201F", "invalid_argument_for_power_function";
     /// A regular expression that does not compile.
     INVALID_REGULAR_EXPRESSION = "2201B", "invalid_regular_expression";
     /// A negative LIMIT.

@@ -1096,6 +1096,48 @@ impl Binder<'_> {
                 Func::ArrayPosition => DataType::Int,
                 Func::JsonBuildObject => DataType::Jsonb,
                 Func::ArrayLength => DataType::Int,
+                Func::Power
+                | Func::Sqrt
+                | Func::Cbrt
+                | Func::Exp
+                | Func::Ln
+                | Func::Log
+                | Func::Log10
+                | Func::Pi
+                | Func::Random
+                | Func::Sign => DataType::Float,
+                Func::Trunc => return args.first().and_then(|a| self.type_of(a)),
+                Func::Mod | Func::Div => {
+                    let types: Vec<Option<DataType>> =
+                        args.iter().map(|a| self.type_of(a)).collect();
+                    // As evaluated: a float makes it float, else a numeric
+                    // numeric.
+                    if types.contains(&Some(DataType::Float)) {
+                        DataType::Float
+                    } else if types.contains(&Some(DataType::Numeric)) {
+                        DataType::Numeric
+                    } else {
+                        DataType::Int
+                    }
+                }
+                Func::Lpad
+                | Func::Rpad
+                | Func::Left
+                | Func::Right
+                | Func::SplitPart
+                | Func::Repeat
+                | Func::Reverse
+                | Func::Initcap
+                | Func::Md5
+                | Func::ConcatWs
+                | Func::Chr
+                | Func::Translate
+                | Func::JsonbTypeof => DataType::Text,
+                Func::Ascii | Func::OctetLength | Func::BitLength | Func::JsonbArrayLength => {
+                    DataType::Int
+                }
+                Func::StartsWith => DataType::Bool,
+                Func::ToTimestamp => DataType::TimestampTz,
                 Func::Subscript => return None,
                 Func::DateTrunc => match args.get(1).and_then(|a| self.type_of(a)) {
                     Some(DataType::Date) => DataType::TimestampTz,
