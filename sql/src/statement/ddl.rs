@@ -393,7 +393,12 @@ pub(super) fn calls_volatile(e: &Expr) -> bool {
 /// A default of [`default_of`]'s text, bound for evaluation (the stored
 /// text of the column's definition).
 pub(super) fn bind_default(text: &str) -> Result<crate::plan::BExpr> {
-    let bad = || SqlError::internal(format!("a column default did not parse: {text}"));
+    Binder::new(&Tables::new(), &[]).constant(&parse_expr(text)?)
+}
+
+/// An expression the catalog keeps as text (a default), parsed again.
+pub(super) fn parse_expr(text: &str) -> Result<Expr> {
+    let bad = || SqlError::internal(format!("a stored expression did not parse: {text}"));
     let mut statements = crate::syntax::parse(&format!("SELECT {text}"))?;
     let Some(ast::Statement::Query(q)) = statements.pop() else {
         return Err(bad());
@@ -401,10 +406,10 @@ pub(super) fn bind_default(text: &str) -> Result<crate::plan::BExpr> {
     let ast::SetExpr::Select(select) = q.body.as_ref() else {
         return Err(bad());
     };
-    let Some(ast::SelectItem::UnnamedExpr(e)) = select.projection.first() else {
-        return Err(bad());
-    };
-    Binder::new(&Tables::new(), &[]).constant(e)
+    match select.projection.first() {
+        Some(ast::SelectItem::UnnamedExpr(e)) => Ok(e.clone()),
+        _ => Err(bad()),
+    }
 }
 
 pub(super) fn constant(e: &Expr, ty: DataType) -> Result<Value> {

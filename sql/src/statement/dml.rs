@@ -59,6 +59,42 @@ pub(super) fn check_row(def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>
 }
 
 /// The table's CHECK conditions, bound over its row.
+/// Whether `e` is the keyword `DEFAULT` (as VALUES and SET write it).
+pub(super) fn is_default(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
+}
+
+/// `source` with each `DEFAULT` of its VALUES made NULL, and where they
+/// were (by row, the positions in it); `None` when it has none.
+fn take_defaults(source: &ast::Query) -> (Option<ast::Query>, Vec<Vec<usize>>) {
+    let ast::SetExpr::Values(values) = source.body.as_ref() else {
+        return (None, Vec::new());
+    };
+    let positions: Vec<Vec<usize>> = values
+        .rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .filter(|(_, e)| is_default(e))
+                .map(|(j, _)| j)
+                .collect()
+        })
+        .collect();
+    if positions.iter().all(Vec::is_empty) {
+        return (None, Vec::new());
+    }
+    let mut q = source.clone();
+    if let ast::SetExpr::Values(values) = q.body.as_mut() {
+        for e in values.rows.iter_mut().flatten() {
+            if is_default(e) {
+                *e = Expr::Value(ast::Value::Null.into());
+            }
+        }
+    }
+    (Some(q), positions)
+}
+
 pub(super) fn bind_checks(def: &TableDef) -> Result<Vec<(String, BExpr)>> {
     let tables = crate::bind::Tables::new();
     let mut out = Vec::new();
@@ -117,10 +153,12 @@ pub(super) fn check_constraints(
 /// The columns `assignments` set (each at most once: 42601) and the
 /// expressions they get, in order (UPDATE, UPDATE … FROM, ON CONFLICT DO
 /// UPDATE).
-fn assignment_targets<'a>(
+///
+/// `SET c = DEFAULT` gets the column's default (NULL without one).
+fn assignment_targets(
     def: &TableDef,
-    assignments: &'a [ast::Assignment],
-) -> Result<(Vec<usize>, Vec<&'a Expr>)> {
+    assignments: &[ast::Assignment],
+) -> Result<(Vec<usize>, Vec<Expr>)> {
     let mut columns = Vec::new();
     let mut exprs = Vec::new();
     for a in assignments {
@@ -135,7 +173,14 @@ fn assignment_targets<'a>(
             )));
         }
         columns.push(i);
-        exprs.push(&a.value);
+        exprs.push(if is_default(&a.value) {
+            match crate::statement::system::column_default(&def.columns[i]) {
+                Some(text) => super::ddl::parse_expr(&text)?,
+                None => Expr::Value(ast::Value::Null.into()),
+            }
+        } else {
+            a.value.clone()
+        });
     }
     Ok((columns, exprs))
 }
@@ -407,7 +452,8 @@ async fn bind_on_conflict(
             "ON CONFLICT DO UPDATE requires inference specification or constraint name",
         ));
     };
-    let (columns, exprs) = assignment_targets(def, &update.assignments)?;
+    let (columns, owned) = assignment_targets(def, &update.assignments)?;
+    let exprs: Vec<&Expr> = owned.iter().collect();
     let mut names = vec![def.name.clone()];
     for e in exprs.iter().copied().chain(update.selection.as_ref()) {
         expr_tables(e, &mut names);
@@ -451,15 +497,24 @@ pub(super) async fn insert_rows(
     let mut returning =
         Returning::bind(txn, &def, &alias, insert.returning.as_ref(), params).await?;
     let targets = insert_targets(&def, insert)?;
+    // `DEFAULT` in VALUES: NULL there, then the column's default.
+    let (without_defaults, defaulted) = match &insert.source {
+        Some(source) => take_defaults(source),
+        None => (None, Vec::new()),
+    };
     let rows = match &insert.source {
         // INSERT … DEFAULT VALUES: one row of defaults.
         None if insert.columns.is_empty() => vec![Vec::new()],
         None => return Err(SqlError::syntax("INSERT without VALUES or SELECT")),
         Some(source) => {
+            let source: &ast::Query = match &without_defaults {
+                Some(q) => q,
+                None => source,
+            };
             // nextval() in VALUES: answered now, and the plan not kept.
             let mut resolved = None;
             if super::sequences::may_call(source) {
-                let mut q = source.as_ref().clone();
+                let mut q = source.clone();
                 if super::sequences::resolve_calls(txn, &mut q, params).await? {
                     resolved = Some(q);
                 }
@@ -510,13 +565,19 @@ pub(super) async fn insert_rows(
     // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may
     // not touch one twice).
     let mut touched: HashSet<Vec<u8>> = HashSet::new();
-    for values in rows {
+    for (n, values) in rows.into_iter().enumerate() {
         let mut row: Vec<Value> = def
             .columns
             .iter()
             .map(|c| c.default.clone().unwrap_or(Value::Null))
             .collect();
-        let given = &targets[..values.len().min(targets.len())];
+        let defaults_here = defaulted.get(n).map_or(&[][..], Vec::as_slice);
+        let given: Vec<usize> = targets[..values.len().min(targets.len())]
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| !defaults_here.contains(j))
+            .map(|(_, &i)| i)
+            .collect();
         for (i, default) in &per_row {
             if !given.contains(i) {
                 row[*i] = crate::eval::eval(default, &crate::eval::Env::EMPTY)?
@@ -533,8 +594,10 @@ pub(super) async fn insert_rows(
                 )));
             }
         }
-        for (v, &i) in values.into_iter().zip(&targets) {
-            row[i] = v;
+        for (j, (v, &i)) in values.into_iter().zip(&targets).enumerate() {
+            if !defaults_here.contains(&j) {
+                row[i] = v;
+            }
         }
         let row = check_row(&def, row)?;
         check_constraints(&def, &checks, &row)?;
@@ -711,7 +774,8 @@ fn bind_update(
     params: &[Value],
 ) -> Result<UpdatePlan> {
     let mut binder = Binder::new(tables, params);
-    let (columns, exprs) = assignment_targets(def, assignments)?;
+    let (columns, owned) = assignment_targets(def, assignments)?;
+    let exprs: Vec<&Expr> = owned.iter().collect();
     let sets = binder.in_table(def, &exprs)?;
     let (scan, later) = binder.dml_scan(def, selection)?;
     Ok(UpdatePlan {
@@ -886,7 +950,8 @@ pub(super) async fn update_from(
         return Err(SqlError::not_supported(format!("UPDATE of {target}")));
     };
     let def = table(txn, name).await?;
-    let (columns, exprs) = assignment_targets(&def, assignments)?;
+    let (columns, owned) = assignment_targets(&def, assignments)?;
+    let exprs: Vec<&Expr> = owned.iter().collect();
     let mut returning = Returning::bind(txn, &def, &def.name, returning, params).await?;
     let checks = bind_checks(&def)?;
     let rows = joined_rows(txn, &def, target, from, &exprs, selection, params).await?;

@@ -30,4 +30,5 @@ mod pg_catalog;
 mod relations;
 mod rewrite;
 
+pub(crate) use objects::column_default;
 pub(crate) use rewrite::{expand, mentions};
