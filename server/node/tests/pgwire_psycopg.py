@@ -82,4 +82,25 @@ with psycopg.connect(dsn) as older, psycopg.connect(dsn) as younger:
     rows = younger.execute("SELECT id, score FROM people ORDER BY id").fetchall()
     assert rows == [(1, 7.0), (2, 8.0)], rows
 
+with psycopg.connect(dsn, autocommit=True) as conn:
+    # A Python list is an array parameter: `= ANY (%s)`.
+    rows = conn.execute(
+        "SELECT id FROM people WHERE id = ANY(%s) ORDER BY id", ([2, 1, 9],)
+    ).fetchall()
+    assert rows == [(1,), (2,)], rows
+    rows = conn.execute(
+        "SELECT id FROM people WHERE name = ANY(%s)", (["bob", "zed"],)
+    ).fetchall()
+    assert rows == [(2,)], rows
+    # Defaults that call functions: each row its own.
+    conn.execute(
+        "CREATE TABLE events (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), "
+        "at TIMESTAMPTZ NOT NULL DEFAULT now(), n INT)"
+    )
+    made = conn.execute(
+        "INSERT INTO events (n) VALUES (%s), (%s) RETURNING id, at", (1, 2)
+    ).fetchall()
+    assert len({r[0] for r in made}) == 2, made
+    assert all(r[1] is not None for r in made), made
+
 print("ok")

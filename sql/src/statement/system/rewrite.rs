@@ -223,6 +223,15 @@ impl Visitor for Finder {
             {
                 self.0.any = true;
             }
+            // `x = ANY ('{1,2}')`, `x = ANY ($1)`: an array in its text
+            // form (how drivers send a list).
+            Expr::AnyOp {
+                right,
+                compare_op: ast::BinaryOperator::Eq,
+                ..
+            } if !matches!(strip_nested(right), Expr::Subquery(_)) => {
+                self.0.any = true;
+            }
             Expr::CompoundIdentifier(parts)
                 if parts.len() >= 3 && SCHEMAS.contains(&ident(&parts[0]).as_str()) =>
             {
