@@ -60,7 +60,7 @@ pub(super) const SESSION_FUNCTIONS: &[&str] = &[
 ];
 
 /// Set-returning functions a select list may call (moved to its FROM).
-const SET_RETURNING: &[&str] = &["unnest", "generate_subscripts"];
+const SET_RETURNING: &[&str] = &["unnest", "generate_subscripts", "generate_series"];
 
 /// Functions answered from the catalog.
 pub(super) const CATALOG_FUNCTIONS: &[&str] = &[
@@ -370,6 +370,10 @@ impl VisitorMut for SetReturning {
             return ControlFlow::Continue(());
         };
         let mut arrays: Vec<Expr> = Vec::new();
+        // `generate_series(…)` in the list: one, as `CROSS JOIN
+        // generate_series(…) AS spanlite_gs(value)` (a second one is left
+        // as written, and refused).
+        let mut series: Option<TableFactor> = None;
         for item in &mut s.projection {
             let (e, name) = match item {
                 ast::SelectItem::UnnamedExpr(e) => {
@@ -382,6 +386,20 @@ impl VisitorMut for SetReturning {
             let Expr::Function(f) = &*e else { continue };
             let (_, fname) = function_name(f);
             let Some(args) = call_args(f) else { continue };
+            if fname == "generate_series" && (2..=3).contains(&args.len()) && series.is_none() {
+                let Some(factor) = series_factor(&args) else {
+                    continue;
+                };
+                series = Some(factor);
+                *item = ast::SelectItem::ExprWithAlias {
+                    expr: Expr::CompoundIdentifier(vec![
+                        ast::Ident::with_quote('"', "spanlite_gs"),
+                        ast::Ident::with_quote('"', "value"),
+                    ]),
+                    alias: ast::Ident::with_quote('"', name),
+                };
+                continue;
+            }
             let (array, column) = match (fname.as_str(), args.as_slice()) {
                 ("unnest", [a]) => (a.clone(), "element"),
                 ("generate_subscripts", [a, _]) => (a.clone(), "ordinality"),
@@ -402,6 +420,19 @@ impl VisitorMut for SetReturning {
                 expr: replaced,
                 alias: ast::Ident::with_quote('"', name),
             };
+        }
+        if let Some(factor) = series {
+            match s.from.last_mut() {
+                Some(twj) => twj.joins.push(ast::Join {
+                    relation: factor,
+                    global: false,
+                    join_operator: ast::JoinOperator::CrossJoin(ast::JoinConstraint::None),
+                }),
+                None => s.from.push(ast::TableWithJoins {
+                    relation: factor,
+                    joins: Vec::new(),
+                }),
+            }
         }
         for (k, array) in arrays.into_iter().enumerate() {
             let factor = TableFactor::UNNEST {
@@ -428,6 +459,23 @@ impl VisitorMut for SetReturning {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `generate_series(args) AS spanlite_gs(value)`, as a FROM has it.
+fn series_factor(args: &[Expr]) -> Option<TableFactor> {
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    let sql = format!(
+        "SELECT * FROM generate_series({}) AS spanlite_gs(value)",
+        args.join(", ")
+    );
+    let mut statements = crate::syntax::parse(&sql).ok()?;
+    let Some(Statement::Query(q)) = statements.pop() else {
+        return None;
+    };
+    let SetExpr::Select(select) = *q.body else {
+        return None;
+    };
+    select.from.into_iter().next().map(|twj| twj.relation)
 }
 
 pub(super) struct Rewriter<'a> {
