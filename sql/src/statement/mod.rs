@@ -487,6 +487,27 @@ async fn execute_named(
             analyze: false,
             ..
         } => explain_statement(txn, statement, params).await,
+        // The plan, then the statement run (an INSERT, UPDATE or DELETE
+        // writes, as in PostgreSQL), its rows and how long it took.
+        Statement::Explain {
+            statement,
+            analyze: true,
+            ..
+        } => {
+            let mut plan = explain_statement(txn, statement, params).await?;
+            let started = std::time::Instant::now();
+            let result = Box::pin(execute_with(txn, statement, params, None)).await?;
+            let took = started.elapsed();
+            plan.rows.push(vec![Value::Text(format!(
+                "Actual rows: {}",
+                result.rows_affected.max(result.rows.len() as u64)
+            ))]);
+            plan.rows.push(vec![Value::Text(format!(
+                "Execution Time: {:.3} ms",
+                took.as_secs_f64() * 1000.0
+            ))]);
+            Ok(plan)
+        }
         Statement::ShowTables { .. } => {
             let rows: Vec<Vec<Value>> = tables(txn)
                 .await?
