@@ -329,6 +329,63 @@ pub fn regex_match(s: &str, pattern: &str, insensitive: bool) -> Result<bool> {
     Ok(re.is_match(s))
 }
 
+/// `regexp_replace(s, pattern, replacement, flags)`: PostgreSQL's
+/// replacement text (`\1`…`\9` the groups, `\&` the match, `\\` a
+/// backslash) and flags `g` (every match) and `i` (ignore case).
+pub fn regexp_replace(s: &str, pattern: &str, replacement: &str, flags: &str) -> Result<String> {
+    let mut global = false;
+    let mut insensitive = false;
+    for f in flags.chars() {
+        match f {
+            'g' => global = true,
+            'i' => insensitive = true,
+            'c' => insensitive = false,
+            other => {
+                return Err(SqlError::invalid_parameter(format!(
+                    "invalid regular expression option: \"{other}\""
+                )));
+            }
+        }
+    }
+    let re = regex::RegexBuilder::new(pattern)
+        .case_insensitive(insensitive)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            SqlError::invalid_regular_expression(format!("invalid regular expression: {e}"))
+        })?;
+    // Into the regex crate's syntax: groups as ${n}, a literal $ as $$.
+    let mut expanded = String::with_capacity(replacement.len());
+    let mut chars = replacement.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek().copied() {
+                Some(d @ '1'..='9') => {
+                    chars.next();
+                    expanded.push_str(&format!("${{{d}}}"));
+                }
+                Some('&') => {
+                    chars.next();
+                    expanded.push_str("${0}");
+                }
+                Some('\\') => {
+                    chars.next();
+                    expanded.push('\\');
+                }
+                _ => expanded.push('\\'),
+            },
+            '$' => expanded.push_str("$$"),
+            other => expanded.push(other),
+        }
+    }
+    let out = if global {
+        re.replace_all(s, expanded.as_str())
+    } else {
+        re.replace(s, expanded.as_str())
+    };
+    Ok(out.into_owned())
+}
+
 /// A value as SQL text that reads back as it (a literal with its cast
 /// where the type is not plain from the literal), as PostgreSQL shows a
 /// column default (`pg_get_expr`, `information_schema.columns`).

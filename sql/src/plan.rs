@@ -203,6 +203,9 @@ pub enum Func {
     ToTimestamp,
     JsonbTypeof,
     JsonbArrayLength,
+    /// `regexp_replace(text, pattern, replacement [, flags])`: the first
+    /// match, or every one with flag `g`; `i` ignores case.
+    RegexpReplace,
 }
 
 impl Func {
@@ -279,6 +282,7 @@ impl Func {
             "to_timestamp" => Func::ToTimestamp,
             "jsonb_typeof" | "json_typeof" => Func::JsonbTypeof,
             "jsonb_array_length" | "json_array_length" => Func::JsonbArrayLength,
+            "regexp_replace" => Func::RegexpReplace,
             _ => return None,
         })
     }

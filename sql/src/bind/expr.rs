@@ -1132,7 +1132,8 @@ impl Binder<'_> {
                 | Func::ConcatWs
                 | Func::Chr
                 | Func::Translate
-                | Func::JsonbTypeof => DataType::Text,
+                | Func::JsonbTypeof
+                | Func::RegexpReplace => DataType::Text,
                 Func::Ascii | Func::OctetLength | Func::BitLength | Func::JsonbArrayLength => {
                     DataType::Int
                 }

@@ -859,6 +859,24 @@ fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>> {
                 nanos.round() as u64
             ))
         }
+        (
+            Func::RegexpReplace,
+            [
+                Value::Text(text),
+                Value::Text(pattern),
+                Value::Text(with),
+                rest @ ..,
+            ],
+        ) => {
+            let flags = match rest {
+                [] => "",
+                [Value::Text(flags)] => flags.as_str(),
+                _ => return Ok(None),
+            };
+            let out = crate::compat::regexp_replace(text, pattern, with, flags)?;
+            check_text_len(out.len(), "regexp_replace()")?;
+            Value::Text(out)
+        }
         (Func::JsonbTypeof | Func::JsonbArrayLength, [Value::Jsonb(j) | Value::Text(j)]) => {
             let parsed: serde_json::Value = serde_json::from_str(j).map_err(|e| {
                 SqlError::invalid_text(format!("invalid input syntax for type json: {e}"))
