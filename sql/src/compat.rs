@@ -315,17 +315,22 @@ pub fn size_pretty(n: i64) -> String {
     format!("{n} bytes")
 }
 
-/// `s ~ pattern` (`~*` when `insensitive`). PostgreSQL's regular
-/// expressions are POSIX AREs; the common forms (anchors, classes, groups,
-/// alternation, repetition) mean the same here.
-pub fn regex_match(s: &str, pattern: &str, insensitive: bool) -> Result<bool> {
-    let re = regex::RegexBuilder::new(pattern)
+/// `pattern` compiled (2201B when it does not), its size bounded.
+fn regex(pattern: &str, insensitive: bool) -> Result<regex::Regex> {
+    regex::RegexBuilder::new(pattern)
         .case_insensitive(insensitive)
         .size_limit(1 << 20)
         .build()
         .map_err(|e| {
             SqlError::invalid_regular_expression(format!("invalid regular expression: {e}"))
-        })?;
+        })
+}
+
+/// `s ~ pattern` (`~*` when `insensitive`). PostgreSQL's regular
+/// expressions are POSIX AREs; the common forms (anchors, classes, groups,
+/// alternation, repetition) mean the same here.
+pub fn regex_match(s: &str, pattern: &str, insensitive: bool) -> Result<bool> {
+    let re = regex(pattern, insensitive)?;
     Ok(re.is_match(s))
 }
 
@@ -347,13 +352,7 @@ pub fn regexp_replace(s: &str, pattern: &str, replacement: &str, flags: &str) ->
             }
         }
     }
-    let re = regex::RegexBuilder::new(pattern)
-        .case_insensitive(insensitive)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| {
-            SqlError::invalid_regular_expression(format!("invalid regular expression: {e}"))
-        })?;
+    let re = regex(pattern, insensitive)?;
     // Into the regex crate's syntax: groups as ${n}, a literal $ as $$.
     let mut expanded = String::with_capacity(replacement.len());
     let mut chars = replacement.chars().peekable();

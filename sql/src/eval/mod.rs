@@ -6,6 +6,7 @@
 mod budget;
 mod expr;
 pub(crate) mod fetch;
+mod functions;
 mod window;
 
 use std::cmp::Ordering;

@@ -422,17 +422,7 @@ impl VisitorMut for SetReturning {
             };
         }
         if let Some(factor) = series {
-            match s.from.last_mut() {
-                Some(twj) => twj.joins.push(ast::Join {
-                    relation: factor,
-                    global: false,
-                    join_operator: ast::JoinOperator::CrossJoin(ast::JoinConstraint::None),
-                }),
-                None => s.from.push(ast::TableWithJoins {
-                    relation: factor,
-                    joins: Vec::new(),
-                }),
-            }
+            cross_join(&mut s.from, factor);
         }
         for (k, array) in arrays.into_iter().enumerate() {
             let factor = TableFactor::UNNEST {
@@ -445,19 +435,24 @@ impl VisitorMut for SetReturning {
                 with_offset_alias: None,
                 with_ordinality: true,
             };
-            match s.from.last_mut() {
-                Some(twj) => twj.joins.push(ast::Join {
-                    relation: factor,
-                    global: false,
-                    join_operator: ast::JoinOperator::CrossJoin(ast::JoinConstraint::None),
-                }),
-                None => s.from.push(ast::TableWithJoins {
-                    relation: factor,
-                    joins: Vec::new(),
-                }),
-            }
+            cross_join(&mut s.from, factor);
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// `from` with `factor` cross-joined to it (or as all of it).
+fn cross_join(from: &mut Vec<ast::TableWithJoins>, factor: TableFactor) {
+    match from.last_mut() {
+        Some(twj) => twj.joins.push(ast::Join {
+            relation: factor,
+            global: false,
+            join_operator: ast::JoinOperator::CrossJoin(ast::JoinConstraint::None),
+        }),
+        None => from.push(ast::TableWithJoins {
+            relation: factor,
+            joins: Vec::new(),
+        }),
     }
 }
 
