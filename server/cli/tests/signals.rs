@@ -126,7 +126,7 @@ fn the_demo_shell_on_a_terminal_runs_statements_and_cleans_up_on_hangup() {
     let tmp = tempfile::tempdir().unwrap();
     let mut script = Proc(
         Command::new("script")
-            .args(["-qfec", &format!("{BIN} demo"), "/dev/null"])
+            .args(["-qfec", &format!("exec {BIN} demo"), "/dev/null"])
             .env("TMPDIR", tmp.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

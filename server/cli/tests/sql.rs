@@ -451,7 +451,12 @@ async fn ctrl_c_at_the_shell_cancels_the_statement_and_the_shell_goes_on() {
         Command::new("script")
             .args([
                 "-qfec",
-                &format!("{BIN} sql --url {}", addrs[1]),
+                // `exec`: `script` runs the command with `$SHELL -c`, and
+                // dash (Debian's /bin/sh) forks for it and waits. The
+                // typed Ctrl-C reaches that shell too (the terminal's
+                // foreground group), which it kills: `script` then exits
+                // with 130 after the shell ends, whatever the shell did.
+                &format!("exec {BIN} sql --url {}", addrs[1]),
                 "/dev/null",
             ])
             .stdin(Stdio::piped())
