@@ -219,28 +219,32 @@ impl Store {
                 store.retire_records(*tablet, WriteBatch::new()).await?;
             }
         }
+        let mut not_members = Vec::new();
         for (tablet, bytes) in meta::local_replicas(store.engine.as_ref())? {
             let local: LocalReplica =
                 spanlite_storage::meta::decode_value(&bytes, "local replica")?;
             in_doubt += crate::raft::load_txn_records(&store.mvcc, tablet)?
                 .all_prepared()
                 .count();
+            let range = local.range.clone();
             match store.start_replica(tablet, local).await {
                 Ok(_) => {}
                 // Recorded by a split applied here as a learner, before a
-                // crash let `follow_splits` discard it. (Its keys stay:
-                // no replica here serves them; a replica of that tablet
-                // made here later comes with a snapshot, which replaces
-                // them.)
-                Err(StoreError::NotAMember(_)) => {
-                    store.retire_records(tablet, WriteBatch::new()).await?;
-                    tracing::info!(
-                        tablet,
-                        "dropped the record of a split-off tablet this node is no member of"
-                    );
-                }
+                // crash let `follow_splits` discard it: discarded now,
+                // once every replica here runs.
+                Err(StoreError::NotAMember(_)) => not_members.push((tablet, range)),
                 Err(e) => return Err(e),
             }
+        }
+        for (tablet, range) in not_members {
+            // As `discard_split_off` does: the record, and the new
+            // tablet's keys, which no replica here serves.
+            let batch = store.unowned_data(&range)?;
+            store.retire_records(tablet, batch).await?;
+            tracing::info!(
+                tablet,
+                "dropped the record and the keys of a split-off tablet this node is no member of"
+            );
         }
         if in_doubt > 0 {
             // Their records were redone with the tablets' logs; whichever
@@ -734,5 +738,86 @@ impl RaftRouter for StoreRouter {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanlite_truetime::{SystemClock, Timestamp, TrueTimeConfig};
+
+    async fn open(dir: &Path) -> Arc<Store> {
+        let truetime = Arc::new(TrueTime::assume_synced(
+            Arc::new(SystemClock::new()),
+            TrueTimeConfig::default(),
+            Duration::from_micros(200),
+        ));
+        let mut config = StoreConfig::new(1, dir);
+        config.wal_segment_bytes = 4 << 20;
+        Store::open(config, truetime).await.unwrap()
+    }
+
+    fn range(start: &str, end: &str) -> KeyRange {
+        KeyRange {
+            start: start.as_bytes().to_vec(),
+            end: end.as_bytes().to_vec(),
+        }
+    }
+
+    /// The state a crash leaves between a split applied here while this
+    /// node held the parent as a learner and `follow_splits` discarding
+    /// the new tablet: its record (whose first voters leave this node
+    /// out) and its keys. Reopened, the store drops both, and keeps the
+    /// keys of the replica it runs. (Before, the keys stayed.)
+    #[tokio::test]
+    async fn a_split_off_tablet_this_node_is_no_member_of_leaves_nothing_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).await;
+        store.create_replica(1, range("", "m"), 1).await.unwrap();
+        let mut batch = WriteBatch::new();
+        let ts = Timestamp::from_nanos(1_000);
+        for key in ["b", "n1", "n2"] {
+            store.mvcc.put(&mut batch, key.as_bytes(), ts, b"v");
+        }
+        let split_off = LocalReplica {
+            range: range("m", ""),
+            generation: 2,
+            floor: Timestamp::MIN,
+            initial_members: Some(
+                [(
+                    2,
+                    crate::raft::Node {
+                        addr: "127.0.0.1:1".into(),
+                    },
+                )]
+                .into(),
+            ),
+        };
+        crate::raft::write_local_replica(&mut batch, 2, &split_off).unwrap();
+        store.engine.write(batch).unwrap();
+        store.engine.flush().unwrap();
+        store.shutdown().await;
+        drop(store);
+
+        let store = open(dir.path()).await;
+        assert!(store.replica(1).is_some());
+        assert!(store.replica(2).is_none());
+        assert!(
+            meta::get_bytes(store.engine.as_ref(), &meta::MetaKey::LocalReplica(2))
+                .unwrap()
+                .is_none(),
+            "the split-off tablet's record is left"
+        );
+        for key in ["n1", "n2"] {
+            assert!(
+                store.mvcc.latest_version(key.as_bytes()).unwrap().is_none(),
+                "the split-off tablet's key {key} is left"
+            );
+        }
+        assert!(
+            store.mvcc.latest_version(b"b").unwrap().is_some(),
+            "the running replica's key went"
+        );
+        store.shutdown().await;
     }
 }
