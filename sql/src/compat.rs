@@ -187,6 +187,17 @@ pub fn quote_ident(s: &str) -> String {
     }
 }
 
+/// `quote_literal(text)`: in single quotes, quotes doubled; with a
+/// backslash, as an escape string (`E'a\\b'`) with backslashes doubled.
+pub fn quote_literal(s: &str) -> String {
+    let quoted = s.replace('\'', "''");
+    if s.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
+}
+
 /// Reserved words PostgreSQL quotes in `quote_ident` (the common ones).
 fn is_keyword(s: &str) -> bool {
     matches!(

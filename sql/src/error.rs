@@ -93,6 +93,8 @@ codes! {
     substring_error = SUBSTRING_ERROR;
     /// 22007: a time that does not parse.
     invalid_datetime = INVALID_DATETIME_FORMAT;
+    /// 22004: a NULL where none is allowed.
+    null_value_not_allowed = NULL_VALUE_NOT_ALLOWED;
     /// 22008: a date or time whose fields are out of range.
     datetime_field_overflow = DATETIME_FIELD_OVERFLOW;
     /// 22015: an interval whose fields are out of range.

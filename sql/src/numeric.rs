@@ -36,6 +36,45 @@ fn overflow() -> SqlError {
     SqlError::numeric_out_of_range("value overflows numeric format")
 }
 
+/// The weight of `d`'s first non-zero digit in base 10,000 (PostgreSQL's
+/// numeric digits) and that digit; (0, 0) for zero.
+fn weight_and_first_digit(d: Decimal) -> (i64, u128) {
+    if d.is_zero() {
+        return (0, 0);
+    }
+    let m = d.mantissa().unsigned_abs();
+    let digits = i64::from(m.ilog10()) + 1;
+    // The decimal exponent of the leading digit, its base-10,000 weight,
+    // and how many leading decimal digits make that base-10,000 digit.
+    let exponent = digits - 1 - i64::from(d.scale());
+    let weight = exponent.div_euclid(4);
+    let width = exponent - 4 * weight + 1;
+    let first = if width >= digits {
+        m * 10u128.pow(u32::try_from(width - digits).unwrap_or(0))
+    } else {
+        m / 10u128.pow(u32::try_from(digits - width).unwrap_or(0))
+    };
+    (weight, first)
+}
+
+/// The scale PostgreSQL gives `a / b` (`select_div_scale`): at least 16
+/// significant digits, and no fewer decimals than either operand shows
+/// (`10.00 / 3` is 3.3333333333333333, `1.0 / 3` 0.33333333333333333333);
+/// here at most 28.
+fn division_scale(a: Decimal, b: Decimal) -> u32 {
+    let (w1, f1) = weight_and_first_digit(a);
+    let (w2, f2) = weight_and_first_digit(b);
+    let mut qweight = w1 - w2;
+    if f1 <= f2 {
+        qweight -= 1;
+    }
+    let scale = (16 - qweight * 4)
+        .max(i64::from(a.scale()))
+        .max(i64::from(b.scale()))
+        .clamp(0, 28);
+    u32::try_from(scale).unwrap_or(28)
+}
+
 impl Numeric {
     /// Text as PostgreSQL reads a numeric (`1.50`, `-3`, `1e5`).
     pub fn parse(s: &str) -> Result<Numeric> {
@@ -97,7 +136,12 @@ impl Numeric {
             '+' => a.checked_add(b),
             '-' => a.checked_sub(b),
             '*' => a.checked_mul(b),
-            '/' => a.checked_div(b),
+            '/' => a.checked_div(b).map(|q| {
+                let scale = division_scale(a, b);
+                let mut q = q.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+                q.rescale(scale);
+                q
+            }),
             _ => a.checked_rem(b),
         }
         .map(Numeric)
@@ -247,6 +291,29 @@ mod tests {
         n("1.50").encode_key(&mut a);
         n("1.5").encode_key(&mut b);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn quotients_have_postgresqls_scale() {
+        // PostgreSQL 15's results.
+        for (a, b, want) in [
+            ("10.00", "3", "3.3333333333333333"),
+            ("7.0", "2", "3.5000000000000000"),
+            ("1.0", "3", "0.33333333333333333333"),
+            ("1", "30000.0", "0.000033333333333333333333"),
+            ("123456.789", "7", "17636.684142857143"),
+            ("0.005", "3", "0.00166666666666666667"),
+            ("2.5", "0.5", "5.0000000000000000"),
+            ("-1.0", "3", "-0.33333333333333333333"),
+            ("0", "3.0", "0.00000000000000000000"),
+            ("100000", "3", "33333.333333333333"),
+        ] {
+            assert_eq!(
+                n(a).arith('/', n(b)).unwrap().to_string(),
+                want,
+                "{a} / {b}"
+            );
+        }
     }
 
     #[test]

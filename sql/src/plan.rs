@@ -206,6 +206,22 @@ pub enum Func {
     /// `regexp_replace(text, pattern, replacement [, flags])`: the first
     /// match, or every one with flag `g`; `i` ignores case.
     RegexpReplace,
+    /// `to_jsonb(v)` (also `to_json`): the value as a JSON document.
+    ToJsonb,
+    /// `jsonb_build_array(…)` (also `json_build_array`).
+    JsonBuildArray,
+    /// `make_date(year, month, day)`.
+    MakeDate,
+    /// `age(a, b)` (years, months and days between, as PostgreSQL counts
+    /// them) and `age(t)`, from midnight today.
+    Age,
+    /// `format(template, …)`: `%s`, `%I`, `%L`, `%%`, with positions
+    /// (`%2$s`), `-` and widths.
+    Format,
+    /// `quote_literal(v)`.
+    QuoteLiteral,
+    /// `quote_nullable(v)`: `NULL` for NULL, else `quote_literal`.
+    QuoteNullable,
 }
 
 impl Func {
@@ -283,6 +299,13 @@ impl Func {
             "jsonb_typeof" | "json_typeof" => Func::JsonbTypeof,
             "jsonb_array_length" | "json_array_length" => Func::JsonbArrayLength,
             "regexp_replace" => Func::RegexpReplace,
+            "to_jsonb" | "to_json" => Func::ToJsonb,
+            "jsonb_build_array" | "json_build_array" => Func::JsonBuildArray,
+            "make_date" => Func::MakeDate,
+            "age" => Func::Age,
+            "format" => Func::Format,
+            "quote_literal" => Func::QuoteLiteral,
+            "quote_nullable" => Func::QuoteNullable,
             _ => return None,
         })
     }
@@ -334,6 +357,11 @@ pub enum AggFunc {
     StringAgg,
     /// `array_agg(v)`, as the text of a PostgreSQL array (`{1,2,NULL}`).
     ArrayAgg,
+    /// `jsonb_agg(v)` (also `json_agg`): a JSON array of the values,
+    /// NULLs as `null`.
+    JsonAgg,
+    /// `jsonb_object_agg(key, value)` (also `json_object_agg`).
+    JsonObjectAgg,
     BoolAnd,
     BoolOr,
 }
@@ -349,6 +377,8 @@ impl AggFunc {
             "max" => AggFunc::Max,
             "string_agg" => AggFunc::StringAgg,
             "array_agg" => AggFunc::ArrayAgg,
+            "jsonb_agg" | "json_agg" => AggFunc::JsonAgg,
+            "jsonb_object_agg" | "json_object_agg" => AggFunc::JsonObjectAgg,
             "bool_and" | "every" => AggFunc::BoolAnd,
             "bool_or" => AggFunc::BoolOr,
             _ => return None,

@@ -691,11 +691,12 @@ async fn set_operations_values_case_like_and_functions() {
             i(3),
             t("two"),
             i(3),
-            Value::Float(3.5),
+            // Decimal literals are numerics, as in PostgreSQL.
+            Value::Numeric(crate::numeric::Numeric::parse("3.5").unwrap()),
             t("ab"),
             Value::Bool(true),
             Value::Bool(true),
-            Value::Float(3.0),
+            Value::Numeric(crate::numeric::Numeric::parse("3").unwrap()),
             t("x"),
         ]]
     );

@@ -60,6 +60,9 @@ codes! {
     DIVISION_BY_ZERO = "22012", "division_by_zero";
     /// An invalid parameter value (a setting, a mode name).
     INVALID_PARAMETER_VALUE = "22023", "invalid_parameter_value";
+    /// A NULL where none is allowed (`format('%I', NULL)`, a JSON object's
+    /// key).
+    NULL_VALUE_NOT_ALLOWED = "22004", "null_value_not_allowed";
     /// The logarithm of zero or of a negative number.
     INVALID_ARGUMENT_FOR_LOGARITHM = "2201E", "invalid_argument_for_logarithm";
     /// A power (or square root) without a real result.

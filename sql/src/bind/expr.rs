@@ -8,6 +8,7 @@ use sqlparser::ast::{
 };
 
 use super::Binder;
+use super::operators::{binop, regex_operator};
 use super::walk::{function_name, has_aggregate, has_window, references_outer};
 use crate::error::{Result, SqlError};
 use crate::plan::{
@@ -41,11 +42,19 @@ pub(crate) fn literal(v: &ast::Value, params: &[Value]) -> Result<Value> {
     Ok(match v {
         ast::Value::Null => Value::Null,
         ast::Value::Boolean(b) => Value::Bool(*b),
+        // As PostgreSQL types them: an integer when it fits, else a
+        // numeric (`0.1 + 0.2` is exactly 0.3), a float only beyond
+        // numeric's range.
         ast::Value::Number(n, _) => match n.parse::<i64>() {
             Ok(i) => Value::Int(i),
-            Err(_) => Value::Float(n.parse::<f64>().map_err(|_| {
-                SqlError::numeric_out_of_range(format!("number {n} is out of range"))
-            })?),
+            Err(_) => match crate::numeric::Numeric::parse(n) {
+                Ok(d) => Value::Numeric(d),
+                Err(_) => {
+                    Value::Float(n.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(
+                        || SqlError::numeric_out_of_range(format!("number {n} is out of range")),
+                    )?)
+                }
+            },
         },
         ast::Value::SingleQuotedString(s)
         | ast::Value::EscapedStringLiteral(s)
@@ -85,84 +94,6 @@ pub(crate) fn decode_hex(h: &str) -> Result<Vec<u8>> {
                 .ok_or_else(|| SqlError::invalid_text(format!("invalid hex digits: {h}")))
         })
         .collect()
-}
-
-pub(crate) fn binop(op: &B) -> Result<BinOp> {
-    Ok(match op {
-        B::And => BinOp::And,
-        B::Or => BinOp::Or,
-        B::Eq => BinOp::Eq,
-        B::NotEq => BinOp::NotEq,
-        B::Lt => BinOp::Lt,
-        B::LtEq => BinOp::LtEq,
-        B::Gt => BinOp::Gt,
-        B::GtEq => BinOp::GtEq,
-        B::Plus => BinOp::Plus,
-        B::Minus => BinOp::Minus,
-        B::Multiply => BinOp::Multiply,
-        B::Divide => BinOp::Divide,
-        B::Modulo => BinOp::Modulo,
-        B::BitwiseAnd => BinOp::BitAnd,
-        B::BitwiseOr => BinOp::BitOr,
-        B::StringConcat => BinOp::Concat,
-        B::Arrow => BinOp::JsonGet,
-        B::LongArrow => BinOp::JsonGetText,
-        B::AtArrow => BinOp::JsonContains,
-        B::Question => BinOp::JsonHasKey,
-        B::PGCustomBinaryOperator(parts) => match parts.as_slice() {
-            [schema, op] if schema.eq_ignore_ascii_case("pg_catalog") => {
-                return binop(&custom_operator(op)?);
-            }
-            [op] => return binop(&custom_operator(op)?),
-            _ => return Err(SqlError::not_supported(format!("operator {op}"))),
-        },
-        other => return Err(SqlError::not_supported(format!("operator {other}"))),
-    })
-}
-
-/// The operator `OPERATOR(pg_catalog.op)` names.
-fn custom_operator(op: &str) -> Result<B> {
-    Ok(match op {
-        "=" => B::Eq,
-        "<>" | "!=" => B::NotEq,
-        "<" => B::Lt,
-        "<=" => B::LtEq,
-        ">" => B::Gt,
-        ">=" => B::GtEq,
-        "+" => B::Plus,
-        "-" => B::Minus,
-        "*" => B::Multiply,
-        "/" => B::Divide,
-        "%" => B::Modulo,
-        "||" => B::StringConcat,
-        "~" => B::PGRegexMatch,
-        "~*" => B::PGRegexIMatch,
-        "!~" => B::PGRegexNotMatch,
-        "!~*" => B::PGRegexNotIMatch,
-        "~~" => B::PGLikeMatch,
-        "!~~" => B::PGNotLikeMatch,
-        other => {
-            return Err(SqlError::undefined_function(format!(
-                "operator does not exist: {other}"
-            )));
-        }
-    })
-}
-
-/// `text ~ pattern` and its kin as a call of [`Func::RegexMatch`]
-/// (negated: wrapped in NOT by the caller), or `None` for other operators.
-pub(crate) fn regex_operator(op: &B) -> Option<(bool, bool)> {
-    let op = match op {
-        B::PGCustomBinaryOperator(parts) => custom_operator(parts.last()?).ok()?,
-        other => other.clone(),
-    };
-    Some(match op {
-        B::PGRegexMatch => (false, false),
-        B::PGRegexIMatch => (false, true),
-        B::PGRegexNotMatch => (true, false),
-        B::PGRegexNotIMatch => (true, true),
-        _ => return None,
-    })
 }
 
 /// True when `e` is a quoted string literal (of no type yet).
@@ -353,6 +284,12 @@ impl Binder<'_> {
                     call
                 }
             }
+            // `x ^ y`: power(x, y).
+            Expr::BinaryOp {
+                left,
+                op: B::PGExp,
+                right,
+            } => BExpr::Func(Func::Power, vec![self.expr(left)?, self.expr(right)?]),
             Expr::BinaryOp {
                 left,
                 op: op @ (B::PGLikeMatch | B::PGNotLikeMatch),
@@ -723,15 +660,17 @@ impl Binder<'_> {
             (None, _) => {
                 return Err(SqlError::syntax(format!("{name}(*) is not defined")));
             }
-            (Some(a), AggFunc::StringAgg) if a.len() == 2 => (
+            (Some(a), AggFunc::StringAgg | AggFunc::JsonObjectAgg) if a.len() == 2 => (
                 Some(self.bind_ungrouped(a[0], ungroup)?),
                 Some(self.bind_ungrouped(a[1], ungroup)?),
             ),
-            (Some(a), func) if a.len() == 1 && func != AggFunc::StringAgg => {
+            (Some(a), func)
+                if a.len() == 1 && !matches!(func, AggFunc::StringAgg | AggFunc::JsonObjectAgg) =>
+            {
                 (Some(self.bind_ungrouped(a[0], ungroup)?), None)
             }
             (Some(_), _) => {
-                let n = if func == AggFunc::StringAgg {
+                let n = if matches!(func, AggFunc::StringAgg | AggFunc::JsonObjectAgg) {
                     "two arguments"
                 } else {
                     "exactly one argument"
@@ -755,6 +694,7 @@ impl Binder<'_> {
                 _ => Some(DataType::Float),
             },
             AggFunc::StringAgg | AggFunc::ArrayAgg => Some(DataType::Text),
+            AggFunc::JsonAgg | AggFunc::JsonObjectAgg => Some(DataType::Jsonb),
             AggFunc::BoolAnd | AggFunc::BoolOr => Some(DataType::Bool),
             _ => arg.as_ref().and_then(|a| self.type_of(a)),
         };
@@ -1138,6 +1078,10 @@ impl Binder<'_> {
                     DataType::Int
                 }
                 Func::StartsWith => DataType::Bool,
+                Func::ToJsonb | Func::JsonBuildArray => DataType::Jsonb,
+                Func::MakeDate => DataType::Date,
+                Func::Age => DataType::Interval,
+                Func::Format | Func::QuoteLiteral | Func::QuoteNullable => DataType::Text,
                 Func::ToTimestamp => DataType::TimestampTz,
                 Func::Subscript => return None,
                 Func::DateTrunc => match args.get(1).and_then(|a| self.type_of(a)) {

@@ -8,6 +8,7 @@
 
 mod expr;
 mod joins;
+mod operators;
 pub(crate) mod params;
 mod walk;
 

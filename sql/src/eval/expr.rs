@@ -261,7 +261,7 @@ fn like(s: &str, p: &str) -> bool {
     j == p.len()
 }
 
-fn type_name(v: &Value) -> String {
+pub(super) fn type_name(v: &Value) -> String {
     v.data_type()
         .map_or("unknown".to_string(), |t| t.to_string())
 }
@@ -390,8 +390,26 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
         }
         _ => {}
     }
-    if f == Func::JsonBuildObject {
-        return Ok(Value::Jsonb(json_build_object(&values)?));
+    match f {
+        Func::JsonBuildObject => return Ok(Value::Jsonb(json_build_object(&values)?)),
+        Func::JsonBuildArray => {
+            let items = values
+                .iter()
+                .map(super::functions::json_of)
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Value::Jsonb(crate::json::render(
+                &serde_json::Value::Array(items),
+            )));
+        }
+        Func::Format => return super::functions::format(&values),
+        Func::QuoteNullable => {
+            arity(1..=1)?;
+            return Ok(Value::Text(match &values[0] {
+                Value::Null => "NULL".to_string(),
+                v => crate::compat::quote_literal(&v.to_string()),
+            }));
+        }
+        _ => {}
     }
     // format_type(oid, NULL): the type without modifiers.
     if let (Func::FormatType, [Value::Int(oid), typmod]) = (f, values.as_slice()) {
@@ -866,15 +884,7 @@ fn json_build_object(args: &[Value]) -> Result<String> {
             }
             k => k.to_string(),
         };
-        let value = match &pair[1] {
-            Value::Null => J::Null,
-            Value::Bool(b) => J::Bool(*b),
-            Value::Jsonb(doc) => crate::json::parse_document(doc)?,
-            v @ (Value::Int(_) | Value::Numeric(_)) => crate::json::parse_document(&v.to_string())?,
-            Value::Float(x) if x.is_finite() => crate::json::parse_document(&x.to_string())?,
-            v => J::String(v.to_string()),
-        };
-        map.insert(key, value);
+        map.insert(key, super::functions::json_of(&pair[1])?);
     }
     Ok(crate::json::render(&J::Object(map)))
 }

@@ -342,6 +342,275 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
                 ),
             }
         }
+        (Func::ToJsonb, [v]) => Value::Jsonb(crate::json::render(&json_of(v)?)),
+        (Func::QuoteLiteral, [v]) => Value::Text(crate::compat::quote_literal(&v.to_string())),
+        (Func::MakeDate, [Value::Int(y), Value::Int(m), Value::Int(d)]) => {
+            let date = i32::try_from(*y)
+                .ok()
+                .filter(|y| *y > 0)
+                .zip(u32::try_from(*m).ok().zip(u32::try_from(*d).ok()))
+                .and_then(|(y, (m, d))| chrono::NaiveDate::from_ymd_opt(y, m, d));
+            let Some(date) = date else {
+                return Err(SqlError::datetime_field_overflow(format!(
+                    "date field value out of range: {y}-{m:02}-{d:02}"
+                )));
+            };
+            Value::Date(crate::datetime::days_of(date)?)
+        }
+        (Func::Age, [a, b]) => Value::Interval(age(instant(a)?, instant(b)?)),
+        (Func::Age, [a]) => {
+            let today = chrono::Utc::now()
+                .date_naive()
+                .and_time(chrono::NaiveTime::MIN);
+            Value::Interval(age(today, instant(a)?))
+        }
         _ => return Ok(None),
     }))
+}
+
+/// A date or time value as the date and time it names (UTC; text read as
+/// a timestamp), for `age`.
+fn instant(v: &Value) -> Result<chrono::NaiveDateTime> {
+    let t = match v {
+        Value::Timestamp(t) | Value::TimestampTz(t) => *t,
+        Value::Text(s) => crate::datetime::parse_timestamp(s)?,
+        Value::Date(d) => {
+            let date = crate::datetime::date_of(*d)
+                .ok_or_else(|| SqlError::datetime_field_overflow("date out of range"))?;
+            return Ok(date.and_time(chrono::NaiveTime::MIN));
+        }
+        other => {
+            return Err(SqlError::undefined_function(format!(
+                "function age({}) does not exist",
+                super::expr::type_name(other)
+            )));
+        }
+    };
+    Ok(t.to_datetime().naive_utc())
+}
+
+/// Days in month `month` (1–12) of `year`.
+fn days_in_month(year: i32, month: u32) -> i64 {
+    let first = chrono::NaiveDate::from_ymd_opt(year, month, 1);
+    let next = if month == 12 {
+        chrono::NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        chrono::NaiveDate::from_ymd_opt(year, month + 1, 1)
+    };
+    match (first, next) {
+        (Some(first), Some(next)) => (next - first).num_days(),
+        _ => 30,
+    }
+}
+
+/// `age(a, b)` as PostgreSQL computes it: the difference field by field
+/// (years, months, days, time), each negative field borrowing from the
+/// next larger one — a month borrowed is as long as the month of the
+/// earlier of the two (`age('2024-03-01', '2024-01-31')` is 1 mon 1 day).
+fn age(a: chrono::NaiveDateTime, b: chrono::NaiveDateTime) -> crate::interval::Interval {
+    use chrono::{Datelike, Timelike};
+    let fields = |t: &chrono::NaiveDateTime| {
+        [
+            i64::from(t.year()),
+            i64::from(t.month()),
+            i64::from(t.day()),
+            i64::from(t.hour()),
+            i64::from(t.minute()),
+            i64::from(t.second()),
+            i64::from((t.nanosecond() / 1000).min(999_999)),
+        ]
+    };
+    let (x, y) = (fields(&a), fields(&b));
+    let negative = a < b;
+    let sign = if negative { -1 } else { 1 };
+    let mut d: [i64; 7] = std::array::from_fn(|i| sign * (x[i] - y[i]));
+    let [year, month, day, hour, minute, second, micros] = &mut d;
+    while *micros < 0 {
+        *micros += 1_000_000;
+        *second -= 1;
+    }
+    while *second < 0 {
+        *second += 60;
+        *minute -= 1;
+    }
+    while *minute < 0 {
+        *minute += 60;
+        *hour -= 1;
+    }
+    while *hour < 0 {
+        *hour += 24;
+        *day -= 1;
+    }
+    // The month borrowed from: the earlier timestamp's.
+    let earlier = if negative { &a } else { &b };
+    while *day < 0 {
+        *day += days_in_month(earlier.year(), earlier.month());
+        *month -= 1;
+    }
+    while *month < 0 {
+        *month += 12;
+        *year -= 1;
+    }
+    let micros = ((*hour * 60 + *minute) * 60 + *second) * 1_000_000 + *micros;
+    crate::interval::Interval {
+        months: i32::try_from(sign * (*year * 12 + *month)).unwrap_or(i32::MAX),
+        days: i32::try_from(sign * *day).unwrap_or(i32::MAX),
+        micros: sign * micros,
+    }
+}
+
+/// `format(template, …)` as PostgreSQL's: `%s` (the value's text, NULL
+/// as nothing), `%I` (quoted as an identifier when needed), `%L` (quoted
+/// as a literal, NULL as `NULL`), `%%`; an argument's position as `%2$s`,
+/// a `-` flag and a width (`%-10s`, `%*s`, `%*2$s`). NULL for a NULL
+/// template.
+pub(super) fn format(values: &[Value]) -> Result<Value> {
+    let Some((template, args)) = values.split_first() else {
+        return Err(SqlError::undefined_function(
+            "function format() does not exist",
+        ));
+    };
+    let template = match template {
+        Value::Null => return Ok(Value::Null),
+        t => t.to_string(),
+    };
+    let bad = |m: String| SqlError::invalid_parameter(m);
+    let unterminated = || bad("unterminated format() type specifier".to_string());
+    // The argument at 1-based position `n`.
+    let arg = |n: usize| -> Result<&Value> {
+        match n {
+            0 => Err(bad(
+                "format specifies argument 0, but arguments are numbered from 1".to_string(),
+            )),
+            n => args
+                .get(n - 1)
+                .ok_or_else(|| bad("too few arguments for format()".to_string())),
+        }
+    };
+    let mut out = String::new();
+    let mut chars = template.chars().peekable();
+    // The last argument taken (the next one without a position follows it).
+    let mut last = 0usize;
+    // Digits, then whether `$` followed them.
+    let digits = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| -> Option<usize> {
+        let mut n: Option<usize> = None;
+        while let Some(c) = chars.peek().and_then(|c| c.to_digit(10)) {
+            chars.next();
+            n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(c as usize));
+        }
+        n
+    };
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'%') {
+            chars.next();
+            out.push('%');
+            continue;
+        }
+        // `n$` (a position), or digits that are the width.
+        let mut position = None;
+        let mut width: Option<i64> = None;
+        if let Some(n) = digits(&mut chars) {
+            if chars.peek() == Some(&'$') {
+                chars.next();
+                position = Some(n);
+            } else {
+                width = Some(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        let mut left = false;
+        if width.is_none() {
+            while chars.peek() == Some(&'-') {
+                chars.next();
+                left = true;
+            }
+            if chars.peek() == Some(&'*') {
+                chars.next();
+                let n = match digits(&mut chars) {
+                    Some(n) if chars.peek() == Some(&'$') => {
+                        chars.next();
+                        n
+                    }
+                    Some(_) => return Err(unterminated()),
+                    None => last + 1,
+                };
+                last = n;
+                width = Some(match arg(n)? {
+                    Value::Null => 0,
+                    Value::Int(w) => *w,
+                    other => other.to_string().trim().parse::<i64>().map_err(|_| {
+                        SqlError::invalid_text(format!(
+                            "invalid input syntax for type integer: \"{other}\""
+                        ))
+                    })?,
+                });
+            } else if let Some(n) = digits(&mut chars) {
+                width = Some(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        let Some(kind) = chars.next() else {
+            return Err(unterminated());
+        };
+        if !matches!(kind, 's' | 'I' | 'L') {
+            return Err(bad(format!(
+                "unrecognized format() type specifier \"{kind}\""
+            )));
+        }
+        let n = position.unwrap_or(last + 1);
+        last = n;
+        let value = arg(n)?;
+        let text = match (kind, value) {
+            ('s', Value::Null) => String::new(),
+            ('s', v) => v.to_string(),
+            ('I', Value::Null) => {
+                return Err(SqlError::null_value_not_allowed(
+                    "null values cannot be formatted as an SQL identifier",
+                ));
+            }
+            ('I', v) => crate::compat::quote_ident(&v.to_string()),
+            (_, Value::Null) => "NULL".to_string(),
+            (_, v) => crate::compat::quote_literal(&v.to_string()),
+        };
+        let width = width.unwrap_or(0);
+        let left = left || width < 0;
+        let pad = usize::try_from(width.unsigned_abs())
+            .unwrap_or(usize::MAX)
+            .saturating_sub(text.chars().count());
+        check_text_len(out.len() + text.len() + pad, "format()")?;
+        if !left {
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.push_str(&text);
+        if left {
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+    Ok(Value::Text(out))
+}
+
+/// A SQL value as JSON, as PostgreSQL's `to_jsonb` makes it: numbers,
+/// booleans and documents as they are, NULL as `null`, date and time
+/// values in ISO 8601 (`2024-01-02T03:04:05`), the rest (and the floats
+/// JSON has no number for) as their text in a string.
+pub(super) fn json_of(v: &Value) -> Result<serde_json::Value> {
+    use serde_json::Value as J;
+    Ok(match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Jsonb(doc) => crate::json::parse_document(doc)?,
+        Value::Int(_) | Value::Numeric(_) => crate::json::parse_document(&v.to_string())?,
+        Value::Float(x) if x.is_finite() => crate::json::parse_document(&v.to_string())?,
+        Value::Timestamp(t) | Value::TimestampTz(t) => {
+            let text = crate::datetime::timestamp_text(*t, false).replacen(' ', "T", 1);
+            J::String(if matches!(v, Value::TimestampTz(_)) {
+                text + "+00:00"
+            } else {
+                text
+            })
+        }
+        v => J::String(v.to_string()),
+    })
 }

@@ -656,8 +656,8 @@ pub(crate) struct Taken {
 }
 
 /// What aggregate `a` takes from the row of `env`: nothing when its
-/// FILTER is not true or its value is NULL (except for `array_agg`, which
-/// keeps NULLs).
+/// FILTER is not true or its value is NULL (except for `array_agg` and
+/// the JSON aggregates, which keep NULLs).
 pub(crate) fn take(a: &AggCall, env: &Env) -> Result<Option<Taken>> {
     if let Some(f) = &a.filter
         && eval(f, env)? != Value::Bool(true)
@@ -668,7 +668,12 @@ pub(crate) fn take(a: &AggCall, env: &Env) -> Result<Option<Taken>> {
         None => Value::Bool(true),
         Some(e) => eval(e, env)?,
     };
-    if value == Value::Null && a.func != AggFunc::ArrayAgg {
+    if value == Value::Null
+        && !matches!(
+            a.func,
+            AggFunc::ArrayAgg | AggFunc::JsonAgg | AggFunc::JsonObjectAgg
+        )
+    {
         return Ok(None);
     }
     let delimiter = match &a.delimiter {
@@ -733,6 +738,33 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
             }
             let items: Vec<String> = taken.iter().map(|t| array_item(&t.value)).collect();
             return Ok(Value::Text(format!("{{{}}}", items.join(","))));
+        }
+        AggFunc::JsonAgg => {
+            if taken.is_empty() {
+                return Ok(Value::Null);
+            }
+            let items = taken
+                .iter()
+                .map(|t| functions::json_of(&t.value))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Value::Jsonb(crate::json::render(
+                &serde_json::Value::Array(items),
+            )));
+        }
+        AggFunc::JsonObjectAgg => {
+            if taken.is_empty() {
+                return Ok(Value::Null);
+            }
+            let mut map = serde_json::Map::new();
+            for t in &taken {
+                if t.value == Value::Null {
+                    return Err(SqlError::invalid_parameter("field name must not be null"));
+                }
+                map.insert(t.value.to_string(), functions::json_of(&t.delimiter)?);
+            }
+            return Ok(Value::Jsonb(crate::json::render(
+                &serde_json::Value::Object(map),
+            )));
         }
         AggFunc::BoolAnd | AggFunc::BoolOr => {
             let mut out: Option<bool> = None;

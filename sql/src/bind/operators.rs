@@ -1,0 +1,86 @@
+//! Operators as the binder reads them: sqlparser's binary operators as
+//! the plan's, `OPERATOR(pg_catalog.op)`, and the regular-expression
+//! operators (calls of `Func::RegexMatch`).
+
+use sqlparser::ast::BinaryOperator as B;
+
+use crate::error::{Result, SqlError};
+use crate::plan::BinOp;
+
+pub(super) fn binop(op: &B) -> Result<BinOp> {
+    Ok(match op {
+        B::And => BinOp::And,
+        B::Or => BinOp::Or,
+        B::Eq => BinOp::Eq,
+        B::NotEq => BinOp::NotEq,
+        B::Lt => BinOp::Lt,
+        B::LtEq => BinOp::LtEq,
+        B::Gt => BinOp::Gt,
+        B::GtEq => BinOp::GtEq,
+        B::Plus => BinOp::Plus,
+        B::Minus => BinOp::Minus,
+        B::Multiply => BinOp::Multiply,
+        B::Divide => BinOp::Divide,
+        B::Modulo => BinOp::Modulo,
+        B::BitwiseAnd => BinOp::BitAnd,
+        B::BitwiseOr => BinOp::BitOr,
+        B::StringConcat => BinOp::Concat,
+        B::Arrow => BinOp::JsonGet,
+        B::LongArrow => BinOp::JsonGetText,
+        B::AtArrow => BinOp::JsonContains,
+        B::Question => BinOp::JsonHasKey,
+        B::PGCustomBinaryOperator(parts) => match parts.as_slice() {
+            [schema, op] if schema.eq_ignore_ascii_case("pg_catalog") => {
+                return binop(&custom_operator(op)?);
+            }
+            [op] => return binop(&custom_operator(op)?),
+            _ => return Err(SqlError::not_supported(format!("operator {op}"))),
+        },
+        other => return Err(SqlError::not_supported(format!("operator {other}"))),
+    })
+}
+
+/// The operator `OPERATOR(pg_catalog.op)` names.
+fn custom_operator(op: &str) -> Result<B> {
+    Ok(match op {
+        "=" => B::Eq,
+        "<>" | "!=" => B::NotEq,
+        "<" => B::Lt,
+        "<=" => B::LtEq,
+        ">" => B::Gt,
+        ">=" => B::GtEq,
+        "+" => B::Plus,
+        "-" => B::Minus,
+        "*" => B::Multiply,
+        "/" => B::Divide,
+        "%" => B::Modulo,
+        "||" => B::StringConcat,
+        "~" => B::PGRegexMatch,
+        "~*" => B::PGRegexIMatch,
+        "!~" => B::PGRegexNotMatch,
+        "!~*" => B::PGRegexNotIMatch,
+        "~~" => B::PGLikeMatch,
+        "!~~" => B::PGNotLikeMatch,
+        other => {
+            return Err(SqlError::undefined_function(format!(
+                "operator does not exist: {other}"
+            )));
+        }
+    })
+}
+
+/// `text ~ pattern` and its kin as a call of [`Func::RegexMatch`]
+/// (negated: wrapped in NOT by the caller), or `None` for other operators.
+pub(super) fn regex_operator(op: &B) -> Option<(bool, bool)> {
+    let op = match op {
+        B::PGCustomBinaryOperator(parts) => custom_operator(parts.last()?).ok()?,
+        other => other.clone(),
+    };
+    Some(match op {
+        B::PGRegexMatch => (false, false),
+        B::PGRegexIMatch => (false, true),
+        B::PGRegexNotMatch => (true, false),
+        B::PGRegexNotIMatch => (true, true),
+        _ => return None,
+    })
+}
