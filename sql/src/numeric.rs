@@ -201,6 +201,55 @@ impl Numeric {
         }
     }
 
+    /// A numeric from PostgreSQL's binary form (see [`Self::to_pg_binary`]),
+    /// shown with its display scale; `None` when it is malformed, NaN or
+    /// an infinity, or beyond 28 digits.
+    pub fn from_pg_binary(raw: &[u8]) -> Option<Numeric> {
+        let word = |i: usize| {
+            raw.get(2 * i..2 * i + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        };
+        let ndigits = usize::from(word(0)?);
+        let weight = i64::from(word(1)? as i16);
+        let negative = match word(2)? {
+            0 => false,
+            0x4000 => true,
+            _ => return None,
+        };
+        let dscale = u32::from(word(3)?);
+        if raw.len() != 8 + 2 * ndigits || weight > 8 || dscale > 28 {
+            return None;
+        }
+        let digits: Vec<u16> = (0..ndigits).map(|i| word(4 + i)).collect::<Option<_>>()?;
+        if digits.iter().any(|d| *d > 9999) {
+            return None;
+        }
+        // The base-10,000 digit of weight `w` (zero outside those sent).
+        let digit = |w: i64| {
+            usize::try_from(weight - w)
+                .ok()
+                .and_then(|i| digits.get(i))
+                .copied()
+                .unwrap_or(0)
+        };
+        let mut text = String::from(if negative { "-" } else { "" });
+        text.push('0');
+        for w in (0..=weight).rev() {
+            text.push_str(&format!("{:04}", digit(w)));
+        }
+        let fraction_groups = (i64::try_from(ndigits).ok()? - 1 - weight).max(0);
+        if fraction_groups > 0 {
+            text.push('.');
+            for k in 1..=fraction_groups.min(8) {
+                text.push_str(&format!("{:04}", digit(-k)));
+            }
+        }
+        let mut d = Decimal::from_str_exact(&text).ok()?;
+        d = d.round_dp_with_strategy(dscale, RoundingStrategy::MidpointAwayFromZero);
+        d.rescale(dscale);
+        Some(Numeric(d))
+    }
+
     /// PostgreSQL's binary numeric: digit count, weight, sign and display
     /// scale (16 bits each), then base-10000 digits.
     pub fn to_pg_binary(self) -> Vec<u8> {
@@ -341,5 +390,34 @@ mod tests {
             [0, 1, 0xff, 0xff, 0x40, 0, 0, 2, 0x01, 0xf4]
         );
         assert_eq!(n("0").to_pg_binary(), [0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn binary_form_reads_back_with_its_scale() {
+        for s in [
+            "12345.678",
+            "-0.05",
+            "0",
+            "0.00",
+            "1.50",
+            "10000",
+            "99999999.99990000",
+            "-123456789012345678.9",
+            "0.0000123",
+        ] {
+            let back = Numeric::from_pg_binary(&n(s).to_pg_binary()).unwrap();
+            assert_eq!(back.to_string(), s, "{s}");
+        }
+        // As PostgreSQL sends 2.5 with a display scale of 2; NaN; a digit
+        // past 9999; a length that disagrees with the digit count.
+        assert_eq!(
+            Numeric::from_pg_binary(&[0, 2, 0, 0, 0, 0, 0, 2, 0, 2, 0x13, 0x88])
+                .unwrap()
+                .to_string(),
+            "2.50"
+        );
+        assert!(Numeric::from_pg_binary(&[0, 0, 0, 0, 0xc0, 0, 0, 0]).is_none());
+        assert!(Numeric::from_pg_binary(&[0, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10]).is_none());
+        assert!(Numeric::from_pg_binary(&[0, 2, 0, 0, 0, 0, 0, 0, 0, 1]).is_none());
     }
 }

@@ -7,6 +7,7 @@ protocol (Parse/Bind/Describe/Execute/Sync).
 """
 
 import sys
+from decimal import Decimal
 
 import psycopg
 from psycopg import errors
@@ -102,5 +103,17 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     ).fetchall()
     assert len({r[0] for r in made}) == 2, made
     assert all(r[1] is not None for r in made), made
+    # Decimals: sent in binary (`%b`, as asyncpg and JDBC send them) and
+    # in text, and decimal literals come back as Decimal, exactly.
+    exact = conn.execute(
+        "SELECT %b::text, %s::text, 0.1 + 0.2, 10.00 / 3",
+        (Decimal("19.99"), Decimal("-0.050")),
+    ).fetchone()
+    assert exact == (
+        "19.99",
+        "-0.050",
+        Decimal("0.3"),
+        Decimal("3.3333333333333333"),
+    ), exact
 
 print("ok")

@@ -11,7 +11,7 @@
 //! | `Timestamp` | `timestamp` | 1114 | `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) | µs since 2000-01-01 |
 //! | `TimestampTz` | `timestamptz` | 1184 | the same, then `+00` | µs since 2000-01-01 |
 //! | `Date`      | `date`      | 1082 | `YYYY-MM-DD`             | days since 2000-01-01 (4 bytes) |
-//! | `Numeric`   | `numeric`   | 1700 | decimal, with its scale  | base-10000 digits (results only) |
+//! | `Numeric`   | `numeric`   | 1700 | decimal, with its scale  | base-10000 digits            |
 //! | `Uuid`      | `uuid`      | 2950 | 8-4-4-4-12 lower-case hex | 16 bytes                    |
 //! | `Jsonb`     | `jsonb`     | 3802 | jsonb's text             | 1, then the text             |
 //! | `Time`      | `time`      | 1083 | `HH:MM:SS[.ffffff]`      | µs since midnight (8 bytes)  |
@@ -342,6 +342,10 @@ fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
         INTERVAL => Value::Interval(
             spanlite_sql::interval::Interval::from_pg_binary(raw).ok_or_else(|| bad("interval"))?,
         ),
+        NUMERIC => Value::Numeric(
+            spanlite_sql::numeric::Numeric::from_pg_binary(raw)
+                .ok_or_else(|| bad("numeric (NaN, infinite, beyond 28 digits or malformed)"))?,
+        ),
         TEXT | VARCHAR | 0 => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|_| bad("text (not UTF-8)"))?)
         }
@@ -417,5 +421,15 @@ mod tests {
             decode_param(Some(&raw), 1, TIMESTAMP).unwrap(),
             Value::Timestamp(t)
         );
+        // A numeric in binary (asyncpg and JDBC send them so): 19.99, as
+        // PostgreSQL writes it; NaN refused with 22P02.
+        let numeric = decode_param(
+            Some(&[0, 2, 0, 0, 0, 0, 0, 2, 0, 19, 0x26, 0xac]),
+            1,
+            NUMERIC,
+        );
+        assert_eq!(numeric.unwrap().to_string(), "19.99");
+        let nan = decode_param(Some(&[0, 0, 0, 0, 0xc0, 0, 0, 0]), 1, NUMERIC);
+        assert_eq!(nan.unwrap_err().code, "22P02");
     }
 }
