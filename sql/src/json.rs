@@ -157,6 +157,178 @@ pub fn parse_document(text: &str) -> Result<J> {
     parse(text)
 }
 
+/// The element at `path` (`#>`, `jsonb_extract_path`): each step a field
+/// of an object or, as an integer, an element of an array; `None` when
+/// there is none.
+pub fn at_path<'a>(doc: &'a J, path: &[String]) -> Option<&'a J> {
+    path.iter().try_fold(doc, |at, step| match at {
+        J::Object(m) => m.get(step),
+        J::Array(_) => select(at, &Key::Index(step.trim().parse().ok()?)),
+        _ => None,
+    })
+}
+
+/// `a || b`: two objects merged (`b`'s fields win), arrays (or an array
+/// and a value) joined.
+pub fn concat(a: &str, b: &str) -> Result<String> {
+    Ok(render(&match (parse(a)?, parse(b)?) {
+        (J::Object(mut x), J::Object(y)) => {
+            x.extend(y);
+            J::Object(x)
+        }
+        (J::Array(mut x), J::Array(y)) => {
+            x.extend(y);
+            J::Array(x)
+        }
+        (J::Array(mut x), y) => {
+            x.push(y);
+            J::Array(x)
+        }
+        (x, J::Array(y)) => J::Array(std::iter::once(x).chain(y).collect()),
+        (x, y) => J::Array(vec![x, y]),
+    }))
+}
+
+/// `doc - key`: the object without field `key` (an array without the
+/// strings equal to it), or the array without element `key` (an integer;
+/// negative from the end).
+pub fn remove(doc: &str, key: &Key) -> Result<String> {
+    let mut v = parse(doc)?;
+    match (&mut v, key) {
+        (J::Object(m), Key::Field(f)) => {
+            m.remove(f);
+        }
+        (J::Array(a), Key::Field(f)) => a.retain(|x| x.as_str() != Some(f.as_str())),
+        (J::Array(a), Key::Index(i)) => {
+            let i = if *i < 0 { a.len() as i64 + i } else { *i };
+            if let Some(i) = usize::try_from(i).ok().filter(|i| *i < a.len()) {
+                a.remove(i);
+            }
+        }
+        (J::Object(_), Key::Index(_)) => {
+            return Err(SqlError::invalid_parameter(
+                "cannot delete from object using integer index",
+            ));
+        }
+        _ => {
+            return Err(SqlError::invalid_parameter("cannot delete from scalar"));
+        }
+    }
+    Ok(render(&v))
+}
+
+/// `jsonb_set(doc, path, value, create_missing)`: `doc` with the element
+/// at `path` replaced by `value` — or added, when `create_missing` and
+/// only its last step is missing (an array index past either end adds
+/// at that end).
+pub fn set(doc: &str, path: &[String], value: &str, create_missing: bool) -> Result<String> {
+    let mut v = parse(doc)?;
+    let new = parse(value)?;
+    if matches!(v, J::Object(_) | J::Array(_)) {
+        set_at(&mut v, path, new, create_missing, 1)?;
+    } else if !path.is_empty() {
+        return Err(SqlError::invalid_parameter("cannot set path in scalar"));
+    }
+    Ok(render(&v))
+}
+
+/// `position`: the 1-based place of `path`'s first step in the whole path.
+fn set_at(at: &mut J, path: &[String], new: J, create: bool, position: usize) -> Result<()> {
+    let Some((step, rest)) = path.split_first() else {
+        *at = new;
+        return Ok(());
+    };
+    match at {
+        J::Object(m) => match m.get_mut(step) {
+            Some(next) => set_at(next, rest, new, create, position + 1)?,
+            None if create && rest.is_empty() => {
+                m.insert(step.clone(), new);
+            }
+            None => {}
+        },
+        J::Array(a) => {
+            let Ok(i) = step.trim().parse::<i64>() else {
+                return Err(SqlError::invalid_text(format!(
+                    "path element at position {position} is not an integer: \"{step}\""
+                )));
+            };
+            let len = a.len() as i64;
+            let k = if i < 0 { len + i } else { i };
+            if (0..len).contains(&k) {
+                set_at(&mut a[k as usize], rest, new, create, position + 1)?;
+            } else if create && rest.is_empty() {
+                if k < 0 {
+                    a.insert(0, new);
+                } else {
+                    a.push(new);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `jsonb_strip_nulls`: every object field whose value is null gone, at
+/// any depth (nulls in arrays stay).
+pub fn strip_nulls(doc: &str) -> Result<String> {
+    fn strip(v: &mut J) {
+        match v {
+            J::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(strip);
+            }
+            J::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = parse(doc)?;
+    strip(&mut v);
+    Ok(render(&v))
+}
+
+/// `jsonb_pretty`: one element per line, indented by four spaces.
+pub fn pretty(doc: &str) -> Result<String> {
+    fn write_pretty(v: &J, depth: usize, out: &mut String) {
+        let indent = |n: usize, out: &mut String| out.push_str(&"    ".repeat(n));
+        // Each element on a line of its own; the closing bracket on its
+        // own line even when there are none (`{` and `}` on two lines,
+        // as PostgreSQL writes an empty object).
+        match v {
+            J::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    out.push_str(if i > 0 { ",\n" } else { "\n" });
+                    indent(depth + 1, out);
+                    out.push_str(&J::String((*k).clone()).to_string());
+                    out.push_str(": ");
+                    write_pretty(&map[k.as_str()], depth + 1, out);
+                }
+                out.push('\n');
+                indent(depth, out);
+                out.push('}');
+            }
+            J::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    out.push_str(if i > 0 { ",\n" } else { "\n" });
+                    indent(depth + 1, out);
+                    write_pretty(item, depth + 1, out);
+                }
+                out.push('\n');
+                indent(depth, out);
+                out.push(']');
+            }
+            other => write(other, out),
+        }
+    }
+    let mut out = String::new();
+    write_pretty(&parse(doc)?, 0, &mut out);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,6 +222,23 @@ pub enum Func {
     QuoteLiteral,
     /// `quote_nullable(v)`: `NULL` for NULL, else `quote_literal`.
     QuoteNullable,
+    /// `jsonb_extract_path(doc, key, …)` (also `json_`).
+    JsonExtractPath,
+    /// `jsonb_extract_path_text(doc, key, …)` (also `json_`).
+    JsonExtractPathText,
+    /// `doc #> path` (a text array).
+    JsonPath,
+    /// `doc #>> path`.
+    JsonPathText,
+    /// `jsonb_set(doc, path, value [, create_missing])`.
+    JsonbSet,
+    /// `jsonb_strip_nulls(doc)` (also `json_`).
+    JsonbStripNulls,
+    /// `jsonb_pretty(doc)`.
+    JsonbPretty,
+    /// `string_to_array(text, delimiter [, null_string])`, as an array's
+    /// text.
+    StringToArray,
 }
 
 impl Func {
@@ -306,6 +323,12 @@ impl Func {
             "format" => Func::Format,
             "quote_literal" => Func::QuoteLiteral,
             "quote_nullable" => Func::QuoteNullable,
+            "jsonb_extract_path" | "json_extract_path" => Func::JsonExtractPath,
+            "jsonb_extract_path_text" | "json_extract_path_text" => Func::JsonExtractPathText,
+            "jsonb_set" => Func::JsonbSet,
+            "jsonb_strip_nulls" | "json_strip_nulls" => Func::JsonbStripNulls,
+            "jsonb_pretty" => Func::JsonbPretty,
+            "string_to_array" => Func::StringToArray,
             _ => return None,
         })
     }

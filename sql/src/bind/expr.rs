@@ -284,12 +284,29 @@ impl Binder<'_> {
                     call
                 }
             }
-            // `x ^ y`: power(x, y).
+            // `x ^ y`: power(x, y); `doc #> path`, `doc #>> path`.
             Expr::BinaryOp {
                 left,
-                op: B::PGExp,
+                op: op @ (B::PGExp | B::HashArrow | B::HashLongArrow),
                 right,
-            } => BExpr::Func(Func::Power, vec![self.expr(left)?, self.expr(right)?]),
+            } => BExpr::Func(
+                match op {
+                    B::PGExp => Func::Power,
+                    B::HashArrow => Func::JsonPath,
+                    _ => Func::JsonPathText,
+                },
+                vec![self.expr(left)?, self.expr(right)?],
+            ),
+            // `a <@ b`: `b @> a`.
+            Expr::BinaryOp {
+                left,
+                op: B::ArrowAt,
+                right,
+            } => BExpr::Binary(
+                Box::new(self.expr(right)?),
+                BinOp::JsonContains,
+                Box::new(self.expr(left)?),
+            ),
             Expr::BinaryOp {
                 left,
                 op: op @ (B::PGLikeMatch | B::PGNotLikeMatch),
@@ -967,6 +984,7 @@ impl Binder<'_> {
             BExpr::Binary(a, op, b) => match op {
                 BinOp::Plus | BinOp::Minus | BinOp::Multiply | BinOp::Divide | BinOp::Modulo => {
                     match (self.type_of(a), self.type_of(b)) {
+                        (Some(DataType::Jsonb), _) if *op == BinOp::Minus => DataType::Jsonb,
                         (Some(DataType::Int), Some(DataType::Int)) => DataType::Int,
                         (Some(DataType::Date), Some(DataType::Date)) => DataType::Int,
                         (Some(DataType::Numeric), Some(DataType::Numeric | DataType::Int))
@@ -981,6 +999,12 @@ impl Binder<'_> {
                         (x, y) if numeric(x) && numeric(y) => DataType::Float,
                         _ => return None,
                     }
+                }
+                BinOp::Concat
+                    if self.type_of(a) == Some(DataType::Jsonb)
+                        || self.type_of(b) == Some(DataType::Jsonb) =>
+                {
+                    DataType::Jsonb
                 }
                 BinOp::Concat | BinOp::JsonGetText => DataType::Text,
                 BinOp::BitAnd | BinOp::BitOr => DataType::Int,
@@ -1078,7 +1102,16 @@ impl Binder<'_> {
                     DataType::Int
                 }
                 Func::StartsWith => DataType::Bool,
-                Func::ToJsonb | Func::JsonBuildArray => DataType::Jsonb,
+                Func::ToJsonb
+                | Func::JsonBuildArray
+                | Func::JsonExtractPath
+                | Func::JsonPath
+                | Func::JsonbSet
+                | Func::JsonbStripNulls => DataType::Jsonb,
+                Func::JsonExtractPathText
+                | Func::JsonPathText
+                | Func::JsonbPretty
+                | Func::StringToArray => DataType::Text,
                 Func::MakeDate => DataType::Date,
                 Func::Age => DataType::Interval,
                 Func::Format | Func::QuoteLiteral | Func::QuoteNullable => DataType::Text,

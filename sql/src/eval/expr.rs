@@ -615,6 +615,9 @@ pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
         }
         BinOp::Concat => Ok(match (l, r) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
+            // jsonb || jsonb (a literal beside a jsonb read as one).
+            (Value::Jsonb(a), Value::Jsonb(b) | Value::Text(b))
+            | (Value::Text(a), Value::Jsonb(b)) => Value::Jsonb(crate::json::concat(&a, &b)?),
             (a, b) => {
                 let (a, b) = (a.to_string(), b.to_string());
                 check_text_len(a.len() + b.len(), "||")?;
@@ -633,6 +636,22 @@ pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
                 type_name(&b)
             ))),
         },
+        // jsonb - key (text) or index (integer).
+        BinOp::Minus if matches!(l, Value::Jsonb(_)) => Ok(match (l, r) {
+            (_, Value::Null) => Value::Null,
+            (Value::Jsonb(doc), Value::Int(i)) => {
+                Value::Jsonb(crate::json::remove(&doc, &crate::json::Key::Index(i))?)
+            }
+            (Value::Jsonb(doc), Value::Text(k)) => {
+                Value::Jsonb(crate::json::remove(&doc, &crate::json::Key::Field(k))?)
+            }
+            (_, other) => {
+                return Err(SqlError::undefined_function(format!(
+                    "operator does not exist: jsonb - {}",
+                    type_name(&other)
+                )));
+            }
+        }),
         BinOp::Plus | BinOp::Minus | BinOp::Multiply | BinOp::Divide | BinOp::Modulo => {
             arithmetic(l, op, r)
         }

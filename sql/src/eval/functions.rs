@@ -357,6 +357,59 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
             };
             Value::Date(crate::datetime::days_of(date)?)
         }
+        (Func::JsonExtractPath | Func::JsonExtractPathText, [doc, keys @ ..]) => {
+            let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            json_at(doc, &keys, f == Func::JsonExtractPathText)?
+        }
+        (Func::JsonPath | Func::JsonPathText, [doc, path]) => {
+            let keys = crate::compat::array_elements(&path.to_string());
+            json_at(doc, &keys, f == Func::JsonPathText)?
+        }
+        (Func::JsonbSet, [doc, path, value, rest @ ..]) => {
+            let create = match rest {
+                [] => true,
+                [Value::Bool(b)] => *b,
+                _ => return Ok(None),
+            };
+            let keys = crate::compat::array_elements(&path.to_string());
+            Value::Jsonb(crate::json::set(
+                &document(doc)?,
+                &keys,
+                &document(value)?,
+                create,
+            )?)
+        }
+        (Func::JsonbStripNulls, [doc]) => Value::Jsonb(crate::json::strip_nulls(&document(doc)?)?),
+        (Func::JsonbPretty, [doc]) => Value::Text(crate::json::pretty(&document(doc)?)?),
+        (Func::StringToArray, [Value::Text(s), delimiter, rest @ ..]) => {
+            let null = match rest {
+                [] => None,
+                [v] => Some(v.to_string()),
+                _ => return Ok(None),
+            };
+            let parts: Vec<Value> = if s.is_empty() {
+                Vec::new()
+            } else {
+                let delimiter = delimiter.to_string();
+                let pieces: Vec<String> = if delimiter.is_empty() {
+                    vec![s.clone()]
+                } else {
+                    s.split(delimiter.as_str()).map(str::to_string).collect()
+                };
+                pieces
+                    .into_iter()
+                    .map(|p| {
+                        if null.as_ref() == Some(&p) {
+                            Value::Null
+                        } else {
+                            Value::Text(p)
+                        }
+                    })
+                    .collect()
+            };
+            let items: Vec<String> = parts.iter().map(super::array_item).collect();
+            Value::Text(format!("{{{}}}", items.join(",")))
+        }
         (Func::Age, [a, b]) => Value::Interval(age(instant(a)?, instant(b)?)),
         (Func::Age, [a]) => {
             let today = chrono::Utc::now()
@@ -612,5 +665,26 @@ pub(super) fn json_of(v: &Value) -> Result<serde_json::Value> {
             })
         }
         v => J::String(v.to_string()),
+    })
+}
+
+/// A jsonb argument's text (text read as JSON, 22P02 if it is not).
+fn document(v: &Value) -> Result<String> {
+    match v {
+        Value::Jsonb(doc) => Ok(doc.clone()),
+        other => crate::json::normalize(&other.to_string()),
+    }
+}
+
+/// The element of `doc` at `path`, as jsonb or (`as_text`) as text — a
+/// string unquoted, JSON null as NULL; NULL when there is none.
+fn json_at(doc: &Value, path: &[String], as_text: bool) -> Result<Value> {
+    let parsed = crate::json::parse_document(&document(doc)?)?;
+    Ok(match crate::json::at_path(&parsed, path) {
+        None => Value::Null,
+        Some(serde_json::Value::Null) if as_text => Value::Null,
+        Some(serde_json::Value::String(s)) if as_text => Value::Text(s.clone()),
+        Some(v) if as_text => Value::Text(crate::json::render(v)),
+        Some(v) => Value::Jsonb(crate::json::render(v)),
     })
 }

@@ -839,7 +839,7 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
 }
 
 /// An element of an array's text form, quoted as PostgreSQL quotes it.
-fn array_item(v: &Value) -> String {
+pub(super) fn array_item(v: &Value) -> String {
     let text = match v {
         Value::Null => return "NULL".to_string(),
         Value::Text(t) => t.clone(),
