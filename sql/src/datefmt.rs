@@ -443,7 +443,7 @@ struct Tm {
     with_zone: bool,
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",

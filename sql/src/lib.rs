@@ -41,6 +41,7 @@ mod bind;
 mod catalog;
 pub mod compat;
 pub mod datefmt;
+mod dateparse;
 pub mod datetime;
 mod error;
 mod eval;

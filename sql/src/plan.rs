@@ -199,8 +199,11 @@ pub enum Func {
     BitLength,
     StartsWith,
     Translate,
-    /// `to_timestamp(seconds since 1970)`.
+    /// `to_timestamp(seconds since 1970)` and `to_timestamp(text,
+    /// template)`.
     ToTimestamp,
+    /// `to_date(text, template)`.
+    ToDate,
     JsonbTypeof,
     JsonbArrayLength,
     /// `regexp_replace(text, pattern, replacement [, flags])`: the first
@@ -313,6 +316,7 @@ impl Func {
             "starts_with" => Func::StartsWith,
             "translate" => Func::Translate,
             "to_timestamp" => Func::ToTimestamp,
+            "to_date" => Func::ToDate,
             "jsonb_typeof" | "json_typeof" => Func::JsonbTypeof,
             "jsonb_array_length" | "json_array_length" => Func::JsonbArrayLength,
             "regexp_replace" => Func::RegexpReplace,

@@ -1112,7 +1112,7 @@ impl Binder<'_> {
                 | Func::JsonPathText
                 | Func::JsonbPretty
                 | Func::StringToArray => DataType::Text,
-                Func::MakeDate => DataType::Date,
+                Func::MakeDate | Func::ToDate => DataType::Date,
                 Func::Age => DataType::Interval,
                 Func::Format | Func::QuoteLiteral | Func::QuoteNullable => DataType::Text,
                 Func::ToTimestamp => DataType::TimestampTz,

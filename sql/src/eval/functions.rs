@@ -410,6 +410,19 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
             let items: Vec<String> = parts.iter().map(super::array_item).collect();
             Value::Text(format!("{{{}}}", items.join(",")))
         }
+        (Func::ToTimestamp | Func::ToDate, [Value::Text(text), Value::Text(template)]) => {
+            let at = crate::dateparse::parse_with_template(text, template)?;
+            if f == Func::ToDate {
+                Value::Date(crate::datetime::days_of(at.date())?)
+            } else {
+                let nanos = at
+                    .and_utc()
+                    .timestamp_nanos_opt()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| SqlError::datetime_field_overflow("timestamp out of range"))?;
+                Value::TimestampTz(spanlite_truetime::Timestamp::from_nanos(nanos))
+            }
+        }
         (Func::Age, [a, b]) => Value::Interval(age(instant(a)?, instant(b)?)),
         (Func::Age, [a]) => {
             let today = chrono::Utc::now()
