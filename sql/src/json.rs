@@ -28,11 +28,17 @@ pub fn render(v: &J) -> String {
     out
 }
 
+/// An object's keys in jsonb's order: shorter first, then by bytes.
+fn jsonb_order(map: &serde_json::Map<String, J>) -> Vec<&String> {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    keys
+}
+
 fn write(v: &J, out: &mut String) {
     match v {
         J::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+            let keys = jsonb_order(map);
             out.push('{');
             for (i, k) in keys.iter().enumerate() {
                 if i > 0 {
@@ -296,8 +302,7 @@ pub fn pretty(doc: &str) -> Result<String> {
         // as PostgreSQL writes an empty object).
         match v {
             J::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+                let keys = jsonb_order(map);
                 out.push('{');
                 for (i, k) in keys.iter().enumerate() {
                     out.push_str(if i > 0 { ",\n" } else { "\n" });

@@ -419,7 +419,8 @@ pub struct AggCall {
     pub func: AggFunc,
     /// The argument; `None` for `count(*)`.
     pub arg: Option<BExpr>,
-    /// `string_agg`'s delimiter.
+    /// `string_agg`'s delimiter; `jsonb_object_agg`'s value (its key is
+    /// `arg`).
     pub delimiter: Option<BExpr>,
     pub distinct: bool,
     /// `FILTER (WHERE …)`: only the rows it is true for.
