@@ -57,16 +57,18 @@ fn char_count(s: &str, n: i64, from_left: bool) -> String {
     }
 }
 
+/// Two numbers, when the arguments are two numbers.
+fn two(numbers: Option<&[f64]>) -> Option<[f64; 2]> {
+    numbers.and_then(|n| <[f64; 2]>::try_from(n).ok())
+}
+
 /// The functions without NULL arguments not handled in [`function`]:
 /// `None` when the arguments do not suit `f`.
 pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>> {
     let numbers: Option<Vec<f64>> = values.iter().map(float_of).collect();
     Ok(Some(match (f, values) {
         (Func::Power, [_, _]) => {
-            let Some([x, y]) = numbers
-                .as_deref()
-                .and_then(|n| <[f64; 2]>::try_from(n).ok())
-            else {
+            let Some([x, y]) = two(numbers.as_deref()) else {
                 return Ok(None);
             };
             if x == 0.0 && y < 0.0 {
@@ -103,10 +105,7 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
             }
         }
         (Func::Log, [_, _]) => {
-            let Some([b, x]) = numbers
-                .as_deref()
-                .and_then(|n| <[f64; 2]>::try_from(n).ok())
-            else {
+            let Some([b, x]) = two(numbers.as_deref()) else {
                 return Ok(None);
             };
             let base = log_argument(b)?.ln();
