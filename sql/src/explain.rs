@@ -28,6 +28,9 @@ fn body(b: &Body, depth: usize, out: &mut Vec<String>) {
         Body::Values { rows, .. } => {
             out.push(format!("{}Values ({} rows)", pad(depth), rows.len()))
         }
+        Body::Unnest {
+            json: Some(rows), ..
+        } => out.push(format!("{}Function Scan on {}", pad(depth), rows.name())),
         Body::Unnest { arrays, .. } => {
             out.push(format!("{}Unnest ({} arrays)", pad(depth), arrays.len()))
         }

@@ -122,11 +122,116 @@ pub fn get(doc: &str, key: &Key) -> Result<Option<String>> {
 /// `doc ->> key`: the element as text (a string unquoted; JSON null is
 /// SQL NULL).
 pub fn get_text(doc: &str, key: &Key) -> Result<Option<String>> {
-    Ok(match select(&parse(doc)?, key) {
-        None | Some(J::Null) => None,
-        Some(J::String(s)) => Some(s.clone()),
-        Some(other) => Some(render(other)),
-    })
+    Ok(select(&parse(doc)?, key).and_then(text_of))
+}
+
+/// An element as `->>` gives it: a string unquoted, JSON null as SQL NULL,
+/// anything else as jsonb text.
+fn text_of(v: &J) -> Option<String> {
+    match v {
+        J::Null => None,
+        J::String(s) => Some(s.clone()),
+        other => Some(render(other)),
+    }
+}
+
+/// What a JSON set-returning function gives a row for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// `jsonb_array_elements` (`text`: `jsonb_array_elements_text`): one
+    /// row per element of an array.
+    Elements { text: bool },
+    /// `jsonb_each` (`text`: `jsonb_each_text`): one row per field of an
+    /// object, its key and its value.
+    Each { text: bool },
+    /// `jsonb_object_keys`: one row per key of an object.
+    Keys,
+}
+
+impl Rows {
+    /// The function of this name (`json_…` as well: json values are kept
+    /// as jsonb).
+    pub fn of(name: &str) -> Option<Rows> {
+        let name = name.strip_prefix("jsonb_").or(name.strip_prefix("json_"))?;
+        Some(match name {
+            "array_elements" => Rows::Elements { text: false },
+            "array_elements_text" => Rows::Elements { text: true },
+            "each" => Rows::Each { text: false },
+            "each_text" => Rows::Each { text: true },
+            "object_keys" => Rows::Keys,
+            _ => return None,
+        })
+    }
+
+    /// Its name (the jsonb form).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rows::Elements { text: false } => "jsonb_array_elements",
+            Rows::Elements { text: true } => "jsonb_array_elements_text",
+            Rows::Each { text: false } => "jsonb_each",
+            Rows::Each { text: true } => "jsonb_each_text",
+            Rows::Keys => "jsonb_object_keys",
+        }
+    }
+
+    /// Its output columns' names.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Rows::Elements { .. } => &["value"],
+            Rows::Each { .. } => &["key", "value"],
+            Rows::Keys => &["jsonb_object_keys"],
+        }
+    }
+
+    /// Whether its value column is text (else jsonb).
+    pub fn text(self) -> bool {
+        match self {
+            Rows::Elements { text } | Rows::Each { text } => text,
+            Rows::Keys => true,
+        }
+    }
+
+    /// The rows over `doc`, each a key (for `Each` and `Keys`) and a value
+    /// (jsonb text, or text for the `_text` forms: `None` is SQL NULL).
+    /// An array where an object is wanted, or the reverse, is 22023 as in
+    /// PostgreSQL.
+    pub fn over(self, doc: &str) -> Result<Vec<(Option<String>, Option<String>)>> {
+        let doc = parse(doc)?;
+        let kind = match &doc {
+            J::Object(_) => "an object",
+            J::Array(_) => "an array",
+            _ => "a scalar",
+        };
+        let value = |v: &J, text: bool| if text { text_of(v) } else { Some(render(v)) };
+        Ok(match (self, &doc) {
+            (Rows::Elements { text }, J::Array(items)) => {
+                items.iter().map(|v| (None, value(v, text))).collect()
+            }
+            (Rows::Elements { .. }, _) => {
+                return Err(SqlError::invalid_parameter(format!(
+                    "cannot extract elements from {kind}"
+                )));
+            }
+            (Rows::Each { text }, J::Object(map)) => jsonb_order(map)
+                .into_iter()
+                .map(|k| (Some(k.clone()), value(&map[k.as_str()], text)))
+                .collect(),
+            (Rows::Keys, J::Object(map)) => jsonb_order(map)
+                .into_iter()
+                .map(|k| (Some(k.clone()), None))
+                .collect(),
+            (Rows::Each { .. }, _) => {
+                return Err(SqlError::invalid_parameter(
+                    "cannot call jsonb_each on a non-object",
+                ));
+            }
+            (Rows::Keys, _) => {
+                return Err(SqlError::invalid_parameter(format!(
+                    "cannot call jsonb_object_keys on {kind}"
+                )));
+            }
+        })
+    }
 }
 
 /// `a @> b`: PostgreSQL's containment.

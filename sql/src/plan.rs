@@ -596,10 +596,13 @@ pub enum Body {
     /// `unnest(a, …) [WITH ORDINALITY]` in a FROM: a row per element of
     /// the longest array (the others padded with NULL), then the element's
     /// position. Arrays are kept in PostgreSQL's text form; an element
-    /// that reads as an integer is one.
+    /// that reads as an integer is one. With `json` set, the one
+    /// expression is a jsonb document and the rows are those of that JSON
+    /// set-returning function (`jsonb_array_elements`, `jsonb_each`, …).
     Unnest {
         arrays: Vec<BExpr>,
         ordinality: bool,
+        json: Option<crate::json::Rows>,
     },
     /// UNION / INTERSECT / EXCEPT; sort keys name output columns.
     SetOp {

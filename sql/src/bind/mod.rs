@@ -14,10 +14,14 @@ mod walk;
 
 use std::collections::HashMap;
 
-use sqlparser::ast::{self, Expr, JoinConstraint, JoinOperator, SelectItem, SetExpr, TableFactor};
+use sqlparser::ast::{
+    self, Expr, FunctionArg, FunctionArgExpr, JoinConstraint, JoinOperator, SelectItem, SetExpr,
+    TableFactor,
+};
 
 use crate::catalog::{TableDef, Width};
 use crate::error::{Result, SqlError};
+use crate::json::Rows;
 use crate::plan::{
     Access, AggCall, BExpr, BinOp, Body, Grouping, JoinKind, Query, Scan, Select, SetOp, SortKey,
     Source, WindowCall,
@@ -47,6 +51,11 @@ struct Entry {
     /// Columns merged into an earlier table's by JOIN … USING / NATURAL:
     /// not found by unqualified names, not in `*`.
     hidden: Vec<usize>,
+    /// A set-returning function of one output column: its name alone,
+    /// where no column has that name, is that column (PostgreSQL's
+    /// whole-row reference to a scalar function: `FROM t,
+    /// jsonb_array_elements_text(t.tags) AS tag … SELECT tag`).
+    scalar: bool,
 }
 
 /// The grouping of a grouped block, while its select list is bound.
@@ -268,6 +277,7 @@ impl<'a> Binder<'a> {
             columns: def.columns.iter().map(|c| c.name.clone()).collect(),
             offset,
             hidden: Vec::new(),
+            scalar: false,
         });
         scope.declared.resize(scope.types.len(), None);
         scope.declared.extend(def.columns.iter().map(|c| c.width));
@@ -882,6 +892,7 @@ impl<'a> Binder<'a> {
             columns: names,
             offset,
             hidden: Vec::new(),
+            scalar: false,
         });
         scope.declared.resize(scope.types.len(), None);
         scope.declared.extend(bound.declared());
@@ -903,6 +914,89 @@ impl<'a> Binder<'a> {
         });
     }
 
+    /// Adds `unnest(arrays)` or a JSON set-returning function over
+    /// `args[0]` to the block's FROM items. After other FROM items it is
+    /// bound as a LATERAL subquery, so its arguments may name them; first
+    /// in a FROM, its arguments name only enclosing queries.
+    fn add_set_function(
+        &mut self,
+        args: &[&Expr],
+        source: SetSource<'_>,
+        (kind, on, offset): (JoinKind, Option<Expr>, usize),
+        items: &mut Vec<Item>,
+    ) -> Result<()> {
+        let lateral = !items.is_empty();
+        if lateral {
+            self.scopes.push(Scope::default());
+        }
+        let arrays = args
+            .iter()
+            .map(|e| self.expr(e))
+            .collect::<Result<Vec<_>>>();
+        if lateral {
+            self.scopes.pop();
+        }
+        let arrays = arrays?;
+        let alias = source.alias;
+        let default_name = source.json.map_or("unnest", Rows::name);
+        let entry_name = alias_of(alias).unwrap_or_else(|| default_name.to_string());
+        check_unique(self.scope(), &entry_name)?;
+        let (mut names, mut types): (Vec<String>, Vec<Option<DataType>>) = match source.json {
+            None => (
+                vec!["unnest".to_string(); arrays.len()],
+                vec![None; arrays.len()],
+            ),
+            Some(rows) => {
+                let value = if rows.text() {
+                    DataType::Text
+                } else {
+                    DataType::Jsonb
+                };
+                let types = match rows {
+                    Rows::Each { .. } => vec![Some(DataType::Text), Some(value)],
+                    Rows::Elements { .. } | Rows::Keys => vec![Some(value)],
+                };
+                (
+                    rows.columns().iter().map(|c| c.to_string()).collect(),
+                    types,
+                )
+            }
+        };
+        // A function of one column of a plain type takes the alias's
+        // name (PostgreSQL's rule; `jsonb_array_elements`' column is an
+        // output parameter named `value`, and keeps it).
+        let scalar = match source.json {
+            None => arrays.len() == 1,
+            Some(rows) => rows == Rows::Keys,
+        };
+        if scalar && alias.as_ref().is_some_and(|a| a.columns.is_empty()) {
+            names[0] = entry_name.clone();
+        }
+        if source.ordinality {
+            names.push("ordinality".to_string());
+            types.push(Some(DataType::Int));
+        }
+        rename(&mut names, alias)?;
+        let bound = crate::plan::Query {
+            body: Body::Unnest {
+                arrays,
+                ordinality: source.ordinality,
+                json: source.json,
+            },
+            order: Vec::new(),
+            limit: None,
+            offset: None,
+            columns: names.iter().cloned().zip(types).collect(),
+            distinct_on: 0,
+        };
+        let one_column = names.len() == 1;
+        self.add_derived(bound, entry_name, names, lateral, (kind, on, offset), items);
+        if let Some(entry) = self.scope().entries.last_mut() {
+            entry.scalar = one_column;
+        }
+        Ok(())
+    }
+
     /// Adds a FROM item (a table or a subquery) to the current block.
     fn add_item(
         &mut self,
@@ -913,31 +1007,6 @@ impl<'a> Binder<'a> {
         items: &mut Vec<Item>,
     ) -> Result<()> {
         let offset = self.scope().width();
-        let alias_of = |alias: &Option<ast::TableAlias>| alias.as_ref().map(|a| ident(&a.name));
-        let check_unique = |scope: &Scope, name: &str| -> Result<()> {
-            if scope.entries.iter().any(|e| e.name == name) {
-                return Err(SqlError::duplicate_alias(format!(
-                    "table name \"{name}\" specified more than once"
-                )));
-            }
-            Ok(())
-        };
-        let rename = |columns: &mut Vec<String>, alias: &Option<ast::TableAlias>| -> Result<()> {
-            if let Some(a) = alias {
-                if a.columns.len() > columns.len() {
-                    return Err(SqlError::syntax(format!(
-                        "table \"{}\" has {} columns available but {} columns specified",
-                        ident(&a.name),
-                        columns.len(),
-                        a.columns.len()
-                    )));
-                }
-                for (c, new) in columns.iter_mut().zip(&a.columns) {
-                    *c = ident(&new.name);
-                }
-            }
-            Ok(())
-        };
         match factor {
             TableFactor::Table {
                 name,
@@ -960,6 +1029,7 @@ impl<'a> Binder<'a> {
                     columns: names,
                     offset,
                     hidden: Vec::new(),
+                    scalar: false,
                 });
                 scope.declared.resize(scope.types.len(), None);
                 scope.declared.extend(def.columns.iter().map(|c| c.width));
@@ -990,43 +1060,41 @@ impl<'a> Binder<'a> {
                 with_offset_alias: None,
                 with_ordinality,
             } => {
-                // After other FROM items, bound as a LATERAL subquery: its
-                // arrays may name them. First, it is run as a plain source
-                // whose arrays name only enclosing queries.
-                let lateral = !items.is_empty();
-                if lateral {
-                    self.scopes.push(Scope::default());
-                }
-                let arrays = array_exprs
-                    .iter()
-                    .map(|e| self.expr(e))
-                    .collect::<Result<Vec<_>>>();
-                if lateral {
-                    self.scopes.pop();
-                }
-                let arrays = arrays?;
-                let entry_name = alias_of(alias).unwrap_or_else(|| "unnest".to_string());
-                check_unique(self.scope(), &entry_name)?;
-                let mut names: Vec<String> = vec!["unnest".to_string(); arrays.len()];
-                if arrays.len() == 1 && alias.as_ref().is_some_and(|a| a.columns.is_empty()) {
-                    names[0] = entry_name.clone();
-                }
-                if *with_ordinality {
-                    names.push("ordinality".to_string());
-                }
-                rename(&mut names, alias)?;
-                let bound = crate::plan::Query {
-                    body: Body::Unnest {
-                        arrays,
-                        ordinality: *with_ordinality,
-                    },
-                    order: Vec::new(),
-                    limit: None,
-                    offset: None,
-                    columns: names.iter().map(|n| (n.clone(), None)).collect(),
-                    distinct_on: 0,
+                let arrays: Vec<&Expr> = array_exprs.iter().collect();
+                let source = SetSource {
+                    json: None,
+                    alias,
+                    ordinality: *with_ordinality,
                 };
-                self.add_derived(bound, entry_name, names, lateral, (kind, on, offset), items);
+                self.add_set_function(&arrays, source, (kind, on, offset), items)?;
+            }
+            TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                with_ordinality,
+                ..
+            } if json_rows(name).is_some() => {
+                let rows = json_rows(name).ok_or_else(|| SqlError::internal("no JSON function"))?;
+                let doc = json_rows_argument(rows, &args.args)?;
+                let source = SetSource {
+                    json: Some(rows),
+                    alias,
+                    ordinality: *with_ordinality,
+                };
+                self.add_set_function(&[doc], source, (kind, on, offset), items)?;
+            }
+            TableFactor::Function {
+                name, args, alias, ..
+            } if json_rows(name).is_some() => {
+                let rows = json_rows(name).ok_or_else(|| SqlError::internal("no JSON function"))?;
+                let doc = json_rows_argument(rows, args)?;
+                let source = SetSource {
+                    json: Some(rows),
+                    alias,
+                    ordinality: false,
+                };
+                self.add_set_function(&[doc], source, (kind, on, offset), items)?;
             }
             TableFactor::Derived {
                 lateral,
@@ -1119,6 +1187,12 @@ impl<'a> Binder<'a> {
                     found = Some(e.offset + c);
                 }
             }
+            if qualifier.is_none()
+                && found.is_none()
+                && let Some(e) = scope.entries.iter().find(|e| e.scalar && e.name == name)
+            {
+                found = Some(e.offset);
+            }
             if let Some(i) = found {
                 return self.column_ref(depth, i, name);
             }
@@ -1191,5 +1265,69 @@ fn place_windows(e: &mut BExpr, base: usize) {
     }
     for child in crate::eval::fetch::children_mut(e) {
         place_windows(child, base);
+    }
+}
+
+/// How a set-returning function in a FROM is named and what it gives.
+struct SetSource<'a> {
+    /// `None`: `unnest`.
+    json: Option<Rows>,
+    alias: &'a Option<ast::TableAlias>,
+    ordinality: bool,
+}
+
+/// The JSON set-returning function a FROM item calls, if it calls one.
+fn json_rows(name: &ast::ObjectName) -> Option<Rows> {
+    Rows::of(&object_name(name).ok()?)
+}
+
+fn alias_of(alias: &Option<ast::TableAlias>) -> Option<String> {
+    alias.as_ref().map(|a| ident(&a.name))
+}
+
+/// 42712 unless `name` is new among the block's FROM items.
+fn check_unique(scope: &Scope, name: &str) -> Result<()> {
+    if scope.entries.iter().any(|e| e.name == name) {
+        return Err(SqlError::duplicate_alias(format!(
+            "table name \"{name}\" specified more than once"
+        )));
+    }
+    Ok(())
+}
+
+/// `columns` renamed by the alias's column list (which may name fewer).
+fn rename(columns: &mut [String], alias: &Option<ast::TableAlias>) -> Result<()> {
+    if let Some(a) = alias {
+        if a.columns.len() > columns.len() {
+            return Err(SqlError::syntax(format!(
+                "table \"{}\" has {} columns available but {} columns specified",
+                ident(&a.name),
+                columns.len(),
+                a.columns.len()
+            )));
+        }
+        for (c, new) in columns.iter_mut().zip(&a.columns) {
+            *c = ident(&new.name);
+        }
+    }
+    Ok(())
+}
+
+/// The one plain argument of a JSON set-returning function in a FROM
+/// (42883 for any other count, as PostgreSQL has no such function).
+fn json_rows_argument(rows: Rows, args: &[FunctionArg]) -> Result<&Expr> {
+    match args {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Ok(e),
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(_)), ..] | [] => {
+            Err(SqlError::undefined_function(format!(
+                "function {}() with {} arguments does not exist",
+                rows.name(),
+                args.len()
+            )))
+        }
+        _ => Err(SqlError::not_supported(format!(
+            "{} with named or * arguments",
+            rows.name()
+        ))),
     }
 }

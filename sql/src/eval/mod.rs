@@ -205,7 +205,63 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
             }
             Ok(out)
         }
-        Body::Unnest { arrays, ordinality } => {
+        Body::Unnest {
+            arrays,
+            ordinality,
+            json: Some(rows),
+        } => {
+            let env = Env {
+                outer,
+                ..Env::EMPTY
+            };
+            let doc = match arrays.as_slice() {
+                [doc] => eval(doc, &env)?,
+                _ => {
+                    return Err(SqlError::internal(
+                        "a JSON set-returning function takes one document",
+                    ));
+                }
+            };
+            let found = match doc {
+                Value::Null => Vec::new(),
+                Value::Jsonb(j) | Value::Text(j) => rows.over(&j)?,
+                other => {
+                    return Err(SqlError::undefined_function(format!(
+                        "function {}({}) does not exist",
+                        rows.name(),
+                        other.data_type().map_or_else(
+                            || "unknown".to_string(),
+                            |t| t.to_string().to_lowercase()
+                        )
+                    )));
+                }
+            };
+            let value = |v: Option<String>| match v {
+                None => Value::Null,
+                Some(t) if rows.text() => Value::Text(t),
+                Some(j) => Value::Jsonb(j),
+            };
+            let mut out = Vec::with_capacity(found.len());
+            for (i, (key, v)) in found.into_iter().enumerate() {
+                let mut row: Row = match rows {
+                    crate::json::Rows::Elements { .. } => vec![value(v)],
+                    crate::json::Rows::Each { .. } => {
+                        vec![key.map_or(Value::Null, Value::Text), value(v)]
+                    }
+                    crate::json::Rows::Keys => vec![key.map_or(Value::Null, Value::Text)],
+                };
+                if *ordinality {
+                    row.push(Value::Int(i as i64 + 1));
+                }
+                out.push((row, Vec::new()));
+            }
+            Ok(out)
+        }
+        Body::Unnest {
+            arrays,
+            ordinality,
+            json: None,
+        } => {
             let env = Env {
                 outer,
                 ..Env::EMPTY

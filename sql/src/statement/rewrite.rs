@@ -196,6 +196,15 @@ fn rewrite_factor(f: &mut TableFactor, ctes: &Ctes, params: &[Value]) -> Result<
             ..
         } => {
             let n = object_name(name)?;
+            // The JSON set-returning functions are bound as they are.
+            if crate::json::Rows::of(&n).is_some() {
+                for arg in &mut args.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                        rewrite_expr(e, ctes, params)?;
+                    }
+                }
+                return Ok(());
+            }
             if n != "generate_series" {
                 return Err(SqlError::undefined_function(format!(
                     "function {n} does not exist"

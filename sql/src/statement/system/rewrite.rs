@@ -204,6 +204,7 @@ impl Visitor for Finder {
                 if qualified
                     || SESSION_FUNCTIONS.contains(&name.as_str())
                     || SET_RETURNING.contains(&name.as_str())
+                    || crate::json::Rows::of(&name).is_some()
                 {
                     self.0.any = true;
                 }
@@ -374,7 +375,29 @@ impl VisitorMut for SetReturning {
         // generate_series(…) AS spanlite_gs(value)` (a second one is left
         // as written, and refused).
         let mut series: Option<TableFactor> = None;
+        // A JSON set-returning function: one (the same call again shares
+        // its rows), as `CROSS JOIN jsonb_…(doc) AS spanlite_js(value)`,
+        // wherever it sits in an item's expression.
+        let mut json: Option<(String, Expr)> = None;
         for item in &mut s.projection {
+            let replaced = match item {
+                ast::SelectItem::UnnamedExpr(e) => {
+                    let name = crate::bind::column_name(e);
+                    let replaced = replace_json_rows(e, &mut json);
+                    if replaced {
+                        *item = ast::SelectItem::ExprWithAlias {
+                            expr: e.clone(),
+                            alias: ast::Ident::with_quote('"', name),
+                        };
+                    }
+                    replaced
+                }
+                ast::SelectItem::ExprWithAlias { expr, .. } => replace_json_rows(expr, &mut json),
+                _ => false,
+            };
+            if replaced {
+                continue;
+            }
             let (e, name) = match item {
                 ast::SelectItem::UnnamedExpr(e) => {
                     let name = crate::bind::column_name(e);
@@ -424,6 +447,15 @@ impl VisitorMut for SetReturning {
         if let Some(factor) = series {
             cross_join(&mut s.from, factor);
         }
+        if let Some((function, doc)) = json {
+            let factor = TableFactor::Function {
+                lateral: true,
+                name: ObjectName(vec![ObjectNamePart::Identifier(ast::Ident::new(function))]),
+                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(doc))],
+                alias: Some(alias(JSON_ROWS, &["value"])),
+            };
+            cross_join(&mut s.from, factor);
+        }
         for (k, array) in arrays.into_iter().enumerate() {
             let factor = TableFactor::UNNEST {
                 alias: Some(alias(
@@ -438,6 +470,52 @@ impl VisitorMut for SetReturning {
             cross_join(&mut s.from, factor);
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// The FROM item a select list's JSON set-returning function becomes.
+const JSON_ROWS: &str = "spanlite_js";
+
+/// Replaces the JSON set-returning call in `e` (not inside a subquery)
+/// with its rows' column, if it is the first such call of the select list
+/// or the same call again (`json` records it); whether `e` changed.
+fn replace_json_rows(e: &mut Expr, json: &mut Option<(String, Expr)>) -> bool {
+    match e {
+        Expr::Function(f) => {
+            let (_, fname) = function_name(f);
+            let Some(rows) = crate::json::Rows::of(&fname) else {
+                return false;
+            };
+            // jsonb_each gives records, which a select list would show as
+            // one value: left as it is (and refused by the binder).
+            if matches!(rows, crate::json::Rows::Each { .. }) {
+                return false;
+            }
+            let Some(args) = call_args(f) else {
+                return false;
+            };
+            let [doc] = args.as_slice() else {
+                return false;
+            };
+            match json {
+                Some((name, d)) if *name != fname || d != doc => return false,
+                Some(_) => {}
+                None => *json = Some((fname, doc.clone())),
+            }
+            *e = Expr::CompoundIdentifier(vec![
+                ast::Ident::with_quote('"', JSON_ROWS),
+                ast::Ident::with_quote('"', "value"),
+            ]);
+            true
+        }
+        Expr::BinaryOp { left, right, .. } => {
+            let l = replace_json_rows(left, json);
+            replace_json_rows(right, json) || l
+        }
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => {
+            replace_json_rows(expr, json)
+        }
+        _ => false,
     }
 }
 
