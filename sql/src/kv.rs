@@ -122,6 +122,20 @@ pub trait KvTxn: Send {
             }
         })
     }
+    /// Takes, tries or releases an advisory lock (`pg_advisory_lock` and
+    /// kin): whether it was taken (or released). A server session keeps
+    /// them cluster-wide; elsewhere there are none.
+    fn advisory<'a>(
+        &'a mut self,
+        request: &'a crate::advisory::Request,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let _ = request;
+        Box::pin(async {
+            Err(SqlError::not_supported(
+                "advisory locks outside a server session",
+            ))
+        })
+    }
     /// The next value of `seq` (`nextval`). By default through the
     /// transaction (its counter read for update and moved by one, so it
     /// rolls back with it); a server session takes values from its node's

@@ -7,6 +7,7 @@ protocol (Parse/Bind/Describe/Execute/Sync).
 """
 
 import sys
+import time
 from decimal import Decimal
 
 import psycopg
@@ -115,5 +116,30 @@ with psycopg.connect(dsn, autocommit=True) as conn:
         Decimal("0.3"),
         Decimal("3.3333333333333333"),
     ), exact
+
+# Advisory locks as migration tools take them (Rails: pg_try_advisory_lock,
+# Prisma and golang-migrate: pg_advisory_lock with a parameter): one
+# connection's lock keeps the other's try out until it is unlocked, and a
+# closed connection's lock is free.
+with psycopg.connect(dsn, autocommit=True) as first, psycopg.connect(
+    dsn, autocommit=True
+) as second:
+    key = 72707369
+    assert first.execute("SELECT pg_advisory_lock(%s)", (key,)).fetchone() == ("",)
+    assert second.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() == (
+        False,
+    )
+    assert first.execute("SELECT pg_advisory_unlock(%s)", (key,)).fetchone() == (True,)
+    assert second.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() == (
+        True,
+    )
+    second.close()
+    # The server notices the closed connection on its own time.
+    deadline = time.monotonic() + 20
+    while first.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() != (
+        True,
+    ):
+        assert time.monotonic() < deadline, "the closed connection kept its lock"
+        time.sleep(0.05)
 
 print("ok")

@@ -89,6 +89,8 @@ pub struct SchemaCache {
     allocating: tokio::sync::Mutex<()>,
     /// What the node's sessions ran.
     stats: Arc<crate::StatementStats>,
+    /// The advisory locks the node's sessions hold.
+    advisory: Arc<crate::AdvisoryLocks>,
 }
 
 /// What one transaction's statements took from the cache.
@@ -127,6 +129,7 @@ impl SchemaCache {
     /// through their transactions.
     pub fn new(gateway: Gateway, clock: Option<Arc<TrueTime>>, lease: Duration) -> Arc<Self> {
         Arc::new(Self {
+            advisory: crate::AdvisoryLocks::new(gateway.clone(), clock.clone()),
             gateway,
             clock,
             lease,
@@ -141,6 +144,11 @@ impl SchemaCache {
     /// The gateway the sessions run on.
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
+    }
+
+    /// The advisory locks the node's sessions hold.
+    pub fn advisory(&self) -> &Arc<crate::AdvisoryLocks> {
+        &self.advisory
     }
 
     /// What the node's sessions ran (metrics, the console).

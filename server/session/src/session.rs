@@ -91,6 +91,7 @@ async fn run_statement(
     user: Option<&str>,
     info: &SessionInfo,
     last_values: &mut HashMap<String, i64>,
+    advisory: u64,
     txn: &mut Txn,
     options: &TxnOptions,
     used: &mut SchemaUse,
@@ -142,6 +143,7 @@ async fn run_statement(
         user,
         session: Some(info),
         last_values: Some(last_values),
+        advisory: Some((schema.advisory(), advisory)),
         online: run.online,
     };
     let result = match run.plans {
@@ -273,6 +275,8 @@ pub struct Session {
     /// What the settings say for every statement, read from them when
     /// one changes (not looked up by name per statement).
     defaults: Defaults,
+    /// The session's number among the node's advisory lock holders.
+    advisory_session: u64,
 }
 
 /// The settings every statement consults, as of their last change.
@@ -393,6 +397,21 @@ fn setting_value(e: &Expr) -> String {
     }
 }
 
+impl Drop for Session {
+    /// A session dropped without [`Session::close`] (a connection task
+    /// that ended abruptly) still releases its advisory locks.
+    fn drop(&mut self) {
+        let locks = self.schema.advisory().clone();
+        if !locks.holds_any(self.advisory_session) {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let session = self.advisory_session;
+            runtime.spawn(async move { locks.session_ended(session).await });
+        }
+    }
+}
+
 impl Session {
     /// A session on `gateway`, outside any transaction, with a schema
     /// cache of its own that has no clock: its statements read the catalog
@@ -424,7 +443,9 @@ impl Session {
             user: Some(spanlite_sql::access::ADMIN.to_string()),
             last_values: HashMap::new(),
             defaults: Defaults::default(),
+            advisory_session: 0,
         };
+        session.advisory_session = session.schema.advisory().new_session();
         session.read_defaults();
         session
     }
@@ -709,11 +730,25 @@ impl Session {
         }
     }
 
-    /// Ends the session: an open transaction is rolled back.
+    /// Ends the session: an open transaction is rolled back, and the
+    /// advisory locks it held are released.
     pub async fn close(&mut self) {
         if let Some(open) = self.open.take() {
             open.txn.rollback().await;
         }
+        self.schema
+            .advisory()
+            .session_ended(self.advisory_session)
+            .await;
+    }
+
+    /// The session's transaction ended: its transaction-level advisory
+    /// locks are released.
+    async fn transaction_ended(&self) {
+        self.schema
+            .advisory()
+            .transaction_ended(self.advisory_session)
+            .await;
     }
 
     fn default_options(&self) -> TxnOptions {
@@ -763,6 +798,7 @@ impl Session {
                 if let Some(open) = self.open.take() {
                     open.txn.rollback().await;
                 }
+                self.transaction_ended().await;
                 Ok(tag("ROLLBACK"))
             }
             _ if self.failed() => Err(SqlError::in_failed_transaction("current transaction is aborted, commands ignored until end of transaction block")),
@@ -875,6 +911,7 @@ impl Session {
                             self.user.as_deref(),
                             &self.info,
                             &mut self.last_values,
+                            self.advisory_session,
                             &mut open.txn,
                             &open.options,
                             &mut open.schema,
@@ -1003,15 +1040,19 @@ impl Session {
             // PostgreSQL warns and succeeds.
             return Ok(tag("COMMIT"));
         };
-        if open.failed {
+        let result = if open.failed {
             open.txn.rollback().await;
-            return Ok(tag("ROLLBACK"));
-        }
-        self.schema.commit(open.txn, &open.schema).await?;
-        Ok(tag("COMMIT"))
+            Ok(tag("ROLLBACK"))
+        } else {
+            self.schema
+                .commit(open.txn, &open.schema)
+                .await
+                .map(|()| tag("COMMIT"))
+        };
+        self.transaction_ended().await;
+        result
     }
 
-    /// One statement in its own transaction, retried on 40001.
     /// Waits out `retry`'s next backoff before another attempt (a cancel
     /// or the statement timeout ends the wait); `e` when attempts are up.
     async fn pause_to_retry(
@@ -1031,7 +1072,23 @@ impl Session {
             .await
     }
 
+    /// One statement in its own transaction (see [`Session::attempts`]);
+    /// its transaction-level advisory locks go when it ends.
     async fn implicit(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        as_of: Option<AsOf>,
+        plans: Option<&PlanCache>,
+        online: Option<u64>,
+    ) -> StatementResult {
+        let result = self.attempts(stmt, params, as_of, plans, online).await;
+        self.transaction_ended().await;
+        result
+    }
+
+    /// One statement in its own transaction, retried on 40001.
+    async fn attempts(
         &mut self,
         stmt: &Statement,
         params: &[Value],
@@ -1075,6 +1132,7 @@ impl Session {
                         self.user.as_deref(),
                         &self.info,
                         &mut self.last_values,
+                        self.advisory_session,
                         &mut txn,
                         &options,
                         &mut used,

@@ -913,6 +913,11 @@ impl Binder<'_> {
                 "{name}() here: call it in a SELECT without FROM, in INSERT … VALUES, or as a column default"
             )));
         }
+        if crate::advisory::Op::of(&name).is_some() {
+            return Err(SqlError::not_supported(format!(
+                "{name}() here: call it in a SELECT without FROM"
+            )));
+        }
         if crate::json::Rows::of(&name).is_some() {
             return Err(SqlError::not_supported(format!(
                 "{name}() here: call it in FROM, or as the one set-returning function of a select list (jsonb_each and jsonb_each_text in FROM only)"

@@ -7,7 +7,9 @@
 //! a SELECT without FROM, and in the rows of INSERT … VALUES; each call is
 //! replaced by its value, left to right. Elsewhere (once per row of a
 //! FROM) they are refused with 0A000 for now. A column default numbered by
-//! a sequence is drawn by INSERT for each row.
+//! a sequence is drawn by INSERT for each row. The advisory lock functions
+//! (`pg_advisory_lock` and kin, [`crate::advisory`]) are answered the same
+//! way.
 
 use sqlparser::ast::{self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, SetExpr};
 
@@ -17,6 +19,7 @@ use crate::error::{Result, SqlError};
 use crate::kv::KvTxn;
 use crate::sequence::{self, SequenceDef};
 use crate::syntax::object_name;
+use crate::value::Value;
 
 /// Sequence `name`, or 42P01 as PostgreSQL words it.
 pub(super) async fn sequence(txn: &mut dyn KvTxn, name: &str) -> Result<SequenceDef> {
@@ -194,7 +197,9 @@ fn sequence_call(e: &Expr) -> Option<(String, Vec<&Expr>)> {
         .strip_prefix("pg_catalog.")
         .unwrap_or(&name)
         .to_string();
-    if !matches!(name.as_str(), "nextval" | "currval" | "setval") {
+    if !matches!(name.as_str(), "nextval" | "currval" | "setval")
+        && crate::advisory::Op::of(&name).is_none()
+    {
         return None;
     }
     let FunctionArguments::List(list) = &f.args else {
@@ -219,6 +224,14 @@ pub(super) fn default_sequence(e: &Expr) -> Option<String> {
     }
 }
 
+/// The value of `e`, which names no column (a call's argument).
+fn constant(e: &Expr, params: &[Value]) -> Result<Value> {
+    let tables = crate::bind::Tables::new();
+    let mut b = crate::bind::Binder::new(&tables, params).constant(e)?;
+    crate::bind::params::expr(&mut b, params)?;
+    crate::eval::eval(&b, &crate::eval::Env::EMPTY)
+}
+
 /// The value of one call.
 async fn call(
     txn: &mut dyn KvTxn,
@@ -241,12 +254,7 @@ async fn call(
             "{name}() of anything but a sequence name in quotes"
         ))
     })?;
-    let constant = |e: &Expr| -> Result<crate::value::Value> {
-        let tables = crate::bind::Tables::new();
-        let mut b = crate::bind::Binder::new(&tables, params).constant(e)?;
-        crate::bind::params::expr(&mut b, params)?;
-        crate::eval::eval(&b, &crate::eval::Env::EMPTY)
-    };
+    let constant = |e: &Expr| constant(e, params);
     match name {
         "nextval" => {
             arity(&[1])?;
@@ -285,8 +293,21 @@ fn replace<'a>(
 ) -> crate::kv::BoxFuture<'a, Result<bool>> {
     Box::pin(async move {
         if let Some((name, args)) = sequence_call(e) {
-            let v = call(txn, &name, &args, params).await?;
-            *e = Expr::Value(ast::Value::Number(v.to_string(), false).into());
+            *e = if crate::advisory::Op::of(&name).is_some() {
+                let args = args
+                    .iter()
+                    .map(|a| constant(a, params))
+                    .collect::<Result<Vec<_>>>()?;
+                let request = crate::advisory::request(&name, &args)?;
+                let done = txn.advisory(&request).await?;
+                match request.op.result(done) {
+                    Value::Bool(b) => Expr::Value(ast::Value::Boolean(b).into()),
+                    _ => Expr::Value(ast::Value::SingleQuotedString(String::new()).into()),
+                }
+            } else {
+                let v = call(txn, &name, &args, params).await?;
+                Expr::Value(ast::Value::Number(v.to_string(), false).into())
+            };
             return Ok(true);
         }
         Ok(match e {

@@ -29,6 +29,8 @@ pub(super) struct Kv<'a> {
     pub(super) session: Option<&'a SessionInfo>,
     /// The values `nextval` last gave in the session, by sequence.
     pub(super) last_values: Option<&'a mut HashMap<String, i64>>,
+    /// The node's advisory locks and the session's number there.
+    pub(super) advisory: Option<(&'a Arc<crate::AdvisoryLocks>, u64)>,
     /// The online schema change this transaction starts, if it is one
     /// (`KvTxn::online_change`): the session builds and checks what it
     /// declares after the commit.
@@ -46,6 +48,7 @@ pub(super) fn kv(txn: &mut Txn) -> Kv<'_> {
         user: None,
         session: None,
         last_values: None,
+        advisory: None,
         online: None,
     }
 }
@@ -65,6 +68,7 @@ impl<'a> Kv<'a> {
             user: None,
             session: None,
             last_values: None,
+            advisory: None,
             online: None,
         }
     }
@@ -233,6 +237,20 @@ impl KvTxn for Kv<'_> {
                 last.insert(seq.name.clone(), v);
             }
             Ok(v)
+        })
+    }
+
+    fn advisory<'b>(
+        &'b mut self,
+        request: &'b spanlite_sql::advisory::Request,
+    ) -> BoxFuture<'b, Result<bool, SqlError>> {
+        Box::pin(async move {
+            match self.advisory {
+                Some((locks, session)) => locks.run(session, request).await,
+                None => Err(SqlError::not_supported(
+                    "advisory locks in a statement a session does not run",
+                )),
+            }
         })
     }
 
