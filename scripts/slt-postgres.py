@@ -30,6 +30,21 @@ import subprocess
 import sys
 
 import psycopg2
+import psycopg2.extras
+
+# json and jsonb as the text PostgreSQL writes (psycopg2 would decode them
+# into Python values, and `true` would print as `t`).
+psycopg2.extras.register_default_json(loads=lambda text: text, globally=True)
+psycopg2.extras.register_default_jsonb(loads=lambda text: text, globally=True)
+# Intervals and arrays likewise (not timedelta and lists): interval, and the
+# arrays of bool, int2, int4, text, int8, float4, float8, varchar, numeric.
+psycopg2.extensions.register_type(
+    psycopg2.extensions.new_type(
+        (1186, 1000, 1005, 1007, 1009, 1016, 1021, 1022, 1015, 1231),
+        "AS_TEXT",
+        lambda text, _cursor: text,
+    )
+)
 
 LABELS = {"postgresql"}
 DATABASE = os.environ.get("SLT_PGDATABASE", "slt_check")

@@ -1081,7 +1081,8 @@ impl Binder<'_> {
                 | Func::Random
                 | Func::Sign => DataType::Float,
                 Func::Trunc => return args.first().and_then(|a| self.type_of(a)),
-                Func::Mod | Func::Div => {
+                Func::Div => DataType::Numeric,
+                Func::Mod => {
                     let types: Vec<Option<DataType>> =
                         args.iter().map(|a| self.type_of(a)).collect();
                     // As evaluated: a float makes it float, else a numeric

@@ -119,12 +119,16 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
                 return Err(SqlError::division_by_zero("division by zero"));
             }
             // i64::MIN by -1 overflows either way.
-            let r = if f == Func::Mod {
-                a.checked_rem(*b)
+            if f == Func::Mod {
+                Value::Int(a.checked_rem(*b).unwrap_or(0))
             } else {
-                a.checked_div(*b)
-            };
-            Value::Int(r.unwrap_or(0))
+                // PostgreSQL's div is numeric's only: div(7, 2) is the
+                // numeric 3. The quotient of i64::MIN by -1 overflows
+                // i64 but not a numeric.
+                Value::Numeric(crate::numeric::Numeric(
+                    (rust_decimal::Decimal::from(*a) / rust_decimal::Decimal::from(*b)).trunc(),
+                ))
+            }
         }
         (Func::Mod | Func::Div, [Value::Float(_), _] | [_, Value::Float(_)]) => {
             let Some([x, y]) = numbers
@@ -136,11 +140,11 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
             if y == 0.0 {
                 return Err(SqlError::division_by_zero("division by zero"));
             }
-            finite(if f == Func::Mod {
-                x % y
+            if f == Func::Mod {
+                finite(x % y)?
             } else {
-                (x / y).trunc()
-            })?
+                Value::Numeric(crate::numeric::Numeric::from_float((x / y).trunc())?)
+            }
         }
         (Func::Mod | Func::Div, [a, b]) => {
             let numeric = |v: &Value| match v {
