@@ -327,7 +327,7 @@ pub fn size_pretty(n: i64) -> String {
 }
 
 /// `pattern` compiled (2201B when it does not), its size bounded.
-fn regex(pattern: &str, insensitive: bool) -> Result<regex::Regex> {
+pub(crate) fn regex(pattern: &str, insensitive: bool) -> Result<regex::Regex> {
     regex::RegexBuilder::new(pattern)
         .case_insensitive(insensitive)
         .size_limit(1 << 20)

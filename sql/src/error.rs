@@ -34,6 +34,8 @@ codes! {
     syntax = SYNTAX_ERROR;
     /// 2201B: a regular expression that does not compile.
     invalid_regular_expression = INVALID_REGULAR_EXPRESSION;
+    /// 22025: a bad escape in a SQL regular expression.
+    invalid_escape_sequence = INVALID_ESCAPE_SEQUENCE;
     /// 3F000: no such schema.
     undefined_schema = INVALID_SCHEMA_NAME;
     /// 42P01: no such table.

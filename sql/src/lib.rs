@@ -53,6 +53,7 @@ mod kv;
 pub mod numeric;
 pub mod password;
 mod plan;
+mod regexp;
 pub mod sequence;
 mod statement;
 mod syntax;

@@ -242,6 +242,21 @@ pub enum Func {
     /// `string_to_array(text, delimiter [, null_string])`, as an array's
     /// text.
     StringToArray,
+    /// `regexp_match(text, pattern [, flags])`, as an array's text.
+    RegexpMatch,
+    /// `regexp_like(text, pattern [, flags])`.
+    RegexpLike,
+    /// `regexp_count(text, pattern [, start [, flags]])`.
+    RegexpCount,
+    /// `regexp_substr(text, pattern [, start [, n [, flags [, subexpr]]]])`.
+    RegexpSubstr,
+    /// `regexp_split_to_array(text, pattern [, flags])`, as an array's text.
+    RegexpSplitToArray,
+    /// `similar_to_escape(pattern [, escape])`: `SIMILAR TO`'s pattern as
+    /// a POSIX one.
+    SimilarToEscape,
+    /// `to_number(text, template)`.
+    ToNumber,
 }
 
 impl Func {
@@ -333,6 +348,13 @@ impl Func {
             "jsonb_strip_nulls" | "json_strip_nulls" => Func::JsonbStripNulls,
             "jsonb_pretty" => Func::JsonbPretty,
             "string_to_array" => Func::StringToArray,
+            "regexp_match" => Func::RegexpMatch,
+            "regexp_like" => Func::RegexpLike,
+            "regexp_count" => Func::RegexpCount,
+            "regexp_substr" => Func::RegexpSubstr,
+            "regexp_split_to_array" => Func::RegexpSplitToArray,
+            "similar_to_escape" => Func::SimilarToEscape,
+            "to_number" => Func::ToNumber,
             _ => return None,
         })
     }

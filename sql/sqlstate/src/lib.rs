@@ -58,6 +58,9 @@ codes! {
     SUBSTRING_ERROR = "22011", "substring_error";
     /// Division by zero.
     DIVISION_BY_ZERO = "22012", "division_by_zero";
+    /// An escape string of more than one character, or a pattern that
+    /// ends with its escape character (`SIMILAR TO … ESCAPE`).
+    INVALID_ESCAPE_SEQUENCE = "22025", "invalid_escape_sequence";
     /// An invalid parameter value (a setting, a mode name).
     INVALID_PARAMETER_VALUE = "22023", "invalid_parameter_value";
     /// A NULL where none is allowed (`format('%I', NULL)`, a JSON object's

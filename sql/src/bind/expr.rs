@@ -8,7 +8,7 @@ use sqlparser::ast::{
 };
 
 use super::Binder;
-use super::operators::{binop, regex_operator};
+use super::operators::{binop, refused_in_expression, regex_operator, similar_escape};
 use super::walk::{function_name, has_aggregate, has_window, references_outer};
 use crate::error::{Result, SqlError};
 use crate::plan::{
@@ -435,6 +435,32 @@ impl Binder<'_> {
                 negated: *negated,
                 case_insensitive: matches!(e, Expr::ILike { .. }),
             },
+            // `x SIMILAR TO p`: `x ~ similar_to_escape(p)`, as PostgreSQL
+            // rewrites it.
+            Expr::SimilarTo {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+            } => {
+                let mut args = vec![self.expr(pattern)?];
+                if let Some(escape) = escape_char {
+                    args.push(BExpr::Const(Value::Text(similar_escape(escape)?)));
+                }
+                let call = BExpr::Func(
+                    Func::RegexMatch,
+                    vec![
+                        self.expr(expr)?,
+                        BExpr::Func(Func::SimilarToEscape, args),
+                        BExpr::Const(Value::Text(String::new())),
+                    ],
+                );
+                if *negated {
+                    BExpr::Not(Box::new(call))
+                } else {
+                    call
+                }
+            }
             Expr::Subquery(q) => {
                 let sub = self.subquery(q)?;
                 if sub.query.columns.len() != 1 {
@@ -908,20 +934,8 @@ impl Binder<'_> {
                 "aggregate function {name} is not allowed here"
             )));
         }
-        if matches!(name.as_str(), "nextval" | "currval" | "setval") {
-            return Err(SqlError::not_supported(format!(
-                "{name}() here: call it in a SELECT without FROM, in INSERT … VALUES, or as a column default"
-            )));
-        }
-        if crate::advisory::Op::of(&name).is_some() {
-            return Err(SqlError::not_supported(format!(
-                "{name}() here: call it in a SELECT without FROM"
-            )));
-        }
-        if crate::json::Rows::of(&name).is_some() {
-            return Err(SqlError::not_supported(format!(
-                "{name}() here: call it in FROM, or as the one set-returning function of a select list (jsonb_each and jsonb_each_text in FROM only)"
-            )));
+        if let Some(refused) = refused_in_expression(&name) {
+            return Err(refused);
         }
         let func = Func::named(&name).ok_or_else(|| {
             SqlError::undefined_function(format!("function {name} does not exist"))
@@ -1122,7 +1136,14 @@ impl Binder<'_> {
                 Func::JsonExtractPathText
                 | Func::JsonPathText
                 | Func::JsonbPretty
-                | Func::StringToArray => DataType::Text,
+                | Func::StringToArray
+                | Func::RegexpMatch
+                | Func::RegexpSubstr
+                | Func::RegexpSplitToArray
+                | Func::SimilarToEscape => DataType::Text,
+                Func::RegexpLike => DataType::Bool,
+                Func::RegexpCount => DataType::Int,
+                Func::ToNumber => DataType::Numeric,
                 Func::MakeDate | Func::ToDate => DataType::Date,
                 Func::Age => DataType::Interval,
                 Func::Format | Func::QuoteLiteral | Func::QuoteNullable => DataType::Text,

@@ -2,7 +2,7 @@
 //! the plan's, `OPERATOR(pg_catalog.op)`, and the regular-expression
 //! operators (calls of `Func::RegexMatch`).
 
-use sqlparser::ast::BinaryOperator as B;
+use sqlparser::ast::{self, BinaryOperator as B};
 
 use crate::error::{Result, SqlError};
 use crate::plan::BinOp;
@@ -83,4 +83,31 @@ pub(super) fn regex_operator(op: &B) -> Option<(bool, bool)> {
         B::PGRegexNotIMatch => (true, true),
         _ => return None,
     })
+}
+
+/// The escape character of `SIMILAR TO … ESCAPE 'c'` (a string; NULL
+/// is not supported).
+pub(super) fn similar_escape(escape: &ast::Value) -> Result<String> {
+    match escape {
+        ast::Value::SingleQuotedString(s) => Ok(s.clone()),
+        other => Err(SqlError::not_supported(format!(
+            "SIMILAR TO … ESCAPE {other}: the escape must be a string"
+        ))),
+    }
+}
+
+/// Why a function that a statement answers before it is bound, or that
+/// gives rows, cannot be called where expressions are evaluated row by
+/// row (0A000); `None` for other functions.
+pub(super) fn refused_in_expression(name: &str) -> Option<SqlError> {
+    let place = if matches!(name, "nextval" | "currval" | "setval") {
+        "call it in a SELECT without FROM, in INSERT … VALUES, or as a column default"
+    } else if crate::advisory::Op::of(name).is_some() {
+        "call it in a SELECT without FROM"
+    } else if crate::json::Rows::of(name).is_some() {
+        "call it in FROM, or as the one set-returning function of a select list (jsonb_each and jsonb_each_text in FROM only)"
+    } else {
+        return None;
+    };
+    Some(SqlError::not_supported(format!("{name}() here: {place}")))
 }

@@ -57,6 +57,24 @@ fn char_count(s: &str, n: i64, from_left: bool) -> String {
     }
 }
 
+/// A regular expression function's optional flags argument.
+fn text_flags(rest: &[Value]) -> Option<&str> {
+    match rest {
+        [] => Some(""),
+        [Value::Text(flags)] => Some(flags),
+        _ => None,
+    }
+}
+
+/// Text pieces as an array's text form (`{a,"b c",NULL}`).
+fn array_text(items: Vec<Option<String>>) -> Value {
+    let items: Vec<String> = items
+        .into_iter()
+        .map(|i| super::array_item(&i.map_or(Value::Null, Value::Text)))
+        .collect();
+    Value::Text(format!("{{{}}}", items.join(",")))
+}
+
 /// Two numbers, when the arguments are two numbers.
 fn two(numbers: Option<&[f64]>) -> Option<[f64; 2]> {
     numbers.and_then(|n| <[f64; 2]>::try_from(n).ok())
@@ -412,6 +430,66 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
             };
             let items: Vec<String> = parts.iter().map(super::array_item).collect();
             Value::Text(format!("{{{}}}", items.join(",")))
+        }
+        (Func::RegexpMatch, [Value::Text(s), Value::Text(p), rest @ ..]) => {
+            let Some(flags) = text_flags(rest) else {
+                return Ok(None);
+            };
+            match crate::regexp::regexp_match(s, p, flags)? {
+                None => Value::Null,
+                Some(groups) => array_text(groups),
+            }
+        }
+        (Func::RegexpLike, [Value::Text(s), Value::Text(p), rest @ ..]) => {
+            let Some(flags) = text_flags(rest) else {
+                return Ok(None);
+            };
+            Value::Bool(crate::regexp::regexp_like(s, p, flags)?)
+        }
+        (Func::RegexpCount, [Value::Text(s), Value::Text(p), rest @ ..]) => {
+            let (start, flags) = match rest {
+                [] => (1, ""),
+                [Value::Int(start)] => (*start, ""),
+                [Value::Int(start), Value::Text(flags)] => (*start, flags.as_str()),
+                _ => return Ok(None),
+            };
+            Value::Int(crate::regexp::regexp_count(s, p, start, flags)?)
+        }
+        (Func::RegexpSubstr, [Value::Text(s), Value::Text(p), rest @ ..]) => {
+            let (start, n, flags, subexpr) = match rest {
+                [] => (1, 1, "", 0),
+                [Value::Int(a)] => (*a, 1, "", 0),
+                [Value::Int(a), Value::Int(n)] => (*a, *n, "", 0),
+                [Value::Int(a), Value::Int(n), Value::Text(f)] => (*a, *n, f.as_str(), 0),
+                [Value::Int(a), Value::Int(n), Value::Text(f), Value::Int(g)] => {
+                    (*a, *n, f.as_str(), *g)
+                }
+                _ => return Ok(None),
+            };
+            crate::regexp::regexp_substr(s, p, start, n, flags, subexpr)?
+                .map_or(Value::Null, Value::Text)
+        }
+        (Func::RegexpSplitToArray, [Value::Text(s), Value::Text(p), rest @ ..]) => {
+            let Some(flags) = text_flags(rest) else {
+                return Ok(None);
+            };
+            array_text(
+                crate::regexp::regexp_split(s, p, flags)?
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+            )
+        }
+        (Func::SimilarToEscape, [Value::Text(p), rest @ ..]) => {
+            let escape = match rest {
+                [] => None,
+                [Value::Text(e)] => Some(e.as_str()),
+                _ => return Ok(None),
+            };
+            Value::Text(crate::regexp::similar_to_escape(p, escape)?)
+        }
+        (Func::ToNumber, [Value::Text(text), Value::Text(template)]) => {
+            Value::Numeric(crate::regexp::to_number(text, template)?)
         }
         (Func::ToTimestamp | Func::ToDate, [Value::Text(text), Value::Text(template)]) => {
             let at = crate::dateparse::parse_with_template(text, template)?;
