@@ -335,7 +335,7 @@ impl Func {
             "jsonb_typeof" | "json_typeof" => Func::JsonbTypeof,
             "jsonb_array_length" | "json_array_length" => Func::JsonbArrayLength,
             "regexp_replace" => Func::RegexpReplace,
-            "to_jsonb" | "to_json" => Func::ToJsonb,
+            "to_jsonb" | "to_json" | "row_to_json" => Func::ToJsonb,
             "jsonb_build_array" | "json_build_array" => Func::JsonBuildArray,
             "make_date" => Func::MakeDate,
             "age" => Func::Age,

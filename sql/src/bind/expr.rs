@@ -710,7 +710,12 @@ impl Binder<'_> {
             (Some(a), func)
                 if a.len() == 1 && !matches!(func, AggFunc::StringAgg | AggFunc::JsonObjectAgg) =>
             {
-                (Some(self.bind_ungrouped(a[0], ungroup)?), None)
+                // json_agg(t): the rows of FROM item t as objects.
+                let row = (func == AggFunc::JsonAgg)
+                    .then(|| self.whole_row(a[0]))
+                    .flatten();
+                let arg = row.as_ref().unwrap_or(a[0]);
+                (Some(self.bind_ungrouped(arg, ungroup)?), None)
             }
             (Some(_), _) => {
                 let n = if matches!(func, AggFunc::StringAgg | AggFunc::JsonObjectAgg) {
@@ -946,10 +951,17 @@ impl Binder<'_> {
                 "{name}(*) or DISTINCT is not allowed here"
             )));
         };
-        let args = args
-            .iter()
-            .map(|a| self.expr(a))
-            .collect::<Result<Vec<_>>>()?;
+        let row = match (func, args.as_slice()) {
+            (Func::ToJsonb, [a]) => self.whole_row(a),
+            _ => None,
+        };
+        let args = match &row {
+            Some(object) => vec![self.expr(object)?],
+            None => args
+                .iter()
+                .map(|a| self.expr(a))
+                .collect::<Result<Vec<_>>>()?,
+        };
         Ok(BExpr::Func(func, args))
     }
 

@@ -1164,6 +1164,58 @@ impl<'a> Binder<'a> {
         })
     }
 
+    /// `e` as a row's JSON object when it is a whole-row reference (the
+    /// name of a FROM item, not of a column): `json_build_object('a', t.a,
+    /// …)` over the item's columns, for the JSON functions that take a row
+    /// (`row_to_json(t)`, `to_jsonb(t)`, `json_agg(t)`); `None` otherwise.
+    pub(super) fn whole_row(&self, e: &Expr) -> Option<Expr> {
+        let Expr::Identifier(id) = e else {
+            return None;
+        };
+        let name = ident(id);
+        for scope in self.scopes.iter().rev() {
+            let column = scope.entries.iter().any(|e| {
+                e.columns
+                    .iter()
+                    .enumerate()
+                    .any(|(c, x)| *x == name && !e.hidden.contains(&c))
+            });
+            if column {
+                return None;
+            }
+            let Some(entry) = scope.entries.iter().find(|e| e.name == name) else {
+                continue;
+            };
+            let quoted = |s: &str| ast::Ident::with_quote('"', s);
+            let args = entry
+                .columns
+                .iter()
+                .flat_map(|c| {
+                    [
+                        Expr::Value(ast::Value::SingleQuotedString(c.clone()).into()),
+                        Expr::CompoundIdentifier(vec![quoted(&entry.name), quoted(c)]),
+                    ]
+                })
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect();
+            return Some(Expr::Function(ast::Function {
+                name: ast::ObjectName::from(vec![ast::Ident::new("json_build_object")]),
+                uses_odbc_syntax: false,
+                parameters: ast::FunctionArguments::None,
+                args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args,
+                    clauses: Vec::new(),
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: Vec::new(),
+            }));
+        }
+        None
+    }
+
     /// Resolves a (possibly qualified) column name, innermost block first.
     fn resolve(&mut self, qualifier: Option<&str>, name: &str) -> Result<BExpr> {
         let n = self.scopes.len();
@@ -1212,6 +1264,15 @@ impl<'a> Binder<'a> {
             {
                 Err(SqlError::undefined_table(format!(
                     "missing FROM-clause entry for table \"{q}\""
+                )))
+            }
+            None if self
+                .scopes
+                .iter()
+                .any(|s| s.entries.iter().any(|e| e.name == name)) =>
+            {
+                Err(SqlError::not_supported(format!(
+                    "the whole-row reference \"{name}\" outside row_to_json, to_json(b) and json(b)_agg"
                 )))
             }
             _ => Err(SqlError::undefined_column(format!(
