@@ -135,6 +135,10 @@ fn text_of(v: &J) -> Option<String> {
     }
 }
 
+/// One field of an object read as a record's column: its text (a string
+/// unquoted) and its jsonb text; `None` when missing or JSON null.
+pub type Field = Option<(String, String)>;
+
 /// What a JSON set-returning function gives a row for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rows {
@@ -146,6 +150,9 @@ pub enum Rows {
     Each { text: bool },
     /// `jsonb_object_keys`: one row per key of an object.
     Keys,
+    /// `jsonb_to_record` (`set`: `jsonb_to_recordset`): an object (each
+    /// object of an array) as one row of the columns its alias defines.
+    Records { set: bool },
 }
 
 impl Rows {
@@ -159,6 +166,8 @@ impl Rows {
             "each" => Rows::Each { text: false },
             "each_text" => Rows::Each { text: true },
             "object_keys" => Rows::Keys,
+            "to_record" => Rows::Records { set: false },
+            "to_recordset" => Rows::Records { set: true },
             _ => return None,
         })
     }
@@ -171,6 +180,8 @@ impl Rows {
             Rows::Each { text: false } => "jsonb_each",
             Rows::Each { text: true } => "jsonb_each_text",
             Rows::Keys => "jsonb_object_keys",
+            Rows::Records { set: false } => "jsonb_to_record",
+            Rows::Records { set: true } => "jsonb_to_recordset",
         }
     }
 
@@ -180,6 +191,7 @@ impl Rows {
             Rows::Elements { .. } => &["value"],
             Rows::Each { .. } => &["key", "value"],
             Rows::Keys => &["jsonb_object_keys"],
+            Rows::Records { .. } => &[],
         }
     }
 
@@ -187,7 +199,49 @@ impl Rows {
     pub fn text(self) -> bool {
         match self {
             Rows::Elements { text } | Rows::Each { text } => text,
-            Rows::Keys => true,
+            Rows::Keys | Rows::Records { .. } => true,
+        }
+    }
+
+    /// The rows of `jsonb_to_record(set)` over `doc`: for each object,
+    /// the field of each name in `names` (`None`: missing or JSON null),
+    /// as text (a string unquoted) and as jsonb text. 22023 for the wrong
+    /// kind of document, as in PostgreSQL.
+    pub fn records(self, doc: &str, names: &[String]) -> Result<Vec<Vec<Field>>> {
+        let doc = parse(doc)?;
+        let row = |m: &serde_json::Map<String, J>| -> Vec<Field> {
+            names
+                .iter()
+                .map(|n| match m.get(n) {
+                    None | Some(J::Null) => None,
+                    Some(v) => Some((text_of(v).unwrap_or_default(), render(v))),
+                })
+                .collect()
+        };
+        match (self, &doc) {
+            (Rows::Records { set: false }, J::Object(m)) => Ok(vec![row(m)]),
+            (Rows::Records { set: false }, J::Array(_)) => Err(SqlError::invalid_parameter(
+                "cannot call jsonb_to_record on an array",
+            )),
+            (Rows::Records { set: false }, _) => Err(SqlError::invalid_parameter(
+                "cannot call jsonb_to_record on a scalar",
+            )),
+            (Rows::Records { set: true }, J::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    J::Object(m) => Ok(row(m)),
+                    _ => Err(SqlError::invalid_parameter(
+                        "argument of jsonb_to_recordset must be an array of objects",
+                    )),
+                })
+                .collect(),
+            (Rows::Records { set: true }, _) => Err(SqlError::invalid_parameter(
+                "cannot call jsonb_to_recordset on a non-array",
+            )),
+            _ => Err(SqlError::internal(format!(
+                "{} gives no records",
+                self.name()
+            ))),
         }
     }
 
@@ -229,6 +283,11 @@ impl Rows {
                 return Err(SqlError::invalid_parameter(format!(
                     "cannot call jsonb_object_keys on {kind}"
                 )));
+            }
+            (Rows::Records { .. }, _) => {
+                return Err(SqlError::internal(
+                    "jsonb_to_record(set) rows come from Rows::records",
+                ));
             }
         })
     }

@@ -625,6 +625,8 @@ pub enum Body {
         arrays: Vec<BExpr>,
         ordinality: bool,
         json: Option<crate::json::Rows>,
+        /// `jsonb_to_record(set)`'s columns, as its alias defines them.
+        record: Vec<(String, DataType)>,
     },
     /// UNION / INTERSECT / EXCEPT; sort keys name output columns.
     SetOp {

@@ -941,11 +941,33 @@ impl<'a> Binder<'a> {
         let default_name = source.json.map_or("unnest", Rows::name);
         let entry_name = alias_of(alias).unwrap_or_else(|| default_name.to_string());
         check_unique(self.scope(), &entry_name)?;
+        let mut record = Vec::new();
         let (mut names, mut types): (Vec<String>, Vec<Option<DataType>>) = match source.json {
             None => (
                 vec!["unnest".to_string(); arrays.len()],
                 vec![None; arrays.len()],
             ),
+            Some(rows @ Rows::Records { .. }) => {
+                // Its columns are what the alias defines (`AS x(a int, b
+                // text)`), as PostgreSQL requires for a function that
+                // returns records.
+                let defined = alias.as_ref().map_or(&[][..], |a| a.columns.as_slice());
+                if defined.is_empty() || defined.iter().any(|c| c.data_type.is_none()) {
+                    return Err(SqlError::syntax(format!(
+                        "a column definition list is required for functions returning \"record\" ({})",
+                        rows.name()
+                    )));
+                }
+                for c in defined {
+                    if let Some(t) = &c.data_type {
+                        record.push((ident(&c.name), DataType::from_sql(t)?));
+                    }
+                }
+                (
+                    record.iter().map(|(n, _)| n.clone()).collect(),
+                    record.iter().map(|(_, t)| Some(*t)).collect(),
+                )
+            }
             Some(rows) => {
                 let value = if rows.text() {
                     DataType::Text
@@ -954,7 +976,7 @@ impl<'a> Binder<'a> {
                 };
                 let types = match rows {
                     Rows::Each { .. } => vec![Some(DataType::Text), Some(value)],
-                    Rows::Elements { .. } | Rows::Keys => vec![Some(value)],
+                    Rows::Elements { .. } | Rows::Keys | Rows::Records { .. } => vec![Some(value)],
                 };
                 (
                     rows.columns().iter().map(|c| c.to_string()).collect(),
@@ -982,6 +1004,7 @@ impl<'a> Binder<'a> {
                 arrays,
                 ordinality: source.ordinality,
                 json: source.json,
+                record,
             },
             order: Vec::new(),
             limit: None,
@@ -989,7 +1012,8 @@ impl<'a> Binder<'a> {
             columns: names.iter().cloned().zip(types).collect(),
             distinct_on: 0,
         };
-        let one_column = names.len() == 1;
+        // (Records are records even of one column.)
+        let one_column = names.len() == 1 && !matches!(source.json, Some(Rows::Records { .. }));
         self.add_derived(bound, entry_name, names, lateral, (kind, on, offset), items);
         if let Some(entry) = self.scope().entries.last_mut() {
             entry.scalar = one_column;

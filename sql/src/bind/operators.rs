@@ -105,7 +105,7 @@ pub(super) fn refused_in_expression(name: &str) -> Option<SqlError> {
     } else if crate::advisory::Op::of(name).is_some() {
         "call it in a SELECT without FROM"
     } else if crate::json::Rows::of(name).is_some() {
-        "call it in FROM, or as the one set-returning function of a select list (jsonb_each and jsonb_each_text in FROM only)"
+        "call it in FROM, or as the one set-returning function of a select list (jsonb_each, jsonb_each_text and jsonb_to_record(set) in FROM only)"
     } else {
         return None;
     };

@@ -16,7 +16,7 @@ use crate::error::{Result, SqlError};
 use crate::plan::{
     AggCall, AggFunc, BExpr, BinOp, Body, JoinKind, Query, Row, Select, SetOp, Source,
 };
-use crate::value::Value;
+use crate::value::{DataType, Value};
 
 use budget::charge_row;
 pub use budget::{DEFAULT_MEMORY_BUDGET, budgeted, memory_budget, set_memory_budget};
@@ -208,7 +208,49 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
         Body::Unnest {
             arrays,
             ordinality,
+            json: Some(rows @ crate::json::Rows::Records { .. }),
+            record,
+        } => {
+            let env = Env {
+                outer,
+                ..Env::EMPTY
+            };
+            let doc = match arrays.as_slice() {
+                [doc] => eval(doc, &env)?,
+                _ => {
+                    return Err(SqlError::internal(
+                        "a JSON set-returning function takes one document",
+                    ));
+                }
+            };
+            let doc = match doc {
+                Value::Null => return Ok(Vec::new()),
+                Value::Jsonb(j) | Value::Text(j) => j,
+                other => return Err(json_argument_error(*rows, &other)),
+            };
+            let names: Vec<String> = record.iter().map(|(n, _)| n.clone()).collect();
+            let mut out = Vec::new();
+            for (i, fields) in rows.records(&doc, &names)?.into_iter().enumerate() {
+                let mut row: Row = Vec::with_capacity(fields.len() + 1);
+                for (field, (_, ty)) in fields.into_iter().zip(record) {
+                    row.push(match field {
+                        None => Value::Null,
+                        Some((_, json)) if *ty == DataType::Jsonb => Value::Jsonb(json),
+                        Some((text, _)) => Value::Text(text).cast_to(*ty)?,
+                    });
+                }
+                if *ordinality {
+                    row.push(Value::Int(i as i64 + 1));
+                }
+                out.push((row, Vec::new()));
+            }
+            Ok(out)
+        }
+        Body::Unnest {
+            arrays,
+            ordinality,
             json: Some(rows),
+            ..
         } => {
             let env = Env {
                 outer,
@@ -225,16 +267,7 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
             let found = match doc {
                 Value::Null => Vec::new(),
                 Value::Jsonb(j) | Value::Text(j) => rows.over(&j)?,
-                other => {
-                    return Err(SqlError::undefined_function(format!(
-                        "function {}({}) does not exist",
-                        rows.name(),
-                        other.data_type().map_or_else(
-                            || "unknown".to_string(),
-                            |t| t.to_string().to_lowercase()
-                        )
-                    )));
-                }
+                other => return Err(json_argument_error(*rows, &other)),
             };
             let value = |v: Option<String>| match v {
                 None => Value::Null,
@@ -248,7 +281,9 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
                     crate::json::Rows::Each { .. } => {
                         vec![key.map_or(Value::Null, Value::Text), value(v)]
                     }
-                    crate::json::Rows::Keys => vec![key.map_or(Value::Null, Value::Text)],
+                    crate::json::Rows::Keys | crate::json::Rows::Records { .. } => {
+                        vec![key.map_or(Value::Null, Value::Text)]
+                    }
                 };
                 if *ordinality {
                     row.push(Value::Int(i as i64 + 1));
@@ -261,6 +296,7 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
             arrays,
             ordinality,
             json: None,
+            ..
         } => {
             let env = Env {
                 outer,
@@ -911,6 +947,18 @@ pub(super) fn array_item(v: &Value) -> String {
     } else {
         format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
     }
+}
+
+/// 42883 for a JSON set-returning function called on a value of
+/// another type.
+fn json_argument_error(rows: crate::json::Rows, other: &Value) -> SqlError {
+    SqlError::undefined_function(format!(
+        "function {}({}) does not exist",
+        rows.name(),
+        other
+            .data_type()
+            .map_or_else(|| "unknown".to_string(), |t| t.to_string().to_lowercase())
+    ))
 }
 
 /// `sum / n` as avg gives it: a numeric for numerics (PostgreSQL's avg of

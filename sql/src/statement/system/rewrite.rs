@@ -486,9 +486,13 @@ fn replace_json_rows(e: &mut Expr, json: &mut Option<(String, Expr)>) -> bool {
             let Some(rows) = crate::json::Rows::of(&fname) else {
                 return false;
             };
-            // jsonb_each gives records, which a select list would show as
-            // one value: left as it is (and refused by the binder).
-            if matches!(rows, crate::json::Rows::Each { .. }) {
+            // jsonb_each and jsonb_to_record(set) give records, which a
+            // select list would show as one value: left as they are (and
+            // refused by the binder).
+            if matches!(
+                rows,
+                crate::json::Rows::Each { .. } | crate::json::Rows::Records { .. }
+            ) {
                 return false;
             }
             let Some(args) = call_args(f) else {
