@@ -10,6 +10,11 @@
 use crate::error::{Result, SqlError};
 use crate::value::Value;
 
+/// The catalog prefix of advisory lock records (beside the other catalog
+/// prefixes: `[0x02, 'c']` tables, `'s'` sequences, …); a server session
+/// keeps one record per lock held.
+pub const RECORDS: &[u8] = &[0x02, b'a'];
+
 /// A lock's key: PostgreSQL has two key spaces, one `bigint` and one pair
 /// of `integer`s, which never meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

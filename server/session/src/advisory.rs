@@ -39,7 +39,7 @@ use crate::session::sql_error;
 pub const ADVISORY_LEASE: Duration = Duration::from_secs(10);
 
 /// The catalog prefix of advisory lock records.
-const PREFIX: &[u8] = &[0x02, b'a'];
+const PREFIX: &[u8] = spanlite_sql::advisory::RECORDS;
 
 /// The node's advisory locks: what its sessions hold.
 #[derive(Debug)]

@@ -208,89 +208,29 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
         Body::Unnest {
             arrays,
             ordinality,
-            json: Some(rows @ crate::json::Rows::Records { .. }),
+            json: Some(rows),
             record,
         } => {
             let env = Env {
                 outer,
                 ..Env::EMPTY
             };
-            let doc = match arrays.as_slice() {
-                [doc] => eval(doc, &env)?,
-                _ => {
-                    return Err(SqlError::internal(
-                        "a JSON set-returning function takes one document",
-                    ));
-                }
+            let [doc] = arrays.as_slice() else {
+                return Err(SqlError::internal(
+                    "a JSON set-returning function takes one document",
+                ));
             };
-            let doc = match doc {
-                Value::Null => return Ok(Vec::new()),
-                Value::Jsonb(j) | Value::Text(j) => j,
-                other => return Err(json_argument_error(*rows, &other)),
-            };
-            let names: Vec<String> = record.iter().map(|(n, _)| n.clone()).collect();
-            let mut out = Vec::new();
-            for (i, fields) in rows.records(&doc, &names)?.into_iter().enumerate() {
-                let mut row: Row = Vec::with_capacity(fields.len() + 1);
-                for (field, (_, ty)) in fields.into_iter().zip(record) {
-                    row.push(match field {
-                        None => Value::Null,
-                        Some((_, json)) if *ty == DataType::Jsonb => Value::Jsonb(json),
-                        Some((text, _)) => Value::Text(text).cast_to(*ty)?,
-                    });
-                }
-                if *ordinality {
-                    row.push(Value::Int(i as i64 + 1));
-                }
-                out.push((row, Vec::new()));
-            }
-            Ok(out)
-        }
-        Body::Unnest {
-            arrays,
-            ordinality,
-            json: Some(rows),
-            ..
-        } => {
-            let env = Env {
-                outer,
-                ..Env::EMPTY
-            };
-            let doc = match arrays.as_slice() {
-                [doc] => eval(doc, &env)?,
-                _ => {
-                    return Err(SqlError::internal(
-                        "a JSON set-returning function takes one document",
-                    ));
-                }
-            };
-            let found = match doc {
-                Value::Null => Vec::new(),
-                Value::Jsonb(j) | Value::Text(j) => rows.over(&j)?,
-                other => return Err(json_argument_error(*rows, &other)),
-            };
-            let value = |v: Option<String>| match v {
-                None => Value::Null,
-                Some(t) if rows.text() => Value::Text(t),
-                Some(j) => Value::Jsonb(j),
-            };
-            let mut out = Vec::with_capacity(found.len());
-            for (i, (key, v)) in found.into_iter().enumerate() {
-                let mut row: Row = match rows {
-                    crate::json::Rows::Elements { .. } => vec![value(v)],
-                    crate::json::Rows::Each { .. } => {
-                        vec![key.map_or(Value::Null, Value::Text), value(v)]
+            let found = json_rows(*rows, record, eval(doc, &env)?)?;
+            Ok(found
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut row)| {
+                    if *ordinality {
+                        row.push(Value::Int(i as i64 + 1));
                     }
-                    crate::json::Rows::Keys | crate::json::Rows::Records { .. } => {
-                        vec![key.map_or(Value::Null, Value::Text)]
-                    }
-                };
-                if *ordinality {
-                    row.push(Value::Int(i as i64 + 1));
-                }
-                out.push((row, Vec::new()));
-            }
-            Ok(out)
+                    (row, Vec::new())
+                })
+                .collect())
         }
         Body::Unnest {
             arrays,
@@ -947,6 +887,54 @@ pub(super) fn array_item(v: &Value) -> String {
     } else {
         format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
     }
+}
+
+/// The rows of JSON set-returning function `rows` over `doc` (none for
+/// NULL); `record`: `jsonb_to_record(set)`'s columns.
+fn json_rows(
+    rows: crate::json::Rows,
+    record: &[(String, DataType)],
+    doc: Value,
+) -> Result<Vec<Row>> {
+    use crate::json::Rows;
+    let doc = match doc {
+        Value::Null => return Ok(Vec::new()),
+        Value::Jsonb(j) | Value::Text(j) => j,
+        other => return Err(json_argument_error(rows, &other)),
+    };
+    if let Rows::Records { .. } = rows {
+        let names: Vec<String> = record.iter().map(|(n, _)| n.clone()).collect();
+        return rows
+            .records(&doc, &names)?
+            .into_iter()
+            .map(|fields| {
+                fields
+                    .into_iter()
+                    .zip(record)
+                    .map(|(field, (_, ty))| match field {
+                        None => Ok(Value::Null),
+                        Some((_, json)) if *ty == DataType::Jsonb => Ok(Value::Jsonb(json)),
+                        Some((text, _)) => Value::Text(text).cast_to(*ty),
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+    let value = |v: Option<String>| match v {
+        None => Value::Null,
+        Some(t) if rows.text() => Value::Text(t),
+        Some(j) => Value::Jsonb(j),
+    };
+    let text = |k: Option<String>| k.map_or(Value::Null, Value::Text);
+    Ok(rows
+        .over(&doc)?
+        .into_iter()
+        .map(|(key, v)| match rows {
+            Rows::Elements { .. } => vec![value(v)],
+            Rows::Each { .. } => vec![text(key), value(v)],
+            Rows::Keys | Rows::Records { .. } => vec![text(key)],
+        })
+        .collect())
 }
 
 /// 42883 for a JSON set-returning function called on a value of
