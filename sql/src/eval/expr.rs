@@ -658,7 +658,7 @@ pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
     }
 }
 
-pub(super) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
+pub(crate) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
     let overflow = || SqlError::numeric_out_of_range("integer out of range");
     Ok(match (l, r) {
         (Value::Null, _) | (_, Value::Null) => Value::Null,

@@ -42,7 +42,7 @@ pub fn work(q: &Query) -> usize {
     }
     body_work(&q.body)
 }
-use expr::arithmetic;
+pub(crate) use expr::arithmetic;
 pub use expr::eval;
 pub use fetch::{fetch, fetch_expr, fetch_scan};
 

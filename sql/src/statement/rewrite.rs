@@ -6,7 +6,8 @@
 //!   is the same result for a query (it has no side effects here).
 //! - `FETCH FIRST n ROWS ONLY` is `LIMIT n`.
 //! - `generate_series(start, stop [, step])` in a FROM becomes a VALUES
-//!   list of its integers (at most [`MAX_SERIES`] of them).
+//!   list of its integers, or of its timestamps with an interval step (at
+//!   most [`MAX_SERIES`] of them).
 
 use std::collections::HashMap;
 
@@ -249,18 +250,74 @@ fn rewrite_expr(e: &mut Expr, ctes: &Ctes, params: &[Value]) -> Result<()> {
 }
 
 /// `generate_series(start, stop [, step])` as a VALUES list named as the
-/// call is (`generate_series`, or its alias and column alias).
+/// call is (`generate_series`, or its alias and column alias): of
+/// integers, or of timestamps with an interval step
+/// ([`time_series`]).
 fn series(
     args: &[FunctionArg],
     alias: Option<ast::TableAlias>,
     params: &[Value],
 ) -> Result<TableFactor> {
-    let values = args
+    let args = args
         .iter()
         .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => constant_int(e, params),
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => constant(e, params),
             _ => Err(SqlError::not_supported(
                 "generate_series with named arguments",
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (rows, empty) = match args.first() {
+        Some(Value::Timestamp(_) | Value::TimestampTz(_) | Value::Date(_)) => time_series(&args)?,
+        // Text and an interval step: timestamptz, as PostgreSQL resolves it.
+        Some(Value::Text(_)) if matches!(args.get(2), Some(Value::Interval(_))) => {
+            time_series(&args)?
+        }
+        _ => (int_series(&args)?, "SELECT 0 WHERE false"),
+    };
+    let name = ast::Ident::new("generate_series");
+    let alias = match alias {
+        Some(a) if a.columns.is_empty() => ast::TableAlias {
+            columns: vec![ast::TableAliasColumnDef {
+                name: a.name.clone(),
+                data_type: None,
+            }],
+            name: a.name,
+        },
+        Some(a) => a,
+        None => ast::TableAlias {
+            name: name.clone(),
+            columns: vec![ast::TableAliasColumnDef {
+                name,
+                data_type: None,
+            }],
+        },
+    };
+    // An empty series: a query with the column's type and no rows.
+    let body = if rows.is_empty() {
+        let mut statements = crate::syntax::parse(empty)?;
+        match statements.pop() {
+            Some(ast::Statement::Query(q)) => *q,
+            _ => return Err(SqlError::internal("an empty series did not parse")),
+        }
+    } else {
+        values_query(rows)
+    };
+    Ok(TableFactor::Derived {
+        lateral: false,
+        subquery: Box::new(body),
+        alias: Some(alias),
+    })
+}
+
+/// The rows of `generate_series` of integers.
+fn int_series(args: &[Value]) -> Result<Vec<Vec<Expr>>> {
+    let values = args
+        .iter()
+        .map(|v| match v.clone().cast_to(crate::value::DataType::Int)? {
+            Value::Int(v) => Ok(v),
+            _ => Err(SqlError::invalid_parameter(
+                "generate_series takes integers, not NULL",
             )),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -288,42 +345,80 @@ fn series(
         )));
     }
     let number = |v: i128| Expr::Value(ast::Value::Number(v.to_string(), false).into());
-    let rows: Vec<Vec<Expr>> = (0..count)
+    Ok((0..count)
         .map(|i| vec![number(i128::from(start) + i * i128::from(step))])
-        .collect();
-    let name = ast::Ident::new("generate_series");
-    let alias = match alias {
-        Some(a) if a.columns.is_empty() => ast::TableAlias {
-            columns: vec![ast::TableAliasColumnDef {
-                name: a.name.clone(),
-                data_type: None,
-            }],
-            name: a.name,
-        },
-        Some(a) => a,
-        None => ast::TableAlias {
-            name: name.clone(),
-            columns: vec![ast::TableAliasColumnDef {
-                name,
-                data_type: None,
-            }],
-        },
+        .collect())
+}
+
+/// The rows of `generate_series(start, stop, step)` of timestamps (a
+/// `timestamp` start gives timestamps; a `timestamptz` or `date` start,
+/// timestamptz, as in PostgreSQL), each the one before plus `step` (so
+/// `'2024-01-31'` by `'1 month'` is 02-29, 03-29, …), and the query of its
+/// type with no rows.
+fn time_series(args: &[Value]) -> Result<(Vec<Vec<Expr>>, &'static str)> {
+    use crate::value::DataType;
+    let [start, stop, step] = args else {
+        return Err(SqlError::undefined_function(format!(
+            "function generate_series of timestamps with {} arguments does not exist (start, stop, interval)",
+            args.len()
+        )));
     };
-    // An empty series: a query with the column's type and no rows.
-    let body = if rows.is_empty() {
-        let mut statements = crate::syntax::parse("SELECT 0 WHERE false")?;
-        match statements.pop() {
-            Some(ast::Statement::Query(q)) => *q,
-            _ => return Err(SqlError::internal("an empty series did not parse")),
+    let (ty, sql_type, empty) = match start {
+        Value::Timestamp(_) => (
+            DataType::Timestamp,
+            ast::TimezoneInfo::None,
+            "SELECT NULL::timestamp WHERE false",
+        ),
+        _ => (
+            DataType::TimestampTz,
+            ast::TimezoneInfo::WithTimeZone,
+            "SELECT NULL::timestamptz WHERE false",
+        ),
+    };
+    let null = || SqlError::invalid_parameter("generate_series of NULL");
+    let start = start.clone().cast_to(ty)?;
+    let stop = stop.clone().cast_to(ty)?;
+    let step = match step.clone().cast_to(DataType::Interval)? {
+        Value::Interval(iv) => Value::Interval(iv),
+        _ => return Err(null()),
+    };
+    if start == Value::Null || stop == Value::Null {
+        return Err(null());
+    }
+    let next =
+        |v: &Value| crate::eval::arithmetic(v.clone(), crate::plan::BinOp::Plus, step.clone());
+    let up = match next(&start)?.compare(&start)? {
+        Some(std::cmp::Ordering::Greater) => true,
+        Some(std::cmp::Ordering::Less) => false,
+        _ => return Err(SqlError::invalid_parameter("step size cannot equal zero")),
+    };
+    let mut rows = Vec::new();
+    let mut at = start;
+    loop {
+        let past = match at.compare(&stop)? {
+            Some(std::cmp::Ordering::Greater) => up,
+            Some(std::cmp::Ordering::Less) => !up,
+            _ => false,
+        };
+        if past {
+            break;
         }
-    } else {
-        values_query(rows)
-    };
-    Ok(TableFactor::Derived {
-        lateral: false,
-        subquery: Box::new(body),
-        alias: Some(alias),
-    })
+        if rows.len() >= MAX_SERIES as usize {
+            return Err(SqlError::program_limit_exceeded(format!(
+                "generate_series in FROM gives at most {MAX_SERIES} rows here"
+            )));
+        }
+        rows.push(vec![Expr::Cast {
+            kind: ast::CastKind::DoubleColon,
+            expr: Box::new(Expr::Value(
+                ast::Value::SingleQuotedString(at.to_string()).into(),
+            )),
+            data_type: ast::DataType::Timestamp(None, sql_type),
+            format: None,
+        }]);
+        at = next(&at)?;
+    }
+    Ok((rows, empty))
 }
 
 /// `VALUES (…), …` of `rows` as a query.
@@ -345,15 +440,10 @@ pub(super) fn values_query(rows: Vec<Vec<Expr>>) -> Query {
     }
 }
 
-/// The integer a constant expression (or parameter) is.
-fn constant_int(e: &Expr, params: &[Value]) -> Result<i64> {
+/// The value of a constant expression (or parameter).
+fn constant(e: &Expr, params: &[Value]) -> Result<Value> {
     let tables = crate::bind::Tables::new();
     let mut b = crate::bind::Binder::new(&tables, params).constant(e)?;
     crate::bind::params::expr(&mut b, params)?;
-    match crate::eval::eval(&b, &crate::eval::Env::EMPTY)?.cast_to(crate::value::DataType::Int)? {
-        Value::Int(v) => Ok(v),
-        _ => Err(SqlError::invalid_parameter(
-            "generate_series takes integers, not NULL",
-        )),
-    }
+    crate::eval::eval(&b, &crate::eval::Env::EMPTY)
 }
