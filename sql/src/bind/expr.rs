@@ -8,7 +8,7 @@ use sqlparser::ast::{
 };
 
 use super::Binder;
-use super::operators::{binop, refused_in_expression, regex_operator, similar_escape};
+use super::operators::{binop, refused_in_expression, regex_operator};
 use super::walk::{function_name, has_aggregate, has_window, references_outer};
 use crate::error::{Result, SqlError};
 use crate::plan::{
@@ -435,32 +435,12 @@ impl Binder<'_> {
                 negated: *negated,
                 case_insensitive: matches!(e, Expr::ILike { .. }),
             },
-            // `x SIMILAR TO p`: `x ~ similar_to_escape(p)`, as PostgreSQL
-            // rewrites it.
             Expr::SimilarTo {
                 negated,
                 expr,
                 pattern,
                 escape_char,
-            } => {
-                let mut args = vec![self.expr(pattern)?];
-                if let Some(escape) = escape_char {
-                    args.push(BExpr::Const(Value::Text(similar_escape(escape)?)));
-                }
-                let call = BExpr::Func(
-                    Func::RegexMatch,
-                    vec![
-                        self.expr(expr)?,
-                        BExpr::Func(Func::SimilarToEscape, args),
-                        BExpr::Const(Value::Text(String::new())),
-                    ],
-                );
-                if *negated {
-                    BExpr::Not(Box::new(call))
-                } else {
-                    call
-                }
-            }
+            } => self.similar_to(*negated, expr, pattern, escape_char.as_ref())?,
             Expr::Subquery(q) => {
                 let sub = self.subquery(q)?;
                 if sub.query.columns.len() != 1 {

@@ -1,11 +1,13 @@
 //! Operators as the binder reads them: sqlparser's binary operators as
 //! the plan's, `OPERATOR(pg_catalog.op)`, and the regular-expression
-//! operators (calls of `Func::RegexMatch`).
+//! operators (calls of `Func::RegexMatch`, `SIMILAR TO` among them); the
+//! functions no expression may call row by row.
 
 use sqlparser::ast::{self, BinaryOperator as B};
 
 use crate::error::{Result, SqlError};
-use crate::plan::BinOp;
+use crate::plan::{BExpr, BinOp, Func};
+use crate::value::Value;
 
 pub(super) fn binop(op: &B) -> Result<BinOp> {
     Ok(match op {
@@ -85,9 +87,39 @@ pub(super) fn regex_operator(op: &B) -> Option<(bool, bool)> {
     })
 }
 
+impl super::Binder<'_> {
+    /// `x [NOT] SIMILAR TO p [ESCAPE e]`: `x ~ similar_to_escape(p [, e])`,
+    /// as PostgreSQL rewrites it.
+    pub(super) fn similar_to(
+        &mut self,
+        negated: bool,
+        expr: &ast::Expr,
+        pattern: &ast::Expr,
+        escape: Option<&ast::Value>,
+    ) -> Result<BExpr> {
+        let mut args = vec![self.expr(pattern)?];
+        if let Some(escape) = escape {
+            args.push(BExpr::Const(Value::Text(similar_escape(escape)?)));
+        }
+        let call = BExpr::Func(
+            Func::RegexMatch,
+            vec![
+                self.expr(expr)?,
+                BExpr::Func(Func::SimilarToEscape, args),
+                BExpr::Const(Value::Text(String::new())),
+            ],
+        );
+        Ok(if negated {
+            BExpr::Not(Box::new(call))
+        } else {
+            call
+        })
+    }
+}
+
 /// The escape character of `SIMILAR TO … ESCAPE 'c'` (a string; NULL
 /// is not supported).
-pub(super) fn similar_escape(escape: &ast::Value) -> Result<String> {
+fn similar_escape(escape: &ast::Value) -> Result<String> {
     match escape {
         ast::Value::SingleQuotedString(s) => Ok(s.clone()),
         other => Err(SqlError::not_supported(format!(
