@@ -48,14 +48,13 @@ fn compile(pattern: &str, flags: &Flags) -> Result<regex::Regex> {
 
 /// The byte offset of character `start` (1-based; 22023 below 1), or
 /// `None` past the end.
-fn offset_of(s: &str, start: i64, function: &str) -> Result<Option<usize>> {
+fn offset_of(s: &str, start: i64) -> Result<Option<usize>> {
     if start < 1 {
         return Err(SqlError::invalid_parameter(format!(
             "invalid value for parameter \"start\": {start}"
         )));
     }
     let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
-    let _ = function;
     Ok(s.char_indices()
         .map(|(i, _)| i)
         .chain(std::iter::once(s.len()))
@@ -93,7 +92,7 @@ pub fn regexp_like(s: &str, pattern: &str, flag_text: &str) -> Result<bool> {
 /// character `start` on, none overlapping.
 pub fn regexp_count(s: &str, pattern: &str, start: i64, flag_text: &str) -> Result<i64> {
     let re = compile(pattern, &flags(flag_text, "regexp_count", false)?)?;
-    let Some(from) = offset_of(s, start, "regexp_count")? else {
+    let Some(from) = offset_of(s, start)? else {
         return Ok(0);
     };
     Ok(re.find_iter(&s[from..]).count() as i64)
@@ -121,7 +120,7 @@ pub fn regexp_substr(
         )));
     }
     let re = compile(pattern, &flags(flag_text, "regexp_substr", false)?)?;
-    let Some(from) = offset_of(s, start, "regexp_substr")? else {
+    let Some(from) = offset_of(s, start)? else {
         return Ok(None);
     };
     let nth = usize::try_from(n - 1).unwrap_or(usize::MAX);

@@ -87,28 +87,21 @@ impl Record {
     }
 
     fn decode(bytes: &[u8]) -> Result<Record, SqlError> {
-        let word = |i: usize| -> Result<u64, SqlError> {
-            bytes
-                .get(i * 8..i * 8 + 8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| {
-                    SqlError::internal(format!(
-                        "an advisory lock record of {} bytes (24 expected)",
-                        bytes.len()
-                    ))
-                })
-        };
-        if bytes.len() != 24 {
+        let Ok(words) = <[u8; 24]>::try_from(bytes) else {
             return Err(SqlError::internal(format!(
                 "an advisory lock record of {} bytes (24 expected)",
                 bytes.len()
             )));
-        }
+        };
+        let word = |i: usize| {
+            let mut w = [0; 8];
+            w.copy_from_slice(&words[i * 8..i * 8 + 8]);
+            u64::from_be_bytes(w)
+        };
         Ok(Record {
-            tag: word(0)?,
-            session: word(1)?,
-            expires: Timestamp::from_nanos(word(2)?),
+            tag: word(0),
+            session: word(1),
+            expires: Timestamp::from_nanos(word(2)),
         })
     }
 }

@@ -18,17 +18,8 @@ impl Binder<'_> {
     ) {
         let width = names.len();
         let types: Vec<Option<DataType>> = bound.columns.iter().map(|c| c.1).collect();
-        let scope = self.scope();
-        scope.entries.push(Entry {
-            name: entry_name.clone(),
-            columns: names,
-            offset,
-            hidden: Vec::new(),
-            scalar: false,
-        });
-        scope.declared.resize(scope.types.len(), None);
-        scope.declared.extend(bound.declared());
-        scope.types.extend(types);
+        self.scope()
+            .add_entry(entry_name.clone(), names, offset, bound.declared(), types);
         items.push(Item {
             source: Source::Derived {
                 query: Box::new(bound),
@@ -179,17 +170,13 @@ impl Binder<'_> {
                 let mut names: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
                 rename(&mut names, alias)?;
                 let width = names.len();
-                let scope = self.scope();
-                scope.entries.push(Entry {
-                    name: entry_name.clone(),
-                    columns: names,
+                self.scope().add_entry(
+                    entry_name.clone(),
+                    names,
                     offset,
-                    hidden: Vec::new(),
-                    scalar: false,
-                });
-                scope.declared.resize(scope.types.len(), None);
-                scope.declared.extend(def.columns.iter().map(|c| c.width));
-                scope.types.extend(def.columns.iter().map(|c| Some(c.ty)));
+                    def.columns.iter().map(|c| c.width),
+                    def.columns.iter().map(|c| Some(c.ty)),
+                );
                 items.push(Item {
                     source: Source::Scan(Box::new(Scan {
                         table: def.clone(),

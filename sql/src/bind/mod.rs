@@ -89,6 +89,28 @@ struct Scope {
 }
 
 impl Scope {
+    /// Adds FROM item `name` whose columns start at row position `offset`:
+    /// their names, declared types and types.
+    fn add_entry(
+        &mut self,
+        name: String,
+        columns: Vec<String>,
+        offset: usize,
+        declared: impl IntoIterator<Item = Option<Width>>,
+        types: impl IntoIterator<Item = Option<DataType>>,
+    ) {
+        self.entries.push(Entry {
+            name,
+            columns,
+            offset,
+            hidden: Vec::new(),
+            scalar: false,
+        });
+        self.declared.resize(self.types.len(), None);
+        self.declared.extend(declared);
+        self.types.extend(types);
+    }
+
     fn width(&self) -> usize {
         self.types.len()
     }
@@ -273,16 +295,13 @@ impl<'a> Binder<'a> {
     fn add_table_scope(&mut self, name: &str, def: &TableDef) {
         let scope = self.scope();
         let offset = scope.width();
-        scope.entries.push(Entry {
-            name: name.to_string(),
-            columns: def.columns.iter().map(|c| c.name.clone()).collect(),
+        scope.add_entry(
+            name.to_string(),
+            def.columns.iter().map(|c| c.name.clone()).collect(),
             offset,
-            hidden: Vec::new(),
-            scalar: false,
-        });
-        scope.declared.resize(scope.types.len(), None);
-        scope.declared.extend(def.columns.iter().map(|c| c.width));
-        scope.types.extend(def.columns.iter().map(|c| Some(c.ty)));
+            def.columns.iter().map(|c| c.width),
+            def.columns.iter().map(|c| Some(c.ty)),
+        );
     }
 
     /// Binds a query.
