@@ -66,6 +66,7 @@ scenarios!(
     prepared_waits_for_nothing,
     read_only_participant_needs_no_log_entry,
     retry_keeps_its_priority,
+    skip_locked,
     split_forgets_no_locks,
     strong_read_needs_no_wait,
     unfenced_abort_racing_a_prepare,

@@ -49,16 +49,7 @@ pub fn lock_for_read(
     now: Instant,
     latest: Option<Timestamp>,
 ) -> Result<Progress<()>, TxnError> {
-    if let Some(reason) = leader.book.aborted(read.txn) {
-        return Err(TxnError::aborted(reason));
-    }
-    leader.check_generation(read.generation)?;
-    for target in read.targets {
-        leader.check_target(target)?;
-    }
-    if read.read_before && !leader.book.is_active(read.txn) {
-        return Err(leader.abort(read.txn, AbortReason::LeaderChanged, now));
-    }
+    admit(leader, read, now)?;
     let progress = leader.acquire_all(
         read.txn,
         read.priority,
@@ -69,4 +60,39 @@ pub fn lock_for_read(
         leader.book.note_start(read.txn, latest);
     }
     Ok(progress)
+}
+
+/// Takes the read's locks that can be had at once and returns the
+/// indexes of the targets it could not lock (`SELECT … FOR UPDATE SKIP
+/// LOCKED` and `NOWAIT`): never waits, never wounds. The caller reads the
+/// latest committed values of the others, as after [`lock_for_read`].
+pub fn try_lock_for_read(
+    leader: &mut Leader,
+    read: &LockedRead<'_>,
+    now: Instant,
+    latest: Option<Timestamp>,
+) -> Result<Vec<usize>, TxnError> {
+    admit(leader, read, now)?;
+    let busy = leader.try_acquire_each(read.txn, read.priority, read.targets, read.mode, now)?;
+    if let Some(latest) = latest {
+        leader.book.note_start(read.txn, latest);
+    }
+    Ok(busy)
+}
+
+/// What every locked read checks first: the transaction is not aborted
+/// here, the route is current, and a leader that took over since its
+/// earlier reads here does not let it go on without their locks.
+fn admit(leader: &mut Leader, read: &LockedRead<'_>, now: Instant) -> Result<(), TxnError> {
+    if let Some(reason) = leader.book.aborted(read.txn) {
+        return Err(TxnError::aborted(reason));
+    }
+    leader.check_generation(read.generation)?;
+    for target in read.targets {
+        leader.check_target(target)?;
+    }
+    if read.read_before && !leader.book.is_active(read.txn) {
+        return Err(leader.abort(read.txn, AbortReason::LeaderChanged, now));
+    }
+    Ok(())
 }

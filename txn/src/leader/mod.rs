@@ -321,6 +321,34 @@ impl Leader {
         Ok(Progress::Done(()))
     }
 
+    /// Takes each of `targets` in `mode` that can be had at once, in
+    /// order, and returns the indexes of those that could not (`SKIP
+    /// LOCKED`, `NOWAIT`): it never waits and never wounds.
+    pub(crate) fn try_acquire_each(
+        &mut self,
+        txn: TxnId,
+        priority: Timestamp,
+        targets: &[LockTarget],
+        mode: LockMode,
+        now: Instant,
+    ) -> Result<Vec<usize>, TxnError> {
+        self.book.lock(txn, now)?;
+        let mut busy = Vec::new();
+        for (i, target) in targets.iter().enumerate() {
+            match self.locks.try_acquire(txn, priority, target.clone(), mode) {
+                Ok(true) => {}
+                Ok(false) => busy.push(i),
+                Err(Refused::Wounded) => return Err(self.abort(txn, AbortReason::Wounded, now)),
+                Err(Refused::Prepared) => {
+                    return Err(TxnError::Refused(format!(
+                        "{txn} is prepared here and cannot take new locks"
+                    )));
+                }
+            }
+        }
+        Ok(busy)
+    }
+
     /// Aborts `txn` here for `reason` (unless it prepared or is being
     /// decided: then only a decision ends it) and releases its locks.
     /// Returns the error its request should get.

@@ -373,6 +373,48 @@ impl LockState {
         Ok((Acquired::Waiting(ticket), effects))
     }
 
+    /// Takes `mode` on `target` for `txn` only if it can be had at once
+    /// (`SELECT … FOR UPDATE SKIP LOCKED` and `NOWAIT`): true when it is
+    /// held now; false, with nothing changed, when a holder or an earlier
+    /// waiter conflicts. It never waits and never wounds (a younger holder
+    /// keeps its lock: the requester goes without instead).
+    pub fn try_acquire(
+        &mut self,
+        txn: TxnId,
+        priority: Timestamp,
+        target: LockTarget,
+        mode: LockMode,
+    ) -> Result<bool, Refused> {
+        let fresh = !self.txns.contains_key(&txn);
+        let info = self.txns.entry(txn).or_insert(TxnInfo {
+            priority,
+            prepared: false,
+            wounded: false,
+        });
+        if info.wounded {
+            return Err(Refused::Wounded);
+        }
+        if self.holds(txn, &target, mode) {
+            return Ok(true);
+        }
+        if self.txns.get(&txn).is_some_and(|t| t.prepared) {
+            return Err(Refused::Prepared);
+        }
+        if !self.conflicting_holders(txn, &target, mode).is_empty()
+            || !self
+                .conflicting_waiters(txn, &target, mode, None)
+                .is_empty()
+        {
+            if fresh {
+                // Known only through this call: leave no trace.
+                self.txns.remove(&txn);
+            }
+            return Ok(false);
+        }
+        self.grant(txn, target, mode);
+        Ok(true)
+    }
+
     /// Grants waiting requests in arrival order where possible, among those
     /// that overlap a `changed` target (a lock released or a wait gone
     /// there): no other waiter can have become grantable.

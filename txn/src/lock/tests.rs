@@ -118,6 +118,50 @@ fn prepared_transaction_cannot_take_new_locks() {
 }
 
 #[test]
+fn try_acquire_takes_a_free_lock_and_skips_a_held_one_without_waiting_or_wounding() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 5, key("a"), Exclusive);
+    // An older transaction that would wound 5 under acquire only skips.
+    assert_eq!(s.try_acquire(t(1), prio(1), key("a"), Exclusive), Ok(false));
+    assert!(!s.is_wounded(t(5)));
+    assert_eq!(s.waiting(), 0);
+    assert!(s.held_by(t(1)).is_empty());
+    // A free key is taken, and held as acquire would hold it.
+    assert_eq!(s.try_acquire(t(1), prio(1), key("b"), Exclusive), Ok(true));
+    assert_eq!(s.held_by(t(1)), vec![(key("b"), Exclusive)]);
+    must_wait(&mut s, 7, key("b"), Shared);
+    // What it holds already is granted again.
+    assert_eq!(s.try_acquire(t(1), prio(1), key("b"), Shared), Ok(true));
+    // Once the holder is gone, the skipped key can be had.
+    s.release_all(t(5));
+    assert_eq!(s.try_acquire(t(1), prio(1), key("a"), Exclusive), Ok(true));
+}
+
+#[test]
+fn try_acquire_does_not_jump_ahead_of_a_waiter_or_into_a_range_lock() {
+    let mut s = LockState::new();
+    must_grant(&mut s, 1, key("k"), Shared);
+    must_wait(&mut s, 2, key("k"), Exclusive);
+    // Compatible with the holder, but 2 waits first.
+    assert_eq!(s.try_acquire(t(3), prio(3), key("k"), Shared), Ok(false));
+    must_grant(&mut s, 4, range("m", "p"), Shared);
+    assert_eq!(s.try_acquire(t(3), prio(3), key("n"), Exclusive), Ok(false));
+    assert_eq!(s.try_acquire(t(3), prio(3), key("q"), Exclusive), Ok(true));
+    // A refused transaction is refused here too.
+    must_grant(&mut s, 9, key("w"), Exclusive);
+    must_wait(&mut s, 8, key("w"), Exclusive);
+    assert_eq!(
+        s.try_acquire(t(9), prio(9), key("x"), Shared),
+        Err(Refused::Wounded)
+    );
+    s.mark_prepared(t(3), prio(3));
+    assert_eq!(
+        s.try_acquire(t(3), prio(3), key("y"), Shared),
+        Err(Refused::Prepared)
+    );
+}
+
+#[test]
 fn waiters_are_served_in_arrival_order_within_compatibility() {
     let mut s = LockState::new();
     must_grant(&mut s, 1, key("k"), Shared);

@@ -556,6 +556,15 @@ impl World {
                     Target::Key(k) | Target::Range(k, _) => k.clone(),
                 };
                 let tablet = self.tablet_of(&first)?;
+                if a.flag("skip_locked") {
+                    // Never waits: done in this step.
+                    let Target::Key(k) = target else {
+                        return Err("skip_locked reads name keys".into());
+                    };
+                    self.try_locked_read(name, tablet, k)?;
+                    self.pump()?;
+                    return Ok(());
+                }
                 let txn = &self.txns[name];
                 let op = match (txn.mode, a.flag("for_update")) {
                     (Mode::TwoPl, for_update) | (_, for_update @ true) => Op::LockedRead {

@@ -28,7 +28,7 @@ use spanlite_truetime::{ManualClock, TTInterval, Timestamp, TrueTime, TrueTimeCo
 use spanlite_txn::actions::commit::{self, Commit, WriteOutcome};
 use spanlite_txn::actions::decide::{self, DecideOutcome};
 use spanlite_txn::actions::prepare::{self, CommitInput, Now, PrepareOutcome};
-use spanlite_txn::actions::read::{LockedRead, lock_for_read};
+use spanlite_txn::actions::read::{LockedRead, lock_for_read, try_lock_for_read};
 use spanlite_txn::actions::resolve::{self, AbortPlan};
 use spanlite_txn::actions::safe_time::{self, FollowerSafeTime};
 use spanlite_txn::actions::timestamp::{SnapshotRead, pending_at_or_below, snapshot_ts};

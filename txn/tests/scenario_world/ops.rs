@@ -115,6 +115,52 @@ impl World {
         }
     }
 
+    /// `read k skip_locked`: an exclusive lock on `k` if it can be had at
+    /// once, then its latest value; otherwise "skipped" (SELECT … FOR
+    /// UPDATE SKIP LOCKED). Never waits.
+    pub(super) fn try_locked_read(&mut self, name: &str, tablet: String, k: Vec<u8>) -> Res<()> {
+        let txn = &self.txns[name];
+        let targets = [LockTarget::key(k.clone())];
+        let read = LockedRead {
+            txn: txn.id,
+            priority: txn.priority,
+            targets: &targets,
+            mode: LockMode::Exclusive,
+            read_before: txn.read_tablets.contains(&tablet),
+            generation: 0,
+        };
+        let verb = format!("read {} skip_locked", String::from_utf8_lossy(&k));
+        let instant = self.instant();
+        let node = self.tablets[&tablet].leader_node.clone();
+        let latest = self.tt_now(&node).ok().map(|now| now.latest);
+        let leader = &mut self.tablets.get_mut(&tablet).ok_or("no tablet")?.leader;
+        match try_lock_for_read(leader, &read, instant, latest) {
+            Err(e) => {
+                self.txns.get_mut(name).ok_or("no txn")?.done = true;
+                self.finish(name, format!("{verb} → {}", Self::abort_line(&e)))?;
+            }
+            Ok(busy) if !busy.is_empty() => {
+                self.finish(name, format!("{verb} → skipped (locked)"))?;
+            }
+            Ok(_) => {
+                self.txns
+                    .get_mut(name)
+                    .ok_or("no txn")?
+                    .read_tablets
+                    .insert(tablet.clone());
+                match Target::Key(k).read(&self.leader_mvcc(&tablet), Timestamp::MAX)? {
+                    ReadOutcome::Ready(v) => self.finish(name, format!("{verb} → {v}"))?,
+                    // Held exclusively by this transaction now: no one
+                    // else's intent can be there.
+                    ReadOutcome::Blocked(_) => {
+                        return Err(format!("{verb}: an intent under a lock held").into());
+                    }
+                };
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn poll_locked_read(&mut self, name: &str, op: Op) -> Res<(Polled, Option<Op>)> {
         let Op::LockedRead {
             tablet,
