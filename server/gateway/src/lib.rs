@@ -29,5 +29,5 @@ pub use client::{FROM_NODE_HEADER, FromNode, TabletClient, from_node, in_process
 pub use error::GatewayError;
 pub use read_only::ReadOnly;
 pub use route::{Gateway, GatewayConfig, LOCK_WAIT, LocalTablets};
-pub use transaction::{Transaction, WriteMark};
+pub use transaction::{Locked, Transaction, WriteMark};
 pub use txn::{Txn, TxnMode, TxnOptions, jitter};

@@ -36,6 +36,8 @@ pub(super) struct ManyRead {
     pub values: BTreeMap<Vec<u8>, Vec<u8>>,
     /// The snapshot timestamp, for snapshot reads.
     pub read_ts: Option<Timestamp>,
+    /// Keys left unlocked and unread (a `skip_locked` read).
+    pub skipped: Vec<Vec<u8>>,
 }
 
 /// One key's answer from its leader.
@@ -430,7 +432,7 @@ impl Gateway {
                                 let resp = client.read(req).await?.into_inner();
                                 Ok(match resp.error {
                                     Some(e) => Err(e),
-                                    None => Ok((inside, resp.values, resp.read_ts)),
+                                    None => Ok((inside, resp.values, resp.read_ts, resp.skipped)),
                                 })
                             }
                         })
@@ -462,7 +464,7 @@ impl Gateway {
                     }
                 };
                 match read {
-                    Ok(((inside, values, read_ts), d)) => {
+                    Ok(((inside, values, read_ts, skipped), d)) => {
                         asked.push(d.id);
                         let covered: std::collections::HashSet<&Vec<u8>> = inside.iter().collect();
                         pending.extend(keys.iter().filter(|k| !covered.contains(k)).cloned());
@@ -471,6 +473,7 @@ impl Gateway {
                             keys: inside,
                             values: values.into_iter().map(|kv| (kv.key, kv.value)).collect(),
                             read_ts: read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                            skipped,
                         });
                     }
                     Err(e) => {

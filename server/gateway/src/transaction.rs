@@ -93,6 +93,10 @@ struct Share {
     read_only: bool,
 }
 
+/// For each key of [`Transaction::get_many_skip_locked`]: `None` when
+/// another transaction holds it (skipped), else `Some` of its value.
+pub type Locked = Vec<Option<Option<Vec<u8>>>>;
+
 /// A read span's start, end and whether it is a point read.
 type SpanKey = (Vec<u8>, Vec<u8>, bool);
 
@@ -476,6 +480,81 @@ impl Transaction {
             }
             scanned
         };
+        Ok(self.overlay(start, end, scanned.pairs))
+    }
+
+    /// The candidates of `SELECT … FOR UPDATE SKIP LOCKED` (and `NOWAIT`)
+    /// in `[start, end)`: the pairs as [`Transaction::scan`] gives them
+    /// but, under 2PL, from a strong snapshot read that takes no locks and
+    /// waits for none (a range lock would wait for every row another
+    /// transaction holds, which is what these clauses are there to pass
+    /// by). The caller then locks the rows it wants with
+    /// [`Transaction::get_many_skip_locked`], which reads them again.
+    pub async fn scan_unlocked(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        if self.mode != TxnMode::TwoPhaseLocking {
+            return self.scan(start, end).await;
+        }
+        let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
+        let scanned = self
+            .gateway
+            .scan_tablets(&range, 0, ScanKind::Snapshot(None))
+            .await?;
+        Ok(self.overlay(start, end, scanned.pairs))
+    }
+
+    /// The values of `keys` as [`Transaction::get_many`] reads them but,
+    /// under 2PL, by strong snapshot reads that take no locks and wait for
+    /// none (the candidates of `SKIP LOCKED` and `NOWAIT`, as
+    /// [`Transaction::scan_unlocked`]).
+    pub async fn get_many_unlocked(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, GatewayError> {
+        if self.mode != TxnMode::TwoPhaseLocking {
+            return self.get_many(keys, false).await;
+        }
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        let mut need: Vec<usize> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            match (self.writes.get(k), self.locked_reads.get(k)) {
+                (Some(w), _) => out[i] = w.value().map(<[u8]>::to_vec),
+                (None, Some(v)) => out[i] = v.clone(),
+                (None, None) => need.push(i),
+            }
+        }
+        if need.is_empty() {
+            return Ok(out);
+        }
+        let shape: Arc<dyn Fn(&mut ReadRequest) + Send + Sync> =
+            Arc::new(|req: &mut ReadRequest| at_snapshot(req, None));
+        let wanted: Vec<Vec<u8>> = need.iter().map(|&i| keys[i].clone()).collect();
+        let reads = self
+            .gateway
+            .read_many(wanted, shape)
+            .await
+            .map_err(|(e, _)| e)?;
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for r in reads {
+            found.extend(r.values);
+        }
+        for i in need {
+            out[i] = found.remove(&keys[i]);
+        }
+        Ok(out)
+    }
+
+    /// `pairs` read from `[start, end)` with this transaction's own
+    /// writes there put over them.
+    fn overlay(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
         // This transaction's writes in [start, end) (none when the range
         // is empty or inverted: `BTreeMap::range` refuses start > end).
         let own = (
@@ -488,12 +567,10 @@ impl Transaction {
         );
         // Nothing of this transaction's own in the range, and the tablets'
         // rows already in key order: they are the answer as they are.
-        if self.writes.range(own.clone()).next().is_none()
-            && scanned.pairs.is_sorted_by(|a, b| a.0 < b.0)
-        {
-            return Ok(scanned.pairs);
+        if self.writes.range(own.clone()).next().is_none() && pairs.is_sorted_by(|a, b| a.0 < b.0) {
+            return pairs;
         }
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = scanned.pairs.into_iter().collect();
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = pairs.into_iter().collect();
         for (k, w) in self.writes.range(own) {
             match w.value() {
                 Some(v) => {
@@ -504,7 +581,65 @@ impl Transaction {
                 }
             }
         }
-        Ok(merged.into_iter().collect())
+        merged.into_iter().collect()
+    }
+
+    /// `keys` locked for update where that can be done at once (`SELECT …
+    /// FOR UPDATE SKIP LOCKED`, and `NOWAIT`): for each key, `None` if
+    /// another transaction holds it or waits for it first (skipped: not
+    /// locked, not read), else `Some` of its value as
+    /// [`Transaction::get_many`] reads it for update. Nothing waits and
+    /// nothing is wounded. Under OCC, SSI and SI reads take no locks, so
+    /// nothing is skipped: a conflict shows at commit, as for any write.
+    pub async fn get_many_skip_locked(&mut self, keys: &[Vec<u8>]) -> Result<Locked, GatewayError> {
+        if !self.locks(true) {
+            let values = self.get_many(keys, true).await?;
+            return Ok(values.into_iter().map(Some).collect());
+        }
+        let mut out: Vec<Option<Option<Vec<u8>>>> = vec![None; keys.len()];
+        let mut need: Vec<usize> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            match (self.writes.get(k), self.locked_reads.get(k)) {
+                (Some(w), _) => out[i] = Some(w.value().map(<[u8]>::to_vec)),
+                (None, Some(v)) => out[i] = Some(v.clone()),
+                (None, None) => need.push(i),
+            }
+        }
+        if need.is_empty() {
+            return Ok(out);
+        }
+        let meta = self.meta();
+        let shape: Arc<dyn Fn(&mut ReadRequest) + Send + Sync> =
+            Arc::new(move |req: &mut ReadRequest| {
+                req.txn = Some(meta.clone());
+                req.lock = LockStrength::Exclusive as i32;
+                req.skip_locked = true;
+            });
+        let wanted: Vec<Vec<u8>> = need.iter().map(|&i| keys[i].clone()).collect();
+        let reads = match self.gateway.read_many(wanted, shape).await {
+            Ok(r) => r,
+            Err((e, asked)) => {
+                // Locks may have been taken there: rollback must go.
+                self.read_tablets.extend(asked);
+                return Err(e);
+            }
+        };
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut skipped: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+        for r in reads {
+            self.read_tablets.insert(r.tablet);
+            found.extend(r.values);
+            skipped.extend(r.skipped);
+        }
+        for i in need {
+            if skipped.contains(&keys[i]) {
+                continue;
+            }
+            let value = found.remove(&keys[i]);
+            self.locked_reads.insert(keys[i].clone(), value.clone());
+            out[i] = Some(value);
+        }
+        Ok(out)
     }
 
     /// The writes buffered so far (what a SQL savepoint keeps).

@@ -202,6 +202,40 @@ impl Txn {
         }
     }
 
+    /// See [`Transaction::scan_unlocked`].
+    pub async fn scan_unlocked(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.scan_unlocked(start, end).await,
+            Txn::ReadOnly(_) => Err(read_only_refuses("a locking read")),
+        }
+    }
+
+    /// See [`Transaction::get_many_unlocked`].
+    pub async fn get_many_unlocked(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.get_many_unlocked(keys).await,
+            Txn::ReadOnly(_) => Err(read_only_refuses("a locking read")),
+        }
+    }
+
+    /// See [`Transaction::get_many_skip_locked`].
+    pub async fn get_many_skip_locked(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> Result<crate::transaction::Locked, GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.get_many_skip_locked(keys).await,
+            Txn::ReadOnly(_) => Err(read_only_refuses("a locking read")),
+        }
+    }
+
     /// Buffers `key = value`.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), GatewayError> {
         match self {

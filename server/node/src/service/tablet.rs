@@ -215,11 +215,13 @@ fn read_response(
             read_ts: ts.map(|t| common::Timestamp {
                 nanos: t.as_nanos(),
             }),
+            skipped: Vec::new(),
         },
         Err(e) => ReadResponse {
             values: Vec::new(),
             error: Some(tablet_error_to_wire(&e)),
             read_ts: None,
+            skipped: Vec::new(),
         },
     })
 }
@@ -323,6 +325,24 @@ impl TabletService for TabletGrpc {
             read_before: meta.read_tablets.contains(&req.tablet_id),
             generation: req.generation,
         };
+        if req.skip_locked {
+            if read.mode != LockMode::Exclusive {
+                return Err(Status::invalid_argument(
+                    "skip_locked reads take exclusive locks",
+                ));
+            }
+            let result = replica
+                .txn_read_skip_locked(&read, req.keys, LOCK_WAIT)
+                .await;
+            return Ok(match result {
+                Ok((pairs, skipped)) => {
+                    let mut response = read_response(Ok((None, pairs)));
+                    response.get_mut().skipped = skipped;
+                    response
+                }
+                Err(e) => read_response(Err(e)),
+            });
+        }
         // Inline: a locking read leaves nothing half done if dropped (a
         // lock wait's guard withdraws it; locks granted stay with the
         // transaction, as after any read).

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use spanlite_storage::engine::Direction;
 use spanlite_storage::mvcc::{Mvcc, ReadOutcome, Row, TxnId};
 use spanlite_truetime::Timestamp;
-use spanlite_txn::actions::read::{LockedRead, lock_for_read};
+use spanlite_txn::actions::read::{LockedRead, lock_for_read, try_lock_for_read};
 use spanlite_txn::actions::safe_time::{self, Closed};
 use spanlite_txn::actions::timestamp::{SnapshotRead, pending_at_or_below, snapshot_ts};
+use spanlite_txn::leader::Progress;
 use spanlite_txn::lock::{LockMode, LockTarget};
 use spanlite_txn::{AbortReason, KeyRange, TxnError};
 
@@ -87,6 +88,54 @@ impl Replica {
         }
         self.check_serving()?;
         Ok(out)
+    }
+
+    /// Reads `keys` for a read-write transaction under exclusive locks
+    /// taken only where they can be had at once (`SELECT … FOR UPDATE
+    /// SKIP LOCKED` and `NOWAIT`): the latest values of the keys it
+    /// locked, and the keys it skipped because another transaction holds
+    /// (or waits first for) them. Never waits for a lock.
+    pub async fn txn_read_skip_locked(
+        &self,
+        req: &TxnReadRequest,
+        keys: Vec<Vec<u8>>,
+        wait: Duration,
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>), TabletError> {
+        self.check_serving()?;
+        let targets: Vec<LockTarget> = keys.iter().map(|k| LockTarget::key(k.clone())).collect();
+        let read = LockedRead {
+            txn: req.txn,
+            priority: req.priority,
+            targets: &targets,
+            mode: LockMode::Exclusive,
+            read_before: req.read_before,
+            generation: req.generation,
+        };
+        let latest = self.truetime.now().ok().map(|now| now.latest);
+        let busy = self
+            .run_step(req.txn, wait, |leader, now| {
+                try_lock_for_read(leader, &read, now, latest).map(Progress::Done)
+            })
+            .await?;
+        let until = tokio::time::Instant::now() + wait;
+        let mut out = Vec::new();
+        let mut skipped = Vec::with_capacity(busy.len());
+        let mut busy = busy.into_iter().peekable();
+        for (i, k) in keys.into_iter().enumerate() {
+            if busy.next_if_eq(&i).is_some() {
+                skipped.push(k);
+                continue;
+            }
+            // As `txn_read` reads under its locks.
+            if let Some(v) = self
+                .read_resolved(until, |m| m.get(&k, Timestamp::MAX))
+                .await?
+            {
+                out.push((k, v));
+            }
+        }
+        self.check_serving()?;
+        Ok((out, skipped))
     }
 
     /// Scans `range` for a read-write transaction under a shared range
