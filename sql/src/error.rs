@@ -132,6 +132,8 @@ codes! {
     protocol_violation = PROTOCOL_VIOLATION;
     /// 57014: the client cancelled the statement.
     query_canceled = QUERY_CANCELED;
+    /// 55P03: a row another transaction holds (`FOR UPDATE NOWAIT`).
+    lock_not_available = LOCK_NOT_AVAILABLE;
     /// 08006: the cluster could not be reached.
     unavailable = CONNECTION_FAILURE;
     /// 72000: a read older than the garbage-collection watermark.

@@ -18,6 +18,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Key-value pairs in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// What [`KvTxn::get_many_skip_locked`] gives for each key: `None` when
+/// another transaction holds it (skipped), else `Some` of its value.
+pub type Locked = Vec<Option<Option<Vec<u8>>>>;
+
 /// What the executor needs of a transaction: key-value reads (under the
 /// transaction's concurrency control) and buffered writes, which later
 /// reads of the same transaction see.
@@ -66,6 +70,40 @@ pub trait KvTxn: Send {
             let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
             self.get_many(&keys, true).await?;
             Ok(pairs)
+        })
+    }
+    /// The pairs in `[start, end)` as [`KvTxn::scan`] gives them, read
+    /// without taking or waiting for locks where the transaction's reads
+    /// would (the candidates of `SELECT … FOR UPDATE SKIP LOCKED` and
+    /// `NOWAIT`, which [`KvTxn::get_many_skip_locked`] then locks and reads
+    /// again). By default a scan.
+    fn scan_unlocked<'a>(
+        &'a mut self,
+        start: &'a [u8],
+        end: &'a [u8],
+    ) -> BoxFuture<'a, Result<Pairs>> {
+        self.scan(start, end)
+    }
+    /// The values of `keys` read without taking or waiting for locks, as
+    /// [`KvTxn::scan_unlocked`]. By default [`KvTxn::get_many`].
+    fn get_many_unlocked<'a>(
+        &'a mut self,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>>> {
+        self.get_many(keys, false)
+    }
+    /// `keys` locked for writing where that can be done at once, never
+    /// waiting: for each key `None` if another transaction holds it
+    /// (skipped: not locked, not read), else `Some` of its value as
+    /// [`KvTxn::get_many`] reads it for update. By default nothing is held
+    /// by anyone else.
+    fn get_many_skip_locked<'a>(
+        &'a mut self,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Locked>> {
+        Box::pin(async move {
+            let values = self.get_many(keys, true).await?;
+            Ok(values.into_iter().map(Some).collect())
         })
     }
     /// Buffers `key = value`.

@@ -67,7 +67,7 @@ pub use catalog::{
 };
 pub use error::{Result, SqlError};
 pub use eval::{DEFAULT_MEMORY_BUDGET, memory_budget, set_memory_budget};
-pub use kv::{BoxFuture, KvTxn, Pairs};
+pub use kv::{BoxFuture, KvTxn, Locked, Pairs};
 /// The table of SQLSTATE codes, re-exported for the sessions and the wire.
 pub use spanlite_sqlstate as sqlstate;
 /// The SQL parser, re-exported so callers match on the same AST.
@@ -77,7 +77,7 @@ pub use statement::{
     PlanCache, QueryResult, SchemaChange, changed_table, execute, execute_cached,
     foreign_key_parents, param_types, returning_columns, schema_change, tables,
 };
-pub use syntax::parse;
+pub use syntax::{locks_rows, parse};
 
 /// A table's name as the catalog keys it (unquoted names fold to lower
 /// case; no schemas).

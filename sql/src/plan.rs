@@ -742,9 +742,25 @@ pub struct Scan {
     pub filter: Option<BExpr>,
     /// Take exclusive locks on the rows read (FOR UPDATE, UPDATE, DELETE).
     pub for_update: bool,
+    /// What a `for_update` read does about rows another transaction
+    /// holds: wait (the default), fail (`NOWAIT`) or pass them by (`SKIP
+    /// LOCKED`).
+    pub lock_wait: LockWait,
     /// Filled by `fetch`: the rows read (full width) and their keys.
     pub rows: Vec<Row>,
     pub keys: Vec<Vec<u8>>,
+}
+
+/// What a locking read does about a row another transaction holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LockWait {
+    /// Waits for it (wound-wait decides who goes first).
+    #[default]
+    Wait,
+    /// Fails at once: 55P03 (`FOR UPDATE NOWAIT`).
+    NoWait,
+    /// Leaves the row out (`FOR UPDATE SKIP LOCKED`).
+    SkipLocked,
 }
 
 /// How a table is read. Every expression in it is constant.

@@ -449,3 +449,22 @@ pub(crate) fn object_name(name: &ObjectName) -> Result<String> {
 pub(crate) fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
+
+/// Whether `q` has a locking clause (`FOR UPDATE`, `FOR SHARE`) anywhere:
+/// at its top, in a subquery in FROM, or in one inside an expression. Such
+/// a query locks rows, so it cannot run as a read-only transaction.
+pub fn locks_rows(q: &sqlparser::ast::Query) -> bool {
+    use sqlparser::ast::{Visit, Visitor};
+    struct Locks;
+    impl Visitor for Locks {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> std::ops::ControlFlow<()> {
+            if q.locks.is_empty() {
+                std::ops::ControlFlow::Continue(())
+            } else {
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    }
+    q.visit(&mut Locks).is_break()
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 mod fuzz;
 mod layering;
+mod locking;
 
 use crate::{BoxFuture, KvTxn, Pairs, QueryResult, Result, SqlError, Value, execute, parse};
 

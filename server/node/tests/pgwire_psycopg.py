@@ -142,4 +142,29 @@ with psycopg.connect(dsn, autocommit=True) as first, psycopg.connect(
         assert time.monotonic() < deadline, "the closed connection kept its lock"
         time.sleep(0.05)
 
+# A job queue as pg-boss, GoodJob or procrastinate run it: two workers
+# (connections in transactions) each claim the next ready job with
+# FOR UPDATE SKIP LOCKED and get different ones without waiting; NOWAIT on
+# the other's job fails with 55P03 (psycopg's LockNotAvailable).
+with psycopg.connect(dsn, autocommit=True) as setup:
+    setup.execute("CREATE TABLE queue (id INT PRIMARY KEY, state TEXT NOT NULL)")
+    setup.execute("INSERT INTO queue VALUES (1, 'ready'), (2, 'ready'), (3, 'ready')")
+claim = (
+    "UPDATE queue SET state = 'running' WHERE id IN (SELECT id FROM queue"
+    " WHERE state = 'ready' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
+)
+with psycopg.connect(dsn) as first, psycopg.connect(dsn) as second:
+    assert first.execute(claim, (1,)).fetchall() == [(1,)]
+    assert second.execute(claim, (1,)).fetchall() == [(2,)]
+    with psycopg.connect(dsn) as third:
+        try:
+            third.execute("SELECT * FROM queue WHERE id = 1 FOR UPDATE NOWAIT")
+            raise AssertionError("NOWAIT took a held row")
+        except psycopg.errors.LockNotAvailable:
+            pass
+    first.commit()
+    second.rollback()
+    assert first.execute(claim, (5,)).fetchall() == [(2,), (3,)]
+    first.commit()
+
 print("ok")

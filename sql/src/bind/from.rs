@@ -186,6 +186,7 @@ impl Binder<'_> {
                         access: Access::Full,
                         filter: None,
                         for_update,
+                        lock_wait: LockWait::Wait,
                         rows: Vec::new(),
                         keys: Vec::new(),
                     })),
@@ -393,6 +394,61 @@ fn json_rows_argument(rows: Rows, args: &[FunctionArg]) -> Result<&Expr> {
         _ => Err(SqlError::not_supported(format!(
             "{} with named or * arguments",
             rows.name()
+        ))),
+    }
+}
+
+/// `FOR UPDATE OF a, b`: only the tables the query names `a` and `b` lock
+/// their rows (the others are read as without FOR UPDATE); a name that is
+/// no table of the FROM clause is 42P01, as in PostgreSQL.
+pub(super) fn lock_only(select: &mut Select, names: &[String]) -> Result<()> {
+    for name in names {
+        let named = select.steps.iter().any(|step| match &step.source {
+            Source::Scan(scan) => &scan.alias == name,
+            _ => false,
+        });
+        if !named {
+            return Err(SqlError::undefined_table(format!(
+                "relation \"{name}\" in FOR UPDATE clause not found in FROM clause"
+            )));
+        }
+    }
+    for step in &mut select.steps {
+        if let Source::Scan(scan) = &mut step.source {
+            scan.for_update &= names.contains(&scan.alias);
+        }
+    }
+    Ok(())
+}
+
+/// Marks the one table of a `SELECT … FOR UPDATE NOWAIT` or `SKIP
+/// LOCKED` block with `wait`. Its rows are locked one by one as the query
+/// would return them (after its conditions and ORDER BY, up to LIMIT):
+/// so the block reads one table, with no grouping, aggregate, window or
+/// DISTINCT (PostgreSQL refuses FOR UPDATE with those too).
+pub(super) fn one_locked_scan(select: &mut Select, wait: LockWait) -> Result<()> {
+    let what = if wait == LockWait::NoWait {
+        "FOR UPDATE NOWAIT"
+    } else {
+        "FOR UPDATE SKIP LOCKED"
+    };
+    if select.grouping.is_some() || !select.windows.is_empty() || select.distinct {
+        return Err(SqlError::not_supported(format!(
+            "{what} with GROUP BY, aggregates, window functions or DISTINCT"
+        )));
+    }
+    match select.steps.as_mut_slice() {
+        [step] => match &mut step.source {
+            Source::Scan(scan) => {
+                scan.lock_wait = wait;
+                Ok(())
+            }
+            _ => Err(SqlError::not_supported(format!(
+                "{what} on a subquery or function in FROM"
+            ))),
+        },
+        _ => Err(SqlError::not_supported(format!(
+            "{what} over more than one FROM item (joins)"
         ))),
     }
 }

@@ -24,13 +24,14 @@ use crate::catalog::{TableDef, Width};
 use crate::error::{Result, SqlError};
 use crate::json::Rows;
 use crate::plan::{
-    Access, AggCall, BExpr, BinOp, Body, Grouping, JoinKind, Query, Scan, Select, SetOp, SortKey,
-    Source, WindowCall,
+    Access, AggCall, BExpr, BinOp, Body, Grouping, JoinKind, LockWait, Query, Scan, Select, SetOp,
+    SortKey, Source, WindowCall,
 };
 use crate::syntax::{ident, object_name};
 use crate::value::{DataType, Value};
 
 pub(crate) use expr::column_name;
+use from::one_locked_scan;
 use joins::choose_access;
 use walk::{and_all, conjuncts, has_aggregate, has_window};
 pub(crate) use walk::{ast_children, has_subquery};
@@ -211,6 +212,7 @@ impl<'a> Binder<'a> {
             access: Access::Full,
             filter: None,
             for_update: true,
+            lock_wait: LockWait::Wait,
             rows: Vec::new(),
             keys: Vec::new(),
         };
@@ -313,9 +315,24 @@ impl<'a> Binder<'a> {
             return Err(SqlError::not_supported("FETCH (use LIMIT)"));
         }
         let mut for_update = false;
+        let mut lock_wait = LockWait::Wait;
+        // FOR UPDATE OF t: only these FROM items' rows are locked.
+        let mut lock_of: Vec<String> = Vec::new();
         for lock in &q.locks {
-            if lock.of.is_some() || lock.nonblock.is_some() {
-                return Err(SqlError::not_supported(format!("{lock}")));
+            if let Some(of) = &lock.of {
+                if lock.lock_type != ast::LockType::Update {
+                    return Err(SqlError::not_supported(format!("{lock}")));
+                }
+                lock_of.push(object_name(of)?);
+            }
+            if let Some(nonblock) = &lock.nonblock {
+                if lock.lock_type != ast::LockType::Update {
+                    return Err(SqlError::not_supported(format!("{lock}")));
+                }
+                lock_wait = match nonblock {
+                    ast::NonBlock::Nowait => LockWait::NoWait,
+                    ast::NonBlock::SkipLocked => LockWait::SkipLocked,
+                };
             }
             // FOR SHARE is what every 2PL read does anyway.
             for_update |= lock.lock_type == ast::LockType::Update;
@@ -329,7 +346,13 @@ impl<'a> Binder<'a> {
         };
         let (body, columns) = match q.body.as_ref() {
             SetExpr::Select(s) => {
-                let (select, columns) = self.select(s, order_by, for_update)?;
+                let (mut select, columns) = self.select(s, order_by, for_update)?;
+                if !lock_of.is_empty() {
+                    from::lock_only(&mut select, &lock_of)?;
+                }
+                if lock_wait != LockWait::Wait {
+                    one_locked_scan(&mut select, lock_wait)?;
+                }
                 (Body::Select(Box::new(select)), columns)
             }
             other => {
@@ -380,14 +403,24 @@ impl<'a> Binder<'a> {
             Body::Select(s) => s.order.len().saturating_sub(order.len()),
             _ => 0,
         };
-        Ok(Query {
+        let query = Query {
             body,
             order,
             limit,
             offset,
             columns,
             distinct_on,
-        })
+        };
+        // The rows to lock are chosen before the query runs (see
+        // `eval::fetch`): from this block's rows alone.
+        if lock_wait != LockWait::Wait
+            && (query.distinct_on > 0 || walk::references_outer(&query, 1))
+        {
+            return Err(SqlError::not_supported(
+                "NOWAIT or SKIP LOCKED with DISTINCT ON, or in a correlated subquery",
+            ));
+        }
+        Ok(query)
     }
 
     /// A body that is not a plain SELECT with ORDER BY (arms of set

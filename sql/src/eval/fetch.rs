@@ -5,7 +5,9 @@
 use crate::catalog::prefix_end;
 use crate::error::{Result, SqlError};
 use crate::kv::{BoxFuture, KvTxn};
-use crate::plan::{Access, AggCall, BExpr, Body, Query, Scan, Select, Source, WindowCall};
+use crate::plan::{
+    Access, AggCall, BExpr, Body, LockWait, Query, Scan, Select, Source, WindowCall,
+};
 use crate::value::{DataType, Value};
 
 use super::{Env, eval};
@@ -15,6 +17,13 @@ pub fn fetch<'a>(txn: &'a mut dyn KvTxn, q: &'a mut Query) -> BoxFuture<'a, Resu
     Box::pin(async move {
         for e in q.limit.iter_mut().chain(q.offset.iter_mut()) {
             fetch_expr(txn, e).await?;
+        }
+        if let Body::Select(s) = &q.body
+            && let [step] = s.steps.as_slice()
+            && let Source::Scan(scan) = &step.source
+            && scan.lock_wait != LockWait::Wait
+        {
+            return super::locking::fetch_locking(txn, q).await;
         }
         fetch_body(txn, &mut q.body).await
     })
@@ -73,6 +82,13 @@ async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
             fetch_expr(txn, e).await?;
         }
     }
+    fetch_block_exprs(txn, s).await
+}
+
+/// Reads the tables of the subqueries in a block's expressions (its
+/// conditions after the joins, HAVING, outputs, sort keys, grouping and
+/// windows).
+pub(super) async fn fetch_block_exprs(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
     let mut exprs: Vec<&mut BExpr> = Vec::new();
     exprs.extend(s.filter.iter_mut());
     exprs.extend(s.having.iter_mut());
@@ -149,14 +165,14 @@ fn key_value(e: &BExpr, ty: DataType) -> Result<Option<Value>> {
 
 /// What an access path reads: keys, or key ranges (of the table or of an
 /// index), or `None` for "no row can match".
-enum Reads {
+pub(super) enum Reads {
     Keys(Vec<Vec<u8>>),
     Range(Vec<u8>, Vec<u8>),
     IndexRange(Vec<u8>, Vec<u8>),
     Nothing,
 }
 
-fn plan_reads(scan: &Scan) -> Result<Reads> {
+pub(super) fn plan_reads(scan: &Scan) -> Result<Reads> {
     let def = &scan.table;
     let full = || {
         let (s, e) = def.key_range();
@@ -308,15 +324,22 @@ pub async fn fetch_scan(txn: &mut dyn KvTxn, scan: &mut Scan) -> Result<()> {
     }
     scan.rows.clear();
     scan.keys.clear();
-    let n = scan.table.columns.len();
     for (k, v) in pairs {
-        let values = scan.table.decode_row(&v)?;
-        let mut row = vec![Value::Null; scan.width.max(scan.offset + n)];
-        for (slot, v) in row[scan.offset..scan.offset + n].iter_mut().zip(values) {
-            *slot = v;
-        }
+        let row = scan_row(scan, &v)?;
         scan.rows.push(row);
         scan.keys.push(k);
     }
     Ok(())
+}
+
+/// A stored row of the scan's table as a row of its block (its columns
+/// in their place, NULL elsewhere).
+pub(super) fn scan_row(scan: &Scan, stored: &[u8]) -> Result<Vec<Value>> {
+    let n = scan.table.columns.len();
+    let values = scan.table.decode_row(stored)?;
+    let mut row = vec![Value::Null; scan.width.max(scan.offset + n)];
+    for (slot, v) in row[scan.offset..scan.offset + n].iter_mut().zip(values) {
+        *slot = v;
+    }
+    Ok(row)
 }

@@ -7,6 +7,7 @@ mod budget;
 mod expr;
 pub(crate) mod fetch;
 mod functions;
+mod locking;
 mod window;
 
 use std::cmp::Ordering;
@@ -83,6 +84,17 @@ pub fn query(q: &Query, outer: &[&[Value]]) -> Result<Vec<Row>> {
         let mut seen = HashSet::new();
         rows.retain(|(_, keys)| seen.insert(hrow(&keys[keys.len() - q.distinct_on..])));
     }
+    let (offset, limit) = offset_and_limit(q, outer)?;
+    Ok(rows
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(r, _)| r)
+        .collect())
+}
+
+/// A query's OFFSET (0 if none) and LIMIT (`usize::MAX` if none).
+fn offset_and_limit(q: &Query, outer: &[&[Value]]) -> Result<(usize, usize)> {
     let count = |e: &Option<BExpr>, what: &str| -> Result<Option<usize>> {
         let Some(e) = e else { return Ok(None) };
         match eval(
@@ -106,12 +118,7 @@ pub fn query(q: &Query, outer: &[&[Value]]) -> Result<Vec<Row>> {
     };
     let offset = count(&q.offset, "OFFSET")?.unwrap_or(0);
     let limit = count(&q.limit, "LIMIT")?.unwrap_or(usize::MAX);
-    Ok(rows
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|(r, _)| r)
-        .collect())
+    Ok((offset, limit))
 }
 
 /// The NULL-aware total order of ORDER BY: values in the direction asked,

@@ -18,7 +18,7 @@ use crate::catalog::{IndexDef, TableDef};
 use crate::error::{Result, SqlError};
 use crate::eval::{self, Env};
 use crate::kv::KvTxn;
-use crate::plan::{BExpr, Scan};
+use crate::plan::{Access, BExpr, BinOp, Scan};
 use crate::syntax::{ident, object_name};
 use crate::value::Value;
 
@@ -690,11 +690,13 @@ pub(super) async fn dml_rows(
     scan: &mut Scan,
     later: &mut Option<BExpr>,
 ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
-    eval::fetch_scan(txn, scan).await?;
-    if let Some(f) = &mut scan.filter {
+    // The subqueries first: one may say which keys to read.
+    if let Some(f) = later {
         eval::fetch_expr(txn, f).await?;
     }
-    if let Some(f) = later {
+    keys_from_subquery(scan, later)?;
+    eval::fetch_scan(txn, scan).await?;
+    if let Some(f) = &mut scan.filter {
         eval::fetch_expr(txn, f).await?;
     }
     let mut out = Vec::new();
@@ -710,6 +712,57 @@ pub(super) async fn dml_rows(
         }
     }
     Ok(out)
+}
+
+/// The most keys an `IN (SELECT …)` turns into before the table is read
+/// whole instead.
+const SUBQUERY_KEYS_MAX: usize = 1000;
+
+/// `WHERE pk IN (SELECT …)` on a table with a one-column primary key,
+/// the subquery uncorrelated and already fetched: the table is read by the
+/// keys the subquery gives (the condition is still checked), instead of
+/// every row being read, locked and filtered. So the job queues' `UPDATE
+/// jobs … WHERE id IN (SELECT id … FOR UPDATE SKIP LOCKED) RETURNING …`
+/// locks the rows its subquery chose and no others: a whole-table read
+/// for update would wait for every row the other workers hold.
+fn keys_from_subquery(scan: &mut Scan, later: &Option<BExpr>) -> Result<()> {
+    let ([pk], Access::Full, Some(cond)) = (scan.table.primary_key.as_slice(), &scan.access, later)
+    else {
+        return Ok(());
+    };
+    let column = BExpr::Column(scan.offset + pk);
+    let mut conds = vec![cond];
+    while let Some(c) = conds.pop() {
+        let (sub, most) = match c {
+            BExpr::Binary(l, BinOp::And, r) => {
+                conds.push(l);
+                conds.push(r);
+                continue;
+            }
+            BExpr::InSubquery(v, sub, false) if **v == column => (sub, SUBQUERY_KEYS_MAX),
+            // `pk = (SELECT …)`: one key (more rows are the condition's
+            // error, 21000, from the whole-table read).
+            BExpr::Binary(l, BinOp::Eq, r) if **l == column => match &**r {
+                BExpr::Subquery(sub) => (sub, 1),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        if sub.correlated {
+            continue;
+        }
+        let rows = eval::query(&sub.query, &[])?;
+        if rows.len() <= most {
+            scan.access = Access::Points(
+                rows.into_iter()
+                    .filter_map(|r| r.into_iter().next())
+                    .map(|v| vec![BExpr::Const(v)])
+                    .collect(),
+            );
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn dml_table(from: &ast::TableWithJoins) -> Result<&ObjectName> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use spanlite_gateway::Txn;
 use spanlite_sql::compat::SessionInfo;
 use spanlite_sql::sequence::SequenceDef;
-use spanlite_sql::{BoxFuture, KvTxn, Pairs, SqlError, TableDef};
+use spanlite_sql::{BoxFuture, KvTxn, Locked, Pairs, SqlError, TableDef};
 
 use super::sql_error;
 use crate::schema::{SchemaCache, SchemaUse};
@@ -87,6 +87,14 @@ pub(super) fn after(key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// The key range `keys` lie in, for the read-in-flight slot.
+fn span_of(keys: &[Vec<u8>]) -> Reading {
+    keys.iter()
+        .min()
+        .zip(keys.iter().max())
+        .map(|(lo, hi)| (lo.clone(), after(hi)))
+}
+
 impl KvTxn for Kv<'_> {
     fn get<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>, SqlError>> {
         Box::pin(async move {
@@ -115,12 +123,7 @@ impl KvTxn for Kv<'_> {
         for_update: bool,
     ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, SqlError>> {
         Box::pin(async move {
-            let span = keys
-                .iter()
-                .min()
-                .zip(keys.iter().max())
-                .map(|(lo, hi)| (lo.clone(), after(hi)));
-            self.note(span);
+            self.note(span_of(keys));
             let r = self.txn.get_many(keys, for_update).await.map_err(sql_error);
             self.note(None);
             r
@@ -152,6 +155,38 @@ impl KvTxn for Kv<'_> {
                 .scan_for_update(start, end)
                 .await
                 .map_err(sql_error);
+            self.note(None);
+            r
+        })
+    }
+
+    fn scan_unlocked<'a>(
+        &'a mut self,
+        start: &'a [u8],
+        end: &'a [u8],
+    ) -> BoxFuture<'a, Result<Pairs, SqlError>> {
+        Box::pin(async move {
+            self.note(Some((start.to_vec(), end.to_vec())));
+            let r = self.txn.scan_unlocked(start, end).await.map_err(sql_error);
+            self.note(None);
+            r
+        })
+    }
+
+    fn get_many_unlocked<'a>(
+        &'a mut self,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Vec<Option<Vec<u8>>>, SqlError>> {
+        Box::pin(async move { self.txn.get_many_unlocked(keys).await.map_err(sql_error) })
+    }
+
+    fn get_many_skip_locked<'a>(
+        &'a mut self,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<Locked, SqlError>> {
+        Box::pin(async move {
+            self.note(span_of(keys));
+            let r = self.txn.get_many_skip_locked(keys).await.map_err(sql_error);
             self.note(None);
             r
         })
