@@ -36,7 +36,7 @@ use crate::plan::{Body, LockWait, Query, Row, Scan, Select, Source};
 use crate::value::Value;
 
 use super::fetch::{Reads, fetch_block_exprs, fetch_expr, plan_reads, scan_row};
-use super::{Env, eval, offset_and_limit, passes, sort_cmp};
+use super::{Env, offset_and_limit, output_and_keys, passes, sort_cmp};
 
 /// Fetches `q`, a block over one table marked `NOWAIT` or `SKIP LOCKED`
 /// (the binder allows no other shape): its table's rows are the rows it
@@ -134,28 +134,7 @@ async fn candidates(
         let sort_keys = if s.order.is_empty() {
             Row::new()
         } else {
-            let env = Env {
-                row: &row,
-                outer: &[],
-                output: &[],
-            };
-            let projected = s
-                .projection
-                .iter()
-                .map(|e| eval(e, &env))
-                .collect::<Result<Row>>()?;
-            s.order
-                .iter()
-                .map(|e| {
-                    eval(
-                        e,
-                        &Env {
-                            output: &projected,
-                            ..env
-                        },
-                    )
-                })
-                .collect::<Result<Row>>()?
+            output_and_keys(s, &row, &[])?.1
         };
         keyed.push((k, row, sort_keys));
     }

@@ -648,16 +648,7 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
     let mut out: Keyed = Vec::with_capacity(rows.len());
     let mut seen = HashSet::new();
     for r in &rows {
-        let env = Env {
-            row: r,
-            outer,
-            output: &[],
-        };
-        let projected = s
-            .projection
-            .iter()
-            .map(|e| eval(e, &env))
-            .collect::<Result<Row>>()?;
+        let (projected, keys) = output_and_keys(s, r, outer)?;
         if s.distinct && !seen.insert(hrow(&projected)) {
             continue;
         }
@@ -666,23 +657,38 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
         if s.distinct {
             charge_row(&projected)?;
         }
-        let keys = s
-            .order
-            .iter()
-            .map(|e| {
-                eval(
-                    e,
-                    &Env {
-                        row: r,
-                        outer,
-                        output: &projected,
-                    },
-                )
-            })
-            .collect::<Result<Row>>()?;
         out.push((projected, keys));
     }
     Ok(out)
+}
+
+/// A block's output row for `row`, and its sort keys (which may name the
+/// outputs).
+fn output_and_keys(s: &Select, row: &[Value], outer: &[&[Value]]) -> Result<(Row, Row)> {
+    let env = Env {
+        row,
+        outer,
+        output: &[],
+    };
+    let projected = s
+        .projection
+        .iter()
+        .map(|e| eval(e, &env))
+        .collect::<Result<Row>>()?;
+    let keys = s
+        .order
+        .iter()
+        .map(|e| {
+            eval(
+                e,
+                &Env {
+                    output: &projected,
+                    ..env
+                },
+            )
+        })
+        .collect::<Result<Row>>()?;
+    Ok((projected, keys))
 }
 
 /// What an aggregate takes from one row: its value, `string_agg`'s

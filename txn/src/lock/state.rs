@@ -325,20 +325,9 @@ impl LockState {
         target: LockTarget,
         mode: LockMode,
     ) -> Result<(Acquired, Effects), Refused> {
-        let info = self.txns.entry(txn).or_insert(TxnInfo {
-            priority,
-            prepared: false,
-            wounded: false,
-        });
-        if info.wounded {
-            return Err(Refused::Wounded);
-        }
         let mut effects = Effects::default();
-        if self.holds(txn, &target, mode) {
+        if self.admit(txn, priority, &target, mode)? {
             return Ok((Acquired::Granted, effects));
-        }
-        if self.txns.get(&txn).is_some_and(|t| t.prepared) {
-            return Err(Refused::Prepared);
         }
         let mut blockers = self.conflicting_holders(txn, &target, mode);
         blockers.extend(self.conflicting_waiters(txn, &target, mode, None));
@@ -373,6 +362,33 @@ impl LockState {
         Ok((Acquired::Waiting(ticket), effects))
     }
 
+    /// What both ways of asking for a lock check first (registering `txn`
+    /// with its priority if it is new): true if it holds the lock already;
+    /// refused if it was wounded, or is prepared and asks for a new lock.
+    fn admit(
+        &mut self,
+        txn: TxnId,
+        priority: Timestamp,
+        target: &LockTarget,
+        mode: LockMode,
+    ) -> Result<bool, Refused> {
+        let info = self.txns.entry(txn).or_insert(TxnInfo {
+            priority,
+            prepared: false,
+            wounded: false,
+        });
+        if info.wounded {
+            return Err(Refused::Wounded);
+        }
+        if self.holds(txn, target, mode) {
+            return Ok(true);
+        }
+        if self.txns.get(&txn).is_some_and(|t| t.prepared) {
+            return Err(Refused::Prepared);
+        }
+        Ok(false)
+    }
+
     /// Takes `mode` on `target` for `txn` only if it can be had at once
     /// (`SELECT … FOR UPDATE SKIP LOCKED` and `NOWAIT`): true when it is
     /// held now; false, with nothing changed, when a holder or an earlier
@@ -386,19 +402,8 @@ impl LockState {
         mode: LockMode,
     ) -> Result<bool, Refused> {
         let fresh = !self.txns.contains_key(&txn);
-        let info = self.txns.entry(txn).or_insert(TxnInfo {
-            priority,
-            prepared: false,
-            wounded: false,
-        });
-        if info.wounded {
-            return Err(Refused::Wounded);
-        }
-        if self.holds(txn, &target, mode) {
+        if self.admit(txn, priority, &target, mode)? {
             return Ok(true);
-        }
-        if self.txns.get(&txn).is_some_and(|t| t.prepared) {
-            return Err(Refused::Prepared);
         }
         if !self.conflicting_holders(txn, &target, mode).is_empty()
             || !self
