@@ -77,7 +77,7 @@ pub use statement::{
     PlanCache, QueryResult, SchemaChange, changed_table, execute, execute_cached,
     foreign_key_parents, param_types, returning_columns, schema_change, tables,
 };
-pub use syntax::{locks_rows, parse};
+pub use syntax::{parse, reads_only};
 
 /// A table's name as the catalog keys it (unquoted names fold to lower
 /// case; no schemas).

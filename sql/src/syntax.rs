@@ -450,10 +450,20 @@ pub(crate) fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-/// Whether `q` has a locking clause (`FOR UPDATE`, `FOR SHARE`) anywhere:
-/// at its top, in a subquery in FROM, or in one inside an expression. Such
-/// a query locks rows, so it cannot run as a read-only transaction.
-pub fn locks_rows(q: &sqlparser::ast::Query) -> bool {
+/// Whether `q` only reads: it is no `WITH … UPDATE/DELETE/INSERT`, and
+/// has no locking clause (`FOR UPDATE`, `FOR SHARE`) anywhere — at its
+/// top, in a subquery in FROM, or in one inside an expression. Only such a
+/// query may run as a read-only transaction.
+pub fn reads_only(q: &sqlparser::ast::Query) -> bool {
+    use sqlparser::ast::SetExpr;
+    !matches!(
+        *q.body,
+        SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Insert(_)
+    ) && !locks_rows(q)
+}
+
+/// Whether `q` has a locking clause anywhere (see [`reads_only`]).
+fn locks_rows(q: &sqlparser::ast::Query) -> bool {
     use sqlparser::ast::{Visit, Visitor};
     struct Locks;
     impl Visitor for Locks {

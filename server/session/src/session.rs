@@ -1111,7 +1111,7 @@ impl Session {
         // (LastTS: no wait for writes in flight there); should a tablet it
         // reads next have a newer commit, it is retried without.
         if let Statement::Query(q) = stmt
-            && !spanlite_sql::locks_rows(q)
+            && spanlite_sql::reads_only(q)
         {
             options.read_only = true;
             options.last_ts = options.as_of.is_none() && options.staleness.is_none();

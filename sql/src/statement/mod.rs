@@ -322,6 +322,17 @@ async fn execute_named(
     // not kept: it may depend on the parameters' values).
     let rewritten;
     let (stmt, plans) = match stmt {
+        Statement::Query(q)
+            if matches!(
+                *q.body,
+                SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Insert(_)
+            ) =>
+        {
+            let Some(inner) = rewrite::dml_with(q, params)? else {
+                return Err(SqlError::internal("WITH before a statement that is none"));
+            };
+            return Box::pin(execute_named(txn, &inner, params, None)).await;
+        }
         Statement::Query(q) if rewrite::needed(q) => {
             let mut q = q.clone();
             recursive::materialize(txn, &mut q, params).await?;

@@ -59,26 +59,95 @@ pub(super) fn query(q: &mut Query, params: &[Value]) -> Result<()> {
     rewrite_query(q, &Ctes::new(), params)
 }
 
-fn rewrite_query(q: &mut Query, outer: &Ctes, params: &[Value]) -> Result<()> {
+/// `outer` and the CTEs of `with`, each rewritten with those before it.
+fn add_ctes(with: ast::With, outer: &Ctes, params: &[Value]) -> Result<Ctes> {
     let mut ctes = outer.clone();
-    if let Some(with) = q.with.take() {
-        if with.recursive {
-            // Computed before (`recursive`); only nested ones are left.
-            return Err(SqlError::not_supported(
-                "WITH RECURSIVE inside a subquery (put it at the top of the statement)",
-            ));
-        }
-        for cte in with.cte_tables {
-            if cte.from.is_some() {
-                return Err(SqlError::not_supported("WITH … FROM"));
-            }
-            let name = ident(&cte.alias.name);
-            let mut body = *cte.query;
-            // A CTE sees the ones before it (not itself: no recursion).
-            rewrite_query(&mut body, &ctes, params)?;
-            ctes.insert(name, (cte.alias, body));
-        }
+    if with.recursive {
+        // Computed before (`recursive`); only nested ones are left.
+        return Err(SqlError::not_supported(
+            "WITH RECURSIVE inside a subquery, or before UPDATE, DELETE or INSERT",
+        ));
     }
+    for cte in with.cte_tables {
+        if cte.from.is_some() {
+            return Err(SqlError::not_supported("WITH … FROM"));
+        }
+        let name = ident(&cte.alias.name);
+        let mut body = *cte.query;
+        if matches!(
+            *body.body,
+            SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Insert(_)
+        ) {
+            return Err(SqlError::not_supported("data-modifying statements in WITH"));
+        }
+        // A CTE sees the ones before it (not itself: no recursion).
+        rewrite_query(&mut body, &ctes, params)?;
+        ctes.insert(name, (cte.alias, body));
+    }
+    Ok(ctes)
+}
+
+/// `WITH … UPDATE`, `WITH … DELETE` and `WITH … INSERT`: the statement
+/// with each CTE it names (in UPDATE's FROM, DELETE's USING, subqueries of
+/// its conditions and new values, an INSERT's query) replaced by its
+/// query, as in a SELECT. `None` when `q` is none of these.
+pub(super) fn dml_with(q: &Query, params: &[Value]) -> Result<Option<ast::Statement>> {
+    let (SetExpr::Update(inner) | SetExpr::Delete(inner) | SetExpr::Insert(inner)) =
+        q.body.as_ref()
+    else {
+        return Ok(None);
+    };
+    let ctes = match &q.with {
+        Some(with) => add_ctes(with.clone(), &Ctes::new(), params)?,
+        None => Ctes::new(),
+    };
+    let mut stmt = inner.clone();
+    match &mut stmt {
+        ast::Statement::Update {
+            from,
+            selection,
+            assignments,
+            ..
+        } => {
+            if let Some(
+                ast::UpdateTableFromKind::BeforeSet(from)
+                | ast::UpdateTableFromKind::AfterSet(from),
+            ) = from
+            {
+                for t in from {
+                    rewrite_from(t, &ctes, params)?;
+                }
+            }
+            for e in selection
+                .iter_mut()
+                .chain(assignments.iter_mut().map(|a| &mut a.value))
+            {
+                rewrite_expr(e, &ctes, params)?;
+            }
+        }
+        ast::Statement::Delete(d) => {
+            for t in d.using.iter_mut().flatten() {
+                rewrite_from(t, &ctes, params)?;
+            }
+            for e in d.selection.iter_mut() {
+                rewrite_expr(e, &ctes, params)?;
+            }
+        }
+        ast::Statement::Insert(i) => {
+            if let Some(source) = &mut i.source {
+                rewrite_query(source, &ctes, params)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(Some(stmt))
+}
+
+fn rewrite_query(q: &mut Query, outer: &Ctes, params: &[Value]) -> Result<()> {
+    let ctes = match q.with.take() {
+        Some(with) => add_ctes(with, outer, params)?,
+        None => outer.clone(),
+    };
     if let Some(fetch) = q.fetch.take() {
         if fetch.with_ties || fetch.percent {
             return Err(SqlError::not_supported("FETCH … WITH TIES / PERCENT"));
