@@ -66,6 +66,12 @@ async fn workers_take_different_jobs_without_waiting_and_nowait_refuses_a_held_o
     // different nodes.
     let mut old = Session::on(cluster.schema_of(1));
     let mut young = Session::on(cluster.schema_of(0));
+    // What these clauses do takes milliseconds; a wait for a lock would
+    // last until the lock-wait deadline (seconds). A worker's statement
+    // that waits fails instead (57014).
+    for worker in [&mut old, &mut young] {
+        ok(worker, "SET statement_timeout = '5s'").await;
+    }
     ok(&mut old, "BEGIN").await;
     ok(&mut old, "SELECT 1").await;
     ok(&mut young, "BEGIN").await;
@@ -85,6 +91,7 @@ async fn workers_take_different_jobs_without_waiting_and_nowait_refuses_a_held_o
     // A third worker: NOWAIT on a held row fails at once; SKIP LOCKED
     // over the whole table leaves out every held row.
     let mut third = Session::on(cluster.schema_of(2));
+    ok(&mut third, "SET statement_timeout = '5s'").await;
     let refused = now(
         &mut third,
         "SELECT * FROM jobs WHERE id = 1 FOR UPDATE NOWAIT",
@@ -130,6 +137,23 @@ async fn workers_take_different_jobs_without_waiting_and_nowait_refuses_a_held_o
     assert_eq!(ids(&mut third, claim).await, Vec::<i64>::new());
     ok(&mut young, "ROLLBACK").await;
     assert_eq!(ids(&mut third, claim).await, vec![4], "rolled back");
+
+    // pg-boss's form: WITH … UPDATE … FROM the CTE. Job 6 is made ready
+    // and 7 added; `young` holds 6, and the claim reads job rows by the
+    // CTE's keys, so it neither waits for 6 nor takes it.
+    ok(&mut setup, "UPDATE jobs SET state = 'ready' WHERE id = 6").await;
+    ok(&mut setup, "INSERT INTO jobs VALUES (7, 'ready', 'a')").await;
+    ok(&mut young, "BEGIN").await;
+    assert_eq!(
+        ids(&mut young, "SELECT id FROM jobs WHERE id = 6 FOR UPDATE").await,
+        vec![6]
+    );
+    let boss = "WITH next AS (SELECT id FROM jobs WHERE state = 'ready' ORDER BY id \
+                LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE jobs j SET state = 'active' FROM next \
+                WHERE j.id = next.id RETURNING j.id";
+    assert_eq!(ids(&mut third, boss).await, vec![7]);
+    ok(&mut young, "COMMIT").await;
+    assert_eq!(ids(&mut third, boss).await, vec![6]);
     assert_eq!(
         ids(
             &mut setup,

@@ -58,7 +58,12 @@ fn fetch_body<'a>(txn: &'a mut dyn KvTxn, b: &'a mut Body) -> BoxFuture<'a, Resu
 }
 
 async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
-    for step in &mut s.steps {
+    for i in 0..s.steps.len() {
+        let (done, rest) = s.steps.split_at_mut(i);
+        let step = &mut rest[0];
+        if let Source::Scan(scan) = &mut step.source {
+            lookup_keys(done, &step.keys, scan);
+        }
         match &mut step.source {
             Source::Unit => {}
             Source::Scan(scan) => {
@@ -83,6 +88,59 @@ async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
         }
     }
     fetch_block_exprs(txn, s).await
+}
+
+/// The most keys a join turns into point reads of the table it joins
+/// (more: the table is read whole), and the most work (`super::work`) of
+/// the subquery in FROM they are computed from.
+const LOOKUP_KEYS_MAX: usize = 1000;
+const LOOKUP_WORK_MAX: usize = 10_000;
+
+/// A table joined on its (one-column) primary key to a subquery in FROM
+/// that comes before it — `FROM (SELECT id … FOR UPDATE SKIP LOCKED) AS
+/// next, jobs WHERE jobs.id = next.id` — is read by the keys the subquery
+/// gives instead of whole (the join still matches them). The subquery was
+/// fetched already; one that cannot be computed on its own here (it names
+/// an enclosing query's columns) leaves the table read whole.
+fn lookup_keys(done: &[crate::plan::Step], keys: &[(BExpr, BExpr)], scan: &mut Scan) {
+    let ([pk], Access::Full) = (scan.table.primary_key.as_slice(), &scan.access) else {
+        return;
+    };
+    let own = BExpr::Column(scan.offset + pk);
+    for (before, this) in keys {
+        let BExpr::Column(at) = before else { continue };
+        if *this != own {
+            continue;
+        }
+        let found = done.iter().find_map(|step| match &step.source {
+            Source::Derived {
+                query,
+                offset,
+                width,
+                lateral: false,
+                ..
+            } if (*offset..offset + width).contains(at) => Some((query, at - offset)),
+            _ => None,
+        });
+        let Some((query, column)) = found else {
+            continue;
+        };
+        if super::work(query) > LOOKUP_WORK_MAX {
+            continue;
+        }
+        let Ok(rows) = super::query(query, &[]) else {
+            continue;
+        };
+        if rows.len() <= LOOKUP_KEYS_MAX {
+            scan.access = Access::Points(
+                rows.into_iter()
+                    .filter_map(|mut r| (column < r.len()).then(|| r.swap_remove(column)))
+                    .map(|v| vec![BExpr::Const(v)])
+                    .collect(),
+            );
+            return;
+        }
+    }
 }
 
 /// Reads the tables of the subqueries in a block's expressions (its

@@ -959,10 +959,15 @@ async fn joined_rows(
     for e in extra {
         sql.push_str(&format!(", ({e})"));
     }
-    sql.push_str(&format!(" FROM {target}"));
+    // The other FROM items first: a table joined on its key to one
+    // before it is read by that one's keys (`eval::fetch`), so the rows
+    // of `UPDATE … FROM (SELECT … SKIP LOCKED) AS next WHERE t.id =
+    // next.id` are read by key, not the whole table.
+    sql.push_str(" FROM ");
     for o in others {
-        sql.push_str(&format!(", {o}"));
+        sql.push_str(&format!("{o}, "));
     }
+    sql.push_str(&target.to_string());
     if let Some(w) = selection {
         sql.push_str(&format!(" WHERE {w}"));
     }
@@ -999,13 +1004,18 @@ pub(super) async fn update_from(
     returning: Option<&Vec<SelectItem>>,
     params: &[Value],
 ) -> Result<QueryResult> {
-    let TableFactor::Table { name, .. } = &target.relation else {
+    let TableFactor::Table { name, alias, .. } = &target.relation else {
         return Err(SqlError::not_supported(format!("UPDATE of {target}")));
     };
     let def = table(txn, name).await?;
     let (columns, owned) = assignment_targets(&def, assignments)?;
     let exprs: Vec<&Expr> = owned.iter().collect();
-    let mut returning = Returning::bind(txn, &def, &def.name, returning, params).await?;
+    // RETURNING names the table as the statement does (`UPDATE t AS x …
+    // RETURNING x.id`).
+    let named = alias
+        .as_ref()
+        .map_or_else(|| def.name.clone(), |a| ident(&a.name));
+    let mut returning = Returning::bind(txn, &def, &named, returning, params).await?;
     let checks = bind_checks(&def)?;
     let rows = joined_rows(txn, &def, target, from, &exprs, selection, params).await?;
     let mut changed = Vec::new();
@@ -1045,12 +1055,15 @@ pub(super) async fn delete_rows(
         return Err(SqlError::not_supported("DELETE … ORDER BY/LIMIT"));
     }
     if let Some(using) = &delete.using {
-        let TableFactor::Table { name, .. } = &from.relation else {
+        let TableFactor::Table { name, alias, .. } = &from.relation else {
             return Err(SqlError::not_supported(format!("DELETE of {from}")));
         };
         let def = table(txn, name).await?;
+        let named = alias
+            .as_ref()
+            .map_or_else(|| def.name.clone(), |a| ident(&a.name));
         let mut returning =
-            Returning::bind(txn, &def, &def.name, delete.returning.as_ref(), params).await?;
+            Returning::bind(txn, &def, &named, delete.returning.as_ref(), params).await?;
         let rows = joined_rows(
             txn,
             &def,
