@@ -6,7 +6,7 @@ use crate::catalog::prefix_end;
 use crate::error::{Result, SqlError};
 use crate::kv::{BoxFuture, KvTxn};
 use crate::plan::{
-    Access, AggCall, BExpr, Body, LockWait, Query, Scan, Select, Source, WindowCall,
+    Access, AggCall, BExpr, Body, JoinKind, LockWait, Query, Scan, Select, Source, WindowCall,
 };
 use crate::value::{DataType, Value};
 
@@ -61,7 +61,11 @@ async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
     for i in 0..s.steps.len() {
         let (done, rest) = s.steps.split_at_mut(i);
         let step = &mut rest[0];
-        if let Source::Scan(scan) = &mut step.source {
+        // Only where the table's unmatched rows drop out of the join: not
+        // the preserved side of a RIGHT or FULL join.
+        if matches!(step.kind, JoinKind::Inner | JoinKind::Left)
+            && let Source::Scan(scan) = &mut step.source
+        {
             lookup_keys(done, &step.keys, scan);
         }
         match &mut step.source {
