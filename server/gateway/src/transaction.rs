@@ -275,6 +275,19 @@ impl Transaction {
         }
     }
 
+    /// What this transaction knows of `key` without a call: its own
+    /// buffered write, or a value it read under a lock it still holds (2PL,
+    /// or RC's reads for update: no one can have changed it).
+    fn known(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        if let Some(w) = self.writes.get(key) {
+            return Some(w.value().map(<[u8]>::to_vec));
+        }
+        if self.mode.locks_reads() {
+            return self.locked_reads.get(key).cloned();
+        }
+        None
+    }
+
     /// The value of `key` as this transaction sees it: its own buffered
     /// write, or the latest committed value read under a shared lock
     /// (`for_update`: an exclusive lock).
@@ -283,15 +296,8 @@ impl Transaction {
         key: &[u8],
         for_update: bool,
     ) -> Result<Option<Vec<u8>>, GatewayError> {
-        if let Some(w) = self.writes.get(key) {
-            return Ok(w.value().map(<[u8]>::to_vec));
-        }
-        // Held under a lock this transaction still holds (2PL, or RC's
-        // reads for update): no one can have changed it.
-        if self.mode.locks_reads()
-            && let Some(v) = self.locked_reads.get(key)
-        {
-            return Ok(v.clone());
+        if let Some(v) = self.known(key) {
+            return Ok(v);
         }
         if !self.locks(for_update) {
             return self.read_optimistic(key, for_update).await;
@@ -326,10 +332,9 @@ impl Transaction {
         let mut need: Vec<usize> = Vec::new();
         let locking = self.locks(for_update);
         for (i, k) in keys.iter().enumerate() {
-            match (self.writes.get(k), self.locked_reads.get(k)) {
-                (Some(w), _) => out[i] = w.value().map(<[u8]>::to_vec),
-                (None, Some(v)) if self.mode.locks_reads() => out[i] = v.clone(),
-                (None, _) => need.push(i),
+            match self.known(k) {
+                Some(v) => out[i] = v,
+                None => need.push(i),
             }
         }
         // SSI and SI (RC: in each statement): the first read fixes the
@@ -520,10 +525,9 @@ impl Transaction {
         let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
         let mut need: Vec<usize> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
-            match (self.writes.get(k), self.locked_reads.get(k)) {
-                (Some(w), _) => out[i] = w.value().map(<[u8]>::to_vec),
-                (None, Some(v)) => out[i] = v.clone(),
-                (None, None) => need.push(i),
+            match self.known(k) {
+                Some(v) => out[i] = v,
+                None => need.push(i),
             }
         }
         if need.is_empty() {
@@ -599,10 +603,9 @@ impl Transaction {
         let mut out: Vec<Option<Option<Vec<u8>>>> = vec![None; keys.len()];
         let mut need: Vec<usize> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
-            match (self.writes.get(k), self.locked_reads.get(k)) {
-                (Some(w), _) => out[i] = Some(w.value().map(<[u8]>::to_vec)),
-                (None, Some(v)) => out[i] = Some(v.clone()),
-                (None, None) => need.push(i),
+            match self.known(k) {
+                Some(v) => out[i] = Some(v),
+                None => need.push(i),
             }
         }
         if need.is_empty() {
