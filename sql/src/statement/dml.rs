@@ -751,12 +751,20 @@ fn keys_from_subquery(scan: &mut Scan, later: &Option<BExpr>) -> Result<()> {
         if sub.correlated {
             continue;
         }
-        let rows = eval::query(&sub.query, &[])?;
+        // Kept in the subquery's cache: the condition, checked on the rows
+        // read, uses these rows and does not compute them again.
+        let rows = match sub.cache.0.get() {
+            Some(rows) => rows,
+            None => {
+                let rows = eval::query(&sub.query, &[])?;
+                sub.cache.0.get_or_init(|| rows)
+            }
+        };
         if rows.len() <= most {
             scan.access = Access::Points(
-                rows.into_iter()
-                    .filter_map(|r| r.into_iter().next())
-                    .map(|v| vec![BExpr::Const(v)])
+                rows.iter()
+                    .filter_map(|r| r.first())
+                    .map(|v| vec![BExpr::Const(v.clone())])
                     .collect(),
             );
             return Ok(());
