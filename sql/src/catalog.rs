@@ -56,6 +56,20 @@ pub struct Column {
     /// What its declared type limits beyond `ty` (SMALLINT, INTEGER,
     /// VARCHAR(n), CHAR(n)).
     pub width: Option<Width>,
+    /// Its enum type's labels when `ty` is [`DataType::Enum`]: a copy of
+    /// the type, which `ALTER TYPE` updates in every table that has one.
+    pub enum_type: Option<crate::enums::EnumType>,
+}
+
+impl Column {
+    /// `v` as a value of this column's type (an assignment cast): text
+    /// names a label of an enum column (22P02 if it is none of them).
+    pub fn coerce(&self, v: Value) -> Result<Value> {
+        match &self.enum_type {
+            Some(t) => t.cast(v),
+            None => v.cast_to(self.ty),
+        }
+    }
 }
 
 /// A limit of a column's declared type on its values: the integer types'
@@ -502,6 +516,8 @@ fn encode_key_value(out: &mut Vec<u8>, v: &Value) -> Result<()> {
         Value::Timestamp(t) | Value::TimestampTz(t) => keycode::serialize(&t.as_nanos()),
         Value::Date(d) => keycode::serialize(&i64::from(*d)),
         Value::Time(t) => keycode::serialize(t),
+        // By its sort order (its type is the column's).
+        Value::Enum(e) => keycode::serialize(&f64::from(e.sort)),
         Value::Interval(iv) => {
             iv.encode_key(out);
             return Ok(());
@@ -684,6 +700,14 @@ struct TableDefaults {
     default_exprs: Vec<Option<String>>,
 }
 
+/// What follows [`TableDefaults`] (a definition written before enum types
+/// ends without it).
+#[derive(Default, Serialize, Deserialize)]
+struct TableEnums {
+    /// [`Column::enum_type`] per column.
+    enum_types: Vec<Option<crate::enums::EnumType>>,
+}
+
 /// Encodes a table definition (in the current, tagged format).
 pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
     let body = TableBody {
@@ -735,6 +759,11 @@ pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
     out.extend(encode(&TableDefaults {
         default_exprs: def.columns.iter().map(|c| c.default_expr.clone()).collect(),
     })?);
+    if def.columns.iter().any(|c| c.enum_type.is_some()) {
+        out.extend(encode(&TableEnums {
+            enum_types: def.columns.iter().map(|c| c.enum_type.clone()).collect(),
+        })?);
+    }
     Ok(out)
 }
 
@@ -753,13 +782,14 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
         *rest = after;
         Ok(part)
     }
-    let (body, extras, more, defaults) = if bytes.first() == Some(&0) {
+    let (body, extras, more, defaults, enums) = if bytes.first() == Some(&0) {
         let (StoredTable::Tagged(body), mut rest) =
             postcard::take_from_bytes::<StoredTable>(bytes).map_err(corrupt)?;
         let extras: TableExtras = next(&mut rest).map_err(corrupt)?;
         let more: TableMoreExtras = next(&mut rest).map_err(corrupt)?;
         let defaults: TableDefaults = next(&mut rest).map_err(corrupt)?;
-        (body, extras, more, defaults)
+        let enums: TableEnums = next(&mut rest).map_err(corrupt)?;
+        (body, extras, more, defaults, enums)
     } else {
         let v1: TableDefV1 = decode(bytes, "table definition")?;
         let body = TableBody {
@@ -787,6 +817,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
             TableExtras::default(),
             TableMoreExtras::default(),
             TableDefaults::default(),
+            TableEnums::default(),
         )
     };
     Ok(TableDef {
@@ -805,6 +836,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
                 generated: c.generated,
                 fill: extras.fills.get(i).cloned().flatten(),
                 width: extras.widths.get(i).copied().flatten(),
+                enum_type: enums.enum_types.get(i).cloned().flatten(),
             })
             .collect(),
         primary_key: body.primary_key,
@@ -963,6 +995,11 @@ mod tests {
         def.layout = vec![None, Some(0)];
         def.indexes[0].building = true;
         assert_eq!(decode_table(&encode_table(&def).unwrap()).unwrap(), def);
+        // An enum column keeps its type's labels.
+        let mood = crate::enums::EnumType::new(9, "mood", &["a".into(), "b".into()]).unwrap();
+        def.columns[0].ty = DataType::Enum(9);
+        def.columns[0].enum_type = Some(mood);
+        assert_eq!(decode_table(&encode_table(&def).unwrap()).unwrap(), def);
     }
 
     /// Rows stored before a column was added read its fill; a dropped
@@ -976,6 +1013,7 @@ mod tests {
             default: None,
             default_expr: None,
             generated: None,
+            enum_type: None,
             fill,
             width: None,
         };

@@ -64,7 +64,7 @@ pub(crate) const PUBLIC: i64 = 2200;
 pub(crate) const INFORMATION_SCHEMA: i64 = 13_000;
 
 /// The first OID of user objects (PostgreSQL's `FirstNormalObjectId`).
-pub(crate) const FIRST_USER_OID: i64 = 16_384;
+pub const FIRST_USER_OID: i64 = 16_384;
 
 /// A stable OID for the object of `kind` named `name` (FNV-1a over both,
 /// folded above [`FIRST_USER_OID`] and below 2³¹).

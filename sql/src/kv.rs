@@ -160,6 +160,33 @@ pub trait KvTxn: Send {
             }
         })
     }
+    /// Enum type `name` (`CREATE TYPE … AS ENUM`). By default read through
+    /// the transaction; a server session answers from its node's schema
+    /// cache, as for tables.
+    fn enum_def<'a>(
+        &'a mut self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::enums::EnumType>>> {
+        Box::pin(async move {
+            match self.get(&crate::enums::enum_key(name)).await? {
+                Some(bytes) => Ok(Some(catalog::decode(&bytes, "enum type")?)),
+                None => Ok(None),
+            }
+        })
+    }
+    /// Every enum type (what a statement's casts may name). By default read
+    /// through the transaction; a server session answers from its node's
+    /// schema cache.
+    fn enum_defs(&mut self) -> BoxFuture<'_, Result<Vec<std::sync::Arc<crate::enums::EnumType>>>> {
+        Box::pin(async move {
+            let (start, end) = crate::enums::enums_range();
+            self.scan(&start, &end)
+                .await?
+                .iter()
+                .map(|(_, v)| Ok(std::sync::Arc::new(catalog::decode(v, "enum type")?)))
+                .collect()
+        })
+    }
     /// Takes, tries or releases an advisory lock (`pg_advisory_lock` and
     /// kin): whether it was taken (or released). A server session keeps
     /// them cluster-wide; elsewhere there are none.

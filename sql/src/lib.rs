@@ -44,6 +44,7 @@ pub mod compat;
 pub mod datefmt;
 mod dateparse;
 pub mod datetime;
+pub mod enums;
 mod error;
 mod eval;
 mod explain;

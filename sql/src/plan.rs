@@ -61,6 +61,9 @@ pub enum BExpr {
     },
     /// `CAST(e AS type)`.
     Cast(Box<BExpr>, DataType),
+    /// `e` as a value of an enum type (a cast, or text compared with or
+    /// stored into one): 22P02 when it is no label of the type.
+    Enum(Box<BExpr>, std::sync::Arc<crate::enums::EnumType>),
     /// A scalar function.
     Func(Func, Vec<BExpr>),
     /// `[NOT] LIKE` / `ILIKE`.

@@ -39,6 +39,9 @@ pub enum DataType {
     Time,
     /// INTERVAL.
     Interval,
+    /// A type made by `CREATE TYPE … AS ENUM`, by its oid (its labels are
+    /// in [`crate::enums::EnumType`], which columns and casts carry).
+    Enum(u32),
 }
 
 impl fmt::Display for DataType {
@@ -57,6 +60,7 @@ impl fmt::Display for DataType {
             DataType::Jsonb => "JSONB",
             DataType::Time => "TIME",
             DataType::Interval => "INTERVAL",
+            DataType::Enum(_) => "ENUM",
         })
     }
 }
@@ -136,6 +140,9 @@ pub enum Value {
     Time(i64),
     /// An interval.
     Interval(crate::interval::Interval),
+    /// A label of an enum type (stored with its type and sort order, so it
+    /// compares without the catalog).
+    Enum(crate::enums::EnumValue),
 }
 
 impl fmt::Display for Value {
@@ -158,6 +165,7 @@ impl fmt::Display for Value {
             Value::Jsonb(j) => f.write_str(j),
             Value::Time(t) => f.write_str(&crate::interval::time_text(*t)),
             Value::Interval(iv) => write!(f, "{iv}"),
+            Value::Enum(e) => f.write_str(&e.label),
         }
     }
 }
@@ -180,6 +188,7 @@ impl Value {
             Value::Jsonb(_) => DataType::Jsonb,
             Value::Time(_) => DataType::Time,
             Value::Interval(_) => DataType::Interval,
+            Value::Enum(e) => DataType::Enum(e.type_oid),
         })
     }
 
@@ -231,6 +240,7 @@ impl Value {
                 ..Default::default()
             }),
             (Value::Text(s), DataType::Bytes) => Value::Bytes(s.into_bytes()),
+            (Value::Enum(e), DataType::Text) => Value::Text(e.label),
             (Value::Text(s), DataType::Int) => Value::Int(s.trim().parse().map_err(|_| {
                 SqlError::invalid_text(format!("invalid input for type INT: {s:?}"))
             })?),
@@ -273,6 +283,15 @@ impl Value {
             (Value::Date(a), Value::Date(b)) => a.cmp(b),
             (Value::Time(a), Value::Time(b)) => a.cmp(b),
             (Value::Interval(a), Value::Interval(b)) => a.span().cmp(&b.span()),
+            (Value::Enum(a), Value::Enum(b)) if a.type_oid == b.type_oid => {
+                a.sort.total_cmp(&b.sort)
+            }
+            // NB: a label compared with text the binder did not make a label
+            // of: only equality means anything (the binder makes labels of
+            // literals and parameters compared with enum values, so their
+            // order is the type's).
+            (Value::Enum(a), Value::Text(b)) => a.label.as_str().cmp(b.as_str()),
+            (Value::Text(a), Value::Enum(b)) => a.as_str().cmp(b.label.as_str()),
             (Value::Time(_) | Value::Interval(_), Value::Text(s)) => {
                 let ty = self.data_type().unwrap_or(DataType::Text);
                 return self.compare(&Value::Text(s.clone()).cast_to(ty)?);

@@ -83,6 +83,7 @@ pub fn oid_of(ty: Option<DataType>) -> (u32, i16) {
         Some(DataType::Jsonb) => (JSONB, -1),
         Some(DataType::Time) => (TIME, 8),
         Some(DataType::Interval) => (INTERVAL, 16),
+        Some(DataType::Enum(oid)) => (oid, 4),
         Some(DataType::Text) | None => (TEXT, -1),
     }
 }
@@ -144,6 +145,8 @@ pub fn array_oid(elem: DataType) -> u32 {
         DataType::Numeric => 1231,
         DataType::Uuid => 2951,
         DataType::Jsonb => 3807,
+        // NB: no array types of enum types here; such an array is text.
+        DataType::Enum(_) => 1009,
     }
 }
 
@@ -348,6 +351,11 @@ fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
         ),
         TEXT | VARCHAR | 0 => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|_| bad("text (not UTF-8)"))?)
+        }
+        // A type of the user's own: an enum type, whose binary form is its
+        // label's text (cast to the type where it is used).
+        o if i64::from(o) >= spanlite_sql::compat::FIRST_USER_OID => {
+            Value::Text(String::from_utf8(raw.to_vec()).map_err(|_| bad("enum (not UTF-8)"))?)
         }
         other => {
             return Err(SqlError::invalid_text(format!(

@@ -69,6 +69,8 @@ struct Snapshot {
     access: Arc<Access>,
     /// The sequences.
     sequences: std::collections::BTreeMap<String, SequenceDef>,
+    /// The enum types.
+    enums: Vec<Arc<spanlite_sql::enums::EnumType>>,
     /// The lease's end: no transaction bound against this snapshot may
     /// commit at or after it.
     lease_end: Timestamp,
@@ -201,6 +203,10 @@ impl SchemaCache {
         let (version, tables) = spanlite_sql::decode_schema(&pairs)?;
         let access = Arc::new(Access::decode(&pairs)?);
         let sequences = spanlite_sql::sequence::decode_sequences(&pairs)?;
+        let enums = spanlite_sql::enums::decode_enums(&pairs)?
+            .into_values()
+            .map(Arc::new)
+            .collect();
         if let (Some(c), Some(now)) = (version.closing_at, self.now())
             && Timestamp::from_nanos(c).saturating_add(self.lease * STALE_MARKER_LEASES)
                 < now.earliest
@@ -235,6 +241,7 @@ impl SchemaCache {
                 .collect(),
             access,
             sequences,
+            enums,
             lease_end,
         });
         *self
@@ -310,6 +317,20 @@ impl SchemaCache {
             .filter(|t| t.foreign_keys.iter().any(|f| f.parent == parent))
             .map(|t| TableDef::clone(t))
             .collect())
+    }
+
+    /// Every enum type from the cache, recorded in `used`; `Err(None)` when
+    /// the cache cannot answer. (NB: a type created on another node is
+    /// seen here within a lease; one created here, at once.)
+    pub(crate) async fn enums(
+        &self,
+        used: &mut SchemaUse,
+    ) -> Result<Vec<Arc<spanlite_sql::enums::EnumType>>, Option<SqlError>> {
+        let Some(s) = self.snapshot(None).await.map_err(Some)? else {
+            return Err(None);
+        };
+        used.note(&s);
+        Ok(s.enums.clone())
     }
 
     /// Sequence `name` from the cache, recorded in `used`; `Err(None)` when

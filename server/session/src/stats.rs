@@ -141,6 +141,8 @@ pub fn kind_of(stmt: &Statement) -> &'static str {
         | Statement::CreateIndex(_)
         | Statement::CreateView { .. }
         | Statement::CreateSequence { .. }
+        | Statement::CreateType { .. }
+        | Statement::AlterType(_)
         | Statement::CreateSchema { .. }
         | Statement::AlterTable { .. }
         | Statement::Drop { .. }

@@ -15,7 +15,7 @@ use crate::plan::{
     AggCall, AggFunc, BExpr, BinOp, Cache, Frame, FrameBound, Func, SortKey, Subquery, WindowCall,
     WindowFunc,
 };
-use crate::syntax::ident;
+use crate::syntax::{ident, object_name};
 use crate::value::{DataType, Value};
 
 /// The parameter number of `$n` (0-based), if `e` is one.
@@ -209,9 +209,9 @@ impl Binder<'_> {
                 }
                 other => BExpr::Const(literal(other, self.params)?),
             },
-            Expr::TypedString(t) => BExpr::Cast(
-                Box::new(BExpr::Const(literal(&t.value.value, self.params)?)),
-                DataType::from_sql(&t.data_type)?,
+            Expr::TypedString(t) => self.cast(
+                BExpr::Const(literal(&t.value.value, self.params)?),
+                self.data_type(&t.data_type)?,
             ),
             Expr::Nested(inner) => self.expr(inner)?,
             // `a[i]`, `t.a[i]` (a name, then one subscript).
@@ -332,11 +332,14 @@ impl Binder<'_> {
                     if string_literal(right)
                         && let Some(t) = self.type_of(&l).filter(|t| *t != DataType::Text)
                     {
-                        r = BExpr::Cast(Box::new(r), t);
+                        r = self.cast(r, t);
                     } else if string_literal(left)
                         && let Some(t) = self.type_of(&r).filter(|t| *t != DataType::Text)
                     {
-                        l = BExpr::Cast(Box::new(l), t);
+                        l = self.cast(l, t);
+                    } else {
+                        r = self.as_label(&l, right, r);
+                        l = self.as_label(&r, left, l);
                     }
                 }
                 BExpr::Binary(Box::new(l), op, Box::new(r))
@@ -361,7 +364,10 @@ impl Binder<'_> {
                 let v = self.expr(expr)?;
                 let items = list
                     .iter()
-                    .map(|x| self.expr(x))
+                    .map(|x| {
+                        let bound = self.expr(x)?;
+                        Ok(self.as_label(&v, x, bound))
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 for x in list {
                     self.hint(x, &v);
@@ -375,18 +381,16 @@ impl Binder<'_> {
                 high,
             } => {
                 let v = self.expr(expr)?;
+                let (lo, hi) = (self.expr(low)?, self.expr(high)?);
+                let (lo, hi) = (self.as_label(&v, low, lo), self.as_label(&v, high, hi));
                 let both = BExpr::Binary(
                     Box::new(BExpr::Binary(
                         Box::new(v.clone()),
                         BinOp::GtEq,
-                        Box::new(self.expr(low)?),
+                        Box::new(lo),
                     )),
                     BinOp::And,
-                    Box::new(BExpr::Binary(
-                        Box::new(v),
-                        BinOp::LtEq,
-                        Box::new(self.expr(high)?),
-                    )),
+                    Box::new(BExpr::Binary(Box::new(v), BinOp::LtEq, Box::new(hi))),
                 );
                 if *negated {
                     BExpr::Not(Box::new(both))
@@ -415,7 +419,10 @@ impl Binder<'_> {
             },
             Expr::Cast {
                 expr, data_type, ..
-            } => BExpr::Cast(Box::new(self.expr(expr)?), DataType::from_sql(data_type)?),
+            } => {
+                let e = self.expr(expr)?;
+                self.cast(e, self.data_type(data_type)?)
+            }
             Expr::Like {
                 negated,
                 any: false,
@@ -945,6 +952,48 @@ impl Binder<'_> {
         Ok(BExpr::Func(func, args))
     }
 
+    /// The type `t` names: a built-in type, or an enum type the statement
+    /// loaded (`Tables::types`).
+    pub(super) fn data_type(&self, t: &ast::DataType) -> Result<DataType> {
+        if let ast::DataType::Custom(name, modifiers) = t
+            && modifiers.is_empty()
+        {
+            let name = object_name(name)?;
+            return match self.tables.types.get(&name) {
+                Some(e) => Ok(DataType::Enum(e.oid)),
+                None => Err(crate::enums::no_such_type(&name)),
+            };
+        }
+        DataType::from_sql(t)
+    }
+
+    /// `e` cast to `t` (to an enum type: checked against its labels).
+    pub(super) fn cast(&self, e: BExpr, t: DataType) -> BExpr {
+        match t {
+            DataType::Enum(oid) => match self.tables.enum_by_oid(oid) {
+                Some(def) => BExpr::Enum(Box::new(e), def.clone()),
+                None => BExpr::Cast(Box::new(e), t),
+            },
+            t => BExpr::Cast(Box::new(e), t),
+        }
+    }
+
+    /// `bound` (bound from `e`) as a label of `other`'s enum type when
+    /// `other` is of one and `e` is a quoted literal or a parameter: as
+    /// PostgreSQL reads an untyped literal, so `mood > 'ok'` compares in
+    /// the type's order (and a word that is no label is 22P02).
+    pub(super) fn as_label(&self, other: &BExpr, e: &Expr, bound: BExpr) -> BExpr {
+        match self.type_of(other) {
+            Some(t @ DataType::Enum(_))
+                if (string_literal(e) || placeholder(e).is_some())
+                    && self.type_of(&bound) != Some(t) =>
+            {
+                self.cast(bound, t)
+            }
+            _ => bound,
+        }
+    }
+
     /// Notes that parameter `param` (if it is one) is compared with, or
     /// stored into, something of `other`'s type.
     pub(super) fn hint(&mut self, param: &Expr, other: &BExpr) {
@@ -1045,6 +1094,7 @@ impl Binder<'_> {
                     .find_map(|t| self.type_of(t));
             }
             BExpr::Cast(_, t) => *t,
+            BExpr::Enum(_, t) => DataType::Enum(t.oid),
             BExpr::Subquery(s) => return s.query.columns.first().and_then(|c| c.1),
             BExpr::Func(f, args) => match f {
                 Func::Abs | Func::Round | Func::Ceil | Func::Floor => {

@@ -41,8 +41,46 @@ pub type Columns = Vec<(String, Option<DataType>)>;
 
 /// Tables by name (everything a statement names, loaded beforehand),
 /// shared with the schema cache (binding copies no definition, and a kept
-/// plan's tables compare equal to the same cache entry by pointer).
-pub type Tables = HashMap<String, std::sync::Arc<TableDef>>;
+/// plan's tables compare equal to the same cache entry by pointer); and
+/// the enum types the statement names in casts and its tables' columns
+/// have.
+#[derive(Clone, Debug, Default)]
+pub struct Tables {
+    defs: HashMap<String, std::sync::Arc<TableDef>>,
+    /// Enum types by name.
+    pub types: HashMap<String, std::sync::Arc<crate::enums::EnumType>>,
+}
+
+impl Tables {
+    /// No tables, no types.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds table `name`, and the enum types of its columns.
+    pub fn add(&mut self, name: String, def: std::sync::Arc<TableDef>) {
+        for c in &def.columns {
+            if let Some(t) = &c.enum_type {
+                self.types
+                    .entry(t.name.clone())
+                    .or_insert_with(|| std::sync::Arc::new(t.clone()));
+            }
+        }
+        self.defs.insert(name, def);
+    }
+
+    /// The enum type of oid `oid`, if the statement has it.
+    pub fn enum_by_oid(&self, oid: u32) -> Option<&std::sync::Arc<crate::enums::EnumType>> {
+        self.types.values().find(|t| t.oid == oid)
+    }
+}
+
+impl std::ops::Deref for Tables {
+    type Target = HashMap<String, std::sync::Arc<TableDef>>;
+    fn deref(&self) -> &Self::Target {
+        &self.defs
+    }
+}
 
 /// A FROM item as names see it.
 #[derive(Debug)]

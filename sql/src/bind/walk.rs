@@ -57,7 +57,7 @@ pub fn children(e: &BExpr) -> Vec<&BExpr> {
         | BExpr::Subquery(_)
         | BExpr::Exists(..) => vec![],
         BExpr::Not(a) | BExpr::Neg(a) | BExpr::IsNull(a, _) | BExpr::IsBool(a, ..) => vec![a],
-        BExpr::Cast(a, _) | BExpr::InSubquery(a, ..) => vec![a],
+        BExpr::Cast(a, _) | BExpr::Enum(a, _) | BExpr::InSubquery(a, ..) => vec![a],
         BExpr::Binary(a, _, b) | BExpr::IsDistinct(a, b, _) => vec![a, b],
         BExpr::InList(a, list, _) => std::iter::once(&**a).chain(list).collect(),
         BExpr::Case {

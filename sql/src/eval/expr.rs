@@ -108,6 +108,7 @@ pub fn eval(e: &BExpr, env: &Env) -> Result<Value> {
             }
         }
         BExpr::Cast(a, ty) => cast(eval(a, env)?, *ty),
+        BExpr::Enum(a, t) => t.cast(eval(a, env)?),
         BExpr::Func(f, args) => {
             let values = args
                 .iter()

@@ -196,7 +196,7 @@ pub(crate) fn children_mut(e: &mut BExpr) -> Vec<&mut BExpr> {
         | BExpr::Subquery(_)
         | BExpr::Exists(..) => vec![],
         BExpr::Not(a) | BExpr::Neg(a) | BExpr::IsNull(a, _) | BExpr::IsBool(a, ..) => vec![a],
-        BExpr::Cast(a, _) | BExpr::InSubquery(a, ..) => vec![a],
+        BExpr::Cast(a, _) | BExpr::Enum(a, _) | BExpr::InSubquery(a, ..) => vec![a],
         BExpr::Binary(a, _, b) | BExpr::IsDistinct(a, b, _) => vec![a, b],
         BExpr::InList(a, list, _) => std::iter::once(&mut **a).chain(list.iter_mut()).collect(),
         BExpr::Case {

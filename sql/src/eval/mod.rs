@@ -180,6 +180,7 @@ fn hkey(v: &Value) -> HKey {
         Value::Interval(iv) => HKey::Interval(iv.span()),
         Value::Uuid(u) => HKey::Bytes(u.to_vec()),
         Value::Jsonb(j) => HKey::Text(j.clone()),
+        Value::Enum(e) => HKey::Text(e.label.clone()),
         Value::Numeric(n) => match n.0.normalize() {
             d if d.scale() == 0 => n
                 .to_int()

@@ -202,10 +202,10 @@ async fn add_column(
                 def.name
             )));
         }
-        column.fill = Some(
-            crate::eval::eval(&super::ddl::bind_default(text)?, &crate::eval::Env::EMPTY)?
-                .cast_to(column.ty)?,
-        );
+        column.fill = Some(column.coerce(crate::eval::eval(
+            &super::ddl::bind_default(text)?,
+            &crate::eval::Env::EMPTY,
+        )?)?);
     }
     let new_checks: Vec<CheckDef> = checks.split_off(def.checks.len());
     // Whether the table has rows matters only to a column that its rows
@@ -654,7 +654,7 @@ async fn alter_column(
                     )));
                 }
                 (def.columns[c].default, def.columns[c].default_expr) =
-                    super::ddl::default_of(value, def.columns[c].ty)?;
+                    super::ddl::default_of(value, &def.columns[c])?;
                 def.columns[c].generated = None;
             }
             Ok(())

@@ -239,15 +239,16 @@ pub(super) async fn new_column(
         type_name.as_str(),
         "serial" | "bigserial" | "smallserial" | "serial2" | "serial4" | "serial8"
     );
-    let ty = if serial {
-        DataType::Int
+    let (ty, enum_type) = if serial {
+        (DataType::Int, None)
     } else {
-        DataType::from_sql(&c.data_type)?
+        crate::enums::resolve(txn, &c.data_type).await?
     };
     let mut new = NewColumn {
         column: Column {
             name: col_name.clone(),
             ty,
+            enum_type,
             nullable: !serial,
             default: None,
             default_expr: None,
@@ -310,7 +311,9 @@ pub(super) async fn new_column(
                     always: matches!(generated_as, ast::GeneratedAs::Always),
                 });
             }
-            ColumnOption::Default(e) => (column.default, column.default_expr) = default_of(e, ty)?,
+            ColumnOption::Default(e) => {
+                (column.default, column.default_expr) = default_of(e, column)?
+            }
             ColumnOption::Unique {
                 is_primary: true, ..
             } => {
@@ -357,8 +360,8 @@ pub(super) async fn new_column(
 /// function (`now()`, `CURRENT_TIMESTAMP`, `gen_random_uuid()`, …), its
 /// text, to be evaluated for each row (as PostgreSQL does) — evaluated
 /// once now too, so that a default that cannot be one fails here.
-pub(super) fn default_of(e: &Expr, ty: DataType) -> Result<(Option<Value>, Option<String>)> {
-    let value = constant(e, ty)?;
+pub(super) fn default_of(e: &Expr, column: &Column) -> Result<(Option<Value>, Option<String>)> {
+    let value = column.coerce(constant(e)?)?;
     let calls = sqlparser::ast::visit_expressions(e, |x| {
         if matches!(x, Expr::Function(_)) {
             std::ops::ControlFlow::Break(())
@@ -412,10 +415,10 @@ pub(super) fn parse_expr(text: &str) -> Result<Expr> {
     }
 }
 
-pub(super) fn constant(e: &Expr, ty: DataType) -> Result<Value> {
+pub(super) fn constant(e: &Expr) -> Result<Value> {
     let tables = Tables::new();
     let b = Binder::new(&tables, &[]).constant(e)?;
-    eval::eval(&b, &Env::EMPTY)?.cast_to(ty)
+    eval::eval(&b, &Env::EMPTY)
 }
 
 /// The table that has index `name`, if any.
@@ -559,9 +562,14 @@ async fn create_table_as(
                     .find_map(|r| r.get(i).and_then(Value::data_type))
             })
             .unwrap_or(DataType::Text);
+        let enum_type = match ty {
+            DataType::Enum(oid) => crate::enums::by_oid(txn, oid).await?,
+            _ => None,
+        };
         columns.push(Column {
             name: col.clone(),
             ty,
+            enum_type,
             nullable: true,
             default: None,
             default_expr: None,

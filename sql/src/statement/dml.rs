@@ -43,7 +43,7 @@ pub(super) fn check_row(def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>
         .into_iter()
         .zip(&def.columns)
         .map(|(v, c)| {
-            let v = v.cast_to(c.ty)?;
+            let v = c.coerce(v)?;
             if v == Value::Null && !c.nullable {
                 return Err(SqlError::not_null_violation(format!(
                     "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
@@ -580,8 +580,8 @@ pub(super) async fn insert_rows(
             .collect();
         for (i, default) in &per_row {
             if !given.contains(i) {
-                row[*i] = crate::eval::eval(default, &crate::eval::Env::EMPTY)?
-                    .cast_to(def.columns[*i].ty)?;
+                row[*i] = def.columns[*i]
+                    .coerce(crate::eval::eval(default, &crate::eval::Env::EMPTY)?)?;
             }
         }
         for (i, seq, always) in &numbered {

@@ -15,6 +15,7 @@ mod roles;
 mod sequences;
 mod system;
 mod table_refs;
+mod types;
 pub(crate) mod views;
 
 use std::sync::Arc;
@@ -72,7 +73,7 @@ pub async fn returning_columns(
     let def = table(txn, &name).await?;
     let alias = alias.map_or_else(|| def.name.clone(), crate::syntax::ident);
     let mut tables = Tables::new();
-    tables.insert(def.name.clone(), def.clone());
+    tables.add(def.name.clone(), def.clone());
     let nulls = vec![Value::Null; count];
     let (_, columns) = Binder::new(&tables, &nulls).returning(&def, &alias, items)?;
     Ok(Some(columns))
@@ -189,7 +190,11 @@ pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
         | Statement::CreateRole { .. }
         | Statement::Grant { .. }
         | Statement::CreateSequence { .. }
+        | Statement::CreateType { .. }
         | Statement::CreateView { .. } => Some(SchemaChange::Additive),
+        // NB: an added label is additive, but a statement bound against
+        // the old labels refuses it; a rename takes the old name away.
+        Statement::AlterType(_) => Some(SchemaChange::Destructive),
         Statement::CreateIndex(_)
         | Statement::AlterTable { .. }
         | Statement::Truncate { .. }
@@ -202,6 +207,7 @@ pub fn schema_change(stmt: &Statement) -> Option<SchemaChange> {
                 | ObjectType::Role
                 | ObjectType::User
                 | ObjectType::Sequence
+                | ObjectType::Type
                 | ObjectType::View,
             ..
         } => Some(SchemaChange::Destructive),
@@ -403,6 +409,20 @@ async fn execute_named(
             names,
             ..
         } => sequences::drop_sequences(txn, names, *if_exists).await,
+        Statement::CreateType {
+            name,
+            representation,
+        } => types::create_type(txn, name, representation).await,
+        Statement::AlterType(ast::AlterType { name, operation }) => {
+            types::alter_type(txn, name, operation).await
+        }
+        Statement::Drop {
+            object_type: ObjectType::Type,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => types::drop_types(txn, names, *if_exists, *cascade).await,
         Statement::Truncate {
             table_names,
             partitions: None,
@@ -813,7 +833,8 @@ struct CachedPlan {
 /// it is looser than the stored form — 0.0 == -0.0 — and a new default
 /// must not run with a plan bound against the old one.)
 fn same_tables(a: &Tables, b: &Tables) -> bool {
-    a.len() == b.len()
+    a.types == b.types
+        && a.len() == b.len()
         && a.iter()
             .all(|(name, def)| b.get(name).is_some_and(|other| Arc::ptr_eq(def, other)))
 }

@@ -120,9 +120,12 @@ pub(super) async fn dml_tables(
 /// reports them).
 pub(super) async fn load_tables(txn: &mut dyn KvTxn, names: &[String]) -> Result<Tables> {
     let mut out = Tables::new();
+    for t in txn.enum_defs().await? {
+        out.types.insert(t.name.clone(), t);
+    }
     for n in names {
         if let Some(def) = load_table(txn, n).await? {
-            out.insert(n.clone(), def);
+            out.add(n.clone(), def);
         }
     }
     Ok(out)

@@ -35,9 +35,12 @@ pub fn value(v: &Value) -> String {
         Value::Float(x) => float(*x),
         Value::Bytes(_) => v.to_string(),
         Value::Timestamp(t) | Value::TimestampTz(t) => timestamp(&t.to_string()),
-        Value::Date(_) | Value::Uuid(_) | Value::Jsonb(_) | Value::Time(_) | Value::Interval(_) => {
-            v.to_string()
-        }
+        Value::Date(_)
+        | Value::Uuid(_)
+        | Value::Jsonb(_)
+        | Value::Time(_)
+        | Value::Interval(_)
+        | Value::Enum(_) => v.to_string(),
         Value::Numeric(n) => float(n.to_float()),
     }
 }

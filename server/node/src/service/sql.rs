@@ -145,7 +145,8 @@ pub fn value_to_wire(v: &Value) -> wire::Value {
             | Value::Uuid(_)
             | Value::Jsonb(_)
             | Value::Time(_)
-            | Value::Interval(_) => Kind::Text(v.to_string()),
+            | Value::Interval(_)
+            | Value::Enum(_) => Kind::Text(v.to_string()),
         }),
     }
 }
@@ -181,7 +182,8 @@ fn type_to_wire(t: Option<DataType>) -> wire::SqlType {
             | DataType::Uuid
             | DataType::Jsonb
             | DataType::Time
-            | DataType::Interval,
+            | DataType::Interval
+            | DataType::Enum(_),
         ) => wire::SqlType::Text,
     }
 }

@@ -236,6 +236,28 @@ impl KvTxn for Kv<'_> {
         self.session
     }
 
+    fn enum_defs(
+        &mut self,
+    ) -> BoxFuture<'_, Result<Vec<Arc<spanlite_sql::enums::EnumType>>, SqlError>> {
+        Box::pin(async move {
+            if let Some((cache, used)) = &mut self.schema
+                && !used.changing
+            {
+                match cache.enums(used).await {
+                    Ok(all) => return Ok(all),
+                    Err(Some(e)) => return Err(e),
+                    Err(None) => {}
+                }
+            }
+            let (start, end) = spanlite_sql::enums::enums_range();
+            self.scan(&start, &end)
+                .await?
+                .iter()
+                .map(|(_, v)| Ok(Arc::new(spanlite_sql::decode(v, "enum type")?)))
+                .collect()
+        })
+    }
+
     fn sequence_def<'a>(
         &'a mut self,
         name: &'a str,

@@ -79,6 +79,7 @@ pub(crate) fn column_type(c: &Column) -> (i64, i64) {
         (DataType::Jsonb, _) => 3802,
         (DataType::Time, _) => 1083,
         (DataType::Interval, _) => 1186,
+        (DataType::Enum(oid), _) => i64::from(oid),
     };
     let typmod = match c.width {
         Some(Width::Varchar(n) | Width::Char(n)) => n as i64 + 4,

@@ -1,0 +1,146 @@
+//! `CREATE TYPE … AS ENUM`, `ALTER TYPE` (`ADD VALUE`, `RENAME TO`) and
+//! `DROP TYPE`: the catalog side of [`crate::enums`]. A table whose
+//! columns are of the type keeps a copy of it, so `ALTER TYPE` writes
+//! those tables' definitions too (in the same transaction).
+
+use sqlparser::ast::{self, AlterTypeAddValuePosition, AlterTypeOperation};
+
+use super::{QueryResult, done, load_table, tables};
+use crate::catalog;
+use crate::compat::oid_of;
+use crate::enums::{EnumType, enum_key};
+use crate::error::{Result, SqlError};
+use crate::kv::KvTxn;
+use crate::syntax::{ident, object_name};
+use crate::value::DataType;
+
+/// `CREATE TYPE name AS ENUM (labels)`.
+pub(super) async fn create_type(
+    txn: &mut dyn KvTxn,
+    name: &ast::ObjectName,
+    representation: &ast::UserDefinedTypeRepresentation,
+) -> Result<QueryResult> {
+    let ast::UserDefinedTypeRepresentation::Enum { labels } = representation else {
+        return Err(SqlError::not_supported(
+            "CREATE TYPE other than AS ENUM (composite types)",
+        ));
+    };
+    let name = object_name(name)?;
+    // NB: in PostgreSQL every table has a row type of its name.
+    if txn.enum_def(&name).await?.is_some() || load_table(txn, &name).await?.is_some() {
+        return Err(SqlError::duplicate_object(format!(
+            "type \"{name}\" already exists"
+        )));
+    }
+    let labels: Vec<String> = labels.iter().map(|l| l.value.clone()).collect();
+    if let Some(l) = labels
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| labels[..i].contains(l).then_some(l))
+    {
+        return Err(SqlError::unique_violation(format!(
+            "duplicate key value violates unique constraint \"pg_enum_typid_label_index\"\nDETAIL: enum label \"{l}\" is given twice."
+        )));
+    }
+    let oid = u32::try_from(oid_of("type", &name))
+        .map_err(|_| SqlError::internal("a type oid beyond 32 bits"))?;
+    let t = EnumType::new(oid, &name, &labels)?;
+    txn.put(enum_key(&name), catalog::encode(&t)?)?;
+    Ok(done("CREATE TYPE", 0))
+}
+
+/// The enum type `name`, or 42704.
+async fn existing(txn: &mut dyn KvTxn, name: &str) -> Result<EnumType> {
+    txn.enum_def(name)
+        .await?
+        .ok_or_else(|| SqlError::undefined_object(format!("type \"{name}\" does not exist")))
+}
+
+/// The tables with a column of enum type `oid`, and those columns.
+async fn users(txn: &mut dyn KvTxn, oid: u32) -> Result<Vec<(catalog::TableDef, Vec<usize>)>> {
+    Ok(tables(txn)
+        .await?
+        .into_iter()
+        .filter_map(|t| {
+            let cols: Vec<usize> = (0..t.columns.len())
+                .filter(|&i| t.columns[i].ty == DataType::Enum(oid))
+                .collect();
+            (!cols.is_empty()).then_some((t, cols))
+        })
+        .collect())
+}
+
+/// `ALTER TYPE name ADD VALUE …` / `RENAME TO …`.
+pub(super) async fn alter_type(
+    txn: &mut dyn KvTxn,
+    name: &ast::ObjectName,
+    operation: &AlterTypeOperation,
+) -> Result<QueryResult> {
+    let name = object_name(name)?;
+    let mut t = existing(txn, &name).await?;
+    match operation {
+        AlterTypeOperation::AddValue(add) => {
+            let neighbour = add.position.as_ref().map(|p| match p {
+                AlterTypeAddValuePosition::Before(n) => (n.value.as_str(), true),
+                AlterTypeAddValuePosition::After(n) => (n.value.as_str(), false),
+            });
+            if !t.add(&add.value.value, neighbour, add.if_not_exists)? {
+                return Ok(done("ALTER TYPE", 0));
+            }
+        }
+        AlterTypeOperation::Rename(r) => {
+            let new = ident(&r.new_name);
+            if txn.enum_def(&new).await?.is_some() || load_table(txn, &new).await?.is_some() {
+                return Err(SqlError::duplicate_object(format!(
+                    "type \"{new}\" already exists"
+                )));
+            }
+            txn.delete(enum_key(&name))?;
+            t.name = new;
+        }
+        AlterTypeOperation::RenameValue(_) => {
+            // NB: a stored value carries its label.
+            return Err(SqlError::not_supported(
+                "ALTER TYPE … RENAME VALUE (stored values keep their labels)",
+            ));
+        }
+    }
+    for (mut def, cols) in users(txn, t.oid).await? {
+        for c in cols {
+            def.columns[c].enum_type = Some(t.clone());
+        }
+        txn.put(catalog::table_key(&def.name), catalog::encode_table(&def)?)?;
+    }
+    txn.put(enum_key(&t.name), catalog::encode(&t)?)?;
+    Ok(done("ALTER TYPE", 0))
+}
+
+/// `DROP TYPE [IF EXISTS] names`: 2BP01 while a column is of the type.
+pub(super) async fn drop_types(
+    txn: &mut dyn KvTxn,
+    names: &[ast::ObjectName],
+    if_exists: bool,
+    cascade: bool,
+) -> Result<QueryResult> {
+    if cascade {
+        return Err(SqlError::not_supported(
+            "DROP TYPE … CASCADE (drop or change the columns first)",
+        ));
+    }
+    for n in names {
+        let name = object_name(n)?;
+        let t = match txn.enum_def(&name).await? {
+            Some(t) => t,
+            None if if_exists => continue,
+            None => existing(txn, &name).await?,
+        };
+        if let Some((def, cols)) = users(txn, t.oid).await?.first() {
+            return Err(SqlError::dependent_objects(format!(
+                "cannot drop type {name} because other objects depend on it\nDETAIL: column {} of table {} depends on type {name}",
+                def.columns[cols[0]].name, def.name
+            )));
+        }
+        txn.delete(enum_key(&name))?;
+    }
+    Ok(done("DROP TYPE", 0))
+}
