@@ -214,6 +214,13 @@ pub(super) const PG_SETTINGS: &[(&str, DataType)] = &[
     ("pending_restart", B),
 ];
 
+pub(super) const PG_ENUM: &[(&str, DataType)] = &[
+    ("oid", I),
+    ("enumtypid", I),
+    ("enumsortorder", F),
+    ("enumlabel", T),
+];
+
 pub(super) const PG_SEQUENCE: &[(&str, DataType)] = &[
     ("seqrelid", I),
     ("seqtypid", I),

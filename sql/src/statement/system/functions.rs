@@ -298,6 +298,21 @@ impl Rewriter<'_> {
         if qualified {
             f.name = ObjectName(vec![ObjectNamePart::Identifier(ast::Ident::new(&name))]);
         }
+        // `format_type` of an enum type's oid: its name (the built-in
+        // types' are the evaluator's).
+        if name == "format_type"
+            && let Some(s) = self.snapshot.filter(|s| !s.enums.is_empty())
+            && let Some([oid, _]) = call_args(f).as_deref()
+        {
+            let rows = s
+                .enums
+                .iter()
+                .map(|t| vec![Value::Int(i64::from(t.oid)), Value::Text(t.name.clone())])
+                .collect();
+            let named = lookup(vec![oid.clone()], &[DataType::Int], rows, DataType::Text);
+            *e = call("coalesce", vec![named, e.clone()]);
+            return Ok(());
+        }
         let known = SESSION_FUNCTIONS.contains(&name.as_str())
             || CATALOG_FUNCTIONS.contains(&name.as_str());
         if !known {

@@ -94,6 +94,18 @@ pub(super) fn type_columns(c: &Column) -> [Value; 8] {
         1083 | 1114 | 1184 | 1186 => i(6),
         _ => null(),
     };
+    if let Some(e) = &c.enum_type {
+        return [
+            t("USER-DEFINED"),
+            chars,
+            octets,
+            precision,
+            radix,
+            scale,
+            datetime,
+            t(&e.name),
+        ];
+    }
     [
         t(sql),
         chars,

@@ -121,6 +121,11 @@ pub(crate) fn column_default(c: &Column) -> Option<String> {
                 d.rescale(scale);
                 d.to_string()
             }
+            (Value::Enum(_), _) => format!(
+                "'{}'::{}",
+                v.to_string().replace('\'', "''"),
+                c.enum_type.as_ref().map_or("text", |e| e.name.as_str())
+            ),
             _ => default_text(v, &format_type(oid, Some(typmod))),
         })
 }

@@ -292,8 +292,14 @@ pub(super) fn type_row(
     ]
 }
 
-pub(super) fn types(_: &Snapshot) -> Rows {
+pub(super) fn types(s: &Snapshot) -> Rows {
     let mut out = Vec::new();
+    for e in &s.enums {
+        let mut row = type_row(i64::from(e.oid), &e.name, 4, "E", 0, 0);
+        row[2] = i(PUBLIC);
+        row[6] = t("e");
+        out.push(row);
+    }
     for ty in TYPES {
         out.push(type_row(ty.oid, ty.name, ty.len, ty.category, 0, ty.array));
         out.push(type_row(
@@ -306,6 +312,23 @@ pub(super) fn types(_: &Snapshot) -> Rows {
         ));
     }
     out
+}
+
+/// `pg_enum`: each enum type's labels.
+pub(super) fn enum_labels(s: &Snapshot) -> Rows {
+    s.enums
+        .iter()
+        .flat_map(|e| {
+            e.labels.iter().map(|(label, sort)| {
+                vec![
+                    i(oid_of("enum label", &format!("{}.{label}", e.oid))),
+                    i(i64::from(e.oid)),
+                    Value::Float(f64::from(*sort)),
+                    t(label),
+                ]
+            })
+        })
+        .collect()
 }
 
 /// The default btree operator class of a column type.

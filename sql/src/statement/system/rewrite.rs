@@ -290,10 +290,12 @@ pub(crate) async fn expand(
             .into_values()
             .collect();
         let access = txn.access().await?;
+        let enums = crate::enums::all_enums(txn).await?;
         Some(Snapshot {
             tables,
             views,
             sequences,
+            enums,
             access,
             user: user.clone(),
             session: txn.session().cloned().unwrap_or_else(default_session),
