@@ -168,6 +168,12 @@ impl EnumType {
     }
 }
 
+/// The oid of the array type of `t` (`_mood`: `pg_type` has it, as in
+/// PostgreSQL, though a value of it is text here).
+pub fn array_oid(t: &EnumType) -> i64 {
+    crate::compat::oid_of("type", &format!("_{}", t.name))
+}
+
 /// The catalog key of enum type `name`.
 pub fn enum_key(name: &str) -> Vec<u8> {
     [ENUMS, name.as_bytes()].concat()

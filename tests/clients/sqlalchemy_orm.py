@@ -1,11 +1,14 @@
 """SQLAlchemy 2 ORM, unmodified (psycopg 3 dialect), against Spanlite's
-PostgreSQL port: create_all with a foreign key, the unit of work, joined
-and select-in relationship loading, update, autoincrement keys, inspect()
-reflection, drop_all. Usage: sqlalchemy_orm.py URL; prints
+PostgreSQL port: create_all with a foreign key and a native enum type, the
+unit of work, joined and select-in relationship loading, update,
+autoincrement keys, enum values compared and sorted in the type's order,
+inspect() reflection (the enum type's labels too), drop_all (the type
+too). Usage: sqlalchemy_orm.py URL; prints
 "sqlalchemy: ok". Run by server/node/tests/clients.rs."""
+import enum
 import os
 import sys
-from sqlalchemy import create_engine, ForeignKey, String, select, inspect, text
+from sqlalchemy import create_engine, Enum, ForeignKey, String, select, inspect, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, Session, selectinload, joinedload
 
 url = sys.argv[1]
@@ -13,6 +16,13 @@ engine = create_engine(url, echo=bool(os.environ.get("ECHO")))
 
 class Base(DeclarativeBase):
     pass
+
+class Status(enum.Enum):
+    # Declared out of alphabetical order: sorting by the type's order
+    # differs from sorting the labels' text.
+    written = "written"
+    published = "published"
+    archived = "archived"
 
 class Author(Base):
     __tablename__ = "sa_authors"
@@ -26,13 +36,14 @@ class Book(Base):
     title: Mapped[str] = mapped_column(String(100), index=True)
     pages: Mapped[int | None]
     author_id: Mapped[int] = mapped_column(ForeignKey("sa_authors.id"))
+    status: Mapped[Status] = mapped_column(Enum(Status, name="sa_status"), default=Status.written)
     author: Mapped[Author] = relationship(back_populates="books")
 
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 with Session(engine) as s:
-    a = Author(name="Le Guin", books=[Book(title="The Dispossessed", pages=387), Book(title="The Lathe of Heaven", pages=184)])
-    b = Author(name="Lem", books=[Book(title="Solaris", pages=204)])
+    a = Author(name="Le Guin", books=[Book(title="The Dispossessed", pages=387, status=Status.published), Book(title="The Lathe of Heaven", pages=184)])
+    b = Author(name="Lem", books=[Book(title="Solaris", pages=204, status=Status.archived)])
     s.add_all([a, b])
     s.commit()
     assert a.id is not None and b.id is not None and a.id != b.id, (a.id, b.id)
@@ -47,10 +58,26 @@ with Session(engine) as s:
     s.commit()
 with Session(engine) as s:
     assert s.scalars(select(Book.pages).where(Book.title == "Solaris")).one() == 210
+    by_status = s.execute(select(Book.title, Book.status).order_by(Book.status)).all()
+    assert [tuple(r) for r in by_status] == [("The Lathe of Heaven", Status.written), ("The Dispossessed", Status.published), ("Solaris", Status.archived)], by_status
+    later = s.scalars(select(Book.title).where(Book.status > Status.written).order_by(Book.title)).all()
+    assert later == ["Solaris", "The Dispossessed"], later
+    book = s.scalars(select(Book).where(Book.status == Status.written)).one()
+    book.status = Status.archived
+    s.commit()
+    assert s.scalars(select(Book.title).where(Book.status.in_([Status.archived])).order_by(Book.title)).all() == ["Solaris", "The Lathe of Heaven"]
+    try:
+        s.execute(text("UPDATE sa_books SET status = 'lost'"))
+        raise AssertionError("a word that is no label was stored")
+    except Exception as e:
+        assert "22P02" in str(getattr(e.orig, "sqlstate", "")) or "invalid input value for enum" in str(e), e
+    s.rollback()
 insp = inspect(engine)
 assert set(insp.get_table_names()) >= {"sa_authors", "sa_books"}, insp.get_table_names()
 cols = {c["name"]: c for c in insp.get_columns("sa_books")}
-assert list(cols) == ["id", "title", "pages", "author_id"], list(cols)
+assert list(cols) == ["id", "title", "pages", "author_id", "status"], list(cols)
+assert cols["status"]["type"].enums == ["written", "published", "archived"], cols["status"]["type"]
+assert [(e["name"], e["labels"]) for e in insp.get_enums()] == [("sa_status", ["written", "published", "archived"])], insp.get_enums()
 assert cols["pages"]["nullable"] and not cols["title"]["nullable"]
 assert str(cols["title"]["type"]) == "VARCHAR(100)", cols["title"]["type"]
 assert insp.get_pk_constraint("sa_books")["constrained_columns"] == ["id"]
@@ -62,4 +89,5 @@ uq = insp.get_unique_constraints("sa_authors")
 assert [u["column_names"] for u in uq] == [["name"]], uq
 Base.metadata.drop_all(engine)
 assert inspect(engine).get_table_names() == [] or "sa_books" not in inspect(engine).get_table_names()
+assert inspect(engine).get_enums() == [], inspect(engine).get_enums()
 print("sqlalchemy: ok")

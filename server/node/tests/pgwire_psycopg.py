@@ -167,4 +167,41 @@ with psycopg.connect(dsn) as first, psycopg.connect(dsn) as second:
     assert first.execute(claim, (5,)).fetchall() == [(2,), (3,)]
     first.commit()
 
+# An enum type as psycopg maps it: EnumInfo.fetch reads pg_type and
+# pg_enum (by `'mood'::regtype`), register_enum loads labels as members of
+# a Python enum and dumps them as parameters, compared in the type's order;
+# a parameter that is no label is 22P02 (InvalidTextRepresentation).
+import enum
+from psycopg.types.enum import EnumInfo, register_enum
+
+with psycopg.connect(dsn, autocommit=True) as conn:
+    conn.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
+    conn.execute("CREATE TABLE moods (id INT PRIMARY KEY, m mood)")
+    conn.execute("INSERT INTO moods VALUES (%s, %s), (%s, %s), (%s, %s)", (1, "happy", 2, "sad", 3, "ok"))
+    # Unregistered, a label is text.
+    assert conn.execute("SELECT m FROM moods WHERE id = 1").fetchone() == ("happy",)
+    info = EnumInfo.fetch(conn, "mood")
+    assert info is not None and info.labels == ["sad", "ok", "happy"], info
+    assert info.array_oid != 0, info
+
+    class Mood(enum.Enum):
+        sad = "sad"
+        ok = "ok"
+        happy = "happy"
+
+    register_enum(info, conn, Mood)
+    rows = conn.execute("SELECT id, m FROM moods WHERE m > %s ORDER BY m", (Mood.sad,)).fetchall()
+    assert rows == [(3, Mood.ok), (1, Mood.happy)], rows
+    conn.execute("UPDATE moods SET m = %s WHERE id = %s", (Mood.happy, 2))
+    assert conn.execute("SELECT count(*) FROM moods WHERE m = %s", (Mood.happy,)).fetchone() == (2,)
+    try:
+        conn.execute("INSERT INTO moods VALUES (%s, %s)", (4, "glad"))
+        raise AssertionError("a word that is no label was stored")
+    except psycopg.errors.InvalidTextRepresentation:
+        pass
+    # Prepared (psycopg prepares a statement on its fifth run): the kept
+    # plan casts each run's parameter.
+    for _ in range(6):
+        assert conn.execute("SELECT id FROM moods WHERE m = %s::mood ORDER BY id", ("ok",)).fetchall() == [(3,)]
+
 print("ok")

@@ -119,6 +119,21 @@ impl Rewriter<'_> {
     }
 
     /// The OID of the type named (`integer`, `int4`, `character varying`).
+    /// The oid of enum type `name` (or of its array type, `name[]`), when
+    /// the catalogs were read.
+    fn enum_oid(&self, name: &str) -> Option<i64> {
+        let (elem, array) = match name.trim().strip_suffix("[]") {
+            Some(e) => (e, true),
+            None => (name.trim(), false),
+        };
+        let t = self.snapshot?.enums.iter().find(|t| t.name == elem)?;
+        Some(if array {
+            crate::enums::array_oid(t)
+        } else {
+            i64::from(t.oid)
+        })
+    }
+
     pub(super) fn regtype_of(name: &str) -> Option<i64> {
         let n = name.trim().to_lowercase();
         let n = n.strip_prefix("pg_catalog.").unwrap_or(&n);
@@ -219,9 +234,11 @@ impl Rewriter<'_> {
             "regtype" => match self.constant_text(&inner) {
                 Some(name) => match name.parse::<i64>() {
                     Ok(n) => number(n),
-                    Err(_) => number(Self::regtype_of(&name).ok_or_else(|| {
-                        SqlError::undefined_object(format!("type \"{name}\" does not exist"))
-                    })?),
+                    Err(_) => number(
+                        Self::regtype_of(&name)
+                            .or_else(|| self.enum_oid(&name))
+                            .ok_or_else(|| crate::enums::no_such_type(&name))?,
+                    ),
                 },
                 None => format_type_call(inner),
             },
@@ -641,6 +658,7 @@ impl Rewriter<'_> {
             }
             "to_regtype" => {
                 arity(1..=1)?;
+                let enums = self.snapshot.map_or(&[][..], |s| &s.enums[..]);
                 let rows = TYPES
                     .iter()
                     .flat_map(|t| {
@@ -649,6 +667,11 @@ impl Rewriter<'_> {
                             vec![Value::Text(t.sql.into()), Value::Int(t.oid)],
                         ]
                     })
+                    .chain(
+                        enums
+                            .iter()
+                            .map(|t| vec![Value::Text(t.name.clone()), Value::Int(t.oid.into())]),
+                    )
                     .collect();
                 lookup(vec![arg(0)], &[DataType::Text], rows, DataType::Int)
             }

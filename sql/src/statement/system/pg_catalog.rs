@@ -295,9 +295,13 @@ pub(super) fn type_row(
 pub(super) fn types(s: &Snapshot) -> Rows {
     let mut out = Vec::new();
     for e in &s.enums {
-        let mut row = type_row(i64::from(e.oid), &e.name, 4, "E", 0, 0);
+        let array = crate::enums::array_oid(e);
+        let mut row = type_row(i64::from(e.oid), &e.name, 4, "E", 0, array);
         row[2] = i(PUBLIC);
         row[6] = t("e");
+        out.push(row);
+        let mut row = type_row(array, &format!("_{}", e.name), -1, "A", i64::from(e.oid), 0);
+        row[2] = i(PUBLIC);
         out.push(row);
     }
     for ty in TYPES {
