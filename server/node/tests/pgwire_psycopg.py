@@ -203,5 +203,15 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     # plan casts each run's parameter.
     for _ in range(6):
         assert conn.execute("SELECT id FROM moods WHERE m = %s::mood ORDER BY id", ("ok",)).fetchall() == [(3,)]
+        assert conn.execute("SELECT %s::mood > 'sad'::mood", ("ok",)).fetchone() == (True,)
+    # A label added (by another connection) after the plans were kept: they
+    # are bound again, so their casts know the new label (the second names
+    # no table that would have changed with the type).
+    with psycopg.connect(dsn, autocommit=True) as other:
+        other.execute("ALTER TYPE mood ADD VALUE 'meh' BEFORE 'ok'")
+        other.execute("INSERT INTO moods VALUES (5, 'meh')")
+    assert conn.execute("SELECT id FROM moods WHERE m = %s::mood ORDER BY id", ("meh",)).fetchall() == [(5,)]
+    assert conn.execute("SELECT %s::mood > 'sad'::mood", ("meh",)).fetchone() == (True,)
+    assert conn.execute("SELECT id FROM moods WHERE m < %s::mood ORDER BY m", ("ok",)).fetchall() == [(5,)]
 
 print("ok")
