@@ -138,6 +138,20 @@ async fn psql_describes_databases_schemas_relations_and_tables() {
             "primary key, btree, for table \"public.child\"",
         ],
     );
+    // An enum type: `\dT`, and a column of it in `\d`.
+    let (ok, _, err) = pg
+        .psql(&[
+            "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')",
+            "CREATE TABLE feelings (id INT PRIMARY KEY, m mood DEFAULT 'ok')",
+        ])
+        .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = pg.psql(&["\\dT"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "public|mood|\n", "\\dT");
+    let (ok, out, err) = pg.psql(&["\\pset tuples_only off", "\\d feelings"]).await;
+    assert!(ok, "{err}");
+    expect("\\d feelings", &out, &["m|mood|||'ok'::mood"]);
     let (ok, _, err) = pg.psql(&["\\d nosuch"]).await;
     assert!(!ok);
     assert!(
