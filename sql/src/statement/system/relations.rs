@@ -279,18 +279,6 @@ pub(crate) static RELATIONS: &[Relation] = &[
     ),
     rel(
         "pg_catalog",
-        "pg_enum",
-        "r",
-        &[
-            ("oid", I),
-            ("enumtypid", I),
-            ("enumsortorder", F),
-            ("enumlabel", T),
-        ],
-        none,
-    ),
-    rel(
-        "pg_catalog",
         "pg_tables",
         "v",
         &[
