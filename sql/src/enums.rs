@@ -36,6 +36,9 @@ pub struct EnumType {
     pub name: String,
     /// Its labels in order, each with its sort order.
     pub labels: Vec<(String, f32)>,
+    /// The role that created it (`None`: an internal caller): it, or a
+    /// superuser, may alter or drop it.
+    pub owner: Option<String>,
 }
 
 /// A value of an enum type.
@@ -57,6 +60,7 @@ impl EnumType {
             oid,
             name: name.to_string(),
             labels: Vec::with_capacity(labels.len()),
+            owner: None,
         };
         for (i, l) in labels.iter().enumerate() {
             t.check_new(l)?;

@@ -182,6 +182,24 @@ async fn roles_and_privileges_are_checked_at_bind() {
         code(alice.execute("GRANT SELECT ON acct TO alice", &[]).await),
         acct
     );
+    // An enum type is altered or dropped by its creator or a superuser.
+    root.batch_execute("CREATE TYPE level AS ENUM ('low', 'high')")
+        .await
+        .unwrap();
+    let level = denied("must be owner of type level");
+    assert_eq!(
+        code(alice.execute("ALTER TYPE level ADD VALUE 'mid'", &[]).await),
+        level
+    );
+    assert_eq!(code(alice.execute("DROP TYPE level", &[]).await), level);
+    alice
+        .batch_execute(
+            "CREATE TYPE tint AS ENUM ('red'); ALTER TYPE tint ADD VALUE 'blue'; \
+             DROP TYPE tint; SELECT 'high'::level",
+        )
+        .await
+        .unwrap();
+    root.batch_execute("DROP TYPE level").await.unwrap();
     // Her own table: everything, and she may grant on it.
     alice
         .batch_execute(

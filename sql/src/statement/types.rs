@@ -44,7 +44,8 @@ pub(super) async fn create_type(
     }
     let oid = u32::try_from(oid_of("type", &name))
         .map_err(|_| SqlError::internal("a type oid beyond 32 bits"))?;
-    let t = EnumType::new(oid, &name, &labels)?;
+    let mut t = EnumType::new(oid, &name, &labels)?;
+    t.owner = txn.user().map(str::to_string);
     txn.put(enum_key(&name), catalog::encode(&t)?)?;
     Ok(done("CREATE TYPE", 0))
 }
@@ -54,6 +55,21 @@ async fn existing(txn: &mut dyn KvTxn, name: &str) -> Result<EnumType> {
     txn.enum_def(name)
         .await?
         .ok_or_else(|| SqlError::undefined_object(format!("type \"{name}\" does not exist")))
+}
+
+/// Ok when the statement's user created `t` or is a superuser (or the
+/// caller is internal): 42501 otherwise.
+async fn check_owner(txn: &mut dyn KvTxn, t: &EnumType) -> Result<()> {
+    let Some(me) = txn.user().map(str::to_string) else {
+        return Ok(());
+    };
+    if t.owner.as_deref() == Some(me.as_str()) || txn.access().await?.is_superuser(&me) {
+        return Ok(());
+    }
+    Err(SqlError::insufficient_privilege(format!(
+        "must be owner of type {}",
+        t.name
+    )))
 }
 
 /// The tables with a column of enum type `oid`, and those columns.
@@ -78,6 +94,7 @@ pub(super) async fn alter_type(
 ) -> Result<QueryResult> {
     let name = object_name(name)?;
     let mut t = existing(txn, &name).await?;
+    check_owner(txn, &t).await?;
     match operation {
         AlterTypeOperation::AddValue(add) => {
             let neighbour = add.position.as_ref().map(|p| match p {
@@ -134,6 +151,7 @@ pub(super) async fn drop_types(
             None if if_exists => continue,
             None => existing(txn, &name).await?,
         };
+        check_owner(txn, &t).await?;
         if let Some((def, cols)) = users(txn, t.oid).await?.first() {
             return Err(SqlError::dependent_objects(format!(
                 "cannot drop type {name} because other objects depend on it\nDETAIL: column {} of table {} depends on type {name}",
