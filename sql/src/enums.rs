@@ -15,6 +15,8 @@
 //! definition (so writes check labels with the definition they bind), and
 //! `ALTER TYPE` rewrites every table that has one.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::catalog;
@@ -183,18 +185,13 @@ pub fn enum_key(name: &str) -> Vec<u8> {
     [ENUMS, name.as_bytes()].concat()
 }
 
-/// The enum types among `pairs` (a scan of the catalog).
-pub fn decode_enums(
-    pairs: &[(Vec<u8>, Vec<u8>)],
-) -> Result<std::collections::BTreeMap<String, EnumType>> {
-    let mut out = std::collections::BTreeMap::new();
-    for (k, v) in pairs {
-        if k.starts_with(ENUMS) {
-            let t: EnumType = catalog::decode(v, "enum type")?;
-            out.insert(t.name.clone(), t);
-        }
-    }
-    Ok(out)
+/// The enum types among `pairs` (a scan of the catalog), by name.
+pub fn decode_enums(pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Arc<EnumType>>> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k.starts_with(ENUMS))
+        .map(|(_, v)| Ok(Arc::new(catalog::decode(v, "enum type")?)))
+        .collect()
 }
 
 /// Every enum type's key.
@@ -203,13 +200,9 @@ pub fn enums_range() -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Every enum type, read through the transaction.
-pub(crate) async fn all_enums(txn: &mut dyn KvTxn) -> Result<Vec<EnumType>> {
+pub(crate) async fn all_enums(txn: &mut dyn KvTxn) -> Result<Vec<Arc<EnumType>>> {
     let (start, end) = enums_range();
-    txn.scan(&start, &end)
-        .await?
-        .iter()
-        .map(|(_, v)| catalog::decode(v, "enum type"))
-        .collect()
+    decode_enums(&txn.scan(&start, &end).await?)
 }
 
 /// The type `t` names: an enum type of the catalog (with its labels), or
@@ -238,7 +231,11 @@ pub(crate) fn no_such_type(name: &str) -> SqlError {
 
 /// The enum type of oid `oid`, read through the transaction.
 pub(crate) async fn by_oid(txn: &mut dyn KvTxn, oid: u32) -> Result<Option<EnumType>> {
-    Ok(all_enums(txn).await?.into_iter().find(|t| t.oid == oid))
+    Ok(all_enums(txn)
+        .await?
+        .into_iter()
+        .find(|t| t.oid == oid)
+        .map(|t| EnumType::clone(&t)))
 }
 
 #[cfg(test)]

@@ -180,11 +180,7 @@ pub trait KvTxn: Send {
     fn enum_defs(&mut self) -> BoxFuture<'_, Result<Vec<std::sync::Arc<crate::enums::EnumType>>>> {
         Box::pin(async move {
             let (start, end) = crate::enums::enums_range();
-            self.scan(&start, &end)
-                .await?
-                .iter()
-                .map(|(_, v)| Ok(std::sync::Arc::new(catalog::decode(v, "enum type")?)))
-                .collect()
+            crate::enums::decode_enums(&self.scan(&start, &end).await?)
         })
     }
     /// Takes, tries or releases an advisory lock (`pg_advisory_lock` and

@@ -203,10 +203,7 @@ impl SchemaCache {
         let (version, tables) = spanlite_sql::decode_schema(&pairs)?;
         let access = Arc::new(Access::decode(&pairs)?);
         let sequences = spanlite_sql::sequence::decode_sequences(&pairs)?;
-        let enums = spanlite_sql::enums::decode_enums(&pairs)?
-            .into_values()
-            .map(Arc::new)
-            .collect();
+        let enums = spanlite_sql::enums::decode_enums(&pairs)?;
         if let (Some(c), Some(now)) = (version.closing_at, self.now())
             && Timestamp::from_nanos(c).saturating_add(self.lease * STALE_MARKER_LEASES)
                 < now.earliest

@@ -59,14 +59,18 @@ impl Tables {
 
     /// Adds table `name`, and the enum types of its columns.
     pub fn add(&mut self, name: String, def: std::sync::Arc<TableDef>) {
-        for c in &def.columns {
-            if let Some(t) = &c.enum_type {
-                self.types
-                    .entry(t.name.clone())
-                    .or_insert_with(|| std::sync::Arc::new(t.clone()));
-            }
-        }
+        self.add_types_of(&def.columns);
         self.defs.insert(name, def);
+    }
+
+    /// Adds the enum types of `columns` (a table bound without being
+    /// named: CHECK conditions, defaults).
+    pub fn add_types_of(&mut self, columns: &[crate::catalog::Column]) {
+        for t in columns.iter().filter_map(|c| c.enum_type.as_ref()) {
+            self.types
+                .entry(t.name.clone())
+                .or_insert_with(|| std::sync::Arc::new(t.clone()));
+        }
     }
 
     /// The enum type of oid `oid`, if the statement has it.

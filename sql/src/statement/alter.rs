@@ -674,26 +674,26 @@ async fn alter_column(
         AlterColumnOperation::SetDataType {
             data_type, using, ..
         } => {
-            let ty = crate::value::DataType::from_sql(data_type)?;
+            let (ty, enum_type) = crate::enums::resolve(txn, data_type).await?;
             let width = catalog::Width::from_sql(data_type);
             let column = &mut def.columns[c];
-            if ty == column.ty && width == column.width {
+            let same_type = ty == column.ty && enum_type == column.enum_type;
+            if same_type && width == column.width && using.is_none() {
                 return Ok(());
-            }
-            if ty != column.ty || using.is_some() {
-                return Err(SqlError::not_supported(format!(
-                    "changing the type of column \"{name}\" (stored rows keep their values' types)"
-                )));
             }
             // The same type with a wider limit: every stored value fits
             // as it is, so only the definition changes.
-            if !widens(column.width, width) {
-                return Err(SqlError::not_supported(format!(
-                    "narrowing the type of column \"{name}\" to {data_type} (stored values would have to be checked or rewritten); only widening is supported"
-                )));
+            if same_type && using.is_none() && widens(column.width, width) {
+                column.width = width;
+                return Ok(());
             }
-            column.width = width;
-            Ok(())
+            let new = super::retype::NewType {
+                ty,
+                width,
+                enum_type,
+                sql: data_type,
+            };
+            super::retype::change_type(txn, def, c, new, using.as_ref()).await
         }
         other => Err(SqlError::not_supported(format!("ALTER COLUMN … {other}"))),
     }

@@ -361,7 +361,7 @@ pub(super) async fn new_column(
 /// text, to be evaluated for each row (as PostgreSQL does) — evaluated
 /// once now too, so that a default that cannot be one fails here.
 pub(super) fn default_of(e: &Expr, column: &Column) -> Result<(Option<Value>, Option<String>)> {
-    let value = column.coerce(constant(e)?)?;
+    let value = column.coerce(constant(e, std::slice::from_ref(column))?)?;
     let calls = sqlparser::ast::visit_expressions(e, |x| {
         if matches!(x, Expr::Function(_)) {
             std::ops::ControlFlow::Break(())
@@ -415,8 +415,11 @@ pub(super) fn parse_expr(text: &str) -> Result<Expr> {
     }
 }
 
-pub(super) fn constant(e: &Expr) -> Result<Value> {
-    let tables = Tables::new();
+/// The value of constant expression `e` (which may cast to the enum types
+/// of `columns`).
+pub(super) fn constant(e: &Expr, columns: &[Column]) -> Result<Value> {
+    let mut tables = Tables::new();
+    tables.add_types_of(columns);
     let b = Binder::new(&tables, &[]).constant(e)?;
     eval::eval(&b, &Env::EMPTY)
 }

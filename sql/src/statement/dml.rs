@@ -96,7 +96,8 @@ fn take_defaults(source: &ast::Query) -> (Option<ast::Query>, Vec<Vec<usize>>) {
 }
 
 pub(super) fn bind_checks(def: &TableDef) -> Result<Vec<(String, BExpr)>> {
-    let tables = crate::bind::Tables::new();
+    let mut tables = crate::bind::Tables::new();
+    tables.add_types_of(&def.columns);
     let mut out = Vec::new();
     for c in &def.checks {
         let mut statements = crate::syntax::parse(&format!("SELECT {}", c.expr))?;
@@ -123,7 +124,7 @@ pub(super) fn bind_checks(def: &TableDef) -> Result<Vec<(String, BExpr)>> {
     Ok(out)
 }
 
-fn ast_has_subquery(e: &Expr) -> bool {
+pub(super) fn ast_has_subquery(e: &Expr) -> bool {
     match e {
         Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => true,
         other => crate::bind::ast_children(other)

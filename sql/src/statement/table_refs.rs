@@ -89,6 +89,10 @@ pub(super) fn factor_tables(f: &TableFactor, out: &mut Vec<String>) {
     }
 }
 
+/// Marks a name in a list of tables as a type's that a cast names
+/// (`'ok'::mood`), not a table's: no identifier a client sends has it.
+pub(super) const TYPE_MARK: char = '\0';
+
 pub(super) fn expr_tables(e: &Expr, out: &mut Vec<String>) {
     // Every table a subquery anywhere in `e` names: also in an aggregate's
     // FILTER, a window's OVER, a CASE, a function's named argument.
@@ -97,6 +101,24 @@ pub(super) fn expr_tables(e: &Expr, out: &mut Vec<String>) {
             && !out.contains(&n)
         {
             out.push(n);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    // And the types it casts to that are no built-in type (enum types).
+    let _ = sqlparser::ast::visit_expressions(e, |x| {
+        let t = match x {
+            Expr::Cast { data_type, .. } => Some(data_type),
+            Expr::TypedString(t) => Some(&t.data_type),
+            _ => None,
+        };
+        if let Some(ast::DataType::Custom(name, modifiers)) = t
+            && modifiers.is_empty()
+            && let Ok(n) = object_name(name)
+        {
+            let marked = format!("{TYPE_MARK}{n}");
+            if !out.contains(&marked) {
+                out.push(marked);
+            }
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
@@ -120,10 +142,19 @@ pub(super) async fn dml_tables(
 /// reports them).
 pub(super) async fn load_tables(txn: &mut dyn KvTxn, names: &[String]) -> Result<Tables> {
     let mut out = Tables::new();
-    for t in txn.enum_defs().await? {
-        out.types.insert(t.name.clone(), t);
+    // The enum types casts name (their tables' columns bring their own).
+    let types: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix(TYPE_MARK))
+        .collect();
+    if !types.is_empty() {
+        for t in txn.enum_defs().await? {
+            if types.contains(&t.name.as_str()) {
+                out.types.insert(t.name.clone(), t);
+            }
+        }
     }
-    for n in names {
+    for n in names.iter().filter(|n| !n.starts_with(TYPE_MARK)) {
         if let Some(def) = load_table(txn, n).await? {
             out.add(n.clone(), def);
         }

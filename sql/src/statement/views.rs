@@ -83,7 +83,10 @@ fn views_of<'a>(
         let mut names = Vec::new();
         query_tables(q, &mut names);
         for n in names {
-            if out.contains_key(&n) || load_table(txn, &n).await?.is_some() {
+            if out.contains_key(&n)
+                || n.starts_with(super::table_refs::TYPE_MARK)
+                || load_table(txn, &n).await?.is_some()
+            {
                 continue;
             }
             let Some(v) = view(txn, &n).await? else {

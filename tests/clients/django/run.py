@@ -1,7 +1,8 @@
 """Django, unmodified, against Spanlite's PostgreSQL port (the port in
-$PGPORT): migrate from empty, the ORM's create/filter/update/delete, a
+$PGPORT): migrate from empty (an AlterField narrowing a column's type
+among the migrations), the ORM's create/filter/update/delete, a
 select_for_update() in transaction.atomic(), introspection, and migrate
-back to zero. Prints "django: ok". Run by server/node/tests/clients.rs."""
+back to zero (widening it again). Prints "django: ok". Run by server/node/tests/clients.rs."""
 import os
 import sys
 from decimal import Decimal
@@ -44,6 +45,8 @@ assert Order.objects.count() == 1 and Customer.objects.count() == 1
 with connection.cursor() as cur:
     desc = connection.introspection.get_table_description(cur, "shop_order")
     assert [d.name for d in desc] == ["id", "amount", "note", "customer_id"], desc
+    cur.execute("SELECT data_type, character_maximum_length FROM information_schema.columns WHERE table_name = 'shop_order' AND column_name = 'note'")
+    assert cur.fetchall() == [("character varying", 200)]
     cons = connection.introspection.get_constraints(cur, "shop_order")
     fks = [v["foreign_key"] for v in cons.values() if v["foreign_key"]]
     assert fks == [("shop_customer", "id")], cons

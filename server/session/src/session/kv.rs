@@ -250,11 +250,7 @@ impl KvTxn for Kv<'_> {
                 }
             }
             let (start, end) = spanlite_sql::enums::enums_range();
-            self.scan(&start, &end)
-                .await?
-                .iter()
-                .map(|(_, v)| Ok(Arc::new(spanlite_sql::decode(v, "enum type")?)))
-                .collect()
+            spanlite_sql::enums::decode_enums(&self.scan(&start, &end).await?)
         })
     }
 

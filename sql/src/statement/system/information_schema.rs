@@ -65,14 +65,11 @@ pub(super) fn is_tables(s: &Snapshot) -> Rows {
 /// numeric_precision_radix, numeric_scale, datetime_precision, udt_name.
 pub(super) fn type_columns(c: &Column) -> [Value; 8] {
     let (oid, _) = column_type(c);
-    let udt = TYPES
-        .iter()
-        .find(|x| x.oid == oid)
-        .map_or("text", |x| x.name);
-    let sql = TYPES
-        .iter()
-        .find(|x| x.oid == oid)
-        .map_or("text", |x| x.sql);
+    let builtin = TYPES.iter().find(|x| x.oid == oid);
+    let (sql, udt) = match &c.enum_type {
+        Some(e) => ("USER-DEFINED", e.name.as_str()),
+        None => builtin.map_or(("text", "text"), |x| (x.sql, x.name)),
+    };
     let (chars, octets) = match c.width {
         Some(Width::Varchar(n) | Width::Char(n)) => (i(n as i64), i(n as i64 * 4)),
         _ if oid == 25 => (null(), i(1_073_741_824)),
@@ -94,18 +91,6 @@ pub(super) fn type_columns(c: &Column) -> [Value; 8] {
         1083 | 1114 | 1184 | 1186 => i(6),
         _ => null(),
     };
-    if let Some(e) = &c.enum_type {
-        return [
-            t("USER-DEFINED"),
-            chars,
-            octets,
-            precision,
-            radix,
-            scale,
-            datetime,
-            t(&e.name),
-        ];
-    }
     [
         t(sql),
         chars,

@@ -20,7 +20,7 @@ pub(crate) struct Snapshot {
     pub tables: Vec<TableDef>,
     pub views: Vec<ViewDef>,
     pub sequences: Vec<SequenceDef>,
-    pub enums: Vec<crate::enums::EnumType>,
+    pub enums: Vec<Arc<crate::enums::EnumType>>,
     pub access: Arc<Access>,
     pub user: String,
     pub session: SessionInfo,

@@ -7,4 +7,4 @@ class Customer(models.Model):
 class Order(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
     amount = models.DecimalField(max_digits=10, decimal_places=2)
-    note = models.TextField(blank=True, default="")
+    note = models.CharField(max_length=200, blank=True, default="")
