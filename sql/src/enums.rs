@@ -13,16 +13,16 @@
 //!
 //! A column of an enum type keeps a copy of the type in its table's
 //! definition (so writes check labels with the definition they bind), and
-//! `ALTER TYPE` rewrites every table that has one.
+//! `ALTER TYPE` rewrites every table that has one (`statement::types`,
+//! which also reads types through a transaction).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog;
 use crate::error::{Result, SqlError};
-use crate::kv::KvTxn;
-use crate::value::{DataType, Value};
+pub use crate::value::EnumValue;
+use crate::value::Value;
 
 const ENUMS: &[u8] = &[0x02, b'e'];
 
@@ -41,17 +41,6 @@ pub struct EnumType {
     /// The role that created it (`None`: an internal caller): it, or a
     /// superuser, may alter or drop it.
     pub owner: Option<String>,
-}
-
-/// A value of an enum type.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EnumValue {
-    /// The type's oid.
-    pub type_oid: u32,
-    /// The label's sort order within its type.
-    pub sort: f32,
-    /// The label.
-    pub label: String,
 }
 
 impl EnumType {
@@ -190,52 +179,23 @@ pub fn decode_enums(pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Arc<EnumType>>> 
     pairs
         .iter()
         .filter(|(k, _)| k.starts_with(ENUMS))
-        .map(|(_, v)| Ok(Arc::new(catalog::decode(v, "enum type")?)))
+        .map(|(_, v)| {
+            postcard::from_bytes(v)
+                .map(Arc::new)
+                .map_err(|e| SqlError::internal(format!("corrupt enum type: {e}")))
+        })
         .collect()
 }
 
 /// Every enum type's key.
 pub fn enums_range() -> (Vec<u8>, Vec<u8>) {
-    (ENUMS.to_vec(), catalog::prefix_end(ENUMS))
-}
-
-/// Every enum type, read through the transaction.
-pub(crate) async fn all_enums(txn: &mut dyn KvTxn) -> Result<Vec<Arc<EnumType>>> {
-    let (start, end) = enums_range();
-    decode_enums(&txn.scan(&start, &end).await?)
-}
-
-/// The type `t` names: an enum type of the catalog (with its labels), or
-/// a built-in type.
-pub(crate) async fn resolve(
-    txn: &mut dyn KvTxn,
-    t: &sqlparser::ast::DataType,
-) -> Result<(DataType, Option<EnumType>)> {
-    if let sqlparser::ast::DataType::Custom(name, modifiers) = t
-        && modifiers.is_empty()
-    {
-        let name = crate::syntax::object_name(name)?;
-        return match txn.enum_def(&name).await? {
-            Some(e) => Ok((DataType::Enum(e.oid), Some(e))),
-            None => Err(no_such_type(&name)),
-        };
-    }
-    Ok((DataType::from_sql(t)?, None))
+    (ENUMS.to_vec(), vec![0x02, b'e' + 1])
 }
 
 /// 42704 for type `name`, which is neither built in nor made by `CREATE
 /// TYPE`.
 pub(crate) fn no_such_type(name: &str) -> SqlError {
     SqlError::undefined_object(format!("type \"{name}\" does not exist"))
-}
-
-/// The enum type of oid `oid`, read through the transaction.
-pub(crate) async fn by_oid(txn: &mut dyn KvTxn, oid: u32) -> Result<Option<EnumType>> {
-    Ok(all_enums(txn)
-        .await?
-        .into_iter()
-        .find(|t| t.oid == oid)
-        .map(|t| EnumType::clone(&t)))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+mod enums;
 mod fuzz;
 mod layering;
 mod locking;

@@ -40,7 +40,7 @@ pub enum DataType {
     /// INTERVAL.
     Interval,
     /// A type made by `CREATE TYPE … AS ENUM`, by its oid (its labels are
-    /// in [`crate::enums::EnumType`], which columns and casts carry).
+    /// in the enum type's definition, which columns and casts carry).
     Enum(u32),
 }
 
@@ -109,6 +109,17 @@ impl DataType {
     }
 }
 
+/// A value of an enum type (see `enums`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnumValue {
+    /// The type's oid.
+    pub type_oid: u32,
+    /// The label's sort order within its type.
+    pub sort: f32,
+    /// The label.
+    pub label: String,
+}
+
 /// A SQL value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Value {
@@ -142,7 +153,7 @@ pub enum Value {
     Interval(crate::interval::Interval),
     /// A label of an enum type (stored with its type and sort order, so it
     /// compares without the catalog).
-    Enum(crate::enums::EnumValue),
+    Enum(EnumValue),
 }
 
 impl fmt::Display for Value {

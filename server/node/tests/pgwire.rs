@@ -447,6 +447,76 @@ async fn send_cancel(addr: SocketAddr, pid: i32, secret: i32) {
 // CancelRequest: a statement blocked behind another transaction's lock
 // ends with 57014 and the connection stays usable; in BEGIN … the block is
 // failed (25P02) until ROLLBACK. A wrong key cancels nothing.
+// A client that hangs up while its statement waits for a lock: the
+// statement is cancelled at once (not when the lock comes, or its wait
+// times out), so the transaction rolls back and the locks it took earlier
+// go — a third client that needs one of them gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_hangs_up_mid_statement_leaves_no_locks_behind() {
+    let pg = PgCluster::start().await;
+    let holder = pg.client().await;
+    holder
+        .batch_execute(
+            "CREATE TABLE kv (k INT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES (1, 'a'), (2, 'b')",
+        )
+        .await
+        .unwrap();
+    holder
+        .batch_execute("BEGIN; UPDATE kv SET v = 'held' WHERE k = 1")
+        .await
+        .unwrap();
+    let (leaver, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=root dbname=spanlite",
+            pg.addr.port()
+        ),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    leaver
+        .batch_execute("BEGIN; UPDATE kv SET v = 'leaver' WHERE k = 2")
+        .await
+        .unwrap();
+    let blocked = tokio::spawn(async move {
+        let r = leaver
+            .execute("UPDATE kv SET v = 'leaver' WHERE k = 1", &[])
+            .await;
+        (leaver, r)
+    });
+    // Waits for the holder's lock (younger than the holder: it waits).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !blocked.is_finished(),
+        "the UPDATE should wait for the lock"
+    );
+    // The client goes: its socket closes with the statement still running.
+    conn.abort();
+    blocked.abort();
+    // Row 2's lock is free again within 3 s: before the statement's lock
+    // wait would have ended on its own (4 s, `LOCK_WAIT`), after which the
+    // connection would have seen the hang-up anyway.
+    let third = pg.client().await;
+    third
+        .batch_execute("SET statement_timeout = '3s'")
+        .await
+        .unwrap();
+    let n = third
+        .execute("UPDATE kv SET v = 'third' WHERE k = 2", &[])
+        .await
+        .unwrap_or_else(|e| panic!("row 2 is still locked by the client that left: {e:?}"));
+    assert_eq!(n, 1);
+    holder.batch_execute("COMMIT").await.unwrap();
+    let rows = third
+        .query("SELECT k, v FROM kv ORDER BY k", &[])
+        .await
+        .unwrap();
+    let got: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, [(1, "held".to_string()), (2, "third".to_string())]);
+    pg.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_request_ends_a_statement_blocked_on_a_lock() {
     let pg = PgCluster::start().await;

@@ -114,7 +114,7 @@ impl Portals {
 /// One client connection and its session.
 #[derive(Debug)]
 pub struct Connection<S> {
-    stream: BufReader<S>,
+    stream: BufReader<super::hangup::ReadAhead<S>>,
     out: Out,
     session: Session,
     stopping: watch::Receiver<bool>,
@@ -141,7 +141,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         tls: Option<TlsPeer>,
     ) -> Self {
         Self {
-            stream: BufReader::new(stream),
+            stream: BufReader::new(super::hangup::ReadAhead::new(stream)),
             out: Out::default(),
             session: Session::on(schema),
             stopping,
@@ -570,9 +570,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.out.ready_for_query(self.status());
     }
 
-    /// Runs `sql` in the session.
+    /// Runs `sql` in the session (cancelled if the client hangs up
+    /// meanwhile: [`super::hangup`]).
     async fn run_sql(&mut self, sql: &str, params: &[Value]) -> Vec<Result<QueryResult, SqlError>> {
-        self.session.run_with(sql, params).await
+        let interrupt = self.session.interrupt();
+        let work = self.session.run_with(sql, params);
+        super::hangup::watching(&mut self.stream, &interrupt, work).await
     }
 
     /// COPY … FROM STDIN: reads the client's CopyData until CopyDone and
@@ -939,7 +942,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             return Ok(());
         }
         let (parsed, params) = (portal.parsed.clone(), portal.params.clone());
-        let result = first(self.session.run_prepared(&parsed, &params).await);
+        let interrupt = self.session.interrupt();
+        let work = self.session.run_prepared(&parsed, &params);
+        let result = first(super::hangup::watching(&mut self.stream, &interrupt, work).await);
         if let Some(portal) = self.portals.get_mut(name) {
             portal.result = Some(result);
         }

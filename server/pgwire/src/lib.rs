@@ -39,6 +39,7 @@ pub mod auth;
 pub mod cancel;
 pub mod connection;
 pub mod copy;
+mod hangup;
 pub mod listener;
 pub mod message;
 pub mod types;

@@ -674,7 +674,7 @@ async fn alter_column(
         AlterColumnOperation::SetDataType {
             data_type, using, ..
         } => {
-            let (ty, enum_type) = crate::enums::resolve(txn, data_type).await?;
+            let (ty, enum_type) = super::types::resolve(txn, data_type).await?;
             let width = catalog::Width::from_sql(data_type);
             let column = &mut def.columns[c];
             let same_type = ty == column.ty && enum_type == column.enum_type;

@@ -242,7 +242,7 @@ pub(super) async fn new_column(
     let (ty, enum_type) = if serial {
         (DataType::Int, None)
     } else {
-        crate::enums::resolve(txn, &c.data_type).await?
+        super::types::resolve(txn, &c.data_type).await?
     };
     let mut new = NewColumn {
         column: Column {
@@ -566,7 +566,7 @@ async fn create_table_as(
             })
             .unwrap_or(DataType::Text);
         let enum_type = match ty {
-            DataType::Enum(oid) => crate::enums::by_oid(txn, oid).await?,
+            DataType::Enum(oid) => super::types::by_oid(txn, oid).await?,
             _ => None,
         };
         columns.push(Column {

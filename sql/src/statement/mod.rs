@@ -590,7 +590,11 @@ fn describe(def: &TableDef) -> QueryResult {
         .map(|(i, c)| {
             vec![
                 Value::Text(c.name.clone()),
-                Value::Text(c.ty.to_string()),
+                Value::Text(
+                    c.enum_type
+                        .as_ref()
+                        .map_or_else(|| c.ty.to_string(), |t| t.name.clone()),
+                ),
                 Value::Bool(c.nullable),
                 Value::Text(match (&c.default, &c.default_expr) {
                     (_, Some(text)) => text.clone(),

@@ -102,17 +102,22 @@ pub(super) async fn change_type(
             .ok_or_else(|| SqlError::internal("a USING expression did not bind"))?,
         None => BExpr::Column(c),
     };
-    let convert = match &new.enum_type {
-        Some(t) => BExpr::Enum(Box::new(source), Arc::new(t.clone())),
-        None => BExpr::Cast(Box::new(source), new.ty),
+    // The explicit cast (`CAST(x AS ty)`), which rounds a float to an
+    // integer as PostgreSQL's assignment cast does.
+    let cast = |e: BExpr| match &new.enum_type {
+        Some(t) => BExpr::Enum(Box::new(e), Arc::new(t.clone())),
+        None => BExpr::Cast(Box::new(e), new.ty),
     };
+    let convert = cast(source);
     let column: &mut Column = &mut def.columns[c];
     column.ty = new.ty;
     column.width = new.width;
-    column.enum_type = new.enum_type;
+    column.enum_type = new.enum_type.clone();
     let column = column.clone();
+    // The default (and the value of rows stored before the column was
+    // added) converted the same way.
     let fitted = |v: Value| -> Result<Value> {
-        let v = column.coerce(v)?;
+        let v = eval::eval(&cast(BExpr::Const(v)), &Env::EMPTY)?;
         match column.width {
             Some(w) => w.check(v),
             None => Ok(v),
@@ -127,13 +132,13 @@ pub(super) async fn change_type(
     def.columns[c].default = column
         .default
         .clone()
-        .map(fitted)
+        .map(&fitted)
         .transpose()
         .map_err(default_error)?;
     def.columns[c].fill = column
         .fill
         .clone()
-        .map(fitted)
+        .map(&fitted)
         .transpose()
         .map_err(default_error)?;
     let checks = bind_checks(def)?;

@@ -3,12 +3,14 @@
 //! columns are of the type keeps a copy of it, so `ALTER TYPE` writes
 //! those tables' definitions too (in the same transaction).
 
+use std::sync::Arc;
+
 use sqlparser::ast::{self, AlterTypeAddValuePosition, AlterTypeOperation};
 
 use super::{QueryResult, done, load_table, tables};
 use crate::catalog;
 use crate::compat::oid_of;
-use crate::enums::{EnumType, enum_key};
+use crate::enums::{EnumType, decode_enums, enum_key, enums_range};
 use crate::error::{Result, SqlError};
 use crate::kv::KvTxn;
 use crate::syntax::{ident, object_name};
@@ -161,4 +163,37 @@ pub(super) async fn drop_types(
         txn.delete(enum_key(&name))?;
     }
     Ok(done("DROP TYPE", 0))
+}
+
+/// Every enum type, read through the transaction.
+pub(crate) async fn all_enums(txn: &mut dyn KvTxn) -> Result<Vec<Arc<EnumType>>> {
+    let (start, end) = enums_range();
+    decode_enums(&txn.scan(&start, &end).await?)
+}
+
+/// The type `t` names: an enum type of the catalog (with its labels), or
+/// a built-in type.
+pub(crate) async fn resolve(
+    txn: &mut dyn KvTxn,
+    t: &ast::DataType,
+) -> Result<(DataType, Option<EnumType>)> {
+    if let ast::DataType::Custom(name, modifiers) = t
+        && modifiers.is_empty()
+    {
+        let name = object_name(name)?;
+        return match txn.enum_def(&name).await? {
+            Some(e) => Ok((DataType::Enum(e.oid), Some(e))),
+            None => Err(crate::enums::no_such_type(&name)),
+        };
+    }
+    Ok((DataType::from_sql(t)?, None))
+}
+
+/// The enum type of oid `oid`, read through the transaction.
+pub(crate) async fn by_oid(txn: &mut dyn KvTxn, oid: u32) -> Result<Option<EnumType>> {
+    Ok(all_enums(txn)
+        .await?
+        .into_iter()
+        .find(|t| t.oid == oid)
+        .map(|t| EnumType::clone(&t)))
 }

@@ -290,7 +290,7 @@ pub(crate) async fn expand(
             .into_values()
             .collect();
         let access = txn.access().await?;
-        let enums = crate::enums::all_enums(txn).await?;
+        let enums = super::super::types::all_enums(txn).await?;
         Some(Snapshot {
             tables,
             views,
