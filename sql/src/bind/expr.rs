@@ -15,7 +15,7 @@ use crate::plan::{
     AggCall, AggFunc, BExpr, BinOp, Cache, Frame, FrameBound, Func, SortKey, Subquery, WindowCall,
     WindowFunc,
 };
-use crate::syntax::{ident, object_name};
+use crate::syntax::ident;
 use crate::value::{DataType, Value};
 
 /// The parameter number of `$n` (0-based), if `e` is one.
@@ -97,7 +97,7 @@ pub(crate) fn decode_hex(h: &str) -> Result<Vec<u8>> {
 }
 
 /// True when `e` is a quoted string literal (of no type yet).
-fn string_literal(e: &Expr) -> bool {
+pub(super) fn string_literal(e: &Expr) -> bool {
     matches!(e, Expr::Value(v) if matches!(v.value, ast::Value::SingleQuotedString(_)))
 }
 
@@ -950,48 +950,6 @@ impl Binder<'_> {
                 .collect::<Result<Vec<_>>>()?,
         };
         Ok(BExpr::Func(func, args))
-    }
-
-    /// The type `t` names: a built-in type, or an enum type the statement
-    /// loaded (`Tables::types`).
-    pub(super) fn data_type(&self, t: &ast::DataType) -> Result<DataType> {
-        if let ast::DataType::Custom(name, modifiers) = t
-            && modifiers.is_empty()
-        {
-            let name = object_name(name)?;
-            return match self.tables.types.get(&name) {
-                Some(e) => Ok(DataType::Enum(e.oid)),
-                None => Err(crate::enums::no_such_type(&name)),
-            };
-        }
-        DataType::from_sql(t)
-    }
-
-    /// `e` cast to `t` (to an enum type: checked against its labels).
-    pub(super) fn cast(&self, e: BExpr, t: DataType) -> BExpr {
-        match t {
-            DataType::Enum(oid) => match self.tables.enum_by_oid(oid) {
-                Some(def) => BExpr::Enum(Box::new(e), def.clone()),
-                None => BExpr::Cast(Box::new(e), t),
-            },
-            t => BExpr::Cast(Box::new(e), t),
-        }
-    }
-
-    /// `bound` (bound from `e`) as a label of `other`'s enum type when
-    /// `other` is of one and `e` is a quoted literal or a parameter: as
-    /// PostgreSQL reads an untyped literal, so `mood > 'ok'` compares in
-    /// the type's order (and a word that is no label is 22P02).
-    pub(super) fn as_label(&self, other: &BExpr, e: &Expr, bound: BExpr) -> BExpr {
-        match self.type_of(other) {
-            Some(t @ DataType::Enum(_))
-                if (string_literal(e) || placeholder(e).is_some())
-                    && self.type_of(&bound) != Some(t) =>
-            {
-                self.cast(bound, t)
-            }
-            _ => bound,
-        }
     }
 
     /// Notes that parameter `param` (if it is one) is compared with, or

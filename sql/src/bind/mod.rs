@@ -11,6 +11,7 @@ mod from;
 mod joins;
 mod operators;
 pub(crate) mod params;
+mod types;
 mod walk;
 
 use std::collections::HashMap;
