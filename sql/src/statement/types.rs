@@ -56,7 +56,7 @@ pub(super) async fn create_type(
 async fn existing(txn: &mut dyn KvTxn, name: &str) -> Result<EnumType> {
     txn.enum_def(name)
         .await?
-        .ok_or_else(|| SqlError::undefined_object(format!("type \"{name}\" does not exist")))
+        .ok_or_else(|| crate::enums::no_such_type(name))
 }
 
 /// Ok when the statement's user created `t` or is a superuser (or the
@@ -151,7 +151,7 @@ pub(super) async fn drop_types(
         let t = match txn.enum_def(&name).await? {
             Some(t) => t,
             None if if_exists => continue,
-            None => existing(txn, &name).await?,
+            None => return Err(crate::enums::no_such_type(&name)),
         };
         check_owner(txn, &t).await?;
         if let Some((def, cols)) = users(txn, t.oid).await?.first() {
