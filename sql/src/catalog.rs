@@ -103,6 +103,12 @@ impl Width {
             _ => None,
         };
         match t {
+            // An array's: its elements'.
+            D::Array(
+                sqlparser::ast::ArrayElemTypeDef::SquareBracket(inner, _)
+                | sqlparser::ast::ArrayElemTypeDef::AngleBracket(inner)
+                | sqlparser::ast::ArrayElemTypeDef::Parenthesis(inner),
+            ) => Width::from_sql(inner),
             D::SmallInt(_) | D::Int2(_) => Some(Width::Int2),
             D::Int(_) | D::Integer(_) | D::Int4(_) => Some(Width::Int4),
             D::Varchar(l) | D::CharVarying(l) | D::CharacterVarying(l) => {
@@ -154,6 +160,13 @@ impl Width {
             (Width::Numeric { precision, scale }, Value::Numeric(n)) => {
                 Ok(Value::Numeric(n.fit(precision, scale)?))
             }
+            // A column of an array type: each element within its width.
+            (w, Value::Array(items)) => Ok(Value::Array(
+                items
+                    .into_iter()
+                    .map(|v| if v.is_null() { Ok(v) } else { w.check(v) })
+                    .collect::<Result<_>>()?,
+            )),
             (_, v) => Ok(v),
         }
     }
@@ -518,6 +531,20 @@ fn encode_key_value(out: &mut Vec<u8>, v: &Value) -> Result<()> {
         Value::Time(t) => keycode::serialize(t),
         // By its sort order (its type is the column's).
         Value::Enum(e) => keycode::serialize(&f64::from(e.sort)),
+        // Element by element, each after a tag that sorts a NULL one after
+        // the others, then a 0x00 that sorts a prefix first.
+        Value::Array(items) => {
+            for item in items {
+                if item.is_null() {
+                    out.push(0x02);
+                } else {
+                    out.push(0x01);
+                    encode_key_value(out, item)?;
+                }
+            }
+            out.push(0x00);
+            return Ok(());
+        }
         Value::Interval(iv) => {
             iv.encode_key(out);
             return Ok(());

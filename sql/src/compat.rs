@@ -170,6 +170,17 @@ pub fn format_type(oid: i64, typmod: Option<i64>) -> String {
     "???".into()
 }
 
+/// The oid of the array type of the type with oid `elem`, if it has one.
+pub fn array_type_oid(elem: i64) -> Option<i64> {
+    TYPES.iter().find(|t| t.oid == elem).map(|t| t.array)
+}
+
+/// The oid of the element type of the array type with oid `array`, if it
+/// is one.
+pub fn array_element_oid(array: i64) -> Option<i64> {
+    TYPES.iter().find(|t| t.array == array).map(|t| t.oid)
+}
+
 /// `quote_ident(s)`: `s` in double quotes when it is not a plain lower-case
 /// identifier (or is a keyword).
 pub fn quote_ident(s: &str) -> String {

@@ -85,6 +85,8 @@ codes! {
     cardinality_violation = CARDINALITY_VIOLATION;
     /// 22P02: text that does not convert to the column's type.
     invalid_text = INVALID_TEXT_REPRESENTATION;
+    /// 22P03: a binary value that is not its type's binary form.
+    invalid_binary_representation = INVALID_BINARY_REPRESENTATION;
     /// 22003: a number out of range (overflow).
     numeric_out_of_range = NUMERIC_VALUE_OUT_OF_RANGE;
     /// 22001: a string longer than its column's declared length.

@@ -38,6 +38,7 @@
 
 pub mod access;
 pub mod advisory;
+pub mod array;
 mod bind;
 mod catalog;
 pub mod compat;

@@ -109,6 +109,8 @@ pub enum BinOp {
     JsonContains,
     /// `jsonb ? text`.
     JsonHasKey,
+    /// `array && array`: an element in common.
+    Overlap,
 }
 
 /// Scalar functions.
@@ -163,8 +165,36 @@ pub enum Func {
     /// `array[i]` of an array in its text form (1-based; NULL past its
     /// end; an element that reads as an integer is one).
     Subscript,
-    /// `array_length(array, 1)`, `array_upper(array, 1)`, `cardinality`.
+    /// `array_length(array, 1)`, `array_upper(array, 1)`.
     ArrayLength,
+    /// `ARRAY[a, b, …]`.
+    ArrayCtor,
+    /// `array[lo:hi]` (either bound NULL when left out).
+    ArraySlice,
+    /// `array_append(array, x)`.
+    ArrayAppend,
+    /// `array_prepend(x, array)`.
+    ArrayPrepend,
+    /// `array_cat(a, b)`.
+    ArrayCat,
+    /// `array_remove(array, x)`.
+    ArrayRemove,
+    /// `array_replace(array, x, y)`.
+    ArrayReplace,
+    /// `array_positions(array, x)`.
+    ArrayPositions,
+    /// `cardinality(array)`: its number of elements (0 when empty).
+    Cardinality,
+    /// `array_lower(array, 1)`.
+    ArrayLower,
+    /// `array_ndims(array)`.
+    ArrayNdims,
+    /// `array_dims(array)`: `[1:n]`.
+    ArrayDims,
+    /// `x op ANY (array)`: (x, array).
+    AnyOf(BinOp),
+    /// `x op ALL (array)`: (x, array).
+    AllOf(BinOp),
     /// `power(x, y)`, `pow`.
     Power,
     Sqrt,
@@ -298,7 +328,17 @@ impl Func {
             "pg_size_pretty" => Func::SizePretty,
             "array_position" => Func::ArrayPosition,
             "json_build_object" | "jsonb_build_object" => Func::JsonBuildObject,
-            "array_length" | "array_upper" | "cardinality" => Func::ArrayLength,
+            "array_length" | "array_upper" => Func::ArrayLength,
+            "cardinality" => Func::Cardinality,
+            "array_append" => Func::ArrayAppend,
+            "array_prepend" => Func::ArrayPrepend,
+            "array_cat" => Func::ArrayCat,
+            "array_remove" => Func::ArrayRemove,
+            "array_replace" => Func::ArrayReplace,
+            "array_positions" => Func::ArrayPositions,
+            "array_lower" => Func::ArrayLower,
+            "array_ndims" => Func::ArrayNdims,
+            "array_dims" => Func::ArrayDims,
             // Evaluated when called, as now() is here.
             "clock_timestamp"
             | "statement_timestamp"

@@ -42,10 +42,94 @@ pub enum DataType {
     /// A type made by `CREATE TYPE … AS ENUM`, by its oid (its labels are
     /// in the enum type's definition, which columns and casts carry).
     Enum(u32),
+    /// A one-dimensional array of the element type (`INT[]`, `TEXT[]`).
+    Array(Elem),
+}
+
+/// The element type of an array type: any type but an array or an enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Elem(Scalar);
+
+/// What an [`Elem`] may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Scalar {
+    Bool,
+    Int,
+    Float,
+    Text,
+    Bytes,
+    Timestamp,
+    Date,
+    TimestampTz,
+    Numeric,
+    Uuid,
+    Jsonb,
+    Time,
+    Interval,
+}
+
+impl Elem {
+    /// The element type.
+    pub fn ty(self) -> DataType {
+        match self.0 {
+            Scalar::Bool => DataType::Bool,
+            Scalar::Int => DataType::Int,
+            Scalar::Float => DataType::Float,
+            Scalar::Text => DataType::Text,
+            Scalar::Bytes => DataType::Bytes,
+            Scalar::Timestamp => DataType::Timestamp,
+            Scalar::Date => DataType::Date,
+            Scalar::TimestampTz => DataType::TimestampTz,
+            Scalar::Numeric => DataType::Numeric,
+            Scalar::Uuid => DataType::Uuid,
+            Scalar::Jsonb => DataType::Jsonb,
+            Scalar::Time => DataType::Time,
+            Scalar::Interval => DataType::Interval,
+        }
+    }
+}
+
+impl DataType {
+    /// The array type of elements of this type: 0A000 for arrays (of
+    /// more than one dimension) and enum types.
+    pub fn array(self) -> Result<DataType> {
+        Ok(DataType::Array(Elem(match self {
+            DataType::Bool => Scalar::Bool,
+            DataType::Int => Scalar::Int,
+            DataType::Float => Scalar::Float,
+            DataType::Text => Scalar::Text,
+            DataType::Bytes => Scalar::Bytes,
+            DataType::Timestamp => Scalar::Timestamp,
+            DataType::Date => Scalar::Date,
+            DataType::TimestampTz => Scalar::TimestampTz,
+            DataType::Numeric => Scalar::Numeric,
+            DataType::Uuid => Scalar::Uuid,
+            DataType::Jsonb => Scalar::Jsonb,
+            DataType::Time => Scalar::Time,
+            DataType::Interval => Scalar::Interval,
+            DataType::Enum(_) => {
+                return Err(SqlError::not_supported("arrays of enum types"));
+            }
+            DataType::Array(_) => {
+                return Err(SqlError::not_supported("arrays of more than one dimension"));
+            }
+        })))
+    }
+
+    /// The element type, for an array type.
+    pub fn element(self) -> Option<DataType> {
+        match self {
+            DataType::Array(e) => Some(e.ty()),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for DataType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let DataType::Array(e) = self {
+            return write!(f, "{}[]", e.ty());
+        }
         f.write_str(match self {
             DataType::Bool => "BOOL",
             DataType::Int => "INT",
@@ -61,6 +145,7 @@ impl fmt::Display for DataType {
             DataType::Time => "TIME",
             DataType::Interval => "INTERVAL",
             DataType::Enum(_) => "ENUM",
+            DataType::Array(_) => "ARRAY",
         })
     }
 }
@@ -104,6 +189,11 @@ impl DataType {
                 sqlparser::ast::TimezoneInfo::None | sqlparser::ast::TimezoneInfo::WithoutTimeZone,
             ) => DataType::Time,
             D::Interval { .. } => DataType::Interval,
+            D::Array(
+                sqlparser::ast::ArrayElemTypeDef::SquareBracket(inner, _)
+                | sqlparser::ast::ArrayElemTypeDef::AngleBracket(inner)
+                | sqlparser::ast::ArrayElemTypeDef::Parenthesis(inner),
+            ) => DataType::from_sql(inner)?.array()?,
             other => return Err(SqlError::not_supported(format!("type {other}"))),
         })
     }
@@ -154,6 +244,9 @@ pub enum Value {
     /// A label of an enum type (stored with its type and sort order, so it
     /// compares without the catalog).
     Enum(EnumValue),
+    /// A one-dimensional array (its elements' type is the expression's or
+    /// column's, [`DataType::Array`]); NULL elements as [`Value::Null`].
+    Array(Vec<Value>),
 }
 
 impl fmt::Display for Value {
@@ -177,6 +270,19 @@ impl fmt::Display for Value {
             Value::Time(t) => f.write_str(&crate::interval::time_text(*t)),
             Value::Interval(iv) => write!(f, "{iv}"),
             Value::Enum(e) => f.write_str(&e.label),
+            Value::Array(items) => {
+                f.write_str("{")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    match v {
+                        Value::Null => f.write_str("NULL")?,
+                        v => f.write_str(&crate::array::quote(&v.to_string()))?,
+                    }
+                }
+                f.write_str("}")
+            }
         }
     }
 }
@@ -200,6 +306,13 @@ impl Value {
             Value::Time(_) => DataType::Time,
             Value::Interval(_) => DataType::Interval,
             Value::Enum(e) => DataType::Enum(e.type_oid),
+            // Its first element's (an empty array's is text[]).
+            Value::Array(items) => items
+                .iter()
+                .find_map(Value::data_type)
+                .unwrap_or(DataType::Text)
+                .array()
+                .unwrap_or(DataType::Text),
         })
     }
 
@@ -252,6 +365,19 @@ impl Value {
             }),
             (Value::Text(s), DataType::Bytes) => Value::Bytes(s.into_bytes()),
             (Value::Enum(e), DataType::Text) => Value::Text(e.label),
+            (Value::Array(items), DataType::Array(e)) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|v| v.cast_to(e.ty()))
+                    .collect::<Result<_>>()?,
+            ),
+            (Value::Text(s), DataType::Array(e)) => Value::Array(
+                crate::array::parse(&s)?
+                    .into_iter()
+                    .map(|item| item.map_or(Ok(Value::Null), |t| Value::Text(t).cast_to(e.ty())))
+                    .collect::<Result<_>>()?,
+            ),
+            (v @ Value::Array(_), DataType::Text) => Value::Text(v.to_string()),
             (Value::Text(s), DataType::Int) => Value::Int(s.trim().parse().map_err(|_| {
                 SqlError::invalid_text(format!("invalid input for type INT: {s:?}"))
             })?),
@@ -301,6 +427,15 @@ impl Value {
             // of: only equality means anything (the binder makes labels of
             // literals and parameters compared with enum values, so their
             // order is the type's).
+            (Value::Array(a), Value::Array(b)) => return compare_arrays(a, b),
+            // `a = '{1,2}'`: the text read as an array of `a`'s type.
+            (Value::Array(_), Value::Text(s)) => {
+                let ty = self.data_type().unwrap_or(DataType::Text);
+                return self.compare(&Value::Text(s.clone()).cast_to(ty)?);
+            }
+            (Value::Text(_), Value::Array(_)) => {
+                return Ok(other.compare(self)?.map(Ordering::reverse));
+            }
             (Value::Enum(a), Value::Text(b)) => a.label.as_str().cmp(b.as_str()),
             (Value::Text(a), Value::Enum(b)) => a.as_str().cmp(b.label.as_str()),
             (Value::Time(_) | Value::Interval(_), Value::Text(s)) => {
@@ -356,6 +491,11 @@ impl Value {
         }))
     }
 
+    /// Whether this value is NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
     /// The truth value of a condition: TRUE, FALSE or NULL (`None`).
     pub fn truth(&self) -> Result<Option<bool>> {
         match self {
@@ -408,4 +548,21 @@ pub fn random_uuid() -> [u8; 16] {
     u[6] = (u[6] & 0x0f) | 0x40;
     u[8] = (u[8] & 0x3f) | 0x80;
     u
+}
+
+/// Arrays compared element by element, as PostgreSQL does: a NULL element
+/// equals a NULL one and sorts after every other; a prefix sorts first.
+fn compare_arrays(a: &[Value], b: &[Value]) -> Result<Option<Ordering>> {
+    for (x, y) in a.iter().zip(b) {
+        let o = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => x.compare(y)?.unwrap_or(Ordering::Equal),
+        };
+        if o != Ordering::Equal {
+            return Ok(Some(o));
+        }
+    }
+    Ok(Some(a.len().cmp(&b.len())))
 }

@@ -35,6 +35,7 @@
 // No unwrap()/expect() outside tests: input, network and I/O errors are returned.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod arrays;
 pub mod auth;
 pub mod cancel;
 pub mod connection;

@@ -84,6 +84,7 @@ pub fn oid_of(ty: Option<DataType>) -> (u32, i16) {
         Some(DataType::Time) => (TIME, 8),
         Some(DataType::Interval) => (INTERVAL, 16),
         Some(DataType::Enum(oid)) => (oid, 4),
+        Some(DataType::Array(e)) => (array_oid(e.ty()), -1),
         Some(DataType::Text) | None => (TEXT, -1),
     }
 }
@@ -100,6 +101,11 @@ pub fn oid_of_declared(ty: Option<DataType>, declared: Option<Width>) -> (u32, i
         (Some(DataType::Text), Some(Width::Varchar(_))) => (VARCHAR, -1),
         (Some(DataType::Text), Some(Width::Char(_))) => (BPCHAR, -1),
         (_, Some(Width::Array(elem))) => (array_oid(elem), -1),
+        // An array column's width is its elements'.
+        (Some(DataType::Array(e)), w) => (
+            super::arrays::array_of(oid_of_declared(Some(e.ty()), w).0),
+            -1,
+        ),
         _ => oid_of(ty),
     }
 }
@@ -120,6 +126,7 @@ pub fn encode_declared(v: &Value, format: i16, declared: Option<Width>) -> Optio
                 .map_or_else(|_| i.to_be_bytes().to_vec(), |x| x.to_be_bytes().to_vec()),
         ),
         (Value::Text(s), Some(Width::Array(elem))) if format == 1 => encode_array(s, elem),
+        (Value::Array(items), w) if format == 1 => Some(super::arrays::encode(items, w)),
         (Value::Text(s), Some(Width::Char(n))) => {
             let len = s.chars().count() as u64;
             let pad = usize::try_from(n.saturating_sub(len)).unwrap_or(0);
@@ -131,23 +138,7 @@ pub fn encode_declared(v: &Value, format: i16, declared: Option<Width>) -> Optio
 
 /// The OID of the array type of `elem`.
 pub fn array_oid(elem: DataType) -> u32 {
-    match elem {
-        DataType::Bool => 1000,
-        DataType::Bytes => 1001,
-        DataType::Int => 1016,
-        DataType::Text => 1009,
-        DataType::Float => 1022,
-        DataType::Date => 1182,
-        DataType::Time => 1183,
-        DataType::Timestamp => 1115,
-        DataType::TimestampTz => 1185,
-        DataType::Interval => 1187,
-        DataType::Numeric => 1231,
-        DataType::Uuid => 2951,
-        DataType::Jsonb => 3807,
-        // NB: no array types of enum types here; such an array is text.
-        DataType::Enum(_) => 1009,
-    }
+    super::arrays::array_of(oid_of(Some(elem)).0)
 }
 
 /// An array kept in its text form (`{a,b,NULL}`) in PostgreSQL's binary
@@ -200,6 +191,7 @@ pub fn encode(v: &Value, format: i16) -> Option<Vec<u8>> {
         Value::Jsonb(j) if binary => [&[1u8][..], j.as_bytes()].concat(),
         Value::Time(t) if binary => t.to_be_bytes().to_vec(),
         Value::Interval(iv) if binary => iv.to_pg_binary(),
+        Value::Array(items) if binary => super::arrays::encode(items, None),
         Value::Float(x) => float_text(*x).into_bytes(),
         Value::Timestamp(t) => timestamp_text(*t).into_bytes(),
         Value::TimestampTz(t) => spanlite_sql::datetime::timestamp_text(*t, true).into_bytes(),
@@ -280,7 +272,7 @@ pub fn decode_param(raw: Option<&[u8]>, format: i16, oid: u32) -> Result<Value, 
     })
 }
 
-fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
+pub(crate) fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
     let bad = |ty: &str| {
         SqlError::invalid_text(format!("a binary {ty} parameter of {} bytes", raw.len()))
     };
@@ -352,6 +344,7 @@ fn decode_binary(raw: &[u8], oid: u32) -> Result<Value, SqlError> {
         TEXT | VARCHAR | 0 => {
             Value::Text(String::from_utf8(raw.to_vec()).map_err(|_| bad("text (not UTF-8)"))?)
         }
+        o if super::arrays::element_of(o).is_some() => super::arrays::decode(raw, o)?,
         // A type of the user's own: an enum type, whose binary form is its
         // label's text (cast to the type where it is used).
         o if i64::from(o) >= spanlite_sql::compat::FIRST_USER_OID => {

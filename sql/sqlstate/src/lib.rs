@@ -61,6 +61,8 @@ codes! {
     /// An escape string of more than one character, or a pattern that
     /// ends with its escape character (`SIMILAR TO … ESCAPE`).
     INVALID_ESCAPE_SEQUENCE = "22025", "invalid_escape_sequence";
+    /// A binary parameter that is not its type's binary form.
+    INVALID_BINARY_REPRESENTATION = "22P03", "invalid_binary_representation";
     /// An invalid parameter value (a setting, a mode name).
     INVALID_PARAMETER_VALUE = "22023", "invalid_parameter_value";
     /// A NULL where none is allowed (`format('%I', NULL)`, a JSON object's

@@ -188,6 +188,9 @@ impl Binder<'_> {
                 }
             }
         }
+        if let Some(b) = self.array_expr(e)? {
+            return Ok(b);
+        }
         Ok(match e {
             Expr::Identifier(i) => self.resolve(None, &ident(i))?,
             Expr::CompoundIdentifier(parts) => match parts.as_slice() {
@@ -214,36 +217,6 @@ impl Binder<'_> {
                 self.data_type(&t.data_type)?,
             ),
             Expr::Nested(inner) => self.expr(inner)?,
-            // `a[i]`, `t.a[i]` (a name, then one subscript).
-            Expr::CompoundFieldAccess { root, access_chain } => {
-                let mut name = match root.as_ref() {
-                    Expr::Identifier(i) => vec![i.clone()],
-                    Expr::CompoundIdentifier(parts) => parts.clone(),
-                    _ => Vec::new(),
-                };
-                let (index, dots) = match access_chain.split_last() {
-                    Some((ast::AccessExpr::Subscript(ast::Subscript::Index { index }), dots)) => {
-                        (index, dots)
-                    }
-                    _ => return Err(SqlError::not_supported(format!("{e}: one subscript only"))),
-                };
-                for d in dots {
-                    match d {
-                        ast::AccessExpr::Dot(Expr::Identifier(i)) => name.push(i.clone()),
-                        _ => {
-                            return Err(SqlError::not_supported(format!(
-                                "{e}: one subscript only"
-                            )));
-                        }
-                    }
-                }
-                let array = match name.len() {
-                    0 if dots.is_empty() => self.expr(root)?,
-                    1 => self.expr(&Expr::Identifier(name.remove(0)))?,
-                    _ => self.expr(&Expr::CompoundIdentifier(name))?,
-                };
-                BExpr::Func(Func::Subscript, vec![array, self.expr(index)?])
-            }
             // -9223372036854775808 is an INT, though its digits alone are not.
             Expr::UnaryOp { op: U::Minus, expr }
                 if matches!(&**expr, Expr::Value(v) if matches!(&v.value, ast::Value::Number(n, _)
@@ -728,7 +701,8 @@ impl Binder<'_> {
                 Some(DataType::Interval) => Some(DataType::Interval),
                 _ => Some(DataType::Float),
             },
-            AggFunc::StringAgg | AggFunc::ArrayAgg => Some(DataType::Text),
+            AggFunc::StringAgg => Some(DataType::Text),
+            AggFunc::ArrayAgg => Some(self.array_agg_type(arg.as_ref())?),
             AggFunc::JsonAgg | AggFunc::JsonObjectAgg => Some(DataType::Jsonb),
             AggFunc::BoolAnd | AggFunc::BoolOr => Some(DataType::Bool),
             _ => arg.as_ref().and_then(|a| self.type_of(a)),
@@ -1023,6 +997,9 @@ impl Binder<'_> {
                         _ => return None,
                     }
                 }
+                BinOp::Concat if self.array_side(a, b).is_some() => {
+                    return self.array_side(a, b);
+                }
                 BinOp::Concat
                     if self.type_of(a) == Some(DataType::Jsonb)
                         || self.type_of(b) == Some(DataType::Jsonb) =>
@@ -1136,10 +1113,7 @@ impl Binder<'_> {
                 Func::JsonExtractPathText
                 | Func::JsonPathText
                 | Func::JsonbPretty
-                | Func::StringToArray
-                | Func::RegexpMatch
                 | Func::RegexpSubstr
-                | Func::RegexpSplitToArray
                 | Func::SimilarToEscape => DataType::Text,
                 Func::RegexpLike => DataType::Bool,
                 Func::RegexpCount => DataType::Int,
@@ -1148,7 +1122,24 @@ impl Binder<'_> {
                 Func::Age => DataType::Interval,
                 Func::Format | Func::QuoteLiteral | Func::QuoteNullable => DataType::Text,
                 Func::ToTimestamp => DataType::TimestampTz,
-                Func::Subscript => return None,
+                Func::Subscript
+                | Func::StringToArray
+                | Func::RegexpMatch
+                | Func::RegexpSplitToArray
+                | Func::ArrayCtor
+                | Func::ArraySlice
+                | Func::ArrayAppend
+                | Func::ArrayPrepend
+                | Func::ArrayCat
+                | Func::ArrayRemove
+                | Func::ArrayReplace
+                | Func::ArrayPositions
+                | Func::Cardinality
+                | Func::ArrayLower
+                | Func::ArrayNdims
+                | Func::ArrayDims
+                | Func::AnyOf(_)
+                | Func::AllOf(_) => return self.array_call_type(*f, args),
                 Func::DateTrunc => match args.get(1).and_then(|a| self.type_of(a)) {
                     Some(DataType::Date) => DataType::TimestampTz,
                     other => return other,

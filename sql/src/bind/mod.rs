@@ -6,6 +6,7 @@
 //! (a hash join), and each table read gets an access path: primary-key
 //! points, a primary-key range, a secondary-index range, or a full scan.
 
+mod arrays;
 mod expr;
 mod from;
 mod joins;
@@ -828,7 +829,6 @@ impl<'a> Binder<'a> {
             }
         }
         // Outputs that are a column as it is keep its declared type.
-        // Outputs that are an array (`array_agg`, `ARRAY(…)`) say so.
         let declared = projection
             .iter()
             .map(|b| {
@@ -836,13 +836,7 @@ impl<'a> Binder<'a> {
                 if let (Some(g), BExpr::Column(k)) = (&grouping, b) {
                     match g.keys.get(*k) {
                         Some(key) => b = key,
-                        None => {
-                            let agg = g.aggs.get(*k - g.keys.len())?;
-                            return (agg.func == crate::plan::AggFunc::ArrayAgg).then(|| {
-                                let elem = agg.arg.as_ref().and_then(|a| self.type_of(a));
-                                Width::Array(elem.unwrap_or(DataType::Text))
-                            });
-                        }
+                        None => return None,
                     }
                 }
                 match b {

@@ -30,6 +30,7 @@ pub(super) fn binop(op: &B) -> Result<BinOp> {
         B::Arrow => BinOp::JsonGet,
         B::LongArrow => BinOp::JsonGetText,
         B::AtArrow => BinOp::JsonContains,
+        B::PGOverlap => BinOp::Overlap,
         B::Question => BinOp::JsonHasKey,
         B::PGCustomBinaryOperator(parts) => match parts.as_slice() {
             [schema, op] if schema.eq_ignore_ascii_case("pg_catalog") => {

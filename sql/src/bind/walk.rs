@@ -153,6 +153,23 @@ pub(crate) fn ast_children(e: &Expr) -> Vec<&Expr> {
             .chain(trim_what.iter().map(|b| &**b))
             .collect(),
         Expr::Position { expr, r#in } => vec![expr, r#in],
+        Expr::Array(a) => a.elem.iter().collect(),
+        Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. } => vec![left, right],
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            let mut v = vec![&**root];
+            for a in access_chain {
+                match a {
+                    ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => v.push(index),
+                    ast::AccessExpr::Subscript(ast::Subscript::Slice {
+                        lower_bound,
+                        upper_bound,
+                        ..
+                    }) => v.extend(lower_bound.iter().chain(upper_bound)),
+                    ast::AccessExpr::Dot(e) => v.push(e),
+                }
+            }
+            v
+        }
         _ => vec![],
     }
 }

@@ -284,6 +284,12 @@ fn cast(v: Value, ty: DataType) -> Result<Value> {
         }
         (Value::Bool(b), DataType::Int) => Ok(Value::Int(i64::from(b))),
         (Value::Int(i), DataType::Bool) => Ok(Value::Bool(i != 0)),
+        (Value::Array(items), DataType::Array(e)) => Ok(Value::Array(
+            items
+                .into_iter()
+                .map(|v| cast(v, e.ty()))
+                .collect::<Result<_>>()?,
+        )),
         (v, ty) => v.cast_to(ty),
     }
 }
@@ -412,6 +418,9 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
         }
         _ => {}
     }
+    if let Some(v) = super::arrays::function(f, &values)? {
+        return Ok(v);
+    }
     // format_type(oid, NULL): the type without modifiers.
     if let (Func::FormatType, [Value::Int(oid), typmod]) = (f, values.as_slice()) {
         let typmod = match typmod {
@@ -445,34 +454,6 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
         }
         (Func::ToChar, [v, Value::Text(template)]) => crate::datefmt::to_char(v, template)?,
         (Func::QuoteIdent, [Value::Text(s)]) => Value::Text(crate::compat::quote_ident(s)),
-        (Func::ArrayToString, [Value::Text(a), Value::Text(sep)]) => {
-            Value::Text(crate::compat::array_elements(a).join(sep))
-        }
-        (Func::ArrayPosition, [Value::Text(a), v]) => {
-            let want = v.to_string();
-            match crate::compat::array_elements(a)
-                .iter()
-                .position(|x| *x == want)
-            {
-                Some(p) => Value::Int(p as i64 + 1),
-                None => Value::Null,
-            }
-        }
-        (Func::Subscript, [a, Value::Int(i)]) => {
-            let items = crate::compat::array_items(&a.to_string());
-            match usize::try_from(*i - 1).ok().and_then(|k| items.get(k)) {
-                Some(Some(t)) => t
-                    .parse::<i64>()
-                    .map_or_else(|_| Value::Text(t.clone()), Value::Int),
-                _ => Value::Null,
-            }
-        }
-        (Func::ArrayLength, [a, rest @ ..]) if rest.len() <= 1 => {
-            match crate::compat::array_items(&a.to_string()).len() {
-                0 => Value::Null,
-                n => Value::Int(n as i64),
-            }
-        }
         (Func::SizePretty, [Value::Int(n)]) => Value::Text(crate::compat::size_pretty(*n)),
         (Func::RegexMatch, [Value::Text(s), Value::Text(p), Value::Text(flags)]) => {
             Value::Bool(crate::compat::regex_match(s, p, flags == "i")?)
@@ -594,7 +575,17 @@ pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
             Some(o) => Value::Bool(want(o)),
         })
     };
+    if matches!(op, BinOp::Concat | BinOp::JsonContains | BinOp::Overlap)
+        && let Some(v) = super::arrays::operator(&l, op, &r)?
+    {
+        return Ok(v);
+    }
     match op {
+        BinOp::Overlap => Err(SqlError::undefined_function(format!(
+            "operator does not exist: {} && {}",
+            type_name(&l),
+            type_name(&r)
+        ))),
         BinOp::And => Ok(match (l.truth()?, r.truth()?) {
             (Some(false), _) | (_, Some(false)) => Value::Bool(false),
             (Some(true), Some(true)) => Value::Bool(true),

@@ -66,13 +66,14 @@ fn text_flags(rest: &[Value]) -> Option<&str> {
     }
 }
 
-/// Text pieces as an array's text form (`{a,"b c",NULL}`).
+/// Text pieces as a text array (NULL pieces as NULL elements).
 fn array_text(items: Vec<Option<String>>) -> Value {
-    let items: Vec<String> = items
-        .into_iter()
-        .map(|i| super::array_item(&i.map_or(Value::Null, Value::Text)))
-        .collect();
-    Value::Text(format!("{{{}}}", items.join(",")))
+    Value::Array(
+        items
+            .into_iter()
+            .map(|i| i.map_or(Value::Null, Value::Text))
+            .collect(),
+    )
 }
 
 /// Two numbers, when the arguments are two numbers.
@@ -428,8 +429,7 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
                     })
                     .collect()
             };
-            let items: Vec<String> = parts.iter().map(super::array_item).collect();
-            Value::Text(format!("{{{}}}", items.join(",")))
+            Value::Array(parts)
         }
         (Func::RegexpMatch, [Value::Text(s), Value::Text(p), rest @ ..]) => {
             let Some(flags) = text_flags(rest) else {

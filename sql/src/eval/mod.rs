@@ -3,6 +3,7 @@
 //! [`crate::plan`]): filters, joins, grouping, sorting, set operations.
 //! Expressions are evaluated by [`eval`].
 
+mod arrays;
 mod budget;
 mod expr;
 pub(crate) mod fetch;
@@ -163,6 +164,7 @@ enum HKey {
     Time(i64),
     /// An interval's span (`'1 day' = '24 hours'`).
     Interval(i128),
+    Array(Vec<HKey>),
 }
 
 fn hkey(v: &Value) -> HKey {
@@ -181,6 +183,7 @@ fn hkey(v: &Value) -> HKey {
         Value::Uuid(u) => HKey::Bytes(u.to_vec()),
         Value::Jsonb(j) => HKey::Text(j.clone()),
         Value::Enum(e) => HKey::Text(e.label.clone()),
+        Value::Array(items) => HKey::Array(items.iter().map(hkey).collect()),
         Value::Numeric(n) => match n.0.normalize() {
             d if d.scale() == 0 => n
                 .to_int()
@@ -254,7 +257,16 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
             for a in arrays {
                 columns.push(match eval(a, &env)? {
                     Value::Null => Vec::new(),
-                    v => crate::compat::array_items(&v.to_string()),
+                    Value::Array(items) => items,
+                    // A catalog's array in its text form: an element that
+                    // reads as an integer is one.
+                    v => crate::compat::array_items(&v.to_string())
+                        .into_iter()
+                        .map(|i| match i {
+                            None => Value::Null,
+                            Some(t) => t.parse::<i64>().map_or(Value::Text(t), Value::Int),
+                        })
+                        .collect(),
                 });
             }
             let n = columns.iter().map(Vec::len).max().unwrap_or(0);
@@ -262,10 +274,7 @@ fn body(b: &Body, outer: &[&[Value]]) -> Result<Keyed> {
             for i in 0..n {
                 let mut row: Row = columns
                     .iter()
-                    .map(|c| match c.get(i).cloned().flatten() {
-                        None => Value::Null,
-                        Some(t) => t.parse::<i64>().map_or(Value::Text(t), Value::Int),
-                    })
+                    .map(|c| c.get(i).cloned().unwrap_or(Value::Null))
                     .collect();
                 if *ordinality {
                     row.push(Value::Int(i as i64 + 1));
@@ -782,8 +791,9 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
             if taken.is_empty() {
                 return Ok(Value::Null);
             }
-            let items: Vec<String> = taken.iter().map(|t| array_item(&t.value)).collect();
-            return Ok(Value::Text(format!("{{{}}}", items.join(","))));
+            return Ok(Value::Array(
+                taken.iter().map(|t| t.value.clone()).collect(),
+            ));
         }
         AggFunc::JsonAgg => {
             if taken.is_empty() {
@@ -881,25 +891,6 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
             }
             average(sum, n as i64)
         }
-    }
-}
-
-/// An element of an array's text form, quoted as PostgreSQL quotes it.
-pub(super) fn array_item(v: &Value) -> String {
-    let text = match v {
-        Value::Null => return "NULL".to_string(),
-        Value::Text(t) => t.clone(),
-        other => other.to_string(),
-    };
-    let plain = !text.is_empty()
-        && !text.eq_ignore_ascii_case("null")
-        && !text
-            .chars()
-            .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
-    if plain {
-        text
-    } else {
-        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
     }
 }
 

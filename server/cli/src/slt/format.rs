@@ -40,7 +40,8 @@ pub fn value(v: &Value) -> String {
         | Value::Jsonb(_)
         | Value::Time(_)
         | Value::Interval(_)
-        | Value::Enum(_) => v.to_string(),
+        | Value::Enum(_)
+        | Value::Array(_) => v.to_string(),
         Value::Numeric(n) => float(n.to_float()),
     }
 }

@@ -146,7 +146,8 @@ pub fn value_to_wire(v: &Value) -> wire::Value {
             | Value::Jsonb(_)
             | Value::Time(_)
             | Value::Interval(_)
-            | Value::Enum(_) => Kind::Text(v.to_string()),
+            | Value::Enum(_)
+            | Value::Array(_) => Kind::Text(v.to_string()),
         }),
     }
 }
@@ -183,7 +184,8 @@ fn type_to_wire(t: Option<DataType>) -> wire::SqlType {
             | DataType::Jsonb
             | DataType::Time
             | DataType::Interval
-            | DataType::Enum(_),
+            | DataType::Enum(_)
+            | DataType::Array(_),
         ) => wire::SqlType::Text,
     }
 }

@@ -65,6 +65,13 @@ pub(super) fn is_tables(s: &Snapshot) -> Rows {
 /// numeric_precision_radix, numeric_scale, datetime_precision, udt_name.
 pub(super) fn type_columns(c: &Column) -> [Value; 8] {
     let (oid, _) = column_type(c);
+    if let Some(element) = TYPES.iter().find(|x| x.array == oid) {
+        // PostgreSQL's: ARRAY, the array type's name, no lengths.
+        let mut out: [Value; 8] = std::array::from_fn(|_| null());
+        out[0] = t("ARRAY");
+        out[7] = t(format!("_{}", element.name));
+        return out;
+    }
     let builtin = TYPES.iter().find(|x| x.oid == oid);
     let (sql, udt) = match &c.enum_type {
         Some(e) => ("USER-DEFINED", e.name.as_str()),

@@ -61,7 +61,21 @@ pub(super) fn type_oid_of(name: &str) -> i64 {
 /// The column's type as PostgreSQL's catalogs show it: (type oid,
 /// typmod).
 pub(crate) fn column_type(c: &Column) -> (i64, i64) {
-    let oid = match (c.ty, c.width) {
+    let oid = type_oid(c.ty, c.width);
+    let typmod = match c.width {
+        Some(Width::Varchar(n) | Width::Char(n)) => n as i64 + 4,
+        Some(Width::Numeric { precision, scale }) => {
+            ((i64::from(precision) << 16) | i64::from(scale)) + 4
+        }
+        _ => -1,
+    };
+    (oid, typmod)
+}
+
+/// The oid of type `ty` declared with `width` (of an array type: its
+/// elements' width).
+fn type_oid(ty: DataType, width: Option<Width>) -> i64 {
+    match (ty, width) {
         (DataType::Bool, _) => 16,
         (DataType::Int, Some(Width::Int2)) => 21,
         (DataType::Int, Some(Width::Int4)) => 23,
@@ -80,15 +94,10 @@ pub(crate) fn column_type(c: &Column) -> (i64, i64) {
         (DataType::Time, _) => 1083,
         (DataType::Interval, _) => 1186,
         (DataType::Enum(oid), _) => i64::from(oid),
-    };
-    let typmod = match c.width {
-        Some(Width::Varchar(n) | Width::Char(n)) => n as i64 + 4,
-        Some(Width::Numeric { precision, scale }) => {
-            ((i64::from(precision) << 16) | i64::from(scale)) + 4
+        (DataType::Array(e), w) => {
+            crate::compat::array_type_oid(type_oid(e.ty(), w)).unwrap_or(1009)
         }
-        _ => -1,
-    };
-    (oid, typmod)
+    }
 }
 
 /// The type of a system relation's column.

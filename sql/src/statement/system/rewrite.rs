@@ -891,16 +891,6 @@ impl VisitorMut for Rewriter<'_> {
             {
                 parts.remove(0);
             }
-            // `x = ANY (array)` of an array value: its position in it.
-            Expr::AnyOp {
-                left,
-                compare_op: ast::BinaryOperator::Eq,
-                right,
-                ..
-            } if !matches!(strip_nested(right), Expr::Array(_) | Expr::Subquery(_)) => {
-                let call = call("array_position", vec![(**right).clone(), (**left).clone()]);
-                *e = Expr::IsNotNull(Box::new(call));
-            }
             Expr::AnyOp {
                 left,
                 compare_op,
