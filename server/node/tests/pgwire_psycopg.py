@@ -214,4 +214,38 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     assert conn.execute("SELECT %s::mood > 'sad'::mood", ("meh",)).fetchone() == (True,)
     assert conn.execute("SELECT id FROM moods WHERE m < %s::mood ORDER BY m", ("ok",)).fetchall() == [(5,)]
 
+# Arrays as psycopg maps them: Python lists as parameters (psycopg sends
+# them as int8[]/text[]/numeric[] in text, or in binary with %b) and
+# lists back, NULL elements as None; ANY over a list parameter; an array
+# column's elements of the declared type (int4[] of INTEGER[]).
+with psycopg.connect(dsn, autocommit=True) as conn:
+    conn.execute("CREATE TABLE posts (id INT PRIMARY KEY, tags TEXT[], scores INTEGER[], prices NUMERIC(6,2)[])")
+    conn.execute(
+        "INSERT INTO posts VALUES (%s, %s, %s, %s)",
+        (1, ["db", "hello world", None, 'q"uote', "{brace}"], [3, 10, 2], [Decimal("1.50"), Decimal("2")]),
+    )
+    conn.execute("INSERT INTO posts VALUES (%b, %b, %b, %b)", (2, ["rust"], [9], []))
+    rows = conn.execute("SELECT id, tags, scores, prices FROM posts ORDER BY id").fetchall()
+    assert rows == [
+        (1, ["db", "hello world", None, 'q"uote', "{brace}"], [3, 10, 2], [Decimal("1.50"), Decimal("2.00")]),
+        (2, ["rust"], [9], []),
+    ], rows
+    for binary in (False, True):
+        cur = conn.cursor(binary=binary)
+        got = cur.execute("SELECT tags, scores FROM posts WHERE id = 1").fetchone()
+        assert got == (["db", "hello world", None, 'q"uote', "{brace}"], [3, 10, 2]), (binary, got)
+        got = cur.execute("SELECT id FROM posts WHERE id = ANY(%s) ORDER BY id", ([2, 1, 7],)).fetchall()
+        assert got == [(1,), (2,)], (binary, got)
+        got = cur.execute("SELECT id FROM posts WHERE tags @> %s", (["rust"],)).fetchall()
+        assert got == [(2,)], (binary, got)
+        got = cur.execute("SELECT scores[2], array_length(tags, 1), (SELECT array_agg(id ORDER BY id) FROM posts) FROM posts WHERE id = 1").fetchone()
+        assert got == (10, 5, [1, 2]), (binary, got)
+    assert conn.execute("SELECT ARRAY[1.5, 2]::float8[], ARRAY[]::int[]").fetchone() == ([1.5, 2.0], [])
+    try:
+        conn.execute("INSERT INTO posts (id, scores) VALUES (%s, %s)", (3, [1, 3000000000]))
+        raise AssertionError("an element out of int4's range was stored")
+    except psycopg.errors.NumericValueOutOfRange:
+        pass
+    assert conn.execute("SELECT count(*) FROM posts").fetchone() == (2,)
+
 print("ok")

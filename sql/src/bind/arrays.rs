@@ -167,13 +167,6 @@ impl Binder<'_> {
             .into_iter()
             .find_map(|x| self.type_of(x).filter(|t| t.element().is_some()))
     }
-
-    /// The type of `array_agg(arg)`: arrays of arrays are not yet.
-    pub(super) fn array_agg_type(&self, arg: Option<&BExpr>) -> Result<DataType> {
-        arg.and_then(|a| self.type_of(a))
-            .unwrap_or(DataType::Text)
-            .array()
-    }
 }
 
 fn strip_nested(e: &Expr) -> &Expr {

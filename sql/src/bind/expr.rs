@@ -694,18 +694,24 @@ impl Binder<'_> {
         for k in order {
             keys.push((self.bind_ungrouped(&k.expr, ungroup)?, Self::sort_key(k)));
         }
+        // The argument's type over the rows it is bound to.
+        let scope = self.scope();
+        let grouped = scope.grouped;
+        scope.grouped = grouped && !ungroup;
+        let arg_ty = arg.as_ref().and_then(|a| self.type_of(a));
+        self.scope().grouped = grouped;
         let ty = match func {
             AggFunc::Count => Some(DataType::Int),
-            AggFunc::Avg => match arg.as_ref().and_then(|a| self.type_of(a)) {
+            AggFunc::Avg => match arg_ty {
                 Some(DataType::Numeric) => Some(DataType::Numeric),
                 Some(DataType::Interval) => Some(DataType::Interval),
                 _ => Some(DataType::Float),
             },
             AggFunc::StringAgg => Some(DataType::Text),
-            AggFunc::ArrayAgg => Some(self.array_agg_type(arg.as_ref())?),
+            AggFunc::ArrayAgg => Some(arg_ty.unwrap_or(DataType::Text).array()?),
             AggFunc::JsonAgg | AggFunc::JsonObjectAgg => Some(DataType::Jsonb),
             AggFunc::BoolAnd | AggFunc::BoolOr => Some(DataType::Bool),
-            _ => arg.as_ref().and_then(|a| self.type_of(a)),
+            _ => arg_ty,
         };
         Ok((
             AggCall {

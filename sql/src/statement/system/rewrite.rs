@@ -202,6 +202,7 @@ impl Visitor for Finder {
                     return ControlFlow::Break(());
                 }
                 if qualified
+                    || (name == "array" && matches!(f.args, FunctionArguments::Subquery(_)))
                     || SESSION_FUNCTIONS.contains(&name.as_str())
                     || SET_RETURNING.contains(&name.as_str())
                     || crate::json::Rows::of(&name).is_some()
@@ -758,9 +759,10 @@ pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
-/// `ARRAY(q)` as `(SELECT array_agg(element) FROM (q) AS elements(element))`.
+/// `ARRAY(q)` as `(SELECT coalesce(array_agg(element), ARRAY[]) FROM (q)
+/// AS elements(element))` (no rows: an empty array).
 fn array_of(q: &Query) -> Expr {
-    let template = "SELECT array_agg(element) FROM t";
+    let template = "SELECT coalesce(array_agg(element), ARRAY[]) FROM t";
     let mut outer = match crate::syntax::parse(template)
         .ok()
         .and_then(|mut s| s.pop())
@@ -867,8 +869,7 @@ impl VisitorMut for Rewriter<'_> {
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         match e {
-            // `ARRAY(subquery)`: its rows as an array (in text form, as
-            // `array_agg` gives it).
+            // `ARRAY(subquery)`: its rows as an array (`array_agg` of them).
             Expr::Function(f)
                 if function_name(f).1 == "array"
                     && matches!(f.args, FunctionArguments::Subquery(_)) =>
