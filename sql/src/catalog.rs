@@ -88,10 +88,6 @@ pub enum Width {
     Char(u64),
     /// NUMERIC(precision, scale).
     Numeric { precision: u32, scale: u32 },
-    /// Not a column's: a query output that is an array of this element
-    /// type, kept as PostgreSQL's array text (`{a,b}`) — `array_agg`,
-    /// `ARRAY(subquery)` — and sent to clients as that array type.
-    Array(DataType),
 }
 
 impl Width {

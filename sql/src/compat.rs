@@ -436,13 +436,15 @@ pub(crate) fn default_text(v: &Value, type_sql: &str) -> String {
         }
         other => {
             let t = other.to_string().replace('\'', "''");
-            let base = type_sql.split('(').next().unwrap_or(type_sql);
-            let cast = match base {
-                "integer" | "bigint" | "smallint" | "numeric" | "double precision" | "real" => {
-                    type_sql.split('(').next().unwrap_or(type_sql)
-                }
+            // Without its modifiers (an array type keeps its `[]`).
+            let base = match (type_sql.split_once('('), type_sql.rsplit_once(')')) {
+                (Some((head, _)), Some((_, tail))) => format!("{head}{tail}"),
+                _ => type_sql.to_string(),
+            };
+            let cast = match base.as_str() {
                 "character" => "bpchar",
-                _ => base,
+                "character[]" => "bpchar[]",
+                b => b,
             };
             format!("'{t}'::{cast}")
         }

@@ -2,13 +2,15 @@
 PostgreSQL port: create_all with a foreign key and a native enum type, the
 unit of work, joined and select-in relationship loading, update,
 autoincrement keys, enum values compared and sorted in the type's order,
-inspect() reflection (the enum type's labels too), drop_all (the type
-too). Usage: sqlalchemy_orm.py URL; prints
+inspect() reflection (the enum type's labels too), an ARRAY column
+(contains, any, subscripts, reflected as ARRAY(VARCHAR(30))), drop_all
+(the type too). Usage: sqlalchemy_orm.py URL; prints
 "sqlalchemy: ok". Run by server/node/tests/clients.rs."""
 import enum
 import os
 import sys
 from sqlalchemy import create_engine, Enum, ForeignKey, String, select, inspect, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, Session, selectinload, joinedload
 
 url = sys.argv[1]
@@ -37,13 +39,14 @@ class Book(Base):
     pages: Mapped[int | None]
     author_id: Mapped[int] = mapped_column(ForeignKey("sa_authors.id"))
     status: Mapped[Status] = mapped_column(Enum(Status, name="sa_status"), default=Status.written)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(30)), default=list)
     author: Mapped[Author] = relationship(back_populates="books")
 
 Base.metadata.drop_all(engine)
 Base.metadata.create_all(engine)
 with Session(engine) as s:
-    a = Author(name="Le Guin", books=[Book(title="The Dispossessed", pages=387, status=Status.published), Book(title="The Lathe of Heaven", pages=184)])
-    b = Author(name="Lem", books=[Book(title="Solaris", pages=204, status=Status.archived)])
+    a = Author(name="Le Guin", books=[Book(title="The Dispossessed", pages=387, status=Status.published, tags=["utopia", "physics"]), Book(title="The Lathe of Heaven", pages=184)])
+    b = Author(name="Lem", books=[Book(title="Solaris", pages=204, status=Status.archived, tags=["ocean"])])
     s.add_all([a, b])
     s.commit()
     assert a.id is not None and b.id is not None and a.id != b.id, (a.id, b.id)
@@ -72,10 +75,20 @@ with Session(engine) as s:
     except Exception as e:
         assert "22P02" in str(getattr(e.orig, "sqlstate", "")) or "invalid input value for enum" in str(e), e
     s.rollback()
+with Session(engine) as s:
+    assert s.scalars(select(Book.title).where(Book.tags.contains(["physics"]))).all() == ["The Dispossessed"]
+    assert s.scalars(select(Book.title).where(Book.tags.any("ocean"))).all() == ["Solaris"]
+    assert s.scalars(select(Book.tags[1]).where(Book.title == "The Dispossessed")).one() == "utopia"
+    assert s.scalars(select(Book.tags).where(Book.title == "The Lathe of Heaven")).one() == []
+    solaris = s.scalars(select(Book).where(Book.title == "Solaris")).one()
+    solaris.tags = solaris.tags + ["planet"]
+    s.commit()
+    assert s.scalars(select(Book.tags).where(Book.title == "Solaris")).one() == ["ocean", "planet"]
 insp = inspect(engine)
 assert set(insp.get_table_names()) >= {"sa_authors", "sa_books"}, insp.get_table_names()
 cols = {c["name"]: c for c in insp.get_columns("sa_books")}
-assert list(cols) == ["id", "title", "pages", "author_id", "status"], list(cols)
+assert list(cols) == ["id", "title", "pages", "author_id", "status", "tags"], list(cols)
+assert isinstance(cols["tags"]["type"], ARRAY) and str(cols["tags"]["type"].item_type) == "VARCHAR(30)", repr(cols["tags"]["type"])
 assert cols["status"]["type"].enums == ["written", "published", "archived"], cols["status"]["type"]
 assert [(e["name"], e["labels"]) for e in insp.get_enums()] == [("sa_status", ["written", "published", "archived"])], insp.get_enums()
 assert cols["pages"]["nullable"] and not cols["title"]["nullable"]

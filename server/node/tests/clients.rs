@@ -152,6 +152,49 @@ async fn psql_describes_databases_schemas_relations_and_tables() {
     let (ok, out, err) = pg.psql(&["\\pset tuples_only off", "\\d feelings"]).await;
     assert!(ok, "{err}");
     expect("\\d feelings", &out, &["m|mood|||'ok'::mood"]);
+    // Array columns in `\d`, and tokio-postgres's binary arrays (a Rust
+    // Vec as a parameter and back, NULL elements as None; parameters of
+    // integer columns are int8, as for columns of one integer).
+    let (ok, _, err) = pg
+        .psql(&[
+            "CREATE TABLE bags (id INT PRIMARY KEY, tags VARCHAR(10)[] DEFAULT '{}', n INTEGER[])",
+        ])
+        .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = pg.psql(&["\\pset tuples_only off", "\\d bags"]).await;
+    assert!(ok, "{err}");
+    expect(
+        "\\d bags",
+        &out,
+        &[
+            "tags|character varying(10)[]|||'{}'::character varying[]",
+            "n|integer[]|||",
+        ],
+    );
+    let client = pg.client().await;
+    let tags = vec![Some("a b".to_string()), None, Some("{c}".to_string())];
+    client
+        .execute(
+            "INSERT INTO bags VALUES (1, $1, $2)",
+            &[&tags, &vec![7i64, -1]],
+        )
+        .await
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT tags, n, n[2] FROM bags WHERE $1 = ANY (n)",
+            &[&7i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Vec<Option<String>>>(0), tags);
+    assert_eq!(row.get::<_, Vec<i32>>(1), vec![7, -1]);
+    assert_eq!(row.get::<_, i64>(2), -1);
+    let err = client
+        .execute("INSERT INTO bags VALUES (2, $1)", &[&vec!["far too long"]])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("22001"), "{err}");
     let (ok, _, err) = pg.psql(&["\\d nosuch"]).await;
     assert!(!ok);
     assert!(

@@ -100,7 +100,6 @@ pub fn oid_of_declared(ty: Option<DataType>, declared: Option<Width>) -> (u32, i
         (Some(DataType::Int), Some(Width::Int4)) => (INT4, 4),
         (Some(DataType::Text), Some(Width::Varchar(_))) => (VARCHAR, -1),
         (Some(DataType::Text), Some(Width::Char(_))) => (BPCHAR, -1),
-        (_, Some(Width::Array(elem))) => (array_oid(elem), -1),
         // An array column's width is its elements'.
         (Some(DataType::Array(e)), w) => (
             super::arrays::array_of(oid_of_declared(Some(e.ty()), w).0),
@@ -125,7 +124,6 @@ pub fn encode_declared(v: &Value, format: i16, declared: Option<Width>) -> Optio
             i32::try_from(*i)
                 .map_or_else(|_| i.to_be_bytes().to_vec(), |x| x.to_be_bytes().to_vec()),
         ),
-        (Value::Text(s), Some(Width::Array(elem))) if format == 1 => encode_array(s, elem),
         (Value::Array(items), w) if format == 1 => Some(super::arrays::encode(items, w)),
         (Value::Text(s), Some(Width::Char(n))) => {
             let len = s.chars().count() as u64;
@@ -139,38 +137,6 @@ pub fn encode_declared(v: &Value, format: i16, declared: Option<Width>) -> Optio
 /// The OID of the array type of `elem`.
 pub fn array_oid(elem: DataType) -> u32 {
     super::arrays::array_of(oid_of(Some(elem)).0)
-}
-
-/// An array kept in its text form (`{a,b,NULL}`) in PostgreSQL's binary
-/// array format: dimensions, NULL flag, element OID, length and lower
-/// bound, then each element (length, binary value; -1 for NULL).
-fn encode_array(text: &str, elem: DataType) -> Option<Vec<u8>> {
-    let items = spanlite_sql::compat::array_items(text);
-    let mut out = Vec::new();
-    let dims: i32 = i32::from(!items.is_empty());
-    out.extend(dims.to_be_bytes());
-    out.extend(i32::from(items.iter().any(Option::is_none)).to_be_bytes());
-    out.extend(oid_of(Some(elem)).0.to_be_bytes());
-    if dims == 1 {
-        out.extend(i32::try_from(items.len()).unwrap_or(i32::MAX).to_be_bytes());
-        out.extend(1i32.to_be_bytes());
-    }
-    for item in items {
-        let value = match item {
-            None => Value::Null,
-            Some(t) => Value::Text(t.clone())
-                .cast_to(elem)
-                .unwrap_or(Value::Text(t)),
-        };
-        match encode(&value, 1) {
-            None => out.extend((-1i32).to_be_bytes()),
-            Some(bytes) => {
-                out.extend(i32::try_from(bytes.len()).unwrap_or(i32::MAX).to_be_bytes());
-                out.extend(bytes);
-            }
-        }
-    }
-    Some(out)
 }
 
 /// `v` in format `format` (1 binary, anything else text); `None` for NULL.

@@ -35,7 +35,9 @@ impl Binder<'_> {
                 if let Some(t) = self.type_of(&x).and_then(|t| t.array().ok()) {
                     self.hint_type(right, t);
                 }
-                self.hint(left, &array);
+                if let Some(t) = self.type_of(&array).and_then(DataType::element) {
+                    self.hint_type(left, t);
+                }
                 let f = if matches!(e, Expr::AnyOp { .. }) {
                     Func::AnyOf(op)
                 } else {
