@@ -1,6 +1,8 @@
 """Django, unmodified, against Spanlite's PostgreSQL port (the port in
 $PGPORT): migrate from empty (an AlterField narrowing a column's type
-among the migrations), the ORM's create/filter/update/delete, a
+among the migrations, and an ArrayField added), the ORM's
+create/filter/update/delete, ArrayField lookups (contains, overlap,
+len, an index), a
 select_for_update() in transaction.atomic(), introspection, and migrate
 back to zero (widening it again). Prints "django: ok". Run by server/node/tests/clients.rs."""
 import os
@@ -27,6 +29,13 @@ Order.objects.create(customer=bob, amount=Decimal("99.99"))
 assert Order.objects.filter(customer__name="Ada").count() == 2
 assert [o.amount for o in Order.objects.filter(amount__gt=5).order_by("amount")] == [Decimal("10.50"), Decimal("99.99")]
 assert sorted(c.name for c in Customer.objects.filter(orders__note="gift")) == ["Ada"]
+Order.objects.filter(note="gift").update(tags=["small", "red"])
+Order.objects.filter(customer=bob).update(tags=["big"])
+assert [o.note for o in Order.objects.filter(tags__contains=["red"])] == ["gift"]
+assert Order.objects.filter(tags__overlap=["big", "red"]).count() == 2
+assert Order.objects.filter(tags__len=0).count() == 1
+assert Order.objects.get(tags__0="big").customer_id == bob.pk
+assert Order.objects.get(customer=bob).tags == ["big"]
 Order.objects.filter(customer=bob).update(amount=Decimal("1.00"))
 assert Order.objects.get(customer=bob).amount == Decimal("1.00")
 with transaction.atomic():
@@ -44,7 +53,7 @@ Customer.objects.filter(name="Ada L.").delete()
 assert Order.objects.count() == 1 and Customer.objects.count() == 1
 with connection.cursor() as cur:
     desc = connection.introspection.get_table_description(cur, "shop_order")
-    assert [d.name for d in desc] == ["id", "amount", "note", "customer_id"], desc
+    assert [d.name for d in desc] == ["id", "amount", "note", "customer_id", "tags"], desc
     cur.execute("SELECT data_type, character_maximum_length FROM information_schema.columns WHERE table_name = 'shop_order' AND column_name = 'note'")
     assert cur.fetchall() == [("character varying", 200)]
     cons = connection.introspection.get_constraints(cur, "shop_order")
