@@ -462,14 +462,22 @@ pub fn reads_only(q: &sqlparser::ast::Query) -> bool {
     ) && !locks_rows(q)
 }
 
-/// Whether `q` has a locking clause anywhere (see [`reads_only`]).
+/// Whether `q` has a locking clause or a data-modifying statement anywhere
+/// (see [`reads_only`]).
 fn locks_rows(q: &sqlparser::ast::Query) -> bool {
     use sqlparser::ast::{Visit, Visitor};
     struct Locks;
     impl Visitor for Locks {
         type Break = ();
         fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> std::ops::ControlFlow<()> {
-            if q.locks.is_empty() {
+            // A data-modifying statement in a WITH writes too.
+            let writes = matches!(
+                *q.body,
+                sqlparser::ast::SetExpr::Update(_)
+                    | sqlparser::ast::SetExpr::Delete(_)
+                    | sqlparser::ast::SetExpr::Insert(_)
+            );
+            if q.locks.is_empty() && !writes {
                 std::ops::ControlFlow::Continue(())
             } else {
                 std::ops::ControlFlow::Break(())

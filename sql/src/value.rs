@@ -363,7 +363,7 @@ impl Value {
                 micros: t,
                 ..Default::default()
             }),
-            (Value::Text(s), DataType::Bytes) => Value::Bytes(s.into_bytes()),
+            (Value::Text(s), DataType::Bytes) => Value::Bytes(parse_bytea(&s)?),
             (Value::Enum(e), DataType::Text) => Value::Text(e.label),
             (Value::Array(items), DataType::Array(e)) => Value::Array(
                 items
@@ -538,6 +538,51 @@ pub fn parse_uuid(s: &str) -> Result<[u8; 16]> {
     for (i, pair) in digits.chunks(2).enumerate() {
         let hex = std::str::from_utf8(pair).map_err(|_| bad())?;
         out[i] = u8::from_str_radix(hex, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// Bytes as PostgreSQL's `bytea` reads text: `\x` and hex digits, or the
+/// escape format (`\\` a backslash, `\ooo` an octal byte, anything else
+/// its own UTF-8 bytes). 22P02 for anything else.
+pub fn parse_bytea(s: &str) -> Result<Vec<u8>> {
+    let bad = || SqlError::invalid_text(format!("invalid input syntax for type bytea: \"{s}\""));
+    if let Some(hex) = s.strip_prefix("\\x") {
+        // As PostgreSQL: 22023 for bad hex digits.
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if !digits.len().is_multiple_of(2) {
+            return Err(SqlError::invalid_parameter(
+                "invalid hexadecimal data: odd number of digits",
+            ));
+        }
+        return digits
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| SqlError::invalid_parameter("invalid hexadecimal digit"))
+            })
+            .collect();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+        } else if bytes.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else {
+            let octal = bytes
+                .get(i + 1..i + 4)
+                .filter(|o| o[0] <= b'3' && o.iter().all(|d| (b'0'..=b'7').contains(d)));
+            let o = octal.ok_or_else(bad)?;
+            out.push((o[0] - b'0') * 64 + (o[1] - b'0') * 8 + (o[2] - b'0'));
+            i += 4;
+        }
     }
     Ok(out)
 }

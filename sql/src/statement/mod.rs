@@ -7,6 +7,7 @@ mod alter;
 mod ddl;
 mod dml;
 mod foreign_keys;
+mod modifying;
 pub mod online;
 mod privileges;
 mod recursive;
@@ -335,6 +336,12 @@ async fn execute_named(
     // not kept: it may depend on the parameters' values).
     let rewritten;
     let (stmt, plans) = match stmt {
+        // Data-modifying statements in WITH: run first, then their rows.
+        Statement::Query(q) if modifying::has_any(q) => {
+            let mut q = q.clone();
+            modifying::materialize(txn, &mut q, params).await?;
+            return Box::pin(execute_named(txn, &Statement::Query(q), params, None)).await;
+        }
         Statement::Query(q)
             if matches!(
                 *q.body,

@@ -173,8 +173,28 @@ async fn run(txn: &mut dyn KvTxn, q: ast::Query, params: &[Value]) -> Result<sup
     Box::pin(super::execute_named(txn, &stmt, params, None)).await
 }
 
+/// A query of `rows` with columns of `types`: `VALUES (…), …`, each
+/// value a literal cast to its column's type, or for no rows a SELECT of
+/// such NULLs with LIMIT 0.
+pub(super) fn rows_query(rows: &[Vec<Value>], types: &[Option<DataType>]) -> Result<ast::Query> {
+    if rows.is_empty() {
+        let nulls = vec![Value::Null; types.len()];
+        let mut q = values(&[nulls], types)?;
+        q.limit_clause = Some(ast::LimitClause::LimitOffset {
+            limit: Some(ast::Expr::Value(
+                ast::Value::Number("0".into(), false).into(),
+            )),
+            offset: None,
+            limit_by: Vec::new(),
+        });
+        return Ok(q);
+    }
+    values(rows, types)
+}
+
 /// `VALUES (…), …` of `rows`, each value a literal cast to its column's
-/// type.
+/// type (an enum type's label is left a quoted literal, which is read as
+/// one where it meets the type).
 fn values(rows: &[Vec<Value>], types: &[Option<DataType>]) -> Result<ast::Query> {
     let mut sql = String::from("VALUES ");
     for (i, row) in rows.iter().enumerate() {
@@ -192,8 +212,8 @@ fn values(rows: &[Vec<Value>], types: &[Option<DataType>]) -> Result<ast::Query>
                 other => format!("'{}'", other.to_string().replace('\'', "''")),
             };
             match ty {
+                Some(DataType::Enum(_)) | None => sql.push_str(&text),
                 Some(t) => sql.push_str(&format!("CAST({text} AS {t})")),
-                None => sql.push_str(&text),
             }
         }
         sql.push(')');
