@@ -141,6 +141,49 @@ async fn has_rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<bool> {
     Ok(!txn.scan(&start, &end).await?.is_empty())
 }
 
+/// Gives new column `i` of `def` its value in every row there is, each
+/// row its own: its volatile default evaluated, or its sequence's next
+/// number — taken in this transaction (PostgreSQL's table rewrite), so a
+/// failure leaves the sequence as it was.
+async fn fill_rows(txn: &mut dyn KvTxn, def: &TableDef, i: usize) -> Result<()> {
+    let column = &def.columns[i];
+    let default = match &column.default_expr {
+        Some(text) => Some(super::ddl::bind_default(text)?),
+        None => None,
+    };
+    let sequence = match &column.generated {
+        Some(g) => Some(super::sequences::sequence(txn, &g.sequence).await?),
+        None => None,
+    };
+    let counter_key = sequence
+        .as_ref()
+        .map(|s| crate::sequence::counter_key(&s.name));
+    let mut counter = match &counter_key {
+        Some(key) => match txn.get_for_update(key).await? {
+            Some(b) => Some(crate::sequence::decode_counter(&b)?),
+            None => None,
+        },
+        None => None,
+    };
+    for (key, mut row) in rows(txn, def).await? {
+        row[i] = match (&sequence, &default) {
+            (Some(seq), _) => {
+                let (block, next) = seq.take(counter, 1)?;
+                counter = Some(next);
+                Value::Int(block.first)
+            }
+            (None, Some(d)) => crate::eval::eval(d, &crate::eval::Env::EMPTY)?,
+            (None, None) => Value::Null,
+        };
+        let row = super::dml::check_row(def, row)?;
+        txn.put(key, def.encode_row(&row)?)?;
+    }
+    if let (Some(key), Some(next)) = (counter_key, counter) {
+        txn.put(key, catalog::encode(&next)?)?;
+    }
+    Ok(())
+}
+
 /// The table's rows as stored now: (key, values per column).
 async fn rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
     let (start, end) = def.key_range();
@@ -187,21 +230,16 @@ async fn add_column(
         ));
     }
     column.fill = column.default.clone();
-    if let Some(text) = &column.default_expr {
-        // Rows already there get the default too: evaluated once, as
-        // PostgreSQL does for a stable one (`now()`); a volatile one
-        // (`gen_random_uuid()`) would give each row its own value — a
-        // rewrite.
-        let volatile = c.options.iter().any(|o| match &o.option {
-            ast::ColumnOption::Default(e) => super::ddl::calls_volatile(e),
-            _ => false,
-        });
-        if volatile && has_rows(txn, def).await? {
-            return Err(SqlError::not_supported(format!(
-                "adding a column whose default is volatile ({text}) to a table with rows (\"{}\"): add it, then SET DEFAULT and UPDATE the rows",
-                def.name
-            )));
-        }
+    // Rows already there get the default too: a stable one (`now()`)
+    // evaluated once, as PostgreSQL does; a volatile one
+    // (`gen_random_uuid()`) or a sequence's numbers give each row its own
+    // value — the rows are rewritten (`fill_rows`).
+    let volatile = c.options.iter().any(|o| match &o.option {
+        ast::ColumnOption::Default(e) => super::ddl::calls_volatile(e),
+        _ => false,
+    });
+    let per_row = (volatile || column.generated.is_some()) && has_rows(txn, def).await?;
+    if let Some(text) = column.default_expr.as_ref().filter(|_| !volatile) {
         column.fill = Some(column.coerce(crate::eval::eval(
             &super::ddl::bind_default(text)?,
             &crate::eval::Env::EMPTY,
@@ -210,18 +248,9 @@ async fn add_column(
     let new_checks: Vec<CheckDef> = checks.split_off(def.checks.len());
     // Whether the table has rows matters only to a column that its rows
     // could not all take as they are; a plain ADD COLUMN reads no row.
-    let needs_rows = column.generated.is_some()
-        || (!column.nullable && column.fill.is_none())
-        || !new_checks.is_empty();
-    let filled = needs_rows && has_rows(txn, def).await?;
-    if column.generated.is_some() && filled {
-        // Each row there is would need its own number: a rewrite.
-        return Err(SqlError::not_supported(format!(
-            "adding a column numbered by a sequence to a table with rows (\"{}\"): add it, then UPDATE it from nextval",
-            def.name
-        )));
-    }
-    if filled && !column.nullable && column.fill.is_none() {
+    let needs_rows = (!column.nullable && column.fill.is_none()) || !new_checks.is_empty();
+    let filled = per_row || (needs_rows && has_rows(txn, def).await?);
+    if filled && !per_row && !column.nullable && column.fill.is_none() {
         return Err(SqlError::not_null_violation(format!(
             "column \"{}\" of relation \"{}\" contains null values",
             column.name, def.name
@@ -240,6 +269,9 @@ async fn add_column(
     } else {
         layout
     };
+    if per_row {
+        fill_rows(txn, def, i).await?;
+    }
     // Its checks hold for the rows there are (every one has the fill).
     if filled && !new_checks.is_empty() {
         validate_checks(txn, def, &new_checks).await?;
