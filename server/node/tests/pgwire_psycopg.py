@@ -238,6 +238,11 @@ with psycopg.connect(dsn, autocommit=True) as conn:
         assert got == [(1,), (2,)], (binary, got)
         got = cur.execute("SELECT id FROM posts WHERE tags @> %s", (["rust"],)).fetchall()
         assert got == [(2,)], (binary, got)
+        # unnest's column is of the array's element type.
+        got = cur.execute("SELECT u FROM posts, unnest(scores) AS u WHERE id = 1 ORDER BY u").fetchall()
+        assert got == [(2,), (3,), (10,)], (binary, got)
+        got = cur.execute("SELECT unnest(tags) FROM posts WHERE id = 2").fetchall()
+        assert got == [("rust",)], (binary, got)
         got = cur.execute("SELECT scores[2], array_length(tags, 1), (SELECT array_agg(id ORDER BY id) FROM posts) FROM posts WHERE id = 1").fetchone()
         assert got == (10, 5, [1, 2]), (binary, got)
     assert conn.execute("SELECT ARRAY[1.5, 2]::float8[], ARRAY[]::int[]").fetchone() == ([1.5, 2.0], [])

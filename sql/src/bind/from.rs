@@ -56,6 +56,12 @@ impl Binder<'_> {
             .iter()
             .map(|e| self.expr(e))
             .collect::<Result<Vec<_>>>();
+        // unnest's columns: its arrays' element types, where known.
+        let elements: Vec<Option<DataType>> = arrays
+            .iter()
+            .flatten()
+            .map(|a| self.type_of(a).and_then(DataType::element))
+            .collect();
         if lateral {
             self.scopes.pop();
         }
@@ -68,7 +74,7 @@ impl Binder<'_> {
         let (mut names, mut types): (Vec<String>, Vec<Option<DataType>>) = match source.json {
             None => (
                 vec!["unnest".to_string(); arrays.len()],
-                vec![None; arrays.len()],
+                elements,
             ),
             Some(rows @ Rows::Records { .. }) => {
                 // Its columns are what the alias defines (`AS x(a int, b
