@@ -444,6 +444,13 @@ impl TableDef {
                 row[c] = v;
             }
         }
+        // Enum values with their labels as their types name them now
+        // (`ALTER TYPE … RENAME VALUE`).
+        for (c, v) in self.columns.iter().zip(row.iter_mut()) {
+            if let Some(t) = &c.enum_type {
+                t.current(v);
+            }
+        }
         Ok(row)
     }
 

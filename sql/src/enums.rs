@@ -163,6 +163,34 @@ impl EnumType {
     }
 }
 
+impl EnumType {
+    /// Renames label `from` to `to`: its sort order stays, and with it
+    /// every stored value of it, which reads with the new label
+    /// ([`EnumType::current`]). 22023 when `from` is no label, 42710
+    /// when `to` is one.
+    pub fn rename_value(&mut self, from: &str, to: &str) -> Result<()> {
+        let i = self.position(from).ok_or_else(|| {
+            SqlError::invalid_parameter(format!("\"{from}\" is not an existing enum label"))
+        })?;
+        self.check_new(to)?;
+        self.labels[i].0 = to.to_string();
+        Ok(())
+    }
+
+    /// `v`, a value of this type as stored, with its label as the type
+    /// names it now (a stored value keeps the label it was written with;
+    /// its sort order is what identifies it).
+    pub fn current(&self, v: &mut Value) {
+        if let Value::Enum(e) = v
+            && e.type_oid == self.oid
+            && let Some((label, _)) = self.labels.iter().find(|(_, sort)| *sort == e.sort)
+            && *label != e.label
+        {
+            e.label.clone_from(label);
+        }
+    }
+}
+
 /// The oid of the array type of `t` (`_mood`: `pg_type` has it, as in
 /// PostgreSQL, though a value of it is text here).
 pub fn array_oid(t: &EnumType) -> i64 {
@@ -204,6 +232,28 @@ mod tests {
 
     fn mood() -> EnumType {
         EnumType::new(7, "mood", &["sad".into(), "ok".into(), "happy".into()]).unwrap()
+    }
+
+    #[test]
+    fn a_renamed_label_reads_anew_in_stored_values() {
+        let mut t = mood();
+        let mut stored = t.value("ok").unwrap();
+        t.rename_value("ok", "fine").unwrap();
+        t.current(&mut stored);
+        assert_eq!(stored, t.value("fine").unwrap());
+        assert_eq!(t.rename_value("nope", "x").unwrap_err().code, "22023");
+        assert_eq!(t.rename_value("sad", "happy").unwrap_err().code, "42710");
+        let mut other = EnumType::new(8, "other", &["fine".into()])
+            .unwrap()
+            .value("fine")
+            .unwrap();
+        t.rename_value("fine", "good").unwrap();
+        t.current(&mut other);
+        assert_eq!(
+            other.to_string(),
+            "fine",
+            "a value of another type is left alone"
+        );
     }
 
     #[test]

@@ -72,10 +72,7 @@ impl Binder<'_> {
         check_unique(self.scope(), &entry_name)?;
         let mut record = Vec::new();
         let (mut names, mut types): (Vec<String>, Vec<Option<DataType>>) = match source.json {
-            None => (
-                vec!["unnest".to_string(); arrays.len()],
-                elements,
-            ),
+            None => (vec!["unnest".to_string(); arrays.len()], elements),
             Some(rows @ Rows::Records { .. }) => {
                 // Its columns are what the alias defines (`AS x(a int, b
                 // text)`), as PostgreSQL requires for a function that
