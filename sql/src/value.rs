@@ -91,7 +91,8 @@ impl Elem {
 
 impl DataType {
     /// The array type of elements of this type: 0A000 for arrays (of
-    /// more than one dimension) and enum types.
+    /// more than one dimension); an enum type's values make a text array
+    /// (`array_agg(m)`, `ARRAY[m]`: their labels, in the order given).
     pub fn array(self) -> Result<DataType> {
         Ok(DataType::Array(Elem(match self {
             DataType::Bool => Scalar::Bool,
@@ -107,9 +108,7 @@ impl DataType {
             DataType::Jsonb => Scalar::Jsonb,
             DataType::Time => Scalar::Time,
             DataType::Interval => Scalar::Interval,
-            DataType::Enum(_) => {
-                return Err(SqlError::not_supported("arrays of enum types"));
-            }
+            DataType::Enum(_) => Scalar::Text,
             DataType::Array(_) => {
                 return Err(SqlError::not_supported("arrays of more than one dimension"));
             }

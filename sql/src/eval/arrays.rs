@@ -26,6 +26,11 @@ fn items(v: &Value) -> Option<Vec<Value>> {
     }
 }
 
+/// The 0-based position of 1-based subscript `i`, if it can be one.
+fn index(i: i64) -> Option<usize> {
+    i.checked_sub(1).and_then(|k| usize::try_from(k).ok())
+}
+
 /// Equal, or both NULL (`IS NOT DISTINCT FROM`).
 fn same(a: &Value, b: &Value) -> Result<bool> {
     Ok(match (a.is_null(), b.is_null()) {
@@ -170,15 +175,18 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
         }
         (Func::Subscript, [a, i]) => match (a, i) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
-            (Value::Array(items), Value::Int(i)) => usize::try_from(*i - 1)
-                .ok()
+            // Subscripts are int4 in PostgreSQL.
+            (_, Value::Int(i)) if i32::try_from(*i).is_err() => {
+                return Err(SqlError::numeric_out_of_range("integer out of range"));
+            }
+            (Value::Array(items), Value::Int(i)) => index(*i)
                 .and_then(|k| items.get(k))
                 .cloned()
                 .unwrap_or(Value::Null),
             // A catalog's array: an element that reads as an integer is one.
             (a, Value::Int(i)) => {
                 let items = crate::compat::array_items(&a.to_string());
-                match usize::try_from(*i - 1).ok().and_then(|k| items.get(k)) {
+                match index(*i).and_then(|k| items.get(k)) {
                     Some(Some(t)) => t
                         .parse::<i64>()
                         .map_or_else(|_| Value::Text(t.clone()), Value::Int),
