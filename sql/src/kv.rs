@@ -56,6 +56,29 @@ pub trait KvTxn: Send {
     }
     /// The pairs in `[start, end)`, in key order.
     fn scan<'a>(&'a mut self, start: &'a [u8], end: &'a [u8]) -> BoxFuture<'a, Result<Pairs>>;
+    /// The first pairs of `[start, end)` as [`KvTxn::scan`] gives them: at
+    /// least all of `[start, resume)`, where `resume` (the second value) is
+    /// `None` when the whole range was read, else the key the rest begins
+    /// at — a read cut short after about `limit` pairs (`limit` > 0; this
+    /// transaction's own writes may make it more or fewer). A query that
+    /// wants only the first rows (`LIMIT`) reads page by page with it. By
+    /// default a scan whose pairs past `limit` are left out.
+    fn scan_prefix<'a>(
+        &'a mut self,
+        start: &'a [u8],
+        end: &'a [u8],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>)>> {
+        Box::pin(async move {
+            let mut pairs = self.scan(start, end).await?;
+            if limit == 0 || pairs.len() <= limit {
+                return Ok((pairs, None));
+            }
+            pairs.truncate(limit);
+            let resume = pairs.last().map(|(k, _)| key_after(k));
+            Ok((pairs, resume))
+        })
+    }
     /// The pairs in `[start, end)` with the rows found locked for writing
     /// (a ranged `SELECT … FOR UPDATE`). By default a scan, then the keys
     /// found read for update; a server session does both in one call per
@@ -277,4 +300,13 @@ pub trait KvTxn: Send {
     fn access_now(&mut self) -> BoxFuture<'_, Result<Arc<Access>>> {
         self.access()
     }
+}
+
+/// The least key after `key` (`key` and a zero byte): where a read cut
+/// short after `key` goes on.
+pub fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.extend_from_slice(key);
+    k.push(0);
+    k
 }

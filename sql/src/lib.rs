@@ -69,7 +69,7 @@ pub use catalog::{
 };
 pub use error::{Result, SqlError};
 pub use eval::{DEFAULT_MEMORY_BUDGET, memory_budget, set_memory_budget};
-pub use kv::{BoxFuture, KvTxn, Locked, Pairs};
+pub use kv::{BoxFuture, KvTxn, Locked, Pairs, key_after};
 /// The table of SQLSTATE codes, re-exported for the sessions and the wire.
 pub use spanlite_sqlstate as sqlstate;
 /// The SQL parser, re-exported so callers match on the same AST.

@@ -6,12 +6,15 @@ use std::collections::BTreeMap;
 mod enums;
 mod fuzz;
 mod layering;
+mod limits;
 mod locking;
 
 use crate::{BoxFuture, KvTxn, Pairs, QueryResult, Result, SqlError, Value, execute, parse};
 
+/// The rows, the keys read for update, and how many pairs the range reads
+/// gave.
 #[derive(Default)]
-struct MemTxn(BTreeMap<Vec<u8>, Vec<u8>>, Vec<Vec<u8>>);
+struct MemTxn(BTreeMap<Vec<u8>, Vec<u8>>, Vec<Vec<u8>>, usize);
 
 impl KvTxn for MemTxn {
     fn get_for_update<'a>(&'a mut self, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
@@ -25,11 +28,33 @@ impl KvTxn for MemTxn {
 
     fn scan<'a>(&'a mut self, start: &'a [u8], end: &'a [u8]) -> BoxFuture<'a, Result<Pairs>> {
         Box::pin(async move {
-            Ok(self
+            let pairs: Pairs = self
                 .0
                 .range(start.to_vec()..end.to_vec())
                 .map(|(k, v)| (k.clone(), v.clone()))
-                .collect())
+                .collect();
+            self.2 += pairs.len();
+            Ok(pairs)
+        })
+    }
+
+    fn scan_prefix<'a>(
+        &'a mut self,
+        start: &'a [u8],
+        end: &'a [u8],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>)>> {
+        Box::pin(async move {
+            let mut pairs: Pairs = self
+                .0
+                .range(start.to_vec()..end.to_vec())
+                .take(limit + 1)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let resume = (pairs.len() > limit).then(|| crate::key_after(&pairs[limit - 1].0));
+            pairs.truncate(limit);
+            self.2 += pairs.len();
+            Ok((pairs, resume))
         })
     }
 

@@ -89,6 +89,27 @@ impl ReadOnly {
         Ok(scanned.pairs)
     }
 
+    /// [`ReadOnly::scan`] of at most `limit` (> 0) pairs, and the key the
+    /// rest of the range begins at if that cut it short.
+    pub async fn scan_prefix(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
+        let limit = limit.max(1);
+        let pairs = self.scan(start, end, limit).await?;
+        let resume = match pairs.last() {
+            Some((last, _)) if pairs.len() >= limit => {
+                let mut next = last.clone();
+                next.push(0);
+                Some(next)
+            }
+            _ => None,
+        };
+        Ok((pairs, resume))
+    }
+
     /// The snapshot timestamp, once the first read chose it.
     pub fn timestamp(&self) -> Option<Timestamp> {
         self.ts

@@ -600,6 +600,7 @@ impl Gateway {
                 || tablet_end.is_empty()
                 || (!range.end.is_empty() && tablet_end >= range.end);
             if done {
+                out.cut = limit > 0 && out.pairs.len() >= limit;
                 out.pairs
                     .truncate(if limit > 0 { limit } else { out.pairs.len() });
                 return Ok(out);
@@ -663,4 +664,16 @@ pub(super) struct Scanned {
     pub pieces: Vec<(spanlite_storage::meta::TabletId, KeyRange)>,
     /// For a snapshot without a timestamp: the one the first leader picked.
     pub read_ts: Option<Timestamp>,
+    /// The limit cut the scan short (the range may hold more).
+    pub cut: bool,
+}
+
+impl Scanned {
+    /// Where the rest of the range begins, if the limit cut the scan short.
+    pub fn resume(&self) -> Option<Vec<u8>> {
+        let (last, _) = self.pairs.last().filter(|_| self.cut)?;
+        let mut next = last.clone();
+        next.push(0);
+        Some(next)
+    }
 }

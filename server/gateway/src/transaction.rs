@@ -412,7 +412,20 @@ impl Transaction {
         start: &[u8],
         end: &[u8],
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
-        self.scan_locking(start, end, false).await
+        Ok(self.scan_locking(start, end, false, 0).await?.0)
+    }
+
+    /// The first pairs of `[start, end)` as [`Transaction::scan`] gives
+    /// them, read until about `limit` (> 0) were found, and the key the
+    /// rest begins at if that cut the read short: what was read is then
+    /// `[start, resume)`, which alone is validated (OCC, SSI).
+    pub async fn scan_prefix(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
+        self.scan_locking(start, end, false, limit.max(1)).await
     }
 
     /// The pairs in `[start, end)` as [`Transaction::scan`] gives them, with
@@ -428,7 +441,7 @@ impl Transaction {
         end: &[u8],
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
         if self.mode == TxnMode::TwoPhaseLocking {
-            return self.scan_locking(start, end, true).await;
+            return Ok(self.scan_locking(start, end, true, 0).await?.0);
         }
         let pairs = self.scan(start, end).await?;
         let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
@@ -448,7 +461,8 @@ impl Transaction {
         start: &[u8],
         end: &[u8],
         for_update: bool,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        limit: usize,
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
         let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
         let scanned = if self.mode == TxnMode::TwoPhaseLocking {
             let lock = if for_update {
@@ -458,7 +472,7 @@ impl Transaction {
             };
             let scanned = self
                 .gateway
-                .scan_tablets(&range, 0, ScanKind::Locked(self.meta(), lock))
+                .scan_tablets(&range, limit, ScanKind::Locked(self.meta(), lock))
                 .await?;
             self.read_tablets.extend(scanned.tablets.iter().copied());
             // Held under the range lock: read again, they need no call.
@@ -471,13 +485,19 @@ impl Transaction {
             }
             scanned
         } else {
-            let scanned = self
+            let mut scanned = self
                 .gateway
-                .scan_tablets(&range, 0, ScanKind::Snapshot(self.snapshot))
+                .scan_tablets(&range, limit, ScanKind::Snapshot(self.snapshot))
                 .await?;
             if let Some(ts) = self.snapshot.or(scanned.read_ts) {
                 self.after_read(ts);
                 if self.validates(false) {
+                    if let Some(cut) = scanned.resume()
+                        && let Some((_, last)) = scanned.pieces.last_mut()
+                        && (last.end.is_empty() || last.end > cut)
+                    {
+                        last.end = cut;
+                    }
                     for (tablet, piece) in &scanned.pieces {
                         self.note_span(*tablet, &piece.start, &piece.end, false, ts);
                     }
@@ -485,7 +505,9 @@ impl Transaction {
             }
             scanned
         };
-        Ok(self.overlay(start, end, scanned.pairs))
+        let resume = scanned.resume();
+        let covered = resume.as_deref().unwrap_or(end);
+        Ok((self.overlay(start, covered, scanned.pairs), resume))
     }
 
     /// The candidates of `SELECT … FOR UPDATE SKIP LOCKED` (and `NOWAIT`)

@@ -189,6 +189,20 @@ impl Txn {
         }
     }
 
+    /// The first pairs of `[start, end)`, about `limit`, and where the rest
+    /// begins if that cut the read short (see [`Transaction::scan_prefix`]).
+    pub async fn scan_prefix(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
+        match self {
+            Txn::ReadWrite(t) => t.scan_prefix(start, end, limit).await,
+            Txn::ReadOnly(r) => r.scan_prefix(start, end, limit).await,
+        }
+    }
+
     /// The pairs in `[start, end)` with the rows found locked for update
     /// (see [`Transaction::scan_for_update`]).
     pub async fn scan_for_update(

@@ -6,7 +6,7 @@ use crate::catalog::prefix_end;
 use crate::error::{Result, SqlError};
 use crate::kv::{BoxFuture, KvTxn};
 use crate::plan::{
-    Access, AggCall, BExpr, Body, JoinKind, LockWait, Query, Scan, Select, Source, WindowCall,
+    Access, AggCall, BExpr, Body, Func, JoinKind, LockWait, Query, Scan, Select, Source, WindowCall,
 };
 use crate::value::{DataType, Value};
 
@@ -25,8 +25,117 @@ pub fn fetch<'a>(txn: &'a mut dyn KvTxn, q: &'a mut Query) -> BoxFuture<'a, Resu
         {
             return super::locking::fetch_locking(txn, q).await;
         }
+        if let Some(want) = rows_wanted(q)
+            && let Body::Select(s) = &mut q.body
+        {
+            return fetch_select(txn, s, Some(want)).await;
+        }
         fetch_body(txn, &mut q.body).await
     })
+}
+
+/// How many rows of its one table `q` needs at most, when it can stop
+/// reading there: a LIMIT (and OFFSET) over one table read in key order
+/// (no ORDER BY, or the primary key's first columns ascending over the
+/// table's key order), not grouped, not DISTINCT, with conditions that
+/// each row decides alone (no subquery, no enclosing query's column, no
+/// `random()`). The rows are then read page by page until that many pass
+/// the conditions (`fetch_prefix`).
+fn rows_wanted(q: &Query) -> Option<usize> {
+    let count = |e: &Option<BExpr>| -> Option<Option<usize>> {
+        match e {
+            None => Some(None),
+            Some(e) => match eval(e, &Env::EMPTY).ok()? {
+                Value::Null => Some(None),
+                Value::Int(n) => usize::try_from(n).ok().map(Some),
+                _ => None,
+            },
+        }
+    };
+    let limit = count(&q.limit)??;
+    let want = limit.checked_add(count(&q.offset)?.unwrap_or(0))?;
+    let Body::Select(s) = &q.body else {
+        return None;
+    };
+    let [step] = s.steps.as_slice() else {
+        return None;
+    };
+    let Source::Scan(scan) = &step.source else {
+        return None;
+    };
+    let plain = want > 0
+        && q.distinct_on == 0
+        && step.kind == JoinKind::First
+        && step.keys.is_empty()
+        && !scan.for_update
+        && s.grouping.is_none()
+        && s.having.is_none()
+        && s.windows.is_empty()
+        && !s.distinct
+        && [&scan.filter, &step.on, &step.after, &s.filter]
+            .into_iter()
+            .flatten()
+            .all(row_only);
+    if !plain || matches!(scan.access, Access::Points(_)) {
+        return None;
+    }
+    if s.order.is_empty() {
+        return Some(want);
+    }
+    // Sorted: only by the primary key's first columns, ascending, over a
+    // read in the primary key's order.
+    let in_key_order = matches!(
+        scan.access,
+        Access::Full | Access::Range { index: None, .. }
+    );
+    let by_key = s.order.len() == q.order.len()
+        && s.order.len() <= scan.table.primary_key.len()
+        && s.order
+            .iter()
+            .zip(&q.order)
+            .zip(&scan.table.primary_key)
+            .all(|((e, key), &c)| {
+                let e = match e {
+                    BExpr::Output(i) => s.projection.get(*i),
+                    e => Some(e),
+                };
+                !key.descending && e == Some(&BExpr::Column(scan.offset + c))
+            });
+    (in_key_order && by_key).then_some(want)
+}
+
+/// True when each row decides `e` alone, the same way every time: no
+/// subquery, no enclosing query's column, nothing random.
+fn row_only(e: &BExpr) -> bool {
+    match e {
+        BExpr::Const(_) | BExpr::Column(_) => true,
+        BExpr::Param(_)
+        | BExpr::Outer { .. }
+        | BExpr::Output(_)
+        | BExpr::Subquery(_)
+        | BExpr::Exists(..)
+        | BExpr::InSubquery(..)
+        | BExpr::Func(Func::Random | Func::GenRandomUuid, _) => false,
+        BExpr::Func(_, args) => args.iter().all(row_only),
+        BExpr::Not(a)
+        | BExpr::Neg(a)
+        | BExpr::IsNull(a, _)
+        | BExpr::IsBool(a, ..)
+        | BExpr::Cast(a, _)
+        | BExpr::Enum(a, _) => row_only(a),
+        BExpr::Binary(a, _, b) | BExpr::IsDistinct(a, b, _) => row_only(a) && row_only(b),
+        BExpr::InList(a, list, _) => row_only(a) && list.iter().all(row_only),
+        BExpr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            operand.as_deref().is_none_or(row_only)
+                && whens.iter().all(|(w, t)| row_only(w) && row_only(t))
+                && otherwise.as_deref().is_none_or(row_only)
+        }
+        BExpr::Like { expr, pattern, .. } => row_only(expr) && row_only(pattern),
+    }
 }
 
 fn fetch_body<'a>(txn: &'a mut dyn KvTxn, b: &'a mut Body) -> BoxFuture<'a, Result<()>> {
@@ -51,13 +160,33 @@ fn fetch_body<'a>(txn: &'a mut dyn KvTxn, b: &'a mut Body) -> BoxFuture<'a, Resu
                     fetch_expr(txn, e).await?;
                 }
             }
-            Body::Select(s) => fetch_select(txn, s).await?,
+            Body::Select(s) => fetch_select(txn, s, None).await?,
         }
         Ok(())
     })
 }
 
-async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
+/// Reads a block's tables; with `want`, its one table only until that
+/// many rows pass the block's conditions (see [`rows_wanted`]).
+async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select, want: Option<usize>) -> Result<()> {
+    let conds: Vec<BExpr> = match (want, s.steps.first()) {
+        (Some(_), Some(step)) => {
+            let scan_filter = match &step.source {
+                Source::Scan(scan) => scan.filter.clone(),
+                _ => None,
+            };
+            [
+                scan_filter,
+                step.on.clone(),
+                step.after.clone(),
+                s.filter.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        }
+        _ => Vec::new(),
+    };
     for i in 0..s.steps.len() {
         let (done, rest) = s.steps.split_at_mut(i);
         let step = &mut rest[0];
@@ -71,7 +200,10 @@ async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select) -> Result<()> {
         match &mut step.source {
             Source::Unit => {}
             Source::Scan(scan) => {
-                fetch_scan(txn, scan).await?;
+                match want {
+                    Some(want) if i == 0 => fetch_prefix(txn, scan, &conds, want).await?,
+                    _ => fetch_scan(txn, scan).await?,
+                }
                 if let Some(f) = &mut scan.filter {
                     fetch_expr(txn, f).await?;
                 }
@@ -340,50 +472,27 @@ pub(super) fn plan_reads(scan: &Scan) -> Result<Reads> {
 
 /// Reads the rows of one table the scan's access path covers.
 pub async fn fetch_scan(txn: &mut dyn KvTxn, scan: &mut Scan) -> Result<()> {
-    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    match plan_reads(scan)? {
-        Reads::Nothing => {}
+    let pairs = match plan_reads(scan)? {
+        Reads::Nothing => Vec::new(),
         Reads::Keys(keys) => {
             let values = txn.get_many(&keys, scan.for_update).await?;
-            for (k, v) in keys.into_iter().zip(values) {
-                if let Some(v) = v {
-                    pairs.push((k, v));
-                }
-            }
+            keys.into_iter()
+                .zip(values)
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect()
         }
         Reads::Range(start, end) => {
-            pairs = if scan.for_update {
+            if scan.for_update {
                 txn.scan_for_update(&start, &end).await?
             } else {
                 txn.scan(&start, &end).await?
-            };
-        }
-        Reads::IndexRange(start, end) => {
-            let row_keys: Vec<Vec<u8>> = txn
-                .scan(&start, &end)
-                .await?
-                .into_iter()
-                .map(|(_, row_key)| row_key)
-                .collect();
-            let values = txn.get_many(&row_keys, scan.for_update).await?;
-            for (row_key, v) in row_keys.into_iter().zip(values) {
-                match v {
-                    Some(v) => pairs.push((row_key, v)),
-                    // Read committed reads the rows it locks newest, after
-                    // the index at the statement's snapshot: a row deleted
-                    // in between is gone (PostgreSQL skips it too). Other
-                    // modes read both at one snapshot or under one lock.
-                    None if scan.for_update => {}
-                    None => {
-                        return Err(SqlError::internal(format!(
-                            "index of table \"{}\" names a missing row",
-                            scan.table.name
-                        )));
-                    }
-                }
             }
         }
-    }
+        Reads::IndexRange(start, end) => {
+            let entries = txn.scan(&start, &end).await?;
+            indexed_rows(txn, scan, entries).await?
+        }
+    };
     scan.rows.clear();
     scan.keys.clear();
     for (k, v) in pairs {
@@ -392,6 +501,97 @@ pub async fn fetch_scan(txn: &mut dyn KvTxn, scan: &mut Scan) -> Result<()> {
         scan.keys.push(k);
     }
     Ok(())
+}
+
+/// The rows index entries name (an entry's value is its row's key), in
+/// the entries' order.
+async fn indexed_rows(
+    txn: &mut dyn KvTxn,
+    scan: &Scan,
+    entries: crate::kv::Pairs,
+) -> Result<crate::kv::Pairs> {
+    let row_keys: Vec<Vec<u8>> = entries.into_iter().map(|(_, row_key)| row_key).collect();
+    let values = txn.get_many(&row_keys, scan.for_update).await?;
+    let mut pairs = Vec::with_capacity(row_keys.len());
+    for (row_key, v) in row_keys.into_iter().zip(values) {
+        match v {
+            Some(v) => pairs.push((row_key, v)),
+            // Read committed reads the rows it locks newest, after the
+            // index at the statement's snapshot: a row deleted in between
+            // is gone (PostgreSQL skips it too). Other modes read both at
+            // one snapshot or under one lock.
+            None if scan.for_update => {}
+            None => {
+                return Err(SqlError::internal(format!(
+                    "index of table \"{}\" names a missing row",
+                    scan.table.name
+                )));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+/// The first page of a read that stops early, and the most any page asks
+/// for.
+const FIRST_PAGE: usize = 64;
+const PAGE_MAX: usize = 4096;
+
+/// Reads the scan's rows in key order, page by page, until `want` of them
+/// pass `conds` (or the range ends); keeps only those (the others would
+/// be dropped by the same conditions later). Under OCC and SSI only what
+/// was read is validated at commit, not the whole range.
+async fn fetch_prefix(
+    txn: &mut dyn KvTxn,
+    scan: &mut Scan,
+    conds: &[BExpr],
+    want: usize,
+) -> Result<()> {
+    let (mut from, end, index) = match plan_reads(scan)? {
+        Reads::Range(start, end) => (start, end, false),
+        Reads::IndexRange(start, end) => (start, end, true),
+        Reads::Nothing | Reads::Keys(_) => return fetch_scan(txn, scan).await,
+    };
+    scan.rows.clear();
+    scan.keys.clear();
+    let mut page = if conds.is_empty() {
+        want
+    } else {
+        want.max(FIRST_PAGE)
+    };
+    loop {
+        let (pairs, resume) = txn.scan_prefix(&from, &end, page).await?;
+        let pairs = if index {
+            indexed_rows(txn, scan, pairs).await?
+        } else {
+            pairs
+        };
+        for (k, v) in pairs {
+            let row = scan_row(scan, &v)?;
+            let env = Env {
+                row: &row,
+                ..Env::EMPTY
+            };
+            let mut pass = true;
+            for c in conds {
+                if eval(c, &env)?.truth()? != Some(true) {
+                    pass = false;
+                    break;
+                }
+            }
+            if pass {
+                scan.rows.push(row);
+                scan.keys.push(k);
+            }
+        }
+        match resume {
+            Some(next) if scan.rows.len() < want => {
+                from = next;
+                page = page.saturating_mul(2).min(PAGE_MAX.max(want));
+            }
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// A stored row of the scan's table as a row of its block (its columns

@@ -134,11 +134,10 @@ async fn alter_one(
     }
 }
 
-/// True when the table has a row. NB: reads the whole table (the
-/// key-value interface has no scan limit yet).
+/// True when the table has a row (reads the first one).
 async fn has_rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<bool> {
     let (start, end) = def.key_range();
-    Ok(!txn.scan(&start, &end).await?.is_empty())
+    Ok(!txn.scan_prefix(&start, &end, 1).await?.0.is_empty())
 }
 
 /// Gives new column `i` of `def` its value in every row there is, each

@@ -143,6 +143,24 @@ impl KvTxn for Kv<'_> {
         })
     }
 
+    fn scan_prefix<'a>(
+        &'a mut self,
+        start: &'a [u8],
+        end: &'a [u8],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>), SqlError>> {
+        Box::pin(async move {
+            self.note(Some((start.to_vec(), end.to_vec())));
+            let r = self
+                .txn
+                .scan_prefix(start, end, limit)
+                .await
+                .map_err(sql_error);
+            self.note(None);
+            r
+        })
+    }
+
     fn scan_for_update<'a>(
         &'a mut self,
         start: &'a [u8],

@@ -1,0 +1,100 @@
+//! A LIMIT over one table read in key order reads only as many rows as it
+//! needs (page by page while conditions drop rows), and gives what a
+//! whole read would.
+
+use super::{MemTxn, i, rows, run};
+
+/// A table of 1,000 rows (`v` = id mod 10, indexed) and the pairs read
+/// by each query after it.
+async fn thousand() -> MemTxn {
+    let mut txn = MemTxn::default();
+    run(
+        &mut txn,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT, w TEXT);
+         INSERT INTO t SELECT g, g % 10, 'x' || g FROM generate_series(1, 1000) AS g;
+         CREATE INDEX t_v ON t (v);",
+    )
+    .await
+    .unwrap();
+    txn
+}
+
+/// The rows `sql` gives and how many pairs its range reads gave.
+async fn counted(txn: &mut MemTxn, sql: &str) -> (Vec<Vec<crate::Value>>, usize) {
+    txn.2 = 0;
+    let out = rows(txn, sql).await;
+    (out, txn.2)
+}
+
+fn ids(rows: &[Vec<crate::Value>]) -> Vec<crate::Value> {
+    rows.iter().map(|r| r[0].clone()).collect()
+}
+
+#[tokio::test]
+async fn a_limit_in_key_order_reads_only_the_rows_it_needs() {
+    let mut txn = thousand().await;
+    let (r, read) = counted(&mut txn, "SELECT * FROM t LIMIT 3").await;
+    assert_eq!(ids(&r), vec![i(1), i(2), i(3)]);
+    assert_eq!(read, 3);
+    let (r, read) = counted(&mut txn, "SELECT id FROM t ORDER BY id LIMIT 2 OFFSET 5").await;
+    assert_eq!(ids(&r), vec![i(6), i(7)]);
+    assert_eq!(read, 7);
+    // Conditions drop rows: pages until enough pass.
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT id FROM t WHERE v = 7 AND w LIKE 'x%' ORDER BY 1 LIMIT 10",
+    )
+    .await;
+    assert_eq!(ids(&r), (0..10).map(|k| i(10 * k + 7)).collect::<Vec<_>>());
+    assert!(read < 200, "{read} pairs read for 10 rows");
+    // A key range (its condition is checked again on the rows: a first
+    // page of 64), and an index range (index order: v, then the key).
+    let (r, read) = counted(&mut txn, "SELECT id FROM t WHERE id > 500 LIMIT 2").await;
+    assert_eq!(ids(&r), vec![i(501), i(502)]);
+    assert_eq!(read, 64);
+    let (r, read) = counted(&mut txn, "SELECT id FROM t WHERE v = 3 LIMIT 3").await;
+    assert_eq!(ids(&r), vec![i(3), i(13), i(23)]);
+    assert!(read < 100, "{read} pairs read for 3 rows");
+    // In a subquery in FROM, and fewer rows than the limit.
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT count(*) FROM (SELECT id FROM t WHERE id >= 999 LIMIT 5) AS s",
+    )
+    .await;
+    assert_eq!(r, vec![vec![i(2)]]);
+    assert_eq!(read, 2);
+}
+
+#[tokio::test]
+async fn what_a_limit_cannot_stop_early_for_is_read_whole_and_still_right() {
+    let mut txn = thousand().await;
+    for (sql, first) in [
+        // Sorted otherwise than the key's order.
+        ("SELECT id FROM t ORDER BY id DESC LIMIT 1", 1000),
+        ("SELECT id FROM t ORDER BY v, id LIMIT 1", 10),
+        ("SELECT id FROM t ORDER BY w LIMIT 1", 1),
+        // Grouped, DISTINCT, a condition with a subquery.
+        ("SELECT max(id) FROM t LIMIT 1", 1000),
+        ("SELECT DISTINCT v FROM t ORDER BY 1 DESC LIMIT 1", 9),
+        ("SELECT id FROM t WHERE id > (SELECT 998) LIMIT 1", 999),
+    ] {
+        let (r, read) = counted(&mut txn, sql).await;
+        assert_eq!(ids(&r), vec![i(first)], "{sql}");
+        assert!(read >= 1000, "{sql}: {read}");
+    }
+    // random() is drawn once per row: not drawn again to decide it.
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT count(*) FROM (SELECT id FROM t WHERE random() < 2 LIMIT 4) AS s",
+    )
+    .await;
+    assert_eq!(r, vec![vec![i(4)]]);
+    assert_eq!(read, 1000);
+    // LIMIT NULL and LIMIT ALL are no limit; a negative one is refused.
+    let (r, _) = counted(&mut txn, "SELECT id FROM t LIMIT NULL").await;
+    assert_eq!(r.len(), 1000);
+    let err = run(&mut txn, "SELECT id FROM t LIMIT -1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "2201W");
+}
