@@ -549,7 +549,7 @@ impl Gateway {
             };
             let end = range.end.clone();
             let shape = kind.clone();
-            let ((pairs, read_ts), d) = self
+            let ((pairs, read_ts, resume_key), d) = self
                 .call(&start, |mut client, d| {
                     // Clipped to the tablet: a transaction's range lock
                     // covers only what this tablet owns.
@@ -576,6 +576,7 @@ impl Gateway {
                             None => Ok((
                                 resp.pairs,
                                 resp.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                                resp.resume_key,
                             )),
                         })
                     }
@@ -596,13 +597,23 @@ impl Gateway {
                 out.read_ts = Some(chosen);
             }
             let tablet_end = d.range.end;
+            // A locked scan may stop short of its limit where it locked.
+            if limit > 0 && !resume_key.is_empty() {
+                out.resume = Some(resume_key);
+                return Ok(out);
+            }
             let done = (limit > 0 && out.pairs.len() >= limit)
                 || tablet_end.is_empty()
                 || (!range.end.is_empty() && tablet_end >= range.end);
             if done {
-                out.cut = limit > 0 && out.pairs.len() >= limit;
-                out.pairs
-                    .truncate(if limit > 0 { limit } else { out.pairs.len() });
+                if limit > 0 && out.pairs.len() >= limit {
+                    out.pairs.truncate(limit);
+                    out.resume = out.pairs.last().map(|(k, _)| {
+                        let mut next = k.clone();
+                        next.push(0);
+                        next
+                    });
+                }
                 return Ok(out);
             }
             start = tablet_end;
@@ -664,16 +675,7 @@ pub(super) struct Scanned {
     pub pieces: Vec<(spanlite_storage::meta::TabletId, KeyRange)>,
     /// For a snapshot without a timestamp: the one the first leader picked.
     pub read_ts: Option<Timestamp>,
-    /// The limit cut the scan short (the range may hold more).
-    pub cut: bool,
-}
-
-impl Scanned {
-    /// Where the rest of the range begins, if the limit cut the scan short.
-    pub fn resume(&self) -> Option<Vec<u8>> {
-        let (last, _) = self.pairs.last().filter(|_| self.cut)?;
-        let mut next = last.clone();
-        next.push(0);
-        Some(next)
-    }
+    /// Where the rest of the range begins, if the limit cut the scan short
+    /// (the range may hold more).
+    pub resume: Option<Vec<u8>>,
 }

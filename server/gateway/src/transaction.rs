@@ -418,7 +418,8 @@ impl Transaction {
     /// The first pairs of `[start, end)` as [`Transaction::scan`] gives
     /// them, read until about `limit` (> 0) were found, and the key the
     /// rest begins at if that cut the read short: what was read is then
-    /// `[start, resume)`, which alone is validated (OCC, SSI).
+    /// `[start, resume)`, which alone is locked (2PL, on the tablet where
+    /// the read stopped) or validated (OCC, SSI).
     pub async fn scan_prefix(
         &mut self,
         start: &[u8],
@@ -492,7 +493,7 @@ impl Transaction {
             if let Some(ts) = self.snapshot.or(scanned.read_ts) {
                 self.after_read(ts);
                 if self.validates(false) {
-                    if let Some(cut) = scanned.resume()
+                    if let Some(cut) = scanned.resume.clone()
                         && let Some((_, last)) = scanned.pieces.last_mut()
                         && (last.end.is_empty() || last.end > cut)
                     {
@@ -505,7 +506,7 @@ impl Transaction {
             }
             scanned
         };
-        let resume = scanned.resume();
+        let resume = scanned.resume;
         let covered = resume.as_deref().unwrap_or(end);
         Ok((self.overlay(start, covered, scanned.pairs), resume))
     }

@@ -539,8 +539,9 @@ const PAGE_MAX: usize = 4096;
 
 /// Reads the scan's rows in key order, page by page, until `want` of them
 /// pass `conds` (or the range ends); keeps only those (the others would
-/// be dropped by the same conditions later). Under OCC and SSI only what
-/// was read is validated at commit, not the whole range.
+/// be dropped by the same conditions later). Only what was read is held:
+/// under 2PL the shared range lock ends where the read stopped, under OCC
+/// and SSI only that is validated at commit.
 async fn fetch_prefix(
     txn: &mut dyn KvTxn,
     scan: &mut Scan,

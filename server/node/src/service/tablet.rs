@@ -396,10 +396,13 @@ impl TabletService for TabletGrpc {
                 };
                 let lock_rows = req.lock == LockStrength::Exclusive as i32;
                 // Inline, as a locking read (see `read`).
-                let rows = replica
+                match replica
                     .txn_scan(&read, &range, limit, lock_rows, LOCK_WAIT)
-                    .await;
-                (rows, None)
+                    .await
+                {
+                    Ok((rows, cut)) => (Ok((rows, cut)), None),
+                    Err(e) => (Err(e), None),
+                }
             }
             None => {
                 let at = ReadAt {
@@ -414,7 +417,7 @@ impl TabletService for TabletGrpc {
                     .await;
                 match read {
                     Ok((ts, rows)) => (
-                        Ok(rows),
+                        Ok((rows, None)),
                         Some(common::Timestamp {
                             nanos: ts.as_nanos(),
                         }),
@@ -424,7 +427,7 @@ impl TabletService for TabletGrpc {
             }
         };
         Ok(Response::new(match result {
-            Ok(rows) => {
+            Ok((rows, cut)) => {
                 let resume_key = if limit > 0 && rows.len() == limit {
                     rows.last().map(|(k, _)| {
                         let mut next = k.clone();
@@ -434,6 +437,9 @@ impl TabletService for TabletGrpc {
                 } else {
                     None
                 };
+                // A locked scan cut short may hold fewer rows (deleted
+                // before its lock): it says where it stopped.
+                let resume_key = cut.or(resume_key);
                 ScanResponse {
                     pairs: key_values(rows),
                     resume_key: resume_key.unwrap_or_default(),

@@ -139,7 +139,12 @@ impl Replica {
     }
 
     /// Scans `range` for a read-write transaction under a shared range
-    /// lock (no phantoms); at most `limit` pairs (0: all).
+    /// lock (no phantoms); at most `limit` pairs (0: all), and the key the
+    /// rest of the range begins at when the limit cut the scan short. With
+    /// a limit the lock covers only what the first `limit` rows span —
+    /// found by a read before it, read again under it (rows deleted in
+    /// between leave fewer) — so a `LIMIT` does not keep writers out of
+    /// the whole range.
     pub async fn txn_scan(
         &self,
         req: &TxnReadRequest,
@@ -147,9 +152,32 @@ impl Replica {
         limit: usize,
         lock_rows: bool,
         wait: Duration,
-    ) -> Result<Vec<Row>, TabletError> {
+    ) -> Result<(Vec<Row>, Option<Vec<u8>>), TabletError> {
         self.check_serving()?;
-        let (start, end) = self.clip(range)?;
+        let mut range = range.clone();
+        let mut cut = None;
+        if limit > 0 {
+            let (start, end) = self.clip(&range)?;
+            let until = tokio::time::Instant::now() + wait;
+            let first = self
+                .read_resolved(until, |m| {
+                    m.scan(
+                        start.clone(),
+                        end.clone(),
+                        Timestamp::MAX,
+                        Direction::Forward,
+                        Some(limit),
+                    )
+                })
+                .await?;
+            if let Some((last, _)) = first.last().filter(|_| first.len() >= limit) {
+                let mut next = last.clone();
+                next.push(0);
+                range.end = next.clone();
+                cut = Some(next);
+            }
+        }
+        let (start, end) = self.clip(&range)?;
         let target = LockTarget::range(range.start.clone(), range.end.clone());
         self.lock_targets(req, std::slice::from_ref(&target), wait)
             .await?;
@@ -181,7 +209,7 @@ impl Replica {
             self.lock_targets(&exclusive, &targets, wait).await?;
         }
         self.check_serving()?;
-        Ok(rows)
+        Ok((rows, cut))
     }
 
     async fn lock_targets(
