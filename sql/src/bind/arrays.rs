@@ -112,9 +112,10 @@ impl Binder<'_> {
             1 => self.expr(&Expr::Identifier(name.remove(0)))?,
             _ => self.expr(&Expr::CompoundIdentifier(name))?,
         };
-        let mut bound = |b: &Option<Expr>| match b {
+        // A bound left out is the array's own: 1, or past its end.
+        let mut bound = |b: &Option<Expr>, own: i64| match b {
             Some(e) => self.expr(e),
-            None => Ok(BExpr::Const(Value::Null)),
+            None => Ok(BExpr::Const(Value::Int(own))),
         };
         Ok(match subscript {
             ast::Subscript::Index { index } => {
@@ -125,8 +126,8 @@ impl Binder<'_> {
                 upper_bound,
                 stride: None,
             } => {
-                let lo = bound(lower_bound)?;
-                let hi = bound(upper_bound)?;
+                let lo = bound(lower_bound, 1)?;
+                let hi = bound(upper_bound, i64::MAX)?;
                 BExpr::Func(Func::ArraySlice, vec![array, lo, hi])
             }
             ast::Subscript::Slice { .. } => {

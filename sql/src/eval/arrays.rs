@@ -4,6 +4,7 @@
 //! [`Value::Array`]; the system catalogs' arrays are still text in an
 //! array's form (`{1,2}`), which these read too where they did before.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use super::expr::{binary, type_name};
@@ -13,15 +14,15 @@ use crate::value::Value;
 
 /// An array's elements: a [`Value::Array`]'s, or those of text in an
 /// array's form (as text; a catalog's arrays), `None` for anything else.
-fn items(v: &Value) -> Option<Vec<Value>> {
+fn items(v: &Value) -> Option<Cow<'_, [Value]>> {
     match v {
-        Value::Array(items) => Some(items.clone()),
-        Value::Text(t) => Some(
+        Value::Array(items) => Some(Cow::Borrowed(items)),
+        Value::Text(t) => Some(Cow::Owned(
             crate::compat::array_items(t)
                 .into_iter()
                 .map(|i| i.map_or(Value::Null, Value::Text))
                 .collect(),
-        ),
+        )),
         _ => None,
     }
 }
@@ -41,8 +42,14 @@ fn same(a: &Value, b: &Value) -> Result<bool> {
 }
 
 /// `x` as an element of `array` (text written beside an array of numbers
-/// is a number).
+/// is a number); an array is none (42883: arrays have one dimension here,
+/// and PostgreSQL has no `array_append(int[], int[])`).
 fn element_for(array: &[Value], x: Value) -> Result<Value> {
+    if let Value::Array(_) = x {
+        return Err(SqlError::undefined_function(
+            "an array is not an element of an array: use array_cat or ||",
+        ));
+    }
     match (array.iter().find_map(Value::data_type), x) {
         (Some(t), x @ Value::Text(_)) => x.cast_to(t),
         (_, x) => Ok(x),
@@ -79,8 +86,12 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
             a => {
                 let items = items(a).ok_or_else(|| not_an_array("slice", a))?;
                 let n = items.len() as i64;
-                let lo = int(Some(lo)).unwrap_or(1).max(1);
-                let hi = int(Some(hi)).unwrap_or(n).min(n);
+                // A bound left out is the array's own (the binder's 1 and
+                // i64::MAX); one given as NULL makes the slice NULL.
+                let (Some(lo), Some(hi)) = (int(Some(lo)), int(Some(hi))) else {
+                    return Ok(Some(Value::Null));
+                };
+                let (lo, hi) = (lo.max(1), hi.min(n));
                 Value::Array(if lo > hi {
                     Vec::new()
                 } else {

@@ -36,8 +36,8 @@ pub fn fetch<'a>(txn: &'a mut dyn KvTxn, q: &'a mut Query) -> BoxFuture<'a, Resu
 
 /// How many rows of its one table `q` needs at most, when it can stop
 /// reading there: a LIMIT (and OFFSET) over one table read in key order
-/// (no ORDER BY, or the primary key's first columns ascending over the
-/// table's key order), not grouped, not DISTINCT, with conditions that
+/// (no ORDER BY, or one that order already follows: [`read_in_order`]),
+/// not grouped, not DISTINCT, with conditions that
 /// each row decides alone (no subquery, no enclosing query's column, no
 /// `random()`). The rows are then read page by page until that many pass
 /// the conditions (`fetch_prefix`).
@@ -82,26 +82,81 @@ fn rows_wanted(q: &Query) -> Option<usize> {
     if s.order.is_empty() {
         return Some(want);
     }
-    // Sorted: only by the primary key's first columns, ascending, over a
-    // read in the primary key's order.
-    let in_key_order = matches!(
-        scan.access,
-        Access::Full | Access::Range { index: None, .. }
-    );
-    let by_key = s.order.len() == q.order.len()
-        && s.order.len() <= scan.table.primary_key.len()
-        && s.order
-            .iter()
-            .zip(&q.order)
-            .zip(&scan.table.primary_key)
-            .all(|((e, key), &c)| {
-                let e = match e {
-                    BExpr::Output(i) => s.projection.get(*i),
-                    e => Some(e),
-                };
-                !key.descending && e == Some(&BExpr::Column(scan.offset + c))
-            });
-    (in_key_order && by_key).then_some(want)
+    // Sorted: only by columns the read already gives in that order.
+    let columns: Option<Vec<usize>> = s
+        .order
+        .iter()
+        .zip(&q.order)
+        .map(|(e, key)| {
+            let e = match e {
+                BExpr::Output(i) => s.projection.get(*i)?,
+                e => e,
+            };
+            match e {
+                BExpr::Column(c) if !key.descending => c.checked_sub(scan.offset),
+                _ => None,
+            }
+        })
+        .collect();
+    let columns = columns.filter(|c| c.len() == q.order.len())?;
+    read_in_order(scan, &columns).then_some(want)
+}
+
+/// True when the scan reads its rows sorted by `columns` ascending (as
+/// ORDER BY sorts them; ties in any order): the primary key's first
+/// columns (or those after the ones a key range fixes) over the table's
+/// key order, or over an index range whose
+/// every column is fixed (its entries follow the key there); an index's
+/// columns after those its range fixes, over that range — each of a type
+/// whose stored order is its sort order, none NULL where that would
+/// place it otherwise than ORDER BY does.
+fn read_in_order(scan: &Scan, columns: &[usize]) -> bool {
+    let def = &scan.table;
+    let key_ordered = |c: usize| {
+        !matches!(
+            def.columns[c].ty,
+            DataType::Float | DataType::Interval | DataType::Jsonb | DataType::Array(_)
+        )
+    };
+    if !columns.iter().all(|&c| key_ordered(c)) {
+        return false;
+    }
+    let by_key = columns.len() <= def.primary_key.len() && def.primary_key.starts_with(columns);
+    match &scan.access {
+        Access::Full => by_key,
+        // Past the columns the range fixes, too (`WHERE a = 1 ORDER BY b`).
+        Access::Range {
+            index: None, eq, ..
+        } => {
+            by_key
+                || def
+                    .primary_key
+                    .get(eq.len()..)
+                    .is_some_and(|rest| rest.starts_with(columns))
+        }
+        Access::Points(_) => false,
+        Access::Range {
+            index: Some(id),
+            eq,
+            lower,
+            upper,
+        } => {
+            let Some(index) = def.indexes.iter().find(|i| i.id == *id) else {
+                return false;
+            };
+            if eq.len() >= index.columns.len() {
+                return by_key;
+            }
+            // The index's next columns: the first not NULL where the range
+            // is bounded on it, the others declared NOT NULL.
+            let next = &index.columns[eq.len()..];
+            columns.len() <= next.len()
+                && next.starts_with(columns)
+                && columns.iter().enumerate().all(|(j, &c)| {
+                    !def.columns[c].nullable || (j == 0 && (lower.is_some() || upper.is_some()))
+                })
+        }
+    }
 }
 
 /// True when each row decides `e` alone, the same way every time: no

@@ -2,7 +2,7 @@
 //! needs (page by page while conditions drop rows), and gives what a
 //! whole read would.
 
-use super::{MemTxn, i, rows, run};
+use super::{MemTxn, i, rows, run, t};
 
 /// A table of 1,000 rows (`v` = id mod 10, indexed) and the pairs read
 /// by each query after it.
@@ -63,6 +63,49 @@ async fn a_limit_in_key_order_reads_only_the_rows_it_needs() {
     .await;
     assert_eq!(r, vec![vec![i(2)]]);
     assert_eq!(read, 2);
+}
+
+#[tokio::test]
+async fn sorted_as_the_read_goes_over_key_ranges_and_indexes() {
+    let mut txn = thousand().await;
+    run(
+        &mut txn,
+        "CREATE TABLE ab (a INT, b INT, PRIMARY KEY (a, b));
+         INSERT INTO ab SELECT g / 100, g % 100 FROM generate_series(0, 999) AS g;
+         CREATE INDEX t_w ON t (w);",
+    )
+    .await
+    .unwrap();
+    // An index range fixing every index column: its entries follow the key.
+    let (r, read) = counted(&mut txn, "SELECT id FROM t WHERE v = 3 ORDER BY id LIMIT 3").await;
+    assert_eq!(ids(&r), vec![i(3), i(13), i(23)]);
+    assert!(read <= 64, "{read}");
+    // The key's columns after those a key range fixes.
+    let (r, read) = counted(&mut txn, "SELECT b FROM ab WHERE a = 4 ORDER BY b LIMIT 2").await;
+    assert_eq!(ids(&r), vec![i(0), i(1)]);
+    assert!(read <= 64, "{read}");
+    // An index's column, bounded (so no NULL among them).
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT w FROM t WHERE w > 'x5' ORDER BY w LIMIT 2",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![t("x50"), t("x500")]);
+    assert!(read <= 64, "{read}");
+    // Unbounded on a column that may be NULL: ORDER BY puts NULLs last,
+    // the index would not — read whole.
+    run(&mut txn, "INSERT INTO t VALUES (0, 3, NULL)")
+        .await
+        .unwrap();
+    let (r, read) = counted(&mut txn, "SELECT w FROM t WHERE v = 3 ORDER BY w LIMIT 2").await;
+    assert_eq!(ids(&r), vec![t("x103"), t("x113")]);
+    assert!(read > 100, "{read}");
+    let (r, _) = counted(
+        &mut txn,
+        "SELECT w FROM t WHERE v = 3 ORDER BY w DESC LIMIT 1",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![crate::Value::Null]);
 }
 
 #[tokio::test]
