@@ -209,7 +209,8 @@ impl Replica {
             self.lock_targets(&exclusive, &targets, wait).await?;
         }
         self.check_serving()?;
-        Ok((rows, cut))
+        let resume = locked_resume(cut, &rows, limit);
+        Ok((rows, resume))
     }
 
     async fn lock_targets(
@@ -516,5 +517,47 @@ impl Replica {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .note(closed);
         self.visible.notify_waiters();
+    }
+}
+
+/// Where the rest of a locked scan's range begins: `cut`, the end of the
+/// range it locked (`None`: it locked and read the whole range), unless
+/// rows inserted before the lock filled the limit sooner — then just
+/// after the last row given (the locked rows past it were not read).
+fn locked_resume(cut: Option<Vec<u8>>, rows: &[Row], limit: usize) -> Option<Vec<u8>> {
+    let cut = cut?;
+    match rows.last() {
+        Some((last, _)) if rows.len() >= limit => {
+            let mut next = last.clone();
+            next.push(0);
+            Some(next.min(cut))
+        }
+        _ => Some(cut),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::locked_resume;
+
+    fn rows(keys: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        keys.iter().map(|k| (k.to_vec(), Vec::new())).collect()
+    }
+
+    #[test]
+    fn a_locked_scan_resumes_after_what_it_gave() {
+        // Read before the lock: a, c (limit 2), so `c\0` ends the lock.
+        let cut = Some(b"c\0".to_vec());
+        // Under the lock: as before.
+        assert_eq!(locked_resume(cut.clone(), &rows(&[b"a", b"c"]), 2), cut);
+        // `b` inserted in between filled the limit: c was not given.
+        assert_eq!(
+            locked_resume(cut.clone(), &rows(&[b"a", b"b"]), 2),
+            Some(b"b\0".to_vec())
+        );
+        // `a` deleted in between: fewer rows, the lock's end still.
+        assert_eq!(locked_resume(cut.clone(), &rows(&[b"c"]), 2), cut);
+        // The whole range read and locked: nothing left.
+        assert_eq!(locked_resume(None, &rows(&[b"a"]), 2), None);
     }
 }
