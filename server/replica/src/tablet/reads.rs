@@ -157,19 +157,7 @@ impl Replica {
         let mut range = range.clone();
         let mut cut = None;
         if limit > 0 {
-            let (start, end) = self.clip(&range)?;
-            let until = tokio::time::Instant::now() + wait;
-            let first = self
-                .read_resolved(until, |m| {
-                    m.scan(
-                        start.clone(),
-                        end.clone(),
-                        Timestamp::MAX,
-                        Direction::Forward,
-                        Some(limit),
-                    )
-                })
-                .await?;
+            let first = self.latest_rows(&range, limit, wait).await?;
             if let Some((last, _)) = first.last().filter(|_| first.len() >= limit) {
                 let mut next = last.clone();
                 next.push(0);
@@ -177,22 +165,11 @@ impl Replica {
                 cut = Some(next);
             }
         }
-        let (start, end) = self.clip(&range)?;
+        self.clip(&range)?;
         let target = LockTarget::range(range.start.clone(), range.end.clone());
         self.lock_targets(req, std::slice::from_ref(&target), wait)
             .await?;
-        let until = tokio::time::Instant::now() + wait;
-        let rows = self
-            .read_resolved(until, |m| {
-                m.scan(
-                    start.clone(),
-                    end.clone(),
-                    Timestamp::MAX,
-                    Direction::Forward,
-                    (limit > 0).then_some(limit),
-                )
-            })
-            .await?;
+        let rows = self.latest_rows(&range, limit, wait).await?;
         if lock_rows && !rows.is_empty() {
             // SELECT … FOR UPDATE in the same call: the rows found are
             // locked exclusively. The shared range lock held meanwhile keeps
@@ -211,6 +188,28 @@ impl Replica {
         self.check_serving()?;
         let resume = locked_resume(cut, &rows, limit);
         Ok((rows, resume))
+    }
+
+    /// The latest committed rows of `range` (at most `limit`, 0: all),
+    /// once no undecided transaction's intent is among them.
+    async fn latest_rows(
+        &self,
+        range: &KeyRange,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<Row>, TabletError> {
+        let (start, end) = self.clip(range)?;
+        let until = tokio::time::Instant::now() + wait;
+        self.read_resolved(until, |m| {
+            m.scan(
+                start.clone(),
+                end.clone(),
+                Timestamp::MAX,
+                Direction::Forward,
+                (limit > 0).then_some(limit),
+            )
+        })
+        .await
     }
 
     async fn lock_targets(
