@@ -60,7 +60,8 @@ pub trait KvTxn: Send {
     /// least all of `[start, resume)`, where `resume` (the second value) is
     /// `None` when the whole range was read, else the key the rest begins
     /// at — a read cut short after about `limit` pairs (`limit` > 0; this
-    /// transaction's own writes may make it more or fewer). A query that
+    /// transaction's own writes may make it more or fewer); `for_update`:
+    /// the rows read locked, as [`KvTxn::scan_for_update`]. A query that
     /// wants only the first rows (`LIMIT`) reads page by page with it. By
     /// default a scan whose pairs past `limit` are left out.
     fn scan_prefix<'a>(
@@ -68,9 +69,14 @@ pub trait KvTxn: Send {
         start: &'a [u8],
         end: &'a [u8],
         limit: usize,
+        for_update: bool,
     ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>)>> {
         Box::pin(async move {
-            let mut pairs = self.scan(start, end).await?;
+            let mut pairs = if for_update {
+                self.scan_for_update(start, end).await?
+            } else {
+                self.scan(start, end).await?
+            };
             if limit == 0 || pairs.len() <= limit {
                 return Ok((pairs, None));
             }

@@ -43,6 +43,7 @@ impl KvTxn for MemTxn {
         start: &'a [u8],
         end: &'a [u8],
         limit: usize,
+        for_update: bool,
     ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>)>> {
         Box::pin(async move {
             let mut pairs: Pairs = self
@@ -54,6 +55,9 @@ impl KvTxn for MemTxn {
             let resume = (pairs.len() > limit).then(|| crate::key_after(&pairs[limit - 1].0));
             pairs.truncate(limit);
             self.2 += pairs.len();
+            if for_update {
+                self.1.extend(pairs.iter().map(|(k, _)| k.clone()));
+            }
             Ok((pairs, resume))
         })
     }

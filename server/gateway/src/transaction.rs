@@ -425,7 +425,11 @@ impl Transaction {
         start: &[u8],
         end: &[u8],
         limit: usize,
+        for_update: bool,
     ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
+        if for_update {
+            return self.scan_for_update(start, end, limit.max(1)).await;
+        }
         self.scan_locking(start, end, false, limit.max(1)).await
     }
 
@@ -436,25 +440,27 @@ impl Transaction {
     /// rows come as read under their locks (the newest values; a row
     /// deleted since the statement's snapshot is left out), as PostgreSQL's
     /// read committed updates the newest version of each row it found.
+    /// With a `limit` (0: none), as [`Transaction::scan_prefix`].
     pub async fn scan_for_update(
         &mut self,
         start: &[u8],
         end: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        limit: usize,
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
         if self.mode == TxnMode::TwoPhaseLocking {
-            return Ok(self.scan_locking(start, end, true, 0).await?.0);
+            return self.scan_locking(start, end, true, limit).await;
         }
-        let pairs = self.scan(start, end).await?;
+        let (pairs, resume) = self.scan_locking(start, end, false, limit).await?;
         let keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
         let locked = self.get_many(&keys, true).await?;
         if self.mode == TxnMode::ReadCommitted {
-            return Ok(keys
-                .into_iter()
-                .zip(locked)
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
-                .collect());
+            let pairs = keys.into_iter().zip(locked);
+            return Ok((
+                pairs.filter_map(|(k, v)| v.map(|v| (k, v))).collect(),
+                resume,
+            ));
         }
-        Ok(pairs)
+        Ok((pairs, resume))
     }
 
     async fn scan_locking(

@@ -196,9 +196,11 @@ impl Txn {
         start: &[u8],
         end: &[u8],
         limit: usize,
+        for_update: bool,
     ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
         match self {
-            Txn::ReadWrite(t) => t.scan_prefix(start, end, limit).await,
+            Txn::ReadWrite(t) => t.scan_prefix(start, end, limit, for_update).await,
+            Txn::ReadOnly(_) if for_update => Err(read_only_refuses("a locking read")),
             Txn::ReadOnly(r) => r.scan_prefix(start, end, limit).await,
         }
     }
@@ -211,7 +213,7 @@ impl Txn {
         end: &[u8],
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
         match self {
-            Txn::ReadWrite(t) => t.scan_for_update(start, end).await,
+            Txn::ReadWrite(t) => Ok(t.scan_for_update(start, end, 0).await?.0),
             Txn::ReadOnly(_) => Err(read_only_refuses("a locking read")),
         }
     }

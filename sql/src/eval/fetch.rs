@@ -67,7 +67,6 @@ fn rows_wanted(q: &Query) -> Option<usize> {
         && q.distinct_on == 0
         && step.kind == JoinKind::First
         && step.keys.is_empty()
-        && !scan.for_update
         && s.grouping.is_none()
         && s.having.is_none()
         && s.windows.is_empty()
@@ -596,7 +595,9 @@ const PAGE_MAX: usize = 4096;
 /// pass `conds` (or the range ends); keeps only those (the others would
 /// be dropped by the same conditions later). Only what was read is held:
 /// under 2PL the shared range lock ends where the read stopped, under OCC
-/// and SSI only that is validated at commit.
+/// and SSI only that is validated at commit, and `FOR UPDATE` locks the
+/// rows of the pages read (every row of them, as a whole read locks every
+/// row it passes).
 async fn fetch_prefix(
     txn: &mut dyn KvTxn,
     scan: &mut Scan,
@@ -616,7 +617,10 @@ async fn fetch_prefix(
         want.max(FIRST_PAGE)
     };
     loop {
-        let (pairs, resume) = txn.scan_prefix(&from, &end, page).await?;
+        // An index's entries are read as a plain scan; the rows they name
+        // are locked (`indexed_rows`).
+        let lock = scan.for_update && !index;
+        let (pairs, resume) = txn.scan_prefix(&from, &end, page, lock).await?;
         let pairs = if index {
             indexed_rows(txn, scan, pairs).await?
         } else {

@@ -141,3 +141,16 @@ async fn what_a_limit_cannot_stop_early_for_is_read_whole_and_still_right() {
         .unwrap_err();
     assert_eq!(err.code, "2201W");
 }
+
+#[tokio::test]
+async fn a_locking_read_with_a_limit_locks_only_the_rows_it_read() {
+    let mut txn = thousand().await;
+    txn.1.clear();
+    let (r, read) = counted(&mut txn, "SELECT id FROM t ORDER BY id LIMIT 2 FOR UPDATE").await;
+    assert_eq!(ids(&r), vec![i(1), i(2)]);
+    assert_eq!((read, txn.1.len()), (2, 2));
+    txn.1.clear();
+    let (r, _) = counted(&mut txn, "SELECT id FROM t WHERE v = 5 LIMIT 1 FOR UPDATE").await;
+    assert_eq!(ids(&r), vec![i(5)]);
+    assert!(txn.1.len() <= 64, "{} rows locked", txn.1.len());
+}

@@ -148,12 +148,13 @@ impl KvTxn for Kv<'_> {
         start: &'a [u8],
         end: &'a [u8],
         limit: usize,
+        for_update: bool,
     ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>), SqlError>> {
         Box::pin(async move {
             self.note(Some((start.to_vec(), end.to_vec())));
             let r = self
                 .txn
-                .scan_prefix(start, end, limit)
+                .scan_prefix(start, end, limit, for_update)
                 .await
                 .map_err(sql_error);
             self.note(None);
