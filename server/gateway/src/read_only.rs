@@ -75,6 +75,17 @@ impl ReadOnly {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
+        Ok(self.scan_prefix(start, end, limit).await?.0)
+    }
+
+    /// [`ReadOnly::scan`], and the key the rest of the range begins at if
+    /// `limit` cut it short.
+    pub async fn scan_prefix(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
         let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
         let kind = match self.ts {
             Some(ts) if self.pinned => ScanKind::AfterLastTs(ts),
@@ -86,28 +97,7 @@ impl ReadOnly {
             // timestamp then, the next read will.
             self.ts = scanned.read_ts;
         }
-        Ok(scanned.pairs)
-    }
-
-    /// [`ReadOnly::scan`] of at most `limit` (> 0) pairs, and the key the
-    /// rest of the range begins at if that cut it short.
-    pub async fn scan_prefix(
-        &mut self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
-        let limit = limit.max(1);
-        let pairs = self.scan(start, end, limit).await?;
-        let resume = match pairs.last() {
-            Some((last, _)) if pairs.len() >= limit => {
-                let mut next = last.clone();
-                next.push(0);
-                Some(next)
-            }
-            _ => None,
-        };
-        Ok((pairs, resume))
+        Ok((scanned.pairs, scanned.resume))
     }
 
     /// The snapshot timestamp, once the first read chose it.

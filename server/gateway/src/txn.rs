@@ -201,7 +201,7 @@ impl Txn {
         match self {
             Txn::ReadWrite(t) => t.scan_prefix(start, end, limit, for_update).await,
             Txn::ReadOnly(_) if for_update => Err(read_only_refuses("a locking read")),
-            Txn::ReadOnly(r) => r.scan_prefix(start, end, limit).await,
+            Txn::ReadOnly(r) => r.scan_prefix(start, end, limit.max(1)).await,
         }
     }
 

@@ -396,13 +396,10 @@ impl TabletService for TabletGrpc {
                 };
                 let lock_rows = req.lock == LockStrength::Exclusive as i32;
                 // Inline, as a locking read (see `read`).
-                match replica
+                let rows = replica
                     .txn_scan(&read, &range, limit, lock_rows, LOCK_WAIT)
-                    .await
-                {
-                    Ok((rows, cut)) => (Ok((rows, cut)), None),
-                    Err(e) => (Err(e), None),
-                }
+                    .await;
+                (rows, None)
             }
             None => {
                 let at = ReadAt {

@@ -159,10 +159,8 @@ impl Replica {
         if limit > 0 {
             let first = self.latest_rows(&range, limit, wait).await?;
             if let Some((last, _)) = first.last().filter(|_| first.len() >= limit) {
-                let mut next = last.clone();
-                next.push(0);
-                range.end = next.clone();
-                cut = Some(next);
+                range.end = successor(last);
+                cut = Some(range.end.clone());
             }
         }
         self.clip(&range)?;
@@ -526,13 +524,16 @@ impl Replica {
 fn locked_resume(cut: Option<Vec<u8>>, rows: &[Row], limit: usize) -> Option<Vec<u8>> {
     let cut = cut?;
     match rows.last() {
-        Some((last, _)) if rows.len() >= limit => {
-            let mut next = last.clone();
-            next.push(0);
-            Some(next.min(cut))
-        }
+        Some((last, _)) if rows.len() >= limit => Some(successor(last).min(cut)),
         _ => Some(cut),
     }
+}
+
+/// The least key after `key`.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
 }
 
 #[cfg(test)]

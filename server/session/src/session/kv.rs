@@ -81,11 +81,7 @@ impl<'a> Kv<'a> {
 }
 
 /// `key`'s successor: `[key, after(key))` holds `key` alone.
-pub(super) fn after(key: &[u8]) -> Vec<u8> {
-    let mut k = key.to_vec();
-    k.push(0);
-    k
-}
+pub(super) use spanlite_sql::key_after as after;
 
 /// The key range `keys` lie in, for the read-in-flight slot.
 fn span_of(keys: &[Vec<u8>]) -> Reading {
