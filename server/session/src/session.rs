@@ -34,6 +34,7 @@ use spanlite_sql::{
     sqlstate,
 };
 
+mod block;
 mod kv;
 mod modes;
 mod online;
@@ -178,7 +179,11 @@ struct ToRun<'a> {
 struct Open {
     txn: Txn,
     options: TxnOptions,
+    /// Its wound-wait priority (a retried block's first attempt's).
+    priority: spanlite_truetime::Timestamp,
     failed: bool,
+    /// A statement in it failed with 40001.
+    conflicted: bool,
     /// A statement ran in it (SET TRANSACTION is too late then).
     used: bool,
     /// What its statements took from the schema cache.
@@ -277,6 +282,8 @@ pub struct Session {
     defaults: Defaults,
     /// The session's number among the node's advisory lock holders.
     advisory_session: u64,
+    /// The last block's priority if it ended in 40001 (`block`).
+    retry_priority: Option<block::RetryPriority>,
 }
 
 /// The settings every statement consults, as of their last change.
@@ -444,6 +451,7 @@ impl Session {
             last_values: HashMap::new(),
             defaults: Defaults::default(),
             advisory_session: 0,
+            retry_priority: None,
         };
         session.advisory_session = session.schema.advisory().new_session();
         session.read_defaults();
@@ -795,9 +803,7 @@ impl Session {
                 ..
             } => self.rollback_to(&savepoint_name(name)),
             Statement::Rollback { .. } => {
-                if let Some(open) = self.open.take() {
-                    open.txn.rollback().await;
-                }
+                self.rollback().await;
                 self.transaction_ended().await;
                 Ok(tag("ROLLBACK"))
             }
@@ -927,12 +933,14 @@ impl Session {
                     if let Err(e) = &r {
                         open.failed = true;
                         open.dead |= ends_transaction(e);
+                        open.conflicted |= e.code == sqlstate::SERIALIZATION_FAILURE;
                     }
                     if r.as_ref().is_err_and(|e| e.code == sqlstate::QUERY_CANCELED) {
                         // Release the locks now, not at ROLLBACK: the block
                         // stays failed on a fresh transaction that does
                         // nothing (as after SET TRANSACTION).
-                        if let Ok(fresh) = self.gateway.begin_with(&open.options) {
+                        let fresh = self.gateway.begin_at_priority(&open.options, open.priority);
+                        if let Ok(fresh) = fresh {
                             let old = std::mem::replace(&mut open.txn, fresh);
                             abandon(old, reading).await;
                         }
@@ -953,104 +961,6 @@ impl Session {
     fn failing(&mut self, e: SqlError) -> StatementResult {
         self.fail();
         Err(e)
-    }
-
-    fn begin(
-        &mut self,
-        modes: &[TransactionMode],
-        as_of: Option<AsOf>,
-        concurrency: Option<TxnMode>,
-    ) -> StatementResult {
-        if self.open.is_some() {
-            // PostgreSQL warns ("there is already a transaction in
-            // progress") and carries on with the open transaction.
-            return Ok(tag("BEGIN"));
-        }
-        let mut options = self.default_options();
-        self.apply_modes(&mut options, modes, concurrency)?;
-        if let Some(a) = as_of {
-            a.apply(&mut options);
-        }
-        let txn = self.gateway.begin_with(&options).map_err(sql_error)?;
-        self.open = Some(Open {
-            txn,
-            options,
-            failed: false,
-            used: false,
-            schema: SchemaUse::default(),
-            savepoints: Vec::new(),
-            dead: false,
-        });
-        Ok(tag("BEGIN"))
-    }
-
-    fn set_transaction(
-        &mut self,
-        modes: &[TransactionMode],
-        session: bool,
-        as_of: Option<AsOf>,
-        concurrency: Option<TxnMode>,
-    ) -> StatementResult {
-        if session {
-            let mut options = self.default_options();
-            self.apply_modes(&mut options, modes, concurrency)?;
-            let v = if options.read_only { "on" } else { "off" };
-            self.set("default_transaction_read_only", v);
-            self.set_default_mode(options.mode);
-            return Ok(tag("SET"));
-        }
-        let Some(open) = &mut self.open else {
-            // PostgreSQL warns and does nothing outside a transaction.
-            return Ok(tag("SET"));
-        };
-        if open.used {
-            open.failed = true;
-            return Err(SqlError::active_transaction(
-                "SET TRANSACTION must be called before any query",
-            ));
-        }
-        let mut options = open.options.clone();
-        let applied = self.apply_modes(&mut options, modes, concurrency);
-        let Some(open) = &mut self.open else {
-            return Ok(tag("SET"));
-        };
-        if let Err(e) = applied {
-            open.failed = true;
-            return Err(e);
-        }
-        if let Some(a) = as_of {
-            a.apply(&mut options);
-        }
-        match self.gateway.begin_with(&options) {
-            Ok(txn) => {
-                // Nothing ran in the old one: dropping it releases nothing.
-                open.txn = txn;
-                open.options = options;
-                Ok(tag("SET"))
-            }
-            Err(e) => {
-                open.failed = true;
-                Err(sql_error(e))
-            }
-        }
-    }
-
-    async fn commit(&mut self) -> StatementResult {
-        let Some(open) = self.open.take() else {
-            // PostgreSQL warns and succeeds.
-            return Ok(tag("COMMIT"));
-        };
-        let result = if open.failed {
-            open.txn.rollback().await;
-            Ok(tag("ROLLBACK"))
-        } else {
-            self.schema
-                .commit(open.txn, &open.schema)
-                .await
-                .map(|()| tag("COMMIT"))
-        };
-        self.transaction_ended().await;
-        result
     }
 
     /// Waits out `retry`'s next backoff before another attempt (a cancel
