@@ -61,8 +61,10 @@ pub trait KvTxn: Send {
     /// `None` when the whole range was read, else the key the rest begins
     /// at — a read cut short after about `limit` pairs (`limit` > 0; this
     /// transaction's own writes may make it more or fewer); `for_update`:
-    /// the rows read locked, as [`KvTxn::scan_for_update`]. A query that
-    /// wants only the first rows (`LIMIT`) reads page by page with it. By
+    /// the rows read locked, as [`KvTxn::scan_for_update`]. `reverse`: the
+    /// last pairs instead, in descending key order, and `resume` the key
+    /// the rest ends at (`[start, resume)` is left). A query that wants
+    /// only the first rows (`LIMIT`) reads page by page with it. By
     /// default a scan whose pairs past `limit` are left out.
     fn scan_prefix<'a>(
         &'a mut self,
@@ -70,6 +72,7 @@ pub trait KvTxn: Send {
         end: &'a [u8],
         limit: usize,
         for_update: bool,
+        reverse: bool,
     ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>)>> {
         Box::pin(async move {
             let mut pairs = if for_update {
@@ -77,11 +80,16 @@ pub trait KvTxn: Send {
             } else {
                 self.scan(start, end).await?
             };
+            if reverse {
+                pairs.reverse();
+            }
             if limit == 0 || pairs.len() <= limit {
                 return Ok((pairs, None));
             }
             pairs.truncate(limit);
-            let resume = pairs.last().map(|(k, _)| key_after(k));
+            let resume = pairs
+                .last()
+                .map(|(k, _)| if reverse { k.clone() } else { key_after(k) });
             Ok((pairs, resume))
         })
     }

@@ -44,15 +44,27 @@ impl KvTxn for MemTxn {
         end: &'a [u8],
         limit: usize,
         for_update: bool,
+        reverse: bool,
     ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>)>> {
         Box::pin(async move {
-            let mut pairs: Pairs = self
-                .0
-                .range(start.to_vec()..end.to_vec())
+            let range = self.0.range(start.to_vec()..end.to_vec());
+            let range: Box<dyn Iterator<Item = _>> = if reverse {
+                Box::new(range.rev())
+            } else {
+                Box::new(range)
+            };
+            let mut pairs: Pairs = range
                 .take(limit + 1)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            let resume = (pairs.len() > limit).then(|| crate::key_after(&pairs[limit - 1].0));
+            let resume = (pairs.len() > limit).then(|| {
+                let last = &pairs[limit - 1].0;
+                if reverse {
+                    last.clone()
+                } else {
+                    crate::key_after(last)
+                }
+            });
             pairs.truncate(limit);
             self.2 += pairs.len();
             if for_update {

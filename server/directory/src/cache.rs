@@ -44,6 +44,20 @@ impl RouteCache {
         d.range.contains(key).then(|| d.clone())
     }
 
+    /// The cached tablet owning the keys just below `end` (empty: the end
+    /// of the keyspace): the one a reverse scan of a range ending at `end`
+    /// reads first. Its range starts before `end` and reaches it.
+    pub fn lookup_before(&self, end: &[u8]) -> Option<TabletDescriptor> {
+        let inner = self.read();
+        let (_, d) = if end.is_empty() {
+            inner.tablets.iter().next_back()?
+        } else {
+            inner.tablets.range(..end.to_vec()).next_back()?
+        };
+        let reaches = d.range.end.is_empty() || (!end.is_empty() && d.range.end.as_slice() >= end);
+        reaches.then(|| d.clone())
+    }
+
     /// The cached tablet with id `id`.
     pub fn tablet(&self, id: TabletId) -> Option<TabletDescriptor> {
         self.read().tablets.values().find(|d| d.id == id).cloned()
@@ -157,6 +171,28 @@ mod tests {
         assert_eq!(c.lookup(b"a").map(|d| d.id), Some(1));
         assert_eq!(c.lookup(b"c"), None, "gap between tablets");
         assert_eq!(c.lookup(b"zzz").map(|d| d.id), Some(2));
+    }
+
+    #[test]
+    fn lookup_before_finds_the_range_reaching_the_end() {
+        let c = RouteCache::new();
+        c.insert(desc(1, b"", b"c", 1));
+        c.insert(desc(2, b"f", b"m", 1));
+        c.insert(desc(3, b"m", b"", 1));
+        assert_eq!(c.lookup_before(b"c").map(|d| d.id), Some(1));
+        assert_eq!(c.lookup_before(b"b").map(|d| d.id), Some(1));
+        assert_eq!(c.lookup_before(b"m").map(|d| d.id), Some(2));
+        assert_eq!(c.lookup_before(b"m\0").map(|d| d.id), Some(3));
+        assert_eq!(c.lookup_before(b"").map(|d| d.id), Some(3));
+        assert_eq!(c.lookup_before(b"e"), None, "gap between tablets");
+        assert_eq!(c.lookup_before(b"f"), None, "gap between tablets");
+        let d = RouteCache::new();
+        d.insert(desc(1, b"", b"c", 1));
+        assert_eq!(
+            d.lookup_before(b""),
+            None,
+            "the end of the keyspace is not cached"
+        );
     }
 
     #[test]

@@ -75,23 +75,28 @@ impl ReadOnly {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
-        Ok(self.scan_prefix(start, end, limit).await?.0)
+        Ok(self.scan_prefix(start, end, limit, false).await?.0)
     }
 
     /// [`ReadOnly::scan`], and the key the rest of the range begins at if
-    /// `limit` cut it short.
+    /// `limit` cut it short; `reverse`: the last pairs, in descending key
+    /// order, and the key the rest ends at.
     pub async fn scan_prefix(
         &mut self,
         start: &[u8],
         end: &[u8],
         limit: usize,
+        reverse: bool,
     ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
         let range = spanlite_directory::KeyRange::new(start.to_vec(), end.to_vec());
         let kind = match self.ts {
             Some(ts) if self.pinned => ScanKind::AfterLastTs(ts),
             ts => ScanKind::Snapshot(ts),
         };
-        let scanned = self.gateway.scan_tablets(&range, limit, kind).await?;
+        let scanned = self
+            .gateway
+            .scan_tablets(&range, limit, kind, reverse)
+            .await?;
         if self.ts.is_none() {
             // An empty range may have read nothing anywhere: pick no
             // timestamp then, the next read will.

@@ -200,6 +200,25 @@ impl Gateway {
             .ok_or_else(|| GatewayError::Unavailable("no tablet owns the key".to_string()))
     }
 
+    /// The cached tablet owning the keys just below `end` (empty: the end
+    /// of the keyspace), refreshing from the meta tablet on a miss.
+    async fn route_before(&self, end: &[u8]) -> Result<TabletDescriptor, GatewayError> {
+        if let Some(d) = self.cache.lookup_before(end) {
+            return Ok(d);
+        }
+        Box::pin(self.refresh()).await?;
+        self.cache
+            .lookup_before(end)
+            .ok_or_else(|| GatewayError::Unavailable("no tablet owns the keys".to_string()))
+    }
+
+    async fn route_to(&self, owner: Owner<'_>) -> Result<TabletDescriptor, GatewayError> {
+        match owner {
+            Owner::Of(key) => self.route(key).await,
+            Owner::Before(end) => self.route_before(end).await,
+        }
+    }
+
     /// Calls `f` on the leader of the tablet owning `key`, following hints
     /// and re-routing until it answers or the deadline passes.
     pub(super) async fn call<T, F, Fut>(
@@ -236,6 +255,20 @@ impl Gateway {
         &self,
         key: &[u8],
         rpc_timeout: Duration,
+        f: F,
+    ) -> Result<(T, TabletDescriptor), GatewayError>
+    where
+        F: FnMut(TabletClient, TabletDescriptor) -> Fut,
+        Fut: Future<Output = WireResult<T>>,
+    {
+        self.call_owner(Owner::Of(key), rpc_timeout, f).await
+    }
+
+    /// [`Gateway::call_within`] on the tablet `owner` names.
+    async fn call_owner<T, F, Fut>(
+        &self,
+        owner: Owner<'_>,
+        rpc_timeout: Duration,
         mut f: F,
     ) -> Result<(T, TabletDescriptor), GatewayError>
     where
@@ -250,7 +283,7 @@ impl Gateway {
         // this node does not eat the whole deadline round after round.
         let mut silent: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
         loop {
-            let d = match self.route(key).await {
+            let d = match self.route_to(owner).await {
                 Ok(d) => d,
                 Err(e) if e.is_retryable() && start.elapsed() < self.config.deadline => {
                     last = e.to_string();
@@ -527,98 +560,130 @@ impl Gateway {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, GatewayError> {
-        let out = self.scan_tablets(range, limit, ScanKind::Latest).await?;
+        let out = self
+            .scan_tablets(range, limit, ScanKind::Latest, false)
+            .await?;
         Ok(out.pairs)
     }
 
     /// Scans `range` tablet by tablet (each piece clipped to its tablet)
-    /// as `kind` says, at most `limit` pairs (0: all).
+    /// as `kind` says, at most `limit` pairs (0: all); `reverse`: from
+    /// the end of the range backwards, the pairs in descending key order.
     pub(super) async fn scan_tablets(
         &self,
         range: &KeyRange,
         limit: usize,
         mut kind: ScanKind,
+        reverse: bool,
     ) -> Result<Scanned, GatewayError> {
         let mut out = Scanned::default();
-        let mut start = range.start.clone();
+        // What is left to read.
+        let mut rest = range.clone();
         loop {
             let want = if limit == 0 {
                 0
             } else {
                 limit - out.pairs.len()
             };
-            let end = range.end.clone();
             let shape = kind.clone();
+            let owner = if reverse {
+                Owner::Before(&rest.end)
+            } else {
+                Owner::Of(&rest.start)
+            };
+            let call = |mut client: TabletClient, d: TabletDescriptor| {
+                // Clipped to the tablet: a transaction's range lock
+                // covers only what this tablet owns.
+                let piece = clip(&rest, &d.range);
+                let mut req = ScanRequest {
+                    tablet_id: d.id,
+                    generation: d.generation,
+                    range: Some(common::KeyRange {
+                        start: piece.start,
+                        end: piece.end,
+                    }),
+                    limit: u32::try_from(want).unwrap_or(u32::MAX),
+                    reverse,
+                    ..Default::default()
+                };
+                shape.shape(&mut req);
+                async move {
+                    let resp = client.scan(req).await?.into_inner();
+                    Ok(match resp.error {
+                        Some(e) => Err(e),
+                        None => Ok((
+                            resp.pairs,
+                            resp.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
+                            resp.resume_key,
+                        )),
+                    })
+                }
+            };
             let ((pairs, read_ts, resume_key), d) = self
-                .call(&start, |mut client, d| {
-                    // Clipped to the tablet: a transaction's range lock
-                    // covers only what this tablet owns.
-                    let piece_end = match (end.is_empty(), d.range.end.is_empty()) {
-                        (true, _) => d.range.end.clone(),
-                        (false, true) => end.clone(),
-                        (false, false) => end.clone().min(d.range.end.clone()),
-                    };
-                    let mut req = ScanRequest {
-                        tablet_id: d.id,
-                        generation: d.generation,
-                        range: Some(common::KeyRange {
-                            start: start.clone(),
-                            end: piece_end,
-                        }),
-                        limit: u32::try_from(want).unwrap_or(u32::MAX),
-                        ..Default::default()
-                    };
-                    shape.shape(&mut req);
-                    async move {
-                        let resp = client.scan(req).await?.into_inner();
-                        Ok(match resp.error {
-                            Some(e) => Err(e),
-                            None => Ok((
-                                resp.pairs,
-                                resp.read_ts.map(|t| Timestamp::from_nanos(t.nanos)),
-                                resp.resume_key,
-                            )),
-                        })
-                    }
-                })
+                .call_owner(owner, self.config.rpc_timeout, call)
                 .await?;
             out.tablets.push(d.id);
-            let piece_end = match (range.end.is_empty(), d.range.end.is_empty()) {
-                (true, _) => d.range.end.clone(),
-                (false, true) => range.end.clone(),
-                (false, false) => range.end.clone().min(d.range.end.clone()),
-            };
-            out.pieces
-                .push((d.id, KeyRange::new(start.clone(), piece_end)));
+            let piece = clip(&rest, &d.range);
+            out.pieces.push((d.id, piece.clone()));
             out.pairs
                 .extend(pairs.into_iter().map(|kv| (kv.key, kv.value)));
             if let (ScanKind::Snapshot(ts @ None), Some(chosen)) = (&mut kind, read_ts) {
                 *ts = Some(chosen);
                 out.read_ts = Some(chosen);
             }
-            let tablet_end = d.range.end;
             // A locked scan may stop short of its limit where it locked.
             if limit > 0 && !resume_key.is_empty() {
                 out.resume = Some(resume_key);
                 return Ok(out);
             }
-            let done = (limit > 0 && out.pairs.len() >= limit)
-                || tablet_end.is_empty()
-                || (!range.end.is_empty() && tablet_end >= range.end);
-            if done {
-                if limit > 0 && out.pairs.len() >= limit {
-                    out.pairs.truncate(limit);
-                    out.resume = out.pairs.last().map(|(k, _)| {
-                        let mut next = k.clone();
-                        next.push(0);
-                        next
-                    });
+            let left = if reverse {
+                (piece.start > rest.start).then(|| KeyRange::new(rest.start.clone(), piece.start))
+            } else {
+                let short = !piece.end.is_empty() && (rest.end.is_empty() || piece.end < rest.end);
+                short.then(|| KeyRange::new(piece.end, rest.end.clone()))
+            };
+            let full = limit > 0 && out.pairs.len() >= limit;
+            match left {
+                Some(left) if !full => rest = left,
+                _ => {
+                    if full {
+                        out.pairs.truncate(limit);
+                        // The rest: `[last's successor, end)` forwards,
+                        // `[start, last)` backwards.
+                        out.resume = out.pairs.last().map(|(k, _)| {
+                            let mut next = k.clone();
+                            if !reverse {
+                                next.push(0);
+                            }
+                            next
+                        });
+                    }
+                    return Ok(out);
                 }
-                return Ok(out);
             }
-            start = tablet_end;
         }
     }
+}
+
+/// The part of `range` inside `tablet`.
+fn clip(range: &KeyRange, tablet: &KeyRange) -> KeyRange {
+    let start = range.start.clone().max(tablet.start.clone());
+    let end = match (range.end.is_empty(), tablet.end.is_empty()) {
+        (true, _) => tablet.end.clone(),
+        (false, true) => range.end.clone(),
+        (false, false) => range.end.clone().min(tablet.end.clone()),
+    };
+    KeyRange::new(start, end)
+}
+
+/// Which tablet a call goes to.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Owner<'k> {
+    /// The one owning the key.
+    Of(&'k [u8]),
+    /// The one owning the keys just below the key (empty: the end of the
+    /// keyspace): a reverse scan's next tablet.
+    Before(&'k [u8]),
 }
 
 /// How [`Gateway::scan_tablets`] reads.
@@ -667,7 +732,7 @@ impl ScanKind {
 /// What [`Gateway::scan_tablets`] found.
 #[derive(Debug, Default)]
 pub(super) struct Scanned {
-    /// Pairs in key order.
+    /// Pairs in key order (descending for a reverse scan).
     pub pairs: Vec<(Vec<u8>, Vec<u8>)>,
     /// The tablets read.
     pub tablets: Vec<spanlite_storage::meta::TabletId>,
@@ -675,7 +740,7 @@ pub(super) struct Scanned {
     pub pieces: Vec<(spanlite_storage::meta::TabletId, KeyRange)>,
     /// For a snapshot without a timestamp: the one the first leader picked.
     pub read_ts: Option<Timestamp>,
-    /// Where the rest of the range begins, if the limit cut the scan short
-    /// (the range may hold more).
+    /// Where the rest of the range begins (a reverse scan: ends), if the
+    /// limit cut the scan short (the range may hold more).
     pub resume: Option<Vec<u8>>,
 }

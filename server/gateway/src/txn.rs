@@ -190,18 +190,21 @@ impl Txn {
     }
 
     /// The first pairs of `[start, end)`, about `limit`, and where the rest
-    /// begins if that cut the read short (see [`Transaction::scan_prefix`]).
+    /// begins if that cut the read short; `reverse`: the last ones, in
+    /// descending key order, and where the rest ends (see
+    /// [`Transaction::scan_prefix`]).
     pub async fn scan_prefix(
         &mut self,
         start: &[u8],
         end: &[u8],
         limit: usize,
         for_update: bool,
+        reverse: bool,
     ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>), GatewayError> {
         match self {
-            Txn::ReadWrite(t) => t.scan_prefix(start, end, limit, for_update).await,
+            Txn::ReadWrite(t) => t.scan_prefix(start, end, limit, for_update, reverse).await,
             Txn::ReadOnly(_) if for_update => Err(read_only_refuses("a locking read")),
-            Txn::ReadOnly(r) => r.scan_prefix(start, end, limit.max(1)).await,
+            Txn::ReadOnly(r) => r.scan_prefix(start, end, limit.max(1), reverse).await,
         }
     }
 

@@ -537,6 +537,138 @@ async fn a_ranged_for_update_locks_its_rows_exclusively() {
     cluster.shutdown().await;
 }
 
+/// A LIMIT over a table on four tablets reads across their boundaries
+/// forwards and, for `ORDER BY … DESC`, backwards from the last one
+/// (routed by the keys below a range's end), as a lone SELECT, in
+/// transactions of each concurrency control mode (over their own writes),
+/// and FOR UPDATE; it gives what a whole read gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_reads_across_tablets_forwards_and_backwards() {
+    let cluster = cluster(Duration::from_secs(600)).await;
+    let mut s = Session::on(cluster.schema_of(1));
+    run(
+        &mut s,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL)",
+    )
+    .await
+    .unwrap();
+    run(
+        &mut s,
+        "INSERT INTO t SELECT g, g % 10 FROM generate_series(1, 1000) AS g",
+    )
+    .await
+    .unwrap();
+    let def = s.table("t").await.unwrap().unwrap();
+    let (rows_start, _) = def.key_range();
+    let mut tablet = cluster.split(FIRST_DATA_TABLET, &rows_start).await.unwrap();
+    for at in [250, 500, 750] {
+        let key = def.row_key(&[Value::Int(at)]).unwrap();
+        tablet = cluster.split(tablet, &key).await.unwrap();
+    }
+    let cases: [(&str, Vec<i64>); 7] = [
+        (
+            "SELECT id FROM t ORDER BY id DESC LIMIT 3",
+            vec![1000, 999, 998],
+        ),
+        (
+            "SELECT id FROM t WHERE id < 503 ORDER BY id DESC LIMIT 5",
+            vec![502, 501, 500, 499, 498],
+        ),
+        (
+            "SELECT id FROM t WHERE id % 100 = 50 AND v = 0 ORDER BY id DESC LIMIT 6",
+            vec![950, 850, 750, 650, 550, 450],
+        ),
+        (
+            "SELECT id FROM t WHERE id <= 251 ORDER BY id DESC LIMIT 3",
+            vec![251, 250, 249],
+        ),
+        (
+            "SELECT id FROM t WHERE id < 1000 ORDER BY id DESC LIMIT 2 OFFSET 500",
+            vec![499, 498],
+        ),
+        (
+            "SELECT id FROM t WHERE id > 497 ORDER BY id LIMIT 5",
+            vec![498, 499, 500, 501, 502],
+        ),
+        (
+            "SELECT id FROM t WHERE id % 100 = 50 AND v = 0 ORDER BY id LIMIT 6",
+            vec![50, 150, 250, 350, 450, 550],
+        ),
+    ];
+    for (sql, want) in &cases {
+        assert_eq!(&ids_of(&mut s, sql).await.unwrap(), want, "{sql}");
+    }
+    for mode in ["2pl", "occ", "ssi", "si", "rc"] {
+        run(&mut s, &format!("SET concurrency = '{mode}'"))
+            .await
+            .unwrap();
+        // Again when a leader changed under it (40001: the tablets are
+        // new), as a client would.
+        let mut refused = 0;
+        while let Err(e) = limits_in_a_transaction(&mut s, &cases).await {
+            let _ = run(&mut s, "ROLLBACK").await;
+            refused += 1;
+            assert!(e.starts_with("40001") && refused < 5, "{mode}: {e}");
+        }
+    }
+    cluster.shutdown().await;
+}
+
+/// The ids `sql` gives (its first column).
+async fn ids_of(s: &mut Session, sql: &str) -> Result<Vec<i64>, String> {
+    let r = run(s, sql).await.map_err(|e| format!("{e} ({sql})"))?;
+    Ok(r.rows
+        .iter()
+        .map(|row| match row[0] {
+            Value::Int(n) => n,
+            ref other => panic!("{sql}: {other:?}"),
+        })
+        .collect())
+}
+
+/// `cases` in a transaction, then over its own writes at both ends of the
+/// table and at a tablet boundary; rolled back. Errors are the
+/// statements'.
+async fn limits_in_a_transaction(
+    s: &mut Session,
+    cases: &[(&str, Vec<i64>)],
+) -> Result<(), String> {
+    run(s, "BEGIN").await?;
+    for (sql, want) in cases {
+        assert_eq!(&ids_of(s, sql).await?, want, "{sql}");
+    }
+    for sql in [
+        "DELETE FROM t WHERE id > 990 OR id BETWEEN 490 AND 510 OR id < 5",
+        "INSERT INTO t VALUES (2000, 0), (-1, 0), (500, 0)",
+    ] {
+        run(s, sql).await?;
+    }
+    for (sql, want) in [
+        ("SELECT id FROM t ORDER BY id DESC LIMIT 2", vec![2000, 990]),
+        (
+            "SELECT id FROM t WHERE id < 520 ORDER BY id DESC LIMIT 3",
+            vec![519, 518, 517],
+        ),
+        (
+            "SELECT id FROM t WHERE id < 512 ORDER BY id DESC LIMIT 3",
+            vec![511, 500, 489],
+        ),
+        ("SELECT id FROM t ORDER BY id LIMIT 2", vec![-1, 5]),
+        (
+            "SELECT id FROM t WHERE id > 488 ORDER BY id LIMIT 3",
+            vec![489, 500, 511],
+        ),
+        (
+            "SELECT id FROM t WHERE id < 1000 ORDER BY id DESC LIMIT 2 FOR UPDATE",
+            vec![990, 989],
+        ),
+    ] {
+        assert_eq!(ids_of(s, sql).await?, want, "{sql}");
+    }
+    run(s, "ROLLBACK").await?;
+    Ok(())
+}
+
 /// A lone SELECT's first point read takes its tablet's last commit
 /// timestamp (LastTS, no wait for writes in flight); its read of a second
 /// tablet with a newer commit is refused there and the statement retried,

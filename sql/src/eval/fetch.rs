@@ -36,12 +36,13 @@ pub fn fetch<'a>(txn: &'a mut dyn KvTxn, q: &'a mut Query) -> BoxFuture<'a, Resu
 
 /// How many rows of its one table `q` needs at most, when it can stop
 /// reading there: a LIMIT (and OFFSET) over one table read in key order
-/// (no ORDER BY, or one that order already follows: [`read_in_order`]),
+/// (no ORDER BY, or one that order already follows, or its reverse when
+/// every key is DESC: [`read_in_order`]),
 /// not grouped, not DISTINCT, with conditions that
 /// each row decides alone (no subquery, no enclosing query's column, no
 /// `random()`). The rows are then read page by page until that many pass
 /// the conditions (`fetch_prefix`).
-fn rows_wanted(q: &Query) -> Option<usize> {
+fn rows_wanted(q: &Query) -> Option<Wanted> {
     let count = |e: &Option<BExpr>| -> Option<Option<usize>> {
         match e {
             None => Some(None),
@@ -79,30 +80,50 @@ fn rows_wanted(q: &Query) -> Option<usize> {
         return None;
     }
     if s.order.is_empty() {
-        return Some(want);
+        return Some(Wanted {
+            rows: want,
+            reverse: false,
+        });
     }
-    // Sorted: only by columns the read already gives in that order.
+    // Sorted: only by columns the read already gives in that order, or in
+    // the reverse order (every key DESC: read from the end).
+    let reverse = q.order.first().is_some_and(|k| k.descending);
+    if q.order.iter().any(|k| k.descending != reverse) {
+        return None;
+    }
     let columns: Option<Vec<usize>> = s
         .order
         .iter()
         .zip(&q.order)
-        .map(|(e, key)| {
+        .map(|(e, _)| {
             let e = match e {
                 BExpr::Output(i) => s.projection.get(*i)?,
                 e => e,
             };
             match e {
-                BExpr::Column(c) if !key.descending => c.checked_sub(scan.offset),
+                BExpr::Column(c) => c.checked_sub(scan.offset),
                 _ => None,
             }
         })
         .collect();
     let columns = columns.filter(|c| c.len() == q.order.len())?;
-    read_in_order(scan, &columns).then_some(want)
+    read_in_order(scan, &columns).then_some(Wanted {
+        rows: want,
+        reverse,
+    })
+}
+
+/// How much of its one table a query reads ([`rows_wanted`]): about
+/// `rows` rows, from the start of its range or, `reverse`, from the end.
+#[derive(Clone, Copy, Debug)]
+struct Wanted {
+    rows: usize,
+    reverse: bool,
 }
 
 /// True when the scan reads its rows sorted by `columns` ascending (as
-/// ORDER BY sorts them; ties in any order): the primary key's first
+/// ORDER BY sorts them; ties in any order; read backwards, descending):
+/// the primary key's first
 /// columns (or those after the ones a key range fixes) over the table's
 /// key order, or over an index range whose
 /// every column is fixed (its entries follow the key there); an index's
@@ -222,7 +243,7 @@ fn fetch_body<'a>(txn: &'a mut dyn KvTxn, b: &'a mut Body) -> BoxFuture<'a, Resu
 
 /// Reads a block's tables; with `want`, its one table only until that
 /// many rows pass the block's conditions (see [`rows_wanted`]).
-async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select, want: Option<usize>) -> Result<()> {
+async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select, want: Option<Wanted>) -> Result<()> {
     let conds: Vec<BExpr> = match (want, s.steps.first()) {
         (Some(_), Some(step)) => {
             let scan_filter = match &step.source {
@@ -591,7 +612,8 @@ async fn indexed_rows(
 const FIRST_PAGE: usize = 64;
 const PAGE_MAX: usize = 4096;
 
-/// Reads the scan's rows in key order, page by page, until `want` of them
+/// Reads the scan's rows in key order (`want.reverse`: from the end
+/// backwards), page by page, until `want.rows` of them
 /// pass `conds` (or the range ends); keeps only those (the others would
 /// be dropped by the same conditions later). Only what was read is held:
 /// under 2PL the shared range lock ends where the read stopped, under OCC
@@ -602,9 +624,12 @@ async fn fetch_prefix(
     txn: &mut dyn KvTxn,
     scan: &mut Scan,
     conds: &[BExpr],
-    want: usize,
+    Wanted {
+        rows: want,
+        reverse,
+    }: Wanted,
 ) -> Result<()> {
-    let (mut from, end, index) = match plan_reads(scan)? {
+    let (mut from, mut end, index) = match plan_reads(scan)? {
         Reads::Range(start, end) => (start, end, false),
         Reads::IndexRange(start, end) => (start, end, true),
         Reads::Nothing | Reads::Keys(_) => return fetch_scan(txn, scan).await,
@@ -620,7 +645,7 @@ async fn fetch_prefix(
         // An index's entries are read as a plain scan; the rows they name
         // are locked (`indexed_rows`).
         let lock = scan.for_update && !index;
-        let (pairs, resume) = txn.scan_prefix(&from, &end, page, lock).await?;
+        let (pairs, resume) = txn.scan_prefix(&from, &end, page, lock, reverse).await?;
         let pairs = if index {
             indexed_rows(txn, scan, pairs).await?
         } else {
@@ -646,7 +671,11 @@ async fn fetch_prefix(
         }
         match resume {
             Some(next) if scan.rows.len() < want => {
-                from = next;
+                if reverse {
+                    end = next;
+                } else {
+                    from = next;
+                }
                 page = page.saturating_mul(2).min(PAGE_MAX.max(want));
             }
             _ => return Ok(()),

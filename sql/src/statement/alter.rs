@@ -137,7 +137,11 @@ async fn alter_one(
 /// True when the table has a row (reads the first one).
 async fn has_rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<bool> {
     let (start, end) = def.key_range();
-    Ok(!txn.scan_prefix(&start, &end, 1, false).await?.0.is_empty())
+    Ok(!txn
+        .scan_prefix(&start, &end, 1, false, false)
+        .await?
+        .0
+        .is_empty())
 }
 
 /// Gives new column `i` of `def` its value in every row there is, each

@@ -109,12 +109,97 @@ async fn sorted_as_the_read_goes_over_key_ranges_and_indexes() {
 }
 
 #[tokio::test]
+async fn a_limit_in_descending_key_order_reads_from_the_end() {
+    let mut txn = thousand().await;
+    run(
+        &mut txn,
+        "CREATE TABLE ab (a INT, b INT, PRIMARY KEY (a, b));
+         INSERT INTO ab SELECT g / 100, g % 100 FROM generate_series(0, 999) AS g;
+         CREATE INDEX t_w ON t (w);",
+    )
+    .await
+    .unwrap();
+    let (r, read) = counted(&mut txn, "SELECT id FROM t ORDER BY id DESC LIMIT 3").await;
+    assert_eq!(ids(&r), vec![i(1000), i(999), i(998)]);
+    assert_eq!(read, 3);
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT id FROM t ORDER BY id DESC LIMIT 2 OFFSET 5",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![i(995), i(994)]);
+    assert_eq!(read, 7);
+    // Conditions drop rows; a key range (read from its end).
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT id FROM t WHERE v = 7 ORDER BY id DESC LIMIT 3",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![i(997), i(987), i(977)]);
+    assert!(read <= 64, "{read}");
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT id FROM t WHERE id < 500 AND id > 10 ORDER BY id DESC LIMIT 2",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![i(499), i(498)]);
+    assert!(read <= 64, "{read}");
+    // An index range fixing its columns (entries by key, backwards), the
+    // key after a key range's columns, an index's bounded column.
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT id FROM t WHERE v = 3 ORDER BY id DESC LIMIT 2",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![i(993), i(983)]);
+    assert!(read <= 64, "{read}");
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT b FROM ab WHERE a = 4 ORDER BY b DESC LIMIT 2",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![i(99), i(98)]);
+    assert!(read <= 64, "{read}");
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT w FROM t WHERE w < 'x2' ORDER BY w DESC LIMIT 2",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![t("x199"), t("x198")]);
+    assert!(read <= 64, "{read}");
+    // Two key columns, both DESC; fewer rows than the limit.
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT a, b FROM ab ORDER BY a DESC, b DESC LIMIT 2",
+    )
+    .await;
+    assert_eq!(r, vec![vec![i(9), i(99)], vec![i(9), i(98)]]);
+    assert_eq!(read, 2);
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT id FROM t WHERE id >= 999 ORDER BY id DESC LIMIT 5",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![i(1000), i(999)]);
+    assert_eq!(read, 2);
+    // FOR UPDATE: the rows read, from the end.
+    txn.1.clear();
+    let (r, _) = counted(
+        &mut txn,
+        "SELECT id FROM t ORDER BY id DESC LIMIT 2 FOR UPDATE",
+    )
+    .await;
+    assert_eq!(ids(&r), vec![i(1000), i(999)]);
+    assert_eq!(txn.1.len(), 2);
+}
+
+#[tokio::test]
 async fn what_a_limit_cannot_stop_early_for_is_read_whole_and_still_right() {
     let mut txn = thousand().await;
     for (sql, first) in [
-        // Sorted otherwise than the key's order.
-        ("SELECT id FROM t ORDER BY id DESC LIMIT 1", 1000),
+        // Sorted otherwise than the key's order (or its reverse).
         ("SELECT id FROM t ORDER BY v, id LIMIT 1", 10),
+        ("SELECT id FROM t ORDER BY v DESC, id LIMIT 1", 9),
         ("SELECT id FROM t ORDER BY w LIMIT 1", 1),
         // Grouped, DISTINCT, a condition with a subquery.
         ("SELECT max(id) FROM t LIMIT 1", 1000),

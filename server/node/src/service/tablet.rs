@@ -359,9 +359,6 @@ impl TabletService for TabletGrpc {
                 .metrics()
                 .note_load(req.tablet_id, &range.start, from);
         }
-        if req.reverse {
-            return Err(Status::unimplemented("reverse scans are not offered yet"));
-        }
         let range = req
             .range
             .map(|r| KeyRange::new(r.start, r.end))
@@ -397,7 +394,7 @@ impl TabletService for TabletGrpc {
                 let lock_rows = req.lock == LockStrength::Exclusive as i32;
                 // Inline, as a locking read (see `read`).
                 let rows = replica
-                    .txn_scan(&read, &range, limit, lock_rows, LOCK_WAIT)
+                    .txn_scan(&read, &range, limit, lock_rows, req.reverse, LOCK_WAIT)
                     .await;
                 (rows, None)
             }
@@ -410,7 +407,7 @@ impl TabletService for TabletGrpc {
                 let any_replica = req.any_replica;
                 // Inline, as a snapshot read (see `read`).
                 let read = replica
-                    .snapshot_scan(&range, at, any_replica, limit, LOCK_WAIT)
+                    .snapshot_scan(&range, at, any_replica, limit, req.reverse, LOCK_WAIT)
                     .await;
                 match read {
                     Ok((ts, rows)) => (
@@ -425,10 +422,14 @@ impl TabletService for TabletGrpc {
         };
         Ok(Response::new(match result {
             Ok((rows, cut)) => {
+                // Forwards the rest begins after the last row given;
+                // backwards it ends at it.
                 let resume_key = if limit > 0 && rows.len() == limit {
                     rows.last().map(|(k, _)| {
                         let mut next = k.clone();
-                        next.push(0);
+                        if !req.reverse {
+                            next.push(0);
+                        }
                         next
                     })
                 } else {

@@ -144,30 +144,38 @@ impl Replica {
     /// a limit the lock covers only what the first `limit` rows span —
     /// found by a read before it, read again under it (rows deleted in
     /// between leave fewer) — so a `LIMIT` does not keep writers out of
-    /// the whole range.
+    /// the whole range. `reverse`: the last rows, from the end of the
+    /// range backwards (in descending key order); the key returned then
+    /// ends the rest of the range.
     pub async fn txn_scan(
         &self,
         req: &TxnReadRequest,
         range: &KeyRange,
         limit: usize,
         lock_rows: bool,
+        reverse: bool,
         wait: Duration,
     ) -> Result<(Vec<Row>, Option<Vec<u8>>), TabletError> {
         self.check_serving()?;
         let mut range = range.clone();
         let mut cut = None;
         if limit > 0 {
-            let first = self.latest_rows(&range, limit, wait).await?;
+            let first = self.latest_rows(&range, limit, reverse, wait).await?;
             if let Some((last, _)) = first.last().filter(|_| first.len() >= limit) {
-                range.end = successor(last);
-                cut = Some(range.end.clone());
+                if reverse {
+                    range.start = last.clone();
+                    cut = Some(range.start.clone());
+                } else {
+                    range.end = successor(last);
+                    cut = Some(range.end.clone());
+                }
             }
         }
         self.clip(&range)?;
         let target = LockTarget::range(range.start.clone(), range.end.clone());
         self.lock_targets(req, std::slice::from_ref(&target), wait)
             .await?;
-        let rows = self.latest_rows(&range, limit, wait).await?;
+        let rows = self.latest_rows(&range, limit, reverse, wait).await?;
         if lock_rows && !rows.is_empty() {
             // SELECT … FOR UPDATE in the same call: the rows found are
             // locked exclusively. The shared range lock held meanwhile keeps
@@ -184,16 +192,18 @@ impl Replica {
             self.lock_targets(&exclusive, &targets, wait).await?;
         }
         self.check_serving()?;
-        let resume = locked_resume(cut, &rows, limit);
+        let resume = locked_resume(cut, &rows, limit, reverse);
         Ok((rows, resume))
     }
 
-    /// The latest committed rows of `range` (at most `limit`, 0: all),
-    /// once no undecided transaction's intent is among them.
+    /// The latest committed rows of `range` (at most `limit`, 0: all;
+    /// `reverse`: the last ones, in descending key order), once no
+    /// undecided transaction's intent is among them.
     async fn latest_rows(
         &self,
         range: &KeyRange,
         limit: usize,
+        reverse: bool,
         wait: Duration,
     ) -> Result<Vec<Row>, TabletError> {
         let (start, end) = self.clip(range)?;
@@ -203,7 +213,7 @@ impl Replica {
                 start.clone(),
                 end.clone(),
                 Timestamp::MAX,
-                Direction::Forward,
+                direction(reverse),
                 (limit > 0).then_some(limit),
             )
         })
@@ -274,13 +284,15 @@ impl Replica {
     }
 
     /// A lock-free scan of `range` (inside this tablet) at a timestamp, at
-    /// most `limit` pairs (0: all), as [`Replica::snapshot_read`].
+    /// most `limit` pairs (0: all; `reverse`: the last ones, in descending
+    /// key order), as [`Replica::snapshot_read`].
     pub async fn snapshot_scan(
         &self,
         range: &KeyRange,
         at: ReadAt,
         any_replica: bool,
         limit: usize,
+        reverse: bool,
         wait: Duration,
     ) -> Result<(Timestamp, Vec<Row>), TabletError> {
         let (start, end) = self.clip(range)?;
@@ -289,7 +301,7 @@ impl Replica {
                 start.clone(),
                 end.clone(),
                 s,
-                Direction::Forward,
+                direction(reverse),
                 (limit > 0).then_some(limit),
             )
         })
@@ -521,11 +533,27 @@ impl Replica {
 /// range it locked (`None`: it locked and read the whole range), unless
 /// rows inserted before the lock filled the limit sooner — then just
 /// after the last row given (the locked rows past it were not read).
-fn locked_resume(cut: Option<Vec<u8>>, rows: &[Row], limit: usize) -> Option<Vec<u8>> {
+/// `reverse`: where the rest ends — the start of the range it locked, or
+/// the last (least) row given.
+fn locked_resume(
+    cut: Option<Vec<u8>>,
+    rows: &[Row],
+    limit: usize,
+    reverse: bool,
+) -> Option<Vec<u8>> {
     let cut = cut?;
     match rows.last() {
+        Some((last, _)) if rows.len() >= limit && reverse => Some(last.clone().max(cut)),
         Some((last, _)) if rows.len() >= limit => Some(successor(last).min(cut)),
         _ => Some(cut),
+    }
+}
+
+fn direction(reverse: bool) -> Direction {
+    if reverse {
+        Direction::Reverse
+    } else {
+        Direction::Forward
     }
 }
 
@@ -549,15 +577,27 @@ mod tests {
         // Read before the lock: a, c (limit 2), so `c\0` ends the lock.
         let cut = Some(b"c\0".to_vec());
         // Under the lock: as before.
-        assert_eq!(locked_resume(cut.clone(), &rows(&[b"a", b"c"]), 2), cut);
+        let resume = |given: &[&[u8]]| locked_resume(cut.clone(), &rows(given), 2, false);
+        assert_eq!(resume(&[b"a", b"c"]), cut);
         // `b` inserted in between filled the limit: c was not given.
-        assert_eq!(
-            locked_resume(cut.clone(), &rows(&[b"a", b"b"]), 2),
-            Some(b"b\0".to_vec())
-        );
+        assert_eq!(resume(&[b"a", b"b"]), Some(b"b\0".to_vec()));
         // `a` deleted in between: fewer rows, the lock's end still.
-        assert_eq!(locked_resume(cut.clone(), &rows(&[b"c"]), 2), cut);
+        assert_eq!(resume(&[b"c"]), cut);
         // The whole range read and locked: nothing left.
-        assert_eq!(locked_resume(None, &rows(&[b"a"]), 2), None);
+        assert_eq!(locked_resume(None, &rows(&[b"a"]), 2, false), None);
+    }
+
+    #[test]
+    fn a_reverse_locked_scan_resumes_before_what_it_gave() {
+        // Read before the lock, from the end: e, c (limit 2), so the lock
+        // is [c, end) and the rest ends at c.
+        let cut = Some(b"c".to_vec());
+        let resume = |given: &[&[u8]]| locked_resume(cut.clone(), &rows(given), 2, true);
+        assert_eq!(resume(&[b"e", b"c"]), cut);
+        // `d` inserted in between filled the limit: c was not given.
+        assert_eq!(resume(&[b"e", b"d"]), Some(b"d".to_vec()));
+        // `e` deleted in between: fewer rows, the lock's start still.
+        assert_eq!(resume(&[b"c"]), cut);
+        assert_eq!(locked_resume(None, &rows(&[b"e"]), 2, true), None);
     }
 }

@@ -145,12 +145,13 @@ impl KvTxn for Kv<'_> {
         end: &'a [u8],
         limit: usize,
         for_update: bool,
+        reverse: bool,
     ) -> BoxFuture<'a, Result<(Pairs, Option<Vec<u8>>), SqlError>> {
         Box::pin(async move {
             self.note(Some((start.to_vec(), end.to_vec())));
             let r = self
                 .txn
-                .scan_prefix(start, end, limit, for_update)
+                .scan_prefix(start, end, limit, for_update, reverse)
                 .await
                 .map_err(sql_error);
             self.note(None);
