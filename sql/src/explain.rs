@@ -172,7 +172,12 @@ pub fn scan_line(scan: &Scan) -> String {
                     (None, None) => {}
                 }
             }
-            format!("{what} range ({})", parts.join(", "))
+            if parts.is_empty() {
+                // A LIMIT sorted as the index is (`index_for_order`).
+                format!("{what} in its order")
+            } else {
+                format!("{what} range ({})", parts.join(", "))
+            }
         }
     };
     let lock = if scan.for_update {

@@ -447,7 +447,7 @@ impl<'a> Binder<'a> {
             Body::Select(s) => s.order.len().saturating_sub(order.len()),
             _ => 0,
         };
-        let query = Query {
+        let mut query = Query {
             body,
             order,
             limit,
@@ -455,6 +455,7 @@ impl<'a> Binder<'a> {
             columns,
             distinct_on,
         };
+        crate::eval::fetch::index_for_order(&mut query);
         // The rows to lock are chosen before the query runs (see
         // `eval::fetch`): from this block's rows alone.
         if lock_wait != LockWait::Wait

@@ -55,6 +55,18 @@ fn rows_wanted(q: &Query) -> Option<Wanted> {
     };
     let limit = count(&q.limit)??;
     let want = limit.checked_add(count(&q.offset)?.unwrap_or(0))?;
+    if want == 0 {
+        return None;
+    }
+    let reverse = read_order(q)?;
+    Some(Wanted {
+        rows: want,
+        reverse,
+    })
+}
+
+/// The one table `q` reads, its block and join step.
+fn only_scan(q: &Query) -> Option<(&Select, &crate::plan::Step, &Scan)> {
     let Body::Select(s) = &q.body else {
         return None;
     };
@@ -64,8 +76,16 @@ fn rows_wanted(q: &Query) -> Option<Wanted> {
     let Source::Scan(scan) = &step.source else {
         return None;
     };
-    let plain = want > 0
-        && q.distinct_on == 0
+    Some((s, step, scan))
+}
+
+/// Whether `q` (one table, not grouped, not DISTINCT, conditions each
+/// row decides alone) can stop reading once it has enough rows: `Some`
+/// of the direction (true: backwards) its read gives the order asked
+/// for in, `None` if it cannot ([`rows_wanted`]).
+fn read_order(q: &Query) -> Option<bool> {
+    let (s, step, scan) = only_scan(q)?;
+    let plain = q.distinct_on == 0
         && step.kind == JoinKind::First
         && step.keys.is_empty()
         && s.grouping.is_none()
@@ -80,10 +100,7 @@ fn rows_wanted(q: &Query) -> Option<Wanted> {
         return None;
     }
     if s.order.is_empty() {
-        return Some(Wanted {
-            rows: want,
-            reverse: false,
-        });
+        return Some(false);
     }
     // Sorted: only by columns the read already gives in that order, or in
     // the reverse order (every key DESC: read from the end).
@@ -94,8 +111,7 @@ fn rows_wanted(q: &Query) -> Option<Wanted> {
     let columns: Option<Vec<usize>> = s
         .order
         .iter()
-        .zip(&q.order)
-        .map(|(e, _)| {
+        .map(|e| {
             let e = match e {
                 BExpr::Output(i) => s.projection.get(*i)?,
                 e => e,
@@ -107,10 +123,58 @@ fn rows_wanted(q: &Query) -> Option<Wanted> {
         })
         .collect();
     let columns = columns.filter(|c| c.len() == q.order.len())?;
-    read_in_order(scan, &columns).then_some(Wanted {
-        rows: want,
-        reverse,
-    })
+    read_in_order(scan, &columns).then_some(reverse)
+}
+
+/// A LIMIT over one table with no conditions at all, which would read
+/// the whole table (`Access::Full`) because it is sorted by columns the
+/// table's key does not give: read through an index whose leading
+/// columns give that order (ascending, or backwards for all DESC; NOT
+/// NULL, [`read_in_order`]) instead, so the read stops at the limit —
+/// `SELECT * FROM events ORDER BY created_at DESC LIMIT 10` reads ten
+/// index entries and their rows. Chosen when the query is bound, so
+/// EXPLAIN shows it; the limit may be a parameter. (With conditions the
+/// index could be read to its end for a few rows that pass them, row by
+/// row: the table is read whole as before.)
+pub(crate) fn index_for_order(q: &mut Query) {
+    let Some((s, step, scan)) = only_scan(q) else {
+        return;
+    };
+    let unconditional = [&scan.filter, &step.on, &step.after, &s.filter]
+        .into_iter()
+        .all(Option::is_none);
+    if q.limit.is_none()
+        || !unconditional
+        || !matches!(scan.access, Access::Full)
+        || read_order(q).is_some()
+    {
+        return;
+    }
+    let ids: Vec<u32> = scan.table.readable_indexes().map(|i| i.id).collect();
+    for id in ids {
+        set_access(
+            q,
+            Access::Range {
+                index: Some(id),
+                eq: Vec::new(),
+                lower: None,
+                upper: None,
+            },
+        );
+        if read_order(q).is_some() {
+            return;
+        }
+    }
+    set_access(q, Access::Full);
+}
+
+fn set_access(q: &mut Query, access: Access) {
+    if let Body::Select(s) = &mut q.body
+        && let [step] = s.steps.as_mut_slice()
+        && let Source::Scan(scan) = &mut step.source
+    {
+        scan.access = access;
+    }
 }
 
 /// How much of its one table a query reads ([`rows_wanted`]): about

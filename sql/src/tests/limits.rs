@@ -2,7 +2,7 @@
 //! needs (page by page while conditions drop rows), and gives what a
 //! whole read would.
 
-use super::{MemTxn, i, rows, run, t};
+use super::{MemTxn, i, rows, run, run_with, t};
 
 /// A table of 1,000 rows (`v` = id mod 10, indexed) and the pairs read
 /// by each query after it.
@@ -191,6 +191,61 @@ async fn a_limit_in_descending_key_order_reads_from_the_end() {
     .await;
     assert_eq!(ids(&r), vec![i(1000), i(999)]);
     assert_eq!(txn.1.len(), 2);
+}
+
+#[tokio::test]
+async fn a_limit_sorted_as_an_index_is_read_through_it() {
+    let mut txn = MemTxn::default();
+    run(
+        &mut txn,
+        "CREATE TABLE ev (id INT PRIMARY KEY, at INT NOT NULL, maybe INT, note TEXT);
+         INSERT INTO ev SELECT g, 1001 - g, g, 'n' || g FROM generate_series(1, 1000) AS g;
+         CREATE INDEX ev_maybe ON ev (maybe);
+         CREATE INDEX ev_at ON ev (at);",
+    )
+    .await
+    .unwrap();
+    let (r, read) = counted(&mut txn, "SELECT id, at FROM ev ORDER BY at DESC LIMIT 3").await;
+    assert_eq!(
+        r,
+        vec![vec![i(1), i(1000)], vec![i(2), i(999)], vec![i(3), i(998)]]
+    );
+    assert_eq!(read, 3, "three index entries");
+    let (r, read) = counted(&mut txn, "SELECT id FROM ev ORDER BY at LIMIT 2 OFFSET 1").await;
+    assert_eq!(ids(&r), vec![i(999), i(998)]);
+    assert_eq!(read, 3);
+    let plan = rows(
+        &mut txn,
+        "EXPLAIN SELECT * FROM ev ORDER BY at DESC LIMIT 3",
+    )
+    .await;
+    assert!(
+        format!("{plan:?}").contains("index ev_at in its order"),
+        "{plan:?}"
+    );
+    // The limit a parameter (a prepared statement's plan is bound before
+    // its value is known).
+    let r = run_with(&mut txn, "SELECT id FROM ev ORDER BY at LIMIT $1", &[i(2)])
+        .await
+        .unwrap();
+    assert_eq!(ids(&r.rows), vec![i(1000), i(999)]);
+    // Not through the index: a column that may be NULL (ORDER BY places
+    // NULLs otherwise than the index), a condition (the index could be
+    // read to its end for a few rows), no limit.
+    for (sql, first) in [
+        ("SELECT id FROM ev ORDER BY maybe DESC LIMIT 1", 1000),
+        (
+            "SELECT id FROM ev WHERE note LIKE 'n1%' ORDER BY at DESC LIMIT 1",
+            1,
+        ),
+        ("SELECT id FROM ev ORDER BY at DESC", 1),
+    ] {
+        let plan = rows(&mut txn, &format!("EXPLAIN {sql}")).await;
+        assert!(format!("{plan:?}").contains("full scan"), "{sql}: {plan:?}");
+        let (r, read) = counted(&mut txn, sql).await;
+        assert_eq!(r[0], vec![i(first)], "{sql}");
+        assert!(read >= 1000, "{sql}: {read}");
+    }
 }
 
 #[tokio::test]
