@@ -14,6 +14,16 @@ use super::{Env, eval};
 
 /// Reads every table `q` names (its subqueries' too).
 pub fn fetch<'a>(txn: &'a mut dyn KvTxn, q: &'a mut Query) -> BoxFuture<'a, Result<()>> {
+    fetch_query(txn, q, false)
+}
+
+/// [`fetch`]; `exists`: `q` is an EXISTS subquery, which needs one row
+/// (past its OFFSET) when it has no LIMIT of its own.
+fn fetch_query<'a>(
+    txn: &'a mut dyn KvTxn,
+    q: &'a mut Query,
+    exists: bool,
+) -> BoxFuture<'a, Result<()>> {
     Box::pin(async move {
         for e in q.limit.iter_mut().chain(q.offset.iter_mut()) {
             fetch_expr(txn, e).await?;
@@ -25,7 +35,7 @@ pub fn fetch<'a>(txn: &'a mut dyn KvTxn, q: &'a mut Query) -> BoxFuture<'a, Resu
         {
             return super::locking::fetch_locking(txn, q).await;
         }
-        if let Some(want) = rows_wanted(q)
+        if let Some(want) = rows_wanted(q, exists)
             && let Body::Select(s) = &mut q.body
         {
             return fetch_select(txn, s, Some(want)).await;
@@ -42,7 +52,7 @@ pub fn fetch<'a>(txn: &'a mut dyn KvTxn, q: &'a mut Query) -> BoxFuture<'a, Resu
 /// each row decides alone (no subquery, no enclosing query's column, no
 /// `random()`). The rows are then read page by page until that many pass
 /// the conditions (`fetch_prefix`).
-fn rows_wanted(q: &Query) -> Option<Wanted> {
+fn rows_wanted(q: &Query, exists: bool) -> Option<Wanted> {
     let count = |e: &Option<BExpr>| -> Option<Option<usize>> {
         match e {
             None => Some(None),
@@ -53,7 +63,10 @@ fn rows_wanted(q: &Query) -> Option<Wanted> {
             },
         }
     };
-    let limit = count(&q.limit)??;
+    let limit = match &q.limit {
+        None if exists => 1,
+        limit => count(limit)??,
+    };
     let want = limit.checked_add(count(&q.offset)?.unwrap_or(0))?;
     if want == 0 {
         return None;
@@ -442,7 +455,8 @@ pub(super) async fn fetch_block_exprs(txn: &mut dyn KvTxn, s: &mut Select) -> Re
 pub fn fetch_expr<'a>(txn: &'a mut dyn KvTxn, e: &'a mut BExpr) -> BoxFuture<'a, Result<()>> {
     Box::pin(async move {
         match e {
-            BExpr::Subquery(s) | BExpr::Exists(s, _) => fetch(txn, &mut s.query).await,
+            BExpr::Subquery(s) => fetch(txn, &mut s.query).await,
+            BExpr::Exists(s, _) => fetch_query(txn, &mut s.query, true).await,
             BExpr::InSubquery(v, s, _) => {
                 fetch_expr(txn, v).await?;
                 fetch(txn, &mut s.query).await

@@ -249,6 +249,43 @@ async fn a_limit_sorted_as_an_index_is_read_through_it() {
 }
 
 #[tokio::test]
+async fn an_exists_subquery_reads_until_it_finds_a_row() {
+    let mut txn = thousand().await;
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT EXISTS (SELECT 1 FROM t WHERE w LIKE 'x9%')",
+    )
+    .await;
+    assert_eq!(r, vec![vec![crate::Value::Bool(true)]]);
+    assert!(read <= 64, "{read} pairs read for one row");
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT NOT EXISTS (SELECT id FROM t ORDER BY id DESC)",
+    )
+    .await;
+    assert_eq!(r, vec![vec![crate::Value::Bool(false)]]);
+    assert_eq!(read, 1);
+    // Past an OFFSET; none there; its own LIMIT 0.
+    for (sql, found) in [
+        ("SELECT EXISTS (SELECT 1 FROM t OFFSET 999)", true),
+        ("SELECT EXISTS (SELECT 1 FROM t OFFSET 1000)", false),
+        ("SELECT EXISTS (SELECT 1 FROM t WHERE w = 'none')", false),
+        ("SELECT EXISTS (SELECT 1 FROM t LIMIT 0)", false),
+    ] {
+        let (r, _) = counted(&mut txn, sql).await;
+        assert_eq!(r, vec![vec![crate::Value::Bool(found)]], "{sql}");
+    }
+    // Correlated: read whole, as before.
+    let (r, read) = counted(
+        &mut txn,
+        "SELECT count(*) FROM t AS a WHERE EXISTS (SELECT 1 FROM t AS b WHERE b.id = a.id + 1)",
+    )
+    .await;
+    assert_eq!(r, vec![vec![i(999)]]);
+    assert!(read >= 1000, "{read}");
+}
+
+#[tokio::test]
 async fn what_a_limit_cannot_stop_early_for_is_read_whole_and_still_right() {
     let mut txn = thousand().await;
     for (sql, first) in [
