@@ -89,7 +89,7 @@ pub trait KvTxn: Send {
             pairs.truncate(limit);
             let resume = pairs
                 .last()
-                .map(|(k, _)| if reverse { k.clone() } else { key_after(k) });
+                .map(|(k, _)| spanlite_storage::keycode::resume_after(k, reverse));
             Ok((pairs, resume))
         })
     }
@@ -316,11 +316,4 @@ pub trait KvTxn: Send {
     }
 }
 
-/// The least key after `key` (`key` and a zero byte): where a read cut
-/// short after `key` goes on.
-pub fn key_after(key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 1);
-    k.extend_from_slice(key);
-    k.push(0);
-    k
-}
+pub use spanlite_storage::keycode::key_after;

@@ -57,14 +57,8 @@ impl KvTxn for MemTxn {
                 .take(limit + 1)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            let resume = (pairs.len() > limit).then(|| {
-                let last = &pairs[limit - 1].0;
-                if reverse {
-                    last.clone()
-                } else {
-                    crate::key_after(last)
-                }
-            });
+            let resume = (pairs.len() > limit)
+                .then(|| spanlite_storage::keycode::resume_after(&pairs[limit - 1].0, reverse));
             pairs.truncate(limit);
             self.2 += pairs.len();
             if for_update {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use spanlite_storage::keycode::resume_after;
 use spanlite_storage::meta::TabletId;
 
 use crate::TabletClient;
@@ -650,13 +651,7 @@ impl Gateway {
                         out.pairs.truncate(limit);
                         // The rest: `[last's successor, end)` forwards,
                         // `[start, last)` backwards.
-                        out.resume = out.pairs.last().map(|(k, _)| {
-                            let mut next = k.clone();
-                            if !reverse {
-                                next.push(0);
-                            }
-                            next
-                        });
+                        out.resume = out.pairs.last().map(|(k, _)| resume_after(k, reverse));
                     }
                     return Ok(out);
                 }

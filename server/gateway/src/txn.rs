@@ -338,6 +338,12 @@ pub fn jitter() -> u32 {
 }
 
 impl Gateway {
+    /// The wound-wait priority of a transaction beginning now (the local
+    /// clock's reading): younger than every transaction begun before.
+    pub fn priority_now(&self) -> Timestamp {
+        priority_now()
+    }
+
     /// Retries of a transaction beginning now: every attempt keeps this
     /// first attempt's priority (`spanlite_txn::retry`).
     pub fn retry(&self) -> Retry {

@@ -28,11 +28,7 @@ fn fetch_query<'a>(
         for e in q.limit.iter_mut().chain(q.offset.iter_mut()) {
             fetch_expr(txn, e).await?;
         }
-        if let Body::Select(s) = &q.body
-            && let [step] = s.steps.as_slice()
-            && let Source::Scan(scan) = &step.source
-            && scan.lock_wait != LockWait::Wait
-        {
+        if only_scan(q).is_some_and(|(_, _, scan)| scan.lock_wait != LockWait::Wait) {
             return super::locking::fetch_locking(txn, q).await;
         }
         if let Some(want) = rows_wanted(q, exists)
@@ -92,6 +88,23 @@ fn only_scan(q: &Query) -> Option<(&Select, &crate::plan::Step, &Scan)> {
     Some((s, step, scan))
 }
 
+/// A block's conditions on its first step's rows: its scan's filter, the
+/// step's join and after-join conditions, and the block's WHERE.
+fn conditions<'a>(s: &'a Select, step: &'a crate::plan::Step) -> impl Iterator<Item = &'a BExpr> {
+    let scan_filter = match &step.source {
+        Source::Scan(scan) => scan.filter.as_ref(),
+        _ => None,
+    };
+    [
+        scan_filter,
+        step.on.as_ref(),
+        step.after.as_ref(),
+        s.filter.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// Whether `q` (one table, not grouped, not DISTINCT, conditions each
 /// row decides alone) can stop reading once it has enough rows: `Some`
 /// of the direction (true: backwards) its read gives the order asked
@@ -105,10 +118,7 @@ fn read_order(q: &Query) -> Option<bool> {
         && s.having.is_none()
         && s.windows.is_empty()
         && !s.distinct
-        && [&scan.filter, &step.on, &step.after, &s.filter]
-            .into_iter()
-            .flatten()
-            .all(row_only);
+        && conditions(s, step).all(row_only);
     if !plain || matches!(scan.access, Access::Points(_)) {
         return None;
     }
@@ -153,11 +163,8 @@ pub(crate) fn index_for_order(q: &mut Query) {
     let Some((s, step, scan)) = only_scan(q) else {
         return;
     };
-    let unconditional = [&scan.filter, &step.on, &step.after, &s.filter]
-        .into_iter()
-        .all(Option::is_none);
     if q.limit.is_none()
-        || !unconditional
+        || conditions(s, step).next().is_some()
         || !matches!(scan.access, Access::Full)
         || read_order(q).is_some()
     {
@@ -181,6 +188,7 @@ pub(crate) fn index_for_order(q: &mut Query) {
     set_access(q, Access::Full);
 }
 
+/// Sets the access path of `q`'s one table ([`only_scan`]).
 fn set_access(q: &mut Query, access: Access) {
     if let Body::Select(s) = &mut q.body
         && let [step] = s.steps.as_mut_slice()
@@ -322,21 +330,7 @@ fn fetch_body<'a>(txn: &'a mut dyn KvTxn, b: &'a mut Body) -> BoxFuture<'a, Resu
 /// many rows pass the block's conditions (see [`rows_wanted`]).
 async fn fetch_select(txn: &mut dyn KvTxn, s: &mut Select, want: Option<Wanted>) -> Result<()> {
     let conds: Vec<BExpr> = match (want, s.steps.first()) {
-        (Some(_), Some(step)) => {
-            let scan_filter = match &step.source {
-                Source::Scan(scan) => scan.filter.clone(),
-                _ => None,
-            };
-            [
-                scan_filter,
-                step.on.clone(),
-                step.after.clone(),
-                s.filter.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect()
-        }
+        (Some(_), Some(step)) => conditions(s, step).cloned().collect(),
         _ => Vec::new(),
     };
     for i in 0..s.steps.len() {

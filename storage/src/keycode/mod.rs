@@ -37,5 +37,5 @@ mod tests;
 pub use bytes::{decode_bytes, encode_bytes};
 pub use de::deserialize;
 pub use error::{KeycodeError, Result};
-pub use range::{prefix_end, prefix_range};
+pub use range::{key_after, prefix_end, prefix_range, resume_after};
 pub use ser::serialize;

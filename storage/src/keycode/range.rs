@@ -15,6 +15,25 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// The least key after `key` (`key` and a zero byte): `[key, key_after(key))`
+/// holds `key` alone, and a read cut short after `key` goes on from it.
+pub fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+/// Where the rest of a scan's range lies after it gave `last`: forwards the
+/// rest begins at `key_after(last)`, backwards it ends at `last` (exclusive).
+pub fn resume_after(last: &[u8], reverse: bool) -> Vec<u8> {
+    if reverse {
+        last.to_vec()
+    } else {
+        key_after(last)
+    }
+}
+
 /// The range of all keys that start with `prefix`.
 pub fn prefix_range(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     let end = match prefix_end(prefix) {

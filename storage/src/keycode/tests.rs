@@ -152,6 +152,20 @@ proptest! {
     }
 
     #[test]
+    fn resume_after_splits_a_range_at_the_last_key_given(
+        key in prop::collection::vec(any::<u8>(), 0..6),
+        other in prop::collection::vec(any::<u8>(), 0..6),
+    ) {
+        // Forwards the rest `[resume, ..)` holds every key above `key` and
+        // not `key`; backwards the rest `[.., resume)` every key below it.
+        let forwards = resume_after(&key, false);
+        prop_assert_eq!(&forwards, &key_after(&key));
+        prop_assert_eq!(other.as_slice() >= forwards.as_slice(), other > key);
+        let backwards = resume_after(&key, true);
+        prop_assert_eq!(other.as_slice() < backwards.as_slice(), other < key);
+    }
+
+    #[test]
     fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..24)) {
         let _ = deserialize::<Key>(&bytes);
         let _ = deserialize::<(String, Option<i64>, bool)>(&bytes);

@@ -64,6 +64,7 @@
 
 use std::ops::Bound;
 
+use spanlite_storage::keycode::key_after;
 use spanlite_storage::mvcc::{Change, Mvcc, TxnId};
 use spanlite_truetime::Timestamp;
 
@@ -199,9 +200,7 @@ pub fn show(key: &[u8]) -> String {
 /// The range of a span (for routing checks and messages).
 pub fn span_range(span: &ReadSpan) -> KeyRange {
     if span.point {
-        let mut end = span.start.clone();
-        end.push(0);
-        KeyRange::new(span.start.clone(), end)
+        KeyRange::new(span.start.clone(), key_after(&span.start))
     } else {
         KeyRange::new(span.start.clone(), span.end.clone())
     }

@@ -32,6 +32,7 @@ use spanlite_proto::tablet::{
     PrepareRequest, PrepareResponse, ReadRequest, ReadResponse, ScanRequest, ScanResponse, TxnMeta,
     TxnOutcome, TxnStatusRequest, TxnStatusResponse,
 };
+use spanlite_storage::keycode::resume_after;
 use spanlite_storage::meta::TabletId;
 use spanlite_storage::mvcc::{Row, TxnId};
 use spanlite_truetime::Timestamp;
@@ -425,13 +426,7 @@ impl TabletService for TabletGrpc {
                 // Forwards the rest begins after the last row given;
                 // backwards it ends at it.
                 let resume_key = if limit > 0 && rows.len() == limit {
-                    rows.last().map(|(k, _)| {
-                        let mut next = k.clone();
-                        if !req.reverse {
-                            next.push(0);
-                        }
-                        next
-                    })
+                    rows.last().map(|(k, _)| resume_after(k, req.reverse))
                 } else {
                     None
                 };

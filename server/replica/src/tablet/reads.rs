@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use spanlite_storage::engine::Direction;
+use spanlite_storage::keycode::key_after;
 use spanlite_storage::mvcc::{Mvcc, ReadOutcome, Row, TxnId};
 use spanlite_truetime::Timestamp;
 use spanlite_txn::actions::read::{LockedRead, lock_for_read, try_lock_for_read};
@@ -166,7 +167,7 @@ impl Replica {
                     range.start = last.clone();
                     cut = Some(range.start.clone());
                 } else {
-                    range.end = successor(last);
+                    range.end = key_after(last);
                     cut = Some(range.end.clone());
                 }
             }
@@ -544,7 +545,7 @@ fn locked_resume(
     let cut = cut?;
     match rows.last() {
         Some((last, _)) if rows.len() >= limit && reverse => Some(last.clone().max(cut)),
-        Some((last, _)) if rows.len() >= limit => Some(successor(last).min(cut)),
+        Some((last, _)) if rows.len() >= limit => Some(key_after(last).min(cut)),
         _ => Some(cut),
     }
 }
@@ -555,13 +556,6 @@ fn direction(reverse: bool) -> Direction {
     } else {
         Direction::Forward
     }
-}
-
-/// The least key after `key`.
-fn successor(key: &[u8]) -> Vec<u8> {
-    let mut next = key.to_vec();
-    next.push(0);
-    next
 }
 
 #[cfg(test)]

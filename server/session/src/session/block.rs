@@ -59,7 +59,7 @@ impl Session {
             .retry_priority
             .take()
             .filter(|r| r.at.elapsed() < RETRY_PRIORITY_KEPT)
-            .map_or_else(|| self.gateway.retry().priority(), |r| r.priority);
+            .map_or_else(|| self.gateway.priority_now(), |r| r.priority);
         let txn = self
             .gateway
             .begin_at_priority(&options, priority)
