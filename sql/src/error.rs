@@ -113,6 +113,10 @@ codes! {
     invalid_argument_for_log = INVALID_ARGUMENT_FOR_LOGARITHM;
     /// 2201F: a power or square root without a real result.
     invalid_argument_for_power = INVALID_ARGUMENT_FOR_POWER_FUNCTION;
+    /// 22014: an `ntile` bucket count that is not positive.
+    invalid_argument_for_ntile = INVALID_ARGUMENT_FOR_NTILE_FUNCTION;
+    /// 22016: an `nth_value` position that is not positive.
+    invalid_argument_for_nth_value = INVALID_ARGUMENT_FOR_NTH_VALUE_FUNCTION;
     /// 0A000: valid SQL that Spanlite does not support (yet).
     not_supported = FEATURE_NOT_SUPPORTED;
     /// 40001: the transaction was aborted by a conflict; retry it.

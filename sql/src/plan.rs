@@ -526,6 +526,16 @@ pub enum WindowFunc {
     Lead,
     FirstValue,
     LastValue,
+    /// `nth_value(v, n)`: the frame's `n`th row's `v`.
+    NthValue,
+    /// `ntile(buckets)`: which of that many near-equal groups of the
+    /// partition (in its order) the row falls in, from 1.
+    Ntile,
+    /// `percent_rank()`: `(rank - 1) / (rows - 1)`, 0 for one row.
+    PercentRank,
+    /// `cume_dist()`: the share of the partition's rows up to the row's
+    /// last peer.
+    CumeDist,
     /// An aggregate over the window's frame.
     Agg(AggFunc),
 }
@@ -541,6 +551,10 @@ impl WindowFunc {
             "lead" => WindowFunc::Lead,
             "first_value" => WindowFunc::FirstValue,
             "last_value" => WindowFunc::LastValue,
+            "nth_value" => WindowFunc::NthValue,
+            "ntile" => WindowFunc::Ntile,
+            "percent_rank" => WindowFunc::PercentRank,
+            "cume_dist" => WindowFunc::CumeDist,
             other => WindowFunc::Agg(AggFunc::named(other)?),
         })
     }

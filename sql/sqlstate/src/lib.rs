@@ -72,6 +72,10 @@ codes! {
     INVALID_ARGUMENT_FOR_LOGARITHM = "2201E", "invalid_argument_for_logarithm";
     /// A power (or square root) without a real result.
     INVALID_ARGUMENT_FOR_POWER_FUNCTION = "2201F", "invalid_argument_for_power_function";
+    /// An `ntile` bucket count that is not positive.
+    INVALID_ARGUMENT_FOR_NTILE_FUNCTION = "22014", "invalid_argument_for_ntile_function";
+    /// An `nth_value` position that is not positive.
+    INVALID_ARGUMENT_FOR_NTH_VALUE_FUNCTION = "22016", "invalid_argument_for_nth_value_function";
     /// A regular expression that does not compile.
     INVALID_REGULAR_EXPRESSION = "2201B", "invalid_regular_expression";
     /// A negative LIMIT.

@@ -11,10 +11,7 @@ use super::Binder;
 use super::operators::{binop, refused_in_expression, regex_operator};
 use super::walk::{function_name, has_aggregate, has_window, references_outer};
 use crate::error::{Result, SqlError};
-use crate::plan::{
-    AggCall, AggFunc, BExpr, BinOp, Cache, Frame, FrameBound, Func, SortKey, Subquery, WindowCall,
-    WindowFunc,
-};
+use crate::plan::{AggCall, AggFunc, BExpr, BinOp, Cache, Func, SortKey, Subquery};
 use crate::syntax::ident;
 use crate::value::{DataType, Value};
 
@@ -555,7 +552,7 @@ impl Binder<'_> {
 
     /// A call's arguments (clauses aside): plain expressions, or `*`
     /// (`None`), and DISTINCT.
-    fn plain_args(f: &ast::Function) -> Result<(Option<Vec<&Expr>>, bool)> {
+    pub(super) fn plain_args(f: &ast::Function) -> Result<(Option<Vec<&Expr>>, bool)> {
         match &f.args {
             FunctionArguments::None => Ok((Some(Vec::new()), false)),
             FunctionArguments::List(list) => {
@@ -632,7 +629,7 @@ impl Binder<'_> {
     /// An aggregate call and its type; its expressions bound over the rows
     /// before grouping when `ungroup` (a grouped block's aggregate), as
     /// they are otherwise (a window's aggregate).
-    fn agg_call(
+    pub(super) fn agg_call(
         &mut self,
         func: AggFunc,
         f: &ast::Function,
@@ -741,162 +738,6 @@ impl Binder<'_> {
             }
         };
         Ok(BExpr::Column(group.keys.len() + i))
-    }
-
-    /// A window function call (`f(…) OVER (…)`): its value is a position
-    /// after the block's row (placed when the block is bound).
-    fn window(&mut self, f: &ast::Function) -> Result<BExpr> {
-        let name = function_name(f);
-        if !self.scopes.last().is_some_and(|s| s.windows_allowed) {
-            return Err(SqlError::windowing(format!(
-                "window functions are not allowed here ({name})"
-            )));
-        }
-        let Some(ast::WindowType::WindowSpec(spec)) = &f.over else {
-            return Err(SqlError::not_supported("named windows (OVER w)"));
-        };
-        if spec.window_name.is_some() {
-            return Err(SqlError::not_supported("named windows (OVER (w …))"));
-        }
-        let func = WindowFunc::named(&name).ok_or_else(|| {
-            let message = format!(
-                "OVER specified, but {name} is not a window function nor an aggregate function"
-            );
-            if Func::named(&name).is_some() {
-                SqlError::wrong_object_type(message)
-            } else {
-                SqlError::undefined_function(format!("function {name} does not exist"))
-            }
-        })?;
-        let (args, agg, ty) = match func {
-            WindowFunc::Agg(a) => {
-                let (call, ty) = self.agg_call(a, f, false)?;
-                (call.arg.iter().cloned().collect(), Some(call), ty)
-            }
-            _ => {
-                if f.filter.is_some() {
-                    return Err(SqlError::not_supported(
-                        "FILTER is not implemented for non-aggregate window functions",
-                    ));
-                }
-                let (args, distinct) = Self::plain_args(f)?;
-                let args = args.filter(|_| !distinct).ok_or_else(|| {
-                    SqlError::syntax(format!("{name}(*) or DISTINCT is not allowed here"))
-                })?;
-                let arity = match func {
-                    WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => 0..=0,
-                    WindowFunc::Lag | WindowFunc::Lead => 1..=3,
-                    _ => 1..=1,
-                };
-                if !arity.contains(&args.len()) {
-                    return Err(SqlError::undefined_function(format!(
-                        "function {name} does not take {} arguments",
-                        args.len()
-                    )));
-                }
-                let mut bound = Vec::new();
-                for a in args {
-                    if has_window(a) {
-                        return Err(SqlError::windowing(
-                            "window function calls cannot be nested",
-                        ));
-                    }
-                    bound.push(self.expr(a)?);
-                }
-                let ty = match func {
-                    WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => {
-                        Some(DataType::Int)
-                    }
-                    _ => bound.first().and_then(|a| self.type_of(a)),
-                };
-                (bound, None, ty)
-            }
-        };
-        let mut partition = Vec::new();
-        for p in &spec.partition_by {
-            if has_window(p) {
-                return Err(SqlError::windowing(
-                    "window function calls cannot be nested",
-                ));
-            }
-            partition.push(self.expr(p)?);
-        }
-        let mut order = Vec::new();
-        for k in &spec.order_by {
-            if has_window(&k.expr) {
-                return Err(SqlError::windowing(
-                    "window function calls cannot be nested",
-                ));
-            }
-            order.push((self.expr(&k.expr)?, Self::sort_key(k)));
-        }
-        let frame = match &spec.window_frame {
-            None => Frame::DEFAULT,
-            Some(w) => self.frame(w)?,
-        };
-        let scope = self.scope();
-        scope.windows.push(WindowCall {
-            func,
-            args,
-            agg,
-            partition,
-            order,
-            frame,
-        });
-        scope.window_types.push(ty);
-        Ok(BExpr::Column(super::WINDOW_SLOT + scope.windows.len() - 1))
-    }
-
-    fn frame(&mut self, w: &ast::WindowFrame) -> Result<Frame> {
-        let rows = match w.units {
-            ast::WindowFrameUnits::Rows => true,
-            ast::WindowFrameUnits::Range => false,
-            ast::WindowFrameUnits::Groups => {
-                return Err(SqlError::not_supported("GROUPS frames"));
-            }
-        };
-        let mut bound = |b: &ast::WindowFrameBound| -> Result<FrameBound> {
-            let offset = |e: &Expr, this: &mut Self| -> Result<u64> {
-                if !rows {
-                    return Err(SqlError::not_supported(
-                        "RANGE frames with an offset (use ROWS, or UNBOUNDED / CURRENT ROW)",
-                    ));
-                }
-                match crate::eval::eval(&this.constant(e)?, &crate::eval::Env::EMPTY)? {
-                    Value::Int(n) if n >= 0 => Ok(n as u64),
-                    other => Err(SqlError::windowing(format!(
-                        "frame offset must be a non-negative integer, not {other}"
-                    ))),
-                }
-            };
-            Ok(match b {
-                ast::WindowFrameBound::CurrentRow => FrameBound::CurrentRow,
-                ast::WindowFrameBound::Preceding(None) => FrameBound::UnboundedPreceding,
-                ast::WindowFrameBound::Following(None) => FrameBound::UnboundedFollowing,
-                ast::WindowFrameBound::Preceding(Some(e)) => {
-                    FrameBound::Preceding(offset(e, self)?)
-                }
-                ast::WindowFrameBound::Following(Some(e)) => {
-                    FrameBound::Following(offset(e, self)?)
-                }
-            })
-        };
-        let start = bound(&w.start_bound)?;
-        let end = match &w.end_bound {
-            Some(b) => bound(b)?,
-            None => FrameBound::CurrentRow,
-        };
-        if start == FrameBound::UnboundedFollowing {
-            return Err(SqlError::windowing(
-                "frame start cannot be UNBOUNDED FOLLOWING",
-            ));
-        }
-        if end == FrameBound::UnboundedPreceding {
-            return Err(SqlError::windowing(
-                "frame end cannot be UNBOUNDED PRECEDING",
-            ));
-        }
-        Ok(Frame { rows, start, end })
     }
 
     pub(super) fn function(&mut self, f: &ast::Function) -> Result<BExpr> {

@@ -14,6 +14,7 @@ mod operators;
 pub(crate) mod params;
 mod types;
 mod walk;
+mod window;
 
 use std::collections::HashMap;
 
@@ -131,6 +132,8 @@ struct Scope {
     windows: Vec<WindowCall>,
     window_types: Vec<Option<DataType>>,
     windows_allowed: bool,
+    /// The block's named windows (`WINDOW w AS (…)`).
+    named_windows: window::NamedWindows,
 }
 
 impl Scope {
@@ -572,7 +575,6 @@ impl<'a> Binder<'a> {
             || !s.cluster_by.is_empty()
             || !s.distribute_by.is_empty()
             || !s.sort_by.is_empty()
-            || !s.named_window.is_empty()
             || s.qualify.is_some()
             || s.connect_by.is_some()
             || s.value_table_mode.is_some()
@@ -595,6 +597,7 @@ impl<'a> Binder<'a> {
         order_by: &[ast::OrderByExpr],
         for_update: bool,
     ) -> Result<(Select, Columns)> {
+        self.scope().named_windows = window::named_windows(&s.named_window)?;
         // FROM.
         let mut items = Vec::new();
         for (i, twj) in s.from.iter().enumerate() {

@@ -183,6 +183,78 @@ fn one<'a>(rows: &'a [Row], w: &WindowCall, outer: &'a [&'a [Value]]) -> Result<
                     };
                 }
             }
+            WindowFunc::NthValue => {
+                for (p, &i) in part.iter().enumerate() {
+                    let nth = match arg(i, 1)? {
+                        Value::Int(k) if k > 0 => k as usize,
+                        Value::Null => {
+                            out[i] = Value::Null;
+                            continue;
+                        }
+                        Value::Int(_) => {
+                            return Err(SqlError::invalid_argument_for_nth_value(
+                                "argument of nth_value must be greater than zero",
+                            ));
+                        }
+                        other => {
+                            return Err(SqlError::datatype_mismatch(format!(
+                                "the position of nth_value must be an integer, not {other}"
+                            )));
+                        }
+                    };
+                    let (s, e) = frame(p);
+                    out[i] = match s.checked_add(nth - 1) {
+                        Some(at) if s <= e && at <= e => arg(part[at], 0)?,
+                        _ => Value::Null,
+                    };
+                }
+            }
+            WindowFunc::Ntile => {
+                // The bucket count is read at the partition's first row,
+                // as PostgreSQL does.
+                let Some(&first) = part.first() else {
+                    continue;
+                };
+                let buckets = match arg(first, 0)? {
+                    Value::Int(k) if k > 0 => k as usize,
+                    Value::Null => continue,
+                    Value::Int(_) => {
+                        return Err(SqlError::invalid_argument_for_ntile(
+                            "argument of ntile must be greater than zero",
+                        ));
+                    }
+                    other => {
+                        return Err(SqlError::datatype_mismatch(format!(
+                            "the bucket count of ntile must be an integer, not {other}"
+                        )));
+                    }
+                };
+                // n rows in k buckets: n / k each, the first n % k one
+                // more.
+                let (size, extra) = (n / buckets, n % buckets);
+                for (p, &i) in part.iter().enumerate() {
+                    let big = extra * (size + 1);
+                    let bucket = if p < big {
+                        p / (size + 1)
+                    } else {
+                        extra + (p - big) / size.max(1)
+                    };
+                    out[i] = Value::Int(bucket as i64 + 1);
+                }
+            }
+            WindowFunc::PercentRank | WindowFunc::CumeDist => {
+                for (p, &i) in part.iter().enumerate() {
+                    out[i] = Value::Float(if w.func == WindowFunc::PercentRank {
+                        if n > 1 {
+                            peer_start[p] as f64 / (n - 1) as f64
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        (peer_end[p] + 1) as f64 / n as f64
+                    });
+                }
+            }
             WindowFunc::Agg(_) => {
                 let Some(agg) = &w.agg else {
                     return Err(SqlError::internal("a window aggregate without its call"));
