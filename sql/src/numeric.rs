@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -146,6 +146,54 @@ impl Numeric {
         }
         .map(Numeric)
         .ok_or_else(overflow)
+    }
+
+    /// `sqrt(numeric)` at PostgreSQL's scale: at least 16 significant
+    /// digits, and no fewer decimals than the argument shows
+    /// (`sqrt(2::numeric)` is 1.414213562373095, `sqrt(0.0001)`
+    /// 0.01000000000000000); 2201F for a negative number.
+    pub fn sqrt(self) -> Result<Numeric> {
+        let (weight, _) = weight_and_first_digit(self.0);
+        // The base-10,000 weight of the root, in decimal digits.
+        let root_weight = (weight + 1) * 4 / 2 - 1;
+        let scale = (16 - root_weight)
+            .max(i64::from(self.0.scale()))
+            .clamp(0, 28);
+        self.sqrt_at(u32::try_from(scale).unwrap_or(28))
+    }
+
+    /// The square root rounded to `scale` decimals (half away from zero);
+    /// 2201F for a negative number. Newton's method from the float root,
+    /// to the 28 significant digits of the representation.
+    pub fn sqrt_at(self, scale: u32) -> Result<Numeric> {
+        let v = self.0;
+        if v.is_sign_negative() && !v.is_zero() {
+            return Err(SqlError::invalid_argument_for_power(
+                "cannot take square root of a negative number",
+            ));
+        }
+        let mut root = Decimal::ZERO;
+        if !v.is_zero() {
+            root = v
+                .to_f64()
+                .and_then(|x| Decimal::from_f64(x.sqrt()))
+                .filter(|r| !r.is_zero())
+                .unwrap_or(Decimal::ONE);
+            for _ in 0..64 {
+                let quotient = v.checked_div(root).ok_or_else(overflow)?;
+                let next = root
+                    .checked_add(quotient)
+                    .and_then(|t| t.checked_div(Decimal::TWO))
+                    .ok_or_else(overflow)?;
+                if next == root {
+                    break;
+                }
+                root = next;
+            }
+        }
+        let mut r = root.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+        r.rescale(scale);
+        Ok(Numeric(r))
     }
 
     /// Rounded to `scale` decimals (half away from zero, as PostgreSQL).
@@ -340,6 +388,28 @@ mod tests {
         n("1.50").encode_key(&mut a);
         n("1.5").encode_key(&mut b);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn square_roots_have_postgresqls_scale() {
+        // PostgreSQL 15's answers.
+        for (v, root) in [
+            ("2", "1.414213562373095"),
+            ("100", "10.000000000000000"),
+            ("10000", "100.0000000000000"),
+            ("0.0001", "0.01000000000000000"),
+            ("2.00000000000000000000", "1.41421356237309504880"),
+            ("0", "0.000000000000000"),
+            ("123456789", "11111.11106055556"),
+        ] {
+            assert_eq!(n(v).sqrt().unwrap().to_string(), root, "sqrt({v})");
+        }
+        assert_eq!(
+            n("1.6666666666666667").sqrt_at(16).unwrap().to_string(),
+            "1.2909944487358056"
+        );
+        let e = n("-1").sqrt().unwrap_err();
+        assert_eq!(e.code, "2201F");
     }
 
     #[test]

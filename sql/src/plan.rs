@@ -456,6 +456,14 @@ pub enum AggFunc {
     JsonObjectAgg,
     BoolAnd,
     BoolOr,
+    /// `var_samp` (also `variance`): the sample variance.
+    VarSamp,
+    /// `var_pop`: the population variance.
+    VarPop,
+    /// `stddev_samp` (also `stddev`): the sample standard deviation.
+    StddevSamp,
+    /// `stddev_pop`: the population standard deviation.
+    StddevPop,
 }
 
 impl AggFunc {
@@ -473,6 +481,10 @@ impl AggFunc {
             "jsonb_object_agg" | "json_object_agg" => AggFunc::JsonObjectAgg,
             "bool_and" | "every" => AggFunc::BoolAnd,
             "bool_or" => AggFunc::BoolOr,
+            "var_samp" | "variance" => AggFunc::VarSamp,
+            "var_pop" => AggFunc::VarPop,
+            "stddev_samp" | "stddev" => AggFunc::StddevSamp,
+            "stddev_pop" => AggFunc::StddevPop,
             _ => return None,
         })
     }

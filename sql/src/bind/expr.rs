@@ -708,6 +708,14 @@ impl Binder<'_> {
             AggFunc::ArrayAgg => Some(arg_ty.unwrap_or(DataType::Text).array()?),
             AggFunc::JsonAgg | AggFunc::JsonObjectAgg => Some(DataType::Jsonb),
             AggFunc::BoolAnd | AggFunc::BoolOr => Some(DataType::Bool),
+            // Of floats a float, else (integers, numerics) a numeric.
+            AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
+                Some(if arg_ty == Some(DataType::Float) {
+                    DataType::Float
+                } else {
+                    DataType::Numeric
+                })
+            }
             _ => arg_ty,
         };
         Ok((
@@ -893,6 +901,13 @@ impl Binder<'_> {
                 Func::Length | Func::Position => DataType::Int,
                 Func::Coalesce | Func::NullIf | Func::Greatest | Func::Least => {
                     return args.iter().find_map(|a| self.type_of(a));
+                }
+                Func::Sqrt
+                    if args
+                        .first()
+                        .is_some_and(|a| self.type_of(a) == Some(DataType::Numeric)) =>
+                {
+                    DataType::Numeric
                 }
                 Func::Now => DataType::Timestamp,
                 Func::CurrentDate => DataType::Date,

@@ -86,6 +86,7 @@ fn two(numbers: Option<&[f64]>) -> Option<[f64; 2]> {
 pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>> {
     let numbers: Option<Vec<f64>> = values.iter().map(float_of).collect();
     Ok(Some(match (f, values) {
+        (Func::Sqrt, [Value::Numeric(n)]) => Value::Numeric(n.sqrt()?),
         (Func::Power, [_, _]) => {
             let Some([x, y]) = two(numbers.as_deref()) else {
                 return Ok(None);

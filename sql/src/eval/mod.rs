@@ -9,6 +9,7 @@ mod expr;
 pub(crate) mod fetch;
 mod functions;
 mod locking;
+mod stats;
 mod window;
 
 use std::cmp::Ordering;
@@ -843,6 +844,9 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
     let values: Vec<Value> = taken.into_iter().map(|t| t.value).collect();
     match a.func {
         AggFunc::Count => Ok(Value::Int(values.len() as i64)),
+        AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
+            stats::statistic(a.func, &values)
+        }
         AggFunc::Min | AggFunc::Max => {
             let mut best: Option<Value> = None;
             for v in values {
