@@ -113,6 +113,10 @@ codes! {
     invalid_argument_for_log = INVALID_ARGUMENT_FOR_LOGARITHM;
     /// 2201F: a power or square root without a real result.
     invalid_argument_for_power = INVALID_ARGUMENT_FOR_POWER_FUNCTION;
+    /// 22021: bytes not valid in their encoding.
+    character_not_in_repertoire = CHARACTER_NOT_IN_REPERTOIRE;
+    /// 22P05: a character the target encoding has not.
+    untranslatable_character = UNTRANSLATABLE_CHARACTER;
     /// 22014: an `ntile` bucket count that is not positive.
     invalid_argument_for_ntile = INVALID_ARGUMENT_FOR_NTILE_FUNCTION;
     /// 22016: an `nth_value` position that is not positive.

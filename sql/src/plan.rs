@@ -224,6 +224,22 @@ pub enum Func {
     Initcap,
     /// `md5(text)`: its digest in hex.
     Md5,
+    /// `encode(bytea, 'hex' | 'base64' | 'escape')`: text.
+    Encode,
+    /// `decode(text, 'hex' | 'base64' | 'escape')`: bytea.
+    Decode,
+    /// `sha224(bytea)` … `sha512(bytea)`: the digest, as bytea.
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+    /// `to_hex(integer)`: its hexadecimal digits (a negative one as its
+    /// two's complement).
+    ToHex,
+    /// `convert_to(text, encoding)`: the text's bytes in that encoding.
+    ConvertTo,
+    /// `convert_from(bytea, encoding)`: bytes in that encoding as text.
+    ConvertFrom,
     /// `concat_ws(separator, …)` (NULLs skipped).
     ConcatWs,
     Chr,
@@ -366,6 +382,15 @@ impl Func {
             "reverse" => Func::Reverse,
             "initcap" => Func::Initcap,
             "md5" => Func::Md5,
+            "encode" => Func::Encode,
+            "decode" => Func::Decode,
+            "sha224" => Func::Sha224,
+            "sha256" => Func::Sha256,
+            "sha384" => Func::Sha384,
+            "sha512" => Func::Sha512,
+            "to_hex" => Func::ToHex,
+            "convert_to" => Func::ConvertTo,
+            "convert_from" => Func::ConvertFrom,
             "concat_ws" => Func::ConcatWs,
             "chr" => Func::Chr,
             "ascii" => Func::Ascii,

@@ -72,6 +72,10 @@ codes! {
     INVALID_ARGUMENT_FOR_LOGARITHM = "2201E", "invalid_argument_for_logarithm";
     /// A power (or square root) without a real result.
     INVALID_ARGUMENT_FOR_POWER_FUNCTION = "2201F", "invalid_argument_for_power_function";
+    /// Bytes that are not valid in their encoding (`convert_from`).
+    CHARACTER_NOT_IN_REPERTOIRE = "22021", "character_not_in_repertoire";
+    /// A character the target encoding has not (`convert_to`).
+    UNTRANSLATABLE_CHARACTER = "22P05", "untranslatable_character";
     /// An `ntile` bucket count that is not positive.
     INVALID_ARGUMENT_FOR_NTILE_FUNCTION = "22014", "invalid_argument_for_ntile_function";
     /// An `nth_value` position that is not positive.

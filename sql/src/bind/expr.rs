@@ -957,6 +957,9 @@ impl Binder<'_> {
                 | Func::Reverse
                 | Func::Initcap
                 | Func::Md5
+                | Func::Encode
+                | Func::ToHex
+                | Func::ConvertFrom
                 | Func::ConcatWs
                 | Func::Chr
                 | Func::Translate
@@ -966,6 +969,12 @@ impl Binder<'_> {
                     DataType::Int
                 }
                 Func::StartsWith => DataType::Bool,
+                Func::Decode
+                | Func::Sha224
+                | Func::Sha256
+                | Func::Sha384
+                | Func::Sha512
+                | Func::ConvertTo => DataType::Bytes,
                 Func::ToJsonb
                 | Func::JsonBuildArray
                 | Func::JsonExtractPath

@@ -84,6 +84,9 @@ fn two(numbers: Option<&[f64]>) -> Option<[f64; 2]> {
 /// The functions without NULL arguments not handled in [`function`]:
 /// `None` when the arguments do not suit `f`.
 pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>> {
+    if let Some(v) = super::bytes::function(f, values)? {
+        return Ok(Some(v));
+    }
     let numbers: Option<Vec<f64>> = values.iter().map(float_of).collect();
     Ok(Some(match (f, values) {
         (Func::Sqrt, [Value::Numeric(n)]) => Value::Numeric(n.sqrt()?),

@@ -5,6 +5,7 @@
 
 mod arrays;
 mod budget;
+mod bytes;
 mod expr;
 pub(crate) mod fetch;
 mod functions;
