@@ -489,6 +489,26 @@ pub enum AggFunc {
     StddevSamp,
     /// `stddev_pop`: the population standard deviation.
     StddevPop,
+    /// `percentile_cont(f) WITHIN GROUP (ORDER BY v)`: interpolated
+    /// between the two values around fraction `f` (`arg` is `v`,
+    /// `delimiter` is `f`, one fraction or an array of them).
+    PercentileCont,
+    /// `percentile_disc(f) WITHIN GROUP (ORDER BY v)`: the first value at
+    /// or past fraction `f`.
+    PercentileDisc,
+    /// `mode() WITHIN GROUP (ORDER BY v)`: the most frequent value (the
+    /// first in that order among equally frequent ones).
+    Mode,
+}
+
+impl AggFunc {
+    /// An ordered-set aggregate (`… WITHIN GROUP (ORDER BY …)`).
+    pub fn ordered_set(self) -> bool {
+        matches!(
+            self,
+            AggFunc::PercentileCont | AggFunc::PercentileDisc | AggFunc::Mode
+        )
+    }
 }
 
 impl AggFunc {
@@ -510,6 +530,9 @@ impl AggFunc {
             "var_pop" => AggFunc::VarPop,
             "stddev_samp" | "stddev" => AggFunc::StddevSamp,
             "stddev_pop" => AggFunc::StddevPop,
+            "percentile_cont" => AggFunc::PercentileCont,
+            "percentile_disc" => AggFunc::PercentileDisc,
+            "mode" => AggFunc::Mode,
             _ => return None,
         })
     }

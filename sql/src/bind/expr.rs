@@ -582,17 +582,21 @@ impl Binder<'_> {
     fn agg_args(
         f: &ast::Function,
     ) -> Result<(Option<Vec<&Expr>>, bool, Option<&Expr>, &[ast::OrderByExpr])> {
-        if !f.within_group.is_empty() || f.null_treatment.is_some() {
+        if f.null_treatment.is_some() {
             return Err(SqlError::not_supported(format!(
-                "{} (WITHIN GROUP, IGNORE NULLS)",
+                "{} (IGNORE NULLS)",
                 crate::syntax::first_words(&f.to_string())
             )));
         }
-        let mut order: &[ast::OrderByExpr] = &[];
+        // An ordered-set aggregate's WITHIN GROUP (ORDER BY …), else an
+        // ORDER BY among the arguments.
+        let mut order: &[ast::OrderByExpr] = &f.within_group;
         if let FunctionArguments::List(list) = &f.args {
             for c in &list.clauses {
                 match c {
-                    ast::FunctionArgumentClause::OrderBy(o) => order = o,
+                    ast::FunctionArgumentClause::OrderBy(o) if f.within_group.is_empty() => {
+                        order = o;
+                    }
                     other => return Err(SqlError::not_supported(format!("{other}"))),
                 }
             }
@@ -655,8 +659,42 @@ impl Binder<'_> {
                 ));
             }
         }
+        if func.ordered_set() == f.within_group.is_empty() {
+            // PostgreSQL finds no such function (42883) either way.
+            return Err(SqlError::undefined_function(if func.ordered_set() {
+                format!("WITHIN GROUP is required for ordered-set aggregate {name}")
+            } else {
+                format!("{name} is not an ordered-set aggregate, so it cannot have WITHIN GROUP")
+            }));
+        }
+        if func.ordered_set() && distinct {
+            return Err(SqlError::not_supported(
+                "DISTINCT is not implemented for ordered-set aggregates",
+            ));
+        }
         let (arg, delimiter) = match (args, func) {
             (None, AggFunc::Count) => (None, None),
+            // The value is the WITHIN GROUP key; a percentile's fraction
+            // (its direct argument) goes as the delimiter.
+            (Some(a), func) if func.ordered_set() => {
+                let direct = usize::from(func != AggFunc::Mode);
+                let [key] = order else {
+                    return Err(SqlError::undefined_function(format!(
+                        "function {name} takes one WITHIN GROUP (ORDER BY …) key"
+                    )));
+                };
+                if a.len() != direct {
+                    return Err(SqlError::undefined_function(format!(
+                        "function {name} takes {direct} direct argument(s), not {}",
+                        a.len()
+                    )));
+                }
+                let delimiter = match a.first() {
+                    Some(e) => Some(self.bind_ungrouped(e, ungroup)?),
+                    None => None,
+                };
+                (Some(self.bind_ungrouped(&key.expr, ungroup)?), delimiter)
+            }
             (None, _) => {
                 return Err(SqlError::syntax(format!("{name}(*) is not defined")));
             }
@@ -696,6 +734,10 @@ impl Binder<'_> {
         let grouped = scope.grouped;
         scope.grouped = grouped && !ungroup;
         let arg_ty = arg.as_ref().and_then(|a| self.type_of(a));
+        let fractions = matches!(
+            delimiter.as_ref().and_then(|d| self.type_of(d)),
+            Some(DataType::Array(_))
+        );
         self.scope().grouped = grouped;
         let ty = match func {
             AggFunc::Count => Some(DataType::Int),
@@ -715,6 +757,14 @@ impl Binder<'_> {
                 } else {
                     DataType::Numeric
                 })
+            }
+            AggFunc::PercentileCont | AggFunc::PercentileDisc => {
+                let one = match (func, arg_ty) {
+                    (AggFunc::PercentileCont, Some(DataType::Interval)) => DataType::Interval,
+                    (AggFunc::PercentileCont, _) => DataType::Float,
+                    (_, ty) => ty.unwrap_or(DataType::Text),
+                };
+                Some(if fractions { one.array()? } else { one })
             }
             _ => arg_ty,
         };

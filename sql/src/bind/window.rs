@@ -120,6 +120,13 @@ impl Binder<'_> {
                 SqlError::undefined_function(format!("function {name} does not exist"))
             }
         })?;
+        if let WindowFunc::Agg(a) = func
+            && a.ordered_set()
+        {
+            return Err(SqlError::not_supported(format!(
+                "OVER is not supported for ordered-set aggregate {name}"
+            )));
+        }
         let (args, agg, ty) = match func {
             WindowFunc::Agg(a) => {
                 let (call, ty) = self.agg_call(a, f, false)?;

@@ -767,6 +767,9 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
         let mut seen = HashSet::new();
         taken.retain(|t| seen.insert(hkey(&t.value)));
     }
+    if a.func.ordered_set() {
+        return stats::ordered_set(a.func, &taken);
+    }
     match a.func {
         AggFunc::StringAgg => {
             let mut out: Option<String> = None;

@@ -1,5 +1,7 @@
 //! The statistical aggregates: `var_samp` (`variance`), `var_pop`,
-//! `stddev_samp` (`stddev`), `stddev_pop`, computed as PostgreSQL does.
+//! `stddev_samp` (`stddev`), `stddev_pop`, computed as PostgreSQL does;
+//! and the ordered-set aggregates `percentile_cont`, `percentile_disc`,
+//! `mode`.
 //!
 //! Of floats, in floats by the Youngs–Cramer recurrence (PostgreSQL's
 //! `float8_accum`, so the results agree to the last bit); of integers
@@ -7,9 +9,13 @@
 //! `/ n²`) at the scale of a numeric division, its square root at that
 //! scale (PostgreSQL's `numeric_stddev_internal`).
 
+use std::cmp::Ordering;
+
+use super::Taken;
+use super::expr::arithmetic;
 use crate::error::{Result, SqlError};
 use crate::numeric::Numeric;
-use crate::plan::AggFunc;
+use crate::plan::{AggFunc, BinOp};
 use crate::value::Value;
 
 /// `func` (one of the four) over `values` (NULLs already left out): NULL
@@ -93,4 +99,99 @@ fn wrong_type(func: AggFunc, v: &Value) -> SqlError {
         v.data_type()
             .map_or("unknown".to_string(), |t| t.to_string())
     ))
+}
+
+/// An ordered-set aggregate over `taken` (sorted by its WITHIN GROUP key,
+/// NULLs left out; each carries the fraction as its delimiter): NULL for
+/// no rows; for an array of fractions, an array of results.
+pub(super) fn ordered_set(func: AggFunc, taken: &[Taken]) -> Result<Value> {
+    let Some(first) = taken.first() else {
+        return Ok(Value::Null);
+    };
+    let values: Vec<&Value> = taken.iter().map(|t| &t.value).collect();
+    if func == AggFunc::Mode {
+        return Ok(mode(&values)?.clone());
+    }
+    match &first.delimiter {
+        Value::Array(fractions) => Ok(Value::Array(
+            fractions
+                .iter()
+                .map(|f| percentile(func, &values, f))
+                .collect::<Result<_>>()?,
+        )),
+        f => percentile(func, &values, f),
+    }
+}
+
+/// The most frequent of `values` (sorted): the first such run.
+fn mode<'a>(values: &[&'a Value]) -> Result<&'a Value> {
+    let mut best = (values[0], 0);
+    let mut run = (values[0], 0);
+    for &v in values {
+        if v.compare(run.0)? == Some(Ordering::Equal) {
+            run.1 += 1;
+        } else {
+            run = (v, 1);
+        }
+        if run.1 > best.1 {
+            best = run;
+        }
+    }
+    Ok(best.0)
+}
+
+/// `percentile_cont` or `percentile_disc` at fraction `f` of `values`
+/// (sorted, at least one), as PostgreSQL computes them.
+fn percentile(func: AggFunc, values: &[&Value], f: &Value) -> Result<Value> {
+    let fraction = match f {
+        Value::Null => return Ok(Value::Null),
+        Value::Float(x) => *x,
+        Value::Int(i) => *i as f64,
+        Value::Numeric(n) => n.to_float(),
+        other => {
+            return Err(SqlError::datatype_mismatch(format!(
+                "a percentile is a number between 0 and 1, not {other}"
+            )));
+        }
+    };
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(SqlError::numeric_out_of_range(format!(
+            "percentile value {f} is not between 0 and 1"
+        )));
+    }
+    let n = values.len();
+    if func == AggFunc::PercentileDisc {
+        // The first row whose cumulative share reaches the fraction.
+        let row = (fraction * n as f64).ceil() as usize;
+        return Ok(values[row.clamp(1, n) - 1].clone());
+    }
+    let at = fraction * (n - 1) as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    let low = continuous(values[lo])?;
+    if lo == hi {
+        return Ok(low);
+    }
+    let high = continuous(values[hi])?;
+    // low + (high - low) * (at - lo)
+    let step = arithmetic(high, BinOp::Minus, low.clone())?;
+    let part = arithmetic(step, BinOp::Multiply, Value::Float(at - lo as f64))?;
+    arithmetic(low, BinOp::Plus, part)
+}
+
+/// A value `percentile_cont` interpolates: a number as a float, or an
+/// interval.
+fn continuous(v: &Value) -> Result<Value> {
+    Ok(match v {
+        Value::Float(_) | Value::Interval(_) => v.clone(),
+        Value::Int(i) => Value::Float(*i as f64),
+        Value::Numeric(n) => Value::Float(n.to_float()),
+        other => {
+            return Err(SqlError::undefined_function(format!(
+                "function percentile_cont({}) does not exist",
+                other
+                    .data_type()
+                    .map_or("unknown".to_string(), |t| t.to_string())
+            )));
+        }
+    })
 }
