@@ -74,8 +74,13 @@ fn select(s: &Select, mut depth: usize, out: &mut Vec<String>) {
         depth += 1;
     }
     if let Some(g) = &s.grouping {
+        let sets = if g.sets.is_empty() {
+            String::new()
+        } else {
+            format!(", {} grouping sets", g.sets.len())
+        };
         out.push(format!(
-            "{}Aggregate ({} group keys, {} aggregates)",
+            "{}Aggregate ({} group keys{sets}, {} aggregates)",
             pad(depth),
             g.keys.len(),
             g.aggs.len()

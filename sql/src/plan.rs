@@ -499,6 +499,10 @@ pub enum AggFunc {
     /// `mode() WITHIN GROUP (ORDER BY v)`: the most frequent value (the
     /// first in that order among equally frequent ones).
     Mode,
+    /// `grouping(k, …)`: a bit per GROUP BY key named (the first the
+    /// highest), set when the row's grouping set leaves that key out;
+    /// `delimiter` holds the keys' positions as an integer array.
+    Grouping,
 }
 
 impl AggFunc {
@@ -533,6 +537,7 @@ impl AggFunc {
             "percentile_cont" => AggFunc::PercentileCont,
             "percentile_disc" => AggFunc::PercentileDisc,
             "mode" => AggFunc::Mode,
+            "grouping" => AggFunc::Grouping,
             _ => return None,
         })
     }
@@ -796,6 +801,11 @@ pub struct Select {
 pub struct Grouping {
     pub keys: Vec<BExpr>,
     pub aggs: Vec<AggCall>,
+    /// GROUPING SETS, ROLLUP, CUBE: the keys (positions in `keys`) of each
+    /// grouping set, whose groups follow one another (a key a set leaves
+    /// out is NULL in its rows). Empty for a plain GROUP BY: one set of
+    /// every key.
+    pub sets: Vec<Vec<usize>>,
 }
 
 /// How a step joins its source to the rows so far.

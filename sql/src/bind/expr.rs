@@ -782,7 +782,11 @@ impl Binder<'_> {
     }
 
     pub(super) fn aggregate(&mut self, func: AggFunc, f: &ast::Function) -> Result<BExpr> {
-        let (call, ty) = self.agg_call(func, f, true)?;
+        let (call, ty) = if func == AggFunc::Grouping {
+            (self.grouping_call(f)?, Some(DataType::Int))
+        } else {
+            self.agg_call(func, f, true)?
+        };
         let scope = self.scope();
         let Some(group) = scope.group.as_mut() else {
             return Err(SqlError::internal("aggregate outside a grouped block"));
@@ -796,6 +800,39 @@ impl Binder<'_> {
             }
         };
         Ok(BExpr::Column(group.keys.len() + i))
+    }
+
+    /// `grouping(k, …)`: each argument one of the block's GROUP BY keys
+    /// (42803 otherwise), at most 31 of them.
+    fn grouping_call(&mut self, f: &ast::Function) -> Result<AggCall> {
+        let (args, distinct) = Self::plain_args(f)?;
+        let args = args
+            .filter(|a| !a.is_empty() && a.len() <= 31 && !distinct && f.filter.is_none())
+            .ok_or_else(|| {
+                SqlError::undefined_function(
+                    "GROUPING takes 1 to 31 grouping expressions (no *, DISTINCT or FILTER)",
+                )
+            })?;
+        let mut positions = Vec::new();
+        for a in args {
+            let keys = self.scope().group.as_ref().map_or(0, |g| g.keys.len());
+            match self.expr(a) {
+                Ok(BExpr::Column(k)) if k < keys => positions.push(Value::Int(k as i64)),
+                _ => {
+                    return Err(SqlError::grouping(
+                        "arguments to GROUPING must be grouping expressions of the associated query level",
+                    ));
+                }
+            }
+        }
+        Ok(AggCall {
+            func: AggFunc::Grouping,
+            arg: None,
+            delimiter: Some(BExpr::Const(Value::Array(positions))),
+            distinct: false,
+            filter: None,
+            order: Vec::new(),
+        })
     }
 
     pub(super) fn function(&mut self, f: &ast::Function) -> Result<BExpr> {

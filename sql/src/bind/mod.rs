@@ -111,6 +111,8 @@ struct GroupState {
     keys: Vec<BExpr>,
     aggs: Vec<AggCall>,
     types: Vec<Option<DataType>>,
+    /// The grouping sets, as key positions (empty: a plain GROUP BY).
+    sets: Vec<Vec<usize>>,
 }
 
 /// One query block's names.
@@ -691,6 +693,7 @@ impl<'a> Binder<'a> {
             ast::GroupByExpr::Expressions(e, modifiers) if modifiers.is_empty() => e,
             other => return Err(SqlError::not_supported(format!("{other}"))),
         };
+        let sets = grouping_sets(group_exprs)?;
         let grouped = !group_exprs.is_empty()
             || s.having.is_some()
             || s.projection.iter().any(|item| match item {
@@ -702,23 +705,37 @@ impl<'a> Binder<'a> {
             || order_by.iter().any(|k| has_aggregate(&k.expr));
         if grouped {
             let mut state = GroupState::default();
-            for g in group_exprs {
-                // GROUP BY 2 / GROUP BY alias name a select item.
-                let target = self.group_target(g, &s.projection)?;
-                if has_window(target) {
-                    return Err(SqlError::windowing(
-                        "window functions are not allowed in GROUP BY",
-                    ));
+            let plain: Vec<Vec<&Expr>> = vec![group_exprs.iter().collect()];
+            for set in sets.as_ref().unwrap_or(&plain) {
+                let mut positions = Vec::new();
+                for g in set {
+                    // GROUP BY 2 / GROUP BY alias name a select item.
+                    let target = self.group_target(g, &s.projection)?;
+                    if has_window(target) {
+                        return Err(SqlError::windowing(
+                            "window functions are not allowed in GROUP BY",
+                        ));
+                    }
+                    if has_aggregate(target) {
+                        return Err(SqlError::grouping(
+                            "aggregate functions are not allowed in GROUP BY",
+                        ));
+                    }
+                    let b = self.expr(target)?;
+                    let k = match state.keys.iter().position(|k| *k == b) {
+                        Some(k) => k,
+                        None => {
+                            state.types.push(self.type_of(&b));
+                            state.keys.push(b);
+                            state.keys.len() - 1
+                        }
+                    };
+                    if !positions.contains(&k) {
+                        positions.push(k);
+                    }
                 }
-                if has_aggregate(target) {
-                    return Err(SqlError::grouping(
-                        "aggregate functions are not allowed in GROUP BY",
-                    ));
-                }
-                let b = self.expr(target)?;
-                if !state.keys.contains(&b) {
-                    state.types.push(self.type_of(&b));
-                    state.keys.push(b);
+                if sets.is_some() {
+                    state.sets.push(positions);
                 }
             }
             let scope = self.scope();
@@ -819,6 +836,7 @@ impl<'a> Binder<'a> {
         let grouping = scope.group.take().map(|g| Grouping {
             keys: g.keys,
             aggs: g.aggs,
+            sets: g.sets,
         });
         // Window values follow the rows they are computed over.
         let windows = std::mem::take(&mut scope.windows);
@@ -1105,4 +1123,66 @@ fn place_windows(e: &mut BExpr, base: usize) {
     for child in crate::eval::fetch::children_mut(e) {
         place_windows(child, base);
     }
+}
+
+/// The grouping sets of GROUP BY items that use GROUPING SETS, ROLLUP or
+/// CUBE (each set as its expressions; the sets of several items crossed,
+/// as PostgreSQL does): `None` for a plain GROUP BY.
+fn grouping_sets(items: &[Expr]) -> Result<Option<Vec<Vec<&Expr>>>> {
+    if !items
+        .iter()
+        .any(|e| matches!(e, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_)))
+    {
+        return Ok(None);
+    }
+    let mut sets: Vec<Vec<&Expr>> = vec![Vec::new()];
+    for item in items {
+        let of_item: Vec<Vec<&Expr>> = match item {
+            // ROLLUP (a, b): (a, b), (a), ().
+            Expr::Rollup(elements) => (0..=elements.len())
+                .rev()
+                .map(|n| elements[..n].iter().flatten().collect())
+                .collect(),
+            // CUBE (a, b): every subset, the larger first.
+            Expr::Cube(elements) => {
+                let n = elements.len();
+                if n > 12 {
+                    return Err(SqlError::too_complex("CUBE is limited to 12 elements"));
+                }
+                let mut subsets: Vec<u32> = (0..1u32 << n).collect();
+                subsets.sort_by_key(|m| std::cmp::Reverse(m.count_ones()));
+                subsets
+                    .into_iter()
+                    .map(|m| {
+                        (0..n)
+                            .filter(|i| m & (1 << (n - 1 - i)) != 0)
+                            .flat_map(|i| elements[i].iter())
+                            .collect()
+                    })
+                    .collect()
+            }
+            Expr::GroupingSets(listed) => {
+                for e in listed.iter().flatten() {
+                    if matches!(e, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_)) {
+                        return Err(SqlError::not_supported(
+                            "ROLLUP, CUBE or GROUPING SETS inside GROUPING SETS",
+                        ));
+                    }
+                }
+                listed.iter().map(|set| set.iter().collect()).collect()
+            }
+            e => vec![vec![e]],
+        };
+        let mut crossed = Vec::with_capacity(sets.len() * of_item.len());
+        for s in &sets {
+            for t in &of_item {
+                crossed.push(s.iter().chain(t.iter()).copied().collect());
+            }
+        }
+        if crossed.len() > 4096 {
+            return Err(SqlError::too_complex("more than 4096 grouping sets"));
+        }
+        sets = crossed;
+    }
+    Ok(Some(sets))
 }

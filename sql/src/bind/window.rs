@@ -8,7 +8,7 @@ use sqlparser::ast;
 use super::Binder;
 use super::walk::{function_name, has_window};
 use crate::error::{Result, SqlError};
-use crate::plan::{BExpr, Frame, FrameBound, Func, WindowCall, WindowFunc};
+use crate::plan::{AggFunc, BExpr, Frame, FrameBound, Func, WindowCall, WindowFunc};
 use crate::syntax::ident;
 use crate::value::{DataType, Value};
 
@@ -121,10 +121,10 @@ impl Binder<'_> {
             }
         })?;
         if let WindowFunc::Agg(a) = func
-            && a.ordered_set()
+            && (a.ordered_set() || a == AggFunc::Grouping)
         {
             return Err(SqlError::not_supported(format!(
-                "OVER is not supported for ordered-set aggregate {name}"
+                "OVER is not supported for {name}"
             )));
         }
         let (args, agg, ty) = match func {

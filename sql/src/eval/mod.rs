@@ -604,50 +604,15 @@ fn select(s: &Select, outer: &[&[Value]]) -> Result<Keyed> {
     let rows = match &s.grouping {
         None => rows,
         Some(g) => {
-            // Groups in first-seen order.
-            let mut index: HashMap<Vec<HKey>, usize> = HashMap::new();
-            let mut groups: Vec<(Row, Vec<Vec<Taken>>)> = Vec::new();
-            if g.keys.is_empty() {
-                groups.push((Vec::new(), vec![Vec::new(); g.aggs.len()]));
-            }
-            for r in &rows {
-                let env = Env {
-                    row: r,
-                    outer,
-                    output: &[],
-                };
-                let key = g
-                    .keys
-                    .iter()
-                    .map(|k| eval(k, &env))
-                    .collect::<Result<Row>>()?;
-                let i = if g.keys.is_empty() {
-                    0
-                } else {
-                    *index.entry(hrow(&key)).or_insert_with(|| {
-                        groups.push((key, vec![Vec::new(); g.aggs.len()]));
-                        groups.len() - 1
-                    })
-                };
-                for (a, acc) in g.aggs.iter().zip(groups[i].1.iter_mut()) {
-                    if let Some(t) = take(a, &env)? {
-                        acc.push(t);
-                    }
-                }
-            }
-            let mut out = Vec::with_capacity(groups.len());
-            for (mut key, accs) in groups {
-                for (a, taken) in g.aggs.iter().zip(accs) {
-                    key.push(aggregate(a, taken)?);
-                }
-                let env = Env {
-                    row: &key,
-                    outer,
-                    output: &[],
-                };
-                if passes(&s.having, &env)? {
-                    out.push(key);
-                }
+            let every: Vec<usize> = (0..g.keys.len()).collect();
+            let sets = if g.sets.is_empty() {
+                std::slice::from_ref(&every)
+            } else {
+                g.sets.as_slice()
+            };
+            let mut out = Vec::new();
+            for set in sets {
+                out.extend(group_rows(s, g, set, &rows, outer)?);
             }
             out
         }
@@ -900,6 +865,89 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
             average(sum, n as i64)
         }
     }
+}
+
+/// The grouped rows of grouping set `set` (positions of `g.keys`; the
+/// others NULL) over `rows`, in first-seen order, that pass HAVING.
+fn group_rows(
+    s: &Select,
+    g: &crate::plan::Grouping,
+    set: &[usize],
+    rows: &[Row],
+    outer: &[&[Value]],
+) -> Result<Vec<Row>> {
+    let mut index: HashMap<Vec<HKey>, usize> = HashMap::new();
+    let mut groups: Vec<(Row, Vec<Vec<Taken>>)> = Vec::new();
+    // No key: one group, rows or none.
+    if set.is_empty() {
+        groups.push((
+            vec![Value::Null; g.keys.len()],
+            vec![Vec::new(); g.aggs.len()],
+        ));
+    }
+    for r in rows {
+        let env = Env {
+            row: r,
+            outer,
+            output: &[],
+        };
+        let i = if set.is_empty() {
+            0
+        } else {
+            let mut key = vec![Value::Null; g.keys.len()];
+            for &k in set {
+                key[k] = eval(&g.keys[k], &env)?;
+            }
+            *index.entry(hrow(&key)).or_insert_with(|| {
+                groups.push((key, vec![Vec::new(); g.aggs.len()]));
+                groups.len() - 1
+            })
+        };
+        for (a, acc) in g.aggs.iter().zip(groups[i].1.iter_mut()) {
+            if a.func != AggFunc::Grouping
+                && let Some(t) = take(a, &env)?
+            {
+                acc.push(t);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (mut key, accs) in groups {
+        for (a, taken) in g.aggs.iter().zip(accs) {
+            key.push(if a.func == AggFunc::Grouping {
+                grouping_bits(a, set)
+            } else {
+                aggregate(a, taken)?
+            });
+        }
+        let env = Env {
+            row: &key,
+            outer,
+            output: &[],
+        };
+        if passes(&s.having, &env)? {
+            out.push(key);
+        }
+    }
+    Ok(out)
+}
+
+/// `grouping(k, …)` in the rows of grouping set `set`: a bit per key, the
+/// first the highest, set when `set` leaves the key out.
+fn grouping_bits(a: &AggCall, set: &[usize]) -> Value {
+    let Some(BExpr::Const(Value::Array(keys))) = &a.delimiter else {
+        return Value::Null;
+    };
+    let mut bits = 0i64;
+    for k in keys {
+        bits <<= 1;
+        if let Value::Int(k) = k
+            && !set.iter().any(|s| *s as i64 == *k)
+        {
+            bits |= 1;
+        }
+    }
+    Value::Int(bits)
 }
 
 /// The rows of JSON set-returning function `rows` over `doc` (none for
