@@ -301,12 +301,20 @@ pub enum Func {
     RegexpSubstr,
     /// `regexp_split_to_array(text, pattern [, flags])`, as an array's text.
     RegexpSplitToArray,
+    /// `regexp_matches(text, pattern [, flags])`'s rows as one array of
+    /// text arrays, which the FROM item (or select list) calling it
+    /// unnests (`spanlite_regexp_matches`, called by the rewrite only).
+    RegexpMatchesAll,
     /// `similar_to_escape(pattern [, escape])`: `SIMILAR TO`'s pattern as
     /// a POSIX one.
     SimilarToEscape,
     /// `to_number(text, template)`.
     ToNumber,
 }
+
+/// The name [`Func::RegexpMatchesAll`] is called by in the statements the
+/// rewrite of `regexp_matches(…)` makes.
+pub const REGEXP_MATCHES_ALL: &str = "spanlite_regexp_matches";
 
 impl Func {
     /// The function called `name` (lower case), if there is one.
@@ -421,6 +429,7 @@ impl Func {
             "regexp_count" => Func::RegexpCount,
             "regexp_substr" => Func::RegexpSubstr,
             "regexp_split_to_array" => Func::RegexpSplitToArray,
+            REGEXP_MATCHES_ALL => Func::RegexpMatchesAll,
             "similar_to_escape" => Func::SimilarToEscape,
             "to_number" => Func::ToNumber,
             _ => return None,

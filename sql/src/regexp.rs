@@ -82,6 +82,29 @@ pub fn regexp_match(
     }))
 }
 
+/// `regexp_matches(s, pattern [, flags])`: each match's groups (or the
+/// whole match when the pattern has none) — every match with flag `g`,
+/// else the first only.
+pub fn regexp_matches(s: &str, pattern: &str, flag_text: &str) -> Result<Vec<Vec<Option<String>>>> {
+    let flags = flags(flag_text, "regexp_matches", true)?;
+    let re = compile(pattern, &flags)?;
+    let groups = |caps: regex::Captures<'_>| -> Vec<Option<String>> {
+        if caps.len() == 1 {
+            vec![caps.get(0).map(|m| m.as_str().to_string())]
+        } else {
+            caps.iter()
+                .skip(1)
+                .map(|m| m.map(|m| m.as_str().to_string()))
+                .collect()
+        }
+    };
+    Ok(if flags.global {
+        re.captures_iter(s).map(groups).collect()
+    } else {
+        re.captures(s).map(groups).into_iter().collect()
+    })
+}
+
 /// `regexp_like(s, pattern [, flags])`.
 pub fn regexp_like(s: &str, pattern: &str, flag_text: &str) -> Result<bool> {
     let re = compile(pattern, &flags(flag_text, "regexp_like", false)?)?;

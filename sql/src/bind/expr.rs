@@ -1098,6 +1098,9 @@ impl Binder<'_> {
                 | Func::ArrayDims
                 | Func::AnyOf(_)
                 | Func::AllOf(_) => return self.array_call_type(*f, args),
+                // Its value is an array of text arrays, unnested where it
+                // is called (see `add_set_function`).
+                Func::RegexpMatchesAll => return DataType::Text.array().ok(),
                 Func::DateTrunc => match args.get(1).and_then(|a| self.type_of(a)) {
                     Some(DataType::Date) => DataType::TimestampTz,
                     other => return other,

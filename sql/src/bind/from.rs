@@ -57,10 +57,14 @@ impl Binder<'_> {
             .map(|e| self.expr(e))
             .collect::<Result<Vec<_>>>();
         // unnest's columns: its arrays' element types, where known.
+        // (regexp_matches' rows are text arrays.)
         let elements: Vec<Option<DataType>> = arrays
             .iter()
             .flatten()
-            .map(|a| self.type_of(a).and_then(DataType::element))
+            .map(|a| match a {
+                BExpr::Func(crate::plan::Func::RegexpMatchesAll, _) => DataType::Text.array().ok(),
+                a => self.type_of(a).and_then(DataType::element),
+            })
             .collect();
         if lateral {
             self.scopes.pop();

@@ -444,6 +444,17 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
                 Some(groups) => array_text(groups),
             }
         }
+        (Func::RegexpMatchesAll, [Value::Text(s), Value::Text(p), rest @ ..]) => {
+            let Some(flags) = text_flags(rest) else {
+                return Ok(None);
+            };
+            Value::Array(
+                crate::regexp::regexp_matches(s, p, flags)?
+                    .into_iter()
+                    .map(array_text)
+                    .collect(),
+            )
+        }
         (Func::RegexpLike, [Value::Text(s), Value::Text(p), rest @ ..]) => {
             let Some(flags) = text_flags(rest) else {
                 return Ok(None);

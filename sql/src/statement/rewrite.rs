@@ -263,6 +263,7 @@ fn rewrite_factor(f: &mut TableFactor, ctes: &Ctes, params: &[Value]) -> Result<
             name,
             alias,
             args: Some(args),
+            with_ordinality,
             ..
         } => {
             let n = object_name(name)?;
@@ -273,6 +274,28 @@ fn rewrite_factor(f: &mut TableFactor, ctes: &Ctes, params: &[Value]) -> Result<
                         rewrite_expr(e, ctes, params)?;
                     }
                 }
+                return Ok(());
+            }
+            // regexp_split_to_table(…) is unnest(regexp_split_to_array(…)),
+            // regexp_matches(…) the unnest of its matches' arrays; named
+            // as the function when not aliased.
+            if let Some(array) = set_as_array(&n, &args.args) {
+                for arg in &mut args.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                        rewrite_expr(e, ctes, params)?;
+                    }
+                }
+                let alias = alias.take().unwrap_or_else(|| ast::TableAlias {
+                    name: ast::Ident::new(&n),
+                    columns: Vec::new(),
+                });
+                *f = TableFactor::UNNEST {
+                    alias: Some(alias),
+                    array_exprs: vec![array],
+                    with_offset: false,
+                    with_offset_alias: None,
+                    with_ordinality: *with_ordinality,
+                };
                 return Ok(());
             }
             if n != "generate_series" {
@@ -322,6 +345,32 @@ fn rewrite_expr(e: &mut Expr, ctes: &Ctes, params: &[Value]) -> Result<()> {
 /// call is (`generate_series`, or its alias and column alias): of
 /// integers, or of timestamps with an interval step
 /// ([`time_series`]).
+/// The array whose elements set-returning function `name` gives, for the
+/// two regular-expression ones: `regexp_split_to_table(args)` gives those
+/// of `regexp_split_to_array(args)`, `regexp_matches(args)` those of
+/// `spanlite_regexp_matches(args)` (one text array per match).
+pub(crate) fn set_as_array(name: &str, args: &[FunctionArg]) -> Option<Expr> {
+    let function = match name {
+        "regexp_split_to_table" => "regexp_split_to_array",
+        "regexp_matches" => crate::plan::REGEXP_MATCHES_ALL,
+        _ => return None,
+    };
+    Some(Expr::Function(ast::Function {
+        name: ast::ObjectName::from(vec![ast::Ident::new(function)]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.to_vec(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    }))
+}
+
 fn series(
     args: &[FunctionArg],
     alias: Option<ast::TableAlias>,

@@ -60,7 +60,13 @@ pub(super) const SESSION_FUNCTIONS: &[&str] = &[
 ];
 
 /// Set-returning functions a select list may call (moved to its FROM).
-const SET_RETURNING: &[&str] = &["unnest", "generate_subscripts", "generate_series"];
+const SET_RETURNING: &[&str] = &[
+    "unnest",
+    "generate_subscripts",
+    "generate_series",
+    "regexp_split_to_table",
+    "regexp_matches",
+];
 
 /// Functions answered from the catalog.
 pub(super) const CATALOG_FUNCTIONS: &[&str] = &[
@@ -429,6 +435,18 @@ impl VisitorMut for SetReturning {
             let (array, column) = match (fname.as_str(), args.as_slice()) {
                 ("unnest", [a]) => (a.clone(), "element"),
                 ("generate_subscripts", [a, _]) => (a.clone(), "ordinality"),
+                // The elements of regexp_split_to_array(…), the matches of
+                // regexp_matches(…).
+                ("regexp_split_to_table" | "regexp_matches", [_, _] | [_, _, _]) => {
+                    let ast::FunctionArguments::List(list) = &f.args else {
+                        continue;
+                    };
+                    let Some(array) = crate::statement::rewrite::set_as_array(&fname, &list.args)
+                    else {
+                        continue;
+                    };
+                    (array, "element")
+                }
                 _ => continue,
             };
             let k = match arrays.iter().position(|x| *x == array) {
