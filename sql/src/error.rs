@@ -117,6 +117,8 @@ codes! {
     character_not_in_repertoire = CHARACTER_NOT_IN_REPERTOIRE;
     /// 22P05: a character the target encoding has not.
     untranslatable_character = UNTRANSLATABLE_CHARACTER;
+    /// 2201G: `width_bucket` over no range or into no buckets.
+    invalid_argument_for_width_bucket = INVALID_ARGUMENT_FOR_WIDTH_BUCKET_FUNCTION;
     /// 22014: an `ntile` bucket count that is not positive.
     invalid_argument_for_ntile = INVALID_ARGUMENT_FOR_NTILE_FUNCTION;
     /// 22016: an `nth_value` position that is not positive.

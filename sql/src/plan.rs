@@ -97,9 +97,12 @@ pub enum BinOp {
     Multiply,
     Divide,
     Modulo,
-    /// `&` and `|` of integers.
+    /// `&`, `|`, `#` (exclusive or), `<<` and `>>` of integers.
     BitAnd,
     BitOr,
+    BitXor,
+    ShiftLeft,
+    ShiftRight,
     Concat,
     /// `jsonb -> key`.
     JsonGet,
@@ -305,6 +308,25 @@ pub enum Func {
     /// text arrays, which the FROM item (or select list) calling it
     /// unnests (`spanlite_regexp_matches`, called by the rewrite only).
     RegexpMatchesAll,
+    /// `~ integer`: its bits inverted.
+    BitNot,
+    /// `gcd(a, b)`, `lcm(a, b)` of integers.
+    Gcd,
+    Lcm,
+    /// `num_nulls(…)`, `num_nonnulls(…)`: how many arguments are (not)
+    /// NULL.
+    NumNulls,
+    NumNonnulls,
+    /// `width_bucket(operand, low, high, count)`.
+    WidthBucket,
+    /// `scale(numeric)`, `min_scale(numeric)`, `trim_scale(numeric)`.
+    Scale,
+    MinScale,
+    TrimScale,
+    /// `timezone(zone, ts)`, also `ts AT TIME ZONE zone`: a timestamptz's
+    /// local time in `zone`, or the instant a timestamp (local time in
+    /// `zone`) is.
+    Timezone,
     /// `similar_to_escape(pattern [, escape])`: `SIMILAR TO`'s pattern as
     /// a POSIX one.
     SimilarToEscape,
@@ -430,6 +452,15 @@ impl Func {
             "regexp_substr" => Func::RegexpSubstr,
             "regexp_split_to_array" => Func::RegexpSplitToArray,
             REGEXP_MATCHES_ALL => Func::RegexpMatchesAll,
+            "timezone" => Func::Timezone,
+            "gcd" => Func::Gcd,
+            "lcm" => Func::Lcm,
+            "num_nulls" => Func::NumNulls,
+            "num_nonnulls" => Func::NumNonnulls,
+            "width_bucket" => Func::WidthBucket,
+            "scale" => Func::Scale,
+            "min_scale" => Func::MinScale,
+            "trim_scale" => Func::TrimScale,
             "similar_to_escape" => Func::SimilarToEscape,
             "to_number" => Func::ToNumber,
             _ => return None,
@@ -508,6 +539,10 @@ pub enum AggFunc {
     /// `mode() WITHIN GROUP (ORDER BY v)`: the most frequent value (the
     /// first in that order among equally frequent ones).
     Mode,
+    /// `bit_and`, `bit_or`, `bit_xor` of integers.
+    BitAnd,
+    BitOr,
+    BitXor,
     /// `grouping(k, …)`: a bit per GROUP BY key named (the first the
     /// highest), set when the row's grouping set leaves that key out;
     /// `delimiter` holds the keys' positions as an integer array.
@@ -547,6 +582,9 @@ impl AggFunc {
             "percentile_disc" => AggFunc::PercentileDisc,
             "mode" => AggFunc::Mode,
             "grouping" => AggFunc::Grouping,
+            "bit_and" => AggFunc::BitAnd,
+            "bit_or" => AggFunc::BitOr,
+            "bit_xor" => AggFunc::BitXor,
             _ => return None,
         })
     }

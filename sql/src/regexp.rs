@@ -105,6 +105,22 @@ pub fn regexp_matches(s: &str, pattern: &str, flag_text: &str) -> Result<Vec<Vec
     })
 }
 
+/// `substring(s FROM pattern)`: the part of `s` the first match of the
+/// POSIX `pattern` covers — of its first parenthesized group when it has
+/// one — `None` when there is no match (or the group took no part).
+pub fn substring(s: &str, pattern: &str) -> Result<Option<String>> {
+    let re = compile(pattern, &flags("", "substring", false)?)?;
+    let Some(caps) = re.captures(s) else {
+        return Ok(None);
+    };
+    let part = if caps.len() > 1 {
+        caps.get(1)
+    } else {
+        caps.get(0)
+    };
+    Ok(part.map(|m| m.as_str().to_string()))
+}
+
 /// `regexp_like(s, pattern [, flags])`.
 pub fn regexp_like(s: &str, pattern: &str, flag_text: &str) -> Result<bool> {
     let re = compile(pattern, &flags(flag_text, "regexp_like", false)?)?;

@@ -76,6 +76,8 @@ codes! {
     CHARACTER_NOT_IN_REPERTOIRE = "22021", "character_not_in_repertoire";
     /// A character the target encoding has not (`convert_to`).
     UNTRANSLATABLE_CHARACTER = "22P05", "untranslatable_character";
+    /// `width_bucket` over no range or into no buckets.
+    INVALID_ARGUMENT_FOR_WIDTH_BUCKET_FUNCTION = "2201G", "invalid_argument_for_width_bucket_function";
     /// An `ntile` bucket count that is not positive.
     INVALID_ARGUMENT_FOR_NTILE_FUNCTION = "22014", "invalid_argument_for_ntile_function";
     /// An `nth_value` position that is not positive.

@@ -109,6 +109,7 @@ pub(crate) fn column_name(e: &Expr) -> String {
         Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
         Expr::Function(f) => function_name(f),
         Expr::Nested(inner) => column_name(inner),
+        Expr::CompoundFieldAccess { root, .. } => column_name(root),
         Expr::Cast { expr, .. } => column_name(expr),
         Expr::Case { .. } => "case".to_string(),
         Expr::Exists { .. } => "exists".to_string(),
@@ -117,6 +118,7 @@ pub(crate) fn column_name(e: &Expr) -> String {
         Expr::Ceil { .. } => "ceil".to_string(),
         Expr::Floor { .. } => "floor".to_string(),
         Expr::Extract { .. } => "extract".to_string(),
+        Expr::AtTimeZone { .. } => "timezone".to_string(),
         Expr::Interval(_) => "interval".to_string(),
         Expr::TypedString(t) => match DataType::from_sql(&t.data_type) {
             Ok(DataType::TimestampTz) => "timestamptz".to_string(),
@@ -235,6 +237,15 @@ impl Binder<'_> {
                         b => BExpr::Neg(Box::new(b)),
                     },
                     U::Plus => b,
+                    // |/ x, ||/ x (of double precision), @ x, ~ x.
+                    U::PGSquareRoot => {
+                        BExpr::Func(Func::Sqrt, vec![BExpr::Cast(Box::new(b), DataType::Float)])
+                    }
+                    U::PGCubeRoot => {
+                        BExpr::Func(Func::Cbrt, vec![BExpr::Cast(Box::new(b), DataType::Float)])
+                    }
+                    U::PGAbs => BExpr::Func(Func::Abs, vec![b]),
+                    U::PGBitwiseNot => BExpr::Func(Func::BitNot, vec![b]),
                     other => return Err(SqlError::not_supported(format!("operator {other}"))),
                 }
             }
@@ -492,6 +503,14 @@ impl Binder<'_> {
                     vec![BExpr::Const(Value::Text(name)), self.expr(expr)?],
                 )
             }
+            // `ts AT TIME ZONE zone` is `timezone(zone, ts)`.
+            Expr::AtTimeZone {
+                timestamp,
+                time_zone,
+            } => BExpr::Func(
+                Func::Timezone,
+                vec![self.expr(time_zone)?, self.expr(timestamp)?],
+            ),
             Expr::Interval(iv) => self.interval(iv)?,
             Expr::Position { expr, r#in } => {
                 BExpr::Func(Func::Position, vec![self.expr(r#in)?, self.expr(expr)?])
@@ -750,6 +769,7 @@ impl Binder<'_> {
             AggFunc::ArrayAgg => Some(arg_ty.unwrap_or(DataType::Text).array()?),
             AggFunc::JsonAgg | AggFunc::JsonObjectAgg => Some(DataType::Jsonb),
             AggFunc::BoolAnd | AggFunc::BoolOr => Some(DataType::Bool),
+            AggFunc::BitAnd | AggFunc::BitOr | AggFunc::BitXor => Some(DataType::Int),
             // Of floats a float, else (integers, numerics) a numeric.
             AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
                 Some(if arg_ty == Some(DataType::Float) {
@@ -949,7 +969,11 @@ impl Binder<'_> {
                     DataType::Jsonb
                 }
                 BinOp::Concat | BinOp::JsonGetText => DataType::Text,
-                BinOp::BitAnd | BinOp::BitOr => DataType::Int,
+                BinOp::BitAnd
+                | BinOp::BitOr
+                | BinOp::BitXor
+                | BinOp::ShiftLeft
+                | BinOp::ShiftRight => DataType::Int,
                 BinOp::JsonGet => DataType::Jsonb,
                 _ => DataType::Bool,
             },
@@ -977,6 +1001,13 @@ impl Binder<'_> {
                 Func::Abs | Func::Round | Func::Ceil | Func::Floor => {
                     return args.first().and_then(|a| self.type_of(a));
                 }
+                Func::Substr
+                    if args
+                        .first()
+                        .is_some_and(|a| self.type_of(a) == Some(DataType::Bytes)) =>
+                {
+                    DataType::Bytes
+                }
                 Func::Lower
                 | Func::Upper
                 | Func::Substr
@@ -985,7 +1016,16 @@ impl Binder<'_> {
                 | Func::Rtrim
                 | Func::Replace
                 | Func::Concat => DataType::Text,
-                Func::Length | Func::Position => DataType::Int,
+                Func::Length
+                | Func::Position
+                | Func::BitNot
+                | Func::NumNulls
+                | Func::NumNonnulls
+                | Func::WidthBucket
+                | Func::Scale
+                | Func::MinScale => DataType::Int,
+                Func::Gcd | Func::Lcm => return args.first().and_then(|a| self.type_of(a)),
+                Func::TrimScale => DataType::Numeric,
                 Func::Coalesce | Func::NullIf | Func::Greatest | Func::Least => {
                     return args.iter().find_map(|a| self.type_of(a));
                 }
@@ -1098,6 +1138,12 @@ impl Binder<'_> {
                 | Func::ArrayDims
                 | Func::AnyOf(_)
                 | Func::AllOf(_) => return self.array_call_type(*f, args),
+                // A timestamp's local time there is a timestamp; a
+                // timestamp (local there) is an instant.
+                Func::Timezone => match args.get(1).and_then(|a| self.type_of(a)) {
+                    Some(DataType::Timestamp) => DataType::TimestampTz,
+                    _ => DataType::Timestamp,
+                },
                 // Its value is an array of text arrays, unnested where it
                 // is called (see `add_set_function`).
                 Func::RegexpMatchesAll => return DataType::Text.array().ok(),

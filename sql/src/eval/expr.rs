@@ -311,6 +311,15 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
         }
     };
     match f {
+        Func::NumNulls | Func::NumNonnulls => {
+            arity(1..=usize::MAX)?;
+            let nulls = values.iter().filter(|v| **v == Value::Null).count();
+            return Ok(Value::Int(if f == Func::NumNulls {
+                nulls
+            } else {
+                values.len() - nulls
+            } as i64));
+        }
         Func::Coalesce => {
             return Ok(values
                 .into_iter()
@@ -499,9 +508,17 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
             check_text_len(s.len().saturating_mul(3), "upper()")?;
             Value::Text(s.to_uppercase())
         }
+        (Func::BitNot, [Value::Int(i)]) => Value::Int(!i),
         (Func::Length, [Value::Text(s)]) => Value::Int(s.chars().count() as i64),
         (Func::Length, [Value::Bytes(b)]) => Value::Int(b.len() as i64),
-        (Func::Substr, [Value::Text(s), Value::Int(start), rest @ ..]) => {
+        (
+            Func::Substr,
+            [
+                Value::Text(_) | Value::Bytes(_),
+                Value::Int(start),
+                rest @ ..,
+            ],
+        ) => {
             // 1-based; a start before 1 eats into the length.
             let len = match rest {
                 [] => None,
@@ -515,11 +532,31 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
             };
             let from = (*start).max(1);
             let to = len.map(|n| start.saturating_add(n));
-            let chars = s.chars().enumerate().filter(|(i, _)| {
-                let pos = *i as i64 + 1;
+            let inside = |i: usize| {
+                let pos = i as i64 + 1;
                 pos >= from && to.is_none_or(|t| pos < t)
-            });
-            Value::Text(chars.map(|(_, c)| c).collect())
+            };
+            match &values[0] {
+                Value::Bytes(b) => Value::Bytes(
+                    b.iter()
+                        .enumerate()
+                        .filter(|(i, _)| inside(*i))
+                        .map(|(_, b)| *b)
+                        .collect(),
+                ),
+                Value::Text(s) => Value::Text(
+                    s.chars()
+                        .enumerate()
+                        .filter(|(i, _)| inside(*i))
+                        .map(|(_, c)| c)
+                        .collect(),
+                ),
+                _ => return Err(bad(&values)),
+            }
+        }
+        // substring(s FROM pattern): by a POSIX regular expression.
+        (Func::Substr, [Value::Text(s), Value::Text(pattern)]) => {
+            crate::regexp::substring(s, pattern)?.map_or(Value::Null, Value::Text)
         }
         (Func::Trim | Func::Ltrim | Func::Rtrim, [Value::Text(s), rest @ ..]) => {
             let set: Vec<char> = match rest {
@@ -616,18 +653,31 @@ pub fn binary(l: Value, op: BinOp, r: Value) -> Result<Value> {
                 Value::Text(a + &b)
             }
         }),
-        BinOp::BitAnd | BinOp::BitOr => match (l, r) {
-            (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
-            (Value::Int(a), Value::Int(b)) => {
-                Ok(Value::Int(if op == BinOp::BitAnd { a & b } else { a | b }))
+        BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor | BinOp::ShiftLeft | BinOp::ShiftRight => {
+            match (l, r) {
+                (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+                (Value::Int(a), Value::Int(b)) => Ok(Value::Int(match op {
+                    BinOp::BitAnd => a & b,
+                    BinOp::BitOr => a | b,
+                    BinOp::BitXor => a ^ b,
+                    // As PostgreSQL's int8 shifts: the count taken modulo 64.
+                    BinOp::ShiftLeft => a.wrapping_shl(b as u32),
+                    _ => a.wrapping_shr(b as u32),
+                })),
+                (a, b) => Err(SqlError::undefined_function(format!(
+                    "operator does not exist: {} {} {}",
+                    type_name(&a),
+                    match op {
+                        BinOp::BitAnd => "&",
+                        BinOp::BitOr => "|",
+                        BinOp::BitXor => "#",
+                        BinOp::ShiftLeft => "<<",
+                        _ => ">>",
+                    },
+                    type_name(&b)
+                ))),
             }
-            (a, b) => Err(SqlError::undefined_function(format!(
-                "operator does not exist: {} {} {}",
-                type_name(&a),
-                if op == BinOp::BitAnd { "&" } else { "|" },
-                type_name(&b)
-            ))),
-        },
+        }
         // jsonb - key (text) or index (integer).
         BinOp::Minus if matches!(l, Value::Jsonb(_)) => Ok(match (l, r) {
             (_, Value::Null) => Value::Null,

@@ -87,6 +87,12 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
     if let Some(v) = super::bytes::function(f, values)? {
         return Ok(Some(v));
     }
+    if let Some(v) = super::zone::function(f, values)? {
+        return Ok(Some(v));
+    }
+    if let Some(v) = super::numbers::function(f, values)? {
+        return Ok(Some(v));
+    }
     let numbers: Option<Vec<f64>> = values.iter().map(float_of).collect();
     Ok(Some(match (f, values) {
         (Func::Sqrt, [Value::Numeric(n)]) => Value::Numeric(n.sqrt()?),

@@ -10,8 +10,10 @@ mod expr;
 pub(crate) mod fetch;
 mod functions;
 mod locking;
+mod numbers;
 mod stats;
 mod window;
+mod zone;
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -815,6 +817,30 @@ pub(crate) fn aggregate(a: &AggCall, mut taken: Vec<Taken>) -> Result<Value> {
         AggFunc::Count => Ok(Value::Int(values.len() as i64)),
         AggFunc::VarSamp | AggFunc::VarPop | AggFunc::StddevSamp | AggFunc::StddevPop => {
             stats::statistic(a.func, &values)
+        }
+        AggFunc::BitAnd | AggFunc::BitOr | AggFunc::BitXor => {
+            let mut out: Option<i64> = None;
+            for v in values {
+                let Value::Int(i) = v else {
+                    return Err(SqlError::undefined_function(format!(
+                        "function {}({}) does not exist",
+                        match a.func {
+                            AggFunc::BitAnd => "bit_and",
+                            AggFunc::BitOr => "bit_or",
+                            _ => "bit_xor",
+                        },
+                        v.data_type()
+                            .map_or("unknown".to_string(), |t| t.to_string())
+                    )));
+                };
+                out = Some(match (out, a.func) {
+                    (None, _) => i,
+                    (Some(x), AggFunc::BitAnd) => x & i,
+                    (Some(x), AggFunc::BitOr) => x | i,
+                    (Some(x), _) => x ^ i,
+                });
+            }
+            Ok(out.map_or(Value::Null, Value::Int))
         }
         AggFunc::Min | AggFunc::Max => {
             let mut best: Option<Value> = None;

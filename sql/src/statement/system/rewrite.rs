@@ -316,7 +316,11 @@ pub(crate) async fn expand(
     // Select items keep the names they had before their functions became
     // values (`SELECT version()` is a column `version`).
     let _ = VisitMut::visit(&mut stmt, &mut Names);
-    let _ = VisitMut::visit(&mut stmt, &mut SetReturning);
+    let mut set_returning = SetReturning { error: None };
+    let _ = VisitMut::visit(&mut stmt, &mut set_returning);
+    if let Some(e) = set_returning.error {
+        return Err(e);
+    }
     let mut r = Rewriter {
         snapshot: snapshot.as_ref(),
         session,
@@ -365,12 +369,17 @@ impl VisitorMut for Names {
     }
 }
 
-/// `SELECT …, unnest(a) AS x, generate_subscripts(a, 1) AS i … FROM f` as
-/// `SELECT …, s.element AS x, s.ordinality AS i … FROM f CROSS JOIN
-/// LATERAL unnest(a) WITH ORDINALITY AS s(element, ordinality)`: one row
-/// per element, as PostgreSQL's set-returning functions in a select list
-/// give (calls over the same array share one unnest).
-struct SetReturning;
+/// `SELECT …, unnest(a) AS x, unnest(b) AS y … FROM f` as `SELECT …,
+/// s.element0 AS x, s.element1 AS y … FROM f CROSS JOIN LATERAL unnest(a,
+/// b) WITH ORDINALITY AS s(element0, element1, ordinality)`: one row per
+/// element, the arrays in step (NULL past a shorter one's end), as
+/// PostgreSQL's set-returning functions in a select list give (calls over
+/// the same array share its column; `generate_subscripts(a, 1)` is the
+/// ordinality while it is a subscript of `a`).
+struct SetReturning {
+    /// A select list this rewrite cannot give PostgreSQL's rows for.
+    error: Option<SqlError>,
+}
 
 impl VisitorMut for SetReturning {
     type Break = ();
@@ -415,10 +424,19 @@ impl VisitorMut for SetReturning {
                 ast::SelectItem::ExprWithAlias { expr, alias } => (expr, ident(alias)),
                 _ => continue,
             };
-            let Expr::Function(f) = &*e else { continue };
+            // The call, or one under parentheses, casts and subscripts
+            // (`(regexp_matches(s, p))[1]`), which stay around its rows.
+            let wrapped = !matches!(e, Expr::Function(_));
+            let mut whole = e.clone();
+            let call = set_call(&mut whole);
+            let Expr::Function(f) = &*call else { continue };
             let (_, fname) = function_name(f);
             let Some(args) = call_args(f) else { continue };
-            if fname == "generate_series" && (2..=3).contains(&args.len()) && series.is_none() {
+            if fname == "generate_series"
+                && !wrapped
+                && (2..=3).contains(&args.len())
+                && series.is_none()
+            {
                 let Some(factor) = series_factor(&args) else {
                     continue;
                 };
@@ -432,9 +450,9 @@ impl VisitorMut for SetReturning {
                 };
                 continue;
             }
-            let (array, column) = match (fname.as_str(), args.as_slice()) {
-                ("unnest", [a]) => (a.clone(), "element"),
-                ("generate_subscripts", [a, _]) => (a.clone(), "ordinality"),
+            let (array, element) = match (fname.as_str(), args.as_slice()) {
+                ("unnest", [a]) => (a.clone(), true),
+                ("generate_subscripts", [a, _]) => (a.clone(), false),
                 // The elements of regexp_split_to_array(…), the matches of
                 // regexp_matches(…).
                 ("regexp_split_to_table" | "regexp_matches", [_, _] | [_, _, _]) => {
@@ -445,7 +463,7 @@ impl VisitorMut for SetReturning {
                     else {
                         continue;
                     };
-                    (array, "element")
+                    (array, true)
                 }
                 _ => continue,
             };
@@ -456,14 +474,37 @@ impl VisitorMut for SetReturning {
                     arrays.len() - 1
                 }
             };
-            let replaced = Expr::CompoundIdentifier(vec![
-                ast::Ident::with_quote('"', format!("spanlite_srf{k}")),
-                ast::Ident::with_quote('"', column),
-            ]);
+            *call = if element {
+                Expr::CompoundIdentifier(vec![
+                    ast::Ident::with_quote('"', SRF_ROWS),
+                    ast::Ident::with_quote('"', format!("element{k}")),
+                ])
+            } else {
+                // The row number while it is a subscript of its array, then
+                // NULL (the rows of a longer array beside it).
+                let Some(e) = subscript_of(&arrays[k]) else {
+                    continue;
+                };
+                e
+            };
             *item = ast::SelectItem::ExprWithAlias {
-                expr: replaced,
+                expr: whole,
                 alias: ast::Ident::with_quote('"', name),
             };
+        }
+        // PostgreSQL runs a select list's set-returning functions in step
+        // (row i of each, NULL past a shorter one's end): arrays are
+        // unnested together below, but a generate_series or JSON function
+        // beside another kind would be crossed with it instead.
+        let kinds = usize::from(series.is_some())
+            + usize::from(json.is_some())
+            + usize::from(!arrays.is_empty());
+        if kinds > 1 {
+            self.error = Some(SqlError::not_supported(
+                "generate_series or a JSON set-returning function beside \
+                 another kind in one select list: call all but one in FROM",
+            ));
+            return ControlFlow::Break(());
         }
         if let Some(factor) = series {
             cross_join(&mut s.from, factor);
@@ -477,13 +518,14 @@ impl VisitorMut for SetReturning {
             };
             cross_join(&mut s.from, factor);
         }
-        for (k, array) in arrays.into_iter().enumerate() {
+        if !arrays.is_empty() {
+            let mut columns: Vec<String> =
+                (0..arrays.len()).map(|k| format!("element{k}")).collect();
+            columns.push("ordinality".to_string());
+            let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
             let factor = TableFactor::UNNEST {
-                alias: Some(alias(
-                    &format!("spanlite_srf{k}"),
-                    &["element", "ordinality"],
-                )),
-                array_exprs: vec![array],
+                alias: Some(alias(SRF_ROWS, &columns)),
+                array_exprs: arrays,
                 with_offset: false,
                 with_offset_alias: None,
                 with_ordinality: true,
@@ -493,6 +535,19 @@ impl VisitorMut for SetReturning {
         ControlFlow::Continue(())
     }
 }
+
+/// The expression under `e`'s parentheses, casts and subscripts.
+fn set_call(e: &mut Expr) -> &mut Expr {
+    match e {
+        Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => set_call(inner),
+        Expr::CompoundFieldAccess { root, .. } => set_call(root),
+        e => e,
+    }
+}
+
+/// The FROM item a select list's array set-returning functions become:
+/// one `unnest` of all their arrays, with ordinality.
+const SRF_ROWS: &str = "spanlite_srf";
 
 /// The FROM item a select list's JSON set-returning function becomes.
 const JSON_ROWS: &str = "spanlite_js";
@@ -556,6 +611,25 @@ fn cross_join(from: &mut Vec<ast::TableWithJoins>, factor: TableFactor) {
             relation: factor,
             joins: Vec::new(),
         }),
+    }
+}
+
+/// `CASE WHEN s.ordinality <= cardinality(array) THEN s.ordinality END`
+/// over the select list's unnest (`s`): `generate_subscripts(array, 1)`.
+fn subscript_of(array: &Expr) -> Option<Expr> {
+    let ordinality = format!("\"{SRF_ROWS}\".\"ordinality\"");
+    let sql =
+        format!("SELECT CASE WHEN {ordinality} <= cardinality({array}) THEN {ordinality} END");
+    let mut statements = crate::syntax::parse(&sql).ok()?;
+    let Some(Statement::Query(q)) = statements.pop() else {
+        return None;
+    };
+    let SetExpr::Select(select) = *q.body else {
+        return None;
+    };
+    match select.projection.into_iter().next()? {
+        ast::SelectItem::UnnamedExpr(e) => Some(e),
+        _ => None,
     }
 }
 
