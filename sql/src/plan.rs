@@ -310,6 +310,22 @@ pub enum Func {
     RegexpMatchesAll,
     /// `~ integer`: its bits inverted.
     BitNot,
+    /// `overlay(s PLACING r FROM start [FOR n])`.
+    Overlay,
+    /// `isfinite(date | timestamp | interval)`: always true here (no
+    /// infinite values).
+    IsFinite,
+    /// `date_bin(stride, source, origin)`: `source` down to the start of
+    /// its `stride`-long bin counted from `origin`.
+    DateBin,
+    /// `make_interval(years, months, weeks, days, hours, mins, secs)`
+    /// (named or positional, each 0 when left out).
+    MakeInterval,
+    /// `make_timestamp(y, mo, d, h, mi, s)`, `make_timestamptz(…, [zone])`,
+    /// `make_time(h, mi, s)`.
+    MakeTimestamp,
+    MakeTimestampTz,
+    MakeTime,
     /// `gcd(a, b)`, `lcm(a, b)` of integers.
     Gcd,
     Lcm,
@@ -454,6 +470,13 @@ impl Func {
             REGEXP_MATCHES_ALL => Func::RegexpMatchesAll,
             "timezone" => Func::Timezone,
             "gcd" => Func::Gcd,
+            "overlay" => Func::Overlay,
+            "isfinite" => Func::IsFinite,
+            "date_bin" => Func::DateBin,
+            "make_interval" => Func::MakeInterval,
+            "make_timestamp" => Func::MakeTimestamp,
+            "make_timestamptz" => Func::MakeTimestampTz,
+            "make_time" => Func::MakeTime,
             "lcm" => Func::Lcm,
             "num_nulls" => Func::NumNulls,
             "num_nonnulls" => Func::NumNonnulls,

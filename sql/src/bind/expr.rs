@@ -114,6 +114,7 @@ pub(crate) fn column_name(e: &Expr) -> String {
         Expr::Case { .. } => "case".to_string(),
         Expr::Exists { .. } => "exists".to_string(),
         Expr::Substring { .. } => "substring".to_string(),
+        Expr::Overlay { .. } => "overlay".to_string(),
         Expr::Trim { .. } => "btrim".to_string(),
         Expr::Ceil { .. } => "ceil".to_string(),
         Expr::Floor { .. } => "floor".to_string(),
@@ -452,6 +453,22 @@ impl Binder<'_> {
                 BExpr::InSubquery(Box::new(v), Box::new(sub), *negated)
             }
             Expr::Function(f) => self.function(f)?,
+            Expr::Overlay {
+                expr,
+                overlay_what,
+                overlay_from,
+                overlay_for,
+            } => {
+                let mut args = vec![
+                    self.expr(expr)?,
+                    self.expr(overlay_what)?,
+                    self.expr(overlay_from)?,
+                ];
+                if let Some(n) = overlay_for {
+                    args.push(self.expr(n)?);
+                }
+                BExpr::Func(Func::Overlay, args)
+            }
             Expr::Substring {
                 expr,
                 substring_from,
@@ -868,6 +885,9 @@ impl Binder<'_> {
         let func = Func::named(&name).ok_or_else(|| {
             SqlError::undefined_function(format!("function {name} does not exist"))
         })?;
+        if func == Func::MakeInterval {
+            return self.make_interval(f);
+        }
         let (args, distinct) = Self::call_args(f)?;
         let Some(args) = args.filter(|_| !distinct) else {
             return Err(SqlError::syntax(format!(
@@ -886,6 +906,69 @@ impl Binder<'_> {
                 .collect::<Result<Vec<_>>>()?,
         };
         Ok(BExpr::Func(func, args))
+    }
+
+    /// `make_interval(years, months, weeks, days, hours, mins, secs)`,
+    /// its arguments by position or by name (`days => 3`), each 0 when
+    /// left out.
+    fn make_interval(&mut self, f: &ast::Function) -> Result<BExpr> {
+        const NAMES: [&str; 7] = ["years", "months", "weeks", "days", "hours", "mins", "secs"];
+        let mut slots: [Option<BExpr>; 7] = Default::default();
+        if let FunctionArguments::List(list) = &f.args {
+            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+                return Err(SqlError::syntax("make_interval takes plain arguments"));
+            }
+            for (i, a) in list.args.iter().enumerate() {
+                let (slot, e) = match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => (i, e),
+                    FunctionArg::Named {
+                        name,
+                        arg: FunctionArgExpr::Expr(e),
+                        ..
+                    }
+                    | FunctionArg::ExprNamed {
+                        name: Expr::Identifier(name),
+                        arg: FunctionArgExpr::Expr(e),
+                        ..
+                    } => {
+                        let n = ident(name);
+                        let slot = NAMES.iter().position(|x| *x == n).ok_or_else(|| {
+                            SqlError::undefined_function(format!(
+                                "function make_interval has no argument named {n}"
+                            ))
+                        })?;
+                        (slot, e)
+                    }
+                    other => {
+                        return Err(SqlError::not_supported(format!("argument {other}")));
+                    }
+                };
+                let Some(place) = slots.get_mut(slot) else {
+                    return Err(SqlError::undefined_function(
+                        "function make_interval takes at most 7 arguments",
+                    ));
+                };
+                if place.is_some() {
+                    return Err(SqlError::syntax(format!(
+                        "argument {} of make_interval is given twice",
+                        NAMES[slot]
+                    )));
+                }
+                *place = Some(self.expr(e)?);
+            }
+        }
+        let args = slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.unwrap_or(BExpr::Const(if i == 6 {
+                    Value::Float(0.0)
+                } else {
+                    Value::Int(0)
+                }))
+            })
+            .collect();
+        Ok(BExpr::Func(Func::MakeInterval, args))
     }
 
     /// Notes that parameter `param` (if it is one) is compared with, or
@@ -1025,6 +1108,13 @@ impl Binder<'_> {
                 | Func::Scale
                 | Func::MinScale => DataType::Int,
                 Func::Gcd | Func::Lcm => return args.first().and_then(|a| self.type_of(a)),
+                Func::Overlay => DataType::Text,
+                Func::IsFinite => DataType::Bool,
+                Func::DateBin => return args.get(1).and_then(|a| self.type_of(a)),
+                Func::MakeInterval => DataType::Interval,
+                Func::MakeTimestamp => DataType::Timestamp,
+                Func::MakeTimestampTz => DataType::TimestampTz,
+                Func::MakeTime => DataType::Time,
                 Func::TrimScale => DataType::Numeric,
                 Func::Coalesce | Func::NullIf | Func::Greatest | Func::Least => {
                     return args.iter().find_map(|a| self.type_of(a));

@@ -93,6 +93,9 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
     if let Some(v) = super::numbers::function(f, values)? {
         return Ok(Some(v));
     }
+    if let Some(v) = super::datetimes::function(f, values)? {
+        return Ok(Some(v));
+    }
     let numbers: Option<Vec<f64>> = values.iter().map(float_of).collect();
     Ok(Some(match (f, values) {
         (Func::Sqrt, [Value::Numeric(n)]) => Value::Numeric(n.sqrt()?),
@@ -376,6 +379,26 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
         }
         (Func::ToJsonb, [v]) => Value::Jsonb(crate::json::render(&json_of(v)?)),
         (Func::QuoteLiteral, [v]) => Value::Text(crate::compat::quote_literal(&v.to_string())),
+        // overlay(s PLACING r FROM start [FOR n]): s's first start - 1
+        // characters, r, then s from start + n (n: r's length).
+        (Func::Overlay, [Value::Text(s), Value::Text(r), Value::Int(start), rest @ ..]) => {
+            let n = match rest {
+                [] => r.chars().count() as i64,
+                [Value::Int(n)] => *n,
+                _ => return Ok(None),
+            };
+            if *start < 1 || n < 0 {
+                return Err(SqlError::substring_error(
+                    "negative substring length not allowed",
+                ));
+            }
+            let head = usize::try_from(start - 1).unwrap_or(usize::MAX);
+            let tail = usize::try_from(start.saturating_add(n) - 1).unwrap_or(usize::MAX);
+            let mut out: String = s.chars().take(head).collect();
+            out.push_str(r);
+            out.extend(s.chars().skip(tail));
+            Value::Text(out)
+        }
         (Func::MakeDate, [Value::Int(y), Value::Int(m), Value::Int(d)]) => {
             let date = i32::try_from(*y)
                 .ok()

@@ -99,7 +99,7 @@ const UTC_NAMES: &[&str] = &[
 ];
 
 /// The offset east of Greenwich, in microseconds, of zone `name`.
-fn offset_of_name(name: &str) -> Result<i64> {
+pub(super) fn offset_of_name(name: &str) -> Result<i64> {
     let unknown = || SqlError::invalid_parameter(format!("time zone \"{name}\" not recognized"));
     let lower = name.trim().to_ascii_lowercase();
     if UTC_NAMES.contains(&lower.as_str()) {
