@@ -69,17 +69,20 @@ pub fn regexp_match(
     flag_text: &str,
 ) -> Result<Option<Vec<Option<String>>>> {
     let re = compile(pattern, &flags(flag_text, "regexp_match", false)?)?;
-    let Some(caps) = re.captures(s) else {
-        return Ok(None);
-    };
-    Ok(Some(if caps.len() == 1 {
+    Ok(re.captures(s).map(groups))
+}
+
+/// A match's groups, or the whole match when the pattern has none (a
+/// group that took no part is `None`).
+fn groups(caps: regex::Captures<'_>) -> Vec<Option<String>> {
+    if caps.len() == 1 {
         vec![caps.get(0).map(|m| m.as_str().to_string())]
     } else {
         caps.iter()
             .skip(1)
             .map(|m| m.map(|m| m.as_str().to_string()))
             .collect()
-    }))
+    }
 }
 
 /// `regexp_matches(s, pattern [, flags])`: each match's groups (or the
@@ -88,16 +91,6 @@ pub fn regexp_match(
 pub fn regexp_matches(s: &str, pattern: &str, flag_text: &str) -> Result<Vec<Vec<Option<String>>>> {
     let flags = flags(flag_text, "regexp_matches", true)?;
     let re = compile(pattern, &flags)?;
-    let groups = |caps: regex::Captures<'_>| -> Vec<Option<String>> {
-        if caps.len() == 1 {
-            vec![caps.get(0).map(|m| m.as_str().to_string())]
-        } else {
-            caps.iter()
-                .skip(1)
-                .map(|m| m.map(|m| m.as_str().to_string()))
-                .collect()
-        }
-    };
     Ok(if flags.global {
         re.captures_iter(s).map(groups).collect()
     } else {

@@ -6,6 +6,7 @@
 //! (a hash join), and each table read gets an access path: primary-key
 //! points, a primary-key range, a secondary-index range, or a full scan.
 
+mod aggregates;
 mod arrays;
 mod expr;
 mod from;
@@ -693,7 +694,7 @@ impl<'a> Binder<'a> {
             ast::GroupByExpr::Expressions(e, modifiers) if modifiers.is_empty() => e,
             other => return Err(SqlError::not_supported(format!("{other}"))),
         };
-        let sets = grouping_sets(group_exprs)?;
+        let sets = aggregates::grouping_sets(group_exprs)?;
         let grouped = !group_exprs.is_empty()
             || s.having.is_some()
             || s.projection.iter().any(|item| match item {
@@ -1123,66 +1124,4 @@ fn place_windows(e: &mut BExpr, base: usize) {
     for child in crate::eval::fetch::children_mut(e) {
         place_windows(child, base);
     }
-}
-
-/// The grouping sets of GROUP BY items that use GROUPING SETS, ROLLUP or
-/// CUBE (each set as its expressions; the sets of several items crossed,
-/// as PostgreSQL does): `None` for a plain GROUP BY.
-fn grouping_sets(items: &[Expr]) -> Result<Option<Vec<Vec<&Expr>>>> {
-    if !items
-        .iter()
-        .any(|e| matches!(e, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_)))
-    {
-        return Ok(None);
-    }
-    let mut sets: Vec<Vec<&Expr>> = vec![Vec::new()];
-    for item in items {
-        let of_item: Vec<Vec<&Expr>> = match item {
-            // ROLLUP (a, b): (a, b), (a), ().
-            Expr::Rollup(elements) => (0..=elements.len())
-                .rev()
-                .map(|n| elements[..n].iter().flatten().collect())
-                .collect(),
-            // CUBE (a, b): every subset, the larger first.
-            Expr::Cube(elements) => {
-                let n = elements.len();
-                if n > 12 {
-                    return Err(SqlError::too_complex("CUBE is limited to 12 elements"));
-                }
-                let mut subsets: Vec<u32> = (0..1u32 << n).collect();
-                subsets.sort_by_key(|m| std::cmp::Reverse(m.count_ones()));
-                subsets
-                    .into_iter()
-                    .map(|m| {
-                        (0..n)
-                            .filter(|i| m & (1 << (n - 1 - i)) != 0)
-                            .flat_map(|i| elements[i].iter())
-                            .collect()
-                    })
-                    .collect()
-            }
-            Expr::GroupingSets(listed) => {
-                for e in listed.iter().flatten() {
-                    if matches!(e, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_)) {
-                        return Err(SqlError::not_supported(
-                            "ROLLUP, CUBE or GROUPING SETS inside GROUPING SETS",
-                        ));
-                    }
-                }
-                listed.iter().map(|set| set.iter().collect()).collect()
-            }
-            e => vec![vec![e]],
-        };
-        let mut crossed = Vec::with_capacity(sets.len() * of_item.len());
-        for s in &sets {
-            for t in &of_item {
-                crossed.push(s.iter().chain(t.iter()).copied().collect());
-            }
-        }
-        if crossed.len() > 4096 {
-            return Err(SqlError::too_complex("more than 4096 grouping sets"));
-        }
-        sets = crossed;
-    }
-    Ok(Some(sets))
 }

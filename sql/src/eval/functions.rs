@@ -9,7 +9,7 @@ use crate::plan::Func;
 use crate::value::Value;
 
 /// A number as a float (integers, floats, numerics).
-fn float_of(v: &Value) -> Option<f64> {
+pub(super) fn float_of(v: &Value) -> Option<f64> {
     match v {
         Value::Int(i) => Some(*i as f64),
         Value::Float(x) => Some(*x),

@@ -1,6 +1,7 @@
 //! Number functions: `gcd`, `lcm`, `width_bucket`, `scale`, `min_scale`,
 //! `trim_scale`, with PostgreSQL's results and errors.
 
+use super::functions::float_of;
 use crate::error::{Result, SqlError};
 use crate::numeric::Numeric;
 use crate::plan::Func;
@@ -27,7 +28,8 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
             }
         }
         (Func::WidthBucket, [operand, low, high, Value::Int(count)]) => {
-            let (Some(x), Some(lo), Some(hi)) = (number(operand), number(low), number(high)) else {
+            let (Some(x), Some(lo), Some(hi)) = (float_of(operand), float_of(low), float_of(high))
+            else {
                 return Ok(None);
             };
             Value::Int(width_bucket(x, lo, hi, *count)?)
@@ -49,15 +51,6 @@ fn gcd(a: i64, b: i64) -> Option<i64> {
         (x, y) = (y, x % y);
     }
     i64::try_from(x).ok()
-}
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(x) => Some(*x),
-        Value::Numeric(n) => Some(n.to_float()),
-        _ => None,
-    }
 }
 
 /// Which of `count` equal buckets between `low` and `high` holds `x`: 0

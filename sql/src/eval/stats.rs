@@ -13,6 +13,7 @@ use std::cmp::Ordering;
 
 use super::Taken;
 use super::expr::arithmetic;
+use super::functions::float_of;
 use crate::error::{Result, SqlError};
 use crate::numeric::Numeric;
 use crate::plan::{AggFunc, BinOp};
@@ -30,12 +31,7 @@ pub(super) fn statistic(func: AggFunc, values: &[Value]) -> Result<Value> {
     if values.iter().any(|v| matches!(v, Value::Float(_))) {
         let mut xs = Vec::with_capacity(n);
         for v in values {
-            xs.push(match v {
-                Value::Float(x) => *x,
-                Value::Int(i) => *i as f64,
-                Value::Numeric(d) => d.to_float(),
-                other => return Err(wrong_type(func, other)),
-            });
+            xs.push(float_of(v).ok_or_else(|| wrong_type(func, v))?);
         }
         return Ok(Value::Float(float_statistic(&xs, sample, root)));
     }
@@ -143,17 +139,12 @@ fn mode<'a>(values: &[&'a Value]) -> Result<&'a Value> {
 /// `percentile_cont` or `percentile_disc` at fraction `f` of `values`
 /// (sorted, at least one), as PostgreSQL computes them.
 fn percentile(func: AggFunc, values: &[&Value], f: &Value) -> Result<Value> {
-    let fraction = match f {
-        Value::Null => return Ok(Value::Null),
-        Value::Float(x) => *x,
-        Value::Int(i) => *i as f64,
-        Value::Numeric(n) => n.to_float(),
-        other => {
-            return Err(SqlError::datatype_mismatch(format!(
-                "a percentile is a number between 0 and 1, not {other}"
-            )));
-        }
-    };
+    if *f == Value::Null {
+        return Ok(Value::Null);
+    }
+    let fraction = float_of(f).ok_or_else(|| {
+        SqlError::datatype_mismatch(format!("a percentile is a number between 0 and 1, not {f}"))
+    })?;
     if !(0.0..=1.0).contains(&fraction) {
         return Err(SqlError::numeric_out_of_range(format!(
             "percentile value {f} is not between 0 and 1"
@@ -181,17 +172,14 @@ fn percentile(func: AggFunc, values: &[&Value], f: &Value) -> Result<Value> {
 /// A value `percentile_cont` interpolates: a number as a float, or an
 /// interval.
 fn continuous(v: &Value) -> Result<Value> {
-    Ok(match v {
-        Value::Float(_) | Value::Interval(_) => v.clone(),
-        Value::Int(i) => Value::Float(*i as f64),
-        Value::Numeric(n) => Value::Float(n.to_float()),
-        other => {
-            return Err(SqlError::undefined_function(format!(
-                "function percentile_cont({}) does not exist",
-                other
-                    .data_type()
-                    .map_or("unknown".to_string(), |t| t.to_string())
-            )));
-        }
+    if let Value::Interval(_) = v {
+        return Ok(v.clone());
+    }
+    float_of(v).map(Value::Float).ok_or_else(|| {
+        SqlError::undefined_function(format!(
+            "function percentile_cont({}) does not exist",
+            v.data_type()
+                .map_or("unknown".to_string(), |t| t.to_string())
+        ))
     })
 }
