@@ -644,6 +644,18 @@ pub fn add_to_timestamp(t: Timestamp, iv: Interval) -> Result<Timestamp> {
     Timestamp::from_datetime(dt).ok_or_else(range)
 }
 
+/// `t` moved by `micros` microseconds (22008 out of range).
+pub fn add_micros(t: Timestamp, micros: i64) -> Result<Timestamp> {
+    add_to_timestamp(
+        t,
+        Interval {
+            months: 0,
+            days: 0,
+            micros,
+        },
+    )
+}
+
 /// `a - b` as an interval of days and microseconds.
 pub fn timestamp_difference(a: Timestamp, b: Timestamp) -> Result<Interval> {
     let micros = (i128::from(a.as_nanos()) - i128::from(b.as_nanos())) / 1_000;

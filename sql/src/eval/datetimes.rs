@@ -4,11 +4,10 @@
 
 use spanlite_truetime::Timestamp;
 
+use super::functions::float_of;
 use super::zone::offset_of_name;
 use crate::error::{Result, SqlError};
-use crate::interval::{
-    Interval, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, add_to_timestamp,
-};
+use crate::interval::{Interval, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, add_micros};
 use crate::plan::Func;
 use crate::value::Value;
 
@@ -83,11 +82,11 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
                 .and_hms_opt(0, 0, 0)
                 .and_then(|dt| Timestamp::from_datetime(dt.and_utc()))
                 .ok_or_else(|| SqlError::datetime_field_overflow("timestamp out of range"))?;
-            let local = shift(midnight, time_of_day(h, mi, s)?)?;
+            let local = add_micros(midnight, time_of_day(h, mi, s)?)?;
             if f == Func::MakeTimestamp {
                 Value::Timestamp(local)
             } else {
-                Value::TimestampTz(shift(local, -east)?)
+                Value::TimestampTz(add_micros(local, -east)?)
             }
         }
         // An untyped stride is read as an interval.
@@ -117,7 +116,7 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
             let back = diff.rem_euclid(step);
             let binned = i64::try_from(diff - back)
                 .map_err(|_| SqlError::datetime_field_overflow("timestamp out of range"))?;
-            let t = shift(origin, binned)?;
+            let t = add_micros(origin, binned)?;
             if tz {
                 Value::TimestampTz(t)
             } else {
@@ -137,12 +136,7 @@ fn int(v: &Value) -> Option<i64> {
 
 /// Seconds as microseconds (rounded), from an integer, float or numeric.
 fn seconds(v: &Value) -> Option<i64> {
-    let s = match v {
-        Value::Int(i) => *i as f64,
-        Value::Float(x) => *x,
-        Value::Numeric(n) => n.to_float(),
-        _ => return None,
-    };
+    let s = float_of(v)?;
     let micros = (s * MICROS_PER_SECOND as f64).round();
     (micros.is_finite() && micros.abs() < 9.0e18).then_some(micros as i64)
 }
@@ -175,15 +169,4 @@ fn instant(v: &Value) -> Option<(Timestamp, bool)> {
         Value::TimestampTz(t) => Some((*t, true)),
         _ => None,
     }
-}
-
-fn shift(t: Timestamp, micros: i64) -> Result<Timestamp> {
-    add_to_timestamp(
-        t,
-        Interval {
-            months: 0,
-            days: 0,
-            micros,
-        },
-    )
 }

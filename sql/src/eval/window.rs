@@ -185,22 +185,9 @@ fn one<'a>(rows: &'a [Row], w: &WindowCall, outer: &'a [&'a [Value]]) -> Result<
             }
             WindowFunc::NthValue => {
                 for (p, &i) in part.iter().enumerate() {
-                    let nth = match arg(i, 1)? {
-                        Value::Int(k) if k > 0 => k as usize,
-                        Value::Null => {
-                            out[i] = Value::Null;
-                            continue;
-                        }
-                        Value::Int(_) => {
-                            return Err(SqlError::invalid_argument_for_nth_value(
-                                "argument of nth_value must be greater than zero",
-                            ));
-                        }
-                        other => {
-                            return Err(SqlError::datatype_mismatch(format!(
-                                "the position of nth_value must be an integer, not {other}"
-                            )));
-                        }
+                    let Some(nth) = positive(arg(i, 1)?, "nth_value")? else {
+                        out[i] = Value::Null;
+                        continue;
                     };
                     let (s, e) = frame(p);
                     out[i] = match s.checked_add(nth - 1) {
@@ -215,19 +202,8 @@ fn one<'a>(rows: &'a [Row], w: &WindowCall, outer: &'a [&'a [Value]]) -> Result<
                 let Some(&first) = part.first() else {
                     continue;
                 };
-                let buckets = match arg(first, 0)? {
-                    Value::Int(k) if k > 0 => k as usize,
-                    Value::Null => continue,
-                    Value::Int(_) => {
-                        return Err(SqlError::invalid_argument_for_ntile(
-                            "argument of ntile must be greater than zero",
-                        ));
-                    }
-                    other => {
-                        return Err(SqlError::datatype_mismatch(format!(
-                            "the bucket count of ntile must be an integer, not {other}"
-                        )));
-                    }
+                let Some(buckets) = positive(arg(first, 0)?, "ntile")? else {
+                    continue;
                 };
                 // n rows in k buckets: n / k each, the first n % k one
                 // more.
@@ -298,6 +274,26 @@ fn one<'a>(rows: &'a [Row], w: &WindowCall, outer: &'a [&'a [Value]]) -> Result<
         }
     }
     Ok(out)
+}
+
+/// The count argument of `ntile` or `nth_value`: `None` for NULL, 22014
+/// or 22016 unless a positive integer.
+fn positive(v: Value, function: &str) -> Result<Option<usize>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Int(k) if k > 0 => Ok(Some(usize::try_from(k).unwrap_or(usize::MAX))),
+        Value::Int(_) => {
+            let message = format!("argument of {function} must be greater than zero");
+            Err(if function == "ntile" {
+                SqlError::invalid_argument_for_ntile(message)
+            } else {
+                SqlError::invalid_argument_for_nth_value(message)
+            })
+        }
+        other => Err(SqlError::datatype_mismatch(format!(
+            "the argument of {function} must be an integer, not {other}"
+        ))),
+    }
 }
 
 /// A running count, sum, minimum or maximum (an aggregate over a frame

@@ -7,7 +7,7 @@
 //! answers a zone it does not know.
 
 use crate::error::{Result, SqlError};
-use crate::interval::{Interval, MICROS_PER_HOUR, MICROS_PER_MINUTE, add_to_timestamp};
+use crate::interval::{MICROS_PER_HOUR, MICROS_PER_MINUTE, add_micros};
 use crate::plan::Func;
 use crate::value::Value;
 
@@ -28,22 +28,12 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
         }
         _ => return Ok(None),
     };
-    let shift = |t, micros: i64| {
-        add_to_timestamp(
-            t,
-            Interval {
-                months: 0,
-                days: 0,
-                micros,
-            },
-        )
-    };
     Ok(Some(match ts {
-        Value::TimestampTz(t) => Value::Timestamp(shift(*t, east)?),
-        Value::Timestamp(t) => Value::TimestampTz(shift(*t, -east)?),
+        Value::TimestampTz(t) => Value::Timestamp(add_micros(*t, east)?),
+        Value::Timestamp(t) => Value::TimestampTz(add_micros(*t, -east)?),
         // A date is midnight UTC (the session's zone) as a timestamptz.
         Value::Date(_) => match ts.clone().cast_to(crate::value::DataType::TimestampTz)? {
-            Value::TimestampTz(t) => Value::Timestamp(shift(t, east)?),
+            Value::TimestampTz(t) => Value::Timestamp(add_micros(t, east)?),
             _ => return Ok(None),
         },
         _ => return Ok(None),
