@@ -147,6 +147,17 @@ fn naive(t: spanlite_truetime::Timestamp) -> NaiveDateTime {
     t.to_datetime().naive_utc()
 }
 
+/// The instant `t` as the wall-clock time it is in the session's time
+/// zone (a timestamp without time zone), and that zone's offset east then.
+fn local_timestamp(t: spanlite_truetime::Timestamp) -> Result<(spanlite_truetime::Timestamp, i32)> {
+    let zone = crate::zone::current();
+    let east = zone.offset_at(naive(t));
+    Ok((
+        crate::interval::add_micros(t, i64::from(east) * MICROS_PER_SECOND)?,
+        east,
+    ))
+}
+
 /// Microseconds past the epoch of a timestamp (PostgreSQL's precision).
 fn epoch_micros(t: spanlite_truetime::Timestamp) -> i64 {
     (t.as_nanos() / 1_000) as i64
@@ -188,9 +199,19 @@ pub fn extract(field: &str, v: &Value) -> Result<Value> {
         })
     };
     let n = match v {
-        Value::Timestamp(t) | Value::TimestampTz(t) => {
-            let dt = naive(*t);
-            let micros = epoch_micros(*t);
+        Value::Timestamp(_) | Value::TimestampTz(_) => {
+            // Fields of a timestamp with time zone are those of its
+            // wall-clock time in the session's zone; its epoch is its own.
+            let (t, east) = match v {
+                Value::TimestampTz(t) => {
+                    let (local, east) = local_timestamp(*t)?;
+                    (local, Some((*t, east)))
+                }
+                Value::Timestamp(t) => (*t, None),
+                _ => return Err(unsupported(f, v)),
+            };
+            let dt = naive(t);
+            let micros = epoch_micros(t);
             let of_minute = micros.rem_euclid(MICROS_PER_MINUTE);
             if let Some(n) = seconds_fields(of_minute) {
                 n?
@@ -198,7 +219,10 @@ pub fn extract(field: &str, v: &Value) -> Result<Value> {
                 match f {
                     Field::Minute => whole(i64::from(dt.minute()))?,
                     Field::Hour => whole(i64::from(dt.hour()))?,
-                    Field::Epoch => scaled(i128::from(micros), 6)?,
+                    Field::Epoch => scaled(
+                        i128::from(east.map_or(micros, |(instant, _)| epoch_micros(instant))),
+                        6,
+                    )?,
                     Field::Julian => {
                         let day = date_field(f, dt.date()).unwrap_or_default();
                         let of_day = micros.rem_euclid(MICROS_PER_DAY);
@@ -209,10 +233,14 @@ pub fn extract(field: &str, v: &Value) -> Result<Value> {
                         )
                     }
                     Field::Timezone | Field::TimezoneHour | Field::TimezoneMinute => {
-                        if matches!(v, Value::Timestamp(_)) {
+                        let Some((_, east)) = east else {
                             return Err(unsupported(f, v));
-                        }
-                        whole(0)?
+                        };
+                        whole(i64::from(match f {
+                            Field::Timezone => east,
+                            Field::TimezoneHour => east / 3600,
+                            _ => east / 60 % 60,
+                        }))?
                     }
                     _ => whole(date_field(f, dt.date()).ok_or_else(|| unsupported(f, v))?)?,
                 }
@@ -301,18 +329,26 @@ pub fn date_trunc(field: &str, v: &Value) -> Result<Value> {
     }
     let f = field_of(field, v)?;
     match v {
-        Value::Timestamp(t) | Value::TimestampTz(t) => {
-            let truncated = trunc_timestamp(f, *t, v)?;
-            Ok(if matches!(v, Value::Timestamp(_)) {
-                Value::Timestamp(truncated)
-            } else {
-                Value::TimestampTz(truncated)
-            })
+        Value::Timestamp(t) => Ok(Value::Timestamp(trunc_timestamp(f, *t, v)?)),
+        // In the session's zone: cut its wall-clock time, then read that
+        // in the zone again (units below a day keep the offset they had).
+        Value::TimestampTz(t) => {
+            let (local, east) = local_timestamp(*t)?;
+            let cut = trunc_timestamp(f, local, v)?;
+            Ok(Value::TimestampTz(match f {
+                Field::Microseconds
+                | Field::Milliseconds
+                | Field::Second
+                | Field::Minute
+                | Field::Hour => {
+                    crate::interval::add_micros(cut, -i64::from(east) * MICROS_PER_SECOND)?
+                }
+                _ => crate::datetime::instant_of(naive(cut))?,
+            }))
         }
         Value::Date(d) => {
-            let t = crate::datetime::timestamp_of_date(*d)?;
-            let as_tz = Value::TimestampTz(t);
-            Ok(Value::TimestampTz(trunc_timestamp(f, t, &as_tz)?))
+            let as_tz = Value::TimestampTz(crate::datetime::timestamptz_of_date(*d)?);
+            date_trunc(field, &as_tz)
         }
         Value::Interval(iv) => {
             let p = iv.parts();
@@ -440,7 +476,9 @@ struct Tm {
     micros: i64,
     /// The calendar date, when the value has one (not for intervals).
     date: Option<NaiveDate>,
-    with_zone: bool,
+    /// For a timestamp with time zone: the zone's abbreviation then and
+    /// its offset east, in seconds.
+    zone: Option<(String, i32)>,
 }
 
 pub(crate) const MONTHS: [&str; 12] = [
@@ -696,9 +734,17 @@ fn format_datetime(tm: &Tm, template: &str) -> Result<String> {
                 number(c, 2, fill)
             }
             "J" => (i64::from(need_date(p)?.num_days_from_ce()) + 1_721_425).to_string(),
-            "TZ" => (if tm.with_zone { "UTC" } else { "" }).to_string(),
-            "tz" => (if tm.with_zone { "utc" } else { "" }).to_string(),
-            "OF" => (if tm.with_zone { "+00" } else { "" }).to_string(),
+            "TZ" => tm.zone.as_ref().map(|z| z.0.clone()).unwrap_or_default(),
+            "tz" => tm
+                .zone
+                .as_ref()
+                .map(|z| z.0.to_lowercase())
+                .unwrap_or_default(),
+            "OF" => tm
+                .zone
+                .as_ref()
+                .map(|z| crate::zone::offset_text(z.1))
+                .unwrap_or_default(),
             _ => String::new(),
         };
         out.push_str(&text);
@@ -709,7 +755,7 @@ fn format_datetime(tm: &Tm, template: &str) -> Result<String> {
     Ok(out)
 }
 
-fn tm_of_timestamp(t: spanlite_truetime::Timestamp, with_zone: bool) -> Tm {
+fn tm_of_timestamp(t: spanlite_truetime::Timestamp, zone: Option<(String, i32)>) -> Tm {
     let dt = naive(t);
     Tm {
         year: i64::from(dt.year()),
@@ -720,7 +766,7 @@ fn tm_of_timestamp(t: spanlite_truetime::Timestamp, with_zone: bool) -> Tm {
         second: i64::from(dt.second()),
         micros: epoch_micros(t).rem_euclid(MICROS_PER_SECOND),
         date: Some(dt.date()),
-        with_zone,
+        zone,
     }
 }
 
@@ -728,9 +774,13 @@ fn tm_of_timestamp(t: spanlite_truetime::Timestamp, with_zone: bool) -> Tm {
 pub fn to_char(v: &Value, template: &str) -> Result<Value> {
     let tm = match v {
         Value::Null => return Ok(Value::Null),
-        Value::Timestamp(t) => tm_of_timestamp(*t, false),
-        Value::TimestampTz(t) => tm_of_timestamp(*t, true),
-        Value::Date(d) => tm_of_timestamp(crate::datetime::timestamp_of_date(*d)?, false),
+        Value::Timestamp(t) => tm_of_timestamp(*t, None),
+        Value::TimestampTz(t) => {
+            let (local, east) = local_timestamp(*t)?;
+            let abbreviation = crate::zone::current().abbreviation_at(naive(*t));
+            tm_of_timestamp(local, Some((abbreviation, east)))
+        }
+        Value::Date(d) => tm_of_timestamp(crate::datetime::timestamp_of_date(*d)?, None),
         Value::Time(micros) => Tm {
             year: 0,
             month: 0,
@@ -740,7 +790,7 @@ pub fn to_char(v: &Value, template: &str) -> Result<Value> {
             second: micros % MICROS_PER_MINUTE / MICROS_PER_SECOND,
             micros: micros % MICROS_PER_SECOND,
             date: None,
-            with_zone: false,
+            zone: None,
         },
         Value::Interval(iv) => {
             let p = iv.parts();
@@ -753,7 +803,7 @@ pub fn to_char(v: &Value, template: &str) -> Result<Value> {
                 second: p.seconds,
                 micros: p.micros,
                 date: None,
-                with_zone: false,
+                zone: None,
             }
         }
         Value::Int(_) | Value::Float(_) | Value::Numeric(_) => {

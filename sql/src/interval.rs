@@ -644,6 +644,26 @@ pub fn add_to_timestamp(t: Timestamp, iv: Interval) -> Result<Timestamp> {
     Timestamp::from_datetime(dt).ok_or_else(range)
 }
 
+/// `t + iv` for a timestamp with time zone: months and days by the
+/// calendar in the session's time zone (so a day across a change to or
+/// from daylight-saving time is 23 or 25 hours, as PostgreSQL counts
+/// it), then microseconds.
+pub fn add_to_timestamptz(t: Timestamp, iv: Interval) -> Result<Timestamp> {
+    if (iv.months == 0 && iv.days == 0) || crate::zone::current() == crate::zone::Zone::UTC {
+        return add_to_timestamp(t, iv);
+    }
+    let range = || SqlError::datetime_field_overflow("timestamp out of range");
+    let local = crate::datetime::local_of(t);
+    let local = if iv.months >= 0 {
+        local.checked_add_months(Months::new(iv.months.unsigned_abs()))
+    } else {
+        local.checked_sub_months(Months::new(iv.months.unsigned_abs()))
+    }
+    .and_then(|d| d.checked_add_signed(Duration::days(i64::from(iv.days))))
+    .ok_or_else(range)?;
+    add_micros(crate::datetime::instant_of(local)?, iv.micros)
+}
+
 /// `t` moved by `micros` microseconds (22008 out of range).
 pub fn add_micros(t: Timestamp, micros: i64) -> Result<Timestamp> {
     add_to_timestamp(

@@ -60,6 +60,7 @@ pub mod sequence;
 mod statement;
 mod syntax;
 mod value;
+pub mod zone;
 
 pub use access::{Access, RoleDef};
 pub use catalog::{

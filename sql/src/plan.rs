@@ -139,6 +139,10 @@ pub enum Func {
     Position,
     Now,
     CurrentDate,
+    /// `localtimestamp`: now's wall-clock time in the session's zone.
+    LocalTimestamp,
+    /// `localtime`: now's time of day in the session's zone.
+    LocalTime,
     GenRandomUuid,
     /// `extract(field FROM v)` (its first argument is the field's name).
     Extract,
@@ -402,10 +406,9 @@ impl Func {
             "array_ndims" => Func::ArrayNdims,
             "array_dims" => Func::ArrayDims,
             // Evaluated when called, as now() is here.
-            "clock_timestamp"
-            | "statement_timestamp"
-            | "transaction_timestamp"
-            | "localtimestamp" => Func::Now,
+            "clock_timestamp" | "statement_timestamp" | "transaction_timestamp" => Func::Now,
+            "localtimestamp" => Func::LocalTimestamp,
+            "localtime" => Func::LocalTime,
             "power" | "pow" => Func::Power,
             "sqrt" => Func::Sqrt,
             "cbrt" => Func::Cbrt,

@@ -27,7 +27,7 @@ pub enum DataType {
     /// DATE.
     Date,
     /// TIMESTAMP WITH TIME ZONE / TIMESTAMPTZ (a point in time; shown in
-    /// UTC, the session's only time zone).
+    /// the session's time zone).
     TimestampTz,
     /// NUMERIC / DECIMAL: exact decimals.
     Numeric,
@@ -330,7 +330,7 @@ impl Value {
                 Value::Timestamp(crate::datetime::parse_timestamp(&s)?)
             }
             (Value::Text(s), DataType::TimestampTz) => {
-                Value::TimestampTz(crate::datetime::parse_timestamp(&s)?)
+                Value::TimestampTz(crate::datetime::parse_timestamptz(&s)?)
             }
             (Value::Text(s), DataType::Date) => Value::Date(crate::datetime::parse_date(&s)?),
             (Value::Text(s), DataType::Numeric) => Value::Numeric(Numeric::parse(&s)?),
@@ -340,23 +340,36 @@ impl Value {
             (Value::Float(x), DataType::Numeric) => Value::Numeric(Numeric::from_float(x)?),
             (Value::Numeric(n), DataType::Float) => Value::Float(n.to_float()),
             (Value::Numeric(n), DataType::Int) => Value::Int(n.to_int()?),
-            (Value::Timestamp(t), DataType::TimestampTz) => Value::TimestampTz(t),
-            (Value::TimestampTz(t), DataType::Timestamp) => Value::Timestamp(t),
-            (Value::Timestamp(t) | Value::TimestampTz(t), DataType::Date) => {
+            // In the session's time zone, as every cast between the two.
+            (Value::Timestamp(t), DataType::TimestampTz) => {
+                Value::TimestampTz(crate::datetime::instant_of(t.to_datetime().naive_utc())?)
+            }
+            (Value::TimestampTz(t), DataType::Timestamp) => Value::Timestamp(
+                crate::datetime::timestamp_of_local(crate::datetime::local_of(t))?,
+            ),
+            (Value::Timestamp(t), DataType::Date) => {
                 Value::Date(crate::datetime::date_of_timestamp(t)?)
+            }
+            (Value::TimestampTz(t), DataType::Date) => {
+                Value::Date(crate::datetime::date_of_timestamptz(t)?)
             }
             (Value::Date(d), DataType::Timestamp) => {
                 Value::Timestamp(crate::datetime::timestamp_of_date(d)?)
             }
             (Value::Date(d), DataType::TimestampTz) => {
-                Value::TimestampTz(crate::datetime::timestamp_of_date(d)?)
+                Value::TimestampTz(crate::datetime::timestamptz_of_date(d)?)
             }
             (Value::Text(s), DataType::Time) => Value::Time(crate::interval::parse_time(&s)?),
             (Value::Text(s), DataType::Interval) => {
                 Value::Interval(crate::interval::Interval::parse(&s)?)
             }
-            (Value::Timestamp(t) | Value::TimestampTz(t), DataType::Time) => {
+            (Value::Timestamp(t), DataType::Time) => {
                 Value::Time(crate::interval::time_of_timestamp(t))
+            }
+            (Value::TimestampTz(t), DataType::Time) => {
+                Value::Time(crate::interval::time_of_timestamp(
+                    crate::datetime::timestamp_of_local(crate::datetime::local_of(t))?,
+                ))
             }
             (Value::Time(t), DataType::Interval) => Value::Interval(crate::interval::Interval {
                 micros: t,
@@ -412,10 +425,15 @@ impl Value {
             (Value::Float(a), Value::Int(b)) => a.total_cmp(&(*b as f64)),
             (Value::Text(a), Value::Text(b)) => a.cmp(b),
             (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
-            (
-                Value::Timestamp(a) | Value::TimestampTz(a),
-                Value::Timestamp(b) | Value::TimestampTz(b),
-            ) => a.cmp(b),
+            (Value::Timestamp(a), Value::Timestamp(b))
+            | (Value::TimestampTz(a), Value::TimestampTz(b)) => a.cmp(b),
+            // A timestamp without time zone is read in the session's zone.
+            (Value::Timestamp(_), Value::TimestampTz(_)) => {
+                return self.clone().cast_to(DataType::TimestampTz)?.compare(other);
+            }
+            (Value::TimestampTz(_), Value::Timestamp(_)) => {
+                return Ok(other.compare(self)?.map(Ordering::reverse));
+            }
             (Value::Date(a), Value::Date(b)) => a.cmp(b),
             (Value::Time(a), Value::Time(b)) => a.cmp(b),
             (Value::Interval(a), Value::Interval(b)) => a.span().cmp(&b.span()),
@@ -470,7 +488,8 @@ impl Value {
                 return Ok(other.compare(self)?.map(Ordering::reverse));
             }
             (Value::Date(_), Value::Timestamp(_) | Value::TimestampTz(_)) => {
-                return self.clone().cast_to(DataType::Timestamp)?.compare(other);
+                let ty = other.data_type().unwrap_or(DataType::Timestamp);
+                return self.clone().cast_to(ty)?.compare(other);
             }
             (Value::Timestamp(_) | Value::TimestampTz(_), Value::Date(_)) => {
                 return Ok(other.compare(self)?.map(Ordering::reverse));

@@ -6,8 +6,10 @@ parameters on the server: every execute with parameters is the extended
 protocol (Parse/Bind/Describe/Execute/Sync).
 """
 
+import os
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
@@ -252,5 +254,42 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     except psycopg.errors.NumericValueOutOfRange:
         pass
     assert conn.execute("SELECT count(*) FROM posts").fetchone() == (2,)
+
+# Time zones: psycopg follows the session's TimeZone (the ParameterStatus a
+# SET sends) and gives aware datetimes in it, from text and from binary;
+# the same instant whatever the zone. PGTZ reaches the server in the
+# startup packet, as libpq sends it.
+with psycopg.connect(dsn, autocommit=True) as conn:
+    assert conn.info.parameter_status("TimeZone") == "UTC", conn.info.parameter_status("TimeZone")
+    conn.execute("SET TIME ZONE 'america/new_york'")
+    assert conn.info.parameter_status("TimeZone") == "America/New_York", conn.info.parameter_status("TimeZone")
+    assert str(conn.info.timezone) == "America/New_York", conn.info.timezone
+    noon = datetime(2024, 7, 1, 12, tzinfo=timezone.utc)
+    for binary in (False, True):
+        cur = conn.cursor(binary=binary)
+        (at,) = cur.execute("SELECT timestamptz '2024-07-01 12:00+00'").fetchone()
+        assert at == noon and at.utcoffset() == timedelta(hours=-4), (binary, at)
+        (at,) = cur.execute("SELECT %s::timestamptz", (datetime(2024, 7, 1, 8),)).fetchone()
+        assert at == noon, (binary, at)
+    assert conn.execute("SELECT (timestamptz '2024-07-01 12:00+00')::text").fetchone() == ("2024-07-01 08:00:00-04",)
+    try:
+        conn.execute("SET TIME ZONE 'Mars/Base'")
+        raise AssertionError("an unknown time zone was taken")
+    except psycopg.errors.InvalidParameterValue:
+        pass
+    assert conn.info.parameter_status("TimeZone") == "America/New_York"
+os.environ["PGTZ"] = "Asia/Kolkata"
+try:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.info.parameter_status("TimeZone") == "Asia/Kolkata", conn.info.parameter_status("TimeZone")
+        assert conn.execute("SELECT (timestamptz '2024-07-01 12:00+00')::text").fetchone() == ("2024-07-01 17:30:00+05:30",)
+    os.environ["PGTZ"] = "Mars/Base"
+    try:
+        psycopg.connect(dsn, autocommit=True).close()
+        raise AssertionError("a connection with an unknown time zone was taken")
+    except psycopg.OperationalError as e:
+        assert "Mars/Base" in str(e), e
+finally:
+    del os.environ["PGTZ"]
 
 print("ok")

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use spanlite_sql::sqlparser::ast::{CopySource, CopyTarget, Statement};
+use spanlite_sql::zone::with_zone;
 use spanlite_sql::{QueryResult, SqlError, Value, Width, sqlstate};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
@@ -128,7 +129,28 @@ pub struct Connection<S> {
     key: Option<BackendKey>,
     /// The TLS session's channel binding and client certificate, over TLS.
     tls: Option<TlsPeer>,
+    /// The reported settings' values as the client last heard them
+    /// (ParameterStatus), and the session's settings version then.
+    reported: (Vec<String>, u64),
 }
+
+/// The settings a client is told of at startup and whenever they change
+/// (PostgreSQL 15's, in its order).
+const REPORTED: [&str; 13] = [
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "default_transaction_read_only",
+    "in_hot_standby",
+    "integer_datetimes",
+    "IntervalStyle",
+    "is_superuser",
+    "server_encoding",
+    "server_version",
+    "session_authorization",
+    "standard_conforming_strings",
+    "TimeZone",
+];
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// A connection on `stream` with a new session on `gateway`; it ends
@@ -151,6 +173,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             port,
             key: None,
             tls,
+            reported: (Vec::new(), 0),
         }
     }
 
@@ -179,6 +202,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Err(ProtocolError::Unavailable(m)) => {
                 tracing::info!("pgwire: {m}");
                 self.out.error("FATAL", sqlstate::CONNECTION_FAILURE, m);
+                let _ = self.flush().await;
+            }
+            Err(ProtocolError::BadSetting(m)) => {
+                tracing::info!("pgwire: {m}");
+                self.out
+                    .error("FATAL", sqlstate::INVALID_PARAMETER_VALUE, m);
                 let _ = self.flush().await;
             }
             Err(ProtocolError::Io(e)) => tracing::debug!("pgwire: connection ended: {e}"),
@@ -433,25 +462,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let key = self.port.cancels.register(self.session.interrupt());
         self.key = Some(key);
         self.session.set_connection(&database, i64::from(key.pid));
+        // A time zone asked for in the startup packet (libpq's PGTZ,
+        // JDBC's JVM zone), checked as SET checks it.
+        if let Some((_, zone)) = params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("timezone"))
+            && let Err(e) = self.session.set_time_zone(zone)
+        {
+            return Err(ProtocolError::BadSetting(e.message));
+        }
         // What PostgreSQL 15 reports at startup, in its order.
-        for name in [
-            "application_name",
-            "client_encoding",
-            "DateStyle",
-            "default_transaction_read_only",
-            "in_hot_standby",
-            "integer_datetimes",
-            "IntervalStyle",
-            "is_superuser",
-            "server_encoding",
-            "server_version",
-            "session_authorization",
-            "standard_conforming_strings",
-            "TimeZone",
-        ] {
+        let mut values = Vec::with_capacity(REPORTED.len());
+        for name in REPORTED {
             let value = self.session.setting(name).unwrap_or("").to_string();
             self.out.parameter_status(name, &value);
+            values.push(value);
         }
+        self.reported = (values, self.session.settings_version());
         self.out.backend_key_data(key);
         self.ready();
         Ok(true)
@@ -566,7 +593,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// ReadyForQuery, after a ParameterStatus for each reported setting
+    /// that changed since the client last heard of it (`SET TIME ZONE`,
+    /// `SET application_name`, …), as PostgreSQL sends them.
     fn ready(&mut self) {
+        if self.session.settings_version() != self.reported.1 {
+            for (i, name) in REPORTED.iter().enumerate() {
+                let value = self.session.setting(name).unwrap_or("");
+                if self.reported.0.get(i).is_some_and(|v| v != value) {
+                    self.out.parameter_status(name, value);
+                    self.reported.0[i] = value.to_string();
+                }
+            }
+            self.reported.1 = self.session.settings_version();
+        }
         self.out.ready_for_query(self.status());
     }
 
@@ -685,7 +725,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         break;
                     }
                     for (raw, &c) in fields.iter().zip(&cols) {
-                        match copy::field_value(raw.as_deref(), def.columns[c].ty) {
+                        let zone = self.session.time_zone();
+                        match with_zone(zone, || {
+                            copy::field_value(raw.as_deref(), def.columns[c].ty)
+                        }) {
                             Ok(v) => batch.push(v),
                             Err(e) => {
                                 failed = Some(SqlError {
@@ -808,9 +851,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             copy::write_row(&names, &format, &mut line);
             self.out.copy_data(&line);
         }
+        let zone = self.session.time_zone();
         for row in &r.rows {
             line.clear();
-            copy::write_row(row, &format, &mut line);
+            with_zone(zone, || copy::write_row(row, &format, &mut line));
             self.out.copy_data(&line);
             if self.out.buf.len() >= FLUSH_AT {
                 self.flush().await?;
@@ -883,15 +927,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(())
     }
 
+    /// A DataRow (timestamps with time zone as text in the session's zone).
     fn data_row(&mut self, row: &[Value], formats: &[i16], declared: &[Option<Width>]) {
-        let values: Vec<Option<Vec<u8>>> = row
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let declared = declared.get(i).copied().flatten();
-                types::encode_declared(v, format_of(formats, i), declared)
-            })
-            .collect();
+        let values: Vec<Option<Vec<u8>>> = with_zone(self.session.time_zone(), || {
+            row.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let declared = declared.get(i).copied().flatten();
+                    types::encode_declared(v, format_of(formats, i), declared)
+                })
+                .collect()
+        });
         self.out.data_row(&values);
     }
 
@@ -920,14 +966,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 raw.len()
             )));
         }
-        let params = raw
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let oid = prepared.param_types.get(i).copied().unwrap_or(0);
-                types::decode_param(v.as_deref(), format_of(formats, i), oid)
-            })
-            .collect::<Result<_, _>>()?;
+        let params = with_zone(self.session.time_zone(), || {
+            raw.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let oid = prepared.param_types.get(i).copied().unwrap_or(0);
+                    types::decode_param(v.as_deref(), format_of(formats, i), oid)
+                })
+                .collect::<Result<_, _>>()
+        })?;
         Ok((prepared.parsed.clone(), params))
     }
 

@@ -53,6 +53,10 @@ pub enum ProtocolError {
     /// connection (SQLSTATE 08006).
     #[error("{0}")]
     Unavailable(String),
+    /// A setting in the startup packet has a value it cannot take:
+    /// close the connection (SQLSTATE 22023).
+    #[error("{0}")]
+    BadSetting(String),
 }
 
 fn malformed(what: impl Into<String>) -> ProtocolError {

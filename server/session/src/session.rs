@@ -29,6 +29,7 @@ use spanlite_sql::compat::SessionInfo;
 use spanlite_sql::sqlparser::ast::{
     Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
 };
+use spanlite_sql::zone::Zone;
 use spanlite_sql::{
     DataType, PlanCache, QueryResult, SchemaChange, SqlError, Value, execute, parse, schema_change,
     sqlstate,
@@ -210,25 +211,6 @@ fn ends_transaction(e: &SqlError) -> bool {
     .contains(&e.code)
 }
 
-/// True when `zone` names UTC (the only time zone sessions show times in).
-fn utc_zone(zone: &str) -> bool {
-    matches!(
-        zone.trim_matches('\'').to_ascii_uppercase().as_str(),
-        "UTC"
-            | "GMT"
-            | "Z"
-            | "ZULU"
-            | "UCT"
-            | "ETC/UTC"
-            | "ETC/GMT"
-            | "0"
-            | "+00"
-            | "+00:00"
-            | "LOCAL"
-            | "DEFAULT"
-    )
-}
-
 /// Settings every session starts with (what PostgreSQL clients ask for).
 const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
@@ -284,6 +266,8 @@ pub struct Session {
     advisory_session: u64,
     /// The last block's priority if it ended in 40001 (`block`).
     retry_priority: Option<block::RetryPriority>,
+    /// Counts changes of the settings ([`Session::settings_version`]).
+    settings_version: u64,
 }
 
 /// The settings every statement consults, as of their last change.
@@ -297,6 +281,8 @@ struct Defaults {
     timeout: Option<std::time::Duration>,
     /// `idle_in_transaction_session_timeout` (likewise).
     idle_in_transaction: Option<std::time::Duration>,
+    /// `TimeZone`.
+    zone: Zone,
 }
 
 /// Parsed statement texts a session keeps.
@@ -452,6 +438,7 @@ impl Session {
             defaults: Defaults::default(),
             advisory_session: 0,
             retry_priority: None,
+            settings_version: 0,
         };
         session.advisory_session = session.schema.advisory().new_session();
         session.read_defaults();
@@ -598,8 +585,15 @@ impl Session {
         self.read_defaults();
     }
 
+    /// A number that changes whenever a setting may have (the PostgreSQL
+    /// port reports the ones clients follow then).
+    pub fn settings_version(&self) -> u64 {
+        self.settings_version
+    }
+
     /// Reads [`Defaults`] from the settings again (after any change).
     fn read_defaults(&mut self) {
+        self.settings_version += 1;
         self.defaults = Defaults {
             read_only: self.setting("default_transaction_read_only") == Some("on"),
             mode: self.default_mode(),
@@ -609,7 +603,24 @@ impl Session {
             idle_in_transaction: self
                 .setting("idle_in_transaction_session_timeout")
                 .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten()),
+            zone: self
+                .setting("timezone")
+                .and_then(|v| Zone::setting(v).ok())
+                .map_or(Zone::UTC, |(zone, _)| zone),
         };
+    }
+
+    /// The session's time zone (`TimeZone`).
+    pub fn time_zone(&self) -> Zone {
+        self.defaults.zone
+    }
+
+    /// Sets `TimeZone` to what `value` names (22023 when it names no
+    /// zone), as `SET TIME ZONE value` does.
+    pub fn set_time_zone(&mut self, value: &str) -> Result<(), SqlError> {
+        let (_, name) = Zone::setting(value)?;
+        self.set("timezone", &name);
+        Ok(())
     }
 
     /// `idle_in_transaction_session_timeout` as a duration (none when off).
@@ -700,9 +711,13 @@ impl Session {
                     .timeout
                     .map(|d| tokio::time::Instant::now() + d);
                 let started = Instant::now();
-                let r = self
-                    .statement(stmt, params, piece.as_of, piece.concurrency, p.plans.get(i))
-                    .await;
+                // In the session's time zone (as it is when it starts).
+                let zone = self.defaults.zone;
+                let r = spanlite_sql::zone::scoped(
+                    zone,
+                    self.statement(stmt, params, piece.as_of, piece.concurrency, p.plans.get(i)),
+                )
+                .await;
                 if let Some((kind, fingerprint)) = p.fingerprints.get(i) {
                     self.schema
                         .stats()
@@ -851,12 +866,9 @@ impl Session {
                         self.set(&name, &value);
                     }
                     "timezone" | "time zone" => {
-                        if !utc_zone(&value) {
-                            return self.failing(SqlError::invalid_parameter(format!(
-                                "invalid value for parameter \"TimeZone\": \"{value}\" (Spanlite's sessions are in UTC)"
-                            )));
+                        if let Err(e) = self.set_time_zone(&value) {
+                            return self.failing(e);
                         }
-                        self.set("timezone", "UTC");
                     }
                     "concurrency" => {
                         let Some(mode) = TxnMode::parse(&value) else {
@@ -873,15 +885,9 @@ impl Session {
                 Ok(tag("SET"))
             }
             Statement::Set(Set::SetTimeZone { value, .. }) => {
-                // Sessions show times in UTC; other zones are refused
-                // rather than ignored.
-                let zone = setting_value(value);
-                if !utc_zone(&zone) {
-                    return self.failing(SqlError::invalid_parameter(format!(
-                        "invalid value for parameter \"TimeZone\": \"{zone}\" (Spanlite's sessions are in UTC)"
-                    )));
+                if let Err(e) = self.set_time_zone(&setting_value(value)) {
+                    return self.failing(e);
                 }
-                self.set("timezone", "UTC");
                 Ok(tag("SET"))
             }
             Statement::ShowVariable { variable } => {

@@ -875,7 +875,9 @@ impl Binder<'_> {
                 {
                     DataType::Numeric
                 }
-                Func::Now => DataType::Timestamp,
+                Func::Now => DataType::TimestampTz,
+                Func::LocalTimestamp => DataType::Timestamp,
+                Func::LocalTime => DataType::Time,
                 Func::CurrentDate => DataType::Date,
                 Func::GenRandomUuid => DataType::Uuid,
                 Func::Extract => DataType::Numeric,

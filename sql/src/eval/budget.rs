@@ -49,9 +49,11 @@ pub const INLINE_WORK: usize = 10_000;
 /// budget, off the runtime's reactor when it is large.
 pub fn budgeted<T>(work: usize, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let limit = memory_budget();
+    // The session's time zone goes along, wherever `f` runs.
+    let zone = crate::zone::current();
     let run = move || {
         let previous = CHARGED.with(|c| c.replace(Some((0, limit))));
-        let out = f();
+        let out = crate::zone::with_zone(zone, f);
         CHARGED.with(|c| c.set(previous));
         out
     };

@@ -5,11 +5,11 @@
 use spanlite_truetime::Timestamp;
 
 use super::functions::float_of;
-use super::zone::offset_of_name;
 use crate::error::{Result, SqlError};
 use crate::interval::{Interval, MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_MINUTE, add_micros};
 use crate::plan::Func;
 use crate::value::Value;
+use crate::zone::Zone;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
 
@@ -64,9 +64,11 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
             else {
                 return Ok(None);
             };
-            let east = match (f, zone) {
-                (Func::MakeTimestamp, []) | (Func::MakeTimestampTz, []) => 0,
-                (Func::MakeTimestampTz, [Value::Text(name)]) => offset_of_name(name)?,
+            // Without a zone, a timestamptz is read in the session's.
+            let zone = match (f, zone) {
+                (Func::MakeTimestamp, []) => Zone::UTC,
+                (Func::MakeTimestampTz, []) => crate::zone::current(),
+                (Func::MakeTimestampTz, [Value::Text(name)]) => Zone::named(name)?,
                 _ => return Ok(None),
             };
             let date = i32::try_from(y)
@@ -86,7 +88,12 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
             if f == Func::MakeTimestamp {
                 Value::Timestamp(local)
             } else {
-                Value::TimestampTz(add_micros(local, -east)?)
+                let utc = zone.utc(local.to_datetime().naive_utc());
+                Value::TimestampTz(
+                    Timestamp::from_datetime(utc.and_utc()).ok_or_else(|| {
+                        SqlError::datetime_field_overflow("timestamp out of range")
+                    })?,
+                )
             }
         }
         // An untyped stride is read as an interval.

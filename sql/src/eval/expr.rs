@@ -393,16 +393,19 @@ fn function(f: Func, values: Vec<Value>) -> Result<Value> {
             check_text_len(len, "concat_ws()")?;
             return Ok(Value::Text(parts.join(&separator)));
         }
-        Func::Now | Func::CurrentDate => {
+        Func::Now | Func::CurrentDate | Func::LocalTimestamp | Func::LocalTime => {
             arity(0..=0)?;
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
             let now = spanlite_truetime::Timestamp::from_nanos(nanos);
-            if f == Func::CurrentDate {
-                return Ok(Value::Date(crate::datetime::date_of_timestamp(now)?));
-            }
-            return Ok(Value::Timestamp(now));
+            // All but now() itself in the session's time zone.
+            return Ok(match f {
+                Func::CurrentDate => Value::Date(crate::datetime::date_of_timestamptz(now)?),
+                Func::LocalTimestamp => Value::TimestampTz(now).cast_to(DataType::Timestamp)?,
+                Func::LocalTime => Value::TimestampTz(now).cast_to(DataType::Time)?,
+                _ => Value::TimestampTz(now),
+            });
         }
         _ => {}
     }
@@ -796,7 +799,7 @@ pub(crate) fn arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
 
 /// Arithmetic with intervals and times, as PostgreSQL's operators do it.
 fn datetime_arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
-    use crate::interval::{Interval, add_to_time, add_to_timestamp};
+    use crate::interval::{Interval, add_to_time, add_to_timestamp, add_to_timestamptz};
     let factor = |v: &Value| -> Option<f64> {
         match v {
             Value::Int(i) => Some(*i as f64),
@@ -830,13 +833,13 @@ fn datetime_arithmetic(l: Value, op: BinOp, r: Value) -> Result<Value> {
             Value::Timestamp(add_to_timestamp(*t, signed(*iv)?)?)
         }
         (Value::TimestampTz(t), Value::Interval(iv)) if add_or_sub => {
-            Value::TimestampTz(add_to_timestamp(*t, signed(*iv)?)?)
+            Value::TimestampTz(add_to_timestamptz(*t, signed(*iv)?)?)
         }
         (Value::Interval(iv), Value::Timestamp(t)) if op == BinOp::Plus => {
             Value::Timestamp(add_to_timestamp(*t, *iv)?)
         }
         (Value::Interval(iv), Value::TimestampTz(t)) if op == BinOp::Plus => {
-            Value::TimestampTz(add_to_timestamp(*t, *iv)?)
+            Value::TimestampTz(add_to_timestamptz(*t, *iv)?)
         }
         (Value::Date(d), Value::Interval(iv)) if add_or_sub => Value::Timestamp(add_to_timestamp(
             crate::datetime::timestamp_of_date(*d)?,

@@ -540,18 +540,16 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
             if f == Func::ToDate {
                 Value::Date(crate::datetime::days_of(at.date())?)
             } else {
-                let nanos = at
-                    .and_utc()
-                    .timestamp_nanos_opt()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or_else(|| SqlError::datetime_field_overflow("timestamp out of range"))?;
-                Value::TimestampTz(spanlite_truetime::Timestamp::from_nanos(nanos))
+                // Read in the session's time zone.
+                Value::TimestampTz(crate::datetime::instant_of(at)?)
             }
         }
         (Func::Age, [a, b]) => Value::Interval(age(instant(a)?, instant(b)?)),
         (Func::Age, [a]) => {
-            let today = chrono::Utc::now()
-                .date_naive()
+            let now = spanlite_truetime::Timestamp::from_datetime(chrono::Utc::now())
+                .ok_or_else(|| SqlError::datetime_field_overflow("timestamp out of range"))?;
+            let today = crate::datetime::local_of(now)
+                .date()
                 .and_time(chrono::NaiveTime::MIN);
             Value::Interval(age(today, instant(a)?))
         }
@@ -559,11 +557,12 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
     }))
 }
 
-/// A date or time value as the date and time it names (UTC; text read as
-/// a timestamp), for `age`.
+/// A date or time value as the date and time it names (a timestamp with
+/// time zone in the session's zone; text read as a timestamp), for `age`.
 fn instant(v: &Value) -> Result<chrono::NaiveDateTime> {
     let t = match v {
-        Value::Timestamp(t) | Value::TimestampTz(t) => *t,
+        Value::Timestamp(t) => *t,
+        Value::TimestampTz(t) => return Ok(crate::datetime::local_of(*t)),
         Value::Text(s) => crate::datetime::parse_timestamp(s)?,
         Value::Date(d) => {
             let date = crate::datetime::date_of(*d)
@@ -794,13 +793,20 @@ pub(super) fn json_of(v: &Value) -> Result<serde_json::Value> {
         Value::Jsonb(doc) => crate::json::parse_document(doc)?,
         Value::Int(_) | Value::Numeric(_) => crate::json::parse_document(&v.to_string())?,
         Value::Float(x) if x.is_finite() => crate::json::parse_document(&v.to_string())?,
-        Value::Timestamp(t) | Value::TimestampTz(t) => {
-            let text = crate::datetime::timestamp_text(*t, false).replacen(' ', "T", 1);
-            J::String(if matches!(v, Value::TimestampTz(_)) {
-                text + "+00:00"
+        Value::Timestamp(t) => {
+            J::String(crate::datetime::timestamp_text(*t, false).replacen(' ', "T", 1))
+        }
+        // ISO 8601 in the session's zone, its offset written `+HH:MM`.
+        Value::TimestampTz(t) => {
+            let text = crate::datetime::timestamp_text(*t, true).replacen(' ', "T", 1);
+            let at = text.rfind(['+', '-']).unwrap_or(text.len());
+            let (time, offset) = text.split_at(at);
+            let offset = if offset.len() == 3 {
+                format!("{offset}:00")
             } else {
-                text
-            })
+                offset.to_string()
+            };
+            J::String(format!("{time}{offset}"))
         }
         v => J::String(v.to_string()),
     })

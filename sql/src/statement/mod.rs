@@ -841,6 +841,9 @@ pub struct PlanCache {
 struct CachedPlan {
     tables: Tables,
     param_types: Vec<Option<DataType>>,
+    /// The session's time zone when it was bound (a literal read as a
+    /// timestamp with time zone is read in it).
+    zone: crate::zone::Zone,
     plan: Plan,
 }
 
@@ -875,15 +878,15 @@ impl PlanCache {
         bind: impl FnOnce(&Tables) -> Result<Plan>,
     ) -> Result<Plan> {
         let types: Vec<Option<DataType>> = params.iter().map(Value::data_type).collect();
+        let zone = crate::zone::current();
         {
             let cached = self
                 .plan
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(c) = cached
-                .as_ref()
-                .filter(|c| c.param_types == types && same_tables(&c.tables, &tables))
-            {
+            if let Some(c) = cached.as_ref().filter(|c| {
+                c.param_types == types && c.zone == zone && same_tables(&c.tables, &tables)
+            }) {
                 return Ok(c.plan.clone());
             }
         }
@@ -894,6 +897,7 @@ impl PlanCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(CachedPlan {
             tables,
             param_types: types,
+            zone,
             plan: plan.clone(),
         });
         Ok(plan)

@@ -429,6 +429,12 @@ impl Rewriter<'_> {
                         "unrecognized configuration parameter \"{setting}\""
                     )));
                 }
+                // A zone is checked now and kept as SHOW writes it.
+                let value = if setting == "timezone" {
+                    crate::zone::Zone::setting(&value)?.1
+                } else {
+                    value
+                };
                 self.session
                     .changed
                     .lock()
