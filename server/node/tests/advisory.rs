@@ -142,6 +142,38 @@ async fn a_lock_excludes_sessions_on_every_node_until_its_last_unlock() {
     cluster.shutdown().await;
 }
 
+// DISCARD ALL (what connection poolers run between clients) releases the
+// session's locks, and its settings go back to where they started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn discard_all_releases_the_sessions_locks_and_resets_its_settings() {
+    let cluster = EmbeddedCluster::start(3).await.unwrap();
+    let mut a = Session::on(cluster.schema_of(0));
+    let mut b = Session::on(cluster.schema_of(1));
+    assert!(try_lock(&mut a, "7").await);
+    run(&mut a, "SET TIME ZONE 'Asia/Tokyo'").await.unwrap();
+    assert!(!try_lock(&mut b, "7").await);
+    run(&mut a, "DISCARD ALL").await.unwrap();
+    assert!(
+        a.take_discarded(),
+        "the port is told to close its statements"
+    );
+    assert!(try_lock(&mut b, "7").await, "released by DISCARD ALL");
+    assert_eq!(
+        one(&mut a, "SELECT current_setting('TimeZone')").await,
+        Value::Text("UTC".into())
+    );
+    // Not inside a transaction block; the locks held stay held.
+    assert!(try_lock(&mut a, "8").await);
+    run(&mut a, "BEGIN").await.unwrap();
+    let e = run(&mut a, "DISCARD ALL").await.unwrap_err();
+    assert!(e.starts_with("25001"), "{e}");
+    run(&mut a, "ROLLBACK").await.unwrap();
+    assert!(!try_lock(&mut b, "8").await);
+    a.close().await;
+    b.close().await;
+    cluster.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_holder_that_stops_renewing_loses_its_locks_after_one_lease() {
     let cluster = EmbeddedCluster::start(3).await.unwrap();

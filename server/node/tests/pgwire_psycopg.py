@@ -283,6 +283,17 @@ try:
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.info.parameter_status("TimeZone") == "Asia/Kolkata", conn.info.parameter_status("TimeZone")
         assert conn.execute("SELECT (timestamptz '2024-07-01 12:00+00')::text").fetchone() == ("2024-07-01 17:30:00+05:30",)
+        # DISCARD ALL (what PgBouncer runs between clients): settings back
+        # to the session's start (PGTZ's zone), told to the client, and the
+        # connection's prepared statements closed.
+        res = conn.pgconn.prepare(b"kept", b"SELECT 1")
+        assert res.status == psycopg.pq.ExecStatus.COMMAND_OK, res.error_message
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute("DISCARD ALL")
+        assert conn.info.parameter_status("TimeZone") == "Asia/Kolkata", conn.info.parameter_status("TimeZone")
+        res = conn.pgconn.exec_prepared(b"kept", [])
+        assert res.status == psycopg.pq.ExecStatus.FATAL_ERROR, res.status
+        assert res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"26000", res.error_message
     os.environ["PGTZ"] = "Mars/Base"
     try:
         psycopg.connect(dsn, autocommit=True).close()

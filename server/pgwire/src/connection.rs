@@ -593,10 +593,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// ReadyForQuery, after a ParameterStatus for each reported setting
+    /// ReadyForQuery (after a `DISCARD ALL`, with the connection's
+    /// prepared statements and portals closed), after a ParameterStatus for
+    /// each reported setting
     /// that changed since the client last heard of it (`SET TIME ZONE`,
     /// `SET application_name`, …), as PostgreSQL sends them.
     fn ready(&mut self) {
+        // DISCARD ALL closed every prepared statement and portal too.
+        if self.session.take_discarded() {
+            self.statements.clear();
+            self.portals = Portals::default();
+        }
         if self.session.settings_version() != self.reported.1 {
             for (i, name) in REPORTED.iter().enumerate() {
                 let value = self.session.setting(name).unwrap_or("");

@@ -39,6 +39,7 @@ mod block;
 mod kv;
 mod modes;
 mod online;
+mod reset;
 mod savepoints;
 mod show;
 pub use modes::DEFAULT_CONCURRENCY_KEY;
@@ -268,6 +269,11 @@ pub struct Session {
     retry_priority: Option<block::RetryPriority>,
     /// Counts changes of the settings ([`Session::settings_version`]).
     settings_version: u64,
+    /// The settings as the session's first statement found them: what
+    /// `RESET` goes back to.
+    reset_values: Option<std::collections::BTreeMap<String, String>>,
+    /// A `DISCARD ALL` the port has not acted on yet.
+    discarded: reset::Discarded,
 }
 
 /// The settings every statement consults, as of their last change.
@@ -439,6 +445,8 @@ impl Session {
             advisory_session: 0,
             retry_priority: None,
             settings_version: 0,
+            reset_values: None,
+            discarded: reset::Discarded::default(),
         };
         session.advisory_session = session.schema.advisory().new_session();
         session.read_defaults();
@@ -671,6 +679,7 @@ impl Session {
             }
         };
         self.read_cluster_defaults().await;
+        self.keep_reset_values();
         let mut out = Vec::new();
         for p in pieces {
             let piece = &p.piece;
@@ -680,6 +689,10 @@ impl Session {
                 }
                 (Some(mode), "set session characteristics as transaction") if !self.failed() => {
                     Some(self.set_concurrency(mode, true))
+                }
+                // RESET, which the SQL parser does not take.
+                (None, plain) if !self.failed() && plain.starts_with("reset ") => {
+                    Some(self.reset(&plain["reset ".len()..]))
                 }
                 (None, plain) if !self.failed() => self.cluster_setting(plain).await,
                 _ => None,
@@ -835,6 +848,13 @@ impl Session {
             }) => {
                 let name = variable.to_string().to_lowercase();
                 let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                if value.eq_ignore_ascii_case("default") {
+                    let r = self.reset(&name);
+                    if r.is_err() {
+                        self.fail();
+                    }
+                    return r.map(|_| tag("SET"));
+                }
                 match name.as_str() {
                     "default_transaction_isolation" | "transaction_isolation" => {
                         let Some(level) = isolation_name(&value) else {
@@ -885,10 +905,22 @@ impl Session {
                 Ok(tag("SET"))
             }
             Statement::Set(Set::SetTimeZone { value, .. }) => {
-                if let Err(e) = self.set_time_zone(&setting_value(value)) {
+                let value = setting_value(value);
+                // LOCAL and DEFAULT: the zone the session started in.
+                if ["local", "default"].contains(&value.to_lowercase().as_str()) {
+                    return self.reset("timezone").map(|_| tag("SET"));
+                }
+                if let Err(e) = self.set_time_zone(&value) {
                     return self.failing(e);
                 }
                 Ok(tag("SET"))
+            }
+            Statement::Discard { object_type } => {
+                let r = self.discard(*object_type).await;
+                if r.is_err() {
+                    self.fail();
+                }
+                r
             }
             Statement::ShowVariable { variable } => {
                 let name = variable
