@@ -628,18 +628,51 @@ pub(super) async fn new_table_id(txn: &mut dyn KvTxn) -> Result<u32> {
 /// transaction and costs the same whatever the table's size; its grants
 /// move with it; the old id's rows and index entries are discarded
 /// (deleted after the commit, see [`KvTxn::discard_range`]).
-pub(super) async fn truncate(txn: &mut dyn KvTxn, names: &[ObjectName]) -> Result<QueryResult> {
+/// `TRUNCATE names [RESTART IDENTITY] [CASCADE]`: every row of the tables
+/// goes at once (each gets a new id; the old rows are cleaned up after).
+/// A table another table's foreign key refers to is truncated only with
+/// that table, named or (CASCADE) added; RESTART IDENTITY starts the
+/// sequences of their SERIAL and identity columns again.
+pub(super) async fn truncate(
+    txn: &mut dyn KvTxn,
+    names: &[ObjectName],
+    restart: bool,
+    cascade: bool,
+) -> Result<QueryResult> {
     let mut defs: Vec<std::sync::Arc<TableDef>> = Vec::new();
     for n in names {
         let def = table(txn, n).await?;
-        super::roles::check_privilege(txn, &def, crate::access::privilege::DELETE).await?;
         if !defs.iter().any(|d| d.id == def.id) {
             defs.push(def);
         }
     }
+    // CASCADE: the tables referring to these, and those referring to
+    // them, until none is left out.
+    let mut i = 0;
+    while cascade && i < defs.len() {
+        let name = defs[i].name.clone();
+        for child in txn.referencing(&name).await? {
+            if !defs.iter().any(|d| d.name == child.name) {
+                defs.push(std::sync::Arc::new(child));
+            }
+        }
+        i += 1;
+    }
+    for def in &defs {
+        super::roles::check_privilege(txn, def, crate::access::privilege::DELETE).await?;
+    }
     let names: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();
     for def in &defs {
         super::foreign_keys::refuse_if_referenced(txn, def, &names, "truncate").await?;
+    }
+    if restart {
+        for def in &defs {
+            for g in def.columns.iter().filter_map(|c| c.generated.as_ref()) {
+                if let Some(seq) = txn.sequence_def(&g.sequence).await? {
+                    super::sequences::restart(txn, &seq)?;
+                }
+            }
+        }
     }
     for old in defs {
         let mut def = TableDef::clone(&old);

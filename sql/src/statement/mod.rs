@@ -445,15 +445,14 @@ async fn execute_named(
             on_cluster: None,
             ..
         } => {
-            if matches!(identity, Some(ast::TruncateIdentityOption::Restart))
-                || matches!(cascade, Some(ast::CascadeOption::Cascade))
-            {
-                return Err(SqlError::not_supported(
-                    "TRUNCATE … RESTART IDENTITY / CASCADE",
-                ));
-            }
             let names: Vec<ObjectName> = table_names.iter().map(|t| t.name.clone()).collect();
-            ddl::truncate(txn, &names).await
+            ddl::truncate(
+                txn,
+                &names,
+                matches!(identity, Some(ast::TruncateIdentityOption::Restart)),
+                matches!(cascade, Some(ast::CascadeOption::Cascade)),
+            )
+            .await
         }
         Statement::Revoke { .. } => roles::revoke(txn, stmt).await,
         Statement::CreateIndex(create) => create_index(txn, create).await,

@@ -70,6 +70,17 @@ pub(super) async fn create(txn: &mut dyn KvTxn, def: &SequenceDef) -> Result<()>
     txn.put(sequence::sequence_key(&def.name), catalog::encode(def)?)
 }
 
+/// Starts `seq` again within the transaction (`TRUNCATE … RESTART
+/// IDENTITY`, rolled back with it): a new id, so no node goes on with a
+/// block of its old numbering, and no counter, so its next value is its
+/// start.
+pub(super) fn restart(txn: &mut dyn KvTxn, seq: &SequenceDef) -> Result<()> {
+    let mut seq = seq.clone();
+    seq.id = rand::random();
+    txn.put(sequence::sequence_key(&seq.name), catalog::encode(&seq)?)?;
+    txn.delete(sequence::counter_key(&seq.name))
+}
+
 /// CREATE SEQUENCE.
 pub(super) async fn create_sequence(
     txn: &mut dyn KvTxn,
