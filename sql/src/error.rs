@@ -42,6 +42,8 @@ codes! {
     undefined_table = UNDEFINED_TABLE;
     /// 42703: no such column.
     undefined_column = UNDEFINED_COLUMN;
+    /// 39000: an extension's function refused its arguments.
+    external_routine = EXTERNAL_ROUTINE_INVOCATION_EXCEPTION;
     /// 42704: no such object (index, setting).
     undefined_object = UNDEFINED_OBJECT;
     /// 42P02: a parameter beyond those given.

@@ -189,6 +189,9 @@ codes! {
     /// Not allowed in this way (a node that requires TLS, a plain
     /// connection).
     INVALID_AUTHORIZATION_SPECIFICATION = "28000", "invalid_authorization_specification";
+    /// A function of an extension refused its arguments (pgcrypto's
+    /// `gen_random_bytes` beyond its range).
+    EXTERNAL_ROUTINE_INVOCATION_EXCEPTION = "39000", "external_routine_invocation_exception";
     /// The client cancelled the statement.
     QUERY_CANCELED = "57014", "query_canceled";
     /// The node is shutting down.

@@ -879,7 +879,18 @@ impl Binder<'_> {
                 Func::LocalTimestamp => DataType::Timestamp,
                 Func::LocalTime => DataType::Time,
                 Func::CurrentDate => DataType::Date,
-                Func::GenRandomUuid => DataType::Uuid,
+                Func::GenRandomUuid
+                | Func::UuidGenerateV1
+                | Func::UuidGenerateV1mc
+                | Func::UuidGenerateV3
+                | Func::UuidGenerateV5
+                | Func::UuidNil
+                | Func::UuidNsDns
+                | Func::UuidNsUrl
+                | Func::UuidNsOid
+                | Func::UuidNsX500 => DataType::Uuid,
+                Func::Digest | Func::Hmac | Func::GenRandomBytes => DataType::Bytes,
+                Func::GenSalt | Func::Crypt => DataType::Text,
                 Func::Extract => DataType::Numeric,
                 Func::DatePart => DataType::Float,
                 Func::ToChar => DataType::Text,

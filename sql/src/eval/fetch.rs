@@ -275,7 +275,15 @@ fn row_only(e: &BExpr) -> bool {
         | BExpr::Subquery(_)
         | BExpr::Exists(..)
         | BExpr::InSubquery(..)
-        | BExpr::Func(Func::Random | Func::GenRandomUuid, _) => false,
+        | BExpr::Func(
+            Func::Random
+            | Func::GenRandomUuid
+            | Func::UuidGenerateV1
+            | Func::UuidGenerateV1mc
+            | Func::GenRandomBytes
+            | Func::GenSalt,
+            _,
+        ) => false,
         BExpr::Func(_, args) => args.iter().all(row_only),
         BExpr::Not(a)
         | BExpr::Neg(a)

@@ -87,6 +87,9 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
     if let Some(v) = super::bytes::function(f, values)? {
         return Ok(Some(v));
     }
+    if let Some(v) = super::crypto::function(f, values)? {
+        return Ok(Some(v));
+    }
     if let Some(v) = super::zone::function(f, values)? {
         return Ok(Some(v));
     }

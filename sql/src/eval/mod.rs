@@ -6,6 +6,7 @@
 mod arrays;
 mod budget;
 mod bytes;
+mod crypto;
 mod datetimes;
 mod expr;
 pub(crate) mod fetch;

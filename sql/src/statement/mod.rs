@@ -6,6 +6,7 @@
 mod alter;
 mod ddl;
 mod dml;
+pub(crate) mod extensions;
 mod foreign_keys;
 mod modifying;
 pub mod online;
@@ -454,6 +455,15 @@ async fn execute_named(
             )
             .await
         }
+        Statement::CreateExtension {
+            name,
+            if_not_exists,
+            version,
+            ..
+        } => extensions::create_extension(txn, name, *if_not_exists, version.as_ref()).await,
+        Statement::DropExtension {
+            names, if_exists, ..
+        } => extensions::drop_extensions(txn, names, *if_exists).await,
         Statement::Revoke { .. } => roles::revoke(txn, stmt).await,
         Statement::CreateIndex(create) => create_index(txn, create).await,
         Statement::Vacuum(v) => maintenance(txn, v.table_name.as_ref(), "VACUUM").await,

@@ -20,6 +20,7 @@ pub(crate) struct Snapshot {
     pub tables: Vec<TableDef>,
     pub views: Vec<ViewDef>,
     pub sequences: Vec<SequenceDef>,
+    pub extensions: Vec<crate::statement::extensions::ExtensionDef>,
     pub enums: Vec<Arc<crate::enums::EnumType>>,
     pub access: Arc<Access>,
     pub user: String,
@@ -91,6 +92,32 @@ const fn rel(
 
 pub(super) fn none(_: &Snapshot) -> Rows {
     Vec::new()
+}
+
+/// The extensions created (`plpgsql` always), owned by the administrator,
+/// in `pg_catalog` as PostgreSQL puts `plpgsql`, the others in `public`.
+fn pg_extension(s: &Snapshot) -> Rows {
+    s.extensions
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let schema = if e.name == "plpgsql" {
+                crate::compat::PG_CATALOG
+            } else {
+                crate::compat::PUBLIC
+            };
+            vec![
+                Value::Int(13_500 + i as i64),
+                Value::Text(e.name.clone()),
+                Value::Int(10),
+                Value::Int(schema),
+                Value::Bool(e.name != "plpgsql"),
+                Value::Text(e.version.clone()),
+                Value::Null,
+                Value::Null,
+            ]
+        })
+        .collect()
 }
 
 /// Every system relation.
@@ -275,7 +302,7 @@ pub(crate) static RELATIONS: &[Relation] = &[
             ("extconfig", T),
             ("extcondition", T),
         ],
-        none,
+        pg_extension,
     ),
     rel(
         "pg_catalog",

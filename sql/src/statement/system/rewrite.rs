@@ -298,10 +298,12 @@ pub(crate) async fn expand(
             .collect();
         let access = txn.access().await?;
         let enums = super::super::types::all_enums(txn).await?;
+        let extensions = super::super::extensions::all_extensions(txn).await?;
         Some(Snapshot {
             tables,
             views,
             sequences,
+            extensions,
             enums,
             access,
             user: user.clone(),
