@@ -115,6 +115,24 @@ async fn psql_describes_databases_schemas_relations_and_tables() {
             "TABLE \"child\" CONSTRAINT \"child_parent_id_fkey\" FOREIGN KEY (parent_id) REFERENCES parent(id) ON DELETE CASCADE",
         ],
     );
+    // \d+ (the table's options through pg_catalog.unnest) with the
+    // comments COMMENT ON keeps.
+    let (ok, out, err) = pg
+        .psql(&[
+            "COMMENT ON COLUMN parent.name IS 'the name'",
+            "\\pset tuples_only off",
+            "\\d+ parent",
+        ])
+        .await;
+    assert!(ok, "{err}");
+    expect(
+        "\\d+ parent",
+        &out,
+        &[
+            "Table \"public.parent\"",
+            "name|character varying(20)||not null||extended|||the name",
+        ],
+    );
     let (ok, out, err) = pg.psql(&["\\pset tuples_only off", "\\d child"]).await;
     assert!(ok, "{err}");
     expect(

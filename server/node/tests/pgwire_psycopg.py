@@ -278,6 +278,14 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     except psycopg.errors.InvalidParameterValue:
         pass
     assert conn.info.parameter_status("TimeZone") == "America/New_York"
+# A sequence or advisory-lock call's column is named after its function,
+# as PostgreSQL names it; pg_sleep waits, and gives an empty value.
+with psycopg.connect(dsn, autocommit=True) as conn:
+    conn.execute("CREATE SEQUENCE named_seq")
+    cur = conn.execute("SELECT nextval('named_seq'), pg_try_advisory_lock(77), pg_sleep(0.01)")
+    assert [c.name for c in cur.description] == ["nextval", "pg_try_advisory_lock", "pg_sleep"], cur.description
+    assert cur.fetchone()[:2] == (1, True)
+    conn.execute("DROP SEQUENCE named_seq")
 os.environ["PGTZ"] = "Asia/Kolkata"
 try:
     with psycopg.connect(dsn, autocommit=True) as conn:

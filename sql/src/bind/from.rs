@@ -219,6 +219,30 @@ impl Binder<'_> {
                 };
                 self.add_set_function(&arrays, source, (kind, on, offset), items)?;
             }
+            // `pg_catalog.unnest(…)` (as psql's `\d+` writes it): the
+            // parser makes an UNNEST of the plain name only.
+            TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                with_ordinality,
+                ..
+            } if is_unnest(name) => {
+                let arrays = args
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                        _ => Err(SqlError::not_supported("unnest with named or * arguments")),
+                    })
+                    .collect::<Result<Vec<&Expr>>>()?;
+                let source = SetSource {
+                    json: None,
+                    alias,
+                    ordinality: *with_ordinality,
+                };
+                self.add_set_function(&arrays, source, (kind, on, offset), items)?;
+            }
             TableFactor::Table {
                 name,
                 alias,
@@ -350,6 +374,23 @@ struct SetSource<'a> {
 }
 
 /// The JSON set-returning function a FROM item calls, if it calls one.
+/// `unnest` or `pg_catalog.unnest`.
+fn is_unnest(name: &ast::ObjectName) -> bool {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(ident))
+        .collect();
+    matches!(
+        parts
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["unnest"] | ["pg_catalog", "unnest"]
+    )
+}
+
 fn json_rows(name: &ast::ObjectName) -> Option<Rows> {
     Rows::of(&object_name(name).ok()?)
 }

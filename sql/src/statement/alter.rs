@@ -458,6 +458,7 @@ async fn drop_column(
         )));
     }
     super::views::refuse_if_viewed(txn, &def.name, &[], "alter", "table").await?;
+    super::comments::drop_comments(txn, &def.name, Some(name)).await?;
     let cascade = matches!(behavior, Some(DropBehavior::Cascade));
     let shift = |i: usize| if i > c { i - 1 } else { i };
     // Other tables' foreign keys to this column: refused, or dropped with
@@ -586,6 +587,7 @@ async fn rename_column(
         check.expr = rename_in(&check.expr, from, Some(to))?.0;
     }
     def.columns[c].name = to.to_string();
+    super::comments::move_comments(txn, &def.name, &def.name, Some((from, to))).await?;
     for p in def.pending.iter_mut() {
         if p.item == PendingItem::NotNull(from.to_string()) {
             p.item = PendingItem::NotNull(to.to_string());
@@ -628,6 +630,7 @@ async fn rename_table(txn: &mut dyn KvTxn, def: &mut TableDef, to: &str) -> Resu
             fk.parent = to.to_string();
         }
     }
+    super::comments::move_comments(txn, &from, to, None).await?;
     def.name = to.to_string();
     Ok(())
 }

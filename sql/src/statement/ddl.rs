@@ -713,6 +713,7 @@ pub(super) async fn drop_tables(
         super::views::refuse_if_viewed(txn, &def.name, &dropping, "drop", "table").await?;
         super::roles::drop_grants(txn, &def).await?;
         super::sequences::drop_owned(txn, &def).await?;
+        super::comments::drop_comments(txn, &def.name, None).await?;
         let mut ranges = vec![def.key_range()];
         ranges.extend(def.indexes.iter().map(|i| def.index_range(i)));
         for range in ranges {

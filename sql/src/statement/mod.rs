@@ -4,6 +4,7 @@
 //! EXPLAIN and SHOW.
 
 mod alter;
+pub(crate) mod comments;
 mod ddl;
 mod dml;
 pub(crate) mod extensions;
@@ -455,6 +456,12 @@ async fn execute_named(
             )
             .await
         }
+        Statement::Comment {
+            object_type,
+            object_name,
+            comment,
+            if_exists: false,
+        } => comments::comment(txn, *object_type, object_name, comment.as_deref()).await,
         Statement::CreateExtension {
             name,
             if_not_exists,

@@ -208,8 +208,10 @@ fn sequence_call(e: &Expr) -> Option<(String, Vec<&Expr>)> {
         .strip_prefix("pg_catalog.")
         .unwrap_or(&name)
         .to_string();
-    if !matches!(name.as_str(), "nextval" | "currval" | "setval")
-        && crate::advisory::Op::of(&name).is_none()
+    if !matches!(
+        name.as_str(),
+        "nextval" | "currval" | "setval" | "pg_sleep" | "pg_sleep_for"
+    ) && crate::advisory::Op::of(&name).is_none()
     {
         return None;
     }
@@ -295,6 +297,33 @@ async fn call(
     }
 }
 
+/// `pg_sleep(seconds)` and `pg_sleep_for(interval)`: waits (a cancel or
+/// the statement timeout ends the wait with the statement); NULL or a
+/// negative time does not wait.
+async fn sleep(name: &str, args: &[&Expr], params: &[crate::value::Value]) -> Result<()> {
+    let [arg] = args else {
+        return Err(SqlError::undefined_function(format!(
+            "function {name} with {} arguments does not exist",
+            args.len()
+        )));
+    };
+    let seconds = match (name, constant(arg, params)?) {
+        (_, Value::Null) => 0.0,
+        ("pg_sleep", v) => match v.cast_to(crate::value::DataType::Float)? {
+            Value::Float(x) => x,
+            _ => 0.0,
+        },
+        (_, v) => match v.cast_to(crate::value::DataType::Interval)? {
+            Value::Interval(iv) => iv.span() as f64 / 1e6,
+            _ => 0.0,
+        },
+    };
+    if seconds.is_finite() && seconds > 0.0 {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(seconds.min(1e9))).await;
+    }
+    Ok(())
+}
+
 /// Replaces, in `e` and the expressions it is made of (operators, casts,
 /// parentheses), each sequence call by its value; true if any was.
 fn replace<'a>(
@@ -304,7 +333,11 @@ fn replace<'a>(
 ) -> crate::kv::BoxFuture<'a, Result<bool>> {
     Box::pin(async move {
         if let Some((name, args)) = sequence_call(e) {
-            *e = if crate::advisory::Op::of(&name).is_some() {
+            *e = if name.starts_with("pg_sleep") {
+                sleep(&name, &args, params).await?;
+                // void, which clients show as an empty value.
+                Expr::Value(ast::Value::SingleQuotedString(String::new()).into())
+            } else if crate::advisory::Op::of(&name).is_some() {
                 let args = args
                     .iter()
                     .map(|a| constant(a, params))
@@ -345,6 +378,16 @@ pub(super) async fn resolve_calls(
     match q.body.as_mut() {
         SetExpr::Select(s) if s.from.is_empty() => {
             for item in &mut s.projection {
+                // A call's column is named after its function, as before
+                // it became a value (`SELECT nextval('s')` is `nextval`).
+                if let ast::SelectItem::UnnamedExpr(e) = item
+                    && let Some((name, _)) = sequence_call(e)
+                {
+                    *item = ast::SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: ast::Ident::new(name),
+                    };
+                }
                 if let ast::SelectItem::UnnamedExpr(e)
                 | ast::SelectItem::ExprWithAlias { expr: e, .. } = item
                 {

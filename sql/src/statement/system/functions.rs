@@ -451,8 +451,44 @@ impl Rewriter<'_> {
                     DataType::Text,
                 )
             }
-            // Spanlite keeps no comments (COMMENT ON is not supported).
-            "obj_description" | "col_description" | "shobj_description" => {
+            // Comments on tables and columns (COMMENT ON); none on
+            // shared objects.
+            "obj_description" => {
+                arity(1..=2)?;
+                let comments = self.snap()?.comments.iter().filter(|c| c.1.is_empty());
+                let with_catalog = args.len() == 2;
+                let rows = comments
+                    .map(|(table, _, text)| {
+                        let mut row = vec![Value::Int(super::objects::table_oid(table))];
+                        if with_catalog {
+                            row.push(Value::Text("pg_class".into()));
+                        }
+                        row.push(Value::Text(text.clone()));
+                        row
+                    })
+                    .collect();
+                let (keys, types) = if with_catalog {
+                    (vec![arg(0), arg(1)], &[DataType::Int, DataType::Text][..])
+                } else {
+                    (vec![arg(0)], &[DataType::Int][..])
+                };
+                lookup(keys, types, rows, DataType::Text)
+            }
+            "col_description" => {
+                arity(2..=2)?;
+                let rows = super::relations::pg_description(self.snap()?)
+                    .into_iter()
+                    .filter(|r| r[2] != Value::Int(0))
+                    .map(|r| vec![r[0].clone(), r[2].clone(), r[3].clone()])
+                    .collect();
+                lookup(
+                    vec![arg(0), arg(1)],
+                    &[DataType::Int, DataType::Int],
+                    rows,
+                    DataType::Text,
+                )
+            }
+            "shobj_description" => {
                 arity(1..=2)?;
                 null()
             }

@@ -21,6 +21,8 @@ pub(crate) struct Snapshot {
     pub views: Vec<ViewDef>,
     pub sequences: Vec<SequenceDef>,
     pub extensions: Vec<crate::statement::extensions::ExtensionDef>,
+    /// (table, column or empty, text).
+    pub comments: Vec<crate::statement::comments::Comment>,
     pub enums: Vec<Arc<crate::enums::EnumType>>,
     pub access: Arc<Access>,
     pub user: String,
@@ -94,6 +96,28 @@ pub(super) fn none(_: &Snapshot) -> Rows {
     Vec::new()
 }
 
+/// The comments on tables (`objsubid` 0) and their columns (the column's
+/// number), as objects of `pg_class` (1259).
+pub(super) fn pg_description(s: &Snapshot) -> Rows {
+    s.comments
+        .iter()
+        .filter_map(|(table, column, text)| {
+            let def = s.tables.iter().find(|d| &d.name == table)?;
+            let subid = if column.is_empty() {
+                0
+            } else {
+                def.columns.iter().position(|c| &c.name == column)? + 1
+            };
+            Some(vec![
+                Value::Int(super::objects::table_oid(table)),
+                Value::Int(1259),
+                Value::Int(subid as i64),
+                Value::Text(text.clone()),
+            ])
+        })
+        .collect()
+}
+
 /// The extensions created (`plpgsql` always), owned by the administrator,
 /// in `pg_catalog` as PostgreSQL puts `plpgsql`, the others in `public`.
 fn pg_extension(s: &Snapshot) -> Rows {
@@ -157,7 +181,7 @@ pub(crate) static RELATIONS: &[Relation] = &[
             ("objsubid", I),
             ("description", T),
         ],
-        none,
+        pg_description,
     ),
     rel("pg_catalog", "pg_database", "r", PG_DATABASE, databases),
     rel("pg_catalog", "pg_roles", "v", PG_ROLES, roles),

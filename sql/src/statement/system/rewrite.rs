@@ -34,8 +34,6 @@ pub(super) const SESSION_FUNCTIONS: &[&str] = &[
     "current_setting",
     "set_config",
     "pg_encoding_to_char",
-    "obj_description",
-    "col_description",
     "shobj_description",
     "pg_my_temp_schema",
     "pg_is_other_temp_schema",
@@ -79,6 +77,8 @@ pub(super) const CATALOG_FUNCTIONS: &[&str] = &[
     "has_table_privilege",
     "to_regclass",
     "to_regtype",
+    "obj_description",
+    "col_description",
 ];
 
 /// Types that are PostgreSQL's catalog types (`::regclass`, `::oid`, …).
@@ -299,7 +299,9 @@ pub(crate) async fn expand(
         let access = txn.access().await?;
         let enums = super::super::types::all_enums(txn).await?;
         let extensions = super::super::extensions::all_extensions(txn).await?;
+        let comments = super::super::comments::all_comments(txn).await?;
         Some(Snapshot {
+            comments,
             tables,
             views,
             sequences,
