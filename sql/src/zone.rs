@@ -67,9 +67,14 @@ pub fn with_zone<T>(zone: Zone, f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// Runs `fut` with `zone` in force (across its awaits).
-pub async fn scoped<F: Future>(zone: Zone, fut: F) -> F::Output {
-    SESSION.scope(zone, fut).await
+/// `fut` with `zone` in force (across its awaits), on the heap: a
+/// statement's future is large in a debug build, and a worker thread's
+/// stack is not.
+pub fn scoped<F: Future>(
+    zone: Zone,
+    fut: F,
+) -> std::pin::Pin<Box<impl Future<Output = F::Output>>> {
+    Box::pin(SESSION.scope(zone, fut))
 }
 
 /// The IANA zones by lowercase name (PostgreSQL looks names up without
