@@ -50,6 +50,10 @@ codes! {
     undefined_parameter = UNDEFINED_PARAMETER;
     /// 42P07: the table exists already.
     duplicate_table = DUPLICATE_TABLE;
+    /// 42P06: the schema exists already.
+    duplicate_schema = DUPLICATE_SCHEMA;
+    /// 42P05: a prepared statement of that name exists already.
+    duplicate_prepared_statement = DUPLICATE_PREPARED_STATEMENT;
     /// 42701: a column is named twice.
     duplicate_column = DUPLICATE_COLUMN;
     /// 42712: a table alias is used twice.

@@ -77,7 +77,7 @@ pub use spanlite_sqlstate as sqlstate;
 pub use sqlparser;
 pub use statement::online;
 pub use statement::{
-    PlanCache, QueryResult, SchemaChange, changed_table, execute, execute_cached,
+    PlanCache, QueryResult, SchemaChange, changed_table, constant_value, execute, execute_cached,
     foreign_key_parents, param_types, returning_columns, schema_change, tables,
 };
 pub use syntax::{parse, reads_only};

@@ -153,9 +153,10 @@ async fn discard_all_releases_the_sessions_locks_and_resets_its_settings() {
     run(&mut a, "SET TIME ZONE 'Asia/Tokyo'").await.unwrap();
     assert!(!try_lock(&mut b, "7").await);
     run(&mut a, "DISCARD ALL").await.unwrap();
+    let closed = a.take_closed();
     assert!(
-        a.take_discarded(),
-        "the port is told to close its statements"
+        closed.all_statements && closed.portals,
+        "the port is told to close its statements and portals"
     );
     assert!(try_lock(&mut b, "7").await, "released by DISCARD ALL");
     assert_eq!(

@@ -286,6 +286,27 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     assert [c.name for c in cur.description] == ["nextval", "pg_try_advisory_lock", "pg_sleep"], cur.description
     assert cur.fetchone()[:2] == (1, True)
     conn.execute("DROP SEQUENCE named_seq")
+# DEALLOCATE closes a statement the port prepared (one namespace with
+# PREPARE's), as psycopg with a libpq older than 17 evicts its own.
+with psycopg.connect(dsn, autocommit=True) as conn:
+    res = conn.pgconn.prepare(b"evicted", b"SELECT 1")
+    assert res.status == psycopg.pq.ExecStatus.COMMAND_OK, res.error_message
+    try:
+        conn.execute("PREPARE evicted AS SELECT 2")
+        raise AssertionError("a name was prepared twice")
+    except psycopg.errors.DuplicatePreparedStatement:
+        pass
+    conn.execute("DEALLOCATE evicted")
+    res = conn.pgconn.exec_prepared(b"evicted", [])
+    assert res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"26000", res.error_message
+    try:
+        conn.execute("DEALLOCATE evicted")
+        raise AssertionError("a statement was closed twice")
+    except psycopg.errors.InvalidSqlStatementName:
+        pass
+    conn.execute("PREPARE sq (INT) AS SELECT $1 + 1")
+    assert conn.execute("EXECUTE sq (41)").fetchone() == (42,)
+    conn.execute("DEALLOCATE ALL")
 os.environ["PGTZ"] = "Asia/Kolkata"
 try:
     with psycopg.connect(dsn, autocommit=True) as conn:

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use spanlite_sql::sqlparser::ast::{CopySource, CopyTarget, Statement};
+use spanlite_sql::sqlparser::ast::{CopyTarget, Statement};
 use spanlite_sql::zone::with_zone;
 use spanlite_sql::{QueryResult, SqlError, Value, Width, sqlstate};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -39,6 +39,8 @@ use super::message::{
     TxnStatus, parse, read_message, read_message_within, read_startup, sasl_initial_response,
 };
 use super::types;
+
+mod copying;
 use spanlite_session::SchemaCache;
 use spanlite_session::Session;
 use spanlite_sql::password::ScramVerifier;
@@ -353,6 +355,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
                 let parsed = self.session.prepare(&sql);
+                if !name.is_empty() {
+                    self.session.note_protocol_statement(&name, true);
+                }
                 self.statements.insert(
                     name,
                     Prepared {
@@ -390,7 +395,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Frontend::Execute { portal, max_rows } => self.execute(&portal, max_rows).await,
             Frontend::Close(target, name) => {
                 match target {
-                    Target::Statement => drop(self.statements.remove(&name)),
+                    Target::Statement => {
+                        self.session.note_protocol_statement(&name, false);
+                        drop(self.statements.remove(&name));
+                    }
                     Target::Portal => drop(self.portals.remove(&name)),
                 }
                 self.out.close_complete();
@@ -593,15 +601,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// ReadyForQuery (after a `DISCARD ALL`, with the connection's
-    /// prepared statements and portals closed), after a ParameterStatus for
+    /// ReadyForQuery (after a `DEALLOCATE` or `DISCARD ALL`, with the
+    /// statements and portals they close closed), after a ParameterStatus for
     /// each reported setting
     /// that changed since the client last heard of it (`SET TIME ZONE`,
     /// `SET application_name`, …), as PostgreSQL sends them.
     fn ready(&mut self) {
-        // DISCARD ALL closed every prepared statement and portal too.
-        if self.session.take_discarded() {
-            self.statements.clear();
+        // DEALLOCATE and DISCARD ALL close statements (and portals) here too.
+        let closed = self.session.take_closed();
+        if closed.all_statements {
+            self.statements.retain(|name, _| name.is_empty());
+        }
+        for name in &closed.statements {
+            self.statements.remove(name);
+        }
+        if closed.portals {
             self.portals = Portals::default();
         }
         if self.session.settings_version() != self.reported.1 {
@@ -623,252 +637,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let interrupt = self.session.interrupt();
         let work = self.session.run_with(sql, params);
         super::hangup::watching(&mut self.stream, &interrupt, work).await
-    }
-
-    /// COPY … FROM STDIN: reads the client's CopyData until CopyDone and
-    /// inserts the rows in batches (see [`super::copy`]). The outer `Err`
-    /// is a broken connection; the inner one the statement's error (after
-    /// which the rest of the data is read and dropped).
-    async fn copy_in(
-        &mut self,
-        source: CopySource,
-        options: &[spanlite_sql::sqlparser::ast::CopyOption],
-    ) -> Result<Result<u64, SqlError>, ProtocolError> {
-        use super::copy;
-        let prepared = async {
-            let format = copy::Format::from_options(options)?;
-            let CopySource::Table {
-                table_name,
-                columns,
-            } = source
-            else {
-                return Err(SqlError::syntax("COPY (query) FROM is not possible"));
-            };
-            let name = spanlite_sql::object_name_of(&table_name)?;
-            let def = self.session.table(&name).await?.ok_or_else(|| {
-                SqlError::undefined_table(format!("relation \"{name}\" does not exist"))
-            })?;
-            let cols: Vec<usize> = if columns.is_empty() {
-                (0..def.columns.len()).collect()
-            } else {
-                columns
-                    .iter()
-                    .map(|c| def.column(&spanlite_sql::object_name_of(&vec![c.clone()].into())?))
-                    .collect::<Result<_, _>>()?
-            };
-            Ok((format, def, cols))
-        };
-        let (format, def, cols) = match prepared.await {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
-        self.out.copy_response(false, cols.len());
-        self.flush().await?;
-        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-        let insert_head = format!(
-            "INSERT INTO {} ({}) VALUES ",
-            quote(&def.name),
-            cols.iter()
-                .map(|&c| quote(&def.columns[c].name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let per_batch = copy::batch_rows(cols.len());
-        let mut buf: Vec<u8> = Vec::new();
-        let mut batch: Vec<Value> = Vec::new();
-        let mut rows_in_batch = 0usize;
-        let mut line: u64 = 0;
-        let mut copied: u64 = 0;
-        let mut failed: Option<SqlError> = None;
-        let mut header_left = format.header;
-        loop {
-            let last = match read_message(&mut self.stream).await? {
-                Some(Frontend::CopyData(data)) => {
-                    if failed.is_none() {
-                        buf.extend_from_slice(&data);
-                    }
-                    false
-                }
-                Some(Frontend::CopyDone) => true,
-                Some(Frontend::CopyFail(why)) => {
-                    return Ok(Err(failed.unwrap_or_else(|| {
-                        SqlError::query_canceled(format!("COPY from stdin failed: {why}"))
-                    })));
-                }
-                Some(Frontend::Flush | Frontend::Sync) => continue,
-                Some(_) => {
-                    return Err(ProtocolError::Malformed(
-                        "unexpected message during COPY from stdin".to_string(),
-                    ));
-                }
-                None => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
-            };
-            if failed.is_none() {
-                let records = match copy::take_records(&mut buf, &format, last) {
-                    Ok(r) => r,
-                    Err(m) => {
-                        failed = Some(copy::bad_format(line + 1, &m));
-                        Vec::new()
-                    }
-                };
-                for fields in records {
-                    line += 1;
-                    if header_left {
-                        header_left = false;
-                        continue;
-                    }
-                    if failed.is_some() {
-                        break;
-                    }
-                    if fields.len() != cols.len() {
-                        failed = Some(copy::bad_format(
-                            line,
-                            if fields.len() < cols.len() {
-                                "missing data for a column"
-                            } else {
-                                "extra data after last expected column"
-                            },
-                        ));
-                        break;
-                    }
-                    for (raw, &c) in fields.iter().zip(&cols) {
-                        let zone = self.session.time_zone();
-                        match with_zone(zone, || {
-                            copy::field_value(raw.as_deref(), def.columns[c].ty)
-                        }) {
-                            Ok(v) => batch.push(v),
-                            Err(e) => {
-                                failed = Some(SqlError {
-                                    code: e.code,
-                                    message: format!("{} (COPY line {line})", e.message),
-                                });
-                                break;
-                            }
-                        }
-                    }
-                    rows_in_batch += 1;
-                    if failed.is_none() && rows_in_batch == per_batch {
-                        match self
-                            .insert_batch(&insert_head, cols.len(), &mut batch)
-                            .await
-                        {
-                            Ok(n) => copied += n,
-                            Err(e) => failed = Some(e),
-                        }
-                        rows_in_batch = 0;
-                    }
-                }
-            }
-            if last {
-                break;
-            }
-        }
-        if failed.is_none() && rows_in_batch > 0 {
-            match self
-                .insert_batch(&insert_head, cols.len(), &mut batch)
-                .await
-            {
-                Ok(n) => copied += n,
-                Err(e) => failed = Some(e),
-            }
-        }
-        Ok(match failed {
-            Some(e) => Err(e),
-            None => Ok(copied),
-        })
-    }
-
-    /// Inserts the rows of `values` (`width` values each) in one INSERT.
-    async fn insert_batch(
-        &mut self,
-        head: &str,
-        width: usize,
-        values: &mut Vec<Value>,
-    ) -> Result<u64, SqlError> {
-        let rows = values.len() / width.max(1);
-        let mut sql = String::with_capacity(head.len() + rows * width * 6);
-        sql.push_str(head);
-        let mut p = 1;
-        for r in 0..rows {
-            if r > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 0..width {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${p}"));
-                p += 1;
-            }
-            sql.push(')');
-        }
-        let params = std::mem::take(values);
-        let mut results = Box::pin(self.session.run_with(&sql, &params)).await;
-        match results.pop() {
-            Some(Ok(r)) => Ok(r.rows_affected),
-            Some(Err(e)) => Err(e),
-            None => Err(SqlError::internal("an insert without a result")),
-        }
-    }
-
-    /// COPY … TO STDOUT: the rows, in CopyData messages.
-    async fn copy_out(
-        &mut self,
-        source: CopySource,
-        options: &[spanlite_sql::sqlparser::ast::CopyOption],
-    ) -> Result<Result<u64, SqlError>, ProtocolError> {
-        use super::copy;
-        let format = match copy::Format::from_options(options) {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(e)),
-        };
-        let sql = match source {
-            CopySource::Table {
-                table_name,
-                columns,
-            } => {
-                let cols = if columns.is_empty() {
-                    "*".to_string()
-                } else {
-                    columns
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                format!("SELECT {cols} FROM {table_name}")
-            }
-            CopySource::Query(q) => q.to_string(),
-        };
-        let mut results = self.session.run(&sql).await;
-        let r = match results.pop() {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => return Ok(Err(e)),
-            None => return Ok(Err(SqlError::internal("a query without a result"))),
-        };
-        self.out.copy_response(true, r.columns.len());
-        let mut line = Vec::new();
-        if format.header {
-            let names: Vec<Value> = r
-                .columns
-                .iter()
-                .map(|(n, _)| Value::Text(n.clone()))
-                .collect();
-            copy::write_row(&names, &format, &mut line);
-            self.out.copy_data(&line);
-        }
-        let zone = self.session.time_zone();
-        for row in &r.rows {
-            line.clear();
-            with_zone(zone, || copy::write_row(row, &format, &mut line));
-            self.out.copy_data(&line);
-            if self.out.buf.len() >= FLUSH_AT {
-                self.flush().await?;
-            }
-        }
-        self.out.copy_done();
-        Ok(Ok(r.rows.len() as u64))
     }
 
     async fn simple_query(&mut self, sql: &str) -> Result<(), ProtocolError> {

@@ -39,6 +39,7 @@ mod block;
 mod kv;
 mod modes;
 mod online;
+mod prepared;
 mod reset;
 mod savepoints;
 mod show;
@@ -272,8 +273,13 @@ pub struct Session {
     /// The settings as the session's first statement found them: what
     /// `RESET` goes back to.
     reset_values: Option<std::collections::BTreeMap<String, String>>,
-    /// A `DISCARD ALL` the port has not acted on yet.
-    discarded: reset::Discarded,
+    /// What the port must close after this statement (`DEALLOCATE`,
+    /// `DISCARD ALL`).
+    closed: prepared::Closed,
+    /// `PREPARE`'s statements, by name.
+    sql_prepared: HashMap<String, prepared::SqlPrepared>,
+    /// The port's named statements (one namespace with `PREPARE`'s).
+    protocol_statements: std::collections::HashSet<String>,
 }
 
 /// The settings every statement consults, as of their last change.
@@ -446,7 +452,9 @@ impl Session {
             retry_priority: None,
             settings_version: 0,
             reset_values: None,
-            discarded: reset::Discarded::default(),
+            closed: prepared::Closed::default(),
+            sql_prepared: HashMap::new(),
+            protocol_statements: std::collections::HashSet::new(),
         };
         session.advisory_session = session.schema.advisory().new_session();
         session.read_defaults();
@@ -914,6 +922,38 @@ impl Session {
                     return self.failing(e);
                 }
                 Ok(tag("SET"))
+            }
+            Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } => {
+                let r = self.sql_prepare(name, data_types, statement);
+                if r.is_err() {
+                    self.fail();
+                }
+                r
+            }
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                immediate: false,
+                into,
+                using,
+                ..
+            } if into.is_empty() && using.is_empty() => {
+                let r = self.sql_execute(name, parameters, params).await;
+                if r.is_err() {
+                    self.fail();
+                }
+                r
+            }
+            Statement::Deallocate { name, .. } => {
+                let r = self.sql_deallocate(name);
+                if r.is_err() {
+                    self.fail();
+                }
+                r
             }
             Statement::Discard { object_type } => {
                 let r = self.discard(*object_type).await;

@@ -171,6 +171,10 @@ codes! {
     UNDEFINED_PARAMETER = "42P02", "undefined_parameter";
     /// The table exists already.
     DUPLICATE_TABLE = "42P07", "duplicate_table";
+    /// The schema exists already.
+    DUPLICATE_SCHEMA = "42P06", "duplicate_schema";
+    /// A prepared statement of that name exists already.
+    DUPLICATE_PREPARED_STATEMENT = "42P05", "duplicate_prepared_statement";
     /// A position in ORDER BY or GROUP BY out of range.
     INVALID_COLUMN_REFERENCE = "42P10", "invalid_column_reference";
     /// A table definition that cannot be (two primary keys).

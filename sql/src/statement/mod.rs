@@ -462,6 +462,11 @@ async fn execute_named(
             comment,
             if_exists: false,
         } => comments::comment(txn, *object_type, object_name, comment.as_deref()).await,
+        Statement::CreateSchema {
+            schema_name,
+            if_not_exists,
+            ..
+        } => create_schema(schema_name, *if_not_exists),
         Statement::CreateExtension {
             name,
             if_not_exists,
@@ -874,6 +879,39 @@ fn same_tables(a: &Tables, b: &Tables) -> bool {
         && a.len() == b.len()
         && a.iter()
             .all(|(name, def)| b.get(name).is_some_and(|other| Arc::ptr_eq(def, other)))
+}
+
+/// `CREATE SCHEMA`: Spanlite has the one schema `public` (beside the
+/// system ones), so `CREATE SCHEMA IF NOT EXISTS public` — as Prisma's
+/// migrations begin — is done, and any other schema is 0A000.
+fn create_schema(name: &ast::SchemaName, if_not_exists: bool) -> Result<QueryResult> {
+    let ast::SchemaName::Simple(n) = name else {
+        return Err(SqlError::not_supported(
+            "CREATE SCHEMA … AUTHORIZATION (Spanlite has one schema, public)",
+        ));
+    };
+    let n = object_name(n)?;
+    if ["public", "pg_catalog", "information_schema"].contains(&n.as_str()) {
+        if if_not_exists {
+            return Ok(done("CREATE SCHEMA", 0));
+        }
+        return Err(SqlError::duplicate_schema(format!(
+            "schema \"{n}\" already exists"
+        )));
+    }
+    Err(SqlError::not_supported(format!(
+        "CREATE SCHEMA {n}: Spanlite has one schema, public"
+    )))
+}
+
+/// The value of a constant expression, which names no column (a literal,
+/// a cast, an operator over them, a parameter): a call's argument, an
+/// `EXECUTE`'s parameter.
+pub fn constant_value(e: &Expr, params: &[Value]) -> Result<Value> {
+    let tables = crate::bind::Tables::new();
+    let mut b = crate::bind::Binder::new(&tables, params).constant(e)?;
+    crate::bind::params::expr(&mut b, params)?;
+    crate::eval::eval(&b, &crate::eval::Env::EMPTY)
 }
 
 /// A bound statement, before its parameters get their values.

@@ -379,7 +379,7 @@ fn series(
     let args = args
         .iter()
         .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => constant(e, params),
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => super::constant_value(e, params),
             _ => Err(SqlError::not_supported(
                 "generate_series with named arguments",
             )),
@@ -556,12 +556,4 @@ pub(super) fn values_query(rows: Vec<Vec<Expr>>) -> Query {
         format_clause: None,
         pipe_operators: Vec::new(),
     }
-}
-
-/// The value of a constant expression (or parameter).
-fn constant(e: &Expr, params: &[Value]) -> Result<Value> {
-    let tables = crate::bind::Tables::new();
-    let mut b = crate::bind::Binder::new(&tables, params).constant(e)?;
-    crate::bind::params::expr(&mut b, params)?;
-    crate::eval::eval(&b, &crate::eval::Env::EMPTY)
 }

@@ -237,14 +237,6 @@ pub(super) fn default_sequence(e: &Expr) -> Option<String> {
     }
 }
 
-/// The value of `e`, which names no column (a call's argument).
-fn constant(e: &Expr, params: &[Value]) -> Result<Value> {
-    let tables = crate::bind::Tables::new();
-    let mut b = crate::bind::Binder::new(&tables, params).constant(e)?;
-    crate::bind::params::expr(&mut b, params)?;
-    crate::eval::eval(&b, &crate::eval::Env::EMPTY)
-}
-
 /// The value of one call.
 async fn call(
     txn: &mut dyn KvTxn,
@@ -267,7 +259,7 @@ async fn call(
             "{name}() of anything but a sequence name in quotes"
         ))
     })?;
-    let constant = |e: &Expr| constant(e, params);
+    let constant = |e: &Expr| super::constant_value(e, params);
     match name {
         "nextval" => {
             arity(&[1])?;
@@ -307,7 +299,7 @@ async fn sleep(name: &str, args: &[&Expr], params: &[crate::value::Value]) -> Re
             args.len()
         )));
     };
-    let seconds = match (name, constant(arg, params)?) {
+    let seconds = match (name, super::constant_value(arg, params)?) {
         (_, Value::Null) => 0.0,
         ("pg_sleep", v) => match v.cast_to(crate::value::DataType::Float)? {
             Value::Float(x) => x,
@@ -340,7 +332,7 @@ fn replace<'a>(
             } else if crate::advisory::Op::of(&name).is_some() {
                 let args = args
                     .iter()
-                    .map(|a| constant(a, params))
+                    .map(|a| super::constant_value(a, params))
                     .collect::<Result<Vec<_>>>()?;
                 let request = crate::advisory::request(&name, &args)?;
                 let done = txn.advisory(&request).await?;

@@ -13,11 +13,6 @@ use crate::StatementResult;
 
 use super::{Session, tag};
 
-/// What a `DISCARD ALL` leaves for the PostgreSQL port to do: close the
-/// connection's prepared statements and portals.
-#[derive(Debug, Default)]
-pub(super) struct Discarded(pub(super) bool);
-
 impl Session {
     /// Notes the settings as they are now as their reset values, once:
     /// before the session's first statement runs.
@@ -75,7 +70,10 @@ impl Session {
                     .advisory()
                     .session_ended(self.advisory_session)
                     .await;
-                self.discarded.0 = true;
+                self.sql_prepared.clear();
+                self.protocol_statements.clear();
+                self.closed.all_statements = true;
+                self.closed.portals = true;
                 Ok(tag("DISCARD ALL"))
             }
             DiscardObject::PLANS => {
@@ -89,11 +87,5 @@ impl Session {
             // No temporary tables.
             DiscardObject::TEMP => Ok(tag("DISCARD TEMP")),
         }
-    }
-
-    /// True once after a `DISCARD ALL`: the port then closes its prepared
-    /// statements and portals.
-    pub fn take_discarded(&mut self) -> bool {
-        std::mem::take(&mut self.discarded.0)
     }
 }
