@@ -74,6 +74,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         .map_err(|e| SqlError::syntax(e.to_string()))?;
     check_operators(&tokens)?;
     copy_booleans(&mut tokens);
+    key_locks(&mut tokens);
     let statements = split_statements(&tokens);
     if !statements.iter().any(|t| own_form(t).is_some()) {
         return parse_tokens(tokens);
@@ -118,6 +119,39 @@ fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<Vec<Statement>> {
 /// COPY's boolean options (`FREEZE`, `HEADER`) take any of PostgreSQL's
 /// spellings of a boolean (`on`, `off`, `yes`, `no`, `1`, `0`); sqlparser
 /// takes only TRUE and FALSE, so the others are spelled so here.
+/// `FOR NO KEY UPDATE` and `FOR KEY SHARE`, which the parser takes
+/// neither of, are taken as `FOR UPDATE` and `FOR SHARE`: a stronger lock
+/// than asked for (PostgreSQL's weaker two let only foreign-key checks
+/// through), never a weaker one.
+fn key_locks(tokens: &mut Vec<TokenWithSpan>) {
+    let word = |t: &TokenWithSpan| match &t.token {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|i| !matches!(tokens[*i].token, Token::Whitespace(_)))
+        .collect();
+    let mut dropped = Vec::new();
+    for (at, &i) in words.iter().enumerate() {
+        if word(&tokens[i]).as_deref() != Some("for") {
+            continue;
+        }
+        let next = |k: usize| words.get(at + k).and_then(|&j| word(&tokens[j]));
+        match (next(1).as_deref(), next(2).as_deref(), next(3).as_deref()) {
+            (Some("no"), Some("key"), Some("update")) => {
+                dropped.extend([words[at + 1], words[at + 2]])
+            }
+            (Some("key"), Some("share"), _) => dropped.push(words[at + 1]),
+            _ => {}
+        }
+    }
+    let mut i = 0;
+    tokens.retain(|_| {
+        i += 1;
+        !dropped.contains(&(i - 1))
+    });
+}
+
 fn copy_booleans(tokens: &mut [TokenWithSpan]) {
     let mut in_copy = false;
     let mut at_start = true;
