@@ -1,5 +1,6 @@
 //! `extract`/`date_part`, `date_trunc` and `to_char`, with PostgreSQL's
-//! fields, results and errors (the session's time zone is UTC).
+//! fields, results and errors; a timestamp with time zone is taken apart,
+//! cut and written as its wall-clock time in the session's time zone.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 use rust_decimal::Decimal;
