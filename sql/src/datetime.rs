@@ -134,12 +134,11 @@ pub fn local_of(t: Timestamp) -> NaiveDateTime {
 /// The instant of the wall-clock time `local` in the session's time
 /// zone (22008 out of range).
 pub fn instant_of(local: NaiveDateTime) -> Result<Timestamp> {
-    let utc = crate::zone::current().utc(local);
-    Timestamp::from_datetime(DateTime::<Utc>::from_naive_utc_and_offset(utc, Utc))
-        .ok_or_else(|| SqlError::datetime_field_overflow("timestamp out of range"))
+    timestamp_of_local(crate::zone::current().utc(local))
 }
 
-/// The timestamp without time zone that shows `local`.
+/// The timestamp without time zone that shows `local` (22008 out of
+/// range); also the instant of a UTC time.
 pub fn timestamp_of_local(local: NaiveDateTime) -> Result<Timestamp> {
     Timestamp::from_datetime(DateTime::<Utc>::from_naive_utc_and_offset(local, Utc))
         .ok_or_else(|| SqlError::datetime_field_overflow("timestamp out of range"))

@@ -89,11 +89,7 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
                 Value::Timestamp(local)
             } else {
                 let utc = zone.utc(local.to_datetime().naive_utc());
-                Value::TimestampTz(
-                    Timestamp::from_datetime(utc.and_utc()).ok_or_else(|| {
-                        SqlError::datetime_field_overflow("timestamp out of range")
-                    })?,
-                )
+                Value::TimestampTz(crate::datetime::timestamp_of_local(utc)?)
             }
         }
         // An untyped stride is read as an interval.

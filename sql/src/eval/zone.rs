@@ -3,7 +3,6 @@
 //! abbreviations, the IANA database's zones with their daylight-saving
 //! rules, POSIX offsets) or an interval (hours east).
 
-use chrono::{DateTime, Utc};
 use spanlite_truetime::Timestamp;
 
 use crate::error::{Result, SqlError};
@@ -32,10 +31,7 @@ pub(super) fn function(f: Func, values: &[Value]) -> Result<Option<Value>> {
         _ => return Ok(None),
     };
     let naive = |t: &Timestamp| t.to_datetime().naive_utc();
-    let of = |dt: chrono::NaiveDateTime| {
-        Timestamp::from_datetime(DateTime::<Utc>::from_naive_utc_and_offset(dt, Utc))
-            .ok_or_else(|| SqlError::datetime_field_overflow("timestamp out of range"))
-    };
+    let of = crate::datetime::timestamp_of_local;
     Ok(Some(match ts {
         // The instant's wall-clock time there.
         Value::TimestampTz(t) => Value::Timestamp(of(zone.local(naive(t)))?),
