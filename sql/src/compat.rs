@@ -17,9 +17,20 @@ pub struct SessionInfo {
     pub backend_pid: i64,
     /// The session's settings (lower-case names).
     pub settings: std::collections::BTreeMap<String, String>,
-    /// Settings `set_config(name, value, …)` changed in the statement
-    /// running: the session applies them when it ends.
-    pub changed: std::sync::Mutex<Vec<(String, String)>>,
+    /// Settings `set_config(name, value, is_local)` changed in the
+    /// statement running: the session applies them when it succeeds.
+    pub changed: std::sync::Mutex<Vec<SettingChange>>,
+}
+
+/// A change `set_config` made to a setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingChange {
+    /// The setting's name (lower case).
+    pub name: String,
+    /// Its new value.
+    pub value: String,
+    /// Only until the transaction ends (`is_local`).
+    pub local: bool,
 }
 
 impl Clone for SessionInfo {
@@ -34,19 +45,13 @@ impl Clone for SessionInfo {
 }
 
 impl SessionInfo {
-    /// The settings `set_config` changed since the last call, applied;
-    /// whether there were any.
-    pub fn apply_changes(&mut self) -> bool {
-        let changed = std::mem::take(
+    /// The changes `set_config` made since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<SettingChange> {
+        std::mem::take(
             self.changed
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let any = !changed.is_empty();
-        for (name, value) in changed {
-            self.settings.insert(name, value);
-        }
-        any
+        )
     }
 }
 

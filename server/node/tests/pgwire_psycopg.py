@@ -283,6 +283,17 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     assert conn.execute("SELECT (timestamptz '2024-07-01 12:00+00')::text").fetchone() == ("2024-07-01 08:00:00-04",)
     refused(conn, "SET TIME ZONE 'Mars/Base'", psycopg.errors.InvalidParameterValue, "an unknown time zone was taken")
     assert conn.info.parameter_status("TimeZone") == "America/New_York"
+    # A zone set in a block that rolls back, or set LOCAL in one that
+    # commits, is undone when the block ends, and psycopg is told.
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET TIME ZONE 'Asia/Tokyo'")
+        assert conn.info.parameter_status("TimeZone") == "Asia/Tokyo"
+    assert conn.info.parameter_status("TimeZone") == "America/New_York", conn.info.parameter_status("TimeZone")
+    with conn.transaction():
+        conn.execute("SET LOCAL TIME ZONE 'Europe/Paris'")
+        assert conn.info.parameter_status("TimeZone") == "Europe/Paris"
+    assert conn.info.parameter_status("TimeZone") == "America/New_York", conn.info.parameter_status("TimeZone")
+    assert conn.execute("SHOW TIME ZONE").fetchone() == ("America/New_York",)
 # A sequence or advisory-lock call's column is named after its function,
 # as PostgreSQL names it; pg_sleep waits, and gives an empty value.
 with psycopg.connect(dsn, autocommit=True) as conn:

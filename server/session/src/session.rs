@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use spanlite_sql::compat::SessionInfo;
 use spanlite_sql::sqlparser::ast::{
-    Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
+    ContextModifier, Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
 };
 use spanlite_sql::zone::Zone;
 use spanlite_sql::{
@@ -36,6 +36,7 @@ use spanlite_sql::{
 };
 
 mod block;
+mod block_settings;
 mod kv;
 mod modes;
 mod online;
@@ -193,6 +194,8 @@ struct Open {
     schema: SchemaUse,
     /// Its savepoints, oldest first.
     savepoints: Vec<Savepoint>,
+    /// What it changed in the settings (none: nothing yet).
+    settings: Option<block_settings::BlockSettings>,
     /// A statement's error ended it on the cluster (a conflict, a cancel,
     /// an unknown outcome): no savepoint brings it back.
     dead: bool,
@@ -593,12 +596,19 @@ impl Session {
         .map(String::as_str)
     }
 
-    /// Sets `name` to `value` (as `SET name = value` does).
+    /// Sets `name` to `value` (as `SET name = value` does: in a
+    /// transaction block, undone if it rolls back).
     pub fn set(&mut self, name: &str, value: &str) {
-        self.info
-            .settings
-            .insert(name.to_lowercase(), value.to_string());
-        self.read_defaults();
+        self.set_as(name, value, false);
+    }
+
+    /// Sets `name` to `value`, until the transaction block ends if `local`
+    /// (`SET LOCAL`; nothing outside a block).
+    fn set_as(&mut self, name: &str, value: &str, local: bool) {
+        let name = name.to_lowercase();
+        self.change_settings(local, |s| {
+            s.insert(name.clone(), value.to_string());
+        });
     }
 
     /// A number that changes whenever a setting may have (the PostgreSQL
@@ -634,8 +644,13 @@ impl Session {
     /// Sets `TimeZone` to what `value` names (22023 when it names no
     /// zone), as `SET TIME ZONE value` does.
     pub fn set_time_zone(&mut self, value: &str) -> Result<(), SqlError> {
+        self.set_time_zone_as(value, false)
+    }
+
+    /// [`Session::set_time_zone`], until the block ends if `local`.
+    fn set_time_zone_as(&mut self, value: &str, local: bool) -> Result<(), SqlError> {
         let (_, name) = Zone::setting(value)?;
-        self.set("timezone", &name);
+        self.set_as("timezone", &name, local);
         Ok(())
     }
 
@@ -745,12 +760,13 @@ impl Session {
                         .record(kind, fingerprint, started.elapsed(), r.is_ok());
                 }
                 // What set_config changed (when the statement succeeded).
+                let changes = self.info.take_changes();
                 if r.is_ok() {
-                    if self.info.apply_changes() {
-                        self.read_defaults();
+                    for c in changes {
+                        self.change_settings(c.local, |s| {
+                            s.insert(c.name.clone(), c.value.clone());
+                        });
                     }
-                } else {
-                    self.info.changed = Default::default();
                 }
                 stop = r.is_err();
                 out.push(r);
@@ -779,6 +795,7 @@ impl Session {
     pub async fn close(&mut self) {
         if let Some(open) = self.open.take() {
             open.txn.rollback().await;
+            self.block_settings_ended(open.settings, false);
         }
         self.schema
             .advisory()
@@ -852,12 +869,16 @@ impl Session {
                 snapshot: None,
             }) => self.set_transaction(modes, *session, as_of, concurrency),
             Statement::Set(Set::SingleAssignment {
-                variable, values, ..
+                scope,
+                variable,
+                values,
+                ..
             }) => {
+                let local = matches!(scope, Some(ContextModifier::Local));
                 let name = variable.to_string().to_lowercase();
                 let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
                 if value.eq_ignore_ascii_case("default") {
-                    let r = self.reset(&name);
+                    let r = self.reset_as(&name, local);
                     if r.is_err() {
                         self.fail();
                     }
@@ -883,7 +904,7 @@ impl Session {
                                 None,
                             );
                         }
-                        self.set_default_isolation(level);
+                        self.set_default_isolation(level, local);
                     }
                     "statement_timeout" | "idle_in_transaction_session_timeout" => {
                         if let Err(e) = crate::interrupt::duration_setting(&value) {
@@ -891,10 +912,10 @@ impl Session {
                                 "invalid value for parameter \"{name}\": {e}"
                             )));
                         }
-                        self.set(&name, &value);
+                        self.set_as(&name, &value, local);
                     }
                     "timezone" | "time zone" => {
-                        if let Err(e) = self.set_time_zone(&value) {
+                        if let Err(e) = self.set_time_zone_as(&value, local) {
                             return self.failing(e);
                         }
                     }
@@ -904,21 +925,21 @@ impl Session {
                                     "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi', 'si' or 'rc'"
                                 )));
                         };
-                        self.set_default_mode(mode);
+                        self.set_default_mode(mode, local);
                     }
                     _ => {
-                        self.set(&name, &value);
+                        self.set_as(&name, &value, local);
                     }
                 }
                 Ok(tag("SET"))
             }
-            Statement::Set(Set::SetTimeZone { value, .. }) => {
+            Statement::Set(Set::SetTimeZone { local, value }) => {
                 let value = setting_value(value);
                 // LOCAL and DEFAULT: the zone the session started in.
                 if ["local", "default"].contains(&value.to_lowercase().as_str()) {
-                    return self.reset("timezone").map(|_| tag("SET"));
+                    return self.reset_as("timezone", *local).map(|_| tag("SET"));
                 }
-                if let Err(e) = self.set_time_zone(&value) {
+                if let Err(e) = self.set_time_zone_as(&value, *local) {
                     return self.failing(e);
                 }
                 Ok(tag("SET"))

@@ -74,6 +74,7 @@ impl Session {
             schema: Default::default(),
             savepoints: Vec::new(),
             dead: false,
+            settings: None,
         });
         Ok(tag("BEGIN"))
     }
@@ -90,7 +91,7 @@ impl Session {
             self.apply_modes(&mut options, modes, concurrency)?;
             let v = if options.read_only { "on" } else { "off" };
             self.set("default_transaction_read_only", v);
-            self.set_default_mode(options.mode);
+            self.set_default_mode(options.mode, false);
             return Ok(tag("SET"));
         }
         let Some(open) = &mut self.open else {
@@ -134,8 +135,8 @@ impl Session {
             // PostgreSQL warns and succeeds.
             return Ok(tag("COMMIT"));
         };
-        let (priority, conflicted) = (open.priority, open.conflicted);
-        let result = if open.failed {
+        let (priority, conflicted, failed) = (open.priority, open.conflicted, open.failed);
+        let result = if failed {
             open.txn.rollback().await;
             Ok(tag("ROLLBACK"))
         } else {
@@ -144,10 +145,11 @@ impl Session {
                 .await
                 .map(|()| tag("COMMIT"))
         };
-        let failed = result
+        self.block_settings_ended(open.settings, !failed && result.is_ok());
+        let aborted = result
             .as_ref()
             .is_err_and(|e| e.code == sqlstate::SERIALIZATION_FAILURE);
-        self.block_ended(priority, conflicted || failed);
+        self.block_ended(priority, conflicted || aborted);
         self.transaction_ended().await;
         result
     }
@@ -157,6 +159,7 @@ impl Session {
         if let Some(open) = self.open.take() {
             let (priority, conflicted) = (open.priority, open.conflicted);
             open.txn.rollback().await;
+            self.block_settings_ended(open.settings, false);
             self.block_ended(priority, conflicted);
         }
     }

@@ -69,23 +69,23 @@ impl Session {
     /// Makes `mode` the session's default: `concurrency` and
     /// `default_transaction_isolation` agree afterwards (a serializable
     /// level keeps the session's serializable mode).
-    pub(super) fn set_default_mode(&mut self, mode: TxnMode) {
-        self.set("concurrency", mode.name());
-        self.set("default_transaction_isolation", level_of(mode));
+    pub(super) fn set_default_mode(&mut self, mode: TxnMode, local: bool) {
+        self.set_as("concurrency", mode.name(), local);
+        self.set_as("default_transaction_isolation", level_of(mode), local);
     }
 
     /// `SET default_transaction_isolation = level` (a name
     /// [`isolation_name`] gave): a serializable level puts back a
     /// serializable `concurrency` if a weaker one was set.
-    pub(super) fn set_default_isolation(&mut self, level: &str) {
-        self.set("default_transaction_isolation", level);
+    pub(super) fn set_default_isolation(&mut self, level: &str, local: bool) {
+        self.set_as("default_transaction_isolation", level, local);
         if level == "serializable"
             && self
                 .setting("concurrency")
                 .and_then(TxnMode::parse)
                 .is_some_and(|m| !m.is_serializable())
         {
-            self.set("concurrency", TxnMode::default().name());
+            self.set_as("concurrency", TxnMode::default().name(), local);
         }
     }
 
@@ -101,7 +101,7 @@ impl Session {
             && self.setting("concurrency") == Some("2pl")
             && self.setting("default_transaction_isolation") == Some("serializable")
         {
-            self.set_default_mode(mode);
+            self.set_default_mode(mode, false);
         }
     }
 
@@ -151,7 +151,7 @@ impl Session {
         Some(match self.gateway.write(put).await {
             Ok(_) => {
                 // This session follows it too (others from their next start).
-                self.set_default_mode(mode);
+                self.set_default_mode(mode, false);
                 Ok(tag("SET CLUSTER SETTING"))
             }
             Err(e) => Err(sql_error(e)),
@@ -162,7 +162,7 @@ impl Session {
     /// AS TRANSACTION CONCURRENCY 'm'` when `session`).
     pub(super) fn set_concurrency(&mut self, mode: TxnMode, session: bool) -> StatementResult {
         if session {
-            self.set_default_mode(mode);
+            self.set_default_mode(mode, false);
             return Ok(tag("SET"));
         }
         self.set_transaction(&[], false, None, Some(mode))

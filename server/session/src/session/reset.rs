@@ -25,14 +25,19 @@ impl Session {
     /// `RESET name` (`all` for every setting): back to its reset value.
     /// 42704 for a name no setting has.
     pub(super) fn reset(&mut self, name: &str) -> StatementResult {
+        self.reset_as(name, false)
+    }
+
+    /// [`Session::reset`], until the transaction block ends if `local`
+    /// (`SET LOCAL name TO DEFAULT`).
+    pub(super) fn reset_as(&mut self, name: &str, local: bool) -> StatementResult {
         let name = match name.trim().to_lowercase().as_str() {
             "time zone" => "timezone".to_string(),
             other => other.to_string(),
         };
         let reset = self.reset_values.clone().unwrap_or_default();
         if name == "all" {
-            self.info.settings = reset;
-            self.read_defaults();
+            self.change_settings(local, |s| s.clone_from(&reset));
             return Ok(tag("RESET"));
         }
         if !self.info.settings.contains_key(&name) && !name.contains('.') {
@@ -40,16 +45,16 @@ impl Session {
                 "unrecognized configuration parameter \"{name}\""
             )));
         }
-        match reset.get(&name) {
+        // A custom setting (`my.var`) made since the start has none.
+        let value = reset.get(&name);
+        self.change_settings(local, |s| match value {
             Some(v) => {
-                self.info.settings.insert(name, v.clone());
+                s.insert(name.clone(), v.clone());
             }
-            // A custom setting (`my.var`) made since the start.
             None => {
-                self.info.settings.remove(&name);
+                s.remove(&name);
             }
-        }
-        self.read_defaults();
+        });
         Ok(tag("RESET"))
     }
 

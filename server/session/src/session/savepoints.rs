@@ -3,6 +3,7 @@
 
 use spanlite_sql::SqlError;
 
+use super::block_settings::SavedSettings;
 use super::{Session, StatementResult, tag};
 use crate::schema::SchemaUse;
 
@@ -14,6 +15,8 @@ pub(super) struct Savepoint {
     /// transaction).
     writes: Option<spanlite_gateway::WriteMark>,
     schema: SchemaUse,
+    /// The settings then.
+    settings: SavedSettings,
 }
 
 /// A savepoint's name as PostgreSQL folds it.
@@ -28,6 +31,7 @@ pub(super) fn savepoint_name(name: &spanlite_sql::sqlparser::ast::Ident) -> Stri
 impl Session {
     /// SAVEPOINT: remembers the transaction's writes (and schema use).
     pub(super) fn savepoint(&mut self, name: &str) -> StatementResult {
+        let settings = self.saved_settings();
         let Some(open) = &mut self.open else {
             return Err(SqlError::no_active_transaction(
                 "SAVEPOINT can only be used in transaction blocks",
@@ -38,6 +42,7 @@ impl Session {
             name: name.to_string(),
             writes,
             schema: open.schema.clone(),
+            settings,
         });
         Ok(tag("SAVEPOINT"))
     }
@@ -87,6 +92,8 @@ impl Session {
         }
         open.schema = saved.schema.clone();
         open.failed = false;
+        let settings = saved.settings.clone();
+        self.restore_settings(settings);
         Ok(tag("ROLLBACK"))
     }
 }

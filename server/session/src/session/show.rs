@@ -73,6 +73,12 @@ fn show_key(k: &[u8], start: bool, names: &BTreeMap<u32, String>) -> String {
 
 impl Session {
     pub(super) async fn show(&mut self, name: &str) -> StatementResult {
+        // `SHOW TIME ZONE` is `SHOW timezone`, as `SET TIME ZONE` is.
+        let name = if name == "time zone" {
+            "timezone"
+        } else {
+            name
+        };
         match name {
             "tablets" => self.show_tablets().await,
             "nodes" => self.show_nodes().await,

@@ -435,11 +435,19 @@ impl Rewriter<'_> {
                 } else {
                     value
                 };
+                let local = match crate::constant_value(&arg(2), self.params)? {
+                    Value::Null => false,
+                    v => v.cast_to(DataType::Bool)? == Value::Bool(true),
+                };
                 self.session
                     .changed
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push((setting, value.clone()));
+                    .push(crate::compat::SettingChange {
+                        name: setting,
+                        value: value.clone(),
+                        local,
+                    });
                 text(&value)
             }
             "pg_encoding_to_char" => {
