@@ -59,6 +59,10 @@ pub struct Column {
     /// Its enum type's labels when `ty` is [`DataType::Enum`]: a copy of
     /// the type, which `ALTER TYPE` updates in every table that has one.
     pub enum_type: Option<crate::enums::EnumType>,
+    /// A stored generated column's expression (`GENERATED ALWAYS AS (e)
+    /// STORED`), as SQL over the row's other columns: computed for every
+    /// row written, never given.
+    pub generation: Option<String>,
 }
 
 impl Column {
@@ -738,6 +742,15 @@ struct TableEnums {
     enum_types: Vec<Option<crate::enums::EnumType>>,
 }
 
+/// What follows [`TableEnums`] (a definition written before stored
+/// generated columns ends without it; [`TableEnums`] is written, empty,
+/// when a table has generated columns and no enum column).
+#[derive(Default, Serialize, Deserialize)]
+struct TableGenerated {
+    /// [`Column::generation`] per column.
+    generations: Vec<Option<String>>,
+}
+
 /// Encodes a table definition (in the current, tagged format).
 pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
     let body = TableBody {
@@ -789,9 +802,15 @@ pub fn encode_table(def: &TableDef) -> Result<Vec<u8>> {
     out.extend(encode(&TableDefaults {
         default_exprs: def.columns.iter().map(|c| c.default_expr.clone()).collect(),
     })?);
-    if def.columns.iter().any(|c| c.enum_type.is_some()) {
+    let generated = def.columns.iter().any(|c| c.generation.is_some());
+    if generated || def.columns.iter().any(|c| c.enum_type.is_some()) {
         out.extend(encode(&TableEnums {
             enum_types: def.columns.iter().map(|c| c.enum_type.clone()).collect(),
+        })?);
+    }
+    if generated {
+        out.extend(encode(&TableGenerated {
+            generations: def.columns.iter().map(|c| c.generation.clone()).collect(),
         })?);
     }
     Ok(out)
@@ -812,14 +831,15 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
         *rest = after;
         Ok(part)
     }
-    let (body, extras, more, defaults, enums) = if bytes.first() == Some(&0) {
+    let (body, extras, more, defaults, enums, generated) = if bytes.first() == Some(&0) {
         let (StoredTable::Tagged(body), mut rest) =
             postcard::take_from_bytes::<StoredTable>(bytes).map_err(corrupt)?;
         let extras: TableExtras = next(&mut rest).map_err(corrupt)?;
         let more: TableMoreExtras = next(&mut rest).map_err(corrupt)?;
         let defaults: TableDefaults = next(&mut rest).map_err(corrupt)?;
         let enums: TableEnums = next(&mut rest).map_err(corrupt)?;
-        (body, extras, more, defaults, enums)
+        let generated: TableGenerated = next(&mut rest).map_err(corrupt)?;
+        (body, extras, more, defaults, enums, generated)
     } else {
         let v1: TableDefV1 = decode(bytes, "table definition")?;
         let body = TableBody {
@@ -848,6 +868,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
             TableMoreExtras::default(),
             TableDefaults::default(),
             TableEnums::default(),
+            TableGenerated::default(),
         )
     };
     Ok(TableDef {
@@ -867,6 +888,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<TableDef> {
                 fill: extras.fills.get(i).cloned().flatten(),
                 width: extras.widths.get(i).copied().flatten(),
                 enum_type: enums.enum_types.get(i).cloned().flatten(),
+                generation: generated.generations.get(i).cloned().flatten(),
             })
             .collect(),
         primary_key: body.primary_key,
@@ -1032,6 +1054,32 @@ mod tests {
         assert_eq!(decode_table(&encode_table(&def).unwrap()).unwrap(), def);
     }
 
+    /// A stored generated column's expression is kept, with or without an
+    /// enum column beside it.
+    #[test]
+    fn generation_expressions_round_trip() {
+        let column = |name: &str| Column {
+            name: name.into(),
+            ty: DataType::Int,
+            nullable: true,
+            default: None,
+            default_expr: None,
+            generated: None,
+            enum_type: None,
+            fill: None,
+            width: None,
+            generation: None,
+        };
+        let mut def = table(3);
+        def.columns = vec![column("a"), column("b"), column("c")];
+        def.columns[2].generation = Some("a * 2".into());
+        assert_eq!(decode_table(&encode_table(&def).unwrap()).unwrap(), def);
+        let mood = crate::enums::EnumType::new(9, "mood", &["a".into()]).unwrap();
+        def.columns[1].ty = DataType::Enum(9);
+        def.columns[1].enum_type = Some(mood);
+        assert_eq!(decode_table(&encode_table(&def).unwrap()).unwrap(), def);
+    }
+
     /// Rows stored before a column was added read its fill; a dropped
     /// column's slot is skipped; rows written now store every slot.
     #[test]
@@ -1046,6 +1094,7 @@ mod tests {
             enum_type: None,
             fill,
             width: None,
+            generation: None,
         };
         let mut t = table(3);
         t.columns = vec![col("a", None), col("c", Some(Value::Int(9)))];

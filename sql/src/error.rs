@@ -64,6 +64,9 @@ codes! {
     invalid_column_reference = INVALID_COLUMN_REFERENCE;
     /// 42P16: a table definition that cannot be.
     invalid_table_definition = INVALID_TABLE_DEFINITION;
+    /// 42P17: an object definition that cannot be (a generation
+    /// expression).
+    invalid_object_definition = INVALID_OBJECT_DEFINITION;
     /// 42804: a value of the wrong type.
     datatype_mismatch = DATATYPE_MISMATCH;
     /// 42883: no such function or operator for these types.

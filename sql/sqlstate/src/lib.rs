@@ -179,6 +179,9 @@ codes! {
     INVALID_COLUMN_REFERENCE = "42P10", "invalid_column_reference";
     /// A table definition that cannot be (two primary keys).
     INVALID_TABLE_DEFINITION = "42P16", "invalid_table_definition";
+    /// An object definition that cannot be (a generation expression that
+    /// is not immutable, or uses another generated column).
+    INVALID_OBJECT_DEFINITION = "42P17", "invalid_object_definition";
     /// A value or result beyond an implementation limit (a string
     /// function's output over the cap).
     PROGRAM_LIMIT_EXCEEDED = "54000", "program_limit_exceeded";

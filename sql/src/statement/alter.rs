@@ -145,9 +145,10 @@ async fn has_rows(txn: &mut dyn KvTxn, def: &TableDef) -> Result<bool> {
 }
 
 /// Gives new column `i` of `def` its value in every row there is, each
-/// row its own: its volatile default evaluated, or its sequence's next
+/// row its own: its volatile default evaluated, its sequence's next
 /// number — taken in this transaction (PostgreSQL's table rewrite), so a
-/// failure leaves the sequence as it was.
+/// failure leaves the sequence as it was — or its generation expression
+/// computed.
 async fn fill_rows(txn: &mut dyn KvTxn, def: &TableDef, i: usize) -> Result<()> {
     let column = &def.columns[i];
     let default = match &column.default_expr {
@@ -168,6 +169,7 @@ async fn fill_rows(txn: &mut dyn KvTxn, def: &TableDef, i: usize) -> Result<()> 
         },
         None => None,
     };
+    let rules = super::dml::RowRules::of(def)?;
     for (key, mut row) in rows(txn, def).await? {
         row[i] = match (&sequence, &default) {
             (Some(seq), _) => {
@@ -178,7 +180,7 @@ async fn fill_rows(txn: &mut dyn KvTxn, def: &TableDef, i: usize) -> Result<()> 
             (None, Some(d)) => crate::eval::eval(d, &crate::eval::Env::EMPTY)?,
             (None, None) => Value::Null,
         };
-        let row = super::dml::check_row(def, row)?;
+        let row = rules.row(def, row)?;
         txn.put(key, def.encode_row(&row)?)?;
     }
     if let (Some(key), Some(next)) = (counter_key, counter) {
@@ -241,7 +243,8 @@ async fn add_column(
         ast::ColumnOption::Default(e) => super::ddl::calls_volatile(e),
         _ => false,
     });
-    let per_row = (volatile || column.generated.is_some()) && has_rows(txn, def).await?;
+    let per_row = (volatile || column.generated.is_some() || column.generation.is_some())
+        && has_rows(txn, def).await?;
     if let Some(text) = column.default_expr.as_ref().filter(|_| !volatile) {
         column.fill = Some(column.coerce(crate::eval::eval(
             &super::ddl::bind_default(text)?,
@@ -272,6 +275,8 @@ async fn add_column(
     } else {
         layout
     };
+    // A generation expression must bind over the table's row.
+    super::dml::bind_generated(def)?;
     if per_row {
         fill_rows(txn, def, i).await?;
     }
@@ -458,8 +463,31 @@ async fn drop_column(
         )));
     }
     super::views::refuse_if_viewed(txn, &def.name, &[], "alter", "table").await?;
-    super::comments::drop_comments(txn, &def.name, Some(name)).await?;
     let cascade = matches!(behavior, Some(DropBehavior::Cascade));
+    // Generated columns computed from it: refused, or dropped first with
+    // CASCADE (as PostgreSQL does).
+    let mut dependents = Vec::new();
+    for x in &def.columns {
+        if let Some(g) = &x.generation
+            && x.name != name
+            && mentions(g, name)?
+        {
+            dependents.push(x.name.clone());
+        }
+    }
+    if let Some(d) = dependents.first()
+        && !cascade
+    {
+        return Err(SqlError::dependent_objects(format!(
+            "cannot drop column {name} of table {} because other objects depend on it: column {d} of table {} depends on column {name} (use DROP … CASCADE to drop them too)",
+            def.name, def.name
+        )));
+    }
+    for d in &dependents {
+        Box::pin(drop_column(txn, def, d, false, behavior)).await?;
+    }
+    let c = def.column(name)?;
+    super::comments::drop_comments(txn, &def.name, Some(name)).await?;
     let shift = |i: usize| if i > c { i - 1 } else { i };
     // Other tables' foreign keys to this column: refused, or dropped with
     // CASCADE; the others name this table's columns by place.
@@ -586,6 +614,9 @@ async fn rename_column(
     for check in def.checks.iter_mut() {
         check.expr = rename_in(&check.expr, from, Some(to))?.0;
     }
+    for g in def.columns.iter_mut().filter_map(|x| x.generation.as_mut()) {
+        *g = rename_in(g, from, Some(to))?.0;
+    }
     def.columns[c].name = to.to_string();
     super::comments::move_comments(txn, &def.name, &def.name, Some((from, to))).await?;
     for p in def.pending.iter_mut() {
@@ -675,6 +706,14 @@ async fn alter_column(
             def.columns[c].nullable = true;
             Ok(())
         }
+        AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault
+            if def.columns[c].generation.is_some() =>
+        {
+            Err(SqlError::syntax(format!(
+                "column \"{name}\" of relation \"{}\" is a generated column",
+                def.name
+            )))
+        }
         AlterColumnOperation::SetDefault { value } => {
             if let Some(seq) = super::sequences::default_sequence(value) {
                 super::sequences::sequence(txn, &seq).await?;
@@ -712,6 +751,17 @@ async fn alter_column(
         AlterColumnOperation::SetDataType {
             data_type, using, ..
         } => {
+            for x in &def.columns {
+                if let Some(g) = &x.generation
+                    && x.name != name
+                    && mentions(g, name)?
+                {
+                    return Err(SqlError::not_supported(format!(
+                        "cannot alter type of a column used by a generated column: column \"{name}\" is used by generated column \"{}\"",
+                        x.name
+                    )));
+                }
+            }
             let (ty, enum_type) = super::types::resolve(txn, data_type).await?;
             let width = catalog::Width::from_sql(data_type);
             let column = &mut def.columns[c];

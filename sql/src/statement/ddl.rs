@@ -175,8 +175,9 @@ pub(super) async fn create_table(
         pending: Vec::new(),
         primary_index: None,
     };
-    // Each condition must bind over the table's row (no subqueries).
-    super::dml::bind_checks(&def)?;
+    // Each condition and generation expression must bind over the
+    // table's row (no subqueries).
+    super::dml::RowRules::of(&def)?;
     for cols in unique {
         let index_name = super::alter::unique_name(&def, &cols);
         if def.index(&index_name).is_none() {
@@ -253,6 +254,7 @@ pub(super) async fn new_column(
             default: None,
             default_expr: None,
             generated: None,
+            generation: None,
             fill: None,
             width: match type_name.as_str() {
                 "serial" | "serial4" => Some(catalog::Width::Int4),
@@ -299,6 +301,9 @@ pub(super) async fn new_column(
                         "multiple default values specified for column \"{col_name}\""
                     )));
                 }
+                if column.generation.is_some() {
+                    return Err(both("identity", &col_name, table));
+                }
                 let mut seq = crate::sequence::SequenceDef::new(&owned_name);
                 super::sequences::apply_options(
                     &mut seq,
@@ -311,8 +316,26 @@ pub(super) async fn new_column(
                     always: matches!(generated_as, ast::GeneratedAs::Always),
                 });
             }
+            ColumnOption::Default(_) if column.generation.is_some() => {
+                return Err(both("default", &col_name, table));
+            }
             ColumnOption::Default(e) => {
                 (column.default, column.default_expr) = default_of(e, column)?
+            }
+            // GENERATED ALWAYS AS (e) STORED (its expression is checked
+            // with the whole table: `dml::bind_generated`).
+            ColumnOption::Generated {
+                generated_as: ast::GeneratedAs::ExpStored,
+                generation_expr: Some(e),
+                ..
+            } => {
+                if column.generated.is_some() {
+                    return Err(both("identity", &col_name, table));
+                }
+                if column.default.is_some() || column.default_expr.is_some() {
+                    return Err(both("default", &col_name, table));
+                }
+                column.generation = Some(e.to_string());
             }
             ColumnOption::Unique {
                 is_primary: true, ..
@@ -355,6 +378,14 @@ pub(super) async fn new_column(
     Ok(new)
 }
 
+/// 42601 for a column given both a generation expression and a default
+/// or an identity (`what`).
+fn both(what: &str, column: &str, table: &str) -> SqlError {
+    SqlError::syntax(format!(
+        "both {what} and generation expression specified for column \"{column}\" of table \"{table}\""
+    ))
+}
+
 /// The value of constant expression `e` as type `ty` (a DEFAULT).
 /// A column's default: a constant, folded now; or, when it calls a
 /// function (`now()`, `CURRENT_TIMESTAMP`, `gen_random_uuid()`, …), its
@@ -376,14 +407,63 @@ pub(super) fn default_of(e: &Expr, column: &Column) -> Result<(Option<Value>, Op
     })
 }
 
-/// Whether `e` calls a function that gives another value each call
-/// (PostgreSQL's volatile ones).
-pub(super) fn calls_volatile(e: &Expr) -> bool {
+/// Functions that give another value each call (PostgreSQL's volatile
+/// ones).
+const VOLATILE: &[&str] = &[
+    "gen_random_uuid",
+    "uuid_generate_v4",
+    "random",
+    "clock_timestamp",
+    "nextval",
+];
+
+/// Functions whose value depends on the transaction, the session or the
+/// catalog rather than on their arguments alone (PostgreSQL's stable
+/// ones, and the volatile ones besides [`VOLATILE`]).
+const NOT_IMMUTABLE: &[&str] = &[
+    "now",
+    "current_timestamp",
+    "current_date",
+    "current_time",
+    "localtime",
+    "localtimestamp",
+    "statement_timestamp",
+    "transaction_timestamp",
+    "timeofday",
+    "currval",
+    "lastval",
+    "setval",
+    "current_setting",
+    "set_config",
+    "current_user",
+    "session_user",
+    "current_role",
+    "user",
+    "current_schema",
+    "current_database",
+    "pg_backend_pid",
+    "version",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "gen_random_bytes",
+    "gen_salt",
+    "pg_sleep",
+    "pg_sleep_for",
+    "txid_current",
+    "pg_current_xact_id",
+];
+
+/// Whether `e` calls one of `names`.
+fn calls_any(e: &Expr, names: &[&str]) -> bool {
     sqlparser::ast::visit_expressions(e, |x| match x {
         Expr::Function(f)
-            if matches!(
-                f.name.to_string().to_lowercase().as_str(),
-                "gen_random_uuid" | "uuid_generate_v4" | "random" | "clock_timestamp" | "nextval"
+            if names.contains(
+                &f.name
+                    .0
+                    .last()
+                    .map(|p| p.to_string().to_lowercase())
+                    .unwrap_or_default()
+                    .as_str(),
             ) =>
         {
             std::ops::ControlFlow::Break(())
@@ -391,6 +471,19 @@ pub(super) fn calls_volatile(e: &Expr) -> bool {
         _ => std::ops::ControlFlow::Continue(()),
     })
     .is_break()
+}
+
+/// Whether `e` calls a function that gives another value each call
+/// (PostgreSQL's volatile ones).
+pub(super) fn calls_volatile(e: &Expr) -> bool {
+    calls_any(e, VOLATILE)
+}
+
+/// Whether `e` calls a function that is not immutable — what a stored
+/// generated column's expression may not do (its value must follow from
+/// the row alone).
+pub(super) fn calls_not_immutable(e: &Expr) -> bool {
+    calls_any(e, VOLATILE) || calls_any(e, NOT_IMMUTABLE)
 }
 
 /// A default of [`default_of`]'s text, bound for evaluation (the stored
@@ -577,6 +670,7 @@ async fn create_table_as(
             default: None,
             default_expr: None,
             generated: None,
+            generation: None,
             fill: None,
             width: None,
         });

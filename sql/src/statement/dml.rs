@@ -37,28 +37,128 @@ pub(super) fn next_row_id() -> i64 {
     (base + COUNTER.fetch_add(1, Ordering::Relaxed)) as i64
 }
 
-/// Casts `values` to the table's column types and checks NOT NULL.
+/// Casts `values` to the table's column types and checks NOT NULL and
+/// widths — of every column but the stored generated ones, which
+/// [`RowRules::row`] computes after. A table without generated columns
+/// needs nothing else but its checks.
 pub(super) fn check_row(def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>> {
     values
         .into_iter()
         .zip(&def.columns)
-        .map(|(v, c)| {
-            let v = c.coerce(v)?;
-            if v == Value::Null && !c.nullable {
-                return Err(SqlError::not_null_violation(format!(
-                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
-                    c.name, def.name
-                )));
-            }
-            match c.width {
-                Some(w) => w.check(v),
-                None => Ok(v),
-            }
+        .map(|(v, c)| match c.generation {
+            Some(_) => Ok(v),
+            None => check_value(def, c, v),
         })
         .collect()
 }
 
-/// The table's CHECK conditions, bound over its row.
+/// `v` as a value of column `c` of `def`: cast, NOT NULL and width checked.
+fn check_value(def: &TableDef, c: &crate::catalog::Column, v: Value) -> Result<Value> {
+    let v = c.coerce(v)?;
+    if v == Value::Null && !c.nullable {
+        return Err(SqlError::not_null_violation(format!(
+            "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+            c.name, def.name
+        )));
+    }
+    match c.width {
+        Some(w) => w.check(v),
+        None => Ok(v),
+    }
+}
+
+/// What every row written to a table must meet: its columns' types, NOT
+/// NULL and widths, its stored generated columns computed from the rest
+/// of the row, and its CHECK conditions.
+pub(super) struct RowRules {
+    checks: Vec<(String, BExpr)>,
+    generated: Vec<(usize, BExpr)>,
+}
+
+impl RowRules {
+    /// The rules of `def`, bound over its row.
+    pub(super) fn of(def: &TableDef) -> Result<RowRules> {
+        Ok(RowRules {
+            checks: bind_checks(def)?,
+            generated: bind_generated(def)?,
+        })
+    }
+
+    /// `values` (one per column; a generated column's is ignored) as a
+    /// row of `def` that meets its rules.
+    pub(super) fn row(&self, def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>> {
+        let mut row = check_row(def, values)?;
+        for (i, e) in &self.generated {
+            let env = Env {
+                row: &row,
+                ..Env::EMPTY
+            };
+            let v = eval::eval(e, &env)?;
+            row[*i] = check_value(def, &def.columns[*i], v)?;
+        }
+        check_constraints(def, &self.checks, &row)?;
+        Ok(row)
+    }
+}
+
+/// The table's stored generated columns, each with its expression bound
+/// over the row; refuses an expression a generated column may not have
+/// (PostgreSQL's rules): a subquery (0A000), a function whose value does
+/// not follow from its arguments, or another generated column (42P17).
+pub(super) fn bind_generated(def: &TableDef) -> Result<Vec<(usize, BExpr)>> {
+    let generated: Vec<&str> = def
+        .columns
+        .iter()
+        .filter(|c| c.generation.is_some())
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for (i, c) in def.columns.iter().enumerate() {
+        let Some(text) = &c.generation else {
+            continue;
+        };
+        let e = super::ddl::parse_expr(text)?;
+        if ast_has_subquery(&e) {
+            return Err(SqlError::not_supported(
+                "cannot use subquery in column generation expression",
+            ));
+        }
+        if super::ddl::calls_not_immutable(&e) {
+            return Err(SqlError::invalid_object_definition(
+                "generation expression is not immutable",
+            ));
+        }
+        let mentioned = sqlparser::ast::visit_expressions(&e, |x| {
+            let name = match x {
+                Expr::Identifier(id) => Some(ident(id)),
+                Expr::CompoundIdentifier(ids) => ids.last().map(ident),
+                _ => None,
+            };
+            match name.filter(|n| generated.contains(&n.as_str())) {
+                Some(n) => std::ops::ControlFlow::Break(n),
+                None => std::ops::ControlFlow::Continue(()),
+            }
+        });
+        if let std::ops::ControlFlow::Break(n) = mentioned {
+            return Err(SqlError::invalid_object_definition(format!(
+                "cannot use generated column \"{n}\" in column generation expression"
+            )));
+        }
+        out.push((i, bind_over_row(def, &e)?));
+    }
+    Ok(out)
+}
+
+/// `e` bound over a row of `def` (a CHECK condition, a generation
+/// expression).
+fn bind_over_row(def: &TableDef, e: &Expr) -> Result<BExpr> {
+    let mut tables = crate::bind::Tables::new();
+    tables.add_types_of(&def.columns);
+    let mut b = Binder::new(&tables, &[]).in_table(def, &[e])?;
+    b.pop()
+        .ok_or_else(|| SqlError::internal("a stored expression did not bind"))
+}
+
 /// Whether `e` is the keyword `DEFAULT` (as VALUES and SET write it).
 pub(super) fn is_default(e: &Expr) -> bool {
     matches!(e, Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
@@ -95,31 +195,17 @@ fn take_defaults(source: &ast::Query) -> (Option<ast::Query>, Vec<Vec<usize>>) {
     (Some(q), positions)
 }
 
+/// The table's CHECK conditions, bound over its row.
 pub(super) fn bind_checks(def: &TableDef) -> Result<Vec<(String, BExpr)>> {
-    let mut tables = crate::bind::Tables::new();
-    tables.add_types_of(&def.columns);
     let mut out = Vec::new();
     for c in &def.checks {
-        let mut statements = crate::syntax::parse(&format!("SELECT {}", c.expr))?;
-        let Some(ast::Statement::Query(q)) = statements.pop() else {
-            return Err(SqlError::internal("a check condition did not parse"));
-        };
-        let ast::SetExpr::Select(s) = q.body.as_ref() else {
-            return Err(SqlError::internal("a check condition did not parse"));
-        };
-        let Some(SelectItem::UnnamedExpr(e)) = s.projection.first() else {
-            return Err(SqlError::internal("a check condition did not parse"));
-        };
-        if ast_has_subquery(e) {
+        let e = super::ddl::parse_expr(&c.expr)?;
+        if ast_has_subquery(&e) {
             return Err(SqlError::not_supported(
                 "cannot use subquery in check constraint",
             ));
         }
-        let mut b = Binder::new(&tables, &[]).in_table(def, &[e])?;
-        let Some(b) = b.pop() else {
-            return Err(SqlError::internal("a check condition did not bind"));
-        };
-        out.push((c.name.clone(), b));
+        out.push((c.name.clone(), bind_over_row(def, &e)?));
     }
     Ok(out)
 }
@@ -170,6 +256,12 @@ fn assignment_targets(
         if columns.contains(&i) {
             return Err(SqlError::syntax(format!(
                 "multiple assignments to same column \"{}\"",
+                def.columns[i].name
+            )));
+        }
+        if def.columns[i].generation.is_some() && !is_default(&a.value) {
+            return Err(SqlError::generated_always(format!(
+                "column \"{}\" can only be updated to DEFAULT: it is a generated column",
                 def.columns[i].name
             )));
         }
@@ -494,7 +586,7 @@ pub(super) async fn insert_rows(
         .as_ref()
         .map_or_else(|| def.name.clone(), ident);
     let on_conflict = bind_on_conflict(txn, &def, &alias, insert.on.as_ref(), params).await?;
-    let checks = bind_checks(&def)?;
+    let rules = RowRules::of(&def)?;
     let mut returning =
         Returning::bind(txn, &def, &alias, insert.returning.as_ref(), params).await?;
     let targets = insert_targets(&def, insert)?;
@@ -600,8 +692,13 @@ pub(super) async fn insert_rows(
                 row[i] = v;
             }
         }
-        let row = check_row(&def, row)?;
-        check_constraints(&def, &checks, &row)?;
+        if let Some(&i) = given.iter().find(|&&i| def.columns[i].generation.is_some()) {
+            return Err(SqlError::generated_always(format!(
+                "cannot insert a non-DEFAULT value into column \"{}\": it is a generated column",
+                def.columns[i].name
+            )));
+        }
+        let row = rules.row(&def, row)?;
         let key = if def.has_primary_key() {
             def.row_key(&def.primary_key_values(&row))?
         } else {
@@ -636,8 +733,7 @@ pub(super) async fn insert_rows(
             for (&i, e) in columns.iter().zip(sets) {
                 new[i] = eval::eval(e, &env)?;
             }
-            let new = check_row(&def, new)?;
-            check_constraints(&def, &checks, &new)?;
+            let new = rules.row(&def, new)?;
             super::foreign_keys::check_parents(txn, &def, &new, Some(&old)).await?;
             let new_key = write_update(txn, &def, &existing_key, &old, &new).await?;
             super::foreign_keys::on_parent_change(txn, &def, &[(old, Some(new.clone()))], 0)
@@ -868,7 +964,7 @@ async fn run_update(
     for e in &mut sets {
         eval::fetch_expr(txn, e).await?;
     }
-    let checks = bind_checks(def)?;
+    let rules = RowRules::of(def)?;
     let mut changed = Vec::new();
     let rows = dml_rows(txn, &mut scan, &mut later).await?;
     let count = rows.len() as u64;
@@ -881,8 +977,7 @@ async fn run_update(
         for (&i, e) in columns.iter().zip(&sets) {
             new[i] = eval::eval(e, &env)?;
         }
-        let new = check_row(def, new)?;
-        check_constraints(def, &checks, &new)?;
+        let new = rules.row(def, new)?;
         super::foreign_keys::check_parents(txn, def, &new, Some(&old)).await?;
         write_update(txn, def, &key, &old, &new).await?;
         returned(&mut returning, &new)?;
@@ -1025,7 +1120,7 @@ pub(super) async fn update_from(
         .as_ref()
         .map_or_else(|| def.name.clone(), |a| ident(&a.name));
     let mut returning = Returning::bind(txn, &def, &named, returning, params).await?;
-    let checks = bind_checks(&def)?;
+    let rules = RowRules::of(&def)?;
     let rows = joined_rows(txn, &def, target, from, &exprs, selection, params).await?;
     let mut changed = Vec::new();
     let count = rows.len() as u64;
@@ -1039,8 +1134,7 @@ pub(super) async fn update_from(
         for (&i, v) in columns.iter().zip(values) {
             new[i] = v;
         }
-        let new = check_row(&def, new)?;
-        check_constraints(&def, &checks, &new)?;
+        let new = rules.row(&def, new)?;
         super::foreign_keys::check_parents(txn, &def, &new, Some(&old)).await?;
         write_update(txn, &def, &key, &old, &new).await?;
         returned(&mut returning, &new)?;

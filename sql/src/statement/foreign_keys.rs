@@ -366,15 +366,20 @@ async fn apply(
             "foreign key actions nested deeper than {MAX_CASCADE_DEPTH}"
         )));
     }
+    let rules = super::dml::RowRules::of(child)?;
     let mut rows = Vec::new();
     for (key, old, new) in changed {
-        match &new {
-            None => super::dml::delete_row(txn, child, &key, &old)?,
-            Some(n) => {
-                let n = super::dml::check_row(child, n.clone())?;
-                super::dml::write_update(txn, child, &key, &old, &n).await?;
+        let new = match new {
+            None => {
+                super::dml::delete_row(txn, child, &key, &old)?;
+                None
             }
-        }
+            Some(n) => {
+                let n = rules.row(child, n)?;
+                super::dml::write_update(txn, child, &key, &old, &n).await?;
+                Some(n)
+            }
+        };
         rows.push((old, new));
     }
     // The child's own children, in turn.

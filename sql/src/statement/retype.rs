@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use sqlparser::ast::{self, Expr};
 
-use super::dml::{ast_has_subquery, bind_checks, check_constraints, check_row, put_index_entry};
+use super::dml::{ast_has_subquery, put_index_entry};
 use super::tables;
 use crate::bind::{Binder, Tables};
 use crate::catalog::{Column, TableDef, Width};
@@ -141,7 +141,7 @@ pub(super) async fn change_type(
         .map(&fitted)
         .transpose()
         .map_err(default_error)?;
-    let checks = bind_checks(def)?;
+    let rules = super::dml::RowRules::of(def)?;
     let indexes: Vec<_> = old
         .indexes
         .iter()
@@ -159,8 +159,7 @@ pub(super) async fn change_type(
                 ..Env::EMPTY
             },
         )?;
-        let new_row = check_row(def, new_row)?;
-        check_constraints(def, &checks, &new_row)?;
+        let new_row = rules.row(def, new_row)?;
         for index in &indexes {
             txn.delete(old.index_key(index, &row, &key)?)?;
         }

@@ -10,6 +10,38 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Connection, FLUSH_AT};
 use crate::message::{Frontend, ProtocolError, read_message};
 
+/// `s` as a quoted SQL name.
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The columns of `def` a COPY names: `columns` (42P10 for a generated
+/// one, as PostgreSQL), or when none are given every column but the
+/// generated ones.
+fn copy_columns(
+    def: &spanlite_sql::TableDef,
+    columns: &[spanlite_sql::sqlparser::ast::Ident],
+) -> Result<Vec<usize>, SqlError> {
+    if columns.is_empty() {
+        return Ok((0..def.columns.len())
+            .filter(|&c| def.columns[c].generation.is_none())
+            .collect());
+    }
+    columns
+        .iter()
+        .map(|c| {
+            let i = def.column(&spanlite_sql::object_name_of(&vec![c.clone()].into())?)?;
+            if def.columns[i].generation.is_some() {
+                return Err(SqlError::invalid_column_reference(format!(
+                    "column \"{}\" is a generated column: generated columns cannot be used in COPY",
+                    def.columns[i].name
+                )));
+            }
+            Ok(i)
+        })
+        .collect()
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// COPY … FROM STDIN: reads the client's CopyData until CopyDone and
     /// inserts the rows in batches (see [`super::super::copy`]). The outer `Err`
@@ -34,14 +66,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let def = self.session.table(&name).await?.ok_or_else(|| {
                 SqlError::undefined_table(format!("relation \"{name}\" does not exist"))
             })?;
-            let cols: Vec<usize> = if columns.is_empty() {
-                (0..def.columns.len()).collect()
-            } else {
-                columns
-                    .iter()
-                    .map(|c| def.column(&spanlite_sql::object_name_of(&vec![c.clone()].into())?))
-                    .collect::<Result<_, _>>()?
-            };
+            let cols = copy_columns(&def, &columns)?;
             Ok((format, def, cols))
         };
         let (format, def, cols) = match prepared.await {
@@ -50,7 +75,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         self.out.copy_response(false, cols.len());
         self.flush().await?;
-        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         let insert_head = format!(
             "INSERT INTO {} ({}) VALUES ",
             quote(&def.name),
@@ -214,14 +238,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 table_name,
                 columns,
             } => {
-                let cols = if columns.is_empty() {
-                    "*".to_string()
-                } else {
-                    columns
+                // A table's columns as COPY FROM takes them; a view's all.
+                let name = spanlite_sql::object_name_of(&table_name);
+                let def = match name {
+                    Ok(name) => self.session.table(&name).await,
+                    Err(e) => Err(e),
+                };
+                let cols = match def.map(|d| d.map(|d| copy_columns(&d, &columns).map(|c| (d, c))))
+                {
+                    Ok(Some(Ok((def, cols)))) => cols
+                        .iter()
+                        .map(|&c| quote(&def.columns[c].name))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Ok(None) if columns.is_empty() => "*".to_string(),
+                    Ok(None) => columns
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    Ok(Some(Err(e))) | Err(e) => return Ok(Err(e)),
                 };
                 format!("SELECT {cols} FROM {table_name}")
             }

@@ -170,8 +170,12 @@ pub(super) fn is_columns(s: &Snapshot) -> Rows {
                 seq_field(&|q| q.max),
                 seq_field(&|q| q.min),
                 identity.map_or(null(), |_| t("NO")),
-                t("NEVER"),
-                null(),
+                t(if c.generation.is_some() {
+                    "ALWAYS"
+                } else {
+                    "NEVER"
+                }),
+                c.generation.clone().map_or(null(), t),
                 t("YES"),
             ]);
         }

@@ -159,6 +159,7 @@ pub(super) fn attribute_row(
     not_null: bool,
     has_default: bool,
     identity: &str,
+    generated: &str,
 ) -> Vec<Value> {
     let len = TYPES.iter().find(|x| x.oid == ty).map_or(-1, |x| x.len);
     let collation = if matches!(ty, 25 | 1042 | 1043) {
@@ -184,7 +185,7 @@ pub(super) fn attribute_row(
         b(has_default),
         b(false),
         t(identity),
-        t(""),
+        t(generated),
         b(false),
         b(true),
         i(0),
@@ -213,8 +214,9 @@ pub(super) fn attributes(s: &Snapshot) -> Rows {
                 n + 1,
                 typmod,
                 !c.nullable,
-                column_default(c).is_some(),
+                column_default(c).is_some() || c.generation.is_some(),
                 identity,
+                if c.generation.is_some() { "s" } else { "" },
             ));
         }
         for ix in indexes_of(def) {
@@ -229,6 +231,7 @@ pub(super) fn attributes(s: &Snapshot) -> Rows {
                         typmod,
                         false,
                         false,
+                        "",
                         "",
                     ));
                 }
@@ -245,6 +248,7 @@ pub(super) fn attributes(s: &Snapshot) -> Rows {
                 -1,
                 false,
                 false,
+                "",
                 "",
             ));
         }
@@ -449,7 +453,9 @@ pub(super) fn attrdefs(s: &Snapshot) -> Rows {
     let mut out = Vec::new();
     for def in &s.tables {
         for (n, c) in def.columns.iter().enumerate() {
-            if let Some(d) = column_default(c) {
+            // A generated column's expression is its "default" here, as
+            // in PostgreSQL (`attgenerated` tells them apart).
+            if let Some(d) = column_default(c).or_else(|| c.generation.clone()) {
                 out.push(vec![
                     i(oid_of("attrdef", &format!("{}.{}", def.name, c.name))),
                     i(table_oid(&def.name)),
