@@ -330,6 +330,10 @@ pub enum Func {
     /// text arrays, which the FROM item (or select list) calling it
     /// unnests (`spanlite_regexp_matches`, called by the rewrite only).
     RegexpMatchesAll,
+    /// `generate_series(start, stop [, step])`'s values as one array,
+    /// which the select list calling it unnests (`spanlite_series`,
+    /// called by the rewrite only).
+    SeriesArray,
     /// `~ integer`: its bits inverted.
     BitNot,
     /// `overlay(s PLACING r FROM start [FOR n])`.
@@ -375,6 +379,10 @@ pub enum Func {
 /// The name [`Func::RegexpMatchesAll`] is called by in the statements the
 /// rewrite of `regexp_matches(…)` makes.
 pub const REGEXP_MATCHES_ALL: &str = "spanlite_regexp_matches";
+
+/// The name [`Func::SeriesArray`] is called by in the statements the
+/// rewrite of a select list's `generate_series(…)` makes.
+pub const SERIES_ARRAY: &str = "spanlite_series";
 
 impl Func {
     /// The function called `name` (lower case), if there is one.
@@ -503,6 +511,7 @@ impl Func {
             "regexp_substr" => Func::RegexpSubstr,
             "regexp_split_to_array" => Func::RegexpSplitToArray,
             REGEXP_MATCHES_ALL => Func::RegexpMatchesAll,
+            SERIES_ARRAY => Func::SeriesArray,
             "timezone" => Func::Timezone,
             "gcd" => Func::Gcd,
             "overlay" => Func::Overlay,

@@ -999,6 +999,17 @@ impl Binder<'_> {
                 // Its value is an array of text arrays, unnested where it
                 // is called (see `add_set_function`).
                 Func::RegexpMatchesAll => return DataType::Text.array().ok(),
+                // generate_series' values (`rewrite::series_type`).
+                Func::SeriesArray => {
+                    let ty = |i: usize| args.get(i).and_then(|a| self.type_of(a));
+                    let element = match (ty(0), ty(2)) {
+                        (Some(DataType::Timestamp), _) => DataType::Timestamp,
+                        (Some(DataType::TimestampTz | DataType::Date), _)
+                        | (_, Some(DataType::Interval)) => DataType::TimestampTz,
+                        _ => DataType::Int,
+                    };
+                    return element.array().ok();
+                }
                 Func::DateTrunc => match args.get(1).and_then(|a| self.type_of(a)) {
                     Some(DataType::Date) => DataType::TimestampTz,
                     other => return other,

@@ -556,6 +556,9 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
                 .and_time(chrono::NaiveTime::MIN);
             Value::Interval(age(today, instant(a)?))
         }
+        // generate_series is strict: no rows for a NULL argument.
+        (Func::SeriesArray, args) if args.contains(&Value::Null) => Value::Null,
+        (Func::SeriesArray, args) => Value::Array(crate::statement::rewrite::series_values(args)?),
         _ => return Ok(None),
     }))
 }
@@ -811,6 +814,8 @@ pub(super) fn json_of(v: &Value) -> Result<serde_json::Value> {
             };
             J::String(format!("{time}{offset}"))
         }
+        // An array is a JSON array of its elements (PostgreSQL's).
+        Value::Array(items) => J::Array(items.iter().map(json_of).collect::<Result<_>>()?),
         v => J::String(v.to_string()),
     })
 }

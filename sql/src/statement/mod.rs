@@ -14,7 +14,7 @@ pub mod online;
 mod privileges;
 mod recursive;
 mod retype;
-mod rewrite;
+pub(crate) mod rewrite;
 mod roles;
 mod sequences;
 mod system;

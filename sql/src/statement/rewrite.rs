@@ -27,10 +27,17 @@ pub const MAX_SERIES: i64 = 100_000;
 pub(super) fn needed(q: &Query) -> bool {
     fn body(b: &SetExpr) -> bool {
         match b {
-            SetExpr::Select(s) => s
-                .from
-                .iter()
-                .any(|t| factor(&t.relation) || t.joins.iter().any(|j| factor(&j.relation))),
+            SetExpr::Select(s) => {
+                s.from
+                    .iter()
+                    .any(|t| factor(&t.relation) || t.joins.iter().any(|j| factor(&j.relation)))
+                    || s.projection.iter().any(|item| match item {
+                        ast::SelectItem::UnnamedExpr(e)
+                        | ast::SelectItem::ExprWithAlias { expr: e, .. } => expr(e),
+                        _ => false,
+                    })
+                    || s.selection.iter().chain(s.having.iter()).any(expr)
+            }
             SetExpr::Query(q) => needed(q),
             SetExpr::SetOperation { left, right, .. } => body(left) || body(right),
             _ => false,
@@ -40,6 +47,31 @@ pub(super) fn needed(q: &Query) -> bool {
         match f {
             TableFactor::Table { args: Some(_), .. } => true,
             TableFactor::Derived { subquery, .. } => needed(subquery),
+            // A select list's set-returning functions in step: the rows of
+            // a generate_series beside them are `ARRAY(SELECT … FROM
+            // generate_series(…) …)` (`system::rewrite`), a subquery by now.
+            TableFactor::UNNEST { array_exprs, .. } => array_exprs.iter().any(expr),
+            _ => false,
+        }
+    }
+    // The subqueries `rewrite_expr` reaches.
+    fn expr(e: &Expr) -> bool {
+        match e {
+            Expr::Subquery(q) | Expr::Exists { subquery: q, .. } => needed(q),
+            Expr::Function(ast::Function {
+                args: ast::FunctionArguments::Subquery(q),
+                ..
+            }) => needed(q),
+            Expr::InSubquery {
+                expr: e, subquery, ..
+            } => expr(e) || needed(subquery),
+            Expr::BinaryOp { left, right, .. } => expr(left) || expr(right),
+            Expr::UnaryOp { expr: e, .. }
+            | Expr::Nested(e)
+            | Expr::Cast { expr: e, .. }
+            | Expr::IsNull(e)
+            | Expr::IsNotNull(e) => expr(e),
+            Expr::InList { expr: e, list, .. } => expr(e) || list.iter().any(expr),
             _ => false,
         }
     }
@@ -231,6 +263,11 @@ fn rewrite_from(t: &mut TableWithJoins, ctes: &Ctes, params: &[Value]) -> Result
 
 fn rewrite_factor(f: &mut TableFactor, ctes: &Ctes, params: &[Value]) -> Result<()> {
     match f {
+        TableFactor::UNNEST { array_exprs, .. } => {
+            for e in array_exprs {
+                rewrite_expr(e, ctes, params)?;
+            }
+        }
         TableFactor::Table {
             name,
             alias,
@@ -266,9 +303,17 @@ fn rewrite_factor(f: &mut TableFactor, ctes: &Ctes, params: &[Value]) -> Result<
             with_ordinality,
             ..
         } => {
-            let n = object_name(name)?;
-            // The JSON set-returning functions are bound as they are.
-            if crate::json::Rows::of(&n).is_some() {
+            // A function of pg_catalog (`pg_catalog.unnest(…)`, as psql
+            // writes it) by its own name.
+            let n = match name.0.as_slice() {
+                [schema, f] if schema.as_ident().is_some_and(|s| ident(s) == "pg_catalog") => {
+                    f.as_ident().map(ident).unwrap_or_default()
+                }
+                _ => object_name(name)?,
+            };
+            // The JSON set-returning functions and unnest are bound as they
+            // are.
+            if crate::json::Rows::of(&n).is_some() || n == "unnest" {
                 for arg in &mut args.args {
                     if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
                         rewrite_expr(e, ctes, params)?;
@@ -319,6 +364,11 @@ fn rewrite_factor(f: &mut TableFactor, ctes: &Ctes, params: &[Value]) -> Result<
 fn rewrite_expr(e: &mut Expr, ctes: &Ctes, params: &[Value]) -> Result<()> {
     match e {
         Expr::Subquery(q) | Expr::Exists { subquery: q, .. } => rewrite_query(q, ctes, params),
+        // ARRAY(subquery).
+        Expr::Function(ast::Function {
+            args: ast::FunctionArguments::Subquery(q),
+            ..
+        }) => rewrite_query(q, ctes, params),
         Expr::InSubquery { expr, subquery, .. } => {
             rewrite_expr(expr, ctes, params)?;
             rewrite_query(subquery, ctes, params)
@@ -385,14 +435,36 @@ fn series(
             )),
         })
         .collect::<Result<Vec<_>>>()?;
-    let (rows, empty) = match args.first() {
-        Some(Value::Timestamp(_) | Value::TimestampTz(_) | Value::Date(_)) => time_series(&args)?,
-        // Text and an interval step: timestamptz, as PostgreSQL resolves it.
-        Some(Value::Text(_)) if matches!(args.get(2), Some(Value::Interval(_))) => {
-            time_series(&args)?
-        }
-        _ => (int_series(&args)?, "SELECT 0 WHERE false"),
+    let values = series_values(&args)?;
+    let empty = match series_type(&args) {
+        crate::value::DataType::Timestamp => "SELECT NULL::timestamp WHERE false",
+        crate::value::DataType::TimestampTz => "SELECT NULL::timestamptz WHERE false",
+        _ => "SELECT 0 WHERE false",
     };
+    let rows: Vec<Vec<Expr>> = values
+        .into_iter()
+        .map(|v| {
+            vec![match v {
+                Value::Int(n) => Expr::Value(ast::Value::Number(n.to_string(), false).into()),
+                Value::Timestamp(_) | Value::TimestampTz(_) => Expr::Cast {
+                    kind: ast::CastKind::DoubleColon,
+                    expr: Box::new(Expr::Value(
+                        ast::Value::SingleQuotedString(v.to_string()).into(),
+                    )),
+                    data_type: ast::DataType::Timestamp(
+                        None,
+                        if matches!(v, Value::Timestamp(_)) {
+                            ast::TimezoneInfo::None
+                        } else {
+                            ast::TimezoneInfo::WithTimeZone
+                        },
+                    ),
+                    format: None,
+                },
+                _ => Expr::Value(ast::Value::Null.into()),
+            }]
+        })
+        .collect();
     let name = ast::Ident::new("generate_series");
     let alias = match alias {
         Some(a) if a.columns.is_empty() => ast::TableAlias {
@@ -428,8 +500,33 @@ fn series(
     })
 }
 
-/// The rows of `generate_series` of integers.
-fn int_series(args: &[Value]) -> Result<Vec<Vec<Expr>>> {
+/// The type of the values of `generate_series(args)`: timestamps for a
+/// `timestamp` start, timestamptz for a `timestamptz` or `date` start (or
+/// text with an interval step, as PostgreSQL resolves it), else integers.
+pub(crate) fn series_type(args: &[Value]) -> crate::value::DataType {
+    use crate::value::DataType;
+    match args.first() {
+        Some(Value::Timestamp(_)) => DataType::Timestamp,
+        Some(Value::TimestampTz(_) | Value::Date(_)) => DataType::TimestampTz,
+        Some(Value::Text(_)) if matches!(args.get(2), Some(Value::Interval(_))) => {
+            DataType::TimestampTz
+        }
+        _ => DataType::Int,
+    }
+}
+
+/// The values of `generate_series(args)` (at most [`MAX_SERIES`]), of
+/// [`series_type`]: in a FROM (a VALUES list of them) and in a select list
+/// (an array of them, unnested).
+pub(crate) fn series_values(args: &[Value]) -> Result<Vec<Value>> {
+    match series_type(args) {
+        crate::value::DataType::Int => Ok(int_series(args)?.into_iter().map(Value::Int).collect()),
+        ty => time_series(args, ty),
+    }
+}
+
+/// The values of `generate_series` of integers.
+fn int_series(args: &[Value]) -> Result<Vec<i64>> {
     let values = args
         .iter()
         .map(|v| match v.clone().cast_to(crate::value::DataType::Int)? {
@@ -459,39 +556,25 @@ fn int_series(args: &[Value]) -> Result<Vec<Vec<Expr>>> {
     };
     if count > i128::from(MAX_SERIES) {
         return Err(SqlError::program_limit_exceeded(format!(
-            "generate_series in FROM gives at most {MAX_SERIES} rows here ({count} asked)"
+            "generate_series gives at most {MAX_SERIES} rows here ({count} asked)"
         )));
     }
-    let number = |v: i128| Expr::Value(ast::Value::Number(v.to_string(), false).into());
+    // Within i64: every value lies between start and stop.
     Ok((0..count)
-        .map(|i| vec![number(i128::from(start) + i * i128::from(step))])
+        .map(|i| (i128::from(start) + i * i128::from(step)) as i64)
         .collect())
 }
 
-/// The rows of `generate_series(start, stop, step)` of timestamps (a
-/// `timestamp` start gives timestamps; a `timestamptz` or `date` start,
-/// timestamptz, as in PostgreSQL), each the one before plus `step` (so
-/// `'2024-01-31'` by `'1 month'` is 02-29, 03-29, …), and the query of its
-/// type with no rows.
-fn time_series(args: &[Value]) -> Result<(Vec<Vec<Expr>>, &'static str)> {
+/// The values of `generate_series(start, stop, step)` of timestamps, of
+/// type `ty`, each the one before plus `step` (so `'2024-01-31'` by
+/// `'1 month'` is 02-29, 03-29, …).
+fn time_series(args: &[Value], ty: crate::value::DataType) -> Result<Vec<Value>> {
     use crate::value::DataType;
     let [start, stop, step] = args else {
         return Err(SqlError::undefined_function(format!(
             "function generate_series of timestamps with {} arguments does not exist (start, stop, interval)",
             args.len()
         )));
-    };
-    let (ty, sql_type, empty) = match start {
-        Value::Timestamp(_) => (
-            DataType::Timestamp,
-            ast::TimezoneInfo::None,
-            "SELECT NULL::timestamp WHERE false",
-        ),
-        _ => (
-            DataType::TimestampTz,
-            ast::TimezoneInfo::WithTimeZone,
-            "SELECT NULL::timestamptz WHERE false",
-        ),
     };
     let null = || SqlError::invalid_parameter("generate_series of NULL");
     let start = start.clone().cast_to(ty)?;
@@ -523,20 +606,14 @@ fn time_series(args: &[Value]) -> Result<(Vec<Vec<Expr>>, &'static str)> {
         }
         if rows.len() >= MAX_SERIES as usize {
             return Err(SqlError::program_limit_exceeded(format!(
-                "generate_series in FROM gives at most {MAX_SERIES} rows here"
+                "generate_series gives at most {MAX_SERIES} rows here"
             )));
         }
-        rows.push(vec![Expr::Cast {
-            kind: ast::CastKind::DoubleColon,
-            expr: Box::new(Expr::Value(
-                ast::Value::SingleQuotedString(at.to_string()).into(),
-            )),
-            data_type: ast::DataType::Timestamp(None, sql_type),
-            format: None,
-        }]);
-        at = next(&at)?;
+        let following = next(&at)?;
+        rows.push(at);
+        at = following;
     }
-    Ok((rows, empty))
+    Ok(rows)
 }
 
 /// `VALUES (…), …` of `rows` as a query.

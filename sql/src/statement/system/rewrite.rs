@@ -393,10 +393,6 @@ impl VisitorMut for SetReturning {
             return ControlFlow::Continue(());
         };
         let mut arrays: Vec<Expr> = Vec::new();
-        // `generate_series(…)` in the list: one, as `CROSS JOIN
-        // generate_series(…) AS spanlite_gs(value)` (a second one is left
-        // as written, and refused).
-        let mut series: Option<TableFactor> = None;
         // A JSON set-returning function: one (the same call again shares
         // its rows), as `CROSS JOIN jsonb_…(doc) AS spanlite_js(value)`,
         // wherever it sits in an item's expression.
@@ -430,32 +426,43 @@ impl VisitorMut for SetReturning {
             };
             // The call, or one under parentheses, casts and subscripts
             // (`(regexp_matches(s, p))[1]`), which stay around its rows.
-            let wrapped = !matches!(e, Expr::Function(_));
             let mut whole = e.clone();
             let call = set_call(&mut whole);
             let Expr::Function(f) = &*call else { continue };
             let (_, fname) = function_name(f);
             let Some(args) = call_args(f) else { continue };
-            if fname == "generate_series"
-                && !wrapped
-                && (2..=3).contains(&args.len())
-                && series.is_none()
-            {
-                let Some(factor) = series_factor(&args) else {
-                    continue;
-                };
-                series = Some(factor);
-                *item = ast::SelectItem::ExprWithAlias {
-                    expr: Expr::CompoundIdentifier(vec![
-                        ast::Ident::with_quote('"', "spanlite_gs"),
-                        ast::Ident::with_quote('"', "value"),
-                    ]),
-                    alias: ast::Ident::with_quote('"', name),
-                };
-                continue;
-            }
             let (array, element) = match (fname.as_str(), args.as_slice()) {
                 ("unnest", [a]) => (a.clone(), true),
+                // A second JSON set-returning function of one column: its
+                // rows as an array (the first is crossed with the row, or
+                // made an array below).
+                (name, [_])
+                    if crate::json::Rows::of(name).is_some_and(|r| {
+                        !matches!(
+                            r,
+                            crate::json::Rows::Each { .. } | crate::json::Rows::Records { .. }
+                        )
+                    }) =>
+                {
+                    let ast::FunctionArguments::List(list) = &f.args else {
+                        continue;
+                    };
+                    let Some(array) = rows_as_array(&f.name, &list.args) else {
+                        continue;
+                    };
+                    (array, true)
+                }
+                // Its values as an array, computed for each row (its
+                // arguments may name the row's columns).
+                ("generate_series", [_, _] | [_, _, _]) => {
+                    let mut array = call.clone();
+                    if let Expr::Function(g) = &mut array {
+                        g.name = ObjectName(vec![ObjectNamePart::Identifier(ast::Ident::new(
+                            crate::plan::SERIES_ARRAY,
+                        ))]);
+                    }
+                    (array, true)
+                }
                 ("generate_subscripts", [a, _]) => (a.clone(), false),
                 // The elements of regexp_split_to_array(…), the matches of
                 // regexp_matches(…).
@@ -497,21 +504,36 @@ impl VisitorMut for SetReturning {
             };
         }
         // PostgreSQL runs a select list's set-returning functions in step
-        // (row i of each, NULL past a shorter one's end): arrays are
-        // unnested together below, but a generate_series or JSON function
-        // beside another kind would be crossed with it instead.
-        let kinds = usize::from(series.is_some())
-            + usize::from(json.is_some())
-            + usize::from(!arrays.is_empty());
-        if kinds > 1 {
-            self.error = Some(SqlError::not_supported(
-                "generate_series or a JSON set-returning function beside \
-                 another kind in one select list: call all but one in FROM",
-            ));
-            return ControlFlow::Break(());
-        }
-        if let Some(factor) = series {
-            cross_join(&mut s.from, factor);
+        // (row i of each, NULL past a shorter one's end): arrays (and
+        // generate_series' values) are unnested together below. A JSON
+        // function alone is crossed with the row; beside the others
+        // (crossing would multiply them) its rows are made an array
+        // (`ARRAY(SELECT value FROM f(…) AS r(value))`) and unnested in
+        // step with them.
+        if !arrays.is_empty()
+            && let Some((function, doc)) = json.take()
+        {
+            let name = ObjectName(vec![ObjectNamePart::Identifier(ast::Ident::new(function))]);
+            let args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(doc))];
+            let Some(array) = rows_as_array(&name, &args) else {
+                self.error = Some(SqlError::internal(
+                    "a set-returning function's rows did not make an array",
+                ));
+                return ControlFlow::Break(());
+            };
+            arrays.push(array);
+            let element = Expr::CompoundIdentifier(vec![
+                ast::Ident::with_quote('"', SRF_ROWS),
+                ast::Ident::with_quote('"', format!("element{}", arrays.len() - 1)),
+            ]);
+            let _ = ast::visit_expressions_mut(&mut s.projection, |e| {
+                if matches!(e, Expr::CompoundIdentifier(ids)
+                    if ids.len() == 2 && ids[0].value == JSON_ROWS && ids[1].value == "value")
+                {
+                    *e = element.clone();
+                }
+                ControlFlow::<()>::Continue(())
+            });
         }
         if let Some((function, doc)) = json {
             let factor = TableFactor::Function {
@@ -637,11 +659,12 @@ fn subscript_of(array: &Expr) -> Option<Expr> {
     }
 }
 
-/// `generate_series(args) AS spanlite_gs(value)`, as a FROM has it.
-fn series_factor(args: &[Expr]) -> Option<TableFactor> {
+/// `ARRAY(SELECT value FROM name(args) AS spanlite_rows(value))`: the rows
+/// of a one-column set-returning function as an array.
+fn rows_as_array(name: &ObjectName, args: &[FunctionArg]) -> Option<Expr> {
     let args: Vec<String> = args.iter().map(ToString::to_string).collect();
     let sql = format!(
-        "SELECT * FROM generate_series({}) AS spanlite_gs(value)",
+        "SELECT ARRAY(SELECT value FROM {name}({}) AS spanlite_rows(value))",
         args.join(", ")
     );
     let mut statements = crate::syntax::parse(&sql).ok()?;
@@ -651,7 +674,10 @@ fn series_factor(args: &[Expr]) -> Option<TableFactor> {
     let SetExpr::Select(select) = *q.body else {
         return None;
     };
-    select.from.into_iter().next().map(|twj| twj.relation)
+    match select.projection.into_iter().next()? {
+        ast::SelectItem::UnnamedExpr(e) => Some(e),
+        _ => None,
+    }
 }
 
 pub(super) struct Rewriter<'a> {
