@@ -39,6 +39,7 @@
 pub mod access;
 pub mod advisory;
 pub mod array;
+pub mod backends;
 mod bind;
 mod catalog;
 pub mod compat;

@@ -215,6 +215,11 @@ pub enum Func {
     Pi,
     /// `random()`: a float in [0, 1).
     Random,
+    /// `pg_cancel_backend(pid)`: cancels a session's running statement
+    /// ([`crate::backends::signal`]).
+    CancelBackend,
+    /// `pg_terminate_backend(pid)`: ends a session.
+    TerminateBackend,
     Mod,
     /// `div(x, y)`: the quotient truncated toward zero.
     Div,
@@ -444,6 +449,8 @@ impl Func {
             "log10" => Func::Log10,
             "pi" => Func::Pi,
             "random" => Func::Random,
+            "pg_cancel_backend" => Func::CancelBackend,
+            "pg_terminate_backend" => Func::TerminateBackend,
             "mod" => Func::Mod,
             "div" => Func::Div,
             "sign" => Func::Sign,

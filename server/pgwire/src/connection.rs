@@ -179,6 +179,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// The client's address (`pg_stat_activity`).
+    pub fn with_client(mut self, addr: std::net::SocketAddr) -> Self {
+        self.session.set_client(addr);
+        self
+    }
+
     /// Serves the client until it leaves, breaks the protocol, or the node
     /// stops; then closes the session (rolling back an open transaction).
     pub async fn run(mut self) {
@@ -288,8 +294,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         };
         let stopping = &mut self.stopping;
+        let terminated = self.session.terminated();
         tokio::select! {
             next = read_message(&mut self.stream) => next,
+            () = terminated => {
+                self.out.error(
+                    "FATAL",
+                    sqlstate::ADMIN_SHUTDOWN,
+                    "terminating connection due to administrator command",
+                );
+                self.flush().await?;
+                Ok(None)
+            }
             () = idle_timer => {
                 self.out.error(
                     "FATAL",
@@ -827,8 +843,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 None => self.out.no_data(),
             };
         }
+        // Run to learn its columns, doing nothing it would do to other
+        // sessions, sequences or locks (its Execute does that).
         let nulls = vec![Value::Null; count];
-        match first(self.run_sql(&prepared.sql, &nulls).await) {
+        let interrupt = self.session.interrupt();
+        let work = self.session.run_describing(&prepared.sql, &nulls);
+        let described = super::hangup::watching(&mut self.stream, &interrupt, work).await;
+        match first(described) {
             Ok(r) if !r.columns.is_empty() => self.out.row_description(&fields(&r, &[])),
             _ => self.out.no_data(),
         }

@@ -203,7 +203,8 @@ pub async fn serve(
                 let slot = (slot, count.enter());
                 match tls.clone() {
                     None => {
-                        let conn = Connection::new(stream, schema, stopping, port, None);
+                        let conn =
+                            Connection::new(stream, schema, stopping, port, None).with_client(peer);
                         tokio::spawn(async move {
                             conn.run().await;
                             drop(slot);
@@ -223,11 +224,12 @@ pub async fn serve(
                                         .and_then(|c| {
                                             spanlite_directory::tls::common_name(c.as_ref())
                                         });
-                                    let peer = TlsPeer {
+                                    let tls_peer = TlsPeer {
                                         end_point: acceptor.end_point.clone(),
                                         client_name,
                                     };
-                                    Connection::new(*s, schema, stopping, port, Some(peer))
+                                    Connection::new(*s, schema, stopping, port, Some(tls_peer))
+                                        .with_client(peer)
                                         .run()
                                         .await;
                                 }

@@ -93,6 +93,8 @@ pub struct SchemaCache {
     stats: Arc<crate::StatementStats>,
     /// The advisory locks the node's sessions hold.
     advisory: Arc<crate::AdvisoryLocks>,
+    /// The node's sessions (`pg_stat_activity`).
+    backends: Arc<spanlite_sql::backends::Backends>,
 }
 
 /// What one transaction's statements took from the cache.
@@ -132,6 +134,7 @@ impl SchemaCache {
     pub fn new(gateway: Gateway, clock: Option<Arc<TrueTime>>, lease: Duration) -> Arc<Self> {
         Arc::new(Self {
             advisory: crate::AdvisoryLocks::new(gateway.clone(), clock.clone()),
+            backends: Arc::default(),
             gateway,
             clock,
             lease,
@@ -151,6 +154,11 @@ impl SchemaCache {
     /// The advisory locks the node's sessions hold.
     pub fn advisory(&self) -> &Arc<crate::AdvisoryLocks> {
         &self.advisory
+    }
+
+    /// The node's sessions, by pid.
+    pub fn backends(&self) -> &Arc<spanlite_sql::backends::Backends> {
+        &self.backends
     }
 
     /// What the node's sessions ran (metrics, the console).

@@ -35,6 +35,7 @@ use spanlite_sql::{
     sqlstate,
 };
 
+mod backend;
 mod block;
 mod block_settings;
 mod kv;
@@ -283,6 +284,15 @@ pub struct Session {
     sql_prepared: HashMap<String, prepared::SqlPrepared>,
     /// The port's named statements (one namespace with `PREPARE`'s).
     protocol_statements: std::collections::HashSet<String>,
+    /// What its node's `pg_stat_activity` shows of it (once a port gave
+    /// it a pid).
+    backend: Option<Arc<backend::Slot>>,
+    /// The client's address and port, if the port knows them.
+    client: Option<(String, i64)>,
+    /// Who runs its statements, as of a settings version.
+    caller: Option<(u64, Arc<spanlite_sql::backends::Caller>)>,
+    /// Its statements run only to be described ([`Session::run_describing`]).
+    describing: bool,
 }
 
 /// The settings every statement consults, as of their last change.
@@ -409,6 +419,7 @@ impl Drop for Session {
     /// A session dropped without [`Session::close`] (a connection task
     /// that ended abruptly) still releases its advisory locks.
     fn drop(&mut self) {
+        self.unregister_backend();
         let locks = self.schema.advisory().clone();
         if !locks.holds_any(self.advisory_session) {
             return;
@@ -458,6 +469,10 @@ impl Session {
             closed: prepared::Closed::default(),
             sql_prepared: HashMap::new(),
             protocol_statements: std::collections::HashSet::new(),
+            backend: None,
+            client: None,
+            caller: None,
+            describing: false,
         };
         session.advisory_session = session.schema.advisory().new_session();
         session.read_defaults();
@@ -477,6 +492,10 @@ impl Session {
     pub fn set_connection(&mut self, database: &str, backend_pid: i64) {
         self.info.database = database.to_string();
         self.info.backend_pid = backend_pid;
+        self.unregister_backend();
+        if backend_pid != 0 {
+            self.register_backend(backend_pid);
+        }
     }
 
     /// The node's schema cache the session binds against.
@@ -747,11 +766,23 @@ impl Session {
                     .timeout
                     .map(|d| tokio::time::Instant::now() + d);
                 let started = Instant::now();
-                // In the session's time zone (as it is when it starts).
+                self.statement_started(&piece.text);
+                // In the session's time zone (as it is when it starts), run
+                // by the session's role.
                 let zone = self.defaults.zone;
+                let caller = self.caller();
                 let r = spanlite_sql::zone::scoped(
                     zone,
-                    self.statement(stmt, params, piece.as_of, piece.concurrency, p.plans.get(i)),
+                    spanlite_sql::backends::scoped(
+                        caller,
+                        self.statement(
+                            stmt,
+                            params,
+                            piece.as_of,
+                            piece.concurrency,
+                            p.plans.get(i),
+                        ),
+                    ),
                 )
                 .await;
                 if let Some((kind, fingerprint)) = p.fingerprints.get(i) {
@@ -761,7 +792,7 @@ impl Session {
                 }
                 // What set_config changed (when the statement succeeded).
                 let changes = self.info.take_changes();
-                if r.is_ok() {
+                if r.is_ok() && !self.describing {
                     for c in changes {
                         self.change_settings(c.local, |s| {
                             s.insert(c.name.clone(), c.value.clone());
@@ -781,6 +812,7 @@ impl Session {
         if out.is_empty() {
             out.push(Ok(tag("EMPTY")));
         }
+        self.statements_ended();
         out
     }
 
@@ -797,6 +829,7 @@ impl Session {
             open.txn.rollback().await;
             self.block_settings_ended(open.settings, false);
         }
+        self.unregister_backend();
         self.schema
             .advisory()
             .session_ended(self.advisory_session)

@@ -898,7 +898,7 @@ impl Binder<'_> {
                 Func::FormatType | Func::QuoteIdent | Func::ArrayToString | Func::SizePretty => {
                     DataType::Text
                 }
-                Func::RegexMatch => DataType::Bool,
+                Func::RegexMatch | Func::CancelBackend | Func::TerminateBackend => DataType::Bool,
                 Func::ArrayPosition => DataType::Int,
                 Func::JsonBuildObject => DataType::Jsonb,
                 Func::ArrayLength => DataType::Int,

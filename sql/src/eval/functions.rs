@@ -556,6 +556,10 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
                 .and_time(chrono::NaiveTime::MIN);
             Value::Interval(age(today, instant(a)?))
         }
+        (Func::CancelBackend | Func::TerminateBackend, [Value::Int(pid), ..]) => {
+            Value::Bool(crate::backends::signal(*pid, f == Func::TerminateBackend)?)
+        }
+        (Func::CancelBackend | Func::TerminateBackend, [Value::Null, ..]) => Value::Null,
         // generate_series is strict: no rows for a NULL argument.
         (Func::SeriesArray, args) if args.contains(&Value::Null) => Value::Null,
         (Func::SeriesArray, args) => Value::Array(crate::statement::rewrite::series_values(args)?),

@@ -449,6 +449,8 @@ const NOT_IMMUTABLE: &[&str] = &[
     "gen_salt",
     "pg_sleep",
     "pg_sleep_for",
+    "pg_cancel_backend",
+    "pg_terminate_backend",
     "txid_current",
     "pg_current_xact_id",
 ];

@@ -325,6 +325,21 @@ fn replace<'a>(
 ) -> crate::kv::BoxFuture<'a, Result<bool>> {
     Box::pin(async move {
         if let Some((name, args)) = sequence_call(e) {
+            // Describing the statement to a client: a value of the call's
+            // type, and nothing done.
+            if crate::backends::describing() {
+                *e = if name.starts_with("pg_sleep") {
+                    Expr::Value(ast::Value::SingleQuotedString(String::new()).into())
+                } else if let Some(op) = crate::advisory::Op::of(&name) {
+                    match op.map(|op| op.result(false)) {
+                        Ok(Value::Bool(b)) => Expr::Value(ast::Value::Boolean(b).into()),
+                        _ => Expr::Value(ast::Value::SingleQuotedString(String::new()).into()),
+                    }
+                } else {
+                    Expr::Value(ast::Value::Number("0".into(), false).into())
+                };
+                return Ok(true);
+            }
             *e = if name.starts_with("pg_sleep") {
                 sleep(&name, &args, params).await?;
                 // void, which clients show as an empty value.

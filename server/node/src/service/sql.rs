@@ -59,13 +59,13 @@ impl SqlGrpc {
 
     /// Who a session starting with `start` runs as, from the caller's
     /// client certificate (`peer`, verified by TLS), its password, or (on
-    /// an insecure node, without a password) its word. The role must exist
-    /// and may log in.
+    /// an insecure node, without a password) its word, and whether it is
+    /// a superuser. The role must exist and may log in.
     async fn authenticate(
         &self,
         peer: Option<&str>,
         start: &StartSession,
-    ) -> Result<String, Status> {
+    ) -> Result<(String, bool), Status> {
         use spanlite_directory::tls::NODE_NAME;
         use spanlite_sql::access::ADMIN;
         let asked = (!start.user.is_empty()).then_some(start.user.as_str());
@@ -119,7 +119,7 @@ impl SqlGrpc {
             Some(r) if !r.login => Err(Status::permission_denied(format!(
                 "role \"{user}\" is not permitted to log in (SQLSTATE 28000)"
             ))),
-            Some(_) => Ok(user.to_string()),
+            Some(r) => Ok((user.to_string(), r.superuser)),
         }
     }
 }
@@ -339,10 +339,11 @@ impl SqlService for SqlGrpc {
                 ));
             }
         };
-        let user = self.authenticate(peer.as_deref(), &start).await?;
+        let (user, superuser) = self.authenticate(peer.as_deref(), &start).await?;
         let (tx, rx) = mpsc::channel::<Vec<Result<SessionResponse, Status>>>(16);
         let mut session = Session::on(self.schema.clone());
         session.set_user(&user);
+        session.set("is_superuser", if superuser { "on" } else { "off" });
         let mut stopping = self.stopping.clone();
         let interrupt = session.interrupt();
         tokio::spawn(async move {

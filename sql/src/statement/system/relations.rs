@@ -118,6 +118,49 @@ pub(super) fn pg_description(s: &Snapshot) -> Rows {
         .collect()
 }
 
+/// The sessions of the node the statement runs on
+/// ([`crate::backends`]), as PostgreSQL lists its client backends.
+fn pg_stat_activity(s: &Snapshot) -> Rows {
+    let at = |t: Option<spanlite_truetime::Timestamp>| t.map_or(Value::Null, Value::TimestampTz);
+    crate::backends::activity()
+        .into_iter()
+        .map(|a| {
+            let role = match s.access.role(&a.user) {
+                Some(_) => Value::Int(super::objects::role_oid(&a.user)),
+                None => Value::Null,
+            };
+            vec![
+                Value::Int(crate::compat::FIRST_USER_OID - 1),
+                Value::Text(a.database),
+                Value::Int(a.pid),
+                Value::Null,
+                role,
+                Value::Text(a.user),
+                Value::Text(a.application_name),
+                a.client
+                    .as_ref()
+                    .map_or(Value::Null, |(addr, _)| Value::Text(addr.clone())),
+                Value::Null,
+                a.client
+                    .as_ref()
+                    .map_or(Value::Int(-1), |(_, port)| Value::Int(*port)),
+                at(a.backend_start),
+                at(a.xact_start),
+                at(a.query_start),
+                at(a.state_change),
+                Value::Null,
+                Value::Null,
+                Value::Text(a.state.to_string()),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Text(a.query),
+                Value::Text("client backend".into()),
+            ]
+        })
+        .collect()
+}
+
 /// The extensions created (`plpgsql` always), owned by the administrator,
 /// in `pg_catalog` as PostgreSQL puts `plpgsql`, the others in `public`.
 fn pg_extension(s: &Snapshot) -> Rows {
@@ -311,6 +354,36 @@ pub(crate) static RELATIONS: &[Relation] = &[
         "r",
         &[("oid", I), ("pnpubid", I), ("pnnspid", I)],
         none,
+    ),
+    rel(
+        "pg_catalog",
+        "pg_stat_activity",
+        "v",
+        &[
+            ("datid", I),
+            ("datname", T),
+            ("pid", I),
+            ("leader_pid", I),
+            ("usesysid", I),
+            ("usename", T),
+            ("application_name", T),
+            ("client_addr", T),
+            ("client_hostname", T),
+            ("client_port", I),
+            ("backend_start", DataType::TimestampTz),
+            ("xact_start", DataType::TimestampTz),
+            ("query_start", DataType::TimestampTz),
+            ("state_change", DataType::TimestampTz),
+            ("wait_event_type", T),
+            ("wait_event", T),
+            ("state", T),
+            ("backend_xid", T),
+            ("backend_xmin", T),
+            ("query_id", I),
+            ("query", T),
+            ("backend_type", T),
+        ],
+        pg_stat_activity,
     ),
     rel(
         "pg_catalog",
