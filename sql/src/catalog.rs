@@ -942,6 +942,23 @@ mod tests {
         }
     }
 
+    /// A nullable INT column with no default, reading `fill` in rows stored
+    /// before it was added.
+    fn int_column(name: &str, fill: Option<Value>) -> Column {
+        Column {
+            name: name.into(),
+            ty: DataType::Int,
+            nullable: true,
+            default: None,
+            default_expr: None,
+            generated: None,
+            enum_type: None,
+            fill,
+            width: None,
+            generation: None,
+        }
+    }
+
     #[test]
     fn row_keys_sort_like_their_primary_keys_and_stay_in_the_table_range() {
         let t = table(7);
@@ -1058,20 +1075,12 @@ mod tests {
     /// enum column beside it.
     #[test]
     fn generation_expressions_round_trip() {
-        let column = |name: &str| Column {
-            name: name.into(),
-            ty: DataType::Int,
-            nullable: true,
-            default: None,
-            default_expr: None,
-            generated: None,
-            enum_type: None,
-            fill: None,
-            width: None,
-            generation: None,
-        };
         let mut def = table(3);
-        def.columns = vec![column("a"), column("b"), column("c")];
+        def.columns = vec![
+            int_column("a", None),
+            int_column("b", None),
+            int_column("c", None),
+        ];
         def.columns[2].generation = Some("a * 2".into());
         assert_eq!(decode_table(&encode_table(&def).unwrap()).unwrap(), def);
         let mood = crate::enums::EnumType::new(9, "mood", &["a".into()]).unwrap();
@@ -1084,18 +1093,7 @@ mod tests {
     /// column's slot is skipped; rows written now store every slot.
     #[test]
     fn rows_are_read_through_the_layout() {
-        let col = |name: &str, fill: Option<Value>| Column {
-            name: name.into(),
-            ty: DataType::Int,
-            nullable: true,
-            default: None,
-            default_expr: None,
-            generated: None,
-            enum_type: None,
-            fill,
-            width: None,
-            generation: None,
-        };
+        let col = int_column;
         let mut t = table(3);
         t.columns = vec![col("a", None), col("c", Some(Value::Int(9)))];
         // Slots: a, (dropped b), c.

@@ -562,7 +562,7 @@ pub(super) fn more_functions(f: Func, values: &[Value]) -> Result<Option<Value>>
         (Func::CancelBackend | Func::TerminateBackend, [Value::Null, ..]) => Value::Null,
         // generate_series is strict: no rows for a NULL argument.
         (Func::SeriesArray, args) if args.contains(&Value::Null) => Value::Null,
-        (Func::SeriesArray, args) => Value::Array(crate::statement::rewrite::series_values(args)?),
+        (Func::SeriesArray, args) => Value::Array(super::series::series_values(args)?),
         _ => return Ok(None),
     }))
 }

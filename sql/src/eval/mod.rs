@@ -13,6 +13,7 @@ pub(crate) mod fetch;
 mod functions;
 mod locking;
 mod numbers;
+pub(crate) mod series;
 mod stats;
 mod window;
 mod zone;

@@ -14,7 +14,7 @@ pub mod online;
 mod privileges;
 mod recursive;
 mod retype;
-pub(crate) mod rewrite;
+mod rewrite;
 mod roles;
 mod sequences;
 mod system;
