@@ -26,10 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use spanlite_sql::compat::SessionInfo;
-use spanlite_sql::sqlparser::ast::{
-    ContextModifier, Expr, Set, Statement, TransactionIsolationLevel, TransactionMode,
-};
-use spanlite_sql::zone::Zone;
+use spanlite_sql::sqlparser::ast::{Set, Statement};
 use spanlite_sql::{
     DataType, PlanCache, QueryResult, SchemaChange, SqlError, Value, execute, parse, schema_change,
     sqlstate,
@@ -44,12 +41,13 @@ mod online;
 mod prepared;
 mod reset;
 mod savepoints;
+mod settings;
 mod show;
 pub use modes::DEFAULT_CONCURRENCY_KEY;
 
 use kv::{Kv, Reading, after, kv};
-use modes::isolation_name;
 use savepoints::{Savepoint, savepoint_name};
+use settings::{Defaults, setting_value};
 
 use super::interrupt::Interrupt;
 use super::schema::{DEFAULT_SCHEMA_LEASE, SchemaCache, SchemaUse};
@@ -295,21 +293,6 @@ pub struct Session {
     describing: bool,
 }
 
-/// The settings every statement consults, as of their last change.
-#[derive(Clone, Copy, Debug, Default)]
-struct Defaults {
-    /// `default_transaction_read_only`.
-    read_only: bool,
-    /// `default_transaction_isolation` and `concurrency`.
-    mode: TxnMode,
-    /// `statement_timeout` (none when 0 or unreadable).
-    timeout: Option<std::time::Duration>,
-    /// `idle_in_transaction_session_timeout` (likewise).
-    idle_in_transaction: Option<std::time::Duration>,
-    /// `TimeZone`.
-    zone: Zone,
-}
-
 /// Parsed statement texts a session keeps.
 const PARSE_CACHE_ENTRIES: usize = 256;
 
@@ -399,19 +382,6 @@ fn tag(t: &str) -> QueryResult {
         declared: Vec::new(),
         tag: t.to_string(),
         ..QueryResult::default()
-    }
-}
-
-/// The text of a SET value: a string literal's contents, or the
-/// expression as written.
-fn setting_value(e: &Expr) -> String {
-    match e {
-        Expr::Value(v) => match &v.value {
-            spanlite_sql::sqlparser::ast::Value::SingleQuotedString(s) => s.clone(),
-            other => other.to_string(),
-        },
-        Expr::Identifier(i) => i.value.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -600,82 +570,6 @@ impl Session {
     /// True when the open transaction failed (only ROLLBACK helps).
     pub fn failed(&self) -> bool {
         self.open.as_ref().is_some_and(|o| o.failed)
-    }
-
-    /// The value of setting `name` (as `SHOW name` gives it).
-    pub fn setting(&self, name: &str) -> Option<&str> {
-        let settings = &self.info.settings;
-        // Names are stored lowercase; the server's own lookups are already
-        // (no copy for them).
-        if name.bytes().any(|b| b.is_ascii_uppercase()) || !name.is_ascii() {
-            settings.get(&name.to_lowercase())
-        } else {
-            settings.get(name)
-        }
-        .map(String::as_str)
-    }
-
-    /// Sets `name` to `value` (as `SET name = value` does: in a
-    /// transaction block, undone if it rolls back).
-    pub fn set(&mut self, name: &str, value: &str) {
-        self.set_as(name, value, false);
-    }
-
-    /// Sets `name` to `value`, until the transaction block ends if `local`
-    /// (`SET LOCAL`; nothing outside a block).
-    fn set_as(&mut self, name: &str, value: &str, local: bool) {
-        let name = name.to_lowercase();
-        self.change_settings(local, |s| {
-            s.insert(name.clone(), value.to_string());
-        });
-    }
-
-    /// A number that changes whenever a setting may have (the PostgreSQL
-    /// port reports the ones clients follow then).
-    pub fn settings_version(&self) -> u64 {
-        self.settings_version
-    }
-
-    /// Reads [`Defaults`] from the settings again (after any change).
-    fn read_defaults(&mut self) {
-        self.settings_version += 1;
-        self.defaults = Defaults {
-            read_only: self.setting("default_transaction_read_only") == Some("on"),
-            mode: self.default_mode(),
-            timeout: self
-                .setting("statement_timeout")
-                .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten()),
-            idle_in_transaction: self
-                .setting("idle_in_transaction_session_timeout")
-                .and_then(|v| crate::interrupt::duration_setting(v).ok().flatten()),
-            zone: self
-                .setting("timezone")
-                .and_then(|v| Zone::setting(v).ok())
-                .map_or(Zone::UTC, |(zone, _)| zone),
-        };
-    }
-
-    /// The session's time zone (`TimeZone`).
-    pub fn time_zone(&self) -> Zone {
-        self.defaults.zone
-    }
-
-    /// Sets `TimeZone` to what `value` names (22023 when it names no
-    /// zone), as `SET TIME ZONE value` does.
-    pub fn set_time_zone(&mut self, value: &str) -> Result<(), SqlError> {
-        self.set_time_zone_as(value, false)
-    }
-
-    /// [`Session::set_time_zone`], until the block ends if `local`.
-    fn set_time_zone_as(&mut self, value: &str, local: bool) -> Result<(), SqlError> {
-        let (_, name) = Zone::setting(value)?;
-        self.set_as("timezone", &name, local);
-        Ok(())
-    }
-
-    /// `idle_in_transaction_session_timeout` as a duration (none when off).
-    pub fn idle_in_transaction_timeout(&self) -> Option<std::time::Duration> {
-        self.defaults.idle_in_transaction
     }
 
     /// Runs the statements of `sql` in order; stops at the first error.
@@ -906,66 +800,7 @@ impl Session {
                 variable,
                 values,
                 ..
-            }) => {
-                let local = matches!(scope, Some(ContextModifier::Local));
-                let name = variable.to_string().to_lowercase();
-                let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
-                if value.eq_ignore_ascii_case("default") {
-                    let r = self.reset_as(&name, local);
-                    if r.is_err() {
-                        self.fail();
-                    }
-                    return r.map(|_| tag("SET"));
-                }
-                match name.as_str() {
-                    "default_transaction_isolation" | "transaction_isolation" => {
-                        let Some(level) = isolation_name(&value) else {
-                            return self.failing(SqlError::invalid_parameter(format!(
-                                    "invalid value for parameter \"{name}\": \"{value}\""
-                                )));
-                        };
-                        if name == "transaction_isolation" {
-                            let level = match level {
-                                "snapshot" => TransactionIsolationLevel::Snapshot,
-                                "read committed" => TransactionIsolationLevel::ReadCommitted,
-                                _ => TransactionIsolationLevel::Serializable,
-                            };
-                            return self.set_transaction(
-                                &[TransactionMode::IsolationLevel(level)],
-                                false,
-                                None,
-                                None,
-                            );
-                        }
-                        self.set_default_isolation(level, local);
-                    }
-                    "statement_timeout" | "idle_in_transaction_session_timeout" => {
-                        if let Err(e) = crate::interrupt::duration_setting(&value) {
-                            return self.failing(SqlError::invalid_parameter(format!(
-                                "invalid value for parameter \"{name}\": {e}"
-                            )));
-                        }
-                        self.set_as(&name, &value, local);
-                    }
-                    "timezone" | "time zone" => {
-                        if let Err(e) = self.set_time_zone_as(&value, local) {
-                            return self.failing(e);
-                        }
-                    }
-                    "concurrency" => {
-                        let Some(mode) = TxnMode::parse(&value) else {
-                            return self.failing(SqlError::invalid_parameter(format!(
-                                    "invalid concurrency \"{value}\": use '2pl', 'occ', 'ssi', 'si' or 'rc'"
-                                )));
-                        };
-                        self.set_default_mode(mode, local);
-                    }
-                    _ => {
-                        self.set_as(&name, &value, local);
-                    }
-                }
-                Ok(tag("SET"))
-            }
+            }) => self.assign(*scope, variable, values),
             Statement::Set(Set::SetTimeZone { local, value }) => {
                 let value = setting_value(value);
                 // LOCAL and DEFAULT: the zone the session started in.

@@ -33,7 +33,8 @@ use sqlparser::ast::{
 };
 
 use super::ddl::{NewColumn, check_name, column_index, delete_range, new_column};
-use super::dml::{bind_checks, check_constraints, put_index_entry};
+use super::dml::put_index_entry;
+use super::row_rules::{bind_checks, check_constraints};
 use super::{QueryResult, done, load_table, load_table_owned};
 use crate::catalog::{self, CheckDef, ForeignKeyDef, IndexDef, Pending, PendingItem, TableDef};
 use crate::error::{Result, SqlError};
@@ -169,7 +170,7 @@ async fn fill_rows(txn: &mut dyn KvTxn, def: &TableDef, i: usize) -> Result<()> 
         },
         None => None,
     };
-    let rules = super::dml::RowRules::of(def)?;
+    let rules = super::row_rules::RowRules::of(def)?;
     for (key, mut row) in rows(txn, def).await? {
         row[i] = match (&sequence, &default) {
             (Some(seq), _) => {
@@ -276,7 +277,7 @@ async fn add_column(
         layout
     };
     // A generation expression must bind over the table's row.
-    super::dml::bind_generated(def)?;
+    super::row_rules::bind_generated(def)?;
     if per_row {
         fill_rows(txn, def, i).await?;
     }

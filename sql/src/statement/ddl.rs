@@ -177,7 +177,7 @@ pub(super) async fn create_table(
     };
     // Each condition and generation expression must bind over the
     // table's row (no subqueries).
-    super::dml::RowRules::of(&def)?;
+    super::row_rules::RowRules::of(&def)?;
     for cols in unique {
         let index_name = super::alter::unique_name(&def, &cols);
         if def.index(&index_name).is_none() {
@@ -694,7 +694,7 @@ async fn create_table_as(
     super::roles::record_owner(txn, def.id)?;
     let n = rows.len() as u64;
     for row in rows {
-        let row = super::dml::check_row(&def, row)?;
+        let row = super::row_rules::check_row(&def, row)?;
         let key = def.row_key(&[Value::Int(super::dml::next_row_id())])?;
         txn.put(key, def.encode_row(&row)?)?;
     }

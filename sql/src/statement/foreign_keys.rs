@@ -366,7 +366,7 @@ async fn apply(
             "foreign key actions nested deeper than {MAX_CASCADE_DEPTH}"
         )));
     }
-    let rules = super::dml::RowRules::of(child)?;
+    let rules = super::row_rules::RowRules::of(child)?;
     let mut rows = Vec::new();
     for (key, old, new) in changed {
         let new = match new {

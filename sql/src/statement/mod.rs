@@ -16,6 +16,7 @@ mod recursive;
 mod retype;
 mod rewrite;
 mod roles;
+mod row_rules;
 mod sequences;
 mod system;
 mod table_refs;

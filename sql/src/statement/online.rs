@@ -32,8 +32,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::dml::{bind_checks, check_constraints, unique_violation};
+use super::dml::unique_violation;
 use super::load_table_owned;
+use super::row_rules::{bind_checks, check_constraints};
 use crate::catalog::{self, PendingItem, TableDef};
 use crate::error::Result;
 use crate::kv::KvTxn;

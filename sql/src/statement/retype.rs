@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use sqlparser::ast::{self, Expr};
 
-use super::dml::{ast_has_subquery, put_index_entry};
+use super::dml::put_index_entry;
+use super::row_rules::ast_has_subquery;
 use super::tables;
 use crate::bind::{Binder, Tables};
 use crate::catalog::{Column, TableDef, Width};
@@ -141,7 +142,7 @@ pub(super) async fn change_type(
         .map(&fitted)
         .transpose()
         .map_err(default_error)?;
-    let rules = super::dml::RowRules::of(def)?;
+    let rules = super::row_rules::RowRules::of(def)?;
     let indexes: Vec<_> = old
         .indexes
         .iter()
