@@ -55,6 +55,27 @@ impl SessionInfo {
     }
 }
 
+/// Settings the server fixes, which no statement may change (PostgreSQL's
+/// `internal` ones, and `is_superuser`, which the login sets).
+pub const READ_ONLY_SETTINGS: &[&str] = &[
+    "is_superuser",
+    "server_version",
+    "server_version_num",
+    "server_encoding",
+    "integer_datetimes",
+    "in_hot_standby",
+];
+
+/// 55P02 when `name` is a setting no statement may change.
+pub fn check_settable(name: &str) -> Result<()> {
+    if READ_ONLY_SETTINGS.contains(&name) {
+        return Err(SqlError::cant_change_param(format!(
+            "parameter \"{name}\" cannot be changed"
+        )));
+    }
+    Ok(())
+}
+
 /// The version string `version()` gives: PostgreSQL's form first (drivers
 /// parse the major version from it), then Spanlite's own.
 pub const VERSION: &str = concat!(

@@ -155,6 +155,8 @@ codes! {
     query_canceled = QUERY_CANCELED;
     /// 55P03: a row another transaction holds (`FOR UPDATE NOWAIT`).
     lock_not_available = LOCK_NOT_AVAILABLE;
+    /// 55P02: a setting no statement may change.
+    cant_change_param = CANT_CHANGE_RUNTIME_PARAM;
     /// 08006: the cluster could not be reached.
     unavailable = CONNECTION_FAILURE;
     /// 72000: a read older than the garbage-collection watermark.

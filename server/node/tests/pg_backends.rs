@@ -116,6 +116,22 @@ async fn sessions_are_listed_cancelled_and_terminated() {
         Some("42501"),
         "{refused:?}"
     );
+    // Nor can it make itself a superuser.
+    let e = bob
+        .batch_execute("SET is_superuser = on")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("55P02"), "{e:?}");
+    let e = bob
+        .batch_execute("SELECT set_config('is_superuser', 'on', false)")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("55P02"), "{e:?}");
+    let refused = bob
+        .query_one(&format!("SELECT pg_cancel_backend({pid_alice})"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code().map(|c| c.code()), Some("42501"));
     let cancelled: bool = alice_too
         .query_one(&format!("SELECT pg_cancel_backend({pid_alice})"), &[])
         .await

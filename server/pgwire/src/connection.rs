@@ -549,8 +549,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             ))),
             Some(r) => {
                 self.session.set_user(user);
-                self.session
-                    .set("is_superuser", if r.superuser { "on" } else { "off" });
+                self.session.set_superuser(r.superuser);
                 Ok(())
             }
         }

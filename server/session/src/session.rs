@@ -291,6 +291,8 @@ pub struct Session {
     caller: Option<(u64, Arc<spanlite_sql::backends::Caller>)>,
     /// Its statements run only to be described ([`Session::run_describing`]).
     describing: bool,
+    /// Its role is a superuser ([`Session::set_superuser`]).
+    superuser: bool,
 }
 
 /// Parsed statement texts a session keeps.
@@ -443,6 +445,7 @@ impl Session {
             client: None,
             caller: None,
             describing: false,
+            superuser: true,
         };
         session.advisory_session = session.schema.advisory().new_session();
         session.read_defaults();
@@ -454,6 +457,14 @@ impl Session {
     pub fn set_user(&mut self, user: &str) {
         self.user = Some(user.to_string());
         self.set("session_authorization", user);
+    }
+
+    /// Whether the session's role is a superuser (`is_superuser`, and who
+    /// may signal other sessions); the port that logged the client in sets
+    /// it, and no statement can.
+    pub fn set_superuser(&mut self, superuser: bool) {
+        self.superuser = superuser;
+        self.set("is_superuser", if superuser { "on" } else { "off" });
     }
 
     /// The database the client asked for and the id it knows the session

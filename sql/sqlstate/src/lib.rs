@@ -193,6 +193,9 @@ codes! {
     TOO_MANY_CONNECTIONS = "53300", "too_many_connections";
     /// A lock could not be taken at once (PostgreSQL's NOWAIT).
     LOCK_NOT_AVAILABLE = "55P03", "lock_not_available";
+    /// A setting no statement may change (`is_superuser`,
+    /// `server_version`).
+    CANT_CHANGE_RUNTIME_PARAM = "55P02", "cant_change_runtime_param";
     /// Not allowed in this way (a node that requires TLS, a plain
     /// connection).
     INVALID_AUTHORIZATION_SPECIFICATION = "28000", "invalid_authorization_specification";

@@ -343,7 +343,7 @@ impl SqlService for SqlGrpc {
         let (tx, rx) = mpsc::channel::<Vec<Result<SessionResponse, Status>>>(16);
         let mut session = Session::on(self.schema.clone());
         session.set_user(&user);
-        session.set("is_superuser", if superuser { "on" } else { "off" });
+        session.set_superuser(superuser);
         let mut stopping = self.stopping.clone();
         let interrupt = session.interrupt();
         tokio::spawn(async move {

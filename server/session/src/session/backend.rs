@@ -149,7 +149,7 @@ impl Session {
         }
         let caller = Arc::new(Caller {
             user: self.user.clone().unwrap_or_default(),
-            superuser: self.setting("is_superuser") != Some("off"),
+            superuser: self.superuser,
             backends: self.schema.backends().clone(),
             describing: self.describing,
         });

@@ -125,6 +125,9 @@ impl Session {
     ) -> StatementResult {
         let local = matches!(scope, Some(ContextModifier::Local));
         let name = variable.to_string().to_lowercase();
+        if let Err(e) = spanlite_sql::compat::check_settable(&name) {
+            return self.failing(e);
+        }
         let value = values
             .iter()
             .map(setting_value)

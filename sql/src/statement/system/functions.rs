@@ -424,6 +424,7 @@ impl Rewriter<'_> {
                     ));
                 };
                 let setting = setting.to_lowercase();
+                crate::compat::check_settable(&setting)?;
                 if !self.session.settings.contains_key(&setting) && !setting.contains('.') {
                     return Err(SqlError::undefined_object(format!(
                         "unrecognized configuration parameter \"{setting}\""
