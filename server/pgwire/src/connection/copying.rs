@@ -238,26 +238,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 table_name,
                 columns,
             } => {
-                // A table's columns as COPY FROM takes them; a view's all.
-                let name = spanlite_sql::object_name_of(&table_name);
-                let def = match name {
-                    Ok(name) => self.session.table(&name).await,
-                    Err(e) => Err(e),
+                // A table: its columns as COPY FROM takes them (not the
+                // generated ones, unless named: 42P10). Anything else (a
+                // view, a catalog relation): as named, or all.
+                let def = match spanlite_sql::object_name_of(&table_name) {
+                    Ok(name) => match self.session.table(&name).await {
+                        Ok(def) => def,
+                        Err(e) => return Ok(Err(e)),
+                    },
+                    Err(_) => None,
                 };
-                let cols = match def.map(|d| d.map(|d| copy_columns(&d, &columns).map(|c| (d, c))))
-                {
-                    Ok(Some(Ok((def, cols)))) => cols
-                        .iter()
-                        .map(|&c| quote(&def.columns[c].name))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    Ok(None) if columns.is_empty() => "*".to_string(),
-                    Ok(None) => columns
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    Ok(Some(Err(e))) | Err(e) => return Ok(Err(e)),
+                let names: Vec<String> = match def {
+                    Some(def) => match copy_columns(&def, &columns) {
+                        Ok(cols) => cols.iter().map(|&c| quote(&def.columns[c].name)).collect(),
+                        Err(e) => return Ok(Err(e)),
+                    },
+                    None => columns.iter().map(ToString::to_string).collect(),
+                };
+                let cols = if names.is_empty() {
+                    "*".to_string()
+                } else {
+                    names.join(", ")
                 };
                 format!("SELECT {cols} FROM {table_name}")
             }
